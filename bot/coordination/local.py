@@ -1,0 +1,51 @@
+"""In-process coordinator: enough for one bot process (the embedded default)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bot.errors import CoordinatorUnavailable
+
+
+class LocalCoordinator:
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        self._claims: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._max_keys = max_keys
+
+    def _expire(self, now: float) -> None:
+        if len(self._claims) >= self._max_keys:
+            self._claims = {k: exp for k, exp in self._claims.items() if exp > now}
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        now = time.monotonic()
+        self._expire(now)
+        expires = self._claims.get(key)
+        if expires is not None and expires > now:
+            return False
+        self._claims[key] = now + ttl
+        return True
+
+    async def release(self, key: str) -> None:
+        self._claims.pop(key, None)
+
+    @asynccontextmanager
+    async def lock(self, name: str, *, ttl: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        try:
+            await asyncio.wait_for(lock.acquire(), timeout=wait)
+        except TimeoutError:
+            raise CoordinatorUnavailable(f"lock {name!r} not acquired within {wait} s") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._claims.clear()

@@ -1,0 +1,168 @@
+"""SQL for incidents and their timelines. Runs inside a caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.clock import utc_from_timestamp
+from bot.errors import Conflict
+from bot.models import Incident, Severity, Status, TimelineEvent
+from bot.store import Row, Tx, for_update
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _dt(value: float | None) -> datetime | None:
+    return utc_from_timestamp(value) if value is not None else None
+
+
+def _to_row(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "severity": incident.severity.value,
+        "status": incident.status.value,
+        "impact": incident.impact,
+        "services": json.dumps(list(incident.services)),
+        "declared_by": incident.declared_by,
+        "declared_at": _ts(incident.declared_at),
+        "updated_at": _ts(incident.updated_at),
+        "acknowledged_at": _ts(incident.acknowledged_at),
+        "acknowledged_by": incident.acknowledged_by,
+        "resolved_at": _ts(incident.resolved_at),
+        "resolved_by": incident.resolved_by,
+        "resolution": incident.resolution,
+        "eta": incident.eta,
+        "current_status": incident.current_status,
+        "roles": json.dumps(incident.roles, sort_keys=True),
+        "channel_id": incident.channel_id,
+        "summary_ts": incident.summary_ts,
+        "announce_ts": incident.announce_ts,
+        "next_update_due": _ts(incident.next_update_due),
+        "version": incident.version,
+    }
+
+
+def _from_row(row: Row) -> Incident:
+    return Incident(
+        id=row["id"],
+        title=row["title"],
+        severity=Severity(row["severity"]),
+        status=Status(row["status"]),
+        impact=row["impact"],
+        services=tuple(json.loads(row["services"])),
+        declared_by=row["declared_by"],
+        declared_at=utc_from_timestamp(row["declared_at"]),
+        updated_at=utc_from_timestamp(row["updated_at"]),
+        acknowledged_at=_dt(row["acknowledged_at"]),
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=_dt(row["resolved_at"]),
+        resolved_by=row["resolved_by"],
+        resolution=row["resolution"],
+        eta=row["eta"],
+        current_status=row["current_status"],
+        roles=json.loads(row["roles"]),
+        channel_id=row["channel_id"],
+        summary_ts=row["summary_ts"],
+        announce_ts=row["announce_ts"],
+        next_update_due=_dt(row["next_update_due"]),
+        version=int(row["version"]),
+    )
+
+
+async def next_sequence(tx: Tx, day: str) -> int:
+    """Hand out the next number of the day; the row lock makes it unique under concurrency."""
+    row = await tx.fetchone(
+        "INSERT INTO incident_counters (day, last_seq) VALUES (?, 1)"
+        " ON CONFLICT (day) DO UPDATE SET last_seq = incident_counters.last_seq + 1"
+        " RETURNING last_seq",
+        (day,),
+    )
+    assert row is not None
+    return int(row["last_seq"])
+
+
+async def insert(tx: Tx, incident: Incident, *, day: str, seq: int) -> None:
+    values = _to_row(incident) | {"day": day, "seq": seq}
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    await tx.execute(f"INSERT INTO incidents ({columns}) VALUES ({marks})", list(values.values()))
+
+
+async def get(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident | None:
+    """Read one incident; `lock=True` holds its row until the transaction ends."""
+    row = await tx.fetchone(
+        "SELECT * FROM incidents WHERE id = ?" + (for_update(tx) if lock else ""),
+        (incident_id,),
+    )
+    return _from_row(row) if row else None
+
+
+async def get_by_channel(tx: Tx, channel_id: str) -> Incident | None:
+    row = await tx.fetchone(
+        "SELECT * FROM incidents WHERE channel_id = ? ORDER BY declared_at DESC LIMIT 1",
+        (channel_id,),
+    )
+    return _from_row(row) if row else None
+
+
+async def update(tx: Tx, incident: Incident) -> Incident:
+    """Write `incident` if nobody changed it since it was read; return it with version + 1."""
+    new = incident.evolve(version=incident.version + 1)
+    values = _to_row(new)
+    values.pop("id")
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    changed = await tx.execute(
+        f"UPDATE incidents SET {assignments} WHERE id = ? AND version = ?",
+        [*values.values(), incident.id, incident.version],
+    )
+    if changed != 1:
+        raise Conflict(f"{incident.id} was changed by someone else at the same time; try again")
+    return new
+
+
+async def list_incidents(tx: Tx, *, open_only: bool = True, limit: int = 50) -> list[Incident]:
+    where = "WHERE status <> 'resolved'" if open_only else ""
+    rows = await tx.fetchall(
+        f"SELECT * FROM incidents {where} ORDER BY declared_at DESC LIMIT {int(limit)}"
+    )
+    return [_from_row(row) for row in rows]
+
+
+async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
+    row = await tx.fetchone(
+        "INSERT INTO timeline (incident_id, at, actor, kind, text, data)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            event.incident_id,
+            event.at.timestamp(),
+            event.actor,
+            event.kind,
+            event.text,
+            json.dumps(event.data, default=str),
+        ),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+async def timeline(tx: Tx, incident_id: str) -> list[TimelineEvent]:
+    rows = await tx.fetchall(
+        "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
+    )
+    return [
+        TimelineEvent(
+            id=int(row["id"]),
+            incident_id=row["incident_id"],
+            at=utc_from_timestamp(row["at"]),
+            actor=row["actor"],
+            kind=row["kind"],
+            text=row["text"],
+            data=json.loads(row["data"]),
+        )
+        for row in rows
+    ]

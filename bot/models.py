@@ -1,0 +1,101 @@
+"""Domain objects shared by the services. Plain data: no storage, no Slack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.policy import Severity
+
+__all__ = ["Actor", "Incident", "IncidentRole", "Severity", "Status", "TimelineEvent"]
+
+
+class Status(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+    @property
+    def label(self) -> str:
+        return self.value.upper()
+
+    @property
+    def is_open(self) -> bool:
+        return self is not Status.RESOLVED
+
+
+class IncidentRole(StrEnum):
+    COMMANDER = "commander"
+    TECH_LEAD = "tech-lead"
+    COMMS_LEAD = "comms-lead"
+    SME = "sme"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked: a Slack user, or the bot itself for scheduled work."""
+
+    user_id: str
+    user_name: str = ""
+
+    @property
+    def is_system(self) -> bool:
+        return self.user_id == SYSTEM.user_id
+
+
+SYSTEM = Actor(user_id="chatops-bot", user_name="chatops-bot")
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An incident as stored. `version` increases with every change (optimistic checks)."""
+
+    id: str
+    title: str
+    severity: Severity
+    status: Status
+    declared_by: str
+    declared_at: datetime
+    updated_at: datetime
+    impact: str = ""
+    services: tuple[str, ...] = ()
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str = ""
+    eta: str = ""
+    current_status: str = ""
+    roles: dict[str, str] = field(default_factory=dict)
+    channel_id: str | None = None
+    summary_ts: str | None = None
+    announce_ts: str | None = None
+    next_update_due: datetime | None = None
+    version: int = 1
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def commander(self) -> str | None:
+        return self.roles.get(IncidentRole.COMMANDER.value)
+
+    def evolve(self, **changes: Any) -> Incident:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One line of an incident's timeline."""
+
+    incident_id: str
+    at: datetime
+    actor: str
+    kind: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None

@@ -1,0 +1,353 @@
+"""The policy file: severity matrix, escalation, roles and service catalog.
+
+Loaded into pydantic models. Every error names its place in the file
+(`severities.P1.ack_within: invalid duration '30 minutes'`), with the line when known.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.durations import Duration
+from bot.errors import ConfigError
+
+
+class Severity(StrEnum):
+    P0 = "P0"
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+
+
+_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
+
+
+def _slack_target(value: str) -> str:
+    if not (_USER.match(value) or _GROUP.match(value)):
+        raise ValueError(f"'{value}' is not a Slack user (U...) or user group (S...) ID")
+    return value
+
+
+def _slack_channel(value: str) -> str:
+    if not _CHANNEL.match(value):
+        raise ValueError(f"'{value}' is not a Slack channel ID (C...)")
+    return value
+
+
+SlackTarget = Annotated[str, AfterValidator(_slack_target)]
+SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Calendar(_Strict):
+    """Working calendar for business-day targets (P3's "1 business day")."""
+
+    timezone: str = "UTC"
+    working_days: list[str] = Field(default_factory=lambda: _WEEKDAYS[:5])
+    working_hours: str = "09:00-17:00"
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        days = [day.lower()[:3] for day in value]
+        for day in days:
+            if day not in _WEEKDAYS:
+                raise ValueError(f"unknown weekday '{day}' (use mon, tue, ... sun)")
+        if not days:
+            raise ValueError("at least one working day is needed")
+        return days
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", value.strip())
+        if not match:
+            raise ValueError(f"invalid working hours '{value}' (use HH:MM-HH:MM)")
+        start = time(int(match.group(1)), int(match.group(2)))
+        end = time(int(match.group(3)), int(match.group(4)))
+        if start >= end:
+            raise ValueError(f"invalid working hours '{value}': start must be before end")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def weekday_numbers(self) -> set[int]:
+        return {_WEEKDAYS.index(day) for day in self.working_days}
+
+    @property
+    def day_start(self) -> time:
+        start, _ = self.working_hours.split("-")
+        return time.fromisoformat(start.strip().zfill(5))
+
+    @property
+    def day_end(self) -> time:
+        _, end = self.working_hours.split("-")
+        return time.fromisoformat(end.strip().zfill(5))
+
+
+class SeverityTargets(_Strict):
+    """One row of the severity matrix."""
+
+    ack_within: Duration
+    resolve_within: Duration
+    update_every: Duration | None = None
+
+
+class EscalationLevel(_Strict):
+    """Who is paged, counted from declaration, while the incident is unacknowledged."""
+
+    after: Duration
+    notify: list[SlackTarget] = Field(min_length=1)
+
+
+class Roles(_Strict):
+    """Who may do what. An empty list means everyone."""
+
+    declarers: list[SlackTarget] = Field(default_factory=list)
+    responders: list[SlackTarget] = Field(default_factory=list)
+    approvers: list[SlackTarget] = Field(default_factory=list)
+    high_risk_approvals: int = Field(default=2, ge=1, le=5)
+
+
+class HttpCheck(_Strict):
+    url: str
+    expect_status: int = 200
+    timeout: Duration = Duration(seconds=5)
+
+
+class PostgresTarget(_Strict):
+    dsn_env: str
+
+
+class RedisTarget(_Strict):
+    url_env: str
+
+
+class KubernetesTarget(_Strict):
+    context: str | None = None
+    namespace: str = "default"
+    deployments: list[str] = Field(default_factory=list)
+    selector: str | None = None
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=10, ge=1)
+
+
+class EcsTarget(_Strict):
+    cluster: str
+    service: str
+
+
+class AwsTarget(_Strict):
+    region: str
+    ecs: EcsTarget | None = None
+    rds: str | None = None
+    log_group: str | None = None
+    autoscaling_group: str | None = None
+
+
+class Band(_Strict):
+    warn: float
+    crit: float
+
+
+class Thresholds(_Strict):
+    response_ms: Band = Band(warn=500, crit=1000)
+    error_rate_pct: Band = Band(warn=1, crit=5)
+    cpu_pct: Band = Band(warn=80, crit=95)
+    memory_pct: Band = Band(warn=85, crit=95)
+    disk_pct: Band = Band(warn=85, crit=95)
+    db_connections_pct: float = 90
+    cache_hit_ratio_pct: float = 80
+    long_query_s: float = 300
+    idle_in_transaction_s: float = 1800
+
+
+class AutoRecovery(_Strict):
+    restart_unhealthy: bool = False
+    max_restarts: int = Field(default=3, ge=0)
+
+
+class Service(_Strict):
+    """One entry of the service catalog: the only systems the bot may touch."""
+
+    http: list[HttpCheck] = Field(default_factory=list)
+    postgres: PostgresTarget | None = None
+    redis: RedisTarget | None = None
+    kubernetes: KubernetesTarget | None = None
+    aws: AwsTarget | None = None
+    thresholds: Thresholds = Thresholds()
+    auto_recovery: AutoRecovery = AutoRecovery()
+
+
+class Policy(_Strict):
+    """The whole policy file."""
+
+    announce_channel: SlackChannel
+    war_room_severities: list[Severity] = Field(default_factory=lambda: [Severity.P0, Severity.P1])
+    reaction_to_timeline: str = "pushpin"
+    calendar: Calendar = Calendar()
+    severities: dict[Severity, SeverityTargets]
+    escalation: dict[Severity, list[EscalationLevel]] = Field(default_factory=dict)
+    roles: Roles = Roles()
+    services: dict[str, Service] = Field(default_factory=dict)
+
+    @field_validator("severities")
+    @classmethod
+    def _all_severities(cls, value: dict[Severity, SeverityTargets]) -> dict:
+        missing = [s.value for s in Severity if s not in value]
+        if missing:
+            raise ValueError(f"missing severities: {', '.join(missing)}")
+        return value
+
+    @field_validator("escalation")
+    @classmethod
+    def _levels_in_order(cls, value: dict[Severity, list[EscalationLevel]]) -> dict:
+        for severity, levels in value.items():
+            delays = [level.after for level in levels]
+            if any(d.business_days for d in delays):
+                raise ValueError(f"{severity}: escalation delays must be in clock time, not bd")
+            if [d.seconds for d in delays] != sorted(d.seconds for d in delays):
+                raise ValueError(f"{severity}: levels must be listed in order of 'after'")
+        return value
+
+    @model_validator(mode="after")
+    def _reaction_name(self) -> Policy:
+        if not re.fullmatch(r"[a-z0-9_+\-]+", self.reaction_to_timeline):
+            raise ValueError(
+                f"reaction_to_timeline: '{self.reaction_to_timeline}' is not an emoji name"
+            )
+        return self
+
+    def targets(self, severity: Severity) -> SeverityTargets:
+        return self.severities[severity]
+
+    def levels(self, severity: Severity) -> list[EscalationLevel]:
+        return self.escalation.get(severity, [])
+
+    def has_war_room(self, severity: Severity) -> bool:
+        return severity in self.war_room_severities
+
+
+def default_policy_text() -> str:
+    return resources.files("bot").joinpath("defaults/policy.yml").read_text()
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load and validate the policy; built-in defaults when `path` is None.
+
+    Raises ConfigError whose message lists every problem, one per line, with its location.
+    """
+    if path is None:
+        return parse_policy(default_policy_text(), source="<built-in policy>")
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read policy file: {exc.strerror}") from None
+    return parse_policy(text, source=str(file))
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
+    """Validate policy YAML text; `source` names it in error messages."""
+    data = _parse_yaml(text, source)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the policy must be a mapping of settings")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        lines = _line_numbers(text)
+        problems = [_describe(error, source, lines) for error in exc.errors()]
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def _describe(error: dict[str, Any], source: str, lines: dict[tuple[str, ...], int]) -> str:
+    loc = tuple(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif error["type"] == "missing":
+        message = "required setting is missing"
+    where = ".".join(loc) or "(top level)"
+    line = _nearest_line(loc, lines)
+    prefix = f"{source}:{line}" if line else source
+    return f"{prefix}: {where}: {message}"
+
+
+def _nearest_line(loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _line_numbers(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path in the YAML document to its (1-based) line."""
+    found: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return found
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                found[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*path, str(index))
+                found[child] = item.start_mark.line + 1
+                walk(item, child)
+
+    if root is not None:
+        walk(root, ())
+    return found

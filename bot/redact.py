@@ -1,0 +1,40 @@
+"""Secrets never reach Slack or the audit log."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|dsn|api[_-]?key|credential)", re.I)
+_PATTERNS = [
+    # user:password@ in any URL (postgresql://, redis://, https://...)
+    (re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I),
+     r"\g<scheme>\g<user>:***@"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"), "xox?-***"),
+    (re.compile(r"\bxapp-[A-Za-z0-9-]+"), "xapp-***"),
+    (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "AKIA***"),
+    (re.compile(r"(?i)\b(password|pwd)\s*=\s*[^\s;]+"), r"\1=***"),
+]
+
+REDACTED = "***"
+
+
+def redact_text(text: str) -> str:
+    """Mask connection-string passwords, Slack tokens and AWS keys in free text."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """Redact a JSON-like value: secret-looking keys are masked whole, strings scrubbed."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if _SECRET_KEYS.search(str(key)) and val else redact(val)
+            for key, val in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value

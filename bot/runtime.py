@@ -1,0 +1,90 @@
+"""Start and stop the whole bot: services, the Slack app, HTTP and Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import build_app, build_client
+from bot.clock import Clock
+from bot.coordination import create_coordinator
+from bot.policy import Policy, load_policy
+from bot.server import build_web_app
+from bot.services import Services, build_services
+from bot.settings import Settings
+from bot.slack.notifier import SlackNotifier
+from bot.store import create_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bot:
+    """A running bot: its services, its Slack app and how Slack reaches it."""
+
+    settings: Settings
+    services: Services
+    app: AsyncApp
+    client: AsyncWebClient
+    runner: web.AppRunner | None = None
+    socket_handler: AsyncSocketModeHandler | None = None
+    port: int | None = None
+
+    async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
+        """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set."""
+        await self.services.start()
+        self.runner = web.AppRunner(build_web_app(self.app, self.services), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        if self.settings.SLACK_APP_TOKEN:
+            self.socket_handler = AsyncSocketModeHandler(
+                self.app,
+                app_token=self.settings.SLACK_APP_TOKEN,
+                web_client=AsyncWebClient(
+                    token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
+                ),
+            )
+            await self.socket_handler.connect_async()
+            log.info("connected to Slack over Socket Mode")
+        log.info("listening on http://%s:%s (POST /slack/events, GET /healthz)", host, self.port)
+
+    async def stop(self) -> None:
+        if self.socket_handler is not None:
+            await self.socket_handler.close_async()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.services.close()
+
+
+def create_bot(
+    settings: Settings, *, policy: Policy | None = None, clock: Clock | None = None
+) -> Bot:
+    policy = policy or load_policy(settings.CHATOPS_POLICY)
+    client = build_client(settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL)
+    services = build_services(
+        policy=policy,
+        store=create_store(settings.DATABASE_URL),
+        coordinator=create_coordinator(settings.REDIS_URL),
+        notifier=SlackNotifier(client),
+        clock=clock,
+    )
+    app = build_app(services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET)
+    return Bot(settings=settings, services=services, app=app, client=client)
+
+
+async def serve_forever(bot: Bot, host: str, port: int) -> None:
+    await bot.start(host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await bot.stop()

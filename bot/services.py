@@ -1,0 +1,74 @@
+"""The service container: every port and service, wired in one place.
+
+Nothing here imports Slack: the notifier is handed in, so the console, the tests and
+production build the same services around different notifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.audit import AuditLog
+from bot.clock import Clock, SystemClock
+from bot.coordination import Coordinator, LocalCoordinator
+from bot.incidents.flows import IncidentFlows
+from bot.incidents.service import IncidentListener, IncidentService
+from bot.notify import Notifier
+from bot.outbox import OutboxDispatcher
+from bot.policy import Policy
+from bot.store import Store, migrate
+
+
+@dataclass
+class Services:
+    policy: Policy
+    store: Store
+    coordinator: Coordinator
+    clock: Clock
+    notifier: Notifier
+    audit: AuditLog
+    dispatcher: OutboxDispatcher
+    incidents: IncidentService
+    listeners: list[IncidentListener] = field(default_factory=list)
+
+    async def start(self, *, run_dispatcher: bool = True) -> None:
+        """Open the store, apply migrations, start delivering the outbox."""
+        await self.store.open()
+        await migrate(self.store)
+        if run_dispatcher:
+            self.dispatcher.start()
+
+    async def close(self) -> None:
+        await self.dispatcher.stop()
+        await self.coordinator.close()
+        await self.store.close()
+
+
+def build_services(
+    *,
+    policy: Policy,
+    store: Store,
+    notifier: Notifier,
+    coordinator: Coordinator | None = None,
+    clock: Clock | None = None,
+    outbox_poll_interval: float = 1.0,
+) -> Services:
+    clock = clock or SystemClock()
+    coordinator = coordinator or LocalCoordinator()
+    dispatcher = OutboxDispatcher(store, clock, poll_interval=outbox_poll_interval)
+    listeners: list[IncidentListener] = []
+    incidents = IncidentService(
+        store=store, clock=clock, policy=policy, dispatcher=dispatcher, listeners=listeners
+    )
+    IncidentFlows(store=store, clock=clock, policy=policy, notifier=notifier).register(dispatcher)
+    return Services(
+        policy=policy,
+        store=store,
+        coordinator=coordinator,
+        clock=clock,
+        notifier=notifier,
+        audit=AuditLog(store, clock),
+        dispatcher=dispatcher,
+        incidents=incidents,
+        listeners=listeners,
+    )

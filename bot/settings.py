@@ -1,0 +1,98 @@
+"""Settings from the environment.
+
+A missing or malformed value stops start-up with one line naming the variable (exit status 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+SLACK_API_URL_DEFAULT = "https://slack.com/api/"
+
+S = TypeVar("S", bound="StoreSettings")
+
+
+class StoreSettings(BaseSettings):
+    """What the offline commands (migrate, audit, console) need: no Slack credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
+
+    DATABASE_URL: str = "sqlite:///chatops.db"
+    REDIS_URL: str | None = None
+    CHATOPS_POLICY: Path | None = None
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return value
+
+    @field_validator("CHATOPS_POLICY", mode="before")
+    @classmethod
+    def _policy_path(cls, value: object) -> object:
+        return None if value in (None, "") else value
+
+
+class Settings(StoreSettings):
+    """Everything the bot reads from its environment."""
+
+    SLACK_BOT_TOKEN: str = Field(min_length=1)
+    SLACK_SIGNING_SECRET: str = Field(min_length=1)
+    SLACK_APP_TOKEN: str | None = None
+    SLACK_API_URL: str = SLACK_API_URL_DEFAULT
+
+    @field_validator("SLACK_BOT_TOKEN")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        if not value.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("SLACK_APP_TOKEN")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.SLACK_APP_TOKEN is not None
+
+
+def load_settings(model: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
+    """Read settings from the environment; raise ConfigError naming the first bad variable."""
+    try:
+        return model(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "environment"
+        if error["type"] == "missing":
+            raise ConfigError(f"{name} is not set") from None
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name} is malformed: {message}") from None

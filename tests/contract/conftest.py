@@ -1,0 +1,44 @@
+"""Every Store and Coordinator implementation runs the same contract suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.coordination import Coordinator, LocalCoordinator
+from bot.coordination.redis import RedisCoordinator
+from bot.store import Store, create_store, migrate
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/chatops.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    store = create_store(store_url)
+    await store.open()
+    await migrate(store)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def open_store(store_url: str) -> Callable[[], Store]:
+    """A second (or third) handle on the same database, like another bot process."""
+    return lambda: create_store(store_url)
+
+
+@pytest.fixture(params=["local", "redis"])
+async def coordinator(request: pytest.FixtureRequest) -> AsyncIterator[Coordinator]:
+    if request.param == "local":
+        coordinator: Coordinator = LocalCoordinator()
+    else:
+        coordinator = RedisCoordinator(request.getfixturevalue("redis_url"))
+    yield coordinator
+    await coordinator.close()
