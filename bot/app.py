@@ -24,8 +24,6 @@ def build_app(services: Services, *, client: AsyncWebClient, signing_secret: str
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret,
-        # One workspace, one bot token: skip the per-request authorize round trip.
-        token_verification_enabled=False,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )

@@ -76,7 +76,7 @@ class Duration:
 
 def humanize_seconds(seconds: float) -> str:
     """`5400` -> `1 h 30 min`: durations in words, as Slack readers expect."""
-    total = int(round(seconds))
+    total = round(seconds)
     if total < 60:
         return f"{total} s"
     days, rest = divmod(total, 86400)

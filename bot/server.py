@@ -16,14 +16,16 @@ EVENTS_PATH = "/slack/events"
 
 def build_web_app(app: AsyncApp, services: Services) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
-        body = await request.text()
-        bolt_request = to_bolt_request(request, body)
+        bolt_request = await to_bolt_request(request)
         bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(request: web.Request) -> web.Response:
         checks: dict[str, str] = {}
-        for name, probe in (("store", services.store.ping), ("coordinator", services.coordinator.ping)):
+        for name, probe in (
+            ("store", services.store.ping),
+            ("coordinator", services.coordinator.ping),
+        ):
             try:
                 await probe()
                 checks[name] = "ok"

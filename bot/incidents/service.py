@@ -1,4 +1,4 @@
-"""IncidentService: declaring incidents (the lifecycle grows here).
+"""IncidentService: declaring incidents and moving them through their lifecycle.
 
 Plain async Python: no Slack imports. Every change and its audit entry share one store
 transaction; notifications go through the outbox after the commit.
@@ -6,18 +6,19 @@ transaction; notifications go through the outbox after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import audit, dedup, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
-from bot.errors import DuplicateRequest, NotFound, PermissionDenied
+from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied
 from bot.incidents import storage
+from bot.incidents.lifecycle import check_transition
 from bot.incidents.schemas import DeclareIncident
-from bot.models import Actor, Incident, Status, TimelineEvent
+from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
 from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
 from bot.store import Store, Tx
@@ -27,13 +28,27 @@ ANNOUNCE = "incident.announce"
 
 @dataclass(frozen=True, slots=True)
 class IncidentChange:
-    """What happened to an incident, handed to listeners inside the same transaction."""
+    """What happened to an incident, handed to listeners inside the same transaction.
+
+    `kind` is one of: declared, acknowledged, status_changed, updated, severity_changed,
+    assigned, noted, resolved, reopened, escalated.
+    """
 
     kind: str
     before: Incident | None
     after: Incident
     actor: Actor
     at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a lifecycle method did: the incident after it, and whether anything changed."""
+
+    incident: Incident
+    changed: bool = True
+    message: str = ""
 
 
 class IncidentListener(Protocol):
@@ -146,3 +161,325 @@ class IncidentService:
     async def timeline(self, incident_id: str) -> list[TimelineEvent]:
         async with self.store.transaction() as tx:
             return await storage.timeline(tx, incident_id)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _apply(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        action: str,
+        args: dict[str, Any],
+        kind: str,
+        mutate: Callable[[Incident], Incident],
+        timeline: Callable[[Incident, Incident], str],
+        request_id: str | None,
+        effects: Sequence[str] = (),
+        details: dict[str, Any] | None = None,
+    ) -> Incident:
+        """Lock the incident, apply `mutate`, and record everything in one transaction.
+
+        `mutate` raises Conflict to refuse; nothing is written then.
+        """
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            if not await dedup.mark_handled(tx, request_id, now):
+                raise DuplicateRequest("This request was already handled.")
+            before = await storage.get(tx, incident_id.upper(), lock=True)
+            if before is None:
+                raise NotFound(f"There is no incident {incident_id}.")
+            after = await storage.update(tx, mutate(before).evolve(updated_at=now))
+            await storage.add_timeline(
+                tx,
+                TimelineEvent(
+                    incident_id=after.id,
+                    at=now,
+                    actor=actor.user_id,
+                    kind=kind,
+                    text=timeline(before, after),
+                    data=details or {},
+                ),
+            )
+            await audit.append(
+                tx,
+                now,
+                AuditRecord(
+                    actor=actor.user_id,
+                    action=action,
+                    target=after.id,
+                    outcome="ok",
+                    args=args,
+                    incident_id=after.id,
+                    request_id=request_id,
+                ),
+            )
+            for effect in effects:
+                await outbox.enqueue(tx, now, effect, {"kind": kind}, incident_id=after.id)
+            change = IncidentChange(kind, before, after, actor, now, details or {})
+            for listener in self.listeners:
+                await listener.incident_changed(tx, change)
+        if effects:
+            self.dispatcher.kick()
+        return after
+
+    def _require_responder(self, actor: Actor) -> None:
+        if not self._may(actor, self.policy.roles.responders):
+            raise PermissionDenied("Only responders may change incidents.")
+
+    def _next_update_due(self, incident: Incident, now: datetime) -> datetime | None:
+        cadence = self.policy.targets(incident.severity).update_every
+        if not incident.is_open or cadence is None or cadence.is_zero:
+            return None
+        return now + cadence.as_timedelta()
+
+    async def acknowledge(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+    ) -> Outcome:
+        """Record the first acknowledgement; a second one changes nothing and says who acked."""
+        self._require_responder(actor)
+        current = await self.get(incident_id)
+        if current.acknowledged_at is not None:
+            return Outcome(current, changed=False)
+        if not current.is_open:
+            raise Conflict(f"{current.id} is resolved; there is nothing to acknowledge.")
+
+        def mutate(incident: Incident) -> Incident:
+            if incident.acknowledged_at is not None:
+                # Lost the race to another click: refuse so nothing is recorded twice.
+                raise AlreadyAcknowledged(incident)
+            if not incident.is_open:
+                raise Conflict(f"{incident.id} is resolved; there is nothing to acknowledge.")
+            return incident.evolve(acknowledged_at=self.clock.now(), acknowledged_by=actor.user_id)
+
+        try:
+            after = await self._apply(
+                incident_id,
+                actor,
+                action="incident.ack",
+                args={},
+                kind="acknowledged",
+                mutate=mutate,
+                timeline=lambda _b, _a: f"Acknowledged by <@{actor.user_id}>",
+                request_id=request_id,
+                effects=effects,
+            )
+        except AlreadyAcknowledged as race:
+            return Outcome(race.incident, changed=False)
+        return Outcome(after)
+
+    async def update_status(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        status: Status,
+        message: str,
+        eta: str | None = None,
+        impact: str | None = None,
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+    ) -> Incident:
+        """Post a status update; moving to RESOLVED resolves the incident."""
+        self._require_responder(actor)
+        now = self.clock.now()
+
+        def mutate(incident: Incident) -> Incident:
+            check_transition(incident.status, status)
+            changes: dict[str, Any] = {
+                "status": status,
+                "current_status": message,
+                "next_update_due": None,
+            }
+            if eta is not None:
+                changes["eta"] = eta
+            if impact is not None:
+                changes["impact"] = impact
+            if status is Status.RESOLVED:
+                changes |= {"resolved_at": now, "resolved_by": actor.user_id, "resolution": message}
+            after = incident.evolve(**changes)
+            return after.evolve(next_update_due=self._next_update_due(after, now))
+
+        def describe(before: Incident, after: Incident) -> str:
+            moved = (
+                f"{before.status.label} → {after.status.label}"
+                if before.status is not after.status
+                else after.status.label
+            )
+            return f"Update ({moved}) by <@{actor.user_id}>: {message}"
+
+        kind = "resolved" if status is Status.RESOLVED else "updated"
+        return await self._apply(
+            incident_id,
+            actor,
+            action="incident.update",
+            args={"status": status.value, "message": message, "eta": eta, "impact": impact},
+            kind=kind,
+            mutate=mutate,
+            timeline=describe,
+            request_id=request_id,
+            effects=effects,
+            details={"status": status.value},
+        )
+
+    async def resolve(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        summary: str,
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+    ) -> Incident:
+        """Resolve with a summary (the resolution recorded for the report)."""
+        return await self.update_status(
+            incident_id,
+            actor,
+            status=Status.RESOLVED,
+            message=summary,
+            request_id=request_id,
+            effects=effects,
+        )
+
+    async def reopen(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        reason: str = "",
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+    ) -> Incident:
+        """Take a resolved incident back to INVESTIGATING (unacknowledged again)."""
+        self._require_responder(actor)
+        now = self.clock.now()
+
+        def mutate(incident: Incident) -> Incident:
+            if incident.is_open:
+                raise Conflict(f"{incident.id} is not resolved; only a resolved incident reopens.")
+            reopened = incident.evolve(
+                status=Status.INVESTIGATING,
+                resolved_at=None,
+                resolved_by=None,
+                acknowledged_at=None,
+                acknowledged_by=None,
+                current_status=reason or "Reopened.",
+            )
+            return reopened.evolve(next_update_due=self._next_update_due(reopened, now))
+
+        return await self._apply(
+            incident_id,
+            actor,
+            action="incident.reopen",
+            args={"reason": reason},
+            kind="reopened",
+            mutate=mutate,
+            timeline=lambda _b, _a: (
+                f"Reopened by <@{actor.user_id}>" + (f": {reason}" if reason else "")
+            ),
+            request_id=request_id,
+            effects=effects,
+        )
+
+    async def change_severity(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        severity: Severity,
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+    ) -> Incident:
+        """Change the severity; the update cadence (and escalation plan) follow it."""
+        self._require_responder(actor)
+        now = self.clock.now()
+
+        def mutate(incident: Incident) -> Incident:
+            if not incident.is_open:
+                raise Conflict(f"{incident.id} is resolved; reopen it to change its severity.")
+            if incident.severity is severity:
+                raise Conflict(f"{incident.id} is already {severity}.")
+            changed = incident.evolve(severity=severity)
+            return changed.evolve(next_update_due=self._next_update_due(changed, now))
+
+        return await self._apply(
+            incident_id,
+            actor,
+            action="incident.severity",
+            args={"severity": severity.value},
+            kind="severity_changed",
+            mutate=mutate,
+            timeline=lambda b, a: f"Severity {b.severity} → {a.severity} by <@{actor.user_id}>",
+            request_id=request_id,
+            effects=effects,
+            details={"severity": severity.value},
+        )
+
+    async def assign(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        role: IncidentRole,
+        user_id: str,
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+    ) -> Incident:
+        """Give `role` to `user_id` (one person a role; assigning again replaces)."""
+        self._require_responder(actor)
+
+        def mutate(incident: Incident) -> Incident:
+            if not incident.is_open:
+                raise Conflict(f"{incident.id} is resolved; reopen it to assign roles.")
+            return incident.evolve(roles={**incident.roles, role.value: user_id})
+
+        return await self._apply(
+            incident_id,
+            actor,
+            action="incident.assign",
+            args={"role": role.value, "user": user_id},
+            kind="assigned",
+            mutate=mutate,
+            timeline=lambda _b, _a: f"<@{user_id}> is {role.value}, assigned by <@{actor.user_id}>",
+            request_id=request_id,
+            effects=effects,
+            details={"role": role.value, "user": user_id},
+        )
+
+    async def add_note(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        text: str,
+        kind: str = "noted",
+        request_id: str | None = None,
+        effects: Sequence[str] = (),
+        details: dict[str, Any] | None = None,
+    ) -> Incident:
+        """Add a timeline entry (a note, or a message pinned by reaction)."""
+        return await self._apply(
+            incident_id,
+            actor,
+            action="incident.note",
+            args={"text": text, **(details or {})},
+            kind=kind,
+            mutate=lambda incident: incident,
+            timeline=lambda _b, _a: text,
+            request_id=request_id,
+            effects=effects,
+            details=details,
+        )
+
+
+class AlreadyAcknowledged(Conflict):
+    def __init__(self, incident: Incident) -> None:
+        super().__init__(
+            f"{incident.id} was already acknowledged by <@{incident.acknowledged_by}>."
+        )
+        self.incident = incident

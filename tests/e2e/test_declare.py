@@ -1,0 +1,168 @@
+"""`/incident declare` end to end: signed HTTP in, Slack calls out, rows in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.audit import AuditLog
+from bot.clock import SystemClock
+from bot.incidents import storage
+from tests.e2e.conftest import HarnessFactory
+from tests.harness import BotHarness
+
+
+async def _count(harness: BotHarness, table: str) -> int:
+    async with harness.store.transaction() as tx:
+        row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+    return int(row["n"]) if row else 0
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_declare_over_signed_http(make_harness: HarnessFactory, store: str) -> None:
+    harness = await make_harness(store)
+    body = harness.slash("declare P1 Checkout API returns 502", user_id="U0ALICE")
+
+    started = time.perf_counter()
+    response = await harness.command("", body=body)
+    elapsed = time.perf_counter() - started
+    assert response.status == 200
+    assert elapsed < 3.0
+
+    [reply] = await harness.replies()
+    assert reply["response_type"] == "ephemeral"
+    assert "Declared *INC-" in reply["text"]
+    await harness.settle()
+
+    [post] = harness.double.calls_to("chat.postMessage")
+    assert post.params["channel"] == harness.services.policy.announce_channel
+    assert "Checkout API returns 502" in post.params["text"]
+    rendered = str(post.params["blocks"])
+    for field in ("Status", "INVESTIGATING", "P1 High", "Impact", "ETA", "Next Update", "Contact"):
+        assert field in rendered
+    assert "<@U0ALICE>" in rendered  # declared by
+
+    [incident] = await harness.services.incidents.list()
+    assert incident.id.startswith("INC-") and incident.title == "Checkout API returns 502"
+    async with harness.store.transaction() as tx:
+        stored = await storage.get(tx, incident.id)
+    assert stored is not None and stored.announce_ts == post.response["ts"]
+    entries = [e async for e in harness.services.audit.entries()]
+    assert [(e.action, e.outcome, e.incident_id) for e in entries] == [
+        ("incident.declare", "ok", incident.id)
+    ]
+
+    # Slack retries the very same request: nothing new.
+    retry = await harness.command("", body=body, retry_num=1)
+    assert retry.status == 200
+    await asyncio.sleep(0.2)
+    await harness.settle()
+    assert await _count(harness, "incidents") == 1
+    assert len(harness.double.calls_to("chat.postMessage")) == 1
+    assert await _count(harness, "audit_log") == 1
+
+
+async def test_retry_after_restart_is_still_a_duplicate(harness: BotHarness) -> None:
+    """The in-memory coordinator forgets on restart; the store's record does not."""
+    body = harness.slash("declare P2 Search is slow")
+    assert (await harness.command("", body=body)).status == 200
+    await harness.replies()
+    await harness.bot.services.coordinator.close()  # forget every claim, as a restart would
+    assert (await harness.command("", body=body, retry_num=2)).status == 200
+    [reply] = await harness.replies()
+    assert "already handled" in reply["text"]
+    assert await _count(harness, "incidents") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("declare", "Give a severity"),
+        ("declare P7 Everything is on fire", "'P7' is not a severity"),
+        ("declare P1", "Give the incident a title"),
+        ("declare P1 " + "x" * 151, "keep it to 150"),
+    ],
+)
+async def test_bad_declare_gets_usage_and_changes_nothing(
+    harness: BotHarness, text: str, expected: str
+) -> None:
+    response = await harness.command(text)
+    assert response.status == 200
+    [reply] = await harness.replies()
+    assert reply["response_type"] == "ephemeral"
+    assert expected in reply["text"] and "Usage: `/incident declare" in reply["text"]
+    assert await _count(harness, "incidents") == 0
+    assert harness.double.calls_to("chat.postMessage") == []
+    [entry] = [e async for e in harness.services.audit.entries()]
+    assert entry.action == "incident.declare" and entry.outcome == "rejected: usage"
+
+
+async def test_unknown_subcommand_and_help(harness: BotHarness) -> None:
+    await harness.command("frobnicate now")
+    [reply] = await harness.replies()
+    assert "I don't know `/incident frobnicate`" in reply["text"]
+    await harness.command("help")
+    [reply] = await harness.replies()
+    assert "/incident declare" in reply["text"]
+    await harness.command("")
+    [reply] = await harness.replies()
+    assert "/incident declare" in reply["text"]
+
+
+async def test_bad_signature_and_stale_timestamp_are_refused(harness: BotHarness) -> None:
+    body = harness.slash("declare P1 Forged")
+    forged = await harness.sender.send(body, signature="v0=" + "0" * 64)
+    assert forged.status == 401
+    stale = await harness.sender.send(
+        harness.slash("declare P1 Replayed"), timestamp=int(time.time()) - 6 * 60
+    )
+    assert stale.status == 401
+    assert await _count(harness, "incidents") == 0
+    assert await _count(harness, "audit_log") == 0
+    assert harness.double.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_fifty_concurrent_declares(make_harness: HarnessFactory, store: str) -> None:
+    harness = await make_harness(store)
+    bodies = [harness.slash(f"declare P2 Incident number {n}") for n in range(50)]
+    responses = await asyncio.gather(*(harness.command("", body=b) for b in bodies))
+    assert [r.status for r in responses] == [200] * 50
+    await harness.replies(50, timeout=20)
+    await harness.settle()
+    incidents = await harness.services.incidents.list(open_only=False)
+    assert len({i.id for i in incidents}) == 50
+    assert len(harness.double.calls_to("chat.postMessage")) == 50
+    result = await AuditLog(harness.store, SystemClock()).verify()
+    assert result.ok and result.checked == 50
+
+
+async def test_announcement_survives_a_slack_outage(harness: BotHarness) -> None:
+    harness.double.http_error("chat.postMessage", status=503, times=2)
+    await harness.command("declare P1 Payments down")
+    await harness.replies()
+    await harness.settle()
+    assert harness.double.calls_to("chat.postMessage") != []
+    # Still pending after two failures; delivered once the back-off has passed.
+    for _ in range(100):
+        if [c for c in harness.double.calls_to("chat.postMessage") if c.ok]:
+            break
+        await harness.services.dispatcher.deliver_due()
+        await asyncio.sleep(0.1)
+    delivered = [c for c in harness.double.calls_to("chat.postMessage") if c.ok]
+    assert len(delivered) == 1
+
+
+async def test_unknown_announce_channel_is_reported_to_the_declarer(harness: BotHarness) -> None:
+    harness.double.fail("chat.postMessage", error="channel_not_found", times=1)
+    await harness.command("declare P1 Payments down", user_id="U0BOB")
+    await harness.replies()
+    await harness.settle()
+    [incident] = await harness.services.incidents.list()
+    dms = [c for c in harness.double.calls_to("chat.postMessage") if c.ok]
+    assert len(dms) == 1 and "channel_not_found" in dms[0].params["text"]
+    assert incident.id in dms[0].params["text"]
+    timeline = await harness.services.incidents.timeline(incident.id)
+    assert timeline[-1].kind == "notification_failed"
