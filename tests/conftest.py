@@ -1,0 +1,84 @@
+"""Shared pytest fixtures.
+
+Keep each group of fixtures in its own marked block.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterator
+from typing import TypeVar
+
+import pytest
+
+from tests.servers import PostgresServer, RedisServer, ServerUnavailable
+
+# ============================================================================================
+# Throwaway servers (PostgreSQL, Redis) -- see tests/servers.py
+#
+#   postgres_server (session)  a PostgresServer, started on first use, stopped at session end
+#   postgres_url    (function) DSN of a fresh, empty database `test_<n>` on it, dropped after
+#   redis_server    (session)  a RedisServer, started on first use, stopped at session end
+#   redis_url       (function) redis://127.0.0.1:PORT/<db>: a DB number of its own, flushed
+#
+# Missing binaries or a server that will not start FAIL the test: never skip, since a skipped
+# database test hides a broken CI.
+# ============================================================================================
+
+_database_numbers = itertools.count(1)
+_redis_numbers = itertools.count()
+
+_Server = TypeVar("_Server", PostgresServer, RedisServer)
+
+
+def _start_or_fail(server_class: type[_Server], kind: str) -> _Server:
+    error = ""
+    try:
+        return server_class().start()
+    except ServerUnavailable as exc:
+        error = str(exc)
+    pytest.fail(f"cannot start the throwaway {kind} server: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = _start_or_fail(PostgresServer, "PostgreSQL")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"test_{next(_database_numbers)}"
+    dsn = postgres_server.create_database(name)
+    yield dsn
+    try:
+        postgres_server.drop_database(name)
+    except Exception as exc:  # a leftover database on a throwaway server is harmless
+        warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = _start_or_fail(RedisServer, "Redis")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    # Tests run one at a time, so cycling through the DB numbers and flushing the one handed
+    # out gives each test an empty DB of its own. Pub/sub channels are server-wide, not per DB.
+    db = next(_redis_numbers) % redis_server.databases
+    redis_server.flushdb(db)
+    return redis_server.url_for(db)
+
+
+# ============================================================================================
+# End of throwaway servers block.
+# ============================================================================================

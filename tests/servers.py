@@ -1,0 +1,510 @@
+"""Throwaway PostgreSQL and Redis servers for tests.
+
+Each server runs on a free loopback port with its files in a fresh temporary folder, and
+``stop()`` kills it and removes that folder. PostgreSQL refuses to run as root, so when the
+tests run as root (as on CI) ``initdb`` and ``postgres`` run as the ``postgres`` system user,
+which owns the temporary folder; the user is created when it does not exist.
+
+Nothing here depends on pytest: ``with PostgresServer() as pg: ...`` works in a script too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import psycopg
+import redis
+from psycopg import sql
+
+LOOPBACK = "127.0.0.1"
+POSTGRES_USER = "postgres"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+PORT_ATTEMPTS = 3
+
+# Environment variables that point to other binaries than the ones found by default.
+PG_BINDIR_ENV = "CHATOPS_TEST_PG_BINDIR"
+REDIS_SERVER_ENV = "CHATOPS_TEST_REDIS_SERVER"
+
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PG_ENV_VARS = ("PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGOPTIONS")
+
+
+class ServerUnavailable(RuntimeError):
+    """The server's binaries are missing, or the server did not start."""
+
+
+def free_port() -> int:
+    """A TCP port on the loopback address that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    # /usr/lib/postgresql/15/bin -> (15,); non-numeric names sort first.
+    parts = re.findall(r"\d+", path.parent.name)
+    return tuple(int(part) for part in parts) or (-1,)
+
+
+def find_postgres_bindir() -> Path:
+    """The folder with ``initdb`` and ``postgres``: the newest /usr/lib/postgresql/*/bin,
+    else ``pg_config --bindir``, else the PATH. ``$CHATOPS_TEST_PG_BINDIR`` overrides."""
+    candidates: list[Path] = []
+    override = os.environ.get(PG_BINDIR_ENV)
+    if override:
+        candidates.append(Path(override))
+    candidates.extend(
+        sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
+    )
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
+            ).stdout.strip()
+            if out:
+                candidates.append(Path(out))
+    on_path = shutil.which("postgres")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "postgres").is_file() and (bindir / "initdb").is_file():
+            return bindir
+    raise ServerUnavailable(
+        "PostgreSQL server binaries (initdb, postgres) not found in /usr/lib/postgresql/*/bin, "
+        f"`pg_config --bindir` or PATH. Install the Debian package `postgresql` "
+        f"(scripts/test does) or set ${PG_BINDIR_ENV}."
+    )
+
+
+def find_redis_server() -> Path:
+    """The ``redis-server`` binary (``$CHATOPS_TEST_REDIS_SERVER`` overrides)."""
+    override = os.environ.get(REDIS_SERVER_ENV)
+    found = override or shutil.which("redis-server")
+    if not found:
+        for path in ("/usr/bin/redis-server", "/usr/sbin/redis-server"):
+            if os.access(path, os.X_OK):
+                found = path
+                break
+    if not found or not os.access(found, os.X_OK):
+        raise ServerUnavailable(
+            "redis-server not found on PATH. Install the Debian package `redis-server` "
+            f"(scripts/test does) or set ${REDIS_SERVER_ENV}."
+        )
+    return Path(found)
+
+
+def _ensure_postgres_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(POSTGRES_USER)
+    except KeyError:
+        pass
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            POSTGRES_USER,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return pwd.getpwnam(POSTGRES_USER)
+
+
+def _traversable_by_others(path: Path) -> bool:
+    for part in (path, *path.parents):
+        if not os.stat(part).st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def _temp_root() -> str:
+    """Where to make the server's folder: the usual temp dir, unless (as root) another user
+    could not reach into it."""
+    base = Path(tempfile.gettempdir()).resolve()
+    if _is_root() and not _traversable_by_others(base):
+        return "/tmp"
+    return str(base)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def _stop_process(proc: subprocess.Popen[bytes] | None, first_signal: int) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(first_signal)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a free loopback port, trust auth, superuser
+    ``postgres``. Durability is off (fsync, synchronous_commit, full_page_writes)."""
+
+    def __init__(self, *, bindir: Path | None = None, max_connections: int = 200) -> None:
+        self.bindir: Path = bindir or find_postgres_bindir()
+        self.max_connections = max_connections
+        self.port: int | None = None
+        self.tmpdir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._run_as: dict[str, Any] = {}
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def dsn(self) -> str:
+        """DSN of the ``postgres`` maintenance database."""
+        return self.dsn_for("postgres")
+
+    def dsn_for(self, dbname: str) -> str:
+        if self.port is None:
+            raise ServerUnavailable("PostgreSQL server is not running")
+        return f"postgresql://{POSTGRES_USER}@{LOOPBACK}:{self.port}/{dbname}"
+
+    @property
+    def data_dir(self) -> Path:
+        if self.tmpdir is None:
+            raise ServerUnavailable("PostgreSQL server is not running")
+        return self.tmpdir / "data"
+
+    @property
+    def log_path(self) -> Path:
+        if self.tmpdir is None:
+            raise ServerUnavailable("PostgreSQL server is not running")
+        return self.tmpdir / "postgres.log"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            return self
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="chatops-pg-", dir=_temp_root()))
+        atexit.register(self.stop)
+        try:
+            if _is_root():
+                user = _ensure_postgres_user()
+                os.chown(self.tmpdir, user.pw_uid, user.pw_gid)
+                self._run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+            self._log = open(self.log_path, "ab")  # closed in stop()
+            self._initdb()
+            self._start_postmaster()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _PG_ENV_VARS}
+        env["LC_ALL"] = "C"
+        env.pop("LANG", None)
+        return env
+
+    def _popen(self, args: Sequence[str | Path]) -> subprocess.Popen[bytes]:
+        assert self.tmpdir is not None and self._log is not None
+        return subprocess.Popen(
+            [str(arg) for arg in args],
+            cwd=self.tmpdir,
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **self._run_as,
+        )
+
+    def _initdb(self) -> None:
+        proc = self._popen(
+            [
+                self.bindir / "initdb",
+                "--pgdata",
+                self.data_dir,
+                "--auth=trust",
+                "--username",
+                POSTGRES_USER,
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+            ]
+        )
+        try:
+            code = proc.wait(timeout=START_TIMEOUT_S * 2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = -1
+        if code != 0:
+            raise ServerUnavailable(
+                f"initdb failed (exit {code}); log {self.log_path}:\n{_tail(self.log_path)}"
+            )
+
+    def _start_postmaster(self) -> None:
+        assert self.tmpdir is not None
+        last_error = ""
+        for _ in range(PORT_ATTEMPTS):
+            port = free_port()
+            self._proc = self._popen(
+                [
+                    self.bindir / "postgres",
+                    "-D",
+                    self.data_dir,
+                    "-p",
+                    str(port),
+                    "-h",
+                    LOOPBACK,
+                    "-k",
+                    self.tmpdir,
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    f"max_connections={self.max_connections}",
+                ]
+            )
+            self.port = port
+            if self._wait_ready():
+                return
+            code = self._proc.poll()
+            last_error = f"postgres exited with {code}" if code is not None else "timed out"
+            _stop_process(self._proc, signal.SIGQUIT)
+            self._proc = None
+            self.port = None
+            if code is None:
+                break  # a hang, not a port clash: do not try again
+        raise ServerUnavailable(
+            f"PostgreSQL did not start ({last_error}); log {self.log_path}:\n{_tail(self.log_path)}"
+        )
+
+    def _wait_ready(self) -> bool:
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return False
+            try:
+                with psycopg.connect(self.dsn, connect_timeout=2, autocommit=True) as conn:
+                    conn.execute("SELECT 1")
+                return True
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        """Kill the server and remove its files. Safe to call more than once."""
+        atexit.unregister(self.stop)
+        # SIGINT is PostgreSQL's "fast" shutdown: quick with fsync off.
+        _stop_process(self._proc, signal.SIGINT)
+        self._proc = None
+        self.port = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- databases ---------------------------------------------------------------------------
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its DSN."""
+        if not _DB_NAME.match(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.dsn_for(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, ending any session still connected to it."""
+        if not _DB_NAME.match(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port, no persistence."""
+
+    def __init__(self, *, binary: Path | None = None, databases: int = 64) -> None:
+        self.binary: Path = binary or find_redis_server()
+        self.databases = databases
+        self.port: int | None = None
+        self.tmpdir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.url_for(0)
+
+    def url_for(self, db: int) -> str:
+        if self.port is None:
+            raise ServerUnavailable("Redis server is not running")
+        if not 0 <= db < self.databases:
+            raise ValueError(f"Redis DB {db} out of range 0..{self.databases - 1}")
+        return f"redis://{LOOPBACK}:{self.port}/{db}"
+
+    @property
+    def log_path(self) -> Path:
+        if self.tmpdir is None:
+            raise ServerUnavailable("Redis server is not running")
+        return self.tmpdir / "redis.log"
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            return self
+        self.tmpdir = Path(tempfile.mkdtemp(prefix="chatops-redis-", dir=_temp_root()))
+        atexit.register(self.stop)
+        try:
+            self._log = open(self.log_path, "ab")  # closed in stop()
+            last_error = ""
+            for _ in range(PORT_ATTEMPTS):
+                port = free_port()
+                self._proc = subprocess.Popen(
+                    [
+                        str(self.binary),
+                        "--port",
+                        str(port),
+                        "--bind",
+                        LOOPBACK,
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--daemonize",
+                        "no",
+                        "--dir",
+                        str(self.tmpdir),
+                        "--databases",
+                        str(self.databases),
+                    ],
+                    cwd=self.tmpdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                self.port = port
+                if self._wait_ready():
+                    return self
+                code = self._proc.poll()
+                last_error = f"redis-server exited with {code}" if code is not None else "timed out"
+                _stop_process(self._proc, signal.SIGKILL)
+                self._proc = None
+                self.port = None
+                if code is None:
+                    break
+            raise ServerUnavailable(
+                f"Redis did not start ({last_error}); log {self.log_path}:\n{_tail(self.log_path)}"
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def client(self, db: int = 0) -> redis.Redis:
+        """A synchronous client (for setup and teardown; tests use redis.asyncio)."""
+        return redis.Redis.from_url(self.url_for(db), socket_timeout=5, socket_connect_timeout=2)
+
+    def _wait_ready(self) -> bool:
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return False
+            try:
+                with self.client() as conn:
+                    if conn.ping():
+                        return True
+            except redis.RedisError:
+                time.sleep(0.05)
+        return False
+
+    def flushdb(self, db: int) -> None:
+        with self.client(db) as conn:
+            conn.flushdb()
+
+    def stop(self) -> None:
+        """Kill the server and remove its files. Safe to call more than once."""
+        atexit.unregister(self.stop)
+        _stop_process(self._proc, signal.SIGTERM)
+        self._proc = None
+        self.port = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
