@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# Slim, non-root image of the bot. Build: docker build -t chatops-bot .
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY commands ./commands
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 DATABASE_URL=sqlite:////data/chatops.db
+COPY --from=build /install /usr/local
+RUN useradd --system --uid 10001 --home-dir /data --create-home chatops
+USER 10001
+WORKDIR /data
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=3s \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:3000/healthz', timeout=2).status != 200)"
+ENTRYPOINT ["chatops-bot"]
+CMD ["run", "--host", "0.0.0.0", "--port", "3000"]

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.durations import Duration, humanize_seconds
+from bot.errors import ConfigError
+from bot.policy import Severity, load_policy, parse_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MINIMAL = """\
+announce_channel: C0123ANNOUNCE
+severities:
+  P0: {ack_within: 15m, resolve_within: 2h, update_every: 30m}
+  P1: {ack_within: 30m, resolve_within: 4h, update_every: 1h}
+  P2: {ack_within: 2h, resolve_within: 24h, update_every: 4h}
+  P3: {ack_within: 1bd, resolve_within: 1w}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "business_days"),
+    [(90, 90, 0), ("90", 90, 0), ("15m", 900, 0), ("2h", 7200, 0), ("1d", 86400, 0),
+     ("1w", 604800, 0), ("1bd", 0, 1), ("2.5s", 2.5, 0), (" 3 H ", 10800, 0)],
+)
+def test_durations(text: object, seconds: float, business_days: int) -> None:
+    duration = Duration.parse(text)
+    assert duration.seconds == seconds and duration.business_days == business_days
+
+
+@pytest.mark.parametrize("text", ["30 minutes", "-5", -5, "1.5bd", "", "m", True, None])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        Duration.parse(text)
+
+
+def test_humanize() -> None:
+    assert humanize_seconds(45) == "45 s"
+    assert humanize_seconds(5400) == "1 h 30 min"
+    assert humanize_seconds(90000) == "1 d 1 h"
+
+
+def test_built_in_policy_is_the_runbook() -> None:
+    policy = load_policy(None)
+    p1 = policy.targets(Severity.P1)
+    assert (p1.ack_within.seconds, p1.resolve_within.seconds, p1.update_every.seconds) == (
+        1800, 14400, 3600,
+    )
+    assert policy.targets(Severity.P3).ack_within == Duration(business_days=1)
+    assert policy.targets(Severity.P3).update_every is None
+    assert [level.after.seconds for level in policy.levels(Severity.P0)] == [0, 1800, 3600]
+    assert policy.war_room_severities == [Severity.P0, Severity.P1]
+
+
+def test_example_policy_file_is_valid() -> None:
+    policy = load_policy(ROOT / "chatops.example.yml")
+    assert "checkout" in policy.services
+    assert policy.services["checkout"].postgres is not None
+
+
+def test_plain_seconds_everywhere() -> None:
+    policy = parse_policy(MINIMAL.replace("15m", "5").replace("30m, resolve", "3, resolve"))
+    assert policy.targets(Severity.P0).ack_within.seconds == 5
+    assert policy.targets(Severity.P1).ack_within.seconds == 3
+
+
+def test_errors_name_file_line_and_path(tmp_path: Path) -> None:
+    path = tmp_path / "chatops.yml"
+    path.write_text(
+        MINIMAL.replace("ack_within: 30m", "ack_within: 30 minutes")
+        + "escalation:\n  P1:\n    - {after: 0, notify: [bob]}\nbogus: 1\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_policy(path)
+    lines = str(caught.value).splitlines()
+    assert f"{path}:4: severities.P1.ack_within: invalid duration '30 minutes'" in lines[0]
+    assert any("escalation.P1.0.notify.0" in line and "'bob' is not a Slack user" in line
+               for line in lines)
+    assert any(line.endswith("bogus: unknown setting") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("announce_channel: C0123ANNOUNCE", "announce_channel: not-a-channel"),
+        ("P3: {ack_within: 1bd, resolve_within: 1w}\n", ""),
+    ],
+)
+def test_invalid_values(change: str, message: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_policy(MINIMAL.replace(change, message))
+
+
+def test_levels_must_be_in_order_and_calendar_checked() -> None:
+    text = MINIMAL + (
+        "escalation:\n  P1:\n    - {after: 30m, notify: [U0LEAD]}\n    - {after: 0, notify: [U0A]}\n"
+        "calendar: {timezone: Mars/Olympus, working_hours: '17:00-09:00'}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, source="p.yml")
+    message = str(caught.value)
+    assert "in order of 'after'" in message
+    assert "unknown time zone 'Mars/Olympus'" in message
+    assert "start must be before end" in message
+
+
+def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"p.yml:2: invalid YAML"):
+        parse_policy("a: 1\n  b: [\n", source="p.yml")
+    with pytest.raises(ConfigError, match="cannot read policy file"):
+        load_policy(tmp_path / "missing.yml")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.redact import redact, redact_text
+from bot.settings import Settings, StoreSettings, load_settings
+
+GOOD = {"SLACK_BOT_TOKEN": "xoxb-1-2", "SLACK_SIGNING_SECRET": "s3cret"}
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
+                 "DATABASE_URL", "REDIS_URL", "CHATOPS_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, GOOD)
+    settings = load_settings(Settings)
+    assert settings.DATABASE_URL == "sqlite:///chatops.db"
+    assert settings.SLACK_API_URL == "https://slack.com/api/"
+    assert settings.REDIS_URL is None and settings.CHATOPS_POLICY is None
+    assert not settings.socket_mode
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SLACK_SIGNING_SECRET": "x"}, "SLACK_BOT_TOKEN is not set"),
+        ({**GOOD, "SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN is malformed"),
+        ({**GOOD, "SLACK_APP_TOKEN": "xoxb-no"}, "SLACK_APP_TOKEN is malformed"),
+        ({**GOOD, "SLACK_API_URL": "slack.com"}, "SLACK_API_URL is malformed"),
+        ({**GOOD, "DATABASE_URL": "mysql://x"}, "DATABASE_URL is malformed"),
+        ({**GOOD, "REDIS_URL": "localhost:6379"}, "REDIS_URL is malformed"),
+    ],
+)
+def test_bad_environment_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    _env(monkeypatch, env)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_store_settings_need_no_slack(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, {"DATABASE_URL": "postgresql://u@h/db", "SLACK_API_URL": "x"})
+    assert load_settings(StoreSettings).DATABASE_URL == "postgresql://u@h/db"
+
+
+def test_socket_mode_and_api_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(monkeypatch, {**GOOD, "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "http://x/api"})
+    settings = load_settings(Settings)
+    assert settings.socket_mode and settings.SLACK_API_URL == "http://x/api/"
+
+
+def test_redaction() -> None:
+    text = "dsn postgresql://app:hunter2@db:5432/x token xoxb-123-456-abc key AKIAABCDEFGHIJKLMNOP"
+    cleaned = redact_text(text)
+    for secret in ("hunter2", "xoxb-123", "AKIAABCDEFGHIJKLMNOP"):
+        assert secret not in cleaned
+    assert "postgresql://app:***@db:5432/x" in cleaned
+    assert redact({"password": "p", "nested": [{"api_key": "k", "note": "redis://:pw@h"}]}) == {
+        "password": "***",
+        "nested": [{"api_key": "***", "note": "redis://:***@h"}],
+    }
