@@ -18,7 +18,7 @@ from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
-from bot.slack.notifier import SlackNotifier
+from bot.slack.notifier import SlackDirectory, SlackNotifier
 from bot.store import create_store
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def create_bot(
         store=create_store(settings.DATABASE_URL),
         coordinator=create_coordinator(settings.REDIS_URL),
         notifier=SlackNotifier(client),
+        directory=SlackDirectory(client),
         clock=clock,
     )
     app = build_app(services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET)

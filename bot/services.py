@@ -15,6 +15,7 @@ from bot.incidents.flows import IncidentFlows
 from bot.incidents.service import IncidentListener, IncidentService
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
+from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
 from bot.store import Store, migrate
 
@@ -29,6 +30,7 @@ class Services:
     audit: AuditLog
     dispatcher: OutboxDispatcher
     incidents: IncidentService
+    permissions: Permissions
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True) -> None:
@@ -50,15 +52,22 @@ def build_services(
     store: Store,
     notifier: Notifier,
     coordinator: Coordinator | None = None,
+    directory: Directory | None = None,
     clock: Clock | None = None,
     outbox_poll_interval: float = 1.0,
 ) -> Services:
     clock = clock or SystemClock()
+    permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
     coordinator = coordinator or LocalCoordinator()
     dispatcher = OutboxDispatcher(store, clock, poll_interval=outbox_poll_interval)
     listeners: list[IncidentListener] = []
     incidents = IncidentService(
-        store=store, clock=clock, policy=policy, dispatcher=dispatcher, listeners=listeners
+        store=store,
+        clock=clock,
+        policy=policy,
+        dispatcher=dispatcher,
+        permissions=permissions,
+        listeners=listeners,
     )
     IncidentFlows(store=store, clock=clock, policy=policy, notifier=notifier).register(dispatcher)
     return Services(
@@ -70,5 +79,6 @@ def build_services(
         audit=AuditLog(store, clock),
         dispatcher=dispatcher,
         incidents=incidents,
+        permissions=permissions,
         listeners=listeners,
     )

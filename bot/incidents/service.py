@@ -20,6 +20,7 @@ from bot.incidents.lifecycle import check_transition
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
 from bot.outbox import OutboxDispatcher
+from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.store import Store, Tx
 
@@ -69,17 +70,15 @@ class IncidentService:
         clock: Clock,
         policy: Policy,
         dispatcher: OutboxDispatcher,
+        permissions: Permissions,
         listeners: Sequence[IncidentListener] = (),
     ) -> None:
+        self.permissions = permissions
         self.store = store
         self.clock = clock
         self.policy = policy
         self.dispatcher = dispatcher
         self.listeners = list(listeners)
-
-    def _may(self, actor: Actor, allowed: list[str]) -> bool:
-        # User-group membership is resolved by the caller's middleware; here only user IDs.
-        return not allowed or actor.user_id in allowed
 
     async def declare(
         self, command: DeclareIncident, actor: Actor, *, request_id: str | None = None
@@ -89,7 +88,7 @@ class IncidentService:
         Raises DuplicateRequest when `request_id` was already handled (a Slack retry),
         PermissionDenied when the actor may not declare.
         """
-        if not self._may(actor, self.policy.roles.declarers):
+        if not await self.permissions.allows(actor, "declarers"):
             raise PermissionDenied("You are not allowed to declare incidents.")
         now = self.clock.now()
         day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
@@ -223,8 +222,10 @@ class IncidentService:
             self.dispatcher.kick()
         return after
 
-    def _require_responder(self, actor: Actor) -> None:
-        if not self._may(actor, self.policy.roles.responders):
+    async def _require_responder(self, actor: Actor) -> None:
+        if actor.is_system:
+            return
+        if not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may change incidents.")
 
     def _next_update_due(self, incident: Incident, now: datetime) -> datetime | None:
@@ -242,7 +243,7 @@ class IncidentService:
         effects: Sequence[str] = (),
     ) -> Outcome:
         """Record the first acknowledgement; a second one changes nothing and says who acked."""
-        self._require_responder(actor)
+        await self._require_responder(actor)
         current = await self.get(incident_id)
         if current.acknowledged_at is not None:
             return Outcome(current, changed=False)
@@ -286,7 +287,7 @@ class IncidentService:
         effects: Sequence[str] = (),
     ) -> Incident:
         """Post a status update; moving to RESOLVED resolves the incident."""
-        self._require_responder(actor)
+        await self._require_responder(actor)
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:
@@ -356,7 +357,7 @@ class IncidentService:
         effects: Sequence[str] = (),
     ) -> Incident:
         """Take a resolved incident back to INVESTIGATING (unacknowledged again)."""
-        self._require_responder(actor)
+        await self._require_responder(actor)
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:
@@ -396,7 +397,7 @@ class IncidentService:
         effects: Sequence[str] = (),
     ) -> Incident:
         """Change the severity; the update cadence (and escalation plan) follow it."""
-        self._require_responder(actor)
+        await self._require_responder(actor)
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:
@@ -431,7 +432,7 @@ class IncidentService:
         effects: Sequence[str] = (),
     ) -> Incident:
         """Give `role` to `user_id` (one person a role; assigning again replaces)."""
-        self._require_responder(actor)
+        await self._require_responder(actor)
 
         def mutate(incident: Incident) -> Incident:
             if not incident.is_open:

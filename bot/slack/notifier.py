@@ -18,8 +18,14 @@ from bot.slack import blocks, templates
 T = TypeVar("T")
 
 # Slack errors that another attempt may cure; everything else needs a person.
-_TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
-              "request_timeout"}
+_TRANSIENT = {
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+}
 
 
 async def call_slack(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
@@ -51,8 +57,9 @@ class SlackNotifier:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
 
-    async def post(self, channel: str, text: str, blocks_: list[dict[str, Any]] | None = None,
-                   **extra: Any) -> MessageRef:
+    async def post(
+        self, channel: str, text: str, blocks_: list[dict[str, Any]] | None = None, **extra: Any
+    ) -> MessageRef:
         response = await call_slack(
             self.client.chat_postMessage(channel=channel, text=text, blocks=blocks_, **extra)
         )
@@ -71,3 +78,14 @@ class SlackNotifier:
         self, incident: Incident, *, user_id: str, step: str, target: str | None, error: str
     ) -> None:
         await self.direct_message(user_id, templates.step_failed(incident, step, target, error))
+
+
+class SlackDirectory:
+    """The Directory port on Slack: user-group members via usergroups.users.list."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def group_members(self, group_id: str) -> frozenset[str]:
+        response = await call_slack(self.client.usergroups_users_list(usergroup=group_id))
+        return frozenset(str(user) for user in response.get("users", []))

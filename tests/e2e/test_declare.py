@@ -166,3 +166,23 @@ async def test_unknown_announce_channel_is_reported_to_the_declarer(harness: Bot
     assert incident.id in dms[0].params["text"]
     timeline = await harness.services.incidents.timeline(incident.id)
     assert timeline[-1].kind == "notification_failed"
+
+
+async def test_only_declarers_may_declare_groups_expanded_from_slack(
+    make_harness: HarnessFactory,
+) -> None:
+    from bot.policy import default_policy_text, parse_policy
+
+    text = default_policy_text().replace("declarers: []", "declarers: [S0SRE]")
+    harness = await make_harness("sqlite", policy=parse_policy(text))
+    harness.double.add_usergroup("S0SRE", ["U0CAROL"])
+    await harness.command("declare P1 Not allowed", user_id="U0MALLORY")
+    [refusal] = await harness.replies()
+    assert "not allowed to declare" in refusal["text"]
+    assert await _count(harness, "incidents") == 0
+    [entry] = [e async for e in harness.services.audit.entries()]
+    assert (entry.actor, entry.outcome) == ("U0MALLORY", "refused: not allowed")
+    await harness.command("declare P1 Allowed", user_id="U0CAROL")
+    [reply] = await harness.replies()
+    assert "Declared" in reply["text"]
+    assert harness.double.calls_to("usergroups.users.list")
