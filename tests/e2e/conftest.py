@@ -18,8 +18,12 @@ async def make_harness(
     """Start the bot against the Slack double on `store` ("sqlite" or "postgres")."""
     started: list[BotHarness] = []
 
-    async def make(store: str = "sqlite", **kwargs: Any) -> BotHarness:
-        if store == "sqlite":
+    async def make(
+        store: str = "sqlite", *, database_url: str | None = None, **kwargs: Any
+    ) -> BotHarness:
+        if database_url is not None:
+            url = database_url
+        elif store == "sqlite":
             url = f"sqlite:///{tmp_path}/chatops-{len(started)}.db"
         else:
             url = request.getfixturevalue("postgres_url")
@@ -28,9 +32,15 @@ async def make_harness(
         return harness
 
     yield make
-    for harness in started:
-        await harness.stop()
-        assert harness.double.violations == [], harness.double.violations
+    doubles = []
+    for harness in reversed(started):
+        await harness.bot.stop()
+        await harness.sender.close()
+        if harness.double not in doubles:
+            doubles.append(harness.double)
+    for double in doubles:
+        await double.stop()
+        assert double.violations == [], double.violations
 
 
 @pytest.fixture

@@ -186,3 +186,23 @@ async def test_only_declarers_may_declare_groups_expanded_from_slack(
     [reply] = await harness.replies()
     assert "Declared" in reply["text"]
     assert harness.double.calls_to("usergroups.users.list")
+
+
+async def test_a_retry_landing_on_another_replica_changes_nothing(
+    make_harness: HarnessFactory, redis_url: str
+) -> None:
+    """Two bot processes on one PostgreSQL and one Redis, as behind a load balancer."""
+    first = await make_harness("postgres", redis_url=redis_url)
+    second = await make_harness(
+        "postgres", redis_url=redis_url, double=first.double, database_url=first.store.url
+    )
+    body = first.slash("declare P1 Checkout API returns 502")
+    answers = await asyncio.gather(
+        first.command("", body=body), second.command("", body=body, retry_num=1)
+    )
+    assert [a.status for a in answers] == [200, 200]
+    await first.replies()
+    await first.settle()
+    await second.settle()
+    assert await _count(first, "incidents") == 1
+    assert len(first.double.calls_to("chat.postMessage")) == 1
