@@ -7,8 +7,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Modules allowed to talk Slack: the adapter layer and the process wiring.
-SLACK_ALLOWED = {"bot/slack", "bot/app.py", "bot/runtime.py", "bot/server.py", "bot/console",
-                 "bot/cli.py"}
+SLACK_ALLOWED = {
+    "bot/slack",
+    "bot/app.py",
+    "bot/runtime.py",
+    "bot/server.py",
+    "bot/console",
+    "bot/cli.py",
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -27,7 +33,8 @@ def test_services_do_not_import_slack() -> None:
         relative = path.relative_to(ROOT).as_posix()
         if any(relative.startswith(allowed) for allowed in SLACK_ALLOWED):
             continue
-        slack = {n for n in _imports(path) if n.startswith(("slack_bolt", "slack_sdk", "bot.slack"))}
+        prefixes = ("slack_bolt", "slack_sdk", "bot.slack")
+        slack = {n for n in _imports(path) if n.startswith(prefixes)}
         if slack:
             offenders.append(f"{relative}: {sorted(slack)}")
     assert offenders == []

@@ -22,8 +22,17 @@ severities:
 
 @pytest.mark.parametrize(
     ("text", "seconds", "business_days"),
-    [(90, 90, 0), ("90", 90, 0), ("15m", 900, 0), ("2h", 7200, 0), ("1d", 86400, 0),
-     ("1w", 604800, 0), ("1bd", 0, 1), ("2.5s", 2.5, 0), (" 3 H ", 10800, 0)],
+    [
+        (90, 90, 0),
+        ("90", 90, 0),
+        ("15m", 900, 0),
+        ("2h", 7200, 0),
+        ("1d", 86400, 0),
+        ("1w", 604800, 0),
+        ("1bd", 0, 1),
+        ("2.5s", 2.5, 0),
+        (" 3 H ", 10800, 0),
+    ],
 )
 def test_durations(text: object, seconds: float, business_days: int) -> None:
     duration = Duration.parse(text)
@@ -46,7 +55,9 @@ def test_built_in_policy_is_the_runbook() -> None:
     policy = load_policy(None)
     p1 = policy.targets(Severity.P1)
     assert (p1.ack_within.seconds, p1.resolve_within.seconds, p1.update_every.seconds) == (
-        1800, 14400, 3600,
+        1800,
+        14400,
+        3600,
     )
     assert policy.targets(Severity.P3).ack_within == Duration(business_days=1)
     assert policy.targets(Severity.P3).update_every is None
@@ -76,8 +87,9 @@ def test_errors_name_file_line_and_path(tmp_path: Path) -> None:
         load_policy(path)
     lines = str(caught.value).splitlines()
     assert f"{path}:4: severities.P1.ack_within: invalid duration '30 minutes'" in lines[0]
-    assert any("escalation.P1.0.notify.0" in line and "'bob' is not a Slack user" in line
-               for line in lines)
+    assert any(
+        "escalation.P1.0.notify.0" in line and "'bob' is not a Slack user" in line for line in lines
+    )
     assert any(line.endswith("bogus: unknown setting") for line in lines)
 
 
@@ -95,7 +107,8 @@ def test_invalid_values(change: str, message: str) -> None:
 
 def test_levels_must_be_in_order_and_calendar_checked() -> None:
     text = MINIMAL + (
-        "escalation:\n  P1:\n    - {after: 30m, notify: [U0LEAD]}\n    - {after: 0, notify: [U0A]}\n"
+        "escalation:\n  P1:\n    - {after: 30m, notify: [U0LEAD]}\n"
+        "    - {after: 0, notify: [U0A]}\n"
         "calendar: {timezone: Mars/Olympus, working_hours: '17:00-09:00'}\n"
     )
     with pytest.raises(ConfigError) as caught:
