@@ -200,7 +200,9 @@ class OutboxDispatcher:
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             if failed is None:
-                await tx.execute("UPDATE outbox SET delivered_at = ? WHERE id = ?", (now, effect.id))
+                await tx.execute(
+                    "UPDATE outbox SET delivered_at = ? WHERE id = ?", (now, effect.id)
+                )
             else:
                 log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
                 await tx.execute(

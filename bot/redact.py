@@ -8,8 +8,10 @@ from typing import Any
 _SECRET_KEYS = re.compile(r"(password|passwd|secret|token|dsn|api[_-]?key|credential)", re.I)
 _PATTERNS = [
     # user:password@ in any URL (postgresql://, redis://, https://...)
-    (re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I),
-     r"\g<scheme>\g<user>:***@"),
+    (
+        re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@", re.I),
+        r"\g<scheme>\g<user>:***@",
+    ),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"), "xox?-***"),
     (re.compile(r"\bxapp-[A-Za-z0-9-]+"), "xapp-***"),
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "AKIA***"),

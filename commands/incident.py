@@ -63,7 +63,9 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         handler = SUBCOMMANDS.get(name)
         if handler is None:
-            await ctx.audit_refusal("incident." + name[:40], "rejected: unknown command", {"text": rest})
+            await ctx.audit_refusal(
+                "incident." + name[:40], "rejected: unknown command", {"text": rest}
+            )
             await ctx.reply(templates.unknown_subcommand(name))
             return
         await handler(ctx, rest)

@@ -142,7 +142,7 @@ async def start_harness(
     app_token: str | None = None,
 ) -> BotHarness:
     double = double or SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
-    if double._runner is None:
+    if not double.running:
         await double.start()
     settings = Settings(
         SLACK_BOT_TOKEN=BOT_TOKEN,

@@ -26,7 +26,9 @@ class Coordinator(Protocol):
         """Drop a claim so the key can be claimed again."""
         ...
 
-    def lock(self, name: str, *, ttl: float = 30.0, wait: float = 10.0) -> AbstractAsyncContextManager[None]:
+    def lock(
+        self, name: str, *, ttl: float = 30.0, wait: float = 10.0
+    ) -> AbstractAsyncContextManager[None]:
         """Hold a named lock for the duration of the block."""
         ...
 

@@ -33,7 +33,9 @@ class LocalCoordinator:
         self._claims.pop(key, None)
 
     @asynccontextmanager
-    async def lock(self, name: str, *, ttl: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(
+        self, name: str, *, ttl: float = 30.0, wait: float = 10.0
+    ) -> AsyncIterator[None]:
         lock = self._locks.setdefault(name, asyncio.Lock())
         try:
             await asyncio.wait_for(lock.acquire(), timeout=wait)

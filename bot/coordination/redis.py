@@ -46,7 +46,9 @@ class RedisCoordinator:
             raise self._fail(exc) from exc
 
     @asynccontextmanager
-    async def lock(self, name: str, *, ttl: float = 30.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(
+        self, name: str, *, ttl: float = 30.0, wait: float = 10.0
+    ) -> AsyncIterator[None]:
         key, token = self._prefix + "lock:" + name, uuid.uuid4().hex
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait

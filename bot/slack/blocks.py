@@ -65,7 +65,10 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
         ),
         section(
             "*Current Status*\n"
-            + (incident.current_status or f"Declared by {t.user(incident.declared_by)}; investigating.")
+            + (
+                incident.current_status
+                or f"Declared by {t.user(incident.declared_by)}; investigating."
+            )
         ),
         context(
             f"*{incident.id}* · declared by {t.user(incident.declared_by)} "

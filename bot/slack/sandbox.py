@@ -36,6 +36,7 @@ from bot.slack.sandbox_state import (
     Channel,
     UploadedFile,
     WorkspaceState,
+    as_flag,
 )
 
 __all__ = ["Channel", "RecordedCall", "RecordedResponse", "SlackDouble", "UploadedFile"]
@@ -153,6 +154,7 @@ class SlackDouble:
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Event()
+        self._changed_loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._base = ""
 
@@ -165,7 +167,10 @@ class SlackDouble:
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_post("/response/{url_id}", self._handle_response_url)
         app.router.add_get("/socket-mode/link", self._handle_socket)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, handle_signals=False)
+        # No access log: the console prints what matters through `on_event`.
+        self._runner = web.AppRunner(
+            app, shutdown_timeout=1.0, handle_signals=False, access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -187,6 +192,11 @@ class SlackDouble:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`."""
+        return self._runner is not None
 
     @property
     def url(self) -> str:
@@ -279,7 +289,12 @@ class SlackDouble:
         """Recorded calls to one method, oldest first."""
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[RecordedCall]:
+    async def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[RecordedCall]:
         """Wait until `count` calls to `method` were recorded; returns all calls to it."""
         await self._wait_until(
             lambda: len(self.calls_to(method)) >= count,
@@ -289,7 +304,9 @@ class SlackDouble:
         return self.calls_to(method)
 
     async def wait_for_response(
-        self, count: int = 1, timeout: float = 5.0
+        self,
+        count: int = 1,
+        timeout: float = 5.0,
     ) -> list[RecordedResponse]:
         """Wait until `count` response_url posts were recorded; returns them all."""
         await self._wait_until(
@@ -308,13 +325,19 @@ class SlackDouble:
         self._injections.clear()
 
     async def _wait_until(
-        self, done: Callable[[], bool], timeout: float, describe: Callable[[], str]
+        self, done: Callable[[], bool], within: float, describe: Callable[[], str]
     ) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        if self._changed_loop is not loop:
+            # An Event binds to the first loop that waits on it; a double may outlive a loop.
+            self._changed, self._changed_loop = asyncio.Event(), loop
+        deadline = loop.time() + within
         while not done():
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = deadline - loop.time()
             if remaining <= 0:
-                raise TimeoutError(f"SlackDouble: timed out after {timeout}s waiting for {describe()}")
+                raise TimeoutError(
+                    f"SlackDouble: timed out after {within}s waiting for {describe()}"
+                )
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -468,7 +491,9 @@ class SlackDouble:
             payload = await request.json()
         except ValueError:
             payload = {}
-        recorded = RecordedResponse(url_id, payload if isinstance(payload, dict) else {}, self._clock())
+        if not isinstance(payload, dict):
+            payload = {}
+        recorded = RecordedResponse(url_id, payload, self._clock())
         status, text = self._apply_response(url_id, recorded.payload)
         recorded.http_status = status
         self.responses.append(recorded)
@@ -487,12 +512,12 @@ class SlackDouble:
         if problems:
             self.violations.extend(f"response_url: {p}" for p in problems)
             return 400, "invalid_blocks"
-        if _flag(payload.get("delete_original")):
+        if as_flag(payload.get("delete_original")):
             if entry.message_ts:
                 self.state.delete_message(entry.channel, entry.message_ts)
         elif not payload.get("text") and not payload.get("blocks"):
             return 400, "no_text"
-        elif _flag(payload.get("replace_original")) and entry.message_ts:
+        elif as_flag(payload.get("replace_original")) and entry.message_ts:
             self.state.replace_message(entry.channel, entry.message_ts, payload)
         elif payload.get("response_type") == "in_channel" and entry.channel:
             target = self.state.find_channel(entry.channel)
@@ -508,7 +533,8 @@ class SlackDouble:
     def _open_connection(self) -> dict[str, Any]:
         ticket = str(len(self._tickets) + 1)
         self._tickets.add(ticket)
-        return {"ok": True, "url": f"ws://{self.url.split('//', 1)[1]}socket-mode/link?ticket={ticket}"}
+        host_port = self.url.split("//", 1)[1]
+        return {"ok": True, "url": f"ws://{host_port}socket-mode/link?ticket={ticket}"}
 
     async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("ticket") not in self._tickets:
@@ -549,7 +575,11 @@ class SlackDouble:
     def _open_sockets(self) -> list[web.WebSocketResponse]:
         return [ws for ws in self._sockets if not ws.closed]
 
-    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
+    async def wait_connected(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> None:
         """Wait until `count` Socket Mode connections have been accepted (ever) and one is open."""
         await self._wait_until(
             lambda: self.connection_count >= count and bool(self._open_sockets()),
@@ -580,31 +610,44 @@ class SlackDouble:
         await self._open_sockets()[-1].send_json(envelope)
         return envelope_id
 
-    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_ack(
+        self,
+        envelope_id: str,
+        timeout: float = 5.0,
+    ) -> dict[str, Any]:
         """The client's ack frame for an envelope: `{"envelope_id": ..., "payload"?: {...}}`."""
         await self._wait_until(
             lambda: envelope_id in self.acks, timeout, lambda: f"the ack of {envelope_id}"
         )
         return self.acks[envelope_id]
 
-    async def disconnect_clients(self, reason: str = "refresh_requested") -> None:
-        """Tell clients to reconnect (Slack's `disconnect` frame), then close their sockets."""
-        for ws in self._open_sockets():
+    async def disconnect_clients(
+        self, reason: str = "refresh_requested", *, grace_seconds: float = 2.0
+    ) -> None:
+        """Tell clients to reconnect (Slack's `disconnect` frame), then close their sockets.
+
+        Like Slack, the old socket stays open for a grace period so a well-behaved client
+        (slack_sdk's) can connect anew first; whatever is still open afterwards is closed.
+        """
+        doomed = self._open_sockets()
+        for ws in doomed:
             await ws.send_json(
                 {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-sandbox"}}
             )
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode())
+        try:
+            await self._wait_until(
+                lambda: all(ws.closed for ws in doomed), grace_seconds, lambda: "clients to leave"
+            )
+        except TimeoutError:
+            pass
+        for ws in doomed:
+            if not ws.closed:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode())
 
 
 def _bearer(header: str) -> str | None:
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() in ("1", "true")
-    return bool(value)
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:

@@ -8,7 +8,7 @@ payloads, or a test passes while production fails. Each check returns readable p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -112,7 +112,10 @@ def _check_block_model(block: dict[str, Any]) -> list[str]:
 
 
 def _check_with_model(
-    kind: str, payload: dict[str, Any], build: Any, skip_keys: frozenset[str] | set[str] = frozenset()
+    kind: str,
+    payload: dict[str, Any],
+    build: Callable[[], Any],
+    skip_keys: frozenset[str] | set[str] = frozenset(),
 ) -> list[str]:
     """Parse with slack_sdk's model, validate, and compare the round trip with the input.
 
@@ -171,7 +174,7 @@ def _check_limits(block: dict[str, Any]) -> list[str]:
             for i, field in enumerate(fields):
                 field_text = _text_of(field)
                 if field_text is not None and len(field_text) > SECTION_FIELD_TEXT_MAX:
-                    problems.append(f"section field[{i}] exceeds {SECTION_FIELD_TEXT_MAX} characters")
+                    problems.append(f"section field[{i}] exceeds {SECTION_FIELD_TEXT_MAX} chars")
     seen_action_ids: set[str] = set()
     for path, node in _typed_nodes(block, "block"):
         node_type = node.get("type")
@@ -187,7 +190,7 @@ def _check_limits(block: dict[str, Any]) -> list[str]:
                 problems.append(f"{path} text is {len(text)} characters; limit {BUTTON_TEXT_MAX}")
             value = node.get("value")
             if isinstance(value, str) and len(value) > BUTTON_VALUE_MAX:
-                problems.append(f"{path} value is {len(value)} characters; limit {BUTTON_VALUE_MAX}")
+                problems.append(f"{path} value is {len(value)} chars; limit {BUTTON_VALUE_MAX}")
         for key in _PLAIN_TEXT_ONLY.get(str(node_type), ()):
             text_object = node.get(key)
             if isinstance(text_object, dict) and text_object.get("type") != "plain_text":

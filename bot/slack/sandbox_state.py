@@ -78,7 +78,7 @@ def _text_obj(value: str, creator: str, last_set: int) -> dict[str, Any]:
     return {"value": value, "creator": creator, "last_set": last_set}
 
 
-def _flag(value: Any) -> bool:
+def as_flag(value: Any) -> bool:
     """Slack booleans arrive as JSON booleans or as form strings ("true", "1")."""
     if isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
@@ -414,7 +414,10 @@ class WorkspaceState:
                 "deleted": False,
                 "team_id": self.team_id,
                 "updated": self.now(),
-                "icons": {"image_36": "https://a.slack-edge.com/80588/img/plugins/app/bot_36.png"},
+                "icons": {
+                    f"image_{size}": f"https://a.slack-edge.com/80588/img/plugins/app/bot_{size}.png"
+                    for size in (36, 48, 72)
+                },
             },
         }
         for key in ("blocks", "attachments", "metadata", "files", "upload"):
@@ -422,7 +425,7 @@ class WorkspaceState:
                 message[key] = copy.deepcopy(params[key])
         if parent is not None:
             message["thread_ts"] = parent["ts"]
-            if _flag(params.get("reply_broadcast")):
+            if as_flag(params.get("reply_broadcast")):
                 message["subtype"] = "thread_broadcast"
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = parent.get("reply_count", 0) + 1
@@ -558,7 +561,7 @@ class WorkspaceState:
             name=name,
             created=now,
             creator=self.bot_user_id,
-            is_private=_flag(params.get("is_private")),
+            is_private=as_flag(params.get("is_private")),
             members=[self.bot_user_id],
             topic=_text_obj("", "", 0),
             purpose=_text_obj("", "", 0),
@@ -583,7 +586,7 @@ class WorkspaceState:
                 continue
             errors.append({"user": user_id, "ok": False, "error": error})
         # Like Slack: any bad user fails the whole call unless `force` asks to skip them.
-        if errors and not _flag(params.get("force")):
+        if errors and not as_flag(params.get("force")):
             raise ApiError(errors[0]["error"], errors=errors)
         channel.members.extend(valid)
         body: dict[str, Any] = {"channel": self.channel_object(channel)}
@@ -615,7 +618,7 @@ class WorkspaceState:
 
     def _conversations_info(self, params: Mapping[str, Any]) -> dict[str, Any]:
         channel = self._visible_channel(params)
-        num_members = _flag(params.get("include_num_members"))
+        num_members = as_flag(params.get("include_num_members"))
         return {"channel": self.channel_object(channel, num_members=num_members)}
 
     def _conversations_open(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -627,7 +630,7 @@ class WorkspaceState:
             channel, existed = self.open_im(users[0])
         else:
             channel, existed = self._open_mpim(users)
-        full = _flag(params.get("return_im"))
+        full = as_flag(params.get("return_im"))
         body: dict[str, Any] = {
             "channel": self.channel_object(channel) if full else {"id": channel.id}
         }
@@ -667,23 +670,25 @@ class WorkspaceState:
         offset = int(params.get("cursor") or 0)
         oldest = float(params.get("oldest") or 0)
         latest = float(params.get("latest") or "inf")
-        inclusive = _flag(params.get("inclusive"))
+        inclusive = as_flag(params.get("inclusive"))
         top_level = [
             m
             for m in reversed(channel.messages)  # newest first, as Slack answers
             if m.get("thread_ts") in (None, m["ts"]) or m.get("subtype") == "thread_broadcast"
         ]
-        in_range = [
-            m
-            for m in top_level
-            if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
-        ]
-        page = in_range[offset : offset + limit]
-        has_more = offset + limit < len(in_range)
+
+        def in_range(ts: float) -> bool:
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        in_range_messages = [m for m in top_level if in_range(float(m["ts"]))]
+        page = in_range_messages[offset : offset + limit]
+        has_more = offset + limit < len(in_range_messages)
         return {
             "messages": copy.deepcopy(page),
             "has_more": has_more,
             "pin_count": len(channel.pinned),
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
             "response_metadata": {"next_cursor": str(offset + limit) if has_more else ""},
         }
 
@@ -788,8 +793,8 @@ class WorkspaceState:
             "callback_id": view.get("callback_id", ""),
             "state": {"values": {}},
             "hash": f"{self.now()}.{secrets.token_hex(4)}",
-            "clear_on_close": _flag(view.get("clear_on_close", False)),
-            "notify_on_close": _flag(view.get("notify_on_close", False)),
+            "clear_on_close": as_flag(view.get("clear_on_close", False)),
+            "notify_on_close": as_flag(view.get("notify_on_close", False)),
             "root_view_id": root_id,
             "previous_view_id": previous,
             "app_id": self.app_id,
@@ -839,7 +844,8 @@ class WorkspaceState:
             raise ApiError("invalid_arguments", response_metadata={"messages": ["view_id"]})
         current = self.views.get(str(view_id)) if view_id else None
         if current is None and external_id:
-            current = next((v for v in self.views.values() if v["external_id"] == external_id), None)
+            matches = (v for v in self.views.values() if v["external_id"] == external_id)
+            current = next(matches, None)
         if current is None:
             raise ApiError("not_found")
         if params.get("hash") and params["hash"] != current["hash"]:

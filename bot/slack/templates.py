@@ -105,8 +105,7 @@ def step_failed(incident: Incident, step: str, target: str | None, error: str) -
     what = STEP_DESCRIPTIONS.get(step, step.replace("_", " ")).format(target=where)
     advice = ERROR_ADVICE.get(error, "")
     return (
-        f":warning: *{incident.id}* stands, but I could not {what} (`{error}`). "
-        f"{advice}".rstrip()
+        f":warning: *{incident.id}* stands, but I could not {what} (`{error}`). {advice}".rstrip()
     )
 
 
