@@ -61,7 +61,7 @@ class PostgresStore:
     dialect: Dialect = "postgres"
 
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0
+        self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 3.0
     ) -> None:
         self.url = url
         self._pool = AsyncConnectionPool(

@@ -15,8 +15,9 @@ from bot.errors import Conflict, StoreUnavailable
 from bot.incidents import storage
 from bot.models import Incident, Severity, Status, TimelineEvent
 from bot.outbox import OutboxDispatcher
-from bot.store import Store, create_store, migrate
+from bot.store import Store, migrate
 from bot.store.migrate import available_migrations, pending_migrations
+from bot.store.postgres import PostgresStore
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
@@ -206,7 +207,7 @@ async def test_outbox_delivers_each_effect_once_across_dispatchers(
 
 
 async def test_unreachable_database_raises_store_unavailable(tmp_path: object) -> None:
-    store = create_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    store = PostgresStore("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", timeout=1)
     with pytest.raises(StoreUnavailable) as caught:
         await store.open()
     assert "PostgreSQL is unavailable" in str(caught.value)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.audit import AuditLog
-from bot.clock import SystemClock
+from bot.clock import FakeClock, SystemClock
 from bot.incidents import storage
 from tests.e2e.conftest import HarnessFactory
 from tests.harness import BotHarness
@@ -139,20 +140,21 @@ async def test_fifty_concurrent_declares(make_harness: HarnessFactory, store: st
     assert result.ok and result.checked == 50
 
 
-async def test_announcement_survives_a_slack_outage(harness: BotHarness) -> None:
+async def test_announcement_survives_a_slack_outage(make_harness: HarnessFactory) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness("sqlite", clock=clock)
     harness.double.http_error("chat.postMessage", status=503, times=2)
     await harness.command("declare P1 Payments down")
     await harness.replies()
     await harness.settle()
-    assert harness.double.calls_to("chat.postMessage") != []
-    # Still pending after two failures; delivered once the back-off has passed.
-    for _ in range(100):
-        if [c for c in harness.double.calls_to("chat.postMessage") if c.ok]:
-            break
+    assert [c.http_status for c in harness.double.calls_to("chat.postMessage")] == [503]
+    assert await harness.services.dispatcher.pending_count() == 1  # kept, not lost
+    for _ in range(2):  # each retry waits out its back-off
+        clock.advance(minutes=1)
         await harness.services.dispatcher.deliver_due()
-        await asyncio.sleep(0.1)
-    delivered = [c for c in harness.double.calls_to("chat.postMessage") if c.ok]
-    assert len(delivered) == 1
+    statuses = [c.http_status for c in harness.double.calls_to("chat.postMessage")]
+    assert statuses == [503, 503, 200]
+    assert await harness.services.dispatcher.pending_count() == 0
 
 
 async def test_unknown_announce_channel_is_reported_to_the_declarer(harness: BotHarness) -> None:
@@ -206,3 +208,36 @@ async def test_a_retry_landing_on_another_replica_changes_nothing(
     await second.settle()
     assert await _count(first, "incidents") == 1
     assert len(first.double.calls_to("chat.postMessage")) == 1
+
+
+async def test_database_outage_is_explained_and_nothing_half_done(
+    make_harness: HarnessFactory, postgres_server: object
+) -> None:
+    import psycopg
+
+    harness = await make_harness("postgres")
+    url = harness.store.url  # type: ignore[attr-defined]
+    dbname = url.rsplit("/", 1)[1]
+    admin = await psycopg.AsyncConnection.connect(postgres_server.dsn, autocommit=True)  # type: ignore[attr-defined]
+    try:
+        await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,)
+        )
+        response = await harness.command("declare P1 Database is down too")
+        assert response.status == 200  # acked before any database work
+        [reply] = await harness.replies(timeout=15)
+        assert "can't reach my database" in reply["text"]
+        health = await harness.sender._session.get(  # type: ignore[union-attr]
+            harness.app_url.replace("/slack/events", "/healthz")
+        )
+        assert health.status == 503
+        assert "PostgreSQL is unavailable" in (await health.json())["store"]
+    finally:
+        await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    await harness.command("declare P1 Database is back")
+    [reply] = await harness.replies(timeout=15)
+    assert "Declared" in reply["text"]
+    titles = [i.title for i in await harness.services.incidents.list()]
+    assert titles == ["Database is back"]
