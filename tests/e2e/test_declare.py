@@ -241,3 +241,17 @@ async def test_database_outage_is_explained_and_nothing_half_done(
     assert "Declared" in reply["text"]
     titles = [i.title for i in await harness.services.incidents.list()]
     assert titles == ["Database is back"]
+
+
+async def test_redis_outage_still_declares_and_store_still_deduplicates(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness("sqlite", redis_url="redis://127.0.0.1:1/0")
+    body = harness.slash("declare P1 Redis is down")
+    assert (await harness.command("", body=body)).status == 200
+    [reply] = await harness.replies()
+    assert "Declared" in reply["text"]
+    assert (await harness.command("", body=body, retry_num=1)).status == 200
+    [reply] = await harness.replies()
+    assert "already handled" in reply["text"]
+    assert await _count(harness, "incidents") == 1
