@@ -29,9 +29,16 @@ def build_app(services: Services, *, client: AsyncWebClient, signing_secret: str
     )
     middleware.install(app, services.coordinator)
 
-    from commands import incident
+    from commands import incident, oncall
 
     incident.register(app, services)
+    oncall.register(app, services)
+
+    from commands import actions, events, views
+
+    actions.register(app, services)  # buttons on incident cards
+    views.register(app, services)  # modal submissions
+    events.register(app, services)  # reactions that copy messages to the timeline
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

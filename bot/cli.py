@@ -20,7 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve Slack over HTTP (and Socket Mode with an app token)")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=3000)
-    sub.add_parser("console", help="the bot in your terminal: no Slack workspace needed")
+    console = sub.add_parser("console", help="the bot in your terminal: no Slack workspace needed")
+    console.add_argument(
+        "--fresh", action="store_true", help="start from an empty console database"
+    )
     check = sub.add_parser("check-config", help="validate a policy file")
     check.add_argument("path", nargs="?", help="policy file (default: CHATOPS_POLICY or built-in)")
     sub.add_parser("migrate", help="apply pending database migrations")
@@ -57,7 +60,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "console":
         from bot.console import run_console
 
-        return await run_console()
+        return await run_console(fresh=args.fresh)
     if args.command == "check-config":
         return _check_config(args.path)
     if args.command == "migrate":

@@ -68,6 +68,7 @@ class Incident:
     resolved_by: str | None = None
     resolution: str = ""
     eta: str = ""
+    eta_at: datetime | None = None  # when the latest update expects a fix
     current_status: str = ""
     roles: dict[str, str] = field(default_factory=dict)
     channel_id: str | None = None
@@ -99,3 +100,4 @@ class TimelineEvent:
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    source: str | None = None  # what it copies (`slack:<channel>:<ts>`), at most once

@@ -8,7 +8,9 @@ domain objects and render them themselves, so services never build Slack payload
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot.models import Incident
@@ -18,6 +20,32 @@ from bot.models import Incident
 class MessageRef:
     channel: str
     ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A message read back from a channel (to copy it to a timeline)."""
+
+    channel: str
+    ts: str
+    text: str
+    user: str | None = None  # None for messages from bots and integrations
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One escalation page: who it is for and why.
+
+    `targets` are the level's users (U...) and user groups (S...). `waited` is how long the
+    incident has gone unacknowledged (a page by the clock); `by` and `reason` say who paged
+    by hand (`/incident escalate`) and why.
+    """
+
+    level: int
+    targets: tuple[str, ...]
+    waited: float | None = None
+    by: str | None = None
+    reason: str = ""
 
 
 class Notifier(Protocol):
@@ -33,4 +61,99 @@ class Notifier(Protocol):
         `step` names what failed ("announce", "create_channel", ...), `target` the channel or
         user it was aimed at, `error` the error code. The incident itself stands.
         """
+        ...
+
+    # -- war rooms and the incident's messages (bot.incidents.flows) -----------------------
+
+    async def report_failure_in_channel(
+        self, incident: Incident, *, channel: str, step: str, target: str | None, error: str
+    ) -> None:
+        """Like `report_failure`, but told to everyone in `channel` (the war room)."""
+        ...
+
+    async def create_channel(self, name: str) -> str:
+        """Create a public channel called `name` and return its ID.
+
+        NotifierError with `error_code` "name_taken" when the name is in use; the caller
+        picks another.
+        """
+        ...
+
+    async def invite(self, channel: str, user_ids: Sequence[str]) -> dict[str, str]:
+        """Invite each user into `channel`; return {user_id: error code} for those who could
+        not be (someone already there, or the bot itself, is not a failure). Raises
+        NotifierError for a failure of the whole call (rate limit, unknown channel)."""
+        ...
+
+    async def set_topic(self, incident: Incident, *, channel: str) -> None:
+        """Set `channel`'s topic from the incident: severity, status and commander."""
+        ...
+
+    async def post_summary(self, incident: Incident, *, channel: str) -> MessageRef:
+        """Post the incident's summary card (state, roles, buttons) in `channel`."""
+        ...
+
+    async def update_card(self, incident: Incident, ref: MessageRef) -> None:
+        """Edit an incident card (the summary or the announcement) in place to show
+        `incident` as it is now. NotifierError "message_not_found" when it was deleted."""
+        ...
+
+    async def pin(self, ref: MessageRef) -> None:
+        """Pin a message in its channel; one already pinned is fine."""
+        ...
+
+    async def post_update(self, incident: Incident, *, channel: str, kind: str) -> MessageRef:
+        """Post a status update in the communication template. `kind` is the change behind
+        it (updated, resolved, reopened, severity_changed) and picks its headline."""
+        ...
+
+    async def post_notice(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        kind: str,
+        text: str,
+        actor: str,
+        thread_ts: str | None = None,
+    ) -> MessageRef:
+        """Post one line about a change (`kind`: acknowledged, assigned, noted...) by `actor`;
+        `text` is its timeline entry. In a thread when `thread_ts` is given."""
+        ...
+
+    async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
+        """Read one message of `channel` (a reply in a thread too); None when it is gone."""
+        ...
+
+    async def page(self, incident: Incident, page: Page, *, channel: str) -> MessageRef:
+        """Post an escalation page in `channel`, mentioning every target of the level."""
+        ...
+
+    async def page_user(
+        self, incident: Incident, page: Page, *, user_id: str, channel: str
+    ) -> MessageRef:
+        """Page one person by direct message, pointing at `channel` where the incident runs."""
+        ...
+
+    async def warn_breach(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        target: str,
+        within: str,
+        due_at: datetime,
+        mention: str | None,
+    ) -> MessageRef:
+        """Post in `channel` that the `target` ("acknowledge" or "resolve") of the severity,
+        `within` (a duration in words) and due at `due_at`, has passed; `mention` is who to
+        ping (the commander)."""
+        ...
+
+    async def remind(
+        self, incident: Incident, *, user_id: str, kind: str, due_at: datetime, within: str
+    ) -> MessageRef:
+        """Remind one person by direct message: `kind` is "update_due" (a status update was
+        due at `due_at`), "review_preliminary" or "review_formal" (a post-incident review is
+        due at `due_at`, `within` of the resolution)."""
         ...

@@ -85,8 +85,10 @@ class OutboxDispatcher:
         self._on_failure: dict[str, FailureHandler] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
 
     def register(
         self, kind: str, handler: EffectHandler, on_failure: FailureHandler | None = None
@@ -102,17 +104,22 @@ class OutboxDispatcher:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag too: on Python 3.11 asyncio.wait_for (inside psycopg_pool's getconn)
+            # can swallow a cancellation, and the loop would then run on forever.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.deliver_due()
             except StoreUnavailable as exc:
@@ -152,6 +159,7 @@ class OutboxDispatcher:
     async def deliver_due(self) -> int:
         """Deliver every effect that is due; return how many were delivered."""
         delivered = 0
+        self._rounds += 1
         self._idle.clear()
         try:
             while effects := await self._claim():
@@ -160,7 +168,9 @@ class OutboxDispatcher:
                 if len(effects) < self.batch_size:
                     break
         finally:
-            self._idle.set()
+            self._rounds -= 1
+            if self._rounds == 0:
+                self._idle.set()
         return delivered
 
     async def _deliver(self, effect: Effect) -> int:
@@ -221,6 +231,23 @@ class OutboxDispatcher:
         """Deliver until nothing due is left (tests and the console use this)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self._idle.wait()
-        while await self.deliver_due() and loop.time() < deadline:
-            pass
+        while loop.time() < deadline:
+            await self._idle.wait()
+            if await self.deliver_due():
+                continue
+            # The background loop may still be delivering an effect this round could not
+            # claim, and that effect may queue follow-ups: wait for it, then look again.
+            await self._idle.wait()
+            if not await self._due_count():
+                return
+            await asyncio.sleep(0.01)  # held by another process: give it a moment
+
+    async def _due_count(self) -> int:
+        now = self.clock.now().timestamp()
+        async with self.store.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL"
+                " AND failed_at IS NULL AND available_at <= ?",
+                (now,),
+            )
+        return int(row["n"]) if row else 0

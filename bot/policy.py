@@ -138,6 +138,13 @@ class EscalationLevel(_Strict):
     notify: list[SlackTarget] = Field(min_length=1)
 
 
+class Reviews(_Strict):
+    """Post-incident reviews, counted from the resolution (the runbook: 24 h and 1 week)."""
+
+    preliminary_within: Duration = Duration(seconds=24 * 3600)
+    formal_within: Duration = Duration(seconds=7 * 86400)
+
+
 class Roles(_Strict):
     """Who may do what. An empty list means everyone."""
 
@@ -226,6 +233,7 @@ class Policy(_Strict):
     calendar: Calendar = Calendar()
     severities: dict[Severity, SeverityTargets]
     escalation: dict[Severity, list[EscalationLevel]] = Field(default_factory=dict)
+    reviews: Reviews = Reviews()
     roles: Roles = Roles()
     services: dict[str, Service] = Field(default_factory=dict)
 

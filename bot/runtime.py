@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -78,14 +80,28 @@ def create_bot(
         notifier=SlackNotifier(client),
         directory=SlackDirectory(client),
         clock=clock,
+        escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,
     )
     app = build_app(services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET)
     return Bot(settings=settings, services=services, app=app, client=client)
 
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly (exit status 0, outbox kept)."""
     await bot.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Containers stop with SIGTERM: without a handler the process dies mid-request and
+    # skips closing the store.
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("stopping: signal received")
     finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
         await bot.stop()

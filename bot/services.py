@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
+from bot.escalation.service import EscalationService
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.service import IncidentListener, IncidentService
 from bot.notify import Notifier
@@ -31,16 +32,20 @@ class Services:
     dispatcher: OutboxDispatcher
     incidents: IncidentService
     permissions: Permissions
+    escalation: EscalationService
     listeners: list[IncidentListener] = field(default_factory=list)
 
-    async def start(self, *, run_dispatcher: bool = True) -> None:
-        """Open the store, apply migrations, start delivering the outbox."""
+    async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
+        """Open the store, apply migrations, start delivering the outbox and the reminders."""
         await self.store.open()
         await migrate(self.store)
         if run_dispatcher:
             self.dispatcher.start()
+        if run_scheduler:
+            await self.escalation.start()
 
     async def close(self) -> None:
+        await self.escalation.stop()
         await self.dispatcher.stop()
         await self.coordinator.close()
         await self.store.close()
@@ -55,12 +60,26 @@ def build_services(
     directory: Directory | None = None,
     clock: Clock | None = None,
     outbox_poll_interval: float = 1.0,
+    escalation_sweep_interval: float = 5.0,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
     coordinator = coordinator or LocalCoordinator()
     dispatcher = OutboxDispatcher(store, clock, poll_interval=outbox_poll_interval)
     listeners: list[IncidentListener] = []
+    escalation = EscalationService(
+        store=store,
+        clock=clock,
+        policy=policy,
+        dispatcher=dispatcher,
+        notifier=notifier,
+        permissions=permissions,
+        listeners=listeners,
+        sweep_interval=escalation_sweep_interval,
+    )
+    escalation.register(dispatcher)
+    # Before IncidentService, which copies the list: planning runs in its transactions.
+    listeners.append(escalation)
     incidents = IncidentService(
         store=store,
         clock=clock,
@@ -68,8 +87,11 @@ def build_services(
         dispatcher=dispatcher,
         permissions=permissions,
         listeners=listeners,
+        notifier=notifier,
     )
-    IncidentFlows(store=store, clock=clock, policy=policy, notifier=notifier).register(dispatcher)
+    IncidentFlows(
+        store=store, clock=clock, policy=policy, notifier=notifier, permissions=permissions
+    ).register(dispatcher)
     return Services(
         policy=policy,
         store=store,
@@ -80,5 +102,6 @@ def build_services(
         dispatcher=dispatcher,
         incidents=incidents,
         permissions=permissions,
+        escalation=escalation,
         listeners=listeners,
     )

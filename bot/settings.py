@@ -56,6 +56,8 @@ class Settings(StoreSettings):
     SLACK_SIGNING_SECRET: str = Field(min_length=1)
     SLACK_APP_TOKEN: str | None = None
     SLACK_API_URL: str = SLACK_API_URL_DEFAULT
+    # How often each process sweeps the store for reminders due (or planned elsewhere).
+    ESCALATION_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditRecord
@@ -26,6 +25,19 @@ from bot.slack import templates
 log = logging.getLogger(__name__)
 
 
+class Responder(Protocol):
+    """How a listener answers the person who asked: Bolt's `respond` (a response_url), or,
+    after a modal (which has none), an ephemeral message (commands.views.ModalResponder)."""
+
+    async def __call__(
+        self,
+        text: str = "",
+        blocks: Sequence[dict[str, Any]] | None = None,
+        *,
+        response_type: str | None = None,
+    ) -> Any: ...
+
+
 @dataclass
 class CommandContext:
     """One invocation: who, where, which request, and how to answer them."""
@@ -34,7 +46,7 @@ class CommandContext:
     actor: Actor
     request_id: str | None
     channel_id: str | None
-    respond: AsyncRespond
+    respond: Responder
     client: AsyncWebClient
     trigger_id: str | None = None
 

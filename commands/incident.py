@@ -8,27 +8,251 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.incidents.parsing import parse_declare, split_subcommand
+from bot.incidents.parsing import (
+    parse_assign,
+    parse_declare,
+    parse_list,
+    parse_note,
+    parse_reopen,
+    parse_resolve,
+    parse_severity,
+    parse_target,
+    parse_update,
+    split_subcommand,
+)
 from bot.services import Services
-from bot.slack import templates
+from bot.slack import blocks, templates
 from commands.context import CommandContext, run_command
+from commands.escalate import escalate
 
 Subcommand = Callable[[CommandContext, str], Awaitable[None]]
 
 
 async def declare(ctx: CommandContext, rest: str) -> None:
+    if not rest.strip():
+        await open_declare_form(ctx)
+        return
+
     async def work() -> None:
         command = parse_declare(rest)
         incident = await ctx.services.incidents.declare(
             command, ctx.actor, request_id=ctx.request_id
         )
+        policy = ctx.services.policy
         await ctx.reply(
-            templates.declared_confirmation(incident, ctx.services.policy.announce_channel)
+            templates.declared_confirmation(
+                incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
+            )
         )
 
     await run_command(ctx, "incident.declare", {"text": rest}, work, usage_for="declare")
+
+
+async def open_declare_form(ctx: CommandContext) -> None:
+    """`/incident declare` alone: the form, opened at once (the trigger_id lives 3 s)."""
+    view = blocks.declare_modal(
+        origin_channel=ctx.channel_id, services=sorted(ctx.services.policy.services)
+    )
+    try:
+        await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+        await ctx.reply(templates.declare_form_failed(error))
+
+
+# -- the lifecycle: shared by the subcommands and the buttons (commands.actions) ----------
+
+
+async def acknowledge(ctx: CommandContext, incident_id: str) -> None:
+    outcome = await ctx.services.incidents.acknowledge(
+        incident_id, ctx.actor, request_id=ctx.request_id
+    )
+    if not outcome.changed:
+        # Someone else was first (a second click, or two people at once): a refusal.
+        await ctx.audit_refusal(
+            "incident.ack", "refused: already acknowledged", {"incident_id": outcome.incident.id}
+        )
+        await ctx.reply(templates.already_acknowledged(outcome.incident))
+        return
+    await ctx.reply(templates.acknowledged_confirmation(outcome.incident))
+
+
+async def ack(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        target = parse_target(rest, "ack")
+        incident_id = await ctx.services.incidents.locate(
+            target.incident_id, channel_id=ctx.channel_id
+        )
+        await acknowledge(ctx, incident_id)
+
+    await run_command(ctx, "incident.ack", {"text": rest}, work, usage_for="ack")
+
+
+async def update(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_update(rest)
+        incident_id = await ctx.services.incidents.locate(
+            command.incident_id, channel_id=ctx.channel_id
+        )
+        incident = await ctx.services.incidents.update_status(
+            incident_id,
+            ctx.actor,
+            status=command.status,
+            message=command.message,
+            eta=command.eta,
+            impact=command.impact,
+            request_id=ctx.request_id,
+        )
+        await ctx.reply(
+            templates.update_confirmation(incident, ctx.services.policy.announce_channel)
+        )
+
+    await run_command(ctx, "incident.update", {"text": rest}, work, usage_for="update")
+
+
+async def severity(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_severity(rest)
+        incident_id = await ctx.services.incidents.locate(
+            command.incident_id, channel_id=ctx.channel_id
+        )
+        incident = await ctx.services.incidents.change_severity(
+            incident_id, ctx.actor, severity=command.severity, request_id=ctx.request_id
+        )
+        await ctx.reply(templates.severity_confirmation(incident))
+
+    await run_command(ctx, "incident.severity", {"text": rest}, work, usage_for="severity")
+
+
+async def assign(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_assign(rest)
+        incident_id = await ctx.services.incidents.locate(
+            command.incident_id, channel_id=ctx.channel_id
+        )
+        incident = await ctx.services.incidents.assign(
+            incident_id,
+            ctx.actor,
+            role=command.role,
+            user_id=command.user_id,
+            request_id=ctx.request_id,
+        )
+        await ctx.reply(
+            templates.assigned_confirmation(incident, command.role.value, command.user_id)
+        )
+
+    await run_command(ctx, "incident.assign", {"text": rest}, work, usage_for="assign")
+
+
+async def note(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_note(rest)
+        incident_id = await ctx.services.incidents.locate(
+            command.incident_id, channel_id=ctx.channel_id
+        )
+        incident = await ctx.services.incidents.add_note(
+            incident_id, ctx.actor, text=command.text, request_id=ctx.request_id
+        )
+        await ctx.reply(templates.noted_confirmation(incident))
+
+    await run_command(ctx, "incident.note", {"text": rest}, work, usage_for="note")
+
+
+async def resolve_incident(ctx: CommandContext, incident_id: str, summary: str) -> None:
+    incident = await ctx.services.incidents.resolve(
+        incident_id, ctx.actor, summary=summary, request_id=ctx.request_id
+    )
+    await ctx.reply(templates.update_confirmation(incident, ctx.services.policy.announce_channel))
+
+
+async def resolve(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_resolve(rest)
+        incident_id = await ctx.services.incidents.locate(
+            command.incident_id, channel_id=ctx.channel_id
+        )
+        await resolve_incident(ctx, incident_id, command.summary)
+
+    await run_command(ctx, "incident.resolve", {"text": rest}, work, usage_for="resolve")
+
+
+async def reopen(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_reopen(rest)
+        incident_id = await ctx.services.incidents.locate(
+            command.incident_id, channel_id=ctx.channel_id
+        )
+        incident = await ctx.services.incidents.reopen(
+            incident_id, ctx.actor, reason=command.reason, request_id=ctx.request_id
+        )
+        await ctx.reply(templates.reopened_confirmation(incident))
+
+    await run_command(ctx, "incident.reopen", {"text": rest}, work, usage_for="reopen")
+
+
+async def list_incidents(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        command = parse_list(rest)
+        incidents = await ctx.services.incidents.list(open_only=command.open_only)
+        title = templates.list_title(command.open_only, len(incidents))
+        await ctx.reply(title, blocks=blocks.incident_list(incidents, open_only=command.open_only))
+
+    await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list")
+
+
+async def show(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        target = parse_target(rest, "show")
+        incident_id = await ctx.services.incidents.locate(
+            target.incident_id, channel_id=ctx.channel_id
+        )
+        incident = await ctx.services.incidents.get(incident_id)
+        # A war room that should exist but does not: offer the retry right here.
+        missing = incident.channel_id is None and ctx.services.policy.has_war_room(
+            incident.severity
+        )
+        await ctx.reply(
+            templates.card_text(incident),
+            blocks=blocks.incident_show(incident, war_room_missing=missing),
+        )
+
+    await run_command(ctx, "incident.show", {"text": rest}, work, usage_for="show")
+
+
+async def timeline(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        target = parse_target(rest, "timeline")
+        incident_id = await ctx.services.incidents.locate(
+            target.incident_id, channel_id=ctx.channel_id
+        )
+        incident, events = await ctx.services.incidents.with_timeline(incident_id)
+        await ctx.reply(
+            templates.timeline_title(incident, len(events)),
+            blocks=blocks.timeline(incident, events),
+        )
+
+    await run_command(ctx, "incident.timeline", {"text": rest}, work, usage_for="timeline")
+
+
+async def retry_war_room(ctx: CommandContext, incident_id: str) -> None:
+    incident = await ctx.services.incidents.retry_war_room(
+        incident_id, ctx.actor, request_id=ctx.request_id
+    )
+    await ctx.reply(templates.war_room_confirmation(incident))
+
+
+async def warroom(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        target = parse_target(rest, "warroom")
+        incident_id = await ctx.services.incidents.locate(
+            target.incident_id, channel_id=ctx.channel_id
+        )
+        await retry_war_room(ctx, incident_id)
+
+    await run_command(ctx, "incident.warroom", {"text": rest}, work, usage_for="warroom")
 
 
 async def show_help(ctx: CommandContext, rest: str) -> None:
@@ -37,6 +261,18 @@ async def show_help(ctx: CommandContext, rest: str) -> None:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "declare": declare,
+    "ack": ack,
+    "update": update,
+    "severity": severity,
+    "assign": assign,
+    "note": note,
+    "resolve": resolve,
+    "reopen": reopen,
+    "list": list_incidents,
+    "show": show,
+    "timeline": timeline,
+    "warroom": warroom,
+    "escalate": escalate,
     "help": show_help,
 }
 

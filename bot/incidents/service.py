@@ -8,23 +8,48 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot import audit, dedup, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
-from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied
+from bot.durations import humanize_seconds
+from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied, UsageError
 from bot.incidents import storage
 from bot.incidents.lifecycle import check_transition
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
+from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
+from bot.redact import redact_text
 from bot.store import Store, Tx
 
-ANNOUNCE = "incident.announce"
+# Outbox effect kinds, delivered by bot.incidents.flows after the change commits.
+ANNOUNCE = "incident.announce"  # the incident card in the announcement channel
+WAR_ROOM = "incident.war_room"  # create the war room (or find it), then queue its set-up
+INVITE = "incident.invite"  # invite people into the war room
+SUMMARY = "incident.summary"  # post (or edit) the summary card in the war room
+PIN = "incident.pin"  # pin the summary card
+POST_UPDATE = "incident.post_update"  # a status update in the communication template
+NOTICE = "incident.notice"  # one line in the incident channel (ack, roles, notes)
+REFRESH = "incident.refresh"  # edit the cards in place; the war-room topic when it changed
+
+# What each kind of change tells Slack unless the caller names the effects itself.
+EFFECTS_OF_CHANGE: dict[str, tuple[str, ...]] = {
+    "acknowledged": (NOTICE, REFRESH),
+    "updated": (POST_UPDATE, REFRESH),
+    "resolved": (POST_UPDATE, REFRESH),
+    "reopened": (POST_UPDATE, REFRESH),
+    "severity_changed": (POST_UPDATE, REFRESH),
+    "assigned": (INVITE, NOTICE, REFRESH),
+    "noted": (NOTICE,),
+    "war_room_requested": (WAR_ROOM,),
+}
+# Timeline text copied from a Slack message is cut to this many characters.
+MESSAGE_EXCERPT_MAX = 1500
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +97,11 @@ class IncidentService:
         dispatcher: OutboxDispatcher,
         permissions: Permissions,
         listeners: Sequence[IncidentListener] = (),
+        notifier: Notifier | None = None,
     ) -> None:
         self.permissions = permissions
+        # Only read from (a message copied to the timeline); sending goes through the outbox.
+        self.notifier = notifier
         self.store = store
         self.clock = clock
         self.policy = policy
@@ -139,6 +167,8 @@ class IncidentService:
                 ),
             )
             await outbox.enqueue(tx, now, ANNOUNCE, {}, incident_id=incident.id)
+            if self.policy.has_war_room(incident.severity):
+                await outbox.enqueue(tx, now, WAR_ROOM, {}, incident_id=incident.id)
             change = IncidentChange("declared", None, incident, actor, now)
             for listener in self.listeners:
                 await listener.incident_changed(tx, change)
@@ -153,6 +183,23 @@ class IncidentService:
             raise NotFound(f"There is no incident {incident_id}.")
         return incident
 
+    async def locate(self, incident_id: str | None, *, channel_id: str | None) -> str:
+        """The incident a command is about: the ID given, or the war room's own incident.
+
+        UsageError (a "wrong place" answer) when no ID was given outside a war room.
+        """
+        if incident_id:
+            return incident_id.upper()
+        if channel_id:
+            async with self.store.transaction() as tx:
+                incident = await storage.get_by_channel(tx, channel_id)
+            if incident is not None:
+                return incident.id
+        raise UsageError(
+            "This channel is not an incident channel, so give the incident ID "
+            "(`/incident list` shows them)."
+        )
+
     async def list(self, *, open_only: bool = True) -> list[Incident]:
         async with self.store.transaction() as tx:
             return await storage.list_incidents(tx, open_only=open_only)
@@ -160,6 +207,14 @@ class IncidentService:
     async def timeline(self, incident_id: str) -> list[TimelineEvent]:
         async with self.store.transaction() as tx:
             return await storage.timeline(tx, incident_id)
+
+    async def with_timeline(self, incident_id: str) -> tuple[Incident, list[TimelineEvent]]:
+        """The incident and its timeline, oldest entry first; NotFound for an unknown ID."""
+        async with self.store.transaction() as tx:
+            incident = await storage.get(tx, incident_id.upper())
+            if incident is None:
+                raise NotFound(f"There is no incident {incident_id}.")
+            return incident, await storage.timeline(tx, incident.id)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -174,12 +229,15 @@ class IncidentService:
         mutate: Callable[[Incident], Incident],
         timeline: Callable[[Incident, Incident], str],
         request_id: str | None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
         details: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> Incident:
         """Lock the incident, apply `mutate`, and record everything in one transaction.
 
-        `mutate` raises Conflict to refuse; nothing is written then.
+        `mutate` raises Conflict to refuse; nothing is written then. `effects` None means the
+        usual ones for `kind` (EFFECTS_OF_CHANGE). A `source` already on the timeline raises
+        AlreadyOnTimeline: a copied message is recorded once.
         """
         now = self.clock.now()
         async with self.store.transaction() as tx:
@@ -188,7 +246,10 @@ class IncidentService:
             before = await storage.get(tx, incident_id.upper(), lock=True)
             if before is None:
                 raise NotFound(f"There is no incident {incident_id}.")
+            if source is not None and await storage.has_timeline_source(tx, before.id, source):
+                raise AlreadyOnTimeline(before)
             after = await storage.update(tx, mutate(before).evolve(updated_at=now))
+            text = timeline(before, after)
             await storage.add_timeline(
                 tx,
                 TimelineEvent(
@@ -196,8 +257,9 @@ class IncidentService:
                     at=now,
                     actor=actor.user_id,
                     kind=kind,
-                    text=timeline(before, after),
+                    text=text,
                     data=details or {},
+                    source=source,
                 ),
             )
             await audit.append(
@@ -213,14 +275,44 @@ class IncidentService:
                     request_id=request_id,
                 ),
             )
+            if effects is None:
+                effects = self._effects_for(kind, after)
             for effect in effects:
-                await outbox.enqueue(tx, now, effect, {"kind": kind}, incident_id=after.id)
+                payload: dict[str, Any] = {
+                    "kind": kind,
+                    "text": text,
+                    "actor": actor.user_id,
+                    "details": details or {},
+                }
+                if effect == POST_UPDATE:
+                    # An update shows the incident as it was at this change, however late it
+                    # is delivered; one effect per channel so a retry never posts twice.
+                    payload["snapshot"] = storage.snapshot(after)
+                    for target in ("incident", "announce"):
+                        await outbox.enqueue(
+                            tx, now, effect, payload | {"target": target}, incident_id=after.id
+                        )
+                    continue
+                await outbox.enqueue(tx, now, effect, payload, incident_id=after.id)
             change = IncidentChange(kind, before, after, actor, now, details or {})
             for listener in self.listeners:
                 await listener.incident_changed(tx, change)
         if effects:
             self.dispatcher.kick()
         return after
+
+    def _effects_for(self, kind: str, incident: Incident) -> tuple[str, ...]:
+        effects = EFFECTS_OF_CHANGE.get(kind, ())
+        # A severity that now calls for a war room (or a reopened incident whose war room
+        # never opened) gets one.
+        if (
+            kind in ("severity_changed", "reopened")
+            and incident.is_open
+            and incident.channel_id is None
+            and self.policy.has_war_room(incident.severity)
+        ):
+            effects = (WAR_ROOM, *effects)
+        return effects
 
     async def _require_responder(self, actor: Actor) -> None:
         if actor.is_system:
@@ -240,7 +332,7 @@ class IncidentService:
         actor: Actor,
         *,
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
     ) -> Outcome:
         """Record the first acknowledgement; a second one changes nothing and says who acked."""
         await self._require_responder(actor)
@@ -281,12 +373,15 @@ class IncidentService:
         *,
         status: Status,
         message: str,
-        eta: str | None = None,
+        eta: timedelta | None = None,
         impact: str | None = None,
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
     ) -> Incident:
-        """Post a status update; moving to RESOLVED resolves the incident."""
+        """Post a status update; moving to RESOLVED resolves the incident.
+
+        `eta` is how long until the expected fix, counted from now.
+        """
         await self._require_responder(actor)
         now = self.clock.now()
 
@@ -298,7 +393,8 @@ class IncidentService:
                 "next_update_due": None,
             }
             if eta is not None:
-                changes["eta"] = eta
+                changes["eta"] = "in " + humanize_seconds(eta.total_seconds())
+                changes["eta_at"] = now + eta
             if impact is not None:
                 changes["impact"] = impact
             if status is Status.RESOLVED:
@@ -319,7 +415,12 @@ class IncidentService:
             incident_id,
             actor,
             action="incident.update",
-            args={"status": status.value, "message": message, "eta": eta, "impact": impact},
+            args={
+                "status": status.value,
+                "message": message,
+                "eta": humanize_seconds(eta.total_seconds()) if eta is not None else None,
+                "impact": impact,
+            },
             kind=kind,
             mutate=mutate,
             timeline=describe,
@@ -335,7 +436,7 @@ class IncidentService:
         *,
         summary: str,
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
     ) -> Incident:
         """Resolve with a summary (the resolution recorded for the report)."""
         return await self.update_status(
@@ -354,7 +455,7 @@ class IncidentService:
         *,
         reason: str = "",
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
     ) -> Incident:
         """Take a resolved incident back to INVESTIGATING (unacknowledged again)."""
         await self._require_responder(actor)
@@ -394,7 +495,7 @@ class IncidentService:
         *,
         severity: Severity,
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
     ) -> Incident:
         """Change the severity; the update cadence (and escalation plan) follow it."""
         await self._require_responder(actor)
@@ -429,7 +530,7 @@ class IncidentService:
         role: IncidentRole,
         user_id: str,
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
     ) -> Incident:
         """Give `role` to `user_id` (one person a role; assigning again replaces)."""
         await self._require_responder(actor)
@@ -460,7 +561,7 @@ class IncidentService:
         text: str,
         kind: str = "noted",
         request_id: str | None = None,
-        effects: Sequence[str] = (),
+        effects: Sequence[str] | None = None,
         details: dict[str, Any] | None = None,
     ) -> Incident:
         """Add a timeline entry (a note, or a message pinned by reaction)."""
@@ -476,6 +577,94 @@ class IncidentService:
             effects=effects,
             details=details,
         )
+
+    async def retry_war_room(
+        self, incident_id: str, actor: Actor, *, request_id: str | None = None
+    ) -> Incident:
+        """Open the war room, or run its set-up again (invites, topic, pinned summary).
+
+        Every step is idempotent, so this is safe after a partial failure; it also opens a
+        war room for an incident whose severity does not call for one.
+        """
+        await self._require_responder(actor)
+
+        def mutate(incident: Incident) -> Incident:
+            if not incident.is_open:
+                raise Conflict(f"{incident.id} is resolved; reopen it to use a war room.")
+            return incident
+
+        def describe(before: Incident, _after: Incident) -> str:
+            if before.channel_id:
+                return f"War room set-up run again by <@{actor.user_id}>"
+            return f"War room requested by <@{actor.user_id}>"
+
+        return await self._apply(
+            incident_id,
+            actor,
+            action="incident.warroom",
+            args={},
+            kind="war_room_requested",
+            mutate=mutate,
+            timeline=describe,
+            request_id=request_id,
+        )
+
+    async def add_message_to_timeline(
+        self,
+        *,
+        channel_id: str,
+        message_ts: str,
+        actor: Actor,
+        request_id: str | None = None,
+    ) -> Outcome | None:
+        """Copy a Slack message of a war room to its incident's timeline, once per message.
+
+        None when the channel is no incident's war room (the reaction is not for us);
+        `changed=False` when the message is already on the timeline or cannot be read.
+        Raises NotifierError when Slack refuses to show the message.
+        """
+        source = f"slack:{channel_id}:{message_ts}"
+        async with self.store.transaction() as tx:
+            incident = await storage.get_by_channel(tx, channel_id)
+            if incident is None:
+                return None
+            if await storage.has_timeline_source(tx, incident.id, source):
+                return Outcome(incident, changed=False, message="already on the timeline")
+        if self.notifier is None:
+            raise Conflict("No way to read Slack messages is configured.")
+        # Read outside the transaction: a Slack round trip must not hold a database lock.
+        message = await self.notifier.fetch_message(channel_id, message_ts)
+        if message is None:
+            return Outcome(incident, changed=False, message="message not found")
+        # A pasted connection string must not be kept (or shown back) in the timeline.
+        excerpt = redact_text(message.text.strip())
+        if len(excerpt) > MESSAGE_EXCERPT_MAX:
+            excerpt = excerpt[: MESSAGE_EXCERPT_MAX - 1] + "…"
+        author = f"<@{message.user}>" if message.user else "a bot"
+        details = {"channel": channel_id, "ts": message_ts, "author": message.user}
+        try:
+            after = await self._apply(
+                incident.id,
+                actor,
+                action="incident.timeline_message",
+                args=details,
+                kind="message_added",
+                mutate=lambda current: current,
+                timeline=lambda _b, _a: f"{author}: {excerpt}",
+                request_id=request_id,
+                effects=(),
+                details=details,
+                source=source,
+            )
+        except AlreadyOnTimeline as race:
+            return Outcome(race.incident, changed=False, message="already on the timeline")
+        return Outcome(after)
+
+
+class AlreadyOnTimeline(Conflict):
+    def __init__(self, incident: Incident) -> None:
+        super().__init__(f"That message is already on the timeline of {incident.id}.")
+        self.incident = incident
 
 
 class AlreadyAcknowledged(Conflict):

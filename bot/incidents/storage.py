@@ -37,6 +37,7 @@ def _to_row(incident: Incident) -> dict[str, Any]:
         "resolved_by": incident.resolved_by,
         "resolution": incident.resolution,
         "eta": incident.eta,
+        "eta_at": _ts(incident.eta_at),
         "current_status": incident.current_status,
         "roles": json.dumps(incident.roles, sort_keys=True),
         "channel_id": incident.channel_id,
@@ -64,6 +65,7 @@ def _from_row(row: Row) -> Incident:
         resolved_by=row["resolved_by"],
         resolution=row["resolution"],
         eta=row["eta"],
+        eta_at=_dt(row["eta_at"]),
         current_status=row["current_status"],
         roles=json.loads(row["roles"]),
         channel_id=row["channel_id"],
@@ -135,8 +137,8 @@ async def list_incidents(tx: Tx, *, open_only: bool = True, limit: int = 50) -> 
 
 async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
     row = await tx.fetchone(
-        "INSERT INTO timeline (incident_id, at, actor, kind, text, data)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             event.incident_id,
             event.at.timestamp(),
@@ -144,6 +146,7 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
             event.kind,
             event.text,
             json.dumps(event.data, default=str),
+            event.source,
         ),
     )
     assert row is not None
@@ -163,6 +166,25 @@ async def timeline(tx: Tx, incident_id: str) -> list[TimelineEvent]:
             kind=row["kind"],
             text=row["text"],
             data=json.loads(row["data"]),
+            source=row["source"],
         )
         for row in rows
     ]
+
+
+async def has_timeline_source(tx: Tx, incident_id: str, source: str) -> bool:
+    """Whether the incident's timeline already copies `source`."""
+    row = await tx.fetchone(
+        "SELECT 1 AS found FROM timeline WHERE incident_id = ? AND source = ?",
+        (incident_id, source),
+    )
+    return row is not None
+
+
+def snapshot(incident: Incident) -> dict[str, Any]:
+    """The incident as JSON-safe data (an outbox payload that must show it as it was)."""
+    return _to_row(incident)
+
+
+def from_snapshot(data: dict[str, Any]) -> Incident:
+    return _from_row(data)

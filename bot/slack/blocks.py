@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from bot.models import Incident
+from bot.incidents.lifecycle import ORDER
+from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, TITLE_MAX
+from bot.models import Incident, TimelineEvent
 from bot.slack import templates as t
 
 Block = dict[str, Any]
@@ -13,6 +17,21 @@ HEADER_MAX = 150
 SECTION_MAX = 3000
 FIELD_MAX = 2000
 BUTTON_TEXT_MAX = 75
+MESSAGE_BLOCKS_MAX = 50
+MODAL_TITLE_MAX = 24
+
+# Buttons on incident cards; each carries the incident ID as its value.
+ACK_ACTION = "incident_ack"
+UPDATE_ACTION = "incident_post_update"
+ESCALATE_ACTION = "incident_escalate"
+RESOLVE_ACTION = "incident_resolve"
+RETRY_WAR_ROOM_ACTION = "incident_retry_war_room"
+CARD_ACTIONS_BLOCK = "incident_actions"
+
+# Modals: callback IDs; each input's block_id is its field name, its action_id INPUT_ACTION.
+DECLARE_VIEW = "incident_declare"
+UPDATE_VIEW = "incident_update"
+INPUT_ACTION = "value"
 
 
 def clip(text: str, limit: int) -> str:
@@ -58,7 +77,7 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
                 ("Status", incident.status.label),
                 ("Severity", t.severity_label(incident.severity)),
                 ("Impact", incident.impact or "Being assessed"),
-                ("ETA", incident.eta or "Unknown yet"),
+                ("ETA", t.eta(incident)),
                 ("Next Update", t.next_update(incident)),
                 ("Contact", t.contact(incident)),
             ]
@@ -75,3 +94,342 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
             f"{t.slack_date(incident.declared_at)}"
         ),
     ]
+
+
+# -- incident cards -----------------------------------------------------------------------
+
+
+def plain(text: str, limit: int = SECTION_MAX) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def button(
+    text: str,
+    action_id: str,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": plain(text, BUTTON_TEXT_MAX),
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def confirm_dialog(title: str, text: str, yes: str, *, danger: bool = False) -> dict[str, Any]:
+    dialog: dict[str, Any] = {
+        "title": plain(title, 100),
+        "text": plain(text, 300),
+        "confirm": plain(yes, 30),
+        "deny": plain("Cancel", 30),
+    }
+    if danger:
+        dialog["style"] = "danger"
+    return dialog
+
+
+def card_buttons(incident: Incident, *, retry_war_room: bool = False) -> Block | None:
+    """Acknowledge (until someone did), Post update, Escalate, Resolve: while it is open."""
+    if not incident.is_open:
+        return None
+    elements = []
+    if incident.acknowledged_at is None:
+        elements.append(button("Acknowledge", ACK_ACTION, incident.id, style="primary"))
+    elements.append(button("Post update", UPDATE_ACTION, incident.id))
+    elements.append(
+        button(
+            "Escalate",
+            ESCALATE_ACTION,
+            incident.id,
+            confirm=confirm_dialog("Escalate?", t.escalate_confirm_text(incident), "Page now"),
+        )
+    )
+    elements.append(
+        button(
+            "Resolve",
+            RESOLVE_ACTION,
+            incident.id,
+            style="danger",
+            confirm=confirm_dialog(
+                "Resolve this incident?", t.resolve_confirm_text(incident), "Resolve", danger=True
+            ),
+        )
+    )
+    if retry_war_room:
+        elements.append(button("Retry war room", RETRY_WAR_ROOM_ACTION, incident.id))
+    return {"type": "actions", "block_id": CARD_ACTIONS_BLOCK, "elements": elements}
+
+
+def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[Block]:
+    """The incident as it is now: the template's fields, roles and the buttons.
+
+    Used for the announcement and the war room's pinned summary; both are edited in place
+    (chat.update) after every change, which notifies nobody, so mentions here are safe.
+    """
+    cards: list[Block] = [
+        header(f"{incident.id}: {incident.title}"),
+        fields(
+            [
+                ("Status", incident.status.label),
+                ("Severity", t.severity_label(incident.severity)),
+                ("Impact", incident.impact or "Being assessed"),
+                ("ETA", t.eta(incident)),
+                ("Next Update", t.next_update(incident)),
+                ("Contact", t.contact(incident)),
+                ("Commander", t.user(incident.commander)),
+                ("Acknowledged", t.acknowledged(incident)),
+            ]
+        ),
+        section(
+            "*Current Status*\n"
+            + (
+                incident.current_status
+                or f"Declared by {t.user(incident.declared_by)}; investigating."
+            )
+        ),
+    ]
+    details = [f"Declared by {t.user(incident.declared_by)} {t.slack_date(incident.declared_at)}"]
+    if incident.resolved_at is not None:
+        details.append(
+            f"resolved by {t.user(incident.resolved_by)} {t.slack_date(incident.resolved_at)}"
+        )
+    if incident.services:
+        details.append("services: " + ", ".join(incident.services))
+    context_lines = [" · ".join(details)]
+    if roles := t.roles_line(incident):
+        context_lines.append(roles)
+    cards.append(context(*context_lines))
+    if (buttons := card_buttons(incident, retry_war_room=retry_war_room)) is not None:
+        cards.append(buttons)
+    return cards
+
+
+def incident_show(incident: Incident, *, war_room_missing: bool) -> list[Block]:
+    """`/incident show`: the card, and a Retry button when an open incident lacks its war
+    room."""
+    missing = war_room_missing and incident.is_open
+    cards = incident_card(incident, retry_war_room=missing)
+    if missing:
+        cards.insert(len(cards) - 1, section(t.war_room_missing(incident)))  # above the buttons
+    return cards
+
+
+def _chunked_sections(lines: Sequence[str], room: int) -> tuple[list[Block], int]:
+    """Lines packed into sections of at most 3,000 characters, at most `room` sections;
+    returns the sections and how many lines did not fit."""
+    sections: list[Block] = []
+    current = ""
+    used = 0
+    for line in lines:
+        line = clip(line, SECTION_MAX)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) <= SECTION_MAX:
+            current = candidate
+            used += 1
+            continue
+        if len(sections) + 1 >= room:
+            break
+        sections.append(section(current))
+        current = line
+        used += 1
+    if current:
+        sections.append(section(current))
+    return sections, len(lines) - used
+
+
+def incident_list(incidents: Sequence[Incident], *, open_only: bool) -> list[Block]:
+    blocks: list[Block] = [section(f"*{t.list_title(open_only, len(incidents))}*")]
+    if incidents:
+        sections, _ = _chunked_sections(
+            [t.list_line(incident) for incident in incidents], MESSAGE_BLOCKS_MAX - 1
+        )
+        blocks += sections
+    return blocks
+
+
+def timeline(incident: Incident, events: Sequence[TimelineEvent]) -> list[Block]:
+    """The newest entries that fit in one message, oldest first; a note of what was cut."""
+    lines = [t.timeline_line(e.at, e.actor, e.text) for e in events]
+    room = MESSAGE_BLOCKS_MAX - 2  # the header and the note of what was cut
+    # Count what fits from the newest backwards, so the latest events are always shown;
+    # greedy packing needs as many sections either way round.
+    _, hidden = _chunked_sections(list(reversed(lines)), room)
+    sections, _ = _chunked_sections(lines[hidden:], room)
+    blocks: list[Block] = [header(t.timeline_title(incident, len(events)))]
+    if hidden:
+        blocks.append(context(t.timeline_cut(hidden)))
+    return blocks + sections
+
+
+# -- modals -------------------------------------------------------------------------------
+
+
+def _input(
+    field: str,
+    label: str,
+    element: dict[str, Any],
+    *,
+    optional: bool = False,
+    hint: str | None = None,
+) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": field,
+        "label": plain(label, 2000),
+        "element": {**element, "action_id": INPUT_ACTION},
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def _text_input(
+    *,
+    multiline: bool = False,
+    max_length: int | None = None,
+    initial: str = "",
+    placeholder: str = "",
+) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "plain_text_input", "multiline": multiline}
+    if max_length:
+        element["max_length"] = max_length
+    if initial:
+        element["initial_value"] = initial[:max_length] if max_length else initial
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    return element
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain(text, 75), "value": value}
+
+
+def _modal(title: str, blocks: list[Block], *, callback_id: str = "", **extra: Any) -> Block:
+    view: Block = {
+        "type": "modal",
+        "title": plain(title, MODAL_TITLE_MAX),
+        "blocks": blocks,
+        **extra,
+    }
+    if callback_id:
+        view["callback_id"] = callback_id
+    if any(block.get("type") == "input" for block in blocks):
+        view["submit"] = plain("Submit", 24)
+        view["close"] = plain("Cancel", 24)
+    else:
+        view["close"] = plain("Close", 24)
+    return view
+
+
+def declare_modal(*, origin_channel: str | None, services: Sequence[str]) -> Block:
+    """`/incident declare` without arguments: title, severity, impact, affected services."""
+    severity_options = [
+        _option(t.severity_label(severity).split(" ", 1)[1], severity.value)
+        for severity in t.SEVERITY_LABELS
+    ]
+    if services:
+        services_element: dict[str, Any] = {
+            "type": "multi_static_select",
+            "placeholder": plain("Pick the services affected", 150),
+            "options": [_option(name, name) for name in list(services)[:100]],
+        }
+    else:
+        services_element = _text_input(placeholder="checkout, payments", max_length=500)
+    blocks = [
+        _input(
+            "title",
+            "Title",
+            _text_input(max_length=TITLE_MAX, placeholder="Checkout API returns 502"),
+        ),
+        _input(
+            "severity",
+            "Severity",
+            {
+                "type": "static_select",
+                "placeholder": plain("How bad is it?", 150),
+                "options": severity_options,
+            },
+            hint="P0 outage, data loss or breach · P1 major feature down · "
+            "P2 minor feature, moderate impact · P3 cosmetic",
+        ),
+        _input(
+            "impact",
+            "Impact",
+            _text_input(multiline=True, max_length=IMPACT_MAX, placeholder="Who sees what?"),
+            optional=True,
+        ),
+        _input("services", "Affected services", services_element, optional=True),
+    ]
+    return _modal(
+        "Declare an incident",
+        blocks,
+        callback_id=DECLARE_VIEW,
+        private_metadata=json.dumps({"channel": origin_channel}),
+    )
+
+
+def loading_modal(title: str) -> Block:
+    """Opened at once with the trigger_id (3 s); replaced by the real form after a lookup."""
+    return _modal(title, [section(":hourglass_flowing_sand: Loading…")])
+
+
+def message_modal(title: str, text: str) -> Block:
+    return _modal(title, [section(text)])
+
+
+def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
+    """The "Post update" form, prefilled from the template: status, current status, ETA,
+    impact."""
+    # Only the current status and later ones: an update never moves an incident back.
+    allowed = ORDER[ORDER.index(incident.status) :]
+    options = [_option(status.label, status.value) for status in allowed]
+    current = next(option for option in options if option["value"] == incident.status.value)
+    eta_hint = "A duration from now: 30m, 2h, 1d. Leave empty to keep the current ETA"
+    if incident.eta_at is not None:
+        eta_hint += f" ({incident.eta_at:%Y-%m-%d %H:%M} UTC)"
+    blocks = [
+        section(f"*{incident.id}*: {incident.title} · {t.severity_label(incident.severity)}"),
+        _input(
+            "status",
+            "Status",
+            {"type": "static_select", "options": options, "initial_option": current},
+        ),
+        _input(
+            "message",
+            "Current status",
+            _text_input(
+                multiline=True,
+                max_length=MESSAGE_MAX,
+                initial=incident.current_status,
+                placeholder="What is happening and what is being done",
+            ),
+        ),
+        _input(
+            "eta",
+            "ETA",
+            _text_input(max_length=20, placeholder="30m"),
+            optional=True,
+            hint=eta_hint + ".",
+        ),
+        _input(
+            "impact",
+            "Impact",
+            _text_input(multiline=True, max_length=IMPACT_MAX, initial=incident.impact),
+            optional=True,
+        ),
+    ]
+    return _modal(
+        "Post an update",
+        blocks,
+        callback_id=UPDATE_VIEW,
+        private_metadata=json.dumps({"incident": incident.id, "channel": origin_channel}),
+    )

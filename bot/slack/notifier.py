@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -12,7 +13,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.errors import NotifierError
 from bot.models import Incident
-from bot.notify import MessageRef
+from bot.notify import ChatMessage, MessageRef, Page
 from bot.slack import blocks, templates
 
 T = TypeVar("T")
@@ -26,6 +27,19 @@ _TRANSIENT = {
     "service_unavailable",
     "request_timeout",
 }
+# conversations.invite errors about one person: the others can still be invited.
+_PER_USER_INVITE_ERRORS = {
+    "user_not_found",
+    "user_is_restricted",
+    "user_is_ultra_restricted",
+    "cant_invite",
+    "ura_max_channels",
+    "user_is_bot",
+    "user_disabled",
+}
+# Invites that need nothing done: the person is there already.
+_INVITE_NO_OPS = {"already_in_channel", "cant_invite_self"}
+_MESSAGE_GONE = {"message_not_found", "thread_not_found"}
 
 
 async def call_slack(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
@@ -66,8 +80,9 @@ class SlackNotifier:
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
+        # The announcement is the incident's card: refreshed in place after every change.
         return await self.post(
-            channel, templates.announcement_text(incident), blocks.incident_update(incident)
+            channel, templates.announcement_text(incident), blocks.incident_card(incident)
         )
 
     async def direct_message(self, user_id: str, text: str) -> MessageRef:
@@ -78,6 +93,144 @@ class SlackNotifier:
         self, incident: Incident, *, user_id: str, step: str, target: str | None, error: str
     ) -> None:
         await self.direct_message(user_id, templates.step_failed(incident, step, target, error))
+
+    # -- war rooms and incident messages ---------------------------------------------------
+
+    async def report_failure_in_channel(
+        self, incident: Incident, *, channel: str, step: str, target: str | None, error: str
+    ) -> None:
+        await self.post(channel, templates.step_failed(incident, step, target, error))
+
+    async def create_channel(self, name: str) -> str:
+        response = await call_slack(self.client.conversations_create(name=name, is_private=False))
+        return str(response["channel"]["id"])
+
+    async def invite(self, channel: str, user_ids: Sequence[str]) -> dict[str, str]:
+        # One call per person: Slack fails a whole batch for one unknown user, and a
+        # repeated invite ("already_in_channel") is harmless, so retries are safe.
+        failures: dict[str, str] = {}
+        for user_id in dict.fromkeys(user_ids):
+            try:
+                await call_slack(self.client.conversations_invite(channel=channel, users=user_id))
+            except NotifierError as exc:
+                if exc.error_code in _INVITE_NO_OPS:
+                    continue
+                if exc.error_code in _PER_USER_INVITE_ERRORS:
+                    failures[user_id] = exc.error_code
+                    continue
+                raise
+        return failures
+
+    async def set_topic(self, incident: Incident, *, channel: str) -> None:
+        await call_slack(
+            self.client.conversations_setTopic(
+                channel=channel, topic=templates.war_room_topic(incident)
+            )
+        )
+
+    async def post_summary(self, incident: Incident, *, channel: str) -> MessageRef:
+        return await self.post(
+            channel, templates.card_text(incident), blocks.incident_card(incident)
+        )
+
+    async def update_card(self, incident: Incident, ref: MessageRef) -> None:
+        await call_slack(
+            self.client.chat_update(
+                channel=ref.channel,
+                ts=ref.ts,
+                text=templates.card_text(incident),
+                blocks=blocks.incident_card(incident),
+            )
+        )
+
+    async def pin(self, ref: MessageRef) -> None:
+        try:
+            await call_slack(self.client.pins_add(channel=ref.channel, timestamp=ref.ts))
+        except NotifierError as exc:
+            if exc.error_code != "already_pinned":
+                raise
+
+    async def post_update(self, incident: Incident, *, channel: str, kind: str) -> MessageRef:
+        headline = templates.UPDATE_HEADLINES.get(kind, "Incident Update")
+        return await self.post(
+            channel,
+            templates.update_text(incident, kind),
+            blocks.incident_update(incident, headline=headline),
+        )
+
+    async def post_notice(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        kind: str,
+        text: str,
+        actor: str,
+        thread_ts: str | None = None,
+    ) -> MessageRef:
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        return await self.post(channel, templates.notice(kind, text, actor), **extra)
+
+    async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
+        # conversations.history holds top-level messages; a reply in a thread is only
+        # found through conversations.replies.
+        try:
+            history = await call_slack(
+                self.client.conversations_history(
+                    channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+                )
+            )
+            found = _message_at(history.get("messages") or [], ts)
+            if found is None:
+                replies = await call_slack(
+                    self.client.conversations_replies(channel=channel, ts=ts)
+                )
+                found = _message_at(replies.get("messages") or [], ts)
+        except NotifierError as exc:
+            if exc.error_code in _MESSAGE_GONE:
+                return None
+            raise
+        if found is None:
+            return None
+        return ChatMessage(
+            channel=channel,
+            ts=ts,
+            text=str(found.get("text") or ""),
+            user=found.get("user") if not found.get("bot_id") else None,
+        )
+
+    async def page(self, incident: Incident, page: Page, *, channel: str) -> MessageRef:
+        return await self.post(channel, templates.page_text(incident, page))
+
+    async def page_user(
+        self, incident: Incident, page: Page, *, user_id: str, channel: str
+    ) -> MessageRef:
+        return await self.direct_message(user_id, templates.page_dm_text(incident, page, channel))
+
+    async def warn_breach(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        target: str,
+        within: str,
+        due_at: datetime,
+        mention: str | None,
+    ) -> MessageRef:
+        text = templates.breach_text(
+            incident, target=target, within=within, due_at=due_at, mention=mention
+        )
+        return await self.post(channel, text)
+
+    async def remind(
+        self, incident: Incident, *, user_id: str, kind: str, due_at: datetime, within: str
+    ) -> MessageRef:
+        text = templates.reminder_text(incident, kind=kind, due_at=due_at, within=within)
+        return await self.direct_message(user_id, text)
+
+
+def _message_at(messages: list[dict[str, Any]], ts: str) -> dict[str, Any] | None:
+    return next((m for m in messages if m.get("ts") == ts), None)
 
 
 class SlackDirectory:

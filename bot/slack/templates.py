@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from bot.durations import humanize_seconds
 from bot.models import Incident, Severity
+from bot.notify import Page
+
+if TYPE_CHECKING:
+    from bot.escalation.service import OnCall as OnCallRow
 
 SEVERITY_LABELS = {
     Severity.P0: ":red_circle: P0 Critical",
@@ -16,10 +23,38 @@ SEVERITY_LABELS = {
 USAGE = {
     "declare": "`/incident declare <P0|P1|P2|P3> <title>` (for example `/incident declare P1 "
     "Checkout API returns 502`)",
+    "ack": "`/incident ack [INC-ID]`",
+    "update": "`/incident update [INC-ID] <investigating|identified|monitoring|resolved> "
+    "<message> [eta <duration>] [impact <text>]` (for example `/incident update identified "
+    "Bad deploy of checkout eta 30m impact EU card payments fail`)",
+    "severity": "`/incident severity [INC-ID] <P0|P1|P2|P3>`",
+    "assign": "`/incident assign [INC-ID] <commander|tech-lead|comms-lead|sme> <@person>`",
+    "note": "`/incident note [INC-ID] <text>`",
+    "resolve": "`/incident resolve [INC-ID] <summary of the fix>`",
+    "reopen": "`/incident reopen [INC-ID] [reason]`",
+    "list": "`/incident list [open|all]`",
+    "show": "`/incident show [INC-ID]`",
+    "timeline": "`/incident timeline [INC-ID]`",
+    "warroom": "`/incident warroom [INC-ID]`",
+    "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
+    "incident's own channel)",
+    "oncall": "`/oncall [P0|P1|P2|P3]`",
 }
 
-HELP = """*Incident commands*
-• `/incident declare <P0|P1|P2|P3> <title>`: declare an incident and announce it
+HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)
+• `/incident declare <P0|P1|P2|P3> <title>`: declare an incident and announce it \
+(`/incident declare` alone opens a form)
+• `/incident ack [INC-ID]`: acknowledge it (stops the pages)
+• `/incident update [INC-ID] <investigating|identified|monitoring|resolved> <message> \
+[eta <duration>] [impact <text>]`: post a status update
+• `/incident severity [INC-ID] <P0|P1|P2|P3>`: change the severity
+• `/incident assign [INC-ID] <commander|tech-lead|comms-lead|sme> <@person>`: give a role
+• `/incident note [INC-ID] <text>`: add a note to the timeline
+• `/incident resolve [INC-ID] <summary>` · `/incident reopen [INC-ID] [reason]`
+• `/incident list [open|all]` · `/incident show [INC-ID]` · `/incident timeline [INC-ID]`
+• `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
+• `/incident escalate [INC-ID] [reason]`: page the next escalation level now
+• `/oncall [P0|P1|P2|P3]`: who is paged at each escalation level
 • `/incident help`: this list
 Severities: P0 critical (outage, data loss, breach), P1 high (major feature down), \
 P2 medium (minor feature, moderate impact), P3 low (cosmetic)."""
@@ -70,10 +105,13 @@ def unknown_subcommand(name: str) -> str:
     return f"I don't know `/incident {name}`. Try `/incident help` for the list."
 
 
-def declared_confirmation(incident: Incident, announce_channel: str) -> str:
+def declared_confirmation(
+    incident: Incident, announce_channel: str, *, war_room: bool = False
+) -> str:
+    room = " and opening its war room" if war_room else ""
     return (
         f"Declared *{incident.id}* ({incident.severity}): {incident.title}. "
-        f"Announcing it in {channel(announce_channel)}."
+        f"Announcing it in {channel(announce_channel)}{room}."
     )
 
 
@@ -87,6 +125,23 @@ def announcement_text(incident: Incident) -> str:
 
 STEP_DESCRIPTIONS = {
     "announce": "post its announcement in {target}",
+    "create_war_room": "create its war room {target}",
+    "invite": "invite {target} to its war room",
+    "expand_group": "read the members of {target} to invite them",
+    "post_summary": "post its summary in {target}",
+    "pin_summary": "pin its summary in {target}",
+    "refresh_summary": "update its summary and topic in {target}",
+    "post_update": "post its status update in {target}",
+    "post_notice": "post a notice in {target}",
+}
+# Steps `/incident warroom` runs again.
+WAR_ROOM_STEPS = {
+    "create_war_room",
+    "invite",
+    "expand_group",
+    "post_summary",
+    "pin_summary",
+    "refresh_summary",
 }
 
 ERROR_ADVICE = {
@@ -95,15 +150,26 @@ ERROR_ADVICE = {
     "is_archived": "The channel is archived; unarchive it or pick another.",
     "missing_scope": "My Slack app lacks a permission; an admin must reinstall it.",
     "user_not_found": "That person is not in this workspace.",
+    "name_taken": "Every channel name I tried is taken; archive or rename one of them.",
+    "restricted_action": "Workspace settings do not let me create channels; ask an admin.",
+    "user_is_restricted": "Guests can only be added to channels by an admin.",
+    "user_is_ultra_restricted": "Single-channel guests cannot be added to another channel.",
+    "no_such_subteam": "That user group does not exist any more; fix the policy.",
 }
 
 
 def step_failed(incident: Incident, step: str, target: str | None, error: str) -> str:
     where = ""
     if target:
-        where = channel(target) if target[:1] in "CG" else user(target)
+        if target.startswith("#"):
+            where = f"`{target}`"  # a channel name: the channel may not exist to link to
+        else:
+            where = channel(target) if target[:1] in "CG" else user(target)
     what = STEP_DESCRIPTIONS.get(step, step.replace("_", " ")).format(target=where)
+    what = " ".join(what.split())  # no double space when there is no target
     advice = ERROR_ADVICE.get(error, "")
+    if step in WAR_ROOM_STEPS:
+        advice = f"{advice} Fix it, then run `/incident warroom {incident.id}`.".strip()
     return (
         f":warning: *{incident.id}* stands, but I could not {what} (`{error}`). {advice}".rstrip()
     )
@@ -126,3 +192,302 @@ def not_allowed(reason: str) -> str:
 
 def internal_error() -> str:
     return ":warning: Something went wrong on my side and nothing was changed. It is logged."
+
+
+# -- the incident lifecycle ---------------------------------------------------------------
+
+# The headline of a status update, by the change behind it.
+UPDATE_HEADLINES = {
+    "updated": "Incident Update",
+    "resolved": "Incident Resolved",
+    "reopened": "Incident Reopened",
+    "severity_changed": "Severity Changed",
+}
+ROLE_LABELS = {
+    "commander": "Commander",
+    "tech-lead": "Tech lead",
+    "comms-lead": "Comms lead",
+    "sme": "SME",
+}
+TOPIC_MAX = 250  # Slack's limit for a channel topic
+
+
+def eta(incident: Incident) -> str:
+    if not incident.is_open:
+        return "Resolved"
+    if incident.eta_at is not None:
+        return slack_date(incident.eta_at)
+    return incident.eta or "Unknown yet"
+
+
+def acknowledged(incident: Incident) -> str:
+    if incident.acknowledged_at is None:
+        return "Not yet"
+    return f"{user(incident.acknowledged_by)} {slack_date(incident.acknowledged_at)}"
+
+
+def roles_line(incident: Incident) -> str:
+    """Everyone with a role other than the commander (who has a field of their own)."""
+    held = [
+        f"{label}: {user(incident.roles[role])}"
+        for role, label in ROLE_LABELS.items()
+        if role != "commander" and incident.roles.get(role)
+    ]
+    return " · ".join(held)
+
+
+def card_text(incident: Incident) -> str:
+    """Top-level `text` of an incident card (announcement, pinned summary)."""
+    return f"{incident.id} ({incident.severity}, {incident.status.label}): {incident.title}"
+
+
+def update_text(incident: Incident, kind: str) -> str:
+    headline = UPDATE_HEADLINES.get(kind, "Incident Update")
+    return (
+        f"{headline}: {incident.title} | {incident.severity} {incident.status.label} "
+        f"| {incident.id}"
+    )
+
+
+def war_room_topic(incident: Incident) -> str:
+    """Severity, status and commander, as the war room's topic (within Slack's 250)."""
+    topic = (
+        f"{severity_label(incident.severity)} · {incident.status.label} · "
+        f"Commander: {user(incident.commander)} · {incident.id}: {incident.title}"
+    )
+    return topic if len(topic) <= TOPIC_MAX else topic[: TOPIC_MAX - 1] + "…"
+
+
+NOTICE_ICONS = {
+    "acknowledged": ":eyes:",
+    "assigned": ":bust_in_silhouette:",
+    "noted": ":memo:",
+    "escalated": ":rotating_light:",
+}
+
+
+def notice(kind: str, text: str, actor: str) -> str:
+    icon = NOTICE_ICONS.get(kind, ":information_source:")
+    if kind == "noted":
+        return f"{icon} Note from {user(actor)}: {text}"
+    return f"{icon} {text}"
+
+
+def war_room_note(incident: Incident, announce_channel: str) -> str:
+    if incident.channel_id:
+        return f"Its war room is {channel(incident.channel_id)}."
+    return f"Updates go to {channel(announce_channel)}."
+
+
+def acknowledged_confirmation(incident: Incident) -> str:
+    return f":white_check_mark: You acknowledged *{incident.id}*. The pages stop."
+
+
+def already_acknowledged(incident: Incident) -> str:
+    when = slack_date(incident.acknowledged_at) if incident.acknowledged_at else ""
+    return (
+        f"*{incident.id}* was already acknowledged by {user(incident.acknowledged_by)} "
+        f"{when}; nothing changed."
+    ).replace("  ", " ")
+
+
+def update_confirmation(incident: Incident, announce_channel: str) -> str:
+    where = channel(incident.channel_id or announce_channel)
+    if incident.status.value == "resolved":
+        return f":white_check_mark: *{incident.id}* is resolved. The update is going to {where}."
+    return f"Posted your update on *{incident.id}* ({incident.status.label}) in {where}."
+
+
+def severity_confirmation(incident: Incident) -> str:
+    return f"*{incident.id}* is now {severity_label(incident.severity)}."
+
+
+def assigned_confirmation(incident: Incident, role: str, user_id: str) -> str:
+    label = ROLE_LABELS.get(role, role)
+    return f"{user(user_id)} is now {label} of *{incident.id}*."
+
+
+def noted_confirmation(incident: Incident) -> str:
+    return f"Added your note to the timeline of *{incident.id}*."
+
+
+def reopened_confirmation(incident: Incident) -> str:
+    return f"*{incident.id}* is open again (INVESTIGATING)."
+
+
+def war_room_confirmation(incident: Incident) -> str:
+    if incident.channel_id:
+        return (
+            f"Running the set-up of {channel(incident.channel_id)} again "
+            "(invites, topic, pinned summary)."
+        )
+    return f"Opening a war room for *{incident.id}*."
+
+
+def declare_form_failed(error: str) -> str:
+    return (
+        f"I could not open the declaration form (`{error}`). Declare with "
+        "`/incident declare <P0|P1|P2|P3> <title>` instead."
+    )
+
+
+def update_resolved(incident: Incident) -> str:
+    return f"*{incident.id}* is resolved. Use `/incident reopen {incident.id}` to work on it again."
+
+
+def update_form_failed(error: str) -> str:
+    return f"I could not open the update form (`{error}`). Use `/incident update` instead."
+
+
+def list_title(open_only: bool, count: int) -> str:
+    if count == 0:
+        return "No open incidents." if open_only else "No incidents yet."
+    which = "Open incidents" if open_only else "Incidents"
+    return f"{which} ({count})"
+
+
+def list_line(incident: Incident) -> str:
+    where = f" · {channel(incident.channel_id)}" if incident.channel_id else ""
+    return (
+        f"{severity_label(incident.severity)} *{incident.id}* {incident.status.label}: "
+        f"{incident.title} · declared {slack_date(incident.declared_at)}{where}"
+    )
+
+
+def timeline_title(incident: Incident, count: int) -> str:
+    return f"Timeline of {incident.id} ({count} entries)"
+
+
+def timeline_line(at: datetime, actor: str, text: str) -> str:
+    who = "" if actor == "chatops-bot" else f" {user(actor)}"
+    return f"{slack_date(at)}{who} · {text}"
+
+
+def timeline_cut(hidden: int) -> str:
+    return f"… and {hidden} earlier entries, in the audit export and the incident report."
+
+
+def war_room_missing(incident: Incident) -> str:
+    return (
+        f"*{incident.id}* has no war room yet: its creation failed or is still queued. "
+        "Retry below or with `/incident warroom`."
+    )
+
+
+def resolve_confirm_text(incident: Incident) -> str:
+    return (
+        f"Resolve {incident.id}? The escalation stops. To record what fixed it, use "
+        "Post update with the status Resolved instead."
+    )
+
+
+def escalate_confirm_text(incident: Incident) -> str:
+    return f"Page the next escalation level for {incident.id} now?"
+
+
+def resolved_by_button(user_id: str) -> str:
+    return f"Resolved by {user(user_id)} with the Resolve button."
+
+
+# -- escalation and on-call -------------------------------------------------------------
+
+BREACHED_TARGETS = {
+    "acknowledge": ("acknowledgement", "acknowledged"),
+    "resolve": ("resolution", "resolved"),
+}
+REVIEW_NAMES = {
+    "review_preliminary": "preliminary review",
+    "review_formal": "formal review",
+}
+
+
+def mentions(targets: Sequence[str]) -> str:
+    """Users and user groups as mentions that notify them (a page)."""
+    return " ".join(user(target) for target in targets)
+
+
+def _page_reason(page: Page) -> str:
+    if page.by:
+        return f"{user(page.by)} escalated it by hand" + (
+            f": {page.reason}" if page.reason else "."
+        )
+    if page.waited:
+        return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."
+    return "It has just been declared."
+
+
+def page_text(incident: Incident, page: Page) -> str:
+    """The page in the incident channel: it mentions everyone the level names."""
+    return (
+        f":rotating_light: *Escalation level {page.level}* for *{incident.id}* "
+        f"({severity_label(incident.severity)}): {incident.title}\n"
+        f"{mentions(page.targets)}: you are paged. {_page_reason(page)} "
+        f"Acknowledge with `/incident ack {incident.id}`."
+    )
+
+
+def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
+    """The page as a direct message to one person."""
+    return (
+        f":rotating_light: You are paged (escalation level {page.level}) for *{incident.id}* "
+        f"({severity_label(incident.severity)}): {incident.title}. {_page_reason(page)} "
+        f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
+    )
+
+
+def breach_text(
+    incident: Incident, *, target: str, within: str, due_at: datetime, mention: str | None
+) -> str:
+    """A missed acknowledgement or resolution target, posted once in the incident channel."""
+    noun, verb = BREACHED_TARGETS.get(target, (target, target))
+    who = f" {user(mention)}" if mention else ""
+    return (
+        f":hourglass: *{incident.id}* ({severity_label(incident.severity)}) missed its {noun} "
+        f"target: it was not {verb} within {within} (due {slack_date(due_at)}).{who}"
+    )
+
+
+def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: str) -> str:
+    """A reminder by direct message: a status update or a post-incident review is due."""
+    if kind == "update_due":
+        cadence = f" (every {within} for {incident.severity})" if within else ""
+        where = f" in {channel(incident.channel_id)}" if incident.channel_id else ""
+        return (
+            f":memo: A status update on *{incident.id}* ({incident.title}) was due "
+            f"{slack_date(due_at)}{cadence}. Post one with `/incident update {incident.id} "
+            f"...`{where}."
+        )
+    name = REVIEW_NAMES.get(kind, "review")
+    resolved = slack_date(incident.resolved_at) if incident.resolved_at else "recently"
+    return (
+        f":clipboard: The {name} of *{incident.id}* ({incident.title}) is due "
+        f"{slack_date(due_at)}: {within} after it was resolved ({resolved})."
+    )
+
+
+def escalated_confirmation(
+    incident_id: str, level: int, last_level: int, targets: Sequence[str]
+) -> str:
+    """Ephemeral answer to `/incident escalate`: mentions here do not notify anyone."""
+    top = " That is the last level." if level >= last_level else ""
+    return (
+        f"Escalated *{incident_id}* to level {level} of {last_level}: paging "
+        f"{mentions(targets)} now.{top}"
+    )
+
+
+def oncall_text(rows: Sequence[OnCallRow]) -> str:
+    """`/oncall`: who is paged at each escalation level, per severity, with the targets."""
+    lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
+    for row in rows:
+        cadence = f", update every {row.update_every}" if row.update_every else ""
+        lines.append(
+            f"\n{severity_label(row.severity)}: acknowledge within {row.ack_within}, "
+            f"resolve within {row.resolve_within}{cadence}"
+        )
+        if not row.levels:
+            lines.append("• nobody is paged for this severity")
+        for level in row.levels:
+            when = "at once" if level.after == 0 else f"after {humanize_seconds(level.after)}"
+            lines.append(f"• Level {level.level}, {when}: {mentions(level.targets)}")
+    return "\n".join(lines)

@@ -71,6 +71,7 @@ def test_every_web_api_method_called_has_its_scope() -> None:
             _GRANULAR.get(scope, scope)
             for requirement in operation.get("security", [])
             for scope in requirement.get("slackAuth", [])
+            if scope != "none"  # views.open, views.update...: no scope needed
         ]
         if needed and not scopes.intersection(needed):
             missing[method] = needed

@@ -1,0 +1,169 @@
+"""Buttons on incident cards: thin listeners. Ack, call one service method, answer.
+
+Every button carries the incident ID as its value; the card itself is refreshed through the
+outbox after the change, so nobody needs a second click to see what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ChatOpsError
+from bot.services import Services
+from bot.slack import blocks, templates
+from commands.context import CommandContext, run_command
+from commands.incident import acknowledge, resolve_incident, retry_war_room
+
+log = logging.getLogger(__name__)
+
+
+def _incident_id(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
+def _channel_id(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel") or {}
+    container = body.get("container") or {}
+    return channel.get("id") or container.get("channel_id")
+
+
+def _context(
+    services: Services,
+    body: dict[str, Any],
+    context: dict[str, Any],
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+) -> CommandContext:
+    return CommandContext(
+        services=services,
+        actor=context["actor"],
+        request_id=context.get("request_id"),
+        channel_id=_channel_id(body),
+        respond=respond,
+        client=client,
+        trigger_id=body.get("trigger_id"),
+    )
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.action(blocks.ACK_ACTION)
+    async def ack_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, body, context, respond, client)
+        incident_id = _incident_id(body)
+
+        async def work() -> None:
+            await acknowledge(ctx, incident_id)
+
+        await run_command(ctx, "incident.ack", {"incident_id": incident_id, "via": "button"}, work)
+
+    @app.action(blocks.RESOLVE_ACTION)
+    async def resolve_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        # The button's confirm dialog has already asked "are you sure?".
+        await ack()
+        ctx = _context(services, body, context, respond, client)
+        incident_id = _incident_id(body)
+
+        async def work() -> None:
+            await resolve_incident(
+                ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id)
+            )
+
+        args = {"incident_id": incident_id, "via": "button"}
+        await run_command(ctx, "incident.resolve", args, work)
+
+    @app.action(blocks.ESCALATE_ACTION)
+    async def escalate_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, body, context, respond, client)
+        incident_id = _incident_id(body)
+
+        async def work() -> None:
+            done = await services.escalation.escalate(
+                incident_id, ctx.actor, reason="", request_id=ctx.request_id
+            )
+            await ctx.reply(
+                templates.escalated_confirmation(
+                    done.incident.id, done.level, done.last_level, done.targets
+                )
+            )
+
+        args = {"incident_id": incident_id, "via": "button"}
+        await run_command(ctx, "incident.escalate", args, work)
+
+    @app.action(blocks.RETRY_WAR_ROOM_ACTION)
+    async def retry_war_room_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, body, context, respond, client)
+        incident_id = _incident_id(body)
+
+        async def work() -> None:
+            await retry_war_room(ctx, incident_id)
+
+        args = {"incident_id": incident_id, "via": "button"}
+        await run_command(ctx, "incident.warroom", args, work)
+
+    @app.action(blocks.UPDATE_ACTION)
+    async def post_update_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        incident_id = _incident_id(body)
+        # The trigger_id expires in 3 s: open a placeholder now, fill it in after the read.
+        try:
+            opened = await client.views_open(
+                trigger_id=body["trigger_id"], view=blocks.loading_modal("Post an update")
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+            await respond(text=templates.update_form_failed(error), response_type="ephemeral")
+            return
+        view_id = opened["view"]["id"]
+        try:
+            incident = await services.incidents.get(incident_id)
+            if incident.is_open:
+                view = blocks.update_modal(incident, origin_channel=_channel_id(body))
+            else:
+                view = blocks.message_modal("Post an update", templates.update_resolved(incident))
+        except ChatOpsError as exc:  # unknown incident, store down: said in the modal
+            view = blocks.message_modal("Post an update", str(exc))
+        try:
+            await client.views_update(view_id=view_id, view=view)
+        except SlackApiError:
+            log.exception("could not fill in the update form for %s", incident_id)

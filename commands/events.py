@@ -1,0 +1,58 @@
+"""Events API listeners: a message in a war room that gets the configured reaction
+(policy.reaction_to_timeline, :pushpin: by default) is copied to the incident's timeline."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.audit import AuditRecord
+from bot.errors import DuplicateRequest, NotifierError, StoreUnavailable
+from bot.models import Actor
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event("reaction_added")
+    async def reaction_added(event: dict[str, Any], context: dict[str, Any]) -> None:
+        # Bolt has acknowledged the event already; nothing here holds Slack up.
+        if event.get("reaction") != services.policy.reaction_to_timeline:
+            return
+        item = event.get("item") or {}
+        if item.get("type") != "message" or not item.get("channel") or not item.get("ts"):
+            return
+        actor: Actor = context.get("actor") or Actor(user_id=str(event.get("user", "")))
+        request_id = context.get("request_id")
+        try:
+            await services.incidents.add_message_to_timeline(
+                channel_id=str(item["channel"]),
+                message_ts=str(item["ts"]),
+                actor=actor,
+                request_id=request_id,
+            )
+        except DuplicateRequest:
+            return  # a redelivered event
+        except NotifierError as exc:
+            # Slack would not show the message (a missing history scope, say): on record.
+            log.warning(
+                "could not read %s/%s for the timeline: %s", item["channel"], item["ts"], exc
+            )
+            try:
+                await services.audit.record(
+                    AuditRecord(
+                        actor=actor.user_id,
+                        action="incident.timeline_message",
+                        target=str(item["channel"]),
+                        outcome=f"failed: {exc.error_code or exc}",
+                        args={"channel": item["channel"], "ts": item["ts"]},
+                        request_id=request_id,
+                    )
+                )
+            except StoreUnavailable:
+                log.warning("could not audit the failed timeline copy: store unavailable")
+        except StoreUnavailable:
+            log.exception("store unavailable: a reaction in %s was not recorded", item["channel"])

@@ -1,0 +1,27 @@
+"""`/oncall [P0|P1|P2|P3]`: who is paged at each escalation level, per severity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.models import Severity
+from bot.services import Services
+from bot.slack import templates
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.command("/oncall")
+    async def oncall_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        # Read from the policy in memory: no I/O, so the answer can ride on the ack itself.
+        word = (command.get("text") or "").strip().upper()
+        if word and word not in Severity.__members__:
+            await ack(
+                response_type="ephemeral",
+                text=templates.usage("oncall", f"'{word[:20]}' is not a severity."),
+            )
+            return
+        rows = services.escalation.oncall(Severity(word) if word else None)
+        await ack(response_type="ephemeral", text=templates.oncall_text(rows))

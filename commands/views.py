@@ -1,0 +1,162 @@
+"""Modal submissions: validate before the ack (errors go back beside the fields), then one
+service call. A modal has no response_url, so the answer is an ephemeral message in the
+channel where the form was opened, or a direct message when that is not possible."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.incidents.parsing import FormErrors, FormValue, parse_declare_form, parse_update_form
+from bot.services import Services
+from bot.slack import blocks, templates
+from commands.context import CommandContext, run_command
+
+log = logging.getLogger(__name__)
+
+
+class ModalResponder:
+    """Answers the submitter: ephemeral in the form's channel, else by direct message."""
+
+    def __init__(self, client: AsyncWebClient, channel_id: str | None, user_id: str) -> None:
+        self.client = client
+        self.channel_id = channel_id
+        self.user_id = user_id
+
+    async def __call__(
+        self,
+        text: str = "",
+        blocks: Sequence[dict[str, Any]] | None = None,
+        *,
+        response_type: str | None = None,
+    ) -> Any:
+        if self.channel_id:
+            try:
+                return await self.client.chat_postEphemeral(
+                    channel=self.channel_id, user=self.user_id, text=text, blocks=blocks
+                )
+            except SlackApiError as exc:
+                # Not a member there, or a channel the bot cannot see: fall back to a DM.
+                log.info("ephemeral answer failed (%s); sending a DM", exc.response.get("error"))
+        return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+
+
+def form_fields(view: dict[str, Any]) -> dict[str, FormValue]:
+    """{block_id: value} from a submitted view's state (text, select or multi-select)."""
+    fields: dict[str, FormValue] = {}
+    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
+        element = actions.get(blocks.INPUT_ACTION) or {}
+        if "selected_options" in element:
+            fields[block_id] = [o["value"] for o in element.get("selected_options") or []]
+        elif "selected_option" in element:
+            fields[block_id] = (element.get("selected_option") or {}).get("value")
+        else:
+            fields[block_id] = element.get("value")
+    return fields
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _context(
+    services: Services,
+    body: dict[str, Any],
+    context: dict[str, Any],
+    client: AsyncWebClient,
+    channel_id: str | None,
+) -> CommandContext:
+    actor = context["actor"]
+    return CommandContext(
+        services=services,
+        actor=actor,
+        request_id=context.get("request_id"),
+        channel_id=channel_id,
+        respond=ModalResponder(client, channel_id, actor.user_id),
+        client=client,
+        trigger_id=body.get("trigger_id"),
+    )
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.view(blocks.DECLARE_VIEW)
+    async def declare_submitted(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        fields = form_fields(view)
+        meta = _metadata(view)
+        ctx = _context(services, body, context, client, meta.get("channel"))
+        try:
+            command = parse_declare_form(fields)
+        except FormErrors as exc:
+            await ack(response_action="errors", errors=exc.errors)
+            await ctx.audit_refusal("incident.declare", "rejected: usage", {"form": fields})
+            return
+        await ack()
+
+        async def work() -> None:
+            incident = await services.incidents.declare(
+                command, ctx.actor, request_id=ctx.request_id
+            )
+            policy = services.policy
+            await ctx.reply(
+                templates.declared_confirmation(
+                    incident,
+                    policy.announce_channel,
+                    war_room=policy.has_war_room(incident.severity),
+                )
+            )
+
+        await run_command(ctx, "incident.declare", {"form": fields}, work, usage_for="declare")
+
+    @app.view(blocks.UPDATE_VIEW)
+    async def update_submitted(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        fields = form_fields(view)
+        meta = _metadata(view)
+        incident_id = str(meta.get("incident") or "")
+        ctx = _context(services, body, context, client, meta.get("channel"))
+        args = {"incident_id": incident_id, "form": fields}
+        try:
+            command = parse_update_form(incident_id, fields)
+        except FormErrors as exc:
+            await ack(response_action="errors", errors=exc.errors)
+            await ctx.audit_refusal("incident.update", "rejected: usage", args)
+            return
+        await ack()
+
+        async def work() -> None:
+            incident = await services.incidents.update_status(
+                incident_id,
+                ctx.actor,
+                status=command.status,
+                message=command.message,
+                eta=command.eta,
+                impact=command.impact,
+                request_id=ctx.request_id,
+            )
+            await ctx.reply(
+                templates.update_confirmation(incident, services.policy.announce_channel)
+            )
+
+        await run_command(ctx, "incident.update", args, work, usage_for="update")

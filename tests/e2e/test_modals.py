@@ -1,0 +1,206 @@
+"""Modals: `/incident declare` alone opens the declaration form at once; the Post update
+button opens a form prefilled from the template. Validation errors go back beside the
+fields; a good submission makes one service call and answers the submitter."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.models import Status
+from bot.slack import blocks
+from bot.slack.requests import new_trigger_id
+from tests.e2e.incident_helpers import (
+    ANNOUNCE,
+    count,
+    current,
+    declare,
+    pinned_summary,
+    reply,
+    stored_state,
+    updates,
+)
+from tests.harness import BotHarness
+
+
+def _select(value: str) -> dict[str, Any]:
+    return {"type": "static_select", "selected_option": {"value": value}}
+
+
+def _inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+
+
+async def test_declare_alone_opens_the_form_at_once_and_submitting_declares(
+    harness: BotHarness,
+) -> None:
+    sent = time.time()
+    assert (await harness.command("declare", channel_id="C0GENERAL")).status == 200
+    [opened] = await harness.double.wait_for("views.open")
+    assert opened.ok and opened.time - sent < 1.0  # well inside the trigger_id's 3 s
+    view = opened.response["view"]
+    assert view["callback_id"] == blocks.DECLARE_VIEW
+    fields = _inputs(view)
+    assert set(fields) == {"title", "severity", "impact", "services"}
+    assert [o["value"] for o in fields["severity"]["options"]] == ["P0", "P1", "P2", "P3"]
+    assert await count(harness, "incidents") == 0  # nothing until it is submitted
+
+    values = {
+        "title": {"value": "Checkout API returns 502"},
+        "severity": {"value": _select("P1")},
+        "impact": {"value": "EU card payments fail"},
+        "services": {"value": "checkout, payments"},
+    }
+    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view, user_id="U0BOB")
+    assert response.status == 200 and not response.body  # the modal closes
+    await harness.double.wait_for("chat.postEphemeral")
+    [answer] = harness.double.ephemerals
+    assert (answer["channel"], answer["user"]) == ("C0GENERAL", "U0BOB")
+    assert "Declared *INC-" in answer["text"]
+    await harness.settle()
+    [incident] = await harness.services.incidents.list()
+    assert (incident.title, incident.severity.value, incident.declared_by) == (
+        "Checkout API returns 502",
+        "P1",
+        "U0BOB",
+    )
+    assert incident.impact == "EU card payments fail"
+    assert incident.services == ("checkout", "payments")
+    assert (await current(harness, incident)).channel_id is not None  # a P1: its war room
+    [entry] = [e async for e in harness.services.audit.entries() if e.actor == "U0BOB"]
+    assert (entry.action, entry.outcome) == ("incident.declare", "ok")
+
+
+async def test_declare_form_errors_are_shown_beside_the_fields(harness: BotHarness) -> None:
+    await harness.command("declare")
+    [opened] = await harness.double.wait_for("views.open")
+    view = opened.response["view"]
+    values = {"title": {"value": "  "}, "severity": {"value": {"type": "static_select"}}}
+    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view)
+    assert response.body["response_action"] == "errors"
+    assert set(response.body["errors"]) == {"title", "severity"}
+    assert await count(harness, "incidents") == 0
+    await harness.settle()
+    [entry] = [e async for e in harness.services.audit.entries()]
+    assert (entry.action, entry.outcome) == ("incident.declare", "rejected: usage")
+
+
+async def test_an_expired_trigger_gets_a_clear_answer(harness: BotHarness) -> None:
+    stale = new_trigger_id(time.time() - 10)
+    answer = await reply(harness, "declare", trigger_id=stale)
+    assert "expired_trigger_id" in answer and "/incident declare <P0|P1|P2|P3>" in answer
+
+
+async def _open_update_form(harness: BotHarness, room: str, user_id: str) -> dict[str, Any]:
+    summary = pinned_summary(harness, room)
+    await harness.click(
+        blocks.UPDATE_ACTION,
+        message=summary,
+        channel_id=room,
+        user_id=user_id,
+        message_ts=summary["ts"],
+    )
+    [loading] = await harness.double.wait_for("views.open")
+    [filled] = await harness.double.wait_for("views.update")
+    assert filled.params["view_id"] == loading.response["view"]["id"]
+    return dict(filled.response["view"])
+
+
+async def test_post_update_form_is_prefilled_and_posts_the_update(harness: BotHarness) -> None:
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await reply(
+        harness, "update identified Bad deploy impact EU card payments fail", channel_id=room
+    )
+    await harness.settle()
+
+    view = await _open_update_form(harness, room, "U0ONCALL")
+    assert view["callback_id"] == blocks.UPDATE_VIEW
+    fields = _inputs(view)
+    # Prefilled from the template; no status before the current one is offered.
+    assert fields["status"]["initial_option"]["value"] == "identified"
+    assert [o["value"] for o in fields["status"]["options"]] == [
+        "identified",
+        "monitoring",
+        "resolved",
+    ]
+    assert fields["message"]["initial_value"] == "Bad deploy"
+    assert fields["impact"]["initial_value"] == "EU card payments fail"
+
+    values = {
+        "status": {"value": _select("monitoring")},
+        "message": {"value": "Rolled back; error rate falling"},
+        "eta": {"value": "20m"},
+        "impact": {"value": "EU card payments fail"},
+    }
+    response = await harness.submit_view(blocks.UPDATE_VIEW, values, view=view, user_id="U0ONCALL")
+    assert response.status == 200 and not response.body
+    await harness.double.wait_for("chat.postEphemeral")
+    [answer] = [e for e in harness.double.ephemerals if e["user"] == "U0ONCALL"]
+    assert answer["channel"] == room and "MONITORING" in answer["text"]
+    await harness.settle()
+    stored = await current(harness, incident)
+    assert stored.status is Status.MONITORING and stored.eta == "in 20 min"
+    [latest, *_] = reversed(updates(harness, room))
+    assert "Rolled back; error rate falling" in str(latest.params["blocks"])
+    assert "MONITORING" in str(updates(harness, ANNOUNCE)[-1].params["blocks"])
+    [entry] = [e async for e in harness.services.audit.entries() if e.actor == "U0ONCALL"]
+    assert (entry.action, entry.outcome, entry.args["status"]) == (
+        "incident.update",
+        "ok",
+        "monitoring",
+    )
+
+
+async def test_update_form_errors_change_nothing(harness: BotHarness) -> None:
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    view = await _open_update_form(harness, room, "U0ALICE")
+    before = await stored_state(harness)
+    values = {
+        "status": {"value": _select("identified")},
+        "message": {"value": " "},
+        "eta": {"value": "soon"},
+    }
+    response = await harness.submit_view(blocks.UPDATE_VIEW, values, view=view)
+    assert response.body["response_action"] == "errors"
+    assert "'soon' is not a duration" in response.body["errors"]["eta"]
+    assert "message" in response.body["errors"]
+    await harness.settle()
+    assert await stored_state(harness) == before
+
+
+async def test_update_form_for_a_resolved_incident_says_so(harness: BotHarness) -> None:
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    summary = pinned_summary(harness, room)  # the card as it was, buttons and all
+    await reply(harness, f"resolve {incident.id} Fixed")
+    await harness.click(
+        blocks.UPDATE_ACTION,
+        message=summary,
+        channel_id=room,
+        user_id="U0ALICE",
+        message_ts=summary["ts"],
+    )
+    [filled] = await harness.double.wait_for("views.update")
+    assert "is resolved" in str(filled.params["view"]["blocks"])
+    assert _inputs(filled.params["view"]) == {}  # nothing to submit
+
+
+async def test_the_answer_falls_back_to_a_direct_message(harness: BotHarness) -> None:
+    await harness.command("declare", channel_id="C0GENERAL", user_id="U0BOB")
+    [opened] = await harness.double.wait_for("views.open")
+    harness.double.fail("chat.postEphemeral", error="channel_not_found")
+    values = {"title": {"value": "Search is slow"}, "severity": {"value": _select("P3")}}
+    await harness.submit_view(
+        blocks.DECLARE_VIEW, values, view=opened.response["view"], user_id="U0BOB"
+    )
+    await harness.double.wait_for("chat.postMessage")
+    dm_channel = harness.double.state.open_im("U0BOB")[0].id
+    await harness.settle()
+    [dm] = [
+        c
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and c.response["channel"] == dm_channel
+    ]
+    assert "Declared *INC-" in dm.params["text"]

@@ -1,0 +1,146 @@
+"""Socket Mode end to end: the bot dials the double over a WebSocket, as it dials Slack.
+
+With SLACK_APP_TOKEN set the bot calls apps.connections.open on SLACK_API_URL, connects to the
+URL it is given, and receives envelopes instead of HTTP requests; each is acked by its
+envelope_id. Slack asks clients to reconnect from time to time (a `disconnect` frame) and
+redelivers envelopes it thinks were lost: neither may lose or duplicate an incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.slack.requests import new_trigger_id, slash_command_payload
+from bot.slack.sandbox import SlackDouble
+from tests.e2e.conftest import HarnessFactory
+from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
+
+APP_TOKEN = "xapp-1-A0TEST-1-socketmodetest"
+
+
+async def _socket_harness(make_harness: HarnessFactory) -> BotHarness:
+    double = SlackDouble(bot_token=BOT_TOKEN, app_token=APP_TOKEN, openapi_spec=openapi_spec())
+    harness = await make_harness("sqlite", double=double, app_token=APP_TOKEN)
+    await double.wait_connected(1)
+    return harness
+
+
+def _declare(harness: BotHarness, text: str, *, trigger_id: str | None = None) -> dict[str, Any]:
+    response_url = harness.double.new_response_url(channel="C0GENERAL", user_id="U0ALICE")
+    return slash_command_payload(
+        text=text,
+        user_id="U0ALICE",
+        channel_id="C0GENERAL",
+        response_url=response_url,
+        trigger_id=trigger_id,
+    )
+
+
+async def _incident_titles(harness: BotHarness) -> list[str]:
+    return sorted(i.title for i in await harness.services.incidents.list(open_only=False))
+
+
+def _announcements(harness: BotHarness) -> list[str]:
+    """Texts posted to the announcement channel (war rooms and pages go elsewhere)."""
+    channel = harness.services.policy.announce_channel
+    return [
+        str(c.params["text"])
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and c.params.get("channel") == channel
+    ]
+
+
+async def _announced(harness: BotHarness, count: int) -> list[str]:
+    await harness.settle()
+    for _ in range(100):
+        if len(_announcements(harness)) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return _announcements(harness)
+
+
+async def _declare_entries(harness: BotHarness) -> list[tuple[str, str, str]]:
+    entries = [e async for e in harness.services.audit.entries()]
+    return [(e.action, e.outcome, e.actor) for e in entries if e.action == "incident.declare"]
+
+
+async def test_connects_with_the_app_token_on_the_configured_api_url(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await _socket_harness(make_harness)
+    [opened] = harness.double.calls_to("apps.connections.open")
+    assert opened.ok, opened.response  # the double only accepts the app token, in the header
+    assert harness.double.connection_count == 1
+
+
+async def test_slash_command_envelope_is_acked_stored_and_announced(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await _socket_harness(make_harness)
+
+    envelope_id = await harness.double.send_envelope(
+        "slash_commands", _declare(harness, "declare P1 Checkout down")
+    )
+    ack = await harness.double.wait_ack(envelope_id)
+    assert ack["envelope_id"] == envelope_id
+    assert set(ack) <= {"envelope_id", "payload"}  # an ack, nothing else
+
+    [reply] = await harness.replies()
+    assert reply["response_type"] == "ephemeral" and "Declared *INC-" in reply["text"]
+    assert await _incident_titles(harness) == ["Checkout down"]
+    [announcement] = await _announced(harness, 1)
+    assert "Checkout down" in announcement
+    assert await _declare_entries(harness) == [("incident.declare", "ok", "U0ALICE")]
+
+
+async def test_reconnects_after_disconnect_and_keeps_working(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await _socket_harness(make_harness)
+    first = await harness.double.send_envelope(
+        "slash_commands", _declare(harness, "declare P1 Checkout down")
+    )
+    await harness.double.wait_ack(first)
+    await harness.replies()
+
+    await harness.double.disconnect_clients()
+    # The bot reconnects by itself: a fresh apps.connections.open, a second WebSocket.
+    await harness.double.wait_connected(2, timeout=15)
+    assert len(harness.double.calls_to("apps.connections.open")) >= 2
+
+    second = await harness.double.send_envelope(
+        "slash_commands", _declare(harness, "declare P2 Search is slow")
+    )
+    assert (await harness.double.wait_ack(second, timeout=10))["envelope_id"] == second
+    await harness.replies()
+    assert await _incident_titles(harness) == ["Checkout down", "Search is slow"]
+    announcements = await _announced(harness, 2)
+    assert any("Search is slow" in text for text in announcements)
+
+
+async def test_redelivered_envelope_creates_nothing_new(make_harness: HarnessFactory) -> None:
+    harness = await _socket_harness(make_harness)
+    payload = _declare(harness, "declare P1 Checkout down", trigger_id=new_trigger_id())
+
+    first = await harness.double.send_envelope("slash_commands", payload)
+    await harness.double.wait_ack(first)
+    await harness.replies()
+    await _announced(harness, 1)
+    await asyncio.sleep(0.3)  # let the declaration's other effects (war room...) finish
+    await harness.settle()
+    calls_before = len(harness.double.calls)
+    entries_before = [e.seq async for e in harness.services.audit.entries()]
+
+    # Slack lost our ack (as far as it knows) and sends the same payload again.
+    again = await harness.double.send_envelope("slash_commands", dict(payload))
+    assert (await harness.double.wait_ack(again))["envelope_id"] == again
+    await asyncio.sleep(0.3)
+    await harness.settle()
+    assert await _incident_titles(harness) == ["Checkout down"]
+    assert len(_announcements(harness)) == 1
+    assert await _declare_entries(harness) == [("incident.declare", "ok", "U0ALICE")]
+    assert [e.seq async for e in harness.services.audit.entries()] == entries_before
+    # Nothing was posted, created or paged for the redelivery.
+    new_calls = [c.method for c in harness.double.calls[calls_before:]]
+    assert not {"chat.postMessage", "conversations.create"} & set(new_calls), new_calls

@@ -1,0 +1,76 @@
+"""A war-room message that gets the configured reaction (:pushpin:) joins the timeline,
+once per message, whoever reacts and however often Slack delivers the event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.incident_helpers import count, declare, eventually, human_message
+from tests.harness import BotHarness
+
+
+def _reaction(
+    channel: str, ts: str, *, user: str = "U0BOB", name: str = "pushpin"
+) -> dict[str, Any]:
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": name,
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "item_user": "U0CAROL",
+        "event_ts": ts,
+    }
+
+
+async def _copied(harness: BotHarness) -> int:
+    return await count(harness, "timeline WHERE kind = 'message_added'")
+
+
+async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> None:
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    ts = human_message(harness, room, "U0CAROL", "Found it: the 14:02 deploy changed the pool size")
+    assert (await harness.event(_reaction(room, ts))).status == 200
+    await eventually(lambda: _has(harness, 1))
+    [entry] = [
+        e
+        for e in await harness.services.incidents.timeline(incident.id)
+        if e.kind == "message_added"
+    ]
+    assert entry.text == "<@U0CAROL>: Found it: the 14:02 deploy changed the pool size"
+    assert (entry.actor, entry.source) == ("U0BOB", f"slack:{room}:{ts}")
+    assert entry.data == {"channel": room, "ts": ts, "author": "U0CAROL"}
+
+    # Another person pins it too, and Slack redelivers the first event: still one entry.
+    again = _reaction(room, ts, user="U0DAVE")
+    await harness.event(again, event_id="EvSECOND")
+    await harness.event(again, event_id="EvSECOND")
+    reply_ts = human_message(harness, room, "U0DAVE", "Rolling back now", thread_ts=ts)
+    await harness.event(_reaction(room, reply_ts))  # a reply in a thread counts too
+    await eventually(lambda: _has(harness, 2))
+    texts = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    assert "<@U0DAVE>: Rolling back now" in texts
+    assert await _copied(harness) == 2
+    actions = [e.action async for e in harness.services.audit.entries()]
+    assert actions.count("incident.timeline_message") == 2
+
+
+async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarness) -> None:
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    harness.double.add_channel("C0RANDOM", "random")
+    elsewhere = human_message(harness, "C0RANDOM", "U0CAROL", "lunch?")
+    here = human_message(harness, room, "U0CAROL", "CPU is at 97%")
+    history_calls = len(harness.double.calls_to("conversations.history"))
+    await harness.event(_reaction("C0RANDOM", elsewhere))  # not an incident channel
+    await harness.event(_reaction(room, here, name="eyes"))  # not the configured reaction
+    # A pin that counts, sent last: once it is in, the two above have been handled.
+    await harness.event(_reaction(room, here))
+    await eventually(lambda: _has(harness, 1))
+    assert await _copied(harness) == 1
+    # Only the war-room message was read from Slack.
+    assert len(harness.double.calls_to("conversations.history")) == history_calls + 1
+
+
+async def _has(harness: BotHarness, entries: int) -> bool:
+    return await _copied(harness) >= entries

@@ -1,0 +1,291 @@
+"""The real `chatops-bot` entry point, run as a subprocess the way an operator runs it.
+
+Each test builds the child's environment from scratch, so Slack tokens or a DATABASE_URL in
+the developer's shell never leak into a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiohttp
+import psycopg
+import pytest
+
+from bot.audit import AuditLog, AuditRecord
+from bot.clock import SystemClock
+from bot.policy import load_policy
+from bot.slack.requests import SlackRequestSender, slash_command_body
+from bot.slack.sandbox import SlackDouble
+from bot.store import create_store, migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT_IN_POLICY = ROOT / "bot" / "defaults" / "policy.yml"
+EXAMPLE_POLICY = ROOT / "chatops.example.yml"
+SIGNING_SECRET = "cli-test-signing-secret"
+BOT_TOKEN = "xoxb-cli-test"
+
+
+def _entry_point() -> str:
+    beside_python = Path(sys.executable).parent / "chatops-bot"
+    found = str(beside_python) if beside_python.exists() else shutil.which("chatops-bot")
+    assert found, "the chatops-bot entry point is not installed (pip install -e .)"
+    return found
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: only what a fresh shell has, plus `extra`."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
+    env.update(extra)
+    return env
+
+
+def _cli(
+    *args: str, cwd: Path, env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_entry_point(), *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ----- configuration errors ----------------------------------------------------------------
+
+
+def test_run_without_bot_token_exits_2_naming_it(tmp_path: Path) -> None:
+    result = _cli("run", cwd=tmp_path, env=_env(tmp_path, SLACK_SIGNING_SECRET="s"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SLACK_BOT_TOKEN" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_run_with_malformed_database_url_exits_2_naming_it(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="s",
+        DATABASE_URL="mysql://root@localhost/chatops",
+    )
+    result = _cli("run", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DATABASE_URL" in lines[0]
+
+
+def test_check_config_reports_a_bad_duration_with_its_location(tmp_path: Path) -> None:
+    text = BUILT_IN_POLICY.read_text()
+    good = "P1: {ack_within: 30m,"
+    assert good in text, "the built-in policy changed shape; update this test"
+    bad_file = tmp_path / "policy.yml"
+    bad_file.write_text(text.replace(good, "P1: {ack_within: 30 minutes,"))
+    line_no = next(
+        n for n, line in enumerate(bad_file.read_text().splitlines(), 1) if "30 minutes" in line
+    )
+
+    result = _cli("check-config", str(bad_file), cwd=tmp_path, env=_env(tmp_path))
+    assert result.returncode != 0
+    problems = result.stderr.strip().splitlines()
+    assert problems, result.stdout
+    assert problems[0].startswith(
+        f"{bad_file}:{line_no}: severities.P1.ack_within: invalid duration '30 minutes'"
+    ), problems
+    assert "Traceback" not in result.stderr
+
+    # The same file named by CHATOPS_POLICY instead of an argument.
+    by_env = _cli("check-config", cwd=tmp_path, env=_env(tmp_path, CHATOPS_POLICY=str(bad_file)))
+    assert by_env.returncode != 0 and "severities.P1.ack_within" in by_env.stderr
+
+
+def test_check_config_accepts_the_example_and_the_built_in_policy(tmp_path: Path) -> None:
+    if EXAMPLE_POLICY.exists():
+        example = _cli("check-config", str(EXAMPLE_POLICY), cwd=tmp_path, env=_env(tmp_path))
+        assert example.returncode == 0, example.stderr
+        assert "OK" in example.stdout
+    built_in = _cli("check-config", cwd=tmp_path, env=_env(tmp_path))
+    assert built_in.returncode == 0, built_in.stderr
+    assert "<built-in policy>: OK" in built_in.stdout
+
+
+# ----- migrate and audit -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cli.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, database_url: str) -> None:
+    env = _env(tmp_path, DATABASE_URL=database_url)
+    first = _cli("migrate", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied: 0001_initial")
+    second = _cli("migrate", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "database is up to date"
+
+
+async def _record_entries(database_url: str) -> None:
+    store = create_store(database_url)
+    await store.open()
+    try:
+        await migrate(store)
+        log = AuditLog(store, SystemClock())
+        for action, incident in (
+            ("incident.declare", "INC-20260101-001"),
+            ("incident.ack", "INC-20260101-001"),
+            ("incident.declare", "INC-20260101-002"),
+        ):
+            await log.record(
+                AuditRecord(
+                    actor="U0ALICE",
+                    action=action,
+                    target=incident,
+                    outcome="ok",
+                    args={"title": "API down"},
+                    incident_id=incident,
+                )
+            )
+    finally:
+        await store.close()
+
+
+def _tamper(database_url: str, seq: int) -> None:
+    """Edit one audit row behind the bot's back, as someone with database access could."""
+    query = "UPDATE audit_log SET outcome = 'refused' WHERE seq = "
+    if database_url.startswith("sqlite:"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            conn.execute(query + "?", (seq,))
+    else:
+        with psycopg.connect(database_url) as conn:
+            conn.execute(query + "%s", (seq,))
+
+
+async def test_audit_export_and_verify_detects_an_edited_row(
+    tmp_path: Path, database_url: str
+) -> None:
+    await _record_entries(database_url)
+    env = _env(tmp_path, DATABASE_URL=database_url)
+
+    exported = await asyncio.to_thread(_cli, "audit", "export", cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    entries = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [e["seq"] for e in entries] == [1, 2, 3]
+    assert entries[1]["action"] == "incident.ack" and entries[1]["hash"]
+    assert entries[1]["prev_hash"] == entries[0]["hash"]
+    only_one = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "INC-20260101-002", cwd=tmp_path, env=env
+    )
+    assert [json.loads(line)["seq"] for line in only_one.stdout.splitlines()] == [3]
+
+    verified = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "3 entries verified" in verified.stdout
+
+    _tamper(database_url, 2)
+    broken = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
+    assert broken.returncode == 1
+    assert "entry 2" in broken.stdout and "altered" in broken.stdout, broken.stdout
+
+
+# ----- run ---------------------------------------------------------------------------------
+
+
+async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[str, object]:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if process.returncode is not None:
+                break
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        assert response.content_type == "application/json"
+                        return dict(await response.json())
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    stderr = (await process.stderr.read()).decode() if process.stderr else ""
+    raise AssertionError(f"the bot never became healthy: {stderr}")
+
+
+async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    async with SlackDouble(bot_token=BOT_TOKEN) as slack:
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+            DATABASE_URL=f"sqlite:///{tmp_path}/run.db",
+        )
+        process = await asyncio.create_subprocess_exec(
+            _entry_point(),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            health = await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+            assert health == {"ok": True, "store": "ok", "coordinator": "ok"}
+
+            body = slash_command_body(
+                text="declare P1 Checkout API returns 502",
+                user_id="U0ALICE",
+                channel_id="C0GENERAL",
+                response_url=slack.new_response_url(channel="C0GENERAL", user_id="U0ALICE"),
+            )
+            async with SlackRequestSender(
+                f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET
+            ) as sender:
+                assert (await sender.send(body)).status == 200
+                forged = await sender.send(body, signature="v0=" + "0" * 64)
+                assert forged.status == 401
+            [reply] = await slack.wait_for_response(1, timeout=10)
+            assert "Declared *INC-" in reply.payload["text"]
+            posts = await slack.wait_for("chat.postMessage", 1, timeout=10)
+            announce = load_policy(None).announce_channel  # the built-in policy's
+            [announcement] = [p for p in posts if p.params.get("channel") == announce]
+            assert "Checkout API returns 502" in announcement.params["text"]
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+            except TimeoutError:
+                process.kill()  # never leave a bot behind, even when stopping hangs
+                raise
+        assert process.returncode == 0, stderr.decode()
+        assert "Traceback" not in stderr.decode()
+        assert slack.violations == []

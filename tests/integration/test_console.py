@@ -1,0 +1,414 @@
+"""`chatops-bot console` driven like a person would: lines in, rendered Slack out.
+
+The console runs the real bot (create_bot, HTTP, outbox) against the in-process Slack double;
+these tests feed it lines and read what it prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.console import Console, QueueLines, console_config
+from bot.console_render import Style
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Driver:
+    """Types into a running console and waits for what it prints."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.out = io.StringIO()
+        self.lines = QueueLines()
+        self.console = Console(
+            lines=self.lines,
+            out=self.out,
+            database_url=f"sqlite:///{tmp_path}/console.db",
+            style=Style(color=False, unicode=True),
+            quiet=0.15,
+        )
+        self.task: asyncio.Task[int] | None = None
+
+    @property
+    def app(self) -> AsyncApp:
+        assert self.console.bot is not None
+        return self.console.bot.app
+
+    async def start(self) -> None:
+        await self.console.start()
+
+    def run(self) -> None:
+        self.task = asyncio.create_task(self.console.run())
+
+    def type(self, *lines: str) -> int:
+        """Queue lines; returns where the output stood, for `wait_for(..., since=)`."""
+        mark = len(self.out.getvalue())
+        self.lines.feed(*lines)
+        return mark
+
+    async def wait_for(self, text: str, *, since: int = 0, timeout: float = 10.0) -> str:
+        """The output after `since`, once it contains `text`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while text not in self.out.getvalue()[since:]:
+            if self.task is not None and self.task.done():
+                self.task.result()  # surface the console's own failure
+            if loop.time() > deadline:
+                raise AssertionError(f"{text!r} never shown; output:\n{self.out.getvalue()}")
+            await asyncio.sleep(0.02)
+        return self.out.getvalue()[since:]
+
+    async def wait_requests(self, count: int, timeout: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.console.requests_sent < count:
+            assert loop.time() < deadline, f"only {self.console.requests_sent} requests sent"
+            await asyncio.sleep(0.02)
+
+    async def quit(self) -> int:
+        self.lines.feed(":quit")
+        assert self.task is not None
+        return await asyncio.wait_for(self.task, timeout=20)
+
+
+@pytest.fixture
+async def driver(tmp_path: Path) -> AsyncIterator[Driver]:
+    driver = Driver(tmp_path)
+    await driver.start()
+    yield driver
+    if driver.task is None:
+        await driver.console.stop()
+    elif not driver.task.done():
+        driver.lines.close()
+        await asyncio.wait_for(driver.task, timeout=20)
+
+
+async def test_declare_shows_the_announcement_and_a_button_press_reaches_the_app(
+    driver: Driver,
+) -> None:
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P1 API down")
+
+    out = await driver.wait_for("API DOWN", since=mark)
+    assert re.search(r"\n#incidents · chatops-bot · msg \d+\n", out), out
+    assert "U0YOU in #general> /incident declare P1 API down" in out  # piped input is echoed
+    assert "#general · chatops-bot · only you" in out and "Declared INC-" in out
+    assert "Severity: 🟠 P1 High" in out and "Status: INVESTIGATING" in out
+    assert "<@" not in out and "*" not in out  # mrkdwn cleaned up
+    bot = driver.console.bot
+    assert bot is not None
+    [incident] = await bot.services.incidents.list()
+    assert incident.title == "API down" and incident.declared_by == "U0YOU"
+    assert incident.id in out
+
+    if driver.console.controls:
+        number = min(driver.console.controls)
+        element = driver.console.control_element(number)
+        assert element is not None
+        answers = [str(number)]
+        if element.get("confirm"):
+            answers.append("y")
+        if element.get("type") != "button":
+            answers.append("1")
+        sent = driver.console.requests_sent
+        driver.type(*answers)
+        await driver.wait_requests(sent + 1)
+        # 401 would mean a bad signature; 404 only that no listener handles it (yet).
+        assert driver.console.last_status in (200, 404)
+
+    assert await driver.quit() == 0
+    assert "Bye." in driver.out.getvalue()
+
+
+# ----- the console's mechanics, against listeners added to the real app for this test ------
+
+TEST_BLOCKS: list[dict[str, Any]] = [
+    {
+        "type": "section",
+        "block_id": "intro",
+        "text": {"type": "mrkdwn", "text": "Test for <@U0YOU> in <#C0GENERAL>"},
+    },
+    {
+        "type": "actions",
+        "block_id": "acts",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "t_go",
+                "text": {"type": "plain_text", "text": "Go"},
+                "value": "v1",
+                "style": "danger",
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Really go?"},
+                    "text": {"type": "mrkdwn", "text": "It cannot be undone."},
+                    "confirm": {"type": "plain_text", "text": "Go"},
+                    "deny": {"type": "plain_text", "text": "Stay"},
+                },
+            },
+            {
+                "type": "static_select",
+                "action_id": "t_pick",
+                "placeholder": {"type": "plain_text", "text": "Pick one"},
+                "options": [
+                    {"text": {"type": "plain_text", "text": "Alpha"}, "value": "a"},
+                    {"text": {"type": "plain_text", "text": "Beta"}, "value": "b"},
+                ],
+            },
+            {
+                "type": "button",
+                "action_id": "t_form",
+                "text": {"type": "plain_text", "text": "Form"},
+                "value": "f",
+            },
+        ],
+    },
+]
+
+TEST_MODAL: dict[str, Any] = {
+    "type": "modal",
+    "callback_id": "t_modal",
+    "title": {"type": "plain_text", "text": "Test form"},
+    "submit": {"type": "plain_text", "text": "Save"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "title",
+            "label": {"type": "plain_text", "text": "Title"},
+            "element": {"type": "plain_text_input", "action_id": "text"},
+        },
+        {
+            "type": "input",
+            "block_id": "severity",
+            "label": {"type": "plain_text", "text": "Severity"},
+            "element": {
+                "type": "static_select",
+                "action_id": "pick",
+                "options": [
+                    {"text": {"type": "plain_text", "text": "P1 High"}, "value": "P1"},
+                    {"text": {"type": "plain_text", "text": "P2 Medium"}, "value": "P2"},
+                ],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "notes",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Notes"},
+            "element": {"type": "plain_text_input", "action_id": "text", "multiline": True},
+        },
+    ],
+}
+
+Seen = dict[str, list[Any]]
+
+
+def install_test_listeners(app: AsyncApp) -> Seen:
+    """Listeners that exercise every console mechanism, plus a spy on verified requests."""
+    seen: Seen = defaultdict(list)
+
+    @app.middleware
+    async def spy(
+        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        # Runs after Bolt's signature check: only correctly signed requests get here.
+        seen["requests"].append(req.body)
+        return await next()
+
+    @app.command("/consoletest")
+    async def command(ack: Any, command: dict[str, Any], client: Any) -> None:
+        await ack("Posting a test message")
+        await client.chat_postMessage(
+            channel=command["channel_id"], text="Test message", blocks=TEST_BLOCKS
+        )
+
+    @app.action("t_go")
+    async def go(ack: Any, body: dict[str, Any], client: Any) -> None:
+        await ack()
+        seen["go"].append(body)
+        pressed = [
+            {
+                "type": "section",
+                "block_id": "intro",
+                "text": {"type": "mrkdwn", "text": f"Pressed by <@{body['user']['id']}>"},
+            },
+            {**TEST_BLOCKS[1], "elements": TEST_BLOCKS[1]["elements"][1:]},
+        ]
+        await client.chat_update(
+            channel=body["channel"]["id"], ts=body["message"]["ts"], text="Pressed", blocks=pressed
+        )
+
+    @app.action("t_pick")
+    async def pick(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        value = body["actions"][0]["selected_option"]["value"]
+        seen["pick"].append(value)
+        await respond(text=f"You picked *{value}*", response_type="ephemeral")
+
+    @app.action("t_form")
+    async def form(ack: Any, body: dict[str, Any], client: Any) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=TEST_MODAL)
+
+    @app.view("t_modal")
+    async def submitted(ack: Any, view: dict[str, Any], client: Any) -> None:
+        values = view["state"]["values"]
+        title = values["title"]["text"]["value"]
+        if title == "bad":
+            await ack(response_action="errors", errors={"title": "Give a real title"})
+            return
+        await ack()
+        seen["modal"].append(values)
+        await client.chat_postMessage(channel="C0GENERAL", text=f"Saved _{title}_")
+
+    return seen
+
+
+async def test_buttons_confirm_selects_modals_reactions_users_and_channels(
+    driver: Driver,
+) -> None:
+    seen = install_test_listeners(driver.app)
+    driver.run()
+    await driver.wait_for("Type a slash command")
+
+    mark = driver.type("/consoletest")
+    out = await driver.wait_for("[3] Form", since=mark)
+    assert "#general · chatops-bot · only you\n  Posting a test message" in out  # the ack body
+    assert "#general · chatops-bot · msg 1\n  Test for @U0YOU in #general\n" in out
+    assert "[1] Go  [2] Pick one ▾  [3] Form" in out
+
+    # A confirm dialog answered "no" sends nothing.
+    mark = driver.type("1", "n")
+    out = await driver.wait_for("cancelled; nothing was sent", since=mark)
+    assert "Really go? It cannot be undone.\n[y = Go / N = Stay] n\n" in out
+    assert seen["go"] == []
+
+    mark = driver.type("1", "y")
+    out = await driver.wait_for("edited (what changed)", since=mark)
+    await driver.wait_for("[3] Form", since=mark)
+    [click] = seen["go"]
+    assert click["actions"][0]["value"] == "v1" and click["user"]["id"] == "U0YOU"
+    assert click["container"]["message_ts"] == click["message"]["ts"]
+    out = await driver.wait_for("Pressed by @U0YOU", since=mark)
+    assert "[2] Pick one ▾  [3] Form" in out  # the buttons it kept keep their numbers
+    assert "[1]" not in out
+
+    mark = driver.type("2", "2")
+    out = await driver.wait_for("You picked b", since=mark)
+    assert "1) Alpha" in out and "2) Beta" in out
+    assert "#general · chatops-bot · only you\n  You picked b" in out
+    assert seen["pick"] == ["b"]
+
+    mark = driver.type("3")
+    out = await driver.wait_for("Title (required)", since=mark)
+    assert "┌ Test form" in out
+    mark = driver.type("bad", "1", "line one", "line two", "", "API down")
+    out = await driver.wait_for("modal submitted", since=mark)
+    assert "The modal was not accepted:\n  Title: Give a real title" in out
+    assert out.count("Title (required)") == 1  # only the refused field is asked again
+    [values] = seen["modal"]
+    assert values["title"]["text"] == {"type": "plain_text_input", "value": "API down"}
+    assert values["severity"]["pick"]["selected_option"]["value"] == "P1"
+    assert values["notes"]["text"]["value"] == "line one\nline two"
+    await driver.wait_for("Saved API down", since=mark)
+
+    sent = driver.console.requests_sent
+    mark = driver.type(":react 1 pushpin")
+    await driver.wait_for("you reacted :pushpin: to msg 1", since=mark)
+    await driver.wait_requests(sent + 1)
+    reaction = next(
+        r["event"] for r in seen["requests"] if r.get("event", {}).get("type") == "reaction_added"
+    )
+    general = driver.console.double.messages("C0GENERAL")
+    assert reaction["item"] == {"type": "message", "channel": "C0GENERAL", "ts": general[0]["ts"]}
+    assert reaction["user"] == "U0YOU" and reaction["reaction"] == "pushpin"
+
+    mark = driver.type(":in #nope", ":in #inc")
+    out = await driver.wait_for("you are now in #incidents", since=mark)  # a unique prefix
+    assert "There is no channel #nope" in out
+
+    sent = driver.console.requests_sent
+    mark = driver.type(":as U0BOB", ":in #general", ":in #incidents", "/consoletest", "hello team")
+    out = await driver.wait_for("you said msg", since=mark)
+    await driver.wait_requests(sent + 2)
+    assert "U0BOB in #incidents> /consoletest" in out
+    last_command = [r for r in seen["requests"] if r.get("command") == "/consoletest"][-1]
+    assert last_command["user_id"] == "U0BOB" and last_command["channel_id"] == "C0INCIDENTS"
+    said = [r["event"] for r in seen["requests"] if r.get("event", {}).get("type") == "message"]
+    assert said[-1]["text"] == "hello team" and said[-1]["user"] == "U0BOB"
+
+    mark = driver.type(":channels", ":bogus", "99")
+    out = await driver.wait_for("There is no button [99].", since=mark)
+    assert "#incidents (C0INCIDENTS)" in out and "<- you are here" in out
+    assert "I don't know :bogus" in out
+    assert await driver.quit() == 0
+
+
+# ----- configuration and the real command ------------------------------------------------
+
+
+def test_console_database_defaults_to_the_per_user_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("CHATOPS_POLICY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    config = console_config()
+    assert config.database_url == f"sqlite:///{tmp_path}/data/chatops-bot/console.db"
+    assert config.policy_path is None
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/mine.db")
+    monkeypatch.setenv("CHATOPS_POLICY", str(ROOT / "chatops.example.yml"))
+    config = console_config()
+    assert config.database_url == f"sqlite:///{tmp_path}/mine.db"
+    assert config.policy_path == ROOT / "chatops.example.yml"
+
+
+def _entry_point() -> str:
+    beside_python = Path(sys.executable).parent / "chatops-bot"
+    found = str(beside_python) if beside_python.exists() else shutil.which("chatops-bot")
+    assert found, "the chatops-bot entry point is not installed (pip install -e .)"
+    return found
+
+
+def test_chatops_bot_console_in_a_pipe_shows_the_announcement(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "LANG": "C.UTF-8",
+    }
+    result = subprocess.run(
+        [_entry_point(), "console"],
+        input="/incident declare P1 API down\n:quit\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "\x1b[" not in out  # not a terminal: no colour codes
+    assert "> /incident declare P1 API down" in out
+    assert "#general · chatops-bot · only you" in out and "Declared INC-" in out
+    assert re.search(r"\n#incidents · chatops-bot · msg \d+\n", out), out
+    assert "API DOWN" in out and "P1 High" in out
+    assert out.rstrip().endswith("Bye.")
+    assert (tmp_path / "data" / "chatops-bot" / "console.db").exists()
+    assert "Traceback" not in result.stderr

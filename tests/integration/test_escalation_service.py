@@ -1,0 +1,403 @@
+"""The escalation engine on a fake clock: every planning rule, end to end through the store,
+the outbox and the real Slack notifier against the Slack double."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import Conflict, DuplicateRequest, PermissionDenied
+from bot.escalation import EscalationService, FireResult, ReminderKind, ReminderStatus
+from bot.escalation import storage as reminder_storage
+from bot.models import Actor, IncidentRole, Severity, Status
+from bot.outbox import OutboxDispatcher
+from bot.policy import parse_policy
+from bot.slack import templates
+from bot.store import create_store, migrate
+from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, MATRIX_POLICY, Env, start_env, stop_env
+
+K = ReminderKind
+T0 = FRIDAY_2PM
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    started = await start_env(f"sqlite:///{tmp_path}/escalation.db")
+    yield started
+    await stop_env(started)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/escalation.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    started = await start_env(url)
+    yield started
+    await stop_env(started)
+
+
+async def test_declaration_pages_level_one_at_once_and_plans_the_rest(env: Env) -> None:
+    incident = await env.declare("P1")
+
+    assert await env.pending(incident) == {
+        (K.PAGE, 2): T0 + 30 * MIN,
+        (K.ACK_BREACH, 0): T0 + 30 * MIN,
+        (K.RESOLVE_BREACH, 0): T0 + 4 * 60 * MIN,
+        (K.UPDATE_DUE, 0): T0 + 60 * MIN,
+    }
+    [fired] = await env.reminders(incident, ReminderStatus.FIRED)
+    assert (fired.kind, fired.level, fired.fired_at) == (K.PAGE, 1, T0)
+
+    war_room = (await env.services.incidents.get(incident.id)).channel_id
+    [page] = env.posts("Escalation level 1")
+    assert page.params["channel"] == war_room  # the incident channel
+    assert "<@U0ONCALL>" in page.params["text"] and "just been declared" in page.params["text"]
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+    assert "paged" in await env.timeline_kinds(incident)
+    assert ("escalation.page", "chatops-bot", "ok") in await env.audit_actions(incident)
+    state = await env.services.escalation.state(incident.id)
+    assert state is not None and (state.plan, state.level) == (1, 1)
+
+
+async def test_level_two_pages_on_time_groups_expanded_and_breach_recorded(env: Env) -> None:
+    incident = await env.declare("P1")
+
+    assert await env.step(minutes=29, seconds=59) == 0
+    assert env.posts("Escalation level 2") == []
+
+    assert await env.step(seconds=1) == 2  # the level-2 page and the ack-target breach
+    [page] = env.posts("Escalation level 2")
+    assert "<@U0ENGLEAD>" in page.params["text"] and "<!subteam^S0SRE>" in page.params["text"]
+    assert "Nobody has acknowledged it in 30 min" in page.params["text"]
+    # The group is expanded for the DMs; the lead, named twice, is paged once.
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+    assert [c.params["usergroup"] for c in env.double.calls_to("usergroups.users.list")] == [
+        "S0SRE"
+    ]
+
+    [warning] = env.posts("missed its acknowledgement target")
+    assert "not acknowledged within 30 min" in warning.params["text"]
+    assert "<@U0ALICE>" in warning.params["text"]  # the commander
+    state = await env.services.escalation.state(incident.id)
+    assert state is not None and state.ack_breached_at == T0 + 30 * MIN and state.level == 2
+    kinds = await env.timeline_kinds(incident)
+    assert kinds.count("paged") == 2 and kinds.count("target_breached") == 1
+    actions = [action for action, _, _ in await env.audit_actions(incident)]
+    assert actions.count("escalation.page") == 2 and actions.count("escalation.breach") == 1
+
+    # Nothing fires twice, however often the sweep runs.
+    assert await env.step(seconds=5) == 0
+    assert await env.services.escalation.fire_due() == 0
+    assert len(env.posts("Escalation level 2")) == 1
+    assert (await env.services.audit.verify()).ok
+
+
+async def test_acknowledging_cancels_the_pages_and_the_ack_target_only(env: Env) -> None:
+    incident = await env.declare("P1")
+    await env.step(minutes=10)
+    await env.services.incidents.acknowledge(incident.id, BOB)
+
+    assert await env.pending(incident) == {
+        (K.RESOLVE_BREACH, 0): T0 + 4 * 60 * MIN,
+        (K.UPDATE_DUE, 0): T0 + 60 * MIN,
+    }
+    cancelled = await env.reminders(incident, ReminderStatus.CANCELLED)
+    assert {(r.kind, r.level) for r in cancelled} == {(K.PAGE, 2), (K.ACK_BREACH, 0)}
+    assert await env.step(minutes=25) == 0
+    assert env.posts("Escalation level 2") == [] and env.posts("missed its") == []
+
+
+async def test_update_due_reminds_the_commander_and_follows_each_update(env: Env) -> None:
+    incident = await env.declare("P1")
+    await env.services.incidents.acknowledge(incident.id, BOB)
+    await env.services.incidents.assign(
+        incident.id, ALICE, role=IncidentRole.COMMANDER, user_id="U0CAROL"
+    )
+
+    await env.step(hours=1)
+    assert env.dms("status update on") == {"U0CAROL": 1}  # the commander now, not the declarer
+    assert await env.pending(incident) == {
+        (K.RESOLVE_BREACH, 0): T0 + 4 * 60 * MIN,
+        (K.UPDATE_DUE, 0): T0 + 120 * MIN,  # unanswered: again a cadence later
+    }
+
+    env.clock.advance(minutes=30)
+    await env.services.incidents.update_status(
+        incident.id, ALICE, status=Status.IDENTIFIED, message="Bad deploy found"
+    )
+    assert (await env.pending(incident))[(K.UPDATE_DUE, 0)] == T0 + 150 * MIN
+    await env.step(minutes=30)  # 2 h: the old reminder was withdrawn by the update
+    assert env.dms("status update on") == {"U0CAROL": 1}
+    await env.step(minutes=30)
+    assert env.dms("status update on") == {"U0CAROL": 2}
+    assert (await env.timeline_kinds(incident)).count("reminded") == 2
+
+
+async def test_resolving_cancels_open_reminders_and_the_reviews_follow(env: Env) -> None:
+    incident = await env.declare("P1")
+    await env.step(minutes=50)  # level 2 and the breach fired on the way
+    await env.services.incidents.resolve(incident.id, ALICE, summary="Rolled back")
+
+    resolved_at = T0 + 50 * MIN
+    assert await env.pending(incident) == {
+        (K.PRELIMINARY_REVIEW, 0): resolved_at + timedelta(hours=24),
+        (K.FORMAL_REVIEW, 0): resolved_at + timedelta(weeks=1),
+    }
+    await env.step(hours=23, minutes=59)
+    assert env.dms("review of") == {}
+    await env.step(minutes=1)
+    assert env.dms("preliminary review of") == {"U0ALICE": 1}
+    await env.step(days=6)
+    assert env.dms("formal review of") == {"U0ALICE": 1}
+    assert await env.pending(incident) == {}
+    actions = [action for action, _, _ in await env.audit_actions(incident)]
+    assert "escalation.review_preliminary" in actions and "escalation.review_formal" in actions
+
+
+async def test_reopening_cancels_the_reviews_and_escalates_afresh(env: Env) -> None:
+    incident = await env.declare("P1")
+    await env.services.incidents.acknowledge(incident.id, BOB)
+    await env.step(minutes=20)
+    await env.services.incidents.resolve(incident.id, ALICE, summary="Looked fixed")
+    await env.step(minutes=40)
+    await env.services.incidents.reopen(incident.id, ALICE, reason="Errors are back")
+    await env.deliver()
+
+    reopened = T0 + 60 * MIN
+    assert await env.pending(incident) == {
+        (K.PAGE, 2): reopened + 30 * MIN,
+        (K.ACK_BREACH, 0): reopened + 30 * MIN,
+        (K.RESOLVE_BREACH, 0): reopened + 4 * 60 * MIN,
+        (K.UPDATE_DUE, 0): reopened + 60 * MIN,
+    }
+    cancelled = await env.reminders(incident, ReminderStatus.CANCELLED)
+    assert {K.PRELIMINARY_REVIEW, K.FORMAL_REVIEW} <= {r.kind for r in cancelled}
+    assert len(env.posts("Escalation level 1")) == 2  # paged again at the reopening
+    await env.step(minutes=30)
+    assert len(env.posts("Escalation level 2")) == 1
+    state = await env.services.escalation.state(incident.id)
+    assert state is not None and (state.plan, state.anchor_at, state.level) == (2, reopened, 2)
+
+
+async def test_upgrade_pages_at_once_the_levels_already_due(env: Env) -> None:
+    incident = await env.declare("P2")
+    await env.step(minutes=40)  # P2 level 2 (the team lead) paged at 30 min
+    assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+
+    await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P0)
+    await env.deliver()
+    # P0's ack target (15 min) has long passed: warned at once. Level 2 is not paged again.
+    assert len(env.posts("missed its acknowledgement target")) == 1
+    assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+    assert await env.pending(incident) == {
+        (K.PAGE, 3): T0 + 60 * MIN,
+        (K.RESOLVE_BREACH, 0): T0 + 2 * 60 * MIN,
+        (K.UPDATE_DUE, 0): T0 + 70 * MIN,
+    }
+    await env.step(minutes=20)
+    assert env.dms("escalation level 3") == {"U0VPENG": 1}
+
+
+async def test_upgrade_before_the_levels_are_due_keeps_the_waits(env: Env) -> None:
+    incident = await env.declare("P2")
+    await env.step(minutes=10)
+    await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P0)
+    assert await env.pending(incident) == {
+        (K.PAGE, 2): T0 + 30 * MIN,
+        (K.PAGE, 3): T0 + 60 * MIN,
+        (K.ACK_BREACH, 0): T0 + 15 * MIN,
+        (K.RESOLVE_BREACH, 0): T0 + 2 * 60 * MIN,
+        (K.UPDATE_DUE, 0): T0 + 40 * MIN,
+    }
+    assert await env.step(minutes=5) == 1  # the P0 ack target
+    assert await env.step(minutes=15) == 1  # P0 level 2 at 30 min
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+
+
+async def test_downgrade_to_p3_counts_the_business_day_and_drops_updates(env: Env) -> None:
+    incident = await env.declare("P1")
+    await env.step(minutes=5)
+    await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P3)
+    monday_2pm = datetime(2026, 11, 30, 14, tzinfo=UTC)
+    assert await env.pending(incident) == {
+        (K.PAGE, 2): T0 + 30 * MIN,
+        (K.ACK_BREACH, 0): monday_2pm,
+        (K.RESOLVE_BREACH, 0): T0 + timedelta(weeks=1),
+    }
+
+
+async def test_p3_acknowledgement_breach_waits_for_the_working_week(env: Env) -> None:
+    env.clock.set(datetime(2026, 11, 27, 16, tzinfo=UTC))  # Friday 16:00 in London
+    incident = await env.declare("P3", "Typo on the status page")
+    await env.step(minutes=30)  # level 2 (the team lead) is clock time: paged on Friday
+    assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+    await env.step(hours=24)  # Saturday
+    await env.step(hours=24)  # Sunday
+    env.clock.set(datetime(2026, 11, 30, 15, 59, tzinfo=UTC))
+    assert await env.step() == 0
+    assert env.posts("missed its acknowledgement target") == []
+    assert await env.step(minutes=1) == 1
+    [warning] = env.posts("missed its acknowledgement target")
+    assert "within 1 business day" in warning.params["text"]
+    assert incident.id in warning.params["text"]
+
+
+async def test_manual_escalation_pages_the_next_level_now(env: Env) -> None:
+    incident = await env.declare("P0")
+    await env.step(minutes=5)
+
+    done = await env.services.escalation.escalate(
+        incident.id, BOB, reason="need the database team", request_id="req-1"
+    )
+    await env.deliver()
+    assert (done.level, done.targets, done.last_level) == (2, ("U0ENGLEAD", "S0SRE"), 3)
+    [page] = env.posts("Escalation level 2")
+    assert "<@U0BOB> escalated it by hand: need the database team" in page.params["text"]
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+    assert (K.PAGE, 2) not in await env.pending(incident)  # its scheduled page is withdrawn
+    assert (await env.pending(incident))[(K.PAGE, 3)] == T0 + 60 * MIN
+    assert ("escalation.page", "U0BOB", "ok") in await env.audit_actions(incident)
+    timeline = await env.services.incidents.timeline(incident.id)
+    assert any("escalated by <@U0BOB>: need the database team" in e.text for e in timeline)
+
+    with pytest.raises(DuplicateRequest):
+        await env.services.escalation.escalate(incident.id, BOB, reason="x", request_id="req-1")
+    await env.services.incidents.acknowledge(incident.id, BOB)  # by hand works when acked
+    assert (await env.services.escalation.escalate(incident.id, BOB)).level == 3
+    with pytest.raises(Conflict, match="already paged every escalation level"):
+        await env.services.escalation.escalate(incident.id, BOB)
+    await env.step(minutes=30)
+    await env.deliver()
+    assert len(env.posts("Escalation level 2")) == 1
+    assert len(env.posts("Escalation level 3")) == 1
+    assert env.dms("escalation level 3") == {"U0VPENG": 1}  # acknowledged, but asked for
+
+    await env.services.incidents.resolve(incident.id, ALICE, summary="done")
+    with pytest.raises(Conflict, match="resolved"):
+        await env.services.escalation.escalate(incident.id, BOB)
+    assert templates.escalated_confirmation(incident.id, 3, 3, ("U0VPENG",)).endswith(
+        "That is the last level."
+    )
+
+
+async def test_only_responders_may_escalate(tmp_path: Path) -> None:
+    text = MATRIX_POLICY + "roles:\n  responders: [U0ALICE, S0SRE]\n"
+    env = await start_env(f"sqlite:///{tmp_path}/roles.db", policy=parse_policy(text))
+    try:
+        incident = await env.declare("P1")
+        with pytest.raises(PermissionDenied):
+            await env.services.escalation.escalate(incident.id, Actor("U0MALLORY"))
+        # A member of a responder group may (groups expanded through Slack).
+        assert (await env.services.escalation.escalate(incident.id, Actor("U0SRE1"))).level == 2
+    finally:
+        await stop_env(env)
+
+
+async def _second_process(env: Env, url: str) -> EscalationService:
+    """Another bot process: its own connections and owner, the same database."""
+    store = create_store(url)
+    await store.open()
+    await migrate(store)
+    return EscalationService(
+        store=store,
+        clock=env.clock,
+        policy=env.services.policy,
+        dispatcher=OutboxDispatcher(store, env.clock),
+        notifier=env.services.notifier,
+        permissions=env.services.permissions,
+        owner="process-b",
+    )
+
+
+def _url(env: Env) -> str:
+    return str(env.services.store.url)  # type: ignore[attr-defined]
+
+
+async def test_two_processes_racing_for_one_reminder_fire_it_once(any_env: Env) -> None:
+    env = any_env
+    other = await _second_process(env, _url(env))
+    try:
+        incident = await env.declare("P1")
+        env.clock.advance(minutes=30)
+        level2 = next(r for r in await env.reminders(incident) if r.level == 2)
+        results = await asyncio.gather(
+            env.services.escalation.fire(level2.id), other.fire(level2.id)
+        )
+        assert sorted(results) == sorted([FireResult.FIRED, FireResult.NOT_CLAIMED])
+        fired = await asyncio.gather(env.services.escalation.fire_due(), other.fire_due())
+        assert sum(fired) == 1  # the ack breach, by one of them
+        await env.deliver()
+        assert len(env.posts("Escalation level 2")) == 1
+        assert len(env.posts("missed its acknowledgement target")) == 1
+        assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+    finally:
+        await other.store.close()
+
+
+async def test_a_claim_left_by_a_crashed_process_is_taken_over(env: Env) -> None:
+    incident = await env.declare("P1")
+    env.clock.advance(minutes=30)
+    level2 = next(r for r in await env.reminders(incident) if r.level == 2)
+    async with env.services.store.transaction() as tx:  # claimed, then the process died
+        assert await reminder_storage.claim(tx, level2.id, "dead", env.clock.now(), 30.0)
+
+    assert await env.step() == 1  # only the ack breach: the claim still holds
+    assert env.posts("Escalation level 2") == []
+    assert await env.step(seconds=31) == 1  # expired: taken over and fired, once
+    assert len(env.posts("Escalation level 2")) == 1
+    [fired] = [r for r in await env.reminders(incident) if r.level == 2]
+    assert fired.status is ReminderStatus.FIRED
+    assert fired.claimed_by == env.services.escalation.owner
+
+
+async def test_a_page_that_slack_refuses_is_recorded(tmp_path: Path) -> None:
+    env = await start_env(
+        f"sqlite:///{tmp_path}/strict.db",
+        users={"U0ALICE": {}, "U0BOB": {}, "U0ENGLEAD": {}, "U0SRE1": {}, "U0SRE2": {}},
+    )
+    try:
+        incident = await env.declare("P2")  # U0ONCALL is not in this workspace
+        timeline = await env.services.incidents.timeline(incident.id)
+        failed = [e for e in timeline if e.kind == "notification_failed"]
+        assert [e.text for e in failed] == ["Page DM to <@U0ONCALL> failed: user_not_found"]
+        assert ("escalation.page_dm", "chatops-bot", "failed: user_not_found") in (
+            await env.audit_actions(incident)
+        )
+    finally:
+        await stop_env(env)
+
+
+async def test_an_unreadable_user_group_still_pages_everyone_else(tmp_path: Path) -> None:
+    env = await start_env(f"sqlite:///{tmp_path}/groups.db", usergroups={})
+    try:
+        incident = await env.declare("P1")
+        await env.step(minutes=30)
+        assert env.dms("escalation level 2") == {"U0ENGLEAD": 1}
+        timeline = await env.services.incidents.timeline(incident.id)
+        assert "Page could not read <!subteam^S0SRE>: no_such_subteam" in [
+            e.text for e in timeline if e.kind == "notification_failed"
+        ]
+    finally:
+        await stop_env(env)
+
+
+async def test_oncall_shows_who_stands_at_each_level(env: Env) -> None:
+    rows = env.services.escalation.oncall()
+    assert [row.severity for row in rows] == list(Severity)
+    p0 = rows[0]
+    assert [(lvl.level, lvl.after, lvl.targets) for lvl in p0.levels] == [
+        (1, 0, ("U0ONCALL",)),
+        (2, 1800, ("U0ENGLEAD", "S0SRE")),
+        (3, 3600, ("U0VPENG",)),
+    ]
+    text = templates.oncall_text(env.services.escalation.oncall(Severity.P3))
+    assert "acknowledge within 1 business day" in text
+    assert "Level 1, at once: <@U0ASSIGNED>" in text
+    assert "Level 2, after 30 min: <@U0TEAMLEAD>" in text
