@@ -37,8 +37,8 @@ class Page:
     """One escalation page: who it is for and why.
 
     `targets` are the level's users (U...) and user groups (S...). `waited` is how long the
-    incident has gone unacknowledged (a page by the clock); `by` and `reason` say who paged
-    by hand (`/incident escalate`) and why.
+    incident has gone unacknowledged since it was `since` ("declared" or "reopened"), for a
+    page by the clock; `by` and `reason` say who paged by hand (`/incident escalate`) and why.
     """
 
     level: int
@@ -46,6 +46,7 @@ class Page:
     waited: float | None = None
     by: str | None = None
     reason: str = ""
+    since: str = "declared"
 
 
 class Notifier(Protocol):

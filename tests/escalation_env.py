@@ -14,7 +14,7 @@ from bot.clock import FakeClock
 from bot.escalation import Reminder, ReminderKind, ReminderStatus
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, Severity
-from bot.policy import Policy, parse_policy
+from bot.policy import Policy, load_policy, parse_policy
 from bot.services import Services, build_services
 from bot.slack.notifier import SlackDirectory, SlackNotifier
 from bot.slack.sandbox import RecordedCall, SlackDouble
@@ -80,6 +80,11 @@ def seconds_policy() -> Policy:
     return parse_policy(SECONDS_POLICY, source="<seconds policy>")
 
 
+def policy_without_paging() -> Policy:
+    """The built-in policy with no escalation levels: for tests that count other messages."""
+    return load_policy(None).model_copy(update={"escalation": {}})
+
+
 @dataclass
 class Env:
     """Services on a fake clock; `step()` moves time and runs what came due."""
@@ -106,9 +111,7 @@ class Env:
         await self.deliver()
         return fired
 
-    async def reminders(
-        self, incident: Incident, *statuses: ReminderStatus
-    ) -> list[Reminder]:
+    async def reminders(self, incident: Incident, *statuses: ReminderStatus) -> list[Reminder]:
         return await self.services.escalation.reminders_for(incident.id, statuses)
 
     async def pending(self, incident: Incident) -> dict[tuple[ReminderKind, int], datetime]:

@@ -181,10 +181,6 @@ class EscalationService:
         dispatcher.register(BREACH, self._deliver_breach, on_failure=self._delivery_failed)
         dispatcher.register(REMIND, self._deliver_reminder, on_failure=self._delivery_failed)
 
-    @property
-    def running(self) -> bool:
-        return self._scheduler is not None
-
     async def start(self) -> None:
         """Start the scheduler: an immediate sweep fires what came due while nobody ran."""
         if self._scheduler is not None:
@@ -390,9 +386,9 @@ class EscalationService:
         if reminder.kind is ReminderKind.PAGE:
             targets = self._level_targets(incident.severity, reminder)
             waited = (now - state.anchor_at).total_seconds()
-            await self._page(
-                tx, incident, reminder.id, Page(reminder.level, targets, waited=waited), now
-            )
+            since = "declared" if state.anchor_at == incident.declared_at else "reopened"
+            page = Page(reminder.level, targets, waited=waited, since=since)
+            await self._page(tx, incident, reminder.id, page, now)
             new_state = replace(state, level=max(state.level, reminder.level))
             outcome = f"paged level {reminder.level}"
         elif reminder.kind in _BREACH_TARGET:
@@ -446,7 +442,7 @@ class EscalationService:
             "waited": page.waited,
             "by": page.by,
             "reason": page.reason,
-            "fired_at": now.timestamp(),
+            "since": page.since,
             "acknowledged": incident.acknowledged_at is not None,
         }
         await outbox.enqueue(tx, now, PAGE_POST, payload, incident_id=incident.id)
@@ -456,7 +452,7 @@ class EscalationService:
         elif page.waited:
             why = f"not acknowledged after {humanize_seconds(page.waited)}"
         else:
-            why = "at declaration"
+            why = "on declaration" if page.since == "declared" else "on reopening"
         await self._record(
             tx,
             incident,
@@ -739,11 +735,6 @@ class EscalationService:
         async with self.store.transaction() as tx:
             return await reminders.get_state(tx, incident_id.upper())
 
-    async def incident_for_channel(self, channel_id: str) -> Incident | None:
-        """The incident whose war room is `channel_id`, if any."""
-        async with self.store.transaction() as tx:
-            return await incidents.get_by_channel(tx, channel_id)
-
     # -- delivery (outbox handlers, after commit) ---------------------------------------
 
     async def _incident(self, effect: Effect) -> Incident | None:
@@ -761,6 +752,7 @@ class EscalationService:
             waited=payload.get("waited"),
             by=payload.get("by"),
             reason=payload.get("reason") or "",
+            since=payload.get("since") or "declared",
         )
 
     @staticmethod

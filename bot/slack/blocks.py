@@ -433,3 +433,12 @@ def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
         callback_id=UPDATE_VIEW,
         private_metadata=json.dumps({"incident": incident.id, "channel": origin_channel}),
     )
+
+
+def page_message(incident: Incident, text: str) -> list[Block]:
+    """An escalation page (in the channel or by DM): its text, and Acknowledge while it counts."""
+    page: list[Block] = [section(text)]
+    if incident.is_open and incident.acknowledged_at is None:
+        ack = button("Acknowledge", ACK_ACTION, incident.id, style="primary")
+        page.append({"type": "actions", "block_id": "page_actions", "elements": [ack]})
+    return page

@@ -200,12 +200,17 @@ class SlackNotifier:
         )
 
     async def page(self, incident: Incident, page: Page, *, channel: str) -> MessageRef:
-        return await self.post(channel, templates.page_text(incident, page))
+        text = templates.page_text(incident, page)
+        return await self.post(channel, text, blocks.page_message(incident, text))
 
     async def page_user(
         self, incident: Incident, page: Page, *, user_id: str, channel: str
     ) -> MessageRef:
-        return await self.direct_message(user_id, templates.page_dm_text(incident, page, channel))
+        text = templates.page_dm_text(incident, page, channel)
+        opened = await call_slack(self.client.conversations_open(users=user_id))
+        return await self.post(
+            str(opened["channel"]["id"]), text, blocks.page_message(incident, text)
+        )
 
     async def warn_breach(
         self,

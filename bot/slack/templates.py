@@ -413,7 +413,7 @@ def _page_reason(page: Page) -> str:
         )
     if page.waited:
         return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."
-    return "It has just been declared."
+    return f"It has just been {page.since}."
 
 
 def page_text(incident: Incident, page: Page) -> str:

@@ -13,6 +13,7 @@ from bot.clock import FakeClock, SystemClock
 from bot.incidents import storage
 from bot.slack.sandbox import RecordedCall
 from tests.e2e.conftest import HarnessFactory
+from tests.escalation_env import policy_without_paging
 from tests.harness import BotHarness
 
 
@@ -142,7 +143,8 @@ async def test_bad_signature_and_stale_timestamp_are_refused(harness: BotHarness
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 async def test_fifty_concurrent_declares(make_harness: HarnessFactory, store: str) -> None:
-    harness = await make_harness(store)
+    # Nobody paged at declaration, so every message and audit entry here is a declaration's.
+    harness = await make_harness(store, policy=policy_without_paging())
     bodies = [harness.slash(f"declare P2 Incident number {n}") for n in range(50)]
     responses = await asyncio.gather(*(harness.command("", body=b) for b in bodies))
     assert [r.status for r in responses] == [200] * 50
@@ -157,7 +159,8 @@ async def test_fifty_concurrent_declares(make_harness: HarnessFactory, store: st
 
 async def test_announcement_survives_a_slack_outage(make_harness: HarnessFactory) -> None:
     clock = FakeClock(datetime.now(UTC))
-    harness = await make_harness("sqlite", clock=clock)
+    # Nobody paged at declaration: the injected failures all land on the announcement.
+    harness = await make_harness("sqlite", clock=clock, policy=policy_without_paging())
     harness.double.http_error("chat.postMessage", status=503, times=2)
     # P2: no war room, so every chat.postMessage here is the announcement.
     await harness.command("declare P2 Payments down")

@@ -180,6 +180,7 @@ async def test_reopening_cancels_the_reviews_and_escalates_afresh(env: Env) -> N
     cancelled = await env.reminders(incident, ReminderStatus.CANCELLED)
     assert {K.PRELIMINARY_REVIEW, K.FORMAL_REVIEW} <= {r.kind for r in cancelled}
     assert len(env.posts("Escalation level 1")) == 2  # paged again at the reopening
+    assert len(env.posts("It has just been reopened")) == 2  # the page and its DM
     await env.step(minutes=30)
     assert len(env.posts("Escalation level 2")) == 1
     state = await env.services.escalation.state(incident.id)

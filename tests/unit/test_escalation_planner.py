@@ -101,9 +101,7 @@ def test_reopening_starts_a_new_plan_from_the_reopening() -> None:
     reopened_at = T0 + 3 * 60 * MIN
     before = incident(status=Status.RESOLVED, resolved_at=T0 + 60 * MIN)
     after = incident(next_update_due=reopened_at + 60 * MIN)
-    replan = planner.plan_change(
-        "reopened", before, after, POLICY, state(level=2), reopened_at
-    )
+    replan = planner.plan_change("reopened", before, after, POLICY, state(level=2), reopened_at)
     assert replan.cancel == OPEN_BOUND | REVIEWS
     assert replan.state == state(plan=2, anchor_at=reopened_at, level=0)
     assert planned(replan) == {

@@ -1,0 +1,280 @@
+"""The real bot as separate processes (`chatops-bot run`) on one PostgreSQL store.
+
+kill -9 and restart: every page is delivered exactly once, the overdue ones promptly.
+Two processes at once: each holds a job for every reminder and races the other for it;
+each reminder still fires exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.slack.requests import SlackRequestSender, slash_command_body
+from bot.slack.sandbox import SlackDouble
+from bot.store import create_store
+from tests.escalation_env import SECONDS_POLICY
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, openapi_spec
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+CHATOPS_BOT = Path(sys.executable).with_name("chatops-bot")
+
+
+class BotProcess:
+    """One `chatops-bot run` process, its log in a file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(CHATOPS_BOT), "run", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.sender = SlackRequestSender(self.url + "/slack/events", SIGNING_SECRET)
+
+    async def ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                assert self.proc.poll() is None, f"{self.name} exited:\n{self.log()}"
+                try:
+                    async with session.get(self.url + "/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"{self.name} never became ready:\n{self.log()}")
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    async def stop(self) -> None:
+        await self.sender.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+async def double() -> AsyncIterator[SlackDouble]:
+    slack = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    slack.add_usergroup("S0SRE", ["U0SRE1"])
+    await slack.start()
+    yield slack
+    await slack.stop()
+    assert slack.violations == [], slack.violations
+
+
+@contextmanager
+def launcher(
+    double: SlackDouble, database_url: str, tmp_path: Path, *, sweep: float
+) -> Iterator[Callable[[str], BotProcess]]:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(SECONDS_POLICY)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "CHATOPS_", "DATABASE_URL", "REDIS_URL", "ESCALATION_"))
+    }
+    env |= {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": double.api_url,
+        "DATABASE_URL": database_url,
+        "CHATOPS_POLICY": str(policy),
+        "ESCALATION_SWEEP_SECONDS": str(sweep),
+    }
+    started: list[BotProcess] = []
+
+    def start(name: str) -> BotProcess:
+        bot = BotProcess(name, env, tmp_path)
+        started.append(bot)
+        return bot
+
+    try:
+        yield start
+    finally:
+        for bot in started:
+            if bot.proc.poll() is None:
+                bot.kill9()
+
+
+async def declare(double: SlackDouble, bot: BotProcess, title: str) -> None:
+    body = slash_command_body(
+        command="/incident",
+        text=f"declare P1 {title}",
+        user_id="U0ALICE",
+        channel_id="C0GENERAL",
+        response_url=double.new_response_url(channel="C0GENERAL", user_id="U0ALICE"),
+    )
+    response = await bot.sender.send(body)
+    assert response.status == 200, bot.log()
+
+
+def count(double: SlackDouble, *parts: str) -> int:
+    return sum(
+        1
+        for call in double.calls_to("chat.postMessage")
+        if call.ok and all(part in str(call.params.get("text", "")) for part in parts)
+    )
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def outbox_empty(database_url: str) -> bool:
+    store = create_store(database_url)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
+            )
+        return row is not None and int(row["n"]) == 0
+    finally:
+        await store.close()
+
+
+async def fired_reminders(database_url: str) -> list[dict[str, object]]:
+    store = create_store(database_url)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            return await tx.fetchall(
+                "SELECT incident_id, kind, level, status, claimed_by, due_at, fired_at"
+                " FROM reminders ORDER BY incident_id, kind, level"
+            )
+    finally:
+        await store.close()
+
+
+async def test_kill_9_and_restart_delivers_every_page_exactly_once(
+    double: SlackDouble, postgres_url: str, tmp_path: Path
+) -> None:
+    with launcher(double, postgres_url, tmp_path, sweep=5.0) as start:
+        first = start("first")
+        await first.ready()
+        declared = time.monotonic()
+        await declare(double, first, "Checkout down")
+
+        async def level_one_delivered() -> bool:
+            done = count(double, "Escalation level 1") == 1
+            return done and count(double, "You are paged (escalation level 1)") == 1
+
+        await wait_until(level_one_delivered, 5, "the level-1 page")
+        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        assert time.monotonic() - declared < 2, "level 2 must still be ahead when we kill"
+        first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
+
+        await asyncio.sleep(max(0.0, declared + 3.5 - time.monotonic()))  # both now overdue
+        assert count(double, "Escalation level 2") == 0
+
+        second = start("second")
+        await second.ready()
+        restarted = time.monotonic()
+
+        async def overdue_delivered() -> bool:
+            return (
+                count(double, "Escalation level 2") == 1
+                and count(double, "missed its acknowledgement") == 1
+                and count(double, "You are paged (escalation level 2)") == 2
+            )
+
+        await wait_until(overdue_delivered, 5, "the overdue page and breach warning")
+        prompt = time.monotonic() - restarted
+        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        second.kill9()
+
+        third = start("third")  # and once more: nothing is repeated
+        await third.ready()
+        await asyncio.sleep(1.0)
+        await third.stop()
+
+    assert prompt < 3.0, f"overdue reminders took {prompt:.1f} s after the restart"
+    assert count(double, "Incident Update: Checkout down") == 1
+    assert count(double, "Escalation level 1") == 1
+    assert count(double, "You are paged (escalation level 1)") == 1
+    assert count(double, "Escalation level 2") == 1
+    assert count(double, "You are paged (escalation level 2)") == 2  # U0LEAD, U0SRE1
+    assert count(double, "missed its acknowledgement") == 1
+    statuses = sorted(
+        (r["kind"], r["level"], r["status"]) for r in await fired_reminders(postgres_url)
+    )
+    assert statuses == [
+        ("ack_breach", 0, "fired"),
+        ("page", 1, "fired"),
+        ("page", 2, "fired"),
+        ("resolve_breach", 0, "pending"),
+        ("update_due", 0, "pending"),
+    ]
+
+
+async def test_two_processes_fire_each_reminder_exactly_once(
+    double: SlackDouble, postgres_url: str, tmp_path: Path
+) -> None:
+    incidents = 8
+    with launcher(double, postgres_url, tmp_path, sweep=0.5) as start:
+        pair = [start("a"), start("b")]
+        await asyncio.gather(*(bot.ready() for bot in pair))
+        for number in range(incidents):  # half declared through each process
+            await declare(double, pair[number % 2], f"Outage {number}")
+
+        async def all_fired() -> bool:
+            return (
+                count(double, "Escalation level 2") >= incidents
+                and count(double, "missed its acknowledgement") >= incidents
+                and count(double, "You are paged (escalation level 2)") >= 2 * incidents
+            )
+
+        await wait_until(all_fired, 10, "every level-2 page and breach warning")
+        await asyncio.sleep(1.0)  # both sweeps run twice more: nothing may fire again
+        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        for bot in pair:
+            await bot.stop()
+
+    rows = await fired_reminders(postgres_url)
+    ids = sorted({str(r["incident_id"]) for r in rows})
+    assert len(ids) == incidents
+    for incident_id in ids:
+        assert count(double, "Escalation level 1", incident_id) == 1
+        assert count(double, "Escalation level 2", incident_id) == 1
+        assert count(double, "missed its acknowledgement", incident_id) == 1
+        assert count(double, "You are paged (escalation level 2)", incident_id) == 2
+    fired = [r for r in rows if r["status"] == "fired"]
+    assert len(fired) == 3 * incidents  # level 1, level 2, ack breach
+    owners = {str(r["claimed_by"]).split(":")[1] for r in fired}
+    print(f"reminders fired by {len(owners)} processes (pids {sorted(owners)})")
+    late = max(float(r["fired_at"]) - float(r["due_at"]) for r in fired)  # type: ignore[arg-type]
+    assert late < 2.0, f"a reminder fired {late:.2f} s late"

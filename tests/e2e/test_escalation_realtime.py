@@ -1,0 +1,127 @@
+"""Escalation in real time: the bot over signed HTTP, durations of seconds, the Slack double.
+
+Policy: level 2 after 2 s, acknowledgement within 3 s (tests/escalation_env.SECONDS_POLICY).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from bot.escalation import ReminderKind, ReminderStatus
+from bot.slack.blocks import ACK_ACTION
+from bot.slack.sandbox import RecordedCall, SlackDouble
+from tests.e2e.conftest import HarnessFactory
+from tests.escalation_env import BOB, seconds_policy
+from tests.harness import BotHarness
+
+
+async def wait_for_post(double: SlackDouble, text: str, timeout: float) -> RecordedCall:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for call in double.calls_to("chat.postMessage"):
+            if call.ok and text in str(call.params.get("text", "")):
+                return call
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no message with {text!r} within {timeout} s")
+
+
+def texts(harness: BotHarness, containing: str) -> list[str]:
+    return [
+        str(call.params["text"])
+        for call in harness.double.calls_to("chat.postMessage")
+        if call.ok and containing in str(call.params.get("text", ""))
+    ]
+
+
+async def _declare(harness: BotHarness) -> str:
+    response = await harness.command("declare P1 Checkout down", user_id="U0ALICE")
+    assert response.status == 200
+    await harness.replies()
+    [incident] = await harness.services.incidents.list()
+    return incident.id
+
+
+async def test_level_two_fires_within_two_seconds_of_its_due_time(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness("sqlite", policy=seconds_policy())
+    harness.double.add_usergroup("S0SRE", ["U0SRE1", "U0LEAD"])
+    incident_id = await _declare(harness)
+    incident = await harness.services.incidents.get(incident_id)
+    due = incident.declared_at + timedelta(seconds=2)
+
+    page = await wait_for_post(harness.double, "Escalation level 2", timeout=2 + 2)
+    assert page.time - due.timestamp() < 2.0
+    [fired] = [
+        r
+        for r in await harness.services.escalation.reminders_for(incident_id)
+        if r.kind is ReminderKind.PAGE and r.level == 2
+    ]
+    assert fired.status is ReminderStatus.FIRED and fired.fired_at is not None
+    assert due <= fired.fired_at < due + timedelta(seconds=2)  # never early, at most 2 s late
+
+    breach = await wait_for_post(harness.double, "missed its acknowledgement", timeout=3)
+    assert breach.time - (incident.declared_at.timestamp() + 3) < 2.0
+    await harness.settle()
+    assert len(texts(harness, "Escalation level 1")) == 1
+    assert len(texts(harness, "Escalation level 2")) == 1
+    assert len(texts(harness, "You are paged (escalation level 2)")) == 2  # U0LEAD, U0SRE1
+
+
+async def test_an_ack_before_the_deadline_stops_the_page(make_harness: HarnessFactory) -> None:
+    harness = await make_harness("sqlite", policy=seconds_policy())
+    incident_id = await _declare(harness)
+    # The on-call engineer clicks Acknowledge on the page they got by DM, a second in.
+    dm = await wait_for_post(harness.double, "You are paged (escalation level 1)", timeout=2)
+    channel, ts = str(dm.response["channel"]), str(dm.response["ts"])
+    [message] = [m for m in harness.double.messages(channel) if m["ts"] == ts]
+    await asyncio.sleep(1.0)
+    clicked = await harness.click(
+        ACK_ACTION, user_id="U0ONCALL", channel_id=channel, message_ts=ts, message=message
+    )
+    assert clicked.status == 200
+    await harness.replies()
+    incident = await harness.services.incidents.get(incident_id)
+    assert incident.acknowledged_by == "U0ONCALL"
+
+    await asyncio.sleep(2.7)  # past level 2 (2 s) and the ack target (3 s)
+    await harness.settle()
+    assert texts(harness, "Escalation level 2") == []
+    assert texts(harness, "missed its acknowledgement") == []
+    statuses = {
+        (r.kind, r.level): r.status
+        for r in await harness.services.escalation.reminders_for(incident_id)
+    }
+    assert statuses[(ReminderKind.PAGE, 2)] is ReminderStatus.CANCELLED
+    assert statuses[(ReminderKind.ACK_BREACH, 0)] is ReminderStatus.CANCELLED
+
+
+async def test_escalate_and_oncall_commands(make_harness: HarnessFactory) -> None:
+    harness = await make_harness("sqlite", policy=seconds_policy())
+    incident_id = await _declare(harness)
+    await harness.services.incidents.acknowledge(incident_id, BOB)  # no paging by the clock
+
+    await harness.command("escalate", channel_id="C0GENERAL")
+    [reply] = await harness.replies()
+    assert "not an incident channel" in reply["text"]
+
+    await harness.command(f"escalate {incident_id.lower()} the database team is needed")
+    [reply] = await harness.replies()
+    assert reply["response_type"] == "ephemeral"
+    assert f"Escalated *{incident_id}* to level 2 of 2" in reply["text"]
+    page = await wait_for_post(harness.double, "Escalation level 2", timeout=3)
+    assert "escalated it by hand: the database team is needed" in page.params["text"]
+    entries = [e async for e in harness.services.audit.entries(incident_id=incident_id)]
+    assert ("escalation.page", "U0ALICE", "ok") in [(e.action, e.actor, e.outcome) for e in entries]
+
+    await harness.command(f"escalate {incident_id}")
+    [reply] = await harness.replies()
+    assert "already paged every escalation level" in reply["text"]
+
+    status, body = await harness.command("", command="/oncall")
+    assert status == 200 and body["response_type"] == "ephemeral"
+    assert "Level 2, after 2 s: <@U0LEAD> <!subteam^S0SRE>" in body["text"]
+    status, body = await harness.command("P7", command="/oncall")
+    assert "'P7' is not a severity" in body["text"] and "Usage: `/oncall" in body["text"]
