@@ -55,20 +55,37 @@ class CommandContext:
         await self.respond(text=text, blocks=blocks, response_type="ephemeral")
 
     async def audit_refusal(self, action: str, outcome: str, args: dict[str, Any]) -> None:
-        try:
-            await self.services.audit.record(
-                AuditRecord(
-                    actor=self.actor.user_id,
-                    action=action,
-                    target=str(args.get("incident_id", "-")),
-                    outcome=outcome,
-                    args=args,
-                    incident_id=args.get("incident_id"),
-                    request_id=self.request_id,
-                )
+        """Refused and malformed invocations change nothing, but they are on the record."""
+        await record_invocation(self.services, self.actor, action, outcome, args, self.request_id)
+
+    async def audit_read(self, action: str, args: dict[str, Any]) -> None:
+        """Reads (list, show, help...) change nothing, but every invocation is on the record."""
+        await record_invocation(self.services, self.actor, action, "ok", args, self.request_id)
+
+
+async def record_invocation(
+    services: Services,
+    actor: Actor,
+    action: str,
+    outcome: str,
+    args: dict[str, Any],
+    request_id: str | None,
+) -> None:
+    """Audit a command that changed nothing; a store outage must not cost the user an answer."""
+    try:
+        await services.audit.record(
+            AuditRecord(
+                actor=actor.user_id,
+                action=action,
+                target=str(args.get("incident_id", "-")),
+                outcome=outcome,
+                args=args,
+                incident_id=args.get("incident_id"),
+                request_id=request_id,
             )
-        except StoreUnavailable:
-            log.warning("could not audit refused %s: store unavailable", action)
+        )
+    except StoreUnavailable:
+        log.warning("could not audit %s (%s): store unavailable", action, outcome)
 
 
 async def run_command(
@@ -78,10 +95,17 @@ async def run_command(
     work: Callable[[], Awaitable[None]],
     *,
     usage_for: str | None = None,
+    read_only: bool = False,
 ) -> None:
-    """Run `work`; turn every expected failure into a short ephemeral answer, audited."""
+    """Run `work`; turn every expected failure into a short ephemeral answer, audited.
+
+    Changes are audited by the services in their own transactions; `read_only` commands
+    are audited here once they have answered.
+    """
     try:
         await work()
+        if read_only:
+            await ctx.audit_read(action, args)
     except UsageError as exc:
         await ctx.audit_refusal(action, "rejected: usage", args)
         await ctx.reply(templates.usage(usage_for or action.split(".")[-1], str(exc)))

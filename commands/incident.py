@@ -200,7 +200,7 @@ async def list_incidents(ctx: CommandContext, rest: str) -> None:
         title = templates.list_title(command.open_only, len(incidents))
         await ctx.reply(title, blocks=blocks.incident_list(incidents, open_only=command.open_only))
 
-    await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list")
+    await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list", read_only=True)
 
 
 async def show(ctx: CommandContext, rest: str) -> None:
@@ -219,7 +219,7 @@ async def show(ctx: CommandContext, rest: str) -> None:
             blocks=blocks.incident_show(incident, war_room_missing=missing),
         )
 
-    await run_command(ctx, "incident.show", {"text": rest}, work, usage_for="show")
+    await run_command(ctx, "incident.show", {"text": rest}, work, usage_for="show", read_only=True)
 
 
 async def timeline(ctx: CommandContext, rest: str) -> None:
@@ -234,7 +234,9 @@ async def timeline(ctx: CommandContext, rest: str) -> None:
             blocks=blocks.timeline(incident, events),
         )
 
-    await run_command(ctx, "incident.timeline", {"text": rest}, work, usage_for="timeline")
+    await run_command(
+        ctx, "incident.timeline", {"text": rest}, work, usage_for="timeline", read_only=True
+    )
 
 
 async def retry_war_room(ctx: CommandContext, incident_id: str) -> None:
@@ -257,6 +259,7 @@ async def warroom(ctx: CommandContext, rest: str) -> None:
 
 async def show_help(ctx: CommandContext, rest: str) -> None:
     await ctx.reply(templates.HELP)
+    await ctx.audit_read("incident.help", {"text": rest})
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

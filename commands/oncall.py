@@ -10,18 +10,27 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.models import Severity
 from bot.services import Services
 from bot.slack import templates
+from commands.context import record_invocation
 
 
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/oncall")
-    async def oncall_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def oncall_command(
+        ack: AsyncAck, command: dict[str, Any], context: dict[str, Any]
+    ) -> None:
         # Read from the policy in memory: no I/O, so the answer can ride on the ack itself.
         word = (command.get("text") or "").strip().upper()
+        args = {"text": command.get("text") or ""}
         if word and word not in Severity.__members__:
             await ack(
                 response_type="ephemeral",
                 text=templates.usage("oncall", f"'{word[:20]}' is not a severity."),
             )
-            return
-        rows = services.escalation.oncall(Severity(word) if word else None)
-        await ack(response_type="ephemeral", text=templates.oncall_text(rows))
+            outcome = "rejected: usage"
+        else:
+            rows = services.escalation.oncall(Severity(word) if word else None)
+            await ack(response_type="ephemeral", text=templates.oncall_text(rows))
+            outcome = "ok"
+        await record_invocation(
+            services, context["actor"], "oncall", outcome, args, context.get("request_id")
+        )

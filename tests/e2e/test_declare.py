@@ -280,3 +280,30 @@ async def test_redis_outage_still_declares_and_store_still_deduplicates(
     [reply] = await harness.replies()
     assert "already handled" in reply["text"]
     assert await _count(harness, "incidents") == 1
+
+
+async def test_every_invocation_is_audited_reads_included(harness: BotHarness) -> None:
+    await harness.command("declare P2 Search is slow")
+    await harness.replies()
+    [incident] = await harness.services.incidents.list()
+    for text in ("help", "list", f"show {incident.id}", f"timeline {incident.id}", "show INC-1"):
+        await harness.command(text)
+        await harness.replies()
+    status, _ = await harness.command("P1", command="/oncall")
+    assert status == 200
+    await asyncio.sleep(0.1)  # /oncall answers on the ack; its audit entry follows it
+    invocations = [
+        (e.action, e.outcome)
+        async for e in harness.services.audit.entries()
+        if e.actor == "U0ALICE"  # leave out what the bot itself did (pages)
+    ]
+    assert invocations == [
+        ("incident.declare", "ok"),
+        ("incident.help", "ok"),
+        ("incident.list", "ok"),
+        ("incident.show", "ok"),
+        ("incident.timeline", "ok"),
+        ("incident.show", "rejected: usage"),  # "INC-1" is not an incident ID
+        ("oncall", "ok"),
+    ]
+    assert (await harness.services.audit.verify()).ok
