@@ -39,8 +39,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import audit, dedup, outbox
-from bot.audit import AuditRecord
+from bot import dedup, outbox
 from bot.clock import Clock, utc_from_timestamp
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, DuplicateRequest, NotFound, NotifierError, PermissionDenied
@@ -53,9 +52,10 @@ from bot.escalation.planner import (
     ReminderKind,
     ReminderStatus,
 )
+from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange, IncidentListener
-from bot.models import SYSTEM, Actor, Incident, Severity, TimelineEvent
+from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Notifier, Page
 from bot.outbox import Effect, OutboxDispatcher
 from bot.permissions import Permissions
@@ -453,14 +453,14 @@ class EscalationService:
             why = f"not acknowledged after {humanize_seconds(page.waited)}"
         else:
             why = "on declaration" if page.since == "declared" else "on reopening"
-        await self._record(
+        await journal.record(
             tx,
-            incident,
             now,
+            incident.id,
             kind="paged",
             text=f"Paged level {page.level} ({why}): {_mentions(page.targets)}",
             action="escalation.page",
-            actor=actor,
+            actor=actor.user_id,
             args={"level": page.level, "targets": list(page.targets), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
             request_id=request_id,
@@ -490,10 +490,11 @@ class EscalationService:
             incident_id=incident.id,
         )
         verb = "acknowledged" if target == "acknowledge" else "resolved"
-        await self._record(
+        await journal.record(
             tx,
-            incident,
             now,
+            incident.id,
+            actor=SYSTEM.user_id,
             kind="target_breached",
             text=f"Not {verb} within {within} ({incident.severity} target): target breached",
             action="escalation.breach",
@@ -529,56 +530,16 @@ class EscalationService:
             },
             incident_id=incident.id,
         )
-        await self._record(
+        await journal.record(
             tx,
-            incident,
             now,
+            incident.id,
+            actor=SYSTEM.user_id,
             kind="reminded",
             text=text,
             action=f"escalation.{reminder.kind.value}",
             args={"user": user_id, "due_at": reminder.due_at.isoformat()},
             data={"reminder_id": reminder.id, "reminder": reminder.kind.value},
-        )
-
-    async def _record(
-        self,
-        tx: Tx,
-        incident: Incident,
-        now: datetime,
-        *,
-        kind: str,
-        text: str,
-        action: str,
-        args: dict[str, Any],
-        data: dict[str, Any],
-        actor: Actor = SYSTEM,
-        request_id: str | None = None,
-        outcome: str = "ok",
-    ) -> None:
-        """Timeline line and audit entry, in the firing transaction."""
-        await incidents.add_timeline(
-            tx,
-            TimelineEvent(
-                incident_id=incident.id,
-                at=now,
-                actor=actor.user_id,
-                kind=kind,
-                text=text,
-                data=data,
-            ),
-        )
-        await audit.append(
-            tx,
-            now,
-            AuditRecord(
-                actor=actor.user_id,
-                action=action,
-                target=incident.id,
-                outcome=outcome,
-                args=args,
-                incident_id=incident.id,
-                request_id=request_id,
-            ),
         )
 
     # -- scheduling ---------------------------------------------------------------------
@@ -793,10 +754,11 @@ class EscalationService:
         async with self.store.transaction() as tx:
             for group, error in unreadable:
                 code = error.error_code or str(error)
-                await self._record(
+                await journal.record(
                     tx,
-                    incident,
                     now,
+                    incident.id,
+                    actor=SYSTEM.user_id,
                     kind="notification_failed",
                     text=f"Page could not read <!subteam^{group}>: {code}",
                     action=PAGE_FANOUT,
@@ -871,10 +833,11 @@ class EscalationService:
         }.get(effect.kind, effect.kind)
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            await self._record(
+            await journal.record(
                 tx,
-                incident,
                 now,
+                incident.id,
+                actor=SYSTEM.user_id,
                 kind="notification_failed",
                 text=f"{what} failed: {code}",
                 action=effect.kind,

@@ -13,7 +13,7 @@ from bot import audit, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.errors import NotifierError
-from bot.incidents import storage
+from bot.incidents import journal, storage
 from bot.incidents.naming import MAX_ATTEMPTS, war_room_name
 from bot.incidents.service import (
     ANNOUNCE,
@@ -111,27 +111,16 @@ class IncidentFlows:
         now = self.clock.now()
         target = self.policy.announce_channel
         async with self.store.transaction() as tx:
-            await storage.add_timeline(
-                tx,
-                TimelineEvent(
-                    incident_id=incident.id,
-                    at=now,
-                    actor=SYSTEM.user_id,
-                    kind="notification_failed",
-                    text=f"Announcement in <#{target}> failed: {error.error_code or error}",
-                ),
-            )
-            await audit.append(
+            await journal.record(
                 tx,
                 now,
-                AuditRecord(
-                    actor=SYSTEM.user_id,
-                    action="incident.announce",
-                    target=incident.id,
-                    outcome=f"failed: {error.error_code or error}",
-                    args={"channel": target},
-                    incident_id=incident.id,
-                ),
+                incident.id,
+                actor=SYSTEM.user_id,
+                kind="notification_failed",
+                text=f"Announcement in <#{target}> failed: {error.error_code or error}",
+                action="incident.announce",
+                args={"channel": target},
+                outcome=f"failed: {error.error_code or error}",
             )
         try:
             await self.notifier.report_failure(
@@ -177,28 +166,16 @@ class IncidentFlows:
                 # Another process opened one first (two deliveries of a retried effect).
                 log.warning("%s already has a war room; #%s is left unused", incident.id, name)
                 return
-            await storage.add_timeline(
-                tx,
-                TimelineEvent(
-                    incident_id=incident.id,
-                    at=now,
-                    actor=SYSTEM.user_id,
-                    kind="war_room_opened",
-                    text=f"War room <#{channel_id}> opened",
-                    data={"channel": channel_id, "name": name},
-                ),
-            )
-            await audit.append(
+            await journal.record(
                 tx,
                 now,
-                AuditRecord(
-                    actor=SYSTEM.user_id,
-                    action="incident.war_room",
-                    target=incident.id,
-                    outcome="ok",
-                    args={"channel": channel_id, "name": name},
-                    incident_id=incident.id,
-                ),
+                incident.id,
+                actor=SYSTEM.user_id,
+                kind="war_room_opened",
+                text=f"War room <#{channel_id}> opened",
+                action="incident.war_room",
+                args={"channel": channel_id, "name": name},
+                data={"channel": channel_id, "name": name},
             )
             await self._queue(tx, incident, INVITE, SUMMARY, REFRESH, kind="war_room")
         self._kick()
@@ -429,31 +406,30 @@ class IncidentFlows:
         code = _code(error)
         now = self.clock.now()
         where = f" ({target})" if target else ""
+        event = TimelineEvent(
+            incident_id=incident.id,
+            at=now,
+            actor=SYSTEM.user_id,
+            kind="notification_failed",
+            text=f"Slack step {step}{where} failed: {code}",
+            data={"step": step, "target": target, "error": code},
+        )
         async with self.store.transaction() as tx:
-            await storage.add_timeline(
+            if not audited:  # the step's own audit entry already says it failed
+                await storage.add_timeline(tx, event)
+                return
+            await journal.record(
                 tx,
-                TimelineEvent(
-                    incident_id=incident.id,
-                    at=now,
-                    actor=SYSTEM.user_id,
-                    kind="notification_failed",
-                    text=f"Slack step {step}{where} failed: {code}",
-                    data={"step": step, "target": target, "error": code},
-                ),
+                now,
+                incident.id,
+                actor=event.actor,
+                kind=event.kind,
+                text=event.text,
+                action=f"incident.{step}",
+                args={"target": target},
+                outcome=f"failed: {code}",
+                data=event.data,
             )
-            if audited:
-                await audit.append(
-                    tx,
-                    now,
-                    AuditRecord(
-                        actor=SYSTEM.user_id,
-                        action=f"incident.{step}",
-                        target=incident.id,
-                        outcome=f"failed: {code}",
-                        args={"target": target},
-                        incident_id=incident.id,
-                    ),
-                )
 
     async def _report(
         self, incident: Incident, step: str, target: str | None, error: str, *, in_channel: bool

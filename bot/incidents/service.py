@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot import audit, dedup, outbox
-from bot.audit import AuditRecord
+from bot import dedup, outbox
 from bot.clock import Clock
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied, UsageError
-from bot.incidents import storage
+from bot.incidents import journal, storage
 from bot.incidents.lifecycle import check_transition
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
@@ -120,7 +119,6 @@ class IncidentService:
             raise PermissionDenied("You are not allowed to declare incidents.")
         now = self.clock.now()
         day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
-        targets = self.policy.targets(command.severity)
         async with self.store.transaction() as tx:
             if not await dedup.mark_handled(tx, request_id, now):
                 raise DuplicateRequest("This request was already handled.")
@@ -136,35 +134,19 @@ class IncidentService:
                 declared_at=now,
                 updated_at=now,
                 roles={"commander": actor.user_id},
-                next_update_due=(
-                    now + targets.update_every.as_timedelta()
-                    if targets.update_every and not targets.update_every.is_zero
-                    else None
-                ),
             )
+            incident = incident.evolve(next_update_due=self._next_update_due(incident, now))
             await storage.insert(tx, incident, day=day, seq=seq)
-            await storage.add_timeline(
-                tx,
-                TimelineEvent(
-                    incident_id=incident.id,
-                    at=now,
-                    actor=actor.user_id,
-                    kind="declared",
-                    text=f"Declared {incident.severity} by <@{actor.user_id}>: {incident.title}",
-                ),
-            )
-            await audit.append(
+            await journal.record(
                 tx,
                 now,
-                AuditRecord(
-                    actor=actor.user_id,
-                    action="incident.declare",
-                    target=incident.id,
-                    outcome="ok",
-                    args=command.model_dump(mode="json"),
-                    incident_id=incident.id,
-                    request_id=request_id,
-                ),
+                incident.id,
+                actor=actor.user_id,
+                kind="declared",
+                text=f"Declared {incident.severity} by <@{actor.user_id}>: {incident.title}",
+                action="incident.declare",
+                args=command.model_dump(mode="json"),
+                request_id=request_id,
             )
             await outbox.enqueue(tx, now, ANNOUNCE, {}, incident_id=incident.id)
             if self.policy.has_war_room(incident.severity):
@@ -250,30 +232,18 @@ class IncidentService:
                 raise AlreadyOnTimeline(before)
             after = await storage.update(tx, mutate(before).evolve(updated_at=now))
             text = timeline(before, after)
-            await storage.add_timeline(
-                tx,
-                TimelineEvent(
-                    incident_id=after.id,
-                    at=now,
-                    actor=actor.user_id,
-                    kind=kind,
-                    text=text,
-                    data=details or {},
-                    source=source,
-                ),
-            )
-            await audit.append(
+            await journal.record(
                 tx,
                 now,
-                AuditRecord(
-                    actor=actor.user_id,
-                    action=action,
-                    target=after.id,
-                    outcome="ok",
-                    args=args,
-                    incident_id=after.id,
-                    request_id=request_id,
-                ),
+                after.id,
+                actor=actor.user_id,
+                kind=kind,
+                text=text,
+                action=action,
+                args=args,
+                data=details,
+                source=source,
+                request_id=request_id,
             )
             if effects is None:
                 effects = self._effects_for(kind, after)

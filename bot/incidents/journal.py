@@ -1,0 +1,56 @@
+"""One action, written twice in the caller's transaction: a timeline line for people, an
+audit entry for proof. Every service that records an action on an incident comes here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot import audit
+from bot.audit import AuditRecord
+from bot.incidents import storage
+from bot.models import TimelineEvent
+from bot.store import Tx
+
+
+async def record(
+    tx: Tx,
+    at: datetime,
+    incident_id: str,
+    *,
+    actor: str,
+    kind: str,
+    text: str,
+    action: str,
+    args: dict[str, Any],
+    outcome: str = "ok",
+    data: dict[str, Any] | None = None,
+    source: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Add the timeline event and the audit entry for one action on `incident_id`."""
+    await storage.add_timeline(
+        tx,
+        TimelineEvent(
+            incident_id=incident_id,
+            at=at,
+            actor=actor,
+            kind=kind,
+            text=text,
+            data=data or {},
+            source=source,
+        ),
+    )
+    await audit.append(
+        tx,
+        at,
+        AuditRecord(
+            actor=actor,
+            action=action,
+            target=incident_id,
+            outcome=outcome,
+            args=args,
+            incident_id=incident_id,
+            request_id=request_id,
+        ),
+    )
