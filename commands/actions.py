@@ -7,6 +7,7 @@ outbox after the change, so nobody needs a second click to see what happened.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -53,87 +54,53 @@ def _context(
     )
 
 
+ButtonWork = Callable[[CommandContext, str], Awaitable[None]]
+
+
+def _on_click(
+    app: AsyncApp, services: Services, action_id: str, action: str, run: ButtonWork
+) -> None:
+    """A button that acts on the incident named in its value: ack, run, answer privately."""
+
+    @app.action(action_id)
+    async def clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, body, context, respond, client)
+        incident_id = _incident_id(body)
+
+        async def work() -> None:
+            await run(ctx, incident_id)
+
+        await run_command(ctx, action, {"incident_id": incident_id, "via": "button"}, work)
+
+
+async def _resolve(ctx: CommandContext, incident_id: str) -> None:
+    # The button's confirm dialog has already asked "are you sure?".
+    await resolve_incident(ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id))
+
+
+async def _escalate(ctx: CommandContext, incident_id: str) -> None:
+    done = await ctx.services.escalation.escalate(
+        incident_id, ctx.actor, reason="", request_id=ctx.request_id
+    )
+    await ctx.reply(
+        templates.escalated_confirmation(
+            done.incident.id, done.level, done.last_level, done.targets
+        )
+    )
+
+
 def register(app: AsyncApp, services: Services) -> None:
-    @app.action(blocks.ACK_ACTION)
-    async def ack_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = _context(services, body, context, respond, client)
-        incident_id = _incident_id(body)
-
-        async def work() -> None:
-            await acknowledge(ctx, incident_id)
-
-        await run_command(ctx, "incident.ack", {"incident_id": incident_id, "via": "button"}, work)
-
-    @app.action(blocks.RESOLVE_ACTION)
-    async def resolve_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        # The button's confirm dialog has already asked "are you sure?".
-        await ack()
-        ctx = _context(services, body, context, respond, client)
-        incident_id = _incident_id(body)
-
-        async def work() -> None:
-            await resolve_incident(
-                ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id)
-            )
-
-        args = {"incident_id": incident_id, "via": "button"}
-        await run_command(ctx, "incident.resolve", args, work)
-
-    @app.action(blocks.ESCALATE_ACTION)
-    async def escalate_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = _context(services, body, context, respond, client)
-        incident_id = _incident_id(body)
-
-        async def work() -> None:
-            done = await services.escalation.escalate(
-                incident_id, ctx.actor, reason="", request_id=ctx.request_id
-            )
-            await ctx.reply(
-                templates.escalated_confirmation(
-                    done.incident.id, done.level, done.last_level, done.targets
-                )
-            )
-
-        args = {"incident_id": incident_id, "via": "button"}
-        await run_command(ctx, "incident.escalate", args, work)
-
-    @app.action(blocks.RETRY_WAR_ROOM_ACTION)
-    async def retry_war_room_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = _context(services, body, context, respond, client)
-        incident_id = _incident_id(body)
-
-        async def work() -> None:
-            await retry_war_room(ctx, incident_id)
-
-        args = {"incident_id": incident_id, "via": "button"}
-        await run_command(ctx, "incident.warroom", args, work)
+    _on_click(app, services, blocks.ACK_ACTION, "incident.ack", acknowledge)
+    _on_click(app, services, blocks.RESOLVE_ACTION, "incident.resolve", _resolve)
+    _on_click(app, services, blocks.ESCALATE_ACTION, "incident.escalate", _escalate)
+    _on_click(app, services, blocks.RETRY_WAR_ROOM_ACTION, "incident.warroom", retry_war_room)
 
     @app.action(blocks.UPDATE_ACTION)
     async def post_update_clicked(
