@@ -10,6 +10,7 @@ Nothing here depends on pytest: ``with PostgresServer() as pg: ...`` works in a 
 
 from __future__ import annotations
 
+import abc
 import atexit
 import contextlib
 import os
@@ -176,17 +177,61 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, first_signal: int) -> No
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
-class PostgresServer:
-    """A throwaway PostgreSQL cluster on a free loopback port, trust auth, superuser
-    ``postgres``. Durability is off (fsync, synchronous_commit, full_page_writes)."""
+class _ThrowawayServer(abc.ABC):
+    """What both servers share: a child process, its log and its temporary folder."""
 
-    def __init__(self, *, bindir: Path | None = None, max_connections: int = 200) -> None:
-        self.bindir: Path = bindir or find_postgres_bindir()
-        self.max_connections = max_connections
+    # The signal that stops the server quickly and cleanly.
+    stop_signal: int = signal.SIGTERM
+
+    def __init__(self) -> None:
         self.port: int | None = None
         self.tmpdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+
+    @abc.abstractmethod
+    def start(self) -> Self:
+        """Start the server and wait until it answers."""
+
+    def stop(self) -> None:
+        """Kill the server and remove its files. Safe to call more than once."""
+        atexit.unregister(self.stop)
+        _stop_process(self._proc, self.stop_signal)
+        self._proc = None
+        self.port = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.tmpdir = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class PostgresServer(_ThrowawayServer):
+    """A throwaway PostgreSQL cluster on a free loopback port, trust auth, superuser
+    ``postgres``. Durability is off (fsync, synchronous_commit, full_page_writes)."""
+
+    stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: quick with fsync off
+
+    def __init__(self, *, bindir: Path | None = None, max_connections: int = 200) -> None:
+        super().__init__()
+        self.bindir: Path = bindir or find_postgres_bindir()
+        self.max_connections = max_connections
         self._run_as: dict[str, Any] = {}
 
     # -- addresses ---------------------------------------------------------------------------
@@ -331,37 +376,6 @@ class PostgresServer:
                 time.sleep(0.1)
         return False
 
-    def stop(self) -> None:
-        """Kill the server and remove its files. Safe to call more than once."""
-        atexit.unregister(self.stop)
-        # SIGINT is PostgreSQL's "fast" shutdown: quick with fsync off.
-        _stop_process(self._proc, signal.SIGINT)
-        self._proc = None
-        self.port = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.tmpdir = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # -- databases ---------------------------------------------------------------------------
-
     def create_database(self, name: str) -> str:
         """Create an empty database and return its DSN."""
         if not _DB_NAME.match(name):
@@ -380,16 +394,13 @@ class PostgresServer:
             )
 
 
-class RedisServer:
+class RedisServer(_ThrowawayServer):
     """A throwaway redis-server on a free loopback port, no persistence."""
 
     def __init__(self, *, binary: Path | None = None, databases: int = 64) -> None:
+        super().__init__()
         self.binary: Path = binary or find_redis_server()
         self.databases = databases
-        self.port: int | None = None
-        self.tmpdir: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -480,31 +491,3 @@ class RedisServer:
     def flushdb(self, db: int) -> None:
         with self.client(db) as conn:
             conn.flushdb()
-
-    def stop(self) -> None:
-        """Kill the server and remove its files. Safe to call more than once."""
-        atexit.unregister(self.stop)
-        _stop_process(self._proc, signal.SIGTERM)
-        self._proc = None
-        self.port = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-            self.tmpdir = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
