@@ -261,6 +261,14 @@ async def test_database_outage_is_explained_and_nothing_half_done(
     finally:
         await admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
         await admin.close()
+    # The pool reconnects with back-off; /healthz says when the bot has its database again.
+    healthz = harness.app_url.replace("/slack/events", "/healthz")
+    for _ in range(300):
+        async with harness.sender._session.get(healthz) as health:  # type: ignore[union-attr]
+            if health.status == 200:
+                break
+        await asyncio.sleep(0.1)
+    assert health.status == 200, "the bot did not get its database back within 30 s"
     await harness.command("declare P1 Database is back")
     [reply] = await harness.replies(timeout=15)
     assert "Declared" in reply["text"]
