@@ -54,6 +54,10 @@ class CommandContext:
         """Answer only the person who asked (ephemeral)."""
         await self.respond(text=text, blocks=blocks, response_type="ephemeral")
 
+    async def locate(self, incident_id: str | None) -> str:
+        """The incident named, or the one whose channel this is; NotFound otherwise."""
+        return await self.services.incidents.locate(incident_id, channel_id=self.channel_id)
+
     async def audit_refusal(self, action: str, outcome: str, args: dict[str, Any]) -> None:
         """Refused and malformed invocations change nothing, but they are on the record."""
         await record_invocation(self.services, self.actor, action, outcome, args, self.request_id)

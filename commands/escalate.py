@@ -12,7 +12,7 @@ async def escalate(ctx: CommandContext, rest: str) -> None:
 
     async def work() -> None:
         incident_id, reason = take_incident_id(rest)
-        target = await ctx.services.incidents.locate(incident_id, channel_id=ctx.channel_id)
+        target = await ctx.locate(incident_id)
         done = await ctx.services.escalation.escalate(
             target, ctx.actor, reason=reason, request_id=ctx.request_id
         )

@@ -83,9 +83,7 @@ async def acknowledge(ctx: CommandContext, incident_id: str) -> None:
 async def ack(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         target = parse_target(rest, "ack")
-        incident_id = await ctx.services.incidents.locate(
-            target.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(target.incident_id)
         await acknowledge(ctx, incident_id)
 
     await run_command(ctx, "incident.ack", {"text": rest}, work, usage_for="ack")
@@ -94,9 +92,7 @@ async def ack(ctx: CommandContext, rest: str) -> None:
 async def update(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_update(rest)
-        incident_id = await ctx.services.incidents.locate(
-            command.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(command.incident_id)
         incident = await ctx.services.incidents.update_status(
             incident_id,
             ctx.actor,
@@ -116,9 +112,7 @@ async def update(ctx: CommandContext, rest: str) -> None:
 async def severity(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_severity(rest)
-        incident_id = await ctx.services.incidents.locate(
-            command.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(command.incident_id)
         incident = await ctx.services.incidents.change_severity(
             incident_id, ctx.actor, severity=command.severity, request_id=ctx.request_id
         )
@@ -130,9 +124,7 @@ async def severity(ctx: CommandContext, rest: str) -> None:
 async def assign(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_assign(rest)
-        incident_id = await ctx.services.incidents.locate(
-            command.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(command.incident_id)
         incident = await ctx.services.incidents.assign(
             incident_id,
             ctx.actor,
@@ -150,9 +142,7 @@ async def assign(ctx: CommandContext, rest: str) -> None:
 async def note(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_note(rest)
-        incident_id = await ctx.services.incidents.locate(
-            command.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(command.incident_id)
         incident = await ctx.services.incidents.add_note(
             incident_id, ctx.actor, text=command.text, request_id=ctx.request_id
         )
@@ -171,9 +161,7 @@ async def resolve_incident(ctx: CommandContext, incident_id: str, summary: str) 
 async def resolve(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_resolve(rest)
-        incident_id = await ctx.services.incidents.locate(
-            command.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(command.incident_id)
         await resolve_incident(ctx, incident_id, command.summary)
 
     await run_command(ctx, "incident.resolve", {"text": rest}, work, usage_for="resolve")
@@ -182,9 +170,7 @@ async def resolve(ctx: CommandContext, rest: str) -> None:
 async def reopen(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_reopen(rest)
-        incident_id = await ctx.services.incidents.locate(
-            command.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(command.incident_id)
         incident = await ctx.services.incidents.reopen(
             incident_id, ctx.actor, reason=command.reason, request_id=ctx.request_id
         )
@@ -206,9 +192,7 @@ async def list_incidents(ctx: CommandContext, rest: str) -> None:
 async def show(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         target = parse_target(rest, "show")
-        incident_id = await ctx.services.incidents.locate(
-            target.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(target.incident_id)
         incident = await ctx.services.incidents.get(incident_id)
         # A war room that should exist but does not: offer the retry right here.
         missing = incident.channel_id is None and ctx.services.policy.has_war_room(
@@ -225,9 +209,7 @@ async def show(ctx: CommandContext, rest: str) -> None:
 async def timeline(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         target = parse_target(rest, "timeline")
-        incident_id = await ctx.services.incidents.locate(
-            target.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(target.incident_id)
         incident, events = await ctx.services.incidents.with_timeline(incident_id)
         await ctx.reply(
             templates.timeline_title(incident, len(events)),
@@ -249,9 +231,7 @@ async def retry_war_room(ctx: CommandContext, incident_id: str) -> None:
 async def warroom(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         target = parse_target(rest, "warroom")
-        incident_id = await ctx.services.incidents.locate(
-            target.incident_id, channel_id=ctx.channel_id
-        )
+        incident_id = await ctx.locate(target.incident_id)
         await retry_war_room(ctx, incident_id)
 
     await run_command(ctx, "incident.warroom", {"text": rest}, work, usage_for="warroom")
