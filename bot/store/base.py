@@ -13,13 +13,20 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
 - Any failure of the database itself is raised as `StoreUnavailable` (never a driver error);
   a transaction that raised has changed nothing.
 - Timestamps are stored as UTC epoch seconds (DOUBLE PRECISION), JSON as TEXT.
+- `Tx.before_commit(hook)` runs an async hook inside the transaction just before it commits
+  (hooks run in the order registered; one that raises rolls the whole transaction back).
+  `Tx.after_commit(hook)` runs a plain callable once the commit has succeeded (never on
+  rollback), so nothing is scheduled or kicked before its row is visible to others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
+
+logger = logging.getLogger(__name__)
 
 Dialect = Literal["sqlite", "postgres"]
 Row = dict[str, Any]
@@ -29,6 +36,14 @@ class Tx(Protocol):
     """One open transaction."""
 
     dialect: Dialect
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` inside this transaction, just before it commits."""
+        ...
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` after this transaction has committed (never after a rollback)."""
+        ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; return the number of rows it changed."""
@@ -70,3 +85,31 @@ def for_update(tx: Tx) -> str:
 
 def skip_locked(tx: Tx) -> str:
     return " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
+
+
+class CommitHooks:
+    """The before/after-commit hooks of one transaction; adapters mix it into their Tx."""
+
+    def __init__(self) -> None:
+        self._before: list[Callable[[], Awaitable[None]]] = []
+        self._after: list[Callable[[], None]] = []
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._before.append(hook)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        self._after.append(hook)
+
+    async def run_before_commit(self) -> None:
+        # A hook may register another (the audit chainer after a journal line): run until none.
+        while self._before:
+            hook = self._before.pop(0)
+            await hook()
+
+    def run_after_commit(self) -> None:
+        hooks, self._after = self._after, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # the commit stands; a failed kick is caught up by polling
+                logger.exception("after-commit hook failed")

@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.errors import StoreUnavailable
 from bot.redact import redact_text
-from bot.store.base import Dialect, Row
+from bot.store.base import CommitHooks, Dialect, Row
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -23,10 +23,11 @@ def to_pyformat(sql: str) -> str:
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
-class PostgresTx:
+class PostgresTx(CommitHooks):
     dialect: Dialect = "postgres"
 
     def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        super().__init__()
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -86,8 +87,12 @@ class PostgresStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                yield PostgresTx(conn)
+            async with self._pool.connection() as conn:
+                async with conn.transaction():
+                    tx = PostgresTx(conn)
+                    yield tx
+                    await tx.run_before_commit()
+                tx.run_after_commit()
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise StoreUnavailable(_describe(exc)) from exc
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.errors import StoreUnavailable
-from bot.store.base import Dialect, Row
+from bot.store.base import CommitHooks, Dialect, Row
 
 T = TypeVar("T")
 
@@ -28,10 +28,11 @@ def sqlite_path(url: str) -> str:
     return path or ":memory:"
 
 
-class SqliteTx:
+class SqliteTx(CommitHooks):
     dialect: Dialect = "sqlite"
 
     def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
         self._store = store
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -103,13 +104,15 @@ class SqliteStore:
     async def transaction(self) -> AsyncIterator[SqliteTx]:
         async with self._lock:
             await self._run(lambda conn: conn.execute("BEGIN IMMEDIATE"))
+            tx = SqliteTx(self)
             try:
-                yield SqliteTx(self)
+                yield tx
+                await tx.run_before_commit()
             except BaseException:
                 await self._run(lambda conn: conn.execute("ROLLBACK"))
                 raise
-            else:
-                await self._run(lambda conn: conn.execute("COMMIT"))
+            await self._run(lambda conn: conn.execute("COMMIT"))
+        tx.run_after_commit()
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())

@@ -211,3 +211,44 @@ async def test_unreachable_database_raises_store_unavailable(tmp_path: object) -
     with pytest.raises(StoreUnavailable) as caught:
         await store.open()
     assert "PostgreSQL is unavailable" in str(caught.value)
+
+
+async def test_commit_hooks_run_in_order_and_only_on_commit(store: Store) -> None:
+    seen: list[str] = []
+
+    async with store.transaction() as tx:
+
+        async def before() -> None:
+            # Inside the transaction: its writes commit with the rest.
+            seen.append("before")
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (9001, "hook", 0.0),
+            )
+
+        tx.after_commit(lambda: seen.append("after"))
+        tx.before_commit(before)
+        seen.append("body")
+    assert seen == ["body", "before", "after"]
+    async with store.transaction() as tx:
+        row = await tx.fetchone("SELECT name FROM schema_migrations WHERE version = 9001")
+    assert row == {"name": "hook"}
+
+    seen.clear()
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            tx.after_commit(lambda: seen.append("after"))
+            raise RuntimeError("rolled back")
+    assert seen == []
+
+    async def failing() -> None:
+        await tx.execute("DELETE FROM schema_migrations WHERE version = 9001")
+        raise RuntimeError("hook refused")
+
+    with pytest.raises(RuntimeError, match="hook refused"):
+        async with store.transaction() as tx:
+            tx.before_commit(failing)
+            tx.after_commit(lambda: seen.append("after"))
+    assert seen == []
+    async with store.transaction() as tx:
+        assert await tx.fetchone("SELECT 1 AS one FROM schema_migrations WHERE version = 9001")
