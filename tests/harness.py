@@ -28,13 +28,13 @@ from bot.slack.sandbox import SlackDouble
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test"
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "slack-schemas"
+SCHEMAS = Path(__file__).resolve().parent / "slack_schemas"
 
 _openapi_cache: dict[str, Any] = {}
 
 
 def openapi_spec() -> dict[str, Any]:
-    """Slack's Web API OpenAPI spec from ../shared (fails loudly when it is missing)."""
+    """Slack's Web API OpenAPI spec, vendored in tests/slack_schemas (fails loudly if missing)."""
     if not _openapi_cache:
         path = SCHEMAS / "slack_web_openapi_v2.json"
         assert path.exists(), f"Slack's OpenAPI spec is missing at {path}"

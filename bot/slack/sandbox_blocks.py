@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-# Slack's documented limits (see /work/shared/SLACK-UX.md).
+# Slack's documented limits (Block Kit reference: blocks, text objects, elements).
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 SECTION_TEXT_MAX = 3000

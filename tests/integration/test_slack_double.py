@@ -7,7 +7,6 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,8 +27,9 @@ from bot.slack.requests import (
     slash_command_payload,
 )
 from bot.slack.sandbox import RecordedCall, RecordedResponse, SlackDouble
+from tests.harness import SCHEMAS
 
-SPEC_PATH = Path("/work/shared/slack-schemas/slack_web_openapi_v2.json")
+SPEC_PATH = SCHEMAS / "slack_web_openapi_v2.json"
 SIGNING_SECRET = "test-signing-secret"
 TS = re.compile(r"\d{10}\.\d{6}")
 
