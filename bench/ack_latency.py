@@ -32,11 +32,11 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble
 from bot.policy import load_policy
 from bot.runtime import create_bot
 from bot.settings import Settings
 from bot.slack.requests import SlackRequestSender, slash_command_body
-from bot.slack.sandbox import RecordedCall, RecordedResponse, SlackDouble
 
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
 BOT_TOKEN = "xoxb-bench"

@@ -58,7 +58,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return await _run(args.host, args.port)
     if args.command == "console":
-        from bot.console import run_console
+        from bot.console.app import run_console
 
         return await run_console(fresh=args.fresh)
     if args.command == "check-config":

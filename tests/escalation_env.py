@@ -11,13 +11,13 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import FakeClock
+from bot.console.workspace import RecordedCall, SlackDouble
 from bot.escalation import Reminder, ReminderKind, ReminderStatus
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, Severity
 from bot.policy import Policy, load_policy, parse_policy
 from bot.services import Services, build_services
 from bot.slack.notifier import SlackDirectory, SlackNotifier
-from bot.slack.sandbox import RecordedCall, SlackDouble
 from bot.store import create_store
 from tests.harness import BOT_TOKEN, openapi_spec
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock
+from bot.console.workspace import SlackDouble
 from bot.policy import Policy, load_policy
 from bot.runtime import Bot, create_bot
 from bot.settings import Settings
@@ -24,7 +25,6 @@ from bot.slack.requests import (
     slash_command_body,
     view_submission_body,
 )
-from bot.slack.sandbox import SlackDouble
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test"

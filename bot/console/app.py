@@ -7,7 +7,7 @@ CHATOPS_POLICY (built-in otherwise) and its outbox dispatcher running. Slack is 
 becomes what Slack would send: signed slash commands, block_actions for button presses,
 view_submission for modals, reaction_added and message events. Whatever the bot does in the
 workspace (messages, edits, ephemeral answers, channels, topics, invites, pins, modals) is
-printed as it happens, rendered by `bot.console_render`.
+printed as it happens, rendered by `bot.console.render`.
 
 Terminal I/O is the standard library only: lines are read from stdin by a thread (os.read,
 so a pipe, a file or a TTY all work) and handed to asyncio; colours only on a TTY without
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from bot.console_render import (
+from bot.console.render import (
     InputField,
     Names,
     Numbering,
@@ -57,6 +57,8 @@ from bot.console_render import (
     view_errors,
     wrap,
 )
+from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble
+from bot.console.workspace.state import Channel
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
 from bot.runtime import Bot, create_bot
@@ -69,8 +71,6 @@ from bot.slack.requests import (
     slash_command_body,
     view_submission_body,
 )
-from bot.slack.sandbox import RecordedCall, RecordedResponse, SlackDouble
-from bot.slack.sandbox_state import Channel
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from bot.console.workspace import RecordedCall
 from bot.models import Incident
 from bot.policy import Policy, default_policy_text
-from bot.slack.sandbox import RecordedCall
 from tests.harness import BotHarness
 
 ANNOUNCE = "C0INCIDENTS"  # the built-in policy's announcement channel

@@ -10,8 +10,8 @@ import pytest
 
 from bot.audit import AuditLog
 from bot.clock import FakeClock, SystemClock
+from bot.console.workspace import RecordedCall
 from bot.incidents import storage
-from bot.slack.sandbox import RecordedCall
 from tests.e2e.conftest import HarnessFactory
 from tests.escalation_env import policy_without_paging
 from tests.harness import BotHarness

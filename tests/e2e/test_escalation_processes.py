@@ -20,8 +20,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.console.workspace import SlackDouble
 from bot.slack.requests import SlackRequestSender, slash_command_body
-from bot.slack.sandbox import SlackDouble
 from bot.store import create_store
 from tests.escalation_env import SECONDS_POLICY
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, openapi_spec

@@ -9,9 +9,9 @@ import asyncio
 import time
 from datetime import timedelta
 
+from bot.console.workspace import RecordedCall, SlackDouble
 from bot.escalation import ReminderKind, ReminderStatus
 from bot.slack.blocks import ACK_ACTION
-from bot.slack.sandbox import RecordedCall, SlackDouble
 from tests.e2e.conftest import HarnessFactory
 from tests.escalation_env import BOB, seconds_policy
 from tests.harness import BotHarness

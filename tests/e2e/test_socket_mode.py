@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.console.workspace import SlackDouble
 from bot.slack.requests import new_trigger_id, slash_command_payload
-from bot.slack.sandbox import SlackDouble
 from tests.e2e.conftest import HarnessFactory
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
 

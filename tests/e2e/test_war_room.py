@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.clock import FakeClock
+from bot.console.workspace import SlackDouble
 from bot.slack import blocks
-from bot.slack.sandbox import SlackDouble
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import (
     ANNOUNCE,

@@ -24,9 +24,9 @@ import pytest
 
 from bot.audit import AuditLog, AuditRecord
 from bot.clock import SystemClock
+from bot.console.workspace import SlackDouble
 from bot.policy import load_policy
 from bot.slack.requests import SlackRequestSender, slash_command_body
-from bot.slack.sandbox import SlackDouble
 from bot.store import create_store, migrate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,8 +23,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.console import Console, QueueLines, console_config
-from bot.console_render import Style
+from bot.console.app import Console, QueueLines, console_config
+from bot.console.render import Style
 from bot.slack import blocks
 
 ROOT = Path(__file__).resolve().parents[2]

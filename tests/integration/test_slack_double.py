@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble
 from bot.slack.requests import (
     SlackRequestSender,
     block_actions_body,
@@ -26,7 +27,6 @@ from bot.slack.requests import (
     slash_command_body,
     slash_command_payload,
 )
-from bot.slack.sandbox import RecordedCall, RecordedResponse, SlackDouble
 from tests.harness import SCHEMAS
 
 SPEC_PATH = SCHEMAS / "slack_web_openapi_v2.json"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.console_render import (
+from bot.console.render import (
     PLAIN,
     InputField,
     Option,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.console.workspace.state import channel_name_error
 from bot.incidents.naming import CHANNEL_NAME_MAX, slugify, war_room_name
-from bot.slack.sandbox_state import channel_name_error
 
 ID = "INC-20261127-001"
 

@@ -10,7 +10,7 @@ answer `invalid_blocks` and are collected in `SlackDouble.violations`.
         await client.chat_postMessage(channel="C0SBX000001", text="hi")
         assert slack.violations == []
 
-Workspace semantics live in `sandbox_state`, payload checks in `sandbox_blocks`.
+Workspace semantics live in `state`, payload checks in `checks`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.slack.sandbox_blocks import OpenApiChecker, check_message, check_view
-from bot.slack.sandbox_state import (
+from bot.console.workspace.checks import OpenApiChecker, check_message, check_view
+from bot.console.workspace.state import (
     RESPONSE_URL_MAX_POSTS,
     ApiError,
     Channel,

@@ -2,7 +2,8 @@
 
 Everything here is synchronous and transport-free: `WorkspaceState.call(method, params)`
 either returns the JSON body Slack would send (without `ok`) or raises `ApiError` carrying
-Slack's error code. `bot.slack.sandbox.SlackDouble` puts HTTP, auth and recording around it.
+Slack's error code. `bot.console.workspace.server.SlackDouble` puts HTTP, auth and recording
+around it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.slack.sandbox_blocks import MESSAGE_TEXT_MAX
+from bot.console.workspace.checks import MESSAGE_TEXT_MAX
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _CHANNEL_ID = re.compile(r"C[A-Z0-9]{2,}")
