@@ -162,7 +162,7 @@ async def engine_process(url: str, sweep: float) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.25)
-        scheduler = services.escalation._scheduler
+        scheduler = services.escalation.scheduler
         peak_jobs = max(peak_jobs, len(scheduler.get_jobs()) - 1 if scheduler else 0)
         peak_rss = max(peak_rss, rss_mb())
     await services.close()
@@ -277,7 +277,7 @@ async def held_jobs(escalation: EscalationService) -> int:
     counts: list[int] = []
     while len(counts) < 4 or len(set(counts[-4:])) > 1 or escalation._sweep_lock.locked():
         await asyncio.sleep(0.05)
-        scheduler = escalation._scheduler
+        scheduler = escalation.scheduler
         counts.append(len(scheduler.get_jobs()) if scheduler else 0)
     return counts[-1] - 1  # without the sweep's own job
 

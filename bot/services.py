@@ -12,8 +12,9 @@ from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.escalation.service import EscalationService
+from bot.incidents.changes import IncidentChanges, IncidentListener
 from bot.incidents.flows import IncidentFlows
-from bot.incidents.service import IncidentListener, IncidentService
+from bot.incidents.service import IncidentService
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
@@ -66,7 +67,8 @@ def build_services(
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
     coordinator = coordinator or LocalCoordinator()
     dispatcher = OutboxDispatcher(store, clock, poll_interval=outbox_poll_interval)
-    listeners: list[IncidentListener] = []
+    # One path for every incident change; the escalation planner listens to it.
+    changes = IncidentChanges(store=store, clock=clock, dispatcher=dispatcher)
     escalation = EscalationService(
         store=store,
         clock=clock,
@@ -74,19 +76,17 @@ def build_services(
         dispatcher=dispatcher,
         notifier=notifier,
         permissions=permissions,
-        listeners=listeners,
+        changes=changes,
         sweep_interval=escalation_sweep_interval,
     )
     escalation.register(dispatcher)
-    # Before IncidentService, which copies the list: planning runs in its transactions.
-    listeners.append(escalation)
+    changes.listeners.append(escalation)
     incidents = IncidentService(
         store=store,
         clock=clock,
         policy=policy,
-        dispatcher=dispatcher,
+        changes=changes,
         permissions=permissions,
-        listeners=listeners,
         notifier=notifier,
     )
     IncidentFlows(
@@ -103,5 +103,5 @@ def build_services(
         incidents=incidents,
         permissions=permissions,
         escalation=escalation,
-        listeners=listeners,
+        listeners=changes.listeners,
     )

@@ -15,7 +15,8 @@ Firing, after Grafana OnCall's escalation task (and the bugs its users met):
   The reminder is read again under that lock: still ours, still firing?
 - `planner.skip_reason` re-checks the incident (acknowledged? resolved? an older plan?).
 - The notifications go into the outbox, with the timeline line and the audit entry, in the
-  transaction that marks the reminder fired; Slack is called only after the commit.
+  transaction that marks the reminder fired (`bot.incidents.changes`); the outbox is kicked,
+  and a reminder planned for soon is handed to the scheduler, only after that commit.
 
 The claim is a short transaction of its own (the sweep claims overdue reminders in batches,
 SKIP LOCKED, so processes share them), so the loser of a race stops at once instead of
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -39,10 +41,9 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import dedup, outbox
 from bot.clock import Clock, utc_from_timestamp
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, DuplicateRequest, NotFound, NotifierError, PermissionDenied
+from bot.errors import Conflict, NotifierError, PermissionDenied
 from bot.escalation import planner
 from bot.escalation import storage as reminders
 from bot.escalation.planner import (
@@ -52,9 +53,8 @@ from bot.escalation.planner import (
     ReminderKind,
     ReminderStatus,
 )
-from bot.incidents import journal
 from bot.incidents import storage as incidents
-from bot.incidents.service import IncidentChange, IncidentListener
+from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queued
 from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Notifier, Page
 from bot.outbox import Effect, OutboxDispatcher
@@ -75,9 +75,6 @@ _BREACH_TARGET = {
     ReminderKind.ACK_BREACH: "acknowledge",
     ReminderKind.RESOLVE_BREACH: "resolve",
 }
-# A job that finds no row may have run before the planning transaction committed.
-_MISSING_RETRIES = 10
-_MISSING_RETRY_DELAY = 0.2
 
 
 class FireResult(StrEnum):
@@ -85,7 +82,7 @@ class FireResult(StrEnum):
     SKIPPED = "skipped"  # due, but no longer wanted (acknowledged, resolved, stale...)
     NOT_CLAIMED = "not_claimed"  # not due, already fired or cancelled, or held by another
     LOST = "lost"  # claimed, then cancelled or taken over before it could fire
-    MISSING = "missing"  # no such reminder (yet)
+    MISSING = "missing"  # no such reminder
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +138,7 @@ class EscalationService:
         dispatcher: OutboxDispatcher,
         notifier: Notifier,
         permissions: Permissions,
-        listeners: Sequence[IncidentListener] = (),
+        changes: IncidentChanges | None = None,
         sweep_interval: float = 5.0,
         lookahead: float | None = None,
         claim_seconds: float = 30.0,
@@ -155,8 +152,9 @@ class EscalationService:
         self.dispatcher = dispatcher
         self.notifier = notifier
         self.permissions = permissions
-        # The same list the incident service calls: told about manual escalations.
-        self.listeners = listeners
+        # How manual escalations and firings change incidents; a process of its own (tests,
+        # benchmarks) gets one that tells no listeners.
+        self.changes = changes or IncidentChanges(store=store, clock=clock, dispatcher=dispatcher)
         self.sweep_interval = sweep_interval
         # Jobs are held in memory only for reminders due this soon; the sweep brings the
         # rest in as their time approaches, so memory does not grow with open incidents.
@@ -172,6 +170,11 @@ class EscalationService:
         self._stopping = False
 
     # -- wiring -------------------------------------------------------------------------
+
+    @property
+    def scheduler(self) -> AsyncIOScheduler | None:
+        """The running in-memory scheduler (None when stopped): for diagnostics and bench."""
+        return self._scheduler
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         """Say how the escalation effects are delivered."""
@@ -253,13 +256,12 @@ class EscalationService:
                 )
                 continue
             reminder_id = await reminders.insert(tx, incident.id, state.plan, planned, now)
-            if planned.due_at <= now + timedelta(seconds=self.lookahead):
-                # Not committed yet: a job that runs first finds no row and retries.
-                self._schedule(reminder_id, planned.due_at)
+            self._schedule_after_commit(tx, reminder_id, planned.due_at, now)
+        firing = self.changes.joining(tx, now)
         for reminder_id in due_now:
             reminder = await reminders.get(tx, reminder_id)
             assert reminder is not None
-            _, state = await self._fire_in_tx(tx, reminder, incident, state, now)
+            _, state = await self._fire_in_tx(firing, reminder, incident, state)
 
     # -- firing -------------------------------------------------------------------------
 
@@ -328,19 +330,18 @@ class EscalationService:
                     self._inflight.discard(task)
 
     async def _fire_claimed(self, reminder: Reminder) -> FireResult:
-        now = self.clock.now()
         try:
-            async with self.store.transaction() as tx:
+            async with self.changes.begin() as change:
                 # Lock order: incident, then reminder (as the lifecycle changes do).
-                incident = await incidents.get(tx, reminder.incident_id, lock=True)
-                current = await reminders.get(tx, reminder.id)
+                incident = await incidents.get(change.tx, reminder.incident_id, lock=True)
+                current = await reminders.get(change.tx, reminder.id)
                 if (
                     current is None
                     or current.status is not ReminderStatus.FIRING
                     or current.claimed_by != self.owner
                 ):
                     return FireResult.LOST
-                status = await self._fire_locked(tx, current, incident, now)
+                status = await self._fire_locked(change, current, incident)
         except _ClaimLost:
             return FireResult.LOST
         except BaseException:
@@ -348,18 +349,17 @@ class EscalationService:
             raise
         if status is ReminderStatus.SKIPPED:
             return FireResult.SKIPPED
-        self.dispatcher.kick()
         return FireResult.FIRED
 
     async def _fire_locked(
-        self, tx: Tx, reminder: Reminder, incident: Incident | None, now: datetime
+        self, change: Change, reminder: Reminder, incident: Incident | None
     ) -> ReminderStatus:
-        """Fire a reminder claimed by this process; its incident row is locked by `tx`."""
+        """Fire a reminder claimed by this process; its incident row is locked."""
         if incident is None:
-            await self._finish(tx, reminder, ReminderStatus.SKIPPED, now, "no incident")
+            await self._finish(change, reminder, ReminderStatus.SKIPPED, "no incident")
             return ReminderStatus.SKIPPED
-        state = await reminders.get_state(tx, incident.id) or planner.initial_state(incident)
-        status, _ = await self._fire_in_tx(tx, reminder, incident, state, now)
+        state = await reminders.get_state(change.tx, incident.id) or planner.initial_state(incident)
+        status, _ = await self._fire_in_tx(change, reminder, incident, state)
         return status
 
     async def _release(self, claimed: Sequence[Reminder]) -> None:
@@ -370,16 +370,16 @@ class EscalationService:
 
     async def _fire_in_tx(
         self,
-        tx: Tx,
+        change: Change,
         reminder: Reminder,
         incident: Incident,
         state: EscalationState,
-        now: datetime,
     ) -> tuple[ReminderStatus, EscalationState]:
         """Fire (or skip) a reminder this process has claimed; the incident row is locked."""
+        tx, now = change.tx, change.now
         reason = planner.skip_reason(reminder, incident, state, now)
         if reason is not None:
-            await self._finish(tx, reminder, ReminderStatus.SKIPPED, now, reason)
+            await self._finish(change, reminder, ReminderStatus.SKIPPED, reason)
             return ReminderStatus.SKIPPED, state
         new_state = state
         follow_up: PlannedReminder | None = None
@@ -388,33 +388,34 @@ class EscalationService:
             waited = (now - state.anchor_at).total_seconds()
             since = "declared" if state.anchor_at == incident.declared_at else "reopened"
             page = Page(reminder.level, targets, waited=waited, since=since)
-            await self._page(tx, incident, reminder.id, page, now)
+            await self._page(change, incident, reminder.id, page)
             new_state = replace(state, level=max(state.level, reminder.level))
             outcome = f"paged level {reminder.level}"
         elif reminder.kind in _BREACH_TARGET:
-            new_state = await self._breach(tx, reminder, incident, state, now)
+            new_state = await self._breach(change, reminder, incident, state)
             outcome = "breach recorded"
         elif reminder.kind is ReminderKind.UPDATE_DUE:
-            await self._remind(tx, reminder, incident, now)
+            await self._remind(change, reminder, incident)
             # Unanswered, it repeats at the cadence until an update re-plans it.
             follow_up = planner.next_update_reminder(reminder, incident, self.policy, now)
             outcome = "reminded"
         else:
-            await self._remind(tx, reminder, incident, now)
+            await self._remind(change, reminder, incident)
             outcome = "reminded"
-        await self._finish(tx, reminder, ReminderStatus.FIRED, now, outcome)
+        await self._finish(change, reminder, ReminderStatus.FIRED, outcome)
         if follow_up is not None:
             new_id = await reminders.insert(tx, incident.id, state.plan, follow_up, now)
-            if follow_up.due_at <= now + timedelta(seconds=self.lookahead):
-                self._schedule(new_id, follow_up.due_at)
+            self._schedule_after_commit(tx, new_id, follow_up.due_at, now)
         if new_state != state:
             await reminders.save_state(tx, new_state, now)
         return ReminderStatus.FIRED, new_state
 
     async def _finish(
-        self, tx: Tx, reminder: Reminder, status: ReminderStatus, now: datetime, outcome: str
+        self, change: Change, reminder: Reminder, status: ReminderStatus, outcome: str
     ) -> None:
-        if not await reminders.finish(tx, reminder.id, self.owner, status, now, outcome):
+        if not await reminders.finish(
+            change.tx, reminder.id, self.owner, status, change.now, outcome
+        ):
             raise _ClaimLost(reminder.id)
 
     def _level_targets(self, severity: Severity, reminder: Reminder) -> tuple[str, ...]:
@@ -426,14 +427,12 @@ class EscalationService:
 
     async def _page(
         self,
-        tx: Tx,
+        change: Change,
         incident: Incident,
         reminder_id: int,
         page: Page,
-        now: datetime,
         *,
         actor: Actor = SYSTEM,
-        request_id: str | None = None,
     ) -> None:
         payload = {
             "reminder_id": reminder_id,
@@ -445,17 +444,13 @@ class EscalationService:
             "since": page.since,
             "acknowledged": incident.acknowledged_at is not None,
         }
-        await outbox.enqueue(tx, now, PAGE_POST, payload, incident_id=incident.id)
-        await outbox.enqueue(tx, now, PAGE_FANOUT, payload, incident_id=incident.id)
         if page.by:
             why = f"escalated by <@{page.by}>" + (f": {page.reason}" if page.reason else "")
         elif page.waited:
             why = f"not acknowledged after {humanize_seconds(page.waited)}"
         else:
             why = "on declaration" if page.since == "declared" else "on reopening"
-        await journal.record(
-            tx,
-            now,
+        await change.record(
             incident.id,
             kind="paged",
             text=f"Paged level {page.level} ({why}): {_mentions(page.targets)}",
@@ -463,36 +458,27 @@ class EscalationService:
             actor=actor.user_id,
             args={"level": page.level, "targets": list(page.targets), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
-            request_id=request_id,
+            effects=[Queued(PAGE_POST, payload), Queued(PAGE_FANOUT, payload)],
         )
 
     async def _breach(
         self,
-        tx: Tx,
+        change: Change,
         reminder: Reminder,
         incident: Incident,
         state: EscalationState,
-        now: datetime,
     ) -> EscalationState:
         target = _BREACH_TARGET[reminder.kind]
         targets = self.policy.targets(incident.severity)
         within = targets.ack_within if target == "acknowledge" else targets.resolve_within
-        await outbox.enqueue(
-            tx,
-            now,
-            BREACH,
-            {
-                "reminder_id": reminder.id,
-                "target": target,
-                "within": str(within),
-                "due_at": reminder.due_at.timestamp(),
-            },
-            incident_id=incident.id,
-        )
+        warning = {
+            "reminder_id": reminder.id,
+            "target": target,
+            "within": str(within),
+            "due_at": reminder.due_at.timestamp(),
+        }
         verb = "acknowledged" if target == "acknowledge" else "resolved"
-        await journal.record(
-            tx,
-            now,
+        await change.record(
             incident.id,
             actor=SYSTEM.user_id,
             kind="target_breached",
@@ -500,12 +486,13 @@ class EscalationService:
             action="escalation.breach",
             args={"target": target, "within": str(within), "due_at": reminder.due_at.isoformat()},
             data={"reminder_id": reminder.id, "target": target},
+            effects=[Queued(BREACH, warning)],
         )
         if target == "acknowledge":
-            return replace(state, ack_breached_at=now)
-        return replace(state, resolve_breached_at=now)
+            return replace(state, ack_breached_at=change.now)
+        return replace(state, resolve_breached_at=change.now)
 
-    async def _remind(self, tx: Tx, reminder: Reminder, incident: Incident, now: datetime) -> None:
+    async def _remind(self, change: Change, reminder: Reminder, incident: Incident) -> None:
         user_id = incident.commander or incident.declared_by
         if reminder.kind is ReminderKind.UPDATE_DUE:
             every = self.policy.targets(incident.severity).update_every
@@ -517,22 +504,14 @@ class EscalationService:
             within = str(reviews.preliminary_within if preliminary else reviews.formal_within)
             name = "preliminary" if preliminary else "formal"
             text = f"Reminded <@{user_id}> that the {name} review is due ({within} after)"
-        await outbox.enqueue(
-            tx,
-            now,
-            REMIND,
-            {
-                "reminder_id": reminder.id,
-                "kind": reminder.kind.value,
-                "user_id": user_id,
-                "due_at": reminder.due_at.timestamp(),
-                "within": within,
-            },
-            incident_id=incident.id,
-        )
-        await journal.record(
-            tx,
-            now,
+        reminder_payload = {
+            "reminder_id": reminder.id,
+            "kind": reminder.kind.value,
+            "user_id": user_id,
+            "due_at": reminder.due_at.timestamp(),
+            "within": within,
+        }
+        await change.record(
             incident.id,
             actor=SYSTEM.user_id,
             kind="reminded",
@@ -540,9 +519,19 @@ class EscalationService:
             action=f"escalation.{reminder.kind.value}",
             args={"user": user_id, "due_at": reminder.due_at.isoformat()},
             data={"reminder_id": reminder.id, "reminder": reminder.kind.value},
+            effects=[Queued(REMIND, reminder_payload)],
         )
 
     # -- scheduling ---------------------------------------------------------------------
+
+    def _schedule_after_commit(
+        self, tx: Tx, reminder_id: int, due_at: datetime, now: datetime
+    ) -> None:
+        """Hold a job for a reminder due within the lookahead, once `tx` has committed."""
+        if due_at <= now + timedelta(seconds=self.lookahead):
+            # Before the commit the job could run first and find no row (or one that a
+            # rollback then removes); the sweep would fire it only later.
+            tx.after_commit(functools.partial(self._schedule, reminder_id, due_at))
 
     def _schedule(self, reminder_id: int, due_at: datetime) -> None:
         """Hold an in-memory job that fires the reminder at `due_at` (one per reminder)."""
@@ -581,15 +570,10 @@ class EscalationService:
         if early > 0:
             # Timers may wake a hair early; never fire before the due time (waits honoured).
             await asyncio.sleep(early)
-        for _ in range(_MISSING_RETRIES):
-            async with self._fire_slots:
-                if self._stopping:
-                    return  # still pending: whichever process runs next fires it
-                result = await self.fire(reminder_id)
-            if result is not FireResult.MISSING:
-                return
-            # Planned by a transaction that has not committed yet (or rolled back).
-            await asyncio.sleep(_MISSING_RETRY_DELAY)
+        async with self._fire_slots:
+            if self._stopping:
+                return  # still pending: whichever process runs next fires it
+            await self.fire(reminder_id)
 
     # -- manual escalation --------------------------------------------------------------
 
@@ -610,13 +594,9 @@ class EscalationService:
         if not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may escalate incidents.")
         reason = " ".join(reason.split())[:500]
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
-            incident = await incidents.get(tx, incident_id.upper(), lock=True)
-            if incident is None:
-                raise NotFound(f"There is no incident {incident_id}.")
+        async with self.changes.begin(request_id=request_id) as change:
+            tx, now = change.tx, change.now
+            incident = await change.lock(incident_id)
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it before escalating.")
             state = await reminders.get_state(tx, incident.id) or planner.initial_state(incident)
@@ -645,20 +625,15 @@ class EscalationService:
                 actor=actor.user_id,
             )
             page = Page(level, tuple(spec.notify), by=actor.user_id, reason=reason)
-            await self._page(
-                tx, incident, reminder_id, page, now, actor=actor, request_id=request_id
-            )
+            await self._page(change, incident, reminder_id, page, actor=actor)
             await reminders.finish(
                 tx, reminder_id, self.owner, ReminderStatus.FIRED, now, "paged by hand"
             )
             await reminders.save_state(tx, replace(state, level=level), now)
-            change = IncidentChange(
-                "escalated", incident, incident, actor, now, {"level": level, "reason": reason}
+            details = {"level": level, "reason": reason}
+            await change.announce(
+                IncidentChange("escalated", incident, incident, actor, now, details)
             )
-            for listener in self.listeners:
-                if listener is not self:
-                    await listener.incident_changed(tx, change)
-        self.dispatcher.kick()
         return Escalation(incident, level, tuple(spec.notify), reminder_id, len(levels))
 
     # -- reading ------------------------------------------------------------------------
@@ -749,14 +724,11 @@ class EscalationService:
                 unreadable.append((target, exc))  # the others are still paged
                 continue
             users.extend(member for member in members if member not in users)
-        now = self.clock.now()
         reminder_id = int(effect.payload["reminder_id"])
-        async with self.store.transaction() as tx:
+        async with self.changes.begin() as change:
             for group, error in unreadable:
                 code = error.error_code or str(error)
-                await journal.record(
-                    tx,
-                    now,
+                await change.record(
                     incident.id,
                     actor=SYSTEM.user_id,
                     kind="notification_failed",
@@ -768,15 +740,9 @@ class EscalationService:
                 )
             for user_id in users:
                 # A rerun of this effect (crash before it was marked done) adds no one twice.
-                if await reminders.add_recipient(tx, reminder_id, user_id, now):
-                    await outbox.enqueue(
-                        tx,
-                        now,
-                        PAGE_DM,
-                        {**effect.payload, "user_id": user_id},
-                        incident_id=incident.id,
-                    )
-        self.dispatcher.kick()
+                if await reminders.add_recipient(change.tx, reminder_id, user_id, change.now):
+                    dm = Queued(PAGE_DM, {**effect.payload, "user_id": user_id})
+                    await change.enqueue(incident.id, [dm])
 
     async def _deliver_dm(self, effect: Effect) -> None:
         incident = await self._incident(effect)
@@ -831,11 +797,8 @@ class EscalationService:
             BREACH: "Breach warning",
             REMIND: f"Reminder to <@{who}>",
         }.get(effect.kind, effect.kind)
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            await journal.record(
-                tx,
-                now,
+        async with self.changes.begin() as change:
+            await change.record(
                 incident.id,
                 actor=SYSTEM.user_id,
                 kind="notification_failed",

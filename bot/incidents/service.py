@@ -1,30 +1,30 @@
 """IncidentService: declaring incidents and moving them through their lifecycle.
 
-Plain async Python: no Slack imports. Every change and its audit entry share one store
-transaction; notifications go through the outbox after the commit.
+Plain async Python: no Slack imports. Every change goes through `bot.incidents.changes`:
+the change, its audit entry and its notifications share one store transaction, and the
+outbox is kicked after the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from bot import dedup, outbox
 from bot.clock import Clock
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied, UsageError
-from bot.incidents import journal, storage
+from bot.errors import Conflict, NotFound, PermissionDenied, UsageError
+from bot.incidents import storage
+from bot.incidents.changes import IncidentChange, IncidentChanges, Queued
 from bot.incidents.lifecycle import check_transition
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
 from bot.notify import Notifier
-from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.redact import redact_text
-from bot.store import Store, Tx
+from bot.store import Store
 
 # Outbox effect kinds, delivered by bot.incidents.flows after the change commits.
 ANNOUNCE = "incident.announce"  # the incident card in the announcement channel
@@ -52,34 +52,12 @@ MESSAGE_EXCERPT_MAX = 1500
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentChange:
-    """What happened to an incident, handed to listeners inside the same transaction.
-
-    `kind` is one of: declared, acknowledged, status_changed, updated, severity_changed,
-    assigned, noted, resolved, reopened, escalated.
-    """
-
-    kind: str
-    before: Incident | None
-    after: Incident
-    actor: Actor
-    at: datetime
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class Outcome:
     """What a lifecycle method did: the incident after it, and whether anything changed."""
 
     incident: Incident
     changed: bool = True
     message: str = ""
-
-
-class IncidentListener(Protocol):
-    """Reacts to changes in the changing transaction (the escalation planner is one)."""
-
-    async def incident_changed(self, tx: Tx, change: IncidentChange) -> None: ...
 
 
 def incident_id(day: str, seq: int) -> str:
@@ -93,9 +71,8 @@ class IncidentService:
         store: Store,
         clock: Clock,
         policy: Policy,
-        dispatcher: OutboxDispatcher,
+        changes: IncidentChanges,
         permissions: Permissions,
-        listeners: Sequence[IncidentListener] = (),
         notifier: Notifier | None = None,
     ) -> None:
         self.permissions = permissions
@@ -104,8 +81,7 @@ class IncidentService:
         self.store = store
         self.clock = clock
         self.policy = policy
-        self.dispatcher = dispatcher
-        self.listeners = list(listeners)
+        self.changes = changes
 
     async def declare(
         self, command: DeclareIncident, actor: Actor, *, request_id: str | None = None
@@ -117,12 +93,10 @@ class IncidentService:
         """
         if not await self.permissions.allows(actor, "declarers"):
             raise PermissionDenied("You are not allowed to declare incidents.")
-        now = self.clock.now()
-        day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
-        async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
-            seq = await storage.next_sequence(tx, day)
+        async with self.changes.begin(request_id=request_id) as change:
+            now = change.now
+            day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
+            seq = await storage.next_sequence(change.tx, day)
             incident = Incident(
                 id=incident_id(day, seq),
                 title=command.title,
@@ -136,25 +110,20 @@ class IncidentService:
                 roles={"commander": actor.user_id},
             )
             incident = incident.evolve(next_update_due=self._next_update_due(incident, now))
-            await storage.insert(tx, incident, day=day, seq=seq)
-            await journal.record(
-                tx,
-                now,
+            await storage.insert(change.tx, incident, day=day, seq=seq)
+            effects = [Queued(ANNOUNCE)]
+            if self.policy.has_war_room(incident.severity):
+                effects.append(Queued(WAR_ROOM))
+            await change.record(
                 incident.id,
                 actor=actor.user_id,
                 kind="declared",
                 text=f"Declared {incident.severity} by <@{actor.user_id}>: {incident.title}",
                 action="incident.declare",
                 args=command.model_dump(mode="json"),
-                request_id=request_id,
+                effects=effects,
             )
-            await outbox.enqueue(tx, now, ANNOUNCE, {}, incident_id=incident.id)
-            if self.policy.has_war_room(incident.severity):
-                await outbox.enqueue(tx, now, WAR_ROOM, {}, incident_id=incident.id)
-            change = IncidentChange("declared", None, incident, actor, now)
-            for listener in self.listeners:
-                await listener.incident_changed(tx, change)
-        self.dispatcher.kick()
+            await change.announce(IncidentChange("declared", None, incident, actor, now))
         return incident
 
     async def get(self, incident_id: str) -> Incident:
@@ -221,54 +190,48 @@ class IncidentService:
         usual ones for `kind` (EFFECTS_OF_CHANGE). A `source` already on the timeline raises
         AlreadyOnTimeline: a copied message is recorded once.
         """
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
-            before = await storage.get(tx, incident_id.upper(), lock=True)
-            if before is None:
-                raise NotFound(f"There is no incident {incident_id}.")
-            if source is not None and await storage.has_timeline_source(tx, before.id, source):
+        async with self.changes.begin(request_id=request_id) as change:
+            before = await change.lock(incident_id)
+            if source is not None and await storage.has_timeline_source(
+                change.tx, before.id, source
+            ):
                 raise AlreadyOnTimeline(before)
-            after = await storage.update(tx, mutate(before).evolve(updated_at=now))
+            after = await storage.update(change.tx, mutate(before).evolve(updated_at=change.now))
             text = timeline(before, after)
-            await journal.record(
-                tx,
-                now,
+            if effects is None:
+                effects = self._effects_for(kind, after)
+            payload: dict[str, Any] = {
+                "kind": kind,
+                "text": text,
+                "actor": actor.user_id,
+                "details": details or {},
+            }
+            queued: list[Queued] = []
+            for effect in effects:
+                if effect == POST_UPDATE:
+                    # An update shows the incident as it was at this change, however late it
+                    # is delivered; one effect per channel so a retry never posts twice.
+                    snapshot = payload | {"snapshot": storage.snapshot(after)}
+                    queued += [
+                        Queued(effect, snapshot | {"target": target})
+                        for target in ("incident", "announce")
+                    ]
+                else:
+                    queued.append(Queued(effect, payload))
+            await change.record(
                 after.id,
                 actor=actor.user_id,
                 kind=kind,
                 text=text,
                 action=action,
                 args=args,
+                effects=queued,
                 data=details,
                 source=source,
-                request_id=request_id,
             )
-            if effects is None:
-                effects = self._effects_for(kind, after)
-            for effect in effects:
-                payload: dict[str, Any] = {
-                    "kind": kind,
-                    "text": text,
-                    "actor": actor.user_id,
-                    "details": details or {},
-                }
-                if effect == POST_UPDATE:
-                    # An update shows the incident as it was at this change, however late it
-                    # is delivered; one effect per channel so a retry never posts twice.
-                    payload["snapshot"] = storage.snapshot(after)
-                    for target in ("incident", "announce"):
-                        await outbox.enqueue(
-                            tx, now, effect, payload | {"target": target}, incident_id=after.id
-                        )
-                    continue
-                await outbox.enqueue(tx, now, effect, payload, incident_id=after.id)
-            change = IncidentChange(kind, before, after, actor, now, details or {})
-            for listener in self.listeners:
-                await listener.incident_changed(tx, change)
-        if effects:
-            self.dispatcher.kick()
+            await change.announce(
+                IncidentChange(kind, before, after, actor, change.now, details or {})
+            )
         return after
 
     def _effects_for(self, kind: str, incident: Incident) -> tuple[str, ...]:
