@@ -275,7 +275,7 @@ async def lateness_phase(args: argparse.Namespace, url: str) -> None:
 async def held_jobs(escalation: EscalationService) -> int:
     """Jobs the scheduler holds once its first sweep has finished."""
     counts: list[int] = []
-    while len(counts) < 4 or len(set(counts[-4:])) > 1 or escalation._sweep_lock.locked():
+    while len(counts) < 4 or len(set(counts[-4:])) > 1 or escalation.scheduling.sweeping:
         await asyncio.sleep(0.05)
         scheduler = escalation.scheduler
         counts.append(len(scheduler.get_jobs()) if scheduler else 0)
@@ -296,7 +296,7 @@ async def memory_phase(args: argparse.Namespace, url: str) -> None:
         await services.store.open()
         escalation: EscalationService = services.escalation
         if lookahead is not None:
-            escalation.lookahead = lookahead
+            escalation.scheduling.lookahead = lookahead
         gc.collect()
         tracemalloc.start()
         base, _ = tracemalloc.get_traced_memory()
@@ -309,7 +309,7 @@ async def memory_phase(args: argparse.Namespace, url: str) -> None:
         await services.store.close()
         per_job = f"{(held - base) / max(1, jobs) / 1024:.2f} KiB a job" if jobs else "no jobs"
         print(
-            f"scheduler, {label} ({escalation.lookahead:.0f} s): {jobs:6d} jobs held, "
+            f"scheduler, {label} ({escalation.scheduling.lookahead:.0f} s): {jobs:6d} jobs held, "
             f"{(held - base) / 2**20:6.2f} MB ({per_job}; peak {(peak - base) / 2**20:.1f} MB)"
         )
 

@@ -80,7 +80,7 @@ def build_services(
         sweep_interval=escalation_sweep_interval,
     )
     escalation.register(dispatcher)
-    changes.listeners.append(escalation)
+    changes.listeners.append(escalation.planning)
     incidents = IncidentService(
         store=store,
         clock=clock,

@@ -90,7 +90,7 @@ async def test_grafana_oncall_4654_nothing_is_sent_after_the_acknowledgement(env
         claimed = await reminder_storage.claim(tx, level2.id, owner, env.clock.now(), 30)
     assert claimed is not None
     await env.services.incidents.acknowledge(second.id, BOB)
-    assert await env.services.escalation._fire_claimed(claimed) is FireResult.LOST
+    assert await env.services.escalation.firing.fire_claimed(claimed) is FireResult.LOST
 
     # 3. Fired, then acknowledged before Slack got it (an outage, a slow outbox): withdrawn.
     third = await env.declare("P1", "Payments down")

@@ -1,0 +1,194 @@
+"""Delivering escalation effects from the outbox, after the firing transaction committed.
+
+Each effect is one Slack post (a page in the incident channel, one DM per paged person, a
+breach warning, a reminder), so a retry repeats only that post. Handlers re-read the incident
+first: a page that an acknowledgement overtook (a Slack outage, a slow outbox) is withdrawn.
+A post that can never be delivered is put on the timeline and audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.clock import utc_from_timestamp
+from bot.errors import NotifierError
+from bot.escalation import storage as reminders
+from bot.escalation.planner import ReminderKind
+from bot.incidents import storage as incidents
+from bot.incidents.changes import IncidentChanges, Queued
+from bot.models import SYSTEM, Incident
+from bot.notify import Notifier, Page
+from bot.outbox import Effect, OutboxDispatcher
+from bot.permissions import Permissions
+from bot.policy import Policy
+from bot.store import Store
+
+# Outbox effect kinds: one Slack post each, so a retry repeats only that post.
+PAGE_POST = "escalation.page"
+PAGE_FANOUT = "escalation.page_fanout"
+PAGE_DM = "escalation.page_dm"
+BREACH = "escalation.breach"
+REMIND = "escalation.remind"
+
+
+class EscalationDelivery:
+    """The outbox handlers of pages, breach warnings and reminders."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        policy: Policy,
+        notifier: Notifier,
+        permissions: Permissions,
+        changes: IncidentChanges,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.notifier = notifier
+        self.permissions = permissions
+        self.changes = changes
+
+    def register(self, dispatcher: OutboxDispatcher) -> None:
+        """Say how the escalation effects are delivered."""
+        dispatcher.register(PAGE_POST, self._deliver_page, on_failure=self._delivery_failed)
+        dispatcher.register(PAGE_FANOUT, self._fan_out, on_failure=self._delivery_failed)
+        dispatcher.register(PAGE_DM, self._deliver_dm, on_failure=self._delivery_failed)
+        dispatcher.register(BREACH, self._deliver_breach, on_failure=self._delivery_failed)
+        dispatcher.register(REMIND, self._deliver_reminder, on_failure=self._delivery_failed)
+
+    async def _incident(self, effect: Effect) -> Incident | None:
+        async with self.store.transaction() as tx:
+            return await incidents.get(tx, effect.incident_id or "")
+
+    def _channel(self, incident: Incident) -> str:
+        return incident.channel_id or self.policy.announce_channel
+
+    @staticmethod
+    def _page_of(payload: dict[str, Any]) -> Page:
+        return Page(
+            level=int(payload["level"]),
+            targets=tuple(payload["targets"]),
+            waited=payload.get("waited"),
+            by=payload.get("by"),
+            reason=payload.get("reason") or "",
+            since=payload.get("since") or "declared",
+        )
+
+    @staticmethod
+    def _withdrawn(incident: Incident, payload: dict[str, Any]) -> bool:
+        # Acknowledged or resolved after the page fired: nobody needs it any more (a page
+        # queued behind a Slack outage must not ring someone after the ack). A page made by
+        # hand for an incident already acknowledged is wanted all the same.
+        if not incident.is_open:
+            return True
+        return incident.acknowledged_at is not None and not payload.get("acknowledged")
+
+    async def _deliver_page(self, effect: Effect) -> None:
+        incident = await self._incident(effect)
+        if incident is None or self._withdrawn(incident, effect.payload):
+            return
+        await self.notifier.page(
+            incident, self._page_of(effect.payload), channel=self._channel(incident)
+        )
+
+    async def _fan_out(self, effect: Effect) -> None:
+        """Expand the page's user groups and queue one DM per person, each once."""
+        incident = await self._incident(effect)
+        if incident is None or self._withdrawn(incident, effect.payload):
+            return
+        users: list[str] = []
+        unreadable: list[tuple[str, NotifierError]] = []
+        for target in effect.payload["targets"]:
+            try:
+                members = await self.permissions.expand([target])
+            except NotifierError as exc:
+                if exc.retryable:
+                    raise  # the outbox tries again later
+                unreadable.append((target, exc))  # the others are still paged
+                continue
+            users.extend(member for member in members if member not in users)
+        reminder_id = int(effect.payload["reminder_id"])
+        async with self.changes.begin() as change:
+            for group, error in unreadable:
+                code = error.error_code or str(error)
+                await change.record(
+                    incident.id,
+                    actor=SYSTEM.user_id,
+                    kind="notification_failed",
+                    text=f"Page could not read <!subteam^{group}>: {code}",
+                    action=PAGE_FANOUT,
+                    args={"reminder_id": reminder_id, "group": group},
+                    data={"reminder_id": reminder_id},
+                    outcome=f"failed: {code}",
+                )
+            for user_id in users:
+                # A rerun of this effect (crash before it was marked done) adds no one twice.
+                if await reminders.add_recipient(change.tx, reminder_id, user_id, change.now):
+                    dm = Queued(PAGE_DM, {**effect.payload, "user_id": user_id})
+                    await change.enqueue(incident.id, [dm])
+
+    async def _deliver_dm(self, effect: Effect) -> None:
+        incident = await self._incident(effect)
+        if incident is None or self._withdrawn(incident, effect.payload):
+            return
+        await self.notifier.page_user(
+            incident,
+            self._page_of(effect.payload),
+            user_id=effect.payload["user_id"],
+            channel=self._channel(incident),
+        )
+
+    async def _deliver_breach(self, effect: Effect) -> None:
+        incident = await self._incident(effect)
+        if incident is None:
+            return
+        await self.notifier.warn_breach(
+            incident,
+            channel=self._channel(incident),
+            target=effect.payload["target"],
+            within=effect.payload["within"],
+            due_at=utc_from_timestamp(effect.payload["due_at"]),
+            mention=incident.commander or incident.declared_by,
+        )
+
+    async def _deliver_reminder(self, effect: Effect) -> None:
+        incident = await self._incident(effect)
+        if incident is None:
+            return
+        kind = effect.payload["kind"]
+        if kind == ReminderKind.UPDATE_DUE and not incident.is_open:
+            return
+        await self.notifier.remind(
+            incident,
+            user_id=effect.payload["user_id"],
+            kind=kind,
+            due_at=utc_from_timestamp(effect.payload["due_at"]),
+            within=effect.payload.get("within") or "",
+        )
+
+    async def _delivery_failed(self, effect: Effect, error: NotifierError) -> None:
+        """A page or reminder that can never be delivered: on the timeline and audited."""
+        incident = await self._incident(effect)
+        if incident is None:
+            return
+        code = error.error_code or str(error)
+        who = effect.payload.get("user_id")
+        what = {
+            PAGE_POST: "Page post",
+            PAGE_FANOUT: "Page (reading user groups)",
+            PAGE_DM: f"Page DM to <@{who}>",
+            BREACH: "Breach warning",
+            REMIND: f"Reminder to <@{who}>",
+        }.get(effect.kind, effect.kind)
+        async with self.changes.begin() as change:
+            await change.record(
+                incident.id,
+                actor=SYSTEM.user_id,
+                kind="notification_failed",
+                text=f"{what} failed: {code}",
+                action=effect.kind,
+                args={"reminder_id": effect.payload.get("reminder_id"), "user": who},
+                data={"reminder_id": effect.payload.get("reminder_id")},
+                outcome=f"failed: {code}",
+            )

@@ -1,0 +1,327 @@
+"""Firing a reminder exactly once, from any process: claim, lock, re-check, record.
+
+After Grafana OnCall's escalation task (and the bugs its users met):
+
+- The reminder is claimed with one conditional UPDATE (pending -> firing, this process as
+  owner); a process that changes no row lost the race and stops. The claim is a short
+  transaction of its own (the sweep claims overdue reminders in batches, SKIP LOCKED, so
+  processes share them), so the loser stops at once instead of queueing behind the winner.
+- Firing locks the incident row first, as every lifecycle change does: an ack or resolve in
+  flight either commits first (and has withdrawn the reminder, claimed or not) or waits.
+  The reminder is read again under that lock: still ours, still firing?
+- `planner.skip_reason` re-checks the incident (acknowledged? resolved? an older plan?).
+- The notifications go into the outbox, with the timeline line and the audit entry, in the
+  transaction that marks the reminder fired (`bot.incidents.changes`); the outbox is kicked,
+  and a follow-up reminder due soon is handed to the scheduler, only after that commit.
+
+A process killed between claim and fire leaves claims that expire after `claim_seconds`; any
+process's next sweep takes them over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.durations import humanize_seconds
+from bot.escalation import planner
+from bot.escalation import storage as reminders
+from bot.escalation.delivery import BREACH, PAGE_FANOUT, PAGE_POST, REMIND
+from bot.escalation.planner import (
+    EscalationState,
+    PlannedReminder,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+)
+from bot.escalation.scheduling import ReminderScheduler
+from bot.incidents import storage as incidents
+from bot.incidents.changes import Change, IncidentChanges, Queued
+from bot.models import SYSTEM, Actor, Incident, Severity
+from bot.notify import Page
+from bot.policy import Policy
+from bot.store import Store
+
+_BREACH_TARGET = {
+    ReminderKind.ACK_BREACH: "acknowledge",
+    ReminderKind.RESOLVE_BREACH: "resolve",
+}
+
+
+class FireResult(StrEnum):
+    FIRED = "fired"
+    SKIPPED = "skipped"  # due, but no longer wanted (acknowledged, resolved, stale...)
+    NOT_CLAIMED = "not_claimed"  # not due, already fired or cancelled, or held by another
+    LOST = "lost"  # claimed, then cancelled or taken over before it could fire
+    MISSING = "missing"  # no such reminder
+
+
+class _ClaimLost(Exception):
+    """The reminder was cancelled or taken over between claim and fire: roll back."""
+
+
+def owner_id() -> str:
+    """This process, as the owner of the claims it takes."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _mentions(targets: Sequence[str]) -> str:
+    return " ".join(f"<!subteam^{t}>" if t.startswith("S") else f"<@{t}>" for t in targets)
+
+
+class ReminderFiring:
+    """Claims and fires reminders for one process; several processes share one store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        policy: Policy,
+        changes: IncidentChanges,
+        scheduler: ReminderScheduler,
+        owner: str | None = None,
+        claim_seconds: float = 30.0,
+        batch_size: int = 100,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+        self.changes = changes
+        self.scheduler = scheduler
+        self.owner = owner or owner_id()
+        self.claim_seconds = claim_seconds
+        self.batch_size = batch_size
+
+    async def fire(self, reminder_id: int) -> FireResult:
+        """Claim one reminder and fire it if it is due and still wanted.
+
+        The claim is its own short transaction that never waits on the incident: a process
+        that loses the race changes no row and stops at once, rather than queueing behind
+        the winner's firing.
+        """
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            claimed = await reminders.claim(tx, reminder_id, self.owner, now, self.claim_seconds)
+            if claimed is None:
+                exists = await reminders.get(tx, reminder_id) is not None
+                return FireResult.NOT_CLAIMED if exists else FireResult.MISSING
+        return await self.fire_claimed(claimed)
+
+    async def fire_due(self) -> int:
+        """Fire every reminder that is due now; return how many fired (tests, the sweep)."""
+        fired = 0
+        while True:
+            now = self.clock.now()
+            async with self.store.transaction() as tx:
+                claimed = await reminders.claim_due(
+                    tx, self.owner, now, self.claim_seconds, self.batch_size
+                )
+            # One at a time, not through the job slots: a claimed batch must not queue
+            # behind every job waiting for a slot (its claims would age meanwhile).
+            for number, reminder in enumerate(claimed):
+                if self.scheduler.stopping:
+                    await self._release(claimed[number:])  # for the next process, at once
+                    return fired
+                try:
+                    result = await self.fire_claimed(reminder)  # releases its own on failure
+                except BaseException:
+                    await self._release(claimed[number + 1 :])
+                    raise
+                if result is FireResult.FIRED:
+                    fired += 1
+            if len(claimed) < self.batch_size:
+                return fired
+
+    async def fire_claimed(self, reminder: Reminder) -> FireResult:
+        """Fire a reminder this process has claimed, in a transaction that locks its incident."""
+        try:
+            async with self.changes.begin() as change:
+                # Lock order: incident, then reminder (as the lifecycle changes do).
+                incident = await incidents.get(change.tx, reminder.incident_id, lock=True)
+                current = await reminders.get(change.tx, reminder.id)
+                if (
+                    current is None
+                    or current.status is not ReminderStatus.FIRING
+                    or current.claimed_by != self.owner
+                ):
+                    return FireResult.LOST
+                if incident is None:
+                    await self._finish(change, current, ReminderStatus.SKIPPED, "no incident")
+                    return FireResult.SKIPPED
+                state = await reminders.get_state(change.tx, incident.id)
+                state = state or planner.initial_state(incident)
+                status, _ = await self.fire_in(change, current, incident, state)
+        except _ClaimLost:
+            return FireResult.LOST
+        except BaseException:
+            await self._release([reminder])
+            raise
+        return FireResult.SKIPPED if status is ReminderStatus.SKIPPED else FireResult.FIRED
+
+    async def fire_in(
+        self,
+        change: Change,
+        reminder: Reminder,
+        incident: Incident,
+        state: EscalationState,
+    ) -> tuple[ReminderStatus, EscalationState]:
+        """Fire (or skip) a claimed reminder inside `change`; the incident row is locked."""
+        tx, now = change.tx, change.now
+        reason = planner.skip_reason(reminder, incident, state, now)
+        if reason is not None:
+            await self._finish(change, reminder, ReminderStatus.SKIPPED, reason)
+            return ReminderStatus.SKIPPED, state
+        new_state = state
+        follow_up: PlannedReminder | None = None
+        if reminder.kind is ReminderKind.PAGE:
+            targets = self._level_targets(incident.severity, reminder)
+            waited = (now - state.anchor_at).total_seconds()
+            since = "declared" if state.anchor_at == incident.declared_at else "reopened"
+            page = Page(reminder.level, targets, waited=waited, since=since)
+            await self.page(change, incident, reminder.id, page)
+            new_state = replace(state, level=max(state.level, reminder.level))
+            outcome = f"paged level {reminder.level}"
+        elif reminder.kind in _BREACH_TARGET:
+            new_state = await self._breach(change, reminder, incident, state)
+            outcome = "breach recorded"
+        elif reminder.kind is ReminderKind.UPDATE_DUE:
+            await self._remind(change, reminder, incident)
+            # Unanswered, it repeats at the cadence until an update re-plans it.
+            follow_up = planner.next_update_reminder(reminder, incident, self.policy, now)
+            outcome = "reminded"
+        else:
+            await self._remind(change, reminder, incident)
+            outcome = "reminded"
+        await self._finish(change, reminder, ReminderStatus.FIRED, outcome)
+        if follow_up is not None:
+            new_id = await reminders.insert(tx, incident.id, state.plan, follow_up, now)
+            self.scheduler.hold_after_commit(tx, new_id, follow_up.due_at, now)
+        if new_state != state:
+            await reminders.save_state(tx, new_state, now)
+        return ReminderStatus.FIRED, new_state
+
+    async def page(
+        self,
+        change: Change,
+        incident: Incident,
+        reminder_id: int,
+        page: Page,
+        *,
+        actor: Actor = SYSTEM,
+    ) -> None:
+        """Record a page and queue its post and its DMs (scheduled, or by hand)."""
+        payload = {
+            "reminder_id": reminder_id,
+            "level": page.level,
+            "targets": list(page.targets),
+            "waited": page.waited,
+            "by": page.by,
+            "reason": page.reason,
+            "since": page.since,
+            "acknowledged": incident.acknowledged_at is not None,
+        }
+        if page.by:
+            why = f"escalated by <@{page.by}>" + (f": {page.reason}" if page.reason else "")
+        elif page.waited:
+            why = f"not acknowledged after {humanize_seconds(page.waited)}"
+        else:
+            why = "on declaration" if page.since == "declared" else "on reopening"
+        await change.record(
+            incident.id,
+            kind="paged",
+            text=f"Paged level {page.level} ({why}): {_mentions(page.targets)}",
+            action="escalation.page",
+            actor=actor.user_id,
+            args={"level": page.level, "targets": list(page.targets), "reason": page.reason},
+            data={"reminder_id": reminder_id, "level": page.level},
+            effects=[Queued(PAGE_POST, payload), Queued(PAGE_FANOUT, payload)],
+        )
+
+    async def _release(self, claimed: Sequence[Reminder]) -> None:
+        # Hand claims back so the next sweep retries at once instead of after they expire.
+        with contextlib.suppress(Exception):
+            async with self.store.transaction() as tx:
+                await reminders.release(tx, [r.id for r in claimed], self.owner)
+
+    async def _finish(
+        self, change: Change, reminder: Reminder, status: ReminderStatus, outcome: str
+    ) -> None:
+        if not await reminders.finish(
+            change.tx, reminder.id, self.owner, status, change.now, outcome
+        ):
+            raise _ClaimLost(reminder.id)
+
+    def _level_targets(self, severity: Severity, reminder: Reminder) -> tuple[str, ...]:
+        # Whoever the policy names now (the rota may have changed since planning).
+        levels = self.policy.levels(severity)
+        if 1 <= reminder.level <= len(levels):
+            return tuple(levels[reminder.level - 1].notify)
+        return reminder.notify
+
+    async def _breach(
+        self,
+        change: Change,
+        reminder: Reminder,
+        incident: Incident,
+        state: EscalationState,
+    ) -> EscalationState:
+        target = _BREACH_TARGET[reminder.kind]
+        targets = self.policy.targets(incident.severity)
+        within = targets.ack_within if target == "acknowledge" else targets.resolve_within
+        warning = {
+            "reminder_id": reminder.id,
+            "target": target,
+            "within": str(within),
+            "due_at": reminder.due_at.timestamp(),
+        }
+        verb = "acknowledged" if target == "acknowledge" else "resolved"
+        await change.record(
+            incident.id,
+            actor=SYSTEM.user_id,
+            kind="target_breached",
+            text=f"Not {verb} within {within} ({incident.severity} target): target breached",
+            action="escalation.breach",
+            args={"target": target, "within": str(within), "due_at": reminder.due_at.isoformat()},
+            data={"reminder_id": reminder.id, "target": target},
+            effects=[Queued(BREACH, warning)],
+        )
+        if target == "acknowledge":
+            return replace(state, ack_breached_at=change.now)
+        return replace(state, resolve_breached_at=change.now)
+
+    async def _remind(self, change: Change, reminder: Reminder, incident: Incident) -> None:
+        user_id = incident.commander or incident.declared_by
+        if reminder.kind is ReminderKind.UPDATE_DUE:
+            every = self.policy.targets(incident.severity).update_every
+            within = str(every) if every else ""
+            text = f"Reminded <@{user_id}> that a status update is due"
+        else:
+            reviews = self.policy.reviews
+            preliminary = reminder.kind is ReminderKind.PRELIMINARY_REVIEW
+            within = str(reviews.preliminary_within if preliminary else reviews.formal_within)
+            name = "preliminary" if preliminary else "formal"
+            text = f"Reminded <@{user_id}> that the {name} review is due ({within} after)"
+        reminder_payload = {
+            "reminder_id": reminder.id,
+            "kind": reminder.kind.value,
+            "user_id": user_id,
+            "due_at": reminder.due_at.timestamp(),
+            "within": within,
+        }
+        await change.record(
+            incident.id,
+            actor=SYSTEM.user_id,
+            kind="reminded",
+            text=text,
+            action=f"escalation.{reminder.kind.value}",
+            args={"user": user_id, "due_at": reminder.due_at.isoformat()},
+            data={"reminder_id": reminder.id, "reminder": reminder.kind.value},
+            effects=[Queued(REMIND, reminder_payload)],
+        )

@@ -1,0 +1,103 @@
+"""Escalating by hand: `/incident escalate` and the Escalate button page the next level now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bot.errors import Conflict, PermissionDenied
+from bot.escalation import planner
+from bot.escalation import storage as reminders
+from bot.escalation.firing import ReminderFiring
+from bot.escalation.planner import PlannedReminder, ReminderKind, ReminderStatus
+from bot.incidents.changes import IncidentChange, IncidentChanges
+from bot.models import Actor, Incident
+from bot.notify import Page
+from bot.permissions import Permissions
+from bot.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """What `/incident escalate` did."""
+
+    incident: Incident
+    level: int
+    targets: tuple[str, ...]
+    reminder_id: int
+    last_level: int
+
+
+class ManualEscalation:
+    """Pages the next level at once; the scheduled plan keeps its later levels."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        permissions: Permissions,
+        changes: IncidentChanges,
+        firing: ReminderFiring,
+    ) -> None:
+        self.policy = policy
+        self.permissions = permissions
+        self.changes = changes
+        self.firing = firing
+
+    async def escalate(
+        self,
+        incident_id: str,
+        actor: Actor,
+        reason: str = "",
+        request_id: str | None = None,
+    ) -> Escalation:
+        """Page the next escalation level now, by hand (`/incident escalate`, the button).
+
+        The level after the highest paged so far is paged at once (its scheduled page, if
+        any, is withdrawn); later levels keep their times. Audited and on the timeline.
+        Raises PermissionDenied (not a responder), NotFound, Conflict (resolved, or every
+        level already paged), DuplicateRequest (a Slack retry).
+        """
+        if not await self.permissions.allows(actor, "responders"):
+            raise PermissionDenied("Only responders may escalate incidents.")
+        reason = " ".join(reason.split())[:500]
+        async with self.changes.begin(request_id=request_id) as change:
+            tx, now = change.tx, change.now
+            incident = await change.lock(incident_id)
+            if not incident.is_open:
+                raise Conflict(f"{incident.id} is resolved; reopen it before escalating.")
+            state = await reminders.get_state(tx, incident.id) or planner.initial_state(incident)
+            levels = self.policy.levels(state.severity)
+            chosen = planner.next_level(self.policy, state)
+            if chosen is None:
+                if not levels:
+                    raise Conflict(f"{incident.severity} has no escalation levels to page.")
+                raise Conflict(
+                    f"{incident.id} has already paged every escalation level "
+                    f"({len(levels)}) of {incident.severity}."
+                )
+            level, spec = chosen
+            planned = PlannedReminder(ReminderKind.PAGE, now, level, tuple(spec.notify))
+            await reminders.cancel_level(tx, incident.id, level, now, "paged by hand")
+            reminder_id = await reminders.insert(
+                tx,
+                incident.id,
+                state.plan,
+                planned,
+                now,
+                status=ReminderStatus.FIRING,
+                claimed_by=self.firing.owner,
+                claimed_until=now.timestamp() + self.firing.claim_seconds,
+                reason=reason,
+                actor=actor.user_id,
+            )
+            page = Page(level, tuple(spec.notify), by=actor.user_id, reason=reason)
+            await self.firing.page(change, incident, reminder_id, page, actor=actor)
+            await reminders.finish(
+                tx, reminder_id, self.firing.owner, ReminderStatus.FIRED, now, "paged by hand"
+            )
+            await reminders.save_state(tx, replace(state, level=level), now)
+            details = {"level": level, "reason": reason}
+            await change.announce(
+                IncidentChange("escalated", incident, incident, actor, now, details)
+            )
+        return Escalation(incident, level, tuple(spec.notify), reminder_id, len(levels))

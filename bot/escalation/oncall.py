@@ -1,0 +1,46 @@
+"""`/oncall`: who stands at each escalation level, read from the policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.models import Severity
+from bot.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallLevel:
+    level: int
+    after: float
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OnCall:
+    """Who stands at each escalation level of one severity, and its targets."""
+
+    severity: Severity
+    levels: tuple[OnCallLevel, ...]
+    ack_within: str
+    resolve_within: str
+    update_every: str | None
+
+
+def oncall(policy: Policy, severity: Severity | None = None) -> list[OnCall]:
+    """Who stands at each escalation level, per severity (all severities by default)."""
+    rows = []
+    for sev in [severity] if severity is not None else list(Severity):
+        targets = policy.targets(sev)
+        rows.append(
+            OnCall(
+                severity=sev,
+                levels=tuple(
+                    OnCallLevel(number, level.after.seconds, tuple(level.notify))
+                    for number, level in enumerate(policy.levels(sev), start=1)
+                ),
+                ack_within=str(targets.ack_within),
+                resolve_within=str(targets.resolve_within),
+                update_every=str(targets.update_every) if targets.update_every else None,
+            )
+        )
+    return rows
