@@ -58,8 +58,13 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return await _run(args.host, args.port)
     if args.command == "console":
-        from bot.console.app import run_console
-
+        try:
+            from bot.console.app import run_console
+        except ModuleNotFoundError as exc:  # the image leaves the console and its extra out
+            raise ConfigError(
+                f"the console is not installed here ({exc.name} is missing); "
+                "install it with: pip install 'chatops-bot[console]' from a checkout"
+            ) from None
         return await run_console(fresh=args.fresh)
     if args.command == "check-config":
         return _check_config(args.path)

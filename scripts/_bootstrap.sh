@@ -86,11 +86,11 @@ ensure_venv() {
     want="$(sha256sum pyproject.toml | cut -d" " -f1)"
     [ -f "$STAMP" ] && have="$(cat "$STAMP")"
     if [ "$want" != "$have" ]; then
-        log "pip install -e '.[dev]'"
+        log "pip install -e '.[dev,console]'"
         rm -f "$STAMP"
         # The filter drops pip's warnings about configured local indexes that do not exist.
         { PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
-            "$VENV/bin/python" -m pip install -q -e '.[dev]' 2>&1; } |
+            "$VENV/bin/python" -m pip install -q -e '.[dev,console]' 2>&1; } |
             { grep -v "is ignored: it is neither a file nor a directory" || true; }
         printf '%s\n' "$want" >"$STAMP"
     else

@@ -130,6 +130,13 @@ async def test_declare_shows_the_announcement_and_a_button_press_reaches_the_app
     [incident] = await bot.services.incidents.list()
     assert incident.acknowledged_by == "U0YOU"
 
+    # Tab at the prompt offers the incident the store now holds.
+    deadline = asyncio.get_running_loop().time() + 10
+    while incident.id not in driver.console.completer.candidates("/incident show "):
+        assert asyncio.get_running_loop().time() < deadline, "the ID is never offered"
+        await asyncio.sleep(0.02)
+    assert "#incidents" in driver.console.completer.candidates(":in #")
+
     assert await driver.quit() == 0
     assert "Bye." in driver.out.getvalue()
 
@@ -350,8 +357,10 @@ async def test_buttons_confirm_selects_modals_reactions_users_and_channels(
     said = [r["event"] for r in seen["requests"] if r.get("event", {}).get("type") == "message"]
     assert said[-1]["text"] == "hello team" and said[-1]["user"] == "U0BOB"
 
-    mark = driver.type(":channels", ":bogus", "99")
+    mark = driver.type(":channels", ":bogus", ":help", "99")
     out = await driver.wait_for("There is no button [99].", since=mark)
+    assert "Slash commands in the app's manifest:" in out
+    assert re.search(r"\n  /oncall \[P0\|P1\|P2\|P3\] +Who is on call", out), out
     assert "#incidents (C0INCIDENTS)" in out and "<- you are here" in out
     assert "I don't know :bogus" in out
     assert await driver.quit() == 0
