@@ -3,6 +3,8 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# Only what `chatops-bot run` needs: .dockerignore leaves bot/console/ (the terminal front end
+# and its Slack double) out, and no extras are installed.
 COPY bot ./bot
 COPY commands ./commands
 RUN pip install --no-cache-dir --prefix=/install .

@@ -289,3 +289,73 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
         assert process.returncode == 0, stderr.decode()
         assert "Traceback" not in stderr.decode()
         assert slack.violations == []
+
+
+async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
+    """The image leaves bot/console out (.dockerignore): `run` must work without it."""
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "bot/console/" in ignored
+    source = tmp_path / "src"
+    shutil.copytree(ROOT / "bot", source / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "commands", source / "commands")
+    shutil.rmtree(source / "bot" / "console")
+    child = (
+        "import atexit, sys\n"
+        f"sys.path.insert(0, {str(source)!r})\n"
+        "import bot\n"
+        "print('from', bot.__file__, flush=True)\n"
+        "atexit.register(lambda: print('console modules',"
+        " sorted(m for m in sys.modules if m.startswith(('bot.console', 'prompt_toolkit',"
+        " 'rich'))), flush=True))\n"
+        "from bot.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    port = _free_port()
+    async with SlackDouble(bot_token=BOT_TOKEN) as slack:
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+            DATABASE_URL=f"sqlite:///{tmp_path}/image.db",
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            child,
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+            body = slash_command_body(
+                text="declare P1 Checkout API returns 502",
+                user_id="U0ALICE",
+                channel_id="C0GENERAL",
+                response_url=slack.new_response_url(channel="C0GENERAL", user_id="U0ALICE"),
+            )
+            async with SlackRequestSender(
+                f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET
+            ) as sender:
+                assert (await sender.send(body)).status == 200
+            [reply] = await slack.wait_for_response(1, timeout=10)
+            assert "Declared *INC-" in reply.payload["text"]
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+            except TimeoutError:
+                process.kill()
+                raise
+    assert process.returncode == 0, stderr.decode()
+    out = stdout.decode()
+    assert f"from {source / 'bot' / '__init__.py'}" in out
+    assert "console modules []" in out, out
