@@ -27,8 +27,6 @@ from bot.console.render import (
     state_value,
     strip_ansi,
     view_errors,
-    visible_width,
-    wrap,
 )
 
 NAMES = StaticNames(
@@ -479,25 +477,4 @@ def test_view_errors_name_the_fields() -> None:
     assert view_errors(errors, input_fields(MODAL)) == [
         "What changed: Say what changed",
         "unknown_block: Odd",
-    ]
-
-
-# ----- terminal width ----------------------------------------------------------------------
-
-
-def test_long_lines_wrap_with_a_hanging_indent_and_colour_takes_no_room() -> None:
-    line = "  • /incident update [INC-ID] <status> <message> [eta <duration>]: post an update"
-    assert wrap(line, 40) == [
-        "  • /incident update [INC-ID] <status>",
-        "    <message> [eta <duration>]: post an",
-        "    update",
-    ]
-    assert all(visible_width(part) <= 40 for part in wrap(line, 40))
-    assert wrap("short", 40) == ["short"]
-    assert wrap("x" * 60, 40) == ["x" * 60]  # one long word is left whole
-    assert visible_width("\x1b[1mbold\x1b[0m 🟠") == 7
-    coloured = COLOR.bold(" ".join(["word"] * 10))
-    assert [strip_ansi(part) for part in wrap(coloured, 30)] == [
-        "word word word word word word",
-        "  word word word word",
     ]
