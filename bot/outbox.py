@@ -3,10 +3,11 @@
 A service enqueues an effect (`kind` + JSON payload) in the same transaction as the state
 change, so a Slack outage or a crash between commit and delivery loses nothing: the
 dispatcher delivers pending effects, retries what failed for a transient reason (429, 5xx,
-network) with a short back-off (Retry-After when the far side gives one), and gives up on
-permanent errors (channel_not_found, missing scope) after telling the effect's failure
-handler. Rows are claimed atomically, so several bot processes can run dispatchers on one
-store and each effect is delivered by one of them.
+network) with a short back-off (2 s, doubling up to 5 min; Retry-After when the far side
+gives one) for up to `give_up_after` (24 h), and gives up on permanent errors
+(channel_not_found, missing scope) after telling the effect's failure handler. Rows are
+claimed atomically, so several bot processes can run dispatchers on one store and each
+effect is delivered by one of them.
 
 Order. The effects of one incident are delivered one at a time, in the order they were
 queued: an effect is claimed only when no earlier effect of its incident is still undone
@@ -49,6 +50,7 @@ from bot.store import Store, Tx, skip_locked
 
 log = logging.getLogger(__name__)
 
+GIVE_UP_AFTER = timedelta(hours=24)
 KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
 PRUNE_INTERVAL = timedelta(hours=1)
@@ -132,6 +134,7 @@ class OutboxDispatcher:
         claim_seconds: float = 60.0,
         handler_timeout: float = 20.0,
         max_attempts: int = 8,
+        give_up_after: timedelta = GIVE_UP_AFTER,
         max_backoff: float = 300.0,
         batch_size: int = 20,
         keep_delivered: timedelta = KEEP_DELIVERED,
@@ -144,6 +147,7 @@ class OutboxDispatcher:
         self.claim_seconds = claim_seconds
         self.handler_timeout = handler_timeout
         self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
         self.max_backoff = max_backoff
         self.batch_size = batch_size
         self.keep_delivered = keep_delivered
@@ -262,7 +266,7 @@ class OutboxDispatcher:
             await self._not_delivered(effect, exc)
             return 0
         except TimeoutError:
-            await self._retry_later(effect, "timed out", self._backoff(effect))
+            await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
             return 0
         except Exception as exc:
             # Not a failure the handler knew about (a bug, the store gone): tried again
@@ -272,25 +276,35 @@ class OutboxDispatcher:
             else:
                 log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
             error = NotifierError(type(exc).__name__, error_code="internal_error")
-            await self._not_delivered(effect, error)
+            await self._not_delivered(effect, error, unexpected=True)
             return 0
         finally:
             _delivering.reset(delivering)
         await self._finish(effect)
         return 1
 
-    async def _not_delivered(self, effect: Effect, error: NotifierError) -> None:
+    async def _not_delivered(
+        self, effect: Effect, error: NotifierError, *, unexpected: bool = False
+    ) -> None:
         if error.retryable and error.retry_after is not None:
             # The far side said when to come back (a rate limit): that is no failed attempt.
             await self._retry_later(effect, str(error), max(1.0, error.retry_after), counted=False)
             return
-        if error.retryable and effect.attempts < self.max_attempts:
+        if error.retryable and self._may_retry(effect, unexpected=unexpected):
             await self._retry_later(effect, str(error), self._backoff(effect))
             return
         await self._finish(effect, failed=str(error))
         failure = self._on_failure.get(effect.kind)
         if failure is not None:
             await failure(effect, error)
+
+    def _may_retry(self, effect: Effect, *, unexpected: bool) -> bool:
+        """A transient failure of the far side (an outage) is retried until the effect is
+        `give_up_after` old: it delays the message, it does not lose it. An unexpected error
+        of our own is tried `max_attempts` times."""
+        if unexpected:
+            return effect.attempts < self.max_attempts
+        return self.clock.now() - effect.created_at < self.give_up_after
 
     def _backoff(self, effect: Effect) -> float:
         """2 s after the first attempt, then doubling, up to `max_backoff`."""

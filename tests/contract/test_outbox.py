@@ -148,6 +148,42 @@ async def test_a_rate_limit_waits_its_retry_after_and_costs_no_attempt(store: St
     assert (await _row(store, effect_id))["delivered_at"] is not None
 
 
+async def test_a_slack_outage_delays_an_effect_for_up_to_a_day_and_loses_it_no_sooner(
+    store: Store,
+) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock)
+    slack_back_at = NOW + timedelta(hours=3)
+    reported: list[str] = []
+
+    async def handler(effect: Effect) -> None:
+        if effect.payload["outage"] == "endless" or clock.now() < slack_back_at:
+            raise NotifierError("Slack error: 503", retryable=True)
+
+    async def on_failure(effect: Effect, error: NotifierError) -> None:
+        reported.append(effect.payload["outage"])
+
+    async def run_until(when: datetime) -> None:
+        while clock.now() < when:
+            await dispatcher.deliver_due()
+            clock.advance(seconds=300)  # the longest back-off
+
+    dispatcher.register("post", handler, on_failure=on_failure)
+    three_hours = await _enqueue(store, "post", {"outage": "three hours"}, "INC-1")
+    await run_until(slack_back_at + timedelta(minutes=10))
+    row = await _row(store, three_hours)
+    assert row["delivered_at"] is not None and row["attempts"] > 8 and reported == []
+
+    async with store.transaction() as tx:
+        endless = await outbox.enqueue(
+            tx, clock.now(), "post", {"outage": "endless"}, incident_id="INC-2"
+        )
+    await run_until(clock.now() + timedelta(hours=23, minutes=50))
+    assert (await _row(store, endless))["failed_at"] is None and reported == []
+    await run_until(clock.now() + timedelta(minutes=20))
+    assert (await _row(store, endless))["failed_at"] is not None and reported == ["endless"]
+
+
 async def _settle_states(store: Store, dispatcher: OutboxDispatcher) -> dict[str, int]:
     """One effect in each state: delivered, failed for good, retrying, never tried."""
 
