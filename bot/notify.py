@@ -1,9 +1,11 @@
 """The Notifier port: how services reach people. Slack is one implementation.
 
 Contract: each method delivers one notification and returns where it landed (if anywhere),
-or raises NotifierError with `retryable` set for transient failures (rate limits, 5xx,
-network) and cleared for permanent ones (unknown channel, missing scope). Methods take
-domain objects and render them themselves, so services never build Slack payloads.
+or raises NotifierError, and nothing else: `retryable` set for transient failures (rate
+limits, 5xx, an answer that is not the API's own, network errors, timeouts), with
+`retry_after` when the far side said when to come back; cleared for permanent ones (unknown
+channel, missing scope). Methods take domain objects and render them themselves, so
+services never build Slack payloads.
 """
 
 from __future__ import annotations

@@ -3,9 +3,32 @@
 A service enqueues an effect (`kind` + JSON payload) in the same transaction as the state
 change, so a Slack outage or a crash between commit and delivery loses nothing: the
 dispatcher delivers pending effects, retries what failed for a transient reason (429, 5xx,
-network) with back-off, and gives up on permanent errors (channel_not_found, missing scope)
-after telling the effect's failure handler. Rows are claimed atomically, so several bot
-processes can run dispatchers on one store and each effect is delivered by one of them.
+network) with a short back-off (2 s, doubling up to 5 min; Retry-After when the far side
+gives one) for up to `give_up_after` (24 h), and gives up on permanent errors
+(channel_not_found, missing scope) after telling the effect's failure handler. Rows are
+claimed atomically, so several bot processes can run dispatchers on one store and each
+effect is delivered by one of them.
+
+Order. The effects of one incident are delivered one at a time, in the order they were
+queued: an effect is claimed only when no earlier effect of its incident is still undone
+(waiting, retrying, or being delivered by any process). The claiming statement checks this
+itself, so it holds across processes. The key is the incident, not the channel: one change
+targets several channels (the war room, the announcement channel, direct messages) whose
+target is only known at delivery (a war room that does not exist yet), and the war room's
+set-up must come before the updates posted in it. Different incidents do not wait for each
+other, so one incident's stuck message never holds up another's announcement.
+
+- Ids of one incident are handed out in commit order: every transaction that queues effects
+  for an incident holds its row (declaring inserts it; changes, reminders and escalations
+  lock it first).
+- An effect queued while another effect of the same incident is being delivered (the war
+  room's invites and summary, a page's direct messages) is a follow-up: it takes that
+  effect's place in the order (`order_seq`), ahead of anything queued after it.
+
+Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
+after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
+`prune_interval`; an undone effect is never deleted. Nothing reads a delivered row: what later
+steps need (the ts of a card edited in place) is stored on the incident.
 """
 
 from __future__ import annotations
@@ -15,6 +38,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +50,24 @@ from bot.store import Store, Tx, skip_locked
 
 log = logging.getLogger(__name__)
 
+GIVE_UP_AFTER = timedelta(hours=24)
+KEEP_DELIVERED = timedelta(days=7)
+KEEP_FAILED = timedelta(days=30)
+PRUNE_INTERVAL = timedelta(hours=1)
+_PRUNE_BATCH = 1000
+
+# An effect's place in its incident's order, and "an earlier undone effect of the same
+# incident" (the rows that hold an effect back), for the claim and the due count.
+_PLACE = "COALESCE({t}.order_seq, {t}.id)"
+_UNDONE = "{t}.delivered_at IS NULL AND {t}.failed_at IS NULL"
+_NOT_HELD_BACK = (
+    "NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.incident_id = head.incident_id"
+    f" AND {_UNDONE.format(t='earlier')}"
+    f" AND ({_PLACE.format(t='earlier')} < {_PLACE.format(t='head')}"
+    f" OR ({_PLACE.format(t='earlier')} = {_PLACE.format(t='head')}"
+    " AND earlier.id < head.id)))"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Effect:
@@ -35,10 +77,14 @@ class Effect:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    position: int  # its place in its incident's order (its id, or its parent's place)
 
 
 EffectHandler = Callable[[Effect], Awaitable[None]]
 FailureHandler = Callable[[Effect, NotifierError], Awaitable[None]]
+
+# The effect whose handler is running in this task: what a follow-up is queued behind.
+_delivering: ContextVar[Effect | None] = ContextVar("outbox_delivering", default=None)
 
 
 async def enqueue(
@@ -50,11 +96,27 @@ async def enqueue(
     incident_id: str | None = None,
     delay: float = 0.0,
 ) -> int:
-    """Queue an effect inside the caller's transaction; delivered once it commits."""
+    """Queue an effect inside the caller's transaction; delivered once it commits.
+
+    Effects of one incident are delivered in the order queued (a `delay` holds back the
+    incident's later effects too); one queued by the handler of another effect of the same
+    incident goes right after that effect. Effects without an incident keep no order.
+    """
+    parent = _delivering.get()
+    place = None
+    if parent is not None and incident_id is not None and parent.incident_id == incident_id:
+        place = parent.position
     row = await tx.fetchone(
-        "INSERT INTO outbox (kind, incident_id, payload, created_at, available_at)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (kind, incident_id, json.dumps(payload), at.timestamp(), at.timestamp() + delay),
+        "INSERT INTO outbox (kind, incident_id, payload, created_at, available_at, order_seq)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            kind,
+            incident_id,
+            json.dumps(payload),
+            at.timestamp(),
+            at.timestamp() + delay,
+            place,
+        ),
     )
     assert row is not None
     return int(row["id"])
@@ -72,7 +134,12 @@ class OutboxDispatcher:
         claim_seconds: float = 60.0,
         handler_timeout: float = 20.0,
         max_attempts: int = 8,
+        give_up_after: timedelta = GIVE_UP_AFTER,
+        max_backoff: float = 300.0,
         batch_size: int = 20,
+        keep_delivered: timedelta = KEEP_DELIVERED,
+        keep_failed: timedelta = KEEP_FAILED,
+        prune_interval: timedelta = PRUNE_INTERVAL,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -80,7 +147,12 @@ class OutboxDispatcher:
         self.claim_seconds = claim_seconds
         self.handler_timeout = handler_timeout
         self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
+        self.max_backoff = max_backoff
         self.batch_size = batch_size
+        self.keep_delivered = keep_delivered
+        self.keep_failed = keep_failed
+        self.prune_interval = prune_interval
         self._handlers: dict[str, EffectHandler] = {}
         self._on_failure: dict[str, FailureHandler] = {}
         self._wake = asyncio.Event()
@@ -89,6 +161,8 @@ class OutboxDispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
+        self._next_prune: datetime | None = None
+        self.prune_runs = 0  # how many times prune() has run (tests wait on it)
 
     def register(
         self, kind: str, handler: EffectHandler, on_failure: FailureHandler | None = None
@@ -122,6 +196,7 @@ class OutboxDispatcher:
         while not self._stopping:
             try:
                 await self.deliver_due()
+                await self._prune_if_due()
             except StoreUnavailable as exc:
                 log.warning("outbox: store unavailable, will retry: %s", exc)
             except Exception:
@@ -131,14 +206,19 @@ class OutboxDispatcher:
             self._wake.clear()
 
     async def _claim(self) -> list[Effect]:
+        """Claim due effects that nothing earlier of their incident holds back."""
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             rows = await tx.fetchall(
                 "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
-                " SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
-                " AND available_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)"
-                f" ORDER BY id LIMIT {int(self.batch_size)}{skip_locked(tx)})"
-                " RETURNING id, kind, incident_id, payload, attempts, created_at",
+                " SELECT head.id FROM outbox head"
+                f" WHERE {_UNDONE.format(t='head')} AND head.available_at <= ?"
+                " AND (head.claimed_until IS NULL OR head.claimed_until < ?)"
+                f" AND {_NOT_HELD_BACK}"
+                f" ORDER BY {_PLACE.format(t='head')}, head.id"
+                f" LIMIT {int(self.batch_size)}{skip_locked(tx)})"
+                " RETURNING id, kind, incident_id, payload, attempts, created_at,"
+                f" {_PLACE.format(t='outbox')} AS position",
                 (now + self.claim_seconds, now, now),
             )
         return sorted(
@@ -150,10 +230,11 @@ class OutboxDispatcher:
                     payload=json.loads(row["payload"]),
                     attempts=int(row["attempts"]),
                     created_at=utc_from_timestamp(row["created_at"]),
+                    position=int(row["position"]),
                 )
                 for row in rows
             ),
-            key=lambda effect: effect.id,
+            key=lambda effect: (effect.position, effect.id),
         )
 
     async def deliver_due(self) -> int:
@@ -162,11 +243,11 @@ class OutboxDispatcher:
         self._rounds += 1
         self._idle.clear()
         try:
+            # Each claim takes at most one effect per incident: delivering it may free the
+            # next, so claim again until nothing is left to take.
             while effects := await self._claim():
                 for effect in effects:
                     delivered += await self._deliver(effect)
-                if len(effects) < self.batch_size:
-                    break
         finally:
             self._rounds -= 1
             if self._rounds == 0:
@@ -178,32 +259,67 @@ class OutboxDispatcher:
         if handler is None:
             await self._finish(effect, failed=f"no handler for effect kind {effect.kind!r}")
             return 0
+        delivering = _delivering.set(effect)
         try:
             await asyncio.wait_for(handler(effect), timeout=self.handler_timeout)
         except NotifierError as exc:
-            if exc.retryable and effect.attempts < self.max_attempts:
-                delay = getattr(exc, "retry_after", None) or min(300.0, 2.0**effect.attempts)
-                await self._retry_later(effect, str(exc), delay)
-                return 0
-            await self._finish(effect, failed=str(exc))
-            failure = self._on_failure.get(effect.kind)
-            if failure is not None:
-                await failure(effect, exc)
+            await self._not_delivered(effect, exc)
             return 0
         except TimeoutError:
-            await self._retry_later(effect, "timed out", min(300.0, 2.0**effect.attempts))
+            await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
             return 0
+        except Exception as exc:
+            # Not a failure the handler knew about (a bug, the store gone): tried again
+            # after the back-off, never left to wait out its claim.
+            if isinstance(exc, StoreUnavailable):
+                log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
+            else:
+                log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
+            error = NotifierError(type(exc).__name__, error_code="internal_error")
+            await self._not_delivered(effect, error, unexpected=True)
+            return 0
+        finally:
+            _delivering.reset(delivering)
         await self._finish(effect)
         return 1
 
-    async def _retry_later(self, effect: Effect, error: str, delay: float) -> None:
+    async def _not_delivered(
+        self, effect: Effect, error: NotifierError, *, unexpected: bool = False
+    ) -> None:
+        if error.retryable and error.retry_after is not None:
+            # The far side said when to come back (a rate limit): that is no failed attempt.
+            await self._retry_later(effect, str(error), max(1.0, error.retry_after), counted=False)
+            return
+        if error.retryable and self._may_retry(effect, unexpected=unexpected):
+            await self._retry_later(effect, str(error), self._backoff(effect))
+            return
+        await self._finish(effect, failed=str(error))
+        failure = self._on_failure.get(effect.kind)
+        if failure is not None:
+            await failure(effect, error)
+
+    def _may_retry(self, effect: Effect, *, unexpected: bool) -> bool:
+        """A transient failure of the far side (an outage) is retried until the effect is
+        `give_up_after` old: it delays the message, it does not lose it. An unexpected error
+        of our own is tried `max_attempts` times."""
+        if unexpected:
+            return effect.attempts < self.max_attempts
+        return self.clock.now() - effect.created_at < self.give_up_after
+
+    def _backoff(self, effect: Effect) -> float:
+        """2 s after the first attempt, then doubling, up to `max_backoff`."""
+        return min(self.max_backoff, 2.0**effect.attempts)
+
+    async def _retry_later(
+        self, effect: Effect, error: str, delay: float, *, counted: bool = True
+    ) -> None:
         log.warning("outbox: effect %s (%s) will be retried: %s", effect.id, effect.kind, error)
         available = self.clock.now() + timedelta(seconds=delay)
         async with self.store.transaction() as tx:
             await tx.execute(
-                "UPDATE outbox SET claimed_until = NULL, available_at = ?, last_error = ?"
-                " WHERE id = ?",
-                (available.timestamp(), redact_text(error)[:500], effect.id),
+                "UPDATE outbox SET claimed_until = NULL, available_at = ?, last_error = ?,"
+                " attempts = attempts - ? WHERE id = ?",
+                (available.timestamp(), redact_text(error)[:500], 0 if counted else 1, effect.id),
             )
 
     async def _finish(self, effect: Effect, *, failed: str | None = None) -> None:
@@ -243,11 +359,46 @@ class OutboxDispatcher:
             await asyncio.sleep(0.01)  # held by another process: give it a moment
 
     async def _due_count(self) -> int:
+        """Effects due now and not held back by an earlier one (claimed ones included)."""
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             row = await tx.fetchone(
-                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL"
-                " AND failed_at IS NULL AND available_at <= ?",
+                "SELECT COUNT(*) AS n FROM outbox head"
+                f" WHERE {_UNDONE.format(t='head')} AND head.available_at <= ?"
+                f" AND {_NOT_HELD_BACK}",
                 (now,),
             )
         return int(row["n"]) if row else 0
+
+    # -- retention --------------------------------------------------------------------------
+
+    async def prune(self) -> int:
+        """Delete effects delivered more than `keep_delivered` ago and effects that failed
+        more than `keep_failed` ago; never one still undone. Returns how many went."""
+        now = self.clock.now()
+        delivered_before = (now - self.keep_delivered).timestamp()
+        failed_before = (now - self.keep_failed).timestamp()
+        deleted = 0
+        while True:  # in batches, so no transaction holds the table for long
+            async with self.store.transaction() as tx:
+                batch = await tx.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+                    " WHERE (delivered_at IS NOT NULL AND delivered_at < ?)"
+                    " OR (failed_at IS NOT NULL AND failed_at < ?)"
+                    f" LIMIT {_PRUNE_BATCH})",
+                    (delivered_before, failed_before),
+                )
+            deleted += batch
+            if batch < _PRUNE_BATCH:
+                break
+        self.prune_runs += 1
+        if deleted:
+            log.info("outbox: pruned %d delivered or failed effects", deleted)
+        return deleted
+
+    async def _prune_if_due(self) -> None:
+        now = self.clock.now()
+        if self._next_prune is not None and now < self._next_prune:
+            return
+        self._next_prune = now + self.prune_interval
+        await self.prune()

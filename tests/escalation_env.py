@@ -3,7 +3,8 @@ double (the real SlackNotifier and SlackDirectory, over HTTP)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,32 @@ def matrix_policy() -> Policy:
 
 def seconds_policy() -> Policy:
     return parse_policy(SECONDS_POLICY, source="<seconds policy>")
+
+
+def probe(owner: object, method: str) -> list[tuple[tuple[Any, ...], Any]]:
+    """Record every call of the async `owner.method` that returned, with its arguments and
+    result, and pass it through unchanged: the positive signal that it ran (a sweep, a job's
+    attempt to fire) before a test asserts that nothing came of it. Install it before
+    anything captures the method (the scheduler binds `sweep` when it starts)."""
+    real = getattr(owner, method)
+    returned: list[tuple[tuple[Any, ...], Any]] = []
+
+    async def recorded(*args: Any) -> Any:
+        result = await real(*args)
+        returned.append((args, result))
+        return result
+
+    setattr(owner, method, recorded)
+    return returned
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait until `condition()` holds; fail naming `what` after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
 
 
 def policy_without_paging() -> Policy:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -43,28 +44,69 @@ _MESSAGE_GONE = {"message_not_found", "thread_not_found"}
 
 
 async def call_slack(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
-    """Await a Web API call, translating its failures into NotifierError."""
+    """Await a Web API call, translating its failures into NotifierError.
+
+    Transient (`retryable`): HTTP 429 (with Slack's Retry-After as `retry_after`), any 5xx,
+    an answer that is not a JSON object (a proxy's text or HTML page), the transient error
+    codes, connection errors and timeouts. Everything else is a person's to fix.
+    """
     try:
         return await request
     except SlackApiError as exc:
-        code = str(exc.response.get("error", "")) if exc.response is not None else ""
-        status = exc.response.status_code if exc.response is not None else 0
-        retry_after: float | None = None
-        if status == 429:
-            header = exc.response.headers.get("Retry-After") or exc.response.headers.get(
-                "retry-after"
-            )
-            retry_after = float(header) if header else 1.0
-            code = code or "ratelimited"
-        retryable = status == 429 or status >= 500 or code in _TRANSIENT
-        raise NotifierError(
-            f"Slack error: {code or status}",
-            error_code=code,
-            retryable=retryable,
-            retry_after=retry_after,
-        ) from exc
+        raise _translate(exc.response) from exc
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise NotifierError(f"Slack unreachable: {type(exc).__name__}", retryable=True) from exc
+    except AttributeError as exc:
+        # slack_sdk's own check reads `.get` on the body: an HTTP 200 whose body is text.
+        raise NotifierError("Slack answered with a body that is not JSON", retryable=True) from exc
+
+
+def _translate(response: Any) -> NotifierError:
+    """The NotifierError for an answer slack_sdk refused.
+
+    `response` is an AsyncSlackResponse (its `data` a dict, or a str for a text body), or the
+    raw aiohttp response when the body claimed to be JSON and was not.
+    """
+    status = _status_of(response)
+    data = getattr(response, "data", None)
+    headers = getattr(response, "headers", None) or {}
+    readable = isinstance(data, dict) and bool(data)
+    code = str(data.get("error") or "") if isinstance(data, dict) else ""
+    retry_after = _retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    if status == 429:
+        code = code or "ratelimited"
+        retry_after = retry_after if retry_after is not None else 1.0
+    retryable = status == 429 or status >= 500 or not readable or code in _TRANSIENT
+    if readable or status == 429:
+        message = f"Slack error: {code or status}"
+    else:
+        message = f"Slack answered HTTP {status} with a body that is not JSON"
+    return NotifierError(message, error_code=code, retryable=retryable, retry_after=retry_after)
+
+
+def _status_of(response: Any) -> int:
+    for attribute in ("status_code", "status"):  # AsyncSlackResponse, aiohttp.ClientResponse
+        value = getattr(response, attribute, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number, or an HTTP date; None when absent."""
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class SlackNotifier:

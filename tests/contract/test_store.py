@@ -49,8 +49,10 @@ async def test_concurrent_migrations_from_two_processes(open_store: Callable[[],
         results = await asyncio.gather(migrate(first), migrate(second), return_exceptions=True)
         for result in results:
             assert not isinstance(result, BaseException), result
-        # One process applied every migration, the other found nothing left to do.
-        assert sorted(len(r) for r in results) == [0, len(available_migrations())]  # type: ignore[arg-type]
+        # Each migration was applied by exactly one of them. (On SQLite the two may take
+        # turns between files, each finding the other's work done, so no "all or nothing".)
+        applied = sorted(name for names in results for name in names)  # type: ignore[union-attr]
+        assert applied == [f"{v:04d}_{n}" for v, n, _ in available_migrations()]
     finally:
         await first.close()
         await second.close()

@@ -167,6 +167,58 @@ async def outbox_empty(database_url: str) -> bool:
         await store.close()
 
 
+async def overdue_reminders(database_url: str) -> int:
+    """Reminders still pending whose time has come (by the wall clock the bots use)."""
+    store = create_store(database_url)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM reminders WHERE status = 'pending' AND due_at <= ?",
+                (time.time(),),
+            )
+        return int(row["n"]) if row else 0
+    finally:
+        await store.close()
+
+
+async def incident_ids(database_url: str) -> dict[str, str]:
+    """Incident IDs by title."""
+    store = create_store(database_url)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            rows = await tx.fetchall("SELECT id, title FROM incidents")
+        return {str(row["title"]): str(row["id"]) for row in rows}
+    finally:
+        await store.close()
+
+
+async def a_later_incident_escalates(
+    double: SlackDouble, bot: BotProcess, title: str, database_url: str
+) -> None:
+    """Declare an incident through `bot` and wait for its level-2 page and ack breach (2 s
+    and 3 s later, fired by the process's scheduler): the signal that the process has been
+    sweeping all the while, so anything it could (wrongly) fire again had its chance."""
+    await declare(double, bot, title)
+    ids: dict[str, str] = {}
+
+    async def declared() -> bool:
+        ids.update(await incident_ids(database_url))
+        return title in ids
+
+    await wait_until(declared, 5, f"{title} to be declared")
+    incident_id = ids[title]
+
+    async def escalated() -> bool:
+        return (
+            count(double, "Escalation level 2", incident_id) == 1
+            and count(double, "missed its acknowledgement", incident_id) == 1
+        )
+
+    await wait_until(escalated, 10, f"{title} to escalate")
+
+
 async def fired_reminders(database_url: str) -> list[dict[str, object]]:
     store = create_store(database_url)
     await store.open()
@@ -198,7 +250,10 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
         assert time.monotonic() - declared < 2, "level 2 must still be ahead when we kill"
         first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
 
-        await asyncio.sleep(max(0.0, declared + 3.5 - time.monotonic()))  # both now overdue
+        async def both_overdue() -> bool:  # level 2 (2 s) and the ack target (3 s)
+            return await overdue_reminders(postgres_url) == 2
+
+        await wait_until(both_overdue, 5, "level 2 and the ack target to be overdue")
         assert count(double, "Escalation level 2") == 0
 
         second = start("second")
@@ -219,18 +274,22 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
 
         third = start("third")  # and once more: nothing is repeated
         await third.ready()
-        await asyncio.sleep(1.0)
+        await a_later_incident_escalates(double, third, "Search down", postgres_url)
+        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
         await third.stop()
 
     assert prompt < 3.0, f"overdue reminders took {prompt:.1f} s after the restart"
+    checkout = (await incident_ids(postgres_url))["Checkout down"]
     assert count(double, "Incident Update: Checkout down") == 1
-    assert count(double, "Escalation level 1") == 1
-    assert count(double, "You are paged (escalation level 1)") == 1
-    assert count(double, "Escalation level 2") == 1
-    assert count(double, "You are paged (escalation level 2)") == 2  # U0LEAD, U0SRE1
-    assert count(double, "missed its acknowledgement") == 1
+    assert count(double, "Escalation level 1", checkout) == 1
+    assert count(double, "You are paged (escalation level 1)", checkout) == 1
+    assert count(double, "Escalation level 2", checkout) == 1
+    assert count(double, "You are paged (escalation level 2)", checkout) == 2  # U0LEAD, U0SRE1
+    assert count(double, "missed its acknowledgement", checkout) == 1
     statuses = sorted(
-        (r["kind"], r["level"], r["status"]) for r in await fired_reminders(postgres_url)
+        (r["kind"], r["level"], r["status"])
+        for r in await fired_reminders(postgres_url)
+        if r["incident_id"] == checkout
     )
     assert statuses == [
         ("ack_breach", 0, "fired"),
@@ -259,12 +318,20 @@ async def test_two_processes_fire_each_reminder_exactly_once(
             )
 
         await wait_until(all_fired, 10, "every level-2 page and breach warning")
-        await asyncio.sleep(1.0)  # both sweeps run twice more: nothing may fire again
+        # Both go on sweeping (every 0.5 s) while a later incident escalates on each:
+        # nothing may fire again.
+        await asyncio.gather(
+            *(
+                a_later_incident_escalates(double, bot, f"Later {bot.name}", postgres_url)
+                for bot in pair
+            )
+        )
         await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
         for bot in pair:
             await bot.stop()
 
-    rows = await fired_reminders(postgres_url)
+    outages = {i for title, i in (await incident_ids(postgres_url)).items() if "Outage" in title}
+    rows = [r for r in await fired_reminders(postgres_url) if r["incident_id"] in outages]
     ids = sorted({str(r["incident_id"]) for r in rows})
     assert len(ids) == incidents
     for incident_id in ids:

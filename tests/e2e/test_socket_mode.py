@@ -14,6 +14,7 @@ from typing import Any
 from bot.console.workspace import SlackDouble
 from bot.slack.requests import new_trigger_id, slash_command_payload
 from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import eventually
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
 
 APP_TOKEN = "xapp-1-A0TEST-1-socketmodetest"
@@ -58,6 +59,10 @@ async def _announced(harness: BotHarness, count: int) -> list[str]:
             break
         await asyncio.sleep(0.05)
     return _announcements(harness)
+
+
+async def _audited(harness: BotHarness, action: str) -> bool:
+    return any([e async for e in harness.services.audit.entries() if e.action == action])
 
 
 async def _declare_entries(harness: BotHarness) -> list[tuple[str, str, str]]:
@@ -127,7 +132,7 @@ async def test_redelivered_envelope_creates_nothing_new(make_harness: HarnessFac
     await harness.double.wait_ack(first)
     await harness.replies()
     await _announced(harness, 1)
-    await asyncio.sleep(0.3)  # let the declaration's other effects (war room...) finish
+    await harness.double.wait_for("pins.add")  # the war room's set-up is done
     await harness.settle()
     calls_before = len(harness.double.calls)
     entries_before = [e.seq async for e in harness.services.audit.entries()]
@@ -135,12 +140,19 @@ async def test_redelivered_envelope_creates_nothing_new(make_harness: HarnessFac
     # Slack lost our ack (as far as it knows) and sends the same payload again.
     again = await harness.double.send_envelope("slash_commands", dict(payload))
     assert (await harness.double.wait_ack(again))["envelope_id"] == again
-    await asyncio.sleep(0.3)
+    # A later envelope, answered and audited, then an idle outbox: the redelivery had its
+    # chance to do (wrongly) anything.
+    marker = await harness.double.send_envelope("slash_commands", _declare(harness, "list"))
+    await harness.double.wait_ack(marker)
+    [listed] = await harness.replies()
+    assert "Open incidents (1)" in listed["text"]
+    await eventually(lambda: _audited(harness, "incident.list"))
     await harness.settle()
     assert await _incident_titles(harness) == ["Checkout down"]
     assert len(_announcements(harness)) == 1
     assert await _declare_entries(harness) == [("incident.declare", "ok", "U0ALICE")]
-    assert [e.seq async for e in harness.services.audit.entries()] == entries_before
+    entries = [e.seq async for e in harness.services.audit.entries() if e.action != "incident.list"]
+    assert entries == entries_before
     # Nothing was posted, created or paged for the redelivery.
     new_calls = [c.method for c in harness.double.calls[calls_before:]]
     assert not {"chat.postMessage", "conversations.create"} & set(new_calls), new_calls

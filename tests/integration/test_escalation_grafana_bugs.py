@@ -19,7 +19,7 @@ from bot.errors import Conflict
 from bot.escalation import FireResult, ReminderKind, ReminderStatus
 from bot.escalation import storage as reminder_storage
 from bot.models import IncidentRole, Status
-from tests.escalation_env import ALICE, BOB, Env, start_env, stop_env
+from tests.escalation_env import ALICE, BOB, Env, probe, start_env, stop_env, until
 
 K = ReminderKind
 MIN = timedelta(minutes=1)
@@ -53,10 +53,15 @@ async def test_grafana_oncall_1931_the_wait_before_the_next_level_is_honoured(en
     await env.services.incidents.update_status(
         incident.id, ALICE, status=Status.IDENTIFIED, message="Bad deploy"
     )
+    fires = probe(env.services.escalation, "fire")
     await env.services.escalation.start()  # the scheduler's first sweep holds a job for it
     try:
         env.clock.advance(seconds=0.5)  # half a second to go when the job wakes
-        await asyncio.sleep(0.7)
+        await until(lambda: any(args == (level2.id,) for args, _ in fires), "the job to wake")
+        assert [result for args, result in fires if args == (level2.id,)] == [
+            FireResult.NOT_CLAIMED
+        ]
+        await env.deliver()
         assert env.posts("Escalation level 2") == []
         [still] = [r for r in await env.reminders(incident) if r.level == 2]
         assert (still.id, still.status, still.due_at) == (
@@ -119,10 +124,12 @@ async def test_grafana_oncall_1206_escalation_resumes_after_a_restart(
     for restart in range(2):
         after = await start_env(url, clock=env.clock)
         try:
+            sweeps = probe(after.services.escalation, "sweep")
             await after.services.start()  # scheduler and outbox, as the bot starts them
             if restart == 0:
                 await after.double.wait_for("chat.postMessage", 3, timeout=5.0)
-            await asyncio.sleep(0.3)  # time enough for anything (wrongly) fired twice
+            # Anything (wrongly) fired twice would be fired by the sweep at start-up.
+            await until(lambda s=sweeps: len(s) >= 1, "the sweep at start-up")
             await after.services.dispatcher.drain()
             posts = after.posts() if restart == 0 else after.posts("Escalation level 2")
             texts = [str(call.params["text"]) for call in posts]

@@ -84,6 +84,8 @@ class _Injection:
     retry_after: int = 1
     status: int = 500
     body: str | None = None
+    content_type: str = "text/plain"
+    channel: str | None = None  # only calls about this channel (ID or name); None: any
 
 
 @dataclass
@@ -357,29 +359,70 @@ class SlackDouble:
 
     # ----- failure injection ------------------------------------------------------------
 
-    def fail(self, method: str, error: str = "channel_not_found", times: int = 1) -> None:
-        """Answer the next `times` calls to `method` with `{"ok": false, "error": error}`."""
-        self._injections[method].append(_Injection("fail", times, error=error))
+    # Faults are scripted per method, optionally for one channel (`channel`: an ID or a
+    # name, matched against the call's `channel` argument), and used up in the order given.
 
-    def rate_limit(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        error: str = "channel_not_found",
+        times: int = 1,
+        *,
+        channel: str | None = None,
+    ) -> None:
+        """Answer the next `times` calls to `method` with `{"ok": false, "error": error}`."""
+        self._injections[method].append(_Injection("fail", times, error=error, channel=channel))
+
+    def rate_limit(
+        self, method: str, retry_after: int = 1, times: int = 1, *, channel: str | None = None
+    ) -> None:
         """Answer the next `times` calls with HTTP 429, `Retry-After`, error `ratelimited`."""
-        self._injections[method].append(_Injection("rate_limit", times, retry_after=retry_after))
+        self._injections[method].append(
+            _Injection("rate_limit", times, retry_after=retry_after, channel=channel)
+        )
 
     def http_error(
-        self, method: str, status: int = 500, times: int = 1, body: str | None = None
+        self,
+        method: str,
+        status: int = 500,
+        times: int = 1,
+        body: str | None = None,
+        *,
+        content_type: str = "text/plain",
+        channel: str | None = None,
     ) -> None:
-        """Answer the next `times` calls with HTTP `status` (JSON error body unless `body`)."""
-        self._injections[method].append(_Injection("http_error", times, status=status, body=body))
+        """Answer the next `times` calls with HTTP `status`: a JSON error body, or `body` as
+        it is, sent as `content_type` (a proxy's text or HTML page, or broken JSON)."""
+        self._injections[method].append(
+            _Injection(
+                "http_error",
+                times,
+                status=status,
+                body=body,
+                content_type=content_type,
+                channel=channel,
+            )
+        )
 
-    def _take_injection(self, method: str) -> _Injection | None:
+    def _take_injection(self, method: str, params: Mapping[str, Any]) -> _Injection | None:
         queue = self._injections.get(method)
         if not queue:
             return None
-        injection = queue[0]
+        injection = next((i for i in queue if self._concerns(i, params)), None)
+        if injection is None:
+            return None
         injection.remaining -= 1
         if injection.remaining <= 0:
-            queue.popleft()
+            queue.remove(injection)
         return injection
+
+    def _concerns(self, injection: _Injection, params: Mapping[str, Any]) -> bool:
+        if injection.channel is None:
+            return True
+        ref = str(params.get("channel") or "")
+        wanted = injection.channel.removeprefix("#")
+        known = self.state.channels.get(ref)
+        return ref == wanted or (known is not None and known.name == wanted)
 
     @staticmethod
     def _injected_answer(injection: _Injection) -> web.Response:
@@ -391,7 +434,11 @@ class SlackDouble:
             )
         if injection.kind == "http_error":
             if injection.body is not None:
-                return web.Response(status=injection.status, text=injection.body)
+                return web.Response(
+                    status=injection.status,
+                    body=injection.body.encode(),
+                    content_type=injection.content_type,
+                )
             return web.json_response(
                 {"ok": False, "error": "internal_error"}, status=injection.status
             )
@@ -407,7 +454,7 @@ class SlackDouble:
         call = RecordedCall(method=method, params=params, time=self._clock())
         response = self._answer(method, params, header_token or body_token, header_token)
         call.http_status = response.status
-        call.response = json.loads(response.text) if response.content_type.endswith("json") else {}
+        call.response = _recorded_body(response)
         self.calls.append(call)
         await self._emit(call)
         return response
@@ -422,7 +469,7 @@ class SlackDouble:
             self.violations.extend(self._openapi.check(method, params))
         problems = self._payload_problems(method, params)
         self.violations.extend(f"{method}: {p}" for p in problems)
-        injection = self._take_injection(method)
+        injection = self._take_injection(method, params)
         if injection is not None:
             return self._injected_answer(injection)
         if problems:
@@ -643,6 +690,17 @@ class SlackDouble:
         for ws in doomed:
             if not ws.closed:
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode())
+
+
+def _recorded_body(response: web.Response) -> dict[str, Any]:
+    """The JSON object answered, or {} for anything else (a scripted text or broken body)."""
+    if not response.content_type.endswith("json") or response.text is None:
+        return {}
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _bearer(header: str) -> str | None:

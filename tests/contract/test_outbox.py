@@ -1,0 +1,255 @@
+"""The outbox on every store: each incident's effects in the order queued, each once, across
+dispatchers and faults; short retries; retention that never drops an undone effect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot import outbox
+from bot.clock import FakeClock
+from bot.errors import NotifierError
+from bot.outbox import Effect, OutboxDispatcher
+from bot.store import Store
+
+NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+
+
+async def _enqueue(store: Store, kind: str, payload: dict[str, Any], incident: str | None) -> int:
+    async with store.transaction() as tx:
+        return await outbox.enqueue(tx, NOW, kind, payload, incident_id=incident)
+
+
+async def _row(store: Store, effect_id: int) -> dict[str, Any]:
+    async with store.transaction() as tx:
+        row = await tx.fetchone("SELECT * FROM outbox WHERE id = ?", (effect_id,))
+    assert row is not None
+    return row
+
+
+async def _ids(store: Store) -> set[int]:
+    async with store.transaction() as tx:
+        return {int(r["id"]) for r in await tx.fetchall("SELECT id FROM outbox")}
+
+
+async def test_each_incidents_effects_arrive_in_order_once_across_dispatchers_under_faults(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    clock = FakeClock(NOW)
+    incidents = [f"INC-20261127-00{n}" for n in range(1, 5)]
+    for n in range(10):  # interleaved, as several incidents' changes are
+        for incident in incidents:
+            await _enqueue(store, "post", {"n": n}, incident)
+    delivered: dict[str, list[int]] = defaultdict(list)
+    tries: dict[int, int] = defaultdict(int)
+
+    async def post(effect: Effect) -> None:
+        n = effect.payload["n"]
+        tries[effect.id] += 1
+        await asyncio.sleep(0)  # let the other dispatcher interleave
+        if n % 3 == 1 and tries[effect.id] == 1:
+            raise NotifierError("Slack error: 503", retryable=True)  # a 5xx: back-off
+        if n % 4 == 2 and tries[effect.id] <= 2:
+            raise NotifierError("Slack error: ratelimited", retry_after=1.0)  # a run of 429s
+        delivered[effect.incident_id or ""].append(n)
+
+    other = open_store()
+    await other.open()
+    dispatchers = [OutboxDispatcher(s, clock, batch_size=3) for s in (store, other)]
+    for dispatcher in dispatchers:
+        dispatcher.register("post", post)
+    try:
+        for _ in range(30):
+            await asyncio.gather(*(d.deliver_due() for d in dispatchers))
+            if not await dispatchers[0].pending_count():
+                break
+            clock.advance(seconds=2)  # the back-off of a first retry; more than Retry-After
+    finally:
+        await other.close()
+    assert dict(delivered) == {incident: list(range(10)) for incident in incidents}
+    assert await dispatchers[0].pending_count() == 0
+
+
+async def test_a_follow_up_goes_right_after_the_effect_that_queued_it(store: Store) -> None:
+    clock = FakeClock(NOW)
+    seen: list[str] = []
+    dispatcher = OutboxDispatcher(store, clock)
+
+    async def set_up(effect: Effect) -> None:
+        seen.append("war room")
+        async with store.transaction() as tx:
+            for step in ("invite", "summary"):  # follow-ups of this incident
+                await outbox.enqueue(tx, NOW, "step", {"name": step}, incident_id="INC-1")
+            # Another incident's effect queued here keeps its own place.
+            await outbox.enqueue(tx, NOW, "step", {"name": "other"}, incident_id="INC-2")
+
+    async def step(effect: Effect) -> None:
+        seen.append(effect.payload["name"])
+
+    dispatcher.register("set_up", set_up)
+    dispatcher.register("step", step)
+    await _enqueue(store, "set_up", {}, "INC-1")
+    await _enqueue(store, "step", {"name": "ack notice"}, "INC-1")  # queued before the room
+    await _enqueue(store, "step", {"name": "first of INC-2"}, "INC-2")
+    await dispatcher.deliver_due()
+    incident_1 = [s for s in seen if s not in ("other", "first of INC-2")]
+    assert incident_1 == ["war room", "invite", "summary", "ack notice"]
+    assert seen.index("first of INC-2") < seen.index("other")
+
+
+async def test_a_handler_that_raises_is_retried_after_the_back_off_not_its_claim(
+    store: Store,
+) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock)
+    delivered: list[str] = []
+
+    async def handler(effect: Effect) -> None:
+        if effect.payload["name"] == "buggy" and effect.attempts == 1:
+            raise AttributeError("'str' object has no attribute 'get'")
+        delivered.append(effect.payload["name"])
+
+    dispatcher.register("post", handler)
+    buggy = await _enqueue(store, "post", {"name": "buggy"}, "INC-1")
+    await _enqueue(store, "post", {"name": "other incident"}, "INC-2")
+    await dispatcher.deliver_due()
+    assert delivered == ["other incident"]  # the rest of the batch was not held up
+    row = await _row(store, buggy)
+    assert row["attempts"] == 1 and row["claimed_until"] is None
+    assert row["available_at"] == (NOW + timedelta(seconds=2)).timestamp()
+    clock.advance(seconds=2)
+    await dispatcher.deliver_due()
+    assert delivered == ["other incident", "buggy"]
+
+
+async def test_a_rate_limit_waits_its_retry_after_and_costs_no_attempt(store: Store) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock, max_attempts=2)
+    tries: list[int] = []
+
+    async def handler(effect: Effect) -> None:
+        tries.append(effect.attempts)
+        if len(tries) <= 3:
+            raise NotifierError("Slack error: ratelimited", retry_after=7.0)
+
+    dispatcher.register("post", handler)
+    effect_id = await _enqueue(store, "post", {}, "INC-1")
+    for _ in range(3):
+        await dispatcher.deliver_due()
+        row = await _row(store, effect_id)
+        assert row["available_at"] == (clock.now() + timedelta(seconds=7)).timestamp()
+        assert row["attempts"] == 0 and row["failed_at"] is None
+        clock.advance(seconds=7)
+    await dispatcher.deliver_due()
+    assert tries == [1, 1, 1, 1]
+    assert (await _row(store, effect_id))["delivered_at"] is not None
+
+
+async def test_a_slack_outage_delays_an_effect_for_up_to_a_day_and_loses_it_no_sooner(
+    store: Store,
+) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock)
+    slack_back_at = NOW + timedelta(hours=3)
+    reported: list[str] = []
+
+    async def handler(effect: Effect) -> None:
+        if effect.payload["outage"] == "endless" or clock.now() < slack_back_at:
+            raise NotifierError("Slack error: 503", retryable=True)
+
+    async def on_failure(effect: Effect, error: NotifierError) -> None:
+        reported.append(effect.payload["outage"])
+
+    async def run_until(when: datetime) -> None:
+        while clock.now() < when:
+            await dispatcher.deliver_due()
+            clock.advance(seconds=300)  # the longest back-off
+
+    dispatcher.register("post", handler, on_failure=on_failure)
+    three_hours = await _enqueue(store, "post", {"outage": "three hours"}, "INC-1")
+    await run_until(slack_back_at + timedelta(minutes=10))
+    row = await _row(store, three_hours)
+    assert row["delivered_at"] is not None and row["attempts"] > 8 and reported == []
+
+    async with store.transaction() as tx:
+        endless = await outbox.enqueue(
+            tx, clock.now(), "post", {"outage": "endless"}, incident_id="INC-2"
+        )
+    await run_until(clock.now() + timedelta(hours=23, minutes=50))
+    assert (await _row(store, endless))["failed_at"] is None and reported == []
+    await run_until(clock.now() + timedelta(minutes=20))
+    assert (await _row(store, endless))["failed_at"] is not None and reported == ["endless"]
+
+
+async def _settle_states(store: Store, dispatcher: OutboxDispatcher) -> dict[str, int]:
+    """One effect in each state: delivered, failed for good, retrying, never tried."""
+
+    async def handler(effect: Effect) -> None:
+        outcome = effect.payload["outcome"]
+        if outcome == "failed":
+            raise NotifierError("Slack error: channel_not_found", retryable=False)
+        if outcome == "retrying":
+            raise NotifierError("Slack error: 503", retryable=True)
+
+    dispatcher.register("post", handler)
+    ids = {}
+    for n, outcome in enumerate(("delivered", "failed", "retrying")):
+        ids[outcome] = await _enqueue(store, "post", {"outcome": outcome}, f"INC-{n}")
+    await dispatcher.deliver_due()
+    ids["waiting"] = await _enqueue(store, "post", {"outcome": "waiting"}, "INC-9")
+    return ids
+
+
+async def test_prune_drops_old_delivered_then_old_failed_never_an_undone_one(
+    store: Store,
+) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock)
+    ids = await _settle_states(store, dispatcher)
+    assert await dispatcher.prune() == 0  # nothing is old yet
+
+    clock.advance(days=7, seconds=1)
+    assert await dispatcher.prune() == 1
+    assert await _ids(store) == {ids["failed"], ids["retrying"], ids["waiting"]}
+
+    clock.advance(days=23)
+    assert await dispatcher.prune() == 1
+    assert await _ids(store) == {ids["retrying"], ids["waiting"]}
+
+    clock.advance(days=365)  # undone effects stay however old they are
+    assert await dispatcher.prune() == 0
+    assert await dispatcher.pending_count() == 2
+
+
+async def test_the_running_dispatcher_prunes_on_its_schedule(store: Store) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock, poll_interval=0.02)
+
+    async def handler(effect: Effect) -> None:
+        if effect.payload["outcome"] == "retrying":
+            raise NotifierError("Slack error: 503", retryable=True)
+
+    dispatcher.register("post", handler)
+    delivered = await _enqueue(store, "post", {"outcome": "delivered"}, "INC-1")
+    retrying = await _enqueue(store, "post", {"outcome": "retrying"}, "INC-2")
+
+    async def prune_runs(count: int) -> None:
+        for _ in range(500):
+            if dispatcher.prune_runs >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the dispatcher pruned {dispatcher.prune_runs} times, not {count}")
+
+    dispatcher.start()
+    try:
+        await prune_runs(1)  # the first round delivers, then prunes: nothing is old yet
+        assert (await _row(store, delivered))["delivered_at"] is not None
+        clock.advance(days=7, seconds=1)
+        dispatcher.kick()
+        await prune_runs(2)
+        assert await _ids(store) == {retrying}
+    finally:
+        await dispatcher.stop()
