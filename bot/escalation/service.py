@@ -45,6 +45,7 @@ from bot.durations import humanize_seconds
 from bot.errors import Conflict, DuplicateRequest, NotFound, NotifierError, PermissionDenied
 from bot.escalation import planner
 from bot.escalation import storage as reminders
+from bot.escalation.extensions import ReminderHandler
 from bot.escalation.planner import (
     EscalationState,
     PlannedReminder,
@@ -170,6 +171,11 @@ class EscalationService:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._sweep_lock = asyncio.Lock()
         self._stopping = False
+        self._handlers: dict[ReminderKind, ReminderHandler] = {}
+
+    def add_reminder_kind(self, kind: ReminderKind, handler: ReminderHandler) -> None:
+        """Let another service own a reminder kind (bot.escalation.extensions)."""
+        self._handlers[kind] = handler
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -377,6 +383,17 @@ class EscalationService:
         now: datetime,
     ) -> tuple[ReminderStatus, EscalationState]:
         """Fire (or skip) a reminder this process has claimed; the incident row is locked."""
+        handler = self._handlers.get(reminder.kind)
+        if handler is not None:
+            firing = await handler.fire(tx, reminder, incident, now)
+            await self._finish(tx, reminder, firing.status, now, firing.outcome)
+            if firing.follow_up is not None:
+                new_id = await reminders.insert(
+                    tx, incident.id, reminder.plan, firing.follow_up, now
+                )
+                if firing.follow_up.due_at <= now + timedelta(seconds=self.lookahead):
+                    self._schedule(new_id, firing.follow_up.due_at)
+            return firing.status, state
         reason = planner.skip_reason(reminder, incident, state, now)
         if reason is not None:
             await self._finish(tx, reminder, ReminderStatus.SKIPPED, now, reason)
