@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.slack.sandbox_blocks import OpenApiChecker, check_message, check_view
+from bot.slack.sandbox_documented import check_documented
 from bot.slack.sandbox_state import (
     RESPONSE_URL_MAX_POSTS,
     ApiError,
@@ -420,6 +421,7 @@ class SlackDouble:
             return web.json_response({"ok": False, "error": auth_error})
         if self._openapi is not None:
             self.violations.extend(self._openapi.check(method, params))
+        self.violations.extend(check_documented(method, params))  # newer than the spec
         problems = self._payload_problems(method, params)
         self.violations.extend(f"{method}: {p}" for p in problems)
         injection = self._take_injection(method)
