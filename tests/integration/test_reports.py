@@ -107,3 +107,168 @@ async def test_every_figure_on_a_fake_clock(env: Env) -> None:
     facts = await env.services.reports.report(p3.id)
     assert facts.working_seconds == 3 * HOUR
     assert facts.first_acknowledged_at == p3.declared_at + timedelta(hours=66)
+
+
+async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -> None:
+    incident = await _incident(env, "P2", "Checkout <!channel> 502", 5 * MIN, None)
+    due = env.clock.now() + timedelta(days=3)
+    await env.services.reports.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            root_cause="Connection pool exhausted",
+            lessons="Alert on pool usage",
+            action_items=[NewActionItem("Add a pool alert", "U0BOB", due)],
+        ),
+    )
+    facts, text = await env.services.reports.report_markdown(incident.id)
+    assert text.startswith(f"# Post-incident report: {incident.id}")
+    assert "**This incident is still open**" in text  # a draft says so at the top
+    for name in markdown.SECTIONS:
+        assert f"\n## {name}\n" in text
+    assert "| Time to acknowledge | 5 min |" in text
+    assert "Connection pool exhausted" in text and "Add a pool alert | @U0BOB" in text
+    assert "## Remediation runs" not in text  # no remediation wired: nothing invented
+
+    await env.services.reports.share_report(incident.id, ALICE, channel=None, request_id=None)
+    await env.deliver()
+    ticket, complete = (
+        env.double.calls_to("files.getUploadURLExternal"),
+        env.double.calls_to("files.completeUploadExternal"),
+    )
+    assert [c.ok for c in ticket] == [True] and [c.ok for c in complete] == [True]
+    assert ticket[0].params["filename"] == f"{incident.id}-report.md"
+    uploaded = env.double.files[ticket[0].response["file_id"]]
+    assert uploaded.completed and uploaded.content == text.encode()
+    assert uploaded.channels == [env.services.policy.announce_channel]
+    # The comment escapes what the user typed: no @channel ping.
+    assert "<!channel>" not in complete[0].params["initial_comment"]
+
+
+async def test_upload_survives_a_slack_outage(env: Env) -> None:
+    incident = await _incident(env, "P2", "Disk full", 5 * MIN, 30 * MIN)
+    env.double.http_error("files.completeUploadExternal", status=503)
+    await env.services.reports.share_report(incident.id, ALICE, channel=None, request_id=None)
+    await env.deliver()
+    assert not any(f.completed for f in env.double.files.values())
+    env.clock.advance(seconds=10)  # past the outbox's back-off
+    await env.deliver()
+    assert sum(f.completed for f in env.double.files.values()) == 1
+
+
+async def test_chart_is_a_png_whose_bar_groups_are_the_weeks(env: Env) -> None:
+    await _incident(env, "P1", "API down", 5 * MIN, HOUR)
+    env.clock.advance(days=8)
+    await _incident(env, "P0", "Data loss", 5 * MIN, 3 * HOUR)
+    stats = await env.services.reports.stats(21)
+    png = render_png(stats)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1100, 450)
+    counts_axes, mttr_axes = build_figure(stats).axes
+    labels = [t.get_text() for t in counts_axes.get_xticklabels()]
+    assert labels == week_labels(stats) and len(labels) == len(stats.weeks) == 4
+    bars = {c.get_label(): [p.get_height() for p in c.patches] for c in counts_axes.containers}
+    assert bars["P1"] == [week.counts.get(Severity.P1, 0) for week in stats.weeks]
+    assert bars["P0"] == [week.counts.get(Severity.P0, 0) for week in stats.weeks]
+    assert sum(bars["P1"]) == sum(bars["P0"]) == 1
+    assert len(mttr_axes.patches) == len(stats.weeks)
+
+    await env.services.reports.share_stats(21, ALICE, channel="C0GENERAL")
+    await env.deliver()
+    (upload,) = [f for f in env.double.files.values() if f.completed]
+    assert upload.content == png and upload.channels == ["C0GENERAL"]
+
+
+async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_closed(
+    env: Env, database_url: str
+) -> None:
+    incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
+    due = env.clock.now() + timedelta(hours=5)
+    _, (item,) = await env.services.reports.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(action_items=[NewActionItem("Raise the queue limit", "U0BOB", due)]),
+    )
+    assert await env.step(hours=4) == 0  # not due yet
+    assert env.dms("Action item") == {}
+    # A restart before it comes due: a new process on the same database fires it once.
+    await env.services.close()
+    env2 = await start_env(database_url, clock=env.clock)
+    try:
+        assert await env2.step(hours=2) == 1
+        assert await env2.step(minutes=1) == 0  # exactly once
+        assert env2.dms("Action item") == {"U0BOB": 1}
+        assert "#" + str(item.id) in env2.posts("Action item")[0].params["text"]
+        # Still open a business day later: reminded again, once.
+        await env2.step(days=3)  # the incident's preliminary review comes due too
+        assert env2.dms("Action item") == {"U0BOB": 2}
+        closed, changed = await env2.services.reports.close_action_item(item.id, BOB)
+        assert changed and closed.closed_at is not None
+        assert (await env2.services.reports.close_action_item(item.id, BOB))[1] is False
+        await env2.step(days=10)
+        assert env2.dms("review") != {}  # time did pass: the formal review fired meanwhile
+        assert env2.dms("Action item") == {"U0BOB": 2}
+        live = await env2.reminders(incident, ReminderStatus.PENDING)
+        assert [r for r in live if r.kind.value == "action_item"] == []
+    finally:
+        await stop_env(env2)
+        env.services = env2.services  # already closed; stop_env(env) closes it again
+
+
+async def test_similar_past_incidents_rank_the_right_one_first(env: Env) -> None:
+    history = [
+        ("P2", "Redis cache evictions spike", "maxmemory too low"),
+        ("P1", "Checkout API returns 502 after deploy", "bad deploy of checkout"),
+        ("P3", "Docs typo on pricing page", "typo"),
+        ("P2", "Payments webhook latency", "slow provider"),
+    ]
+    for severity, title, cause in history:
+        past = await _incident(env, severity, title, 5 * MIN, HOUR)
+        await env.services.reports.save_postmortem(
+            past.id, ALICE, PostmortemInput(root_cause=cause, resolution=f"fixed: {cause}")
+        )
+        env.clock.advance(hours=2)
+    now = await env.declare("P1", "Checkout returns 502 errors")
+    found = await env.services.reports.similar(now.id)
+    assert found and found[0].incident.title == "Checkout API returns 502 after deploy"
+    assert found[0].root_cause == "bad deploy of checkout"
+    assert all(f.incident.id != now.id for f in found) and len(found) <= 3
+
+
+async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env) -> None:
+    from bot.incidents import storage as incidents
+    from bot.models import Incident, Status
+
+    base = env.clock.now()
+    async with env.services.store.transaction() as tx:
+        for n in range(500):
+            await incidents.insert(
+                tx,
+                Incident(
+                    id=f"INC-20261101-{n:03d}",
+                    title=f"Load incident {n}",
+                    severity=Severity(f"P{n % 4}"),
+                    status=Status.INVESTIGATING,
+                    declared_by="U0ALICE" if n % 50 == 0 else "U0CAROL",
+                    declared_at=base - timedelta(minutes=n),
+                    updated_at=base,
+                    roles={"commander": "U0ALICE" if n % 50 == 0 else "U0CAROL"},
+                ),
+                day="20261101",
+                seq=n,
+            )
+    facts = await env.services.reports.home("U0ALICE")
+    assert facts.open_total == 500 and len(facts.mine) == 5
+    assert facts.open_by_severity == {s: 125 for s in Severity}
+    assert [i.severity for i in facts.open_incidents] == [Severity.P0] * 15
+    view = home_view(facts)
+    assert len(view["blocks"]) <= 100
+    View(**view).validate_json()
+    assert "…and 485 more" in str(view)
+    assert "Approvals waiting" not in str(view)  # remediation not wired: no fake section
+
+    await env.services.reports.home_opened("U0ALICE")
+    await env.deliver()
+    (publish,) = env.double.calls_to("views.publish")
+    assert publish.ok and publish.params["user_id"] == "U0ALICE"
