@@ -121,7 +121,7 @@ async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -
             action_items=[NewActionItem("Add a pool alert", "U0BOB", due)],
         ),
     )
-    facts, text = await env.services.reports.report_markdown(incident.id)
+    _, text = await env.services.reports.report_markdown(incident.id)
     assert text.startswith(f"# Post-incident report: {incident.id}")
     assert "**This incident is still open**" in text  # a draft says so at the top
     for name in markdown.SECTIONS:
