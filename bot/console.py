@@ -50,6 +50,7 @@ from bot.console_render import (
     indent,
     input_fields,
     options_of,
+    render_blocks,
     render_message,
     render_notice,
     render_view,
@@ -260,6 +261,8 @@ Console commands:
   :react 4 pushpin     react to message 4 (the bot gets reaction_added)
   :channels            channels with their topics, members and pins
   :history [#channel]  show a channel's messages again
+  :home                open your App Home (incidents, roles, action items)
+  :file                print the last file the bot shared (a report; a chart's size)
   :help                this text
   :quit                leave (Ctrl-D too)
 Messages read '#channel · author · msg N'; 'only you' marks answers nobody else sees.
@@ -701,8 +704,49 @@ class Console:
             self._list_channels()
         elif name == "history":
             self._history(rest)
+        elif name == "home":
+            await self._home()
+        elif name == "file":
+            self._last_file()
         else:
             self._error(f"I don't know :{name}. :help lists the console's commands.")
+
+    async def _home(self) -> None:
+        """Open the App Home as Slack does (app_home_opened), then show what the bot published."""
+        state = self.double.state
+        event = {
+            "type": "app_home_opened",
+            "user": self.user_id,
+            "tab": "home",
+            "channel": "D0HOME",
+            "event_ts": state.new_ts(),
+        }
+        await self._send(
+            event_callback_body(
+                event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id
+            )
+        )
+        await self.settle()
+        view = self.double.home_view(self.user_id)
+        if view is None:
+            self._error("The bot has not published an App Home for you (yet).")
+            return
+        # Read-only here: the home's buttons act in Slack (the console numbers messages only).
+        rendered = render_blocks(view.get("blocks") or [], names=self.names, style=self.style)
+        self._print(
+            [self.style.notice("App Home (its buttons work in Slack)"), *indent(rendered.lines)]
+        )
+
+    def _last_file(self) -> None:
+        shared = [f for f in self.double.files.values() if f.completed and f.content]
+        if not shared:
+            self._error("No file has been shared yet (try /incident report INC-...).")
+            return
+        last = shared[-1]
+        if last.filename.endswith(".md"):
+            self._print(last.content.decode(errors="replace").splitlines())
+        else:
+            self._notice(f"{last.filename}: {len(last.content)} bytes ({last.title})")
 
     def _act_as(self, user_id: str) -> None:
         if not _USER_ID.fullmatch(user_id):

@@ -279,6 +279,11 @@ class SlackDouble:
         """Views by ID, as last opened/updated/published."""
         return self.state.views
 
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view last published for `user_id` (views.publish), if any."""
+        view_id = self.state._home_views.get(user_id)
+        return copy.deepcopy(self.views[view_id]) if view_id in self.views else None
+
     @property
     def files(self) -> dict[str, UploadedFile]:
         """Files from the v2 upload flow by ID; `.content` holds the uploaded bytes."""
