@@ -4,7 +4,8 @@ PostgreSQL full text (a weighted tsvector with a GIN index, ts_rank). Never a sc
 The index holds each incident's title, services and timeline text; it is rewritten in the
 transaction of every change, so it is as current as the incident. A search asks for any of
 the meaningful words of an incident's title, services and impact (OR), ranks title matches
-above service matches above timeline matches, and returns only earlier incidents.
+above service matches above timeline matches, and returns only earlier incidents that are
+resolved: the point is to start from what fixed it last time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 
 from bot.incidents import storage as incidents
-from bot.models import Incident
+from bot.models import SYSTEM, Incident
 from bot.reports import storage
 from bot.reports.models import SimilarIncident
 from bot.store import Tx
@@ -39,7 +40,8 @@ def terms(*texts: str, limit: int = 24) -> list[str]:
 async def reindex(tx: Tx, incident: Incident) -> None:
     """Rewrite the incident's search document from its title, services and timeline."""
     events = await incidents.timeline(tx, incident.id)
-    body = " ".join(_MENTION.sub(" ", event.text) for event in events)
+    # What people wrote (declaration, updates, notes, resolution), not the bot's own pages.
+    body = " ".join(_MENTION.sub(" ", e.text) for e in events if e.actor != SYSTEM.user_id)
     postmortem = await storage.get_postmortem(tx, incident.id)
     body = " ".join([incident.impact, body, postmortem.root_cause, postmortem.resolution])
     services = " ".join(incident.services)
@@ -61,6 +63,7 @@ async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarInc
             " FROM incident_search s JOIN incidents i ON i.id = s.incident_id,"
             " to_tsquery('english', ?) q"
             " WHERE s.document @@ q AND s.incident_id <> ? AND i.declared_at < ?"
+            " AND i.status = 'resolved'"
             f" ORDER BY score DESC, i.declared_at DESC LIMIT {int(limit)}",
             (" | ".join(words), incident.id, incident.declared_at.timestamp()),
         )
@@ -70,6 +73,7 @@ async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarInc
             "SELECT s.incident_id, -bm25(incident_search, 0.0, 10.0, 5.0, 1.0) AS score"
             " FROM incident_search s JOIN incidents i ON i.id = s.incident_id"
             " WHERE incident_search MATCH ? AND s.incident_id <> ? AND i.declared_at < ?"
+            " AND i.status = 'resolved'"
             f" ORDER BY score DESC, i.declared_at DESC LIMIT {int(limit)}",
             (match, incident.id, incident.declared_at.timestamp()),
         )
