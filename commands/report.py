@@ -12,7 +12,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import UsageError
+from bot.errors import ChatOpsError, UsageError
 from bot.incidents.parsing import parse_target
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
@@ -23,13 +23,9 @@ from commands.views import ModalResponder
 log = logging.getLogger(__name__)
 
 
-def _usage(name: str, problem: str) -> str:
-    return f"{problem} Usage: {report_blocks.USAGE[name]}".strip()
-
-
 async def report(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
-        target = parse_target(rest, "show")
+        target = parse_target(rest, "report")
         incident_id = await ctx.locate(target.incident_id)
         facts = await ctx.services.reports.share_report(
             incident_id, ctx.actor, channel=ctx.channel_id, request_id=ctx.request_id
@@ -37,7 +33,7 @@ async def report(ctx: CommandContext, rest: str) -> None:
         channel = facts.incident.channel_id or ctx.channel_id or ""
         await ctx.reply(report_blocks.report_queued(facts.incident, channel))
 
-    await run_command(ctx, "reports.report", {"text": rest}, work, usage_for="show")
+    await run_command(ctx, "reports.report", {"text": rest}, work, usage_for="report")
 
 
 async def postmortem(ctx: CommandContext, rest: str) -> None:
@@ -52,18 +48,25 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
         return
 
     async def work() -> None:
-        target = parse_target(rest, "show")
-        incident_id = await ctx.locate(target.incident_id)
-        incident, recorded, items = await ctx.services.reports.postmortem(incident_id)
+        try:
+            target = parse_target(rest, "postmortem")
+            incident_id = await ctx.locate(target.incident_id)
+            incident, recorded, items = await ctx.services.reports.postmortem(incident_id)
+        except ChatOpsError as exc:  # said in the modal too, not left "loading"
+            view = blocks.message_modal("Postmortem", str(exc))
+            await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
+            raise
         view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)
         await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
 
-    await run_command(ctx, "reports.postmortem_form", {"text": rest}, work, read_only=True)
+    await run_command(
+        ctx, "reports.postmortem_form", {"text": rest}, work, usage_for="postmortem", read_only=True
+    )
 
 
 async def actions(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
-        target = parse_target(rest, "show")
+        target = parse_target(rest, "actions")
         incident_id = await ctx.locate(target.incident_id)
         incident, items = await ctx.services.reports.action_items(incident_id)
         now = ctx.services.clock.now()
@@ -72,7 +75,9 @@ async def actions(ctx: CommandContext, rest: str) -> None:
             blocks=report_blocks.action_items_blocks(incident, items, now),
         )
 
-    await run_command(ctx, "reports.actions", {"text": rest}, work, read_only=True)
+    await run_command(
+        ctx, "reports.actions", {"text": rest}, work, usage_for="actions", read_only=True
+    )
 
 
 def parse_days(rest: str) -> int:
@@ -80,7 +85,7 @@ def parse_days(rest: str) -> int:
     if not text:
         return 30
     if not text.isdigit():
-        raise UsageError(_usage("stats", f"'{rest.strip()[:40]}' is not a number of days."))
+        raise UsageError(f"'{rest.strip()[:40]}' is not a number of days.")
     return int(text)
 
 
@@ -94,7 +99,7 @@ async def stats(ctx: CommandContext, rest: str) -> None:
             report_blocks.stats_text(figures), blocks=report_blocks.stats_blocks(figures)
         )
 
-    await run_command(ctx, "reports.stats", {"text": rest}, work)
+    await run_command(ctx, "reports.stats", {"text": rest}, work, usage_for="stats")
 
 
 async def reply_similar(ctx: CommandContext, incident_id: str) -> None:

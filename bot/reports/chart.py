@@ -4,15 +4,18 @@ median MTTR beside it. matplotlib's Agg backend: no display, safe in a server pr
 from __future__ import annotations
 
 import io
+import logging
 
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: never try to open a window
+# Its first run in a fresh home builds a font cache and says so at INFO: noise in our logs.
+logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure  # noqa: E402
 
-from bot.models import Severity
-from bot.reports.models import Stats
+from bot.models import Severity  # noqa: E402
+from bot.reports.models import Stats  # noqa: E402
 
 # Colour never carries meaning alone: each severity also has its label in the legend.
 COLOURS = {

@@ -8,6 +8,7 @@ Uploads, reminders and home views go through the outbox, so a Slack outage loses
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -24,11 +25,11 @@ from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange
 from bot.models import Actor, Incident, Severity
-from bot.outbox import Effect, OutboxDispatcher
+from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
-from bot.reports import chart, followups, markdown, search, stats, storage
-from bot.reports.followups import ACTION_REMIND, ActionItemReminders
+from bot.reports import followups, markdown, search, stats, storage
+from bot.reports.followups import ActionItemReminders
 from bot.reports.forms import PostmortemInput
 from bot.reports.models import (
     ActionItem,
@@ -95,10 +96,9 @@ class ReportService:
         escalation.add_reminder_kind(ReminderKind.ACTION_ITEM, ActionItemReminders(self.policy))
         if self.publisher is None:
             return  # reads only (the CLI): nothing here delivers to Slack
-        dispatcher.register(UPLOAD_REPORT, self._deliver_report)
-        dispatcher.register(UPLOAD_STATS, self._deliver_stats)
-        dispatcher.register(HOME, self._deliver_home)
-        dispatcher.register(ACTION_REMIND, self._deliver_reminder)
+        from bot.reports.delivery import ReportDelivery
+
+        ReportDelivery(self, self.publisher).register(dispatcher)
 
     # -- listening to incident changes (inside their transactions) ----------------------
 
@@ -318,8 +318,10 @@ class ReportService:
         self, days: int, actor: Actor, *, channel: str, request_id: str | None = None
     ) -> Stats:
         """Compute the figures, draw the chart and queue its upload to `channel`."""
+        from bot.reports import chart  # matplotlib loads only when a chart is drawn
+
         figures = await self.stats(days)
-        png = chart.render_png(figures)
+        png = await asyncio.to_thread(chart.render_png, figures)
         now = self.clock.now()
         async with self.store.transaction() as tx:
             if not await dedup.mark_handled(tx, request_id, now):
@@ -405,51 +407,6 @@ class ReportService:
             await storage.add_viewer(tx, user_id, now)
             await outbox.enqueue(tx, now, HOME, {"user_id": user_id})
         self.dispatcher.kick()
-
-    # -- delivery (outbox handlers) -----------------------------------------------------
-
-    def _need_publisher(self) -> ReportPublisher:
-        assert self.publisher is not None  # handlers are registered only with a publisher
-        return self.publisher
-
-    async def _deliver_report(self, effect: Effect) -> None:
-        async with self.store.transaction() as tx:
-            incident = await incidents.get(tx, effect.incident_id or "")
-        if incident is None:
-            return
-        await self._need_publisher().upload_report(
-            incident,
-            channel=effect.payload["channel"],
-            markdown=effect.payload["markdown"],
-            requested_by=effect.payload["by"],
-        )
-
-    async def _deliver_stats(self, effect: Effect) -> None:
-        payload = effect.payload
-        since, until = stats.window(
-            datetime.fromtimestamp(payload["until"], self.clock.now().tzinfo), payload["days"]
-        )
-        async with self.store.transaction() as tx:
-            figures = await stats.compute(tx, since=since, until=until, days=payload["days"])
-        await self._need_publisher().upload_stats(
-            figures,
-            channel=payload["channel"],
-            png=base64.b64decode(payload["png"]),
-            requested_by=payload["by"],
-        )
-
-    async def _deliver_home(self, effect: Effect) -> None:
-        await self._need_publisher().publish_home(await self.home(effect.payload["user_id"]))
-
-    async def _deliver_reminder(self, effect: Effect) -> None:
-        async with self.store.transaction() as tx:
-            item = await storage.get_item(tx, int(effect.payload["item_id"]))
-            incident = await incidents.get(tx, effect.incident_id or "")
-        if item is None or incident is None or not item.is_open:
-            return  # closed after the reminder fired: nobody needs it any more
-        await self._need_publisher().remind_action_item(
-            item, incident, overdue=bool(effect.payload.get("overdue"))
-        )
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -31,13 +31,6 @@ POSTMORTEM_VIEW = "incident_postmortem"
 CLOSE_ITEM_ACTION = "action_item_close"
 MAX_ITEMS_LISTED = 40  # keeps the list under Slack's 50 blocks a message
 
-USAGE = {
-    "report": "`/incident report [INC-ID]`",
-    "postmortem": "`/incident postmortem [INC-ID]`",
-    "actions": "`/incident actions [INC-ID]`",
-    "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
-}
-
 
 # -- the report -------------------------------------------------------------------------
 

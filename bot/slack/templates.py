@@ -39,6 +39,10 @@ USAGE = {
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
     "incident's own channel)",
     "oncall": "`/oncall [P0|P1|P2|P3]`",
+    "report": "`/incident report [INC-ID]`",
+    "postmortem": "`/incident postmortem [INC-ID]`",
+    "actions": "`/incident actions [INC-ID]`",
+    "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
 }
 
 HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)
