@@ -40,6 +40,11 @@ def build_app(services: Services, *, client: AsyncWebClient, signing_secret: str
     views.register(app, services)  # modal submissions
     events.register(app, services)  # reactions that copy messages to the timeline
 
+    from commands import home, report
+
+    report.register(app, services)  # postmortem form, Close on action items
+    home.register(app, services)  # the App Home tab
+
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.exception("unhandled error in a Slack listener", exc_info=error)

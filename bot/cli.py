@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a policy file")
     check.add_argument("path", nargs="?", help="policy file (default: CHATOPS_POLICY or built-in)")
     sub.add_parser("migrate", help="apply pending database migrations")
+    report = sub.add_parser("report", help="print an incident's post-incident report (Markdown)")
+    report.add_argument("incident_id", metavar="ID")
+    stats = sub.add_parser("stats", help="MTTA, MTTR, MTTD and target breaches per severity")
+    stats.add_argument("--days", type=int, default=30, help="the last N days (default 30)")
+    stats.add_argument("--chart", metavar="PNG", help="also write the chart to this file")
     audit = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain; report the first broken entry")
@@ -72,6 +77,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _migrate()
     if args.command == "audit":
         return await _audit(args)
+    if args.command in ("report", "stats"):
+        return await _reports(args)
     raise AssertionError(args.command)
 
 
@@ -147,6 +154,49 @@ async def _audit(args: argparse.Namespace) -> int:
             return 1
         async for entry in log.entries(incident_id=args.incident):
             sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+        return 0
+    finally:
+        await store.close()
+
+
+async def _reports(args: argparse.Namespace) -> int:
+    """`report ID` and `stats`: read-only, straight from the database."""
+    from pathlib import Path
+
+    from bot.clock import SystemClock
+    from bot.outbox import OutboxDispatcher
+    from bot.permissions import CachedDirectory, Permissions, StaticDirectory
+    from bot.policy import load_policy
+    from bot.reports import chart, markdown
+    from bot.reports.service import ReportService
+    from bot.settings import StoreSettings, load_settings
+    from bot.slack.report_blocks import stats_lines, stats_text
+    from bot.store import migrate
+
+    settings = load_settings(StoreSettings)
+    policy = load_policy(settings.CHATOPS_POLICY)
+    store = await _open_store()
+    try:
+        await migrate(store)
+        clock = SystemClock()
+        reports = ReportService(
+            store=store,
+            clock=clock,
+            policy=policy,
+            dispatcher=OutboxDispatcher(store, clock),
+            permissions=Permissions(policy, CachedDirectory(StaticDirectory())),
+        )
+        if args.command == "report":
+            print(markdown.render(await reports.report(args.incident_id)), end="")
+            return 0
+        figures = await reports.stats(args.days)
+        print(stats_text(figures).replace("*", ""))
+        for line in stats_lines(figures):
+            print(line)
+        if args.chart:
+            png = chart.render_png(figures)
+            await asyncio.to_thread(Path(args.chart).write_bytes, png)
+            print(f"chart written to {args.chart}")
         return 0
     finally:
         await store.close()

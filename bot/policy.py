@@ -143,6 +143,8 @@ class Reviews(_Strict):
 
     preliminary_within: Duration = Duration(seconds=24 * 3600)
     formal_within: Duration = Duration(seconds=7 * 86400)
+    # An open action item is reminded to its owner when due, then at this cadence.
+    action_items_every: Duration = Duration(business_days=1)
 
 
 class Roles(_Strict):

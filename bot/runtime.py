@@ -21,6 +21,7 @@ from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.slack.notifier import SlackDirectory, SlackNotifier
+from bot.slack.report_publisher import SlackReportPublisher
 from bot.store import create_store
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def create_bot(
         directory=SlackDirectory(client),
         clock=clock,
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,
+        publisher=SlackReportPublisher(client),
     )
     app = build_app(services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET)
     return Bot(settings=settings, services=services, app=app, client=client)

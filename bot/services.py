@@ -19,6 +19,8 @@ from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
+from bot.reports.publisher import ReportPublisher
+from bot.reports.service import ReportService
 from bot.store import Store, migrate
 
 
@@ -34,6 +36,7 @@ class Services:
     incidents: IncidentService
     permissions: Permissions
     escalation: EscalationService
+    reports: ReportService
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
@@ -62,6 +65,7 @@ def build_services(
     clock: Clock | None = None,
     outbox_poll_interval: float = 1.0,
     escalation_sweep_interval: float = 5.0,
+    publisher: ReportPublisher | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -81,6 +85,16 @@ def build_services(
     )
     escalation.register(dispatcher)
     changes.listeners.append(escalation.planning)
+    reports = ReportService(
+        store=store,
+        clock=clock,
+        policy=policy,
+        dispatcher=dispatcher,
+        permissions=permissions,
+        publisher=publisher,
+    )
+    reports.register(dispatcher, escalation)
+    changes.listeners.append(reports)  # targets, search index and App Home refreshes
     incidents = IncidentService(
         store=store,
         clock=clock,
@@ -103,5 +117,6 @@ def build_services(
         incidents=incidents,
         permissions=permissions,
         escalation=escalation,
+        reports=reports,
         listeners=changes.listeners,
     )

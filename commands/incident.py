@@ -27,6 +27,8 @@ from bot.services import Services
 from bot.slack import blocks, templates
 from commands.context import CommandContext, run_command
 from commands.escalate import escalate
+from commands.report import SUBCOMMANDS as REPORT_SUBCOMMANDS
+from commands.report import reply_similar
 
 Subcommand = Callable[[CommandContext, str], Awaitable[None]]
 
@@ -47,6 +49,7 @@ async def declare(ctx: CommandContext, rest: str) -> None:
                 incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
             )
         )
+        await reply_similar(ctx, incident.id)
 
     await run_command(ctx, "incident.declare", {"text": rest}, work, usage_for="declare")
 
@@ -202,6 +205,7 @@ async def show(ctx: CommandContext, rest: str) -> None:
             templates.card_text(incident),
             blocks=blocks.incident_show(incident, war_room_missing=missing),
         )
+        await reply_similar(ctx, incident.id)
 
     await run_command(ctx, "incident.show", {"text": rest}, work, usage_for="show", read_only=True)
 
@@ -257,6 +261,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "warroom": warroom,
     "escalate": escalate,
     "help": show_help,
+    **REPORT_SUBCOMMANDS,  # report, postmortem, actions, stats
 }
 
 

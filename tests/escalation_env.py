@@ -19,6 +19,7 @@ from bot.models import Actor, Incident, Severity
 from bot.policy import Policy, load_policy, parse_policy
 from bot.services import Services, build_services
 from bot.slack.notifier import SlackDirectory, SlackNotifier
+from bot.slack.report_publisher import SlackReportPublisher
 from bot.store import create_store
 from tests.harness import BOT_TOKEN, openapi_spec
 
@@ -200,6 +201,7 @@ async def start_env(
         notifier=SlackNotifier(client),
         directory=SlackDirectory(client),
         clock=clock,
+        publisher=SlackReportPublisher(client),
     )
     # No background loops: each test decides when time passes and what runs.
     await services.start(run_dispatcher=False, run_scheduler=False)

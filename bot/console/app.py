@@ -32,6 +32,8 @@ from bot.console.interactions import Cancel, Interactions, Quit
 from bot.console.render import (
     Style,
     clean_mrkdwn,
+    indent,
+    render_blocks,
 )
 from bot.console.terminal import (
     LineSource,
@@ -75,6 +77,8 @@ Console commands:
   :react 4 pushpin     react to message 4 (the bot gets reaction_added)
   :channels            channels with their topics, members and pins
   :history [#channel]  show a channel's messages again
+  :home                open your App Home (incidents, roles, action items)
+  :file                print the last file the bot shared (a report; a chart's size)
   :help                this text
   :quit                leave (Ctrl-D too)
 At a terminal, Tab completes commands, channels and incident IDs; Up recalls earlier lines.
@@ -359,8 +363,49 @@ class Console(Interactions):
             self._list_channels()
         elif name == "history":
             self._history(rest)
+        elif name == "home":
+            await self._home()
+        elif name == "file":
+            self._last_file()
         else:
             self.screen.error(f"I don't know :{name}. :help lists the console's commands.")
+
+    async def _home(self) -> None:
+        """Open the App Home as Slack does (app_home_opened), then show what the bot published."""
+        state = self.double.state
+        event = {
+            "type": "app_home_opened",
+            "user": self.user_id,
+            "tab": "home",
+            "channel": "D0HOME",
+            "event_ts": state.new_ts(),
+        }
+        await self._send(
+            event_callback_body(
+                event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id
+            )
+        )
+        await self.settle()
+        view = self.double.home_view(self.user_id)
+        if view is None:
+            self.screen.error("The bot has not published an App Home for you (yet).")
+            return
+        # Read-only here: the home's buttons act in Slack (the console numbers messages only).
+        rendered = render_blocks(view.get("blocks") or [], names=self.names, style=self.style)
+        self.screen.print(
+            [self.style.notice("App Home (its buttons work in Slack)"), *indent(rendered.lines)]
+        )
+
+    def _last_file(self) -> None:
+        shared = [f for f in self.double.files.values() if f.completed and f.content]
+        if not shared:
+            self.screen.error("No file has been shared yet (try /incident report INC-...).")
+            return
+        last = shared[-1]
+        if last.filename.endswith(".md"):
+            self.screen.print(last.content.decode(errors="replace").splitlines())
+        else:
+            self.screen.notice(f"{last.filename}: {len(last.content)} bytes ({last.title})")
 
     def _act_as(self, user_id: str) -> None:
         if not _USER_ID.fullmatch(user_id):

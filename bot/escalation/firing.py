@@ -33,6 +33,7 @@ from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as reminders
 from bot.escalation.delivery import BREACH, PAGE_FANOUT, PAGE_POST, REMIND
+from bot.escalation.extensions import ReminderHandler
 from bot.escalation.planner import (
     EscalationState,
     PlannedReminder,
@@ -98,6 +99,7 @@ class ReminderFiring:
         self.owner = owner or owner_id()
         self.claim_seconds = claim_seconds
         self.batch_size = batch_size
+        self.handlers: dict[ReminderKind, ReminderHandler] = {}
 
     async def fire(self, reminder_id: int) -> FireResult:
         """Claim one reminder and fire it if it is due and still wanted.
@@ -174,6 +176,16 @@ class ReminderFiring:
     ) -> tuple[ReminderStatus, EscalationState]:
         """Fire (or skip) a claimed reminder inside `change`; the incident row is locked."""
         tx, now = change.tx, change.now
+        handler = self.handlers.get(reminder.kind)
+        if handler is not None:
+            firing = await handler.fire(tx, reminder, incident, now)
+            await self._finish(change, reminder, firing.status, firing.outcome)
+            if firing.follow_up is not None:
+                new_id = await reminders.insert(
+                    tx, incident.id, reminder.plan, firing.follow_up, now
+                )
+                self.scheduler.hold_after_commit(tx, new_id, firing.follow_up.due_at, now)
+            return firing.status, state
         reason = planner.skip_reason(reminder, incident, state, now)
         if reason is not None:
             await self._finish(change, reminder, ReminderStatus.SKIPPED, reason)

@@ -36,6 +36,9 @@ class ReminderKind(StrEnum):
     UPDATE_DUE = "update_due"
     PRELIMINARY_REVIEW = "review_preliminary"
     FORMAL_REVIEW = "review_formal"
+    # Owned by bot.reports.followups (fired through bot.escalation.extensions): a due or
+    # overdue action item. Its `level` is the action item's id (one pending per item).
+    ACTION_ITEM = "action_item"
 
 
 class ReminderStatus(StrEnum):

@@ -20,10 +20,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import Clock
 from bot.escalation import storage as reminders
 from bot.escalation.delivery import EscalationDelivery
+from bot.escalation.extensions import ReminderHandler
 from bot.escalation.firing import FireResult, ReminderFiring
 from bot.escalation.manual import Escalation, ManualEscalation
 from bot.escalation.oncall import OnCall, oncall
-from bot.escalation.planner import EscalationState, Reminder, ReminderStatus
+from bot.escalation.planner import EscalationState, Reminder, ReminderKind, ReminderStatus
 from bot.escalation.planning import ReminderPlanning
 from bot.escalation.scheduling import ReminderScheduler
 from bot.incidents.changes import IncidentChanges
@@ -92,6 +93,10 @@ class EscalationService:
             permissions=permissions,
             changes=changes,
         )
+
+    def add_reminder_kind(self, kind: ReminderKind, handler: ReminderHandler) -> None:
+        """Let another service own a reminder kind (bot.escalation.extensions)."""
+        self.firing.handlers[kind] = handler
 
     @property
     def owner(self) -> str:

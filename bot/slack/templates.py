@@ -39,6 +39,10 @@ USAGE = {
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
     "incident's own channel)",
     "oncall": "`/oncall [P0|P1|P2|P3]`",
+    "report": "`/incident report [INC-ID]`",
+    "postmortem": "`/incident postmortem [INC-ID]`",
+    "actions": "`/incident actions [INC-ID]`",
+    "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
 }
 
 HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)
@@ -54,6 +58,10 @@ HELP = """*Incident commands* (in an incident's war room the INC-ID may be left 
 • `/incident list [open|all]` · `/incident show [INC-ID]` · `/incident timeline [INC-ID]`
 • `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
+• `/incident report [INC-ID]`: share the post-incident report (Markdown file)
+• `/incident postmortem [INC-ID]`: record root cause, lessons and action items
+• `/incident actions [INC-ID]`: list action items (close them with their button)
+• `/incident stats [days]`: MTTA, MTTR, MTTD and breaches per severity, with a chart
 • `/oncall [P0|P1|P2|P3]`: who is paged at each escalation level
 • `/incident help`: this list
 Severities: P0 critical (outage, data loss, breach), P1 high (major feature down), \

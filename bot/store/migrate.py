@@ -1,7 +1,9 @@
 """Versioned schema migrations, applied at start-up and by `chatops-bot migrate`.
 
 Files are `migrations/NNNN_name.sql`, applied in order, each in its own transaction and
-recorded in `schema_migrations`. On PostgreSQL an advisory lock keeps two processes that
+recorded in `schema_migrations`. SQL is portable; a statement that starts with `/*sqlite*/`
+or `/*postgres*/` runs on that dialect only (each store's own text search, for instance).
+On PostgreSQL an advisory lock keeps two processes that
 start together from applying the same file twice.
 """
 
@@ -34,7 +36,9 @@ def available_migrations() -> list[tuple[int, str, str]]:
 def _statements(sql: str, dialect: str) -> list[str]:
     sql = sql.replace("{autoid}", _AUTOID[dialect])
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements = [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    other = "/*postgres*/" if dialect == "sqlite" else "/*sqlite*/"
+    return [s.removeprefix(f"/*{dialect}*/").strip() for s in statements if not s.startswith(other)]
 
 
 async def _applied(tx: Tx) -> set[int]:

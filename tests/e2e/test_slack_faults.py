@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bot.clock import FakeClock
+from bot.console.workspace import RecordedCall
 from bot.incidents.service import ANNOUNCE as ANNOUNCE_EFFECT
-from bot.slack.sandbox import RecordedCall
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import ANNOUNCE, posts, reply
 from tests.escalation_env import policy_without_paging

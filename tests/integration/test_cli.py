@@ -359,3 +359,58 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
     out = stdout.decode()
     assert f"from {source / 'bot' / '__init__.py'}" in out
     assert "console modules []" in out, out
+
+
+# ----- report and stats --------------------------------------------------------------------
+
+
+async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.clock import FakeClock
+    from bot.incidents.schemas import DeclareIncident
+    from bot.models import Actor, Severity
+    from bot.services import build_services
+    from bot.slack.notifier import SlackNotifier
+
+    database_url = f"sqlite:///{tmp_path}/cli.db"
+    clock = FakeClock(datetime.now(UTC) - timedelta(hours=2))
+    services = build_services(
+        policy=load_policy(None).model_copy(update={"escalation": {}}),
+        store=create_store(database_url),
+        notifier=SlackNotifier(AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/")),
+        clock=clock,
+    )
+    await services.start(run_dispatcher=False, run_scheduler=False)
+    alice = Actor("U0ALICE")
+    try:
+        incident = await services.incidents.declare(
+            DeclareIncident(severity=Severity.P1, title="Checkout returns 502"), alice
+        )
+        clock.advance(minutes=12)
+        await services.incidents.acknowledge(incident.id, alice)
+        clock.advance(minutes=48)
+        await services.incidents.resolve(incident.id, alice, summary="Rolled back the deploy")
+    finally:
+        await services.close()
+    env = _env(tmp_path, DATABASE_URL=database_url)
+
+    report = await asyncio.to_thread(_cli, "report", incident.id, cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"# Post-incident report: {incident.id}")
+    assert "| Time to acknowledge | 12 min |" in report.stdout
+    assert "| Time to resolve | 1 h |" in report.stdout
+    assert "Rolled back the deploy" in report.stdout
+
+    chart = tmp_path / "chart.png"
+    stats = await asyncio.to_thread(
+        _cli, "stats", "--days", "7", "--chart", str(chart), cwd=tmp_path, env=env
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert "P1: 1 incident(s) · MTTA 12 min median · 12 min p90 (n=1)" in stats.stdout
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    unknown = await asyncio.to_thread(_cli, "report", "INC-20200101-001", cwd=tmp_path, env=env)
+    assert unknown.returncode == 1 and "There is no incident" in unknown.stderr

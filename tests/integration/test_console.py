@@ -419,3 +419,27 @@ def test_chatops_bot_console_in_a_pipe_shows_the_announcement(tmp_path: Path) ->
     assert out.rstrip().endswith("Bye.")
     assert (tmp_path / "data" / "chatops-bot" / "console.db").exists()
     assert "Traceback" not in result.stderr
+
+
+async def test_home_report_and_stats_in_the_console(driver: Driver) -> None:
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P2 Search is slow")
+    await driver.wait_for("Declared INC-", since=mark)
+    bot = driver.console.bot
+    assert bot is not None
+    [incident] = await bot.services.incidents.list()
+
+    mark = driver.type(":home")
+    out = await driver.wait_for("Your action items", since=mark)
+    assert "App Home" in out and "Open incidents: 1" in out and incident.id in out
+
+    mark = driver.type(f"/incident report {incident.id}")
+    out = await driver.wait_for("Post-incident report for", since=mark)
+    mark = driver.type(":file")
+    out = await driver.wait_for("## Lessons learned", since=mark)
+    assert f"# Post-incident report: {incident.id}" in out and "still open" in out
+
+    mark = driver.type("/incident stats 7")
+    out = await driver.wait_for("P2: 1 incident(s)", since=mark)
+    assert "MTTA —" in out  # nobody acknowledged it yet

@@ -53,7 +53,7 @@ async def test_grafana_oncall_1931_the_wait_before_the_next_level_is_honoured(en
     await env.services.incidents.update_status(
         incident.id, ALICE, status=Status.IDENTIFIED, message="Bad deploy"
     )
-    fires = probe(env.services.escalation, "fire")
+    fires = probe(env.services.escalation.firing, "fire")
     await env.services.escalation.start()  # the scheduler's first sweep holds a job for it
     try:
         env.clock.advance(seconds=0.5)  # half a second to go when the job wakes
@@ -124,7 +124,7 @@ async def test_grafana_oncall_1206_escalation_resumes_after_a_restart(
     for restart in range(2):
         after = await start_env(url, clock=env.clock)
         try:
-            sweeps = probe(after.services.escalation, "sweep")
+            sweeps = probe(after.services.escalation.scheduling, "sweep")
             await after.services.start()  # scheduler and outbox, as the bot starts them
             if restart == 0:
                 await after.double.wait_for("chat.postMessage", 3, timeout=5.0)

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.console.workspace import SlackDouble
 from bot.errors import NotifierError
 from bot.slack.notifier import SlackNotifier
-from bot.slack.sandbox import SlackDouble
 from tests.harness import openapi_spec
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.console.workspace.checks import OpenApiChecker, check_message, check_view
+from bot.console.workspace.documented import check_documented
 from bot.console.workspace.state import (
     RESPONSE_URL_MAX_POSTS,
     ApiError,
@@ -280,6 +281,11 @@ class SlackDouble:
         """Views by ID, as last opened/updated/published."""
         return self.state.views
 
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view last published for `user_id` (views.publish), if any."""
+        view_id = self.state._home_views.get(user_id)
+        return copy.deepcopy(self.views[view_id]) if view_id in self.views else None
+
     @property
     def files(self) -> dict[str, UploadedFile]:
         """Files from the v2 upload flow by ID; `.content` holds the uploaded bytes."""
@@ -467,6 +473,7 @@ class SlackDouble:
             return web.json_response({"ok": False, "error": auth_error})
         if self._openapi is not None:
             self.violations.extend(self._openapi.check(method, params))
+        self.violations.extend(check_documented(method, params))  # newer than the spec
         problems = self._payload_problems(method, params)
         self.violations.extend(f"{method}: {p}" for p in problems)
         injection = self._take_injection(method, params)

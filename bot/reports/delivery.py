@@ -1,0 +1,67 @@
+"""Delivery of the report effects (outbox handlers): each reads the current state, then makes
+one call on the ReportPublisher port, so a retry repeats only that call."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from bot.incidents import storage as incidents
+from bot.outbox import Effect, OutboxDispatcher
+from bot.reports import stats, storage
+from bot.reports.followups import ACTION_REMIND
+from bot.reports.publisher import ReportPublisher
+from bot.reports.service import HOME, UPLOAD_REPORT, UPLOAD_STATS, ReportService
+
+
+class ReportDelivery:
+    def __init__(self, service: ReportService, publisher: ReportPublisher) -> None:
+        self.service = service
+        self.store = service.store
+        self.clock = service.clock
+        self.publisher = publisher
+
+    def register(self, dispatcher: OutboxDispatcher) -> None:
+        dispatcher.register(UPLOAD_REPORT, self._deliver_report)
+        dispatcher.register(UPLOAD_STATS, self._deliver_stats)
+        dispatcher.register(HOME, self._deliver_home)
+        dispatcher.register(ACTION_REMIND, self._deliver_reminder)
+
+    async def _deliver_report(self, effect: Effect) -> None:
+        async with self.store.transaction() as tx:
+            incident = await incidents.get(tx, effect.incident_id or "")
+        if incident is None:
+            return
+        await self.publisher.upload_report(
+            incident,
+            channel=effect.payload["channel"],
+            markdown=effect.payload["markdown"],
+            requested_by=effect.payload["by"],
+        )
+
+    async def _deliver_stats(self, effect: Effect) -> None:
+        payload = effect.payload
+        since, until = stats.window(
+            datetime.fromtimestamp(payload["until"], self.clock.now().tzinfo), payload["days"]
+        )
+        async with self.store.transaction() as tx:
+            figures = await stats.compute(tx, since=since, until=until, days=payload["days"])
+        await self.publisher.upload_stats(
+            figures,
+            channel=payload["channel"],
+            png=base64.b64decode(payload["png"]),
+            requested_by=payload["by"],
+        )
+
+    async def _deliver_home(self, effect: Effect) -> None:
+        await self.publisher.publish_home(await self.service.home(effect.payload["user_id"]))
+
+    async def _deliver_reminder(self, effect: Effect) -> None:
+        async with self.store.transaction() as tx:
+            item = await storage.get_item(tx, int(effect.payload["item_id"]))
+            incident = await incidents.get(tx, effect.incident_id or "")
+        if item is None or incident is None or not item.is_open:
+            return  # closed after the reminder fired: nobody needs it any more
+        await self.publisher.remind_action_item(
+            item, incident, overdue=bool(effect.payload.get("overdue"))
+        )

@@ -1,0 +1,99 @@
+"""The postmortem form's input, validated at the edge (pydantic), with a message per field."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bot.policy import Calendar
+from bot.reports.models import NewActionItem
+
+ACTION_ROWS = 3  # blank rows for new action items in the form
+TEXT_FIELDS = ("root_cause", "resolution", "prevention", "lessons", "affected_users", "data_impact")
+_USER = "U"
+
+
+class PostmortemInput(BaseModel):
+    root_cause: str = Field(default="", max_length=3000)
+    resolution: str = Field(default="", max_length=3000)
+    prevention: str = Field(default="", max_length=3000)
+    lessons: str = Field(default="", max_length=3000)
+    affected_users: str = Field(default="", max_length=1000)
+    data_impact: str = Field(default="", max_length=1000)
+    started_at: datetime | None = None
+    detected_at: datetime | None = None
+    action_items: list[NewActionItem] = Field(default_factory=list)
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class PostmortemFormErrors(ValueError):
+    """Per-field problems: {block_id: message}, shown beside the fields."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _due(day: str, calendar: Calendar) -> datetime:
+    """A due date means the end of that working day in the team's time zone."""
+    picked = date.fromisoformat(day)
+    return datetime.combine(picked, calendar.day_end, tzinfo=calendar.zone).astimezone(UTC)
+
+
+def _when(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(value), UTC)
+
+
+def parse_postmortem_form(
+    values: dict[str, Any], *, calendar: Calendar, now: datetime
+) -> PostmortemInput:
+    """Validate the submitted form: `values` is {block_id: raw value}.
+
+    An action item row needs all three of text, owner and due date, or none; a detection
+    time needs the time the impact started (to measure time to detect), and comes after it.
+    Raises PostmortemFormErrors.
+    """
+    errors: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        texts[name] = str(values.get(name) or "").strip()
+    started, detected = _when(values.get("started_at")), _when(values.get("detected_at"))
+    if detected is not None and started is None:
+        errors["started_at"] = "Give when the impact started too, to measure time to detect."
+    if started is not None and started > now:
+        errors["started_at"] = "The start of the impact cannot be in the future."
+    if started is not None and detected is not None and detected < started:
+        errors["detected_at"] = "Detection cannot come before the impact started."
+    items: list[NewActionItem] = []
+    for row in range(ACTION_ROWS):
+        text = str(values.get(f"item_{row}_text") or "").strip()
+        owner = str(values.get(f"item_{row}_owner") or "")
+        day = str(values.get(f"item_{row}_due") or "")
+        if not (text or owner or day):
+            continue
+        if not text:
+            errors[f"item_{row}_text"] = "Say what is to be done."
+        elif len(text) > 500:
+            errors[f"item_{row}_text"] = "Keep an action item under 500 characters."
+        if not owner.startswith(_USER):
+            errors[f"item_{row}_owner"] = "Choose who owns it."
+        try:
+            due = _due(day, calendar)
+        except ValueError:
+            errors[f"item_{row}_due"] = "Choose a due date."
+            continue
+        if due < now:
+            errors[f"item_{row}_due"] = "The due date has passed; choose a later one."
+        if f"item_{row}_text" not in errors and f"item_{row}_owner" not in errors:
+            items.append(NewActionItem(text=text, owner=owner, due_at=due))
+    if errors:
+        raise PostmortemFormErrors(errors)
+    return PostmortemInput(**texts, started_at=started, detected_at=detected, action_items=items)
+
+
+__all__ = ["ACTION_ROWS", "PostmortemFormErrors", "PostmortemInput", "parse_postmortem_form"]

@@ -1,0 +1,158 @@
+"""The post-incident report as Markdown, in the runbook's template: Summary, Impact,
+Timeline, Root cause, Resolution, Action items, Lessons learned (plus Prevention, and the
+remediation runs once that work is wired). A pure function of ReportFacts."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from bot.durations import humanize_seconds
+from bot.reports.models import ReportFacts
+
+SECTIONS = (
+    "Summary",
+    "Impact",
+    "Timeline",
+    "Root cause",
+    "Resolution",
+    "Prevention",
+    "Action items",
+    "Lessons learned",
+)
+_MENTION = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")
+NOT_RECORDED = "_Not recorded yet (`/incident postmortem`)._"
+
+
+def plain(text: str) -> str:
+    """Slack mentions as readable handles; Markdown table pipes escaped."""
+
+    def handle(match: re.Match[str]) -> str:
+        if match.group(3):
+            return f"@{match.group(3)}"
+        return f"{match.group(1)}{match.group(2)}"
+
+    text = _MENTION.sub(handle, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def cell(text: str) -> str:
+    return plain(text).replace("|", "\\|").replace("\n", " ")
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _since(start: datetime, end: datetime | None) -> str:
+    if end is None:
+        return "—"
+    return humanize_seconds(max(0.0, (end - start).total_seconds()))
+
+
+def _target(due: datetime | None, done: datetime | None, now: datetime) -> str:
+    if due is None:
+        return ""
+    missed = (done or now) > due
+    return f" (target {when(due)}: {'missed' if missed else 'met'})"
+
+
+def render(facts: ReportFacts) -> str:
+    """The report's Markdown text."""
+    incident, post = facts.incident, facts.postmortem
+    lines = [f"# Post-incident report: {incident.id} — {plain(incident.title)}", ""]
+    if incident.is_open:
+        lines += [
+            f"> **This incident is still open** ({incident.status.label}): this report is a "
+            f"draft as of {when(facts.generated_at)}.",
+            "",
+        ]
+    roles = {role: user for role, user in sorted(incident.roles.items()) if role != "commander"}
+    working = (
+        f" ({humanize_seconds(facts.working_seconds)} in working hours)"
+        if facts.working_seconds is not None
+        else ""
+    )
+    duration = _since(facts.started_at, facts.ended_at)
+    lines += [
+        "## Summary",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Incident | {incident.id} |",
+        f"| Title | {cell(incident.title)} |",
+        f"| Severity | {incident.severity} |",
+        f"| Status | {incident.status.label} |",
+        f"| Start (impact began) | {when(facts.started_at)} |",
+        f"| Detection | {when(post.detected_at)} |",
+        f"| Declared | {when(incident.declared_at)} by @{incident.declared_by} |",
+        f"| Acknowledged | {when(facts.first_acknowledged_at)}"
+        f"{_target(facts.ack_due_at, facts.first_acknowledged_at, facts.generated_at)} |",
+        f"| End (resolved) | {when(facts.ended_at)}"
+        f"{_target(facts.resolve_due_at, facts.ended_at, facts.generated_at)} |",
+        f"| Duration | {duration if facts.ended_at else 'ongoing'}{working} |",
+        f"| Time to acknowledge | {_since(incident.declared_at, facts.first_acknowledged_at)} |",
+        f"| Time to resolve | {_since(incident.declared_at, facts.ended_at)} |",
+        f"| Commander | {'@' + incident.commander if incident.commander else '—'} |",
+    ]
+    for role, user in roles.items():
+        lines.append(f"| {role.replace('-', ' ').title()} | @{user} |")
+    lines += [
+        "",
+        "## Impact",
+        "",
+        f"- **Affected services:** {', '.join(incident.services) or '—'}",
+        f"- **Affected users:** {plain(post.affected_users) or '—'}",
+        f"- **Data impact:** {plain(post.data_impact) or '—'}",
+        f"- **Impact statement:** {plain(incident.impact) or '—'}",
+        "",
+        "## Timeline",
+        "",
+        "| Time (UTC) | Event |",
+        "|---|---|",
+    ]
+    lines += [f"| {when(e.at)} | {cell(e.text)} |" for e in facts.timeline]
+    resolution = post.resolution or incident.resolution
+    lines += [
+        "",
+        "## Root cause",
+        "",
+        plain(post.root_cause) or NOT_RECORDED,
+        "",
+        "## Resolution",
+        "",
+        plain(resolution) or NOT_RECORDED,
+        "",
+        "## Prevention",
+        "",
+        plain(post.prevention) or NOT_RECORDED,
+        "",
+        "## Action items",
+        "",
+    ]
+    if facts.action_items:
+        lines += ["| # | Item | Owner | Due | Status |", "|---|---|---|---|---|"]
+        for item in facts.action_items:
+            status = f"closed {when(item.closed_at)}" if item.closed_at else "open"
+            if item.is_open and item.due_at < facts.generated_at:
+                status = "open, **overdue**"
+            lines.append(
+                f"| {item.id} | {cell(item.text)} | @{item.owner} | "
+                f"{item.due_at.strftime('%Y-%m-%d')} | {status} |"
+            )
+    else:
+        lines.append("_None recorded yet (`/incident postmortem`)._")
+    lines += ["", "## Lessons learned", "", plain(post.lessons) or NOT_RECORDED, ""]
+    if facts.remediations is not None:
+        lines += ["## Remediation runs", ""]
+        if not facts.remediations:
+            lines.append("_No remediation was run._")
+        for run in facts.remediations:
+            approvers = ", ".join(f"@{a}" for a in run.approvers) or "—"
+            lines.append(
+                f"- {cell(run.action)} on {cell(run.target)}, requested by @{run.requested_by},"
+                f" approved by {approvers}: {cell(run.outcome)} ({when(run.finished_at)})"
+            )
+        lines.append("")
+    lines.append(f"_Generated {when(facts.generated_at)} by chatops-bot._")
+    return "\n".join(lines) + "\n"

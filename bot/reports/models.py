@@ -1,0 +1,173 @@
+"""Plain data for reports, follow-ups, statistics and the App Home."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from bot.models import Incident, Severity, TimelineEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Postmortem:
+    """What the postmortem form recorded for one incident (all optional)."""
+
+    incident_id: str
+    root_cause: str = ""
+    resolution: str = ""
+    prevention: str = ""
+    lessons: str = ""
+    affected_users: str = ""
+    data_impact: str = ""
+    started_at: datetime | None = None  # when the impact began
+    detected_at: datetime | None = None  # when it was first detected
+    updated_by: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewActionItem:
+    text: str
+    owner: str
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActionItem:
+    """A follow-up: open until closed (with the button or by its owner)."""
+
+    id: int
+    incident_id: str
+    text: str
+    owner: str
+    due_at: datetime
+    created_by: str
+    created_at: datetime
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationRun:
+    """One remediation run on an incident, as the report shows it."""
+
+    action: str
+    target: str
+    requested_by: str
+    approvers: tuple[str, ...]
+    outcome: str
+    finished_at: datetime | None
+
+
+class RemediationHistory(Protocol):
+    """The seam for the remediation work: the runs of an incident, oldest first. Until it is
+    wired, reports have no remediation section (nothing is invented)."""
+
+    async def runs(self, incident_id: str) -> Sequence[RemediationRun]: ...
+
+
+class ApprovalsWaiting(Protocol):
+    """The seam for the App Home's "approvals waiting for you" once remediation exists:
+    returns the count and a short line per request (the Slack side renders them)."""
+
+    async def waiting_for(self, user_id: str) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarIncident:
+    incident: Incident
+    root_cause: str
+    resolution: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    """Everything the post-incident report shows; times to ack and resolve from the timeline."""
+
+    incident: Incident
+    timeline: tuple[TimelineEvent, ...]
+    postmortem: Postmortem
+    action_items: tuple[ActionItem, ...]
+    first_acknowledged_at: datetime | None
+    resolved_at: datetime | None  # the last resolution, when the incident is resolved
+    ack_due_at: datetime | None
+    resolve_due_at: datetime | None
+    working_seconds: float | None  # start to end (or now) on the policy's calendar
+    generated_at: datetime
+    remediations: tuple[RemediationRun, ...] | None = None  # None: no remediation work wired
+
+    @property
+    def started_at(self) -> datetime:
+        return self.postmortem.started_at or self.incident.declared_at
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return self.resolved_at
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """Median and 90th percentile of a duration, in seconds, over `count` incidents."""
+
+    count: int = 0
+    median: float | None = None
+    p90: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeverityStats:
+    severity: Severity
+    incidents: int = 0
+    mtta: Figure = Figure()
+    mttr: Figure = Figure()
+    mttd: Figure = Figure()
+    ack_breaches: int = 0
+    resolve_breaches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WeekStats:
+    """One week (Monday 00:00 UTC) of incidents: how many per severity, and MTTR."""
+
+    start: datetime
+    counts: dict[Severity, int] = field(default_factory=dict)
+    mttr_median: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    since: datetime
+    until: datetime
+    days: int
+    by_severity: tuple[SeverityStats, ...]
+    weeks: tuple[WeekStats, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(s.incidents for s in self.by_severity)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeFacts:
+    """What one person's App Home shows; lists are capped, counts are not."""
+
+    user_id: str
+    generated_at: datetime
+    mine: tuple[tuple[Incident, tuple[str, ...]], ...]  # (incident, the viewer's roles)
+    open_incidents: tuple[Incident, ...]  # most urgent first, at most `shown`
+    open_total: int
+    open_by_severity: dict[Severity, int]
+    action_items: tuple[ActionItem, ...]
+    action_items_total: int
+    approvals: tuple[str, ...] | None = None  # None: remediation not wired

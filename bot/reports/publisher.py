@@ -1,0 +1,37 @@
+"""The ReportPublisher port: how reports, charts, reminders and the App Home reach people.
+
+Contract as the Notifier's (bot.notify): one delivery per call, NotifierError with
+`retryable` for transient failures. Files go up with Slack's two-step flow in the adapter.
+Methods take facts and render them themselves, so this package never builds Slack payloads.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.models import Incident
+from bot.reports.models import ActionItem, HomeFacts, Stats
+
+
+class ReportPublisher(Protocol):
+    async def upload_report(
+        self, incident: Incident, *, channel: str, markdown: str, requested_by: str
+    ) -> str:
+        """Share the post-incident report in `channel` as a Markdown file; return its ID."""
+        ...
+
+    async def upload_stats(
+        self, stats: Stats, *, channel: str, png: bytes, requested_by: str
+    ) -> str:
+        """Share the statistics chart (PNG) with its figures in `channel`; return its ID."""
+        ...
+
+    async def publish_home(self, facts: HomeFacts) -> None:
+        """Publish one person's App Home view."""
+        ...
+
+    async def remind_action_item(
+        self, item: ActionItem, incident: Incident, *, overdue: bool
+    ) -> None:
+        """Remind the item's owner by direct message, with a button to close it."""
+        ...

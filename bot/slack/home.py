@@ -1,0 +1,80 @@
+"""The App Home view: the viewer's incidents and roles, every open incident (summarised past
+a few), the action items they own and, once remediation exists, approvals waiting for them.
+Stays within Slack's 100 blocks however many incidents are open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.models import Incident
+from bot.reports.models import HomeFacts
+from bot.slack.blocks import button, clip, context, divider, header, section
+from bot.slack.escape import escape_mrkdwn
+from bot.slack.report_blocks import item_block
+from bot.slack.templates import severity_label, slack_date, user
+
+Block = dict[str, Any]
+HOME_ACK_ACTION = "home_ack"
+MAX_BLOCKS = 100
+
+
+def _age(incident: Incident, facts: HomeFacts) -> str:
+    from bot.durations import humanize_seconds
+
+    return humanize_seconds((facts.generated_at - incident.declared_at).total_seconds())
+
+
+def incident_line(incident: Incident, facts: HomeFacts) -> str:
+    due = slack_date(incident.next_update_due) if incident.next_update_due else "none scheduled"
+    return (
+        f"{severity_label(incident.severity)} *{incident.id}* "
+        f"{escape_mrkdwn(clip(incident.title, 150))}\n"
+        f"{incident.status.label} · open {_age(incident, facts)} · commander "
+        f"{user(incident.commander)} · next update {due}"
+    )
+
+
+def _incident_block(incident: Incident, facts: HomeFacts) -> Block:
+    block = section(incident_line(incident, facts))
+    if incident.acknowledged_at is None:
+        block["accessory"] = button("Acknowledge", HOME_ACK_ACTION, incident.id, style="primary")
+    return block
+
+
+def home_view(facts: HomeFacts) -> dict[str, Any]:
+    """The `home` view for `facts.user_id`."""
+    blocks: list[Block] = [header("Incidents")]
+    blocks.append(section("*Your incidents*"))
+    if facts.mine:
+        for incident, roles in facts.mine:
+            blocks.append(section(f"{incident_line(incident, facts)}\nYou: {', '.join(roles)}"))
+    else:
+        blocks.append(context("No open incident names you in a role."))
+    blocks.append(divider())
+    counts = " · ".join(
+        f"{severity_label(s)} {n}" for s, n in sorted(facts.open_by_severity.items())
+    )
+    blocks.append(
+        section(f"*Open incidents: {facts.open_total}*" + (f"\n{counts}" if counts else ""))
+    )
+    blocks += [_incident_block(incident, facts) for incident in facts.open_incidents]
+    hidden = facts.open_total - len(facts.open_incidents)
+    if hidden > 0:
+        blocks.append(context(f"…and {hidden} more, less urgent. `/incident list` shows them all."))
+    blocks.append(divider())
+    blocks.append(section(f"*Your action items: {facts.action_items_total} open*"))
+    blocks += [item_block(item, facts.generated_at) for item in facts.action_items]
+    if facts.action_items_total > len(facts.action_items):
+        more = facts.action_items_total - len(facts.action_items)
+        blocks.append(context(f"…and {more} more, due later."))
+    if facts.approvals is not None:  # remediation wired: its requests waiting for this person
+        blocks.append(divider())
+        blocks.append(section(f"*Approvals waiting for you: {len(facts.approvals)}*"))
+        blocks += [section(escape_mrkdwn(clip(line, 2900))) for line in facts.approvals[:10]]
+    blocks.append(context(f"Updated {slack_date(facts.generated_at)}"))
+    return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
+
+
+def home_text(facts: HomeFacts) -> str:
+    """The view as plain lines (the console's `:home`)."""
+    return f"{facts.open_total} open incident(s); {facts.action_items_total} action item(s)"

@@ -1,0 +1,47 @@
+"""The App Home: refreshed when opened (app_home_opened), and its Acknowledge buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import Services
+from bot.slack import home
+from commands.context import CommandContext, run_command
+from commands.incident import acknowledge
+from commands.views import ModalResponder
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.event("app_home_opened")
+    async def home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab
+        await services.reports.home_opened(str(event["user"]))
+
+    @app.action(home.HOME_ACK_ACTION)
+    async def home_ack(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await ack()
+        actor = context["actor"]
+        # The App Home has no response_url: the answer goes by direct message.
+        ctx = CommandContext(
+            services=services,
+            actor=actor,
+            request_id=context.get("request_id"),
+            channel_id=None,
+            respond=ModalResponder(client, None, actor.user_id),
+            client=client,
+        )
+        incident_id = str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+        async def work() -> None:
+            await acknowledge(ctx, incident_id)
+
+        await run_command(
+            ctx, "incident.ack", {"incident_id": incident_id, "via": "app_home"}, work
+        )

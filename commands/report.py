@@ -1,0 +1,182 @@
+"""`/incident report|postmortem|actions|stats`, the postmortem form and the Close button on
+action items: thin listeners. Parse, call one ReportService method, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ChatOpsError, UsageError
+from bot.incidents.parsing import parse_target
+from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
+from bot.services import Services
+from bot.slack import blocks, report_blocks, templates
+from commands.context import CommandContext, run_command
+from commands.views import ModalResponder
+
+log = logging.getLogger(__name__)
+
+
+async def report(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        target = parse_target(rest, "report")
+        incident_id = await ctx.locate(target.incident_id)
+        facts = await ctx.services.reports.share_report(
+            incident_id, ctx.actor, channel=ctx.channel_id, request_id=ctx.request_id
+        )
+        channel = facts.incident.channel_id or ctx.channel_id or ""
+        await ctx.reply(report_blocks.report_queued(facts.incident, channel))
+
+    await run_command(ctx, "reports.report", {"text": rest}, work, usage_for="report")
+
+
+async def postmortem(ctx: CommandContext, rest: str) -> None:
+    # The trigger_id lives 3 s: open a placeholder first, fill it in after the reads.
+    try:
+        opened = await ctx.client.views_open(
+            trigger_id=ctx.trigger_id, view=blocks.loading_modal("Postmortem")
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+        await ctx.reply(templates.declare_form_failed(error))
+        return
+
+    async def work() -> None:
+        try:
+            target = parse_target(rest, "postmortem")
+            incident_id = await ctx.locate(target.incident_id)
+            incident, recorded, items = await ctx.services.reports.postmortem(incident_id)
+        except ChatOpsError as exc:  # said in the modal too, not left "loading"
+            view = blocks.message_modal("Postmortem", str(exc))
+            await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
+            raise
+        view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)
+        await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
+
+    await run_command(
+        ctx, "reports.postmortem_form", {"text": rest}, work, usage_for="postmortem", read_only=True
+    )
+
+
+async def actions(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        target = parse_target(rest, "actions")
+        incident_id = await ctx.locate(target.incident_id)
+        incident, items = await ctx.services.reports.action_items(incident_id)
+        now = ctx.services.clock.now()
+        await ctx.reply(
+            report_blocks.action_items_text(incident, items),
+            blocks=report_blocks.action_items_blocks(incident, items, now),
+        )
+
+    await run_command(
+        ctx, "reports.actions", {"text": rest}, work, usage_for="actions", read_only=True
+    )
+
+
+def parse_days(rest: str) -> int:
+    text = rest.strip().lower().removesuffix("d").removesuffix(" days")
+    if not text:
+        return 30
+    if not text.isdigit():
+        raise UsageError(f"'{rest.strip()[:40]}' is not a number of days.")
+    return int(text)
+
+
+async def stats(ctx: CommandContext, rest: str) -> None:
+    async def work() -> None:
+        days = parse_days(rest)
+        figures = await ctx.services.reports.share_stats(
+            days, ctx.actor, channel=ctx.channel_id or "", request_id=ctx.request_id
+        )
+        await ctx.reply(
+            report_blocks.stats_text(figures), blocks=report_blocks.stats_blocks(figures)
+        )
+
+    await run_command(ctx, "reports.stats", {"text": rest}, work, usage_for="stats")
+
+
+async def reply_similar(ctx: CommandContext, incident_id: str) -> None:
+    """Up to three earlier incidents like this one, as a second private answer."""
+    try:
+        found = await ctx.services.reports.similar(incident_id)
+    except Exception:  # a hint only: never let it spoil the answer already given
+        log.exception("similar incidents of %s failed", incident_id)
+        return
+    if found:
+        await ctx.reply(
+            report_blocks.similar_text(found), blocks=report_blocks.similar_blocks(found)
+        )
+
+
+SUBCOMMANDS = {"report": report, "postmortem": postmortem, "actions": actions, "stats": stats}
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.view(report_blocks.POSTMORTEM_VIEW)
+    async def postmortem_submitted(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        view = body.get("view") or {}
+        try:
+            form = parse_postmortem_form(
+                report_blocks.postmortem_values(view),
+                calendar=services.policy.calendar,
+                now=services.clock.now(),
+            )
+        except PostmortemFormErrors as exc:
+            await ack(response_action="errors", errors=exc.errors)
+            return
+        await ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        actor = context["actor"]
+        ctx = CommandContext(
+            services=services,
+            actor=actor,
+            request_id=context.get("request_id"),
+            channel_id=meta.get("channel"),
+            respond=ModalResponder(client, meta.get("channel"), actor.user_id),
+            client=client,
+        )
+
+        async def work() -> None:
+            _, added = await services.reports.save_postmortem(
+                str(meta.get("incident_id", "")), actor, form, request_id=ctx.request_id
+            )
+            await ctx.reply(report_blocks.postmortem_saved(str(meta["incident_id"]), added))
+
+        await run_command(ctx, "reports.postmortem", {"incident_id": meta.get("incident_id")}, work)
+
+    @app.action(report_blocks.CLOSE_ITEM_ACTION)
+    async def close_clicked(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await ack()
+        actor = context["actor"]
+        channel = (body.get("channel") or {}).get("id")
+        # From a message, the App Home or a DM: answer where possible, else by DM.
+        ctx = CommandContext(
+            services=services,
+            actor=actor,
+            request_id=context.get("request_id"),
+            channel_id=channel,
+            respond=ModalResponder(client, channel, actor.user_id),
+            client=client,
+        )
+        value = str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+        async def work() -> None:
+            if not value.isdigit():
+                raise UsageError("That button names no action item.")
+            item, changed = await services.reports.close_action_item(
+                int(value), actor, request_id=ctx.request_id
+            )
+            await ctx.reply(report_blocks.item_closed(item, changed))
+
+        await run_command(ctx, "reports.action_item_close", {"item_id": value}, work)

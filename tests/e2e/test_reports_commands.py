@@ -1,0 +1,86 @@
+"""After the incident, through signed requests: `/incident postmortem` opens the form at once,
+bad rows come back beside their fields, a good one stores the postmortem and action items;
+`/incident actions` lists them with Close; the App Home is published when opened."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.slack import report_blocks
+from bot.slack.home import HOME_ACK_ACTION
+from bot.slack.requests import new_trigger_id
+from tests.e2e.incident_helpers import declare, reply
+from tests.harness import BotHarness
+
+
+def _inputs(view: dict[str, Any]) -> set[str]:
+    return {b["block_id"] for b in view["blocks"] if b["type"] == "input"}
+
+
+async def test_postmortem_form_action_items_and_close(harness: BotHarness) -> None:
+    incident = await declare(harness, "declare P2 Search is slow")
+    await reply(harness, f"resolve {incident.id} Added an index")
+    await harness.settle()
+    response = await harness.command(
+        f"postmortem {incident.id}", user_id="U0ALICE", trigger_id=new_trigger_id()
+    )
+    assert response.status == 200
+    [_opened] = await harness.double.wait_for("views.open")
+    [filled] = await harness.double.wait_for("views.update")
+    view = filled.response["view"]
+    assert view["callback_id"] == report_blocks.POSTMORTEM_VIEW
+    assert {"root_cause", "lessons", "item_0_text", "item_0_owner", "item_0_due"} <= _inputs(view)
+    resolution = next(b for b in view["blocks"] if b.get("block_id") == "resolution")
+    assert resolution["element"]["initial_value"] == "Added an index"  # prefilled
+
+    due = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    values: dict[str, Any] = {
+        "root_cause": {"value": {"type": "plain_text_input", "value": "Missing index"}},
+        "item_0_text": {"value": {"type": "plain_text_input", "value": "Add index check"}},
+        "item_0_owner": {"value": {"type": "users_select", "selected_user": None}},
+        "item_0_due": {"value": {"type": "datepicker", "selected_date": due}},
+    }
+    refused = await harness.submit_view(
+        report_blocks.POSTMORTEM_VIEW, values, view=view, user_id="U0ALICE"
+    )
+    assert refused.status == 200 and refused.body["response_action"] == "errors"
+    assert set(refused.body["errors"]) == {"item_0_owner"}
+    _, stored = await harness.services.reports.action_items(incident.id)
+    assert stored == []  # bad input changes nothing
+
+    values["item_0_owner"] = {"value": {"type": "users_select", "selected_user": "U0BOB"}}
+    saved = await harness.submit_view(
+        report_blocks.POSTMORTEM_VIEW, values, view=view, user_id="U0ALICE"
+    )
+    assert saved.status == 200 and not saved.body
+    await harness.double.wait_for("chat.postEphemeral")
+    _, (item,) = await harness.services.reports.action_items(incident.id)
+    assert (item.text, item.owner, item.is_open) == ("Add index check", "U0BOB", True)
+
+    await harness.command(f"actions {incident.id}", user_id="U0BOB")
+    [listed] = await harness.replies()
+    assert "Add index check" in str(listed["blocks"])
+    clicked = await harness.click(
+        report_blocks.CLOSE_ITEM_ACTION, value=str(item.id), user_id="U0BOB"
+    )
+    assert clicked.status == 200
+    await harness.double.wait_for("chat.postEphemeral", count=2)
+    _, (closed,) = await harness.services.reports.action_items(incident.id)
+    assert closed.closed_by == "U0BOB"
+
+
+async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHarness) -> None:
+    incident = await declare(harness, "declare P2 Queue backlog")
+    event = {"type": "app_home_opened", "user": "U0BOB", "tab": "home", "channel": "D0BOB"}
+    assert (await harness.event(event)).status == 200
+    [published] = await harness.double.wait_for("views.publish")
+    assert published.ok and incident.id in str(published.params["view"])
+    ack = await harness.click(
+        HOME_ACK_ACTION, value=incident.id, user_id="U0BOB", response_url=None
+    )
+    assert ack.status == 200
+    await harness.settle()
+    assert (await harness.services.incidents.get(incident.id)).acknowledged_by == "U0BOB"
+    # The change refreshes the viewer's home (debounced), showing it acknowledged.
+    await harness.double.wait_for("views.publish", count=2, timeout=10)

@@ -1,0 +1,274 @@
+"""Reports on a fake clock, on SQLite and PostgreSQL: every statistic, the report, the
+two-step upload through the Slack double, the chart, action-item reminders, similar
+incidents and the App Home."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk.models.views import View
+
+from bot.escalation import ReminderStatus
+from bot.models import Severity
+from bot.reports import markdown
+from bot.reports.chart import build_figure, render_png, week_labels
+from bot.reports.forms import PostmortemInput
+from bot.reports.models import NewActionItem
+from bot.slack.home import home_view
+from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, Env, start_env, stop_env
+
+MIN = 60
+HOUR = 3600
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/reports.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def env(database_url: str) -> AsyncIterator[Env]:
+    env = await start_env(database_url)
+    yield env
+    await stop_env(env)
+
+
+async def _incident(env: Env, severity: str, title: str, ack: float | None, resolve: float | None):
+    """Declare now; acknowledge after `ack` s and resolve after `resolve` s (from declaration)."""
+    incident = await env.declare(severity, title)
+    start = env.clock.now()
+    if ack is not None:
+        env.clock.set(start + timedelta(seconds=ack))
+        await env.services.incidents.acknowledge(incident.id, ALICE)
+    if resolve is not None:
+        env.clock.set(start + timedelta(seconds=resolve))
+        await env.services.incidents.resolve(incident.id, ALICE, summary="rolled back")
+    await env.deliver()
+    return incident
+
+
+async def test_every_figure_on_a_fake_clock(env: Env) -> None:
+    # Three P1s: ack after 10, 20, 60 min (target 30 min); resolved after 1, 2, 5 h (4 h).
+    first = await _incident(env, "P1", "Checkout 502", 10 * MIN, 1 * HOUR)
+    env.clock.advance(hours=1)
+    await _incident(env, "P1", "Search slow", 20 * MIN, 2 * HOUR)
+    env.clock.advance(hours=1)
+    await _incident(env, "P1", "Login errors", 60 * MIN, 5 * HOUR)
+    # A P3 declared on Friday 16:00 London: its 1-business-day ack target is Monday 16:00,
+    # so an ack on Monday 10:00 (66 h later) is within target.
+    env.clock.set(FRIDAY_2PM + timedelta(days=7, hours=2))  # Friday 4 Dec, 16:00
+    p3 = await _incident(env, "P3", "Typo on the status page", 66 * HOUR, 67 * HOUR)
+    # An open P2, never acknowledged: after its 2 h ack target it counts as a breach.
+    env.clock.advance(hours=1)
+    await _incident(env, "P2", "Cache misses", None, None)
+    env.clock.advance(hours=3)
+    # MTTD for the first P1: impact began 30 min before declaration, detected 10 min before.
+    await env.services.reports.save_postmortem(
+        first.id,
+        ALICE,
+        PostmortemInput(
+            started_at=first.declared_at - timedelta(minutes=30),
+            detected_at=first.declared_at - timedelta(minutes=10),
+        ),
+    )
+
+    stats = await env.services.reports.stats(30)
+    rows = {row.severity: row for row in stats.by_severity}
+    p1 = rows[Severity.P1]
+    assert p1.incidents == 3
+    assert (p1.mtta.count, p1.mtta.median, p1.mtta.p90) == (3, 20 * MIN, 52 * MIN)
+    assert (p1.mttr.count, p1.mttr.median, p1.mttr.p90) == (3, 2 * HOUR, 4 * HOUR + 24 * MIN)
+    assert (p1.ack_breaches, p1.resolve_breaches) == (1, 1)
+    assert (p1.mttd.count, p1.mttd.median, p1.mttd.p90) == (1, 20 * MIN, 20 * MIN)
+    p3_row = rows[Severity.P3]
+    assert (p3_row.incidents, p3_row.ack_breaches, p3_row.resolve_breaches) == (1, 0, 0)
+    assert p3_row.mtta.median == 66 * HOUR
+    p2 = rows[Severity.P2]
+    assert (p2.incidents, p2.mtta.count, p2.mttr.count, p2.ack_breaches) == (1, 0, 0, 1)
+    assert rows[Severity.P0].incidents == 0
+    assert stats.total == 5
+    # Weeks start on Monday 00:00 UTC; every week of the window is there, empty ones too.
+    by_week = {week.start.date().isoformat(): week for week in stats.weeks}
+    assert len(stats.weeks) == 6 and min(by_week) == "2026-11-02"
+    assert by_week["2026-11-23"].counts == {Severity.P1: 3}
+    assert by_week["2026-11-23"].mttr_median == 2 * HOUR
+    assert by_week["2026-11-30"].counts == {Severity.P3: 1}
+    assert by_week["2026-11-30"].mttr_median == 67 * HOUR
+    assert by_week["2026-12-07"].counts == {Severity.P2: 1}
+    assert by_week["2026-12-07"].mttr_median is None
+    assert by_week["2026-11-16"].total == 0
+    # The P3's report counts its duration in working hours: Fri 16-17, Mon 09-11 = 3 h.
+    facts = await env.services.reports.report(p3.id)
+    assert facts.working_seconds == 3 * HOUR
+    assert facts.first_acknowledged_at == p3.declared_at + timedelta(hours=66)
+
+
+async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -> None:
+    incident = await _incident(env, "P2", "Checkout <!channel> 502", 5 * MIN, None)
+    due = env.clock.now() + timedelta(days=3)
+    await env.services.reports.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            root_cause="Connection pool exhausted",
+            lessons="Alert on pool usage",
+            action_items=[NewActionItem("Add a pool alert", "U0BOB", due)],
+        ),
+    )
+    _, text = await env.services.reports.report_markdown(incident.id)
+    assert text.startswith(f"# Post-incident report: {incident.id}")
+    assert "**This incident is still open**" in text  # a draft says so at the top
+    for name in markdown.SECTIONS:
+        assert f"\n## {name}\n" in text
+    assert "| Time to acknowledge | 5 min |" in text
+    assert "Connection pool exhausted" in text and "Add a pool alert | @U0BOB" in text
+    assert "## Remediation runs" not in text  # no remediation wired: nothing invented
+
+    await env.services.reports.share_report(incident.id, ALICE, channel=None, request_id=None)
+    await env.deliver()
+    ticket, complete = (
+        env.double.calls_to("files.getUploadURLExternal"),
+        env.double.calls_to("files.completeUploadExternal"),
+    )
+    assert [c.ok for c in ticket] == [True] and [c.ok for c in complete] == [True]
+    assert ticket[0].params["filename"] == f"{incident.id}-report.md"
+    uploaded = env.double.files[ticket[0].response["file_id"]]
+    assert uploaded.completed and uploaded.content == text.encode()
+    assert uploaded.channels == [env.services.policy.announce_channel]
+    # The comment escapes what the user typed: no @channel ping.
+    assert "<!channel>" not in complete[0].params["initial_comment"]
+
+
+async def test_upload_survives_a_slack_outage(env: Env) -> None:
+    incident = await _incident(env, "P2", "Disk full", 5 * MIN, 30 * MIN)
+    env.double.http_error("files.completeUploadExternal", status=503)
+    await env.services.reports.share_report(incident.id, ALICE, channel=None, request_id=None)
+    await env.deliver()
+    assert not any(f.completed for f in env.double.files.values())
+    env.clock.advance(seconds=10)  # past the outbox's back-off
+    await env.deliver()
+    assert sum(f.completed for f in env.double.files.values()) == 1
+
+
+async def test_chart_is_a_png_whose_bar_groups_are_the_weeks(env: Env) -> None:
+    await _incident(env, "P1", "API down", 5 * MIN, HOUR)
+    env.clock.advance(days=8)
+    await _incident(env, "P0", "Data loss", 5 * MIN, 3 * HOUR)
+    stats = await env.services.reports.stats(21)
+    png = render_png(stats)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1100, 450)
+    counts_axes, mttr_axes = build_figure(stats).axes
+    labels = [t.get_text() for t in counts_axes.get_xticklabels()]
+    assert labels == week_labels(stats) and len(labels) == len(stats.weeks) == 4
+    bars = {c.get_label(): [p.get_height() for p in c.patches] for c in counts_axes.containers}
+    assert bars["P1"] == [week.counts.get(Severity.P1, 0) for week in stats.weeks]
+    assert bars["P0"] == [week.counts.get(Severity.P0, 0) for week in stats.weeks]
+    assert sum(bars["P1"]) == sum(bars["P0"]) == 1
+    assert len(mttr_axes.patches) == len(stats.weeks)
+
+    await env.services.reports.share_stats(21, ALICE, channel="C0GENERAL")
+    await env.deliver()
+    (upload,) = [f for f in env.double.files.values() if f.completed]
+    assert upload.content == png and upload.channels == ["C0GENERAL"]
+
+
+async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_closed(
+    env: Env, database_url: str
+) -> None:
+    incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
+    due = env.clock.now() + timedelta(hours=5)
+    _, (item,) = await env.services.reports.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(action_items=[NewActionItem("Raise the queue limit", "U0BOB", due)]),
+    )
+    assert await env.step(hours=4) == 0  # not due yet
+    assert env.dms("Action item") == {}
+    # A restart before it comes due: a new process on the same database fires it once.
+    await env.services.close()
+    env2 = await start_env(database_url, clock=env.clock)
+    try:
+        assert await env2.step(hours=2) == 1
+        assert await env2.step(minutes=1) == 0  # exactly once
+        assert env2.dms("Action item") == {"U0BOB": 1}
+        assert "#" + str(item.id) in env2.posts("Action item")[0].params["text"]
+        # Still open a business day later: reminded again, once.
+        await env2.step(days=3)  # the incident's preliminary review comes due too
+        assert env2.dms("Action item") == {"U0BOB": 2}
+        closed, changed = await env2.services.reports.close_action_item(item.id, BOB)
+        assert changed and closed.closed_at is not None
+        assert (await env2.services.reports.close_action_item(item.id, BOB))[1] is False
+        await env2.step(days=10)
+        assert env2.dms("review") != {}  # time did pass: the formal review fired meanwhile
+        assert env2.dms("Action item") == {"U0BOB": 2}
+        live = await env2.reminders(incident, ReminderStatus.PENDING)
+        assert [r for r in live if r.kind.value == "action_item"] == []
+    finally:
+        await stop_env(env2)
+        env.services = env2.services  # already closed; stop_env(env) closes it again
+
+
+async def test_similar_past_incidents_rank_the_right_one_first(env: Env) -> None:
+    history = [
+        ("P2", "Redis cache evictions spike", "maxmemory too low"),
+        ("P1", "Checkout API returns 502 after deploy", "bad deploy of checkout"),
+        ("P3", "Docs typo on pricing page", "typo"),
+        ("P2", "Payments webhook latency", "slow provider"),
+    ]
+    for severity, title, cause in history:
+        past = await _incident(env, severity, title, 5 * MIN, HOUR)
+        await env.services.reports.save_postmortem(
+            past.id, ALICE, PostmortemInput(root_cause=cause, resolution=f"fixed: {cause}")
+        )
+        env.clock.advance(hours=2)
+    now = await env.declare("P1", "Checkout returns 502 errors")
+    found = await env.services.reports.similar(now.id)
+    assert found and found[0].incident.title == "Checkout API returns 502 after deploy"
+    assert found[0].root_cause == "bad deploy of checkout"
+    assert all(f.incident.id != now.id for f in found) and len(found) <= 3
+
+
+async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env) -> None:
+    from bot.incidents import storage as incidents
+    from bot.models import Incident, Status
+
+    base = env.clock.now()
+    async with env.services.store.transaction() as tx:
+        for n in range(500):
+            await incidents.insert(
+                tx,
+                Incident(
+                    id=f"INC-20261101-{n:03d}",
+                    title=f"Load incident {n}",
+                    severity=Severity(f"P{n % 4}"),
+                    status=Status.INVESTIGATING,
+                    declared_by="U0ALICE" if n % 50 == 0 else "U0CAROL",
+                    declared_at=base - timedelta(minutes=n),
+                    updated_at=base,
+                    roles={"commander": "U0ALICE" if n % 50 == 0 else "U0CAROL"},
+                ),
+                day="20261101",
+                seq=n,
+            )
+    facts = await env.services.reports.home("U0ALICE")
+    assert facts.open_total == 500 and len(facts.mine) == 5
+    assert facts.open_by_severity == {s: 125 for s in Severity}
+    assert [i.severity for i in facts.open_incidents] == [Severity.P0] * 15
+    view = home_view(facts)
+    assert len(view["blocks"]) <= 100
+    View(**view).validate_json()
+    assert "…and 485 more" in str(view)
+    assert "Approvals waiting" not in str(view)  # remediation not wired: no fake section
+
+    await env.services.reports.home_opened("U0ALICE")
+    await env.deliver()
+    (publish,) = env.double.calls_to("views.publish")
+    assert publish.ok and publish.params["user_id"] == "U0ALICE"
