@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
+from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.service import IncidentListener, IncidentService
@@ -33,6 +34,7 @@ class Services:
     incidents: IncidentService
     permissions: Permissions
     escalation: EscalationService
+    diagnostics: DiagnosticsService
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
@@ -103,5 +105,8 @@ def build_services(
         incidents=incidents,
         permissions=permissions,
         escalation=escalation,
+        diagnostics=DiagnosticsService(
+            policy=policy, store=store, clock=clock, permissions=permissions
+        ),
         listeners=listeners,
     )

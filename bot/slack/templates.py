@@ -39,6 +39,7 @@ USAGE = {
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
     "incident's own channel)",
     "oncall": "`/oncall [P0|P1|P2|P3]`",
+    "diagnose": "`/diagnose <service> [check ...]`",
 }
 
 HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)
