@@ -178,14 +178,15 @@ async def _log_tail(
     kwargs: dict[str, Any] = {"tail_lines": target.log_lines, "previous": previous}
     if failed["container"]:
         kwargs["container"] = failed["container"]
+    # Raw bytes: kubernetes 3x turns a `str` response into "b'...'" when preloading it.
+    kwargs["_preload_content"] = False
     try:
-        text = await client.call(
+        response = await client.call(
             core.read_namespaced_pod_log, failed["pod"], target.namespace, **kwargs
         )
+        text = response.data.decode("utf-8", errors="replace")
     except TargetNotFound:
         text = ""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
     lines = [line for line in str(text or "").splitlines() if line.strip()]
     errors = [line for line in lines if _ERROR_LINE.search(line)]
     shown = (errors or lines)[-_LOG_LINES_SHOWN:]
