@@ -29,10 +29,11 @@ def build_app(services: Services, *, client: AsyncWebClient, signing_secret: str
     )
     middleware.install(app, services.coordinator)
 
-    from commands import incident, oncall
+    from commands import diagnose, incident, oncall
 
     incident.register(app, services)
     oncall.register(app, services)
+    diagnose.register(app, services)  # /diagnose, the Diagnose and suggestion buttons
 
     from commands import actions, events, views
 

@@ -1,4 +1,4 @@
-"""`chatops-bot`: run | console | check-config | migrate | audit verify | audit export."""
+"""`chatops-bot`: run | console | check-config | diagnose | migrate | audit verify | export."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = sub.add_parser("check-config", help="validate a policy file")
     check.add_argument("path", nargs="?", help="policy file (default: CHATOPS_POLICY or built-in)")
+    diagnose = sub.add_parser(
+        "diagnose", help="run a catalogued service's read-only checks and print the grades"
+    )
+    diagnose.add_argument("service", help="a service from the policy's `services:`")
+    diagnose.add_argument("checks", nargs="*", help="only these checks (postgres, aws.ecs...)")
+    diagnose.add_argument("--brief", action="store_true", help="leave out the evidence")
     sub.add_parser("migrate", help="apply pending database migrations")
     report = sub.add_parser("report", help="print an incident's post-incident report (Markdown)")
     report.add_argument("incident_id", metavar="ID")
@@ -73,6 +79,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await run_console(fresh=args.fresh)
     if args.command == "check-config":
         return _check_config(args.path)
+    if args.command == "diagnose":
+        return await _diagnose(args)
     if args.command == "migrate":
         return await _migrate()
     if args.command == "audit":
@@ -119,6 +127,43 @@ async def _open_store():  # type: ignore[no-untyped-def]
     store = create_store(load_settings(StoreSettings).DATABASE_URL)
     await store.open()
     return store
+
+
+# Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error).
+DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
+
+
+async def _diagnose(args: argparse.Namespace) -> int:
+    import getpass
+
+    from bot.clock import SystemClock
+    from bot.diagnostics.service import DiagnosticsService
+    from bot.diagnostics.text import render
+    from bot.models import Actor
+    from bot.permissions import Permissions, StaticDirectory
+    from bot.policy import load_policy
+    from bot.settings import StoreSettings, load_settings
+    from bot.store import migrate
+
+    policy = load_policy(load_settings(StoreSettings).CHATOPS_POLICY)
+    store = await _open_store()
+    try:
+        await migrate(store)
+        service = DiagnosticsService(
+            policy=policy,
+            store=store,
+            clock=SystemClock(),
+            # The terminal is trusted like the deployment itself: the run is audited by name.
+            permissions=Permissions(
+                policy.model_copy(update={"roles": type(policy.roles)()}), StaticDirectory()
+            ),
+        )
+        actor = Actor(user_id=f"cli:{getpass.getuser()}", user_name=getpass.getuser())
+        diagnosis = await service.diagnose(args.service, actor, checks=args.checks, via="cli")
+    finally:
+        await store.close()
+    sys.stdout.write(render(diagnosis.report, evidence=not args.brief))
+    return DIAGNOSE_EXIT[diagnosis.report.grade.name]
 
 
 async def _migrate() -> int:

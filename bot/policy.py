@@ -25,6 +25,19 @@ from pydantic import (
     model_validator,
 )
 
+from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of the policy)
+    AutoRecovery,
+    AwsTarget,
+    Band,
+    EcsTarget,
+    HttpCheck,
+    KubernetesTarget,
+    PostgresTarget,
+    RedisTarget,
+    Service,
+    Thresholds,
+    check_service_names,
+)
 from bot.durations import Duration
 from bot.errors import ConfigError
 
@@ -156,76 +169,6 @@ class Roles(_Strict):
     high_risk_approvals: int = Field(default=2, ge=1, le=5)
 
 
-class HttpCheck(_Strict):
-    url: str
-    expect_status: int = 200
-    timeout: Duration = Duration(seconds=5)
-
-
-class PostgresTarget(_Strict):
-    dsn_env: str
-
-
-class RedisTarget(_Strict):
-    url_env: str
-
-
-class KubernetesTarget(_Strict):
-    context: str | None = None
-    namespace: str = "default"
-    deployments: list[str] = Field(default_factory=list)
-    selector: str | None = None
-    min_replicas: int = Field(default=1, ge=0)
-    max_replicas: int = Field(default=10, ge=1)
-
-
-class EcsTarget(_Strict):
-    cluster: str
-    service: str
-
-
-class AwsTarget(_Strict):
-    region: str
-    ecs: EcsTarget | None = None
-    rds: str | None = None
-    log_group: str | None = None
-    autoscaling_group: str | None = None
-
-
-class Band(_Strict):
-    warn: float
-    crit: float
-
-
-class Thresholds(_Strict):
-    response_ms: Band = Band(warn=500, crit=1000)
-    error_rate_pct: Band = Band(warn=1, crit=5)
-    cpu_pct: Band = Band(warn=80, crit=95)
-    memory_pct: Band = Band(warn=85, crit=95)
-    disk_pct: Band = Band(warn=85, crit=95)
-    db_connections_pct: float = 90
-    cache_hit_ratio_pct: float = 80
-    long_query_s: float = 300
-    idle_in_transaction_s: float = 1800
-
-
-class AutoRecovery(_Strict):
-    restart_unhealthy: bool = False
-    max_restarts: int = Field(default=3, ge=0)
-
-
-class Service(_Strict):
-    """One entry of the service catalog: the only systems the bot may touch."""
-
-    http: list[HttpCheck] = Field(default_factory=list)
-    postgres: PostgresTarget | None = None
-    redis: RedisTarget | None = None
-    kubernetes: KubernetesTarget | None = None
-    aws: AwsTarget | None = None
-    thresholds: Thresholds = Thresholds()
-    auto_recovery: AutoRecovery = AutoRecovery()
-
-
 class Policy(_Strict):
     """The whole policy file."""
 
@@ -246,6 +189,11 @@ class Policy(_Strict):
         if missing:
             raise ValueError(f"missing severities: {', '.join(missing)}")
         return value
+
+    @field_validator("services")
+    @classmethod
+    def _service_names(cls, value: dict[str, Service]) -> dict[str, Service]:
+        return check_service_names(value)
 
     @field_validator("escalation")
     @classmethod

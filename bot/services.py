@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
+from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.incidents.changes import IncidentChanges, IncidentListener
 from bot.incidents.flows import IncidentFlows
@@ -37,6 +38,7 @@ class Services:
     permissions: Permissions
     escalation: EscalationService
     reports: ReportService
+    diagnostics: DiagnosticsService
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
@@ -118,5 +120,8 @@ def build_services(
         permissions=permissions,
         escalation=escalation,
         reports=reports,
+        diagnostics=DiagnosticsService(
+            policy=policy, store=store, clock=clock, permissions=permissions
+        ),
         listeners=changes.listeners,
     )

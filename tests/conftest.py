@@ -8,10 +8,13 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from tests.aws import FAKE_CREDENTIALS, MotoServer
+from tests.fake_kubernetes import FakeKubernetes
 from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 
 # ============================================================================================
@@ -81,4 +84,53 @@ def redis_url(redis_server: RedisServer) -> str:
 
 # ============================================================================================
 # End of throwaway servers block.
+# ============================================================================================
+
+
+# ============================================================================================
+# Doubles for the systems in the service catalog -- tests/aws.py, tests/fake_kubernetes.py
+#
+#   moto_server     (session)  moto's server as a process on a free loopback port
+#   aws_env         (function) boto3's chain pointed at it (AWS_ENDPOINT_URL, fake keys),
+#                              every moto service emptied first; yields the MotoServer
+#   fake_kubernetes (function) a FakeKubernetes API server; KUBECONFIG points at it with
+#                              context "test"; yields it (fill `.state`, read `.requests`)
+# ============================================================================================
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    try:
+        server = MotoServer().start()
+    except ServerUnavailable as exc:
+        pytest.fail(f"cannot start moto's server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    moto_server.reset()
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
+
+
+@pytest.fixture
+def fake_kubernetes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKubernetes]:
+    server = FakeKubernetes().start()
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig", context="test")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ============================================================================================
+# End of catalog doubles block.
 # ============================================================================================

@@ -228,10 +228,18 @@ class PostgresServer(_ThrowawayServer):
 
     stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: quick with fsync off
 
-    def __init__(self, *, bindir: Path | None = None, max_connections: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        bindir: Path | None = None,
+        max_connections: int = 200,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.bindir: Path = bindir or find_postgres_bindir()
         self.max_connections = max_connections
+        # Extra `-c name=value` settings (shared_preload_libraries=pg_stat_statements...).
+        self.settings = dict(settings or {})
         self._run_as: dict[str, Any] = {}
 
     # -- addresses ---------------------------------------------------------------------------
@@ -346,6 +354,7 @@ class PostgresServer(_ThrowawayServer):
                     "full_page_writes=off",
                     "-c",
                     f"max_connections={self.max_connections}",
+                    *[arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}")],
                 ]
             )
             self.port = port

@@ -10,6 +10,7 @@ from bot.incidents.lifecycle import ORDER
 from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, TITLE_MAX
 from bot.models import Incident, TimelineEvent
 from bot.slack import templates as t
+from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
 
 Block = dict[str, Any]
 
@@ -21,6 +22,7 @@ MESSAGE_BLOCKS_MAX = 50
 MODAL_TITLE_MAX = 24
 
 # Buttons on incident cards; each carries the incident ID as its value.
+
 ACK_ACTION = "incident_ack"
 UPDATE_ACTION = "incident_post_update"
 ESCALATE_ACTION = "incident_escalate"
@@ -165,6 +167,8 @@ def card_buttons(incident: Incident, *, retry_war_room: bool = False) -> Block |
     )
     if retry_war_room:
         elements.append(button("Retry war room", RETRY_WAR_ROOM_ACTION, incident.id))
+    if incident.services:  # read-only checks of the affected services (bot.diagnostics)
+        elements.append(button("Diagnose", DIAGNOSE_ACTION, incident.id))
     return {"type": "actions", "block_id": CARD_ACTIONS_BLOCK, "elements": elements}
 
 

@@ -43,6 +43,7 @@ USAGE = {
     "postmortem": "`/incident postmortem [INC-ID]`",
     "actions": "`/incident actions [INC-ID]`",
     "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
+    "diagnose": "`/diagnose <service> [check ...]`",
 }
 
 HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)

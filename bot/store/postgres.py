@@ -52,6 +52,9 @@ class PostgresTx(CommitHooks):
             raise StoreUnavailable(_describe(exc)) from exc
 
 
+APP_NAME = "chatops-bot"
+
+
 def _describe(exc: BaseException) -> str:
     return "PostgreSQL is unavailable: " + redact_text(str(exc).strip().splitlines()[0])
 
@@ -71,7 +74,8 @@ class PostgresStore:
             max_size=max_size,
             timeout=timeout,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            # Named, so diagnostics of a shared server can tell the bot's sessions apart.
+            kwargs={"row_factory": dict_row, "autocommit": True, "application_name": APP_NAME},
         )
 
     async def open(self) -> None:

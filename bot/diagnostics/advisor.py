@@ -1,0 +1,331 @@
+"""The troubleshooting guides' decision tree: from graded findings to suggested remediations.
+
+Rules, best first (a lower rank is shown first; each suggestion names the finding behind it):
+ 1. Response time or error rate over its limit, and the database shows blocking or long
+    queries -> the database first: end the blocking backend (rank 10), the long queries (12).
+ 2. A crash-looping pod -> its log is in the thread; roll its deployment back when a rollout
+    is in progress (15, restart 16), else restart it (15, roll back 16).
+ 3. ECS running below desired -> force a new deployment (18).
+ 4. Blocking or long queries without a slow front door -> still suggested (20, 22).
+ 5. CPU over its limit (Kubernetes usage, CloudWatch) -> scale out: the deployment (25), the
+    ECS service (26), the Auto Scaling group (27), never beyond the catalog's maximum.
+ 6. Memory over its limit -> raise the deployment's limits (30); Redis full or evicting under
+    a policy that refuses writes -> maxmemory-policy allkeys-lru (28).
+ 7. A deployment not ready without a crash loop -> restart it (32).
+ 8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
+ 9. Cache hit ratio under its limit -> warm the cache (40, by hand).
+10. Response time over its limit and nothing above explains it -> check network and I/O (90).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bot.catalog import Service
+from bot.diagnostics.findings import Finding, Grade, Suggestion
+
+MAX_SUGGESTIONS = 5
+
+
+def _bad(findings: Sequence[Finding], check: str) -> list[Finding]:
+    return [f for f in findings if f.check == check and f.grade > Grade.OK]
+
+
+def _because(finding: Finding) -> str:
+    return f"{finding.check} {finding.grade.name}: {finding.summary}"[:300]
+
+
+def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Suggestion]:
+    """Suggestions, best first, at most MAX_SUGGESTIONS, without repeats."""
+    ranked: list[tuple[int, Suggestion]] = []
+
+    def add(rank: int, finding: Finding, action: str, label: str, would: str, **params) -> None:
+        ranked.append(
+            (
+                rank,
+                Suggestion(
+                    action=action,
+                    label=label[:75],
+                    would=would,
+                    because=_because(finding),
+                    finding=finding.check,
+                    params=params,
+                    advice=action.startswith("advice."),
+                ),
+            )
+        )
+
+    slow = [f for f in _bad(findings, "http") if f.facts.get("latency_ms") is not None]
+    front_door_bad = bool(slow) or any(f.facts.get("failed") for f in _bad(findings, "http"))
+    db_rank = 0 if front_door_bad else 10
+    explained = False
+
+    for f in _bad(findings, "postgres.blocking"):
+        explained = True
+        for pid in list(f.facts.get("blocking_pids", []))[:2]:
+            add(
+                10 + db_rank,
+                f,
+                "postgres.terminate_backend",
+                f"Terminate blocking backend {pid}",
+                f"pg_terminate_backend({pid}) on {service}'s database: ends the session holding"
+                f" the lock (never the bot's own)",
+                pid=pid,
+            )
+    for f in _bad(findings, "postgres.long_queries"):
+        explained = True
+        minutes = max(1, math.floor(float(f.facts.get("over_s", 300)) / 60))
+        add(
+            12 + db_rank,
+            f,
+            "postgres.terminate_long_queries",
+            f"Terminate queries running over {minutes} min",
+            f"pg_terminate_backend for every active query on {service}'s database running longer"
+            f" than {minutes} min (pids {', '.join(map(str, f.facts.get('pids', [])[:5]))})",
+            older_than_s=minutes * 60,
+        )
+
+    k8s = entry.kubernetes
+    rollouts = {f.facts.get("deployment"): f for f in findings if f.check == "kubernetes.rollout"}
+    crashed: set[str] = set()
+    for f in _bad(findings, "kubernetes.pods"):
+        for loop in f.facts.get("crashloops", []):
+            deployment = loop.get("deployment")
+            if k8s is None or not deployment or deployment in crashed:
+                continue
+            crashed.add(deployment)
+            explained = True
+            rollout = rollouts.get(deployment)
+            in_rollout = bool(
+                rollout and rollout.facts.get("updated", 0) < rollout.facts.get("desired", 0)
+            )
+            where = f"{k8s.namespace}/{deployment}"
+            add(
+                15 if in_rollout else 16,
+                f,
+                "kubernetes.rollback",
+                f"Roll back {deployment}",
+                f"roll deployment {where} back to its previous revision (rollout undo)",
+                deployment=deployment,
+            )
+            add(
+                16 if in_rollout else 15,
+                f,
+                "kubernetes.restart",
+                f"Restart {deployment}",
+                f"rollout restart of deployment {where} (pods replaced one by one)",
+                deployment=deployment,
+            )
+
+    for f in _bad(findings, "aws.ecs"):
+        explained = True
+        add(
+            18,
+            f,
+            "ecs.force_new_deployment",
+            f"Redeploy ECS {f.facts['service']}",
+            f"force a new deployment of ECS service {f.facts['cluster']}/{f.facts['service']}"
+            f" (desired {f.facts['desired']}, running {f.facts['running']})",
+            cluster=f.facts["cluster"],
+            service=f.facts["service"],
+        )
+
+    cpu = _bad(findings, "kubernetes.cpu") + _bad(findings, "aws.cpu")
+    for f in cpu[:1]:
+        explained = True
+        if k8s is not None and k8s.deployments:
+            deployment = f.facts.get("deployment") or k8s.deployments[0]
+            current = rollouts.get(deployment)
+            now = (
+                int(current.facts.get("desired", k8s.min_replicas)) if current else k8s.min_replicas
+            )
+            target = min(k8s.max_replicas, max(now + 1, math.ceil(now * 1.5)))
+            if target > now:
+                add(
+                    25,
+                    f,
+                    "kubernetes.scale",
+                    f"Scale {deployment} to {target}",
+                    f"scale deployment {k8s.namespace}/{deployment} from {now} to {target}"
+                    f" replicas (catalog maximum {k8s.max_replicas})",
+                    deployment=deployment,
+                    replicas=target,
+                )
+        ecs = entry.aws.ecs if entry.aws else None
+        ecs_facts = next((e.facts for e in findings if e.check == "aws.ecs"), None)
+        if ecs is not None and ecs_facts:
+            desired = int(ecs_facts["desired"])
+            add(
+                26,
+                f,
+                "ecs.set_desired_count",
+                f"Scale ECS {ecs.service} to {desired + 1}",
+                f"set ECS service {ecs.cluster}/{ecs.service} desired count"
+                f" {desired} -> {desired + 1}",
+                cluster=ecs.cluster,
+                service=ecs.service,
+                desired=desired + 1,
+            )
+        asg = next((e.facts for e in findings if e.check == "aws.autoscaling"), None)
+        if asg and asg["desired"] < asg["max"]:
+            add(
+                27,
+                f,
+                "autoscaling.set_desired_capacity",
+                f"Scale {asg['group']} to {asg['desired'] + 1}",
+                f"set Auto Scaling group {asg['group']} desired capacity {asg['desired']} ->"
+                f" {asg['desired'] + 1} (max {asg['max']})",
+                group=asg["group"],
+                desired=asg["desired"] + 1,
+            )
+
+    for f in _bad(findings, "kubernetes.memory"):
+        explained = True
+        deployment = f.facts.get("deployment") or (
+            k8s.deployments[0] if k8s and k8s.deployments else None
+        )
+        if k8s is not None and deployment:
+            add(
+                30,
+                f,
+                "kubernetes.raise_limits",
+                f"Raise memory limit of {deployment}",
+                f"raise the memory limit of deployment {k8s.namespace}/{deployment}'s containers"
+                f" (a new rollout)",
+                deployment=deployment,
+                resource="memory",
+            )
+    for f in _bad(findings, "redis.memory") + _bad(findings, "redis.evictions"):
+        policy = str(f.facts.get("policy", ""))
+        if policy in (
+            "noeviction",
+            "volatile-lru",
+            "volatile-ttl",
+            "volatile-random",
+            "volatile-lfu",
+        ):
+            explained = True
+            add(
+                28,
+                f,
+                "redis.set_maxmemory_policy",
+                "Set Redis maxmemory-policy allkeys-lru",
+                f"CONFIG SET maxmemory-policy allkeys-lru on {service}'s Redis (now {policy})",
+                policy="allkeys-lru",
+            )
+            break
+
+    for f in rollouts.values() if k8s else []:
+        deployment = f.facts.get("deployment")
+        if f.grade > Grade.OK and deployment not in crashed and k8s is not None:
+            explained = True
+            add(
+                32,
+                f,
+                "kubernetes.restart",
+                f"Restart {deployment}",
+                f"rollout restart of deployment {k8s.namespace}/{deployment}",
+                deployment=deployment,
+            )
+
+    for f in _bad(findings, "postgres.idle_in_transaction"):
+        minutes = max(1, math.floor(float(f.facts.get("over_s", 300)) / 60))
+        add(
+            35,
+            f,
+            "postgres.terminate_idle_in_transaction",
+            f"End sessions idle in transaction > {minutes} min",
+            f"pg_terminate_backend for sessions on {service}'s database idle in transaction"
+            f" longer than {minutes} min",
+            older_than_s=minutes * 60,
+        )
+    for f in _bad(findings, "postgres.idle") + _bad(findings, "postgres.connections"):
+        minutes = max(1, math.floor(entry.thresholds.idle_connection_s.warn / 60))
+        add(
+            36,
+            f,
+            "postgres.terminate_idle",
+            f"End idle connections > {minutes} min",
+            f"pg_terminate_backend for connections on {service}'s database idle longer than"
+            f" {minutes} min",
+            older_than_s=minutes * 60,
+        )
+        break
+
+    for f in _bad(findings, "redis.hit_ratio"):
+        add(
+            40,
+            f,
+            "advice.warm_cache",
+            "Warm the cache",
+            "by hand: pre-load the hot keys (the runbook's cache warm-up); nothing to run",
+        )
+
+    if slow and not explained:
+        add(
+            90,
+            slow[0],
+            "advice.check_network",
+            "Check network and I/O",
+            "by hand: nothing in the catalog explains the slow answers; look at the network"
+            " path and disk I/O",
+        )
+
+    seen: set[tuple[str, str]] = set()
+    suggestions: list[Suggestion] = []
+    for _, suggestion in sorted(ranked, key=lambda item: item[0]):
+        key = (suggestion.action, repr(sorted(suggestion.params.items())))
+        if key not in seen:
+            seen.add(key)
+            suggestions.append(suggestion)
+    return suggestions[:MAX_SUGGESTIONS]
+
+
+def describe(service: str, entry: Service, action: str, params: dict) -> str | None:
+    """What a suggestion's button would do, re-derived from the catalog (None: unknown).
+
+    A button's value comes back from Slack, so it is never trusted to say what it does.
+    """
+    k8s = entry.kubernetes
+    deployment = str(params.get("deployment", ""))
+    if action.startswith("kubernetes."):
+        if k8s is None or (k8s.deployments and deployment not in k8s.deployments):
+            return None
+        where = f"{k8s.namespace}/{deployment}"
+        return {
+            "kubernetes.restart": f"rollout restart of deployment {where}",
+            "kubernetes.rollback": f"roll deployment {where} back to its previous revision",
+            "kubernetes.scale": f"scale deployment {where} to {int(params.get('replicas', 0))}"
+            f" replicas (catalog maximum {k8s.max_replicas})",
+            "kubernetes.raise_limits": f"raise the memory limit of deployment {where}",
+        }.get(action)
+    if action.startswith("postgres.") and entry.postgres is not None:
+        if action == "postgres.terminate_backend":
+            return f"pg_terminate_backend({int(params.get('pid', 0))}) on {service}'s database"
+        minutes = int(params.get("older_than_s", 0)) // 60
+        what = {
+            "postgres.terminate_long_queries": "active queries running",
+            "postgres.terminate_idle_in_transaction": "sessions idle in transaction",
+            "postgres.terminate_idle": "connections idle",
+        }.get(action)
+        return f"terminate {what} over {minutes} min on {service}'s database" if what else None
+    aws = entry.aws
+    if action.startswith("ecs.") and aws is not None and aws.ecs is not None:
+        where = f"{aws.ecs.cluster}/{aws.ecs.service}"
+        if action == "ecs.force_new_deployment":
+            return f"force a new deployment of ECS service {where}"
+        if action == "ecs.set_desired_count":
+            return f"set ECS service {where} desired count to {int(params.get('desired', 0))}"
+    if action == "autoscaling.set_desired_capacity" and aws and aws.autoscaling_group:
+        return (
+            f"set Auto Scaling group {aws.autoscaling_group} desired capacity to"
+            f" {int(params.get('desired', 0))}"
+        )
+    if action == "redis.set_maxmemory_policy" and entry.redis is not None:
+        return f"CONFIG SET maxmemory-policy allkeys-lru on {service}'s Redis"
+    if action == "advice.warm_cache":
+        return "by hand: pre-load the hot keys; nothing to run"
+    if action == "advice.check_network":
+        return "by hand: look at the network path and disk I/O; nothing to run"
+    return None

@@ -1,0 +1,100 @@
+"""What a diagnosis produces: graded findings, the suggestions drawn from them, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+
+class Grade(IntEnum):
+    """Ordered: the worst grade of the findings is the report's."""
+
+    OK = 0
+    WARN = 1
+    CRIT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One graded fact: `summary` carries the numbers, `threshold` what they were held against.
+
+    `evidence` is the detail for the thread (statements, pids, log lines, events); `facts`
+    is what the advisor reads (pids, deployment names, counts).
+    """
+
+    check: str
+    title: str
+    grade: Grade
+    summary: str
+    threshold: str = ""
+    evidence: tuple[str, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+CheckFn = Callable[[], Awaitable[list[Finding]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One unit of work run concurrently with the others, within its own `timeout`."""
+
+    name: str  # "postgres", "kubernetes.pods", "http:https://..."
+    system: str  # "http", "postgres", "redis", "kubernetes", "aws"
+    title: str
+    timeout: float
+    run: CheckFn
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    name: str
+    system: str
+    seconds: float
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A remediation the runbook suggests: `action` and `params` say what exactly; `because`
+    names the finding that led to it. `advice` suggestions are for a person to do by hand."""
+
+    action: str
+    label: str
+    would: str
+    because: str
+    finding: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    advice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    service: str
+    started_at: datetime
+    seconds: float
+    runs: tuple[CheckRun, ...]
+    suggestions: tuple[Suggestion, ...] = ()
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for run in self.runs for finding in run.findings]
+
+    @property
+    def grade(self) -> Grade:
+        return max((f.grade for f in self.findings), default=Grade.OK)
+
+    def count(self, grade: Grade) -> int:
+        return sum(1 for f in self.findings if f.grade is grade)
+
+    def grades(self) -> dict[str, str]:
+        """check -> worst grade, for the audit log."""
+        worst: dict[str, Grade] = {}
+        for finding in self.findings:
+            worst[finding.check] = max(worst.get(finding.check, Grade.OK), finding.grade)
+        return {check: grade.name for check, grade in worst.items()}
+
+    def by_check(self, check: str) -> Sequence[Finding]:
+        return [f for f in self.findings if f.check == check]

@@ -1,0 +1,304 @@
+"""PostgreSQL: the runbook's read-only queries over one labelled, read-only session.
+
+Every query leaves out the bot's own sessions (`application_name` chatops-bot...) and the
+session asking. Thresholds: `db_connections_pct`, `long_query_s`, `idle_in_transaction_s`,
+`idle_connection_s`, `replication_lag_s`, `dead_tuple_pct`, `response_ms` (mean statement).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.catalog import Band, PostgresTarget, Thresholds
+from bot.diagnostics.findings import Check, Finding, Grade
+from bot.diagnostics.grading import (
+    describe_above,
+    grade_above,
+    seconds_words,
+    size_words,
+)
+from bot.targets.errors import TargetError
+from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresClient, PostgresSession
+
+# Sessions worth reporting: client backends that are neither the bot nor this session.
+_OTHERS = (
+    "backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    f" AND coalesce(application_name, '') NOT LIKE '{BOT_APPLICATION_PREFIX}%%'"
+)
+_STATEMENT_CHARS = 300
+_ROWS = 20
+# Dead-tuple ratios of tiny tables say nothing.
+_MIN_DEAD_TUPLES = 1000
+
+
+def checks(target: PostgresTarget, thresholds: Thresholds, client: PostgresClient) -> list[Check]:
+    async def run() -> list[Finding]:
+        async with client.session(read_only=True) as session:
+            return await _diagnose(session, thresholds)
+
+    # One session for all queries: an overloaded database gets one more connection, not ten.
+    return [Check("postgres", "postgres", "PostgreSQL", target.timeout.seconds + 1, run)]
+
+
+async def _diagnose(session: PostgresSession, thresholds: Thresholds) -> list[Finding]:
+    overview = await session.fetchone(
+        "SELECT current_database() AS db, split_part(version(), ' ', 2) AS version,"
+        " current_setting('max_connections')::int AS max_connections,"
+        " pg_is_in_recovery() AS replica, pg_database_size(current_database()) AS size"
+    )
+    assert overview is not None
+    findings = [
+        Finding(
+            "postgres.reachable",
+            "Reachable",
+            Grade.OK,
+            f"PostgreSQL {overview['version']}, database {overview['db']}"
+            f" ({size_words(overview['size'])})",
+            facts={"size_bytes": overview["size"]},
+        )
+    ]
+    findings.append(await _connections(session, overview["max_connections"], thresholds))
+    findings.append(await _long_queries(session, thresholds.long_query_s))
+    findings.append(await _idle(session, "idle in transaction", thresholds.idle_in_transaction_s))
+    findings.append(await _idle(session, "idle", thresholds.idle_connection_s))
+    findings.append(await _blocking(session, thresholds.long_query_s))
+    findings.append(await _statements(session, thresholds.response_ms))
+    if overview["replica"]:
+        findings.append(await _replication_lag(session, thresholds.replication_lag_s))
+    findings.append(await _dead_tuples(session, thresholds.dead_tuple_pct))
+    return findings
+
+
+async def _connections(session: PostgresSession, maximum: int, t: Thresholds) -> Finding:
+    rows = await session.fetchall(
+        "SELECT coalesce(state, 'unknown') AS state, coalesce(application_name, '') AS app,"
+        f" count(*) AS n FROM pg_stat_activity WHERE {_OTHERS}"
+        " GROUP BY 1, 2 ORDER BY 3 DESC"
+    )
+    total = sum(int(r["n"]) for r in rows)
+    pct = 100.0 * total / maximum if maximum else 0.0
+    by_state: dict[str, int] = {}
+    for row in rows:
+        by_state[row["state"]] = by_state.get(row["state"], 0) + int(row["n"])
+    states = ", ".join(f"{n} {state}" for state, n in sorted(by_state.items())) or "none"
+    return Finding(
+        "postgres.connections",
+        "Connections",
+        grade_above(pct, t.db_connections_pct),
+        f"{total} of {maximum} ({pct:.0f} %): {states}",
+        threshold=describe_above(t.db_connections_pct, " % of max_connections"),
+        evidence=tuple(f"{r['n']} {r['state']} · application {r['app'] or '(none)'}" for r in rows),
+        facts={"total": total, "max": maximum, "pct": pct, "by_state": by_state},
+    )
+
+
+def _session_line(row: dict[str, Any], age_key: str = "age_s") -> str:
+    return (
+        f"pid {row['pid']} · user {row['usename']} · application {row['app'] or '(none)'}"
+        f" · {seconds_words(float(row[age_key]))} · {_one_line(row['query'])}"
+    )
+
+
+def _one_line(statement: str | None) -> str:
+    return " ".join((statement or "").split())[:_STATEMENT_CHARS]
+
+
+async def _long_queries(session: PostgresSession, band: Band) -> Finding:
+    rows = await session.fetchall(
+        "SELECT pid, usename, coalesce(application_name, '') AS app, query,"
+        " extract(epoch FROM now() - query_start)::float AS age_s FROM pg_stat_activity"
+        f" WHERE {_OTHERS} AND state = 'active'"
+        " AND now() - query_start > make_interval(secs => %s)"
+        f" ORDER BY query_start LIMIT {_ROWS}",
+        (band.warn,),
+    )
+    if not rows:
+        return Finding(
+            "postgres.long_queries",
+            "Long-running queries",
+            Grade.OK,
+            "none",
+            threshold=describe_above(band, " s"),
+        )
+    longest = max(float(r["age_s"]) for r in rows)
+    return Finding(
+        "postgres.long_queries",
+        "Long-running queries",
+        grade_above(longest, band),
+        f"{len(rows)} active longer than {seconds_words(band.warn)}; longest"
+        f" {seconds_words(longest)} (pid {rows[0]['pid']})",
+        threshold=describe_above(band, " s"),
+        evidence=tuple(_session_line(r) for r in rows),
+        facts={"pids": [r["pid"] for r in rows], "longest_s": longest, "over_s": band.warn},
+    )
+
+
+async def _idle(session: PostgresSession, state: str, band: Band) -> Finding:
+    in_transaction = state != "idle"
+    check = "postgres.idle_in_transaction" if in_transaction else "postgres.idle"
+    title = "Idle in transaction" if in_transaction else "Idle connections"
+    states = (
+        "('idle in transaction', 'idle in transaction (aborted)')" if in_transaction else "('idle')"
+    )
+    rows = await session.fetchall(
+        "SELECT pid, usename, coalesce(application_name, '') AS app, query,"
+        " extract(epoch FROM now() - state_change)::float AS age_s FROM pg_stat_activity"
+        f" WHERE {_OTHERS} AND state IN {states}"
+        " AND now() - state_change > make_interval(secs => %s)"
+        f" ORDER BY state_change LIMIT {_ROWS}",
+        (band.warn,),
+    )
+    limit = describe_above(band, " s")
+    if not rows:
+        return Finding(check, title, Grade.OK, "none", threshold=limit)
+    oldest = max(float(r["age_s"]) for r in rows)
+    return Finding(
+        check,
+        title,
+        grade_above(oldest, band),
+        f"{len(rows)} for longer than {seconds_words(band.warn)}; oldest"
+        f" {seconds_words(oldest)} (pid {rows[0]['pid']})",
+        threshold=limit,
+        evidence=tuple(_session_line(r) for r in rows),
+        facts={"pids": [r["pid"] for r in rows], "oldest_s": oldest, "over_s": band.warn},
+    )
+
+
+async def _blocking(session: PostgresSession, long_query: Band) -> Finding:
+    rows = await session.fetchall(
+        "SELECT blocked.pid AS blocked_pid, blocked.usename AS blocked_user,"
+        " coalesce(blocked.application_name, '') AS blocked_app, blocked.query AS blocked_query,"
+        " extract(epoch FROM now() - blocked.query_start)::float AS waited_s,"
+        " blocking.pid AS blocking_pid, blocking.usename AS blocking_user,"
+        " coalesce(blocking.application_name, '') AS blocking_app, blocking.state AS"
+        " blocking_state, blocking.query AS blocking_query,"
+        " extract(epoch FROM now() - coalesce(blocking.xact_start, blocking.query_start))::float"
+        " AS blocking_age_s"
+        " FROM pg_stat_activity AS blocked"
+        " CROSS JOIN LATERAL unnest(pg_blocking_pids(blocked.pid)) AS chain(pid)"
+        " JOIN pg_stat_activity AS blocking ON blocking.pid = chain.pid"
+        " WHERE blocked.pid <> pg_backend_pid()"
+        f" ORDER BY blocked.query_start LIMIT {_ROWS}"
+    )
+    limit = f"any blocked session; crit when waiting > {seconds_words(long_query.warn)}"
+    if not rows:
+        return Finding("postgres.blocking", "Blocking chains", Grade.OK, "none", threshold=limit)
+    waited = max(float(r["waited_s"]) for r in rows)
+    blockers = sorted({int(r["blocking_pid"]) for r in rows})
+    evidence = tuple(
+        f"pid {r['blocked_pid']} ({r['blocked_user']}, {r['blocked_app'] or 'no application'},"
+        f" waiting {seconds_words(float(r['waited_s']))}: {_one_line(r['blocked_query'])})"
+        f" is blocked by pid {r['blocking_pid']} ({r['blocking_user']},"
+        f" {r['blocking_app'] or 'no application'}, {r['blocking_state']}"
+        f" {seconds_words(float(r['blocking_age_s']))}: {_one_line(r['blocking_query'])})"
+        for r in rows
+    )
+    first = rows[0]
+    return Finding(
+        "postgres.blocking",
+        "Blocking chains",
+        Grade.CRIT if waited > long_query.warn else Grade.WARN,
+        f"{len(rows)} blocked; pid {first['blocked_pid']} waits on pid {first['blocking_pid']}"
+        f" ({first['blocking_user']}, {first['blocking_state']}) for"
+        f" {seconds_words(waited)}",
+        threshold=limit,
+        evidence=evidence,
+        facts={
+            "blocking_pids": blockers,
+            "blocked_pids": [int(r["blocked_pid"]) for r in rows],
+            "waited_s": waited,
+        },
+    )
+
+
+async def _statements(session: PostgresSession, band: Band) -> Finding:
+    installed = await session.fetchone(
+        "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'"
+    )
+    title = "Slowest statements"
+    if installed is None:
+        return Finding(
+            "postgres.statements",
+            title,
+            Grade.OK,
+            "note: pg_stat_statements is not installed, so no statement statistics",
+            facts={"available": False},
+        )
+    try:
+        rows = await session.fetchall(
+            "SELECT query, calls, mean_exec_time::float AS mean_ms,"
+            " total_exec_time::float AS total_ms FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " ORDER BY mean_exec_time DESC LIMIT 5"
+        )
+    except TargetError as exc:  # installed but not in shared_preload_libraries
+        return Finding(
+            "postgres.statements",
+            title,
+            Grade.OK,
+            f"note: pg_stat_statements is installed but cannot be read ({exc.detail[:120]})",
+            facts={"available": False},
+        )
+    if not rows:
+        return Finding("postgres.statements", title, Grade.OK, "no statements recorded yet")
+    worst = float(rows[0]["mean_ms"])
+    return Finding(
+        "postgres.statements",
+        title,
+        grade_above(worst, band),
+        f"slowest mean {worst:.0f} ms over {rows[0]['calls']} calls",
+        threshold=describe_above(band, " ms mean"),
+        evidence=tuple(
+            f"{float(r['mean_ms']):.1f} ms mean · {r['calls']} calls ·"
+            f" {float(r['total_ms']) / 1000:.1f} s total · {_one_line(r['query'])}"
+            for r in rows
+        ),
+        facts={"available": True, "worst_mean_ms": worst},
+    )
+
+
+async def _replication_lag(session: PostgresSession, band: Band) -> Finding:
+    row = await session.fetchone(
+        "SELECT coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float"
+        " AS lag_s"
+    )
+    lag = float(row["lag_s"]) if row else 0.0
+    return Finding(
+        "postgres.replication",
+        "Replication lag",
+        grade_above(lag, band),
+        f"replica, last replayed transaction {seconds_words(lag)} ago",
+        threshold=describe_above(band, " s"),
+        facts={"lag_s": lag},
+    )
+
+
+async def _dead_tuples(session: PostgresSession, band: Band) -> Finding:
+    rows = await session.fetchall(
+        "SELECT schemaname, relname, n_live_tup, n_dead_tup,"
+        " greatest(last_vacuum, last_autovacuum) AS vacuumed FROM pg_stat_user_tables"
+        " ORDER BY n_dead_tup DESC LIMIT 5"
+    )
+    limit = describe_above(band, " % dead") + f" (tables with ≥ {_MIN_DEAD_TUPLES} dead tuples)"
+    worst_pct, worst_name = 0.0, ""
+    lines = []
+    for r in rows:
+        dead, live = int(r["n_dead_tup"]), int(r["n_live_tup"])
+        pct = 100.0 * dead / (dead + live) if dead + live else 0.0
+        vacuumed = r["vacuumed"].isoformat(timespec="minutes") if r["vacuumed"] else "never"
+        lines.append(
+            f"{r['schemaname']}.{r['relname']}: {dead} dead / {live} live ({pct:.0f} %),"
+            f" last vacuum {vacuumed}"
+        )
+        if dead >= _MIN_DEAD_TUPLES and pct > worst_pct:
+            worst_pct, worst_name = pct, f"{r['schemaname']}.{r['relname']}"
+    summary = f"worst {worst_name} at {worst_pct:.0f} % dead" if worst_name else "nothing to note"
+    return Finding(
+        "postgres.dead_tuples",
+        "Dead tuples",
+        grade_above(worst_pct, band) if worst_name else Grade.OK,
+        summary,
+        threshold=limit,
+        evidence=tuple(lines),
+        facts={"worst_pct": worst_pct, "table": worst_name},
+    )

@@ -1,0 +1,191 @@
+"""DiagnosticsService: run the catalog's read-only checks for one service, record the run."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import audit
+from bot.audit import AuditRecord
+from bot.catalog import Service
+from bot.clock import Clock
+from bot.diagnostics.advisor import advise, describe
+from bot.diagnostics.findings import Check, Report
+from bot.diagnostics.plan import Clients, all_checks, select
+from bot.diagnostics.runner import run_checks
+from bot.errors import NotFound, PermissionDenied, StoreUnavailable, UsageError
+from bot.incidents import journal, storage
+from bot.models import Actor
+from bot.permissions import Permissions
+from bot.policy import Policy
+from bot.store import Store
+from bot.targets.http import HttpClient
+
+log = logging.getLogger(__name__)
+
+
+def _echo(text: str) -> str:
+    """A name the user typed, made safe to repeat back (letters, digits, '-', '_', '.')."""
+    return re.sub(r"[^\w.-]", "", text)[:40] or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """A finished run: the report, the incident whose timeline it joined (if any), and whether
+    the store took the record (it may be down; the report is still worth showing)."""
+
+    report: Report
+    incident_id: str | None
+    recorded: bool = True
+
+
+class DiagnosticsService:
+    """`/diagnose <service> [check ...]` without Slack: validate, run, advise, record."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: Store,
+        clock: Clock,
+        permissions: Permissions,
+        http_client: HttpClient | None = None,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.permissions = permissions
+        self.http_client = http_client or HttpClient()
+
+    def service_names(self) -> list[str]:
+        return sorted(self.policy.services)
+
+    def entry(self, service: str) -> Service:
+        """The catalog entry; NotFound naming the services there are."""
+        found = self.policy.services.get(service.lower())
+        if found is None:
+            names = ", ".join(self.service_names()) or "none (add them under `services:`)"
+            raise NotFound(
+                f"No service called '{_echo(service)}' in the catalog. Services: {names}."
+            )
+        return found
+
+    def plan(self, service: str, wanted: Sequence[str] = ()) -> list[Check]:
+        """The checks a run would do (UsageError for unknown check names)."""
+        return select(all_checks(self.entry(service), Clients(), self.http_client), wanted)
+
+    async def require_diagnoser(self, actor: Actor) -> None:
+        if not actor.is_system and not await self.permissions.allows(actor, "responders"):
+            raise PermissionDenied("Only responders may run diagnostics.")
+
+    async def diagnose(
+        self,
+        service: str,
+        actor: Actor,
+        *,
+        checks: Sequence[str] = (),
+        channel_id: str | None = None,
+        request_id: str | None = None,
+        via: str = "command",
+    ) -> Diagnosis:
+        """Run every selected check concurrently, each within its timeout; advise; record.
+
+        Raises PermissionDenied (not a responder), NotFound (not in the catalog), UsageError
+        (an unknown check). Unreachable or hung targets are CRIT findings, not errors. The run
+        and its grades are audited, and put on the incident's timeline when `channel_id` is
+        an incident's war room.
+        """
+        await self.require_diagnoser(actor)
+        name = service.lower()
+        entry = self.entry(name)
+        clients = Clients()
+        selected = select(all_checks(entry, clients, self.http_client), checks)
+        if not selected:
+            raise UsageError(f"The catalog names nothing to check for '{_echo(name)}'.")
+        started_at = self.clock.now()
+        started = time.perf_counter()
+        try:
+            runs = await run_checks(selected)
+        finally:
+            await clients.close()
+        report = Report(
+            service=name,
+            started_at=started_at,
+            seconds=time.perf_counter() - started,
+            runs=tuple(runs),
+        )
+        report = _with_suggestions(report, entry)
+        try:
+            incident_id = await self._record(report, actor, checks, channel_id, request_id, via)
+        except StoreUnavailable:
+            log.warning("diagnosis of %s not recorded: store unavailable", name)
+            return Diagnosis(report, None, recorded=False)
+        return Diagnosis(report, incident_id)
+
+    def describe_suggestion(self, service: str, action: str, params: dict) -> str:
+        """What a suggestion would do, from the catalog; NotFound when it no longer applies."""
+        text = describe(service.lower(), self.entry(service), action, params)
+        if text is None:
+            raise NotFound("That suggestion no longer matches the service catalog.")
+        return text
+
+    async def _record(
+        self,
+        report: Report,
+        actor: Actor,
+        checks: Sequence[str],
+        channel_id: str | None,
+        request_id: str | None,
+        via: str,
+    ) -> str | None:
+        args = {
+            "service": report.service,
+            "checks": [_echo(c) for c in checks],
+            "via": via,
+            "grade": report.grade.name,
+            "grades": report.grades(),
+            "suggestions": [s.action for s in report.suggestions],
+            "seconds": round(report.seconds, 3),
+        }
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            incident = await storage.get_by_channel(tx, channel_id) if channel_id else None
+            if incident is not None:
+                worst = [c for c, g in report.grades().items() if g != "OK"]
+                text = f"Diagnosis of {report.service} by <@{actor.user_id}>: {report.grade.name}"
+                text += f" ({', '.join(worst[:6])})" if worst else " (all checks OK)"
+                await journal.record(
+                    tx,
+                    now,
+                    incident.id,
+                    actor=actor.user_id,
+                    kind="diagnosed",
+                    text=text,
+                    action="diagnose.run",
+                    args=args,
+                    outcome=f"ok: {report.grade.name}",
+                    data=args,
+                    request_id=request_id,
+                )
+                return incident.id
+            await audit.append(
+                tx,
+                now,
+                AuditRecord(
+                    actor=actor.user_id,
+                    action="diagnose.run",
+                    target=f"service:{report.service}",
+                    outcome=f"ok: {report.grade.name}",
+                    args=args,
+                    request_id=request_id,
+                ),
+            )
+        return None
+
+
+def _with_suggestions(report: Report, entry: Service) -> Report:
+    suggestions = tuple(advise(report.service, entry, report.findings))
+    return Report(report.service, report.started_at, report.seconds, report.runs, suggestions)

@@ -1,0 +1,209 @@
+"""Slack wording and Block Kit for `/diagnose`: the summary, the evidence thread, the buttons.
+
+Everything a diagnosed system returned (statements, log lines, event messages) is redacted
+and escaped here before it becomes mrkdwn. Limits: 50 blocks a message, 3,000 characters a
+section, 75 characters a button; what does not fit in the summary goes to the thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
+from bot.redact import redact_text
+from bot.slack.escape import escape_mrkdwn
+
+Block = dict[str, Any]
+
+DIAGNOSE_ACTION = "incident_diagnose"  # the button on an incident's summary card
+SUGGESTION_ACTION = "diagnose_suggestion_{}"  # one per suggestion button (IDs must differ)
+SUGGESTION_PATTERN = r"^diagnose_suggestion_\d+$"
+SECTION_MAX = 3000
+BLOCKS_MAX = 50
+BUTTON_MAX = 75
+THREAD_SECTIONS = 40  # sections per thread reply, well under the 50-block limit
+
+GRADE_LABEL = {
+    Grade.OK: ":large_green_circle: OK",
+    Grade.WARN: ":large_yellow_circle: WARN",
+    Grade.CRIT: ":red_circle: CRIT",
+}
+USAGE = "`/diagnose <service> [check ...]` (for example `/diagnose checkout postgres redis`)"
+
+
+def _clean(text: str) -> str:
+    """System or user text on its way into mrkdwn: secrets masked, markup neutralised."""
+    return escape_mrkdwn(redact_text(text))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}]}
+
+
+def usage(services: Sequence[str], problem: str = "") -> str:
+    names = ", ".join(f"`{escape_mrkdwn(s)}`" for s in services) or "none yet (see `services:`)"
+    lead = f"{problem} " if problem else ""
+    return f"{lead}Usage: {USAGE}. Services in the catalog: {names}."
+
+
+def acked(service: str) -> str:
+    return f"Diagnosing `{_clean(service[:40])}`: every check runs now; results here shortly."
+
+
+def counts(report: Report) -> str:
+    parts = [f"{report.count(g)} {g.name}" for g in (Grade.CRIT, Grade.WARN, Grade.OK)]
+    return ", ".join(p for p in parts if not p.startswith("0 ")) or "no findings"
+
+
+def summary_text(report: Report) -> str:
+    """The notification text (and screen-reader fallback) of the summary."""
+    return f"Diagnosis of {_clean(report.service)}: {report.grade.name} ({counts(report)})"
+
+
+def _finding_line(finding: Finding) -> str:
+    line = f"{GRADE_LABEL[finding.grade]} *{_clean(finding.title)}* · {_clean(finding.summary)}"
+    if finding.threshold:
+        line += f" _({_clean(finding.threshold)})_"
+    return line
+
+
+def _chunks(lines: Sequence[str], limit: int = SECTION_MAX - 100) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        line = _clip(line, limit)
+        if current and len(current) + len(line) + 1 > limit:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def suggestion_value(service: str, suggestion: Suggestion) -> str:
+    return json.dumps(
+        {"s": service, "a": suggestion.action, "p": dict(suggestion.params)},
+        separators=(",", ":"),
+    )[:2000]
+
+
+def summary_blocks(report: Report, *, actor: str) -> list[Block]:
+    """The one summary message: grade, each finding with its numbers and threshold, and the
+    suggestions (best first) as buttons; the evidence is in its thread."""
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": _clip(f"Diagnosis of {report.service}: {report.grade.name}", 150),
+            },
+        },
+        _context(
+            f"{GRADE_LABEL[report.grade]} · {counts(report)} · {len(report.runs)} checks in"
+            f" {report.seconds:.1f} s · run by <@{actor}> · evidence in the thread"
+        ),
+    ]
+    ordered = sorted(report.findings, key=lambda f: -f.grade)
+    sections = _chunks([_finding_line(f) for f in ordered])
+    room = BLOCKS_MAX - len(blocks) - 4  # suggestions text, buttons, note, divider
+    if len(sections) > room:
+        hidden = len(sections) - room + 1
+        sections = [*sections[: room - 1], f"… {hidden} more sections of findings in the thread"]
+    blocks += [_section(text) for text in sections]
+    if report.suggestions:
+        lines = [
+            f"*{index}. {_clean(s.label)}*: would {_clean(s.would)}. _Because {_clean(s.because)}_"
+            for index, s in enumerate(report.suggestions, 1)
+        ]
+        blocks.append({"type": "divider"})
+        blocks.append(_section("*Suggested, best first*\n" + "\n".join(lines)))
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "diagnose_suggestions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": _clip(s.label, BUTTON_MAX)},
+                        "action_id": SUGGESTION_ACTION.format(index),
+                        "value": suggestion_value(report.service, s),
+                        **({"style": "primary"} if index == 0 else {}),
+                    }
+                    for index, s in enumerate(report.suggestions)
+                ],
+            }
+        )
+    return blocks[:BLOCKS_MAX]
+
+
+def _run_evidence(run: CheckRun) -> list[str]:
+    lines: list[str] = []
+    for finding in run.findings:
+        if not finding.evidence:
+            continue
+        lines.append(f"*{_clean(finding.title)}* ({finding.grade.name})")
+        lines += [f"• `{_clean(_clip(item, 600))}`" for item in finding.evidence]
+    return lines
+
+
+def evidence_messages(report: Report) -> list[tuple[str, list[Block]]]:
+    """Thread replies: the evidence of every check that has some, in as many messages as the
+    limits need. Each is (text, blocks)."""
+    sections: list[str] = []
+    for run in report.runs:
+        lines = _run_evidence(run)
+        if lines:
+            sections += _chunks([f"*{_clean(run.name)}*", *lines])
+    messages = []
+    for start in range(0, len(sections), THREAD_SECTIONS):
+        part = sections[start : start + THREAD_SECTIONS]
+        messages.append(
+            (
+                f"Evidence for the diagnosis of {_clean(report.service)}",
+                [_section(text) for text in part],
+            )
+        )
+    if not messages:
+        messages.append(
+            (
+                f"No evidence to show for {_clean(report.service)}: nothing stood out.",
+                [_section("Nothing stood out: no statements, log lines or events.")],
+            )
+        )
+    return messages
+
+
+def suggestion_preview(would: str) -> str:
+    return (
+        f"This would {_clean(would)}. Remediations are not enabled in this version of the bot,"
+        " so nothing was changed."
+    )
+
+
+def not_recorded() -> str:
+    return "The database is unavailable, so this diagnosis was not recorded in the audit log."
+
+
+def post_failed(error: str) -> str:
+    return (
+        f"I could not post the diagnosis in this channel (Slack said `{escape_mrkdwn(error)}`);"
+        " invite me, or run `/diagnose` in a channel I am in."
+    )
+
+
+def no_services(incident_id: str, services: Sequence[str]) -> str:
+    names = ", ".join(f"`{escape_mrkdwn(s)}`" for s in services) or "none"
+    return (
+        f"{incident_id} names no service from the catalog. Run {USAGE}; the catalog has: {names}."
+    )

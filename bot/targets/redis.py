@@ -1,0 +1,92 @@
+"""A customer Redis named by the catalog: one client with socket timeouts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from bot.catalog import RedisTarget
+from bot.targets.errors import (
+    TargetDenied,
+    TargetError,
+    TargetMisconfigured,
+    TargetTimeout,
+    TargetUnavailable,
+)
+
+SYSTEM = "redis"
+
+
+def url_for(target: RedisTarget) -> str:
+    url = os.environ.get(target.url_env, "").strip()
+    if not url:
+        raise TargetMisconfigured(SYSTEM, f"environment variable {target.url_env} is not set")
+    return url
+
+
+def translate(exc: BaseException) -> TargetError:
+    """redis-py's errors as TargetErrors (the only place that knows them)."""
+    if isinstance(exc, TargetError):
+        return exc
+    if isinstance(exc, redis_errors.TimeoutError | TimeoutError):
+        return TargetTimeout(SYSTEM, "no answer in time")
+    if isinstance(exc, redis_errors.AuthenticationError | redis_errors.NoPermissionError):
+        return TargetDenied(SYSTEM, str(exc) or "authentication refused")
+    return TargetUnavailable(SYSTEM, str(exc) or type(exc).__name__)
+
+
+class RedisSession:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except (redis_errors.RedisError, OSError) as exc:
+            raise translate(exc) from None
+
+    async def info(self, section: str | None = None) -> dict[str, Any]:
+        try:
+            return await self._client.info(section) if section else await self._client.info()
+        except (redis_errors.RedisError, OSError) as exc:
+            raise translate(exc) from None
+
+    async def config_get(self, name: str) -> dict[str, str]:
+        try:
+            return await self._client.config_get(name)
+        except (redis_errors.RedisError, OSError) as exc:
+            raise translate(exc) from None
+
+    async def config_set(self, name: str, value: str) -> None:
+        try:
+            await self._client.config_set(name, value)
+        except (redis_errors.RedisError, OSError) as exc:
+            raise translate(exc) from None
+
+
+class RedisClient:
+    """Sessions on the catalogued Redis, every call bounded by the entry's timeout."""
+
+    def __init__(self, target: RedisTarget) -> None:
+        self.target = target
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[RedisSession]:
+        timeout = self.target.timeout.seconds
+        client = aioredis.from_url(
+            url_for(self.target),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
+            retry_on_timeout=False,
+            client_name="chatops-bot",
+        )
+        try:
+            yield RedisSession(client)
+        finally:
+            await client.aclose()

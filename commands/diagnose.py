@@ -1,0 +1,163 @@
+"""`/diagnose <service> [check ...]`, the Diagnose button on incident cards, and the
+suggestion buttons: thin listeners. Ack at once, call DiagnosticsService, post its report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.diagnostics.service import Diagnosis
+from bot.services import Services
+from bot.slack import diagnosis_blocks as views
+from commands.context import CommandContext, record_invocation, run_command
+
+log = logging.getLogger(__name__)
+
+
+async def post_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
+    """The summary in the channel, the evidence in its thread."""
+    report = diagnosis.report
+    try:
+        posted = await ctx.client.chat_postMessage(
+            channel=ctx.channel_id,
+            text=views.summary_text(report),
+            blocks=views.summary_blocks(report, actor=ctx.actor.user_id),
+        )
+        for text, blocks in views.evidence_messages(report):
+            await ctx.client.chat_postMessage(
+                channel=ctx.channel_id, thread_ts=posted["ts"], text=text, blocks=blocks
+            )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+        log.warning("could not post the diagnosis of %s: %s", report.service, error)
+        await ctx.reply(
+            views.post_failed(error),
+            blocks=views.summary_blocks(report, actor=ctx.actor.user_id),
+        )
+    if not diagnosis.recorded:
+        await ctx.reply(views.not_recorded())
+
+
+async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str], via: str) -> None:
+    async def work() -> None:
+        diagnosis = await ctx.services.diagnostics.diagnose(
+            service,
+            ctx.actor,
+            checks=checks,
+            channel_id=ctx.channel_id,
+            request_id=ctx.request_id,
+            via=via,
+        )
+        await post_diagnosis(ctx, diagnosis)
+
+    args = {"service": service[:80], "checks": [c[:40] for c in checks], "via": via}
+    await run_command(ctx, "diagnose.run", args, work, usage_for="diagnose")
+
+
+def _context(
+    services: Services,
+    context: dict[str, Any],
+    channel_id: str | None,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+) -> CommandContext:
+    return CommandContext(
+        services=services,
+        actor=context["actor"],
+        request_id=context.get("request_id"),
+        channel_id=channel_id,
+        respond=respond,
+        client=client,
+    )
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    diagnostics = services.diagnostics
+
+    @app.command("/diagnose")
+    async def diagnose_command(
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        words = (command.get("text") or "").split()
+        if not words or words[0].lower() == "help":
+            # Answered from the policy in memory, on the ack itself.
+            await ack(response_type="ephemeral", text=views.usage(diagnostics.service_names()))
+            await record_invocation(
+                services,
+                context["actor"],
+                "diagnose.help",
+                "ok",
+                {"text": (command.get("text") or "")[:200]},
+                context.get("request_id"),
+            )
+            return
+        await ack(response_type="ephemeral", text=views.acked(words[0]))
+        ctx = _context(services, context, command.get("channel_id"), respond, client)
+        await run_diagnosis(ctx, words[0], words[1:], via="command")
+
+    @app.action(views.DIAGNOSE_ACTION)
+    async def diagnose_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, context, _channel_of(body), respond, client)
+        incident_id = str(((body.get("actions") or [{}])[0]).get("value") or "")
+
+        async def work() -> None:
+            incident = await services.incidents.get(incident_id)
+            catalogued = [s for s in incident.services if s.lower() in services.policy.services]
+            if not catalogued:
+                await ctx.reply(views.no_services(incident.id, diagnostics.service_names()))
+                return
+            for service in catalogued:
+                await ctx.reply(views.acked(service))
+                await run_diagnosis(ctx, service, (), via="button")
+
+        await run_command(
+            ctx, "diagnose.button", {"incident_id": incident_id}, work, read_only=True
+        )
+
+    @app.action(re.compile(views.SUGGESTION_PATTERN))
+    async def suggestion_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, context, _channel_of(body), respond, client)
+        raw = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        try:
+            value = json.loads(raw)
+            service, action, params = str(value["s"]), str(value["a"]), dict(value["p"])
+        except (ValueError, KeyError, TypeError):
+            service, action, params = "", "", {}
+
+        async def work() -> None:
+            would = diagnostics.describe_suggestion(service, action, params)
+            await ctx.reply(views.suggestion_preview(would))
+
+        args = {"service": service[:80], "action": action[:80], "params": params}
+        await run_command(ctx, "remediation.preview", args, work, read_only=True)

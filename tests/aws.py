@@ -1,0 +1,168 @@
+"""moto's server, run as a separate process, for tests that speak to AWS over real HTTP.
+
+The bot finds it the way it would find any endpoint: through boto3's standard chain
+(AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID...), which the `aws_env` fixture sets. `seed_*` helpers
+create the resources the diagnostics read; remediation tests can reuse them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+import boto3
+
+from tests.servers import LOOPBACK, ServerUnavailable, free_port
+
+REGION = "eu-west-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+class MotoServer:
+    """`python -m moto.server` on a free loopback port; `reset()` empties every service."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise ServerUnavailable("moto server is not running")
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> Self:
+        self.port = free_port()
+        moto_server = Path(sys.executable).with_name("moto_server")
+        command = [str(moto_server)] if moto_server.exists() else [sys.executable, "-m", "moto"]
+        self._proc = subprocess.Popen(
+            [*command, "-H", LOOPBACK, "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServerUnavailable(f"moto server exited with {self._proc.returncode}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise ServerUnavailable("moto server did not start within 60 s")
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+        self._proc = None
+        self.port = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on this server (for seeding; the bot builds its own)."""
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+def seed_ecs_service(moto: MotoServer, *, cluster: str, service: str, desired: int) -> None:
+    """An ECS service wanting `desired` tasks with no container instance to run them on."""
+    ecs = moto.client("ecs")
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family=service,
+        containerDefinitions=[{"name": "app", "image": "nginx", "memory": 128}],
+    )
+    ecs.create_service(
+        cluster=cluster, serviceName=service, taskDefinition=service, desiredCount=desired
+    )
+
+
+def seed_rds_instance(moto: MotoServer, identifier: str) -> None:
+    moto.client("rds").create_db_instance(
+        DBInstanceIdentifier=identifier,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-real-password",
+        AllocatedStorage=20,
+    )
+
+
+def seed_cpu(
+    moto: MotoServer,
+    *,
+    namespace: str,
+    dimensions: dict[str, str],
+    values: list[float],
+    name: str = "CPUUtilization",
+) -> None:
+    """Data points, one a minute, ending now."""
+    now = datetime.now(UTC)
+    data = [
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+            "Timestamp": now - timedelta(minutes=len(values) - index),
+            "Value": value,
+            "Unit": "Percent",
+        }
+        for index, value in enumerate(values)
+    ]
+    moto.client("cloudwatch").put_metric_data(Namespace=namespace, MetricData=data)
+
+
+def seed_log_events(moto: MotoServer, group: str, lines: list[str]) -> None:
+    logs = moto.client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="app/1")
+    now_ms = int(time.time() * 1000)
+    events = [
+        {"timestamp": now_ms - (len(lines) - index) * 1000, "message": line}
+        for index, line in enumerate(lines)
+    ]
+    logs.put_log_events(logGroupName=group, logStreamName="app/1", logEvents=events)
+
+
+def seed_autoscaling_group(moto: MotoServer, name: str, *, desired: int) -> None:
+    ec2 = moto.client("ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    autoscaling = moto.client("autoscaling")
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName=f"{name}-lc", ImageId=image, InstanceType="t3.micro"
+    )
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchConfigurationName=f"{name}-lc",
+        MinSize=0,
+        MaxSize=10,
+        DesiredCapacity=desired,
+        AvailabilityZones=zones[:1],
+    )

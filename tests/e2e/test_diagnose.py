@@ -1,0 +1,166 @@
+"""`/diagnose` end to end: signed slash commands and clicks in, the summary, its thread and
+buttons out through the Slack double; roles, the audit log and the incident timeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from bot.incidents.schemas import DeclareIncident
+from bot.models import Actor, Severity
+from bot.slack import blocks
+from bot.slack import diagnosis_blocks as views
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import pinned_summary, policy_with
+from tests.harness import BotHarness
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def cache_url(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    for n in range(5):  # five misses, no hit: a cold cache
+        client.get(f"missing:{n}")
+    client.close()
+    # A password in the DSN must never reach Slack or the audit log.
+    monkeypatch.setenv("CACHE_URL", redis_url.replace("redis://", "redis://:pw-never-shown@"))
+    return redis_url
+
+
+async def _harness(make_harness: HarnessFactory, **policy: Any) -> BotHarness:
+    return await make_harness(
+        "sqlite",
+        policy=policy_with(
+            services={"cache": {"redis": {"url_env": "CACHE_URL"}}},
+            **policy,
+        ),
+    )
+
+
+def _posted(harness: BotHarness, channel: str) -> list[dict[str, Any]]:
+    """Messages the bot posted in `channel`, as Slack stored them (ts, thread_ts, blocks)."""
+    return [
+        c.response["message"] | {"thread_ts": c.params.get("thread_ts")}
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and c.response.get("channel") == channel
+    ]
+
+
+def _summary(harness: BotHarness, channel: str) -> dict[str, Any]:
+    [summary] = [
+        m
+        for m in _posted(harness, channel)
+        if str(m.get("text", "")).startswith("Diagnosis of") and not m.get("thread_ts")
+    ]
+    return summary
+
+
+async def test_diagnose_posts_a_graded_summary_with_evidence_and_buttons(
+    make_harness: HarnessFactory, cache_url: str
+) -> None:
+    harness = await _harness(make_harness)
+    response = await harness.command("cache", command="/diagnose", channel_id="C0GENERAL")
+    assert response.status == 200
+    assert "Diagnosing `cache`" in str(response.body)  # the ack itself answers
+    await harness.double.wait_for("chat.postMessage", 2)
+    summary = _summary(harness, "C0GENERAL")
+    text = str(summary["blocks"])
+    assert summary["text"].startswith("Diagnosis of cache: WARN")
+    assert "Cache hit ratio" in text and "0.0 % (0 hits, 5 misses)" in text
+    assert "warn &lt; 80 %" in text  # the threshold it was held against, escaped
+    [button] = [e for b in summary["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert button["text"]["text"] == "Warm the cache"
+    replies = [m for m in _posted(harness, "C0GENERAL") if m.get("thread_ts")]
+    assert replies and all(r["thread_ts"] == summary["ts"] for r in replies)
+    posted = json.dumps(_posted(harness, "C0GENERAL"))
+    assert "pw-never-shown" not in posted
+
+    # The button says what it would do, and does nothing.
+    click = await harness.click(
+        button["action_id"],
+        value=button["value"],
+        message=summary,
+        channel_id="C0GENERAL",
+        message_ts=summary["ts"],
+        user_id="U0ALICE",
+    )
+    assert click.status == 200
+    [answer] = await harness.replies()
+    assert answer["text"].startswith("This would by hand: pre-load the hot keys")
+    assert "nothing was changed" in answer["text"]
+
+    entries = [e async for e in harness.services.audit.entries()]
+    [run] = [e for e in entries if e.action == "diagnose.run"]
+    assert run.outcome == "ok: WARN" and run.args["grades"]["redis.hit_ratio"] == "WARN"
+    assert run.target == "service:cache"
+    assert [e.outcome for e in entries if e.action == "remediation.preview"] == ["ok"]
+    assert "pw-never-shown" not in json.dumps([e.to_json() for e in entries])
+
+
+async def test_only_responders_may_diagnose_and_unknown_services_are_named(
+    make_harness: HarnessFactory, cache_url: str
+) -> None:
+    harness = await _harness(make_harness, roles={"responders": ["U0SRE"]})
+    await harness.command("cache", command="/diagnose", user_id="U0EVE")
+    [refused] = await harness.replies()
+    assert "Only responders may run diagnostics" in refused["text"]
+    await harness.command("<!channel> now", command="/diagnose", user_id="U0SRE")
+    [unknown] = await harness.replies()
+    assert "No service called 'channel'" in unknown["text"] and "cache" in unknown["text"]
+    assert "<!channel>" not in unknown["text"]
+    await harness.command("cache nosuchcheck", command="/diagnose", user_id="U0SRE")
+    [usage] = await harness.replies()
+    assert "No check called 'nosuchcheck'" in usage["text"] and "redis" in usage["text"]
+    assert harness.double.calls_to("chat.postMessage") == []
+    outcomes = [
+        e.outcome async for e in harness.services.audit.entries() if e.action == "diagnose.run"
+    ]
+    assert outcomes[0] == "refused: not allowed" and outcomes[2] == "rejected: usage"
+
+
+async def test_in_a_war_room_the_summary_joins_the_timeline_and_the_card_has_diagnose(
+    make_harness: HarnessFactory, cache_url: str
+) -> None:
+    harness = await _harness(make_harness)
+    incident = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P1, title="Cache cold", services=("cache",)),
+        Actor("U0ALICE"),
+    )
+    await harness.settle()
+    incident = await harness.services.incidents.get(incident.id)
+    room = incident.channel_id or ""
+    card = pinned_summary(harness, room)
+    [diagnose] = [
+        e
+        for b in card["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == views.DIAGNOSE_ACTION
+    ]
+    assert diagnose["value"] == incident.id and blocks.ACK_ACTION in str(card["blocks"])
+    response = await harness.click(
+        views.DIAGNOSE_ACTION,
+        value=incident.id,
+        message=card,
+        channel_id=room,
+        message_ts=card["ts"],
+        user_id="U0ALICE",
+    )
+    assert response.status == 200
+    summary = None
+    for _ in range(100):
+        try:
+            summary = _summary(harness, room)
+            break
+        except ValueError:
+            posted = len(harness.double.calls_to("chat.postMessage"))
+            await harness.double.wait_for("chat.postMessage", posted + 1)
+    assert summary is not None and summary["text"].startswith("Diagnosis of cache: WARN")
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    [entry] = [e for e in events if e.kind == "diagnosed"]
+    assert entry.text == "Diagnosis of cache by <@U0ALICE>: WARN (redis.hit_ratio)"

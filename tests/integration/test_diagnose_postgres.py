@@ -1,0 +1,185 @@
+"""PostgreSQL checks against a real server: a real row lock, a real long query, real idle
+transactions, pg_stat_statements present and absent, and the bot's own sessions left out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.diagnostics.findings import Grade
+from tests.diagnostics_helpers import diagnose, finding
+from tests.servers import PostgresServer
+
+pytestmark = pytest.mark.postgres
+
+
+async def _wait_for(dsn: str, sql: str) -> None:
+    """Wait until `sql` returns a row: the positive signal that the scene is set."""
+    await asyncio.to_thread(_poll, dsn, sql)
+
+
+def _poll(dsn: str, sql: str, params: tuple = (), timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(sql, params).fetchone():
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"never saw: {sql}")
+
+
+@pytest.fixture
+def catalog(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setenv("SHOP_DB_URL", postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, state text)")
+        conn.execute("INSERT INTO orders VALUES (1, 'new'), (2, 'new')")
+    return {
+        "shop": {
+            "postgres": {"dsn_env": "SHOP_DB_URL", "timeout": 10},
+            "thresholds": {"long_query_s": 1, "idle_in_transaction_s": 1},
+        }
+    }
+
+
+async def test_a_row_lock_names_the_blocking_pid(
+    catalog: dict, postgres_url: str, tmp_path: Path
+) -> None:
+    holder = psycopg.connect(postgres_url, application_name="billing-worker")
+    waiter = psycopg.connect(postgres_url, autocommit=True, application_name="checkout-api")
+    try:
+        holder.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # lock held, txn open
+        holder_pid = holder.info.backend_pid
+        blocked = asyncio.create_task(
+            asyncio.to_thread(waiter.execute, "UPDATE orders SET state = 'shipped' WHERE id = 1")
+        )
+        # Blocked for longer than long_query_s = 1: also a long query, and CRIT.
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"
+            " AND now() - query_start > interval '1.2 s'",
+        )
+        report = await diagnose(tmp_path, catalog, "shop")
+        holder.rollback()
+        await blocked
+    finally:
+        holder.close()
+        waiter.close()
+
+    blocking = finding(report, "postgres.blocking")
+    assert blocking.grade is Grade.CRIT  # waiting longer than long_query_s
+    assert blocking.facts["blocking_pids"] == [holder_pid]
+    assert f"waits on pid {holder_pid}" in blocking.summary
+    evidence = "\n".join(blocking.evidence)
+    assert "checkout-api" in evidence and "billing-worker" in evidence
+    assert "UPDATE orders SET state = 'shipped'" in evidence
+    long = finding(report, "postgres.long_queries")
+    assert long.grade is Grade.WARN and "shipped" in "\n".join(long.evidence)
+    actions = [s.action for s in report.suggestions]
+    assert actions[0] == "postgres.terminate_backend"
+    assert report.suggestions[0].params == {"pid": holder_pid}
+    assert "postgres.blocking" in report.suggestions[0].because
+
+
+async def test_a_long_query_and_idle_transactions(
+    catalog: dict, postgres_url: str, tmp_path: Path
+) -> None:
+    sleeper = psycopg.connect(postgres_url, autocommit=True, application_name="report-job")
+    idle = [psycopg.connect(postgres_url, application_name=f"leaky-{n}") for n in range(2)]
+    sleeper_pid, idle_pids = sleeper.info.backend_pid, [c.info.backend_pid for c in idle]
+    try:
+        running = asyncio.create_task(asyncio.to_thread(sleeper.execute, "SELECT pg_sleep(30)"))
+        for conn in idle:
+            conn.execute("SELECT id FROM orders")  # opens a transaction, then sits idle
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+            " AND now() - query_start > interval '1.2 s'",
+        )
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            " AND now() - state_change > interval '1.2 s' HAVING count(*) >= 2",
+        )
+        report = await diagnose(tmp_path, catalog, "shop")
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_cancel_backend(%s)", (sleeper_pid,))
+        with contextlib.suppress(psycopg.Error):
+            await running
+        for conn in [sleeper, *idle]:
+            conn.close()
+
+    long = finding(report, "postgres.long_queries")
+    assert long.grade is Grade.WARN
+    assert long.facts["pids"] == [sleeper_pid]
+    assert "pg_sleep(30)" in "\n".join(long.evidence) and "report-job" in "\n".join(long.evidence)
+    idle_tx = finding(report, "postgres.idle_in_transaction")
+    assert idle_tx.grade is Grade.WARN
+    assert sorted(idle_tx.facts["pids"]) == sorted(idle_pids)
+    connections = finding(report, "postgres.connections")
+    assert connections.facts["by_state"]["idle in transaction"] == 2
+    # The bot's own diagnosing session is labelled and left out of every list.
+    everything = "\n".join(e for f in report.findings for e in f.evidence)
+    assert "chatops-bot" not in everything
+    assert "postgres.terminate_long_queries" in [s.action for s in report.suggestions]
+    assert "postgres.terminate_idle_in_transaction" in [s.action for s in report.suggestions]
+
+
+async def test_without_pg_stat_statements_it_is_a_note(catalog: dict, tmp_path: Path) -> None:
+    report = await diagnose(tmp_path, catalog, "shop")
+    statements = finding(report, "postgres.statements")
+    assert statements.grade is Grade.OK
+    assert "not installed" in statements.summary
+    assert finding(report, "postgres.reachable").grade is Grade.OK
+    assert report.grade is Grade.OK
+
+
+@pytest.fixture(scope="module")
+def statements_server() -> Iterator[PostgresServer]:
+    # Debian ships pg_stat_statements in the postgresql-NN package itself (no contrib needed).
+    server = PostgresServer(settings={"shared_preload_libraries": "pg_stat_statements"}).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_with_pg_stat_statements_the_slowest_are_listed(
+    statements_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsn = statements_server.create_database("stats")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_stat_statements")
+        for _ in range(3):
+            conn.execute("SELECT pg_sleep(0.05) AS slow_marker")
+    monkeypatch.setenv("STATS_DB_URL", dsn)
+    catalog = {"stats": {"postgres": {"dsn_env": "STATS_DB_URL"}}}
+    report = await diagnose(tmp_path, catalog, "stats")
+    statements = finding(report, "postgres.statements")
+    assert statements.facts["available"] is True
+    assert statements.facts["worst_mean_ms"] >= 50
+    assert any("slow_marker" in line for line in statements.evidence)
+
+
+async def test_an_unset_dsn_variable_is_crit_and_named(tmp_path: Path) -> None:
+    catalog = {"shop": {"postgres": {"dsn_env": "NOT_SET_ANYWHERE_DSN"}}}
+    report = await diagnose(tmp_path, catalog, "shop")
+    assert report.grade is Grade.CRIT
+    assert "NOT_SET_ANYWHERE_DSN is not set" in report.findings[0].summary
+
+
+async def test_a_wrong_password_never_shows_the_password(
+    postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsn = f"postgresql://nobody:hunter2secret@127.0.0.1:{postgres_server.port}/nowhere"
+    monkeypatch.setenv("BAD_DB_URL", dsn)
+    report = await diagnose(tmp_path, {"bad": {"postgres": {"dsn_env": "BAD_DB_URL"}}}, "bad")
+    assert report.grade is Grade.CRIT
+    assert "hunter2secret" not in repr(report)
