@@ -11,8 +11,9 @@ effect is delivered by one of them.
 
 Order. The effects of one incident are delivered one at a time, in the order they were
 queued: an effect is claimed only when no earlier effect of its incident is still undone
-(waiting, retrying, or being delivered by any process). The claiming statement checks this
-itself, so it holds across processes. The key is the incident, not the channel: one change
+(waiting, retrying, or being delivered by any process). The claim reads whose turn it is
+and locks those rows in one transaction, re-checking each under its lock (SKIP LOCKED on
+PostgreSQL), so it holds across processes. The key is the incident, not the channel: one change
 targets several channels (the war room, the announcement channel, direct messages) whose
 target is only known at delivery (a war room that does not exist yet), and the war room's
 set-up must come before the updates posted in it. Different incidents do not wait for each
