@@ -9,7 +9,14 @@ from typing import Any
 
 from bot.policy import Severity
 
-__all__ = ["Actor", "Incident", "IncidentRole", "Severity", "Status", "TimelineEvent"]
+__all__ = [
+    "Actor",
+    "Incident",
+    "IncidentRole",
+    "Severity",
+    "Status",
+    "TimelineEvent",
+]
 
 
 class Status(StrEnum):
@@ -101,3 +108,10 @@ class TimelineEvent:
     data: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
     source: str | None = None  # what it copies (`slack:<channel>:<ts>`), at most once
+    # The end of `text` that a person wrote (a title, a note, a copied message): shown as
+    # text, never read as markup. What comes before it is the bot's own words.
+    said: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text.endswith(self.said):
+            raise ValueError("a timeline event's `said` must be the end of its text")

@@ -25,6 +25,7 @@ from bot.incidents.parsing import (
 )
 from bot.services import Services
 from bot.slack import blocks, templates
+from bot.slack.escape import from_slack
 from commands.context import CommandContext, run_command
 from commands.escalate import escalate
 
@@ -260,6 +261,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 
 
+# Subcommands whose arguments are read from Slack's markup (`<@U123|alice>`) as it came.
+MENTION_ARGUMENTS = {"assign"}
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/incident")
     async def incident_command(
@@ -270,7 +275,6 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        name, rest = split_subcommand(command.get("text", ""))
         ctx = CommandContext(
             services=services,
             actor=context["actor"],
@@ -280,6 +284,7 @@ def register(app: AsyncApp, services: Services) -> None:
             client=client,
             trigger_id=command.get("trigger_id"),
         )
+        name, rest = split_subcommand(command.get("text", ""))
         handler = SUBCOMMANDS.get(name)
         if handler is None:
             await ctx.audit_refusal(
@@ -287,4 +292,6 @@ def register(app: AsyncApp, services: Services) -> None:
             )
             await ctx.reply(templates.unknown_subcommand(name))
             return
-        await handler(ctx, rest)
+        # Slack's markup becomes the plain text the person saw (`<!channel>` -> `@channel`),
+        # except where a mention is the argument itself.
+        await handler(ctx, rest if name in MENTION_ARGUMENTS else from_slack(rest))

@@ -144,6 +144,7 @@ class IncidentService:
                 actor=actor.user_id,
                 kind="declared",
                 text=f"Declared {incident.severity} by <@{actor.user_id}>: {incident.title}",
+                said=incident.title,
                 action="incident.declare",
                 args=command.model_dump(mode="json"),
                 request_id=request_id,
@@ -214,12 +215,14 @@ class IncidentService:
         effects: Sequence[str] | None = None,
         details: dict[str, Any] | None = None,
         source: str | None = None,
+        said: str = "",
     ) -> Incident:
         """Lock the incident, apply `mutate`, and record everything in one transaction.
 
         `mutate` raises Conflict to refuse; nothing is written then. `effects` None means the
         usual ones for `kind` (EFFECTS_OF_CHANGE). A `source` already on the timeline raises
-        AlreadyOnTimeline: a copied message is recorded once.
+        AlreadyOnTimeline: a copied message is recorded once. `said` is the end of the
+        timeline text that the person wrote (TimelineEvent.said).
         """
         now = self.clock.now()
         async with self.store.transaction() as tx:
@@ -244,6 +247,7 @@ class IncidentService:
                 data=details,
                 source=source,
                 request_id=request_id,
+                said=said,
             )
             if effects is None:
                 effects = self._effects_for(kind, after)
@@ -251,6 +255,7 @@ class IncidentService:
                 payload: dict[str, Any] = {
                     "kind": kind,
                     "text": text,
+                    "said": said,
                     "actor": actor.user_id,
                     "details": details or {},
                 }
@@ -397,6 +402,7 @@ class IncidentService:
             request_id=request_id,
             effects=effects,
             details={"status": status.value},
+            said=message,
         )
 
     async def resolve(
@@ -456,6 +462,7 @@ class IncidentService:
             ),
             request_id=request_id,
             effects=effects,
+            said=reason,
         )
 
     async def change_severity(
@@ -546,6 +553,7 @@ class IncidentService:
             request_id=request_id,
             effects=effects,
             details=details,
+            said=text,
         )
 
     async def retry_war_room(
@@ -625,6 +633,7 @@ class IncidentService:
                 effects=(),
                 details=details,
                 source=source,
+                said=excerpt,
             )
         except AlreadyOnTimeline as race:
             return Outcome(race.incident, changed=False, message="already on the timeline")

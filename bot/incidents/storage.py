@@ -145,7 +145,7 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
             event.actor,
             event.kind,
             event.text,
-            json.dumps(event.data, default=str),
+            json.dumps(_with_said(event.data, event.said), default=str),
             event.source,
         ),
     )
@@ -157,19 +157,32 @@ async def timeline(tx: Tx, incident_id: str) -> list[TimelineEvent]:
     rows = await tx.fetchall(
         "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
     )
-    return [
-        TimelineEvent(
-            id=int(row["id"]),
-            incident_id=row["incident_id"],
-            at=utc_from_timestamp(row["at"]),
-            actor=row["actor"],
-            kind=row["kind"],
-            text=row["text"],
-            data=json.loads(row["data"]),
-            source=row["source"],
-        )
-        for row in rows
-    ]
+    return [_event(row) for row in rows]
+
+
+# The key under which an event's `said` is kept in its data.
+_SAID = "said"
+
+
+def _with_said(data: dict[str, Any], said: str) -> dict[str, Any]:
+    return {**data, _SAID: said} if said else data
+
+
+def _event(row: Row) -> TimelineEvent:
+    data = json.loads(row["data"])
+    said = data.pop(_SAID, "") if isinstance(data, dict) else ""
+    return TimelineEvent(
+        id=int(row["id"]),
+        incident_id=row["incident_id"],
+        at=utc_from_timestamp(row["at"]),
+        actor=row["actor"],
+        kind=row["kind"],
+        text=row["text"],
+        data=data,
+        source=row["source"],
+        # A `said` that does not end the text (an edited row) marks the whole line as words.
+        said=said if isinstance(said, str) and row["text"].endswith(said) else row["text"],
+    )
 
 
 async def has_timeline_source(tx: Tx, incident_id: str, source: str) -> bool:

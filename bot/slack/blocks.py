@@ -35,7 +35,14 @@ INPUT_ACTION = "value"
 
 
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters; a cut never splits an entity such as `&amp;`."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 4))  # the longest entity, `&amp;`, is 5 long
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
 
 
 def header(text: str) -> Block:
@@ -76,7 +83,7 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
             [
                 ("Status", incident.status.label),
                 ("Severity", t.severity_label(incident.severity)),
-                ("Impact", incident.impact or "Being assessed"),
+                ("Impact", t.said(incident.impact) or "Being assessed"),
                 ("ETA", t.eta(incident)),
                 ("Next Update", t.next_update(incident)),
                 ("Contact", t.contact(incident)),
@@ -85,7 +92,7 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
         section(
             "*Current Status*\n"
             + (
-                incident.current_status
+                t.said(incident.current_status)
                 or f"Declared by {t.user(incident.declared_by)}; investigating."
             )
         ),
@@ -180,7 +187,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
             [
                 ("Status", incident.status.label),
                 ("Severity", t.severity_label(incident.severity)),
-                ("Impact", incident.impact or "Being assessed"),
+                ("Impact", t.said(incident.impact) or "Being assessed"),
                 ("ETA", t.eta(incident)),
                 ("Next Update", t.next_update(incident)),
                 ("Contact", t.contact(incident)),
@@ -191,7 +198,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
         section(
             "*Current Status*\n"
             + (
-                incident.current_status
+                t.said(incident.current_status)
                 or f"Declared by {t.user(incident.declared_by)}; investigating."
             )
         ),
@@ -202,7 +209,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
             f"resolved by {t.user(incident.resolved_by)} {t.slack_date(incident.resolved_at)}"
         )
     if incident.services:
-        details.append("services: " + ", ".join(incident.services))
+        details.append("services: " + t.said(", ".join(incident.services)))
     context_lines = [" · ".join(details)]
     if roles := t.roles_line(incident):
         context_lines.append(roles)
@@ -257,7 +264,7 @@ def incident_list(incidents: Sequence[Incident], *, open_only: bool) -> list[Blo
 
 def timeline(incident: Incident, events: Sequence[TimelineEvent]) -> list[Block]:
     """The newest entries that fit in one message, oldest first; a note of what was cut."""
-    lines = [t.timeline_line(e.at, e.actor, e.text) for e in events]
+    lines = [t.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
     room = MESSAGE_BLOCKS_MAX - 2  # the header and the note of what was cut
     # Count what fits from the newest backwards, so the latest events are always shown;
     # greedy packing needs as many sections either way round.
@@ -397,7 +404,9 @@ def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
     if incident.eta_at is not None:
         eta_hint += f" ({incident.eta_at:%Y-%m-%d %H:%M} UTC)"
     blocks = [
-        section(f"*{incident.id}*: {incident.title} · {t.severity_label(incident.severity)}"),
+        section(
+            f"*{incident.id}*: {t.said(incident.title)} · {t.severity_label(incident.severity)}"
+        ),
         _input(
             "status",
             "Status",

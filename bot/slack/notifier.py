@@ -15,6 +15,7 @@ from bot.errors import NotifierError
 from bot.models import Incident
 from bot.notify import ChatMessage, MessageRef, Page
 from bot.slack import blocks, templates
+from bot.slack.escape import from_slack
 
 T = TypeVar("T")
 
@@ -167,9 +168,10 @@ class SlackNotifier:
         text: str,
         actor: str,
         thread_ts: str | None = None,
+        said: str = "",
     ) -> MessageRef:
         extra = {"thread_ts": thread_ts} if thread_ts else {}
-        return await self.post(channel, templates.notice(kind, text, actor), **extra)
+        return await self.post(channel, templates.notice(kind, text, actor, said), **extra)
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
         # conversations.history holds top-level messages; a reply in a thread is only
@@ -195,7 +197,8 @@ class SlackNotifier:
         return ChatMessage(
             channel=channel,
             ts=ts,
-            text=str(found.get("text") or ""),
+            # Plain text, as the reader saw it: the mentions in it must not ping again.
+            text=from_slack(str(found.get("text") or "")),
             user=found.get("user") if not found.get("bot_id") else None,
         )
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from bot.durations import humanize_seconds
 from bot.models import Incident, Severity
 from bot.notify import Page
+from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
 
 if TYPE_CHECKING:
     from bot.escalation.service import OnCall as OnCallRow
@@ -20,7 +21,8 @@ SEVERITY_LABELS = {
     Severity.P3: ":large_blue_circle: P3 Low",
 }
 
-USAGE = {
+# Usage lines show `<title>` and `<P0|P1>` literally: escaped like any text (see escape.py).
+_USAGE_TEXT = {
     "declare": "`/incident declare <P0|P1|P2|P3> <title>` (for example `/incident declare P1 "
     "Checkout API returns 502`)",
     "ack": "`/incident ack [INC-ID]`",
@@ -39,9 +41,11 @@ USAGE = {
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
     "incident's own channel)",
     "oncall": "`/oncall [P0|P1|P2|P3]`",
+    "help": "`/incident help` lists every command",
 }
+USAGE = {command: escape_mrkdwn(line) for command, line in _USAGE_TEXT.items()}
 
-HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)
+_HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be left out)
 • `/incident declare <P0|P1|P2|P3> <title>`: declare an incident and announce it \
 (`/incident declare` alone opens a form)
 • `/incident ack [INC-ID]`: acknowledge it (stops the pages)
@@ -58,6 +62,7 @@ HELP = """*Incident commands* (in an incident's war room the INC-ID may be left 
 • `/incident help`: this list
 Severities: P0 critical (outage, data loss, breach), P1 high (major feature down), \
 P2 medium (minor feature, moderate impact), P3 low (cosmetic)."""
+HELP = escape_mrkdwn(_HELP_TEXT)
 
 
 def severity_label(severity: Severity) -> str:
@@ -97,12 +102,19 @@ def next_update(incident: Incident) -> str:
 
 
 def usage(command: str, problem: str = "") -> str:
-    lead = f"{problem} " if problem else ""
-    return f"{lead}Usage: {USAGE.get(command, '`/incident help`')}"
+    """`problem` is plain text (it may quote what the user typed); the usage line follows."""
+    lead = f"{escape_mrkdwn(problem)} " if problem else ""
+    return f"{lead}Usage: {USAGE.get(command, USAGE['help'])}"
+
+
+def said(words: str) -> str:
+    """What a person wrote (a title, a reason), as mrkdwn that shows it literally."""
+    return escape_mrkdwn(words)
 
 
 def unknown_subcommand(name: str) -> str:
-    return f"I don't know `/incident {name}`. Try `/incident help` for the list."
+    shown = escape_mrkdwn(name[:40])
+    return f"I don't know `/incident {shown}`. Try `/incident help` for the list."
 
 
 def declared_confirmation(
@@ -110,7 +122,7 @@ def declared_confirmation(
 ) -> str:
     room = " and opening its war room" if war_room else ""
     return (
-        f"Declared *{incident.id}* ({incident.severity}): {incident.title}. "
+        f"Declared *{incident.id}* ({incident.severity}): {said(incident.title)}. "
         f"Announcing it in {channel(announce_channel)}{room}."
     )
 
@@ -118,7 +130,7 @@ def declared_confirmation(
 def announcement_text(incident: Incident) -> str:
     """Top-level `text`: the notification and the screen-reader fallback."""
     return (
-        f"Incident Update: {incident.title} | {incident.severity} "
+        f"Incident Update: {said(incident.title)} | {incident.severity} "
         f"{incident.status.label} | {incident.id}"
     )
 
@@ -238,13 +250,13 @@ def roles_line(incident: Incident) -> str:
 
 def card_text(incident: Incident) -> str:
     """Top-level `text` of an incident card (announcement, pinned summary)."""
-    return f"{incident.id} ({incident.severity}, {incident.status.label}): {incident.title}"
+    return f"{incident.id} ({incident.severity}, {incident.status.label}): {said(incident.title)}"
 
 
 def update_text(incident: Incident, kind: str) -> str:
     headline = UPDATE_HEADLINES.get(kind, "Incident Update")
     return (
-        f"{headline}: {incident.title} | {incident.severity} {incident.status.label} "
+        f"{headline}: {said(incident.title)} | {incident.severity} {incident.status.label} "
         f"| {incident.id}"
     )
 
@@ -253,7 +265,7 @@ def war_room_topic(incident: Incident) -> str:
     """Severity, status and commander, as the war room's topic (within Slack's 250)."""
     topic = (
         f"{severity_label(incident.severity)} · {incident.status.label} · "
-        f"Commander: {user(incident.commander)} · {incident.id}: {incident.title}"
+        f"Commander: {user(incident.commander)} · {incident.id}: {topic_text(incident.title)}"
     )
     return topic if len(topic) <= TOPIC_MAX else topic[: TOPIC_MAX - 1] + "…"
 
@@ -266,11 +278,12 @@ NOTICE_ICONS = {
 }
 
 
-def notice(kind: str, text: str, actor: str) -> str:
+def notice(kind: str, text: str, actor: str, said_: str = "") -> str:
+    """One line about a change; `text` is its timeline entry, `said_` the person's words."""
     icon = NOTICE_ICONS.get(kind, ":information_source:")
     if kind == "noted":
-        return f"{icon} Note from {user(actor)}: {text}"
-    return f"{icon} {text}"
+        return f"{icon} Note from {user(actor)}: {said_at_end(text, said_)}"
+    return f"{icon} {said_at_end(text, said_)}"
 
 
 def war_room_note(incident: Incident, announce_channel: str) -> str:
@@ -327,7 +340,7 @@ def war_room_confirmation(incident: Incident) -> str:
 def declare_form_failed(error: str) -> str:
     return (
         f"I could not open the declaration form (`{error}`). Declare with "
-        "`/incident declare <P0|P1|P2|P3> <title>` instead."
+        "`/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead."
     )
 
 
@@ -350,7 +363,7 @@ def list_line(incident: Incident) -> str:
     where = f" · {channel(incident.channel_id)}" if incident.channel_id else ""
     return (
         f"{severity_label(incident.severity)} *{incident.id}* {incident.status.label}: "
-        f"{incident.title} · declared {slack_date(incident.declared_at)}{where}"
+        f"{said(incident.title)} · declared {slack_date(incident.declared_at)}{where}"
     )
 
 
@@ -358,9 +371,9 @@ def timeline_title(incident: Incident, count: int) -> str:
     return f"Timeline of {incident.id} ({count} entries)"
 
 
-def timeline_line(at: datetime, actor: str, text: str) -> str:
+def timeline_line(at: datetime, actor: str, text: str, said_: str = "") -> str:
     who = "" if actor == "chatops-bot" else f" {user(actor)}"
-    return f"{slack_date(at)}{who} · {text}"
+    return f"{slack_date(at)}{who} · {said_at_end(text, said_)}"
 
 
 def timeline_cut(hidden: int) -> str:
@@ -409,7 +422,7 @@ def mentions(targets: Sequence[str]) -> str:
 def _page_reason(page: Page) -> str:
     if page.by:
         return f"{user(page.by)} escalated it by hand" + (
-            f": {page.reason}" if page.reason else "."
+            f": {said(page.reason)}" if page.reason else "."
         )
     if page.waited:
         return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."
@@ -420,7 +433,7 @@ def page_text(incident: Incident, page: Page) -> str:
     """The page in the incident channel: it mentions everyone the level names."""
     return (
         f":rotating_light: *Escalation level {page.level}* for *{incident.id}* "
-        f"({severity_label(incident.severity)}): {incident.title}\n"
+        f"({severity_label(incident.severity)}): {said(incident.title)}\n"
         f"{mentions(page.targets)}: you are paged. {_page_reason(page)} "
         f"Acknowledge with `/incident ack {incident.id}`."
     )
@@ -430,7 +443,7 @@ def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
     """The page as a direct message to one person."""
     return (
         f":rotating_light: You are paged (escalation level {page.level}) for *{incident.id}* "
-        f"({severity_label(incident.severity)}): {incident.title}. {_page_reason(page)} "
+        f"({severity_label(incident.severity)}): {said(incident.title)}. {_page_reason(page)} "
         f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
     )
 
@@ -453,14 +466,14 @@ def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: st
         cadence = f" (every {within} for {incident.severity})" if within else ""
         where = f" in {channel(incident.channel_id)}" if incident.channel_id else ""
         return (
-            f":memo: A status update on *{incident.id}* ({incident.title}) was due "
+            f":memo: A status update on *{incident.id}* ({said(incident.title)}) was due "
             f"{slack_date(due_at)}{cadence}. Post one with `/incident update {incident.id} "
             f"...`{where}."
         )
     name = REVIEW_NAMES.get(kind, "review")
     resolved = slack_date(incident.resolved_at) if incident.resolved_at else "recently"
     return (
-        f":clipboard: The {name} of *{incident.id}* ({incident.title}) is due "
+        f":clipboard: The {name} of *{incident.id}* ({said(incident.title)}) is due "
         f"{slack_date(due_at)}: {within} after it was resolved ({resolved})."
     )
 
