@@ -11,8 +11,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import UsageError
 from bot.incidents.parsing import (
     parse_assign,
+    parse_command,
     parse_declare,
     parse_list,
     parse_note,
@@ -21,7 +23,6 @@ from bot.incidents.parsing import (
     parse_severity,
     parse_target,
     parse_update,
-    split_subcommand,
 )
 from bot.services import Services
 from bot.slack import blocks, templates
@@ -275,6 +276,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
+        raw = str(command.get("text") or "")
         ctx = CommandContext(
             services=services,
             actor=context["actor"],
@@ -284,7 +286,12 @@ def register(app: AsyncApp, services: Services) -> None:
             client=client,
             trigger_id=command.get("trigger_id"),
         )
-        name, rest = split_subcommand(command.get("text", ""))
+        try:
+            name, rest = parse_command(raw)
+        except UsageError as exc:
+            await ctx.audit_refusal("incident", "rejected: usage", {"text": raw})
+            await ctx.reply(templates.usage("help", str(exc)))
+            return
         handler = SUBCOMMANDS.get(name)
         if handler is None:
             await ctx.audit_refusal(

@@ -6,6 +6,7 @@ transaction; notifications go through the outbox after the commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from bot.durations import humanize_seconds
 from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied, UsageError
 from bot.incidents import journal, storage
 from bot.incidents.lifecycle import check_transition
-from bot.incidents.schemas import DeclareIncident
+from bot.incidents.schemas import INCIDENT_ID, DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
@@ -49,6 +50,7 @@ EFFECTS_OF_CHANGE: dict[str, tuple[str, ...]] = {
 }
 # Timeline text copied from a Slack message is cut to this many characters.
 MESSAGE_EXCERPT_MAX = 1500
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +162,9 @@ class IncidentService:
 
     async def get(self, incident_id: str) -> Incident:
         """The incident with this ID; NotFound with a clear message otherwise."""
+        incident_id = well_formed_id(incident_id)
         async with self.store.transaction() as tx:
-            incident = await storage.get(tx, incident_id.upper())
+            incident = await storage.get(tx, incident_id)
         if incident is None:
             raise NotFound(f"There is no incident {incident_id}.")
         return incident
@@ -172,8 +175,11 @@ class IncidentService:
         UsageError (a "wrong place" answer) when no ID was given outside a war room.
         """
         if incident_id:
+            if not INCIDENT_ID.match(incident_id.upper()):
+                # Said without quoting it: whatever came in is not shown back.
+                raise UsageError("That is not an incident ID; they look like INC-20261127-001.")
             return incident_id.upper()
-        if channel_id:
+        if channel_id and _CHANNEL_ID.match(channel_id):
             async with self.store.transaction() as tx:
                 incident = await storage.get_by_channel(tx, channel_id)
             if incident is not None:
@@ -193,8 +199,9 @@ class IncidentService:
 
     async def with_timeline(self, incident_id: str) -> tuple[Incident, list[TimelineEvent]]:
         """The incident and its timeline, oldest entry first; NotFound for an unknown ID."""
+        incident_id = well_formed_id(incident_id)
         async with self.store.transaction() as tx:
-            incident = await storage.get(tx, incident_id.upper())
+            incident = await storage.get(tx, incident_id)
             if incident is None:
                 raise NotFound(f"There is no incident {incident_id}.")
             return incident, await storage.timeline(tx, incident.id)
@@ -225,10 +232,11 @@ class IncidentService:
         timeline text that the person wrote (TimelineEvent.said).
         """
         now = self.clock.now()
+        incident_id = well_formed_id(incident_id)
         async with self.store.transaction() as tx:
             if not await dedup.mark_handled(tx, request_id, now):
                 raise DuplicateRequest("This request was already handled.")
-            before = await storage.get(tx, incident_id.upper(), lock=True)
+            before = await storage.get(tx, incident_id, lock=True)
             if before is None:
                 raise NotFound(f"There is no incident {incident_id}.")
             if source is not None and await storage.has_timeline_source(tx, before.id, source):
@@ -614,8 +622,10 @@ class IncidentService:
         message = await self.notifier.fetch_message(channel_id, message_ts)
         if message is None:
             return Outcome(incident, changed=False, message="message not found")
-        # A pasted connection string must not be kept (or shown back) in the timeline.
-        excerpt = redact_text(message.text.strip())
+        # A pasted connection string must not be kept (or shown back) in the timeline. A
+        # message may hold 40,000 characters: cut before redacting, with a margin so a secret
+        # across the final cut is still whole enough to be masked.
+        excerpt = redact_text(message.text.strip()[: MESSAGE_EXCERPT_MAX * 2])
         if len(excerpt) > MESSAGE_EXCERPT_MAX:
             excerpt = excerpt[: MESSAGE_EXCERPT_MAX - 1] + "…"
         author = f"<@{message.user}>" if message.user else "a bot"
@@ -638,6 +648,15 @@ class IncidentService:
         except AlreadyOnTimeline as race:
             return Outcome(race.incident, changed=False, message="already on the timeline")
         return Outcome(after)
+
+
+def well_formed_id(incident_id: str) -> str:
+    """`incident_id` upper-cased; NotFound (without repeating it) when it cannot be one: a
+    button's value or a form's metadata is checked before it reaches the database."""
+    upper = incident_id.upper()
+    if not INCIDENT_ID.match(upper):
+        raise NotFound("There is no such incident; IDs look like INC-20261127-001.")
+    return upper
 
 
 class AlreadyOnTimeline(Conflict):

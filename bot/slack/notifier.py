@@ -16,6 +16,7 @@ from bot.models import Incident
 from bot.notify import ChatMessage, MessageRef, Page
 from bot.slack import blocks, templates
 from bot.slack.escape import from_slack
+from bot.text import visible
 
 T = TypeVar("T")
 
@@ -198,7 +199,7 @@ class SlackNotifier:
             channel=channel,
             ts=ts,
             # Plain text, as the reader saw it: the mentions in it must not ping again.
-            text=from_slack(str(found.get("text") or "")),
+            text=visible(from_slack(str(found.get("text") or ""))),
             user=found.get("user") if not found.get("bot_id") else None,
         )
 

@@ -10,6 +10,7 @@ from bot.durations import humanize_seconds
 from bot.models import Incident, Severity
 from bot.notify import Page
 from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
+from bot.text import visible
 
 if TYPE_CHECKING:
     from bot.escalation.service import OnCall as OnCallRow
@@ -103,7 +104,7 @@ def next_update(incident: Incident) -> str:
 
 def usage(command: str, problem: str = "") -> str:
     """`problem` is plain text (it may quote what the user typed); the usage line follows."""
-    lead = f"{escape_mrkdwn(problem)} " if problem else ""
+    lead = f"{escape_mrkdwn(visible(problem))} " if problem else ""
     return f"{lead}Usage: {USAGE.get(command, USAGE['help'])}"
 
 
@@ -113,7 +114,7 @@ def said(words: str) -> str:
 
 
 def unknown_subcommand(name: str) -> str:
-    shown = escape_mrkdwn(name[:40])
+    shown = escape_mrkdwn(visible(name[:40]))
     return f"I don't know `/incident {shown}`. Try `/incident help` for the list."
 
 
