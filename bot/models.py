@@ -12,6 +12,7 @@ from bot.policy import Severity
 __all__ = [
     "Actor",
     "Incident",
+    "IncidentPage",
     "IncidentRole",
     "Severity",
     "Status",
@@ -94,6 +95,26 @@ class Incident:
 
     def evolve(self, **changes: Any) -> Incident:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPage:
+    """One page of a list of incidents, newest first, and where it sits in the whole."""
+
+    incidents: tuple[Incident, ...]
+    total: int  # incidents in the whole list
+    page: int  # from 1
+    page_size: int
+    open_only: bool
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def after(self) -> int:
+        """How many incidents come after this page."""
+        return max(0, self.total - self.page * self.page_size)
 
 
 @dataclass(frozen=True, slots=True)

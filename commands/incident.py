@@ -184,9 +184,10 @@ async def reopen(ctx: CommandContext, rest: str) -> None:
 async def list_incidents(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_list(rest)
-        incidents = await ctx.services.incidents.list(open_only=command.open_only)
-        title = templates.list_title(command.open_only, len(incidents))
-        await ctx.reply(title, blocks=blocks.incident_list(incidents, open_only=command.open_only))
+        page = await ctx.services.incidents.list_page(
+            open_only=command.open_only, page=command.page
+        )
+        await ctx.reply(templates.list_title(page), blocks=blocks.incident_list(page))
 
     await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list", read_only=True)
 

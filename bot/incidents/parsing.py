@@ -17,6 +17,7 @@ from bot.incidents.schemas import (
     COMMAND_TEXT_MAX,
     IMPACT_MAX,
     INCIDENT_ID,
+    LIST_PAGE_MAX,
     MESSAGE_MAX,
     TITLE_MAX,
     USER_TEXT_ERROR,
@@ -386,13 +387,26 @@ def parse_escalate(rest: str) -> EscalateIncident:
     return _build(EscalateIncident, incident_id=incident_id, reason=reason)
 
 
+_PAGE_NUMBER = re.compile(r"^\d{1,6}$")
+
+
 def parse_list(rest: str) -> ListIncidents:
-    word = rest.strip().lower()
-    if word in ("", "open"):
-        return ListIncidents(open_only=True)
-    if word == "all":
-        return ListIncidents(open_only=False)
-    raise UsageError(f"'{_quote(rest.strip())}' is not a filter; use `open` or `all`.")
+    """`[open|all] [page N]`."""
+    words_ = rest.lower().split()
+    page = 1
+    if len(words_) >= 2 and words_[-2] == "page":
+        if not _PAGE_NUMBER.match(words_[-1]) or not 1 <= int(words_[-1]) <= LIST_PAGE_MAX:
+            raise UsageError(f"'{_quote(words_[-1])}' is not a page number; pages count from 1.")
+        page = int(words_[-1])
+        words_ = words_[:-2]
+    filter_ = " ".join(words_)
+    if filter_ in ("", "open"):
+        return ListIncidents(open_only=True, page=page)
+    if filter_ == "all":
+        return ListIncidents(open_only=False, page=page)
+    raise UsageError(
+        f"'{_quote(rest.strip())}' is not a filter; use `open` or `all`, then `page 2` for more."
+    )
 
 
 def describe_eta(eta: timedelta) -> str:

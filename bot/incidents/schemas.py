@@ -154,9 +154,14 @@ class EscalateIncident(IncidentTarget):
     reason: Reason = Field(default="", max_length=MESSAGE_MAX)
 
 
+LIST_PAGE_SIZE = 50  # incidents a page of `/incident list`: one message holds them
+LIST_PAGE_MAX = 10_000
+
+
 class ListIncidents(BaseModel):
-    """`/incident list [open|all]`."""
+    """`/incident list [open|all] [page N]`."""
 
     model_config = ConfigDict(frozen=True)
 
     open_only: bool = True
+    page: int = Field(default=1, ge=1, le=LIST_PAGE_MAX)

@@ -18,8 +18,16 @@ from bot.durations import humanize_seconds
 from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied, UsageError
 from bot.incidents import journal, storage
 from bot.incidents.lifecycle import check_transition
-from bot.incidents.schemas import INCIDENT_ID, DeclareIncident
-from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
+from bot.incidents.schemas import INCIDENT_ID, LIST_PAGE_SIZE, DeclareIncident
+from bot.models import (
+    Actor,
+    Incident,
+    IncidentPage,
+    IncidentRole,
+    Severity,
+    Status,
+    TimelineEvent,
+)
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
@@ -192,6 +200,18 @@ class IncidentService:
     async def list(self, *, open_only: bool = True) -> list[Incident]:
         async with self.store.transaction() as tx:
             return await storage.list_incidents(tx, open_only=open_only)
+
+    async def list_page(
+        self, *, open_only: bool = True, page: int = 1, page_size: int = LIST_PAGE_SIZE
+    ) -> IncidentPage:
+        """Page `page` (from 1) of the incidents, newest first, with how many there are in
+        all; a page past the end is empty."""
+        async with self.store.transaction() as tx:
+            total = await storage.count_incidents(tx, open_only=open_only)
+            incidents = await storage.list_incidents(
+                tx, open_only=open_only, limit=page_size, offset=(page - 1) * page_size
+            )
+        return IncidentPage(tuple(incidents), total, page, page_size, open_only)
 
     async def timeline(self, incident_id: str) -> list[TimelineEvent]:
         async with self.store.transaction() as tx:

@@ -127,12 +127,22 @@ async def update(tx: Tx, incident: Incident) -> Incident:
     return new
 
 
-async def list_incidents(tx: Tx, *, open_only: bool = True, limit: int = 50) -> list[Incident]:
+async def list_incidents(
+    tx: Tx, *, open_only: bool = True, limit: int = 50, offset: int = 0
+) -> list[Incident]:
+    """Newest first; `offset` skips that many (pages of `limit`)."""
     where = "WHERE status <> 'resolved'" if open_only else ""
     rows = await tx.fetchall(
-        f"SELECT * FROM incidents {where} ORDER BY declared_at DESC LIMIT {int(limit)}"
+        f"SELECT * FROM incidents {where} ORDER BY declared_at DESC, id DESC"
+        f" LIMIT {int(limit)} OFFSET {int(offset)}"
     )
     return [_from_row(row) for row in rows]
+
+
+async def count_incidents(tx: Tx, *, open_only: bool = True) -> int:
+    where = "WHERE status <> 'resolved'" if open_only else ""
+    row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM incidents {where}")
+    return int(row["n"]) if row else 0
 
 
 async def add_timeline(tx: Tx, event: TimelineEvent) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.incidents.lifecycle import ORDER
 from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, TITLE_MAX
-from bot.models import Incident, TimelineEvent
+from bot.models import Incident, IncidentPage, TimelineEvent
 from bot.slack import templates as t
 
 Block = dict[str, Any]
@@ -252,13 +252,16 @@ def _chunked_sections(lines: Sequence[str], room: int) -> tuple[list[Block], int
     return sections, len(lines) - used
 
 
-def incident_list(incidents: Sequence[Incident], *, open_only: bool) -> list[Block]:
-    blocks: list[Block] = [section(f"*{t.list_title(open_only, len(incidents))}*")]
-    if incidents:
-        sections, _ = _chunked_sections(
-            [t.list_line(incident) for incident in incidents], MESSAGE_BLOCKS_MAX - 1
-        )
+def incident_list(page: IncidentPage) -> list[Block]:
+    """One page of incidents; a last line says how many more there are and how to see them."""
+    blocks: list[Block] = [section(f"*{t.list_title(page)}*")]
+    more = t.list_more(page)
+    if page.incidents:
+        room = MESSAGE_BLOCKS_MAX - 1 - (1 if more else 0)
+        sections, _ = _chunked_sections([t.list_line(i) for i in page.incidents], room)
         blocks += sections
+    if more:
+        blocks.append(context(more))
     return blocks
 
 

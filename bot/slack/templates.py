@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.durations import humanize_seconds
-from bot.models import Incident, Severity
+from bot.models import Incident, IncidentPage, Severity
 from bot.notify import Page
 from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
 from bot.text import visible
@@ -35,7 +35,7 @@ _USAGE_TEXT = {
     "note": "`/incident note [INC-ID] <text>`",
     "resolve": "`/incident resolve [INC-ID] <summary of the fix>`",
     "reopen": "`/incident reopen [INC-ID] [reason]`",
-    "list": "`/incident list [open|all]`",
+    "list": "`/incident list [open|all] [page N]` (50 a page: `/incident list all page 2`)",
     "show": "`/incident show [INC-ID]`",
     "timeline": "`/incident timeline [INC-ID]`",
     "warroom": "`/incident warroom [INC-ID]`",
@@ -56,7 +56,8 @@ _HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be
 • `/incident assign [INC-ID] <commander|tech-lead|comms-lead|sme> <@person>`: give a role
 • `/incident note [INC-ID] <text>`: add a note to the timeline
 • `/incident resolve [INC-ID] <summary>` · `/incident reopen [INC-ID] [reason]`
-• `/incident list [open|all]` · `/incident show [INC-ID]` · `/incident timeline [INC-ID]`
+• `/incident list [open|all] [page N]` · `/incident show [INC-ID]` · \
+`/incident timeline [INC-ID]`
 • `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
 • `/oncall [P0|P1|P2|P3]`: who is paged at each escalation level
@@ -353,11 +354,30 @@ def update_form_failed(error: str) -> str:
     return f"I could not open the update form (`{error}`). Use `/incident update` instead."
 
 
-def list_title(open_only: bool, count: int) -> str:
-    if count == 0:
-        return "No open incidents." if open_only else "No incidents yet."
-    which = "Open incidents" if open_only else "Incidents"
-    return f"{which} ({count})"
+def list_title(page: IncidentPage) -> str:
+    if page.total == 0:
+        return "No open incidents." if page.open_only else "No incidents yet."
+    which = "Open incidents" if page.open_only else "Incidents"
+    if page.pages == 1:
+        return f"{which} ({page.total})"
+    return f"{which} ({page.total}), page {page.page} of {page.pages}"
+
+
+def _list_command(page: IncidentPage, number: int) -> str:
+    which = " open" if page.open_only else " all"
+    return f"`/incident list{which} page {number}`"
+
+
+def list_more(page: IncidentPage) -> str | None:
+    """What the page leaves out and how to see it; None when it shows the end of the list."""
+    if page.total and not page.incidents:
+        return (
+            f"Page {page.page} is past the end: {page.total} incidents make {page.pages} "
+            f"page{'s' if page.pages > 1 else ''}. The last is {_list_command(page, page.pages)}."
+        )
+    if page.after == 0:
+        return None
+    return f"{page.after} more: {_list_command(page, page.page + 1)}."
 
 
 def list_line(incident: Incident) -> str:
