@@ -9,7 +9,15 @@ from typing import Any
 
 from bot.policy import Severity
 
-__all__ = ["Actor", "Incident", "IncidentRole", "Severity", "Status", "TimelineEvent"]
+__all__ = [
+    "Actor",
+    "Incident",
+    "IncidentPage",
+    "IncidentRole",
+    "Severity",
+    "Status",
+    "TimelineEvent",
+]
 
 
 class Status(StrEnum):
@@ -90,6 +98,26 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentPage:
+    """One page of a list of incidents, newest first, and where it sits in the whole."""
+
+    incidents: tuple[Incident, ...]
+    total: int  # incidents in the whole list
+    page: int  # from 1
+    page_size: int
+    open_only: bool
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def after(self) -> int:
+        """How many incidents come after this page."""
+        return max(0, self.total - self.page * self.page_size)
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineEvent:
     """One line of an incident's timeline."""
 
@@ -101,3 +129,10 @@ class TimelineEvent:
     data: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
     source: str | None = None  # what it copies (`slack:<channel>:<ts>`), at most once
+    # The end of `text` that a person wrote (a title, a note, a copied message): shown as
+    # text, never read as markup. What comes before it is the bot's own words.
+    said: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text.endswith(self.said):
+            raise ValueError("a timeline event's `said` must be the end of its text")

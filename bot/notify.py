@@ -119,13 +119,16 @@ class Notifier(Protocol):
         text: str,
         actor: str,
         thread_ts: str | None = None,
+        said: str = "",
     ) -> MessageRef:
         """Post one line about a change (`kind`: acknowledged, assigned, noted...) by `actor`;
-        `text` is its timeline entry. In a thread when `thread_ts` is given."""
+        `text` is its timeline entry, `said` the end of it that a person wrote (shown as
+        text, never as markup). In a thread when `thread_ts` is given."""
         ...
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
-        """Read one message of `channel` (a reply in a thread too); None when it is gone."""
+        """Read one message of `channel` (a reply in a thread too); None when it is gone.
+        Its `text` is plain: what a reader saw, with no markup left in it."""
         ...
 
     async def page(self, incident: Incident, page: Page, *, channel: str) -> MessageRef:

@@ -42,7 +42,10 @@ class Bot:
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
         """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set."""
         await self.services.start()
-        self.runner = web.AppRunner(build_web_app(self.app, self.services), access_log=None)
+        web_app = build_web_app(
+            self.app, self.services, signing_secret=self.settings.SLACK_SIGNING_SECRET
+        )
+        self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()

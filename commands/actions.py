@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatOpsError
+from bot.incidents.service import well_formed_id
 from bot.services import Services
 from bot.slack import blocks, templates
 from commands.context import CommandContext, run_command
@@ -75,7 +76,7 @@ def _on_click(
         incident_id = _incident_id(body)
 
         async def work() -> None:
-            await run(ctx, incident_id)
+            await run(ctx, well_formed_id(incident_id))
 
         await run_command(ctx, action, {"incident_id": incident_id, "via": "button"}, work)
 

@@ -21,8 +21,13 @@ from bot.errors import (
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import templates
+from bot.text import excerpt, visible
 
 log = logging.getLogger(__name__)
+
+# A refused command is recorded as an excerpt: enough to see what was tried, and bounded
+# however long the input was.
+REFUSED_TEXT_MAX = 500
 
 
 class Responder(Protocol):
@@ -75,21 +80,38 @@ async def record_invocation(
     args: dict[str, Any],
     request_id: str | None,
 ) -> None:
-    """Audit a command that changed nothing; a store outage must not cost the user an answer."""
+    """Audit a command that changed nothing; a store outage must not cost the user an answer.
+
+    The input may be anything a person could type, refused because of what it holds: every
+    text is recorded bounded, with control characters written out (a NUL byte cannot be
+    stored in PostgreSQL at all).
+    """
+    safe_args = _recordable(args)
+    incident_id = safe_args.get("incident_id")
     try:
         await services.audit.record(
             AuditRecord(
                 actor=actor.user_id,
-                action=action,
-                target=str(args.get("incident_id", "-")),
+                action=_recordable(action),
+                target=str(incident_id or "-"),
                 outcome=outcome,
-                args=args,
-                incident_id=args.get("incident_id"),
+                args=safe_args,
+                incident_id=incident_id if isinstance(incident_id, str) else None,
                 request_id=request_id,
             )
         )
     except StoreUnavailable:
         log.warning("could not audit %s (%s): store unavailable", action, outcome)
+
+
+def _recordable(value: Any) -> Any:
+    if isinstance(value, str):
+        return visible(excerpt(value, REFUSED_TEXT_MAX))
+    if isinstance(value, dict):
+        return {_recordable(str(key)): _recordable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_recordable(item) for item in value]
+    return value
 
 
 async def run_command(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.incidents.parsing import take_incident_id
+from bot.incidents.parsing import parse_escalate
 from bot.slack import templates
 from commands.context import CommandContext, run_command
 
@@ -11,10 +11,10 @@ async def escalate(ctx: CommandContext, rest: str) -> None:
     """Escalate the named incident, or the one whose channel this is, by hand."""
 
     async def work() -> None:
-        incident_id, reason = take_incident_id(rest)
-        target = await ctx.locate(incident_id)
+        command = parse_escalate(rest)
+        target = await ctx.locate(command.incident_id)
         done = await ctx.services.escalation.escalate(
-            target, ctx.actor, reason=reason, request_id=ctx.request_id
+            target, ctx.actor, reason=command.reason, request_id=ctx.request_id
         )
         await ctx.reply(
             templates.escalated_confirmation(

@@ -11,8 +11,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import UsageError
 from bot.incidents.parsing import (
     parse_assign,
+    parse_command,
     parse_declare,
     parse_list,
     parse_note,
@@ -21,10 +23,10 @@ from bot.incidents.parsing import (
     parse_severity,
     parse_target,
     parse_update,
-    split_subcommand,
 )
 from bot.services import Services
 from bot.slack import blocks, templates
+from bot.slack.escape import from_slack
 from commands.context import CommandContext, run_command
 from commands.escalate import escalate
 from commands.report import SUBCOMMANDS as REPORT_SUBCOMMANDS
@@ -185,9 +187,10 @@ async def reopen(ctx: CommandContext, rest: str) -> None:
 async def list_incidents(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_list(rest)
-        incidents = await ctx.services.incidents.list(open_only=command.open_only)
-        title = templates.list_title(command.open_only, len(incidents))
-        await ctx.reply(title, blocks=blocks.incident_list(incidents, open_only=command.open_only))
+        page = await ctx.services.incidents.list_page(
+            open_only=command.open_only, page=command.page
+        )
+        await ctx.reply(templates.list_title(page), blocks=blocks.incident_list(page))
 
     await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list", read_only=True)
 
@@ -265,6 +268,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 }
 
 
+# Subcommands whose arguments are read from Slack's markup (`<@U123|alice>`) as it came.
+MENTION_ARGUMENTS = {"assign"}
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/incident")
     async def incident_command(
@@ -275,7 +282,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        name, rest = split_subcommand(command.get("text", ""))
+        raw = str(command.get("text") or "")
         ctx = CommandContext(
             services=services,
             actor=context["actor"],
@@ -285,6 +292,12 @@ def register(app: AsyncApp, services: Services) -> None:
             client=client,
             trigger_id=command.get("trigger_id"),
         )
+        try:
+            name, rest = parse_command(raw)
+        except UsageError as exc:
+            await ctx.audit_refusal("incident", "rejected: usage", {"text": raw})
+            await ctx.reply(templates.usage("help", str(exc)))
+            return
         handler = SUBCOMMANDS.get(name)
         if handler is None:
             await ctx.audit_refusal(
@@ -292,4 +305,6 @@ def register(app: AsyncApp, services: Services) -> None:
             )
             await ctx.reply(templates.unknown_subcommand(name))
             return
-        await handler(ctx, rest)
+        # Slack's markup becomes the plain text the person saw (`<!channel>` -> `@channel`),
+        # except where a mention is the argument itself.
+        await handler(ctx, rest if name in MENTION_ARGUMENTS else from_slack(rest))

@@ -22,6 +22,7 @@ def register(app: AsyncApp, services: Services) -> None:
         word = (command.get("text") or "").strip().upper()
         args = {"text": command.get("text") or ""}
         if word and word not in Severity.__members__:
+            # The usage answer quotes at most 20 characters, written out and escaped.
             await ack(
                 response_type="ephemeral",
                 text=templates.usage("oncall", f"'{word[:20]}' is not a severity."),

@@ -14,7 +14,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.incidents.parsing import FormErrors, FormValue, parse_declare_form, parse_update_form
+from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import blocks, templates
 from commands.context import CommandContext, run_command
@@ -51,23 +51,37 @@ class ModalResponder:
 def form_fields(view: dict[str, Any]) -> dict[str, FormValue]:
     """{block_id: value} from a submitted view's state (text, select or multi-select)."""
     fields: dict[str, FormValue] = {}
-    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
-        element = actions.get(blocks.INPUT_ACTION) or {}
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    # Read before the ack: a state of the wrong shape gives empty fields (refused beside
+    # them), never an exception that would leave Slack waiting.
+    for block_id, actions in values.items() if isinstance(values, dict) else ():
+        element = actions.get(blocks.INPUT_ACTION) if isinstance(actions, dict) else None
+        if not isinstance(element, dict):
+            continue
         if "selected_options" in element:
-            fields[block_id] = [o["value"] for o in element.get("selected_options") or []]
+            options = element.get("selected_options") or []
+            fields[block_id] = [
+                str(o.get("value")) for o in options if isinstance(o, dict) and o.get("value")
+            ]
         elif "selected_option" in element:
-            fields[block_id] = (element.get("selected_option") or {}).get("value")
+            option = element.get("selected_option")
+            fields[block_id] = option.get("value") if isinstance(option, dict) else None
         else:
-            fields[block_id] = element.get("value")
+            value = element.get("value")
+            fields[block_id] = value if isinstance(value, str) else None
     return fields
 
 
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+def _metadata(view: dict[str, Any]) -> dict[str, str]:
+    """The form's own notes (origin channel, incident): strings only, anything else dropped."""
     try:
         data = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
+    except (TypeError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
 def _context(

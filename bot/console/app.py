@@ -135,7 +135,7 @@ class Console(Interactions):
         self.feed = Feed(self.double, self.screen, user_id=user_id)
         self.names = self.feed.names
         self.manifest = manifest_commands()
-        self.vocabulary = Vocabulary.of_bot(templates.HELP, self.manifest)
+        self.vocabulary = Vocabulary.of_bot(templates.HELP_TEXT, self.manifest)
         self.completer = ConsoleCompleter(self.vocabulary)
         self.bot: Bot | None = None
         self.sender: SlackRequestSender | None = None

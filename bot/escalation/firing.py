@@ -239,16 +239,19 @@ class ReminderFiring:
             "since": page.since,
             "acknowledged": incident.acknowledged_at is not None,
         }
+        text = f"Paged level {page.level}: {_mentions(page.targets)}"
         if page.by:
-            why = f"escalated by <@{page.by}>" + (f": {page.reason}" if page.reason else "")
+            # The reason ends the line: it is the person's words (TimelineEvent.said).
+            text += f", escalated by <@{page.by}>" + (f": {page.reason}" if page.reason else "")
         elif page.waited:
-            why = f"not acknowledged after {humanize_seconds(page.waited)}"
+            text += f" (not acknowledged after {humanize_seconds(page.waited)})"
         else:
-            why = "on declaration" if page.since == "declared" else "on reopening"
+            text += " (on declaration)" if page.since == "declared" else " (on reopening)"
         await change.record(
             incident.id,
             kind="paged",
-            text=f"Paged level {page.level} ({why}): {_mentions(page.targets)}",
+            text=text,
+            said=page.reason if page.by else "",
             action="escalation.page",
             actor=actor.user_id,
             args={"level": page.level, "targets": list(page.targets), "reason": page.reason},

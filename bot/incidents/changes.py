@@ -130,8 +130,11 @@ class Change:
         data: dict[str, Any] | None = None,
         source: str | None = None,
         outcome: str = "ok",
+        said: str = "",
     ) -> None:
-        """Journal the action (timeline line + audit entry) and queue its effects."""
+        """Journal the action (timeline line + audit entry) and queue its effects.
+
+        `said` is the end of `text` that a person wrote (TimelineEvent.said)."""
         await journal.record(
             self.tx,
             self.now,
@@ -145,6 +148,7 @@ class Change:
             data=data,
             source=source,
             request_id=self.request_id,
+            said=said,
         )
         await self.enqueue(incident_id, effects)
 

@@ -314,6 +314,7 @@ class IncidentFlows:
             channel=incident_channel(incident, self.policy),
             kind=effect.payload.get("kind", ""),
             text=effect.payload.get("text", ""),
+            said=effect.payload.get("said", ""),
             actor=effect.payload.get("actor", SYSTEM.user_id),
             thread_ts=thread_ts,
         )

@@ -27,8 +27,12 @@ async def record(
     data: dict[str, Any] | None = None,
     source: str | None = None,
     request_id: str | None = None,
+    said: str = "",
 ) -> None:
-    """Add the timeline event and the audit entry for one action on `incident_id`."""
+    """Add the timeline event and the audit entry for one action on `incident_id`.
+
+    `said` is the end of `text` that a person wrote (see TimelineEvent.said).
+    """
     await storage.add_timeline(
         tx,
         TimelineEvent(
@@ -39,6 +43,7 @@ async def record(
             text=text,
             data=data or {},
             source=source,
+            said=said,
         ),
     )
     await audit.append(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -13,23 +14,46 @@ from pydantic import BaseModel, ValidationError
 from bot.durations import Duration, humanize_seconds
 from bot.errors import UsageError
 from bot.incidents.schemas import (
+    COMMAND_TEXT_MAX,
     IMPACT_MAX,
     INCIDENT_ID,
+    LIST_PAGE_MAX,
     MESSAGE_MAX,
     TITLE_MAX,
+    USER_TEXT_ERROR,
     AddNote,
     AssignRole,
     ChangeSeverity,
     DeclareIncident,
+    EscalateIncident,
     IncidentTarget,
     ListIncidents,
     ReopenIncident,
     ResolveIncident,
+    SlashCommand,
     UpdateStatus,
 )
 from bot.models import IncidentRole, Severity, Status
 
 SEVERITIES = ", ".join(s.value for s in Severity)
+# The furthest an ETA may lie: beyond a month it is a plan, not an estimate (and a duration of
+# centuries would not even fit a date).
+ETA_MAX = timedelta(days=30)
+
+
+def parse_command(text: str) -> tuple[str, str]:
+    """A slash command's whole text, checked before anything else reads it, then split.
+
+    Its length is bounded (COMMAND_TEXT_MAX) and it may hold no control character or bidi
+    override, so no argument of any subcommand can be longer or stranger than this.
+    """
+    if len(text) > COMMAND_TEXT_MAX:
+        raise UsageError(
+            f"That command is {len(text):,} characters long; a command may be at most "
+            f"{COMMAND_TEXT_MAX:,}. Shorten it, or put the longer parts in notes."
+        )
+    _build(SlashCommand, text=text)
+    return split_subcommand(text)
 
 
 def split_subcommand(text: str) -> tuple[str, str]:
@@ -46,16 +70,12 @@ def parse_declare(rest: str) -> DeclareIncident:
     if not severity:
         raise UsageError("Give a severity and a title.")
     if severity.upper() not in Severity.__members__:
-        raise UsageError(f"'{severity}' is not a severity; use one of {SEVERITIES}.")
+        raise UsageError(f"'{_quote(severity)}' is not a severity; use one of {SEVERITIES}.")
     title = " ".join(title.split())
     if not title:
         raise UsageError("Give the incident a title after the severity.")
-    if len(title) > TITLE_MAX:
-        raise UsageError(f"The title is {len(title)} characters long; keep it to {TITLE_MAX}.")
-    try:
-        return DeclareIncident(severity=severity, title=title)
-    except ValidationError as exc:
-        raise UsageError(exc.errors()[0]["msg"]) from None
+    _check_length("title", title, TITLE_MAX)
+    return _build(DeclareIncident, severity=severity, title=title)
 
 
 def words(rest: str) -> list[str]:
@@ -98,9 +118,23 @@ def _build(model: type[M], **fields: Any) -> M:
     try:
         return model(**fields)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise UsageError(f"{where}: {error['msg']}") from None
+        raise UsageError(pydantic_problem(exc.errors()[0])) from None
+
+
+def pydantic_problem(error: Any) -> str:
+    """One pydantic error as a sentence: ours are whole sentences already."""
+    if error["type"] == USER_TEXT_ERROR:
+        return str(error["msg"])
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}"
+
+
+# How much of a refused word is quoted back: enough to recognise it.
+QUOTE_MAX = 40
+
+
+def _quote(word: str) -> str:
+    return word if len(word) <= QUOTE_MAX else word[: QUOTE_MAX - 1] + "…"
 
 
 def take_incident_id(rest: str) -> tuple[str | None, str]:
@@ -113,7 +147,9 @@ def take_incident_id(rest: str) -> tuple[str | None, str]:
     if not _LOOKS_LIKE_ID.match(head):
         return None, (rest or "").strip()
     if not INCIDENT_ID.match(head.upper()):
-        raise UsageError(f"'{head}' is not an incident ID; they look like INC-20261127-001.")
+        raise UsageError(
+            f"'{_quote(head)}' is not an incident ID; they look like INC-20261127-001."
+        )
     return head.upper(), tail.strip()
 
 
@@ -121,20 +157,26 @@ def parse_target(rest: str, command: str) -> IncidentTarget:
     """`ack`, `show`, `timeline`, `warroom`: an optional incident ID and nothing else."""
     incident_id, tail = take_incident_id(rest)
     if tail:
-        raise UsageError(f"`/incident {command}` takes only an incident ID, not '{tail}'.")
+        raise UsageError(f"`/incident {command}` takes only an incident ID, not '{_quote(tail)}'.")
     return IncidentTarget(incident_id=incident_id)
 
 
 def parse_duration(text: str) -> timedelta:
-    """An ETA like `30m`, `2h`, `1d` or seconds; refused with a clear message otherwise."""
+    """An ETA like `30m`, `2h`, `1d` or seconds, at most ETA_MAX; UsageError otherwise."""
     try:
         duration = Duration.parse(text)
     except ValueError:
-        raise UsageError(f"'{text}' is not a duration; use 30m, 2h or 1d.") from None
+        raise UsageError(f"'{_quote(text)}' is not a duration; use 30m, 2h or 1d.") from None
     if duration.business_days:
         raise UsageError("Give the ETA in clock time (30m, 2h, 1d), not business days.")
     if duration.is_zero:
         raise UsageError("An ETA must be later than now; give a duration like 30m.")
+    # Checked before it becomes a timedelta: `99999999999999999999d` would overflow one.
+    if not math.isfinite(duration.seconds) or duration.seconds > ETA_MAX.total_seconds():
+        raise UsageError(
+            f"An ETA is at most {humanize_seconds(ETA_MAX.total_seconds())} away "
+            f"(`eta {ETA_MAX.days}d`); '{_quote(text)}' is further than that."
+        )
     return duration.as_timedelta()
 
 
@@ -143,79 +185,112 @@ def _keyword(token: str) -> str | None:
     return word if word in ("eta", "impact") else None
 
 
-def _is_duration(token: str) -> bool:
+def _try_duration(token: str) -> timedelta | UsageError:
+    """The duration `token` gives, or the error that says why it gives none."""
     try:
-        parse_duration(token)
-    except UsageError:
-        return False
-    return True
+        return parse_duration(token)
+    except UsageError as exc:
+        return exc
 
 
-def _options(tokens: Sequence[str]) -> tuple[timedelta | None, str | None] | None:
-    """Parse `eta <duration>` and `impact <text>` clauses covering all of `tokens`.
+def _message_end(
+    tokens: Sequence[str], keywords: Sequence[str | None]
+) -> tuple[int, timedelta | UsageError | None]:
+    """Where the message stops and the options begin (len(tokens) when there are none).
 
-    None means "these words are not options" (they stay part of the message). A clause that
-    is clearly meant as one but is wrong (`... eta soon` at the very end) raises UsageError.
+    The options start at the first `impact` after the first word, or at the first `eta` that
+    is clearly an option: followed by a duration, or ending the text (`eta`, `eta soon`), or
+    followed by another clause. An `eta` in a sentence (`the eta is unclear`) is a word. One
+    left-to-right pass: every token is classified once; the duration after an `eta` is parsed
+    once and handed on with the position.
     """
+    count = len(tokens)
+    for index, keyword in enumerate(keywords):
+        if keyword == "impact" and index > 0:
+            return index, None
+        if keyword != "eta":
+            continue
+        if index + 1 >= count:
+            return index, None
+        duration = _try_duration(tokens[index + 1])
+        ends = index + 2 >= count or keywords[index + 2] is not None
+        if isinstance(duration, timedelta) or ends:
+            return index, duration
+    return count, None
+
+
+def _options(
+    tokens: Sequence[str],
+    keywords: Sequence[str | None],
+    start: int,
+    first_eta: timedelta | UsageError | None,
+) -> tuple[timedelta | None, str | None]:
+    """`eta <duration>` and `impact <text>` from `start` to the end, in either order.
+
+    The impact runs to the end, or to a closing `eta <duration>` (the last two words).
+    """
+    count = len(tokens)
     eta: timedelta | None = None
     impact: str | None = None
-    count = len(tokens)
-    index = 0
+    index = start
     while index < count:
-        keyword = _keyword(tokens[index])
+        keyword = keywords[index]
         if keyword == "eta":
             if eta is not None:
                 raise UsageError("Give `eta` once.")
             if index + 1 >= count:
                 raise UsageError("Give a duration after `eta`, like `eta 30m`.")
-            clearly_an_option = index + 2 >= count or _keyword(tokens[index + 2]) is not None
-            if not _is_duration(tokens[index + 1]) and not clearly_an_option:
-                return None  # "the eta is unclear": words, not an option
-            eta = parse_duration(tokens[index + 1])
+            if index == start and first_eta is not None:
+                duration = first_eta  # parsed already, while finding the message's end
+            else:
+                duration = _try_duration(tokens[index + 1])
+            if isinstance(duration, UsageError):
+                raise duration
+            eta = duration
             index += 2
         elif keyword == "impact":
             if impact is not None:
                 raise UsageError("Give `impact` once.")
-            end = index + 1
-            # The impact runs to the end, or to a closing `eta <duration>`.
-            while end < count and not (
-                _keyword(tokens[end]) == "eta" and (end + 2 == count or end + 1 == count)
-            ):
-                end += 1
+            end = count
+            if count - 2 > index and keywords[count - 2] == "eta":
+                end = count - 2
+            elif count - 1 > index and keywords[count - 1] == "eta":
+                end = count - 1
             impact = " ".join(tokens[index + 1 : end])
             if not impact:
                 raise UsageError("Describe the impact after `impact`.")
             index = end
-        elif eta is not None or impact is not None:
-            raise UsageError("Put `eta` and `impact` after the message, at the end.")
         else:
-            return None
+            raise UsageError("Put `eta` and `impact` after the message, at the end.")
     return eta, impact
 
 
 def parse_update(rest: str) -> UpdateStatus:
-    """`[ID] <status> <message> [eta <duration>] [impact <text>]`, options in either order."""
+    """`[ID] <status> <message> [eta <duration>] [impact <text>]`, options in either order.
+
+    Linear in the length of the text: the words are split once, each is classified once
+    (keyword or not), and the message and the options are read in one pass each.
+    """
     incident_id, tail = take_incident_id(rest)
     tokens = tail.split()
     if not tokens:
         raise UsageError("Give a status and a message.")
     status = tokens[0].lower()
     if status not in Status.__members__.values():
-        raise UsageError(f"'{tokens[0]}' is not a status; use one of {STATUSES}.")
+        raise UsageError(f"'{_quote(tokens[0])}' is not a status; use one of {STATUSES}.")
     words_ = tokens[1:]
-    message_words, eta, impact = words_, None, None
-    # The message is at least one word; the first place where the rest parses as options
-    # ends it.
-    for start in range(1, len(words_)):
-        if _keyword(words_[start]) is None:
-            continue
-        options = _options(words_[start:])
-        if options is not None:
-            message_words, (eta, impact) = words_[:start], options
-            break
-    message = " ".join(message_words)
-    if not message:
+    if not words_:
         raise UsageError("Say what is happening after the status.")
+    keywords = [_keyword(word) for word in words_]
+    end, first_eta = _message_end(words_, keywords)
+    if end == 0:
+        # `update monitoring eta 30m`: the options are not the message.
+        raise UsageError(
+            "Say what is happening after the status, before `eta` or `impact` (for example "
+            "`/incident update monitoring Error rate back to normal eta 30m`)."
+        )
+    eta, impact = _options(words_, keywords, end, first_eta)
+    message = " ".join(words_[:end])
     _check_length("message", message, MESSAGE_MAX)
     if impact is not None:
         _check_length("impact", impact, IMPACT_MAX)
@@ -239,7 +314,7 @@ def parse_severity(rest: str) -> ChangeSeverity:
     if not tail:
         raise UsageError("Give the new severity.")
     if tail.upper() not in Severity.__members__:
-        raise UsageError(f"'{tail}' is not a severity; use one of {SEVERITIES}.")
+        raise UsageError(f"'{_quote(tail)}' is not a severity; use one of {SEVERITIES}.")
     return _build(ChangeSeverity, incident_id=incident_id, severity=tail)
 
 
@@ -253,16 +328,16 @@ def parse_mention(token: str) -> str:
     if token.startswith("@"):
         # Slack sends @name as plain text when the command does not escape mentions.
         raise UsageError(
-            f"I received '{token}' as plain text, not as a mention. Pick the person from "
+            f"I received '{_quote(token)}' as plain text, not as a mention. Pick the person from "
             "Slack's @ suggestions so that their ID comes through."
         )
-    raise UsageError(f"'{token}' is not a mention of a person; mention them like @alice.")
+    raise UsageError(f"'{_quote(token)}' is not a mention of a person; mention them like @alice.")
 
 
 def parse_role(word: str) -> IncidentRole:
     role = _ROLE_ALIASES.get(word.lower().replace("_", "-"))
     if role is None:
-        raise UsageError(f"'{word}' is not a role; use one of {ROLES}.")
+        raise UsageError(f"'{_quote(word)}' is not a role; use one of {ROLES}.")
     return role
 
 
@@ -305,94 +380,32 @@ def parse_reopen(rest: str) -> ReopenIncident:
     return _build(ReopenIncident, incident_id=incident_id, reason=tail)
 
 
+def parse_escalate(rest: str) -> EscalateIncident:
+    """`[ID] [reason]`."""
+    incident_id, reason = take_incident_id(rest)
+    _check_length("reason", reason, MESSAGE_MAX)
+    return _build(EscalateIncident, incident_id=incident_id, reason=reason)
+
+
+_PAGE_NUMBER = re.compile(r"^\d{1,6}$")
+
+
 def parse_list(rest: str) -> ListIncidents:
-    word = rest.strip().lower()
-    if word in ("", "open"):
-        return ListIncidents(open_only=True)
-    if word == "all":
-        return ListIncidents(open_only=False)
-    raise UsageError(f"'{rest.strip()}' is not a filter; use `open` or `all`.")
-
-
-# -- modal forms --------------------------------------------------------------------------
-
-
-class FormErrors(UsageError):
-    """A modal's input was wrong: a message per field, shown beside the fields."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
-
-
-FormValue = str | Sequence[str] | None
-
-
-def _text(fields: Mapping[str, FormValue], name: str) -> str:
-    value = fields.get(name)
-    return " ".join(value.split()) if isinstance(value, str) else ""
-
-
-def parse_declare_form(fields: Mapping[str, FormValue]) -> DeclareIncident:
-    """The declaration modal: title, severity, impact, affected services."""
-    errors: dict[str, str] = {}
-    title = _text(fields, "title")
-    severity = _text(fields, "severity").upper()
-    impact = (fields.get("impact") or "") if isinstance(fields.get("impact"), str) else ""
-    if not title:
-        errors["title"] = "Give the incident a title."
-    elif len(title) > TITLE_MAX:
-        errors["title"] = f"Keep the title to {TITLE_MAX} characters (it has {len(title)})."
-    if severity not in Severity.__members__:
-        errors["severity"] = f"Pick a severity: {SEVERITIES}."
-    if isinstance(impact, str) and len(impact.strip()) > IMPACT_MAX:
-        errors["impact"] = f"Keep the impact to {IMPACT_MAX} characters."
-    services = fields.get("services")
-    if isinstance(services, str):
-        names = [name.strip() for name in services.split(",")]
-    else:
-        names = [str(name).strip() for name in services or []]
-    if errors:
-        raise FormErrors(errors)
-    return DeclareIncident(
-        severity=severity,
-        title=title,
-        impact=impact.strip() if isinstance(impact, str) else "",
-        services=tuple(dict.fromkeys(name for name in names if name)),
-    )
-
-
-def parse_update_form(incident_id: str, fields: Mapping[str, FormValue]) -> UpdateStatus:
-    """The "Post update" modal: status, current status, ETA (a duration), impact."""
-    errors: dict[str, str] = {}
-    status = _text(fields, "status").lower()
-    raw_message = fields.get("message")
-    message = raw_message.strip() if isinstance(raw_message, str) else ""
-    eta_text = _text(fields, "eta")
-    raw_impact = fields.get("impact")
-    impact = raw_impact.strip() if isinstance(raw_impact, str) else ""
-    eta: timedelta | None = None
-    if status not in Status.__members__.values():
-        errors["status"] = f"Pick a status: {STATUSES}."
-    if not message:
-        errors["message"] = "Say what is happening and what is being done."
-    elif len(message) > MESSAGE_MAX:
-        errors["message"] = f"Keep it to {MESSAGE_MAX} characters (it has {len(message)})."
-    if eta_text:
-        try:
-            eta = parse_duration(eta_text)
-        except UsageError as exc:
-            errors["eta"] = str(exc)
-    if len(impact) > IMPACT_MAX:
-        errors["impact"] = f"Keep the impact to {IMPACT_MAX} characters."
-    if errors:
-        raise FormErrors(errors)
-    return UpdateStatus(
-        incident_id=incident_id,
-        status=status,
-        message=message,
-        eta=eta,
-        impact=impact or None,
+    """`[open|all] [page N]`."""
+    words_ = rest.lower().split()
+    page = 1
+    if len(words_) >= 2 and words_[-2] == "page":
+        if not _PAGE_NUMBER.match(words_[-1]) or not 1 <= int(words_[-1]) <= LIST_PAGE_MAX:
+            raise UsageError(f"'{_quote(words_[-1])}' is not a page number; pages count from 1.")
+        page = int(words_[-1])
+        words_ = words_[:-2]
+    filter_ = " ".join(words_)
+    if filter_ in ("", "open"):
+        return ListIncidents(open_only=True, page=page)
+    if filter_ == "all":
+        return ListIncidents(open_only=False, page=page)
+    raise UsageError(
+        f"'{_quote(rest.strip())}' is not a filter; use `open` or `all`, then `page 2` for more."
     )
 
 

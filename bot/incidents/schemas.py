@@ -4,12 +4,70 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.models import IncidentRole, Severity, Status
+from bot.text import forbidden_character, is_invisible, normalize_newlines
 
 TITLE_MAX = 150  # Slack's header block limit; the title heads every incident message
+MESSAGE_MAX = 2000  # a status update, a note or a resolution: one section of a message
+IMPACT_MAX = 1000
+SERVICE_NAME_MAX = 100
+SERVICES_MAX = 20
+# The whole text of one slash command: room for a message, an impact and the keywords.
+COMMAND_TEXT_MAX = 4000
+# Errors raised here carry a whole sentence for the user (parsing shows it as it is).
+USER_TEXT_ERROR = "user_text"
+
+
+def _user_text(what: str, *, multiline: bool, required: bool = True) -> AfterValidator:
+    """A validator refusing control characters and bidi overrides (and, for a required
+    text, one made only of invisible characters); `what` names the text in the message."""
+
+    def check(value: str) -> str:
+        problem = forbidden_character(value, multiline=multiline)
+        if problem is not None:
+            raise PydanticCustomError(
+                USER_TEXT_ERROR, "{message}", {"message": f"The {what} contains {problem}."}
+            )
+        if required and value and is_invisible(value):
+            raise PydanticCustomError(
+                USER_TEXT_ERROR,
+                "{message}",
+                {"message": f"The {what} is made only of invisible characters; write it out."},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _lines(value: object) -> object:
+    return normalize_newlines(value) if isinstance(value, str) else value
+
+
+Title = Annotated[str, _user_text("title", multiline=False)]
+Message = Annotated[str, BeforeValidator(_lines), _user_text("message", multiline=True)]
+NoteText = Annotated[str, BeforeValidator(_lines), _user_text("note", multiline=True)]
+Summary = Annotated[str, BeforeValidator(_lines), _user_text("summary", multiline=True)]
+Impact = Annotated[str, BeforeValidator(_lines), _user_text("impact", multiline=True)]
+Reason = Annotated[
+    str, BeforeValidator(_lines), _user_text("reason", multiline=True, required=False)
+]
+ServiceName = Annotated[
+    str, Field(max_length=SERVICE_NAME_MAX), _user_text("service name", multiline=False)
+]
+CommandText = Annotated[str, _user_text("command", multiline=True, required=False)]
+
+
+class SlashCommand(BaseModel):
+    """The whole text of a slash command, before it is split into its arguments."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: CommandText = Field(max_length=COMMAND_TEXT_MAX)
 
 
 class DeclareIncident(BaseModel):
@@ -18,9 +76,9 @@ class DeclareIncident(BaseModel):
     model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
 
     severity: Severity
-    title: str = Field(min_length=1, max_length=TITLE_MAX)
-    impact: str = Field(default="", max_length=1000)
-    services: tuple[str, ...] = ()
+    title: Title = Field(min_length=1, max_length=TITLE_MAX)
+    impact: Impact = Field(default="", max_length=IMPACT_MAX)
+    services: tuple[ServiceName, ...] = Field(default=(), max_length=SERVICES_MAX)
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -28,8 +86,6 @@ class DeclareIncident(BaseModel):
         return value.strip().upper() if isinstance(value, str) else value
 
 
-MESSAGE_MAX = 2000  # a status update, a note or a resolution: one section of a message
-IMPACT_MAX = 1000
 INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{3,}$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -51,9 +107,9 @@ class UpdateStatus(IncidentTarget):
     """`/incident update [ID] <status> <message> [eta <duration>] [impact <text>]`."""
 
     status: Status
-    message: str = Field(min_length=1, max_length=MESSAGE_MAX)
+    message: Message = Field(min_length=1, max_length=MESSAGE_MAX)
     eta: timedelta | None = None
-    impact: str | None = Field(default=None, min_length=1, max_length=IMPACT_MAX)
+    impact: Impact | None = Field(default=None, min_length=1, max_length=IMPACT_MAX)
 
 
 class ChangeSeverity(IncidentTarget):
@@ -77,24 +133,35 @@ class AssignRole(IncidentTarget):
 class AddNote(IncidentTarget):
     """`/incident note [ID] <text>`."""
 
-    text: str = Field(min_length=1, max_length=MESSAGE_MAX)
+    text: NoteText = Field(min_length=1, max_length=MESSAGE_MAX)
 
 
 class ResolveIncident(IncidentTarget):
     """`/incident resolve [ID] <summary>`."""
 
-    summary: str = Field(min_length=1, max_length=MESSAGE_MAX)
+    summary: Summary = Field(min_length=1, max_length=MESSAGE_MAX)
 
 
 class ReopenIncident(IncidentTarget):
     """`/incident reopen [ID] [reason]`."""
 
-    reason: str = Field(default="", max_length=MESSAGE_MAX)
+    reason: Reason = Field(default="", max_length=MESSAGE_MAX)
+
+
+class EscalateIncident(IncidentTarget):
+    """`/incident escalate [ID] [reason]`."""
+
+    reason: Reason = Field(default="", max_length=MESSAGE_MAX)
+
+
+LIST_PAGE_SIZE = 50  # incidents a page of `/incident list`: one message holds them
+LIST_PAGE_MAX = 10_000
 
 
 class ListIncidents(BaseModel):
-    """`/incident list [open|all]`."""
+    """`/incident list [open|all] [page N]`."""
 
     model_config = ConfigDict(frozen=True)
 
     open_only: bool = True
+    page: int = Field(default=1, ge=1, le=LIST_PAGE_MAX)

@@ -7,6 +7,7 @@ outbox is kicked after the commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,8 +19,16 @@ from bot.errors import Conflict, NotFound, PermissionDenied, UsageError
 from bot.incidents import storage
 from bot.incidents.changes import IncidentChange, IncidentChanges, Queued
 from bot.incidents.lifecycle import check_transition
-from bot.incidents.schemas import DeclareIncident
-from bot.models import Actor, Incident, IncidentRole, Severity, Status, TimelineEvent
+from bot.incidents.schemas import INCIDENT_ID, LIST_PAGE_SIZE, DeclareIncident
+from bot.models import (
+    Actor,
+    Incident,
+    IncidentPage,
+    IncidentRole,
+    Severity,
+    Status,
+    TimelineEvent,
+)
 from bot.notify import Notifier
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -49,6 +58,7 @@ EFFECTS_OF_CHANGE: dict[str, tuple[str, ...]] = {
 }
 # Timeline text copied from a Slack message is cut to this many characters.
 MESSAGE_EXCERPT_MAX = 1500
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +129,7 @@ class IncidentService:
                 actor=actor.user_id,
                 kind="declared",
                 text=f"Declared {incident.severity} by <@{actor.user_id}>: {incident.title}",
+                said=incident.title,
                 action="incident.declare",
                 args=command.model_dump(mode="json"),
                 effects=effects,
@@ -128,8 +139,9 @@ class IncidentService:
 
     async def get(self, incident_id: str) -> Incident:
         """The incident with this ID; NotFound with a clear message otherwise."""
+        incident_id = well_formed_id(incident_id)
         async with self.store.transaction() as tx:
-            incident = await storage.get(tx, incident_id.upper())
+            incident = await storage.get(tx, incident_id)
         if incident is None:
             raise NotFound(f"There is no incident {incident_id}.")
         return incident
@@ -140,8 +152,11 @@ class IncidentService:
         UsageError (a "wrong place" answer) when no ID was given outside a war room.
         """
         if incident_id:
+            if not INCIDENT_ID.match(incident_id.upper()):
+                # Said without quoting it: whatever came in is not shown back.
+                raise UsageError("That is not an incident ID; they look like INC-20261127-001.")
             return incident_id.upper()
-        if channel_id:
+        if channel_id and _CHANNEL_ID.match(channel_id):
             async with self.store.transaction() as tx:
                 incident = await storage.get_by_channel(tx, channel_id)
             if incident is not None:
@@ -155,14 +170,27 @@ class IncidentService:
         async with self.store.transaction() as tx:
             return await storage.list_incidents(tx, open_only=open_only)
 
+    async def list_page(
+        self, *, open_only: bool = True, page: int = 1, page_size: int = LIST_PAGE_SIZE
+    ) -> IncidentPage:
+        """Page `page` (from 1) of the incidents, newest first, with how many there are in
+        all; a page past the end is empty."""
+        async with self.store.transaction() as tx:
+            total = await storage.count_incidents(tx, open_only=open_only)
+            incidents = await storage.list_incidents(
+                tx, open_only=open_only, limit=page_size, offset=(page - 1) * page_size
+            )
+        return IncidentPage(tuple(incidents), total, page, page_size, open_only)
+
     async def timeline(self, incident_id: str) -> list[TimelineEvent]:
         async with self.store.transaction() as tx:
             return await storage.timeline(tx, incident_id)
 
     async def with_timeline(self, incident_id: str) -> tuple[Incident, list[TimelineEvent]]:
         """The incident and its timeline, oldest entry first; NotFound for an unknown ID."""
+        incident_id = well_formed_id(incident_id)
         async with self.store.transaction() as tx:
-            incident = await storage.get(tx, incident_id.upper())
+            incident = await storage.get(tx, incident_id)
             if incident is None:
                 raise NotFound(f"There is no incident {incident_id}.")
             return incident, await storage.timeline(tx, incident.id)
@@ -183,13 +211,16 @@ class IncidentService:
         effects: Sequence[str] | None = None,
         details: dict[str, Any] | None = None,
         source: str | None = None,
+        said: str = "",
     ) -> Incident:
         """Lock the incident, apply `mutate`, and record everything in one transaction.
 
         `mutate` raises Conflict to refuse; nothing is written then. `effects` None means the
         usual ones for `kind` (EFFECTS_OF_CHANGE). A `source` already on the timeline raises
-        AlreadyOnTimeline: a copied message is recorded once.
+        AlreadyOnTimeline: a copied message is recorded once. `said` is the end of the
+        timeline text that the person wrote (TimelineEvent.said).
         """
+        incident_id = well_formed_id(incident_id)
         async with self.changes.begin(request_id=request_id) as change:
             before = await change.lock(incident_id)
             if source is not None and await storage.has_timeline_source(
@@ -203,6 +234,7 @@ class IncidentService:
             payload: dict[str, Any] = {
                 "kind": kind,
                 "text": text,
+                "said": said,
                 "actor": actor.user_id,
                 "details": details or {},
             }
@@ -228,6 +260,7 @@ class IncidentService:
                 effects=queued,
                 data=details,
                 source=source,
+                said=said,
             )
             await change.announce(
                 IncidentChange(kind, before, after, actor, change.now, details or {})
@@ -360,6 +393,7 @@ class IncidentService:
             request_id=request_id,
             effects=effects,
             details={"status": status.value},
+            said=message,
         )
 
     async def resolve(
@@ -419,6 +453,7 @@ class IncidentService:
             ),
             request_id=request_id,
             effects=effects,
+            said=reason,
         )
 
     async def change_severity(
@@ -509,6 +544,7 @@ class IncidentService:
             request_id=request_id,
             effects=effects,
             details=details,
+            said=text,
         )
 
     async def retry_war_room(
@@ -569,8 +605,10 @@ class IncidentService:
         message = await self.notifier.fetch_message(channel_id, message_ts)
         if message is None:
             return Outcome(incident, changed=False, message="message not found")
-        # A pasted connection string must not be kept (or shown back) in the timeline.
-        excerpt = redact_text(message.text.strip())
+        # A pasted connection string must not be kept (or shown back) in the timeline. A
+        # message may hold 40,000 characters: cut before redacting, with a margin so a secret
+        # across the final cut is still whole enough to be masked.
+        excerpt = redact_text(message.text.strip()[: MESSAGE_EXCERPT_MAX * 2])
         if len(excerpt) > MESSAGE_EXCERPT_MAX:
             excerpt = excerpt[: MESSAGE_EXCERPT_MAX - 1] + "…"
         author = f"<@{message.user}>" if message.user else "a bot"
@@ -588,10 +626,20 @@ class IncidentService:
                 effects=(),
                 details=details,
                 source=source,
+                said=excerpt,
             )
         except AlreadyOnTimeline as race:
             return Outcome(race.incident, changed=False, message="already on the timeline")
         return Outcome(after)
+
+
+def well_formed_id(incident_id: str) -> str:
+    """`incident_id` upper-cased; NotFound (without repeating it) when it cannot be one: a
+    button's value or a form's metadata is checked before it reaches the database."""
+    upper = incident_id.upper()
+    if not INCIDENT_ID.match(upper):
+        raise NotFound("There is no such incident; IDs look like INC-20261127-001.")
+    return upper
 
 
 class AlreadyOnTimeline(Conflict):

@@ -127,12 +127,22 @@ async def update(tx: Tx, incident: Incident) -> Incident:
     return new
 
 
-async def list_incidents(tx: Tx, *, open_only: bool = True, limit: int = 50) -> list[Incident]:
+async def list_incidents(
+    tx: Tx, *, open_only: bool = True, limit: int = 50, offset: int = 0
+) -> list[Incident]:
+    """Newest first; `offset` skips that many (pages of `limit`)."""
     where = "WHERE status <> 'resolved'" if open_only else ""
     rows = await tx.fetchall(
-        f"SELECT * FROM incidents {where} ORDER BY declared_at DESC LIMIT {int(limit)}"
+        f"SELECT * FROM incidents {where} ORDER BY declared_at DESC, id DESC"
+        f" LIMIT {int(limit)} OFFSET {int(offset)}"
     )
     return [_from_row(row) for row in rows]
+
+
+async def count_incidents(tx: Tx, *, open_only: bool = True) -> int:
+    where = "WHERE status <> 'resolved'" if open_only else ""
+    row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM incidents {where}")
+    return int(row["n"]) if row else 0
 
 
 async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
@@ -145,7 +155,7 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
             event.actor,
             event.kind,
             event.text,
-            json.dumps(event.data, default=str),
+            json.dumps(_with_said(event.data, event.said), default=str),
             event.source,
         ),
     )
@@ -157,19 +167,32 @@ async def timeline(tx: Tx, incident_id: str) -> list[TimelineEvent]:
     rows = await tx.fetchall(
         "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
     )
-    return [
-        TimelineEvent(
-            id=int(row["id"]),
-            incident_id=row["incident_id"],
-            at=utc_from_timestamp(row["at"]),
-            actor=row["actor"],
-            kind=row["kind"],
-            text=row["text"],
-            data=json.loads(row["data"]),
-            source=row["source"],
-        )
-        for row in rows
-    ]
+    return [_event(row) for row in rows]
+
+
+# The key under which an event's `said` is kept in its data.
+_SAID = "said"
+
+
+def _with_said(data: dict[str, Any], said: str) -> dict[str, Any]:
+    return {**data, _SAID: said} if said else data
+
+
+def _event(row: Row) -> TimelineEvent:
+    data = json.loads(row["data"])
+    said = data.pop(_SAID, "") if isinstance(data, dict) else ""
+    return TimelineEvent(
+        id=int(row["id"]),
+        incident_id=row["incident_id"],
+        at=utc_from_timestamp(row["at"]),
+        actor=row["actor"],
+        kind=row["kind"],
+        text=row["text"],
+        data=data,
+        source=row["source"],
+        # A `said` that does not end the text (an edited row) marks the whole line as words.
+        said=said if isinstance(said, str) and row["text"].endswith(said) else row["text"],
+    )
 
 
 async def has_timeline_source(tx: Tx, incident_id: str, source: str) -> bool:

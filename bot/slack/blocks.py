@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.incidents.lifecycle import ORDER
 from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, TITLE_MAX
-from bot.models import Incident, TimelineEvent
+from bot.models import Incident, IncidentPage, TimelineEvent
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
 
@@ -37,7 +37,14 @@ INPUT_ACTION = "value"
 
 
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters; a cut never splits an entity such as `&amp;`."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 4))  # the longest entity, `&amp;`, is 5 long
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
 
 
 def header(text: str) -> Block:
@@ -78,7 +85,7 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
             [
                 ("Status", incident.status.label),
                 ("Severity", t.severity_label(incident.severity)),
-                ("Impact", incident.impact or "Being assessed"),
+                ("Impact", t.said(incident.impact) or "Being assessed"),
                 ("ETA", t.eta(incident)),
                 ("Next Update", t.next_update(incident)),
                 ("Contact", t.contact(incident)),
@@ -87,7 +94,7 @@ def incident_update(incident: Incident, *, headline: str = "Incident Update") ->
         section(
             "*Current Status*\n"
             + (
-                incident.current_status
+                t.said(incident.current_status)
                 or f"Declared by {t.user(incident.declared_by)}; investigating."
             )
         ),
@@ -184,7 +191,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
             [
                 ("Status", incident.status.label),
                 ("Severity", t.severity_label(incident.severity)),
-                ("Impact", incident.impact or "Being assessed"),
+                ("Impact", t.said(incident.impact) or "Being assessed"),
                 ("ETA", t.eta(incident)),
                 ("Next Update", t.next_update(incident)),
                 ("Contact", t.contact(incident)),
@@ -195,7 +202,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
         section(
             "*Current Status*\n"
             + (
-                incident.current_status
+                t.said(incident.current_status)
                 or f"Declared by {t.user(incident.declared_by)}; investigating."
             )
         ),
@@ -206,7 +213,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
             f"resolved by {t.user(incident.resolved_by)} {t.slack_date(incident.resolved_at)}"
         )
     if incident.services:
-        details.append("services: " + ", ".join(incident.services))
+        details.append("services: " + t.said(", ".join(incident.services)))
     context_lines = [" · ".join(details)]
     if roles := t.roles_line(incident):
         context_lines.append(roles)
@@ -249,19 +256,22 @@ def _chunked_sections(lines: Sequence[str], room: int) -> tuple[list[Block], int
     return sections, len(lines) - used
 
 
-def incident_list(incidents: Sequence[Incident], *, open_only: bool) -> list[Block]:
-    blocks: list[Block] = [section(f"*{t.list_title(open_only, len(incidents))}*")]
-    if incidents:
-        sections, _ = _chunked_sections(
-            [t.list_line(incident) for incident in incidents], MESSAGE_BLOCKS_MAX - 1
-        )
+def incident_list(page: IncidentPage) -> list[Block]:
+    """One page of incidents; a last line says how many more there are and how to see them."""
+    blocks: list[Block] = [section(f"*{t.list_title(page)}*")]
+    more = t.list_more(page)
+    if page.incidents:
+        room = MESSAGE_BLOCKS_MAX - 1 - (1 if more else 0)
+        sections, _ = _chunked_sections([t.list_line(i) for i in page.incidents], room)
         blocks += sections
+    if more:
+        blocks.append(context(more))
     return blocks
 
 
 def timeline(incident: Incident, events: Sequence[TimelineEvent]) -> list[Block]:
     """The newest entries that fit in one message, oldest first; a note of what was cut."""
-    lines = [t.timeline_line(e.at, e.actor, e.text) for e in events]
+    lines = [t.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
     room = MESSAGE_BLOCKS_MAX - 2  # the header and the note of what was cut
     # Count what fits from the newest backwards, so the latest events are always shown;
     # greedy packing needs as many sections either way round.
@@ -401,7 +411,9 @@ def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
     if incident.eta_at is not None:
         eta_hint += f" ({incident.eta_at:%Y-%m-%d %H:%M} UTC)"
     blocks = [
-        section(f"*{incident.id}*: {incident.title} · {t.severity_label(incident.severity)}"),
+        section(
+            f"*{incident.id}*: {t.said(incident.title)} · {t.severity_label(incident.severity)}"
+        ),
         _input(
             "status",
             "Status",

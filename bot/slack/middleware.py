@@ -1,10 +1,17 @@
-"""Bolt middleware: request identity, retry de-duplication, the acting user."""
+"""Bolt middleware: request identity, retry de-duplication, the acting user.
+
+A request reaches here signed by Slack (checked on the raw bytes in bot.server) or over Socket
+Mode, yet its payload may still be malformed: no user, an `actions` list that is empty, a view
+without a type. Those are refused here with a 400 that says what is missing, before any
+listener can fail on them (a listener that fails before its ack leaves Slack waiting 3 s).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,23 +27,79 @@ log = logging.getLogger(__name__)
 
 # Slack retries for up to about an hour; remember requests a little longer than that.
 SEEN_TTL = 2 * 3600
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# What a request ID built from the payload may hold; anything else is hashed.
+_PLAIN_ID = re.compile(r"^[\w.:-]{1,300}$")
+_VIEW_TYPES = {"modal", "home"}
+_NAME_MAX = 80
+# Payload types that need no acting user: Bolt answers them itself, or they are events.
+_NO_USER_NEEDED = {"url_verification", "ssl_check"}
 
 
 def request_id(req: AsyncBoltRequest) -> str:
     """A stable ID for a Slack request: the same for its retries and redeliveries."""
-    body: dict[str, Any] = req.body or {}
+    body = _payload(req.body)
+    rid = ""
     event_id = body.get("event_id")
-    if event_id:
-        return f"event:{event_id}"
-    payload = body
-    if isinstance(body.get("payload"), str):
-        payload = json.loads(body["payload"])
-    trigger_id = payload.get("trigger_id") if isinstance(payload, dict) else None
-    if trigger_id:
+    if isinstance(event_id, str) and event_id:
+        rid = f"event:{event_id}"
+    elif isinstance(trigger_id := body.get("trigger_id"), str) and trigger_id:
         # One trigger_id per user gesture: a second click is a new gesture, a retry is not.
-        actions = payload.get("actions") or [{}]
-        return f"trigger:{trigger_id}:{actions[0].get('action_ts', '')}"
-    return "body:" + hashlib.sha256(req.raw_body.encode()).hexdigest()[:32]
+        action_ts = _first_action(body).get("action_ts", "")
+        rid = f"trigger:{trigger_id}:{action_ts}"
+    if rid and _PLAIN_ID.match(rid):
+        return rid
+    return "body:" + hashlib.sha256((rid or req.raw_body).encode()).hexdigest()[:32]
+
+
+def _payload(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        return {}
+    inner = body.get("payload")
+    if isinstance(inner, str):  # not unwrapped yet (Bolt unwraps HTTP form payloads)
+        try:
+            parsed = json.loads(inner)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return body
+
+
+def _first_action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return actions[0]
+    return {}
+
+
+def malformed(body: dict[str, Any], user_id: str | None) -> str | None:
+    """What makes a signed payload unusable, in a few words; None when it is usable."""
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "block_actions without actions"
+        if not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+            return "an action without an action_id"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or view.get("type") not in _VIEW_TYPES:
+            return "a view without a type"
+    if kind in _NO_USER_NEEDED or kind == "event_callback":
+        return None
+    if not user_id:
+        return "no user ID"
+    if not USER_ID.match(user_id):
+        return "a user ID that is not one"
+    return None
+
+
+def _refuse(problem: str) -> BoltResponse:
+    return BoltResponse(
+        status=400,
+        body=json.dumps({"error": f"malformed request: {problem}"}),
+        headers={"content-type": "application/json"},
+    )
 
 
 def _is_retry(req: AsyncBoltRequest) -> bool:
@@ -50,11 +113,20 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
     async def identify(
         req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
+        body = _payload(req.body)
+        user_id = req.context.user_id
+        problem = malformed(body, user_id)
+        if problem is not None:
+            log.warning("refused a malformed Slack request: %s", problem)
+            return _refuse(problem)
+        if body.get("type") == "event_callback" and not (user_id and USER_ID.match(user_id)):
+            # Every event the bot acts on is someone's doing; the rest are acknowledged
+            # (or Slack would deliver them again) and left alone.
+            return BoltResponse(status=200, body="")
         rid = request_id(req)
         req.context["request_id"] = rid
-        user_id = req.context.user_id
         if user_id:
-            req.context["actor"] = Actor(user_id=user_id, user_name=_user_name(req.body))
+            req.context["actor"] = Actor(user_id=user_id, user_name=_user_name(body))
         try:
             first = await coordinator.claim("req:" + rid, SEEN_TTL)
         except CoordinatorUnavailable as exc:
@@ -67,12 +139,9 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
         return await next()
 
 
-def _user_name(body: dict[str, Any] | None) -> str:
-    if not body:
-        return ""
-    if "user_name" in body:
-        return str(body["user_name"])
+def _user_name(body: dict[str, Any]) -> str:
+    name: object = body.get("user_name", "")
     user = body.get("user")
-    if isinstance(user, dict):
-        return str(user.get("username") or user.get("name") or "")
-    return ""
+    if not name and isinstance(user, dict):
+        name = user.get("username") or user.get("name") or ""
+    return str(name)[:_NAME_MAX] if isinstance(name, str) else ""

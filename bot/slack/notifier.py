@@ -16,6 +16,8 @@ from bot.errors import NotifierError
 from bot.models import Incident
 from bot.notify import ChatMessage, MessageRef, Page
 from bot.slack import blocks, templates
+from bot.slack.escape import from_slack
+from bot.text import visible
 
 T = TypeVar("T")
 
@@ -209,9 +211,10 @@ class SlackNotifier:
         text: str,
         actor: str,
         thread_ts: str | None = None,
+        said: str = "",
     ) -> MessageRef:
         extra = {"thread_ts": thread_ts} if thread_ts else {}
-        return await self.post(channel, templates.notice(kind, text, actor), **extra)
+        return await self.post(channel, templates.notice(kind, text, actor, said), **extra)
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
         # conversations.history holds top-level messages; a reply in a thread is only
@@ -237,7 +240,8 @@ class SlackNotifier:
         return ChatMessage(
             channel=channel,
             ts=ts,
-            text=str(found.get("text") or ""),
+            # Plain text, as the reader saw it: the mentions in it must not ping again.
+            text=visible(from_slack(str(found.get("text") or ""))),
             user=found.get("user") if not found.get("bot_id") else None,
         )
 

@@ -50,15 +50,18 @@ class SlackRequestBody(NamedTuple):
 # ----- signing ---------------------------------------------------------------------------
 
 
-def sign(signing_secret: str, body: str, timestamp: int) -> str:
-    """Slack's v0 request signature: "v0=" + hex HMAC-SHA256 of "v0:{timestamp}:{body}"."""
-    base = f"v0:{timestamp}:{body}".encode()
+def sign(signing_secret: str, body: str | bytes, timestamp: int) -> str:
+    """Slack's v0 request signature: "v0=" + hex HMAC-SHA256 of "v0:{timestamp}:{body}".
+
+    Slack signs the bytes it sends; a str body is signed as its UTF-8 encoding."""
+    raw = body.encode() if isinstance(body, str) else body
+    base = f"v0:{timestamp}:".encode() + raw
     return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 def signed_headers(
     signing_secret: str,
-    body: str,
+    body: str | bytes,
     timestamp: int | None = None,
     retry_num: int | None = None,
     retry_reason: str = "http_timeout",
@@ -437,18 +440,23 @@ class SlackRequestSender:
 
     async def send(
         self,
-        body: str | SlackRequestBody,
+        body: str | bytes | SlackRequestBody,
         content_type: str | None = None,
         *,
         retry_num: int | None = None,
         retry_reason: str = "http_timeout",
         timestamp: int | None = None,
         signature: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> AppResponse:
-        """Sign and POST `body`; `timestamp`/`signature` override them to test rejection."""
+        """Sign and POST `body`; `timestamp`/`signature` override them to test rejection.
+
+        `body` may be bytes (to send what no UTF-8 string holds); `headers` are sent as given,
+        over the signed ones (a timestamp like `abc`, a content type that lies).
+        """
         if isinstance(body, SlackRequestBody):
             body, content_type = body.body, content_type or body.content_type
-        headers = signed_headers(
+        sent = signed_headers(
             self.signing_secret,
             body,
             timestamp=timestamp,
@@ -457,10 +465,12 @@ class SlackRequestSender:
             content_type=content_type or FORM,
         )
         if signature is not None:
-            headers["X-Slack-Signature"] = signature
+            sent["X-Slack-Signature"] = signature
+        sent.update(headers or {})
+        data = body.encode() if isinstance(body, str) else body
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        async with self._session.post(self.url, data=body.encode(), headers=headers) as response:
+        async with self._session.post(self.url, data=data, headers=sent) as response:
             text = await response.text()
             answer: Any = text
             if response.content_type == JSON and text:

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.durations import humanize_seconds
-from bot.models import Incident, Severity
+from bot.models import Incident, IncidentPage, Severity
 from bot.notify import Page
+from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
+from bot.text import visible
 
 if TYPE_CHECKING:
     from bot.escalation.service import OnCall as OnCallRow
@@ -20,7 +22,8 @@ SEVERITY_LABELS = {
     Severity.P3: ":large_blue_circle: P3 Low",
 }
 
-USAGE = {
+# Usage lines show `<title>` and `<P0|P1>` literally: escaped like any text (see escape.py).
+_USAGE_TEXT = {
     "declare": "`/incident declare <P0|P1|P2|P3> <title>` (for example `/incident declare P1 "
     "Checkout API returns 502`)",
     "ack": "`/incident ack [INC-ID]`",
@@ -32,7 +35,7 @@ USAGE = {
     "note": "`/incident note [INC-ID] <text>`",
     "resolve": "`/incident resolve [INC-ID] <summary of the fix>`",
     "reopen": "`/incident reopen [INC-ID] [reason]`",
-    "list": "`/incident list [open|all]`",
+    "list": "`/incident list [open|all] [page N]` (50 a page: `/incident list all page 2`)",
     "show": "`/incident show [INC-ID]`",
     "timeline": "`/incident timeline [INC-ID]`",
     "warroom": "`/incident warroom [INC-ID]`",
@@ -44,9 +47,11 @@ USAGE = {
     "actions": "`/incident actions [INC-ID]`",
     "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
     "diagnose": "`/diagnose <service> [check ...]`",
+    "help": "`/incident help` lists every command",
 }
+USAGE = {command: escape_mrkdwn(line) for command, line in _USAGE_TEXT.items()}
 
-HELP = """*Incident commands* (in an incident's war room the INC-ID may be left out)
+HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be left out)
 • `/incident declare <P0|P1|P2|P3> <title>`: declare an incident and announce it \
 (`/incident declare` alone opens a form)
 • `/incident ack [INC-ID]`: acknowledge it (stops the pages)
@@ -56,7 +61,8 @@ HELP = """*Incident commands* (in an incident's war room the INC-ID may be left 
 • `/incident assign [INC-ID] <commander|tech-lead|comms-lead|sme> <@person>`: give a role
 • `/incident note [INC-ID] <text>`: add a note to the timeline
 • `/incident resolve [INC-ID] <summary>` · `/incident reopen [INC-ID] [reason]`
-• `/incident list [open|all]` · `/incident show [INC-ID]` · `/incident timeline [INC-ID]`
+• `/incident list [open|all] [page N]` · `/incident show [INC-ID]` · \
+`/incident timeline [INC-ID]`
 • `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
 • `/incident report [INC-ID]`: share the post-incident report (Markdown file)
@@ -67,6 +73,7 @@ HELP = """*Incident commands* (in an incident's war room the INC-ID may be left 
 • `/incident help`: this list
 Severities: P0 critical (outage, data loss, breach), P1 high (major feature down), \
 P2 medium (minor feature, moderate impact), P3 low (cosmetic)."""
+HELP = escape_mrkdwn(HELP_TEXT)
 
 
 def severity_label(severity: Severity) -> str:
@@ -106,12 +113,19 @@ def next_update(incident: Incident) -> str:
 
 
 def usage(command: str, problem: str = "") -> str:
-    lead = f"{problem} " if problem else ""
-    return f"{lead}Usage: {USAGE.get(command, '`/incident help`')}"
+    """`problem` is plain text (it may quote what the user typed); the usage line follows."""
+    lead = f"{escape_mrkdwn(visible(problem))} " if problem else ""
+    return f"{lead}Usage: {USAGE.get(command, USAGE['help'])}"
+
+
+def said(words: str) -> str:
+    """What a person wrote (a title, a reason), as mrkdwn that shows it literally."""
+    return escape_mrkdwn(words)
 
 
 def unknown_subcommand(name: str) -> str:
-    return f"I don't know `/incident {name}`. Try `/incident help` for the list."
+    shown = escape_mrkdwn(visible(name[:40]))
+    return f"I don't know `/incident {shown}`. Try `/incident help` for the list."
 
 
 def declared_confirmation(
@@ -119,7 +133,7 @@ def declared_confirmation(
 ) -> str:
     room = " and opening its war room" if war_room else ""
     return (
-        f"Declared *{incident.id}* ({incident.severity}): {incident.title}. "
+        f"Declared *{incident.id}* ({incident.severity}): {said(incident.title)}. "
         f"Announcing it in {channel(announce_channel)}{room}."
     )
 
@@ -127,7 +141,7 @@ def declared_confirmation(
 def announcement_text(incident: Incident) -> str:
     """Top-level `text`: the notification and the screen-reader fallback."""
     return (
-        f"Incident Update: {incident.title} | {incident.severity} "
+        f"Incident Update: {said(incident.title)} | {incident.severity} "
         f"{incident.status.label} | {incident.id}"
     )
 
@@ -247,13 +261,13 @@ def roles_line(incident: Incident) -> str:
 
 def card_text(incident: Incident) -> str:
     """Top-level `text` of an incident card (announcement, pinned summary)."""
-    return f"{incident.id} ({incident.severity}, {incident.status.label}): {incident.title}"
+    return f"{incident.id} ({incident.severity}, {incident.status.label}): {said(incident.title)}"
 
 
 def update_text(incident: Incident, kind: str) -> str:
     headline = UPDATE_HEADLINES.get(kind, "Incident Update")
     return (
-        f"{headline}: {incident.title} | {incident.severity} {incident.status.label} "
+        f"{headline}: {said(incident.title)} | {incident.severity} {incident.status.label} "
         f"| {incident.id}"
     )
 
@@ -262,7 +276,7 @@ def war_room_topic(incident: Incident) -> str:
     """Severity, status and commander, as the war room's topic (within Slack's 250)."""
     topic = (
         f"{severity_label(incident.severity)} · {incident.status.label} · "
-        f"Commander: {user(incident.commander)} · {incident.id}: {incident.title}"
+        f"Commander: {user(incident.commander)} · {incident.id}: {topic_text(incident.title)}"
     )
     return topic if len(topic) <= TOPIC_MAX else topic[: TOPIC_MAX - 1] + "…"
 
@@ -275,11 +289,12 @@ NOTICE_ICONS = {
 }
 
 
-def notice(kind: str, text: str, actor: str) -> str:
+def notice(kind: str, text: str, actor: str, said_: str = "") -> str:
+    """One line about a change; `text` is its timeline entry, `said_` the person's words."""
     icon = NOTICE_ICONS.get(kind, ":information_source:")
     if kind == "noted":
-        return f"{icon} Note from {user(actor)}: {text}"
-    return f"{icon} {text}"
+        return f"{icon} Note from {user(actor)}: {said_at_end(text, said_)}"
+    return f"{icon} {said_at_end(text, said_)}"
 
 
 def war_room_note(incident: Incident, announce_channel: str) -> str:
@@ -336,7 +351,7 @@ def war_room_confirmation(incident: Incident) -> str:
 def declare_form_failed(error: str) -> str:
     return (
         f"I could not open the declaration form (`{error}`). Declare with "
-        "`/incident declare <P0|P1|P2|P3> <title>` instead."
+        "`/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead."
     )
 
 
@@ -348,18 +363,37 @@ def update_form_failed(error: str) -> str:
     return f"I could not open the update form (`{error}`). Use `/incident update` instead."
 
 
-def list_title(open_only: bool, count: int) -> str:
-    if count == 0:
-        return "No open incidents." if open_only else "No incidents yet."
-    which = "Open incidents" if open_only else "Incidents"
-    return f"{which} ({count})"
+def list_title(page: IncidentPage) -> str:
+    if page.total == 0:
+        return "No open incidents." if page.open_only else "No incidents yet."
+    which = "Open incidents" if page.open_only else "Incidents"
+    if page.pages == 1:
+        return f"{which} ({page.total})"
+    return f"{which} ({page.total}), page {page.page} of {page.pages}"
+
+
+def _list_command(page: IncidentPage, number: int) -> str:
+    which = " open" if page.open_only else " all"
+    return f"`/incident list{which} page {number}`"
+
+
+def list_more(page: IncidentPage) -> str | None:
+    """What the page leaves out and how to see it; None when it shows the end of the list."""
+    if page.total and not page.incidents:
+        return (
+            f"Page {page.page} is past the end: {page.total} incidents make {page.pages} "
+            f"page{'s' if page.pages > 1 else ''}. The last is {_list_command(page, page.pages)}."
+        )
+    if page.after == 0:
+        return None
+    return f"{page.after} more: {_list_command(page, page.page + 1)}."
 
 
 def list_line(incident: Incident) -> str:
     where = f" · {channel(incident.channel_id)}" if incident.channel_id else ""
     return (
         f"{severity_label(incident.severity)} *{incident.id}* {incident.status.label}: "
-        f"{incident.title} · declared {slack_date(incident.declared_at)}{where}"
+        f"{said(incident.title)} · declared {slack_date(incident.declared_at)}{where}"
     )
 
 
@@ -367,9 +401,9 @@ def timeline_title(incident: Incident, count: int) -> str:
     return f"Timeline of {incident.id} ({count} entries)"
 
 
-def timeline_line(at: datetime, actor: str, text: str) -> str:
+def timeline_line(at: datetime, actor: str, text: str, said_: str = "") -> str:
     who = "" if actor == "chatops-bot" else f" {user(actor)}"
-    return f"{slack_date(at)}{who} · {text}"
+    return f"{slack_date(at)}{who} · {said_at_end(text, said_)}"
 
 
 def timeline_cut(hidden: int) -> str:
@@ -418,7 +452,7 @@ def mentions(targets: Sequence[str]) -> str:
 def _page_reason(page: Page) -> str:
     if page.by:
         return f"{user(page.by)} escalated it by hand" + (
-            f": {page.reason}" if page.reason else "."
+            f": {said(page.reason)}" if page.reason else "."
         )
     if page.waited:
         return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."
@@ -429,7 +463,7 @@ def page_text(incident: Incident, page: Page) -> str:
     """The page in the incident channel: it mentions everyone the level names."""
     return (
         f":rotating_light: *Escalation level {page.level}* for *{incident.id}* "
-        f"({severity_label(incident.severity)}): {incident.title}\n"
+        f"({severity_label(incident.severity)}): {said(incident.title)}\n"
         f"{mentions(page.targets)}: you are paged. {_page_reason(page)} "
         f"Acknowledge with `/incident ack {incident.id}`."
     )
@@ -439,7 +473,7 @@ def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
     """The page as a direct message to one person."""
     return (
         f":rotating_light: You are paged (escalation level {page.level}) for *{incident.id}* "
-        f"({severity_label(incident.severity)}): {incident.title}. {_page_reason(page)} "
+        f"({severity_label(incident.severity)}): {said(incident.title)}. {_page_reason(page)} "
         f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
     )
 
@@ -462,14 +496,14 @@ def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: st
         cadence = f" (every {within} for {incident.severity})" if within else ""
         where = f" in {channel(incident.channel_id)}" if incident.channel_id else ""
         return (
-            f":memo: A status update on *{incident.id}* ({incident.title}) was due "
+            f":memo: A status update on *{incident.id}* ({said(incident.title)}) was due "
             f"{slack_date(due_at)}{cadence}. Post one with `/incident update {incident.id} "
             f"...`{where}."
         )
     name = REVIEW_NAMES.get(kind, "review")
     resolved = slack_date(incident.resolved_at) if incident.resolved_at else "recently"
     return (
-        f":clipboard: The {name} of *{incident.id}* ({incident.title}) is due "
+        f":clipboard: The {name} of *{incident.id}* ({said(incident.title)}) is due "
         f"{slack_date(due_at)}: {within} after it was resolved ({resolved})."
     )
 

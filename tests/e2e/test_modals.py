@@ -88,7 +88,9 @@ async def test_declare_form_errors_are_shown_beside_the_fields(harness: BotHarne
 async def test_an_expired_trigger_gets_a_clear_answer(harness: BotHarness) -> None:
     stale = new_trigger_id(time.time() - 10)
     answer = await reply(harness, "declare", trigger_id=stale)
-    assert "expired_trigger_id" in answer and "/incident declare <P0|P1|P2|P3>" in answer
+    # The usage line shows `<P0|...>` literally: escaped, since `<...>` is markup in mrkdwn.
+    assert "expired_trigger_id" in answer
+    assert "/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;" in answer
 
 
 async def _open_update_form(harness: BotHarness, room: str, user_id: str) -> dict[str, Any]:

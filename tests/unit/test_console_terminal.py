@@ -15,7 +15,7 @@ from prompt_toolkit.output import DummyOutput
 
 from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.terminal import PromptLines, TerminalText
-from bot.slack.templates import HELP
+from bot.slack.templates import HELP_TEXT
 
 UP = "\x1b[A"
 TAB = "\t"
@@ -30,7 +30,7 @@ def keys() -> Iterator[PipeInput]:
 
 
 def _completer() -> ConsoleCompleter:
-    vocabulary = Vocabulary.of_bot(HELP, manifest_commands())
+    vocabulary = Vocabulary.of_bot(HELP_TEXT, manifest_commands())
     vocabulary.incident_ids = ["INC-20261127-002", "INC-20261127-001"]
     vocabulary.channels = ["general", "incidents", "inc-20261127-002-api-down"]
     return ConsoleCompleter(vocabulary)
@@ -97,6 +97,7 @@ def test_completion_reads_the_manifest_and_the_bots_help() -> None:
     assert {"/incident", "/oncall"} <= manifest
     assert set(completer.vocabulary.slash_commands) >= manifest
     assert completer.candidates("/oncall ") == ["P0", "P1", "P2", "P3"]
+    assert completer.candidates("/incident declare ") == ["P0", "P1", "P2", "P3"]
     assert "identified" in completer.candidates("/incident update INC-20261127-001 ")
     assert "eta" in completer.candidates("/incident update INC-20261127-001 identified ")
     assert completer.candidates("/incident assign INC-1 ")[:2] == [
@@ -116,7 +117,7 @@ def test_a_command_the_manifest_adds_completes_without_a_console_change(tmp_path
         "    - {command: /incident, usage_hint: declare P1 title}\n"
         "    - {command: /diagnose, usage_hint: '<service>', description: Run the checks}\n"
     )
-    help_text = HELP + "\n• `/diagnose <checkout|search>`: run the read-only checks"
+    help_text = HELP_TEXT + "\n• `/diagnose <checkout|search>`: run the read-only checks"
     vocabulary = Vocabulary.of_bot(help_text, manifest_commands(manifest))
     completer = ConsoleCompleter(vocabulary)
     assert "/diagnose" in completer.candidates("/d")

@@ -7,10 +7,9 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import UsageError
+from bot.incidents.forms import FormErrors, parse_declare_form, parse_update_form
 from bot.incidents.parsing import (
-    FormErrors,
     parse_assign,
-    parse_declare_form,
     parse_list,
     parse_mention,
     parse_note,
@@ -19,7 +18,6 @@ from bot.incidents.parsing import (
     parse_severity,
     parse_target,
     parse_update,
-    parse_update_form,
     take_incident_id,
 )
 from bot.models import IncidentRole, Severity, Status

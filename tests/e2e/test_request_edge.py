@@ -1,0 +1,125 @@
+"""The HTTP edge: garbage before the signature check gets 401, never a 500 (issue 7.3).
+
+Bytes from anyone but Slack (invalid JSON, a `payload` that is not JSON, non-UTF-8, a
+timestamp like `abc`) are refused on the signature before anything parses them; signed
+payloads of the wrong shape get a 400 that says what is wrong, at once, with no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.slack import blocks
+from bot.slack.requests import FORM, JSON, event_callback_body, slash_command_payload
+from tests.e2e.incident_helpers import count
+from tests.harness import BotHarness
+
+_NOT_SIGNED = {"X-Slack-Signature": "v0=" + "0" * 64}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "headers"),
+    [
+        (b"{not json", JSON, _NOT_SIGNED),
+        (b"payload=not-json", FORM, _NOT_SIGNED),
+        (b"text=\xff\xfe&user_id=U0ALICE", FORM, _NOT_SIGNED),
+        (b"\xff\xfe\x00", JSON, _NOT_SIGNED),
+        (b"command=%2Fincident&text=help", FORM, {"X-Slack-Request-Timestamp": "abc"}),
+        (b"command=%2Fincident&text=help", FORM, {"X-Slack-Request-Timestamp": "1e9"}),
+        (b"{not json", JSON, {"X-Slack-Signature": "", "X-Slack-Request-Timestamp": ""}),
+    ],
+)
+async def test_garbage_from_anyone_but_slack_gets_401(
+    harness: BotHarness,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+    headers: dict[str, str],
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = await harness.sender.send(body, content_type, headers=headers)
+    assert response.status == 401
+    assert response.body == {"error": "invalid request"}
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert await count(harness, "audit_log") == 0
+    assert [c.method for c in harness.double.calls] == []
+
+
+@pytest.mark.parametrize("skew", [-6 * 60, 6 * 60])
+async def test_a_timestamp_five_minutes_away_either_way_is_stale(
+    harness: BotHarness, skew: int
+) -> None:
+    body = harness.slash("declare P1 Replayed")
+    response = await harness.sender.send(body, timestamp=int(time.time()) + skew)
+    assert response.status == 401
+    fresh = await harness.sender.send(harness.slash("help"), timestamp=int(time.time()) + 60)
+    assert fresh.status == 200
+    assert await count(harness, "incidents") == 0
+
+
+def _form(payload: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+_NO_USER = {k: v for k, v in slash_command_payload(text="help").items() if k != "user_id"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        (b"{not json", JSON, "the body is not a Slack payload"),
+        (b"payload=not-json", FORM, "the body is not a Slack payload"),
+        (b"text=\xff\xfe&user_id=U0ALICE", FORM, "the body is not UTF-8"),
+        (b"[1, 2, 3]", JSON, "the body is not a Slack payload"),
+        # A form body whose content type says JSON.
+        (urlencode(slash_command_payload(text="help")).encode(), JSON, "not a Slack payload"),
+        (
+            _form({"type": "block_actions", "actions": [], "user": {"id": "U0ALICE"}}),
+            FORM,
+            "without actions",
+        ),
+        (
+            _form({"type": "block_actions", "actions": [{}], "user": {"id": "U0ALICE"}}),
+            FORM,
+            "action_id",
+        ),
+        (
+            _form({"type": "view_submission", "view": {}, "user": {"id": "U0ALICE"}}),
+            FORM,
+            "a view without a type",
+        ),
+        (
+            _form({"type": "block_actions", "actions": [{"action_id": blocks.ACK_ACTION}]}),
+            FORM,
+            "no user ID",
+        ),
+        (urlencode(_NO_USER).encode(), FORM, "no user ID"),
+        (urlencode({**_NO_USER, "user_id": "U0\x00BAD"}).encode(), FORM, "not one"),
+    ],
+)
+async def test_signed_but_malformed_payloads_get_a_clear_400(
+    harness: BotHarness,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+    error: str,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        response = await harness.sender.send(body, content_type)
+    assert response.status == 400
+    assert error in response.body["error"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert await count(harness, "incidents") == 0
+
+
+async def test_an_event_without_a_person_is_acknowledged_and_ignored(harness: BotHarness) -> None:
+    event = {"type": "reaction_added", "reaction": "pushpin", "item": {"type": "message"}}
+    response = await harness.sender.send(event_callback_body(event))
+    assert response.status == 200
+    assert await count(harness, "audit_log") == 0
