@@ -36,6 +36,9 @@ class ReminderKind(StrEnum):
     UPDATE_DUE = "update_due"
     PRELIMINARY_REVIEW = "review_preliminary"
     FORMAL_REVIEW = "review_formal"
+    # About a remediation request (`subject`), fired by bot.remediation.expiry.
+    REMEDIATION_EXPIRY = "remediation_expiry"
+    REMEDIATION_WATCH = "remediation_watch"
 
 
 class ReminderStatus(StrEnum):
@@ -90,6 +93,7 @@ class Reminder:
     claimed_by: str | None = None
     fired_at: datetime | None = None
     outcome: str = ""
+    subject: str | None = None
 
     @property
     def manual(self) -> bool:

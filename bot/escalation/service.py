@@ -31,7 +31,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -117,6 +117,11 @@ class OnCall:
     update_every: str | None
 
 
+# Fires a claimed reminder about a `subject` (not an incident) in its own transaction, closing
+# it with storage.finish(..., owner, ...); False when the claim was lost meanwhile.
+SubjectHandler = Callable[[Reminder, str], Awaitable[bool]]
+
+
 class _ClaimLost(Exception):
     """The reminder was cancelled or taken over between claim and fire: roll back."""
 
@@ -170,6 +175,7 @@ class EscalationService:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._sweep_lock = asyncio.Lock()
         self._stopping = False
+        self._subject_handlers: dict[ReminderKind, SubjectHandler] = {}
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -180,6 +186,10 @@ class EscalationService:
         dispatcher.register(PAGE_DM, self._deliver_dm, on_failure=self._delivery_failed)
         dispatcher.register(BREACH, self._deliver_breach, on_failure=self._delivery_failed)
         dispatcher.register(REMIND, self._deliver_reminder, on_failure=self._delivery_failed)
+
+    def register_subject_kind(self, kind: ReminderKind, handler: SubjectHandler) -> None:
+        """Fire reminders of `kind` (about a subject, not an incident) through `handler`."""
+        self._subject_handlers[kind] = handler
 
     async def start(self) -> None:
         """Start the scheduler: an immediate sweep fires what came due while nobody ran."""
@@ -328,6 +338,14 @@ class EscalationService:
                     self._inflight.discard(task)
 
     async def _fire_claimed(self, reminder: Reminder) -> FireResult:
+        handler = self._subject_handlers.get(reminder.kind)
+        if handler is not None:
+            try:
+                fired = await handler(reminder, self.owner)
+            except BaseException:
+                await self._release([reminder])
+                raise
+            return FireResult.FIRED if fired else FireResult.LOST
         now = self.clock.now()
         try:
             async with self.store.transaction() as tx:
