@@ -79,7 +79,7 @@ async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[i
     for _ in range(20):
         rows = await session.fetchall(
             "SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity"
-            " WHERE pid = ANY(?)",
+            " WHERE pid = ANY(%s)",
             (list(wanted),),
         )
         alive = {(r["pid"], r["backend_start"]) for r in rows}
@@ -139,7 +139,7 @@ class PostgresExecutor:
         if why is not None:
             raise NotApplicable(f"Backend {params.pid} is {why}: the bot leaves it alone.")
         blocked = await session.fetchall(
-            "SELECT pid FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid)) ORDER BY pid",
+            "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) ORDER BY pid",
             (params.pid,),
         )
         verb = "cancel the query of, then terminate," if params.terminate else "cancel the query of"
@@ -191,7 +191,7 @@ class PostgresExecutor:
                 changed = await self._cancel_then_terminate(session, still[0], params)
             else:
                 for row in still:
-                    await session.fetchone("SELECT pg_terminate_backend(?)", (row["pid"],))
+                    await session.fetchone("SELECT pg_terminate_backend(%s)", (row["pid"],))
                 changed = f"terminated pids {_pids(still)}"
             ended = [(r["pid"], r["backend_start"]) for r in still]
             cancel_only = isinstance(params, BackendParams) and not params.terminate
@@ -212,9 +212,9 @@ class PostgresExecutor:
         self, session: PostgresSession, row: dict[str, Any], params: BackendParams
     ) -> str:
         pid = row["pid"]
-        await session.fetchone("SELECT pg_cancel_backend(?)", (pid,))
+        await session.fetchone("SELECT pg_cancel_backend(%s)", (pid,))
         if not params.terminate:
             return f"cancelled the query of backend {pid}"
         await asyncio.sleep(0.5)  # a cancelled query ends within moments; idle sessions don't
-        await session.fetchone("SELECT pg_terminate_backend(?)", (pid,))
+        await session.fetchone("SELECT pg_terminate_backend(%s)", (pid,))
         return f"cancelled the query of backend {pid}, then terminated it"
