@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.durations import Duration
+from bot.redact import redact_text
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -54,7 +55,8 @@ class HttpCheck(_Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/@]+(/\S*)?$", value):
-            raise ValueError(f"'{value[:80]}' is not an http(s) URL without credentials")
+            shown = redact_text(value[:80])  # a password in the URL is not repeated back
+            raise ValueError(f"'{shown}' is not an http(s) URL without credentials")
         return value
 
 
