@@ -26,12 +26,12 @@ from pathlib import Path
 
 import yaml
 from aiohttp import web
-from bot.slack.sandbox import SlackDouble
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
+from bot.console.workspace import SlackDouble
 from bot.diagnostics.service import DiagnosticsService
 from bot.models import Actor
 from bot.permissions import Permissions, StaticDirectory

@@ -29,11 +29,12 @@ def build_app(services: Services, *, client: AsyncWebClient, signing_secret: str
     )
     middleware.install(app, services.coordinator)
 
-    from commands import diagnose, incident, oncall
+    from commands import diagnose, incident, oncall, remediate
 
     incident.register(app, services)
     oncall.register(app, services)
     diagnose.register(app, services)  # /diagnose, the Diagnose and suggestion buttons
+    remediate.register(app, services)  # /remediate, Approve / Deny
 
     from commands import actions, events, views
 

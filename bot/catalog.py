@@ -63,6 +63,9 @@ class HttpCheck(_Strict):
 class PostgresTarget(_Strict):
     dsn_env: str
     timeout: Duration = Duration(seconds=5)
+    # Remediations leave superuser and replication backends alone unless these allow them.
+    terminate_superuser: bool = False
+    terminate_replication: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -112,6 +112,8 @@ def _check_config(path: str | None) -> int:
         for line in str(exc).splitlines():
             print(line, file=sys.stderr)
         return 1
+    for place in policy.roles.nobody_approves():
+        print(f"warning: {place} is empty: nobody may approve those remediations")
     print(
         f"{path or '<built-in policy>'}: OK ({len(policy.severities)} severities, "
         f"{sum(len(v) for v in policy.escalation.values())} escalation levels, "

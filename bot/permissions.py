@@ -67,9 +67,19 @@ class Permissions:
         return users
 
     async def allows(self, actor: Actor, role: Role) -> bool:
-        """True when `actor` holds `role`; an empty role list in the policy means everyone."""
+        """True when `actor` holds `role`; an empty role list in the policy means everyone,
+        except `approvers`, where it means nobody."""
         allowed: list[str] = getattr(self.policy.roles, role)
-        if not allowed or actor.user_id in allowed:
+        return await self.listed(actor, allowed, empty_means_everyone=role != "approvers")
+
+    async def listed(
+        self, actor: Actor, allowed: Iterable[str], *, empty_means_everyone: bool
+    ) -> bool:
+        """True when `actor` is one of `allowed` (users and user groups)."""
+        allowed = list(allowed)
+        if not allowed:
+            return empty_means_everyone
+        if actor.user_id in allowed:
             return True
         for target in allowed:
             if target.startswith("S"):

@@ -40,6 +40,7 @@ from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of th
 )
 from bot.durations import Duration
 from bot.errors import ConfigError
+from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
 
 
 class Severity(StrEnum):
@@ -160,13 +161,58 @@ class Reviews(_Strict):
     action_items_every: Duration = Duration(business_days=1)
 
 
+class RemediationRoles(_Strict):
+    """Who may request and approve one action, or every action of one risk level; a list
+    left out falls back to the risk level's, then to `roles`."""
+
+    requesters: list[SlackTarget] | None = None
+    approvers: list[SlackTarget] | None = None
+
+
 class Roles(_Strict):
-    """Who may do what. An empty list means everyone."""
+    """Who may do what. An empty list means everyone, except for approvers: nobody."""
 
     declarers: list[SlackTarget] = Field(default_factory=list)
     responders: list[SlackTarget] = Field(default_factory=list)
+    # Who may request a remediation; left out: the responders.
+    requesters: list[SlackTarget] | None = None
     approvers: list[SlackTarget] = Field(default_factory=list)
     high_risk_approvals: int = Field(default=2, ge=1, le=5)
+    # Per action ("kubernetes.scale") or per risk level ("high"): requesters and approvers.
+    remediation: dict[str, RemediationRoles] = Field(default_factory=dict)
+
+    @field_validator("remediation")
+    @classmethod
+    def _known_keys(cls, value: dict[str, RemediationRoles]) -> dict[str, RemediationRoles]:
+        for key in value:
+            if key not in ACTION_NAMES and key not in RISK_LEVELS:
+                raise ValueError(
+                    f"'{key[:60]}' is neither an action ({', '.join(ACTION_NAMES)}) nor a risk"
+                    f" level ({', '.join(RISK_LEVELS)})"
+                )
+        return value
+
+    def nobody_approves(self) -> list[str]:
+        """Where an empty approvers list leaves nobody able to approve (for check-config)."""
+        found = ["roles.approvers"] if not self.approvers else []
+        for key, roles in self.remediation.items():
+            if roles.approvers is not None and not roles.approvers:
+                found.append(f"roles.remediation.{key}.approvers")
+        return found
+
+
+class RemediationSettings(_Strict):
+    """How long a request waits for approval, and how long an execution may take."""
+
+    expire_after: Duration = Duration(seconds=15 * 60)
+    timeout: Duration = Duration(seconds=60)
+
+    @field_validator("expire_after", "timeout")
+    @classmethod
+    def _clock_time(cls, value: Duration) -> Duration:
+        if value.business_days or value.seconds <= 0:
+            raise ValueError("must be a positive clock duration (like 90, 15m)")
+        return value
 
 
 class Policy(_Strict):
@@ -180,6 +226,7 @@ class Policy(_Strict):
     escalation: dict[Severity, list[EscalationLevel]] = Field(default_factory=dict)
     reviews: Reviews = Reviews()
     roles: Roles = Roles()
+    remediation: RemediationSettings = RemediationSettings()
     services: dict[str, Service] = Field(default_factory=dict)
 
     @field_validator("severities")

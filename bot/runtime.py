@@ -21,6 +21,7 @@ from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.slack.notifier import SlackDirectory, SlackNotifier
+from bot.slack.remediation_notifier import SlackRemediationNotifier
 from bot.slack.report_publisher import SlackReportPublisher
 from bot.store import create_store
 
@@ -82,6 +83,7 @@ def create_bot(
         store=create_store(settings.DATABASE_URL),
         coordinator=create_coordinator(settings.REDIS_URL),
         notifier=SlackNotifier(client),
+        remediation_notifier=SlackRemediationNotifier(client),
         directory=SlackDirectory(client),
         clock=clock,
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,

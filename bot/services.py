@@ -6,6 +6,8 @@ production build the same services around different notifiers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from bot.audit import AuditLog
@@ -20,6 +22,11 @@ from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
+from bot.remediation.delivery import RemediationDelivery
+from bot.remediation.executors import default_executors
+from bot.remediation.expiry import RemediationReminders
+from bot.remediation.ports import RemediationNotifier
+from bot.remediation.service import RemediationService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
 from bot.store import Store, migrate
@@ -39,6 +46,7 @@ class Services:
     escalation: EscalationService
     reports: ReportService
     diagnostics: DiagnosticsService
+    remediation: RemediationService
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
@@ -51,6 +59,9 @@ class Services:
             await self.escalation.start()
 
     async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            # An execution cut short here is closed as "outcome unknown" by its watch.
+            await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.escalation.stop()
         await self.dispatcher.stop()
         await self.coordinator.close()
@@ -68,6 +79,7 @@ def build_services(
     outbox_poll_interval: float = 1.0,
     escalation_sweep_interval: float = 5.0,
     publisher: ReportPublisher | None = None,
+    remediation_notifier: RemediationNotifier | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -108,6 +120,19 @@ def build_services(
     IncidentFlows(
         store=store, clock=clock, policy=policy, notifier=notifier, permissions=permissions
     ).register(dispatcher)
+    remediation = RemediationService(
+        policy=policy,
+        store=store,
+        clock=clock,
+        permissions=permissions,
+        dispatcher=dispatcher,
+        executors=default_executors(),
+        expiry=policy.remediation.expire_after.as_timedelta(),
+        timeout=policy.remediation.timeout.seconds,
+    )
+    RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
+    if remediation_notifier is not None:
+        RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
     return Services(
         policy=policy,
         store=store,
@@ -123,5 +148,6 @@ def build_services(
         diagnostics=DiagnosticsService(
             policy=policy, store=store, clock=clock, permissions=permissions
         ),
+        remediation=remediation,
         listeners=changes.listeners,
     )

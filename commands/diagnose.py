@@ -19,6 +19,7 @@ from bot.diagnostics.service import Diagnosis
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
 from commands.context import CommandContext, record_invocation, run_command
+from commands.remediate import request_remediation
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,11 @@ def register(app: AsyncApp, services: Services) -> None:
             service, action, params = str(value["s"]), str(value["a"]), dict(value["p"])
         except (ValueError, KeyError, TypeError):
             service, action, params = "", "", {}
+
+        if not action.startswith("advice."):
+            # A real action: dry-run it and post the approval request (commands.remediate).
+            await request_remediation(ctx, action, service, params=params, origin="diagnose")
+            return
 
         async def work() -> None:
             would = diagnostics.describe_suggestion(service, action, params)

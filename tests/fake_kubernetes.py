@@ -16,6 +16,15 @@ at this one through a kubeconfig (`write_kubeconfig`). It serves:
   PATCH  /apis/apps/v1/namespaces/{ns}/deployments/{name}       merge / strategic merge patch
   GET    /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale Scale
   PATCH  /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale Scale
+  GET    /apis/apps/v1/namespaces/{ns}/replicasets[?labelSelector=]                ReplicaSetList
+
+Writes are recorded as Kubernetes itself records them: a change of the deployment's spec
+bumps `metadata.generation`; a change of its pod template is a new revision, as the
+deployment controller makes it: the ReplicaSet for that template (an existing one when the
+template is an old one again, as after `rollout undo`) gets the next
+`deployment.kubernetes.io/revision`, and so does the deployment. PATCH accepts merge and
+strategic merge patches (a JSON object) and JSON patches (a list of operations). DELETE of a
+pod honours `preconditions.uid` (409 Conflict when it differs).
   GET    /apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods      PodMetricsList (when enabled)
   GET    /apis/metrics.k8s.io/v1beta1/nodes                     NodeMetricsList (when enabled)
 
@@ -27,6 +36,7 @@ matching requests wait without answering (until the server stops), for timeout t
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -266,6 +276,7 @@ class ClusterState:
 
     pods: dict[tuple[str, str], Obj] = field(default_factory=dict)
     deployments: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    replica_sets: dict[tuple[str, str], Obj] = field(default_factory=dict)
     events: list[Obj] = field(default_factory=list)
     nodes: dict[str, Obj] = field(default_factory=dict)
     # (namespace, pod, container, previous) -> log text
@@ -279,6 +290,9 @@ class ClusterState:
             self.pods[(meta["namespace"], meta["name"])] = obj
         elif kind == "Deployment":
             self.deployments[(meta["namespace"], meta["name"])] = obj
+            _roll_out(self, obj)
+        elif kind == "ReplicaSet":
+            self.replica_sets[(meta["namespace"], meta["name"])] = obj
         elif kind == "Event":
             self.events.append(obj)
         elif kind == "Node":
@@ -291,6 +305,84 @@ class ClusterState:
         self, namespace: str, pod_name: str, text: str, *, container: str = "app", previous=False
     ) -> None:
         self.logs[(namespace, pod_name, container, previous)] = text
+
+
+def _template_hash(template: Obj) -> str:
+    plain = copy.deepcopy(template)
+    (plain.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
+    digest = hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
+    return digest[:10]
+
+
+_REVISION = "deployment.kubernetes.io/revision"
+
+
+def _revision_of(obj: Obj) -> int:
+    return int((obj["metadata"].get("annotations") or {}).get(_REVISION, "0"))
+
+
+def _roll_out(state: ClusterState, deployment: Obj) -> None:
+    """What the deployment controller does for the current template: find or create its
+    ReplicaSet; a template that is not the newest revision becomes the next revision."""
+    meta = deployment["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    template = deployment["spec"]["template"]
+    digest = _template_hash(template)
+    owned = [
+        rs
+        for (ns, _), rs in state.replica_sets.items()
+        if ns == namespace
+        and any(ref.get("uid") == meta["uid"] for ref in rs["metadata"].get("ownerReferences", []))
+    ]
+    newest = max((_revision_of(rs) for rs in owned), default=0)
+    found = next((rs for rs in owned if rs["metadata"]["name"] == f"{name}-{digest}"), None)
+    if found is None:
+        revision = max(newest + 1, _revision_of(deployment) or 1)
+        labels = dict(template.get("metadata", {}).get("labels") or {})
+        labels["pod-template-hash"] = digest
+        rs_template = copy.deepcopy(template)
+        rs_template.setdefault("metadata", {})["labels"] = labels
+        found = {
+            "kind": "ReplicaSet",
+            "apiVersion": "apps/v1",
+            "metadata": _meta(f"{name}-{digest}", namespace, labels)
+            | {
+                "annotations": {_REVISION: str(revision)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": name,
+                        "uid": meta["uid"],
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": deployment["spec"]["replicas"],
+                "selector": {"matchLabels": labels},
+                "template": rs_template,
+            },
+            "status": {"replicas": 0},
+        }
+        state.replica_sets[(namespace, found["metadata"]["name"])] = found
+    elif _revision_of(found) < newest:
+        found["metadata"]["annotations"][_REVISION] = str(newest + 1)  # an old one, again
+    meta.setdefault("annotations", {})[_REVISION] = str(_revision_of(found))
+
+
+def _json_patch(into: Obj, operations: list[Obj]) -> None:
+    for operation in operations:
+        path = [p.replace("~1", "/").replace("~0", "~") for p in operation["path"].split("/")[1:]]
+        parent: Any = into
+        for part in path[:-1]:
+            parent = parent[part]
+        if operation["op"] in ("replace", "add"):
+            parent[path[-1]] = copy.deepcopy(operation["value"])
+        elif operation["op"] == "remove":
+            del parent[path[-1]]
+        else:
+            raise KeyError(f"JSON patch op {operation['op']}")
 
 
 def _status(code: int, reason: str, message: str) -> Obj:
@@ -407,7 +499,7 @@ class FakeKubernetes:
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 5:
             namespace, resource, rest = parts[3], parts[4], parts[5:]
             if resource == "pods":
-                return self._pods(method, namespace, rest, q)
+                return self._pods(method, namespace, rest, q, body)
             if resource == "events" and not rest:
                 items = [e for e in state.events if e["metadata"]["namespace"] == namespace]
                 return 200, self._list("EventList", "v1", items, q)
@@ -415,6 +507,9 @@ class FakeKubernetes:
             namespace, resource, rest = parts[4], parts[5], parts[6:]
             if resource == "deployments":
                 return self._deployments(method, namespace, rest, q, body)
+            if resource == "replicasets" and not rest:
+                items = [rs for (ns, _), rs in state.replica_sets.items() if ns == namespace]
+                return 200, self._list("ReplicaSetList", "apps/v1", items, q)
         if parts[:3] == ["apis", "metrics.k8s.io", "v1beta1"]:
             return self._metrics(parts[3:])
         return 404, _status(404, "NotFound", f"the server could not find {path}")
@@ -434,7 +529,7 @@ class FakeKubernetes:
         }
 
     def _pods(
-        self, method: str, namespace: str, rest: list[str], q: dict[str, str]
+        self, method: str, namespace: str, rest: list[str], q: dict[str, str], body: Any = None
     ) -> tuple[int, Obj | str]:
         state = self.state
         if not rest:
@@ -457,6 +552,13 @@ class FakeKubernetes:
                 lines = lines[-int(q["tailLines"]) :]
             return 200, "\n".join(lines) + ("\n" if lines else "")
         if method == "DELETE" and not rest[1:]:
+            wanted_uid = ((body or {}).get("preconditions") or {}).get("uid")
+            if wanted_uid and wanted_uid != found["metadata"]["uid"]:
+                message = (
+                    f"Precondition failed: UID in precondition: {wanted_uid}, UID in object"
+                    f" meta: {found['metadata']['uid']}"
+                )
+                return 409, _status(409, "Conflict", message)
             del state.pods[(namespace, name)]
             return 200, found
         return 200, found
@@ -475,8 +577,9 @@ class FakeKubernetes:
         if rest[1:] == ["scale"]:
             if method == "PATCH" and isinstance(body, dict):
                 replicas = (body.get("spec") or {}).get("replicas")
-                if replicas is not None:
+                if replicas is not None and int(replicas) != found["spec"]["replicas"]:
                     found["spec"]["replicas"] = int(replicas)
+                    found["metadata"]["generation"] = int(found["metadata"]["generation"]) + 1
             return 200, {
                 "kind": "Scale",
                 "apiVersion": "autoscaling/v1",
@@ -484,9 +587,16 @@ class FakeKubernetes:
                 "spec": {"replicas": found["spec"]["replicas"]},
                 "status": {"replicas": found["status"]["replicas"]},
             }
-        if method == "PATCH" and isinstance(body, dict):
-            _merge(found, body)
-            found["metadata"]["generation"] = int(found["metadata"].get("generation", 1)) + 1
+        if method == "PATCH" and isinstance(body, dict | list):
+            before = copy.deepcopy(found["spec"])
+            if isinstance(body, list):
+                _json_patch(found, body)
+            else:
+                _merge(found, body)
+            if found["spec"] != before:
+                found["metadata"]["generation"] = int(found["metadata"].get("generation", 1)) + 1
+            if found["spec"]["template"] != before["template"]:
+                _roll_out(state, found)
         return 200, found
 
     def _metrics(self, rest: list[str]) -> tuple[int, Obj]:

@@ -24,7 +24,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
@@ -76,6 +76,11 @@ def _mentions(targets: Sequence[str]) -> str:
     return " ".join(f"<!subteam^{t}>" if t.startswith("S") else f"<@{t}>" for t in targets)
 
 
+# Fires a claimed reminder about a `subject` (not an incident) in its own transaction, closing
+# it with storage.finish(..., owner, ...); False when the claim was lost meanwhile.
+SubjectHandler = Callable[[Reminder, str], Awaitable[bool]]
+
+
 class ReminderFiring:
     """Claims and fires reminders for one process; several processes share one store."""
 
@@ -100,6 +105,7 @@ class ReminderFiring:
         self.claim_seconds = claim_seconds
         self.batch_size = batch_size
         self.handlers: dict[ReminderKind, ReminderHandler] = {}
+        self.subject_handlers: dict[ReminderKind, SubjectHandler] = {}
 
     async def fire(self, reminder_id: int) -> FireResult:
         """Claim one reminder and fire it if it is due and still wanted.
@@ -143,6 +149,14 @@ class ReminderFiring:
 
     async def fire_claimed(self, reminder: Reminder) -> FireResult:
         """Fire a reminder this process has claimed, in a transaction that locks its incident."""
+        subject_handler = self.subject_handlers.get(reminder.kind)
+        if subject_handler is not None:
+            try:
+                fired = await subject_handler(reminder, self.owner)
+            except BaseException:
+                await self._release([reminder])
+                raise
+            return FireResult.FIRED if fired else FireResult.LOST
         try:
             async with self.changes.begin() as change:
                 # Lock order: incident, then reminder (as the lifecycle changes do).

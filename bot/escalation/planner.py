@@ -39,6 +39,9 @@ class ReminderKind(StrEnum):
     # Owned by bot.reports.followups (fired through bot.escalation.extensions): a due or
     # overdue action item. Its `level` is the action item's id (one pending per item).
     ACTION_ITEM = "action_item"
+    # About a remediation request (`subject`), fired by bot.remediation.expiry.
+    REMEDIATION_EXPIRY = "remediation_expiry"
+    REMEDIATION_WATCH = "remediation_watch"
 
 
 class ReminderStatus(StrEnum):
@@ -93,6 +96,7 @@ class Reminder:
     claimed_by: str | None = None
     fired_at: datetime | None = None
     outcome: str = ""
+    subject: str | None = None
 
     @property
     def manual(self) -> bool:

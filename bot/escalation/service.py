@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.escalation import storage as reminders
 from bot.escalation.delivery import EscalationDelivery
 from bot.escalation.extensions import ReminderHandler
-from bot.escalation.firing import FireResult, ReminderFiring
+from bot.escalation.firing import FireResult, ReminderFiring, SubjectHandler
 from bot.escalation.manual import Escalation, ManualEscalation
 from bot.escalation.oncall import OnCall, oncall
 from bot.escalation.planner import EscalationState, Reminder, ReminderKind, ReminderStatus
@@ -97,6 +97,10 @@ class EscalationService:
     def add_reminder_kind(self, kind: ReminderKind, handler: ReminderHandler) -> None:
         """Let another service own a reminder kind (bot.escalation.extensions)."""
         self.firing.handlers[kind] = handler
+
+    def register_subject_kind(self, kind: ReminderKind, handler: SubjectHandler) -> None:
+        """Fire reminders of `kind` (about a subject, not an incident) through `handler`."""
+        self.firing.subject_handlers[kind] = handler
 
     @property
     def owner(self) -> str:

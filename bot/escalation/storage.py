@@ -31,7 +31,7 @@ def _dt(value: float | None) -> datetime | None:
 def _reminder(row: Row) -> Reminder:
     return Reminder(
         id=int(row["id"]),
-        incident_id=row["incident_id"],
+        incident_id=row["incident_id"] or "",  # "" for a reminder about a `subject` instead
         plan=int(row["plan"]),
         kind=ReminderKind(row["kind"]),
         level=int(row["level"]),
@@ -44,6 +44,7 @@ def _reminder(row: Row) -> Reminder:
         claimed_by=row["claimed_by"],
         fired_at=_dt(row["fired_at"]),
         outcome=row["outcome"],
+        subject=row.get("subject"),
     )
 
 
@@ -55,7 +56,7 @@ async def get_state(tx: Tx, incident_id: str) -> EscalationState | None:
     if row is None:
         return None
     return EscalationState(
-        incident_id=row["incident_id"],
+        incident_id=row["incident_id"] or "",  # "" for a reminder about a `subject` instead
         plan=int(row["plan"]),
         severity=Severity(row["severity"]),
         anchor_at=utc_from_timestamp(row["anchor_at"]),
@@ -91,7 +92,7 @@ async def save_state(tx: Tx, state: EscalationState, now: datetime) -> None:
 
 async def insert(
     tx: Tx,
-    incident_id: str,
+    incident_id: str | None,
     plan: int,
     planned: PlannedReminder,
     now: datetime,
@@ -101,11 +102,14 @@ async def insert(
     claimed_until: float | None = None,
     reason: str = "",
     actor: str | None = None,
+    subject: str | None = None,
 ) -> int:
+    """Insert a reminder about an incident, or (incident_id None) about a `subject` such as
+    "remediation:42", whose kind's handler knows what it means."""
     row = await tx.fetchone(
         "INSERT INTO reminders (incident_id, plan, kind, level, due_at, status, notify, reason,"
-        " actor, created_at, claimed_by, claimed_until)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " actor, created_at, claimed_by, claimed_until, subject)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             incident_id,
             plan,
@@ -119,10 +123,20 @@ async def insert(
             now.timestamp(),
             claimed_by,
             claimed_until,
+            subject,
         ),
     )
     assert row is not None
     return int(row["id"])
+
+
+async def cancel_subject(tx: Tx, subject: str, now: datetime, why: str) -> int:
+    """Withdraw the live reminders about `subject` (a request that was decided)."""
+    return await tx.execute(
+        "UPDATE reminders SET status = 'cancelled', closed_at = ?, outcome = ?"
+        " WHERE subject = ? AND status IN ('pending', 'firing')",
+        (now.timestamp(), why, subject),
+    )
 
 
 async def cancel(

@@ -88,7 +88,7 @@ class AwsClient:
             self._clients[service] = self._session.client(service, config=self._config)
         return self._clients[service]
 
-    async def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         """`service.operation(**params)` (boto3 names: "ecs", "describe_services")."""
 
         def run() -> dict[str, Any]:

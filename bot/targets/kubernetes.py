@@ -122,6 +122,10 @@ class KubernetesClient:
         except Exception as exc:
             raise translate(exc) from None
 
+    async def to_dict(self, obj: Any) -> dict[str, Any]:
+        """A client model object as the API's JSON (camelCase keys), e.g. to patch it back."""
+        return (await self._api_client()).sanitize_for_serialization(obj)  # type: ignore[no-any-return]
+
     async def close(self) -> None:
         if self._api is not None:
             api, self._api = self._api, None

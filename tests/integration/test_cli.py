@@ -414,3 +414,19 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
 
     unknown = await asyncio.to_thread(_cli, "report", "INC-20200101-001", cwd=tmp_path, env=env)
     assert unknown.returncode == 1 and "There is no incident" in unknown.stderr
+
+
+def test_check_config_says_when_nobody_may_approve(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        "announce_channel: C0INCIDENTS\n"
+        "severities:\n"
+        "  P0: {ack_within: 15m, resolve_within: 1h}\n"
+        "  P1: {ack_within: 30m, resolve_within: 4h}\n"
+        "  P2: {ack_within: 2h, resolve_within: 1d}\n"
+        "  P3: {ack_within: 1d, resolve_within: 1w}\n"
+        "roles: {approvers: []}\n"
+    )
+    result = _cli("check-config", str(policy), cwd=tmp_path, env=_env(tmp_path))
+    assert result.returncode == 0
+    assert "roles.approvers is empty: nobody may approve" in result.stdout

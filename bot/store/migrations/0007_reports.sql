@@ -49,10 +49,12 @@ CREATE TABLE home_viewers (
 );
 
 -- Similar past incidents: title, services and timeline text, indexed by each store's engine.
-/*sqlite*/ CREATE VIRTUAL TABLE incident_search USING fts5 (
+-- dialect: sqlite
+CREATE VIRTUAL TABLE incident_search USING fts5 (
     incident_id UNINDEXED, title, services, body, tokenize = 'porter unicode61'
 );
-/*postgres*/ CREATE TABLE incident_search (
+-- dialect: postgres
+CREATE TABLE incident_search (
     incident_id TEXT PRIMARY KEY REFERENCES incidents (id),
     title TEXT NOT NULL,
     services TEXT NOT NULL,
@@ -63,4 +65,4 @@ CREATE TABLE home_viewers (
         || setweight(to_tsvector('english', body), 'C')
     ) STORED
 );
-/*postgres*/ CREATE INDEX incident_search_document ON incident_search USING GIN (document)
+CREATE INDEX incident_search_document ON incident_search USING GIN (document)

@@ -1,0 +1,290 @@
+"""The action catalog: every remediation the bot can run, its typed parameters, its risk and
+the system of the service catalog it may touch.
+
+Parameters are pydantic models, validated whether they were typed (`/remediate
+kubernetes.scale checkout replicas=6`) or came back from a suggestion button (where keys the
+action does not take, like an ECS cluster the catalog names anyway, are dropped). The catalog
+entry, not the parameters, says which deployment, database or ECS service is reached.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.durations import Duration
+from bot.errors import UsageError
+from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+assert {r.value for r in Risk} == set(RISK_LEVELS)
+
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    pass
+
+
+class DeploymentParams(Params):
+    deployment: str | None = None  # the service's only deployment when left out
+
+    @field_validator("deployment")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _K8S_NAME.match(value):
+            raise ValueError(f"'{value[:63]}' is not a Kubernetes deployment name")
+        return value
+
+
+class ScaleParams(DeploymentParams):
+    replicas: int = Field(ge=0, le=1000)
+
+
+class PodParams(Params):
+    pod: str
+
+    @field_validator("pod")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _K8S_NAME.match(value):
+            raise ValueError(f"'{value[:63]}' is not a pod name")
+        return value
+
+
+class AgeParams(Params):
+    older_than_s: int = Field(ge=1, le=30 * 86400)
+
+
+class BackendParams(Params):
+    pid: int = Field(ge=1, le=2**31 - 1)
+    terminate: bool = False  # cancel the query first; end the session only when asked
+
+
+MAXMEMORY_POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+
+class RedisPolicyParams(Params):
+    policy: Literal[
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ]
+
+
+class DesiredParams(Params):
+    desired: int = Field(ge=0, le=10_000)
+
+
+System = Literal["kubernetes", "postgres", "redis", "aws"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One action: `main` is the parameter a bare value stands for (`... checkout 6`)."""
+
+    name: str
+    system: System
+    risk: Risk
+    params: type[Params]
+    does: str
+    main: str | None = None
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    spec.name: spec
+    for spec in (
+        ActionSpec(
+            "kubernetes.restart",
+            "kubernetes",
+            Risk.MEDIUM,
+            DeploymentParams,
+            "rollout restart of a deployment (pods replaced one by one)",
+            "deployment",
+        ),
+        ActionSpec(
+            "kubernetes.scale",
+            "kubernetes",
+            Risk.MEDIUM,
+            ScaleParams,
+            "scale a deployment to N replicas, within the catalog's min/max",
+            "replicas",
+        ),
+        ActionSpec(
+            "kubernetes.rollback",
+            "kubernetes",
+            Risk.HIGH,
+            DeploymentParams,
+            "roll a deployment back to its previous revision (rollout undo)",
+            "deployment",
+        ),
+        ActionSpec(
+            "kubernetes.delete_pod",
+            "kubernetes",
+            Risk.LOW,
+            PodParams,
+            "delete one pod of a catalogued deployment so it is rescheduled",
+            "pod",
+        ),
+        ActionSpec(
+            "postgres.terminate_idle_in_transaction",
+            "postgres",
+            Risk.MEDIUM,
+            AgeParams,
+            "terminate sessions idle in transaction longer than N",
+            "older_than_s",
+        ),
+        ActionSpec(
+            "postgres.terminate_idle",
+            "postgres",
+            Risk.MEDIUM,
+            AgeParams,
+            "terminate connections idle longer than N",
+            "older_than_s",
+        ),
+        ActionSpec(
+            "postgres.terminate_long_queries",
+            "postgres",
+            Risk.HIGH,
+            AgeParams,
+            "terminate active queries running longer than N",
+            "older_than_s",
+        ),
+        ActionSpec(
+            "postgres.terminate_backend",
+            "postgres",
+            Risk.MEDIUM,
+            BackendParams,
+            "cancel a backend's query by pid, then (terminate=yes) end its session",
+            "pid",
+        ),
+        ActionSpec(
+            "redis.set_maxmemory_policy",
+            "redis",
+            Risk.MEDIUM,
+            RedisPolicyParams,
+            "CONFIG SET maxmemory-policy",
+            "policy",
+        ),
+        ActionSpec(
+            "ecs.set_desired_count",
+            "aws",
+            Risk.MEDIUM,
+            DesiredParams,
+            "set the ECS service's desired count",
+            "desired",
+        ),
+        ActionSpec(
+            "ecs.force_new_deployment",
+            "aws",
+            Risk.MEDIUM,
+            NoParams,
+            "force a new deployment of the ECS service",
+        ),
+        ActionSpec(
+            "autoscaling.set_desired_capacity",
+            "aws",
+            Risk.MEDIUM,
+            DesiredParams,
+            "set the Auto Scaling group's desired capacity, within its min/max",
+            "desired",
+        ),
+    )
+}
+assert set(ACTIONS) == set(ACTION_NAMES), "bot/remediation/names.py lists every action"
+
+_ALIASES = {"older_than": "older_than_s", "replicas": "replicas", "count": "desired"}
+_TRUE = {"yes", "true", "1", "on"}
+_FALSE = {"no", "false", "0", "off"}
+
+
+def spec_for(action: str) -> ActionSpec:
+    spec = ACTIONS.get(action.lower())
+    if spec is None:
+        raise UsageError(f"No action called '{_echo(action)}'. Actions: {', '.join(ACTIONS)}.")
+    return spec
+
+
+def _echo(text: str) -> str:
+    return re.sub(r"[^\w.=-]", "", text)[:60] or "?"
+
+
+def _value(field: str, raw: str) -> Any:
+    if field == "older_than_s":
+        try:
+            return int(Duration.parse(raw if raw[-1:].isalpha() else int(raw)).seconds)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if field == "terminate":
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+    return raw
+
+
+def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
+    """Typed parameters from `key=value` words (one bare value stands for `spec.main`)."""
+    data: dict[str, Any] = {}
+    for word in words:
+        key, sep, raw = word.partition("=")
+        if not sep:
+            if spec.main is None or spec.main in data:
+                raise UsageError(f"Unexpected '{_echo(word)}': give parameters as key=value.")
+            key, raw = spec.main, word
+        field = _ALIASES.get(key.lower(), key.lower())
+        if field not in spec.params.model_fields:
+            known = ", ".join(spec.params.model_fields) or "none"
+            raise UsageError(f"{spec.name} takes no '{_echo(key)}' (parameters: {known}).")
+        if not raw:
+            raise UsageError(f"'{_echo(key)}' needs a value.")
+        data[field] = _value(field, raw)
+    return validate(spec, data)
+
+
+def from_button(spec: ActionSpec, params: Mapping[str, Any]) -> Params:
+    """Parameters from a suggestion button: keys the action does not take are dropped."""
+    return validate(spec, {k: v for k, v in params.items() if k in spec.params.model_fields})
+
+
+def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:
+    try:
+        return spec.params.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "parameters"
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "required"
+            problems.append(f"{where}: {message}")
+        raise UsageError(f"{spec.name}: " + "; ".join(problems)) from None

@@ -1,0 +1,77 @@
+"""Delivering the remediation effects from the outbox: the request message, its updates in
+place, the outcome in its thread, and direct messages. Handlers re-read the request, so a
+retry shows its state as it is now."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.errors import NotifierError
+from bot.notify import MessageRef
+from bot.outbox import Effect, OutboxDispatcher
+from bot.remediation import service as kinds
+from bot.remediation import storage as requests
+from bot.remediation.ports import RemediationNotifier
+from bot.remediation.service import RemediationService
+from bot.remediation.storage import Request
+
+log = logging.getLogger(__name__)
+
+
+class RemediationDelivery:
+    def __init__(self, *, service: RemediationService, notifier: RemediationNotifier) -> None:
+        self.service = service
+        self.notifier = notifier
+
+    def register(self, dispatcher: OutboxDispatcher) -> None:
+        dispatcher.register(kinds.POST, self._post, on_failure=self._failed)
+        dispatcher.register(kinds.REFRESH, self._refresh, on_failure=self._failed)
+        dispatcher.register(kinds.OUTCOME, self._outcome, on_failure=self._failed)
+        dispatcher.register(kinds.TELL, self._tell, on_failure=self._failed)
+
+    async def _request(self, effect: Effect) -> Request:
+        return await self.service.get(int(effect.payload["request_id"]))
+
+    @staticmethod
+    def _message(request: Request) -> MessageRef | None:
+        if request.channel_id is None:
+            return None
+        if request.message_ts is None:
+            # Its POST has not been delivered yet: try again after it.
+            raise NotifierError("the request message is not posted yet", retryable=True)
+        return MessageRef(request.channel_id, request.message_ts)
+
+    async def _post(self, effect: Effect) -> None:
+        request = await self._request(effect)
+        if request.message_ts is not None or request.channel_id is None:
+            return
+        ref = await self.notifier.post_request(request, channel=request.channel_id)
+        async with self.service.store.transaction() as tx:
+            await requests.set_message(tx, request.id, ref.channel, ref.ts)
+        # Decided while it was being posted: show the state it is in now.
+        if (await self._request(effect)).status != request.status:
+            await self.notifier.update_request(await self._request(effect), ref)
+
+    async def _refresh(self, effect: Effect) -> None:
+        request = await self._request(effect)
+        ref = self._message(request)
+        if ref is not None:
+            await self.notifier.update_request(request, ref)
+
+    async def _outcome(self, effect: Effect) -> None:
+        request = await self._request(effect)
+        ref = self._message(request)
+        if ref is not None:
+            await self.notifier.post_outcome(request, ref)
+
+    async def _tell(self, effect: Effect) -> None:
+        request = await self._request(effect)
+        await self.notifier.tell(request, user_id=str(effect.payload["user_id"]))
+
+    async def _failed(self, effect: Effect, error: NotifierError) -> None:
+        log.warning(
+            "remediation message %s for request %s failed for good: %s",
+            effect.kind,
+            effect.payload.get("request_id"),
+            error,
+        )

@@ -1,0 +1,155 @@
+"""AWS: ECS desired count and forced deployments, Auto Scaling desired capacity (boto3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.catalog import AwsTarget
+from bot.remediation.actions import DesiredParams, Params
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.targets.aws import AwsClient
+
+
+def _catalog(target: Target) -> AwsTarget:
+    if target.entry.aws is None:
+        raise NotApplicable(f"The catalog names no AWS resources for '{target.service}'.")
+    aws = target.entry.aws
+    if target.spec.name.startswith("ecs.") and aws.ecs is None:
+        raise NotApplicable(f"The catalog names no ECS service for '{target.service}'.")
+    if target.spec.name.startswith("autoscaling.") and not aws.autoscaling_group:
+        raise NotApplicable(f"The catalog names no Auto Scaling group for '{target.service}'.")
+    return aws
+
+
+async def _ecs_service(client: AwsClient, aws: AwsTarget) -> dict[str, Any]:
+    assert aws.ecs is not None
+    answer = await client.call(
+        "ecs", "describe_services", cluster=aws.ecs.cluster, services=[aws.ecs.service]
+    )
+    services = answer.get("services") or []
+    if not services:
+        raise NotApplicable(f"ECS service {aws.ecs.cluster}/{aws.ecs.service} does not exist.")
+    return services[0]
+
+
+async def _group(client: AwsClient, aws: AwsTarget) -> dict[str, Any]:
+    answer = await client.call(
+        "autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[aws.autoscaling_group]
+    )
+    groups = answer.get("AutoScalingGroups") or []
+    if not groups:
+        raise NotApplicable(f"Auto Scaling group {aws.autoscaling_group} does not exist.")
+    return groups[0]
+
+
+def _ecs_state(service: dict[str, Any]) -> str:
+    deployments = service.get("deployments") or []
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+    return (
+        f"desired {service.get('desiredCount')}, running {service.get('runningCount')},"
+        f" {len(deployments)} deployment(s), primary {primary.get('id', '-')}"
+    )
+
+
+class AwsExecutor:
+    async def preview(self, target: Target, params: Params) -> Preview:
+        aws = _catalog(target)
+        client = AwsClient(aws)
+        action = target.spec.name
+        if action.startswith("ecs."):
+            assert aws.ecs is not None
+            where = f"ECS service {aws.ecs.cluster}/{aws.ecs.service}"
+            service = await _ecs_service(client, aws)
+            desired = int(service.get("desiredCount", 0))
+            if action == "ecs.force_new_deployment":
+                ids = [d.get("id") for d in service.get("deployments") or []]
+                return Preview(
+                    f"force a new deployment of {where} ({_ecs_state(service)})",
+                    {"deployments": ids, "desired": desired},
+                )
+            assert isinstance(params, DesiredParams)
+            if params.desired == desired:
+                raise NotApplicable(f"{where} already wants {desired} tasks.")
+            return Preview(
+                f"set {where} desired count from {desired} to {params.desired}"
+                f" (running {service.get('runningCount')})",
+                {"from": desired, "to": params.desired},
+            )
+        assert isinstance(params, DesiredParams)
+        group = await _group(client, aws)
+        low, high, now = group["MinSize"], group["MaxSize"], group["DesiredCapacity"]
+        if not low <= params.desired <= high:
+            raise NotApplicable(
+                f"{params.desired} is outside group {aws.autoscaling_group}'s bounds"
+                f" ({low} to {high})."
+            )
+        if params.desired == now:
+            raise NotApplicable(f"Group {aws.autoscaling_group} already wants {now}.")
+        return Preview(
+            f"set Auto Scaling group {aws.autoscaling_group} desired capacity from {now} to"
+            f" {params.desired} (min {low}, max {high})",
+            {"from": now, "to": params.desired},
+        )
+
+    async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
+        aws = _catalog(target)
+        client = AwsClient(aws)
+        action = target.spec.name
+        if action.startswith("ecs."):
+            assert aws.ecs is not None
+            ids = {"cluster": aws.ecs.cluster, "service": aws.ecs.service}
+            service = await _ecs_service(client, aws)
+            if action == "ecs.force_new_deployment":
+                await client.call("ecs", "update_service", **ids, forceNewDeployment=True)
+                after = await _ecs_service(client, aws)
+                new = [
+                    d.get("id")
+                    for d in after.get("deployments") or []
+                    if d.get("id") not in preview.facts["deployments"]
+                ]
+                return Outcome(
+                    bool(new),
+                    f"forced a new deployment ({', '.join(map(str, new)) or 'none started'})",
+                    _ecs_state(after),
+                    facts={"new_deployments": new},
+                )
+            desired = int(service.get("desiredCount", 0))
+            if desired != preview.facts["from"]:
+                return Outcome(
+                    False,
+                    "nothing changed",
+                    _ecs_state(service),
+                    drift=f"desired count moved from {preview.facts['from']} to {desired}",
+                )
+            await client.call("ecs", "update_service", **ids, desiredCount=preview.facts["to"])
+            after = await _ecs_service(client, aws)
+            return Outcome(
+                after.get("desiredCount") == preview.facts["to"],
+                f"desired count {desired} -> {preview.facts['to']}",
+                _ecs_state(after),
+                facts={"desired": after.get("desiredCount")},
+            )
+        group = await _group(client, aws)
+        if group["DesiredCapacity"] != preview.facts["from"]:
+            return Outcome(
+                False,
+                "nothing changed",
+                f"desired capacity {group['DesiredCapacity']}",
+                drift=f"desired capacity moved from {preview.facts['from']} to"
+                f" {group['DesiredCapacity']}",
+            )
+        await client.call(
+            "autoscaling",
+            "set_desired_capacity",
+            AutoScalingGroupName=aws.autoscaling_group,
+            DesiredCapacity=preview.facts["to"],
+            HonorCooldown=False,
+        )
+        after = await _group(client, aws)
+        return Outcome(
+            after["DesiredCapacity"] == preview.facts["to"],
+            f"desired capacity {preview.facts['from']} -> {preview.facts['to']}",
+            f"group {aws.autoscaling_group}: desired {after['DesiredCapacity']},"
+            f" {len(after.get('Instances') or [])} instances",
+            facts={"desired": after["DesiredCapacity"]},
+        )

@@ -1,0 +1,312 @@
+"""Kubernetes actions through the official client, as kubectl would make them.
+
+- restart: a strategic merge patch of `spec.template.metadata.annotations
+  ["kubectl.kubernetes.io/restartedAt"]` (what `kubectl rollout restart` sends).
+- scale: a patch of the `scale` subresource, within the catalog's min/max replicas.
+- rollback: the previous ReplicaSet's pod template (without its pod-template-hash label) put
+  back with a JSON patch of `/spec/template` (what `kubectl rollout undo` sends).
+- delete_pod: a DELETE with the pod's UID as precondition, so a pod recreated under the same
+  name since the preview is never deleted in its place.
+
+Each re-reads the target before it changes it and stops if it moved since the preview.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s
+
+from bot.catalog import KubernetesTarget
+from bot.remediation.actions import Params, PodParams, ScaleParams
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.targets.errors import TargetError, TargetNotFound
+from bot.targets.kubernetes import KubernetesClient
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = "pod-template-hash"
+
+
+def _catalog(target: Target) -> KubernetesTarget:
+    k8s_target = target.entry.kubernetes
+    if k8s_target is None:
+        raise NotApplicable(f"The catalog names no Kubernetes for '{target.service}'.")
+    if not k8s_target.deployments:
+        raise NotApplicable(f"The catalog names no deployments for '{target.service}'.")
+    return k8s_target
+
+
+def _deployment_name(k8s_target: KubernetesTarget, params: Params) -> str:
+    name = getattr(params, "deployment", None)
+    if name is None:
+        if len(k8s_target.deployments) == 1:
+            return k8s_target.deployments[0]
+        names = ", ".join(k8s_target.deployments)
+        raise NotApplicable(f"Name the deployment: deployment=<{names}>.")
+    if name not in k8s_target.deployments:
+        names = ", ".join(k8s_target.deployments)
+        raise NotApplicable(f"'{name}' is not a catalogued deployment (catalogued: {names}).")
+    return name
+
+
+def _revision(obj: Any) -> int:
+    annotations = obj.metadata.annotations or {}
+    try:
+        return int(annotations.get(REVISION, "0"))
+    except ValueError:
+        return 0
+
+
+def _images(template: Any) -> str:
+    return ", ".join(c.image for c in (template.spec.containers or [])) or "?"
+
+
+def _where(name: str, namespace: str) -> str:
+    return f"deployment {name} in namespace {namespace}"
+
+
+class KubernetesExecutor:
+    def __init__(self, *, now: Any = None) -> None:
+        self._now = now or (lambda: datetime.now(UTC))
+
+    async def preview(self, target: Target, params: Params) -> Preview:
+        k8s_target = _catalog(target)
+        client = KubernetesClient(k8s_target)
+        try:
+            if isinstance(params, PodParams):
+                return await self._preview_pod(client, k8s_target, params)
+            name = _deployment_name(k8s_target, params)
+            apps = await client.apps()
+            try:
+                deployment = await client.call(
+                    apps.read_namespaced_deployment, name, k8s_target.namespace
+                )
+            except TargetNotFound:
+                raise NotApplicable(
+                    f"{_where(name, k8s_target.namespace)} does not exist."
+                ) from None
+            action = target.spec.name
+            if action == "kubernetes.scale":
+                assert isinstance(params, ScaleParams)
+                return await self._preview_scale(client, k8s_target, name, params)
+            if action == "kubernetes.rollback":
+                return await self._preview_rollback(client, k8s_target, deployment)
+            replicas = deployment.spec.replicas or 0
+            revision = _revision(deployment)
+            return Preview(
+                f"rollout restart of {_where(name, k8s_target.namespace)}: its {replicas} pods"
+                f" replaced one by one (revision {revision} -> {revision + 1})",
+                {"deployment": name, "revision": revision, "replicas": replicas},
+            )
+        finally:
+            await client.close()
+
+    async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
+        k8s_target = _catalog(target)
+        client = KubernetesClient(k8s_target)
+        try:
+            action = target.spec.name
+            if action == "kubernetes.delete_pod":
+                return await self._delete_pod(client, k8s_target, preview)
+            if action == "kubernetes.scale":
+                return await self._scale(client, k8s_target, preview)
+            if action == "kubernetes.rollback":
+                return await self._rollback(client, k8s_target, preview)
+            return await self._restart(client, k8s_target, preview)
+        finally:
+            await client.close()
+
+    # -- scale ------------------------------------------------------------------------------
+
+    async def _preview_scale(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, name: str, p: ScaleParams
+    ) -> Preview:
+        low, high = k8s_target.min_replicas, k8s_target.max_replicas
+        if not low <= p.replicas <= high:
+            raise NotApplicable(
+                f"{p.replicas} replicas is outside the catalog's bounds ({low} to {high})."
+            )
+        apps = await client.apps()
+        scale = await client.call(apps.read_namespaced_deployment_scale, name, k8s_target.namespace)
+        current = int(scale.spec.replicas or 0)
+        if current == p.replicas:
+            raise NotApplicable(f"{_where(name, k8s_target.namespace)} already has {current}.")
+        return Preview(
+            f"scale {_where(name, k8s_target.namespace)} from {current} to {p.replicas} replicas",
+            {"deployment": name, "from": current, "to": p.replicas},
+        )
+
+    async def _scale(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, preview: Preview
+    ) -> Outcome:
+        name, want = preview.facts["deployment"], int(preview.facts["to"])
+        apps = await client.apps()
+        scale = await client.call(apps.read_namespaced_deployment_scale, name, k8s_target.namespace)
+        now = int(scale.spec.replicas or 0)
+        if now != int(preview.facts["from"]):
+            return Outcome(
+                False,
+                "nothing changed",
+                f"{name} has {now} replicas",
+                drift=f"replicas moved from {preview.facts['from']} to {now} since the preview",
+            )
+        await client.call(
+            apps.patch_namespaced_deployment_scale,
+            name,
+            k8s_target.namespace,
+            {"spec": {"replicas": want}},
+        )
+        after = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        return Outcome(
+            True,
+            f"scaled {name} from {now} to {want} replicas",
+            f"{name}: {after.spec.replicas} replicas wanted, {after.status.ready_replicas or 0}"
+            f" ready, generation {after.metadata.generation}",
+            facts={"replicas": after.spec.replicas, "generation": after.metadata.generation},
+        )
+
+    # -- restart ----------------------------------------------------------------------------
+
+    async def _restart(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, preview: Preview
+    ) -> Outcome:
+        name = preview.facts["deployment"]
+        apps = await client.apps()
+        stamp = self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, body)
+        after = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        return Outcome(
+            True,
+            f"restarted {name} ({RESTARTED_AT}={stamp})",
+            f"{name}: revision {_revision(after)}, generation {after.metadata.generation},"
+            f" {after.status.updated_replicas or 0}/{after.spec.replicas} updated",
+            facts={"revision": _revision(after), "restarted_at": stamp},
+        )
+
+    # -- rollback ---------------------------------------------------------------------------
+
+    async def _replica_sets(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, deployment: Any
+    ) -> list[Any]:
+        apps = await client.apps()
+        labels = deployment.spec.selector.match_labels or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        listed = await client.call(
+            apps.list_namespaced_replica_set, k8s_target.namespace, label_selector=selector
+        )
+        owned = [
+            rs
+            for rs in listed.items
+            if any(ref.uid == deployment.metadata.uid for ref in rs.metadata.owner_references or [])
+        ]
+        return sorted(owned, key=_revision)
+
+    async def _preview_rollback(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, deployment: Any
+    ) -> Preview:
+        name = deployment.metadata.name
+        current = _revision(deployment)
+        older = [
+            rs
+            for rs in await self._replica_sets(client, k8s_target, deployment)
+            if _revision(rs) < current
+        ]
+        if not older:
+            raise NotApplicable(f"{_where(name, k8s_target.namespace)} has no previous revision.")
+        previous = older[-1]
+        template = await client.to_dict(previous.spec.template)
+        (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
+        return Preview(
+            f"roll {_where(name, k8s_target.namespace)} back from revision {current}"
+            f" ({_images(deployment.spec.template)}) to revision {_revision(previous)}"
+            f" ({_images(previous.spec.template)}, replica set {previous.metadata.name})",
+            {
+                "deployment": name,
+                "revision": current,
+                "to_revision": _revision(previous),
+                "replica_set": previous.metadata.name,
+                "template": template,
+            },
+        )
+
+    async def _rollback(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, preview: Preview
+    ) -> Outcome:
+        name = preview.facts["deployment"]
+        apps = await client.apps()
+        deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        if _revision(deployment) != int(preview.facts["revision"]):
+            return Outcome(
+                False,
+                "nothing changed",
+                f"{name} is at revision {_revision(deployment)}",
+                drift=f"the deployment moved from revision {preview.facts['revision']} to"
+                f" {_revision(deployment)} since the preview",
+            )
+        patch = [{"op": "replace", "path": "/spec/template", "value": preview.facts["template"]}]
+        await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, patch)
+        after = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        return Outcome(
+            True,
+            f"rolled {name} back to the template of revision {preview.facts['to_revision']}",
+            f"{name}: revision {_revision(after)} running {_images(after.spec.template)},"
+            f" generation {after.metadata.generation}",
+            facts={"revision": _revision(after), "images": _images(after.spec.template)},
+        )
+
+    # -- delete pod -------------------------------------------------------------------------
+
+    async def _preview_pod(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, params: PodParams
+    ) -> Preview:
+        core, apps = await client.core(), await client.apps()
+        try:
+            pod = await client.call(core.read_namespaced_pod, params.pod, k8s_target.namespace)
+        except TargetNotFound:
+            raise NotApplicable(
+                f"pod {params.pod} does not exist in namespace {k8s_target.namespace}."
+            ) from None
+        labels = pod.metadata.labels or {}
+        owner = None
+        for name in k8s_target.deployments:
+            try:
+                deployment = await client.call(
+                    apps.read_namespaced_deployment, name, k8s_target.namespace
+                )
+            except TargetError:
+                continue
+            wanted = deployment.spec.selector.match_labels or {}
+            if wanted and all(labels.get(k) == v for k, v in wanted.items()):
+                owner = name
+                break
+        if owner is None:
+            raise NotApplicable(f"pod {params.pod} belongs to no catalogued deployment.")
+        return Preview(
+            f"delete pod {params.pod} of deployment {owner} in namespace"
+            f" {k8s_target.namespace} (phase {pod.status.phase}); its replica set replaces it",
+            {"pod": params.pod, "uid": pod.metadata.uid, "deployment": owner},
+        )
+
+    async def _delete_pod(
+        self, client: KubernetesClient, k8s_target: KubernetesTarget, preview: Preview
+    ) -> Outcome:
+        core = await client.core()
+        name, uid = preview.facts["pod"], preview.facts["uid"]
+        body = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
+        try:
+            await client.call(core.delete_namespaced_pod, name, k8s_target.namespace, body=body)
+        except TargetNotFound:
+            return Outcome(False, "nothing changed", f"pod {name} is gone", drift="pod gone")
+        except TargetError as exc:
+            if "409" in exc.detail:
+                return Outcome(
+                    False,
+                    "nothing changed",
+                    f"pod {name} is another pod now",
+                    drift=f"pod {name} was recreated since the preview (UID changed)",
+                )
+            raise
+        return Outcome(True, f"deleted pod {name}", f"pod {name} ({uid}) removed")

@@ -1,0 +1,220 @@
+"""PostgreSQL actions: end sessions by filter, or cancel (then terminate) one backend by pid.
+
+Never touched, whatever the filter says: the bot's own backends (`application_name`
+starting "chatops-bot", and the session running the statement), other databases than the
+catalogued one, background workers; superuser and replication backends unless the catalog
+entry allows them (`terminate_superuser`, `terminate_replication`).
+
+A backend is known by (pid, backend_start): at execution only the backends of the preview
+that still match the filter are ended. A pid that is gone, or reused by a new session, is
+reported, never replaced by a new match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.catalog import PostgresTarget
+from bot.durations import humanize_seconds
+from bot.remediation.actions import AgeParams, BackendParams, Params
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresClient, PostgresSession
+
+_SESSIONS = """
+SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
+       a.application_name AS app, a.state, a.backend_type,
+       coalesce(r.rolsuper, false) AS superuser,
+       extract(epoch FROM now() - a.state_change)::float AS state_s,
+       extract(epoch FROM now() - a.query_start)::float AS query_s,
+       left(a.query, 120) AS query,
+       a.pid = pg_backend_pid() AS is_self
+FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'walsender')
+"""
+
+_FILTERS = {
+    "postgres.terminate_idle_in_transaction": (
+        "sessions idle in transaction",
+        lambda row: str(row["state"]).startswith("idle in transaction"),
+        "state_s",
+    ),
+    "postgres.terminate_idle": ("connections idle", lambda row: row["state"] == "idle", "state_s"),
+    "postgres.terminate_long_queries": (
+        "active queries running",
+        lambda row: row["state"] == "active",
+        "query_s",
+    ),
+}
+
+
+def _catalog(target: Target) -> PostgresTarget:
+    if target.entry.postgres is None:
+        raise NotApplicable(f"The catalog names no PostgreSQL for '{target.service}'.")
+    return target.entry.postgres
+
+
+def protected(row: dict[str, Any], pg: PostgresTarget) -> str | None:
+    """Why a backend must be left alone, or None."""
+    if row["is_self"] or str(row["app"] or "").startswith(BOT_APPLICATION_PREFIX):
+        return "the bot's own"
+    if row["backend_type"] == "walsender" and not pg.terminate_replication:
+        return "replication"
+    if row["superuser"] and not pg.terminate_superuser:
+        return "superuser"
+    return None
+
+
+def _who(row: dict[str, Any]) -> str:
+    return f"app={row['app'] or '-'}, user={row['user'] or '-'}"
+
+
+def _pids(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(str(r["pid"]) for r in rows)
+
+
+async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[int]:
+    """Pids among `keys` that no longer exist, waiting briefly: ending a backend is async."""
+    wanted = {pid for pid, _ in keys}
+    for _ in range(20):
+        rows = await session.fetchall(
+            "SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity"
+            " WHERE pid = ANY(%s)",
+            (list(wanted),),
+        )
+        alive = {(r["pid"], r["backend_start"]) for r in rows}
+        gone = [pid for pid, start in keys if (pid, start) not in alive]
+        if len(gone) == len(keys):
+            return gone
+        await asyncio.sleep(0.1)
+    return gone
+
+
+class PostgresExecutor:
+    async def preview(self, target: Target, params: Params) -> Preview:
+        pg = _catalog(target)
+        client = PostgresClient(pg, purpose="remediate")
+        async with client.session() as session:
+            rows = await session.fetchall(_SESSIONS)
+            if isinstance(params, BackendParams):
+                return await self._preview_backend(session, pg, rows, params)
+            assert isinstance(params, AgeParams)
+            what, matches, age = _FILTERS[target.spec.name]
+            over = [r for r in rows if matches(r) and (r[age] or 0) > params.older_than_s]
+            chosen = [r for r in over if protected(r, pg) is None]
+            spared = [f"{r['pid']} ({protected(r, pg)})" for r in over if protected(r, pg)]
+        span = humanize_seconds(params.older_than_s)
+        if not chosen:
+            left = f"; left alone: {', '.join(spared)}" if spared else ""
+            raise NotApplicable(
+                f"No {what} for more than {span} on {target.service}'s database{left}."
+            )
+        apps = sorted({_who(r) for r in chosen})
+        summary = (
+            f"terminate {len(chosen)} {what} for more than {span}: pids {_pids(chosen)}"
+            f" ({'; '.join(apps[:5])})"
+        )
+        if spared:
+            summary += f"; left alone: {', '.join(spared)}"
+        return Preview(
+            summary,
+            {
+                "backends": [[r["pid"], r["backend_start"]] for r in chosen],
+                "older_than_s": params.older_than_s,
+                "spared": spared,
+            },
+        )
+
+    async def _preview_backend(
+        self,
+        session: PostgresSession,
+        pg: PostgresTarget,
+        rows: list[dict[str, Any]],
+        params: BackendParams,
+    ) -> Preview:
+        [row] = [r for r in rows if r["pid"] == params.pid] or [None]
+        if row is None:
+            raise NotApplicable(f"No backend {params.pid} on this database.")
+        why = protected(row, pg)
+        if why is not None:
+            raise NotApplicable(f"Backend {params.pid} is {why}: the bot leaves it alone.")
+        blocked = await session.fetchall(
+            "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) ORDER BY pid",
+            (params.pid,),
+        )
+        verb = "cancel the query of, then terminate," if params.terminate else "cancel the query of"
+        summary = (
+            f"{verb} backend {params.pid} ({_who(row)}, {row['state']}"
+            f" for {humanize_seconds(row['state_s'] or 0)}: {row['query'] or '-'})"
+        )
+        if blocked:
+            summary += f"; it blocks pids {_pids(blocked)}"
+        return Preview(
+            summary,
+            {
+                "backends": [[row["pid"], row["backend_start"]]],
+                "blocked": [r["pid"] for r in blocked],
+                "terminate": params.terminate,
+            },
+        )
+
+    async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
+        pg = _catalog(target)
+        keys = [(int(pid), str(start)) for pid, start in preview.facts["backends"]]
+        client = PostgresClient(pg, purpose="remediate")
+        async with client.session(read_only=False) as session:
+            rows = await session.fetchall(_SESSIONS)
+            live = {(r["pid"], r["backend_start"]): r for r in rows}
+            if isinstance(params, BackendParams):
+                still = [live[k] for k in keys if k in live and protected(live[k], pg) is None]
+            else:
+                assert isinstance(params, AgeParams)
+                _, matches, age = _FILTERS[target.spec.name]
+                still = [
+                    live[k]
+                    for k in keys
+                    if k in live
+                    and protected(live[k], pg) is None
+                    and matches(live[k])
+                    and (live[k][age] or 0) > params.older_than_s
+                ]
+            kept = {(r["pid"], r["backend_start"]) for r in still}
+            drifted = [pid for pid, start in keys if (pid, start) not in kept]
+            drift = (
+                f"no longer matching the preview, left alone: pids {', '.join(map(str, drifted))}"
+                if drifted
+                else ""
+            )
+            if not still:
+                return Outcome(False, "nothing changed", "no backend of the preview remains", drift)
+            if isinstance(params, BackendParams):
+                changed = await self._cancel_then_terminate(session, still[0], params)
+            else:
+                for row in still:
+                    await session.fetchone("SELECT pg_terminate_backend(%s)", (row["pid"],))
+                changed = f"terminated pids {_pids(still)}"
+            ended = [(r["pid"], r["backend_start"]) for r in still]
+            cancel_only = isinstance(params, BackendParams) and not params.terminate
+            gone = [] if cancel_only else await _gone(session, ended)
+        alive = [pid for pid, _ in ended if pid not in gone]
+        after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
+        if alive:
+            after += f"; still connected: pids {', '.join(map(str, alive))}"
+        return Outcome(
+            ok=not alive or cancel_only,
+            changed=changed,
+            after=after,
+            drift=drift,
+            facts={"gone": gone, "alive": alive, "left_alone": drifted},
+        )
+
+    async def _cancel_then_terminate(
+        self, session: PostgresSession, row: dict[str, Any], params: BackendParams
+    ) -> str:
+        pid = row["pid"]
+        await session.fetchone("SELECT pg_cancel_backend(%s)", (pid,))
+        if not params.terminate:
+            return f"cancelled the query of backend {pid}"
+        await asyncio.sleep(0.5)  # a cancelled query ends within moments; idle sessions don't
+        await session.fetchone("SELECT pg_terminate_backend(%s)", (pid,))
+        return f"cancelled the query of backend {pid}, then terminated it"

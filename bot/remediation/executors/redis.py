@@ -1,0 +1,42 @@
+"""Redis: CONFIG SET maxmemory-policy on the catalogued Redis."""
+
+from __future__ import annotations
+
+from bot.remediation.actions import Params, RedisPolicyParams
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.targets.redis import RedisClient
+
+
+class RedisExecutor:
+    async def preview(self, target: Target, params: Params) -> Preview:
+        assert isinstance(params, RedisPolicyParams)
+        if target.entry.redis is None:
+            raise NotApplicable(f"The catalog names no Redis for '{target.service}'.")
+        async with RedisClient(target.entry.redis).session() as session:
+            current = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+        if current == params.policy:
+            raise NotApplicable(f"{target.service}'s Redis already uses {current}.")
+        return Preview(
+            f"set maxmemory-policy of {target.service}'s Redis from {current} to {params.policy}",
+            {"from": current, "to": params.policy},
+        )
+
+    async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
+        assert target.entry.redis is not None
+        async with RedisClient(target.entry.redis).session() as session:
+            current = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+            if current != preview.facts["from"]:
+                return Outcome(
+                    False,
+                    "nothing changed",
+                    f"maxmemory-policy is {current}",
+                    drift=f"the policy moved from {preview.facts['from']} to {current}",
+                )
+            await session.config_set("maxmemory-policy", str(preview.facts["to"]))
+            after = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+        return Outcome(
+            after == preview.facts["to"],
+            f"set maxmemory-policy {current} -> {preview.facts['to']}",
+            f"maxmemory-policy is {after}",
+            facts={"policy": after},
+        )

@@ -1,0 +1,77 @@
+"""What a dry run computes and what an execution reports: plain data, JSON in the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.catalog import Service
+from bot.errors import ChatOpsError
+from bot.remediation.actions import ActionSpec, Params
+
+
+class NotApplicable(ChatOpsError):
+    """The action cannot apply to this service or target as it is now (refused at dry run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The exact change, computed against the live target when the request is made.
+
+    `summary` is one plain sentence ("scale deployment checkout in namespace shop from 3 to 6
+    replicas"); `facts` hold what the executor re-checks before it runs (pids with their
+    backend start, the replica count seen, the revision to return to...).
+    """
+
+    summary: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": self.summary, "facts": self.facts}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Preview:
+        return cls(str(data.get("summary", "")), dict(data.get("facts") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened: `ok` False when nothing (or not all) could be done; `changed` what was
+    done, `drift` what no longer matched the preview and was left alone, `after` what the
+    target looks like now."""
+
+    ok: bool
+    changed: str
+    after: str
+    drift: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "changed": self.changed,
+            "after": self.after,
+            "drift": self.drift,
+            "facts": self.facts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The action, aimed at one catalogued service."""
+
+    spec: ActionSpec
+    service: str
+    entry: Service
+
+
+class Executor(Protocol):
+    """One per system: a dry run, then the change, through the system's API client only."""
+
+    async def preview(self, target: Target, params: Params) -> Preview:
+        """Compute the exact change now; NotApplicable (or TargetError) when it cannot run."""
+        ...
+
+    async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
+        """Make the change, but only as far as the target still matches `preview`."""
+        ...

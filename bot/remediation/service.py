@@ -1,0 +1,548 @@
+"""RemediationService: requests with a dry run, approvals under a row lock, one execution.
+
+The state machine, every step in one transaction holding the request's row lock:
+
+  requested --(enough distinct approvers)--> approved --> running --> succeeded | failed
+  requested --(Deny)--> denied        requested --(expiry reminder, or a late click)--> expired
+  running  --(watch reminder: the executor never reported)--> unknown (never re-run)
+
+The click that completes the approvals also moves the request to running, with this process
+as its runner, in the same transaction: whichever of twenty clicks or two processes commits
+it first starts the one execution; the others find it running and are refused. The executor
+starts only after that commit (Tx.after_commit). A watch reminder, due once the execution
+timeout has surely passed, finds a request still running when its process died mid-run and
+closes it as "outcome unknown", telling the requester and the approvers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import audit, outbox
+from bot.audit import AuditRecord
+from bot.clock import Clock
+from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied
+from bot.escalation import storage as reminders
+from bot.escalation.planner import PlannedReminder, ReminderKind
+from bot.incidents import journal
+from bot.incidents import storage as incidents
+from bot.models import Actor
+from bot.outbox import OutboxDispatcher
+from bot.permissions import Permissions
+from bot.policy import Policy
+from bot.remediation import actions, approval
+from bot.remediation import storage as requests
+from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
+from bot.remediation.storage import Request, Status
+from bot.store import Store, Tx
+from bot.targets.errors import TargetError
+
+log = logging.getLogger(__name__)
+
+# Outbox effect kinds (bot.remediation.delivery delivers them).
+POST = "remediation.post"
+REFRESH = "remediation.refresh"
+OUTCOME = "remediation.outcome"
+TELL = "remediation.tell"
+
+DEFAULT_EXPIRY = timedelta(minutes=15)
+DEFAULT_TIMEOUT = 60.0
+WATCH_GRACE = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a click did: `refused` is the reason, shown only to the clicker, when nothing
+    changed; `started` when this click started the execution."""
+
+    request: Request
+    refused: str | None = None
+    started: bool = False
+
+
+def _owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RemediationService:
+    """`/remediate` and its Approve / Deny buttons without Slack."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: Store,
+        clock: Clock,
+        permissions: Permissions,
+        dispatcher: OutboxDispatcher,
+        executors: Mapping[str, Executor],
+        expiry: timedelta = DEFAULT_EXPIRY,
+        timeout: float = DEFAULT_TIMEOUT,
+        owner: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.permissions = permissions
+        self.dispatcher = dispatcher
+        self.executors = dict(executors)
+        self.expiry = expiry
+        self.timeout = timeout
+        self.owner = owner or _owner_id()
+        self._running: set[asyncio.Task[None]] = set()
+
+    # -- requesting -----------------------------------------------------------------------
+
+    def target(self, action: str, service: str) -> Target:
+        spec = actions.spec_for(action)
+        entry = self.policy.services.get(service.lower())
+        if entry is None:
+            names = ", ".join(sorted(self.policy.services)) or "none"
+            raise NotFound(f"No service called '{actions._echo(service)}'. Services: {names}.")
+        return Target(spec, service.lower(), entry)
+
+    async def request(
+        self,
+        action: str,
+        service: str,
+        actor: Actor,
+        *,
+        words: Sequence[str] = (),
+        params: Mapping[str, Any] | None = None,
+        channel_id: str | None = None,
+        request_id: str | None = None,
+        origin: str = "command",
+    ) -> Request:
+        """Validate, check the requester, dry-run against the live target, record the request
+        and queue its approval message. Raises UsageError, NotFound, PermissionDenied, or
+        Conflict (the action cannot apply now: the dry run says why)."""
+        target = self.target(action, service)
+        spec = target.spec
+        typed = (
+            actions.from_button(spec, params)
+            if params is not None
+            else actions.parse_words(spec, words)
+        )
+        if not await approval.may_request(self.permissions, actor, spec):
+            raise PermissionDenied(f"You may not request {spec.name}.")
+        try:
+            preview = await self.executors[spec.system].preview(target, typed)
+        except NotApplicable as exc:
+            raise Conflict(f"Nothing requested: {exc}") from None
+        except TargetError as exc:
+            raise Conflict(f"Nothing requested: the dry run failed ({exc}).") from None
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            if request_id and await requests.by_key(tx, request_id):
+                raise DuplicateRequest(request_id)
+            incident = await incidents.get_by_channel(tx, channel_id) if channel_id else None
+            request = await requests.insert(
+                tx,
+                action=spec.name,
+                service=target.service,
+                params=typed.model_dump(mode="json"),
+                risk=spec.risk.value,
+                preview=preview,
+                requested_by=actor.user_id,
+                now=now,
+                expires_at=now + self.expiry,
+                approvals_needed=approval.approvals_needed(self.policy.roles, spec),
+                incident_id=incident.id if incident else None,
+                channel_id=channel_id,
+                origin=origin,
+                request_key=request_id,
+            )
+            await reminders.insert(
+                tx,
+                None,
+                0,
+                PlannedReminder(ReminderKind.REMEDIATION_EXPIRY, request.expires_at),
+                now,
+                subject=request.subject,
+            )
+            args = {
+                "action": spec.name,
+                "service": target.service,
+                "params": request.params,
+                "risk": spec.risk.value,
+                "origin": origin,
+            }
+            await self._record(
+                tx,
+                request,
+                actor.user_id,
+                "remediation.request",
+                "requested",
+                f"requested #{request.id}: {preview.summary}",
+                args,
+                request_id,
+            )
+            await self._record(
+                tx,
+                request,
+                actor.user_id,
+                "remediation.dry_run",
+                "dry_run",
+                "",
+                {**args, "preview": preview.summary},
+                request_id,
+            )
+            if channel_id:
+                await outbox.enqueue(
+                    tx, now, POST, {"request_id": request.id}, incident_id=request.incident_id
+                )
+            tx.after_commit(self.dispatcher.kick)
+        return request
+
+    # -- deciding -------------------------------------------------------------------------
+
+    async def approve(
+        self, request_id: int, actor: Actor, *, request_key: str | None = None
+    ) -> Decision:
+        """Record one approval; the one that completes them starts the execution."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            request = await self._locked(tx, request_id)
+            spec = actions.spec_for(request.action)
+            refused = await self._closed(tx, request, actor, now, "approve")
+            if refused is None and actor.user_id == request.requested_by:
+                refused = "You requested this: someone else must approve it."
+            if refused is None and not await approval.may_approve(self.permissions, actor, spec):
+                listed = approval.approvers(self.policy.roles, spec)
+                refused = (
+                    f"You are not an approver for {spec.name}."
+                    if listed
+                    else f"Nobody may approve {spec.name}: the policy lists no approvers."
+                )
+            if refused is None and actor.user_id in request.approvals:
+                refused = (
+                    f"You already approved #{request.id}; it needs"
+                    f" {request.approvals_needed - len(request.approvals)} more."
+                )
+            if refused is not None:
+                await self._refusal(tx, request, actor, "remediation.approve", refused, request_key)
+                return Decision(request, refused=refused)
+            approvals = [*request.approvals, actor.user_id]
+            request = await requests.update(tx, request.id, now, approvals=approvals)
+            await self._record(
+                tx,
+                request,
+                actor.user_id,
+                "remediation.approve",
+                "approved",
+                f"approved #{request.id} ({len(approvals)} of {request.approvals_needed})",
+                {"approvals": approvals},
+                request_key,
+            )
+            started = len(approvals) >= request.approvals_needed
+            if started:
+                request = await self._start(tx, request, actor, now, request_key)
+            await outbox.enqueue(
+                tx, now, REFRESH, {"request_id": request.id}, incident_id=request.incident_id
+            )
+            tx.after_commit(self.dispatcher.kick)
+            if started:
+                tx.after_commit(lambda: self._spawn(request_id))
+        return Decision(request, started=started)
+
+    async def deny(
+        self, request_id: int, actor: Actor, *, request_key: str | None = None
+    ) -> Decision:
+        """Deny (an approver) or withdraw (the requester) a request still waiting."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            request = await self._locked(tx, request_id)
+            spec = actions.spec_for(request.action)
+            refused = await self._closed(tx, request, actor, now, "deny")
+            if (
+                refused is None
+                and actor.user_id != request.requested_by
+                and not await approval.may_approve(self.permissions, actor, spec)
+            ):
+                refused = f"Only an approver for {spec.name}, or the requester, may deny it."
+            if refused is not None:
+                await self._refusal(tx, request, actor, "remediation.deny", refused, request_key)
+                return Decision(request, refused=refused)
+            request = await requests.update(
+                tx,
+                request.id,
+                now,
+                status=Status.DENIED,
+                decided_by=actor.user_id,
+                decided_at=now,
+                outcome="denied",
+            )
+            await reminders.cancel_subject(tx, request.subject, now, "denied")
+            await self._record(
+                tx,
+                request,
+                actor.user_id,
+                "remediation.deny",
+                "denied",
+                f"denied #{request.id}",
+                {},
+                request_key,
+            )
+            await outbox.enqueue(
+                tx, now, REFRESH, {"request_id": request.id}, incident_id=request.incident_id
+            )
+            tx.after_commit(self.dispatcher.kick)
+        return Decision(request)
+
+    async def get(self, request_id: int) -> Request:
+        async with self.store.transaction() as tx:
+            found = await requests.get(tx, request_id)
+        if found is None:
+            raise NotFound(f"No remediation request #{request_id}.")
+        return found
+
+    async def _locked(self, tx: Tx, request_id: int) -> Request:
+        request = await requests.get(tx, request_id, lock=True)
+        if request is None:
+            raise NotFound(f"No remediation request #{request_id}.")
+        return request
+
+    async def _closed(
+        self, tx: Tx, request: Request, actor: Actor, now: datetime, verb: str
+    ) -> str | None:
+        """Why a request can no longer be decided (expiring it when its time has passed)."""
+        if request.status is Status.REQUESTED and request.expires_at <= now:
+            await self.expire(tx, request, now)
+            return f"Request #{request.id} expired before it was approved: request it again."
+        if request.status is not Status.REQUESTED:
+            state = "outcome unknown" if request.status is Status.UNKNOWN else request.status.value
+            return f"Request #{request.id} is already {state}: there is nothing to {verb}."
+        return None
+
+    async def expire(self, tx: Tx, request: Request, now: datetime) -> Request:
+        """requested -> expired (the row is locked by `tx`)."""
+        request = await requests.update(
+            tx, request.id, now, status=Status.EXPIRED, decided_at=now, outcome="expired"
+        )
+        await reminders.cancel_subject(tx, request.subject, now, "expired")
+        await self._record(
+            tx,
+            request,
+            "chatops-bot",
+            "remediation.expire",
+            "expired",
+            f"request #{request.id} expired without approval",
+            {},
+            None,
+        )
+        await outbox.enqueue(
+            tx, now, REFRESH, {"request_id": request.id}, incident_id=request.incident_id
+        )
+        tx.after_commit(self.dispatcher.kick)
+        return request
+
+    async def _refusal(
+        self, tx: Tx, request: Request, actor: Actor, action: str, reason: str, key: str | None
+    ) -> None:
+        await audit.append(
+            tx,
+            self.clock.now(),
+            AuditRecord(
+                actor=actor.user_id,
+                action=action,
+                target=request.subject,
+                outcome=f"refused: {reason}",
+                args={"request": request.id, "status": request.status.value},
+                incident_id=request.incident_id,
+                request_id=key,
+            ),
+        )
+
+    # -- running --------------------------------------------------------------------------
+
+    async def _start(
+        self, tx: Tx, request: Request, actor: Actor, now: datetime, key: str | None
+    ) -> Request:
+        request = await requests.update(
+            tx, request.id, now, status=Status.APPROVED, decided_by=actor.user_id, decided_at=now
+        )
+        await reminders.cancel_subject(tx, request.subject, now, "approved")
+        request = await requests.update(
+            tx, request.id, now, status=Status.RUNNING, runner=self.owner, started_at=now
+        )
+        watch_at = now + timedelta(seconds=self.timeout + WATCH_GRACE)
+        await reminders.insert(
+            tx,
+            None,
+            0,
+            PlannedReminder(ReminderKind.REMEDIATION_WATCH, watch_at),
+            now,
+            subject=request.subject,
+        )
+        await self._record(
+            tx,
+            request,
+            "chatops-bot",
+            "remediation.start",
+            "started",
+            f"running #{request.id}: {request.preview.summary}",
+            {"runner": self.owner, "timeout_s": self.timeout},
+            key,
+        )
+        return request
+
+    def _spawn(self, request_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self.run(request_id))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait for the executions this process started (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def run(self, request_id: int) -> None:
+        """Execute a request this process moved to running, within the timeout; record it."""
+        request = await self.get(request_id)
+        if request.status is not Status.RUNNING or request.runner != self.owner:
+            return
+        target = self.target(request.action, request.service)
+        params = actions.validate(target.spec, request.params)
+        try:
+            async with asyncio.timeout(self.timeout):
+                outcome = await self.executors[target.spec.system].execute(
+                    target, params, request.preview
+                )
+        except TimeoutError:
+            outcome = Outcome(False, f"timed out after {self.timeout:g} s", "not known: check it")
+        except (TargetError, NotApplicable) as exc:
+            outcome = Outcome(False, "failed", str(exc))
+        except Exception as exc:  # an executor bug must still close the request
+            log.exception("remediation #%s failed", request_id)
+            outcome = Outcome(False, "failed", f"internal error ({type(exc).__name__})")
+        await self._finish(request_id, outcome)
+
+    async def _finish(self, request_id: int, outcome: Outcome) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            request = await self._locked(tx, request_id)
+            if request.status is not Status.RUNNING or request.runner != self.owner:
+                log.warning(
+                    "remediation #%s finished after it was closed as %s", request_id, request.status
+                )
+                return
+            status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+            text = outcome.changed + (f" ({outcome.drift})" if outcome.drift else "")
+            request = await requests.update(
+                tx,
+                request.id,
+                now,
+                status=status,
+                finished_at=now,
+                outcome=text,
+                result=outcome.to_json(),
+            )
+            await reminders.cancel_subject(tx, request.subject, now, status.value)
+            await self._record(
+                tx,
+                request,
+                "chatops-bot",
+                "remediation.outcome",
+                status.value,
+                f"#{request.id} {status.value}: {text}; now {outcome.after}",
+                {"outcome": outcome.to_json()},
+                None,
+                outcome=status.value,
+            )
+            for kind in (REFRESH, OUTCOME):
+                await outbox.enqueue(
+                    tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
+                )
+            tx.after_commit(self.dispatcher.kick)
+
+    async def close_unknown(self, tx: Tx, request: Request, now: datetime) -> Request:
+        """running -> unknown: its executor died; tell the requester and the approvers."""
+        request = await requests.update(
+            tx,
+            request.id,
+            now,
+            status=Status.UNKNOWN,
+            finished_at=now,
+            outcome="outcome unknown: the bot stopped while it ran; it was not run again",
+        )
+        await self._record(
+            tx,
+            request,
+            "chatops-bot",
+            "remediation.outcome",
+            "unknown",
+            f"#{request.id} outcome unknown: the bot stopped while it ran",
+            {"runner": request.runner},
+            None,
+            outcome="unknown",
+        )
+        for kind in (REFRESH, OUTCOME):
+            await outbox.enqueue(
+                tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
+            )
+        for user in dict.fromkeys([request.requested_by, *request.approvals]):
+            await outbox.enqueue(
+                tx,
+                now,
+                TELL,
+                {"request_id": request.id, "user_id": user},
+                incident_id=request.incident_id,
+            )
+        tx.after_commit(self.dispatcher.kick)
+        return request
+
+    # -- the record -----------------------------------------------------------------------
+
+    async def _record(
+        self,
+        tx: Tx,
+        request: Request,
+        actor: str,
+        action: str,
+        kind: str,
+        line: str,
+        args: dict[str, Any],
+        request_key: str | None,
+        *,
+        outcome: str = "ok",
+    ) -> None:
+        """The audit entry, and on the incident's timeline too when there is one (a dry run
+        is audited only: its result is the request line)."""
+        args = {"request": request.id, "action": request.action, "service": request.service, **args}
+        now = self.clock.now()
+        if request.incident_id and line:
+            await journal.record(
+                tx,
+                now,
+                request.incident_id,
+                actor=actor,
+                kind=f"remediation_{kind}",
+                text=line,
+                action=action,
+                args=args,
+                outcome=outcome,
+                data={"request": request.id},
+                request_id=request_key,
+            )
+            return
+        await audit.append(
+            tx,
+            now,
+            AuditRecord(
+                actor=actor,
+                action=action,
+                target=request.subject,
+                outcome=outcome,
+                args=args,
+                incident_id=request.incident_id,
+                request_id=request_key,
+            ),
+        )

@@ -1,0 +1,196 @@
+"""SQL for remediation requests. Runs inside a caller's Tx; `lock=True` takes the row lock
+that every state change holds (SQLite serialises writers anyway)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.clock import utc_from_timestamp
+from bot.remediation.plans import Preview
+from bot.store import Row, Tx, for_update
+
+
+class Status(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    DENIED = "denied"
+    UNKNOWN = "unknown"  # found running after its executor died: never re-run
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.EXPIRED, Status.DENIED, Status.UNKNOWN})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: int
+    action: str
+    service: str
+    params: dict[str, Any]
+    risk: str
+    preview: Preview
+    status: Status
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    approvals_needed: int
+    approvals: tuple[str, ...]
+    decided_by: str | None
+    decided_at: datetime | None
+    incident_id: str | None
+    channel_id: str | None
+    message_ts: str | None
+    runner: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: str
+    result: dict[str, Any]
+    origin: str
+
+    @property
+    def subject(self) -> str:
+        """How reminders about this request name it."""
+        return subject_of(self.id)
+
+
+def subject_of(request_id: int) -> str:
+    return f"remediation:{request_id}"
+
+
+def _dt(value: float | None) -> datetime | None:
+    return utc_from_timestamp(value) if value is not None else None
+
+
+def _request(row: Row) -> Request:
+    return Request(
+        id=int(row["id"]),
+        action=row["action"],
+        service=row["service"],
+        params=json.loads(row["params"]),
+        risk=row["risk"],
+        preview=Preview.from_json(json.loads(row["preview"])),
+        status=Status(row["status"]),
+        requested_by=row["requested_by"],
+        requested_at=utc_from_timestamp(row["requested_at"]),
+        expires_at=utc_from_timestamp(row["expires_at"]),
+        approvals_needed=int(row["approvals_needed"]),
+        approvals=tuple(json.loads(row["approvals"])),
+        decided_by=row["decided_by"],
+        decided_at=_dt(row["decided_at"]),
+        incident_id=row["incident_id"],
+        channel_id=row["channel_id"],
+        message_ts=row["message_ts"],
+        runner=row["runner"],
+        started_at=_dt(row["started_at"]),
+        finished_at=_dt(row["finished_at"]),
+        outcome=row["outcome"],
+        result=json.loads(row["result"]),
+        origin=row["origin"],
+    )
+
+
+async def insert(
+    tx: Tx,
+    *,
+    action: str,
+    service: str,
+    params: dict[str, Any],
+    risk: str,
+    preview: Preview,
+    requested_by: str,
+    now: datetime,
+    expires_at: datetime,
+    approvals_needed: int,
+    incident_id: str | None,
+    channel_id: str | None,
+    origin: str,
+    request_key: str | None,
+) -> Request:
+    row = await tx.fetchone(
+        "INSERT INTO remediation_requests (action, service, params, risk, preview, status,"
+        " requested_by, requested_at, expires_at, approvals_needed, incident_id, channel_id,"
+        " origin, request_key, updated_at) VALUES (?, ?, ?, ?, ?, 'requested', ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?) RETURNING *",
+        (
+            action,
+            service,
+            json.dumps(params, sort_keys=True),
+            risk,
+            json.dumps(preview.to_json()),
+            requested_by,
+            now.timestamp(),
+            expires_at.timestamp(),
+            approvals_needed,
+            incident_id,
+            channel_id,
+            origin,
+            request_key,
+            now.timestamp(),
+        ),
+    )
+    assert row is not None
+    return _request(row)
+
+
+async def get(tx: Tx, request_id: int, *, lock: bool = False) -> Request | None:
+    row = await tx.fetchone(
+        f"SELECT * FROM remediation_requests WHERE id = ?{for_update(tx) if lock else ''}",
+        (request_id,),
+    )
+    return _request(row) if row else None
+
+
+async def by_key(tx: Tx, request_key: str) -> Request | None:
+    row = await tx.fetchone(
+        "SELECT * FROM remediation_requests WHERE request_key = ?", (request_key,)
+    )
+    return _request(row) if row else None
+
+
+async def update(tx: Tx, request_id: int, now: datetime, **fields: Any) -> Request:
+    """Set `fields` (datetimes, lists and dicts converted) and return the row as it is now."""
+    values: list[Any] = []
+    for value in fields.values():
+        if isinstance(value, datetime):
+            value = value.timestamp()
+        elif isinstance(value, list | tuple | dict):
+            value = json.dumps(value)
+        elif isinstance(value, StrEnum):
+            value = value.value
+        values.append(value)
+    sets = ", ".join(f"{name} = ?" for name in fields)
+    row = await tx.fetchone(
+        f"UPDATE remediation_requests SET {sets}, updated_at = ? WHERE id = ? RETURNING *",
+        (*values, now.timestamp(), request_id),
+    )
+    assert row is not None
+    return _request(row)
+
+
+async def set_message(tx: Tx, request_id: int, channel_id: str, ts: str) -> bool:
+    changed = await tx.execute(
+        "UPDATE remediation_requests SET channel_id = ?, message_ts = ?"
+        " WHERE id = ? AND message_ts IS NULL",
+        (channel_id, ts, request_id),
+    )
+    return changed == 1
+
+
+async def waiting_for(tx: Tx, limit: int = 20) -> list[Request]:
+    """Requests still waiting for approval, oldest first (the App Home's "approvals waiting")."""
+    rows = await tx.fetchall(
+        "SELECT * FROM remediation_requests WHERE status = 'requested'"
+        f" ORDER BY requested_at LIMIT {int(limit)}"
+    )
+    return [_request(row) for row in rows]

@@ -1,0 +1,214 @@
+"""Slack wording and Block Kit for remediations: the approval request, its final states, the
+outcome in its thread, the private answers. Whatever came from a target (statements, names)
+is redacted and escaped here before it becomes mrkdwn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.redact import redact_text
+from bot.remediation.actions import ACTIONS
+from bot.remediation.storage import Request, Status
+from bot.slack.escape import escape_mrkdwn
+
+Block = dict[str, Any]
+
+APPROVE_ACTION = "remediation_approve"
+DENY_ACTION = "remediation_deny"
+SECTION_MAX = 3000
+
+STATE_LABEL = {
+    Status.REQUESTED: ":hourglass_flowing_sand: Waiting for approval",
+    Status.APPROVED: ":white_check_mark: Approved",
+    Status.RUNNING: ":gear: Running",
+    Status.SUCCEEDED: ":white_check_mark: Succeeded",
+    Status.FAILED: ":x: Failed",
+    Status.EXPIRED: ":hourglass: Expired",
+    Status.DENIED: ":no_entry: Denied",
+    Status.UNKNOWN: ":warning: Outcome unknown",
+}
+RISK_LABEL = {"low": "LOW risk", "medium": "MEDIUM risk", "high": ":warning: HIGH risk"}
+
+
+def _clean(text: str, limit: int = SECTION_MAX - 200) -> str:
+    text = escape_mrkdwn(redact_text(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _when(at: datetime) -> str:
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _people(users: Sequence[str]) -> str:
+    return ", ".join(f"<@{u}>" for u in users) or "nobody yet"
+
+
+def usage(problem: str = "") -> str:
+    lines = [problem] if problem else []
+    lines.append(
+        "Usage: `/remediate <action> <service> [key=value ...]`, for example"
+        " `/remediate kubernetes.scale checkout replicas=6` or"
+        " `/remediate postgres.terminate_idle_in_transaction orders older_than=30m`."
+    )
+    lines.append("Actions:")
+    lines += [f"• `{spec.name}` ({spec.risk.value} risk): {spec.does}" for spec in ACTIONS.values()]
+    return "\n".join(lines)
+
+
+def acked(action: str, service: str) -> str:
+    return f"Checking what `{_clean(action, 80)}` would change on `{_clean(service, 80)}`…"
+
+
+def requested(request: Request) -> str:
+    return (
+        f"Request #{request.id} is posted for approval: {_clean(request.preview.summary)}."
+        f" It needs {request.approvals_needed} approver(s) other than you."
+    )
+
+
+def request_text(request: Request) -> str:
+    label = STATE_LABEL[request.status].split(": ", 1)[-1].split(" ", 1)[-1]
+    return f"Remediation #{request.id} ({label}): {redact_text(request.preview.summary)}"[:3000]
+
+
+def request_blocks(request: Request) -> list[Block]:
+    """The request message: the change computed at request time, who asked, the risk, the
+    expiry, approvals so far; Approve / Deny (with confirmations) while it waits."""
+    meta = [
+        f"`{request.action}` on `{request.service}`",
+        RISK_LABEL.get(request.risk, request.risk),
+        f"requested by <@{request.requested_by}>",
+    ]
+    if request.incident_id:
+        meta.append(f"incident {request.incident_id}")
+    if request.status is Status.REQUESTED:
+        meta.append(f"expires {_when(request.expires_at)}")
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": f"Remediation #{request.id}: {STATE_LABEL[request.status]}"[:150],
+                "emoji": True,
+            },
+        },
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": "*Change:* " + _clean(request.preview.summary)},
+        },
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(meta)}]},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*Approvals:* {len(request.approvals)} of {request.approvals_needed}"
+                f" ({_people(request.approvals)})",
+            },
+        },
+    ]
+    if request.status is Status.REQUESTED:
+        value = str(request.id)
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"remediation_{request.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Approve"},
+                        "action_id": APPROVE_ACTION,
+                        "value": value,
+                        "style": "primary",
+                        "confirm": _confirm(
+                            "Approve this change?",
+                            f"This approves: {_clean(request.preview.summary, 250)}",
+                            "Approve",
+                        ),
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Deny"},
+                        "action_id": DENY_ACTION,
+                        "value": value,
+                        "style": "danger",
+                        "confirm": _confirm(
+                            "Deny this change?", "Nothing will be changed.", "Deny", danger=True
+                        ),
+                    },
+                ],
+            }
+        )
+    else:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _state_line(request)}})
+    return blocks
+
+
+def _confirm(title: str, text: str, confirm: str, *, danger: bool = False) -> Block:
+    dialog: Block = {
+        "title": {"type": "plain_text", "text": title[:100]},
+        "text": {"type": "mrkdwn", "text": text[:300]},
+        "confirm": {"type": "plain_text", "text": confirm},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
+    if danger:
+        dialog["style"] = "danger"
+    return dialog
+
+
+def _state_line(request: Request) -> str:
+    status = request.status
+    if status is Status.DENIED:
+        return f"*Denied* by <@{request.decided_by}>; nothing was changed."
+    if status is Status.EXPIRED:
+        return "*Expired* before enough approvals; nothing was changed."
+    if status is Status.RUNNING:
+        return f"*Running* since {_when(request.started_at or request.requested_at)}."
+    if status is Status.UNKNOWN:
+        return (
+            "*Outcome unknown*: the bot stopped while this ran. It was not run again; check"
+            " the target before requesting it again."
+        )
+    return f"*{status.value.capitalize()}*: {_clean(request.outcome, 1500)} (details in the thread)"
+
+
+def outcome_text(request: Request) -> str:
+    result = request.result or {}
+    lines = [f"Remediation #{request.id} {STATE_LABEL[request.status]}"]
+    if request.status is Status.UNKNOWN:
+        lines.append(
+            "The bot stopped while it ran; it was not run again. Check the target before"
+            " requesting it again."
+        )
+    else:
+        lines.append(f"*Done:* {_clean(str(result.get('changed', request.outcome)), 1200)}")
+        if result.get("drift"):
+            lines.append(f"*Changed since the preview, left alone:* {_clean(result['drift'], 600)}")
+        if result.get("after"):
+            lines.append(f"*Now:* {_clean(str(result['after']), 1000)}")
+    return "\n".join(lines)
+
+
+def tell_text(request: Request) -> str:
+    return (
+        f"Remediation #{request.id} ({request.action} on {request.service}): outcome unknown."
+        " The bot stopped while it ran and did not run it again; check the target before"
+        f" requesting it again. It was: {redact_text(request.preview.summary)}"
+    )[:3000]
+
+
+def refused(reason: str) -> str:
+    return f"Not done: {reason}"
+
+
+def approved(request: Request, started: bool) -> str:
+    if started:
+        return f"Approved. Running #{request.id} now; the outcome will be in its thread."
+    left = request.approvals_needed - len(request.approvals)
+    return f"Approved. #{request.id} needs {left} more approval(s) from someone else."
+
+
+def denied(request: Request) -> str:
+    return f"Denied #{request.id}; nothing was changed."

@@ -1,0 +1,140 @@
+"""`/remediate <action> <service> [key=value ...]` and the Approve / Deny buttons of a request:
+thin listeners. Ack at once, call RemediationService, answer the clicker privately."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import Actor
+from bot.services import Services
+from bot.slack import remediation_blocks as views
+from commands.context import CommandContext, record_invocation, run_command
+
+
+def _context(
+    services: Services,
+    context: dict[str, Any],
+    channel_id: str | None,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+) -> CommandContext:
+    return CommandContext(
+        services=services,
+        actor=context["actor"],
+        request_id=context.get("request_id"),
+        channel_id=channel_id,
+        respond=respond,
+        client=client,
+    )
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
+async def request_remediation(
+    ctx: CommandContext,
+    action: str,
+    service: str,
+    *,
+    words: list[str] | None = None,
+    params: dict[str, Any] | None = None,
+    origin: str,
+) -> None:
+    """Dry-run and post a request (from the command or a /diagnose suggestion button)."""
+
+    async def work() -> None:
+        request = await ctx.services.remediation.request(
+            action,
+            service,
+            ctx.actor,
+            words=words or (),
+            params=params,
+            channel_id=ctx.channel_id,
+            request_id=ctx.request_id,
+            origin=origin,
+        )
+        await ctx.reply(views.requested(request))
+
+    args = {"action": action[:80], "service": service[:80], "origin": origin}
+    await run_command(ctx, "remediation.request", args, work, usage_for="remediate")
+
+
+def _request_id(body: dict[str, Any]) -> int:
+    raw = str(((body.get("actions") or [{}])[0]).get("value") or "")
+    return int(raw) if raw.isdigit() else 0
+
+
+async def _decide(ctx: CommandContext, verb: str, request_id: int) -> None:
+    remediation = ctx.services.remediation
+    actor: Actor = ctx.actor
+
+    async def work() -> None:
+        if verb == "approve":
+            decision = await remediation.approve(request_id, actor, request_key=ctx.request_id)
+        else:
+            decision = await remediation.deny(request_id, actor, request_key=ctx.request_id)
+        if decision.refused:
+            await ctx.reply(views.refused(decision.refused))
+        elif verb == "approve":
+            await ctx.reply(views.approved(decision.request, decision.started))
+        else:
+            await ctx.reply(views.denied(decision.request))
+
+    # The service audits approvals, denials and refusals itself, in their transactions.
+    await run_command(ctx, f"remediation.{verb}", {"request": request_id}, work)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @app.command("/remediate")
+    async def remediate_command(
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        words = (command.get("text") or "").split()
+        if len(words) < 2 or words[0].lower() == "help":
+            await ack(response_type="ephemeral", text=views.usage())
+            await record_invocation(
+                services,
+                context["actor"],
+                "remediation.help",
+                "ok" if not words or words[0].lower() == "help" else "rejected: usage",
+                {"text": (command.get("text") or "")[:200]},
+                context.get("request_id"),
+            )
+            return
+        await ack(response_type="ephemeral", text=views.acked(words[0], words[1]))
+        ctx = _context(services, context, command.get("channel_id"), respond, client)
+        await request_remediation(ctx, words[0], words[1], words=words[2:], origin="command")
+
+    @app.action(views.APPROVE_ACTION)
+    async def approve_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, context, _channel_of(body), respond, client)
+        await _decide(ctx, "approve", _request_id(body))
+
+    @app.action(views.DENY_ACTION)
+    async def deny_clicked(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
+    ) -> None:
+        await ack()
+        ctx = _context(services, context, _channel_of(body), respond, client)
+        await _decide(ctx, "deny", _request_id(body))

@@ -1,0 +1,93 @@
+"""AWS remediations on moto's server (a process, through AWS_ENDPOINT_URL) and Redis on a real
+server, after another person's approval: the ECS desired count changed and a new deployment
+forced, maxmemory-policy set; an expired request cannot be approved."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from tests import aws as moto
+from tests.aws import MotoServer
+from tests.e2e.conftest import HarnessFactory
+from tests.remediation_helpers import (
+    APPROVER,
+    audit_actions,
+    click,
+    final_update,
+    finish,
+    remediation_policy,
+    request,
+    thread_replies,
+)
+
+ECS = {"shop": {"aws": {"region": "eu-west-1", "ecs": {"cluster": "shop", "service": "checkout"}}}}
+
+
+async def test_ecs_desired_count_and_a_forced_deployment(
+    make_harness: HarnessFactory, aws_env: MotoServer
+) -> None:
+    moto.seed_ecs_service(aws_env, cluster="shop", service="checkout", desired=3)
+    ecs = aws_env.client("ecs")
+    harness = await make_harness("sqlite", policy=remediation_policy(ECS))
+
+    _, message = await request(harness, "ecs.set_desired_count shop 6")
+    assert message is not None
+    assert "set ECS service shop/checkout desired count from 3 to 6" in str(message["blocks"])
+    await click(harness, message, user=APPROVER)
+    await finish(harness)
+    [service] = ecs.describe_services(cluster="shop", services=["checkout"])["services"]
+    assert service["desiredCount"] == 6
+    assert "desired 6" in thread_replies(harness, message)[0]
+
+    before = {d["id"] for d in service["deployments"]}
+    _, message = await request(harness, "ecs.force_new_deployment shop")
+    assert message is not None
+    await click(harness, message, user=APPROVER)
+    await finish(harness)
+    [service] = ecs.describe_services(cluster="shop", services=["checkout"])["services"]
+    new = {d["id"] for d in service["deployments"]} - before
+    assert len(new) == 1
+    [outcome] = thread_replies(harness, message)
+    assert f"forced a new deployment ({new.pop()})" in outcome
+    assert "Succeeded" in str(final_update(harness, message)["blocks"])
+
+
+@pytest.mark.redis
+async def test_redis_policy_and_an_expired_request(
+    make_harness: HarnessFactory, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_URL", redis_url)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.config_set("maxmemory-policy", "noeviction")
+    policy = remediation_policy({"cache": {"redis": {"url_env": "CACHE_URL"}}})
+    harness = await make_harness(
+        "sqlite",
+        policy=policy.model_copy(
+            update={
+                "remediation": policy.remediation.model_copy(
+                    update={"expire_after": policy.remediation.expire_after.parse(1)}
+                )
+            }
+        ),
+    )
+    try:
+        _, expiring = await request(harness, "redis.set_maxmemory_policy cache allkeys-lru")
+        assert expiring is not None
+        assert "from noeviction to allkeys-lru" in str(expiring["blocks"])
+        await asyncio.sleep(1.1)  # past its expiry (the reminder may not have fired yet)
+        assert "expired before it was approved" in await click(harness, expiring, user=APPROVER)
+        await harness.settle()
+        assert "Expired" in str(final_update(harness, expiring)["blocks"])
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        actions = await audit_actions(harness)
+        assert ("remediation.expire", "chatops-bot", "ok") in actions
+        assert any(
+            a == "remediation.approve" and o.startswith("refused: Request #1 expired")
+            for a, _, o in actions
+        )
+    finally:
+        client.config_set("maxmemory-policy", "noeviction")
+        client.close()

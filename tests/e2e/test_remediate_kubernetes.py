@@ -1,0 +1,192 @@
+"""`/remediate` on the fake Kubernetes API server: restart, scale and roll back after another
+person's approval, the objects changed as Kubernetes records them; the request message
+updated in place, the outcome in its thread, every step audited."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from tests.e2e.conftest import HarnessFactory
+from tests.fake_kubernetes import FakeKubernetes, deployment, pod
+from tests.harness import BotHarness
+from tests.remediation_helpers import (
+    APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    SECOND,
+    audit_actions,
+    click,
+    final_update,
+    finish,
+    remediation_policy,
+    request,
+    thread_replies,
+)
+
+SERVICES = {
+    "checkout": {
+        "kubernetes": {
+            "context": "test",
+            "namespace": "shop",
+            "deployments": ["checkout"],
+            "min_replicas": 2,
+            "max_replicas": 12,
+        }
+    }
+}
+
+
+async def _harness(make_harness: HarnessFactory, fake: FakeKubernetes, **roles: Any) -> BotHarness:
+    fake.state.add(deployment("checkout", namespace="shop", replicas=3))
+    return await make_harness("sqlite", policy=remediation_policy(SERVICES, **roles))
+
+
+def _deployment(fake: FakeKubernetes) -> dict[str, Any]:
+    return fake.state.deployments[("shop", "checkout")]
+
+
+def _writes(fake: FakeKubernetes) -> list[str]:
+    return [f"{r.method} {r.path}" for r in fake.requests if r.method in ("PATCH", "DELETE")]
+
+
+async def test_scale_runs_once_after_another_persons_approval(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    harness = await _harness(make_harness, fake_kubernetes)
+    answer, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None, answer
+    assert "scale deployment checkout in namespace shop from 3 to 6 replicas" in str(
+        message["blocks"]
+    )
+    assert "Approve" in str(message["blocks"]) and "confirm" in str(message["blocks"])
+    assert _writes(fake_kubernetes) == []  # the dry run changed nothing
+
+    assert "someone else must approve" in await click(harness, message, user=REQUESTER)
+    assert "not an approver" in await click(harness, message, user=OUTSIDER)
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness)
+
+    scaled = _deployment(fake_kubernetes)
+    assert scaled["spec"]["replicas"] == 6 and scaled["metadata"]["generation"] == 2
+    assert _writes(fake_kubernetes) == [
+        "PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale"
+    ]
+    final = final_update(harness, message)
+    assert "Succeeded" in str(final["blocks"]) and "actions" not in str(
+        [b["type"] for b in final["blocks"]]
+    )
+    [outcome] = thread_replies(harness, message)
+    assert "scaled checkout from 3 to 6" in outcome and "6 replicas wanted" in outcome
+
+    assert "already succeeded" in await click(harness, message, user=SECOND)
+    actions = await audit_actions(harness)
+    assert [a for a, _, o in actions if o == "ok"] == [
+        "remediation.request",
+        "remediation.dry_run",
+        "remediation.approve",
+        "remediation.start",
+    ]
+    refusals = [(a, who) for a, who, o in actions if o.startswith("refused")]
+    assert refusals == [
+        ("remediation.approve", REQUESTER),
+        ("remediation.approve", OUTSIDER),
+        ("remediation.approve", SECOND),
+    ]
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in actions
+
+
+async def test_restart_and_rollback_record_revisions_as_kubernetes_does(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    harness = await _harness(make_harness, fake_kubernetes)
+    first_template = copy.deepcopy(_deployment(fake_kubernetes)["spec"]["template"])
+
+    _, message = await request(harness, "kubernetes.restart checkout")
+    assert message is not None
+    assert "revision 1 -&gt; 2" in str(message["blocks"]) or "revision 1 -> 2" in str(
+        message["blocks"]
+    )
+    await click(harness, message, user=APPROVER)
+    await finish(harness)
+    restarted = _deployment(fake_kubernetes)
+    annotations = restarted["spec"]["template"]["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/restartedAt" in annotations
+    assert restarted["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert len(fake_kubernetes.state.replica_sets) == 2
+
+    # Roll back is high risk: two approvers other than the requester.
+    _, message = await request(harness, "kubernetes.rollback checkout")
+    assert message is not None
+    assert "back from revision 2" in str(message["blocks"]) and "to revision 1" in str(
+        message["blocks"]
+    )
+    assert "needs 1 more" in await click(harness, message, user=APPROVER)
+    assert "already approved" in await click(harness, message, user=APPROVER)
+    assert "Running" in await click(harness, message, user=SECOND)
+    await finish(harness)
+    rolled = _deployment(fake_kubernetes)
+    assert rolled["spec"]["template"] == first_template  # the restart annotation is gone
+    assert rolled["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert len(fake_kubernetes.state.replica_sets) == 2  # revision 1's set, reused as 3
+    [patch] = [r for r in fake_kubernetes.requests if r.method == "PATCH"][-1:]
+    assert isinstance(patch.body, list) and patch.body[0]["path"] == "/spec/template"
+
+
+async def test_twenty_simultaneous_approvals_run_the_action_once(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    harness = await _harness(make_harness, fake_kubernetes, approvers=["S0SRE"])
+    harness.double.add_usergroup("S0SRE", [f"U0SRE{n:02d}" for n in range(20)])
+    _, message = await request(harness, "kubernetes.scale checkout 4")
+    assert message is not None
+    clicks = [
+        harness.click(
+            "remediation_approve",
+            message=message,
+            channel_id=message["channel"],
+            message_ts=message["ts"],
+            user_id=f"U0SRE{n:02d}",
+        )
+        for n in range(20)
+    ]
+    assert {r.status for r in await asyncio.gather(*clicks)} == {200}
+    answers = [a["text"] for a in await harness.replies(20)]
+    await finish(harness)
+    assert sum("Running" in a for a in answers) == 1
+    assert sum("already" in a for a in answers) == 19
+    scale_writes = [w for w in _writes(fake_kubernetes) if w.endswith("/scale")]
+    assert len(scale_writes) == 1
+    actions = await audit_actions(harness)
+    assert [a for a, _, _ in actions].count("remediation.start") == 1
+
+
+async def test_deny_expire_and_drift(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    harness = await _harness(make_harness, fake_kubernetes)
+    fake_kubernetes.state.add(pod("checkout-abc", namespace="shop", labels={"app": "checkout"}))
+
+    _, message = await request(harness, "kubernetes.delete_pod checkout checkout-abc")
+    assert message is not None
+    assert "Denied" in await click(harness, message, user=SECOND, verb="deny")
+    assert "already denied" in await click(harness, message, user=APPROVER)
+    await finish(harness)
+    assert "Denied" in str(final_update(harness, message)["blocks"])
+
+    # The replicas move between the preview and the approval: nothing more than previewed.
+    _, message = await request(harness, "kubernetes.scale checkout 5")
+    assert message is not None
+    _deployment(fake_kubernetes)["spec"]["replicas"] = 4
+    await click(harness, message, user=APPROVER)
+    await finish(harness)
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 4
+    [outcome] = thread_replies(harness, message)
+    assert "replicas moved from 3 to 4" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+
+    # Outside the catalog's bounds: refused at once, nothing posted.
+    answer, posted = await request(harness, "kubernetes.scale checkout 50")
+    assert posted is None and "outside the catalog's bounds (2 to 12)" in answer
+    assert _writes(fake_kubernetes) == []

@@ -1,0 +1,189 @@
+"""PostgreSQL remediations on a real server, approved by another person: a real blocking
+backend terminated and gone, sessions idle in transaction terminated (only those of the
+preview), and the bot's own backends never touched, even when they match the filter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+
+from bot.catalog import PostgresTarget
+from bot.targets.postgres import PostgresClient
+from tests.e2e.conftest import HarnessFactory
+from tests.harness import BotHarness
+from tests.remediation_helpers import (
+    APPROVER,
+    click,
+    finish,
+    remediation_policy,
+    request,
+    thread_replies,
+)
+
+pytestmark = pytest.mark.postgres
+
+SERVICES = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": 10}}}
+
+
+def _poll(dsn: str, sql: str, params: tuple = (), timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute(sql, params).fetchone():
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"never saw: {sql} {params}")
+
+
+def _pids(dsn: str, where: str) -> set[int]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(f"SELECT pid FROM pg_stat_activity WHERE {where}").fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.fixture
+async def shop(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> BotHarness:
+    """The bot, its store on the same PostgreSQL database as the service it remediates."""
+    monkeypatch.setenv("SHOP_DB_URL", postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, state text)")
+        conn.execute("INSERT INTO orders VALUES (1, 'new'), (2, 'new')")
+        # The application's own role: the bot leaves superuser sessions alone.
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'orders'").fetchone():
+            conn.execute("CREATE ROLE orders LOGIN")
+        conn.execute("GRANT ALL ON orders TO orders")
+    return await make_harness(
+        "postgres", database_url=postgres_url, policy=remediation_policy(SERVICES)
+    )
+
+
+async def test_a_real_blocking_backend_is_terminated_after_approval(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    holder = psycopg.connect(postgres_url, application_name="billing-worker", user="orders")
+    waiter = psycopg.connect(
+        postgres_url, autocommit=True, application_name="checkout-api", user="orders"
+    )
+    try:
+        holder.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # lock held, txn open
+        holder_pid, waiter_pid = holder.info.backend_pid, waiter.info.backend_pid
+        blocked = asyncio.create_task(
+            asyncio.to_thread(waiter.execute, "UPDATE orders SET state = 'shipped' WHERE id = 1")
+        )
+        await asyncio.to_thread(
+            _poll,
+            postgres_url,
+            "SELECT 1 WHERE %s = ANY(pg_blocking_pids(%s))",
+            (holder_pid, waiter_pid),
+        )
+        answer, message = await request(
+            shop, f"postgres.terminate_backend shop {holder_pid} terminate=yes"
+        )
+        assert message is not None, answer
+        text = str(message["blocks"])
+        assert f"backend {holder_pid} (app=billing-worker" in text
+        assert f"it blocks pids {waiter_pid}" in text
+        assert holder_pid in _pids(postgres_url, "true")  # the dry run changed nothing
+
+        assert "Running" in await click(shop, message, user=APPROVER)
+        await finish(shop)
+        await blocked  # the waiter got its lock: the blocker is gone
+    finally:
+        holder.close()
+        waiter.close()
+    assert holder_pid not in _pids(postgres_url, "true")
+    [outcome] = thread_replies(shop, message)
+    assert f"gone: pids {holder_pid}" in outcome and "terminated it" in outcome
+
+
+async def test_idle_in_transaction_sessions_of_the_preview_only(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    sessions = [
+        psycopg.connect(postgres_url, application_name="orders-api", user="orders")
+        for _ in range(3)
+    ]
+    late = psycopg.connect(postgres_url, application_name="orders-api", user="orders")
+    try:
+        for session in sessions:
+            session.execute("SELECT 1")  # opens a transaction, then idles in it
+        pids = [s.info.backend_pid for s in sessions]
+        await asyncio.to_thread(
+            _poll,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'orders-api'"
+            " AND state = 'idle in transaction' AND now() - state_change > interval '1.2 s'"
+            " HAVING count(*) = 3",
+        )
+        _, message = await request(shop, "postgres.terminate_idle_in_transaction shop older_than=1")
+        assert message is not None
+        text = str(message["blocks"])
+        assert "terminate 3 sessions idle in transaction for more than 1 s" in text
+        assert f"pids {', '.join(map(str, sorted(pids)))}" in text
+        assert "app=orders-api, user=" in text
+
+        # Before the approval: one session commits, a new one starts idling in a transaction.
+        sessions[0].commit()
+        late.execute("SELECT 1")
+        late_pid = late.info.backend_pid
+        await asyncio.to_thread(
+            _poll,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (late_pid,),
+        )
+        await click(shop, message, user=APPROVER)
+        await finish(shop)
+        alive = _pids(postgres_url, "true")
+        assert pids[0] in alive and late_pid in alive  # not in the preview any more / never
+        assert pids[1] not in alive and pids[2] not in alive
+        [outcome] = thread_replies(shop, message)
+        assert f"left alone: pids {pids[0]}" in outcome
+    finally:
+        for session in [*sessions, late]:
+            session.close()
+
+
+async def test_the_bots_own_backends_are_never_terminated(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    idle = psycopg.connect(
+        postgres_url, autocommit=True, application_name="reporting", user="orders"
+    )
+    # A session the bot itself opened (its diagnostics client), idle: it matches the filter.
+    own = PostgresClient(PostgresTarget(dsn_env="SHOP_DB_URL")).session()
+    session = await own.__aenter__()
+    try:
+        own_pid = (await session.fetchone("SELECT pg_backend_pid() AS pid"))["pid"]  # type: ignore[index]
+        for pid in (idle.info.backend_pid, own_pid):
+            await asyncio.to_thread(
+                _poll,
+                postgres_url,
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle'"
+                " AND now() - state_change > '1.2 s'",
+                (pid,),
+            )
+        bot_pids = _pids(postgres_url, "application_name LIKE 'chatops-bot%%'")
+        assert own_pid in bot_pids
+
+        answer, refused = await request(shop, f"postgres.terminate_backend shop {own_pid}")
+        assert refused is None and "the bot's own" in answer
+
+        _, message = await request(shop, "postgres.terminate_idle shop older_than=1")
+        assert message is not None
+        change = str(message["blocks"][1]["text"]["text"])
+        assert f"pids {idle.info.backend_pid} (app=reporting" in change, change
+        assert f"{own_pid} (the bot's own)" in change, change
+        await click(shop, message, user=APPROVER)
+        await finish(shop)
+        alive = _pids(postgres_url, "true")
+        assert own_pid in alive and idle.info.backend_pid not in alive
+        assert await session.fetchone("SELECT 1 AS ok") == {"ok": 1}
+    finally:
+        await own.__aexit__(None, None, None)
+        idle.close()
