@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
+from bot.dedup import (
+    DEFAULT_PRUNE_INTERVAL_SECONDS,
+    DEFAULT_RETENTION_SECONDS,
+    HandledRequestsPruner,
+)
 from bot.escalation.service import EscalationService
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.service import IncidentListener, IncidentService
@@ -33,18 +38,22 @@ class Services:
     incidents: IncidentService
     permissions: Permissions
     escalation: EscalationService
+    pruner: HandledRequestsPruner
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
-        """Open the store, apply migrations, start delivering the outbox and the reminders."""
+        """Open the store, apply migrations, start delivering the outbox and the reminders
+        (and, with the reminders, forgetting handled requests past their retention)."""
         await self.store.open()
         await migrate(self.store)
         if run_dispatcher:
             self.dispatcher.start()
         if run_scheduler:
             await self.escalation.start()
+            self.pruner.start()
 
     async def close(self) -> None:
+        await self.pruner.stop()
         await self.escalation.stop()
         await self.dispatcher.stop()
         await self.coordinator.close()
@@ -61,6 +70,8 @@ def build_services(
     clock: Clock | None = None,
     outbox_poll_interval: float = 1.0,
     escalation_sweep_interval: float = 5.0,
+    dedup_retention: float = DEFAULT_RETENTION_SECONDS,
+    dedup_prune_interval: float = DEFAULT_PRUNE_INTERVAL_SECONDS,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -103,5 +114,8 @@ def build_services(
         incidents=incidents,
         permissions=permissions,
         escalation=escalation,
+        pruner=HandledRequestsPruner(
+            store, clock, retention=dedup_retention, interval=dedup_prune_interval
+        ),
         listeners=listeners,
     )
