@@ -1,11 +1,12 @@
 """PostgreSQL adapter: psycopg 3 with an async connection pool.
 
 Load is not an outage. A transaction waits for a pooled connection in slices of `timeout`
-seconds; after each slice it asks why it is still waiting. When every connection is lent out
-and the database answered last time it was asked, the pool is busy: the transaction waits on,
-up to `queue_timeout`, and only then is refused with StoreBusy. When the last attempt to
-reach the database failed, or no connection is in use at all yet none can be had, the
-database is down: StoreUnavailable at once, so an outage is reported within one slice.
+seconds; after each slice it asks why it is still waiting. While connections are lent out (or
+changed hands during the slice) and the database answered the last time it was asked, the
+pool is busy: the transaction waits on, up to `queue_timeout`, and only then is refused with
+StoreBusy. When the last attempt to reach the database failed, or no connection is lent out
+and none changed hands for a whole slice, the database is down: StoreUnavailable at once, so
+an outage is reported within one slice.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ class PostgresStore:
         self.timeout = timeout
         self.queue_timeout = queue_timeout
         self._health = _Health()
-        self._in_use = 0
+        self._in_use = 0  # connections lent out by this store
+        self._last_handover = 0.0  # when one was last lent or given back
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -188,17 +190,23 @@ class PostgresStore:
             except PoolTimeout as exc:
                 if self._health.failure is not None:
                     raise StoreUnavailable(self._health.failure) from exc
-                if self._in_use == 0:  # nobody holds a connection, yet none can be had
+                # Nobody holds a connection and none moved for a whole slice, yet none can be
+                # had: the pool cannot connect. (A connection between two holders counts as
+                # held: the one that had it just returned it.)
+                idle_for = time.monotonic() - self._last_handover
+                if self._in_use == 0 and idle_for > self.timeout:
                     raise StoreUnavailable(_describe(exc)) from exc
                 if time.monotonic() >= deadline:
                     raise StoreBusy(
                         f"all {self.max_size} PostgreSQL connections stayed busy for {bound:g} s"
                     ) from exc
         self._in_use += 1
+        self._last_handover = time.monotonic()
         try:
             yield conn
         finally:
             self._in_use -= 1
+            self._last_handover = time.monotonic()
             await self._pool.putconn(conn)
 
     @asynccontextmanager
