@@ -32,7 +32,7 @@ def _record(n: int) -> AuditRecord:
 
 
 async def _head_seq(store: Store) -> int:
-    async with store.transaction() as tx:
+    async with store.snapshot() as tx:  # a read: never queues behind the writers' lock
         row = await tx.fetchone("SELECT seq FROM audit_head WHERE id = 1")
     assert row is not None
     return int(row["seq"])
