@@ -126,7 +126,12 @@ async def _open_store():  # type: ignore[no-untyped-def]
     from bot.settings import StoreSettings, load_settings
     from bot.store import create_store
 
-    store = create_store(load_settings(StoreSettings).DATABASE_URL)
+    settings = load_settings(StoreSettings)
+    store = create_store(
+        settings.DATABASE_URL,
+        pool_size=settings.DATABASE_POOL_SIZE,
+        queue_timeout=settings.DATABASE_QUEUE_SECONDS,
+    )
     await store.open()
     return store
 

@@ -1,10 +1,26 @@
-"""Slack requests already handled: a retry or a redelivery changes nothing twice."""
+"""Slack requests already handled: a retry or a redelivery changes nothing twice.
+
+Each handled request leaves a row in `handled_requests`. Slack retries within minutes
+(after about 1 s, 1 min and 5 min), so a row is needed for a short while only; the
+`HandledRequestsPruner` deletes rows older than the retention window (24 h by default,
+DEDUP_RETENTION_SECONDS) once an hour, so the table stays the size of one day's traffic.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
 
-from bot.store import Tx
+from bot.clock import Clock
+from bot.errors import StoreError
+from bot.store import Store, Tx
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_SECONDS = 86_400.0
+DEFAULT_PRUNE_INTERVAL_SECONDS = 3_600.0
 
 
 async def mark_handled(tx: Tx, request_id: str | None, at: datetime) -> bool:
@@ -20,3 +36,68 @@ async def mark_handled(tx: Tx, request_id: str | None, at: datetime) -> bool:
         (request_id, at.timestamp()),
     )
     return changed == 1
+
+
+async def forget_handled_before(tx: Tx, cutoff: datetime, *, limit: int) -> int:
+    """Delete at most `limit` requests handled before `cutoff`; return how many."""
+    return await tx.execute(
+        "DELETE FROM handled_requests WHERE request_id IN ("
+        f" SELECT request_id FROM handled_requests WHERE handled_at < ? LIMIT {int(limit)})",
+        (cutoff.timestamp(),),
+    )
+
+
+class HandledRequestsPruner:
+    """Forgets handled requests older than `retention` seconds, every `interval` seconds.
+
+    Deletes in batches, each in a short transaction of its own, so a large backlog never
+    holds a lock for long. Several processes may prune at once: each row goes once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        retention: float = DEFAULT_RETENTION_SECONDS,
+        interval: float = DEFAULT_PRUNE_INTERVAL_SECONDS,
+        batch_size: int = 5_000,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.retention = retention
+        self.interval = interval
+        self.batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+
+    async def prune(self) -> int:
+        """Delete every request handled longer than `retention` ago; return how many."""
+        cutoff = self.clock.now() - timedelta(seconds=self.retention)
+        total = 0
+        while True:
+            async with self.store.transaction() as tx:
+                deleted = await forget_handled_before(tx, cutoff, limit=self.batch_size)
+            total += deleted
+            if deleted < self.batch_size:
+                return total
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="handled-requests-pruner")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                deleted = await self.prune()
+                if deleted:
+                    log.info("forgot %d handled requests older than %g s", deleted, self.retention)
+            except StoreError as exc:  # the next round tries again; nothing is lost meanwhile
+                log.warning("could not prune handled requests: %s", exc)
+            await asyncio.sleep(self.interval)

@@ -35,8 +35,31 @@ class DuplicateRequest(ChatOpsError):
     """The same Slack request (a retry or a double click) was already handled."""
 
 
-class StoreUnavailable(ChatOpsError):
-    """The database cannot be reached or refused the operation."""
+class StoreError(ChatOpsError):
+    """The database failed an operation; the transaction it was in changed nothing.
+
+    The Store raises only this family, never a driver error. The subclasses say what to do
+    about it; a plain StoreError is a statement the database rejected (a bug, not an outage).
+    """
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (down, refusing connections, connection lost)."""
+
+
+class StoreBusy(StoreError):
+    """The database is up but no connection came free within the wait bound: load, not an
+    outage. Nothing was changed; the same request can be tried again shortly."""
+
+
+class UniqueViolation(StoreError):
+    """A row with the same unique key already exists. The whole transaction rolled back;
+    callers that expect duplicates use `ON CONFLICT ... DO NOTHING` instead."""
+
+
+class SchemaMismatch(ChatOpsError):
+    """The database's schema is not one this code can run against: a migration file was
+    changed after it was applied, or the database was migrated by a newer version."""
 
 
 class CoordinatorUnavailable(ChatOpsError):

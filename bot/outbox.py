@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock, utc_from_timestamp
-from bot.errors import NotifierError, StoreUnavailable
+from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.redact import redact_text
 from bot.store import Store, Tx, skip_locked
 
@@ -198,8 +198,8 @@ class OutboxDispatcher:
             try:
                 await self.deliver_due()
                 await self._prune_if_due()
-            except StoreUnavailable as exc:
-                log.warning("outbox: store unavailable, will retry: %s", exc)
+            except (StoreUnavailable, StoreBusy) as exc:
+                log.warning("outbox: store unavailable or busy, will retry: %s", exc)
             except Exception:
                 log.exception("outbox: delivery round failed")
             with contextlib.suppress(TimeoutError):
@@ -280,7 +280,7 @@ class OutboxDispatcher:
         except Exception as exc:
             # Not a failure the handler knew about (a bug, the store gone): tried again
             # after the back-off, never left to wait out its claim.
-            if isinstance(exc, StoreUnavailable):
+            if isinstance(exc, StoreUnavailable | StoreBusy):
                 log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
             else:
                 log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)

@@ -80,7 +80,11 @@ def create_bot(
     client = build_client(settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL)
     services = build_services(
         policy=policy,
-        store=create_store(settings.DATABASE_URL),
+        store=create_store(
+            settings.DATABASE_URL,
+            pool_size=settings.DATABASE_POOL_SIZE,
+            queue_timeout=settings.DATABASE_QUEUE_SECONDS,
+        ),
         coordinator=create_coordinator(settings.REDIS_URL),
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
@@ -88,6 +92,7 @@ def create_bot(
         clock=clock,
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,
         publisher=SlackReportPublisher(client),
+        dedup_retention=settings.DEDUP_RETENTION_SECONDS,
     )
     app = build_app(services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET)
     return Bot(settings=settings, services=services, app=app, client=client)

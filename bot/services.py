@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
+from bot.dedup import (
+    DEFAULT_PRUNE_INTERVAL_SECONDS,
+    DEFAULT_RETENTION_SECONDS,
+    HandledRequestsPruner,
+)
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.incidents.changes import IncidentChanges, IncidentListener
@@ -47,18 +52,22 @@ class Services:
     reports: ReportService
     diagnostics: DiagnosticsService
     remediation: RemediationService
+    pruner: HandledRequestsPruner
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
-        """Open the store, apply migrations, start delivering the outbox and the reminders."""
+        """Open the store, apply migrations, start delivering the outbox and the reminders
+        (and, with the reminders, forgetting handled requests past their retention)."""
         await self.store.open()
         await migrate(self.store)
         if run_dispatcher:
             self.dispatcher.start()
         if run_scheduler:
             await self.escalation.start()
+            self.pruner.start()
 
     async def close(self) -> None:
+        await self.pruner.stop()
         with contextlib.suppress(TimeoutError):
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
@@ -80,6 +89,8 @@ def build_services(
     escalation_sweep_interval: float = 5.0,
     publisher: ReportPublisher | None = None,
     remediation_notifier: RemediationNotifier | None = None,
+    dedup_retention: float = DEFAULT_RETENTION_SECONDS,
+    dedup_prune_interval: float = DEFAULT_PRUNE_INTERVAL_SECONDS,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -149,5 +160,8 @@ def build_services(
             policy=policy, store=store, clock=clock, permissions=permissions
         ),
         remediation=remediation,
+        pruner=HandledRequestsPruner(
+            store, clock, retention=dedup_retention, interval=dedup_prune_interval
+        ),
         listeners=changes.listeners,
     )

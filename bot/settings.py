@@ -8,10 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
+from psycopg import Error as PsycopgError
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.redact import redact_text
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 
@@ -24,14 +27,21 @@ class StoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
 
     DATABASE_URL: str = "sqlite:///chatops.db"
+    # PostgreSQL connections per process, and how long accepted work waits for one (or, on
+    # SQLite, for the write lock) before it is refused as busy: load waits, it is no outage.
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=1, le=100)
+    DATABASE_QUEUE_SECONDS: float = Field(default=60.0, gt=0, le=900)
     REDIS_URL: str | None = None
     CHATOPS_POLICY: Path | None = None
 
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+        if value.startswith("sqlite://"):
+            return value
+        if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        check_postgres_url(value)
         return value
 
     @field_validator("REDIS_URL")
@@ -49,6 +59,21 @@ class StoreSettings(BaseSettings):
         return None if value in (None, "") else value
 
 
+def check_postgres_url(url: str) -> None:
+    """Raise ValueError (never echoing a password) unless libpq can use `url` as written."""
+    try:
+        params = conninfo_to_dict(url)
+    except PsycopgError as exc:
+        reason = str(exc).strip().splitlines()[0].split(" in URI:")[0]
+        raise ValueError(f"not a valid PostgreSQL URL: {redact_text(reason)}") from None
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    timeout = str(params.get("connect_timeout") or "0")
+    if not timeout.isdigit():
+        raise ValueError(f"connect_timeout {timeout!r} is not a whole number of seconds")
+
+
 class Settings(StoreSettings):
     """Everything the bot reads from its environment."""
 
@@ -58,6 +83,8 @@ class Settings(StoreSettings):
     SLACK_API_URL: str = SLACK_API_URL_DEFAULT
     # How often each process sweeps the store for reminders due (or planned elsewhere).
     ESCALATION_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
+    # How long a handled Slack request is remembered (retries come within minutes).
+    DEDUP_RETENTION_SECONDS: float = Field(default=86_400.0, ge=3_600, le=90 * 86_400)
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

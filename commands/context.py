@@ -15,6 +15,8 @@ from bot.errors import (
     DuplicateRequest,
     NotFound,
     PermissionDenied,
+    StoreBusy,
+    StoreError,
     StoreUnavailable,
     UsageError,
 )
@@ -100,8 +102,8 @@ async def record_invocation(
                 request_id=request_id,
             )
         )
-    except StoreUnavailable:
-        log.warning("could not audit %s (%s): store unavailable", action, outcome)
+    except StoreError as exc:
+        log.warning("could not audit %s (%s): %s", action, outcome, exc)
 
 
 def _recordable(value: Any) -> Any:
@@ -146,6 +148,9 @@ async def run_command(
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
         await ctx.reply(templates.store_unavailable())
+    except StoreBusy as exc:
+        log.warning("store busy during %s: %s", action, exc)
+        await ctx.reply(templates.store_busy())
     except Exception:
         log.exception("%s failed", action)
         await ctx.reply(templates.internal_error())

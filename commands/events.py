@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.audit import AuditRecord
-from bot.errors import DuplicateRequest, NotifierError, StoreUnavailable
+from bot.errors import DuplicateRequest, NotifierError, StoreError
 from bot.models import Actor
 from bot.services import Services
 
@@ -52,7 +52,7 @@ def register(app: AsyncApp, services: Services) -> None:
                         request_id=request_id,
                     )
                 )
-            except StoreUnavailable:
-                log.warning("could not audit the failed timeline copy: store unavailable")
-        except StoreUnavailable:
-            log.exception("store unavailable: a reaction in %s was not recorded", item["channel"])
+            except StoreError:
+                log.warning("could not audit the failed timeline copy: store error")
+        except StoreError:
+            log.exception("store error: a reaction in %s was not recorded", item["channel"])

@@ -140,7 +140,9 @@ async def start_harness(
     redis_url: str | None = None,
     double: SlackDouble | None = None,
     app_token: str | None = None,
+    **overrides: Any,
 ) -> BotHarness:
+    """Start the bot; `overrides` set Settings fields (DATABASE_POOL_SIZE=1, ...)."""
     double = double or SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
     if not double.running:
         await double.start()
@@ -151,6 +153,7 @@ async def start_harness(
         SLACK_APP_TOKEN=app_token,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        **overrides,
     )
     bot = create_bot(settings, policy=policy or load_policy(None), clock=clock)
     await bot.start("127.0.0.1", 0)

@@ -16,7 +16,7 @@ from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
-from bot.errors import NotFound, PermissionDenied, StoreUnavailable, UsageError
+from bot.errors import NotFound, PermissionDenied, StoreBusy, StoreUnavailable, UsageError
 from bot.incidents import journal, storage
 from bot.models import Actor
 from bot.permissions import Permissions
@@ -120,8 +120,8 @@ class DiagnosticsService:
         report = _with_suggestions(report, entry)
         try:
             incident_id = await self._record(report, actor, checks, channel_id, request_id, via)
-        except StoreUnavailable:
-            log.warning("diagnosis of %s not recorded: store unavailable", name)
+        except (StoreUnavailable, StoreBusy) as exc:
+            log.warning("diagnosis of %s not recorded: %s", name, exc)
             return Diagnosis(report, None, recorded=False)
         return Diagnosis(report, incident_id)
 

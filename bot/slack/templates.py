@@ -205,6 +205,14 @@ def store_unavailable() -> str:
     )
 
 
+def store_busy() -> str:
+    # Load, not an outage: the database is up, the request waited its turn and ran out of time.
+    return (
+        ":hourglass: I'm handling more requests than my database can take right now and "
+        "yours waited too long, so nothing was changed. Please try again in a minute."
+    )
+
+
 def duplicate_request() -> str:
     return "That request was already handled; nothing was changed."
 

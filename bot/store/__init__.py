@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from bot.errors import ConfigError
 from bot.store.base import Dialect, Row, Store, Tx, for_update, skip_locked
 from bot.store.migrate import migrate
 
 
-def create_store(url: str) -> Store:
-    """Pick the adapter from DATABASE_URL (not yet opened)."""
+def create_store(url: str, *, pool_size: int = 10, queue_timeout: float = 60.0) -> Store:
+    """Pick the adapter from DATABASE_URL (not yet opened).
+
+    `pool_size`: PostgreSQL connections at most; `queue_timeout`: how long a transaction
+    waits for a connection (or SQLite's write lock) before StoreBusy.
+    """
     if url.startswith("sqlite://"):
         from bot.store.sqlite import SqliteStore
 
-        return SqliteStore(url)
+        return SqliteStore(url, queue_timeout=queue_timeout)
     if url.startswith(("postgresql://", "postgres://")):
         from bot.store.postgres import PostgresStore
 
-        return PostgresStore(url)
-    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
+        return PostgresStore(url, max_size=pool_size, queue_timeout=queue_timeout)
+    raise ConfigError(f"DATABASE_URL is malformed: unsupported scheme {url.split(':', 1)[0]!r}")
 
 
 __all__ = ["Dialect", "Row", "Store", "Tx", "create_store", "for_update", "migrate", "skip_locked"]

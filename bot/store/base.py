@@ -10,13 +10,24 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
   `Tx.dialect` ("sqlite" or "postgres") lets a query add a dialect-only clause such as
   `FOR UPDATE` where it matters for correctness between processes.
 - Rows come back as dicts keyed by column name.
-- Any failure of the database itself is raised as `StoreUnavailable` (never a driver error);
-  a transaction that raised has changed nothing.
+- Errors are the bot's own, never a driver's (bot.errors, all StoreError):
+  `StoreUnavailable` when the database cannot be reached; `StoreBusy` when it is up but no
+  connection (or, on SQLite, the write lock) came free within the store's wait bound
+  (`queue_timeout`, 60 s by default): load is waited out, and only a wait past that bound is
+  refused, as busy, never as an outage; `UniqueViolation` for a duplicate unique key; plain
+  `StoreError` for a statement the database rejected. A transaction that raised has changed
+  nothing, and one whose statement raised must not go on (PostgreSQL aborts it).
 - Timestamps are stored as UTC epoch seconds (DOUBLE PRECISION), JSON as TEXT.
 - `Tx.before_commit(hook)` runs an async hook inside the transaction just before it commits
-  (hooks run in the order registered; one that raises rolls the whole transaction back).
-  `Tx.after_commit(hook)` runs a plain callable once the commit has succeeded (never on
-  rollback), so nothing is scheduled or kicked before its row is visible to others.
+  (hooks run in the order registered, those registered with `last=True` after all others;
+  one that raises rolls the whole transaction back). `Tx.after_commit(hook)` runs a plain
+  callable once the commit has succeeded (never on rollback), so nothing is scheduled or
+  kicked before its row is visible to others.
+- `snapshot()` is a read-only transaction that sees one consistent state of the whole
+  database however long it lasts, while writers go on (PostgreSQL: REPEATABLE READ; SQLite:
+  a read transaction on a connection of its own, WAL mode).
+- `Tx.execute_script(sql)` runs a multi-statement script (no parameters) inside the
+  transaction, function bodies and DO blocks included: migrations use it.
 """
 
 from __future__ import annotations
@@ -37,8 +48,8 @@ class Tx(Protocol):
 
     dialect: Dialect
 
-    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
-        """Run `hook` inside this transaction, just before it commits."""
+    def before_commit(self, hook: Callable[[], Awaitable[None]], *, last: bool = False) -> None:
+        """Run `hook` inside this transaction, just before it commits (`last`: after others)."""
         ...
 
     def after_commit(self, hook: Callable[[], None]) -> None:
@@ -57,6 +68,10 @@ class Tx(Protocol):
         """Run a query; return all rows."""
         ...
 
+    async def execute_script(self, sql: str) -> None:
+        """Run several statements (no parameters) as they are written, in this transaction."""
+        ...
+
 
 class Store(Protocol):
     """A database the bot keeps its state in."""
@@ -70,7 +85,13 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
-        """Begin a write transaction (serialised with other writers where it matters)."""
+        """Begin a write transaction (serialised with other writers where it matters).
+
+        Waits for a connection up to the store's wait bound; StoreBusy past it."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[Tx]:
+        """Begin a read-only transaction over one consistent state of the database."""
         ...
 
     async def ping(self) -> None:
@@ -92,18 +113,21 @@ class CommitHooks:
 
     def __init__(self) -> None:
         self._before: list[Callable[[], Awaitable[None]]] = []
+        self._last: list[Callable[[], Awaitable[None]]] = []
         self._after: list[Callable[[], None]] = []
 
-    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
-        self._before.append(hook)
+    def before_commit(self, hook: Callable[[], Awaitable[None]], *, last: bool = False) -> None:
+        (self._last if last else self._before).append(hook)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         self._after.append(hook)
 
     async def run_before_commit(self) -> None:
-        # A hook may register another (the audit chainer after a journal line): run until none.
-        while self._before:
-            hook = self._before.pop(0)
+        # A hook may register another (the audit chainer after a journal line): run until
+        # none is left. `last` hooks (the audit chainer, which takes a lock held to the
+        # commit) run once no other hook is waiting.
+        while self._before or self._last:
+            hook = (self._before or self._last).pop(0)
             await hook()
 
     def run_after_commit(self) -> None:

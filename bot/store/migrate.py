@@ -1,18 +1,30 @@
 """Versioned schema migrations, applied at start-up and by `chatops-bot migrate`.
 
-Files are `migrations/NNNN_name.sql`, applied in order, each in its own transaction and
-recorded in `schema_migrations`. SQL is portable; a statement that starts with `/*sqlite*/`
-or `/*postgres*/` runs on that dialect only (each store's own text search, for instance).
-On PostgreSQL an advisory lock keeps two processes that
-start together from applying the same file twice.
+Files are `migrations/NNNN_name.sql`, applied in order, each whole (Tx.execute_script: a
+function body or DO block is not cut at its semicolons) in its own transaction, and recorded
+in `schema_migrations` with the SHA-256 of the file. On PostgreSQL an advisory lock keeps two
+processes that start together from applying the same file twice.
+
+Before applying anything the runner refuses (SchemaMismatch) a database it cannot vouch for:
+one where an applied file's checksum no longer matches the file shipped (someone edited a
+migration after it ran: add a new one instead), or one that holds a migration this code does
+not know (it was migrated by a newer version of the bot).
+
+A file is portable SQL. A line `-- dialect: postgres` (or `sqlite`) makes the lines after it
+apply to that database only, until `-- dialect: all`: each store's own text search, or
+altering a column (SQLite rebuilds the table). What applies still runs as one script.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from collections.abc import Sequence
 from importlib import resources
+from typing import NamedTuple
 
+from bot.errors import SchemaMismatch
 from bot.store.base import Store, Tx
 
 _AUTOID = {
@@ -24,62 +36,130 @@ _DIALECT = re.compile(r"^--\s*dialect:\s*(all|sqlite|postgres)\s*$")
 _LOCK_KEY = 7_231_146  # arbitrary, fixed: "chatops migrations"
 
 
-def available_migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every shipped migration file, in order."""
+class Migration(NamedTuple):
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available_migrations() -> list[Migration]:
+    """Every shipped migration file, in order."""
     found = []
     for entry in resources.files("bot.store").joinpath("migrations").iterdir():
         match = _FILE.match(entry.name)
         if match:
-            found.append((int(match.group(1)), match.group(2), entry.read_text()))
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
     return sorted(found)
 
 
-def _statements(sql: str, dialect: str) -> list[str]:
-    """The file's statements for `dialect`. A line `-- dialect: postgres` (or `sqlite`) makes
-    the statements after it run on that database only, until `-- dialect: all`: altering a
-    column is not portable (SQLite rebuilds the table)."""
-    sql = sql.replace("{autoid}", _AUTOID[dialect])
-    lines: list[str] = []
+def for_dialect(sql: str, dialect: str) -> str:
+    """The part of a migration file that applies to `dialect` (see the module docstring)."""
+    kept: list[str] = []
     current = "all"
-    for line in sql.splitlines():
+    for line in sql.replace("{autoid}", _AUTOID[dialect]).splitlines():
         marker = _DIALECT.match(line.strip())
         if marker:
-            lines.append(";")  # a dialect switch also ends the statement before it
             current = marker.group(1)
-        elif not line.strip().startswith("--") and current in ("all", dialect):
-            lines.append(line)
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+        elif current in ("all", dialect):
+            kept.append(line)
+    return "\n".join(kept)
 
 
-async def _applied(tx: Tx) -> set[int]:
+class _Applied(NamedTuple):
+    name: str
+    checksum: str | None
+
+
+async def _applied(tx: Tx) -> dict[int, _Applied]:
+    """What this database has applied (creating the bookkeeping table when missing)."""
     await tx.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL,"
+        " checksum TEXT)"
     )
-    rows = await tx.fetchall("SELECT version FROM schema_migrations")
-    return {row["version"] for row in rows}
+    # Databases migrated before checksums were recorded have the table without the column.
+    if tx.dialect == "postgres":
+        await tx.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum TEXT")
+    elif not any(
+        row["name"] == "checksum"
+        for row in await tx.fetchall("PRAGMA table_info(schema_migrations)")
+    ):
+        await tx.execute("ALTER TABLE schema_migrations ADD COLUMN checksum TEXT")
+    rows = await tx.fetchall("SELECT version, name, checksum FROM schema_migrations")
+    return {int(row["version"]): _Applied(row["name"], row["checksum"]) for row in rows}
 
 
-async def migrate(store: Store) -> list[str]:
-    """Apply every pending migration; return the names applied (empty when up to date)."""
-    applied_now: list[str] = []
-    for version, name, sql in available_migrations():
-        async with store.transaction() as tx:
-            if tx.dialect == "postgres":
-                await tx.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK_KEY,))
-            if version in await _applied(tx):
-                continue
-            for statement in _statements(sql, tx.dialect):
-                await tx.execute(statement)
+async def _lock(tx: Tx) -> None:
+    if tx.dialect == "postgres":
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK_KEY,))
+
+
+async def _check(tx: Tx, migrations: Sequence[Migration]) -> dict[int, _Applied]:
+    """Refuse a database this code cannot vouch for; record missing checksums."""
+    applied = await _applied(tx)
+    known = {m.version: m for m in migrations}
+    newest = max(known, default=0)
+    unknown = sorted(v for v in applied if v not in known)
+    if unknown:
+        version = unknown[-1]
+        label = f"{version:04d}_{applied[version].name}"
+        newer = "newer than" if version > newest else "not among"
+        raise SchemaMismatch(
+            f"the database has migration {label}, {newer} the migrations this version of "
+            f"chatops-bot knows (up to {newest:04d}): it was migrated by another version. "
+            "Run that version (or a newer one); nothing was changed."
+        )
+    for version, done in sorted(applied.items()):
+        migration = known[version]
+        if done.checksum is None:  # applied before checksums were kept: trust what is here
             await tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (version, name, time.time()),
+                "UPDATE schema_migrations SET checksum = ? WHERE version = ?",
+                (migration.checksum, version),
             )
-            applied_now.append(f"{version:04d}_{name}")
+        elif done.checksum != migration.checksum:
+            raise SchemaMismatch(
+                f"migration {migration.label} was changed after it was applied to this "
+                f"database (checksum {done.checksum[:12]} when applied, "
+                f"{migration.checksum[:12]} now). Restore the file as it was and put the change "
+                "in a new migration; nothing was changed."
+            )
+    return applied
+
+
+async def migrate(store: Store, migrations: Sequence[Migration] | None = None) -> list[str]:
+    """Apply every pending migration; return the names applied (empty when up to date).
+
+    Raises SchemaMismatch, before applying anything, for an edited or unknown migration.
+    """
+    migrations = sorted(migrations if migrations is not None else available_migrations())
+    async with store.transaction() as tx:
+        await _lock(tx)
+        await _check(tx, migrations)
+    applied_now: list[str] = []
+    for migration in migrations:
+        async with store.transaction() as tx:
+            await _lock(tx)
+            if migration.version in await _applied(tx):
+                continue  # another process got there first
+            await tx.execute_script(for_dialect(migration.sql, tx.dialect))
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at, checksum)"
+                " VALUES (?, ?, ?, ?)",
+                (migration.version, migration.name, time.time(), migration.checksum),
+            )
+            applied_now.append(migration.label)
     return applied_now
 
 
 async def pending_migrations(store: Store) -> list[str]:
     async with store.transaction() as tx:
         done = await _applied(tx)
-    return [f"{v:04d}_{n}" for v, n, _ in available_migrations() if v not in done]
+    return [m.label for m in available_migrations() if m.version not in done]

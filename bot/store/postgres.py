@@ -1,21 +1,42 @@
-"""PostgreSQL adapter: psycopg 3 with an async connection pool."""
+"""PostgreSQL adapter: psycopg 3 with an async connection pool.
+
+Load is not an outage. A transaction waits for a pooled connection in slices of `timeout`
+seconds; after each slice it asks why it is still waiting. While connections are lent out (or
+changed hands during the slice) and the database answered the last time it was asked, the
+pool is busy: the transaction waits on, up to `queue_timeout`, and only then is refused with
+StoreBusy. When the last attempt to reach the database failed, or no connection is lent out
+and none changed hands for a whole slice, the database is down: StoreUnavailable at once, so
+an outage is reported within one slice.
+"""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from bot.errors import StoreUnavailable
+from bot.errors import StoreBusy, StoreError, StoreUnavailable, UniqueViolation
 from bot.redact import redact_text
 from bot.store.base import CommitHooks, Dialect, Row
 
 _PLACEHOLDER = re.compile(r"\?")
+
+# Errors of a busy or contended database (a cancelled statement, a lock not granted,
+# a serialisation failure or deadlock): the database is up.
+_CONTENTION = (
+    pg_errors.QueryCanceled,
+    pg_errors.LockNotAvailable,
+    pg_errors.TransactionRollback,
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+)
 
 
 def to_pyformat(sql: str) -> str:
@@ -23,51 +44,112 @@ def to_pyformat(sql: str) -> str:
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return redact_text(lines[0]) if lines else type(exc).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    return "PostgreSQL is unavailable: " + _first_line(exc)
+
+
+class _Health:
+    """What the last contact with the database said: None when it answered."""
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        self.failure = _describe(exc)
+
+    def answered(self) -> None:
+        self.failure = None
+
+
+def _tracked_connection_class(health: _Health) -> type[psycopg.AsyncConnection[Any]]:
+    """A connection class that tells `health` how each of the pool's connects went (the
+    pool connects in the background and only logs its failures)."""
+
+    class TrackedConnection(psycopg.AsyncConnection[Any]):
+        @classmethod
+        async def connect(cls, *args: Any, **kwargs: Any) -> TrackedConnection:  # type: ignore[override]
+            try:
+                conn = await super().connect(*args, **kwargs)
+            except psycopg.Error as exc:
+                health.failed(exc)
+                raise
+            health.answered()
+            return conn  # type: ignore[return-value]
+
+    return TrackedConnection
+
+
 class PostgresTx(CommitHooks):
     dialect: Dialect = "postgres"
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    def __init__(self, store: PostgresStore, conn: psycopg.AsyncConnection[Row]) -> None:
         super().__init__()
+        self._store = store
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
             cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(_describe(exc)) from exc
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
         return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         try:
             cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
             return await cursor.fetchone()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(_describe(exc)) from exc
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
             return await cursor.fetchall()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(_describe(exc)) from exc
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
+
+    async def execute_script(self, sql: str) -> None:
+        # Without parameters psycopg sends the text as one simple query: PostgreSQL splits it
+        # itself, so dollar-quoted function bodies and DO blocks arrive whole.
+        try:
+            await self._conn.execute(sql)
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
 
 
 APP_NAME = "chatops-bot"
 
 
-def _describe(exc: BaseException) -> str:
-    return "PostgreSQL is unavailable: " + redact_text(str(exc).strip().splitlines()[0])
-
-
 class PostgresStore:
-    """Store on PostgreSQL through a pool of async connections."""
+    """Store on PostgreSQL through a pool of async connections.
+
+    `max_size` connections at most; `timeout` is one slice of waiting for a connection (and
+    how soon an outage is reported); `queue_timeout` bounds the whole wait under load.
+    """
 
     dialect: Dialect = "postgres"
 
     def __init__(
-        self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 3.0
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 3.0,
+        queue_timeout: float = 60.0,
     ) -> None:
         self.url = url
+        self.max_size = max_size
+        self.timeout = timeout
+        self.queue_timeout = queue_timeout
+        self._health = _Health()
+        self._in_use = 0  # connections lent out by this store
+        self._last_handover = 0.0  # when one was last lent or given back
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -76,30 +158,91 @@ class PostgresStore:
             open=False,
             # Named, so diagnostics of a shared server can tell the bot's sessions apart.
             kwargs={"row_factory": dict_row, "autocommit": True, "application_name": APP_NAME},
+            connection_class=_tracked_connection_class(self._health),
         )
 
     async def open(self) -> None:
         try:
-            await self._pool.open(wait=True, timeout=self._pool.timeout)
+            await self._pool.open(wait=True, timeout=self.timeout)
         except (PoolTimeout, psycopg.Error) as exc:
             await self._pool.close()
-            raise StoreUnavailable(_describe(exc)) from exc
+            raise StoreUnavailable(self._health.failure or _describe(exc)) from exc
 
     async def close(self) -> None:
         await self._pool.close()
 
+    def translate(self, exc: psycopg.Error) -> StoreError:
+        """psycopg's error as the Store's (see bot.store.base)."""
+        if isinstance(exc, pg_errors.UniqueViolation):
+            return UniqueViolation(f"duplicate key: {_first_line(exc)}")
+        if isinstance(exc, _CONTENTION):
+            return StoreBusy(f"PostgreSQL is busy: {_first_line(exc)}")
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            self._health.failed(exc)
+            return StoreUnavailable(_describe(exc))
+        return StoreError(f"PostgreSQL rejected a statement: {_first_line(exc)}")
+
+    @asynccontextmanager
+    async def _connection(self, bound: float) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        """A pooled connection, waited for up to `bound` seconds while the pool is busy."""
+        deadline = time.monotonic() + bound
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                conn = await self._pool.getconn(timeout=max(min(self.timeout, remaining), 0.01))
+                break
+            except PoolTimeout as exc:
+                if self._health.failure is not None:
+                    raise StoreUnavailable(self._health.failure) from exc
+                # Nobody holds a connection and none moved for a whole slice, yet none can be
+                # had: the pool cannot connect. (A connection between two holders counts as
+                # held: the one that had it just returned it.)
+                idle_for = time.monotonic() - self._last_handover
+                if self._in_use == 0 and idle_for > self.timeout:
+                    raise StoreUnavailable(_describe(exc)) from exc
+                if time.monotonic() >= deadline:
+                    raise StoreBusy(
+                        f"all {self.max_size} PostgreSQL connections stayed busy for {bound:g} s"
+                    ) from exc
+        self._in_use += 1
+        self._last_handover = time.monotonic()
+        try:
+            yield conn
+        finally:
+            self._in_use -= 1
+            self._last_handover = time.monotonic()
+            await self._pool.putconn(conn)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
-        try:
-            async with self._pool.connection() as conn:
+        async with self._connection(self.queue_timeout) as conn:
+            try:
                 async with conn.transaction():
-                    tx = PostgresTx(conn)
+                    tx = PostgresTx(self, conn)
                     yield tx
                     await tx.run_before_commit()
-                tx.run_after_commit()
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise StoreUnavailable(_describe(exc)) from exc
+            except psycopg.Error as exc:
+                raise self.translate(exc) from exc
+            self._health.answered()
+        tx.run_after_commit()
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PostgresTx]:
+        async with self._connection(self.queue_timeout) as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    yield PostgresTx(self, conn)
+            except psycopg.Error as exc:
+                raise self.translate(exc) from exc
 
     async def ping(self) -> None:
-        async with self.transaction() as tx:
-            await tx.fetchone("SELECT 1 AS ok")
+        """Raise StoreUnavailable unless the database answers; a busy pool answers for it."""
+        try:
+            async with self._connection(self.timeout) as conn:
+                await conn.execute("SELECT 1")
+        except StoreBusy:
+            return  # every connection is at work on a database that answers
+        except psycopg.Error as exc:
+            raise self.translate(exc) from exc
+        self._health.answered()

@@ -95,6 +95,28 @@ def test_run_with_malformed_database_url_exits_2_naming_it(tmp_path: Path) -> No
     assert "DATABASE_URL" in lines[0]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://x:hunter2@[bad",  # libpq cannot parse it
+        "nonsense",
+        "postgresql://host:notaport/db",  # parses, but no port
+        "postgresql://app:hunter2@db/chatops?sslmod=require",  # a misspelt parameter
+    ],
+)
+@pytest.mark.parametrize("command", [["migrate"], ["audit", "verify"]])
+def test_malformed_database_url_is_one_line_and_exit_2(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    """Before issue 7 the first and third were tried, logged pool warnings and exited 1."""
+    result = _cli(*command, cwd=tmp_path, env=_env(tmp_path, DATABASE_URL=url), timeout=30)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("chatops-bot: DATABASE_URL is malformed: "), lines[0]
+    assert "hunter2" not in result.stderr
+
+
 def test_check_config_reports_a_bad_duration_with_its_location(tmp_path: Path) -> None:
     text = BUILT_IN_POLICY.read_text()
     good = "P1: {ack_within: 30m,"
@@ -210,6 +232,56 @@ async def test_audit_export_and_verify_detects_an_edited_row(
     broken = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert broken.returncode == 1
     assert "entry 2" in broken.stdout and "altered" in broken.stdout, broken.stdout
+
+
+async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_url: str) -> None:
+    """`audit verify` reads one snapshot: before issue 7 it said BROKEN every time here."""
+    await _record_entries(database_url)
+    store = create_store(database_url)
+    await store.open()
+    log = AuditLog(store, SystemClock())
+    stop = asyncio.Event()
+    written = 0
+
+    async def write() -> None:
+        nonlocal written
+        while not stop.is_set():
+            await log.record(
+                AuditRecord(actor="U0BOB", action="incident.note", target="-", outcome="ok")
+            )
+            written += 1
+
+    writer = asyncio.create_task(write())
+    env = _env(tmp_path, DATABASE_URL=database_url)
+    try:
+        runs = []
+        for _ in range(3):
+            written_before = written
+            runs.append(await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env))
+            assert written > written_before, "the bot wrote nothing during verify"
+    finally:
+        stop.set()
+        await writer
+        await store.close()
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert run.stdout.startswith("audit log OK: ") and "entries verified" in run.stdout
+
+
+def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database_url: str) -> None:
+    env = _env(tmp_path, DATABASE_URL=database_url)
+    assert _cli("migrate", cwd=tmp_path, env=env).returncode == 0
+    query = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'next', 0)"
+    if database_url.startswith("sqlite:"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            conn.execute(query)
+    else:
+        with psycopg.connect(database_url) as conn:
+            conn.execute(query)
+    refused = _cli("migrate", cwd=tmp_path, env=env)
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "9999_next" in lines[0] and "newer" in lines[0], refused.stderr
 
 
 # ----- run ---------------------------------------------------------------------------------

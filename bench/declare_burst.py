@@ -1,0 +1,389 @@
+"""A burst of declarations through the real app: how many are served, and how fast.
+
+    .venv/bin/python bench/declare_burst.py [--count 2000] [--concurrency 50]
+        [--store sqlite|postgres|both] [--database-url URL] [--baseline]
+
+The real bot (`create_bot` + `Bot.start` on a free loopback port, its outbox dispatcher and
+escalation engine running) answers correctly signed `/incident declare P2 ...` slash commands
+sent over HTTP, at most `--concurrency` in flight, `--count` in all. Its Web API and every
+response_url are the Slack double's. Printed per store: how many were acknowledged, created
+(rows in `incidents`), refused (any other answer on the response_url, by kind) and announced
+(announcement posts the double recorded), and declarations per second end to end: from the
+first request sent to the last answer on a response_url, and to the last announcement.
+
+`--baseline` runs PostgreSQL a second time, first, with the audit chain as it was before issue
+7 (the chain head locked from the first audit entry of a transaction until its commit) and the
+old 3 s pool wait: the figures the issue reported, measured in the same run.
+Figures only, no assertions: see bench/README.md for how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.slack.sandbox import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
+
+from bot import audit  # noqa: E402
+from bot.app import build_client  # noqa: E402
+from bot.audit import AuditRecord  # noqa: E402
+from bot.incidents.schemas import DeclareIncident  # noqa: E402
+from bot.models import Actor, Severity  # noqa: E402
+from bot.policy import load_policy  # noqa: E402
+from bot.runtime import create_bot  # noqa: E402
+from bot.services import build_services  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.slack.notifier import SlackNotifier  # noqa: E402
+from bot.slack.requests import SlackRequestSender, slash_command_body  # noqa: E402
+from bot.store import Tx, create_store, for_update  # noqa: E402
+
+SIGNING_SECRET = "bench-signing-secret-0123456789ab"
+BOT_TOKEN = "xoxb-bench"
+CHANNEL = "C0BENCH"
+USER = "U0BENCH"
+
+
+@dataclass
+class Tally:
+    """What the double saw: answers on response_urls and announcements."""
+
+    announce_channel: str
+    answers: collections.Counter[str] = field(default_factory=collections.Counter)
+    answered: int = 0
+    announced: int = 0
+    last_answer_at: float = 0.0
+    last_announcement_at: float = 0.0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
+        now = time.perf_counter()
+        if isinstance(item, RecordedResponse):
+            self.answered += 1
+            self.answers[kind_of(str(item.payload.get("text", "")))] += 1
+            self.last_answer_at = now
+            self.changed.set()
+        elif (
+            item.method == "chat.postMessage"
+            and item.ok
+            and item.params.get("channel") == self.announce_channel
+        ):
+            self.announced += 1
+            self.last_announcement_at = now
+            self.changed.set()
+
+    async def wait(self, answered: int, announced: int, within: float) -> bool:
+        """Until `answered` answers and `announced` announcements; False when time ran out."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while self.answered < answered or self.announced < announced:
+                    self.changed.clear()
+                    await self.changed.wait()
+                return True
+        return False
+
+
+def kind_of(text: str) -> str:
+    """Sort an answer: created, or which refusal."""
+    if text.startswith("Declared"):
+        return "created"
+    if "can't reach my database" in text:
+        return "refused: database unreachable"
+    if text.startswith(":hourglass:"):
+        return "refused: busy (waited past DATABASE_QUEUE_SECONDS)"
+    return "other: " + text[:60]
+
+
+async def legacy_append(tx: Tx, at: Any, record: AuditRecord) -> None:
+    """The audit append before issue 7: the head row locked until the transaction commits."""
+    head = await tx.fetchone("SELECT seq, hash FROM audit_head WHERE id = 1" + for_update(tx))
+    assert head is not None
+    seq = int(head["seq"]) + 1
+    timestamp = at.timestamp()
+    args_json = audit._args_json(record.args)
+    digest = audit._digest(head["hash"], seq, timestamp, record, args_json)
+    await tx.execute(
+        "INSERT INTO audit_log (seq, at, actor, action, target, args, outcome, incident_id,"
+        " request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            timestamp,
+            record.actor,
+            record.action,
+            record.target,
+            args_json,
+            record.outcome,
+            record.incident_id,
+            record.request_id,
+            head["hash"],
+            digest,
+        ),
+    )
+    await tx.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+
+
+@contextlib.contextmanager
+def legacy_audit() -> Iterator[None]:
+    original = audit.append
+    audit.append = legacy_append  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        audit.append = original
+
+
+def cpu_seconds(process: psutil.Process | None) -> float:
+    """CPU time of a process and its children, the live ones and those already reaped."""
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
+
+
+@dataclass
+class Outcome:
+    label: str
+    count: int
+    acked: int
+    acked_after: float
+    tally: Tally
+    created: int
+    finished: bool
+    started: float
+    bot_cpu: float  # this process: the bot, the Slack double and the HTTP client
+    database_cpu: float  # the PostgreSQL server, when the bench started it
+
+
+async def burst(
+    label: str,
+    database_url: str,
+    count: int,
+    concurrency: int,
+    database_process: psutil.Process | None = None,
+    **store: Any,
+) -> Outcome:
+    policy = load_policy(None)
+    tally = Tally(policy.announce_channel)
+    async with AsyncExitStack() as stack:
+        double = SlackDouble(bot_token=BOT_TOKEN, on_event=tally)
+        await double.start()
+        stack.push_async_callback(double.stop)
+        double.add_channel(CHANNEL, "bench")
+        settings = Settings(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=double.api_url,
+            SLACK_APP_TOKEN=None,
+            DATABASE_URL=database_url,
+            REDIS_URL=None,
+            **store,
+        )
+        bot = create_bot(settings, policy=policy)
+        await bot.start("127.0.0.1", 0)
+        stack.push_async_callback(bot.stop)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        stack.push_async_callback(session.close)
+        sender = SlackRequestSender(
+            f"http://127.0.0.1:{bot.port}/slack/events", SIGNING_SECRET, session=session
+        )
+        bodies = [
+            slash_command_body(
+                text=f"declare P2 Burst {label} declaration {n}",
+                user_id=USER,
+                channel_id=CHANNEL,
+                response_url=double.new_response_url(channel=CHANNEL, user_id=USER),
+            )
+            for n in range(count)
+        ]
+        gate = asyncio.Semaphore(concurrency)
+        acked = 0
+
+        async def send(body: Any) -> None:
+            nonlocal acked
+            async with gate:
+                response = await sender.send(body)
+            if response.status == 200:
+                acked += 1
+
+        started = time.perf_counter()
+        cpu_before = time.process_time(), cpu_seconds(database_process)
+        await asyncio.gather(*(send(body) for body in bodies))
+        acked_after = time.perf_counter() - started
+        # Every acked declaration gets one answer; every created one, one announcement.
+        await tally.wait(answered=acked, announced=0, within=max(60.0, count / 10))
+        finished = await tally.wait(
+            answered=acked, announced=tally.answers["created"], within=max(60.0, count / 10)
+        )
+        bot_cpu = time.process_time() - cpu_before[0]
+        database_cpu = cpu_seconds(database_process) - cpu_before[1]
+        async with bot.services.store.transaction() as tx:
+            row = await tx.fetchone("SELECT COUNT(*) AS n FROM incidents")
+        created = int(row["n"]) if row else 0
+        return Outcome(
+            label,
+            count,
+            acked,
+            acked_after,
+            tally,
+            created,
+            finished,
+            started,
+            bot_cpu,
+            database_cpu,
+        )
+
+
+def report(outcome: Outcome) -> None:
+    tally = outcome.tally
+    refused = sum(n for kind, n in tally.answers.items() if kind != "created")
+    print(f"{outcome.label}:")
+    print(
+        f"  sent {outcome.count}, acked {outcome.acked} in {outcome.acked_after:.2f} s;"
+        f" created {outcome.created}, refused {refused}, announced {tally.announced}"
+    )
+    for kind, n in sorted(tally.answers.items()):
+        if kind != "created":
+            print(f"    {n} x {kind}")
+    if not outcome.finished:
+        print("  (stopped waiting: not every answer or announcement arrived)")
+    answered_s = tally.last_answer_at - outcome.started
+    announced_s = tally.last_announcement_at - outcome.started
+    if outcome.created and answered_s > 0:
+        print(
+            f"  last answer after {answered_s:.2f} s: {outcome.created / answered_s:.0f}"
+            " declarations a second, end to end"
+        )
+    if tally.announced and announced_s > 0:
+        print(
+            f"  last announcement after {announced_s:.2f} s:"
+            f" {tally.announced / announced_s:.0f} announced a second"
+        )
+    if outcome.created:
+        per = 1000 / outcome.created
+        line = f"  CPU per declaration: bot process {outcome.bot_cpu * per:.1f} ms"
+        if outcome.database_cpu:
+            line += f", PostgreSQL {outcome.database_cpu * per:.1f} ms"
+        span = max(answered_s, announced_s, 1e-9)
+        print(f"{line} (bot process busy {outcome.bot_cpu / span:.0%} of the run)")
+
+
+async def statements_under_head_lock(folder: str, legacy: bool) -> tuple[int, int]:
+    """How many statements one P2 declaration's transaction runs (its COMMIT included), and
+    how many of them while it holds the audit head lock, from SQLite's statement trace."""
+    store = create_store(f"sqlite:///{folder}/trace-{legacy}.db")
+    services = build_services(
+        policy=load_policy(None),
+        store=store,
+        notifier=SlackNotifier(build_client(BOT_TOKEN, "http://127.0.0.1:9/api/")),  # unused
+    )
+    await services.start(run_dispatcher=False, run_scheduler=False)
+    try:
+        trace: list[str] = []
+        store._conn.set_trace_callback(trace.append)  # type: ignore[attr-defined]
+        with legacy_audit() if legacy else contextlib.nullcontext():
+            await services.incidents.declare(
+                DeclareIncident(severity=Severity.P2, title="Traced"),
+                Actor(user_id=USER),
+                request_id="traced",
+            )
+        store._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+    finally:
+        await services.close()
+    begin = next(n for n, sql in enumerate(trace) if sql.startswith("BEGIN"))
+    locked = next(n for n, sql in enumerate(trace) if "FROM audit_head" in sql)
+    commit = next(n for n, sql in enumerate(trace) if sql == "COMMIT")
+    return commit - begin, commit - locked + 1
+
+
+@contextlib.asynccontextmanager
+async def postgres(
+    database_url: str | None,
+) -> AsyncIterator[tuple[Any, psutil.Process | None]]:
+    """Databases on the given server, or on a throwaway one (tests/servers.py, fsync off),
+    with the throwaway server's process to measure its CPU."""
+    if database_url:
+        yield (lambda name: database_url), None
+        return
+    from tests.servers import PostgresServer
+
+    with PostgresServer(max_connections=100) as server:
+        assert server._proc is not None
+        yield server.create_database, psutil.Process(server._proc.pid)
+
+
+async def run(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.CRITICAL)  # refusals are counted, not logged
+    print(f"declare burst: {args.count} signed /incident declare P2, {args.concurrency} in flight")
+    with tempfile.TemporaryDirectory(prefix="declare-burst-") as folder:
+        if args.baseline:
+            for legacy, label in ((True, "before issue 7"), (False, "now")):
+                statements, locked = await statements_under_head_lock(folder, legacy)
+                print(
+                    f"audit head lock, {label}: held through {locked} of the {statements}"
+                    " statements of a declaration (lock and COMMIT included)"
+                )
+        if args.store in ("sqlite", "both"):
+            outcome = await burst(
+                "SQLite", f"sqlite:///{folder}/burst.db", args.count, args.concurrency
+            )
+            report(outcome)
+        if args.store in ("postgres", "both"):
+            async with postgres(args.database_url) as (database, server):
+                if args.baseline:
+                    with legacy_audit():
+                        outcome = await burst(
+                            "PostgreSQL, before issue 7 (head locked to commit, 3 s pool wait)",
+                            database("baseline"),
+                            args.count,
+                            args.concurrency,
+                            server,
+                            DATABASE_QUEUE_SECONDS=3.0,
+                        )
+                    report(outcome)
+                outcome = await burst(
+                    "PostgreSQL", database("burst"), args.count, args.concurrency, server
+                )
+                report(outcome)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000, help="declarations in all")
+    parser.add_argument("--concurrency", type=int, default=50, help="requests in flight")
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL database to use (default: a throwaway server)"
+    )
+    parser.add_argument(
+        "--baseline", action="store_true", help="also measure the audit path before issue 7"
+    )
+    args = parser.parse_args(argv)
+    if args.baseline and args.database_url:
+        parser.error("--baseline needs two empty databases: use the throwaway server")
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

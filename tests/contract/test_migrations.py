@@ -1,0 +1,124 @@
+"""The migration runner on both stores: files run whole and atomically, applied files are
+checksummed, and a database newer than the code is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import SchemaMismatch, StoreError
+from bot.store import Store, migrate
+from bot.store.migrate import Migration, available_migrations
+
+# A body with semicolons inside it: PostgreSQL's dollar-quoted function and DO block, SQLite's
+# trigger. Splitting the file on every `;` (as the runner did before issue 7) breaks each.
+BODIES = {
+    "postgres": """
+-- Keep a count of notes; the body below holds several statements.
+CREATE TABLE note_counts (incident_id TEXT PRIMARY KEY, notes INTEGER NOT NULL);
+CREATE FUNCTION count_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO note_counts (incident_id, notes) VALUES (NEW.incident_id, 1)
+        ON CONFLICT (incident_id) DO UPDATE SET notes = note_counts.notes + 1;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER timeline_counts AFTER INSERT ON timeline
+    FOR EACH ROW EXECUTE FUNCTION count_note();
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM note_counts) THEN
+        INSERT INTO note_counts (incident_id, notes) VALUES ('seed; with a semicolon', 0);
+    END IF;
+END;
+$$;
+""",
+    "sqlite": """
+-- Keep a count of notes; the trigger body below holds several statements.
+CREATE TABLE note_counts (incident_id TEXT PRIMARY KEY, notes INTEGER NOT NULL);
+CREATE TRIGGER timeline_counts AFTER INSERT ON timeline
+BEGIN
+    INSERT OR IGNORE INTO note_counts (incident_id, notes) VALUES (NEW.incident_id, 0);
+    UPDATE note_counts SET notes = notes + 1 WHERE incident_id = NEW.incident_id;
+END;
+INSERT INTO note_counts (incident_id, notes) VALUES ('seed; with a semicolon', 0);
+""",
+}
+
+
+def _with(*extra: Migration) -> list[Migration]:
+    return [*available_migrations(), *extra]
+
+
+async def _versions(store: Store) -> dict[int, str | None]:
+    async with store.transaction() as tx:
+        rows = await tx.fetchall("SELECT version, checksum FROM schema_migrations")
+    return {int(row["version"]): row["checksum"] for row in rows}
+
+
+async def test_a_function_body_or_do_block_runs_whole(store: Store) -> None:
+    body = Migration(9001, "note_counts", BODIES[store.dialect])
+    assert await migrate(store, _with(body)) == ["9001_note_counts"]
+    async with store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO incidents (id, day, seq, title, severity, status, declared_by,"
+            " declared_at, updated_at) VALUES ('INC-1', '20261127', 1, 't', 'P1',"
+            " 'investigating', 'U0ALICE', 0, 0)"
+        )
+        for text in ("one", "two"):
+            await tx.execute(
+                "INSERT INTO timeline (incident_id, at, actor, kind, text) VALUES (?, 0, ?, ?, ?)",
+                ("INC-1", "U0ALICE", "note", text),
+            )
+        rows = await tx.fetchall("SELECT incident_id, notes FROM note_counts ORDER BY notes")
+    assert [(r["incident_id"], r["notes"]) for r in rows] == [
+        ("seed; with a semicolon", 0),
+        ("INC-1", 2),
+    ]
+    assert (await _versions(store))[9001] == body.checksum
+
+
+async def test_a_failing_file_changes_nothing(store: Store) -> None:
+    broken = Migration(9002, "half", "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM nowhere;")
+    with pytest.raises(StoreError):
+        await migrate(store, _with(broken))
+    assert 9002 not in await _versions(store)
+    async with store.transaction() as tx:  # the first statement went with the second
+        with pytest.raises(StoreError):
+            await tx.fetchall("SELECT * FROM half_done")
+
+
+async def test_an_applied_file_that_changed_is_refused(store: Store) -> None:
+    edited = [
+        Migration(m.version, m.name, m.sql + "\n-- edited afterwards\n") if m.version == 2 else m
+        for m in available_migrations()
+    ]
+    extra = Migration(9003, "never_applied", "CREATE TABLE never_applied (x INTEGER);")
+    with pytest.raises(SchemaMismatch) as caught:
+        await migrate(store, [*edited, extra])
+    message = str(caught.value)
+    assert "0002_lifecycle was changed after it was applied" in message
+    assert "new migration" in message
+    assert 9003 not in await _versions(store)  # refused before applying anything
+
+
+async def test_a_database_newer_than_the_code_is_refused(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at, checksum)"
+            " VALUES (?, ?, ?, ?)",
+            (9999, "from_the_future", 0.0, "0" * 64),
+        )
+    with pytest.raises(SchemaMismatch) as caught:
+        await migrate(store)
+    message = str(caught.value)
+    assert "9999_from_the_future" in message and "newer than" in message
+
+
+async def test_checksums_are_recorded_for_files_applied_before_they_were_kept(
+    store: Store,
+) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("ALTER TABLE schema_migrations DROP COLUMN checksum")
+    assert await migrate(store) == []
+    recorded = await _versions(store)
+    assert recorded == {m.version: m.checksum for m in available_migrations()}
