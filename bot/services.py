@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.audit import AuditLog
@@ -20,6 +22,8 @@ from bot.incidents.flows import IncidentFlows
 from bot.incidents.service import IncidentService
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
+from bot.paging.ports import PersonDirectory
+from bot.paging.service import PagingService, build_paging
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
 from bot.remediation.delivery import RemediationDelivery
@@ -48,6 +52,7 @@ class Services:
     diagnostics: DiagnosticsService
     remediation: RemediationService
     listeners: list[IncidentListener] = field(default_factory=list)
+    paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
         """Open the store, apply migrations, start delivering the outbox and the reminders."""
@@ -64,6 +69,8 @@ class Services:
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.escalation.stop()
         await self.dispatcher.stop()
+        if self.paging is not None:
+            await self.paging.close()
         await self.coordinator.close()
         await self.store.close()
 
@@ -80,6 +87,8 @@ def build_services(
     escalation_sweep_interval: float = 5.0,
     publisher: ReportPublisher | None = None,
     remediation_notifier: RemediationNotifier | None = None,
+    people: PersonDirectory | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -131,6 +140,21 @@ def build_services(
         timeout=policy.remediation.timeout.seconds,
     )
     RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
+    # PagerDuty / Opsgenie: after the escalation planner among the listeners, so a reopening
+    # that pages level 1 again is seen as paged already.
+    paging = build_paging(
+        policy=policy,
+        store=store,
+        clock=clock,
+        changes=changes,
+        incidents=incidents,
+        people=people,
+        env=os.environ if env is None else env,
+    )
+    if paging is not None:
+        paging.register(dispatcher)
+        changes.listeners.append(paging)
+        escalation.add_provider_pages(paging, paging.oncall)
     if remediation_notifier is not None:
         RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
     return Services(
@@ -150,4 +174,5 @@ def build_services(
         ),
         remediation=remediation,
         listeners=changes.listeners,
+        paging=paging,
     )
