@@ -40,6 +40,7 @@ from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of th
 )
 from bot.durations import Duration
 from bot.errors import ConfigError
+from bot.paging.config import PROVIDERS, PagingConfig
 from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
 
 
@@ -67,7 +68,20 @@ def _slack_channel(value: str) -> str:
     return value
 
 
+def _notify_target(value: str) -> str:
+    if value in PROVIDERS:
+        return value
+    if not (_USER.match(value) or _GROUP.match(value)):
+        raise ValueError(
+            f"'{value}' is not a Slack user (U...), user group (S...) or paging service"
+            f" ({', '.join(PROVIDERS)})"
+        )
+    return value
+
+
 SlackTarget = Annotated[str, AfterValidator(_slack_target)]
+# Who an escalation level pages: Slack users and groups, or a paging service (`paging:`).
+NotifyTarget = Annotated[str, AfterValidator(_notify_target)]
 SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
 
 
@@ -149,7 +163,17 @@ class EscalationLevel(_Strict):
     """Who is paged, counted from declaration, while the incident is unacknowledged."""
 
     after: Duration
-    notify: list[SlackTarget] = Field(min_length=1)
+    notify: list[NotifyTarget] = Field(min_length=1)
+
+    @property
+    def slack_targets(self) -> list[str]:
+        """The level's Slack users and user groups (not its paging services)."""
+        return [target for target in self.notify if target not in PROVIDERS]
+
+    @property
+    def providers(self) -> list[str]:
+        """The paging services the level names (pagerduty, opsgenie)."""
+        return [target for target in self.notify if target in PROVIDERS]
 
 
 class Reviews(_Strict):
@@ -228,6 +252,7 @@ class Policy(_Strict):
     roles: Roles = Roles()
     remediation: RemediationSettings = RemediationSettings()
     services: dict[str, Service] = Field(default_factory=dict)
+    paging: PagingConfig = PagingConfig()
 
     @field_validator("severities")
     @classmethod
@@ -252,6 +277,19 @@ class Policy(_Strict):
             if [d.seconds for d in delays] != sorted(d.seconds for d in delays):
                 raise ValueError(f"{severity}: levels must be listed in order of 'after'")
         return value
+
+    @model_validator(mode="after")
+    def _paging_configured(self) -> Policy:
+        configured = self.paging.configured()
+        for severity, levels in self.escalation.items():
+            for number, level in enumerate(levels, start=1):
+                for provider in level.providers:
+                    if provider not in configured:
+                        raise ValueError(
+                            f"escalation.{severity}.{number - 1}.notify: '{provider}' is named"
+                            f" but paging.{provider} is not configured"
+                        )
+        return self
 
     @model_validator(mode="after")
     def _reaction_name(self) -> Policy:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|dsn|api[_-]?key|credential)", re.I)
+_SECRET_KEYS = re.compile(
+    r"(password|passwd|secret|token|dsn|api[_-]?key|routing[_-]?key|credential)", re.I
+)
 _PATTERNS = [
     # user:password@ in any URL (postgresql://, redis://, https://...). Anchored on `://`,
     # not on the scheme before it: a scheme pattern is retried from every letter of a long
@@ -15,13 +17,30 @@ _PATTERNS = [
     (re.compile(r"\bxapp-[A-Za-z0-9-]+"), "xapp-***"),
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "AKIA***"),
     (re.compile(r"(?i)\b(password|pwd)\s*=\s*[^\s;]+"), r"\1=***"),
+    # Paging services' authorization headers (PagerDuty REST, Opsgenie).
+    (re.compile(r"(?i)\bToken token=[^\s,;\"']+"), "Token token=***"),
+    (re.compile(r"(?i)\bGenieKey\s+[^\s,;\"']+"), "GenieKey ***"),
 ]
+# Secret values read from the environment (routing keys, API keys, webhook secrets): masked
+# wherever they appear, whatever surrounds them.
+_KNOWN_SECRETS: set[str] = set()
+_SHORTEST_SECRET = 8  # shorter values would mask ordinary words
 
 REDACTED = "***"
 
 
+def register_secret(value: str) -> None:
+    """Mask `value` (a secret read from the environment) in everything redacted from now on."""
+    if len(value) >= _SHORTEST_SECRET:
+        _KNOWN_SECRETS.add(value)
+
+
 def redact_text(text: str) -> str:
-    """Mask connection-string passwords, Slack tokens and AWS keys in free text."""
+    """Mask connection-string passwords, Slack tokens, AWS keys, paging services' keys and
+    every registered secret in free text."""
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

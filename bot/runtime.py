@@ -89,6 +89,7 @@ def create_bot(
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
         directory=SlackDirectory(client),
+        people=SlackDirectory(client),
         clock=clock,
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,
         publisher=SlackReportPublisher(client),

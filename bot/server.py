@@ -1,4 +1,5 @@
-"""HTTP mode: POST /slack/events for Slack, GET /healthz for probes.
+"""HTTP mode: POST /slack/events for Slack, GET /healthz for probes, and the paging
+services' webhooks (bot.paging.routes) when they are configured.
 
 The signature is checked on the raw body first, so bytes from anyone but Slack get a 401
 whatever they hold (garbage, non-UTF-8, a form whose `payload` is not JSON) and are never
@@ -17,6 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.errors import ChatOpsError
+from bot.paging.routes import paging_routes
 from bot.services import Services
 from bot.slack.middleware import malformed
 from bot.slack.verification import signature_problem
@@ -83,4 +85,7 @@ def build_web_app(app: AsyncApp, services: Services, *, signing_secret: str) -> 
     web_app = web.Application()
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/healthz", healthz)
+    if services.paging is not None:
+        # PagerDuty and Opsgenie webhooks: verified with their own secrets, not Slack's.
+        web_app.add_routes(paging_routes(services.paging))
     return web_app

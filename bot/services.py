@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.audit import AuditLog
@@ -25,6 +27,8 @@ from bot.incidents.flows import IncidentFlows
 from bot.incidents.service import IncidentService
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
+from bot.paging.ports import PersonDirectory
+from bot.paging.service import PagingService, build_paging
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
 from bot.remediation.delivery import RemediationDelivery
@@ -54,6 +58,7 @@ class Services:
     remediation: RemediationService
     pruner: HandledRequestsPruner
     listeners: list[IncidentListener] = field(default_factory=list)
+    paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
         """Open the store, apply migrations, start delivering the outbox and the reminders
@@ -73,6 +78,8 @@ class Services:
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.escalation.stop()
         await self.dispatcher.stop()
+        if self.paging is not None:
+            await self.paging.close()
         await self.coordinator.close()
         await self.store.close()
 
@@ -91,6 +98,8 @@ def build_services(
     remediation_notifier: RemediationNotifier | None = None,
     dedup_retention: float = DEFAULT_RETENTION_SECONDS,
     dedup_prune_interval: float = DEFAULT_PRUNE_INTERVAL_SECONDS,
+    people: PersonDirectory | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -142,6 +151,21 @@ def build_services(
         timeout=policy.remediation.timeout.seconds,
     )
     RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
+    # PagerDuty / Opsgenie: after the escalation planner among the listeners, so a reopening
+    # that pages level 1 again is seen as paged already.
+    paging = build_paging(
+        policy=policy,
+        store=store,
+        clock=clock,
+        changes=changes,
+        incidents=incidents,
+        people=people,
+        env=os.environ if env is None else env,
+    )
+    if paging is not None:
+        paging.register(dispatcher)
+        changes.listeners.append(paging)
+        escalation.add_provider_pages(paging, paging.oncall)
     if remediation_notifier is not None:
         RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
     return Services(
@@ -164,4 +188,5 @@ def build_services(
             store, clock, retention=dedup_retention, interval=dedup_prune_interval
         ),
         listeners=changes.listeners,
+        paging=paging,
     )

@@ -1,4 +1,5 @@
-"""`/oncall [P0|P1|P2|P3]`: who is paged at each escalation level, per severity."""
+"""`/oncall [P0|P1|P2|P3]`: who is paged at each escalation level, per severity, and who the
+paging services say is on call now."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.models import Severity
 from bot.services import Services
@@ -16,9 +18,8 @@ from commands.context import record_invocation
 def register(app: AsyncApp, services: Services) -> None:
     @app.command("/oncall")
     async def oncall_command(
-        ack: AsyncAck, command: dict[str, Any], context: dict[str, Any]
+        ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any], context: dict[str, Any]
     ) -> None:
-        # Read from the policy in memory: no I/O, so the answer can ride on the ack itself.
         word = (command.get("text") or "").strip().upper()
         args = {"text": command.get("text") or ""}
         if word and word not in Severity.__members__:
@@ -30,7 +31,14 @@ def register(app: AsyncApp, services: Services) -> None:
             outcome = "rejected: usage"
         else:
             rows = services.escalation.oncall(Severity(word) if word else None)
-            await ack(response_type="ephemeral", text=templates.oncall_text(rows))
+            if services.paging is None or not services.paging.oncall.pagers:
+                # From the policy in memory: no I/O, so the answer rides on the ack itself.
+                await ack(response_type="ephemeral", text=templates.oncall_text(rows))
+            else:
+                # The paging services' schedules need a round trip (cached): ack first.
+                await ack()
+                now = await services.paging.oncall.everyone()
+                await respond(response_type="ephemeral", text=templates.oncall_text(rows, now))
             outcome = "ok"
         await record_invocation(
             services, context["actor"], "oncall", outcome, args, context.get("request_id")

@@ -13,12 +13,14 @@ from typing import Any
 from bot.clock import utc_from_timestamp
 from bot.errors import NotifierError
 from bot.escalation import storage as reminders
+from bot.escalation.extensions import OnCallSource
 from bot.escalation.planner import ReminderKind
 from bot.incidents import storage as incidents
 from bot.incidents.changes import IncidentChanges, Queued
 from bot.models import SYSTEM, Incident
 from bot.notify import Notifier, Page
 from bot.outbox import Effect, OutboxDispatcher
+from bot.paging.config import PROVIDERS
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.store import Store
@@ -48,6 +50,8 @@ class EscalationDelivery:
         self.notifier = notifier
         self.permissions = permissions
         self.changes = changes
+        # Who is on call now at the paging services: DMed with the first level (bot.paging).
+        self.oncall: OnCallSource | None = None
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         """Say how the escalation effects are delivered."""
@@ -99,7 +103,13 @@ class EscalationDelivery:
             return
         users: list[str] = []
         unreadable: list[tuple[str, NotifierError]] = []
-        for target in effect.payload["targets"]:
+        targets = effect.payload["targets"]
+        providers = [target for target in targets if target in PROVIDERS]
+        if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
+            # The first level also reaches whoever the paging service says is on call now;
+            # when it cannot say, the level's Slack targets below are the fallback.
+            users.extend(await self.oncall.slack_users(providers))
+        for target in (target for target in targets if target not in PROVIDERS):
             try:
                 members = await self.permissions.expand([target])
             except NotifierError as exc:

@@ -8,11 +8,13 @@ queues its notifications in the outbox and says whether it fired, and what comes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from bot.escalation.planner import PlannedReminder, Reminder, ReminderStatus
+from bot.incidents.changes import Change
 from bot.models import Incident
 from bot.store import Tx
 
@@ -29,4 +31,28 @@ class Firing:
 class ReminderHandler(Protocol):
     async def fire(self, tx: Tx, reminder: Reminder, incident: Incident, now: datetime) -> Firing:
         """Fire (or skip) `reminder`; called once per claim, inside its transaction."""
+        ...
+
+
+class ProviderPages(Protocol):
+    """Pages the paging services (PagerDuty, Opsgenie) a level names (bot.paging)."""
+
+    async def page(
+        self,
+        change: Change,
+        incident: Incident,
+        providers: Sequence[str],
+        level: int,
+        *,
+        acknowledged: bool = False,
+    ) -> None:
+        """Queue the providers' pages inside the firing transaction `change`."""
+        ...
+
+
+class OnCallSource(Protocol):
+    """Who is on call now at the paging services, as Slack users (bot.paging.oncall)."""
+
+    async def slack_users(self, providers: Sequence[str]) -> list[str]:
+        """Slack user IDs on call now at `providers`; [] when none can be found. Never raises."""
         ...

@@ -33,7 +33,7 @@ from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as reminders
 from bot.escalation.delivery import BREACH, PAGE_FANOUT, PAGE_POST, REMIND
-from bot.escalation.extensions import ReminderHandler
+from bot.escalation.extensions import ProviderPages, ReminderHandler
 from bot.escalation.planner import (
     EscalationState,
     PlannedReminder,
@@ -46,6 +46,7 @@ from bot.incidents import storage as incidents
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Page
+from bot.paging.config import PROVIDER_NAMES, PROVIDERS
 from bot.policy import Policy
 from bot.store import Store
 
@@ -73,7 +74,12 @@ def owner_id() -> str:
 
 
 def _mentions(targets: Sequence[str]) -> str:
-    return " ".join(f"<!subteam^{t}>" if t.startswith("S") else f"<@{t}>" for t in targets)
+    def one(target: str) -> str:
+        if target in PROVIDERS:
+            return PROVIDER_NAMES[target]  # a paging service, by name
+        return f"<!subteam^{target}>" if target.startswith("S") else f"<@{target}>"
+
+    return " ".join(one(target) for target in targets)
 
 
 # Fires a claimed reminder about a `subject` (not an incident) in its own transaction, closing
@@ -106,6 +112,8 @@ class ReminderFiring:
         self.batch_size = batch_size
         self.handlers: dict[ReminderKind, ReminderHandler] = {}
         self.subject_handlers: dict[ReminderKind, SubjectHandler] = {}
+        # Pages the paging services a level names (bot.paging); None: Slack only.
+        self.provider_pages: ProviderPages | None = None
 
     async def fire(self, reminder_id: int) -> FireResult:
         """Claim one reminder and fire it if it is due and still wanted.
@@ -272,6 +280,15 @@ class ReminderFiring:
             data={"reminder_id": reminder_id, "level": page.level},
             effects=[Queued(PAGE_POST, payload), Queued(PAGE_FANOUT, payload)],
         )
+        providers = [target for target in page.targets if target in PROVIDERS]
+        if providers and self.provider_pages is not None:
+            await self.provider_pages.page(
+                change,
+                incident,
+                providers,
+                page.level,
+                acknowledged=incident.acknowledged_at is not None,
+            )
 
     async def _release(self, claimed: Sequence[Reminder]) -> None:
         # Hand claims back so the next sweep retries at once instead of after they expire.

@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.clock import Clock
 from bot.escalation import storage as reminders
 from bot.escalation.delivery import EscalationDelivery
-from bot.escalation.extensions import ReminderHandler
+from bot.escalation.extensions import OnCallSource, ProviderPages, ReminderHandler
 from bot.escalation.firing import FireResult, ReminderFiring, SubjectHandler
 from bot.escalation.manual import Escalation, ManualEscalation
 from bot.escalation.oncall import OnCall, oncall
@@ -97,6 +97,11 @@ class EscalationService:
     def add_reminder_kind(self, kind: ReminderKind, handler: ReminderHandler) -> None:
         """Let another service own a reminder kind (bot.escalation.extensions)."""
         self.firing.handlers[kind] = handler
+
+    def add_provider_pages(self, pages: ProviderPages, oncall: OnCallSource | None) -> None:
+        """Let levels page the paging services, and the first level reach who is on call."""
+        self.firing.provider_pages = pages
+        self.delivery.oncall = oncall
 
     def register_subject_kind(self, kind: ReminderKind, handler: SubjectHandler) -> None:
         """Fire reminders of `kind` (about a subject, not an incident) through `handler`."""

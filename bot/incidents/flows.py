@@ -200,7 +200,7 @@ class IncidentFlows:
         wanted = [incident.declared_by, *incident.roles.values()]
         levels = self.policy.levels(incident.severity)
         users = list(dict.fromkeys(target for target in wanted if target))
-        for target in levels[0].notify if levels else []:
+        for target in levels[0].slack_targets if levels else []:
             if not target.startswith("S"):
                 users.append(target)
                 continue

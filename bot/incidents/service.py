@@ -30,6 +30,7 @@ from bot.models import (
     TimelineEvent,
 )
 from bot.notify import Notifier
+from bot.paging.config import PROVIDER_NAMES
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.redact import redact_text
@@ -299,9 +300,17 @@ class IncidentService:
         *,
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
+        via: str = "",
+        via_person: str = "",
     ) -> Outcome:
-        """Record the first acknowledgement; a second one changes nothing and says who acked."""
-        await self._require_responder(actor)
+        """Record the first acknowledgement; a second one changes nothing and says who acked.
+
+        `via` names the paging service (pagerduty, opsgenie) where the person acknowledged,
+        which vouched for them: no role is required then. `actor` is their Slack user, or
+        SYSTEM with `via_person` (the provider's name for them) when they have none.
+        """
+        if not via:
+            await self._require_responder(actor)
         current = await self.get(incident_id)
         if current.acknowledged_at is not None:
             return Outcome(current, changed=False)
@@ -324,9 +333,11 @@ class IncidentService:
                 args={},
                 kind="acknowledged",
                 mutate=mutate,
-                timeline=lambda _b, _a: f"Acknowledged by <@{actor.user_id}>",
+                timeline=lambda _b, _a: _acknowledged_text(actor, via, via_person),
                 request_id=request_id,
                 effects=effects,
+                details={"via": via} if via else None,
+                said=via_person if via and actor.is_system else "",
             )
         except AlreadyAcknowledged as race:
             return Outcome(race.incident, changed=False)
@@ -631,6 +642,16 @@ class IncidentService:
         except AlreadyOnTimeline as race:
             return Outcome(race.incident, changed=False, message="already on the timeline")
         return Outcome(after)
+
+
+def _acknowledged_text(actor: Actor, via: str, via_person: str) -> str:
+    if not via:
+        return f"Acknowledged by <@{actor.user_id}>"
+    where = PROVIDER_NAMES.get(via, via)
+    if actor.is_system:
+        # The provider's name for the person ends the line: their words, shown as text.
+        return f"Acknowledged in {where} by {via_person}"
+    return f"Acknowledged in {where} by <@{actor.user_id}>"
 
 
 def well_formed_id(incident_id: str) -> str:

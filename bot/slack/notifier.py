@@ -293,3 +293,13 @@ class SlackDirectory:
     async def group_members(self, group_id: str) -> frozenset[str]:
         response = await call_slack(self.client.usergroups_users_list(usergroup=group_id))
         return frozenset(str(user) for user in response.get("users", []))
+
+    async def user_by_email(self, email: str) -> str | None:
+        """The Slack user with this e-mail (users.lookupByEmail); None when nobody has it."""
+        try:
+            response = await call_slack(self.client.users_lookupByEmail(email=email))
+        except NotifierError as exc:
+            if exc.error_code == "users_not_found":
+                return None
+            raise
+        return str((response.get("user") or {}).get("id") or "") or None

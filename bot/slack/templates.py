@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 from bot.durations import humanize_seconds
 from bot.models import Incident, IncidentPage, Severity
 from bot.notify import Page
+from bot.paging.config import PROVIDER_NAMES
 from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
 from bot.text import visible
 
 if TYPE_CHECKING:
     from bot.escalation.service import OnCall as OnCallRow
+    from bot.paging.oncall import OnCallNow
 
 SEVERITY_LABELS = {
     Severity.P0: ":red_circle: P0 Critical",
@@ -294,6 +296,8 @@ NOTICE_ICONS = {
     "assigned": ":bust_in_silhouette:",
     "noted": ":memo:",
     "escalated": ":rotating_light:",
+    "paging_failed": ":warning:",
+    "paging_recovered": ":white_check_mark:",
 }
 
 
@@ -453,8 +457,9 @@ REVIEW_NAMES = {
 
 
 def mentions(targets: Sequence[str]) -> str:
-    """Users and user groups as mentions that notify them (a page)."""
-    return " ".join(user(target) for target in targets)
+    """Users and user groups as mentions that notify them (a page); a paging service that
+    a level names (pagerduty, opsgenie) by its name."""
+    return " ".join(PROVIDER_NAMES.get(target) or user(target) for target in targets)
 
 
 def _page_reason(page: Page) -> str:
@@ -527,9 +532,23 @@ def escalated_confirmation(
     )
 
 
-def oncall_text(rows: Sequence[OnCallRow]) -> str:
-    """`/oncall`: who is paged at each escalation level, per severity, with the targets."""
+def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:
+    """`/oncall`: who is paged at each escalation level, per severity, with the targets;
+    first, whoever the paging services say is on call now (`now`)."""
     lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
+    for answer in now:
+        name = PROVIDER_NAMES.get(answer.provider, answer.provider)
+        people = [user(person) for person in answer.users]
+        people += [escape_mrkdwn(email) for email in answer.unmatched]
+        who = ", ".join(people) or "nobody"
+        if not answer.reachable and not answer.stale:
+            lines.append(
+                f"• {name} could not be reached, so the levels below stand as written: "
+                f"{escape_mrkdwn(answer.error[:200])}"
+            )
+            continue
+        late = " (as last known: it cannot be reached now)" if answer.stale else ""
+        lines.append(f"• On call now at {name}{late}: {who}; paged with the first level")
     for row in rows:
         cadence = f", update every {row.update_every}" if row.update_every else ""
         lines.append(

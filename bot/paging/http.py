@@ -1,0 +1,122 @@
+"""Calling a paging service over HTTP: the one place its failures become NotifierError.
+
+Transient (`retryable`): HTTP 429 (with Retry-After as `retry_after`), any 5xx, an answer
+that is not JSON (a proxy's page), connection errors and timeouts. A 4xx other than 429 is a
+person's to fix (a wrong routing key, a payload the provider refuses): retrying cannot help.
+Messages name the provider, the status and the provider's own explanation, never a key: the
+URL's query and the headers stay out of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from bot.errors import NotifierError
+from bot.paging.config import PROVIDER_NAMES
+from bot.redact import redact_text
+
+
+class ProviderError(NotifierError):
+    """A paging service refused or could not be reached; `provider` says which."""
+
+    def __init__(self, provider: str, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.provider = provider
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number, or an HTTP date; None when absent."""
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _explanation(body: Any) -> str:
+    """The provider's own words about a refusal (PagerDuty `errors`, Opsgenie `message`)."""
+    if not isinstance(body, dict):
+        return ""
+    parts: list[str] = []
+    for key in ("message", "status"):
+        if isinstance(body.get(key), str):
+            parts.append(body[key])
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        parts.append(error["message"])
+    errors = body.get("errors") or (error.get("errors") if isinstance(error, dict) else None)
+    if isinstance(errors, list):
+        parts += [str(item) for item in errors[:3]]
+    return redact_text("; ".join(parts))[:300]
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    provider: str,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    json_body: Any = None,
+    params: Any = None,
+    timeout: float = 10.0,
+) -> Any:
+    """Send one request; return the JSON answer of a 2xx, or raise ProviderError."""
+    name = PROVIDER_NAMES.get(provider, provider)
+    try:
+        async with session.request(
+            method,
+            url,
+            headers=dict(headers),
+            json=json_body,
+            params=params,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            status = response.status
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise ProviderError(
+            provider, f"{name} unreachable: {type(exc).__name__}", error_code="unreachable"
+        ) from exc
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        body = None
+    if 200 <= status < 300:
+        if body is None:
+            raise ProviderError(
+                provider, f"{name} answered HTTP {status} with a body that is not JSON"
+            )
+        return body
+    explanation = _explanation(body)
+    message = f"{name} answered HTTP {status}" + (f": {explanation}" if explanation else "")
+    if status == 429:
+        raise ProviderError(
+            provider,
+            message,
+            error_code="rate_limited",
+            retry_after=retry_after if retry_after is not None else 1.0,
+        )
+    retryable = status >= 500 or body is None
+    raise ProviderError(
+        provider,
+        message,
+        error_code=f"http_{status}",
+        retryable=retryable,
+        retry_after=retry_after if retryable else None,
+    )

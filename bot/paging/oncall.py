@@ -1,0 +1,109 @@
+"""Who is on call now, read from the paging services' schedules, as Slack users.
+
+The provider gives e-mail addresses; Slack's users.lookupByEmail turns them into users. The
+answer is cached for a short while (a page at 3 a.m. must not wait on two round trips per
+DM), and when the provider cannot be reached the last answer is served while it lasts, or
+none: the level's Slack targets are the fallback. Never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.errors import NotifierError
+from bot.paging.ports import Pager, PersonDirectory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallNow:
+    """Whoever a provider says is on call now."""
+
+    provider: str
+    users: tuple[str, ...] = ()  # Slack user IDs
+    unmatched: tuple[str, ...] = ()  # e-mail addresses with no Slack user
+    error: str = ""  # why the provider could not be asked ("" when it answered)
+    stale: bool = False  # an earlier answer, served because the provider failed
+
+    @property
+    def reachable(self) -> bool:
+        return not self.error
+
+
+@dataclass
+class _Cached:
+    expires: float
+    answer: OnCallNow
+    emails: dict[str, str | None] = field(default_factory=dict)
+
+
+class OnCallResolver:
+    """Resolves providers' on-call people to Slack users, cached for `ttl` seconds."""
+
+    def __init__(
+        self,
+        pagers: Mapping[str, Pager],
+        people: PersonDirectory | None,
+        *,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pagers = pagers
+        self.people = people
+        self.ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, _Cached] = {}
+
+    async def now(self, provider: str) -> OnCallNow | None:
+        """Who is on call at `provider`; None when it has no schedule configured."""
+        pager = self.pagers.get(provider)
+        if pager is None:
+            return None
+        cached = self._cache.get(provider)
+        if cached is not None and cached.expires > self._monotonic():
+            return cached.answer
+        try:
+            emails = await pager.oncall_emails()
+            if emails is None:
+                return None
+            users: list[str] = []
+            unmatched: list[str] = []
+            for email in emails:
+                user = await self._user(email)
+                if user is None:
+                    unmatched.append(email)
+                elif user not in users:
+                    users.append(user)
+        except NotifierError as exc:
+            log.warning("on call at %s: %s", provider, exc)
+            if cached is not None:
+                return OnCallNow(
+                    provider, cached.answer.users, cached.answer.unmatched, str(exc), stale=True
+                )
+            return OnCallNow(provider, error=str(exc))
+        answer = OnCallNow(provider, tuple(users), tuple(unmatched))
+        self._cache[provider] = _Cached(self._monotonic() + self.ttl, answer)
+        return answer
+
+    async def _user(self, email: str) -> str | None:
+        if self.people is None:
+            return None
+        return await self.people.user_by_email(email)
+
+    async def slack_users(self, providers: Sequence[str]) -> list[str]:
+        """Slack users on call now at `providers`, in order, without repeats; [] on failure."""
+        users: list[str] = []
+        for provider in providers:
+            answer = await self.now(provider)
+            if answer is not None:
+                users.extend(user for user in answer.users if user not in users)
+        return users
+
+    async def everyone(self) -> list[OnCallNow]:
+        """Each configured provider's answer (those with a schedule), for `/oncall`."""
+        found = [await self.now(provider) for provider in self.pagers]
+        return [answer for answer in found if answer is not None]

@@ -1,0 +1,145 @@
+"""What the paging services send back: verified first, then read into pydantic models.
+
+PagerDuty V3 webhooks carry `X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the raw body>`,
+keyed with the subscription's secret; during a secret rotation several comma-separated
+signatures arrive and one valid one is enough. Opsgenie's outgoing webhook is not signed: the
+integration sends a custom header we ask for (`X-ChatOps-Webhook-Secret`), compared in
+constant time. Only acknowledgements are acted on; other events are read and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.paging.config import OPSGENIE, PAGERDUTY
+
+PAGERDUTY_SIGNATURE_HEADER = "X-PagerDuty-Signature"
+OPSGENIE_SECRET_HEADER = "X-ChatOps-Webhook-Secret"
+
+
+class WebhookRefused(Exception):
+    """A webhook body that is signed but cannot be read (answered 400)."""
+
+
+def pagerduty_signature_valid(raw: bytes, headers: Mapping[str, str], secret: str) -> bool:
+    """True when one of the `v1=` signatures is the body's HMAC-SHA256 under `secret`."""
+    header = headers.get(PAGERDUTY_SIGNATURE_HEADER) or ""
+    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    for part in header.split(","):
+        version, _, signature = part.strip().partition("=")
+        if version == "v1" and hmac.compare_digest(signature.lower(), expected):
+            return True
+    return False
+
+
+def opsgenie_secret_valid(headers: Mapping[str, str], secret: str) -> bool:
+    """True when the shared secret header matches (constant time)."""
+    given = headers.get(OPSGENIE_SECRET_HEADER) or ""
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PagerDutyReference(_Read):
+    id: str
+    type: str = ""
+    summary: str = ""
+
+
+class PagerDutyIncident(_Read):
+    id: str
+    type: str
+    incident_key: str | None = None
+    status: str | None = None
+    title: str = ""
+
+
+class PagerDutyEvent(_Read):
+    id: str
+    event_type: str
+    resource_type: str
+    occurred_at: str
+    agent: PagerDutyReference | None = None
+    data: PagerDutyIncident
+
+
+class PagerDutyWebhook(_Read):
+    event: PagerDutyEvent
+
+
+class OpsgenieAlert(_Read):
+    alertId: str
+    alias: str | None = None
+    username: str | None = None
+    userId: str | None = None
+    message: str = ""
+
+
+class OpsgenieWebhook(_Read):
+    action: str
+    alert: OpsgenieAlert
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAcknowledgement:
+    """Someone acknowledged an incident's page at the provider."""
+
+    provider: str
+    incident_id: str  # the dedup key / alias: our incident's ID
+    event_id: str  # the provider's ID of this delivery, for de-duplication
+    person_id: str | None  # the provider's user ID (PagerDuty), to look up the e-mail
+    person_email: str | None
+    person_name: str
+
+
+def read_pagerduty(raw: bytes) -> ProviderAcknowledgement | None:
+    """The acknowledgement a V3 webhook carries; None for any other event."""
+    try:
+        webhook = PagerDutyWebhook.model_validate_json(raw)
+    except ValidationError as exc:
+        raise WebhookRefused(f"not a PagerDuty V3 webhook: {_first(exc)}") from None
+    event = webhook.event
+    if event.event_type != "incident.acknowledged" or not event.data.incident_key:
+        return None
+    agent = event.agent
+    return ProviderAcknowledgement(
+        provider=PAGERDUTY,
+        incident_id=event.data.incident_key,
+        event_id=event.id,
+        person_id=agent.id if agent and agent.type.startswith("user") else None,
+        person_email=None,
+        person_name=agent.summary if agent else "",
+    )
+
+
+def read_opsgenie(raw: bytes) -> ProviderAcknowledgement | None:
+    """The acknowledgement an outgoing webhook carries; None for any other action."""
+    try:
+        webhook = OpsgenieWebhook.model_validate_json(raw)
+    except ValidationError as exc:
+        raise WebhookRefused(f"not an Opsgenie webhook: {_first(exc)}") from None
+    if webhook.action != "Acknowledge" or not webhook.alert.alias:
+        return None
+    username = webhook.alert.username or ""
+    return ProviderAcknowledgement(
+        provider=OPSGENIE,
+        incident_id=webhook.alert.alias,
+        # One acknowledgement per alert: a redelivery of it changes nothing twice.
+        event_id=f"{webhook.alert.alertId}:acknowledge",
+        person_id=webhook.alert.userId,
+        person_email=username if "@" in username else None,
+        person_name=username,
+    )
+
+
+def _first(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"[:200]

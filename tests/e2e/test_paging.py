@@ -1,0 +1,336 @@
+"""Pages that wake people: PagerDuty and Opsgenie as escalation targets, end to end.
+
+The bot runs for real (HTTP, the outbox, the escalation engine) against the Slack double and
+the PagerDuty and Opsgenie doubles (tests/paging_doubles.py), all on loopback; webhooks are
+sent to the bot's HTTP server signed as the providers sign them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.console.workspace import SlackDouble
+from bot.escalation import ReminderKind, ReminderStatus
+from bot.models import Incident
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
+from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
+from tests.paging_doubles import Answer, OpsgenieDouble, PagerDutyDouble, PdOnCall
+
+ROUTING_KEY = "R0UTINGKEY0123456789abcdef012345"  # 32 characters, as PagerDuty's are
+PD_API_KEY = "pd-rest-key-u+xyzzy-0123"
+PD_SECRET = "pd-webhook-secret-ChAtOpS-42"
+OG_API_KEY = "0f1e2d3c-og-api-key-4b5a69788796"
+OG_SECRET = "og-webhook-secret-ChAtOpS-43"
+SECRETS = (ROUTING_KEY, PD_API_KEY, PD_SECRET, OG_API_KEY, OG_SECRET)
+
+
+@dataclass
+class Paging:
+    harness: BotHarness
+    pd: PagerDutyDouble
+    og: OpsgenieDouble
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.harness.bot.port}{path}"
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                self.url(path), data=body, headers={"Content-Type": "application/json", **headers}
+            ) as response:
+                return response.status, await response.json()
+
+    async def pagerduty_webhook(
+        self, body: dict[str, Any], *, secret: str = PD_SECRET
+    ) -> tuple[int, Any]:
+        raw = json.dumps(body).encode()
+        signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        # During a rotation PagerDuty sends several signatures; one valid one is enough.
+        header = f"v1=00ff{signature[4:]},v1={signature}"
+        return await self.post("/paging/pagerduty", raw, {"X-PagerDuty-Signature": header})
+
+    async def opsgenie_webhook(
+        self, body: dict[str, Any], *, secret: str = OG_SECRET
+    ) -> tuple[int, Any]:
+        raw = json.dumps(body).encode()
+        return await self.post("/paging/opsgenie", raw, {"X-ChatOps-Webhook-Secret": secret})
+
+
+def paging_policy(provider: str) -> Any:
+    paging: dict[str, Any] = {}
+    return paging, [
+        {"after": 0, "notify": ["U0ONCALL", provider]},
+        {"after": 3600, "notify": ["U0LEAD"]},
+    ]
+
+
+@pytest.fixture
+async def paging(
+    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Paging]:
+    pd = PagerDutyDouble(routing_key=ROUTING_KEY, api_key=PD_API_KEY)
+    og = OpsgenieDouble(api_key=OG_API_KEY)
+    await pd.start()
+    await og.start()
+    jane = pd.add_user("PJANE01", "Jane Doe", "jane@example.com")
+    pd.oncalls.append(PdOnCall(jane, schedule="P0SCHED"))
+    og.schedules["sre_schedule"] = ["omar@example.com"]
+    for name, value in (
+        ("PAGERDUTY_ROUTING_KEY", ROUTING_KEY),
+        ("PAGERDUTY_API_KEY", PD_API_KEY),
+        ("PAGERDUTY_WEBHOOK_SECRET", PD_SECRET),
+        ("OPSGENIE_API_KEY", OG_API_KEY),
+        ("OPSGENIE_WEBHOOK_SECRET", OG_SECRET),
+    ):
+        monkeypatch.setenv(name, value)
+    policy = policy_with(
+        paging={
+            "pagerduty": {
+                "routing_key_env": "PAGERDUTY_ROUTING_KEY",
+                "api_key_env": "PAGERDUTY_API_KEY",
+                "webhook_secret_env": "PAGERDUTY_WEBHOOK_SECRET",
+                "schedule": "P0SCHED",
+                "events_url": pd.url,
+                "api_url": pd.url,
+            },
+            "opsgenie": {
+                "api_key_env": "OPSGENIE_API_KEY",
+                "webhook_secret_env": "OPSGENIE_WEBHOOK_SECRET",
+                "team": "sre",
+                "schedule": "sre_schedule",
+                "api_url": og.url,
+            },
+        },
+        escalation={
+            # P1 pages PagerDuty, P2 Opsgenie; level 2 comes an hour later (if nobody acks).
+            "P1": [
+                {"after": 0, "notify": ["U0ONCALL", "pagerduty"]},
+                {"after": 3600, "notify": ["U0LEAD"]},
+            ],
+            "P2": [
+                {"after": 0, "notify": ["U0ONCALL", "opsgenie"]},
+                {"after": 3600, "notify": ["U0LEAD"]},
+            ],
+        },
+    )
+    double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    double.add_user("U0JANE", name="jane", real_name="Jane Doe")
+    double.add_user("U0OMAR", name="omar", real_name="Omar Khan")
+    harness = await make_harness("sqlite", policy=policy, double=double)
+    yield Paging(harness, pd, og)
+    await pd.stop()
+    await og.stop()
+    assert pd.violations == [], pd.violations
+    assert og.violations == [], og.violations
+    # No secret ever reached Slack, the timeline, the audit log or the outbox.
+    seen = json.dumps([c.params for c in double.calls], default=str)
+    async with harness.store.transaction() as tx:
+        for table in ("timeline", "audit_log", "outbox"):
+            rows = await tx.fetchall(f"SELECT * FROM {table}")
+            seen += json.dumps([dict(row) for row in rows], default=str)
+    for secret in SECRETS:
+        assert secret not in seen
+
+
+async def pending_pages(harness: BotHarness, incident: Incident) -> list[int]:
+    reminders = await harness.services.escalation.reminders_for(
+        incident.id, [ReminderStatus.PENDING]
+    )
+    return [r.level for r in reminders if r.kind is ReminderKind.PAGE]
+
+
+def dm_texts(harness: BotHarness, user_id: str) -> list[str]:
+    channel = harness.double.state.open_im(user_id)[0].id
+    return [str(call.params.get("text")) for call in posts(harness, channel)]
+
+
+async def test_pagerduty_both_ways_from_declaration_to_resolution(paging: Paging) -> None:
+    harness, pd = paging.harness, paging.pd
+    incident = await declare(harness, "declare P1 Checkout API returns 502")
+
+    # Declared P1: a trigger event keyed by the incident, severity mapped, with its link.
+    [trigger] = pd.events
+    assert trigger["event_action"] == "trigger"
+    assert trigger["dedup_key"] == incident.id
+    assert trigger["payload"]["severity"] == "error"
+    assert "Checkout API returns 502" in trigger["payload"]["summary"]
+    assert incident.id in trigger["payload"]["summary"]
+    channel = incident.channel_id
+    # Its link opens the incident in Slack: the war room, or the announcement channel when
+    # the page outran the war room's set-up (they do not wait for each other).
+    assert channel and trigger["links"][0]["href"].endswith(
+        (f"channel={channel}", "channel=C0INCIDENTS")
+    )
+    # The Slack page went out too, and whoever the PagerDuty schedule has on call (Jane,
+    # found in Slack by e-mail) was paged with the first level.
+    assert dm_texts(harness, "U0ONCALL") and dm_texts(harness, "U0JANE")
+    assert "PagerDuty" in " ".join(str(c.params.get("text")) for c in posts(harness, channel))
+
+    # Acknowledged in Slack: PagerDuty's incident is acknowledged.
+    assert "acknowledged" in (await reply(harness, f"ack {incident.id}")).lower()
+    await harness.settle()
+    assert pd.actions(incident.id) == ["trigger", "acknowledge"]
+    assert pd.incidents[incident.id].status == "acknowledged"
+
+    # Resolved: resolved there too. Reopened: triggered again, once.
+    await reply(harness, f"resolve {incident.id} rolled back the deploy")
+    await harness.settle()
+    assert pd.actions(incident.id) == ["trigger", "acknowledge", "resolve"]
+    assert pd.incidents[incident.id].status == "resolved"
+    await reply(harness, "reopen it came back", channel_id=channel)
+    await harness.settle()
+    assert pd.actions(incident.id) == ["trigger", "acknowledge", "resolve", "trigger"]
+    assert pd.incidents[incident.id].status == "triggered"
+
+
+async def test_a_signed_pagerduty_acknowledgement_stops_the_slack_escalation(
+    paging: Paging,
+) -> None:
+    harness, pd = paging.harness, paging.pd
+    incident = await declare(harness, "declare P1 Payments time out")
+    assert await pending_pages(harness, incident) == [2]
+    jane = pd.users["PJANE01"]
+
+    body = pd.webhook("incident.acknowledged", incident.id, jane)
+    status, answer = await paging.pagerduty_webhook(body)
+    assert (status, answer["outcome"]) == (200, "acknowledged")
+
+    acked = await current(harness, incident)
+    assert acked.acknowledged_by == "U0JANE"  # the PagerDuty user, found in Slack by e-mail
+    assert await pending_pages(harness, incident) == []  # level 2 will not be paged
+    timeline = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    assert "Acknowledged in PagerDuty by <@U0JANE>" in timeline
+    await harness.settle()
+    assert pd.actions(incident.id) == ["trigger"]  # not echoed back to PagerDuty
+    # PagerDuty delivers again: nothing changes twice.
+    status, answer = await paging.pagerduty_webhook(body)
+    assert status == 200 and answer["outcome"] != "acknowledged"
+    timeline = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    assert timeline.count("Acknowledged in PagerDuty by <@U0JANE>") == 1
+
+    # Other events are read and ignored; resolving in Slack resolves in PagerDuty.
+    status, answer = await paging.pagerduty_webhook(
+        pd.webhook("incident.priority_updated", incident.id, jane)
+    )
+    assert status == 200 and answer["outcome"].startswith("ignored")
+    await reply(harness, f"resolve {incident.id} restarted the pool")
+    await harness.settle()
+    assert pd.actions(incident.id) == ["trigger", "resolve"]
+
+
+async def test_a_badly_signed_webhook_gets_401_and_records_nothing(paging: Paging) -> None:
+    harness, pd = paging.harness, paging.pd
+    incident = await declare(harness, "declare P1 Search is down")
+    async with harness.store.transaction() as tx:
+        before = await tx.fetchone("SELECT COUNT(*) AS n FROM audit_log")
+    body = pd.webhook("incident.acknowledged", incident.id, pd.users["PJANE01"])
+
+    status, _ = await paging.pagerduty_webhook(body, secret="not-the-secret")
+    assert status == 401
+    status, _ = await paging.post("/paging/pagerduty", json.dumps(body).encode(), {})
+    assert status == 401
+    status, _ = await paging.opsgenie_webhook(
+        paging.og.webhook("Acknowledge", incident.id, "jane@example.com"), secret="guess"
+    )
+    assert status == 401
+
+    after = await current(harness, incident)
+    assert after.acknowledged_at is None and after.version == incident.version
+    assert await pending_pages(harness, incident) == [2]
+    async with harness.store.transaction() as tx:
+        assert await tx.fetchone("SELECT COUNT(*) AS n FROM audit_log") == before
+    # Signed, but not a webhook: 400, nothing recorded either.
+    raw = b'{"event": {"id": 1}}'
+    signature = hmac.new(PD_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    status, _ = await paging.post(
+        "/paging/pagerduty", raw, {"X-PagerDuty-Signature": f"v1={signature}"}
+    )
+    assert status == 400
+    assert (await current(harness, incident)).version == incident.version
+
+
+async def test_opsgenie_both_ways(paging: Paging) -> None:
+    harness, og = paging.harness, paging.og
+    first = await declare(harness, "declare P2 Reports are slow")
+
+    # Declared P2 with opsgenie on its first level: an alert, aliased by the incident.
+    [(action, alert)] = og.requests
+    assert action == "create" and alert["alias"] == first.id
+    assert alert["priority"] == "P3"
+    assert alert["responders"] == [{"type": "team", "name": "sre"}]
+    assert dm_texts(harness, "U0OMAR")  # on call in the Opsgenie schedule, found by e-mail
+
+    # Acknowledged in Slack, then resolved: acknowledged and closed in Opsgenie.
+    await reply(harness, f"ack {first.id}")
+    await reply(harness, f"resolve {first.id} cache warmed")
+    await harness.settle()
+    assert og.actions(first.id) == ["create", "acknowledge", "close"]
+    assert og.alerts[first.id].status == "closed"
+
+    # Acknowledged in Opsgenie: recorded as Omar's, and the Slack escalation stops.
+    second = await declare(harness, "declare P2 Exports fail")
+    assert await pending_pages(harness, second) == [2]
+    status, answer = await paging.opsgenie_webhook(
+        og.webhook("Acknowledge", second.id, "omar@example.com")
+    )
+    assert (status, answer["outcome"]) == (200, "acknowledged")
+    assert (await current(harness, second)).acknowledged_by == "U0OMAR"
+    assert await pending_pages(harness, second) == []
+    await reply(harness, f"resolve {second.id} retried the export")
+    await harness.settle()
+    assert og.actions(second.id) == ["create", "close"]
+
+
+async def test_a_provider_outage_delays_the_page_and_never_doubles_it(paging: Paging) -> None:
+    harness, pd = paging.harness, paging.pd
+    # Rate limited twice, then down (500, 503): the page must arrive once when it recovers.
+    pd.fail_next(Answer(429, times=2, retry_after=1), Answer(500), Answer(503))
+    incident = await declare(harness, "declare P1 Login fails")
+    channel = incident.channel_id or ""
+
+    # While PagerDuty fails, the Slack page goes out and the outage is told in the channel.
+    assert dm_texts(harness, "U0ONCALL")
+    await pd.wait_until(lambda: pd.seen >= 1, what="a first attempt")
+    assert pd.events == []
+
+    def told(words: str) -> bool:
+        return any(words in str(c.params.get("text")) for c in posts(harness, channel))
+
+    await pd.wait_until(lambda: len(pd.events) == 1, timeout=30, what="the page, once")
+    await harness.settle()
+    assert pd.actions(incident.id) == ["trigger"]
+    assert pd.incidents[incident.id].triggers == 1
+    assert pd.seen == 5  # two 429s, a 500, a 503, then 202
+    assert [s for s, _ in pd.refused] == [429, 429, 500, 503]
+    assert told("PagerDuty could not be reached")
+    assert told("PagerDuty answers again")
+    kinds = [e.kind for e in await harness.services.incidents.timeline(incident.id)]
+    assert kinds.count("paging_failed") == 1  # told once per outage, not once per attempt
+    assert kinds.count("paging_recovered") == 1
+
+
+async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> None:
+    harness = paging.harness
+    response = await harness.command("P1", command="/oncall")
+    assert response.status == 200
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert "On call now at PagerDuty: <@U0JANE>" in text
+    assert "On call now at Opsgenie: <@U0OMAR>" in text
+    assert "Level 1, at once: <@U0ONCALL> PagerDuty" in text
+
+    # PagerDuty unreachable, nothing cached yet for it: the policy's levels stand.
+    harness.services.paging.oncall._cache.clear()
+    paging.pd.fail_next(Answer(503, times=3))
+    await harness.command("P1", command="/oncall")
+    [answer] = await harness.replies()
+    assert "PagerDuty could not be reached, so the levels below stand" in str(answer["text"])

@@ -1,0 +1,144 @@
+"""Paging settings, webhook verification and parsing, and the redaction of their secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+import yaml
+
+from bot.errors import ConfigError
+from bot.paging.webhooks import (
+    WebhookRefused,
+    opsgenie_secret_valid,
+    pagerduty_signature_valid,
+    read_opsgenie,
+    read_pagerduty,
+)
+from bot.policy import default_policy_text, parse_policy
+from bot.redact import redact, redact_text, register_secret
+
+SECRET = "whsec-0123456789"
+
+
+def _signed(raw: bytes, secret: str = SECRET) -> str:
+    return "v1=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def test_a_pagerduty_signature_must_be_the_hmac_of_the_raw_body() -> None:
+    raw = b'{"event": {}}'
+    assert pagerduty_signature_valid(raw, {"X-PagerDuty-Signature": _signed(raw)}, SECRET)
+    # Rotation: several signatures, one valid is enough.
+    both = f"{_signed(raw, 'old-secret')}, {_signed(raw)}"
+    assert pagerduty_signature_valid(raw, {"X-PagerDuty-Signature": both}, SECRET)
+    assert not pagerduty_signature_valid(
+        raw + b" ", {"X-PagerDuty-Signature": _signed(raw)}, SECRET
+    )
+    assert not pagerduty_signature_valid(raw, {"X-PagerDuty-Signature": _signed(raw, "x")}, SECRET)
+    assert not pagerduty_signature_valid(raw, {}, SECRET)
+    unversioned = _signed(raw).replace("v1=", "v0=")
+    assert not pagerduty_signature_valid(raw, {"X-PagerDuty-Signature": unversioned}, SECRET)
+
+
+def test_the_opsgenie_secret_header_must_match() -> None:
+    assert opsgenie_secret_valid({"X-ChatOps-Webhook-Secret": SECRET}, SECRET)
+    assert not opsgenie_secret_valid({"X-ChatOps-Webhook-Secret": SECRET[:-1]}, SECRET)
+    assert not opsgenie_secret_valid({}, SECRET)
+
+
+def _pd_body(event_type: str, key: str | None = "INC-20261127-001") -> bytes:
+    return json.dumps(
+        {
+            "event": {
+                "id": "01ABC",
+                "event_type": event_type,
+                "resource_type": "incident",
+                "occurred_at": "2026-11-27T14:05:00Z",
+                "agent": {"id": "PJANE01", "type": "user_reference", "summary": "Jane Doe"},
+                "data": {"id": "Q1", "type": "incident", "incident_key": key},
+            }
+        }
+    ).encode()
+
+
+def test_only_pagerduty_acknowledgements_of_keyed_incidents_are_read() -> None:
+    ack = read_pagerduty(_pd_body("incident.acknowledged"))
+    assert ack is not None
+    assert (ack.incident_id, ack.person_id, ack.person_name) == (
+        "INC-20261127-001",
+        "PJANE01",
+        "Jane Doe",
+    )
+    assert read_pagerduty(_pd_body("incident.resolved")) is None
+    assert read_pagerduty(_pd_body("incident.acknowledged", key=None)) is None
+    with pytest.raises(WebhookRefused):
+        read_pagerduty(b'{"event": {"id": "x"}}')
+    with pytest.raises(WebhookRefused):
+        read_pagerduty(b"not json")
+
+
+def test_opsgenie_acknowledgements_carry_the_alias_and_the_username() -> None:
+    body = {
+        "action": "Acknowledge",
+        "alert": {"alertId": "a1", "alias": "INC-20261127-002", "username": "jane@example.com"},
+    }
+    ack = read_opsgenie(json.dumps(body).encode())
+    assert ack is not None and ack.person_email == "jane@example.com"
+    assert ack.incident_id == "INC-20261127-002"
+    body["action"] = "Close"
+    assert read_opsgenie(json.dumps(body).encode()) is None
+    with pytest.raises(WebhookRefused):
+        read_opsgenie(b'{"action": "Acknowledge"}')
+
+
+def _policy(paging: dict | None, notify: list[str]) -> str:
+    data = yaml.safe_load(default_policy_text())
+    if paging is not None:
+        data["paging"] = paging
+    data["escalation"] = {"P1": [{"after": 0, "notify": notify}]}
+    return yaml.safe_dump(data)
+
+
+def test_a_level_may_name_a_configured_paging_service() -> None:
+    policy = parse_policy(
+        _policy({"pagerduty": {"routing_key_env": "PD_KEY"}}, ["U0ONCALL", "pagerduty"])
+    )
+    [level] = policy.escalation["P1"]
+    assert level.slack_targets == ["U0ONCALL"] and level.providers == ["pagerduty"]
+    # The providers' own URLs by default.
+    assert policy.paging.pagerduty is not None
+    assert policy.paging.pagerduty.events_url == "https://events.pagerduty.com"
+    assert policy.paging.pagerduty.api_url == "https://api.pagerduty.com"
+
+
+@pytest.mark.parametrize(
+    ("paging", "notify", "message"),
+    [
+        (None, ["pagerduty"], "'pagerduty' is named but paging.pagerduty is not configured"),
+        (None, ["pagerdoody"], "is not a Slack user (U...), user group (S...) or paging service"),
+        ({"pagerduty": {"routing_key_env": "pd key"}}, ["U0A1"], "not an environment variable"),
+        ({"pagerduty": {"routing_key": "R123"}}, ["U0A1"], "unknown setting"),
+        (
+            {"pagerduty": {"routing_key_env": "K", "schedule": "P0SCHED"}},
+            ["U0A1"],
+            "need api_key_env",
+        ),
+        ({"opsgenie": {"api_key_env": "K", "api_url": "api.eu"}}, ["U0A1"], "http(s) URL"),
+    ],
+)
+def test_paging_settings_are_checked(paging: dict | None, notify: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(_policy(paging, notify))
+    assert message in str(caught.value)
+
+
+def test_paging_secrets_are_redacted_wherever_they_appear() -> None:
+    register_secret("R0UTINGKEY-unit-test-0000")
+    assert "R0UTINGKEY" not in redact_text("refused key R0UTINGKEY-unit-test-0000!")
+    assert redact({"routing_key": "abc", "note": "x"}) == {"routing_key": "***", "note": "x"}
+    assert redact_text("Authorization: GenieKey 1234-abcd") == "Authorization: GenieKey ***"
+    assert redact_text("Authorization: Token token=y_BxZ1") == "Authorization: Token token=***"
+    register_secret("short")  # too short to mask safely: ordinary words stay
+    assert redact_text("a short note") == "a short note"
