@@ -109,7 +109,10 @@ def register(app: AsyncApp, services: Services) -> None:
                 context.get("request_id"),
             )
             return
-        await ack(response_type="ephemeral", text=views.acked(words[0]))
+        if words[0].lower() in services.policy.services:
+            await ack(response_type="ephemeral", text=views.acked(words[0]))
+        else:
+            await ack()  # the answer (not allowed, or no such service) follows at once
         ctx = _context(services, context, command.get("channel_id"), respond, client)
         await run_diagnosis(ctx, words[0], words[1:], via="command")
 

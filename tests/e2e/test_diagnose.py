@@ -109,7 +109,8 @@ async def test_only_responders_may_diagnose_and_unknown_services_are_named(
     await harness.command("cache", command="/diagnose", user_id="U0EVE")
     [refused] = await harness.replies()
     assert "Only responders may run diagnostics" in refused["text"]
-    await harness.command("<!channel> now", command="/diagnose", user_id="U0SRE")
+    acked = await harness.command("<!channel> now", command="/diagnose", user_id="U0SRE")
+    assert "Diagnosing" not in str(acked.body)  # not promised, then refused
     [unknown] = await harness.replies()
     assert "No service called 'channel'" in unknown["text"] and "cache" in unknown["text"]
     assert "<!channel>" not in unknown["text"]
