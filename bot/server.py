@@ -27,7 +27,7 @@ from bot.slack.verification import signature_problem
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-PROBE_TIMEOUT = 3.0  # each dependency's answer to a probe
+PROBE_TIMEOUT = 5.0  # each dependency's answer (the store pool itself gives up after 3 s)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -90,7 +90,7 @@ def build_web_app(
                     await probe()
                 checks[name] = "ok"
             except (ChatOpsError, TimeoutError) as exc:
-                checks[name] = redact_text(str(exc)) or "timed out"
+                checks[name] = redact_text(str(exc)) or f"no answer within {PROBE_TIMEOUT:g} s"
                 if name == "store":
                     metrics.STORE_ERRORS.inc()
         healthy = all(value == "ok" for value in checks.values())
