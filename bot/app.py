@@ -3,30 +3,67 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
 from bot.slack import middleware
+from bot.slack.auth import SlackAuth
+from bot.slack.client import PacedWebClient
+from bot.slack.limits import SlackLimits
+from bot.slack.pace import Pacer
 
 log = logging.getLogger(__name__)
 
 
-def build_client(token: str, api_url: str) -> AsyncWebClient:
-    """The Web API client; `api_url` is a setting (GovSlack, the test double)."""
-    return AsyncWebClient(token=token, base_url=api_url, timeout=10)
+def build_client(
+    token: str, api_url: str, *, pacer: Pacer | None = None, limits: SlackLimits | None = None
+) -> AsyncWebClient:
+    """The Web API client, paced to Slack's limits; `api_url` is a setting (GovSlack, the
+    test double). One pacer per workspace: share it between every client of one token."""
+    return PacedWebClient(token=token, base_url=api_url, timeout=10, pacer=pacer, limits=limits)
 
 
-def build_app(services: Services, *, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
+def _pace_listener_clients(app: AsyncApp, client: PacedWebClient) -> None:
+    """Bolt hands each listener a new plain AsyncWebClient: give it a paced one instead,
+    sharing the app client's pacer, so views.open or `say` keep Slack's pace too."""
+
+    @app.middleware
+    async def paced_client(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
+        context["client"] = client.with_token(context.client.token)
+        await next()
+
+
+def build_app(
+    services: Services,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str,
+    auth: SlackAuth | None = None,
+) -> AsyncApp:
     """The Slack app with every command registered, ready for HTTP or Socket Mode."""
+    auth = auth or SlackAuth(client)
+
+    # A plain function: Bolt passes arguments by the names it reads from the signature.
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        return await auth.authorize(enterprise_id, team_id, user_id)
+
     app = AsyncApp(
         client=client,
+        # One auth.test for every request, and commands still answered while it fails.
+        authorize=authorize,
         signing_secret=signing_secret,
         process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
+    if isinstance(client, PacedWebClient):
+        _pace_listener_clients(app, client)
     middleware.install(app, services.coordinator)
 
     from commands import diagnose, incident, oncall, remediate

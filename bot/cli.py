@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from bot.errors import ChatOpsError, ConfigError
+from bot.logs import setup_logging
 
 EXIT_CONFIG = 2
 
@@ -48,11 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # LOG_FORMAT=json for a log collector; text (the default) for a person.
+    setup_logging("json" if os.environ.get("LOG_FORMAT", "").lower() == "json" else "text")
     try:
         return asyncio.run(_dispatch(args))
     except ConfigError as exc:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import logs, metrics
 from bot.clock import Clock, utc_from_timestamp
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.redact import redact_text
@@ -199,6 +200,7 @@ class OutboxDispatcher:
                 await self.deliver_due()
                 await self._prune_if_due()
             except (StoreUnavailable, StoreBusy) as exc:
+                metrics.STORE_ERRORS.inc()
                 log.warning("outbox: store unavailable or busy, will retry: %s", exc)
             except Exception:
                 log.exception("outbox: delivery round failed")
@@ -270,7 +272,8 @@ class OutboxDispatcher:
             return 0
         delivering = _delivering.set(effect)
         try:
-            await asyncio.wait_for(handler(effect), timeout=self.handler_timeout)
+            with logs.bound(incident=effect.incident_id):
+                await asyncio.wait_for(handler(effect), timeout=self.handler_timeout)
         except NotifierError as exc:
             await self._not_delivered(effect, exc)
             return 0
@@ -290,6 +293,7 @@ class OutboxDispatcher:
         finally:
             _delivering.reset(delivering)
         await self._finish(effect)
+        metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
         return 1
 
     async def _not_delivered(
@@ -322,6 +326,7 @@ class OutboxDispatcher:
     async def _retry_later(
         self, effect: Effect, error: str, delay: float, *, counted: bool = True
     ) -> None:
+        metrics.OUTBOX_EFFECTS.labels(effect.kind, "retry").inc()
         log.warning("outbox: effect %s (%s) will be retried: %s", effect.id, effect.kind, error)
         available = self.clock.now() + timedelta(seconds=delay)
         async with self.store.transaction() as tx:
@@ -339,6 +344,7 @@ class OutboxDispatcher:
                     "UPDATE outbox SET delivered_at = ? WHERE id = ?", (now, effect.id)
                 )
             else:
+                metrics.OUTBOX_EFFECTS.labels(effect.kind, "failed").inc()
                 log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
                 await tx.execute(
                     "UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
@@ -351,6 +357,16 @@ class OutboxDispatcher:
                 "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
             )
         return int(row["n"]) if row else 0
+
+    async def pending_stats(self) -> tuple[int, float]:
+        """How many effects are undone, and how old the oldest is (seconds; 0 when none)."""
+        async with self.store.transaction() as tx:
+            row = await tx.fetchone(
+                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {_UNDONE}"
+            )
+        if row is None or not row["n"]:
+            return 0, 0.0
+        return int(row["n"]), max(0.0, self.clock.now().timestamp() - float(row["oldest"]))
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Deliver until nothing due is left (tests and the console use this)."""

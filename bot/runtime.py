@@ -20,7 +20,10 @@ from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.slack.auth import SlackAuth
+from bot.slack.limits import SlackLimits
 from bot.slack.notifier import SlackDirectory, SlackNotifier
+from bot.slack.pace import LocalPacer, Pacer, RedisPacer
 from bot.slack.remediation_notifier import SlackRemediationNotifier
 from bot.slack.report_publisher import SlackReportPublisher
 from bot.store import create_store
@@ -39,12 +42,17 @@ class Bot:
     runner: web.AppRunner | None = None
     socket_handler: AsyncSocketModeHandler | None = None
     port: int | None = None
+    pacer: Pacer | None = None
+    auth: SlackAuth | None = None
 
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
         """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set."""
         await self.services.start()
         web_app = build_web_app(
-            self.app, self.services, signing_secret=self.settings.SLACK_SIGNING_SECRET
+            self.app,
+            self.services,
+            signing_secret=self.settings.SLACK_SIGNING_SECRET,
+            slack_check=self.auth.check if self.auth is not None else None,
         )
         self.runner = web.AppRunner(web_app, access_log=None)
         await self.runner.setup()
@@ -63,7 +71,11 @@ class Bot:
             )
             await self.socket_handler.connect_async()
             log.info("connected to Slack over Socket Mode")
-        log.info("listening on http://%s:%s (POST /slack/events, GET /healthz)", host, self.port)
+        log.info(
+            "listening on http://%s:%s (POST /slack/events; GET /livez /readyz /metrics)",
+            host,
+            self.port,
+        )
 
     async def stop(self) -> None:
         if self.socket_handler is not None:
@@ -71,13 +83,22 @@ class Bot:
         if self.runner is not None:
             await self.runner.cleanup()
         await self.services.close()
+        if isinstance(self.pacer, RedisPacer):
+            await self.pacer.close()
 
 
 def create_bot(
     settings: Settings, *, policy: Policy | None = None, clock: Clock | None = None
 ) -> Bot:
     policy = policy or load_policy(settings.CHATOPS_POLICY)
-    client = build_client(settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL)
+    # One pacer for the workspace, in Redis when replicas share one.
+    pacer: Pacer = RedisPacer(settings.REDIS_URL) if settings.REDIS_URL else LocalPacer()
+    client = build_client(
+        settings.SLACK_BOT_TOKEN,
+        settings.SLACK_API_URL,
+        pacer=pacer,
+        limits=SlackLimits(scale=settings.SLACK_PACE_SCALE),
+    )
     services = build_services(
         policy=policy,
         store=create_store(
@@ -95,8 +116,11 @@ def create_bot(
         publisher=SlackReportPublisher(client),
         dedup_retention=settings.DEDUP_RETENTION_SECONDS,
     )
-    app = build_app(services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET)
-    return Bot(settings=settings, services=services, app=app, client=client)
+    auth = SlackAuth(client)
+    app = build_app(
+        services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET, auth=auth
+    )
+    return Bot(settings=settings, services=services, app=app, client=client, pacer=pacer, auth=auth)
 
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:

@@ -1,5 +1,5 @@
-"""HTTP mode: POST /slack/events for Slack, GET /healthz for probes, and the paging
-services' webhooks (bot.paging.routes) when they are configured.
+"""HTTP mode: POST /slack/events for Slack; /livez, /readyz, /healthz and /metrics; and the
+paging services' webhooks (bot.paging.routes) when they are configured.
 
 The signature is checked on the raw body first, so bytes from anyone but Slack get a 401
 whatever they hold (garbage, non-UTF-8, a form whose `payload` is not JSON) and are never
@@ -8,17 +8,20 @@ parsed. A signed body that still cannot be read as a Slack payload gets a 400.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot import metrics
 from bot.errors import ChatOpsError
 from bot.paging.routes import paging_routes
+from bot.redact import redact_text
 from bot.services import Services
 from bot.slack.middleware import malformed
 from bot.slack.verification import signature_problem
@@ -26,13 +29,24 @@ from bot.slack.verification import signature_problem
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+PROBE_TIMEOUT = 5.0  # each dependency's answer (the store pool itself gives up after 3 s)
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def build_web_app(app: AsyncApp, services: Services, *, signing_secret: str) -> web.Application:
+def build_web_app(
+    app: AsyncApp,
+    services: Services,
+    *,
+    signing_secret: str,
+    slack_check: Callable[[], Awaitable[None]] | None = None,
+) -> web.Application:
+    """The HTTP side: Slack's events, the probes (/livez, /readyz, /healthz) and /metrics.
+
+    `slack_check` raises a ChatOpsError when Slack refuses the bot's token (readiness)."""
+
     async def slack_events(request: web.Request) -> web.Response:
         raw = await request.read()
         problem = signature_problem(raw, request.headers, signing_secret, time.time())
@@ -64,27 +78,56 @@ def build_web_app(app: AsyncApp, services: Services, *, signing_secret: str) -> 
         bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(request: web.Request) -> web.Response:
-        checks: dict[str, str] = {}
-        for name, probe in (
+    async def probe_all(with_slack: bool) -> web.Response:
+        probes: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("store", services.store.ping),
             ("coordinator", services.coordinator.ping),
-        ):
+        ]
+        if with_slack and slack_check is not None:
+            probes.append(("slack", slack_check))
+        checks: dict[str, str] = {}
+        for name, probe in probes:
             try:
-                await probe()
+                async with asyncio.timeout(PROBE_TIMEOUT):
+                    await probe()
                 checks[name] = "ok"
-            except ChatOpsError as exc:
-                checks[name] = str(exc)
+            except (ChatOpsError, TimeoutError) as exc:
+                checks[name] = redact_text(str(exc)) or f"no answer within {PROBE_TIMEOUT:g} s"
+                if name == "store":
+                    metrics.STORE_ERRORS.inc()
         healthy = all(value == "ok" for value in checks.values())
-        return web.Response(
-            status=200 if healthy else 503,
-            text=json.dumps({"ok": healthy, **checks}),
-            content_type="application/json",
-        )
+        down = [name for name, value in checks.items() if value != "ok"]
+        body = {"ok": healthy, **checks, **({"down": down} if down else {})}
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return await probe_all(with_slack=False)
+
+    async def readyz(request: web.Request) -> web.Response:
+        """Ready to take traffic: the store, the coordinator and Slack's auth each answer."""
+        return await probe_all(with_slack=True)
+
+    async def livez(request: web.Request) -> web.Response:
+        """Alive: the event loop runs this handler (a blocked loop never answers)."""
+        return web.json_response({"ok": True})
+
+    async def metrics_page(request: web.Request) -> web.Response:
+        try:
+            pending, oldest = await services.dispatcher.pending_stats()
+        except ChatOpsError:
+            metrics.STORE_ERRORS.inc()
+        else:
+            metrics.OUTBOX_PENDING.set(pending)
+            metrics.OUTBOX_OLDEST_SECONDS.set(oldest)
+        payload, content_type = metrics.exposition()
+        return web.Response(body=payload, headers={"Content-Type": content_type})
 
     web_app = web.Application()
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/livez", livez)
+    web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics_page)
     if services.paging is not None:
         # PagerDuty and Opsgenie webhooks: verified with their own secrets, not Slack's.
         web_app.add_routes(paging_routes(services.paging))

@@ -85,6 +85,9 @@ class Settings(StoreSettings):
     ESCALATION_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
     # How long a handled Slack request is remembered (retries come within minutes).
     DEDUP_RETENTION_SECONDS: float = Field(default=86_400.0, ge=3_600, le=90 * 86_400)
+    # Slack's documented rate limits times this (tests and benchmarks run Slack's clock
+    # faster against the double; 1 against Slack).
+    SLACK_PACE_SCALE: float = Field(default=1.0, gt=0, le=1000)
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

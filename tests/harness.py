@@ -16,6 +16,7 @@ from bot.console.workspace import SlackDouble
 from bot.policy import Policy, load_policy
 from bot.runtime import Bot, create_bot
 from bot.settings import Settings
+from bot.slack.limits import SlackLimits
 from bot.slack.requests import (
     AppResponse,
     SlackRequestBody,
@@ -28,6 +29,10 @@ from bot.slack.requests import (
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-test"
+# Slack's clock, this many times faster: the double enforces Slack's limits at this pace and
+# the bot keeps it, so every e2e test checks the bot never draws a 429, without waiting a
+# second per message.
+PACE_SCALE = 20.0
 SCHEMAS = Path(__file__).resolve().parent / "slack_schemas"
 
 _openapi_cache: dict[str, Any] = {}
@@ -140,10 +145,15 @@ async def start_harness(
     redis_url: str | None = None,
     double: SlackDouble | None = None,
     app_token: str | None = None,
+    pace_scale: float = PACE_SCALE,
     **overrides: Any,
 ) -> BotHarness:
     """Start the bot; `overrides` set Settings fields (DATABASE_POOL_SIZE=1, ...)."""
-    double = double or SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    double = double or SlackDouble(
+        bot_token=BOT_TOKEN,
+        openapi_spec=openapi_spec(),
+        rate_limits=SlackLimits(scale=pace_scale),
+    )
     if not double.running:
         await double.start()
     settings = Settings(
@@ -153,6 +163,7 @@ async def start_harness(
         SLACK_APP_TOKEN=app_token,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        SLACK_PACE_SCALE=pace_scale,
         **overrides,
     )
     bot = create_bot(settings, policy=policy or load_policy(None), clock=clock)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.errors import CoordinatorUnavailable
 from bot.redact import redact_text
 
@@ -28,6 +29,7 @@ class RedisCoordinator:
         self._prefix = prefix
 
     def _fail(self, exc: Exception) -> CoordinatorUnavailable:
+        metrics.REDIS_ERRORS.labels("coordinator").inc()
         return CoordinatorUnavailable("Redis is unavailable: " + redact_text(str(exc)))
 
     async def claim(self, key: str, ttl: float) -> bool:

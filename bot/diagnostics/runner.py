@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from bot import metrics
 from bot.diagnostics.findings import Check, CheckRun, Finding, Grade
 from bot.redact import redact_text
 from bot.targets.errors import TargetError
@@ -35,7 +36,9 @@ async def _run_one(check: Check) -> CheckRun:
     except Exception as exc:  # a probe bug must not cost the other findings
         log.exception("diagnostic check %s failed", check.name)
         findings = [_failed(check, f"check failed: {type(exc).__name__}: {redact_text(str(exc))}")]
-    return CheckRun(check.name, check.system, time.perf_counter() - started, tuple(findings))
+    seconds = time.perf_counter() - started
+    metrics.CHECK_SECONDS.labels(check.system).observe(seconds)
+    return CheckRun(check.name, check.system, seconds, tuple(findings))
 
 
 def _failed(check: Check, summary: str) -> Finding:

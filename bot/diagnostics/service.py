@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot import audit
+from bot import audit, metrics
 from bot.audit import AuditRecord
 from bot.catalog import Service
 from bot.clock import Clock
@@ -141,6 +141,7 @@ class DiagnosticsService:
         request_id: str | None,
         via: str,
     ) -> str | None:
+        metrics.DIAGNOSES.labels(report.grade.name).inc()
         args = {
             "service": report.service,
             "checks": [_echo(c) for c in checks],

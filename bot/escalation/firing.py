@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.durations import humanize_seconds
 from bot.escalation import planner
@@ -157,6 +158,15 @@ class ReminderFiring:
 
     async def fire_claimed(self, reminder: Reminder) -> FireResult:
         """Fire a reminder this process has claimed, in a transaction that locks its incident."""
+        with logs.bound(incident=reminder.incident_id):
+            result = await self._fire_claimed(reminder)
+        if result is FireResult.FIRED:
+            metrics.REMINDERS_FIRED.labels(reminder.kind).inc()
+            lateness = (self.clock.now() - reminder.due_at).total_seconds()
+            metrics.REMINDER_LATENESS.observe(max(0.0, lateness))
+        return result
+
+    async def _fire_claimed(self, reminder: Reminder) -> FireResult:
         subject_handler = self.subject_handlers.get(reminder.kind)
         if subject_handler is not None:
             try:

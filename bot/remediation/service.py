@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit, outbox
+from bot import audit, metrics, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied
@@ -435,6 +435,7 @@ class RemediationService:
                 )
                 return
             status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+            metrics.REMEDIATIONS.labels(request.action, status.value).inc()
             text = outcome.changed + (f" ({outcome.drift})" if outcome.drift else "")
             request = await requests.update(
                 tx,

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot import logs, metrics
 from bot.coordination import Coordinator
 from bot.errors import CoordinatorUnavailable
 from bot.models import Actor
@@ -110,6 +112,25 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
     """Add the bot's global middleware to `app` (after Bolt's signature check)."""
 
     @app.middleware
+    async def measure(
+        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        # Bolt returns from next() once the listener has acked (or the request is refused).
+        kind = request_kind(_payload(req.body))
+        started = time.perf_counter()
+        try:
+            response = await next()
+        except Exception:
+            metrics.REQUESTS.labels(kind, "error").inc()
+            raise
+        metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        outcome = req.context.get("outcome") or (
+            "ok" if response is None or response.status == 200 else f"http_{response.status}"
+        )
+        metrics.REQUESTS.labels(kind, outcome).inc()
+        return response
+
+    @app.middleware
     async def identify(
         req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
@@ -118,10 +139,12 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
         problem = malformed(body, user_id)
         if problem is not None:
             log.warning("refused a malformed Slack request: %s", problem)
+            req.context["outcome"] = "malformed"
             return _refuse(problem)
         if body.get("type") == "event_callback" and not (user_id and USER_ID.match(user_id)):
             # Every event the bot acts on is someone's doing; the rest are acknowledged
             # (or Slack would deliver them again) and left alone.
+            req.context["outcome"] = "ignored"
             return BoltResponse(status=200, body="")
         rid = request_id(req)
         req.context["request_id"] = rid
@@ -135,8 +158,20 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
             first = True
         if not first:
             log.info("dropping duplicate Slack request %s (retry=%s)", rid, _is_retry(req))
+            req.context["outcome"] = "duplicate"
             return BoltResponse(status=200, body="")
-        return await next()
+        with logs.bound(request=rid, user=user_id):
+            return await next()
+
+
+def request_kind(body: dict[str, Any]) -> str:
+    """What a request is, for metrics: command, block_actions, view_submission, event..."""
+    if body.get("command"):
+        return "command"
+    if body.get("type") == "event_callback":
+        return "event"
+    kind = str(body.get("type") or "unknown")
+    return kind if _PLAIN_ID.match(kind) and len(kind) <= 40 else "unknown"
 
 
 def _user_name(body: dict[str, Any]) -> str:

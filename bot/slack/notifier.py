@@ -74,7 +74,7 @@ def _translate(response: Any) -> NotifierError:
     headers = getattr(response, "headers", None) or {}
     readable = isinstance(data, dict) and bool(data)
     code = str(data.get("error") or "") if isinstance(data, dict) else ""
-    retry_after = _retry_after(headers.get("Retry-After") or headers.get("retry-after"))
+    retry_after = retry_after_seconds(headers.get("Retry-After") or headers.get("retry-after"))
     if status == 429:
         code = code or "ratelimited"
         retry_after = retry_after if retry_after is not None else 1.0
@@ -94,7 +94,7 @@ def _status_of(response: Any) -> int:
     return 0
 
 
-def _retry_after(header: str | None) -> float | None:
+def retry_after_seconds(header: str | None) -> float | None:
     """Seconds from a Retry-After header: a number, or an HTTP date; None when absent."""
     if not header:
         return None

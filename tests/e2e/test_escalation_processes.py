@@ -21,10 +21,11 @@ import aiohttp
 import pytest
 
 from bot.console.workspace import SlackDouble
+from bot.slack.limits import SlackLimits
 from bot.slack.requests import SlackRequestSender, slash_command_body
 from bot.store import create_store
 from tests.escalation_env import SECONDS_POLICY
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, openapi_spec
+from tests.harness import BOT_TOKEN, PACE_SCALE, SIGNING_SECRET, openapi_spec
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -83,7 +84,11 @@ class BotProcess:
 
 @pytest.fixture
 async def double() -> AsyncIterator[SlackDouble]:
-    slack = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    slack = SlackDouble(
+        bot_token=BOT_TOKEN,
+        openapi_spec=openapi_spec(),
+        rate_limits=SlackLimits(scale=PACE_SCALE),
+    )
     slack.add_usergroup("S0SRE", ["U0SRE1"])
     await slack.start()
     yield slack
@@ -106,6 +111,7 @@ def launcher(
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": double.api_url,
+        "SLACK_PACE_SCALE": str(PACE_SCALE),
         "DATABASE_URL": database_url,
         "CHATOPS_POLICY": str(policy),
         "ESCALATION_SWEEP_SECONDS": str(sweep),

@@ -93,6 +93,11 @@ async def test_user_text_reaches_slack_as_text_everywhere(harness: BotHarness) -
     )
     await reply(harness, "note ask <@U0MALLORY|mallory> &lt;!everyone&gt;", channel_id=room)
     await reply(harness, "escalate <!channel> wake up", channel_id=room)
+
+    async def paged() -> bool:  # fired by the escalation engine, paced like every post
+        return "@channel wake up" in " ".join(str(c.params) for c in posts(harness, room))
+
+    await eventually(paged)
     pinned = human_message(harness, room, "U0CAROL", "<!channel> <@U0MALLORY> rolled back")
     await harness.event(
         {

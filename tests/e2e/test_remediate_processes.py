@@ -12,11 +12,12 @@ import pytest
 
 from bot.console.workspace import SlackDouble
 from bot.slack import remediation_blocks as views
+from bot.slack.limits import SlackLimits
 from bot.slack.requests import block_actions_body, slash_command_body
 from bot.store import create_store
 from tests.e2e.test_escalation_processes import BotProcess, wait_until
 from tests.fake_kubernetes import FakeKubernetes, deployment
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, openapi_spec
+from tests.harness import BOT_TOKEN, PACE_SCALE, SIGNING_SECRET, openapi_spec
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -40,7 +41,11 @@ SCALE_PATH = "/apis/apps/v1/namespaces/shop/deployments/checkout/scale"
 
 @pytest.fixture
 async def double() -> SlackDouble:
-    slack = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    slack = SlackDouble(
+        bot_token=BOT_TOKEN,
+        openapi_spec=openapi_spec(),
+        rate_limits=SlackLimits(scale=PACE_SCALE),
+    )
     slack.add_usergroup("S0SRE", [f"U0SRE{n:02d}" for n in range(20)])
     await slack.start()
     yield slack  # type: ignore[misc]
@@ -60,6 +65,7 @@ def _env(double: SlackDouble, postgres_url: str, redis_url: str, tmp_path: Path)
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": double.api_url,
+        "SLACK_PACE_SCALE": str(PACE_SCALE),
         "DATABASE_URL": postgres_url,
         "REDIS_URL": redis_url,
         "CHATOPS_POLICY": str(policy),

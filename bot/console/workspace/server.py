@@ -31,6 +31,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.console.workspace.checks import OpenApiChecker, check_message, check_view
 from bot.console.workspace.documented import check_documented
+from bot.console.workspace.limits import Outage, RateLimiter
 from bot.console.workspace.state import (
     RESPONSE_URL_MAX_POSTS,
     ApiError,
@@ -39,6 +40,7 @@ from bot.console.workspace.state import (
     WorkspaceState,
     as_flag,
 )
+from bot.slack.limits import SlackLimits
 
 __all__ = ["Channel", "RecordedCall", "RecordedResponse", "SlackDouble", "UploadedFile"]
 
@@ -121,6 +123,7 @@ class SlackDouble:
         trigger_id_ttl: float | None = 3.0,
         clock: Callable[[], float] = time.time,
         on_event: EventHook | None = None,
+        rate_limits: SlackLimits | None = None,
     ) -> None:
         """Create the double (call `start()` to serve).
 
@@ -128,6 +131,7 @@ class SlackDouble:
         `channels_exist_by_default` lets any "C..." ID exist (config channels, bot a member).
         `chat_write_public` mirrors Slack's scope: post to public channels without joining.
         `trigger_id_ttl` expires trigger_ids minted by `bot.slack.requests` (None: never).
+        `rate_limits` enforces Slack's rate limits (429 with Retry-After); None: unlimited.
         """
         self.bot_token = bot_token
         self.app_token = app_token
@@ -153,6 +157,8 @@ class SlackDouble:
         self.acks: dict[str, dict[str, Any]] = {}  # envelope_id -> ack frame
         self.connection_count = 0
         self._injections: dict[str, deque[_Injection]] = defaultdict(deque)
+        self.rate_limiter = RateLimiter(rate_limits) if rate_limits is not None else None
+        self._outage: Outage | None = None
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._tickets: set[str] = set()
         self._sockets: list[web.WebSocketResponse] = []
@@ -410,6 +416,16 @@ class SlackDouble:
             )
         )
 
+    def outage(self, seconds: float, *, retry_after: int = 1) -> None:
+        """For the next `seconds`, answer every Web API call with HTTP 429 (Retry-After) and
+        HTTP 500 in turn: Slack down, then up again by itself."""
+        self._outage = Outage(until=time.monotonic() + seconds, retry_after=retry_after)
+
+    @property
+    def rate_limited(self) -> list[RecordedCall]:
+        """Calls answered 429, scripted or enforced."""
+        return [c for c in self.calls if c.http_status == 429]
+
     def _take_injection(self, method: str, params: Mapping[str, Any]) -> _Injection | None:
         queue = self._injections.get(method)
         if not queue:
@@ -433,11 +449,7 @@ class SlackDouble:
     @staticmethod
     def _injected_answer(injection: _Injection) -> web.Response:
         if injection.kind == "rate_limit":
-            return web.json_response(
-                {"ok": False, "error": "ratelimited"},
-                status=429,
-                headers={"Retry-After": str(injection.retry_after)},
-            )
+            return _rate_limited(injection.retry_after)
         if injection.kind == "http_error":
             if injection.body is not None:
                 return web.Response(
@@ -476,6 +488,14 @@ class SlackDouble:
         self.violations.extend(check_documented(method, params))  # newer than the spec
         problems = self._payload_problems(method, params)
         self.violations.extend(f"{method}: {p}" for p in problems)
+        if self._outage is not None and self._outage.active():
+            if self._outage.next_status() == 429:
+                return _rate_limited(self._outage.retry_after)
+            return web.json_response({"ok": False, "error": "internal_error"}, status=500)
+        if self.rate_limiter is not None:
+            wait = self.rate_limiter.retry_after(method, params)
+            if wait is not None:
+                return _rate_limited(wait)
         injection = self._take_injection(method, params)
         if injection is not None:
             return self._injected_answer(injection)
@@ -697,6 +717,14 @@ class SlackDouble:
         for ws in doomed:
             if not ws.closed:
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=reason.encode())
+
+
+def _rate_limited(retry_after: int) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error": "ratelimited"},
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _recorded_body(response: web.Response) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""Logging: JSON lines for machines (LOG_FORMAT=json), text for a person at a console.
+
+Every record carries the request, incident and user it was written for, from context
+variables set where the work starts (the Slack middleware, the outbox, a reminder), so a
+line deep in a service needs no extra arguments. Every record, message and traceback,
+passes through `bot.redact.redact_text`: the same rule that keeps secrets out of Slack and
+the audit log keeps them out of the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.redact import redact_text
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+incident_id: ContextVar[str | None] = ContextVar("incident_id", default=None)
+user_id: ContextVar[str | None] = ContextVar("user_id", default=None)
+
+_FIELDS = {"request_id": request_id, "incident_id": incident_id, "user": user_id}
+
+
+@contextmanager
+def bound(
+    *, request: str | None = None, incident: str | None = None, user: str | None = None
+) -> Iterator[None]:
+    """Tag the log records written inside the block (only the values given are changed)."""
+    tokens = [
+        (var, var.set(value))
+        for var, value in ((request_id, request), (incident_id, incident), (user_id, user))
+        if value is not None
+    ]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Adds the context's ids to every record and redacts its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in _FIELDS.items():
+            setattr(record, name, var.get())
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, ids, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in _FIELDS:
+            value = getattr(record, name, None)
+            if value:
+                line[name] = value
+        if record.exc_info:
+            line["exception"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """The console's format, with the ids that are set, and tracebacks redacted."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = " ".join(
+            f"{name}={value}" for name in _FIELDS if (value := getattr(record, name, None))
+        )
+        text = super().format(record)
+        return redact_text(f"{text} [{ids}]" if ids else text)
+
+
+def setup_logging(fmt: str = "text", *, stream: TextIO | None = None) -> logging.Handler:
+    """Send every record to `stream` (stderr) as `fmt` ("json" or "text")."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.set_name("chatops")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "chatops"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler

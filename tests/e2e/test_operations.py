@@ -1,0 +1,92 @@
+"""What an operator sees: /metrics after real traffic, /livez, /readyz naming what is down."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import declare
+
+
+def _base(app_url: str) -> str:
+    return app_url.removesuffix("/slack/events")
+
+
+async def _get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+def _sample(page: str, name: str, **labels: str) -> float:
+    """The value of one sample in the Prometheus text format (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    prefix = f"{name}{{{wanted}}} " if labels else f"{name} "
+    for line in page.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_requests_slack_calls_and_the_outbox(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness("sqlite")
+    base = _base(harness.app_url)
+    _, before = await _get(base + "/metrics")
+    await declare(harness, "declare P3 Search is slow")
+    status, page = await _get(base + "/metrics")
+    assert status == 200
+
+    def grew(name: str, **labels: str) -> float:
+        return _sample(page, name, **labels) - _sample(before, name, **labels)
+
+    assert grew("chatops_requests_total", kind="command", outcome="ok") == 1
+    assert grew("chatops_ack_seconds_count", kind="command") == 1
+    assert grew("chatops_slack_calls_total", method="chat.postMessage") >= 1
+    assert grew("chatops_outbox_effects_total", kind="incident.announce", outcome="delivered") == 1
+    assert "chatops_outbox_pending " in page and "chatops_outbox_oldest_pending_seconds " in page
+
+    # A refused call is counted by method and Slack's error.
+    harness.double.fail("chat.postMessage", "channel_not_found")
+    await declare(harness, "declare P3 Search is slower")
+    _, after = await _get(base + "/metrics")
+    assert (
+        _sample(
+            after,
+            "chatops_slack_errors_total",
+            method="chat.postMessage",
+            error="channel_not_found",
+        )
+        - _sample(
+            page, "chatops_slack_errors_total", method="chat.postMessage", error="channel_not_found"
+        )
+        == 1
+    )
+
+
+async def test_readyz_names_what_is_down_and_livez_still_answers(
+    make_harness: HarnessFactory,
+) -> None:
+    # Redis on a port nobody listens on; Slack refusing the token.
+    harness = await make_harness("sqlite", redis_url="redis://127.0.0.1:9/0")
+    base = _base(harness.app_url)
+    harness.double.fail("auth.test", "invalid_auth", times=50)
+    status, body = await _get(base + "/readyz")
+    assert status == 503
+    assert '"store": "ok"' in body and '"down": ["coordinator", "slack"]' in body
+    assert "invalid_auth" in body
+    assert (await _get(base + "/livez"))[0] == 200
+    # The command is still acknowledged and answered while Slack's auth.test fails.
+    answer = await harness.command("declare P3 Search is slow")
+    assert answer.status == 200
+    [reply] = await harness.replies()
+    assert "Declared" in reply["text"]
+
+
+async def test_readyz_is_ready_when_everything_answers(
+    make_harness: HarnessFactory, redis_url: str
+) -> None:
+    harness = await make_harness("sqlite", redis_url=redis_url)
+    status, body = await _get(_base(harness.app_url) + "/readyz")
+    assert status == 200, body
+    assert '"slack": "ok"' in body and '"coordinator": "ok"' in body

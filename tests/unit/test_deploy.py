@@ -1,0 +1,112 @@
+"""deploy/ and the Dockerfile, checked statically: no cluster or container engine runs here."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from prometheus_client import Counter, Gauge, Histogram
+
+from bot import metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S_VERSION = "1.30.0"
+
+
+def _documents() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(DEPLOY.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def _one(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [d for d in _documents() if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, (kind, name, len(found))
+    return found[0]
+
+
+@pytest.mark.parametrize("doc", _documents(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_every_manifest_is_valid_against_kubernetes_schemas(doc: dict[str, Any]) -> None:
+    kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_deployment_runs_two_replicas_with_probes_the_bot_serves() -> None:
+    deployment = _one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    server = (ROOT / "bot" / "server.py").read_text()
+    for path in ("/livez", "/readyz", "/metrics"):
+        assert f'add_get("{path}"' in server
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "chatops-bot"
+    pdb = _one("PodDisruptionBudget")
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    assert pdb["spec"]["minAvailable"] == 1
+    assert _one("Job")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def _rights(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_rbac_grants_only_what_the_catalog_uses() -> None:
+    workloads = _rights(_one("ClusterRole", "chatops-bot-workloads"))
+    writes = {r for r in workloads if r[2] not in ("get", "list", "watch")}
+    # Patch and scale deployments, delete pods (kubernetes.delete_pod): nothing else writes.
+    assert writes == {
+        ("apps", "deployments", "patch"),
+        ("apps", "deployments/scale", "patch"),
+        ("", "pods", "delete"),
+    }
+    assert not any("*" in part for right in workloads for part in right)
+    assert not any(resource == "secrets" for _, resource, _ in workloads)
+    assert _rights(_one("ClusterRole", "chatops-bot-nodes")) == {
+        ("", "nodes", "get"),
+        ("", "nodes", "list"),
+        ("metrics.k8s.io", "nodes", "get"),
+        ("metrics.k8s.io", "nodes", "list"),
+    }
+    # Workload rights only in the catalog's namespaces, through a RoleBinding.
+    assert _one("RoleBinding")["roleRef"]["name"] == "chatops-bot-workloads"
+    assert _one("ClusterRoleBinding")["roleRef"]["name"] == "chatops-bot-nodes"
+
+
+def test_the_dashboard_graphs_metrics_the_bot_exports() -> None:
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    exported = {
+        m.describe()[0].name
+        for m in vars(metrics).values()
+        if isinstance(m, Counter | Gauge | Histogram)
+    }
+    used = {
+        re.sub(r"_(bucket|count|sum|total)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"chatops_[a-z_]+", target["expr"])
+    }
+    assert used and used <= exported, used - exported
+    assert exported <= used, f"not on the dashboard: {exported - used}"
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(ROOT / ".venv" / "bin" / "hadolint")
+    result = subprocess.run(
+        [hadolint, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,47 @@
+"""Log lines: JSON with the ids of the work they belong to, secrets masked everywhere."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from bot import logs
+
+
+def _capture(fmt: str) -> tuple[io.StringIO, logging.Handler]:
+    stream = io.StringIO()
+    return stream, logs.setup_logging(fmt, stream=stream)
+
+
+def test_json_lines_carry_request_incident_and_user() -> None:
+    stream, handler = _capture("json")
+    try:
+        with logs.bound(request="event:Ev1", user="U0ALICE"), logs.bound(incident="INC-1"):
+            logging.getLogger("bot.test").warning("posted %s", "the card")
+        logging.getLogger("bot.test").info("outside")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "posted the card" and first["level"] == "WARNING"
+    assert (first["request_id"], first["incident_id"], first["user"]) == (
+        "event:Ev1",
+        "INC-1",
+        "U0ALICE",
+    )
+    assert "request_id" not in second and "incident_id" not in second
+
+
+def test_secrets_are_masked_in_messages_and_tracebacks_in_both_formats() -> None:
+    for fmt in ("json", "text"):
+        stream, handler = _capture(fmt)
+        try:
+            try:
+                raise RuntimeError("connect to postgresql://bot:hunter2@db/prod failed")
+            except RuntimeError:
+                logging.getLogger("bot.test").exception("token xoxb-123-456-abc refused")
+        finally:
+            logging.getLogger().removeHandler(handler)
+        out = stream.getvalue()
+        assert "hunter2" not in out and "xoxb-123" not in out, out
+        assert "RuntimeError" in out and "postgresql://bot:***@db/prod" in out
