@@ -26,6 +26,7 @@ from bot.remediation.delivery import RemediationDelivery
 from bot.remediation.executors import default_executors
 from bot.remediation.expiry import RemediationReminders
 from bot.remediation.ports import RemediationNotifier
+from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
@@ -47,6 +48,7 @@ class Services:
     reports: ReportService
     diagnostics: DiagnosticsService
     remediation: RemediationService
+    recovery: AutoRecoveryService
     listeners: list[IncidentListener] = field(default_factory=list)
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
@@ -57,11 +59,13 @@ class Services:
             self.dispatcher.start()
         if run_scheduler:
             await self.escalation.start()
+            self.recovery.start()
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
+        await self.recovery.stop()
         await self.escalation.stop()
         await self.dispatcher.stop()
         await self.coordinator.close()
@@ -133,6 +137,17 @@ def build_services(
     RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
     if remediation_notifier is not None:
         RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
+    recovery = AutoRecoveryService(
+        policy=policy,
+        store=store,
+        clock=clock,
+        incidents=incidents,
+        escalation=escalation,
+        executor=remediation.executors["kubernetes"],
+        owner=escalation.owner,
+        restart_timeout=policy.remediation.timeout.seconds,
+        poll_interval=escalation_sweep_interval,
+    )
     return Services(
         policy=policy,
         store=store,
@@ -149,5 +164,6 @@ def build_services(
             policy=policy, store=store, clock=clock, permissions=permissions
         ),
         remediation=remediation,
+        recovery=recovery,
         listeners=changes.listeners,
     )
