@@ -20,6 +20,7 @@ from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
 from bot.slack.notifier import SlackDirectory, SlackNotifier
 from bot.slack.remediation_notifier import SlackRemediationNotifier
 from bot.slack.report_publisher import SlackReportPublisher
@@ -84,6 +85,7 @@ def create_bot(
         coordinator=create_coordinator(settings.REDIS_URL),
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
+        diagnosis_notifier=SlackDiagnosisNotifier(client),
         directory=SlackDirectory(client),
         clock=clock,
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,

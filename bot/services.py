@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
+from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.incidents.changes import IncidentChanges, IncidentListener
@@ -84,6 +85,7 @@ def build_services(
     escalation_sweep_interval: float = 5.0,
     publisher: ReportPublisher | None = None,
     remediation_notifier: RemediationNotifier | None = None,
+    diagnosis_notifier: DiagnosisNotifier | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -137,6 +139,10 @@ def build_services(
     RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
     if remediation_notifier is not None:
         RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
+    if diagnosis_notifier is not None:
+        DiagnosisDelivery(store=store, clock=clock, notifier=diagnosis_notifier).register(
+            dispatcher
+        )
     recovery = AutoRecoveryService(
         policy=policy,
         store=store,
@@ -161,7 +167,7 @@ def build_services(
         escalation=escalation,
         reports=reports,
         diagnostics=DiagnosticsService(
-            policy=policy, store=store, clock=clock, permissions=permissions
+            policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
         ),
         remediation=remediation,
         recovery=recovery,
