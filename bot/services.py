@@ -26,6 +26,7 @@ from bot.policy import Policy
 from bot.remediation.delivery import RemediationDelivery
 from bot.remediation.executors import default_executors
 from bot.remediation.expiry import RemediationReminders
+from bot.remediation.history import RemediationRecords
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
@@ -105,6 +106,8 @@ def build_services(
     )
     escalation.register(dispatcher)
     changes.listeners.append(escalation.planning)
+    # The report's remediation section and the App Home's approvals waiting read these.
+    records = RemediationRecords(store=store, clock=clock, policy=policy, permissions=permissions)
     reports = ReportService(
         store=store,
         clock=clock,
@@ -112,6 +115,8 @@ def build_services(
         dispatcher=dispatcher,
         permissions=permissions,
         publisher=publisher,
+        remediations=records,
+        approvals=records,
     )
     reports.register(dispatcher, escalation)
     changes.listeners.append(reports)  # targets, search index and App Home refreshes

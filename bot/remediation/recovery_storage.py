@@ -136,3 +136,11 @@ async def restarts(tx: Tx, service: str) -> list[dict[str, Any]]:
         "SELECT * FROM auto_recovery_restarts WHERE service = ? ORDER BY id", (service,)
     )
     return [dict(row) for row in rows]
+
+
+async def for_incident(tx: Tx, incident_id: str) -> list[dict[str, Any]]:
+    """The restarts made while `incident_id` was the service's open incident, oldest first."""
+    rows = await tx.fetchall(
+        "SELECT * FROM auto_recovery_restarts WHERE incident_id = ? ORDER BY id", (incident_id,)
+    )
+    return [dict(row) for row in rows]
