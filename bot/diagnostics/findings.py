@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,6 +101,11 @@ class Report:
         return [f for f in self.findings if f.check == check]
 
 
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON values only (a time or a decimal a probe kept becomes its text)."""
+    return dict(json.loads(json.dumps(dict(data), default=str)))
+
+
 def report_to_json(report: Report) -> dict[str, Any]:
     """The report as JSON (the outbox carries it to Slack after the run is recorded)."""
     return {
@@ -119,7 +125,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
                         "summary": f.summary,
                         "threshold": f.threshold,
                         "evidence": list(f.evidence),
-                        "facts": dict(f.facts),
+                        "facts": _plain(f.facts),
                     }
                     for f in run.findings
                 ],
@@ -133,7 +139,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
                 "would": s.would,
                 "because": s.because,
                 "finding": s.finding,
-                "params": dict(s.params),
+                "params": _plain(s.params),
                 "advice": s.advice,
             }
             for s in report.suggestions
