@@ -183,6 +183,7 @@ class AutoRecoveryService:
             healths = await self.observe(entry)
         except TargetError as exc:
             # Nothing decided on what could not be seen; the next check tries again.
+            log.warning("automatic recovery of %s: could not read its deployments: %s", name, exc)
             now = self.clock.now()
             async with self.store.transaction() as tx:
                 await self._finish(tx, name, now, settings.check_every.seconds, memory, str(exc))
