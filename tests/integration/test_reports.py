@@ -266,7 +266,7 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
     assert len(view["blocks"]) <= 100
     View(**view).validate_json()
     assert "…and 485 more" in str(view)
-    assert "Approvals waiting" not in str(view)  # remediation not wired: no fake section
+    assert "Approvals waiting for you: 0" in str(view)  # none waiting: the count says so
 
     await env.services.reports.home_opened("U0ALICE")
     await env.deliver()
