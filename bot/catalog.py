@@ -10,7 +10,7 @@ kept when it still lies beyond the new warning level).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -245,8 +245,22 @@ class Thresholds(_Strict):
 
 
 class AutoRecovery(_Strict):
+    """Restart an unhealthy deployment of the entry by itself, at most `max_restarts` times
+    in `window`; then stop, declare (or update) an incident of `severity` and page a human.
+    The service's deployments are checked every `check_every`."""
+
     restart_unhealthy: bool = False
-    max_restarts: int = Field(default=3, ge=0)
+    max_restarts: int = Field(default=3, ge=0, le=100)
+    window: Duration = Duration(seconds=3600)
+    check_every: Duration = Duration(seconds=60)
+    severity: Literal["P0", "P1", "P2", "P3"] = "P2"
+
+    @field_validator("window", "check_every")
+    @classmethod
+    def _positive(cls, value: Duration) -> Duration:
+        if value.business_days or value.seconds <= 0:
+            raise ValueError("must be a clock duration longer than 0 (like 90, 1m or 1h)")
+        return value
 
 
 class Service(_Strict):
@@ -259,6 +273,16 @@ class Service(_Strict):
     aws: AwsTarget | None = None
     thresholds: Thresholds = Thresholds()
     auto_recovery: AutoRecovery = AutoRecovery()
+
+    @model_validator(mode="after")
+    def _recovery_needs_deployments(self) -> Service:
+        if self.auto_recovery.restart_unhealthy and not (
+            self.kubernetes and self.kubernetes.deployments
+        ):
+            raise ValueError(
+                "auto_recovery.restart_unhealthy needs kubernetes.deployments to watch"
+            )
+        return self
 
 
 def check_service_names(services: dict[str, Service]) -> dict[str, Service]:

@@ -21,6 +21,7 @@ from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.slack.auth import SlackAuth
+from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
 from bot.slack.limits import SlackLimits
 from bot.slack.notifier import SlackDirectory, SlackNotifier
 from bot.slack.pace import LocalPacer, Pacer, RedisPacer
@@ -109,6 +110,7 @@ def create_bot(
         coordinator=create_coordinator(settings.REDIS_URL),
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
+        diagnosis_notifier=SlackDiagnosisNotifier(client),
         directory=SlackDirectory(client),
         people=SlackDirectory(client),
         clock=clock,

@@ -20,6 +20,7 @@ from bot.dedup import (
     DEFAULT_RETENTION_SECONDS,
     HandledRequestsPruner,
 )
+from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.incidents.changes import IncidentChanges, IncidentListener
@@ -34,7 +35,9 @@ from bot.policy import Policy
 from bot.remediation.delivery import RemediationDelivery
 from bot.remediation.executors import default_executors
 from bot.remediation.expiry import RemediationReminders
+from bot.remediation.history import RemediationRecords
 from bot.remediation.ports import RemediationNotifier
+from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
@@ -57,6 +60,7 @@ class Services:
     diagnostics: DiagnosticsService
     remediation: RemediationService
     pruner: HandledRequestsPruner
+    recovery: AutoRecoveryService
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
 
@@ -70,12 +74,14 @@ class Services:
         if run_scheduler:
             await self.escalation.start()
             self.pruner.start()
+            self.recovery.start()
 
     async def close(self) -> None:
         await self.pruner.stop()
         with contextlib.suppress(TimeoutError):
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
+        await self.recovery.stop()
         await self.escalation.stop()
         await self.dispatcher.stop()
         if self.paging is not None:
@@ -100,6 +106,7 @@ def build_services(
     dedup_prune_interval: float = DEFAULT_PRUNE_INTERVAL_SECONDS,
     people: PersonDirectory | None = None,
     env: Mapping[str, str] | None = None,
+    diagnosis_notifier: DiagnosisNotifier | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -119,6 +126,8 @@ def build_services(
     )
     escalation.register(dispatcher)
     changes.listeners.append(escalation.planning)
+    # The report's remediation section and the App Home's approvals waiting read these.
+    records = RemediationRecords(store=store, clock=clock, policy=policy, permissions=permissions)
     reports = ReportService(
         store=store,
         clock=clock,
@@ -126,6 +135,8 @@ def build_services(
         dispatcher=dispatcher,
         permissions=permissions,
         publisher=publisher,
+        remediations=records,
+        approvals=records,
     )
     reports.register(dispatcher, escalation)
     changes.listeners.append(reports)  # targets, search index and App Home refreshes
@@ -168,6 +179,21 @@ def build_services(
         escalation.add_provider_pages(paging, paging.oncall)
     if remediation_notifier is not None:
         RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
+    if diagnosis_notifier is not None:
+        DiagnosisDelivery(store=store, clock=clock, notifier=diagnosis_notifier).register(
+            dispatcher
+        )
+    recovery = AutoRecoveryService(
+        policy=policy,
+        store=store,
+        clock=clock,
+        incidents=incidents,
+        escalation=escalation,
+        executor=remediation.executors["kubernetes"],
+        owner=escalation.owner,
+        restart_timeout=policy.remediation.timeout.seconds,
+        poll_interval=escalation_sweep_interval,
+    )
     return Services(
         policy=policy,
         store=store,
@@ -181,12 +207,13 @@ def build_services(
         escalation=escalation,
         reports=reports,
         diagnostics=DiagnosticsService(
-            policy=policy, store=store, clock=clock, permissions=permissions
+            policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
         ),
         remediation=remediation,
         pruner=HandledRequestsPruner(
             store, clock, retention=dedup_retention, interval=dedup_prune_interval
         ),
+        recovery=recovery,
         listeners=changes.listeners,
         paging=paging,
     )

@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 
 async def post_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
-    """The summary in the channel, the evidence in its thread."""
+    """The summary in the channel, the evidence in its thread: queued in the outbox with the
+    record; posted from here only when the store could not take it."""
     report = diagnosis.report
+    if diagnosis.recorded and ctx.channel_id:
+        return
     try:
         posted = await ctx.client.chat_postMessage(
             channel=ctx.channel_id,

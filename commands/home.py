@@ -12,6 +12,7 @@ from bot.services import Services
 from bot.slack import home
 from commands.context import CommandContext, run_command
 from commands.incident import acknowledge
+from commands.remediate import decide, request_id_of
 from commands.views import ModalResponder
 
 
@@ -45,3 +46,33 @@ def register(app: AsyncApp, services: Services) -> None:
         await run_command(
             ctx, "incident.ack", {"incident_id": incident_id, "via": "app_home"}, work
         )
+
+    async def _home_decision(
+        verb: str, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        actor = context["actor"]
+        # The App Home has no response_url: the answer goes by direct message.
+        ctx = CommandContext(
+            services=services,
+            actor=actor,
+            request_id=context.get("request_id"),
+            channel_id=None,
+            respond=ModalResponder(client, None, actor.user_id),
+            client=client,
+        )
+        await decide(ctx, verb, request_id_of(body))
+        await services.reports.home_opened(actor.user_id)  # the request leaves their list
+
+    @app.action(home.HOME_APPROVE_ACTION)
+    async def home_approve(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await ack()
+        await _home_decision("approve", body, client, context)
+
+    @app.action(home.HOME_DENY_ACTION)
+    async def home_deny(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await ack()
+        await _home_decision("deny", body, client, context)

@@ -65,12 +65,13 @@ async def request_remediation(
     await run_command(ctx, "remediation.request", args, work, usage_for="remediate")
 
 
-def _request_id(body: dict[str, Any]) -> int:
+def request_id_of(body: dict[str, Any]) -> int:
     raw = str(((body.get("actions") or [{}])[0]).get("value") or "")
     return int(raw) if raw.isdigit() else 0
 
 
-async def _decide(ctx: CommandContext, verb: str, request_id: int) -> None:
+async def decide(ctx: CommandContext, verb: str, request_id: int) -> None:
+    """Approve or deny a request (a message's buttons or the App Home's); answer the clicker."""
     remediation = ctx.services.remediation
     actor: Actor = ctx.actor
 
@@ -125,7 +126,7 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         await ack()
         ctx = _context(services, context, _channel_of(body), respond, client)
-        await _decide(ctx, "approve", _request_id(body))
+        await decide(ctx, "approve", request_id_of(body))
 
     @app.action(views.DENY_ACTION)
     async def deny_clicked(
@@ -137,4 +138,4 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         await ack()
         ctx = _context(services, context, _channel_of(body), respond, client)
-        await _decide(ctx, "deny", _request_id(body))
+        await decide(ctx, "deny", request_id_of(body))

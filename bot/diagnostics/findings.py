@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,3 +99,80 @@ class Report:
 
     def by_check(self, check: str) -> Sequence[Finding]:
         return [f for f in self.findings if f.check == check]
+
+
+def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON values only (a time or a decimal a probe kept becomes its text)."""
+    return dict(json.loads(json.dumps(dict(data), default=str)))
+
+
+def report_to_json(report: Report) -> dict[str, Any]:
+    """The report as JSON (the outbox carries it to Slack after the run is recorded)."""
+    return {
+        "service": report.service,
+        "started_at": report.started_at.isoformat(),
+        "seconds": report.seconds,
+        "runs": [
+            {
+                "name": run.name,
+                "system": run.system,
+                "seconds": run.seconds,
+                "findings": [
+                    {
+                        "check": f.check,
+                        "title": f.title,
+                        "grade": f.grade.name,
+                        "summary": f.summary,
+                        "threshold": f.threshold,
+                        "evidence": list(f.evidence),
+                        "facts": _plain(f.facts),
+                    }
+                    for f in run.findings
+                ],
+            }
+            for run in report.runs
+        ],
+        "suggestions": [
+            {
+                "action": s.action,
+                "label": s.label,
+                "would": s.would,
+                "because": s.because,
+                "finding": s.finding,
+                "params": _plain(s.params),
+                "advice": s.advice,
+            }
+            for s in report.suggestions
+        ],
+    }
+
+
+def report_from_json(data: Mapping[str, Any]) -> Report:
+    runs = tuple(
+        CheckRun(
+            run["name"],
+            run["system"],
+            float(run["seconds"]),
+            tuple(
+                Finding(
+                    f["check"],
+                    f["title"],
+                    Grade[f["grade"]],
+                    f["summary"],
+                    f.get("threshold", ""),
+                    tuple(f.get("evidence") or ()),
+                    dict(f.get("facts") or {}),
+                )
+                for f in run["findings"]
+            ),
+        )
+        for run in data["runs"]
+    )
+    suggestions = tuple(Suggestion(**s) for s in data.get("suggestions") or ())
+    return Report(
+        data["service"],
+        datetime.fromisoformat(data["started_at"]),
+        float(data["seconds"]),
+        runs,
+        suggestions,
+    )

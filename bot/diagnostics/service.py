@@ -8,17 +8,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot import audit, metrics
+from bot import audit, metrics, outbox
 from bot.audit import AuditRecord
 from bot.catalog import Service
 from bot.clock import Clock
+from bot.diagnostics import delivery
 from bot.diagnostics.advisor import advise, describe
-from bot.diagnostics.findings import Check, Report
+from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
 from bot.errors import NotFound, PermissionDenied, StoreBusy, StoreUnavailable, UsageError
 from bot.incidents import journal, storage
 from bot.models import Actor
+from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.store import Store
@@ -35,7 +37,8 @@ def _echo(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     """A finished run: the report, the incident whose timeline it joined (if any), and whether
-    the store took the record (it may be down; the report is still worth showing)."""
+    the store took the record (it may be down; the report is still worth showing). When it
+    was recorded with a channel, its summary is queued in the outbox with the record."""
 
     report: Report
     incident_id: str | None
@@ -53,7 +56,9 @@ class DiagnosticsService:
         clock: Clock,
         permissions: Permissions,
         http_client: HttpClient | None = None,
+        dispatcher: OutboxDispatcher | None = None,
     ) -> None:
+        self.dispatcher = dispatcher
         self.policy = policy
         self.store = store
         self.clock = clock
@@ -154,6 +159,21 @@ class DiagnosticsService:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             incident = await storage.get_by_channel(tx, channel_id) if channel_id else None
+            if channel_id:
+                # The summary goes out through the outbox, once this record commits.
+                await outbox.enqueue(
+                    tx,
+                    now,
+                    delivery.SUMMARY,
+                    {
+                        "report": report_to_json(report),
+                        "channel": channel_id,
+                        "actor": actor.user_id,
+                    },
+                    incident_id=incident.id if incident is not None else None,
+                )
+                if self.dispatcher is not None:
+                    tx.after_commit(self.dispatcher.kick)
             if incident is not None:
                 worst = [c for c, g in report.grades().items() if g != "OK"]
                 text = f"Diagnosis of {report.service} by <@{actor.user_id}>: {report.grade.name}"

@@ -57,7 +57,7 @@ class ManualEscalation:
         Raises PermissionDenied (not a responder), NotFound, Conflict (resolved, or every
         level already paged), DuplicateRequest (a Slack retry).
         """
-        if not await self.permissions.allows(actor, "responders"):
+        if not actor.is_system and not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may escalate incidents.")
         reason = " ".join(reason.split())[:500]
         async with self.changes.begin(request_id=request_id) as change:

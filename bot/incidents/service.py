@@ -102,7 +102,8 @@ class IncidentService:
         Raises DuplicateRequest when `request_id` was already handled (a Slack retry),
         PermissionDenied when the actor may not declare.
         """
-        if not await self.permissions.allows(actor, "declarers"):
+        # The bot itself declares when automatic recovery gives up (bot.remediation.recovery).
+        if not actor.is_system and not await self.permissions.allows(actor, "declarers"):
             raise PermissionDenied("You are not allowed to declare incidents.")
         async with self.changes.begin(request_id=request_id) as change:
             now = change.now
@@ -118,7 +119,7 @@ class IncidentService:
                 declared_by=actor.user_id,
                 declared_at=now,
                 updated_at=now,
-                roles={"commander": actor.user_id},
+                roles={} if actor.is_system else {"commander": actor.user_id},
             )
             incident = incident.evolve(next_update_due=self._next_update_due(incident, now))
             await storage.insert(change.tx, incident, day=day, seq=seq)

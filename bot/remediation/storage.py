@@ -194,3 +194,12 @@ async def waiting_for(tx: Tx, limit: int = 20) -> list[Request]:
         f" ORDER BY requested_at LIMIT {int(limit)}"
     )
     return [_request(row) for row in rows]
+
+
+async def for_incident(tx: Tx, incident_id: str) -> list[Request]:
+    """Every request made in an incident, oldest first (the post-incident report)."""
+    rows = await tx.fetchall(
+        "SELECT * FROM remediation_requests WHERE incident_id = ? ORDER BY requested_at, id",
+        (incident_id,),
+    )
+    return [_request(row) for row in rows]

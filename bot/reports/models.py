@@ -72,11 +72,27 @@ class RemediationHistory(Protocol):
     async def runs(self, incident_id: str) -> Sequence[RemediationRun]: ...
 
 
-class ApprovalsWaiting(Protocol):
-    """The seam for the App Home's "approvals waiting for you" once remediation exists:
-    returns the count and a short line per request (the Slack side renders them)."""
+@dataclass(frozen=True, slots=True)
+class ApprovalWaiting:
+    """A remediation request the viewer may approve now (the App Home shows its buttons)."""
 
-    async def waiting_for(self, user_id: str) -> Sequence[str]: ...
+    request_id: int
+    action: str
+    service: str
+    summary: str
+    risk: str
+    requested_by: str
+    expires_at: datetime
+    approvals: int
+    approvals_needed: int
+    incident_id: str | None = None
+
+
+class ApprovalsWaiting(Protocol):
+    """The App Home's "approvals waiting for you": requests still waiting that this person
+    may approve (not their own, not already approved by them), oldest first."""
+
+    async def waiting_for(self, user_id: str) -> Sequence[ApprovalWaiting]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,4 +186,4 @@ class HomeFacts:
     open_by_severity: dict[Severity, int]
     action_items: tuple[ActionItem, ...]
     action_items_total: int
-    approvals: tuple[str, ...] | None = None  # None: remediation not wired
+    approvals: tuple[ApprovalWaiting, ...] | None = None  # None: remediation not wired

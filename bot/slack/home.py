@@ -7,14 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from bot.models import Incident
-from bot.reports.models import HomeFacts
+from bot.redact import redact_text
+from bot.reports.models import ApprovalWaiting, HomeFacts
 from bot.slack.blocks import button, clip, context, divider, header, section
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.remediation_blocks import approval_buttons
 from bot.slack.report_blocks import item_block
 from bot.slack.templates import severity_label, slack_date, user
 
 Block = dict[str, Any]
 HOME_ACK_ACTION = "home_ack"
+HOME_APPROVE_ACTION = "home_remediation_approve"
+HOME_DENY_ACTION = "home_remediation_deny"
+APPROVALS_SHOWN = 10
 MAX_BLOCKS = 100
 
 
@@ -39,6 +44,31 @@ def _incident_block(incident: Incident, facts: HomeFacts) -> Block:
     if incident.acknowledged_at is None:
         block["accessory"] = button("Acknowledge", HOME_ACK_ACTION, incident.id, style="primary")
     return block
+
+
+def approval_blocks(waiting: ApprovalWaiting) -> list[Block]:
+    """One request waiting for the viewer: the change, who asked, and Approve / Deny."""
+    where = f" · {waiting.incident_id}" if waiting.incident_id else ""
+    line = (
+        f"*#{waiting.request_id}* `{escape_mrkdwn(waiting.action)}` on"
+        f" `{escape_mrkdwn(waiting.service)}` · {escape_mrkdwn(waiting.risk)} risk{where}\n"
+        f"{escape_mrkdwn(clip(redact_text(waiting.summary), 2500))}\n"
+        f"requested by {user(waiting.requested_by)} · approvals {waiting.approvals} of"
+        f" {waiting.approvals_needed} · expires {slack_date(waiting.expires_at)}"
+    )
+    return [
+        section(line),
+        {
+            "type": "actions",
+            "block_id": f"home_remediation_{waiting.request_id}",
+            "elements": approval_buttons(
+                waiting.request_id,
+                waiting.summary,
+                approve_action=HOME_APPROVE_ACTION,
+                deny_action=HOME_DENY_ACTION,
+            ),
+        },
+    ]
 
 
 def home_view(facts: HomeFacts) -> dict[str, Any]:
@@ -70,7 +100,11 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
     if facts.approvals is not None:  # remediation wired: its requests waiting for this person
         blocks.append(divider())
         blocks.append(section(f"*Approvals waiting for you: {len(facts.approvals)}*"))
-        blocks += [section(escape_mrkdwn(clip(line, 2900))) for line in facts.approvals[:10]]
+        for waiting in facts.approvals[:APPROVALS_SHOWN]:
+            blocks += approval_blocks(waiting)
+        if len(facts.approvals) > APPROVALS_SHOWN:
+            more = len(facts.approvals) - APPROVALS_SHOWN
+            blocks.append(context(f"…and {more} more, newer."))
     blocks.append(context(f"Updated {slack_date(facts.generated_at)}"))
     return {"type": "home", "blocks": blocks[:MAX_BLOCKS]}
 

@@ -110,40 +110,49 @@ def request_blocks(request: Request) -> list[Block]:
         },
     ]
     if request.status is Status.REQUESTED:
-        value = str(request.id)
         blocks.append(
             {
                 "type": "actions",
                 "block_id": f"remediation_{request.id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Approve"},
-                        "action_id": APPROVE_ACTION,
-                        "value": value,
-                        "style": "primary",
-                        "confirm": _confirm(
-                            "Approve this change?",
-                            f"This approves: {_clean(request.preview.summary, 250)}",
-                            "Approve",
-                        ),
-                    },
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Deny"},
-                        "action_id": DENY_ACTION,
-                        "value": value,
-                        "style": "danger",
-                        "confirm": _confirm(
-                            "Deny this change?", "Nothing will be changed.", "Deny", danger=True
-                        ),
-                    },
-                ],
+                "elements": approval_buttons(request.id, request.preview.summary),
             }
         )
     else:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _state_line(request)}})
     return blocks
+
+
+def approval_buttons(
+    request_id: int,
+    summary: str,
+    *,
+    approve_action: str = APPROVE_ACTION,
+    deny_action: str = DENY_ACTION,
+) -> list[Block]:
+    """Approve / Deny for one request, each behind Slack's confirm dialog."""
+    value = str(request_id)
+    return [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Approve"},
+            "action_id": approve_action,
+            "value": value,
+            "style": "primary",
+            "confirm": _confirm(
+                "Approve this change?", f"This approves: {_clean(summary, 250)}", "Approve"
+            ),
+        },
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Deny"},
+            "action_id": deny_action,
+            "value": value,
+            "style": "danger",
+            "confirm": _confirm(
+                "Deny this change?", "Nothing will be changed.", "Deny", danger=True
+            ),
+        },
+    ]
 
 
 def _confirm(title: str, text: str, confirm: str, *, danger: bool = False) -> Block:

@@ -91,6 +91,8 @@ def slack_date(when: datetime) -> str:
 def user(user_id: str | None) -> str:
     if not user_id:
         return "nobody yet"
+    if user_id == "chatops-bot":  # the bot's own scheduled work (automatic recovery)
+        return "the bot"
     if user_id.startswith("S"):
         return f"<!subteam^{user_id}>"
     return f"<@{user_id}>"

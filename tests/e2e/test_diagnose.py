@@ -4,11 +4,13 @@ buttons out through the Slack double; roles, the audit log and the incident time
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import redis
 
+from bot.clock import FakeClock
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Severity
 from bot.slack import blocks
@@ -165,3 +167,36 @@ async def test_in_a_war_room_the_summary_joins_the_timeline_and_the_card_has_dia
     _, events = await harness.services.incidents.with_timeline(incident.id)
     [entry] = [e for e in events if e.kind == "diagnosed"]
     assert entry.text == "Diagnosis of cache by <@U0ALICE>: WARN (redis.hit_ratio)"
+
+
+async def test_a_slack_500_delays_the_summary_and_it_arrives_once(
+    make_harness: HarnessFactory, cache_url: str
+) -> None:
+    """The summary used to be posted straight from the listener: a 500 lost it for good."""
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness(
+        "sqlite",
+        clock=clock,
+        policy=policy_with(services={"cache": {"redis": {"url_env": "CACHE_URL"}}}),
+    )
+    harness.double.http_error(
+        "chat.postMessage", status=500, body="Internal Server Error", channel="C0GENERAL"
+    )
+    response = await harness.command("cache", command="/diagnose", channel_id="C0GENERAL")
+    assert response.status == 200
+    await harness.double.wait_for("chat.postMessage", 1)
+    await harness.settle()
+    assert [c.http_status for c in harness.double.calls_to("chat.postMessage")] == [500]
+    assert not _posted(harness, "C0GENERAL")
+    # Recorded already, in the transaction that queued the summary.
+    assert [e.action async for e in harness.services.audit.entries()].count("diagnose.run") == 1
+
+    clock.advance(seconds=2)  # the first back-off
+    await harness.settle()
+    clock.advance(seconds=2)
+    await harness.settle()
+    summary = _summary(harness, "C0GENERAL")  # exactly one
+    assert summary["text"].startswith("Diagnosis of cache: WARN")
+    replies = [m for m in _posted(harness, "C0GENERAL") if m.get("thread_ts")]
+    assert replies and all(r["thread_ts"] == summary["ts"] for r in replies)
+    assert await harness.services.dispatcher.pending_count() == 0

@@ -128,7 +128,7 @@ async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -
         assert f"\n## {name}\n" in text
     assert "| Time to acknowledge | 5 min |" in text
     assert "Connection pool exhausted" in text and "Add a pool alert | @U0BOB" in text
-    assert "## Remediation runs" not in text  # no remediation wired: nothing invented
+    assert "## Remediation runs\n\n_No remediation was run._" in text  # wired, none made
 
     await env.services.reports.share_report(incident.id, ALICE, channel=None, request_id=None)
     await env.deliver()
@@ -266,7 +266,7 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
     assert len(view["blocks"]) <= 100
     View(**view).validate_json()
     assert "…and 485 more" in str(view)
-    assert "Approvals waiting" not in str(view)  # remediation not wired: no fake section
+    assert "Approvals waiting for you: 0" in str(view)  # none waiting: the count says so
 
     await env.services.reports.home_opened("U0ALICE")
     await env.deliver()

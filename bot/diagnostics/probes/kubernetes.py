@@ -85,7 +85,21 @@ async def _list_pods(target: KubernetesTarget, client: KubernetesClient) -> list
     return [p for p in pods.items if _owned_by_catalog(p.metadata.name, target)]
 
 
-async def _pods(target: KubernetesTarget, t: Thresholds, client: KubernetesClient) -> list[Finding]:
+async def rollout_findings(target: KubernetesTarget, client: KubernetesClient) -> list[Finding]:
+    """Each catalogued deployment's ready/updated/desired replicas (auto-recovery reads these)."""
+    return await _rollouts(target, client)
+
+
+async def pod_findings(
+    target: KubernetesTarget, thresholds: Thresholds, client: KubernetesClient
+) -> list[Finding]:
+    """The pods' states and crash loops, without the failing pods' logs (a periodic check)."""
+    return await _pods(target, thresholds, client, logs=False)
+
+
+async def _pods(
+    target: KubernetesTarget, t: Thresholds, client: KubernetesClient, *, logs: bool = True
+) -> list[Finding]:
     pods = await _list_pods(target, client)
     failing: list[dict[str, Any]] = []
     lines: list[str] = []
@@ -164,7 +178,7 @@ async def _pods(target: KubernetesTarget, t: Thresholds, client: KubernetesClien
             facts={"max": most_restarts, "pod": restarts_pod},
         )
     )
-    for failed in failing[:3]:
+    for failed in failing[:3] if logs else []:
         findings.append(await _log_tail(target, client, failed))
     return findings
 

@@ -1,0 +1,380 @@
+"""Automatic recovery: restart an unhealthy deployment by itself, a few times, then page.
+
+For each catalog entry with `auto_recovery: {restart_unhealthy: true}`, every `check_every`:
+
+1. One process claims the service's check in the store (recovery_storage.claim): however
+   many bot processes run, one checks it; a process that dies mid-check loses the claim
+   after `claim_seconds` and another checks it again.
+2. The deployments are observed with the diagnostics probes (rollouts, pods).
+3. recovery_plan.decide says, per deployment, what to do. A restart is recorded (and
+   audited, and on the timeline of the service's open incident) before it is made, with the
+   same executor as an approved `kubernetes.restart`; its outcome is recorded after.
+4. When the restarts allowed in the window are used up, the bot stops restarting that
+   deployment and pages a human through the escalation engine: it escalates the service's
+   open incident (a line on its timeline when every level was already paged), or declares
+   one, whose first escalation level is paged at once.
+
+Restart counts and what the bot remembers between checks live in the store, not in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot import audit
+from bot.audit import AuditRecord
+from bot.catalog import Service
+from bot.clock import Clock
+from bot.diagnostics.probes import kubernetes as probes
+from bot.errors import Conflict
+from bot.escalation.service import EscalationService
+from bot.incidents import journal
+from bot.incidents.schemas import DeclareIncident
+from bot.incidents.service import IncidentService
+from bot.models import SYSTEM, Incident
+from bot.policy import Policy
+from bot.remediation import actions
+from bot.remediation import recovery_storage as storage
+from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
+from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict, decide
+from bot.store import Store, Tx
+from bot.targets.errors import TargetError
+from bot.targets.kubernetes import KubernetesClient
+
+log = logging.getLogger(__name__)
+
+RESTART_ACTION = "kubernetes.restart"
+
+
+class _ClaimLost(Exception):
+    """Another process took the check over (this one ran past its claim): stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What one check of one service did (tests, the log)."""
+
+    service: str
+    decisions: dict[str, Decision]
+    restarted: tuple[str, ...] = ()
+    paged_incident: str | None = None
+    error: str = ""
+
+
+class AutoRecoveryService:
+    """The periodic check of every service with `auto_recovery.restart_unhealthy`."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: Store,
+        clock: Clock,
+        incidents: IncidentService,
+        escalation: EscalationService,
+        executor: Executor,
+        owner: str,
+        restart_timeout: float = 60.0,
+        claim_seconds: float = 300.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.incidents = incidents
+        self.escalation = escalation
+        self.executor = executor
+        self.owner = owner
+        self.restart_timeout = restart_timeout
+        self.claim_seconds = claim_seconds
+        self.poll_interval = poll_interval
+        self._task: asyncio.Task[None] | None = None
+
+    def watched(self) -> dict[str, Service]:
+        return {
+            name: entry
+            for name, entry in sorted(self.policy.services.items())
+            if entry.auto_recovery.restart_unhealthy and entry.kubernetes is not None
+        }
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check due services every `poll_interval` seconds until stopped."""
+        if self._task is None and self.watched():
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.check_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store down: try again at the next tick
+                log.exception("automatic recovery check failed")
+            await asyncio.sleep(self.poll_interval)
+
+    # -- checking ---------------------------------------------------------------------------
+
+    async def check_due(self) -> list[CheckResult]:
+        """Check every watched service whose check is due and held by no other process."""
+        results = []
+        for name, entry in self.watched().items():
+            now = self.clock.now()
+            async with self.store.transaction() as tx:
+                await storage.ensure(tx, name, now)
+                memory = await storage.claim(tx, name, self.owner, now, self.claim_seconds)
+            if memory is None:
+                continue
+            try:
+                results.append(await self._check(name, entry, memory))
+            except _ClaimLost:
+                log.warning("automatic recovery of %s: the check was taken over", name)
+            except BaseException:
+                async with self.store.transaction() as tx:
+                    await storage.release(tx, name, self.owner)
+                raise
+        return results
+
+    async def observe(self, entry: Service) -> list[Health]:
+        """Each catalogued deployment's replicas and crash-looping pods, read now."""
+        target = entry.kubernetes
+        assert target is not None
+        client = KubernetesClient(target)
+        try:
+            rollouts = await probes.rollout_findings(target, client)
+            pods = await probes.pod_findings(target, entry.thresholds, client)
+        finally:
+            await client.close()
+        looping: dict[str, list[str]] = {}
+        for finding in pods:
+            for pod in finding.facts.get("crashloops", ()):
+                looping.setdefault(str(pod.get("deployment")), []).append(str(pod["pod"]))
+        healths = []
+        for finding in rollouts:
+            name = finding.facts.get("deployment")
+            if name is None:
+                continue
+            healths.append(
+                Health(
+                    deployment=str(name),
+                    desired=int(finding.facts["desired"]),
+                    ready=int(finding.facts["ready"]),
+                    crashlooping=tuple(looping.get(str(name), ())),
+                )
+            )
+        return healths
+
+    async def _check(self, name: str, entry: Service, memory: dict[str, Memory]) -> CheckResult:
+        settings = entry.auto_recovery
+        try:
+            healths = await self.observe(entry)
+        except TargetError as exc:
+            # Nothing decided on what could not be seen; the next check tries again.
+            log.warning("automatic recovery of %s: could not read its deployments: %s", name, exc)
+            now = self.clock.now()
+            async with self.store.transaction() as tx:
+                await self._finish(tx, name, now, settings.check_every.seconds, memory, str(exc))
+            return CheckResult(name, {}, error=str(exc))
+        now = self.clock.now()
+        incident = await self._open_incident(name)
+        decisions: dict[str, Decision] = {}
+        to_restart: list[tuple[int, str]] = []
+        async with self.store.transaction() as tx:
+            window_start = now - settings.window.as_timedelta()
+            for health in healths:
+                made = await storage.restarts_since(tx, name, health.deployment, window_start)
+                before = memory.get(health.deployment, Memory())
+                decision = decide(health, before, made, settings.max_restarts, now)
+                decisions[health.deployment] = decision
+                if decision.verdict is Verdict.GIVE_UP:
+                    continue  # remembered once the human is paged (at least once, never lost)
+                memory[health.deployment] = decision.memory
+                if decision.verdict is Verdict.RESTART:
+                    restart_id = await storage.add_restart(
+                        tx, name, health.deployment, now, decision.reason, _id(incident)
+                    )
+                    to_restart.append((restart_id, health.deployment))
+                    await self._record(
+                        tx,
+                        incident,
+                        name,
+                        "auto_recovery.restart",
+                        f"Automatic recovery: restarting deployment {health.deployment} of"
+                        f" {name} ({decision.reason})",
+                        {"deployment": health.deployment, "restart": restart_id},
+                    )
+            if not await storage.save_memory(tx, name, self.owner, now, memory):
+                raise _ClaimLost
+        restarted = []
+        for restart_id, deployment in to_restart:
+            outcome = await self._restart(name, entry, deployment)
+            await self._restart_done(name, incident, restart_id, deployment, outcome)
+            if outcome.ok:
+                restarted.append(deployment)
+        given_up = {d: dec for d, dec in decisions.items() if dec.verdict is Verdict.GIVE_UP}
+        paged = None
+        if given_up:
+            paged = await self._page(name, entry, incident, given_up)
+            for deployment, decision in given_up.items():
+                memory[deployment] = decision.memory
+        summary = "; ".join(f"{d}: {dec.verdict.value}" for d, dec in decisions.items())
+        async with self.store.transaction() as tx:
+            await self._finish(
+                tx, name, self.clock.now(), settings.check_every.seconds, memory, summary
+            )
+        return CheckResult(name, decisions, tuple(restarted), paged)
+
+    async def _finish(
+        self,
+        tx: Tx,
+        name: str,
+        now: datetime,
+        every: float,
+        memory: dict[str, Memory],
+        result: str,
+    ) -> None:
+        next_at = now + timedelta(seconds=every)
+        if not await storage.finish(tx, name, self.owner, now, next_at, memory, result[:500]):
+            raise _ClaimLost
+
+    # -- acting -----------------------------------------------------------------------------
+
+    async def _restart(self, name: str, entry: Service, deployment: str) -> Outcome:
+        """A rollout restart through the approved action's executor (dry run, then change)."""
+        target = Target(actions.spec_for(RESTART_ACTION), name, entry)
+        params = actions.validate(target.spec, {"deployment": deployment})
+        try:
+            async with asyncio.timeout(self.restart_timeout):
+                preview = await self.executor.preview(target, params)
+                return await self.executor.execute(target, params, preview)
+        except TimeoutError:
+            return Outcome(False, f"timed out after {self.restart_timeout:g} s", "not known")
+        except (TargetError, NotApplicable) as exc:
+            return Outcome(False, "failed", str(exc))
+
+    async def _restart_done(
+        self,
+        name: str,
+        incident: Incident | None,
+        restart_id: int,
+        deployment: str,
+        outcome: Outcome,
+    ) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            await storage.finish_restart(tx, restart_id, outcome.ok, outcome.changed, now)
+            state = "restarted" if outcome.ok else "could not restart"
+            await self._record(
+                tx,
+                incident,
+                name,
+                "auto_recovery.outcome",
+                f"Automatic recovery {state} deployment {deployment} of {name}:"
+                f" {outcome.changed}; now {outcome.after}",
+                {"deployment": deployment, "restart": restart_id, "outcome": outcome.to_json()},
+                outcome="ok" if outcome.ok else "failed",
+            )
+
+    async def _page(
+        self,
+        name: str,
+        entry: Service,
+        incident: Incident | None,
+        given_up: dict[str, Decision],
+    ) -> str:
+        """Escalate the service's open incident, or declare one: either way a human is paged."""
+        settings = entry.auto_recovery
+        what = "; ".join(f"deployment {d}: {dec.reason}" for d, dec in given_up.items())
+        reason = (
+            f"automatic recovery stopped after {settings.max_restarts} restarts in"
+            f" {settings.window}: {what}"
+        )
+        if incident is not None:
+            try:
+                await self.escalation.escalate(incident.id, SYSTEM, reason=reason)
+            except Conflict as exc:
+                async with self.store.transaction() as tx:
+                    await self._record(
+                        tx,
+                        incident,
+                        name,
+                        "auto_recovery.give_up",
+                        f"Automatic recovery stopped: {what} ({exc})",
+                        {"deployments": sorted(given_up)},
+                    )
+            return incident.id
+        deployments = ", ".join(sorted(given_up))
+        title = f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
+        declared = await self.incidents.declare(
+            DeclareIncident(
+                severity=settings.severity,
+                title=title[:150],
+                impact=what[:1000],
+                services=(name,),
+            ),
+            SYSTEM,
+        )
+        return declared.id
+
+    # -- the record -------------------------------------------------------------------------
+
+    async def _open_incident(self, name: str) -> Incident | None:
+        """The service's most recent open incident, if any."""
+        found = [i for i in await self.incidents.list(open_only=True) if name in i.services]
+        return max(found, key=lambda i: i.declared_at) if found else None
+
+    async def _record(
+        self,
+        tx: Tx,
+        incident: Incident | None,
+        service: str,
+        action: str,
+        line: str,
+        args: dict[str, Any],
+        *,
+        outcome: str = "ok",
+    ) -> None:
+        """The audit entry, on the service's open incident's timeline when there is one."""
+        args = {"service": service, **args}
+        now = self.clock.now()
+        if incident is not None:
+            await journal.record(
+                tx,
+                now,
+                incident.id,
+                actor=SYSTEM.user_id,
+                kind=action.replace(".", "_"),
+                text=line,
+                action=action,
+                args=args,
+                outcome=outcome,
+            )
+            return
+        await audit.append(
+            tx,
+            now,
+            AuditRecord(
+                actor=SYSTEM.user_id,
+                action=action,
+                target=f"service:{service}",
+                outcome=outcome,
+                args=args,
+            ),
+        )
+
+
+def _id(incident: Incident | None) -> str | None:
+    return incident.id if incident is not None else None

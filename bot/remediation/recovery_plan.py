@@ -1,0 +1,97 @@
+"""Automatic recovery: what to do with one deployment at one check, as a pure function.
+
+Nothing here reads the store, the clock or Kubernetes. The recovery service observes the
+deployment, reads what it remembered (in the store) and the restarts it made in the window,
+calls `decide`, and writes what it returns in one transaction.
+
+Rules (`auto_recovery:` of a catalog entry):
+
+- Healthy is ready = desired replicas and no pod of the deployment in CrashLoopBackOff. A
+  healthy deployment is left alone, and whatever was remembered about it is forgotten (a
+  later failure starts a fresh count of sightings, and the bot may restart it again).
+- Too few ready replicas must be seen at two checks in a row (longer than one check) before
+  the bot acts: a rollout in progress or a pod being rescheduled is not a failure. A crash
+  loop is acted on at once: the kubelet has already seen the container fail several times.
+- An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
+  made within `window`; after a restart the sightings start again, so the new pods get one
+  check to come up.
+- When the restarts are used up, the bot gives up once: it stops restarting that deployment
+  and a human is paged. It stays given up until the deployment is seen healthy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    HEALTHY = "healthy"  # nothing wrong: forget what was remembered
+    WATCH = "watch"  # first sighting of too few ready replicas: look again next check
+    RESTART = "restart"  # restart it now
+    GIVE_UP = "give_up"  # restarts used up: stop, declare or update an incident, page
+    GIVEN_UP = "given_up"  # already given up: nothing more until it is healthy
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """One deployment as observed now."""
+
+    deployment: str
+    desired: int
+    ready: int
+    crashlooping: tuple[str, ...] = ()  # pods of the deployment in CrashLoopBackOff
+
+    @property
+    def healthy(self) -> bool:
+        return self.ready >= self.desired and not self.crashlooping
+
+    def describe(self) -> str:
+        text = f"{self.ready}/{self.desired} ready"
+        if self.crashlooping:
+            text += f", {len(self.crashlooping)} in CrashLoopBackOff ({self.crashlooping[0]})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """What the bot remembers of one deployment between checks (stored, so restart-safe)."""
+
+    unhealthy_since: datetime | None = None
+    gave_up_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    memory: Memory
+    reason: str
+
+
+def decide(
+    health: Health, memory: Memory, restarts_in_window: int, max_restarts: int, now: datetime
+) -> Decision:
+    """The verdict for one deployment at one check, and what to remember until the next."""
+    if health.healthy:
+        return Decision(Verdict.HEALTHY, Memory(), health.describe())
+    if memory.gave_up_at is not None:
+        return Decision(Verdict.GIVEN_UP, memory, health.describe())
+    seen_before = memory.unhealthy_since is not None
+    if not health.crashlooping and not seen_before:
+        return Decision(
+            Verdict.WATCH, Memory(unhealthy_since=now), f"{health.describe()}: first sighting"
+        )
+    since = memory.unhealthy_since or now
+    if restarts_in_window < max_restarts:
+        # The new pods get one check before the deployment counts as unhealthy again.
+        return Decision(
+            Verdict.RESTART,
+            Memory(),
+            f"{health.describe()}; restart {restarts_in_window + 1} of {max_restarts}",
+        )
+    return Decision(
+        Verdict.GIVE_UP,
+        replace(memory, unhealthy_since=since, gave_up_at=now),
+        f"{health.describe()} after {restarts_in_window} restarts",
+    )

@@ -1,0 +1,100 @@
+"""Remediation in the App Home and the post-incident report: the Home lists the requests
+waiting for the viewer with Approve / Deny (confirmed), a click there runs the request once;
+the report lists each remediation run with its approvers and outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack import home
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import declare
+from tests.fake_kubernetes import FakeKubernetes, deployment
+from tests.harness import BotHarness
+from tests.remediation_helpers import (
+    APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    SECOND,
+    finish,
+    remediation_policy,
+    request,
+    request_id,
+)
+
+SERVICES = {
+    "checkout": {
+        "kubernetes": {
+            "context": "test",
+            "namespace": "shop",
+            "deployments": ["checkout"],
+            "min_replicas": 2,
+            "max_replicas": 12,
+        }
+    }
+}
+
+
+async def _home_of(harness: BotHarness, user: str) -> dict[str, Any]:
+    """Open `user`'s App Home; the view published for them."""
+    before = len(harness.double.calls_to("views.publish"))
+    event = {"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"}
+    assert (await harness.event(event)).status == 200
+    calls = await harness.double.wait_for("views.publish", count=before + 1)
+    [published] = [c for c in calls[before:] if c.params["user_id"] == user][-1:]
+    assert published.ok
+    return dict(published.params["view"])
+
+
+def _buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in view["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if str(element["action_id"]).startswith("home_remediation")
+    ]
+
+
+async def test_home_lists_approvals_waiting_and_the_report_lists_runs(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+    incident = await declare(harness, "declare P1 Checkout slow")
+    assert incident.channel_id is not None
+    answer, message = await request(
+        harness, "kubernetes.scale checkout replicas=6", channel=incident.channel_id
+    )
+    assert message is not None, answer
+    number = request_id(message)
+
+    # Bob (an approver) sees it, with both buttons behind a confirm dialog.
+    view = await _home_of(harness, APPROVER)
+    assert "Approvals waiting for you: 1" in str(view["blocks"])
+    assert "from 3 to 6 replicas" in str(view["blocks"])
+    approve, deny = _buttons(view)
+    assert (approve["action_id"], deny["action_id"]) == (
+        home.HOME_APPROVE_ACTION,
+        home.HOME_DENY_ACTION,
+    )
+    assert approve["value"] == deny["value"] == str(number)
+    assert "confirm" in approve and "confirm" in deny
+    # Not the requester's own, and not someone who may not approve.
+    assert _buttons(await _home_of(harness, REQUESTER)) == []
+    assert "Approvals waiting for you: 0" in str((await _home_of(harness, OUTSIDER))["blocks"])
+
+    clicked = await harness.click(
+        home.HOME_APPROVE_ACTION, value=approve["value"], user_id=APPROVER, response_url=None
+    )
+    assert clicked.status == 200
+    await finish(harness)
+    assert fake_kubernetes.state.deployments[("shop", "checkout")]["spec"]["replicas"] == 6
+    assert (await harness.services.remediation.get(number)).status.value == "succeeded"
+    # Gone from everyone's list once decided.
+    assert _buttons(await _home_of(harness, SECOND)) == []
+
+    _, markdown = await harness.services.reports.report_markdown(incident.id)
+    section = markdown.split("## Remediation runs", 1)[1]
+    assert "kubernetes.scale on checkout, requested by @U0ALICE, approved by @U0BOB" in section
+    assert "succeeded: scaled checkout from 3 to 6 replicas" in section

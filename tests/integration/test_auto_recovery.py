@@ -1,0 +1,184 @@
+"""Automatic recovery on the fake Kubernetes API server, with a fake clock: an unhealthy
+deployment restarted at most `max_restarts` times, then an incident declared and a human
+paged, nothing more restarted; a healthy one left alone; two processes on one PostgreSQL
+restart once; the counts survive a restart of the bot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.incidents.schemas import DeclareIncident
+from bot.models import Actor
+from bot.policy import Policy, parse_policy
+from bot.remediation import recovery_storage
+from bot.remediation.recovery_plan import Verdict
+from tests.escalation_env import FRIDAY_2PM, MATRIX_POLICY, Env, start_env, stop_env
+from tests.fake_kubernetes import FakeKubernetes, deployment, pod
+
+RECOVERY = """
+services:
+  checkout:
+    kubernetes: {context: test, namespace: shop, deployments: [checkout, cart]}
+    auto_recovery: {restart_unhealthy: true, max_restarts: 2, window: 1h, check_every: 1m}
+"""
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def recovery_policy() -> Policy:
+    return parse_policy(MATRIX_POLICY + RECOVERY, source="<recovery policy>")
+
+
+def _restarts(fake: FakeKubernetes, name: str) -> int:
+    path = f"/apis/apps/v1/namespaces/shop/deployments/{name}"
+    return sum(1 for r in fake.requests if r.method == "PATCH" and r.path == path)
+
+
+def _cluster(fake: FakeKubernetes) -> None:
+    fake.state.add(deployment("checkout", namespace="shop", replicas=3, ready=1))
+    fake.state.add(deployment("cart", namespace="shop", replicas=2, ready=2))
+
+
+@pytest.fixture
+async def env(tmp_path: Path, fake_kubernetes: FakeKubernetes) -> AsyncIterator[Env]:
+    _cluster(fake_kubernetes)
+    started = await start_env(f"sqlite:///{tmp_path}/recovery.db", policy=recovery_policy())
+    yield started
+    await stop_env(started)
+
+
+async def _check(env: Env, **delta: float) -> dict[str, Verdict]:
+    env.clock.advance(**delta)
+    results = await env.services.recovery.check_due()
+    await env.services.escalation.fire_due()
+    await env.deliver()
+    return {d: dec.verdict for r in results for d, dec in r.decisions.items()}
+
+
+async def test_restarts_at_most_max_restarts_then_declares_and_pages(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake = fake_kubernetes
+    assert await _check(env) == {"checkout": Verdict.WATCH, "cart": Verdict.HEALTHY}
+    assert _restarts(fake, "checkout") == 0  # one sighting is not enough
+    assert await _check(env, seconds=30) == {}  # not due yet: nothing read, nothing done
+
+    assert (await _check(env, seconds=30))["checkout"] is Verdict.RESTART
+    assert _restarts(fake, "checkout") == 1
+    template = fake.state.deployments[("shop", "checkout")]["spec"]["template"]
+    assert RESTARTED_AT in template["metadata"]["annotations"]
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH  # the new pods' check
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert _restarts(fake, "checkout") == 2
+    assert await env.services.incidents.list() == []
+
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVE_UP
+    [incident] = await env.services.incidents.list()
+    assert incident.services == ("checkout",) and incident.severity == "P2"
+    assert "checkout" in incident.title and "2 automatic restarts" in incident.title
+    # The P2's first escalation level is paged: a human now.
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+    assert "declared" in await env.timeline_kinds(incident)
+
+    for _ in range(3):
+        assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
+    assert _restarts(fake, "checkout") == 2 and _restarts(fake, "cart") == 0
+    assert len(await env.services.incidents.list()) == 1
+
+    actions = [
+        (e.action, e.outcome)
+        async for e in env.services.audit.entries()
+        if e.action.startswith("auto_recovery.")
+    ]
+    assert actions == [
+        ("auto_recovery.restart", "ok"),
+        ("auto_recovery.outcome", "ok"),
+        ("auto_recovery.restart", "ok"),
+        ("auto_recovery.outcome", "ok"),
+    ]
+
+    # Healthy again: forgotten, so a later failure may be restarted again (outside the window).
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 3
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.HEALTHY
+
+
+async def test_a_crash_loop_is_restarted_at_once_and_on_the_open_incidents_timeline(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake = fake_kubernetes
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 3
+    labels = {"app": "checkout"}
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", labels=labels))
+    fake.state.add(
+        pod(
+            "checkout-7d9-xyz",
+            namespace="shop",
+            labels=labels,
+            ready=False,
+            restarts=7,
+            waiting_reason="CrashLoopBackOff",
+        )
+    )
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.RESTART
+    assert _restarts(fake, "checkout") == 1
+    kinds = await env.timeline_kinds(incident)
+    assert "auto_recovery_restart" in kinds and "auto_recovery_outcome" in kinds
+    timeline = await env.services.incidents.timeline(incident.id)
+    assert any("restarted deployment checkout" in e.text for e in timeline)
+
+    # Used up (max 2): the open incident is escalated, no second incident is declared.
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVE_UP
+    assert [i.id for i in await env.services.incidents.list()] == [incident.id]
+    assert (await env.timeline_kinds(incident)).count("paged") == 2  # level 1, then level 2
+    timeline = await env.services.incidents.timeline(incident.id)
+    assert any("automatic recovery stopped after 2 restarts" in e.text for e in timeline)
+    assert env.dms("").get("U0ENGLEAD", 0) >= 1  # P1's second level, paged now
+    assert _restarts(fake, "checkout") == 2
+
+
+async def test_two_processes_restart_once_and_counts_survive_a_restart(
+    postgres_url: str, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake = fake_kubernetes
+    _cluster(fake)
+    clock = FakeClock(FRIDAY_2PM)
+    first = await start_env(postgres_url, policy=recovery_policy(), clock=clock)
+    second = await start_env(postgres_url, policy=recovery_policy(), clock=clock)
+    try:
+        assert first.services.recovery.owner != second.services.recovery.owner
+        for step in range(4):
+            clock.advance(minutes=1 if step else 0)
+            both = await asyncio.gather(
+                first.services.recovery.check_due(), second.services.recovery.check_due()
+            )
+            assert sum(len(results) for results in both) == 1  # one process checked
+        assert _restarts(fake, "checkout") == 2 and _restarts(fake, "cart") == 0
+        async with first.services.store.transaction() as tx:
+            made = await recovery_storage.restarts(tx, "checkout")
+        assert [(r["deployment"], r["status"]) for r in made] == [
+            ("checkout", "succeeded"),
+            ("checkout", "succeeded"),
+        ]
+    finally:
+        await stop_env(first)
+    # The first process is gone; the second, alone, goes on from the stored counts.
+    try:
+        clock.advance(minutes=1)
+        await second.services.recovery.check_due()
+        clock.advance(minutes=1)
+        [result] = await second.services.recovery.check_due()
+        assert result.decisions["checkout"].verdict is Verdict.GIVE_UP
+        assert result.paged_incident is not None
+        assert _restarts(fake, "checkout") == 2
+    finally:
+        await stop_env(second)

@@ -1,0 +1,65 @@
+"""The automatic-recovery planner on exact sightings: when it watches, restarts, gives up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.catalog import Service
+from bot.remediation.recovery_plan import Health, Memory, Verdict, decide
+
+T0 = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+SHORT = Health("checkout", desired=3, ready=1)
+LOOPING = Health("checkout", desired=3, ready=3, crashlooping=("checkout-abc",))
+HEALTHY = Health("checkout", desired=3, ready=3)
+
+
+def test_too_few_ready_is_watched_once_then_restarted() -> None:
+    first = decide(SHORT, Memory(), 0, 3, T0)
+    assert first.verdict is Verdict.WATCH and first.memory == Memory(unhealthy_since=T0)
+    second = decide(SHORT, first.memory, 0, 3, T0 + timedelta(minutes=1))
+    assert second.verdict is Verdict.RESTART and second.memory == Memory()
+    assert "restart 1 of 3" in second.reason
+
+
+def test_a_crash_loop_is_restarted_at_the_first_sighting() -> None:
+    assert decide(LOOPING, Memory(), 0, 3, T0).verdict is Verdict.RESTART
+
+
+def test_restarts_used_up_gives_up_once_and_then_stays_given_up() -> None:
+    given_up = decide(LOOPING, Memory(), 3, 3, T0)
+    assert given_up.verdict is Verdict.GIVE_UP and given_up.memory.gave_up_at == T0
+    later = decide(SHORT, given_up.memory, 0, 3, T0 + timedelta(hours=2))
+    assert later.verdict is Verdict.GIVEN_UP  # the window passed: still a human's now
+
+
+def test_healthy_forgets_everything() -> None:
+    remembered = Memory(unhealthy_since=T0, gave_up_at=T0)
+    assert decide(HEALTHY, remembered, 3, 3, T0).memory == Memory()
+    assert decide(HEALTHY, remembered, 3, 3, T0).verdict is Verdict.HEALTHY
+
+
+def test_zero_max_restarts_pages_without_restarting() -> None:
+    assert decide(LOOPING, Memory(), 0, 0, T0).verdict is Verdict.GIVE_UP
+
+
+def test_the_catalog_refuses_recovery_without_deployments_and_business_days() -> None:
+    with pytest.raises(ValueError, match=r"needs kubernetes\.deployments"):
+        Service.model_validate({"auto_recovery": {"restart_unhealthy": True}})
+    with pytest.raises(ValueError, match="clock duration"):
+        Service.model_validate(
+            {
+                "kubernetes": {"deployments": ["checkout"]},
+                "auto_recovery": {"restart_unhealthy": True, "window": "1bd"},
+            }
+        )
+    entry = Service.model_validate(
+        {
+            "kubernetes": {"deployments": ["checkout"]},
+            "auto_recovery": {"restart_unhealthy": True, "window": "2h", "check_every": 30},
+        }
+    )
+    assert entry.auto_recovery.window.seconds == 7200
+    assert entry.auto_recovery.check_every.seconds == 30
+    assert entry.auto_recovery.max_restarts == 3
