@@ -39,11 +39,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.slack.sandbox import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
-
 from bot import audit  # noqa: E402
 from bot.app import build_client  # noqa: E402
 from bot.audit import AuditRecord  # noqa: E402
+from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
 from bot.incidents.schemas import DeclareIncident  # noqa: E402
 from bot.models import Actor, Severity  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
