@@ -54,7 +54,7 @@ def forget_double(double: SlackDouble) -> None:
         channel.messages.clear()
         channel.pinned.clear()
     double.state.ephemerals.clear()
-    double._response_urls.clear()  # noqa: SLF001
+    double._response_urls.clear()
 
 
 async def run(count: int, batch: int, database_url: str | None, trace: bool) -> None:
