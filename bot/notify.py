@@ -35,6 +35,17 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelFacts:
+    """A channel found by name: enough to tell whether the bot made it, and when."""
+
+    id: str
+    name: str
+    creator: str
+    created: datetime
+    created_by_bot: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One escalation page: who it is for and why.
 
@@ -80,6 +91,11 @@ class Notifier(Protocol):
         NotifierError with `error_code` "name_taken" when the name is in use; the caller
         picks another.
         """
+        ...
+
+    async def find_channel(self, name: str) -> ChannelFacts | None:
+        """The unarchived public channel called `name`, None when there is none (a
+        `create_channel` whose reply was lost may have made it)."""
         ...
 
     async def invite(self, channel: str, user_ids: Sequence[str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.incidents.changes import IncidentChanges, IncidentListener
 from bot.incidents.flows import IncidentFlows
+from bot.incidents.pending_pins import PendingPins
 from bot.incidents.service import IncidentService
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
@@ -63,6 +64,7 @@ class Services:
     recovery: AutoRecoveryService
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
+    pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
         """Open the store, apply migrations, start delivering the outbox and the reminders
@@ -71,6 +73,8 @@ class Services:
         await migrate(self.store)
         if run_dispatcher:
             self.dispatcher.start()
+            if self.pending_pins is not None:
+                self.pending_pins.start()
         if run_scheduler:
             await self.escalation.start()
             self.pruner.start()
@@ -78,6 +82,8 @@ class Services:
 
     async def close(self) -> None:
         await self.pruner.stop()
+        if self.pending_pins is not None:
+            await self.pending_pins.stop()
         with contextlib.suppress(TimeoutError):
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
@@ -216,4 +222,5 @@ def build_services(
         recovery=recovery,
         listeners=changes.listeners,
         paging=paging,
+        pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
     )

@@ -9,7 +9,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.audit import AuditRecord
-from bot.errors import DuplicateRequest, NotifierError, StoreError
+from bot.errors import CoordinatorUnavailable, DuplicateRequest, NotifierError, StoreError
+from bot.incidents.pending_pins import PendingPin
 from bot.models import Actor
 from bot.services import Services
 
@@ -54,5 +55,29 @@ def register(app: AsyncApp, services: Services) -> None:
                 )
             except StoreError:
                 log.warning("could not audit the failed timeline copy: store error")
-        except StoreError:
-            log.exception("store error: a reaction in %s was not recorded", item["channel"])
+        except StoreError as exc:
+            await _keep_for_later(services, item, actor, request_id, exc)
+
+
+async def _keep_for_later(
+    services: Services,
+    item: dict[str, Any],
+    actor: Actor,
+    request_id: str | None,
+    error: StoreError,
+) -> None:
+    """The store is down: keep the reaction, recorded once the store answers again."""
+    log.warning("store error, keeping a reaction in %s for later: %s", item["channel"], error)
+    if services.pending_pins is None:
+        log.error("a reaction in %s was not recorded: nowhere to keep it", item["channel"])
+        return
+    pin = PendingPin(
+        channel_id=str(item["channel"]),
+        message_ts=str(item["ts"]),
+        user_id=actor.user_id,
+        request_id=request_id,
+    )
+    try:
+        await services.pending_pins.keep(pin)
+    except CoordinatorUnavailable:
+        log.error("a reaction in %s was lost: store and Redis both down", item["channel"])

@@ -330,11 +330,22 @@ class PostgresServer(_ThrowawayServer):
                 f"initdb failed (exit {code}); log {self.log_path}:\n{_tail(self.log_path)}"
             )
 
-    def _start_postmaster(self) -> None:
+    def pause(self) -> None:
+        """Stop the postmaster (a database outage), keeping its data and port for `resume`."""
+        _stop_process(self._proc, self.stop_signal)
+        self._proc = None
+
+    def resume(self) -> None:
+        """Start the postmaster again on the same port and data: the outage is over."""
+        if self._proc is None:
+            self._start_postmaster(port=self.port)
+
+    def _start_postmaster(self, *, port: int | None = None) -> None:
         assert self.tmpdir is not None
         last_error = ""
+        fixed = port
         for _ in range(PORT_ATTEMPTS):
-            port = free_port()
+            port = fixed or free_port()
             self._proc = self._popen(
                 [
                     self.bindir / "postgres",

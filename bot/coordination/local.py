@@ -14,6 +14,8 @@ class LocalCoordinator:
     def __init__(self, *, max_keys: int = 100_000) -> None:
         self._claims: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # Kept only as long as the process lives: one process has nobody to share them with.
+        self._queues: dict[str, list[str]] = {}
         self._max_keys = max_keys
 
     def _expire(self, now: float) -> None:
@@ -45,6 +47,17 @@ class LocalCoordinator:
             yield
         finally:
             lock.release()
+
+    async def keep(self, queue: str, item: str) -> None:
+        self._queues.setdefault(queue, []).append(item)
+
+    async def kept(self, queue: str, count: int) -> list[str]:
+        return list(self._queues.get(queue, [])[:count])
+
+    async def forget(self, queue: str, item: str) -> None:
+        items = self._queues.get(queue, [])
+        if item in items:
+            items.remove(item)
 
     async def ping(self) -> None:
         return None

@@ -69,6 +69,25 @@ class RedisCoordinator:
             except RedisError:
                 pass  # the lock expires by itself after ttl
 
+    async def keep(self, queue: str, item: str) -> None:
+        try:
+            await self._redis.rpush(self._prefix + "queue:" + queue, item)
+        except RedisError as exc:
+            raise self._fail(exc) from exc
+
+    async def kept(self, queue: str, count: int) -> list[str]:
+        try:
+            return list(await self._redis.lrange(self._prefix + "queue:" + queue, 0, count - 1))
+        except RedisError as exc:
+            raise self._fail(exc) from exc
+
+    async def forget(self, queue: str, item: str) -> None:
+        # By value, not LPOP: another process may have handled and removed the head already.
+        try:
+            await self._redis.lrem(self._prefix + "queue:" + queue, 1, item)
+        except RedisError as exc:
+            raise self._fail(exc) from exc
+
     async def ping(self) -> None:
         try:
             await self._redis.ping()

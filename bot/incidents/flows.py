@@ -7,6 +7,7 @@ delivery never shows stale state.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from bot import audit, outbox
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Status updates of these severities are copied to the announcement channel.
 ANNOUNCE_COPY_SEVERITIES = frozenset({Severity.P0, Severity.P1})
+# Slack's clock against ours, when telling whether a channel is younger than its incident.
+ADOPT_CLOCK_SKEW = timedelta(minutes=10)
 # A card that is gone (deleted by a person) is posted again rather than edited.
 _CARD_GONE = {"message_not_found", "cant_update_message"}
 # Which step each effect is, in failure reports ("I could not <step>").
@@ -181,7 +184,11 @@ class IncidentFlows:
         self._kick()
 
     async def _create_channel(self, incident: Incident) -> tuple[str, str]:
-        """Create the channel under the first free name: `inc-...`, then `-2`, `-3`..."""
+        """Create the channel under the first free name: `inc-...`, then `-2`, `-3`...
+
+        A name already taken by a channel the bot made for this incident is adopted: an
+        earlier attempt created it and its reply was lost (a timeout, a dropped connection).
+        """
         for attempt in range(1, MAX_ATTEMPTS + 1):
             name = war_room_name(incident.id, incident.title, attempt=attempt)
             try:
@@ -189,11 +196,34 @@ class IncidentFlows:
             except NotifierError as exc:
                 if exc.error_code != "name_taken":
                     raise
+            adopted = await self._own_channel(incident, name)
+            if adopted is not None:
+                log.info(
+                    "%s: adopting #%s, made by an attempt whose reply was lost", incident.id, name
+                )
+                return adopted, name
         raise NotifierError(
             f"every war room name for {incident.id} is taken",
             error_code="name_taken",
             retryable=False,
         )
+
+    async def _own_channel(self, incident: Incident, name: str) -> str | None:
+        """The ID of channel `name` when the bot made it for `incident`, else None.
+
+        The name holds the incident's ID, so a channel of that name created by the bot
+        since the declaration, and no other incident's room, can only be this one's.
+        """
+        found = await self.notifier.find_channel(name)
+        if found is None or not found.created_by_bot:
+            return None  # a person's channel (or an archived one): take the next name
+        if found.created < incident.declared_at - ADOPT_CLOCK_SKEW:
+            return None  # older than the incident: from another deployment's database
+        async with self.store.transaction() as tx:
+            other = await storage.get_by_channel(tx, found.id)
+        if other is not None and other.id != incident.id:
+            return None
+        return found.id
 
     async def _roster(self, incident: Incident) -> list[str]:
         """Who belongs in the war room: the declarer, role holders, the first level paged."""

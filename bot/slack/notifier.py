@@ -14,7 +14,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.errors import NotifierError
 from bot.models import Incident
-from bot.notify import ChatMessage, MessageRef, Page
+from bot.notify import ChannelFacts, ChatMessage, MessageRef, Page
 from bot.slack import blocks, templates
 from bot.slack.escape import from_slack
 from bot.text import visible
@@ -114,6 +114,7 @@ def retry_after_seconds(header: str | None) -> float | None:
 class SlackNotifier:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._own_user_id: str | None = None  # the bot's user ID, from auth.test once
 
     async def post(
         self, channel: str, text: str, blocks_: list[dict[str, Any]] | None = None, **extra: Any
@@ -148,6 +149,35 @@ class SlackNotifier:
     async def create_channel(self, name: str) -> str:
         response = await call_slack(self.client.conversations_create(name=name, is_private=False))
         return str(response["channel"]["id"])
+
+    async def find_channel(self, name: str) -> ChannelFacts | None:
+        # Slack has no lookup by name: page through the public channels, 1000 at a time.
+        cursor = ""
+        while True:
+            response = await call_slack(
+                self.client.conversations_list(
+                    types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+                )
+            )
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name:
+                    return await self._facts(channel)
+            cursor = str((response.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return None
+
+    async def _facts(self, channel: dict[str, Any]) -> ChannelFacts:
+        if self._own_user_id is None:
+            identity = await call_slack(self.client.auth_test())
+            self._own_user_id = str(identity.get("user_id") or "")
+        creator = str(channel.get("creator") or "")
+        return ChannelFacts(
+            id=str(channel["id"]),
+            name=str(channel.get("name") or ""),
+            creator=creator,
+            created=datetime.fromtimestamp(int(channel.get("created") or 0), UTC),
+            created_by_bot=bool(creator) and creator == self._own_user_id,
+        )
 
     async def invite(self, channel: str, user_ids: Sequence[str]) -> dict[str, str]:
         # One call per person: Slack fails a whole batch for one unknown user, and a

@@ -48,6 +48,19 @@ async def test_lock_wait_times_out(coordinator: Coordinator) -> None:
                 pass
 
 
+async def test_kept_items_stay_in_order_until_forgotten(coordinator: Coordinator) -> None:
+    assert await coordinator.kept("pins", 10) == []
+    for item in ("a", "b", "c"):
+        await coordinator.keep("pins", item)
+    await coordinator.keep("other", "x")
+    assert await coordinator.kept("pins", 2) == ["a", "b"]
+    assert await coordinator.kept("pins", 10) == ["a", "b", "c"]  # reading takes nothing
+    await coordinator.forget("pins", "b")
+    await coordinator.forget("pins", "b")  # handled twice (two processes): harmless
+    assert await coordinator.kept("pins", 10) == ["a", "c"]
+    assert await coordinator.kept("other", 10) == ["x"]
+
+
 async def test_redis_down_is_coordinator_unavailable() -> None:
     coordinator = RedisCoordinator("redis://127.0.0.1:1/0", timeout=0.5)
     try:
@@ -55,5 +68,7 @@ async def test_redis_down_is_coordinator_unavailable() -> None:
             await coordinator.claim("x", 1)
         with pytest.raises(CoordinatorUnavailable):
             await coordinator.ping()
+        with pytest.raises(CoordinatorUnavailable):
+            await coordinator.keep("pins", "a")
     finally:
         await coordinator.close()

@@ -8,78 +8,30 @@ each reminder still fires exactly once.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.console.workspace import SlackDouble
 from bot.slack.limits import SlackLimits
-from bot.slack.requests import SlackRequestSender, slash_command_body
+from bot.slack.requests import slash_command_body
 from bot.store import create_store
 from tests.escalation_env import SECONDS_POLICY
-from tests.harness import BOT_TOKEN, PACE_SCALE, SIGNING_SECRET, openapi_spec
-from tests.servers import free_port
+from tests.harness import BOT_TOKEN, PACE_SCALE, openapi_spec
+from tests.processes import (
+    BotProcess,
+    bot_env,
+    count,
+    fired_reminders,
+    incident_ids,
+    outbox_empty,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-CHATOPS_BOT = Path(sys.executable).with_name("chatops-bot")
-
-
-class BotProcess:
-    """One `chatops-bot run` process, its log in a file."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(CHATOPS_BOT), "run", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self.sender = SlackRequestSender(self.url + "/slack/events", SIGNING_SECRET)
-
-    async def ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with aiohttp.ClientSession() as session:
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"{self.name} exited:\n{self.log()}"
-                try:
-                    async with session.get(self.url + "/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.name} never became ready:\n{self.log()}")
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    async def stop(self) -> None:
-        await self.sender.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
 
 
 @pytest.fixture
@@ -102,20 +54,7 @@ def launcher(
 ) -> Iterator[Callable[[str], BotProcess]]:
     policy = tmp_path / "policy.yml"
     policy.write_text(SECONDS_POLICY)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLACK_", "CHATOPS_", "DATABASE_URL", "REDIS_URL", "ESCALATION_"))
-    }
-    env |= {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": double.api_url,
-        "SLACK_PACE_SCALE": str(PACE_SCALE),
-        "DATABASE_URL": database_url,
-        "CHATOPS_POLICY": str(policy),
-        "ESCALATION_SWEEP_SECONDS": str(sweep),
-    }
+    env = bot_env(double, database_url, policy, sweep=sweep)
     started: list[BotProcess] = []
 
     def start(name: str) -> BotProcess:
@@ -143,36 +82,6 @@ async def declare(double: SlackDouble, bot: BotProcess, title: str) -> None:
     assert response.status == 200, bot.log()
 
 
-def count(double: SlackDouble, *parts: str) -> int:
-    return sum(
-        1
-        for call in double.calls_to("chat.postMessage")
-        if call.ok and all(part in str(call.params.get("text", "")) for part in parts)
-    )
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def outbox_empty(database_url: str) -> bool:
-    store = create_store(database_url)
-    await store.open()
-    try:
-        async with store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
-            )
-        return row is not None and int(row["n"]) == 0
-    finally:
-        await store.close()
-
-
 async def overdue_reminders(database_url: str) -> int:
     """Reminders still pending whose time has come (by the wall clock the bots use)."""
     store = create_store(database_url)
@@ -184,18 +93,6 @@ async def overdue_reminders(database_url: str) -> int:
                 (time.time(),),
             )
         return int(row["n"]) if row else 0
-    finally:
-        await store.close()
-
-
-async def incident_ids(database_url: str) -> dict[str, str]:
-    """Incident IDs by title."""
-    store = create_store(database_url)
-    await store.open()
-    try:
-        async with store.transaction() as tx:
-            rows = await tx.fetchall("SELECT id, title FROM incidents")
-        return {str(row["title"]): str(row["id"]) for row in rows}
     finally:
         await store.close()
 
@@ -223,19 +120,6 @@ async def a_later_incident_escalates(
         )
 
     await wait_until(escalated, 10, f"{title} to escalate")
-
-
-async def fired_reminders(database_url: str) -> list[dict[str, object]]:
-    store = create_store(database_url)
-    await store.open()
-    try:
-        async with store.transaction() as tx:
-            return await tx.fetchall(
-                "SELECT incident_id, kind, level, status, claimed_by, due_at, fired_at"
-                " FROM reminders ORDER BY incident_id, kind, level"
-            )
-    finally:
-        await store.close()
 
 
 async def test_kill_9_and_restart_delivers_every_page_exactly_once(

@@ -5,7 +5,6 @@ an action, then a restart: it is not run again, and the requester is told."""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,9 @@ from bot.slack import remediation_blocks as views
 from bot.slack.limits import SlackLimits
 from bot.slack.requests import block_actions_body, slash_command_body
 from bot.store import create_store
-from tests.e2e.test_escalation_processes import BotProcess, wait_until
 from tests.fake_kubernetes import FakeKubernetes, deployment
-from tests.harness import BOT_TOKEN, PACE_SCALE, SIGNING_SECRET, openapi_spec
+from tests.harness import BOT_TOKEN, PACE_SCALE, openapi_spec
+from tests.processes import BotProcess, bot_env, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -56,21 +55,7 @@ async def double() -> SlackDouble:
 def _env(double: SlackDouble, postgres_url: str, redis_url: str, tmp_path: Path) -> dict:
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLACK_", "CHATOPS_", "DATABASE_URL", "REDIS_URL", "ESCALATION_"))
-    }
-    return env | {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": double.api_url,
-        "SLACK_PACE_SCALE": str(PACE_SCALE),
-        "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "CHATOPS_POLICY": str(policy),
-        "ESCALATION_SWEEP_SECONDS": "1",
-    }
+    return bot_env(double, postgres_url, policy, redis_url=redis_url, sweep=1)
 
 
 def _scale_writes(fake: FakeKubernetes) -> int:

@@ -3,10 +3,16 @@ once per message, whoever reacts and however often Slack delivers the event."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from bot.incidents.pending_pins import QUEUE, PendingPin
+from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import count, declare, eventually, human_message
 from tests.harness import BotHarness
+from tests.servers import PostgresServer
 
 
 def _reaction(
@@ -74,3 +80,53 @@ async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarnes
 
 async def _has(harness: BotHarness, entries: int) -> bool:
     return await _copied(harness) >= entries
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so stopping it stops no other test."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_pin_while_the_database_is_down_is_recorded_when_it_is_back(
+    own_postgres: PostgresServer, make_harness: HarnessFactory, redis_url: str
+) -> None:
+    harness = await make_harness(
+        database_url=own_postgres.create_database("pins"), redis_url=redis_url
+    )
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    ts = human_message(harness, room, "U0CAROL", "The replica lag alarm fired at 14:02")
+    pending = harness.services.pending_pins
+    assert pending is not None
+
+    own_postgres.pause()
+    assert (await harness.event(_reaction(room, ts))).status == 200
+    await eventually(lambda: _kept(harness, 1))  # kept in Redis, not only logged
+
+    own_postgres.resume()
+    await eventually(lambda: _kept(harness, 0), timeout=30)
+    [entry] = [
+        e
+        for e in await harness.services.incidents.timeline(incident.id)
+        if e.kind == "message_added"
+    ]
+    assert entry.text == "<@U0CAROL>: The replica lag alarm fired at 14:02"
+    assert (entry.actor, entry.source) == ("U0BOB", f"slack:{room}:{ts}")
+    # Replaying again (a second replica's round) records nothing twice.
+    await pending.coordinator.keep(QUEUE, _raw_pin(room, ts))
+    await pending.replay()
+    assert await _copied(harness) == 1
+
+
+async def _kept(harness: BotHarness, items: int) -> bool:
+    assert harness.services.pending_pins is not None
+    return len(await harness.services.pending_pins.coordinator.kept(QUEUE, 100)) == items
+
+
+def _raw_pin(room: str, ts: str) -> str:
+    return PendingPin(channel_id=room, message_ts=ts, user_id="U0BOB").model_dump_json()

@@ -207,3 +207,32 @@ async def test_war_room_and_updates_survive_a_slack_outage(make_harness: Harness
     await harness.settle()
     assert len(updates(harness, room)) == 1 and len(updates(harness, ANNOUNCE)) == 1
     assert await harness.services.dispatcher.pending_count() == 0
+
+
+async def test_a_lost_create_reply_adopts_the_bots_own_channel(harness: BotHarness) -> None:
+    # Slack makes the channel, then the answer is lost: the retry meets `name_taken`.
+    harness.double.lose_reply("conversations.create")
+    incident = await declare(harness, "declare P1 Checkout API returns 502")
+    first, *retries = harness.double.calls_to("conversations.create")
+    assert first.reply_lost and first.response["ok"]
+    assert retries and {r.response.get("error") for r in retries} == {"name_taken"}
+    assert harness.double.calls_to("conversations.list")
+    rooms = [
+        c for c in harness.double.state.channels.values() if c.name.startswith(incident.id.lower())
+    ]
+    assert [room.id for room in rooms] == [first.response["channel"]["id"]]
+    assert incident.channel_id == rooms[0].id
+    assert pinned_summary(harness, rooms[0].id)["ts"] == incident.summary_ts
+    assert "U0ALICE" in harness.double.members(rooms[0].id)
+
+
+async def test_a_bot_channel_older_than_the_incident_is_not_adopted(harness: BotHarness) -> None:
+    # Same name, made by the bot long ago (a database restored from before): not this one's.
+    today = harness.services.clock.now().strftime("%Y%m%d")
+    stale = harness.double.add_channel(
+        "C0STALE", f"inc-{today}-001-payments-down", creator=harness.double.state.bot_user_id
+    )
+    stale.created -= 86_400
+    incident = await declare(harness, "declare P0 Payments down")
+    assert incident.channel_id != "C0STALE"
+    assert harness.double.channel(incident.channel_id or "").name.endswith("-down-2")

@@ -203,6 +203,55 @@ async def test_channel_create_and_name_rules(slack: SlackDouble, client: AsyncWe
     await client.conversations_create(name="x" * 80)
 
 
+async def test_conversations_list_pages_with_a_cursor(
+    slack: SlackDouble, client: AsyncWebClient
+) -> None:
+    slack.add_channel("C0HUMANS", "general", members=["U0ALICE"])
+    slack.add_channel("C0SECRET", "secret", is_private=True, members=["U0ALICE"])
+    slack.add_channel("C0HIDDEN", "hidden", is_private=True, bot_is_member=False)
+    made = [(await client.conversations_create(name=f"room-{n}"))["channel"] for n in range(5)]
+    slack.channel(made[0]["id"]).is_archived = True  # type: ignore[union-attr]
+
+    names: list[str] = []
+    pages, cursor = 0, ""
+    while True:
+        page = await client.conversations_list(exclude_archived=True, limit=2, cursor=cursor)
+        pages += 1
+        assert len(page["channels"]) <= 2
+        names += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == ["general", "room-1", "room-2", "room-3", "room-4"]  # public, oldest first
+    assert pages == 3
+    first = (await client.conversations_list(types="public_channel,private_channel"))["channels"]
+    assert [c["name"] for c in first] == ["general", "secret", *[f"room-{n}" for n in range(5)]]
+    assert {c["creator"] for c in first if c["name"].startswith("room-")} == {"U0TESTBOT"}
+    assert first[0]["creator"] == "U0ALICE"  # a channel people made
+    for bad, error in (
+        ({"cursor": "bm9wZQ=="}, "invalid_cursor"),
+        ({"types": "public_channel,dm"}, "invalid_types"),
+        ({"limit": 1001}, "invalid_limit"),
+    ):
+        assert (await api_error(client.conversations_list(**bad))).response["error"] == error
+
+
+async def test_a_lost_reply_does_the_work_and_drops_the_answer(
+    slack: SlackDouble, client: AsyncWebClient
+) -> None:
+    slack.lose_reply("conversations.create")
+    plain = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url, retry_handlers=[])
+    with pytest.raises(aiohttp.ClientError):
+        await plain.conversations_create(name="inc-lost")
+    [call] = slack.calls_to("conversations.create")
+    assert call.reply_lost and call.response["ok"] is True
+    assert slack.channel_by_name("inc-lost") is not None
+    # Used up: the next call is answered, and says what Slack would say.
+    assert (await api_error(client.conversations_create(name="inc-lost"))).response[
+        "error"
+    ] == "name_taken"
+
+
 async def test_invite_members_and_info(slack: SlackDouble, client: AsyncWebClient) -> None:
     channel_id = (await client.conversations_create(name="inc-7"))["channel"]["id"]
     await client.conversations_invite(channel=channel_id, users=["U0ALICE", "U0BOB"])

@@ -62,6 +62,7 @@ class RecordedCall:
     time: float
     response: dict[str, Any] = field(default_factory=dict)
     http_status: int = 200
+    reply_lost: bool = False  # done, but the connection closed before the answer (lose_reply)
 
     @property
     def ok(self) -> bool:
@@ -81,7 +82,7 @@ class RecordedResponse:
 
 @dataclass
 class _Injection:
-    kind: str  # "fail" | "rate_limit" | "http_error"
+    kind: str  # "fail" | "rate_limit" | "http_error" | "lose_reply"
     remaining: int
     error: str = ""
     retry_after: int = 1
@@ -229,10 +230,17 @@ class SlackDouble:
         is_private: bool = False,
         members: Iterable[str] | None = None,
         bot_is_member: bool = True,
+        creator: str | None = None,
     ) -> Channel:
-        """Declare a channel that exists before the test (None members = unknown roster)."""
+        """Declare a channel that exists before the test (None members = unknown roster;
+        made by `creator`, a person unless told otherwise)."""
         return self.state.add_channel(
-            channel_id, name, is_private=is_private, members=members, bot_is_member=bot_is_member
+            channel_id,
+            name,
+            is_private=is_private,
+            members=members,
+            bot_is_member=bot_is_member,
+            creator=creator,
         )
 
     def add_user(self, user_id: str, **fields: Any) -> None:
@@ -416,6 +424,12 @@ class SlackDouble:
             )
         )
 
+    def lose_reply(self, method: str, times: int = 1, *, channel: str | None = None) -> None:
+        """Carry out the next `times` calls to `method`, then close the connection instead
+        of answering: the caller cannot tell whether the call happened (a reply lost to a
+        network fault or a timeout)."""
+        self._injections[method].append(_Injection("lose_reply", times, channel=channel))
+
     def outage(self, seconds: float, *, retry_after: int = 1) -> None:
         """For the next `seconds`, answer every Web API call with HTTP 429 (Retry-After) and
         HTTP 500 in turn: Slack down, then up again by itself."""
@@ -470,16 +484,29 @@ class SlackDouble:
         header_token = _bearer(request.headers.get("Authorization", ""))
         body_token = params.pop("token", None)
         call = RecordedCall(method=method, params=params, time=self._clock())
-        response = self._answer(method, params, header_token or body_token, header_token)
+        response, lose = self._answer(method, params, header_token or body_token, header_token)
         call.http_status = response.status
         call.response = _recorded_body(response)
+        call.reply_lost = lose
         self.calls.append(call)
         await self._emit(call)
+        if lose and request.transport is not None:
+            request.transport.abort()  # the work is done; the answer never arrives
         return response
 
     def _answer(
         self, method: str, params: dict[str, Any], token: str | None, header_token: str | None
-    ) -> web.Response:
+    ) -> tuple[web.Response, bool]:
+        """The answer to a call, and whether its reply is to be lost (`lose_reply`)."""
+        injection = None
+        response = self._respond(method, params, token, header_token)
+        if isinstance(response, _Injection):
+            injection, response = response, self._carry_out(method, params)
+        return response, injection is not None
+
+    def _respond(
+        self, method: str, params: dict[str, Any], token: str | None, header_token: str | None
+    ) -> web.Response | _Injection:
         auth_error = self._auth_error(method, token, header_token)
         if auth_error:
             return web.json_response({"ok": False, "error": auth_error})
@@ -497,10 +524,15 @@ class SlackDouble:
             if wait is not None:
                 return _rate_limited(wait)
         injection = self._take_injection(method, params)
+        if injection is not None and injection.kind == "lose_reply":
+            return injection
         if injection is not None:
             return self._injected_answer(injection)
         if problems:
             return web.json_response({"ok": False, "error": "invalid_blocks"})
+        return self._carry_out(method, params)
+
+    def _carry_out(self, method: str, params: dict[str, Any]) -> web.Response:
         try:
             if method == "apps.connections.open":
                 return web.json_response(self._open_connection())

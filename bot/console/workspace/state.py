@@ -20,6 +20,8 @@ from bot.console.workspace.checks import MESSAGE_TEXT_MAX
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _CHANNEL_ID = re.compile(r"C[A-Z0-9]{2,}")
 CHANNEL_NAME_MAX = 80
+# Who made the channels that exist before a test: a person, not the bot.
+CHANNEL_CREATOR = "U0SBXADMIN"
 TOPIC_MAX = 250
 MAX_MODAL_STACK = 3
 RESPONSE_URL_MAX_POSTS = 5
@@ -168,6 +170,7 @@ class WorkspaceState:
             "conversations.setTopic": lambda p: self._set_topic_or_purpose(p, "topic"),
             "conversations.setPurpose": lambda p: self._set_topic_or_purpose(p, "purpose"),
             "conversations.info": self._conversations_info,
+            "conversations.list": self._conversations_list,
             "conversations.open": self._conversations_open,
             "conversations.members": self._conversations_members,
             "conversations.history": self._conversations_history,
@@ -269,16 +272,19 @@ class WorkspaceState:
         is_private: bool = False,
         members: Iterable[str] | None = None,
         bot_is_member: bool = True,
+        creator: str | None = None,
     ) -> Channel:
-        """Declare a channel that exists before the test (created by humans, from config)."""
+        """Declare a channel that exists before the test (created by humans, from config):
+        its creator is `creator`, else its first human member, else a person of the team."""
         member_list = list(members or [])
+        humans = [m for m in member_list if m != self.bot_user_id]
         if bot_is_member and self.bot_user_id not in member_list:
             member_list.append(self.bot_user_id)
         channel = Channel(
             id=channel_id,
             name=name,
             created=self.now(),
-            creator=member_list[0] if member_list else self.bot_user_id,
+            creator=creator or (humans[0] if humans else CHANNEL_CREATOR),
             is_private=is_private,
             members=member_list,
             members_known=members is not None,
@@ -621,6 +627,11 @@ class WorkspaceState:
         channel = self._visible_channel(params)
         num_members = as_flag(params.get("include_num_members"))
         return {"channel": self.channel_object(channel, num_members=num_members)}
+
+    def _conversations_list(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        from bot.console.workspace.listing import conversations_list  # built on this module
+
+        return conversations_list(self, params)
 
     def _conversations_open(self, params: Mapping[str, Any]) -> dict[str, Any]:
         if params.get("channel"):

@@ -1,0 +1,149 @@
+"""Resident memory of the bot at rest and after many declarations, and what holds it.
+
+    .venv/bin/python bench/memory.py [--count 10000] [--batch 500] [--database-url URL]
+        [--trace]
+
+The real bot (`create_bot` + `Bot.start`, SQLite in a temporary folder unless
+`--database-url`) declares `--count` P2 incidents from signed `/incident declare` commands,
+`--batch` at a time, each batch delivered (announced) before the next. The Slack double runs
+in the same process, so after every batch its records (calls, messages, response URLs) are
+dropped: what stays is the bot's. Printed: RSS at rest and after each batch, the growth per
+incident over the second half (past the warm-up), and with `--trace` the ten allocation
+sites (tracemalloc) that grew most, outside the double. Goal: under 150 MB, and flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.console.workspace import SlackDouble  # noqa: E402
+from bot.policy import load_policy  # noqa: E402
+from bot.runtime import create_bot  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.slack.requests import SlackRequestSender, slash_command_body  # noqa: E402
+
+SIGNING_SECRET = "bench-signing-secret-0123456789ab"
+BOT_TOKEN = "xoxb-bench"
+CHANNEL = "C0BENCH"
+USER = "U0BENCH"
+GOAL_MB = 150.0
+
+
+def rss_mb() -> float:
+    gc.collect()
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def forget_double(double: SlackDouble) -> None:
+    """Drop what the double remembers (it stands in for Slack, whose memory is not ours)."""
+    double.reset()
+    for channel in double.state.channels.values():
+        channel.messages.clear()
+        channel.pinned.clear()
+    double.state.ephemerals.clear()
+    double._response_urls.clear()
+
+
+async def run(count: int, batch: int, database_url: str | None, trace: bool) -> None:
+    folder = tempfile.mkdtemp(prefix="chatops-mem-")
+    url = database_url or f"sqlite:///{folder}/bench.db"
+    double = SlackDouble(bot_token=BOT_TOKEN)
+    await double.start()
+    double.add_channel(CHANNEL, "bench")
+    settings = Settings(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=double.api_url,
+        SLACK_APP_TOKEN=None,
+        DATABASE_URL=url,
+        REDIS_URL=None,
+        SLACK_PACE_SCALE=1000.0,  # Slack's pace is not what is measured here
+    )
+    bot = create_bot(settings, policy=load_policy(None))
+    await bot.start("127.0.0.1", 0)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    sender = SlackRequestSender(
+        f"http://127.0.0.1:{bot.port}/slack/events", SIGNING_SECRET, session=session
+    )
+    gate = asyncio.Semaphore(20)
+
+    async def declare(n: int) -> None:
+        body = slash_command_body(
+            text=f"declare P2 Memory bench declaration {n}",
+            user_id=USER,
+            channel_id=CHANNEL,
+            response_url=double.new_response_url(channel=CHANNEL, user_id=USER),
+        )
+        async with gate:
+            assert (await sender.send(body)).status == 200
+
+    try:
+        await bot.services.dispatcher.drain()
+        at_rest = rss_mb()
+        print(f"at rest: {at_rest:.1f} MB")
+        figures: list[tuple[int, float]] = [(0, at_rest)]
+        snapshot = None
+        started = time.perf_counter()
+        for first in range(0, count, batch):
+            await asyncio.gather(*(declare(n) for n in range(first, min(count, first + batch))))
+            await bot.services.dispatcher.drain(timeout=120)
+            forget_double(double)
+            done = min(count, first + batch)
+            figures.append((done, rss_mb()))
+            print(f"after {done:>6} incidents: {figures[-1][1]:.1f} MB", flush=True)
+            if trace and snapshot is None and done >= count // 2:
+                tracemalloc.start(8)
+                snapshot = tracemalloc.take_snapshot()
+        elapsed = time.perf_counter() - started
+        half = next(f for f in figures if f[0] >= count // 2)
+        per_incident = (figures[-1][1] - half[1]) * 1e6 / max(1, figures[-1][0] - half[0])
+        final = figures[-1][1]
+        print(f"\n{count} declarations in {elapsed:.0f} s")
+        print(f"RSS at rest {at_rest:.1f} MB, after {count}: {final:.1f} MB")
+        print(f"growth over the second half: {per_incident / 1000:.2f} KB per incident")
+        verdict = "meets" if final < GOAL_MB and per_incident < 1000 else "misses"
+        print(f"goal: under {GOAL_MB:.0f} MB and flat (under 1 KB per incident): {verdict} it")
+        if trace and snapshot is not None:
+            gc.collect()
+            after = tracemalloc.take_snapshot()
+            keep = [tracemalloc.Filter(False, "*/console/workspace/*")]
+            diff = after.filter_traces(keep).compare_to(snapshot.filter_traces(keep), "traceback")
+            print("\ngrowth by allocation site over the second half (outside the double):")
+            for stat in diff[:10]:
+                frame = stat.traceback.format(limit=4, most_recent_first=True)
+                print(f"  {stat.size_diff / 1e3:+9.1f} KB {stat.count_diff:+7d} blocks")
+                for line in frame[:8]:
+                    print("     ", line.strip())
+    finally:
+        await sender.close()
+        await session.close()
+        await bot.stop()
+        await double.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000, help="declarations in all")
+    parser.add_argument("--batch", type=int, default=500, help="declarations per batch")
+    parser.add_argument("--database-url", help="PostgreSQL DSN (default: SQLite in a tmp dir)")
+    parser.add_argument("--trace", action="store_true", help="show what grew (tracemalloc)")
+    args = parser.parse_args(argv)
+    asyncio.run(run(args.count, args.batch, args.database_url, args.trace))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

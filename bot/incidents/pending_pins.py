@@ -1,0 +1,117 @@
+"""Timeline reactions that arrived while the database was down, kept until it is back.
+
+Slack delivers a `reaction_added` event once (its retries come within minutes, and the
+request is already marked handled by the coordinator), so a reaction that finds the store
+down is kept in the coordinator's queue, Redis when configured: shared by the replicas and
+outliving a restarted process. A background round replays them oldest first once the store
+answers. Replaying is idempotent: the timeline keeps one entry per Slack message
+(`source`) and each request ID is handled once, so two processes replaying the same item
+record it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from pydantic import BaseModel, ValidationError
+
+from bot.coordination import Coordinator
+from bot.errors import ChatOpsError, DuplicateRequest, NotifierError, StoreError
+from bot.incidents.service import IncidentService
+from bot.models import Actor
+
+log = logging.getLogger(__name__)
+
+QUEUE = "pending-timeline-reactions"
+DEFAULT_INTERVAL_SECONDS = 2.0
+_BATCH = 50
+
+
+class PendingPin(BaseModel):
+    """One reaction to record: which message, who reacted, the Slack request it came in."""
+
+    channel_id: str
+    message_ts: str
+    user_id: str
+    request_id: str | None = None
+
+
+class PendingPins:
+    """Keeps reactions the store could not take, and records them when it is back."""
+
+    def __init__(
+        self,
+        *,
+        coordinator: Coordinator,
+        incidents: IncidentService,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+    ) -> None:
+        self.coordinator = coordinator
+        self.incidents = incidents
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def keep(self, pin: PendingPin) -> None:
+        """Queue `pin` for a later round; raises CoordinatorUnavailable when it cannot."""
+        await self.coordinator.keep(QUEUE, pin.model_dump_json())
+
+    async def replay(self) -> int:
+        """Record the kept reactions, oldest first, until the store fails again; return how
+        many were handled (recorded, or found needing nothing)."""
+        handled = 0
+        for raw in await self.coordinator.kept(QUEUE, _BATCH):
+            try:
+                pin = PendingPin.model_validate_json(raw)
+            except (ValidationError, json.JSONDecodeError):
+                log.error("dropping a kept reaction that cannot be read: %.200s", raw)
+                await self.coordinator.forget(QUEUE, raw)
+                continue
+            try:
+                await self.incidents.add_message_to_timeline(
+                    channel_id=pin.channel_id,
+                    message_ts=pin.message_ts,
+                    actor=Actor(user_id=pin.user_id),
+                    request_id=pin.request_id,
+                )
+            except StoreError:
+                return handled  # still down (or down again): the next round tries
+            except DuplicateRequest:
+                pass  # another process recorded it first
+            except NotifierError as exc:
+                if exc.retryable:
+                    return handled  # Slack is the one down now: keep it
+                log.warning(
+                    "kept reaction on %s/%s dropped: %s", pin.channel_id, pin.message_ts, exc
+                )
+            except ChatOpsError as exc:
+                log.warning(
+                    "kept reaction on %s/%s dropped: %s", pin.channel_id, pin.message_ts, exc
+                )
+            await self.coordinator.forget(QUEUE, raw)
+            handled += 1
+        return handled
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="pending-pins")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                while await self.replay() == _BATCH:
+                    pass  # a full batch went through: there may be more
+            except ChatOpsError as exc:  # the coordinator is down: next round
+                log.warning("could not replay kept reactions: %s", exc)
+            except Exception:
+                log.exception("replaying kept reactions failed")
