@@ -279,6 +279,21 @@ class SlackNotifier:
         text = templates.reminder_text(incident, kind=kind, due_at=due_at, within=within)
         return await self.direct_message(user_id, text)
 
+    async def remind_in_channel(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        mentions: Sequence[str],
+        kind: str,
+        due_at: datetime,
+        within: str,
+    ) -> MessageRef:
+        text = templates.channel_reminder_text(
+            incident, targets=mentions, kind=kind, due_at=due_at, within=within
+        )
+        return await self.post(channel, text)
+
 
 def _message_at(messages: list[dict[str, Any]], ts: str) -> dict[str, Any] | None:
     return next((m for m in messages if m.get("ts") == ts), None)

@@ -105,7 +105,7 @@ def channel(channel_id: str) -> str:
 def contact(incident: Incident) -> str:
     if incident.channel_id:
         return channel(incident.channel_id)
-    return user(incident.commander or incident.declared_by)
+    return user(incident.lead)
 
 
 def next_update(incident: Incident) -> str:
@@ -520,6 +520,18 @@ def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: st
     return (
         f":clipboard: The {name} of *{incident.id}* ({said(incident.title)}) is due "
         f"{slack_date(due_at)}: {within} after it was resolved ({resolved})."
+    )
+
+
+def channel_reminder_text(
+    incident: Incident, *, targets: Sequence[str], kind: str, due_at: datetime, within: str
+) -> str:
+    """A reminder posted in the incident channel when no person leads the incident (the bot
+    declared it and nobody has taken command): addressed to the first escalation level."""
+    who = f"{mentions(targets)}: " if targets else ""
+    return (
+        f"{who}{reminder_text(incident, kind=kind, due_at=due_at, within=within)} Nobody "
+        f"leads it yet: take command with `/incident assign {incident.id} commander @you`."
     )
 
 
