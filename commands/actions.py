@@ -20,39 +20,16 @@ from bot.errors import ChatOpsError
 from bot.incidents.service import well_formed_id
 from bot.services import Services
 from bot.slack import blocks, templates
-from commands.context import CommandContext, run_command
+from commands.context import (
+    CommandContext,
+    action_value,
+    channel_of,
+    listener_context,
+    run_command,
+)
 from commands.incident import acknowledge, resolve_incident, retry_war_room
 
 log = logging.getLogger(__name__)
-
-
-def _incident_id(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
-
-
-def _channel_id(body: dict[str, Any]) -> str | None:
-    channel = body.get("channel") or {}
-    container = body.get("container") or {}
-    return channel.get("id") or container.get("channel_id")
-
-
-def _context(
-    services: Services,
-    body: dict[str, Any],
-    context: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-) -> CommandContext:
-    return CommandContext(
-        services=services,
-        actor=context["actor"],
-        request_id=context.get("request_id"),
-        channel_id=_channel_id(body),
-        respond=respond,
-        client=client,
-        trigger_id=body.get("trigger_id"),
-    )
 
 
 ButtonWork = Callable[[CommandContext, str], Awaitable[None]]
@@ -72,8 +49,15 @@ def _on_click(
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = _context(services, body, context, respond, client)
-        incident_id = _incident_id(body)
+        ctx = listener_context(
+            services,
+            context,
+            client,
+            channel_id=channel_of(body),
+            respond=respond,
+            trigger_id=body.get("trigger_id"),
+        )
+        incident_id = action_value(body)
 
         async def work() -> None:
             await run(ctx, well_formed_id(incident_id))
@@ -112,7 +96,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        incident_id = _incident_id(body)
+        incident_id = action_value(body)
         # The trigger_id expires in 3 s: open a placeholder now, fill it in after the read.
         try:
             opened = await client.views_open(
@@ -126,7 +110,7 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             incident = await services.incidents.get(incident_id)
             if incident.is_open:
-                view = blocks.update_modal(incident, origin_channel=_channel_id(body))
+                view = blocks.update_modal(incident, origin_channel=channel_of(body))
             else:
                 view = blocks.message_modal("Post an update", templates.update_resolved(incident))
         except ChatOpsError as exc:  # unknown incident, store down: said in the modal

@@ -27,7 +27,7 @@ from bot.incidents.parsing import (
 from bot.services import Services
 from bot.slack import blocks, templates
 from bot.slack.escape import from_slack
-from commands.context import CommandContext, run_command
+from commands.context import CommandContext, listener_context, run_command
 from commands.escalate import escalate
 from commands.report import SUBCOMMANDS as REPORT_SUBCOMMANDS
 from commands.report import reply_similar
@@ -283,13 +283,12 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         await ack()
         raw = str(command.get("text") or "")
-        ctx = CommandContext(
-            services=services,
-            actor=context["actor"],
-            request_id=context.get("request_id"),
+        ctx = listener_context(
+            services,
+            context,
+            client,
             channel_id=command.get("channel_id"),
             respond=respond,
-            client=client,
             trigger_id=command.get("trigger_id"),
         )
         try:

@@ -17,8 +17,7 @@ from bot.incidents.parsing import parse_target
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
 from bot.slack import blocks, report_blocks, templates
-from commands.context import CommandContext, run_command
-from commands.views import ModalResponder
+from commands.context import CommandContext, action_value, listener_context, run_command
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +134,8 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        actor = context["actor"]
-        ctx = CommandContext(
-            services=services,
-            actor=actor,
-            request_id=context.get("request_id"),
-            channel_id=meta.get("channel"),
-            respond=ModalResponder(client, meta.get("channel"), actor.user_id),
-            client=client,
-        )
+        ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
+        actor = ctx.actor
 
         async def work() -> None:
             _, added = await services.reports.save_postmortem(
@@ -158,18 +150,11 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         await ack()
-        actor = context["actor"]
-        channel = (body.get("channel") or {}).get("id")
         # From a message, the App Home or a DM: answer where possible, else by DM.
-        ctx = CommandContext(
-            services=services,
-            actor=actor,
-            request_id=context.get("request_id"),
-            channel_id=channel,
-            respond=ModalResponder(client, channel, actor.user_id),
-            client=client,
-        )
-        value = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        channel = (body.get("channel") or {}).get("id")
+        ctx = listener_context(services, context, client, channel_id=channel)
+        actor = ctx.actor
+        value = action_value(body)
 
         async def work() -> None:
             if not value.isdigit():
