@@ -27,6 +27,7 @@ from commands.context import (
     listener_context,
     run_command,
 )
+from commands.escalate import escalate_incident
 from commands.incident import acknowledge, resolve_incident, retry_war_room
 
 log = logging.getLogger(__name__)
@@ -70,21 +71,10 @@ async def _resolve(ctx: CommandContext, incident_id: str) -> None:
     await resolve_incident(ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id))
 
 
-async def _escalate(ctx: CommandContext, incident_id: str) -> None:
-    done = await ctx.services.escalation.escalate(
-        incident_id, ctx.actor, reason="", request_id=ctx.request_id
-    )
-    await ctx.reply(
-        templates.escalated_confirmation(
-            done.incident.id, done.level, done.last_level, done.targets
-        )
-    )
-
-
 def register(app: AsyncApp, services: Services) -> None:
     _on_click(app, services, blocks.ACK_ACTION, "incident.ack", acknowledge)
     _on_click(app, services, blocks.RESOLVE_ACTION, "incident.resolve", _resolve)
-    _on_click(app, services, blocks.ESCALATE_ACTION, "incident.escalate", _escalate)
+    _on_click(app, services, blocks.ESCALATE_ACTION, "incident.escalate", escalate_incident)
     _on_click(app, services, blocks.RETRY_WAR_ROOM_ACTION, "incident.warroom", retry_war_room)
 
     @app.action(blocks.UPDATE_ACTION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -21,6 +21,8 @@ from bot.errors import (
     StoreUnavailable,
     UsageError,
 )
+from bot.incidents.parsing import parse_target
+from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import templates
@@ -179,6 +181,36 @@ def _recordable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_recordable(item) for item in value]
     return value
+
+
+Parsed = TypeVar("Parsed", bound=IncidentTarget)
+
+
+def on_incident(
+    action: str,
+    parse: Callable[[str], Parsed],
+    act: Callable[[CommandContext, str, Parsed], Awaitable[None]],
+    *,
+    read_only: bool = False,
+) -> Callable[[CommandContext, str], Awaitable[None]]:
+    """A subcommand about one incident (`/incident <name> [INC-ID] ...`): parse the rest,
+    find the incident it names or the one whose channel this is, then `act` on it, under
+    run_command as `action` (its last word names the usage shown on a refusal)."""
+
+    async def subcommand(ctx: CommandContext, rest: str) -> None:
+        async def work() -> None:
+            command = parse(rest)
+            incident_id = await ctx.locate(command.incident_id)
+            await act(ctx, incident_id, command)
+
+        await run_command(ctx, action, {"text": rest}, work, read_only=read_only)
+
+    return subcommand
+
+
+def target_parser(name: str) -> Callable[[str], IncidentTarget]:
+    """The parser of a subcommand that takes nothing but an optional incident ID."""
+    return lambda rest: parse_target(rest, name)
 
 
 async def run_command(
