@@ -21,15 +21,13 @@ process's next sweep takes them over.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
 from bot import logs, metrics
 from bot.clock import Clock
+from bot.coordination.owner import owner_id
 from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as reminders
@@ -67,11 +65,6 @@ class FireResult(StrEnum):
 
 class _ClaimLost(Exception):
     """The reminder was cancelled or taken over between claim and fire: roll back."""
-
-
-def owner_id() -> str:
-    """This process, as the owner of the claims it takes."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _mentions(targets: Sequence[str]) -> str:
