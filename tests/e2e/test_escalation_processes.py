@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from bot.store import create_store
 from tests.escalation_env import SECONDS_POLICY
 from tests.harness import BOT_TOKEN, PACE_SCALE, SIGNING_SECRET, openapi_spec
 from tests.servers import free_port
+from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -151,15 +152,6 @@ def count(double: SlackDouble, *parts: str) -> int:
     )
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def outbox_empty(database_url: str) -> bool:
     store = create_store(database_url)
     await store.open()
@@ -213,7 +205,7 @@ async def a_later_incident_escalates(
         ids.update(await incident_ids(database_url))
         return title in ids
 
-    await wait_until(declared, 5, f"{title} to be declared")
+    await until(declared, f"{title} to be declared", timeout=5)
     incident_id = ids[title]
 
     async def escalated() -> bool:
@@ -222,7 +214,7 @@ async def a_later_incident_escalates(
             and count(double, "missed its acknowledgement", incident_id) == 1
         )
 
-    await wait_until(escalated, 10, f"{title} to escalate")
+    await until(escalated, f"{title} to escalate", timeout=10)
 
 
 async def fired_reminders(database_url: str) -> list[dict[str, object]]:
@@ -251,15 +243,15 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
             done = count(double, "Escalation level 1") == 1
             return done and count(double, "You are paged (escalation level 1)") == 1
 
-        await wait_until(level_one_delivered, 5, "the level-1 page")
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(level_one_delivered, "the level-1 page", timeout=5)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         assert time.monotonic() - declared < 2, "level 2 must still be ahead when we kill"
         first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
 
         async def both_overdue() -> bool:  # level 2 (2 s) and the ack target (3 s)
             return await overdue_reminders(postgres_url) == 2
 
-        await wait_until(both_overdue, 5, "level 2 and the ack target to be overdue")
+        await until(both_overdue, "level 2 and the ack target to be overdue", timeout=5)
         assert count(double, "Escalation level 2") == 0
 
         second = start("second")
@@ -273,15 +265,15 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
                 and count(double, "You are paged (escalation level 2)") == 2
             )
 
-        await wait_until(overdue_delivered, 5, "the overdue page and breach warning")
+        await until(overdue_delivered, "the overdue page and breach warning", timeout=5)
         prompt = time.monotonic() - restarted
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         second.kill9()
 
         third = start("third")  # and once more: nothing is repeated
         await third.ready()
         await a_later_incident_escalates(double, third, "Search down", postgres_url)
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         await third.stop()
 
     assert prompt < 3.0, f"overdue reminders took {prompt:.1f} s after the restart"
@@ -323,7 +315,7 @@ async def test_two_processes_fire_each_reminder_exactly_once(
                 and count(double, "You are paged (escalation level 2)") >= 2 * incidents
             )
 
-        await wait_until(all_fired, 10, "every level-2 page and breach warning")
+        await until(all_fired, "every level-2 page and breach warning", timeout=10)
         # Both go on sweeping (every 0.5 s) while a later incident escalates on each:
         # nothing may fire again.
         await asyncio.gather(
@@ -332,7 +324,7 @@ async def test_two_processes_fire_each_reminder_exactly_once(
                 for bot in pair
             )
         )
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         for bot in pair:
             await bot.stop()
 
