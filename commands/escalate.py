@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.incidents.parsing import parse_escalate
 from bot.incidents.schemas import EscalateIncident
-from bot.slack import templates
+from bot.slack import escalation_text
 from commands.context import CommandContext, on_incident
 
 
@@ -14,7 +14,7 @@ async def escalate_incident(ctx: CommandContext, incident_id: str, reason: str =
         incident_id, ctx.actor, reason=reason, request_id=ctx.request_id
     )
     await ctx.reply(
-        templates.escalated_confirmation(
+        escalation_text.escalated_confirmation(
             done.incident.id, done.level, done.last_level, done.targets
         )
     )

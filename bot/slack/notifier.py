@@ -14,7 +14,7 @@ from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_after_seconds, retry_of
 from bot.models import Incident
 from bot.notify import ChatMessage, MessageRef, Page
-from bot.slack import blocks, templates
+from bot.slack import blocks, escalation_text, templates
 from bot.slack.escape import from_slack
 from bot.text import visible
 
@@ -229,13 +229,13 @@ class SlackNotifier:
         )
 
     async def page(self, incident: Incident, page: Page, *, channel: str) -> MessageRef:
-        text = templates.page_text(incident, page)
+        text = escalation_text.page_text(incident, page)
         return await self.post(channel, text, blocks.page_message(incident, text))
 
     async def page_user(
         self, incident: Incident, page: Page, *, user_id: str, channel: str
     ) -> MessageRef:
-        text = templates.page_dm_text(incident, page, channel)
+        text = escalation_text.page_dm_text(incident, page, channel)
         opened = await call_slack(self.client.conversations_open(users=user_id))
         return await self.post(
             str(opened["channel"]["id"]), text, blocks.page_message(incident, text)
@@ -251,7 +251,7 @@ class SlackNotifier:
         due_at: datetime,
         mention: str | None,
     ) -> MessageRef:
-        text = templates.breach_text(
+        text = escalation_text.breach_text(
             incident, target=target, within=within, due_at=due_at, mention=mention
         )
         return await self.post(channel, text)
@@ -259,7 +259,7 @@ class SlackNotifier:
     async def remind(
         self, incident: Incident, *, user_id: str, kind: str, due_at: datetime, within: str
     ) -> MessageRef:
-        text = templates.reminder_text(incident, kind=kind, due_at=due_at, within=within)
+        text = escalation_text.reminder_text(incident, kind=kind, due_at=due_at, within=within)
         return await self.direct_message(user_id, text)
 
     async def remind_in_channel(
@@ -272,7 +272,7 @@ class SlackNotifier:
         due_at: datetime,
         within: str,
     ) -> MessageRef:
-        text = templates.channel_reminder_text(
+        text = escalation_text.channel_reminder_text(
             incident, targets=mentions, kind=kind, due_at=due_at, within=within
         )
         return await self.post(channel, text)
