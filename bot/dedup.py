@@ -14,7 +14,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.errors import StoreError
+from bot.errors import DuplicateRequest, StoreError
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,13 @@ async def mark_handled(tx: Tx, request_id: str | None, at: datetime) -> bool:
         (request_id, at.timestamp()),
     )
     return changed == 1
+
+
+async def claim(tx: Tx, request_id: str | None, at: datetime) -> None:
+    """Record `request_id` inside the caller's transaction; DuplicateRequest (which rolls
+    the transaction back) when it was handled before: a Slack retry changes nothing."""
+    if not await mark_handled(tx, request_id, at):
+        raise DuplicateRequest("This request was already handled.")
 
 
 async def forget_handled_before(tx: Tx, cutoff: datetime, *, limit: int) -> int:

@@ -93,6 +93,18 @@ class Incident:
     def commander(self) -> str | None:
         return self.roles.get(IncidentRole.COMMANDER.value)
 
+    @property
+    def declarer(self) -> str | None:
+        """The person who declared it; None when the bot did (automatic recovery), since
+        Slack has no user by the bot's actor ID to invite or message."""
+        return None if self.declared_by == SYSTEM.user_id else self.declared_by
+
+    @property
+    def lead(self) -> str | None:
+        """The person who answers for it: the commander, else the declarer; None when
+        neither is a person (a bot-declared incident nobody has taken command of)."""
+        return self.commander or self.declarer
+
     def evolve(self, **changes: Any) -> Incident:
         return replace(self, **changes)
 

@@ -179,3 +179,17 @@ class Notifier(Protocol):
         due at `due_at`), "review_preliminary" or "review_formal" (a post-incident review is
         due at `due_at`, `within` of the resolution)."""
         ...
+
+    async def remind_in_channel(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        mentions: Sequence[str],
+        kind: str,
+        due_at: datetime,
+        within: str,
+    ) -> MessageRef:
+        """Like `remind`, but posted in `channel` mentioning `mentions` (users and user
+        groups): for an incident no person leads, so there is nobody to message directly."""
+        ...

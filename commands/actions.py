@@ -20,39 +20,17 @@ from bot.errors import ChatOpsError
 from bot.incidents.service import well_formed_id
 from bot.services import Services
 from bot.slack import blocks, templates
-from commands.context import CommandContext, run_command
+from commands.context import (
+    CommandContext,
+    action_value,
+    channel_of,
+    listener_context,
+    run_command,
+)
+from commands.escalate import escalate_incident
 from commands.incident import acknowledge, resolve_incident, retry_war_room
 
 log = logging.getLogger(__name__)
-
-
-def _incident_id(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
-
-
-def _channel_id(body: dict[str, Any]) -> str | None:
-    channel = body.get("channel") or {}
-    container = body.get("container") or {}
-    return channel.get("id") or container.get("channel_id")
-
-
-def _context(
-    services: Services,
-    body: dict[str, Any],
-    context: dict[str, Any],
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-) -> CommandContext:
-    return CommandContext(
-        services=services,
-        actor=context["actor"],
-        request_id=context.get("request_id"),
-        channel_id=_channel_id(body),
-        respond=respond,
-        client=client,
-        trigger_id=body.get("trigger_id"),
-    )
 
 
 ButtonWork = Callable[[CommandContext, str], Awaitable[None]]
@@ -72,8 +50,15 @@ def _on_click(
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = _context(services, body, context, respond, client)
-        incident_id = _incident_id(body)
+        ctx = listener_context(
+            services,
+            context,
+            client,
+            channel_id=channel_of(body),
+            respond=respond,
+            trigger_id=body.get("trigger_id"),
+        )
+        incident_id = action_value(body)
 
         async def work() -> None:
             await run(ctx, well_formed_id(incident_id))
@@ -86,21 +71,10 @@ async def _resolve(ctx: CommandContext, incident_id: str) -> None:
     await resolve_incident(ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id))
 
 
-async def _escalate(ctx: CommandContext, incident_id: str) -> None:
-    done = await ctx.services.escalation.escalate(
-        incident_id, ctx.actor, reason="", request_id=ctx.request_id
-    )
-    await ctx.reply(
-        templates.escalated_confirmation(
-            done.incident.id, done.level, done.last_level, done.targets
-        )
-    )
-
-
 def register(app: AsyncApp, services: Services) -> None:
     _on_click(app, services, blocks.ACK_ACTION, "incident.ack", acknowledge)
     _on_click(app, services, blocks.RESOLVE_ACTION, "incident.resolve", _resolve)
-    _on_click(app, services, blocks.ESCALATE_ACTION, "incident.escalate", _escalate)
+    _on_click(app, services, blocks.ESCALATE_ACTION, "incident.escalate", escalate_incident)
     _on_click(app, services, blocks.RETRY_WAR_ROOM_ACTION, "incident.warroom", retry_war_room)
 
     @app.action(blocks.UPDATE_ACTION)
@@ -112,7 +86,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        incident_id = _incident_id(body)
+        incident_id = action_value(body)
         # The trigger_id expires in 3 s: open a placeholder now, fill it in after the read.
         try:
             opened = await client.views_open(
@@ -126,7 +100,7 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             incident = await services.incidents.get(incident_id)
             if incident.is_open:
-                view = blocks.update_modal(incident, origin_channel=_channel_id(body))
+                view = blocks.update_modal(incident, origin_channel=channel_of(body))
             else:
                 view = blocks.message_modal("Post an update", templates.update_resolved(incident))
         except ChatOpsError as exc:  # unknown incident, store down: said in the modal

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditRecord
@@ -20,6 +21,8 @@ from bot.errors import (
     StoreUnavailable,
     UsageError,
 )
+from bot.incidents.parsing import parse_target
+from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import templates
@@ -74,6 +77,70 @@ class CommandContext:
         await record_invocation(self.services, self.actor, action, "ok", args, self.request_id)
 
 
+class ModalResponder:
+    """Answers the submitter of a modal or an App Home button (neither has a response_url):
+    ephemeral in `channel_id`, else (no channel, or one the bot cannot post in) by DM."""
+
+    def __init__(self, client: AsyncWebClient, channel_id: str | None, user_id: str) -> None:
+        self.client = client
+        self.channel_id = channel_id
+        self.user_id = user_id
+
+    async def __call__(
+        self,
+        text: str = "",
+        blocks: Sequence[dict[str, Any]] | None = None,
+        *,
+        response_type: str | None = None,
+    ) -> Any:
+        if self.channel_id:
+            try:
+                return await self.client.chat_postEphemeral(
+                    channel=self.channel_id, user=self.user_id, text=text, blocks=blocks
+                )
+            except SlackApiError as exc:
+                # Not a member there, or a channel the bot cannot see: fall back to a DM.
+                log.info("ephemeral answer failed (%s); sending a DM", exc.response.get("error"))
+        return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+
+
+def listener_context(
+    services: Services,
+    context: dict[str, Any],
+    client: AsyncWebClient,
+    *,
+    channel_id: str | None,
+    respond: Responder | None = None,
+    trigger_id: str | None = None,
+) -> CommandContext:
+    """One invocation from Bolt's `context` (the actor and request ID our middleware set).
+    Without `respond` (a modal, the App Home) answers go through a ModalResponder."""
+    actor: Actor = context["actor"]
+    return CommandContext(
+        services=services,
+        actor=actor,
+        request_id=context.get("request_id"),
+        channel_id=channel_id,
+        respond=respond or ModalResponder(client, channel_id, actor.user_id),
+        client=client,
+        trigger_id=trigger_id,
+    )
+
+
+def channel_of(body: dict[str, Any]) -> str | None:
+    """The channel a button was clicked in (a message's, or its container's); None in the
+    App Home."""
+    channel = body.get("channel") or {}
+    container = body.get("container") or {}
+    return channel.get("id") or container.get("channel_id")
+
+
+def action_value(body: dict[str, Any]) -> str:
+    """The value of the clicked button (an incident ID, a request number, JSON)."""
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
 async def record_invocation(
     services: Services,
     actor: Actor,
@@ -114,6 +181,36 @@ def _recordable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_recordable(item) for item in value]
     return value
+
+
+Parsed = TypeVar("Parsed", bound=IncidentTarget)
+
+
+def on_incident(
+    action: str,
+    parse: Callable[[str], Parsed],
+    act: Callable[[CommandContext, str, Parsed], Awaitable[None]],
+    *,
+    read_only: bool = False,
+) -> Callable[[CommandContext, str], Awaitable[None]]:
+    """A subcommand about one incident (`/incident <name> [INC-ID] ...`): parse the rest,
+    find the incident it names or the one whose channel this is, then `act` on it, under
+    run_command as `action` (its last word names the usage shown on a refusal)."""
+
+    async def subcommand(ctx: CommandContext, rest: str) -> None:
+        async def work() -> None:
+            command = parse(rest)
+            incident_id = await ctx.locate(command.incident_id)
+            await act(ctx, incident_id, command)
+
+        await run_command(ctx, action, {"text": rest}, work, read_only=read_only)
+
+    return subcommand
+
+
+def target_parser(name: str) -> Callable[[str], IncidentTarget]:
+    """The parser of a subcommand that takes nothing but an optional incident ID."""
+    return lambda rest: parse_target(rest, name)
 
 
 async def run_command(

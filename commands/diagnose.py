@@ -18,7 +18,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.diagnostics.service import Diagnosis
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
-from commands.context import CommandContext, record_invocation, run_command
+from commands.context import (
+    CommandContext,
+    action_value,
+    channel_of,
+    listener_context,
+    record_invocation,
+    run_command,
+)
 from commands.remediate import request_remediation
 
 log = logging.getLogger(__name__)
@@ -67,27 +74,6 @@ async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str]
     await run_command(ctx, "diagnose.run", args, work, usage_for="diagnose")
 
 
-def _context(
-    services: Services,
-    context: dict[str, Any],
-    channel_id: str | None,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-) -> CommandContext:
-    return CommandContext(
-        services=services,
-        actor=context["actor"],
-        request_id=context.get("request_id"),
-        channel_id=channel_id,
-        respond=respond,
-        client=client,
-    )
-
-
-def _channel_of(body: dict[str, Any]) -> str | None:
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-
-
 def register(app: AsyncApp, services: Services) -> None:
     diagnostics = services.diagnostics
 
@@ -116,7 +102,9 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_type="ephemeral", text=views.acked(words[0]))
         else:
             await ack()  # the answer (not allowed, or no such service) follows at once
-        ctx = _context(services, context, command.get("channel_id"), respond, client)
+        ctx = listener_context(
+            services, context, client, channel_id=command.get("channel_id"), respond=respond
+        )
         await run_diagnosis(ctx, words[0], words[1:], via="command")
 
     @app.action(views.DIAGNOSE_ACTION)
@@ -128,8 +116,10 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = _context(services, context, _channel_of(body), respond, client)
-        incident_id = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        ctx = listener_context(
+            services, context, client, channel_id=channel_of(body), respond=respond
+        )
+        incident_id = action_value(body)
 
         async def work() -> None:
             incident = await services.incidents.get(incident_id)
@@ -154,8 +144,10 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = _context(services, context, _channel_of(body), respond, client)
-        raw = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        ctx = listener_context(
+            services, context, client, channel_id=channel_of(body), respond=respond
+        )
+        raw = action_value(body)
         try:
             value = json.loads(raw)
             service, action, params = str(value["s"]), str(value["a"]), dict(value["p"])

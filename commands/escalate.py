@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from bot.incidents.parsing import parse_escalate
-from bot.slack import templates
-from commands.context import CommandContext, run_command
+from bot.incidents.schemas import EscalateIncident
+from bot.slack import escalation_text
+from commands.context import CommandContext, on_incident
 
 
-async def escalate(ctx: CommandContext, rest: str) -> None:
-    """Escalate the named incident, or the one whose channel this is, by hand."""
-
-    async def work() -> None:
-        command = parse_escalate(rest)
-        target = await ctx.locate(command.incident_id)
-        done = await ctx.services.escalation.escalate(
-            target, ctx.actor, reason=command.reason, request_id=ctx.request_id
+async def escalate_incident(ctx: CommandContext, incident_id: str, reason: str = "") -> None:
+    """Page the incident's next escalation level now (the subcommand and the card's button)."""
+    done = await ctx.services.escalation.escalate(
+        incident_id, ctx.actor, reason=reason, request_id=ctx.request_id
+    )
+    await ctx.reply(
+        escalation_text.escalated_confirmation(
+            done.incident.id, done.level, done.last_level, done.targets
         )
-        await ctx.reply(
-            templates.escalated_confirmation(
-                done.incident.id, done.level, done.last_level, done.targets
-            )
-        )
+    )
 
-    await run_command(ctx, "incident.escalate", {"text": rest}, work, usage_for="escalate")
+
+async def _escalate(ctx: CommandContext, incident_id: str, command: EscalateIncident) -> None:
+    await escalate_incident(ctx, incident_id, command.reason)
+
+
+escalate = on_incident("incident.escalate", parse_escalate, _escalate)

@@ -10,10 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
 from bot.slack import home
-from commands.context import CommandContext, run_command
+from commands.context import action_value, listener_context, run_command
 from commands.incident import acknowledge
 from commands.remediate import decide, request_id_of
-from commands.views import ModalResponder
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -28,17 +27,9 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         await ack()
-        actor = context["actor"]
         # The App Home has no response_url: the answer goes by direct message.
-        ctx = CommandContext(
-            services=services,
-            actor=actor,
-            request_id=context.get("request_id"),
-            channel_id=None,
-            respond=ModalResponder(client, None, actor.user_id),
-            client=client,
-        )
-        incident_id = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        ctx = listener_context(services, context, client, channel_id=None)
+        incident_id = action_value(body)
 
         async def work() -> None:
             await acknowledge(ctx, incident_id)
@@ -50,18 +41,10 @@ def register(app: AsyncApp, services: Services) -> None:
     async def _home_decision(
         verb: str, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
-        actor = context["actor"]
         # The App Home has no response_url: the answer goes by direct message.
-        ctx = CommandContext(
-            services=services,
-            actor=actor,
-            request_id=context.get("request_id"),
-            channel_id=None,
-            respond=ModalResponder(client, None, actor.user_id),
-            client=client,
-        )
+        ctx = listener_context(services, context, client, channel_id=None)
         await decide(ctx, verb, request_id_of(body))
-        await services.reports.home_opened(actor.user_id)  # the request leaves their list
+        await services.reports.home_opened(ctx.actor.user_id)  # the request leaves their list
 
     @app.action(home.HOME_APPROVE_ACTION)
     async def home_approve(

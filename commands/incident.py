@@ -21,13 +21,27 @@ from bot.incidents.parsing import (
     parse_reopen,
     parse_resolve,
     parse_severity,
-    parse_target,
     parse_update,
+)
+from bot.incidents.schemas import (
+    AddNote,
+    AssignRole,
+    ChangeSeverity,
+    IncidentTarget,
+    ReopenIncident,
+    ResolveIncident,
+    UpdateStatus,
 )
 from bot.services import Services
 from bot.slack import blocks, templates
 from bot.slack.escape import from_slack
-from commands.context import CommandContext, run_command
+from commands.context import (
+    CommandContext,
+    listener_context,
+    on_incident,
+    run_command,
+    target_parser,
+)
 from commands.escalate import escalate
 from commands.report import SUBCOMMANDS as REPORT_SUBCOMMANDS
 from commands.report import reply_similar
@@ -85,75 +99,61 @@ async def acknowledge(ctx: CommandContext, incident_id: str) -> None:
     await ctx.reply(templates.acknowledged_confirmation(outcome.incident))
 
 
-async def ack(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        target = parse_target(rest, "ack")
-        incident_id = await ctx.locate(target.incident_id)
-        await acknowledge(ctx, incident_id)
-
-    await run_command(ctx, "incident.ack", {"text": rest}, work, usage_for="ack")
+async def _ack(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    await acknowledge(ctx, incident_id)
 
 
-async def update(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        command = parse_update(rest)
-        incident_id = await ctx.locate(command.incident_id)
-        incident = await ctx.services.incidents.update_status(
-            incident_id,
-            ctx.actor,
-            status=command.status,
-            message=command.message,
-            eta=command.eta,
-            impact=command.impact,
-            request_id=ctx.request_id,
-        )
-        await ctx.reply(
-            templates.update_confirmation(incident, ctx.services.policy.announce_channel)
-        )
-
-    await run_command(ctx, "incident.update", {"text": rest}, work, usage_for="update")
+ack = on_incident("incident.ack", target_parser("ack"), _ack)
 
 
-async def severity(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        command = parse_severity(rest)
-        incident_id = await ctx.locate(command.incident_id)
-        incident = await ctx.services.incidents.change_severity(
-            incident_id, ctx.actor, severity=command.severity, request_id=ctx.request_id
-        )
-        await ctx.reply(templates.severity_confirmation(incident))
-
-    await run_command(ctx, "incident.severity", {"text": rest}, work, usage_for="severity")
-
-
-async def assign(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        command = parse_assign(rest)
-        incident_id = await ctx.locate(command.incident_id)
-        incident = await ctx.services.incidents.assign(
-            incident_id,
-            ctx.actor,
-            role=command.role,
-            user_id=command.user_id,
-            request_id=ctx.request_id,
-        )
-        await ctx.reply(
-            templates.assigned_confirmation(incident, command.role.value, command.user_id)
-        )
-
-    await run_command(ctx, "incident.assign", {"text": rest}, work, usage_for="assign")
+async def _update(ctx: CommandContext, incident_id: str, command: UpdateStatus) -> None:
+    incident = await ctx.services.incidents.update_status(
+        incident_id,
+        ctx.actor,
+        status=command.status,
+        message=command.message,
+        eta=command.eta,
+        impact=command.impact,
+        request_id=ctx.request_id,
+    )
+    await ctx.reply(templates.update_confirmation(incident, ctx.services.policy.announce_channel))
 
 
-async def note(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        command = parse_note(rest)
-        incident_id = await ctx.locate(command.incident_id)
-        incident = await ctx.services.incidents.add_note(
-            incident_id, ctx.actor, text=command.text, request_id=ctx.request_id
-        )
-        await ctx.reply(templates.noted_confirmation(incident))
+update = on_incident("incident.update", parse_update, _update)
 
-    await run_command(ctx, "incident.note", {"text": rest}, work, usage_for="note")
+
+async def _severity(ctx: CommandContext, incident_id: str, command: ChangeSeverity) -> None:
+    incident = await ctx.services.incidents.change_severity(
+        incident_id, ctx.actor, severity=command.severity, request_id=ctx.request_id
+    )
+    await ctx.reply(templates.severity_confirmation(incident))
+
+
+severity = on_incident("incident.severity", parse_severity, _severity)
+
+
+async def _assign(ctx: CommandContext, incident_id: str, command: AssignRole) -> None:
+    incident = await ctx.services.incidents.assign(
+        incident_id,
+        ctx.actor,
+        role=command.role,
+        user_id=command.user_id,
+        request_id=ctx.request_id,
+    )
+    await ctx.reply(templates.assigned_confirmation(incident, command.role.value, command.user_id))
+
+
+assign = on_incident("incident.assign", parse_assign, _assign)
+
+
+async def _note(ctx: CommandContext, incident_id: str, command: AddNote) -> None:
+    incident = await ctx.services.incidents.add_note(
+        incident_id, ctx.actor, text=command.text, request_id=ctx.request_id
+    )
+    await ctx.reply(templates.noted_confirmation(incident))
+
+
+note = on_incident("incident.note", parse_note, _note)
 
 
 async def resolve_incident(ctx: CommandContext, incident_id: str, summary: str) -> None:
@@ -163,25 +163,21 @@ async def resolve_incident(ctx: CommandContext, incident_id: str, summary: str) 
     await ctx.reply(templates.update_confirmation(incident, ctx.services.policy.announce_channel))
 
 
-async def resolve(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        command = parse_resolve(rest)
-        incident_id = await ctx.locate(command.incident_id)
-        await resolve_incident(ctx, incident_id, command.summary)
-
-    await run_command(ctx, "incident.resolve", {"text": rest}, work, usage_for="resolve")
+async def _resolve(ctx: CommandContext, incident_id: str, command: ResolveIncident) -> None:
+    await resolve_incident(ctx, incident_id, command.summary)
 
 
-async def reopen(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        command = parse_reopen(rest)
-        incident_id = await ctx.locate(command.incident_id)
-        incident = await ctx.services.incidents.reopen(
-            incident_id, ctx.actor, reason=command.reason, request_id=ctx.request_id
-        )
-        await ctx.reply(templates.reopened_confirmation(incident))
+resolve = on_incident("incident.resolve", parse_resolve, _resolve)
 
-    await run_command(ctx, "incident.reopen", {"text": rest}, work, usage_for="reopen")
+
+async def _reopen(ctx: CommandContext, incident_id: str, command: ReopenIncident) -> None:
+    incident = await ctx.services.incidents.reopen(
+        incident_id, ctx.actor, reason=command.reason, request_id=ctx.request_id
+    )
+    await ctx.reply(templates.reopened_confirmation(incident))
+
+
+reopen = on_incident("incident.reopen", parse_reopen, _reopen)
 
 
 async def list_incidents(ctx: CommandContext, rest: str) -> None:
@@ -195,37 +191,29 @@ async def list_incidents(ctx: CommandContext, rest: str) -> None:
     await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list", read_only=True)
 
 
-async def show(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        target = parse_target(rest, "show")
-        incident_id = await ctx.locate(target.incident_id)
-        incident = await ctx.services.incidents.get(incident_id)
-        # A war room that should exist but does not: offer the retry right here.
-        missing = incident.channel_id is None and ctx.services.policy.has_war_room(
-            incident.severity
-        )
-        await ctx.reply(
-            templates.card_text(incident),
-            blocks=blocks.incident_show(incident, war_room_missing=missing),
-        )
-        await reply_similar(ctx, incident.id)
-
-    await run_command(ctx, "incident.show", {"text": rest}, work, usage_for="show", read_only=True)
-
-
-async def timeline(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        target = parse_target(rest, "timeline")
-        incident_id = await ctx.locate(target.incident_id)
-        incident, events = await ctx.services.incidents.with_timeline(incident_id)
-        await ctx.reply(
-            templates.timeline_title(incident, len(events)),
-            blocks=blocks.timeline(incident, events),
-        )
-
-    await run_command(
-        ctx, "incident.timeline", {"text": rest}, work, usage_for="timeline", read_only=True
+async def _show(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    incident = await ctx.services.incidents.get(incident_id)
+    # A war room that should exist but does not: offer the retry right here.
+    missing = incident.channel_id is None and ctx.services.policy.has_war_room(incident.severity)
+    await ctx.reply(
+        templates.card_text(incident),
+        blocks=blocks.incident_show(incident, war_room_missing=missing),
     )
+    await reply_similar(ctx, incident.id)
+
+
+show = on_incident("incident.show", target_parser("show"), _show, read_only=True)
+
+
+async def _timeline(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    incident, events = await ctx.services.incidents.with_timeline(incident_id)
+    await ctx.reply(
+        templates.timeline_title(incident, len(events)),
+        blocks=blocks.timeline(incident, events),
+    )
+
+
+timeline = on_incident("incident.timeline", target_parser("timeline"), _timeline, read_only=True)
 
 
 async def retry_war_room(ctx: CommandContext, incident_id: str) -> None:
@@ -235,13 +223,11 @@ async def retry_war_room(ctx: CommandContext, incident_id: str) -> None:
     await ctx.reply(templates.war_room_confirmation(incident))
 
 
-async def warroom(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        target = parse_target(rest, "warroom")
-        incident_id = await ctx.locate(target.incident_id)
-        await retry_war_room(ctx, incident_id)
+async def _warroom(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    await retry_war_room(ctx, incident_id)
 
-    await run_command(ctx, "incident.warroom", {"text": rest}, work, usage_for="warroom")
+
+warroom = on_incident("incident.warroom", target_parser("warroom"), _warroom)
 
 
 async def show_help(ctx: CommandContext, rest: str) -> None:
@@ -283,13 +269,12 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         await ack()
         raw = str(command.get("text") or "")
-        ctx = CommandContext(
-            services=services,
-            actor=context["actor"],
-            request_id=context.get("request_id"),
+        ctx = listener_context(
+            services,
+            context,
+            client,
             channel_id=command.get("channel_id"),
             respond=respond,
-            client=client,
             trigger_id=command.get("trigger_id"),
         )
         try:

@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.models import Severity
 from bot.services import Services
-from bot.slack import templates
+from bot.slack import escalation_text, templates
 from commands.context import record_invocation
 
 
@@ -33,12 +33,14 @@ def register(app: AsyncApp, services: Services) -> None:
             rows = services.escalation.oncall(Severity(word) if word else None)
             if services.paging is None or not services.paging.oncall.pagers:
                 # From the policy in memory: no I/O, so the answer rides on the ack itself.
-                await ack(response_type="ephemeral", text=templates.oncall_text(rows))
+                await ack(response_type="ephemeral", text=escalation_text.oncall_text(rows))
             else:
                 # The paging services' schedules need a round trip (cached): ack first.
                 await ack()
                 now = await services.paging.oncall.everyone()
-                await respond(response_type="ephemeral", text=templates.oncall_text(rows, now))
+                await respond(
+                    response_type="ephemeral", text=escalation_text.oncall_text(rows, now)
+                )
             outcome = "ok"
         await record_invocation(
             services, context["actor"], "oncall", outcome, args, context.get("request_id")

@@ -13,28 +13,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import remediation_blocks as views
-from commands.context import CommandContext, record_invocation, run_command
-
-
-def _context(
-    services: Services,
-    context: dict[str, Any],
-    channel_id: str | None,
-    respond: AsyncRespond,
-    client: AsyncWebClient,
-) -> CommandContext:
-    return CommandContext(
-        services=services,
-        actor=context["actor"],
-        request_id=context.get("request_id"),
-        channel_id=channel_id,
-        respond=respond,
-        client=client,
-    )
-
-
-def _channel_of(body: dict[str, Any]) -> str | None:
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+from commands.context import (
+    CommandContext,
+    action_value,
+    channel_of,
+    listener_context,
+    record_invocation,
+    run_command,
+)
 
 
 async def request_remediation(
@@ -66,7 +52,7 @@ async def request_remediation(
 
 
 def request_id_of(body: dict[str, Any]) -> int:
-    raw = str(((body.get("actions") or [{}])[0]).get("value") or "")
+    raw = action_value(body)
     return int(raw) if raw.isdigit() else 0
 
 
@@ -113,29 +99,25 @@ def register(app: AsyncApp, services: Services) -> None:
             )
             return
         await ack(response_type="ephemeral", text=views.acked(words[0], words[1]))
-        ctx = _context(services, context, command.get("channel_id"), respond, client)
+        ctx = listener_context(
+            services, context, client, channel_id=command.get("channel_id"), respond=respond
+        )
         await request_remediation(ctx, words[0], words[1], words=words[2:], origin="command")
 
-    @app.action(views.APPROVE_ACTION)
-    async def approve_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = _context(services, context, _channel_of(body), respond, client)
-        await decide(ctx, "approve", request_id_of(body))
+    def on_decision(action_id: str, verb: str) -> None:
+        @app.action(action_id)
+        async def decision_clicked(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+            context: dict[str, Any],
+        ) -> None:
+            await ack()
+            ctx = listener_context(
+                services, context, client, channel_id=channel_of(body), respond=respond
+            )
+            await decide(ctx, verb, request_id_of(body))
 
-    @app.action(views.DENY_ACTION)
-    async def deny_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = _context(services, context, _channel_of(body), respond, client)
-        await decide(ctx, "deny", request_id_of(body))
+    on_decision(views.APPROVE_ACTION, "approve")
+    on_decision(views.DENY_ACTION, "deny")

@@ -14,26 +14,31 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatOpsError, UsageError
 from bot.incidents.parsing import parse_target
+from bot.incidents.schemas import IncidentTarget
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
 from bot.slack import blocks, report_blocks, templates
-from commands.context import CommandContext, run_command
-from commands.views import ModalResponder
+from commands.context import (
+    CommandContext,
+    action_value,
+    listener_context,
+    on_incident,
+    run_command,
+    target_parser,
+)
 
 log = logging.getLogger(__name__)
 
 
-async def report(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        target = parse_target(rest, "report")
-        incident_id = await ctx.locate(target.incident_id)
-        facts = await ctx.services.reports.share_report(
-            incident_id, ctx.actor, channel=ctx.channel_id, request_id=ctx.request_id
-        )
-        channel = facts.incident.channel_id or ctx.channel_id or ""
-        await ctx.reply(report_blocks.report_queued(facts.incident, channel))
+async def _report(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    facts = await ctx.services.reports.share_report(
+        incident_id, ctx.actor, channel=ctx.channel_id, request_id=ctx.request_id
+    )
+    channel = facts.incident.channel_id or ctx.channel_id or ""
+    await ctx.reply(report_blocks.report_queued(facts.incident, channel))
 
-    await run_command(ctx, "reports.report", {"text": rest}, work, usage_for="report")
+
+report = on_incident("reports.report", target_parser("report"), _report)
 
 
 async def postmortem(ctx: CommandContext, rest: str) -> None:
@@ -64,20 +69,16 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
     )
 
 
-async def actions(ctx: CommandContext, rest: str) -> None:
-    async def work() -> None:
-        target = parse_target(rest, "actions")
-        incident_id = await ctx.locate(target.incident_id)
-        incident, items = await ctx.services.reports.action_items(incident_id)
-        now = ctx.services.clock.now()
-        await ctx.reply(
-            report_blocks.action_items_text(incident, items),
-            blocks=report_blocks.action_items_blocks(incident, items, now),
-        )
-
-    await run_command(
-        ctx, "reports.actions", {"text": rest}, work, usage_for="actions", read_only=True
+async def _actions(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    incident, items = await ctx.services.reports.action_items(incident_id)
+    now = ctx.services.clock.now()
+    await ctx.reply(
+        report_blocks.action_items_text(incident, items),
+        blocks=report_blocks.action_items_blocks(incident, items, now),
     )
+
+
+actions = on_incident("reports.actions", target_parser("actions"), _actions, read_only=True)
 
 
 def parse_days(rest: str) -> int:
@@ -135,15 +136,8 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        actor = context["actor"]
-        ctx = CommandContext(
-            services=services,
-            actor=actor,
-            request_id=context.get("request_id"),
-            channel_id=meta.get("channel"),
-            respond=ModalResponder(client, meta.get("channel"), actor.user_id),
-            client=client,
-        )
+        ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
+        actor = ctx.actor
 
         async def work() -> None:
             _, added = await services.reports.save_postmortem(
@@ -158,18 +152,11 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         await ack()
-        actor = context["actor"]
-        channel = (body.get("channel") or {}).get("id")
         # From a message, the App Home or a DM: answer where possible, else by DM.
-        ctx = CommandContext(
-            services=services,
-            actor=actor,
-            request_id=context.get("request_id"),
-            channel_id=channel,
-            respond=ModalResponder(client, channel, actor.user_id),
-            client=client,
-        )
-        value = str(((body.get("actions") or [{}])[0]).get("value") or "")
+        channel = (body.get("channel") or {}).get("id")
+        ctx = listener_context(services, context, client, channel_id=channel)
+        actor = ctx.actor
+        value = action_value(body)
 
         async def work() -> None:
             if not value.isdigit():

@@ -6,46 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import blocks, templates
-from commands.context import CommandContext, run_command
+from commands.context import listener_context, run_command
 
 log = logging.getLogger(__name__)
-
-
-class ModalResponder:
-    """Answers the submitter: ephemeral in the form's channel, else by direct message."""
-
-    def __init__(self, client: AsyncWebClient, channel_id: str | None, user_id: str) -> None:
-        self.client = client
-        self.channel_id = channel_id
-        self.user_id = user_id
-
-    async def __call__(
-        self,
-        text: str = "",
-        blocks: Sequence[dict[str, Any]] | None = None,
-        *,
-        response_type: str | None = None,
-    ) -> Any:
-        if self.channel_id:
-            try:
-                return await self.client.chat_postEphemeral(
-                    channel=self.channel_id, user=self.user_id, text=text, blocks=blocks
-                )
-            except SlackApiError as exc:
-                # Not a member there, or a channel the bot cannot see: fall back to a DM.
-                log.info("ephemeral answer failed (%s); sending a DM", exc.response.get("error"))
-        return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
 
 
 def form_fields(view: dict[str, Any]) -> dict[str, FormValue]:
@@ -84,25 +56,6 @@ def _metadata(view: dict[str, Any]) -> dict[str, str]:
     return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
-def _context(
-    services: Services,
-    body: dict[str, Any],
-    context: dict[str, Any],
-    client: AsyncWebClient,
-    channel_id: str | None,
-) -> CommandContext:
-    actor = context["actor"]
-    return CommandContext(
-        services=services,
-        actor=actor,
-        request_id=context.get("request_id"),
-        channel_id=channel_id,
-        respond=ModalResponder(client, channel_id, actor.user_id),
-        client=client,
-        trigger_id=body.get("trigger_id"),
-    )
-
-
 def register(app: AsyncApp, services: Services) -> None:
     @app.view(blocks.DECLARE_VIEW)
     async def declare_submitted(
@@ -114,7 +67,13 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         fields = form_fields(view)
         meta = _metadata(view)
-        ctx = _context(services, body, context, client, meta.get("channel"))
+        ctx = listener_context(
+            services,
+            context,
+            client,
+            channel_id=meta.get("channel"),
+            trigger_id=body.get("trigger_id"),
+        )
         try:
             command = parse_declare_form(fields)
         except FormErrors as exc:
@@ -149,7 +108,13 @@ def register(app: AsyncApp, services: Services) -> None:
         fields = form_fields(view)
         meta = _metadata(view)
         incident_id = str(meta.get("incident") or "")
-        ctx = _context(services, body, context, client, meta.get("channel"))
+        ctx = listener_context(
+            services,
+            context,
+            client,
+            channel_id=meta.get("channel"),
+            trigger_id=body.get("trigger_id"),
+        )
         args = {"incident_id": incident_id, "form": fields}
         try:
             command = parse_update_form(incident_id, fields)

@@ -3,8 +3,7 @@ double (the real SlackNotifier and SlackDirectory, over HTTP)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,15 +96,6 @@ def probe(owner: object, method: str) -> list[tuple[tuple[Any, ...], Any]]:
 
     setattr(owner, method, recorded)
     return returned
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Wait until `condition()` holds; fail naming `what` after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 def policy_without_paging() -> Policy:

@@ -159,7 +159,7 @@ class EscalationDelivery:
             target=effect.payload["target"],
             within=effect.payload["within"],
             due_at=utc_from_timestamp(effect.payload["due_at"]),
-            mention=incident.commander or incident.declared_by,
+            mention=incident.lead,
         )
 
     async def _deliver_reminder(self, effect: Effect) -> None:
@@ -169,12 +169,22 @@ class EscalationDelivery:
         kind = effect.payload["kind"]
         if kind == ReminderKind.UPDATE_DUE and not incident.is_open:
             return
-        await self.notifier.remind(
+        due_at = utc_from_timestamp(effect.payload["due_at"])
+        within = effect.payload.get("within") or ""
+        user_id = effect.payload.get("user_id")
+        if user_id:
+            await self.notifier.remind(
+                incident, user_id=user_id, kind=kind, due_at=due_at, within=within
+            )
+            return
+        # Nobody leads it (the bot declared it): the channel, and the first level in it.
+        await self.notifier.remind_in_channel(
             incident,
-            user_id=effect.payload["user_id"],
+            channel=self._channel(incident),
+            mentions=tuple(effect.payload.get("mentions") or ()),
             kind=kind,
-            due_at=utc_from_timestamp(effect.payload["due_at"]),
-            within=effect.payload.get("within") or "",
+            due_at=due_at,
+            within=within,
         )
 
     async def _delivery_failed(self, effect: Effect, error: NotifierError) -> None:
@@ -189,7 +199,7 @@ class EscalationDelivery:
             PAGE_FANOUT: "Page (reading user groups)",
             PAGE_DM: f"Page DM to <@{who}>",
             BREACH: "Breach warning",
-            REMIND: f"Reminder to <@{who}>",
+            REMIND: f"Reminder to <@{who}>" if who else "Reminder in the incident channel",
         }.get(effect.kind, effect.kind)
         async with self.changes.begin() as change:
             await change.record(

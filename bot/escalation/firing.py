@@ -21,15 +21,13 @@ process's next sweep takes them over.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
 from bot import logs, metrics
 from bot.clock import Clock
+from bot.coordination.owner import owner_id
 from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as reminders
@@ -67,11 +65,6 @@ class FireResult(StrEnum):
 
 class _ClaimLost(Exception):
     """The reminder was cancelled or taken over between claim and fire: roll back."""
-
-
-def owner_id() -> str:
-    """This process, as the owner of the claims it takes."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _mentions(targets: Sequence[str]) -> str:
@@ -353,21 +346,27 @@ class ReminderFiring:
         return replace(state, resolve_breached_at=change.now)
 
     async def _remind(self, change: Change, reminder: Reminder, incident: Incident) -> None:
-        user_id = incident.commander or incident.declared_by
+        # The lead by direct message; an incident nobody leads (the bot declared it) is
+        # reminded in its channel, to the first escalation level's Slack targets.
+        user_id = incident.lead
+        levels = self.policy.levels(incident.severity)
+        on_call = levels[0].slack_targets if user_id is None and levels else []
+        whom = f"<@{user_id}>" if user_id else f"{_mentions(on_call)} in the incident channel"
         if reminder.kind is ReminderKind.UPDATE_DUE:
             every = self.policy.targets(incident.severity).update_every
             within = str(every) if every else ""
-            text = f"Reminded <@{user_id}> that a status update is due"
+            text = f"Reminded {whom} that a status update is due"
         else:
             reviews = self.policy.reviews
             preliminary = reminder.kind is ReminderKind.PRELIMINARY_REVIEW
             within = str(reviews.preliminary_within if preliminary else reviews.formal_within)
             name = "preliminary" if preliminary else "formal"
-            text = f"Reminded <@{user_id}> that the {name} review is due ({within} after)"
+            text = f"Reminded {whom} that the {name} review is due ({within} after)"
         reminder_payload = {
             "reminder_id": reminder.id,
             "kind": reminder.kind.value,
             "user_id": user_id,
+            "mentions": on_call,
             "due_at": reminder.due_at.timestamp(),
             "within": within,
         }
@@ -377,7 +376,10 @@ class ReminderFiring:
             kind="reminded",
             text=text,
             action=f"escalation.{reminder.kind.value}",
-            args={"user": user_id, "due_at": reminder.due_at.isoformat()},
+            args={
+                **({"user": user_id} if user_id else {"mentions": on_call}),
+                "due_at": reminder.due_at.isoformat(),
+            },
             data={"reminder_id": reminder.id, "reminder": reminder.kind.value},
             effects=[Queued(REMIND, reminder_payload)],
         )

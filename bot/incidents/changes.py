@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from bot import dedup, outbox
 from bot.clock import Clock
-from bot.errors import DuplicateRequest, NotFound
+from bot.errors import NotFound
 from bot.incidents import journal, storage
 from bot.models import Actor, Incident
 from bot.outbox import OutboxDispatcher
@@ -89,8 +89,7 @@ class IncidentChanges:
         """A transaction that has claimed `request_id`; DuplicateRequest for a Slack retry."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
+            await dedup.claim(tx, request_id, now)
             yield Change(self, tx, now, request_id)
 
     def joining(self, tx: Tx, now: datetime) -> Change:

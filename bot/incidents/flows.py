@@ -125,16 +125,7 @@ class IncidentFlows:
                 args={"channel": target},
                 outcome=f"failed: {error.error_code or error}",
             )
-        try:
-            await self.notifier.report_failure(
-                incident,
-                user_id=incident.declared_by,
-                step="announce",
-                target=target,
-                error=error.error_code or str(error),
-            )
-        except NotifierError:
-            log.exception("could not tell %s that the announcement failed", incident.declared_by)
+        await self._report(incident, "announce", target, _code(error), in_channel=False)
 
     # -- war room ---------------------------------------------------------------------------
 
@@ -227,7 +218,7 @@ class IncidentFlows:
 
     async def _roster(self, incident: Incident) -> list[str]:
         """Who belongs in the war room: the declarer, role holders, the first level paged."""
-        wanted = [incident.declared_by, *incident.roles.values()]
+        wanted = [incident.declarer, *incident.roles.values()]  # no declarer: the bot did
         levels = self.policy.levels(incident.severity)
         users = list(dict.fromkeys(target for target in wanted if target))
         for target in levels[0].slack_targets if levels else []:
@@ -465,21 +456,28 @@ class IncidentFlows:
     async def _report(
         self, incident: Incident, step: str, target: str | None, error: str, *, in_channel: bool
     ) -> None:
-        """Tell the war room when it can hear it, else the declarer by direct message."""
-        if in_channel and incident.channel_id:
+        """Tell the war room when it can hear it, else the declarer by direct message. The
+        bot has no direct messages to read: an incident it declared is told in its channel."""
+        declarer = incident.declarer
+        channel = incident.channel_id if in_channel else None
+        if declarer is None:
+            channel = incident_channel(incident, self.policy)
+        if channel:
             try:
                 await self.notifier.report_failure_in_channel(
-                    incident, channel=incident.channel_id, step=step, target=target, error=error
+                    incident, channel=channel, step=step, target=target, error=error
                 )
                 return
             except NotifierError:
-                log.warning("%s: could not report %s in the war room", incident.id, step)
+                log.warning("%s: could not report %s in %s", incident.id, step, channel)
+        if declarer is None:
+            return  # on the timeline and in the audit log all the same
         try:
             await self.notifier.report_failure(
-                incident, user_id=incident.declared_by, step=step, target=target, error=error
+                incident, user_id=declarer, step=step, target=target, error=error
             )
         except NotifierError:
-            log.exception("could not tell %s that %s failed", incident.declared_by, step)
+            log.exception("could not tell %s that %s failed", declarer, step)
 
 
 def _code(error: NotifierError | str) -> str:

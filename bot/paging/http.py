@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from bot.errors import NotifierError
+from bot.http_errors import UNREACHABLE, retry_of
 from bot.paging.config import PROVIDER_NAMES
 from bot.redact import redact_text
 
@@ -28,23 +27,6 @@ class ProviderError(NotifierError):
     def __init__(self, provider: str, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.provider = provider
-
-
-def retry_after_seconds(header: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number, or an HTTP date; None when absent."""
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _explanation(body: Any) -> str:
@@ -87,9 +69,9 @@ async def call(
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response:
             status = response.status
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = response.headers.get("Retry-After")
             text = await response.text()
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except UNREACHABLE as exc:
         raise ProviderError(
             provider, f"{name} unreachable: {type(exc).__name__}", error_code="unreachable"
         ) from exc
@@ -105,18 +87,6 @@ async def call(
         return body
     explanation = _explanation(body)
     message = f"{name} answered HTTP {status}" + (f": {explanation}" if explanation else "")
-    if status == 429:
-        raise ProviderError(
-            provider,
-            message,
-            error_code="rate_limited",
-            retry_after=retry_after if retry_after is not None else 1.0,
-        )
-    retryable = status >= 500 or body is None
-    raise ProviderError(
-        provider,
-        message,
-        error_code=f"http_{status}",
-        retryable=retryable,
-        retry_after=retry_after if retryable else None,
-    )
+    retryable, wait = retry_of(status, readable=body is not None, retry_after=retry_after)
+    code = "rate_limited" if status == 429 else f"http_{status}"
+    raise ProviderError(provider, message, error_code=code, retryable=retryable, retry_after=wait)

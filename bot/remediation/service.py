@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,12 +26,13 @@ from typing import Any
 from bot import audit, metrics, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
+from bot.coordination.owner import owner_id
 from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied
 from bot.escalation import storage as reminders
 from bot.escalation.planner import PlannedReminder, ReminderKind
 from bot.incidents import journal
 from bot.incidents import storage as incidents
-from bot.models import Actor
+from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -68,10 +66,6 @@ class Decision:
     started: bool = False
 
 
-def _owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 class RemediationService:
     """`/remediate` and its Approve / Deny buttons without Slack."""
 
@@ -96,7 +90,7 @@ class RemediationService:
         self.executors = dict(executors)
         self.expiry = expiry
         self.timeout = timeout
-        self.owner = owner or _owner_id()
+        self.owner = owner or owner_id()
         self._running: set[asyncio.Task[None]] = set()
 
     # -- requesting -----------------------------------------------------------------------
@@ -195,11 +189,7 @@ class RemediationService:
                 {**args, "preview": preview.summary},
                 request_id,
             )
-            if channel_id:
-                await outbox.enqueue(
-                    tx, now, POST, {"request_id": request.id}, incident_id=request.incident_id
-                )
-            tx.after_commit(self.dispatcher.kick)
+            await self._queue(tx, request, now, *([POST] if channel_id else []))
         return request
 
     # -- deciding -------------------------------------------------------------------------
@@ -245,10 +235,7 @@ class RemediationService:
             started = len(approvals) >= request.approvals_needed
             if started:
                 request = await self._start(tx, request, actor, now, request_key)
-            await outbox.enqueue(
-                tx, now, REFRESH, {"request_id": request.id}, incident_id=request.incident_id
-            )
-            tx.after_commit(self.dispatcher.kick)
+            await self._queue(tx, request, now, REFRESH)
             if started:
                 tx.after_commit(lambda: self._spawn(request_id))
         return Decision(request, started=started)
@@ -291,10 +278,7 @@ class RemediationService:
                 {},
                 request_key,
             )
-            await outbox.enqueue(
-                tx, now, REFRESH, {"request_id": request.id}, incident_id=request.incident_id
-            )
-            tx.after_commit(self.dispatcher.kick)
+            await self._queue(tx, request, now, REFRESH)
         return Decision(request)
 
     async def get(self, request_id: int) -> Request:
@@ -331,17 +315,14 @@ class RemediationService:
         await self._record(
             tx,
             request,
-            "chatops-bot",
+            SYSTEM.user_id,
             "remediation.expire",
             "expired",
             f"request #{request.id} expired without approval",
             {},
             None,
         )
-        await outbox.enqueue(
-            tx, now, REFRESH, {"request_id": request.id}, incident_id=request.incident_id
-        )
-        tx.after_commit(self.dispatcher.kick)
+        await self._queue(tx, request, now, REFRESH)
         return request
 
     async def _refusal(
@@ -385,7 +366,7 @@ class RemediationService:
         await self._record(
             tx,
             request,
-            "chatops-bot",
+            SYSTEM.user_id,
             "remediation.start",
             "started",
             f"running #{request.id}: {request.preview.summary}",
@@ -450,7 +431,7 @@ class RemediationService:
             await self._record(
                 tx,
                 request,
-                "chatops-bot",
+                SYSTEM.user_id,
                 "remediation.outcome",
                 status.value,
                 f"#{request.id} {status.value}: {text}; now {outcome.after}",
@@ -458,11 +439,7 @@ class RemediationService:
                 None,
                 outcome=status.value,
             )
-            for kind in (REFRESH, OUTCOME):
-                await outbox.enqueue(
-                    tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
-                )
-            tx.after_commit(self.dispatcher.kick)
+            await self._queue(tx, request, now, REFRESH, OUTCOME)
 
     async def close_unknown(self, tx: Tx, request: Request, now: datetime) -> Request:
         """running -> unknown: its executor died; tell the requester and the approvers."""
@@ -477,7 +454,7 @@ class RemediationService:
         await self._record(
             tx,
             request,
-            "chatops-bot",
+            SYSTEM.user_id,
             "remediation.outcome",
             "unknown",
             f"#{request.id} outcome unknown: the bot stopped while it ran",
@@ -485,10 +462,7 @@ class RemediationService:
             None,
             outcome="unknown",
         )
-        for kind in (REFRESH, OUTCOME):
-            await outbox.enqueue(
-                tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
-            )
+        await self._queue(tx, request, now, REFRESH, OUTCOME)
         for user in dict.fromkeys([request.requested_by, *request.approvals]):
             await outbox.enqueue(
                 tx,
@@ -497,10 +471,17 @@ class RemediationService:
                 {"request_id": request.id, "user_id": user},
                 incident_id=request.incident_id,
             )
-        tx.after_commit(self.dispatcher.kick)
         return request
 
     # -- the record -----------------------------------------------------------------------
+
+    async def _queue(self, tx: Tx, request: Request, now: datetime, *kinds: str) -> None:
+        """Queue the request's messages (`kinds`) with the change, delivered once committed."""
+        for kind in kinds:
+            await outbox.enqueue(
+                tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
+            )
+        tx.after_commit(self.dispatcher.kick)
 
     async def _record(
         self,

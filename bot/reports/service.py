@@ -17,7 +17,7 @@ from datetime import datetime
 from bot import audit, dedup, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
-from bot.errors import DuplicateRequest, NotFound, PermissionDenied, UsageError
+from bot.errors import NotFound, PermissionDenied, UsageError
 from bot.escalation.calendar import due_after, working_periods
 from bot.escalation.planner import ReminderKind
 from bot.escalation.service import EscalationService
@@ -177,8 +177,7 @@ class ReportService:
         target = incident.channel_id or channel or self.policy.announce_channel
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
+            await dedup.claim(tx, request_id, now)
             await outbox.enqueue(
                 tx,
                 now,
@@ -224,8 +223,7 @@ class ReportService:
         await self._require_responder(actor)
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
+            await dedup.claim(tx, request_id, now)
             incident = await self._get(tx, incident_id, lock=True)
             postmortem = Postmortem(
                 incident_id=incident.id,
@@ -275,8 +273,7 @@ class ReportService:
         Its pending reminder is withdrawn in the same transaction."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
+            await dedup.claim(tx, request_id, now)
             item = await storage.get_item(tx, item_id)
             if item is None:
                 raise NotFound(f"There is no action item #{item_id}.")
@@ -324,8 +321,7 @@ class ReportService:
         png = await asyncio.to_thread(chart.render_png, figures)
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            if not await dedup.mark_handled(tx, request_id, now):
-                raise DuplicateRequest("This request was already handled.")
+            await dedup.claim(tx, request_id, now)
             await outbox.enqueue(
                 tx,
                 now,

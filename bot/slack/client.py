@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot import metrics
+from bot.http_errors import UNREACHABLE, retry_after_seconds
 from bot.slack.limits import SlackLimits
-from bot.slack.notifier import retry_after_seconds
 from bot.slack.pace import LocalPacer, Pacer, keys_for, wait_turn
 
 
@@ -53,7 +52,7 @@ class PacedWebClient(AsyncWebClient):
         metrics.SLACK_CALLS.labels(api_method).inc()
         try:
             return await super().api_call(api_method, **kwargs)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             metrics.SLACK_ERRORS.labels(api_method, type(exc).__name__).inc()
             raise
         except SlackApiError as exc:

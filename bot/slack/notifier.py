@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.errors import NotifierError
+from bot.http_errors import UNREACHABLE, retry_after_seconds, retry_of
 from bot.models import Incident
 from bot.notify import ChannelFacts, ChatMessage, MessageRef, Page
-from bot.slack import blocks, templates
+from bot.slack import blocks, escalation_text, templates
 from bot.slack.escape import from_slack
 from bot.text import visible
 
@@ -56,7 +55,7 @@ async def call_slack(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackRespon
         return await request
     except SlackApiError as exc:
         raise _translate(exc.response) from exc
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except UNREACHABLE as exc:
         raise NotifierError(f"Slack unreachable: {type(exc).__name__}", retryable=True) from exc
     except AttributeError as exc:
         # slack_sdk's own check reads `.get` on the body: an HTTP 200 whose body is text.
@@ -74,11 +73,12 @@ def _translate(response: Any) -> NotifierError:
     headers = getattr(response, "headers", None) or {}
     readable = isinstance(data, dict) and bool(data)
     code = str(data.get("error") or "") if isinstance(data, dict) else ""
-    retry_after = retry_after_seconds(headers.get("Retry-After") or headers.get("retry-after"))
+    header = headers.get("Retry-After") or headers.get("retry-after")
+    retryable, retry_after = retry_of(status, readable=readable, retry_after=header)
     if status == 429:
         code = code or "ratelimited"
-        retry_after = retry_after if retry_after is not None else 1.0
-    retryable = status == 429 or status >= 500 or not readable or code in _TRANSIENT
+    elif code in _TRANSIENT:  # Slack's own word that it may pass, whatever the status
+        retryable, retry_after = True, retry_after_seconds(header)
     if readable or status == 429:
         message = f"Slack error: {code or status}"
     else:
@@ -92,23 +92,6 @@ def _status_of(response: Any) -> int:
         if isinstance(value, int):
             return value
     return 0
-
-
-def retry_after_seconds(header: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number, or an HTTP date; None when absent."""
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class SlackNotifier:
@@ -276,13 +259,13 @@ class SlackNotifier:
         )
 
     async def page(self, incident: Incident, page: Page, *, channel: str) -> MessageRef:
-        text = templates.page_text(incident, page)
+        text = escalation_text.page_text(incident, page)
         return await self.post(channel, text, blocks.page_message(incident, text))
 
     async def page_user(
         self, incident: Incident, page: Page, *, user_id: str, channel: str
     ) -> MessageRef:
-        text = templates.page_dm_text(incident, page, channel)
+        text = escalation_text.page_dm_text(incident, page, channel)
         opened = await call_slack(self.client.conversations_open(users=user_id))
         return await self.post(
             str(opened["channel"]["id"]), text, blocks.page_message(incident, text)
@@ -298,7 +281,7 @@ class SlackNotifier:
         due_at: datetime,
         mention: str | None,
     ) -> MessageRef:
-        text = templates.breach_text(
+        text = escalation_text.breach_text(
             incident, target=target, within=within, due_at=due_at, mention=mention
         )
         return await self.post(channel, text)
@@ -306,8 +289,23 @@ class SlackNotifier:
     async def remind(
         self, incident: Incident, *, user_id: str, kind: str, due_at: datetime, within: str
     ) -> MessageRef:
-        text = templates.reminder_text(incident, kind=kind, due_at=due_at, within=within)
+        text = escalation_text.reminder_text(incident, kind=kind, due_at=due_at, within=within)
         return await self.direct_message(user_id, text)
+
+    async def remind_in_channel(
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        mentions: Sequence[str],
+        kind: str,
+        due_at: datetime,
+        within: str,
+    ) -> MessageRef:
+        text = escalation_text.channel_reminder_text(
+            incident, targets=mentions, kind=kind, due_at=due_at, within=within
+        )
+        return await self.post(channel, text)
 
 
 def _message_at(messages: list[dict[str, Any]], ts: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import NotifierError
+from bot.http_errors import UNREACHABLE
 from bot.models import Incident
 from bot.reports.models import ActionItem, HomeFacts, Stats
 from bot.slack import home, report_blocks
@@ -37,7 +38,7 @@ class SlackReportPublisher:
                             error_code=f"upload_http_{response.status}",
                             retryable=response.status >= 500 or response.status == 429,
                         )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise NotifierError(
                 f"Slack upload unreachable: {type(exc).__name__}", retryable=True
             ) from exc

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.durations import humanize_seconds
 from bot.models import Incident, IncidentPage, Severity
-from bot.notify import Page
-from bot.paging.config import PROVIDER_NAMES
 from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
 from bot.text import visible
 
 if TYPE_CHECKING:
-    from bot.escalation.service import OnCall as OnCallRow
-    from bot.paging.oncall import OnCallNow
+    pass
 
 SEVERITY_LABELS = {
     Severity.P0: ":red_circle: P0 Critical",
@@ -105,7 +100,7 @@ def channel(channel_id: str) -> str:
 def contact(incident: Incident) -> str:
     if incident.channel_id:
         return channel(incident.channel_id)
-    return user(incident.commander or incident.declared_by)
+    return user(incident.lead)
 
 
 def next_update(incident: Incident) -> str:
@@ -444,122 +439,3 @@ def escalate_confirm_text(incident: Incident) -> str:
 
 def resolved_by_button(user_id: str) -> str:
     return f"Resolved by {user(user_id)} with the Resolve button."
-
-
-# -- escalation and on-call -------------------------------------------------------------
-
-BREACHED_TARGETS = {
-    "acknowledge": ("acknowledgement", "acknowledged"),
-    "resolve": ("resolution", "resolved"),
-}
-REVIEW_NAMES = {
-    "review_preliminary": "preliminary review",
-    "review_formal": "formal review",
-}
-
-
-def mentions(targets: Sequence[str]) -> str:
-    """Users and user groups as mentions that notify them (a page); a paging service that
-    a level names (pagerduty, opsgenie) by its name."""
-    return " ".join(PROVIDER_NAMES.get(target) or user(target) for target in targets)
-
-
-def _page_reason(page: Page) -> str:
-    if page.by:
-        return f"{user(page.by)} escalated it by hand" + (
-            f": {said(page.reason)}" if page.reason else "."
-        )
-    if page.waited:
-        return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."
-    return f"It has just been {page.since}."
-
-
-def page_text(incident: Incident, page: Page) -> str:
-    """The page in the incident channel: it mentions everyone the level names."""
-    return (
-        f":rotating_light: *Escalation level {page.level}* for *{incident.id}* "
-        f"({severity_label(incident.severity)}): {said(incident.title)}\n"
-        f"{mentions(page.targets)}: you are paged. {_page_reason(page)} "
-        f"Acknowledge with `/incident ack {incident.id}`."
-    )
-
-
-def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
-    """The page as a direct message to one person."""
-    return (
-        f":rotating_light: You are paged (escalation level {page.level}) for *{incident.id}* "
-        f"({severity_label(incident.severity)}): {said(incident.title)}. {_page_reason(page)} "
-        f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
-    )
-
-
-def breach_text(
-    incident: Incident, *, target: str, within: str, due_at: datetime, mention: str | None
-) -> str:
-    """A missed acknowledgement or resolution target, posted once in the incident channel."""
-    noun, verb = BREACHED_TARGETS.get(target, (target, target))
-    who = f" {user(mention)}" if mention else ""
-    return (
-        f":hourglass: *{incident.id}* ({severity_label(incident.severity)}) missed its {noun} "
-        f"target: it was not {verb} within {within} (due {slack_date(due_at)}).{who}"
-    )
-
-
-def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: str) -> str:
-    """A reminder by direct message: a status update or a post-incident review is due."""
-    if kind == "update_due":
-        cadence = f" (every {within} for {incident.severity})" if within else ""
-        where = f" in {channel(incident.channel_id)}" if incident.channel_id else ""
-        return (
-            f":memo: A status update on *{incident.id}* ({said(incident.title)}) was due "
-            f"{slack_date(due_at)}{cadence}. Post one with `/incident update {incident.id} "
-            f"...`{where}."
-        )
-    name = REVIEW_NAMES.get(kind, "review")
-    resolved = slack_date(incident.resolved_at) if incident.resolved_at else "recently"
-    return (
-        f":clipboard: The {name} of *{incident.id}* ({said(incident.title)}) is due "
-        f"{slack_date(due_at)}: {within} after it was resolved ({resolved})."
-    )
-
-
-def escalated_confirmation(
-    incident_id: str, level: int, last_level: int, targets: Sequence[str]
-) -> str:
-    """Ephemeral answer to `/incident escalate`: mentions here do not notify anyone."""
-    top = " That is the last level." if level >= last_level else ""
-    return (
-        f"Escalated *{incident_id}* to level {level} of {last_level}: paging "
-        f"{mentions(targets)} now.{top}"
-    )
-
-
-def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:
-    """`/oncall`: who is paged at each escalation level, per severity, with the targets;
-    first, whoever the paging services say is on call now (`now`)."""
-    lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
-    for answer in now:
-        name = PROVIDER_NAMES.get(answer.provider, answer.provider)
-        people = [user(person) for person in answer.users]
-        people += [escape_mrkdwn(email) for email in answer.unmatched]
-        who = ", ".join(people) or "nobody"
-        if not answer.reachable and not answer.stale:
-            lines.append(
-                f"• {name} could not be reached, so the levels below stand as written: "
-                f"{escape_mrkdwn(answer.error[:200])}"
-            )
-            continue
-        late = " (as last known: it cannot be reached now)" if answer.stale else ""
-        lines.append(f"• On call now at {name}{late}: {who}; paged with the first level")
-    for row in rows:
-        cadence = f", update every {row.update_every}" if row.update_every else ""
-        lines.append(
-            f"\n{severity_label(row.severity)}: acknowledge within {row.ack_within}, "
-            f"resolve within {row.resolve_within}{cadence}"
-        )
-        if not row.levels:
-            lines.append("• nobody is paged for this severity")
-        for level in row.levels:
-            when = "at once" if level.after == 0 else f"after {humanize_seconds(level.after)}"
-            lines.append(f"• Level {level.level}, {when}: {mentions(level.targets)}")
-    return "\n".join(lines)

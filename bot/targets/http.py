@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.catalog import HttpCheck
+from bot.http_errors import UNREACHABLE
 from bot.targets.errors import TargetError, TargetTimeout, TargetUnavailable
 
 SYSTEM = "http"
@@ -52,7 +53,7 @@ class HttpClient:
                 return HttpAnswer(
                     response.status, latency_ms, body.decode("utf-8", errors="replace")
                 )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise translate(exc, timeout) from None
         finally:
             if owned:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
@@ -115,11 +113,3 @@ async def stored_state(harness: BotHarness) -> tuple[int, int, int]:
         row = await tx.fetchone("SELECT COALESCE(SUM(version), 0) AS v FROM incidents")
     versions = int(row["v"]) if row else 0
     return await count(harness, "timeline"), await count(harness, "outbox"), versions
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    """Wait until `check()` is true (work that runs after Slack was acknowledged)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)

@@ -13,9 +13,9 @@ from bot.clock import FakeClock, SystemClock
 from bot.console.workspace import RecordedCall
 from bot.incidents import storage
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import eventually
 from tests.escalation_env import policy_without_paging
 from tests.harness import BotHarness
+from tests.waiting import until
 
 
 def _announcements(harness: BotHarness) -> list[RecordedCall]:
@@ -81,7 +81,7 @@ async def test_declare_over_signed_http(make_harness: HarnessFactory, store: str
     await harness.command("list")
     [listed] = await harness.replies()
     assert incident.id in str(listed["blocks"])
-    await eventually(lambda: _audited(harness, "incident.list"))
+    await until(lambda: _audited(harness, "incident.list"))
     await harness.settle()
     assert await _count(harness, "incidents") == 1
     assert len(_announcements(harness)) == 1
@@ -308,7 +308,7 @@ async def test_every_invocation_is_audited_reads_included(harness: BotHarness) -
         await harness.replies()
     status, _ = await harness.command("P1", command="/oncall")
     assert status == 200
-    await eventually(lambda: _audited(harness, "oncall"))  # it follows the answer on the ack
+    await until(lambda: _audited(harness, "oncall"))  # it follows the answer on the ack
     invocations = [
         (e.action, e.outcome)
         async for e in harness.services.audit.entries()

@@ -28,8 +28,8 @@ from tests.processes import (
     fired_reminders,
     incident_ids,
     outbox_empty,
-    wait_until,
 )
+from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -110,7 +110,7 @@ async def a_later_incident_escalates(
         ids.update(await incident_ids(database_url))
         return title in ids
 
-    await wait_until(declared, 5, f"{title} to be declared")
+    await until(declared, f"{title} to be declared", timeout=5)
     incident_id = ids[title]
 
     async def escalated() -> bool:
@@ -119,7 +119,7 @@ async def a_later_incident_escalates(
             and count(double, "missed its acknowledgement", incident_id) == 1
         )
 
-    await wait_until(escalated, 10, f"{title} to escalate")
+    await until(escalated, f"{title} to escalate", timeout=10)
 
 
 async def test_kill_9_and_restart_delivers_every_page_exactly_once(
@@ -135,15 +135,15 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
             done = count(double, "Escalation level 1") == 1
             return done and count(double, "You are paged (escalation level 1)") == 1
 
-        await wait_until(level_one_delivered, 5, "the level-1 page")
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(level_one_delivered, "the level-1 page", timeout=5)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         assert time.monotonic() - declared < 2, "level 2 must still be ahead when we kill"
         first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
 
         async def both_overdue() -> bool:  # level 2 (2 s) and the ack target (3 s)
             return await overdue_reminders(postgres_url) == 2
 
-        await wait_until(both_overdue, 5, "level 2 and the ack target to be overdue")
+        await until(both_overdue, "level 2 and the ack target to be overdue", timeout=5)
         assert count(double, "Escalation level 2") == 0
 
         second = start("second")
@@ -157,15 +157,15 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
                 and count(double, "You are paged (escalation level 2)") == 2
             )
 
-        await wait_until(overdue_delivered, 5, "the overdue page and breach warning")
+        await until(overdue_delivered, "the overdue page and breach warning", timeout=5)
         prompt = time.monotonic() - restarted
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         second.kill9()
 
         third = start("third")  # and once more: nothing is repeated
         await third.ready()
         await a_later_incident_escalates(double, third, "Search down", postgres_url)
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         await third.stop()
 
     assert prompt < 3.0, f"overdue reminders took {prompt:.1f} s after the restart"
@@ -207,7 +207,7 @@ async def test_two_processes_fire_each_reminder_exactly_once(
                 and count(double, "You are paged (escalation level 2)") >= 2 * incidents
             )
 
-        await wait_until(all_fired, 10, "every level-2 page and breach warning")
+        await until(all_fired, "every level-2 page and breach warning", timeout=10)
         # Both go on sweeping (every 0.5 s) while a later incident escalates on each:
         # nothing may fire again.
         await asyncio.gather(
@@ -216,7 +216,7 @@ async def test_two_processes_fire_each_reminder_exactly_once(
                 for bot in pair
             )
         )
-        await wait_until(lambda: outbox_empty(postgres_url), 5, "the outbox to drain")
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         for bot in pair:
             await bot.stop()
 

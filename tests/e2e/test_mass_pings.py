@@ -17,13 +17,13 @@ from bot.slack import blocks
 from tests.e2e.incident_helpers import (
     ANNOUNCE,
     declare,
-    eventually,
     human_message,
     pinned_summary,
     posts,
     reply,
 )
 from tests.harness import BotHarness
+from tests.waiting import until
 
 # What Slack would read as a broadcast, or as a mention or a link nobody in the bot meant.
 BROADCAST = re.compile(r"<!(channel|here|everyone|group)\b")
@@ -97,7 +97,7 @@ async def test_user_text_reaches_slack_as_text_everywhere(harness: BotHarness) -
     async def paged() -> bool:  # fired by the escalation engine, paced like every post
         return "@channel wake up" in " ".join(str(c.params) for c in posts(harness, room))
 
-    await eventually(paged)
+    await until(paged)
     pinned = human_message(harness, room, "U0CAROL", "<!channel> <@U0MALLORY> rolled back")
     await harness.event(
         {
@@ -108,7 +108,7 @@ async def test_user_text_reaches_slack_as_text_everywhere(harness: BotHarness) -
             "event_ts": pinned,
         }
     )
-    await eventually(lambda: _copied(harness, incident.id))
+    await until(lambda: _copied(harness, incident.id))
     await reply(harness, "timeline", channel_id=room)
     await reply(harness, "list")
     await reply(harness, "resolve <!everyone> fixed by <@U0MALLORY>", channel_id=room)

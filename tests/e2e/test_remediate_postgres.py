@@ -5,7 +5,6 @@ preview), and the bot's own backends never touched, even when they match the fil
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psycopg
 import pytest
@@ -22,20 +21,11 @@ from tests.remediation_helpers import (
     request,
     thread_replies,
 )
+from tests.waiting import poll_sql
 
 pytestmark = pytest.mark.postgres
 
 SERVICES = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": 10}}}
-
-
-def _poll(dsn: str, sql: str, params: tuple = (), timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute(sql, params).fetchone():
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"never saw: {sql} {params}")
 
 
 def _pids(dsn: str, where: str) -> set[int]:
@@ -76,7 +66,7 @@ async def test_a_real_blocking_backend_is_terminated_after_approval(
             asyncio.to_thread(waiter.execute, "UPDATE orders SET state = 'shipped' WHERE id = 1")
         )
         await asyncio.to_thread(
-            _poll,
+            poll_sql,
             postgres_url,
             "SELECT 1 WHERE %s = ANY(pg_blocking_pids(%s))",
             (holder_pid, waiter_pid),
@@ -114,7 +104,7 @@ async def test_idle_in_transaction_sessions_of_the_preview_only(
             session.execute("SELECT 1")  # opens a transaction, then idles in it
         pids = [s.info.backend_pid for s in sessions]
         await asyncio.to_thread(
-            _poll,
+            poll_sql,
             postgres_url,
             "SELECT 1 FROM pg_stat_activity WHERE application_name = 'orders-api'"
             " AND state = 'idle in transaction' AND now() - state_change > interval '1.2 s'"
@@ -132,7 +122,7 @@ async def test_idle_in_transaction_sessions_of_the_preview_only(
         late.execute("SELECT 1")
         late_pid = late.info.backend_pid
         await asyncio.to_thread(
-            _poll,
+            poll_sql,
             postgres_url,
             "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
             (late_pid,),
@@ -162,7 +152,7 @@ async def test_the_bots_own_backends_are_never_terminated(
         own_pid = (await session.fetchone("SELECT pg_backend_pid() AS pid"))["pid"]  # type: ignore[index]
         for pid in (idle.info.backend_pid, own_pid):
             await asyncio.to_thread(
-                _poll,
+                poll_sql,
                 postgres_url,
                 "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle'"
                 " AND now() - state_change > '1.2 s'",

@@ -16,7 +16,8 @@ from bot.slack.requests import block_actions_body, slash_command_body
 from bot.store import create_store
 from tests.fake_kubernetes import FakeKubernetes, deployment
 from tests.harness import BOT_TOKEN, PACE_SCALE, openapi_spec
-from tests.processes import BotProcess, bot_env, wait_until
+from tests.processes import BotProcess, bot_env
+from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -82,7 +83,7 @@ async def _request(double: SlackDouble, bot: BotProcess) -> dict:
     async def is_posted() -> bool:
         return bool(posted())
 
-    await wait_until(is_posted, 10, "the request message")
+    await until(is_posted, "the request message", timeout=10)
     return posted()[0]
 
 
@@ -130,7 +131,7 @@ async def test_two_processes_twenty_approvals_one_execution(
         async def finished() -> bool:
             return await _status(postgres_url) == "succeeded"
 
-        await wait_until(finished, 20, "the request to succeed")
+        await until(finished, "the request to succeed", timeout=20)
         answers = [str(r.payload.get("text")) for r in responses[1:]]
         assert sum("Running" in a for a in answers) == 1, answers
         assert sum("already" in a for a in answers) == 19, answers
@@ -165,7 +166,7 @@ async def test_kill_9_mid_run_then_restart_never_runs_it_again(
         async def running() -> bool:
             return executions() == 1
 
-        await wait_until(running, 10, "the scale call to reach the API server")
+        await until(running, "the scale call to reach the API server", timeout=10)
         first.kill9()
         assert await _status(postgres_url) == "running"
 
@@ -188,7 +189,7 @@ async def test_kill_9_mid_run_then_restart_never_runs_it_again(
         async def requester_told() -> bool:
             return told("U0ALICE") and told("U0SRE01")
 
-        await wait_until(requester_told, 30, "the requester and approver to be told")
+        await until(requester_told, "the requester and approver to be told", timeout=30)
         assert await _status(postgres_url) == "unknown"
         assert executions() == 1  # never run again
         updates = [c for c in double.calls_to("chat.update") if c.params.get("ts") == message["ts"]]

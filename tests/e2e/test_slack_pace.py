@@ -13,8 +13,9 @@ from collections import Counter
 
 from bot.console.workspace import RecordedCall
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import ANNOUNCE, eventually, posts
+from tests.e2e.incident_helpers import ANNOUNCE, posts
 from tests.harness import BotHarness
+from tests.waiting import until
 
 SCALE = 10.0  # Slack's clock, ten times faster: 50 announcements in about 5 s
 _ID = re.compile(r"INC-\d{8}-\d{3,}")
@@ -51,7 +52,7 @@ async def test_a_burst_of_50_declarations_draws_no_429(make_harness: HarnessFact
     async def all_announced() -> bool:
         return len(_announced(harness)) >= 50
 
-    await eventually(all_announced, timeout=60)
+    await until(all_announced, timeout=60)
     await harness.settle()
     assert harness.double.rate_limited == []
     # Each once, in the order they were declared.
@@ -84,7 +85,7 @@ async def test_an_outage_of_429s_and_500s_loses_nothing_and_keeps_order(
     async def all_delivered() -> bool:
         return all(len(posts_of(i)) >= 2 for i in ids)
 
-    await eventually(all_delivered, timeout=90)
+    await until(all_delivered, timeout=90)
     await harness.settle()
     assert harness.double.rate_limited, "the outage answered nothing with 429"
     assert any(c.http_status == 500 for c in harness.double.calls)

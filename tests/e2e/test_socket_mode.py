@@ -14,8 +14,8 @@ from typing import Any
 from bot.console.workspace import SlackDouble
 from bot.slack.requests import new_trigger_id, slash_command_payload
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import eventually
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
+from tests.waiting import until
 
 APP_TOKEN = "xapp-1-A0TEST-1-socketmodetest"
 
@@ -146,7 +146,7 @@ async def test_redelivered_envelope_creates_nothing_new(make_harness: HarnessFac
     await harness.double.wait_ack(marker)
     [listed] = await harness.replies()
     assert "Open incidents (1)" in listed["text"]
-    await eventually(lambda: _audited(harness, "incident.list"))
+    await until(lambda: _audited(harness, "incident.list"))
     await harness.settle()
     assert await _incident_titles(harness) == ["Checkout down"]
     assert len(_announcements(harness)) == 1

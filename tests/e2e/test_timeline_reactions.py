@@ -10,9 +10,10 @@ import pytest
 
 from bot.incidents.pending_pins import QUEUE, PendingPin
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import count, declare, eventually, human_message
+from tests.e2e.incident_helpers import count, declare, human_message
 from tests.harness import BotHarness
 from tests.servers import PostgresServer
+from tests.waiting import until
 
 
 def _reaction(
@@ -37,7 +38,7 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
     room = incident.channel_id or ""
     ts = human_message(harness, room, "U0CAROL", "Found it: the 14:02 deploy changed the pool size")
     assert (await harness.event(_reaction(room, ts))).status == 200
-    await eventually(lambda: _has(harness, 1))
+    await until(lambda: _has(harness, 1))
     [entry] = [
         e
         for e in await harness.services.incidents.timeline(incident.id)
@@ -53,7 +54,7 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
     await harness.event(again, event_id="EvSECOND")
     reply_ts = human_message(harness, room, "U0DAVE", "Rolling back now", thread_ts=ts)
     await harness.event(_reaction(room, reply_ts))  # a reply in a thread counts too
-    await eventually(lambda: _has(harness, 2))
+    await until(lambda: _has(harness, 2))
     texts = [e.text for e in await harness.services.incidents.timeline(incident.id)]
     assert "<@U0DAVE>: Rolling back now" in texts
     assert await _copied(harness) == 2
@@ -72,7 +73,7 @@ async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarnes
     await harness.event(_reaction(room, here, name="eyes"))  # not the configured reaction
     # A pin that counts, sent last: once it is in, the two above have been handled.
     await harness.event(_reaction(room, here))
-    await eventually(lambda: _has(harness, 1))
+    await until(lambda: _has(harness, 1))
     assert await _copied(harness) == 1
     # Only the war-room message was read from Slack.
     assert len(harness.double.calls_to("conversations.history")) == history_calls + 1
@@ -106,10 +107,10 @@ async def test_a_pin_while_the_database_is_down_is_recorded_when_it_is_back(
 
     own_postgres.pause()
     assert (await harness.event(_reaction(room, ts))).status == 200
-    await eventually(lambda: _kept(harness, 1))  # kept in Redis, not only logged
+    await until(lambda: _kept(harness, 1), "the pin kept")  # kept in Redis, not only logged
 
     own_postgres.resume()
-    await eventually(lambda: _kept(harness, 0), timeout=30)
+    await until(lambda: _kept(harness, 0), "the kept pin replayed", timeout=30)
     [entry] = [
         e
         for e in await harness.services.incidents.timeline(incident.id)

@@ -24,8 +24,8 @@ from tests.processes import (
     fired_reminders,
     incident_ids,
     outbox_empty,
-    wait_until,
 )
+from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -113,7 +113,7 @@ async def test_two_replicas_behind_a_round_robin_front(
                 and count(double, "missed its acknowledgement") >= INCIDENTS
             )
 
-        await wait_until(all_fired, 15, "every level-2 page and breach warning")
+        await until(all_fired, "every level-2 page and breach warning", timeout=15)
 
         # Twenty approvers click Approve at once, the clicks spread over both replicas.
         message = await _request(double, client)  # type: ignore[arg-type]
@@ -124,8 +124,8 @@ async def test_two_replicas_behind_a_round_robin_front(
         async def finished() -> bool:
             return await _status(postgres_url) == "succeeded"
 
-        await wait_until(finished, 20, "the remediation to succeed")
-        await wait_until(lambda: outbox_empty(postgres_url), 10, "the outbox to drain")
+        await until(finished, "the remediation to succeed", timeout=20)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=10)
     finally:
         await client.sender.close()
         await front.stop()

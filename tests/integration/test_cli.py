@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from bot.console.workspace import SlackDouble
 from bot.policy import load_policy
 from bot.slack.requests import SlackRequestSender, slash_command_body
 from bot.store import create_store, migrate
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_IN_POLICY = ROOT / "bot" / "defaults" / "policy.yml"
@@ -62,12 +62,6 @@ def _cli(
         timeout=timeout,
         check=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ----- configuration errors ----------------------------------------------------------------
@@ -307,7 +301,7 @@ async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[s
 async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     async with SlackDouble(bot_token=BOT_TOKEN) as slack:
         env = _env(
             tmp_path,
@@ -382,7 +376,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
         "from bot.cli import main\n"
         "sys.exit(main())\n"
     )
-    port = _free_port()
+    port = free_port()
     async with SlackDouble(bot_token=BOT_TOKEN) as slack:
         env = _env(
             tmp_path,

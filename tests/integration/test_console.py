@@ -26,6 +26,7 @@ from slack_bolt.response import BoltResponse
 from bot.console.app import Console, QueueLines, console_config
 from bot.console.render import Style
 from bot.slack import blocks
+from tests.waiting import until, wait_for_output
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,22 +65,10 @@ class Driver:
 
     async def wait_for(self, text: str, *, since: int = 0, timeout: float = 10.0) -> str:
         """The output after `since`, once it contains `text`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while text not in self.out.getvalue()[since:]:
-            if self.task is not None and self.task.done():
-                self.task.result()  # surface the console's own failure
-            if loop.time() > deadline:
-                raise AssertionError(f"{text!r} never shown; output:\n{self.out.getvalue()}")
-            await asyncio.sleep(0.02)
-        return self.out.getvalue()[since:]
+        return await wait_for_output(self.out, text, since=since, task=self.task, timeout=timeout)
 
     async def wait_requests(self, count: int, timeout: float = 10.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.console.requests_sent < count:
-            assert loop.time() < deadline, f"only {self.console.requests_sent} requests sent"
-            await asyncio.sleep(0.02)
+        await until(lambda: self.console.requests_sent >= count, f"{count} requests sent", timeout)
 
     async def quit(self) -> int:
         self.lines.feed(":quit")
@@ -131,10 +120,10 @@ async def test_declare_shows_the_announcement_and_a_button_press_reaches_the_app
     assert incident.acknowledged_by == "U0YOU"
 
     # Tab at the prompt offers the incident the store now holds.
-    deadline = asyncio.get_running_loop().time() + 10
-    while incident.id not in driver.console.completer.candidates("/incident show "):
-        assert asyncio.get_running_loop().time() < deadline, "the ID is never offered"
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: incident.id in driver.console.completer.candidates("/incident show "),
+        "the ID to be offered",
+    )
     assert "#incidents" in driver.console.completer.candidates(":in #")
 
     assert await driver.quit() == 0

@@ -15,6 +15,7 @@ from bot.console.app import Console, QueueLines
 from bot.console.render import Style
 from bot.policy import default_policy_text
 from tests.fake_kubernetes import FakeKubernetes, deployment
+from tests.waiting import wait_for_output
 
 
 def _policy_file(tmp_path: Path) -> Path:
@@ -36,17 +37,6 @@ def _policy_file(tmp_path: Path) -> Path:
     return path
 
 
-async def _wait_for(out: io.StringIO, text: str, since: int, task: asyncio.Task[int]) -> str:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while text not in out.getvalue()[since:]:
-        if task.done():
-            task.result()
-        assert loop.time() < deadline, f"{text!r} never shown; output:\n{out.getvalue()}"
-        await asyncio.sleep(0.02)
-    return out.getvalue()[since:]
-
-
 async def test_two_people_request_and_approve_a_remediation_in_the_console(
     tmp_path: Path, fake_kubernetes: FakeKubernetes
 ) -> None:
@@ -63,11 +53,13 @@ async def test_two_people_request_and_approve_a_remediation_in_the_console(
     await console.start()
     task = asyncio.create_task(console.run())
     try:
-        await _wait_for(out, "Type a slash command", 0, task)
+        await wait_for_output(out, "Type a slash command", since=0, task=task, timeout=15)
         mark = len(out.getvalue())
         lines.feed(":as U0ALICE", "/remediate kubernetes.scale checkout replicas=6")
-        shown = await _wait_for(out, "Approve", mark, task)
-        shown = await _wait_for(out, "from 3 to 6 replicas", mark, task)
+        shown = await wait_for_output(out, "Approve", since=mark, task=task, timeout=15)
+        shown = await wait_for_output(
+            out, "from 3 to 6 replicas", since=mark, task=task, timeout=15
+        )
         assert "scale deployment checkout in namespace shop from 3 to 6 replicas" in shown
         approve = re.findall(r"\[(\d+)\] Approve", shown)[-1]
         assert fake_kubernetes.state.deployments[("shop", "checkout")]["spec"]["replicas"] == 3
@@ -75,15 +67,19 @@ async def test_two_people_request_and_approve_a_remediation_in_the_console(
         # Alice may not approve her own request.
         mark = len(out.getvalue())
         lines.feed(approve, "y")
-        await _wait_for(out, "someone else must approve it", mark, task)
+        await wait_for_output(
+            out, "someone else must approve it", since=mark, task=task, timeout=15
+        )
 
         mark = len(out.getvalue())
         lines.feed(":as U0BOB", approve)
-        await _wait_for(out, "Approve this change?", mark, task)
+        await wait_for_output(out, "Approve this change?", since=mark, task=task, timeout=15)
         lines.feed("y")
-        done = await _wait_for(out, "scaled checkout from 3 to 6 replicas", mark, task)
+        done = await wait_for_output(
+            out, "scaled checkout from 3 to 6 replicas", since=mark, task=task, timeout=15
+        )
         assert "Running" in done or "Succeeded" in done
-        await _wait_for(out, "Succeeded", mark, task)
+        await wait_for_output(out, "Succeeded", since=mark, task=task, timeout=15)
         assert fake_kubernetes.state.deployments[("shop", "checkout")]["spec"]["replicas"] == 6
         lines.feed(":quit")
         assert await asyncio.wait_for(task, timeout=20) == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,23 +14,14 @@ import pytest
 from bot.diagnostics.findings import Grade
 from tests.diagnostics_helpers import diagnose, finding
 from tests.servers import PostgresServer
+from tests.waiting import poll_sql
 
 pytestmark = pytest.mark.postgres
 
 
 async def _wait_for(dsn: str, sql: str) -> None:
     """Wait until `sql` returns a row: the positive signal that the scene is set."""
-    await asyncio.to_thread(_poll, dsn, sql)
-
-
-def _poll(dsn: str, sql: str, params: tuple = (), timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            if conn.execute(sql, params).fetchone():
-                return
-            time.sleep(0.05)
-    raise AssertionError(f"never saw: {sql}")
+    await asyncio.to_thread(poll_sql, dsn, sql)
 
 
 @pytest.fixture

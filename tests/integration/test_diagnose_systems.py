@@ -17,7 +17,7 @@ from tests import aws as moto
 from tests.aws import MotoServer
 from tests.diagnostics_helpers import diagnose, finding
 from tests.fake_kubernetes import FakeKubernetes, deployment, event, node, pod, pod_metrics
-from tests.servers import RedisServer
+from tests.servers import RedisServer, free_port
 
 
 @pytest.mark.redis
@@ -259,9 +259,7 @@ async def test_an_endpoint_that_never_answers_is_crit_and_the_others_unaffected(
 async def test_a_redis_that_refuses_is_crit_with_its_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there
     monkeypatch.setenv("GONE_URL", f"redis://:s3cretpass@127.0.0.1:{port}/0")
     report = await diagnose(
         tmp_path, {"gone": {"redis": {"url_env": "GONE_URL", "timeout": 1}}}, "gone"

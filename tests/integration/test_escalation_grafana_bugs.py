@@ -19,7 +19,8 @@ from bot.errors import Conflict
 from bot.escalation import FireResult, ReminderKind, ReminderStatus
 from bot.escalation import storage as reminder_storage
 from bot.models import IncidentRole, Status
-from tests.escalation_env import ALICE, BOB, Env, probe, start_env, stop_env, until
+from tests.escalation_env import ALICE, BOB, Env, probe, start_env, stop_env
+from tests.waiting import until
 
 K = ReminderKind
 MIN = timedelta(minutes=1)

@@ -16,7 +16,7 @@ from bot.escalation import storage as reminder_storage
 from bot.models import Actor, IncidentRole, Severity, Status
 from bot.outbox import OutboxDispatcher
 from bot.policy import parse_policy
-from bot.slack import templates
+from bot.slack import escalation_text
 from bot.store import create_store, migrate
 from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, MATRIX_POLICY, Env, start_env, stop_env
 
@@ -283,7 +283,7 @@ async def test_manual_escalation_pages_the_next_level_now(env: Env) -> None:
     await env.services.incidents.resolve(incident.id, ALICE, summary="done")
     with pytest.raises(Conflict, match="resolved"):
         await env.services.escalation.escalate(incident.id, BOB)
-    assert templates.escalated_confirmation(incident.id, 3, 3, ("U0VPENG",)).endswith(
+    assert escalation_text.escalated_confirmation(incident.id, 3, 3, ("U0VPENG",)).endswith(
         "That is the last level."
     )
 
@@ -398,7 +398,7 @@ async def test_oncall_shows_who_stands_at_each_level(env: Env) -> None:
         (2, 1800, ("U0ENGLEAD", "S0SRE")),
         (3, 3600, ("U0VPENG",)),
     ]
-    text = templates.oncall_text(env.services.escalation.oncall(Severity.P3))
+    text = escalation_text.oncall_text(env.services.escalation.oncall(Severity.P3))
     assert "acknowledge within 1 business day" in text
     assert "Level 1, at once: <@U0ASSIGNED>" in text
     assert "Level 2, after 30 min: <@U0TEAMLEAD>" in text

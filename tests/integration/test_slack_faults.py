@@ -5,7 +5,6 @@ retryable NotifierError, with Slack's Retry-After; a permanent one is not."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +14,7 @@ from bot.console.workspace import SlackDouble
 from bot.errors import NotifierError
 from bot.slack.notifier import SlackNotifier
 from tests.harness import openapi_spec
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -112,9 +112,7 @@ async def test_faults_can_be_scripted_for_one_channel_by_id_or_name(
 
 
 async def test_an_unreachable_slack_is_retryable() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there
     client = AsyncWebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{port}/api/")
     error = await _error(SlackNotifier(client))
     assert error.retryable and "unreachable" in str(error)
