@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,9 +138,11 @@ async def cluster(
     database_url: str = "",
     redis_url: str | None = None,
     pace_scale: float = PACE_SCALE,
+    preload: Sequence[str] = (),
 ) -> AsyncIterator[Cluster]:
     """`replicas` processes of `kind` ("bot": `chatops-bot run`; "bare": the bare Bolt app)
-    behind a round-robin front in this process."""
+    behind a round-robin front in this process. `preload`: modules a bot process imports
+    before it starts (what it once imported eagerly, as a baseline)."""
     from tests.processes import CHATOPS_BOT, RoundRobinFront
     from tests.servers import free_port
 
@@ -150,8 +152,13 @@ async def cluster(
         try:
             for n in range(replicas):
                 port = free_port()
-                if kind == "bot":
-                    argv = [str(CHATOPS_BOT), "run", "--host", "127.0.0.1", "--port", str(port)]
+                run = ["run", "--host", "127.0.0.1", "--port", str(port)]
+                if kind == "bot" and preload:
+                    imports = "".join(f"import {module}; " for module in preload)
+                    code = f"{imports}import sys; from bot.cli import main; sys.exit(main())"
+                    argv = [sys.executable, "-c", code, *run]
+                elif kind == "bot":
+                    argv = [str(CHATOPS_BOT), *run]
                 else:
                     argv = [sys.executable, __file__, "bare", "--port", str(port)]
                     argv += ["--api-url", double.api_url]
