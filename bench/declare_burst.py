@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/declare_burst.py [--count 2000] [--concurrency 50]
         [--store sqlite|postgres|both] [--database-url URL] [--baseline]
+        [--replicas N] [--pace-scale 100]
 
 The real bot (`create_bot` + `Bot.start` on a free loopback port, its outbox dispatcher and
 escalation engine running) answers correctly signed `/incident declare P2 ...` slash commands
@@ -10,6 +11,9 @@ response_url are the Slack double's. Printed per store: how many were acknowledg
 (rows in `incidents`), refused (any other answer on the response_url, by kind) and announced
 (announcement posts the double recorded), and declarations per second end to end: from the
 first request sent to the last answer on a response_url, and to the last announcement.
+
+`--replicas N` runs the bot as N `chatops-bot run` processes behind a round-robin front, on
+PostgreSQL and a throwaway Redis (bench/cluster.py), as a Deployment runs it.
 
 `--baseline` runs PostgreSQL a second time, first, with the audit chain as it was before issue
 7 (the chain head locked from the first audit entry of a transaction until its commit) and the
@@ -39,6 +43,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cluster import (  # noqa: E402
+    BOT_TOKEN,
+    PACE_SCALE,
+    SIGNING_SECRET,
+    cluster,
+    servers,
+)
 from bot import audit  # noqa: E402
 from bot.app import build_client  # noqa: E402
 from bot.audit import AuditRecord  # noqa: E402
@@ -49,12 +60,12 @@ from bot.policy import load_policy  # noqa: E402
 from bot.runtime import create_bot  # noqa: E402
 from bot.services import build_services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.slack.limits import SlackLimits  # noqa: E402
 from bot.slack.notifier import SlackNotifier  # noqa: E402
 from bot.slack.requests import SlackRequestSender, slash_command_body  # noqa: E402
 from bot.store import Tx, create_store, for_update  # noqa: E402
 
-SIGNING_SECRET = "bench-signing-secret-0123456789ab"
-BOT_TOKEN = "xoxb-bench"
+GOAL_PER_SECOND = 500
 CHANNEL = "C0BENCH"
 USER = "U0BENCH"
 
@@ -67,6 +78,7 @@ class Tally:
     answers: collections.Counter[str] = field(default_factory=collections.Counter)
     answered: int = 0
     announced: int = 0
+    announcement_texts: collections.Counter[str] = field(default_factory=collections.Counter)
     last_answer_at: float = 0.0
     last_announcement_at: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -84,6 +96,7 @@ class Tally:
             and item.params.get("channel") == self.announce_channel
         ):
             self.announced += 1
+            self.announcement_texts[str(item.params.get("text", ""))] += 1
             self.last_announcement_at = now
             self.changed.set()
 
@@ -170,8 +183,9 @@ class Outcome:
     created: int
     finished: bool
     started: float
-    bot_cpu: float  # this process: the bot, the Slack double and the HTTP client
+    bot_cpu: float  # this process: the bot (in-process), the Slack double, the HTTP client
     database_cpu: float  # the PostgreSQL server, when the bench started it
+    replicas_cpu: float | None = None  # the bot processes, with --replicas
 
 
 async def burst(
@@ -180,32 +194,54 @@ async def burst(
     count: int,
     concurrency: int,
     database_process: psutil.Process | None = None,
+    *,
+    pace_scale: float = PACE_SCALE,
+    replicas: int = 0,
+    redis_url: str | None = None,
     **store: Any,
 ) -> Outcome:
     policy = load_policy(None)
     tally = Tally(policy.announce_channel)
     async with AsyncExitStack() as stack:
-        double = SlackDouble(bot_token=BOT_TOKEN, on_event=tally)
+        # Slack's limits enforced at the pace the bot keeps (a 429 would show as a retry).
+        double = SlackDouble(
+            bot_token=BOT_TOKEN, on_event=tally, rate_limits=SlackLimits(scale=pace_scale)
+        )
         await double.start()
         stack.push_async_callback(double.stop)
         double.add_channel(CHANNEL, "bench")
-        settings = Settings(
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=double.api_url,
-            SLACK_APP_TOKEN=None,
-            DATABASE_URL=database_url,
-            REDIS_URL=None,
-            **store,
-        )
-        bot = create_bot(settings, policy=policy)
-        await bot.start("127.0.0.1", 0)
-        stack.push_async_callback(bot.stop)
+        bot_processes: list[psutil.Process] = []
+        if replicas:
+            bots = await stack.enter_async_context(
+                cluster(
+                    "bot",
+                    replicas,
+                    double,
+                    database_url=database_url,
+                    redis_url=redis_url,
+                    pace_scale=pace_scale,
+                )
+            )
+            url = bots.url
+            bot_processes = [psutil.Process(pid) for pid in bots.pids]
+        else:
+            settings = Settings(
+                SLACK_BOT_TOKEN=BOT_TOKEN,
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                SLACK_API_URL=double.api_url,
+                SLACK_APP_TOKEN=None,
+                DATABASE_URL=database_url,
+                REDIS_URL=redis_url,
+                SLACK_PACE_SCALE=pace_scale,
+                **store,
+            )
+            bot = create_bot(settings, policy=policy)
+            await bot.start("127.0.0.1", 0)
+            stack.push_async_callback(bot.stop)
+            url = f"http://127.0.0.1:{bot.port}/slack/events"
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(session.close)
-        sender = SlackRequestSender(
-            f"http://127.0.0.1:{bot.port}/slack/events", SIGNING_SECRET, session=session
-        )
+        sender = SlackRequestSender(url, SIGNING_SECRET, session=session)
         bodies = [
             slash_command_body(
                 text=f"declare P2 Burst {label} declaration {n}",
@@ -226,7 +262,11 @@ async def burst(
                 acked += 1
 
         started = time.perf_counter()
-        cpu_before = time.process_time(), cpu_seconds(database_process)
+        cpu_before = (
+            time.process_time(),
+            cpu_seconds(database_process),
+            sum(cpu_seconds(p) for p in bot_processes),
+        )
         await asyncio.gather(*(send(body) for body in bodies))
         acked_after = time.perf_counter() - started
         # Every acked declaration gets one answer; every created one, one announcement.
@@ -234,10 +274,16 @@ async def burst(
         finished = await tally.wait(
             answered=acked, announced=tally.answers["created"], within=max(60.0, count / 10)
         )
-        bot_cpu = time.process_time() - cpu_before[0]
+        bench_cpu = time.process_time() - cpu_before[0]
         database_cpu = cpu_seconds(database_process) - cpu_before[1]
-        async with bot.services.store.transaction() as tx:
-            row = await tx.fetchone("SELECT COUNT(*) AS n FROM incidents")
+        replicas_cpu = sum(cpu_seconds(p) for p in bot_processes) - cpu_before[2]
+        counter = create_store(database_url)
+        await counter.open()
+        try:
+            async with counter.transaction() as tx:
+                row = await tx.fetchone("SELECT COUNT(*) AS n FROM incidents")
+        finally:
+            await counter.close()
         created = int(row["n"]) if row else 0
         return Outcome(
             label,
@@ -248,8 +294,9 @@ async def burst(
             created,
             finished,
             started,
-            bot_cpu,
+            bench_cpu,
             database_cpu,
+            replicas_cpu if replicas else None,
         )
 
 
@@ -264,6 +311,10 @@ def report(outcome: Outcome) -> None:
     for kind, n in sorted(tally.answers.items()):
         if kind != "created":
             print(f"    {n} x {kind}")
+    twice = {text: n for text, n in tally.announcement_texts.items() if n > 1}
+    print(f"  announced more than once: {len(twice)}")
+    for text, n in list(twice.items())[:3]:
+        print(f"    {n} x {text[:100]!r}")
     if not outcome.finished:
         print("  (stopped waiting: not every answer or announcement arrived)")
     answered_s = tally.last_answer_at - outcome.started
@@ -278,13 +329,29 @@ def report(outcome: Outcome) -> None:
             f"  last announcement after {announced_s:.2f} s:"
             f" {tally.announced / announced_s:.0f} announced a second"
         )
-    if outcome.created:
+    span = max(answered_s, announced_s, 1e-9)
+    if outcome.created and outcome.replicas_cpu is not None:
+        per = 1000 / outcome.created
+        print(
+            f"  CPU per declaration: bot processes {outcome.replicas_cpu * per:.1f} ms,"
+            f" PostgreSQL {outcome.database_cpu * per:.1f} ms, this process (double, front,"
+            f" client) {outcome.bot_cpu * per:.1f} ms; machine busy"
+            f" {(outcome.replicas_cpu + outcome.database_cpu + outcome.bot_cpu) / span:.0%}"
+            f" of one core ({psutil.cpu_count()} cores)"
+        )
+    elif outcome.created:
         per = 1000 / outcome.created
         line = f"  CPU per declaration: bot process {outcome.bot_cpu * per:.1f} ms"
         if outcome.database_cpu:
             line += f", PostgreSQL {outcome.database_cpu * per:.1f} ms"
-        span = max(answered_s, announced_s, 1e-9)
         print(f"{line} (bot process busy {outcome.bot_cpu / span:.0%} of the run)")
+    if outcome.created and answered_s > 0:
+        rate = outcome.created / answered_s
+        verdict = "meets" if rate >= GOAL_PER_SECOND and not refused else "misses"
+        print(
+            f"  goal: {GOAL_PER_SECOND} declarations a second end to end, none refused:"
+            f" {verdict} it ({rate:.0f} a second, {refused} refused)"
+        )
 
 
 async def statements_under_head_lock(folder: str, legacy: bool) -> tuple[int, int]:
@@ -334,6 +401,22 @@ async def postgres(
 async def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.CRITICAL)  # refusals are counted, not logged
     print(f"declare burst: {args.count} signed /incident declare P2, {args.concurrency} in flight")
+    if args.replicas:
+        with servers(args.database_url, redis=True) as (database, redis_url, pid):
+            # The same database for both runs would mix their counts: one run on a given one.
+            for replicas in [args.replicas] if args.database_url else sorted({1, args.replicas}):
+                outcome = await burst(
+                    f"PostgreSQL + Redis, {replicas} replica(s) behind a round-robin front",
+                    database(f"burst{replicas}"),
+                    args.count,
+                    args.concurrency,
+                    psutil.Process(pid) if pid else None,
+                    pace_scale=args.pace_scale,
+                    replicas=replicas,
+                    redis_url=redis_url,
+                )
+                report(outcome)
+        return
     with tempfile.TemporaryDirectory(prefix="declare-burst-") as folder:
         if args.baseline:
             for legacy, label in ((True, "before issue 7"), (False, "now")):
@@ -344,7 +427,11 @@ async def run(args: argparse.Namespace) -> None:
                 )
         if args.store in ("sqlite", "both"):
             outcome = await burst(
-                "SQLite", f"sqlite:///{folder}/burst.db", args.count, args.concurrency
+                "SQLite",
+                f"sqlite:///{folder}/burst.db",
+                args.count,
+                args.concurrency,
+                pace_scale=args.pace_scale,
             )
             report(outcome)
         if args.store in ("postgres", "both"):
@@ -357,11 +444,17 @@ async def run(args: argparse.Namespace) -> None:
                             args.count,
                             args.concurrency,
                             server,
+                            pace_scale=args.pace_scale,
                             DATABASE_QUEUE_SECONDS=3.0,
                         )
                     report(outcome)
                 outcome = await burst(
-                    "PostgreSQL", database("burst"), args.count, args.concurrency, server
+                    "PostgreSQL",
+                    database("burst"),
+                    args.count,
+                    args.concurrency,
+                    server,
+                    pace_scale=args.pace_scale,
                 )
                 report(outcome)
 
@@ -376,6 +469,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--baseline", action="store_true", help="also measure the audit path before issue 7"
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="N bot processes behind a round-robin front, PostgreSQL and Redis (and 1, first,"
+        " as the baseline)",
+    )
+    parser.add_argument(
+        "--pace-scale",
+        type=float,
+        default=PACE_SCALE,
+        help="Slack's clock this many times faster, for the double and the bot alike",
     )
     args = parser.parse_args(argv)
     if args.baseline and args.database_url:

@@ -1,9 +1,16 @@
 """Resident memory of the bot at rest and after many declarations, and what holds it.
 
-    .venv/bin/python bench/memory.py [--count 10000] [--batch 500] [--database-url URL]
-        [--trace]
+    .venv/bin/python bench/memory.py [--count 10000] [--batch 500] [--store sqlite|postgres]
+    .venv/bin/python bench/memory.py --in-process [--database-url URL] [--trace]
 
-The real bot (`create_bot` + `Bot.start`, SQLite in a temporary folder unless
+By default the bot is what production runs: a `chatops-bot run` process (HTTP mode, the Slack
+double in this process, so none of the double's code or records are in the bot's memory),
+measured with psutil; and, in the same run, a baseline process that first imports what the bot
+imported eagerly before (kubernetes, boto3, the Socket Mode client). Both declare the same
+batches; printed: each one's RSS at rest and after each batch.
+
+`--in-process` runs the bot in this process, beside the double:
+the real bot (`create_bot` + `Bot.start`, SQLite in a temporary folder unless
 `--database-url`) declares `--count` P2 incidents from signed `/incident declare` commands,
 `--batch` at a time, each batch delivered (announced) before the next. The Slack double runs
 in the same process, so after every batch its records (calls, messages, response URLs) are
@@ -29,10 +36,12 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.console.workspace import SlackDouble  # noqa: E402
+from bench.cluster import cluster, servers  # noqa: E402
+from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
 from bot.runtime import create_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from bot.slack.limits import SlackLimits  # noqa: E402
 from bot.slack.requests import SlackRequestSender, slash_command_body  # noqa: E402
 
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
@@ -40,6 +49,9 @@ BOT_TOKEN = "xoxb-bench"
 CHANNEL = "C0BENCH"
 USER = "U0BENCH"
 GOAL_MB = 150.0
+PACE_SCALE = 1000.0  # Slack's pace is not what is measured here
+# What `chatops-bot run` imported at start before they were imported on first use.
+EAGER_BEFORE = ("kubernetes", "boto3", "slack_bolt.adapter.socket_mode.aiohttp")
 
 
 def rss_mb() -> float:
@@ -55,6 +67,93 @@ def forget_double(double: SlackDouble) -> None:
         channel.pinned.clear()
     double.state.ephemerals.clear()
     double._response_urls.clear()
+
+
+class Announced:
+    """Counts announcements the double records (its on_event hook)."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.count = 0
+        self.changed = asyncio.Event()
+
+    async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
+        if (
+            isinstance(item, RecordedCall)
+            and item.method == "chat.postMessage"
+            and item.ok
+            and item.params.get("channel") == self.channel
+        ):
+            self.count += 1
+            self.changed.set()
+
+    async def wait_for(self, count: int, within: float = 300) -> None:
+        async with asyncio.timeout(within):
+            while self.count < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def run_processes(count: int, batch: int, store: str) -> None:
+    """`chatops-bot run` as production runs it, and the baseline with the old eager imports."""
+    announced = Announced(load_policy(None).announce_channel)
+    double = SlackDouble(
+        bot_token=BOT_TOKEN, on_event=announced, rate_limits=SlackLimits(scale=PACE_SCALE)
+    )
+    await double.start()
+    double.add_channel(CHANNEL, "bench")
+    folder = tempfile.mkdtemp(prefix="chatops-mem-")
+    variants = {"before (eager imports)": EAGER_BEFORE, "now": ()}
+    figures: dict[str, list[tuple[int, float]]] = {name: [] for name in variants}
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    gate = asyncio.Semaphore(20)
+    try:
+        with servers(None if store == "postgres" else "unused", redis=False) as (db, _, _):
+            for number, (name, preload) in enumerate(variants.items()):
+                url = db(f"mem{number}") if store == "postgres" else ""
+                url = url or f"sqlite:///{folder}/mem{number}.db"
+                async with cluster(
+                    "bot", 1, double, database_url=url, pace_scale=PACE_SCALE, preload=preload
+                ) as bots:
+                    process = psutil.Process(bots.pids[0])
+                    sender = SlackRequestSender(bots.url, SIGNING_SECRET, session=session)
+
+                    async def declare(n: int, sender: SlackRequestSender = sender) -> None:
+                        body = slash_command_body(
+                            text=f"declare P2 Memory bench declaration {n}",
+                            user_id=USER,
+                            channel_id=CHANNEL,
+                            response_url=double.new_response_url(channel=CHANNEL, user_id=USER),
+                        )
+                        async with gate:
+                            assert (await sender.send(body)).status == 200
+
+                    await asyncio.sleep(2)  # its first sweeps and auth.test done
+                    figures[name].append((0, process.memory_info().rss / 1e6))
+                    print(f"{name}: at rest {figures[name][0][1]:.1f} MB", flush=True)
+                    base = announced.count
+                    for first in range(0, count, batch):
+                        done = min(count, first + batch)
+                        await asyncio.gather(*(declare(n) for n in range(first, done)))
+                        await announced.wait_for(base + done)
+                        forget_double(double)
+                        figures[name].append((done, process.memory_info().rss / 1e6))
+                        print(f"  after {done:>6} incidents: {figures[name][-1][1]:.1f} MB")
+    finally:
+        await session.close()
+        await double.stop()
+    print(f"\nRSS of the bot process (MB), {store}; goal under {GOAL_MB:.0f} MB and flat:")
+    print(f"{'':24}{'at rest':>9}{'first batch':>13}{f'after {count}':>13}{'KB/incident':>13}")
+    for name, rows in figures.items():
+        half = next(f for f in rows if f[0] >= count // 2)
+        per = (rows[-1][1] - half[1]) * 1e6 / max(1, rows[-1][0] - half[0]) / 1000
+        print(f"{name:24}{rows[0][1]:9.1f}{rows[1][1]:13.1f}{rows[-1][1]:13.1f}{per:13.2f}")
+    (_, before), (_, now) = figures.items()
+    verdict = "meets" if now[-1][1] < GOAL_MB else "misses"
+    print(
+        f"now/before at rest {now[0][1] / before[0][1]:.2f}, after {count}"
+        f" {now[-1][1] / before[-1][1]:.2f}; under {GOAL_MB:.0f} MB: {verdict} it"
+    )
 
 
 async def run(count: int, batch: int, database_url: str | None, trace: bool) -> None:
@@ -138,10 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000, help="declarations in all")
     parser.add_argument("--batch", type=int, default=500, help="declarations per batch")
-    parser.add_argument("--database-url", help="PostgreSQL DSN (default: SQLite in a tmp dir)")
+    parser.add_argument(
+        "--database-url", help="with --in-process: a PostgreSQL DSN (default: SQLite)"
+    )
     parser.add_argument("--trace", action="store_true", help="show what grew (tracemalloc)")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--in-process", action="store_true", help="the bot in this process, beside the double"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(run(args.count, args.batch, args.database_url, args.trace))
+    if args.in_process:
+        asyncio.run(run(args.count, args.batch, args.database_url, args.trace))
+    else:
+        asyncio.run(run_processes(args.count, args.batch, args.store))
     return 0
 
 

@@ -7,9 +7,9 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -28,6 +28,9 @@ from bot.slack.pace import LocalPacer, Pacer, RedisPacer
 from bot.slack.remediation_notifier import SlackRemediationNotifier
 from bot.slack.report_publisher import SlackReportPublisher
 from bot.store import create_store
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ class Bot:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port
         if self.settings.SLACK_APP_TOKEN:
+            # Imported here: an HTTP-mode process never loads the Socket Mode client.
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
             self.socket_handler = AsyncSocketModeHandler(
                 self.app,
                 app_token=self.settings.SLACK_APP_TOKEN,

@@ -3,7 +3,8 @@
 Credentials, and AWS_ENDPOINT_URL (moto, LocalStack, a VPC endpoint), come from boto3's
 standard chain. boto3 is synchronous: each call runs in a worker thread (asyncio.to_thread)
 with botocore's connect and read timeouts set to the entry's, so a hung endpoint frees the
-thread as well as the caller. No retries: the timeout is the whole budget.
+thread as well as the caller. No retries: the timeout is the whole budget. boto3 is imported
+on first use, not with this module: it costs a process about 20 MB that most never need.
 """
 
 from __future__ import annotations
@@ -11,17 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
 
 from bot.catalog import AwsTarget
 from bot.targets.errors import (
@@ -42,6 +32,15 @@ _NOT_FOUND |= {"ClusterNotFoundException", "ServiceNotFoundException"}
 
 def translate(exc: BaseException) -> TargetError:
     """botocore's errors as TargetErrors (the one place that knows them)."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
+
     if isinstance(exc, TargetError):
         return exc
     if isinstance(exc, ClientError):
@@ -68,6 +67,9 @@ class AwsClient:
     """boto3 clients for the entry's region; `call` runs one API call in a thread."""
 
     def __init__(self, target: AwsTarget) -> None:
+        import boto3
+        from botocore.config import Config
+
         self.target = target
         timeout = target.timeout.seconds
         self._config = Config(

@@ -6,6 +6,9 @@ thread too, not only the caller. We chose the sync client over kubernetes-asynci
 is already a dependency, its API is the documented one, and the calls are few and short.
 Configuration comes from KUBECONFIG (or ~/.kube/config) and the entry's `context`, else from
 the in-cluster service account.
+
+The client library is imported on first use, not with this module: it costs a process about
+60 MB, and most processes never reach a cluster.
 """
 
 from __future__ import annotations
@@ -14,13 +17,9 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from bot.catalog import KubernetesTarget
 from bot.targets.errors import (
@@ -32,12 +31,24 @@ from bot.targets.errors import (
     TargetUnavailable,
 )
 
+if TYPE_CHECKING:
+    from kubernetes import client as k8s
+
 SYSTEM = "kubernetes"
 T = TypeVar("T")
 
 
+def _client_module() -> Any:
+    from kubernetes import client
+
+    return client
+
+
 def translate(exc: BaseException) -> TargetError:
     """Errors of the kubernetes client and urllib3 as TargetErrors (only here)."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+
     if isinstance(exc, TargetError):
         return exc
     if isinstance(exc, ApiException):
@@ -61,7 +72,9 @@ def translate(exc: BaseException) -> TargetError:
 
 
 def _load_configuration(target: KubernetesTarget) -> k8s.Configuration:
-    configuration = k8s.Configuration()
+    from kubernetes import config as k8s_config
+
+    configuration = _client_module().Configuration()
     kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     first_file = kubeconfig.split(os.pathsep)[0]
     if Path(first_file).is_file():
@@ -94,22 +107,24 @@ class KubernetesClient:
         return self.target.timeout.seconds
 
     async def _api_client(self) -> k8s.ApiClient:
+        from kubernetes.config.config_exception import ConfigException
+
         if self._api is None:
             try:
                 configuration = await asyncio.to_thread(_load_configuration, self.target)
             except (ConfigException, OSError, ValueError) as exc:
                 raise translate(ConfigException(str(exc))) from None
-            self._api = k8s.ApiClient(configuration)
+            self._api = _client_module().ApiClient(configuration)
         return self._api
 
     async def core(self) -> k8s.CoreV1Api:
-        return k8s.CoreV1Api(await self._api_client())
+        return _client_module().CoreV1Api(await self._api_client())  # type: ignore[no-any-return]
 
     async def apps(self) -> k8s.AppsV1Api:
-        return k8s.AppsV1Api(await self._api_client())
+        return _client_module().AppsV1Api(await self._api_client())  # type: ignore[no-any-return]
 
     async def custom(self) -> k8s.CustomObjectsApi:
-        return k8s.CustomObjectsApi(await self._api_client())
+        return _client_module().CustomObjectsApi(await self._api_client())  # type: ignore[no-any-return]
 
     async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one client method in a thread, bounded by the timeout on both sides."""

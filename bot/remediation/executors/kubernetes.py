@@ -16,8 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client as k8s
-
 from bot.catalog import KubernetesTarget
 from bot.remediation.actions import Params, PodParams, ScaleParams
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
@@ -295,6 +293,8 @@ class KubernetesExecutor:
     ) -> Outcome:
         core = await client.core()
         name, uid = preview.facts["pod"], preview.facts["uid"]
+        from kubernetes import client as k8s  # imported on first use: about 60 MB
+
         body = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
         try:
             await client.call(core.delete_namespaced_pod, name, k8s_target.namespace, body=body)
