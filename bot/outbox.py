@@ -40,7 +40,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,6 +80,9 @@ class Effect:
     attempts: int
     created_at: datetime
     position: int  # its place in its incident's order (its id, or its parent's place)
+    # This process's claim: `claimed_until` as it set it, so a renewal can tell whether the
+    # claim is still its own (another process takes an expired one over).
+    claimed_until: float | None = None
 
 
 EffectHandler = Callable[[Effect], Awaitable[None]]
@@ -143,6 +146,9 @@ class OutboxDispatcher:
         keep_failed: timedelta = KEEP_FAILED,
         prune_interval: timedelta = PRUNE_INTERVAL,
     ) -> None:
+        if handler_timeout >= claim_seconds / 2:
+            # _still_held relies on it: a claim renewed at half-time outlasts any handler.
+            raise ValueError("handler_timeout must be under half of claim_seconds")
         self.store = store
         self.clock = clock
         self.poll_interval = poll_interval
@@ -242,6 +248,7 @@ class OutboxDispatcher:
                     attempts=int(row["attempts"]),
                     created_at=utc_from_timestamp(row["created_at"]),
                     position=int(row["position"]),
+                    claimed_until=now + self.claim_seconds,
                 )
                 for row in rows
             ),
@@ -258,12 +265,38 @@ class OutboxDispatcher:
             # next, so claim again until nothing is left to take.
             while effects := await self._claim():
                 for effect in effects:
-                    delivered += await self._deliver(effect)
+                    held = await self._still_held(effect)
+                    if held is not None:
+                        delivered += await self._deliver(held)
         finally:
             self._rounds -= 1
             if self._rounds == 0:
                 self._idle.set()
         return delivered
+
+    async def _still_held(self, effect: Effect) -> Effect | None:
+        """`effect` with its claim good for a whole delivery, or None if it is no longer ours.
+
+        A batch is claimed at once and delivered one by one, each waiting for its Slack slot:
+        the last may start after its claim ran out and another process took it over. A claim
+        with less than half its time left is renewed, only if it is still the one this process
+        set; the handler's timeout is shorter than that half, so a claim never runs out under
+        a handler.
+        """
+        now = self.clock.now().timestamp()
+        if effect.claimed_until is None or effect.claimed_until - now >= self.claim_seconds / 2:
+            return effect
+        renewed = now + self.claim_seconds
+        async with self.store.transaction() as tx:
+            changed = await tx.execute(
+                f"UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_until = ?"
+                f" AND {_UNDONE}",
+                (renewed, effect.id, effect.claimed_until),
+            )
+        if changed != 1:
+            log.info("outbox: effect %s was taken over by another process", effect.id)
+            return None
+        return replace(effect, claimed_until=renewed)
 
     async def _deliver(self, effect: Effect) -> int:
         handler = self._handlers.get(effect.kind)

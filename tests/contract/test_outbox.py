@@ -253,3 +253,39 @@ async def test_the_running_dispatcher_prunes_on_its_schedule(store: Store) -> No
         assert await _ids(store) == {retrying}
     finally:
         await dispatcher.stop()
+
+
+async def test_a_claim_that_ran_out_in_a_slow_batch_is_not_delivered_twice(
+    store: Store, open_store: Callable[[], Store]
+) -> None:
+    """A batch is claimed at once and delivered one by one, each waiting for its Slack slot
+    (a two-replica burst once posted one announcement twice): an effect whose claim ran out
+    meanwhile and was taken over by another process is left to that process."""
+    clock = FakeClock(NOW)
+    ids = [await _enqueue(store, "post", {"n": n}, f"INC-20261127-00{n}") for n in (1, 2, 3)]
+    handled: dict[int, int] = defaultdict(int)
+    other_store = open_store()
+    await other_store.open()
+    other = OutboxDispatcher(other_store, clock)
+
+    async def post(effect: Effect) -> None:
+        handled[effect.id] += 1
+
+    async def slow_post(effect: Effect) -> None:
+        await post(effect)
+        clock.advance(seconds=45)  # each post waits out its pace slot
+        if effect.id == ids[1]:
+            # The third's claim (taken with the batch, 90 s ago) has run out: the other
+            # replica takes it over and delivers it.
+            assert await other.deliver_due() == 1
+
+    other.register("post", post)
+    first = OutboxDispatcher(store, clock)
+    first.register("post", slow_post)
+    try:
+        assert await first.deliver_due() == 2
+    finally:
+        await other_store.close()
+    assert dict(handled) == {ids[0]: 1, ids[1]: 1, ids[2]: 1}
+    rows = [await _row(store, i) for i in ids]
+    assert all(row["delivered_at"] is not None for row in rows)
