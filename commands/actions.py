@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatOpsError
-from bot.incidents.service import well_formed_id
+from bot.incidents.queries import well_formed_id
 from bot.services import Services
 from bot.slack import blocks, templates
 from commands.context import (

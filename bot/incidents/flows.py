@@ -15,8 +15,7 @@ from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.errors import NotifierError
 from bot.incidents import journal, storage
-from bot.incidents.naming import MAX_ATTEMPTS, war_room_name
-from bot.incidents.service import (
+from bot.incidents.effects import (
     ANNOUNCE,
     INVITE,
     NOTICE,
@@ -26,6 +25,7 @@ from bot.incidents.service import (
     SUMMARY,
     WAR_ROOM,
 )
+from bot.incidents.naming import MAX_ATTEMPTS, war_room_name
 from bot.models import SYSTEM, Incident, Severity, TimelineEvent
 from bot.notify import MessageRef, Notifier
 from bot.outbox import Effect, OutboxDispatcher

@@ -1,9 +1,13 @@
-"""The incident state machine: which status may follow which, and why not."""
+"""The incident state machine: which status may follow which, and why not; when the next
+status update is due."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.errors import Conflict
-from bot.models import Status
+from bot.models import Incident, Status
+from bot.policy import Policy
 
 ORDER = [Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING, Status.RESOLVED]
 
@@ -22,3 +26,12 @@ def check_transition(current: Status, target: Status) -> None:
             f"resolved); it is {current.value}, so it cannot go back to {target.value}. "
             "If it got worse, post an update that says so, or resolve and reopen it."
         )
+
+
+def next_update_due(policy: Policy, incident: Incident, now: datetime) -> datetime | None:
+    """When the next status update is due for `incident` as it is now: None once resolved or
+    when its severity sets no update cadence."""
+    cadence = policy.targets(incident.severity).update_every
+    if not incident.is_open or cadence is None or cadence.is_zero:
+        return None
+    return now + cadence.as_timedelta()

@@ -26,7 +26,9 @@ from bot.clock import Clock
 from bot.errors import ConfigError, Conflict, DuplicateRequest, NotFound, NotifierError
 from bot.incidents import storage as incidents
 from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queued
-from bot.incidents.service import NOTICE, IncidentService, well_formed_id
+from bot.incidents.effects import NOTICE
+from bot.incidents.queries import well_formed_id
+from bot.incidents.service import IncidentService
 from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import Effect, OutboxDispatcher
 from bot.paging import storage

@@ -12,7 +12,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.console.workspace import RecordedCall
-from bot.incidents.service import ANNOUNCE as ANNOUNCE_EFFECT
+from bot.incidents.effects import ANNOUNCE as ANNOUNCE_EFFECT
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import ANNOUNCE, posts, reply
 from tests.escalation_env import policy_without_paging
