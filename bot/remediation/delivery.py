@@ -9,7 +9,7 @@ import logging
 from bot.errors import NotifierError
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher
-from bot.remediation import service as kinds
+from bot.remediation import recording as kinds
 from bot.remediation import storage as requests
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.service import RemediationService

@@ -51,7 +51,7 @@ class RemediationReminders:
                         reminder.kind is ReminderKind.REMEDIATION_WATCH
                         and request.status is Status.RUNNING
                     ):
-                        await self.service.close_unknown(tx, request, now)
+                        await self.service.runner.close_unknown(tx, request, now)
                         status, outcome = ReminderStatus.FIRED, "outcome unknown"
                 if not await reminders.finish(tx, reminder.id, owner, status, now, outcome):
                     raise _ClaimLost

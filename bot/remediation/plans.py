@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.catalog import Service
-from bot.errors import ChatOpsError
+from bot.errors import ChatOpsError, NotFound
+from bot.policy import Policy
+from bot.remediation import actions
 from bot.remediation.actions import ActionSpec, Params
 
 
@@ -63,6 +65,16 @@ class Target:
     spec: ActionSpec
     service: str
     entry: Service
+
+
+def target_for(policy: Policy, action: str, service: str) -> Target:
+    """`action` aimed at the catalogued `service`; NotFound (listing the services) otherwise."""
+    spec = actions.spec_for(action)
+    entry = policy.services.get(service.lower())
+    if entry is None:
+        names = ", ".join(sorted(policy.services)) or "none"
+        raise NotFound(f"No service called '{actions._echo(service)}'. Services: {names}.")
+    return Target(spec, service.lower(), entry)
 
 
 class Executor(Protocol):

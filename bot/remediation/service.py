@@ -1,4 +1,6 @@
-"""RemediationService: requests with a dry run, approvals under a row lock, one execution.
+"""RemediationService: requests with a dry run, and their decisions (approve, deny, expire)
+under the request's row lock. Running the approved request is bot.remediation.running; how
+each step is written down (audit, timeline, outbox messages) is bot.remediation.recording.
 
 The state machine, every step in one transaction holding the request's row lock:
 
@@ -11,49 +13,38 @@ as its runner, in the same transaction: whichever of twenty clicks or two proces
 it first starts the one execution; the others find it running and are refused. The executor
 starts only after that commit (Tx.after_commit). A watch reminder, due once the execution
 timeout has surely passed, finds a request still running when its process died mid-run and
-closes it as "outcome unknown", telling the requester and the approvers.
+closes it as "outcome unknown", telling the requester and the approvers
+(RemediationRunner.close_unknown, fired by bot.remediation.expiry).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit, metrics, outbox
+from bot import audit
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.coordination.owner import owner_id
-from bot.errors import Conflict, DuplicateRequest, NotFound, PermissionDenied
+from bot.errors import Conflict, DuplicateRequest, PermissionDenied
 from bot.escalation import storage as reminders
 from bot.escalation.planner import PlannedReminder, ReminderKind
-from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
-from bot.remediation import actions, approval
+from bot.remediation import actions, approval, recording
 from bot.remediation import storage as requests
-from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
+from bot.remediation.plans import Executor, NotApplicable, Target, target_for
+from bot.remediation.running import DEFAULT_TIMEOUT, RemediationRunner
 from bot.remediation.storage import Request, Status
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError
 
-log = logging.getLogger(__name__)
-
-# Outbox effect kinds (bot.remediation.delivery delivers them).
-POST = "remediation.post"
-REFRESH = "remediation.refresh"
-OUTCOME = "remediation.outcome"
-TELL = "remediation.tell"
-
 DEFAULT_EXPIRY = timedelta(minutes=15)
-DEFAULT_TIMEOUT = 60.0
-WATCH_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +82,21 @@ class RemediationService:
         self.expiry = expiry
         self.timeout = timeout
         self.owner = owner or owner_id()
-        self._running: set[asyncio.Task[None]] = set()
+        self.runner = RemediationRunner(
+            policy=policy,
+            store=store,
+            clock=clock,
+            dispatcher=dispatcher,
+            executors=self.executors,
+            timeout=timeout,
+            owner=self.owner,
+        )
 
     # -- requesting -----------------------------------------------------------------------
 
     def target(self, action: str, service: str) -> Target:
-        spec = actions.spec_for(action)
-        entry = self.policy.services.get(service.lower())
-        if entry is None:
-            names = ", ".join(sorted(self.policy.services)) or "none"
-            raise NotFound(f"No service called '{actions._echo(service)}'. Services: {names}.")
-        return Target(spec, service.lower(), entry)
+        """The action's spec and the catalog entry of `service`; NotFound for neither."""
+        return target_for(self.policy, action, service)
 
     async def request(
         self,
@@ -169,8 +164,9 @@ class RemediationService:
                 "risk": spec.risk.value,
                 "origin": origin,
             }
-            await self._record(
+            await recording.record(
                 tx,
+                self.clock,
                 request,
                 actor.user_id,
                 "remediation.request",
@@ -179,8 +175,9 @@ class RemediationService:
                 args,
                 request_id,
             )
-            await self._record(
+            await recording.record(
                 tx,
+                self.clock,
                 request,
                 actor.user_id,
                 "remediation.dry_run",
@@ -189,7 +186,9 @@ class RemediationService:
                 {**args, "preview": preview.summary},
                 request_id,
             )
-            await self._queue(tx, request, now, *([POST] if channel_id else []))
+            await recording.queue(
+                tx, self.dispatcher, request, now, *([recording.POST] if channel_id else [])
+            )
         return request
 
     # -- deciding -------------------------------------------------------------------------
@@ -200,7 +199,7 @@ class RemediationService:
         """Record one approval; the one that completes them starts the execution."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            request = await self._locked(tx, request_id)
+            request = await recording.read(tx, request_id, lock=True)
             spec = actions.spec_for(request.action)
             refused = await self._closed(tx, request, actor, now, "approve")
             if refused is None and actor.user_id == request.requested_by:
@@ -222,8 +221,9 @@ class RemediationService:
                 return Decision(request, refused=refused)
             approvals = [*request.approvals, actor.user_id]
             request = await requests.update(tx, request.id, now, approvals=approvals)
-            await self._record(
+            await recording.record(
                 tx,
+                self.clock,
                 request,
                 actor.user_id,
                 "remediation.approve",
@@ -234,10 +234,10 @@ class RemediationService:
             )
             started = len(approvals) >= request.approvals_needed
             if started:
-                request = await self._start(tx, request, actor, now, request_key)
-            await self._queue(tx, request, now, REFRESH)
+                request = await self.runner.start(tx, request, actor, now, request_key)
+            await recording.queue(tx, self.dispatcher, request, now, recording.REFRESH)
             if started:
-                tx.after_commit(lambda: self._spawn(request_id))
+                tx.after_commit(lambda: self.runner.spawn(request_id))
         return Decision(request, started=started)
 
     async def deny(
@@ -246,7 +246,7 @@ class RemediationService:
         """Deny (an approver) or withdraw (the requester) a request still waiting."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            request = await self._locked(tx, request_id)
+            request = await recording.read(tx, request_id, lock=True)
             spec = actions.spec_for(request.action)
             refused = await self._closed(tx, request, actor, now, "deny")
             if (
@@ -268,8 +268,9 @@ class RemediationService:
                 outcome="denied",
             )
             await reminders.cancel_subject(tx, request.subject, now, "denied")
-            await self._record(
+            await recording.record(
                 tx,
+                self.clock,
                 request,
                 actor.user_id,
                 "remediation.deny",
@@ -278,21 +279,16 @@ class RemediationService:
                 {},
                 request_key,
             )
-            await self._queue(tx, request, now, REFRESH)
+            await recording.queue(tx, self.dispatcher, request, now, recording.REFRESH)
         return Decision(request)
 
     async def get(self, request_id: int) -> Request:
         async with self.store.transaction() as tx:
-            found = await requests.get(tx, request_id)
-        if found is None:
-            raise NotFound(f"No remediation request #{request_id}.")
-        return found
+            return await recording.read(tx, request_id)
 
-    async def _locked(self, tx: Tx, request_id: int) -> Request:
-        request = await requests.get(tx, request_id, lock=True)
-        if request is None:
-            raise NotFound(f"No remediation request #{request_id}.")
-        return request
+    async def wait_idle(self) -> None:
+        """Wait for the executions this process started (tests, shutdown)."""
+        await self.runner.wait_idle()
 
     async def _closed(
         self, tx: Tx, request: Request, actor: Actor, now: datetime, verb: str
@@ -312,8 +308,9 @@ class RemediationService:
             tx, request.id, now, status=Status.EXPIRED, decided_at=now, outcome="expired"
         )
         await reminders.cancel_subject(tx, request.subject, now, "expired")
-        await self._record(
+        await recording.record(
             tx,
+            self.clock,
             request,
             SYSTEM.user_id,
             "remediation.expire",
@@ -322,7 +319,7 @@ class RemediationService:
             {},
             None,
         )
-        await self._queue(tx, request, now, REFRESH)
+        await recording.queue(tx, self.dispatcher, request, now, recording.REFRESH)
         return request
 
     async def _refusal(
@@ -339,192 +336,5 @@ class RemediationService:
                 args={"request": request.id, "status": request.status.value},
                 incident_id=request.incident_id,
                 request_id=key,
-            ),
-        )
-
-    # -- running --------------------------------------------------------------------------
-
-    async def _start(
-        self, tx: Tx, request: Request, actor: Actor, now: datetime, key: str | None
-    ) -> Request:
-        request = await requests.update(
-            tx, request.id, now, status=Status.APPROVED, decided_by=actor.user_id, decided_at=now
-        )
-        await reminders.cancel_subject(tx, request.subject, now, "approved")
-        request = await requests.update(
-            tx, request.id, now, status=Status.RUNNING, runner=self.owner, started_at=now
-        )
-        watch_at = now + timedelta(seconds=self.timeout + WATCH_GRACE)
-        await reminders.insert(
-            tx,
-            None,
-            0,
-            PlannedReminder(ReminderKind.REMEDIATION_WATCH, watch_at),
-            now,
-            subject=request.subject,
-        )
-        await self._record(
-            tx,
-            request,
-            SYSTEM.user_id,
-            "remediation.start",
-            "started",
-            f"running #{request.id}: {request.preview.summary}",
-            {"runner": self.owner, "timeout_s": self.timeout},
-            key,
-        )
-        return request
-
-    def _spawn(self, request_id: int) -> None:
-        task = asyncio.get_running_loop().create_task(self.run(request_id))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def wait_idle(self) -> None:
-        """Wait for the executions this process started (tests, shutdown)."""
-        while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
-
-    async def run(self, request_id: int) -> None:
-        """Execute a request this process moved to running, within the timeout; record it."""
-        request = await self.get(request_id)
-        if request.status is not Status.RUNNING or request.runner != self.owner:
-            return
-        target = self.target(request.action, request.service)
-        params = actions.validate(target.spec, request.params)
-        try:
-            async with asyncio.timeout(self.timeout):
-                outcome = await self.executors[target.spec.system].execute(
-                    target, params, request.preview
-                )
-        except TimeoutError:
-            outcome = Outcome(False, f"timed out after {self.timeout:g} s", "not known: check it")
-        except (TargetError, NotApplicable) as exc:
-            outcome = Outcome(False, "failed", str(exc))
-        except Exception as exc:  # an executor bug must still close the request
-            log.exception("remediation #%s failed", request_id)
-            outcome = Outcome(False, "failed", f"internal error ({type(exc).__name__})")
-        await self._finish(request_id, outcome)
-
-    async def _finish(self, request_id: int, outcome: Outcome) -> None:
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            request = await self._locked(tx, request_id)
-            if request.status is not Status.RUNNING or request.runner != self.owner:
-                log.warning(
-                    "remediation #%s finished after it was closed as %s", request_id, request.status
-                )
-                return
-            status = Status.SUCCEEDED if outcome.ok else Status.FAILED
-            metrics.REMEDIATIONS.labels(request.action, status.value).inc()
-            text = outcome.changed + (f" ({outcome.drift})" if outcome.drift else "")
-            request = await requests.update(
-                tx,
-                request.id,
-                now,
-                status=status,
-                finished_at=now,
-                outcome=text,
-                result=outcome.to_json(),
-            )
-            await reminders.cancel_subject(tx, request.subject, now, status.value)
-            await self._record(
-                tx,
-                request,
-                SYSTEM.user_id,
-                "remediation.outcome",
-                status.value,
-                f"#{request.id} {status.value}: {text}; now {outcome.after}",
-                {"outcome": outcome.to_json()},
-                None,
-                outcome=status.value,
-            )
-            await self._queue(tx, request, now, REFRESH, OUTCOME)
-
-    async def close_unknown(self, tx: Tx, request: Request, now: datetime) -> Request:
-        """running -> unknown: its executor died; tell the requester and the approvers."""
-        request = await requests.update(
-            tx,
-            request.id,
-            now,
-            status=Status.UNKNOWN,
-            finished_at=now,
-            outcome="outcome unknown: the bot stopped while it ran; it was not run again",
-        )
-        await self._record(
-            tx,
-            request,
-            SYSTEM.user_id,
-            "remediation.outcome",
-            "unknown",
-            f"#{request.id} outcome unknown: the bot stopped while it ran",
-            {"runner": request.runner},
-            None,
-            outcome="unknown",
-        )
-        await self._queue(tx, request, now, REFRESH, OUTCOME)
-        for user in dict.fromkeys([request.requested_by, *request.approvals]):
-            await outbox.enqueue(
-                tx,
-                now,
-                TELL,
-                {"request_id": request.id, "user_id": user},
-                incident_id=request.incident_id,
-            )
-        return request
-
-    # -- the record -----------------------------------------------------------------------
-
-    async def _queue(self, tx: Tx, request: Request, now: datetime, *kinds: str) -> None:
-        """Queue the request's messages (`kinds`) with the change, delivered once committed."""
-        for kind in kinds:
-            await outbox.enqueue(
-                tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
-            )
-        tx.after_commit(self.dispatcher.kick)
-
-    async def _record(
-        self,
-        tx: Tx,
-        request: Request,
-        actor: str,
-        action: str,
-        kind: str,
-        line: str,
-        args: dict[str, Any],
-        request_key: str | None,
-        *,
-        outcome: str = "ok",
-    ) -> None:
-        """The audit entry, and on the incident's timeline too when there is one (a dry run
-        is audited only: its result is the request line)."""
-        args = {"request": request.id, "action": request.action, "service": request.service, **args}
-        now = self.clock.now()
-        if request.incident_id and line:
-            await journal.record(
-                tx,
-                now,
-                request.incident_id,
-                actor=actor,
-                kind=f"remediation_{kind}",
-                text=line,
-                action=action,
-                args=args,
-                outcome=outcome,
-                data={"request": request.id},
-                request_id=request_key,
-            )
-            return
-        await audit.append(
-            tx,
-            now,
-            AuditRecord(
-                actor=actor,
-                action=action,
-                target=request.subject,
-                outcome=outcome,
-                args=args,
-                incident_id=request.incident_id,
-                request_id=request_key,
             ),
         )

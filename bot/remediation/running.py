@@ -1,0 +1,194 @@
+"""Running an approved remediation: the approved -> running step (with its watch reminder),
+one execution within the timeout, its outcome, and closing a request whose process died
+mid-run as "outcome unknown" (never run again).
+
+The decision that completes the approvals calls `start` inside its own transaction (holding
+the request's row lock) and `spawn` after that commit (bot.remediation.service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from bot import metrics, outbox
+from bot.clock import Clock
+from bot.escalation import storage as reminders
+from bot.escalation.planner import PlannedReminder, ReminderKind
+from bot.models import SYSTEM, Actor
+from bot.outbox import OutboxDispatcher
+from bot.policy import Policy
+from bot.remediation import actions, recording
+from bot.remediation import storage as requests
+from bot.remediation.plans import Executor, NotApplicable, Outcome, target_for
+from bot.remediation.storage import Request, Status
+from bot.store import Store, Tx
+from bot.targets.errors import TargetError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60.0
+WATCH_GRACE = 10.0
+
+
+class RemediationRunner:
+    """Executes the requests this process started, one execution each."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        store: Store,
+        clock: Clock,
+        dispatcher: OutboxDispatcher,
+        executors: Mapping[str, Executor],
+        timeout: float,
+        owner: str,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.dispatcher = dispatcher
+        self.executors = executors
+        self.timeout = timeout
+        self.owner = owner
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def start(
+        self, tx: Tx, request: Request, actor: Actor, now: datetime, key: str | None
+    ) -> Request:
+        request = await requests.update(
+            tx, request.id, now, status=Status.APPROVED, decided_by=actor.user_id, decided_at=now
+        )
+        await reminders.cancel_subject(tx, request.subject, now, "approved")
+        request = await requests.update(
+            tx, request.id, now, status=Status.RUNNING, runner=self.owner, started_at=now
+        )
+        watch_at = now + timedelta(seconds=self.timeout + WATCH_GRACE)
+        await reminders.insert(
+            tx,
+            None,
+            0,
+            PlannedReminder(ReminderKind.REMEDIATION_WATCH, watch_at),
+            now,
+            subject=request.subject,
+        )
+        await recording.record(
+            tx,
+            self.clock,
+            request,
+            SYSTEM.user_id,
+            "remediation.start",
+            "started",
+            f"running #{request.id}: {request.preview.summary}",
+            {"runner": self.owner, "timeout_s": self.timeout},
+            key,
+        )
+        return request
+
+    def spawn(self, request_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self.run(request_id))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait for the executions this process started (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+    async def run(self, request_id: int) -> None:
+        """Execute a request this process moved to running, within the timeout; record it."""
+        async with self.store.transaction() as tx:
+            request = await recording.read(tx, request_id)
+        if request.status is not Status.RUNNING or request.runner != self.owner:
+            return
+        target = target_for(self.policy, request.action, request.service)
+        params = actions.validate(target.spec, request.params)
+        try:
+            async with asyncio.timeout(self.timeout):
+                outcome = await self.executors[target.spec.system].execute(
+                    target, params, request.preview
+                )
+        except TimeoutError:
+            outcome = Outcome(False, f"timed out after {self.timeout:g} s", "not known: check it")
+        except (TargetError, NotApplicable) as exc:
+            outcome = Outcome(False, "failed", str(exc))
+        except Exception as exc:  # an executor bug must still close the request
+            log.exception("remediation #%s failed", request_id)
+            outcome = Outcome(False, "failed", f"internal error ({type(exc).__name__})")
+        await self._finish(request_id, outcome)
+
+    async def _finish(self, request_id: int, outcome: Outcome) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            request = await recording.read(tx, request_id, lock=True)
+            if request.status is not Status.RUNNING or request.runner != self.owner:
+                log.warning(
+                    "remediation #%s finished after it was closed as %s", request_id, request.status
+                )
+                return
+            status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+            metrics.REMEDIATIONS.labels(request.action, status.value).inc()
+            text = outcome.changed + (f" ({outcome.drift})" if outcome.drift else "")
+            request = await requests.update(
+                tx,
+                request.id,
+                now,
+                status=status,
+                finished_at=now,
+                outcome=text,
+                result=outcome.to_json(),
+            )
+            await reminders.cancel_subject(tx, request.subject, now, status.value)
+            await recording.record(
+                tx,
+                self.clock,
+                request,
+                SYSTEM.user_id,
+                "remediation.outcome",
+                status.value,
+                f"#{request.id} {status.value}: {text}; now {outcome.after}",
+                {"outcome": outcome.to_json()},
+                None,
+                outcome=status.value,
+            )
+            await recording.queue(
+                tx, self.dispatcher, request, now, recording.REFRESH, recording.OUTCOME
+            )
+
+    async def close_unknown(self, tx: Tx, request: Request, now: datetime) -> Request:
+        """running -> unknown: its executor died; tell the requester and the approvers."""
+        request = await requests.update(
+            tx,
+            request.id,
+            now,
+            status=Status.UNKNOWN,
+            finished_at=now,
+            outcome="outcome unknown: the bot stopped while it ran; it was not run again",
+        )
+        await recording.record(
+            tx,
+            self.clock,
+            request,
+            SYSTEM.user_id,
+            "remediation.outcome",
+            "unknown",
+            f"#{request.id} outcome unknown: the bot stopped while it ran",
+            {"runner": request.runner},
+            None,
+            outcome="unknown",
+        )
+        await recording.queue(
+            tx, self.dispatcher, request, now, recording.REFRESH, recording.OUTCOME
+        )
+        for user in dict.fromkeys([request.requested_by, *request.approvals]):
+            await outbox.enqueue(
+                tx,
+                now,
+                recording.TELL,
+                {"request_id": request.id, "user_id": user},
+                incident_id=request.incident_id,
+            )
+        return request
