@@ -38,6 +38,7 @@ from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.remediation import actions, approval
 from bot.remediation import storage as requests
+from bot.remediation.listeners import RemediationChanges
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
 from bot.remediation.storage import Request, Status
 from bot.store import Store, Tx
@@ -92,6 +93,7 @@ class RemediationService:
         self.timeout = timeout
         self.owner = owner or owner_id()
         self._running: set[asyncio.Task[None]] = set()
+        self.changes = RemediationChanges()  # the App Home's refreshes listen here
 
     # -- requesting -----------------------------------------------------------------------
 
@@ -482,6 +484,7 @@ class RemediationService:
                 tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
             )
         tx.after_commit(self.dispatcher.kick)
+        await self.changes.changed(tx, request, now)
 
     async def _record(
         self,
