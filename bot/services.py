@@ -168,6 +168,7 @@ def build_services(
         timeout=policy.remediation.timeout.seconds,
     )
     RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
+    remediation.changes.listeners.append(reports)  # approvals waiting on the App Home
     # PagerDuty / Opsgenie: after the escalation planner among the listeners, so a reopening
     # that pages level 1 again is seen as paged already.
     paging = build_paging(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.clock import Clock, utc_from_timestamp
-from bot.models import Actor
+from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.remediation import actions, approval, recovery_storage
@@ -65,7 +65,7 @@ class RemediationRecords:
                     RemediationRun(
                         action="kubernetes.restart (automatic recovery)",
                         target=f"{row['service']}/{row['deployment']}",
-                        requested_by="chatops-bot",
+                        requested_by=SYSTEM.user_id,
                         approvers=(),
                         outcome=f"{row['status']}: {row['outcome'] or row['reason']}",
                         finished_at=utc_from_timestamp(float(finished)) if finished else None,

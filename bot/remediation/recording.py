@@ -15,6 +15,7 @@ from bot.errors import NotFound
 from bot.incidents import journal
 from bot.outbox import OutboxDispatcher
 from bot.remediation import storage as requests
+from bot.remediation.listeners import RemediationChanges
 from bot.remediation.storage import Request
 from bot.store import Tx
 
@@ -34,14 +35,21 @@ async def read(tx: Tx, request_id: int, *, lock: bool = False) -> Request:
 
 
 async def queue(
-    tx: Tx, dispatcher: OutboxDispatcher, request: Request, now: datetime, *kinds: str
+    tx: Tx,
+    dispatcher: OutboxDispatcher,
+    changes: RemediationChanges,
+    request: Request,
+    now: datetime,
+    *kinds: str,
 ) -> None:
-    """Queue the request's messages (`kinds`) with the change, delivered once committed."""
+    """Queue the request's messages (`kinds`) with the change, delivered once committed, and
+    tell the listeners (the App Home's refreshes) in the same transaction."""
     for kind in kinds:
         await outbox.enqueue(
             tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
         )
     tx.after_commit(dispatcher.kick)
+    await changes.changed(tx, request, now)
 
 
 async def record(

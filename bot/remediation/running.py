@@ -22,6 +22,7 @@ from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
 from bot.remediation import actions, recording
 from bot.remediation import storage as requests
+from bot.remediation.listeners import RemediationChanges
 from bot.remediation.plans import Executor, NotApplicable, Outcome, target_for
 from bot.remediation.storage import Request, Status
 from bot.store import Store, Tx
@@ -39,6 +40,7 @@ class RemediationRunner:
     def __init__(
         self,
         *,
+        changes: RemediationChanges,
         policy: Policy,
         store: Store,
         clock: Clock,
@@ -47,6 +49,7 @@ class RemediationRunner:
         timeout: float,
         owner: str,
     ) -> None:
+        self.changes = changes
         self.policy = policy
         self.store = store
         self.clock = clock
@@ -155,7 +158,13 @@ class RemediationRunner:
                 outcome=status.value,
             )
             await recording.queue(
-                tx, self.dispatcher, request, now, recording.REFRESH, recording.OUTCOME
+                tx,
+                self.dispatcher,
+                self.changes,
+                request,
+                now,
+                recording.REFRESH,
+                recording.OUTCOME,
             )
 
     async def close_unknown(self, tx: Tx, request: Request, now: datetime) -> Request:
@@ -181,7 +190,7 @@ class RemediationRunner:
             outcome="unknown",
         )
         await recording.queue(
-            tx, self.dispatcher, request, now, recording.REFRESH, recording.OUTCOME
+            tx, self.dispatcher, self.changes, request, now, recording.REFRESH, recording.OUTCOME
         )
         for user in dict.fromkeys([request.requested_by, *request.approvals]):
             await outbox.enqueue(

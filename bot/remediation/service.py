@@ -38,6 +38,7 @@ from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.remediation import actions, approval, recording
 from bot.remediation import storage as requests
+from bot.remediation.listeners import RemediationChanges
 from bot.remediation.plans import Executor, NotApplicable, Target, target_for
 from bot.remediation.running import DEFAULT_TIMEOUT, RemediationRunner
 from bot.remediation.storage import Request, Status
@@ -82,7 +83,9 @@ class RemediationService:
         self.expiry = expiry
         self.timeout = timeout
         self.owner = owner or owner_id()
+        self.changes = RemediationChanges()  # the App Home's refreshes listen here
         self.runner = RemediationRunner(
+            changes=self.changes,
             policy=policy,
             store=store,
             clock=clock,
@@ -187,7 +190,12 @@ class RemediationService:
                 request_id,
             )
             await recording.queue(
-                tx, self.dispatcher, request, now, *([recording.POST] if channel_id else [])
+                tx,
+                self.dispatcher,
+                self.changes,
+                request,
+                now,
+                *([recording.POST] if channel_id else []),
             )
         return request
 
@@ -235,7 +243,9 @@ class RemediationService:
             started = len(approvals) >= request.approvals_needed
             if started:
                 request = await self.runner.start(tx, request, actor, now, request_key)
-            await recording.queue(tx, self.dispatcher, request, now, recording.REFRESH)
+            await recording.queue(
+                tx, self.dispatcher, self.changes, request, now, recording.REFRESH
+            )
             if started:
                 tx.after_commit(lambda: self.runner.spawn(request_id))
         return Decision(request, started=started)
@@ -279,7 +289,9 @@ class RemediationService:
                 {},
                 request_key,
             )
-            await recording.queue(tx, self.dispatcher, request, now, recording.REFRESH)
+            await recording.queue(
+                tx, self.dispatcher, self.changes, request, now, recording.REFRESH
+            )
         return Decision(request)
 
     async def get(self, request_id: int) -> Request:
@@ -319,7 +331,7 @@ class RemediationService:
             {},
             None,
         )
-        await recording.queue(tx, self.dispatcher, request, now, recording.REFRESH)
+        await recording.queue(tx, self.dispatcher, self.changes, request, now, recording.REFRESH)
         return request
 
     async def _refusal(

@@ -8,6 +8,7 @@ import re
 from datetime import datetime
 
 from bot.durations import humanize_seconds
+from bot.models import SYSTEM
 from bot.reports.models import ReportFacts
 
 SECTIONS = (
@@ -24,15 +25,23 @@ _MENTION = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^([A-Z0-9]+)(?
 NOT_RECORDED = "_Not recorded yet (`/incident postmortem`)._"
 
 
+def who(user_id: str | None) -> str:
+    """A person as a readable handle; the bot's own actor (it declared the incident, or
+    automatic recovery restarted something) as "the bot", since no one has that handle."""
+    if not user_id:
+        return "—"
+    return "the bot" if user_id == SYSTEM.user_id else f"@{user_id}"
+
+
 def plain(text: str) -> str:
-    """Slack mentions as readable handles; Markdown table pipes escaped."""
+    """Slack mentions as readable handles (the bot's own as "the bot")."""
 
     def handle(match: re.Match[str]) -> str:
         if match.group(3):
             return f"@{match.group(3)}"
         return f"{match.group(1)}{match.group(2)}"
 
-    text = _MENTION.sub(handle, text)
+    text = _MENTION.sub(handle, text).replace(f"<@{SYSTEM.user_id}>", who(SYSTEM.user_id))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -85,7 +94,7 @@ def render(facts: ReportFacts) -> str:
         f"| Status | {incident.status.label} |",
         f"| Start (impact began) | {when(facts.started_at)} |",
         f"| Detection | {when(post.detected_at)} |",
-        f"| Declared | {when(incident.declared_at)} by @{incident.declared_by} |",
+        f"| Declared | {when(incident.declared_at)} by {who(incident.declared_by)} |",
         f"| Acknowledged | {when(facts.first_acknowledged_at)}"
         f"{_target(facts.ack_due_at, facts.first_acknowledged_at, facts.generated_at)} |",
         f"| End (resolved) | {when(facts.ended_at)}"
@@ -93,10 +102,10 @@ def render(facts: ReportFacts) -> str:
         f"| Duration | {duration if facts.ended_at else 'ongoing'}{working} |",
         f"| Time to acknowledge | {_since(incident.declared_at, facts.first_acknowledged_at)} |",
         f"| Time to resolve | {_since(incident.declared_at, facts.ended_at)} |",
-        f"| Commander | {'@' + incident.commander if incident.commander else '—'} |",
+        f"| Commander | {who(incident.commander)} |",
     ]
     for role, user in roles.items():
-        lines.append(f"| {role.replace('-', ' ').title()} | @{user} |")
+        lines.append(f"| {role.replace('-', ' ').title()} | {who(user)} |")
     lines += [
         "",
         "## Impact",
@@ -137,7 +146,7 @@ def render(facts: ReportFacts) -> str:
             if item.is_open and item.due_at < facts.generated_at:
                 status = "open, **overdue**"
             lines.append(
-                f"| {item.id} | {cell(item.text)} | @{item.owner} | "
+                f"| {item.id} | {cell(item.text)} | {who(item.owner)} | "
                 f"{item.due_at.strftime('%Y-%m-%d')} | {status} |"
             )
     else:
@@ -148,9 +157,9 @@ def render(facts: ReportFacts) -> str:
         if not facts.remediations:
             lines.append("_No remediation was run._")
         for run in facts.remediations:
-            approvers = ", ".join(f"@{a}" for a in run.approvers) or "—"
+            approvers = ", ".join(who(a) for a in run.approvers) or "—"
             lines.append(
-                f"- {cell(run.action)} on {cell(run.target)}, requested by @{run.requested_by},"
+                f"- {cell(run.action)} on {cell(run.target)}, requested by {who(run.requested_by)},"
                 f" approved by {approvers}: {cell(run.outcome)} ({when(run.finished_at)})"
             )
         lines.append("")

@@ -2,7 +2,8 @@
 App Home's facts and similar past incidents. Plain async Python; Slack only via ports.
 
 It is also an IncidentListener: in the transaction of every incident change it records the
-targets the incident is held to, rewrites its search document and queues App Home refreshes.
+targets the incident is held to, rewrites its search document and queues App Home refreshes;
+and a RemediationListener, queueing them for every change of a remediation request.
 Uploads, reminders and home views go through the outbox, so a Slack outage loses nothing.
 """
 
@@ -115,6 +116,15 @@ class ReportService:
                 due_after(anchor, targets.resolve_within, self.policy.calendar),
             )
         await search.reindex(tx, incident)
+        await self._refresh_viewers(tx, now)
+
+    async def remediation_changed(self, tx: Tx, request: object, at: datetime) -> None:
+        """A remediation request changed (a RemediationListener, inside its transaction):
+        refresh every viewer's Home, whose approvals waiting it may add to or remove from."""
+        await self._refresh_viewers(tx, at)
+
+    async def _refresh_viewers(self, tx: Tx, now: datetime) -> None:
+        # Each Home reads its own state when delivered, so every viewer gets one refresh.
         for user_id in await storage.viewers(tx):
             await self._queue_home(tx, user_id, now)
 

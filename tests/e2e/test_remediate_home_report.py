@@ -16,11 +16,13 @@ from tests.remediation_helpers import (
     OUTSIDER,
     REQUESTER,
     SECOND,
+    click,
     finish,
     remediation_policy,
     request,
     request_id,
 )
+from tests.waiting import until
 
 SERVICES = {
     "checkout": {
@@ -35,15 +37,31 @@ SERVICES = {
 }
 
 
+def _views_of(harness: BotHarness, user: str) -> list[dict[str, Any]]:
+    """Every view published for `user`, oldest first."""
+    calls = harness.double.calls_to("views.publish")
+    return [dict(c.params["view"]) for c in calls if c.ok and c.params["user_id"] == user]
+
+
 async def _home_of(harness: BotHarness, user: str) -> dict[str, Any]:
-    """Open `user`'s App Home; the view published for them."""
-    before = len(harness.double.calls_to("views.publish"))
+    """Open `user`'s App Home; the view published for them (other viewers' refreshes may
+    be published meanwhile)."""
+    before = len(_views_of(harness, user))
     event = {"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"}
     assert (await harness.event(event)).status == 200
-    calls = await harness.double.wait_for("views.publish", count=before + 1)
-    [published] = [c for c in calls[before:] if c.params["user_id"] == user][-1:]
-    assert published.ok
-    return dict(published.params["view"])
+    await until(lambda: len(_views_of(harness, user)) > before, f"{user}'s Home published")
+    return _views_of(harness, user)[-1]
+
+
+async def _next_home_of(harness: BotHarness, user: str, since: int, shows: str) -> dict[str, Any]:
+    """The first view published for `user` after their `since` first ones whose blocks
+    contain `shows`, without them reopening the Home."""
+
+    def shown() -> bool:
+        return any(shows in str(view["blocks"]) for view in _views_of(harness, user)[since:])
+
+    await until(shown, f"{user}'s Home refreshed showing {shows!r}")
+    return next(v for v in _views_of(harness, user)[since:] if shows in str(v["blocks"]))
 
 
 def _buttons(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,3 +116,48 @@ async def test_home_lists_approvals_waiting_and_the_report_lists_runs(
     section = markdown.split("## Remediation runs", 1)[1]
     assert "kubernetes.scale on checkout, requested by @U0ALICE, approved by @U0BOB" in section
     assert "succeeded: scaled checkout from 3 to 6 replicas" in section
+
+
+async def test_an_approvers_open_home_follows_requests_without_reopening(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    """The bug: Homes were refreshed only when opened, so an approver looking at theirs never
+    saw a new request arrive, nor one decided elsewhere leave."""
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+    incident = await declare(harness, "declare P1 Checkout slow")
+    assert incident.channel_id is not None
+    for approver in (APPROVER, SECOND):
+        assert "Approvals waiting for you: 0" in str((await _home_of(harness, approver))["blocks"])
+    bob_seen, carol_seen = len(_views_of(harness, APPROVER)), len(_views_of(harness, SECOND))
+
+    # Alice asks twice: both approvers' Homes list both requests, nobody reopening them.
+    _, scale_up = await request(
+        harness, "kubernetes.scale checkout replicas=6", channel=incident.channel_id
+    )
+    _, scale_down = await request(
+        harness, "kubernetes.scale checkout replicas=2", channel=incident.channel_id
+    )
+    assert scale_up is not None and scale_down is not None
+    up, down = request_id(scale_up), request_id(scale_down)
+    for approver, seen in ((APPROVER, bob_seen), (SECOND, carol_seen)):
+        view = await _next_home_of(harness, approver, seen, "Approvals waiting for you: 2")
+        assert [b["value"] for b in _buttons(view)] == [str(up), str(up), str(down), str(down)]
+    bob_seen, carol_seen = len(_views_of(harness, APPROVER)), len(_views_of(harness, SECOND))
+
+    # Bob approves the first from his Home; Carol denies the second on its request message.
+    clicked = await harness.click(
+        home.HOME_APPROVE_ACTION, value=str(up), user_id=APPROVER, response_url=None
+    )
+    assert clicked.status == 200
+    await finish(harness)
+    assert (await harness.services.remediation.get(up)).status.value == "succeeded"
+    view = await _next_home_of(harness, SECOND, carol_seen, "Approvals waiting for you: 1")
+    assert [b["value"] for b in _buttons(view)] == [str(down), str(down)]
+    carol_seen = len(_views_of(harness, SECOND))
+
+    assert "denied" in (await click(harness, scale_down, user=SECOND, verb="deny")).lower()
+    await harness.settle()
+    for approver, seen in ((APPROVER, bob_seen), (SECOND, carol_seen)):
+        view = await _next_home_of(harness, approver, seen, "Approvals waiting for you: 0")
+        assert _buttons(view) == []

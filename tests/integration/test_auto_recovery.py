@@ -144,6 +144,11 @@ async def test_a_crash_loop_is_restarted_at_once_and_on_the_open_incidents_timel
     assert any("automatic recovery stopped after 2 restarts" in e.text for e in timeline)
     assert env.dms("").get("U0ENGLEAD", 0) >= 1  # P1's second level, paged now
     assert _restarts(fake, "checkout") == 2
+    # The report lists the bot's restarts as the bot's, not a handle nobody has.
+    _, text = await env.services.reports.report_markdown(incident.id)
+    runs = text.split("## Remediation runs", 1)[1]
+    assert runs.count("automatic recovery) on checkout/checkout, requested by the bot,") == 2
+    assert "@chatops-bot" not in text
 
 
 async def test_two_processes_restart_once_and_counts_survive_a_restart(

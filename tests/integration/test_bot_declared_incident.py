@@ -86,3 +86,15 @@ async def test_war_room_and_update_reminder_reach_real_people(env: Env) -> None:
     timeline = await env.services.incidents.timeline(incident.id)
     [reminded] = [e for e in timeline if e.kind == "reminded"]
     assert "<@U0ONCALL>" in reminded.text and SYSTEM.user_id not in reminded.text
+
+
+async def test_the_report_says_the_bot_declared_it(env: Env) -> None:
+    """The post-incident report printed "by @chatops-bot" (and the timeline's raw
+    "<@chatops-bot>"), a handle nobody has: the bot's own actor reads "the bot"."""
+    incident = await _declared_by_recovery(env)
+    _, text = await env.services.reports.report_markdown(incident.id)
+    [declared] = [line for line in text.splitlines() if line.startswith("| Declared |")]
+    assert declared.endswith(" by the bot |"), declared
+    assert "| Commander | — |" in text
+    assert f"Declared P1 by the bot: {incident.title}" in text  # the timeline's line
+    assert "@chatops-bot" not in text and "<@" not in text
