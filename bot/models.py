@@ -57,6 +57,11 @@ class Actor:
 SYSTEM = Actor(user_id="chatops-bot", user_name="chatops-bot")
 
 
+def mention(user_id: str) -> str:
+    """A person named in a timeline line; the bot's own actor is no Slack user to mention."""
+    return "the bot" if user_id == SYSTEM.user_id else f"<@{user_id}>"
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
     """An incident as stored. `version` increases with every change (optimistic checks)."""

@@ -43,7 +43,7 @@ from bot.escalation.planner import (
 from bot.escalation.scheduling import ReminderScheduler
 from bot.incidents import storage as incidents
 from bot.incidents.changes import Change, IncidentChanges, Queued
-from bot.models import SYSTEM, Actor, Incident, Severity
+from bot.models import SYSTEM, Actor, Incident, Severity, mention
 from bot.notify import Page
 from bot.paging.config import PROVIDER_NAMES, PROVIDERS
 from bot.policy import Policy
@@ -267,7 +267,9 @@ class ReminderFiring:
         text = f"Paged level {page.level}: {_mentions(page.targets)}"
         if page.by:
             # The reason ends the line: it is the person's words (TimelineEvent.said).
-            text += f", escalated by <@{page.by}>" + (f": {page.reason}" if page.reason else "")
+            text += f", escalated by {mention(page.by)}" + (
+                f": {page.reason}" if page.reason else ""
+            )
         elif page.waited:
             text += f" (not acknowledged after {humanize_seconds(page.waited)})"
         else:

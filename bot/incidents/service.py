@@ -26,7 +26,7 @@ from bot.incidents.effects import ANNOUNCE, WAR_ROOM
 from bot.incidents.lifecycle import check_transition, next_update_due
 from bot.incidents.queries import IncidentQueries
 from bot.incidents.schemas import DeclareIncident
-from bot.models import Actor, Incident, IncidentRole, Severity, Status
+from bot.models import Actor, Incident, IncidentRole, Severity, Status, mention
 from bot.notify import Notifier
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -112,7 +112,7 @@ class IncidentService(IncidentQueries):
                 incident.id,
                 actor=actor.user_id,
                 kind="declared",
-                text=f"Declared {incident.severity} by <@{actor.user_id}>: {incident.title}",
+                text=f"Declared {incident.severity} by {mention(actor.user_id)}: {incident.title}",
                 said=incident.title,
                 action="incident.declare",
                 args=command.model_dump(mode="json"),

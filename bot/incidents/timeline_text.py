@@ -7,7 +7,7 @@ edge (bot/slack/).
 
 from __future__ import annotations
 
-from bot.models import Actor, Incident, IncidentRole
+from bot.models import Actor, Incident, IncidentRole, mention
 from bot.paging.config import PROVIDER_NAMES
 from bot.redact import redact_text
 
@@ -17,12 +17,12 @@ MESSAGE_EXCERPT_MAX = 1500
 
 def acknowledged(actor: Actor, via: str, via_person: str) -> str:
     if not via:
-        return f"Acknowledged by <@{actor.user_id}>"
+        return f"Acknowledged by {mention(actor.user_id)}"
     where = PROVIDER_NAMES.get(via, via)
     if actor.is_system:
         # The provider's name for the person ends the line: their words, shown as text.
         return f"Acknowledged in {where} by {via_person}"
-    return f"Acknowledged in {where} by <@{actor.user_id}>"
+    return f"Acknowledged in {where} by {mention(actor.user_id)}"
 
 
 def status_update(before: Incident, after: Incident, actor: Actor, message: str) -> str:
@@ -31,25 +31,25 @@ def status_update(before: Incident, after: Incident, actor: Actor, message: str)
         if before.status is not after.status
         else after.status.label
     )
-    return f"Update ({moved}) by <@{actor.user_id}>: {message}"
+    return f"Update ({moved}) by {mention(actor.user_id)}: {message}"
 
 
 def reopened(actor: Actor, reason: str) -> str:
-    return f"Reopened by <@{actor.user_id}>" + (f": {reason}" if reason else "")
+    return f"Reopened by {mention(actor.user_id)}" + (f": {reason}" if reason else "")
 
 
 def severity_changed(before: Incident, after: Incident, actor: Actor) -> str:
-    return f"Severity {before.severity} → {after.severity} by <@{actor.user_id}>"
+    return f"Severity {before.severity} → {after.severity} by {mention(actor.user_id)}"
 
 
 def assigned(role: IncidentRole, user_id: str, actor: Actor) -> str:
-    return f"<@{user_id}> is {role.value}, assigned by <@{actor.user_id}>"
+    return f"<@{user_id}> is {role.value}, assigned by {mention(actor.user_id)}"
 
 
 def war_room_requested(before: Incident, actor: Actor) -> str:
     if before.channel_id:
-        return f"War room set-up run again by <@{actor.user_id}>"
-    return f"War room requested by <@{actor.user_id}>"
+        return f"War room set-up run again by {mention(actor.user_id)}"
+    return f"War room requested by {mention(actor.user_id)}"
 
 
 def message_excerpt(text: str) -> str:

@@ -84,6 +84,9 @@ async def test_war_room_and_update_reminder_reach_real_people(env: Env) -> None:
     assert _failed_calls(env) == []
     assert "notification_failed" not in await env.timeline_kinds(incident)
     timeline = await env.services.incidents.timeline(incident.id)
+    # The stored lines name the bot as such: Slack has no user to mention behind its actor.
+    assert not [e.text for e in timeline if f"<@{SYSTEM.user_id}>" in e.text]
+    assert any(e.text.startswith("Declared P1 by the bot:") for e in timeline)
     [reminded] = [e for e in timeline if e.kind == "reminded"]
     assert "<@U0ONCALL>" in reminded.text and SYSTEM.user_id not in reminded.text
 
