@@ -40,12 +40,13 @@ from bench.cluster import (  # noqa: E402
     BOT_TOKEN,
     PACE_SCALE,
     SIGNING_SECRET,
+    AnnouncementCounter,
     cluster,
     serve,
     servers,
     start_bare_app,
 )
-from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
+from bot.console.workspace import SlackDouble  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
 from bot.runtime import create_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -95,32 +96,6 @@ async def burst(sender: SlackRequestSender, double: SlackDouble, texts: list[str
         return elapsed
 
     return list(await asyncio.gather(*(one(body) for body in bodies)))
-
-
-class AnnouncementCounter:
-    """Counts announcements as the double records them (the double's on_event hook)."""
-
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
-        self.posted = 0
-        self._changed = asyncio.Event()
-
-    async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
-        if (
-            isinstance(item, RecordedCall)
-            and item.method == "chat.postMessage"
-            and item.ok
-            and item.params.get("channel") == self.channel
-        ):
-            self.posted += 1
-            self._changed.set()
-
-    async def wait_for(self, count: int, within: float) -> None:
-        """Until `count` announcements have been posted in total."""
-        async with asyncio.timeout(within):
-            while self.posted < count:
-                self._changed.clear()
-                await self._changed.wait()
 
 
 async def run(args: argparse.Namespace) -> None:

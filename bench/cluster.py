@@ -26,7 +26,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.console.workspace import SlackDouble  # noqa: E402
+from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
 
 SIGNING_SECRET = "bench-signing-secret-0123456789ab"
 BOT_TOKEN = "xoxb-bench"
@@ -223,3 +223,29 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class AnnouncementCounter:
+    """Counts announcements as the double records them (the double's on_event hook)."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.posted = 0
+        self._changed = asyncio.Event()
+
+    async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
+        if (
+            isinstance(item, RecordedCall)
+            and item.method == "chat.postMessage"
+            and item.ok
+            and item.params.get("channel") == self.channel
+        ):
+            self.posted += 1
+            self._changed.set()
+
+    async def wait_for(self, count: int, within: float) -> None:
+        """Until `count` announcements have been posted in total."""
+        async with asyncio.timeout(within):
+            while self.posted < count:
+                self._changed.clear()
+                await self._changed.wait()

@@ -36,8 +36,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster import cluster, servers  # noqa: E402
-from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
+from bench.cluster import AnnouncementCounter, cluster, servers  # noqa: E402
+from bot.console.workspace import SlackDouble  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
 from bot.runtime import create_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -69,34 +69,9 @@ def forget_double(double: SlackDouble) -> None:
     double._response_urls.clear()
 
 
-class Announced:
-    """Counts announcements the double records (its on_event hook)."""
-
-    def __init__(self, channel: str) -> None:
-        self.channel = channel
-        self.count = 0
-        self.changed = asyncio.Event()
-
-    async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
-        if (
-            isinstance(item, RecordedCall)
-            and item.method == "chat.postMessage"
-            and item.ok
-            and item.params.get("channel") == self.channel
-        ):
-            self.count += 1
-            self.changed.set()
-
-    async def wait_for(self, count: int, within: float = 300) -> None:
-        async with asyncio.timeout(within):
-            while self.count < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-
 async def run_processes(count: int, batch: int, store: str) -> None:
     """`chatops-bot run` as production runs it, and the baseline with the old eager imports."""
-    announced = Announced(load_policy(None).announce_channel)
+    announced = AnnouncementCounter(load_policy(None).announce_channel)
     double = SlackDouble(
         bot_token=BOT_TOKEN, on_event=announced, rate_limits=SlackLimits(scale=PACE_SCALE)
     )
@@ -131,11 +106,11 @@ async def run_processes(count: int, batch: int, store: str) -> None:
                     await asyncio.sleep(2)  # its first sweeps and auth.test done
                     figures[name].append((0, process.memory_info().rss / 1e6))
                     print(f"{name}: at rest {figures[name][0][1]:.1f} MB", flush=True)
-                    base = announced.count
+                    base = announced.posted
                     for first in range(0, count, batch):
                         done = min(count, first + batch)
                         await asyncio.gather(*(declare(n) for n in range(first, done)))
-                        await announced.wait_for(base + done)
+                        await announced.wait_for(base + done, within=300)
                         forget_double(double)
                         figures[name].append((done, process.memory_info().rss / 1e6))
                         print(f"  after {done:>6} incidents: {figures[name][-1][1]:.1f} MB")
