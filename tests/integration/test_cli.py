@@ -281,6 +281,24 @@ def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database
 # ----- run ---------------------------------------------------------------------------------
 
 
+async def _serve(
+    program: list[str], port: int, cwd: Path, env: dict[str, str]
+) -> asyncio.subprocess.Process:
+    """`<program> run` on a loopback port, its output piped for the failure message."""
+    return await asyncio.create_subprocess_exec(
+        *program,
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[str, object]:
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
@@ -310,18 +328,7 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
             SLACK_API_URL=slack.api_url,
             DATABASE_URL=f"sqlite:///{tmp_path}/run.db",
         )
-        process = await asyncio.create_subprocess_exec(
-            _entry_point(),
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await _serve([_entry_point()], port, tmp_path, env)
         try:
             health = await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             assert health == {"ok": True, "store": "ok", "coordinator": "ok"}
@@ -385,20 +392,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
             SLACK_API_URL=slack.api_url,
             DATABASE_URL=f"sqlite:///{tmp_path}/image.db",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            child,
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await _serve([sys.executable, "-c", child], port, tmp_path, env)
         try:
             await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             body = slash_command_body(
