@@ -7,6 +7,7 @@ from typing import Any
 from bot.slack import remediation_blocks as views
 from tests.e2e.incident_helpers import policy_with
 from tests.harness import BotHarness
+from tests.waiting import until
 
 REQUESTER = "U0ALICE"
 APPROVER = "U0BOB"
@@ -62,9 +63,17 @@ async def click(
     return str(answer["text"])
 
 
-async def finish(harness: BotHarness) -> None:
-    """Let started executions end and their messages go out."""
-    await harness.services.remediation.wait_idle()
+async def finish(harness: BotHarness, *numbers: int) -> None:
+    """Let started executions end and their messages go out. A click is acknowledged before
+    its approval is processed, so name the requests whose outcome to wait for: an execution
+    not yet started when this is called would otherwise be missed."""
+    service = harness.services.remediation
+
+    async def decided() -> bool:
+        return all((await service.get(number)).status.is_final for number in numbers)
+
+    await until(decided, f"requests {numbers} to reach an outcome", timeout=30)
+    await service.wait_idle()
     await harness.settle()
 
 

@@ -106,7 +106,7 @@ async def test_home_lists_approvals_waiting_and_the_report_lists_runs(
         home.HOME_APPROVE_ACTION, value=approve["value"], user_id=APPROVER, response_url=None
     )
     assert clicked.status == 200
-    await finish(harness)
+    await finish(harness, number)
     assert fake_kubernetes.state.deployments[("shop", "checkout")]["spec"]["replicas"] == 6
     assert (await harness.services.remediation.get(number)).status.value == "succeeded"
     # Gone from everyone's list once decided.
@@ -150,7 +150,7 @@ async def test_an_approvers_open_home_follows_requests_without_reopening(
         home.HOME_APPROVE_ACTION, value=str(up), user_id=APPROVER, response_url=None
     )
     assert clicked.status == 200
-    await finish(harness)
+    await finish(harness, up)
     assert (await harness.services.remediation.get(up)).status.value == "succeeded"
     view = await _next_home_of(harness, SECOND, carol_seen, "Approvals waiting for you: 1")
     assert [b["value"] for b in _buttons(view)] == [str(down), str(down)]
