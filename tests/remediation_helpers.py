@@ -70,7 +70,10 @@ async def finish(harness: BotHarness, *numbers: int) -> None:
     service = harness.services.remediation
 
     async def decided() -> bool:
-        return all((await service.get(number)).status.is_final for number in numbers)
+        for number in numbers:
+            if not (await service.get(number)).status.is_final:
+                return False
+        return True
 
     await until(decided, f"requests {numbers} to reach an outcome", timeout=30)
     await service.wait_idle()
