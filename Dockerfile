@@ -2,16 +2,22 @@
 # Slim, non-root image of the bot. Build: docker build -t chatops-bot .
 FROM python:3.11-slim AS build
 WORKDIR /src
+# Reproducible: every dependency (and setuptools, to build the bot) pinned with its hashes in
+# requirements.lock, made by scripts/lock; pip refuses anything else.
+COPY requirements.lock ./
+RUN python -m venv /opt/chatops \
+    && /opt/chatops/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 # Only what `chatops-bot run` needs: .dockerignore leaves bot/console/ (the terminal front end
 # and its Slack double) out, and no extras are installed.
 COPY bot ./bot
 COPY commands ./commands
-RUN pip install --no-cache-dir --prefix=/install .
+RUN /opt/chatops/bin/pip install --no-cache-dir --no-deps --no-build-isolation .
 
 FROM python:3.11-slim
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 DATABASE_URL=sqlite:////data/chatops.db
-COPY --from=build /install /usr/local
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 DATABASE_URL=sqlite:////data/chatops.db \
+    PATH=/opt/chatops/bin:$PATH
+COPY --from=build /opt/chatops /opt/chatops
 RUN useradd --system --uid 10001 --home-dir /data --create-home chatops
 USER 10001
 WORKDIR /data
