@@ -281,7 +281,9 @@ async def test_buttons_confirm_selects_modals_reactions_users_and_channels(
     await driver.wait_for("Type a slash command")
 
     mark = driver.type("/consoletest")
-    out = await driver.wait_for("[3] Form", since=mark)
+    # The ack's body and the posted message race (the listener posts right after acking).
+    await driver.wait_for("[3] Form", since=mark)
+    out = await driver.wait_for("Posting a test message", since=mark)
     assert "#general · chatops-bot · only you\n  Posting a test message" in out  # the ack body
     assert "#general · chatops-bot · msg 1\n  Test for @U0YOU in #general\n" in out
     assert "[1] Go  [2] Pick one ▾  [3] Form" in out
