@@ -8,13 +8,12 @@ DEDUP_RETENTION_SECONDS) once an hour, so the table stays the size of one day's 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from bot.background import BackgroundLoop
 from bot.clock import Clock
-from bot.errors import DuplicateRequest, StoreError
+from bot.errors import DuplicateRequest
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class HandledRequestsPruner:
         self.retention = retention
         self.interval = interval
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("handled-requests-pruner", self._round, interval=interval)
 
     async def prune(self) -> int:
         """Delete every request handled longer than `retention` ago; return how many."""
@@ -89,22 +88,12 @@ class HandledRequestsPruner:
                 return total
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="handled-requests-pruner")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                deleted = await self.prune()
-                if deleted:
-                    log.info("forgot %d handled requests older than %g s", deleted, self.retention)
-            except StoreError as exc:  # the next round tries again; nothing is lost meanwhile
-                log.warning("could not prune handled requests: %s", exc)
-            await asyncio.sleep(self.interval)
+    async def _round(self) -> None:
+        deleted = await self.prune()
+        if deleted:
+            log.info("forgot %d handled requests older than %g s", deleted, self.retention)

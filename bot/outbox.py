@@ -35,7 +35,6 @@ steps need (the ts of a card edited in place) is stored on the incident.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -45,6 +44,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import logs, metrics
+from bot.background import BackgroundLoop, jitter
 from bot.clock import Clock, utc_from_timestamp
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.redact import redact_text
@@ -163,9 +163,7 @@ class OutboxDispatcher:
         self.prune_interval = prune_interval
         self._handlers: dict[str, EffectHandler] = {}
         self._on_failure: dict[str, FailureHandler] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._loop = BackgroundLoop("outbox-dispatcher", self._round, interval=poll_interval)
         self._idle = asyncio.Event()
         self._idle.set()
         self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
@@ -182,37 +180,21 @@ class OutboxDispatcher:
 
     def kick(self) -> None:
         """Deliver now rather than at the next poll (called after a commit)."""
-        self._wake.set()
+        self._loop.kick()
 
     def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            # The flag too: on Python 3.11 asyncio.wait_for (inside psycopg_pool's getconn)
-            # can swallow a cancellation, and the loop would then run on forever.
-            self._stopping = True
-            self._wake.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.deliver_due()
-                await self._prune_if_due()
-            except (StoreUnavailable, StoreBusy) as exc:
-                metrics.STORE_ERRORS.inc()
-                log.warning("outbox: store unavailable or busy, will retry: %s", exc)
-            except Exception:
-                log.exception("outbox: delivery round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            self._wake.clear()
+    async def _round(self) -> None:
+        try:
+            await self.deliver_due()
+            await self._prune_if_due()
+        except (StoreUnavailable, StoreBusy):
+            metrics.STORE_ERRORS.inc()
+            raise
 
     async def _claim(self) -> list[Effect]:
         """Claim due effects that nothing earlier of their incident holds back."""
@@ -353,8 +335,9 @@ class OutboxDispatcher:
         return self.clock.now() - effect.created_at < self.give_up_after
 
     def _backoff(self, effect: Effect) -> float:
-        """2 s after the first attempt, then doubling, up to `max_backoff`."""
-        return min(self.max_backoff, 2.0**effect.attempts)
+        """About 2 s after the first attempt, then doubling, up to `max_backoff`; jittered so
+        that effects failed by one outage are not all retried in the same second."""
+        return jitter(min(self.max_backoff, 2.0**effect.attempts))
 
     async def _retry_later(
         self, effect: Effect, error: str, delay: float, *, counted: bool = True

@@ -11,13 +11,12 @@ record it once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 
 from pydantic import BaseModel, ValidationError
 
+from bot.background import BackgroundLoop
 from bot.coordination import Coordinator
 from bot.errors import ChatOpsError, DuplicateRequest, NotifierError, StoreError
 from bot.incidents.service import IncidentService
@@ -52,7 +51,9 @@ class PendingPins:
         self.coordinator = coordinator
         self.incidents = incidents
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            "pending-pins", self._round, interval=interval, first_round_now=False
+        )
 
     async def keep(self, pin: PendingPin) -> None:
         """Queue `pin` for a later round; raises CoordinatorUnavailable when it cannot."""
@@ -95,23 +96,11 @@ class PendingPins:
         return handled
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="pending-pins")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                while await self.replay() == _BATCH:
-                    pass  # a full batch went through: there may be more
-            except ChatOpsError as exc:  # the coordinator is down: next round
-                log.warning("could not replay kept reactions: %s", exc)
-            except Exception:
-                log.exception("replaying kept reactions failed")
+    async def _round(self) -> None:
+        while await self.replay() == _BATCH:
+            pass  # a full batch went through: there may be more

@@ -20,7 +20,6 @@ Restart counts and what the bot remembers between checks live in the store, not 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Any
 
 from bot import audit
 from bot.audit import AuditRecord
+from bot.background import BackgroundLoop
 from bot.catalog import Service
 from bot.clock import Clock
 from bot.diagnostics.probes import kubernetes as probes
@@ -93,7 +93,7 @@ class AutoRecoveryService:
         self.restart_timeout = restart_timeout
         self.claim_seconds = claim_seconds
         self.poll_interval = poll_interval
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("automatic-recovery", self.check_due, interval=poll_interval)
 
     def watched(self) -> dict[str, Service]:
         return {
@@ -106,25 +106,11 @@ class AutoRecoveryService:
 
     def start(self) -> None:
         """Check due services every `poll_interval` seconds until stopped."""
-        if self._task is None and self.watched():
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self.watched():
+            self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.check_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the store down: try again at the next tick
-                log.exception("automatic recovery check failed")
-            await asyncio.sleep(self.poll_interval)
+        await self._loop.stop()
 
     # -- checking ---------------------------------------------------------------------------
 

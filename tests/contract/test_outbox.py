@@ -66,7 +66,9 @@ async def test_each_incidents_effects_arrive_in_order_once_across_dispatchers_un
             await asyncio.gather(*(d.deliver_due() for d in dispatchers))
             if not await dispatchers[0].pending_count():
                 break
-            clock.advance(seconds=2)  # the back-off of a first retry; more than Retry-After
+            clock.advance(
+                seconds=2.4
+            )  # a first retry's back-off (2 s +-20%); more than Retry-After
     finally:
         await other.close()
     assert dict(delivered) == {incident: list(range(10)) for incident in incidents}
@@ -119,8 +121,9 @@ async def test_a_handler_that_raises_is_retried_after_the_back_off_not_its_claim
     assert delivered == ["other incident"]  # the rest of the batch was not held up
     row = await _row(store, buggy)
     assert row["attempts"] == 1 and row["claimed_until"] is None
-    assert row["available_at"] == (NOW + timedelta(seconds=2)).timestamp()
-    clock.advance(seconds=2)
+    # 2 s, spread by 20% (jitter)
+    assert 1.6 <= row["available_at"] - NOW.timestamp() <= 2.4
+    clock.advance(seconds=2.4)
     await dispatcher.deliver_due()
     assert delivered == ["other incident", "buggy"]
 

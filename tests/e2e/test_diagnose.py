@@ -191,7 +191,7 @@ async def test_a_slack_500_delays_the_summary_and_it_arrives_once(
     # Recorded already, in the transaction that queued the summary.
     assert [e.action async for e in harness.services.audit.entries()].count("diagnose.run") == 1
 
-    clock.advance(seconds=2)  # the first back-off
+    clock.advance(seconds=2.4)  # the first back-off (2 s +-20%)
     await harness.settle()
     clock.advance(seconds=2)
     await harness.settle()
