@@ -144,15 +144,15 @@ async def cluster(
     behind a round-robin front in this process. `preload`: modules a bot process imports
     before it starts (what it once imported eagerly, as a baseline)."""
     from tests.processes import CHATOPS_BOT, RoundRobinFront
-    from tests.servers import free_port
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as logs:
+        started: list[tuple[subprocess.Popen[bytes], Path]] = []
         procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
         env = bot_env(double, database_url, redis_url, pace_scale)
         try:
             for n in range(replicas):
-                port = free_port()
-                run = ["run", "--host", "127.0.0.1", "--port", str(port)]
+                # Port 0: each process says in its log which port it was given.
+                run = ["run", "--host", "127.0.0.1", "--port", "0"]
                 if kind == "bot" and preload:
                     imports = "".join(f"import {module}; " for module in preload)
                     code = f"{imports}import sys; from bot.cli import main; sys.exit(main())"
@@ -160,7 +160,7 @@ async def cluster(
                 elif kind == "bot":
                     argv = [str(CHATOPS_BOT), *run]
                 else:
-                    argv = [sys.executable, __file__, "bare", "--port", str(port)]
+                    argv = [sys.executable, __file__, "bare", "--port", "0"]
                     argv += ["--api-url", double.api_url]
                 log = Path(logs) / f"{kind}-{n}.log"
                 with log.open("ab") as out:
@@ -168,8 +168,10 @@ async def cluster(
                     proc = subprocess.Popen(  # noqa: ASYNC220
                         argv, env=env, stdout=out, stderr=subprocess.STDOUT
                     )
-                procs.append((proc, f"http://127.0.0.1:{port}", log))
-            for proc, url, log in procs:
+                started.append((proc, log))
+            for proc, log in started:
+                url = f"http://127.0.0.1:{await _port(proc, log)}"
+                procs.append((proc, url, log))
                 await _ready(proc, url, log)
             front = RoundRobinFront([url for _, url, _ in procs])
             await front.start()
@@ -178,15 +180,29 @@ async def cluster(
             finally:
                 await front.stop()
         finally:
-            for proc, _, _ in procs:
+            for proc, _ in started:
                 if proc.poll() is None:
                     proc.terminate()
-            for proc, _, _ in procs:
+            for proc, _ in started:
                 try:
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+async def _port(proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> int:
+    """The port a process started on port 0 names in its log."""
+    from tests.processes import listening_port
+
+    async with asyncio.timeout(timeout):
+        while True:
+            text = log.read_text(errors="replace")  # noqa: ASYNC240 (a small file, polled)
+            if (port := listening_port(text)) is not None:
+                return port
+            if proc.poll() is not None:
+                raise RuntimeError(f"{log.name} exited:\n{text[-3000:]}")
+            await asyncio.sleep(0.05)
 
 
 async def _ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60) -> None:
@@ -203,7 +219,8 @@ async def _ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: fl
 
 
 async def _serve_bare(port: int, api_url: str) -> None:
-    runner, _ = await serve(start_bare_app(api_url), port)
+    runner, bound = await serve(start_bare_app(api_url), port)
+    print(f"listening on http://127.0.0.1:{bound}", flush=True)  # as the bot logs it
     try:
         await asyncio.Event().wait()
     finally:

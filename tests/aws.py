@@ -8,8 +8,11 @@ create the resources the diagnostics read; remediation tests can reuse them.
 from __future__ import annotations
 
 import contextlib
+import queue
+import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,7 @@ from typing import Any, Self
 
 import boto3
 
-from tests.servers import LOOPBACK, ServerUnavailable, free_port
+from tests.servers import LOOPBACK, ServerUnavailable
 
 REGION = "eu-west-1"
 FAKE_CREDENTIALS = {
@@ -27,6 +30,22 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
+
+
+_RUNNING_ON = re.compile(rb"Running on http://[^\s:]+:(\d+)")
+
+
+def _read_banner(proc: subprocess.Popen[bytes], banner: queue.Queue[int | None]) -> None:
+    """Hand over the port in moto's banner, then keep reading its output so that a full pipe
+    never blocks the server."""
+    assert proc.stderr is not None
+    told = False
+    for line in proc.stderr:
+        if not told and (match := _RUNNING_ON.search(line)):
+            banner.put(int(match[1]))
+            told = True
+    if not told:
+        banner.put(None)
 
 
 class MotoServer:
@@ -43,26 +62,35 @@ class MotoServer:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self) -> Self:
-        self.port = free_port()
+        """Start on port 0 and read the port moto was given from its banner: no free port
+        picked beforehand and raced for."""
         moto_server = Path(sys.executable).with_name("moto_server")
         command = [str(moto_server)] if moto_server.exists() else [sys.executable, "-m", "moto"]
         self._proc = subprocess.Popen(
-            [*command, "-H", LOOPBACK, "-p", str(self.port)],
+            [*command, "-H", LOOPBACK, "-p", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        banner: queue.Queue[int | None] = queue.Queue()
+        threading.Thread(target=_read_banner, args=(self._proc, banner), daemon=True).start()
+        try:
+            self.port = banner.get(timeout=60)
+        except queue.Empty:
+            self.port = None
+        if self.port is None:
+            code = self._proc.poll()
+            self.stop()
+            raise ServerUnavailable(f"moto server did not start within 60 s (exit {code})")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise ServerUnavailable(f"moto server exited with {self._proc.returncode}")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
                     return self
             time.sleep(0.1)
         self.stop()
-        raise ServerUnavailable("moto server did not start within 60 s")
+        raise ServerUnavailable("moto server did not answer within 60 s")
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,9 +21,15 @@ from bot.console.workspace import SlackDouble
 from bot.slack.requests import SlackRequestSender
 from bot.store import create_store
 from tests.harness import BOT_TOKEN, PACE_SCALE, SIGNING_SECRET
-from tests.servers import free_port
 
 CHATOPS_BOT = Path(sys.executable).with_name("chatops-bot")
+
+
+def bound_port(site: web.TCPSite) -> int:
+    """The port an aiohttp site started on port 0 was given."""
+    server = site._server
+    assert server is not None and getattr(server, "sockets", None), "the site is not serving"
+    return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]  # checked above
 
 
 def bot_env(
@@ -53,28 +60,57 @@ def bot_env(
     return env
 
 
+LISTENING = re.compile(r"listening on http://[^\s:]+:(\d+)")
+
+
+def listening_port(log: str) -> int | None:
+    """The port a bot started on port 0 says it bound, once its log says so."""
+    match = LISTENING.search(log)
+    return int(match[1]) if match else None
+
+
 class BotProcess:
-    """One `chatops-bot run` process, its log in a file."""
+    """One `chatops-bot run` process, its log in a file. It binds port 0 and its log says
+    which port it got: no free port picked beforehand and raced for. `url` and `sender`
+    are there once `ready()` returned."""
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port: int | None = None
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
+        self._logged_before = self.log_path.stat().st_size  # a restart appends to the same log
         self.proc = subprocess.Popen(
-            [str(CHATOPS_BOT), "run", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(CHATOPS_BOT), "run", "--host", "127.0.0.1", "--port", "0"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.sender = SlackRequestSender(self.url + "/slack/events", SIGNING_SECRET)
+        self._sender: SlackRequestSender | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.port is not None, f"{self.name}: ready() first"
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def sender(self) -> SlackRequestSender:
+        if self._sender is None:
+            self._sender = SlackRequestSender(self.url + "/slack/events", SIGNING_SECRET)
+        return self._sender
 
     async def ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 assert self.proc.poll() is None, f"{self.name} exited:\n{self.log()}"
+                if self.port is None:
+                    with self.log_path.open("rb") as log:
+                        log.seek(self._logged_before)
+                        self.port = listening_port(log.read().decode(errors="replace"))
+                    if self.port is None:
+                        await asyncio.sleep(0.05)
+                        continue
                 try:
                     async with session.get(self.url + "/healthz") as response:
                         if response.status == 200:
@@ -89,7 +125,8 @@ class BotProcess:
         self.proc.wait(timeout=10)
 
     async def stop(self) -> None:
-        await self.sender.close()
+        if self._sender is not None:
+            await self._sender.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -118,10 +155,10 @@ class RoundRobinFront:
         app.router.add_post("/slack/events", self._forward)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
         self._session = aiohttp.ClientSession()
-        self.url = f"http://127.0.0.1:{port}/slack/events"
+        self.url = f"http://127.0.0.1:{bound_port(site)}/slack/events"
 
     async def _forward(self, request: web.Request) -> web.Response:
         assert self._session is not None

@@ -9,12 +9,16 @@ import asyncio
 import time
 from datetime import timedelta
 
+import pytest
+
 from bot.console.workspace import RecordedCall, SlackDouble
 from bot.escalation import ReminderKind, ReminderStatus
 from bot.slack.blocks import ACK_ACTION
 from tests.e2e.conftest import HarnessFactory
 from tests.escalation_env import BOB, seconds_policy
 from tests.harness import BotHarness
+
+pytestmark = pytest.mark.slow  # waits on the wall clock: durations of seconds
 
 
 async def wait_for_post(

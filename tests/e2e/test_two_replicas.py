@@ -87,12 +87,16 @@ async def test_two_replicas_behind_a_round_robin_front(
     policy.write_text(POLICY)
     env = bot_env(double, postgres_url, policy, redis_url=redis_url, sweep=0.5)
     bots = [BotProcess(name, env, tmp_path) for name in ("a", "b")]
+    try:
+        await asyncio.gather(*(bot.ready() for bot in bots))  # the front needs their ports
+    except BaseException:
+        for bot in bots:
+            await bot.stop()
+        raise
     front = RoundRobinFront([bot.url for bot in bots])
     await front.start()
     client = Front(front, bots)
     try:
-        await asyncio.gather(*(bot.ready() for bot in bots))
-
         # Each declaration, then Slack's retries of it: each copy on the next replica.
         for number in range(INCIDENTS):
             body = slash_command_body(

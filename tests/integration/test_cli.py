@@ -27,7 +27,7 @@ from bot.console.workspace import SlackDouble
 from bot.policy import load_policy
 from bot.slack.requests import SlackRequestSender, slash_command_body
 from bot.store import create_store, migrate
-from tests.servers import free_port
+from tests.processes import listening_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_IN_POLICY = ROOT / "bot" / "defaults" / "policy.yml"
@@ -282,21 +282,30 @@ def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database
 
 
 async def _serve(
-    program: list[str], port: int, cwd: Path, env: dict[str, str]
-) -> asyncio.subprocess.Process:
-    """`<program> run` on a loopback port, its output piped for the failure message."""
-    return await asyncio.create_subprocess_exec(
+    program: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, int, bytes]:
+    """`<program> run` on port 0, its output piped for the failure message: the process, the
+    port its log says it was given, and what it wrote to stderr until then."""
+    process = await asyncio.create_subprocess_exec(
         *program,
         "run",
         "--host",
         "127.0.0.1",
         "--port",
-        str(port),
+        "0",
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    assert process.stderr is not None
+    early = b""
+    async with asyncio.timeout(60):
+        while line := await process.stderr.readline():
+            early += line
+            if (port := listening_port(line.decode(errors="replace"))) is not None:
+                return process, port, early
+    raise AssertionError(f"the bot never said where it listens: {early.decode()}")
 
 
 async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[str, object]:
@@ -319,7 +328,6 @@ async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[s
 async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
     async with SlackDouble(bot_token=BOT_TOKEN) as slack:
         env = _env(
             tmp_path,
@@ -328,7 +336,7 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
             SLACK_API_URL=slack.api_url,
             DATABASE_URL=f"sqlite:///{tmp_path}/run.db",
         )
-        process = await _serve([_entry_point()], port, tmp_path, env)
+        process, port, early = await _serve([_entry_point()], tmp_path, env)
         try:
             health = await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             assert health == {"ok": True, "store": "ok", "coordinator": "ok"}
@@ -359,6 +367,7 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
             except TimeoutError:
                 process.kill()  # never leave a bot behind, even when stopping hangs
                 raise
+        stderr = early + stderr
         assert process.returncode == 0, stderr.decode()
         assert "Traceback" not in stderr.decode()
         assert slack.violations == []
@@ -383,7 +392,6 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
         "from bot.cli import main\n"
         "sys.exit(main())\n"
     )
-    port = free_port()
     async with SlackDouble(bot_token=BOT_TOKEN) as slack:
         env = _env(
             tmp_path,
@@ -392,7 +400,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
             SLACK_API_URL=slack.api_url,
             DATABASE_URL=f"sqlite:///{tmp_path}/image.db",
         )
-        process = await _serve([sys.executable, "-c", child], port, tmp_path, env)
+        process, port, early = await _serve([sys.executable, "-c", child], tmp_path, env)
         try:
             await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
             body = slash_command_body(
@@ -415,7 +423,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
             except TimeoutError:
                 process.kill()
                 raise
-    assert process.returncode == 0, stderr.decode()
+    assert process.returncode == 0, (early + stderr).decode()
     out = stdout.decode()
     assert f"from {source / 'bot' / '__init__.py'}" in out
     assert "console modules []" in out, out
