@@ -347,6 +347,11 @@ def build_paging(
     config = policy.paging
     if not config.configured():
         return None
+    # Every secret the settings name is masked from now on, before any is checked: start-up
+    # may stop on one that is missing after others were read.
+    for name in config.secret_env_names():
+        if value := env.get(name):
+            register_secret(value)
 
     def secret(name: str | None, *, required: bool) -> str | None:
         if not name:
@@ -354,8 +359,6 @@ def build_paging(
         value = env.get(name) or None
         if value is None and required:
             raise ConfigError(f"{name} is not set (named by the policy's paging settings)")
-        if value is not None:
-            register_secret(value)
         return value
 
     holder: list[PagingService] = []
