@@ -29,6 +29,7 @@ from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queue
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
 from bot.incidents.service import IncidentService
+from bot.logs import outside
 from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import Effect, OutboxDispatcher
 from bot.paging import storage
@@ -325,7 +326,9 @@ class PagingService:
                 return await self.people.user_by_email(email)
         except NotifierError as exc:
             # The acknowledgement stands all the same, recorded under the provider's name.
-            log.warning("%s acknowledgement: could not find the person: %s", ack.provider, exc)
+            log.warning(
+                "%s acknowledgement: could not find the person: %s", ack.provider, outside(exc)
+            )
         return None
 
 

@@ -84,6 +84,33 @@ def test_only_pagerduty_acknowledgements_of_keyed_incidents_are_read() -> None:
         read_pagerduty(b"not json")
 
 
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("agent", "../../oncalls?x=1"),
+        ("agent", "P1%2F.."),
+        ("agent", ".."),
+        ("event", "01ABC/../x"),
+        ("event", "x" * 129),
+    ],
+)
+def test_ids_in_a_pagerduty_webhook_are_shape_checked(where: str, value: str) -> None:
+    body = json.loads(_pd_body("incident.acknowledged"))
+    target = body["event"]["agent"] if where == "agent" else body["event"]
+    target["id"] = value
+    with pytest.raises(WebhookRefused, match=f"event.{'agent.' if where == 'agent' else ''}id"):
+        read_pagerduty(json.dumps(body).encode())
+
+
+def test_ids_in_an_opsgenie_webhook_are_shape_checked() -> None:
+    alert = {"alertId": "a1", "alias": "INC-20261127-002", "userId": "u/../x"}
+    with pytest.raises(WebhookRefused, match=r"alert\.userId: Value error, not an identifier"):
+        read_opsgenie(json.dumps({"action": "Acknowledge", "alert": alert}).encode())
+    alert |= {"userId": "4513b7ea-3b91-438f-b7e4-e3e54af9147c", "alertId": "a\x00"}
+    with pytest.raises(WebhookRefused, match=r"alert\.alertId"):
+        read_opsgenie(json.dumps({"action": "Acknowledge", "alert": alert}).encode())
+
+
 def test_opsgenie_acknowledgements_carry_the_alias_and_the_username() -> None:
     body = {
         "action": "Acknowledge",
