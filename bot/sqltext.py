@@ -43,6 +43,7 @@ def with_placeholders(sql: str) -> str:
         text, cut = text.split("\x00", 1)[0], True
     if len(text) > _SCAN_CHARS:
         text, cut = text[:_SCAN_CHARS], True
+    text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be scanned
     while True:
         try:
             tokens = parser.scan(text)

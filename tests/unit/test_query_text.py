@@ -38,6 +38,8 @@ from tests.diagnostics_helpers import policy_with
             "SELECT 1 /* user=jane@example.com */ -- token abc\nFROM t",
             "SELECT $1 FROM t",
         ),
+        # A lone surrogate (not UTF-8) is no reason to show the literal.
+        ("SELECT '\udc80 jane@example.com'", "SELECT $1"),
         # Doubled quotes inside a literal do not end it.
         ("SELECT 'it''s secret', 2", "SELECT $1, $2"),
         ("", ""),
