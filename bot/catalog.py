@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.durations import Duration
 from bot.redact import redact_text
+from bot.sqltext import PLACEHOLDERS, QueryTextMode
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -66,6 +67,9 @@ class PostgresTarget(_Strict):
     # Remediations leave superuser and replication backends alone unless these allow them.
     terminate_superuser: bool = False
     terminate_replication: bool = False
+    # Other sessions' SQL in evidence, previews and the audit log: literals as placeholders
+    # unless the entry opts in to verbatim text (bot/sqltext.py).
+    show_query_text: QueryTextMode = PLACEHOLDERS
 
     @model_validator(mode="before")
     @classmethod

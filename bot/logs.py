@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,27 @@ incident_id: ContextVar[str | None] = ContextVar("incident_id", default=None)
 user_id: ContextVar[str | None] = ContextVar("user_id", default=None)
 
 _FIELDS = {"request_id": request_id, "incident_id": incident_id, "user": user_id}
+
+# What would break a log line or the terminal reading it: C0 and C1 controls, DEL, line and
+# paragraph separators, bidirectional embeddings, overrides and isolates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+OUTSIDE_CHARS = 200
+
+
+def outside(value: object, limit: int = OUTSIDE_CHARS) -> str:
+    """A value from outside (a webhook's key, a provider's answer) fit for one log line:
+    control characters escaped (`\\x00`, `\\u202e`), at most `limit` characters of it,
+    and its length when it was longer."""
+    text = str(value)
+    shown = _UNPRINTABLE.sub(_escaped, text[:limit])
+    if len(text) <= limit and len(shown) <= limit:
+        return shown
+    return f"{shown[:limit]}… ({len(text)} characters)"
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @contextmanager

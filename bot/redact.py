@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 _SECRET_KEYS = re.compile(
     r"(password|passwd|secret|token|dsn|api[_-]?key|routing[_-]?key|credential)", re.I
 )
-_PATTERNS = [
+_PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # user:password@ in any URL (postgresql://, redis://, https://...). Anchored on `://`,
     # not on the scheme before it: a scheme pattern is retried from every letter of a long
     # word, and 40,000 letters took seconds (quadratic).
@@ -16,7 +17,19 @@ _PATTERNS = [
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"), "xox?-***"),
     (re.compile(r"\bxapp-[A-Za-z0-9-]+"), "xapp-***"),
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "AKIA***"),
-    (re.compile(r"(?i)\b(password|pwd)\s*=\s*[^\s;]+"), r"\1=***"),
+    # password=... in a DSN or a config line, a quoted value whole (spaces and all).
+    (re.compile(r"(?i)\b(password|pwd)\s*=\s*(?:'[^']*'?|\"[^\"]*\"?|[^\s;]+)"), r"\1=***"),
+    # SQL's `[ENCRYPTED] PASSWORD '...'` (CREATE/ALTER ROLE): every string form, and one cut
+    # short by the end of the text (pg_stat_activity truncates long statements).
+    (
+        re.compile(
+            r"(?i)\b(PASSWORD)\s+(?:[EU]&?)?'(?:[^'\\]|''|\\.)*(?:'|$)"
+            r"|\b(PASSWORD)\s+\$(\w*)\$[\s\S]*?(?:\$\3\$|$)"
+        ),
+        lambda m: f"{m.group(1) or m.group(2)} '***'",
+    ),
+    # HTTP bearer tokens (an Authorization header copied into a query, a log, an error).
+    (re.compile(r"(?i)\b(Bearer)\s+[A-Za-z0-9._~+/-]+=*"), r"\1 ***"),
     # Paging services' authorization headers (PagerDuty REST, Opsgenie).
     (re.compile(r"(?i)\bToken token=[^\s,;\"']+"), "Token token=***"),
     (re.compile(r"(?i)\bGenieKey\s+[^\s,;\"']+"), "GenieKey ***"),
@@ -36,8 +49,8 @@ def register_secret(value: str) -> None:
 
 
 def redact_text(text: str) -> str:
-    """Mask connection-string passwords, Slack tokens, AWS keys, paging services' keys and
-    every registered secret in free text."""
+    """Mask connection-string passwords, SQL `PASSWORD '...'` literals, bearer tokens, Slack
+    tokens, AWS keys, paging services' keys and every registered secret in free text."""
     for secret in _KNOWN_SECRETS:
         if secret in text:
             text = text.replace(secret, REDACTED)

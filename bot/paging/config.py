@@ -18,6 +18,11 @@ Provider = Literal["pagerduty", "opsgenie"]
 PROVIDER_NAMES = {PAGERDUTY: "PagerDuty", OPSGENIE: "Opsgenie"}
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Identifiers a provider's webhook carries, checked before they are stored or reach a URL:
+# PagerDuty's object IDs (`PXPGF42`), and any provider's event, alert and user IDs (UUIDs,
+# Opsgenie's `<uuid>-<millis>`). Nothing else: `/`, `.`-only, `?`, `%` never pass.
+PAGERDUTY_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+PROVIDER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 def _env_name(value: str) -> str:

@@ -10,8 +10,10 @@ URL's query and the headers stay out of them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -27,6 +29,20 @@ class ProviderError(NotifierError):
     def __init__(self, provider: str, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.provider = provider
+
+
+def path_segment(provider: str, value: str, shape: re.Pattern[str], what: str) -> str:
+    """`value` as one URL path segment: refused unless it has `shape`, then percent-quoted
+    (`/`, `?`, `%` and `..` can never step out of the segment). A refusal is not retried."""
+    if not shape.match(value):
+        name = PROVIDER_NAMES.get(provider, provider)
+        raise ProviderError(
+            provider,
+            f"not a well-formed {name} {what}",
+            error_code="bad_identifier",
+            retryable=False,
+        )
+    return quote(value, safe="")
 
 
 def _explanation(body: Any) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import NotifierError
+from bot.logs import outside
 from bot.paging.ports import Pager, PersonDirectory
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class OnCallResolver:
                 elif user not in users:
                     users.append(user)
         except NotifierError as exc:
-            log.warning("on call at %s: %s", provider, exc)
+            log.warning("on call at %s: %s", provider, outside(exc))
             if cached is not None:
                 return OnCallNow(
                     provider, cached.answer.users, cached.answer.unmatched, str(exc), stale=True

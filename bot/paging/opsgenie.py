@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.paging.config import OPSGENIE, OpsgenieConfig
-from bot.paging.http import call
+from bot.paging.config import OPSGENIE, PROVIDER_ID, OpsgenieConfig
+from bot.paging.http import call, path_segment
 from bot.paging.ports import OPSGENIE_PRIORITY, Alert
 
 SessionSource = Callable[[], Awaitable[aiohttp.ClientSession]]
@@ -67,9 +67,10 @@ class OpsgeniePager:
         await self._call("POST", "/v2/alerts", body)
 
     async def _act(self, incident_id: str, action: str) -> None:
+        alias = path_segment(OPSGENIE, incident_id, PROVIDER_ID, "alert alias")
         await self._call(
             "POST",
-            f"/v2/alerts/{quote(incident_id, safe='')}/{action}",
+            f"/v2/alerts/{alias}/{action}",
             {"source": _SOURCE, "note": f"{action} in Slack ({incident_id})"},
             {"identifierType": "alias"},
         )

@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.paging.config import PAGERDUTY, PagerDutyConfig
-from bot.paging.http import call
+from bot.paging.config import PAGERDUTY, PAGERDUTY_ID, PagerDutyConfig
+from bot.paging.http import call, path_segment
 from bot.paging.ports import PAGERDUTY_SEVERITY, Alert
 
 SessionSource = Callable[[], Awaitable[aiohttp.ClientSession]]
@@ -116,6 +116,9 @@ class PagerDutyPager:
         """The e-mail of a PagerDuty user (who acknowledged); None without an API key."""
         if not self._api_key:
             return None
-        body = await self._rest(f"/users/{user_id}")
+        # The ID came in a webhook: `../../oncalls?x=1` must not become another request.
+        body = await self._rest(
+            f"/users/{path_segment(PAGERDUTY, user_id, PAGERDUTY_ID, 'user ID')}"
+        )
         email = (body.get("user") or {}).get("email")
         return email if isinstance(email, str) else None

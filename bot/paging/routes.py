@@ -13,6 +13,7 @@ import logging
 from aiohttp import web
 
 from bot.errors import StoreUnavailable
+from bot.logs import outside
 from bot.paging.config import OPSGENIE, PAGERDUTY
 from bot.paging.service import PagingService
 from bot.paging.webhooks import (
@@ -51,7 +52,7 @@ def paging_routes(paging: PagingService) -> list[web.RouteDef]:
         try:
             ack = read_pagerduty(raw) if provider == PAGERDUTY else read_opsgenie(raw)
         except WebhookRefused as exc:
-            log.warning("refused a signed %s webhook: %s", provider, exc)
+            log.warning("refused a signed %s webhook: %s", provider, outside(exc))
             return _answer(400, error=str(exc))
         if ack is None:
             return _answer(200, ok=True, outcome="ignored: not an acknowledgement")
@@ -60,7 +61,8 @@ def paging_routes(paging: PagingService) -> list[web.RouteDef]:
         except StoreUnavailable as exc:
             log.warning("%s webhook: store unavailable: %s", provider, exc)
             return _answer(503, error="store unavailable, deliver again later")
-        log.info("%s webhook for %s: %s", provider, ack.incident_id, outcome)
+        # The key is the payload's: clipped and escaped (it was 100,000 characters once).
+        log.info("%s webhook for %s: %s", provider, outside(ack.incident_id), outcome)
         return _answer(200, ok=True, outcome=outcome)
 
     async def pagerduty(request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queue
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
 from bot.incidents.service import IncidentService
+from bot.logs import outside
 from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import Effect, OutboxDispatcher
 from bot.paging import storage
@@ -325,7 +326,9 @@ class PagingService:
                 return await self.people.user_by_email(email)
         except NotifierError as exc:
             # The acknowledgement stands all the same, recorded under the provider's name.
-            log.warning("%s acknowledgement: could not find the person: %s", ack.provider, exc)
+            log.warning(
+                "%s acknowledgement: could not find the person: %s", ack.provider, outside(exc)
+            )
         return None
 
 
@@ -347,6 +350,11 @@ def build_paging(
     config = policy.paging
     if not config.configured():
         return None
+    # Every secret the settings name is masked from now on, before any is checked: start-up
+    # may stop on one that is missing after others were read.
+    for name in config.secret_env_names():
+        if value := env.get(name):
+            register_secret(value)
 
     def secret(name: str | None, *, required: bool) -> str | None:
         if not name:
@@ -354,8 +362,6 @@ def build_paging(
         value = env.get(name) or None
         if value is None and required:
             raise ConfigError(f"{name} is not set (named by the policy's paging settings)")
-        if value is not None:
-            register_secret(value)
         return value
 
     holder: list[PagingService] = []

@@ -5,18 +5,22 @@ keyed with the subscription's secret; during a secret rotation several comma-sep
 signatures arrive and one valid one is enough. Opsgenie's outgoing webhook is not signed: the
 integration sends a custom header we ask for (`X-ChatOps-Webhook-Secret`), compared in
 constant time. Only acknowledgements are acted on; other events are read and ignored.
+Identifiers are shape-checked here (they are stored, and a PagerDuty user ID becomes a URL
+path): a signed body whose IDs are not IDs is refused like any unreadable one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from bot.paging.config import OPSGENIE, PAGERDUTY
+from bot.paging.config import OPSGENIE, PAGERDUTY, PAGERDUTY_ID, PROVIDER_ID
 
 PAGERDUTY_SIGNATURE_HEADER = "X-PagerDuty-Signature"
 OPSGENIE_SECRET_HEADER = "X-ChatOps-Webhook-Secret"
@@ -43,12 +47,29 @@ def opsgenie_secret_valid(headers: Mapping[str, str], secret: str) -> bool:
     return hmac.compare_digest(given.encode(), secret.encode())
 
 
+# A name a provider gives a person, as recorded on the timeline.
+_NAME_CHARS = 200
+
+
+def _shaped(shape: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not shape.match(value):
+            raise ValueError(f"not {what}")  # the value itself is not repeated back
+        return value
+
+    return AfterValidator(check)
+
+
+PagerDutyId = Annotated[str, _shaped(PAGERDUTY_ID, "a PagerDuty ID")]
+ProviderId = Annotated[str, _shaped(PROVIDER_ID, "an identifier")]
+
+
 class _Read(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class PagerDutyReference(_Read):
-    id: str
+    id: PagerDutyId
     type: str = ""
     summary: str = ""
 
@@ -62,7 +83,7 @@ class PagerDutyIncident(_Read):
 
 
 class PagerDutyEvent(_Read):
-    id: str
+    id: ProviderId
     event_type: str
     resource_type: str
     occurred_at: str
@@ -75,10 +96,10 @@ class PagerDutyWebhook(_Read):
 
 
 class OpsgenieAlert(_Read):
-    alertId: str
+    alertId: ProviderId
     alias: str | None = None
     username: str | None = None
-    userId: str | None = None
+    userId: ProviderId | None = None
     message: str = ""
 
 
@@ -115,7 +136,7 @@ def read_pagerduty(raw: bytes) -> ProviderAcknowledgement | None:
         event_id=event.id,
         person_id=agent.id if agent and agent.type.startswith("user") else None,
         person_email=None,
-        person_name=agent.summary if agent else "",
+        person_name=agent.summary[:_NAME_CHARS] if agent else "",
     )
 
 
@@ -135,7 +156,7 @@ def read_opsgenie(raw: bytes) -> ProviderAcknowledgement | None:
         event_id=f"{webhook.alert.alertId}:acknowledge",
         person_id=webhook.alert.userId,
         person_email=username if "@" in username else None,
-        person_name=username,
+        person_name=username[:_NAME_CHARS],
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -334,3 +335,40 @@ async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> No
     await harness.command("P1", command="/oncall")
     [answer] = await harness.replies()
     assert "PagerDuty could not be reached, so the levels below stand" in str(answer["text"])
+
+
+async def test_ids_from_a_signed_webhook_never_steer_a_request_and_are_logged_clipped(
+    paging: Paging, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A signed PagerDuty acknowledgement whose `agent.id` is `../../oncalls?x=1` made the
+    bot send `GET /oncalls?x=1` with its API key; a 100,112-character key with a NUL byte
+    was logged whole, and the NUL made the log binary."""
+    harness, pd, og = paging.harness, paging.pd, paging.og
+    incident = await declare(harness, "declare P1 Checkout is down")
+    await harness.settle()
+    before = list(pd.paths)
+
+    body = pd.webhook("incident.acknowledged", incident.id, pd.users["PJANE01"])
+    body["event"]["agent"]["id"] = "../../oncalls?x=1"
+    status, answer = await paging.pagerduty_webhook(body)
+    assert status == 400 and "event.agent.id" in answer["error"]
+    assert "not a PagerDuty ID" in answer["error"] and "oncalls" not in answer["error"]
+    await harness.settle()
+    assert pd.paths == before  # no request at all, least of all GET /oncalls?x=1
+    assert (await current(harness, incident)).acknowledged_at is None
+
+    # The same acknowledgement with a well-formed ID is heard (and looked up by its path).
+    body["event"]["agent"]["id"] = "PJANE01"
+    status, answer = await paging.pagerduty_webhook(body)
+    assert (status, answer["outcome"]) == (200, "acknowledged")
+    assert pd.paths[len(before) :] == ["GET /users/PJANE01"]
+
+    # A key from outside reaches the log clipped, its control characters escaped.
+    caplog.set_level(logging.INFO, logger="bot.paging")
+    key = "INC-20261127-001\x00\n" + "K" * 100_094
+    assert len(key) == 100_112
+    status, answer = await paging.opsgenie_webhook(og.webhook("Acknowledge", key, "jane"))
+    assert (status, answer["outcome"]) == (200, "ignored: not an incident of this bot")
+    [line] = [r.getMessage() for r in caplog.records if "opsgenie webhook for" in r.getMessage()]
+    assert len(line) < 400 and "(100112 characters)" in line
+    assert "\x00" not in line and "\n" not in line and "INC-20261127-001\\x00\\x0a" in line

@@ -68,9 +68,11 @@ async def test_a_row_lock_names_the_blocking_pid(
     assert f"waits on pid {holder_pid}" in blocking.summary
     evidence = "\n".join(blocking.evidence)
     assert "checkout-api" in evidence and "billing-worker" in evidence
-    assert "UPDATE orders SET state = 'shipped'" in evidence
+    # Other sessions' statements with their literals as placeholders (bot/sqltext.py).
+    assert "UPDATE orders SET state = $1 WHERE id = $2" in evidence
+    assert "shipped" not in evidence and "paid" not in evidence
     long = finding(report, "postgres.long_queries")
-    assert long.grade is Grade.WARN and "shipped" in "\n".join(long.evidence)
+    assert long.grade is Grade.WARN and "SET state = $1" in "\n".join(long.evidence)
     actions = [s.action for s in report.suggestions]
     assert actions[0] == "postgres.terminate_backend"
     assert report.suggestions[0].params == {"pid": holder_pid}
@@ -109,7 +111,7 @@ async def test_a_long_query_and_idle_transactions(
     long = finding(report, "postgres.long_queries")
     assert long.grade is Grade.WARN
     assert long.facts["pids"] == [sleeper_pid]
-    assert "pg_sleep(30)" in "\n".join(long.evidence) and "report-job" in "\n".join(long.evidence)
+    assert "pg_sleep($1)" in "\n".join(long.evidence) and "report-job" in "\n".join(long.evidence)
     idle_tx = finding(report, "postgres.idle_in_transaction")
     assert idle_tx.grade is Grade.WARN
     assert sorted(idle_tx.facts["pids"]) == sorted(idle_pids)

@@ -204,3 +204,25 @@ async def test_on_call_is_cached_and_served_stale_when_the_provider_fails(
     og.fail_next(Answer(500))
     down = await fresh.now("opsgenie")
     assert down is not None and not down.reachable and down.users == ()
+
+
+@pytest.mark.parametrize("user_id", ["../../oncalls?x=1", "..", "P1%2F..", "PJANE01/../x", ""])
+async def test_an_id_from_outside_never_leaves_its_path_segment(
+    pd: PagerDutyDouble, og: OpsgenieDouble, session: aiohttp.ClientSession, user_id: str
+) -> None:
+    """The adapters check an identifier's shape where it becomes a URL path, whatever checked
+    it before: refused for good, and no request is sent."""
+    with pytest.raises(NotifierError, match="not a well-formed PagerDuty user ID") as refused:
+        await _pagerduty(pd, session).person_email(user_id)
+    assert not refused.value.retryable
+
+    async def opened() -> aiohttp.ClientSession:
+        return session
+
+    opsgenie = OpsgeniePager(
+        OpsgenieConfig(api_key_env="K", api_url=og.url), api_key="k" * 8, session=opened
+    )
+    with pytest.raises(NotifierError, match="not a well-formed Opsgenie alert alias") as alias:
+        await opsgenie.acknowledge(user_id)
+    assert not alias.value.retryable
+    assert (pd.paths, og.paths) == ([], [])

@@ -29,6 +29,7 @@ class _Double:
         self.violations: list[str] = []
         self.refused: list[tuple[int, dict[str, Any]]] = []
         self.seen = 0  # requests received, answered or not
+        self.paths: list[str] = []  # every request's method, path and query, routed or not
         self._inject: deque[Answer] = deque()
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
@@ -37,8 +38,13 @@ class _Double:
     def routes(self) -> list[web.RouteDef]:
         raise NotImplementedError
 
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.paths.append(f"{request.method} {request.raw_path}")
+        return await handler(request)
+
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._record])
         app.add_routes(self.routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

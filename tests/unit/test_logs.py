@@ -45,3 +45,24 @@ def test_secrets_are_masked_in_messages_and_tracebacks_in_both_formats() -> None
         out = stream.getvalue()
         assert "hunter2" not in out and "xoxb-123" not in out, out
         assert "RuntimeError" in out and "postgresql://bot:***@db/prod" in out
+
+
+def test_a_value_from_outside_is_one_short_printable_line() -> None:
+    assert logs.outside("INC-20261127-001") == "INC-20261127-001"
+    assert logs.outside("a\x00b\nc\u202ed\x85") == "a\\x00b\\x0ac\\u202ed\\x85"
+    long = logs.outside("K" * 100_112)
+    assert long == "K" * 200 + "… (100112 characters)"
+    # Escaping cannot make it longer than its limit either.
+    escaped = logs.outside("\x00" * 150)
+    assert escaped == "\\x00" * 50 + "… (150 characters)"
+    assert logs.outside(None) == "None"
+
+
+def test_a_nul_from_outside_keeps_the_text_log_text() -> None:
+    stream, handler = _capture("text")
+    try:
+        logging.getLogger("bot.test").info("webhook for %s", logs.outside("INC\x00\nforged line"))
+    finally:
+        logging.getLogger().removeHandler(handler)
+    [line] = stream.getvalue().splitlines()
+    assert "\x00" not in line and line.endswith("webhook for INC\\x00\\x0aforged line")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
+from bot.app import build_client
 from bot.errors import ConfigError
 from bot.paging.webhooks import (
     WebhookRefused,
@@ -19,6 +21,9 @@ from bot.paging.webhooks import (
 )
 from bot.policy import default_policy_text, parse_policy
 from bot.redact import redact, redact_text, register_secret
+from bot.services import build_services
+from bot.slack.notifier import SlackNotifier
+from bot.store.sqlite import SqliteStore
 
 SECRET = "whsec-0123456789"
 
@@ -77,6 +82,33 @@ def test_only_pagerduty_acknowledgements_of_keyed_incidents_are_read() -> None:
         read_pagerduty(b'{"event": {"id": "x"}}')
     with pytest.raises(WebhookRefused):
         read_pagerduty(b"not json")
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("agent", "../../oncalls?x=1"),
+        ("agent", "P1%2F.."),
+        ("agent", ".."),
+        ("event", "01ABC/../x"),
+        ("event", "x" * 129),
+    ],
+)
+def test_ids_in_a_pagerduty_webhook_are_shape_checked(where: str, value: str) -> None:
+    body = json.loads(_pd_body("incident.acknowledged"))
+    target = body["event"]["agent"] if where == "agent" else body["event"]
+    target["id"] = value
+    with pytest.raises(WebhookRefused, match=f"event.{'agent.' if where == 'agent' else ''}id"):
+        read_pagerduty(json.dumps(body).encode())
+
+
+def test_ids_in_an_opsgenie_webhook_are_shape_checked() -> None:
+    alert = {"alertId": "a1", "alias": "INC-20261127-002", "userId": "u/../x"}
+    with pytest.raises(WebhookRefused, match=r"alert\.userId: Value error, not an identifier"):
+        read_opsgenie(json.dumps({"action": "Acknowledge", "alert": alert}).encode())
+    alert |= {"userId": "4513b7ea-3b91-438f-b7e4-e3e54af9147c", "alertId": "a\x00"}
+    with pytest.raises(WebhookRefused, match=r"alert\.alertId"):
+        read_opsgenie(json.dumps({"action": "Acknowledge", "alert": alert}).encode())
 
 
 def test_opsgenie_acknowledgements_carry_the_alias_and_the_username() -> None:
@@ -142,3 +174,25 @@ def test_paging_secrets_are_redacted_wherever_they_appear() -> None:
     assert redact_text("Authorization: Token token=y_BxZ1") == "Authorization: Token token=***"
     register_secret("short")  # too short to mask safely: ordinary words stay
     assert redact_text("a short note") == "a short note"
+
+
+def test_every_paging_secret_is_masked_even_when_start_up_stops_on_a_missing_one(
+    tmp_path: Path,
+) -> None:
+    """The settings' list of secret variables (`secret_env_names`) is what gets registered,
+    all of it before any is checked: the routing key missing stopped start-up before the
+    webhook secret and Opsgenie's key, both set, were masked."""
+    paging = {
+        "pagerduty": {"routing_key_env": "PD_ROUTING_UNSET", "webhook_secret_env": "PD_HOOK"},
+        "opsgenie": {"api_key_env": "OG_KEY"},
+    }
+    policy = parse_policy(_policy(paging, ["U0A1", "pagerduty"]))
+    env = {"PD_HOOK": "pd-hook-secret-unit-5678", "OG_KEY": "og-api-key-unit-1234"}
+    with pytest.raises(ConfigError, match="PD_ROUTING_UNSET is not set"):
+        build_services(
+            policy=policy,
+            store=SqliteStore(f"sqlite:///{tmp_path}/unused.db"),  # never opened
+            notifier=SlackNotifier(build_client("xoxb-unused", "http://127.0.0.1:9/api/")),
+            env=env,
+        )
+    assert redact_text("og-api-key-unit-1234 / pd-hook-secret-unit-5678") == "*** / ***"

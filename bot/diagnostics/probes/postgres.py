@@ -17,6 +17,7 @@ from bot.diagnostics.grading import (
     seconds_words,
     size_words,
 )
+from bot.sqltext import QueryTextMode, shown_query
 from bot.targets.errors import TargetError
 from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresClient, PostgresSession
 
@@ -34,13 +35,15 @@ _MIN_DEAD_TUPLES = 1000
 def checks(target: PostgresTarget, thresholds: Thresholds, client: PostgresClient) -> list[Check]:
     async def run() -> list[Finding]:
         async with client.session(read_only=True) as session:
-            return await _diagnose(session, thresholds)
+            return await _diagnose(session, thresholds, target.show_query_text)
 
     # One session for all queries: an overloaded database gets one more connection, not ten.
     return [Check("postgres", "postgres", "PostgreSQL", target.timeout.seconds + 1, run)]
 
 
-async def _diagnose(session: PostgresSession, thresholds: Thresholds) -> list[Finding]:
+async def _diagnose(
+    session: PostgresSession, thresholds: Thresholds, shown: QueryTextMode
+) -> list[Finding]:
     overview = await session.fetchone(
         "SELECT current_database() AS db, split_part(version(), ' ', 2) AS version,"
         " current_setting('max_connections')::int AS max_connections,"
@@ -58,11 +61,13 @@ async def _diagnose(session: PostgresSession, thresholds: Thresholds) -> list[Fi
         )
     ]
     findings.append(await _connections(session, overview["max_connections"], thresholds))
-    findings.append(await _long_queries(session, thresholds.long_query_s))
-    findings.append(await _idle(session, "idle in transaction", thresholds.idle_in_transaction_s))
-    findings.append(await _idle(session, "idle", thresholds.idle_connection_s))
-    findings.append(await _blocking(session, thresholds.long_query_s))
-    findings.append(await _statements(session, thresholds.response_ms))
+    findings.append(await _long_queries(session, thresholds.long_query_s, shown))
+    findings.append(
+        await _idle(session, "idle in transaction", thresholds.idle_in_transaction_s, shown)
+    )
+    findings.append(await _idle(session, "idle", thresholds.idle_connection_s, shown))
+    findings.append(await _blocking(session, thresholds.long_query_s, shown))
+    findings.append(await _statements(session, thresholds.response_ms, shown))
     if overview["replica"]:
         findings.append(await _replication_lag(session, thresholds.replication_lag_s))
     findings.append(await _dead_tuples(session, thresholds.dead_tuple_pct))
@@ -92,18 +97,19 @@ async def _connections(session: PostgresSession, maximum: int, t: Thresholds) ->
     )
 
 
-def _session_line(row: dict[str, Any], age_key: str = "age_s") -> str:
+def _session_line(row: dict[str, Any], shown: QueryTextMode, age_key: str = "age_s") -> str:
     return (
         f"pid {row['pid']} · user {row['usename']} · application {row['app'] or '(none)'}"
-        f" · {seconds_words(float(row[age_key]))} · {_one_line(row['query'])}"
+        f" · {seconds_words(float(row[age_key]))} · {_one_line(row['query'], shown)}"
     )
 
 
-def _one_line(statement: str | None) -> str:
-    return " ".join((statement or "").split())[:_STATEMENT_CHARS]
+def _one_line(statement: str | None, shown: QueryTextMode) -> str:
+    # Another session's text: literals become placeholders unless the catalog opts in.
+    return shown_query(statement, shown, limit=_STATEMENT_CHARS)
 
 
-async def _long_queries(session: PostgresSession, band: Band) -> Finding:
+async def _long_queries(session: PostgresSession, band: Band, shown: QueryTextMode) -> Finding:
     rows = await session.fetchall(
         "SELECT pid, usename, coalesce(application_name, '') AS app, query,"
         " extract(epoch FROM now() - query_start)::float AS age_s FROM pg_stat_activity"
@@ -128,12 +134,12 @@ async def _long_queries(session: PostgresSession, band: Band) -> Finding:
         f"{len(rows)} active longer than {seconds_words(band.warn)}; longest"
         f" {seconds_words(longest)} (pid {rows[0]['pid']})",
         threshold=describe_above(band, " s"),
-        evidence=tuple(_session_line(r) for r in rows),
+        evidence=tuple(_session_line(r, shown) for r in rows),
         facts={"pids": [r["pid"] for r in rows], "longest_s": longest, "over_s": band.warn},
     )
 
 
-async def _idle(session: PostgresSession, state: str, band: Band) -> Finding:
+async def _idle(session: PostgresSession, state: str, band: Band, shown: QueryTextMode) -> Finding:
     in_transaction = state != "idle"
     check = "postgres.idle_in_transaction" if in_transaction else "postgres.idle"
     title = "Idle in transaction" if in_transaction else "Idle connections"
@@ -159,12 +165,12 @@ async def _idle(session: PostgresSession, state: str, band: Band) -> Finding:
         f"{len(rows)} for longer than {seconds_words(band.warn)}; oldest"
         f" {seconds_words(oldest)} (pid {rows[0]['pid']})",
         threshold=limit,
-        evidence=tuple(_session_line(r) for r in rows),
+        evidence=tuple(_session_line(r, shown) for r in rows),
         facts={"pids": [r["pid"] for r in rows], "oldest_s": oldest, "over_s": band.warn},
     )
 
 
-async def _blocking(session: PostgresSession, long_query: Band) -> Finding:
+async def _blocking(session: PostgresSession, long_query: Band, shown: QueryTextMode) -> Finding:
     rows = await session.fetchall(
         "SELECT blocked.pid AS blocked_pid, blocked.usename AS blocked_user,"
         " coalesce(blocked.application_name, '') AS blocked_app, blocked.query AS blocked_query,"
@@ -187,10 +193,10 @@ async def _blocking(session: PostgresSession, long_query: Band) -> Finding:
     blockers = sorted({int(r["blocking_pid"]) for r in rows})
     evidence = tuple(
         f"pid {r['blocked_pid']} ({r['blocked_user']}, {r['blocked_app'] or 'no application'},"
-        f" waiting {seconds_words(float(r['waited_s']))}: {_one_line(r['blocked_query'])})"
+        f" waiting {seconds_words(float(r['waited_s']))}: {_one_line(r['blocked_query'], shown)})"
         f" is blocked by pid {r['blocking_pid']} ({r['blocking_user']},"
         f" {r['blocking_app'] or 'no application'}, {r['blocking_state']}"
-        f" {seconds_words(float(r['blocking_age_s']))}: {_one_line(r['blocking_query'])})"
+        f" {seconds_words(float(r['blocking_age_s']))}: {_one_line(r['blocking_query'], shown)})"
         for r in rows
     )
     first = rows[0]
@@ -211,7 +217,7 @@ async def _blocking(session: PostgresSession, long_query: Band) -> Finding:
     )
 
 
-async def _statements(session: PostgresSession, band: Band) -> Finding:
+async def _statements(session: PostgresSession, band: Band, shown: QueryTextMode) -> Finding:
     installed = await session.fetchone(
         "SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'"
     )
@@ -250,7 +256,7 @@ async def _statements(session: PostgresSession, band: Band) -> Finding:
         threshold=describe_above(band, " ms mean"),
         evidence=tuple(
             f"{float(r['mean_ms']):.1f} ms mean · {r['calls']} calls ·"
-            f" {float(r['total_ms']) / 1000:.1f} s total · {_one_line(r['query'])}"
+            f" {float(r['total_ms']) / 1000:.1f} s total · {_one_line(r['query'], shown)}"
             for r in rows
         ),
         facts={"available": True, "worst_mean_ms": worst},

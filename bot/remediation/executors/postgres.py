@@ -19,6 +19,7 @@ from bot.catalog import PostgresTarget
 from bot.durations import humanize_seconds
 from bot.remediation.actions import AgeParams, BackendParams, Params
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.sqltext import shown_query
 from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresClient, PostgresSession
 
 _SESSIONS = """
@@ -27,7 +28,7 @@ SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
        coalesce(r.rolsuper, false) AS superuser,
        extract(epoch FROM now() - a.state_change)::float AS state_s,
        extract(epoch FROM now() - a.query_start)::float AS query_s,
-       left(a.query, 120) AS query,
+       left(a.query, 1000) AS query,  -- shown with placeholders, clipped to 120
        a.pid = pg_backend_pid() AS is_self
 FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'walsender')
@@ -145,7 +146,8 @@ class PostgresExecutor:
         verb = "cancel the query of, then terminate," if params.terminate else "cancel the query of"
         summary = (
             f"{verb} backend {params.pid} ({_who(row)}, {row['state']}"
-            f" for {humanize_seconds(row['state_s'] or 0)}: {row['query'] or '-'})"
+            f" for {humanize_seconds(row['state_s'] or 0)}:"
+            f" {shown_query(row['query'], pg.show_query_text, limit=120) or '-'})"
         )
         if blocked:
             summary += f"; it blocks pids {_pids(blocked)}"
