@@ -15,6 +15,11 @@ Rules, best first (a lower rank is shown first; each suggestion names the findin
  8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
  9. Cache hit ratio under its limit -> warm the cache (40, by hand).
 10. Response time over its limit and nothing above explains it -> check network and I/O (90).
+
+A PostgreSQL suggestion acts on exactly what its finding flagged: the finding's threshold in
+seconds (never rounded to minutes) and the pids it named, less those remediation would
+refuse to end (a superuser's session without `terminate_superuser`, another database's).
+When none is left, nothing is offered: the finding's summary already says why.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Sequence
 
 from bot.catalog import Service
 from bot.diagnostics.findings import Finding, Grade, Suggestion
+from bot.durations import humanize_seconds
 
 MAX_SUGGESTIONS = 5
 
@@ -34,6 +40,27 @@ def _bad(findings: Sequence[Finding], check: str) -> list[Finding]:
 
 def _because(finding: Finding) -> str:
     return f"{finding.check} {finding.grade.name}: {finding.summary}"[:300]
+
+
+def _endable(finding: Finding, key: str = "pids") -> list[int]:
+    """The pids a finding named that remediation may end (its `left_alone` excepted)."""
+    spared = {int(pid) for pid, _ in finding.facts.get("left_alone", [])}
+    return [int(pid) for pid in finding.facts.get(key, []) if int(pid) not in spared]
+
+
+def _over_s(finding: Finding) -> int:
+    """The threshold that flagged the finding, in whole seconds (at least one): a session
+    older than the finding's threshold is older than this too."""
+    return max(1, math.floor(float(finding.facts.get("over_s", 300))))
+
+
+def _listed(pids: Sequence[int]) -> str:
+    shown = ", ".join(map(str, pids[:8]))
+    return f"pid {shown}" if len(pids) == 1 else f"pids {shown}" + (" ..." if len(pids) > 8 else "")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Suggestion]:
@@ -63,7 +90,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
 
     for f in _bad(findings, "postgres.blocking"):
         explained = True
-        for pid in list(f.facts.get("blocking_pids", []))[:2]:
+        for pid in _endable(f, "blocking_pids")[:2]:
             add(
                 10 + db_rank,
                 f,
@@ -75,16 +102,19 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
     for f in _bad(findings, "postgres.long_queries"):
         explained = True
-        minutes = max(1, math.floor(float(f.facts.get("over_s", 300)) / 60))
-        add(
-            12 + db_rank,
-            f,
-            "postgres.terminate_long_queries",
-            f"Terminate queries running over {minutes} min",
-            f"pg_terminate_backend for every active query on {service}'s database running longer"
-            f" than {minutes} min (pids {', '.join(map(str, f.facts.get('pids', [])[:5]))})",
-            older_than_s=minutes * 60,
-        )
+        pids, over = _endable(f), _over_s(f)
+        if pids:
+            add(
+                12 + db_rank,
+                f,
+                "postgres.terminate_long_queries",
+                f"Terminate {_count(len(pids), 'query', 'queries')} running over"
+                f" {humanize_seconds(over)}",
+                f"pg_terminate_backend for the active queries on {service}'s database running"
+                f" longer than {humanize_seconds(over)}: {_listed(pids)}",
+                older_than_s=over,
+                pids=pids,
+            )
 
     k8s = entry.kubernetes
     rollouts = {f.facts.get("deployment"): f for f in findings if f.check == "kubernetes.rollout"}
@@ -230,26 +260,36 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
 
     for f in _bad(findings, "postgres.idle_in_transaction"):
-        minutes = max(1, math.floor(float(f.facts.get("over_s", 300)) / 60))
-        add(
-            35,
-            f,
-            "postgres.terminate_idle_in_transaction",
-            f"End sessions idle in transaction > {minutes} min",
-            f"pg_terminate_backend for sessions on {service}'s database idle in transaction"
-            f" longer than {minutes} min",
-            older_than_s=minutes * 60,
-        )
+        pids, over = _endable(f), _over_s(f)
+        if pids:
+            add(
+                35,
+                f,
+                "postgres.terminate_idle_in_transaction",
+                f"End {_count(len(pids), 'session', 'sessions')} idle in transaction >"
+                f" {humanize_seconds(over)}",
+                f"pg_terminate_backend for the sessions on {service}'s database idle in"
+                f" transaction longer than {humanize_seconds(over)}: {_listed(pids)}",
+                older_than_s=over,
+                pids=pids,
+            )
+    # Connections near the limit are relieved by ending the idle ones the idle check named;
+    # with none named, ending "idle connections" would end nothing.
+    idle = next((f for f in findings if f.check == "postgres.idle" and _endable(f)), None)
     for f in _bad(findings, "postgres.idle") + _bad(findings, "postgres.connections"):
-        minutes = max(1, math.floor(entry.thresholds.idle_connection_s.warn / 60))
+        if idle is None:
+            break
+        pids, over = _endable(idle), _over_s(idle)
         add(
             36,
             f,
             "postgres.terminate_idle",
-            f"End idle connections > {minutes} min",
-            f"pg_terminate_backend for connections on {service}'s database idle longer than"
-            f" {minutes} min",
-            older_than_s=minutes * 60,
+            f"End {_count(len(pids), 'idle connection', 'idle connections')} >"
+            f" {humanize_seconds(over)}",
+            f"pg_terminate_backend for the connections on {service}'s database idle longer than"
+            f" {humanize_seconds(over)}: {_listed(pids)}",
+            older_than_s=over,
+            pids=pids,
         )
         break
 
@@ -303,13 +343,17 @@ def describe(service: str, entry: Service, action: str, params: dict) -> str | N
     if action.startswith("postgres.") and entry.postgres is not None:
         if action == "postgres.terminate_backend":
             return f"pg_terminate_backend({int(params.get('pid', 0))}) on {service}'s database"
-        minutes = int(params.get("older_than_s", 0)) // 60
+        seconds = int(params.get("older_than_s", 0))
         what = {
             "postgres.terminate_long_queries": "active queries running",
             "postgres.terminate_idle_in_transaction": "sessions idle in transaction",
             "postgres.terminate_idle": "connections idle",
         }.get(action)
-        return f"terminate {what} over {minutes} min on {service}'s database" if what else None
+        if what is None or seconds < 1:
+            return None
+        pids = [p for p in params.get("pids") or [] if isinstance(p, int)]
+        only = f" ({_listed(pids)})" if pids else ""
+        return f"terminate {what} over {humanize_seconds(seconds)} on {service}'s database{only}"
     aws = entry.aws
     if action.startswith("ecs.") and aws is not None and aws.ecs is not None:
         where = f"{aws.ecs.cluster}/{aws.ecs.service}"
