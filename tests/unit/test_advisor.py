@@ -70,3 +70,72 @@ def test_pids_can_be_typed_and_are_checked() -> None:
         actions.parse_words(spec, ["older_than=2", "pids=11;DROP"])
     with pytest.raises(UsageError, match="pid"):
         actions.from_button(spec, {"older_than_s": 2, "pids": [0]})
+
+
+K8S = Service.model_validate(
+    {"kubernetes": {"namespace": "shop", "deployments": ["search"], "max_replicas": 6}}
+)
+
+
+def _oom_loop(limit: str = "256Mi") -> Finding:
+    container = {
+        "name": "app",
+        "restarts": 9,
+        "last_reason": "OOMKilled",
+        "exit_code": 137,
+        "memory_limit": limit,
+        "memory_request": "128Mi",
+    }
+    loop = {
+        "pod": "search-abc-1",
+        "reason": "CrashLoopBackOff",
+        "deployment": "search",
+        "containers": [container],
+        "oom_killed": ["app"],
+    }
+    return _finding("kubernetes.pods", Grade.CRIT, crashloops=[loop], failing=[loop])
+
+
+def test_an_oom_crash_loop_follows_the_memory_path_not_a_restart() -> None:
+    rollout = _finding(
+        "kubernetes.rollout",
+        Grade.CRIT,
+        deployment="search",
+        desired=2,
+        ready=0,
+        updated=1,  # a rollout in progress: rolling back may help, after the memory path
+        revision=3,
+        previous_revision=2,
+    )
+    fixes = advise("search", K8S, [_oom_loop(), rollout])
+    assert [s.action for s in fixes] == [
+        "advice.raise_memory_limit",
+        "kubernetes.scale",
+        "kubernetes.rollback",
+    ]
+    assert fixes[0].params == {"deployment": "search", "container": "app", "limit": "256Mi"}
+    assert fixes[1].params == {"deployment": "search", "replicas": 3}
+
+
+def test_the_raise_memory_button_is_said_again_from_the_catalog_and_checked() -> None:
+    said = describe(
+        "search",
+        K8S,
+        "advice.raise_memory_limit",
+        {"deployment": "search", "container": "app", "limit": "256Mi"},
+    )
+    assert said == (
+        "by hand: raise the memory limit of container app in deployment shop/search above"
+        " 256Mi in its manifest and roll it out; nothing to run"
+    )
+    forged = {"deployment": "search", "container": "<!here>", "limit": "1Gi; rm -rf"}
+    assert describe("search", K8S, "advice.raise_memory_limit", forged) == (
+        "by hand: raise the memory limit of deployment shop/search in its manifest and roll it"
+        " out; nothing to run"
+    )
+    other = {"deployment": "checkout", "container": "app", "limit": "1Gi"}
+    assert describe("search", K8S, "advice.raise_memory_limit", other) is None
+    # The action that was suggested before, and never existed, is not suggested any more.
+    memory = _finding("kubernetes.memory", Grade.CRIT, pct=97.0, deployment="search", limit_mib=256)
+    actions = [s.action for s in advise("search", K8S, [memory])]
+    assert actions == ["advice.raise_memory_limit", "kubernetes.scale"]
