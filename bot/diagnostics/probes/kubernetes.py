@@ -10,6 +10,7 @@ they may use (limit, request): the advisor follows the reason, not only the cras
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.diagnostics.grading import (
     describe_at_least,
     grade_at_least,
 )
-from bot.diagnostics.probes.kubernetes_owners import Owned, owned
+from bot.diagnostics.probes.kubernetes_owners import Owned, OwnedOnce
 from bot.diagnostics.probes.kubernetes_usage import usage
 from bot.targets.errors import TargetNotFound, TargetUnavailable
 from bot.targets.kubernetes import KubernetesClient
@@ -35,20 +36,21 @@ def checks(
 ) -> list[Check]:
     timeout = target.timeout.seconds + 1
     where = f"{target.context or 'in-cluster'}/{target.namespace}"
+    mine = OwnedOnce(target, client)  # pods, events and usage: one reading of what is ours
     return [
         Check(
             "kubernetes.pods",
             "kubernetes",
             f"Pods in {where}",
             timeout * 2,
-            lambda: _pods(target, thresholds, client),
+            lambda: _pods(target, thresholds, client, mine),
         ),
         Check(
             "kubernetes.events",
             "kubernetes",
             "Warning events",
             timeout,
-            lambda: _events(target, client),
+            lambda: _events(target, client, mine),
         ),
         Check(
             "kubernetes.rollout",
@@ -63,7 +65,7 @@ def checks(
             "kubernetes",
             "Usage",
             timeout,
-            lambda: usage(target, thresholds, client),
+            lambda: usage(target, thresholds, client, mine),
         ),
     ]
 
@@ -114,13 +116,18 @@ async def pod_findings(
     target: KubernetesTarget, thresholds: Thresholds, client: KubernetesClient
 ) -> list[Finding]:
     """The pods' states and crash loops, without the failing pods' logs (a periodic check)."""
-    return await _pods(target, thresholds, client, logs=False)
+    return await _pods(target, thresholds, client, OwnedOnce(target, client), logs=False)
 
 
 async def _pods(
-    target: KubernetesTarget, t: Thresholds, client: KubernetesClient, *, logs: bool = True
+    target: KubernetesTarget,
+    t: Thresholds,
+    client: KubernetesClient,
+    read: Callable[[], Awaitable[Owned]],
+    *,
+    logs: bool = True,
 ) -> list[Finding]:
-    mine = await owned(target, client)
+    mine = await read()
     pods = mine.pods
     failing: list[dict[str, Any]] = []
     lines: list[str] = []
@@ -275,11 +282,13 @@ def _involves(event: Any, mine: Owned) -> bool:
     return involved is not None and mine.owns(str(involved.kind or ""), str(involved.name or ""))
 
 
-async def _events(target: KubernetesTarget, client: KubernetesClient) -> list[Finding]:
+async def _events(
+    target: KubernetesTarget, client: KubernetesClient, read: Callable[[], Awaitable[Owned]]
+) -> list[Finding]:
     """Warning events of the last hour about the service's own deployments, replica sets and
     pods; the namespace's other services' events are left out."""
     core = await client.core()
-    mine = await owned(target, client)
+    mine = await read()
     listed = await client.call(
         core.list_namespaced_event, target.namespace, field_selector="type=Warning"
     )

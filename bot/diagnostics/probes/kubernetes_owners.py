@@ -9,6 +9,7 @@ the service's; with a `selector`, the pods it selects are.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,3 +91,20 @@ async def owned(target: KubernetesTarget, client: KubernetesClient) -> Owned:
         pods=tuple(kept),
         pod_deployments=pod_deployments,
     )
+
+
+class OwnedOnce:
+    """One reading of the service's objects, shared by the checks of one diagnosis: the first
+    check to ask reads it, the others wait for it (and read it themselves if that check was
+    cut off by its timeout)."""
+
+    def __init__(self, target: KubernetesTarget, client: KubernetesClient) -> None:
+        self._target, self._client = target, client
+        self._owned: Owned | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> Owned:
+        async with self._lock:
+            if self._owned is None:
+                self._owned = await owned(self._target, self._client)
+            return self._owned

@@ -4,11 +4,12 @@ its limits (the highest of each graded), when metrics-server is installed."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from bot.catalog import KubernetesTarget, Thresholds
 from bot.diagnostics.findings import Finding, Grade
 from bot.diagnostics.grading import describe_above, grade_above
-from bot.diagnostics.probes.kubernetes_owners import owned
+from bot.diagnostics.probes.kubernetes_owners import Owned
 from bot.targets.errors import TargetNotFound
 from bot.targets.kubernetes import KubernetesClient
 
@@ -33,7 +34,12 @@ def _quantity(text: str) -> float:
     return float(match.group(1)) * units.get(match.group(2), 1.0)
 
 
-async def usage(target: KubernetesTarget, t: Thresholds, client: KubernetesClient) -> list[Finding]:
+async def usage(
+    target: KubernetesTarget,
+    t: Thresholds,
+    client: KubernetesClient,
+    read: Callable[[], Awaitable[Owned]],
+) -> list[Finding]:
     custom = await client.custom()
     try:
         metrics = await client.call(
@@ -52,7 +58,7 @@ async def usage(target: KubernetesTarget, t: Thresholds, client: KubernetesClien
                 "note: the metrics API is not installed, so no usage figures",
             )
         ]
-    mine = await owned(target, client)
+    mine = await read()
     pods = {p.metadata.name: p for p in mine.pods}
     worst_cpu = worst_mem = 0.0
     cpu_pod = mem_pod = ""
