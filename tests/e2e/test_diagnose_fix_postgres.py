@@ -185,6 +185,32 @@ async def test_the_fix_ends_the_sessions_the_finding_named_and_no_others(
         assert not leaky_pids & alive  # the approved action ended exactly those
         assert admin_pid in alive and late.info.backend_pid in alive
 
+        # A forged button naming the superuser's pid only narrows: nothing is requested.
+        forged = {
+            **idle_button,
+            "value": json.dumps(
+                {
+                    "s": "shop",
+                    "a": "postgres.terminate_idle_in_transaction",
+                    "p": {"older_than_s": 1, "pids": [admin_pid]},
+                }
+            ),
+        }
+        before = len(request_messages(shop))
+        response = await shop.click(
+            forged["action_id"],
+            value=forged["value"],
+            message=summary,
+            channel_id=summary["channel"],
+            message_ts=summary["ts"],
+            user_id=REQUESTER,
+        )
+        assert response.status == 200
+        [answer] = await shop.replies()
+        assert f"left alone: {admin_pid} (superuser)" in answer["text"], answer
+        await shop.settle()
+        assert len(request_messages(shop)) == before and admin_pid in _alive(postgres_url)
+
         long_request = await _press(shop, summary, long_button)
         assert _preview_pids(long_request) == {sleeper_pid}
         await click(shop, long_request, user=APPROVER)  # high risk: two approvers
