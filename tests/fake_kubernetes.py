@@ -24,7 +24,9 @@ deployment controller makes it: the ReplicaSet for that template (an existing on
 template is an old one again, as after `rollout undo`) gets the next
 `deployment.kubernetes.io/revision`, and so does the deployment. PATCH accepts merge and
 strategic merge patches (a JSON object) and JSON patches (a list of operations). DELETE of a
-pod honours `preconditions.uid` (409 Conflict when it differs).
+pod honours `preconditions.uid` (409 Conflict when it differs). A pod made with `owner=` (its
+ReplicaSet) carries that set's labels and a controller ownerReference, and an event made with
+`about=` names its object's kind, name and UID, as the controllers and the kubelet write them.
   GET    /apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods      PodMetricsList (when enabled)
   GET    /apis/metrics.k8s.io/v1beta1/nodes                     NodeMetricsList (when enabled)
 
@@ -84,10 +86,18 @@ def pod(
     waiting_reason: str | None = None,
     waiting_message: str = "",
     last_exit_code: int | None = None,
+    last_reason: str = "Error",
     node: str = "node-1",
     limits: dict[str, str] | None = None,
+    requests: dict[str, str] | None = None,
+    owner: Obj | None = None,
 ) -> Obj:
-    """A Pod as the API returns it; `waiting_reason="CrashLoopBackOff"` for a crash loop."""
+    """A Pod as the API returns it; `waiting_reason="CrashLoopBackOff"` for a crash loop, with
+    `last_exit_code=137, last_reason="OOMKilled"` for one killed at its memory limit.
+
+    `owner` is the ReplicaSet that made it (ClusterState.replica_set_of): the pod then carries
+    its labels (pod-template-hash included) and a controller ownerReference, as the
+    ReplicaSet controller writes them."""
     state: Obj
     if waiting_reason:
         state = {"waiting": {"reason": waiting_reason, "message": waiting_message}}
@@ -106,22 +116,38 @@ def pod(
         status["lastState"] = {
             "terminated": {
                 "exitCode": last_exit_code,
-                "reason": "Error",
+                "reason": last_reason,
                 "startedAt": rfc3339(_now() - timedelta(minutes=2)),
                 "finishedAt": rfc3339(_now() - timedelta(minutes=1)),
             }
         }
+    resources: Obj = {"limits": dict(limits or {})}
+    if requests:
+        resources["requests"] = dict(requests)
+    metadata = _meta(name, namespace, labels)
+    if owner is not None:
+        metadata["labels"] = {**owner["spec"]["template"]["metadata"]["labels"], **(labels or {})}
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
     return {
         "kind": "Pod",
         "apiVersion": "v1",
-        "metadata": _meta(name, namespace, labels),
+        "metadata": metadata,
         "spec": {
             "nodeName": node,
             "containers": [
                 {
                     "name": container,
                     "image": f"registry.example/{container}:1.0",
-                    "resources": {"limits": dict(limits or {})},
+                    "resources": resources,
                 }
             ],
         },
@@ -183,13 +209,29 @@ def event(
     type_: str = "Warning",
     count: int = 1,
     age: timedelta = timedelta(minutes=2),
+    about: Obj | None = None,
 ) -> Obj:
+    """An Event (core/v1); `about` is the object it involves (its kind, name and UID)."""
     at = rfc3339(_now() - age)
+    involved: Obj = {
+        "kind": kind,
+        "name": object_name,
+        "namespace": namespace,
+        "apiVersion": "apps/v1" if kind in ("Deployment", "ReplicaSet") else "v1",
+    }
+    if about is not None:
+        involved |= {
+            "kind": about["kind"],
+            "name": about["metadata"]["name"],
+            "uid": about["metadata"]["uid"],
+            "apiVersion": about["apiVersion"],
+            "resourceVersion": about["metadata"]["resourceVersion"],
+        }
     return {
         "kind": "Event",
         "apiVersion": "v1",
         "metadata": _meta(name, namespace),
-        "involvedObject": {"kind": kind, "name": object_name, "namespace": namespace},
+        "involvedObject": involved,
         "reason": reason,
         "message": message,
         "type": type_,
@@ -300,6 +342,26 @@ class ClusterState:
         else:
             raise ValueError(f"the fake cluster holds no {kind}")
         return obj
+
+    def new_revision(self, namespace: str, deployment_name: str, image: str) -> Obj:
+        """The deployment's container image changed (`kubectl set image`): a new revision,
+        its ReplicaSet made by the deployment controller; the old one stays, to roll back."""
+        found = self.deployments[(namespace, deployment_name)]
+        found["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        found["metadata"]["generation"] = int(found["metadata"]["generation"]) + 1
+        _roll_out(self, found)
+        return found
+
+    def replica_set_of(self, namespace: str, deployment_name: str) -> Obj:
+        """The deployment's current ReplicaSet (its newest revision), whose pods it owns."""
+        owner_uid = self.deployments[(namespace, deployment_name)]["metadata"]["uid"]
+        owned = [
+            rs
+            for (ns, _), rs in self.replica_sets.items()
+            if ns == namespace
+            and any(r.get("uid") == owner_uid for r in rs["metadata"].get("ownerReferences", []))
+        ]
+        return max(owned, key=_revision_of)
 
     def set_log(
         self, namespace: str, pod_name: str, text: str, *, container: str = "app", previous=False

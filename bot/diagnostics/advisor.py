@@ -3,18 +3,27 @@
 Rules, best first (a lower rank is shown first; each suggestion names the finding behind it):
  1. Response time or error rate over its limit, and the database shows blocking or long
     queries -> the database first: end the blocking backend (rank 10), the long queries (12).
- 2. A crash-looping pod -> its log is in the thread; roll its deployment back when a rollout
-    is in progress (15, restart 16), else restart it (15, roll back 16).
+ 2. A crash-looping pod -> its log is in the thread. Killed at its memory limit (OOMKilled):
+    the runbook's memory path, raise the limit (14, by hand: it lives in the manifest) and
+    scale out (15); roll back only during a rollout (17); never a restart, which only
+    repeats the kill. Otherwise roll its deployment back when a rollout is in progress (15,
+    restart 16), else restart it (15, roll back 16). No rollback without an older revision
+    to return to (the executor would refuse it).
  3. ECS running below desired -> force a new deployment (18).
  4. Blocking or long queries without a slow front door -> still suggested (20, 22).
  5. CPU over its limit (Kubernetes usage, CloudWatch) -> scale out: the deployment (25), the
     ECS service (26), the Auto Scaling group (27), never beyond the catalog's maximum.
- 6. Memory over its limit -> raise the deployment's limits (30); Redis full or evicting under
-    a policy that refuses writes -> maxmemory-policy allkeys-lru (28).
+ 6. Memory over its limit -> raise the limit (30, by hand) and scale out (31); Redis full or
+    evicting under a policy that refuses writes -> maxmemory-policy allkeys-lru (28).
  7. A deployment not ready without a crash loop -> restart it (32).
  8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
  9. Cache hit ratio under its limit -> warm the cache (40, by hand).
 10. Response time over its limit and nothing above explains it -> check network and I/O (90).
+
+A PostgreSQL suggestion acts on exactly what its finding flagged: the finding's threshold in
+seconds (never rounded to minutes) and the pids it named, less those remediation would
+refuse to end (a superuser's session without `terminate_superuser`, another database's).
+When none is left, nothing is offered: the finding's summary already says why.
 """
 
 from __future__ import annotations
@@ -23,7 +32,11 @@ import math
 from collections.abc import Sequence
 
 from bot.catalog import Service
+from bot.diagnostics.describe import describe, listed
 from bot.diagnostics.findings import Finding, Grade, Suggestion
+from bot.durations import humanize_seconds
+
+__all__ = ["MAX_SUGGESTIONS", "advise", "describe"]
 
 MAX_SUGGESTIONS = 5
 
@@ -34,6 +47,22 @@ def _bad(findings: Sequence[Finding], check: str) -> list[Finding]:
 
 def _because(finding: Finding) -> str:
     return f"{finding.check} {finding.grade.name}: {finding.summary}"[:300]
+
+
+def _endable(finding: Finding, key: str = "pids") -> list[int]:
+    """The pids a finding named that remediation may end (its `left_alone` excepted)."""
+    spared = {int(pid) for pid, _ in finding.facts.get("left_alone", [])}
+    return [int(pid) for pid in finding.facts.get(key, []) if int(pid) not in spared]
+
+
+def _over_s(finding: Finding) -> int:
+    """The threshold that flagged the finding, in whole seconds (at least one): a session
+    older than the finding's threshold is older than this too."""
+    return max(1, math.floor(float(finding.facts.get("over_s", 300))))
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Suggestion]:
@@ -63,7 +92,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
 
     for f in _bad(findings, "postgres.blocking"):
         explained = True
-        for pid in list(f.facts.get("blocking_pids", []))[:2]:
+        for pid in _endable(f, "blocking_pids")[:2]:
             add(
                 10 + db_rank,
                 f,
@@ -75,19 +104,60 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
     for f in _bad(findings, "postgres.long_queries"):
         explained = True
-        minutes = max(1, math.floor(float(f.facts.get("over_s", 300)) / 60))
-        add(
-            12 + db_rank,
-            f,
-            "postgres.terminate_long_queries",
-            f"Terminate queries running over {minutes} min",
-            f"pg_terminate_backend for every active query on {service}'s database running longer"
-            f" than {minutes} min (pids {', '.join(map(str, f.facts.get('pids', [])[:5]))})",
-            older_than_s=minutes * 60,
-        )
+        pids, over = _endable(f), _over_s(f)
+        if pids:
+            add(
+                12 + db_rank,
+                f,
+                "postgres.terminate_long_queries",
+                f"Terminate {_count(len(pids), 'query', 'queries')} running over"
+                f" {humanize_seconds(over)}",
+                f"pg_terminate_backend for the active queries on {service}'s database running"
+                f" longer than {humanize_seconds(over)}: {listed(pids)}",
+                older_than_s=over,
+                pids=pids,
+            )
 
     k8s = entry.kubernetes
     rollouts = {f.facts.get("deployment"): f for f in findings if f.check == "kubernetes.rollout"}
+
+    def scale_out(rank: int, f: Finding, deployment: str, why: str) -> None:
+        """Scale `deployment` out by half (at least one), within the catalog's maximum."""
+        assert k8s is not None
+        current = rollouts.get(deployment)
+        now = int(current.facts.get("desired", k8s.min_replicas)) if current else k8s.min_replicas
+        target = min(k8s.max_replicas, max(now + 1, math.ceil(now * 1.5)))
+        if target > now:
+            add(
+                rank,
+                f,
+                "kubernetes.scale",
+                f"Scale {deployment} to {target}",
+                f"scale deployment {k8s.namespace}/{deployment} from {now} to {target}"
+                f" replicas (catalog maximum {k8s.max_replicas}){why}",
+                deployment=deployment,
+                replicas=target,
+            )
+
+    def raise_memory(rank: int, f: Finding, deployment: str, container: dict) -> None:
+        assert k8s is not None
+        limit = container.get("memory_limit") or "none"
+        name = str(container.get("name") or "")
+        add(
+            rank,
+            f,
+            "advice.raise_memory_limit",
+            f"Raise {deployment}'s memory limit ({limit})",
+            "by hand: raise the memory limit of"
+            + (f" container {name} in" if name else "")
+            + f" deployment {k8s.namespace}/{deployment} above {limit} (request"
+            f" {container.get('memory_request') or 'none'}) in its manifest and roll it out;"
+            " a restart only repeats the kill",
+            deployment=deployment,
+            container=name,
+            limit=limit,
+        )
+
     crashed: set[str] = set()
     for f in _bad(findings, "kubernetes.pods"):
         for loop in f.facts.get("crashloops", []):
@@ -100,15 +170,41 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             in_rollout = bool(
                 rollout and rollout.facts.get("updated", 0) < rollout.facts.get("desired", 0)
             )
+            # Without an older replica set the executor would refuse the rollback.
+            has_previous = not rollout or bool(rollout.facts.get("previous_revision", 1))
             where = f"{k8s.namespace}/{deployment}"
-            add(
-                15 if in_rollout else 16,
-                f,
-                "kubernetes.rollback",
-                f"Roll back {deployment}",
-                f"roll deployment {where} back to its previous revision (rollout undo)",
-                deployment=deployment,
-            )
+            oom = [
+                c for c in loop.get("containers", []) if c.get("name") in loop.get("oom_killed", [])
+            ]
+            if oom:
+                raise_memory(14, f, deployment, oom[0])
+                scale_out(
+                    15,
+                    f,
+                    deployment,
+                    ": the load spread over more pods, each within"
+                    f" its {oom[0].get('memory_limit') or 'memory'} limit",
+                )
+                if in_rollout and has_previous:
+                    add(
+                        17,
+                        f,
+                        "kubernetes.rollback",
+                        f"Roll back {deployment}",
+                        f"roll deployment {where} back to its previous revision (rollout undo),"
+                        " should the new revision need more memory than the old",
+                        deployment=deployment,
+                    )
+                continue
+            if has_previous:
+                add(
+                    15 if in_rollout else 16,
+                    f,
+                    "kubernetes.rollback",
+                    f"Roll back {deployment}",
+                    f"roll deployment {where} back to its previous revision (rollout undo)",
+                    deployment=deployment,
+                )
             add(
                 16 if in_rollout else 15,
                 f,
@@ -135,23 +231,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     for f in cpu[:1]:
         explained = True
         if k8s is not None and k8s.deployments:
-            deployment = f.facts.get("deployment") or k8s.deployments[0]
-            current = rollouts.get(deployment)
-            now = (
-                int(current.facts.get("desired", k8s.min_replicas)) if current else k8s.min_replicas
-            )
-            target = min(k8s.max_replicas, max(now + 1, math.ceil(now * 1.5)))
-            if target > now:
-                add(
-                    25,
-                    f,
-                    "kubernetes.scale",
-                    f"Scale {deployment} to {target}",
-                    f"scale deployment {k8s.namespace}/{deployment} from {now} to {target}"
-                    f" replicas (catalog maximum {k8s.max_replicas})",
-                    deployment=deployment,
-                    replicas=target,
-                )
+            scale_out(25, f, f.facts.get("deployment") or k8s.deployments[0], "")
         ecs = entry.aws.ecs if entry.aws else None
         ecs_facts = next((e.facts for e in findings if e.check == "aws.ecs"), None)
         if ecs is not None and ecs_facts:
@@ -186,16 +266,9 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             k8s.deployments[0] if k8s and k8s.deployments else None
         )
         if k8s is not None and deployment:
-            add(
-                30,
-                f,
-                "kubernetes.raise_limits",
-                f"Raise memory limit of {deployment}",
-                f"raise the memory limit of deployment {k8s.namespace}/{deployment}'s containers"
-                f" (a new rollout)",
-                deployment=deployment,
-                resource="memory",
-            )
+            limit = f"{f.facts['limit_mib']}Mi" if f.facts.get("limit_mib") else None
+            raise_memory(30, f, deployment, {"memory_limit": limit})
+            scale_out(31, f, deployment, ": the load spread over more pods")
     for f in _bad(findings, "redis.memory") + _bad(findings, "redis.evictions"):
         policy = str(f.facts.get("policy", ""))
         if policy in (
@@ -230,26 +303,36 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
 
     for f in _bad(findings, "postgres.idle_in_transaction"):
-        minutes = max(1, math.floor(float(f.facts.get("over_s", 300)) / 60))
-        add(
-            35,
-            f,
-            "postgres.terminate_idle_in_transaction",
-            f"End sessions idle in transaction > {minutes} min",
-            f"pg_terminate_backend for sessions on {service}'s database idle in transaction"
-            f" longer than {minutes} min",
-            older_than_s=minutes * 60,
-        )
+        pids, over = _endable(f), _over_s(f)
+        if pids:
+            add(
+                35,
+                f,
+                "postgres.terminate_idle_in_transaction",
+                f"End {_count(len(pids), 'session', 'sessions')} idle in transaction >"
+                f" {humanize_seconds(over)}",
+                f"pg_terminate_backend for the sessions on {service}'s database idle in"
+                f" transaction longer than {humanize_seconds(over)}: {listed(pids)}",
+                older_than_s=over,
+                pids=pids,
+            )
+    # Connections near the limit are relieved by ending the idle ones the idle check named;
+    # with none named, ending "idle connections" would end nothing.
+    idle = next((f for f in findings if f.check == "postgres.idle" and _endable(f)), None)
     for f in _bad(findings, "postgres.idle") + _bad(findings, "postgres.connections"):
-        minutes = max(1, math.floor(entry.thresholds.idle_connection_s.warn / 60))
+        if idle is None:
+            break
+        pids, over = _endable(idle), _over_s(idle)
         add(
             36,
             f,
             "postgres.terminate_idle",
-            f"End idle connections > {minutes} min",
-            f"pg_terminate_backend for connections on {service}'s database idle longer than"
-            f" {minutes} min",
-            older_than_s=minutes * 60,
+            f"End {_count(len(pids), 'idle connection', 'idle connections')} >"
+            f" {humanize_seconds(over)}",
+            f"pg_terminate_backend for the connections on {service}'s database idle longer than"
+            f" {humanize_seconds(over)}: {listed(pids)}",
+            older_than_s=over,
+            pids=pids,
         )
         break
 
@@ -280,52 +363,3 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             seen.add(key)
             suggestions.append(suggestion)
     return suggestions[:MAX_SUGGESTIONS]
-
-
-def describe(service: str, entry: Service, action: str, params: dict) -> str | None:
-    """What a suggestion's button would do, re-derived from the catalog (None: unknown).
-
-    A button's value comes back from Slack, so it is never trusted to say what it does.
-    """
-    k8s = entry.kubernetes
-    deployment = str(params.get("deployment", ""))
-    if action.startswith("kubernetes."):
-        if k8s is None or (k8s.deployments and deployment not in k8s.deployments):
-            return None
-        where = f"{k8s.namespace}/{deployment}"
-        return {
-            "kubernetes.restart": f"rollout restart of deployment {where}",
-            "kubernetes.rollback": f"roll deployment {where} back to its previous revision",
-            "kubernetes.scale": f"scale deployment {where} to {int(params.get('replicas', 0))}"
-            f" replicas (catalog maximum {k8s.max_replicas})",
-            "kubernetes.raise_limits": f"raise the memory limit of deployment {where}",
-        }.get(action)
-    if action.startswith("postgres.") and entry.postgres is not None:
-        if action == "postgres.terminate_backend":
-            return f"pg_terminate_backend({int(params.get('pid', 0))}) on {service}'s database"
-        minutes = int(params.get("older_than_s", 0)) // 60
-        what = {
-            "postgres.terminate_long_queries": "active queries running",
-            "postgres.terminate_idle_in_transaction": "sessions idle in transaction",
-            "postgres.terminate_idle": "connections idle",
-        }.get(action)
-        return f"terminate {what} over {minutes} min on {service}'s database" if what else None
-    aws = entry.aws
-    if action.startswith("ecs.") and aws is not None and aws.ecs is not None:
-        where = f"{aws.ecs.cluster}/{aws.ecs.service}"
-        if action == "ecs.force_new_deployment":
-            return f"force a new deployment of ECS service {where}"
-        if action == "ecs.set_desired_count":
-            return f"set ECS service {where} desired count to {int(params.get('desired', 0))}"
-    if action == "autoscaling.set_desired_capacity" and aws and aws.autoscaling_group:
-        return (
-            f"set Auto Scaling group {aws.autoscaling_group} desired capacity to"
-            f" {int(params.get('desired', 0))}"
-        )
-    if action == "redis.set_maxmemory_policy" and entry.redis is not None:
-        return f"CONFIG SET maxmemory-policy allkeys-lru on {service}'s Redis"
-    if action == "advice.warm_cache":
-        return "by hand: pre-load the hot keys; nothing to run"
-    if action == "advice.check_network":
-        return "by hand: look at the network path and disk I/O; nothing to run"
-    return None

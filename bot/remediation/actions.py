@@ -69,6 +69,15 @@ class PodParams(Params):
 
 class AgeParams(Params):
     older_than_s: int = Field(ge=1, le=30 * 86400)
+    # Only these backends (the ones a diagnosis named), and only while they still match.
+    pids: tuple[int, ...] | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("pids")
+    @classmethod
+    def _pids(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and any(not 1 <= pid < 2**31 for pid in value):
+            raise ValueError("a pid is a positive 32-bit number")
+        return value
 
 
 class BackendParams(Params):
@@ -244,6 +253,11 @@ def _value(field: str, raw: str) -> Any:
             return int(Duration.parse(raw if raw[-1:].isalpha() else int(raw)).seconds)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    if field == "pids":
+        pids = [part.strip() for part in raw.split(",")]
+        if not all(part.isdigit() for part in pids):
+            raise UsageError("pids: give them as numbers separated by commas (pids=4242,4243).")
+        return [int(part) for part in pids]
     if field == "terminate":
         if raw.lower() in _TRUE:
             return True

@@ -30,6 +30,19 @@ BOT_APPLICATION_PREFIX = "chatops-bot"
 Row = dict[str, Any]
 
 
+def left_alone(row: Row, target: PostgresTarget) -> str | None:
+    """Why remediation must not end this backend, or None: one rule for the diagnosis that
+    names a backend and the executor that would end it. `row` carries `is_self`, `app`,
+    `backend_type` and `superuser` (rolsuper of its role)."""
+    if row.get("is_self") or str(row.get("app") or "").startswith(BOT_APPLICATION_PREFIX):
+        return "the bot's own"
+    if row.get("backend_type") == "walsender" and not target.terminate_replication:
+        return "replication"
+    if row.get("superuser") and not target.terminate_superuser:
+        return "superuser"
+    return None
+
+
 def dsn_for(target: PostgresTarget) -> str:
     """The DSN from the environment variable the catalog names (never from the catalog)."""
     dsn = os.environ.get(target.dsn_env, "").strip()

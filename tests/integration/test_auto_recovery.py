@@ -112,13 +112,13 @@ async def test_a_crash_loop_is_restarted_at_once_and_on_the_open_incidents_timel
 ) -> None:
     fake = fake_kubernetes
     fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 3
-    labels = {"app": "checkout"}
-    fake.state.add(pod("checkout-7d9-abc", namespace="shop", labels=labels))
+    owner = fake.state.replica_set_of("shop", "checkout")  # its pods, by ownerReference
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
     fake.state.add(
         pod(
             "checkout-7d9-xyz",
             namespace="shop",
-            labels=labels,
+            owner=owner,
             ready=False,
             restarts=7,
             waiting_reason="CrashLoopBackOff",

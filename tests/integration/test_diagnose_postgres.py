@@ -30,6 +30,10 @@ def catalog(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE orders (id int PRIMARY KEY, state text)")
         conn.execute("INSERT INTO orders VALUES (1, 'new'), (2, 'new')")
+        # The application's own role: remediation leaves superuser sessions alone.
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'orders'").fetchone():
+            conn.execute("CREATE ROLE orders LOGIN")
+        conn.execute("GRANT ALL ON orders TO orders")
     return {
         "shop": {
             "postgres": {"dsn_env": "SHOP_DB_URL", "timeout": 10},
@@ -41,7 +45,7 @@ def catalog(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> dict:
 async def test_a_row_lock_names_the_blocking_pid(
     catalog: dict, postgres_url: str, tmp_path: Path
 ) -> None:
-    holder = psycopg.connect(postgres_url, application_name="billing-worker")
+    holder = psycopg.connect(postgres_url, application_name="billing-worker", user="orders")
     waiter = psycopg.connect(postgres_url, autocommit=True, application_name="checkout-api")
     try:
         holder.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # lock held, txn open
@@ -82,8 +86,14 @@ async def test_a_row_lock_names_the_blocking_pid(
 async def test_a_long_query_and_idle_transactions(
     catalog: dict, postgres_url: str, tmp_path: Path
 ) -> None:
-    sleeper = psycopg.connect(postgres_url, autocommit=True, application_name="report-job")
-    idle = [psycopg.connect(postgres_url, application_name=f"leaky-{n}") for n in range(2)]
+    sleeper = psycopg.connect(
+        postgres_url, autocommit=True, application_name="report-job", user="orders"
+    )
+    # One application session, one superuser's: only the first is the fix's to end.
+    idle = [
+        psycopg.connect(postgres_url, application_name="leaky-0", user="orders"),
+        psycopg.connect(postgres_url, application_name="leaky-1"),
+    ]
     sleeper_pid, idle_pids = sleeper.info.backend_pid, [c.info.backend_pid for c in idle]
     try:
         running = asyncio.create_task(asyncio.to_thread(sleeper.execute, "SELECT pg_sleep(30)"))
@@ -120,8 +130,48 @@ async def test_a_long_query_and_idle_transactions(
     # The bot's own diagnosing session is labelled and left out of every list.
     everything = "\n".join(e for f in report.findings for e in f.evidence)
     assert "chatops-bot" not in everything
-    assert "postgres.terminate_long_queries" in [s.action for s in report.suggestions]
-    assert "postgres.terminate_idle_in_transaction" in [s.action for s in report.suggestions]
+    # Each fix carries the finding's threshold in seconds and the pids it may end.
+    fixes = {s.action: s for s in report.suggestions}
+    assert fixes["postgres.terminate_long_queries"].params == {
+        "older_than_s": 1,
+        "pids": [sleeper_pid],
+    }
+    assert fixes["postgres.terminate_idle_in_transaction"].params == {
+        "older_than_s": 1,
+        "pids": [idle_pids[0]],
+    }
+    assert idle_tx.facts["left_alone"] == [[idle_pids[1], "superuser"]]
+    assert f"left out of the fix (pids {idle_pids[1]}: superuser sessions" in idle_tx.summary
+
+
+async def test_a_superusers_blocking_session_is_named_and_no_fix_offered(
+    catalog: dict, postgres_url: str, tmp_path: Path
+) -> None:
+    holder = psycopg.connect(postgres_url, application_name="dba-console")  # a superuser
+    waiter = psycopg.connect(
+        postgres_url, autocommit=True, application_name="checkout-api", user="orders"
+    )
+    holder_pid = holder.info.backend_pid
+    try:
+        holder.execute("UPDATE orders SET state = 'paid' WHERE id = 2")
+        blocked = asyncio.create_task(
+            asyncio.to_thread(waiter.execute, "UPDATE orders SET state = 'shipped' WHERE id = 2")
+        )
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0",
+        )
+        report = await diagnose(tmp_path, catalog, "shop")
+        holder.rollback()
+        await blocked
+    finally:
+        holder.close()
+        waiter.close()
+    blocking = finding(report, "postgres.blocking")
+    assert blocking.facts["blocking_pids"] == [holder_pid]
+    assert "no fix offered" in blocking.summary and "terminate_superuser is off" in blocking.summary
+    # The executor would refuse a superuser's backend: no button for it.
+    assert "postgres.terminate_backend" not in [s.action for s in report.suggestions]
 
 
 async def test_without_pg_stat_statements_it_is_a_note(catalog: dict, tmp_path: Path) -> None:

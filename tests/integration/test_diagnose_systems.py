@@ -107,14 +107,15 @@ async def test_kubernetes_through_the_fake_api_server(
     fake_kubernetes: FakeKubernetes, tmp_path: Path
 ) -> None:
     state = fake_kubernetes.state
-    labels = {"app": "checkout"}
     state.add(deployment("checkout", namespace="shop", replicas=3, ready=1, updated=3))
-    state.add(pod("checkout-7d9-a", namespace="shop", labels=labels, limits={"cpu": "500m"}))
-    state.add(
+    state.new_revision("shop", "checkout", "registry.example/checkout:2")  # revision 1 stays
+    owner = state.replica_set_of("shop", "checkout")
+    state.add(pod("checkout-7d9-a", namespace="shop", owner=owner, limits={"cpu": "500m"}))
+    crashing = state.add(
         pod(
             "checkout-7d9-b",
             namespace="shop",
-            labels=labels,
+            owner=owner,
             ready=False,
             restarts=12,
             waiting_reason="CrashLoopBackOff",
@@ -127,14 +128,16 @@ async def test_kubernetes_through_the_fake_api_server(
         "booting\nERROR could not connect to postgres: connection refused\nexiting",
         previous=True,
     )
-    state.add(pod("other-1", namespace="shop", labels={"app": "other"}, ready=False))
+    state.add(deployment("other", namespace="shop", replicas=1, ready=0))
+    other_rs = state.replica_set_of("shop", "other")
+    state.add(pod("other-1", namespace="shop", owner=other_rs, ready=False))
     state.add(
         event(
             "checkout-7d9-b.1",
             namespace="shop",
             reason="BackOff",
             message="Back-off restarting failed container",
-            object_name="checkout-7d9-b",
+            about=crashing,
             count=9,
         )
     )

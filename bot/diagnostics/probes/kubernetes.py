@@ -1,24 +1,28 @@
 """Kubernetes: pods, their crash loops and logs, Warning events, rollouts, nodes and usage.
 
 Everything is read in the catalogued namespace (nodes excepted: they are cluster-wide and
-read-only), through bot.targets.kubernetes, each check within the entry's timeout.
+read-only), through bot.targets.kubernetes, each check within the entry's timeout. Pods and
+events are the service's own only (kubernetes_owners: by ownerReferences, not by name). A
+failing pod's containers say why they last ended (`OOMKilled`, exit 137) and what memory
+they may use (limit, request): the advisor follows the reason, not only the crash loop.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.catalog import KubernetesTarget, Thresholds
 from bot.diagnostics.findings import Check, Finding, Grade
 from bot.diagnostics.grading import (
-    describe_above,
     describe_at_least,
-    grade_above,
     grade_at_least,
 )
-from bot.targets.errors import TargetNotFound
+from bot.diagnostics.probes.kubernetes_owners import Owned, OwnedOnce
+from bot.diagnostics.probes.kubernetes_usage import usage
+from bot.targets.errors import TargetNotFound, TargetUnavailable
 from bot.targets.kubernetes import KubernetesClient
 
 _ERROR_LINE = re.compile(r"error|exception|traceback|fatal|panic|refused|killed", re.I)
@@ -32,20 +36,21 @@ def checks(
 ) -> list[Check]:
     timeout = target.timeout.seconds + 1
     where = f"{target.context or 'in-cluster'}/{target.namespace}"
+    mine = OwnedOnce(target, client)  # pods, events and usage: one reading of what is ours
     return [
         Check(
             "kubernetes.pods",
             "kubernetes",
             f"Pods in {where}",
             timeout * 2,
-            lambda: _pods(target, thresholds, client),
+            lambda: _pods(target, thresholds, client, mine),
         ),
         Check(
             "kubernetes.events",
             "kubernetes",
             "Warning events",
             timeout,
-            lambda: _events(target, client),
+            lambda: _events(target, client, mine),
         ),
         Check(
             "kubernetes.rollout",
@@ -60,29 +65,46 @@ def checks(
             "kubernetes",
             "Usage",
             timeout,
-            lambda: _usage(target, thresholds, client),
+            lambda: usage(target, thresholds, client, mine),
         ),
     ]
 
 
-def _owned_by_catalog(name: str, target: KubernetesTarget) -> bool:
-    if target.selector or not target.deployments:
-        return True
-    return any(name.startswith(f"{deployment}-") for deployment in target.deployments)
+def _containers(pod: Any) -> list[dict[str, Any]]:
+    """Each container's restarts, why it last ended, and its memory limit and request."""
+    specs = {c.name: c for c in pod.spec.containers or []}
+    described = []
+    for status in pod.status.container_statuses or []:
+        spec = specs.get(status.name)
+        resources = spec.resources if spec is not None else None
+        limits = (resources.limits if resources else None) or {}
+        requests = (resources.requests if resources else None) or {}
+        # Terminated now, or (restarted since, as in a crash loop) the last time it ended.
+        ended = (status.state.terminated if status.state else None) or (
+            status.last_state.terminated if status.last_state else None
+        )
+        described.append(
+            {
+                "name": status.name,
+                "restarts": status.restart_count or 0,
+                "last_reason": ended.reason if ended else None,
+                "exit_code": ended.exit_code if ended else None,
+                "memory_limit": limits.get("memory"),
+                "memory_request": requests.get("memory"),
+            }
+        )
+    return described
 
 
-def _deployment_of(pod_name: str, target: KubernetesTarget) -> str | None:
-    for deployment in target.deployments:
-        if pod_name.startswith(f"{deployment}-"):
-            return deployment
-    return None
-
-
-async def _list_pods(target: KubernetesTarget, client: KubernetesClient) -> list[Any]:
-    core = await client.core()
-    kwargs = {"label_selector": target.selector} if target.selector else {}
-    pods = await client.call(core.list_namespaced_pod, target.namespace, **kwargs)
-    return [p for p in pods.items if _owned_by_catalog(p.metadata.name, target)]
+def _ended_words(container: dict[str, Any]) -> str:
+    """`app last ended OOMKilled (exit 137), memory limit 256Mi, request 128Mi`."""
+    words = container["name"]
+    if container["last_reason"] or container["exit_code"] is not None:
+        words += f" last ended {container['last_reason'] or 'terminated'}"
+        if container["exit_code"] is not None:
+            words += f" (exit {container['exit_code']})"
+    words += f", memory limit {container['memory_limit'] or 'none'}"
+    return words + f", request {container['memory_request'] or 'none'}"
 
 
 async def rollout_findings(target: KubernetesTarget, client: KubernetesClient) -> list[Finding]:
@@ -94,26 +116,36 @@ async def pod_findings(
     target: KubernetesTarget, thresholds: Thresholds, client: KubernetesClient
 ) -> list[Finding]:
     """The pods' states and crash loops, without the failing pods' logs (a periodic check)."""
-    return await _pods(target, thresholds, client, logs=False)
+    return await _pods(target, thresholds, client, OwnedOnce(target, client), logs=False)
 
 
 async def _pods(
-    target: KubernetesTarget, t: Thresholds, client: KubernetesClient, *, logs: bool = True
+    target: KubernetesTarget,
+    t: Thresholds,
+    client: KubernetesClient,
+    read: Callable[[], Awaitable[Owned]],
+    *,
+    logs: bool = True,
 ) -> list[Finding]:
-    pods = await _list_pods(target, client)
+    mine = await read()
+    pods = mine.pods
     failing: list[dict[str, Any]] = []
     lines: list[str] = []
-    most_restarts, restarts_pod = 0, ""
+    most_restarts, restarts_pod, restarts_why = 0, "", ""
     for p in pods:
         statuses = p.status.container_statuses or []
         ready = bool(statuses) and all(s.ready for s in statuses)
         restarts = sum(s.restart_count or 0 for s in statuses)
+        containers = _containers(p)
+        ended = [c for c in containers if c["last_reason"] or c["exit_code"] is not None]
         if restarts > most_restarts:
             most_restarts, restarts_pod = restarts, p.metadata.name
+            restarts_why = f"; {_ended_words(ended[0])}" if ended else ""
         waiting = next((s for s in statuses if s.state and s.state.waiting), None)
         reason = waiting.state.waiting.reason if waiting else None
         if p.status.phase != "Running" or not ready:
             container = waiting or (statuses[0] if statuses else None)
+            oom = [c for c in containers if c["last_reason"] == "OOMKilled"]
             failing.append(
                 {
                     "pod": p.metadata.name,
@@ -124,14 +156,18 @@ async def _pods(
                     "crashed": bool(
                         container and container.last_state and container.last_state.terminated
                     ),
-                    "deployment": _deployment_of(p.metadata.name, target),
+                    "deployment": mine.deployment_of(p.metadata.name),
+                    "containers": containers,
+                    "oom_killed": [c["name"] for c in oom],
                 }
             )
             lines.append(
                 f"{p.metadata.name}: {p.status.phase}, {reason or 'not ready'}, {restarts} restarts"
+                + "".join(f"; {_ended_words(c)}" for c in ended or containers)
             )
     findings = []
     crashloops = [f for f in failing if f["reason"] == "CrashLoopBackOff"]
+    oom_killed = [f for f in failing if f["oom_killed"]]
     if not pods:
         findings.append(
             Finding(
@@ -144,7 +180,10 @@ async def _pods(
         )
     elif failing:
         grade = Grade.CRIT if crashloops or len(failing) == len(pods) else Grade.WARN
-        first = failing[0]
+        first = oom_killed[0] if oom_killed else failing[0]
+        why = [c for c in first["containers"] if c["name"] in first["oom_killed"]] or [
+            c for c in first["containers"] if c["last_reason"] or c["exit_code"] is not None
+        ]
         findings.append(
             Finding(
                 "kubernetes.pods",
@@ -152,7 +191,12 @@ async def _pods(
                 grade,
                 f"{len(failing)} of {len(pods)} not Running and ready"
                 + (f"; {len(crashloops)} in CrashLoopBackOff" if crashloops else "")
-                + f" (first: {first['pod']}, {first['reason'] or first['phase']})",
+                + (f"; {len(oom_killed)} OOMKilled" if oom_killed else "")
+                + f" (first: {first['pod']}, {first['reason'] or first['phase']}"
+                + (f"; {_ended_words(why[0])}" if why else "")
+                + ")"
+                # The runbook's memory path: a restart would only repeat the kill.
+                + ("; the memory limit should be raised" if oom_killed else ""),
                 threshold="every pod Running and ready",
                 evidence=tuple(lines),
                 facts={"failing": failing, "crashloops": crashloops, "total": len(pods)},
@@ -173,7 +217,8 @@ async def _pods(
             "kubernetes.restarts",
             "Restarts",
             grade_at_least(most_restarts, t.restarts),
-            f"most restarts: {most_restarts}" + (f" ({restarts_pod})" if restarts_pod else ""),
+            f"most restarts: {most_restarts}"
+            + (f" ({restarts_pod}{restarts_why})" if restarts_pod else ""),
             threshold=describe_at_least(t.restarts),
             facts={"max": most_restarts, "pod": restarts_pod},
         )
@@ -199,7 +244,9 @@ async def _log_tail(
             core.read_namespaced_pod_log, failed["pod"], target.namespace, **kwargs
         )
         text = response.data.decode("utf-8", errors="replace")
-    except TargetNotFound:
+    except (TargetNotFound, TargetUnavailable):
+        # Gone, or refused (400 when the previous container's log was rotated away): the
+        # pods' states still stand without it.
         text = ""
     lines = [line for line in str(text or "").splitlines() if line.strip()]
     errors = [line for line in lines if _ERROR_LINE.search(line)]
@@ -230,16 +277,31 @@ def _event_time(event: Any) -> datetime | None:
     return None
 
 
-async def _events(target: KubernetesTarget, client: KubernetesClient) -> list[Finding]:
+def _involves(event: Any, mine: Owned) -> bool:
+    involved = event.involved_object
+    return involved is not None and mine.owns(str(involved.kind or ""), str(involved.name or ""))
+
+
+async def _events(
+    target: KubernetesTarget, client: KubernetesClient, read: Callable[[], Awaitable[Owned]]
+) -> list[Finding]:
+    """Warning events of the last hour about the service's own deployments, replica sets and
+    pods; the namespace's other services' events are left out."""
     core = await client.core()
+    mine = await read()
     listed = await client.call(
         core.list_namespaced_event, target.namespace, field_selector="type=Warning"
     )
     since = datetime.now(UTC) - _EVENT_WINDOW
-    recent = [e for e in listed.items if (_event_time(e) or since) >= since]
+    within = [e for e in listed.items if (_event_time(e) or since) >= since]
+    recent = [e for e in within if _involves(e, mine)]
     recent.sort(key=lambda e: _event_time(e) or since, reverse=True)
+    others = len(within) - len(recent)
     if not recent:
-        return [Finding("kubernetes.events", "Warning events", Grade.OK, "none in the last hour")]
+        note = f" ({others} about other services' objects left out)" if others else ""
+        return [
+            Finding("kubernetes.events", "Warning events", Grade.OK, f"none in the last hour{note}")
+        ]
     reasons: dict[str, int] = {}
     for e in recent:
         reasons[e.reason or "?"] = reasons.get(e.reason or "?", 0) + (e.count or 1)
@@ -256,9 +318,17 @@ async def _events(target: KubernetesTarget, client: KubernetesClient) -> list[Fi
                 f" ×{e.count or 1}: {e.message}"
                 for e in recent[:30]
             ),
-            facts={"reasons": reasons},
+            facts={"reasons": reasons, "others_left_out": others},
         )
     ]
+
+
+def _revision(obj: Any) -> int:
+    annotations = obj.metadata.annotations or {}
+    try:
+        return int(annotations.get("deployment.kubernetes.io/revision", "0") or 0)
+    except ValueError:
+        return 0
 
 
 async def _rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[Finding]:
@@ -273,13 +343,23 @@ async def _rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[
         deployments = (
             await client.call(apps.list_namespaced_deployment, target.namespace, **kwargs)
         ).items
+    # A rollback returns to the newest older replica set the deployment owns: is there one?
+    sets = (await client.call(apps.list_namespaced_replica_set, target.namespace)).items
     findings = []
     for d in deployments:
         desired = d.spec.replicas if d.spec.replicas is not None else 1
         ready = d.status.ready_replicas or 0
         updated = d.status.updated_replicas or 0
-        annotations = d.metadata.annotations or {}
-        revision = int(annotations.get("deployment.kubernetes.io/revision", "0") or 0)
+        revision = _revision(d)
+        previous = max(
+            (
+                _revision(rs)
+                for rs in sets
+                if any(r.uid == d.metadata.uid for r in rs.metadata.owner_references or [])
+                and _revision(rs) < revision
+            ),
+            default=0,
+        )
         if desired and ready == 0:
             grade = Grade.CRIT
         elif ready < desired or updated < desired:
@@ -301,6 +381,7 @@ async def _rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[
                     "ready": ready,
                     "updated": updated,
                     "revision": revision,
+                    "previous_revision": previous,
                 },
             )
         )
@@ -337,93 +418,4 @@ async def _nodes(client: KubernetesClient) -> list[Finding]:
                 "memory_pressure": any("MemoryPressure" in p for p in problems),
             },
         )
-    ]
-
-
-def _quantity(text: str) -> float:
-    """CPU in cores ("250m", "1"), memory in bytes ("200Mi", "1Gi", "512k")."""
-    units = {
-        "n": 1e-9,
-        "u": 1e-6,
-        "m": 1e-3,
-        "k": 1e3,
-        "M": 1e6,
-        "G": 1e9,
-        "Ki": 2**10,
-        "Mi": 2**20,
-        "Gi": 2**30,
-        "Ti": 2**40,
-    }
-    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", text.strip())
-    if not match:
-        return 0.0
-    return float(match.group(1)) * units.get(match.group(2), 1.0)
-
-
-async def _usage(
-    target: KubernetesTarget, t: Thresholds, client: KubernetesClient
-) -> list[Finding]:
-    custom = await client.custom()
-    try:
-        metrics = await client.call(
-            custom.list_namespaced_custom_object,
-            "metrics.k8s.io",
-            "v1beta1",
-            target.namespace,
-            "pods",
-        )
-    except TargetNotFound:
-        return [
-            Finding(
-                "kubernetes.usage",
-                "Usage",
-                Grade.OK,
-                "note: the metrics API is not installed, so no usage figures",
-            )
-        ]
-    pods = {p.metadata.name: p for p in await _list_pods(target, client)}
-    worst_cpu = worst_mem = 0.0
-    cpu_pod = mem_pod = ""
-    lines = []
-    for item in metrics.get("items", []):
-        name = item["metadata"]["name"]
-        spec = pods.get(name)
-        if spec is None:
-            continue
-        limits: dict[str, float] = {"cpu": 0.0, "memory": 0.0}
-        for container in spec.spec.containers:
-            resource_limits = (container.resources.limits if container.resources else None) or {}
-            for key in limits:
-                if key in resource_limits:
-                    limits[key] += _quantity(resource_limits[key])
-        cpu = sum(_quantity(c["usage"].get("cpu", "0")) for c in item.get("containers", []))
-        mem = sum(_quantity(c["usage"].get("memory", "0")) for c in item.get("containers", []))
-        cpu_pct = 100 * cpu / limits["cpu"] if limits["cpu"] else 0.0
-        mem_pct = 100 * mem / limits["memory"] if limits["memory"] else 0.0
-        lines.append(
-            f"{name}: CPU {cpu * 1000:.0f}m ({cpu_pct:.0f} % of limit),"
-            f" memory {mem / 2**20:.0f} MiB ({mem_pct:.0f} % of limit)"
-        )
-        if cpu_pct > worst_cpu:
-            worst_cpu, cpu_pod = cpu_pct, name
-        if mem_pct > worst_mem:
-            worst_mem, mem_pod = mem_pct, name
-    return [
-        Finding(
-            "kubernetes.cpu",
-            "CPU",
-            grade_above(worst_cpu, t.cpu_pct),
-            f"highest {worst_cpu:.0f} % of limit" + (f" ({cpu_pod})" if cpu_pod else ""),
-            threshold=describe_above(t.cpu_pct, " %"),
-            evidence=tuple(lines),
-            facts={"pct": worst_cpu, "pod": cpu_pod, "deployment": _deployment_of(cpu_pod, target)},
-        ),
-        Finding(
-            "kubernetes.memory",
-            "Memory",
-            grade_above(worst_mem, t.memory_pct),
-            f"highest {worst_mem:.0f} % of limit" + (f" ({mem_pod})" if mem_pod else ""),
-            threshold=describe_above(t.memory_pct, " %"),
-            facts={"pct": worst_mem, "pod": mem_pod, "deployment": _deployment_of(mem_pod, target)},
-        ),
     ]

@@ -19,13 +19,29 @@ from bot.diagnostics.grading import (
 )
 from bot.sqltext import QueryTextMode, shown_query
 from bot.targets.errors import TargetError
-from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresClient, PostgresSession
+from bot.targets.postgres import (
+    BOT_APPLICATION_PREFIX,
+    PostgresClient,
+    PostgresSession,
+    left_alone,
+)
 
 # Sessions worth reporting: client backends that are neither the bot nor this session.
 _OTHERS = (
     "backend_type = 'client backend' AND pid <> pg_backend_pid()"
     f" AND coalesce(application_name, '') NOT LIKE '{BOT_APPLICATION_PREFIX}%%'"
 )
+# What remediation needs to know of a named session: whose it is, which database it is on.
+_WHOSE = (
+    "backend_type, datname = current_database() AS here, coalesce(datname, '') AS db,"
+    " coalesce((SELECT rolsuper FROM pg_roles WHERE oid = usesysid), false) AS superuser"
+)
+_WHY_LEFT_ALONE = {
+    "superuser": "superuser sessions, and the catalog's terminate_superuser is off",
+    "replication": "replication, and the catalog's terminate_replication is off",
+    "the bot's own": "the bot's own sessions",
+    "database": "on another database than the catalogued one",
+}
 _STATEMENT_CHARS = 300
 _ROWS = 20
 # Dead-tuple ratios of tiny tables say nothing.
@@ -35,14 +51,14 @@ _MIN_DEAD_TUPLES = 1000
 def checks(target: PostgresTarget, thresholds: Thresholds, client: PostgresClient) -> list[Check]:
     async def run() -> list[Finding]:
         async with client.session(read_only=True) as session:
-            return await _diagnose(session, thresholds, target.show_query_text)
+            return await _diagnose(session, target, thresholds)
 
     # One session for all queries: an overloaded database gets one more connection, not ten.
     return [Check("postgres", "postgres", "PostgreSQL", target.timeout.seconds + 1, run)]
 
 
 async def _diagnose(
-    session: PostgresSession, thresholds: Thresholds, shown: QueryTextMode
+    session: PostgresSession, target: PostgresTarget, thresholds: Thresholds
 ) -> list[Finding]:
     overview = await session.fetchone(
         "SELECT current_database() AS db, split_part(version(), ' ', 2) AS version,"
@@ -61,13 +77,12 @@ async def _diagnose(
         )
     ]
     findings.append(await _connections(session, overview["max_connections"], thresholds))
-    findings.append(await _long_queries(session, thresholds.long_query_s, shown))
-    findings.append(
-        await _idle(session, "idle in transaction", thresholds.idle_in_transaction_s, shown)
-    )
-    findings.append(await _idle(session, "idle", thresholds.idle_connection_s, shown))
-    findings.append(await _blocking(session, thresholds.long_query_s, shown))
-    findings.append(await _statements(session, thresholds.response_ms, shown))
+    findings.append(await _long_queries(session, target, thresholds.long_query_s))
+    idle_tx = thresholds.idle_in_transaction_s
+    findings.append(await _idle(session, target, "idle in transaction", idle_tx))
+    findings.append(await _idle(session, target, "idle", thresholds.idle_connection_s))
+    findings.append(await _blocking(session, target, thresholds.long_query_s))
+    findings.append(await _statements(session, thresholds.response_ms, target.show_query_text))
     if overview["replica"]:
         findings.append(await _replication_lag(session, thresholds.replication_lag_s))
     findings.append(await _dead_tuples(session, thresholds.dead_tuple_pct))
@@ -104,14 +119,39 @@ def _session_line(row: dict[str, Any], shown: QueryTextMode, age_key: str = "age
     )
 
 
+def _left_alone(rows: list[dict[str, Any]], target: PostgresTarget) -> list[list[Any]]:
+    """[pid, reason] for each named session remediation would refuse to end."""
+    spared = []
+    for row in rows:
+        why = "database" if not row["here"] else left_alone(row, target)
+        if why is not None:
+            spared.append([int(row["pid"]), why])
+    return spared
+
+
+def _why_not(spared: list[list[Any]], named: int) -> str:
+    """The summary's note on the sessions no suggested fix will end, and why."""
+    if not spared:
+        return ""
+    by_reason: dict[str, list[str]] = {}
+    for pid, why in spared:
+        by_reason.setdefault(why, []).append(str(pid))
+    reasons = "; ".join(
+        f"pids {', '.join(pids)}: {_WHY_LEFT_ALONE.get(why, why)}"
+        for why, pids in by_reason.items()
+    )
+    lead = "no fix offered" if len(spared) >= named else "left out of the fix"
+    return f"; {lead} ({reasons})"
+
+
 def _one_line(statement: str | None, shown: QueryTextMode) -> str:
     # Another session's text: literals become placeholders unless the catalog opts in.
     return shown_query(statement, shown, limit=_STATEMENT_CHARS)
 
 
-async def _long_queries(session: PostgresSession, band: Band, shown: QueryTextMode) -> Finding:
+async def _long_queries(session: PostgresSession, target: PostgresTarget, band: Band) -> Finding:
     rows = await session.fetchall(
-        "SELECT pid, usename, coalesce(application_name, '') AS app, query,"
+        f"SELECT pid, usename, coalesce(application_name, '') AS app, query, {_WHOSE},"
         " extract(epoch FROM now() - query_start)::float AS age_s FROM pg_stat_activity"
         f" WHERE {_OTHERS} AND state = 'active'"
         " AND now() - query_start > make_interval(secs => %s)"
@@ -127,19 +167,27 @@ async def _long_queries(session: PostgresSession, band: Band, shown: QueryTextMo
             threshold=describe_above(band, " s"),
         )
     longest = max(float(r["age_s"]) for r in rows)
+    spared = _left_alone(rows, target)
     return Finding(
         "postgres.long_queries",
         "Long-running queries",
         grade_above(longest, band),
         f"{len(rows)} active longer than {seconds_words(band.warn)}; longest"
-        f" {seconds_words(longest)} (pid {rows[0]['pid']})",
+        f" {seconds_words(longest)} (pid {rows[0]['pid']})" + _why_not(spared, len(rows)),
         threshold=describe_above(band, " s"),
-        evidence=tuple(_session_line(r, shown) for r in rows),
-        facts={"pids": [r["pid"] for r in rows], "longest_s": longest, "over_s": band.warn},
+        evidence=tuple(_session_line(r, target.show_query_text) for r in rows),
+        facts={
+            "pids": [r["pid"] for r in rows],
+            "left_alone": spared,
+            "longest_s": longest,
+            "over_s": band.warn,
+        },
     )
 
 
-async def _idle(session: PostgresSession, state: str, band: Band, shown: QueryTextMode) -> Finding:
+async def _idle(
+    session: PostgresSession, target: PostgresTarget, state: str, band: Band
+) -> Finding:
     in_transaction = state != "idle"
     check = "postgres.idle_in_transaction" if in_transaction else "postgres.idle"
     title = "Idle in transaction" if in_transaction else "Idle connections"
@@ -147,7 +195,7 @@ async def _idle(session: PostgresSession, state: str, band: Band, shown: QueryTe
         "('idle in transaction', 'idle in transaction (aborted)')" if in_transaction else "('idle')"
     )
     rows = await session.fetchall(
-        "SELECT pid, usename, coalesce(application_name, '') AS app, query,"
+        f"SELECT pid, usename, coalesce(application_name, '') AS app, query, {_WHOSE},"
         " extract(epoch FROM now() - state_change)::float AS age_s FROM pg_stat_activity"
         f" WHERE {_OTHERS} AND state IN {states}"
         " AND now() - state_change > make_interval(secs => %s)"
@@ -158,19 +206,26 @@ async def _idle(session: PostgresSession, state: str, band: Band, shown: QueryTe
     if not rows:
         return Finding(check, title, Grade.OK, "none", threshold=limit)
     oldest = max(float(r["age_s"]) for r in rows)
+    spared = _left_alone(rows, target)
     return Finding(
         check,
         title,
         grade_above(oldest, band),
         f"{len(rows)} for longer than {seconds_words(band.warn)}; oldest"
-        f" {seconds_words(oldest)} (pid {rows[0]['pid']})",
+        f" {seconds_words(oldest)} (pid {rows[0]['pid']})" + _why_not(spared, len(rows)),
         threshold=limit,
-        evidence=tuple(_session_line(r, shown) for r in rows),
-        facts={"pids": [r["pid"] for r in rows], "oldest_s": oldest, "over_s": band.warn},
+        evidence=tuple(_session_line(r, target.show_query_text) for r in rows),
+        facts={
+            "pids": [r["pid"] for r in rows],
+            "left_alone": spared,
+            "oldest_s": oldest,
+            "over_s": band.warn,
+        },
     )
 
 
-async def _blocking(session: PostgresSession, long_query: Band, shown: QueryTextMode) -> Finding:
+async def _blocking(session: PostgresSession, target: PostgresTarget, long_query: Band) -> Finding:
+    shown = target.show_query_text
     rows = await session.fetchall(
         "SELECT blocked.pid AS blocked_pid, blocked.usename AS blocked_user,"
         " coalesce(blocked.application_name, '') AS blocked_app, blocked.query AS blocked_query,"
@@ -179,7 +234,11 @@ async def _blocking(session: PostgresSession, long_query: Band, shown: QueryText
         " coalesce(blocking.application_name, '') AS blocking_app, blocking.state AS"
         " blocking_state, blocking.query AS blocking_query,"
         " extract(epoch FROM now() - coalesce(blocking.xact_start, blocking.query_start))::float"
-        " AS blocking_age_s"
+        " AS blocking_age_s, blocking.backend_type, blocking.pid = pg_backend_pid() AS is_self,"
+        " coalesce(blocking.application_name, '') AS app,"
+        " blocking.datname = current_database() AS here, coalesce(blocking.datname, '') AS db,"
+        " coalesce((SELECT rolsuper FROM pg_roles WHERE oid = blocking.usesysid), false)"
+        " AS superuser"
         " FROM pg_stat_activity AS blocked"
         " CROSS JOIN LATERAL unnest(pg_blocking_pids(blocked.pid)) AS chain(pid)"
         " JOIN pg_stat_activity AS blocking ON blocking.pid = chain.pid"
@@ -200,17 +259,20 @@ async def _blocking(session: PostgresSession, long_query: Band, shown: QueryText
         for r in rows
     )
     first = rows[0]
+    spared = _left_alone([{**r, "pid": r["blocking_pid"]} for r in rows], target)
+    spared = [entry for n, entry in enumerate(spared) if entry not in spared[:n]]
     return Finding(
         "postgres.blocking",
         "Blocking chains",
         Grade.CRIT if waited > long_query.warn else Grade.WARN,
         f"{len(rows)} blocked; pid {first['blocked_pid']} waits on pid {first['blocking_pid']}"
         f" ({first['blocking_user']}, {first['blocking_state']}) for"
-        f" {seconds_words(waited)}",
+        f" {seconds_words(waited)}" + _why_not(spared, len(blockers)),
         threshold=limit,
         evidence=evidence,
         facts={
             "blocking_pids": blockers,
+            "left_alone": spared,
             "blocked_pids": [int(r["blocked_pid"]) for r in rows],
             "waited_s": waited,
         },

@@ -5,9 +5,11 @@ starting "chatops-bot", and the session running the statement), other databases 
 catalogued one, background workers; superuser and replication backends unless the catalog
 entry allows them (`terminate_superuser`, `terminate_replication`).
 
-A backend is known by (pid, backend_start): at execution only the backends of the preview
-that still match the filter are ended. A pid that is gone, or reused by a new session, is
-reported, never replaced by a new match.
+A request made from a diagnosis names its pids (`pids`): the dry run then lists only those
+of them that still match the filter, never a newcomer, so what the finding named is what the
+preview lists and what an approval ends. A backend is known by (pid, backend_start): at
+execution only the backends of the preview that still match the filter are ended. A pid
+that is gone, or reused by a new session, is reported, never replaced by a new match.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bot.durations import humanize_seconds
 from bot.remediation.actions import AgeParams, BackendParams, Params
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
 from bot.sqltext import shown_query
-from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresClient, PostgresSession
+from bot.targets.postgres import PostgresClient, PostgresSession, left_alone
 
 _SESSIONS = """
 SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
@@ -56,14 +58,8 @@ def _catalog(target: Target) -> PostgresTarget:
 
 
 def protected(row: dict[str, Any], pg: PostgresTarget) -> str | None:
-    """Why a backend must be left alone, or None."""
-    if row["is_self"] or str(row["app"] or "").startswith(BOT_APPLICATION_PREFIX):
-        return "the bot's own"
-    if row["backend_type"] == "walsender" and not pg.terminate_replication:
-        return "replication"
-    if row["superuser"] and not pg.terminate_superuser:
-        return "superuser"
-    return None
+    """Why a backend must be left alone, or None (the rule diagnostics apply too)."""
+    return left_alone(row, pg)
 
 
 def _who(row: dict[str, Any]) -> str:
@@ -102,11 +98,18 @@ class PostgresExecutor:
             assert isinstance(params, AgeParams)
             what, matches, age = _FILTERS[target.spec.name]
             over = [r for r in rows if matches(r) and (r[age] or 0) > params.older_than_s]
+            named = set(params.pids) if params.pids is not None else None
+            unnamed = [r for r in over if named is not None and r["pid"] not in named]
+            over = [r for r in over if named is None or r["pid"] in named]
             chosen = [r for r in over if protected(r, pg) is None]
             spared = [f"{r['pid']} ({protected(r, pg)})" for r in over if protected(r, pg)]
         span = humanize_seconds(params.older_than_s)
+        # Named by the diagnosis but no longer matching: finished, committed or gone.
+        moved = sorted((named or set()) - {r["pid"] for r in over})
         if not chosen:
             left = f"; left alone: {', '.join(spared)}" if spared else ""
+            if moved:
+                left += f"; no longer matching: pids {', '.join(map(str, moved))}"
             raise NotApplicable(
                 f"No {what} for more than {span} on {target.service}'s database{left}."
             )
@@ -117,6 +120,12 @@ class PostgresExecutor:
         )
         if spared:
             summary += f"; left alone: {', '.join(spared)}"
+        if moved:
+            summary += f"; no longer matching: pids {', '.join(map(str, moved))}"
+        if unnamed:
+            summary += f"; not named by the diagnosis, not touched: pids {_pids(unnamed[:10])}" + (
+                " ..." if len(unnamed) > 10 else ""
+            )
         return Preview(
             summary,
             {

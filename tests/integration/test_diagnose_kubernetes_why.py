@@ -1,0 +1,171 @@
+"""Kubernetes findings say why, and belong to the service (issue 15, item 10), through the
+fake API server: containers OOMKilled at a 256Mi limit are reported as such, with limit and
+request, and the advice follows the runbook's memory path (raise the limit, scale out), not a
+restart; the service's events are those of its own deployments, replica sets and pods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.diagnostics.findings import Grade
+from tests.diagnostics_helpers import diagnose, finding
+from tests.fake_kubernetes import FakeKubernetes, deployment, event, pod
+
+CATALOG = {
+    "search": {
+        "kubernetes": {
+            "context": "test",
+            "namespace": "shop",
+            "deployments": ["search"],
+            "min_replicas": 2,
+            "max_replicas": 6,
+        }
+    }
+}
+
+
+def _cluster(fake: FakeKubernetes) -> dict[str, str]:
+    """search crash-looping, OOMKilled; search-indexer (a name-prefix trap) and checkout
+    failing beside it in the same namespace, each with its own Warning events."""
+    state = fake.state
+    names = {}
+    for name, replicas in (("search", 2), ("search-indexer", 1), ("checkout", 2)):
+        state.add(deployment(name, namespace="shop", replicas=replicas, ready=0))
+        names[name] = state.replica_set_of("shop", name)["metadata"]["name"]
+    search = state.replica_set_of("shop", "search")
+    for suffix in ("a1b2c", "d3e4f"):
+        state.add(
+            pod(
+                f"{names['search']}-{suffix}",
+                namespace="shop",
+                owner=search,
+                ready=False,
+                restarts=9,
+                waiting_reason="CrashLoopBackOff",
+                last_exit_code=137,
+                last_reason="OOMKilled",
+                limits={"memory": "256Mi", "cpu": "500m"},
+                requests={"memory": "128Mi"},
+            )
+        )
+    indexer = state.add(
+        pod(
+            f"{names['search-indexer']}-x9y8z",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "search-indexer"),
+            ready=False,
+            restarts=4,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=1,
+        )
+    )
+    checkout = state.add(
+        pod(
+            f"{names['checkout']}-q1w2e",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "checkout"),
+            ready=False,
+            restarts=3,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=2,
+        )
+    )
+    for _, name in list(state.pods):
+        state.set_log("shop", name, "loading index\nkilled", previous=True)
+    search_pod = state.pods[("shop", f"{names['search']}-a1b2c")]
+    for n, (about, reason) in enumerate(
+        [(search_pod, "BackOff"), (search, "FailedCreate"), (indexer, "BackOff")]
+    ):
+        state.add(
+            event(f"e{n}", namespace="shop", reason=reason, message=reason, about=about, count=3)
+        )
+    state.add(event("e3", namespace="shop", reason="BackOff", message="x", about=checkout))
+    # A search pod replaced since: its events are still search's (its set's generated name).
+    state.add(
+        event(
+            "e4",
+            namespace="shop",
+            reason="Unhealthy",
+            message="probe failed",
+            object_name=f"{names['search']}-gone1",
+        )
+    )
+    return names
+
+
+async def test_oom_killed_pods_say_why_and_the_advice_raises_memory_not_restarts(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    names = _cluster(fake_kubernetes)
+    report = await diagnose(tmp_path, CATALOG, "search")
+
+    pods = finding(report, "kubernetes.pods")
+    assert pods.grade is Grade.CRIT
+    assert "2 of 2 not Running and ready; 2 in CrashLoopBackOff; 2 OOMKilled" in pods.summary
+    assert "app last ended OOMKilled (exit 137), memory limit 256Mi, request 128Mi" in pods.summary
+    assert pods.summary.endswith("the memory limit should be raised")
+    evidence = "\n".join(pods.evidence)
+    assert "search-indexer" not in evidence and "checkout" not in evidence  # not search's
+    assert (
+        f"{names['search']}-a1b2c: Running, CrashLoopBackOff, 9 restarts; app last ended"
+        " OOMKilled (exit 137), memory limit 256Mi, request 128Mi" in evidence
+    )
+    [first, _] = pods.facts["crashloops"]
+    assert first["containers"][0] | {"restarts": 9} == {
+        "name": "app",
+        "restarts": 9,
+        "last_reason": "OOMKilled",
+        "exit_code": 137,
+        "memory_limit": "256Mi",
+        "memory_request": "128Mi",
+    }
+    assert "OOMKilled (exit 137)" in finding(report, "kubernetes.restarts").summary
+
+    # The runbook's memory path: raise the limit, or scale out; a restart repeats the kill.
+    actions = [s.action for s in report.suggestions]
+    assert actions[:2] == ["advice.raise_memory_limit", "kubernetes.scale"]
+    assert "kubernetes.restart" not in actions
+    assert "kubernetes.rollback" not in actions  # revision 1: nothing to return to
+    raise_limit, scale = report.suggestions[:2]
+    assert raise_limit.label == "Raise search's memory limit (256Mi)"
+    assert "container app in deployment shop/search above 256Mi (request 128Mi)" in (
+        raise_limit.would
+    )
+    assert scale.params == {"deployment": "search", "replicas": 3}
+
+    # Events: search's pods (a replaced one too) and replica set; not its neighbours'.
+    events = finding(report, "kubernetes.events")
+    shown = "\n".join(events.evidence)
+    assert f"Pod/{names['search']}-a1b2c: BackOff" in shown
+    assert f"ReplicaSet/{names['search']}: FailedCreate" in shown
+    assert f"Pod/{names['search']}-gone1: Unhealthy" in shown
+    assert "checkout" not in shown and "search-indexer" not in shown
+    assert events.facts["others_left_out"] == 2
+
+
+async def test_a_crash_loop_that_is_not_oom_still_restarts_and_rolls_back_only_with_history(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=2, ready=0))
+    state.add(
+        pod(
+            "search-abc-1",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "search"),
+            ready=False,
+            restarts=5,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=1,
+        )
+    )
+    state.set_log("shop", "search-abc-1", "ERROR no config", previous=True)
+    report = await diagnose(tmp_path, CATALOG, "search")
+    assert [s.action for s in report.suggestions] == ["kubernetes.restart"]
+    assert "app last ended Error (exit 1)" in finding(report, "kubernetes.pods").summary
+
+    state.new_revision("shop", "search", "registry.example/search:2")
+    report = await diagnose(tmp_path, CATALOG, "search")
+    rollout = finding(report, "kubernetes.rollout")
+    assert (rollout.facts["revision"], rollout.facts["previous_revision"]) == (2, 1)
+    assert [s.action for s in report.suggestions] == ["kubernetes.restart", "kubernetes.rollback"]

@@ -1,0 +1,141 @@
+"""The advisor acts on exactly what a finding flagged (issue 15): thresholds in seconds, the
+named pids less those remediation would refuse, nothing offered that would change nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.catalog import Service
+from bot.diagnostics.advisor import advise, describe
+from bot.diagnostics.findings import Finding, Grade
+from bot.errors import UsageError
+from bot.remediation import actions
+
+PG = Service.model_validate({"postgres": {"dsn_env": "X"}})
+
+
+def _finding(check: str, grade: Grade, **facts: object) -> Finding:
+    return Finding(check, check, grade, "summary", facts=facts)
+
+
+def test_seconds_thresholds_are_kept_and_the_named_pids_carried() -> None:
+    findings = [
+        _finding("postgres.idle_in_transaction", Grade.WARN, pids=[11, 12, 13], over_s=2.0),
+        _finding("postgres.long_queries", Grade.WARN, pids=[21], over_s=2.0),
+    ]
+    fixes = {s.action: s for s in advise("shop", PG, findings)}
+    idle = fixes["postgres.terminate_idle_in_transaction"]
+    assert idle.params == {"older_than_s": 2, "pids": [11, 12, 13]}
+    assert idle.label == "End 3 sessions idle in transaction > 2 s"
+    assert fixes["postgres.terminate_long_queries"].params == {"older_than_s": 2, "pids": [21]}
+    assert describe("shop", PG, idle.action, dict(idle.params)) == (
+        "terminate sessions idle in transaction over 2 s on shop's database (pids 11, 12, 13)"
+    )
+
+
+def test_backends_remediation_would_refuse_get_no_button() -> None:
+    findings = [
+        _finding(
+            "postgres.idle_in_transaction",
+            Grade.WARN,
+            pids=[11, 12],
+            over_s=300,
+            left_alone=[[11, "superuser"], [12, "superuser"]],
+        ),
+        _finding(
+            "postgres.blocking", Grade.CRIT, blocking_pids=[31], left_alone=[[31, "superuser"]]
+        ),
+        _finding("postgres.long_queries", Grade.WARN, pids=[21, 22], left_alone=[[22, "database"]]),
+    ]
+    fixes = advise("shop", PG, findings)
+    assert [(s.action, s.params) for s in fixes] == [
+        ("postgres.terminate_long_queries", {"older_than_s": 300, "pids": [21]})
+    ]
+
+
+def test_connections_near_the_limit_without_idle_sessions_offer_nothing_to_end() -> None:
+    crowded = _finding("postgres.connections", Grade.CRIT, pct=99.0)
+    quiet = _finding("postgres.idle", Grade.OK)
+    assert advise("shop", PG, [crowded, quiet]) == []
+    idle = _finding("postgres.idle", Grade.WARN, pids=[41, 42], over_s=90.5)
+    [fix] = advise("shop", PG, [crowded, idle])
+    assert fix.params == {"older_than_s": 90, "pids": [41, 42]}
+
+
+def test_pids_can_be_typed_and_are_checked() -> None:
+    spec = actions.spec_for("postgres.terminate_idle_in_transaction")
+    typed = actions.parse_words(spec, ["older_than=2", "pids=11,12"])
+    assert typed.model_dump() == {"older_than_s": 2, "pids": (11, 12)}
+    with pytest.raises(UsageError, match="pids"):
+        actions.parse_words(spec, ["older_than=2", "pids=11;DROP"])
+    with pytest.raises(UsageError, match="pid"):
+        actions.from_button(spec, {"older_than_s": 2, "pids": [0]})
+
+
+K8S = Service.model_validate(
+    {"kubernetes": {"namespace": "shop", "deployments": ["search"], "max_replicas": 6}}
+)
+
+
+def _oom_loop(limit: str = "256Mi") -> Finding:
+    container = {
+        "name": "app",
+        "restarts": 9,
+        "last_reason": "OOMKilled",
+        "exit_code": 137,
+        "memory_limit": limit,
+        "memory_request": "128Mi",
+    }
+    loop = {
+        "pod": "search-abc-1",
+        "reason": "CrashLoopBackOff",
+        "deployment": "search",
+        "containers": [container],
+        "oom_killed": ["app"],
+    }
+    return _finding("kubernetes.pods", Grade.CRIT, crashloops=[loop], failing=[loop])
+
+
+def test_an_oom_crash_loop_follows_the_memory_path_not_a_restart() -> None:
+    rollout = _finding(
+        "kubernetes.rollout",
+        Grade.CRIT,
+        deployment="search",
+        desired=2,
+        ready=0,
+        updated=1,  # a rollout in progress: rolling back may help, after the memory path
+        revision=3,
+        previous_revision=2,
+    )
+    fixes = advise("search", K8S, [_oom_loop(), rollout])
+    assert [s.action for s in fixes] == [
+        "advice.raise_memory_limit",
+        "kubernetes.scale",
+        "kubernetes.rollback",
+    ]
+    assert fixes[0].params == {"deployment": "search", "container": "app", "limit": "256Mi"}
+    assert fixes[1].params == {"deployment": "search", "replicas": 3}
+
+
+def test_the_raise_memory_button_is_said_again_from_the_catalog_and_checked() -> None:
+    said = describe(
+        "search",
+        K8S,
+        "advice.raise_memory_limit",
+        {"deployment": "search", "container": "app", "limit": "256Mi"},
+    )
+    assert said == (
+        "by hand: raise the memory limit of container app in deployment shop/search above"
+        " 256Mi in its manifest and roll it out; nothing to run"
+    )
+    forged = {"deployment": "search", "container": "<!here>", "limit": "1Gi; rm -rf"}
+    assert describe("search", K8S, "advice.raise_memory_limit", forged) == (
+        "by hand: raise the memory limit of deployment shop/search in its manifest and roll it"
+        " out; nothing to run"
+    )
+    other = {"deployment": "checkout", "container": "app", "limit": "1Gi"}
+    assert describe("search", K8S, "advice.raise_memory_limit", other) is None
+    # The action that was suggested before, and never existed, is not suggested any more.
+    memory = _finding("kubernetes.memory", Grade.CRIT, pct=97.0, deployment="search", limit_mib=256)
+    actions = [s.action for s in advise("search", K8S, [memory])]
+    assert actions == ["advice.raise_memory_limit", "kubernetes.scale"]
