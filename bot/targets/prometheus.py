@@ -9,8 +9,10 @@ URL) TargetNotFound, and any other 4xx (a catalog query Prometheus rejects) Targ
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,18 +122,34 @@ class PrometheusClient:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    async def query(self, expr: str) -> list[Sample]:
-        """The value of `expr` now. POSTed as a form, so a long expression fits."""
-        timeout = self.target.timeout.seconds
-        url = self.target.url.rstrip("/") + "/api/v1/query"
-        headers = self._headers()
+    async def query_many(self, exprs: Sequence[str]) -> list[list[Sample] | TargetError]:
+        """The value of each expression now, asked concurrently over one session; each
+        failure is returned in its place, translated, so one refused query costs no other."""
         owned = self._session is None
         session = self._session or aiohttp.ClientSession()
+        try:
+            return list(await asyncio.gather(*(self._answer(session, expr) for expr in exprs)))
+        finally:
+            if owned:
+                await session.close()
+
+    async def _answer(
+        self, session: aiohttp.ClientSession, expr: str
+    ) -> list[Sample] | TargetError:
+        try:
+            return await self._post(session, expr)
+        except TargetError as exc:
+            return exc
+
+    async def _post(self, session: aiohttp.ClientSession, expr: str) -> list[Sample]:
+        """One instant query, POSTed as a form so a long expression fits."""
+        timeout = self.target.timeout.seconds
+        url = self.target.url.rstrip("/") + "/api/v1/query"
         try:
             async with session.post(
                 url,
                 data={"query": expr, "timeout": f"{timeout:g}"},
-                headers=headers,
+                headers=self._headers(),
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
             ) as response:
@@ -142,9 +160,6 @@ class PrometheusClient:
             if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
                 raise TargetTimeout(SYSTEM, f"no answer within {timeout:g} s (timed out)") from None
             raise TargetUnavailable(SYSTEM, f"cannot reach {url} ({type(exc).__name__})") from None
-        finally:
-            if owned:
-                await session.close()
         if not 200 <= status < 300:
             raise translate_status(status, body, retry_after)
         if len(body) > MAX_ANSWER_BYTES:

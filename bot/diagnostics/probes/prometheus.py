@@ -8,20 +8,19 @@ Grading:
 - targets: none matching the selector is WARN (the selector is probably wrong), some down
   WARN, all down CRIT.
 - alerts: any firing is WARN, CRIT when one has `severity` critical (or page).
-The queries run concurrently; when Prometheus cannot be reached at all the whole check fails
-(one CRIT, like every other system), while a query Prometheus rejects is that query's CRIT.
+The queries run concurrently; when every one fails (Prometheus unreachable, hung, refusing)
+the whole check fails (one CRIT, like every other system), while a query that fails alone (one
+Prometheus rejects, or times out on its side) is that query's CRIT.
 Evidence lists at most `MAX_LINES` series, each clipped, so the thread stays within Slack's
 limits whatever a query returns.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.catalog import PrometheusQuery, PrometheusTarget
 from bot.diagnostics.findings import Check, Finding, Grade
 from bot.diagnostics.grading import describe_above, describe_below, grade_above, grade_below
-from bot.targets.errors import TargetError, TargetMisconfigured, TargetNotFound
+from bot.targets.errors import TargetError
 from bot.targets.prometheus import PrometheusClient, Sample
 
 MAX_LINES = 10
@@ -38,14 +37,9 @@ def checks(target: PrometheusTarget, service: str, client: PrometheusClient) -> 
             f'ALERTS{{alertstate="firing", {matchers}}}',
             *(query.expr for query in target.queries),
         ]
-        answers = await asyncio.gather(
-            *(client.query(expr) for expr in exprs), return_exceptions=True
-        )
-        for answer in answers:
-            if isinstance(answer, BaseException) and not isinstance(answer, TargetError):
-                raise answer
+        answers = await client.query_many(exprs)
         failures = [a for a in answers if isinstance(a, TargetError)]
-        if len(failures) == len(answers) or any(_unreachable(a) for a in failures):
+        if len(failures) == len(answers):
             raise failures[0]  # Prometheus itself is down: one CRIT for the whole check
         up, alerts, *values = answers
         findings = [_targets(up, matchers), _alerts(alerts, matchers)]
@@ -53,10 +47,6 @@ def checks(target: PrometheusTarget, service: str, client: PrometheusClient) -> 
         return findings
 
     return [Check("prometheus", "prometheus", "Prometheus", target.timeout.seconds + 1, run)]
-
-
-def _unreachable(exc: TargetError) -> bool:
-    return not isinstance(exc, TargetMisconfigured | TargetNotFound)
 
 
 def _labels(sample: Sample, drop: frozenset[str] = frozenset()) -> str:
