@@ -7,7 +7,7 @@ Grading:
   no series, or NaN (0/0 with no traffic), is WARN: nothing confirms the service is well.
 - targets: none matching the selector is WARN (the selector is probably wrong), some down
   WARN, all down CRIT.
-- alerts: any firing is WARN, CRIT when one has `severity` critical (or page).
+- alerts: any firing is WARN, CRIT when one has `severity` critical, page, P0 or P1.
 The queries run concurrently; when every one fails (Prometheus unreachable, hung, refusing)
 the whole check fails (one CRIT, like every other system), while a query that fails alone (one
 Prometheus rejects, or times out on its side) is that query's CRIT.
