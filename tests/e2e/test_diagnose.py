@@ -18,6 +18,7 @@ from bot.slack import diagnosis_blocks as views
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import pinned_summary, policy_with
 from tests.harness import BotHarness
+from tests.waiting import until
 
 pytestmark = pytest.mark.redis
 
@@ -96,6 +97,12 @@ async def test_diagnose_posts_a_graded_summary_with_evidence_and_buttons(
     assert answer["text"].startswith("This would by hand: pre-load the hot keys")
     assert "nothing was changed" in answer["text"]
 
+    # A read-only answer is audited once it has answered: wait for the entry, not the reply.
+    async def previewed() -> bool:
+        actions = [e.action async for e in harness.services.audit.entries()]
+        return "remediation.preview" in actions
+
+    await until(previewed, "the preview's audit entry")
     entries = [e async for e in harness.services.audit.entries()]
     [run] = [e for e in entries if e.action == "diagnose.run"]
     assert run.outcome == "ok: WARN" and run.args["grades"]["redis.hit_ratio"] == "WARN"
