@@ -1,10 +1,11 @@
 """The service catalog (`services:` in the policy): the only systems the bot may reach.
 
 Each entry names HTTP endpoints, a PostgreSQL and a Redis (by the *name* of the environment
-variable holding the connection string, never inline), a Kubernetes context and namespace, and
-AWS resources in one region. Thresholds default to the runbook's; each may be overridden per
-service as `{warn, crit}` or as one number, the warning level (the default critical level is
-kept when it still lies beyond the new warning level).
+variable holding the connection string, never inline), a Kubernetes context and namespace,
+AWS resources in one region, and a Prometheus with the entry's queries. Thresholds default to
+the runbook's; each may be overridden per service as `{warn, crit}` or as one number, the
+warning level (the default critical level is kept when it still lies beyond the new warning
+level).
 """
 
 from __future__ import annotations
@@ -187,6 +188,90 @@ class AwsTarget(_Strict):
         return []
 
 
+# One PromQL label matcher: name, operator, double-quoted value (escapes allowed).
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*'
+_SELECTOR = re.compile(rf"^\{{{_MATCHER}(,{_MATCHER})*,?\s*\}}$")
+_QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_PROMETHEUS_OWN_CHECKS = frozenset({"targets", "alerts"})
+
+
+class PrometheusQuery(_Strict):
+    """One PromQL instant query whose value is graded: higher is worse unless
+    `lower_is_worse`; with several series the worst one grades the query."""
+
+    name: str
+    expr: str = Field(min_length=1, max_length=2000)
+    warn: float
+    crit: float | None = None
+    unit: str = Field(default="", max_length=12)
+    lower_is_worse: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _QUERY_NAME.match(value):
+            raise ValueError(f"'{value[:40]}' is not a query name (like error_rate_pct)")
+        if value in _PROMETHEUS_OWN_CHECKS:
+            raise ValueError(f"'{value}' is the name of a check of its own; pick another")
+        return value
+
+    @model_validator(mode="after")
+    def _crit_beyond_warn(self) -> PrometheusQuery:
+        if self.crit is not None:
+            wrong = self.crit > self.warn if self.lower_is_worse else self.crit < self.warn
+            if wrong:
+                side = "below" if self.lower_is_worse else "above"
+                raise ValueError(f"{self.name}: crit ({self.crit:g}) must lie {side} warn")
+        return self
+
+    @property
+    def band(self) -> Band:
+        return Band(warn=self.warn, crit=self.crit)
+
+
+class PrometheusTarget(_Strict):
+    """A Prometheus server: the entry's queries, its scrape targets (`up`) and its firing
+    alerts (`ALERTS`), both narrowed by `selector` (default `{service="<name>"}`). A bearer
+    token only by environment variable name."""
+
+    url: str
+    selector: str | None = None
+    queries: list[PrometheusQuery] = Field(default_factory=list, max_length=20)
+    token_env: str | None = None
+    timeout: Duration = Duration(seconds=5)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return HttpCheck._http_url(value)
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None and not _SELECTOR.match(value):
+            raise ValueError(f"'{value[:80]}' is not a label selector like '{{job=\"checkout\"}}'")
+        return value
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_name(cls, value: str | None) -> str | None:
+        return None if value is None else _env_name(value, "token")
+
+    @field_validator("queries")
+    @classmethod
+    def _unique(cls, value: list[PrometheusQuery]) -> list[PrometheusQuery]:
+        names = [q.name for q in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"query names must differ: {', '.join(twice)}")
+        return value
+
+    def matchers(self, service: str) -> str:
+        """The selector's matchers without braces, for `up{...}` and `ALERTS{...}`."""
+        selector = self.selector or '{service="' + service + '"}'
+        return selector.strip()[1:-1].strip().rstrip(",").strip()
+
+
 class Band(_Strict):
     """A warning level and, optionally, a critical one."""
 
@@ -275,6 +360,7 @@ class Service(_Strict):
     redis: RedisTarget | None = None
     kubernetes: KubernetesTarget | None = None
     aws: AwsTarget | None = None
+    prometheus: PrometheusTarget | None = None
     thresholds: Thresholds = Thresholds()
     auto_recovery: AutoRecovery = AutoRecovery()
 

@@ -1,8 +1,9 @@
 """Prometheus metrics: what an operator graphs and alerts on (served at GET /metrics).
 
 Counters and histograms are module-level, in prometheus-client's default registry, and are
-incremented where things happen; the outbox gauges are read from the store at each scrape
-(several replicas share one outbox: every replica reports the same depth).
+incremented where things happen; the outbox and overdue-reminder gauges are read from the store
+at each scrape (several replicas share one store: every replica reports the same values), and
+`chatops_store_up` says whether those reads succeeded.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ OUTBOX_EFFECTS = Counter(
 REMINDERS_FIRED = Counter(
     "chatops_reminders_fired_total", "Escalation and SLA reminders fired", ["kind"]
 )
+REMINDERS_OVERDUE_SECONDS = Gauge(
+    "chatops_reminders_overdue_seconds",
+    "How long past its due time the most overdue unfired reminder is (0 when none)",
+)
 REMINDER_LATENESS = Histogram(
     "chatops_reminder_lateness_seconds",
     "How long after its due time a reminder fired",
@@ -43,6 +48,11 @@ REMINDER_LATENESS = Histogram(
 SLACK_CALLS = Counter("chatops_slack_calls_total", "Slack Web API calls", ["method"])
 SLACK_ERRORS = Counter(
     "chatops_slack_errors_total", "Slack Web API calls that failed", ["method", "error"]
+)
+SLACK_RATE_LIMITED = Counter(
+    "chatops_slack_rate_limited_total",
+    "Slack Web API calls answered 429 (rate limited), by method",
+    ["method"],
 )
 SLACK_PACE_WAIT = Histogram(
     "chatops_slack_pace_wait_seconds",
@@ -57,6 +67,9 @@ REMEDIATIONS = Counter(
     "chatops_remediations_total", "Remediations by action and outcome", ["action", "outcome"]
 )
 STORE_ERRORS = Counter("chatops_store_errors_total", "Store (database) operations that failed")
+STORE_UP = Gauge(
+    "chatops_store_up", "1 when the store answered this scrape's reads in time, else 0"
+)
 REDIS_ERRORS = Counter(
     "chatops_redis_errors_total", "Redis operations that failed, by component", ["component"]
 )

@@ -112,13 +112,19 @@ def build_web_app(
         return web.json_response({"ok": True})
 
     async def metrics_page(request: web.Request) -> web.Response:
+        # Bounded: a hung store must not cost the scrape (that would read as the bot down).
         try:
-            pending, oldest = await services.dispatcher.pending_stats()
-        except ChatOpsError:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                pending, oldest = await services.dispatcher.pending_stats()
+                overdue = await services.escalation.overdue_seconds()
+        except (ChatOpsError, TimeoutError):
             metrics.STORE_ERRORS.inc()
+            metrics.STORE_UP.set(0)
         else:
+            metrics.STORE_UP.set(1)
             metrics.OUTBOX_PENDING.set(pending)
             metrics.OUTBOX_OLDEST_SECONDS.set(oldest)
+            metrics.REMINDERS_OVERDUE_SECONDS.set(overdue)
         payload, content_type = metrics.exposition()
         return web.Response(body=payload, headers={"Content-Type": content_type})
 

@@ -58,6 +58,9 @@ ensure_servers() {
     local pkgs=()
     have_postgres || pkgs+=(postgresql)
     command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || pkgs+=(redis-server)
+    # Debian's prometheus package ships promtool too; the tests run both and a throwaway server.
+    { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || pkgs+=(prometheus)
+    [ -x /usr/bin/prometheus-alertmanager ] || pkgs+=(prometheus-alertmanager)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         apt_install "${pkgs[@]}"
     fi

@@ -43,7 +43,7 @@ class Check:
     """One unit of work run concurrently with the others, within its own `timeout`."""
 
     name: str  # "postgres", "kubernetes.pods", "http:https://..."
-    system: str  # "http", "postgres", "redis", "kubernetes", "aws"
+    system: str  # "http", "postgres", "redis", "kubernetes", "aws", "prometheus"
     title: str
     timeout: float
     run: CheckFn

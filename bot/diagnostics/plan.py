@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from bot.catalog import Service
 from bot.diagnostics.findings import Check
-from bot.diagnostics.probes import aws, http, kubernetes, postgres, redis
+from bot.diagnostics.probes import aws, http, kubernetes, postgres, prometheus, redis
 from bot.errors import UsageError
 from bot.targets.aws import AwsClient
 from bot.targets.http import HttpClient
 from bot.targets.kubernetes import KubernetesClient
 from bot.targets.postgres import PostgresClient
+from bot.targets.prometheus import PrometheusClient
 from bot.targets.redis import RedisClient
 
 
@@ -27,8 +28,11 @@ class Clients:
             await self.kubernetes.close()
 
 
-def all_checks(entry: Service, clients: Clients, http_client: HttpClient) -> list[Check]:
-    """Every check the entry allows, each built on a client bounded by the entry."""
+def all_checks(
+    entry: Service, clients: Clients, http_client: HttpClient, *, service: str
+) -> list[Check]:
+    """Every check the entry allows, each built on a client bounded by the entry (`service`
+    is the entry's name, the default of its Prometheus selector)."""
     t = entry.thresholds
     found: list[Check] = list(http.checks(entry.http, t, http_client))
     if entry.postgres is not None:
@@ -40,6 +44,9 @@ def all_checks(entry: Service, clients: Clients, http_client: HttpClient) -> lis
         found += kubernetes.checks(entry.kubernetes, t, clients.kubernetes)
     if entry.aws is not None:
         found += aws.checks(entry.aws, t, AwsClient(entry.aws))
+    if entry.prometheus is not None:
+        target = entry.prometheus
+        found += prometheus.checks(target, service, PrometheusClient(target))
     return found
 
 

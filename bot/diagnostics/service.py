@@ -80,7 +80,10 @@ class DiagnosticsService:
 
     def plan(self, service: str, wanted: Sequence[str] = ()) -> list[Check]:
         """The checks a run would do (UsageError for unknown check names)."""
-        return select(all_checks(self.entry(service), Clients(), self.http_client), wanted)
+        name = service.lower()
+        return select(
+            all_checks(self.entry(name), Clients(), self.http_client, service=name), wanted
+        )
 
     async def require_diagnoser(self, actor: Actor) -> None:
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
@@ -107,7 +110,7 @@ class DiagnosticsService:
         name = service.lower()
         entry = self.entry(name)
         clients = Clients()
-        selected = select(all_checks(entry, clients, self.http_client), checks)
+        selected = select(all_checks(entry, clients, self.http_client, service=name), checks)
         if not selected:
             raise UsageError(f"The catalog names nothing to check for '{_echo(name)}'.")
         started_at = self.clock.now()

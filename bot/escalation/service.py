@@ -129,6 +129,12 @@ class EscalationService:
         """Stop triggering; let firings already under way finish (up to `timeout`)."""
         await self.scheduling.stop(timeout)
 
+    async def overdue_seconds(self) -> float:
+        """How late the most overdue unfired reminder is now (0 when none is): what
+        `chatops_reminders_overdue_seconds` reports at each scrape."""
+        async with self.store.transaction() as tx:
+            return await reminders.overdue_seconds(tx, self.firing.clock.now())
+
     async def fire(self, reminder_id: int) -> FireResult:
         """Claim one reminder and fire it if it is due and still wanted."""
         return await self.firing.fire(reminder_id)

@@ -237,6 +237,18 @@ async def finish(
     return changed == 1
 
 
+async def overdue_seconds(tx: Tx, now: datetime) -> float:
+    """How long past its due time the most overdue reminder nobody holds is (0 when none):
+    pending, or firing under a claim that expired with its holder."""
+    row = await tx.fetchone(
+        f"SELECT MIN(due_at) AS due FROM reminders WHERE due_at <= ? AND {_CLAIMABLE}",
+        (now.timestamp(), now.timestamp()),
+    )
+    if row is None or row["due"] is None:
+        return 0.0
+    return max(0.0, now.timestamp() - float(row["due"]))
+
+
 async def upcoming(tx: Tx, until: datetime, limit: int) -> list[tuple[int, datetime]]:
     """(id, due_at) of reminders due by `until` that nobody holds, soonest first."""
     rows = await tx.fetchall(

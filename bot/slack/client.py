@@ -61,6 +61,7 @@ class PacedWebClient(AsyncWebClient):
             code = data.get("error") if isinstance(data, dict) else None
             metrics.SLACK_ERRORS.labels(api_method, str(code or f"http_{status}")).inc()
             if getattr(exc.response, "status_code", None) == 429:
+                metrics.SLACK_RATE_LIMITED.labels(api_method).inc()
                 headers = getattr(exc.response, "headers", None) or {}
                 wait = retry_after_seconds(headers.get("Retry-After") or headers.get("retry-after"))
                 await self.pacer.hold(keys, wait if wait is not None else 1.0)
