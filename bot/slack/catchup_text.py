@@ -3,6 +3,7 @@ each bounded, so the whole stays within one section (3,000 characters) and fifte
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.durations import humanize_seconds
@@ -13,7 +14,6 @@ from bot.slack.templates import (
     ROLE_LABELS,
     drill_mark,
     eta,
-    said,
     severity_label,
     slack_date,
     user,
@@ -21,7 +21,8 @@ from bot.slack.templates import (
 
 # Room for each piece of someone's words (a status, an item, a timeline line), so that the
 # whole catch-up stays within a section's 3,000 characters.
-WORDS_MAX = 160
+WORDS_MAX = 120
+NAME_MAX = 40  # an action, a service, an alert: names, not sentences
 REMEDIATION_STATUS = {
     "requested": "awaiting approval",
     "approved": "approved",
@@ -34,9 +35,18 @@ REMEDIATION_STATUS = {
 }
 
 
-def _cut(text: str, limit: int = WORDS_MAX) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _words(text: str, limit: int = WORDS_MAX) -> str:
+    """Someone's words on one line, escaped, at most `limit` characters once escaped (an
+    `&` takes five): cut whole characters, never inside an escape."""
+    kept: list[str] = []
+    size = 0
+    for char in " ".join(text.split()):
+        piece = escape_mrkdwn(char)
+        if size + len(piece) > limit - 1:
+            return "".join(kept) + "…"
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept)
 
 
 def _roles(catchup: Catchup) -> str:
@@ -54,10 +64,7 @@ def _last_update(catchup: Catchup) -> str:
     if update is None:
         return "Last update: none posted yet" + when
     said_part = update.said or update.text
-    return (
-        f"Last update {slack_date(update.at)} by {user(update.actor)}: "
-        f"{said(_cut(said_part))}{when}"
-    )
+    return f"Last update {slack_date(update.at)} by {user(update.actor)}: {_words(said_part)}{when}"
 
 
 def _tried(catchup: Catchup) -> str:
@@ -66,10 +73,10 @@ def _tried(catchup: Catchup) -> str:
     shown = []
     for request in catchup.tried:
         status = REMEDIATION_STATUS.get(request.status, request.status)
-        outcome = f": {_cut(request.outcome, 60)}" if request.outcome else ""
+        outcome = f": {_words(request.outcome, NAME_MAX)}" if request.outcome else ""
         shown.append(
-            f"#{request.id} {escape_mrkdwn(request.action)} {escape_mrkdwn(request.service)} "
-            f"({status}{escape_mrkdwn(outcome)})"
+            f"#{request.id} {_words(request.action, NAME_MAX)} "
+            f"{_words(request.service, NAME_MAX)} ({status}{outcome})"
         )
     more = catchup.tried_total - len(catchup.tried)
     return "Tried: " + "; ".join(shown) + (f"; {more} earlier" if more > 0 else "")
@@ -78,9 +85,9 @@ def _tried(catchup: Catchup) -> str:
 def _diagnosis(grade: DiagnosisGrade | None) -> str:
     if grade is None:
         return "Diagnosis: none run yet"
-    problems = f" ({escape_mrkdwn(', '.join(grade.problems[:4]))})" if grade.problems else ""
+    problems = f" ({_words(', '.join(grade.problems[:4]), NAME_MAX * 2)})" if grade.problems else ""
     return (
-        f"Diagnosis: {escape_mrkdwn(grade.service)} graded *{grade.grade}*{problems} "
+        f"Diagnosis: {_words(grade.service, NAME_MAX)} graded *{grade.grade}*{problems} "
         f"{slack_date(grade.at)}"
     )
 
@@ -89,8 +96,7 @@ def _alerts(catchup: Catchup) -> str:
     if not catchup.alerts:
         return "Alerts firing: none recorded"
     shown = [
-        escape_mrkdwn(_cut(alert.name, 60))
-        + (f" since {slack_date(alert.since)}" if alert.since else "")
+        _words(alert.name, NAME_MAX) + (f" since {slack_date(alert.since)}" if alert.since else "")
         for alert in catchup.alerts
     ]
     more = catchup.alerts_total - len(catchup.alerts)
@@ -105,7 +111,7 @@ def _items(catchup: Catchup) -> str:
     if not catchup.items:
         return "Open action items: none"
     shown = [
-        f"{said(_cut(item.text, 80))} ({user(item.owner)}, due {slack_date(item.due_at)})"
+        f"{_words(item.text, NAME_MAX * 2)} ({user(item.owner)}, due {slack_date(item.due_at)})"
         for item in catchup.items
     ]
     more = catchup.items_total - len(catchup.items)
@@ -121,7 +127,7 @@ def catchup_lines(catchup: Catchup) -> list[str]:
     incident = catchup.incident
     state = "resolved after" if not incident.is_open else "open for"
     lines = [
-        f"*{drill_mark(incident)}Catch-up on {incident.id}*: {said(_cut(incident.title))}",
+        f"*{drill_mark(incident)}Catch-up on {incident.id}*: {_words(incident.title)}",
         f"{incident.status.label} · {severity_label(incident.severity)} · {state} "
         f"{humanize_seconds(catchup.open_seconds)} (declared {slack_date(incident.declared_at)})",
         _roles(catchup),
@@ -140,12 +146,14 @@ def catchup_lines(catchup: Catchup) -> list[str]:
     return lines
 
 
-def _recent(at: Any, actor: str, text: str, said_: str) -> str:
+def _recent(at: datetime, actor: str, text: str, said_: str) -> str:
+    """A timeline entry: its mentions kept as markup and the person's words escaped, unless
+    that is too long, when all of it is shown as cut words (a cut mention would not render)."""
     who = "" if actor == "chatops-bot" else f" {user(actor)}"
-    if len(text) > WORDS_MAX:
-        # Cut as words: a cut mention or link would not render.
-        return f"{slack_date(at)}{who} · {escape_mrkdwn(_cut(text))}"
-    return f"{slack_date(at)}{who} · {said_at_end(' '.join(text.split()), ' '.join(said_.split()))}"
+    shown = said_at_end(" ".join(text.split()), " ".join(said_.split()))
+    if len(shown) > WORDS_MAX:
+        shown = _words(text)
+    return f"{slack_date(at)}{who} · {shown}"
 
 
 def catchup_text(catchup: Catchup) -> str:

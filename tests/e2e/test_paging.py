@@ -75,8 +75,9 @@ def paging_policy(provider: str) -> Any:
 
 @pytest.fixture
 async def paging(
-    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> AsyncIterator[Paging]:
+    """`request.param` (indirect parametrisation) adds top-level policy settings."""
     pd = PagerDutyDouble(routing_key=ROUTING_KEY, api_key=PD_API_KEY)
     og = OpsgenieDouble(api_key=OG_API_KEY)
     await pd.start()
@@ -121,6 +122,7 @@ async def paging(
                 {"after": 3600, "notify": ["U0LEAD"]},
             ],
         },
+        **getattr(request, "param", {}),
     )
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
     double.add_user("U0JANE", name="jane", real_name="Jane Doe")
@@ -334,3 +336,45 @@ async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> No
     await harness.command("P1", command="/oncall")
     [answer] = await harness.replies()
     assert "PagerDuty could not be reached, so the levels below stand" in str(answer["text"])
+
+
+async def test_a_drill_pages_slack_but_not_pagerduty_by_default(paging: Paging) -> None:
+    harness, pd = paging.harness, paging.pd
+    assert (await reply(harness, "drill P1 Checkout failover")).startswith("[DRILL] Declared")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    assert dm_texts(harness, "U0ONCALL")[0].startswith(":rotating_light: [DRILL] You are paged")
+    await reply(harness, f"ack {drill.id}", user_id="U0ONCALL")
+    await reply(harness, f"resolve {drill.id} drill over")
+    await harness.settle()
+    assert pd.events == []  # no trigger, so no acknowledge or resolve either
+    [report] = [
+        t
+        for t in map(str, (c.params.get("blocks") for c in posts(harness, drill.channel_id or "")))
+        if "Drill report" in t
+    ]
+    assert "PagerDuty: not paged, as drills page Slack only" in report
+    assert "(level 1 answered)" in report
+
+
+@pytest.mark.parametrize("paging", [{"drills": {"page_providers": True}}], indirect=True)
+async def test_a_drill_pages_pagerduty_marked_drill_when_the_policy_says_so(
+    paging: Paging,
+) -> None:
+    harness, pd = paging.harness, paging.pd
+    await reply(harness, "drill P1 Checkout failover")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    [trigger] = pd.events
+    assert trigger["dedup_key"] == drill.id
+    assert trigger["payload"]["summary"] == f"[DRILL] {drill.id} (P1): Checkout failover"
+    assert trigger["payload"]["custom_details"]["drill"].startswith("a practice incident")
+    await reply(harness, f"resolve {drill.id} drill over")
+    await harness.settle()
+    assert pd.actions(drill.id) == ["trigger", "resolve"]
+    [report] = [
+        t
+        for t in map(str, (c.params.get("blocks") for c in posts(harness, drill.channel_id or "")))
+        if "Drill report" in t
+    ]
+    assert "PagerDuty: resolved" in report
