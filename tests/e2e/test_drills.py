@@ -178,3 +178,6 @@ async def test_a_drill_scenario_naming_no_service_runs_no_checks(
     ]
     assert "*Checks*: none ran" in str(report["blocks"])
     assert "*Acknowledged*: never" in str(report["blocks"])
+    # Its post-incident report says what it was too.
+    _, markdown = await harness.services.reports.report_markdown(drill.id)
+    assert markdown.startswith(f"# [DRILL] Post-incident report: {drill.id}")
