@@ -25,6 +25,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.console.app import Console, QueueLines, console_config
 from bot.console.render import Style
+from bot.console.shared_files import SHARED_DIR
 from bot.slack import blocks
 from tests.waiting import until, wait_for_output
 
@@ -456,5 +457,5 @@ def _saved(out: str, tmp_path: Path) -> Path:
     """The file `:file` says it saved: in `shared/` beside the console's database."""
     [where] = re.findall(r"saved to (\S+)", out)
     path = Path(where)
-    assert path.parent == tmp_path / "shared" and path.exists(), where
+    assert path.parent == tmp_path / SHARED_DIR and path.exists(), where
     return path
