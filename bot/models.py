@@ -89,6 +89,7 @@ class Incident:
     announce_ts: str | None = None
     next_update_due: datetime | None = None
     version: int = 1
+    drill: bool = False  # a practice incident (`/incident drill`): marked DRILL everywhere
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +124,7 @@ class IncidentPage:
     page: int  # from 1
     page_size: int
     open_only: bool
+    drills: bool = False  # a list of drills (`/incident list drills`), kept apart
 
     @property
     def pages(self) -> int:

@@ -239,6 +239,13 @@ class RemediationSettings(_Strict):
         return value
 
 
+class Drills(_Strict):
+    """`drills:`: practice incidents (`/incident drill`). They page the real escalation
+    chain in Slack; PagerDuty and Opsgenie only when `page_providers` says so."""
+
+    page_providers: bool = False
+
+
 class Policy(_Strict):
     """The whole policy file."""
 
@@ -253,6 +260,7 @@ class Policy(_Strict):
     remediation: RemediationSettings = RemediationSettings()
     services: dict[str, Service] = Field(default_factory=dict)
     paging: PagingConfig = PagingConfig()
+    drills: Drills = Drills()
 
     @field_validator("severities")
     @classmethod

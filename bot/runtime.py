@@ -22,6 +22,7 @@ from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.slack.auth import SlackAuth
 from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
+from bot.slack.drill_notifier import SlackDrillNotifier
 from bot.slack.limits import SlackLimits
 from bot.slack.notifier import SlackDirectory, SlackNotifier
 from bot.slack.pace import LocalPacer, Pacer, RedisPacer
@@ -117,6 +118,7 @@ def create_bot(
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
         diagnosis_notifier=SlackDiagnosisNotifier(client),
+        drill_notifier=SlackDrillNotifier(client),
         directory=SlackDirectory(client),
         people=SlackDirectory(client),
         clock=clock,

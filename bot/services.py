@@ -23,7 +23,9 @@ from bot.dedup import (
 from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
+from bot.incidents.catchup_service import CatchupService, FiringAlerts
 from bot.incidents.changes import IncidentChanges, IncidentListener
+from bot.incidents.drills import DrillNotifier, Drills
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.pending_pins import PendingPins
 from bot.incidents.service import IncidentService
@@ -62,6 +64,7 @@ class Services:
     remediation: RemediationService
     pruner: HandledRequestsPruner
     recovery: AutoRecoveryService
+    catchup: CatchupService  # `/incident catchup`, and on joining a war room
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
@@ -113,6 +116,8 @@ def build_services(
     people: PersonDirectory | None = None,
     env: Mapping[str, str] | None = None,
     diagnosis_notifier: DiagnosisNotifier | None = None,
+    drill_notifier: DrillNotifier | None = None,
+    firing_alerts: FiringAlerts | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -190,6 +195,20 @@ def build_services(
         DiagnosisDelivery(store=store, clock=clock, notifier=diagnosis_notifier).register(
             dispatcher
         )
+    diagnostics = DiagnosticsService(
+        policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
+    )
+    # Drills: their checks on declaration, their report on resolution.
+    drills = Drills(
+        store=store,
+        clock=clock,
+        policy=policy,
+        changes=changes,
+        checks=diagnostics,
+        notifier=drill_notifier,
+    )
+    drills.register(dispatcher)
+    changes.listeners.append(drills)
     recovery = AutoRecoveryService(
         policy=policy,
         store=store,
@@ -213,15 +232,14 @@ def build_services(
         permissions=permissions,
         escalation=escalation,
         reports=reports,
-        diagnostics=DiagnosticsService(
-            policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
-        ),
+        diagnostics=diagnostics,
         remediation=remediation,
         pruner=HandledRequestsPruner(
             store, clock, retention=dedup_retention, interval=dedup_prune_interval
         ),
         recovery=recovery,
         listeners=changes.listeners,
+        catchup=CatchupService(store=store, clock=clock, alerts=firing_alerts),
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
     )

@@ -1,5 +1,6 @@
 """Events API listeners: a message in a war room that gets the configured reaction
-(policy.reaction_to_timeline, :pushpin: by default) is copied to the incident's timeline."""
+(policy.reaction_to_timeline, :pushpin: by default) is copied to the incident's timeline;
+someone who joins a war room gets the incident's catch-up, once, seen only by them."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditRecord
 from bot.errors import CoordinatorUnavailable, DuplicateRequest, NotifierError, StoreError
 from bot.incidents.pending_pins import PendingPin
 from bot.models import Actor
 from bot.services import Services
+from bot.slack import catchup_text
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,32 @@ def register(app: AsyncApp, services: Services) -> None:
                 log.warning("could not audit the failed timeline copy: store error")
         except StoreError as exc:
             await _keep_for_later(services, item, actor, request_id, exc)
+
+    @app.event("member_joined_channel")
+    async def member_joined(
+        event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        user_id = str(event.get("user") or "")
+        channel_id = str(event.get("channel") or "")
+        if not user_id or not channel_id or user_id == context.get("bot_user_id"):
+            return  # the bot joining (it creates every war room) needs no catch-up
+        try:
+            joined = await services.catchup.for_joiner(channel_id, user_id)
+        except StoreError as exc:
+            log.warning("no catch-up for %s in %s: %s", user_id, channel_id, exc)
+            return
+        if joined is None:
+            return  # not a war room, the declarer, or given already
+        try:
+            await client.chat_postEphemeral(
+                channel=channel_id,
+                user=user_id,
+                text=catchup_text.catchup_text(joined.catchup),
+                blocks=catchup_text.catchup_blocks(joined.catchup),
+            )
+        except SlackApiError as exc:
+            # Given once: a failed post is not retried (`/incident catchup` shows it again).
+            log.warning("could not give %s the catch-up in %s: %s", user_id, channel_id, exc)
 
 
 async def _keep_for_later(

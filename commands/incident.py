@@ -16,6 +16,7 @@ from bot.incidents.parsing import (
     parse_assign,
     parse_command,
     parse_declare,
+    parse_drill,
     parse_list,
     parse_note,
     parse_reopen,
@@ -33,7 +34,7 @@ from bot.incidents.schemas import (
     UpdateStatus,
 )
 from bot.services import Services
-from bot.slack import blocks, templates
+from bot.slack import blocks, catchup_text, templates
 from bot.slack.escape import from_slack
 from commands.context import (
     CommandContext,
@@ -68,6 +69,25 @@ async def declare(ctx: CommandContext, rest: str) -> None:
         await reply_similar(ctx, incident.id)
 
     await run_command(ctx, "incident.declare", {"text": rest}, work, usage_for="declare")
+
+
+async def drill(ctx: CommandContext, rest: str) -> None:
+    """`/incident drill <P0-P3> [<service>:] <scenario>`: a practice incident, declared like
+    any other with its drill flag set (bot.incidents.drills)."""
+
+    async def work() -> None:
+        command = parse_drill(rest, catalog=list(ctx.services.policy.services))
+        incident = await ctx.services.incidents.declare(
+            command, ctx.actor, request_id=ctx.request_id
+        )
+        policy = ctx.services.policy
+        await ctx.reply(
+            templates.declared_confirmation(
+                incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
+            )
+        )
+
+    await run_command(ctx, "incident.drill", {"text": rest}, work, usage_for="drill")
 
 
 async def open_declare_form(ctx: CommandContext) -> None:
@@ -184,7 +204,7 @@ async def list_incidents(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         command = parse_list(rest)
         page = await ctx.services.incidents.list_page(
-            open_only=command.open_only, page=command.page
+            open_only=command.open_only, page=command.page, drills=command.drills
         )
         await ctx.reply(templates.list_title(page), blocks=blocks.incident_list(page))
 
@@ -216,6 +236,16 @@ async def _timeline(ctx: CommandContext, incident_id: str, _: IncidentTarget) ->
 timeline = on_incident("incident.timeline", target_parser("timeline"), _timeline, read_only=True)
 
 
+async def _catchup(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    caught_up = await ctx.services.catchup.catchup(incident_id)
+    await ctx.reply(
+        catchup_text.catchup_text(caught_up), blocks=catchup_text.catchup_blocks(caught_up)
+    )
+
+
+catchup = on_incident("incident.catchup", target_parser("catchup"), _catchup, read_only=True)
+
+
 async def retry_war_room(ctx: CommandContext, incident_id: str) -> None:
     incident = await ctx.services.incidents.retry_war_room(
         incident_id, ctx.actor, request_id=ctx.request_id
@@ -237,6 +267,8 @@ async def show_help(ctx: CommandContext, rest: str) -> None:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "declare": declare,
+    "drill": drill,
+    "catchup": catchup,
     "ack": ack,
     "update": update,
     "severity": severity,

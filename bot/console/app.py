@@ -35,6 +35,7 @@ from bot.console.render import (
     indent,
     render_blocks,
 )
+from bot.console.shared_files import save_shared, shared_files_dir
 from bot.console.terminal import (
     LineSource,
     PromptLines,
@@ -78,7 +79,8 @@ Console commands:
   :channels            channels with their topics, members and pins
   :history [#channel]  show a channel's messages again
   :home                open your App Home (incidents, roles, action items)
-  :file                print the last file the bot shared (a report; a chart's size)
+  :file                save the last file the bot shared (a report, a chart) and print
+                       where; a report is printed too
   :help                this text
   :quit                leave (Ctrl-D too)
 At a terminal, Tab completes commands, channels and incident IDs; Up recalls earlier lines.
@@ -114,6 +116,7 @@ class Console(Interactions):
         log_file: Path | None = None,
         quiet: float = 0.3,
         max_wait: float = 3.0,
+        files_dir: Path | None = None,
     ) -> None:
         """`interactive`: a person at a TTY (prompts shown); otherwise input is echoed."""
         self.lines = lines
@@ -123,6 +126,7 @@ class Console(Interactions):
         self.style = style or Style(color=False, unicode=True)
         self.interactive = interactive
         self.log_file = log_file
+        self.files_dir = files_dir  # where `:file` saves; beside the database when None
         self.quiet = quiet
         self.max_wait = max_wait
         self.signing_secret = secrets.token_hex(16)
@@ -404,8 +408,14 @@ class Console(Interactions):
         last = shared[-1]
         if last.filename.endswith(".md"):
             self.screen.print(last.content.decode(errors="replace").splitlines())
-        else:
-            self.screen.notice(f"{last.filename}: {len(last.content)} bytes ({last.title})")
+        try:
+            path = save_shared(last, self.files_dir or shared_files_dir(self.database_url))
+        except OSError as exc:
+            self.screen.error(f"{last.filename} could not be saved: {exc}")
+            return
+        self.screen.notice(
+            f"{last.filename} ({last.title}, {len(last.content)} bytes) saved to {path}"
+        )
 
     def _act_as(self, user_id: str) -> None:
         if not _USER_ID.fullmatch(user_id):

@@ -19,11 +19,11 @@ from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
 from bot.errors import NotFound, PermissionDenied, StoreBusy, StoreUnavailable, UsageError
 from bot.incidents import journal, storage
-from bot.models import Actor
+from bot.models import Actor, Incident
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
-from bot.store import Store
+from bot.store import Store, Tx
 from bot.targets.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,15 @@ class DiagnosticsService:
         channel_id: str | None = None,
         request_id: str | None = None,
         via: str = "command",
+        incident_id: str | None = None,
     ) -> Diagnosis:
         """Run every selected check concurrently, each within its timeout; advise; record.
 
         Raises PermissionDenied (not a responder), NotFound (not in the catalog), UsageError
         (an unknown check). Unreachable or hung targets are CRIT findings, not errors. The run
         and its grades are audited, and put on the incident's timeline when `channel_id` is
-        an incident's war room.
+        an incident's war room, or `incident_id` names one (a drill's own checks). A drill's
+        report suggests no remediation that writes, only advice done by hand.
         """
         await self.require_diagnoser(actor)
         name = service.lower()
@@ -125,9 +127,12 @@ class DiagnosticsService:
             seconds=time.perf_counter() - started,
             runs=tuple(runs),
         )
-        report = _with_suggestions(report, entry)
+        drill = await self._in_drill(channel_id, incident_id)
+        report = _with_suggestions(report, entry, writes=not drill)
         try:
-            incident_id = await self._record(report, actor, checks, channel_id, request_id, via)
+            incident_id = await self._record(
+                report, actor, checks, channel_id, request_id, via, incident_id
+            )
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("diagnosis of %s not recorded: %s", name, exc)
             return Diagnosis(report, None, recorded=False)
@@ -140,6 +145,24 @@ class DiagnosticsService:
             raise NotFound("That suggestion no longer matches the service catalog.")
         return text
 
+    async def _in_drill(self, channel_id: str | None, incident_id: str | None) -> bool:
+        """Whether the run is for a drill; a store that cannot say counts as no drill (the
+        remediation service refuses a drill's requests all the same)."""
+        if not channel_id and not incident_id:
+            return False
+        try:
+            async with self.store.transaction() as tx:
+                incident = await self._incident(tx, channel_id, incident_id)
+        except (StoreUnavailable, StoreBusy):
+            return False
+        return incident is not None and incident.drill
+
+    @staticmethod
+    async def _incident(tx: Tx, channel_id: str | None, incident_id: str | None) -> Incident | None:
+        if incident_id:
+            return await storage.get(tx, incident_id)
+        return await storage.get_by_channel(tx, channel_id) if channel_id else None
+
     async def _record(
         self,
         report: Report,
@@ -148,6 +171,7 @@ class DiagnosticsService:
         channel_id: str | None,
         request_id: str | None,
         via: str,
+        incident_id: str | None = None,
     ) -> str | None:
         metrics.DIAGNOSES.labels(report.grade.name).inc()
         args = {
@@ -161,7 +185,7 @@ class DiagnosticsService:
         }
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            incident = await storage.get_by_channel(tx, channel_id) if channel_id else None
+            incident = await self._incident(tx, channel_id, incident_id)
             if channel_id:
                 # The summary goes out through the outbox, once this record commits.
                 await outbox.enqueue(
@@ -210,6 +234,9 @@ class DiagnosticsService:
         return None
 
 
-def _with_suggestions(report: Report, entry: Service) -> Report:
-    suggestions = tuple(advise(report.service, entry, report.findings))
+def _with_suggestions(report: Report, entry: Service, *, writes: bool = True) -> Report:
+    """The runbook's suggestions; with `writes` off (a drill) only advice done by hand."""
+    suggestions = tuple(
+        s for s in advise(report.service, entry, report.findings) if writes or s.advice
+    )
     return Report(report.service, report.started_at, report.seconds, report.runs, suggestions)

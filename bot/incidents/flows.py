@@ -181,7 +181,7 @@ class IncidentFlows:
         earlier attempt created it and its reply was lost (a timeout, a dropped connection).
         """
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            name = war_room_name(incident.id, incident.title, attempt=attempt)
+            name = war_room_name(incident.id, incident.title, attempt=attempt, drill=incident.drill)
             try:
                 return await self.notifier.create_channel(name), name
             except NotifierError as exc:
@@ -404,7 +404,7 @@ class IncidentFlows:
         step = _STEPS.get(effect.kind, effect.kind)
         target: str | None = incident.channel_id
         if effect.kind == WAR_ROOM:
-            target = "#" + war_room_name(incident.id, incident.title)
+            target = "#" + war_room_name(incident.id, incident.title, drill=incident.drill)
         elif effect.kind == POST_UPDATE and effect.payload.get("target") == "announce":
             target = self.policy.announce_channel
         elif effect.kind in (POST_UPDATE, NOTICE):

@@ -39,13 +39,17 @@ def slugify(text: str) -> str:
     return "".join(c for c in recomposed if not unicodedata.combining(c)).strip("-")
 
 
-def war_room_name(incident_id: str, title: str, *, attempt: int = 1) -> str:
-    """The channel name for an incident's war room; `attempt` > 1 adds `-<attempt>`.
+DRILL_PREFIX = "drill-"
+
+
+def war_room_name(incident_id: str, title: str, *, attempt: int = 1, drill: bool = False) -> str:
+    """The channel name for an incident's war room; `attempt` > 1 adds `-<attempt>`, and a
+    drill's room starts `drill-` (`drill-inc-...`), so nobody takes it for a real one.
 
     The incident ID part always survives whole; the title slug is cut (at a hyphen when one
     is near) so that the whole name, suffix included, fits in 80 characters.
     """
-    prefix = incident_id.lower()
+    prefix = (DRILL_PREFIX if drill else "") + incident_id.lower()
     suffix = f"-{attempt}" if attempt > 1 else ""
     room = CHANNEL_NAME_MAX - len(prefix) - len(suffix) - 1  # 1 for the joining hyphen
     slug = slugify(title)

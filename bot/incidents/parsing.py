@@ -78,6 +78,54 @@ def parse_declare(rest: str) -> DeclareIncident:
     return _build(DeclareIncident, severity=severity, title=title)
 
 
+# A drill's service, named in its scenario: `checkout: database failover` (the first word,
+# when the catalog knows it) or `service=checkout` anywhere.
+_SERVICE_OPTION = re.compile(r"^service=(\S+)$", re.IGNORECASE)
+_SERVICE_LEAD = re.compile(r"^([A-Za-z0-9][\w.-]*):$")
+
+
+def parse_drill(rest: str, catalog: Sequence[str]) -> DeclareIncident:
+    """`<P0|P1|P2|P3> [<service>:] <scenario> [service=<name>]`: a drill to declare.
+
+    The scenario becomes the title (whole, `checkout:` included). A leading `<name>:` names
+    a service only when the catalog (`catalog`) has it; `service=<name>` must name one.
+    """
+    severity, _, scenario = rest.strip().partition(" ")
+    if not severity:
+        raise UsageError("Give a severity and a scenario.")
+    if severity.upper() not in Severity.__members__:
+        raise UsageError(f"'{_quote(severity)}' is not a severity; use one of {SEVERITIES}.")
+    known = {name.lower() for name in catalog}
+    services: list[str] = []
+    kept: list[str] = []
+    for word in scenario.split():
+        option = _SERVICE_OPTION.match(word)
+        if option is None:
+            kept.append(word)
+            continue
+        name = option.group(1).lower()
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none (add them under `services:`)"
+            raise UsageError(
+                f"'{_quote(option.group(1))}' is not a service of the catalog. Services: {names}."
+            )
+        services.append(name)
+    lead = _SERVICE_LEAD.match(kept[0]) if kept else None
+    if lead is not None and lead.group(1).lower() in known:
+        services.insert(0, lead.group(1).lower())
+    title = " ".join(kept)
+    if not title:
+        raise UsageError("Describe the scenario after the severity.")
+    _check_length("scenario", title, TITLE_MAX)
+    return _build(
+        DeclareIncident,
+        severity=severity,
+        title=title,
+        services=tuple(dict.fromkeys(services)),
+        drill=True,
+    )
+
+
 def words(rest: str) -> list[str]:
     """Split arguments like a shell would, but never fail on a stray quote."""
     try:
@@ -391,7 +439,7 @@ _PAGE_NUMBER = re.compile(r"^\d{1,6}$")
 
 
 def parse_list(rest: str) -> ListIncidents:
-    """`[open|all] [page N]`."""
+    """`[open|all|drills] [page N]`."""
     words_ = rest.lower().split()
     page = 1
     if len(words_) >= 2 and words_[-2] == "page":
@@ -404,8 +452,11 @@ def parse_list(rest: str) -> ListIncidents:
         return ListIncidents(open_only=True, page=page)
     if filter_ == "all":
         return ListIncidents(open_only=False, page=page)
+    if filter_ in ("drills", "drill"):
+        return ListIncidents(open_only=False, drills=True, page=page)
     raise UsageError(
-        f"'{_quote(rest.strip())}' is not a filter; use `open` or `all`, then `page 2` for more."
+        f"'{_quote(rest.strip())}' is not a filter; use `open`, `all` or `drills`, then "
+        "`page 2` for more."
     )
 
 

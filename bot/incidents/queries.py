@@ -65,16 +65,25 @@ class IncidentQueries:
             return await storage.list_incidents(tx, open_only=open_only)
 
     async def list_page(
-        self, *, open_only: bool = True, page: int = 1, page_size: int = LIST_PAGE_SIZE
+        self,
+        *,
+        open_only: bool = True,
+        page: int = 1,
+        page_size: int = LIST_PAGE_SIZE,
+        drills: bool = False,
     ) -> IncidentPage:
         """Page `page` (from 1) of the incidents, newest first, with how many there are in
-        all; a page past the end is empty."""
+        all; a page past the end is empty. Drills are listed apart: only with `drills`."""
         async with self.store.transaction() as tx:
-            total = await storage.count_incidents(tx, open_only=open_only)
+            total = await storage.count_incidents(tx, open_only=open_only, drills=drills)
             incidents = await storage.list_incidents(
-                tx, open_only=open_only, limit=page_size, offset=(page - 1) * page_size
+                tx,
+                open_only=open_only,
+                limit=page_size,
+                offset=(page - 1) * page_size,
+                drills=drills,
             )
-        return IncidentPage(tuple(incidents), total, page, page_size, open_only)
+        return IncidentPage(tuple(incidents), total, page, page_size, open_only, drills)
 
     async def timeline(self, incident_id: str) -> list[TimelineEvent]:
         async with self.store.transaction() as tx:

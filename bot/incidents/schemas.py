@@ -79,6 +79,7 @@ class DeclareIncident(BaseModel):
     title: Title = Field(min_length=1, max_length=TITLE_MAX)
     impact: Impact = Field(default="", max_length=IMPACT_MAX)
     services: tuple[ServiceName, ...] = Field(default=(), max_length=SERVICES_MAX)
+    drill: bool = False  # a practice incident (`/incident drill`); its title is the scenario
 
     @field_validator("severity", mode="before")
     @classmethod
@@ -159,9 +160,10 @@ LIST_PAGE_MAX = 10_000
 
 
 class ListIncidents(BaseModel):
-    """`/incident list [open|all] [page N]`."""
+    """`/incident list [open|all|drills] [page N]`."""
 
     model_config = ConfigDict(frozen=True)
 
     open_only: bool = True
+    drills: bool = False
     page: int = Field(default=1, ge=1, le=LIST_PAGE_MAX)

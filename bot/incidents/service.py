@@ -26,7 +26,7 @@ from bot.incidents.effects import ANNOUNCE, WAR_ROOM
 from bot.incidents.lifecycle import check_transition, next_update_due
 from bot.incidents.queries import IncidentQueries
 from bot.incidents.schemas import DeclareIncident
-from bot.models import Actor, Incident, IncidentRole, Severity, Status, mention
+from bot.models import Actor, Incident, IncidentRole, Severity, Status
 from bot.notify import Notifier
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -102,6 +102,7 @@ class IncidentService(IncidentQueries):
                 declared_at=now,
                 updated_at=now,
                 roles={} if actor.is_system else {"commander": actor.user_id},
+                drill=command.drill,
             )
             incident = incident.evolve(next_update_due=next_update_due(self.policy, incident, now))
             await storage.insert(change.tx, incident, day=day, seq=seq)
@@ -112,7 +113,7 @@ class IncidentService(IncidentQueries):
                 incident.id,
                 actor=actor.user_id,
                 kind="declared",
-                text=f"Declared {incident.severity} by {mention(actor.user_id)}: {incident.title}",
+                text=timeline_text.declared(incident, actor),
                 said=incident.title,
                 action="incident.declare",
                 args=command.model_dump(mode="json"),

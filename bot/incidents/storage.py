@@ -45,6 +45,7 @@ def _to_row(incident: Incident) -> dict[str, Any]:
         "announce_ts": incident.announce_ts,
         "next_update_due": _ts(incident.next_update_due),
         "version": incident.version,
+        "drill": incident.drill,
     }
 
 
@@ -73,6 +74,8 @@ def _from_row(row: Row) -> Incident:
         announce_ts=row["announce_ts"],
         next_update_due=_dt(row["next_update_due"]),
         version=int(row["version"]),
+        # An outbox snapshot taken before drills existed has no flag: not a drill.
+        drill=bool(row.get("drill") or False),
     )
 
 
@@ -127,11 +130,24 @@ async def update(tx: Tx, incident: Incident) -> Incident:
     return new
 
 
+def _where(*, open_only: bool, drills: bool | None) -> str:
+    """`drills`: None for every incident, False for real ones only, True for drills only."""
+    conditions = ["status <> 'resolved'"] if open_only else []
+    if drills is not None:
+        conditions.append("drill" if drills else "NOT drill")
+    return ("WHERE " + " AND ".join(conditions)) if conditions else ""
+
+
 async def list_incidents(
-    tx: Tx, *, open_only: bool = True, limit: int = 50, offset: int = 0
+    tx: Tx,
+    *,
+    open_only: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+    drills: bool | None = None,
 ) -> list[Incident]:
     """Newest first; `offset` skips that many (pages of `limit`)."""
-    where = "WHERE status <> 'resolved'" if open_only else ""
+    where = _where(open_only=open_only, drills=drills)
     rows = await tx.fetchall(
         f"SELECT * FROM incidents {where} ORDER BY declared_at DESC, id DESC"
         f" LIMIT {int(limit)} OFFSET {int(offset)}"
@@ -139,8 +155,8 @@ async def list_incidents(
     return [_from_row(row) for row in rows]
 
 
-async def count_incidents(tx: Tx, *, open_only: bool = True) -> int:
-    where = "WHERE status <> 'resolved'" if open_only else ""
+async def count_incidents(tx: Tx, *, open_only: bool = True, drills: bool | None = None) -> int:
+    where = _where(open_only=open_only, drills=drills)
     row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM incidents {where}")
     return int(row["n"]) if row else 0
 
@@ -193,6 +209,22 @@ def _event(row: Row) -> TimelineEvent:
         # A `said` that does not end the text (an edited row) marks the whole line as words.
         said=said if isinstance(said, str) and row["text"].endswith(said) else row["text"],
     )
+
+
+async def timeline_tail(
+    tx: Tx, incident_id: str, *, limit: int, kinds: tuple[str, ...] = ()
+) -> list[TimelineEvent]:
+    """The last `limit` events (of `kinds`, when given), newest first."""
+    where = "incident_id = ?"
+    params: list[object] = [incident_id]
+    if kinds:
+        where += " AND kind IN (" + ", ".join("?" for _ in kinds) + ")"
+        params += kinds
+    rows = await tx.fetchall(
+        f"SELECT * FROM timeline WHERE {where} ORDER BY at DESC, id DESC LIMIT {int(limit)}",
+        params,
+    )
+    return [_event(row) for row in rows]
 
 
 async def has_timeline_source(tx: Tx, incident_id: str, source: str) -> bool:

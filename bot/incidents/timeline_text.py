@@ -15,6 +15,11 @@ from bot.redact import redact_text
 MESSAGE_EXCERPT_MAX = 1500
 
 
+def declared(incident: Incident, actor: Actor) -> str:
+    what = f"a DRILL at {incident.severity}" if incident.drill else str(incident.severity)
+    return f"Declared {what} by {mention(actor.user_id)}: {incident.title}"
+
+
 def acknowledged(actor: Actor, via: str, via_person: str) -> str:
     if not via:
         return f"Acknowledged by {mention(actor.user_id)}"

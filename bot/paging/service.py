@@ -119,7 +119,10 @@ class PagingService:
         *,
         acknowledged: bool = False,
     ) -> None:
-        """Queue a trigger for each provider a level names (escalation.extensions)."""
+        """Queue a trigger for each provider a level names (escalation.extensions); a drill
+        pages them only when the policy says `drills: {page_providers: true}`."""
+        if incident.drill and not self.policy.drills.page_providers:
+            return
         for provider in providers:
             if provider not in self.pagers:
                 continue
@@ -193,11 +196,14 @@ class PagingService:
             details["impact"] = incident.impact
         if incident.services:
             details["services"] = ", ".join(incident.services)
+        drill = "[DRILL] " if incident.drill else ""
+        if incident.drill:
+            details["drill"] = "a practice incident: nothing is broken"
         return Alert(
             incident_id=incident.id,
-            title=incident.title,
+            title=drill + incident.title,
             severity=incident.severity,
-            summary=f"{incident.id} ({incident.severity.value}): {incident.title}",
+            summary=f"{drill}{incident.id} ({incident.severity.value}): {incident.title}",
             link=f"https://slack.com/app_redirect?channel={channel}",
             level=level,
             details=details,

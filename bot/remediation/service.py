@@ -101,6 +101,18 @@ class RemediationService:
         """The action's spec and the catalog entry of `service`; NotFound for neither."""
         return target_for(self.policy, action, service)
 
+    async def _refuse_in_drill(self, channel_id: str | None) -> None:
+        """Every remediation writes: a drill's channel gets none, whoever asks (Conflict)."""
+        if not channel_id:
+            return
+        async with self.store.transaction() as tx:
+            incident = await incidents.get_by_channel(tx, channel_id)
+        if incident is not None and incident.drill:
+            raise Conflict(
+                f"Nothing requested: {incident.id} is a DRILL, and a drill never changes a real "
+                "system. Its read-only checks still run: `/diagnose <service>`."
+            )
+
     async def request(
         self,
         action: str,
@@ -118,6 +130,7 @@ class RemediationService:
         Conflict (the action cannot apply now: the dry run says why)."""
         target = self.target(action, service)
         spec = target.spec
+        await self._refuse_in_drill(channel_id)
         typed = (
             actions.from_button(spec, params)
             if params is not None

@@ -69,7 +69,8 @@ def _target(due: datetime | None, done: datetime | None, now: datetime) -> str:
 def render(facts: ReportFacts) -> str:
     """The report's Markdown text."""
     incident, post = facts.incident, facts.postmortem
-    lines = [f"# Post-incident report: {incident.id} — {plain(incident.title)}", ""]
+    drill = "[DRILL] " if incident.drill else ""  # a practice run, never taken for real
+    lines = [f"# {drill}Post-incident report: {incident.id} — {plain(incident.title)}", ""]
     if incident.is_open:
         lines += [
             f"> **This incident is still open** ({incident.status.label}): this report is a "

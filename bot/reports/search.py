@@ -53,7 +53,8 @@ async def reindex(tx: Tx, incident: Incident) -> None:
 
 
 async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
-    """Up to `limit` earlier incidents that look like this one, best first."""
+    """Up to `limit` earlier incidents that look like this one, best first (never a drill:
+    a practice run's fix is no precedent)."""
     words = terms(incident.title, " ".join(incident.services), incident.impact)
     if not words:
         return []
@@ -63,7 +64,7 @@ async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarInc
             " FROM incident_search s JOIN incidents i ON i.id = s.incident_id,"
             " to_tsquery('english', ?) q"
             " WHERE s.document @@ q AND s.incident_id <> ? AND i.declared_at < ?"
-            " AND i.status = 'resolved'"
+            " AND i.status = 'resolved' AND NOT i.drill"
             f" ORDER BY score DESC, i.declared_at DESC LIMIT {int(limit)}",
             (" | ".join(words), incident.id, incident.declared_at.timestamp()),
         )
@@ -73,7 +74,7 @@ async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarInc
             "SELECT s.incident_id, -bm25(incident_search, 0.0, 10.0, 5.0, 1.0) AS score"
             " FROM incident_search s JOIN incidents i ON i.id = s.incident_id"
             " WHERE incident_search MATCH ? AND s.incident_id <> ? AND i.declared_at < ?"
-            " AND i.status = 'resolved'"
+            " AND i.status = 'resolved' AND NOT i.drill"
             f" ORDER BY score DESC, i.declared_at DESC LIMIT {int(limit)}",
             (match, incident.id, incident.declared_at.timestamp()),
         )

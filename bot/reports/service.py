@@ -368,18 +368,18 @@ class ReportService:
             return await search.similar(tx, incident, limit)
 
     async def home(self, user_id: str) -> HomeFacts:
-        """What `user_id`'s App Home shows now."""
+        """What `user_id`'s App Home shows now (drills are not incidents to show there)."""
         async with self.store.transaction() as tx:
             shown = await tx.fetchall(
-                "SELECT id FROM incidents WHERE status <> 'resolved'"
+                "SELECT id FROM incidents WHERE status <> 'resolved' AND NOT drill"
                 f" ORDER BY severity, declared_at LIMIT {HOME_SHOWN}"
             )
             counts = await tx.fetchall(
-                "SELECT severity, COUNT(*) AS n FROM incidents WHERE status <> 'resolved'"
-                " GROUP BY severity"
+                "SELECT severity, COUNT(*) AS n FROM incidents"
+                " WHERE status <> 'resolved' AND NOT drill GROUP BY severity"
             )
             mine_rows = await tx.fetchall(
-                "SELECT id FROM incidents WHERE status <> 'resolved'"
+                "SELECT id FROM incidents WHERE status <> 'resolved' AND NOT drill"
                 " AND (roles LIKE ? OR declared_by = ?) ORDER BY severity, declared_at LIMIT 5",
                 (f'%"{user_id}"%', user_id),
             )

@@ -35,7 +35,7 @@ facts AS (
   FROM incidents i
   LEFT JOIN postmortems p ON p.incident_id = i.id
   LEFT JOIN incident_targets g ON g.incident_id = i.id
-  WHERE i.declared_at >= ? AND i.declared_at < ?
+  WHERE i.declared_at >= ? AND i.declared_at < ? AND NOT i.drill
 )"""
 
 METRICS = {

@@ -80,7 +80,7 @@ def divider() -> Block:
 def incident_update(incident: Incident, *, headline: str = "Incident Update") -> list[Block]:
     """The communication template: status, severity, impact, ETA, current status, next, contact."""
     return [
-        header(f"{headline}: {incident.title}"),
+        header(f"{t.drill_mark(incident)}{headline}: {incident.title}"),
         fields(
             [
                 ("Status", incident.status.label),
@@ -186,7 +186,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
     (chat.update) after every change, which notifies nobody, so mentions here are safe.
     """
     cards: list[Block] = [
-        header(f"{incident.id}: {incident.title}"),
+        header(f"{t.drill_mark(incident)}{incident.id}: {incident.title}"),
         fields(
             [
                 ("Status", incident.status.label),

@@ -11,7 +11,7 @@ from bot.models import Incident
 from bot.notify import Page
 from bot.paging.config import PROVIDER_NAMES
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.templates import channel, said, severity_label, slack_date, user
+from bot.slack.templates import channel, drill_mark, said, severity_label, slack_date, user
 
 if TYPE_CHECKING:
     from bot.escalation.service import OnCall as OnCallRow
@@ -47,7 +47,8 @@ def _page_reason(page: Page) -> str:
 def page_text(incident: Incident, page: Page) -> str:
     """The page in the incident channel: it mentions everyone the level names."""
     return (
-        f":rotating_light: *Escalation level {page.level}* for *{incident.id}* "
+        f":rotating_light: {drill_mark(incident)}*Escalation level {page.level}* for "
+        f"*{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}\n"
         f"{mentions(page.targets)}: you are paged. {_page_reason(page)} "
         f"Acknowledge with `/incident ack {incident.id}`."
@@ -57,7 +58,8 @@ def page_text(incident: Incident, page: Page) -> str:
 def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
     """The page as a direct message to one person."""
     return (
-        f":rotating_light: You are paged (escalation level {page.level}) for *{incident.id}* "
+        f":rotating_light: {drill_mark(incident)}You are paged (escalation level {page.level}) "
+        f"for *{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}. {_page_reason(page)} "
         f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
     )
@@ -70,7 +72,8 @@ def breach_text(
     noun, verb = BREACHED_TARGETS.get(target, (target, target))
     who = f" {user(mention)}" if mention else ""
     return (
-        f":hourglass: *{incident.id}* ({severity_label(incident.severity)}) missed its {noun} "
+        f":hourglass: {drill_mark(incident)}*{incident.id}* ({severity_label(incident.severity)}) "
+        f"missed its {noun} "
         f"target: it was not {verb} within {within} (due {slack_date(due_at)}).{who}"
     )
 
@@ -81,14 +84,16 @@ def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: st
         cadence = f" (every {within} for {incident.severity})" if within else ""
         where = f" in {channel(incident.channel_id)}" if incident.channel_id else ""
         return (
-            f":memo: A status update on *{incident.id}* ({said(incident.title)}) was due "
+            f":memo: {drill_mark(incident)}A status update on *{incident.id}* "
+            f"({said(incident.title)}) was due "
             f"{slack_date(due_at)}{cadence}. Post one with `/incident update {incident.id} "
             f"...`{where}."
         )
     name = REVIEW_NAMES.get(kind, "review")
     resolved = slack_date(incident.resolved_at) if incident.resolved_at else "recently"
     return (
-        f":clipboard: The {name} of *{incident.id}* ({said(incident.title)}) is due "
+        f":clipboard: {drill_mark(incident)}The {name} of *{incident.id}* "
+        f"({said(incident.title)}) is due "
         f"{slack_date(due_at)}: {within} after it was resolved ({resolved})."
     )
 

@@ -24,7 +24,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.escape import escape_mrkdwn
-from bot.slack.templates import severity_label, slack_date, user
+from bot.slack.templates import drill_mark, severity_label, slack_date, user
 
 Block = dict[str, Any]
 POSTMORTEM_VIEW = "incident_postmortem"
@@ -38,7 +38,7 @@ MAX_ITEMS_LISTED = 40  # keeps the list under Slack's 50 blocks a message
 def report_comment(incident: Incident, requested_by: str) -> str:
     state = "" if not incident.is_open else " (draft: the incident is still open)"
     return (
-        f"Post-incident report for *{incident.id}* "
+        f"{drill_mark(incident)}Post-incident report for *{incident.id}* "
         f"{escape_mrkdwn(clip(incident.title, 200))}{state}, shared by {user(requested_by)}."
     )
 

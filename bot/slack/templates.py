@@ -32,7 +32,10 @@ _USAGE_TEXT = {
     "note": "`/incident note [INC-ID] <text>`",
     "resolve": "`/incident resolve [INC-ID] <summary of the fix>`",
     "reopen": "`/incident reopen [INC-ID] [reason]`",
-    "list": "`/incident list [open|all] [page N]` (50 a page: `/incident list all page 2`)",
+    "list": "`/incident list [open|all|drills] [page N]` (50 a page: `/incident list all page 2`)",
+    "catchup": "`/incident catchup [INC-ID]`",
+    "drill": "`/incident drill <P0|P1|P2|P3> [<service>:] <scenario>` (for example `/incident "
+    "drill P1 checkout: database failover`)",
     "show": "`/incident show [INC-ID]`",
     "timeline": "`/incident timeline [INC-ID]`",
     "warroom": "`/incident warroom [INC-ID]`",
@@ -58,8 +61,10 @@ HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be 
 • `/incident assign [INC-ID] <commander|tech-lead|comms-lead|sme> <@person>`: give a role
 • `/incident note [INC-ID] <text>`: add a note to the timeline
 • `/incident resolve [INC-ID] <summary>` · `/incident reopen [INC-ID] [reason]`
-• `/incident list [open|all] [page N]` · `/incident show [INC-ID]` · \
+• `/incident list [open|all|drills] [page N]` · `/incident show [INC-ID]` · \
 `/incident timeline [INC-ID]`
+• `/incident catchup [INC-ID]`: where it stands, in a dozen lines (only you see it)
+• `/incident drill <P0|P1|P2|P3> [<service>:] <scenario>`: a practice incident, marked DRILL
 • `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
 • `/incident report [INC-ID]`: share the post-incident report (Markdown file)
@@ -75,6 +80,14 @@ HELP = escape_mrkdwn(HELP_TEXT)
 
 def severity_label(severity: Severity) -> str:
     return SEVERITY_LABELS[severity]
+
+
+DRILL_MARK = "[DRILL] "
+
+
+def drill_mark(incident: Incident) -> str:
+    """What starts every message about a drill, so nobody takes it for a real incident."""
+    return DRILL_MARK if incident.drill else ""
 
 
 def slack_date(when: datetime) -> str:
@@ -132,7 +145,8 @@ def declared_confirmation(
 ) -> str:
     room = " and opening its war room" if war_room else ""
     return (
-        f"Declared *{incident.id}* ({incident.severity}): {said(incident.title)}. "
+        f"{drill_mark(incident)}Declared *{incident.id}* ({incident.severity}): "
+        f"{said(incident.title)}. "
         f"Announcing it in {channel(announce_channel)}{room}."
     )
 
@@ -140,7 +154,7 @@ def declared_confirmation(
 def announcement_text(incident: Incident) -> str:
     """Top-level `text`: the notification and the screen-reader fallback."""
     return (
-        f"Incident Update: {said(incident.title)} | {incident.severity} "
+        f"{drill_mark(incident)}Incident Update: {said(incident.title)} | {incident.severity} "
         f"{incident.status.label} | {incident.id}"
     )
 
@@ -268,21 +282,24 @@ def roles_line(incident: Incident) -> str:
 
 def card_text(incident: Incident) -> str:
     """Top-level `text` of an incident card (announcement, pinned summary)."""
-    return f"{incident.id} ({incident.severity}, {incident.status.label}): {said(incident.title)}"
+    return (
+        f"{drill_mark(incident)}{incident.id} ({incident.severity}, {incident.status.label}): "
+        f"{said(incident.title)}"
+    )
 
 
 def update_text(incident: Incident, kind: str) -> str:
     headline = UPDATE_HEADLINES.get(kind, "Incident Update")
     return (
-        f"{headline}: {said(incident.title)} | {incident.severity} {incident.status.label} "
-        f"| {incident.id}"
+        f"{drill_mark(incident)}{headline}: {said(incident.title)} | {incident.severity} "
+        f"{incident.status.label} | {incident.id}"
     )
 
 
 def war_room_topic(incident: Incident) -> str:
     """Severity, status and commander, as the war room's topic (within Slack's 250)."""
     topic = (
-        f"{severity_label(incident.severity)} · {incident.status.label} · "
+        f"{drill_mark(incident)}{severity_label(incident.severity)} · {incident.status.label} · "
         f"Commander: {user(incident.commander)} · {incident.id}: {topic_text(incident.title)}"
     )
     return topic if len(topic) <= TOPIC_MAX else topic[: TOPIC_MAX - 1] + "…"
@@ -373,16 +390,21 @@ def update_form_failed(error: str) -> str:
 
 
 def list_title(page: IncidentPage) -> str:
-    if page.total == 0:
+    if page.drills:
+        if page.total == 0:
+            return "No drills yet."
+        which = "Drills (left out of the statistics and the App Home)"
+    elif page.total == 0:
         return "No open incidents." if page.open_only else "No incidents yet."
-    which = "Open incidents" if page.open_only else "Incidents"
+    else:
+        which = "Open incidents" if page.open_only else "Incidents"
     if page.pages == 1:
         return f"{which} ({page.total})"
     return f"{which} ({page.total}), page {page.page} of {page.pages}"
 
 
 def _list_command(page: IncidentPage, number: int) -> str:
-    which = " open" if page.open_only else " all"
+    which = " drills" if page.drills else " open" if page.open_only else " all"
     return f"`/incident list{which} page {number}`"
 
 
@@ -401,7 +423,8 @@ def list_more(page: IncidentPage) -> str | None:
 def list_line(incident: Incident) -> str:
     where = f" · {channel(incident.channel_id)}" if incident.channel_id else ""
     return (
-        f"{severity_label(incident.severity)} *{incident.id}* {incident.status.label}: "
+        f"{drill_mark(incident)}{severity_label(incident.severity)} *{incident.id}* "
+        f"{incident.status.label}: "
         f"{said(incident.title)} · declared {slack_date(incident.declared_at)}{where}"
     )
 

@@ -76,8 +76,9 @@ def paging_policy(provider: str) -> Any:
 
 @pytest.fixture
 async def paging(
-    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> AsyncIterator[Paging]:
+    """`request.param` (indirect parametrisation) adds top-level policy settings."""
     pd = PagerDutyDouble(routing_key=ROUTING_KEY, api_key=PD_API_KEY)
     og = OpsgenieDouble(api_key=OG_API_KEY)
     await pd.start()
@@ -122,6 +123,7 @@ async def paging(
                 {"after": 3600, "notify": ["U0LEAD"]},
             ],
         },
+        **getattr(request, "param", {}),
     )
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
     double.add_user("U0JANE", name="jane", real_name="Jane Doe")
@@ -372,3 +374,45 @@ async def test_ids_from_a_signed_webhook_never_steer_a_request_and_are_logged_cl
     [line] = [r.getMessage() for r in caplog.records if "opsgenie webhook for" in r.getMessage()]
     assert len(line) < 400 and "(100112 characters)" in line
     assert "\x00" not in line and "\n" not in line and "INC-20261127-001\\x00\\x0a" in line
+
+
+async def test_a_drill_pages_slack_but_not_pagerduty_by_default(paging: Paging) -> None:
+    harness, pd = paging.harness, paging.pd
+    assert (await reply(harness, "drill P1 Checkout failover")).startswith("[DRILL] Declared")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    assert dm_texts(harness, "U0ONCALL")[0].startswith(":rotating_light: [DRILL] You are paged")
+    await reply(harness, f"ack {drill.id}", user_id="U0ONCALL")
+    await reply(harness, f"resolve {drill.id} drill over")
+    await harness.settle()
+    assert pd.events == []  # no trigger, so no acknowledge or resolve either
+    [report] = [
+        t
+        for t in map(str, (c.params.get("blocks") for c in posts(harness, drill.channel_id or "")))
+        if "Drill report" in t
+    ]
+    assert "PagerDuty: not paged, as drills page Slack only" in report
+    assert "(level 1 answered)" in report
+
+
+@pytest.mark.parametrize("paging", [{"drills": {"page_providers": True}}], indirect=True)
+async def test_a_drill_pages_pagerduty_marked_drill_when_the_policy_says_so(
+    paging: Paging,
+) -> None:
+    harness, pd = paging.harness, paging.pd
+    await reply(harness, "drill P1 Checkout failover")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    [trigger] = pd.events
+    assert trigger["dedup_key"] == drill.id
+    assert trigger["payload"]["summary"] == f"[DRILL] {drill.id} (P1): Checkout failover"
+    assert trigger["payload"]["custom_details"]["drill"].startswith("a practice incident")
+    await reply(harness, f"resolve {drill.id} drill over")
+    await harness.settle()
+    assert pd.actions(drill.id) == ["trigger", "resolve"]
+    [report] = [
+        t
+        for t in map(str, (c.params.get("blocks") for c in posts(harness, drill.channel_id or "")))
+        if "Drill report" in t
+    ]
+    assert "PagerDuty: resolved" in report

@@ -25,6 +25,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.console.app import Console, QueueLines, console_config
 from bot.console.render import Style
+from bot.console.shared_files import SHARED_DIR
 from bot.slack import blocks
 from tests.waiting import until, wait_for_output
 
@@ -412,7 +413,7 @@ def test_chatops_bot_console_in_a_pipe_shows_the_announcement(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
-async def test_home_report_and_stats_in_the_console(driver: Driver) -> None:
+async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Path) -> None:
     driver.run()
     await driver.wait_for("Type a slash command")
     mark = driver.type("/incident declare P2 Search is slow")
@@ -428,9 +429,35 @@ async def test_home_report_and_stats_in_the_console(driver: Driver) -> None:
     mark = driver.type(f"/incident report {incident.id}")
     out = await driver.wait_for("Post-incident report for", since=mark)
     mark = driver.type(":file")
-    out = await driver.wait_for("## Lessons learned", since=mark)
+    out = await driver.wait_for("saved to ", since=mark)
+    assert "## Lessons learned" in out
     assert f"# Post-incident report: {incident.id}" in out and "still open" in out
+    report = _saved(out, tmp_path)
+    assert report.suffix == ".md" and f"# Post-incident report: {incident.id}" in (
+        report.read_text()
+    )
 
     mark = driver.type("/incident stats 7")
     out = await driver.wait_for("P2: 1 incident(s)", since=mark)
     assert "MTTA —" in out  # nobody acknowledged it yet
+    # The chart cannot show in a terminal: `:file` saves it beside the database, says where.
+    await until(
+        lambda: any(
+            f.filename.endswith(".png") and f.completed
+            for f in driver.console.double.files.values()
+        ),
+        "the chart shared",
+    )
+    mark = driver.type(":file")
+    out = await driver.wait_for("saved to ", since=mark)
+    chart = _saved(out, tmp_path)
+    assert chart.suffix == ".png" and chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert chart != report  # a second file beside the first
+
+
+def _saved(out: str, tmp_path: Path) -> Path:
+    """The file `:file` says it saved: in `shared/` beside the console's database."""
+    [where] = re.findall(r"saved to (\S+)", out)
+    path = Path(where)
+    assert path.parent == tmp_path / SHARED_DIR and path.exists(), where
+    return path

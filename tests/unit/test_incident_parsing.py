@@ -177,7 +177,7 @@ def test_targets_and_small_commands() -> None:
         parse_resolve("")
     assert parse_reopen("").reason == ""
     assert parse_list("").open_only and not parse_list("all").open_only
-    with pytest.raises(UsageError, match="use `open` or `all`"):
+    with pytest.raises(UsageError, match="use `open`, `all` or `drills`"):
         parse_list("closed")
     assert take_incident_id(f"{ID}   rest of it") == (ID, "rest of it")
 
