@@ -58,6 +58,7 @@ ensure_servers() {
     local pkgs=()
     have_postgres || pkgs+=(postgresql)
     command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || pkgs+=(redis-server)
+    [ -x /usr/bin/chromium ] || pkgs+=(chromium) # the status page's browser tests (headless)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         apt_install "${pkgs[@]}"
     fi
