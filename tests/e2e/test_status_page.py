@@ -129,8 +129,9 @@ async def test_caching_headers_and_a_304_for_the_same_etag(make_harness) -> None
     assert changed.status == 200 and "Slow checkout" in changed.text
 
 
-async def test_update_form_checkbox_publishes_that_update(make_harness) -> None:
-    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_update_form_checkbox_publishes_that_update(make_harness, store: str) -> None:
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
     incident = await declare_with_services(harness, "Checkout API returns 502")
     room = (await harness.services.incidents.get(incident.id)).channel_id or ""
     await reply(harness, "update identified An internal first guess", channel_id=room)
@@ -203,3 +204,30 @@ async def test_hits_between_checks_are_served_from_memory(make_harness) -> None:
     # A change bumps the version in the store, but this process looks only every 300 s.
     await reply(harness, f"publish {incident.id}")
     assert (await _public(harness))["open_incidents"] == [] and page.builds == 1
+
+
+@pytest.mark.postgres
+async def test_the_last_documents_are_served_while_the_store_cannot_answer(make_harness) -> None:
+    harness = await make_harness(
+        "postgres",
+        policy=status_policy(),
+        STATUS_REFRESH_SECONDS=0,
+        DATABASE_POOL_SIZE=1,
+        DATABASE_QUEUE_SECONDS=0.5,
+    )
+    incident = await declare_with_services(harness, "Checkout API returns 502")
+    await reply(harness, f"publish {incident.id}")
+    await harness.settle()
+    async with harness.store.transaction() as tx:  # someone holds the only connection
+        await tx.fetchone("SELECT 1 AS one")
+        # Never built in this process: nothing to fall back on.
+        down = await get(harness, "/status")
+    assert (down.status, down.headers["Retry-After"]) == (503, "30")
+    assert "cannot be shown right now" in down.text
+
+    up = await get(harness, "/status")
+    assert up.status == 200 and "Checkout API returns 502" in up.text
+    async with harness.store.transaction() as tx:
+        await tx.fetchone("SELECT 1 AS one")
+        stale = await get(harness, "/status")
+    assert (stale.status, stale.headers["ETag"], stale.text) == (200, up.headers["ETag"], up.text)
