@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 Role = Literal["declarers", "responders", "approvers", "publishers"]
 
+# The refusal of a publication to the status page (a command, or the update form's box).
+NOT_A_PUBLISHER = "Only publishers may put incidents on the status page."
+
 
 class Directory(Protocol):
     async def group_members(self, group_id: str) -> frozenset[str]:

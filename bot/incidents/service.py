@@ -28,7 +28,7 @@ from bot.incidents.queries import IncidentQueries
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status, mention
 from bot.notify import Notifier
-from bot.permissions import Permissions
+from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.policy import Policy
 from bot.store import Store
 
@@ -202,7 +202,7 @@ class IncidentService(IncidentQueries):
         """
         await self._require_responder(actor)
         if publish and not await self.permissions.allows(actor, "publishers"):
-            raise PermissionDenied("Only publishers may put incidents on the status page.")
+            raise PermissionDenied(NOT_A_PUBLISHER)
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:

@@ -16,7 +16,7 @@ from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.incidents.effects import NOTICE, queued
 from bot.incidents.queries import well_formed_id
 from bot.models import Actor, Incident, mention
-from bot.permissions import Permissions
+from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.status import storage
 from bot.store import Tx
 
@@ -50,7 +50,7 @@ class StatusService:
         """PermissionDenied unless the policy's `roles.publishers` (default: responders)
         holds `actor`."""
         if actor.is_system or not await self.permissions.allows(actor, "publishers"):
-            raise PermissionDenied("Only publishers may put incidents on the status page.")
+            raise PermissionDenied(NOT_A_PUBLISHER)
 
     async def publish(
         self, incident_id: str, actor: Actor, *, request_id: str | None = None
