@@ -83,7 +83,8 @@ async def mark_updates(
 
 async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[PublishedIncident]:
     """Every public incident still open, and those resolved since `resolved_since`; newest
-    first. The one place that decides which incidents the page may show."""
+    first. The one place that decides which incidents the page may show: a filter on what
+    is never public (drills, once incidents carry that flag) is one more condition here."""
     rows = await tx.fetchall(
         "SELECT * FROM incidents WHERE public_at IS NOT NULL"
         " AND (status <> 'resolved' OR resolved_at >= ?)"
