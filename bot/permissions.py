@@ -17,7 +17,10 @@ from bot.policy import Policy
 
 log = logging.getLogger(__name__)
 
-Role = Literal["declarers", "responders", "approvers"]
+Role = Literal["declarers", "responders", "approvers", "publishers"]
+
+# The refusal of a publication to the status page (a command, or the update form's box).
+NOT_A_PUBLISHER = "Only publishers may put incidents on the status page."
 
 
 class Directory(Protocol):
@@ -69,7 +72,9 @@ class Permissions:
     async def allows(self, actor: Actor, role: Role) -> bool:
         """True when `actor` holds `role`; an empty role list in the policy means everyone,
         except `approvers`, where it means nobody."""
-        allowed: list[str] = getattr(self.policy.roles, role)
+        allowed: list[str] | None = getattr(self.policy.roles, role)
+        if allowed is None:  # publishers left out: the responders
+            allowed = self.policy.roles.responders
         return await self.listed(actor, allowed, empty_means_everyone=role != "approvers")
 
     async def listed(

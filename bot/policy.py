@@ -42,6 +42,7 @@ from bot.durations import Duration
 from bot.errors import ConfigError
 from bot.paging.config import PROVIDERS, PagingConfig
 from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
+from bot.status.config import StatusComponent, check_components
 
 
 class Severity(StrEnum):
@@ -201,6 +202,8 @@ class Roles(_Strict):
     # Who may request a remediation; left out: the responders.
     requesters: list[SlackTarget] | None = None
     approvers: list[SlackTarget] = Field(default_factory=list)
+    # Who may publish an incident and its updates on the status page; left out: responders.
+    publishers: list[SlackTarget] | None = None
     high_risk_approvals: int = Field(default=2, ge=1, le=5)
     # Per action ("kubernetes.scale") or per risk level ("high"): requesters and approvers.
     remediation: dict[str, RemediationRoles] = Field(default_factory=dict)
@@ -261,6 +264,8 @@ class Policy(_Strict):
     services: dict[str, Service] = Field(default_factory=dict)
     paging: PagingConfig = PagingConfig()
     drills: Drills = Drills()
+    # The public status page's components; left out: one per catalog service.
+    status_page: list[StatusComponent] = Field(default_factory=list)
 
     @field_validator("severities")
     @classmethod
@@ -298,6 +303,15 @@ class Policy(_Strict):
                             f" but paging.{provider} is not configured"
                         )
         return self
+
+    @model_validator(mode="after")
+    def _status_components(self) -> Policy:
+        check_components(self.status_page, set(self.services))
+        return self
+
+    def status_components(self) -> list[StatusComponent]:
+        """The status page's components: `status_page`, or one per catalog service."""
+        return self.status_page or [StatusComponent(name=name) for name in sorted(self.services)]
 
     @model_validator(mode="after")
     def _reaction_name(self) -> Policy:

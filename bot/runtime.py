@@ -125,6 +125,7 @@ def create_bot(
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,
         publisher=SlackReportPublisher(client),
         dedup_retention=settings.DEDUP_RETENTION_SECONDS,
+        status_refresh_interval=settings.STATUS_REFRESH_SECONDS,
     )
     auth = SlackAuth(client)
     app = build_app(

@@ -1,5 +1,6 @@
-"""HTTP mode: POST /slack/events for Slack; /livez, /readyz, /healthz and /metrics; and the
-paging services' webhooks (bot.paging.routes) when they are configured.
+"""HTTP mode: POST /slack/events for Slack; /livez, /readyz, /healthz and /metrics; the
+paging services' webhooks (bot.paging.routes) when they are configured; and the public status
+page (bot.status.routes).
 
 The signature is checked on the raw body first, so bytes from anyone but Slack get a 401
 whatever they hold (garbage, non-UTF-8, a form whose `payload` is not JSON) and are never
@@ -25,6 +26,7 @@ from bot.redact import redact_text
 from bot.services import Services
 from bot.slack.middleware import malformed
 from bot.slack.verification import signature_problem
+from bot.status.routes import status_routes
 
 log = logging.getLogger(__name__)
 
@@ -137,4 +139,6 @@ def build_web_app(
     if services.paging is not None:
         # PagerDuty and Opsgenie webhooks: verified with their own secrets, not Slack's.
         web_app.add_routes(paging_routes(services.paging))
+    # The public status page: read-only, served from memory (bot.status.page).
+    web_app.add_routes(status_routes(services.status_page))
     return web_app

@@ -44,6 +44,8 @@ from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
+from bot.status.page import StatusPage
+from bot.status.service import StatusService
 from bot.store import Store, migrate
 
 
@@ -65,6 +67,8 @@ class Services:
     pruner: HandledRequestsPruner
     recovery: AutoRecoveryService
     catchup: CatchupService  # `/incident catchup`, and on joining a war room
+    status: StatusService  # publishing to the public status page
+    status_page: StatusPage  # its documents, cached in this process
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
@@ -118,6 +122,7 @@ def build_services(
     diagnosis_notifier: DiagnosisNotifier | None = None,
     drill_notifier: DrillNotifier | None = None,
     firing_alerts: FiringAlerts | None = None,
+    status_refresh_interval: float = 5.0,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -220,6 +225,14 @@ def build_services(
         restart_timeout=policy.remediation.timeout.seconds,
         poll_interval=escalation_sweep_interval,
     )
+    status = StatusService(changes=changes, permissions=permissions)
+    changes.listeners.append(status)  # the status page's version, and updates published
+    status_page = StatusPage(
+        store=store,
+        clock=clock,
+        components=policy.status_components(),
+        refresh_every=status_refresh_interval,
+    )
     return Services(
         policy=policy,
         store=store,
@@ -238,6 +251,8 @@ def build_services(
             store, clock, retention=dedup_retention, interval=dedup_prune_interval
         ),
         recovery=recovery,
+        status=status,
+        status_page=status_page,
         listeners=changes.listeners,
         catchup=CatchupService(store=store, clock=clock, alerts=firing_alerts),
         paging=paging,

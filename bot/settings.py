@@ -88,6 +88,9 @@ class Settings(StoreSettings):
     # Slack's documented rate limits times this (tests and benchmarks run Slack's clock
     # faster against the double; 1 against Slack).
     SLACK_PACE_SCALE: float = Field(default=1.0, gt=0, le=1000)
+    # How often the status page asks the store whether a public fact changed (its hits
+    # between two checks are served from memory).
+    STATUS_REFRESH_SECONDS: float = Field(default=5.0, ge=0, le=300)
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

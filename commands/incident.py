@@ -260,6 +260,22 @@ async def _warroom(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
 warroom = on_incident("incident.warroom", target_parser("warroom"), _warroom)
 
 
+async def _publish(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+    publication = await ctx.services.status.publish(
+        incident_id, ctx.actor, request_id=ctx.request_id
+    )
+    await ctx.reply(
+        templates.published_confirmation(
+            publication.incident.id,
+            newly_public=publication.newly_public,
+            updates=publication.updates,
+        )
+    )
+
+
+publish = on_incident("incident.publish", target_parser("publish"), _publish)
+
+
 async def show_help(ctx: CommandContext, rest: str) -> None:
     await ctx.reply(templates.HELP)
     await ctx.audit_read("incident.help", {"text": rest})
@@ -280,6 +296,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "show": show,
     "timeline": timeline,
     "warroom": warroom,
+    "publish": publish,
     "escalate": escalate,
     "help": show_help,
     **REPORT_SUBCOMMANDS,  # report, postmortem, actions, stats

@@ -133,9 +133,11 @@ def register(app: AsyncApp, services: Services) -> None:
                 eta=command.eta,
                 impact=command.impact,
                 request_id=ctx.request_id,
+                publish=command.publish,
             )
-            await ctx.reply(
-                templates.update_confirmation(incident, services.policy.announce_channel)
-            )
+            answer = templates.update_confirmation(incident, services.policy.announce_channel)
+            if command.publish:
+                answer = f"{answer} {templates.PUBLISHED_WITH_UPDATE}"
+            await ctx.reply(answer)
 
         await run_command(ctx, "incident.update", args, work, usage_for="update")

@@ -61,6 +61,7 @@ ensure_servers() {
     # Debian's prometheus package ships promtool too; the tests run both and a throwaway server.
     { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || pkgs+=(prometheus)
     [ -x /usr/bin/prometheus-alertmanager ] || pkgs+=(prometheus-alertmanager)
+    [ -x /usr/bin/chromium ] || pkgs+=(chromium) # the status page's browser tests (headless)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         apt_install "${pkgs[@]}"
     fi

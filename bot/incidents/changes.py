@@ -38,7 +38,8 @@ class IncidentChange:
     """What happened to an incident, handed to listeners inside the same transaction.
 
     `kind` is one of: declared, acknowledged, status_changed, updated, severity_changed,
-    assigned, noted, resolved, reopened, escalated, message_added, war_room_requested.
+    assigned, noted, resolved, reopened, escalated, message_added, war_room_requested,
+    published (bot.status.service).
     """
 
     kind: str

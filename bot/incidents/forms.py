@@ -21,6 +21,7 @@ from bot.incidents.parsing import (
 from bot.incidents.schemas import (
     IMPACT_MAX,
     MESSAGE_MAX,
+    PUBLISH_OPTION,
     TITLE_MAX,
     USER_TEXT_ERROR,
     DeclareIncident,
@@ -90,8 +91,14 @@ def _build_form(model: type[M], **fields: Any) -> M:
         raise FormErrors(errors) from None
 
 
+def _checked(value: FormValue, option: str) -> bool:
+    """Whether a checkbox group's selected values hold `option`."""
+    return not isinstance(value, str) and option in (value or ())
+
+
 def parse_update_form(incident_id: str, fields: Mapping[str, FormValue]) -> UpdateStatus:
-    """The "Post update" modal: status, current status, ETA (a duration), impact."""
+    """The "Post update" modal: status, current status, ETA (a duration), impact, and
+    whether to publish it on the status page."""
     errors: dict[str, str] = {}
     status = _text(fields, "status").lower()
     raw_message = fields.get("message")
@@ -122,4 +129,5 @@ def parse_update_form(incident_id: str, fields: Mapping[str, FormValue]) -> Upda
         message=message,
         eta=eta,
         impact=impact or None,
+        publish=_checked(fields.get("publish"), PUBLISH_OPTION),
     )

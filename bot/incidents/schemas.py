@@ -104,6 +104,10 @@ class IncidentTarget(BaseModel):
         return value.strip().upper() if isinstance(value, str) else value
 
 
+# The value of the update form's "Publish to the status page" checkbox.
+PUBLISH_OPTION = "publish"
+
+
 class UpdateStatus(IncidentTarget):
     """`/incident update [ID] <status> <message> [eta <duration>] [impact <text>]`."""
 
@@ -111,6 +115,8 @@ class UpdateStatus(IncidentTarget):
     message: Message = Field(min_length=1, max_length=MESSAGE_MAX)
     eta: timedelta | None = None
     impact: Impact | None = Field(default=None, min_length=1, max_length=IMPACT_MAX)
+    # The update form's "Publish to the status page" box (the typed command: /incident publish).
+    publish: bool = False
 
 
 class ChangeSeverity(IncidentTarget):

@@ -28,7 +28,7 @@ from bot.incidents.queries import IncidentQueries
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, IncidentRole, Severity, Status
 from bot.notify import Notifier
-from bot.permissions import Permissions
+from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.policy import Policy
 from bot.store import Store
 
@@ -193,12 +193,17 @@ class IncidentService(IncidentQueries):
         impact: str | None = None,
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
+        publish: bool = False,
     ) -> Incident:
         """Post a status update; moving to RESOLVED resolves the incident.
 
-        `eta` is how long until the expected fix, counted from now.
+        `eta` is how long until the expected fix, counted from now. `publish` puts the
+        incident and this update on the status page, in the same transaction (the status
+        listener, bot.status.service, reads it from the change's details).
         """
         await self._require_responder(actor)
+        if publish and not await self.permissions.allows(actor, "publishers"):
+            raise PermissionDenied(NOT_A_PUBLISHER)
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:
@@ -230,13 +235,14 @@ class IncidentService(IncidentQueries):
                 "message": message,
                 "eta": humanize_seconds(eta.total_seconds()) if eta is not None else None,
                 "impact": impact,
+                **({"publish": True} if publish else {}),
             },
             kind=kind,
             mutate=mutate,
             timeline=lambda b, a: timeline_text.status_update(b, a, actor, message),
             request_id=request_id,
             effects=effects,
-            details={"status": status.value},
+            details={"status": status.value, **({"publish": True} if publish else {})},
             said=message,
         )
 

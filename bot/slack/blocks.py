@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.incidents.lifecycle import ORDER
-from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, TITLE_MAX
+from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, PUBLISH_OPTION, TITLE_MAX
 from bot.models import Incident, IncidentPage, TimelineEvent
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
@@ -441,6 +441,17 @@ def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
             "Impact",
             _text_input(multiline=True, max_length=IMPACT_MAX, initial=incident.impact),
             optional=True,
+        ),
+        _input(
+            "publish",
+            "Status page",
+            {
+                "type": "checkboxes",
+                "options": [_option("Publish to the status page", PUBLISH_OPTION)],
+            },
+            optional=True,
+            hint="The incident and this update, for anyone to read. Notes, roles and"
+            " diagnoses never go there.",
         ),
     ]
     return _modal(

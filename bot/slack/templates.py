@@ -39,6 +39,8 @@ _USAGE_TEXT = {
     "show": "`/incident show [INC-ID]`",
     "timeline": "`/incident timeline [INC-ID]`",
     "warroom": "`/incident warroom [INC-ID]`",
+    "publish": "`/incident publish [INC-ID]` (the incident and its status updates so far, "
+    "on the public status page)",
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
     "incident's own channel)",
     "oncall": "`/oncall [P0|P1|P2|P3]`",
@@ -67,6 +69,8 @@ HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be 
 • `/incident drill <P0|P1|P2|P3> [<service>:] <scenario>`: a practice incident, marked DRILL
 • `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
+• `/incident publish [INC-ID]`: put the incident and its status updates so far on the \
+public status page (notes, roles and diagnoses never go there)
 • `/incident report [INC-ID]`: share the post-incident report (Markdown file)
 • `/incident postmortem [INC-ID]`: record root cause, lessons and action items
 • `/incident actions [INC-ID]`: list action items (close them with their button)
@@ -346,6 +350,20 @@ def update_confirmation(incident: Incident, announce_channel: str) -> str:
     if incident.status.value == "resolved":
         return f":white_check_mark: *{incident.id}* is resolved. The update is going to {where}."
     return f"Posted your update on *{incident.id}* ({incident.status.label}) in {where}."
+
+
+def published_confirmation(incident_id: str, *, newly_public: bool, updates: int) -> str:
+    """The answer to `/incident publish`."""
+    counted = f"{updates} status update{'s' if updates != 1 else ''}"
+    if newly_public:
+        return f"*{incident_id}* is on the public status page now, with {counted}."
+    if updates:
+        more = f"{updates} more status update{'s' if updates != 1 else ''}"
+        return f"Published {more} of *{incident_id}* on the public status page."
+    return f"*{incident_id}* and all its status updates are already on the public status page."
+
+
+PUBLISHED_WITH_UPDATE = "It is on the public status page too."
 
 
 def severity_confirmation(incident: Incident) -> str:

@@ -1,0 +1,120 @@
+"""Publishing to the status page, and keeping its version number current.
+
+`publish` is an incident change like any other (bot.incidents.changes): the public flags,
+the timeline line, the audit entry, the notice in the incident's channel and the version
+bump commit together. As a listener, StatusService also marks the update a person published
+from the update form (`publish` in the change's details) and bumps the version whenever a
+public incident changes, so every process rebuilds its cached page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.errors import Conflict, PermissionDenied
+from bot.incidents.changes import IncidentChange, IncidentChanges
+from bot.incidents.effects import NOTICE, queued
+from bot.incidents.queries import well_formed_id
+from bot.models import Actor, Incident, mention
+from bot.permissions import NOT_A_PUBLISHER, Permissions
+from bot.status import storage
+from bot.store import Tx
+
+PUBLISHED = "published"  # the timeline kind (and IncidentChange.kind) of a publication
+# IncidentChange.details key: the status update of this change is published with it.
+PUBLISH_DETAIL = "publish"
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """What `publish` did: the incident, whether it was newly made public, and how many
+    of its status updates were."""
+
+    incident: Incident
+    newly_public: bool
+    updates: int
+
+    @property
+    def changed(self) -> bool:
+        return self.newly_public or self.updates > 0
+
+
+class StatusService:
+    """Publishes incidents to the status page; listens to every incident change."""
+
+    def __init__(self, *, changes: IncidentChanges, permissions: Permissions) -> None:
+        self.changes = changes
+        self.permissions = permissions
+
+    async def require_publisher(self, actor: Actor) -> None:
+        """PermissionDenied unless the policy's `roles.publishers` (default: responders)
+        holds `actor`."""
+        if actor.is_system or not await self.permissions.allows(actor, "publishers"):
+            raise PermissionDenied(NOT_A_PUBLISHER)
+
+    async def publish(
+        self, incident_id: str, actor: Actor, *, request_id: str | None = None
+    ) -> Publication:
+        """Make the incident and each of its status updates so far public, in one change.
+
+        Nothing is recorded when everything already was public (`changed` is False).
+        """
+        await self.require_publisher(actor)
+        incident_id = well_formed_id(incident_id)
+        async with self.changes.begin(request_id=request_id) as change:
+            incident = await change.lock(incident_id)
+            if incident.drill:
+                raise Conflict(f"{incident.id} is a drill: practice never goes on the status page.")
+            tx = change.tx
+            newly = await storage.mark_incident(tx, incident.id, change.now, actor.user_id)
+            updates = await storage.mark_updates(tx, incident.id, change.now, actor.user_id)
+            publication = Publication(incident, newly, updates)
+            if not publication.changed:
+                return publication
+            text = _published_line(actor, newly, updates)
+            details = {"updates": updates, "newly_public": newly}
+            payload = {
+                "kind": PUBLISHED,
+                "text": text,
+                "said": "",
+                "actor": actor.user_id,
+                "details": details,
+            }
+            await change.record(
+                incident.id,
+                actor=actor.user_id,
+                kind=PUBLISHED,
+                text=text,
+                action="incident.publish",
+                args=details,
+                effects=queued((NOTICE,), payload, incident),
+                data=details,
+            )
+            await storage.bump(tx)
+            await change.announce(
+                IncidentChange(PUBLISHED, incident, incident, actor, change.now, details)
+            )
+        return publication
+
+    async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
+        """Inside the change's transaction: publish the update it carries when asked to, and
+        bump the version when a public incident changed."""
+        if change.kind == PUBLISHED:
+            return  # publish() bumped already
+        incident_id = change.after.id
+        if change.after.drill:
+            return  # practice: never public
+        if change.details.get(PUBLISH_DETAIL):
+            actor = change.actor.user_id
+            await storage.mark_incident(tx, incident_id, change.at, actor)
+            await storage.mark_updates(tx, incident_id, change.at, actor, latest_only=True)
+            await storage.bump(tx)
+        elif await storage.is_public(tx, incident_id):
+            await storage.bump(tx)
+
+
+def _published_line(actor: Actor, newly: bool, updates: int) -> str:
+    counted = f"{updates} status update{'s' if updates != 1 else ''}"
+    if newly:
+        return f"Published to the status page by {mention(actor.user_id)} with {counted}"
+    return f"{counted} published to the status page by {mention(actor.user_id)}"

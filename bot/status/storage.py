@@ -1,0 +1,122 @@
+"""SQL for the status page. Runs inside a caller's transaction.
+
+`public_incidents` is the one query of which incidents the page may show: every filter on
+what is public (a drill is never public, say) belongs there and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.clock import utc_from_timestamp
+from bot.incidents import storage as incidents
+from bot.models import Incident, Status
+from bot.store import Tx
+
+# The timeline entries that are status updates: the only ones that can be made public.
+UPDATE_KINDS = ("updated", "resolved")
+_KINDS_SQL = ", ".join(f"'{kind}'" for kind in UPDATE_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedIncident:
+    incident: Incident
+    public_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedUpdate:
+    incident_id: str
+    at: datetime
+    status: Status
+    said: str
+
+
+async def version(tx: Tx) -> int:
+    """The number bumped by every change to a public fact."""
+    row = await tx.fetchone("SELECT version FROM status_page_version WHERE id = 1")
+    return int(row["version"]) if row else 0
+
+
+async def bump(tx: Tx) -> None:
+    await tx.execute("UPDATE status_page_version SET version = version + 1 WHERE id = 1")
+
+
+async def is_public(tx: Tx, incident_id: str) -> bool:
+    row = await tx.fetchone(
+        "SELECT 1 AS found FROM incidents WHERE id = ? AND public_at IS NOT NULL", (incident_id,)
+    )
+    return row is not None
+
+
+async def mark_incident(tx: Tx, incident_id: str, at: datetime, by: str) -> bool:
+    """Make the incident public; False when it already was (who and when are kept)."""
+    changed = await tx.execute(
+        "UPDATE incidents SET public_at = ?, public_by = ? WHERE id = ? AND public_at IS NULL",
+        (at.timestamp(), by, incident_id),
+    )
+    return changed == 1
+
+
+async def mark_updates(
+    tx: Tx, incident_id: str, at: datetime, by: str, *, latest_only: bool = False
+) -> int:
+    """Make the incident's status updates public (only the newest with `latest_only`);
+    how many were not public before."""
+    latest = (
+        f" AND id = (SELECT MAX(id) FROM timeline WHERE incident_id = ? AND kind IN ({_KINDS_SQL}))"
+        if latest_only
+        else ""
+    )
+    params: list[object] = [at.timestamp(), by, incident_id]
+    if latest_only:
+        params.append(incident_id)
+    return await tx.execute(
+        "UPDATE timeline SET public_at = ?, public_by = ?"
+        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) AND public_at IS NULL{latest}",
+        params,
+    )
+
+
+async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[PublishedIncident]:
+    """Every public incident still open, and those resolved since `resolved_since`; newest
+    first. The one place that decides which incidents the page may show: a drill never is."""
+    rows = await tx.fetchall(
+        "SELECT * FROM incidents WHERE public_at IS NOT NULL AND NOT drill"
+        " AND (status <> 'resolved' OR resolved_at >= ?)"
+        " ORDER BY declared_at DESC, id DESC",
+        (resolved_since.timestamp(),),
+    )
+    return [
+        PublishedIncident(incidents.from_snapshot(row), utc_from_timestamp(row["public_at"]))
+        for row in rows
+    ]
+
+
+async def public_updates(tx: Tx, incident_ids: Sequence[str]) -> list[PublishedUpdate]:
+    """The published status updates of these incidents, newest first: time, status, words."""
+    if not incident_ids:
+        return []
+    marks = ", ".join("?" for _ in incident_ids)
+    rows = await tx.fetchall(
+        "SELECT incident_id, at, data FROM timeline"
+        f" WHERE incident_id IN ({marks}) AND kind IN ({_KINDS_SQL}) AND public_at IS NOT NULL"
+        " ORDER BY at DESC, id DESC",
+        list(incident_ids),
+    )
+    updates = []
+    for row in rows:
+        data = json.loads(row["data"])
+        updates.append(
+            PublishedUpdate(
+                incident_id=row["incident_id"],
+                at=utc_from_timestamp(row["at"]),
+                status=Status(data.get("status", Status.INVESTIGATING.value)),
+                # Only the words the person wrote, never the timeline line around them.
+                said=str(data.get("said", "")),
+            )
+        )
+    return updates

@@ -1,0 +1,38 @@
+"""An update's words as the public may read them: mentions become plain names or go.
+
+Stored text is plain (bot.slack.escape.from_slack turned Slack's markup into what a person
+saw), so `@alice` is a name and stays. What would name someone by a Slack ID, or reads as
+Slack's own markup (typed literally into a form), is rewritten: a labelled mention keeps its
+label, an ID alone becomes "a team member". Anything else, `<script>` included, is left as
+it is for the template engine to escape.
+"""
+
+from __future__ import annotations
+
+import re
+
+# `<@U123>`, `<@U123|alice>`, `<!subteam^S1|@sre>`, `<#C1|general>`, `<!channel>`: exact shapes
+# only, so `<b>` or `<script>` typed by a person are not taken for markup.
+_MARKUP = re.compile(
+    r"<(?P<kind>@|#|!subteam\^)(?P<id>[A-Z0-9]{2,})(?:\|(?P<label>[^<>|]*))?>"
+    r"|<!(?P<broadcast>channel|here|everyone)>"
+)
+# A bare Slack ID after an @: what from_slack leaves of `<@U123>` without a label.
+_BARE_ID = re.compile(r"@(?:[UWS][A-Z0-9]{6,})\b")
+NOBODY = "a team member"
+
+
+def public_text(text: str) -> str:
+    """`text` with every mention as a plain name, or as "a team member" where only an ID is
+    known."""
+    text = _MARKUP.sub(_shown, text)
+    return _BARE_ID.sub(NOBODY, text)
+
+
+def _shown(match: re.Match[str]) -> str:
+    if match.group("broadcast"):
+        return "@" + match.group("broadcast")
+    label = (match.group("label") or "").strip().lstrip("@#")
+    if match.group("kind") == "#":
+        return "#" + label if label else "a channel"
+    return "@" + label if label else NOBODY

@@ -1,0 +1,256 @@
+"""The public status page over HTTP: nothing is public until a publisher publishes it; then
+its status updates show, and notes, roles and people never do. On both stores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.slack import blocks
+from tests.e2e.incident_helpers import reply
+from tests.e2e.status_helpers import (
+    atom_entries,
+    declare_with_services,
+    get,
+    status_policy,
+)
+from tests.e2e.test_modals import _inputs, _open_update_form, _select
+from tests.harness import BotHarness
+from tests.waiting import until
+
+NOTE = "Internal: the primary db01 password was rotated by hand"
+
+
+def _answered(harness: BotHarness, words: str) -> str:
+    """The ephemeral answer holding `words` ("" until there is one)."""
+    return next((e["text"] for e in harness.double.ephemerals if words in e["text"]), "")
+
+
+async def _public(harness: BotHarness) -> dict:
+    got = await get(harness, "/status.json")
+    assert got.status == 200 and got.headers["Content-Type"].startswith("application/json")
+    return json.loads(got.text)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_publish_shows_updates_and_never_notes_roles_or_people(
+    make_harness, store: str
+) -> None:
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(
+        harness, "Card payments fail", impact="EU card payments fail"
+    )
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(
+        harness, "update identified Bad deploy of <@U0BOB|bob>, rolling back", channel_id=room
+    )
+    await reply(harness, f"note {NOTE}", channel_id=room)
+    await reply(harness, "assign tech-lead <@U0CAROL>", channel_id=room)
+
+    # Nothing is public by default.
+    before = await _public(harness)
+    assert before["open_incidents"] == [] and before["state"] == "operational"
+    assert "Card payments fail" not in (await get(harness, "/status")).text
+
+    answer = await reply(harness, "publish", channel_id=room, user_id="U0BOB")
+    assert "on the public status page now, with 1 status update" in answer
+    await harness.settle()
+
+    doc = await _public(harness)
+    [shown] = doc["open_incidents"]
+    assert (shown["id"], shown["title"], shown["status"]) == (
+        incident.id,
+        "Card payments fail",
+        "identified",
+    )
+    assert [u["text"] for u in shown["updates"]] == ["Bad deploy of @bob, rolling back"]
+    assert {c["name"]: c["state"] for c in doc["components"]} == {
+        "Checkout": "partial_outage",  # P1
+        "payments": "operational",
+    }
+    assert doc["state"] == "partial_outage" and shown["components"] == ["Checkout"]
+    everything = json.dumps(doc) + (await get(harness, "/status")).text
+    everything += (await get(harness, "/status/feed.atom")).text
+    for secret in ("db01", "rotated", "U0CAROL", "U0ALICE", "U0BOB", "tech-lead", "<@"):
+        assert secret not in everything, secret
+
+    # Publishing is an incident change: a timeline line, an audit entry, a notice.
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    assert events[-1].kind == "published" and "U0BOB" in events[-1].text
+    [entry] = [
+        e
+        async for e in harness.services.audit.entries(incident_id=incident.id)
+        if e.action == "incident.publish"
+    ]
+    assert (entry.actor, entry.outcome, entry.args) == (
+        "U0BOB",
+        "ok",
+        {"updates": 1, "newly_public": True},
+    )
+    # A later update typed as a command stays internal until published too.
+    await reply(harness, "update monitoring Error rate back to normal", channel_id=room)
+    assert [u["text"] for u in (await _public(harness))["open_incidents"][0]["updates"]] == [
+        "Bad deploy of @bob, rolling back"
+    ]
+    assert "Published 1 more status update of" in await reply(harness, "publish", channel_id=room)
+    await reply(harness, "resolve Rolled back to 4.2.0", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    await harness.settle()
+
+    doc = await _public(harness)
+    assert doc["open_incidents"] == [] and doc["state"] == "operational"
+    [resolved] = doc["resolved_incidents"]
+    assert [u["status"] for u in resolved["updates"]] == ["resolved", "monitoring", "identified"]
+    assert resolved["resolved_at"] is not None
+    [entry_xml] = atom_entries((await get(harness, "/status/feed.atom")).text)
+    assert incident.id in (entry_xml.findtext("{http://www.w3.org/2005/Atom}id") or "")
+
+
+async def test_caching_headers_and_a_304_for_the_same_etag(make_harness) -> None:
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    for path, kind in (
+        ("/status", "text/html"),
+        ("/status.json", "application/json"),
+        ("/status/feed.atom", "application/atom+xml"),
+    ):
+        first = await get(harness, path)
+        assert first.status == 200 and first.headers["Content-Type"].startswith(kind)
+        assert first.headers["Cache-Control"].startswith("public, max-age=")
+        etag = first.headers["ETag"]
+        again = await get(harness, path, **{"If-None-Match": etag})
+        assert (again.status, again.text, again.headers["ETag"]) == (304, "", etag)
+        # Another tag (the page changed since) gets the whole document.
+        assert (await get(harness, path, **{"If-None-Match": '"old"'})).status == 200
+    incident = await declare_with_services(harness, "Slow checkout", severity="P2")
+    old = (await get(harness, "/status")).headers["ETag"]
+    await reply(harness, f"publish {incident.id}")
+    changed = await get(harness, "/status", **{"If-None-Match": old})
+    assert changed.status == 200 and "Slow checkout" in changed.text
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_update_form_checkbox_publishes_that_update(make_harness, store: str) -> None:
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Checkout API returns 502")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified An internal first guess", channel_id=room)
+    view = await _open_update_form(harness, room, "U0ALICE")
+    assert _inputs(view)["publish"]["type"] == "checkboxes"
+    values = {
+        "status": {"value": _select("monitoring")},
+        "message": {"value": "A fix is deployed; we are watching error rates"},
+        "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
+    }
+    response = await harness.submit_view(blocks.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
+    assert response.status == 200 and not response.body
+    await until(lambda: _answered(harness, "MONITORING"), "the form's answer")
+    assert "public status page" in _answered(harness, "MONITORING")
+    [shown] = (await _public(harness))["open_incidents"]
+    # This update only: the earlier one stays internal.
+    assert [u["text"] for u in shown["updates"]] == [
+        "A fix is deployed; we are watching error rates"
+    ]
+    [entry] = [e async for e in harness.services.audit.entries() if e.action == "incident.update"][
+        -1:
+    ]
+    assert entry.args["publish"] is True
+
+
+async def test_only_publishers_may_publish_and_a_refusal_changes_nothing(make_harness) -> None:
+    policy = status_policy(roles={"publishers": ["U0COMMS"]})
+    harness = await make_harness(policy=policy, STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Checkout API returns 502")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified Bad deploy", channel_id=room)
+
+    answer = await reply(harness, "publish", channel_id=room, user_id="U0ALICE")
+    assert "Only publishers may" in answer
+    view = await _open_update_form(harness, room, "U0ALICE")
+    values = {
+        "status": {"value": _select("monitoring")},
+        "message": {"value": "Fixed, watching"},
+        "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
+    }
+    await harness.submit_view(blocks.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
+    await until(lambda: _answered(harness, "Only publishers may"), "the refusal")
+    # Neither the update nor anything public happened.
+    assert (await harness.services.incidents.get(incident.id)).status.value == "identified"
+    assert (await _public(harness))["open_incidents"] == []
+    refusals = [
+        (e.action, e.outcome)
+        async for e in harness.services.audit.entries()
+        if e.outcome.startswith("refused")
+    ]
+    assert refusals == [
+        ("incident.publish", "refused: not allowed"),
+        ("incident.update", "refused: not allowed"),
+    ]
+
+    assert "on the public status page now" in await reply(
+        harness, "publish", channel_id=room, user_id="U0COMMS"
+    )
+    assert len((await _public(harness))["open_incidents"]) == 1
+
+
+async def test_hits_between_checks_are_served_from_memory(make_harness) -> None:
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=300)
+    page = harness.services.status_page
+    incident = await declare_with_services(harness, "Checkout API returns 502")
+    for _ in range(20):
+        for path in ("/status", "/status.json", "/status/feed.atom"):
+            assert (await get(harness, path)).status == 200
+    assert page.builds == 1
+    # A change bumps the version in the store, but this process looks only every 300 s.
+    await reply(harness, f"publish {incident.id}")
+    assert (await _public(harness))["open_incidents"] == [] and page.builds == 1
+
+
+@pytest.mark.postgres
+async def test_the_last_documents_are_served_while_the_store_cannot_answer(make_harness) -> None:
+    harness = await make_harness(
+        "postgres",
+        policy=status_policy(),
+        STATUS_REFRESH_SECONDS=0,
+        DATABASE_POOL_SIZE=1,
+        DATABASE_QUEUE_SECONDS=0.5,
+    )
+    incident = await declare_with_services(harness, "Checkout API returns 502")
+    await reply(harness, f"publish {incident.id}")
+    await harness.settle()
+    async with harness.store.transaction() as tx:  # someone holds the only connection
+        await tx.fetchone("SELECT 1 AS one")
+        # Never built in this process: nothing to fall back on.
+        down = await get(harness, "/status")
+    assert (down.status, down.headers["Retry-After"]) == (503, "30")
+    assert "cannot be shown right now" in down.text
+
+    up = await get(harness, "/status")
+    assert up.status == 200 and "Checkout API returns 502" in up.text
+    async with harness.store.transaction() as tx:
+        await tx.fetchone("SELECT 1 AS one")
+        stale = await get(harness, "/status")
+    assert (stale.status, stale.headers["ETag"], stale.text) == (200, up.headers["ETag"], up.text)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_drill_never_reaches_the_status_page(make_harness, store: str) -> None:
+    """Practice is not news: `/incident publish` refuses a drill and changes nothing, and the
+    page's one query leaves a drill out even if it were marked public."""
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    assert (await reply(harness, "drill P1 checkout: database failover")).startswith("[DRILL]")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    room = drill.channel_id or ""
+    await reply(harness, "update identified failing over to the replica", channel_id=room)
+    answer = await reply(harness, "publish", channel_id=room, user_id="U0BOB")
+    assert "is a drill" in answer and "never goes on the status page" in answer
+    _, events = await harness.services.incidents.with_timeline(drill.id)
+    assert "published" not in [e.kind for e in events]
+
+    async with harness.services.store.transaction() as tx:
+        await tx.execute("UPDATE incidents SET public_at = 1 WHERE id = ?", (drill.id,))
+        await tx.execute("UPDATE status_page_version SET version = version + 1 WHERE id = 1")
+    doc = await _public(harness)
+    assert doc["open_incidents"] == [] and doc["state"] == "operational"
+    assert "database failover" not in (await get(harness, "/status")).text
