@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 
+from bot.audit import AuditEntry
 from bot.incidents.schemas import COMMAND_TEXT_MAX
 from bot.slack import blocks
 from bot.slack.requests import slash_command_body
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import count, declare, reply, stored_state
 from tests.harness import BotHarness
+from tests.waiting import until
 
 HUGE_WORD = "x" * 40_000
 
@@ -171,7 +173,16 @@ async def test_a_nul_byte_in_a_form_is_shown_beside_the_field(
         "errors": {"title": "The title contains a control character (U+0000)."},
     }
     assert await count(harness, "incidents") == 0
-    [entry] = [e async for e in harness.services.audit.entries()]
+
+    # The refusal is audited once answered (the answer comes first): wait for the entry.
+    async def audited() -> list[AuditEntry]:
+        return [e async for e in harness.services.audit.entries()]
+
+    async def any_audited() -> bool:
+        return bool(await audited())
+
+    await until(any_audited, "the refusal's audit entry")
+    [entry] = await audited()
     assert entry.outcome == "rejected: usage" and entry.args["form"]["title"] == "API\\x00down"
 
 
