@@ -7,8 +7,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.policy import Severity
-
 __all__ = [
     "Actor",
     "Incident",
@@ -18,6 +16,13 @@ __all__ = [
     "Status",
     "TimelineEvent",
 ]
+
+
+class Severity(StrEnum):
+    P0 = "P0"
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
 
 
 class Status(StrEnum):

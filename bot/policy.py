@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,17 +39,10 @@ from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of th
 )
 from bot.durations import Duration
 from bot.errors import ConfigError
+from bot.models import Severity
 from bot.paging.config import PROVIDERS, PagingConfig
 from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
 from bot.status.config import StatusComponent, check_components
-
-
-class Severity(StrEnum):
-    P0 = "P0"
-    P1 = "P1"
-    P2 = "P2"
-    P3 = "P3"
-
 
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")

@@ -6,7 +6,8 @@ import pytest
 
 from bot.durations import Duration, humanize_seconds
 from bot.errors import ConfigError
-from bot.policy import Severity, load_policy, parse_policy
+from bot.models import Severity
+from bot.policy import load_policy, parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
