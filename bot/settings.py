@@ -88,6 +88,15 @@ class Settings(StoreSettings):
     # Slack's documented rate limits times this (tests and benchmarks run Slack's clock
     # faster against the double; 1 against Slack).
     SLACK_PACE_SCALE: float = Field(default=1.0, gt=0, le=1000)
+    # What one HTTP client may take of the server (bot.serving): connections open at once
+    # (fewer if the open-files limit is low), seconds to send the headers and then the body,
+    # the request line and each header, the number of headers, the body.
+    HTTP_MAX_CONNECTIONS: int = Field(default=1000, ge=8, le=100_000)
+    HTTP_HEADER_SECONDS: float = Field(default=10.0, gt=0, le=300)
+    HTTP_BODY_SECONDS: float = Field(default=10.0, gt=0, le=300)
+    HTTP_MAX_HEADER_BYTES: int = Field(default=8190, ge=1024, le=65_536)
+    HTTP_MAX_HEADERS: int = Field(default=64, ge=16, le=1000)
+    HTTP_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -56,7 +58,10 @@ def bot_env(
 class BotProcess:
     """One `chatops-bot run` process, its log in a file."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, *, open_files: int | None = None
+    ) -> None:
+        """`open_files` caps the process's open files, soft and hard (`ulimit -n`)."""
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -67,6 +72,7 @@ class BotProcess:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if open_files is None else _limit_open_files(open_files),
         )
         self.sender = SlackRequestSender(self.url + "/slack/events", SIGNING_SECRET)
 
@@ -100,6 +106,13 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def _limit_open_files(limit: int) -> Callable[[], None]:
+    def limit_in_child() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return limit_in_child
 
 
 class RoundRobinFront:

@@ -45,3 +45,31 @@ def test_secrets_are_masked_in_messages_and_tracebacks_in_both_formats() -> None
         out = stream.getvalue()
         assert "hunter2" not in out and "xoxb-123" not in out, out
         assert "RuntimeError" in out and "postgresql://bot:***@db/prod" in out
+
+
+def test_an_error_repeated_many_times_a_second_is_logged_a_few_times_with_a_count() -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    handler = logs.setup_logging("text", stream=stream)
+    handler.filters[0] = logs.RepeatFilter(burst=3, window=1.0, clock=lambda: now[0])
+    log = logging.getLogger("asyncio")
+    try:
+        for fd in range(10_000):
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                log.exception("socket.accept() out of system resource: fd=%d", fd)
+        logging.getLogger("bot.test").warning("another kind")  # passes: not the same kind
+        log.info("socket.accept() out of system resource: fd=%d", 0)  # info is never held
+        now[0] += 1.5
+        try:
+            raise OSError(24, "Too many open files")
+        except OSError:
+            log.exception("socket.accept() out of system resource: fd=%d", 10_000)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [line for line in stream.getvalue().splitlines() if " asyncio: " in line]
+    assert len(lines) == 5, lines  # three, the info line, then the one carrying the count
+    assert lines[-1].endswith("fd=10000 [9997 more like this left out]"), lines[-1]
+    assert stream.getvalue().count("Traceback") == 4
+    assert "another kind" in stream.getvalue()
