@@ -59,10 +59,11 @@ class ContextFilter(logging.Filter):
 class RepeatFilter(logging.Filter):
     """Collapses a warning or error repeated many times a second: the first `burst` records
     of a kind (logger, level, message template, exception type) each `window` seconds pass,
-    the rest are counted, and the next one let through says how many were left out.
+    the rest are counted. The count is told on the next record of that kind let through, or,
+    if none comes, in a line of its own once the window is over and anything is logged.
 
-    A flood (asyncio reporting each failed accept() with a traceback) is then a few lines a
-    second however fast it comes, and still says how big it was."""
+    A flood (a traceback for every connection refused) is then a few lines a second however
+    fast it comes, and still says how big it was."""
 
     MAX_KINDS = 1000  # forget quiet kinds beyond this many
 
@@ -75,18 +76,22 @@ class RepeatFilter(logging.Filter):
         self._clock = clock
         # kind -> [window start, records passed in it, records left out since the last one]
         self._kinds: dict[tuple[object, ...], list[float]] = {}
+        self._next_sweep = 0.0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._window
+            self._sweep(now)
         if record.levelno < logging.WARNING:
             return True
         exc_type = record.exc_info[0] if record.exc_info else None
         kind = (record.name, record.levelno, str(record.msg), exc_type)
-        now = self._clock()
         state = self._kinds.get(kind)
         if state is None or now - state[0] >= self._window:
             left_out = int(state[2]) if state is not None else 0
             if state is None and len(self._kinds) >= self.MAX_KINDS:
-                self._forget(now)
+                self._sweep(now)
             self._kinds[kind] = [now, 1, 0]
             if left_out:
                 # No `%` in the note: the message is formatted with its arguments later.
@@ -98,9 +103,17 @@ class RepeatFilter(logging.Filter):
         state[2] += 1
         return False
 
-    def _forget(self, now: float) -> None:
-        for kind in [k for k, v in self._kinds.items() if now - v[0] >= self._window]:
+    def _sweep(self, now: float) -> None:
+        """Forget kinds whose window is over, telling the count of any left out."""
+        for kind, state in list(self._kinds.items()):
+            if now - state[0] < self._window:
+                continue
             del self._kinds[kind]
+            if state[2]:
+                name, level, template, _ = kind
+                logging.getLogger(str(name)).log(
+                    int(str(level)), "%d more like this left out: %s", int(state[2]), template
+                )
 
 
 class JsonFormatter(logging.Formatter):
