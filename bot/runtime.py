@@ -138,9 +138,7 @@ def create_bot(
         dedup_retention=settings.DEDUP_RETENTION_SECONDS,
     )
     auth = SlackAuth(client)
-    app = build_app(
-        services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET, auth=auth
-    )
+    app = build_app(services, client=client, auth=auth)
     return Bot(settings=settings, services=services, app=app, client=client, pacer=pacer, auth=auth)
 
 
