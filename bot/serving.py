@@ -206,7 +206,7 @@ class ConnectionGuard:
         limits = self.limits
         length = request.content_length
         if length is not None and length > limits.max_body_bytes:
-            log.warning("refused a %d-byte body to %s (the limit)", length, request.path)
+            log.warning("refused a %d-byte body to %s (the limit)", length, _path(request))
             return _closing(413, f"the body is over {limits.max_body_bytes} bytes")
         request = request.clone(client_max_size=limits.max_body_bytes)
         self.reading_bodies += 1
@@ -216,24 +216,29 @@ class ConnectionGuard:
         except TimeoutError:
             log.warning(
                 "closed a request to %s: its body did not arrive within %g s",
-                request.path,
+                _path(request),
                 limits.body_seconds,
             )
             return _closing(408, "the body did not arrive in time")
         except web.HTTPRequestEntityTooLarge:
-            log.warning("refused a body over %d bytes to %s", limits.max_body_bytes, request.path)
+            log.warning("refused a body over %d bytes to %s", limits.max_body_bytes, _path(request))
             return _closing(413, f"the body is over {limits.max_body_bytes} bytes")
         except (ConnectionError, RequestPayloadError, HttpProcessingError) as exc:
             if connection is None or not connection.shed:
                 log.warning(
                     "a client hung up before its request to %s was sent: %s",
-                    request.path,
+                    _path(request),
                     _one_line(exc),
                 )
             return _closing(400, "the body was cut short")
         finally:
             self.reading_bodies -= 1
         return request
+
+
+def _path(request: web.Request) -> str:
+    """The path as sent (percent-encoded, so no control characters), clipped for the log."""
+    return request.rel_url.raw_path[:_MESSAGE_CHARS]
 
 
 def _closing(status: int, message: str) -> web.Response:
