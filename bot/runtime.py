@@ -99,6 +99,7 @@ class Bot:
 def request_limits(settings: Settings) -> RequestLimits:
     return RequestLimits(
         max_connections=settings.HTTP_MAX_CONNECTIONS,
+        idle_seconds=settings.HTTP_IDLE_SECONDS,
         header_seconds=settings.HTTP_HEADER_SECONDS,
         body_seconds=settings.HTTP_BODY_SECONDS,
         max_header_bytes=settings.HTTP_MAX_HEADER_BYTES,

@@ -1,7 +1,8 @@
 """How the HTTP server takes connections, bounded so that no client can starve it.
 
-- A request's headers must arrive within `header_seconds` of connecting (or of the previous
-  answer on a kept-alive connection), and its body within `body_seconds` of its headers.
+- A connection may sit idle (before its first request, or kept alive between requests) for
+  `idle_seconds`. Once a request's first byte comes, its headers must all arrive within
+  `header_seconds`, and its body within `body_seconds` of its headers.
 - The request line and each header hold at most `max_header_bytes`, a request at most
   `max_headers` headers, a body at most `max_body_bytes`.
 - At most `max_connections` connections are open at once, fewer when the open-files limit
@@ -49,6 +50,7 @@ class RequestLimits:
     """What one client may take of the server (settings HTTP_*)."""
 
     max_connections: int = 1000
+    idle_seconds: float = 75.0
     header_seconds: float = 10.0
     body_seconds: float = 10.0
     max_header_bytes: int = 8190
@@ -86,17 +88,20 @@ def _one_line(exc: BaseException) -> str:
 class _Connection:
     """One accepted connection: the protocol aiohttp serves it with, and what it is doing."""
 
-    __slots__ = ("busy", "handler", "shed", "transport")
+    __slots__ = ("busy", "deadline", "handler", "in_request", "shed", "transport")
 
     def __init__(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         self.handler = handler
         self.transport = transport
-        self.busy = False  # a request of it is being handled (headers and body in)
+        self.in_request = False  # its request's headers are in (the body may be on its way)
+        self.busy = False  # its request is being handled (headers and body in)
         self.shed = False  # closed by us to make room
+        self.deadline: asyncio.TimerHandle | None = None  # for the headers being sent
 
 
 class _Guarded(asyncio.Protocol):
-    """aiohttp's protocol for one connection, told to the guard when it opens and closes."""
+    """aiohttp's protocol for one connection, told to the guard when it opens, receives and
+    closes."""
 
     def __init__(self, guard: ConnectionGuard, handler: RequestHandler) -> None:
         self._guard = guard
@@ -112,6 +117,7 @@ class _Guarded(asyncio.Protocol):
         self._handler.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._guard.received(self._handler)
         self._handler.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -167,7 +173,28 @@ class ConnectionGuard:
         self._open[connection.handler] = connection
 
     def release(self, handler: RequestHandler) -> None:
-        self._open.pop(handler, None)
+        connection = self._open.pop(handler, None)
+        if connection is not None and connection.deadline is not None:
+            connection.deadline.cancel()
+
+    def received(self, handler: RequestHandler) -> None:
+        """Bytes came: the first of a request starts the clock for its headers."""
+        connection = self._open.get(handler)
+        if connection is not None and not connection.in_request and connection.deadline is None:
+            loop = asyncio.get_running_loop()
+            connection.deadline = loop.call_later(
+                self.limits.header_seconds, self._headers_late, connection
+            )
+
+    def _headers_late(self, connection: _Connection) -> None:
+        connection.deadline = None
+        if connection.in_request or connection.handler not in self._open:
+            return
+        log.warning(
+            "closed a connection: its request headers did not arrive within %g s",
+            self.limits.header_seconds,
+        )
+        connection.transport.abort()
 
     def shed_oldest(self, reason: str) -> bool:
         """Close the oldest connection not being handled; False if every one is."""
@@ -185,20 +212,30 @@ class ConnectionGuard:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Read the body within the deadline and size, then mark the connection busy."""
         connection = self._open.get(request.protocol)  # type: ignore[call-overload]
+        if connection is not None:
+            connection.in_request = True  # the headers are in: their clock stops
+            if connection.deadline is not None:
+                connection.deadline.cancel()
+                connection.deadline = None
+        try:
+            return await self._answer(request, connection, handler)
+        finally:
+            if connection is not None:
+                connection.in_request = connection.busy = False
+                if connection.handler in self._open:
+                    self._open.move_to_end(connection.handler)
+
+    async def _answer(
+        self, request: web.Request, connection: _Connection | None, handler: Handler
+    ) -> web.StreamResponse:
         if request.body_exists:
             read = await self._read_body(request, connection)
             if isinstance(read, web.StreamResponse):
                 return read
             request = read
-        if connection is None:  # not one of ours (a test's own runner)
-            return await handler(request)
-        connection.busy = True
-        try:
-            return await handler(request)
-        finally:
-            connection.busy = False
-            if connection.handler in self._open:
-                self._open.move_to_end(connection.handler)
+        if connection is not None:
+            connection.busy = True
+        return await handler(request)
 
     async def _read_body(
         self, request: web.Request, connection: _Connection | None
@@ -262,9 +299,10 @@ class GuardedServer:
         self.runner = web.AppRunner(
             app,
             access_log=None,
-            # aiohttp closes a connection that has not sent a whole request header this long
-            # after connecting or after its last answer (kept-alive and idle).
-            keepalive_timeout=limits.header_seconds,
+            # aiohttp closes a connection that sends nothing this long after connecting or
+            # after its last answer: longer than a load balancer's own idle timeout (60 s
+            # for most), so it never sends a request on a connection we are closing.
+            keepalive_timeout=limits.idle_seconds,
             max_line_size=limits.max_header_bytes,
             max_field_size=limits.max_header_bytes,
             max_headers=limits.max_headers,

@@ -89,9 +89,10 @@ class Settings(StoreSettings):
     # faster against the double; 1 against Slack).
     SLACK_PACE_SCALE: float = Field(default=1.0, gt=0, le=1000)
     # What one HTTP client may take of the server (bot.serving): connections open at once
-    # (fewer if the open-files limit is low), seconds to send the headers and then the body,
-    # the request line and each header, the number of headers, the body.
+    # (fewer if the open-files limit is low), seconds idle, seconds to send the headers and
+    # then the body, the request line and each header, the number of headers, the body.
     HTTP_MAX_CONNECTIONS: int = Field(default=1000, ge=8, le=100_000)
+    HTTP_IDLE_SECONDS: float = Field(default=75.0, gt=0, le=3600)
     HTTP_HEADER_SECONDS: float = Field(default=10.0, gt=0, le=300)
     HTTP_BODY_SECONDS: float = Field(default=10.0, gt=0, le=300)
     HTTP_MAX_HEADER_BYTES: int = Field(default=8190, ge=1024, le=65_536)

@@ -36,15 +36,61 @@ def _head(harness: BotHarness, *lines: str) -> bytes:
 
 
 async def test_a_request_that_never_finishes_its_headers_is_closed(
-    make_harness: HarnessFactory,
+    make_harness: HarnessFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     harness = await make_harness(**FAST)
     reader, writer = await _connect(harness)
-    writer.write(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Slack-Sig")
+    with caplog.at_level(logging.WARNING):
+        writer.write(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Slack-Sig")
+        try:
+            assert await asyncio.wait_for(reader.read(), HANG) == b""  # closed, nothing said
+        finally:
+            writer.close()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bot.serving"]
+    assert warnings == ["closed a connection: its request headers did not arrive within 0.5 s"]
+    assert _problems(caplog) == []
+
+
+async def test_a_connection_that_never_sends_is_closed_once_idle_too_long(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(HTTP_IDLE_SECONDS=0.3)
+    reader, writer = await _connect(harness)
     try:
-        assert await asyncio.wait_for(reader.read(), HANG) == b""  # closed, nothing said
+        assert await asyncio.wait_for(reader.read(), HANG) == b""
     finally:
         writer.close()
+
+
+async def _livez(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """GET /livez on an open connection (kept alive); the status line."""
+    writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HANG)
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+    return head.split(b"\r\n")[0]
+
+
+async def test_a_kept_alive_connection_outlives_the_header_deadline(
+    make_harness: HarnessFactory,
+) -> None:
+    """The header clock starts at a request's first byte: an idle kept-alive connection
+    (a load balancer's) is closed only after HTTP_IDLE_SECONDS."""
+    harness = await make_harness(HTTP_HEADER_SECONDS=0.2)
+    reader, writer = await _connect(harness)
+    assert await _livez(reader, writer) == b"HTTP/1.1 200 OK"
+    # Another connection that starts a request and stalls is closed: the header deadline
+    # has come and gone while the first connection sat idle.
+    slow_reader, slow_writer = await _connect(harness)
+    slow_writer.write(b"GET /livez HTTP/1.1\r\nHo")
+    assert await asyncio.wait_for(slow_reader.read(), HANG) == b""
+    slow_writer.close()
+    assert await _livez(reader, writer) == b"HTTP/1.1 200 OK"
+    writer.close()
 
 
 async def test_a_body_that_never_arrives_gets_408_and_one_warning(
