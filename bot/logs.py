@@ -13,7 +13,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -77,6 +78,66 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class RepeatFilter(logging.Filter):
+    """Collapses a warning or error repeated many times a second: the first `burst` records
+    of a kind (logger, level, message template, exception type) each `window` seconds pass,
+    the rest are counted. The count is told on the next record of that kind let through, or,
+    if none comes, in a line of its own once the window is over and anything is logged.
+
+    A flood (a traceback for every connection refused) is then a few lines a second however
+    fast it comes, and still says how big it was."""
+
+    MAX_KINDS = 1000  # forget quiet kinds beyond this many
+
+    def __init__(
+        self, *, burst: int = 3, window: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._burst = burst
+        self._window = window
+        self._clock = clock
+        # kind -> [window start, records passed in it, records left out since the last one]
+        self._kinds: dict[tuple[object, ...], list[float]] = {}
+        self._next_sweep = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._window
+            self._sweep(now)
+        if record.levelno < logging.WARNING:
+            return True
+        exc_type = record.exc_info[0] if record.exc_info else None
+        kind = (record.name, record.levelno, str(record.msg), exc_type)
+        state = self._kinds.get(kind)
+        if state is None or now - state[0] >= self._window:
+            left_out = int(state[2]) if state is not None else 0
+            if state is None and len(self._kinds) >= self.MAX_KINDS:
+                self._sweep(now)
+            self._kinds[kind] = [now, 1, 0]
+            if left_out:
+                # No `%` in the note: the message is formatted with its arguments later.
+                record.msg = f"{record.msg} [{left_out} more like this left out]"
+            return True
+        if state[1] < self._burst:
+            state[1] += 1
+            return True
+        state[2] += 1
+        return False
+
+    def _sweep(self, now: float) -> None:
+        """Forget kinds whose window is over, telling the count of any left out."""
+        for kind, state in list(self._kinds.items()):
+            if now - state[0] < self._window:
+                continue
+            del self._kinds[kind]
+            if state[2]:
+                name, level, template, _ = kind
+                logging.getLogger(str(name)).log(
+                    int(str(level)), "%d more like this left out: %s", int(state[2]), template
+                )
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, ids, exception."""
 
@@ -113,6 +174,7 @@ class TextFormatter(logging.Formatter):
 def setup_logging(fmt: str = "text", *, stream: TextIO | None = None) -> logging.Handler:
     """Send every record to `stream` (stderr) as `fmt` ("json" or "text")."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(RepeatFilter())  # first: it tells kinds apart by message template
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.set_name("chatops")

@@ -9,7 +9,6 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,6 +18,7 @@ from bot.coordination import create_coordinator
 from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
+from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
 from bot.settings import Settings
 from bot.slack.auth import SlackAuth
 from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
@@ -44,7 +44,7 @@ class Bot:
     services: Services
     app: AsyncApp
     client: AsyncWebClient
-    runner: web.AppRunner | None = None
+    server: GuardedServer | None = None
     socket_handler: AsyncSocketModeHandler | None = None
     port: int | None = None
     pacer: Pacer | None = None
@@ -59,13 +59,15 @@ class Bot:
             signing_secret=self.settings.SLACK_SIGNING_SECRET,
             slack_check=self.auth.check if self.auth is not None else None,
         )
-        self.runner = web.AppRunner(web_app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        open_files = raise_open_files_limit()
+        self.server = GuardedServer(web_app, request_limits(self.settings), open_files)
+        await self.server.start(host, port)
+        self.port = self.server.port
+        log.info(
+            "open files: up to %d; HTTP connections: up to %d",
+            open_files,
+            self.server.guard.cap,
+        )
         if self.settings.SLACK_APP_TOKEN:
             # Imported here: an HTTP-mode process never loads the Socket Mode client.
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -88,11 +90,23 @@ class Bot:
     async def stop(self) -> None:
         if self.socket_handler is not None:
             await self.socket_handler.close_async()
-        if self.runner is not None:
-            await self.runner.cleanup()
+        if self.server is not None:
+            await self.server.stop()
         await self.services.close()
         if isinstance(self.pacer, RedisPacer):
             await self.pacer.close()
+
+
+def request_limits(settings: Settings) -> RequestLimits:
+    return RequestLimits(
+        max_connections=settings.HTTP_MAX_CONNECTIONS,
+        idle_seconds=settings.HTTP_IDLE_SECONDS,
+        header_seconds=settings.HTTP_HEADER_SECONDS,
+        body_seconds=settings.HTTP_BODY_SECONDS,
+        max_header_bytes=settings.HTTP_MAX_HEADER_BYTES,
+        max_headers=settings.HTTP_MAX_HEADERS,
+        max_body_bytes=settings.HTTP_MAX_BODY_BYTES,
+    )
 
 
 def create_bot(
@@ -128,9 +142,7 @@ def create_bot(
         status_refresh_interval=settings.STATUS_REFRESH_SECONDS,
     )
     auth = SlackAuth(client)
-    app = build_app(
-        services, client=client, signing_secret=settings.SLACK_SIGNING_SECRET, auth=auth
-    )
+    app = build_app(services, client=client, auth=auth)
     return Bot(settings=settings, services=services, app=app, client=client, pacer=pacer, auth=auth)
 
 

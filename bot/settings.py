@@ -91,6 +91,16 @@ class Settings(StoreSettings):
     # How often the status page asks the store whether a public fact changed (its hits
     # between two checks are served from memory).
     STATUS_REFRESH_SECONDS: float = Field(default=5.0, ge=0, le=300)
+    # What one HTTP client may take of the server (bot.serving): connections open at once
+    # (fewer if the open-files limit is low), seconds idle, seconds to send the headers and
+    # then the body, the request line and each header, the number of headers, the body.
+    HTTP_MAX_CONNECTIONS: int = Field(default=1000, ge=8, le=100_000)
+    HTTP_IDLE_SECONDS: float = Field(default=75.0, gt=0, le=3600)
+    HTTP_HEADER_SECONDS: float = Field(default=10.0, gt=0, le=300)
+    HTTP_BODY_SECONDS: float = Field(default=10.0, gt=0, le=300)
+    HTTP_MAX_HEADER_BYTES: int = Field(default=8190, ge=1024, le=65_536)
+    HTTP_MAX_HEADERS: int = Field(default=64, ge=16, le=1000)
+    HTTP_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod

@@ -8,10 +8,12 @@ import asyncio
 import itertools
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -74,7 +76,10 @@ class BotProcess:
     which port it got: no free port picked beforehand and raced for. `url` and `sender`
     are there once `ready()` returned."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, *, open_files: int | None = None
+    ) -> None:
+        """`open_files` caps the process's open files, soft and hard (`ulimit -n`)."""
         self.name = name
         self.port: int | None = None
         self.log_path = log_dir / f"{name}.log"
@@ -85,6 +90,7 @@ class BotProcess:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if open_files is None else _limit_open_files(open_files),
         )
         self._sender: SlackRequestSender | None = None
 
@@ -137,6 +143,13 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+
+def _limit_open_files(limit: int) -> Callable[[], None]:
+    def limit_in_child() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return limit_in_child
 
 
 class RoundRobinFront:

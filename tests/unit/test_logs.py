@@ -66,3 +66,74 @@ def test_a_nul_from_outside_keeps_the_text_log_text() -> None:
         logging.getLogger().removeHandler(handler)
     [line] = stream.getvalue().splitlines()
     assert "\x00" not in line and line.endswith("webhook for INC\\x00\\x0aforged line")
+
+
+def test_an_error_repeated_many_times_a_second_is_logged_a_few_times_with_a_count() -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    handler = logs.setup_logging("text", stream=stream)
+    handler.filters[0] = logs.RepeatFilter(burst=3, window=1.0, clock=lambda: now[0])
+    log = logging.getLogger("asyncio")
+    try:
+        for fd in range(10_000):
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                log.exception("socket.accept() out of system resource: fd=%d", fd)
+        logging.getLogger("bot.test").warning("another kind")  # passes: not the same kind
+        log.info("socket.accept() out of system resource: fd=%d", 0)  # info is never held
+        now[0] += 1.5
+        try:
+            raise OSError(24, "Too many open files")
+        except OSError:
+            log.exception("socket.accept() out of system resource: fd=%d", 10_000)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [line for line in stream.getvalue().splitlines() if " asyncio: " in line]
+    assert len(lines) == 6, lines  # three, the info line, the count, the next one
+    assert lines[-2].endswith(
+        "ERROR asyncio: 9997 more like this left out: socket.accept() out of system resource: fd=%d"
+    ), lines[-2]
+    assert lines[-1].endswith("fd=10000"), lines[-1]
+    assert stream.getvalue().count("Traceback") == 4
+    assert "another kind" in stream.getvalue()
+
+
+def test_the_count_of_a_flood_that_stops_is_told_once_its_window_is_over() -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    handler = logs.setup_logging("text", stream=stream)
+    handler.filters[0] = logs.RepeatFilter(burst=3, window=1.0, clock=lambda: now[0])
+    try:
+        for _ in range(50):
+            logging.getLogger("bot.serving").warning("shed the oldest %s", "connection")
+        now[0] += 1.5
+        logging.getLogger("bot.runtime").info("stopping: signal received")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 5, lines  # three, the count, the next line
+    assert "WARNING bot.serving: 47 more like this left out: shed the oldest %s" in lines[3]
+    assert lines[4].endswith("stopping: signal received")
+
+
+def test_a_record_of_a_kind_whose_window_ran_out_carries_the_count() -> None:
+    now = [100.0]
+    stream = io.StringIO()
+    handler = logs.setup_logging("text", stream=stream)
+    handler.filters[0] = logs.RepeatFilter(burst=1, window=1.0, clock=lambda: now[0])
+    log = logging.getLogger("bot.serving")
+    try:
+        log.info("a sweep at 100.0")
+        now[0] = 100.5
+        for _ in range(4):
+            log.warning("closed a request to %s", "/slack/events")
+        now[0] = 101.2  # a sweep: the kind's window (from 100.5) is not over yet
+        log.info("another line")
+        now[0] = 101.6
+        log.warning("closed a request to %s", "/slack/events")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [line for line in stream.getvalue().splitlines() if "closed a request" in line]
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("closed a request to /slack/events [3 more like this left out]")
