@@ -14,7 +14,7 @@ from bot.slack.escape import escape_mrkdwn
 from bot.slack.templates import channel, drill_mark, said, severity_label, slack_date, user
 
 if TYPE_CHECKING:
-    from bot.escalation.service import OnCall as OnCallRow
+    from bot.escalation.oncall import OnCall as OnCallRow
     from bot.paging.oncall import OnCallNow
 
 
