@@ -44,6 +44,8 @@ _USAGE_TEXT = {
     "actions": "`/incident actions [INC-ID]`",
     "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
     "diagnose": "`/diagnose <service> [check ...]`",
+    "remediate": "`/remediate <action> <service> [key=value ...]` (`/remediate help` lists"
+    " the actions)",
     "help": "`/incident help` lists every command",
 }
 USAGE = {command: escape_mrkdwn(line) for command, line in _USAGE_TEXT.items()}
