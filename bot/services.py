@@ -214,7 +214,12 @@ def build_services(
         escalation=escalation,
         reports=reports,
         diagnostics=DiagnosticsService(
-            policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
+            policy=policy,
+            store=store,
+            clock=clock,
+            permissions=permissions,
+            dispatcher=dispatcher,
+            notifier=diagnosis_notifier,
         ),
         remediation=remediation,
         pruner=HandledRequestsPruner(

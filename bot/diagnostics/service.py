@@ -17,7 +17,14 @@ from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
-from bot.errors import NotFound, PermissionDenied, StoreBusy, StoreUnavailable, UsageError
+from bot.errors import (
+    NotFound,
+    NotifierError,
+    PermissionDenied,
+    StoreBusy,
+    StoreUnavailable,
+    UsageError,
+)
 from bot.incidents import journal, storage
 from bot.models import Actor
 from bot.outbox import OutboxDispatcher
@@ -43,6 +50,9 @@ class Diagnosis:
     report: Report
     incident_id: str | None
     recorded: bool = True
+    # Why the summary could not be posted at once (a Slack error code), when the store did
+    # not take the record and the diagnosis notifier posted it instead.
+    post_error: str | None = None
 
 
 class DiagnosticsService:
@@ -57,8 +67,10 @@ class DiagnosticsService:
         permissions: Permissions,
         http_client: HttpClient | None = None,
         dispatcher: OutboxDispatcher | None = None,
+        notifier: delivery.DiagnosisNotifier | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.notifier = notifier
         self.policy = policy
         self.store = store
         self.clock = clock
@@ -86,6 +98,13 @@ class DiagnosticsService:
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may run diagnostics.")
 
+    async def check(self, service: str, actor: Actor, checks: Sequence[str] = ()) -> None:
+        """Everything `diagnose` would refuse, without running anything: PermissionDenied,
+        NotFound or UsageError. A listener calls it before saying that a run has started."""
+        await self.require_diagnoser(actor)
+        if not self.plan(service, checks):
+            raise UsageError(f"The catalog names nothing to check for '{_echo(service)}'.")
+
     async def diagnose(
         self,
         service: str,
@@ -103,13 +122,11 @@ class DiagnosticsService:
         and its grades are audited, and put on the incident's timeline when `channel_id` is
         an incident's war room.
         """
-        await self.require_diagnoser(actor)
+        await self.check(service, actor, checks)
         name = service.lower()
-        entry = self.entry(name)
         clients = Clients()
+        entry = self.entry(name)
         selected = select(all_checks(entry, clients, self.http_client), checks)
-        if not selected:
-            raise UsageError(f"The catalog names nothing to check for '{_echo(name)}'.")
         started_at = self.clock.now()
         started = time.perf_counter()
         try:
@@ -127,8 +144,23 @@ class DiagnosticsService:
             incident_id = await self._record(report, actor, checks, channel_id, request_id, via)
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("diagnosis of %s not recorded: %s", name, exc)
-            return Diagnosis(report, None, recorded=False)
+            error = await self._post_unrecorded(report, channel_id, actor)
+            return Diagnosis(report, None, recorded=False, post_error=error)
         return Diagnosis(report, incident_id)
+
+    async def _post_unrecorded(
+        self, report: Report, channel_id: str | None, actor: Actor
+    ) -> str | None:
+        """The outbox could not take the summary: post it now, through the same notifier
+        (and its error translation) the outbox uses. The Slack error code when it failed."""
+        if not channel_id or self.notifier is None:
+            return None
+        try:
+            await delivery.post_now(self.notifier, report, channel=channel_id, actor=actor.user_id)
+        except NotifierError as exc:
+            log.warning("could not post the diagnosis of %s: %s", report.service, exc)
+            return exc.error_code or str(exc)
+        return None
 
     def describe_suggestion(self, service: str, action: str, params: dict) -> str:
         """What a suggestion would do, from the catalog; NotFound when it no longer applies."""
