@@ -104,6 +104,24 @@ class ModalResponder:
         return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
 
 
+async def open_form(
+    client: AsyncWebClient,
+    trigger_id: str | None,
+    view: dict[str, Any],
+    form: str,
+    respond: Responder,
+) -> dict[str, Any] | None:
+    """Open a modal at once (a trigger_id lives 3 s): the opened view, or None once the
+    person is told that this `form` (templates.form_failed) could not open, and why."""
+    try:
+        opened = await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+        await respond(text=templates.form_failed(form, error), response_type="ephemeral")
+        return None
+    return dict(opened["view"])
+
+
 def listener_context(
     services: Services,
     context: dict[str, Any],

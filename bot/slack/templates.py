@@ -359,19 +359,25 @@ def war_room_confirmation(incident: Incident) -> str:
     return f"Opening a war room for *{incident.id}*."
 
 
-def declare_form_failed(error: str) -> str:
-    return (
-        f"I could not open the declaration form (`{error}`). Declare with "
-        "`/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead."
-    )
+# Each form by name: what it is called, and what to do when it cannot open.
+_FORMS = {
+    "declare": (
+        "declaration form",
+        "Declare with `/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead.",
+    ),
+    "update": ("update form", "Use `/incident update` instead."),
+    "postmortem": ("postmortem form", "Try `/incident postmortem` again in a moment."),
+}
+
+
+def form_failed(form: str, error: str) -> str:
+    """A modal that Slack would not open: which one, why, and what to do instead."""
+    name, instead = _FORMS[form]
+    return f"I could not open the {name} (`{escape_mrkdwn(error)}`). {instead}"
 
 
 def update_resolved(incident: Incident) -> str:
     return f"*{incident.id}* is resolved. Use `/incident reopen {incident.id}` to work on it again."
-
-
-def update_form_failed(error: str) -> str:
-    return f"I could not open the update form (`{error}`). Use `/incident update` instead."
 
 
 def list_title(page: IncidentPage) -> str:
