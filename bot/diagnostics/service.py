@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot import audit, metrics, outbox
+from bot import audit, dedup, metrics, outbox
 from bot.audit import AuditRecord
 from bot.catalog import Service
 from bot.clock import Clock
@@ -190,6 +190,9 @@ class DiagnosticsService:
         }
         now = self.clock.now()
         async with self.store.transaction() as tx:
+            # Claimed with the record (a button's run of several services claims it once):
+            # read back when a failure after the commit must be told from one before it.
+            await dedup.mark_handled(tx, request_id, now)
             incident = await storage.get_by_channel(tx, channel_id) if channel_id else None
             if channel_id:
                 # The summary goes out through the outbox, once this record commits.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit
+from bot import audit, dedup
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.coordination.owner import owner_id
@@ -135,6 +135,8 @@ class RemediationService:
         async with self.store.transaction() as tx:
             if request_id and await requests.by_key(tx, request_id):
                 raise DuplicateRequest(request_id)
+            # The request's claim commits with the change: read back after a failure.
+            await dedup.mark_handled(tx, request_id, now)
             incident = await incidents.get_by_channel(tx, channel_id) if channel_id else None
             request = await requests.insert(
                 tx,
@@ -210,6 +212,9 @@ class RemediationService:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             request = await recording.read(tx, request_id, lock=True)
+            # A retried click is refused below as "already approved"; the claim only records
+            # that this click's change committed (read back after a failure).
+            await dedup.mark_handled(tx, request_key, now)
             spec = actions.spec_for(request.action)
             refused = await self._closed(tx, request, actor, now, "approve")
             if refused is None and actor.user_id == request.requested_by:
@@ -260,6 +265,7 @@ class RemediationService:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             request = await recording.read(tx, request_id, lock=True)
+            await dedup.mark_handled(tx, request_key, now)  # as in approve
             spec = actions.spec_for(request.action)
             refused = await self._closed(tx, request, actor, now, "deny")
             if refused is None and actor.user_id != request.requested_by and not approver:

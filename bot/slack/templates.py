@@ -214,6 +214,24 @@ def store_busy() -> str:
     )
 
 
+def done_unconfirmed() -> str:
+    # The change committed; something after it failed (the answer itself, a later step).
+    return (
+        ":white_check_mark: That went through: your request is recorded. Something failed"
+        " after it, so I could not confirm the details here. Please don't send it again;"
+        " `/incident list` shows where things stand."
+    )
+
+
+def outcome_unknown() -> str:
+    # A COMMIT was sent and its answer lost, or a later step failed: whether it stands is
+    # not known, so the person must not be told that nothing changed.
+    return (
+        ":warning: I lost track of your request while saving it, so I can't tell whether it"
+        " was recorded. Check `/incident list` before you try again."
+    )
+
+
 def duplicate_request() -> str:
     return "That request was already handled; nothing was changed."
 
