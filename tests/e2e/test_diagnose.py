@@ -100,6 +100,12 @@ async def test_diagnose_posts_a_graded_summary_with_evidence_and_buttons(
     assert answer["text"].startswith("This would by hand: pre-load the hot keys")
     assert "nothing was changed" in answer["text"]
 
+    async def previewed() -> bool:  # audited once the answer is out
+        return any(
+            [e async for e in harness.services.audit.entries() if e.action.endswith("preview")]
+        )
+
+    await until(previewed, "the preview to be audited")
     entries = [e async for e in harness.services.audit.entries()]
     [run] = [e for e in entries if e.action == "diagnose.run"]
     assert run.outcome == "ok: WARN" and run.args["grades"]["redis.hit_ratio"] == "WARN"
