@@ -23,6 +23,10 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
   one that raises rolls the whole transaction back). `Tx.after_commit(hook)` runs a plain
   callable once the commit has succeeded (never on rollback), so nothing is scheduled or
   kicked before its row is visible to others.
+- While a `CommitLog` is set in `commit_log` (commands.context.run_command sets one per
+  command), every transaction that ran `execute()` counts itself in it when its COMMIT is
+  sent and when it has committed: a failure can then tell "nothing was changed" from "a
+  change may stand" (the adapters set `Tx.wrote` in `execute`).
 - `snapshot()` is a read-only transaction that sees one consistent state of the whole
   database however long it lasts, while writers go on (PostgreSQL: REPEATABLE READ; SQLite:
   a read transaction on a connection of its own, WAL mode).
