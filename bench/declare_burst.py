@@ -76,6 +76,8 @@ class Tally:
 
     announce_channel: str
     answers: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Each request's answers, by response_url: to tell a refusal that was not one.
+    answers_by_url: dict[str, list[str]] = field(default_factory=dict)
     answered: int = 0
     announced: int = 0
     announcement_texts: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -87,13 +89,17 @@ class Tally:
         now = time.perf_counter()
         if isinstance(item, RecordedResponse):
             self.answered += 1
-            self.answers[kind_of(str(item.payload.get("text", "")))] += 1
+            kind = kind_of(str(item.payload.get("text", "")))
+            self.answers[kind] += 1
+            self.answers_by_url.setdefault(item.url_id, []).append(kind)
             self.last_answer_at = now
             self.changed.set()
         elif (
             item.method == "chat.postMessage"
             and item.ok
             and item.params.get("channel") == self.announce_channel
+            # Pages of P2 incidents go to the same channel: only announcements count here.
+            and str(item.params.get("text", "")).startswith("Incident Update:")
         ):
             self.announced += 1
             self.announcement_texts[str(item.params.get("text", ""))] += 1
@@ -112,9 +118,14 @@ class Tally:
 
 
 def kind_of(text: str) -> str:
-    """Sort an answer: created, or which refusal."""
+    """Sort an answer: created, or which refusal (or neither: it went through, or nobody
+    can tell)."""
     if text.startswith("Declared"):
         return "created"
+    if text.startswith(":white_check_mark: That went through"):
+        return "went through, details unconfirmed"
+    if text.startswith(":warning: I lost track of your request"):
+        return "outcome unknown"
     if "can't reach my database" in text:
         return "refused: database unreachable"
     if text.startswith(":hourglass:"):
@@ -184,6 +195,8 @@ class Outcome:
     finished: bool
     started: float
     bot_cpu: float  # this process: the bot (in-process), the Slack double, the HTTP client
+    # Requests told that nothing was changed whose incident exists.
+    refused_yet_created: int
     database_cpu: float  # the PostgreSQL server, when the bench started it
     replicas_cpu: float | None = None  # the bot processes, with --replicas
 
@@ -242,14 +255,18 @@ async def burst(
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(session.close)
         sender = SlackRequestSender(url, SIGNING_SECRET, session=session)
+        titles = {
+            double.new_response_url(channel=CHANNEL, user_id=USER): f"Burst {label} declaration {n}"
+            for n in range(count)
+        }
         bodies = [
             slash_command_body(
-                text=f"declare P2 Burst {label} declaration {n}",
+                text=f"declare P2 {title}",
                 user_id=USER,
                 channel_id=CHANNEL,
-                response_url=double.new_response_url(channel=CHANNEL, user_id=USER),
+                response_url=response_url,
             )
-            for n in range(count)
+            for response_url, title in titles.items()
         ]
         gate = asyncio.Semaphore(concurrency)
         acked = 0
@@ -281,10 +298,25 @@ async def burst(
         await counter.open()
         try:
             async with counter.transaction() as tx:
-                row = await tx.fetchone("SELECT COUNT(*) AS n FROM incidents")
+                rows = await tx.fetchall("SELECT title FROM incidents")
         finally:
             await counter.close()
-        created = int(row["n"]) if row else 0
+        created = len(rows)
+        # An incident whose transaction committed after the count still got its announcement.
+        announced = {
+            text.removeprefix("Incident Update: ").split(" | ")[0]
+            for text in tally.announcement_texts
+        }
+        existing = {str(r["title"]) for r in rows} | announced
+        refused_yet_created = sum(
+            1
+            for response_url, title in titles.items()
+            if title in existing
+            and any(
+                kind.startswith(("refused", "other"))  # every refusal says "nothing changed"
+                for kind in tally.answers_by_url.get(response_url.rsplit("/", 1)[-1], [])
+            )
+        )
         return Outcome(
             label,
             count,
@@ -295,6 +327,7 @@ async def burst(
             finished,
             started,
             bench_cpu,
+            refused_yet_created,
             database_cpu,
             replicas_cpu if replicas else None,
         )
@@ -302,7 +335,7 @@ async def burst(
 
 def report(outcome: Outcome) -> None:
     tally = outcome.tally
-    refused = sum(n for kind, n in tally.answers.items() if kind != "created")
+    refused = sum(n for kind, n in tally.answers.items() if kind.startswith(("refused", "other")))
     print(f"{outcome.label}:")
     print(
         f"  sent {outcome.count}, acked {outcome.acked} in {outcome.acked_after:.2f} s;"
@@ -311,6 +344,7 @@ def report(outcome: Outcome) -> None:
     for kind, n in sorted(tally.answers.items()):
         if kind != "created":
             print(f"    {n} x {kind}")
+    print(f"  told nothing changed, yet created: {outcome.refused_yet_created}")
     twice = {text: n for text, n in tally.announcement_texts.items() if n > 1}
     print(f"  announced more than once: {len(twice)}")
     for text, n in list(twice.items())[:3]:
@@ -399,7 +433,10 @@ async def postgres(
 
 
 async def run(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.CRITICAL)  # refusals are counted, not logged
+    if args.log:  # the bot's warnings and errors, to see why a request was refused
+        logging.basicConfig(filename=args.log, level=logging.WARNING)
+    else:
+        logging.basicConfig(level=logging.CRITICAL)  # refusals are counted, not logged
     print(f"declare burst: {args.count} signed /incident declare P2, {args.concurrency} in flight")
     if args.replicas:
         with servers(args.database_url, redis=True) as (database, redis_url, pid):
@@ -483,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         default=PACE_SCALE,
         help="Slack's clock this many times faster, for the double and the bot alike",
     )
+    parser.add_argument("--log", help="write the bot's warnings and errors to this file")
     args = parser.parse_args(argv)
     if args.baseline and args.database_url:
         parser.error("--baseline needs two empty databases: use the throwaway server")

@@ -44,6 +44,22 @@ async def claim(tx: Tx, request_id: str | None, at: datetime) -> None:
         raise DuplicateRequest("This request was already handled.")
 
 
+async def was_handled(store: Store, request_id: str, *, within: float = 5.0) -> bool | None:
+    """Whether `request_id`'s claim committed (so the change it guarded stands); None when
+    the store cannot say within `within` seconds. A failure that may have come after a
+    COMMIT asks this before telling anyone that nothing was changed."""
+    try:
+        async with asyncio.timeout(within):
+            async with store.transaction() as tx:
+                row = await tx.fetchone(
+                    "SELECT 1 AS found FROM handled_requests WHERE request_id = ?", (request_id,)
+                )
+    except (StoreError, TimeoutError) as exc:
+        log.warning("could not tell whether request %s was handled: %s", request_id, exc)
+        return None
+    return row is not None
+
+
 async def forget_handled_before(tx: Tx, cutoff: datetime, *, limit: int) -> int:
     """Delete at most `limit` requests handled before `cutoff`; return how many."""
     return await tx.execute(

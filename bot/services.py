@@ -201,7 +201,12 @@ def build_services(
             dispatcher
         )
     diagnostics = DiagnosticsService(
-        policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
+        policy=policy,
+        store=store,
+        clock=clock,
+        permissions=permissions,
+        dispatcher=dispatcher,
+        notifier=diagnosis_notifier,
     )
     # Drills: their checks on declaration, their report on resolution.
     drills = Drills(

@@ -25,6 +25,7 @@ from commands.context import (
     action_value,
     channel_of,
     listener_context,
+    open_form,
     run_command,
 )
 from commands.escalate import escalate_incident
@@ -88,15 +89,16 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         incident_id = action_value(body)
         # The trigger_id expires in 3 s: open a placeholder now, fill it in after the read.
-        try:
-            opened = await client.views_open(
-                trigger_id=body["trigger_id"], view=blocks.loading_modal("Post an update")
-            )
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-            await respond(text=templates.update_form_failed(error), response_type="ephemeral")
+        opened = await open_form(
+            client,
+            body.get("trigger_id"),
+            blocks.loading_modal("Post an update"),
+            "update",
+            respond,
+        )
+        if opened is None:
             return
-        view_id = opened["view"]["id"]
+        view_id = opened["id"]
         try:
             incident = await services.incidents.get(incident_id)
             if incident.is_open:

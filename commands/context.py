@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditRecord
+from bot.dedup import was_handled
 from bot.errors import (
     Conflict,
     DuplicateRequest,
@@ -26,6 +27,7 @@ from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import templates
+from bot.store.base import CommitLog, commit_log
 from bot.text import excerpt, visible
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,24 @@ class ModalResponder:
                 # Not a member there, or a channel the bot cannot see: fall back to a DM.
                 log.info("ephemeral answer failed (%s); sending a DM", exc.response.get("error"))
         return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+
+
+async def open_form(
+    client: AsyncWebClient,
+    trigger_id: str | None,
+    view: dict[str, Any],
+    form: str,
+    respond: Responder,
+) -> dict[str, Any] | None:
+    """Open a modal at once (a trigger_id lives 3 s): the opened view, or None once the
+    person is told that this `form` (templates.form_failed) could not open, and why."""
+    try:
+        opened = await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+        await respond(text=templates.form_failed(form, error), response_type="ephemeral")
+        return None
+    return dict(opened["view"])
 
 
 def listener_context(
@@ -226,7 +246,13 @@ async def run_command(
 
     Changes are audited by the services in their own transactions; `read_only` commands
     are audited here once they have answered.
+
+    A failure is answered "nothing was changed" only when that is known: when no
+    transaction of the work had sent its COMMIT. After one had (the connection lost as the
+    COMMIT's answer came back, a failure once the change was made), the request's claim is
+    read back: the answer says the change went through, or that it cannot tell.
     """
+    log_token = commit_log.set(CommitLog())
     try:
         await work()
         if read_only:
@@ -244,10 +270,29 @@ async def run_command(
         await ctx.reply(templates.duplicate_request())
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
-        await ctx.reply(templates.store_unavailable())
+        await _failed(ctx, templates.store_unavailable(), read_only)
     except StoreBusy as exc:
         log.warning("store busy during %s: %s", action, exc)
-        await ctx.reply(templates.store_busy())
+        await _failed(ctx, templates.store_busy(), read_only)
     except Exception:
         log.exception("%s failed", action)
-        await ctx.reply(templates.internal_error())
+        await _failed(ctx, templates.internal_error(), read_only)
+    finally:
+        commit_log.reset(log_token)
+
+
+async def _failed(ctx: CommandContext, nothing_changed: str, read_only: bool) -> None:
+    """Answer a failed command truthfully: `nothing_changed` when no write was sent to
+    commit (or the command only reads); otherwise what the request's claim, which commits
+    with the change it guards, says: it went through, it did not, or nobody can tell."""
+    sent = commit_log.get() or CommitLog()
+    if read_only or sent.sent == 0:
+        await ctx.reply(nothing_changed)
+        return
+    handled = await was_handled(ctx.services.store, ctx.request_id) if ctx.request_id else None
+    if handled:
+        await ctx.reply(templates.done_unconfirmed())
+    elif handled is False and sent.committed == 0:
+        await ctx.reply(nothing_changed)  # the claim is not there: its change is not either
+    else:
+        await ctx.reply(templates.outcome_unknown())

@@ -4,7 +4,6 @@ suggestion buttons: thin listeners. Ack at once, call DiagnosticsService, post i
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -12,12 +11,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.diagnostics.service import Diagnosis
+from bot.errors import UsageError
+from bot.incidents.parsing import check_command
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
+from bot.slack import templates
 from commands.context import (
     CommandContext,
     action_value,
@@ -28,30 +29,18 @@ from commands.context import (
 )
 from commands.remediate import request_remediation
 
-log = logging.getLogger(__name__)
 
-
-async def post_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
-    """The summary in the channel, the evidence in its thread: queued in the outbox with the
-    record; posted from here only when the store could not take it."""
+async def answer_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
+    """The summary and its evidence were posted by the service (through the outbox, or at
+    once when the store could not take the record); tell the person what they must know."""
     report = diagnosis.report
-    if diagnosis.recorded and ctx.channel_id:
-        return
-    try:
-        posted = await ctx.client.chat_postMessage(
-            channel=ctx.channel_id,
-            text=views.summary_text(report),
-            blocks=views.summary_blocks(report, actor=ctx.actor.user_id),
-        )
-        for text, blocks in views.evidence_messages(report):
-            await ctx.client.chat_postMessage(
-                channel=ctx.channel_id, thread_ts=posted["ts"], text=text, blocks=blocks
-            )
-    except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-        log.warning("could not post the diagnosis of %s: %s", report.service, error)
+    if not ctx.channel_id:  # nowhere to post (the App Home): the summary is the answer
         await ctx.reply(
-            views.post_failed(error),
+            views.summary_text(report), blocks=views.summary_blocks(report, actor=ctx.actor.user_id)
+        )
+    elif diagnosis.post_error is not None:
+        await ctx.reply(
+            views.post_failed(diagnosis.post_error),
             blocks=views.summary_blocks(report, actor=ctx.actor.user_id),
         )
     if not diagnosis.recorded:
@@ -59,7 +48,12 @@ async def post_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
 
 
 async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str], via: str) -> None:
+    """Check who asks and what for, say the run has started, run it, post it: a refusal is
+    the first and only answer, never one that follows "Diagnosing ..."."""
+
     async def work() -> None:
+        await ctx.services.diagnostics.check(service, ctx.actor, checks)
+        await ctx.reply(views.acked(service))
         diagnosis = await ctx.services.diagnostics.diagnose(
             service,
             ctx.actor,
@@ -68,7 +62,7 @@ async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str]
             request_id=ctx.request_id,
             via=via,
         )
-        await post_diagnosis(ctx, diagnosis)
+        await answer_diagnosis(ctx, diagnosis)
 
     args = {"service": service[:80], "checks": [c[:40] for c in checks], "via": via}
     await run_command(ctx, "diagnose.run", args, work, usage_for="diagnose")
@@ -85,7 +79,21 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
         context: dict[str, Any],
     ) -> None:
-        words = (command.get("text") or "").split()
+        raw = str(command.get("text") or "")
+        try:
+            words = check_command(raw).split()
+        except UsageError as exc:
+            # Too long, or a control character: refused on the ack, as every command does.
+            await ack(response_type="ephemeral", text=templates.usage("diagnose", str(exc)))
+            await record_invocation(
+                services,
+                context["actor"],
+                "diagnose",
+                "rejected: usage",
+                {"text": raw},
+                context.get("request_id"),
+            )
+            return
         if not words or words[0].lower() == "help":
             # Answered from the policy in memory, on the ack itself.
             await ack(response_type="ephemeral", text=views.usage(diagnostics.service_names()))
@@ -94,14 +102,13 @@ def register(app: AsyncApp, services: Services) -> None:
                 context["actor"],
                 "diagnose.help",
                 "ok",
-                {"text": (command.get("text") or "")[:200]},
+                {"text": raw[:200]},
                 context.get("request_id"),
             )
             return
-        if words[0].lower() in services.policy.services:
-            await ack(response_type="ephemeral", text=views.acked(words[0]))
-        else:
-            await ack()  # the answer (not allowed, or no such service) follows at once
+        # Who may diagnose is a directory look-up: the ack carries nothing, and the first
+        # answer is either the refusal or "Diagnosing ...".
+        await ack()
         ctx = listener_context(
             services, context, client, channel_id=command.get("channel_id"), respond=respond
         )
@@ -128,7 +135,6 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.reply(views.no_services(incident.id, diagnostics.service_names()))
                 return
             for service in catalogued:
-                await ctx.reply(views.acked(service))
                 await run_diagnosis(ctx, service, (), via="button")
 
         await run_command(

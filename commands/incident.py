@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
@@ -28,6 +27,7 @@ from bot.incidents.schemas import (
     AddNote,
     AssignRole,
     ChangeSeverity,
+    DeclareIncident,
     IncidentTarget,
     ReopenIncident,
     ResolveIncident,
@@ -40,6 +40,7 @@ from commands.context import (
     CommandContext,
     listener_context,
     on_incident,
+    open_form,
     run_command,
     target_parser,
 )
@@ -50,23 +51,26 @@ from commands.report import reply_similar
 Subcommand = Callable[[CommandContext, str], Awaitable[None]]
 
 
+async def declared(ctx: CommandContext, command: DeclareIncident) -> None:
+    """Declare and answer: the one path of the typed command and the form alike (the
+    confirmation, then up to three similar earlier incidents)."""
+    incident = await ctx.services.incidents.declare(command, ctx.actor, request_id=ctx.request_id)
+    policy = ctx.services.policy
+    await ctx.reply(
+        templates.declared_confirmation(
+            incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
+        )
+    )
+    await reply_similar(ctx, incident.id)
+
+
 async def declare(ctx: CommandContext, rest: str) -> None:
     if not rest.strip():
         await open_declare_form(ctx)
         return
 
     async def work() -> None:
-        command = parse_declare(rest)
-        incident = await ctx.services.incidents.declare(
-            command, ctx.actor, request_id=ctx.request_id
-        )
-        policy = ctx.services.policy
-        await ctx.reply(
-            templates.declared_confirmation(
-                incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
-            )
-        )
-        await reply_similar(ctx, incident.id)
+        await declared(ctx, parse_declare(rest))
 
     await run_command(ctx, "incident.declare", {"text": rest}, work, usage_for="declare")
 
@@ -95,11 +99,7 @@ async def open_declare_form(ctx: CommandContext) -> None:
     view = blocks.declare_modal(
         origin_channel=ctx.channel_id, services=sorted(ctx.services.policy.services)
     )
-    try:
-        await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
-    except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-        await ctx.reply(templates.declare_form_failed(error))
+    await open_form(ctx.client, ctx.trigger_id, view, "declare", ctx.respond)
 
 
 # -- the lifecycle: shared by the subcommands and the buttons (commands.actions) ----------
@@ -126,7 +126,8 @@ async def _ack(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None
 ack = on_incident("incident.ack", target_parser("ack"), _ack)
 
 
-async def _update(ctx: CommandContext, incident_id: str, command: UpdateStatus) -> None:
+async def post_update(ctx: CommandContext, incident_id: str, command: UpdateStatus) -> None:
+    """Post a status update and answer: the typed command and the form alike."""
     incident = await ctx.services.incidents.update_status(
         incident_id,
         ctx.actor,
@@ -135,11 +136,15 @@ async def _update(ctx: CommandContext, incident_id: str, command: UpdateStatus) 
         eta=command.eta,
         impact=command.impact,
         request_id=ctx.request_id,
+        publish=command.publish,
     )
-    await ctx.reply(templates.update_confirmation(incident, ctx.services.policy.announce_channel))
+    answer = templates.update_confirmation(incident, ctx.services.policy.announce_channel)
+    if command.publish:
+        answer = f"{answer} {templates.PUBLISHED_WITH_UPDATE}"
+    await ctx.reply(answer)
 
 
-update = on_incident("incident.update", parse_update, _update)
+update = on_incident("incident.update", parse_update, post_update)
 
 
 async def _severity(ctx: CommandContext, incident_id: str, command: ChangeSeverity) -> None:

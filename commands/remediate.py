@@ -10,9 +10,12 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import UsageError
+from bot.incidents.parsing import check_command
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import remediation_blocks as views
+from bot.slack import templates
 from commands.context import (
     CommandContext,
     action_value,
@@ -32,7 +35,9 @@ async def request_remediation(
     params: dict[str, Any] | None = None,
     origin: str,
 ) -> None:
-    """Dry-run and post a request (from the command or a /diagnose suggestion button)."""
+    """Dry-run and post a request (from the command or a /diagnose suggestion button).
+    One answer: the refusal, or the request posted (the dry run is bounded by the target's
+    timeout), never a promise followed by a refusal."""
 
     async def work() -> None:
         request = await ctx.services.remediation.request(
@@ -86,7 +91,21 @@ def register(app: AsyncApp, services: Services) -> None:
         client: AsyncWebClient,
         context: dict[str, Any],
     ) -> None:
-        words = (command.get("text") or "").split()
+        raw = str(command.get("text") or "")
+        try:
+            words = check_command(raw).split()
+        except UsageError as exc:
+            # Too long, or a control character: refused on the ack, as every command does.
+            await ack(response_type="ephemeral", text=templates.usage("remediate", str(exc)))
+            await record_invocation(
+                services,
+                context["actor"],
+                "remediation",
+                "rejected: usage",
+                {"text": raw},
+                context.get("request_id"),
+            )
+            return
         if len(words) < 2 or words[0].lower() == "help":
             await ack(response_type="ephemeral", text=views.usage())
             await record_invocation(
@@ -98,7 +117,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 context.get("request_id"),
             )
             return
-        await ack(response_type="ephemeral", text=views.acked(words[0], words[1]))
+        await ack()  # the one answer follows: the refusal, or the request posted
         ctx = listener_context(
             services, context, client, channel_id=command.get("channel_id"), respond=respond
         )

@@ -9,7 +9,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatOpsError, UsageError
@@ -17,12 +16,13 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
-from bot.slack import blocks, report_blocks, templates
+from bot.slack import blocks, report_blocks
 from commands.context import (
     CommandContext,
     action_value,
     listener_context,
     on_incident,
+    open_form,
     run_command,
     target_parser,
 )
@@ -43,13 +43,10 @@ report = on_incident("reports.report", target_parser("report"), _report)
 
 async def postmortem(ctx: CommandContext, rest: str) -> None:
     # The trigger_id lives 3 s: open a placeholder first, fill it in after the reads.
-    try:
-        opened = await ctx.client.views_open(
-            trigger_id=ctx.trigger_id, view=blocks.loading_modal("Postmortem")
-        )
-    except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-        await ctx.reply(templates.declare_form_failed(error))
+    opened = await open_form(
+        ctx.client, ctx.trigger_id, blocks.loading_modal("Postmortem"), "postmortem", ctx.respond
+    )
+    if opened is None:
         return
 
     async def work() -> None:
@@ -59,10 +56,10 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
             incident, recorded, items = await ctx.services.reports.postmortem(incident_id)
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
             view = blocks.message_modal("Postmortem", str(exc))
-            await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
+            await ctx.client.views_update(view_id=opened["id"], view=view)
             raise
         view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)
-        await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
+        await ctx.client.views_update(view_id=opened["id"], view=view)
 
     await run_command(
         ctx, "reports.postmortem_form", {"text": rest}, work, usage_for="postmortem", read_only=True

@@ -14,8 +14,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
-from bot.slack import blocks, templates
+from bot.slack import blocks
 from commands.context import listener_context, run_command
+from commands.incident import declared, post_update
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +84,7 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
 
         async def work() -> None:
-            incident = await services.incidents.declare(
-                command, ctx.actor, request_id=ctx.request_id
-            )
-            policy = services.policy
-            await ctx.reply(
-                templates.declared_confirmation(
-                    incident,
-                    policy.announce_channel,
-                    war_room=policy.has_war_room(incident.severity),
-                )
-            )
+            await declared(ctx, command)  # the typed command's path, similar incidents and all
 
         await run_command(ctx, "incident.declare", {"form": fields}, work, usage_for="declare")
 
@@ -125,19 +116,6 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
 
         async def work() -> None:
-            incident = await services.incidents.update_status(
-                incident_id,
-                ctx.actor,
-                status=command.status,
-                message=command.message,
-                eta=command.eta,
-                impact=command.impact,
-                request_id=ctx.request_id,
-                publish=command.publish,
-            )
-            answer = templates.update_confirmation(incident, services.policy.announce_channel)
-            if command.publish:
-                answer = f"{answer} {templates.PUBLISHED_WITH_UPDATE}"
-            await ctx.reply(answer)
+            await post_update(ctx, incident_id, command)
 
         await run_command(ctx, "incident.update", args, work, usage_for="update")

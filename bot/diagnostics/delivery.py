@@ -37,6 +37,16 @@ class DiagnosisNotifier(Protocol):
         ...
 
 
+async def post_now(
+    notifier: DiagnosisNotifier, report: Report, *, channel: str, actor: str
+) -> MessageRef:
+    """The summary, then its evidence in the thread, at once (the outbox could not take
+    them). NotifierError as the notifier raises it."""
+    ref = await notifier.post_summary(report, channel=channel, actor=actor)
+    await notifier.post_evidence(report, ref)
+    return ref
+
+
 class DiagnosisDelivery:
     def __init__(self, *, store: Store, clock: Clock, notifier: DiagnosisNotifier) -> None:
         self.store = store

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from bot import metrics
 from bot.diagnostics.findings import Check, CheckRun, Finding, Grade
 from bot.redact import redact_text
-from bot.targets.errors import TargetError
+from bot.targets.errors import TargetError, TargetMisconfigured
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ async def _run_one(check: Check) -> CheckRun:
             findings = await check.run()
     except TimeoutError:
         findings = [_failed(check, f"no answer within {check.timeout:g} s (timed out)")]
+    except TargetMisconfigured as exc:
+        # The catalog entry itself is wrong: nothing was reached, and retrying will not help.
+        findings = [_failed(check, f"misconfigured in the catalog: {exc.detail}")]
     except TargetError as exc:
         findings = [_failed(check, f"unreachable: {exc.detail}")]
     except Exception as exc:  # a probe bug must not cost the other findings

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot import audit, metrics, outbox
+from bot import audit, dedup, metrics, outbox
 from bot.audit import AuditRecord
 from bot.catalog import Service
 from bot.clock import Clock
@@ -17,7 +17,14 @@ from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
-from bot.errors import NotFound, PermissionDenied, StoreBusy, StoreUnavailable, UsageError
+from bot.errors import (
+    NotFound,
+    NotifierError,
+    PermissionDenied,
+    StoreBusy,
+    StoreUnavailable,
+    UsageError,
+)
 from bot.incidents import journal, storage
 from bot.models import Actor, Incident
 from bot.outbox import OutboxDispatcher
@@ -43,6 +50,9 @@ class Diagnosis:
     report: Report
     incident_id: str | None
     recorded: bool = True
+    # Why the summary could not be posted at once (a Slack error code), when the store did
+    # not take the record and the diagnosis notifier posted it instead.
+    post_error: str | None = None
 
 
 class DiagnosticsService:
@@ -57,8 +67,10 @@ class DiagnosticsService:
         permissions: Permissions,
         http_client: HttpClient | None = None,
         dispatcher: OutboxDispatcher | None = None,
+        notifier: delivery.DiagnosisNotifier | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.notifier = notifier
         self.policy = policy
         self.store = store
         self.clock = clock
@@ -89,6 +101,13 @@ class DiagnosticsService:
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may run diagnostics.")
 
+    async def check(self, service: str, actor: Actor, checks: Sequence[str] = ()) -> None:
+        """Everything `diagnose` would refuse, without running anything: PermissionDenied,
+        NotFound or UsageError. A listener calls it before saying that a run has started."""
+        await self.require_diagnoser(actor)
+        if not self.plan(service, checks):
+            raise UsageError(f"The catalog names nothing to check for '{_echo(service)}'.")
+
     async def diagnose(
         self,
         service: str,
@@ -108,13 +127,11 @@ class DiagnosticsService:
         an incident's war room, or `incident_id` names one (a drill's own checks). A drill's
         report suggests no remediation that writes, only advice done by hand.
         """
-        await self.require_diagnoser(actor)
+        await self.check(service, actor, checks)
         name = service.lower()
-        entry = self.entry(name)
         clients = Clients()
+        entry = self.entry(name)
         selected = select(all_checks(entry, clients, self.http_client, service=name), checks)
-        if not selected:
-            raise UsageError(f"The catalog names nothing to check for '{_echo(name)}'.")
         started_at = self.clock.now()
         started = time.perf_counter()
         try:
@@ -135,8 +152,23 @@ class DiagnosticsService:
             )
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("diagnosis of %s not recorded: %s", name, exc)
-            return Diagnosis(report, None, recorded=False)
+            error = await self._post_unrecorded(report, channel_id, actor)
+            return Diagnosis(report, None, recorded=False, post_error=error)
         return Diagnosis(report, incident_id)
+
+    async def _post_unrecorded(
+        self, report: Report, channel_id: str | None, actor: Actor
+    ) -> str | None:
+        """The outbox could not take the summary: post it now, through the same notifier
+        (and its error translation) the outbox uses. The Slack error code when it failed."""
+        if not channel_id or self.notifier is None:
+            return None
+        try:
+            await delivery.post_now(self.notifier, report, channel=channel_id, actor=actor.user_id)
+        except NotifierError as exc:
+            log.warning("could not post the diagnosis of %s: %s", report.service, exc)
+            return exc.error_code or str(exc)
+        return None
 
     def describe_suggestion(self, service: str, action: str, params: dict) -> str:
         """What a suggestion would do, from the catalog; NotFound when it no longer applies."""
@@ -185,6 +217,9 @@ class DiagnosticsService:
         }
         now = self.clock.now()
         async with self.store.transaction() as tx:
+            # Claimed with the record (a button's run of several services claims it once):
+            # read back when a failure after the commit must be told from one before it.
+            await dedup.mark_handled(tx, request_id, now)
             incident = await self._incident(tx, channel_id, incident_id)
             if channel_id:
                 # The summary goes out through the outbox, once this record commits.

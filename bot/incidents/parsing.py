@@ -41,11 +41,11 @@ SEVERITIES = ", ".join(s.value for s in Severity)
 ETA_MAX = timedelta(days=30)
 
 
-def parse_command(text: str) -> tuple[str, str]:
-    """A slash command's whole text, checked before anything else reads it, then split.
+def check_command(text: str) -> str:
+    """A slash command's whole text (any command's), checked before anything else reads it.
 
     Its length is bounded (COMMAND_TEXT_MAX) and it may hold no control character or bidi
-    override, so no argument of any subcommand can be longer or stranger than this.
+    override, so no argument of any command can be longer or stranger than this.
     """
     if len(text) > COMMAND_TEXT_MAX:
         raise UsageError(
@@ -53,7 +53,12 @@ def parse_command(text: str) -> tuple[str, str]:
             f"{COMMAND_TEXT_MAX:,}. Shorten it, or put the longer parts in notes."
         )
     _build(SlashCommand, text=text)
-    return split_subcommand(text)
+    return text
+
+
+def parse_command(text: str) -> tuple[str, str]:
+    """`/incident`'s text, checked (check_command), then split into subcommand and rest."""
+    return split_subcommand(check_command(text))
 
 
 def split_subcommand(text: str) -> tuple[str, str]:

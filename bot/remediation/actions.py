@@ -281,6 +281,9 @@ def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
             raise UsageError(f"{spec.name} takes no '{_echo(key)}' (parameters: {known}).")
         if not raw:
             raise UsageError(f"'{_echo(key)}' needs a value.")
+        if field in data:
+            # `replicas=2 replicas=5`: which one was meant is a guess, and a guess acts.
+            raise UsageError(f"'{_echo(field)}' is given more than once: give it once.")
         data[field] = _value(field, raw)
     return validate(spec, data)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit
+from bot import audit, dedup
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.coordination.owner import owner_id
@@ -148,6 +148,8 @@ class RemediationService:
         async with self.store.transaction() as tx:
             if request_id and await requests.by_key(tx, request_id):
                 raise DuplicateRequest(request_id)
+            # The request's claim commits with the change: read back after a failure.
+            await dedup.mark_handled(tx, request_id, now)
             incident = await incidents.get_by_channel(tx, channel_id) if channel_id else None
             request = await requests.insert(
                 tx,
@@ -218,14 +220,19 @@ class RemediationService:
         self, request_id: int, actor: Actor, *, request_key: str | None = None
     ) -> Decision:
         """Record one approval; the one that completes them starts the execution."""
+        # Who may approve is a directory look-up (Slack): resolved before the row is locked.
+        approver = await self._may_approve(request_id, actor)
         now = self.clock.now()
         async with self.store.transaction() as tx:
             request = await recording.read(tx, request_id, lock=True)
+            # A retried click is refused below as "already approved"; the claim only records
+            # that this click's change committed (read back after a failure).
+            await dedup.mark_handled(tx, request_key, now)
             spec = actions.spec_for(request.action)
             refused = await self._closed(tx, request, actor, now, "approve")
             if refused is None and actor.user_id == request.requested_by:
                 refused = "You requested this: someone else must approve it."
-            if refused is None and not await approval.may_approve(self.permissions, actor, spec):
+            if refused is None and not approver:
                 listed = approval.approvers(self.policy.roles, spec)
                 refused = (
                     f"You are not an approver for {spec.name}."
@@ -267,16 +274,14 @@ class RemediationService:
         self, request_id: int, actor: Actor, *, request_key: str | None = None
     ) -> Decision:
         """Deny (an approver) or withdraw (the requester) a request still waiting."""
+        approver = await self._may_approve(request_id, actor)  # before the row is locked
         now = self.clock.now()
         async with self.store.transaction() as tx:
             request = await recording.read(tx, request_id, lock=True)
+            await dedup.mark_handled(tx, request_key, now)  # as in approve
             spec = actions.spec_for(request.action)
             refused = await self._closed(tx, request, actor, now, "deny")
-            if (
-                refused is None
-                and actor.user_id != request.requested_by
-                and not await approval.may_approve(self.permissions, actor, spec)
-            ):
+            if refused is None and actor.user_id != request.requested_by and not approver:
                 refused = f"Only an approver for {spec.name}, or the requester, may deny it."
             if refused is not None:
                 await self._refusal(tx, request, actor, "remediation.deny", refused, request_key)
@@ -306,6 +311,12 @@ class RemediationService:
                 tx, self.dispatcher, self.changes, request, now, recording.REFRESH
             )
         return Decision(request)
+
+    async def _may_approve(self, request_id: int, actor: Actor) -> bool:
+        """Whether `actor` is an approver of the request's action (NotFound for no request).
+        A request's action never changes, so this holds for the locked read that follows."""
+        request = await self.get(request_id)
+        return await approval.may_approve(self.permissions, actor, actions.spec_for(request.action))
 
     async def get(self, request_id: int) -> Request:
         async with self.store.transaction() as tx:

@@ -281,16 +281,20 @@ class ReportService:
     ) -> tuple[ActionItem, bool]:
         """Close an item (its owner or a responder); (item, False) when it was closed already.
         Its pending reminder is withdrawn in the same transaction."""
+        # Who is a responder is a directory look-up (Slack): resolved before any row is
+        # locked. An item's owner never changes, so the check holds inside the transaction.
+        async with self.store.transaction() as tx:
+            found = await storage.get_item(tx, item_id)
+        if found is None:
+            raise NotFound(f"There is no action item #{item_id}.")
+        if actor.user_id != found.owner and not await self.permissions.allows(actor, "responders"):
+            raise PermissionDenied("Only its owner or a responder may close an action item.")
         now = self.clock.now()
         async with self.store.transaction() as tx:
             await dedup.claim(tx, request_id, now)
             item = await storage.get_item(tx, item_id)
             if item is None:
                 raise NotFound(f"There is no action item #{item_id}.")
-            if actor.user_id != item.owner and not await self.permissions.allows(
-                actor, "responders"
-            ):
-                raise PermissionDenied("Only its owner or a responder may close an action item.")
             await self._get(tx, item.incident_id, lock=True)  # the engine's lock order
             if not await storage.close_item(tx, item.id, actor.user_id, now):
                 return item, False

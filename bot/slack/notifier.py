@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -59,7 +61,22 @@ async def call_slack(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackRespon
         raise NotifierError(f"Slack unreachable: {type(exc).__name__}", retryable=True) from exc
     except AttributeError as exc:
         # slack_sdk's own check reads `.get` on the body: an HTTP 200 whose body is text.
+        # Any other AttributeError is a bug of ours: it is raised as it is, never retried
+        # for a day as Slack's fault.
+        if not _raised_by_response_check(exc):
+            raise
         raise NotifierError("Slack answered with a body that is not JSON", retryable=True) from exc
+
+
+def _raised_by_response_check(exc: AttributeError) -> bool:
+    """True when `exc` came from slack_sdk's AsyncSlackResponse.validate reading a text body."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return False
+    last = frames[-1]
+    return last.name == "validate" and last.filename.endswith(
+        os.path.join("slack_sdk", "web", "async_slack_response.py")
+    )
 
 
 def _translate(response: Any) -> NotifierError:

@@ -58,10 +58,6 @@ def usage(problem: str = "") -> str:
     return "\n".join(lines)
 
 
-def acked(action: str, service: str) -> str:
-    return f"Checking what `{_clean(action, 80)}` would change on `{_clean(service, 80)}`…"
-
-
 def requested(request: Request) -> str:
     return (
         f"Request #{request.id} is posted for approval: {_clean(request.preview.summary)}."

@@ -49,6 +49,8 @@ _USAGE_TEXT = {
     "actions": "`/incident actions [INC-ID]`",
     "stats": "`/incident stats [days]` (1 to 366; 30 when left out)",
     "diagnose": "`/diagnose <service> [check ...]`",
+    "remediate": "`/remediate <action> <service> [key=value ...]` (`/remediate help` lists"
+    " the actions)",
     "help": "`/incident help` lists every command",
 }
 USAGE = {command: escape_mrkdwn(line) for command, line in _USAGE_TEXT.items()}
@@ -230,6 +232,24 @@ def store_busy() -> str:
     )
 
 
+def done_unconfirmed() -> str:
+    # The change committed; something after it failed (the answer itself, a later step).
+    return (
+        ":white_check_mark: That went through: your request is recorded. Something failed"
+        " after it, so I could not confirm the details here. Please don't send it again;"
+        " `/incident list` shows where things stand."
+    )
+
+
+def outcome_unknown() -> str:
+    # A COMMIT was sent and its answer lost, or a later step failed: whether it stands is
+    # not known, so the person must not be told that nothing changed.
+    return (
+        ":warning: I lost track of your request while saving it, so I can't tell whether it"
+        " was recorded. Check `/incident list` before you try again."
+    )
+
+
 def duplicate_request() -> str:
     return "That request was already handled; nothing was changed."
 
@@ -392,19 +412,25 @@ def war_room_confirmation(incident: Incident) -> str:
     return f"Opening a war room for *{incident.id}*."
 
 
-def declare_form_failed(error: str) -> str:
-    return (
-        f"I could not open the declaration form (`{error}`). Declare with "
-        "`/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead."
-    )
+# Each form by name: what it is called, and what to do when it cannot open.
+_FORMS = {
+    "declare": (
+        "declaration form",
+        "Declare with `/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead.",
+    ),
+    "update": ("update form", "Use `/incident update` instead."),
+    "postmortem": ("postmortem form", "Try `/incident postmortem` again in a moment."),
+}
+
+
+def form_failed(form: str, error: str) -> str:
+    """A modal that Slack would not open: which one, why, and what to do instead."""
+    name, instead = _FORMS[form]
+    return f"I could not open the {name} (`{escape_mrkdwn(error)}`). {instead}"
 
 
 def update_resolved(incident: Incident) -> str:
     return f"*{incident.id}* is resolved. Use `/incident reopen {incident.id}` to work on it again."
-
-
-def update_form_failed(error: str) -> str:
-    return f"I could not open the update form (`{error}`). Use `/incident update` instead."
 
 
 def list_title(page: IncidentPage) -> str:

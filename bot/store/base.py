@@ -23,6 +23,10 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
   one that raises rolls the whole transaction back). `Tx.after_commit(hook)` runs a plain
   callable once the commit has succeeded (never on rollback), so nothing is scheduled or
   kicked before its row is visible to others.
+- While a `CommitLog` is set in `commit_log` (commands.context.run_command sets one per
+  command), every transaction that ran `execute()` counts itself in it when its COMMIT is
+  sent and when it has committed: a failure can then tell "nothing was changed" from "a
+  change may stand" (the adapters set `Tx.wrote` in `execute`).
 - `snapshot()` is a read-only transaction that sees one consistent state of the whole
   database however long it lasts, while writers go on (PostgreSQL: REPEATABLE READ; SQLite:
   a read transaction on a connection of its own, WAL mode).
@@ -35,6 +39,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 logger = logging.getLogger(__name__)
@@ -108,6 +114,21 @@ def skip_locked(tx: Tx) -> str:
     return " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
 
 
+@dataclass
+class CommitLog:
+    """What the writing transactions of one piece of work came to (those that ran a write
+    statement; a read changes nothing whatever becomes of it): how many reached their COMMIT
+    (`sent`) and how many are known to have committed (`committed`). A failure with nothing
+    sent changed nothing; one after a COMMIT was sent may follow a change that stands."""
+
+    sent: int = 0
+    committed: int = 0
+
+
+# The log of the work in progress in this task (commands.context.run_command sets one).
+commit_log: ContextVar[CommitLog | None] = ContextVar("commit_log", default=None)
+
+
 class CommitHooks:
     """The before/after-commit hooks of one transaction; adapters mix it into their Tx."""
 
@@ -115,6 +136,7 @@ class CommitHooks:
         self._before: list[Callable[[], Awaitable[None]]] = []
         self._last: list[Callable[[], Awaitable[None]]] = []
         self._after: list[Callable[[], None]] = []
+        self.wrote = False  # set by the adapter's execute(): this transaction may change data
 
     def before_commit(self, hook: Callable[[], Awaitable[None]], *, last: bool = False) -> None:
         (self._last if last else self._before).append(hook)
@@ -129,8 +151,14 @@ class CommitHooks:
         while self._before or self._last:
             hook = (self._before or self._last).pop(0)
             await hook()
+        log = commit_log.get()
+        if log is not None and self.wrote:  # the adapter sends COMMIT next
+            log.sent += 1
 
     def run_after_commit(self) -> None:
+        log = commit_log.get()
+        if log is not None and self.wrote:
+            log.committed += 1
         hooks, self._after = self._after, []
         for hook in hooks:
             try:

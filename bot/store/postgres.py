@@ -93,6 +93,7 @@ class PostgresTx(CommitHooks):
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.wrote = True
         try:
             cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
         except psycopg.Error as exc:

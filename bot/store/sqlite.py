@@ -89,6 +89,7 @@ class SqliteTx(CommitHooks):
         return await self._store._run(work, self._conn)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.wrote = True
         return await self._run(lambda conn: conn.execute(sql, tuple(params)).rowcount)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:

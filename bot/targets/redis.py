@@ -78,14 +78,22 @@ class RedisClient:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[RedisSession]:
         timeout = self.target.timeout.seconds
-        client = aioredis.from_url(
-            url_for(self.target),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            decode_responses=True,
-            retry_on_timeout=False,
-            client_name="chatops-bot",
-        )
+        try:
+            client = aioredis.from_url(
+                url_for(self.target),
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                decode_responses=True,
+                retry_on_timeout=False,
+                client_name="chatops-bot",
+            )
+        except ValueError:
+            # redis-py's own words may quote the URL, password and all: name the variable.
+            raise TargetMisconfigured(
+                SYSTEM,
+                f"environment variable {self.target.url_env} does not hold a valid Redis URL"
+                " (redis://[:password@]host[:port][/db], rediss:// or unix://)",
+            ) from None
         try:
             yield RedisSession(client)
         finally:

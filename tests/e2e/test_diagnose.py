@@ -4,7 +4,9 @@ buttons out through the Slack double; roles, the audit log and the incident time
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,7 +71,8 @@ async def test_diagnose_posts_a_graded_summary_with_evidence_and_buttons(
     harness = await _harness(make_harness)
     response = await harness.command("cache", command="/diagnose", channel_id="C0GENERAL")
     assert response.status == 200
-    assert "Diagnosing `cache`" in str(response.body)  # the ack itself answers
+    [started] = await harness.replies()  # said once the caller and the service are checked
+    assert started["text"].startswith("Diagnosing `cache`")
     await harness.double.wait_for("chat.postMessage", 2)
     summary = _summary(harness, "C0GENERAL")
     text = str(summary["blocks"])
@@ -131,6 +134,43 @@ async def test_only_responders_may_diagnose_and_unknown_services_are_named(
         e.outcome async for e in harness.services.audit.entries() if e.action == "diagnose.run"
     ]
     assert outcomes[0] == "refused: not allowed" and outcomes[2] == "rejected: usage"
+
+
+@pytest.mark.parametrize(
+    ("user", "text", "refusal"),
+    [
+        ("U0EVE", "cache", "Only responders may run diagnostics"),
+        ("U0SRE", "cache " + "x" * 4_500, "a command may be at most 4,000"),
+        ("U0SRE", "cache\x00", "control character (U+0000)"),
+        ("U0SRE", "cache <!here>", "No check called"),
+    ],
+)
+async def test_a_refused_diagnosis_is_never_first_announced_as_started(
+    make_harness: HarnessFactory, cache_url: str, user: str, text: str, refusal: str
+) -> None:
+    # Issue 15: each of these was first answered "Diagnosing `cache`: every check runs now",
+    # then refused; `cache\x00` was told there is no service called 'cache'.
+    harness = await _harness(make_harness, roles={"responders": ["U0SRE"]})
+    response = await harness.command(text, command="/diagnose", user_id=user)
+    assert response.status == 200
+    answers = [str(response.body)]
+    if "Usage" not in str(response.body):  # refused on the ack itself, or in one reply
+        answers += [r["text"] for r in await harness.replies()]
+    assert "Diagnosing" not in " ".join(answers)
+    assert refusal in answers[-1] and "No service called" not in answers[-1]
+    assert "<!here>" not in answers[-1]
+    assert harness.double.calls_to("chat.postMessage") == []
+
+    async def outcomes() -> list[str]:
+        return [e.outcome async for e in harness.services.audit.entries()]
+
+    async def audited() -> bool:
+        return bool(await outcomes())
+
+    await until(audited, "the refusal to be audited")
+    [outcome] = await outcomes()
+    assert outcome.startswith(("refused", "rejected"))
+    assert len(harness.double.responses) == harness.responses_seen  # that was the only answer
 
 
 async def test_in_a_war_room_the_summary_joins_the_timeline_and_the_card_has_diagnose(
@@ -207,3 +247,29 @@ async def test_a_slack_500_delays_the_summary_and_it_arrives_once(
     replies = [m for m in _posted(harness, "C0GENERAL") if m.get("thread_ts")]
     assert replies and all(r["thread_ts"] == summary["ts"] for r in replies)
     assert await harness.services.dispatcher.pending_count() == 0
+
+
+async def test_a_diagnosis_the_store_cannot_record_is_posted_through_the_notifier(
+    make_harness: HarnessFactory, cache_url: str, tmp_path: Path
+) -> None:
+    # Issue 15: with the store unable to take the record, commands/diagnose.py posted the
+    # summary itself and caught only SlackApiError: Slack's answer with a text body (an
+    # AttributeError inside slack_sdk) became "Something went wrong ... nothing was changed".
+    database = tmp_path / "held.db"
+    harness = await make_harness(
+        database_url=f"sqlite:///{database}",
+        policy=policy_with(services={"cache": {"redis": {"url_env": "CACHE_URL"}}}),
+        DATABASE_QUEUE_SECONDS=1.0,
+    )
+    harness.double.http_error("chat.postMessage", status=200, body="OK")
+    holder = sqlite3.connect(database, isolation_level=None, timeout=10)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the database: the record waits
+    try:
+        await harness.command("cache", command="/diagnose", channel_id="C0GENERAL")
+        answers = [r["text"] for r in await harness.replies(3, timeout=15)]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answers[0].startswith("Diagnosing `cache`")
+    assert "could not post the diagnosis" in answers[1] and "not JSON" in answers[1]
+    assert answers[2] == views.not_recorded()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.models import Status
+from bot.incidents.schemas import DeclareIncident
+from bot.models import Actor, Severity, Status
 from bot.slack import blocks
 from bot.slack.requests import new_trigger_id
 from tests.e2e.incident_helpers import (
@@ -206,3 +207,43 @@ async def test_the_answer_falls_back_to_a_direct_message(harness: BotHarness) ->
         if c.ok and c.response["channel"] == dm_channel
     ]
     assert "Declared *INC-" in dm.params["text"]
+
+
+async def test_the_form_gives_the_similar_incidents_the_typed_command_gives(
+    harness: BotHarness,
+) -> None:
+    # Issue 15: the form declared through a copy of the command's code that had lost the
+    # similar-incident hint.
+    earlier = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P2, title="Checkout API returns 502"), Actor("U0BOB")
+    )
+    await harness.services.incidents.resolve(
+        earlier.id, Actor("U0BOB"), summary="Rolled back the deploy"
+    )
+    assert (await harness.command("declare", channel_id="C0GENERAL")).status == 200
+    [opened] = await harness.double.wait_for("views.open")
+    values = {
+        "title": {"value": "Checkout API returns 502 again"},
+        "severity": {"value": _select("P2")},
+    }
+    view = opened.response["view"]
+    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view, user_id="U0BOB")
+    assert response.status == 200
+    await harness.double.wait_for("chat.postEphemeral", 2)
+    declared, similar = (e["text"] for e in harness.double.ephemerals)
+    assert "Declared *INC-" in declared
+    assert similar == f"Similar past incidents: {earlier.id}"
+
+
+async def test_a_postmortem_form_that_cannot_open_is_named_as_the_postmortem_form(
+    harness: BotHarness,
+) -> None:
+    # Issue 15: a copied error branch told the user "I could not open the declaration form".
+    incident = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P2, title="Queue backlog"), Actor("U0BOB")
+    )
+    harness.double.fail("views.open", "expired_trigger_id")
+    await harness.command(f"postmortem {incident.id}", trigger_id=new_trigger_id())
+    [answer] = await harness.replies()
+    assert answer["text"].startswith("I could not open the postmortem form (`expired_trigger_id`)")
+    assert "declaration" not in answer["text"]

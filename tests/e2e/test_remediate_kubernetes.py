@@ -8,6 +8,8 @@ import asyncio
 import copy
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import HarnessFactory
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
 from tests.harness import BotHarness
@@ -22,6 +24,7 @@ from tests.remediation_helpers import (
     finish,
     remediation_policy,
     request,
+    request_messages,
     thread_replies,
 )
 
@@ -190,3 +193,39 @@ async def test_deny_expire_and_drift(
     answer, posted = await request(harness, "kubernetes.scale checkout 50")
     assert posted is None and "outside the catalog's bounds (2 to 12)" in answer
     assert _writes(fake_kubernetes) == []
+
+
+async def test_a_parameter_given_twice_is_ambiguous_and_changes_nothing(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Issue 15: `replicas=2 replicas=5` was read as 5 (the last one won, silently).
+    harness = await _harness(make_harness, fake_kubernetes)
+    for text in (
+        "kubernetes.scale checkout replicas=3 replicas=5",
+        "kubernetes.scale checkout 4 replicas=5",
+    ):
+        answer, posted = await request(harness, text)
+        assert posted is None and "'replicas' is given more than once" in answer
+    assert _writes(fake_kubernetes) == []
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        ("/remediate", "kubernetes.scale checkout " + "replicas=4 " * 450),
+        ("/remediate", "kubernetes.scale checkout\x00 replicas=4"),
+        ("/oncall", "P1" + " " * 4_500),
+        ("/oncall", "P1\x00"),
+    ],
+)
+async def test_every_command_keeps_the_length_cap_and_refuses_control_characters(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, command: str, text: str
+) -> None:
+    # Issue 15: the 4,000-character cap and the control-character refusal held for
+    # /incident only.
+    harness = await _harness(make_harness, fake_kubernetes)
+    response = await harness.command(text, command=command, user_id=REQUESTER)
+    assert response.status == 200
+    body = str(response.body)
+    assert "a command may be at most 4,000" in body or "control character (U+0000)" in body
+    assert harness.double.responses == [] and request_messages(harness) == []

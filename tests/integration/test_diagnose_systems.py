@@ -4,6 +4,7 @@ a real part over the network, through the same DiagnosticsService the bot uses."
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -270,3 +271,23 @@ async def test_a_redis_that_refuses_is_crit_with_its_error(
     assert report.grade is Grade.CRIT and report.findings[0].summary.startswith("unreachable")
     assert "s3cretpass" not in repr(report)
     assert redis  # the client library the adapter translated from
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:s3cretpass@127.0.0.1:notaport/0", "mongo://x"],
+)
+async def test_a_malformed_redis_url_is_a_crit_naming_the_entry_not_a_traceback(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 15: redis-py's ValueError ("Port could not be cast...") was logged as an ERROR
+    # traceback and shown in Slack as the finding.
+    monkeypatch.setenv("BROKEN_URL", url)
+    report = await diagnose(
+        tmp_path, {"broken": {"redis": {"url_env": "BROKEN_URL", "timeout": 1}}}, "broken"
+    )
+    summary = report.findings[0].summary
+    assert report.grade is Grade.CRIT
+    assert summary.startswith("misconfigured in the catalog:") and "BROKEN_URL" in summary
+    assert "ValueError" not in summary and "s3cretpass" not in repr(report)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.console.workspace import SlackDouble
 from bot.errors import NotifierError
-from bot.slack.notifier import SlackNotifier
+from bot.slack.notifier import SlackNotifier, call_slack
 from tests.harness import openapi_spec
 from tests.servers import free_port
 
@@ -58,6 +59,21 @@ async def test_an_answer_that_is_not_slacks_json_is_retryable(
     # The fault was one answer: the next attempt is delivered.
     ref = await notifier.post("C0INC", "Checkout is down")
     assert [m["ts"] for m in slack.messages("C0INC")] == [ref.ts]
+
+
+async def test_an_attribute_error_of_our_own_is_a_bug_not_a_body_that_is_not_json(
+    slack: SlackDouble, notifier: SlackNotifier
+) -> None:
+    # Issue 15: every AttributeError inside a Web API call was "a body that is not JSON",
+    # retryable, so the outbox retried a programming error for 24 hours.
+    async def post_with_a_bug() -> AsyncSlackResponse:
+        response = await notifier.client.chat_postMessage(channel="C0INC", text="Checkout")
+        message: dict[str, str] | None = None
+        assert response
+        return message.ts  # type: ignore[attr-defined, union-attr]
+
+    with pytest.raises(AttributeError):
+        await call_slack(post_with_a_bug())
 
 
 async def test_a_5xx_with_slacks_json_is_retryable(

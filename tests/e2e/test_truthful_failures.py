@@ -1,0 +1,152 @@
+"""Issue 15: a burst of declarations on a contended PostgreSQL answered some requesters "I
+can't reach my database ... nothing was changed" although their incidents were created. A
+failure that comes once a COMMIT has been sent (here: the connection lost while the server's
+confirmation of the COMMIT was on its way back) may follow a change that stands; the answer
+must say what happened, read back from the request's claim, never "nothing was changed".
+
+The fault is a real one: a TCP proxy in front of the real PostgreSQL lets the COMMIT of the
+transaction that inserts the incident through, waits until the server has confirmed it, and
+closes the connection before the confirmation reaches the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from bot.slack import templates
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import ANNOUNCE, count
+
+pytestmark = pytest.mark.postgres
+
+
+class CommitCutter:
+    """A loopback TCP proxy to PostgreSQL. Once armed, the first connection whose
+    transaction inserted an incident has its COMMIT delivered and confirmed by the server,
+    then is closed before the confirmation is passed on."""
+
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.armed = False
+        self.cut = asyncio.Event()
+        # After the cut, the database is gone: every connection closed, new ones refused.
+        self.blackout = False
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.blackout and self.cut.is_set():
+            client_w.close()
+            return
+        server_r, server_w = await asyncio.open_connection(*self.upstream)
+        self._writers.update((client_w, server_w))
+        state = {"inserted": False, "cutting": False}
+        tasks = [
+            asyncio.create_task(self._to_server(client_r, server_w, state)),
+            asyncio.create_task(self._to_client(server_r, client_w, state)),
+        ]
+        self._tasks.update(tasks)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for writer in (client_w, server_w):
+                writer.close()
+            self._tasks.difference_update(tasks)
+
+    async def _to_server(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: dict[str, bool]
+    ) -> None:
+        while chunk := await reader.read(65536):
+            if b"INSERT INTO incidents " in chunk:
+                state["inserted"] = True
+            if self.armed and state["inserted"] and b"COMMIT" in chunk:
+                self.armed = False
+                state["cutting"] = True  # the server's answer will not be passed on
+            writer.write(chunk)
+            await writer.drain()
+
+    async def _to_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, state: dict[str, bool]
+    ) -> None:
+        while chunk := await reader.read(65536):
+            if state["cutting"]:
+                if b"COMMIT\x00" in chunk:  # CommandComplete: the server has committed
+                    self.cut.set()
+                    if self.blackout:
+                        for other in self._writers:
+                            other.close()
+                    return  # closing both ends: the bot never hears it
+                continue
+            writer.write(chunk)
+            await writer.drain()
+
+
+@pytest.fixture
+async def cutter(postgres_url: str) -> AsyncIterator[tuple[CommitCutter, str]]:
+    parts = urlsplit(postgres_url)
+    proxy = CommitCutter(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    netloc = (
+        f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else f"127.0.0.1:{proxy.port}"
+    )
+    try:
+        yield proxy, urlunsplit(parts._replace(netloc=netloc))
+    finally:
+        await proxy.stop()
+
+
+async def test_a_declaration_whose_commit_answer_is_lost_is_not_called_unchanged(
+    make_harness: HarnessFactory, cutter: tuple[CommitCutter, str]
+) -> None:
+    proxy, url = cutter
+    harness = await make_harness(database_url=url)
+    proxy.armed = True
+    response = await harness.command("declare P2 Checkout is down", channel_id="C0GENERAL")
+    assert response.status == 200
+    [answer] = await harness.replies(timeout=15)
+    assert proxy.cut.is_set()  # the fault happened where it was meant to
+    assert await count(harness, "incidents") == 1  # the declaration stands
+    assert "nothing was changed" not in answer["text"]
+    assert answer["text"] == templates.done_unconfirmed()
+    # And it is whole: announced once, like any other declaration.
+    await harness.settle()
+    announcements = [
+        c.params["text"]
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.params["channel"] == ANNOUNCE and c.params["text"].startswith("Incident Update:")
+    ]
+    assert len(announcements) == 1 and "Checkout is down" in announcements[0]
+
+
+async def test_when_the_claim_cannot_be_read_back_the_answer_says_so(
+    make_harness: HarnessFactory, cutter: tuple[CommitCutter, str]
+) -> None:
+    # The COMMIT went out and the database went away with its answer: nobody can tell yet
+    # whether the declaration stands, and the answer must not guess "nothing was changed".
+    proxy, url = cutter
+    harness = await make_harness(database_url=url)
+    proxy.armed, proxy.blackout = True, True
+    await harness.command("declare P2 Checkout is down", channel_id="C0GENERAL")
+    [answer] = await harness.replies(timeout=20)
+    assert proxy.cut.is_set()
+    assert answer["text"] == templates.outcome_unknown()
+    assert "nothing was changed" not in answer["text"]
