@@ -8,12 +8,13 @@ DEDUP_RETENTION_SECONDS) once an hour, so the table stays the size of one day's 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
 from bot.background import BackgroundLoop
 from bot.clock import Clock
-from bot.errors import DuplicateRequest
+from bot.errors import DuplicateRequest, StoreError
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)

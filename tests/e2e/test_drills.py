@@ -109,6 +109,8 @@ async def test_a_drill_runs_the_real_machinery_marked_drill_and_reports(
     assert "redis.set_maxmemory_policy" not in str(_buttons(summary))
     # The same checks outside a drill do offer it: the drill is what leaves it out.
     await harness.command("cache", command="/diagnose", channel_id="C0GENERAL")
+    [started] = await harness.replies()  # said once the checks are known to run
+    assert started["text"].startswith("Diagnosing `cache`")
     await until(lambda: bool(_diagnosis_summaries(harness, "C0GENERAL")), "a real diagnosis")
     [real] = _diagnosis_summaries(harness, "C0GENERAL")
     assert "redis.set_maxmemory_policy" in str(_buttons(real))
