@@ -170,8 +170,7 @@ class Console(Interactions):
         await self.double.start()
         # The file database outlives a session and the double does not: start channel IDs
         # where no earlier session can have been, so old incidents never claim new channels.
-        if hasattr(self.double.state, "_id_counter"):
-            self.double.state._id_counter = (int(time.time()) - 1_700_000_000) * 10
+        self.double.state.team.start_ids_at((int(time.time()) - 1_700_000_000) * 10)
         self.double.add_channel(DEFAULT_CHANNEL_ID, DEFAULT_CHANNEL_NAME)
         announce = policy.announce_channel
         if announce.startswith("C") and self.double.channel(announce) is None:

@@ -32,14 +32,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bot.console.workspace.checks import OpenApiChecker, check_message, check_view
 from bot.console.workspace.documented import check_documented
 from bot.console.workspace.limits import Outage, RateLimiter
-from bot.console.workspace.state import (
-    RESPONSE_URL_MAX_POSTS,
-    ApiError,
-    Channel,
-    UploadedFile,
-    WorkspaceState,
-    as_flag,
-)
+from bot.console.workspace.state import ApiError, Channel, UploadedFile, WorkspaceState, as_flag
+from bot.console.workspace.team import Team
 from bot.slack.limits import SlackLimits
 
 __all__ = ["Channel", "RecordedCall", "RecordedResponse", "SlackDouble", "UploadedFile"]
@@ -51,6 +45,7 @@ _JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
 _MESSAGE_METHODS = {"chat.postMessage", "chat.postEphemeral", "chat.update", "chat.scheduleMessage"}
 _VIEW_METHODS = {"views.open", "views.update", "views.push", "views.publish"}
 RESPONSE_URL_TTL_SECONDS = 30 * 60
+RESPONSE_URL_MAX_POSTS = 5
 
 
 @dataclass
@@ -139,17 +134,16 @@ class SlackDouble:
         self.on_event = on_event
         self._clock = clock
         self._openapi = OpenApiChecker(openapi_spec) if openapi_spec is not None else None
+        team = Team(
+            team_id=team_id, bot_user_id=bot_user_id, bot_id=bot_id, app_id=app_id, clock=clock
+        )
         self.state = WorkspaceState(
-            team_id=team_id,
-            bot_user_id=bot_user_id,
-            bot_id=bot_id,
-            app_id=app_id,
+            team=team,
             users=users,
             usergroups=usergroups,
             channels_exist_by_default=channels_exist_by_default,
             chat_write_public=chat_write_public,
             trigger_id_ttl=trigger_id_ttl,
-            clock=clock,
             wall_clock=time.time,
         )
         self.calls: list[RecordedCall] = []
@@ -167,6 +161,8 @@ class SlackDouble:
         self._changed_loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._base = ""
+        # Declare a channel that exists before the test (None members: unknown roster).
+        self.add_channel = self.state.add_channel
 
     # ----- lifecycle --------------------------------------------------------------------
 
@@ -186,7 +182,7 @@ class SlackDouble:
         await site.start()
         bound_host, bound_port = self._runner.addresses[0][:2]
         self._base = f"http://{bound_host}:{bound_port}/"
-        self.state.files_base_url = f"{self._base}upload/v1/"
+        self.state.uploads.files_base_url = f"{self._base}upload/v1/"
 
     async def stop(self) -> None:
         """Close Socket Mode connections and stop serving."""
@@ -221,27 +217,6 @@ class SlackDouble:
         return f"{self.url}api/"
 
     # ----- seeding and reading state ----------------------------------------------------
-
-    def add_channel(
-        self,
-        channel_id: str,
-        name: str,
-        *,
-        is_private: bool = False,
-        members: Iterable[str] | None = None,
-        bot_is_member: bool = True,
-        creator: str | None = None,
-    ) -> Channel:
-        """Declare a channel that exists before the test (None members = unknown roster;
-        made by `creator`, a person unless told otherwise)."""
-        return self.state.add_channel(
-            channel_id,
-            name,
-            is_private=is_private,
-            members=members,
-            bot_is_member=bot_is_member,
-            creator=creator,
-        )
 
     def add_user(self, user_id: str, **fields: Any) -> None:
         """Seed a user for users.info (fields like name, real_name, profile={...})."""
@@ -297,7 +272,7 @@ class SlackDouble:
 
     def home_view(self, user_id: str) -> dict[str, Any] | None:
         """The App Home view last published for `user_id` (views.publish), if any."""
-        view_id = self.state._home_views.get(user_id)
+        view_id = self.state.surfaces.home_view_id(user_id)
         return copy.deepcopy(self.views[view_id]) if view_id in self.views else None
 
     @property
