@@ -5,11 +5,12 @@ either returns the JSON body Slack would send (without `ok`) or raises `ApiError
 Slack's error code. `bot.console.workspace.server.SlackDouble` puts HTTP, auth and recording
 around it.
 
-The workspace is made of parts, each holding its own data and answering its own methods:
-`team` (who the team and the app are, IDs and timestamps), `directory` (users and user
-groups), `conversations` (channels, IMs and MPIMs; the listing in `listing`), `messages`
-(chat.*, threads, ephemerals, history), `pins_reactions`, `views` (modals and App Homes) and
-`files` (uploads). The table below says which part answers which method.
+The workspace is made of parts, each in a module of its own, holding its own data and
+answering its own methods: `team` (who the team and the app are, IDs and timestamps),
+`directory` (users and user groups), `conversations` (channels, IMs and MPIMs; the listing
+in `listing`), `messages` (chat.*, threads, ephemerals, history), `pins_reactions`, `views`
+(Surfaces: modals and App Homes) and `files` (Uploads). The table below says which part
+answers which method.
 """
 
 from __future__ import annotations
