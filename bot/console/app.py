@@ -16,26 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.console.completion import ConsoleCompleter, SlashCommand, Vocabulary, manifest_commands
+from bot.console.commands import ConsoleCommands
+from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.config import console_config
 from bot.console.feed import ControlRef, Feed, Screen
 from bot.console.interactions import Cancel, Interactions, Quit
-from bot.console.render import (
-    Style,
-    clean_mrkdwn,
-    indent,
-    render_blocks,
-)
-from bot.console.shared_files import save_shared, shared_files_dir
+from bot.console.render import Style
+from bot.console.slash_and_chat import SlashAndChat
 from bot.console.terminal import (
     LineSource,
     PromptLines,
@@ -49,12 +43,7 @@ from bot.policy import Policy, load_policy
 from bot.runtime import Bot, create_bot
 from bot.settings import Settings, load_settings
 from bot.slack import templates
-from bot.slack.requests import (
-    AppResponse,
-    SlackRequestSender,
-    event_callback_body,
-    slash_command_body,
-)
+from bot.slack.requests import AppResponse, SlackRequestSender
 
 __all__ = ["Console", "QueueLines", "console_config", "run_console"]
 
@@ -65,42 +54,14 @@ DEFAULT_CHANNEL_ID = "C0GENERAL"
 DEFAULT_CHANNEL_NAME = "general"
 ANNOUNCE_CHANNEL_NAME = "incidents"
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-HELP = """\
-Type what you would type in Slack:
-  /incident declare P1 API down   a slash command, signed and sent to the bot as Slack would
-  /incident help                  the bot's own help (any command the app registers works)
-  3                               press button [3]; confirmations are asked as y/N first
-  any other text                  say it in the current channel (the bot gets a message event)
-Console commands:
-  :as U0BOB            act as another user
-  :in #inc-...         type the next commands in that channel (or :in C0123)
-  :react 4 pushpin     react to message 4 (the bot gets reaction_added)
-  :channels            channels with their topics, members and pins
-  :history [#channel]  show a channel's messages again
-  :home                open your App Home (incidents, roles, action items)
-  :file                save the last file the bot shared (a report, a chart) and print
-                       where; a report is printed too
-  :help                this text
-  :quit                leave (Ctrl-D too)
-At a terminal, Tab completes commands, channels and incident IDs; Up recalls earlier lines.
-Messages read '#channel · author · msg N'; 'only you' marks answers nobody else sees.
-In a modal, answer each field in turn; :cancel (or Ctrl-C) closes it without submitting."""
 
+class Console(ConsoleCommands, SlashAndChat, Interactions):
+    """The bot, the pretend workspace, and the conversation between them and a person.
 
-def slash_command_help(commands: Sequence[SlashCommand]) -> list[str]:
-    """The app's slash commands, as its manifest declares them."""
-    if not commands:
-        return []
-    lines = ["Slash commands in the app's manifest:"]
-    for command in commands:
-        usage = f"{command.command} {command.usage_hint}".strip()
-        lines.append(f"  {usage:<44} {command.description}".rstrip())
-    return lines
-
-
-class Console(Interactions):
-    """The bot, the pretend workspace, and the conversation between them and a person."""
+    Here: start and stop, the loop that reads lines and what it dispatches to. The rest is
+    in its parts: `commands` (":" lines), `slash_and_chat` (slash commands, chat) and
+    `interactions` (buttons, modals).
+    """
 
     def __init__(
         self,
@@ -174,8 +135,7 @@ class Console(Interactions):
         await self.double.start()
         # The file database outlives a session and the double does not: start channel IDs
         # where no earlier session can have been, so old incidents never claim new channels.
-        if hasattr(self.double.state, "_id_counter"):
-            self.double.state._id_counter = (int(time.time()) - 1_700_000_000) * 10
+        self.double.state.team.start_ids_at((int(time.time()) - 1_700_000_000) * 10)
         self.double.add_channel(DEFAULT_CHANNEL_ID, DEFAULT_CHANNEL_NAME)
         announce = policy.announce_channel
         if announce.startswith("C") and self.double.channel(announce) is None:
@@ -350,145 +310,6 @@ class Console(Interactions):
         except (OSError, TimeoutError) as exc:  # aiohttp errors are OSErrors
             self.screen.error(f"Could not reach the bot: {exc}")
 
-    async def _meta(self, text: str) -> None:
-        name, _, rest = text[1:].partition(" ")
-        rest = rest.strip()
-        if name in ("quit", "q", "exit"):
-            self._quit = True
-        elif name in ("help", "h", "?"):
-            self.screen.print([*HELP.split("\n"), *slash_command_help(self.manifest)])
-        elif name == "as":
-            self._act_as(rest)
-        elif name == "in":
-            self._go_to(rest)
-        elif name == "react":
-            await self._react(rest)
-        elif name == "channels":
-            self._list_channels()
-        elif name == "history":
-            self._history(rest)
-        elif name == "home":
-            await self._home()
-        elif name == "file":
-            self._last_file()
-        else:
-            self.screen.error(f"I don't know :{name}. :help lists the console's commands.")
-
-    async def _home(self) -> None:
-        """Open the App Home as Slack does (app_home_opened), then show what the bot published."""
-        state = self.double.state
-        event = {
-            "type": "app_home_opened",
-            "user": self.user_id,
-            "tab": "home",
-            "channel": "D0HOME",
-            "event_ts": state.new_ts(),
-        }
-        await self._send(
-            event_callback_body(
-                event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id
-            )
-        )
-        await self.settle()
-        view = self.double.home_view(self.user_id)
-        if view is None:
-            self.screen.error("The bot has not published an App Home for you (yet).")
-            return
-        # Read-only here: the home's buttons act in Slack (the console numbers messages only).
-        rendered = render_blocks(view.get("blocks") or [], names=self.names, style=self.style)
-        self.screen.print(
-            [self.style.notice("App Home (its buttons work in Slack)"), *indent(rendered.lines)]
-        )
-
-    def _last_file(self) -> None:
-        shared = [f for f in self.double.files.values() if f.completed and f.content]
-        if not shared:
-            self.screen.error("No file has been shared yet (try /incident report INC-...).")
-            return
-        last = shared[-1]
-        if last.filename.endswith(".md"):
-            self.screen.print(last.content.decode(errors="replace").splitlines())
-        try:
-            path = save_shared(last, self.files_dir or shared_files_dir(self.database_url))
-        except OSError as exc:
-            self.screen.error(f"{last.filename} could not be saved: {exc}")
-            return
-        self.screen.notice(
-            f"{last.filename} ({last.title}, {len(last.content)} bytes) saved to {path}"
-        )
-
-    def _act_as(self, user_id: str) -> None:
-        if not _USER_ID.fullmatch(user_id):
-            self.screen.error("Give a Slack user ID, for example :as U0BOB")
-            return
-        self.user_id = user_id
-        self.screen.notice(f"you are now {user_id}")
-
-    def _go_to(self, ref: str) -> None:
-        if not ref:
-            self.screen.error("Give a channel, for example :in #incidents or :in C0123")
-            return
-        channel = self._channel_named(ref)
-        if channel is None:
-            return
-        self.channel_id = channel.id
-        self.screen.notice(f"you are now in {self.feed.where(channel)}")
-
-    def _channel_named(self, ref: str) -> Channel | None:
-        """A channel by ID, by name, or by the start of a name when only one fits."""
-        ref = ref.removeprefix("<").removesuffix(">")
-        channel = self.double.state.find_channel(ref)
-        if channel is not None:
-            return channel
-        prefix = ref.removeprefix("#")
-        fits = [
-            c
-            for c in self.double.state.channels.values()
-            if not c.is_im and c.name.startswith(prefix)
-        ]
-        if len(fits) == 1:
-            return fits[0]
-        if fits:
-            names = ", ".join(f"#{c.name}" for c in fits)
-            self.screen.error(f"{ref} could be any of {names}; type more of the name.")
-        else:
-            self.screen.error(f"There is no channel {ref}. :channels lists them.")
-        return None
-
-    def _list_channels(self) -> None:
-        lines: list[str] = []
-        for channel in self.double.state.channels.values():
-            details = [
-                f"{len(channel.messages)} message" + ("" if len(channel.messages) == 1 else "s")
-            ]
-            if channel.is_private and not channel.is_im:
-                details.append("private")
-            if channel.members_known and not channel.is_im:
-                people = [self.names.user(m) or m for m in channel.members]
-                details.append("members: " + ", ".join("@" + p for p in people))
-            if channel.pinned:
-                details.append(f"{len(channel.pinned)} pinned")
-            if channel.topic.get("value"):
-                topic = clean_mrkdwn(str(channel.topic["value"]), self.names, self.style)
-                details.append(f"topic: {topic}")
-            here = "  <- you are here" if channel.id == self.channel_id else ""
-            where = self.style.where(self.feed.where(channel))
-            lines.append(
-                f"{where} ({channel.id}) {self.style.dot} "
-                + f" {self.style.dot} ".join(details)
-                + here
-            )
-        self.screen.print(lines or ["No channels yet."])
-
-    def _history(self, ref: str) -> None:
-        channel = self._channel_named(ref) if ref else self._current_channel()
-        if channel is None:
-            return
-        if not channel.messages:
-            self.screen.print([f"{self.feed.where(channel)} has no messages yet."])
-        for message in channel.messages:
-            self.feed.show_message(channel, message, edited=False, whole=True)
-
     def _current_channel(self) -> Channel:
         channel = self.double.state.find_channel(self.channel_id)
         assert channel is not None, "the console's channel vanished"
@@ -504,119 +325,6 @@ class Console(Interactions):
         self.requests_sent += 1
         self.last_status = response.status
         return response
-
-    async def _slash(self, text: str) -> None:
-        command, _, arguments = text.partition(" ")
-        channel = self._current_channel()
-        state = self.double.state
-        body = slash_command_body(
-            command=command,
-            text=arguments.strip(),
-            user_id=self.user_id,
-            user_name=self._user_name(),
-            channel_id=channel.id,
-            channel_name=channel.name,
-            team_id=state.team_id,
-            response_url=self.double.new_response_url(channel=channel.id, user_id=self.user_id),
-            api_app_id=state.app_id,
-        )
-        response = await self._send(body)
-        if response.status == 404:
-            self.screen.error(f"The app has no {command} command.")
-        elif response.status != 200:
-            self.screen.error(f"The app answered {command} with HTTP {response.status}.")
-        else:
-            self._show_ack(channel, response.body)
-
-    def _show_ack(self, channel: Channel, body: Any) -> None:
-        """Slack shows a slash command's ack body: ephemeral, or in the channel if asked."""
-        if isinstance(body, str):
-            payload: dict[str, Any] = {"text": body} if body.strip() else {}
-        else:
-            payload = dict(body) if isinstance(body, Mapping) else {}
-        if not payload.get("text") and not payload.get("blocks"):
-            return
-        if payload.get("response_type") == "in_channel":
-            self.double.state.post_message(channel, payload)
-        else:
-            self.double.state.add_ephemeral(channel.id, self.user_id, payload)
-        self.feed.show_changes()
-
-    async def _react(self, rest: str) -> None:
-        parts = rest.split()
-        if len(parts) != 2 or not parts[0].isdigit():
-            self.screen.error(
-                "Usage: :react <message number> <emoji>, for example :react 3 pushpin"
-            )
-            return
-        found = self.feed.message_at(int(parts[0]))
-        channel = self.double.channel(found[0]) if found else None
-        message = (
-            next((m for m in channel.messages if m.get("ts") == found[1]), None)
-            if channel and found
-            else None
-        )
-        if found is None or channel is None or message is None:
-            self.screen.error(f"There is no message {parts[0]}.")
-            return
-        name = parts[1].strip(":")
-        reactions: list[dict[str, Any]] = message.setdefault("reactions", [])
-        reaction = next((r for r in reactions if r["name"] == name), None)
-        if reaction is None:
-            reaction = {"name": name, "users": [], "count": 0}
-            reactions.append(reaction)
-        if self.user_id not in reaction["users"]:
-            reaction["users"].append(self.user_id)
-            reaction["count"] += 1
-        state = self.double.state
-        event = {
-            "type": "reaction_added",
-            "user": self.user_id,
-            "reaction": name,
-            "item": {"type": "message", "channel": channel.id, "ts": found[1]},
-            "item_user": message.get("user"),
-            "event_ts": state.new_ts(),
-        }
-        self.screen.notice(f"you reacted :{name}: to msg {parts[0]} in {self.feed.where(channel)}")
-        response = await self._send(
-            event_callback_body(
-                event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id
-            )
-        )
-        if response.status != 200:
-            self.screen.notice("(the bot does not listen to reactions)")
-
-    async def _say(self, text: str) -> None:
-        channel = self._current_channel()
-        state = self.double.state
-        ts = state.new_ts()
-        message = {
-            "type": "message",
-            "user": self.user_id,
-            "text": text,
-            "ts": ts,
-            "team": state.team_id,
-        }
-        channel.messages.append(message)
-        number = self.feed.own_message(channel, message)
-        hint = "" if self._said_hint else "; commands start with / and console commands with :"
-        self._said_hint = True
-        self.screen.notice(f"you said msg {number} in {self.feed.where(channel)}{hint}")
-        channel_type = "im" if channel.is_im else "group" if channel.is_private else "channel"
-        event = {
-            "type": "message",
-            "channel": channel.id,
-            "user": self.user_id,
-            "text": text,
-            "ts": ts,
-            "event_ts": ts,
-            "channel_type": channel_type,
-        }
-        await self._send(
-            event_callback_body(
-                event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id
-            )
-        )
 
 
 class _ConsoleLogHandler(logging.Handler):

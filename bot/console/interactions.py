@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.console.feed import ControlRef, Feed, Screen
+from bot.console.feed import ControlRef
+from bot.console.parts import ConsoleParts
 from bot.console.render import (
     InputField,
     Option,
-    Style,
     confirm_question,
     field_prompt,
     find_element,
@@ -26,8 +26,7 @@ from bot.console.render import (
     state_value,
     view_errors,
 )
-from bot.console.workspace import SlackDouble
-from bot.slack.requests import AppResponse, block_actions_body, view_submission_body
+from bot.slack.requests import block_actions_body, view_submission_body
 
 _SELECTS = {"static_select", "overflow", "radio_buttons"}
 
@@ -40,31 +39,8 @@ class Cancel(Exception):
     """The person cancelled a modal (or a question, with Ctrl-C)."""
 
 
-class Interactions:
+class Interactions(ConsoleParts):
     """Buttons and modals; mixed into Console, which provides the rest."""
-
-    double: SlackDouble
-    feed: Feed
-    screen: Screen
-    style: Style
-    channel_id: str
-    _quit: bool
-
-    @property
-    def user_id(self) -> str:
-        raise NotImplementedError
-
-    async def _ask(self, prompt: str, *, command: bool = False) -> str | None:
-        raise NotImplementedError
-
-    async def _send(self, body: Any) -> AppResponse:
-        raise NotImplementedError
-
-    def _user_name(self) -> str:
-        raise NotImplementedError
-
-    async def settle(self) -> None:
-        raise NotImplementedError
 
     # ----- buttons --------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from bot.console.workspace.state import ApiError, Channel, WorkspaceState, as_flag
+from bot.console.workspace.api import ApiError, as_flag
+from bot.console.workspace.conversations import Channel, Conversations
 
 TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
 LIMIT_DEFAULT = 100
@@ -43,7 +44,7 @@ def _position(cursor: str, ids: list[str]) -> int:
     return ids.index(channel_id)
 
 
-def conversations_list(state: WorkspaceState, params: Mapping[str, Any]) -> dict[str, Any]:
+def conversations_list(conversations: Conversations, params: Mapping[str, Any]) -> dict[str, Any]:
     """One page of the conversations the bot can see, oldest first."""
     wanted = {t.strip() for t in str(params.get("types") or "public_channel").split(",")}
     if not wanted or not wanted <= TYPES:
@@ -57,16 +58,18 @@ def conversations_list(state: WorkspaceState, params: Mapping[str, Any]) -> dict
     skip_archived = as_flag(params.get("exclude_archived"))
     visible = [
         channel
-        for channel in state.channels.values()
+        for channel in conversations.channels.values()
         if _kind(channel) in wanted
         and not (skip_archived and channel.is_archived)
-        and (_kind(channel) == "public_channel" or state.bot_user_id in channel.members)
+        and (
+            _kind(channel) == "public_channel" or conversations.team.bot_user_id in channel.members
+        )
     ]
     ids = [channel.id for channel in visible]
     start = _position(str(params["cursor"]), ids) if params.get("cursor") else 0
     page = visible[start : start + limit]
     more = start + limit < len(visible)
     return {
-        "channels": [state.channel_object(channel) for channel in page],
+        "channels": [conversations.channel_object(channel) for channel in page],
         "response_metadata": {"next_cursor": _cursor(ids[start + limit]) if more else ""},
     }
