@@ -141,6 +141,8 @@ async def test_the_fix_ends_the_sessions_the_finding_named_and_no_others(
 
         response = await shop.command("shop", command="/diagnose", user_id=REQUESTER)
         assert response.status == 200
+        [started] = await shop.replies()  # said once the checks are known to run
+        assert started["text"].startswith("Diagnosing `shop`")
         await shop.double.wait_for("chat.postMessage", 2)
         summary = _summary(shop)
         text = str(summary["blocks"])

@@ -126,6 +126,8 @@ async def _diagnose(harness: BotHarness, service: str) -> str:
     before = len(harness.double.calls_to("chat.postMessage"))
     response = await harness.command(service, command="/diagnose", channel_id="C0GENERAL")
     assert response.status == 200
+    [started] = await harness.replies()  # said once the checks are known to run
+    assert started["text"].startswith(f"Diagnosing `{service}`")
     await harness.double.wait_for("chat.postMessage", before + 2, timeout=30)
     await harness.settle()
     return json.dumps([c.params for c in harness.double.calls_to("chat.postMessage")[before:]])
