@@ -214,6 +214,7 @@ async def _reports(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.clock import SystemClock
+    from bot.home.service import HomeService
     from bot.outbox import OutboxDispatcher
     from bot.permissions import CachedDirectory, Permissions, StaticDirectory
     from bot.policy import load_policy
@@ -229,12 +230,14 @@ async def _reports(args: argparse.Namespace) -> int:
     try:
         await migrate(store)
         clock = SystemClock()
+        dispatcher = OutboxDispatcher(store, clock)
         reports = ReportService(
             store=store,
             clock=clock,
             policy=policy,
-            dispatcher=OutboxDispatcher(store, clock),
+            dispatcher=dispatcher,
             permissions=Permissions(policy, CachedDirectory(StaticDirectory())),
+            home=HomeService(store=store, clock=clock, dispatcher=dispatcher),
         )
         if args.command == "report":
             print(markdown.render(await reports.report(args.incident_id)), end="")

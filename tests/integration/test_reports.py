@@ -258,7 +258,7 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
                 day="20261101",
                 seq=n,
             )
-    facts = await env.services.reports.home("U0ALICE")
+    facts = await env.services.home.home("U0ALICE")
     assert facts.open_total == 500 and len(facts.mine) == 5
     assert facts.open_by_severity == {s: 125 for s in Severity}
     assert [i.severity for i in facts.open_incidents] == [Severity.P0] * 15
@@ -268,7 +268,7 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
     assert "…and 485 more" in str(view)
     assert "Approvals waiting for you: 0" in str(view)  # none waiting: the count says so
 
-    await env.services.reports.home_opened("U0ALICE")
+    await env.services.home.home_opened("U0ALICE")
     await env.deliver()
     (publish,) = env.double.calls_to("views.publish")
     assert publish.ok and publish.params["user_id"] == "U0ALICE"
