@@ -22,7 +22,6 @@ from bot.incidents.parsing import (
     parse_reopen,
     parse_resolve,
     parse_severity,
-    parse_update,
 )
 from bot.incidents.schemas import (
     AddNote,
@@ -33,6 +32,7 @@ from bot.incidents.schemas import (
     ResolveIncident,
     UpdateStatus,
 )
+from bot.incidents.update_parsing import parse_update
 from bot.services import Services
 from bot.slack import blocks, catchup_text, templates
 from bot.slack.escape import from_slack
