@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ChatOpsError
 from bot.incidents.queries import well_formed_id
 from bot.services import Services
-from bot.slack import blocks, templates
+from bot.slack import blocks, error_text, templates
 from commands.context import (
     CommandContext,
     action_value,
@@ -94,7 +94,7 @@ def register(app: AsyncApp, services: Services) -> None:
             )
         except SlackApiError as exc:
             error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-            await respond(text=templates.update_form_failed(error), response_type="ephemeral")
+            await respond(text=error_text.update_form_failed(error), response_type="ephemeral")
             return
         view_id = opened["view"]["id"]
         try:

@@ -25,7 +25,7 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
-from bot.slack import templates
+from bot.slack import error_text, help_text
 from bot.text import excerpt, visible
 
 log = logging.getLogger(__name__)
@@ -233,21 +233,21 @@ async def run_command(
             await ctx.audit_read(action, args)
     except UsageError as exc:
         await ctx.audit_refusal(action, "rejected: usage", args)
-        await ctx.reply(templates.usage(usage_for or action.split(".")[-1], str(exc)))
+        await ctx.reply(help_text.usage(usage_for or action.split(".")[-1], str(exc)))
     except PermissionDenied as exc:
         await ctx.audit_refusal(action, "refused: not allowed", args)
-        await ctx.reply(templates.not_allowed(str(exc)))
+        await ctx.reply(error_text.not_allowed(str(exc)))
     except (NotFound, Conflict) as exc:
         await ctx.audit_refusal(action, f"refused: {exc}", args)
         await ctx.reply(str(exc))
     except DuplicateRequest:
-        await ctx.reply(templates.duplicate_request())
+        await ctx.reply(error_text.duplicate_request())
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
-        await ctx.reply(templates.store_unavailable())
+        await ctx.reply(error_text.store_unavailable())
     except StoreBusy as exc:
         log.warning("store busy during %s: %s", action, exc)
-        await ctx.reply(templates.store_busy())
+        await ctx.reply(error_text.store_busy())
     except Exception:
         log.exception("%s failed", action)
-        await ctx.reply(templates.internal_error())
+        await ctx.reply(error_text.internal_error())

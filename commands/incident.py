@@ -34,7 +34,7 @@ from bot.incidents.schemas import (
 )
 from bot.incidents.update_parsing import parse_update
 from bot.services import Services
-from bot.slack import blocks, catchup_text, templates
+from bot.slack import blocks, catchup_text, error_text, help_text, list_text, templates
 from bot.slack.escape import from_slack
 from commands.context import (
     CommandContext,
@@ -99,7 +99,7 @@ async def open_declare_form(ctx: CommandContext) -> None:
         await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-        await ctx.reply(templates.declare_form_failed(error))
+        await ctx.reply(error_text.declare_form_failed(error))
 
 
 # -- the lifecycle: shared by the subcommands and the buttons (commands.actions) ----------
@@ -206,7 +206,7 @@ async def list_incidents(ctx: CommandContext, rest: str) -> None:
         page = await ctx.services.incidents.list_page(
             open_only=command.open_only, page=command.page, drills=command.drills
         )
-        await ctx.reply(templates.list_title(page), blocks=blocks.incident_list(page))
+        await ctx.reply(list_text.list_title(page), blocks=blocks.incident_list(page))
 
     await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list", read_only=True)
 
@@ -228,7 +228,7 @@ show = on_incident("incident.show", target_parser("show"), _show, read_only=True
 async def _timeline(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
     incident, events = await ctx.services.incidents.with_timeline(incident_id)
     await ctx.reply(
-        templates.timeline_title(incident, len(events)),
+        list_text.timeline_title(incident, len(events)),
         blocks=blocks.timeline(incident, events),
     )
 
@@ -277,7 +277,7 @@ publish = on_incident("incident.publish", target_parser("publish"), _publish)
 
 
 async def show_help(ctx: CommandContext, rest: str) -> None:
-    await ctx.reply(templates.HELP)
+    await ctx.reply(help_text.HELP)
     await ctx.audit_read("incident.help", {"text": rest})
 
 
@@ -330,14 +330,14 @@ def register(app: AsyncApp, services: Services) -> None:
             name, rest = parse_command(raw)
         except UsageError as exc:
             await ctx.audit_refusal("incident", "rejected: usage", {"text": raw})
-            await ctx.reply(templates.usage("help", str(exc)))
+            await ctx.reply(help_text.usage("help", str(exc)))
             return
         handler = SUBCOMMANDS.get(name)
         if handler is None:
             await ctx.audit_refusal(
                 "incident." + name[:40], "rejected: unknown command", {"text": rest}
             )
-            await ctx.reply(templates.unknown_subcommand(name))
+            await ctx.reply(help_text.unknown_subcommand(name))
             return
         # Slack's markup becomes the plain text the person saw (`<!channel>` -> `@channel`),
         # except where a mention is the argument itself.

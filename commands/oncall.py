@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.models import Severity
 from bot.services import Services
-from bot.slack import escalation_text, templates
+from bot.slack import escalation_text, help_text
 from commands.context import record_invocation
 
 
@@ -26,7 +26,7 @@ def register(app: AsyncApp, services: Services) -> None:
             # The usage answer quotes at most 20 characters, written out and escaped.
             await ack(
                 response_type="ephemeral",
-                text=templates.usage("oncall", f"'{word[:20]}' is not a severity."),
+                text=help_text.usage("oncall", f"'{word[:20]}' is not a severity."),
             )
             outcome = "rejected: usage"
         else:

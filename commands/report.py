@@ -17,7 +17,7 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
-from bot.slack import blocks, report_blocks, templates
+from bot.slack import blocks, error_text, report_blocks
 from commands.context import (
     CommandContext,
     action_value,
@@ -49,7 +49,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
         )
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-        await ctx.reply(templates.declare_form_failed(error))
+        await ctx.reply(error_text.declare_form_failed(error))
         return
 
     async def work() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from bot.incidents.lifecycle import ORDER
 from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, PUBLISH_OPTION, TITLE_MAX
 from bot.models import Incident, IncidentPage, TimelineEvent
+from bot.slack import list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
 
@@ -258,11 +259,11 @@ def _chunked_sections(lines: Sequence[str], room: int) -> tuple[list[Block], int
 
 def incident_list(page: IncidentPage) -> list[Block]:
     """One page of incidents; a last line says how many more there are and how to see them."""
-    blocks: list[Block] = [section(f"*{t.list_title(page)}*")]
-    more = t.list_more(page)
+    blocks: list[Block] = [section(f"*{list_text.list_title(page)}*")]
+    more = list_text.list_more(page)
     if page.incidents:
         room = MESSAGE_BLOCKS_MAX - 1 - (1 if more else 0)
-        sections, _ = _chunked_sections([t.list_line(i) for i in page.incidents], room)
+        sections, _ = _chunked_sections([list_text.list_line(i) for i in page.incidents], room)
         blocks += sections
     if more:
         blocks.append(context(more))
@@ -271,15 +272,15 @@ def incident_list(page: IncidentPage) -> list[Block]:
 
 def timeline(incident: Incident, events: Sequence[TimelineEvent]) -> list[Block]:
     """The newest entries that fit in one message, oldest first; a note of what was cut."""
-    lines = [t.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
+    lines = [list_text.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
     room = MESSAGE_BLOCKS_MAX - 2  # the header and the note of what was cut
     # Count what fits from the newest backwards, so the latest events are always shown;
     # greedy packing needs as many sections either way round.
     _, hidden = _chunked_sections(list(reversed(lines)), room)
     sections, _ = _chunked_sections(lines[hidden:], room)
-    blocks: list[Block] = [header(t.timeline_title(incident, len(events)))]
+    blocks: list[Block] = [header(list_text.timeline_title(incident, len(events)))]
     if hidden:
-        blocks.append(context(t.timeline_cut(hidden)))
+        blocks.append(context(list_text.timeline_cut(hidden)))
     return blocks + sections
 
 
