@@ -214,9 +214,7 @@ async def _reports(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.clock import SystemClock
-    from bot.home.service import HomeService
     from bot.outbox import OutboxDispatcher
-    from bot.permissions import CachedDirectory, Permissions, StaticDirectory
     from bot.policy import load_policy
     from bot.reports import chart, markdown
     from bot.reports.service import ReportService
@@ -230,14 +228,11 @@ async def _reports(args: argparse.Namespace) -> int:
     try:
         await migrate(store)
         clock = SystemClock()
-        dispatcher = OutboxDispatcher(store, clock)
         reports = ReportService(
             store=store,
             clock=clock,
             policy=policy,
-            dispatcher=dispatcher,
-            permissions=Permissions(policy, CachedDirectory(StaticDirectory())),
-            home=HomeService(store=store, clock=clock, dispatcher=dispatcher),
+            dispatcher=OutboxDispatcher(store, clock),
         )
         if args.command == "report":
             print(markdown.render(await reports.report(args.incident_id)), end="")

@@ -43,6 +43,7 @@ from bot.remediation.history import RemediationRecords
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
+from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
 from bot.status.page import StatusPage
@@ -63,6 +64,7 @@ class Services:
     permissions: Permissions
     escalation: EscalationService
     reports: ReportService
+    postmortems: PostmortemService  # postmortems and action items
     home: HomeService  # the App Home
     diagnostics: DiagnosticsService
     remediation: RemediationService
@@ -155,14 +157,13 @@ def build_services(
         clock=clock,
         policy=policy,
         dispatcher=dispatcher,
-        permissions=permissions,
-        home=home,
         publisher=publisher,
         remediations=records,
     )
     reports.register(dispatcher, escalation)
     changes.listeners.append(reports)  # targets and the search index
     changes.listeners.append(home)  # App Home refreshes
+    postmortems = PostmortemService(store=store, clock=clock, permissions=permissions, home=home)
     incidents = IncidentService(
         store=store,
         clock=clock,
@@ -252,6 +253,7 @@ def build_services(
         permissions=permissions,
         escalation=escalation,
         reports=reports,
+        postmortems=postmortems,
         home=home,
         diagnostics=diagnostics,
         remediation=remediation,

@@ -1,5 +1,5 @@
 """`/incident report|postmortem|actions|stats`, the postmortem form and the Close button on
-action items: thin listeners. Parse, call one ReportService method, render."""
+action items: thin listeners. Parse, call one service method, render."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
         try:
             target = parse_target(rest, "postmortem")
             incident_id = await ctx.locate(target.incident_id)
-            incident, recorded, items = await ctx.services.reports.postmortem(incident_id)
+            incident, recorded, items = await ctx.services.postmortems.postmortem(incident_id)
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
             view = blocks.message_modal("Postmortem", str(exc))
             await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
@@ -70,7 +70,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
 
 
 async def _actions(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
-    incident, items = await ctx.services.reports.action_items(incident_id)
+    incident, items = await ctx.services.postmortems.action_items(incident_id)
     now = ctx.services.clock.now()
     await ctx.reply(
         report_blocks.action_items_text(incident, items),
@@ -140,7 +140,7 @@ def register(app: AsyncApp, services: Services) -> None:
         actor = ctx.actor
 
         async def work() -> None:
-            _, added = await services.reports.save_postmortem(
+            _, added = await services.postmortems.save_postmortem(
                 str(meta.get("incident_id", "")), actor, form, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.postmortem_saved(str(meta["incident_id"]), added))
@@ -161,7 +161,7 @@ def register(app: AsyncApp, services: Services) -> None:
         async def work() -> None:
             if not value.isdigit():
                 raise UsageError("That button names no action item.")
-            item, changed = await services.reports.close_action_item(
+            item, changed = await services.postmortems.close_action_item(
                 int(value), actor, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.item_closed(item, changed))

@@ -13,13 +13,12 @@ from datetime import datetime
 
 from bot import outbox
 from bot.clock import Clock
-from bot.errors import NotFound
 from bot.home import storage
 from bot.home.models import ApprovalsWaiting, HomeFacts
 from bot.home.publisher import HomePublisher
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange
-from bot.models import Incident, Severity
+from bot.models import Severity
 from bot.outbox import Effect, OutboxDispatcher
 from bot.reports import storage as reports
 from bot.store import Store, Tx, for_update
@@ -102,10 +101,10 @@ class HomeService:
                 " AND (roles LIKE ? OR declared_by = ?) ORDER BY severity, declared_at LIMIT 5",
                 (f'%"{user_id}"%', user_id),
             )
-            open_incidents = [await self._get(tx, row["id"]) for row in shown]
+            open_incidents = [await incidents.require(tx, row["id"]) for row in shown]
             mine = []
             for row in mine_rows:
-                incident = await self._get(tx, row["id"])
+                incident = await incidents.require(tx, row["id"])
                 roles = tuple(r for r, u in sorted(incident.roles.items()) if u == user_id)
                 mine.append((incident, roles or ("declarer",)))
             items, items_total = await reports.open_items_for_owner(tx, user_id, HOME_ITEMS)
@@ -136,12 +135,6 @@ class HomeService:
     async def _deliver_home(self, effect: Effect) -> None:
         assert self.publisher is not None  # registered only with one
         await self.publisher.publish_home(await self.home(effect.payload["user_id"]))
-
-    async def _get(self, tx: Tx, incident_id: str) -> Incident:
-        incident = await incidents.get(tx, incident_id)
-        if incident is None:
-            raise NotFound(f"There is no incident {incident_id}.")
-        return incident
 
 
 __all__ = ["HOME", "HomeService"]

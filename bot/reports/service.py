@@ -1,5 +1,5 @@
-"""ReportService: the post-incident report, postmortems and action items, statistics and
-similar past incidents. Plain async Python; Slack only via ports.
+"""ReportService: the post-incident report, statistics and similar past incidents (postmortems
+and action items: bot.reports.postmortems). Plain async Python; Slack only via ports.
 
 It is also an IncidentListener: in the transaction of every incident change it records the
 targets the incident is held to and rewrites its search document. Uploads and reminders go
@@ -12,29 +12,24 @@ import asyncio
 import base64
 import logging
 from datetime import datetime
-from typing import Protocol
 
 from bot import audit, dedup, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
-from bot.errors import NotFound, PermissionDenied, UsageError
+from bot.errors import UsageError
 from bot.escalation.calendar import due_after, working_periods
 from bot.escalation.planner import ReminderKind
 from bot.escalation.service import EscalationService
 from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange
-from bot.models import Actor, Incident
+from bot.models import Actor
 from bot.outbox import OutboxDispatcher
-from bot.permissions import Permissions
 from bot.policy import Policy
-from bot.reports import followups, markdown, search, stats, storage
+from bot.reports import markdown, search, stats, storage
 from bot.reports.delivery import UPLOAD_REPORT, UPLOAD_STATS, ReportDelivery
 from bot.reports.followups import ActionItemReminders
-from bot.reports.forms import PostmortemInput
 from bot.reports.models import (
-    ActionItem,
-    Postmortem,
     RemediationHistory,
     ReportFacts,
     SimilarIncident,
@@ -47,12 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_STATS_DAYS = 366
 _TARGET_CHANGES = {"declared", "severity_changed", "reopened"}
-
-
-class HomeViews(Protocol):
-    """The App Home's refreshes (bot.home): an owner's action items changed."""
-
-    async def queue(self, tx: Tx, user_id: str, now: datetime) -> None: ...
 
 
 def working_seconds(start: datetime, end: datetime, policy: Policy) -> float:
@@ -75,8 +64,6 @@ class ReportService:
         clock: Clock,
         policy: Policy,
         dispatcher: OutboxDispatcher,
-        permissions: Permissions,
-        home: HomeViews,
         publisher: ReportPublisher | None = None,
         remediations: RemediationHistory | None = None,
     ) -> None:
@@ -84,8 +71,6 @@ class ReportService:
         self.clock = clock
         self.policy = policy
         self.dispatcher = dispatcher
-        self.permissions = permissions
-        self.home = home
         self.publisher = publisher
         self.remediations = remediations
 
@@ -118,7 +103,7 @@ class ReportService:
         """Everything the post-incident report shows. NotFound for an unknown incident."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            incident = await self._get(tx, incident_id)
+            incident = await incidents.require(tx, incident_id)
             events = await incidents.timeline(tx, incident.id)
             postmortem = await storage.get_postmortem(tx, incident.id)
             items = await storage.items_for_incident(tx, incident.id)
@@ -179,108 +164,6 @@ class ReportService:
         self.dispatcher.kick()
         return facts
 
-    # -- postmortem and action items ----------------------------------------------------
-
-    async def postmortem(self, incident_id: str) -> tuple[Incident, Postmortem, list[ActionItem]]:
-        """What the postmortem form is prefilled from."""
-        async with self.store.transaction() as tx:
-            incident = await self._get(tx, incident_id)
-            postmortem = await storage.get_postmortem(tx, incident.id)
-            items = await storage.items_for_incident(tx, incident.id)
-        if not postmortem.resolution and incident.resolution:
-            postmortem = Postmortem(**{**_fields(postmortem), "resolution": incident.resolution})
-        return incident, postmortem, items
-
-    async def save_postmortem(
-        self,
-        incident_id: str,
-        actor: Actor,
-        form: PostmortemInput,
-        *,
-        request_id: str | None = None,
-    ) -> tuple[Postmortem, list[ActionItem]]:
-        """Record the postmortem and add its new action items (each with its reminder)."""
-        await self._require_responder(actor)
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            await dedup.claim(tx, request_id, now)
-            incident = await self._get(tx, incident_id, lock=True)
-            postmortem = Postmortem(
-                incident_id=incident.id,
-                root_cause=form.root_cause,
-                resolution=form.resolution,
-                prevention=form.prevention,
-                lessons=form.lessons,
-                affected_users=form.affected_users,
-                data_impact=form.data_impact,
-                started_at=form.started_at,
-                detected_at=form.detected_at,
-                updated_by=actor.user_id,
-                updated_at=now,
-            )
-            await storage.save_postmortem(tx, postmortem)
-            added = []
-            for new in form.action_items:
-                item = await storage.add_item(tx, incident.id, new, actor.user_id, now)
-                await followups.plan(tx, item, now)
-                added.append(item)
-            await journal.record(
-                tx,
-                now,
-                incident.id,
-                actor=actor.user_id,
-                kind="postmortem_saved",
-                text=f"Postmortem recorded by <@{actor.user_id}>"
-                + (f" with {len(added)} new action item(s)" if added else ""),
-                action="reports.postmortem",
-                args=form.model_dump(mode="json"),
-                request_id=request_id,
-            )
-            await search.reindex(tx, incident)
-            for user_id in {item.owner for item in added}:
-                await self.home.queue(tx, user_id, now)
-        return postmortem, added
-
-    async def action_items(self, incident_id: str) -> tuple[Incident, list[ActionItem]]:
-        async with self.store.transaction() as tx:
-            incident = await self._get(tx, incident_id)
-            return incident, await storage.items_for_incident(tx, incident.id)
-
-    async def close_action_item(
-        self, item_id: int, actor: Actor, *, request_id: str | None = None
-    ) -> tuple[ActionItem, bool]:
-        """Close an item (its owner or a responder); (item, False) when it was closed already.
-        Its pending reminder is withdrawn in the same transaction."""
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            await dedup.claim(tx, request_id, now)
-            item = await storage.get_item(tx, item_id)
-            if item is None:
-                raise NotFound(f"There is no action item #{item_id}.")
-            if actor.user_id != item.owner and not await self.permissions.allows(
-                actor, "responders"
-            ):
-                raise PermissionDenied("Only its owner or a responder may close an action item.")
-            await self._get(tx, item.incident_id, lock=True)  # the engine's lock order
-            if not await storage.close_item(tx, item.id, actor.user_id, now):
-                return item, False
-            await followups.cancel(tx, item, now, "closed")
-            await journal.record(
-                tx,
-                now,
-                item.incident_id,
-                actor=actor.user_id,
-                kind="action_item_closed",
-                text=f"Action item #{item.id} closed by <@{actor.user_id}>: {item.text}",
-                action="reports.action_item_close",
-                args={"item_id": item.id},
-                request_id=request_id,
-            )
-            await self.home.queue(tx, item.owner, now)
-            closed = await storage.get_item(tx, item.id)
-        assert closed is not None
-        return closed, True
-
     # -- statistics ---------------------------------------------------------------------
 
     async def stats(self, days: int = 30) -> Stats:
@@ -334,24 +217,8 @@ class ReportService:
     async def similar(self, incident_id: str, limit: int = 3) -> list[SimilarIncident]:
         """Up to `limit` earlier incidents like this one, with what fixed them."""
         async with self.store.transaction() as tx:
-            incident = await self._get(tx, incident_id)
+            incident = await incidents.require(tx, incident_id)
             return await search.similar(tx, incident, limit)
-
-    # -- helpers ------------------------------------------------------------------------
-
-    async def _get(self, tx: Tx, incident_id: str, *, lock: bool = False) -> Incident:
-        incident = await incidents.get(tx, incident_id.upper(), lock=lock)
-        if incident is None:
-            raise NotFound(f"There is no incident {incident_id}.")
-        return incident
-
-    async def _require_responder(self, actor: Actor) -> None:
-        if not await self.permissions.allows(actor, "responders"):
-            raise PermissionDenied("Only responders may record a postmortem.")
-
-
-def _fields(postmortem: Postmortem) -> dict[str, object]:
-    return {name: getattr(postmortem, name) for name in Postmortem.__slots__}
 
 
 __all__ = ["ReportService", "working_seconds"]
