@@ -1,5 +1,5 @@
 """What every incident effect handler shares: the incident as it is now, queueing follow-up
-effects, and waking the dispatcher for them."""
+effects, waking the dispatcher for them, and editing a card that may have been deleted."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 
 from bot import outbox
 from bot.clock import Clock
+from bot.errors import NotifierError
 from bot.incidents import storage
 from bot.models import Incident
+from bot.notify import MessageRef, Notifier
 from bot.outbox import Effect, OutboxDispatcher
 from bot.store import Store, Tx
 
 # A card that is gone (deleted by a person) is posted again rather than edited.
-CARD_GONE = {"message_not_found", "cant_update_message"}
+_CARD_GONE = {"message_not_found", "cant_update_message"}
 
 
 class FlowSteps:
@@ -37,3 +39,14 @@ class FlowSteps:
         """Deliver follow-up steps queued by a handler in the next round at once."""
         if self.dispatcher is not None:
             self.dispatcher.kick()
+
+
+async def edit_card(notifier: Notifier, incident: Incident, ref: MessageRef) -> bool:
+    """Edit a card in place; False when it is gone (other failures raise)."""
+    try:
+        await notifier.update_card(incident, ref)
+    except NotifierError as exc:
+        if exc.error_code not in _CARD_GONE:
+            raise
+        return False
+    return True

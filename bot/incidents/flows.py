@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from bot.clock import Clock
-from bot.errors import NotifierError
 from bot.incidents import storage
 from bot.incidents.effects import (
     ANNOUNCE,
@@ -25,7 +24,7 @@ from bot.incidents.effects import (
     incident_channel,
 )
 from bot.incidents.failures import FailureReports
-from bot.incidents.flow_steps import CARD_GONE, FlowSteps
+from bot.incidents.flow_steps import FlowSteps, edit_card
 from bot.incidents.war_room import WarRoom
 from bot.models import SYSTEM, Incident, Severity
 from bot.notify import MessageRef, Notifier
@@ -150,25 +149,15 @@ class IncidentFlows:
         # The war room's own set-up has just posted (or edited) the summary.
         fresh_summary = effect.payload.get("kind") == "war_room"
         if incident.channel_id and incident.summary_ts and not fresh_summary:
-            try:
-                await self.notifier.update_card(
-                    incident, MessageRef(incident.channel_id, incident.summary_ts)
-                )
-            except NotifierError as exc:
-                if exc.error_code not in CARD_GONE:
-                    raise
+            ref = MessageRef(incident.channel_id, incident.summary_ts)
+            if not await edit_card(self.notifier, incident, ref):
                 await self.rooms.forget_summary(incident)
                 async with self.store.transaction() as tx:
                     await self.steps.queue(tx, incident, SUMMARY, kind="summary_gone")
                 self.steps.kick()
         if incident.announce_ts:
-            try:
-                await self.notifier.update_card(
-                    incident, MessageRef(self.policy.announce_channel, incident.announce_ts)
-                )
-            except NotifierError as exc:
-                if exc.error_code not in CARD_GONE:
-                    raise
+            ref = MessageRef(self.policy.announce_channel, incident.announce_ts)
+            if not await edit_card(self.notifier, incident, ref):
                 log.info("%s: the announcement was deleted; not editing it", incident.id)
         if incident.channel_id:
             await self._refresh_topic(incident)

@@ -12,7 +12,7 @@ from bot.errors import NotifierError
 from bot.incidents import journal, storage
 from bot.incidents.effects import INVITE, PIN, REFRESH, SUMMARY
 from bot.incidents.failures import FailureReports
-from bot.incidents.flow_steps import CARD_GONE, FlowSteps
+from bot.incidents.flow_steps import FlowSteps, edit_card
 from bot.incidents.naming import MAX_ATTEMPTS, war_room_name
 from bot.models import SYSTEM, Incident
 from bot.notify import MessageRef, Notifier
@@ -179,13 +179,8 @@ class WarRoom:
         if incident is None or incident.channel_id is None:
             return
         if incident.summary_ts is not None:
-            try:
-                await self.notifier.update_card(
-                    incident, MessageRef(incident.channel_id, incident.summary_ts)
-                )
-            except NotifierError as exc:
-                if exc.error_code not in CARD_GONE:
-                    raise
+            ref = MessageRef(incident.channel_id, incident.summary_ts)
+            if not await edit_card(self.notifier, incident, ref):
                 incident = await self.forget_summary(incident)
         if incident.summary_ts is None:
             ref = await self.notifier.post_summary(incident, channel=incident.channel_id)
