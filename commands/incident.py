@@ -34,7 +34,7 @@ from bot.incidents.schemas import (
 )
 from bot.incidents.update_parsing import parse_update
 from bot.services import Services
-from bot.slack import blocks, catchup_text, error_text, help_text, list_text, templates
+from bot.slack import blocks, catchup_text, error_text, help_text, list_text, modals, templates
 from bot.slack.escape import from_slack
 from commands.context import (
     CommandContext,
@@ -92,7 +92,7 @@ async def drill(ctx: CommandContext, rest: str) -> None:
 
 async def open_declare_form(ctx: CommandContext) -> None:
     """`/incident declare` alone: the form, opened at once (the trigger_id lives 3 s)."""
-    view = blocks.declare_modal(
+    view = modals.declare_modal(
         origin_channel=ctx.channel_id, services=sorted(ctx.services.policy.services)
     )
     try:

@@ -17,7 +17,7 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
-from bot.slack import blocks, error_text, report_blocks
+from bot.slack import error_text, modals, report_blocks
 from commands.context import (
     CommandContext,
     action_value,
@@ -45,7 +45,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
     # The trigger_id lives 3 s: open a placeholder first, fill it in after the reads.
     try:
         opened = await ctx.client.views_open(
-            trigger_id=ctx.trigger_id, view=blocks.loading_modal("Postmortem")
+            trigger_id=ctx.trigger_id, view=modals.loading_modal("Postmortem")
         )
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
@@ -58,7 +58,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
             incident_id = await ctx.locate(target.incident_id)
             incident, recorded, items = await ctx.services.postmortems.postmortem(incident_id)
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
-            view = blocks.message_modal("Postmortem", str(exc))
+            view = modals.message_modal("Postmortem", str(exc))
             await ctx.client.views_update(view_id=opened["view"]["id"], view=view)
             raise
         view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)
