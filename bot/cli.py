@@ -215,7 +215,6 @@ async def _reports(args: argparse.Namespace) -> int:
 
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
-    from bot.permissions import CachedDirectory, Permissions, StaticDirectory
     from bot.policy import load_policy
     from bot.reports import chart, markdown
     from bot.reports.service import ReportService
@@ -234,7 +233,6 @@ async def _reports(args: argparse.Namespace) -> int:
             clock=clock,
             policy=policy,
             dispatcher=OutboxDispatcher(store, clock),
-            permissions=Permissions(policy, CachedDirectory(StaticDirectory())),
         )
         if args.command == "report":
             print(markdown.render(await reports.report(args.incident_id)), end="")

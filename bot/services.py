@@ -23,6 +23,7 @@ from bot.dedup import (
 from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
+from bot.home.service import HomeService
 from bot.incidents.catchup_service import CatchupService, FiringAlerts
 from bot.incidents.changes import IncidentChanges, IncidentListener
 from bot.incidents.drills import DrillNotifier, Drills
@@ -42,6 +43,7 @@ from bot.remediation.history import RemediationRecords
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
+from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
 from bot.status.page import StatusPage
@@ -62,6 +64,8 @@ class Services:
     permissions: Permissions
     escalation: EscalationService
     reports: ReportService
+    postmortems: PostmortemService  # postmortems and action items
+    home: HomeService  # the App Home
     diagnostics: DiagnosticsService
     remediation: RemediationService
     pruner: HandledRequestsPruner
@@ -144,18 +148,22 @@ def build_services(
     changes.listeners.append(escalation.planning)
     # The report's remediation section and the App Home's approvals waiting read these.
     records = RemediationRecords(store=store, clock=clock, policy=policy, permissions=permissions)
+    home = HomeService(
+        store=store, clock=clock, dispatcher=dispatcher, publisher=publisher, approvals=records
+    )
+    home.register(dispatcher)
     reports = ReportService(
         store=store,
         clock=clock,
         policy=policy,
         dispatcher=dispatcher,
-        permissions=permissions,
         publisher=publisher,
         remediations=records,
-        approvals=records,
     )
     reports.register(dispatcher, escalation)
-    changes.listeners.append(reports)  # targets, search index and App Home refreshes
+    changes.listeners.append(reports)  # targets and the search index
+    changes.listeners.append(home)  # App Home refreshes
+    postmortems = PostmortemService(store=store, clock=clock, permissions=permissions, home=home)
     incidents = IncidentService(
         store=store,
         clock=clock,
@@ -178,7 +186,7 @@ def build_services(
         timeout=policy.remediation.timeout.seconds,
     )
     RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
-    remediation.changes.listeners.append(reports)  # approvals waiting on the App Home
+    remediation.changes.listeners.append(home)  # approvals waiting on the App Home
     # PagerDuty / Opsgenie: after the escalation planner among the listeners, so a reopening
     # that pages level 1 again is seen as paged already.
     paging = build_paging(
@@ -250,6 +258,8 @@ def build_services(
         permissions=permissions,
         escalation=escalation,
         reports=reports,
+        postmortems=postmortems,
+        home=home,
         diagnostics=diagnostics,
         remediation=remediation,
         pruner=HandledRequestsPruner(

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ChatOpsError
 from bot.incidents.queries import well_formed_id
 from bot.services import Services
-from bot.slack import blocks, templates
+from bot.slack import blocks, modals, templates
 from commands.context import (
     CommandContext,
     action_value,
@@ -92,7 +92,7 @@ def register(app: AsyncApp, services: Services) -> None:
         opened = await open_form(
             client,
             body.get("trigger_id"),
-            blocks.loading_modal("Post an update"),
+            modals.loading_modal("Post an update"),
             "update",
             respond,
         )
@@ -102,11 +102,11 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             incident = await services.incidents.get(incident_id)
             if incident.is_open:
-                view = blocks.update_modal(incident, origin_channel=channel_of(body))
+                view = modals.update_modal(incident, origin_channel=channel_of(body))
             else:
-                view = blocks.message_modal("Post an update", templates.update_resolved(incident))
+                view = modals.message_modal("Post an update", templates.update_resolved(incident))
         except ChatOpsError as exc:  # unknown incident, store down: said in the modal
-            view = blocks.message_modal("Post an update", str(exc))
+            view = modals.message_modal("Post an update", str(exc))
         try:
             await client.views_update(view_id=view_id, view=view)
         except SlackApiError:

@@ -26,7 +26,7 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
-from bot.slack import templates
+from bot.slack import error_text, help_text
 from bot.store.base import CommitLog, commit_log
 from bot.text import excerpt, visible
 
@@ -114,12 +114,12 @@ async def open_form(
     respond: Responder,
 ) -> dict[str, Any] | None:
     """Open a modal at once (a trigger_id lives 3 s): the opened view, or None once the
-    person is told that this `form` (templates.form_failed) could not open, and why."""
+    person is told that this `form` (error_text.form_failed) could not open, and why."""
     try:
         opened = await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
-        await respond(text=templates.form_failed(form, error), response_type="ephemeral")
+        await respond(text=error_text.form_failed(form, error), response_type="ephemeral")
         return None
     return dict(opened["view"])
 
@@ -259,24 +259,24 @@ async def run_command(
             await ctx.audit_read(action, args)
     except UsageError as exc:
         await ctx.audit_refusal(action, "rejected: usage", args)
-        await ctx.reply(templates.usage(usage_for or action.split(".")[-1], str(exc)))
+        await ctx.reply(help_text.usage(usage_for or action.split(".")[-1], str(exc)))
     except PermissionDenied as exc:
         await ctx.audit_refusal(action, "refused: not allowed", args)
-        await ctx.reply(templates.not_allowed(str(exc)))
+        await ctx.reply(error_text.not_allowed(str(exc)))
     except (NotFound, Conflict) as exc:
         await ctx.audit_refusal(action, f"refused: {exc}", args)
         await ctx.reply(str(exc))
     except DuplicateRequest:
-        await ctx.reply(templates.duplicate_request())
+        await ctx.reply(error_text.duplicate_request())
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
-        await _failed(ctx, templates.store_unavailable(), read_only)
+        await _failed(ctx, error_text.store_unavailable(), read_only)
     except StoreBusy as exc:
         log.warning("store busy during %s: %s", action, exc)
-        await _failed(ctx, templates.store_busy(), read_only)
+        await _failed(ctx, error_text.store_busy(), read_only)
     except Exception:
         log.exception("%s failed", action)
-        await _failed(ctx, templates.internal_error(), read_only)
+        await _failed(ctx, error_text.internal_error(), read_only)
     finally:
         commit_log.reset(log_token)
 
@@ -291,8 +291,8 @@ async def _failed(ctx: CommandContext, nothing_changed: str, read_only: bool) ->
         return
     handled = await was_handled(ctx.services.store, ctx.request_id) if ctx.request_id else None
     if handled:
-        await ctx.reply(templates.done_unconfirmed())
+        await ctx.reply(error_text.done_unconfirmed())
     elif handled is False and sent.committed == 0:
         await ctx.reply(nothing_changed)  # the claim is not there: its change is not either
     else:
-        await ctx.reply(templates.outcome_unknown())
+        await ctx.reply(error_text.outcome_unknown())

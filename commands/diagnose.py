@@ -18,7 +18,7 @@ from bot.errors import UsageError
 from bot.incidents.parsing import check_command
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
-from bot.slack import templates
+from bot.slack import help_text
 from commands.context import (
     CommandContext,
     action_value,
@@ -84,7 +84,7 @@ def register(app: AsyncApp, services: Services) -> None:
             words = check_command(raw).split()
         except UsageError as exc:
             # Too long, or a control character: refused on the ack, as every command does.
-            await ack(response_type="ephemeral", text=templates.usage("diagnose", str(exc)))
+            await ack(response_type="ephemeral", text=help_text.usage("diagnose", str(exc)))
             await record_invocation(
                 services,
                 context["actor"],

@@ -20,7 +20,7 @@ def register(app: AsyncApp, services: Services) -> None:
     async def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return  # the Messages tab
-        await services.reports.home_opened(str(event["user"]))
+        await services.home.home_opened(str(event["user"]))
 
     @app.action(home.HOME_ACK_ACTION)
     async def home_ack(
@@ -44,7 +44,7 @@ def register(app: AsyncApp, services: Services) -> None:
         # The App Home has no response_url: the answer goes by direct message.
         ctx = listener_context(services, context, client, channel_id=None)
         await decide(ctx, verb, request_id_of(body))
-        await services.reports.home_opened(ctx.actor.user_id)  # the request leaves their list
+        await services.home.home_opened(ctx.actor.user_id)  # the request leaves their list
 
     @app.action(home.HOME_APPROVE_ACTION)
     async def home_approve(

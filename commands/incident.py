@@ -21,7 +21,6 @@ from bot.incidents.parsing import (
     parse_reopen,
     parse_resolve,
     parse_severity,
-    parse_update,
 )
 from bot.incidents.schemas import (
     AddNote,
@@ -33,8 +32,9 @@ from bot.incidents.schemas import (
     ResolveIncident,
     UpdateStatus,
 )
+from bot.incidents.update_parsing import parse_update
 from bot.services import Services
-from bot.slack import blocks, catchup_text, templates
+from bot.slack import blocks, catchup_text, help_text, list_text, modals, templates
 from bot.slack.escape import from_slack
 from commands.context import (
     CommandContext,
@@ -96,7 +96,7 @@ async def drill(ctx: CommandContext, rest: str) -> None:
 
 async def open_declare_form(ctx: CommandContext) -> None:
     """`/incident declare` alone: the form, opened at once (the trigger_id lives 3 s)."""
-    view = blocks.declare_modal(
+    view = modals.declare_modal(
         origin_channel=ctx.channel_id, services=sorted(ctx.services.policy.services)
     )
     await open_form(ctx.client, ctx.trigger_id, view, "declare", ctx.respond)
@@ -211,7 +211,7 @@ async def list_incidents(ctx: CommandContext, rest: str) -> None:
         page = await ctx.services.incidents.list_page(
             open_only=command.open_only, page=command.page, drills=command.drills
         )
-        await ctx.reply(templates.list_title(page), blocks=blocks.incident_list(page))
+        await ctx.reply(list_text.list_title(page), blocks=blocks.incident_list(page))
 
     await run_command(ctx, "incident.list", {"text": rest}, work, usage_for="list", read_only=True)
 
@@ -233,7 +233,7 @@ show = on_incident("incident.show", target_parser("show"), _show, read_only=True
 async def _timeline(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
     incident, events = await ctx.services.incidents.with_timeline(incident_id)
     await ctx.reply(
-        templates.timeline_title(incident, len(events)),
+        list_text.timeline_title(incident, len(events)),
         blocks=blocks.timeline(incident, events),
     )
 
@@ -282,7 +282,7 @@ publish = on_incident("incident.publish", target_parser("publish"), _publish)
 
 
 async def show_help(ctx: CommandContext, rest: str) -> None:
-    await ctx.reply(templates.HELP)
+    await ctx.reply(help_text.HELP)
     await ctx.audit_read("incident.help", {"text": rest})
 
 
@@ -335,14 +335,14 @@ def register(app: AsyncApp, services: Services) -> None:
             name, rest = parse_command(raw)
         except UsageError as exc:
             await ctx.audit_refusal("incident", "rejected: usage", {"text": raw})
-            await ctx.reply(templates.usage("help", str(exc)))
+            await ctx.reply(help_text.usage("help", str(exc)))
             return
         handler = SUBCOMMANDS.get(name)
         if handler is None:
             await ctx.audit_refusal(
                 "incident." + name[:40], "rejected: unknown command", {"text": rest}
             )
-            await ctx.reply(templates.unknown_subcommand(name))
+            await ctx.reply(help_text.unknown_subcommand(name))
             return
         # Slack's markup becomes the plain text the person saw (`<!channel>` -> `@channel`),
         # except where a mention is the argument itself.

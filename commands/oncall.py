@@ -13,7 +13,7 @@ from bot.errors import UsageError
 from bot.incidents.parsing import check_command
 from bot.models import Severity
 from bot.services import Services
-from bot.slack import escalation_text, templates
+from bot.slack import escalation_text, help_text
 from commands.context import record_invocation
 
 
@@ -40,13 +40,13 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             check_command(raw)  # the bounds every command's text keeps
         except UsageError as exc:
-            await ack(response_type="ephemeral", text=templates.usage("oncall", str(exc)))
+            await ack(response_type="ephemeral", text=help_text.usage("oncall", str(exc)))
         else:
             if word and word not in Severity.__members__:
                 # The usage answer quotes at most 20 characters, written out and escaped.
                 await ack(
                     response_type="ephemeral",
-                    text=templates.usage("oncall", f"'{word[:20]}' is not a severity."),
+                    text=help_text.usage("oncall", f"'{word[:20]}' is not a severity."),
                 )
             else:
                 await answer(Severity(word) if word else None, ack, respond)

@@ -1,5 +1,5 @@
 """`/incident report|postmortem|actions|stats`, the postmortem form and the Close button on
-action items: thin listeners. Parse, call one ReportService method, render."""
+action items: thin listeners. Parse, call one service method, render."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
-from bot.slack import blocks, report_blocks
+from bot.slack import modals, report_blocks
 from commands.context import (
     CommandContext,
     action_value,
@@ -44,7 +44,7 @@ report = on_incident("reports.report", target_parser("report"), _report)
 async def postmortem(ctx: CommandContext, rest: str) -> None:
     # The trigger_id lives 3 s: open a placeholder first, fill it in after the reads.
     opened = await open_form(
-        ctx.client, ctx.trigger_id, blocks.loading_modal("Postmortem"), "postmortem", ctx.respond
+        ctx.client, ctx.trigger_id, modals.loading_modal("Postmortem"), "postmortem", ctx.respond
     )
     if opened is None:
         return
@@ -53,9 +53,9 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
         try:
             target = parse_target(rest, "postmortem")
             incident_id = await ctx.locate(target.incident_id)
-            incident, recorded, items = await ctx.services.reports.postmortem(incident_id)
+            incident, recorded, items = await ctx.services.postmortems.postmortem(incident_id)
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
-            view = blocks.message_modal("Postmortem", str(exc))
+            view = modals.message_modal("Postmortem", str(exc))
             await ctx.client.views_update(view_id=opened["id"], view=view)
             raise
         view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)
@@ -67,7 +67,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
 
 
 async def _actions(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
-    incident, items = await ctx.services.reports.action_items(incident_id)
+    incident, items = await ctx.services.postmortems.action_items(incident_id)
     now = ctx.services.clock.now()
     await ctx.reply(
         report_blocks.action_items_text(incident, items),
@@ -137,7 +137,7 @@ def register(app: AsyncApp, services: Services) -> None:
         actor = ctx.actor
 
         async def work() -> None:
-            _, added = await services.reports.save_postmortem(
+            _, added = await services.postmortems.save_postmortem(
                 str(meta.get("incident_id", "")), actor, form, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.postmortem_saved(str(meta["incident_id"]), added))
@@ -158,7 +158,7 @@ def register(app: AsyncApp, services: Services) -> None:
         async def work() -> None:
             if not value.isdigit():
                 raise UsageError("That button names no action item.")
-            item, changed = await services.reports.close_action_item(
+            item, changed = await services.postmortems.close_action_item(
                 int(value), actor, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.item_closed(item, changed))

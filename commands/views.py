@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
-from bot.slack import blocks
+from bot.slack import modals
 from commands.context import listener_context, run_command
 from commands.incident import declared, post_update
 
@@ -29,7 +29,7 @@ def form_fields(view: dict[str, Any]) -> dict[str, FormValue]:
     # Read before the ack: a state of the wrong shape gives empty fields (refused beside
     # them), never an exception that would leave Slack waiting.
     for block_id, actions in values.items() if isinstance(values, dict) else ():
-        element = actions.get(blocks.INPUT_ACTION) if isinstance(actions, dict) else None
+        element = actions.get(modals.INPUT_ACTION) if isinstance(actions, dict) else None
         if not isinstance(element, dict):
             continue
         if "selected_options" in element:
@@ -58,7 +58,7 @@ def _metadata(view: dict[str, Any]) -> dict[str, str]:
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    @app.view(blocks.DECLARE_VIEW)
+    @app.view(modals.DECLARE_VIEW)
     async def declare_submitted(
         ack: AsyncAck,
         body: dict[str, Any],
@@ -88,7 +88,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
         await run_command(ctx, "incident.declare", {"form": fields}, work, usage_for="declare")
 
-    @app.view(blocks.UPDATE_VIEW)
+    @app.view(modals.UPDATE_VIEW)
     async def update_submitted(
         ack: AsyncAck,
         body: dict[str, Any],

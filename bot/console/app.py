@@ -42,8 +42,11 @@ from bot.console.workspace import Channel, SlackDouble
 from bot.policy import Policy, load_policy
 from bot.runtime import Bot, create_bot
 from bot.settings import Settings, load_settings
-from bot.slack import templates
-from bot.slack.requests import AppResponse, SlackRequestSender
+from bot.slack import help_text
+from bot.slack.requests import (
+    AppResponse,
+    SlackRequestSender,
+)
 
 __all__ = ["Console", "QueueLines", "console_config", "run_console"]
 
@@ -100,7 +103,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self.feed = Feed(self.double, self.screen, user_id=user_id)
         self.names = self.feed.names
         self.manifest = manifest_commands()
-        self.vocabulary = Vocabulary.of_bot(templates.HELP_TEXT, self.manifest)
+        self.vocabulary = Vocabulary.of_bot(help_text.HELP_TEXT, self.manifest)
         self.completer = ConsoleCompleter(self.vocabulary)
         self.bot: Bot | None = None
         self.sender: SlackRequestSender | None = None

@@ -28,7 +28,7 @@ from bot.errors import NotFound, NotifierError, UsageError
 from bot.incidents import drill_report, storage
 from bot.incidents.changes import IncidentChange, IncidentChanges, Queued
 from bot.incidents.drill_report import DrillReport
-from bot.incidents.flows import incident_channel
+from bot.incidents.effects import incident_channel
 from bot.models import SYSTEM, Actor, Incident
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher

@@ -37,6 +37,11 @@ EFFECTS_OF_CHANGE: dict[str, tuple[str, ...]] = {
 }
 
 
+def incident_channel(incident: Incident, policy: Policy) -> str:
+    """Where an incident's updates go: its war room, else the announcement channel."""
+    return incident.channel_id or policy.announce_channel
+
+
 def effects_for(kind: str, incident: Incident, policy: Policy) -> tuple[str, ...]:
     """The usual effects of a `kind` of change that left `incident` as it is."""
     effects = EFFECTS_OF_CHANGE.get(kind, ())

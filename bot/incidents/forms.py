@@ -12,12 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from bot.errors import UsageError
-from bot.incidents.parsing import (
-    SEVERITIES,
-    STATUSES,
-    parse_duration,
-    pydantic_problem,
-)
+from bot.incidents.parsing import SEVERITIES, pydantic_problem
 from bot.incidents.schemas import (
     IMPACT_MAX,
     MESSAGE_MAX,
@@ -27,6 +22,7 @@ from bot.incidents.schemas import (
     DeclareIncident,
     UpdateStatus,
 )
+from bot.incidents.update_parsing import STATUSES, parse_duration
 from bot.models import Severity, Status
 
 M = TypeVar("M", bound=BaseModel)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import utc_from_timestamp
-from bot.errors import Conflict
+from bot.errors import Conflict, NotFound
 from bot.models import Incident, Severity, Status, TimelineEvent
 from bot.store import Row, Tx, for_update
 
@@ -105,6 +105,14 @@ async def get(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident | Non
         (incident_id,),
     )
     return _from_row(row) if row else None
+
+
+async def require(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident:
+    """Read one incident named by a person (any case); NotFound when there is none."""
+    incident = await get(tx, incident_id.upper(), lock=lock)
+    if incident is None:
+        raise NotFound(f"There is no incident {incident_id}.")
+    return incident
 
 
 async def get_by_channel(tx: Tx, channel_id: str) -> Incident | None:

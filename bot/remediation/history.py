@@ -1,19 +1,20 @@
 """What the reports read of remediation: an incident's runs (the post-incident report) and
 the requests waiting for one person's approval (the App Home). Implements the
-bot.reports.models seams RemediationHistory and ApprovalsWaiting."""
+seams bot.reports.models.RemediationHistory and bot.home.models.ApprovalsWaiting."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from bot.clock import Clock, utc_from_timestamp
+from bot.home.models import ApprovalWaiting
 from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.remediation import actions, approval, recovery_storage
 from bot.remediation import storage as requests
 from bot.remediation.storage import Status
-from bot.reports.models import ApprovalWaiting, RemediationRun
+from bot.reports.models import RemediationRun
 from bot.store import Store
 
 WAITING_SCAN = 200  # requests looked at per Home view; the oldest waiting first

@@ -6,25 +6,27 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
+from bot.clock import Clock
 from bot.incidents import storage as incidents
 from bot.outbox import Effect, OutboxDispatcher
 from bot.reports import stats, storage
 from bot.reports.followups import ACTION_REMIND
 from bot.reports.publisher import ReportPublisher
-from bot.reports.service import HOME, UPLOAD_REPORT, UPLOAD_STATS, ReportService
+from bot.store import Store
+
+UPLOAD_REPORT = "reports.upload_report"
+UPLOAD_STATS = "reports.upload_stats"
 
 
 class ReportDelivery:
-    def __init__(self, service: ReportService, publisher: ReportPublisher) -> None:
-        self.service = service
-        self.store = service.store
-        self.clock = service.clock
+    def __init__(self, store: Store, clock: Clock, publisher: ReportPublisher) -> None:
+        self.store = store
+        self.clock = clock
         self.publisher = publisher
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         dispatcher.register(UPLOAD_REPORT, self._deliver_report)
         dispatcher.register(UPLOAD_STATS, self._deliver_stats)
-        dispatcher.register(HOME, self._deliver_home)
         dispatcher.register(ACTION_REMIND, self._deliver_reminder)
 
     async def _deliver_report(self, effect: Effect) -> None:
@@ -52,9 +54,6 @@ class ReportDelivery:
             png=base64.b64decode(payload["png"]),
             requested_by=payload["by"],
         )
-
-    async def _deliver_home(self, effect: Effect) -> None:
-        await self.publisher.publish_home(await self.service.home(effect.payload["user_id"]))
 
     async def _deliver_reminder(self, effect: Effect) -> None:
         async with self.store.transaction() as tx:

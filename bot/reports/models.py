@@ -1,4 +1,4 @@
-"""Plain data for reports, follow-ups, statistics and the App Home."""
+"""Plain data for reports, follow-ups and statistics."""
 
 from __future__ import annotations
 
@@ -70,29 +70,6 @@ class RemediationHistory(Protocol):
     wired, reports have no remediation section (nothing is invented)."""
 
     async def runs(self, incident_id: str) -> Sequence[RemediationRun]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalWaiting:
-    """A remediation request the viewer may approve now (the App Home shows its buttons)."""
-
-    request_id: int
-    action: str
-    service: str
-    summary: str
-    risk: str
-    requested_by: str
-    expires_at: datetime
-    approvals: int
-    approvals_needed: int
-    incident_id: str | None = None
-
-
-class ApprovalsWaiting(Protocol):
-    """The App Home's "approvals waiting for you": requests still waiting that this person
-    may approve (not their own, not already approved by them), oldest first."""
-
-    async def waiting_for(self, user_id: str) -> Sequence[ApprovalWaiting]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,18 +149,3 @@ class Stats:
     @property
     def total(self) -> int:
         return sum(s.incidents for s in self.by_severity)
-
-
-@dataclass(frozen=True, slots=True)
-class HomeFacts:
-    """What one person's App Home shows; lists are capped, counts are not."""
-
-    user_id: str
-    generated_at: datetime
-    mine: tuple[tuple[Incident, tuple[str, ...]], ...]  # (incident, the viewer's roles)
-    open_incidents: tuple[Incident, ...]  # most urgent first, at most `shown`
-    open_total: int
-    open_by_severity: dict[Severity, int]
-    action_items: tuple[ActionItem, ...]
-    action_items_total: int
-    approvals: tuple[ApprovalWaiting, ...] | None = None  # None: remediation not wired

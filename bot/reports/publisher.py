@@ -1,4 +1,4 @@
-"""The ReportPublisher port: how reports, charts, reminders and the App Home reach people.
+"""The ReportPublisher port: how reports, charts and reminders reach people.
 
 Contract as the Notifier's (bot.notify): one delivery per call, NotifierError with
 `retryable` for transient failures. Files go up with Slack's two-step flow in the adapter.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.models import Incident
-from bot.reports.models import ActionItem, HomeFacts, Stats
+from bot.reports.models import ActionItem, Stats
 
 
 class ReportPublisher(Protocol):
@@ -24,10 +24,6 @@ class ReportPublisher(Protocol):
         self, stats: Stats, *, channel: str, png: bytes, requested_by: str
     ) -> str:
         """Share the statistics chart (PNG) with its figures in `channel`; return its ID."""
-        ...
-
-    async def publish_home(self, facts: HomeFacts) -> None:
-        """Publish one person's App Home view."""
         ...
 
     async def remind_action_item(

@@ -1,4 +1,4 @@
-"""SQL for postmortems, action items, incident targets and App Home viewers (caller's Tx)."""
+"""SQL for postmortems, action items and incident targets (caller's Tx)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ async def open_items_for_owner(tx: Tx, owner: str, limit: int) -> tuple[list[Act
     return [_item(row) for row in rows], int(total["n"]) if total else 0
 
 
-# -- targets and viewers --------------------------------------------------------------------
+# -- targets --------------------------------------------------------------------------------
 
 
 async def save_targets(
@@ -152,16 +152,3 @@ async def get_targets(tx: Tx, incident_id: str) -> tuple[datetime | None, dateti
     if row is None:
         return None, None
     return _dt(row["ack_due_at"]), _dt(row["resolve_due_at"])
-
-
-async def add_viewer(tx: Tx, user_id: str, now: datetime) -> None:
-    await tx.execute(
-        "INSERT INTO home_viewers (user_id, opened_at) VALUES (?, ?)"
-        " ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
-        (user_id, now.timestamp()),
-    )
-
-
-async def viewers(tx: Tx) -> list[str]:
-    rows = await tx.fetchall("SELECT user_id FROM home_viewers ORDER BY user_id")
-    return [row["user_id"] for row in rows]

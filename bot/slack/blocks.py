@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from bot.incidents.lifecycle import ORDER
-from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, PUBLISH_OPTION, TITLE_MAX
 from bot.models import Incident, IncidentPage, TimelineEvent
+from bot.slack import list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
 
@@ -29,11 +27,6 @@ ESCALATE_ACTION = "incident_escalate"
 RESOLVE_ACTION = "incident_resolve"
 RETRY_WAR_ROOM_ACTION = "incident_retry_war_room"
 CARD_ACTIONS_BLOCK = "incident_actions"
-
-# Modals: callback IDs; each input's block_id is its field name, its action_id INPUT_ACTION.
-DECLARE_VIEW = "incident_declare"
-UPDATE_VIEW = "incident_update"
-INPUT_ACTION = "value"
 
 
 def clip(text: str, limit: int) -> str:
@@ -258,11 +251,11 @@ def _chunked_sections(lines: Sequence[str], room: int) -> tuple[list[Block], int
 
 def incident_list(page: IncidentPage) -> list[Block]:
     """One page of incidents; a last line says how many more there are and how to see them."""
-    blocks: list[Block] = [section(f"*{t.list_title(page)}*")]
-    more = t.list_more(page)
+    blocks: list[Block] = [section(f"*{list_text.list_title(page)}*")]
+    more = list_text.list_more(page)
     if page.incidents:
         room = MESSAGE_BLOCKS_MAX - 1 - (1 if more else 0)
-        sections, _ = _chunked_sections([t.list_line(i) for i in page.incidents], room)
+        sections, _ = _chunked_sections([list_text.list_line(i) for i in page.incidents], room)
         blocks += sections
     if more:
         blocks.append(context(more))
@@ -271,195 +264,16 @@ def incident_list(page: IncidentPage) -> list[Block]:
 
 def timeline(incident: Incident, events: Sequence[TimelineEvent]) -> list[Block]:
     """The newest entries that fit in one message, oldest first; a note of what was cut."""
-    lines = [t.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
+    lines = [list_text.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
     room = MESSAGE_BLOCKS_MAX - 2  # the header and the note of what was cut
     # Count what fits from the newest backwards, so the latest events are always shown;
     # greedy packing needs as many sections either way round.
     _, hidden = _chunked_sections(list(reversed(lines)), room)
     sections, _ = _chunked_sections(lines[hidden:], room)
-    blocks: list[Block] = [header(t.timeline_title(incident, len(events)))]
+    blocks: list[Block] = [header(list_text.timeline_title(incident, len(events)))]
     if hidden:
-        blocks.append(context(t.timeline_cut(hidden)))
+        blocks.append(context(list_text.timeline_cut(hidden)))
     return blocks + sections
-
-
-# -- modals -------------------------------------------------------------------------------
-
-
-def _input(
-    field: str,
-    label: str,
-    element: dict[str, Any],
-    *,
-    optional: bool = False,
-    hint: str | None = None,
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": field,
-        "label": plain(label, 2000),
-        "element": {**element, "action_id": INPUT_ACTION},
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint, 2000)
-    return block
-
-
-def _text_input(
-    *,
-    multiline: bool = False,
-    max_length: int | None = None,
-    initial: str = "",
-    placeholder: str = "",
-) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "multiline": multiline}
-    if max_length:
-        element["max_length"] = max_length
-    if initial:
-        element["initial_value"] = initial[:max_length] if max_length else initial
-    if placeholder:
-        element["placeholder"] = plain(placeholder, 150)
-    return element
-
-
-def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": plain(text, 75), "value": value}
-
-
-def _modal(title: str, blocks: list[Block], *, callback_id: str = "", **extra: Any) -> Block:
-    view: Block = {
-        "type": "modal",
-        "title": plain(title, MODAL_TITLE_MAX),
-        "blocks": blocks,
-        **extra,
-    }
-    if callback_id:
-        view["callback_id"] = callback_id
-    if any(block.get("type") == "input" for block in blocks):
-        view["submit"] = plain("Submit", 24)
-        view["close"] = plain("Cancel", 24)
-    else:
-        view["close"] = plain("Close", 24)
-    return view
-
-
-def declare_modal(*, origin_channel: str | None, services: Sequence[str]) -> Block:
-    """`/incident declare` without arguments: title, severity, impact, affected services."""
-    severity_options = [
-        _option(t.severity_label(severity).split(" ", 1)[1], severity.value)
-        for severity in t.SEVERITY_LABELS
-    ]
-    if services:
-        services_element: dict[str, Any] = {
-            "type": "multi_static_select",
-            "placeholder": plain("Pick the services affected", 150),
-            "options": [_option(name, name) for name in list(services)[:100]],
-        }
-    else:
-        services_element = _text_input(placeholder="checkout, payments", max_length=500)
-    blocks = [
-        _input(
-            "title",
-            "Title",
-            _text_input(max_length=TITLE_MAX, placeholder="Checkout API returns 502"),
-        ),
-        _input(
-            "severity",
-            "Severity",
-            {
-                "type": "static_select",
-                "placeholder": plain("How bad is it?", 150),
-                "options": severity_options,
-            },
-            hint="P0 outage, data loss or breach · P1 major feature down · "
-            "P2 minor feature, moderate impact · P3 cosmetic",
-        ),
-        _input(
-            "impact",
-            "Impact",
-            _text_input(multiline=True, max_length=IMPACT_MAX, placeholder="Who sees what?"),
-            optional=True,
-        ),
-        _input("services", "Affected services", services_element, optional=True),
-    ]
-    return _modal(
-        "Declare an incident",
-        blocks,
-        callback_id=DECLARE_VIEW,
-        private_metadata=json.dumps({"channel": origin_channel}),
-    )
-
-
-def loading_modal(title: str) -> Block:
-    """Opened at once with the trigger_id (3 s); replaced by the real form after a lookup."""
-    return _modal(title, [section(":hourglass_flowing_sand: Loading…")])
-
-
-def message_modal(title: str, text: str) -> Block:
-    return _modal(title, [section(text)])
-
-
-def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
-    """The "Post update" form, prefilled from the template: status, current status, ETA,
-    impact."""
-    # Only the current status and later ones: an update never moves an incident back.
-    allowed = ORDER[ORDER.index(incident.status) :]
-    options = [_option(status.label, status.value) for status in allowed]
-    current = next(option for option in options if option["value"] == incident.status.value)
-    eta_hint = "A duration from now: 30m, 2h, 1d. Leave empty to keep the current ETA"
-    if incident.eta_at is not None:
-        eta_hint += f" ({incident.eta_at:%Y-%m-%d %H:%M} UTC)"
-    blocks = [
-        section(
-            f"*{incident.id}*: {t.said(incident.title)} · {t.severity_label(incident.severity)}"
-        ),
-        _input(
-            "status",
-            "Status",
-            {"type": "static_select", "options": options, "initial_option": current},
-        ),
-        _input(
-            "message",
-            "Current status",
-            _text_input(
-                multiline=True,
-                max_length=MESSAGE_MAX,
-                initial=incident.current_status,
-                placeholder="What is happening and what is being done",
-            ),
-        ),
-        _input(
-            "eta",
-            "ETA",
-            _text_input(max_length=20, placeholder="30m"),
-            optional=True,
-            hint=eta_hint + ".",
-        ),
-        _input(
-            "impact",
-            "Impact",
-            _text_input(multiline=True, max_length=IMPACT_MAX, initial=incident.impact),
-            optional=True,
-        ),
-        _input(
-            "publish",
-            "Status page",
-            {
-                "type": "checkboxes",
-                "options": [_option("Publish to the status page", PUBLISH_OPTION)],
-            },
-            optional=True,
-            hint="The incident and this update, for anyone to read. Notes, roles and"
-            " diagnoses never go there.",
-        ),
-    ]
-    return _modal(
-        "Post an update",
-        blocks,
-        callback_id=UPDATE_VIEW,
-        private_metadata=json.dumps({"incident": incident.id, "channel": origin_channel}),
-    )
 
 
 def page_message(incident: Incident, text: str) -> list[Block]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.home.models import ApprovalWaiting, HomeFacts
 from bot.models import Incident
 from bot.redact import redact_text
-from bot.reports.models import ApprovalWaiting, HomeFacts
 from bot.slack.blocks import button, clip, context, divider, header, section
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.remediation_blocks import approval_buttons

@@ -16,7 +16,7 @@ from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_after_seconds, retry_of
 from bot.models import Incident
 from bot.notify import ChannelFacts, ChatMessage, MessageRef, Page
-from bot.slack import blocks, escalation_text, templates
+from bot.slack import blocks, error_text, escalation_text, templates
 from bot.slack.escape import from_slack
 from bot.text import visible
 
@@ -137,14 +137,14 @@ class SlackNotifier:
     async def report_failure(
         self, incident: Incident, *, user_id: str, step: str, target: str | None, error: str
     ) -> None:
-        await self.direct_message(user_id, templates.step_failed(incident, step, target, error))
+        await self.direct_message(user_id, error_text.step_failed(incident, step, target, error))
 
     # -- war rooms and incident messages ---------------------------------------------------
 
     async def report_failure_in_channel(
         self, incident: Incident, *, channel: str, step: str, target: str | None, error: str
     ) -> None:
-        await self.post(channel, templates.step_failed(incident, step, target, error))
+        await self.post(channel, error_text.step_failed(incident, step, target, error))
 
     async def create_channel(self, name: str) -> str:
         response = await call_slack(self.client.conversations_create(name=name, is_private=False))

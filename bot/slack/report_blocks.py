@@ -13,7 +13,6 @@ from bot.models import Incident
 from bot.reports.forms import ACTION_ROWS
 from bot.reports.models import ActionItem, Figure, Postmortem, SimilarIncident, Stats
 from bot.slack.blocks import (
-    INPUT_ACTION,
     button,
     clip,
     confirm_dialog,
@@ -24,6 +23,7 @@ from bot.slack.blocks import (
     section,
 )
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.modals import INPUT_ACTION
 from bot.slack.templates import drill_mark, severity_label, slack_date, user
 
 Block = dict[str, Any]

@@ -8,9 +8,10 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import NotifierError
+from bot.home.models import HomeFacts
 from bot.http_errors import UNREACHABLE
 from bot.models import Incident
-from bot.reports.models import ActionItem, HomeFacts, Stats
+from bot.reports.models import ActionItem, Stats
 from bot.slack import home, report_blocks
 from bot.slack.notifier import call_slack
 

@@ -61,7 +61,7 @@ async def test_catchup_says_where_the_incident_stands_in_under_fifteen_lines(
     await reply(harness, f"update {incident.id} identified Bad deploy of checkout eta 30m")
     await reply(harness, f"note {incident.id} Rolling back build 4711")
     await _tried(harness, incident.id, room)
-    await harness.services.reports.save_postmortem(
+    await harness.services.postmortems.save_postmortem(
         incident.id,
         Actor("U0ALICE"),
         PostmortemInput(

@@ -129,7 +129,7 @@ async def test_a_drill_runs_the_real_machinery_marked_drill_and_reports(
     assert "No open incidents." in await reply(harness, "list")
     listed = await reply(harness, "list drills")
     assert listed.startswith("Drills") and drill.id in str(harness.double.responses[-1].payload)
-    home = await harness.services.reports.home("U0ALICE")
+    home = await harness.services.home.home("U0ALICE")
     assert home.open_total == 0 and home.open_incidents == () and home.mine == ()
 
     # Level 2 paged by hand; the lead answers; the drill ends.

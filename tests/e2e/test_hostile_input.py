@@ -16,7 +16,7 @@ from aiohttp import ClientSession, web
 
 from bot.audit import AuditEntry
 from bot.incidents.schemas import COMMAND_TEXT_MAX
-from bot.slack import blocks
+from bot.slack import blocks, modals
 from bot.slack.requests import slash_command_body
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import count, declare, reply, stored_state
@@ -167,7 +167,7 @@ async def test_a_nul_byte_in_a_form_is_shown_beside_the_field(
         "severity": {"value": {"type": "static_select", "selected_option": {"value": "P1"}}},
     }
     view = opened.response["view"]
-    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view)
+    response = await harness.submit_view(modals.DECLARE_VIEW, values, view=view)
     assert response.body == {
         "response_action": "errors",
         "errors": {"title": "The title contains a control character (U+0000)."},

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from bot.slack import blocks
+from bot.slack import blocks, modals
 from tests.e2e.incident_helpers import (
     ANNOUNCE,
     declare,
@@ -160,7 +160,7 @@ async def test_modal_text_is_escaped_in_messages_and_literal_in_the_form(
         "services": {"value": "<!everyone>, cart"},
     }
     view = opened.response["view"]
-    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view, user_id="U0BOB")
+    response = await harness.submit_view(modals.DECLARE_VIEW, values, view=view, user_id="U0BOB")
     assert response.status == 200
     await harness.double.wait_for("chat.postEphemeral")
     await harness.settle()

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Severity, Status
-from bot.slack import blocks
+from bot.slack import blocks, modals
 from bot.slack.requests import new_trigger_id
 from tests.e2e.incident_helpers import (
     ANNOUNCE,
@@ -40,7 +40,7 @@ async def test_declare_alone_opens_the_form_at_once_and_submitting_declares(
     [opened] = await harness.double.wait_for("views.open")
     assert opened.ok and opened.time - sent < 1.0  # well inside the trigger_id's 3 s
     view = opened.response["view"]
-    assert view["callback_id"] == blocks.DECLARE_VIEW
+    assert view["callback_id"] == modals.DECLARE_VIEW
     fields = _inputs(view)
     assert set(fields) == {"title", "severity", "impact", "services"}
     assert [o["value"] for o in fields["severity"]["options"]] == ["P0", "P1", "P2", "P3"]
@@ -52,7 +52,7 @@ async def test_declare_alone_opens_the_form_at_once_and_submitting_declares(
         "impact": {"value": "EU card payments fail"},
         "services": {"value": "checkout, payments"},
     }
-    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view, user_id="U0BOB")
+    response = await harness.submit_view(modals.DECLARE_VIEW, values, view=view, user_id="U0BOB")
     assert response.status == 200 and not response.body  # the modal closes
     await harness.double.wait_for("chat.postEphemeral")
     [answer] = harness.double.ephemerals
@@ -77,7 +77,7 @@ async def test_declare_form_errors_are_shown_beside_the_fields(harness: BotHarne
     [opened] = await harness.double.wait_for("views.open")
     view = opened.response["view"]
     values = {"title": {"value": "  "}, "severity": {"value": {"type": "static_select"}}}
-    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view)
+    response = await harness.submit_view(modals.DECLARE_VIEW, values, view=view)
     assert response.body["response_action"] == "errors"
     assert set(response.body["errors"]) == {"title", "severity"}
     assert await count(harness, "incidents") == 0
@@ -118,7 +118,7 @@ async def test_post_update_form_is_prefilled_and_posts_the_update(harness: BotHa
     await harness.settle()
 
     view = await _open_update_form(harness, room, "U0ONCALL")
-    assert view["callback_id"] == blocks.UPDATE_VIEW
+    assert view["callback_id"] == modals.UPDATE_VIEW
     fields = _inputs(view)
     # Prefilled from the template; no status before the current one is offered.
     assert fields["status"]["initial_option"]["value"] == "identified"
@@ -136,7 +136,7 @@ async def test_post_update_form_is_prefilled_and_posts_the_update(harness: BotHa
         "eta": {"value": "20m"},
         "impact": {"value": "EU card payments fail"},
     }
-    response = await harness.submit_view(blocks.UPDATE_VIEW, values, view=view, user_id="U0ONCALL")
+    response = await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ONCALL")
     assert response.status == 200 and not response.body
     await harness.double.wait_for("chat.postEphemeral")
     [answer] = [e for e in harness.double.ephemerals if e["user"] == "U0ONCALL"]
@@ -165,7 +165,7 @@ async def test_update_form_errors_change_nothing(harness: BotHarness) -> None:
         "message": {"value": " "},
         "eta": {"value": "soon"},
     }
-    response = await harness.submit_view(blocks.UPDATE_VIEW, values, view=view)
+    response = await harness.submit_view(modals.UPDATE_VIEW, values, view=view)
     assert response.body["response_action"] == "errors"
     assert "'soon' is not a duration" in response.body["errors"]["eta"]
     assert "message" in response.body["errors"]
@@ -196,7 +196,7 @@ async def test_the_answer_falls_back_to_a_direct_message(harness: BotHarness) ->
     harness.double.fail("chat.postEphemeral", error="channel_not_found")
     values = {"title": {"value": "Search is slow"}, "severity": {"value": _select("P3")}}
     await harness.submit_view(
-        blocks.DECLARE_VIEW, values, view=opened.response["view"], user_id="U0BOB"
+        modals.DECLARE_VIEW, values, view=opened.response["view"], user_id="U0BOB"
     )
     await harness.double.wait_for("chat.postMessage")
     dm_channel = harness.double.state.open_im("U0BOB")[0].id

@@ -46,7 +46,7 @@ async def test_postmortem_form_action_items_and_close(harness: BotHarness) -> No
     )
     assert refused.status == 200 and refused.body["response_action"] == "errors"
     assert set(refused.body["errors"]) == {"item_0_owner"}
-    _, stored = await harness.services.reports.action_items(incident.id)
+    _, stored = await harness.services.postmortems.action_items(incident.id)
     assert stored == []  # bad input changes nothing
 
     values["item_0_owner"] = {"value": {"type": "users_select", "selected_user": "U0BOB"}}
@@ -55,7 +55,7 @@ async def test_postmortem_form_action_items_and_close(harness: BotHarness) -> No
     )
     assert saved.status == 200 and not saved.body
     await harness.double.wait_for("chat.postEphemeral")
-    _, (item,) = await harness.services.reports.action_items(incident.id)
+    _, (item,) = await harness.services.postmortems.action_items(incident.id)
     assert (item.text, item.owner, item.is_open) == ("Add index check", "U0BOB", True)
 
     await harness.command(f"actions {incident.id}", user_id="U0BOB")
@@ -66,7 +66,7 @@ async def test_postmortem_form_action_items_and_close(harness: BotHarness) -> No
     )
     assert clicked.status == 200
     await harness.double.wait_for("chat.postEphemeral", count=2)
-    _, (closed,) = await harness.services.reports.action_items(incident.id)
+    _, (closed,) = await harness.services.postmortems.action_items(incident.id)
     assert closed.closed_by == "U0BOB"
 
 

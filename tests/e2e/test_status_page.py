@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.slack import blocks
+from bot.slack import modals
 from tests.e2e.incident_helpers import reply
 from tests.e2e.status_helpers import (
     atom_entries,
@@ -142,7 +142,7 @@ async def test_update_form_checkbox_publishes_that_update(make_harness, store: s
         "message": {"value": "A fix is deployed; we are watching error rates"},
         "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
     }
-    response = await harness.submit_view(blocks.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
+    response = await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
     assert response.status == 200 and not response.body
     await until(lambda: _answered(harness, "MONITORING"), "the form's answer")
     assert "public status page" in _answered(harness, "MONITORING")
@@ -172,7 +172,7 @@ async def test_only_publishers_may_publish_and_a_refusal_changes_nothing(make_ha
         "message": {"value": "Fixed, watching"},
         "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
     }
-    await harness.submit_view(blocks.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
+    await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
     await until(lambda: _answered(harness, "Only publishers may"), "the refusal")
     # Neither the update nor anything public happened.
     assert (await harness.services.incidents.get(incident.id)).status.value == "identified"

@@ -3,7 +3,7 @@ busy, not that the database is down, and /healthz stays 200 (issue 7)."""
 
 from __future__ import annotations
 
-from bot.slack import templates
+from bot.slack import error_text
 from tests.e2e.conftest import HarnessFactory
 
 
@@ -18,7 +18,7 @@ async def test_waiting_past_the_bound_is_answered_busy_not_down(
         [reply] = await harness.replies(timeout=15)
         async with harness.sender._session.get(healthz) as health:  # type: ignore[union-attr]
             assert health.status == 200  # busy is alive: no restart for load
-    assert reply["text"] == templates.store_busy()
+    assert reply["text"] == error_text.store_busy()
     assert "can't reach" not in reply["text"]
     assert await harness.services.incidents.list() == []  # nothing was changed
     await harness.command("declare P2 Search is slow")  # and once it is free, it is served

@@ -69,7 +69,7 @@ async def test_every_figure_on_a_fake_clock(env: Env) -> None:
     await _incident(env, "P2", "Cache misses", None, None)
     env.clock.advance(hours=3)
     # MTTD for the first P1: impact began 30 min before declaration, detected 10 min before.
-    await env.services.reports.save_postmortem(
+    await env.services.postmortems.save_postmortem(
         first.id,
         ALICE,
         PostmortemInput(
@@ -112,7 +112,7 @@ async def test_every_figure_on_a_fake_clock(env: Env) -> None:
 async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -> None:
     incident = await _incident(env, "P2", "Checkout <!channel> 502", 5 * MIN, None)
     due = env.clock.now() + timedelta(days=3)
-    await env.services.reports.save_postmortem(
+    await env.services.postmortems.save_postmortem(
         incident.id,
         ALICE,
         PostmortemInput(
@@ -185,7 +185,7 @@ async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_c
 ) -> None:
     incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
     due = env.clock.now() + timedelta(hours=5)
-    _, (item,) = await env.services.reports.save_postmortem(
+    _, (item,) = await env.services.postmortems.save_postmortem(
         incident.id,
         ALICE,
         PostmortemInput(action_items=[NewActionItem("Raise the queue limit", "U0BOB", due)]),
@@ -203,9 +203,9 @@ async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_c
         # Still open a business day later: reminded again, once.
         await env2.step(days=3)  # the incident's preliminary review comes due too
         assert env2.dms("Action item") == {"U0BOB": 2}
-        closed, changed = await env2.services.reports.close_action_item(item.id, BOB)
+        closed, changed = await env2.services.postmortems.close_action_item(item.id, BOB)
         assert changed and closed.closed_at is not None
-        assert (await env2.services.reports.close_action_item(item.id, BOB))[1] is False
+        assert (await env2.services.postmortems.close_action_item(item.id, BOB))[1] is False
         await env2.step(days=10)
         assert env2.dms("review") != {}  # time did pass: the formal review fired meanwhile
         assert env2.dms("Action item") == {"U0BOB": 2}
@@ -225,7 +225,7 @@ async def test_similar_past_incidents_rank_the_right_one_first(env: Env) -> None
     ]
     for severity, title, cause in history:
         past = await _incident(env, severity, title, 5 * MIN, HOUR)
-        await env.services.reports.save_postmortem(
+        await env.services.postmortems.save_postmortem(
             past.id, ALICE, PostmortemInput(root_cause=cause, resolution=f"fixed: {cause}")
         )
         env.clock.advance(hours=2)
@@ -258,7 +258,7 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
                 day="20261101",
                 seq=n,
             )
-    facts = await env.services.reports.home("U0ALICE")
+    facts = await env.services.home.home("U0ALICE")
     assert facts.open_total == 500 and len(facts.mine) == 5
     assert facts.open_by_severity == {s: 125 for s in Severity}
     assert [i.severity for i in facts.open_incidents] == [Severity.P0] * 15
@@ -268,7 +268,7 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
     assert "…and 485 more" in str(view)
     assert "Approvals waiting for you: 0" in str(view)  # none waiting: the count says so
 
-    await env.services.reports.home_opened("U0ALICE")
+    await env.services.home.home_opened("U0ALICE")
     await env.deliver()
     (publish,) = env.double.calls_to("views.publish")
     assert publish.ok and publish.params["user_id"] == "U0ALICE"

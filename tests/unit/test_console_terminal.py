@@ -15,7 +15,7 @@ from prompt_toolkit.output import DummyOutput
 
 from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.terminal import PromptLines, TerminalText
-from bot.slack.templates import HELP_TEXT
+from bot.slack.help_text import HELP_TEXT
 
 UP = "\x1b[A"
 TAB = "\t"

@@ -17,9 +17,9 @@ from bot.incidents.parsing import (
     parse_resolve,
     parse_severity,
     parse_target,
-    parse_update,
     take_incident_id,
 )
+from bot.incidents.update_parsing import parse_update
 from bot.models import IncidentRole, Severity, Status
 
 ID = "INC-20261127-001"

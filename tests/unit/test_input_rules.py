@@ -18,17 +18,11 @@ from typing import Any
 import pytest
 
 from bot.errors import UsageError
-from bot.incidents import parsing
+from bot.incidents import update_parsing
 from bot.incidents.forms import FormErrors, parse_declare_form, parse_update_form
-from bot.incidents.parsing import (
-    parse_command,
-    parse_declare,
-    parse_duration,
-    parse_escalate,
-    parse_note,
-    parse_update,
-)
+from bot.incidents.parsing import parse_command, parse_declare, parse_escalate, parse_note
 from bot.incidents.schemas import COMMAND_TEXT_MAX
+from bot.incidents.update_parsing import parse_duration, parse_update
 from bot.text import excerpt, visible
 
 ID = "INC-20261127-001"
@@ -169,7 +163,7 @@ def _count_looks(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter
     """Count how often each word is classified as a keyword and parsed as a duration."""
     keyword_looks: Counter[str] = Counter()
     duration_looks: Counter[str] = Counter()
-    keyword, duration = parsing._keyword, parsing.parse_duration
+    keyword, duration = update_parsing._keyword, update_parsing.parse_duration
 
     def counted_keyword(token: str) -> str | None:
         keyword_looks[token] += 1
@@ -179,8 +173,8 @@ def _count_looks(monkeypatch: pytest.MonkeyPatch) -> tuple[Counter[str], Counter
         duration_looks[token] += 1
         return duration(token)
 
-    monkeypatch.setattr(parsing, "_keyword", counted_keyword)
-    monkeypatch.setattr(parsing, "parse_duration", counted_duration)
+    monkeypatch.setattr(update_parsing, "_keyword", counted_keyword)
+    monkeypatch.setattr(update_parsing, "parse_duration", counted_duration)
     return keyword_looks, duration_looks
 
 

@@ -1,0 +1,140 @@
+"""HomeService: what one person's App Home shows, and its refreshes. Plain async Python; Slack
+only via the HomePublisher port.
+
+It is an IncidentListener and a RemediationListener: in the transaction of every incident
+change and every change of a remediation request it queues a refresh of each viewer's Home.
+Views go through the outbox, so a Slack outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bot import outbox
+from bot.clock import Clock
+from bot.home import storage
+from bot.home.models import ApprovalsWaiting, HomeFacts
+from bot.home.publisher import HomePublisher
+from bot.incidents import storage as incidents
+from bot.incidents.service import IncidentChange
+from bot.models import Severity
+from bot.outbox import Effect, OutboxDispatcher
+from bot.reports import storage as reports
+from bot.store import Store, Tx, for_update
+
+HOME = "reports.home"  # the outbox kind; its name predates this package (rows keep it)
+HOME_SHOWN = 15  # open incidents listed one by one on the App Home (the rest are counted)
+HOME_ITEMS = 10
+
+
+class HomeService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        dispatcher: OutboxDispatcher,
+        publisher: HomePublisher | None = None,
+        approvals: ApprovalsWaiting | None = None,
+        home_debounce: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.dispatcher = dispatcher
+        self.publisher = publisher
+        self.approvals = approvals
+        self.home_debounce = home_debounce
+
+    def register(self, dispatcher: OutboxDispatcher) -> None:
+        """Deliver the Home views (nothing to deliver without a publisher: the CLI)."""
+        if self.publisher is not None:
+            dispatcher.register(HOME, self._deliver_home)
+
+    # -- listening to changes (inside their transactions) -------------------------------
+
+    async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
+        """Keep App Home views in step with the incident."""
+        await self.refresh_viewers(tx, change.at)
+
+    async def remediation_changed(self, tx: Tx, request: object, at: datetime) -> None:
+        """A remediation request changed (a RemediationListener, inside its transaction):
+        refresh every viewer's Home, whose approvals waiting it may add to or remove from."""
+        await self.refresh_viewers(tx, at)
+
+    async def refresh_viewers(self, tx: Tx, now: datetime) -> None:
+        """Queue a refresh of every viewer's Home, in the caller's transaction."""
+        # Each Home reads its own state when delivered, so every viewer gets one refresh.
+        for user_id in await storage.viewers(tx):
+            await self.queue(tx, user_id, now)
+
+    async def queue(self, tx: Tx, user_id: str, now: datetime) -> None:
+        """Queue a refresh of `user_id`'s Home, in the caller's transaction."""
+        # Debounce: one refresh waiting per person is enough, since it reads the state when
+        # delivered. The row lock keeps a dispatcher from claiming it while this change is
+        # uncommitted (it would publish the state from before the change).
+        payload = json.dumps({"user_id": user_id})
+        waiting = await tx.fetchone(
+            "SELECT id FROM outbox WHERE kind = ? AND payload = ? AND delivered_at IS NULL"
+            " AND failed_at IS NULL AND claimed_until IS NULL" + for_update(tx),
+            (HOME, payload),
+        )
+        if waiting is None:
+            await outbox.enqueue(tx, now, HOME, {"user_id": user_id}, delay=self.home_debounce)
+            tx.after_commit(self.dispatcher.kick)
+
+    # -- the App Home ---------------------------------------------------------------------
+
+    async def home(self, user_id: str) -> HomeFacts:
+        """What `user_id`'s App Home shows now (drills are not incidents to show there)."""
+        async with self.store.transaction() as tx:
+            shown = await tx.fetchall(
+                "SELECT id FROM incidents WHERE status <> 'resolved' AND NOT drill"
+                f" ORDER BY severity, declared_at LIMIT {HOME_SHOWN}"
+            )
+            counts = await tx.fetchall(
+                "SELECT severity, COUNT(*) AS n FROM incidents"
+                " WHERE status <> 'resolved' AND NOT drill GROUP BY severity"
+            )
+            mine_rows = await tx.fetchall(
+                "SELECT id FROM incidents WHERE status <> 'resolved' AND NOT drill"
+                " AND (roles LIKE ? OR declared_by = ?) ORDER BY severity, declared_at LIMIT 5",
+                (f'%"{user_id}"%', user_id),
+            )
+            open_incidents = [await incidents.require(tx, row["id"]) for row in shown]
+            mine = []
+            for row in mine_rows:
+                incident = await incidents.require(tx, row["id"])
+                roles = tuple(r for r, u in sorted(incident.roles.items()) if u == user_id)
+                mine.append((incident, roles or ("declarer",)))
+            items, items_total = await reports.open_items_for_owner(tx, user_id, HOME_ITEMS)
+        by_severity = {Severity(row["severity"]): int(row["n"]) for row in counts}
+        approvals = None
+        if self.approvals is not None:
+            approvals = tuple(await self.approvals.waiting_for(user_id))
+        return HomeFacts(
+            user_id=user_id,
+            generated_at=self.clock.now(),
+            mine=tuple(mine),
+            open_incidents=tuple(open_incidents),
+            open_total=sum(by_severity.values()),
+            open_by_severity=by_severity,
+            action_items=tuple(items),
+            action_items_total=items_total,
+            approvals=approvals,
+        )
+
+    async def home_opened(self, user_id: str) -> None:
+        """Someone opened the App Home: remember them and queue their view at once."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            await storage.add_viewer(tx, user_id, now)
+            await outbox.enqueue(tx, now, HOME, {"user_id": user_id})
+        self.dispatcher.kick()
+
+    async def _deliver_home(self, effect: Effect) -> None:
+        assert self.publisher is not None  # registered only with one
+        await self.publisher.publish_home(await self.home(effect.payload["user_id"]))
+
+
+__all__ = ["HOME", "HomeService"]

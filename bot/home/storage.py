@@ -1,0 +1,20 @@
+"""SQL for the App Home's viewers: who opened it, so changes refresh their view (caller's Tx)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.store import Tx
+
+
+async def add_viewer(tx: Tx, user_id: str, now: datetime) -> None:
+    await tx.execute(
+        "INSERT INTO home_viewers (user_id, opened_at) VALUES (?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET opened_at = excluded.opened_at",
+        (user_id, now.timestamp()),
+    )
+
+
+async def viewers(tx: Tx) -> list[str]:
+    rows = await tx.fetchall("SELECT user_id FROM home_viewers ORDER BY user_id")
+    return [row["user_id"] for row in rows]

@@ -1,0 +1,52 @@
+"""What every incident effect handler shares: the incident as it is now, queueing follow-up
+effects, waking the dispatcher for them, and editing a card that may have been deleted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import outbox
+from bot.clock import Clock
+from bot.errors import NotifierError
+from bot.incidents import storage
+from bot.models import Incident
+from bot.notify import MessageRef, Notifier
+from bot.outbox import Effect, OutboxDispatcher
+from bot.store import Store, Tx
+
+# A card that is gone (deleted by a person) is posted again rather than edited.
+_CARD_GONE = {"message_not_found", "cant_update_message"}
+
+
+class FlowSteps:
+    def __init__(self, *, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.dispatcher: OutboxDispatcher | None = None  # set when the handlers register
+
+    async def incident(self, effect: Effect) -> Incident | None:
+        """The effect's incident as it is now (None when it is gone)."""
+        async with self.store.transaction() as tx:
+            return await storage.get(tx, effect.incident_id or "")
+
+    async def queue(self, tx: Tx, incident: Incident, *kinds: str, **payload: Any) -> None:
+        """Queue follow-up effects of `incident`, in the caller's transaction."""
+        now = self.clock.now()
+        for kind in kinds:
+            await outbox.enqueue(tx, now, kind, dict(payload), incident_id=incident.id)
+
+    def kick(self) -> None:
+        """Deliver follow-up steps queued by a handler in the next round at once."""
+        if self.dispatcher is not None:
+            self.dispatcher.kick()
+
+
+async def edit_card(notifier: Notifier, incident: Incident, ref: MessageRef) -> bool:
+    """Edit a card in place; False when it is gone (other failures raise)."""
+    try:
+        await notifier.update_card(incident, ref)
+    except NotifierError as exc:
+        if exc.error_code not in _CARD_GONE:
+            raise
+        return False
+    return True
