@@ -117,7 +117,7 @@ async def test_whether_a_closer_is_a_responder_is_asked_of_slack_outside_any_tra
         DeclareIncident(severity=Severity.P3, title="Queue backlog"), Actor("U0SRE1")
     )
     due = harness.services.clock.now() + timedelta(days=5)
-    _, (item,) = await harness.services.reports.save_postmortem(
+    _, (item,) = await harness.services.postmortems.save_postmortem(
         incident.id,
         Actor("U0SRE1"),
         PostmortemInput(action_items=[NewActionItem("Add index check", "U0BOB", due)]),
@@ -130,7 +130,7 @@ async def test_whether_a_closer_is_a_responder_is_asked_of_slack_outside_any_tra
     )
     assert clicked.status == 200
     await harness.double.wait_for("chat.postEphemeral")
-    _, (closed,) = await harness.services.reports.action_items(incident.id)
+    _, (closed,) = await harness.services.postmortems.action_items(incident.id)
     assert closed.closed_by == "U0SRE1"
     assert ("usergroups.users.list", 0) in slack_calls
     in_transaction = [(method, n) for method, n in slack_calls if n]

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from bot.slack import templates
+from bot.slack import error_text
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import ANNOUNCE, count
 
@@ -126,7 +126,7 @@ async def test_a_declaration_whose_commit_answer_is_lost_is_not_called_unchanged
     assert proxy.cut.is_set()  # the fault happened where it was meant to
     assert await count(harness, "incidents") == 1  # the declaration stands
     assert "nothing was changed" not in answer["text"]
-    assert answer["text"] == templates.done_unconfirmed()
+    assert answer["text"] == error_text.done_unconfirmed()
     # And it is whole: announced once, like any other declaration.
     await harness.settle()
     announcements = [
@@ -148,5 +148,5 @@ async def test_when_the_claim_cannot_be_read_back_the_answer_says_so(
     await harness.command("declare P2 Checkout is down", channel_id="C0GENERAL")
     [answer] = await harness.replies(timeout=20)
     assert proxy.cut.is_set()
-    assert answer["text"] == templates.outcome_unknown()
+    assert answer["text"] == error_text.outcome_unknown()
     assert "nothing was changed" not in answer["text"]
