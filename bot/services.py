@@ -42,6 +42,7 @@ from bot.remediation.history import RemediationRecords
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
+from bot.reminders.engine import ReminderEngine
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
 from bot.status.page import StatusPage
@@ -60,6 +61,7 @@ class Services:
     dispatcher: OutboxDispatcher
     incidents: IncidentService
     permissions: Permissions
+    reminders: ReminderEngine  # the durable timers: escalation, remediation, follow-ups
     escalation: EscalationService
     reports: ReportService
     diagnostics: DiagnosticsService
@@ -83,7 +85,7 @@ class Services:
             if self.pending_pins is not None:
                 self.pending_pins.start()
         if run_scheduler:
-            await self.escalation.start()
+            await self.reminders.start()
             self.pruner.start()
             self.recovery.start()
 
@@ -95,7 +97,7 @@ class Services:
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.recovery.stop()
-        await self.escalation.stop()
+        await self.reminders.stop()
         await self.dispatcher.stop()
         if self.paging is not None:
             await self.paging.close()
@@ -130,15 +132,17 @@ def build_services(
     dispatcher = OutboxDispatcher(store, clock, poll_interval=outbox_poll_interval)
     # One path for every incident change; the escalation planner listens to it.
     changes = IncidentChanges(store=store, clock=clock, dispatcher=dispatcher)
+    # The durable timers; escalation, follow-ups and remediation register their kinds.
+    engine = ReminderEngine(
+        store=store, clock=clock, changes=changes, sweep_interval=escalation_sweep_interval
+    )
     escalation = EscalationService(
         store=store,
-        clock=clock,
         policy=policy,
-        dispatcher=dispatcher,
         notifier=notifier,
         permissions=permissions,
         changes=changes,
-        sweep_interval=escalation_sweep_interval,
+        engine=engine,
     )
     escalation.register(dispatcher)
     changes.listeners.append(escalation.planning)
@@ -154,7 +158,7 @@ def build_services(
         remediations=records,
         approvals=records,
     )
-    reports.register(dispatcher, escalation)
+    reports.register(dispatcher, engine)
     changes.listeners.append(reports)  # targets, search index and App Home refreshes
     incidents = IncidentService(
         store=store,
@@ -177,7 +181,7 @@ def build_services(
         expiry=policy.remediation.expire_after.as_timedelta(),
         timeout=policy.remediation.timeout.seconds,
     )
-    RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
+    RemediationReminders(service=remediation).register(engine)
     remediation.changes.listeners.append(reports)  # approvals waiting on the App Home
     # PagerDuty / Opsgenie: after the escalation planner among the listeners, so a reopening
     # that pages level 1 again is seen as paged already.
@@ -221,7 +225,7 @@ def build_services(
         incidents=incidents,
         escalation=escalation,
         executor=remediation.executors["kubernetes"],
-        owner=escalation.owner,
+        owner=engine.owner,
         restart_timeout=policy.remediation.timeout.seconds,
         poll_interval=escalation_sweep_interval,
     )
@@ -243,6 +247,7 @@ def build_services(
         dispatcher=dispatcher,
         incidents=incidents,
         permissions=permissions,
+        reminders=engine,
         escalation=escalation,
         reports=reports,
         diagnostics=diagnostics,

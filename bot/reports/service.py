@@ -19,9 +19,6 @@ from bot import audit, dedup, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.errors import NotFound, PermissionDenied, UsageError
-from bot.escalation.calendar import due_after, working_periods
-from bot.escalation.planner import ReminderKind
-from bot.escalation.service import EscalationService
 from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange
@@ -29,6 +26,8 @@ from bot.models import Actor, Incident, Severity
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
+from bot.reminders.calendar import due_after, working_periods
+from bot.reminders.engine import ReminderEngine
 from bot.reports import followups, markdown, search, stats, storage
 from bot.reports.followups import ActionItemReminders
 from bot.reports.forms import PostmortemInput
@@ -92,9 +91,9 @@ class ReportService:
         self.approvals = approvals
         self.home_debounce = home_debounce
 
-    def register(self, dispatcher: OutboxDispatcher, escalation: EscalationService) -> None:
-        """Deliver the report effects; let the escalation engine fire action-item reminders."""
-        escalation.add_reminder_kind(ReminderKind.ACTION_ITEM, ActionItemReminders(self.policy))
+    def register(self, dispatcher: OutboxDispatcher, engine: ReminderEngine) -> None:
+        """Deliver the report effects; let the reminder engine fire action-item reminders."""
+        ActionItemReminders(self.policy).register(engine)
         if self.publisher is None:
             return  # reads only (the CLI): nothing here delivers to Slack
         from bot.reports.delivery import ReportDelivery

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from slack_sdk.models.views import View
 
-from bot.escalation import ReminderStatus
 from bot.models import Severity
+from bot.reminders import ReminderStatus
 from bot.reports import markdown
 from bot.reports.chart import build_figure, render_png, week_labels
 from bot.reports.forms import PostmortemInput
@@ -210,7 +210,7 @@ async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_c
         assert env2.dms("review") != {}  # time did pass: the formal review fired meanwhile
         assert env2.dms("Action item") == {"U0BOB": 2}
         live = await env2.reminders(incident, ReminderStatus.PENDING)
-        assert [r for r in live if r.kind.value == "action_item"] == []
+        assert [r for r in live if r.kind == "action_item"] == []
     finally:
         await stop_env(env2)
         env.services = env2.services  # already closed; stop_env(env) closes it again
