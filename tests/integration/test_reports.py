@@ -216,6 +216,31 @@ async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_c
         env.services = env2.services  # already closed; stop_env(env) closes it again
 
 
+async def test_each_action_item_has_its_own_reminder_closing_one_leaves_the_other(
+    env: Env,
+) -> None:
+    incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
+    due = env.clock.now() + timedelta(hours=5)
+    _, (first, second) = await env.services.reports.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            action_items=[
+                NewActionItem("Raise the queue limit", "U0BOB", due),
+                NewActionItem("Alert on queue depth", "U0ALICE", due),
+            ]
+        ),
+    )
+    live = await env.reminders(incident, ReminderStatus.PENDING)
+    assert sorted((r.subject, r.level) for r in live if r.kind == "action_item") == [
+        (f"action_item:{first.id}", 0),
+        (f"action_item:{second.id}", 0),
+    ]
+    await env.services.reports.close_action_item(first.id, BOB)
+    assert await env.step(hours=6) == 1  # only the open item's
+    assert env.dms("Action item") == {"U0ALICE": 1}
+
+
 async def test_similar_past_incidents_rank_the_right_one_first(env: Env) -> None:
     history = [
         ("P2", "Redis cache evictions spike", "maxmemory too low"),
