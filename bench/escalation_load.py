@@ -6,7 +6,7 @@
 
 Each open incident gets the reminders a P1 has after its level-1 page: a level-2 page and an
 acknowledgement breach due inside the measured window, a resolution breach and an update
-reminder hours away. The escalation engine (EscalationService with its APScheduler and sweep,
+reminder hours away. The reminder engine (ReminderEngine with its APScheduler and sweep,
 the outbox dispatcher delivering to a notifier that only counts) then runs on the real clock
 until every reminder of the window has fired. Printed: how late they fired (fired_at - due_at:
 median, p95, p99, worst), throughput, the process's RSS, and, in a second phase with
@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.clock import SystemClock  # noqa: E402
-from bot.escalation import EscalationService  # noqa: E402
 from bot.models import Incident  # noqa: E402
 from bot.notify import MessageRef, Page  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
+from bot.reminders import ReminderEngine  # noqa: E402
 from bot.services import Services, build_services  # noqa: E402
 from bot.store import Store, create_store, migrate  # noqa: E402
 
@@ -163,7 +163,7 @@ async def engine_process(url: str, sweep: float) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.25)
-        scheduler = services.escalation.scheduler
+        scheduler = services.reminders.scheduler
         peak_jobs = max(peak_jobs, len(scheduler.get_jobs()) - 1 if scheduler else 0)
         peak_rss = max(peak_rss, rss_mb())
     await services.close()
@@ -280,12 +280,12 @@ async def lateness_phase(args: argparse.Namespace, url: str) -> None:
         )
 
 
-async def held_jobs(escalation: EscalationService) -> int:
+async def held_jobs(engine: ReminderEngine) -> int:
     """Jobs the scheduler holds once its first sweep has finished."""
     counts: list[int] = []
-    while len(counts) < 4 or len(set(counts[-4:])) > 1 or escalation.scheduling.sweeping:
+    while len(counts) < 4 or len(set(counts[-4:])) > 1 or engine.scheduling.sweeping:
         await asyncio.sleep(0.05)
-        scheduler = escalation.scheduler
+        scheduler = engine.scheduler
         counts.append(len(scheduler.get_jobs()) if scheduler else 0)
     return counts[-1] - 1  # without the sweep's own job
 
@@ -302,22 +302,22 @@ async def memory_phase(args: argparse.Namespace, url: str) -> None:
     for label, lookahead in (("default lookahead", None), ("every reminder a job", 1e9)):
         services = build(url, CountingNotifier(), args.sweep)
         await services.store.open()
-        escalation: EscalationService = services.escalation
+        engine: ReminderEngine = services.reminders
         if lookahead is not None:
-            escalation.scheduling.lookahead = lookahead
+            engine.scheduling.lookahead = lookahead
         gc.collect()
         tracemalloc.start()
         base, _ = tracemalloc.get_traced_memory()
-        await escalation.start()
-        jobs = await held_jobs(escalation)
+        await engine.start()
+        jobs = await held_jobs(engine)
         gc.collect()
         held, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        await escalation.stop()
+        await engine.stop()
         await services.store.close()
         per_job = f"{(held - base) / max(1, jobs) / 1024:.2f} KiB a job" if jobs else "no jobs"
         print(
-            f"scheduler, {label} ({escalation.scheduling.lookahead:.0f} s): {jobs:6d} jobs held, "
+            f"scheduler, {label} ({engine.scheduling.lookahead:.0f} s): {jobs:6d} jobs held, "
             f"{(held - base) / 2**20:6.2f} MB ({per_job}; peak {(peak - base) / 2**20:.1f} MB)"
         )
 

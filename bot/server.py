@@ -118,7 +118,7 @@ def build_web_app(
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
                 pending, oldest = await services.dispatcher.pending_stats()
-                overdue = await services.escalation.overdue_seconds()
+                overdue = await services.reminders.overdue_seconds()
         except (ChatOpsError, TimeoutError):
             metrics.STORE_ERRORS.inc()
             metrics.STORE_UP.set(0)

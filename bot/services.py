@@ -43,6 +43,7 @@ from bot.remediation.history import RemediationRecords
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
+from bot.reminders.engine import ReminderEngine
 from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
@@ -62,6 +63,7 @@ class Services:
     dispatcher: OutboxDispatcher
     incidents: IncidentService
     permissions: Permissions
+    reminders: ReminderEngine  # the durable timers: escalation, remediation, follow-ups
     escalation: EscalationService
     reports: ReportService
     postmortems: PostmortemService  # postmortems and action items
@@ -87,7 +89,7 @@ class Services:
             if self.pending_pins is not None:
                 self.pending_pins.start()
         if run_scheduler:
-            await self.escalation.start()
+            await self.reminders.start()
             self.pruner.start()
             self.recovery.start()
 
@@ -99,7 +101,7 @@ class Services:
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.recovery.stop()
-        await self.escalation.stop()
+        await self.reminders.stop()
         await self.dispatcher.stop()
         if self.paging is not None:
             await self.paging.close()
@@ -134,15 +136,17 @@ def build_services(
     dispatcher = OutboxDispatcher(store, clock, poll_interval=outbox_poll_interval)
     # One path for every incident change; the escalation planner listens to it.
     changes = IncidentChanges(store=store, clock=clock, dispatcher=dispatcher)
+    # The durable timers; escalation, follow-ups and remediation register their kinds.
+    engine = ReminderEngine(
+        store=store, clock=clock, changes=changes, sweep_interval=escalation_sweep_interval
+    )
     escalation = EscalationService(
         store=store,
-        clock=clock,
         policy=policy,
-        dispatcher=dispatcher,
         notifier=notifier,
         permissions=permissions,
         changes=changes,
-        sweep_interval=escalation_sweep_interval,
+        engine=engine,
     )
     escalation.register(dispatcher)
     changes.listeners.append(escalation.planning)
@@ -160,7 +164,7 @@ def build_services(
         publisher=publisher,
         remediations=records,
     )
-    reports.register(dispatcher, escalation)
+    reports.register(dispatcher, engine)
     changes.listeners.append(reports)  # targets and the search index
     changes.listeners.append(home)  # App Home refreshes
     postmortems = PostmortemService(store=store, clock=clock, permissions=permissions, home=home)
@@ -185,7 +189,7 @@ def build_services(
         expiry=policy.remediation.expire_after.as_timedelta(),
         timeout=policy.remediation.timeout.seconds,
     )
-    RemediationReminders(service=remediation, store=store, clock=clock).register(escalation)
+    RemediationReminders(service=remediation).register(engine)
     remediation.changes.listeners.append(home)  # approvals waiting on the App Home
     # PagerDuty / Opsgenie: after the escalation planner among the listeners, so a reopening
     # that pages level 1 again is seen as paged already.
@@ -234,7 +238,7 @@ def build_services(
         incidents=incidents,
         escalation=escalation,
         executor=remediation.executors["kubernetes"],
-        owner=escalation.owner,
+        owner=engine.owner,
         restart_timeout=policy.remediation.timeout.seconds,
         poll_interval=escalation_sweep_interval,
     )
@@ -256,6 +260,7 @@ def build_services(
         dispatcher=dispatcher,
         incidents=incidents,
         permissions=permissions,
+        reminders=engine,
         escalation=escalation,
         reports=reports,
         postmortems=postmortems,

@@ -12,10 +12,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import FakeClock
 from bot.console.workspace import RecordedCall, SlackDouble
-from bot.escalation import Reminder, ReminderKind, ReminderStatus
+from bot.escalation import ReminderKind
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Incident, Severity
 from bot.policy import Policy, load_policy, parse_policy
+from bot.reminders import Reminder, ReminderStatus
 from bot.services import Services, build_services
 from bot.slack.notifier import SlackDirectory, SlackNotifier
 from bot.slack.report_publisher import SlackReportPublisher
@@ -125,7 +126,7 @@ class Env:
     async def step(self, **delta: float) -> int:
         """Advance the clock, fire what is due, deliver it; return how many fired."""
         self.clock.advance(**delta)
-        fired = await self.services.escalation.fire_due()
+        fired = await self.services.reminders.fire_due()
         await self.deliver()
         return fired
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.clock import utc_from_timestamp
 from bot.errors import NotifierError
-from bot.escalation import storage as reminders
+from bot.escalation import storage as escalations
 from bot.escalation.extensions import OnCallSource
 from bot.escalation.planner import ReminderKind
 from bot.incidents import storage as incidents
@@ -134,7 +134,7 @@ class EscalationDelivery:
                 )
             for user_id in users:
                 # A rerun of this effect (crash before it was marked done) adds no one twice.
-                if await reminders.add_recipient(change.tx, reminder_id, user_id, change.now):
+                if await escalations.add_recipient(change.tx, reminder_id, user_id, change.now):
                     dm = Queued(PAGE_DM, {**effect.payload, "user_id": user_id})
                     await change.enqueue(incident.id, [dm])
 

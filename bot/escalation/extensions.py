@@ -1,37 +1,12 @@
-"""Reminder kinds owned by other services, fired by the escalation engine.
-
-The engine claims, locks and closes every reminder the same way (exactly once, restart-safe);
-for a kind registered here it asks the owner's handler what firing means. The handler runs
-inside the firing transaction with the incident row locked: it re-checks its own state,
-queues its notifications in the outbox and says whether it fired, and what comes next.
-"""
+"""What escalation asks of the paging services (bot.paging), without importing them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-from bot.escalation.planner import PlannedReminder, Reminder, ReminderStatus
 from bot.incidents.changes import Change
 from bot.models import Incident
-from bot.store import Tx
-
-
-@dataclass(frozen=True, slots=True)
-class Firing:
-    """What a handler did: FIRED or SKIPPED, why, and the reminder to plan next (if any)."""
-
-    status: ReminderStatus
-    outcome: str
-    follow_up: PlannedReminder | None = None
-
-
-class ReminderHandler(Protocol):
-    async def fire(self, tx: Tx, reminder: Reminder, incident: Incident, now: datetime) -> Firing:
-        """Fire (or skip) `reminder`; called once per claim, inside its transaction."""
-        ...
 
 
 class ProviderPages(Protocol):

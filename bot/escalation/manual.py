@@ -6,14 +6,17 @@ from dataclasses import dataclass, replace
 
 from bot.errors import Conflict, PermissionDenied
 from bot.escalation import planner
-from bot.escalation import storage as reminders
-from bot.escalation.firing import ReminderFiring
-from bot.escalation.planner import PlannedReminder, ReminderKind, ReminderStatus
+from bot.escalation import storage as escalations
+from bot.escalation.firing import EscalationFiring
+from bot.escalation.planner import ReminderKind
 from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.models import Actor, Incident
 from bot.notify import Page
 from bot.permissions import Permissions
 from bot.policy import Policy
+from bot.reminders import storage as reminders
+from bot.reminders.engine import ReminderEngine
+from bot.reminders.model import PlannedReminder, ReminderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +39,13 @@ class ManualEscalation:
         policy: Policy,
         permissions: Permissions,
         changes: IncidentChanges,
-        firing: ReminderFiring,
+        engine: ReminderEngine,
+        firing: EscalationFiring,
     ) -> None:
         self.policy = policy
         self.permissions = permissions
         self.changes = changes
+        self.engine = engine
         self.firing = firing
 
     async def escalate(
@@ -65,7 +70,7 @@ class ManualEscalation:
             incident = await change.lock(incident_id)
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it before escalating.")
-            state = await reminders.get_state(tx, incident.id) or planner.initial_state(incident)
+            state = await escalations.get_state(tx, incident.id) or planner.initial_state(incident)
             levels = self.policy.levels(state.severity)
             chosen = planner.next_level(self.policy, state)
             if chosen is None:
@@ -77,7 +82,7 @@ class ManualEscalation:
                 )
             level, spec = chosen
             planned = PlannedReminder(ReminderKind.PAGE, now, level, tuple(spec.notify))
-            await reminders.cancel_level(tx, incident.id, level, now, "paged by hand")
+            await escalations.cancel_level(tx, incident.id, level, now, "paged by hand")
             reminder_id = await reminders.insert(
                 tx,
                 incident.id,
@@ -85,17 +90,17 @@ class ManualEscalation:
                 planned,
                 now,
                 status=ReminderStatus.FIRING,
-                claimed_by=self.firing.owner,
-                claimed_until=now.timestamp() + self.firing.claim_seconds,
+                claimed_by=self.engine.owner,
+                claimed_until=now.timestamp() + self.engine.claim_seconds,
                 reason=reason,
                 actor=actor.user_id,
             )
             page = Page(level, tuple(spec.notify), by=actor.user_id, reason=reason)
             await self.firing.page(change, incident, reminder_id, page, actor=actor)
             await reminders.finish(
-                tx, reminder_id, self.firing.owner, ReminderStatus.FIRED, now, "paged by hand"
+                tx, reminder_id, self.engine.owner, ReminderStatus.FIRED, now, "paged by hand"
             )
-            await reminders.save_state(tx, replace(state, level=level), now)
+            await escalations.save_state(tx, replace(state, level=level), now)
             details = {"level": level, "reason": reason}
             await change.announce(
                 IncidentChange("escalated", incident, incident, actor, now, details)

@@ -24,32 +24,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.escalation.calendar import due_after
 from bot.models import Incident, Severity
 from bot.policy import EscalationLevel, Policy
+from bot.reminders.calendar import due_after
+from bot.reminders.model import PlannedReminder, Reminder
 
 
 class ReminderKind(StrEnum):
+    """Escalation's reminder kinds (registered with the engine, bot.reminders.kinds)."""
+
     PAGE = "page"
     ACK_BREACH = "ack_breach"
     RESOLVE_BREACH = "resolve_breach"
     UPDATE_DUE = "update_due"
     PRELIMINARY_REVIEW = "review_preliminary"
     FORMAL_REVIEW = "review_formal"
-    # Owned by bot.reports.followups (fired through bot.escalation.extensions): a due or
-    # overdue action item. Its `level` is the action item's id (one pending per item).
-    ACTION_ITEM = "action_item"
-    # About a remediation request (`subject`), fired by bot.remediation.expiry.
-    REMEDIATION_EXPIRY = "remediation_expiry"
-    REMEDIATION_WATCH = "remediation_watch"
-
-
-class ReminderStatus(StrEnum):
-    PENDING = "pending"  # planned; fires at due_at
-    FIRING = "firing"  # claimed by one process, which is firing it now
-    FIRED = "fired"  # sent (its notifications are in the outbox)
-    SKIPPED = "skipped"  # came due but the incident no longer needed it
-    CANCELLED = "cancelled"  # withdrawn by a change before it came due
 
 
 ACK_BOUND = frozenset({ReminderKind.PAGE, ReminderKind.ACK_BREACH})
@@ -66,42 +55,6 @@ REVIEWS = frozenset({ReminderKind.PRELIMINARY_REVIEW, ReminderKind.FORMAL_REVIEW
 # An update-due reminder is stale when the next update moved past its due time by more than
 # this: someone posted an update after it was planned.
 _UPDATE_SLACK = timedelta(seconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedReminder:
-    """A reminder to write: `level` is the 1-based escalation level of a page."""
-
-    kind: ReminderKind
-    due_at: datetime
-    level: int = 0
-    notify: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Reminder:
-    """A reminder as stored."""
-
-    id: int
-    incident_id: str
-    plan: int
-    kind: ReminderKind
-    level: int
-    due_at: datetime
-    status: ReminderStatus
-    notify: tuple[str, ...] = ()
-    reason: str = ""
-    actor: str | None = None
-    created_at: datetime | None = None
-    claimed_by: str | None = None
-    fired_at: datetime | None = None
-    outcome: str = ""
-    subject: str | None = None
-
-    @property
-    def manual(self) -> bool:
-        """Paged by a person (`/incident escalate`), not by the clock."""
-        return self.actor is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +247,7 @@ def skip_reason(
             return "re-planned"
     if reminder.kind in ACK_BOUND and incident.acknowledged_at is not None:
         return "acknowledged"
-    if reminder.kind is ReminderKind.UPDATE_DUE:
+    if reminder.kind == ReminderKind.UPDATE_DUE:
         due = incident.next_update_due
         if due is None:
             return "no update due"

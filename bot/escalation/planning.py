@@ -1,4 +1,4 @@
-"""Planning reminders as incidents change: the escalation engine's IncidentListener.
+"""Planning reminders as incidents change: escalation's IncidentListener.
 
 Inside the very transaction that declares, acknowledges, resolves, reopens or re-grades an
 incident, the reminders it no longer needs are cancelled and the new ones written
@@ -10,12 +10,12 @@ in-memory scheduler only after the commit.
 from __future__ import annotations
 
 from bot.escalation import planner
-from bot.escalation import storage as reminders
-from bot.escalation.firing import ReminderFiring
-from bot.escalation.planner import ReminderStatus
-from bot.escalation.scheduling import ReminderScheduler
+from bot.escalation import storage as escalations
 from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.policy import Policy
+from bot.reminders import storage as reminders
+from bot.reminders.engine import ReminderEngine
+from bot.reminders.model import ReminderStatus
 from bot.store import Tx
 
 
@@ -27,13 +27,11 @@ class ReminderPlanning:
         *,
         policy: Policy,
         changes: IncidentChanges,
-        firing: ReminderFiring,
-        scheduler: ReminderScheduler,
+        engine: ReminderEngine,
     ) -> None:
         self.policy = policy
         self.changes = changes
-        self.firing = firing
-        self.scheduler = scheduler
+        self.engine = engine
 
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
         """Cancel and plan reminders for `change`, inside the transaction that made it."""
@@ -41,14 +39,14 @@ class ReminderPlanning:
             return  # a page by hand: the manual escalation wrote its own reminder
         incident = change.after
         now = change.at
-        state = await reminders.get_state(tx, incident.id) or planner.initial_state(incident)
+        state = await escalations.get_state(tx, incident.id) or planner.initial_state(incident)
         replan = planner.plan_change(change.kind, change.before, incident, self.policy, state, now)
         if replan.is_empty and replan.state == state:
             return
         if replan.cancel:
             await reminders.cancel(tx, incident.id, replan.cancel, now, change.kind)
         state = replan.state
-        await reminders.save_state(tx, state, now)
+        await escalations.save_state(tx, state, now)
         due_now: list[int] = []
         for planned in replan.reminders:
             if planned.due_at <= now:
@@ -62,15 +60,16 @@ class ReminderPlanning:
                         planned,
                         now,
                         status=ReminderStatus.FIRING,
-                        claimed_by=self.firing.owner,
-                        claimed_until=now.timestamp() + self.firing.claim_seconds,
+                        claimed_by=self.engine.owner,
+                        claimed_until=now.timestamp() + self.engine.claim_seconds,
                     )
                 )
                 continue
             reminder_id = await reminders.insert(tx, incident.id, state.plan, planned, now)
-            self.scheduler.hold_after_commit(tx, reminder_id, planned.due_at, now)
+            self.engine.hold_after_commit(tx, reminder_id, planned.due_at, now)
         firing = self.changes.joining(tx, now)
         for reminder_id in due_now:
             reminder = await reminders.get(tx, reminder_id)
             assert reminder is not None
-            _, state = await self.firing.fire_in(firing, reminder, incident, state)
+            # The escalation handler reads and saves the state written above, in this tx.
+            await self.engine.firing.fire_in(firing, reminder, incident)

@@ -1,4 +1,5 @@
-"""The remediation reminders, fired by the escalation engine's reminder store (restart-safe):
+"""Firing remediation's reminders (bot.remediation.timers), through the reminder engine's
+store (restart-safe):
 
 - remediation_expiry, due at the request's expiry: a request still waiting is expired.
 - remediation_watch, due once the execution timeout has surely passed: a request still
@@ -8,53 +9,36 @@
 
 from __future__ import annotations
 
-from bot.clock import Clock
-from bot.escalation import storage as reminders
-from bot.escalation.planner import Reminder, ReminderKind, ReminderStatus
-from bot.escalation.service import EscalationService
+from bot.incidents.changes import Change
+from bot.models import Incident
 from bot.remediation import storage as requests
 from bot.remediation.service import RemediationService
 from bot.remediation.storage import Status
-from bot.store import Store
-
-
-class _ClaimLost(Exception):
-    pass
+from bot.remediation.timers import RemediationKind
+from bot.reminders.engine import ReminderEngine
+from bot.reminders.kinds import Firing
+from bot.reminders.model import Reminder, ReminderStatus
 
 
 class RemediationReminders:
-    def __init__(self, *, service: RemediationService, store: Store, clock: Clock) -> None:
+    """The engine's handler for remediation's kinds."""
+
+    def __init__(self, *, service: RemediationService) -> None:
         self.service = service
-        self.store = store
-        self.clock = clock
 
-    def register(self, escalation: EscalationService) -> None:
-        escalation.register_subject_kind(ReminderKind.REMEDIATION_EXPIRY, self.fire)
-        escalation.register_subject_kind(ReminderKind.REMEDIATION_WATCH, self.fire)
+    def register(self, engine: ReminderEngine) -> None:
+        engine.register(RemediationKind, self)
 
-    async def fire(self, reminder: Reminder, owner: str) -> bool:
-        """Fire one claimed reminder; False when its claim was lost (cancelled meanwhile)."""
-        now = self.clock.now()
-        try:
-            async with self.store.transaction() as tx:
-                request_id = int(str(reminder.subject).rpartition(":")[2] or 0)
-                request = await requests.get(tx, request_id, lock=True)
-                status, outcome = ReminderStatus.SKIPPED, "nothing to do"
-                if request is not None:
-                    if (
-                        reminder.kind is ReminderKind.REMEDIATION_EXPIRY
-                        and request.status is Status.REQUESTED
-                    ):
-                        await self.service.expire(tx, request, now)
-                        status, outcome = ReminderStatus.FIRED, "expired"
-                    elif (
-                        reminder.kind is ReminderKind.REMEDIATION_WATCH
-                        and request.status is Status.RUNNING
-                    ):
-                        await self.service.runner.close_unknown(tx, request, now)
-                        status, outcome = ReminderStatus.FIRED, "outcome unknown"
-                if not await reminders.finish(tx, reminder.id, owner, status, now, outcome):
-                    raise _ClaimLost
-        except _ClaimLost:
-            return False
-        return True
+    async def fire(self, change: Change, reminder: Reminder, incident: Incident | None) -> Firing:
+        """Expire a request still waiting, or close a run still open as "outcome unknown"."""
+        tx, now = change.tx, change.now
+        request_id = int(str(reminder.subject).rpartition(":")[2] or 0)
+        request = await requests.get(tx, request_id, lock=True)
+        if request is not None:
+            if reminder.kind == RemediationKind.EXPIRY and request.status is Status.REQUESTED:
+                await self.service.expire(tx, request, now)
+                return Firing(ReminderStatus.FIRED, "expired")
+            if reminder.kind == RemediationKind.WATCH and request.status is Status.RUNNING:
+                await self.service.runner.close_unknown(tx, request, now)
+                return Firing(ReminderStatus.FIRED, "outcome unknown")
+        return Firing(ReminderStatus.SKIPPED, "nothing to do")

@@ -11,27 +11,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot import metrics, outbox
 from bot.clock import Clock
-from bot.escalation import storage as reminders
-from bot.escalation.planner import PlannedReminder, ReminderKind
 from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
-from bot.remediation import actions, recording
+from bot.remediation import actions, recording, timers
 from bot.remediation import storage as requests
 from bot.remediation.listeners import RemediationChanges
 from bot.remediation.plans import Executor, NotApplicable, Outcome, target_for
 from bot.remediation.storage import Request, Status
+from bot.reminders import storage as reminders
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
-WATCH_GRACE = 10.0
 
 
 class RemediationRunner:
@@ -69,15 +67,8 @@ class RemediationRunner:
         request = await requests.update(
             tx, request.id, now, status=Status.RUNNING, runner=self.owner, started_at=now
         )
-        watch_at = now + timedelta(seconds=self.timeout + WATCH_GRACE)
-        await reminders.insert(
-            tx,
-            None,
-            0,
-            PlannedReminder(ReminderKind.REMEDIATION_WATCH, watch_at),
-            now,
-            subject=request.subject,
-        )
+        watch = timers.watch(request, now, self.timeout)
+        await reminders.insert(tx, None, timers.PLAN, watch, now)
         await recording.record(
             tx,
             self.clock,

@@ -29,19 +29,18 @@ from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.coordination.owner import owner_id
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
-from bot.escalation import storage as reminders
-from bot.escalation.planner import PlannedReminder, ReminderKind
 from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
-from bot.remediation import actions, approval, recording
+from bot.remediation import actions, approval, recording, timers
 from bot.remediation import storage as requests
 from bot.remediation.listeners import RemediationChanges
 from bot.remediation.plans import Executor, NotApplicable, Target, target_for
 from bot.remediation.running import DEFAULT_TIMEOUT, RemediationRunner
 from bot.remediation.storage import Request, Status
+from bot.reminders import storage as reminders
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError
 
@@ -167,14 +166,7 @@ class RemediationService:
                 origin=origin,
                 request_key=request_id,
             )
-            await reminders.insert(
-                tx,
-                None,
-                0,
-                PlannedReminder(ReminderKind.REMEDIATION_EXPIRY, request.expires_at),
-                now,
-                subject=request.subject,
-            )
+            await reminders.insert(tx, None, timers.PLAN, timers.expiry(request), now)
             args = {
                 "action": spec.name,
                 "service": target.service,

@@ -1,6 +1,6 @@
-"""Action-item reminders, fired by the escalation engine from its reminder store.
+"""Action-item reminders: follow-ups' own kind, fired through the reminder engine.
 
-Rules (pure: `next_reminder`):
+Rules (pure: `first_reminder`, `next_reminder`):
 - An action item is reminded to its owner when it comes due (`due_at`).
 - While it stays open it is reminded again every `reviews.action_items_every` (business
   days count on the calendar); a reminder fired late (the bot was down) counts the next one
@@ -8,8 +8,9 @@ Rules (pure: `next_reminder`):
 - Closing the item cancels its pending reminder in the same transaction, and firing
   re-reads the item under the incident's lock, so nothing is sent for a closed item.
 
-One pending reminder per item: kind `action_item`, `level` = the item's id (the engine's
-unique index on (incident, kind, level) for pending rows then holds one per item).
+One pending reminder per item: kind `action_item`, about the incident, with the item as its
+`subject` ("action_item:<id>"; the engine's unique index on (incident, kind, level,
+subject) for pending rows then holds one per item).
 """
 
 from __future__ import annotations
@@ -17,19 +18,40 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot import outbox
-from bot.escalation import storage as reminders
-from bot.escalation.calendar import due_after
-from bot.escalation.extensions import Firing
-from bot.escalation.planner import PlannedReminder, Reminder, ReminderKind, ReminderStatus
 from bot.incidents import journal
+from bot.incidents.changes import Change
 from bot.models import SYSTEM, Incident
 from bot.policy import Policy
+from bot.reminders import storage as reminders
+from bot.reminders.calendar import due_after
+from bot.reminders.engine import ReminderEngine
+from bot.reminders.kinds import Firing
+from bot.reminders.model import PlannedReminder, Reminder, ReminderStatus
 from bot.reports import storage
 from bot.reports.models import ActionItem
 from bot.store import Tx
 
+ACTION_ITEM = "action_item"  # the reminder kind follow-ups own
 ACTION_REMIND = "reports.action_item_remind"  # outbox effect: one DM to the owner
 _PLAN = 0  # action-item reminders belong to no escalation plan
+
+
+def subject_of(item_id: int) -> str:
+    """The reminder's reference to the item."""
+    return f"{ACTION_ITEM}:{item_id}"
+
+
+def item_id_of(reminder: Reminder) -> int | None:
+    """The item a reminder is about (None: not an action-item reference)."""
+    prefix, _, number = (reminder.subject or "").partition(":")
+    return int(number) if prefix == ACTION_ITEM and number.isdigit() else None
+
+
+def first_reminder(item: ActionItem) -> PlannedReminder:
+    """The item's first reminder: when it comes due, to its owner."""
+    return PlannedReminder(
+        ACTION_ITEM, item.due_at, notify=(item.owner,), subject=subject_of(item.id)
+    )
 
 
 def next_reminder(item: ActionItem, after: datetime, now: datetime, policy: Policy) -> datetime:
@@ -43,29 +65,29 @@ def next_reminder(item: ActionItem, after: datetime, now: datetime, policy: Poli
 
 async def plan(tx: Tx, item: ActionItem, now: datetime) -> int:
     """Plan the item's first reminder, when it comes due."""
-    planned = PlannedReminder(ReminderKind.ACTION_ITEM, item.due_at, item.id, (item.owner,))
-    return await reminders.insert(tx, item.incident_id, _PLAN, planned, now)
+    return await reminders.insert(tx, item.incident_id, _PLAN, first_reminder(item), now)
 
 
 async def cancel(tx: Tx, item: ActionItem, now: datetime, why: str) -> int:
     """Withdraw the item's live reminder (pending, or claimed and about to fire)."""
-    return await tx.execute(
-        "UPDATE reminders SET status = 'cancelled', closed_at = ?, outcome = ?"
-        " WHERE incident_id = ? AND kind = ? AND level = ? AND status IN ('pending', 'firing')",
-        (now.timestamp(), why, item.incident_id, ReminderKind.ACTION_ITEM.value, item.id),
-    )
+    return await reminders.cancel_subject(tx, subject_of(item.id), now, why)
 
 
 class ActionItemReminders:
-    """The escalation engine's handler for `action_item` reminders."""
+    """The engine's handler for `action_item` reminders."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    async def fire(self, tx: Tx, reminder: Reminder, incident: Incident, now: datetime) -> Firing:
+    def register(self, engine: ReminderEngine) -> None:
+        engine.register([ACTION_ITEM], self)
+
+    async def fire(self, change: Change, reminder: Reminder, incident: Incident | None) -> Firing:
         """Remind the owner of an open item (a DM through the outbox) and plan the next."""
-        item = await storage.get_item(tx, reminder.level, lock=True)
-        if item is None or item.incident_id != incident.id:
+        tx, now = change.tx, change.now
+        item_id = item_id_of(reminder)
+        item = await storage.get_item(tx, item_id, lock=True) if item_id is not None else None
+        if item is None or incident is None or item.incident_id != incident.id:
             return Firing(ReminderStatus.SKIPPED, "no such action item")
         if not item.is_open:
             return Firing(ReminderStatus.SKIPPED, "closed")
@@ -89,12 +111,12 @@ class ActionItemReminders:
             text=f"Reminded <@{item.owner}> that action item #{item.id} is {state}: {item.text}",
             action="reports.action_item_reminder",
             args={"item_id": item.id, "owner": item.owner, "due_at": item.due_at.isoformat()},
-            data={"reminder_id": reminder.id, "reminder": ReminderKind.ACTION_ITEM.value},
+            data={"reminder_id": reminder.id, "reminder": ACTION_ITEM},
         )
         follow_up = PlannedReminder(
-            ReminderKind.ACTION_ITEM,
+            ACTION_ITEM,
             next_reminder(item, reminder.due_at, now, self.policy),
-            item.id,
-            (item.owner,),
+            notify=(item.owner,),
+            subject=subject_of(item.id),
         )
         return Firing(ReminderStatus.FIRED, f"reminded ({state})", follow_up)

@@ -17,15 +17,14 @@ from bot import audit, dedup, outbox
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.errors import UsageError
-from bot.escalation.calendar import due_after, working_periods
-from bot.escalation.planner import ReminderKind
-from bot.escalation.service import EscalationService
 from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange
 from bot.models import Actor
 from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
+from bot.reminders.calendar import due_after, working_periods
+from bot.reminders.engine import ReminderEngine
 from bot.reports import markdown, search, stats, storage
 from bot.reports.delivery import UPLOAD_REPORT, UPLOAD_STATS, ReportDelivery
 from bot.reports.followups import ActionItemReminders
@@ -74,9 +73,9 @@ class ReportService:
         self.publisher = publisher
         self.remediations = remediations
 
-    def register(self, dispatcher: OutboxDispatcher, escalation: EscalationService) -> None:
-        """Deliver the report effects; let the escalation engine fire action-item reminders."""
-        escalation.add_reminder_kind(ReminderKind.ACTION_ITEM, ActionItemReminders(self.policy))
+    def register(self, dispatcher: OutboxDispatcher, engine: ReminderEngine) -> None:
+        """Deliver the report effects; let the reminder engine fire action-item reminders."""
+        ActionItemReminders(self.policy).register(engine)
         if self.publisher is None:
             return  # reads only (the CLI): nothing here delivers to Slack
         ReportDelivery(self.store, self.clock, self.publisher).register(dispatcher)

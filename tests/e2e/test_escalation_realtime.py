@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 from bot.console.workspace import RecordedCall, SlackDouble
-from bot.escalation import ReminderKind, ReminderStatus
+from bot.escalation import ReminderKind
+from bot.reminders import ReminderStatus
 from bot.slack.blocks import ACK_ACTION
 from tests.e2e.conftest import HarnessFactory
 from tests.escalation_env import BOB, seconds_policy
@@ -64,7 +65,7 @@ async def test_level_two_fires_at_its_due_time_never_early(
     [fired] = [
         r
         for r in await harness.services.escalation.reminders_for(incident_id)
-        if r.kind is ReminderKind.PAGE and r.level == 2
+        if r.kind == ReminderKind.PAGE and r.level == 2
     ]
     assert fired.status is ReminderStatus.FIRED and fired.fired_at is not None
     # Never early. How late (milliseconds here) is measured by bench/escalation_load.py.

@@ -19,8 +19,9 @@ import aiohttp
 import pytest
 
 from bot.console.workspace import SlackDouble
-from bot.escalation import ReminderKind, ReminderStatus
+from bot.escalation import ReminderKind
 from bot.models import Incident
+from bot.reminders import ReminderStatus
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
@@ -148,7 +149,7 @@ async def pending_pages(harness: BotHarness, incident: Incident) -> list[int]:
     reminders = await harness.services.escalation.reminders_for(
         incident.id, [ReminderStatus.PENDING]
     )
-    return [r.level for r in reminders if r.kind is ReminderKind.PAGE]
+    return [r.level for r in reminders if r.kind == ReminderKind.PAGE]
 
 
 def dm_texts(harness: BotHarness, user_id: str) -> list[str]:

@@ -54,7 +54,7 @@ async def env(tmp_path: Path, fake_kubernetes: FakeKubernetes) -> AsyncIterator[
 async def _check(env: Env, **delta: float) -> dict[str, Verdict]:
     env.clock.advance(**delta)
     results = await env.services.recovery.check_due()
-    await env.services.escalation.fire_due()
+    await env.services.reminders.fire_due()
     await env.deliver()
     return {d: dec.verdict for r in results for d, dec in r.decisions.items()}
 

@@ -33,7 +33,7 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
         url = request.getfixturevalue("postgres_url")
     # Level 2 after 2 s, the ack target after 3 s: both inside the scheduler's lookahead.
     started = await start_env(url, policy=seconds_policy())
-    await started.services.escalation.start()
+    await started.services.reminders.start()
     yield started
     await stop_env(started)
 
@@ -59,8 +59,8 @@ class Observer:
         self.jobs: list[tuple[int, bool]] = []
         self.kicks: list[bool] = []
         self.incident_id: str | None = None
-        escalation = env.services.escalation
-        escalation.scheduler.add_listener(self._job_added, EVENT_JOB_ADDED)
+        engine = env.services.reminders
+        engine.scheduler.add_listener(self._job_added, EVENT_JOB_ADDED)
         dispatcher = env.services.dispatcher
         kick = dispatcher.kick
 

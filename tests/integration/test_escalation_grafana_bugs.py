@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.errors import Conflict
-from bot.escalation import FireResult, ReminderKind, ReminderStatus
-from bot.escalation import storage as reminder_storage
+from bot.escalation import ReminderKind
 from bot.models import IncidentRole, Status
+from bot.reminders import FireResult, ReminderStatus
+from bot.reminders import storage as reminder_storage
 from tests.escalation_env import ALICE, BOB, Env, probe, start_env, stop_env
 from tests.waiting import until
 
@@ -45,8 +46,8 @@ async def test_grafana_oncall_1931_the_wait_before_the_next_level_is_honoured(en
 
     # Everything that could cut the wait short: a direct fire, a sweep, activity on the
     # incident (which re-plans nothing but the update reminder), and a timer that wakes early.
-    assert await env.services.escalation.fire(level2.id) is FireResult.NOT_CLAIMED
-    assert await env.services.escalation.sweep() == 0
+    assert await env.services.reminders.fire(level2.id) is FireResult.NOT_CLAIMED
+    assert await env.services.reminders.sweep() == 0
     await env.services.incidents.add_note(incident.id, BOB, text="looking at the load balancer")
     await env.services.incidents.assign(
         incident.id, ALICE, role=IncidentRole.TECH_LEAD, user_id="U0BOB"
@@ -54,8 +55,8 @@ async def test_grafana_oncall_1931_the_wait_before_the_next_level_is_honoured(en
     await env.services.incidents.update_status(
         incident.id, ALICE, status=Status.IDENTIFIED, message="Bad deploy"
     )
-    fires = probe(env.services.escalation.firing, "fire")
-    await env.services.escalation.start()  # the scheduler's first sweep holds a job for it
+    fires = probe(env.services.reminders.firing, "fire")
+    await env.services.reminders.start()  # the scheduler's first sweep holds a job for it
     try:
         env.clock.advance(seconds=0.5)  # half a second to go when the job wakes
         await until(lambda: any(args == (level2.id,) for args, _ in fires), "the job to wake")
@@ -71,7 +72,7 @@ async def test_grafana_oncall_1931_the_wait_before_the_next_level_is_honoured(en
             level2.due_at,
         )
     finally:
-        await env.services.escalation.stop()
+        await env.services.reminders.stop()
 
     assert await env.step(seconds=0.5) == 2  # due now: the page and the ack breach
     assert len(env.posts("Escalation level 2")) == 1
@@ -84,31 +85,31 @@ async def test_grafana_oncall_4654_nothing_is_sent_after_the_acknowledgement(env
     await env.services.incidents.acknowledge(first.id, BOB)
     [level2] = [r for r in await env.reminders(first) if r.level == 2]
     await env.step(minutes=10)
-    assert await env.services.escalation.fire(level2.id) is FireResult.NOT_CLAIMED
+    assert await env.services.reminders.fire(level2.id) is FireResult.NOT_CLAIMED
 
     # 2. Claimed by the scheduler, then acknowledged before it could fire: the firing
     #    transaction locks the incident, finds the reminder withdrawn, and exits.
     second = await env.declare("P1", "Search down")
     env.clock.advance(minutes=30)
     [level2] = [r for r in await env.reminders(second) if r.level == 2]
-    owner = env.services.escalation.owner
+    owner = env.services.reminders.owner
     async with env.services.store.transaction() as tx:
         claimed = await reminder_storage.claim(tx, level2.id, owner, env.clock.now(), 30)
     assert claimed is not None
     await env.services.incidents.acknowledge(second.id, BOB)
-    assert await env.services.escalation.firing.fire_claimed(claimed) is FireResult.LOST
+    assert await env.services.reminders.firing.fire_claimed(claimed) is FireResult.LOST
 
     # 3. Fired, then acknowledged before Slack got it (an outage, a slow outbox): withdrawn.
     third = await env.declare("P1", "Payments down")
     env.clock.advance(minutes=30)
-    assert await env.services.escalation.fire_due() >= 1
+    assert await env.services.reminders.fire_due() >= 1
     await env.services.incidents.acknowledge(third.id, BOB)
     await env.deliver()
 
     assert env.posts("Escalation level 2") == []
     assert env.dms("escalation level 2") == {}
     for incident in (first, second, third):
-        pages = [r for r in await env.reminders(incident) if r.kind is K.PAGE]
+        pages = [r for r in await env.reminders(incident) if r.kind == K.PAGE]
         assert [r.level for r in pages if r.status is ReminderStatus.FIRED] == [1] + (
             [2] if incident is third else []
         )
@@ -125,7 +126,7 @@ async def test_grafana_oncall_1206_escalation_resumes_after_a_restart(
     for restart in range(2):
         after = await start_env(url, clock=env.clock)
         try:
-            sweeps = probe(after.services.escalation.scheduling, "sweep")
+            sweeps = probe(after.services.reminders.scheduling, "sweep")
             await after.services.start()  # scheduler and outbox, as the bot starts them
             if restart == 0:
                 await after.double.wait_for("chat.postMessage", 3, timeout=5.0)

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
-from bot.escalation import EscalationService, FireResult, ReminderKind, ReminderStatus
-from bot.escalation import storage as reminder_storage
+from bot.escalation import EscalationService, ReminderKind
+from bot.incidents.changes import IncidentChanges
 from bot.models import Actor, IncidentRole, Severity, Status
 from bot.outbox import OutboxDispatcher
 from bot.policy import parse_policy
+from bot.reminders import FireResult, ReminderEngine, ReminderStatus
+from bot.reminders import storage as reminder_storage
 from bot.slack import escalation_text
 from bot.store import create_store, migrate
 from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, MATRIX_POLICY, Env, start_env, stop_env
@@ -94,7 +96,7 @@ async def test_level_two_pages_on_time_groups_expanded_and_breach_recorded(env: 
 
     # Nothing fires twice, however often the sweep runs.
     assert await env.step(seconds=5) == 0
-    assert await env.services.escalation.fire_due() == 0
+    assert await env.services.reminders.fire_due() == 0
     assert len(env.posts("Escalation level 2")) == 1
     assert (await env.services.audit.verify()).ok
 
@@ -301,20 +303,25 @@ async def test_only_responders_may_escalate(tmp_path: Path) -> None:
         await stop_env(env)
 
 
-async def _second_process(env: Env, url: str) -> EscalationService:
-    """Another bot process: its own connections and owner, the same database."""
+async def _second_process(env: Env, url: str) -> ReminderEngine:
+    """Another bot process: its own connections and owner, the same database, the
+    escalation kinds registered with its reminder engine."""
     store = create_store(url)
     await store.open()
     await migrate(store)
-    return EscalationService(
+    changes = IncidentChanges(
+        store=store, clock=env.clock, dispatcher=OutboxDispatcher(store, env.clock)
+    )
+    engine = ReminderEngine(store=store, clock=env.clock, changes=changes, owner="process-b")
+    EscalationService(
         store=store,
-        clock=env.clock,
         policy=env.services.policy,
-        dispatcher=OutboxDispatcher(store, env.clock),
         notifier=env.services.notifier,
         permissions=env.services.permissions,
-        owner="process-b",
+        changes=changes,
+        engine=engine,
     )
+    return engine
 
 
 def _url(env: Env) -> str:
@@ -329,10 +336,10 @@ async def test_two_processes_racing_for_one_reminder_fire_it_once(any_env: Env) 
         env.clock.advance(minutes=30)
         level2 = next(r for r in await env.reminders(incident) if r.level == 2)
         results = await asyncio.gather(
-            env.services.escalation.fire(level2.id), other.fire(level2.id)
+            env.services.reminders.fire(level2.id), other.fire(level2.id)
         )
         assert sorted(results) == sorted([FireResult.FIRED, FireResult.NOT_CLAIMED])
-        fired = await asyncio.gather(env.services.escalation.fire_due(), other.fire_due())
+        fired = await asyncio.gather(env.services.reminders.fire_due(), other.fire_due())
         assert sum(fired) == 1  # the ack breach, by one of them
         await env.deliver()
         assert len(env.posts("Escalation level 2")) == 1
@@ -355,7 +362,7 @@ async def test_a_claim_left_by_a_crashed_process_is_taken_over(env: Env) -> None
     assert len(env.posts("Escalation level 2")) == 1
     [fired] = [r for r in await env.reminders(incident) if r.level == 2]
     assert fired.status is ReminderStatus.FIRED
-    assert fired.claimed_by == env.services.escalation.owner
+    assert fired.claimed_by == env.services.reminders.owner
 
 
 async def test_a_page_that_slack_refuses_is_recorded(tmp_path: Path) -> None:

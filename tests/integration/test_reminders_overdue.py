@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.escalation import ReminderStatus
+from bot.reminders import ReminderStatus
 from tests.escalation_env import Env, start_env, stop_env
 
 
@@ -20,15 +20,15 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 
 
 async def test_an_unfired_reminder_is_overdue_by_its_age_until_it_fires(env: Env) -> None:
-    escalation = env.services.escalation
+    engine = env.services.reminders
     incident = await env.declare("P1")
-    assert await escalation.overdue_seconds() == 0.0  # everything pending lies ahead
+    assert await engine.overdue_seconds() == 0.0  # everything pending lies ahead
     soonest = min((await env.pending(incident)).values())
 
     env.clock.advance(seconds=(soonest - env.clock.now()).total_seconds() + 90)
-    assert await escalation.overdue_seconds() == pytest.approx(90.0)
+    assert await engine.overdue_seconds() == pytest.approx(90.0)
 
-    assert await escalation.fire_due() >= 1
-    left = await escalation.reminders_for(incident.id, [ReminderStatus.PENDING])
+    assert await engine.fire_due() >= 1
+    left = await env.services.escalation.reminders_for(incident.id, [ReminderStatus.PENDING])
     assert all(r.due_at > env.clock.now() for r in left)
-    assert await escalation.overdue_seconds() == 0.0
+    assert await engine.overdue_seconds() == 0.0

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from slack_sdk.models.views import View
 
-from bot.escalation import ReminderStatus
 from bot.models import Severity
+from bot.reminders import ReminderStatus
 from bot.reports import markdown
 from bot.reports.chart import build_figure, render_png, week_labels
 from bot.reports.forms import PostmortemInput
@@ -210,10 +210,35 @@ async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_c
         assert env2.dms("review") != {}  # time did pass: the formal review fired meanwhile
         assert env2.dms("Action item") == {"U0BOB": 2}
         live = await env2.reminders(incident, ReminderStatus.PENDING)
-        assert [r for r in live if r.kind.value == "action_item"] == []
+        assert [r for r in live if r.kind == "action_item"] == []
     finally:
         await stop_env(env2)
         env.services = env2.services  # already closed; stop_env(env) closes it again
+
+
+async def test_each_action_item_has_its_own_reminder_closing_one_leaves_the_other(
+    env: Env,
+) -> None:
+    incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
+    due = env.clock.now() + timedelta(hours=5)
+    _, (first, second) = await env.services.reports.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            action_items=[
+                NewActionItem("Raise the queue limit", "U0BOB", due),
+                NewActionItem("Alert on queue depth", "U0ALICE", due),
+            ]
+        ),
+    )
+    live = await env.reminders(incident, ReminderStatus.PENDING)
+    assert sorted((r.subject, r.level) for r in live if r.kind == "action_item") == [
+        (f"action_item:{first.id}", 0),
+        (f"action_item:{second.id}", 0),
+    ]
+    await env.services.reports.close_action_item(first.id, BOB)
+    assert await env.step(hours=6) == 1  # only the open item's
+    assert env.dms("Action item") == {"U0ALICE": 1}
 
 
 async def test_similar_past_incidents_rank_the_right_one_first(env: Env) -> None:

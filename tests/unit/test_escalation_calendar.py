@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.durations import Duration
-from bot.escalation.calendar import (
+from bot.policy import Calendar
+from bot.reminders.calendar import (
     add_business_days,
     add_business_time,
     due_after,
     is_working_day,
     working_day_seconds,
 )
-from bot.policy import Calendar
 
 LONDON = ZoneInfo("Europe/London")
 CALENDAR = Calendar(

@@ -11,11 +11,10 @@ from bot.escalation.planner import (
     OPEN_BOUND,
     REVIEWS,
     EscalationState,
-    Reminder,
     ReminderKind,
-    ReminderStatus,
 )
 from bot.models import Incident, Severity, Status
+from bot.reminders import Reminder, ReminderStatus
 from tests.escalation_env import FRIDAY_2PM, matrix_policy
 
 POLICY = matrix_policy()

@@ -19,14 +19,14 @@ from typing import Any, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.clock import Clock
-from bot.escalation import storage as reminders
+from bot.reminders import storage as reminders
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
 
 
 class Fires(Protocol):
-    """What the scheduler triggers (bot.escalation.firing.ReminderFiring)."""
+    """What the scheduler triggers (bot.reminders.firing.ReminderFiring)."""
 
     async def fire(self, reminder_id: int) -> object: ...
 
@@ -92,7 +92,7 @@ class ReminderScheduler:
             "interval",
             args=[fires],
             seconds=self.sweep_interval,
-            id="escalation-sweep",
+            id="reminder-sweep",
             next_run_time=datetime.now(UTC),
             max_instances=2,  # the second returns at once; avoids "skipped" warnings
         )
@@ -130,7 +130,7 @@ class ReminderScheduler:
                 return fired
             except Exception:
                 # The store may be down: the next sweep tries again, nothing is lost.
-                log.exception("escalation sweep failed; retrying at the next sweep")
+                log.exception("reminder sweep failed; retrying at the next sweep")
                 return 0
             finally:
                 if task is not None:

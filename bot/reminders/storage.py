@@ -1,0 +1,212 @@
+"""SQL for the reminders table, every kind alike. Runs inside a caller's Tx.
+
+Claims are single conditional UPDATEs: whoever changes the row owns it, and a claim that
+outlived its holder (a crash between claim and fire) can be taken over once it expires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from bot.clock import utc_from_timestamp
+from bot.reminders.model import PlannedReminder, Reminder, ReminderStatus
+from bot.store import Row, Tx, skip_locked
+
+_CLAIMABLE = "(status = 'pending' OR (status = 'firing' AND claimed_until < ?))"
+
+
+def _dt(value: float | None) -> datetime | None:
+    return utc_from_timestamp(value) if value is not None else None
+
+
+def _reminder(row: Row) -> Reminder:
+    return Reminder(
+        id=int(row["id"]),
+        incident_id=row["incident_id"] or "",  # "" for a reminder about a `subject` instead
+        plan=int(row["plan"]),
+        kind=row["kind"],
+        level=int(row["level"]),
+        due_at=utc_from_timestamp(row["due_at"]),
+        status=ReminderStatus(row["status"]),
+        notify=tuple(json.loads(row["notify"])),
+        reason=row["reason"],
+        actor=row["actor"],
+        created_at=_dt(row["created_at"]),
+        claimed_by=row["claimed_by"],
+        fired_at=_dt(row["fired_at"]),
+        outcome=row["outcome"],
+        subject=row.get("subject"),
+    )
+
+
+# -- reminders ----------------------------------------------------------------------------
+
+
+async def insert(
+    tx: Tx,
+    incident_id: str | None,
+    plan: int,
+    planned: PlannedReminder,
+    now: datetime,
+    *,
+    status: ReminderStatus = ReminderStatus.PENDING,
+    claimed_by: str | None = None,
+    claimed_until: float | None = None,
+    reason: str = "",
+    actor: str | None = None,
+) -> int:
+    """Insert a reminder about an incident, a `subject` (`planned.subject`, such as
+    "remediation:42", whose kind's handler knows what it means), or both."""
+    row = await tx.fetchone(
+        "INSERT INTO reminders (incident_id, plan, kind, level, due_at, status, notify, reason,"
+        " actor, created_at, claimed_by, claimed_until, subject)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            incident_id,
+            plan,
+            str(planned.kind),
+            planned.level,
+            planned.due_at.timestamp(),
+            status.value,
+            json.dumps(list(planned.notify)),
+            reason,
+            actor,
+            now.timestamp(),
+            claimed_by,
+            claimed_until,
+            planned.subject,
+        ),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+async def cancel_subject(tx: Tx, subject: str, now: datetime, why: str) -> int:
+    """Withdraw the live reminders about `subject` (a request decided, an item closed)."""
+    return await tx.execute(
+        "UPDATE reminders SET status = 'cancelled', closed_at = ?, outcome = ?"
+        " WHERE subject = ? AND status IN ('pending', 'firing')",
+        (now.timestamp(), why, subject),
+    )
+
+
+async def cancel(tx: Tx, incident_id: str, kinds: Iterable[str], now: datetime, why: str) -> int:
+    """Withdraw the live (pending or claimed) reminders of `kinds`; return how many.
+
+    A claimed one is cancelled too: its firing transaction finds it cancelled and exits.
+    """
+    names = sorted(str(kind) for kind in kinds)
+    if not names:
+        return 0
+    marks = ", ".join("?" for _ in names)
+    return await tx.execute(
+        "UPDATE reminders SET status = 'cancelled', closed_at = ?, outcome = ?"
+        f" WHERE incident_id = ? AND status IN ('pending', 'firing') AND kind IN ({marks})",
+        (now.timestamp(), why, incident_id, *names),
+    )
+
+
+async def claim(
+    tx: Tx, reminder_id: int, owner: str, now: datetime, claim_seconds: float
+) -> Reminder | None:
+    """Claim one due reminder for `owner`; None when it is not due, not claimable or gone."""
+    ts = now.timestamp()
+    row = await tx.fetchone(
+        "UPDATE reminders SET status = 'firing', claimed_by = ?, claimed_until = ?,"
+        f" attempts = attempts + 1 WHERE id = ? AND due_at <= ? AND {_CLAIMABLE}"
+        " RETURNING *",
+        (owner, ts + claim_seconds, reminder_id, ts, ts),
+    )
+    return _reminder(row) if row else None
+
+
+async def claim_due(
+    tx: Tx, owner: str, now: datetime, claim_seconds: float, limit: int
+) -> list[Reminder]:
+    """Claim up to `limit` due reminders, oldest first; rows another process holds are skipped."""
+    ts = now.timestamp()
+    rows = await tx.fetchall(
+        "UPDATE reminders SET status = 'firing', claimed_by = ?, claimed_until = ?,"
+        f" attempts = attempts + 1 WHERE {_CLAIMABLE} AND id IN ("
+        f" SELECT id FROM reminders WHERE due_at <= ? AND {_CLAIMABLE}"
+        f" ORDER BY due_at LIMIT {int(limit)}{skip_locked(tx)}) RETURNING *",
+        (owner, ts + claim_seconds, ts, ts, ts),
+    )
+    return sorted((_reminder(row) for row in rows), key=lambda r: (r.due_at, r.id))
+
+
+async def release(tx: Tx, reminder_ids: Sequence[int], owner: str) -> int:
+    """Give claims back (firing failed, or the process is stopping, before they fired)."""
+    if not reminder_ids:
+        return 0
+    marks = ", ".join("?" for _ in reminder_ids)
+    return await tx.execute(
+        "UPDATE reminders SET status = 'pending', claimed_by = NULL, claimed_until = NULL"
+        f" WHERE id IN ({marks}) AND status = 'firing' AND claimed_by = ?",
+        (*reminder_ids, owner),
+    )
+
+
+async def get(tx: Tx, reminder_id: int) -> Reminder | None:
+    row = await tx.fetchone("SELECT * FROM reminders WHERE id = ?", (reminder_id,))
+    return _reminder(row) if row else None
+
+
+async def finish(
+    tx: Tx,
+    reminder_id: int,
+    owner: str,
+    status: ReminderStatus,
+    now: datetime,
+    outcome: str,
+) -> bool:
+    """Close a claimed reminder as fired or skipped; False when the claim was lost."""
+    changed = await tx.execute(
+        "UPDATE reminders SET status = ?, fired_at = ?, closed_at = ?, outcome = ?,"
+        " claimed_until = NULL WHERE id = ? AND status = 'firing' AND claimed_by = ?",
+        (
+            status.value,
+            now.timestamp() if status is ReminderStatus.FIRED else None,
+            now.timestamp(),
+            outcome,
+            reminder_id,
+            owner,
+        ),
+    )
+    return changed == 1
+
+
+async def overdue_seconds(tx: Tx, now: datetime) -> float:
+    """How long past its due time the most overdue reminder nobody holds is (0 when none):
+    pending, or firing under a claim that expired with its holder."""
+    row = await tx.fetchone(
+        f"SELECT MIN(due_at) AS due FROM reminders WHERE due_at <= ? AND {_CLAIMABLE}",
+        (now.timestamp(), now.timestamp()),
+    )
+    if row is None or row["due"] is None:
+        return 0.0
+    return max(0.0, now.timestamp() - float(row["due"]))
+
+
+async def upcoming(tx: Tx, until: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """(id, due_at) of reminders due by `until` that nobody holds, soonest first."""
+    rows = await tx.fetchall(
+        "SELECT id, due_at FROM reminders WHERE status = 'pending' AND due_at <= ?"
+        f" ORDER BY due_at LIMIT {int(limit)}",
+        (until.timestamp(),),
+    )
+    return [(int(row["id"]), utc_from_timestamp(row["due_at"])) for row in rows]
+
+
+async def for_incident(
+    tx: Tx, incident_id: str, statuses: Sequence[ReminderStatus] = ()
+) -> list[Reminder]:
+    where = "incident_id = ?"
+    params: list[object] = [incident_id]
+    if statuses:
+        where += f" AND status IN ({', '.join('?' for _ in statuses)})"
+        params += [status.value for status in statuses]
+    rows = await tx.fetchall(f"SELECT * FROM reminders WHERE {where} ORDER BY due_at, id", params)
+    return [_reminder(row) for row in rows]
