@@ -227,7 +227,7 @@ async def test_the_form_gives_the_similar_incidents_the_typed_command_gives(
         "severity": {"value": _select("P2")},
     }
     view = opened.response["view"]
-    response = await harness.submit_view(blocks.DECLARE_VIEW, values, view=view, user_id="U0BOB")
+    response = await harness.submit_view(modals.DECLARE_VIEW, values, view=view, user_id="U0BOB")
     assert response.status == 200
     await harness.double.wait_for("chat.postEphemeral", 2)
     declared, similar = (e["text"] for e in harness.double.ephemerals)

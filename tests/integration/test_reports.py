@@ -221,7 +221,7 @@ async def test_each_action_item_has_its_own_reminder_closing_one_leaves_the_othe
 ) -> None:
     incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
     due = env.clock.now() + timedelta(hours=5)
-    _, (first, second) = await env.services.reports.save_postmortem(
+    _, (first, second) = await env.services.postmortems.save_postmortem(
         incident.id,
         ALICE,
         PostmortemInput(
@@ -236,7 +236,7 @@ async def test_each_action_item_has_its_own_reminder_closing_one_leaves_the_othe
         (f"action_item:{first.id}", 0),
         (f"action_item:{second.id}", 0),
     ]
-    await env.services.reports.close_action_item(first.id, BOB)
+    await env.services.postmortems.close_action_item(first.id, BOB)
     assert await env.step(hours=6) == 1  # only the open item's
     assert env.dms("Action item") == {"U0ALICE": 1}
 
