@@ -95,7 +95,7 @@ class IncidentFlows:
 
     async def _incident(self, effect: Effect) -> Incident | None:
         async with self.store.transaction() as tx:
-            return await storage.get(tx, effect.incident_id or "")
+            return await storage.get(tx, effect.incident or "")
 
     async def announce(self, effect: Effect) -> None:
         incident = await self._incident(effect)
@@ -132,7 +132,7 @@ class IncidentFlows:
     async def _queue(self, tx: Tx, incident: Incident, *kinds: str, **payload: Any) -> None:
         now = self.clock.now()
         for kind in kinds:
-            await outbox.enqueue(tx, now, kind, dict(payload), incident_id=incident.id)
+            await outbox.enqueue(tx, now, kind, dict(payload), lane=incident.id)
 
     def _kick(self) -> None:
         # Follow-up steps were queued by a handler: deliver them in the next round at once.
@@ -343,12 +343,7 @@ class IncidentFlows:
     async def _superseded(self, effect: Effect) -> bool:
         """A later refresh of the same incident is queued: it will show the newer state."""
         async with self.store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT id FROM outbox WHERE kind = ? AND incident_id = ? AND id > ?"
-                " AND delivered_at IS NULL AND failed_at IS NULL LIMIT 1",
-                (effect.kind, effect.incident_id, effect.id),
-            )
-        return row is not None
+            return await outbox.later_undone(tx, effect)
 
     async def refresh(self, effect: Effect) -> None:
         """Edit the summary and the announcement in place; set the war room's topic."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from datetime import datetime
 
@@ -43,7 +42,7 @@ from bot.reports.models import (
     Stats,
 )
 from bot.reports.publisher import ReportPublisher
-from bot.store import Store, Tx, for_update
+from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +131,7 @@ class ReportService:
         # Debounce: one refresh waiting per person is enough, since it reads the state when
         # delivered. The row lock keeps a dispatcher from claiming it while this change is
         # uncommitted (it would publish the state from before the change).
-        payload = json.dumps({"user_id": user_id})
-        waiting = await tx.fetchone(
-            "SELECT id FROM outbox WHERE kind = ? AND payload = ? AND delivered_at IS NULL"
-            " AND failed_at IS NULL AND claimed_until IS NULL" + for_update(tx),
-            (HOME, payload),
-        )
-        if waiting is None:
+        if not await outbox.waiting(tx, HOME, {"user_id": user_id}):
             await outbox.enqueue(tx, now, HOME, {"user_id": user_id}, delay=self.home_debounce)
             tx.after_commit(self.dispatcher.kick)
 
@@ -193,7 +186,7 @@ class ReportService:
                 now,
                 UPLOAD_REPORT,
                 {"channel": target, "markdown": text, "by": actor.user_id},
-                incident_id=incident.id,
+                lane=incident.id,
             )
             await journal.record(
                 tx,

@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
 async def _enqueue(store: Store, kind: str, payload: dict[str, Any], incident: str | None) -> int:
     async with store.transaction() as tx:
-        return await outbox.enqueue(tx, NOW, kind, payload, incident_id=incident)
+        return await outbox.enqueue(tx, NOW, kind, payload, lane=incident)
 
 
 async def _row(store: Store, effect_id: int) -> dict[str, Any]:
@@ -54,7 +54,7 @@ async def test_each_incidents_effects_arrive_in_order_once_across_dispatchers_un
             raise NotifierError("Slack error: 503", retryable=True)  # a 5xx: back-off
         if n % 4 == 2 and tries[effect.id] <= 2:
             raise NotifierError("Slack error: ratelimited", retry_after=1.0)  # a run of 429s
-        delivered[effect.incident_id or ""].append(n)
+        delivered[effect.lane or ""].append(n)
 
     other = open_store()
     await other.open()
@@ -84,9 +84,9 @@ async def test_a_follow_up_goes_right_after_the_effect_that_queued_it(store: Sto
         seen.append("war room")
         async with store.transaction() as tx:
             for step in ("invite", "summary"):  # follow-ups of this incident
-                await outbox.enqueue(tx, NOW, "step", {"name": step}, incident_id="INC-1")
+                await outbox.enqueue(tx, NOW, "step", {"name": step}, lane="INC-1")
             # Another incident's effect queued here keeps its own place.
-            await outbox.enqueue(tx, NOW, "step", {"name": "other"}, incident_id="INC-2")
+            await outbox.enqueue(tx, NOW, "step", {"name": "other"}, lane="INC-2")
 
     async def step(effect: Effect) -> None:
         seen.append(effect.payload["name"])
@@ -178,9 +178,7 @@ async def test_a_slack_outage_delays_an_effect_for_up_to_a_day_and_loses_it_no_s
     assert row["delivered_at"] is not None and row["attempts"] > 8 and reported == []
 
     async with store.transaction() as tx:
-        endless = await outbox.enqueue(
-            tx, clock.now(), "post", {"outage": "endless"}, incident_id="INC-2"
-        )
+        endless = await outbox.enqueue(tx, clock.now(), "post", {"outage": "endless"}, lane="INC-2")
     await run_until(clock.now() + timedelta(hours=23, minutes=50))
     assert (await _row(store, endless))["failed_at"] is None and reported == []
     await run_until(clock.now() + timedelta(minutes=20))

@@ -1,54 +1,30 @@
-"""The outbox: notifications accepted in a transaction, delivered after it commits.
-
-A service enqueues an effect (`kind` + JSON payload) in the same transaction as the state
-change, so a Slack outage or a crash between commit and delivery loses nothing: the
-dispatcher delivers pending effects, retries what failed for a transient reason (429, 5xx,
-network) with a short back-off (2 s, doubling up to 5 min; Retry-After when the far side
-gives one) for up to `give_up_after` (24 h), and gives up on permanent errors
-(channel_not_found, missing scope) after telling the effect's failure handler. Rows are
-claimed atomically, so several bot processes can run dispatchers on one store and each
-effect is delivered by one of them.
-
-Order. The effects of one incident are delivered one at a time, in the order they were
-queued: an effect is claimed only when no earlier effect of its incident is still undone
-(waiting, retrying, or being delivered by any process). The claim reads whose turn it is
-and locks those rows in one transaction, re-checking each under its lock (SKIP LOCKED on
-PostgreSQL), so it holds across processes. The key is the incident, not the channel: one change
-targets several channels (the war room, the announcement channel, direct messages) whose
-target is only known at delivery (a war room that does not exist yet), and the war room's
-set-up must come before the updates posted in it. Different incidents do not wait for each
-other, so one incident's stuck message never holds up another's announcement.
-
-- Ids of one incident are handed out in commit order: every transaction that queues effects
-  for an incident holds its row (declaring inserts it; changes, reminders and escalations
-  lock it first).
-- An effect queued while another effect of the same incident is being delivered (the war
-  room's invites and summary, a page's direct messages) is a follow-up: it takes that
-  effect's place in the order (`order_seq`), ahead of anything queued after it.
-
-Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
-after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
-`prune_interval`; an undone effect is never deleted. Nothing reads a delivered row: what later
-steps need (the ts of a card edited in place) is stored on the incident.
-"""
+"""The outbox's dispatcher: claims due effects, delivers them through the handlers of their
+kinds, retries, gives up, and prunes (the invariants are in bot.outbox's docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot import logs, metrics
 from bot.background import BackgroundLoop, jitter
 from bot.clock import Clock, utc_from_timestamp
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
+from bot.outbox.queue import (
+    DUE_TURNS,
+    PLACE,
+    UNDONE,
+    Effect,
+    EffectHandler,
+    FailureHandler,
+    current_effect,
+    undone_count,
+)
 from bot.redact import redact_text
-from bot.store import Store, Tx, skip_locked
+from bot.store import Store, skip_locked
 
 log = logging.getLogger(__name__)
 
@@ -57,74 +33,6 @@ KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
 PRUNE_INTERVAL = timedelta(hours=1)
 _PRUNE_BATCH = 1000
-
-# An effect's place in its incident's order, and the effects whose turn it is and are due
-# now: the first undone one of each incident (waiting, retrying or in flight), and any
-# without an incident. One scan of the undone rows, a plan no statistics can turn quadratic.
-_PLACE = "COALESCE(order_seq, id)"
-_UNDONE = "delivered_at IS NULL AND failed_at IS NULL"
-_DUE_TURNS = (
-    "FROM (SELECT id, incident_id, available_at, claimed_until, "
-    f"{_PLACE} AS place, ROW_NUMBER() OVER (PARTITION BY incident_id ORDER BY {_PLACE}, id)"
-    f" AS turn FROM outbox WHERE {_UNDONE}) undone"
-    " WHERE (turn = 1 OR incident_id IS NULL) AND available_at <= ?"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Effect:
-    id: int
-    kind: str
-    incident_id: str | None
-    payload: dict[str, Any]
-    attempts: int
-    created_at: datetime
-    position: int  # its place in its incident's order (its id, or its parent's place)
-    # This process's claim: `claimed_until` as it set it, so a renewal can tell whether the
-    # claim is still its own (another process takes an expired one over).
-    claimed_until: float | None = None
-
-
-EffectHandler = Callable[[Effect], Awaitable[None]]
-FailureHandler = Callable[[Effect, NotifierError], Awaitable[None]]
-
-# The effect whose handler is running in this task: what a follow-up is queued behind.
-_delivering: ContextVar[Effect | None] = ContextVar("outbox_delivering", default=None)
-
-
-async def enqueue(
-    tx: Tx,
-    at: datetime,
-    kind: str,
-    payload: dict[str, Any],
-    *,
-    incident_id: str | None = None,
-    delay: float = 0.0,
-) -> int:
-    """Queue an effect inside the caller's transaction; delivered once it commits.
-
-    Effects of one incident are delivered in the order queued (a `delay` holds back the
-    incident's later effects too); one queued by the handler of another effect of the same
-    incident goes right after that effect. Effects without an incident keep no order.
-    """
-    parent = _delivering.get()
-    place = None
-    if parent is not None and incident_id is not None and parent.incident_id == incident_id:
-        place = parent.position
-    row = await tx.fetchone(
-        "INSERT INTO outbox (kind, incident_id, payload, created_at, available_at, order_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            kind,
-            incident_id,
-            json.dumps(payload),
-            at.timestamp(),
-            at.timestamp() + delay,
-            place,
-        ),
-    )
-    assert row is not None
-    return int(row["id"])
 
 
 class OutboxDispatcher:
@@ -197,11 +105,11 @@ class OutboxDispatcher:
             raise
 
     async def _claim(self) -> list[Effect]:
-        """Claim due effects that nothing earlier of their incident holds back."""
+        """Claim due effects that nothing earlier of their lane holds back."""
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             turns = await tx.fetchall(
-                f"SELECT id {_DUE_TURNS} AND (claimed_until IS NULL OR claimed_until < ?)"
+                f"SELECT id {DUE_TURNS} AND (claimed_until IS NULL OR claimed_until < ?)"
                 f" ORDER BY place, id LIMIT {int(self.batch_size)}",
                 (now, now),
             )
@@ -214,10 +122,10 @@ class OutboxDispatcher:
             rows = await tx.fetchall(
                 "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
                 f" SELECT id FROM outbox WHERE id IN ({', '.join('?' * len(ids))})"
-                f" AND {_UNDONE} AND (claimed_until IS NULL OR claimed_until < ?)"
+                f" AND {UNDONE} AND (claimed_until IS NULL OR claimed_until < ?)"
                 f"{skip_locked(tx)})"
-                " RETURNING id, kind, incident_id, payload, attempts, created_at,"
-                f" {_PLACE} AS position",
+                " RETURNING id, kind, lane, payload, attempts, created_at,"
+                f" {PLACE} AS position",
                 (now + self.claim_seconds, *ids, now),
             )
         return sorted(
@@ -225,7 +133,7 @@ class OutboxDispatcher:
                 Effect(
                     id=int(row["id"]),
                     kind=row["kind"],
-                    incident_id=row["incident_id"],
+                    lane=row["lane"],
                     payload=json.loads(row["payload"]),
                     attempts=int(row["attempts"]),
                     created_at=utc_from_timestamp(row["created_at"]),
@@ -243,7 +151,7 @@ class OutboxDispatcher:
         self._rounds += 1
         self._idle.clear()
         try:
-            # Each claim takes at most one effect per incident: delivering it may free the
+            # Each claim takes at most one effect per lane: delivering it may free the
             # next, so claim again until nothing is left to take.
             while effects := await self._claim():
                 for effect in effects:
@@ -272,7 +180,7 @@ class OutboxDispatcher:
         async with self.store.transaction() as tx:
             changed = await tx.execute(
                 f"UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_until = ?"
-                f" AND {_UNDONE}",
+                f" AND {UNDONE}",
                 (renewed, effect.id, effect.claimed_until),
             )
         if changed != 1:
@@ -285,9 +193,9 @@ class OutboxDispatcher:
         if handler is None:
             await self._finish(effect, failed=f"no handler for effect kind {effect.kind!r}")
             return 0
-        delivering = _delivering.set(effect)
+        delivering = current_effect.set(effect)
         try:
-            with logs.bound(incident=effect.incident_id):
+            with logs.bound(incident=effect.incident):
                 await asyncio.wait_for(handler(effect), timeout=self.handler_timeout)
         except NotifierError as exc:
             await self._not_delivered(effect, exc)
@@ -306,7 +214,7 @@ class OutboxDispatcher:
             await self._not_delivered(effect, error, unexpected=True)
             return 0
         finally:
-            _delivering.reset(delivering)
+            current_effect.reset(delivering)
         await self._finish(effect)
         metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
         return 1
@@ -369,16 +277,13 @@ class OutboxDispatcher:
 
     async def pending_count(self) -> int:
         async with self.store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
-            )
-        return int(row["n"]) if row else 0
+            return await undone_count(tx)
 
     async def pending_stats(self) -> tuple[int, float]:
         """How many effects are undone, and how old the oldest is (seconds; 0 when none)."""
         async with self.store.transaction() as tx:
             row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {_UNDONE}"
+                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {UNDONE}"
             )
         if row is None or not row["n"]:
             return 0, 0.0
@@ -404,7 +309,7 @@ class OutboxDispatcher:
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n {_DUE_TURNS}",
+                f"SELECT COUNT(*) AS n {DUE_TURNS}",
                 (now,),
             )
         return int(row["n"]) if row else 0
