@@ -13,6 +13,7 @@ from bot import logs, metrics
 from bot.background import BackgroundLoop, jitter
 from bot.clock import Clock, utc_from_timestamp
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
+from bot.outbox.completions import Completions
 from bot.outbox.queue import (
     DUE_TURNS,
     PLACE,
@@ -49,7 +50,8 @@ class OutboxDispatcher:
         max_attempts: int = 8,
         give_up_after: timedelta = GIVE_UP_AFTER,
         max_backoff: float = 300.0,
-        batch_size: int = 20,
+        batch_size: int = 100,
+        concurrency: int = 8,
         keep_delivered: timedelta = KEEP_DELIVERED,
         keep_failed: timedelta = KEEP_FAILED,
         prune_interval: timedelta = PRUNE_INTERVAL,
@@ -66,9 +68,11 @@ class OutboxDispatcher:
         self.give_up_after = give_up_after
         self.max_backoff = max_backoff
         self.batch_size = batch_size
+        self.concurrency = concurrency
         self.keep_delivered = keep_delivered
         self.keep_failed = keep_failed
         self.prune_interval = prune_interval
+        self.completions = Completions(store, clock)
         self._handlers: dict[str, EffectHandler] = {}
         self._on_failure: dict[str, FailureHandler] = {}
         self._loop = BackgroundLoop("outbox-dispatcher", self._round, interval=poll_interval)
@@ -154,24 +158,46 @@ class OutboxDispatcher:
             # Each claim takes at most one effect per lane: delivering it may free the
             # next, so claim again until nothing is left to take.
             while effects := await self._claim():
-                for effect in effects:
-                    held = await self._still_held(effect)
-                    if held is not None:
-                        delivered += await self._deliver(held)
+                delivered += await self._deliver_batch(effects)
         finally:
             self._rounds -= 1
             if self._rounds == 0:
                 self._idle.set()
         return delivered
 
+    async def _deliver_batch(self, effects: list[Effect]) -> int:
+        """Deliver a claimed batch, `concurrency` at a time, in the batch's order.
+
+        The batch holds at most one effect per lane, so no two of them are ordered. Every
+        delivery runs to its end even if another fails (one cut off mid-call would be made
+        twice); the first error is raised after.
+        """
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(effect: Effect) -> int:
+            async with slots:
+                held = await self._still_held(effect)
+                if held is None or not await self._deliver(held):
+                    return 0
+            # The slot goes to the next delivery while this one waits to be marked done.
+            await self.completions.delivered(effect.id)
+            metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
+            return 1
+
+        outcomes = await asyncio.gather(*(one(e) for e in effects), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+
     async def _still_held(self, effect: Effect) -> Effect | None:
         """`effect` with its claim good for a whole delivery, or None if it is no longer ours.
 
-        A batch is claimed at once and delivered one by one, each waiting for its Slack slot:
-        the last may start after its claim ran out and another process took it over. A claim
-        with less than half its time left is renewed, only if it is still the one this process
-        set; the handler's timeout is shorter than that half, so a claim never runs out under
-        a handler.
+        A batch is claimed at once and delivered `concurrency` at a time, each waiting for its
+        Slack slot: the last may start after its claim ran out and another process took it
+        over. A claim with less than half its time left is renewed, only if it is still the
+        one this process set; the handler's timeout is shorter than that half, so a claim
+        never runs out under a handler.
         """
         now = self.clock.now().timestamp()
         if effect.claimed_until is None or effect.claimed_until - now >= self.claim_seconds / 2:
@@ -188,21 +214,24 @@ class OutboxDispatcher:
             return None
         return replace(effect, claimed_until=renewed)
 
-    async def _deliver(self, effect: Effect) -> int:
+    async def _deliver(self, effect: Effect) -> bool:
+        """Run `effect`'s handler: True if it delivered (the caller marks it done), False if
+        not (its retry or failure is written here)."""
         handler = self._handlers.get(effect.kind)
         if handler is None:
-            await self._finish(effect, failed=f"no handler for effect kind {effect.kind!r}")
-            return 0
+            await self._fail(effect, f"no handler for effect kind {effect.kind!r}")
+            return False
         delivering = current_effect.set(effect)
         try:
             with logs.bound(incident=effect.incident):
-                await asyncio.wait_for(handler(effect), timeout=self.handler_timeout)
+                async with asyncio.timeout(self.handler_timeout):
+                    await handler(effect)
         except NotifierError as exc:
             await self._not_delivered(effect, exc)
-            return 0
+            return False
         except TimeoutError:
             await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
-            return 0
+            return False
         except Exception as exc:
             # Not a failure the handler knew about (a bug, the store gone): tried again
             # after the back-off, never left to wait out its claim.
@@ -212,12 +241,10 @@ class OutboxDispatcher:
                 log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
             error = NotifierError(type(exc).__name__, error_code="internal_error")
             await self._not_delivered(effect, error, unexpected=True)
-            return 0
+            return False
         finally:
             current_effect.reset(delivering)
-        await self._finish(effect)
-        metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
-        return 1
+        return True
 
     async def _not_delivered(
         self, effect: Effect, error: NotifierError, *, unexpected: bool = False
@@ -229,7 +256,7 @@ class OutboxDispatcher:
         if error.retryable and self._may_retry(effect, unexpected=unexpected):
             await self._retry_later(effect, str(error), self._backoff(effect))
             return
-        await self._finish(effect, failed=str(error))
+        await self._fail(effect, str(error))
         failure = self._on_failure.get(effect.kind)
         if failure is not None:
             await failure(effect, error)
@@ -260,20 +287,15 @@ class OutboxDispatcher:
                 (available.timestamp(), redact_text(error)[:500], 0 if counted else 1, effect.id),
             )
 
-    async def _finish(self, effect: Effect, *, failed: str | None = None) -> None:
+    async def _fail(self, effect: Effect, failed: str) -> None:
         now = self.clock.now().timestamp()
+        metrics.OUTBOX_EFFECTS.labels(effect.kind, "failed").inc()
+        log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
         async with self.store.transaction() as tx:
-            if failed is None:
-                await tx.execute(
-                    "UPDATE outbox SET delivered_at = ? WHERE id = ?", (now, effect.id)
-                )
-            else:
-                metrics.OUTBOX_EFFECTS.labels(effect.kind, "failed").inc()
-                log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
-                await tx.execute(
-                    "UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
-                    (now, redact_text(failed)[:500], effect.id),
-                )
+            await tx.execute(
+                "UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
+                (now, redact_text(failed)[:500], effect.id),
+            )
 
     async def pending_count(self) -> int:
         async with self.store.transaction() as tx:
