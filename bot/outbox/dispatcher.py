@@ -51,6 +51,8 @@ class OutboxDispatcher:
         give_up_after: timedelta = GIVE_UP_AFTER,
         max_backoff: float = 300.0,
         batch_size: int = 100,
+        # Deliveries at once: 8 posts to one channel (one a second) wait at most about 8 s
+        # of Slack's pace inside a handler's 20 s.
         concurrency: int = 8,
         keep_delivered: timedelta = KEEP_DELIVERED,
         keep_failed: timedelta = KEEP_FAILED,
@@ -179,8 +181,10 @@ class OutboxDispatcher:
                 held = await self._still_held(effect)
                 if held is None or not await self._deliver(held):
                     return 0
-            # The slot goes to the next delivery while this one waits to be marked done.
-            await self.completions.delivered(effect.id)
+                # Marked done before its slot is free: with `concurrency=1` each effect is
+                # marked before the next handler starts, so no later one's wait can outlast
+                # an unmarked effect's claim.
+                await self.completions.delivered(effect.id)
             metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
             return 1
 
