@@ -29,10 +29,13 @@ up another's announcement; an effect without a lane keeps no order.
   invites and summary, a page's direct messages) is a follow-up: it takes that effect's place
   in the order (`order_seq`), ahead of anything queued after it.
 
-Throughput. One statement claims a batch of heads (at most one per lane), which are delivered
-concurrently (`concurrency` at a time: different lanes, so no order is lost), and the effects
-delivered meanwhile are marked done together, one statement per group (a group commit: each
-handler that finishes joins the next one). A retry or a failure is written on its own.
+Throughput. One statement claims a batch of heads (at most one per lane, 100 by default),
+delivered in the batch's order (`concurrency` at a time if asked: different lanes, so no
+lane's order is lost), and the delivered ones are marked done together, one statement at the
+end of the batch, before the next claim. A delivered effect is never left unmarked past its
+claim: the marks are written sooner when a claim would run out before the next handler could
+time out, and when the dispatcher stops (bot/outbox/completions.py). A retry or a failure is
+written on its own.
 
 Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
 after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per

@@ -1,11 +1,13 @@
-"""Marking delivered effects done in groups: one statement for every effect whose handler
-finished while the previous statement ran (a group commit), instead of one transaction each.
+"""Delivered effects, marked done in groups: one statement for many effects instead of a
+transaction each (per effect, the commit was most of what delivery cost).
 
-The first delivery to finish writes its own id; those finishing meanwhile queue theirs and
-wait, and the writer then writes them all in one statement, until nothing is queued. Each
-caller returns once its own effect is marked, so the next claim never sees a delivered effect
-as undone, and a store error reaches every caller whose effect it left unmarked (that effect
-is delivered again once its claim runs out: at least once, as before).
+A delivered effect waits here to be marked while its claim is safe: the dispatcher marks
+every waiting effect at the end of each batch, before the next claim reads whose turn it is,
+and sooner when a waiting effect's claim would run out before the next handler could time
+out (a claim that ran out lets another process deliver the effect again). A stopped
+dispatcher marks what waits before it goes. A store error leaves the effects waiting, to be
+marked by the next flush (or, if their claims run out first, delivered again: at least once,
+as when a single mark failed before).
 """
 
 from __future__ import annotations
@@ -13,56 +15,44 @@ from __future__ import annotations
 import asyncio
 
 from bot.clock import Clock
+from bot.outbox.queue import Effect
 from bot.store import Store
 
 
 class Completions:
-    """The delivered effects of one dispatcher, marked done in groups."""
+    """The delivered effects of one dispatcher not yet marked done."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
         self.statements = 0  # how many UPDATEs marked effects done (tests and bench read it)
-        self._queued: list[tuple[int, asyncio.Future[None]]] = []
-        self._writing = False
+        self._waiting: list[Effect] = []
+        self._writing = asyncio.Lock()
 
-    async def delivered(self, effect_id: int) -> None:
-        """Return once `effect_id` is marked delivered; raise what the store raised."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((effect_id, waiter))
-        if not self._writing:
-            await self._write_queued()
-        await waiter
+    def add(self, effect: Effect) -> None:
+        """`effect` was delivered: mark it done with the next flush."""
+        self._waiting.append(effect)
 
-    async def _write_queued(self) -> None:
-        self._writing = True
-        try:
-            await asyncio.sleep(0)  # the deliveries finishing in this same turn join the first
-            while self._queued:
-                group, self._queued = self._queued, []
-                try:
-                    await self._mark([effect_id for effect_id, _ in group])
-                except BaseException as exc:
-                    # Nothing queued is marked: each waiter hears why (or is cancelled with us).
-                    for _, waiter in group + self._queued:
-                        if isinstance(exc, asyncio.CancelledError):
-                            waiter.cancel()
-                        else:
-                            waiter.set_exception(exc)
-                    self._queued = []
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    return
-                for _, waiter in group:
-                    waiter.set_result(None)
-        finally:
-            self._writing = False
+    def runs_out_before(self, when: float) -> bool:
+        """Whether a waiting effect's claim runs out before `when` (a timestamp)."""
+        return any(e.claimed_until is None or e.claimed_until <= when for e in self._waiting)
 
-    async def _mark(self, ids: list[int]) -> None:
-        now = self.clock.now().timestamp()
-        async with self.store.transaction() as tx:
-            await tx.execute(
-                f"UPDATE outbox SET delivered_at = ? WHERE id IN ({', '.join('?' * len(ids))})",
-                (now, *ids),
-            )
-        self.statements += 1
+    async def flush(self) -> None:
+        """Mark every waiting effect done, in one statement."""
+        async with self._writing:
+            group, self._waiting = self._waiting, []
+            if not group:
+                return
+            ids = [effect.id for effect in group]
+            now = self.clock.now().timestamp()
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE outbox SET delivered_at = ? WHERE delivered_at IS NULL"
+                        f" AND id IN ({', '.join('?' * len(ids))})",
+                        (now, *ids),
+                    )
+            except BaseException:
+                self._waiting[:0] = group  # still delivered: the next flush marks them
+                raise
+            self.statements += 1

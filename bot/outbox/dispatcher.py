@@ -51,9 +51,11 @@ class OutboxDispatcher:
         give_up_after: timedelta = GIVE_UP_AFTER,
         max_backoff: float = 300.0,
         batch_size: int = 100,
-        # Deliveries at once: 8 posts to one channel (one a second) wait at most about 8 s
-        # of Slack's pace inside a handler's 20 s.
-        concurrency: int = 8,
+        # Deliveries at once. One by default: the Slack pacer hands out each channel's slots
+        # ahead of time, so concurrent posts to one channel can arrive closer together than
+        # Slack allows (429s in tests/e2e/test_slack_pace.py with 8), and announcements of
+        # different incidents would reach the channel out of the order they were declared.
+        concurrency: int = 1,
         keep_delivered: timedelta = KEEP_DELIVERED,
         keep_failed: timedelta = KEEP_FAILED,
         prune_interval: timedelta = PRUNE_INTERVAL,
@@ -157,10 +159,17 @@ class OutboxDispatcher:
         self._rounds += 1
         self._idle.clear()
         try:
+            await self.completions.flush()  # left by a round the store failed
             # Each claim takes at most one effect per lane: delivering it may free the
             # next, so claim again until nothing is left to take.
             while effects := await self._claim():
                 delivered += await self._deliver_batch(effects)
+                await self.completions.flush()
+        except asyncio.CancelledError:
+            # Stopped: what was delivered is marked before the task ends, or a restart
+            # would deliver it again.
+            await asyncio.shield(self.completions.flush())
+            raise
         finally:
             self._rounds -= 1
             if self._rounds == 0:
@@ -179,12 +188,14 @@ class OutboxDispatcher:
         async def one(effect: Effect) -> int:
             async with slots:
                 held = await self._still_held(effect)
-                if held is None or not await self._deliver(held):
+                if held is None:
                     return 0
-                # Marked done before its slot is free: with `concurrency=1` each effect is
-                # marked before the next handler starts, so no later one's wait can outlast
-                # an unmarked effect's claim.
-                await self.completions.delivered(effect.id)
+                deadline = self.clock.now().timestamp() + self.handler_timeout
+                if self.completions.runs_out_before(deadline):
+                    await self.completions.flush()
+                if not await self._deliver(held):
+                    return 0
+                self.completions.add(held)
             metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
             return 1
 
