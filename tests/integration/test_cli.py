@@ -392,7 +392,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
         " 'rich'))), flush=True))\n"
         # Client libraries of stores and targets it does not use (memory: bench/README.md).
         "atexit.register(lambda: print('unused clients',"
-        " sorted(m for m in ('psycopg', 'redis', 'urllib3', 'kubernetes', 'boto3')"
+        " sorted(m for m in ('psycopg', 'redis', 'urllib3', 'kubernetes', 'boto3', 'pglast')"
         " if m in sys.modules), flush=True))\n"
         "from bot.cli import main\n"
         "sys.exit(main())\n"
