@@ -168,7 +168,10 @@ class OutboxDispatcher:
         except asyncio.CancelledError:
             # Stopped: what was delivered is marked before the task ends, or a restart
             # would deliver it again.
-            await asyncio.shield(self.completions.flush())
+            try:
+                await asyncio.shield(self.completions.flush())
+            except Exception as exc:  # the store is gone too: those will be delivered again
+                log.warning("outbox: delivered effects left unmarked at stop: %s", exc)
             raise
         finally:
             self._rounds -= 1
