@@ -32,9 +32,9 @@ up another's announcement; an effect without a lane keeps no order.
 Throughput. One statement claims a batch of heads (at most one per lane, 100 by default),
 delivered in the batch's order (`concurrency` at a time if asked: different lanes, so no
 lane's order is lost), and the delivered ones are marked done together, one statement at the
-end of the batch, before the next claim. A delivered effect is never left unmarked past its
-claim: the marks are written sooner when a claim would run out before the next handler could
-time out, and when the dispatcher stops (bot/outbox/completions.py). A retry or a failure is
+end of the batch, before the next claim. Marks wait only while the claims are safe: they are
+written sooner when a waiting effect's claim would run out before the next handler could time
+out, and when the dispatcher stops (bot/outbox/completions.py). A retry or a failure is
 written on its own.
 
 Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
