@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from psycopg import Error as PsycopgError
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -61,6 +59,10 @@ class StoreSettings(BaseSettings):
 
 def check_postgres_url(url: str) -> None:
     """Raise ValueError (never echoing a password) unless libpq can use `url` as written."""
+    # Imported here: a bot on SQLite never loads psycopg (about 11 MB).
+    from psycopg import Error as PsycopgError
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         params = conninfo_to_dict(url)
     except PsycopgError as exc:

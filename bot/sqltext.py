@@ -19,11 +19,12 @@ one line, clipped, and pass through `redact_text` (passwords, tokens, registered
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pglast import parser
+from typing import TYPE_CHECKING, Literal
 
 from bot.redact import redact_text
+
+if TYPE_CHECKING:
+    from pglast import parser
 
 QueryTextMode = Literal["placeholders", "verbatim"]
 PLACEHOLDERS: QueryTextMode = "placeholders"
@@ -38,6 +39,9 @@ _SCAN_CHARS = 4000
 
 def with_placeholders(sql: str) -> str:
     """`sql` with every literal a numbered placeholder and no comments, on one line."""
+    # Imported here: libpg_query (about 3 MB) is only needed once a diagnosis shows SQL.
+    from pglast import parser
+
     text, cut = sql, False
     if "\x00" in text:  # the scanner (C) would stop there; so do we, visibly
         text, cut = text.split("\x00", 1)[0], True

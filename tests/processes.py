@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bot import outbox
 from bot.console.workspace import SlackDouble
 from bot.slack.requests import SlackRequestSender
 from bot.store import create_store
@@ -207,10 +208,7 @@ async def outbox_empty(database_url: str) -> bool:
     await store.open()
     try:
         async with store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
-            )
-        return row is not None and int(row["n"]) == 0
+            return await outbox.undone_count(tx) == 0
     finally:
         await store.close()
 

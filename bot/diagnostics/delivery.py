@@ -70,7 +70,7 @@ class DiagnosisDelivery:
                 self.clock.now(),
                 EVIDENCE,
                 {**payload, "thread": {"channel": ref.channel, "ts": ref.ts}},
-                incident_id=effect.incident_id,
+                lane=effect.lane,
             )
 
     async def _evidence(self, effect: Effect) -> None:

@@ -232,7 +232,7 @@ class DiagnosticsService:
                         "channel": channel_id,
                         "actor": actor.user_id,
                     },
-                    incident_id=incident.id if incident is not None else None,
+                    lane=incident.id if incident is not None else None,
                 )
                 if self.dispatcher is not None:
                     tx.after_commit(self.dispatcher.kick)

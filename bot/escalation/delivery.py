@@ -63,7 +63,7 @@ class EscalationDelivery:
 
     async def _incident(self, effect: Effect) -> Incident | None:
         async with self.store.transaction() as tx:
-            return await incidents.get(tx, effect.incident_id or "")
+            return await incidents.get(tx, effect.incident or "")
 
     def _channel(self, incident: Incident) -> str:
         return incident.channel_id or self.policy.announce_channel

@@ -8,7 +8,6 @@ Views go through the outbox, so a Slack outage loses nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from bot import outbox
@@ -21,7 +20,7 @@ from bot.incidents.service import IncidentChange
 from bot.models import Severity
 from bot.outbox import Effect, OutboxDispatcher
 from bot.reports import storage as reports
-from bot.store import Store, Tx, for_update
+from bot.store import Store, Tx
 
 HOME = "reports.home"  # the outbox kind; its name predates this package (rows keep it)
 HOME_SHOWN = 15  # open incidents listed one by one on the App Home (the rest are counted)
@@ -73,13 +72,7 @@ class HomeService:
         # Debounce: one refresh waiting per person is enough, since it reads the state when
         # delivered. The row lock keeps a dispatcher from claiming it while this change is
         # uncommitted (it would publish the state from before the change).
-        payload = json.dumps({"user_id": user_id})
-        waiting = await tx.fetchone(
-            "SELECT id FROM outbox WHERE kind = ? AND payload = ? AND delivered_at IS NULL"
-            " AND failed_at IS NULL AND claimed_until IS NULL" + for_update(tx),
-            (HOME, payload),
-        )
-        if waiting is None:
+        if not await outbox.waiting(tx, HOME, {"user_id": user_id}):
             await outbox.enqueue(tx, now, HOME, {"user_id": user_id}, delay=self.home_debounce)
             tx.after_commit(self.dispatcher.kick)
 

@@ -152,12 +152,11 @@ class Change:
         )
         await self.enqueue(incident_id, effects)
 
-    async def enqueue(self, incident_id: str, effects: Sequence[Queued]) -> None:
-        """Queue outbox effects; the dispatcher is kicked once the transaction commits."""
+    async def enqueue(self, lane: str, effects: Sequence[Queued]) -> None:
+        """Queue outbox effects in `lane` (the incident's id, or a lane of its own, see
+        bot.outbox); the dispatcher is kicked once the transaction commits."""
         for effect in effects:
-            await outbox.enqueue(
-                self.tx, self.now, effect.kind, effect.payload, incident_id=incident_id
-            )
+            await outbox.enqueue(self.tx, self.now, effect.kind, effect.payload, lane=lane)
         if effects and not self._kick_registered:
             self._kick_registered = True
             self.tx.after_commit(self._changes.dispatcher.kick)

@@ -167,7 +167,7 @@ class Drills:
                 log.warning("%s: no drill checks for %s: %s", incident.id, service, exc)
 
     async def post_report(self, effect: Effect) -> None:
-        incident = await self._incident(effect.incident_id or "")
+        incident = await self._incident(effect.incident or "")
         if incident is None or self.notifier is None:
             return
         report = DrillReport.from_json(effect.payload["report"])

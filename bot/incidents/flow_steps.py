@@ -27,13 +27,13 @@ class FlowSteps:
     async def incident(self, effect: Effect) -> Incident | None:
         """The effect's incident as it is now (None when it is gone)."""
         async with self.store.transaction() as tx:
-            return await storage.get(tx, effect.incident_id or "")
+            return await storage.get(tx, effect.incident or "")
 
     async def queue(self, tx: Tx, incident: Incident, *kinds: str, **payload: Any) -> None:
         """Queue follow-up effects of `incident`, in the caller's transaction."""
         now = self.clock.now()
         for kind in kinds:
-            await outbox.enqueue(tx, now, kind, dict(payload), incident_id=incident.id)
+            await outbox.enqueue(tx, now, kind, dict(payload), lane=incident.id)
 
     def kick(self) -> None:
         """Deliver follow-up steps queued by a handler in the next round at once."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import outbox
 from bot.clock import Clock
 from bot.incidents import storage
 from bot.incidents.effects import (
@@ -132,12 +133,7 @@ class IncidentFlows:
     async def _superseded(self, effect: Effect) -> bool:
         """A later refresh of the same incident is queued: it will show the newer state."""
         async with self.store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT id FROM outbox WHERE kind = ? AND incident_id = ? AND id > ?"
-                " AND delivered_at IS NULL AND failed_at IS NULL LIMIT 1",
-                (effect.kind, effect.incident_id, effect.id),
-            )
-        return row is not None
+            return await outbox.later_undone(tx, effect)
 
     async def refresh(self, effect: Effect) -> None:
         """Edit the summary and the announcement in place; set the war room's topic."""

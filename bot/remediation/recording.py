@@ -45,9 +45,7 @@ async def queue(
     """Queue the request's messages (`kinds`) with the change, delivered once committed, and
     tell the listeners (the App Home's refreshes) in the same transaction."""
     for kind in kinds:
-        await outbox.enqueue(
-            tx, now, kind, {"request_id": request.id}, incident_id=request.incident_id
-        )
+        await outbox.enqueue(tx, now, kind, {"request_id": request.id}, lane=request.incident_id)
     tx.after_commit(dispatcher.kick)
     await changes.changed(tx, request, now)
 

@@ -189,6 +189,6 @@ class RemediationRunner:
                 now,
                 recording.TELL,
                 {"request_id": request.id, "user_id": user},
-                incident_id=request.incident_id,
+                lane=request.incident_id,
             )
         return request

@@ -31,7 +31,7 @@ class ReportDelivery:
 
     async def _deliver_report(self, effect: Effect) -> None:
         async with self.store.transaction() as tx:
-            incident = await incidents.get(tx, effect.incident_id or "")
+            incident = await incidents.get(tx, effect.incident or "")
         if incident is None:
             return
         await self.publisher.upload_report(
@@ -58,7 +58,7 @@ class ReportDelivery:
     async def _deliver_reminder(self, effect: Effect) -> None:
         async with self.store.transaction() as tx:
             item = await storage.get_item(tx, int(effect.payload["item_id"]))
-            incident = await incidents.get(tx, effect.incident_id or "")
+            incident = await incidents.get(tx, effect.incident or "")
         if item is None or incident is None or not item.is_open:
             return  # closed after the reminder fired: nobody needs it any more
         await self.publisher.remind_action_item(

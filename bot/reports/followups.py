@@ -99,7 +99,7 @@ class ActionItemReminders:
             now,
             ACTION_REMIND,
             {"item_id": item.id, "reminder_id": reminder.id, "overdue": overdue},
-            incident_id=incident.id,
+            lane=incident.id,
         )
         state = "overdue" if overdue else "due"
         await journal.record(

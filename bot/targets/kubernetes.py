@@ -7,8 +7,8 @@ is already a dependency, its API is the documented one, and the calls are few an
 Configuration comes from KUBECONFIG (or ~/.kube/config) and the entry's `context`, else from
 the in-cluster service account.
 
-The client library is imported on first use, not with this module: it costs a process about
-60 MB, and most processes never reach a cluster.
+The client library (and urllib3) is imported on first use, not with this module: it costs a
+process about 60 MB, and most processes never reach a cluster.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import urllib3
 
 from bot.catalog import KubernetesTarget
 from bot.targets.errors import (
@@ -46,6 +44,7 @@ def _client_module() -> Any:
 
 def translate(exc: BaseException) -> TargetError:
     """Errors of the kubernetes client and urllib3 as TargetErrors (only here)."""
+    import urllib3
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
 

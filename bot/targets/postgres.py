@@ -2,6 +2,9 @@
 
 Every session is labelled `application_name = chatops-bot ...` so the bot can leave its own
 sessions out of what it reports; diagnostics open read-only sessions.
+
+psycopg is imported on first use, not with this module: about 11 MB that a bot on SQLite
+never needs until a diagnosis reaches a catalogued database.
 """
 
 from __future__ import annotations
@@ -10,10 +13,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
+from typing import TYPE_CHECKING, Any
 
 from bot.catalog import PostgresTarget
 from bot.targets.errors import (
@@ -23,6 +23,9 @@ from bot.targets.errors import (
     TargetTimeout,
     TargetUnavailable,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 SYSTEM = "postgres"
 # Every session the bot opens starts with this; diagnostics leave such sessions out.
@@ -53,6 +56,8 @@ def dsn_for(target: PostgresTarget) -> str:
 
 def translate(exc: BaseException) -> TargetError:
     """psycopg's errors as TargetErrors; the one place that knows psycopg's hierarchy."""
+    import psycopg
+
     if isinstance(exc, TargetError):
         return exc
     if isinstance(exc, TimeoutError | psycopg.errors.QueryCanceled):
@@ -75,6 +80,8 @@ class PostgresSession:
         self._conn = conn
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        import psycopg
+
         try:
             cursor = await self._conn.execute(sql, params)  # type: ignore[arg-type]
             return await cursor.fetchall()
@@ -86,6 +93,8 @@ class PostgresSession:
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        import psycopg
+
         try:
             await self._conn.execute(sql, params)  # type: ignore[arg-type]
         except psycopg.Error as exc:
@@ -106,6 +115,9 @@ class PostgresClient:
     @asynccontextmanager
     async def session(self, *, read_only: bool = True) -> AsyncIterator[PostgresSession]:
         """An autocommit session; `read_only` sessions cannot change anything."""
+        import psycopg
+        from psycopg.rows import dict_row
+
         dsn = dsn_for(self.target)
         statement_ms = max(1, int(self.timeout * 1000))
         options = f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"

@@ -1,14 +1,15 @@
-"""A customer Redis named by the catalog: one client with socket timeouts."""
+"""A customer Redis named by the catalog: one client with socket timeouts.
+
+redis-py is imported on first use, not with this module: about 8 MB that a bot without Redis
+never needs until a diagnosis reaches a catalogued Redis.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
+from typing import TYPE_CHECKING, Any
 
 from bot.catalog import RedisTarget
 from bot.targets.errors import (
@@ -18,6 +19,9 @@ from bot.targets.errors import (
     TargetTimeout,
     TargetUnavailable,
 )
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 SYSTEM = "redis"
 
@@ -31,6 +35,8 @@ def url_for(target: RedisTarget) -> str:
 
 def translate(exc: BaseException) -> TargetError:
     """redis-py's errors as TargetErrors (the only place that knows them)."""
+    from redis import exceptions as redis_errors
+
     if isinstance(exc, TargetError):
         return exc
     if isinstance(exc, redis_errors.TimeoutError | TimeoutError):
@@ -40,6 +46,12 @@ def translate(exc: BaseException) -> TargetError:
     return TargetUnavailable(SYSTEM, str(exc) or type(exc).__name__)
 
 
+def _errors() -> tuple[type[BaseException], ...]:
+    from redis import exceptions as redis_errors
+
+    return (redis_errors.RedisError, OSError)
+
+
 class RedisSession:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
@@ -47,25 +59,25 @@ class RedisSession:
     async def ping(self) -> bool:
         try:
             return bool(await self._client.ping())
-        except (redis_errors.RedisError, OSError) as exc:
+        except _errors() as exc:
             raise translate(exc) from None
 
     async def info(self, section: str | None = None) -> dict[str, Any]:
         try:
             return await self._client.info(section) if section else await self._client.info()
-        except (redis_errors.RedisError, OSError) as exc:
+        except _errors() as exc:
             raise translate(exc) from None
 
     async def config_get(self, name: str) -> dict[str, str]:
         try:
             return await self._client.config_get(name)
-        except (redis_errors.RedisError, OSError) as exc:
+        except _errors() as exc:
             raise translate(exc) from None
 
     async def config_set(self, name: str, value: str) -> None:
         try:
             await self._client.config_set(name, value)
-        except (redis_errors.RedisError, OSError) as exc:
+        except _errors() as exc:
             raise translate(exc) from None
 
 
@@ -77,6 +89,8 @@ class RedisClient:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[RedisSession]:
+        import redis.asyncio as aioredis
+
         timeout = self.target.timeout.seconds
         try:
             client = aioredis.from_url(

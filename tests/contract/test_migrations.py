@@ -122,3 +122,38 @@ async def test_checksums_are_recorded_for_files_applied_before_they_were_kept(
     assert await migrate(store) == []
     recorded = await _versions(store)
     assert recorded == {m.version: m.checksum for m in available_migrations()}
+
+
+async def test_the_outbox_lane_rename_keeps_the_undone_effects_in_their_lanes(
+    store_url: str,
+) -> None:
+    """0017 renames `outbox.incident_id` to `lane` on a live database: what was queued before
+    the upgrade is delivered after it, in its lane's order."""
+    from bot.clock import FakeClock
+    from bot.outbox import Effect, OutboxDispatcher
+    from bot.store import create_store
+
+    store = create_store(store_url)
+    await store.open()
+    try:
+        await migrate(store, [m for m in available_migrations() if m.version < 17])
+        async with store.transaction() as tx:
+            for n, lane in enumerate(["INC-1", "INC-1/pagerduty", "INC-1", None]):
+                await tx.execute(
+                    "INSERT INTO outbox (kind, incident_id, payload, created_at, available_at)"
+                    " VALUES ('post', ?, ?, 0, 0)",
+                    (lane, f'{{"n": {n}}}'),
+                )
+        assert await migrate(store) == ["0017_outbox_lane"]
+        seen: list[tuple[str | None, int]] = []
+
+        async def post(effect: Effect) -> None:
+            seen.append((effect.lane, effect.payload["n"]))
+
+        dispatcher = OutboxDispatcher(store, FakeClock())
+        dispatcher.register("post", post)
+        assert await dispatcher.deliver_due() == 4
+        # The heads of the three lanes, then INC-1's second once its first is out.
+        assert seen == [("INC-1", 0), ("INC-1/pagerduty", 1), (None, 3), ("INC-1", 2)]
+    finally:
+        await store.close()

@@ -374,7 +374,8 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
 
 
 async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
-    """The image leaves bot/console out (.dockerignore): `run` must work without it."""
+    """The image leaves bot/console out (.dockerignore): `run` must work without it, and
+    without loading the clients of a store or a target it does not use."""
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "bot/console/" in ignored
     source = tmp_path / "src"
@@ -389,6 +390,10 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
         "atexit.register(lambda: print('console modules',"
         " sorted(m for m in sys.modules if m.startswith(('bot.console', 'prompt_toolkit',"
         " 'rich'))), flush=True))\n"
+        # Client libraries of stores and targets it does not use (memory: bench/README.md).
+        "atexit.register(lambda: print('unused clients',"
+        " sorted(m for m in ('psycopg', 'redis', 'urllib3', 'kubernetes', 'boto3', 'pglast')"
+        " if m in sys.modules), flush=True))\n"
         "from bot.cli import main\n"
         "sys.exit(main())\n"
     )
@@ -427,6 +432,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
     out = stdout.decode()
     assert f"from {source / 'bot' / '__init__.py'}" in out
     assert "console modules []" in out, out
+    assert "unused clients []" in out, out  # on SQLite, without Redis
 
 
 # ----- report and stats --------------------------------------------------------------------

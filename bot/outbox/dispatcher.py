@@ -1,54 +1,31 @@
-"""The outbox: notifications accepted in a transaction, delivered after it commits.
-
-A service enqueues an effect (`kind` + JSON payload) in the same transaction as the state
-change, so a Slack outage or a crash between commit and delivery loses nothing: the
-dispatcher delivers pending effects, retries what failed for a transient reason (429, 5xx,
-network) with a short back-off (2 s, doubling up to 5 min; Retry-After when the far side
-gives one) for up to `give_up_after` (24 h), and gives up on permanent errors
-(channel_not_found, missing scope) after telling the effect's failure handler. Rows are
-claimed atomically, so several bot processes can run dispatchers on one store and each
-effect is delivered by one of them.
-
-Order. The effects of one incident are delivered one at a time, in the order they were
-queued: an effect is claimed only when no earlier effect of its incident is still undone
-(waiting, retrying, or being delivered by any process). The claim reads whose turn it is
-and locks those rows in one transaction, re-checking each under its lock (SKIP LOCKED on
-PostgreSQL), so it holds across processes. The key is the incident, not the channel: one change
-targets several channels (the war room, the announcement channel, direct messages) whose
-target is only known at delivery (a war room that does not exist yet), and the war room's
-set-up must come before the updates posted in it. Different incidents do not wait for each
-other, so one incident's stuck message never holds up another's announcement.
-
-- Ids of one incident are handed out in commit order: every transaction that queues effects
-  for an incident holds its row (declaring inserts it; changes, reminders and escalations
-  lock it first).
-- An effect queued while another effect of the same incident is being delivered (the war
-  room's invites and summary, a page's direct messages) is a follow-up: it takes that
-  effect's place in the order (`order_seq`), ahead of anything queued after it.
-
-Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
-after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
-`prune_interval`; an undone effect is never deleted. Nothing reads a delivered row: what later
-steps need (the ts of a card edited in place) is stored on the incident.
-"""
+"""The outbox's dispatcher: claims due effects, delivers them through the handlers of their
+kinds, retries, gives up, and prunes (the invariants are in bot.outbox's docstring)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot import logs, metrics
 from bot.background import BackgroundLoop, jitter
 from bot.clock import Clock, utc_from_timestamp
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
+from bot.outbox.completions import Completions
+from bot.outbox.queue import (
+    DUE_TURNS,
+    PLACE,
+    UNDONE,
+    Effect,
+    EffectHandler,
+    FailureHandler,
+    current_effect,
+    undone_count,
+)
 from bot.redact import redact_text
-from bot.store import Store, Tx, skip_locked
+from bot.store import Store, skip_locked
 
 log = logging.getLogger(__name__)
 
@@ -57,74 +34,6 @@ KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
 PRUNE_INTERVAL = timedelta(hours=1)
 _PRUNE_BATCH = 1000
-
-# An effect's place in its incident's order, and the effects whose turn it is and are due
-# now: the first undone one of each incident (waiting, retrying or in flight), and any
-# without an incident. One scan of the undone rows, a plan no statistics can turn quadratic.
-_PLACE = "COALESCE(order_seq, id)"
-_UNDONE = "delivered_at IS NULL AND failed_at IS NULL"
-_DUE_TURNS = (
-    "FROM (SELECT id, incident_id, available_at, claimed_until, "
-    f"{_PLACE} AS place, ROW_NUMBER() OVER (PARTITION BY incident_id ORDER BY {_PLACE}, id)"
-    f" AS turn FROM outbox WHERE {_UNDONE}) undone"
-    " WHERE (turn = 1 OR incident_id IS NULL) AND available_at <= ?"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Effect:
-    id: int
-    kind: str
-    incident_id: str | None
-    payload: dict[str, Any]
-    attempts: int
-    created_at: datetime
-    position: int  # its place in its incident's order (its id, or its parent's place)
-    # This process's claim: `claimed_until` as it set it, so a renewal can tell whether the
-    # claim is still its own (another process takes an expired one over).
-    claimed_until: float | None = None
-
-
-EffectHandler = Callable[[Effect], Awaitable[None]]
-FailureHandler = Callable[[Effect, NotifierError], Awaitable[None]]
-
-# The effect whose handler is running in this task: what a follow-up is queued behind.
-_delivering: ContextVar[Effect | None] = ContextVar("outbox_delivering", default=None)
-
-
-async def enqueue(
-    tx: Tx,
-    at: datetime,
-    kind: str,
-    payload: dict[str, Any],
-    *,
-    incident_id: str | None = None,
-    delay: float = 0.0,
-) -> int:
-    """Queue an effect inside the caller's transaction; delivered once it commits.
-
-    Effects of one incident are delivered in the order queued (a `delay` holds back the
-    incident's later effects too); one queued by the handler of another effect of the same
-    incident goes right after that effect. Effects without an incident keep no order.
-    """
-    parent = _delivering.get()
-    place = None
-    if parent is not None and incident_id is not None and parent.incident_id == incident_id:
-        place = parent.position
-    row = await tx.fetchone(
-        "INSERT INTO outbox (kind, incident_id, payload, created_at, available_at, order_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            kind,
-            incident_id,
-            json.dumps(payload),
-            at.timestamp(),
-            at.timestamp() + delay,
-            place,
-        ),
-    )
-    assert row is not None
-    return int(row["id"])
 
 
 class OutboxDispatcher:
@@ -141,7 +50,12 @@ class OutboxDispatcher:
         max_attempts: int = 8,
         give_up_after: timedelta = GIVE_UP_AFTER,
         max_backoff: float = 300.0,
-        batch_size: int = 20,
+        batch_size: int = 100,
+        # Deliveries at once. One by default: the Slack pacer hands out each channel's slots
+        # ahead of time, so concurrent posts to one channel can arrive closer together than
+        # Slack allows (429s in tests/e2e/test_slack_pace.py with 8), and announcements of
+        # different incidents would reach the channel out of the order they were declared.
+        concurrency: int = 1,
         keep_delivered: timedelta = KEEP_DELIVERED,
         keep_failed: timedelta = KEEP_FAILED,
         prune_interval: timedelta = PRUNE_INTERVAL,
@@ -158,9 +72,11 @@ class OutboxDispatcher:
         self.give_up_after = give_up_after
         self.max_backoff = max_backoff
         self.batch_size = batch_size
+        self.concurrency = concurrency
         self.keep_delivered = keep_delivered
         self.keep_failed = keep_failed
         self.prune_interval = prune_interval
+        self.completions = Completions(store, clock)
         self._handlers: dict[str, EffectHandler] = {}
         self._on_failure: dict[str, FailureHandler] = {}
         self._loop = BackgroundLoop("outbox-dispatcher", self._round, interval=poll_interval)
@@ -197,11 +113,11 @@ class OutboxDispatcher:
             raise
 
     async def _claim(self) -> list[Effect]:
-        """Claim due effects that nothing earlier of their incident holds back."""
+        """Claim due effects that nothing earlier of their lane holds back."""
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             turns = await tx.fetchall(
-                f"SELECT id {_DUE_TURNS} AND (claimed_until IS NULL OR claimed_until < ?)"
+                f"SELECT id {DUE_TURNS} AND (claimed_until IS NULL OR claimed_until < ?)"
                 f" ORDER BY place, id LIMIT {int(self.batch_size)}",
                 (now, now),
             )
@@ -214,10 +130,10 @@ class OutboxDispatcher:
             rows = await tx.fetchall(
                 "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
                 f" SELECT id FROM outbox WHERE id IN ({', '.join('?' * len(ids))})"
-                f" AND {_UNDONE} AND (claimed_until IS NULL OR claimed_until < ?)"
+                f" AND {UNDONE} AND (claimed_until IS NULL OR claimed_until < ?)"
                 f"{skip_locked(tx)})"
-                " RETURNING id, kind, incident_id, payload, attempts, created_at,"
-                f" {_PLACE} AS position",
+                " RETURNING id, kind, lane, payload, attempts, created_at,"
+                f" {PLACE} AS position",
                 (now + self.claim_seconds, *ids, now),
             )
         return sorted(
@@ -225,7 +141,7 @@ class OutboxDispatcher:
                 Effect(
                     id=int(row["id"]),
                     kind=row["kind"],
-                    incident_id=row["incident_id"],
+                    lane=row["lane"],
                     payload=json.loads(row["payload"]),
                     attempts=int(row["attempts"]),
                     created_at=utc_from_timestamp(row["created_at"]),
@@ -243,27 +159,63 @@ class OutboxDispatcher:
         self._rounds += 1
         self._idle.clear()
         try:
-            # Each claim takes at most one effect per incident: delivering it may free the
+            await self.completions.flush()  # left by a round the store failed
+            # Each claim takes at most one effect per lane: delivering it may free the
             # next, so claim again until nothing is left to take.
             while effects := await self._claim():
-                for effect in effects:
-                    held = await self._still_held(effect)
-                    if held is not None:
-                        delivered += await self._deliver(held)
+                delivered += await self._deliver_batch(effects)
+                await self.completions.flush()
+        except asyncio.CancelledError:
+            # Stopped: what was delivered is marked before the task ends, or a restart
+            # would deliver it again.
+            try:
+                await asyncio.shield(self.completions.flush())
+            except Exception as exc:  # the store is gone too: those will be delivered again
+                log.warning("outbox: delivered effects left unmarked at stop: %s", exc)
+            raise
         finally:
             self._rounds -= 1
             if self._rounds == 0:
                 self._idle.set()
         return delivered
 
+    async def _deliver_batch(self, effects: list[Effect]) -> int:
+        """Deliver a claimed batch, `concurrency` at a time, in the batch's order.
+
+        The batch holds at most one effect per lane, so no two of them are ordered. Every
+        delivery runs to its end even if another fails (one cut off mid-call would be made
+        twice); the first error is raised after.
+        """
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(effect: Effect) -> int:
+            async with slots:
+                held = await self._still_held(effect)
+                if held is None:
+                    return 0
+                deadline = self.clock.now().timestamp() + self.handler_timeout
+                if self.completions.runs_out_before(deadline):
+                    await self.completions.flush()
+                if not await self._deliver(held):
+                    return 0
+                self.completions.add(held)
+            metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
+            return 1
+
+        outcomes = await asyncio.gather(*(one(e) for e in effects), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+
     async def _still_held(self, effect: Effect) -> Effect | None:
         """`effect` with its claim good for a whole delivery, or None if it is no longer ours.
 
-        A batch is claimed at once and delivered one by one, each waiting for its Slack slot:
-        the last may start after its claim ran out and another process took it over. A claim
-        with less than half its time left is renewed, only if it is still the one this process
-        set; the handler's timeout is shorter than that half, so a claim never runs out under
-        a handler.
+        A batch is claimed at once and delivered `concurrency` at a time, each waiting for its
+        Slack slot: the last may start after its claim ran out and another process took it
+        over. A claim with less than half its time left is renewed, only if it is still the
+        one this process set; the handler's timeout is shorter than that half, so a claim
+        never runs out under a handler.
         """
         now = self.clock.now().timestamp()
         if effect.claimed_until is None or effect.claimed_until - now >= self.claim_seconds / 2:
@@ -272,7 +224,7 @@ class OutboxDispatcher:
         async with self.store.transaction() as tx:
             changed = await tx.execute(
                 f"UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_until = ?"
-                f" AND {_UNDONE}",
+                f" AND {UNDONE}",
                 (renewed, effect.id, effect.claimed_until),
             )
         if changed != 1:
@@ -280,21 +232,24 @@ class OutboxDispatcher:
             return None
         return replace(effect, claimed_until=renewed)
 
-    async def _deliver(self, effect: Effect) -> int:
+    async def _deliver(self, effect: Effect) -> bool:
+        """Run `effect`'s handler: True if it delivered (the caller marks it done), False if
+        not (its retry or failure is written here)."""
         handler = self._handlers.get(effect.kind)
         if handler is None:
-            await self._finish(effect, failed=f"no handler for effect kind {effect.kind!r}")
-            return 0
-        delivering = _delivering.set(effect)
+            await self._fail(effect, f"no handler for effect kind {effect.kind!r}")
+            return False
+        delivering = current_effect.set(effect)
         try:
-            with logs.bound(incident=effect.incident_id):
-                await asyncio.wait_for(handler(effect), timeout=self.handler_timeout)
+            with logs.bound(incident=effect.incident):
+                async with asyncio.timeout(self.handler_timeout):
+                    await handler(effect)
         except NotifierError as exc:
             await self._not_delivered(effect, exc)
-            return 0
+            return False
         except TimeoutError:
             await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
-            return 0
+            return False
         except Exception as exc:
             # Not a failure the handler knew about (a bug, the store gone): tried again
             # after the back-off, never left to wait out its claim.
@@ -304,12 +259,10 @@ class OutboxDispatcher:
                 log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
             error = NotifierError(type(exc).__name__, error_code="internal_error")
             await self._not_delivered(effect, error, unexpected=True)
-            return 0
+            return False
         finally:
-            _delivering.reset(delivering)
-        await self._finish(effect)
-        metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
-        return 1
+            current_effect.reset(delivering)
+        return True
 
     async def _not_delivered(
         self, effect: Effect, error: NotifierError, *, unexpected: bool = False
@@ -321,7 +274,7 @@ class OutboxDispatcher:
         if error.retryable and self._may_retry(effect, unexpected=unexpected):
             await self._retry_later(effect, str(error), self._backoff(effect))
             return
-        await self._finish(effect, failed=str(error))
+        await self._fail(effect, str(error))
         failure = self._on_failure.get(effect.kind)
         if failure is not None:
             await failure(effect, error)
@@ -352,33 +305,25 @@ class OutboxDispatcher:
                 (available.timestamp(), redact_text(error)[:500], 0 if counted else 1, effect.id),
             )
 
-    async def _finish(self, effect: Effect, *, failed: str | None = None) -> None:
+    async def _fail(self, effect: Effect, failed: str) -> None:
         now = self.clock.now().timestamp()
+        metrics.OUTBOX_EFFECTS.labels(effect.kind, "failed").inc()
+        log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
         async with self.store.transaction() as tx:
-            if failed is None:
-                await tx.execute(
-                    "UPDATE outbox SET delivered_at = ? WHERE id = ?", (now, effect.id)
-                )
-            else:
-                metrics.OUTBOX_EFFECTS.labels(effect.kind, "failed").inc()
-                log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
-                await tx.execute(
-                    "UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
-                    (now, redact_text(failed)[:500], effect.id),
-                )
+            await tx.execute(
+                "UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
+                (now, redact_text(failed)[:500], effect.id),
+            )
 
     async def pending_count(self) -> int:
         async with self.store.transaction() as tx:
-            row = await tx.fetchone(
-                "SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
-            )
-        return int(row["n"]) if row else 0
+            return await undone_count(tx)
 
     async def pending_stats(self) -> tuple[int, float]:
         """How many effects are undone, and how old the oldest is (seconds; 0 when none)."""
         async with self.store.transaction() as tx:
             row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {_UNDONE}"
+                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {UNDONE}"
             )
         if row is None or not row["n"]:
             return 0, 0.0
@@ -404,7 +349,7 @@ class OutboxDispatcher:
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
             row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n {_DUE_TURNS}",
+                f"SELECT COUNT(*) AS n {DUE_TURNS}",
                 (now,),
             )
         return int(row["n"]) if row else 0

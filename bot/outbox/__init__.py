@@ -1,0 +1,76 @@
+"""The outbox: notifications accepted in a transaction, delivered after it commits.
+
+A service enqueues an effect (`kind` + JSON payload) in the same transaction as the state
+change, so a Slack outage or a crash between commit and delivery loses nothing: the
+dispatcher delivers pending effects, retries what failed for a transient reason (429, 5xx,
+network) with a short back-off (2 s, doubling up to 5 min; Retry-After when the far side
+gives one) for up to `give_up_after` (24 h), and gives up on permanent errors
+(channel_not_found, missing scope) after telling the effect's failure handler. Rows are
+claimed atomically, so several bot processes can run dispatchers on one store and each
+effect is delivered by one of them.
+
+Order. Effects are queued in lanes, and the effects of one lane are delivered one at a time,
+in the order they were queued: an effect is claimed only when no earlier effect of its lane
+is still undone (waiting, retrying, or being delivered by any process). The claim reads whose
+turn it is and locks those rows in one transaction, re-checking each under its lock (SKIP
+LOCKED on PostgreSQL), so it holds across processes. A lane is named after its incident: the
+incident's id, or the id, a `/` and a part of its work that keeps its own order (one paging
+provider's calls, `INC-.../pagerduty`); `Effect.incident` reads the incident back. The key is
+the incident, not the channel: one change targets several channels (the war room, the
+announcement channel, direct messages) whose target is only known at delivery (a war room
+that does not exist yet), and the war room's set-up must come before the updates posted in
+it. Different lanes do not wait for each other, so one incident's stuck message never holds
+up another's announcement; an effect without a lane keeps no order.
+
+- Ids of one lane are handed out in commit order: every transaction that queues effects for
+  an incident holds its row (declaring inserts it; changes, reminders and escalations lock it
+  first).
+- An effect queued while another effect of the same lane is being delivered (the war room's
+  invites and summary, a page's direct messages) is a follow-up: it takes that effect's place
+  in the order (`order_seq`), ahead of anything queued after it.
+
+Throughput. One statement claims a batch of heads (at most one per lane, 100 by default),
+delivered in the batch's order (`concurrency` at a time if asked: different lanes, so no
+lane's order is lost), and the delivered ones are marked done together, one statement at the
+end of the batch, before the next claim. Marks wait only while the claims are safe: they are
+written sooner when a waiting effect's claim would run out before the next handler could time
+out, and when the dispatcher stops (bot/outbox/completions.py). A retry or a failure is
+written on its own.
+
+Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
+after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
+`prune_interval`; an undone effect is never deleted. Nothing reads a delivered row: what later
+steps need (the ts of a card edited in place) is stored on the incident.
+"""
+
+from bot.outbox.dispatcher import (
+    GIVE_UP_AFTER,
+    KEEP_DELIVERED,
+    KEEP_FAILED,
+    PRUNE_INTERVAL,
+    OutboxDispatcher,
+)
+from bot.outbox.queue import (
+    Effect,
+    EffectHandler,
+    FailureHandler,
+    enqueue,
+    later_undone,
+    undone_count,
+    waiting,
+)
+
+__all__ = [
+    "GIVE_UP_AFTER",
+    "KEEP_DELIVERED",
+    "KEEP_FAILED",
+    "PRUNE_INTERVAL",
+    "Effect",
+    "EffectHandler",
+    "FailureHandler",
+    "OutboxDispatcher",
+    "enqueue",
+    "later_undone",
+    "undone_count",
+    "waiting",
+]

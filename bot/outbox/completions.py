@@ -1,0 +1,58 @@
+"""Delivered effects, marked done in groups: one statement for many effects instead of a
+transaction each (per effect, the commit was most of what delivery cost).
+
+A delivered effect waits here to be marked while its claim is safe: the dispatcher marks
+every waiting effect at the end of each batch, before the next claim reads whose turn it is,
+and sooner when a waiting effect's claim would run out before the next handler could time
+out (a claim that ran out lets another process deliver the effect again). A stopped
+dispatcher marks what waits before it goes. A store error leaves the effects waiting, to be
+marked by the next flush (or, if their claims run out first, delivered again: at least once,
+as when a single mark failed before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.clock import Clock
+from bot.outbox.queue import Effect
+from bot.store import Store
+
+
+class Completions:
+    """The delivered effects of one dispatcher not yet marked done."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.statements = 0  # how many UPDATEs marked effects done (tests and bench read it)
+        self._waiting: list[Effect] = []
+        self._writing = asyncio.Lock()
+
+    def add(self, effect: Effect) -> None:
+        """`effect` was delivered: mark it done with the next flush."""
+        self._waiting.append(effect)
+
+    def runs_out_before(self, when: float) -> bool:
+        """Whether a waiting effect's claim runs out before `when` (a timestamp)."""
+        return any(e.claimed_until is None or e.claimed_until <= when for e in self._waiting)
+
+    async def flush(self) -> None:
+        """Mark every waiting effect done, in one statement."""
+        async with self._writing:
+            group, self._waiting = self._waiting, []
+            if not group:
+                return
+            ids = [effect.id for effect in group]
+            now = self.clock.now().timestamp()
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE outbox SET delivered_at = ? WHERE delivered_at IS NULL"
+                        f" AND id IN ({', '.join('?' * len(ids))})",
+                        (now, *ids),
+                    )
+            except BaseException:
+                self._waiting[:0] = group  # still delivered: the next flush marks them
+                raise
+            self.statements += 1

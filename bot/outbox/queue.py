@@ -1,0 +1,118 @@
+"""The outbox's queue: an effect, queueing one in the caller's transaction, and what other
+packages ask of the queue (bot.outbox's docstring holds the invariants)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.errors import NotifierError
+from bot.store import Tx, for_update
+
+# An effect's place in its lane's order, and the effects whose turn it is and are due
+# now: the first undone one of each lane (waiting, retrying or in flight), and any
+# without a lane. One scan of the undone rows, a plan no statistics can turn quadratic.
+PLACE = "COALESCE(order_seq, id)"
+UNDONE = "delivered_at IS NULL AND failed_at IS NULL"
+DUE_TURNS = (
+    "FROM (SELECT id, lane, available_at, claimed_until, "
+    f"{PLACE} AS place, ROW_NUMBER() OVER (PARTITION BY lane ORDER BY {PLACE}, id)"
+    f" AS turn FROM outbox WHERE {UNDONE}) undone"
+    " WHERE (turn = 1 OR lane IS NULL) AND available_at <= ?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    id: int
+    kind: str
+    lane: str | None  # what it keeps its order in (see the module docstring)
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    position: int  # its place in its lane's order (its id, or its parent's place)
+    # This process's claim: `claimed_until` as it set it, so a renewal can tell whether the
+    # claim is still its own (another process takes an expired one over).
+    claimed_until: float | None = None
+
+    @property
+    def incident(self) -> str | None:
+        """The incident whose lane this effect is in (None for an effect without a lane)."""
+        return None if self.lane is None else self.lane.partition("/")[0]
+
+
+EffectHandler = Callable[[Effect], Awaitable[None]]
+FailureHandler = Callable[[Effect, NotifierError], Awaitable[None]]
+
+# The effect whose handler is running in this task: what a follow-up is queued behind.
+current_effect: ContextVar[Effect | None] = ContextVar("outbox_delivering", default=None)
+
+
+async def enqueue(
+    tx: Tx,
+    at: datetime,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    lane: str | None = None,
+    delay: float = 0.0,
+) -> int:
+    """Queue an effect inside the caller's transaction; delivered once it commits.
+
+    Effects of one lane are delivered in the order queued (a `delay` holds back the lane's
+    later effects too); one queued by the handler of another effect of the same lane goes
+    right after that effect. Effects without a lane keep no order.
+    """
+    parent = current_effect.get()
+    place = None
+    if parent is not None and lane is not None and parent.lane == lane:
+        place = parent.position
+    row = await tx.fetchone(
+        "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            kind,
+            lane,
+            json.dumps(payload),
+            at.timestamp(),
+            at.timestamp() + delay,
+            place,
+        ),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
+# -- what other packages ask of the queue, inside their own transactions ----------------------
+
+
+async def later_undone(tx: Tx, effect: Effect) -> bool:
+    """Whether an effect of `effect`'s kind queued after it in its lane is still undone (one
+    that will show a newer state, so this one may be skipped)."""
+    row = await tx.fetchone(
+        f"SELECT id FROM outbox WHERE kind = ? AND lane = ? AND id > ? AND {UNDONE} LIMIT 1",
+        (effect.kind, effect.lane, effect.id),
+    )
+    return row is not None
+
+
+async def waiting(tx: Tx, kind: str, payload: dict[str, Any]) -> bool:
+    """Whether an effect of `kind` with this very payload is queued and no dispatcher has
+    taken it yet. Its row stays locked until the caller's transaction ends, so none takes it
+    meanwhile: a debounce can rely on it to be delivered after the caller's change."""
+    row = await tx.fetchone(
+        f"SELECT id FROM outbox WHERE kind = ? AND payload = ? AND {UNDONE}"
+        " AND claimed_until IS NULL" + for_update(tx),
+        (kind, json.dumps(payload)),
+    )
+    return row is not None
+
+
+async def undone_count(tx: Tx) -> int:
+    """How many effects are still to deliver (waiting, retrying or being delivered)."""
+    row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM outbox WHERE {UNDONE}")
+    return int(row["n"]) if row else 0
