@@ -147,7 +147,7 @@ class ReportService:
                 now,
                 UPLOAD_REPORT,
                 {"channel": target, "markdown": text, "by": actor.user_id},
-                incident_id=incident.id,
+                lane=incident.id,
             )
             await journal.record(
                 tx,

@@ -32,7 +32,9 @@ async def test_an_action_item_reminder_moves_its_item_from_level_to_subject(
             for kind, level in (("action_item", 7), ("action_item", 8), ("page", 2)):
                 await tx.execute(_REMINDER, (kind, level, None))
 
-        assert await migrate(store) == ["0016_reminders"]
+        assert await migrate(store, [m for m in available_migrations() if m.version <= 16]) == [
+            "0016_reminders"
+        ]
         async with store.transaction() as tx:
             rows = await tx.fetchall("SELECT kind, level, subject FROM reminders ORDER BY id")
         assert [(r["kind"], r["level"], r["subject"]) for r in rows] == [
