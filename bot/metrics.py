@@ -61,6 +61,13 @@ REDIS_ERRORS = Counter(
     "chatops_redis_errors_total", "Redis operations that failed, by component", ["component"]
 )
 
+ALERTS_RECEIVED = Counter(
+    "chatops_alerts_received_total",
+    "Alerts received from monitors, by source (alertmanager, grafana, generic) and outcome"
+    " (declared, attached, reopened, resolved, recorded, ignored, duplicate, refused)",
+    ["source", "outcome"],
+)
+
 
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type."""

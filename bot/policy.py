@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.alerts.config import AlertsConfig
 from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of the policy)
     AutoRecovery,
     AwsTarget,
@@ -253,6 +254,7 @@ class Policy(_Strict):
     remediation: RemediationSettings = RemediationSettings()
     services: dict[str, Service] = Field(default_factory=dict)
     paging: PagingConfig = PagingConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("severities")
     @classmethod

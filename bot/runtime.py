@@ -20,6 +20,7 @@ from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.settings import Settings
+from bot.slack.alert_blocks import SlackAlertNotifier
 from bot.slack.auth import SlackAuth
 from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
 from bot.slack.limits import SlackLimits
@@ -117,6 +118,7 @@ def create_bot(
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
         diagnosis_notifier=SlackDiagnosisNotifier(client),
+        alert_notifier=SlackAlertNotifier(client, silence_seconds=policy.alerts.silence_seconds),
         directory=SlackDirectory(client),
         people=SlackDirectory(client),
         clock=clock,

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.alerts.delivery import AlertDelivery, AlertNotifier
+from bot.alerts.service import AlertService
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
@@ -65,6 +67,7 @@ class Services:
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
+    alerts: AlertService | None = None  # alerts in, when the policy's `alerts:` names a token
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
         """Open the store, apply migrations, start delivering the outbox and the reminders
@@ -113,6 +116,7 @@ def build_services(
     people: PersonDirectory | None = None,
     env: Mapping[str, str] | None = None,
     diagnosis_notifier: DiagnosisNotifier | None = None,
+    alert_notifier: AlertNotifier | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -190,6 +194,20 @@ def build_services(
         DiagnosisDelivery(store=store, clock=clock, notifier=diagnosis_notifier).register(
             dispatcher
         )
+    diagnostics = DiagnosticsService(
+        policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
+    )
+    alerts = None
+    if policy.alerts.enabled:
+        alerts = AlertService(policy=policy, changes=changes, incidents=incidents)
+        if alert_notifier is not None:
+            AlertDelivery(
+                store=store,
+                clock=clock,
+                policy=policy,
+                notifier=alert_notifier,
+                diagnostics=diagnostics,
+            ).register(dispatcher)
     recovery = AutoRecoveryService(
         policy=policy,
         store=store,
@@ -213,9 +231,7 @@ def build_services(
         permissions=permissions,
         escalation=escalation,
         reports=reports,
-        diagnostics=DiagnosticsService(
-            policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
-        ),
+        diagnostics=diagnostics,
         remediation=remediation,
         pruner=HandledRequestsPruner(
             store, clock, retention=dedup_retention, interval=dedup_prune_interval
@@ -224,4 +240,5 @@ def build_services(
         listeners=changes.listeners,
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
+        alerts=alerts,
     )

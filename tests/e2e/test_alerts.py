@@ -1,0 +1,217 @@
+"""Alerts in, end to end: the bot runs for real (HTTP, the outbox, the war room, the
+diagnosis) against the Slack double; Alertmanager's webhook is posted to it as Alertmanager
+posts it, with its bearer token. On both stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.models import SYSTEM, Incident, Status
+from tests.alert_helpers import ALERTMANAGER_PATH, TOKEN, alert, post, webhook
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import policy_with, posts
+from tests.harness import BotHarness
+
+
+@dataclass
+class Alerts:
+    harness: BotHarness
+    session: aiohttp.ClientSession
+
+    def url(self, path: str = ALERTMANAGER_PATH) -> str:
+        return f"http://127.0.0.1:{self.harness.bot.port}{path}"
+
+    async def send(self, *alerts: dict[str, Any], **kwargs: Any) -> tuple[int, Any]:
+        return await post(self.session, self.url(), webhook(list(alerts)), **kwargs)
+
+    async def incidents(self) -> list[Incident]:
+        return await self.harness.services.incidents.list(open_only=False)
+
+    async def alert_rows(self) -> list[dict[str, Any]]:
+        async with self.harness.store.transaction() as tx:
+            return await tx.fetchall("SELECT * FROM alerts ORDER BY id")
+
+    def alert_messages(self, channel: str) -> list[str]:
+        return [
+            str(c.params["text"])
+            for c in posts(self.harness, channel)
+            if "alert" in str(c.params.get("text", "")) and c.params.get("blocks")
+        ]
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+@pytest.fixture
+async def health_url() -> AsyncIterator[str]:
+    """A health endpoint the catalog's HTTP check reads (the diagnosis)."""
+    app = web.Application()
+    app.router.add_get("/health", _health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/health"
+    await runner.cleanup()
+
+
+def alerts_policy(health_url: str, **alerts: Any) -> Any:
+    return policy_with(
+        services={"checkout": {"http": [{"url": health_url}]}},
+        alerts={
+            "token_env": "ALERTS_TOKEN",
+            "batch_seconds": 0,
+            "alertmanager_url": "http://127.0.0.1:9/",
+            "routes": [{"match": {"alertname": "Watchdog"}, "ignore": True}],
+            **alerts,
+        },
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def alerts(
+    request: pytest.FixtureRequest,
+    make_harness: HarnessFactory,
+    health_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Alerts]:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    harness = await make_harness(request.param, policy=alerts_policy(health_url))
+    async with aiohttp.ClientSession() as session:
+        yield Alerts(harness, session)
+
+
+async def _settled(alerts: Alerts) -> None:
+    await alerts.harness.settle()
+
+
+async def test_an_alert_declares_a_diagnosed_incident_and_repeats_change_nothing(
+    alerts: Alerts,
+) -> None:
+    status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
+    assert status == 200, body
+    assert body["outcomes"] == {"declared": 1}
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.severity == "P1" and incident.services == ("checkout",)
+    assert incident.title == "checkout: 5xx at 7%"
+    assert incident.declared_by == "chatops-bot"
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    assert incident.channel_id is not None  # the war room, as for a typed P1
+    room = posts(alerts.harness, incident.channel_id)
+    texts = [str(c.params["text"]) for c in room]
+    # The diagnosis is in the war room, graded, run by the bot.
+    assert any("checkout" in t and "OK" in t for t in texts), texts
+    assert alerts.alert_messages(incident.channel_id) == [f"{incident.id}: 1 alert firing"]
+    [message] = [c for c in room if c.params.get("text") == f"{incident.id}: 1 alert firing"]
+    assert "prometheus.example" in json.dumps(message.params["blocks"])
+    assert "alerts_silence" in json.dumps(message.params["blocks"])
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    kinds = [e.kind for e in events]
+    assert "declared" in kinds and "alerts_declared" in kinds and "diagnosed" in kinds
+
+    # Alertmanager resends the group (repeat_interval) and retries: nothing changes.
+    calls = len(alerts.harness.double.calls)
+    status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1})
+    await _settled(alerts)
+    assert len(await alerts.incidents()) == 1
+    assert len(await alerts.alert_rows()) == 1
+    assert len(alerts.harness.double.calls) == calls
+
+
+async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) -> None:
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    second = alert("HighLatency", "checkout", severity="warning")
+    status, body = await alerts.send(first, second)
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1, "attached": 1})
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    assert incident.channel_id is not None
+    assert f"{incident.id}: 1 alert firing" in alerts.alert_messages(incident.channel_id)
+    assert len(alerts.alert_messages(incident.channel_id)) == 2
+
+    # Both clear: a note for each batch; the last one says so and offers Resolve.
+    await alerts.send({**first, "status": "resolved"})
+    await _settled(alerts)
+    await alerts.send({**second, "status": "resolved"})
+    await _settled(alerts)
+    messages = alerts.alert_messages(incident.channel_id)
+    assert messages[-1] == f"{incident.id}: 1 alert resolved. Every alert has cleared."
+    last = [
+        c for c in posts(alerts.harness, incident.channel_id) if c.params["text"] == messages[-1]
+    ]
+    assert "incident_resolve" in json.dumps(last[0].params["blocks"])
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
+    assert kinds.count("alerts_resolved") == 2 and kinds.count("alerts_cleared") == 1
+    assert (await alerts.harness.services.incidents.get(incident.id)).status is not Status.RESOLVED
+
+
+async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"), token="wrong")
+    assert status == 401
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"), token=None)
+    assert status == 401
+    status, body = await post(alerts.session, alerts.url(), b"{not json")
+    assert status == 400 and "not an Alertmanager webhook" in body["error"]
+    broken = webhook([alert("X", "checkout")])
+    broken["alerts"][0]["startsAt"] = "yesterday"
+    status, body = await post(alerts.session, alerts.url(), broken)
+    assert status == 400 and "alerts.0.startsAt" in body["error"]
+    status, body = await alerts.send(alert("Watchdog", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"ignored": 1})
+    status, body = await alerts.send(alert("Odd", "checkout", severity="whatever"))
+    assert (status, body["outcomes"]) == (200, {"recorded": 1})
+    assert await alerts.incidents() == []
+    assert len(await alerts.alert_rows()) == 2
+
+
+async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
+    generic = {
+        "title": "Disk almost full",
+        "service": "billing",
+        "severity": "warning",
+        "dedup_key": "disk-1",
+        "links": [{"url": "https://grafana.example/d/1", "text": "dashboard"}],
+    }
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"declared": 1}), body
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert body["outcomes"] == {"duplicate": 1}
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), {"title": "x"})
+    assert status == 400 and "dedup_key" in body["error"]
+    grafana = webhook([alert("CPU", "billing")])
+    grafana |= {"orgId": 1, "title": "[FIRING:1] CPU", "state": "alerting"}
+    grafana["alerts"][0] |= {"dashboardURL": "https://grafana.example/d/2", "values": {"A": 1}}
+    status, body = await post(alerts.session, alerts.url("/alerts/grafana"), grafana)
+    assert (status, body["outcomes"]) == (200, {"attached": 1}), body
+    [incident] = await alerts.incidents()
+    assert incident.services == ("billing",) and incident.severity == "P2"
+
+
+async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    await alerts.harness.services.incidents.resolve(incident.id, SYSTEM, summary="fixed")
+    again = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
+    status, body = await alerts.send(again)
+    assert (status, body["outcomes"]) == (200, {"reopened": 1})
+    await _settled(alerts)
+    [after] = await alerts.incidents()
+    assert after.id == incident.id and after.is_open
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
+    assert "reopened" in kinds and "alerts_reopened" in kinds
