@@ -35,6 +35,7 @@ from bot.audit import AuditRecord
 from bot.durations import humanize_seconds
 from bot.incidents import storage as incident_storage
 from bot.incidents.changes import Change, IncidentChanges, Queued
+from bot.incidents.effects import REFRESH
 from bot.incidents.schemas import IMPACT_MAX, TITLE_MAX, DeclareIncident
 from bot.incidents.service import IncidentService
 from bot.models import SYSTEM, Incident, Severity
@@ -42,6 +43,8 @@ from bot.policy import Policy
 
 log = logging.getLogger(__name__)
 
+# The card's Current Status shows the alerts' count while no person has written one.
+CARD_PREFIX = "Alerts: "
 POST = "alerts.post"  # one thread message telling a batch of alerts
 DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
 
@@ -143,8 +146,12 @@ class AlertService:
             for incident_id in sorted({a.incident_id for a in resolved if a.incident_id}):
                 mine = [a for a in resolved if a.incident_id == incident_id]
                 await self._resolved(change, service, incident_id, mine)
+            touched = {a.incident_id for a in resolved if a.incident_id}
             if incident is not None:
+                touched.add(incident.id)
                 receipt.incidents.add(incident.id)
+            for incident_id in sorted(touched):
+                await self._card(change, incident_id)
             receipt.outcomes.update(outcomes)
 
     # -- firing ----------------------------------------------------------------------------
@@ -266,7 +273,6 @@ class AlertService:
         tx = change.tx
         await storage.ensure_incident(tx, incident.id, service)
         effects: list[Queued] = []
-        await self._queue_post(change, incident.id)
         if (
             self.config.auto_diagnose
             and service in self.policy.services
@@ -288,6 +294,8 @@ class AlertService:
             },
             effects=effects,
         )
+        # After the diagnosis: its summary is the first thing in the war room, then the list.
+        await self._queue_post(change, incident.id)
 
     async def _queue_post(self, change: Change, incident_id: str) -> None:
         batch = await storage.queue_post(change.tx, incident_id)
@@ -303,6 +311,24 @@ class AlertService:
             delay=self.config.batch_seconds,
         )
         change.tx.after_commit(self.changes.dispatcher.kick)
+
+    async def _card(self, change: Change, incident_id: str) -> None:
+        """The alerts' count on the card (its Current Status, unless a person wrote one)."""
+        incident = await change.lock(incident_id)
+        if incident.current_status and not incident.current_status.startswith(CARD_PREFIX):
+            return
+        firing, resolved = await storage.counts(change.tx, incident_id)
+        if firing == 0 and resolved and incident.is_open:
+            status = f"{CARD_PREFIX}every alert has cleared ({resolved} resolved); resolve it"
+            status += " when you are satisfied." if not self.config.resolve_when_clear else "."
+        else:
+            status = f"{CARD_PREFIX}{firing} firing, {resolved} resolved."
+        if status == incident.current_status:
+            return
+        await incident_storage.update(
+            change.tx, incident.evolve(current_status=status, updated_at=change.now)
+        )
+        await change.enqueue(incident_id, [Queued(REFRESH, {"kind": "alerts"})])
 
     # -- resolved --------------------------------------------------------------------------
 

@@ -108,11 +108,14 @@ async def test_an_alert_declares_a_diagnosed_incident_and_repeats_change_nothing
     incident = await alerts.harness.services.incidents.get(incident.id)
     assert incident.channel_id is not None  # the war room, as for a typed P1
     room = posts(alerts.harness, incident.channel_id)
-    texts = [str(c.params["text"]) for c in room]
     # The diagnosis is in the war room, graded, run by the bot.
-    assert any("checkout" in t and "OK" in t for t in texts), texts
+    [diagnosis] = [c for c in room if str(c.params["text"]).startswith("Diagnosis of checkout")]
+    assert "OK" in diagnosis.params["text"]
+    assert "run by the bot, on an alert" in json.dumps(diagnosis.params["blocks"])
+    assert "<@chatops-bot>" not in json.dumps([c.params for c in alerts.harness.double.calls])
     assert alerts.alert_messages(incident.channel_id) == [f"{incident.id}: 1 alert firing"]
     [message] = [c for c in room if c.params.get("text") == f"{incident.id}: 1 alert firing"]
+    assert room.index(diagnosis) < room.index(message)  # the diagnosis is read first
     assert "prometheus.example" in json.dumps(message.params["blocks"])
     assert "alerts_silence" in json.dumps(message.params["blocks"])
     events = await alerts.harness.services.incidents.timeline(incident.id)
@@ -142,6 +145,7 @@ async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) ->
     assert incident.channel_id is not None
     assert f"{incident.id}: 1 alert firing" in alerts.alert_messages(incident.channel_id)
     assert len(alerts.alert_messages(incident.channel_id)) == 2
+    assert incident.current_status == "Alerts: 2 firing, 0 resolved."  # the count on the card
 
     # Both clear: a note for each batch; the last one says so and offers Resolve.
     await alerts.send({**first, "status": "resolved"})
@@ -156,7 +160,36 @@ async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) ->
     assert "incident_resolve" in json.dumps(last[0].params["blocks"])
     kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
     assert kinds.count("alerts_resolved") == 2 and kinds.count("alerts_cleared") == 1
-    assert (await alerts.harness.services.incidents.get(incident.id)).status is not Status.RESOLVED
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.status is not Status.RESOLVED  # only resolve_when_clear resolves by itself
+    assert after.current_status.startswith("Alerts: every alert has cleared (2 resolved)")
+    edits = [
+        json.dumps(c.params["blocks"])
+        for c in alerts.harness.double.calls_to("chat.update")
+        if c.ok and c.params.get("ts") == after.summary_ts
+    ]
+    assert "every alert has cleared" in edits[-1]  # the card says so
+
+
+async def test_resolve_when_clear_resolves_by_itself(
+    make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    harness = await make_harness(
+        "sqlite", policy=alerts_policy(health_url, resolve_when_clear=True, auto_diagnose=False)
+    )
+    async with aiohttp.ClientSession() as session:
+        alerts = Alerts(harness, session)
+        firing = alert("HighErrorRate", "checkout")
+        await alerts.send(firing)
+        await _settled(alerts)
+        await alerts.send({**firing, "status": "resolved"})
+        await _settled(alerts)
+        [incident] = await alerts.incidents()
+        assert incident.status is Status.RESOLVED and incident.resolved_by == SYSTEM.user_id
+        kinds = [e.kind for e in await harness.services.incidents.timeline(incident.id)]
+        assert "diagnosed" not in kinds  # auto_diagnose: false
+        assert kinds[-2:] == ["alerts_cleared", "resolved"]
 
 
 async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
