@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.alerts.delivery import AlertDelivery, AlertNotifier
 from bot.alerts.service import AlertService
+from bot.alerts.silences import SilenceService
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
@@ -68,6 +69,7 @@ class Services:
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
     alerts: AlertService | None = None  # alerts in, when the policy's `alerts:` names a token
+    silences: SilenceService | None = None  # Alertmanager silences from Slack, with alerts
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
         """Open the store, apply migrations, start delivering the outbox and the reminders
@@ -197,9 +199,10 @@ def build_services(
     diagnostics = DiagnosticsService(
         policy=policy, store=store, clock=clock, permissions=permissions, dispatcher=dispatcher
     )
-    alerts = None
+    alerts = silences = None
     if policy.alerts.enabled:
         alerts = AlertService(policy=policy, changes=changes, incidents=incidents)
+        silences = SilenceService(config=policy.alerts, changes=changes, permissions=permissions)
         if alert_notifier is not None:
             AlertDelivery(
                 store=store,
@@ -241,4 +244,5 @@ def build_services(
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
         alerts=alerts,
+        silences=silences,
     )

@@ -23,6 +23,7 @@ class StoredAlert:
     annotations: dict[str, str]
     links: list[tuple[str, str]]
     incident_id: str | None
+    source: str = "alertmanager"
 
     @property
     def summary(self) -> str:
@@ -40,6 +41,7 @@ def _stored(row: Row) -> StoredAlert:
         annotations=json.loads(row["annotations"]),
         links=[(str(text), str(url)) for text, url in json.loads(row["links"])],
         incident_id=row["incident_id"],
+        source=row["source"],
     )
 
 
@@ -234,6 +236,16 @@ async def add_silence(
             ends_at.timestamp(),
         ),
     )
+
+
+async def silenced_batch(tx: Tx, incident_id: str, batch: int) -> list[str]:
+    """The silences already made for a batch (a second click makes none)."""
+    rows = await tx.fetchall(
+        "SELECT silence_id FROM alert_silences WHERE incident_id = ? AND batch = ?"
+        " ORDER BY silence_id",
+        (incident_id, batch),
+    )
+    return [str(row["silence_id"]) for row in rows]
 
 
 async def count_recorded(tx: Tx) -> int:

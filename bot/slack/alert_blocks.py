@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.delivery import AlertBatch
+from bot.alerts.silences import Silenced
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.notify import MessageRef
@@ -126,10 +127,14 @@ def names_of(alerts: list[StoredAlert], limit: int = 5) -> str:
     return shown + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
 
 
-def silenced_text(count: int, seconds: float, by: str) -> str:
+def silence_answer(done: Silenced) -> str:
+    """The clicker's private answer."""
+    until = t.slack_date(done.ends_at)
+    if not done.changed:
+        return f"These alerts are already silenced in Alertmanager (until {until})."
     return (
-        f"Silenced {_plural(count, 'alert')} in Alertmanager for {humanize_seconds(seconds)}"
-        f" (by <@{by}>)."
+        f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
+        f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself."
     )
 
 

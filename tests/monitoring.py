@@ -1,0 +1,163 @@
+"""Throwaway Prometheus and Alertmanager servers for tests (Debian's `prometheus` and
+`prometheus-alertmanager`; scripts/test installs them).
+
+Each runs on free loopback ports with its files in a fresh temporary folder, started here,
+never as the packages' services; ``stop()`` kills it and removes the folder. A missing binary
+or a server that never gets ready raises ServerUnavailable: the tests that need one fail, they
+are not skipped. Nothing here depends on pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from tests.servers import LOOPBACK, ServerUnavailable, free_port
+
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+START_TIMEOUT_S = 60.0
+
+
+class _Server:
+    binary = ""
+    name = ""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.folder: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def _arguments(self, folder: Path) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        if shutil.which(self.binary) is None:
+            raise ServerUnavailable(f"{self.binary} is missing (apt-get install {self.name})")
+        self.folder = Path(tempfile.mkdtemp(prefix=f"chatops-{self.name}-"))
+        self.port = free_port()
+        log = (self.folder / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [self.binary, *self._arguments(self.folder)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        output = (self.folder / "server.log").read_text(errors="replace")[-2000:]
+        self.stop()
+        raise ServerUnavailable(f"{self.name} did not start:\n{output}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def log(self) -> str:
+        if self.folder is None:
+            return ""
+        return (self.folder / "server.log").read_text(errors="replace")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class AlertmanagerServer(_Server):
+    """Alertmanager with `config` (YAML text), no cluster, its data in a temporary folder."""
+
+    binary = ALERTMANAGER_BIN
+    name = "prometheus-alertmanager"
+
+    def __init__(self, config: str = "") -> None:
+        super().__init__()
+        self.config = config or ("route: {receiver: none}\nreceivers: [{name: none}]\n")
+
+    def _arguments(self, folder: Path) -> list[str]:
+        (folder / "alertmanager.yml").write_text(self.config)
+        return [
+            f"--config.file={folder / 'alertmanager.yml'}",
+            f"--storage.path={folder / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--cluster.listen-address=",  # no gossip: one instance, no port of its own
+            "--log.level=info",
+        ]
+
+    def silences(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get_json("/api/v2/silences")
+        return result
+
+    def alerts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get_json("/api/v2/alerts")
+        return result
+
+
+class PrometheusServer(_Server):
+    """Prometheus with `config` (YAML text) and rule files, its TSDB in a temporary folder."""
+
+    binary = PROMETHEUS_BIN
+    name = "prometheus"
+
+    def __init__(self, config: str, rules: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.rules = rules or {}
+
+    def _arguments(self, folder: Path) -> list[str]:
+        for name, text in self.rules.items():
+            (folder / name).write_text(text)
+        (folder / "prometheus.yml").write_text(self.config)
+        return [
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--log.level=info",
+        ]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        from urllib.parse import quote
+
+        answer = self.get_json(f"/api/v1/query?query={quote(expr)}")
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result
