@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import aiohttp
@@ -32,6 +33,7 @@ def alertmanager() -> Iterator[AlertmanagerServer]:
     server.stop()
 
 
+@asynccontextmanager
 async def _alerts(
     make_harness: HarnessFactory, health_url: str, alertmanager_url: str
 ) -> AsyncIterator[Alerts]:
@@ -58,7 +60,7 @@ async def test_silence_button_creates_an_expiring_silence_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
-    async for alerts in _alerts(make_harness, health_url, alertmanager.url):
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
         await alerts.send(
             alert("HighErrorRate", "checkout", pod="a"), alert("HighErrorRate", "checkout", pod="b")
         )
@@ -112,7 +114,7 @@ async def test_unreachable_alertmanager_is_said_and_nothing_recorded(
 ) -> None:
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     nowhere = f"http://127.0.0.1:{free_port()}"
-    async for alerts in _alerts(make_harness, health_url, nowhere):
+    async with _alerts(make_harness, health_url, nowhere) as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
         await alerts.harness.settle()
         [incident] = await alerts.incidents()
