@@ -84,6 +84,7 @@ def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("alerts from %s not recorded: %s", source, exc)
             return _answer(503, error="store unavailable, deliver again later")
+        log.info("alerts from %s: %s", source, dict(receipt.outcomes))
         return _answer(200, ok=True, **receipt.as_json())
 
     def handler(source: str) -> Callable[[web.Request], object]:
