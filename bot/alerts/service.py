@@ -28,7 +28,7 @@ from datetime import timedelta
 from bot import audit, metrics, outbox
 from bot.alerts import storage
 from bot.alerts.config import AlertsConfig, highest
-from bot.alerts.models import FIRING, Alert
+from bot.alerts.models import FIRING, RESOLVED, Alert
 from bot.alerts.routing import NO_SERVICE, Routed, by_service, route
 from bot.alerts.storage import StoredAlert
 from bot.audit import AuditRecord
@@ -112,27 +112,36 @@ class AlertService:
             unmapped: list[tuple[int, Routed]] = []
             resolved: list[StoredAlert] = []
             outcomes: Counter[str] = Counter()
+            known = await storage.known(tx, [item.alert for item in items])
+            firing: dict[tuple[str, str], Routed] = {}
             for item in items:
-                if item.alert.status == FIRING:
-                    outcome = "ignored" if item.ignored else "pending"
-                    alert_id = await storage.insert(tx, item, now, outcome)
-                    if alert_id is None:
-                        outcomes["duplicate"] += 1
-                    elif item.ignored:
-                        outcomes["ignored"] += 1
-                    elif item.severity is None:
-                        unmapped.append((alert_id, item))
-                    else:
-                        new_firing.append((alert_id, item))
-                    continue
-                stored = await storage.resolve(tx, item.alert, now)
-                if stored is not None:
-                    resolved.append(stored)
-                    outcomes["resolved"] += 1
-                elif await storage.insert(tx, item, now, "recorded") is not None:
-                    outcomes["recorded"] += 1  # resolved before it was ever seen firing
+                key = (item.alert.fingerprint, item.alert.starts_key)
+                seen = known.get(key)
+                if (seen is not None and seen in (item.alert.status, RESOLVED)) or key in firing:
+                    outcomes["duplicate"] += 1  # a resend: nothing to do
+                elif item.alert.status == FIRING:
+                    firing[key] = item
                 else:
-                    outcomes["duplicate"] += 1
+                    stored = await storage.resolve(tx, item.alert, now)
+                    if stored is not None:
+                        resolved.append(stored)
+                        outcomes["resolved"] += 1
+                    elif await storage.insert_many(tx, [(item, "recorded")], now):
+                        outcomes["recorded"] += 1  # resolved before it was ever seen firing
+                    else:
+                        outcomes["duplicate"] += 1
+            batch = [(i, "ignored" if i.ignored else "pending") for i in firing.values()]
+            inserted = await storage.insert_many(tx, batch, now)
+            for key, item in firing.items():
+                alert_id = inserted.get(key)
+                if alert_id is None:
+                    outcomes["duplicate"] += 1  # another replica recorded it meanwhile
+                elif item.ignored:
+                    outcomes["ignored"] += 1
+                elif item.severity is None:
+                    unmapped.append((alert_id, item))
+                else:
+                    new_firing.append((alert_id, item))
             incident = None
             if new_firing:
                 incident, outcome = await self._declare_or_join(

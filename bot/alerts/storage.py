@@ -68,33 +68,67 @@ async def set_service_incident(tx: Tx, service: str, incident_id: str, now: date
     )
 
 
-async def insert(
-    tx: Tx, item: Routed, now: datetime, outcome: str, *, status: str | None = None
-) -> int | None:
-    """Record one occurrence; None when (fingerprint, starts_at) is already recorded."""
+_COLUMNS = (
+    "fingerprint, starts_at, source, service, name, severity, status, outcome, labels,"
+    " annotations, links, received_at, resolved_at"
+)
+_ROWS_PER_INSERT = 200  # 13 parameters a row: well under either database's limit
+
+
+def _values(item: Routed, now: datetime, outcome: str, status: str) -> tuple[Any, ...]:
     alert: Alert = item.alert
-    row = await tx.fetchone(
-        "INSERT INTO alerts (fingerprint, starts_at, source, service, name, severity, status,"
-        " outcome, labels, annotations, links, received_at, resolved_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id",
-        (
-            alert.fingerprint,
-            alert.starts_key,
-            alert.source,
-            item.service,
-            alert.name[:200],
-            item.severity,
-            status or alert.status,
-            outcome,
-            json.dumps(alert.labels, sort_keys=True),
-            json.dumps(alert.annotations, sort_keys=True),
-            json.dumps([list(link) for link in alert.links]),
-            now.timestamp(),
-            now.timestamp() if (status or alert.status) == RESOLVED else None,
-        ),
+    return (
+        alert.fingerprint,
+        alert.starts_key,
+        alert.source,
+        item.service,
+        alert.name[:200],
+        item.severity,
+        status,
+        outcome,
+        json.dumps(alert.labels, sort_keys=True),
+        json.dumps(alert.annotations, sort_keys=True),
+        json.dumps([list(link) for link in alert.links]),
+        now.timestamp(),
+        now.timestamp() if status == RESOLVED else None,
     )
-    return int(row["id"]) if row else None
+
+
+async def insert_many(
+    tx: Tx, items: list[tuple[Routed, str]], now: datetime, *, status: str | None = None
+) -> dict[tuple[str, str], int]:
+    """Record occurrences (each with its outcome) in a few statements; the IDs of those that
+    were new, by (fingerprint, starts_at). One already recorded is skipped, not an error."""
+    inserted: dict[tuple[str, str], int] = {}
+    for start in range(0, len(items), _ROWS_PER_INSERT):
+        chunk = items[start : start + _ROWS_PER_INSERT]
+        params: list[Any] = []
+        for item, outcome in chunk:
+            params += _values(item, now, outcome, status or item.alert.status)
+        marks = ", ".join(["(" + ", ".join("?" * 13) + ")"] * len(chunk))
+        rows = await tx.fetchall(
+            f"INSERT INTO alerts ({_COLUMNS}) VALUES {marks}"
+            " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id, fingerprint, starts_at",
+            params,
+        )
+        inserted |= {(row["fingerprint"], row["starts_at"]): int(row["id"]) for row in rows}
+    return inserted
+
+
+async def known(tx: Tx, alerts: list[Alert]) -> dict[tuple[str, str], str]:
+    """The status of each of `alerts` already recorded, by (fingerprint, starts_at): one
+    query per 500, so a resend of a large group costs no statement per alert."""
+    found: dict[tuple[str, str], str] = {}
+    fingerprints = sorted({alert.fingerprint for alert in alerts})
+    for start in range(0, len(fingerprints), 500):
+        chunk = fingerprints[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = await tx.fetchall(
+            f"SELECT fingerprint, starts_at, status FROM alerts WHERE fingerprint IN ({marks})",
+            chunk,
+        )
+        found |= {(row["fingerprint"], row["starts_at"]): row["status"] for row in rows}
+    return found
 
 
 async def resolve(tx: Tx, alert: Alert, now: datetime) -> StoredAlert | None:
