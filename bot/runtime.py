@@ -118,7 +118,9 @@ def create_bot(
         notifier=SlackNotifier(client),
         remediation_notifier=SlackRemediationNotifier(client),
         diagnosis_notifier=SlackDiagnosisNotifier(client),
-        alert_notifier=SlackAlertNotifier(client, silence_seconds=policy.alerts.silence_seconds),
+        alert_notifier=SlackAlertNotifier(
+            client, silence_seconds=policy.alerts.silence_for.seconds
+        ),
         directory=SlackDirectory(client),
         people=SlackDirectory(client),
         clock=clock,

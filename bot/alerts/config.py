@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.durations import Duration
 from bot.paging.config import EnvName, HttpUrl
 
 IncidentSeverity = Literal["P0", "P1", "P2", "P3"]
@@ -45,12 +46,33 @@ class AlertsConfig(_Strict):
     routes: list[AlertRoute] = Field(default_factory=list, max_length=200)
     auto_diagnose: bool = True
     resolve_when_clear: bool = False
-    # An alert firing again this soon after its incident was resolved reopens it (seconds).
-    reopen_within: float = Field(default=3600.0, ge=0, le=7 * 86400)
-    # How long alerts gather before one thread message tells them (seconds).
-    batch_seconds: float = Field(default=2.0, ge=0, le=300)
+    # An alert firing again this soon after its incident was resolved reopens it.
+    reopen_within: Duration = Duration(seconds=3600)
+    # How long alerts gather before one message tells them all.
+    batch_window: Duration = Duration(seconds=2)
     alertmanager_url: HttpUrl | None = None
-    silence_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    silence_for: Duration = Duration(seconds=3600)  # the Silence button's silences
+
+    @field_validator("reopen_within", "batch_window", "silence_for")
+    @classmethod
+    def _clock_time(cls, value: Duration) -> Duration:
+        if value.business_days:
+            raise ValueError("must be a clock duration (like 90, 15m, 1h), not business days")
+        return value
+
+    @field_validator("batch_window")
+    @classmethod
+    def _short(cls, value: Duration) -> Duration:
+        if value.seconds > 300:
+            raise ValueError("must be at most 5m: alerts wait this long before Slack hears")
+        return value
+
+    @field_validator("silence_for")
+    @classmethod
+    def _positive(cls, value: Duration) -> Duration:
+        if not 0 < value.seconds <= 7 * 86400:
+            raise ValueError("must be more than 0 and at most 1w")
+        return value
 
     @field_validator("severities")
     @classmethod

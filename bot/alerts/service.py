@@ -13,7 +13,7 @@ twice):
    escalation and paging as if a person had typed it); alerts with no severity join an open
    incident if there is one and are only recorded otherwise;
 4. timeline lines; one thread message per batch is queued (`alerts.post`, after
-   `batch_seconds`); the first time, a diagnosis (`alerts.diagnose`);
+   `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
 5. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
    so, and with `resolve_when_clear` the incident is resolved.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from bot import audit, metrics, outbox
 from bot.alerts import storage
@@ -99,10 +98,23 @@ class AlertService:
         receipt = Receipt()
         routed = [route(alert, self.config) for alert in alerts]
         for service, items in by_service(routed).items():
+            if await self._all_known(items):
+                # A resend (repeat_interval, a retry, the other replica): read, no lock taken.
+                receipt.outcomes["duplicate"] += len(items)
+                continue
             await self._receive_service(service, items, receipt)
         for outcome, count in receipt.outcomes.items():
             metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
         return receipt
+
+    async def _all_known(self, items: list[Routed]) -> bool:
+        """Every one of `items` is recorded already in the state it is sent in."""
+        async with self.changes.store.snapshot() as tx:
+            known = await storage.known(tx, [item.alert for item in items])
+        return all(
+            known.get((i.alert.fingerprint, i.alert.starts_key)) in (i.alert.status, RESOLVED)
+            for i in items
+        )
 
     async def _receive_service(self, service: str, items: list[Routed], receipt: Receipt) -> None:
         async with self.changes.begin() as change:
@@ -200,7 +212,7 @@ class AlertService:
             line = f"{_plural(len(items), 'alert')} joined: {names(items)}"
         else:
             previous = await incident_storage.get(tx, current_id) if current_id else None
-            window = timedelta(seconds=self.config.reopen_within)
+            window = self.config.reopen_within.as_timedelta()
             if (
                 previous is not None
                 and previous.resolved_at is not None
@@ -211,7 +223,7 @@ class AlertService:
                     previous.id,
                     SYSTEM,
                     reason=f"Alert {names(items, 2)} fired again within"
-                    f" {_window(self.config.reopen_within)} of the resolution.",
+                    f" {_window(self.config.reopen_within.seconds)} of the resolution.",
                     within=change,
                 )
                 await storage.forget_diagnosed(tx, incident.id)
@@ -310,14 +322,14 @@ class AlertService:
         batch = await storage.queue_post(change.tx, incident_id)
         if batch is None:
             return  # a message is queued already: it will tell these too
-        # The batch waits `batch_seconds`, so one message tells every alert that came meanwhile.
+        # The batch waits `batch_window`, so one message tells every alert that came meanwhile.
         await outbox.enqueue(
             change.tx,
             change.now,
             POST,
             {"batch": batch},
             incident_id=incident_id,
-            delay=self.config.batch_seconds,
+            delay=self.config.batch_window.seconds,
         )
         change.tx.after_commit(self.changes.dispatcher.kick)
 

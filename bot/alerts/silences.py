@@ -2,7 +2,7 @@
 
 One silence per alert name in the batch, its matchers the labels every alert of that name
 shares (as Alertmanager's own commonLabels), all equality matchers; it ends by itself after
-`silence_seconds`. Made before it is recorded: the record (timeline line, audit entry, the
+`silence_for`. Made before it is recorded: the record (timeline line, audit entry, the
 line in the channel) commits only once Alertmanager has answered with the silence's ID, and
 a batch already silenced is not silenced twice.
 """
@@ -81,7 +81,7 @@ class SilenceService:
     async def silence(
         self, incident_id: str, batch: int, actor: Actor, *, request_id: str | None = None
     ) -> Silenced:
-        """Silence the batch's firing alerts for `silence_seconds`; audited, on the timeline.
+        """Silence the batch's firing alerts for `silence_for`; audited, on the timeline.
 
         PermissionDenied (not a responder), NotFound (no such batch), Conflict when there is
         nothing to silence, AlertmanagerUnavailable when it cannot be reached or refuses."""
@@ -96,7 +96,7 @@ class SilenceService:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
             done = await storage.silenced_batch(tx, incident_id, batch)
         now = self.changes.clock.now()
-        ends_at = now + timedelta(seconds=self.config.silence_seconds)
+        ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         if done:
             return Silenced(incident_id, tuple(done), len(alerts), ends_at, changed=False)
         silenceable = [a for a in alerts if a.source == "alertmanager"]
@@ -112,7 +112,7 @@ class SilenceService:
                 created.append(await self._create(s, url, labels, now, ends_at, comment))
         line = (
             f"Silenced {len(silenceable)} alert{'s' if len(silenceable) != 1 else ''} in"
-            f" Alertmanager for {humanize_seconds(self.config.silence_seconds)} by"
+            f" Alertmanager for {humanize_seconds(self.config.silence_for.seconds)} by"
             f" {mention(actor.user_id)}"
         )
         async with self.changes.begin(request_id=request_id) as change:

@@ -68,7 +68,7 @@ def alerts_policy(health_url: str, **alerts: Any) -> Any:
         services={"checkout": {"http": [{"url": health_url}]}},
         alerts={
             "token_env": "ALERTS_TOKEN",
-            "batch_seconds": 0,
+            "batch_window": 0,
             "alertmanager_url": "http://127.0.0.1:9/",
             "routes": [{"match": {"alertname": "Watchdog"}, "ignore": True}],
             **alerts,

@@ -39,7 +39,7 @@ services:
     http: [{url: "http://127.0.0.1:SHOP_PORT/health"}]
 alerts:
   token_env: ALERTS_TOKEN
-  batch_seconds: 0.5
+  batch_window: 0.5
 """
 
 

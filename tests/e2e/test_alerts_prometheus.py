@@ -138,7 +138,7 @@ async def _monitored(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     policy = policy_with(
         services={"checkout": {"http": [{"url": f"http://127.0.0.1:{shop.port}/health"}]}},
-        alerts={"token_env": "ALERTS_TOKEN", "batch_seconds": 0.5},
+        alerts={"token_env": "ALERTS_TOKEN", "batch_window": 0.5},
     )
     harness = await make_harness(store, policy=policy)
     alertmanager = await _start(AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN)))

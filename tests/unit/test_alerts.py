@@ -141,6 +141,12 @@ def test_policy_alerts_section_is_validated_with_its_line() -> None:
         parse_policy(MINIMAL + "alerts: {token_env: 'hunter2 secret'}\n")
     with pytest.raises(ConfigError, match=r"alerts\.routes\.0\.match"):
         parse_policy(MINIMAL + "alerts: {token_env: T, routes: [{match: {}}]}\n")
+    timed = parse_policy(MINIMAL + "alerts: {token_env: T, reopen_within: 30m, silence_for: 2h}\n")
+    assert timed.alerts.reopen_within.seconds == 1800 and timed.alerts.silence_for.seconds == 7200
+    with pytest.raises(ConfigError, match="not business days"):
+        parse_policy(MINIMAL + "alerts: {token_env: T, reopen_within: 1bd}\n")
+    with pytest.raises(ConfigError, match="at most 5m"):
+        parse_policy(MINIMAL + "alerts: {token_env: T, batch_window: 1h}\n")
     with pytest.raises(ConfigError, match="alertmanager_url"):
         parse_policy(MINIMAL + "alerts: {token_env: T, alertmanager_url: 'ftp://x'}\n")
 
