@@ -5,7 +5,9 @@ check; a silence's matchers."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +175,19 @@ def test_silence_matchers_are_the_labels_each_alert_name_shares() -> None:
         ]
     )
     assert sets == [{"alertname": "A", "service": "s"}, {"alertname": "B", "service": "s"}]
+
+
+def test_documented_alerts_policies_load() -> None:
+    """The `alerts:` blocks users copy (README, chatops.example.yml) are valid."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    block = re.search(r"```yaml\n(alerts:\n.*?)```", readme, re.S)
+    assert block is not None
+    parsed = parse_policy(MINIMAL + block.group(1))
+    assert parsed.alerts.alertmanager_url == "http://alertmanager:9093"
+    assert [r.service for r in parsed.alerts.routes] == [None, None, "hosts"]
+    example = (root / "chatops.example.yml").read_text()
+    commented = re.search(r"# alerts:\n(?:#.*\n)+", example)
+    assert commented is not None
+    text = "\n".join(line[2:] for line in commented.group(0).splitlines()) + "\n"
+    assert parse_policy(MINIMAL + text).alerts.silence_for.seconds == 3600
