@@ -153,8 +153,9 @@ async def _run(
     turn = 0
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        by_wave: dict[int, list[float]] = collections.defaultdict(list)
 
-        async def send(body: bytes, backend: str) -> None:
+        async def send(body: bytes, backend: str, wave: int) -> None:
             sent = time.perf_counter()
             async with session.post(
                 backend + "/alerts/alertmanager",
@@ -163,6 +164,7 @@ async def _run(
             ) as response:
                 answer = await response.json(content_type=None)
             acks.append(time.perf_counter() - sent)
+            by_wave[wave].append(acks[-1])
             statuses[response.status] += 1
             for outcome, count in (answer.get("outcomes") or {}).items():
                 outcomes[outcome] += count
@@ -182,7 +184,7 @@ async def _run(
                     for n in range(len(group), len(group) + fresh)
                 ]
                 raw = json.dumps(webhook(group)).encode()
-                posts.append(send(raw, backends[turn % len(backends)]))
+                posts.append(send(raw, backends[turn % len(backends)], wave))
                 turn += 1
             await asyncio.gather(*posts)
             wave += 1
@@ -219,6 +221,9 @@ async def _run(
     print(
         f"acks: p50 {statistics.median(acks) * 1000:.1f} ms, p99"
         f" {_percentile(acks, 0.99) * 1000:.1f} ms, max {max(acks) * 1000:.1f} ms"
+    )
+    print(
+        "slowest ack per wave (s): " + " ".join(f"{max(by_wave[w]):.2f}" for w in sorted(by_wave))
     )
     print(f"outcomes: {dict(sorted(outcomes.items()))}")
     if recorded_at is not None:

@@ -115,6 +115,7 @@ class AlertDelivery:
                     SYSTEM,
                     channel_id=incident_channel(incident, self.policy),
                     via="alert",
+                    incident_id=incident.id,  # on its timeline, war room or not
                 )
         except (ChatOpsError, TimeoutError) as exc:
             log.warning("automatic diagnosis of %s for %s failed: %s", service, incident_id, exc)

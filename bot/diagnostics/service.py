@@ -95,13 +95,15 @@ class DiagnosticsService:
         channel_id: str | None = None,
         request_id: str | None = None,
         via: str = "command",
+        incident_id: str | None = None,
     ) -> Diagnosis:
         """Run every selected check concurrently, each within its timeout; advise; record.
 
         Raises PermissionDenied (not a responder), NotFound (not in the catalog), UsageError
         (an unknown check). Unreachable or hung targets are CRIT findings, not errors. The run
         and its grades are audited, and put on the incident's timeline when `channel_id` is
-        an incident's war room.
+        an incident's war room (or `incident_id` names the incident: the bot's own runs for
+        an incident without a war room).
         """
         await self.require_diagnoser(actor)
         name = service.lower()
@@ -124,7 +126,9 @@ class DiagnosticsService:
         )
         report = _with_suggestions(report, entry)
         try:
-            incident_id = await self._record(report, actor, checks, channel_id, request_id, via)
+            incident_id = await self._record(
+                report, actor, checks, channel_id, request_id, via, incident_id
+            )
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("diagnosis of %s not recorded: %s", name, exc)
             return Diagnosis(report, None, recorded=False)
@@ -145,6 +149,7 @@ class DiagnosticsService:
         channel_id: str | None,
         request_id: str | None,
         via: str,
+        incident_id: str | None = None,
     ) -> str | None:
         metrics.DIAGNOSES.labels(report.grade.name).inc()
         args = {
@@ -159,6 +164,8 @@ class DiagnosticsService:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             incident = await storage.get_by_channel(tx, channel_id) if channel_id else None
+            if incident is None and incident_id is not None:
+                incident = await storage.get(tx, incident_id)
             if channel_id:
                 # The summary goes out through the outbox, once this record commits.
                 await outbox.enqueue(

@@ -190,3 +190,24 @@ async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
     assert after.id == incident.id and after.is_open
     kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
     assert "reopened" in kinds and "alerts_reopened" in kinds
+
+
+async def test_alert_joins_the_incident_a_person_declared_for_the_service(
+    alerts: Alerts,
+) -> None:
+    from bot.incidents.schemas import DeclareIncident
+    from bot.models import Actor, Severity
+
+    declared = await alerts.harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P2, title="Checkout is slow", services=("checkout",)),
+        Actor("U0ALICE"),
+    )
+    await _settled(alerts)
+    status, body = await alerts.send(alert("HighLatency", "checkout", severity="critical"))
+    assert (status, body["outcomes"], body["incidents"]) == (200, {"attached": 1}, [declared.id])
+    await _settled(alerts)
+    assert [i.id for i in await alerts.incidents()] == [declared.id]
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(declared.id)]
+    assert "alerts_attached" in kinds and "diagnosed" in kinds  # diagnosed when alerts came
+    after = await alerts.harness.services.incidents.get(declared.id)
+    assert after.current_status == "Alerts: 1 firing, 0 resolved."
