@@ -64,8 +64,13 @@ REDIS_ERRORS = Counter(
 ALERTS_RECEIVED = Counter(
     "chatops_alerts_received_total",
     "Alerts received from monitors, by source (alertmanager, grafana, generic) and outcome"
-    " (declared, attached, reopened, resolved, recorded, ignored, duplicate, refused)",
+    " (new, resolved, recorded, ignored, duplicate; refused and unauthorized count posts)",
     ["source", "outcome"],
+)
+ALERTS_DECIDED = Counter(
+    "chatops_alerts_decided_total",
+    "Recorded alerts decided, by outcome (declared, attached, reopened, recorded, cleared)",
+    ["outcome"],
 )
 
 

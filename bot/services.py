@@ -78,6 +78,8 @@ class Services:
         await migrate(self.store)
         if run_dispatcher:
             self.dispatcher.start()
+            if self.alerts is not None:
+                self.alerts.start()  # decides recorded alerts (bot.alerts.service)
             if self.pending_pins is not None:
                 self.pending_pins.start()
         if run_scheduler:
@@ -93,6 +95,8 @@ class Services:
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.recovery.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         await self.escalation.stop()
         await self.dispatcher.stop()
         if self.paging is not None:

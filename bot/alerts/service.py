@@ -1,34 +1,39 @@
-"""AlertService: alerts in, incidents out. No Slack here.
+"""AlertService: recorded alerts become incidents. No Slack here.
 
-For each service the alerts of one post name, in one transaction (so a change, its record
-and its notifications commit together, and a resend or a retry on any replica changes nothing
-twice):
+The HTTP handler only records (bot.alerts.intake) and kicks this service's worker, which
+decides, for each service with undecided alerts, in one transaction (so a change, its record
+and its notifications commit together, and however many replicas run, each alert is decided
+once):
 
-1. the service's row is locked (`alert_services`): two replicas never open two incidents;
-2. each alert is inserted unless (fingerprint, starts_at) is recorded already; a resolved one
-   marks its firing record resolved;
-3. new firing alerts with a severity join the service's open incident (the one alerts opened,
+1. the service's row is locked (`alert_services`): two replicas never open two incidents,
+   and the alerts read as `pending` under that lock are decided by this one alone;
+2. firing alerts with a severity join the service's open incident (the one alerts opened,
    or one a person declared naming the service), else reopen the incident alerts opened if it
    was resolved within `reopen_within`, else declare one as the bot (war room, roles,
    escalation and paging as if a person had typed it); alerts with no severity join an open
    incident if there is one and are only recorded otherwise;
-4. timeline lines; one thread message per batch is queued (`alerts.post`, after
+3. timeline lines; one thread message per batch is queued (`alerts.post`, after
    `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
-5. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
+4. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
    so, and with `resolve_when_clear` the incident is resolved.
+
+The worker runs when kicked (after a post commits) and every `poll_interval` seconds, so what
+a replica recorded and could not decide (it stopped) is decided by another.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
 
 from bot import audit, metrics, outbox
-from bot.alerts import storage
+from bot.alerts import intake, storage
 from bot.alerts.config import AlertsConfig, highest
-from bot.alerts.models import FIRING, RESOLVED, Alert
-from bot.alerts.routing import NO_SERVICE, Routed, by_service, route
+from bot.alerts.intake import Receipt
+from bot.alerts.models import Alert
+from bot.alerts.routing import NO_SERVICE
 from bot.alerts.storage import StoredAlert
 from bot.audit import AuditRecord
 from bot.durations import humanize_seconds
@@ -48,25 +53,12 @@ POST = "alerts.post"  # one thread message telling a batch of alerts
 DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
 
 
-@dataclass
-class Receipt:
-    """What one post did, by outcome: declared, attached, reopened, recorded (no severity,
-    no incident), ignored (a route said so), resolved, duplicate."""
-
-    outcomes: Counter[str] = field(default_factory=Counter)
-    incidents: set[str] = field(default_factory=set)
-
-    def as_json(self) -> dict[str, object]:
-        return {"outcomes": dict(self.outcomes), "incidents": sorted(self.incidents)}
-
-
-def names(alerts: list[StoredAlert] | list[Routed], limit: int = 5) -> str:
+def names(alerts: list[StoredAlert], limit: int = 5) -> str:
     """`A, B and 3 more` of the distinct alert names."""
     seen: list[str] = []
     for item in alerts:
-        name = item.alert.name if isinstance(item, Routed) else item.name
-        if name not in seen:
-            seen.append(name)
+        if item.name not in seen:
+            seen.append(item.name)
     shown = ", ".join(seen[:limit])
     return shown + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
 
@@ -76,7 +68,7 @@ def _plural(count: int, word: str) -> str:
 
 
 class AlertService:
-    """Records alerts and opens, joins, reopens and clears incidents from them."""
+    """Records alerts at once and decides them in its worker (see the module docstring)."""
 
     def __init__(
         self,
@@ -84,96 +76,98 @@ class AlertService:
         policy: Policy,
         changes: IncidentChanges,
         incidents: IncidentService,
+        poll_interval: float = 2.0,
     ) -> None:
         self.policy = policy
         self.config: AlertsConfig = policy.alerts
         self.changes = changes
         self.incidents = incidents
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def receive(self, source: str, alerts: list[Alert]) -> Receipt:
-        """Record `alerts` (from `source`) and act on them; see the module docstring.
+        """Record `alerts` from `source` (one short transaction) and wake the worker.
 
-        Raises StoreUnavailable/StoreBusy when the store cannot take them (nothing recorded
-        for the services not yet done; the sender delivers again and the rest is a no-op)."""
-        receipt = Receipt()
-        routed = [route(alert, self.config) for alert in alerts]
-        for service, items in by_service(routed).items():
-            if await self._all_known(items):
-                # A resend (repeat_interval, a retry, the other replica): read, no lock taken.
-                receipt.outcomes["duplicate"] += len(items)
-                continue
-            await self._receive_service(service, items, receipt)
-        for outcome, count in receipt.outcomes.items():
-            metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
+        StoreUnavailable/StoreBusy when the store cannot take them: nothing is recorded."""
+        receipt = await intake.record(
+            self.changes.store, self.changes.clock, self.config, source, alerts
+        )
+        if receipt.outcomes.get("new") or receipt.outcomes.get("resolved"):
+            self.kick()
         return receipt
 
-    async def _all_known(self, items: list[Routed]) -> bool:
-        """Every one of `items` is recorded already in the state it is sent in."""
-        async with self.changes.store.snapshot() as tx:
-            known = await storage.known(tx, [item.alert for item in items])
-        return all(
-            known.get((i.alert.fingerprint, i.alert.starts_key)) in (i.alert.status, RESOLVED)
-            for i in items
-        )
+    # -- the worker ------------------------------------------------------------------------
 
-    async def _receive_service(self, service: str, items: list[Routed], receipt: Receipt) -> None:
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.process_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store down: the alerts wait, recorded, for the next turn
+                log.exception("deciding recorded alerts failed")
+
+    async def process_pending(self) -> Counter[str]:
+        """Decide every recorded alert not yet decided; what was decided, by outcome."""
+        decided: Counter[str] = Counter()
+        while True:
+            async with self.changes.store.snapshot() as tx:
+                services = await storage.pending_services(tx)
+            if not services:
+                return decided
+            for service in services:
+                decided += await self._decide_service(service)
+
+    async def _decide_service(self, service: str) -> Counter[str]:
+        outcomes: Counter[str] = Counter()
         async with self.changes.begin() as change:
             tx, now = change.tx, change.now
             current_id = await storage.lock_service(tx, service, now)
-            new_firing: list[tuple[int, Routed]] = []
-            unmapped: list[tuple[int, Routed]] = []
-            resolved: list[StoredAlert] = []
-            outcomes: Counter[str] = Counter()
-            known = await storage.known(tx, [item.alert for item in items])
-            firing: dict[tuple[str, str], Routed] = {}
-            for item in items:
-                key = (item.alert.fingerprint, item.alert.starts_key)
-                seen = known.get(key)
-                if (seen is not None and seen in (item.alert.status, RESOLVED)) or key in firing:
-                    outcomes["duplicate"] += 1  # a resend: nothing to do
-                elif item.alert.status == FIRING:
-                    firing[key] = item
-                else:
-                    stored = await storage.resolve(tx, item.alert, now)
-                    if stored is not None:
-                        resolved.append(stored)
-                        outcomes["resolved"] += 1
-                    elif await storage.insert_many(tx, [(item, "recorded")], now):
-                        outcomes["recorded"] += 1  # resolved before it was ever seen firing
-                    else:
-                        outcomes["duplicate"] += 1
-            batch = [(i, "ignored" if i.ignored else "pending") for i in firing.values()]
-            inserted = await storage.insert_many(tx, batch, now)
-            for key, item in firing.items():
-                alert_id = inserted.get(key)
-                if alert_id is None:
-                    outcomes["duplicate"] += 1  # another replica recorded it meanwhile
-                elif item.ignored:
-                    outcomes["ignored"] += 1
-                elif item.severity is None:
-                    unmapped.append((alert_id, item))
-                else:
-                    new_firing.append((alert_id, item))
+            pending = await storage.pending_firing(tx, service)
+            mapped = [a for a in pending if a.severity is not None]
+            unmapped = [a for a in pending if a.severity is None]
             incident = None
-            if new_firing:
-                incident, outcome = await self._declare_or_join(
-                    change, service, current_id, new_firing
-                )
-                outcomes[outcome] += len(new_firing)
+            if mapped:
+                incident, outcome = await self._declare_or_join(change, service, current_id, mapped)
+                outcomes[outcome] += len(mapped)
             if unmapped:
                 incident = incident or await self._open_incident(change, service, current_id)
                 outcomes["attached" if incident else "recorded"] += len(unmapped)
                 await self._unmapped(change, service, incident, unmapped)
-            for incident_id in sorted({a.incident_id for a in resolved if a.incident_id}):
+            # Read after the firing ones are decided: an alert that fired and cleared before
+            # the worker came has its incident now.
+            resolved = await storage.pending_resolutions(tx, service)
+            touched = {a.incident_id for a in resolved if a.incident_id}
+            for incident_id in sorted(touched):
                 mine = [a for a in resolved if a.incident_id == incident_id]
                 await self._resolved(change, service, incident_id, mine)
-            touched = {a.incident_id for a in resolved if a.incident_id}
+            outcomes["cleared"] += len(resolved)
             if incident is not None:
                 touched.add(incident.id)
-                receipt.incidents.add(incident.id)
             for incident_id in sorted(touched):
                 await self._card(change, incident_id)
-            receipt.outcomes.update(outcomes)
+        for outcome, count in outcomes.items():
+            metrics.ALERTS_DECIDED.labels(outcome).inc(count)
+        return outcomes
 
     # -- firing ----------------------------------------------------------------------------
 
@@ -201,11 +195,10 @@ class AlertService:
         change: Change,
         service: str,
         current_id: str | None,
-        new_firing: list[tuple[int, Routed]],
+        items: list[StoredAlert],
     ) -> tuple[Incident, str]:
         tx, now = change.tx, change.now
-        items = [item for _, item in new_firing]
-        ids = [alert_id for alert_id, _ in new_firing]
+        ids = [alert.id for alert in items]
         incident = await self._open_incident(change, service, current_id)
         if incident is not None:
             outcome = "attached"
@@ -239,10 +232,10 @@ class AlertService:
         await self._told(change, incident, service, line, outcome, items)
         return incident, outcome
 
-    def _declaration(self, service: str, items: list[Routed]) -> DeclareIncident:
-        first = items[0].alert
+    def _declaration(self, service: str, items: list[StoredAlert]) -> DeclareIncident:
+        first = items[0]
         headline = first.summary or first.name
-        if len({item.alert.name for item in items}) > 1:
+        if len({item.name for item in items}) > 1:
             headline += f" (+{len(items) - 1} more alerts)"
         title = headline if service == NO_SERVICE else f"{service}: {headline}"
         severity = highest([item.severity for item in items if item.severity]) or "P3"
@@ -261,14 +254,14 @@ class AlertService:
         change: Change,
         service: str,
         incident: Incident | None,
-        unmapped: list[tuple[int, Routed]],
+        items: list[StoredAlert],
     ) -> None:
-        items = [item for _, item in unmapped]
         what = f"{_plural(len(items), 'alert')} with no severity mapped: {names(items)}"
         if incident is not None:
-            await storage.attach(change.tx, [i for i, _ in unmapped], incident.id, "attached")
+            await storage.attach(change.tx, [a.id for a in items], incident.id, "attached")
             await self._told(change, incident, service, what, "attached", items)
             return
+        await storage.set_outcome(change.tx, [a.id for a in items], "recorded")
         await audit.append(
             change.tx,
             change.now,
@@ -277,7 +270,7 @@ class AlertService:
                 action="alerts.recorded",
                 target=f"service:{service}",
                 outcome="recorded: no severity mapped, no open incident",
-                args={"alerts": [item.alert.name for item in items[:20]], "count": len(items)},
+                args={"alerts": [item.name for item in items[:20]], "count": len(items)},
             ),
         )
 
@@ -288,7 +281,7 @@ class AlertService:
         service: str,
         line: str,
         outcome: str,
-        items: list[Routed],
+        items: list[StoredAlert],
     ) -> None:
         """The timeline line, the batch's thread message, the diagnosis the first time."""
         tx = change.tx
@@ -309,9 +302,7 @@ class AlertService:
             args={
                 "service": service,
                 "count": len(items),
-                "alerts": [
-                    {"name": i.alert.name, "fingerprint": i.alert.fingerprint} for i in items[:20]
-                ],
+                "alerts": [{"name": i.name, "fingerprint": i.fingerprint} for i in items[:20]],
             },
             effects=effects,
         )

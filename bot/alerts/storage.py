@@ -24,6 +24,8 @@ class StoredAlert:
     links: list[tuple[str, str]]
     incident_id: str | None
     source: str = "alertmanager"
+    fingerprint: str = ""
+    outcome: str = ""
 
     @property
     def summary(self) -> str:
@@ -42,6 +44,8 @@ def _stored(row: Row) -> StoredAlert:
         links=[(str(text), str(url)) for text, url in json.loads(row["links"])],
         incident_id=row["incident_id"],
         source=row["source"],
+        fingerprint=row["fingerprint"],
+        outcome=row["outcome"],
     )
 
 
@@ -131,24 +135,59 @@ async def known(tx: Tx, alerts: list[Alert]) -> dict[tuple[str, str], str]:
     return found
 
 
-async def resolve(tx: Tx, alert: Alert, now: datetime) -> StoredAlert | None:
-    """Mark a firing occurrence resolved; None when it is not recorded as firing."""
-    row = await tx.fetchone(
-        "UPDATE alerts SET status = ?, resolved_at = ? WHERE fingerprint = ? AND starts_at = ?"
-        " AND status = 'firing' RETURNING *",
+async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
+    """Mark a firing occurrence resolved, its resolution to be told; False when it is not
+    recorded as firing."""
+    changed = await tx.execute(
+        "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
+        " WHERE fingerprint = ? AND starts_at = ? AND status = 'firing'",
         (RESOLVED, now.timestamp(), alert.fingerprint, alert.starts_key),
     )
-    return _stored(row) if row else None
+    return changed == 1
 
 
-async def attach(tx: Tx, ids: list[int], incident_id: str, outcome: str) -> None:
+async def pending_services(tx: Tx, *, limit: int = 100) -> list[str]:
+    """Services with alerts recorded and not yet decided (firing or resolved)."""
+    rows = await tx.fetchall(
+        "SELECT DISTINCT service FROM alerts"
+        f" WHERE outcome = 'pending' OR resolution_pending = 1 ORDER BY service LIMIT {limit}"
+    )
+    return [str(row["service"]) for row in rows]
+
+
+async def pending_firing(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
+    rows = await tx.fetchall(
+        f"SELECT * FROM alerts WHERE service = ? AND outcome = 'pending' ORDER BY id LIMIT {limit}",
+        (service,),
+    )
+    return [_stored(row) for row in rows]
+
+
+async def pending_resolutions(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
+    """Resolutions not yet told; taken (the flag cleared) by this call."""
+    rows = await tx.fetchall(
+        "SELECT * FROM alerts WHERE service = ? AND resolution_pending = 1"
+        f" ORDER BY id LIMIT {limit}",
+        (service,),
+    )
+    found = [_stored(row) for row in rows]
+    await _set_many(tx, "resolution_pending = 0", [a.id for a in found])
+    return found
+
+
+async def set_outcome(tx: Tx, ids: list[int], outcome: str) -> None:
+    await _set_many(tx, "outcome = ?", ids, (outcome,))
+
+
+async def _set_many(tx: Tx, assignment: str, ids: list[int], values: tuple[Any, ...] = ()) -> None:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        await tx.execute(
-            f"UPDATE alerts SET incident_id = ?, outcome = ? WHERE id IN ({marks})",
-            (incident_id, outcome, *chunk),
-        )
+        await tx.execute(f"UPDATE alerts SET {assignment} WHERE id IN ({marks})", (*values, *chunk))
+
+
+async def attach(tx: Tx, ids: list[int], incident_id: str, outcome: str) -> None:
+    await _set_many(tx, "incident_id = ?, outcome = ?", ids, (incident_id, outcome))
 
 
 async def firing_count(tx: Tx, incident_id: str) -> int:
@@ -280,8 +319,3 @@ async def silenced_batch(tx: Tx, incident_id: str, batch: int) -> list[str]:
         (incident_id, batch),
     )
     return [str(row["silence_id"]) for row in rows]
-
-
-async def count_recorded(tx: Tx) -> int:
-    row = await tx.fetchone("SELECT COUNT(*) AS n FROM alerts")
-    return int(row["n"]) if row else 0

@@ -32,7 +32,14 @@ async def alerts(
         yield Alerts(harness, session)
 
 
+async def _outcomes(alerts: Alerts) -> list[str]:
+    return [str(row["outcome"]) for row in await alerts.alert_rows()]
+
+
 async def _settled(alerts: Alerts) -> None:
+    """Every recorded alert decided, every message delivered."""
+    assert alerts.harness.services.alerts is not None
+    await alerts.harness.services.alerts.process_pending()
     await alerts.harness.settle()
 
 
@@ -41,8 +48,9 @@ async def test_an_alert_declares_a_diagnosed_incident_and_repeats_change_nothing
 ) -> None:
     status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
     assert status == 200, body
-    assert body["outcomes"] == {"declared": 1}
+    assert body["outcomes"] == {"new": 1}  # recorded; the incident is decided after the 200
     await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared"]
     [incident] = await alerts.incidents()
     assert incident.severity == "P1" and incident.services == ("checkout",)
     assert incident.title == "checkout: 5xx at 7%"
@@ -80,8 +88,9 @@ async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) ->
     await _settled(alerts)
     second = alert("HighLatency", "checkout", severity="warning")
     status, body = await alerts.send(first, second)
-    assert (status, body["outcomes"]) == (200, {"duplicate": 1, "attached": 1})
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1, "new": 1})
     await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "attached"]
     [incident] = await alerts.incidents()
     incident = await alerts.harness.services.incidents.get(incident.id)
     assert incident.channel_id is not None
@@ -148,8 +157,10 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     status, body = await alerts.send(alert("Watchdog", "checkout"))
     assert (status, body["outcomes"]) == (200, {"ignored": 1})
     status, body = await alerts.send(alert("Odd", "checkout", severity="whatever"))
-    assert (status, body["outcomes"]) == (200, {"recorded": 1})
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
     assert await alerts.incidents() == []
+    assert await _outcomes(alerts) == ["ignored", "recorded"]  # no severity mapped: not declared
     assert len(await alerts.alert_rows()) == 2
 
 
@@ -162,7 +173,7 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
         "links": [{"url": "https://grafana.example/d/1", "text": "dashboard"}],
     }
     status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
-    assert (status, body["outcomes"]) == (200, {"declared": 1}), body
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
     status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
     assert body["outcomes"] == {"duplicate": 1}
     status, body = await post(alerts.session, alerts.url("/alerts/generic"), {"title": "x"})
@@ -171,7 +182,9 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     grafana |= {"orgId": 1, "title": "[FIRING:1] CPU", "state": "alerting"}
     grafana["alerts"][0] |= {"dashboardURL": "https://grafana.example/d/2", "values": {"A": 1}}
     status, body = await post(alerts.session, alerts.url("/alerts/grafana"), grafana)
-    assert (status, body["outcomes"]) == (200, {"attached": 1}), body
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "attached"]
     [incident] = await alerts.incidents()
     assert incident.services == ("billing",) and incident.severity == "P2"
 
@@ -184,8 +197,9 @@ async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
     await alerts.harness.services.incidents.resolve(incident.id, SYSTEM, summary="fixed")
     again = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
     status, body = await alerts.send(again)
-    assert (status, body["outcomes"]) == (200, {"reopened": 1})
+    assert (status, body["outcomes"]) == (200, {"new": 1})
     await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "reopened"]
     [after] = await alerts.incidents()
     assert after.id == incident.id and after.is_open
     kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
@@ -204,8 +218,10 @@ async def test_alert_joins_the_incident_a_person_declared_for_the_service(
     )
     await _settled(alerts)
     status, body = await alerts.send(alert("HighLatency", "checkout", severity="critical"))
-    assert (status, body["outcomes"], body["incidents"]) == (200, {"attached": 1}, [declared.id])
+    assert (status, body["outcomes"]) == (200, {"new": 1})
     await _settled(alerts)
+    [row] = await alerts.alert_rows()
+    assert (row["outcome"], row["incident_id"]) == ("attached", declared.id)
     assert [i.id for i in await alerts.incidents()] == [declared.id]
     kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(declared.id)]
     assert "alerts_attached" in kinds and "diagnosed" in kinds  # diagnosed when alerts came

@@ -1,8 +1,10 @@
 -- Alerts in (bot.alerts). Each alert occurrence is one row, unique by (fingerprint,
 -- starts_at): Alertmanager's resends and retries, on any replica, insert nothing twice.
--- `incident_id` is the incident it opened, joined or reopened (NULL when recorded only:
--- ignored, no severity mapped, or resolved before it was seen firing). `told_firing` and
--- `told_resolved` are the outbox batch (alert_incidents) that told Slack of it.
+-- `outcome` is `pending` from the post that recorded it until the worker decides it
+-- (declared, attached, reopened, recorded, ignored); `resolution_pending` is set when its
+-- resolution arrives and cleared once told. `incident_id` is the incident it opened, joined or
+-- reopened (NULL when recorded only). `told_firing` and `told_resolved` are the batch (see
+-- alert_incidents) whose message told Slack of it.
 
 CREATE TABLE alerts (
     id {autoid},
@@ -19,12 +21,15 @@ CREATE TABLE alerts (
     links TEXT NOT NULL,
     received_at DOUBLE PRECISION NOT NULL,
     resolved_at DOUBLE PRECISION,
+    resolution_pending INTEGER NOT NULL DEFAULT 0,
     incident_id TEXT REFERENCES incidents (id),
     told_firing INTEGER,
     told_resolved INTEGER,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX alerts_by_incident ON alerts (incident_id, status);
+CREATE INDEX alerts_undecided ON alerts (service)
+    WHERE outcome = 'pending' OR resolution_pending = 1;
 
 -- One row per service ever alerted on: locked while an alert for that service is decided, so
 -- two replicas never open two incidents for it. `incident_id` is its latest alert incident.
