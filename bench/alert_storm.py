@@ -12,7 +12,8 @@ service's group gains its share of new alerts and, as Alertmanager does with `gr
 services at once, each post to the next replica, with the bearer token. Printed:
 
 - acks: each post's HTTP round trip (p50, p99, max): the bot records before it answers;
-- alerts recorded (rows in `alerts`) and per second, from the first post to the last alert;
+- alerts recorded (rows in `alerts`) and per second, from the first post to the last alert,
+  and when the last was decided (its incident opened or joined, after the answer);
 - incidents opened (goal: one per service) and what the posts' answers counted by outcome;
 - Slack messages: every chat.postMessage, and those that list alerts (goal: tens);
 - the time until every alert was recorded and until the outbox was empty.
@@ -198,6 +199,16 @@ async def _run(
             recorded_at = time.perf_counter()
             break
         await asyncio.sleep(0.2)
+    decided_at = None
+    while time.perf_counter() < deadline:
+        undecided = await _count(
+            database_url,
+            "SELECT COUNT(*) AS n FROM alerts WHERE outcome = 'pending' OR resolution_pending = 1",
+        )
+        if undecided == 0:
+            decided_at = time.perf_counter()
+            break
+        await asyncio.sleep(0.2)
     drained_at = None
     while time.perf_counter() < deadline:
         pending = await _count(
@@ -235,6 +246,10 @@ async def _run(
         )
     else:
         print(f"recorded: only {recorded} of {expected} alerts within 300 s")
+    if decided_at is not None:
+        print(f"decided: every alert {decided_at - started:.2f} s after the first post")
+    else:
+        print("decided: alerts still pending after 300 s")
     print(f"incidents opened: {incidents} (goal: {len(names)}); diagnosed: {diagnosed}")
     print(
         f"Slack: {tally.posted} messages posted, {tally.alert_lists} of them alert lists"
