@@ -26,7 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import unicodedata
 from collections import Counter
+
+from pydantic import ValidationError
 
 from bot import audit, metrics, outbox
 from bot.alerts import intake, storage
@@ -37,6 +40,7 @@ from bot.alerts.routing import NO_SERVICE
 from bot.alerts.storage import StoredAlert
 from bot.audit import AuditRecord
 from bot.durations import humanize_seconds
+from bot.errors import StoreBusy, StoreUnavailable
 from bot.incidents import storage as incident_storage
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import REFRESH
@@ -129,13 +133,21 @@ class AlertService:
     async def process_pending(self) -> Counter[str]:
         """Decide every recorded alert not yet decided; what was decided, by outcome."""
         decided: Counter[str] = Counter()
+        failed: set[str] = set()
         while True:
             async with self.changes.store.snapshot() as tx:
-                services = await storage.pending_services(tx)
+                services = [s for s in await storage.pending_services(tx) if s not in failed]
             if not services:
                 return decided
             for service in services:
-                decided += await self._decide_service(service)
+                try:
+                    decided += await self._decide_service(service)
+                except (StoreUnavailable, StoreBusy):
+                    raise  # nothing decided is lost: the next turn tries again
+                except Exception:
+                    # One service's trouble never holds up the others; retried next turn.
+                    log.exception("deciding the alerts of %s failed", service)
+                    failed.add(service)
 
     async def _decide_service(self, service: str) -> Counter[str]:
         outcomes: Counter[str] = Counter()
@@ -241,13 +253,20 @@ class AlertService:
         severity = highest([item.severity for item in items if item.severity]) or "P3"
         description = first.annotations.get("description", "")
         impact = description or f"{_plural(len(items), 'alert')} firing: {names(items)}"
-        return DeclareIncident(
-            severity=Severity(severity),
-            title=_one_line(title)[:TITLE_MAX],
-            impact=_one_line(impact)[:IMPACT_MAX],
-            # A service the catalog does not name is still the incident's service.
-            services=(service,) if service != NO_SERVICE else (),
-        )
+        # Monitors' text may hold control or bidi characters a typed title may not.
+        title, impact = _printable(title) or f"{service}: alerts firing", _printable(impact)
+        try:
+            return DeclareIncident(
+                severity=Severity(severity),
+                title=title[:TITLE_MAX],
+                impact=impact[:IMPACT_MAX],
+                # A service the catalog does not name is still the incident's service.
+                services=(service,) if service != NO_SERVICE else (),
+            )
+        except ValidationError:
+            return DeclareIncident(
+                severity=Severity(severity), title="Alerts firing", impact=impact[:IMPACT_MAX]
+            )
 
     async def _unmapped(
         self,
@@ -377,8 +396,14 @@ class AlertService:
             )
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _printable(text: str) -> str:
+    """One line of `text` without control, format (bidi) or unassigned characters."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or not unicodedata.category(ch).startswith("C")
+    )
+    return " ".join(kept.split())
 
 
 def _window(seconds: float) -> str:

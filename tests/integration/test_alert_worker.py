@@ -53,3 +53,31 @@ async def test_recorded_alerts_are_decided_by_any_process_once(
     finally:
         await other.close()
         await double.stop()
+
+
+async def test_control_and_bidi_characters_in_alert_text_never_stick_an_alert(
+    tmp_path: Path,
+) -> None:
+    """A typed title refuses control and bidi characters; a monitor's summary may hold them.
+    Once such an alert could not be declared and stayed pending, retried for ever."""
+    policy = policy_with(alerts={"token_env": "T"})
+    double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    await double.start()
+    client = build_client(BOT_TOKEN, double.api_url)
+    services = build_services(
+        policy=policy,
+        store=create_store(f"sqlite:///{tmp_path}/a.db"),
+        notifier=SlackNotifier(client),
+    )
+    try:
+        await services.start(run_dispatcher=False, run_scheduler=False)
+        assert services.alerts is not None
+        hostile = alert("Odd", "checkout", summary="disk \u202efull\x07 now\nreally")
+        raw = json.dumps(webhook([hostile, alert("Fine", "search")])).encode()
+        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        assert await services.alerts.process_pending() == {"declared": 2}
+        titles = sorted(i.title for i in await services.incidents.list())
+        assert titles == ["checkout: disk full now really", "search: Fine on search"]
+    finally:
+        await services.close()
+        await double.stop()
