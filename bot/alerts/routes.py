@@ -47,6 +47,19 @@ def bearer_valid(headers: Mapping[str, str], token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+async def _read_bounded(request: web.Request) -> bytes | None:
+    """The whole body, read chunk by chunk; None once it passes MAX_BODY_BYTES (a chunked
+    body has no Content-Length to refuse it by)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[web.RouteDef]:
     """The webhook routes, to add to the bot's web application. `token()` reads the token."""
     config = alerts.config
@@ -70,8 +83,8 @@ def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[
             return _answer(401, error="invalid or missing bearer token")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _answer(413, error=f"the body is over {MAX_BODY_BYTES} bytes")
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        raw = await _read_bounded(request)
+        if raw is None:
             return _answer(413, error=f"the body is over {MAX_BODY_BYTES} bytes")
         try:
             parsed = readers()[source](raw)
