@@ -25,6 +25,7 @@ from bot.alerts.models import (
 )
 from bot.alerts.service import AlertService
 from bot.errors import StoreBusy, StoreUnavailable
+from bot.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[
 
     async def receive(request: web.Request, source: str) -> web.Response:
         expected = token()
+        if expected:
+            register_secret(expected)  # never repeated in a log, a message or the audit
         if not expected:
             return _answer(503, error=f"the alerts token ({config.token_env}) is not set")
         if not bearer_valid(request.headers, expected):
