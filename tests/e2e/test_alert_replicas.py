@@ -113,11 +113,12 @@ async def test_two_replicas_one_incident_per_service_each_alert_once(
         # the other one) is a duplicate.
         assert outcomes == {"new": 30, "duplicate": 90}
 
-        async def checkout_declared() -> bool:
-            rows = await _rows(postgres_url, "SELECT id FROM alerts WHERE service = 'checkout'")
-            return len(rows) == 1
+        async def all_decided() -> bool:
+            rows = await _rows(postgres_url, "SELECT service, incident_id FROM alerts")
+            services = {row["service"] for row in rows}
+            return "checkout" in services and all(row["incident_id"] for row in rows)
 
-        await until(checkout_declared, "the checkout alert", timeout=60)
+        await until(all_decided, "every alert recorded and decided", timeout=60)
         await until(lambda: count(double, "Diagnosis of checkout") >= 1, "the diagnosis", 30)
 
         incidents = await _rows(postgres_url, "SELECT id, services FROM incidents ORDER BY id")
@@ -125,6 +126,8 @@ async def test_two_replicas_one_incident_per_service_each_alert_once(
         assert services == ["billing", "cart", "checkout", "search"]  # one incident each
         alerts = await _rows(postgres_url, "SELECT fingerprint, starts_at FROM alerts")
         assert len(alerts) == 31 == len({(a["fingerprint"], a["starts_at"]) for a in alerts})
+        decided = await _rows(postgres_url, "SELECT outcome, COUNT(*) AS n FROM alerts GROUP BY 1")
+        assert {row["outcome"]: row["n"] for row in decided} == {"declared": 31}
         await until(lambda: outbox_empty(postgres_url), "every message delivered", timeout=60)
         assert count(double, "Diagnosis of checkout") == 1
         assert double.violations == [], double.violations

@@ -176,7 +176,7 @@ async def test_prometheus_rule_to_diagnosed_incident_and_back(
         assert len(await alerts.incidents()) == 1 and len(await alerts.alert_rows()) == 1
 
         shop.latency = 2.5  # a second alert of the same service joins
-        await until(lambda: _rows(alerts, 2), "the second alert", timeout=60)
+        await until(lambda: _rows(alerts, 2), "the second alert, decided", timeout=60)
         rows = await alerts.alert_rows()
         assert {r["incident_id"] for r in rows} == {incident.id}
         assert sorted(r["outcome"] for r in rows) == ["attached", "declared"]
@@ -205,7 +205,9 @@ async def _one_incident(alerts: Alerts) -> bool:
 
 
 async def _rows(alerts: Alerts, count: int) -> bool:
-    return len(await alerts.alert_rows()) == count
+    """`count` alerts recorded and decided (each with its incident)."""
+    rows = await alerts.alert_rows()
+    return len(rows) == count and all(row["incident_id"] for row in rows)
 
 
 async def _all_resolved(alerts: Alerts) -> bool:
