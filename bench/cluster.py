@@ -106,10 +106,15 @@ class Cluster:
 
     url: str
     pids: list[int]
+    backends: list[str]  # each process's own base URL (for what the front does not forward)
 
 
 def bot_env(
-    double: SlackDouble, database_url: str, redis_url: str | None, pace_scale: float
+    double: SlackDouble,
+    database_url: str,
+    redis_url: str | None,
+    pace_scale: float,
+    policy: Path = DEFAULT_POLICY,
 ) -> dict[str, str]:
     env = {
         key: value
@@ -122,7 +127,7 @@ def bot_env(
         "SLACK_API_URL": double.api_url,
         "SLACK_PACE_SCALE": str(pace_scale),
         "DATABASE_URL": database_url,
-        "CHATOPS_POLICY": str(DEFAULT_POLICY),
+        "CHATOPS_POLICY": str(policy),
     }
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -139,16 +144,19 @@ async def cluster(
     redis_url: str | None = None,
     pace_scale: float = PACE_SCALE,
     preload: Sequence[str] = (),
+    policy: Path = DEFAULT_POLICY,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Cluster]:
     """`replicas` processes of `kind` ("bot": `chatops-bot run`; "bare": the bare Bolt app)
     behind a round-robin front in this process. `preload`: modules a bot process imports
-    before it starts (what it once imported eagerly, as a baseline)."""
+    before it starts (what it once imported eagerly, as a baseline). `policy` and
+    `extra_env` (an alerts token...) are the bots' policy file and added environment."""
     from tests.processes import CHATOPS_BOT, RoundRobinFront
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as logs:
         started: list[tuple[subprocess.Popen[bytes], Path]] = []
         procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
-        env = bot_env(double, database_url, redis_url, pace_scale)
+        env = bot_env(double, database_url, redis_url, pace_scale, policy) | (extra_env or {})
         try:
             for n in range(replicas):
                 # Port 0: each process says in its log which port it was given.
@@ -176,7 +184,9 @@ async def cluster(
             front = RoundRobinFront([url for _, url, _ in procs])
             await front.start()
             try:
-                yield Cluster(front.url, [proc.pid for proc, _, _ in procs])
+                yield Cluster(
+                    front.url, [proc.pid for proc, _, _ in procs], [url for _, url, _ in procs]
+                )
             finally:
                 await front.stop()
         finally:

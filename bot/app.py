@@ -85,6 +85,10 @@ def build_app(
     report.register(app, services)  # postmortem form, Close on action items
     home.register(app, services)  # the App Home tab
 
+    from commands import alerts
+
+    alerts.register(app, services)  # Silence on the alerts' thread messages
+
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.exception("unhandled error in a Slack listener", exc_info=error)

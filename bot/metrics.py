@@ -74,6 +74,18 @@ REDIS_ERRORS = Counter(
     "chatops_redis_errors_total", "Redis operations that failed, by component", ["component"]
 )
 
+ALERTS_RECEIVED = Counter(
+    "chatops_alerts_received_total",
+    "Alerts received from monitors, by source (alertmanager, grafana, generic) and outcome"
+    " (new, resolved, recorded, ignored, duplicate; refused and unauthorized count posts)",
+    ["source", "outcome"],
+)
+ALERTS_DECIDED = Counter(
+    "chatops_alerts_decided_total",
+    "Recorded alerts decided, by outcome (declared, attached, reopened, recorded, cleared)",
+    ["outcome"],
+)
+
 
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type."""

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.alerts.config import AlertsConfig
 from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of the policy)
     AutoRecovery,
     AwsTarget,
@@ -258,6 +259,7 @@ class Policy(_Strict):
     drills: Drills = Drills()
     # The public status page's components; left out: one per catalog service.
     status_page: list[StatusComponent] = Field(default_factory=list)
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("severities")
     @classmethod

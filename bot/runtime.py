@@ -20,6 +20,7 @@ from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
 from bot.settings import Settings
+from bot.slack.alert_blocks import SlackAlertNotifier
 from bot.slack.auth import SlackAuth
 from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
 from bot.slack.drill_notifier import SlackDrillNotifier
@@ -133,6 +134,9 @@ def create_bot(
         remediation_notifier=SlackRemediationNotifier(client),
         diagnosis_notifier=SlackDiagnosisNotifier(client),
         drill_notifier=SlackDrillNotifier(client),
+        alert_notifier=SlackAlertNotifier(
+            client, silence_seconds=policy.alerts.silence_for.seconds
+        ),
         directory=SlackDirectory(client),
         people=SlackDirectory(client),
         clock=clock,

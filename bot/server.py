@@ -1,6 +1,6 @@
 """HTTP mode: POST /slack/events for Slack; /livez, /readyz, /healthz and /metrics; the
-paging services' webhooks (bot.paging.routes) when they are configured; and the public status
-page (bot.status.routes).
+paging services' webhooks (bot.paging.routes) and the monitors' alerts (bot.alerts.routes)
+when they are configured; and the public status page (bot.status.routes).
 
 The signature is checked on the raw body first, so bytes from anyone but Slack get a 401
 whatever they hold (garbage, non-UTF-8, a form whose `payload` is not JSON) and are never
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +21,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import metrics
+from bot.alerts.routes import alert_routes
 from bot.errors import ChatOpsError
 from bot.paging.routes import paging_routes
 from bot.redact import redact_text
@@ -141,4 +143,8 @@ def build_web_app(
         web_app.add_routes(paging_routes(services.paging))
     # The public status page: read-only, served from memory (bot.status.page).
     web_app.add_routes(status_routes(services.status_page))
+    if services.alerts is not None:
+        # Monitors' webhooks (bot.alerts.routes): a bearer token of their own, not Slack's.
+        token_env = services.policy.alerts.token_env or ""
+        web_app.add_routes(alert_routes(services.alerts, lambda: os.environ.get(token_env)))
     return web_app

@@ -12,6 +12,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.alerts.delivery import AlertDelivery, AlertNotifier
+from bot.alerts.service import AlertService
+from bot.alerts.silences import SilenceService
 from bot.audit import AuditLog
 from bot.clock import Clock, SystemClock
 from bot.coordination import Coordinator, LocalCoordinator
@@ -78,6 +81,8 @@ class Services:
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
+    alerts: AlertService | None = None  # alerts in, when the policy's `alerts:` names a token
+    silences: SilenceService | None = None  # Alertmanager silences from Slack, with alerts
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
         """Open the store, apply migrations, start delivering the outbox and the reminders
@@ -86,6 +91,8 @@ class Services:
         await migrate(self.store)
         if run_dispatcher:
             self.dispatcher.start()
+            if self.alerts is not None:
+                self.alerts.start()  # decides recorded alerts (bot.alerts.service)
             if self.pending_pins is not None:
                 self.pending_pins.start()
         if run_scheduler:
@@ -101,6 +108,8 @@ class Services:
             # An execution cut short here is closed as "outcome unknown" by its watch.
             await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
         await self.recovery.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         await self.reminders.stop()
         await self.dispatcher.stop()
         if self.paging is not None:
@@ -129,6 +138,7 @@ def build_services(
     drill_notifier: DrillNotifier | None = None,
     firing_alerts: FiringAlerts | None = None,
     status_refresh_interval: float = 5.0,
+    alert_notifier: AlertNotifier | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -231,6 +241,18 @@ def build_services(
     )
     drills.register(dispatcher)
     changes.listeners.append(drills)
+    alerts = silences = None
+    if policy.alerts.enabled:
+        alerts = AlertService(policy=policy, changes=changes, incidents=incidents)
+        silences = SilenceService(config=policy.alerts, changes=changes, permissions=permissions)
+        if alert_notifier is not None:
+            AlertDelivery(
+                store=store,
+                clock=clock,
+                policy=policy,
+                notifier=alert_notifier,
+                diagnostics=diagnostics,
+            ).register(dispatcher)
     recovery = AutoRecoveryService(
         policy=policy,
         store=store,
@@ -277,4 +299,6 @@ def build_services(
         catchup=CatchupService(store=store, clock=clock, alerts=firing_alerts),
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
+        alerts=alerts,
+        silences=silences,
     )

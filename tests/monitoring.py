@@ -1,20 +1,20 @@
-"""A throwaway Prometheus server for tests: Debian's `prometheus` binary on a free loopback
-port, its data in a fresh temporary folder, scraping and evaluating every second.
+"""Throwaway Prometheus and Alertmanager servers for tests (Debian's `prometheus` and
+`prometheus-alertmanager`; scripts/test installs them).
 
-Nothing here depends on pytest: ``with PrometheusServer(scrape=[...]) as prom: ...`` works
-in a script too. ``stop()`` ends the process and removes the folder.
+Each runs on free loopback ports with its files in a fresh temporary folder, started here,
+never as the packages' services; ``stop()`` kills it and removes the folder. A missing binary
+or a server that never gets ready raises ServerUnavailable: the tests that need one fail, they
+are not skipped. Nothing here depends on pytest.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -22,106 +22,160 @@ from typing import Any, Self
 
 import yaml
 
-LOOPBACK = "127.0.0.1"
-PROMETHEUS_BINARY = "/usr/bin/prometheus"
-START_TIMEOUT_S = 30.0
+from tests.servers import LOOPBACK, ServerUnavailable, free_port
+
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+START_TIMEOUT_S = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+class _Server:
+    binary = ""
+    name = ""
 
-
-class PrometheusServer:
-    """Prometheus scraping `scrape` (its `scrape_configs`) every second and evaluating the
-    alerting rule `groups` every second."""
-
-    def __init__(
-        self, scrape: list[dict[str, Any]], rule_groups: list[dict[str, Any]] | None = None
-    ) -> None:
-        self.scrape = scrape
-        self.rule_groups = rule_groups or []
+    def __init__(self) -> None:
         self.port = 0
-        self._dir: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
+        self.folder: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    def _arguments(self, folder: Path) -> list[str]:
+        raise NotImplementedError
+
     def start(self) -> Self:
-        binary = shutil.which("prometheus") or PROMETHEUS_BINARY
-        if not Path(binary).is_file():
-            raise RuntimeError("prometheus is not installed (scripts/_bootstrap.sh installs it)")
-        self._dir = Path(tempfile.mkdtemp(prefix="chatops-prometheus-"))
-        config: dict[str, Any] = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": self.scrape,
-        }
-        if self.rule_groups:
-            (self._dir / "rules.yml").write_text(yaml.safe_dump({"groups": self.rule_groups}))
-            config["rule_files"] = [str(self._dir / "rules.yml")]
-        (self._dir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.port = _free_port()
-        log = (self._dir / "prometheus.log").open("wb")
-        self._process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={self._dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self._dir / 'data'}",
-                f"--web.listen-address={LOOPBACK}:{self.port}",
-                "--web.enable-lifecycle",
-            ],
+        if shutil.which(self.binary) is None:
+            raise ServerUnavailable(f"{self.binary} is missing (apt-get install {self.name})")
+        self.folder = Path(tempfile.mkdtemp(prefix=f"chatops-{self.name}-"))
+        self.port = free_port()
+        log = (self.folder / "server.log").open("wb")
+        self.process = subprocess.Popen(
+            [self.binary, *self._arguments(self.folder)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            cwd=self.folder,
         )
-        log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._ready():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                output = (self._dir / "prometheus.log").read_text(errors="replace")[-2000:]
-                self.stop()
-                raise RuntimeError(f"prometheus did not start:\n{output}")
-            time.sleep(0.05)
-        return self
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """The instant vector of `expr` (for waiting on what the server has seen)."""
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=5) as response:
-            answer = json.loads(response.read())
-        result: list[dict[str, Any]] = answer["data"]["result"]
-        return result
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        output = (self.folder / "server.log").read_text(errors="replace")[-2000:]
+        self.stop()
+        raise ServerUnavailable(f"{self.name} did not start:\n{output}")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
             try:
-                self._process.wait(timeout=10)
+                self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def log(self) -> str:
+        if self.folder is None:
+            return ""
+        return (self.folder / "server.log").read_text(errors="replace")
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class AlertmanagerServer(_Server):
+    """Alertmanager with `config` (YAML text), no cluster, its data in a temporary folder."""
+
+    binary = ALERTMANAGER_BIN
+    name = "prometheus-alertmanager"
+
+    def __init__(self, config: str = "") -> None:
+        super().__init__()
+        self.config = config or ("route: {receiver: none}\nreceivers: [{name: none}]\n")
+
+    def _arguments(self, folder: Path) -> list[str]:
+        (folder / "alertmanager.yml").write_text(self.config)
+        return [
+            f"--config.file={folder / 'alertmanager.yml'}",
+            f"--storage.path={folder / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--cluster.listen-address=",  # no gossip: one instance, no port of its own
+            "--log.level=info",
+        ]
+
+    def silences(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get_json("/api/v2/silences")
+        return result
+
+    def alerts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get_json("/api/v2/alerts")
+        return result
+
+
+class PrometheusServer(_Server):
+    """Prometheus with `config` (YAML text) and rule files, its TSDB in a temporary folder."""
+
+    binary = PROMETHEUS_BIN
+    name = "prometheus"
+
+    def __init__(self, config: str, rules: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.rules = rules or {}
+
+    def _arguments(self, folder: Path) -> list[str]:
+        for name, text in self.rules.items():
+            (folder / name).write_text(text)
+        (folder / "prometheus.yml").write_text(self.config)
+        return [
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--log.level=info",
+        ]
+
+    @classmethod
+    def scraping(
+        cls, scrape: list[dict[str, Any]], rule_groups: list[dict[str, Any]] | None = None
+    ) -> PrometheusServer:
+        """Scraping `scrape` (its `scrape_configs`) and evaluating the alerting rule
+        `rule_groups`, both every second."""
+        config: dict[str, Any] = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": scrape,
+        }
+        rules = {}
+        if rule_groups:
+            config["rule_files"] = ["rules.yml"]
+            rules["rules.yml"] = yaml.safe_dump({"groups": rule_groups})
+        return cls(yaml.safe_dump(config), rules)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        from urllib.parse import quote
+
+        answer = self.get_json(f"/api/v1/query?query={quote(expr)}")
+        result: list[dict[str, Any]] = answer["data"]["result"]
+        return result

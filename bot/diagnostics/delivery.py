@@ -11,6 +11,7 @@ from bot import outbox
 from bot.clock import Clock
 from bot.diagnostics.findings import Report, report_from_json
 from bot.errors import NotifierError
+from bot.models import SYSTEM
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher
 from bot.store import Store
@@ -80,7 +81,8 @@ class DiagnosisDelivery:
 
     async def _failed(self, effect: Effect, error: NotifierError) -> None:
         log.warning("diagnosis %s failed for good: %s", effect.kind, error)
-        if effect.kind == SUMMARY:
+        if effect.kind == SUMMARY and effect.payload.get("actor") != SYSTEM.user_id:
+            # The bot's own runs (on an alert) have nobody to tell by direct message.
             report = report_from_json(effect.payload["report"])
             await self.notifier.tell_failed(
                 report, user_id=str(effect.payload["actor"]), error=error.error_code or str(error)

@@ -124,8 +124,9 @@ class DiagnosticsService:
         Raises PermissionDenied (not a responder), NotFound (not in the catalog), UsageError
         (an unknown check). Unreachable or hung targets are CRIT findings, not errors. The run
         and its grades are audited, and put on the incident's timeline when `channel_id` is
-        an incident's war room, or `incident_id` names one (a drill's own checks). A drill's
-        report suggests no remediation that writes, only advice done by hand.
+        an incident's war room, or `incident_id` names one (a drill's own checks, the bot's
+        own runs for an incident without a war room). A drill's report suggests no
+        remediation that writes, only advice done by hand.
         """
         await self.check(service, actor, checks)
         name = service.lower()

@@ -6,12 +6,13 @@ transaction (`bot.incidents.changes`); the rules themselves are in IncidentServi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.errors import Conflict
 from bot.incidents import storage
-from bot.incidents.changes import IncidentChange, IncidentChanges
+from bot.incidents.changes import Change, IncidentChange, IncidentChanges
 from bot.incidents.effects import effects_for, queued
 from bot.incidents.queries import well_formed_id
 from bot.models import Actor, Incident
@@ -34,6 +35,7 @@ async def apply_change(
     details: dict[str, Any] | None = None,
     source: str | None = None,
     said: str = "",
+    within: Change | None = None,
 ) -> Incident:
     """Lock the incident, apply `mutate`, and record everything in one transaction.
 
@@ -42,10 +44,11 @@ async def apply_change(
     `mutate` raises Conflict to refuse; nothing is written then. `effects` None means the
     usual ones for `kind` (EFFECTS_OF_CHANGE). A `source` already on the timeline raises
     AlreadyOnTimeline: a copied message is recorded once. `said` is the end of the
-    timeline text that the person wrote (TimelineEvent.said).
+    timeline text that the person wrote (TimelineEvent.said). `within` is a change already
+    open (alerts decide and change an incident in one transaction): it is used, not begun.
     """
     incident_id = well_formed_id(incident_id)
-    async with changes.begin(request_id=request_id) as change:
+    async with _opened(changes, request_id, within) as change:
         before = await change.lock(incident_id)
         if source is not None and await storage.has_timeline_source(change.tx, before.id, source):
             raise AlreadyOnTimeline(before)
@@ -74,6 +77,17 @@ async def apply_change(
         )
         await change.announce(IncidentChange(kind, before, after, actor, change.now, details or {}))
     return after
+
+
+@asynccontextmanager
+async def _opened(
+    changes: IncidentChanges, request_id: str | None, within: Change | None
+) -> AsyncIterator[Change]:
+    if within is not None:
+        yield within
+        return
+    async with changes.begin(request_id=request_id) as change:
+        yield change
 
 
 class AlreadyOnTimeline(Conflict):

@@ -21,7 +21,7 @@ from bot.durations import humanize_seconds
 from bot.errors import Conflict, PermissionDenied
 from bot.incidents import storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
-from bot.incidents.changes import IncidentChange, IncidentChanges, Queued
+from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queued
 from bot.incidents.effects import ANNOUNCE, WAR_ROOM
 from bot.incidents.lifecycle import check_transition, next_update_due
 from bot.incidents.queries import IncidentQueries
@@ -88,38 +88,46 @@ class IncidentService(IncidentQueries):
         if not actor.is_system and not await self.permissions.allows(actor, "declarers"):
             raise PermissionDenied("You are not allowed to declare incidents.")
         async with self.changes.begin(request_id=request_id) as change:
-            now = change.now
-            day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
-            seq = await storage.next_sequence(change.tx, day)
-            incident = Incident(
-                id=incident_id(day, seq),
-                title=command.title,
-                severity=command.severity,
-                status=Status.INVESTIGATING,
-                impact=command.impact,
-                services=command.services,
-                declared_by=actor.user_id,
-                declared_at=now,
-                updated_at=now,
-                roles={} if actor.is_system else {"commander": actor.user_id},
-                drill=command.drill,
-            )
-            incident = incident.evolve(next_update_due=next_update_due(self.policy, incident, now))
-            await storage.insert(change.tx, incident, day=day, seq=seq)
-            effects = [Queued(ANNOUNCE)]
-            if self.policy.has_war_room(incident.severity):
-                effects.append(Queued(WAR_ROOM))
-            await change.record(
-                incident.id,
-                actor=actor.user_id,
-                kind="declared",
-                text=timeline_text.declared(incident, actor),
-                said=incident.title,
-                action="incident.declare",
-                args=command.model_dump(mode="json"),
-                effects=effects,
-            )
-            await change.announce(IncidentChange("declared", None, incident, actor, now))
+            return await self.declare_within(change, command, actor)
+
+    async def declare_within(
+        self, change: Change, command: DeclareIncident, actor: Actor
+    ) -> Incident:
+        """Declare inside a change already open (alerts decide and declare in one transaction).
+
+        The caller has checked the actor may declare."""
+        now = change.now
+        day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
+        seq = await storage.next_sequence(change.tx, day)
+        incident = Incident(
+            id=incident_id(day, seq),
+            title=command.title,
+            severity=command.severity,
+            status=Status.INVESTIGATING,
+            impact=command.impact,
+            services=command.services,
+            declared_by=actor.user_id,
+            declared_at=now,
+            updated_at=now,
+            roles={} if actor.is_system else {"commander": actor.user_id},
+            drill=command.drill,
+        )
+        incident = incident.evolve(next_update_due=next_update_due(self.policy, incident, now))
+        await storage.insert(change.tx, incident, day=day, seq=seq)
+        effects = [Queued(ANNOUNCE)]
+        if self.policy.has_war_room(incident.severity):
+            effects.append(Queued(WAR_ROOM))
+        await change.record(
+            incident.id,
+            actor=actor.user_id,
+            kind="declared",
+            text=timeline_text.declared(incident, actor),
+            said=incident.title,
+            action="incident.declare",
+            args=command.model_dump(mode="json"),
+            effects=effects,
+        )
+        await change.announce(IncidentChange("declared", None, incident, actor, now))
         return incident
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -194,6 +202,7 @@ class IncidentService(IncidentQueries):
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
         publish: bool = False,
+        within: Change | None = None,
     ) -> Incident:
         """Post a status update; moving to RESOLVED resolves the incident.
 
@@ -244,6 +253,7 @@ class IncidentService(IncidentQueries):
             effects=effects,
             details={"status": status.value, **({"publish": True} if publish else {})},
             said=message,
+            within=within,
         )
 
     async def resolve(
@@ -254,6 +264,7 @@ class IncidentService(IncidentQueries):
         summary: str,
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
+        within: Change | None = None,
     ) -> Incident:
         """Resolve with a summary (the resolution recorded for the report)."""
         return await self.update_status(
@@ -263,6 +274,7 @@ class IncidentService(IncidentQueries):
             message=summary,
             request_id=request_id,
             effects=effects,
+            within=within,
         )
 
     async def reopen(
@@ -273,8 +285,11 @@ class IncidentService(IncidentQueries):
         reason: str = "",
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
+        within: Change | None = None,
     ) -> Incident:
-        """Take a resolved incident back to INVESTIGATING (unacknowledged again)."""
+        """Take a resolved incident back to INVESTIGATING (unacknowledged again).
+
+        `within`: a change already open, used instead of a transaction of its own."""
         await self._require_responder(actor)
         now = self.clock.now()
 
@@ -304,6 +319,7 @@ class IncidentService(IncidentQueries):
             request_id=request_id,
             effects=effects,
             said=reason,
+            within=within,
         )
 
     async def change_severity(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
+from bot.models import SYSTEM
 from bot.redact import redact_text
 from bot.slack.escape import escape_mrkdwn
 
@@ -98,6 +99,11 @@ def suggestion_value(service: str, suggestion: Suggestion) -> str:
     )[:2000]
 
 
+def _runner(actor: str) -> str:
+    # The bot runs a diagnosis by itself when an alert opens an incident (bot.alerts).
+    return "the bot, on an alert" if actor == SYSTEM.user_id else f"<@{actor}>"
+
+
 def summary_blocks(report: Report, *, actor: str) -> list[Block]:
     """The one summary message: grade, each finding with its numbers and threshold, and the
     suggestions (best first) as buttons; the evidence is in its thread."""
@@ -111,7 +117,7 @@ def summary_blocks(report: Report, *, actor: str) -> list[Block]:
         },
         _context(
             f"{GRADE_LABEL[report.grade]} · {counts(report)} · {len(report.runs)} checks in"
-            f" {report.seconds:.1f} s · run by <@{actor}> · evidence in the thread"
+            f" {report.seconds:.1f} s · run by {_runner(actor)} · evidence in the thread"
         ),
     ]
     ordered = sorted(report.findings, key=lambda f: -f.grade)

@@ -92,7 +92,7 @@ async def scraped_shop() -> AsyncIterator[PrometheusServer]:
                 ],
             },
         ]
-        server = await asyncio.to_thread(PrometheusServer(scrape, RULES).start)
+        server = await asyncio.to_thread(PrometheusServer.scraping(scrape, RULES).start)
         try:
 
             def ready() -> bool:

@@ -1,0 +1,121 @@
+"""Delivering what alerts change, from the outbox: one thread message per batch of alerts,
+and the diagnosis of the service posted where the responders read (its war room).
+
+Both are effects of the incident, so they wait their turn behind the declaration, the war
+room and its set-up (bot.outbox's order): the war room exists when they run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.alerts import storage
+from bot.alerts.service import DIAGNOSE, POST
+from bot.alerts.storage import StoredAlert
+from bot.clock import Clock
+from bot.diagnostics.service import DiagnosticsService
+from bot.errors import ChatOpsError
+from bot.incidents import storage as incident_storage
+from bot.incidents.flows import incident_channel
+from bot.models import SYSTEM, Incident
+from bot.notify import MessageRef
+from bot.outbox import Effect, OutboxDispatcher
+from bot.policy import Policy
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+DIAGNOSE_TIMEOUT = 15.0  # below the outbox's handler timeout: probes have their own
+
+
+@dataclass(frozen=True, slots=True)
+class AlertBatch:
+    """What one thread message tells: alerts that fired and cleared since the last one."""
+
+    incident: Incident
+    batch: int
+    fired: list[StoredAlert]
+    resolved: list[StoredAlert]
+    firing_now: int
+    resolved_total: int
+    silenceable: bool  # an Alertmanager is configured and some of these came from one
+
+    @property
+    def all_clear(self) -> bool:
+        return self.firing_now == 0 and bool(self.resolved)
+
+
+class AlertNotifier(Protocol):
+    """How a batch of alerts reaches people; NotifierError as for every notifier."""
+
+    async def post_alerts(
+        self, batch: AlertBatch, *, channel: str, thread_ts: str | None
+    ) -> MessageRef:
+        """Post one message listing the batch (links, counts; Silence and Resolve buttons)."""
+        ...
+
+
+class AlertDelivery:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        policy: Policy,
+        notifier: AlertNotifier,
+        diagnostics: DiagnosticsService,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+        self.notifier = notifier
+        self.diagnostics = diagnostics
+
+    def register(self, dispatcher: OutboxDispatcher) -> None:
+        dispatcher.register(POST, self._post)
+        dispatcher.register(DIAGNOSE, self._diagnose)
+
+    async def _post(self, effect: Effect) -> None:
+        incident_id = effect.incident_id
+        assert incident_id is not None
+        batch = int(effect.payload["batch"])
+        async with self.store.transaction() as tx:
+            incident = await incident_storage.get(tx, incident_id)
+            if incident is None:
+                return
+            fired, resolved = await storage.claim_batch(tx, incident_id, batch)
+            firing_now, resolved_total = await storage.counts(tx, incident_id)
+        if not fired and not resolved:
+            return
+        silenceable = self.policy.alerts.alertmanager_url is not None and any(
+            a.status == "firing" for a in fired
+        )
+        await self.notifier.post_alerts(
+            AlertBatch(incident, batch, fired, resolved, firing_now, resolved_total, silenceable),
+            channel=incident_channel(incident, self.policy),
+            thread_ts=None if incident.channel_id else incident.announce_ts,
+        )
+
+    async def _diagnose(self, effect: Effect) -> None:
+        incident_id = effect.incident_id
+        assert incident_id is not None
+        async with self.store.transaction() as tx:
+            incident = await incident_storage.get(tx, incident_id)
+        if incident is None or not incident.is_open:
+            return
+        service = str(effect.payload["service"])
+        try:
+            async with asyncio.timeout(DIAGNOSE_TIMEOUT):
+                # Recorded on the timeline and its summary queued behind this effect.
+                await self.diagnostics.diagnose(
+                    service,
+                    SYSTEM,
+                    channel_id=incident_channel(incident, self.policy),
+                    via="alert",
+                    incident_id=incident.id,  # on its timeline, war room or not
+                )
+        except (ChatOpsError, TimeoutError) as exc:
+            log.warning("automatic diagnosis of %s for %s failed: %s", service, incident_id, exc)

@@ -1,0 +1,77 @@
+"""Alerts in, recorded at once: what the HTTP handler waits for before its 200.
+
+One short transaction per post, whatever it holds: the occurrences already recorded are read
+in one query; new firing alerts are inserted (a few multi-row statements) as `pending`, their
+decision left to AlertService's worker; a resolution marks its firing record resolved and
+`resolution_pending`. An occurrence is unique by (fingerprint, starts_at) in the database, so a
+resend, a retry or the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`).
+What incidents the alerts open or join is decided after the answer, never on its path: a storm
+of posts is acknowledged at the pace of inserts, not of declarations.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bot import metrics
+from bot.alerts import storage
+from bot.alerts.config import AlertsConfig
+from bot.alerts.models import FIRING, RESOLVED, Alert
+from bot.alerts.routing import Routed, route
+from bot.clock import Clock
+from bot.store import Store
+
+PENDING = "pending"  # recorded, its incident not decided yet
+
+
+@dataclass
+class Receipt:
+    """What one post did, by outcome: new (firing, to be decided), resolved, recorded (a
+    resolution never seen firing), ignored (a route said so), duplicate (seen before)."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, object]:
+        return {"outcomes": dict(self.outcomes)}
+
+
+async def record(
+    store: Store, clock: Clock, config: AlertsConfig, source: str, alerts: list[Alert]
+) -> Receipt:
+    """Record `alerts` in one transaction; StoreUnavailable/StoreBusy when the store cannot
+    (nothing recorded: the monitor delivers again)."""
+    receipt = Receipt()
+    outcomes = receipt.outcomes
+    routed: dict[tuple[str, str], Routed] = {}
+    for alert in alerts:
+        key = (alert.fingerprint, alert.starts_key)
+        if key in routed and routed[key].alert.status == alert.status:
+            outcomes["duplicate"] += 1  # twice in one post
+            continue
+        routed[key] = route(alert, config)
+    now = clock.now()
+    async with store.transaction() as tx:
+        known = await storage.known(tx, [item.alert for item in routed.values()])
+        firing = []
+        for key, item in routed.items():
+            seen = known.get(key)
+            if seen is not None and seen in (item.alert.status, RESOLVED):
+                outcomes["duplicate"] += 1
+            elif item.alert.status == FIRING:
+                firing.append((item, "ignored" if item.ignored else PENDING))
+            elif await storage.mark_resolved(tx, item.alert, now):
+                outcomes["resolved"] += 1
+            elif await storage.insert_many(tx, [(item, "recorded")], now):
+                outcomes["recorded"] += 1  # resolved before it was ever seen firing
+            else:
+                outcomes["duplicate"] += 1
+        inserted = await storage.insert_many(tx, firing, now)
+        for item, outcome in firing:
+            if (item.alert.fingerprint, item.alert.starts_key) not in inserted:
+                outcomes["duplicate"] += 1  # another replica recorded it meanwhile
+            else:
+                outcomes["ignored" if outcome == "ignored" else "new"] += 1
+    for outcome, count in outcomes.items():
+        metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
+    return receipt

@@ -1,0 +1,249 @@
+"""What monitors send, read at the edge into bounded pydantic models, then into `Alert`.
+
+- Alertmanager's webhook, version 4 (`status`, `alerts[]` with `labels`, `annotations`,
+  `startsAt`, `endsAt`, `fingerprint`, `generatorURL`; `groupKey`, `groupLabels`,
+  `commonLabels`, `truncatedAlerts`).
+- Grafana's alerting webhook: the same shape with extras (`orgId`, `title`, `state`,
+  `silenceURL`, `dashboardURL`, `panelURL`, `values`...), which are read where useful.
+- The generic JSON (README "Alerts in"): one alert or `{"alerts": [...]}` of
+  `{title, service, severity, status, dedup_key, labels, links, started_at}`.
+
+An alert is one occurrence: its `fingerprint` and `starts_at` together. Times keep
+microseconds (Alertmanager sends nanoseconds; the rest is cut, the same way every time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_ALERTS = 2000
+_MAX_LABELS = 64
+_MAX_VALUE = 4000
+
+Key = Annotated[str, Field(min_length=1, max_length=200)]
+Value = Annotated[str, Field(max_length=_MAX_VALUE)]
+Labels = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
+Url = Annotated[str, Field(max_length=2000)]
+
+FIRING = "firing"
+RESOLVED = "resolved"
+# Alertmanager's "no end yet" (Go's zero time) and anything before 1971 mean no time.
+_ZERO_TIME = datetime(1971, 1, 1, tzinfo=UTC)
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+class AlertsRefused(Exception):
+    """A body that cannot be read as alerts (answered 400 with this message)."""
+
+
+def parse_time(value: str) -> datetime | None:
+    """An RFC 3339 time (nanoseconds cut to microseconds) in UTC; None for Go's zero time."""
+    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{value[:40]}' is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
+    return None if parsed < _ZERO_TIME else parsed
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class WebhookAlert(_Read):
+    status: Literal["firing", "resolved"]
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: str = Field(max_length=64)
+    endsAt: str = Field(default="", max_length=64)
+    generatorURL: Url = ""
+    fingerprint: str = Field(default="", max_length=128)
+    # Grafana's extras
+    silenceURL: Url = ""
+    dashboardURL: Url = ""
+    panelURL: Url = ""
+    valueString: str = Field(default="", max_length=_MAX_VALUE)
+
+    @field_validator("startsAt", "endsAt")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if value:
+            parse_time(value)
+        return value
+
+
+class AlertmanagerWebhook(_Read):
+    """Alertmanager's webhook (version 4); Grafana's has the same shape."""
+
+    version: str = Field(default="4", max_length=10)
+    status: Literal["firing", "resolved"]
+    receiver: str = Field(default="", max_length=200)
+    groupKey: str = Field(default="", max_length=2000)
+    truncatedAlerts: int = Field(default=0, ge=0)
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    externalURL: Url = ""
+    alerts: list[WebhookAlert] = Field(max_length=MAX_ALERTS)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value != "4":
+            raise ValueError(f"webhook version {value[:10]!r} is not supported (version 4 is)")
+        return value
+
+
+class Link(_Read):
+    url: Url
+    text: str = Field(default="", max_length=200)
+
+
+class GenericAlert(BaseModel):
+    """The generic JSON for every other monitor (README "Alerts in")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=300)
+    service: str = Field(default="", max_length=100)
+    severity: str = Field(default="", max_length=50)
+    status: Literal["firing", "resolved"] = "firing"
+    dedup_key: str = Field(min_length=1, max_length=128)
+    labels: Labels = Field(default_factory=dict)
+    links: list[Link] = Field(default_factory=list, max_length=10)
+    started_at: str = Field(default="", max_length=64)
+    description: str = Field(default="", max_length=_MAX_VALUE)
+
+    @field_validator("started_at")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if value:
+            parse_time(value)
+        return value
+
+
+class GenericWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alerts: list[GenericAlert] = Field(min_length=1, max_length=MAX_ALERTS)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert occurrence, whatever sent it."""
+
+    source: str  # alertmanager | grafana | generic
+    fingerprint: str
+    starts_at: datetime
+    status: str  # firing | resolved
+    labels: dict[str, str]
+    annotations: dict[str, str] = field(default_factory=dict)
+    ends_at: datetime | None = None
+    links: tuple[tuple[str, str], ...] = ()  # (text, url)
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "") or self.annotations.get("title", "") or "alert"
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary", "") or self.annotations.get("title", "")
+
+    @property
+    def starts_key(self) -> str:
+        """`starts_at` as the text of the unique key (microseconds, UTC)."""
+        return self.starts_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _fingerprint(labels: dict[str, str]) -> str:
+    # Alertmanager always sends one; a hand-made payload without one gets one from its labels.
+    text = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> list[Alert]:
+    """The alerts of an Alertmanager (or Grafana) webhook body; AlertsRefused when unreadable."""
+    try:
+        webhook = AlertmanagerWebhook.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AlertsRefused(f"not an Alertmanager webhook: {first_error(exc)}") from None
+    alerts = []
+    for item in webhook.alerts:
+        starts_at = parse_time(item.startsAt)
+        if starts_at is None:
+            raise AlertsRefused("alerts: startsAt is missing (zero time)")
+        links = [("source", item.generatorURL), ("dashboard", item.dashboardURL)]
+        links += [("panel", item.panelURL), ("silence", item.silenceURL)]
+        annotations = dict(item.annotations)
+        if item.valueString and "value" not in annotations:
+            annotations["value"] = item.valueString[:500]
+        alerts.append(
+            Alert(
+                source=source,
+                fingerprint=item.fingerprint or _fingerprint(item.labels),
+                starts_at=starts_at,
+                status=item.status,
+                labels=dict(item.labels),
+                annotations=annotations,
+                ends_at=parse_time(item.endsAt) if item.endsAt else None,
+                links=tuple((text, url) for text, url in links if url),
+            )
+        )
+    return alerts
+
+
+def read_generic(
+    raw: bytes, *, service_label: str = "service", severity_label: str = "severity"
+) -> list[Alert]:
+    """The alerts of a generic body: one alert object, or `{"alerts": [...]}`."""
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AlertsRefused(f"the body is not JSON: {str(exc)[:120]}") from None
+    try:
+        if isinstance(data, dict) and "alerts" in data:
+            items = list(GenericWebhook.model_validate(data).alerts)
+        else:
+            items = [GenericAlert.model_validate(data)]
+    except ValidationError as exc:
+        raise AlertsRefused(f"not a generic alert: {first_error(exc)}") from None
+    alerts = []
+    for item in items:
+        labels = {"alertname": item.title[:200], **item.labels}
+        if item.service:
+            labels.setdefault(service_label, item.service)
+        if item.severity:
+            labels.setdefault(severity_label, item.severity)
+        annotations = {"summary": item.title}
+        if item.description:
+            annotations["description"] = item.description
+        started = parse_time(item.started_at) if item.started_at else None
+        alerts.append(
+            Alert(
+                source="generic",
+                fingerprint=f"generic:{item.dedup_key}",
+                # Without started_at, the dedup key alone names the occurrence.
+                starts_at=started or datetime(1971, 1, 1, tzinfo=UTC),
+                status=item.status,
+                labels=labels,
+                annotations=annotations,
+                links=tuple((link.text or "link", link.url) for link in item.links),
+            )
+        )
+    return alerts
+
+
+def first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"[:300]

@@ -1,0 +1,112 @@
+"""The alert webhooks: POST /alerts/alertmanager, /alerts/grafana and /alerts/generic.
+
+Each is authenticated by `Authorization: Bearer <token>` (what Alertmanager's
+`http_config.authorization` sends), the token read from the environment variable the policy
+names, compared in constant time before the body is read: wrong or missing, 401 and nothing
+recorded. Bodies are bounded (1 MiB: 413 past it) and validated: unreadable, 400 saying what
+is wrong. The store down: 503, so the monitor delivers again (a resend changes nothing twice).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+
+from aiohttp import web
+
+from bot import metrics
+from bot.alerts.models import (
+    MAX_BODY_BYTES,
+    Alert,
+    AlertsRefused,
+    read_alertmanager,
+    read_generic,
+)
+from bot.alerts.service import AlertService
+from bot.errors import StoreBusy, StoreUnavailable
+from bot.redact import register_secret
+
+log = logging.getLogger(__name__)
+
+PATHS = {
+    "alertmanager": "/alerts/alertmanager",
+    "grafana": "/alerts/grafana",
+    "generic": "/alerts/generic",
+}
+
+
+def _answer(status: int, **body: object) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def bearer_valid(headers: Mapping[str, str], token: str) -> bool:
+    """True when `Authorization: Bearer <token>` is given (constant-time comparison)."""
+    scheme, _, given = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+async def _read_bounded(request: web.Request) -> bytes | None:
+    """The whole body, read chunk by chunk; None once it passes MAX_BODY_BYTES (a chunked
+    body has no Content-Length to refuse it by)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[web.RouteDef]:
+    """The webhook routes, to add to the bot's web application. `token()` reads the token."""
+    config = alerts.config
+
+    def readers() -> dict[str, Callable[[bytes], list[Alert]]]:
+        return {
+            "alertmanager": read_alertmanager,
+            "grafana": lambda raw: read_alertmanager(raw, source="grafana"),
+            "generic": lambda raw: read_generic(
+                raw, service_label=config.service_label, severity_label=config.severity_label
+            ),
+        }
+
+    async def receive(request: web.Request, source: str) -> web.Response:
+        expected = token()
+        if expected:
+            register_secret(expected)  # never repeated in a log, a message or the audit
+        if not expected:
+            return _answer(503, error=f"the alerts token ({config.token_env}) is not set")
+        if not bearer_valid(request.headers, expected):
+            metrics.ALERTS_RECEIVED.labels(source, "unauthorized").inc()
+            log.warning("refused an alert post to %s: bad or missing bearer token", source)
+            return _answer(401, error="invalid or missing bearer token")
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _answer(413, error=f"the body is over {MAX_BODY_BYTES} bytes")
+        raw = await _read_bounded(request)
+        if raw is None:
+            return _answer(413, error=f"the body is over {MAX_BODY_BYTES} bytes")
+        try:
+            parsed = readers()[source](raw)
+        except AlertsRefused as exc:
+            metrics.ALERTS_RECEIVED.labels(source, "refused").inc()
+            log.warning("refused an alert post to %s: %s", source, exc)
+            return _answer(400, error=str(exc))
+        try:
+            receipt = await alerts.receive(source, parsed)
+        except (StoreUnavailable, StoreBusy) as exc:
+            log.warning("alerts from %s not recorded: %s", source, exc)
+            return _answer(503, error="store unavailable, deliver again later")
+        log.info("alerts from %s: %s", source, dict(receipt.outcomes))
+        return _answer(200, ok=True, **receipt.as_json())
+
+    def handler(source: str) -> Callable[[web.Request], object]:
+        async def handle(request: web.Request) -> web.Response:
+            return await receive(request, source)
+
+        return handle
+
+    return [web.post(path, handler(source)) for source, path in PATHS.items()]  # type: ignore[arg-type]

@@ -1,0 +1,410 @@
+"""AlertService: recorded alerts become incidents. No Slack here.
+
+The HTTP handler only records (bot.alerts.intake) and kicks this service's worker, which
+decides, for each service with undecided alerts, in one transaction (so a change, its record
+and its notifications commit together, and however many replicas run, each alert is decided
+once):
+
+1. the service's row is locked (`alert_services`): two replicas never open two incidents,
+   and the alerts read as `pending` under that lock are decided by this one alone;
+2. firing alerts with a severity join the service's open incident (the one alerts opened,
+   or one a person declared naming the service), else reopen the incident alerts opened if it
+   was resolved within `reopen_within`, else declare one as the bot (war room, roles,
+   escalation and paging as if a person had typed it); alerts with no severity join an open
+   incident if there is one and are only recorded otherwise;
+3. timeline lines; one thread message per batch is queued (`alerts.post`, after
+   `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
+4. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
+   so, and with `resolve_when_clear` the incident is resolved.
+
+The worker runs when kicked (after a post commits) and every `poll_interval` seconds, so what
+a replica recorded and could not decide (it stopped) is decided by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import unicodedata
+from collections import Counter
+
+from pydantic import ValidationError
+
+from bot import audit, metrics, outbox
+from bot.alerts import intake, storage
+from bot.alerts.config import AlertsConfig, highest
+from bot.alerts.intake import Receipt
+from bot.alerts.models import Alert
+from bot.alerts.routing import NO_SERVICE
+from bot.alerts.storage import StoredAlert
+from bot.audit import AuditRecord
+from bot.durations import humanize_seconds
+from bot.errors import StoreBusy, StoreUnavailable
+from bot.incidents import storage as incident_storage
+from bot.incidents.changes import Change, IncidentChanges, Queued
+from bot.incidents.effects import REFRESH
+from bot.incidents.schemas import IMPACT_MAX, TITLE_MAX, DeclareIncident
+from bot.incidents.service import IncidentService
+from bot.models import SYSTEM, Incident, Severity
+from bot.policy import Policy
+
+log = logging.getLogger(__name__)
+
+# The card's Current Status shows the alerts' count while no person has written one.
+CARD_PREFIX = "Alerts: "
+POST = "alerts.post"  # one thread message telling a batch of alerts
+DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
+
+
+def names(alerts: list[StoredAlert], limit: int = 5) -> str:
+    """`A, B and 3 more` of the distinct alert names."""
+    seen: list[str] = []
+    for item in alerts:
+        if item.name not in seen:
+            seen.append(item.name)
+    shown = ", ".join(seen[:limit])
+    return shown + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class AlertService:
+    """Records alerts at once and decides them in its worker (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        changes: IncidentChanges,
+        incidents: IncidentService,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.policy = policy
+        self.config: AlertsConfig = policy.alerts
+        self.changes = changes
+        self.incidents = incidents
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def receive(self, source: str, alerts: list[Alert]) -> Receipt:
+        """Record `alerts` from `source` (one short transaction) and wake the worker.
+
+        StoreUnavailable/StoreBusy when the store cannot take them: nothing is recorded."""
+        receipt = await intake.record(
+            self.changes.store, self.changes.clock, self.config, source, alerts
+        )
+        if receipt.outcomes.get("new") or receipt.outcomes.get("resolved"):
+            self.kick()
+        return receipt
+
+    # -- the worker ------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.process_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store down: the alerts wait, recorded, for the next turn
+                log.exception("deciding recorded alerts failed")
+
+    async def process_pending(self) -> Counter[str]:
+        """Decide every recorded alert not yet decided; what was decided, by outcome."""
+        decided: Counter[str] = Counter()
+        failed: set[str] = set()
+        while True:
+            async with self.changes.store.snapshot() as tx:
+                services = [s for s in await storage.pending_services(tx) if s not in failed]
+            if not services:
+                return decided
+            for service in services:
+                try:
+                    decided += await self._decide_service(service)
+                except (StoreUnavailable, StoreBusy):
+                    raise  # nothing decided is lost: the next turn tries again
+                except Exception:
+                    # One service's trouble never holds up the others; retried next turn.
+                    log.exception("deciding the alerts of %s failed", service)
+                    failed.add(service)
+
+    async def _decide_service(self, service: str) -> Counter[str]:
+        outcomes: Counter[str] = Counter()
+        async with self.changes.begin() as change:
+            tx, now = change.tx, change.now
+            current_id = await storage.lock_service(tx, service, now)
+            pending = await storage.pending_firing(tx, service)
+            mapped = [a for a in pending if a.severity is not None]
+            unmapped = [a for a in pending if a.severity is None]
+            incident = None
+            if mapped:
+                incident, outcome = await self._declare_or_join(change, service, current_id, mapped)
+                outcomes[outcome] += len(mapped)
+            if unmapped:
+                incident = incident or await self._open_incident(change, service, current_id)
+                outcomes["attached" if incident else "recorded"] += len(unmapped)
+                await self._unmapped(change, service, incident, unmapped)
+            # Read after the firing ones are decided: an alert that fired and cleared before
+            # the worker came has its incident now.
+            resolved = await storage.pending_resolutions(tx, service)
+            touched = {a.incident_id for a in resolved if a.incident_id}
+            for incident_id in sorted(touched):
+                mine = [a for a in resolved if a.incident_id == incident_id]
+                await self._resolved(change, service, incident_id, mine)
+            outcomes["cleared"] += len(resolved)
+            if incident is not None:
+                touched.add(incident.id)
+            for incident_id in sorted(touched):
+                await self._card(change, incident_id)
+        for outcome, count in outcomes.items():
+            metrics.ALERTS_DECIDED.labels(outcome).inc(count)
+        return outcomes
+
+    # -- firing ----------------------------------------------------------------------------
+
+    async def _open_incident(
+        self, change: Change, service: str, current_id: str | None
+    ) -> Incident | None:
+        """The service's open incident: the one alerts opened, or one naming the service."""
+        if current_id is not None:
+            current = await change.lock(current_id)
+            if current.is_open:
+                return current
+        if service == NO_SERVICE:
+            return None
+        named = [
+            incident
+            for incident in await incident_storage.list_incidents(change.tx, limit=200)
+            if service in incident.services
+        ]
+        if not named:
+            return None
+        return await change.lock(max(named, key=lambda i: i.declared_at).id)
+
+    async def _declare_or_join(
+        self,
+        change: Change,
+        service: str,
+        current_id: str | None,
+        items: list[StoredAlert],
+    ) -> tuple[Incident, str]:
+        tx, now = change.tx, change.now
+        ids = [alert.id for alert in items]
+        incident = await self._open_incident(change, service, current_id)
+        if incident is not None:
+            outcome = "attached"
+            line = f"{_plural(len(items), 'alert')} joined: {names(items)}"
+        else:
+            previous = await incident_storage.get(tx, current_id) if current_id else None
+            window = self.config.reopen_within.as_timedelta()
+            if (
+                previous is not None
+                and previous.resolved_at is not None
+                and now - previous.resolved_at <= window
+            ):
+                outcome = "reopened"
+                incident = await self.incidents.reopen(
+                    previous.id,
+                    SYSTEM,
+                    reason=f"Alert {names(items, 2)} fired again within"
+                    f" {_window(self.config.reopen_within.seconds)} of the resolution.",
+                    within=change,
+                )
+                await storage.forget_diagnosed(tx, incident.id)
+                line = f"{_plural(len(items), 'alert')} firing again: {names(items)}"
+            else:
+                outcome = "declared"
+                incident = await self.incidents.declare_within(
+                    change, self._declaration(service, items), SYSTEM
+                )
+                line = f"Opened by {_plural(len(items), 'alert')}: {names(items)}"
+        await storage.attach(tx, ids, incident.id, outcome)
+        await storage.set_service_incident(tx, service, incident.id, now)
+        await self._told(change, incident, service, line, outcome, items)
+        return incident, outcome
+
+    def _declaration(self, service: str, items: list[StoredAlert]) -> DeclareIncident:
+        first = items[0]
+        headline = first.summary or first.name
+        if len({item.name for item in items}) > 1:
+            headline += f" (+{len(items) - 1} more alerts)"
+        title = headline if service == NO_SERVICE else f"{service}: {headline}"
+        severity = highest([item.severity for item in items if item.severity]) or "P3"
+        description = first.annotations.get("description", "")
+        impact = description or f"{_plural(len(items), 'alert')} firing: {names(items)}"
+        # Monitors' text may hold control or bidi characters a typed title may not.
+        title, impact = _printable(title) or f"{service}: alerts firing", _printable(impact)
+        try:
+            return DeclareIncident(
+                severity=Severity(severity),
+                title=title[:TITLE_MAX],
+                impact=impact[:IMPACT_MAX],
+                # A service the catalog does not name is still the incident's service.
+                services=(service,) if service != NO_SERVICE else (),
+            )
+        except ValidationError:
+            return DeclareIncident(
+                severity=Severity(severity), title="Alerts firing", impact=impact[:IMPACT_MAX]
+            )
+
+    async def _unmapped(
+        self,
+        change: Change,
+        service: str,
+        incident: Incident | None,
+        items: list[StoredAlert],
+    ) -> None:
+        what = f"{_plural(len(items), 'alert')} with no severity mapped: {names(items)}"
+        if incident is not None:
+            await storage.attach(change.tx, [a.id for a in items], incident.id, "attached")
+            await self._told(change, incident, service, what, "attached", items)
+            return
+        await storage.set_outcome(change.tx, [a.id for a in items], "recorded")
+        await audit.append(
+            change.tx,
+            change.now,
+            AuditRecord(
+                actor=SYSTEM.user_id,
+                action="alerts.recorded",
+                target=f"service:{service}",
+                outcome="recorded: no severity mapped, no open incident",
+                args={"alerts": [item.name for item in items[:20]], "count": len(items)},
+            ),
+        )
+
+    async def _told(
+        self,
+        change: Change,
+        incident: Incident,
+        service: str,
+        line: str,
+        outcome: str,
+        items: list[StoredAlert],
+    ) -> None:
+        """The timeline line, the batch's thread message, the diagnosis the first time."""
+        tx = change.tx
+        await storage.ensure_incident(tx, incident.id, service)
+        effects: list[Queued] = []
+        if (
+            self.config.auto_diagnose
+            and service in self.policy.services
+            and await storage.mark_diagnosed(tx, incident.id, change.now)
+        ):
+            effects.append(Queued(DIAGNOSE, {"service": service}))
+        await change.record(
+            incident.id,
+            actor=SYSTEM.user_id,
+            kind=f"alerts_{outcome}",
+            text=line,
+            action=f"alerts.{outcome}",
+            args={
+                "service": service,
+                "count": len(items),
+                "alerts": [{"name": i.name, "fingerprint": i.fingerprint} for i in items[:20]],
+            },
+            effects=effects,
+        )
+        # After the diagnosis: its summary is the first thing in the war room, then the list.
+        await self._queue_post(change, incident.id)
+
+    async def _queue_post(self, change: Change, incident_id: str) -> None:
+        batch = await storage.queue_post(change.tx, incident_id)
+        if batch is None:
+            return  # a message is queued already: it will tell these too
+        # The batch waits `batch_window`, so one message tells every alert that came meanwhile.
+        await outbox.enqueue(
+            change.tx,
+            change.now,
+            POST,
+            {"batch": batch},
+            incident_id=incident_id,
+            delay=self.config.batch_window.seconds,
+        )
+        change.tx.after_commit(self.changes.dispatcher.kick)
+
+    async def _card(self, change: Change, incident_id: str) -> None:
+        """The alerts' count on the card (its Current Status, unless a person wrote one)."""
+        incident = await change.lock(incident_id)
+        if incident.current_status and not incident.current_status.startswith(CARD_PREFIX):
+            return
+        firing, resolved = await storage.counts(change.tx, incident_id)
+        if firing == 0 and resolved and incident.is_open:
+            status = f"{CARD_PREFIX}every alert has cleared ({resolved} resolved); resolve it"
+            status += " when you are satisfied." if not self.config.resolve_when_clear else "."
+        else:
+            status = f"{CARD_PREFIX}{firing} firing, {resolved} resolved."
+        if status == incident.current_status:
+            return
+        await incident_storage.update(
+            change.tx, incident.evolve(current_status=status, updated_at=change.now)
+        )
+        await change.enqueue(incident_id, [Queued(REFRESH, {"kind": "alerts"})])
+
+    # -- resolved --------------------------------------------------------------------------
+
+    async def _resolved(
+        self, change: Change, service: str, incident_id: str, resolved: list[StoredAlert]
+    ) -> None:
+        incident = await change.lock(incident_id)
+        await storage.ensure_incident(change.tx, incident_id, service)
+        await self._queue_post(change, incident_id)
+        await change.record(
+            incident_id,
+            actor=SYSTEM.user_id,
+            kind="alerts_resolved",
+            text=f"{_plural(len(resolved), 'alert')} resolved: {names(resolved)}",
+            action="alerts.resolved",
+            args={"service": service, "count": len(resolved)},
+        )
+        if not incident.is_open or await storage.firing_count(change.tx, incident_id) > 0:
+            return
+        await change.record(
+            incident_id,
+            actor=SYSTEM.user_id,
+            kind="alerts_cleared",
+            text="Every alert of this incident has cleared.",
+            action="alerts.cleared",
+            args={"service": service},
+        )
+        if self.config.resolve_when_clear:
+            await self.incidents.resolve(
+                incident_id,
+                SYSTEM,
+                summary="Every alert cleared (resolve_when_clear).",
+                within=change,
+            )
+
+
+def _printable(text: str) -> str:
+    """One line of `text` without control, format (bidi) or unassigned characters."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or not unicodedata.category(ch).startswith("C")
+    )
+    return " ".join(kept.split())
+
+
+def _window(seconds: float) -> str:
+    return humanize_seconds(seconds)

@@ -1,0 +1,321 @@
+"""SQL for alerts. Runs inside a caller's transaction (see migration 0012_alerts)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.alerts.models import RESOLVED, Alert
+from bot.alerts.routing import Routed
+from bot.store import Row, Tx, for_update
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    id: int
+    service: str
+    name: str
+    severity: str | None
+    status: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    links: list[tuple[str, str]]
+    incident_id: str | None
+    source: str = "alertmanager"
+    fingerprint: str = ""
+    outcome: str = ""
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary", "") or self.annotations.get("title", "")
+
+
+def _stored(row: Row) -> StoredAlert:
+    return StoredAlert(
+        id=int(row["id"]),
+        service=row["service"],
+        name=row["name"],
+        severity=row["severity"],
+        status=row["status"],
+        labels=json.loads(row["labels"]),
+        annotations=json.loads(row["annotations"]),
+        links=[(str(text), str(url)) for text, url in json.loads(row["links"])],
+        incident_id=row["incident_id"],
+        source=row["source"],
+        fingerprint=row["fingerprint"],
+        outcome=row["outcome"],
+    )
+
+
+async def lock_service(tx: Tx, service: str, now: datetime) -> str | None:
+    """Lock the service's row (created on first use) until the commit; its incident's ID.
+
+    Two replicas deciding about one service queue here: the second sees what the first did.
+    """
+    await tx.execute(
+        "INSERT INTO alert_services (service, incident_id, updated_at) VALUES (?, NULL, ?)"
+        " ON CONFLICT (service) DO NOTHING",
+        (service, now.timestamp()),
+    )
+    row = await tx.fetchone(
+        "SELECT incident_id FROM alert_services WHERE service = ?" + for_update(tx), (service,)
+    )
+    return row["incident_id"] if row else None
+
+
+async def set_service_incident(tx: Tx, service: str, incident_id: str, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE alert_services SET incident_id = ?, updated_at = ? WHERE service = ?",
+        (incident_id, now.timestamp(), service),
+    )
+
+
+_COLUMNS = (
+    "fingerprint, starts_at, source, service, name, severity, status, outcome, labels,"
+    " annotations, links, received_at, resolved_at"
+)
+_ROWS_PER_INSERT = 200  # 13 parameters a row: well under either database's limit
+
+
+def _values(item: Routed, now: datetime, outcome: str, status: str) -> tuple[Any, ...]:
+    alert: Alert = item.alert
+    return (
+        alert.fingerprint,
+        alert.starts_key,
+        alert.source,
+        item.service,
+        alert.name[:200],
+        item.severity,
+        status,
+        outcome,
+        json.dumps(alert.labels, sort_keys=True),
+        json.dumps(alert.annotations, sort_keys=True),
+        json.dumps([list(link) for link in alert.links]),
+        now.timestamp(),
+        now.timestamp() if status == RESOLVED else None,
+    )
+
+
+async def insert_many(
+    tx: Tx, items: list[tuple[Routed, str]], now: datetime, *, status: str | None = None
+) -> dict[tuple[str, str], int]:
+    """Record occurrences (each with its outcome) in a few statements; the IDs of those that
+    were new, by (fingerprint, starts_at). One already recorded is skipped, not an error."""
+    inserted: dict[tuple[str, str], int] = {}
+    for start in range(0, len(items), _ROWS_PER_INSERT):
+        chunk = items[start : start + _ROWS_PER_INSERT]
+        params: list[Any] = []
+        for item, outcome in chunk:
+            params += _values(item, now, outcome, status or item.alert.status)
+        marks = ", ".join(["(" + ", ".join("?" * 13) + ")"] * len(chunk))
+        rows = await tx.fetchall(
+            f"INSERT INTO alerts ({_COLUMNS}) VALUES {marks}"
+            " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id, fingerprint, starts_at",
+            params,
+        )
+        inserted |= {(row["fingerprint"], row["starts_at"]): int(row["id"]) for row in rows}
+    return inserted
+
+
+async def known(tx: Tx, alerts: list[Alert]) -> dict[tuple[str, str], str]:
+    """The status of each of `alerts` already recorded, by (fingerprint, starts_at): one
+    query per 500, so a resend of a large group costs no statement per alert."""
+    found: dict[tuple[str, str], str] = {}
+    fingerprints = sorted({alert.fingerprint for alert in alerts})
+    for start in range(0, len(fingerprints), 500):
+        chunk = fingerprints[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = await tx.fetchall(
+            f"SELECT fingerprint, starts_at, status FROM alerts WHERE fingerprint IN ({marks})",
+            chunk,
+        )
+        found |= {(row["fingerprint"], row["starts_at"]): row["status"] for row in rows}
+    return found
+
+
+async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
+    """Mark a firing occurrence resolved, its resolution to be told; False when it is not
+    recorded as firing."""
+    changed = await tx.execute(
+        "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
+        " WHERE fingerprint = ? AND starts_at = ? AND status = 'firing'",
+        (RESOLVED, now.timestamp(), alert.fingerprint, alert.starts_key),
+    )
+    return changed == 1
+
+
+async def pending_services(tx: Tx, *, limit: int = 100) -> list[str]:
+    """Services with alerts recorded and not yet decided (firing or resolved)."""
+    rows = await tx.fetchall(
+        "SELECT DISTINCT service FROM alerts"
+        f" WHERE outcome = 'pending' OR resolution_pending = 1 ORDER BY service LIMIT {limit}"
+    )
+    return [str(row["service"]) for row in rows]
+
+
+async def pending_firing(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
+    rows = await tx.fetchall(
+        f"SELECT * FROM alerts WHERE service = ? AND outcome = 'pending' ORDER BY id LIMIT {limit}",
+        (service,),
+    )
+    return [_stored(row) for row in rows]
+
+
+async def pending_resolutions(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
+    """Resolutions not yet told; taken (the flag cleared) by this call."""
+    rows = await tx.fetchall(
+        "SELECT * FROM alerts WHERE service = ? AND resolution_pending = 1"
+        f" ORDER BY id LIMIT {limit}",
+        (service,),
+    )
+    found = [_stored(row) for row in rows]
+    await _set_many(tx, "resolution_pending = 0", [a.id for a in found])
+    return found
+
+
+async def set_outcome(tx: Tx, ids: list[int], outcome: str) -> None:
+    await _set_many(tx, "outcome = ?", ids, (outcome,))
+
+
+async def _set_many(tx: Tx, assignment: str, ids: list[int], values: tuple[Any, ...] = ()) -> None:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        await tx.execute(f"UPDATE alerts SET {assignment} WHERE id IN ({marks})", (*values, *chunk))
+
+
+async def attach(tx: Tx, ids: list[int], incident_id: str, outcome: str) -> None:
+    await _set_many(tx, "incident_id = ?, outcome = ?", ids, (incident_id, outcome))
+
+
+async def firing_count(tx: Tx, incident_id: str) -> int:
+    row = await tx.fetchone(
+        "SELECT COUNT(*) AS n FROM alerts WHERE incident_id = ? AND status = 'firing'",
+        (incident_id,),
+    )
+    return int(row["n"]) if row else 0
+
+
+async def counts(tx: Tx, incident_id: str) -> tuple[int, int]:
+    """(firing, resolved) alerts of an incident."""
+    rows = await tx.fetchall(
+        "SELECT status, COUNT(*) AS n FROM alerts WHERE incident_id = ? GROUP BY status",
+        (incident_id,),
+    )
+    found = {row["status"]: int(row["n"]) for row in rows}
+    return found.get("firing", 0), found.get(RESOLVED, 0)
+
+
+async def ensure_incident(tx: Tx, incident_id: str, service: str) -> None:
+    await tx.execute(
+        "INSERT INTO alert_incidents (incident_id, service) VALUES (?, ?)"
+        " ON CONFLICT (incident_id) DO NOTHING",
+        (incident_id, service),
+    )
+
+
+async def queue_post(tx: Tx, incident_id: str) -> int | None:
+    """Mark a thread message queued; its batch number, or None when one is queued already."""
+    changed = await tx.execute(
+        "UPDATE alert_incidents SET post_queued = 1, batches = batches + 1"
+        " WHERE incident_id = ? AND post_queued = 0",
+        (incident_id,),
+    )
+    if changed != 1:
+        return None
+    row = await tx.fetchone(
+        "SELECT batches FROM alert_incidents WHERE incident_id = ?", (incident_id,)
+    )
+    assert row is not None
+    return int(row["batches"])
+
+
+async def mark_diagnosed(tx: Tx, incident_id: str, now: datetime) -> bool:
+    """True the first time (an incident is diagnosed on alerts once, and again when reopened)."""
+    changed = await tx.execute(
+        "UPDATE alert_incidents SET diagnosed_at = ?"
+        " WHERE incident_id = ? AND diagnosed_at IS NULL",
+        (now.timestamp(), incident_id),
+    )
+    return changed == 1
+
+
+async def forget_diagnosed(tx: Tx, incident_id: str) -> None:
+    await tx.execute(
+        "UPDATE alert_incidents SET diagnosed_at = NULL WHERE incident_id = ?", (incident_id,)
+    )
+
+
+async def claim_batch(
+    tx: Tx, incident_id: str, batch: int
+) -> tuple[list[StoredAlert], list[StoredAlert]]:
+    """Take every alert not yet told into `batch`; (fired, resolved) of that batch.
+
+    A retry of the same batch takes what arrived since and tells the same alerts again."""
+    await tx.execute(
+        "UPDATE alert_incidents SET post_queued = 0 WHERE incident_id = ?", (incident_id,)
+    )
+    await tx.execute(
+        "UPDATE alerts SET told_firing = ? WHERE incident_id = ? AND told_firing IS NULL",
+        (batch, incident_id),
+    )
+    await tx.execute(
+        "UPDATE alerts SET told_resolved = ? WHERE incident_id = ? AND status = 'resolved'"
+        " AND told_resolved IS NULL",
+        (batch, incident_id),
+    )
+    fired = await tx.fetchall(
+        "SELECT * FROM alerts WHERE incident_id = ? AND told_firing = ? ORDER BY id",
+        (incident_id, batch),
+    )
+    resolved = await tx.fetchall(
+        "SELECT * FROM alerts WHERE incident_id = ? AND told_resolved = ? ORDER BY id",
+        (incident_id, batch),
+    )
+    return [_stored(r) for r in fired], [_stored(r) for r in resolved]
+
+
+async def batch_alerts(tx: Tx, incident_id: str, batch: int) -> list[StoredAlert]:
+    """The alerts told firing in `batch` (what its Silence button silences)."""
+    rows = await tx.fetchall(
+        "SELECT * FROM alerts WHERE incident_id = ? AND told_firing = ? ORDER BY id",
+        (incident_id, batch),
+    )
+    return [_stored(r) for r in rows]
+
+
+async def add_silence(
+    tx: Tx,
+    silence_id: str,
+    incident_id: str,
+    batch: int,
+    matchers: list[dict[str, Any]],
+    actor: str,
+    now: datetime,
+    ends_at: datetime,
+) -> None:
+    await tx.execute(
+        "INSERT INTO alert_silences (silence_id, incident_id, batch, matchers, created_by,"
+        " created_at, ends_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (silence_id) DO NOTHING",
+        (
+            silence_id,
+            incident_id,
+            batch,
+            json.dumps(matchers),
+            actor,
+            now.timestamp(),
+            ends_at.timestamp(),
+        ),
+    )
+
+
+async def silenced_batch(tx: Tx, incident_id: str, batch: int) -> list[str]:
+    """The silences already made for a batch (a second click makes none)."""
+    rows = await tx.fetchall(
+        "SELECT silence_id FROM alert_silences WHERE incident_id = ? AND batch = ?"
+        " ORDER BY silence_id",
+        (incident_id, batch),
+    )
+    return [str(row["silence_id"]) for row in rows]

@@ -1,0 +1,160 @@
+"""Alerts in Slack: the wording and Block Kit of a batch of alerts (one message per batch),
+and the AlertNotifier port on the Web API. Alert text comes from monitors: escaped, never
+markup; links are shown as links only when they are http(s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alerts.delivery import AlertBatch
+from bot.alerts.silences import Silenced
+from bot.alerts.storage import StoredAlert
+from bot.durations import humanize_seconds
+from bot.notify import MessageRef
+from bot.slack import templates as t
+from bot.slack.blocks import RESOLVE_ACTION, button, confirm_dialog, context, section
+from bot.slack.escape import escape_mrkdwn
+from bot.slack.notifier import call_slack
+
+SILENCE_ACTION = "alerts_silence"
+SHOWN = 10  # alerts listed by name in one message; the rest are counted
+
+
+def silence_value(incident_id: str, batch: int) -> str:
+    return f"{incident_id}:{batch}"
+
+
+def read_silence_value(value: str) -> tuple[str, int]:
+    """(incident ID, batch) from a Silence button's value; ValueError when it is not one."""
+    incident_id, _, batch = value.rpartition(":")
+    return incident_id, int(batch)
+
+
+def _link(text: str, url: str) -> str:
+    if not url.startswith(("http://", "https://")) or any(c in url for c in "<>| "):
+        return ""
+    return f"<{url}|{escape_mrkdwn(text)}>"
+
+
+def _line(alert: StoredAlert, verb: str) -> str:
+    name = escape_mrkdwn(alert.name[:80])
+    summary = escape_mrkdwn(alert.summary[:200])
+    links = " · ".join(filter(None, (_link(text, url) for text, url in alert.links[:3])))
+    parts = [f"{verb} *{name}*", summary, links]
+    return " — ".join(part for part in parts if part)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def batch_text(batch: AlertBatch) -> str:
+    """The notification text (and screen-reader fallback) of a batch message."""
+    parts = []
+    if batch.fired:
+        parts.append(f"{_plural(len(batch.fired), 'alert')} firing")
+    if batch.resolved:
+        parts.append(f"{_plural(len(batch.resolved), 'alert')} resolved")
+    text = f"{batch.incident.id}: " + ", ".join(parts)
+    if batch.all_clear:
+        text += ". Every alert has cleared."
+    return text
+
+
+def batch_blocks(batch: AlertBatch, *, silence_seconds: float) -> list[dict[str, Any]]:
+    lines = [_line(a, ":rotating_light: firing") for a in batch.fired[:SHOWN]]
+    if len(batch.fired) > SHOWN:
+        lines.append(f"…and {len(batch.fired) - SHOWN} more firing ({names_of(batch.fired)})")
+    lines += [_line(a, ":white_check_mark: resolved") for a in batch.resolved[:SHOWN]]
+    if len(batch.resolved) > SHOWN:
+        lines.append(f"…and {len(batch.resolved) - SHOWN} more resolved")
+    counts = (
+        f"Now {_plural(batch.firing_now, 'alert')} firing, {batch.resolved_total} resolved"
+        f" on {batch.incident.id}."
+    )
+    blocks: list[dict[str, Any]] = [
+        section("\n".join(lines)),
+        context(counts),
+    ]
+    elements = []
+    if batch.silenceable:
+        label = f"Silence {humanize_seconds(silence_seconds)}"
+        elements.append(
+            button(
+                label,
+                SILENCE_ACTION,
+                silence_value(batch.incident.id, batch.batch),
+                confirm=confirm_dialog(
+                    "Silence these alerts?",
+                    f"Alertmanager stops notifying about the alerts listed here for"
+                    f" {humanize_seconds(silence_seconds)}; the silence expires by itself.",
+                    "Silence",
+                ),
+            )
+        )
+    if batch.all_clear and batch.incident.is_open:
+        blocks.insert(
+            1,
+            section(":large_green_circle: *Every alert of this incident has cleared.*"),
+        )
+        elements.append(
+            button(
+                "Resolve",
+                RESOLVE_ACTION,
+                batch.incident.id,
+                style="danger",
+                confirm=confirm_dialog(
+                    "Resolve this incident?",
+                    t.resolve_confirm_text(batch.incident),
+                    "Resolve",
+                    danger=True,
+                ),
+            )
+        )
+    if elements:
+        blocks.append({"type": "actions", "elements": elements})
+    return blocks
+
+
+def names_of(alerts: list[StoredAlert], limit: int = 5) -> str:
+    seen: list[str] = []
+    for alert in alerts:
+        if alert.name not in seen:
+            seen.append(alert.name)
+    shown = ", ".join(escape_mrkdwn(n[:60]) for n in seen[:limit])
+    return shown + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
+
+
+def silence_answer(done: Silenced) -> str:
+    """The clicker's private answer."""
+    until = t.slack_date(done.ends_at)
+    if not done.changed:
+        return f"These alerts are already silenced in Alertmanager (until {until})."
+    return (
+        f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
+        f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself."
+    )
+
+
+class SlackAlertNotifier:
+    """The AlertNotifier port on Slack's Web API."""
+
+    def __init__(self, client: AsyncWebClient, *, silence_seconds: float) -> None:
+        self.client = client
+        self.silence_seconds = silence_seconds
+
+    async def post_alerts(
+        self, batch: AlertBatch, *, channel: str, thread_ts: str | None
+    ) -> MessageRef:
+        response = await call_slack(
+            self.client.chat_postMessage(
+                channel=channel,
+                text=batch_text(batch),
+                blocks=batch_blocks(batch, silence_seconds=self.silence_seconds),
+                thread_ts=thread_ts,
+                unfurl_links=False,
+            )
+        )
+        return MessageRef(str(response["channel"]), str(response["ts"]))

@@ -1,0 +1,130 @@
+"""Silence from Slack: the Silence button on an alerts' thread message creates a silence in a
+real Alertmanager (API v2, tests/monitoring.py), audited and on the timeline; a second click
+makes none; an Alertmanager that cannot be reached is said so and nothing is recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import aiohttp
+import pytest
+
+from bot.slack.alert_blocks import SILENCE_ACTION
+from tests.alert_helpers import TOKEN, alert
+from tests.e2e.alert_env import Alerts, alerts_policy, health_url
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import posts
+from tests.monitoring import AlertmanagerServer
+from tests.servers import ServerUnavailable, free_port
+
+__all__ = ["health_url"]  # the fixture, used here
+
+
+@pytest.fixture
+def alertmanager() -> Iterator[AlertmanagerServer]:
+    try:
+        server = AlertmanagerServer().start()
+    except ServerUnavailable as exc:
+        pytest.fail(f"cannot start Alertmanager: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@asynccontextmanager
+async def _alerts(
+    make_harness: HarnessFactory, health_url: str, alertmanager_url: str
+) -> AsyncIterator[Alerts]:
+    harness = await make_harness(
+        "sqlite", policy=alerts_policy(health_url, alertmanager_url=alertmanager_url)
+    )
+    async with aiohttp.ClientSession() as session:
+        yield Alerts(harness, session)
+
+
+def _silence_button(alerts: Alerts, channel: str) -> str:
+    for call in posts(alerts.harness, channel):
+        for block in call.params.get("blocks") or []:
+            for element in block.get("elements", []):
+                if element.get("action_id") == SILENCE_ACTION:
+                    return str(element["value"])
+    raise AssertionError("no Silence button was posted")
+
+
+async def test_silence_button_creates_an_expiring_silence_once(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(
+            alert("HighErrorRate", "checkout", pod="a"), alert("HighErrorRate", "checkout", pod="b")
+        )
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        incident = await alerts.harness.services.incidents.get(incident.id)
+        assert incident.channel_id is not None
+        value = _silence_button(alerts, incident.channel_id)
+
+        await alerts.harness.click(
+            SILENCE_ACTION, value=value, channel_id=incident.channel_id, user_id="U0ALICE"
+        )
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 2 alerts" in answer["text"], answer
+        [silence] = alertmanager.silences()
+        assert silence["status"]["state"] == "active"
+        assert silence["createdBy"] == "chatops-bot"
+        matchers = {m["name"]: m["value"] for m in silence["matchers"]}
+        # The labels both alerts share; not the pod, which differs.
+        assert matchers == {
+            "alertname": "HighErrorRate",
+            "service": "checkout",
+            "severity": "critical",
+        }
+        starts = datetime.fromisoformat(silence["startsAt"].replace("Z", "+00:00"))
+        ends = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
+        assert round((ends - starts).total_seconds()) == 3600  # it expires by itself
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        [line] = [e for e in events if e.kind == "alerts_silenced"]
+        assert line.text.startswith("Silenced 2 alerts in Alertmanager for 1 h")
+        assert any(
+            "Silenced 2 alerts" in str(c.params["text"])
+            for c in posts(alerts.harness, incident.channel_id)
+        )
+        async with alerts.harness.store.transaction() as tx:
+            audited = await tx.fetchall("SELECT * FROM audit_log WHERE action = 'alerts.silence'")
+        assert len(audited) == 1 and silence["id"] in json.dumps(audited[0]["args"])
+
+        # A second click (or Slack's retry) makes no second silence.
+        await alerts.harness.click(
+            SILENCE_ACTION, value=value, channel_id=incident.channel_id, user_id="U0BOB"
+        )
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" in answer["text"]
+        assert len(alertmanager.silences()) == 1
+
+
+async def test_unreachable_alertmanager_is_said_and_nothing_recorded(
+    make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with _alerts(make_harness, health_url, nowhere) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        incident = await alerts.harness.services.incidents.get(incident.id)
+        assert incident.channel_id is not None
+        value = _silence_button(alerts, incident.channel_id)
+        await alerts.harness.click(
+            SILENCE_ACTION, value=value, channel_id=incident.channel_id, user_id="U0ALICE"
+        )
+        [answer] = await alerts.harness.replies()
+        assert "Alertmanager could not be reached" in answer["text"], answer
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        assert "alerts_silenced" not in [e.kind for e in events]

@@ -1,0 +1,252 @@
+"""Alerts in, end to end: the bot runs for real (HTTP, the outbox, the war room, the
+diagnosis) against the Slack double; Alertmanager's webhook is posted to it as Alertmanager
+posts it, with its bearer token. On both stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.models import SYSTEM, Status
+from tests.alert_helpers import TOKEN, alert, post, webhook
+from tests.e2e.alert_env import Alerts, alerts_policy, health_url
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import posts
+
+__all__ = ["health_url"]  # the fixture, used here
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def alerts(
+    request: pytest.FixtureRequest,
+    make_harness: HarnessFactory,
+    health_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Alerts]:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    harness = await make_harness(request.param, policy=alerts_policy(health_url))
+    async with aiohttp.ClientSession() as session:
+        yield Alerts(harness, session)
+
+
+async def _outcomes(alerts: Alerts) -> list[str]:
+    return [str(row["outcome"]) for row in await alerts.alert_rows()]
+
+
+async def _settled(alerts: Alerts) -> None:
+    """Every recorded alert decided, every message delivered."""
+    assert alerts.harness.services.alerts is not None
+    await alerts.harness.services.alerts.process_pending()
+    await alerts.harness.settle()
+
+
+async def test_an_alert_declares_a_diagnosed_incident_and_repeats_change_nothing(
+    alerts: Alerts,
+) -> None:
+    status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
+    assert status == 200, body
+    assert body["outcomes"] == {"new": 1}  # recorded; the incident is decided after the 200
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared"]
+    [incident] = await alerts.incidents()
+    assert incident.severity == "P1" and incident.services == ("checkout",)
+    assert incident.title == "checkout: 5xx at 7%"
+    assert incident.declared_by == "chatops-bot"
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    assert incident.channel_id is not None  # the war room, as for a typed P1
+    room = posts(alerts.harness, incident.channel_id)
+    # The diagnosis is in the war room, graded, run by the bot.
+    [diagnosis] = [c for c in room if str(c.params["text"]).startswith("Diagnosis of checkout")]
+    assert "OK" in diagnosis.params["text"]
+    assert "run by the bot, on an alert" in json.dumps(diagnosis.params["blocks"])
+    assert "<@chatops-bot>" not in json.dumps([c.params for c in alerts.harness.double.calls])
+    assert alerts.alert_messages(incident.channel_id) == [f"{incident.id}: 1 alert firing"]
+    [message] = [c for c in room if c.params.get("text") == f"{incident.id}: 1 alert firing"]
+    assert room.index(diagnosis) < room.index(message)  # the diagnosis is read first
+    assert "prometheus.example" in json.dumps(message.params["blocks"])
+    assert "alerts_silence" in json.dumps(message.params["blocks"])
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    kinds = [e.kind for e in events]
+    assert "declared" in kinds and "alerts_declared" in kinds and "diagnosed" in kinds
+
+    # Alertmanager resends the group (repeat_interval) and retries: nothing changes.
+    calls = len(alerts.harness.double.calls)
+    status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1})
+    await _settled(alerts)
+    assert len(await alerts.incidents()) == 1
+    assert len(await alerts.alert_rows()) == 1
+    assert len(alerts.harness.double.calls) == calls
+
+
+async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) -> None:
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    second = alert("HighLatency", "checkout", severity="warning")
+    status, body = await alerts.send(first, second)
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1, "new": 1})
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "attached"]
+    [incident] = await alerts.incidents()
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    assert incident.channel_id is not None
+    assert f"{incident.id}: 1 alert firing" in alerts.alert_messages(incident.channel_id)
+    assert len(alerts.alert_messages(incident.channel_id)) == 2
+    assert incident.current_status == "Alerts: 2 firing, 0 resolved."  # the count on the card
+
+    # Both clear: a note for each batch; the last one says so and offers Resolve.
+    await alerts.send({**first, "status": "resolved"})
+    await _settled(alerts)
+    await alerts.send({**second, "status": "resolved"})
+    await _settled(alerts)
+    messages = alerts.alert_messages(incident.channel_id)
+    assert messages[-1] == f"{incident.id}: 1 alert resolved. Every alert has cleared."
+    last = [
+        c for c in posts(alerts.harness, incident.channel_id) if c.params["text"] == messages[-1]
+    ]
+    assert "incident_resolve" in json.dumps(last[0].params["blocks"])
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
+    assert kinds.count("alerts_resolved") == 2 and kinds.count("alerts_cleared") == 1
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.status is not Status.RESOLVED  # only resolve_when_clear resolves by itself
+    assert after.current_status.startswith("Alerts: every alert has cleared (2 resolved)")
+    edits = [
+        json.dumps(c.params["blocks"])
+        for c in alerts.harness.double.calls_to("chat.update")
+        if c.ok and c.params.get("ts") == after.summary_ts
+    ]
+    assert "every alert has cleared" in edits[-1]  # the card says so
+
+
+async def test_resolve_when_clear_resolves_by_itself(
+    make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    harness = await make_harness(
+        "sqlite", policy=alerts_policy(health_url, resolve_when_clear=True, auto_diagnose=False)
+    )
+    async with aiohttp.ClientSession() as session:
+        alerts = Alerts(harness, session)
+        firing = alert("HighErrorRate", "checkout")
+        await alerts.send(firing)
+        await _settled(alerts)
+        await alerts.send({**firing, "status": "resolved"})
+        await _settled(alerts)
+        [incident] = await alerts.incidents()
+        assert incident.status is Status.RESOLVED and incident.resolved_by == SYSTEM.user_id
+        kinds = [e.kind for e in await harness.services.incidents.timeline(incident.id)]
+        assert "diagnosed" not in kinds  # auto_diagnose: false
+        assert kinds[-2:] == ["alerts_cleared", "resolved"]
+
+
+async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"), token="wrong")
+    assert status == 401
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"), token=None)
+    assert status == 401
+    status, body = await post(alerts.session, alerts.url(), b"{not json")
+    assert status == 400 and "not an Alertmanager webhook" in body["error"]
+    broken = webhook([alert("X", "checkout")])
+    broken["alerts"][0]["startsAt"] = "yesterday"
+    status, body = await post(alerts.session, alerts.url(), broken)
+    assert status == 400 and "alerts.0.startsAt" in body["error"]
+    status, body = await alerts.send(alert("Watchdog", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"ignored": 1})
+    status, body = await alerts.send(alert("Odd", "checkout", severity="whatever"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    assert await alerts.incidents() == []
+    assert await _outcomes(alerts) == ["ignored", "recorded"]  # no severity mapped: not declared
+    assert len(await alerts.alert_rows()) == 2
+
+
+async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
+    generic = {
+        "title": "Disk almost full",
+        "service": "billing",
+        "severity": "warning",
+        "dedup_key": "disk-1",
+        "links": [{"url": "https://grafana.example/d/1", "text": "dashboard"}],
+    }
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)  # decided before the Grafana alert comes, so that one joins
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert body["outcomes"] == {"duplicate": 1}
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), {"title": "x"})
+    assert status == 400 and "dedup_key" in body["error"]
+    grafana = webhook([alert("CPU", "billing")])
+    grafana |= {"orgId": 1, "title": "[FIRING:1] CPU", "state": "alerting"}
+    grafana["alerts"][0] |= {"dashboardURL": "https://grafana.example/d/2", "values": {"A": 1}}
+    status, body = await post(alerts.session, alerts.url("/alerts/grafana"), grafana)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "attached"]
+    [incident] = await alerts.incidents()
+    assert incident.services == ("billing",) and incident.severity == "P2"
+
+
+async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    await alerts.harness.services.incidents.resolve(incident.id, SYSTEM, summary="fixed")
+    again = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
+    status, body = await alerts.send(again)
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "reopened"]
+    [after] = await alerts.incidents()
+    assert after.id == incident.id and after.is_open
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
+    assert "reopened" in kinds and "alerts_reopened" in kinds
+
+
+async def test_alert_joins_the_incident_a_person_declared_for_the_service(
+    alerts: Alerts,
+) -> None:
+    from bot.incidents.schemas import DeclareIncident
+    from bot.models import Actor, Severity
+
+    declared = await alerts.harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P2, title="Checkout is slow", services=("checkout",)),
+        Actor("U0ALICE"),
+    )
+    await _settled(alerts)
+    status, body = await alerts.send(alert("HighLatency", "checkout", severity="critical"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    [row] = await alerts.alert_rows()
+    assert (row["outcome"], row["incident_id"]) == ("attached", declared.id)
+    assert [i.id for i in await alerts.incidents()] == [declared.id]
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(declared.id)]
+    assert "alerts_attached" in kinds and "diagnosed" in kinds  # diagnosed when alerts came
+    after = await alerts.harness.services.incidents.get(declared.id)
+    assert after.current_status == "Alerts: 1 firing, 0 resolved."
+
+
+async def test_large_and_oversized_bodies(alerts: Alerts) -> None:
+    """A body arrives in chunks: all of it is read (a 600 KB group was once cut at the first
+    chunk and refused as malformed); one over 1 MiB is refused, chunked or not."""
+    big = webhook([alert(f"A{n}", "checkout", pod=f"p{n}") for n in range(1500)])
+    raw = json.dumps(big).encode()
+    assert 300_000 < len(raw) < 1024 * 1024
+
+    async def chunked(data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 4096):
+            yield data[start : start + 4096]
+
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    async with alerts.session.post(alerts.url(), data=chunked(raw), headers=headers) as answer:
+        assert answer.status == 200, await answer.text()
+        assert (await answer.json())["outcomes"] == {"new": 1500}
+    huge = raw + b" " * (1024 * 1024)
+    async with alerts.session.post(alerts.url(), data=chunked(huge), headers=headers) as answer:
+        assert answer.status == 413
+    async with alerts.session.post(alerts.url(), data=huge, headers=headers) as answer:
+        assert answer.status == 413

@@ -1,0 +1,228 @@
+"""Real Prometheus and Alertmanager (Debian's packages, tests/monitoring.py) in front of the
+bot: Prometheus scrapes a metric this test serves, a rule fires, Alertmanager posts to
+/alerts/alertmanager with its bearer token, and the bot opens a diagnosed incident. A resend
+changes nothing; a second alert of the service joins; the metric recovers and the resolution
+is noted; a wrong token is refused.
+
+Real time (Prometheus evaluates every second; Alertmanager groups for a second): few tests,
+marked slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot import metrics
+from bot.models import Incident
+from tests.alert_helpers import TOKEN, alert, post, webhook
+from tests.e2e.alert_env import Alerts
+from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import policy_with, posts
+from tests.monitoring import AlertmanagerServer, PrometheusServer
+from tests.servers import ServerUnavailable
+from tests.waiting import until
+
+pytestmark = [pytest.mark.slow]
+
+RULES = """
+groups:
+  - name: shop
+    interval: 1s
+    rules:
+      - alert: HighErrorRate
+        expr: shop_error_ratio > 0.05
+        for: 0s
+        labels: {severity: critical}
+        annotations: {summary: "{{ $labels.service }} errors at {{ $value }}"}
+      - alert: HighLatency
+        expr: shop_latency_seconds > 1
+        for: 0s
+        labels: {severity: warning}
+        annotations: {summary: "{{ $labels.service }} p99 latency {{ $value }} s"}
+"""
+
+
+class Shop:
+    """The metrics Prometheus scrapes (and the health check the diagnosis reads)."""
+
+    def __init__(self) -> None:
+        self.error_ratio = 0.0
+        self.latency = 0.2
+        self.port = 0
+        self.runner: web.AppRunner | None = None
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        text = (
+            "# TYPE shop_error_ratio gauge\n"
+            f'shop_error_ratio{{service="checkout"}} {self.error_ratio}\n'
+            "# TYPE shop_latency_seconds gauge\n"
+            f'shop_latency_seconds{{service="checkout"}} {self.latency}\n'
+        )
+        return web.Response(text=text, content_type="text/plain")
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/health", self.health)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def alertmanager_config(bot_port: int, token: str) -> str:
+    return f"""
+route:
+  receiver: chatops
+  group_by: [service]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 2s
+receivers:
+  - name: chatops
+    webhook_configs:
+      - url: http://127.0.0.1:{bot_port}/alerts/alertmanager
+        send_resolved: true
+        http_config:
+          authorization: {{type: Bearer, credentials: "{token}"}}
+"""
+
+
+def prometheus_config(shop_port: int, alertmanager_port: int) -> str:
+    return f"""
+global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+rule_files: [rules.yml]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ["127.0.0.1:{alertmanager_port}"]}}]
+scrape_configs:
+  - job_name: shop
+    static_configs: [{{targets: ["127.0.0.1:{shop_port}"]}}]
+"""
+
+
+async def _start(server: Any) -> Any:
+    try:
+        return await asyncio.to_thread(server.start)
+    except ServerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[Shop]:
+    shop = Shop()
+    await shop.start()
+    yield shop
+    await shop.stop()
+
+
+@asynccontextmanager
+async def _monitored(
+    make_harness: HarnessFactory, store: str, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Alerts]:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    policy = policy_with(
+        services={"checkout": {"http": [{"url": f"http://127.0.0.1:{shop.port}/health"}]}},
+        alerts={"token_env": "ALERTS_TOKEN", "batch_window": 0.5},
+    )
+    harness = await make_harness(store, policy=policy)
+    alertmanager = await _start(AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN)))
+    prometheus = await _start(
+        PrometheusServer(prometheus_config(shop.port, alertmanager.port), {"rules.yml": RULES})
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Alerts(harness, session)
+    finally:
+        await asyncio.to_thread(prometheus.stop)
+        await asyncio.to_thread(alertmanager.stop)
+
+
+def _received(outcome: str) -> float:
+    return metrics.ALERTS_RECEIVED.labels("alertmanager", outcome)._value.get()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_prometheus_rule_to_diagnosed_incident_and_back(
+    make_harness: HarnessFactory, shop: Shop, monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    async with _monitored(make_harness, store, shop, monkeypatch) as alerts:
+        duplicates_before = _received("duplicate")
+        shop.error_ratio = 0.12  # crosses the rule
+        await until(lambda: _one_incident(alerts), "the incident the alert opens", timeout=60)
+        incident = await _incident(alerts)
+        assert incident.severity == "P1" and incident.services == ("checkout",)
+        assert incident.title == "checkout: checkout errors at 0.12"
+        await until(lambda: _room_has(alerts, "Diagnosis of checkout"), "the diagnosis", 30)
+        incident = await _incident(alerts)
+        assert incident.channel_id is not None  # the war room
+        # Alertmanager resends the group every 2 s: nothing changes.
+        await until(lambda: _received("duplicate") > duplicates_before, "a resend", timeout=30)
+        assert len(await alerts.incidents()) == 1 and len(await alerts.alert_rows()) == 1
+
+        shop.latency = 2.5  # a second alert of the same service joins
+        await until(lambda: _rows(alerts, 2), "the second alert, decided", timeout=60)
+        rows = await alerts.alert_rows()
+        assert {r["incident_id"] for r in rows} == {incident.id}
+        assert sorted(r["outcome"] for r in rows) == ["attached", "declared"]
+        assert len(await alerts.incidents()) == 1
+
+        shop.error_ratio, shop.latency = 0.0, 0.1  # recovers
+        await until(lambda: _all_resolved(alerts), "both resolutions", timeout=60)
+        await until(lambda: _cleared(alerts, incident), "the all-clear line", timeout=30)
+        await until(lambda: _room_has(alerts, "Every alert has cleared"), "the note", 30)
+        assert len(await alerts.alert_rows()) == 2  # each alert recorded once
+
+        # A post without the right token is refused, and nothing is recorded.
+        status, _ = await post(
+            alerts.session, alerts.url(), webhook([alert("X", "checkout")]), token="wrong"
+        )
+        assert status == 401 and len(await alerts.alert_rows()) == 2
+
+
+async def _incident(alerts: Alerts) -> Incident:
+    [incident] = await alerts.incidents()
+    return await alerts.harness.services.incidents.get(incident.id)
+
+
+async def _one_incident(alerts: Alerts) -> bool:
+    return len(await alerts.incidents()) == 1
+
+
+async def _rows(alerts: Alerts, count: int) -> bool:
+    """`count` alerts recorded and decided (each with its incident)."""
+    rows = await alerts.alert_rows()
+    return len(rows) == count and all(row["incident_id"] for row in rows)
+
+
+async def _all_resolved(alerts: Alerts) -> bool:
+    return all(row["status"] == "resolved" for row in await alerts.alert_rows())
+
+
+async def _cleared(alerts: Alerts, incident: Incident) -> bool:
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    return "alerts_cleared" in [e.kind for e in events]
+
+
+async def _room_has(alerts: Alerts, text: str) -> bool:
+    incident = await _incident(alerts)
+    if incident.channel_id is None:
+        return False
+    return any(
+        text in str(c.params.get("text")) for c in posts(alerts.harness, incident.channel_id)
+    )
