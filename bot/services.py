@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.alerts.delivery import AlertDelivery, AlertNotifier
+from bot.alerts.firing import RecordedFiringAlerts
 from bot.alerts.service import AlertService
 from bot.alerts.silences import SilenceService
 from bot.audit import AuditLog
@@ -296,7 +297,9 @@ def build_services(
         status=status,
         status_page=status_page,
         listeners=changes.listeners,
-        catchup=CatchupService(store=store, clock=clock, alerts=firing_alerts),
+        catchup=CatchupService(
+            store=store, clock=clock, alerts=firing_alerts or RecordedFiringAlerts()
+        ),
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
         alerts=alerts,

@@ -79,7 +79,7 @@ class AlertDelivery:
         dispatcher.register(DIAGNOSE, self._diagnose)
 
     async def _post(self, effect: Effect) -> None:
-        incident_id = effect.incident_id
+        incident_id = effect.incident
         assert incident_id is not None
         batch = int(effect.payload["batch"])
         async with self.store.transaction() as tx:
@@ -100,7 +100,7 @@ class AlertDelivery:
         )
 
     async def _diagnose(self, effect: Effect) -> None:
-        incident_id = effect.incident_id
+        incident_id = effect.incident
         assert incident_id is not None
         async with self.store.transaction() as tx:
             incident = await incident_storage.get(tx, incident_id)

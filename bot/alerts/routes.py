@@ -49,16 +49,14 @@ def bearer_valid(headers: Mapping[str, str], token: str) -> bool:
 
 
 async def _read_bounded(request: web.Request) -> bytes | None:
-    """The whole body, read chunk by chunk; None once it passes MAX_BODY_BYTES (a chunked
-    body has no Content-Length to refuse it by)."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The whole body; None once it passes MAX_BODY_BYTES (a chunked body has no
+    Content-Length to refuse it by). The server (bot.serving) may have read it already,
+    within its own deadline and limit: aiohttp then hands back those bytes."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None
+    return None if len(raw) > MAX_BODY_BYTES else raw
 
 
 def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[web.RouteDef]:

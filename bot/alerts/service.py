@@ -338,7 +338,7 @@ class AlertService:
             change.now,
             POST,
             {"batch": batch},
-            incident_id=incident_id,
+            lane=incident_id,
             delay=self.config.batch_window.seconds,
         )
         change.tx.after_commit(self.changes.dispatcher.kick)

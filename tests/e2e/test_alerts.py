@@ -14,7 +14,7 @@ from bot.models import SYSTEM, Status
 from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import posts
+from tests.e2e.incident_helpers import posts, reply
 
 __all__ = ["health_url"]  # the fixture, used here
 
@@ -97,6 +97,12 @@ async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) ->
     assert f"{incident.id}: 1 alert firing" in alerts.alert_messages(incident.channel_id)
     assert len(alerts.alert_messages(incident.channel_id)) == 2
     assert incident.current_status == "Alerts: 2 firing, 0 resolved."  # the count on the card
+    # Whoever catches up reads the alerts firing, from the same records.
+    catchup = await alerts.harness.services.catchup.catchup(incident.id)
+    assert sorted(a.name for a in catchup.alerts) == ["HighErrorRate", "HighLatency"]
+    assert catchup.alerts_total == 2 and all(a.source == "alertmanager" for a in catchup.alerts)
+    answer = await reply(alerts.harness, f"catchup {incident.id}")
+    assert "Alerts firing (2): " in answer and "HighLatency" in answer
 
     # Both clear: a note for each batch; the last one says so and offers Resolve.
     await alerts.send({**first, "status": "resolved"})
@@ -113,6 +119,7 @@ async def test_second_alert_joins_and_clearing_offers_resolve(alerts: Alerts) ->
     assert kinds.count("alerts_resolved") == 2 and kinds.count("alerts_cleared") == 1
     after = await alerts.harness.services.incidents.get(incident.id)
     assert after.status is not Status.RESOLVED  # only resolve_when_clear resolves by itself
+    assert (await alerts.harness.services.catchup.catchup(incident.id)).alerts_total == 0
     assert after.current_status.startswith("Alerts: every alert has cleared (2 resolved)")
     edits = [
         json.dumps(c.params["blocks"])
