@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 from bot import metrics
 from bot.alerts import storage
-from bot.alerts.config import AlertsConfig
 from bot.alerts.models import FIRING, RESOLVED, Alert
 from bot.alerts.routing import Routed, route
 from bot.clock import Clock
+from bot.policy.alerts import AlertsConfig
 from bot.store import Store
 
 PENDING = "pending"  # recorded, its incident not decided yet

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.alerts.config import AlertsConfig
 from bot.alerts.models import Alert
+from bot.policy.alerts import AlertsConfig
 
 NO_SERVICE = "-"
 _DIRECT = {"P0", "P1", "P2", "P3"}

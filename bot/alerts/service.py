@@ -33,7 +33,6 @@ from pydantic import ValidationError
 
 from bot import audit, metrics, outbox
 from bot.alerts import intake, storage
-from bot.alerts.config import AlertsConfig, highest
 from bot.alerts.intake import Receipt
 from bot.alerts.models import Alert
 from bot.alerts.routing import NO_SERVICE
@@ -48,6 +47,7 @@ from bot.incidents.schemas import IMPACT_MAX, TITLE_MAX, DeclareIncident
 from bot.incidents.service import IncidentService
 from bot.models import SYSTEM, Incident, Severity
 from bot.policy import Policy
+from bot.policy.alerts import AlertsConfig, highest
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 
 from bot.alerts import storage
-from bot.alerts.config import AlertsConfig
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, NotFound, PermissionDenied
@@ -26,6 +25,7 @@ from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
 from bot.models import Actor, mention
 from bot.permissions import Permissions
+from bot.policy.alerts import AlertsConfig
 from bot.redact import redact_text
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from bot.incidents.changes import IncidentChanges, Queued
 from bot.models import SYSTEM, Incident
 from bot.notify import Notifier, Page
 from bot.outbox import Effect, OutboxDispatcher
-from bot.paging.config import PROVIDERS
 from bot.permissions import Permissions
 from bot.policy import Policy
+from bot.policy.paging import PROVIDERS
 from bot.store import Store
 
 # Outbox effect kinds: one Slack post each, so a retry repeats only that post.

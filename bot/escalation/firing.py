@@ -22,8 +22,8 @@ from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
 from bot.models import SYSTEM, Actor, Incident, Severity, mention
 from bot.notify import Page
-from bot.paging.config import PROVIDER_NAMES, PROVIDERS
 from bot.policy import Policy
+from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
 from bot.reminders.kinds import Firing
 from bot.reminders.model import Reminder, ReminderStatus
 

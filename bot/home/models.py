@@ -8,23 +8,8 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.models import Incident, Severity
+from bot.remediation.read_models import ApprovalWaiting
 from bot.reports.models import ActionItem
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalWaiting:
-    """A remediation request the viewer may approve now (the App Home shows its buttons)."""
-
-    request_id: int
-    action: str
-    service: str
-    summary: str
-    risk: str
-    requested_by: str
-    expires_at: datetime
-    approvals: int
-    approvals_needed: int
-    incident_id: str | None = None
 
 
 class ApprovalsWaiting(Protocol):

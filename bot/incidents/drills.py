@@ -32,8 +32,8 @@ from bot.incidents.effects import incident_channel
 from bot.models import SYSTEM, Actor, Incident
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher
-from bot.paging.config import PROVIDERS
 from bot.policy import Policy
+from bot.policy.paging import PROVIDERS
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)

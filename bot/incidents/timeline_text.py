@@ -8,7 +8,7 @@ edge (bot/slack/).
 from __future__ import annotations
 
 from bot.models import Actor, Incident, IncidentRole, mention
-from bot.paging.config import PROVIDER_NAMES
+from bot.policy.paging import PROVIDER_NAMES
 from bot.redact import redact_text
 
 # Timeline text copied from a Slack message is cut to this many characters.

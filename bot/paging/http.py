@@ -19,7 +19,7 @@ import aiohttp
 
 from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_of
-from bot.paging.config import PROVIDER_NAMES
+from bot.policy.paging import PROVIDER_NAMES
 from bot.redact import redact_text
 
 

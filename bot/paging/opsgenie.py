@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.paging.config import OPSGENIE, PROVIDER_ID, OpsgenieConfig
 from bot.paging.http import call, path_segment
 from bot.paging.ports import OPSGENIE_PRIORITY, Alert
+from bot.policy.paging import OPSGENIE, PROVIDER_ID, OpsgenieConfig
 
 SessionSource = Callable[[], Awaitable[aiohttp.ClientSession]]
 _SOURCE = "chatops-bot"

@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.paging.config import PAGERDUTY, PAGERDUTY_ID, PagerDutyConfig
 from bot.paging.http import call, path_segment
 from bot.paging.ports import PAGERDUTY_SEVERITY, Alert
+from bot.policy.paging import PAGERDUTY, PAGERDUTY_ID, PagerDutyConfig
 
 SessionSource = Callable[[], Awaitable[aiohttp.ClientSession]]
 _SOURCE = "chatops-bot"

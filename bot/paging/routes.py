@@ -14,7 +14,6 @@ from aiohttp import web
 
 from bot.errors import StoreUnavailable
 from bot.logs import outside
-from bot.paging.config import OPSGENIE, PAGERDUTY
 from bot.paging.service import PagingService
 from bot.paging.webhooks import (
     WebhookRefused,
@@ -23,6 +22,7 @@ from bot.paging.webhooks import (
     read_opsgenie,
     read_pagerduty,
 )
+from bot.policy.paging import OPSGENIE, PAGERDUTY
 
 log = logging.getLogger(__name__)
 

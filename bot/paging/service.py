@@ -33,13 +33,13 @@ from bot.logs import outside
 from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import Effect, OutboxDispatcher
 from bot.paging import storage
-from bot.paging.config import OPSGENIE, PAGERDUTY, PROVIDER_NAMES, PagingConfig
 from bot.paging.oncall import OnCallResolver
 from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import PagerDutyPager
 from bot.paging.ports import Alert, Pager, PersonDirectory
 from bot.paging.webhooks import ProviderAcknowledgement
 from bot.policy import Policy
+from bot.policy.paging import OPSGENIE, PAGERDUTY, PROVIDER_NAMES, PagingConfig
 from bot.redact import register_secret
 from bot.store import Store, Tx
 

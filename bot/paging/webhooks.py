@@ -20,7 +20,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from bot.paging.config import OPSGENIE, PAGERDUTY, PAGERDUTY_ID, PROVIDER_ID
+from bot.policy.paging import OPSGENIE, PAGERDUTY, PAGERDUTY_ID, PROVIDER_ID
 
 PAGERDUTY_SIGNATURE_HEADER = "X-PagerDuty-Signature"
 OPSGENIE_SECRET_HEADER = "X-ChatOps-Webhook-Secret"

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.durations import Duration
 from bot.errors import UsageError
-from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
+from bot.policy.actions import ACTION_NAMES, RISK_LEVELS
 
 
 class Risk(StrEnum):

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.clock import Clock, utc_from_timestamp
-from bot.home.models import ApprovalWaiting
 from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.remediation import actions, approval, recovery_storage
 from bot.remediation import storage as requests
+from bot.remediation.read_models import ApprovalWaiting, RemediationRun
 from bot.remediation.storage import Status
-from bot.reports.models import RemediationRun
 from bot.store import Store
 
 WAITING_SCAN = 200  # requests looked at per Home view; the oldest waiting first

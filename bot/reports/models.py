@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.models import Incident, Severity, TimelineEvent
+from bot.remediation.read_models import RemediationRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +52,6 @@ class ActionItem:
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
-
-
-@dataclass(frozen=True, slots=True)
-class RemediationRun:
-    """One remediation run on an incident, as the report shows it."""
-
-    action: str
-    target: str
-    requested_by: str
-    approvers: tuple[str, ...]
-    outcome: str
-    finished_at: datetime | None
 
 
 class RemediationHistory(Protocol):

@@ -8,7 +8,7 @@ from bot.clock import utc_from_timestamp
 from bot.durations import humanize_seconds
 from bot.incidents.drill_report import DrillReport
 from bot.models import Incident
-from bot.paging.config import PROVIDER_NAMES
+from bot.policy.paging import PROVIDER_NAMES
 from bot.slack.blocks import header, section
 from bot.slack.escalation_text import mentions
 from bot.slack.escape import escape_mrkdwn

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bot.durations import humanize_seconds
 from bot.models import Incident
 from bot.notify import Page
-from bot.paging.config import PROVIDER_NAMES
+from bot.policy.paging import PROVIDER_NAMES
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.templates import channel, drill_mark, said, severity_label, slack_date, user
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.home.models import ApprovalWaiting, HomeFacts
+from bot.home.models import HomeFacts
 from bot.models import Incident
 from bot.redact import redact_text
+from bot.remediation.read_models import ApprovalWaiting
 from bot.slack.blocks import button, clip, context, divider, header, section
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.remediation_blocks import approval_buttons

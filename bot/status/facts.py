@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.policy.status_page import StatusComponent
 from bot.status import storage
-from bot.status.config import StatusComponent
 from bot.status.models import (
     STATE_OF_SEVERITY,
     ComponentState,

@@ -20,8 +20,8 @@ from email.utils import format_datetime
 
 from bot.clock import Clock
 from bot.errors import StoreError
+from bot.policy.status_page import StatusComponent
 from bot.status import storage
-from bot.status.config import StatusComponent
 from bot.status.facts import read_document
 from bot.status.render import render_atom, render_html, render_json
 from bot.store import Store

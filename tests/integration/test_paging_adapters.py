@@ -10,11 +10,11 @@ import pytest
 
 from bot.errors import NotifierError
 from bot.models import Severity
-from bot.paging.config import OpsgenieConfig, PagerDutyConfig
 from bot.paging.oncall import OnCallResolver
 from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import PagerDutyPager
 from bot.paging.ports import Alert
+from bot.policy.paging import OpsgenieConfig, PagerDutyConfig
 from tests.paging_doubles import Answer, OpsgenieDouble, PagerDutyDouble, PdOnCall
 
 KEY = "0123456789abcdef0123456789abcdef"

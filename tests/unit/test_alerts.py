@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.alerts.config import AlertsConfig, highest
 from bot.alerts.models import Alert, AlertsRefused, parse_time, read_alertmanager, read_generic
 from bot.alerts.routes import bearer_valid
 from bot.alerts.routing import NO_SERVICE, by_service, route
@@ -19,6 +18,7 @@ from bot.alerts.silences import matcher_sets
 from bot.alerts.storage import StoredAlert
 from bot.errors import ConfigError
 from bot.policy import parse_policy
+from bot.policy.alerts import AlertsConfig, highest
 from tests.alert_helpers import alert, webhook
 from tests.unit.test_policy import MINIMAL
 

@@ -12,7 +12,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.models import Incident, Severity, Status
 from bot.policy import parse_policy
-from bot.status.config import StatusComponent
+from bot.policy.status_page import StatusComponent
 from bot.status.facts import build_document
 from bot.status.models import ComponentState
 from bot.status.render import render_atom, render_html, render_json

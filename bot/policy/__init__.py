@@ -24,7 +24,6 @@ from pydantic import (
     model_validator,
 )
 
-from bot.alerts.config import AlertsConfig
 from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of the policy)
     AutoRecovery,
     AwsTarget,
@@ -41,9 +40,10 @@ from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of th
 from bot.durations import Duration
 from bot.errors import ConfigError
 from bot.models import Severity
-from bot.paging.config import PROVIDERS, PagingConfig
-from bot.remediation.names import ACTION_NAMES, RISK_LEVELS
-from bot.status.config import StatusComponent, check_components
+from bot.policy.actions import ACTION_NAMES, RISK_LEVELS
+from bot.policy.alerts import AlertsConfig
+from bot.policy.paging import PROVIDERS, PagingConfig
+from bot.policy.status_page import StatusComponent, check_components
 
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _GROUP = re.compile(r"^S[A-Z0-9]{2,}$")

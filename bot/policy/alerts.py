@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.durations import Duration
-from bot.paging.config import EnvName, HttpUrl
+from bot.policy.paging import EnvName, HttpUrl
 
 IncidentSeverity = Literal["P0", "P1", "P2", "P3"]
 _RANK = {"P0": 0, "P1": 1, "P2": 2, "P3": 3}
