@@ -8,11 +8,16 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
 
 EXIT_CONFIG = 2
+
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,7 +108,8 @@ def _check_config(path: str | None) -> int:
     from bot.settings import StoreSettings, load_settings
 
     if path is None:
-        path = load_settings(StoreSettings).CHATOPS_POLICY
+        configured = load_settings(StoreSettings).CHATOPS_POLICY
+        path = str(configured) if configured is not None else None
     try:
         policy = load_policy(path)
     except ConfigError as exc:
@@ -120,7 +126,7 @@ def _check_config(path: str | None) -> int:
     return 0
 
 
-async def _open_store():  # type: ignore[no-untyped-def]
+async def _open_store() -> Store:
     from bot.settings import StoreSettings, load_settings
     from bot.store import create_store
 

@@ -80,7 +80,7 @@ class Bot:
                     token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
                 ),
             )
-            await self.socket_handler.connect_async()
+            await self.socket_handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
             log.info("connected to Slack over Socket Mode")
         log.info(
             "listening on http://%s:%s (POST /slack/events; GET /livez /readyz /metrics)",
@@ -90,7 +90,7 @@ class Bot:
 
     async def stop(self) -> None:
         if self.socket_handler is not None:
-            await self.socket_handler.close_async()
+            await self.socket_handler.close_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         if self.server is not None:
             await self.server.stop()
         await self.services.close()

@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.alerts.delivery import AlertDelivery, AlertNotifier
 from bot.alerts.firing import RecordedFiringAlerts
@@ -27,6 +28,7 @@ from bot.dedup import (
 from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
+from bot.home.publisher import HomePublisher
 from bot.home.service import HomeService
 from bot.incidents.catchup_service import CatchupService, FiringAlerts
 from bot.incidents.changes import IncidentChanges, IncidentListener
@@ -54,6 +56,10 @@ from bot.reports.service import ReportService
 from bot.status.page import StatusPage
 from bot.status.service import StatusService
 from bot.store import Store, migrate
+
+
+class Publisher(ReportPublisher, HomePublisher, Protocol):
+    """What the Slack adapter publishes for the reports and the App Home."""
 
 
 @dataclass
@@ -129,7 +135,7 @@ def build_services(
     clock: Clock | None = None,
     outbox_poll_interval: float = 1.0,
     escalation_sweep_interval: float = 5.0,
-    publisher: ReportPublisher | None = None,
+    publisher: Publisher | None = None,
     remediation_notifier: RemediationNotifier | None = None,
     dedup_retention: float = DEFAULT_RETENTION_SECONDS,
     dedup_prune_interval: float = DEFAULT_PRUNE_INTERVAL_SECONDS,

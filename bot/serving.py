@@ -121,7 +121,8 @@ class _Guarded(asyncio.Protocol):
         self._handler.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self._handler.eof_received()
+        self._handler.eof_received()
+        return None  # aiohttp's handler keeps nothing half-open: the transport closes
 
     def pause_writing(self) -> None:
         self._handler.pause_writing()
@@ -130,7 +131,7 @@ class _Guarded(asyncio.Protocol):
         self._handler.resume_writing()
 
 
-class _ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
     """aiohttp's server logger: a request it could not parse (an oversized header, a bad
     request line) or a client gone mid-answer is a WARNING line, not an ERROR traceback."""
 
@@ -211,7 +212,7 @@ class ConnectionGuard:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Read the body within the deadline and size, then mark the connection busy."""
-        connection = self._open.get(request.protocol)  # type: ignore[call-overload]
+        connection = self._open.get(request.protocol)
         if connection is not None:
             connection.in_request = True  # the headers are in: their clock stops
             if connection.deadline is not None:
@@ -321,7 +322,7 @@ class GuardedServer:
     async def start(self, host: str, port: int) -> None:
         await self.runner.setup()
         self._loop = asyncio.get_running_loop()
-        self._factory = self.guard.protocol_factory(self.runner.server)  # type: ignore[arg-type]
+        self._factory = self.guard.protocol_factory(self.runner.server)  # type: ignore[arg-type]  # runner.server is set by setup() just above
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
         self._sock.setblocking(False)

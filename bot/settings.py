@@ -6,7 +6,7 @@ A missing or malformed value stops start-up with one line naming the variable (e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,7 +132,7 @@ class Settings(StoreSettings):
         return self.SLACK_APP_TOKEN is not None
 
 
-def load_settings(model: type[S] = Settings, **overrides: object) -> S:  # type: ignore[assignment]
+def load_settings(model: type[S] = Settings, **overrides: Any) -> S:  # type: ignore[assignment]  # mypy cannot tie a TypeVar default to its bound
     """Read settings from the environment; raise ConfigError naming the first bad variable."""
     try:
         return model(**overrides)

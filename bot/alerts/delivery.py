@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
 from bot.errors import ChatOpsError
 from bot.incidents import storage as incident_storage
-from bot.incidents.flows import incident_channel
+from bot.incidents.effects import incident_channel
 from bot.models import SYSTEM, Incident
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -101,10 +101,10 @@ def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[
         log.info("alerts from %s: %s", source, dict(receipt.outcomes))
         return _answer(200, ok=True, **receipt.as_json())
 
-    def handler(source: str) -> Callable[[web.Request], object]:
+    def handler(source: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.Response:
             return await receive(request, source)
 
         return handle
 
-    return [web.post(path, handler(source)) for source, path in PATHS.items()]  # type: ignore[arg-type]
+    return [web.post(path, handler(source)) for source, path in PATHS.items()]

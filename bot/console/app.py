@@ -163,6 +163,9 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
             f"http://127.0.0.1:{self.bot.port}/slack/events", self.signing_secret
         )
 
+    def quitting(self) -> bool:
+        return self._quit
+
     async def stop(self) -> None:
         if self.sender is not None:
             await self.sender.close()
@@ -180,7 +183,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
             await self.refresh_vocabulary()
             while not self._quit:
                 await self._open_pending_modals()
-                if self._quit:
+                if self.quitting():  # a modal's answer may have been :quit
                     break
                 line = await self._ask(self._prompt(), command=True)
                 if line is None:

@@ -109,16 +109,15 @@ class ConsoleCommands(ConsoleParts):
             self.screen.error("No file has been shared yet (try /incident report INC-...).")
             return
         last = shared[-1]
+        content = last.content or b""
         if last.filename.endswith(".md"):
-            self.screen.print(last.content.decode(errors="replace").splitlines())
+            self.screen.print(content.decode(errors="replace").splitlines())
         try:
             path = save_shared(last, self.files_dir or shared_files_dir(self.database_url))
         except OSError as exc:
             self.screen.error(f"{last.filename} could not be saved: {exc}")
             return
-        self.screen.notice(
-            f"{last.filename} ({last.title}, {len(last.content)} bytes) saved to {path}"
-        )
+        self.screen.notice(f"{last.filename} ({last.title}, {len(content)} bytes) saved to {path}")
 
     def _act_as(self, user_id: str) -> None:
         if not _USER_ID.fullmatch(user_id):

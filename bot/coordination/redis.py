@@ -77,7 +77,8 @@ class RedisCoordinator:
 
     async def kept(self, queue: str, count: int) -> list[str]:
         try:
-            return list(await self._redis.lrange(self._prefix + "queue:" + queue, 0, count - 1))
+            kept = await self._redis.lrange(self._prefix + "queue:" + queue, 0, count - 1)
+            return [str(value) for value in kept]  # decode_responses: str already
         except RedisError as exc:
             raise self._fail(exc) from exc
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from bot.catalog import Service
 from bot.diagnostics.describe import describe, listed
@@ -69,7 +70,9 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     """Suggestions, best first, at most MAX_SUGGESTIONS, without repeats."""
     ranked: list[tuple[int, Suggestion]] = []
 
-    def add(rank: int, finding: Finding, action: str, label: str, would: str, **params) -> None:
+    def add(
+        rank: int, finding: Finding, action: str, label: str, would: str, **params: Any
+    ) -> None:
         ranked.append(
             (
                 rank,
@@ -139,7 +142,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 replicas=target,
             )
 
-    def raise_memory(rank: int, f: Finding, deployment: str, container: dict) -> None:
+    def raise_memory(rank: int, f: Finding, deployment: str, container: dict[str, Any]) -> None:
         assert k8s is not None
         limit = container.get("memory_limit") or "none"
         name = str(container.get("name") or "")

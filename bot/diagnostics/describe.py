@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from bot.catalog import Service
 from bot.durations import humanize_seconds
@@ -19,7 +20,7 @@ def listed(pids: Sequence[int]) -> str:
     return f"pid {shown}" if len(pids) == 1 else f"pids {shown}" + (" ..." if len(pids) > 8 else "")
 
 
-def describe(service: str, entry: Service, action: str, params: dict) -> str | None:
+def describe(service: str, entry: Service, action: str, params: dict[str, Any]) -> str | None:
     """What a suggestion's button would do, re-derived from the catalog (None: unknown).
 
     A button's value comes back from Slack, so it is never trusted to say what it does.

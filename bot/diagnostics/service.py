@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot import audit, dedup, metrics, outbox
 from bot.audit import AuditRecord
@@ -171,7 +172,7 @@ class DiagnosticsService:
             return exc.error_code or str(exc)
         return None
 
-    def describe_suggestion(self, service: str, action: str, params: dict) -> str:
+    def describe_suggestion(self, service: str, action: str, params: dict[str, Any]) -> str:
         """What a suggestion would do, from the catalog; NotFound when it no longer applies."""
         text = describe(service.lower(), self.entry(service), action, params)
         if text is None:

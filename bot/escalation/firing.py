@@ -27,7 +27,7 @@ from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
 from bot.reminders.kinds import Firing
 from bot.reminders.model import Reminder, ReminderStatus
 
-_BREACH_TARGET = {
+_BREACH_TARGET: dict[str, str] = {
     ReminderKind.ACK_BREACH: "acknowledge",
     ReminderKind.RESOLVE_BREACH: "resolve",
 }

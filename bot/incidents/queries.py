@@ -5,6 +5,7 @@ Read-only: nothing here changes an incident (that is `bot.incidents.service`).
 
 from __future__ import annotations
 
+import builtins
 import re
 
 from bot.errors import NotFound, UsageError
@@ -60,7 +61,7 @@ class IncidentQueries:
             "(`/incident list` shows them)."
         )
 
-    async def list(self, *, open_only: bool = True) -> list[Incident]:
+    async def list(self, *, open_only: bool = True) -> builtins.list[Incident]:
         async with self.store.transaction() as tx:
             return await storage.list_incidents(tx, open_only=open_only)
 
@@ -85,11 +86,13 @@ class IncidentQueries:
             )
         return IncidentPage(tuple(incidents), total, page, page_size, open_only, drills)
 
-    async def timeline(self, incident_id: str) -> list[TimelineEvent]:
+    async def timeline(self, incident_id: str) -> builtins.list[TimelineEvent]:
         async with self.store.transaction() as tx:
             return await storage.timeline(tx, incident_id)
 
-    async def with_timeline(self, incident_id: str) -> tuple[Incident, list[TimelineEvent]]:
+    async def with_timeline(
+        self, incident_id: str
+    ) -> tuple[Incident, builtins.list[TimelineEvent]]:
         """The incident and its timeline, oldest entry first; NotFound for an unknown ID."""
         incident_id = well_formed_id(incident_id)
         async with self.store.transaction() as tx:

@@ -178,12 +178,13 @@ class WarRoom:
         incident = await self.steps.incident(effect)
         if incident is None or incident.channel_id is None:
             return
+        room = incident.channel_id
         if incident.summary_ts is not None:
-            ref = MessageRef(incident.channel_id, incident.summary_ts)
+            ref = MessageRef(room, incident.summary_ts)
             if not await edit_card(self.notifier, incident, ref):
                 incident = await self.forget_summary(incident)
         if incident.summary_ts is None:
-            ref = await self.notifier.post_summary(incident, channel=incident.channel_id)
+            ref = await self.notifier.post_summary(incident, channel=room)
             async with self.store.transaction() as tx:
                 await tx.execute(
                     "UPDATE incidents SET summary_ts = ? WHERE id = ?", (ref.ts, incident.id)

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from bot.catalog import (  # noqa: F401  (re-exported: the catalog is part of the policy)
     AutoRecovery,
@@ -263,7 +264,9 @@ class Policy(_Strict):
 
     @field_validator("severities")
     @classmethod
-    def _all_severities(cls, value: dict[Severity, SeverityTargets]) -> dict:
+    def _all_severities(
+        cls, value: dict[Severity, SeverityTargets]
+    ) -> dict[Severity, SeverityTargets]:
         missing = [s.value for s in Severity if s not in value]
         if missing:
             raise ValueError(f"missing severities: {', '.join(missing)}")
@@ -276,7 +279,9 @@ class Policy(_Strict):
 
     @field_validator("escalation")
     @classmethod
-    def _levels_in_order(cls, value: dict[Severity, list[EscalationLevel]]) -> dict:
+    def _levels_in_order(
+        cls, value: dict[Severity, list[EscalationLevel]]
+    ) -> dict[Severity, list[EscalationLevel]]:
         for severity, levels in value.items():
             delays = [level.after for level in levels]
             if any(d.business_days for d in delays):
@@ -367,7 +372,7 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
 
 
-def _describe(error: dict[str, Any], source: str, lines: dict[tuple[str, ...], int]) -> str:
+def _describe(error: ErrorDetails, source: str, lines: dict[tuple[str, ...], int]) -> str:
     loc = tuple(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -21,6 +21,9 @@ def highest(severities: list[str]) -> str | None:
     return min(severities, key=_RANK.__getitem__) if severities else None
 
 
+_SEVERITIES: dict[str, IncidentSeverity] = {"critical": "P1", "warning": "P2", "info": "P3"}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,9 +43,7 @@ class AlertsConfig(_Strict):
     token_env: EnvName | None = None
     service_label: str = Field(default="service", min_length=1, max_length=100)
     severity_label: str = Field(default="severity", min_length=1, max_length=100)
-    severities: dict[str, IncidentSeverity] = Field(
-        default_factory=lambda: {"critical": "P1", "warning": "P2", "info": "P3"}
-    )
+    severities: dict[str, IncidentSeverity] = Field(default_factory=lambda: dict(_SEVERITIES))
     routes: list[AlertRoute] = Field(default_factory=list, max_length=200)
     auto_diagnose: bool = True
     resolve_when_clear: bool = False

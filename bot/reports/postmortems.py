@@ -3,6 +3,7 @@ in one transaction with their timeline lines and the owners' App Home refreshes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -41,7 +42,7 @@ class PostmortemService:
             postmortem = await storage.get_postmortem(tx, incident.id)
             items = await storage.items_for_incident(tx, incident.id)
         if not postmortem.resolution and incident.resolution:
-            postmortem = Postmortem(**{**_fields(postmortem), "resolution": incident.resolution})
+            postmortem = replace(postmortem, resolution=incident.resolution)
         return incident, postmortem, items
 
     async def save_postmortem(
@@ -141,10 +142,6 @@ class PostmortemService:
     async def _require_responder(self, actor: Actor) -> None:
         if not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may record a postmortem.")
-
-
-def _fields(postmortem: Postmortem) -> dict[str, object]:
-    return {name: getattr(postmortem, name) for name in Postmortem.__slots__}
 
 
 __all__ = ["HomeViews", "PostmortemService"]

@@ -41,7 +41,7 @@ class PacedWebClient(AsyncWebClient):
             limits=self._given_limits,
         )
 
-    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:  # type: ignore[override]
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
         params: dict[str, Any] = {}
         for part in ("params", "data", "json"):
             value = kwargs.get(part)

@@ -108,12 +108,18 @@ def _is_retry(req: AsyncBoltRequest) -> bool:
     return bool(req.headers.get("x-slack-retry-num"))
 
 
+# What Bolt hands a middleware: calling it runs the rest (and answers with the response).
+Next = Callable[[], Awaitable[BoltResponse | None]]
+
+
 def install(app: AsyncApp, coordinator: Coordinator) -> None:
     """Add the bot's global middleware to `app` (after Bolt's signature check)."""
 
     @app.middleware
     async def measure(
-        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse | None]],
     ) -> BoltResponse | None:
         # Bolt returns from next() once the listener has acked (or the request is refused).
         kind = request_kind(_payload(req.body))
@@ -132,7 +138,9 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
 
     @app.middleware
     async def identify(
-        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse | None]],
     ) -> BoltResponse | None:
         body = _payload(req.body)
         user_id = req.context.user_id

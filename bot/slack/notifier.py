@@ -243,7 +243,7 @@ class SlackNotifier:
         thread_ts: str | None = None,
         said: str = "",
     ) -> MessageRef:
-        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         return await self.post(channel, templates.notice(kind, text, actor, said), **extra)
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
@@ -337,7 +337,8 @@ class SlackDirectory:
 
     async def group_members(self, group_id: str) -> frozenset[str]:
         response = await call_slack(self.client.usergroups_users_list(usergroup=group_id))
-        return frozenset(str(user) for user in response.get("users", []))
+        users: list[Any] = response.get("users") or []
+        return frozenset(str(user) for user in users)
 
     async def user_by_email(self, email: str) -> str | None:
         """The Slack user with this e-mail (users.lookupByEmail); None when nobody has it."""

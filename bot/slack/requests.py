@@ -455,7 +455,8 @@ class SlackRequestSender:
         over the signed ones (a timestamp like `abc`, a content type that lies).
         """
         if isinstance(body, SlackRequestBody):
-            body, content_type = body.body, content_type or body.content_type
+            content_type = content_type or body.content_type
+            body = body.body
         sent = signed_headers(
             self.signing_secret,
             body,

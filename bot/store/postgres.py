@@ -72,14 +72,14 @@ def _tracked_connection_class(health: _Health) -> type[psycopg.AsyncConnection[A
 
     class TrackedConnection(psycopg.AsyncConnection[Any]):
         @classmethod
-        async def connect(cls, *args: Any, **kwargs: Any) -> TrackedConnection:  # type: ignore[override]
+        async def connect(cls, *args: Any, **kwargs: Any) -> TrackedConnection:
             try:
                 conn = await super().connect(*args, **kwargs)
             except psycopg.Error as exc:
                 health.failed(exc)
                 raise
             health.answered()
-            return conn  # type: ignore[return-value]
+            return conn
 
     return TrackedConnection
 

@@ -95,7 +95,8 @@ class AwsClient:
 
         def run() -> dict[str, Any]:
             method = getattr(self._client(service), operation)
-            return method(**params)  # type: ignore[no-any-return]
+            answer: dict[str, Any] = method(**params)
+            return answer
 
         try:
             # connect + read may each take the timeout; a margin beyond that is a hang.

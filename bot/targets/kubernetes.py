@@ -117,13 +117,13 @@ class KubernetesClient:
         return self._api
 
     async def core(self) -> k8s.CoreV1Api:
-        return _client_module().CoreV1Api(await self._api_client())  # type: ignore[no-any-return]
+        return _client_module().CoreV1Api(await self._api_client())
 
     async def apps(self) -> k8s.AppsV1Api:
-        return _client_module().AppsV1Api(await self._api_client())  # type: ignore[no-any-return]
+        return _client_module().AppsV1Api(await self._api_client())
 
     async def custom(self) -> k8s.CustomObjectsApi:
-        return _client_module().CustomObjectsApi(await self._api_client())  # type: ignore[no-any-return]
+        return _client_module().CustomObjectsApi(await self._api_client())
 
     async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one client method in a thread, bounded by the timeout on both sides."""
@@ -138,7 +138,8 @@ class KubernetesClient:
 
     async def to_dict(self, obj: Any) -> dict[str, Any]:
         """A client model object as the API's JSON (camelCase keys), e.g. to patch it back."""
-        return (await self._api_client()).sanitize_for_serialization(obj)  # type: ignore[no-any-return]
+        body: dict[str, Any] = (await self._api_client()).sanitize_for_serialization(obj)
+        return body
 
     async def close(self) -> None:
         if self._api is not None:

@@ -83,7 +83,7 @@ class PostgresSession:
         import psycopg
 
         try:
-            cursor = await self._conn.execute(sql, params)  # type: ignore[arg-type]
+            cursor = await self._conn.execute(sql, params)
             return await cursor.fetchall()
         except psycopg.Error as exc:
             raise translate(exc) from exc
@@ -96,7 +96,7 @@ class PostgresSession:
         import psycopg
 
         try:
-            await self._conn.execute(sql, params)  # type: ignore[arg-type]
+            await self._conn.execute(sql, params)
         except psycopg.Error as exc:
             raise translate(exc) from exc
 

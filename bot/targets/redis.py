@@ -70,7 +70,8 @@ class RedisSession:
 
     async def config_get(self, name: str) -> dict[str, str]:
         try:
-            return await self._client.config_get(name)
+            answer = await self._client.config_get(name)
+            return {str(key): str(value) for key, value in answer.items()}
         except _errors() as exc:
             raise translate(exc) from None
 

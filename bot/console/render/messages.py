@@ -244,7 +244,7 @@ def _render_rich_text(block: Block, names: Names, style: Style) -> list[str]:
 
 
 def render_blocks(
-    blocks: Sequence[Block],
+    blocks: Sequence[Block | object],  # anything in a payload: what is no block is skipped
     *,
     names: Names = NO_NAMES,
     style: Style = PLAIN,

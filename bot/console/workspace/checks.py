@@ -235,8 +235,8 @@ def _typed_nodes(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _text_of(text_object: Any) -> str | None:
-    if isinstance(text_object, dict) and isinstance(text_object.get("text"), str):
-        return text_object["text"]
+    if isinstance(text_object, dict) and isinstance(text := text_object.get("text"), str):
+        return text
     return None
 
 

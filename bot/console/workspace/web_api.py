@@ -126,7 +126,7 @@ class WebApi(SocketMode, Faults):
         if request.content_type.startswith("multipart/"):
             form = await request.post()
             part = next((v for v in form.values() if hasattr(v, "file")), None)
-            content = part.file.read() if part is not None else b""  # type: ignore[union-attr]
+            content = part.file.read() if part is not None else b""
         else:
             content = await request.read()
         if not self.state.receive_upload(request.match_info["file_id"], content):

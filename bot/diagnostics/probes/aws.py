@@ -3,6 +3,7 @@ last hour, CloudWatch Logs filtered for ERROR over a window, Auto Scaling capaci
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 from bot.catalog import AwsTarget, Band, CloudWatchMetric, Thresholds
@@ -31,7 +32,7 @@ def checks(target: AwsTarget, thresholds: Thresholds, client: AwsClient) -> list
                 "aws",
                 f"CloudWatch {metric.name}",
                 timeout,
-                lambda metric=metric: _metric(metric, thresholds, client),
+                functools.partial(_metric, metric, thresholds, client),
             )
         )
     if target.log_group is not None:

@@ -98,7 +98,7 @@ def _containers(pod: Any) -> list[dict[str, Any]]:
 
 def _ended_words(container: dict[str, Any]) -> str:
     """`app last ended OOMKilled (exit 137), memory limit 256Mi, request 128Mi`."""
-    words = container["name"]
+    words = str(container["name"])
     if container["last_reason"] or container["exit_code"] is not None:
         words += f" last ended {container['last_reason'] or 'terminated'}"
         if container["exit_code"] is not None:
@@ -273,7 +273,8 @@ async def _log_tail(
 def _event_time(event: Any) -> datetime | None:
     for value in (event.last_timestamp, getattr(event, "event_time", None), event.first_timestamp):
         if value is not None:
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
+            stamp: datetime = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return stamp
     return None
 
 

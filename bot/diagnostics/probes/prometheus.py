@@ -17,6 +17,8 @@ limits whatever a query returns.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.catalog import PrometheusQuery, PrometheusTarget
 from bot.diagnostics.findings import Check, Finding, Grade
 from bot.diagnostics.grading import describe_above, describe_below, grade_above, grade_below
@@ -74,7 +76,10 @@ def _targets(answer: list[Sample] | TargetError, matchers: str) -> Finding:
         return _failed(check, title, answer)
     down = [s for s in answer if s.value == 0]
     threshold = "every target up (up == 1)"
-    facts = {"total": len(answer), "down": [_labels(s, frozenset({"__name__"})) for s in down]}
+    facts: dict[str, Any] = {
+        "total": len(answer),
+        "down": [_labels(s, frozenset({"__name__"})) for s in down],
+    }
     if not answer:
         return Finding(
             check, title, Grade.WARN, f"no scrape targets match {{{matchers}}}"[:300], threshold

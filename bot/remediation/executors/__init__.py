@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.remediation.actions import System
 from bot.remediation.executors.aws import AwsExecutor
 from bot.remediation.executors.kubernetes import KubernetesExecutor
 from bot.remediation.executors.postgres import PostgresExecutor
@@ -10,7 +9,7 @@ from bot.remediation.executors.redis import RedisExecutor
 from bot.remediation.plans import Executor
 
 
-def default_executors() -> dict[System, Executor]:
+def default_executors() -> dict[str, Executor]:
     return {
         "kubernetes": KubernetesExecutor(),
         "postgres": PostgresExecutor(),

@@ -29,7 +29,8 @@ async def _ecs_service(client: AwsClient, aws: AwsTarget) -> dict[str, Any]:
     services = answer.get("services") or []
     if not services:
         raise NotApplicable(f"ECS service {aws.ecs.cluster}/{aws.ecs.service} does not exist.")
-    return services[0]
+    service: dict[str, Any] = services[0]
+    return service
 
 
 async def _group(client: AwsClient, aws: AwsTarget) -> dict[str, Any]:
@@ -39,12 +40,13 @@ async def _group(client: AwsClient, aws: AwsTarget) -> dict[str, Any]:
     groups = answer.get("AutoScalingGroups") or []
     if not groups:
         raise NotApplicable(f"Auto Scaling group {aws.autoscaling_group} does not exist.")
-    return groups[0]
+    group: dict[str, Any] = groups[0]
+    return group
 
 
 def _ecs_state(service: dict[str, Any]) -> str:
     deployments = service.get("deployments") or []
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+    primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
     return (
         f"desired {service.get('desiredCount')}, running {service.get('runningCount')},"
         f" {len(deployments)} deployment(s), primary {primary.get('id', '-')}"

@@ -46,7 +46,7 @@ def _deployment_name(k8s_target: KubernetesTarget, params: Params) -> str:
     if name not in k8s_target.deployments:
         names = ", ".join(k8s_target.deployments)
         raise NotApplicable(f"'{name}' is not a catalogued deployment (catalogued: {names}).")
-    return name
+    return str(name)
 
 
 def _revision(obj: Any) -> int:

@@ -15,6 +15,7 @@ that is gone, or reused by a new session, is reported, never replaced by a new m
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from bot.catalog import PostgresTarget
@@ -36,7 +37,8 @@ FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'walsender')
 """
 
-_FILTERS = {
+# action -> (what it ends, which sessions match, the age column it reads)
+_FILTERS: dict[str, tuple[str, Callable[[dict[str, Any]], bool], str]] = {
     "postgres.terminate_idle_in_transaction": (
         "sessions idle in transaction",
         lambda row: str(row["state"]).startswith("idle in transaction"),
@@ -142,7 +144,7 @@ class PostgresExecutor:
         rows: list[dict[str, Any]],
         params: BackendParams,
     ) -> Preview:
-        [row] = [r for r in rows if r["pid"] == params.pid] or [None]
+        row = next((r for r in rows if r["pid"] == params.pid), None)
         if row is None:
             raise NotApplicable(f"No backend {params.pid} on this database.")
         why = protected(row, pg)
