@@ -13,20 +13,17 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot.durations import Duration
 from bot.redact import redact_text
+from bot.schema import Strict
 from bot.sqltext import PLACEHOLDERS, QueryTextMode
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _env_name(value: str, what: str) -> str:
@@ -48,7 +45,7 @@ def _no_inline_secret(data: Any, key: str, instead: str) -> Any:
     return data
 
 
-class HttpCheck(_Strict):
+class HttpCheck(Strict):
     url: str
     expect_status: int = Field(default=200, ge=100, le=599)
     timeout: Duration = Duration(seconds=5)
@@ -62,7 +59,7 @@ class HttpCheck(_Strict):
         return value
 
 
-class PostgresTarget(_Strict):
+class PostgresTarget(Strict):
     dsn_env: str
     timeout: Duration = Duration(seconds=5)
     # Remediations leave superuser and replication backends alone unless these allow them.
@@ -83,7 +80,7 @@ class PostgresTarget(_Strict):
         return _env_name(value, "DSN")
 
 
-class RedisTarget(_Strict):
+class RedisTarget(Strict):
     url_env: str
     timeout: Duration = Duration(seconds=5)
 
@@ -98,7 +95,7 @@ class RedisTarget(_Strict):
         return _env_name(value, "URL")
 
 
-class KubernetesTarget(_Strict):
+class KubernetesTarget(Strict):
     """A namespace in one kubeconfig context (KUBECONFIG, else in-cluster when unset)."""
 
     context: str | None = None
@@ -132,12 +129,12 @@ class KubernetesTarget(_Strict):
         return self
 
 
-class EcsTarget(_Strict):
+class EcsTarget(Strict):
     cluster: str
     service: str
 
 
-class CloudWatchMetric(_Strict):
+class CloudWatchMetric(Strict):
     """One CloudWatch metric read over the last hour."""
 
     namespace: str
@@ -155,7 +152,7 @@ class CloudWatchMetric(_Strict):
         return value
 
 
-class AwsTarget(_Strict):
+class AwsTarget(Strict):
     """AWS resources in one region; credentials and AWS_ENDPOINT_URL from boto3's chain."""
 
     region: str
@@ -195,7 +192,7 @@ _QUERY_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _PROMETHEUS_OWN_CHECKS = frozenset({"targets", "alerts"})
 
 
-class PrometheusQuery(_Strict):
+class PrometheusQuery(Strict):
     """One PromQL instant query whose value is graded: higher is worse unless
     `lower_is_worse`; with several series the worst one grades the query."""
 
@@ -229,7 +226,7 @@ class PrometheusQuery(_Strict):
         return Band(warn=self.warn, crit=self.crit)
 
 
-class PrometheusTarget(_Strict):
+class PrometheusTarget(Strict):
     """A Prometheus server: the entry's queries, its scrape targets (`up`) and its firing
     alerts (`ALERTS`), both narrowed by `selector` (default `{service="<name>"}`). A bearer
     token only by environment variable name."""
@@ -272,7 +269,7 @@ class PrometheusTarget(_Strict):
         return selector.strip()[1:-1].strip().rstrip(",").strip()
 
 
-class Band(_Strict):
+class Band(Strict):
     """A warning level and, optionally, a critical one."""
 
     warn: float
@@ -283,7 +280,7 @@ class Band(_Strict):
 LOWER_IS_WORSE = frozenset({"cache_hit_ratio_pct"})
 
 
-class Thresholds(_Strict):
+class Thresholds(Strict):
     """The runbook's thresholds; each overridable as `{warn, crit}` or one number (warn)."""
 
     response_ms: Band = Band(warn=500, crit=1000)
@@ -333,7 +330,7 @@ class Thresholds(_Strict):
         return self
 
 
-class AutoRecovery(_Strict):
+class AutoRecovery(Strict):
     """Restart an unhealthy deployment of the entry by itself, at most `max_restarts` times
     in `window`; then stop, declare (or update) an incident of `severity` and page a human.
     The service's deployments are checked every `check_every`."""
@@ -352,7 +349,7 @@ class AutoRecovery(_Strict):
         return value
 
 
-class Service(_Strict):
+class Service(Strict):
     """One entry of the service catalog: the only systems the bot may touch."""
 
     http: list[HttpCheck] = Field(default_factory=list)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +12,8 @@ from bot.console.render import clean_mrkdwn, indent, render_blocks
 from bot.console.shared_files import save_shared, shared_files_dir
 from bot.console.workspace import Channel
 from bot.slack.requests import event_callback_body
+from bot.slack_ids import is_user_id
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 HELP = """\
 Type what you would type in Slack:
   /incident declare P1 API down   a slash command, signed and sent to the bot as Slack would
@@ -120,7 +119,7 @@ class ConsoleCommands(ConsoleParts):
         self.screen.notice(f"{last.filename} ({last.title}, {len(content)} bytes) saved to {path}")
 
     def _act_as(self, user_id: str) -> None:
-        if not _USER_ID.fullmatch(user_id):
+        if not is_user_id(user_id):
             self.screen.error("Give a Slack user ID, for example :as U0BOB")
             return
         self.user_id = user_id

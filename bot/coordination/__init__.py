@@ -1,4 +1,4 @@
-"""De-duplication, locks and claims: in process, or shared through Redis."""
+"""De-duplication claims and kept queues: in process, or shared through Redis."""
 
 from __future__ import annotations
 

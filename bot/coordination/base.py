@@ -1,13 +1,9 @@
-"""The Coordinator port: de-duplication, locks and atomic claims between workers.
+"""The Coordinator port: de-duplication (atomic claims) and kept queues between workers.
 
 Contract (tests/contract runs the same suite against each adapter):
 
 - `claim(key, ttl)` returns True for exactly one caller while the key lives (`ttl` seconds),
   False for every other caller, in this process or (with Redis) any other.
-- `release(key)` forgets a claim so the work may be claimed again (used when it failed).
-- `lock(name, ttl)` is an async context manager held by one holder at a time; it waits up
-  to `wait` seconds and raises CoordinatorUnavailable if it cannot get the lock. A holder that
-  dies loses the lock after `ttl`.
 - `keep(queue, item)` appends `item` to a named queue that outlives the request (with Redis,
   the process too, and every process sees it); `kept(queue, count)` reads the oldest items
   without taking them; `forget(queue, item)` removes one copy once it is handled. Two
@@ -17,23 +13,12 @@ Contract (tests/contract runs the same suite against each adapter):
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
 class Coordinator(Protocol):
     async def claim(self, key: str, ttl: float) -> bool:
         """Atomically claim `key` for `ttl` seconds; True when this caller got it."""
-        ...
-
-    async def release(self, key: str) -> None:
-        """Drop a claim so the key can be claimed again."""
-        ...
-
-    def lock(
-        self, name: str, *, ttl: float = 30.0, wait: float = 10.0
-    ) -> AbstractAsyncContextManager[None]:
-        """Hold a named lock for the duration of the block."""
         ...
 
     async def keep(self, queue: str, item: str) -> None:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from bot.errors import CoordinatorUnavailable
 
 
 class LocalCoordinator:
     def __init__(self, *, max_keys: int = 100_000) -> None:
         self._claims: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
         # Kept only as long as the process lives: one process has nobody to share them with.
         self._queues: dict[str, list[str]] = {}
         self._max_keys = max_keys
@@ -30,23 +24,6 @@ class LocalCoordinator:
             return False
         self._claims[key] = now + ttl
         return True
-
-    async def release(self, key: str) -> None:
-        self._claims.pop(key, None)
-
-    @asynccontextmanager
-    async def lock(
-        self, name: str, *, ttl: float = 30.0, wait: float = 10.0
-    ) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(name, asyncio.Lock())
-        try:
-            await asyncio.wait_for(lock.acquire(), timeout=wait)
-        except TimeoutError:
-            raise CoordinatorUnavailable(f"lock {name!r} not acquired within {wait} s") from None
-        try:
-            yield
-        finally:
-            lock.release()
 
     async def keep(self, queue: str, item: str) -> None:
         self._queues.setdefault(queue, []).append(item)

@@ -30,6 +30,7 @@ from bot.incidents.schemas import (
     SlashCommand,
 )
 from bot.models import IncidentRole, Severity
+from bot.slack_ids import USER_ID, is_user_id
 
 SEVERITIES = ", ".join(s.value for s in Severity)
 
@@ -150,8 +151,7 @@ _ROLE_ALIASES = {
     "expert": IncidentRole.SME,
 }
 # What an escaped mention looks like in slash-command text: <@U123> or <@U123|name>.
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_BARE_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_MENTION = re.compile(rf"^<@({USER_ID.pattern})(?:\|[^>]*)?>$")
 # A first word that was meant as an incident ID (INC- and a digit) even when mistyped.
 _LOOKS_LIKE_ID = re.compile(r"^inc-\d", re.IGNORECASE)
 
@@ -225,7 +225,7 @@ def parse_mention(token: str) -> str:
     match = _MENTION.match(token)
     if match:
         return match.group(1)
-    if _BARE_USER_ID.match(token):
+    if is_user_id(token):
         return token
     if token.startswith("@"):
         # Slack sends @name as plain text when the command does not escape mentions.

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from bot.models import IncidentRole, Severity, Status
+from bot.slack_ids import USER_ID
 from bot.text import forbidden_character, is_invisible, normalize_newlines
 
 TITLE_MAX = 150  # Slack's header block limit; the title heads every incident message
@@ -88,7 +89,6 @@ class DeclareIncident(BaseModel):
 
 
 INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{3,}$")
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 class IncidentTarget(BaseModel):
@@ -134,7 +134,7 @@ class AssignRole(IncidentTarget):
     """`/incident assign [ID] <role> <@user>`."""
 
     role: IncidentRole
-    user_id: str = Field(pattern=_USER_ID.pattern)
+    user_id: str = Field(pattern=f"^{USER_ID.pattern}$")
 
 
 class AddNote(IncidentTarget):

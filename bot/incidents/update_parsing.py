@@ -160,8 +160,3 @@ def parse_update(rest: str) -> UpdateStatus:
         eta=eta,
         impact=impact,
     )
-
-
-def describe_eta(eta: timedelta) -> str:
-    """`in 1 h 30 min`: how an ETA was given, kept in words beside the time it means."""
-    return "in " + humanize_seconds(eta.total_seconds())

@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -45,20 +43,18 @@ from bot.policy.actions import ACTION_NAMES, RISK_LEVELS
 from bot.policy.alerts import AlertsConfig
 from bot.policy.paging import PROVIDERS, PagingConfig
 from bot.policy.status_page import StatusComponent, check_components
-
-_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
-_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
+from bot.schema import Strict
+from bot.slack_ids import is_channel_id, is_group_id, is_user_id
 
 
 def _slack_target(value: str) -> str:
-    if not (_USER.match(value) or _GROUP.match(value)):
+    if not (is_user_id(value) or is_group_id(value)):
         raise ValueError(f"'{value}' is not a Slack user (U...) or user group (S...) ID")
     return value
 
 
 def _slack_channel(value: str) -> str:
-    if not _CHANNEL.match(value):
+    if not is_channel_id(value):
         raise ValueError(f"'{value}' is not a Slack channel ID (C...)")
     return value
 
@@ -66,7 +62,7 @@ def _slack_channel(value: str) -> str:
 def _notify_target(value: str) -> str:
     if value in PROVIDERS:
         return value
-    if not (_USER.match(value) or _GROUP.match(value)):
+    if not (is_user_id(value) or is_group_id(value)):
         raise ValueError(
             f"'{value}' is not a Slack user (U...), user group (S...) or paging service"
             f" ({', '.join(PROVIDERS)})"
@@ -80,14 +76,10 @@ NotifyTarget = Annotated[str, AfterValidator(_notify_target)]
 SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class Calendar(_Strict):
+class Calendar(Strict):
     """Working calendar for business-day targets (P3's "1 business day")."""
 
     timezone: str = "UTC"
@@ -146,7 +138,7 @@ class Calendar(_Strict):
         return time.fromisoformat(end.strip().zfill(5))
 
 
-class SeverityTargets(_Strict):
+class SeverityTargets(Strict):
     """One row of the severity matrix."""
 
     ack_within: Duration
@@ -154,7 +146,7 @@ class SeverityTargets(_Strict):
     update_every: Duration | None = None
 
 
-class EscalationLevel(_Strict):
+class EscalationLevel(Strict):
     """Who is paged, counted from declaration, while the incident is unacknowledged."""
 
     after: Duration
@@ -171,7 +163,7 @@ class EscalationLevel(_Strict):
         return [target for target in self.notify if target in PROVIDERS]
 
 
-class Reviews(_Strict):
+class Reviews(Strict):
     """Post-incident reviews, counted from the resolution (the runbook: 24 h and 1 week)."""
 
     preliminary_within: Duration = Duration(seconds=24 * 3600)
@@ -180,7 +172,7 @@ class Reviews(_Strict):
     action_items_every: Duration = Duration(business_days=1)
 
 
-class RemediationRoles(_Strict):
+class RemediationRoles(Strict):
     """Who may request and approve one action, or every action of one risk level; a list
     left out falls back to the risk level's, then to `roles`."""
 
@@ -188,7 +180,7 @@ class RemediationRoles(_Strict):
     approvers: list[SlackTarget] | None = None
 
 
-class Roles(_Strict):
+class Roles(Strict):
     """Who may do what. An empty list means everyone, except for approvers: nobody."""
 
     declarers: list[SlackTarget] = Field(default_factory=list)
@@ -222,7 +214,7 @@ class Roles(_Strict):
         return found
 
 
-class RemediationSettings(_Strict):
+class RemediationSettings(Strict):
     """How long a request waits for approval, and how long an execution may take."""
 
     expire_after: Duration = Duration(seconds=15 * 60)
@@ -236,14 +228,14 @@ class RemediationSettings(_Strict):
         return value
 
 
-class Drills(_Strict):
+class Drills(Strict):
     """`drills:`: practice incidents (`/incident drill`). They page the real escalation
     chain in Slack; PagerDuty and Opsgenie only when `page_providers` says so."""
 
     page_providers: bool = False
 
 
-class Policy(_Strict):
+class Policy(Strict):
     """The whole policy file."""
 
     announce_channel: SlackChannel

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from bot.durations import Duration
 from bot.policy.paging import EnvName, HttpUrl
+from bot.schema import Strict
 
 IncidentSeverity = Literal["P0", "P1", "P2", "P3"]
 _RANK = {"P0": 0, "P1": 1, "P2": 2, "P3": 3}
@@ -24,11 +25,7 @@ def highest(severities: list[str]) -> str | None:
 _SEVERITIES: dict[str, IncidentSeverity] = {"critical": "P1", "warning": "P2", "info": "P3"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AlertRoute(_Strict):
+class AlertRoute(Strict):
     """Label matchers (all must equal) and what they change; the first match wins."""
 
     match: dict[str, str] = Field(min_length=1, max_length=20)
@@ -37,7 +34,7 @@ class AlertRoute(_Strict):
     service: str | None = Field(default=None, max_length=80)
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(Strict):
     """Alerts in: the endpoints exist only when `token_env` is set."""
 
     token_env: EnvName | None = None

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+
+from bot.schema import Strict
 
 PAGERDUTY = "pagerduty"
 OPSGENIE = "opsgenie"
@@ -41,11 +43,7 @@ EnvName = Annotated[str, AfterValidator(_env_name)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PagerDutyConfig(_Strict):
+class PagerDutyConfig(Strict):
     """PagerDuty: Events API v2 for pages, REST API for who is on call and who acknowledged."""
 
     routing_key_env: EnvName
@@ -63,7 +61,7 @@ class PagerDutyConfig(_Strict):
         return self
 
 
-class OpsgenieConfig(_Strict):
+class OpsgenieConfig(Strict):
     """Opsgenie: the Alert API for pages, the Schedule API for who is on call."""
 
     api_key_env: EnvName
@@ -73,7 +71,7 @@ class OpsgenieConfig(_Strict):
     api_url: HttpUrl = "https://api.opsgenie.com"
 
 
-class PagingConfig(_Strict):
+class PagingConfig(Strict):
     """Which paging services escalation levels may name, and how to reach them."""
 
     pagerduty: PagerDutyConfig | None = None

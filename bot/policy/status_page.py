@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from bot.schema import Strict
 
 NAME_MAX = 80
 
 
-class StatusComponent(BaseModel):
+class StatusComponent(Strict):
     """One component: `name` as the public reads it, `services` the catalog entries whose
     incidents change its state (left empty: the service called `name`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
     services: tuple[str, ...] = ()

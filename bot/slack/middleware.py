@@ -24,12 +24,12 @@ from bot import logs, metrics
 from bot.coordination import Coordinator
 from bot.errors import CoordinatorUnavailable
 from bot.models import Actor
+from bot.slack_ids import is_user_id
 
 log = logging.getLogger(__name__)
 
 # Slack retries for up to about an hour; remember requests a little longer than that.
 SEEN_TTL = 2 * 3600
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # What a request ID built from the payload may hold; anything else is hashed.
 _PLAIN_ID = re.compile(r"^[\w.:-]{1,300}$")
 _VIEW_TYPES = {"modal", "home"}
@@ -91,7 +91,7 @@ def malformed(body: dict[str, Any], user_id: str | None) -> str | None:
         return None
     if not user_id:
         return "no user ID"
-    if not USER_ID.match(user_id):
+    if not is_user_id(user_id):
         return "a user ID that is not one"
     return None
 
@@ -149,7 +149,7 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
             log.warning("refused a malformed Slack request: %s", problem)
             req.context["outcome"] = "malformed"
             return _refuse(problem)
-        if body.get("type") == "event_callback" and not (user_id and USER_ID.match(user_id)):
+        if body.get("type") == "event_callback" and not (user_id and is_user_id(user_id)):
             # Every event the bot acts on is someone's doing; the rest are acknowledged
             # (or Slack would deliver them again) and left alone.
             req.context["outcome"] = "ignored"

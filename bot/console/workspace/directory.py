@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.console.workspace.api import ApiError, require
 from bot.console.workspace.team import Team
-
-USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+from bot.slack_ids import is_user_id
 
 
 class Directory:
@@ -33,7 +31,7 @@ class Directory:
         """Whether users.info would find `user_id`."""
         if user_id == self.team.bot_user_id or user_id in self.users:
             return True
-        return self._open_directory and bool(USER_ID.fullmatch(user_id))
+        return self._open_directory and is_user_id(user_id)
 
     def user_object(self, user_id: str) -> dict[str, Any]:
         """users.info's `user` object: seed fields over realistic defaults."""

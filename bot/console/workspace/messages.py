@@ -9,8 +9,9 @@ from typing import Any
 from bot.console.workspace.api import ApiError, as_flag, require
 from bot.console.workspace.checks import MESSAGE_TEXT_MAX
 from bot.console.workspace.conversations import Channel, Conversations
-from bot.console.workspace.directory import USER_ID, Directory
+from bot.console.workspace.directory import Directory
 from bot.console.workspace.team import Team
+from bot.slack_ids import USER_ID
 
 
 class Messages:
