@@ -149,8 +149,8 @@ class EscalationFiring:
         state: EscalationState,
     ) -> EscalationState:
         target = _BREACH_TARGET[reminder.kind]
-        targets = self.policy.targets(incident.severity)
-        within = targets.ack_within if target == "acknowledge" else targets.resolve_within
+        times = self.policy.response_times(incident.severity)
+        within = times.ack_within if target == "acknowledge" else times.resolve_within
         warning = {
             "reminder_id": reminder.id,
             "target": target,
@@ -180,7 +180,7 @@ class EscalationFiring:
         on_call = levels[0].slack_targets if user_id is None and levels else []
         whom = f"<@{user_id}>" if user_id else f"{_mentions(on_call)} in the incident channel"
         if reminder.kind == ReminderKind.UPDATE_DUE:
-            every = self.policy.targets(incident.severity).update_every
+            every = self.policy.response_times(incident.severity).update_every
             within = str(every) if every else ""
             text = f"Reminded {whom} that a status update is due"
         else:

@@ -30,7 +30,7 @@ def oncall(policy: Policy, severity: Severity | None = None) -> list[OnCall]:
     """Who stands at each escalation level, per severity (all severities by default)."""
     rows = []
     for sev in [severity] if severity is not None else list(Severity):
-        targets = policy.targets(sev)
+        times = policy.response_times(sev)
         rows.append(
             OnCall(
                 severity=sev,
@@ -38,9 +38,9 @@ def oncall(policy: Policy, severity: Severity | None = None) -> list[OnCall]:
                     OnCallLevel(number, level.after.seconds, tuple(level.notify))
                     for number, level in enumerate(policy.levels(sev), start=1)
                 ),
-                ack_within=str(targets.ack_within),
-                resolve_within=str(targets.resolve_within),
-                update_every=str(targets.update_every) if targets.update_every else None,
+                ack_within=str(times.ack_within),
+                resolve_within=str(times.resolve_within),
+                update_every=str(times.update_every) if times.update_every else None,
             )
         )
     return rows

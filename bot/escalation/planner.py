@@ -113,13 +113,13 @@ def target_reminders(
     resolve: bool = True,
 ) -> list[PlannedReminder]:
     """Breach warnings for the severity's acknowledgement and resolution targets."""
-    targets = policy.targets(incident.severity)
+    times = policy.response_times(incident.severity)
     planned = []
     if ack and incident.acknowledged_at is None:
-        due = due_after(anchor, targets.ack_within, policy.calendar)
+        due = due_after(anchor, times.ack_within, policy.calendar)
         planned.append(PlannedReminder(ReminderKind.ACK_BREACH, due))
     if resolve:
-        due = due_after(anchor, targets.resolve_within, policy.calendar)
+        due = due_after(anchor, times.resolve_within, policy.calendar)
         planned.append(PlannedReminder(ReminderKind.RESOLVE_BREACH, due))
     return planned
 
@@ -260,7 +260,7 @@ def next_update_reminder(
     reminder: Reminder, incident: Incident, policy: Policy, now: datetime
 ) -> PlannedReminder | None:
     """After an unanswered update reminder fires, the next one, a cadence later."""
-    cadence = policy.targets(incident.severity).update_every
+    cadence = policy.response_times(incident.severity).update_every
     if cadence is None or cadence.is_zero or cadence.business_days:
         return None
     step = cadence.as_timedelta()

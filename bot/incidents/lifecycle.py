@@ -31,7 +31,7 @@ def check_transition(current: Status, target: Status) -> None:
 def next_update_due(policy: Policy, incident: Incident, now: datetime) -> datetime | None:
     """When the next status update is due for `incident` as it is now: None once resolved or
     when its severity sets no update cadence."""
-    cadence = policy.targets(incident.severity).update_every
+    cadence = policy.response_times(incident.severity).update_every
     if not incident.is_open or cadence is None or cadence.is_zero:
         return None
     return now + cadence.as_timedelta()

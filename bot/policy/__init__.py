@@ -138,8 +138,9 @@ class Calendar(Strict):
         return time.fromisoformat(end.strip().zfill(5))
 
 
-class SeverityTargets(Strict):
-    """One row of the severity matrix."""
+class ResponseTimes(Strict):
+    """One row of the severity matrix: the response times its incidents are held to (what
+    the runbook calls targets; "targets" in this code base are the catalog's clients)."""
 
     ack_within: Duration
     resolve_within: Duration
@@ -242,7 +243,7 @@ class Policy(Strict):
     war_room_severities: list[Severity] = Field(default_factory=lambda: [Severity.P0, Severity.P1])
     reaction_to_timeline: str = "pushpin"
     calendar: Calendar = Calendar()
-    severities: dict[Severity, SeverityTargets]
+    severities: dict[Severity, ResponseTimes]
     escalation: dict[Severity, list[EscalationLevel]] = Field(default_factory=dict)
     reviews: Reviews = Reviews()
     roles: Roles = Roles()
@@ -256,9 +257,7 @@ class Policy(Strict):
 
     @field_validator("severities")
     @classmethod
-    def _all_severities(
-        cls, value: dict[Severity, SeverityTargets]
-    ) -> dict[Severity, SeverityTargets]:
+    def _all_severities(cls, value: dict[Severity, ResponseTimes]) -> dict[Severity, ResponseTimes]:
         missing = [s.value for s in Severity if s not in value]
         if missing:
             raise ValueError(f"missing severities: {', '.join(missing)}")
@@ -312,7 +311,7 @@ class Policy(Strict):
             )
         return self
 
-    def targets(self, severity: Severity) -> SeverityTargets:
+    def response_times(self, severity: Severity) -> ResponseTimes:
         return self.severities[severity]
 
     def levels(self, severity: Severity) -> list[EscalationLevel]:

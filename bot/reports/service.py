@@ -86,13 +86,13 @@ class ReportService:
         """Keep targets and the search index in step with the incident."""
         incident, now = change.after, change.at
         if change.kind in _TARGET_CHANGES:
-            targets = self.policy.targets(incident.severity)
+            times = self.policy.response_times(incident.severity)
             anchor = now if change.kind == "reopened" else incident.declared_at
             await storage.save_targets(
                 tx,
                 incident.id,
-                due_after(anchor, targets.ack_within, self.policy.calendar),
-                due_after(anchor, targets.resolve_within, self.policy.calendar),
+                due_after(anchor, times.ack_within, self.policy.calendar),
+                due_after(anchor, times.resolve_within, self.policy.calendar),
             )
         await search.reindex(tx, incident)
 

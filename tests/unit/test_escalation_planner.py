@@ -33,8 +33,8 @@ def incident(severity: str = "P1", **changes: object) -> Incident:
         declared_at=T0,
         updated_at=T0,
         roles={"commander": "U0ALICE"},
-        next_update_due=T0 + POLICY.targets(Severity(severity)).update_every.as_timedelta()
-        if POLICY.targets(Severity(severity)).update_every
+        next_update_due=T0 + POLICY.response_times(Severity(severity)).update_every.as_timedelta()
+        if POLICY.response_times(Severity(severity)).update_every
         else None,
     )
     return base.evolve(**changes)

@@ -54,14 +54,14 @@ def test_humanize() -> None:
 
 def test_built_in_policy_is_the_runbook() -> None:
     policy = load_policy(None)
-    p1 = policy.targets(Severity.P1)
+    p1 = policy.response_times(Severity.P1)
     assert (p1.ack_within.seconds, p1.resolve_within.seconds, p1.update_every.seconds) == (
         1800,
         14400,
         3600,
     )
-    assert policy.targets(Severity.P3).ack_within == Duration(business_days=1)
-    assert policy.targets(Severity.P3).update_every is None
+    assert policy.response_times(Severity.P3).ack_within == Duration(business_days=1)
+    assert policy.response_times(Severity.P3).update_every is None
     assert [level.after.seconds for level in policy.levels(Severity.P0)] == [0, 1800, 3600]
     assert policy.war_room_severities == [Severity.P0, Severity.P1]
 
@@ -74,8 +74,8 @@ def test_example_policy_file_is_valid() -> None:
 
 def test_plain_seconds_everywhere() -> None:
     policy = parse_policy(MINIMAL.replace("15m", "5").replace("30m, resolve", "3, resolve"))
-    assert policy.targets(Severity.P0).ack_within.seconds == 5
-    assert policy.targets(Severity.P1).ack_within.seconds == 3
+    assert policy.response_times(Severity.P0).ack_within.seconds == 5
+    assert policy.response_times(Severity.P1).ack_within.seconds == 3
 
 
 def test_errors_name_file_line_and_path(tmp_path: Path) -> None:
