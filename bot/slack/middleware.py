@@ -8,7 +8,6 @@ listener can fail on them (a listener that fails before its ack leaves Slack wai
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -18,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -110,41 +108,8 @@ def _is_retry(req: AsyncBoltRequest) -> bool:
     return bool(req.headers.get("x-slack-retry-num"))
 
 
-# Listeners at work after their ack at once, at most. A burst of fifty commands otherwise puts
-# fifty declare transactions on the event loop beside the acks still in flight, and every
-# ack waits behind them; the rest wait for a slot (their answers come a little later).
-POST_ACK_CONCURRENCY = 16
-
-
-class GatedAck(AsyncAck):
-    """Bolt's ack, after which the listener waits for a slot of `gate` before going on.
-
-    Bolt runs a listener in a task of its own and sends the HTTP response as soon as
-    `ack()` has set it, so waiting here never delays an ack. An ack that Bolt itself calls
-    in the request's task (events, or a listener that returned without acking) is not
-    gated: that task still has a response to send.
-    """
-
-    def __init__(self, gate: asyncio.Semaphore, request_task: asyncio.Task[Any] | None) -> None:
-        super().__init__()
-        self._gate = gate
-        self._request_task = request_task
-        self._gated = False
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
-        response = await super().__call__(*args, **kwargs)
-        task = asyncio.current_task()
-        if task is not None and task is not self._request_task and not self._gated:
-            self._gated = True
-            await self._gate.acquire()
-            gate = self._gate
-            task.add_done_callback(lambda _: gate.release())
-        return response
-
-
 def install(app: AsyncApp, coordinator: Coordinator) -> None:
     """Add the bot's global middleware to `app` (after Bolt's signature check)."""
-    post_ack = asyncio.Semaphore(POST_ACK_CONCURRENCY)
 
     @app.middleware
     async def measure(
@@ -195,7 +160,6 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
             log.info("dropping duplicate Slack request %s (retry=%s)", rid, _is_retry(req))
             req.context["outcome"] = "duplicate"
             return BoltResponse(status=200, body="")
-        req.context["ack"] = GatedAck(post_ack, asyncio.current_task())
         with logs.bound(request=rid, user=user_id):
             return await next()
 
