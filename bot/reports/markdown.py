@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot import refs
 from bot.durations import humanize_seconds
-from bot.models import SYSTEM
+from bot.models import SYSTEM, TimelineEvent
 from bot.reports.models import ReportFacts
 
 SECTIONS = (
@@ -47,6 +48,11 @@ def plain(text: str) -> str:
 
 def cell(text: str) -> str:
     return plain(text).replace("|", "\\|").replace("\n", " ")
+
+
+def timeline_cell(event: TimelineEvent) -> str:
+    """A timeline entry as a table cell: people, channels and groups as handles."""
+    return refs.plain(refs.of_event(event)).replace("|", "\\|").replace("\n", " ")
 
 
 def when(value: datetime | None) -> str:
@@ -121,7 +127,7 @@ def render(facts: ReportFacts) -> str:
         "| Time (UTC) | Event |",
         "|---|---|",
     ]
-    lines += [f"| {when(e.at)} | {cell(e.text)} |" for e in facts.timeline]
+    lines += [f"| {when(e.at)} | {timeline_cell(e)} |" for e in facts.timeline]
     resolution = post.resolution or incident.resolution
     lines += [
         "",
