@@ -17,7 +17,7 @@ from bot.incidents.effects import NOTICE, queued
 from bot.incidents.queries import well_formed_id
 from bot.models import Actor, Incident
 from bot.permissions import NOT_A_PUBLISHER, Permissions
-from bot.refs import Person, Rich, text
+from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
 from bot.store import Tx
 
@@ -76,7 +76,7 @@ class StatusService:
             details = {"updates": updates, "newly_public": newly}
             payload = {
                 "kind": PUBLISHED,
-                "text": text,
+                **notice_payload(text),
                 "said": "",
                 "actor": actor.user_id,
                 "details": details,

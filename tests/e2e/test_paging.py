@@ -21,6 +21,7 @@ import pytest
 from bot.console.workspace import SlackDouble
 from bot.escalation import ReminderKind
 from bot.models import Incident
+from bot.refs import Person
 from bot.reminders import ReminderStatus
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
@@ -211,8 +212,8 @@ async def test_a_signed_pagerduty_acknowledgement_stops_the_slack_escalation(
     acked = await current(harness, incident)
     assert acked.acknowledged_by == "U0JANE"  # the PagerDuty user, found in Slack by e-mail
     assert await pending_pages(harness, incident) == []  # level 2 will not be paged
-    timeline = [e.text for e in await harness.services.incidents.timeline(incident.id)]
-    assert "Acknowledged in PagerDuty by <@U0JANE>" in timeline
+    timeline = [e.parts for e in await harness.services.incidents.timeline(incident.id)]
+    assert ("Acknowledged in PagerDuty by ", Person("U0JANE")) in timeline
     await harness.settle()
     assert pd.actions(incident.id) == ["trigger"]  # not echoed back to PagerDuty
     # PagerDuty delivers again: nothing changes twice.

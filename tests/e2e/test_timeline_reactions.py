@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bot.incidents.pending_pins import QUEUE, PendingPin
+from bot.refs import Person
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import count, declare, human_message
 from tests.harness import BotHarness
@@ -44,7 +45,7 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
         for e in await harness.services.incidents.timeline(incident.id)
         if e.kind == "message_added"
     ]
-    assert entry.text == "<@U0CAROL>: Found it: the 14:02 deploy changed the pool size"
+    assert entry.parts == (Person("U0CAROL"), ": Found it: the 14:02 deploy changed the pool size")
     assert (entry.actor, entry.source) == ("U0BOB", f"slack:{room}:{ts}")
     assert entry.data == {"channel": room, "ts": ts, "author": "U0CAROL"}
 
@@ -116,7 +117,7 @@ async def test_a_pin_while_the_database_is_down_is_recorded_when_it_is_back(
         for e in await harness.services.incidents.timeline(incident.id)
         if e.kind == "message_added"
     ]
-    assert entry.text == "<@U0CAROL>: The replica lag alarm fired at 14:02"
+    assert entry.parts == (Person("U0CAROL"), ": The replica lag alarm fired at 14:02")
     assert (entry.actor, entry.source) == ("U0BOB", f"slack:{room}:{ts}")
     # Replaying again (a second replica's round) records nothing twice.
     await pending.coordinator.keep(QUEUE, _raw_pin(room, ts))
