@@ -501,8 +501,9 @@ class IncidentService(IncidentQueries):
 
 
 class AlreadyAcknowledged(Conflict):
+    """Lost the race to another acknowledgement; `incident` says who was first (its
+    `acknowledged_by`), for the surface to name (templates.already_acknowledged)."""
+
     def __init__(self, incident: Incident) -> None:
-        super().__init__(
-            f"{incident.id} was already acknowledged by <@{incident.acknowledged_by}>."
-        )
+        super().__init__(f"{incident.id} was already acknowledged.")
         self.incident = incident
