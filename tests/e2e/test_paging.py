@@ -23,6 +23,7 @@ from bot.escalation import ReminderKind
 from bot.models import Incident
 from bot.refs import Person
 from bot.reminders import ReminderStatus
+from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
@@ -219,7 +220,9 @@ async def test_a_signed_pagerduty_acknowledgement_stops_the_slack_escalation(
     # PagerDuty delivers again: nothing changes twice.
     status, answer = await paging.pagerduty_webhook(body)
     assert status == 200 and answer["outcome"] != "acknowledged"
-    timeline = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    timeline = [
+        mrkdwn(e.parts, e.said) for e in await harness.services.incidents.timeline(incident.id)
+    ]
     assert timeline.count("Acknowledged in PagerDuty by <@U0JANE>") == 1
 
     # Other events are read and ignored; resolving in Slack resolves in PagerDuty.

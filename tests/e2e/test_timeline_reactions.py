@@ -10,6 +10,7 @@ import pytest
 
 from bot.incidents.pending_pins import QUEUE, PendingPin
 from bot.refs import Person
+from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import count, declare, human_message
 from tests.harness import BotHarness
@@ -56,7 +57,9 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
     reply_ts = human_message(harness, room, "U0DAVE", "Rolling back now", thread_ts=ts)
     await harness.event(_reaction(room, reply_ts))  # a reply in a thread counts too
     await until(lambda: _has(harness, 2))
-    texts = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    texts = [
+        mrkdwn(e.parts, e.said) for e in await harness.services.incidents.timeline(incident.id)
+    ]
     assert "<@U0DAVE>: Rolling back now" in texts
     assert await _copied(harness) == 2
     actions = [e.action async for e in harness.services.audit.entries()]
