@@ -4,7 +4,6 @@ remediation runs once that work is wired). A pure function of ReportFacts."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from bot import refs
@@ -22,7 +21,6 @@ SECTIONS = (
     "Action items",
     "Lessons learned",
 )
-_MENTION = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")
 NOT_RECORDED = "_Not recorded yet (`/incident postmortem`)._"
 
 
@@ -34,20 +32,9 @@ def who(user_id: str | None) -> str:
     return "the bot" if user_id == SYSTEM.user_id else f"@{user_id}"
 
 
-def plain(text: str) -> str:
-    """Slack mentions as readable handles (the bot's own as "the bot")."""
-
-    def handle(match: re.Match[str]) -> str:
-        if match.group(3):
-            return f"@{match.group(3)}"
-        return f"{match.group(1)}{match.group(2)}"
-
-    text = _MENTION.sub(handle, text).replace(f"<@{SYSTEM.user_id}>", who(SYSTEM.user_id))
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def cell(text: str) -> str:
-    return plain(text).replace("|", "\\|").replace("\n", " ")
+    """Free text a person wrote (stored plain, see bot.slack.escape) as a table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def timeline_cell(event: TimelineEvent) -> str:
@@ -76,7 +63,7 @@ def render(facts: ReportFacts) -> str:
     """The report's Markdown text."""
     incident, post = facts.incident, facts.postmortem
     drill = "[DRILL] " if incident.drill else ""  # a practice run, never taken for real
-    lines = [f"# {drill}Post-incident report: {incident.id} — {plain(incident.title)}", ""]
+    lines = [f"# {drill}Post-incident report: {incident.id} — {incident.title}", ""]
     if incident.is_open:
         lines += [
             f"> **This incident is still open** ({incident.status.label}): this report is a "
@@ -118,9 +105,9 @@ def render(facts: ReportFacts) -> str:
         "## Impact",
         "",
         f"- **Affected services:** {', '.join(incident.services) or '—'}",
-        f"- **Affected users:** {plain(post.affected_users) or '—'}",
-        f"- **Data impact:** {plain(post.data_impact) or '—'}",
-        f"- **Impact statement:** {plain(incident.impact) or '—'}",
+        f"- **Affected users:** {post.affected_users or '—'}",
+        f"- **Data impact:** {post.data_impact or '—'}",
+        f"- **Impact statement:** {incident.impact or '—'}",
         "",
         "## Timeline",
         "",
@@ -133,15 +120,15 @@ def render(facts: ReportFacts) -> str:
         "",
         "## Root cause",
         "",
-        plain(post.root_cause) or NOT_RECORDED,
+        post.root_cause or NOT_RECORDED,
         "",
         "## Resolution",
         "",
-        plain(resolution) or NOT_RECORDED,
+        resolution or NOT_RECORDED,
         "",
         "## Prevention",
         "",
-        plain(post.prevention) or NOT_RECORDED,
+        post.prevention or NOT_RECORDED,
         "",
         "## Action items",
         "",
@@ -158,7 +145,7 @@ def render(facts: ReportFacts) -> str:
             )
     else:
         lines.append("_None recorded yet (`/incident postmortem`)._")
-    lines += ["", "## Lessons learned", "", plain(post.lessons) or NOT_RECORDED, ""]
+    lines += ["", "## Lessons learned", "", post.lessons or NOT_RECORDED, ""]
     if facts.remediations is not None:
         lines += ["## Remediation runs", ""]
         if not facts.remediations:
