@@ -120,9 +120,9 @@ ALLOWED = {
     "incidents/parsing.py": "parse_mention reads incoming Slack text",
     # The one reader of rows and queued notices written before parts were kept.
     "refs.py": "legacy() reads timeline rows stored as text with markup",
-    # Remaining (#16.2, not done yet): the status page still reads markup out of stored
-    # update text instead of rendering references; it reads, never writes.
-    "status/text.py": "the status page reads markup in stored update text",
+    # Sanitises people's words for the public: markup typed literally into an update's
+    # text is read so that no Slack ID reaches the status page. It reads, never writes.
+    "status/text.py": "public_text reads markup a person typed into an update",
 }
 
 
