@@ -244,7 +244,7 @@ async def _reports(args: argparse.Namespace) -> int:
             print(markdown.render(await reports.report(args.incident_id)), end="")
             return 0
         figures = await reports.stats(args.days)
-        print(stats_text(figures).replace("*", ""))
+        print(stats_text(figures))
         for line in stats_lines(figures):
             print(line)
         if args.chart:

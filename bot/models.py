@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.refs import Rich
 
 __all__ = [
     "Actor",
@@ -60,11 +63,6 @@ class Actor:
 
 
 SYSTEM = Actor(user_id="chatops-bot", user_name="chatops-bot")
-
-
-def mention(user_id: str) -> str:
-    """A person named in a timeline line; the bot's own actor is no Slack user to mention."""
-    return "the bot" if user_id == SYSTEM.user_id else f"<@{user_id}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +154,9 @@ class TimelineEvent:
     # The end of `text` that a person wrote (a title, a note, a copied message): shown as
     # text, never read as markup. What comes before it is the bot's own words.
     said: str = ""
+    # The line as data (bot.refs): people, channels and groups as references, rendered by
+    # each surface; `text` is its plain form, for search and older readers.
+    parts: Rich = ()
 
     def __post_init__(self) -> None:
         if not self.text.endswith(self.said):

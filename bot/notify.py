@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.models import Incident
+from bot.refs import Rich
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +133,13 @@ class Notifier(Protocol):
         *,
         channel: str,
         kind: str,
-        text: str,
+        text: Rich,
         actor: str,
         thread_ts: str | None = None,
         said: str = "",
     ) -> MessageRef:
         """Post one line about a change (`kind`: acknowledged, assigned, noted...) by `actor`;
-        `text` is its timeline entry, `said` the end of it that a person wrote (shown as
+        `text` is its timeline entry (bot.refs), `said` the end of it that a person wrote (shown as
         text, never as markup). In a thread when `thread_ts` is given."""
         ...
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import refs
 from bot.alerts import storage
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
@@ -23,7 +24,7 @@ from bot.errors import Conflict, NotFound, PermissionDenied
 from bot.incidents.changes import IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
-from bot.models import Actor, mention
+from bot.models import Actor
 from bot.permissions import Permissions
 from bot.policy.alerts import AlertsConfig
 from bot.redact import redact_text
@@ -110,10 +111,10 @@ class SilenceService:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as s:
             for labels in sets:
                 created.append(await self._create(s, url, labels, now, ends_at, comment))
-        line = (
+        line = refs.text(
             f"Silenced {len(silenceable)} alert{'s' if len(silenceable) != 1 else ''} in"
-            f" Alertmanager for {humanize_seconds(self.config.silence_for.seconds)} by"
-            f" {mention(actor.user_id)}"
+            f" Alertmanager for {humanize_seconds(self.config.silence_for.seconds)} by ",
+            refs.Person(actor.user_id),
         )
         async with self.changes.begin(request_id=request_id) as change:
             await change.lock(incident_id)
@@ -133,7 +134,7 @@ class SilenceService:
                     "matchers": [m for _, m in created],
                     "ends_at": ends_at.isoformat(),
                 },
-                effects=[Queued(NOTICE, {"kind": "alerts_silenced", "text": line})],
+                effects=[Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)})],
             )
         return Silenced(
             incident_id, tuple(s for s, _ in created), len(silenceable), ends_at, changed=True

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot import audit, dedup, metrics, outbox
+from bot import audit, dedup, metrics, outbox, refs
 from bot.audit import AuditRecord
 from bot.catalog import Service
 from bot.clock import Clock
@@ -240,8 +240,12 @@ class DiagnosticsService:
                     tx.after_commit(self.dispatcher.kick)
             if incident is not None:
                 worst = [c for c, g in report.grades().items() if g != "OK"]
-                text = f"Diagnosis of {report.service} by <@{actor.user_id}>: {report.grade.name}"
-                text += f" ({', '.join(worst[:6])})" if worst else " (all checks OK)"
+                text = refs.text(
+                    f"Diagnosis of {report.service} by ",
+                    refs.Person(actor.user_id),
+                    f": {report.grade.name}",
+                    f" ({', '.join(worst[:6])})" if worst else " (all checks OK)",
+                )
                 await journal.record(
                     tx,
                     now,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot import refs
 from bot.clock import utc_from_timestamp
 from bot.errors import NotifierError
 from bot.escalation import storage as escalations
@@ -126,7 +127,7 @@ class EscalationDelivery:
                     incident.id,
                     actor=SYSTEM.user_id,
                     kind="notification_failed",
-                    text=f"Page could not read <!subteam^{group}>: {code}",
+                    text=refs.text("Page could not read ", refs.Group(group), f": {code}"),
                     action=PAGE_FANOUT,
                     args={"reminder_id": reminder_id, "group": group},
                     data={"reminder_id": reminder_id},
@@ -194,19 +195,21 @@ class EscalationDelivery:
             return
         code = error.error_code or str(error)
         who = effect.payload.get("user_id")
-        what = {
-            PAGE_POST: "Page post",
-            PAGE_FANOUT: "Page (reading user groups)",
-            PAGE_DM: f"Page DM to <@{who}>",
-            BREACH: "Breach warning",
-            REMIND: f"Reminder to <@{who}>" if who else "Reminder in the incident channel",
-        }.get(effect.kind, effect.kind)
+        to_whom = refs.text(" to ", refs.Person(who)) if who else refs.text()
+        here = to_whom or refs.text(" in the incident channel")
+        what: refs.Rich = {
+            PAGE_POST: refs.text("Page post"),
+            PAGE_FANOUT: refs.text("Page (reading user groups)"),
+            PAGE_DM: refs.text("Page DM", *to_whom),
+            BREACH: refs.text("Breach warning"),
+            REMIND: refs.text("Reminder", *here),
+        }.get(effect.kind, refs.text(effect.kind))
         async with self.changes.begin() as change:
             await change.record(
                 incident.id,
                 actor=SYSTEM.user_id,
                 kind="notification_failed",
-                text=f"{what} failed: {code}",
+                text=refs.text(*what, f" failed: {code}"),
                 action=effect.kind,
                 args={"reminder_id": effect.payload.get("reminder_id"), "user": who},
                 data={"reminder_id": effect.payload.get("reminder_id")},

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from bot import refs
 from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as escalations
@@ -20,7 +21,7 @@ from bot.escalation.delivery import BREACH, PAGE_FANOUT, PAGE_POST, REMIND
 from bot.escalation.extensions import ProviderPages
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
-from bot.models import SYSTEM, Actor, Incident, Severity, mention
+from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Page
 from bot.policy import Policy
 from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
@@ -33,13 +34,16 @@ _BREACH_TARGET: dict[str, str] = {
 }
 
 
-def _mentions(targets: Sequence[str]) -> str:
-    def one(target: str) -> str:
+def _mentions(targets: Sequence[str]) -> refs.Rich:
+    def one(target: str) -> refs.Part:
         if target in PROVIDERS:
             return PROVIDER_NAMES[target]  # a paging service, by name
-        return f"<!subteam^{target}>" if target.startswith("S") else f"<@{target}>"
+        return refs.person_or_group(target)
 
-    return " ".join(one(target) for target in targets)
+    parts: list[refs.Part] = []
+    for target in targets:
+        parts += [" ", one(target)] if parts else [one(target)]
+    return refs.text(*parts)
 
 
 class EscalationFiring:
@@ -103,16 +107,21 @@ class EscalationFiring:
             "since": page.since,
             "acknowledged": incident.acknowledged_at is not None,
         }
-        text = f"Paged level {page.level}: {_mentions(page.targets)}"
+        text = refs.text(f"Paged level {page.level}: ", *_mentions(page.targets))
         if page.by:
             # The reason ends the line: it is the person's words (TimelineEvent.said).
-            text += f", escalated by {mention(page.by)}" + (
-                f": {page.reason}" if page.reason else ""
+            text = refs.text(
+                *text,
+                ", escalated by ",
+                refs.Person(page.by),
+                f": {page.reason}" if page.reason else "",
             )
         elif page.waited:
-            text += f" (not acknowledged after {humanize_seconds(page.waited)})"
+            text = refs.text(*text, f" (not acknowledged after {humanize_seconds(page.waited)})")
         else:
-            text += " (on declaration)" if page.since == "declared" else " (on reopening)"
+            text = refs.text(
+                *text, " (on declaration)" if page.since == "declared" else " (on reopening)"
+            )
         await change.record(
             incident.id,
             kind="paged",
@@ -178,17 +187,21 @@ class EscalationFiring:
         user_id = incident.lead
         levels = self.policy.levels(incident.severity)
         on_call = levels[0].slack_targets if user_id is None and levels else []
-        whom = f"<@{user_id}>" if user_id else f"{_mentions(on_call)} in the incident channel"
+        whom = (
+            refs.text(refs.Person(user_id))
+            if user_id
+            else refs.text(*_mentions(on_call), " in the incident channel")
+        )
         if reminder.kind == ReminderKind.UPDATE_DUE:
             every = self.policy.response_times(incident.severity).update_every
             within = str(every) if every else ""
-            text = f"Reminded {whom} that a status update is due"
+            text = refs.text("Reminded ", *whom, " that a status update is due")
         else:
             reviews = self.policy.reviews
             preliminary = reminder.kind == ReminderKind.PRELIMINARY_REVIEW
             within = str(reviews.preliminary_within if preliminary else reviews.formal_within)
             name = "preliminary" if preliminary else "formal"
-            text = f"Reminded {whom} that the {name} review is due ({within} after)"
+            text = refs.text("Reminded ", *whom, f" that the {name} review is due ({within} after)")
         reminder_payload = {
             "reminder_id": reminder.id,
             "kind": str(reminder.kind),

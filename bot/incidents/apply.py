@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bot import refs
 from bot.errors import Conflict
 from bot.incidents import storage
 from bot.incidents.changes import Change, IncidentChange, IncidentChanges
@@ -29,7 +30,7 @@ async def apply_change(
     args: dict[str, Any],
     kind: str,
     mutate: Callable[[Incident], Incident],
-    timeline: Callable[[Incident, Incident], str],
+    timeline: Callable[[Incident, Incident], str | refs.Rich],
     request_id: str | None,
     effects: Sequence[str] | None = None,
     details: dict[str, Any] | None = None,
@@ -53,12 +54,14 @@ async def apply_change(
         if source is not None and await storage.has_timeline_source(change.tx, before.id, source):
             raise AlreadyOnTimeline(before)
         after = await storage.update(change.tx, mutate(before).evolve(updated_at=change.now))
-        text = timeline(before, after)
+        written = timeline(before, after)
+        parts = refs.legacy(written, said) if isinstance(written, str) else written
         if effects is None:
             effects = effects_for(kind, after, policy)
         payload: dict[str, Any] = {
             "kind": kind,
-            "text": text,
+            "text": refs.plain(parts),
+            "parts": refs.dump(parts),
             "said": said,
             "actor": actor.user_id,
             "details": details or {},
@@ -67,7 +70,7 @@ async def apply_change(
             after.id,
             actor=actor.user_id,
             kind=kind,
-            text=text,
+            text=parts,
             action=action,
             args=args,
             effects=queued(effects, payload, after),

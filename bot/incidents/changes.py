@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot import dedup, outbox
+from bot import dedup, outbox, refs
 from bot.clock import Clock
 from bot.errors import NotFound
 from bot.incidents import journal, storage
@@ -123,7 +123,7 @@ class Change:
         *,
         actor: str,
         kind: str,
-        text: str,
+        text: str | refs.Rich,
         action: str,
         args: dict[str, Any],
         effects: Sequence[Queued] = (),

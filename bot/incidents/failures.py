@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import refs
 from bot.errors import NotifierError
 from bot.incidents import journal, storage
 from bot.incidents.effects import (
@@ -61,7 +62,11 @@ class FailureReports:
                 incident.id,
                 actor=SYSTEM.user_id,
                 kind="notification_failed",
-                text=f"Announcement in <#{target}> failed: {error.error_code or error}",
+                text=refs.text(
+                    "Announcement in ",
+                    refs.Channel(target),
+                    f" failed: {error.error_code or error}",
+                ),
                 action="incident.announce",
                 args={"channel": target},
                 outcome=f"failed: {error.error_code or error}",

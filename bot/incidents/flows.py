@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot import outbox
+from bot import outbox, refs
 from bot.clock import Clock
 from bot.incidents import storage
 from bot.incidents.effects import (
@@ -120,12 +120,17 @@ class IncidentFlows:
         if incident is None:
             return
         thread_ts = None if incident.channel_id else incident.announce_ts
+        said = effect.payload.get("said", "")
+        # Notices queued before parts were kept carry their line as markup.
+        parts = refs.load(effect.payload.get("parts")) or refs.legacy(
+            effect.payload.get("text", ""), said
+        )
         await self.notifier.post_notice(
             incident,
             channel=incident_channel(incident, self.policy),
             kind=effect.payload.get("kind", ""),
-            text=effect.payload.get("text", ""),
-            said=effect.payload.get("said", ""),
+            text=parts,
+            said=said,
             actor=effect.payload.get("actor", SYSTEM.user_id),
             thread_ts=thread_ts,
         )

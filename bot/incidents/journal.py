@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot import audit
+from bot import audit, refs
 from bot.audit import AuditRecord
 from bot.incidents import storage
 from bot.models import TimelineEvent
@@ -20,7 +20,7 @@ async def record(
     *,
     actor: str,
     kind: str,
-    text: str,
+    text: str | refs.Rich,
     action: str,
     args: dict[str, Any],
     outcome: str = "ok",
@@ -31,8 +31,12 @@ async def record(
 ) -> None:
     """Add the timeline event and the audit entry for one action on `incident_id`.
 
-    `said` is the end of `text` that a person wrote (see TimelineEvent.said).
+    `said` is the end of `text` that a person wrote (see TimelineEvent.said). Rich `text`
+    (bot.refs) is kept as parts, its plain form as the row's text.
     """
+    # Text still written with markup (the callers named in tests/unit/test_mentions.py) is
+    # read into parts here, so every surface renders it alike.
+    parts = refs.legacy(text, said) if isinstance(text, str) else text
     await storage.add_timeline(
         tx,
         TimelineEvent(
@@ -40,10 +44,11 @@ async def record(
             at=at,
             actor=actor,
             kind=kind,
-            text=text,
+            text=refs.plain(parts),
             data=data or {},
             source=source,
             said=said,
+            parts=parts,
         ),
     )
     await audit.append(

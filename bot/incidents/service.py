@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot import refs
 from bot.clock import Clock
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, PermissionDenied
@@ -475,7 +476,7 @@ class IncidentService(IncidentQueries):
         if message is None:
             return Outcome(incident, changed=False, message="message not found")
         excerpt = timeline_text.message_excerpt(message.text)
-        author = f"<@{message.user}>" if message.user else "a bot"
+        author = refs.Person(message.user) if message.user else "a bot"
         details = {"channel": channel_id, "ts": message_ts, "author": message.user}
         try:
             after = await apply_change(
@@ -487,7 +488,7 @@ class IncidentService(IncidentQueries):
                 args=details,
                 kind="message_added",
                 mutate=lambda current: current,
-                timeline=lambda _b, _a: f"{author}: {excerpt}",
+                timeline=lambda _b, _a: refs.text(author, f": {excerpt}"),
                 request_id=request_id,
                 effects=(),
                 details=details,
@@ -500,8 +501,9 @@ class IncidentService(IncidentQueries):
 
 
 class AlreadyAcknowledged(Conflict):
+    """Lost the race to another acknowledgement; `incident` says who was first (its
+    `acknowledged_by`), for the surface to name (templates.already_acknowledged)."""
+
     def __init__(self, incident: Incident) -> None:
-        super().__init__(
-            f"{incident.id} was already acknowledged by <@{incident.acknowledged_by}>."
-        )
+        super().__init__(f"{incident.id} was already acknowledged.")
         self.incident = incident

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bot import refs
 from bot.clock import utc_from_timestamp
 from bot.errors import Conflict, NotFound
 from bot.models import Incident, Severity, Status, TimelineEvent
@@ -179,7 +180,7 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
             event.actor,
             event.kind,
             event.text,
-            json.dumps(_with_said(event.data, event.said), default=str),
+            json.dumps(_with_said(event.data, event.said, event.parts), default=str),
             event.source,
         ),
     )
@@ -196,27 +197,41 @@ async def timeline(tx: Tx, incident_id: str) -> list[TimelineEvent]:
 
 # The key under which an event's `said` is kept in its data.
 _SAID = "said"
+# The key under which an event's parts (bot.refs) are kept in its data.
+_PARTS = "parts"
 
 
-def _with_said(data: dict[str, Any], said: str) -> dict[str, Any]:
-    return {**data, _SAID: said} if said else data
+def _with_said(data: dict[str, Any], said: str, parts: refs.Rich) -> dict[str, Any]:
+    data = {**data, _SAID: said} if said else data
+    return {**data, _PARTS: refs.dump(parts)} if parts else data
 
 
 def _event(row: Row) -> TimelineEvent:
     data = json.loads(row["data"])
+    text: str = row["text"]
     said = data.pop(_SAID, "") if isinstance(data, dict) else ""
+    parts = refs.load(data.pop(_PARTS, None)) if isinstance(data, dict) else None
+    if not isinstance(said, str) or not text.endswith(said):
+        # A `said` that does not end the text (an edited row) marks the whole line as words.
+        said, parts = text, (text,)
+    elif parts is None or not _ends(parts, said):
+        parts = refs.legacy(text, said)  # a row written before parts were kept
     return TimelineEvent(
         id=int(row["id"]),
         incident_id=row["incident_id"],
         at=utc_from_timestamp(row["at"]),
         actor=row["actor"],
         kind=row["kind"],
-        text=row["text"],
+        text=text,
         data=data,
         source=row["source"],
-        # A `said` that does not end the text (an edited row) marks the whole line as words.
-        said=said if isinstance(said, str) and row["text"].endswith(said) else row["text"],
+        said=said,
+        parts=parts,
     )
+
+
+def _ends(parts: refs.Rich, said: str) -> bool:
+    return not said or (bool(parts) and isinstance(parts[-1], str) and parts[-1].endswith(said))
 
 
 async def timeline_tail(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from bot import audit
+from bot import audit, refs
 from bot.audit import AuditRecord
 from bot.errors import NotifierError
 from bot.incidents import journal, storage
@@ -73,7 +73,7 @@ class WarRoom:
                 incident.id,
                 actor=SYSTEM.user_id,
                 kind="war_room_opened",
-                text=f"War room <#{channel_id}> opened",
+                text=refs.text("War room ", refs.Channel(channel_id), " opened"),
                 action="incident.war_room",
                 args={"channel": channel_id, "name": name},
                 data={"channel": channel_id, "name": name},

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import outbox
+from bot import outbox, refs
 from bot.incidents import journal
 from bot.incidents.changes import Change
 from bot.models import SYSTEM, Incident
@@ -108,7 +108,11 @@ class ActionItemReminders:
             incident.id,
             actor=SYSTEM.user_id,
             kind="reminded",
-            text=f"Reminded <@{item.owner}> that action item #{item.id} is {state}: {item.text}",
+            text=refs.text(
+                "Reminded ",
+                refs.Person(item.owner),
+                f" that action item #{item.id} is {state}: {item.text}",
+            ),
             action="reports.action_item_reminder",
             args={"item_id": item.id, "owner": item.owner, "due_at": item.due_at.isoformat()},
             data={"reminder_id": reminder.id, "reminder": ACTION_ITEM},

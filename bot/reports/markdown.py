@@ -4,11 +4,11 @@ remediation runs once that work is wired). A pure function of ReportFacts."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
+from bot import refs
 from bot.durations import humanize_seconds
-from bot.models import SYSTEM
+from bot.models import SYSTEM, TimelineEvent
 from bot.reports.models import ReportFacts
 
 SECTIONS = (
@@ -21,7 +21,6 @@ SECTIONS = (
     "Action items",
     "Lessons learned",
 )
-_MENTION = re.compile(r"<([@#])([A-Z0-9]+)(?:\|[^>]*)?>|<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>")
 NOT_RECORDED = "_Not recorded yet (`/incident postmortem`)._"
 
 
@@ -33,20 +32,14 @@ def who(user_id: str | None) -> str:
     return "the bot" if user_id == SYSTEM.user_id else f"@{user_id}"
 
 
-def plain(text: str) -> str:
-    """Slack mentions as readable handles (the bot's own as "the bot")."""
-
-    def handle(match: re.Match[str]) -> str:
-        if match.group(3):
-            return f"@{match.group(3)}"
-        return f"{match.group(1)}{match.group(2)}"
-
-    text = _MENTION.sub(handle, text).replace(f"<@{SYSTEM.user_id}>", who(SYSTEM.user_id))
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def cell(text: str) -> str:
-    return plain(text).replace("|", "\\|").replace("\n", " ")
+    """Free text a person wrote (stored plain, see bot.slack.escape) as a table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def timeline_cell(event: TimelineEvent) -> str:
+    """A timeline entry as a table cell: people, channels and groups as handles."""
+    return refs.plain(refs.of_event(event)).replace("|", "\\|").replace("\n", " ")
 
 
 def when(value: datetime | None) -> str:
@@ -70,7 +63,7 @@ def render(facts: ReportFacts) -> str:
     """The report's Markdown text."""
     incident, post = facts.incident, facts.postmortem
     drill = "[DRILL] " if incident.drill else ""  # a practice run, never taken for real
-    lines = [f"# {drill}Post-incident report: {incident.id} — {plain(incident.title)}", ""]
+    lines = [f"# {drill}Post-incident report: {incident.id} — {incident.title}", ""]
     if incident.is_open:
         lines += [
             f"> **This incident is still open** ({incident.status.label}): this report is a "
@@ -112,30 +105,30 @@ def render(facts: ReportFacts) -> str:
         "## Impact",
         "",
         f"- **Affected services:** {', '.join(incident.services) or '—'}",
-        f"- **Affected users:** {plain(post.affected_users) or '—'}",
-        f"- **Data impact:** {plain(post.data_impact) or '—'}",
-        f"- **Impact statement:** {plain(incident.impact) or '—'}",
+        f"- **Affected users:** {post.affected_users or '—'}",
+        f"- **Data impact:** {post.data_impact or '—'}",
+        f"- **Impact statement:** {incident.impact or '—'}",
         "",
         "## Timeline",
         "",
         "| Time (UTC) | Event |",
         "|---|---|",
     ]
-    lines += [f"| {when(e.at)} | {cell(e.text)} |" for e in facts.timeline]
+    lines += [f"| {when(e.at)} | {timeline_cell(e)} |" for e in facts.timeline]
     resolution = post.resolution or incident.resolution
     lines += [
         "",
         "## Root cause",
         "",
-        plain(post.root_cause) or NOT_RECORDED,
+        post.root_cause or NOT_RECORDED,
         "",
         "## Resolution",
         "",
-        plain(resolution) or NOT_RECORDED,
+        resolution or NOT_RECORDED,
         "",
         "## Prevention",
         "",
-        plain(post.prevention) or NOT_RECORDED,
+        post.prevention or NOT_RECORDED,
         "",
         "## Action items",
         "",
@@ -152,7 +145,7 @@ def render(facts: ReportFacts) -> str:
             )
     else:
         lines.append("_None recorded yet (`/incident postmortem`)._")
-    lines += ["", "## Lessons learned", "", plain(post.lessons) or NOT_RECORDED, ""]
+    lines += ["", "## Lessons learned", "", post.lessons or NOT_RECORDED, ""]
     if facts.remediations is not None:
         lines += ["## Remediation runs", ""]
         if not facts.remediations:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from bot import dedup
+from bot import dedup, refs
 from bot.clock import Clock
 from bot.errors import NotFound, PermissionDenied
 from bot.incidents import journal
@@ -84,8 +84,11 @@ class PostmortemService:
                 incident.id,
                 actor=actor.user_id,
                 kind="postmortem_saved",
-                text=f"Postmortem recorded by <@{actor.user_id}>"
-                + (f" with {len(added)} new action item(s)" if added else ""),
+                text=refs.text(
+                    "Postmortem recorded by ",
+                    refs.Person(actor.user_id),
+                    f" with {len(added)} new action item(s)" if added else "",
+                ),
                 action="reports.postmortem",
                 args=form.model_dump(mode="json"),
                 request_id=request_id,
@@ -129,7 +132,11 @@ class PostmortemService:
                 item.incident_id,
                 actor=actor.user_id,
                 kind="action_item_closed",
-                text=f"Action item #{item.id} closed by <@{actor.user_id}>: {item.text}",
+                text=refs.text(
+                    f"Action item #{item.id} closed by ",
+                    refs.Person(actor.user_id),
+                    f": {item.text}",
+                ),
                 action="reports.action_item_close",
                 args={"item_id": item.id},
                 request_id=request_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from bot import refs
 from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Incident
 from bot.reports import storage
@@ -41,7 +42,9 @@ async def reindex(tx: Tx, incident: Incident) -> None:
     """Rewrite the incident's search document from its title, services and timeline."""
     events = await incidents.timeline(tx, incident.id)
     # What people wrote (declaration, updates, notes, resolution), not the bot's own pages.
-    body = " ".join(_MENTION.sub(" ", e.text) for e in events if e.actor != SYSTEM.user_id)
+    body = " ".join(
+        refs.plain(refs.of_event(e), lambda _ref: " ") for e in events if e.actor != SYSTEM.user_id
+    )
     postmortem = await storage.get_postmortem(tx, incident.id)
     body = " ".join([incident.impact, body, postmortem.root_cause, postmortem.resolution])
     services = " ".join(incident.services)

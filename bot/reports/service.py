@@ -13,7 +13,7 @@ import base64
 import logging
 from datetime import datetime
 
-from bot import audit, dedup, outbox
+from bot import audit, dedup, outbox, refs
 from bot.audit import AuditRecord
 from bot.clock import Clock
 from bot.errors import UsageError
@@ -155,7 +155,7 @@ class ReportService:
                 incident.id,
                 actor=actor.user_id,
                 kind="report_shared",
-                text=f"Post-incident report shared by <@{actor.user_id}>",
+                text=refs.text("Post-incident report shared by ", refs.Person(actor.user_id)),
                 action="reports.report",
                 args={"channel": target, "open": incident.is_open},
                 request_id=request_id,

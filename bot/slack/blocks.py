@@ -264,7 +264,7 @@ def incident_list(page: IncidentPage) -> list[Block]:
 
 def timeline(incident: Incident, events: Sequence[TimelineEvent]) -> list[Block]:
     """The newest entries that fit in one message, oldest first; a note of what was cut."""
-    lines = [list_text.timeline_line(e.at, e.actor, e.text, e.said) for e in events]
+    lines = [list_text.timeline_line(e) for e in events]
     room = MESSAGE_BLOCKS_MAX - 2  # the header and the note of what was cut
     # Count what fits from the newest backwards, so the latest events are always shown;
     # greedy packing needs as many sections either way round.

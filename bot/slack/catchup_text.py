@@ -3,13 +3,15 @@ each bounded, so the whole stays within one section (3,000 characters) and fifte
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from bot import refs
 from bot.durations import humanize_seconds
 from bot.incidents.catchup import Catchup, DiagnosisGrade
+from bot.models import TimelineEvent
+from bot.slack import rich
 from bot.slack.blocks import section
-from bot.slack.escape import escape_mrkdwn, said_at_end
+from bot.slack.escape import escape_mrkdwn
 from bot.slack.templates import (
     ROLE_LABELS,
     drill_mark,
@@ -139,21 +141,18 @@ def catchup_lines(catchup: Catchup) -> list[str]:
     ]
     if catchup.recent:
         lines.append("Most recent:")
-        lines += [
-            "• " + _recent(event.at, event.actor, event.text, event.said)
-            for event in catchup.recent
-        ]
+        lines += ["• " + _recent(event) for event in catchup.recent]
     return lines
 
 
-def _recent(at: datetime, actor: str, text: str, said_: str) -> str:
+def _recent(event: TimelineEvent) -> str:
     """A timeline entry: its mentions kept as markup and the person's words escaped, unless
     that is too long, when all of it is shown as cut words (a cut mention would not render)."""
-    who = "" if actor == "chatops-bot" else f" {user(actor)}"
-    shown = said_at_end(" ".join(text.split()), " ".join(said_.split()))
+    who = "" if event.actor == "chatops-bot" else f" {user(event.actor)}"
+    shown = " ".join(rich.mrkdwn(refs.of_event(event), event.said).split())
     if len(shown) > WORDS_MAX:
-        shown = _words(text)
-    return f"{slack_date(at)}{who} · {shown}"
+        shown = _words(event.text)
+    return f"{slack_date(event.at)}{who} · {shown}"
 
 
 def catchup_text(catchup: Catchup) -> str:

@@ -40,17 +40,6 @@ def escape_mrkdwn(text: str) -> str:
     return text.translate(_MRKDWN_ESCAPES)
 
 
-def said_at_end(text: str, said: str) -> str:
-    """`text` as mrkdwn when its end, `said`, is what a person wrote (a timeline entry: the
-    bot's words and mentions first, then theirs, see TimelineEvent.said): the bot's part as
-    written, the person's part escaped."""
-    if not said:
-        return text
-    if not text.endswith(said):
-        return escape_mrkdwn(text)  # not as promised: show all of it as text
-    return text[: len(text) - len(said)] + escape_mrkdwn(said)
-
-
 def topic_text(text: str) -> str:
     """Plain `text` made inert for a channel topic (see the module docstring)."""
     return text.translate(_TOPIC_LOOKALIKES)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from bot.models import Incident, IncidentPage
-from bot.slack.escape import said_at_end
+from bot import refs
+from bot.models import Incident, IncidentPage, TimelineEvent
+from bot.slack import rich
 from bot.slack.templates import channel, drill_mark, said, severity_label, slack_date, user
 
 
@@ -53,9 +52,9 @@ def timeline_title(incident: Incident, count: int) -> str:
     return f"Timeline of {incident.id} ({count} entries)"
 
 
-def timeline_line(at: datetime, actor: str, text: str, said_: str = "") -> str:
-    who = "" if actor == "chatops-bot" else f" {user(actor)}"
-    return f"{slack_date(at)}{who} · {said_at_end(text, said_)}"
+def timeline_line(event: TimelineEvent) -> str:
+    who = "" if event.actor == "chatops-bot" else f" {user(event.actor)}"
+    return f"{slack_date(event.at)}{who} · {rich.mrkdwn(refs.of_event(event), event.said)}"
 
 
 def timeline_cut(hidden: int) -> str:

@@ -16,7 +16,8 @@ from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_after_seconds, retry_of
 from bot.models import Incident
 from bot.notify import ChannelFacts, ChatMessage, MessageRef, Page
-from bot.slack import blocks, error_text, escalation_text, templates
+from bot.refs import Rich
+from bot.slack import blocks, error_text, escalation_text, rich, templates
 from bot.slack.escape import from_slack
 from bot.text import visible
 
@@ -238,13 +239,15 @@ class SlackNotifier:
         *,
         channel: str,
         kind: str,
-        text: str,
+        text: Rich,
         actor: str,
         thread_ts: str | None = None,
         said: str = "",
     ) -> MessageRef:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
-        return await self.post(channel, templates.notice(kind, text, actor, said), **extra)
+        return await self.post(
+            channel, templates.notice(kind, rich.mrkdwn(text, said), actor), **extra
+        )
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
         # conversations.history holds top-level messages; a reply in a thread is only

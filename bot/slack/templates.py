@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.models import Incident, Severity
-from bot.slack.escape import escape_mrkdwn, said_at_end, topic_text
+from bot.slack.escape import escape_mrkdwn, topic_text
 
 if TYPE_CHECKING:
     pass
@@ -168,12 +168,12 @@ NOTICE_ICONS = {
 }
 
 
-def notice(kind: str, text: str, actor: str, said_: str = "") -> str:
-    """One line about a change; `text` is its timeline entry, `said_` the person's words."""
+def notice(kind: str, line: str, actor: str) -> str:
+    """One line about a change; `line` is its timeline entry as mrkdwn (bot.slack.rich)."""
     icon = NOTICE_ICONS.get(kind, ":information_source:")
     if kind == "noted":
-        return f"{icon} Note from {user(actor)}: {said_at_end(text, said_)}"
-    return f"{icon} {said_at_end(text, said_)}"
+        return f"{icon} Note from {user(actor)}: {line}"
+    return f"{icon} {line}"
 
 
 def war_room_note(incident: Incident, announce_channel: str) -> str:

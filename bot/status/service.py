@@ -15,8 +15,9 @@ from bot.errors import Conflict, PermissionDenied
 from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.incidents.effects import NOTICE, queued
 from bot.incidents.queries import well_formed_id
-from bot.models import Actor, Incident, mention
+from bot.models import Actor, Incident
 from bot.permissions import NOT_A_PUBLISHER, Permissions
+from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
 from bot.store import Tx
 
@@ -75,7 +76,7 @@ class StatusService:
             details = {"updates": updates, "newly_public": newly}
             payload = {
                 "kind": PUBLISHED,
-                "text": text,
+                **notice_payload(text),
                 "said": "",
                 "actor": actor.user_id,
                 "details": details,
@@ -114,8 +115,8 @@ class StatusService:
             await storage.bump(tx)
 
 
-def _published_line(actor: Actor, newly: bool, updates: int) -> str:
+def _published_line(actor: Actor, newly: bool, updates: int) -> Rich:
     counted = f"{updates} status update{'s' if updates != 1 else ''}"
     if newly:
-        return f"Published to the status page by {mention(actor.user_id)} with {counted}"
-    return f"{counted} published to the status page by {mention(actor.user_id)}"
+        return text("Published to the status page by ", Person(actor.user_id), f" with {counted}")
+    return text(f"{counted} published to the status page by ", Person(actor.user_id))

@@ -17,6 +17,7 @@ from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Severity
 from bot.slack import blocks
 from bot.slack import diagnosis_blocks as views
+from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import pinned_summary, policy_with
 from tests.harness import BotHarness
@@ -213,7 +214,7 @@ async def test_in_a_war_room_the_summary_joins_the_timeline_and_the_card_has_dia
     assert summary is not None and summary["text"].startswith("Diagnosis of cache: WARN")
     _, events = await harness.services.incidents.with_timeline(incident.id)
     [entry] = [e for e in events if e.kind == "diagnosed"]
-    assert entry.text == "Diagnosis of cache by <@U0ALICE>: WARN (redis.hit_ratio)"
+    assert mrkdwn(entry.parts) == "Diagnosis of cache by <@U0ALICE>: WARN (redis.hit_ratio)"
 
 
 async def test_a_slack_500_delays_the_summary_and_it_arrives_once(

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from bot.refs import Person
 from bot.slack import blocks, modals
 from tests.e2e.incident_helpers import (
     ANNOUNCE,
@@ -141,8 +142,8 @@ async def test_user_text_reaches_slack_as_text_everywhere(harness: BotHarness) -
     assert any("@channel checkout &lt;!here&gt; &amp; cart down" in t for t in dm_texts)
     timeline = [e for e in await harness.services.incidents.timeline(incident.id)]
     copied = next(e for e in timeline if e.kind == "message_added")
-    assert (copied.text, copied.said) == (
-        "<@U0CAROL>: @channel @U0MALLORY rolled back",
+    assert (copied.parts, copied.said) == (
+        (Person("U0CAROL"), ": @channel @U0MALLORY rolled back"),
         "@channel @U0MALLORY rolled back",
     )
 

@@ -21,7 +21,9 @@ import pytest
 from bot.console.workspace import SlackDouble
 from bot.escalation import ReminderKind
 from bot.models import Incident
+from bot.refs import Person
 from bot.reminders import ReminderStatus
+from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
@@ -211,14 +213,16 @@ async def test_a_signed_pagerduty_acknowledgement_stops_the_slack_escalation(
     acked = await current(harness, incident)
     assert acked.acknowledged_by == "U0JANE"  # the PagerDuty user, found in Slack by e-mail
     assert await pending_pages(harness, incident) == []  # level 2 will not be paged
-    timeline = [e.text for e in await harness.services.incidents.timeline(incident.id)]
-    assert "Acknowledged in PagerDuty by <@U0JANE>" in timeline
+    timeline = [e.parts for e in await harness.services.incidents.timeline(incident.id)]
+    assert ("Acknowledged in PagerDuty by ", Person("U0JANE")) in timeline
     await harness.settle()
     assert pd.actions(incident.id) == ["trigger"]  # not echoed back to PagerDuty
     # PagerDuty delivers again: nothing changes twice.
     status, answer = await paging.pagerduty_webhook(body)
     assert status == 200 and answer["outcome"] != "acknowledged"
-    timeline = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    timeline = [
+        mrkdwn(e.parts, e.said) for e in await harness.services.incidents.timeline(incident.id)
+    ]
     assert timeline.count("Acknowledged in PagerDuty by <@U0JANE>") == 1
 
     # Other events are read and ignored; resolving in Slack resolves in PagerDuty.

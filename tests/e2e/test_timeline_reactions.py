@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from bot.incidents.pending_pins import QUEUE, PendingPin
+from bot.refs import Person
+from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import count, declare, human_message
 from tests.harness import BotHarness
@@ -44,7 +46,7 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
         for e in await harness.services.incidents.timeline(incident.id)
         if e.kind == "message_added"
     ]
-    assert entry.text == "<@U0CAROL>: Found it: the 14:02 deploy changed the pool size"
+    assert entry.parts == (Person("U0CAROL"), ": Found it: the 14:02 deploy changed the pool size")
     assert (entry.actor, entry.source) == ("U0BOB", f"slack:{room}:{ts}")
     assert entry.data == {"channel": room, "ts": ts, "author": "U0CAROL"}
 
@@ -55,7 +57,9 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
     reply_ts = human_message(harness, room, "U0DAVE", "Rolling back now", thread_ts=ts)
     await harness.event(_reaction(room, reply_ts))  # a reply in a thread counts too
     await until(lambda: _has(harness, 2))
-    texts = [e.text for e in await harness.services.incidents.timeline(incident.id)]
+    texts = [
+        mrkdwn(e.parts, e.said) for e in await harness.services.incidents.timeline(incident.id)
+    ]
     assert "<@U0DAVE>: Rolling back now" in texts
     assert await _copied(harness) == 2
     actions = [e.action async for e in harness.services.audit.entries()]
@@ -116,7 +120,7 @@ async def test_a_pin_while_the_database_is_down_is_recorded_when_it_is_back(
         for e in await harness.services.incidents.timeline(incident.id)
         if e.kind == "message_added"
     ]
-    assert entry.text == "<@U0CAROL>: The replica lag alarm fired at 14:02"
+    assert entry.parts == (Person("U0CAROL"), ": The replica lag alarm fired at 14:02")
     assert (entry.actor, entry.source) == ("U0BOB", f"slack:{room}:{ts}")
     # Replaying again (a second replica's round) records nothing twice.
     await pending.coordinator.keep(QUEUE, _raw_pin(room, ts))

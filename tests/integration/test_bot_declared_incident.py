@@ -15,6 +15,7 @@ import pytest
 from bot.models import SYSTEM, Incident
 from bot.policy import parse_policy
 from bot.remediation.recovery_plan import Verdict
+from bot.slack.rich import mrkdwn
 from tests.escalation_env import MATRIX_POLICY, Env, start_env, stop_env
 from tests.fake_kubernetes import FakeKubernetes, deployment
 
@@ -85,10 +86,10 @@ async def test_war_room_and_update_reminder_reach_real_people(env: Env) -> None:
     assert "notification_failed" not in await env.timeline_kinds(incident)
     timeline = await env.services.incidents.timeline(incident.id)
     # The stored lines name the bot as such: Slack has no user to mention behind its actor.
-    assert not [e.text for e in timeline if f"<@{SYSTEM.user_id}>" in e.text]
+    assert not [e.text for e in timeline if f"<@{SYSTEM.user_id}>" in mrkdwn(e.parts, e.said)]
     assert any(e.text.startswith("Declared P1 by the bot:") for e in timeline)
     [reminded] = [e for e in timeline if e.kind == "reminded"]
-    assert "<@U0ONCALL>" in reminded.text and SYSTEM.user_id not in reminded.text
+    assert "<@U0ONCALL>" in mrkdwn(reminded.parts) and SYSTEM.user_id not in reminded.text
 
 
 async def test_the_report_says_the_bot_declared_it(env: Env) -> None:

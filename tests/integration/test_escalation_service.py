@@ -19,6 +19,7 @@ from bot.policy import parse_policy
 from bot.reminders import FireResult, ReminderEngine, ReminderStatus
 from bot.reminders import storage as reminder_storage
 from bot.slack import escalation_text
+from bot.slack.rich import mrkdwn
 from bot.store import create_store, migrate
 from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, MATRIX_POLICY, Env, start_env, stop_env
 
@@ -268,7 +269,9 @@ async def test_manual_escalation_pages_the_next_level_now(env: Env) -> None:
     assert (await env.pending(incident))[(K.PAGE, 3)] == T0 + 60 * MIN
     assert ("escalation.page", "U0BOB", "ok") in await env.audit_actions(incident)
     timeline = await env.services.incidents.timeline(incident.id)
-    assert any("escalated by <@U0BOB>: need the database team" in e.text for e in timeline)
+    assert any(
+        "escalated by <@U0BOB>: need the database team" in mrkdwn(e.parts, e.said) for e in timeline
+    )
 
     with pytest.raises(DuplicateRequest):
         await env.services.escalation.escalate(incident.id, BOB, reason="x", request_id="req-1")
@@ -374,7 +377,9 @@ async def test_a_page_that_slack_refuses_is_recorded(tmp_path: Path) -> None:
         incident = await env.declare("P2")  # U0ONCALL is not in this workspace
         timeline = await env.services.incidents.timeline(incident.id)
         failed = [e for e in timeline if e.kind == "notification_failed"]
-        assert [e.text for e in failed] == ["Page DM to <@U0ONCALL> failed: user_not_found"]
+        assert [mrkdwn(e.parts, e.said) for e in failed] == [
+            "Page DM to <@U0ONCALL> failed: user_not_found"
+        ]
         assert ("escalation.page_dm", "chatops-bot", "failed: user_not_found") in (
             await env.audit_actions(incident)
         )
@@ -390,7 +395,7 @@ async def test_an_unreadable_user_group_still_pages_everyone_else(tmp_path: Path
         assert env.dms("escalation level 2") == {"U0ENGLEAD": 1}
         timeline = await env.services.incidents.timeline(incident.id)
         assert "Page could not read <!subteam^S0SRE>: no_such_subteam" in [
-            e.text for e in timeline if e.kind == "notification_failed"
+            mrkdwn(e.parts, e.said) for e in timeline if e.kind == "notification_failed"
         ]
     finally:
         await stop_env(env)

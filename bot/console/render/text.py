@@ -10,6 +10,9 @@ from typing import Any, Protocol
 from rich.emoji import Emoji, NoEmoji
 from rich.text import Text
 
+from bot import refs
+from bot.models import SYSTEM
+
 Block = Mapping[str, Any]
 
 # ----- styles ------------------------------------------------------------------------------
@@ -173,6 +176,21 @@ def _token(inner: str, names: Names) -> str:
             return f"{label} <{bare}>"
         return f"{label} ({target})"
     return target.removeprefix("mailto:")
+
+
+def rich_text(rich: refs.Rich, names: Names = NO_NAMES) -> str:
+    """Rich text (bot.refs) as the console shows it: people, channels and groups by name."""
+
+    def name(ref: refs.Ref) -> str:
+        if isinstance(ref, refs.Person):
+            if ref.user_id == SYSTEM.user_id:
+                return "the bot"
+            return "@" + (names.user(ref.user_id) or ref.user_id)
+        if isinstance(ref, refs.Channel):
+            return "#" + (names.channel(ref.channel_id) or ref.channel_id)
+        return "@" + (names.usergroup(ref.group_id) or ref.group_id)
+
+    return refs.plain(rich, name)
 
 
 def _inline(text: str, names: Names, style: Style) -> str:
