@@ -12,26 +12,21 @@ recorded `bot.incidents.apply`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot import refs
-from bot.clock import Clock
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, PermissionDenied
 from bot.incidents import storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
-from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queued
+from bot.incidents.changes import Change, IncidentChange, Queued
 from bot.incidents.effects import ANNOUNCE, WAR_ROOM
 from bot.incidents.lifecycle import check_transition, next_update_due
-from bot.incidents.queries import IncidentQueries
 from bot.incidents.schemas import DeclareIncident
-from bot.models import Actor, Incident, IncidentRole, Severity, Status
-from bot.notify import Notifier
-from bot.permissions import NOT_A_PUBLISHER, Permissions
-from bot.policy import Policy
-from bot.store import Store
+from bot.incidents.service_base import Outcome
+from bot.incidents.timeline_changes import TimelineChanges
+from bot.models import Actor, Incident, Severity, Status
+from bot.permissions import NOT_A_PUBLISHER
 
 __all__ = [
     "AlreadyAcknowledged",
@@ -43,39 +38,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a lifecycle method did: the incident after it, and whether anything changed."""
-
-    incident: Incident
-    changed: bool = True
-    message: str = ""
-
-
 def incident_id(day: str, seq: int) -> str:
     return f"INC-{day}-{seq:03d}"
 
 
-class IncidentService(IncidentQueries):
-    """Declares incidents and changes them; reads them too (IncidentQueries)."""
-
-    def __init__(
-        self,
-        *,
-        store: Store,
-        clock: Clock,
-        policy: Policy,
-        changes: IncidentChanges,
-        permissions: Permissions,
-        notifier: Notifier | None = None,
-    ) -> None:
-        super().__init__(store=store)
-        self.permissions = permissions
-        # Only read from (a message copied to the timeline); sending goes through the outbox.
-        self.notifier = notifier
-        self.clock = clock
-        self.policy = policy
-        self.changes = changes
+class IncidentService(TimelineChanges):
+    """Declares incidents and changes them; reads them too (IncidentQueries). Roles, notes,
+    the war room and copied messages are in TimelineChanges (timeline_changes.py)."""
 
     async def declare(
         self, command: DeclareIncident, actor: Actor, *, request_id: str | None = None
@@ -132,12 +101,6 @@ class IncidentService(IncidentQueries):
         return incident
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    async def _require_responder(self, actor: Actor) -> None:
-        if actor.is_system:
-            return
-        if not await self.permissions.allows(actor, "responders"):
-            raise PermissionDenied("Only responders may change incidents.")
 
     async def acknowledge(
         self,
@@ -358,146 +321,6 @@ class IncidentService(IncidentQueries):
             effects=effects,
             details={"severity": severity.value},
         )
-
-    async def assign(
-        self,
-        incident_id: str,
-        actor: Actor,
-        *,
-        role: IncidentRole,
-        user_id: str,
-        request_id: str | None = None,
-        effects: Sequence[str] | None = None,
-    ) -> Incident:
-        """Give `role` to `user_id` (one person a role; assigning again replaces)."""
-        await self._require_responder(actor)
-
-        def mutate(incident: Incident) -> Incident:
-            if not incident.is_open:
-                raise Conflict(f"{incident.id} is resolved; reopen it to assign roles.")
-            return incident.evolve(roles={**incident.roles, role.value: user_id})
-
-        return await apply_change(
-            self.changes,
-            self.policy,
-            incident_id,
-            actor,
-            action="incident.assign",
-            args={"role": role.value, "user": user_id},
-            kind="assigned",
-            mutate=mutate,
-            timeline=lambda _b, _a: timeline_text.assigned(role, user_id, actor),
-            request_id=request_id,
-            effects=effects,
-            details={"role": role.value, "user": user_id},
-        )
-
-    async def add_note(
-        self,
-        incident_id: str,
-        actor: Actor,
-        *,
-        text: str,
-        kind: str = "noted",
-        request_id: str | None = None,
-        effects: Sequence[str] | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> Incident:
-        """Add a timeline entry (a note, or a message pinned by reaction)."""
-        return await apply_change(
-            self.changes,
-            self.policy,
-            incident_id,
-            actor,
-            action="incident.note",
-            args={"text": text, **(details or {})},
-            kind=kind,
-            mutate=lambda incident: incident,
-            timeline=lambda _b, _a: text,
-            request_id=request_id,
-            effects=effects,
-            details=details,
-            said=text,
-        )
-
-    async def retry_war_room(
-        self, incident_id: str, actor: Actor, *, request_id: str | None = None
-    ) -> Incident:
-        """Open the war room, or run its set-up again (invites, topic, pinned summary).
-
-        Every step is idempotent, so this is safe after a partial failure; it also opens a
-        war room for an incident whose severity does not call for one.
-        """
-        await self._require_responder(actor)
-
-        def mutate(incident: Incident) -> Incident:
-            if not incident.is_open:
-                raise Conflict(f"{incident.id} is resolved; reopen it to use a war room.")
-            return incident
-
-        return await apply_change(
-            self.changes,
-            self.policy,
-            incident_id,
-            actor,
-            action="incident.warroom",
-            args={},
-            kind="war_room_requested",
-            mutate=mutate,
-            timeline=lambda b, _a: timeline_text.war_room_requested(b, actor),
-            request_id=request_id,
-        )
-
-    async def add_message_to_timeline(
-        self,
-        *,
-        channel_id: str,
-        message_ts: str,
-        actor: Actor,
-        request_id: str | None = None,
-    ) -> Outcome | None:
-        """Copy a Slack message of a war room to its incident's timeline, once per message.
-
-        None when the channel is no incident's war room (the reaction is not for us);
-        `changed=False` when the message is already on the timeline or cannot be read.
-        Raises NotifierError when Slack refuses to show the message.
-        """
-        source = f"slack:{channel_id}:{message_ts}"
-        async with self.store.transaction() as tx:
-            incident = await storage.get_by_channel(tx, channel_id)
-            if incident is None:
-                return None
-            if await storage.has_timeline_source(tx, incident.id, source):
-                return Outcome(incident, changed=False, message="already on the timeline")
-        if self.notifier is None:
-            raise Conflict("No way to read Slack messages is configured.")
-        # Read outside the transaction: a Slack round trip must not hold a database lock.
-        message = await self.notifier.fetch_message(channel_id, message_ts)
-        if message is None:
-            return Outcome(incident, changed=False, message="message not found")
-        excerpt = timeline_text.message_excerpt(message.text)
-        author = refs.Person(message.user) if message.user else "a bot"
-        details = {"channel": channel_id, "ts": message_ts, "author": message.user}
-        try:
-            after = await apply_change(
-                self.changes,
-                self.policy,
-                incident.id,
-                actor,
-                action="incident.timeline_message",
-                args=details,
-                kind="message_added",
-                mutate=lambda current: current,
-                timeline=lambda _b, _a: refs.text(author, f": {excerpt}"),
-                request_id=request_id,
-                effects=(),
-                details=details,
-                source=source,
-                said=excerpt,
-            )
-        except AlreadyOnTimeline as race:
-            return Outcome(race.incident, changed=False, message="already on the timeline")
-        return Outcome(after)
 
 
 class AlreadyAcknowledged(Conflict):
