@@ -50,13 +50,13 @@ class ChannelFacts:
 class Page:
     """One escalation page: who it is for and why.
 
-    `targets` are the level's users (U...) and user groups (S...). `waited` is how long the
+    `recipients` are the level's users (U...) and user groups (S...). `waited` is how long the
     incident has gone unacknowledged since it was `since` ("declared" or "reopened"), for a
     page by the clock; `by` and `reason` say who paged by hand (`/incident escalate`) and why.
     """
 
     level: int
-    targets: tuple[str, ...]
+    recipients: tuple[str, ...]
     waited: float | None = None
     by: str | None = None
     reason: str = ""

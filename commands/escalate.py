@@ -15,7 +15,7 @@ async def escalate_incident(ctx: CommandContext, incident_id: str, reason: str =
     )
     await ctx.reply(
         escalation_text.escalated_confirmation(
-            done.incident.id, done.level, done.last_level, done.targets
+            done.incident.id, done.level, done.last_level, done.recipients
         )
     )
 

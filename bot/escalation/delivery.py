@@ -73,7 +73,7 @@ class EscalationDelivery:
     def _page_of(payload: dict[str, Any]) -> Page:
         return Page(
             level=int(payload["level"]),
-            targets=tuple(payload["targets"]),
+            recipients=tuple(payload["targets"]),
             waited=payload.get("waited"),
             by=payload.get("by"),
             reason=payload.get("reason") or "",

@@ -34,14 +34,14 @@ _BREACH_TARGET: dict[str, str] = {
 }
 
 
-def _mentions(targets: Sequence[str]) -> refs.Rich:
+def _mentions(recipients: Sequence[str]) -> refs.Rich:
     def one(target: str) -> refs.Part:
         if target in PROVIDERS:
             return PROVIDER_NAMES[target]  # a paging service, by name
         return refs.person_or_group(target)
 
     parts: list[refs.Part] = []
-    for target in targets:
+    for target in recipients:
         parts += [" ", one(target)] if parts else [one(target)]
     return refs.text(*parts)
 
@@ -100,14 +100,14 @@ class EscalationFiring:
         payload = {
             "reminder_id": reminder_id,
             "level": page.level,
-            "targets": list(page.targets),
+            "targets": list(page.recipients),  # the stored key, kept
             "waited": page.waited,
             "by": page.by,
             "reason": page.reason,
             "since": page.since,
             "acknowledged": incident.acknowledged_at is not None,
         }
-        text = refs.text(f"Paged level {page.level}: ", *_mentions(page.targets))
+        text = refs.text(f"Paged level {page.level}: ", *_mentions(page.recipients))
         if page.by:
             # The reason ends the line: it is the person's words (TimelineEvent.said).
             text = refs.text(
@@ -129,11 +129,11 @@ class EscalationFiring:
             said=page.reason if page.by else "",
             action="escalation.page",
             actor=actor.user_id,
-            args={"level": page.level, "targets": list(page.targets), "reason": page.reason},
+            args={"level": page.level, "targets": list(page.recipients), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
             effects=[Queued(PAGE_POST, payload), Queued(PAGE_FANOUT, payload)],
         )
-        providers = [target for target in page.targets if target in PROVIDERS]
+        providers = [target for target in page.recipients if target in PROVIDERS]
         if providers and self.provider_pages is not None:
             await self.provider_pages.page(
                 change,

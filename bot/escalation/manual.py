@@ -25,7 +25,7 @@ class Escalation:
 
     incident: Incident
     level: int
-    targets: tuple[str, ...]
+    recipients: tuple[str, ...]
     reminder_id: int
     last_level: int
 

@@ -12,7 +12,7 @@ from bot.policy import Policy
 class OnCallLevel:
     level: int
     after: float
-    targets: tuple[str, ...]
+    recipients: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ class PageSent:
     """One escalation page: its level, whom it named, when; `by` for a page made by hand."""
 
     level: int
-    targets: tuple[str, ...]
+    recipients: tuple[str, ...]
     at: float
     by: str | None = None
 
@@ -73,7 +73,13 @@ class DrillReport:
             declared_at=float(data["declared_at"]),
             ended_at=data.get("ended_at"),
             pages=tuple(
-                PageSent(p["level"], tuple(p["targets"]), p["at"], p.get("by"))
+                # "targets": the key of reports stored before it was called "recipients"
+                PageSent(
+                    p["level"],
+                    tuple(p.get("recipients", p.get("targets", ()))),
+                    p["at"],
+                    p.get("by"),
+                )
                 for p in data.get("pages", ())
             ),
             acknowledged_by=data.get("acknowledged_by"),
@@ -101,7 +107,7 @@ def answered_level(
     before = [page for page in pages if page.at <= acked_at]
     if not before:
         return None
-    named = [page.level for page in before if acker in page.targets]
+    named = [page.level for page in before if acker in page.recipients]
     return min(named) if named else max(page.level for page in before)
 
 
@@ -155,7 +161,7 @@ async def gather(
         (incident.id,),
     )
     providers = {row["provider"]: row["state"] for row in alerts}
-    named = {target for page in pages for target in page.targets if target in provider_names}
+    named = {target for page in pages for target in page.recipients if target in provider_names}
     skipped = sorted(named - providers.keys()) if not page_providers else []
     diagnosed = await storage.timeline_tail(tx, incident.id, limit=20, kinds=("diagnosed",))
     checks = [

@@ -30,7 +30,7 @@ def _pages(report: DrillReport) -> list[str]:
         after = humanize_seconds(max(0.0, page.at - report.declared_at))
         how = f", escalated by {user(page.by)}" if page.by else ""
         lines.append(
-            f"• Level {page.level}, {after} after the declaration{how}: {mentions(page.targets)}"
+            f"• Level {page.level}, {after} after the declaration{how}: {mentions(page.recipients)}"
         )
     if len(report.pages) > PAGES_SHOWN:
         lines.append(f"• … and {len(report.pages) - PAGES_SHOWN} more pages")

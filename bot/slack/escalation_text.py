@@ -28,10 +28,10 @@ REVIEW_NAMES = {
 }
 
 
-def mentions(targets: Sequence[str]) -> str:
+def mentions(recipients: Sequence[str]) -> str:
     """Users and user groups as mentions that notify them (a page); a paging service that
     a level names (pagerduty, opsgenie) by its name."""
-    return " ".join(PROVIDER_NAMES.get(target) or user(target) for target in targets)
+    return " ".join(PROVIDER_NAMES.get(target) or user(target) for target in recipients)
 
 
 def _page_reason(page: Page) -> str:
@@ -50,7 +50,7 @@ def page_text(incident: Incident, page: Page) -> str:
         f":rotating_light: {drill_mark(incident)}*Escalation level {page.level}* for "
         f"*{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}\n"
-        f"{mentions(page.targets)}: you are paged. {_page_reason(page)} "
+        f"{mentions(page.recipients)}: you are paged. {_page_reason(page)} "
         f"Acknowledge with `/incident ack {incident.id}`."
     )
 
@@ -99,11 +99,11 @@ def reminder_text(incident: Incident, *, kind: str, due_at: datetime, within: st
 
 
 def channel_reminder_text(
-    incident: Incident, *, targets: Sequence[str], kind: str, due_at: datetime, within: str
+    incident: Incident, *, recipients: Sequence[str], kind: str, due_at: datetime, within: str
 ) -> str:
     """A reminder posted in the incident channel when no person leads the incident (the bot
     declared it and nobody has taken command): addressed to the first escalation level."""
-    who = f"{mentions(targets)}: " if targets else ""
+    who = f"{mentions(recipients)}: " if recipients else ""
     return (
         f"{who}{reminder_text(incident, kind=kind, due_at=due_at, within=within)} Nobody "
         f"leads it yet: take command with `/incident assign {incident.id} commander @you`."
@@ -111,13 +111,13 @@ def channel_reminder_text(
 
 
 def escalated_confirmation(
-    incident_id: str, level: int, last_level: int, targets: Sequence[str]
+    incident_id: str, level: int, last_level: int, recipients: Sequence[str]
 ) -> str:
     """Ephemeral answer to `/incident escalate`: mentions here do not notify anyone."""
     top = " That is the last level." if level >= last_level else ""
     return (
         f"Escalated *{incident_id}* to level {level} of {last_level}: paging "
-        f"{mentions(targets)} now.{top}"
+        f"{mentions(recipients)} now.{top}"
     )
 
 
@@ -148,5 +148,5 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
             lines.append("• nobody is paged for this severity")
         for level in row.levels:
             when = "at once" if level.after == 0 else f"after {humanize_seconds(level.after)}"
-            lines.append(f"• Level {level.level}, {when}: {mentions(level.targets)}")
+            lines.append(f"• Level {level.level}, {when}: {mentions(level.recipients)}")
     return "\n".join(lines)

@@ -323,7 +323,7 @@ class SlackNotifier:
         within: str,
     ) -> MessageRef:
         text = escalation_text.channel_reminder_text(
-            incident, targets=mentions, kind=kind, due_at=due_at, within=within
+            incident, recipients=mentions, kind=kind, due_at=due_at, within=within
         )
         return await self.post(channel, text)
 

@@ -261,7 +261,7 @@ async def test_manual_escalation_pages_the_next_level_now(env: Env) -> None:
         incident.id, BOB, reason="need the database team", request_id="req-1"
     )
     await env.deliver()
-    assert (done.level, done.targets, done.last_level) == (2, ("U0ENGLEAD", "S0SRE"), 3)
+    assert (done.level, done.recipients, done.last_level) == (2, ("U0ENGLEAD", "S0SRE"), 3)
     [page] = env.posts("Escalation level 2")
     assert "<@U0BOB> escalated it by hand: need the database team" in page.params["text"]
     assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
@@ -405,7 +405,7 @@ async def test_oncall_shows_who_stands_at_each_level(env: Env) -> None:
     rows = env.services.escalation.oncall()
     assert [row.severity for row in rows] == list(Severity)
     p0 = rows[0]
-    assert [(lvl.level, lvl.after, lvl.targets) for lvl in p0.levels] == [
+    assert [(lvl.level, lvl.after, lvl.recipients) for lvl in p0.levels] == [
         (1, 0, ("U0ONCALL",)),
         (2, 1800, ("U0ENGLEAD", "S0SRE")),
         (3, 3600, ("U0VPENG",)),
