@@ -24,7 +24,7 @@ from commands.context import (
     CommandContext,
     action_value,
     channel_of,
-    listener_context,
+    click_context,
     open_form,
     run_command,
 )
@@ -51,13 +51,8 @@ def _on_click(
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = listener_context(
-            services,
-            context,
-            client,
-            channel_id=channel_of(body),
-            respond=respond,
-            trigger_id=body.get("trigger_id"),
+        ctx = click_context(
+            services, context, client, body, respond, trigger_id=body.get("trigger_id")
         )
         incident_id = action_value(body)
 

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import UsageError
 from bot.services import Services
 from bot.slack import alert_blocks as views
-from commands.context import action_value, channel_of, listener_context, run_command
+from commands.context import action_value, click_context, run_command
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -26,9 +26,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = listener_context(
-            services, context, client, channel_id=channel_of(body), respond=respond
-        )
+        ctx = click_context(services, context, client, body, respond)
         value = action_value(body)
 
         async def work() -> None:

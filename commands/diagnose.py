@@ -14,15 +14,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.diagnostics.service import Diagnosis
-from bot.errors import UsageError
-from bot.incidents.parsing import check_command
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
-from bot.slack import help_text
 from commands.context import (
     CommandContext,
     action_value,
-    channel_of,
+    click_context,
+    command_words,
     listener_context,
     record_invocation,
     run_command,
@@ -80,19 +78,10 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         raw = str(command.get("text") or "")
-        try:
-            words = check_command(raw).split()
-        except UsageError as exc:
-            # Too long, or a control character: refused on the ack, as every command does.
-            await ack(response_type="ephemeral", text=help_text.usage("diagnose", str(exc)))
-            await record_invocation(
-                services,
-                context["actor"],
-                "diagnose",
-                "rejected: usage",
-                {"text": raw},
-                context.get("request_id"),
-            )
+        words = await command_words(
+            ack, services, context, raw, usage_for="diagnose", action="diagnose"
+        )
+        if words is None:
             return
         if not words or words[0].lower() == "help":
             # Answered from the policy in memory, on the ack itself.
@@ -123,9 +112,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = listener_context(
-            services, context, client, channel_id=channel_of(body), respond=respond
-        )
+        ctx = click_context(services, context, client, body, respond)
         incident_id = action_value(body)
 
         async def work() -> None:
@@ -150,9 +137,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         await ack()
-        ctx = listener_context(
-            services, context, client, channel_id=channel_of(body), respond=respond
-        )
+        ctx = click_context(services, context, client, body, respond)
         raw = action_value(body)
         try:
             value = json.loads(raw)
