@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -165,6 +169,39 @@ def click_context(
         respond=respond,
         trigger_id=trigger_id,
     )
+
+
+ClickHandler = Callable[[CommandContext, dict[str, Any]], Awaitable[None]]
+
+
+def on_click(
+    app: AsyncApp,
+    services: Services,
+    action_id: str | re.Pattern[str],
+    *,
+    with_trigger: bool = False,
+) -> Callable[[ClickHandler], ClickHandler]:
+    """Register the decorated `handle(ctx, body)` for a button: Bolt's listener acks at once,
+    then hands it the click's context (with its trigger_id when `with_trigger`, to open a
+    modal) and the request body."""
+
+    def decorate(handle: ClickHandler) -> ClickHandler:
+        @app.action(action_id)
+        async def clicked(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+            context: dict[str, Any],
+        ) -> None:
+            await ack()
+            trigger_id = body.get("trigger_id") if with_trigger else None
+            ctx = click_context(services, context, client, body, respond, trigger_id=trigger_id)
+            await handle(ctx, body)
+
+        return handle
+
+    return decorate
 
 
 def channel_of(body: dict[str, Any]) -> str | None:

@@ -19,9 +19,9 @@ from bot.slack import diagnosis_blocks as views
 from commands.context import (
     CommandContext,
     action_value,
-    click_context,
     command_words,
     listener_context,
+    on_click,
     record_invocation,
     run_command,
 )
@@ -103,16 +103,8 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         await run_diagnosis(ctx, words[0], words[1:], via="command")
 
-    @app.action(views.DIAGNOSE_ACTION)
-    async def diagnose_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = click_context(services, context, client, body, respond)
+    @on_click(app, services, views.DIAGNOSE_ACTION)
+    async def diagnose_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
         incident_id = action_value(body)
 
         async def work() -> None:
@@ -128,16 +120,8 @@ def register(app: AsyncApp, services: Services) -> None:
             ctx, "diagnose.button", {"incident_id": incident_id}, work, read_only=True
         )
 
-    @app.action(re.compile(views.SUGGESTION_PATTERN))
-    async def suggestion_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = click_context(services, context, client, body, respond)
+    @on_click(app, services, re.compile(views.SUGGESTION_PATTERN))
+    async def suggestion_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
         raw = action_value(body)
         try:
             value = json.loads(raw)

@@ -16,9 +16,9 @@ from bot.slack import remediation_blocks as views
 from commands.context import (
     CommandContext,
     action_value,
-    click_context,
     command_words,
     listener_context,
+    on_click,
     record_invocation,
     run_command,
 )
@@ -113,16 +113,8 @@ def register(app: AsyncApp, services: Services) -> None:
         await request_remediation(ctx, words[0], words[1], words=words[2:], origin="command")
 
     def on_decision(action_id: str, verb: str) -> None:
-        @app.action(action_id)
-        async def decision_clicked(
-            ack: AsyncAck,
-            body: dict[str, Any],
-            respond: AsyncRespond,
-            client: AsyncWebClient,
-            context: dict[str, Any],
-        ) -> None:
-            await ack()
-            ctx = click_context(services, context, client, body, respond)
+        @on_click(app, services, action_id)
+        async def decision_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
             await decide(ctx, verb, request_id_of(body))
 
     on_decision(views.APPROVE_ACTION, "approve")
