@@ -73,7 +73,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await _run(args.host, args.port)
     if args.command == "console":
         try:
-            from bot.console.app import run_console
+            from bot.console.running import run_console
         except ModuleNotFoundError as exc:  # the image leaves the console and its extra out
             raise ConfigError(
                 f"the console is not installed here ({exc.name} is missing); "

@@ -39,7 +39,8 @@ from bot.incidents.service import IncidentService
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.paging.ports import PersonDirectory
-from bot.paging.service import PagingService, build_paging
+from bot.paging.service import PagingService
+from bot.paging.setup import build_paging
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
 from bot.remediation.delivery import RemediationDelivery

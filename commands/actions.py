@@ -24,7 +24,7 @@ from commands.context import (
     CommandContext,
     action_value,
     channel_of,
-    listener_context,
+    on_click,
     open_form,
     run_command,
 )
@@ -42,23 +42,8 @@ def _on_click(
 ) -> None:
     """A button that acts on the incident named in its value: ack, run, answer privately."""
 
-    @app.action(action_id)
-    async def clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = listener_context(
-            services,
-            context,
-            client,
-            channel_id=channel_of(body),
-            respond=respond,
-            trigger_id=body.get("trigger_id"),
-        )
+    @on_click(app, services, action_id, with_trigger=True)
+    async def clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
         incident_id = action_value(body)
 
         async def work() -> None:

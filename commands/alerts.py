@@ -6,29 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
 from bot.services import Services
 from bot.slack import alert_blocks as views
-from commands.context import action_value, channel_of, listener_context, run_command
+from commands.context import CommandContext, action_value, on_click, run_command
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    @app.action(views.SILENCE_ACTION)
-    async def silence_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = listener_context(
-            services, context, client, channel_id=channel_of(body), respond=respond
-        )
+    @on_click(app, services, views.SILENCE_ACTION)
+    async def silence_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
         value = action_value(body)
 
         async def work() -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,7 +26,7 @@ from bot.errors import (
     StoreUnavailable,
     UsageError,
 )
-from bot.incidents.parsing import parse_target
+from bot.incidents.parsing import check_command, parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
@@ -147,6 +151,59 @@ def listener_context(
     )
 
 
+def click_context(
+    services: Services,
+    context: dict[str, Any],
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: Responder,
+    *,
+    trigger_id: str | None = None,
+) -> CommandContext:
+    """One button click: answered privately, in the channel the button was clicked in."""
+    return listener_context(
+        services,
+        context,
+        client,
+        channel_id=channel_of(body),
+        respond=respond,
+        trigger_id=trigger_id,
+    )
+
+
+ClickHandler = Callable[[CommandContext, dict[str, Any]], Awaitable[None]]
+
+
+def on_click(
+    app: AsyncApp,
+    services: Services,
+    action_id: str | re.Pattern[str],
+    *,
+    with_trigger: bool = False,
+) -> Callable[[ClickHandler], ClickHandler]:
+    """Register the decorated `handle(ctx, body)` for a button: Bolt's listener acks at once,
+    then hands it the click's context (with its trigger_id when `with_trigger`, to open a
+    modal) and the request body."""
+
+    def decorate(handle: ClickHandler) -> ClickHandler:
+        @app.action(action_id)
+        async def clicked(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+            context: dict[str, Any],
+        ) -> None:
+            await ack()
+            trigger_id = body.get("trigger_id") if with_trigger else None
+            ctx = click_context(services, context, client, body, respond, trigger_id=trigger_id)
+            await handle(ctx, body)
+
+        return handle
+
+    return decorate
+
+
 def channel_of(body: dict[str, Any]) -> str | None:
     """The channel a button was clicked in (a message's, or its container's); None in the
     App Home."""
@@ -191,6 +248,32 @@ async def record_invocation(
         )
     except StoreError as exc:
         log.warning("could not audit %s (%s): %s", action, outcome, exc)
+
+
+async def command_words(
+    ack: Callable[..., Awaitable[Any]],
+    services: Services,
+    context: dict[str, Any],
+    raw: str,
+    *,
+    usage_for: str,
+    action: str,
+) -> list[str] | None:
+    """The words of a slash command's text, or None once a text that is too long or holds a
+    control character has been refused on the ack (as every command does) and audited."""
+    try:
+        return check_command(raw).split()
+    except UsageError as exc:
+        await ack(response_type="ephemeral", text=help_text.usage(usage_for, str(exc)))
+        await record_invocation(
+            services,
+            context["actor"],
+            action,
+            "rejected: usage",
+            {"text": raw},
+            context.get("request_id"),
+        )
+        return None
 
 
 def _recordable(value: Any) -> Any:

@@ -14,16 +14,14 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.diagnostics.service import Diagnosis
-from bot.errors import UsageError
-from bot.incidents.parsing import check_command
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
-from bot.slack import help_text
 from commands.context import (
     CommandContext,
     action_value,
-    channel_of,
+    command_words,
     listener_context,
+    on_click,
     record_invocation,
     run_command,
 )
@@ -80,19 +78,10 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         raw = str(command.get("text") or "")
-        try:
-            words = check_command(raw).split()
-        except UsageError as exc:
-            # Too long, or a control character: refused on the ack, as every command does.
-            await ack(response_type="ephemeral", text=help_text.usage("diagnose", str(exc)))
-            await record_invocation(
-                services,
-                context["actor"],
-                "diagnose",
-                "rejected: usage",
-                {"text": raw},
-                context.get("request_id"),
-            )
+        words = await command_words(
+            ack, services, context, raw, usage_for="diagnose", action="diagnose"
+        )
+        if words is None:
             return
         if not words or words[0].lower() == "help":
             # Answered from the policy in memory, on the ack itself.
@@ -114,18 +103,8 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         await run_diagnosis(ctx, words[0], words[1:], via="command")
 
-    @app.action(views.DIAGNOSE_ACTION)
-    async def diagnose_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = listener_context(
-            services, context, client, channel_id=channel_of(body), respond=respond
-        )
+    @on_click(app, services, views.DIAGNOSE_ACTION)
+    async def diagnose_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
         incident_id = action_value(body)
 
         async def work() -> None:
@@ -141,18 +120,8 @@ def register(app: AsyncApp, services: Services) -> None:
             ctx, "diagnose.button", {"incident_id": incident_id}, work, read_only=True
         )
 
-    @app.action(re.compile(views.SUGGESTION_PATTERN))
-    async def suggestion_clicked(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        respond: AsyncRespond,
-        client: AsyncWebClient,
-        context: dict[str, Any],
-    ) -> None:
-        await ack()
-        ctx = listener_context(
-            services, context, client, channel_id=channel_of(body), respond=respond
-        )
+    @on_click(app, services, re.compile(views.SUGGESTION_PATTERN))
+    async def suggestion_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
         raw = action_value(body)
         try:
             value = json.loads(raw)

@@ -10,17 +10,15 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import UsageError
-from bot.incidents.parsing import check_command
 from bot.models import Actor
 from bot.services import Services
-from bot.slack import help_text
 from bot.slack import remediation_blocks as views
 from commands.context import (
     CommandContext,
     action_value,
-    channel_of,
+    command_words,
     listener_context,
+    on_click,
     record_invocation,
     run_command,
 )
@@ -92,19 +90,10 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         raw = str(command.get("text") or "")
-        try:
-            words = check_command(raw).split()
-        except UsageError as exc:
-            # Too long, or a control character: refused on the ack, as every command does.
-            await ack(response_type="ephemeral", text=help_text.usage("remediate", str(exc)))
-            await record_invocation(
-                services,
-                context["actor"],
-                "remediation",
-                "rejected: usage",
-                {"text": raw},
-                context.get("request_id"),
-            )
+        words = await command_words(
+            ack, services, context, raw, usage_for="remediate", action="remediation"
+        )
+        if words is None:
             return
         if len(words) < 2 or words[0].lower() == "help":
             await ack(response_type="ephemeral", text=views.usage())
@@ -124,18 +113,8 @@ def register(app: AsyncApp, services: Services) -> None:
         await request_remediation(ctx, words[0], words[1], words=words[2:], origin="command")
 
     def on_decision(action_id: str, verb: str) -> None:
-        @app.action(action_id)
-        async def decision_clicked(
-            ack: AsyncAck,
-            body: dict[str, Any],
-            respond: AsyncRespond,
-            client: AsyncWebClient,
-            context: dict[str, Any],
-        ) -> None:
-            await ack()
-            ctx = listener_context(
-                services, context, client, channel_id=channel_of(body), respond=respond
-            )
+        @on_click(app, services, action_id)
+        async def decision_clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
             await decide(ctx, verb, request_id_of(body))
 
     on_decision(views.APPROVE_ACTION, "approve")

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import modals
-from commands.context import listener_context, run_command
+from commands.context import CommandContext, listener_context, run_command
 from commands.incident import declared, post_update
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,23 @@ def _metadata(view: dict[str, Any]) -> dict[str, str]:
     return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
+def _form_context(
+    services: Services,
+    context: dict[str, Any],
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    meta: dict[str, str],
+) -> CommandContext:
+    """A submitted form's invocation: answered in the channel the form was opened from."""
+    return listener_context(
+        services,
+        context,
+        client,
+        channel_id=meta.get("channel"),
+        trigger_id=body.get("trigger_id"),
+    )
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.view(modals.DECLARE_VIEW)
     async def declare_submitted(
@@ -68,13 +85,7 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         fields = form_fields(view)
         meta = _metadata(view)
-        ctx = listener_context(
-            services,
-            context,
-            client,
-            channel_id=meta.get("channel"),
-            trigger_id=body.get("trigger_id"),
-        )
+        ctx = _form_context(services, context, client, body, meta)
         try:
             command = parse_declare_form(fields)
         except FormErrors as exc:
@@ -99,13 +110,7 @@ def register(app: AsyncApp, services: Services) -> None:
         fields = form_fields(view)
         meta = _metadata(view)
         incident_id = str(meta.get("incident") or "")
-        ctx = listener_context(
-            services,
-            context,
-            client,
-            channel_id=meta.get("channel"),
-            trigger_id=body.get("trigger_id"),
-        )
+        ctx = _form_context(services, context, client, body, meta)
         args = {"incident_id": incident_id, "form": fields}
         try:
             command = parse_update_form(incident_id, fields)

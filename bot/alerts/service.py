@@ -26,10 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import unicodedata
 from collections import Counter
-
-from pydantic import ValidationError
 
 from bot import audit, metrics, outbox
 from bot.alerts import intake, storage
@@ -37,17 +34,17 @@ from bot.alerts.intake import Receipt
 from bot.alerts.models import Alert
 from bot.alerts.routing import NO_SERVICE
 from bot.alerts.storage import StoredAlert
+from bot.alerts.wording import declaration, names, plural
 from bot.audit import AuditRecord
 from bot.durations import humanize_seconds
 from bot.errors import StoreBusy, StoreUnavailable
 from bot.incidents import storage as incident_storage
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import REFRESH
-from bot.incidents.schemas import IMPACT_MAX, TITLE_MAX, DeclareIncident
 from bot.incidents.service import IncidentService
-from bot.models import SYSTEM, Incident, Severity
+from bot.models import SYSTEM, Incident
 from bot.policy import Policy
-from bot.policy.alerts import AlertsConfig, highest
+from bot.policy.alerts import AlertsConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +52,6 @@ log = logging.getLogger(__name__)
 CARD_PREFIX = "Alerts: "
 POST = "alerts.post"  # one thread message telling a batch of alerts
 DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
-
-
-def names(alerts: list[StoredAlert], limit: int = 5) -> str:
-    """`A, B and 3 more` of the distinct alert names."""
-    seen: list[str] = []
-    for item in alerts:
-        if item.name not in seen:
-            seen.append(item.name)
-    shown = ", ".join(seen[:limit])
-    return shown + (f" and {len(seen) - limit} more" if len(seen) > limit else "")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 class AlertService:
@@ -214,7 +197,7 @@ class AlertService:
         incident = await self._open_incident(change, service, current_id)
         if incident is not None:
             outcome = "attached"
-            line = f"{_plural(len(items), 'alert')} joined: {names(items)}"
+            line = f"{plural(len(items), 'alert')} joined: {names(items)}"
         else:
             previous = await incident_storage.get(tx, current_id) if current_id else None
             window = self.config.reopen_within.as_timedelta()
@@ -228,45 +211,21 @@ class AlertService:
                     previous.id,
                     SYSTEM,
                     reason=f"Alert {names(items, 2)} fired again within"
-                    f" {_window(self.config.reopen_within.seconds)} of the resolution.",
+                    f" {humanize_seconds(self.config.reopen_within.seconds)} of the resolution.",
                     within=change,
                 )
                 await storage.forget_diagnosed(tx, incident.id)
-                line = f"{_plural(len(items), 'alert')} firing again: {names(items)}"
+                line = f"{plural(len(items), 'alert')} firing again: {names(items)}"
             else:
                 outcome = "declared"
                 incident = await self.incidents.declare_within(
-                    change, self._declaration(service, items), SYSTEM
+                    change, declaration(service, items), SYSTEM
                 )
-                line = f"Opened by {_plural(len(items), 'alert')}: {names(items)}"
+                line = f"Opened by {plural(len(items), 'alert')}: {names(items)}"
         await storage.attach(tx, ids, incident.id, outcome)
         await storage.set_service_incident(tx, service, incident.id, now)
         await self._told(change, incident, service, line, outcome, items)
         return incident, outcome
-
-    def _declaration(self, service: str, items: list[StoredAlert]) -> DeclareIncident:
-        first = items[0]
-        headline = first.summary or first.name
-        if len({item.name for item in items}) > 1:
-            headline += f" (+{len(items) - 1} more alerts)"
-        title = headline if service == NO_SERVICE else f"{service}: {headline}"
-        severity = highest([item.severity for item in items if item.severity]) or "P3"
-        description = first.annotations.get("description", "")
-        impact = description or f"{_plural(len(items), 'alert')} firing: {names(items)}"
-        # Monitors' text may hold control or bidi characters a typed title may not.
-        title, impact = _printable(title) or f"{service}: alerts firing", _printable(impact)
-        try:
-            return DeclareIncident(
-                severity=Severity(severity),
-                title=title[:TITLE_MAX],
-                impact=impact[:IMPACT_MAX],
-                # A service the catalog does not name is still the incident's service.
-                services=(service,) if service != NO_SERVICE else (),
-            )
-        except ValidationError:
-            return DeclareIncident(
-                severity=Severity(severity), title="Alerts firing", impact=impact[:IMPACT_MAX]
-            )
 
     async def _unmapped(
         self,
@@ -275,7 +234,7 @@ class AlertService:
         incident: Incident | None,
         items: list[StoredAlert],
     ) -> None:
-        what = f"{_plural(len(items), 'alert')} with no severity mapped: {names(items)}"
+        what = f"{plural(len(items), 'alert')} with no severity mapped: {names(items)}"
         if incident is not None:
             await storage.attach(change.tx, [a.id for a in items], incident.id, "attached")
             await self._told(change, incident, service, what, "attached", items)
@@ -373,7 +332,7 @@ class AlertService:
             incident_id,
             actor=SYSTEM.user_id,
             kind="alerts_resolved",
-            text=f"{_plural(len(resolved), 'alert')} resolved: {names(resolved)}",
+            text=f"{plural(len(resolved), 'alert')} resolved: {names(resolved)}",
             action="alerts.resolved",
             args={"service": service, "count": len(resolved)},
         )
@@ -394,17 +353,3 @@ class AlertService:
                 summary="Every alert cleared (resolve_when_clear).",
                 within=change,
             )
-
-
-def _printable(text: str) -> str:
-    """One line of `text` without control, format (bidi) or unassigned characters."""
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or not unicodedata.category(ch).startswith("C")
-    )
-    return " ".join(kept.split())
-
-
-def _window(seconds: float) -> str:
-    return humanize_seconds(seconds)

@@ -83,17 +83,8 @@ class ManualEscalation:
             level, spec = chosen
             planned = PlannedReminder(ReminderKind.PAGE, now, level, tuple(spec.notify))
             await escalations.cancel_level(tx, incident.id, level, now, "paged by hand")
-            reminder_id = await reminders.insert(
-                tx,
-                incident.id,
-                state.plan,
-                planned,
-                now,
-                status=ReminderStatus.FIRING,
-                claimed_by=self.engine.owner,
-                claimed_until=now.timestamp() + self.engine.claim_seconds,
-                reason=reason,
-                actor=actor.user_id,
+            reminder_id = await self.engine.insert_firing(
+                tx, incident.id, state.plan, planned, now, reason=reason, actor=actor.user_id
             )
             page = Page(level, tuple(spec.notify), by=actor.user_id, reason=reason)
             await self.firing.page(change, incident, reminder_id, page, actor=actor)

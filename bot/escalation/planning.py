@@ -15,7 +15,6 @@ from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.policy import Policy
 from bot.reminders import storage as reminders
 from bot.reminders.engine import ReminderEngine
-from bot.reminders.model import ReminderStatus
 from bot.store import Tx
 
 
@@ -53,16 +52,7 @@ class ReminderPlanning:
                 # Due at once (level 1, or a level the new severity has already reached):
                 # fired in this transaction, so it commits with the change or not at all.
                 due_now.append(
-                    await reminders.insert(
-                        tx,
-                        incident.id,
-                        state.plan,
-                        planned,
-                        now,
-                        status=ReminderStatus.FIRING,
-                        claimed_by=self.engine.owner,
-                        claimed_until=now.timestamp() + self.engine.claim_seconds,
-                    )
+                    await self.engine.insert_firing(tx, incident.id, state.plan, planned, now)
                 )
                 continue
             reminder_id = await reminders.insert(tx, incident.id, state.plan, planned, now)

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from bot.clock import Clock
-from bot.errors import ConfigError, Conflict, DuplicateRequest, NotFound, NotifierError
+from bot.errors import Conflict, DuplicateRequest, NotFound, NotifierError
 from bot.incidents import storage as incidents
 from bot.incidents.changes import Change, IncidentChange, IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
@@ -34,13 +34,11 @@ from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import Effect, OutboxDispatcher
 from bot.paging import storage
 from bot.paging.oncall import OnCallResolver
-from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import PagerDutyPager
 from bot.paging.ports import Alert, Pager, PersonDirectory
 from bot.paging.webhooks import ProviderAcknowledgement
 from bot.policy import Policy
-from bot.policy.paging import OPSGENIE, PAGERDUTY, PROVIDER_NAMES, PagingConfig
-from bot.redact import register_secret
+from bot.policy.paging import PROVIDER_NAMES, PagingConfig
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -336,81 +334,3 @@ class PagingService:
                 "%s acknowledgement: could not find the person: %s", ack.provider, outside(exc)
             )
         return None
-
-
-def build_paging(
-    *,
-    policy: Policy,
-    store: Store,
-    clock: Clock,
-    changes: IncidentChanges,
-    incidents: IncidentService,
-    people: PersonDirectory | None,
-    env: Mapping[str, str],
-) -> PagingService | None:
-    """The paging service of `policy.paging`, its secrets read from `env` (None: no paging).
-
-    A secret's variable that is unset stops start-up with ConfigError naming it. Every secret
-    read is registered for redaction, so it is masked wherever it could surface.
-    """
-    config = policy.paging
-    if not config.configured():
-        return None
-    # Every secret the settings name is masked from now on, before any is checked: start-up
-    # may stop on one that is missing after others were read.
-    for name in config.secret_env_names():
-        if value := env.get(name):
-            register_secret(value)
-
-    def secret(name: str | None, *, required: bool) -> str | None:
-        if not name:
-            return None
-        value = env.get(name) or None
-        if value is None and required:
-            raise ConfigError(f"{name} is not set (named by the policy's paging settings)")
-        return value
-
-    holder: list[PagingService] = []
-
-    async def session() -> aiohttp.ClientSession:
-        return await holder[0].session()
-
-    pagers: dict[str, Pager] = {}
-    secrets: dict[str, str] = {}
-    timeout = config.timeout_seconds
-    if config.pagerduty is not None:
-        pd = config.pagerduty
-        pagers[PAGERDUTY] = PagerDutyPager(
-            pd,
-            routing_key=secret(pd.routing_key_env, required=True) or "",
-            api_key=secret(pd.api_key_env, required=True),
-            session=session,
-            timeout=timeout,
-        )
-        hook = secret(pd.webhook_secret_env, required=True)
-        if hook:
-            secrets[PAGERDUTY] = hook
-    if config.opsgenie is not None:
-        og = config.opsgenie
-        pagers[OPSGENIE] = OpsgeniePager(
-            og,
-            api_key=secret(og.api_key_env, required=True) or "",
-            session=session,
-            timeout=timeout,
-        )
-        hook = secret(og.webhook_secret_env, required=True)
-        if hook:
-            secrets[OPSGENIE] = hook
-    service = PagingService(
-        config=config,
-        policy=policy,
-        store=store,
-        clock=clock,
-        changes=changes,
-        incidents=incidents,
-        pagers=pagers,
-        people=people,
-        webhook_secrets=secrets,
-    )
-    holder.append(service)
-    return service

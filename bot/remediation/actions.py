@@ -85,18 +85,6 @@ class BackendParams(Params):
     terminate: bool = False  # cancel the query first; end the session only when asked
 
 
-MAXMEMORY_POLICIES = (
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-)
-
-
 class RedisPolicyParams(Params):
     policy: Literal[
         "noeviction",

@@ -24,6 +24,7 @@ from bot.incidents.changes import IncidentChanges
 from bot.reminders import storage as reminders
 from bot.reminders.firing import FireResult, ReminderFiring
 from bot.reminders.kinds import Kinds, ReminderKindHandler
+from bot.reminders.model import PlannedReminder, ReminderStatus
 from bot.reminders.scheduling import ReminderScheduler
 from bot.store import Store, Tx
 
@@ -87,6 +88,32 @@ class ReminderEngine:
     def hold_after_commit(self, tx: Tx, reminder_id: int, due_at: datetime, now: datetime) -> None:
         """Hand a reminder `tx` just planned to the scheduler once `tx` commits, if due soon."""
         self.scheduling.hold_after_commit(tx, reminder_id, due_at, now)
+
+    async def insert_firing(
+        self,
+        tx: Tx,
+        incident_id: str | None,
+        plan: int,
+        planned: PlannedReminder,
+        now: datetime,
+        *,
+        reason: str = "",
+        actor: str | None = None,
+    ) -> int:
+        """Insert a reminder already claimed by this process, to be fired in `tx` itself: it
+        commits fired with the change, or not at all."""
+        return await reminders.insert(
+            tx,
+            incident_id,
+            plan,
+            planned,
+            now,
+            status=ReminderStatus.FIRING,
+            claimed_by=self.owner,
+            claimed_until=now.timestamp() + self.claim_seconds,
+            reason=reason,
+            actor=actor,
+        )
 
     async def start(self) -> None:
         """Start the scheduler: an immediate sweep fires what came due while nobody ran."""

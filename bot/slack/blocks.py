@@ -70,27 +70,34 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
+def _template_fields(incident: Incident) -> list[tuple[str, str]]:
+    """The communication template's fields, as the update and the card both show them."""
+    return [
+        ("Status", incident.status.label),
+        ("Severity", t.severity_label(incident.severity)),
+        ("Impact", t.said(incident.impact) or "Being assessed"),
+        ("ETA", t.eta(incident)),
+        ("Next Update", t.next_update(incident)),
+        ("Contact", t.contact(incident)),
+    ]
+
+
+def _current_status(incident: Incident) -> Block:
+    return section(
+        "*Current Status*\n"
+        + (
+            t.said(incident.current_status)
+            or f"Declared by {t.user(incident.declared_by)}; investigating."
+        )
+    )
+
+
 def incident_update(incident: Incident, *, headline: str = "Incident Update") -> list[Block]:
     """The communication template: status, severity, impact, ETA, current status, next, contact."""
     return [
         header(f"{t.drill_mark(incident)}{headline}: {incident.title}"),
-        fields(
-            [
-                ("Status", incident.status.label),
-                ("Severity", t.severity_label(incident.severity)),
-                ("Impact", t.said(incident.impact) or "Being assessed"),
-                ("ETA", t.eta(incident)),
-                ("Next Update", t.next_update(incident)),
-                ("Contact", t.contact(incident)),
-            ]
-        ),
-        section(
-            "*Current Status*\n"
-            + (
-                t.said(incident.current_status)
-                or f"Declared by {t.user(incident.declared_by)}; investigating."
-            )
-        ),
+        fields(_template_fields(incident)),
+        _current_status(incident),
         context(
             f"*{incident.id}* · declared by {t.user(incident.declared_by)} "
             f"{t.slack_date(incident.declared_at)}"
@@ -182,23 +189,12 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
         header(f"{t.drill_mark(incident)}{incident.id}: {incident.title}"),
         fields(
             [
-                ("Status", incident.status.label),
-                ("Severity", t.severity_label(incident.severity)),
-                ("Impact", t.said(incident.impact) or "Being assessed"),
-                ("ETA", t.eta(incident)),
-                ("Next Update", t.next_update(incident)),
-                ("Contact", t.contact(incident)),
+                *_template_fields(incident),
                 ("Commander", t.user(incident.commander)),
                 ("Acknowledged", t.acknowledged(incident)),
             ]
         ),
-        section(
-            "*Current Status*\n"
-            + (
-                t.said(incident.current_status)
-                or f"Declared by {t.user(incident.declared_by)}; investigating."
-            )
-        ),
+        _current_status(incident),
     ]
     details = [f"Declared by {t.user(incident.declared_by)} {t.slack_date(incident.declared_at)}"]
     if incident.resolved_at is not None:

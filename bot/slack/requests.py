@@ -2,7 +2,8 @@
 
 Slash commands and interactions arrive form-encoded (interactions as `payload=<json>`), Events
 API callbacks as JSON; all are signed with the app's signing secret (v0 HMAC-SHA256 over
-`v0:{timestamp}:{body}`). Used by e2e tests, the benchmark and the offline console.
+`v0:{timestamp}:{body}`). Used by e2e tests, the benchmark and the offline console. Signing
+and sending live in bot.slack.signed_requests (their names are importable from here too).
 
     body = slash_command_body(text="declare sev1 db down", response_url=slack.new_response_url())
     async with SlackRequestSender(app_url, signing_secret) as sender:
@@ -11,21 +12,21 @@ API callbacks as JSON; all are signed with the app's signing secret (v0 HMAC-SHA
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Any, NamedTuple, ParamSpec
+from typing import Any, ParamSpec
 from urllib.parse import urlencode
 
-import aiohttp
-
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
+from bot.slack.signed_requests import FORM as FORM
+from bot.slack.signed_requests import JSON as JSON
+from bot.slack.signed_requests import AppResponse as AppResponse
+from bot.slack.signed_requests import SlackRequestBody as SlackRequestBody
+from bot.slack.signed_requests import SlackRequestSender as SlackRequestSender
+from bot.slack.signed_requests import sign as sign
+from bot.slack.signed_requests import signed_headers as signed_headers
 
 DEFAULT_TEAM_ID = "T0TEST"
 DEFAULT_TEAM_DOMAIN = "t0test"
@@ -38,47 +39,6 @@ VERIFICATION_TOKEN = "verification-token-test"  # deprecated field Slack still s
 # Port 9 (discard) on loopback: a bot that answers via an unset response_url fails fast
 # instead of reaching the real hooks.slack.com. Pass SlackDouble.new_response_url().
 UNSET_RESPONSE_URL = "http://127.0.0.1:9/response/unset"
-
-
-class SlackRequestBody(NamedTuple):
-    """A request body and its content type; unpacks as `body, content_type`."""
-
-    body: str
-    content_type: str
-
-
-# ----- signing ---------------------------------------------------------------------------
-
-
-def sign(signing_secret: str, body: str | bytes, timestamp: int) -> str:
-    """Slack's v0 request signature: "v0=" + hex HMAC-SHA256 of "v0:{timestamp}:{body}".
-
-    Slack signs the bytes it sends; a str body is signed as its UTF-8 encoding."""
-    raw = body.encode() if isinstance(body, str) else body
-    base = f"v0:{timestamp}:".encode() + raw
-    return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-def signed_headers(
-    signing_secret: str,
-    body: str | bytes,
-    timestamp: int | None = None,
-    retry_num: int | None = None,
-    retry_reason: str = "http_timeout",
-    content_type: str = FORM,
-) -> dict[str, str]:
-    """Headers Slack sends with `body`; retry headers only when `retry_num` is given."""
-    ts = int(time.time()) if timestamp is None else timestamp
-    headers = {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": str(ts),
-        "X-Slack-Signature": sign(signing_secret, body, ts),
-    }
-    if retry_num is not None:
-        # Slack redelivers events it thinks failed; apps should not redo the work.
-        headers["X-Slack-Retry-Num"] = str(retry_num)
-        headers["X-Slack-Retry-Reason"] = retry_reason
-    return headers
 
 
 def new_trigger_id(now: float | None = None) -> str:
@@ -391,89 +351,3 @@ block_actions_body = _interaction_form(block_actions_payload)
 view_submission_body = _interaction_form(view_submission_payload)
 event_callback_body = _json(event_callback_payload)
 url_verification_body = _json(url_verification_payload)
-
-
-# ----- sending ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppResponse:
-    """The app's answer; unpacks as `status, body` (body: parsed JSON, else text)."""
-
-    status: int
-    body: Any
-    headers: Mapping[str, str]
-
-    def __iter__(self) -> Iterator[Any]:
-        yield self.status
-        yield self.body
-
-
-class SlackRequestSender:
-    """Posts signed requests to the app's endpoint (e.g. http://127.0.0.1:PORT/slack/events)."""
-
-    def __init__(
-        self,
-        url: str,
-        signing_secret: str,
-        *,
-        session: aiohttp.ClientSession | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        self.url = url
-        self.signing_secret = signing_secret
-        self._session = session
-        self._owns_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def __aenter__(self) -> SlackRequestSender:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if this sender created it."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
-
-    async def send(
-        self,
-        body: str | bytes | SlackRequestBody,
-        content_type: str | None = None,
-        *,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp: int | None = None,
-        signature: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> AppResponse:
-        """Sign and POST `body`; `timestamp`/`signature` override them to test rejection.
-
-        `body` may be bytes (to send what no UTF-8 string holds); `headers` are sent as given,
-        over the signed ones (a timestamp like `abc`, a content type that lies).
-        """
-        if isinstance(body, SlackRequestBody):
-            content_type = content_type or body.content_type
-            body = body.body
-        sent = signed_headers(
-            self.signing_secret,
-            body,
-            timestamp=timestamp,
-            retry_num=retry_num,
-            retry_reason=retry_reason,
-            content_type=content_type or FORM,
-        )
-        if signature is not None:
-            sent["X-Slack-Signature"] = signature
-        sent.update(headers or {})
-        data = body.encode() if isinstance(body, str) else body
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        async with self._session.post(self.url, data=data, headers=sent) as response:
-            text = await response.text()
-            answer: Any = text
-            if response.content_type == JSON and text:
-                answer = json.loads(text)
-            return AppResponse(response.status, answer, dict(response.headers))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from bot.errors import ChatOpsError
 from bot.redact import redact_text
 
@@ -42,3 +44,12 @@ class TargetMisconfigured(TargetError):
     """The catalog entry cannot be used here: an unset environment variable, no kubeconfig."""
 
     retryable = False
+
+
+def from_environment(system: str, name: str) -> str:
+    """The secret a catalog entry names by its environment variable (never the catalog's
+    own text); TargetMisconfigured when it is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise TargetMisconfigured(system, f"environment variable {name} is not set")
+    return value

@@ -34,6 +34,17 @@ if TYPE_CHECKING:
 
 SYSTEM = "kubernetes"
 T = TypeVar("T")
+# The annotation a deployment and its replica sets carry their rollout's number in.
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def revision_of(obj: Any) -> int:
+    """A deployment's (or replica set's) revision; 0 when it has none readable."""
+    annotations = obj.metadata.annotations or {}
+    try:
+        return int(annotations.get(REVISION, "0") or 0)
+    except ValueError:
+        return 0
 
 
 def _client_module() -> Any:

@@ -10,7 +10,6 @@ never needs until a diagnosis reaches a catalogued database.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -19,9 +18,9 @@ from bot.catalog import PostgresTarget
 from bot.targets.errors import (
     TargetDenied,
     TargetError,
-    TargetMisconfigured,
     TargetTimeout,
     TargetUnavailable,
+    from_environment,
 )
 
 if TYPE_CHECKING:
@@ -48,10 +47,7 @@ def left_alone(row: Row, target: PostgresTarget) -> str | None:
 
 def dsn_for(target: PostgresTarget) -> str:
     """The DSN from the environment variable the catalog names (never from the catalog)."""
-    dsn = os.environ.get(target.dsn_env, "").strip()
-    if not dsn:
-        raise TargetMisconfigured(SYSTEM, f"environment variable {target.dsn_env} is not set")
-    return dsn
+    return from_environment(SYSTEM, target.dsn_env)
 
 
 def translate(exc: BaseException) -> TargetError:

@@ -6,7 +6,6 @@ never needs until a diagnosis reaches a catalogued Redis.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from bot.targets.errors import (
     TargetMisconfigured,
     TargetTimeout,
     TargetUnavailable,
+    from_environment,
 )
 
 if TYPE_CHECKING:
@@ -27,10 +27,8 @@ SYSTEM = "redis"
 
 
 def url_for(target: RedisTarget) -> str:
-    url = os.environ.get(target.url_env, "").strip()
-    if not url:
-        raise TargetMisconfigured(SYSTEM, f"environment variable {target.url_env} is not set")
-    return url
+    """The URL from the environment variable the catalog names (never from the catalog)."""
+    return from_environment(SYSTEM, target.url_env)
 
 
 def translate(exc: BaseException) -> TargetError:

@@ -20,10 +20,9 @@ from bot.catalog import KubernetesTarget
 from bot.remediation.actions import Params, PodParams, ScaleParams
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
 from bot.targets.errors import TargetError, TargetNotFound
-from bot.targets.kubernetes import KubernetesClient
+from bot.targets.kubernetes import KubernetesClient, revision_of
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 
 
@@ -47,14 +46,6 @@ def _deployment_name(k8s_target: KubernetesTarget, params: Params) -> str:
         names = ", ".join(k8s_target.deployments)
         raise NotApplicable(f"'{name}' is not a catalogued deployment (catalogued: {names}).")
     return str(name)
-
-
-def _revision(obj: Any) -> int:
-    annotations = obj.metadata.annotations or {}
-    try:
-        return int(annotations.get(REVISION, "0"))
-    except ValueError:
-        return 0
 
 
 def _images(template: Any) -> str:
@@ -92,7 +83,7 @@ class KubernetesExecutor:
             if action == "kubernetes.rollback":
                 return await self._preview_rollback(client, k8s_target, deployment)
             replicas = deployment.spec.replicas or 0
-            revision = _revision(deployment)
+            revision = revision_of(deployment)
             return Preview(
                 f"rollout restart of {_where(name, k8s_target.namespace)}: its {replicas} pods"
                 f" replaced one by one (revision {revision} -> {revision + 1})",
@@ -179,9 +170,9 @@ class KubernetesExecutor:
         return Outcome(
             True,
             f"restarted {name} ({RESTARTED_AT}={stamp})",
-            f"{name}: revision {_revision(after)}, generation {after.metadata.generation},"
+            f"{name}: revision {revision_of(after)}, generation {after.metadata.generation},"
             f" {after.status.updated_replicas or 0}/{after.spec.replicas} updated",
-            facts={"revision": _revision(after), "restarted_at": stamp},
+            facts={"revision": revision_of(after), "restarted_at": stamp},
         )
 
     # -- rollback ---------------------------------------------------------------------------
@@ -200,17 +191,17 @@ class KubernetesExecutor:
             for rs in listed.items
             if any(ref.uid == deployment.metadata.uid for ref in rs.metadata.owner_references or [])
         ]
-        return sorted(owned, key=_revision)
+        return sorted(owned, key=revision_of)
 
     async def _preview_rollback(
         self, client: KubernetesClient, k8s_target: KubernetesTarget, deployment: Any
     ) -> Preview:
         name = deployment.metadata.name
-        current = _revision(deployment)
+        current = revision_of(deployment)
         older = [
             rs
             for rs in await self._replica_sets(client, k8s_target, deployment)
-            if _revision(rs) < current
+            if revision_of(rs) < current
         ]
         if not older:
             raise NotApplicable(f"{_where(name, k8s_target.namespace)} has no previous revision.")
@@ -219,12 +210,12 @@ class KubernetesExecutor:
         (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
         return Preview(
             f"roll {_where(name, k8s_target.namespace)} back from revision {current}"
-            f" ({_images(deployment.spec.template)}) to revision {_revision(previous)}"
+            f" ({_images(deployment.spec.template)}) to revision {revision_of(previous)}"
             f" ({_images(previous.spec.template)}, replica set {previous.metadata.name})",
             {
                 "deployment": name,
                 "revision": current,
-                "to_revision": _revision(previous),
+                "to_revision": revision_of(previous),
                 "replica_set": previous.metadata.name,
                 "template": template,
             },
@@ -236,13 +227,13 @@ class KubernetesExecutor:
         name = preview.facts["deployment"]
         apps = await client.apps()
         deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
-        if _revision(deployment) != int(preview.facts["revision"]):
+        if revision_of(deployment) != int(preview.facts["revision"]):
             return Outcome(
                 False,
                 "nothing changed",
-                f"{name} is at revision {_revision(deployment)}",
+                f"{name} is at revision {revision_of(deployment)}",
                 drift=f"the deployment moved from revision {preview.facts['revision']} to"
-                f" {_revision(deployment)} since the preview",
+                f" {revision_of(deployment)} since the preview",
             )
         patch = [{"op": "replace", "path": "/spec/template", "value": preview.facts["template"]}]
         await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, patch)
@@ -250,9 +241,9 @@ class KubernetesExecutor:
         return Outcome(
             True,
             f"rolled {name} back to the template of revision {preview.facts['to_revision']}",
-            f"{name}: revision {_revision(after)} running {_images(after.spec.template)},"
+            f"{name}: revision {revision_of(after)} running {_images(after.spec.template)},"
             f" generation {after.metadata.generation}",
-            facts={"revision": _revision(after), "images": _images(after.spec.template)},
+            facts={"revision": revision_of(after), "images": _images(after.spec.template)},
         )
 
     # -- delete pod -------------------------------------------------------------------------
