@@ -110,8 +110,7 @@ class StatusService:
             await storage.mark_incident(tx, incident_id, change.at, actor)
             await storage.mark_updates(tx, incident_id, change.at, actor, latest_only=True)
             await storage.bump(tx)
-        elif change.kind != "declared" and await storage.is_public(tx, incident_id):
-            # (An incident being declared has not been published: no read to ask.)
+        elif await storage.is_public(tx, incident_id):
             await storage.bump(tx)
 
 
