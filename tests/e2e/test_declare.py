@@ -256,6 +256,17 @@ async def test_database_outage_is_explained_and_nothing_half_done(
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,)
         )
+
+        # pg_terminate_backend only signals: wait until the bot's connections are really gone
+        # (a pooled one could otherwise still answer a statement in between).
+        async def all_gone() -> bool:
+            cursor = await admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (dbname,)
+            )
+            row = await cursor.fetchone()
+            return row is not None and row[0] == 0
+
+        await until(all_gone, "the bot's connections to end")
         response = await harness.command("declare P1 Database is down too")
         assert response.status == 200  # acked before any database work
         [reply] = await harness.replies(timeout=15)
