@@ -30,6 +30,7 @@ from bot.slack.pace import LocalPacer, Pacer, RedisPacer
 from bot.slack.remediation_notifier import SlackRemediationNotifier
 from bot.slack.report_publisher import SlackReportPublisher
 from bot.store import create_store
+from bot.targets import libraries as client_libraries
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -52,8 +53,13 @@ class Bot:
     auth: SlackAuth | None = None
 
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
-        """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set."""
-        await self.services.start()
+        """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set.
+
+        The catalog's client libraries are loaded meanwhile, before Slack's first request:
+        their import must not be spent out of a check's or a remediation's timeout."""
+        await asyncio.gather(
+            self.services.start(), client_libraries.load(self.services.policy.services)
+        )
         web_app = build_web_app(
             self.app,
             self.services,

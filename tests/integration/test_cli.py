@@ -435,6 +435,57 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
     assert "unused clients []" in out, out  # on SQLite, without Redis
 
 
+async def test_run_loads_the_catalogs_client_libraries_before_it_listens(tmp_path: Path) -> None:
+    """A library imported on first use spent its import (up to 4 s on a busy core) out of the
+    first check's or remediation's timeout: the first approved scale after a start failed as
+    "timed out after 3 s". Libraries the catalog names are loaded before Slack can reach the
+    bot; the ones it does not name stay out (memory)."""
+    policy = tmp_path / "policy.yml"
+    default = (ROOT / "bot" / "defaults" / "policy.yml").read_text()
+    assert "services: {}\n" in default
+    policy.write_text(
+        default.replace(
+            "services: {}\n",
+            "services:\n  checkout:\n"
+            "    kubernetes: {context: test, namespace: shop, deployments: [checkout]}\n",
+        )
+    )
+    child = (
+        "import logging, sys\n"
+        "class AtListen(logging.Filter):\n"
+        "    def filter(self, record):\n"
+        "        if record.getMessage().startswith('listening on'):\n"
+        "            print('at listen', sorted(m for m in ('kubernetes', 'boto3')"
+        " if m in sys.modules), flush=True)\n"
+        "        return True\n"
+        "logging.getLogger('bot.runtime').addFilter(AtListen())\n"
+        "from bot.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    async with SlackDouble(bot_token=BOT_TOKEN) as slack:
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+            DATABASE_URL=f"sqlite:///{tmp_path}/libraries.db",
+            CHATOPS_POLICY=str(policy),
+        )
+        process, port, early = await _serve([sys.executable, "-c", child], tmp_path, env)
+        try:
+            await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
+            except TimeoutError:
+                process.kill()
+                raise
+    assert process.returncode == 0, (early + stderr).decode()
+    assert "at listen ['kubernetes']" in stdout.decode(), (early + stderr).decode()
+
+
 # ----- report and stats --------------------------------------------------------------------
 
 
