@@ -5,20 +5,34 @@ The reminders themselves are the engine's (bot.reminders.storage). Runs inside a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.clock import utc_from_timestamp
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.models import Severity
-from bot.store import Tx
+from bot.store import Row, Tx
 
 # -- escalation state ---------------------------------------------------------------------
 
 
 async def get_state(tx: Tx, incident_id: str) -> EscalationState | None:
     row = await tx.fetchone("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,))
-    if row is None:
-        return None
+    return _state(row) if row is not None else None
+
+
+async def get_states(tx: Tx, incident_ids: Sequence[str]) -> dict[str, EscalationState]:
+    """The states of several incidents, in one statement (those that have one)."""
+    if not incident_ids:
+        return {}
+    marks = ", ".join("?" for _ in incident_ids)
+    rows = await tx.fetchall(
+        f"SELECT * FROM escalations WHERE incident_id IN ({marks})", list(incident_ids)
+    )
+    return {row["incident_id"]: _state(row) for row in rows}
+
+
+def _state(row: Row) -> EscalationState:
     breached = row["ack_breached_at"], row["resolve_breached_at"]
     return EscalationState(
         incident_id=row["incident_id"],
@@ -32,23 +46,35 @@ async def get_state(tx: Tx, incident_id: str) -> EscalationState | None:
 
 
 async def save_state(tx: Tx, state: EscalationState, now: datetime) -> None:
-    values = (
-        state.plan,
-        state.severity.value,
-        state.anchor_at.timestamp(),
-        state.level,
-        state.ack_breached_at.timestamp() if state.ack_breached_at else None,
-        state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
-        now.timestamp(),
-    )
+    await save_states(tx, [state], now)
+
+
+async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) -> None:
+    """Write several incidents' states in one statement (one state per incident)."""
+    if not states:
+        return
     await tx.execute(
         "INSERT INTO escalations (incident_id, plan, severity, anchor_at, level,"
-        " ack_breached_at, resolve_breached_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (incident_id) DO UPDATE SET plan = excluded.plan,"
+        " ack_breached_at, resolve_breached_at, updated_at) VALUES "
+        + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in states)
+        + " ON CONFLICT (incident_id) DO UPDATE SET plan = excluded.plan,"
         " severity = excluded.severity, anchor_at = excluded.anchor_at, level = excluded.level,"
         " ack_breached_at = excluded.ack_breached_at,"
         " resolve_breached_at = excluded.resolve_breached_at, updated_at = excluded.updated_at",
-        (state.incident_id, *values),
+        [
+            value
+            for state in states
+            for value in (
+                state.incident_id,
+                state.plan,
+                state.severity.value,
+                state.anchor_at.timestamp(),
+                state.level,
+                state.ack_breached_at.timestamp() if state.ack_breached_at else None,
+                state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
+                now.timestamp(),
+            )
+        ],
     )
 
 

@@ -43,7 +43,7 @@ class ReminderScheduler:
         clock: Clock,
         sweep_interval: float = 5.0,
         lookahead: float | None = None,
-        max_concurrent_fires: int = 8,
+        max_concurrent_fires: int = 100,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -51,6 +51,8 @@ class ReminderScheduler:
         # Jobs are held in memory only for reminders due this soon; the sweep brings the
         # rest in as their time approaches.
         self.lookahead = lookahead if lookahead is not None else max(3 * sweep_interval, 10.0)
+        # Jobs due together wait on one batch (bot.reminders.firing): as many slots as a
+        # batch holds let a burst go in one batch instead of queueing for slots.
         self._fire_slots = asyncio.Semaphore(max_concurrent_fires)
         self._scheduler: AsyncIOScheduler | None = None
         self._fires: Fires | None = None

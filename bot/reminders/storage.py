@@ -137,6 +137,43 @@ async def claim_due(
     return sorted((_reminder(row) for row in rows), key=lambda r: (r.due_at, r.id))
 
 
+async def claim_many(
+    tx: Tx, reminder_ids: Sequence[int], owner: str, now: datetime, claim_seconds: float
+) -> list[Reminder]:
+    """Claim those of `reminder_ids` that are due and claimable, in one statement; rows
+    another transaction holds are skipped (their holder is claiming or withdrawing them)."""
+    if not reminder_ids:
+        return []
+    ts = now.timestamp()
+    marks = ", ".join("?" for _ in reminder_ids)
+    rows = await tx.fetchall(
+        "UPDATE reminders SET status = 'firing', claimed_by = ?, claimed_until = ?,"
+        f" attempts = attempts + 1 WHERE {_CLAIMABLE} AND id IN ("
+        f" SELECT id FROM reminders WHERE id IN ({marks}) AND due_at <= ? AND {_CLAIMABLE}"
+        f" ORDER BY id{skip_locked(tx)}) RETURNING *",
+        (owner, ts + claim_seconds, ts, *reminder_ids, ts, ts),
+    )
+    return sorted((_reminder(row) for row in rows), key=lambda r: (r.due_at, r.id))
+
+
+async def existing(tx: Tx, reminder_ids: Sequence[int]) -> set[int]:
+    """Which of `reminder_ids` name a reminder."""
+    if not reminder_ids:
+        return set()
+    marks = ", ".join("?" for _ in reminder_ids)
+    rows = await tx.fetchall(f"SELECT id FROM reminders WHERE id IN ({marks})", reminder_ids)
+    return {int(row["id"]) for row in rows}
+
+
+async def get_many(tx: Tx, reminder_ids: Sequence[int]) -> dict[int, Reminder]:
+    """Read several reminders in one statement, by id."""
+    if not reminder_ids:
+        return {}
+    marks = ", ".join("?" for _ in reminder_ids)
+    rows = await tx.fetchall(f"SELECT * FROM reminders WHERE id IN ({marks})", reminder_ids)
+    return {int(row["id"]): _reminder(row) for row in rows}
+
+
 async def release(tx: Tx, reminder_ids: Sequence[int], owner: str) -> int:
     """Give claims back (firing failed, or the process is stopping, before they fired)."""
     if not reminder_ids:
@@ -176,6 +213,75 @@ async def finish(
         ),
     )
     return changed == 1
+
+
+async def finish_many(
+    tx: Tx,
+    owner: str,
+    now: datetime,
+    closing: Sequence[tuple[int, ReminderStatus, str]],
+) -> set[int]:
+    """Close claimed reminders as fired or skipped, each with its outcome, in one statement;
+    return the ids closed (one missing lost its claim)."""
+    if not closing:
+        return set()
+    ts = now.timestamp()
+    cases = " ".join("WHEN ? THEN ?" for _ in closing)
+    fired = [rid for rid, status, _ in closing if status is ReminderStatus.FIRED]
+    ids = [rid for rid, _, _ in closing]
+    fired_at = (
+        f"CASE WHEN id IN ({', '.join('?' for _ in fired)}) THEN ? ELSE NULL END"
+        if fired
+        else "NULL"
+    )
+    rows = await tx.fetchall(
+        f"UPDATE reminders SET status = CASE id {cases} END, outcome = CASE id {cases} END,"
+        f" fired_at = {fired_at}, closed_at = ?, claimed_until = NULL"
+        f" WHERE id IN ({', '.join('?' for _ in ids)}) AND status = 'firing'"
+        " AND claimed_by = ? RETURNING id",
+        [
+            *(value for rid, status, _ in closing for value in (rid, status.value)),
+            *(value for rid, _, outcome in closing for value in (rid, outcome)),
+            *([*fired, ts] if fired else []),
+            ts,
+            *ids,
+            owner,
+        ],
+    )
+    return {int(row["id"]) for row in rows}
+
+
+async def insert_many(
+    tx: Tx,
+    planned: Sequence[tuple[str | None, int, PlannedReminder]],
+    now: datetime,
+) -> list[int]:
+    """Insert pending reminders, each (incident_id, plan, planned), in one statement;
+    return their ids in the order given."""
+    if not planned:
+        return []
+    rows = await tx.fetchall(
+        "INSERT INTO reminders (incident_id, plan, kind, level, due_at, status, notify, reason,"
+        " actor, created_at, claimed_by, claimed_until, subject) VALUES "
+        + ", ".join("(?, ?, ?, ?, ?, 'pending', ?, '', NULL, ?, NULL, NULL, ?)" for _ in planned)
+        + " RETURNING id",
+        [
+            value
+            for incident_id, plan, reminder in planned
+            for value in (
+                incident_id,
+                plan,
+                str(reminder.kind),
+                reminder.level,
+                reminder.due_at.timestamp(),
+                json.dumps(list(reminder.notify)),
+                now.timestamp(),
+                reminder.subject,
+            )
+        ],
+    )
+    # Ids are handed out in the order of the VALUES (RETURNING does not promise its order).
+    return sorted(int(row["id"]) for row in rows)
 
 
 async def overdue_seconds(tx: Tx, now: datetime) -> float:
