@@ -247,7 +247,7 @@ class ReminderFiring:
             if len(await reminders.finish_many(tx, self.owner, now, closing)) != len(closing):
                 raise _ClaimLost()
             for (_, _, follow_up), new_id in zip(
-                planned, await reminders.insert_many(tx, planned, now), strict=True
+                planned, await reminders.insert_batch(tx, planned, now), strict=True
             ):
                 self.scheduler.hold_after_commit(tx, new_id, follow_up.due_at, now)
         return results

@@ -251,7 +251,7 @@ async def finish_many(
     return {int(row["id"]) for row in rows}
 
 
-async def insert_many(
+async def insert_batch(
     tx: Tx,
     planned: Sequence[tuple[str | None, int, PlannedReminder]],
     now: datetime,
