@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.clock import utc_from_timestamp
 from bot.escalation.planner import EscalationState, ReminderKind
@@ -25,10 +26,12 @@ async def get_states(tx: Tx, incident_ids: Sequence[str]) -> dict[str, Escalatio
     """The states of several incidents, in one statement (those that have one)."""
     if not incident_ids:
         return {}
-    marks = ", ".join("?" for _ in incident_ids)
-    rows = await tx.fetchall(
-        f"SELECT * FROM escalations WHERE incident_id IN ({marks})", list(incident_ids)
-    )
+    params: list[Any]
+    if tx.dialect == "postgres":  # one statement text whatever the number: prepared once
+        among, params = "= ANY(?)", [list(incident_ids)]
+    else:
+        among, params = f"IN ({', '.join('?' for _ in incident_ids)})", list(incident_ids)
+    rows = await tx.fetchall(f"SELECT * FROM escalations WHERE incident_id {among}", params)
     return {row["incident_id"]: _state(row) for row in rows}
 
 
@@ -53,28 +56,38 @@ async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) 
     """Write several incidents' states in one statement (one state per incident)."""
     if not states:
         return
+    rows = [
+        (
+            state.incident_id,
+            state.plan,
+            state.severity.value,
+            state.anchor_at.timestamp(),
+            state.level,
+            state.ack_breached_at.timestamp() if state.ack_breached_at else None,
+            state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
+            now.timestamp(),
+        )
+        for state in states
+    ]
+    if tx.dialect == "postgres":
+        # Arrays, one per column: one statement text whatever the number, prepared once.
+        source = (
+            " SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::float8[], ?::int[],"
+            " ?::float8[], ?::float8[], ?::float8[])"
+        )
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        source = " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
+        params = [value for row in rows for value in row]
     await tx.execute(
         "INSERT INTO escalations (incident_id, plan, severity, anchor_at, level,"
-        " ack_breached_at, resolve_breached_at, updated_at) VALUES "
-        + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in states)
+        " ack_breached_at, resolve_breached_at, updated_at)"
+        + source
         + " ON CONFLICT (incident_id) DO UPDATE SET plan = excluded.plan,"
         " severity = excluded.severity, anchor_at = excluded.anchor_at, level = excluded.level,"
         " ack_breached_at = excluded.ack_breached_at,"
         " resolve_breached_at = excluded.resolve_breached_at, updated_at = excluded.updated_at",
-        [
-            value
-            for state in states
-            for value in (
-                state.incident_id,
-                state.plan,
-                state.severity.value,
-                state.anchor_at.timestamp(),
-                state.level,
-                state.ack_breached_at.timestamp() if state.ack_breached_at else None,
-                state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
-                now.timestamp(),
-            )
-        ],
+        params,
     )
 
 

@@ -116,11 +116,14 @@ async def get_many(
     (the order every batch takes them in, so two batches cannot deadlock)."""
     if not incident_ids:
         return {}
-    marks = ", ".join("?" for _ in incident_ids)
+    params: list[Any]
+    if tx.dialect == "postgres":  # one statement text whatever the number: prepared once
+        among, params = "= ANY(?)", [list(incident_ids)]
+    else:
+        among, params = f"IN ({', '.join('?' for _ in incident_ids)})", list(incident_ids)
     rows = await tx.fetchall(
-        f"SELECT * FROM incidents WHERE id IN ({marks}) ORDER BY id"
-        + (for_update(tx) if lock else ""),
-        list(incident_ids),
+        f"SELECT * FROM incidents WHERE id {among} ORDER BY id" + (for_update(tx) if lock else ""),
+        params,
     )
     return {row["id"]: _from_row(row) for row in rows}
 
@@ -212,6 +215,16 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
 
 async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
     """Add several timeline events with one statement (per 140), in order."""
+    if tx.dialect == "postgres" and events:
+        # Arrays, one per column: one statement text whatever the number, prepared once.
+        columns = list(zip(*(_timeline_values(event) for event in events), strict=True))
+        await tx.execute(
+            "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
+            " SELECT * FROM unnest(?::text[], ?::float8[], ?::text[], ?::text[], ?::text[],"
+            " ?::text[], ?::text[])",
+            [list(column) for column in columns],
+        )
+        return
     for start in range(0, len(events), _TIMELINE_ROWS_PER_INSERT):
         chunk = events[start : start + _TIMELINE_ROWS_PER_INSERT]
         await tx.execute(

@@ -105,6 +105,16 @@ def buffer(tx: Tx) -> None:
 
 async def _flush(tx: Tx) -> None:
     rows = _buffered.pop(tx, [])
+    if tx.dialect == "postgres" and rows:
+        # Arrays, one per column: one statement text whatever the number, prepared once.
+        # Ids are handed out in the arrays' order, the order queued.
+        await tx.execute(
+            "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
+            " SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[],"
+            " ?::bigint[])",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
         await tx.execute(

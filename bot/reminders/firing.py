@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -110,7 +111,9 @@ class ReminderFiring:
         future: asyncio.Future[FireResult] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(reminder_id, []).append(future)
         if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
+            # A context of its own: the caller's (its log fields, a command's CommitLog)
+            # must not follow the batches it fires for others.
+            self._drainer = asyncio.create_task(self._drain(), context=contextvars.Context())
         return await future
 
     async def _drain(self) -> None:

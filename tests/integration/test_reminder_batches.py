@@ -238,6 +238,9 @@ async def test_a_handler_failing_mid_batch_loses_none_of_the_others(
             ReminderStatus.PENDING,  # handed back for the next sweep
             ReminderStatus.FIRED,
         ]
+        fired_at = [stored[rid].fired_at for rid in ids]
+        assert fired_at[2] is None and None not in fired_at[:2] + fired_at[3:]
+        assert {stored[rid].outcome for rid in ids} == {"poured", ""}
         # What the failed one wrote was rolled back; the others' lines are there once.
         assert await _tea_lines(env, incident) == ["tea one", "tea three", "tea two"]
         async with env.services.store.transaction() as tx:
