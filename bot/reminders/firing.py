@@ -22,7 +22,8 @@ After Grafana OnCall's escalation task (and the bugs its users met):
   commit.
 - A handler that raises (or a claim lost between the re-read and the close) rolls the
   batch back; its reminders are then fired one per transaction, so one bad reminder costs
-  the others nothing: it alone is handed back for a retry.
+  the others nothing: it alone is handed back for a retry. When the store itself fails
+  (unavailable, or busy past its bound) the whole batch is handed back at once.
 
 `fire(reminder_id)`, the scheduler's job, joins the next batch: calls made while a batch is
 being fired go together in the one after it (one claim, one firing transaction).
@@ -43,6 +44,7 @@ from enum import StrEnum
 from bot import logs, metrics
 from bot.clock import Clock
 from bot.coordination.owner import owner_id
+from bot.errors import StoreBusy, StoreUnavailable
 from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.changes import Change, IncidentChanges
@@ -189,6 +191,11 @@ class ReminderFiring:
             return {}
         try:
             outcomes: dict[int, Outcome] = dict(await self._fire_together(claimed))
+        except (StoreUnavailable, StoreBusy) as exc:
+            # The store failed, not a reminder: one transaction each would fail alike (and
+            # wait out the store's bound each time). Hand the claims back; the sweep retries.
+            await self._release(claimed)
+            return dict.fromkeys((r.id for r in claimed), exc)
         except Exception as exc:
             if len(claimed) > 1:
                 log.info(

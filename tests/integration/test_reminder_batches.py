@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.errors import StoreUnavailable
 from bot.escalation import ReminderKind
 from bot.escalation.delivery import PAGE_POST
 from bot.incidents.changes import Change, Queued
@@ -189,6 +190,8 @@ class _Tea:
         )
         if reminder.subject == "bad":
             raise RuntimeError("the kettle broke")
+        if reminder.subject == "outage":
+            raise StoreUnavailable("PostgreSQL is unavailable: the kettle tripped the fuse")
         return Firing(ReminderStatus.FIRED, "poured")
 
 
@@ -270,3 +273,21 @@ async def test_a_reminder_withdrawn_between_claim_and_fire_is_not_fired(env: Env
     assert (await env.timeline_kinds(other)).count("paged") == 2
     paged = [str(call.params) for call in env.posts("level 2")]
     assert paged and all(other.id in text and acked.id not in text for text in paged)
+
+
+async def test_a_store_failing_mid_batch_hands_the_whole_batch_back(database_url: str) -> None:
+    # One transaction each would fail alike, each waiting out the store's bound: not tried.
+    env = await start_env(database_url, policy=policy_without_paging())
+    try:
+        handler = _Tea()
+        env.services.reminders.register(["tea"], handler)
+        incident = await env.declare("P3", "Kettle")
+        ids = await _tea_reminders(env, incident, ["outage", "one", "two"])
+        with pytest.raises(StoreUnavailable, match="tripped the fuse"):
+            await env.services.reminders.fire_due()
+        assert handler.calls == [ids[0]]  # the batch stopped there, and was not retried
+        stored = {r.id: r for r in await env.reminders(incident)}
+        assert {stored[rid].status for rid in ids} == {ReminderStatus.PENDING}
+        assert await _tea_lines(env, incident) == []
+    finally:
+        await stop_env(env)
