@@ -23,6 +23,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
 import statistics
 import sys
@@ -194,9 +195,12 @@ async def lateness_phase(args: argparse.Namespace, url: str) -> None:
     )
 
     # Each engine is a process of its own, as bot replicas are; this one only watches.
+    # BENCH_CPROFILE=PREFIX: a CPU profile of each engine process, written when it stops.
+    profile = os.environ.get("BENCH_CPROFILE")
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable,
+            *(["-m", "cProfile", "-o", f"{profile}-{n}.prof"] if profile else []),
             __file__,
             "--engine",
             url,
@@ -204,7 +208,7 @@ async def lateness_phase(args: argparse.Namespace, url: str) -> None:
             str(args.sweep),
             stdout=asyncio.subprocess.PIPE,
         )
-        for _ in range(args.processes)
+        for n in range(args.processes)
     ]
     deadline = time.monotonic() + args.lead + args.window + args.timeout
     while time.monotonic() < deadline:

@@ -10,8 +10,10 @@ reminders. The engine (bot.reminders.firing) claims and locks; this handler deci
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from bot import refs
 from bot.durations import humanize_seconds
@@ -27,6 +29,7 @@ from bot.policy import Policy
 from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
 from bot.reminders.kinds import Firing
 from bot.reminders.model import Reminder, ReminderStatus
+from bot.store import Tx
 
 _BREACH_TARGET: dict[str, str] = {
     ReminderKind.ACK_BREACH: "acknowledge",
@@ -46,6 +49,16 @@ def _mentions(recipients: Sequence[str]) -> refs.Rich:
     return refs.text(*parts)
 
 
+@dataclass
+class _BatchStates:
+    """The escalation states of a batch's incidents, read in one statement and written in
+    one just before the commit (a batch may fire several reminders of one incident)."""
+
+    prepared: set[str] = field(default_factory=set)
+    read: dict[str, EscalationState] = field(default_factory=dict)
+    changed: dict[str, EscalationState] = field(default_factory=dict)
+
+
 class EscalationFiring:
     """The engine's handler for escalation's kinds (`planner.ReminderKind`)."""
 
@@ -53,13 +66,47 @@ class EscalationFiring:
         self.policy = policy
         # Pages the paging services a level names (bot.paging); None: Slack only.
         self.provider_pages: ProviderPages | None = None
+        self._batches: weakref.WeakKeyDictionary[Tx, _BatchStates] = weakref.WeakKeyDictionary()
+
+    async def prepare(
+        self, change: Change, reminders: Sequence[Reminder], incidents: Mapping[str, Incident]
+    ) -> None:
+        """Read the states of a batch's incidents at once; `fire` then saves into the batch,
+        written with one statement before the commit."""
+        tx = change.tx
+        ids = sorted({r.incident_id for r in reminders if r.incident_id in incidents})
+        batch = self._batches.get(tx)
+        if batch is None:
+            batch = self._batches[tx] = _BatchStates()
+            tx.before_commit(lambda: self._write_batch(tx, change.now))
+        unread = [i for i in ids if i not in batch.prepared]
+        batch.read.update(await escalations.get_states(tx, unread))
+        batch.prepared.update(unread)
+
+    async def _write_batch(self, tx: Tx, now: datetime) -> None:
+        batch = self._batches.pop(tx, None)
+        if batch is not None and batch.changed:
+            await escalations.save_states(tx, list(batch.changed.values()), now)
+
+    async def _state(self, tx: Tx, incident: Incident) -> EscalationState | None:
+        batch = self._batches.get(tx)
+        if batch is None or incident.id not in batch.prepared:
+            return await escalations.get_state(tx, incident.id)
+        return batch.changed.get(incident.id) or batch.read.get(incident.id)
+
+    async def _save(self, tx: Tx, state: EscalationState, now: datetime) -> None:
+        batch = self._batches.get(tx)
+        if batch is None:
+            await escalations.save_state(tx, state, now)
+        else:
+            batch.changed[state.incident_id] = state
 
     async def fire(self, change: Change, reminder: Reminder, incident: Incident | None) -> Firing:
         """Page, warn or remind for a claimed reminder; the incident row is locked."""
         if incident is None:
             return Firing(ReminderStatus.SKIPPED, "no incident")
         tx, now = change.tx, change.now
-        state = await escalations.get_state(tx, incident.id) or planner.initial_state(incident)
+        state = await self._state(tx, incident) or planner.initial_state(incident)
         reason = planner.skip_reason(reminder, incident, state, now)
         if reason is not None:
             return Firing(ReminderStatus.SKIPPED, reason)
@@ -84,7 +131,7 @@ class EscalationFiring:
         else:
             await self._remind(change, reminder, incident)
         if new_state != state:
-            await escalations.save_state(tx, new_state, now)
+            await self._save(tx, new_state, now)
         return firing
 
     async def page(

@@ -5,20 +5,37 @@ The reminders themselves are the engine's (bot.reminders.storage). Runs inside a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.clock import utc_from_timestamp
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.models import Severity
-from bot.store import Tx
+from bot.store import Row, Tx
 
 # -- escalation state ---------------------------------------------------------------------
 
 
 async def get_state(tx: Tx, incident_id: str) -> EscalationState | None:
     row = await tx.fetchone("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,))
-    if row is None:
-        return None
+    return _state(row) if row is not None else None
+
+
+async def get_states(tx: Tx, incident_ids: Sequence[str]) -> dict[str, EscalationState]:
+    """The states of several incidents, in one statement (those that have one)."""
+    if not incident_ids:
+        return {}
+    params: list[Any]
+    if tx.dialect == "postgres":  # one statement text whatever the number: prepared once
+        among, params = "= ANY(?)", [list(incident_ids)]
+    else:
+        among, params = f"IN ({', '.join('?' for _ in incident_ids)})", list(incident_ids)
+    rows = await tx.fetchall(f"SELECT * FROM escalations WHERE incident_id {among}", params)
+    return {row["incident_id"]: _state(row) for row in rows}
+
+
+def _state(row: Row) -> EscalationState:
     breached = row["ack_breached_at"], row["resolve_breached_at"]
     return EscalationState(
         incident_id=row["incident_id"],
@@ -32,23 +49,45 @@ async def get_state(tx: Tx, incident_id: str) -> EscalationState | None:
 
 
 async def save_state(tx: Tx, state: EscalationState, now: datetime) -> None:
-    values = (
-        state.plan,
-        state.severity.value,
-        state.anchor_at.timestamp(),
-        state.level,
-        state.ack_breached_at.timestamp() if state.ack_breached_at else None,
-        state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
-        now.timestamp(),
-    )
+    await save_states(tx, [state], now)
+
+
+async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) -> None:
+    """Write several incidents' states in one statement (one state per incident)."""
+    if not states:
+        return
+    rows = [
+        (
+            state.incident_id,
+            state.plan,
+            state.severity.value,
+            state.anchor_at.timestamp(),
+            state.level,
+            state.ack_breached_at.timestamp() if state.ack_breached_at else None,
+            state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
+            now.timestamp(),
+        )
+        for state in states
+    ]
+    if tx.dialect == "postgres":
+        # Arrays, one per column: one statement text whatever the number, prepared once.
+        source = (
+            " SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::float8[], ?::int[],"
+            " ?::float8[], ?::float8[], ?::float8[])"
+        )
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        source = " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
+        params = [value for row in rows for value in row]
     await tx.execute(
         "INSERT INTO escalations (incident_id, plan, severity, anchor_at, level,"
-        " ack_breached_at, resolve_breached_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (incident_id) DO UPDATE SET plan = excluded.plan,"
+        " ack_breached_at, resolve_breached_at, updated_at)"
+        + source
+        + " ON CONFLICT (incident_id) DO UPDATE SET plan = excluded.plan,"
         " severity = excluded.severity, anchor_at = excluded.anchor_at, level = excluded.level,"
         " ack_breached_at = excluded.ack_breached_at,"
         " resolve_breached_at = excluded.resolve_breached_at, updated_at = excluded.updated_at",
-        (state.incident_id, *values),
+        params,
     )
 
 

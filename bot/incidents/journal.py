@@ -3,6 +3,7 @@ audit entry for proof. Every service that records an action on an incident comes
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -37,20 +38,22 @@ async def record(
     # Text still written with markup (the callers named in tests/unit/test_mentions.py) is
     # read into parts here, so every surface renders it alike.
     parts = refs.legacy(text, said) if isinstance(text, str) else text
-    await storage.add_timeline(
-        tx,
-        TimelineEvent(
-            incident_id=incident_id,
-            at=at,
-            actor=actor,
-            kind=kind,
-            text=refs.plain(parts),
-            data=data or {},
-            source=source,
-            said=said,
-            parts=parts,
-        ),
+    event = TimelineEvent(
+        incident_id=incident_id,
+        at=at,
+        actor=actor,
+        kind=kind,
+        text=refs.plain(parts),
+        data=data or {},
+        source=source,
+        said=said,
+        parts=parts,
     )
+    buffered = _buffered.get(tx)
+    if buffered is not None:
+        buffered.append(event)
+    else:
+        await storage.add_timeline(tx, event)
     await audit.append(
         tx,
         at,
@@ -64,3 +67,23 @@ async def record(
             request_id=request_id,
         ),
     )
+
+
+# Timeline lines recorded in a transaction that buffers them (a batch of reminder firings),
+# by transaction. (Audit entries are always buffered: bot.audit.)
+_buffered: weakref.WeakKeyDictionary[Tx, list[TimelineEvent]] = weakref.WeakKeyDictionary()
+
+
+def buffer(tx: Tx) -> None:
+    """Make `tx` write the timeline lines recorded in it with one multi-row INSERT before it
+    commits, in the order recorded; a read of the timeline in `tx` does not see them before."""
+    if tx in _buffered:
+        return
+    _buffered[tx] = []
+    tx.before_commit(lambda: _flush(tx))
+
+
+async def _flush(tx: Tx) -> None:
+    events = _buffered.pop(tx, [])
+    if events:
+        await storage.add_timelines(tx, events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,25 @@ async def get(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident | Non
     return _from_row(row) if row else None
 
 
+async def get_many(
+    tx: Tx, incident_ids: Sequence[str], *, lock: bool = False
+) -> dict[str, Incident]:
+    """Read several incidents in one statement; `lock=True` locks their rows in id order
+    (the order every batch takes them in, so two batches cannot deadlock)."""
+    if not incident_ids:
+        return {}
+    params: list[Any]
+    if tx.dialect == "postgres":  # one statement text whatever the number: prepared once
+        among, params = "= ANY(?)", [list(incident_ids)]
+    else:
+        among, params = f"IN ({', '.join('?' for _ in incident_ids)})", list(incident_ids)
+    rows = await tx.fetchall(
+        f"SELECT * FROM incidents WHERE id {among} ORDER BY id" + (for_update(tx) if lock else ""),
+        params,
+    )
+    return {row["id"]: _from_row(row) for row in rows}
+
+
 async def require(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident:
     """Read one incident named by a person (any case); NotFound when there is none."""
     incident = await get(tx, incident_id.upper(), lock=lock)
@@ -170,22 +190,47 @@ async def count_incidents(tx: Tx, *, open_only: bool = True, drills: bool | None
     return int(row["n"]) if row else 0
 
 
-async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
-    row = await tx.fetchone(
-        "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            event.incident_id,
-            event.at.timestamp(),
-            event.actor,
-            event.kind,
-            event.text,
-            json.dumps(_with_said(event.data, event.said, event.parts), default=str),
-            event.source,
-        ),
+_TIMELINE = "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source) VALUES "
+_TIMELINE_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+_TIMELINE_ROWS_PER_INSERT = 140  # 980 parameters: inside SQLite's oldest limit of 999
+
+
+def _timeline_values(event: TimelineEvent) -> tuple[Any, ...]:
+    return (
+        event.incident_id,
+        event.at.timestamp(),
+        event.actor,
+        event.kind,
+        event.text,
+        json.dumps(_with_said(event.data, event.said, event.parts), default=str),
+        event.source,
     )
+
+
+async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
+    row = await tx.fetchone(_TIMELINE + _TIMELINE_ROW + " RETURNING id", _timeline_values(event))
     assert row is not None
     return int(row["id"])
+
+
+async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
+    """Add several timeline events with one statement (per 140), in order."""
+    if tx.dialect == "postgres" and events:
+        # Arrays, one per column: one statement text whatever the number, prepared once.
+        columns = list(zip(*(_timeline_values(event) for event in events), strict=True))
+        await tx.execute(
+            "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
+            " SELECT * FROM unnest(?::text[], ?::float8[], ?::text[], ?::text[], ?::text[],"
+            " ?::text[], ?::text[])",
+            [list(column) for column in columns],
+        )
+        return
+    for start in range(0, len(events), _TIMELINE_ROWS_PER_INSERT):
+        chunk = events[start : start + _TIMELINE_ROWS_PER_INSERT]
+        await tx.execute(
+            _TIMELINE + ", ".join([_TIMELINE_ROW] * len(chunk)),
+            [value for event in chunk for value in _timeline_values(event)],
+        )
 
 
 async def timeline(tx: Tx, incident_id: str) -> list[TimelineEvent]:

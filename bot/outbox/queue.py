@@ -4,6 +4,7 @@ packages ask of the queue (bot.outbox's docstring holds the invariants)."""
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -66,25 +67,59 @@ async def enqueue(
     Effects of one lane are delivered in the order queued (a `delay` holds back the lane's
     later effects too); one queued by the handler of another effect of the same lane goes
     right after that effect. Effects without a lane keep no order.
+
+    In a transaction that `buffer`s its effects the row is written just before the commit
+    and 0 is returned (no caller needs the id).
     """
     parent = current_effect.get()
     place = None
     if parent is not None and lane is not None and parent.lane == lane:
         place = parent.position
-    row = await tx.fetchone(
-        "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            kind,
-            lane,
-            json.dumps(payload),
-            at.timestamp(),
-            at.timestamp() + delay,
-            place,
-        ),
-    )
-    assert row is not None
-    return int(row["id"])
+    row = (kind, lane, json.dumps(payload), at.timestamp(), at.timestamp() + delay, place)
+    buffered = _buffered.get(tx)
+    if buffered is not None:
+        buffered.append(row)
+        return 0
+    inserted = await tx.fetchone(_INSERT + _ROW + " RETURNING id", row)
+    assert inserted is not None
+    return int(inserted["id"])
+
+
+# Effects queued in a transaction that buffers them (a batch of reminder firings), by
+# transaction: written in one statement per transaction, in the order queued.
+_buffered: weakref.WeakKeyDictionary[Tx, list[tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+_INSERT = "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq) VALUES "
+_ROW = "(?, ?, ?, ?, ?, ?)"
+_ROWS_PER_INSERT = 150  # 900 parameters: inside SQLite's oldest limit of 999
+
+
+def buffer(tx: Tx) -> None:
+    """Make `tx` write the effects queued in it with one multi-row INSERT before it commits
+    (instead of one INSERT each). Ids follow the order queued, so lanes keep their order; a
+    read of the outbox in `tx` does not see them until then."""
+    if tx in _buffered:
+        return
+    _buffered[tx] = []
+    tx.before_commit(lambda: _flush(tx))
+
+
+async def _flush(tx: Tx) -> None:
+    rows = _buffered.pop(tx, [])
+    if tx.dialect == "postgres" and rows:
+        # Arrays, one per column: one statement text whatever the number, prepared once.
+        # Ids are handed out in the arrays' order, the order queued.
+        await tx.execute(
+            "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
+            " SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[],"
+            " ?::bigint[])",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        await tx.execute(
+            _INSERT + ", ".join([_ROW] * len(chunk)), [value for row in chunk for value in row]
+        )
 
 
 # -- what other packages ask of the queue, inside their own transactions ----------------------

@@ -42,7 +42,7 @@ class ReminderEngine:
         lookahead: float | None = None,
         claim_seconds: float = 30.0,
         batch_size: int = 100,
-        max_concurrent_fires: int = 8,
+        max_concurrent_fires: int = 100,
         owner: str | None = None,
     ) -> None:
         self.store = store

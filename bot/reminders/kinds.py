@@ -8,9 +8,9 @@ remediation its expiry and watch, follow-ups (bot.reports) the action-item remin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.incidents.changes import Change
 from bot.models import Incident
@@ -43,10 +43,26 @@ class ReminderKindHandler(Protocol):
       after the commit).
     - It may raise: the transaction rolls back and the claim is handed back for a retry,
       so everything it wrote must live in that transaction.
+    - Reminders fire in batches, several in one transaction (bot.reminders.firing): the
+      timeline lines and outbox effects it records are written just before the commit, so
+      it must not read them back in the same transaction. If its firing raises, the batch
+      is retried one reminder per transaction.
     """
 
     async def fire(self, change: Change, reminder: Reminder, incident: Incident | None) -> Firing:
         """Fire (or skip) `reminder`; see the class docstring for the contract."""
+        ...
+
+
+@runtime_checkable
+class PreparesBatch(Protocol):
+    """A handler that also reads what a batch's firings need at once, before any fires."""
+
+    async def prepare(
+        self, change: Change, reminders: Sequence[Reminder], incidents: Mapping[str, Incident]
+    ) -> None:
+        """Called once per batch with its reminders of the handler's kinds (still claimed)
+        and the batch's locked incidents, before `fire` is called for each."""
         ...
 
 

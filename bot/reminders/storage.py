@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bot.clock import utc_from_timestamp
 from bot.reminders.model import PlannedReminder, Reminder, ReminderStatus
@@ -39,6 +40,14 @@ def _reminder(row: Row) -> Reminder:
         outcome=row["outcome"],
         subject=row.get("subject"),
     )
+
+
+def _among(tx: Tx, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`IN (?, ...)`, or on PostgreSQL `= ANY(?)` with one array: a statement text that does
+    not change with the number of values, so it is parsed and prepared once."""
+    if tx.dialect == "postgres":
+        return "= ANY(?)", [list(values)]
+    return f"IN ({', '.join('?' for _ in values)})", list(values)
 
 
 # -- reminders ----------------------------------------------------------------------------
@@ -137,6 +146,43 @@ async def claim_due(
     return sorted((_reminder(row) for row in rows), key=lambda r: (r.due_at, r.id))
 
 
+async def claim_many(
+    tx: Tx, reminder_ids: Sequence[int], owner: str, now: datetime, claim_seconds: float
+) -> list[Reminder]:
+    """Claim those of `reminder_ids` that are due and claimable, in one statement; rows
+    another transaction holds are skipped (their holder is claiming or withdrawing them)."""
+    if not reminder_ids:
+        return []
+    ts = now.timestamp()
+    among, ids = _among(tx, reminder_ids)
+    rows = await tx.fetchall(
+        "UPDATE reminders SET status = 'firing', claimed_by = ?, claimed_until = ?,"
+        f" attempts = attempts + 1 WHERE {_CLAIMABLE} AND id IN ("
+        f" SELECT id FROM reminders WHERE id {among} AND due_at <= ? AND {_CLAIMABLE}"
+        f" ORDER BY id{skip_locked(tx)}) RETURNING *",
+        (owner, ts + claim_seconds, ts, *ids, ts, ts),
+    )
+    return sorted((_reminder(row) for row in rows), key=lambda r: (r.due_at, r.id))
+
+
+async def existing(tx: Tx, reminder_ids: Sequence[int]) -> set[int]:
+    """Which of `reminder_ids` name a reminder."""
+    if not reminder_ids:
+        return set()
+    among, ids = _among(tx, reminder_ids)
+    rows = await tx.fetchall(f"SELECT id FROM reminders WHERE id {among}", ids)
+    return {int(row["id"]) for row in rows}
+
+
+async def get_many(tx: Tx, reminder_ids: Sequence[int]) -> dict[int, Reminder]:
+    """Read several reminders in one statement, by id."""
+    if not reminder_ids:
+        return {}
+    among, ids = _among(tx, reminder_ids)
+    rows = await tx.fetchall(f"SELECT * FROM reminders WHERE id {among}", ids)
+    return {int(row["id"]): _reminder(row) for row in rows}
+
+
 async def release(tx: Tx, reminder_ids: Sequence[int], owner: str) -> int:
     """Give claims back (firing failed, or the process is stopping, before they fired)."""
     if not reminder_ids:
@@ -176,6 +222,86 @@ async def finish(
         ),
     )
     return changed == 1
+
+
+async def finish_many(
+    tx: Tx,
+    owner: str,
+    now: datetime,
+    closing: Sequence[tuple[int, ReminderStatus, str]],
+) -> set[int]:
+    """Close claimed reminders as fired or skipped, each with its outcome, in one statement;
+    return the ids closed (one missing lost its claim)."""
+    if not closing:
+        return set()
+    ts = now.timestamp()
+    ids = [rid for rid, _, _ in closing]
+    statuses = [status.value for _, status, _ in closing]
+    outcomes = [outcome for _, _, outcome in closing]
+    if tx.dialect == "postgres":
+        # Arrays: one statement text whatever the batch holds, so it is prepared once.
+        rows = await tx.fetchall(
+            "UPDATE reminders SET status = closing.status, outcome = closing.outcome,"
+            " fired_at = CASE WHEN closing.status = 'fired' THEN ?::float8 END,"
+            " closed_at = ?, claimed_until = NULL"
+            " FROM unnest(?::bigint[], ?::text[], ?::text[]) AS closing (id, status, outcome)"
+            " WHERE reminders.id = closing.id AND reminders.status = 'firing'"
+            " AND reminders.claimed_by = ? RETURNING reminders.id",
+            (ts, ts, ids, statuses, outcomes, owner),
+        )
+        return {int(row["id"]) for row in rows}
+    # SET sees the row as it was: which were fired is said by id, as the rest is.
+    cases = " ".join("WHEN ? THEN ?" for _ in closing)
+    fired = [rid for rid, status, _ in closing if status is ReminderStatus.FIRED]
+    rows = await tx.fetchall(
+        f"UPDATE reminders SET status = CASE id {cases} END, outcome = CASE id {cases} END,"
+        f" fired_at = CASE WHEN id IN ({', '.join('?' for _ in fired) or 'NULL'}) THEN ? END,"
+        f" closed_at = ?, claimed_until = NULL WHERE id IN ({', '.join('?' for _ in ids)})"
+        " AND status = 'firing' AND claimed_by = ? RETURNING id",
+        [
+            *(value for pair in zip(ids, statuses, strict=True) for value in pair),
+            *(value for pair in zip(ids, outcomes, strict=True) for value in pair),
+            *fired,
+            ts,
+            ts,
+            *ids,
+            owner,
+        ],
+    )
+    return {int(row["id"]) for row in rows}
+
+
+async def insert_batch(
+    tx: Tx,
+    planned: Sequence[tuple[str | None, int, PlannedReminder]],
+    now: datetime,
+) -> list[int]:
+    """Insert pending reminders, each (incident_id, plan, planned), in one statement;
+    return their ids in the order given."""
+    if not planned:
+        return []
+    rows = await tx.fetchall(
+        "INSERT INTO reminders (incident_id, plan, kind, level, due_at, status, notify, reason,"
+        " actor, created_at, claimed_by, claimed_until, subject) VALUES "
+        + ", ".join("(?, ?, ?, ?, ?, 'pending', ?, '', NULL, ?, NULL, NULL, ?)" for _ in planned)
+        + " RETURNING id",
+        [
+            value
+            for incident_id, plan, reminder in planned
+            for value in (
+                incident_id,
+                plan,
+                str(reminder.kind),
+                reminder.level,
+                reminder.due_at.timestamp(),
+                json.dumps(list(reminder.notify)),
+                now.timestamp(),
+                reminder.subject,
+            )
+        ],
+    )
+    # Ids are handed out in the order of the VALUES (RETURNING does not promise its order).
+    return sorted(int(row["id"]) for row in rows)
 
 
 async def overdue_seconds(tx: Tx, now: datetime) -> float:
