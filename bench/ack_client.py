@@ -1,6 +1,6 @@
 """The load client of bench/ack_latency.py, in a process of its own.
 
-    python bench/ack_client.py SIGNING_SECRET
+    python bench/ack_client.py SIGNING_SECRET   (bench/ack_latency.py starts it)
 
 Reads one JSON line per burst from stdin, `{"targets": [url, ...], "bodies": [[body,
 content_type], ...]}`, signs every body, sends them all at once (body n to target n modulo the
@@ -13,6 +13,7 @@ answers the bot's post-ack calls in the benchmark's process) on one event loop.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -64,4 +65,6 @@ async def serve(secret: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("signing_secret", help="the secret the apps check requests with")
+    asyncio.run(serve(parser.parse_args().signing_secret))
