@@ -72,7 +72,7 @@ class PromptAck(AsyncAck):
     gate until the answers in flight are written (the server sets `written` for its own)."""
 
     def __init__(self, gate: AckGate) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         self.gate = gate
         self.sent: asyncio.Future[BoltResponse] = asyncio.get_running_loop().create_future()
         self.written = False
