@@ -10,6 +10,7 @@ parsed. A signed body that still cannot be read as a Slack payload gets a 400.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -26,6 +27,7 @@ from bot.errors import ChatOpsError
 from bot.paging.routes import paging_routes
 from bot.redact import redact_text
 from bot.services import Services
+from bot.slack.acks import AckGate, PromptAck, dispatch
 from bot.slack.middleware import malformed
 from bot.slack.verification import signature_problem
 from bot.status.routes import status_routes
@@ -51,7 +53,21 @@ def build_web_app(
 
     `slack_check` raises a ChatOpsError when Slack refuses the bot's token (readiness)."""
 
-    async def slack_events(request: web.Request) -> web.Response:
+    gate = AckGate()
+
+    async def slack_events(request: web.Request) -> web.StreamResponse:
+        with gate.answering():
+            ack = PromptAck(gate)
+            response = await _slack_answer(request, ack)
+            # Written here, inside the gate: listeners' post-ack work waits for this. A client
+            # gone by now is aiohttp's to notice, as when it writes the answer itself.
+            with contextlib.suppress(ConnectionError):
+                await response.prepare(request)
+                await response.write_eof()
+                ack.written = True
+        return response
+
+    async def _slack_answer(request: web.Request, ack: PromptAck) -> web.Response:
         raw = await request.read()
         problem = signature_problem(raw, request.headers, signing_secret, time.time())
         if problem is not None:
@@ -79,8 +95,8 @@ def build_web_app(
         if problem is not None:
             log.warning("refused a malformed Slack request: %s", problem)
             return _error(400, f"malformed request: {problem}")
-        bolt_response = await app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        # The listener's ack is the answer, written the moment it acks (bot.slack.acks).
+        return await to_aiohttp_response(await dispatch(app, bolt_request, ack))
 
     async def probe_all(with_slack: bool) -> web.Response:
         probes: list[tuple[str, Callable[[], Awaitable[None]]]] = [

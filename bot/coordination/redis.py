@@ -1,6 +1,13 @@
-"""Redis coordinator: claims and kept queues shared by every bot process."""
+"""Redis coordinator: claims and kept queues shared by every bot process.
+
+Claims made in the same turn of the event loop (a burst of Slack requests, each claiming its
+ID before its ack) go to Redis together, in one pipeline: one write and one answer for all of
+them, not one connection and one wake-up each.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -16,19 +23,44 @@ class RedisCoordinator:
             url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
         self._prefix = prefix
+        self._claims: list[tuple[str, int, asyncio.Future[bool]]] = []  # for the next pipeline
+        self._sending: set[asyncio.Task[None]] = set()
 
     def _fail(self, exc: Exception) -> CoordinatorUnavailable:
         metrics.REDIS_ERRORS.labels("coordinator").inc()
         return CoordinatorUnavailable("Redis is unavailable: " + redact_text(str(exc)))
 
     async def claim(self, key: str, ttl: float) -> bool:
+        loop = asyncio.get_running_loop()
+        claimed: asyncio.Future[bool] = loop.create_future()
+        self._claims.append((self._prefix + "claim:" + key, max(1, int(ttl * 1000)), claimed))
+        if len(self._claims) == 1:
+            # Sent next turn: the requests this turn woke up claim first and share the trip.
+            loop.call_soon(self._send_claims)
+        return await claimed
+
+    def _send_claims(self) -> None:
+        claims, self._claims = self._claims, []
+        task = asyncio.ensure_future(self._claim_all(claims))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _claim_all(self, claims: list[tuple[str, int, asyncio.Future[bool]]]) -> None:
+        """SET NX each key in one pipeline (not a transaction: each claim stands alone)."""
         try:
-            done = await self._redis.set(
-                self._prefix + "claim:" + key, "1", nx=True, px=max(1, int(ttl * 1000))
-            )
-        except RedisError as exc:
-            raise self._fail(exc) from exc
-        return bool(done)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, ttl_ms, _ in claims:
+                    pipe.set(key, "1", nx=True, px=ttl_ms)
+                results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            failure = self._fail(exc)
+            for _, _, claimed in claims:
+                if not claimed.done():
+                    claimed.set_exception(failure)
+            return
+        for (_, _, claimed), result in zip(claims, results, strict=True):
+            if not claimed.done():  # its request may have given up waiting
+                claimed.set_result(bool(result))
 
     async def keep(self, queue: str, item: str) -> None:
         try:

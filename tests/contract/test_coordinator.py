@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 
 from bot.coordination import Coordinator
 from bot.coordination.redis import RedisCoordinator
@@ -46,5 +47,33 @@ async def test_redis_down_is_coordinator_unavailable() -> None:
             await coordinator.ping()
         with pytest.raises(CoordinatorUnavailable):
             await coordinator.keep("pins", "a")
+    finally:
+        await coordinator.close()
+
+
+async def test_claims_made_together_go_to_redis_together(redis_url: str) -> None:
+    """A burst of requests claims its IDs before acking: one pipeline on one connection, not a
+    connection and a round trip each (they were 20 connections for 20 claims)."""
+    name = "claims-together"
+    coordinator = RedisCoordinator(f"{redis_url}?client_name={name}")
+    observer = aioredis.from_url(redis_url)
+    try:
+        keys = [f"req:burst-{n}" for n in range(20)] + ["req:burst-0"]
+        results = await asyncio.gather(*(coordinator.claim(key, 60) for key in keys))
+        assert results == [True] * 20 + [False]  # the repeat, later in the same pipeline, lost
+        clients = await observer.client_list()
+        assert [c["name"] for c in clients].count(name) == 1
+    finally:
+        await observer.aclose()
+        await coordinator.close()
+
+
+async def test_redis_down_fails_every_claim_of_a_batch() -> None:
+    coordinator = RedisCoordinator("redis://127.0.0.1:1/0", timeout=0.5)
+    try:
+        results = await asyncio.gather(
+            *(coordinator.claim(f"k{n}", 1) for n in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(result, CoordinatorUnavailable) for result in results)
     finally:
         await coordinator.close()
