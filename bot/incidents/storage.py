@@ -220,8 +220,10 @@ async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
         columns = list(zip(*(_timeline_values(event) for event in events), strict=True))
         await tx.execute(
             "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
-            " SELECT * FROM unnest(?::text[], ?::float8[], ?::text[], ?::text[], ?::text[],"
-            " ?::text[], ?::text[])",
+            " SELECT incident_id, at, actor, kind, text, data, source"
+            " FROM unnest(?::text[], ?::float8[], ?::text[], ?::text[], ?::text[],"
+            " ?::text[], ?::text[]) WITH ORDINALITY AS line (incident_id, at, actor, kind,"
+            " text, data, source, n) ORDER BY n",
             [list(column) for column in columns],
         )
         return

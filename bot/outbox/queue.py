@@ -107,11 +107,13 @@ async def _flush(tx: Tx) -> None:
     rows = _buffered.pop(tx, [])
     if tx.dialect == "postgres" and rows:
         # Arrays, one per column: one statement text whatever the number, prepared once.
-        # Ids are handed out in the arrays' order, the order queued.
+        # Ids are handed out in the arrays' order (ORDER BY n), the order queued.
         await tx.execute(
             "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
-            " SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[],"
-            " ?::bigint[])",
+            " SELECT kind, lane, payload, created_at, available_at, order_seq"
+            " FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[],"
+            " ?::bigint[]) WITH ORDINALITY AS queued (kind, lane, payload, created_at,"
+            " available_at, order_seq, n) ORDER BY n",
             [list(column) for column in zip(*rows, strict=True)],
         )
         return
