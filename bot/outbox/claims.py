@@ -25,16 +25,17 @@ from bot.store import Row, Store, Tx, skip_locked
 
 # Each undone effect with its turn in its lane and how many effects up to and including it
 # are not free to take (not yet due, or claimed by a claim that has not run out). A lane's
-# run is its effects with none of those before them; an effect without a lane is a run of one.
+# run is its effects with none of those before them; an effect without a lane keeps no order,
+# so it is free whenever it is itself (those share one partition: their turns only order them).
 _RUNS = (
-    "SELECT id, lane, turn FROM (SELECT id, lane, place, held,"
+    "SELECT id, lane FROM (SELECT id, lane, place, held,"
     " ROW_NUMBER() OVER lane_order AS turn, SUM(held) OVER lane_order AS held_so_far"
     f" FROM (SELECT id, lane, {PLACE} AS place,"
     " CASE WHEN available_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)"
     f" THEN 0 ELSE 1 END AS held FROM outbox WHERE {UNDONE}) undone"
     " WINDOW lane_order AS (PARTITION BY lane ORDER BY place, id ROWS UNBOUNDED PRECEDING)) r"
-    " WHERE (lane IS NULL AND held = 0) OR (lane IS NOT NULL AND held_so_far = 0 AND turn <= ?)"
-    " ORDER BY CASE WHEN lane IS NULL THEN 1 ELSE turn END, place, id LIMIT ?"
+    " WHERE (held_so_far = 0 AND turn <= ?) OR (lane IS NULL AND held = 0)"
+    " ORDER BY turn, place, id LIMIT ?"
 )
 
 

@@ -262,3 +262,21 @@ async def test_a_run_stops_before_a_member_another_transaction_holds(postgres_ur
     finally:
         await store.close()
         await holder.close()
+
+
+async def test_effects_without_a_lane_keep_no_order_and_hold_nothing_back(store: Store) -> None:
+    clock = FakeClock(NOW)
+    ids = [await _enqueue(store, {"n": n}, None) for n in range(30)]  # more than a run
+    seen: list[int] = []
+
+    async def post(effect: Effect) -> None:
+        if effect.id == ids[0] and effect.attempts == 1:
+            raise NotifierError("Slack error: 503", retryable=True)
+        seen.append(effect.id)
+
+    dispatcher = OutboxDispatcher(store, clock, run_length=5)
+    dispatcher.register("post", post)
+    assert await dispatcher.deliver_due() == 29  # the retry held none back
+    assert seen == ids[1:]
+    clock.advance(seconds=2.4)
+    assert await dispatcher.deliver_due() == 1
