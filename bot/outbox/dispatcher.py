@@ -159,61 +159,64 @@ class OutboxDispatcher:
         return delivered
 
     async def _deliver_batch(self, effects: list[Effect]) -> int:
-        """Deliver a claimed batch: each lane's run in its order, one at a time, and runs of
-        different lanes `concurrency` at a time (in the batch's order when one at a time).
+        """Deliver a claimed batch in waves: every lane's first effect, then every lane's
+        second, ..., each wave `concurrency` at a time in the batch's order (one effect per
+        lane in a wave, so no lane's order is lost, and lanes interleave as before runs).
 
-        A run stops at a member that is not delivered (retried, failed, or taken over by
-        another process after its claim ran out) or whose handler queued a follow-up in its
+        A lane's run stops at a member that is not delivered (retried, failed, or taken over
+        by another process after its claim ran out) or whose handler queued a follow-up in its
         lane: the rest of the run is given back untried, since it now comes after those. Every
         delivery runs to its end even if another fails (one cut off mid-call would be made
         twice); the first error is raised after.
         """
         slots = asyncio.Semaphore(self.concurrency)
-        runs: dict[str | int, list[Effect]] = {}
-        for effect in effects:  # an effect without a lane is a run of its own
-            runs.setdefault(effect.id if effect.lane is None else effect.lane, []).append(effect)
-        untried: list[Effect] = []  # run members no handler started: given back
+        waves: list[list[Effect]] = []
+        turns: dict[str | int, int] = {}
+        for effect in effects:  # in turn order; an effect without a lane is a run of its own
+            lane = effect.id if effect.lane is None else effect.lane
+            turns[lane] = turns.get(lane, -1) + 1
+            if turns[lane] == len(waves):
+                waves.append([])
+            waves[turns[lane]].append(effect)
+        started: set[int] = set()
+        stopped: set[str | int] = set()
+        errors: list[BaseException] = []
+        delivered = 0
 
-        async def run(members: list[Effect]) -> int:
-            delivered = 0
-            for n, effect in enumerate(members):
-                started = False
-                try:
-                    async with slots:
-                        started = True
-                        outcome = await self._deliver_member(effect)
-                except BaseException:
-                    untried.extend(members[n + 1 if started else n :])
-                    raise
-                if outcome is not _Outcome.NOT_DELIVERED:
-                    delivered += 1
-                if outcome is not _Outcome.DELIVERED:
-                    untried.extend(members[n + 1 :])
-                    break
-            return delivered
+        async def one(effect: Effect) -> _Outcome:
+            async with slots:
+                started.add(effect.id)
+                return await self._deliver_member(effect)
 
         try:
-            outcomes = await asyncio.gather(
-                *(run(members) for members in runs.values()), return_exceptions=True
-            )
+            for wave in waves:
+                now = [e for e in wave if (e.id if e.lane is None else e.lane) not in stopped]
+                outcomes = await asyncio.gather(*(one(e) for e in now), return_exceptions=True)
+                for effect, outcome in zip(now, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        errors.append(outcome)
+                    elif outcome is not _Outcome.NOT_DELIVERED:
+                        delivered += 1
+                    if outcome is not _Outcome.DELIVERED:
+                        stopped.add(effect.id if effect.lane is None else effect.lane)
         except asyncio.CancelledError:
-            # Stopped mid-batch (gather returns once every run has stopped): what no handler
-            # started is given back, or it would wait out its claim after a restart.
+            # Stopped mid-batch: what no handler started is given back, or it would wait out
+            # its claim after a restart.
             try:
+                untried = [e for e in effects if e.id not in started]
                 await asyncio.shield(release(self.store, untried))
             except Exception as exc:
                 log.warning("outbox: claimed effects left to run out at stop: %s", exc)
             raise
-        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         try:
-            await release(self.store, untried)
+            await release(self.store, [e for e in effects if e.id not in started])
         except Exception:
             if not errors:
                 raise
             log.warning("outbox: effects of stopped runs left to run out", exc_info=True)
         if errors:
             raise errors[0]
-        return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+        return delivered
 
     async def _deliver_member(self, effect: Effect) -> _Outcome:
         """Deliver one claimed effect (its claim renewed if need be, the marks written first
