@@ -1,13 +1,18 @@
 """Resident memory of the bot at rest and after many declarations, and what holds it.
 
     .venv/bin/python bench/memory.py [--count 10000] [--batch 500] [--store sqlite|postgres]
+    .venv/bin/python bench/memory.py --count 1500 --batch 300 --store postgres --trace
+    MEMTRACE_FRAMES=0 .venv/bin/python bench/memory.py ... --trace     # arenas, no tracemalloc
     .venv/bin/python bench/memory.py --in-process [--database-url URL] [--trace]
 
 By default the bot is what production runs: a `chatops-bot run` process (HTTP mode, the Slack
 double in this process, so none of the double's code or records are in the bot's memory),
 measured with psutil; and, in the same run, a baseline process that first imports what the bot
 imported eagerly before (kubernetes, boto3, the Socket Mode client). Both declare the same
-batches; printed: each one's RSS at rest and after each batch.
+batches; printed: each one's RSS at rest and after each batch. With `--trace` the bot process
+runs under tracemalloc (bench/memtrace.py, preloaded; several times slower): printed also the
+allocator's arenas and what Python holds at rest, after the first batch and at the end, and
+the allocation sites that grew.
 
 `--in-process` runs the bot in this process, beside the double:
 the real bot (`create_bot` + `Bot.start`, SQLite in a temporary folder unless
@@ -25,6 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
+import re
+import signal
 import sys
 import tempfile
 import time
@@ -70,8 +78,52 @@ def forget_double(double: SlackDouble) -> None:
     double._response_urls.clear()
 
 
-async def run_processes(count: int, batch: int, store: str, baseline: bool = True) -> None:
-    """`chatops-bot run` as production runs it, and the baseline with the old eager imports."""
+async def snapshot_of(pid: int, out: Path, number: int) -> tracemalloc.Snapshot | None:
+    """Have the bot process (preloaded with bench/memtrace.py) write a snapshot; load it."""
+    os.kill(pid, signal.SIGUSR1)
+    async with asyncio.timeout(120):
+        while not out.with_name(f"{out.name}.{number}.done").exists():  # noqa: ASYNC110 (a file)
+            await asyncio.sleep(0.1)
+    snap = out.with_name(f"{out.name}.{number}.snap")
+    return tracemalloc.Snapshot.load(str(snap)) if snap.exists() else None
+
+
+def arenas(out: Path, number: int) -> str:
+    """The allocator's arenas in use and its free bytes (`MEMTRACE_FRAMES=0` runs only)."""
+    path = out.with_name(f"{out.name}.{number}.arenas")
+    text = path.read_text() if path.exists() else ""
+    pattern = r"# (arenas allocated current|bytes in available blocks)\s+=\s+([\d,]+)"
+    found = {key: int(value.replace(",", "")) for key, value in re.findall(pattern, text)}
+    if not found:
+        return "no arena figures (tracemalloc hides them: MEMTRACE_FRAMES=0 shows them)"
+    free = found.get("bytes in available blocks", 0) / 1e6
+    return f"{found.get('arenas allocated current', 0)} arenas of 1 MiB, {free:.1f} MB free in them"
+
+
+def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> None:
+    skip = [
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+        tracemalloc.Filter(False, "*/bench/memtrace.py"),
+    ]
+    before, after = before.filter_traces(skip), after.filter_traces(skip)
+    total = [sum(s.size for s in snap.statistics("filename")) / 1e6 for snap in (before, after)]
+    print(f"  Python objects (tracemalloc): {total[0]:.1f} MB -> {total[1]:.1f} MB")
+    for stat in after.compare_to(before, "lineno")[:10]:
+        where = stat.traceback[0]
+        name = where.filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+        print(
+            f"  {stat.size_diff / 1e3:+9.1f} KB {stat.count_diff:+7d} blocks  {name}:{where.lineno}"
+        )
+
+
+async def run_processes(
+    count: int, batch: int, store: str, baseline: bool = True, trace: bool = False
+) -> None:
+    """`chatops-bot run` as production runs it, and the baseline with the old eager imports.
+
+    With `trace`, the bot process runs under tracemalloc (bench/memtrace.py, slower): what
+    Python holds at rest, after the first batch and at the end, and what grew."""
     announced = AnnouncementCounter(load_policy(None).announce_channel)
     double = SlackDouble(
         bot_token=BOT_TOKEN, on_event=announced, rate_limits=SlackLimits(scale=PACE_SCALE)
@@ -90,8 +142,16 @@ async def run_processes(count: int, batch: int, store: str, baseline: bool = Tru
             for number, (name, preload) in enumerate(variants.items()):
                 url = db(f"mem{number}") if store == "postgres" else ""
                 url = url or f"sqlite:///{folder}/mem{number}.db"
+                out = Path(folder) / f"trace{number}"
+                traced = {"PYTHONPATH": str(ROOT / "bench"), "MEMTRACE_OUT": str(out)}
                 async with cluster(
-                    "bot", 1, double, database_url=url, pace_scale=PACE_SCALE, preload=preload
+                    "bot",
+                    1,
+                    double,
+                    database_url=url,
+                    pace_scale=PACE_SCALE,
+                    preload=(*preload, "memtrace") if trace else preload,
+                    extra_env=traced if trace else None,
                 ) as bots:
                     process = psutil.Process(bots.pids[0])
                     sender = SlackRequestSender(bots.url, SIGNING_SECRET, session=session)
@@ -109,6 +169,7 @@ async def run_processes(count: int, batch: int, store: str, baseline: bool = Tru
                     await asyncio.sleep(2)  # its first sweeps and auth.test done
                     figures[name].append((0, process.memory_info().rss / 1e6))
                     print(f"{name}: at rest {figures[name][0][1]:.1f} MB", flush=True)
+                    snapshots = [await snapshot_of(bots.pids[0], out, 0)] if trace else []
                     base = announced.posted
                     for first in range(0, count, batch):
                         done = min(count, first + batch)
@@ -117,6 +178,18 @@ async def run_processes(count: int, batch: int, store: str, baseline: bool = Tru
                         forget_double(double)
                         figures[name].append((done, process.memory_info().rss / 1e6))
                         print(f"  after {done:>6} incidents: {figures[name][-1][1]:.1f} MB")
+                        if trace and (done == batch or done == count):
+                            snapshots.append(await snapshot_of(bots.pids[0], out, len(snapshots)))
+                    if trace:
+                        print(f"{name}, at rest: {arenas(out, 0)}")
+                        print(f"{name}, after the first batch: {arenas(out, 1)}")
+                        print(f"{name}, after {count}: {arenas(out, len(snapshots) - 1)}")
+                        if snapshots[0] is not None and snapshots[1] is not None:
+                            print(f"what grew from rest to the first batch ({batch}):")
+                            print_growth(snapshots[0], snapshots[1])
+                        if snapshots[1] is not None and snapshots[-1] is not None:
+                            print(f"what grew from the first batch to {count}:")
+                            print_growth(snapshots[1], snapshots[-1])
     finally:
         await session.close()
         await double.stop()
@@ -234,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.in_process:
         asyncio.run(run(args.count, args.batch, args.database_url, args.trace))
     else:
-        asyncio.run(run_processes(args.count, args.batch, args.store, not args.no_baseline))
+        asyncio.run(
+            run_processes(args.count, args.batch, args.store, not args.no_baseline, args.trace)
+        )
     return 0
 
 

@@ -10,10 +10,11 @@ claimed atomically, so several bot processes can run dispatchers on one store an
 effect is delivered by one of them.
 
 Order. Effects are queued in lanes, and the effects of one lane are delivered one at a time,
-in the order they were queued: an effect is claimed only when no earlier effect of its lane
-is still undone (waiting, retrying, or being delivered by any process). The claim reads whose
-turn it is and locks those rows in one transaction, re-checking each under its lock (SKIP
-LOCKED on PostgreSQL), so it holds across processes. A lane is named after its incident: the
+in the order they were queued: an effect is delivered only when no earlier effect of its lane
+is still undone (waiting, retrying, or being delivered by any process), and claimed only with
+every earlier undone one of its lane (a run, delivered in order). The claim reads whose turn
+it is and locks those rows in one transaction, re-checking each under its lock (SKIP LOCKED
+on PostgreSQL), so it holds across processes. A lane is named after its incident: the
 incident's id, or the id, a `/` and a part of its work that keeps its own order (one paging
 provider's calls, `INC-.../pagerduty`); `Effect.incident` reads the incident back. The key is
 the incident, not the channel: one change targets several channels (the war room, the
@@ -29,13 +30,15 @@ up another's announcement; an effect without a lane keeps no order.
   invites and summary, a page's direct messages) is a follow-up: it takes that effect's place
   in the order (`order_seq`), ahead of anything queued after it.
 
-Throughput. One statement claims a batch of heads (at most one per lane, 100 by default),
-delivered in the batch's order (`concurrency` at a time if asked: different lanes, so no
-lane's order is lost), and the delivered ones are marked done together, one statement at the
-end of the batch, before the next claim. Marks wait only while the claims are safe: they are
-written sooner when a waiting effect's claim would run out before the next handler could time
-out, and when the dispatcher stops (bot/outbox/completions.py). A retry or a failure is
-written on its own.
+Throughput. One claim (two statements) takes a batch of runs: each lane's next effects that
+nothing earlier holds back, up to `run_length` per lane and `batch_size` in all, every lane's
+head first (bot/outbox/claims.py). A run is delivered in its order, one at a time, and stops
+at a member that is retried, fails or was taken over, or whose handler queued a follow-up: the
+rest of it is given back untried. Runs of different lanes go `concurrency` at a time if asked.
+The delivered ones are marked done together, one statement at the end of the batch, before
+the next claim. Marks wait only while the claims are safe: they are written sooner when a
+waiting effect's claim would run out before the next handler could time out, and when the
+dispatcher stops (bot/outbox/completions.py). A retry or a failure is written on its own.
 
 Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
 after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per

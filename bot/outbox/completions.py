@@ -27,20 +27,24 @@ class Completions:
         self.clock = clock
         self.statements = 0  # how many UPDATEs marked effects done (tests and bench read it)
         self._waiting: list[Effect] = []
+        self._earliest = float("inf")  # the earliest claim among them (None counts as run out)
         self._writing = asyncio.Lock()
 
     def add(self, effect: Effect) -> None:
         """`effect` was delivered: mark it done with the next flush."""
         self._waiting.append(effect)
+        until = effect.claimed_until
+        self._earliest = min(self._earliest, float("-inf") if until is None else until)
 
     def runs_out_before(self, when: float) -> bool:
         """Whether a waiting effect's claim runs out before `when` (a timestamp)."""
-        return any(e.claimed_until is None or e.claimed_until <= when for e in self._waiting)
+        return self._earliest <= when
 
     async def flush(self) -> None:
         """Mark every waiting effect done, in one statement."""
         async with self._writing:
             group, self._waiting = self._waiting, []
+            earliest, self._earliest = self._earliest, float("inf")
             if not group:
                 return
             ids = [effect.id for effect in group]
@@ -54,5 +58,6 @@ class Completions:
                     )
             except BaseException:
                 self._waiting[:0] = group  # still delivered: the next flush marks them
+                self._earliest = min(self._earliest, earliest)
                 raise
             self.statements += 1

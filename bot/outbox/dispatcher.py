@@ -4,28 +4,30 @@ kinds, retries, gives up, and prunes (the invariants are in bot.outbox's docstri
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from enum import Enum
 
 from bot import logs, metrics
 from bot.background import BackgroundLoop, jitter
-from bot.clock import Clock, utc_from_timestamp
+from bot.clock import Clock
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
+from bot.outbox.claims import claim_runs, release
 from bot.outbox.completions import Completions
 from bot.outbox.queue import (
     DUE_TURNS,
-    PLACE,
     UNDONE,
     Effect,
     EffectHandler,
     FailureHandler,
     current_effect,
+    follow_ups,
     undone_count,
 )
+from bot.outbox.retention import delete_old
 from bot.redact import redact_text
-from bot.store import Store, skip_locked
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,12 @@ GIVE_UP_AFTER = timedelta(hours=24)
 KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
 PRUNE_INTERVAL = timedelta(hours=1)
-_PRUNE_BATCH = 1000
+
+
+class _Outcome(Enum):
+    DELIVERED = "delivered"
+    NOT_DELIVERED = "not delivered"  # retried, failed, or no longer this process's
+    FOLLOWED = "followed"  # delivered, and its handler queued a follow-up in its lane
 
 
 class OutboxDispatcher:
@@ -51,6 +58,10 @@ class OutboxDispatcher:
         give_up_after: timedelta = GIVE_UP_AFTER,
         max_backoff: float = 300.0,
         batch_size: int = 100,
+        # A lane's next effects claimed together (within `batch_size`): few lanes with long
+        # queues cost a claim per run, not per effect. Kept short: the members of a run wait
+        # claimed, out of other processes' reach, while the ones before them are delivered.
+        run_length: int = 20,
         # Deliveries at once. One by default: the Slack pacer hands out each channel's slots
         # ahead of time, so concurrent posts to one channel can arrive closer together than
         # Slack allows (429s in tests/e2e/test_slack_pace.py with 8), and announcements of
@@ -72,6 +83,7 @@ class OutboxDispatcher:
         self.give_up_after = give_up_after
         self.max_backoff = max_backoff
         self.batch_size = batch_size
+        self.run_length = run_length
         self.concurrency = concurrency
         self.keep_delivered = keep_delivered
         self.keep_failed = keep_failed
@@ -113,45 +125,12 @@ class OutboxDispatcher:
             raise
 
     async def _claim(self) -> list[Effect]:
-        """Claim due effects that nothing earlier of their lane holds back."""
+        """Claim due effects in runs: each lane's next ones that nothing earlier holds back."""
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
-            turns = await tx.fetchall(
-                f"SELECT id {DUE_TURNS} AND (claimed_until IS NULL OR claimed_until < ?)"
-                f" ORDER BY place, id LIMIT {int(self.batch_size)}",
-                (now, now),
+            return await claim_runs(
+                tx, now, now + self.claim_seconds, self.batch_size, self.run_length
             )
-            if not turns:
-                return []
-            # Taken only if still undone and unclaimed when locked (another process may have
-            # claimed or finished it since): a head never stops being one otherwise, since
-            # nothing can be queued before it.
-            ids = [int(row["id"]) for row in turns]
-            rows = await tx.fetchall(
-                "UPDATE outbox SET claimed_until = ?, attempts = attempts + 1 WHERE id IN ("
-                f" SELECT id FROM outbox WHERE id IN ({', '.join('?' * len(ids))})"
-                f" AND {UNDONE} AND (claimed_until IS NULL OR claimed_until < ?)"
-                f"{skip_locked(tx)})"
-                " RETURNING id, kind, lane, payload, attempts, created_at,"
-                f" {PLACE} AS position",
-                (now + self.claim_seconds, *ids, now),
-            )
-        return sorted(
-            (
-                Effect(
-                    id=int(row["id"]),
-                    kind=row["kind"],
-                    lane=row["lane"],
-                    payload=json.loads(row["payload"]),
-                    attempts=int(row["attempts"]),
-                    created_at=utc_from_timestamp(row["created_at"]),
-                    position=int(row["position"]),
-                    claimed_until=now + self.claim_seconds,
-                )
-                for row in rows
-            ),
-            key=lambda effect: (effect.position, effect.id),
-        )
 
     async def deliver_due(self) -> int:
         """Deliver every effect that is due; return how many were delivered."""
@@ -160,8 +139,8 @@ class OutboxDispatcher:
         self._idle.clear()
         try:
             await self.completions.flush()  # left by a round the store failed
-            # Each claim takes at most one effect per lane: delivering it may free the
-            # next, so claim again until nothing is left to take.
+            # Delivering a claimed batch frees what comes after it in each lane: claim again
+            # until nothing is left to take.
             while effects := await self._claim():
                 delivered += await self._deliver_batch(effects)
                 await self.completions.flush()
@@ -180,39 +159,90 @@ class OutboxDispatcher:
         return delivered
 
     async def _deliver_batch(self, effects: list[Effect]) -> int:
-        """Deliver a claimed batch, `concurrency` at a time, in the batch's order.
+        """Deliver a claimed batch in waves: every lane's first effect, then every lane's
+        second, ..., each wave `concurrency` at a time in the batch's order (one effect per
+        lane in a wave, so no lane's order is lost, and lanes interleave as before runs).
 
-        The batch holds at most one effect per lane, so no two of them are ordered. Every
+        A lane's run stops at a member that is not delivered (retried, failed, or taken over
+        by another process after its claim ran out) or whose handler queued a follow-up in its
+        lane: the rest of the run is given back untried, since it now comes after those. Every
         delivery runs to its end even if another fails (one cut off mid-call would be made
         twice); the first error is raised after.
         """
         slots = asyncio.Semaphore(self.concurrency)
+        waves: list[list[Effect]] = []
+        turns: dict[str | int, int] = {}
+        for effect in effects:  # in turn order; an effect without a lane is a run of its own
+            lane = effect.id if effect.lane is None else effect.lane
+            turns[lane] = turns.get(lane, -1) + 1
+            if turns[lane] == len(waves):
+                waves.append([])
+            waves[turns[lane]].append(effect)
+        started: set[int] = set()
+        stopped: set[str | int] = set()
+        errors: list[BaseException] = []
+        delivered = 0
 
-        async def one(effect: Effect) -> int:
+        async def one(effect: Effect) -> _Outcome:
             async with slots:
-                held = await self._still_held(effect)
-                if held is None:
-                    return 0
-                deadline = self.clock.now().timestamp() + self.handler_timeout
-                if self.completions.runs_out_before(deadline):
-                    await self.completions.flush()
-                if not await self._deliver(held):
-                    return 0
-                self.completions.add(held)
-            metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
-            return 1
+                started.add(effect.id)
+                return await self._deliver_member(effect)
 
-        outcomes = await asyncio.gather(*(one(e) for e in effects), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+        try:
+            for wave in waves:
+                now = [e for e in wave if (e.id if e.lane is None else e.lane) not in stopped]
+                outcomes = await asyncio.gather(*(one(e) for e in now), return_exceptions=True)
+                for effect, outcome in zip(now, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        errors.append(outcome)
+                    elif outcome is not _Outcome.NOT_DELIVERED:
+                        delivered += 1
+                    if outcome is not _Outcome.DELIVERED:
+                        stopped.add(effect.id if effect.lane is None else effect.lane)
+        except asyncio.CancelledError:
+            # Stopped mid-batch: what no handler started is given back, or it would wait out
+            # its claim after a restart.
+            try:
+                untried = [e for e in effects if e.id not in started]
+                await asyncio.shield(release(self.store, untried))
+            except Exception as exc:
+                log.warning("outbox: claimed effects left to run out at stop: %s", exc)
+            raise
+        try:
+            await release(self.store, [e for e in effects if e.id not in started])
+        except Exception:
+            if not errors:
+                raise
+            log.warning("outbox: effects of stopped runs left to run out", exc_info=True)
+        if errors:
+            raise errors[0]
+        return delivered
+
+    async def _deliver_member(self, effect: Effect) -> _Outcome:
+        """Deliver one claimed effect (its claim renewed if need be, the marks written first
+        if a waiting one's claim would run out under its handler) and say how it went."""
+        held = await self._still_held(effect)
+        if held is None:
+            return _Outcome.NOT_DELIVERED
+        deadline = self.clock.now().timestamp() + self.handler_timeout
+        if self.completions.runs_out_before(deadline):
+            await self.completions.flush()
+        queued: set[str] = set()
+        noting = follow_ups.set(queued)
+        try:
+            if not await self._deliver(held):
+                return _Outcome.NOT_DELIVERED
+        finally:
+            follow_ups.reset(noting)
+        self.completions.add(held)
+        metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
+        return _Outcome.FOLLOWED if queued else _Outcome.DELIVERED
 
     async def _still_held(self, effect: Effect) -> Effect | None:
         """`effect` with its claim good for a whole delivery, or None if it is no longer ours.
 
-        A batch is claimed at once and delivered `concurrency` at a time, each waiting for its
-        Slack slot: the last may start after its claim ran out and another process took it
+        A batch (its runs too) is claimed at once and delivered one by one, each waiting for
+        its Slack slot: the last may start after its claim ran out and another process took it
         over. A claim with less than half its time left is renewed, only if it is still the
         one this process set; the handler's timeout is shorter than that half, so a claim
         never runs out under a handler.
@@ -348,10 +378,7 @@ class OutboxDispatcher:
         """Effects due now and not held back by an earlier one (claimed ones included)."""
         now = self.clock.now().timestamp()
         async with self.store.transaction() as tx:
-            row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n {DUE_TURNS}",
-                (now,),
-            )
+            row = await tx.fetchone(f"SELECT COUNT(*) AS n {DUE_TURNS}", (now,))
         return int(row["n"]) if row else 0
 
     # -- retention --------------------------------------------------------------------------
@@ -360,21 +387,11 @@ class OutboxDispatcher:
         """Delete effects delivered more than `keep_delivered` ago and effects that failed
         more than `keep_failed` ago; never one still undone. Returns how many went."""
         now = self.clock.now()
-        delivered_before = (now - self.keep_delivered).timestamp()
-        failed_before = (now - self.keep_failed).timestamp()
-        deleted = 0
-        while True:  # in batches, so no transaction holds the table for long
-            async with self.store.transaction() as tx:
-                batch = await tx.execute(
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
-                    " WHERE (delivered_at IS NOT NULL AND delivered_at < ?)"
-                    " OR (failed_at IS NOT NULL AND failed_at < ?)"
-                    f" LIMIT {_PRUNE_BATCH})",
-                    (delivered_before, failed_before),
-                )
-            deleted += batch
-            if batch < _PRUNE_BATCH:
-                break
+        deleted = await delete_old(
+            self.store,
+            (now - self.keep_delivered).timestamp(),
+            (now - self.keep_failed).timestamp(),
+        )
         self.prune_runs += 1
         if deleted:
             log.info("outbox: pruned %d delivered or failed effects", deleted)

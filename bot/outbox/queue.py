@@ -52,6 +52,17 @@ FailureHandler = Callable[[Effect, NotifierError], Awaitable[None]]
 # The effect whose handler is running in this task: what a follow-up is queued behind.
 current_effect: ContextVar[Effect | None] = ContextVar("outbox_delivering", default=None)
 
+# The lanes that got a follow-up while this task delivered (the dispatcher sets a set around
+# each delivery): the rest of that lane's claimed run must wait, it now comes after it.
+follow_ups: ContextVar[set[str] | None] = ContextVar("outbox_follow_ups", default=None)
+
+
+def note_follow_up(lane: str) -> None:
+    """Tell the dispatcher that a follow-up was queued in `lane` (by whatever queues one)."""
+    noted = follow_ups.get()
+    if noted is not None:
+        noted.add(lane)
+
 
 async def enqueue(
     tx: Tx,
@@ -75,6 +86,7 @@ async def enqueue(
     place = None
     if parent is not None and lane is not None and parent.lane == lane:
         place = parent.position
+        note_follow_up(lane)
     row = (kind, lane, json.dumps(payload), at.timestamp(), at.timestamp() + delay, place)
     buffered = _buffered.get(tx)
     if buffered is not None:

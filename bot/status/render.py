@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from functools import cache
+from typing import TYPE_CHECKING
 
 from bot.status.models import ComponentState, StatusDocument
 
-FEED_ID = "urn:chatops-bot:status"
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
-_env = Environment(
-    loader=PackageLoader("bot.status", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html", "atom"), default=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+FEED_ID = "urn:chatops-bot:status"
 
 
 def _when(value: datetime) -> str:
@@ -31,12 +26,26 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_env.filters["when"] = _when
-_env.filters["iso"] = _iso
+@cache
+def _env() -> Environment:
+    # Jinja2 is imported on the first render: a process whose status page is never asked
+    # for does not hold it (about 3 MB; bench/README.md, memory).
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("bot.status", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "atom"), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["iso"] = _iso
+    return env
 
 
 def render_html(doc: StatusDocument) -> str:
-    return _env.get_template("status.html").render(doc=doc)
+    return _env().get_template("status.html").render(doc=doc)
 
 
 def render_atom(doc: StatusDocument, *, epoch: datetime) -> str:
@@ -47,7 +56,8 @@ def render_atom(doc: StatusDocument, *, epoch: datetime) -> str:
         key=lambda incident: incident.updated_at,
         reverse=True,
     )
-    return _env.get_template("feed.atom").render(
+    feed = _env().get_template("feed.atom")
+    return feed.render(
         doc=doc, incidents=incidents, feed_id=FEED_ID, updated=doc.updated_at or epoch
     )
 
