@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.context.respond.internals import _build_message
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.webhook import WebhookResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import metrics
 from bot.http_errors import UNREACHABLE, retry_after_seconds
@@ -82,3 +86,19 @@ class PacedWebClient(AsyncWebClient):
                 wait = retry_after_seconds(headers.get("Retry-After") or headers.get("retry-after"))
                 await self.pacer.hold(keys, wait if wait is not None else 1.0)
             raise
+
+
+class SessionRespond(AsyncRespond):
+    """Bolt's `respond` (a POST to the request's response_url) over the Web API client's
+    session: Bolt's own opens a session, and a TCP connection, for every answer."""
+
+    def __init__(self, *, response_url: str, session: aiohttp.ClientSession) -> None:
+        super().__init__(response_url=response_url)
+        self._client = AsyncWebhookClient(url=response_url, session=session)
+
+    async def __call__(  # type: ignore[override]
+        self, text: str | dict[str, Any] = "", **fields: Any
+    ) -> WebhookResponse:
+        if isinstance(text, dict):
+            return await self._client.send_dict(_build_message(**text))
+        return await self._client.send_dict(_build_message(text=text, **fields))
