@@ -165,6 +165,10 @@ async def cluster(
                     imports = "".join(f"import {module}; " for module in preload)
                     code = f"{imports}import sys; from bot.cli import main; sys.exit(main())"
                     argv = [sys.executable, "-c", code, *run]
+                elif kind == "bot" and os.environ.get("BENCH_CPROFILE"):
+                    # A CPU profile of each bot process, written when it stops (SIGTERM).
+                    prof = f"{os.environ['BENCH_CPROFILE']}-{n}.prof"
+                    argv = [sys.executable, "-m", "cProfile", "-o", prof, str(CHATOPS_BOT), *run]
                 elif kind == "bot":
                     argv = [str(CHATOPS_BOT), *run]
                 else:
