@@ -78,6 +78,12 @@ class Tx(Protocol):
         """Run several statements (no parameters) as they are written, in this transaction."""
         ...
 
+    async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose count nobody needs by the COMMIT at the latest (after every
+        statement run otherwise): PostgreSQL sends it with the COMMIT, one round trip for
+        both. For the last before-commit hook (the audit chain's write under its lock)."""
+        ...
+
 
 class Store(Protocol):
     """A database the bot keeps its state in."""

@@ -94,6 +94,7 @@ class PostgresTx(CommitHooks):
         self._conn = conn
         # Pipeline mode holding this transaction's BEGIN, until a statement goes with it.
         self._begin: AbstractAsyncContextManager[Any] | None = None
+        self._with_commit: list[tuple[str, tuple[Any, ...]]] = []
 
     async def begin(self) -> None:
         """Queue BEGIN in pipeline mode: it goes with the first statement (send_begin)."""
@@ -107,6 +108,21 @@ class PostgresTx(CommitHooks):
         pipeline, self._begin = self._begin, None
         if pipeline is not None:
             await pipeline.__aexit__(None, None, None)
+
+    async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.wrote = True
+        self._with_commit.append((to_pyformat(sql), tuple(params)))
+
+    async def commit(self) -> None:
+        """COMMIT, with the statements kept for it in the same round trip."""
+        await self.send_begin()  # a transaction without statements of its own
+        if not self._with_commit:
+            await self._conn.execute("COMMIT")
+            return
+        async with self._conn.pipeline():
+            for sql, params in self._with_commit:
+                await self._conn.execute(sql, params)
+            await self._conn.execute("COMMIT")
 
     async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Row]:
         cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
@@ -263,8 +279,7 @@ class PostgresStore:
                     await tx.begin()
                     yield tx
                     await tx.run_before_commit()
-                    await tx.send_begin()  # a transaction without statements
-                    await conn.execute("COMMIT")
+                    await tx.commit()
                 except BaseException:
                     await _roll_back(tx)
                     raise

@@ -189,8 +189,21 @@ async def test_failed_and_empty_transactions_leave_the_connection_clean(store_ur
                 await tx.execute(insert, ("kept", 2.0))
         async with store.transaction() as tx:
             await tx.execute(insert, ("kept", 3.0))
+        # A statement sent with the COMMIT (PostgreSQL: one round trip) commits with it, or
+        # fails it whole.
+        with pytest.raises(UniqueViolation):
+            async with store.transaction() as tx:
+                await tx.execute(insert, ("gone too", 4.0))
+                await tx.execute_with_commit(insert, ("kept", 4.0))
         async with store.transaction() as tx:
-            rows = await tx.fetchall("SELECT request_id, handled_at FROM handled_requests")
-        assert [(r["request_id"], r["handled_at"]) for r in rows] == [("kept", 3.0)]
+            await tx.execute_with_commit(insert, ("with the commit", 5.0))
+        async with store.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT request_id, handled_at FROM handled_requests ORDER BY handled_at"
+            )
+        assert [(r["request_id"], r["handled_at"]) for r in rows] == [
+            ("kept", 3.0),
+            ("with the commit", 5.0),
+        ]
     finally:
         await store.close()
