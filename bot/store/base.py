@@ -32,6 +32,9 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
   a read transaction on a connection of its own, WAL mode).
 - `Tx.execute_script(sql)` runs a multi-statement script (no parameters) inside the
   transaction, function bodies and DO blocks included: migrations use it.
+- `Tx.execute_with_commit(sql, params)` runs a statement by the COMMIT at the latest;
+  PostgreSQL sends it with the COMMIT in one round trip (the audit chain's write). PostgreSQL
+  also sends a transaction's BEGIN with its first statement.
 """
 
 from __future__ import annotations
