@@ -96,11 +96,16 @@ class PostgresTx(CommitHooks):
         self._begin: AbstractAsyncContextManager[Any] | None = None
         self._with_commit: list[tuple[str, tuple[Any, ...]]] = []
 
+    # BEGIN, COMMIT and ROLLBACK are sent as statements here, never prepared (psycopg
+    # prepares a statement run five times on a connection, and then sends only its name):
+    # as psycopg's own transaction() sends them, by their text, so a connection's traffic
+    # (a proxy, a packet capture, tests/e2e/test_truthful_failures.py) still shows each.
+
     async def begin(self) -> None:
         """Queue BEGIN in pipeline mode: it goes with the first statement (send_begin)."""
         self._begin = self._conn.pipeline()
         await self._begin.__aenter__()
-        await self._conn.execute("BEGIN")
+        await self._conn.execute("BEGIN", prepare=False)
 
     async def send_begin(self) -> None:
         """Send the queued BEGIN with whatever was queued after it and leave pipeline mode:
@@ -117,12 +122,12 @@ class PostgresTx(CommitHooks):
         """COMMIT, with the statements kept for it in the same round trip."""
         await self.send_begin()  # a transaction without statements of its own
         if not self._with_commit:
-            await self._conn.execute("COMMIT")
+            await self._conn.execute("COMMIT", prepare=False)
             return
         async with self._conn.pipeline():
             for sql, params in self._with_commit:
                 await self._conn.execute(sql, params)
-            await self._conn.execute("COMMIT")
+            await self._conn.execute("COMMIT", prepare=False)
 
     async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Row]:
         cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
@@ -175,7 +180,7 @@ async def _roll_back(tx: PostgresTx) -> None:
     conn = tx._conn
     if conn.pgconn.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         try:
-            await conn.execute("ROLLBACK")
+            await conn.execute("ROLLBACK", prepare=False)
         except psycopg.Error:
             pass  # the pool discards a connection it cannot reset
 

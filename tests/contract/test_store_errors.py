@@ -207,3 +207,31 @@ async def test_failed_and_empty_transactions_leave_the_connection_clean(store_ur
         ]
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_transaction_control_is_never_a_prepared_statement(postgres_url: str) -> None:
+    """BEGIN, COMMIT and ROLLBACK are sent by their text however often a connection runs
+    them (psycopg prepares a statement run five times): a proxy that watches for a COMMIT,
+    as tests/e2e/test_truthful_failures.py does, must see every one."""
+    store = create_store(postgres_url, pool_size=1)
+    await store.open()
+    await migrate(store)
+    try:
+        for n in range(8):
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO handled_requests (request_id, handled_at) VALUES (?, ?)",
+                    (f"r{n}", 1.0),
+                )
+            with pytest.raises(RuntimeError):
+                async with store.transaction() as tx:
+                    await tx.fetchone("SELECT 1 AS one")
+                    raise RuntimeError("rolled back")
+        async with store.transaction() as tx:
+            rows = await tx.fetchall("SELECT statement FROM pg_prepared_statements")
+        prepared = {" ".join(row["statement"].split()).upper() for row in rows}
+        assert any(sql.startswith("INSERT INTO HANDLED_REQUESTS") for sql in prepared)
+        assert prepared.isdisjoint({"BEGIN", "COMMIT", "ROLLBACK"}), prepared
+    finally:
+        await store.close()
