@@ -96,7 +96,7 @@ class SessionRespond(AsyncRespond):
         super().__init__(response_url=response_url)
         self._client = AsyncWebhookClient(url=response_url, session=session)
 
-    async def __call__(  # type: ignore[override]
+    async def __call__(  # type: ignore[override]  # Bolt's respond spells out each field; ours passes them on
         self, text: str | dict[str, Any] = "", **fields: Any
     ) -> WebhookResponse:
         if isinstance(text, dict):
