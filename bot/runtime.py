@@ -22,7 +22,6 @@ from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
 from bot.settings import Settings
 from bot.slack.alert_blocks import SlackAlertNotifier
 from bot.slack.auth import SlackAuth
-from bot.slack.client import PacedWebClient
 from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
 from bot.slack.drill_notifier import SlackDrillNotifier
 from bot.slack.limits import SlackLimits
@@ -54,8 +53,6 @@ class Bot:
 
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
         """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set."""
-        if isinstance(self.client, PacedWebClient):
-            self.client.keep_connections()
         await self.services.start()
         web_app = build_web_app(
             self.app,
@@ -97,8 +94,6 @@ class Bot:
         if self.server is not None:
             await self.server.stop()
         await self.services.close()
-        if isinstance(self.client, PacedWebClient):
-            await self.client.close_connections()
         if isinstance(self.pacer, RedisPacer):
             await self.pacer.close()
 
