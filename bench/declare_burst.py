@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/declare_burst.py [--count 2000] [--concurrency 50]
         [--store sqlite|postgres|both] [--database-url URL] [--baseline]
-        [--replicas N] [--pace-scale 100]
+        [--replicas N] [--pace-scale 100] [--round-trips]
 
 The real bot (`create_bot` + `Bot.start` on a free loopback port, its outbox dispatcher and
 escalation engine running) answers correctly signed `/incident declare P2 ...` slash commands
@@ -11,6 +11,9 @@ response_url are the Slack double's. Printed per store: how many were acknowledg
 (rows in `incidents`), refused (any other answer on the response_url, by kind) and announced
 (announcement posts the double recorded), and declarations per second end to end: from the
 first request sent to the last answer on a response_url, and to the last announcement.
+
+`--round-trips` only counts the round trips of one P2 declaration's transaction on a
+throwaway PostgreSQL (libpq's protocol trace of a warm connection) and prints the figure.
 
 `--replicas N` runs the bot as N `chatops-bot run` processes behind a round-robin front, on
 PostgreSQL and a throwaway Redis (bench/cluster.py), as a Deployment runs it.
@@ -416,6 +419,44 @@ async def statements_under_head_lock(folder: str, legacy: bool) -> tuple[int, in
     return commit - begin, commit - locked + 1
 
 
+async def round_trips(database_url: str) -> int:
+    """Round trips of one P2 declaration's transaction on PostgreSQL, on a warm connection
+    (statements already prepared): the messages after which the client waits for the server
+    (Sync, simple Query), counted in libpq's protocol trace of the store's one connection."""
+    from psycopg import pq
+
+    store = create_store(database_url, pool_size=1)
+    services = build_services(
+        policy=load_policy(None),
+        store=store,
+        notifier=SlackNotifier(build_client(BOT_TOKEN, "http://127.0.0.1:9/api/")),  # unused
+    )
+    await services.start(run_dispatcher=False, run_scheduler=False)
+
+    async def declare(request_id: str) -> None:
+        await services.incidents.declare(
+            DeclareIncident(severity=Severity.P2, title="Traced"),
+            Actor(user_id=USER),
+            request_id=request_id,
+        )
+
+    try:
+        for n in range(8):  # psycopg prepares a statement on its fifth run
+            await declare(f"warm-{n}")
+        conn = await store._pool.getconn()  # type: ignore[attr-defined]
+        await store._pool.putconn(conn)  # type: ignore[attr-defined]
+        with tempfile.TemporaryFile("w+") as trace:
+            conn.pgconn.trace(trace.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            await declare("traced")
+            conn.pgconn.untrace()
+            trace.seek(0)
+            sent = [line.split("\t") for line in trace.read().splitlines()]
+    finally:
+        await services.close()
+    return sum(1 for line in sent if line[0] == "F" and line[2] in ("Sync", "Query"))
+
+
 @contextlib.asynccontextmanager
 async def postgres(
     database_url: str | None,
@@ -437,6 +478,11 @@ async def run(args: argparse.Namespace) -> None:
         logging.basicConfig(filename=args.log, level=logging.WARNING)
     else:
         logging.basicConfig(level=logging.CRITICAL)  # refusals are counted, not logged
+    if args.round_trips:
+        async with postgres(args.database_url) as (database, _):
+            trips = await round_trips(database("trips"))
+        print(f"round trips of one P2 declaration's transaction on PostgreSQL: {trips}")
+        return
     print(f"declare burst: {args.count} signed /incident declare P2, {args.concurrency} in flight")
     if args.replicas:
         with servers(args.database_url, redis=True) as (database, redis_url, pid):
@@ -521,6 +567,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Slack's clock this many times faster, for the double and the bot alike",
     )
     parser.add_argument("--log", help="write the bot's warnings and errors to this file")
+    parser.add_argument(
+        "--round-trips",
+        action="store_true",
+        help="only count the round trips of one declaration's transaction (libpq's trace)",
+    )
     args = parser.parse_args(argv)
     if args.baseline and args.database_url:
         parser.error("--baseline needs two empty databases: use the throwaway server")

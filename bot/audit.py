@@ -6,11 +6,12 @@ lets `verify` notice a deleted tail, not only an edited or deleted middle.
 
 The head is locked only in the instant before the commit. `append` buffers its record on the
 transaction and registers a before-commit hook (run after every other hook); the hook takes
-the head lock, chains every buffered entry, writes them and the new head (one round trip on
-PostgreSQL), and the commit releases the lock. Before issue 7 the lock was taken at the first
-`append` and held through the rest of the transaction (outbox rows, reminders, every round
-trip of a busy event loop): all writers of all replicas queued on it, and a burst of 2,000
-declarations saw 1,779 refused (bench/declare_burst.py --baseline).
+the head lock, chains every buffered entry, writes them and the new head (on PostgreSQL one
+statement, sent with the COMMIT that releases the lock: Tx.execute_with_commit). Before
+issue 7 the lock was taken at the first `append` and held through the rest of the
+transaction (outbox rows, reminders, every round trip of a busy event loop): all writers of
+all replicas queued on it, and a burst of 2,000 declarations saw 1,779 refused
+(bench/declare_burst.py --baseline).
 
 `verify` reads one consistent snapshot (Store.snapshot), so it runs while the bot writes.
 """
@@ -155,8 +156,9 @@ async def _chain(tx: Tx) -> None:
         await _insert(tx, chunk)
     last = chunks[-1]
     if tx.dialect == "postgres":
-        # The last rows and the new head in one statement: one round trip under the lock.
-        await tx.execute(
+        # The last rows and the new head in one statement, sent with the COMMIT: the lock
+        # is held for two round trips (this and the SELECT ... FOR UPDATE), not three.
+        await tx.execute_with_commit(
             f"WITH written AS ({_INSERT}{', '.join([_ROW] * len(last))})"
             " UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
             [value for row in last for value in row] + [seq, prev_hash],

@@ -61,7 +61,7 @@ async def declared(ctx: CommandContext, command: DeclareIncident) -> None:
             incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
         )
     )
-    await reply_similar(ctx, incident.id)
+    await reply_similar(ctx, incident)
 
 
 async def declare(ctx: CommandContext, rest: str) -> None:
@@ -224,7 +224,7 @@ async def _show(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> Non
         templates.card_text(incident),
         blocks=blocks.incident_show(incident, war_room_missing=missing),
     )
-    await reply_similar(ctx, incident.id)
+    await reply_similar(ctx, incident)
 
 
 show = on_incident("incident.show", target_parser("show"), _show, read_only=True)

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ChatOpsError, UsageError
 from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
+from bot.models import Incident
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
 from bot.slack import modals, report_blocks
@@ -100,12 +101,12 @@ async def stats(ctx: CommandContext, rest: str) -> None:
     await run_command(ctx, "reports.stats", {"text": rest}, work, usage_for="stats")
 
 
-async def reply_similar(ctx: CommandContext, incident_id: str) -> None:
+async def reply_similar(ctx: CommandContext, incident: Incident) -> None:
     """Up to three earlier incidents like this one, as a second private answer."""
     try:
-        found = await ctx.services.reports.similar(incident_id)
+        found = await ctx.services.reports.similar_to(incident)
     except Exception:  # a hint only: never let it spoil the answer already given
-        log.exception("similar incidents of %s failed", incident_id)
+        log.exception("similar incidents of %s failed", incident.id)
         return
     if found:
         await ctx.reply(

@@ -15,6 +15,7 @@ from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.policy import Policy
 from bot.reminders import storage as reminders
 from bot.reminders.engine import ReminderEngine
+from bot.reminders.model import Reminder, ReminderStatus
 from bot.store import Tx
 
 
@@ -38,7 +39,9 @@ class ReminderPlanning:
             return  # a page by hand: the manual escalation wrote its own reminder
         incident = change.after
         now = change.at
-        state = await escalations.get_state(tx, incident.id) or planner.initial_state(incident)
+        # A new incident has no escalation state yet: nothing to read.
+        stored = None if change.kind == "declared" else await escalations.get_state(tx, incident.id)
+        state = stored or planner.initial_state(incident)
         replan = planner.plan_change(change.kind, change.before, incident, self.policy, state, now)
         if replan.is_empty and replan.state == state:
             return
@@ -46,20 +49,25 @@ class ReminderPlanning:
             await reminders.cancel(tx, incident.id, replan.cancel, now, change.kind)
         state = replan.state
         await escalations.save_state(tx, state, now)
-        due_now: list[int] = []
-        for planned in replan.reminders:
-            if planned.due_at <= now:
-                # Due at once (level 1, or a level the new severity has already reached):
-                # fired in this transaction, so it commits with the change or not at all.
-                due_now.append(
-                    await self.engine.insert_firing(tx, incident.id, state.plan, planned, now)
-                )
-                continue
-            reminder_id = await reminders.insert(tx, incident.id, state.plan, planned, now)
-            self.engine.hold_after_commit(tx, reminder_id, planned.due_at, now)
+        # All in one statement. One due at once (level 1, or a level the new severity has
+        # already reached) is inserted claimed by this process and fired in this
+        # transaction, so it commits with the change or not at all.
+        written = await reminders.insert_many(
+            tx,
+            incident.id,
+            state.plan,
+            replan.reminders,
+            now,
+            owner=self.engine.owner,
+            claimed_until=now.timestamp() + self.engine.claim_seconds,
+        )
+        due_now: list[Reminder] = []
+        for planned, reminder in zip(replan.reminders, written, strict=True):
+            if reminder.status is ReminderStatus.FIRING:
+                due_now.append(reminder)
+            else:
+                self.engine.hold_after_commit(tx, reminder.id, planned.due_at, now)
         firing = self.changes.joining(tx, now)
-        for reminder_id in due_now:
-            reminder = await reminders.get(tx, reminder_id)
-            assert reminder is not None
+        for reminder in due_now:
             # The escalation handler reads and saves the state written above, in this tx.
             await self.engine.firing.fire_in(firing, reminder, incident)

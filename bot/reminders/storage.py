@@ -92,6 +92,54 @@ async def insert(
     return int(row["id"])
 
 
+async def insert_many(
+    tx: Tx,
+    incident_id: str | None,
+    plan: int,
+    planned: Sequence[PlannedReminder],
+    now: datetime,
+    *,
+    owner: str | None = None,
+    claimed_until: float | None = None,
+) -> list[Reminder]:
+    """Insert `planned` in one statement and return them as stored, in the order given.
+
+    With an `owner`, those due by `now` are inserted already claimed by it (status firing,
+    until `claimed_until`), to be fired in `tx` itself, as the engine's `insert_firing` does
+    for one. A declaration plans five or so at once: one round trip instead of one each."""
+    if not planned:
+        return []
+    rows: list[object] = []
+    for one in planned:
+        claimed = owner is not None and one.due_at <= now
+        rows += (
+            incident_id,
+            plan,
+            str(one.kind),
+            one.level,
+            one.due_at.timestamp(),
+            (ReminderStatus.FIRING if claimed else ReminderStatus.PENDING).value,
+            json.dumps(list(one.notify)),
+            "",
+            None,
+            now.timestamp(),
+            owner if claimed else None,
+            claimed_until if claimed else None,
+            one.subject,
+        )
+    marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(planned))
+    stored = await tx.fetchall(
+        "INSERT INTO reminders (incident_id, plan, kind, level, due_at, status, notify, reason,"
+        f" actor, created_at, claimed_by, claimed_until, subject) VALUES {marks} RETURNING *",
+        rows,
+    )
+    # RETURNING's order is not promised; the ids are: both stores number a multi-row
+    # INSERT's rows in the order of its VALUES.
+    inserted = sorted((_reminder(row) for row in stored), key=lambda r: r.id)
+    assert [(r.kind, r.level) for r in inserted] == [(str(p.kind), p.level) for p in planned]
+    return inserted
+
+
 async def cancel_subject(tx: Tx, subject: str, now: datetime, why: str) -> int:
     """Withdraw the live reminders about `subject` (a request decided, an item closed)."""
     return await tx.execute(

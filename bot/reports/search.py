@@ -16,7 +16,7 @@ from bot import refs
 from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Incident
 from bot.reports import storage
-from bot.reports.models import SimilarIncident
+from bot.reports.models import Postmortem, SimilarIncident
 from bot.store import Tx
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -38,17 +38,23 @@ def terms(*texts: str, limit: int = 24) -> list[str]:
     return list(seen)[:limit]
 
 
-async def reindex(tx: Tx, incident: Incident) -> None:
-    """Rewrite the incident's search document from its title, services and timeline."""
+async def reindex(tx: Tx, incident: Incident, *, new: bool = False) -> None:
+    """Rewrite the incident's search document from its title, services and timeline.
+
+    `new`: the incident is being declared in `tx`, so it has neither a postmortem nor a
+    document yet: two round trips that could find nothing are not made."""
     events = await incidents.timeline(tx, incident.id)
     # What people wrote (declaration, updates, notes, resolution), not the bot's own pages.
     body = " ".join(
         refs.plain(refs.of_event(e), lambda _ref: " ") for e in events if e.actor != SYSTEM.user_id
     )
-    postmortem = await storage.get_postmortem(tx, incident.id)
+    if new:
+        postmortem = Postmortem(incident_id=incident.id)
+    else:
+        postmortem = await storage.get_postmortem(tx, incident.id)
+        await tx.execute("DELETE FROM incident_search WHERE incident_id = ?", (incident.id,))
     body = " ".join([incident.impact, body, postmortem.root_cause, postmortem.resolution])
     services = " ".join(incident.services)
-    await tx.execute("DELETE FROM incident_search WHERE incident_id = ?", (incident.id,))
     await tx.execute(
         "INSERT INTO incident_search (incident_id, title, services, body) VALUES (?, ?, ?, ?)",
         (incident.id, incident.title, services, body[:200_000]),

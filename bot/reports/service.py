@@ -20,7 +20,7 @@ from bot.errors import UsageError
 from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.incidents.service import IncidentChange
-from bot.models import Actor
+from bot.models import Actor, Incident
 from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
 from bot.reminders.calendar import due_after, working_periods
@@ -94,7 +94,7 @@ class ReportService:
                 due_after(anchor, times.ack_within, self.policy.calendar),
                 due_after(anchor, times.resolve_within, self.policy.calendar),
             )
-        await search.reindex(tx, incident)
+        await search.reindex(tx, incident, new=change.kind == "declared")
 
     # -- the report ---------------------------------------------------------------------
 
@@ -217,6 +217,12 @@ class ReportService:
         """Up to `limit` earlier incidents like this one, with what fixed them."""
         async with self.store.transaction() as tx:
             incident = await incidents.require(tx, incident_id)
+            return await search.similar(tx, incident, limit)
+
+    async def similar_to(self, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
+        """`similar` for an incident the caller holds (one just declared or shown): the
+        search alone, without reading the incident again."""
+        async with self.store.transaction() as tx:
             return await search.similar(tx, incident, limit)
 
 

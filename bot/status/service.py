@@ -110,7 +110,8 @@ class StatusService:
             await storage.mark_incident(tx, incident_id, change.at, actor)
             await storage.mark_updates(tx, incident_id, change.at, actor, latest_only=True)
             await storage.bump(tx)
-        elif await storage.is_public(tx, incident_id):
+        elif change.kind != "declared" and await storage.is_public(tx, incident_id):
+            # (An incident being declared has not been published: no read to ask.)
             await storage.bump(tx)
 
 

@@ -32,6 +32,9 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
   a read transaction on a connection of its own, WAL mode).
 - `Tx.execute_script(sql)` runs a multi-statement script (no parameters) inside the
   transaction, function bodies and DO blocks included: migrations use it.
+- `Tx.execute_with_commit(sql, params)` runs a statement by the COMMIT at the latest;
+  PostgreSQL sends it with the COMMIT in one round trip (the audit chain's write). PostgreSQL
+  also sends a transaction's BEGIN with its first statement.
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ class Tx(Protocol):
 
     async def execute_script(self, sql: str) -> None:
         """Run several statements (no parameters) as they are written, in this transaction."""
+        ...
+
+    async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose count nobody needs by the COMMIT at the latest (after every
+        statement run otherwise): PostgreSQL sends it with the COMMIT, one round trip for
+        both. For the last before-commit hook (the audit chain's write under its lock)."""
         ...
 
 

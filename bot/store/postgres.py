@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -91,39 +92,97 @@ class PostgresTx(CommitHooks):
         super().__init__()
         self._store = store
         self._conn = conn
+        # Pipeline mode holding this transaction's BEGIN, until a statement goes with it.
+        self._begin: AbstractAsyncContextManager[Any] | None = None
+        self._with_commit: list[tuple[str, tuple[Any, ...]]] = []
+
+    # BEGIN, COMMIT and ROLLBACK are sent as statements here, never prepared (psycopg
+    # prepares a statement run five times on a connection, and then sends only its name):
+    # as psycopg's own transaction() sends them, by their text, so a connection's traffic
+    # (a proxy, a packet capture, tests/e2e/test_truthful_failures.py) still shows each.
+
+    async def begin(self) -> None:
+        """Queue BEGIN in pipeline mode: it goes with the first statement (send_begin)."""
+        self._begin = self._conn.pipeline()
+        await self._begin.__aenter__()
+        await self._conn.execute("BEGIN", prepare=False)
+
+    async def send_begin(self) -> None:
+        """Send the queued BEGIN with whatever was queued after it and leave pipeline mode:
+        one round trip for BEGIN and the first statement, not two."""
+        pipeline, self._begin = self._begin, None
+        if pipeline is not None:
+            await pipeline.__aexit__(None, None, None)
+
+    async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.wrote = True
+        self._with_commit.append((to_pyformat(sql), tuple(params)))
+
+    async def commit(self) -> None:
+        """COMMIT, with the statements kept for it in the same round trip."""
+        await self.send_begin()  # a transaction without statements of its own
+        if not self._with_commit:
+            await self._conn.execute("COMMIT", prepare=False)
+            return
+        async with self._conn.pipeline():
+            for sql, params in self._with_commit:
+                await self._conn.execute(sql, params)
+            await self._conn.execute("COMMIT", prepare=False)
+
+    async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Row]:
+        cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
+        await self.send_begin()
+        return cursor
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self.wrote = True
         try:
-            cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
+            cursor = await self._run(sql, params)
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
         return cursor.rowcount
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         try:
-            cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
+            cursor = await self._run(sql, params)
             return await cursor.fetchone()
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
-            cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
+            cursor = await self._run(sql, params)
             return await cursor.fetchall()
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
 
     async def execute_script(self, sql: str) -> None:
         # Without parameters psycopg sends the text as one simple query: PostgreSQL splits it
-        # itself, so dollar-quoted function bodies and DO blocks arrive whole.
+        # itself, so dollar-quoted function bodies and DO blocks arrive whole. Not in
+        # pipeline mode (which has no simple queries): BEGIN goes on its own first.
         try:
+            await self.send_begin()
             await self._conn.execute(sql)
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
 
 
 APP_NAME = "chatops-bot"
+
+
+async def _roll_back(tx: PostgresTx) -> None:
+    """End a failed transaction; a connection left mid-statement (cancelled) is the pool's
+    to discard, and an error here must not hide the one that ended the transaction."""
+    try:
+        await tx.send_begin()
+    except psycopg.Error:
+        pass  # the statement's own error, raised already or about to be
+    conn = tx._conn
+    if conn.pgconn.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        try:
+            await conn.execute("ROLLBACK", prepare=False)
+        except psycopg.Error:
+            pass  # the pool discards a connection it cannot reset
 
 
 class PostgresStore:
@@ -217,11 +276,18 @@ class PostgresStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         async with self._connection(self.queue_timeout) as conn:
+            tx = PostgresTx(self, conn)
             try:
-                async with conn.transaction():
-                    tx = PostgresTx(self, conn)
+                try:
+                    # BEGIN travels with the first statement: a round trip fewer for every
+                    # transaction (psycopg's own transaction() sends it on its own).
+                    await tx.begin()
                     yield tx
                     await tx.run_before_commit()
+                    await tx.commit()
+                except BaseException:
+                    await _roll_back(tx)
+                    raise
             except psycopg.Error as exc:
                 raise self.translate(exc) from exc
             self._health.answered()

@@ -104,6 +104,9 @@ class SqliteTx(CommitHooks):
             lambda conn: [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
         )
 
+    async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.execute(sql, params)  # no round trip to save in-process
+
     async def execute_script(self, sql: str) -> None:
         def run_all(conn: sqlite3.Connection) -> None:
             for statement in script_statements(sql):

@@ -163,3 +163,75 @@ async def test_postgres_outage_is_unavailable_at_once_even_with_a_long_queue(
     finally:
         await pg_admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
         await store.close()
+
+
+async def test_failed_and_empty_transactions_leave_the_connection_clean(store_url: str) -> None:
+    """PostgreSQL sends BEGIN with a transaction's first statement (pipeline mode): a
+    transaction that fails on that statement, fails later, or runs none must each end
+    cleanly, so the one connection they share serves the next one as usual."""
+    store = create_store(store_url, pool_size=1)
+    await store.open()
+    await migrate(store)
+    insert = "INSERT INTO handled_requests (request_id, handled_at) VALUES (?, ?)"
+    try:
+        async with store.transaction():
+            pass
+        with pytest.raises(StoreError):
+            async with store.transaction() as tx:
+                await tx.fetchall("SELECT * FROM no_such_table")
+        with pytest.raises(RuntimeError):
+            async with store.transaction() as tx:
+                await tx.execute(insert, ("gone", 1.0))
+                raise RuntimeError("after the first statement")
+        with pytest.raises(UniqueViolation):
+            async with store.transaction() as tx:
+                await tx.execute(insert, ("kept", 1.0))
+                await tx.execute(insert, ("kept", 2.0))
+        async with store.transaction() as tx:
+            await tx.execute(insert, ("kept", 3.0))
+        # A statement sent with the COMMIT (PostgreSQL: one round trip) commits with it, or
+        # fails it whole.
+        with pytest.raises(UniqueViolation):
+            async with store.transaction() as tx:
+                await tx.execute(insert, ("gone too", 4.0))
+                await tx.execute_with_commit(insert, ("kept", 4.0))
+        async with store.transaction() as tx:
+            await tx.execute_with_commit(insert, ("with the commit", 5.0))
+        async with store.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT request_id, handled_at FROM handled_requests ORDER BY handled_at"
+            )
+        assert [(r["request_id"], r["handled_at"]) for r in rows] == [
+            ("kept", 3.0),
+            ("with the commit", 5.0),
+        ]
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_transaction_control_is_never_a_prepared_statement(postgres_url: str) -> None:
+    """BEGIN, COMMIT and ROLLBACK are sent by their text however often a connection runs
+    them (psycopg prepares a statement run five times): a proxy that watches for a COMMIT,
+    as tests/e2e/test_truthful_failures.py does, must see every one."""
+    store = create_store(postgres_url, pool_size=1)
+    await store.open()
+    await migrate(store)
+    try:
+        for n in range(8):
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO handled_requests (request_id, handled_at) VALUES (?, ?)",
+                    (f"r{n}", 1.0),
+                )
+            with pytest.raises(RuntimeError):
+                async with store.transaction() as tx:
+                    await tx.fetchone("SELECT 1 AS one")
+                    raise RuntimeError("rolled back")
+        async with store.transaction() as tx:
+            rows = await tx.fetchall("SELECT statement FROM pg_prepared_statements")
+        prepared = {" ".join(row["statement"].split()).upper() for row in rows}
+        assert any(sql.startswith("INSERT INTO HANDLED_REQUESTS") for sql in prepared)
+        assert prepared.isdisjoint({"BEGIN", "COMMIT", "ROLLBACK"}), prepared
+    finally:
+        await store.close()

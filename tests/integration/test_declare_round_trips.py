@@ -1,0 +1,92 @@
+"""Issue 19: a declaration's transaction in as few round trips as it needs. Counted from
+SQLite's statement trace (a count, not a time): every statement of ours is a round trip on
+PostgreSQL. The reminders a declaration plans go in one statement, the page due at once is
+fired from what that statement returned, and nothing is read that a new incident cannot have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.escalation import planner
+from bot.escalation.planner import ReminderKind
+from bot.incidents.schemas import DeclareIncident
+from bot.models import Severity
+from bot.reminders import ReminderStatus
+from tests.escalation_env import ALICE, Env, start_env, stop_env
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    env = await start_env(f"sqlite:///{tmp_path}/trace.db")
+    yield env
+    await stop_env(env)
+
+
+def _ours(trace: list[str]) -> list[str]:
+    """The statements we sent, BEGIN to COMMIT (not SQLite's own: FTS5's, its pragmas)."""
+    begin = next(n for n, sql in enumerate(trace) if sql.startswith("BEGIN"))
+    commit = next(n for n, sql in enumerate(trace) if sql == "COMMIT")
+    return [
+        " ".join(sql.split())
+        for sql in trace[begin : commit + 1]
+        if not sql.startswith(("--", "PRAGMA")) and "'main'." not in sql
+    ]
+
+
+def _traced(env: Env) -> list[str]:
+    trace: list[str] = []
+    env.services.store._conn.set_trace_callback(trace.append)  # type: ignore[attr-defined]
+    return trace
+
+
+def _untrace(env: Env) -> None:
+    env.services.store._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+
+
+async def test_a_declaration_plans_its_reminders_in_one_statement(env: Env) -> None:
+    trace = _traced(env)
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity=Severity.P1, title="Checkout down"), ALICE
+    )
+    _untrace(env)
+    statements = _ours(trace)
+
+    def named(start: str) -> list[str]:
+        return [sql for sql in statements if sql.startswith(start)]
+
+    assert len(named("INSERT INTO reminders")) == 1
+    assert named("SELECT * FROM reminders") == []  # the page due at once: from RETURNING
+    # Read once, by the page's handler; the planning knows a new incident has none.
+    assert len(named("SELECT * FROM escalations")) == 1
+    # The search document of a new incident: no postmortem to read, no document to delete.
+    assert named("SELECT * FROM postmortems") == []
+    assert named("DELETE FROM incident_search") == []
+    # 31 before issue 19's cuts (SQLite runs the audit write as two statements).
+    assert len(statements) <= 22, "\n".join(statements)
+
+    # And the plan is the same: level 1 paged in the transaction, the rest pending, in order.
+    rows = await env.reminders(incident)
+    assert [(r.kind, r.level, r.status) for r in rows] == [
+        (ReminderKind.PAGE, 1, ReminderStatus.FIRED),
+        *[(r.kind, r.level, ReminderStatus.PENDING) for r in rows[1:]],
+    ]
+    planned = planner.plan_declared(incident, env.services.policy).reminders
+    by_id = sorted(rows, key=lambda r: r.id)
+    assert [(r.kind, r.level, r.due_at) for r in by_id] == [
+        (p.kind, p.level, p.due_at) for p in planned
+    ]
+    assert len(rows) >= 4
+
+
+async def test_similar_incidents_of_a_held_incident_are_one_search(env: Env) -> None:
+    incident = await env.declare("P2", "Checkout down")
+    trace = _traced(env)
+    await env.services.reports.similar_to(incident)
+    _untrace(env)
+    statements = _ours(trace)
+    assert [sql.split()[0] for sql in statements] == ["BEGIN", "SELECT", "COMMIT"]
+    assert "FROM incidents WHERE" not in statements[1]  # the incident is not read again
