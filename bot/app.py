@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import Services
 from bot.slack import middleware
 from bot.slack.auth import SlackAuth
-from bot.slack.client import PacedWebClient
+from bot.slack.client import PacedWebClient, SessionRespond
 from bot.slack.limits import SlackLimits
 from bot.slack.pace import Pacer
 
@@ -30,11 +30,16 @@ def build_client(
 
 def _pace_listener_clients(app: AsyncApp, client: PacedWebClient) -> None:
     """Bolt hands each listener a new plain AsyncWebClient: give it a paced one instead,
-    sharing the app client's pacer, so views.open or `say` keep Slack's pace too."""
+    sharing the app client's pacer, so views.open or `say` keep Slack's pace too; and a
+    `respond` on the same keep-alive connections."""
 
     @app.middleware
     async def paced_client(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]) -> None:
         context["client"] = client.with_token(context.client.token)
+        if context.response_url and client.session is not None:
+            context["respond"] = SessionRespond(
+                response_url=context.response_url, session=client.session
+            )
         await next()
 
 

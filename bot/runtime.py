@@ -23,6 +23,7 @@ from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
 from bot.settings import Settings
 from bot.slack.alert_blocks import SlackAlertNotifier
 from bot.slack.auth import SlackAuth
+from bot.slack.client import PacedWebClient
 from bot.slack.diagnosis_notifier import SlackDiagnosisNotifier
 from bot.slack.drill_notifier import SlackDrillNotifier
 from bot.slack.limits import SlackLimits
@@ -58,6 +59,8 @@ class Bot:
 
         The catalog's client libraries are loaded meanwhile, before Slack's first request:
         their import must not be spent out of a check's or a remediation's timeout."""
+        if isinstance(self.client, PacedWebClient):
+            self.client.keep_connections()
         await asyncio.gather(
             self.services.start(), client_libraries.load(self.services.policy.services)
         )
@@ -101,6 +104,8 @@ class Bot:
         if self.server is not None:
             await self.server.stop()
         await self.services.close()
+        if isinstance(self.client, PacedWebClient):
+            await self.client.close_connections()
         if isinstance(self.pacer, RedisPacer):
             await self.pacer.close()
 
