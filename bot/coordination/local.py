@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 
@@ -13,8 +14,19 @@ class LocalCoordinator:
         self._max_keys = max_keys
 
     def _expire(self, now: float) -> None:
+        # Oldest first (a dict keeps insertion order, and a claim is re-inserted at the end):
+        # the expired ones at the front go at once, so a long-running process holds the last
+        # TTL's keys, not `max_keys` of them (about 18 MB). The full sweep is the backstop for
+        # keys stuck behind a longer TTL.
+        stale = [key for key, _ in itertools.takewhile(lambda i: i[1] <= now, self._claims.items())]
+        for key in stale:
+            del self._claims[key]
         if len(self._claims) >= self._max_keys:
             self._claims = {k: exp for k, exp in self._claims.items() if exp > now}
+
+    def held(self) -> int:
+        """How many de-duplication keys it holds now (their memory is this process's)."""
+        return len(self._claims)
 
     async def claim(self, key: str, ttl: float) -> bool:
         now = time.monotonic()
@@ -22,6 +34,7 @@ class LocalCoordinator:
         expires = self._claims.get(key)
         if expires is not None and expires > now:
             return False
+        self._claims.pop(key, None)
         self._claims[key] = now + ttl
         return True
 
