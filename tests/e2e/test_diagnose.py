@@ -3,6 +3,7 @@ buttons out through the Slack double; roles, the audit log and the incident time
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -263,8 +264,10 @@ async def test_a_diagnosis_the_store_cannot_record_is_posted_through_the_notifie
         DATABASE_QUEUE_SECONDS=1.0,
     )
     harness.double.http_error("chat.postMessage", status=200, body="OK")
-    holder = sqlite3.connect(database, isolation_level=None, timeout=10)
-    holder.execute("BEGIN IMMEDIATE")  # another writer holds the database: the record waits
+    holder = sqlite3.connect(database, isolation_level=None, timeout=10, check_same_thread=False)
+    # Another writer holds the database: the record waits. Taken in a thread: waiting for the
+    # lock on the event loop would stop the bot's own transaction in flight from ending.
+    await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
     try:
         await harness.command("cache", command="/diagnose", channel_id="C0GENERAL")
         answers = [r["text"] for r in await harness.replies(3, timeout=15)]
