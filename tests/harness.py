@@ -7,7 +7,8 @@ the bot's Web API calls land on the double, which validates and records them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,17 @@ def openapi_spec() -> dict[str, Any]:
     return _openapi_cache
 
 
+# Per double, not per harness: a count per harness let the second bot's first wait return the
+# first bot's earlier answer at once, so its command's work was not yet done.
+_responses_taken: weakref.WeakKeyDictionary[SlackDouble, int] = weakref.WeakKeyDictionary()
+
+
 @dataclass
 class BotHarness:
     double: SlackDouble
     bot: Bot
     sender: SlackRequestSender
     app_url: str
-    responses_seen: int = field(default=0)
 
     @property
     def services(self):  # type: ignore[no-untyped-def]
@@ -118,6 +123,16 @@ class BotHarness:
 
     async def event(self, event: dict[str, Any], **kwargs: Any) -> AppResponse:
         return await self.sender.send(event_callback_body(event, **kwargs))
+
+    @property
+    def responses_seen(self) -> int:
+        """Answers taken so far by every harness on this double: two bots sharing one
+        double (two processes) take its answers in turn, so each waits for its own."""
+        return _responses_taken.get(self.double, 0)
+
+    @responses_seen.setter
+    def responses_seen(self, value: int) -> None:
+        _responses_taken[self.double] = value
 
     async def replies(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
         """The next `count` response_url posts (ephemeral answers) since the last call."""
