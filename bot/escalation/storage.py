@@ -12,7 +12,7 @@ from typing import Any
 from bot.clock import utc_from_timestamp
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.models import Severity
-from bot.store import Row, Tx
+from bot.store import Row, Tx, among
 
 # -- escalation state ---------------------------------------------------------------------
 
@@ -26,12 +26,8 @@ async def get_states(tx: Tx, incident_ids: Sequence[str]) -> dict[str, Escalatio
     """The states of several incidents, in one statement (those that have one)."""
     if not incident_ids:
         return {}
-    params: list[Any]
-    if tx.dialect == "postgres":  # one statement text whatever the number: prepared once
-        among, params = "= ANY(?)", [list(incident_ids)]
-    else:
-        among, params = f"IN ({', '.join('?' for _ in incident_ids)})", list(incident_ids)
-    rows = await tx.fetchall(f"SELECT * FROM escalations WHERE incident_id {among}", params)
+    within, params = among(tx, incident_ids)
+    rows = await tx.fetchall(f"SELECT * FROM escalations WHERE incident_id {within}", params)
     return {row["incident_id"]: _state(row) for row in rows}
 
 

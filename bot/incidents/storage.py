@@ -11,7 +11,7 @@ from bot import refs
 from bot.clock import utc_from_timestamp
 from bot.errors import Conflict, NotFound
 from bot.models import Incident, Severity, Status, TimelineEvent
-from bot.store import Row, Tx, for_update
+from bot.store import Row, Tx, among, for_update
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -116,13 +116,9 @@ async def get_many(
     (the order every batch takes them in, so two batches cannot deadlock)."""
     if not incident_ids:
         return {}
-    params: list[Any]
-    if tx.dialect == "postgres":  # one statement text whatever the number: prepared once
-        among, params = "= ANY(?)", [list(incident_ids)]
-    else:
-        among, params = f"IN ({', '.join('?' for _ in incident_ids)})", list(incident_ids)
+    within, params = among(tx, incident_ids)
     rows = await tx.fetchall(
-        f"SELECT * FROM incidents WHERE id {among} ORDER BY id" + (for_update(tx) if lock else ""),
+        f"SELECT * FROM incidents WHERE id {within} ORDER BY id" + (for_update(tx) if lock else ""),
         params,
     )
     return {row["id"]: _from_row(row) for row in rows}

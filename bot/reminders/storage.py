@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from bot.clock import utc_from_timestamp
 from bot.reminders.model import PlannedReminder, Reminder, ReminderStatus
-from bot.store import Row, Tx, skip_locked
+from bot.store import Row, Tx, among, skip_locked
 
 _CLAIMABLE = "(status = 'pending' OR (status = 'firing' AND claimed_until < ?))"
 
@@ -40,14 +39,6 @@ def _reminder(row: Row) -> Reminder:
         outcome=row["outcome"],
         subject=row.get("subject"),
     )
-
-
-def _among(tx: Tx, values: Sequence[Any]) -> tuple[str, list[Any]]:
-    """`IN (?, ...)`, or on PostgreSQL `= ANY(?)` with one array: a statement text that does
-    not change with the number of values, so it is parsed and prepared once."""
-    if tx.dialect == "postgres":
-        return "= ANY(?)", [list(values)]
-    return f"IN ({', '.join('?' for _ in values)})", list(values)
 
 
 # -- reminders ----------------------------------------------------------------------------
@@ -202,11 +193,11 @@ async def claim_many(
     if not reminder_ids:
         return []
     ts = now.timestamp()
-    among, ids = _among(tx, reminder_ids)
+    within, ids = among(tx, reminder_ids)
     rows = await tx.fetchall(
         "UPDATE reminders SET status = 'firing', claimed_by = ?, claimed_until = ?,"
         f" attempts = attempts + 1 WHERE {_CLAIMABLE} AND id IN ("
-        f" SELECT id FROM reminders WHERE id {among} AND due_at <= ? AND {_CLAIMABLE}"
+        f" SELECT id FROM reminders WHERE id {within} AND due_at <= ? AND {_CLAIMABLE}"
         f" ORDER BY id{skip_locked(tx)}) RETURNING *",
         (owner, ts + claim_seconds, ts, *ids, ts, ts),
     )
@@ -217,8 +208,8 @@ async def existing(tx: Tx, reminder_ids: Sequence[int]) -> set[int]:
     """Which of `reminder_ids` name a reminder."""
     if not reminder_ids:
         return set()
-    among, ids = _among(tx, reminder_ids)
-    rows = await tx.fetchall(f"SELECT id FROM reminders WHERE id {among}", ids)
+    within, ids = among(tx, reminder_ids)
+    rows = await tx.fetchall(f"SELECT id FROM reminders WHERE id {within}", ids)
     return {int(row["id"]) for row in rows}
 
 
@@ -226,8 +217,8 @@ async def get_many(tx: Tx, reminder_ids: Sequence[int]) -> dict[int, Reminder]:
     """Read several reminders in one statement, by id."""
     if not reminder_ids:
         return {}
-    among, ids = _among(tx, reminder_ids)
-    rows = await tx.fetchall(f"SELECT * FROM reminders WHERE id {among}", ids)
+    within, ids = among(tx, reminder_ids)
+    rows = await tx.fetchall(f"SELECT * FROM reminders WHERE id {within}", ids)
     return {int(row["id"]): _reminder(row) for row in rows}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import ConfigError
-from bot.store.base import Dialect, Row, Store, Tx, for_update, skip_locked
+from bot.store.base import Dialect, Row, Store, Tx, among, for_update, skip_locked
 from bot.store.migrate import migrate
 
 
@@ -24,4 +24,14 @@ def create_store(url: str, *, pool_size: int = 10, queue_timeout: float = 60.0) 
     raise ConfigError(f"DATABASE_URL is malformed: unsupported scheme {url.split(':', 1)[0]!r}")
 
 
-__all__ = ["Dialect", "Row", "Store", "Tx", "create_store", "for_update", "migrate", "skip_locked"]
+__all__ = [
+    "Dialect",
+    "Row",
+    "Store",
+    "Tx",
+    "among",
+    "create_store",
+    "for_update",
+    "migrate",
+    "skip_locked",
+]

@@ -123,6 +123,14 @@ def skip_locked(tx: Tx) -> str:
     return " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
 
 
+def among(tx: Tx, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`IN (?, ...)`, or on PostgreSQL `= ANY(?)` with one array: a statement text that does
+    not change with the number of values, so it is parsed and prepared once."""
+    if tx.dialect == "postgres":
+        return "= ANY(?)", [list(values)]
+    return f"IN ({', '.join('?' for _ in values)})", list(values)
+
+
 @dataclass
 class CommitLog:
     """What the writing transactions of one piece of work came to (those that ran a write
