@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from typing import Any
 from bot.clock import Clock, utc_from_timestamp
 from bot.redact import redact
 from bot.store import Store, Tx, for_update
+from bot.store.buffers import TxBuffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +102,6 @@ class _Pending:
     args_json: str
 
 
-# Records appended in a transaction and not yet chained, by transaction.
-_pending: weakref.WeakKeyDictionary[Tx, list[_Pending]] = weakref.WeakKeyDictionary()
 _INSERT = (
     "INSERT INTO audit_log (seq, at, actor, action, target, args, outcome, incident_id,"
     " request_id, prev_hash, hash) VALUES "
@@ -115,16 +113,11 @@ _ROWS_PER_INSERT = 50  # 550 parameters: inside SQLite's oldest limit of 999
 async def append(tx: Tx, at: datetime, record: AuditRecord) -> None:
     """Append one entry inside `tx`. Its arguments are redacted now; it is chained and
     written just before `tx` commits, in the order appended."""
-    buffered = _pending.get(tx)
-    if buffered is None:
-        buffered = _pending[tx] = []
-        tx.before_commit(lambda: _chain(tx), last=True)
-    buffered.append(_Pending(at.timestamp(), record, _args_json(record.args)))
+    _pending.open(tx).append(_Pending(at.timestamp(), record, _args_json(record.args)))
 
 
-async def _chain(tx: Tx) -> None:
+async def _chain(tx: Tx, buffered: list[_Pending]) -> None:
     """Lock the head, chain and write the buffered entries, move the head: until commit."""
-    buffered = _pending.pop(tx, [])
     if not buffered:
         return
     head = await tx.fetchone("SELECT seq, hash FROM audit_head WHERE id = 1" + for_update(tx))
@@ -166,6 +159,11 @@ async def _chain(tx: Tx) -> None:
     else:
         await _insert(tx, last)
         await tx.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev_hash))
+
+
+# Records appended in a transaction and not yet chained: chained last, since the head's lock
+# is held until the commit.
+_pending: TxBuffer[list[_Pending]] = TxBuffer(list, _chain, last=True)
 
 
 async def _insert(tx: Tx, rows: list[tuple[Any, ...]]) -> None:

@@ -10,7 +10,6 @@ reminders. The engine (bot.reminders.firing) claims and locks; this handler deci
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,6 +29,7 @@ from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
 from bot.reminders.kinds import Firing
 from bot.reminders.model import Reminder, ReminderStatus
 from bot.store import Tx
+from bot.store.buffers import TxBuffer
 
 _BREACH_TARGET: dict[str, str] = {
     ReminderKind.ACK_BREACH: "acknowledge",
@@ -57,6 +57,12 @@ class _BatchStates:
     prepared: set[str] = field(default_factory=set)
     read: dict[str, EscalationState] = field(default_factory=dict)
     changed: dict[str, EscalationState] = field(default_factory=dict)
+    now: datetime | None = None  # the batch's clock, for the states written
+
+
+async def _write_batch(tx: Tx, batch: _BatchStates) -> None:
+    if batch.changed and batch.now is not None:
+        await escalations.save_states(tx, list(batch.changed.values()), batch.now)
 
 
 class EscalationFiring:
@@ -66,7 +72,7 @@ class EscalationFiring:
         self.policy = policy
         # Pages the paging services a level names (bot.paging); None: Slack only.
         self.provider_pages: ProviderPages | None = None
-        self._batches: weakref.WeakKeyDictionary[Tx, _BatchStates] = weakref.WeakKeyDictionary()
+        self._batches: TxBuffer[_BatchStates] = TxBuffer(_BatchStates, _write_batch)
 
     async def prepare(
         self, change: Change, reminders: Sequence[Reminder], incidents: Mapping[str, Incident]
@@ -75,18 +81,11 @@ class EscalationFiring:
         written with one statement before the commit."""
         tx = change.tx
         ids = sorted({r.incident_id for r in reminders if r.incident_id in incidents})
-        batch = self._batches.get(tx)
-        if batch is None:
-            batch = self._batches[tx] = _BatchStates()
-            tx.before_commit(lambda: self._write_batch(tx, change.now))
+        batch = self._batches.open(tx)
+        batch.now = change.now
         unread = [i for i in ids if i not in batch.prepared]
         batch.read.update(await escalations.get_states(tx, unread))
         batch.prepared.update(unread)
-
-    async def _write_batch(self, tx: Tx, now: datetime) -> None:
-        batch = self._batches.pop(tx, None)
-        if batch is not None and batch.changed:
-            await escalations.save_states(tx, list(batch.changed.values()), now)
 
     async def _state(self, tx: Tx, incident: Incident) -> EscalationState | None:
         batch = self._batches.get(tx)

@@ -3,7 +3,6 @@ audit entry for proof. Every service that records an action on an incident comes
 
 from __future__ import annotations
 
-import weakref
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from bot.audit import AuditRecord
 from bot.incidents import storage
 from bot.models import TimelineEvent
 from bot.store import Tx
+from bot.store.buffers import TxBuffer
 
 
 async def record(
@@ -49,7 +49,7 @@ async def record(
         said=said,
         parts=parts,
     )
-    buffered = _buffered.get(tx)
+    buffered = _timeline.get(tx)
     if buffered is not None:
         buffered.append(event)
     else:
@@ -69,21 +69,12 @@ async def record(
     )
 
 
-# Timeline lines recorded in a transaction that buffers them (a batch of reminder firings),
-# by transaction. (Audit entries are always buffered: bot.audit.)
-_buffered: weakref.WeakKeyDictionary[Tx, list[TimelineEvent]] = weakref.WeakKeyDictionary()
+# Timeline lines recorded in a transaction that buffers them (a batch of reminder firings).
+# (Audit entries are always buffered: bot.audit.)
+_timeline: TxBuffer[list[TimelineEvent]] = TxBuffer(list, storage.add_timelines)
 
 
 def buffer(tx: Tx) -> None:
     """Make `tx` write the timeline lines recorded in it with one multi-row INSERT before it
     commits, in the order recorded; a read of the timeline in `tx` does not see them before."""
-    if tx in _buffered:
-        return
-    _buffered[tx] = []
-    tx.before_commit(lambda: _flush(tx))
-
-
-async def _flush(tx: Tx) -> None:
-    events = _buffered.pop(tx, [])
-    if events:
-        await storage.add_timelines(tx, events)
+    _timeline.open(tx)

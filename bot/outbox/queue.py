@@ -4,7 +4,6 @@ packages ask of the queue (bot.outbox's docstring holds the invariants)."""
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 from bot.errors import NotifierError
 from bot.store import Tx, for_update
+from bot.store.buffers import TxBuffer
 
 # An effect's place in its lane's order, and the effects whose turn it is and are due
 # now: the first undone one of each lane (waiting, retrying or in flight), and any
@@ -88,7 +88,7 @@ async def enqueue(
         place = parent.position
         note_follow_up(lane)
     row = (kind, lane, json.dumps(payload), at.timestamp(), at.timestamp() + delay, place)
-    buffered = _buffered.get(tx)
+    buffered = _rows.get(tx)
     if buffered is not None:
         buffered.append(row)
         return 0
@@ -97,26 +97,12 @@ async def enqueue(
     return int(inserted["id"])
 
 
-# Effects queued in a transaction that buffers them (a batch of reminder firings), by
-# transaction: written in one statement per transaction, in the order queued.
-_buffered: weakref.WeakKeyDictionary[Tx, list[tuple[Any, ...]]] = weakref.WeakKeyDictionary()
 _INSERT = "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq) VALUES "
 _ROW = "(?, ?, ?, ?, ?, ?)"
 _ROWS_PER_INSERT = 150  # 900 parameters: inside SQLite's oldest limit of 999
 
 
-def buffer(tx: Tx) -> None:
-    """Make `tx` write the effects queued in it with one multi-row INSERT before it commits
-    (instead of one INSERT each). Ids follow the order queued, so lanes keep their order; a
-    read of the outbox in `tx` does not see them until then."""
-    if tx in _buffered:
-        return
-    _buffered[tx] = []
-    tx.before_commit(lambda: _flush(tx))
-
-
-async def _flush(tx: Tx) -> None:
-    rows = _buffered.pop(tx, [])
+async def _write(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
     if tx.dialect == "postgres" and rows:
         # Arrays, one per column: one statement text whatever the number, prepared once.
         # Ids are handed out in the arrays' order (ORDER BY n), the order queued.
@@ -134,6 +120,18 @@ async def _flush(tx: Tx) -> None:
         await tx.execute(
             _INSERT + ", ".join([_ROW] * len(chunk)), [value for row in chunk for value in row]
         )
+
+
+# Effects queued in a transaction that buffers them (a batch of reminder firings): written
+# in one statement per transaction, in the order queued.
+_rows: TxBuffer[list[tuple[Any, ...]]] = TxBuffer(list, _write)
+
+
+def buffer(tx: Tx) -> None:
+    """Make `tx` write the effects queued in it with one multi-row INSERT before it commits
+    (instead of one INSERT each). Ids follow the order queued, so lanes keep their order; a
+    read of the outbox in `tx` does not see them until then."""
+    _rows.open(tx)
 
 
 # -- what other packages ask of the queue, inside their own transactions ----------------------
