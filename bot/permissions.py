@@ -52,6 +52,11 @@ class CachedDirectory:
         return members
 
 
+def is_group(target: str) -> bool:
+    """Whether a policy target is a Slack user group (its members are read from Slack)."""
+    return target.startswith("S")
+
+
 class Permissions:
     def __init__(self, policy: Policy, directory: Directory) -> None:
         self.policy = policy
@@ -62,9 +67,7 @@ class Permissions:
         users: list[str] = []
         for target in targets:
             members = (
-                sorted(await self.directory.group_members(target))
-                if target.startswith("S")
-                else [target]
+                sorted(await self.directory.group_members(target)) if is_group(target) else [target]
             )
             users.extend(member for member in members if member not in users)
         return users
@@ -87,7 +90,7 @@ class Permissions:
         if actor.user_id in allowed:
             return True
         for target in allowed:
-            if target.startswith("S"):
+            if is_group(target):
                 try:
                     if actor.user_id in await self.directory.group_members(target):
                         return True

@@ -13,17 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from bot import refs
 from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as escalations
-from bot.escalation.delivery import BREACH, PAGE_FANOUT, PAGE_POST, REMIND
+from bot.escalation.delivery import BREACH, PAGE_DM, PAGE_FANOUT, PAGE_POST, REMIND
 from bot.escalation.extensions import ProviderPages
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
 from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Page
+from bot.permissions import is_group
 from bot.policy import Policy
 from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
 from bot.reminders.kinds import Firing
@@ -63,6 +65,16 @@ class _BatchStates:
 async def _write_batch(tx: Tx, batch: _BatchStates) -> None:
     if batch.changed and batch.now is not None:
         await escalations.save_states(tx, list(batch.changed.values()), batch.now)
+
+
+def _dms(payload: dict[str, Any], recipients: Sequence[str]) -> list[Queued]:
+    """A page's DMs: one per person, queued with the page when it names people only. A
+    user group (read from Slack) or a paging service (who is on call now) is expanded by a
+    fan-out effect of its own, which queues the DMs when it runs."""
+    if any(target in PROVIDERS or is_group(target) for target in recipients):
+        return [Queued(PAGE_FANOUT, payload)]
+    people = dict.fromkeys(recipients)  # in order, each once
+    return [Queued(PAGE_DM, {**payload, "user_id": user_id}) for user_id in people]
 
 
 class EscalationFiring:
@@ -177,7 +189,7 @@ class EscalationFiring:
             actor=actor.user_id,
             args={"level": page.level, "targets": list(page.recipients), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
-            effects=[Queued(PAGE_POST, payload), Queued(PAGE_FANOUT, payload)],
+            effects=[Queued(PAGE_POST, payload), *_dms(payload, page.recipients)],
         )
         providers = [target for target in page.recipients if target in PROVIDERS]
         if providers and self.provider_pages is not None:

@@ -102,6 +102,30 @@ async def test_level_two_pages_on_time_groups_expanded_and_breach_recorded(env: 
     assert (await env.services.audit.verify()).ok
 
 
+async def test_a_page_naming_people_queues_its_dms_and_a_group_is_fanned_out(
+    any_env: Env,
+) -> None:
+    env = any_env
+    incident = await env.declare("P1")  # level 1: U0ONCALL, a person
+
+    async def kinds() -> list[str]:
+        async with env.services.store.transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT kind FROM outbox WHERE lane LIKE ? ORDER BY id", (f"{incident.id}%",)
+            )
+        return [str(row["kind"]) for row in rows if str(row["kind"]).startswith("escalation.")]
+
+    # The DM is queued with the page in the declaration: no fan-out effect to deliver first.
+    assert await kinds() == ["escalation.page", "escalation.page_dm"]
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+    await env.step(minutes=30)  # level 2 names a user group: read from Slack, then DMed
+    assert (await kinds())[2:4] == ["escalation.page", "escalation.page_fanout"]
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+    assert await env.step(minutes=1) == 0
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+
 async def test_acknowledging_cancels_the_pages_and_the_ack_target_only(env: Env) -> None:
     incident = await env.declare("P1")
     await env.step(minutes=10)
