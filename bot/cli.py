@@ -7,8 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # LOG_FORMAT=json for a log collector; text (the default) for a person.
     setup_logging("json" if os.environ.get("LOG_FORMAT", "").lower() == "json" else "text")
     try:
+        if args.command == "run":
+            return _event_loop_runner()(_dispatch(args))
         return asyncio.run(_dispatch(args))
     except ConfigError as exc:
         print(f"chatops-bot: {exc}", file=sys.stderr)
@@ -66,6 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
+    """uvloop's run for the server (less CPU per request and per round trip), asyncio's
+    where uvloop is not installed (Windows)."""
+    try:
+        import uvloop
+    except ModuleNotFoundError:
+        return asyncio.run
+    return uvloop.run
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

@@ -97,6 +97,8 @@ class Bot:
             host,
             self.port,
         )
+        loop = type(asyncio.get_running_loop())
+        log.info("event loop: %s.%s", loop.__module__, loop.__qualname__)
 
     async def stop(self) -> None:
         if self.socket_handler is not None:

@@ -25,7 +25,7 @@ import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -108,8 +108,8 @@ class _Guarded(asyncio.Protocol):
         self._handler = handler
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._guard.admit(_Connection(self._handler, transport))
+        # A stream transport: asyncio's, or uvloop's (which does not subclass asyncio's).
+        self._guard.admit(_Connection(self._handler, cast(asyncio.Transport, transport)))
         self._handler.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -18,6 +18,29 @@ from tests.e2e.conftest import HarnessFactory
 from tests.harness import BotHarness
 from tests.waiting import until
 
+# pytest-asyncio deprecates overriding event_loop_policy for a hook that applies to a whole
+# directory; test_each_test_runs_on_its_loop fails should the override stop taking effect.
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding the .event_loop_policy. fixture")
+
+
+@pytest.fixture(scope="module", params=["asyncio", "uvloop"])
+def event_loop_policy(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoopPolicy:
+    """Each test on asyncio's loop and on uvloop's, which `chatops-bot run` serves on: the
+    guard reads the connections' transports, and uvloop's are its own."""
+    if request.param == "uvloop":
+        import uvloop
+
+        return uvloop.EventLoopPolicy()
+    return asyncio.DefaultEventLoopPolicy()
+
+
+async def test_each_test_runs_on_its_loop(
+    event_loop_policy: asyncio.AbstractEventLoopPolicy,
+) -> None:
+    expected = type(event_loop_policy).__module__.split(".")[0]  # uvloop, or asyncio
+    assert type(asyncio.get_running_loop()).__module__.split(".")[0] == expected
+
+
 FAST = {"HTTP_HEADER_SECONDS": 0.5, "HTTP_BODY_SECONDS": 0.5}
 HANG = 10.0  # seconds: only so that a server that never closes fails instead of hanging
 

@@ -371,6 +371,9 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
         assert process.returncode == 0, stderr.decode()
         assert "Traceback" not in stderr.decode()
         assert slack.violations == []
+        # The server runs on uvloop (a dependency, except on Windows): this test is its
+        # request, declaration and shutdown on that loop.
+        assert "event loop: uvloop.Loop" in stderr.decode()
 
 
 async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
