@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, PermissionDenied
+from bot.errors import Conflict, DuplicateRequest, PermissionDenied, StoreError
 from bot.incidents import storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
 from bot.incidents.changes import Change, IncidentChange, Queued
@@ -57,18 +57,48 @@ class IncidentService(TimelineChanges):
         # The bot itself declares when automatic recovery gives up (bot.remediation.recovery).
         if not actor.is_system and not await self.permissions.allows(actor, "declarers"):
             raise PermissionDenied("You are not allowed to declare incidents.")
-        async with self.changes.begin(request_id=request_id) as change:
-            return await self.declare_within(change, command, actor)
+        # The day's number is taken in a transaction of its own. Taken in the declaration's,
+        # its counter row stays locked until that commits, and a burst of declarations is
+        # served one transaction at a time (bench/README.md, "Hot paths").
+        number = await self._take_number()
+        try:
+            async with self.changes.begin(request_id=request_id) as change:
+                return await self.declare_within(change, command, actor, number=number)
+        except DuplicateRequest:
+            # Refused before anything was written: the number goes back if it is still the
+            # last one taken. Any other failure keeps it (the commit may have happened).
+            await self._give_back(number)
+            raise
+
+    async def _take_number(self) -> tuple[str, int]:
+        day = self.clock.now().astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
+        async with self.store.transaction() as tx:
+            return day, await storage.next_sequence(tx, day)
+
+    async def _give_back(self, number: tuple[str, int]) -> None:
+        try:
+            async with self.store.transaction() as tx:
+                await storage.give_back_sequence(tx, *number)
+        except StoreError:
+            pass  # the number stays unused: numbers are unique, not gapless
 
     async def declare_within(
-        self, change: Change, command: DeclareIncident, actor: Actor
+        self,
+        change: Change,
+        command: DeclareIncident,
+        actor: Actor,
+        *,
+        number: tuple[str, int] | None = None,
     ) -> Incident:
         """Declare inside a change already open (alerts decide and declare in one transaction).
+        `number`: the day and number already taken for it; taken in `change` when None.
 
         The caller has checked the actor may declare."""
         now = change.now
-        day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
-        seq = await storage.next_sequence(change.tx, day)
+        if number is None:
+            day = now.astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
+            number = day, await storage.next_sequence(change.tx, day)
+        day, seq = number
         incident = Incident(
             id=incident_id(day, seq),
             title=command.title,

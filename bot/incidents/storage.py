@@ -82,7 +82,8 @@ def _from_row(row: Row) -> Incident:
 
 
 async def next_sequence(tx: Tx, day: str) -> int:
-    """Hand out the next number of the day; the row lock makes it unique under concurrency."""
+    """Hand out the next number of the day; the row lock makes it unique under concurrency.
+    Its lock is held until `tx` ends: declarations take it in a transaction of its own."""
     row = await tx.fetchone(
         "INSERT INTO incident_counters (day, last_seq) VALUES (?, 1)"
         " ON CONFLICT (day) DO UPDATE SET last_seq = incident_counters.last_seq + 1"
@@ -91,6 +92,16 @@ async def next_sequence(tx: Tx, day: str) -> int:
     )
     assert row is not None
     return int(row["last_seq"])
+
+
+async def give_back_sequence(tx: Tx, day: str, seq: int) -> bool:
+    """Hand `seq` back (a declaration refused before it wrote anything) if no later number
+    of the day was taken since; False when one was (the number stays unused)."""
+    changed = await tx.execute(
+        "UPDATE incident_counters SET last_seq = last_seq - 1 WHERE day = ? AND last_seq = ?",
+        (day, seq),
+    )
+    return changed == 1
 
 
 async def insert(tx: Tx, incident: Incident, *, day: str, seq: int) -> None:

@@ -26,15 +26,31 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     await stop_env(env)
 
 
+def _transactions(trace: list[str]) -> list[list[str]]:
+    """The statements we sent, BEGIN to COMMIT, by transaction (not SQLite's own: FTS5's,
+    its pragmas)."""
+    found: list[list[str]] = []
+    for sql in trace:
+        if sql.startswith(("--", "PRAGMA")) or "'main'." in sql:
+            continue
+        if sql.startswith("BEGIN"):
+            found.append([])
+        if found:
+            found[-1].append(" ".join(sql.split()))
+    return found
+
+
 def _ours(trace: list[str]) -> list[str]:
-    """The statements we sent, BEGIN to COMMIT (not SQLite's own: FTS5's, its pragmas)."""
-    begin = next(n for n, sql in enumerate(trace) if sql.startswith("BEGIN"))
-    commit = next(n for n, sql in enumerate(trace) if sql == "COMMIT")
-    return [
-        " ".join(sql.split())
-        for sql in trace[begin : commit + 1]
-        if not sql.startswith(("--", "PRAGMA")) and "'main'." not in sql
+    """The first transaction traced."""
+    return _transactions(trace)[0]
+
+
+def _declaring(trace: list[str]) -> list[str]:
+    """A declaration's transaction: the one that writes the incident."""
+    [declaring] = [
+        tx for tx in _transactions(trace) if any(s.startswith("INSERT INTO incidents") for s in tx)
     ]
+    return declaring
 
 
 def _traced(env: Env) -> list[str]:
@@ -53,12 +69,17 @@ async def test_a_declaration_plans_its_reminders_in_one_statement(env: Env) -> N
         DeclareIncident(severity=Severity.P1, title="Checkout down"), ALICE
     )
     _untrace(env)
-    statements = _ours(trace)
+    statements = _declaring(trace)
 
     def named(start: str) -> list[str]:
         return [sql for sql in statements if sql.startswith(start)]
 
     assert len(named("INSERT INTO reminders")) == 1
+    # The day's number is taken before, in a transaction of its own: its counter row is not
+    # locked while the declaration runs, so declarations do not queue behind each other.
+    assert named("INSERT INTO incident_counters") == []
+    numbering = [tx for tx in _transactions(trace) if "incident_counters" in " ".join(tx)]
+    assert [[sql.split()[0] for sql in tx] for tx in numbering] == [["BEGIN", "INSERT", "COMMIT"]]
     assert named("SELECT * FROM reminders") == []  # the page due at once: from RETURNING
     # Read once, by the page's handler; the planning knows a new incident has none.
     assert len(named("SELECT * FROM escalations")) == 1
