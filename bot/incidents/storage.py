@@ -11,7 +11,7 @@ from bot import refs
 from bot.clock import utc_from_timestamp
 from bot.errors import Conflict, NotFound
 from bot.models import Incident, Severity, Status, TimelineEvent
-from bot.store import Row, Tx, among, for_update
+from bot.store import Row, Statements, Tx, among, for_update
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -100,7 +100,7 @@ async def insert(tx: Tx, incident: Incident, *, day: str, seq: int) -> None:
     await tx.execute(f"INSERT INTO incidents ({columns}) VALUES ({marks})", list(values.values()))
 
 
-async def get(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident | None:
+async def get(tx: Statements, incident_id: str, *, lock: bool = False) -> Incident | None:
     """Read one incident; `lock=True` holds its row until the transaction ends."""
     row = await tx.fetchone(
         "SELECT * FROM incidents WHERE id = ?" + (for_update(tx) if lock else ""),

@@ -17,7 +17,7 @@ from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Incident
 from bot.reports import storage
 from bot.reports.models import Postmortem, SimilarIncident
-from bot.store import Tx
+from bot.store import Statements, Tx
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 # Too common in incident titles to tell incidents apart.
@@ -61,7 +61,7 @@ async def reindex(tx: Tx, incident: Incident, *, new: bool = False) -> None:
     )
 
 
-async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
+async def similar(tx: Statements, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
     """Up to `limit` earlier incidents that look like this one, best first (never a drill:
     a practice run's fix is no precedent)."""
     words = terms(incident.title, " ".join(incident.services), incident.impact)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.clock import utc_from_timestamp
 from bot.reports.models import ActionItem, NewActionItem, Postmortem
-from bot.store import Row, Tx, for_update
+from bot.store import Row, Statements, Tx, for_update
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -20,7 +20,7 @@ def _dt(value: float | None) -> datetime | None:
 # -- postmortems ----------------------------------------------------------------------------
 
 
-async def get_postmortem(tx: Tx, incident_id: str) -> Postmortem:
+async def get_postmortem(tx: Statements, incident_id: str) -> Postmortem:
     row = await tx.fetchone("SELECT * FROM postmortems WHERE incident_id = ?", (incident_id,))
     if row is None:
         return Postmortem(incident_id=incident_id)
