@@ -97,7 +97,10 @@ async def insert(tx: Tx, incident: Incident, *, day: str, seq: int) -> None:
     values = _to_row(incident) | {"day": day, "seq": seq}
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    await tx.execute(f"INSERT INTO incidents ({columns}) VALUES ({marks})", list(values.values()))
+    # Not waited for: PostgreSQL sends it with the transaction's next statement.
+    await tx.execute_nowait(
+        f"INSERT INTO incidents ({columns}) VALUES ({marks})", list(values.values())
+    )
 
 
 async def get(tx: Statements, incident_id: str, *, lock: bool = False) -> Incident | None:
@@ -210,11 +213,12 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
 
 
 async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
-    """Add several timeline events with one statement (per 140), in order."""
+    """Add several timeline events with one statement (per 140), in order; not waited for
+    (PostgreSQL sends it with the transaction's next statement)."""
     if tx.dialect == "postgres" and events:
         # Arrays, one per column: one statement text whatever the number, prepared once.
         columns = list(zip(*(_timeline_values(event) for event in events), strict=True))
-        await tx.execute(
+        await tx.execute_nowait(
             "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
             " SELECT incident_id, at, actor, kind, text, data, source"
             " FROM unnest(?::text[], ?::float8[], ?::text[], ?::text[], ?::text[],"
@@ -225,7 +229,7 @@ async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
         return
     for start in range(0, len(events), _TIMELINE_ROWS_PER_INSERT):
         chunk = events[start : start + _TIMELINE_ROWS_PER_INSERT]
-        await tx.execute(
+        await tx.execute_nowait(
             _TIMELINE + ", ".join([_TIMELINE_ROW] * len(chunk)),
             [value for event in chunk for value in _timeline_values(event)],
         )

@@ -52,10 +52,11 @@ async def reindex(tx: Tx, incident: Incident, *, new: bool = False) -> None:
         postmortem = Postmortem(incident_id=incident.id)
     else:
         postmortem = await storage.get_postmortem(tx, incident.id)
-        await tx.execute("DELETE FROM incident_search WHERE incident_id = ?", (incident.id,))
+        await tx.execute_nowait("DELETE FROM incident_search WHERE incident_id = ?", (incident.id,))
     body = " ".join([incident.impact, body, postmortem.root_cause, postmortem.resolution])
     services = " ".join(incident.services)
-    await tx.execute(
+    # The DELETE and INSERT are not waited for: they go with the transaction's next statement.
+    await tx.execute_nowait(
         "INSERT INTO incident_search (incident_id, title, services, body) VALUES (?, ?, ?, ?)",
         (incident.id, incident.title, services, body[:200_000]),
     )

@@ -136,7 +136,8 @@ async def open_items_for_owner(tx: Tx, owner: str, limit: int) -> tuple[list[Act
 async def save_targets(
     tx: Tx, incident_id: str, ack_due_at: datetime, resolve_due_at: datetime
 ) -> None:
-    await tx.execute(
+    # Not waited for: PostgreSQL sends it with the transaction's next statement.
+    await tx.execute_nowait(
         "INSERT INTO incident_targets (incident_id, ack_due_at, resolve_due_at) VALUES (?, ?, ?)"
         " ON CONFLICT (incident_id) DO UPDATE SET ack_due_at = excluded.ack_due_at,"
         " resolve_due_at = excluded.resolve_due_at",
