@@ -216,11 +216,17 @@ class PostgresAutocommit:
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         cursor = await self._run(sql, params)
-        return await cursor.fetchone()
+        try:
+            return await cursor.fetchone()
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         cursor = await self._run(sql, params)
-        return await cursor.fetchall()
+        try:
+            return await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
 
 
 APP_NAME = "chatops-bot"

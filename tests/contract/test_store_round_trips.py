@@ -15,6 +15,7 @@ from psycopg import pq
 
 from bot.errors import StoreError, StoreUnavailable, UniqueViolation
 from bot.store import Store, create_store, migrate
+from bot.store.base import CommitLog, commit_log
 from bot.store.postgres import PostgresStore
 
 INSERT = "INSERT INTO handled_requests (request_id, handled_at) VALUES (?, ?)"
@@ -85,8 +86,15 @@ async def test_a_handled_error_of_a_write_not_waited_for_cannot_commit(postgres_
 
 
 async def test_autocommit_statements_stand_alone(store: Store) -> None:
+    log = CommitLog()
+    token = commit_log.set(log)
+    try:
+        async with store.autocommit() as db:
+            assert await db.execute(INSERT, ("one", 1.0)) == 1
+    finally:
+        commit_log.reset(token)
+    assert (log.sent, log.committed) == (1, 1)  # a write that stands, as a command tells
     async with store.autocommit() as db:
-        assert await db.execute(INSERT, ("one", 1.0)) == 1
         with pytest.raises(UniqueViolation):
             await db.execute(INSERT, ("one", 2.0))
     async with store.autocommit() as db:
