@@ -63,8 +63,8 @@ class EscalationDelivery:
         dispatcher.register(REMIND, self._deliver_reminder, on_failure=self._delivery_failed)
 
     async def _incident(self, effect: Effect) -> Incident | None:
-        async with self.store.transaction() as tx:
-            return await incidents.get(tx, effect.incident or "")
+        async with self.store.autocommit() as db:  # one read: no transaction of its own
+            return await incidents.get(db, effect.incident or "")
 
     def _channel(self, incident: Incident) -> str:
         return incident.channel_id or self.policy.announce_channel

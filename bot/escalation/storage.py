@@ -49,7 +49,8 @@ async def save_state(tx: Tx, state: EscalationState, now: datetime) -> None:
 
 
 async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) -> None:
-    """Write several incidents' states in one statement (one state per incident)."""
+    """Write several incidents' states in one statement (one state per incident), not waited
+    for (PostgreSQL sends it with the transaction's next statement)."""
     if not states:
         return
     rows = [
@@ -75,7 +76,7 @@ async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) 
     else:
         source = " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
         params = [value for row in rows for value in row]
-    await tx.execute(
+    await tx.execute_nowait(
         "INSERT INTO escalations (incident_id, plan, severity, anchor_at, level,"
         " ack_breached_at, resolve_breached_at, updated_at)"
         + source

@@ -26,8 +26,8 @@ class FlowSteps:
 
     async def incident(self, effect: Effect) -> Incident | None:
         """The effect's incident as it is now (None when it is gone)."""
-        async with self.store.transaction() as tx:
-            return await storage.get(tx, effect.incident or "")
+        async with self.store.autocommit() as db:  # one read: no transaction of its own
+            return await storage.get(db, effect.incident or "")
 
     async def queue(self, tx: Tx, incident: Incident, *kinds: str, **payload: Any) -> None:
         """Queue follow-up effects of `incident`, in the caller's transaction."""

@@ -11,7 +11,7 @@ from bot import refs
 from bot.clock import utc_from_timestamp
 from bot.errors import Conflict, NotFound
 from bot.models import Incident, Severity, Status, TimelineEvent
-from bot.store import Row, Tx, among, for_update
+from bot.store import Row, Statements, Tx, among, for_update
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -108,10 +108,13 @@ async def insert(tx: Tx, incident: Incident, *, day: str, seq: int) -> None:
     values = _to_row(incident) | {"day": day, "seq": seq}
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    await tx.execute(f"INSERT INTO incidents ({columns}) VALUES ({marks})", list(values.values()))
+    # Not waited for: PostgreSQL sends it with the transaction's next statement.
+    await tx.execute_nowait(
+        f"INSERT INTO incidents ({columns}) VALUES ({marks})", list(values.values())
+    )
 
 
-async def get(tx: Tx, incident_id: str, *, lock: bool = False) -> Incident | None:
+async def get(tx: Statements, incident_id: str, *, lock: bool = False) -> Incident | None:
     """Read one incident; `lock=True` holds its row until the transaction ends."""
     row = await tx.fetchone(
         "SELECT * FROM incidents WHERE id = ?" + (for_update(tx) if lock else ""),
@@ -221,11 +224,12 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
 
 
 async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
-    """Add several timeline events with one statement (per 140), in order."""
+    """Add several timeline events with one statement (per 140), in order; not waited for
+    (PostgreSQL sends it with the transaction's next statement)."""
     if tx.dialect == "postgres" and events:
         # Arrays, one per column: one statement text whatever the number, prepared once.
         columns = list(zip(*(_timeline_values(event) for event in events), strict=True))
-        await tx.execute(
+        await tx.execute_nowait(
             "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"
             " SELECT incident_id, at, actor, kind, text, data, source"
             " FROM unnest(?::text[], ?::float8[], ?::text[], ?::text[], ?::text[],"
@@ -236,7 +240,7 @@ async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
         return
     for start in range(0, len(events), _TIMELINE_ROWS_PER_INSERT):
         chunk = events[start : start + _TIMELINE_ROWS_PER_INSERT]
-        await tx.execute(
+        await tx.execute_nowait(
             _TIMELINE + ", ".join([_TIMELINE_ROW] * len(chunk)),
             [value for event in chunk for value in _timeline_values(event)],
         )

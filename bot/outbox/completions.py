@@ -50,8 +50,8 @@ class Completions:
             ids = [effect.id for effect in group]
             now = self.clock.now().timestamp()
             try:
-                async with self.store.transaction() as tx:
-                    await tx.execute(
+                async with self.store.autocommit() as db:  # one UPDATE: no transaction
+                    await db.execute(
                         "UPDATE outbox SET delivered_at = ? WHERE delivered_at IS NULL"
                         f" AND id IN ({', '.join('?' * len(ids))})",
                         (now, *ids),

@@ -17,7 +17,7 @@ from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Incident
 from bot.reports import storage
 from bot.reports.models import Postmortem, SimilarIncident
-from bot.store import Tx
+from bot.store import Statements, Tx
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 # Too common in incident titles to tell incidents apart.
@@ -52,16 +52,17 @@ async def reindex(tx: Tx, incident: Incident, *, new: bool = False) -> None:
         postmortem = Postmortem(incident_id=incident.id)
     else:
         postmortem = await storage.get_postmortem(tx, incident.id)
-        await tx.execute("DELETE FROM incident_search WHERE incident_id = ?", (incident.id,))
+        await tx.execute_nowait("DELETE FROM incident_search WHERE incident_id = ?", (incident.id,))
     body = " ".join([incident.impact, body, postmortem.root_cause, postmortem.resolution])
     services = " ".join(incident.services)
-    await tx.execute(
+    # The DELETE and INSERT are not waited for: they go with the transaction's next statement.
+    await tx.execute_nowait(
         "INSERT INTO incident_search (incident_id, title, services, body) VALUES (?, ?, ?, ?)",
         (incident.id, incident.title, services, body[:200_000]),
     )
 
 
-async def similar(tx: Tx, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
+async def similar(tx: Statements, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
     """Up to `limit` earlier incidents that look like this one, best first (never a drill:
     a practice run's fix is no precedent)."""
     words = terms(incident.title, " ".join(incident.services), incident.impact)

@@ -222,8 +222,8 @@ class ReportService:
     async def similar_to(self, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
         """`similar` for an incident the caller holds (one just declared or shown): the
         search alone, without reading the incident again."""
-        async with self.store.transaction() as tx:
-            return await search.similar(tx, incident, limit)
+        async with self.store.autocommit() as db:  # reads only: no transaction of their own
+            return await search.similar(db, incident, limit)
 
 
 __all__ = ["ReportService", "working_seconds"]

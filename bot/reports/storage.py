@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.clock import utc_from_timestamp
 from bot.reports.models import ActionItem, NewActionItem, Postmortem
-from bot.store import Row, Tx, for_update
+from bot.store import Row, Statements, Tx, for_update
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -20,7 +20,7 @@ def _dt(value: float | None) -> datetime | None:
 # -- postmortems ----------------------------------------------------------------------------
 
 
-async def get_postmortem(tx: Tx, incident_id: str) -> Postmortem:
+async def get_postmortem(tx: Statements, incident_id: str) -> Postmortem:
     row = await tx.fetchone("SELECT * FROM postmortems WHERE incident_id = ?", (incident_id,))
     if row is None:
         return Postmortem(incident_id=incident_id)
@@ -136,7 +136,8 @@ async def open_items_for_owner(tx: Tx, owner: str, limit: int) -> tuple[list[Act
 async def save_targets(
     tx: Tx, incident_id: str, ack_due_at: datetime, resolve_due_at: datetime
 ) -> None:
-    await tx.execute(
+    # Not waited for: PostgreSQL sends it with the transaction's next statement.
+    await tx.execute_nowait(
         "INSERT INTO incident_targets (incident_id, ack_due_at, resolve_due_at) VALUES (?, ?, ?)"
         " ON CONFLICT (incident_id) DO UPDATE SET ack_due_at = excluded.ack_due_at,"
         " resolve_due_at = excluded.resolve_due_at",

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from bot.errors import ConfigError
-from bot.store.base import Dialect, Row, Store, Tx, among, for_update, skip_locked
+from bot.store.base import (
+    Dialect,
+    Row,
+    Statements,
+    Store,
+    Tx,
+    among,
+    for_update,
+    skip_locked,
+)
 from bot.store.migrate import migrate
 
 
@@ -27,6 +36,7 @@ def create_store(url: str, *, pool_size: int = 10, queue_timeout: float = 60.0) 
 __all__ = [
     "Dialect",
     "Row",
+    "Statements",
     "Store",
     "Tx",
     "among",

@@ -35,6 +35,18 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
 - `Tx.execute_with_commit(sql, params)` runs a statement by the COMMIT at the latest;
   PostgreSQL sends it with the COMMIT in one round trip (the audit chain's write). PostgreSQL
   also sends a transaction's BEGIN with its first statement.
+- `Tx.execute_nowait(sql, params)` runs a write whose result nobody reads without waiting
+  for it: PostgreSQL sends it with the transaction's next statement that needs an answer (or
+  with the COMMIT), in one round trip. Its error still fails the transaction, translated as
+  any other (raised by that next statement, and again by the commit: nothing is committed).
+  Never for a statement whose error a caller handles (a UniqueViolation it catches).
+- `autocommit()` runs statements without a transaction: each one commits (or fails) on its
+  own. PostgreSQL runs them on a pooled connection in autocommit mode, one round trip each,
+  no BEGIN or COMMIT; SQLite runs them in a transaction as `transaction()` does. For one
+  statement that stands alone (a read of one row, one UPDATE), or reads that need no common
+  snapshot (READ COMMITTED gives each statement its own anyway). Not for several writes that
+  must stand or fall together, nor a row lock (FOR UPDATE is refused: it would end at once).
+  Same errors, waiting and health rules as `transaction()`.
 """
 
 from __future__ import annotations
@@ -52,18 +64,10 @@ Dialect = Literal["sqlite", "postgres"]
 Row = dict[str, Any]
 
 
-class Tx(Protocol):
-    """One open transaction."""
+class Statements(Protocol):
+    """Something that runs statements: a transaction (`Tx`), or `Store.autocommit()`."""
 
     dialect: Dialect
-
-    def before_commit(self, hook: Callable[[], Awaitable[None]], *, last: bool = False) -> None:
-        """Run `hook` inside this transaction, just before it commits (`last`: after others)."""
-        ...
-
-    def after_commit(self, hook: Callable[[], None]) -> None:
-        """Run `hook` after this transaction has committed (never after a rollback)."""
-        ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; return the number of rows it changed."""
@@ -75,6 +79,24 @@ class Tx(Protocol):
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a query; return all rows."""
+        ...
+
+
+class Tx(Statements, Protocol):
+    """One open transaction."""
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]], *, last: bool = False) -> None:
+        """Run `hook` inside this transaction, just before it commits (`last`: after others)."""
+        ...
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` after this transaction has committed (never after a rollback)."""
+        ...
+
+    async def execute_nowait(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a write whose result nobody reads, without waiting for its answer: PostgreSQL
+        sends it with this transaction's next statement (or COMMIT). Its error fails the
+        transaction there; never for a statement whose error a caller handles."""
         ...
 
     async def execute_script(self, sql: str) -> None:
@@ -105,6 +127,12 @@ class Store(Protocol):
         Waits for a connection up to the store's wait bound; StoreBusy past it."""
         ...
 
+    def autocommit(self) -> AbstractAsyncContextManager[Statements]:
+        """Run statements without a transaction, each committed on its own (PostgreSQL: one
+        round trip each, no BEGIN/COMMIT; SQLite: in a transaction, as before). For a lone
+        statement; never for writes that must stand together, nor FOR UPDATE."""
+        ...
+
     def snapshot(self) -> AbstractAsyncContextManager[Tx]:
         """Begin a read-only transaction over one consistent state of the database."""
         ...
@@ -114,7 +142,7 @@ class Store(Protocol):
         ...
 
 
-def for_update(tx: Tx) -> str:
+def for_update(tx: Statements) -> str:
     """Row-lock clause: PostgreSQL needs it between processes; SQLite serialises all writers."""
     return " FOR UPDATE" if tx.dialect == "postgres" else ""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.errors import StoreBusy, StoreError, StoreUnavailable, UniqueViolation
 from bot.redact import redact_text
-from bot.store.base import CommitHooks, Dialect, Row
+from bot.store.base import CommitHooks, Dialect, Row, commit_log
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -92,66 +92,85 @@ class PostgresTx(CommitHooks):
         super().__init__()
         self._store = store
         self._conn = conn
-        # Pipeline mode holding this transaction's BEGIN, until a statement goes with it.
-        self._begin: AbstractAsyncContextManager[Any] | None = None
+        # Statements sent with the next one that needs an answer (BEGIN, execute_nowait's),
+        # as (text, parameters); None parameters: BEGIN or COMMIT, sent unprepared.
+        self._unsent: list[tuple[str, tuple[Any, ...] | None]] = []
         self._with_commit: list[tuple[str, tuple[Any, ...]]] = []
+        self._failed: StoreError | None = None  # an unanswered statement's error
 
     # BEGIN, COMMIT and ROLLBACK are sent as statements here, never prepared (psycopg
     # prepares a statement run five times on a connection, and then sends only its name):
     # as psycopg's own transaction() sends them, by their text, so a connection's traffic
     # (a proxy, a packet capture, tests/e2e/test_truthful_failures.py) still shows each.
 
-    async def begin(self) -> None:
-        """Queue BEGIN in pipeline mode: it goes with the first statement (send_begin)."""
-        self._begin = self._conn.pipeline()
-        await self._begin.__aenter__()
-        await self._conn.execute("BEGIN", prepare=False)
+    def begin(self) -> None:
+        """Hold BEGIN back: it goes with the first statement, one round trip for both."""
+        self._unsent.append(("BEGIN", None))
 
-    async def send_begin(self) -> None:
-        """Send the queued BEGIN with whatever was queued after it and leave pipeline mode:
-        one round trip for BEGIN and the first statement, not two."""
-        pipeline, self._begin = self._begin, None
-        if pipeline is not None:
-            await pipeline.__aexit__(None, None, None)
+    async def execute_nowait(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.wrote = True
+        self._unsent.append((to_pyformat(sql), tuple(params)))
 
     async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.wrote = True
         self._with_commit.append((to_pyformat(sql), tuple(params)))
 
+    async def _send(self, sql: str, params: tuple[Any, ...] | None) -> psycopg.AsyncCursor[Row]:
+        if params is None:
+            return await self._conn.execute(sql, prepare=False)
+        return await self._conn.execute(sql, params)
+
+    async def _run_after_unsent(
+        self, *statements: tuple[str, tuple[Any, ...] | None]
+    ) -> psycopg.AsyncCursor[Row] | None:
+        """Send the held statements and then `statements`, in one round trip (pipeline mode
+        when more than one); the cursor of the last. An error sent with a held write fails
+        the whole transaction: it is kept and raised again by every later statement and the
+        commit, so a caller that handles the error of its own statement cannot commit (a
+        COMMIT of a failed transaction would quietly roll it back)."""
+        if self._failed is not None:
+            raise self._failed
+        unsent, self._unsent = self._unsent, []
+        queue = [*unsent, *statements]
+        cursor = None
+        try:
+            if len(queue) == 1:
+                return await self._send(*queue[0])
+            if queue:
+                async with self._conn.pipeline():
+                    for sql, params in queue:
+                        cursor = await self._send(sql, params)
+        except psycopg.Error as exc:
+            error = self._store.translate(exc)
+            if any(params is not None for _, params in unsent):  # a write was held back
+                self._failed = error
+            raise error from exc
+        return cursor
+
     async def commit(self) -> None:
-        """COMMIT, with the statements kept for it in the same round trip."""
-        await self.send_begin()  # a transaction without statements of its own
-        if not self._with_commit:
-            await self._conn.execute("COMMIT", prepare=False)
-            return
-        async with self._conn.pipeline():
-            for sql, params in self._with_commit:
-                await self._conn.execute(sql, params)
-            await self._conn.execute("COMMIT", prepare=False)
+        """COMMIT, with the statements held for it, in one round trip."""
+        statements, self._with_commit = self._with_commit, []
+        await self._run_after_unsent(*statements, ("COMMIT", None))
 
     async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Row]:
-        cursor = await self._conn.execute(to_pyformat(sql), tuple(params))
-        await self.send_begin()
+        cursor = await self._run_after_unsent((to_pyformat(sql), tuple(params)))
+        assert cursor is not None
         return cursor
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self.wrote = True
-        try:
-            cursor = await self._run(sql, params)
-        except psycopg.Error as exc:
-            raise self._store.translate(exc) from exc
-        return cursor.rowcount
+        return (await self._run(sql, params)).rowcount
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cursor = await self._run(sql, params)
         try:
-            cursor = await self._run(sql, params)
             return await cursor.fetchone()
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = await self._run(sql, params)
         try:
-            cursor = await self._run(sql, params)
             return await cursor.fetchall()
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
@@ -159,10 +178,53 @@ class PostgresTx(CommitHooks):
     async def execute_script(self, sql: str) -> None:
         # Without parameters psycopg sends the text as one simple query: PostgreSQL splits it
         # itself, so dollar-quoted function bodies and DO blocks arrive whole. Not in
-        # pipeline mode (which has no simple queries): BEGIN goes on its own first.
+        # pipeline mode (which has no simple queries): what is held back goes first.
+        await self._run_after_unsent()
         try:
-            await self.send_begin()
             await self._conn.execute(sql)
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
+
+
+class PostgresAutocommit:
+    """Statements without a transaction (Store.autocommit): each commits on its own, in one
+    round trip, on a pooled connection in autocommit mode."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, store: PostgresStore, conn: psycopg.AsyncConnection[Row]) -> None:
+        self._store = store
+        self._conn = conn
+
+    async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Row]:
+        if "FOR UPDATE" in sql:
+            raise StoreError("a row lock outside a transaction ends at once: use transaction()")
+        try:
+            return await self._conn.execute(to_pyformat(sql), tuple(params))
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        # A write commits as it runs: counted as a transaction's would be (bot.store.base).
+        log = commit_log.get()
+        if log is not None:
+            log.sent += 1
+        cursor = await self._run(sql, params)
+        if log is not None:
+            log.committed += 1
+        return cursor.rowcount
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cursor = await self._run(sql, params)
+        try:
+            return await cursor.fetchone()
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = await self._run(sql, params)
+        try:
+            return await cursor.fetchall()
         except psycopg.Error as exc:
             raise self._store.translate(exc) from exc
 
@@ -173,10 +235,7 @@ APP_NAME = "chatops-bot"
 async def _roll_back(tx: PostgresTx) -> None:
     """End a failed transaction; a connection left mid-statement (cancelled) is the pool's
     to discard, and an error here must not hide the one that ended the transaction."""
-    try:
-        await tx.send_begin()
-    except psycopg.Error:
-        pass  # the statement's own error, raised already or about to be
+    tx._unsent = []  # never sent (a BEGIN not sent has nothing to roll back)
     conn = tx._conn
     if conn.pgconn.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         try:
@@ -281,7 +340,7 @@ class PostgresStore:
                 try:
                     # BEGIN travels with the first statement: a round trip fewer for every
                     # transaction (psycopg's own transaction() sends it on its own).
-                    await tx.begin()
+                    tx.begin()
                     yield tx
                     await tx.run_before_commit()
                     await tx.commit()
@@ -292,6 +351,12 @@ class PostgresStore:
                 raise self.translate(exc) from exc
             self._health.answered()
         tx.run_after_commit()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[PostgresAutocommit]:
+        async with self._connection(self.queue_timeout) as conn:
+            yield PostgresAutocommit(self, conn)
+        self._health.answered()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresTx]:

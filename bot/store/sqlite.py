@@ -107,6 +107,9 @@ class SqliteTx(CommitHooks):
     async def execute_with_commit(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.execute(sql, params)  # no round trip to save in-process
 
+    async def execute_nowait(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.execute(sql, params)  # no round trip to save in-process
+
     async def execute_script(self, sql: str) -> None:
         def run_all(conn: sqlite3.Connection) -> None:
             for statement in script_statements(sql):
@@ -201,6 +204,12 @@ class SqliteStore:
         finally:
             self._lock.release()
         tx.run_after_commit()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[SqliteTx]:
+        # No round trip to save in-process: a transaction, as before (holding the writers).
+        async with self.transaction() as tx:
+            yield tx
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[SqliteTx]:

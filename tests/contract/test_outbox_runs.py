@@ -15,7 +15,7 @@ from bot import outbox
 from bot.clock import FakeClock
 from bot.errors import NotifierError
 from bot.outbox import Effect, OutboxDispatcher
-from bot.store import Row, Store, Tx, create_store, migrate
+from bot.store import Row, Statements, Store, Tx, create_store, migrate
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
@@ -32,13 +32,11 @@ async def _row(store: Store, effect_id: int) -> dict[str, Any]:
     return row
 
 
-class _CountedTx:
-    def __init__(self, tx: Tx, counts: _Counted) -> None:
+class _CountedStatements:
+    def __init__(self, tx: Statements, counts: _Counted) -> None:
         self._tx = tx
         self._counts = counts
         self.dialect = tx.dialect
-        self.before_commit = tx.before_commit
-        self.after_commit = tx.after_commit
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._counts.statements += 1
@@ -53,6 +51,13 @@ class _CountedTx:
         return await self._tx.fetchall(sql, params)
 
 
+class _CountedTx(_CountedStatements):
+    def __init__(self, tx: Tx, counts: _Counted) -> None:
+        super().__init__(tx, counts)
+        self.before_commit = tx.before_commit
+        self.after_commit = tx.after_commit
+
+
 class _Counted:
     """A real store, counting the transactions and statements sent through it (each one a
     round trip to the database; BEGIN and COMMIT are the transaction's)."""
@@ -61,6 +66,7 @@ class _Counted:
         self._store = store
         self.dialect = store.dialect
         self.transactions = 0
+        self.alone = 0  # autocommit(): statements without a transaction
         self.statements = 0
 
     @asynccontextmanager
@@ -68,6 +74,12 @@ class _Counted:
         self.transactions += 1
         async with self._store.transaction() as tx:
             yield _CountedTx(tx, self)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[_CountedStatements]:
+        self.alone += 1
+        async with self._store.autocommit() as db:
+            yield _CountedStatements(db, self)
 
 
 async def test_a_long_lane_costs_statements_per_run_not_per_effect(store: Store) -> None:
@@ -86,9 +98,10 @@ async def test_a_long_lane_costs_statements_per_run_not_per_effect(store: Store)
     assert await dispatcher.deliver_due() == 60
     assert seen == ids
     # Three runs of 20: a claim (read, then lock and update) and a mark each, and the claim
-    # that finds nothing left.
+    # that finds nothing left. A mark is one UPDATE: no transaction of its own.
     assert counted.statements == 3 * 2 + 3 + 1
-    assert counted.transactions == 3 + 3 + 1
+    assert counted.transactions == 3 + 1
+    assert counted.alone == 3
     assert await dispatcher.pending_count() == 0
 
 

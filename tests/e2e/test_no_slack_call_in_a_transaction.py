@@ -42,7 +42,8 @@ OPEN = contextvars.ContextVar("open_transactions", default=0)
 
 
 def count_transactions(harness: BotHarness) -> None:
-    """Wrap the real store's transaction() and snapshot() to count the open ones."""
+    """Wrap the real store's transaction(), snapshot() and autocommit() to count the open
+    ones (each holds a connection)."""
     store = harness.store
 
     def counted(
@@ -61,6 +62,7 @@ def count_transactions(harness: BotHarness) -> None:
 
     store.transaction = counted(store.transaction)
     store.snapshot = counted(store.snapshot)
+    store.autocommit = counted(store.autocommit)
 
 
 @pytest.fixture
