@@ -27,6 +27,7 @@ from bot.incidents.service_base import Outcome
 from bot.incidents.timeline_changes import TimelineChanges
 from bot.models import Actor, Incident, Severity, Status
 from bot.permissions import NOT_A_PUBLISHER
+from bot.store import uncounted
 
 __all__ = [
     "AlreadyAcknowledged",
@@ -72,13 +73,16 @@ class IncidentService(TimelineChanges):
 
     async def _take_number(self) -> tuple[str, int]:
         day = self.clock.now().astimezone(self.policy.calendar.zone).strftime("%Y%m%d")
-        async with self.store.transaction() as tx:
-            return day, await storage.next_sequence(tx, day)
+        # One statement; a number is no change the command could be said to have made.
+        with uncounted():
+            async with self.store.autocommit() as db:
+                return day, await storage.next_sequence(db, day)
 
     async def _give_back(self, number: tuple[str, int]) -> None:
         try:
-            async with self.store.transaction() as tx:
-                await storage.give_back_sequence(tx, *number)
+            with uncounted():
+                async with self.store.autocommit() as db:
+                    await storage.give_back_sequence(db, *number)
         except StoreError:
             pass  # the number stays unused: numbers are unique, not gapless
 

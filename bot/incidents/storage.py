@@ -81,9 +81,9 @@ def _from_row(row: Row) -> Incident:
     )
 
 
-async def next_sequence(tx: Tx, day: str) -> int:
+async def next_sequence(tx: Statements, day: str) -> int:
     """Hand out the next number of the day; the row lock makes it unique under concurrency.
-    Its lock is held until `tx` ends: declarations take it in a transaction of its own."""
+    Its lock is held until `tx` ends: declarations take it on its own (autocommit)."""
     row = await tx.fetchone(
         "INSERT INTO incident_counters (day, last_seq) VALUES (?, 1)"
         " ON CONFLICT (day) DO UPDATE SET last_seq = incident_counters.last_seq + 1"
@@ -94,7 +94,7 @@ async def next_sequence(tx: Tx, day: str) -> int:
     return int(row["last_seq"])
 
 
-async def give_back_sequence(tx: Tx, day: str, seq: int) -> bool:
+async def give_back_sequence(tx: Statements, day: str, seq: int) -> bool:
     """Hand `seq` back (a declaration refused before it wrote anything) if no later number
     of the day was taken since; False when one was (the number stays unused)."""
     changed = await tx.execute(

@@ -12,6 +12,7 @@ from bot.store.base import (
     among,
     for_update,
     skip_locked,
+    uncounted,
 )
 from bot.store.migrate import migrate
 
@@ -44,4 +45,5 @@ __all__ = [
     "for_update",
     "migrate",
     "skip_locked",
+    "uncounted",
 ]

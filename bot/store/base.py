@@ -52,8 +52,8 @@ Contract (both adapters honour it; tests/contract runs the same suite against ea
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -172,6 +172,18 @@ class CommitLog:
 
 # The log of the work in progress in this task (commands.context.run_command sets one).
 commit_log: ContextVar[CommitLog | None] = ContextVar("commit_log", default=None)
+
+
+@contextmanager
+def uncounted() -> Iterator[None]:
+    """Writes made in here are left out of the work's CommitLog: bookkeeping nobody would
+    call a change (an incident number taken), which must not turn a failure's "nothing was
+    changed" into "I cannot tell"."""
+    token = commit_log.set(None)
+    try:
+        yield
+    finally:
+        commit_log.reset(token)
 
 
 class CommitHooks:

@@ -17,7 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from bot.errors import StoreUnavailable
+from bot.incidents.changes import IncidentChange
 from bot.slack import error_text
+from bot.store import Tx
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import ANNOUNCE, count
 
@@ -150,3 +153,23 @@ async def test_when_the_claim_cannot_be_read_back_the_answer_says_so(
     assert proxy.cut.is_set()
     assert answer["text"] == error_text.outcome_unknown()
     assert "nothing was changed" not in answer["text"]
+
+
+class _LostMidway:
+    """The database lost inside the declaration's transaction, before its COMMIT."""
+
+    async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
+        raise StoreUnavailable("PostgreSQL is unavailable: server closed the connection")
+
+
+async def test_a_declaration_lost_before_its_commit_changed_nothing_and_says_so(
+    make_harness: HarnessFactory, postgres_url: str
+) -> None:
+    # The day's number was taken (and committed) before the declaration's transaction: that
+    # is no change of the user's, and the answer must still be "nothing was changed".
+    harness = await make_harness(database_url=postgres_url)
+    harness.services.incidents.changes.listeners.append(_LostMidway())
+    await harness.command("declare P2 Checkout is down", channel_id="C0GENERAL")
+    [answer] = await harness.replies(timeout=15)
+    assert answer["text"] == error_text.store_unavailable()
+    assert await count(harness, "incidents") == 0
