@@ -171,6 +171,35 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert len(await alerts.alert_rows()) == 2
 
 
+async def test_control_characters_in_an_alert_are_written_out_never_a_500(alerts: Alerts) -> None:
+    """A NUL byte (which PostgreSQL cannot store) or a bidi override in a label, annotation or
+    generic field: the alert is recorded and declared with the characters as their codes;
+    refusing the post would drop the group's other alerts with it."""
+    nul = alert("Disk\x00Full", "checkout", summary="disk \u202efull\x00", pod="p\x00")
+    nul["annotations"]["description"] = "line one\nline\x07two"
+    status, body = await alerts.send(nul, alert("Other", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 2}), body
+    generic = {"title": "Queue\x00stuck", "dedup_key": "q\x00", "service": "checkout"}
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.title.startswith("checkout: disk \\u202efull\\x00")
+    names = sorted(json.loads(row["labels"])["alertname"] for row in await alerts.alert_rows())
+    assert names == ["Disk\\x00Full", "Other", "Queue\\x00stuck"]
+    for call in alerts.harness.double.calls:  # what Slack was sent holds neither
+        for text in _strings(call.params):
+            assert "\x00" not in text and "\u202e" not in text, (call.method, text)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [text for item in value for text in _strings(item)] if isinstance(value, list) else []
+
+
 async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     generic = {
         "title": "Disk almost full",
