@@ -56,6 +56,15 @@ def _invisible(char: str) -> bool:
     )
 
 
+def decimal(text: str, *, digits: int = 18) -> int | None:
+    """`text` as a number when it is ASCII digits only, at most `digits` of them (one fits a
+    database's BIGINT); None otherwise. `str.isdigit` also passes '²' and '١', which `int`
+    refuses or reads, and digits past what the store can hold."""
+    if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def codepoint(char: str) -> str:
     return f"U+{ord(char):04X}"
 

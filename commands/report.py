@@ -18,6 +18,7 @@ from bot.models import Incident
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
 from bot.slack import modals, report_blocks
+from bot.text import decimal
 from commands.context import (
     CommandContext,
     action_value,
@@ -83,7 +84,7 @@ def parse_days(rest: str) -> int:
     text = rest.strip().lower().removesuffix("d").removesuffix(" days")
     if not text:
         return 30
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise UsageError(f"'{rest.strip()[:40]}' is not a number of days.")
     return int(text)
 
@@ -157,10 +158,11 @@ def register(app: AsyncApp, services: Services) -> None:
         value = action_value(body)
 
         async def work() -> None:
-            if not value.isdigit():
+            item_id = decimal(value)
+            if item_id is None:
                 raise UsageError("That button names no action item.")
             item, changed = await services.postmortems.close_action_item(
-                int(value), actor, request_id=ctx.request_id
+                item_id, actor, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.item_closed(item, changed))
 
