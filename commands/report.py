@@ -3,7 +3,6 @@ action items: thin listeners. Parse, call one service method, render."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -22,6 +21,7 @@ from bot.text import decimal
 from commands.context import (
     CommandContext,
     action_value,
+    form_metadata,
     listener_context,
     on_incident,
     open_form,
@@ -134,17 +134,24 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_action="errors", errors=exc.errors)
             return
         await ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
+        # The bot's own notes on the form; a signed body may still carry anything there.
+        meta = form_metadata(view)
+        incident_id = meta.get("incident_id", "")
         ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
         actor = ctx.actor
 
         async def work() -> None:
+            if not incident_id:
+                raise UsageError(
+                    "This form names no incident, so nothing was saved: open it again with "
+                    "`/incident postmortem INC-...`."
+                )
             _, added = await services.postmortems.save_postmortem(
-                str(meta.get("incident_id", "")), actor, form, request_id=ctx.request_id
+                incident_id, actor, form, request_id=ctx.request_id
             )
-            await ctx.reply(report_blocks.postmortem_saved(str(meta["incident_id"]), added))
+            await ctx.reply(report_blocks.postmortem_saved(incident_id, added))
 
-        await run_command(ctx, "reports.postmortem", {"incident_id": meta.get("incident_id")}, work)
+        await run_command(ctx, "reports.postmortem", {"incident_id": incident_id}, work)
 
     @app.action(report_blocks.CLOSE_ITEM_ACTION)
     async def close_clicked(
