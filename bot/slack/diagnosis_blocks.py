@@ -181,10 +181,16 @@ def evidence_messages(report: Report) -> list[tuple[str, list[Block]]]:
             )
         )
     if not messages:
+        # Said the same whatever the grade: "nothing stood out" beside a CRIT misleads.
         messages.append(
             (
-                f"No evidence to show for {_clean(report.service)}: nothing stood out.",
-                [_section("Nothing stood out: no statements, log lines or events.")],
+                f"No evidence to show for {_clean(report.service)}.",
+                [
+                    _section(
+                        "No statements, log lines or events were collected: the findings in "
+                        "the summary are all there is."
+                    )
+                ],
             )
         )
     return messages
