@@ -266,6 +266,25 @@ async def test_alert_joins_the_incident_a_person_declared_for_the_service(
     assert after.current_status == "Alerts: 1 firing, 0 resolved."
 
 
+async def test_a_real_alert_never_joins_a_drill_of_its_service(alerts: Alerts) -> None:
+    """A drill names its service (`checkout: ...`); a real alert for that service must open
+    a real incident, not be filed under the practice one (marked DRILL, left out of the
+    statistics, PagerDuty left alone)."""
+    answer = await reply(alerts.harness, "drill P1 checkout: database failover")
+    assert answer.startswith("[DRILL] Declared"), answer
+    await _settled(alerts)
+    [drill] = (await alerts.harness.services.incidents.list_page(drills=True)).incidents
+    status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    [row] = await alerts.alert_rows()
+    assert row["outcome"] == "declared" and row["incident_id"] != drill.id
+    real = await alerts.harness.services.incidents.get(row["incident_id"])
+    assert not real.drill and real.title == "checkout: 5xx at 7%"
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(drill.id)]
+    assert "alerts_attached" not in kinds
+
+
 async def test_large_and_oversized_bodies(alerts: Alerts) -> None:
     """A body arrives in chunks: all of it is read (a 600 KB group was once cut at the first
     chunk and refused as malformed); one over 1 MiB is refused, chunked or not."""
