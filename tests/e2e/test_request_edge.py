@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack import blocks
+from bot.slack import blocks, error_text
 from bot.slack.requests import FORM, JSON, event_callback_body, sign, slash_command_payload
 from tests.e2e.incident_helpers import count
 from tests.harness import BotHarness
@@ -182,3 +182,29 @@ async def test_the_signature_is_checked_once_at_the_edge_not_again_by_bolt(
     assert response.status == 200, response.body
     await harness.settle()
     assert await count(harness, "incidents") == 1
+
+
+async def test_a_button_or_form_the_bot_does_not_know_is_answered_and_changes_nothing(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An action ID or callback ID no listener has (a message or form an older version
+    posted, or one made up): it was a 404, which Slack shows as a warning sign by the button
+    or "trouble connecting" in the form, and the person never learned why."""
+    caplog.set_level(logging.WARNING)
+    clicked = await harness.click("incident_frobnicate", value="INC-1", channel_id="C0GENERAL")
+    assert clicked.status == 200
+    [answer] = await harness.replies()
+    assert "That button is not one this version of the bot knows" in answer["text"]
+    assert answer.get("response_type") == "ephemeral"
+    submitted = await harness.submit_view("incident_frobnicate_form", {}, user_id="U0ALICE")
+    assert submitted.status == 200
+    assert submitted.body["response_action"] == "update"
+    assert "nothing was saved" in json.dumps(submitted.body["view"])
+    await harness.settle()
+    assert await count(harness, "incidents") == 0
+    entries = [(e.action, e.outcome) async for e in harness.services.audit.entries()]
+    assert entries == [
+        ("slack.unknown_action", "refused: " + error_text.unknown_button()),
+        ("slack.unknown_view", "refused: unknown form"),
+    ]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
