@@ -117,7 +117,9 @@ async def test_declare_shows_the_announcement_and_a_button_press_reaches_the_app
     driver.type(str(number))
     await driver.wait_requests(sent + 1)
     assert driver.console.last_status == 200  # signed right and handled
-    await driver.wait_for("Acknowledged", since=mark)
+    # The notice, posted once the acknowledgement is committed ("Acknowledged: Not yet" on
+    # the card matched at once, so the store was read before the click's work was done).
+    await driver.wait_for("Acknowledged by", since=mark)
     [incident] = await bot.services.incidents.list()
     assert incident.acknowledged_by == "U0YOU"
 
