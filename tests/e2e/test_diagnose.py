@@ -292,6 +292,7 @@ async def test_a_critical_diagnosis_without_evidence_never_says_nothing_stood_ou
     await until(lambda: len(_posted(harness, "C0GENERAL")) >= 2, "the summary and its thread")
     summary = _summary(harness, "C0GENERAL")
     assert "CRIT" in summary["text"]
+    assert "· 1 check in " in json.dumps(summary["blocks"], ensure_ascii=False)  # not "checks"
     [thread] = [m for m in _posted(harness, "C0GENERAL") if m.get("thread_ts")]
     shown = json.dumps(thread)
     assert "othing stood out" not in shown
