@@ -102,6 +102,12 @@ _NO_USER = {k: v for k, v in slash_command_payload(text="help").items() if k != 
         ),
         (urlencode(_NO_USER).encode(), FORM, "no user ID"),
         (urlencode({**_NO_USER, "user_id": "U0\x00BAD"}).encode(), FORM, "not one"),
+        # A user that is not a string: a 500 once, the ID's pattern given a number.
+        (
+            _form({"type": "block_actions", "actions": [{"action_id": "x"}], "user": {"id": 5}}),
+            FORM,
+            "not one",
+        ),
         # JSON may escape a lone surrogate (Slack never does); no store, hash or log can
         # encode one: the audit's hash once failed on it, and the click got no answer.
         (
@@ -139,11 +145,18 @@ async def test_signed_but_malformed_payloads_get_a_clear_400(
     assert await count(harness, "incidents") == 0
 
 
-async def test_an_event_without_a_person_is_acknowledged_and_ignored(harness: BotHarness) -> None:
+@pytest.mark.parametrize("user", [None, {"id": 1}])
+async def test_an_event_without_a_person_is_acknowledged_and_ignored(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, user: object
+) -> None:
     event = {"type": "reaction_added", "reaction": "pushpin", "item": {"type": "message"}}
-    response = await harness.sender.send(event_callback_body(event))
+    if user is not None:
+        event["user"] = user  # not an ID: a 500 once, the ID's pattern given a number
+    with caplog.at_level(logging.WARNING):
+        response = await harness.sender.send(event_callback_body(event))
     assert response.status == 200
     assert await count(harness, "audit_log") == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
 
 
 def _forged(body: str) -> dict[str, str]:
