@@ -75,6 +75,12 @@ def visible(text: str) -> str:
     return _FORBIDDEN_MULTILINE.sub(_escape_char, text)
 
 
+def without_forbidden(text: str) -> str:
+    """`text` with every forbidden character left out (tab and newline kept): for what a
+    machine sent, which is kept rather than refused."""
+    return _FORBIDDEN_MULTILINE.sub("", text)
+
+
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -11,9 +11,9 @@
 An alert is one occurrence: its `fingerprint` and `starts_at` together. Times keep
 microseconds (Alertmanager sends nanoseconds; the rest is cut, the same way every time).
 
-Every text is read with its control characters and bidirectional overrides written out as
-their codes (`\x00`): a NUL byte cannot be stored in PostgreSQL, and refusing the post would
-lose every other alert of the group for one label value.
+Every text is read without its control characters and bidirectional overrides: a NUL byte
+cannot be stored in PostgreSQL, and refusing the post would lose every other alert of the
+group for one label value.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.text import visible
+from bot.text import without_forbidden
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ALERTS = 2000
 _MAX_LABELS = 64
 _MAX_VALUE = 4000
 
-Shown = AfterValidator(visible)  # control characters written out (see above)
+Shown = AfterValidator(without_forbidden)  # control characters left out (see above)
 Key = Annotated[str, Field(min_length=1, max_length=200), Shown]
 Value = Annotated[str, Field(max_length=_MAX_VALUE), Shown]
 Labels = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
