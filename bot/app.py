@@ -8,6 +8,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
@@ -66,7 +69,8 @@ def build_app(
         # parses them; Socket Mode's messages come over the app token's own connection.
         request_verification_enabled=False,
         process_before_response=False,
-        raise_error_for_unhandled_request=False,
+        # A click or form no listener takes reaches on_error below, to be answered.
+        raise_error_for_unhandled_request=True,
     )
     if isinstance(client, PacedWebClient):
         _pace_listener_clients(app, client)
@@ -94,8 +98,22 @@ def build_app(
 
     alerts.register(app, services)  # Silence on the alerts' thread messages
 
+    from commands import unknown
+
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    async def on_error(
+        error: Exception,
+        body: dict[str, Any],
+        context: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+    ) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            answer = unknown.unhandled(services, body, context, client, respond)
+            if answer is None:
+                log.warning("no listener for a %s request", str(body.get("type"))[:40])
+            return answer
         log.exception("unhandled error in a Slack listener", exc_info=error)
+        return None
 
     return app

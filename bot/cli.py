@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import ChatOpsError, ConfigError
 from bot.logs import setup_logging
+from bot.redact import redact_text
 
 EXIT_CONFIG = 2
 
@@ -152,6 +153,35 @@ async def _open_store() -> Store:
     return store
 
 
+async def _open_existing_store() -> Store:
+    """The bot's database, for the commands that only read it (audit, report, stats). One
+    the bot has never used (a mistyped path, the wrong DATABASE_URL) is refused: created on
+    the spot, it was reported as an intact audit log of 0 entries."""
+    from bot.settings import StoreSettings, load_settings
+    from bot.store.sqlite import sqlite_path
+
+    url = load_settings(StoreSettings).DATABASE_URL
+    never_used = (
+        f"DATABASE_URL names a database chatops-bot has never used ({redact_text(url)});"
+        " set it to the bot's own (`chatops-bot migrate` creates a new one)"
+    )
+    if url.startswith("sqlite://"):
+        path = sqlite_path(url)
+        if path != ":memory:" and not await asyncio.to_thread(os.path.isfile, path):
+            raise ConfigError(never_used)
+    store = await _open_store()
+    async with store.transaction() as tx:  # read only: nothing is created to look
+        if tx.dialect == "sqlite":
+            sql = "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = ?"
+        else:
+            sql = "SELECT 1 AS one FROM information_schema.tables WHERE table_name = ?"
+        migrated = await tx.fetchone(sql, ("schema_migrations",))
+    if migrated is None:
+        await store.close()
+        raise ConfigError(never_used)
+    return store
+
+
 # Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error).
 DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
 
@@ -206,7 +236,7 @@ async def _audit(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.store import migrate
 
-    store = await _open_store()
+    store = await _open_existing_store()
     try:
         await migrate(store)
         log = AuditLog(store, SystemClock())
@@ -242,7 +272,7 @@ async def _reports(args: argparse.Namespace) -> int:
 
     settings = load_settings(StoreSettings)
     policy = load_policy(settings.CHATOPS_POLICY)
-    store = await _open_store()
+    store = await _open_existing_store()
     try:
         await migrate(store)
         clock = SystemClock()

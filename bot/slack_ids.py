@@ -10,13 +10,16 @@ GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 
 
-def is_user_id(value: str) -> bool:
-    return USER_ID.fullmatch(value) is not None
+# Each takes any value: what a payload calls an ID may be a number or an object.
 
 
-def is_group_id(value: str) -> bool:
-    return GROUP_ID.fullmatch(value) is not None
+def is_user_id(value: object) -> bool:
+    return isinstance(value, str) and USER_ID.fullmatch(value) is not None
 
 
-def is_channel_id(value: str) -> bool:
-    return CHANNEL_ID.fullmatch(value) is not None
+def is_group_id(value: object) -> bool:
+    return isinstance(value, str) and GROUP_ID.fullmatch(value) is not None
+
+
+def is_channel_id(value: object) -> bool:
+    return isinstance(value, str) and CHANNEL_ID.fullmatch(value) is not None

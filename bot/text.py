@@ -56,6 +56,15 @@ def _invisible(char: str) -> bool:
     )
 
 
+def decimal(text: str, *, digits: int = 18) -> int | None:
+    """`text` as a number when it is ASCII digits only, at most `digits` of them (one fits a
+    database's BIGINT); None otherwise. `str.isdigit` also passes '²' and '١', which `int`
+    refuses or reads, and digits past what the store can hold."""
+    if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def codepoint(char: str) -> str:
     return f"U+{ord(char):04X}"
 
@@ -64,6 +73,12 @@ def visible(text: str) -> str:
     """`text` with every forbidden character written as its code (`\\x00`, `\\u202e`), so a
     refused input can be recorded and quoted back without carrying what was refused."""
     return _FORBIDDEN_MULTILINE.sub(_escape_char, text)
+
+
+def without_forbidden(text: str) -> str:
+    """`text` with every forbidden character left out (tab and newline kept): for what a
+    machine sent, which is kept rather than refused."""
+    return _FORBIDDEN_MULTILINE.sub("", text)
 
 
 def _escape_char(match: re.Match[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -210,6 +211,17 @@ def channel_of(body: dict[str, Any]) -> str | None:
     channel = body.get("channel") or {}
     container = body.get("container") or {}
     return channel.get("id") or container.get("channel_id")
+
+
+def form_metadata(view: dict[str, Any]) -> dict[str, str]:
+    """The form's own notes (origin channel, incident): strings only, anything else dropped."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
 def action_value(body: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ someone who joins a war room gets the incident's catch-up, once, seen only by th
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -17,8 +18,12 @@ from bot.incidents.pending_pins import PendingPin
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import catchup_text
+from bot.slack_ids import is_channel_id
 
 log = logging.getLogger(__name__)
+
+# A message's `ts`: seconds, a dot, microseconds ("1764925261.000200").
+_MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -28,8 +33,10 @@ def register(app: AsyncApp, services: Services) -> None:
         if event.get("reaction") != services.policy.reaction_to_timeline:
             return
         item = event.get("item") or {}
-        if item.get("type") != "message" or not item.get("channel") or not item.get("ts"):
+        if item.get("type") != "message" or not is_channel_id(item.get("channel")):
             return
+        if not _MESSAGE_TS.fullmatch(str(item.get("ts", ""))[:40]):
+            return  # not a message's timestamp: nothing to read, nothing to send to Slack
         actor: Actor = context.get("actor") or Actor(user_id=str(event.get("user", "")))
         request_id = context.get("request_id")
         try:

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import remediation_blocks as views
+from bot.text import decimal
 from commands.context import (
     CommandContext,
     action_value,
@@ -55,8 +56,8 @@ async def request_remediation(
 
 
 def request_id_of(body: dict[str, Any]) -> int:
-    raw = action_value(body)
-    return int(raw) if raw.isdigit() else 0
+    """The request a button names; 0 (no such request) for anything but a plain number."""
+    return decimal(action_value(body)) or 0
 
 
 async def decide(ctx: CommandContext, verb: str, request_id: int) -> None:

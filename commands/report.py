@@ -3,7 +3,6 @@ action items: thin listeners. Parse, call one service method, render."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -18,9 +17,11 @@ from bot.models import Incident
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.services import Services
 from bot.slack import modals, report_blocks
+from bot.text import decimal
 from commands.context import (
     CommandContext,
     action_value,
+    form_metadata,
     listener_context,
     on_incident,
     open_form,
@@ -83,7 +84,7 @@ def parse_days(rest: str) -> int:
     text = rest.strip().lower().removesuffix("d").removesuffix(" days")
     if not text:
         return 30
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise UsageError(f"'{rest.strip()[:40]}' is not a number of days.")
     return int(text)
 
@@ -133,17 +134,24 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_action="errors", errors=exc.errors)
             return
         await ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
+        # The bot's own notes on the form; a signed body may still carry anything there.
+        meta = form_metadata(view)
+        incident_id = meta.get("incident_id", "")
         ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
         actor = ctx.actor
 
         async def work() -> None:
+            if not incident_id:
+                raise UsageError(
+                    "This form names no incident, so nothing was saved: open it again with "
+                    "`/incident postmortem INC-...`."
+                )
             _, added = await services.postmortems.save_postmortem(
-                str(meta.get("incident_id", "")), actor, form, request_id=ctx.request_id
+                incident_id, actor, form, request_id=ctx.request_id
             )
-            await ctx.reply(report_blocks.postmortem_saved(str(meta["incident_id"]), added))
+            await ctx.reply(report_blocks.postmortem_saved(incident_id, added))
 
-        await run_command(ctx, "reports.postmortem", {"incident_id": meta.get("incident_id")}, work)
+        await run_command(ctx, "reports.postmortem", {"incident_id": incident_id}, work)
 
     @app.action(report_blocks.CLOSE_ITEM_ACTION)
     async def close_clicked(
@@ -157,10 +165,11 @@ def register(app: AsyncApp, services: Services) -> None:
         value = action_value(body)
 
         async def work() -> None:
-            if not value.isdigit():
+            item_id = decimal(value)
+            if item_id is None:
                 raise UsageError("That button names no action item.")
             item, changed = await services.postmortems.close_action_item(
-                int(value), actor, request_id=ctx.request_id
+                item_id, actor, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.item_closed(item, changed))
 

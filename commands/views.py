@@ -4,7 +4,6 @@ channel where the form was opened, or a direct message when that is not possible
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -15,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import modals
-from commands.context import CommandContext, listener_context, run_command
+from commands.context import CommandContext, form_metadata, listener_context, run_command
 from commands.incident import declared, post_update
 
 log = logging.getLogger(__name__)
@@ -46,17 +45,6 @@ def form_fields(view: dict[str, Any]) -> dict[str, FormValue]:
     return fields
 
 
-def _metadata(view: dict[str, Any]) -> dict[str, str]:
-    """The form's own notes (origin channel, incident): strings only, anything else dropped."""
-    try:
-        data = json.loads(view.get("private_metadata") or "{}")
-    except (TypeError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {key: value for key, value in data.items() if isinstance(value, str)}
-
-
 def _form_context(
     services: Services,
     context: dict[str, Any],
@@ -84,7 +72,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         fields = form_fields(view)
-        meta = _metadata(view)
+        meta = form_metadata(view)
         ctx = _form_context(services, context, client, body, meta)
         try:
             command = parse_declare_form(fields)
@@ -108,7 +96,7 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         fields = form_fields(view)
-        meta = _metadata(view)
+        meta = form_metadata(view)
         incident_id = str(meta.get("incident") or "")
         ctx = _form_context(services, context, client, body, meta)
         args = {"incident_id": incident_id, "form": fields}

@@ -10,6 +10,10 @@
 
 An alert is one occurrence: its `fingerprint` and `starts_at` together. Times keep
 microseconds (Alertmanager sends nanoseconds; the rest is cut, the same way every time).
+
+Every text is read without its control characters and bidirectional overrides: a NUL byte
+cannot be stored in PostgreSQL, and refusing the post would lose every other alert of the
+group for one label value.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.text import without_forbidden
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ALERTS = 2000
 _MAX_LABELS = 64
 _MAX_VALUE = 4000
 
-Key = Annotated[str, Field(min_length=1, max_length=200)]
-Value = Annotated[str, Field(max_length=_MAX_VALUE)]
+Shown = AfterValidator(without_forbidden)  # control characters left out (see above)
+Key = Annotated[str, Field(min_length=1, max_length=200), Shown]
+Value = Annotated[str, Field(max_length=_MAX_VALUE), Shown]
 Labels = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
-Url = Annotated[str, Field(max_length=2000)]
+Url = Annotated[str, Field(max_length=2000), Shown]
 
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -68,12 +75,12 @@ class WebhookAlert(_Read):
     startsAt: str = Field(max_length=64)
     endsAt: str = Field(default="", max_length=64)
     generatorURL: Url = ""
-    fingerprint: str = Field(default="", max_length=128)
+    fingerprint: Annotated[str, Field(max_length=128), Shown] = ""
     # Grafana's extras
     silenceURL: Url = ""
     dashboardURL: Url = ""
     panelURL: Url = ""
-    valueString: str = Field(default="", max_length=_MAX_VALUE)
+    valueString: Value = ""
 
     @field_validator("startsAt", "endsAt")
     @classmethod
@@ -106,7 +113,7 @@ class AlertmanagerWebhook(_Read):
 
 class Link(_Read):
     url: Url
-    text: str = Field(default="", max_length=200)
+    text: Annotated[str, Field(max_length=200), Shown] = ""
 
 
 class GenericAlert(BaseModel):
@@ -114,15 +121,15 @@ class GenericAlert(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=300)
-    service: str = Field(default="", max_length=100)
-    severity: str = Field(default="", max_length=50)
+    title: Annotated[str, Field(min_length=1, max_length=300), Shown]
+    service: Annotated[str, Field(max_length=100), Shown] = ""
+    severity: Annotated[str, Field(max_length=50), Shown] = ""
     status: Literal["firing", "resolved"] = "firing"
-    dedup_key: str = Field(min_length=1, max_length=128)
+    dedup_key: Annotated[str, Field(min_length=1, max_length=128), Shown]
     labels: Labels = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list, max_length=10)
     started_at: str = Field(default="", max_length=64)
-    description: str = Field(default="", max_length=_MAX_VALUE)
+    description: Value = ""
 
     @field_validator("started_at")
     @classmethod

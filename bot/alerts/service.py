@@ -169,7 +169,8 @@ class AlertService:
     async def _open_incident(
         self, change: Change, service: str, current_id: str | None
     ) -> Incident | None:
-        """The service's open incident: the one alerts opened, or one naming the service."""
+        """The service's open incident: the one alerts opened, or one naming the service.
+        Never a drill: a real alert filed under practice would read as practice."""
         if current_id is not None:
             current = await change.lock(current_id)
             if current.is_open:
@@ -178,7 +179,9 @@ class AlertService:
             return None
         named = [
             incident
-            for incident in await incident_storage.list_incidents(change.tx, limit=200)
+            for incident in await incident_storage.list_incidents(
+                change.tx, limit=200, drills=False
+            )
             if service in incident.services
         ]
         if not named:

@@ -89,6 +89,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self.files_dir = files_dir  # where `:file` saves; beside the database when None
         self.quiet = quiet
         self.max_wait = max_wait
+        self.deliver_wait = 30.0  # a piped line's messages, at Slack's pace
         self.signing_secret = secrets.token_hex(16)
         self.screen = Screen(out, self.style, terminal=interactive and isatty(out))
         self.double = SlackDouble(
@@ -186,6 +187,10 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
                     break
                 await self.handle(line)
                 await self.settle()
+                if not self.interactive:
+                    # A pipe reads its next line at once: show what this one caused first
+                    # (a `:file` after `/incident report` found the report still queued).
+                    await self._deliver()
                 await self.refresh_vocabulary()
             await self._wind_down()
             self.screen.print([self.style.dim("Bye.")])
@@ -209,9 +214,13 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
     async def _wind_down(self) -> None:
         """Deliver announcements still in the outbox so a piped session shows them."""
         await self.settle()
+        await self._deliver(self.deliver_wait if not self.interactive else 5.0)
+
+    async def _deliver(self, timeout: float | None = None) -> None:
+        """Deliver what the outbox holds now (at Slack's pace), then wait for quiet."""
         if self.bot is not None:
             with contextlib.suppress(Exception):
-                await self.bot.services.dispatcher.drain(timeout=5.0)
+                await self.bot.services.dispatcher.drain(timeout=timeout or self.deliver_wait)
         await self.settle()
 
     async def settle(self) -> None:

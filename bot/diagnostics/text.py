@@ -6,10 +6,16 @@ from bot.diagnostics.findings import Report
 from bot.redact import redact_text
 
 
+def checks_run(report: Report) -> str:
+    """`1 check`, `4 checks`: one per system of the catalog entry that was checked."""
+    count = len(report.runs)
+    return f"{count} check" if count == 1 else f"{count} checks"
+
+
 def render(report: Report, *, evidence: bool = True) -> str:
     lines = [
         f"Diagnosis of {report.service}: {report.grade.name}"
-        f" ({len(report.runs)} checks in {report.seconds:.1f} s)",
+        f" ({checks_run(report)} in {report.seconds:.1f} s)",
         "",
     ]
     for finding in sorted(report.findings, key=lambda f: -f.grade):

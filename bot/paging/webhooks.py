@@ -6,7 +6,9 @@ signatures arrive and one valid one is enough. Opsgenie's outgoing webhook is no
 integration sends a custom header we ask for (`X-ChatOps-Webhook-Secret`), compared in
 constant time. Only acknowledgements are acted on; other events are read and ignored.
 Identifiers are shape-checked here (they are stored, and a PagerDuty user ID becomes a URL
-path): a signed body whose IDs are not IDs is refused like any unreadable one.
+path): a signed body whose IDs are not IDs is refused like any unreadable one. A person's name
+is kept with its control characters and bidi overrides written out (`\x00`): it goes on the
+timeline and into Slack, and PostgreSQL cannot store a NUL.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from bot.policy.paging import OPSGENIE, PAGERDUTY, PAGERDUTY_ID, PROVIDER_ID
+from bot.text import visible
 
 PAGERDUTY_SIGNATURE_HEADER = "X-PagerDuty-Signature"
 OPSGENIE_SECRET_HEADER = "X-ChatOps-Webhook-Secret"
@@ -62,6 +65,7 @@ def _shaped(shape: re.Pattern[str], what: str) -> AfterValidator:
 
 PagerDutyId = Annotated[str, _shaped(PAGERDUTY_ID, "a PagerDuty ID")]
 ProviderId = Annotated[str, _shaped(PROVIDER_ID, "an identifier")]
+Shown = Annotated[str, AfterValidator(visible)]  # control characters written out
 
 
 class _Read(BaseModel):
@@ -71,7 +75,7 @@ class _Read(BaseModel):
 class PagerDutyReference(_Read):
     id: PagerDutyId
     type: str = ""
-    summary: str = ""
+    summary: Shown = ""
 
 
 class PagerDutyIncident(_Read):
@@ -98,7 +102,7 @@ class PagerDutyWebhook(_Read):
 class OpsgenieAlert(_Read):
     alertId: ProviderId
     alias: str | None = None
-    username: str | None = None
+    username: Shown | None = None
     userId: ProviderId | None = None
     message: str = ""
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.durations import Duration
 from bot.errors import UsageError
 from bot.policy.actions import ACTION_NAMES, RISK_LEVELS
+from bot.text import decimal
 
 
 class Risk(StrEnum):
@@ -237,15 +238,17 @@ def _echo(text: str) -> str:
 
 def _value(field: str, raw: str) -> Any:
     if field == "older_than_s":
+        seconds = decimal(raw)
         try:
-            return int(Duration.parse(raw if raw[-1:].isalpha() else int(raw)).seconds)
+            return int(Duration.parse(raw if seconds is None else seconds).seconds)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(f"older_than: {exc}") from None
     if field == "pids":
         pids = [part.strip() for part in raw.split(",")]
-        if not all(part.isdigit() for part in pids):
+        numbers = [decimal(part) for part in pids]
+        if None in numbers:
             raise UsageError("pids: give them as numbers separated by commas (pids=4242,4243).")
-        return [int(part) for part in pids]
+        return numbers
     if field == "terminate":
         if raw.lower() in _TRUE:
             return True

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
+from bot.diagnostics.text import checks_run
 from bot.models import SYSTEM
 from bot.redact import redact_text
 from bot.slack.escape import escape_mrkdwn
@@ -116,7 +117,7 @@ def summary_blocks(report: Report, *, actor: str) -> list[Block]:
             },
         },
         _context(
-            f"{GRADE_LABEL[report.grade]} · {counts(report)} · {len(report.runs)} checks in"
+            f"{GRADE_LABEL[report.grade]} · {counts(report)} · {checks_run(report)} in"
             f" {report.seconds:.1f} s · run by {_runner(actor)} · evidence in the thread"
         ),
     ]
@@ -181,10 +182,16 @@ def evidence_messages(report: Report) -> list[tuple[str, list[Block]]]:
             )
         )
     if not messages:
+        # Said the same whatever the grade: "nothing stood out" beside a CRIT misleads.
         messages.append(
             (
-                f"No evidence to show for {_clean(report.service)}: nothing stood out.",
-                [_section("Nothing stood out: no statements, log lines or events.")],
+                f"No evidence to show for {_clean(report.service)}.",
+                [
+                    _section(
+                        "No statements, log lines or events were collected: the findings in "
+                        "the summary are all there is."
+                    )
+                ],
             )
         )
     return messages

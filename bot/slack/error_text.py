@@ -119,3 +119,17 @@ def form_failed(form: str, error: str) -> str:
     """A modal that Slack would not open: which one, why, and what to do instead."""
     name, instead = _FORMS[form]
     return f"I could not open the {name} (`{escape_mrkdwn(error)}`). {instead}"
+
+
+def unknown_button() -> str:
+    return (
+        "That button is not one this version of the bot knows (on an older message, perhaps),"
+        " so nothing was done."
+    )
+
+
+def unknown_form() -> str:
+    return (
+        "This form is not one this version of the bot knows (opened before an upgrade,"
+        " perhaps), so nothing was saved. Close it and start again."
+    )

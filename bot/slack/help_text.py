@@ -65,6 +65,9 @@ public status page (notes, roles and diagnoses never go there)
 • `/incident actions [INC-ID]`: list action items (close them with their button)
 • `/incident stats [days]`: MTTA, MTTR, MTTD and breaches per severity, with a chart
 • `/oncall [P0|P1|P2|P3]`: who is paged at each escalation level
+• `/diagnose <service> [check ...]`: the runbook's read-only checks on a service, graded
+• `/remediate <action> <service> [key=value ...]`: request a fix; it runs once another \
+person approves it (`/remediate help` lists the actions)
 • `/incident help`: this list
 Severities: P0 critical (outage, data loss, breach), P1 high (major feature down), \
 P2 medium (minor feature, moderate impact), P3 low (cosmetic)."""

@@ -74,8 +74,30 @@ def _first_action(body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _not_unicode(value: Any) -> bool:
+    """True when a string in `value` holds a lone surrogate: JSON may write one (`"\\ud800"`),
+    Slack never does, and no store, hash or log can encode it as UTF-8."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def malformed(body: dict[str, Any], user_id: str | None) -> str | None:
     """What makes a signed payload unusable, in a few words; None when it is usable."""
+    if _not_unicode(body):
+        return "text that is not Unicode (a lone surrogate)"
     kind = body.get("type")
     if kind == "block_actions":
         actions = body.get("actions")

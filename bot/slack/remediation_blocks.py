@@ -58,10 +58,16 @@ def usage(problem: str = "") -> str:
     return "\n".join(lines)
 
 
+def _approvals_needed(count: int) -> str:
+    if count == 1:
+        return "It needs the approval of one person other than you."
+    return f"It needs the approval of {count} people other than you."
+
+
 def requested(request: Request) -> str:
     return (
         f"Request #{request.id} is posted for approval: {_clean(request.preview.summary)}."
-        f" It needs {request.approvals_needed} approver(s) other than you."
+        f" {_approvals_needed(request.approvals_needed)}"
     )
 
 

@@ -4,7 +4,9 @@ Stored text is plain (bot.slack.escape.from_slack turned Slack's markup into wha
 saw), so `@alice` is a name and stays. What would name someone by a Slack ID, or reads as
 Slack's own markup (typed literally into a form), is rewritten: a labelled mention keeps its
 label, an ID alone becomes "a team member". Anything else, `<script>` included, is left as
-it is for the template engine to escape.
+it is for the template engine to escape, but for the characters XML cannot hold at all
+(U+FFFE, U+FFFF and the control characters but tab and newline): one of them in a title made
+the whole Atom feed unreadable, so each is shown as U+FFFD, on the page and in its feeds.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ _MARKUP = re.compile(
 # A bare Slack ID after an @: what from_slack leaves of `<@U123>` without a label.
 _BARE_ID = re.compile(r"@(?:[UWS][A-Z0-9]{6,})\b")
 NOBODY = "a team member"
+# Outside XML 1.0's characters (its `Char` production), lone surrogates included.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def public_text(text: str) -> str:
     """`text` with every mention as a plain name, or as "a team member" where only an ID is
     known."""
     text = _MARKUP.sub(_shown, text)
-    return _BARE_ID.sub(NOBODY, text)
+    return _NOT_XML.sub("\ufffd", _BARE_ID.sub(NOBODY, text))
 
 
 def _shown(match: re.Match[str]) -> str:

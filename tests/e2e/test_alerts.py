@@ -171,6 +171,35 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert len(await alerts.alert_rows()) == 2
 
 
+async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: Alerts) -> None:
+    """A NUL byte (which PostgreSQL cannot store) or a bidi override in a label, annotation or
+    generic field: the alert is recorded and declared without them; refusing the post would
+    drop the group's other alerts with it."""
+    nul = alert("Disk\x00Full", "checkout", summary="disk \u202efull\x00", pod="p\x00")
+    nul["annotations"]["description"] = "line one\nline\x07two"
+    status, body = await alerts.send(nul, alert("Other", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 2}), body
+    generic = {"title": "Queue\x00stuck", "dedup_key": "q\x00", "service": "checkout"}
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.title.startswith("checkout: disk full")
+    names = sorted(json.loads(row["labels"])["alertname"] for row in await alerts.alert_rows())
+    assert names == ["DiskFull", "Other", "Queuestuck"]
+    for call in alerts.harness.double.calls:  # what Slack was sent holds neither
+        for text in _strings(call.params):
+            assert "\x00" not in text and "\u202e" not in text, (call.method, text)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [text for item in value for text in _strings(item)] if isinstance(value, list) else []
+
+
 async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     generic = {
         "title": "Disk almost full",
@@ -235,6 +264,25 @@ async def test_alert_joins_the_incident_a_person_declared_for_the_service(
     assert "alerts_attached" in kinds and "diagnosed" in kinds  # diagnosed when alerts came
     after = await alerts.harness.services.incidents.get(declared.id)
     assert after.current_status == "Alerts: 1 firing, 0 resolved."
+
+
+async def test_a_real_alert_never_joins_a_drill_of_its_service(alerts: Alerts) -> None:
+    """A drill names its service (`checkout: ...`); a real alert for that service must open
+    a real incident, not be filed under the practice one (marked DRILL, left out of the
+    statistics, PagerDuty left alone)."""
+    answer = await reply(alerts.harness, "drill P1 checkout: database failover")
+    assert answer.startswith("[DRILL] Declared"), answer
+    await _settled(alerts)
+    [drill] = (await alerts.harness.services.incidents.list_page(drills=True)).incidents
+    status, body = await alerts.send(alert("HighErrorRate", "checkout", summary="5xx at 7%"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    [row] = await alerts.alert_rows()
+    assert row["outcome"] == "declared" and row["incident_id"] != drill.id
+    real = await alerts.harness.services.incidents.get(row["incident_id"])
+    assert not real.drill and real.title == "checkout: 5xx at 7%"
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(drill.id)]
+    assert "alerts_attached" not in kinds
 
 
 async def test_large_and_oversized_bodies(alerts: Alerts) -> None:

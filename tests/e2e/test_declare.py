@@ -130,6 +130,10 @@ async def test_unknown_subcommand_and_help(harness: BotHarness) -> None:
     await harness.command("help")
     [reply] = await harness.replies()
     assert "/incident declare" in reply["text"]
+    # The one list someone paged at night reads: the app's other commands are on it too.
+    assert "/diagnose &lt;service&gt;" in reply["text"]
+    assert "/remediate &lt;action&gt; &lt;service&gt;" in reply["text"]
+    assert "/remediate help" in reply["text"]
     await harness.command("")
     [reply] = await harness.replies()
     assert "/incident declare" in reply["text"]

@@ -277,3 +277,24 @@ async def test_a_diagnosis_the_store_cannot_record_is_posted_through_the_notifie
     assert answers[0].startswith("Diagnosing `cache`")
     assert "could not post the diagnosis" in answers[1] and "not JSON" in answers[1]
     assert answers[2] == views.not_recorded()
+
+
+async def test_a_critical_diagnosis_without_evidence_never_says_nothing_stood_out(
+    make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis unreachable is CRIT, and has no statements, log lines or events to show: its
+    thread once said "Nothing stood out", beside a red summary, to someone paged at night."""
+    monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1:9/0")
+    harness = await _harness(make_harness)
+    await harness.command("cache", command="/diagnose", user_id="U0SRE")
+    await harness.replies()
+    await harness.settle()
+    await until(lambda: len(_posted(harness, "C0GENERAL")) >= 2, "the summary and its thread")
+    summary = _summary(harness, "C0GENERAL")
+    assert "CRIT" in summary["text"]
+    assert "· 1 check in " in json.dumps(summary["blocks"], ensure_ascii=False)  # not "checks"
+    [thread] = [m for m in _posted(harness, "C0GENERAL") if m.get("thread_ts")]
+    shown = json.dumps(thread)
+    assert "othing stood out" not in shown
+    assert "No evidence to show for cache" in thread["text"]
+    assert "the findings in the summary are all there is" in shown

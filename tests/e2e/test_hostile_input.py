@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -16,10 +17,10 @@ from aiohttp import ClientSession, web
 
 from bot.audit import AuditEntry
 from bot.incidents.schemas import COMMAND_TEXT_MAX
-from bot.slack import blocks, modals
+from bot.slack import blocks, modals, remediation_blocks, report_blocks
 from bot.slack.requests import slash_command_body
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import count, declare, reply, stored_state
+from tests.e2e.incident_helpers import count, declare, policy_with, reply, stored_state
 from tests.harness import BotHarness
 from tests.waiting import until
 
@@ -199,3 +200,45 @@ async def test_an_update_without_a_message_changes_nothing(harness: BotHarness) 
     assert await stored_state(harness) == before
     stored = await harness.services.incidents.get(incident.id)
     assert stored.current_status != "eta 30m" and stored.eta_at is None
+
+
+# -- numbers that only look like numbers ---------------------------------------------------
+
+# '²' passes str.isdigit() and int() refuses it; 19 digits pass the store's BIGINT; 5,000
+# digits pass Python's limit for reading an integer.
+NOT_NUMBERS = ["²", "9" * 19, "1" * 5000]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_numbers_that_only_look_like_numbers_get_a_clear_answer(
+    make_harness: HarnessFactory,
+    store: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERS_DB_URL", "postgresql://nobody@127.0.0.1:9/orders")
+    policy = policy_with(services={"orders": {"postgres": {"dsn_env": "ORDERS_DB_URL"}}})
+    harness = await make_harness(store, policy=policy)
+    before = await stored_state(harness)
+    caplog.set_level(logging.WARNING)
+    assert "'²' is not a number of days" in await reply(harness, "stats ²")
+    for words, problem in {
+        "pids=4242,²": "pids: give them as numbers",
+        "older_than=²": "older_than: invalid duration '²'",
+    }.items():
+        await harness.command(f"postgres.terminate_idle orders {words}", command="/remediate")
+        [answer] = await harness.replies()
+        assert problem in answer["text"], answer
+    for number, value in enumerate(NOT_NUMBERS, start=1):
+        for action in (remediation_blocks.APPROVE_ACTION, remediation_blocks.DENY_ACTION):
+            await harness.click(action, value=value, channel_id="C0GENERAL")
+            [answer] = await harness.replies()
+            assert "No remediation request #0" in answer["text"], (action, value[:20], answer)
+        # Close answers with an ephemeral message (it may come from the App Home or a DM).
+        await harness.click(report_blocks.CLOSE_ITEM_ACTION, value=value, channel_id="C0GENERAL")
+        answer = (await harness.double.wait_for("chat.postEphemeral", count=number))[-1]
+        assert "That button names no action item" in answer.params["text"], value[:20]
+    await harness.settle()
+    assert await stored_state(harness) == before
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert failures == []

@@ -421,3 +421,25 @@ async def test_a_drill_pages_pagerduty_marked_drill_when_the_policy_says_so(
         if "Drill report" in t
     ]
     assert "PagerDuty: resolved" in report
+
+
+async def test_a_providers_name_for_a_person_reaches_slack_as_text(paging: Paging) -> None:
+    """The name PagerDuty gives the acknowledging person (no Slack account by that e-mail)
+    goes on the timeline and into the war room: its mentions as text, its NUL byte (which
+    PostgreSQL cannot store) and bidi override written out."""
+    harness, pd = paging.harness, paging.pd
+    incident = await declare(harness, "declare P1 Payments time out")
+    stranger = pd.add_user("PEVIL01", "<!channel> Eve \u202eevil\x00", "eve@example.com")
+    body = pd.webhook("incident.acknowledged", incident.id, stranger)
+    status, answer = await paging.pagerduty_webhook(body)
+    assert (status, answer["outcome"]) == (200, "acknowledged")
+    await harness.settle()
+    [line] = [
+        e.text
+        for e in await harness.services.incidents.timeline(incident.id)
+        if e.text.startswith("Acknowledged in PagerDuty")
+    ]
+    assert line == "Acknowledged in PagerDuty by <!channel> Eve \\u202eevil\\x00"
+    sent = [str(c.params.get("text")) for c in harness.double.calls]
+    assert any("Eve \\u202eevil\\x00" in text for text in sent)
+    assert not any("\x00" in text or "\u202e" in text or "<!channel>" in text for text in sent)

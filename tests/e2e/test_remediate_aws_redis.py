@@ -33,7 +33,8 @@ async def test_ecs_desired_count_and_a_forced_deployment(
     ecs = aws_env.client("ecs")
     harness = await make_harness("sqlite", policy=remediation_policy(ECS))
 
-    _, message = await request(harness, "ecs.set_desired_count shop 6")
+    answer, message = await request(harness, "ecs.set_desired_count shop 6")
+    assert "It needs the approval of one person other than you." in answer  # not approver(s)
     assert message is not None
     assert "set ECS service shop/checkout desired count from 3 to 6" in str(message["blocks"])
     await click(harness, message, user=APPROVER)

@@ -4,14 +4,18 @@ bad rows come back beside their fields, a good one stores the postmortem and act
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from bot.slack import report_blocks
 from bot.slack.home import HOME_ACK_ACTION
 from bot.slack.requests import new_trigger_id
 from tests.e2e.incident_helpers import declare, reply
 from tests.harness import BotHarness
+from tests.waiting import until
 
 
 def _inputs(view: dict[str, Any]) -> set[str]:
@@ -84,3 +88,28 @@ async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHa
     assert (await harness.services.incidents.get(incident.id)).acknowledged_by == "U0BOB"
     # The change refreshes the viewer's home (debounced), showing it acknowledged.
     await harness.double.wait_for("views.publish", count=2, timeout=10)
+
+
+@pytest.mark.parametrize("metadata", ["{not json", "[]", "null", '{"incident_id": 7}'])
+async def test_a_postmortem_form_whose_notes_name_no_incident_gets_an_answer(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, metadata: str
+) -> None:
+    """The form's private_metadata is the bot's own, but a signed body may carry anything:
+    the person who pressed Save hears that nothing was saved, and nothing is logged as a
+    crash."""
+    incident = await declare(harness, "declare P2 Search is slow")
+    caplog.set_level(logging.WARNING)
+    values = {"root_cause": {"value": {"type": "plain_text_input", "value": "Missing index"}}}
+    saved = await harness.submit_view(
+        report_blocks.POSTMORTEM_VIEW, values, private_metadata=metadata, user_id="U0ALICE"
+    )
+    assert saved.status == 200
+
+    def answered() -> bool:  # by direct message: the notes name no channel either
+        texts = [str(c.params.get("text")) for c in harness.double.calls_to("chat.postMessage")]
+        return any("This form names no incident, so nothing was saved" in t for t in texts)
+
+    await until(answered, "the answer to the person who pressed Save")
+    _, postmortem, _ = await harness.services.postmortems.postmortem(incident.id)
+    assert postmortem.root_cause == ""
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

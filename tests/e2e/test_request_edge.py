@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack import blocks
+from bot.slack import blocks, error_text
 from bot.slack.requests import FORM, JSON, event_callback_body, sign, slash_command_payload
 from tests.e2e.incident_helpers import count
 from tests.harness import BotHarness
@@ -102,6 +102,32 @@ _NO_USER = {k: v for k, v in slash_command_payload(text="help").items() if k != 
         ),
         (urlencode(_NO_USER).encode(), FORM, "no user ID"),
         (urlencode({**_NO_USER, "user_id": "U0\x00BAD"}).encode(), FORM, "not one"),
+        # A user that is not a string: a 500 once, the ID's pattern given a number.
+        (
+            _form({"type": "block_actions", "actions": [{"action_id": "x"}], "user": {"id": 5}}),
+            FORM,
+            "not one",
+        ),
+        # JSON may escape a lone surrogate (Slack never does); no store, hash or log can
+        # encode one: the audit's hash once failed on it, and the click got no answer.
+        (
+            _form(
+                {
+                    "type": "block_actions",
+                    "actions": [{"action_id": blocks.ACK_ACTION, "value": "INC-\udfff"}],
+                    "user": {"id": "U0ALICE"},
+                }
+            ),
+            FORM,
+            "not Unicode",
+        ),
+        (
+            json.dumps(
+                {"type": "event_callback", "event": {"type": "message", "text": "\ud800"}}
+            ).encode(),
+            JSON,
+            "not Unicode",
+        ),
     ],
 )
 async def test_signed_but_malformed_payloads_get_a_clear_400(
@@ -119,11 +145,18 @@ async def test_signed_but_malformed_payloads_get_a_clear_400(
     assert await count(harness, "incidents") == 0
 
 
-async def test_an_event_without_a_person_is_acknowledged_and_ignored(harness: BotHarness) -> None:
+@pytest.mark.parametrize("user", [None, {"id": 1}])
+async def test_an_event_without_a_person_is_acknowledged_and_ignored(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, user: object
+) -> None:
     event = {"type": "reaction_added", "reaction": "pushpin", "item": {"type": "message"}}
-    response = await harness.sender.send(event_callback_body(event))
+    if user is not None:
+        event["user"] = user  # not an ID: a 500 once, the ID's pattern given a number
+    with caplog.at_level(logging.WARNING):
+        response = await harness.sender.send(event_callback_body(event))
     assert response.status == 200
     assert await count(harness, "audit_log") == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
 
 
 def _forged(body: str) -> dict[str, str]:
@@ -162,3 +195,29 @@ async def test_the_signature_is_checked_once_at_the_edge_not_again_by_bolt(
     assert response.status == 200, response.body
     await harness.settle()
     assert await count(harness, "incidents") == 1
+
+
+async def test_a_button_or_form_the_bot_does_not_know_is_answered_and_changes_nothing(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An action ID or callback ID no listener has (a message or form an older version
+    posted, or one made up): it was a 404, which Slack shows as a warning sign by the button
+    or "trouble connecting" in the form, and the person never learned why."""
+    caplog.set_level(logging.WARNING)
+    clicked = await harness.click("incident_frobnicate", value="INC-1", channel_id="C0GENERAL")
+    assert clicked.status == 200
+    [answer] = await harness.replies()
+    assert "That button is not one this version of the bot knows" in answer["text"]
+    assert answer.get("response_type") == "ephemeral"
+    submitted = await harness.submit_view("incident_frobnicate_form", {}, user_id="U0ALICE")
+    assert submitted.status == 200
+    assert submitted.body["response_action"] == "update"
+    assert "nothing was saved" in json.dumps(submitted.body["view"])
+    await harness.settle()
+    assert await count(harness, "incidents") == 0
+    entries = [(e.action, e.outcome) async for e in harness.services.audit.entries()]
+    assert entries == [
+        ("slack.unknown_action", "refused: " + error_text.unknown_button()),
+        ("slack.unknown_view", "refused: unknown form"),
+    ]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

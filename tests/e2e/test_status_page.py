@@ -254,3 +254,25 @@ async def test_a_drill_never_reaches_the_status_page(make_harness, store: str) -
     doc = await _public(harness)
     assert doc["open_incidents"] == [] and doc["state"] == "operational"
     assert "database failover" not in (await get(harness, "/status")).text
+
+
+async def test_a_character_xml_forbids_never_breaks_the_feed(make_harness) -> None:
+    """U+FFFE and U+FFFF are fine in a Slack message and in JSON, but not in XML: typed into
+    a published title or update, they made the whole Atom feed unreadable to every reader.
+    They are shown as U+FFFD on the page and in its feeds."""
+    harness = await make_harness("sqlite", policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    answer = await reply(harness, "declare P2 Search \ufffe is slow")
+    assert "Declared" in answer
+    await harness.settle()
+    [incident] = await harness.services.incidents.list()
+    await reply(harness, f"update {incident.id} identified Index \uffff rebuilt")
+    await reply(harness, f"publish {incident.id}", user_id="U0BOB")
+    await harness.settle()
+    feed = await get(harness, "/status/feed.atom")
+    [entry] = atom_entries(feed.text)  # parses
+    title = entry.findtext("{http://www.w3.org/2005/Atom}title", "")
+    assert title.startswith("Search \ufffd is slow")
+    assert "Index \ufffd rebuilt" in feed.text
+    doc = await _public(harness)
+    assert doc["open_incidents"][0]["title"] == "Search \ufffd is slow"
+    assert "\ufffe" not in (await get(harness, "/status")).text

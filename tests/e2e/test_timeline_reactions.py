@@ -75,12 +75,18 @@ async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarnes
     history_calls = len(harness.double.calls_to("conversations.history"))
     await harness.event(_reaction("C0RANDOM", elsewhere))  # not an incident channel
     await harness.event(_reaction(room, here, name="eyes"))  # not the configured reaction
+    # Not a message's timestamp: once sent to Slack in a URL (5,000 characters) and audited.
+    await harness.event(_reaction(room, "x" * 5000))
+    await harness.event(_reaction(room, here + "\x00"))
+    await harness.event(_reaction(room + "\x00", here))
     # A pin that counts, sent last: once it is in, the two above have been handled.
     await harness.event(_reaction(room, here))
     await until(lambda: _has(harness, 1))
     assert await _copied(harness) == 1
     # Only the war-room message was read from Slack.
     assert len(harness.double.calls_to("conversations.history")) == history_calls + 1
+    actions = [e.action async for e in harness.services.audit.entries()]
+    assert actions.count("incident.timeline_message") == 1
 
 
 async def _has(harness: BotHarness, entries: int) -> bool:

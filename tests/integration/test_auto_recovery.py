@@ -107,6 +107,29 @@ async def test_restarts_at_most_max_restarts_then_declares_and_pages(
     assert (await _check(env, minutes=1))["checkout"] is Verdict.HEALTHY
 
 
+async def test_giving_up_during_a_drill_of_the_service_declares_a_real_incident(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    """A drill naming the service is practice: the restarts never go on its timeline, and
+    giving up pages a human on a real incident, not as an escalation of the drill."""
+    drill = await env.services.incidents.declare(
+        DeclareIncident(
+            severity="P1", title="database failover", services=("checkout",), drill=True
+        ),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVE_UP
+    [real] = (await env.services.incidents.list_page()).incidents  # drills are apart
+    assert not real.drill and "2 automatic restarts" in real.title
+    kinds = await env.timeline_kinds(drill)
+    assert not [k for k in kinds if k.startswith("auto_recovery") or k == "escalated"], kinds
+
+
 async def test_a_crash_loop_is_restarted_at_once_and_on_the_open_incidents_timeline(
     env: Env, fake_kubernetes: FakeKubernetes
 ) -> None:

@@ -262,6 +262,27 @@ async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_
         assert run.stdout.startswith("audit log OK: ") and "entries verified" in run.stdout
 
 
+@pytest.mark.parametrize(
+    "command", [["audit", "verify"], ["audit", "export"], ["report", "INC-1"], ["stats"]]
+)
+def test_reading_commands_refuse_a_database_the_bot_never_used(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A mistyped path (or the default `chatops.db` in the wrong directory) was created on
+    the spot, and `audit verify` then said "audit log OK: 0 entries verified"."""
+    missing = tmp_path / "typo" / "chatops.db"
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a file, but no schema of the bot's
+    for path in (missing, empty):
+        env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}")
+        result = _cli(*command, cwd=tmp_path, env=env, timeout=30)
+        assert result.returncode == 2, (path, result.stdout, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert "names a database chatops-bot has never used" in line, line
+        assert "OK" not in result.stdout
+    assert not missing.exists() and not missing.parent.exists()
+
+
 def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database_url: str) -> None:
     env = _env(tmp_path, DATABASE_URL=database_url)
     assert _cli("migrate", cwd=tmp_path, env=env).returncode == 0

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,9 @@ async def test_declare_shows_the_announcement_and_a_button_press_reaches_the_app
     driver.type(str(number))
     await driver.wait_requests(sent + 1)
     assert driver.console.last_status == 200  # signed right and handled
-    await driver.wait_for("Acknowledged", since=mark)
+    # The notice, posted once the acknowledgement is committed ("Acknowledged: Not yet" on
+    # the card matched at once, so the store was read before the click's work was done).
+    await driver.wait_for("Acknowledged by", since=mark)
     [incident] = await bot.services.incidents.list()
     assert incident.acknowledged_by == "U0YOU"
 
@@ -411,6 +414,43 @@ def test_chatops_bot_console_in_a_pipe_shows_the_announcement(tmp_path: Path) ->
     assert out.rstrip().endswith("Bye.")
     assert (tmp_path / "data" / "chatops-bot" / "console.db").exists()
     assert "Traceback" not in result.stderr
+
+
+def test_a_piped_session_shows_each_lines_effects_before_reading_the_next(
+    tmp_path: Path,
+) -> None:
+    """A pipe reads its next line at once: `:file` right after `/incident report` once found
+    no file yet ("No file has been shared yet"), the report still queued behind the war
+    room's messages at Slack's pace."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "LANG": "C.UTF-8",
+    }
+    lines = [
+        "/incident declare P1 Checkout API returns 502",
+        "/incident resolve INC-{today}-001 Rolled back",
+        "/incident report INC-{today}-001",
+        ":file",
+    ]
+    today = datetime.now(UTC).strftime("%Y%m%d")
+    result = subprocess.run(
+        [_entry_point(), "console"],
+        input="".join(line.format(today=today) + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "No file has been shared yet" not in out
+    typed_file = out.index("> :file")
+    assert out.index("Post-incident report for") < typed_file
+    assert "saved to " in out[typed_file:] and "# Post-incident report" in out[typed_file:]
 
 
 async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Path) -> None:

@@ -115,13 +115,13 @@ def test_a_command_the_manifest_adds_completes_without_a_console_change(tmp_path
     manifest.write_text(
         "features:\n  slash_commands:\n"
         "    - {command: /incident, usage_hint: declare P1 title}\n"
-        "    - {command: /diagnose, usage_hint: '<service>', description: Run the checks}\n"
+        "    - {command: /runbook, usage_hint: '<service>', description: Open a runbook}\n"
     )
-    help_text = HELP_TEXT + "\n• `/diagnose <checkout|search>`: run the read-only checks"
+    help_text = HELP_TEXT + "\n• `/runbook <checkout|search>`: open the service's runbook"
     vocabulary = Vocabulary.of_bot(help_text, manifest_commands(manifest))
     completer = ConsoleCompleter(vocabulary)
-    assert "/diagnose" in completer.candidates("/d")
-    assert completer.candidates("/diagnose ") == ["checkout", "search"]
+    assert "/runbook" in completer.candidates("/r")
+    assert completer.candidates("/runbook ") == ["checkout", "search"]
     assert manifest_commands(tmp_path / "missing.yml") == []
 
 
