@@ -26,7 +26,8 @@ class _SdkLog(logging.LoggerAdapter[logging.Logger]):
     slack_sdk builds its debug lines (the whole payload and headers, formatted) whenever
     `logger.level <= DEBUG`, and a logger nobody configured is at NOTSET, 0: every call paid
     for a line that was then dropped, a fifth of slack_sdk's CPU per chat.postMessage. With
-    DEBUG configured (on it or an ancestor) the lines are built and written as before.
+    DEBUG configured (on it or an ancestor) the lines are built and written as before; so is
+    the INFO line slack_sdk writes, under the same test, when its own retry handler retries.
     """
 
     @property
