@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, cast
 
 import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -19,6 +20,25 @@ from bot.slack.limits import SlackLimits
 from bot.slack.pace import LocalPacer, Pacer, keys_for, wait_turn
 
 
+class _SdkLog(logging.LoggerAdapter[logging.Logger]):
+    """slack_sdk's logger, with `level` read as the level in effect.
+
+    slack_sdk builds its debug lines (the whole payload and headers, formatted) whenever
+    `logger.level <= DEBUG`, and a logger nobody configured is at NOTSET, 0: every call paid
+    for a line that was then dropped, a fifth of slack_sdk's CPU per chat.postMessage. With
+    DEBUG configured (on it or an ancestor) the lines are built and written as before; so is
+    the INFO line slack_sdk writes, under the same test, when its own retry handler retries.
+    """
+
+    @property
+    def level(self) -> int:
+        return int(self.logger.getEffectiveLevel())
+
+
+_WEB_LOG = cast(logging.Logger, _SdkLog(logging.getLogger("slack_sdk.web.async_client")))
+_WEBHOOK_LOG = cast(logging.Logger, _SdkLog(logging.getLogger("slack_sdk.webhook.async_client")))
+
+
 class PacedWebClient(AsyncWebClient):
     """AsyncWebClient whose calls wait for their slot under Slack's limits.
 
@@ -29,6 +49,7 @@ class PacedWebClient(AsyncWebClient):
     def __init__(
         self, *, pacer: Pacer | None = None, limits: SlackLimits | None = None, **kwargs: Any
     ) -> None:
+        kwargs.setdefault("logger", _WEB_LOG)
         super().__init__(**kwargs)
         self.pacer: Pacer = pacer or LocalPacer()
         self._given_limits = limits or SlackLimits()
@@ -94,7 +115,7 @@ class SessionRespond(AsyncRespond):
 
     def __init__(self, *, response_url: str, session: aiohttp.ClientSession) -> None:
         super().__init__(response_url=response_url)
-        self._client = AsyncWebhookClient(url=response_url, session=session)
+        self._client = AsyncWebhookClient(url=response_url, session=session, logger=_WEBHOOK_LOG)
 
     async def __call__(  # type: ignore[override]  # Bolt's respond spells out each field; ours passes them on
         self, text: str | dict[str, Any] = "", **fields: Any
