@@ -85,7 +85,30 @@ def _tracked_connection_class(health: _Health) -> type[psycopg.AsyncConnection[A
     return TrackedConnection
 
 
-class PostgresTx(CommitHooks):
+class _Fetches:
+    """fetchone and fetchall over a statement runner, psycopg's errors translated."""
+
+    _store: PostgresStore
+
+    async def _run(self, sql: str, params: Sequence[Any]) -> psycopg.AsyncCursor[Row]:
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cursor = await self._run(sql, params)
+        try:
+            return await cursor.fetchone()
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cursor = await self._run(sql, params)
+        try:
+            return await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise self._store.translate(exc) from exc
+
+
+class PostgresTx(_Fetches, CommitHooks):
     dialect: Dialect = "postgres"
 
     def __init__(self, store: PostgresStore, conn: psycopg.AsyncConnection[Row]) -> None:
@@ -161,20 +184,6 @@ class PostgresTx(CommitHooks):
         self.wrote = True
         return (await self._run(sql, params)).rowcount
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cursor = await self._run(sql, params)
-        try:
-            return await cursor.fetchone()
-        except psycopg.Error as exc:
-            raise self._store.translate(exc) from exc
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = await self._run(sql, params)
-        try:
-            return await cursor.fetchall()
-        except psycopg.Error as exc:
-            raise self._store.translate(exc) from exc
-
     async def execute_script(self, sql: str) -> None:
         # Without parameters psycopg sends the text as one simple query: PostgreSQL splits it
         # itself, so dollar-quoted function bodies and DO blocks arrive whole. Not in
@@ -186,7 +195,7 @@ class PostgresTx(CommitHooks):
             raise self._store.translate(exc) from exc
 
 
-class PostgresAutocommit:
+class PostgresAutocommit(_Fetches):
     """Statements without a transaction (Store.autocommit): each commits on its own, in one
     round trip, on a pooled connection in autocommit mode."""
 
@@ -213,20 +222,6 @@ class PostgresAutocommit:
         if log is not None:
             log.committed += 1
         return cursor.rowcount
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cursor = await self._run(sql, params)
-        try:
-            return await cursor.fetchone()
-        except psycopg.Error as exc:
-            raise self._store.translate(exc) from exc
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = await self._run(sql, params)
-        try:
-            return await cursor.fetchall()
-        except psycopg.Error as exc:
-            raise self._store.translate(exc) from exc
 
 
 APP_NAME = "chatops-bot"
