@@ -116,6 +116,10 @@ async def _run(host: str, port: int) -> int:
     return 0
 
 
+def _counted(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _check_config(path: str | None) -> int:
     from bot.policy import load_policy
     from bot.settings import StoreSettings, load_settings
@@ -131,11 +135,13 @@ def _check_config(path: str | None) -> int:
         return 1
     for place in policy.roles.nobody_approves():
         print(f"warning: {place} is empty: nobody may approve those remediations")
-    print(
-        f"{path or '<built-in policy>'}: OK ({len(policy.severities)} severities, "
-        f"{sum(len(v) for v in policy.escalation.values())} escalation levels, "
-        f"{len(policy.services)} services)"
-    )
+    levels = sum(len(v) for v in policy.escalation.values())
+    counts = [
+        _counted(len(policy.severities), "severity", "severities"),
+        _counted(levels, "escalation level", "escalation levels"),
+        _counted(len(policy.services), "service", "services"),
+    ]
+    print(f"{path or '<built-in policy>'}: OK ({', '.join(counts)})")
     return 0
 
 

@@ -144,6 +144,18 @@ def test_check_config_accepts_the_example_and_the_built_in_policy(tmp_path: Path
     assert built_in.returncode == 0, built_in.stderr
     assert "<built-in policy>: OK" in built_in.stdout
 
+    one = tmp_path / "one-service.yml"
+    built_in_text = (ROOT / "bot" / "defaults" / "policy.yml").read_text()
+    assert "services: {}" in built_in_text
+    one.write_text(
+        built_in_text.replace(
+            "services: {}", 'services:\n  checkout:\n    http: [{url: "http://127.0.0.1:9/"}]'
+        )
+    )
+    single = _cli("check-config", str(one), cwd=tmp_path, env=_env(tmp_path))
+    assert single.returncode == 0, single.stderr
+    assert "1 service)" in single.stdout  # not "1 services"
+
 
 # ----- migrate and audit -------------------------------------------------------------------
 
