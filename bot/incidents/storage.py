@@ -217,10 +217,10 @@ def _timeline_values(event: TimelineEvent) -> tuple[Any, ...]:
     )
 
 
-async def add_timeline(tx: Tx, event: TimelineEvent) -> int:
-    row = await tx.fetchone(_TIMELINE + _TIMELINE_ROW + " RETURNING id", _timeline_values(event))
-    assert row is not None
-    return int(row["id"])
+async def add_timeline(tx: Tx, event: TimelineEvent) -> None:
+    """Add one timeline event; not waited for (PostgreSQL sends it with the transaction's
+    next statement, which sees it)."""
+    await tx.execute_nowait(_TIMELINE + _TIMELINE_ROW, _timeline_values(event))
 
 
 async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:

@@ -72,15 +72,16 @@ async def enqueue(
     *,
     lane: str | None = None,
     delay: float = 0.0,
-) -> int:
+) -> None:
     """Queue an effect inside the caller's transaction; delivered once it commits.
 
     Effects of one lane are delivered in the order queued (a `delay` holds back the lane's
     later effects too); one queued by the handler of another effect of the same lane goes
     right after that effect. Effects without a lane keep no order.
 
-    In a transaction that `buffer`s its effects the row is written just before the commit
-    and 0 is returned (no caller needs the id).
+    Not waited for: PostgreSQL sends the row with the transaction's next statement (ids, and
+    so the order, are handed out in the order sent). In a transaction that `buffer`s its
+    effects the row is written just before the commit.
     """
     parent = current_effect.get()
     place = None
@@ -91,10 +92,8 @@ async def enqueue(
     buffered = _rows.get(tx)
     if buffered is not None:
         buffered.append(row)
-        return 0
-    inserted = await tx.fetchone(_INSERT + _ROW + " RETURNING id", row)
-    assert inserted is not None
-    return int(inserted["id"])
+        return
+    await tx.execute_nowait(_INSERT + _ROW, row)
 
 
 _INSERT = "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq) VALUES "

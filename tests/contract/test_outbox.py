@@ -13,14 +13,22 @@ from bot import outbox
 from bot.clock import FakeClock
 from bot.errors import NotifierError
 from bot.outbox import Effect, OutboxDispatcher
-from bot.store import Store
+from bot.store import Store, Tx
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
 
 async def _enqueue(store: Store, kind: str, payload: dict[str, Any], incident: str | None) -> int:
     async with store.transaction() as tx:
-        return await outbox.enqueue(tx, NOW, kind, payload, lane=incident)
+        await outbox.enqueue(tx, NOW, kind, payload, lane=incident)
+        return await _last_id(tx)
+
+
+async def _last_id(tx: Tx) -> int:
+    """The id of the effect this transaction queued last (enqueue does not wait for it)."""
+    row = await tx.fetchone("SELECT MAX(id) AS id FROM outbox")
+    assert row is not None
+    return int(row["id"])
 
 
 async def _row(store: Store, effect_id: int) -> dict[str, Any]:
@@ -178,7 +186,8 @@ async def test_a_slack_outage_delays_an_effect_for_up_to_a_day_and_loses_it_no_s
     assert row["delivered_at"] is not None and row["attempts"] > 8 and reported == []
 
     async with store.transaction() as tx:
-        endless = await outbox.enqueue(tx, clock.now(), "post", {"outage": "endless"}, lane="INC-2")
+        await outbox.enqueue(tx, clock.now(), "post", {"outage": "endless"}, lane="INC-2")
+        endless = await _last_id(tx)
     await run_until(clock.now() + timedelta(hours=23, minutes=50))
     assert (await _row(store, endless))["failed_at"] is None and reported == []
     await run_until(clock.now() + timedelta(minutes=20))

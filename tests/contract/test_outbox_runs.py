@@ -22,7 +22,10 @@ NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
 
 async def _enqueue(store: Store, payload: dict[str, Any], lane: str | None) -> int:
     async with store.transaction() as tx:
-        return await outbox.enqueue(tx, NOW, "post", payload, lane=lane)
+        await outbox.enqueue(tx, NOW, "post", payload, lane=lane)
+        row = await tx.fetchone("SELECT MAX(id) AS id FROM outbox")  # enqueue does not wait
+    assert row is not None
+    return int(row["id"])
 
 
 async def _row(store: Store, effect_id: int) -> dict[str, Any]:
