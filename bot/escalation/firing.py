@@ -99,11 +99,24 @@ class EscalationFiring:
         batch.read.update(await escalations.get_states(tx, unread))
         batch.prepared.update(unread)
 
-    async def _state(self, tx: Tx, incident: Incident) -> EscalationState | None:
+    async def current_state(self, tx: Tx, incident_id: str) -> EscalationState | None:
+        """The incident's escalation state as `tx` sees it, states held for its commit
+        included (`hold_state`, a batch's)."""
         batch = self._batches.get(tx)
-        if batch is None or incident.id not in batch.prepared:
-            return await escalations.get_state(tx, incident.id)
-        return batch.changed.get(incident.id) or batch.read.get(incident.id)
+        if batch is None or incident_id not in batch.prepared:
+            return await escalations.get_state(tx, incident_id)
+        return batch.changed.get(incident_id) or batch.read.get(incident_id)
+
+    def hold_state(self, tx: Tx, state: EscalationState, now: datetime) -> None:
+        """Save `state` in `tx`: held and written once before the commit, so a page fired
+        next in `tx` reads it from here rather than back from the database."""
+        batch = self._batches.open(tx)
+        batch.now = batch.now or now
+        batch.prepared.add(state.incident_id)
+        batch.changed[state.incident_id] = state
+
+    async def _state(self, tx: Tx, incident: Incident) -> EscalationState | None:
+        return await self.current_state(tx, incident.id)
 
     async def _save(self, tx: Tx, state: EscalationState, now: datetime) -> None:
         batch = self._batches.get(tx)

@@ -10,7 +10,7 @@ in-memory scheduler only after the commit.
 from __future__ import annotations
 
 from bot.escalation import planner
-from bot.escalation import storage as escalations
+from bot.escalation.firing import EscalationFiring
 from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.policy import Policy
 from bot.reminders import storage as reminders
@@ -28,10 +28,12 @@ class ReminderPlanning:
         policy: Policy,
         changes: IncidentChanges,
         engine: ReminderEngine,
+        states: EscalationFiring,
     ) -> None:
         self.policy = policy
         self.changes = changes
         self.engine = engine
+        self.states = states
 
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
         """Cancel and plan reminders for `change`, inside the transaction that made it."""
@@ -40,7 +42,9 @@ class ReminderPlanning:
         incident = change.after
         now = change.at
         # A new incident has no escalation state yet: nothing to read.
-        stored = None if change.kind == "declared" else await escalations.get_state(tx, incident.id)
+        stored = (
+            None if change.kind == "declared" else await self.states.current_state(tx, incident.id)
+        )
         state = stored or planner.initial_state(incident)
         replan = planner.plan_change(change.kind, change.before, incident, self.policy, state, now)
         if replan.is_empty and replan.state == state:
@@ -48,7 +52,8 @@ class ReminderPlanning:
         if replan.cancel:
             await reminders.cancel(tx, incident.id, replan.cancel, now, change.kind)
         state = replan.state
-        await escalations.save_state(tx, state, now)
+        # Held to the commit: the page fired below reads it from memory, and saves over it.
+        self.states.hold_state(tx, state, now)
         # All in one statement. One due at once (level 1, or a level the new severity has
         # already reached) is inserted claimed by this process and fired in this
         # transaction, so it commits with the change or not at all.

@@ -56,7 +56,9 @@ class EscalationService:
         self.engine = engine
         self.firing = EscalationFiring(policy)
         engine.register(ReminderKind, self.firing)
-        self.planning = ReminderPlanning(policy=policy, changes=changes, engine=engine)
+        self.planning = ReminderPlanning(
+            policy=policy, changes=changes, engine=engine, states=self.firing
+        )
         self.manual = ManualEscalation(
             policy=policy,
             permissions=permissions,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,8 +88,10 @@ async def test_a_declaration_plans_its_reminders_in_one_statement(env: Env) -> N
     numbering = [tx for tx in _transactions(trace) if "incident_counters" in " ".join(tx)]
     assert [[sql.split()[0] for sql in tx] for tx in numbering] == [["BEGIN", "INSERT", "COMMIT"]]
     assert named("SELECT * FROM reminders") == []  # the page due at once: from RETURNING
-    # Read once, by the page's handler; the planning knows a new incident has none.
-    assert len(named("SELECT * FROM escalations")) == 1
+    # Never read: the planning knows a new incident has none, and the page fired next reads
+    # the state the planning holds for the commit; written once, the page's level included.
+    assert named("SELECT * FROM escalations") == []
+    assert len(named("INSERT INTO escalations")) == 1
     # The search document of a new incident: no postmortem to read, no document to delete.
     assert named("SELECT * FROM postmortems") == []
     assert named("DELETE FROM incident_search") == []
@@ -159,3 +162,20 @@ async def test_a_declaration_on_postgres_waits_only_for_the_answers_it_reads(
     # state (twice) each waited for an answer nobody reads; 7 now that its timeline lines and
     # outbox rows (two and three) do not wait for theirs either.
     assert trips <= 7, trips
+
+
+async def test_a_state_held_for_the_commit_is_what_the_transaction_reads(env: Env) -> None:
+    incident = await env.declare("P2", "Checkout down")
+    states = env.services.escalation.firing
+    stored = await env.services.escalation.state(incident.id)
+    assert stored is not None and stored.level == 1
+    raised = replace(stored, level=2)
+    async with env.services.store.transaction() as tx:
+        states.hold_state(tx, raised, env.clock.now())
+        assert await states.current_state(tx, incident.id) == raised  # what tx now says
+        row = await tx.fetchone(
+            "SELECT level FROM escalations WHERE incident_id = ?", (incident.id,)
+        )
+        assert row is not None and row["level"] == 1  # not written before the commit
+    after = await env.services.escalation.state(incident.id)
+    assert after is not None and after.level == 2
