@@ -49,6 +49,7 @@ async def record(
         said=said,
         parts=parts,
     )
+    _lines.open(tx).setdefault(incident_id, []).append(event)
     buffered = _timeline.get(tx)
     if buffered is not None:
         buffered.append(event)
@@ -78,3 +79,13 @@ def buffer(tx: Tx) -> None:
     """Make `tx` write the timeline lines recorded in it with one multi-row INSERT before it
     commits, in the order recorded; a read of the timeline in `tx` does not see them before."""
     _timeline.open(tx)
+
+
+# The lines each transaction recorded, by incident: all a new incident's timeline, so its
+# search document is written without reading them back.
+_lines: TxBuffer[dict[str, list[TimelineEvent]]] = TxBuffer(dict)
+
+
+def recorded(tx: Tx, incident_id: str) -> list[TimelineEvent]:
+    """The timeline lines recorded for `incident_id` in `tx` so far, in order."""
+    return list((_lines.get(tx) or {}).get(incident_id, []))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from bot import refs
+from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Incident
 from bot.reports import storage
@@ -42,8 +43,11 @@ async def reindex(tx: Tx, incident: Incident, *, new: bool = False) -> None:
     """Rewrite the incident's search document from its title, services and timeline.
 
     `new`: the incident is being declared in `tx`, so it has neither a postmortem nor a
-    document yet: two round trips that could find nothing are not made."""
-    events = await incidents.timeline(tx, incident.id)
+    document yet, and its timeline is what `tx` recorded: nothing is read."""
+    if new:
+        events = journal.recorded(tx, incident.id)
+    else:
+        events = await incidents.timeline(tx, incident.id)
     # What people wrote (declaration, updates, notes, resolution), not the bot's own pages.
     body = " ".join(
         refs.plain(refs.of_event(e), lambda _ref: " ") for e in events if e.actor != SYSTEM.user_id

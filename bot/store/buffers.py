@@ -21,12 +21,13 @@ T = TypeVar("T")
 class TxBuffer(Generic[T]):
     """One collection per transaction, made by `factory` on first use and handed to `write`
     just before that transaction commits (`last`: after every other before-commit hook, for a
-    write that takes a lock held to the commit)."""
+    write that takes a lock held to the commit). Without `write`, the collection is only the
+    transaction's own memory of what it did, kept until it ends."""
 
     def __init__(
         self,
         factory: Callable[[], T],
-        write: Callable[[Tx, T], Awaitable[None]],
+        write: Callable[[Tx, T], Awaitable[None]] | None = None,
         *,
         last: bool = False,
     ) -> None:
@@ -40,7 +41,8 @@ class TxBuffer(Generic[T]):
         held = self._held.get(tx)
         if held is None:
             held = self._held[tx] = self._factory()
-            tx.before_commit(lambda: self._flush(tx), last=self._last)
+            if self._write is not None:
+                tx.before_commit(lambda: self._flush(tx), last=self._last)
         return held
 
     def get(self, tx: Tx) -> T | None:
@@ -49,5 +51,5 @@ class TxBuffer(Generic[T]):
 
     async def _flush(self, tx: Tx) -> None:
         held = self._held.pop(tx, None)
-        if held is not None:
+        if held is not None and self._write is not None:
             await self._write(tx, held)

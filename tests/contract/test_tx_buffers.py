@@ -80,3 +80,12 @@ async def test_last_runs_after_the_other_hooks_even_those_they_register(store: S
         closing.open(tx)
         first.open(tx)
     assert order == ["early", "later", "final"]
+
+
+async def test_a_buffer_without_a_write_is_the_transactions_memory(store: Store) -> None:
+    seen: TxBuffer[list[str]] = TxBuffer(list)
+    async with store.transaction() as tx:
+        seen.open(tx).append("declared")
+        assert seen.get(tx) == ["declared"]
+    async with store.transaction() as tx:
+        assert seen.get(tx) is None  # each transaction its own

@@ -23,6 +23,7 @@ from bot.escalation.planner import ReminderKind
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Severity
 from bot.reminders import ReminderStatus
+from bot.reports import search
 from tests.escalation_env import ALICE, Env, start_env, stop_env
 
 
@@ -95,6 +96,9 @@ async def test_a_declaration_plans_its_reminders_in_one_statement(env: Env) -> N
     # The search document of a new incident: no postmortem to read, no document to delete.
     assert named("SELECT * FROM postmortems") == []
     assert named("DELETE FROM incident_search") == []
+    # Nor its timeline: all of it was recorded in this transaction (bot.incidents.journal).
+    assert named("SELECT * FROM timeline") == []
+    assert len(named("INSERT INTO incident_search")) == 1
     # 31 before issue 19's cuts (SQLite runs the audit write as two statements).
     assert len(statements) <= 22, "\n".join(statements)
 
@@ -179,3 +183,22 @@ async def test_a_state_held_for_the_commit_is_what_the_transaction_reads(env: En
         assert row is not None and row["level"] == 1  # not written before the commit
     after = await env.services.escalation.state(incident.id)
     assert after is not None and after.level == 2
+
+
+async def test_a_new_incidents_search_document_is_the_one_its_timeline_gives(env: Env) -> None:
+    incident = await env.declare("P2", "Checkout down")
+    store = env.services.store
+
+    async def body() -> str:
+        async with store.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT body FROM incident_search WHERE incident_id = ?", (incident.id,)
+            )
+        assert row is not None
+        return str(row["body"])
+
+    written = await body()  # from the lines the declaration recorded, nothing read back
+    assert "Checkout down" in written  # the declarer's words: the declaration's line
+    async with store.transaction() as tx:
+        await search.reindex(tx, incident)  # from the stored timeline
+    assert await body() == written
