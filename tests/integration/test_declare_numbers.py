@@ -54,9 +54,16 @@ class _Holding:
             await self.release.wait()
 
 
-async def test_a_declaration_does_not_wait_for_another_still_open(env: Env) -> None:
-    if env.services.store.dialect != "postgres":
-        pytest.skip("SQLite has one writer at a time: declarations queue there by design")
+@pytest.fixture
+async def pg_env(postgres_url: str) -> AsyncIterator[Env]:
+    """PostgreSQL only: SQLite has one writer at a time, declarations queue there by design."""
+    started = await start_env(postgres_url)
+    yield started
+    await stop_env(started)
+
+
+async def test_a_declaration_does_not_wait_for_another_still_open(pg_env: Env) -> None:
+    env = pg_env
     holding = _Holding()
     env.services.incidents.changes.listeners.append(holding)
     held = asyncio.create_task(env.services.incidents.declare(_declaring("Held"), ALICE))
