@@ -144,14 +144,7 @@ def test_check_config_accepts_the_example_and_the_built_in_policy(tmp_path: Path
     assert built_in.returncode == 0, built_in.stderr
     assert "<built-in policy>: OK" in built_in.stdout
 
-    one = tmp_path / "one-service.yml"
-    built_in_text = (ROOT / "bot" / "defaults" / "policy.yml").read_text()
-    assert "services: {}" in built_in_text
-    one.write_text(
-        built_in_text.replace(
-            "services: {}", 'services:\n  checkout:\n    http: [{url: "http://127.0.0.1:9/"}]'
-        )
-    )
+    one = _policy_with_services(tmp_path, '  checkout:\n    http: [{url: "http://127.0.0.1:9/"}]\n')
     single = _cli("check-config", str(one), cwd=tmp_path, env=_env(tmp_path))
     assert single.returncode == 0, single.stderr
     assert "1 service)" in single.stdout  # not "1 services"
@@ -341,6 +334,27 @@ async def _serve(
     raise AssertionError(f"the bot never said where it listens: {early.decode()}")
 
 
+async def _stop(process: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    """Stop a served bot (SIGTERM) and return its output; never leave one behind, even when
+    stopping hangs."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return await asyncio.wait_for(process.communicate(), timeout=20)
+    except TimeoutError:
+        process.kill()
+        raise
+
+
+def _policy_with_services(folder: Path, services: str) -> Path:
+    """The built-in policy with `services` (YAML lines under `services:`), as a file."""
+    default = (ROOT / "bot" / "defaults" / "policy.yml").read_text()
+    assert "services: {}\n" in default
+    policy = folder / "policy.yml"
+    policy.write_text(default.replace("services: {}\n", "services:\n" + services))
+    return policy
+
+
 async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> dict[str, object]:
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
@@ -393,13 +407,7 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
             [announcement] = [p for p in posts if p.params.get("channel") == announce]
             assert "Checkout API returns 502" in announcement.params["text"]
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-            except TimeoutError:
-                process.kill()  # never leave a bot behind, even when stopping hangs
-                raise
+            _, stderr = await _stop(process)
         stderr = early + stderr
         assert process.returncode == 0, stderr.decode()
         assert "Traceback" not in stderr.decode()
@@ -458,13 +466,7 @@ async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
             [reply] = await slack.wait_for_response(1, timeout=10)
             assert "Declared *INC-" in reply.payload["text"]
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-            except TimeoutError:
-                process.kill()
-                raise
+            stdout, stderr = await _stop(process)
     assert process.returncode == 0, (early + stderr).decode()
     out = stdout.decode()
     assert f"from {source / 'bot' / '__init__.py'}" in out
@@ -477,15 +479,9 @@ async def test_run_loads_the_catalogs_client_libraries_before_it_listens(tmp_pat
     first check's or remediation's timeout: the first approved scale after a start failed as
     "timed out after 3 s". Libraries the catalog names are loaded before Slack can reach the
     bot; the ones it does not name stay out (memory)."""
-    policy = tmp_path / "policy.yml"
-    default = (ROOT / "bot" / "defaults" / "policy.yml").read_text()
-    assert "services: {}\n" in default
-    policy.write_text(
-        default.replace(
-            "services: {}\n",
-            "services:\n  checkout:\n"
-            "    kubernetes: {context: test, namespace: shop, deployments: [checkout]}\n",
-        )
+    policy = _policy_with_services(
+        tmp_path,
+        "  checkout:\n    kubernetes: {context: test, namespace: shop, deployments: [checkout]}\n",
     )
     child = (
         "import logging, sys\n"
@@ -512,13 +508,7 @@ async def test_run_loads_the_catalogs_client_libraries_before_it_listens(tmp_pat
         try:
             await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-            except TimeoutError:
-                process.kill()
-                raise
+            stdout, stderr = await _stop(process)
     assert process.returncode == 0, (early + stderr).decode()
     assert "at listen ['kubernetes']" in stdout.decode(), (early + stderr).decode()
 
