@@ -6,36 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from bot import outbox
 from bot.clock import FakeClock
 from bot.errors import NotifierError
 from bot.outbox import Effect, OutboxDispatcher
-from bot.store import Store, Tx
-
-NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
-
-
-async def _enqueue(store: Store, kind: str, payload: dict[str, Any], incident: str | None) -> int:
-    async with store.transaction() as tx:
-        await outbox.enqueue(tx, NOW, kind, payload, lane=incident)
-        return await _last_id(tx)
-
-
-async def _last_id(tx: Tx) -> int:
-    """The id of the effect this transaction queued last (enqueue does not wait for it)."""
-    row = await tx.fetchone("SELECT MAX(id) AS id FROM outbox")
-    assert row is not None
-    return int(row["id"])
-
-
-async def _row(store: Store, effect_id: int) -> dict[str, Any]:
-    async with store.transaction() as tx:
-        row = await tx.fetchone("SELECT * FROM outbox WHERE id = ?", (effect_id,))
-    assert row is not None
-    return row
+from bot.store import Store
+from tests.contract.outbox_rows import NOW, last_id, outbox_row, queued
 
 
 async def _ids(store: Store) -> set[int]:
@@ -50,7 +28,7 @@ async def test_each_incidents_effects_arrive_in_order_once_across_dispatchers_un
     incidents = [f"INC-20261127-00{n}" for n in range(1, 5)]
     for n in range(10):  # interleaved, as several incidents' changes are
         for incident in incidents:
-            await _enqueue(store, "post", {"n": n}, incident)
+            await queued(store, "post", {"n": n}, incident)
     delivered: dict[str, list[int]] = defaultdict(list)
     tries: dict[int, int] = defaultdict(int)
 
@@ -101,9 +79,9 @@ async def test_a_follow_up_goes_right_after_the_effect_that_queued_it(store: Sto
 
     dispatcher.register("set_up", set_up)
     dispatcher.register("step", step)
-    await _enqueue(store, "set_up", {}, "INC-1")
-    await _enqueue(store, "step", {"name": "ack notice"}, "INC-1")  # queued before the room
-    await _enqueue(store, "step", {"name": "first of INC-2"}, "INC-2")
+    await queued(store, "set_up", {}, "INC-1")
+    await queued(store, "step", {"name": "ack notice"}, "INC-1")  # queued before the room
+    await queued(store, "step", {"name": "first of INC-2"}, "INC-2")
     await dispatcher.deliver_due()
     incident_1 = [s for s in seen if s not in ("other", "first of INC-2")]
     assert incident_1 == ["war room", "invite", "summary", "ack notice"]
@@ -123,11 +101,11 @@ async def test_a_handler_that_raises_is_retried_after_the_back_off_not_its_claim
         delivered.append(effect.payload["name"])
 
     dispatcher.register("post", handler)
-    buggy = await _enqueue(store, "post", {"name": "buggy"}, "INC-1")
-    await _enqueue(store, "post", {"name": "other incident"}, "INC-2")
+    buggy = await queued(store, "post", {"name": "buggy"}, "INC-1")
+    await queued(store, "post", {"name": "other incident"}, "INC-2")
     await dispatcher.deliver_due()
     assert delivered == ["other incident"]  # the rest of the batch was not held up
-    row = await _row(store, buggy)
+    row = await outbox_row(store, buggy)
     assert row["attempts"] == 1 and row["claimed_until"] is None
     # 2 s, spread by 20% (jitter)
     assert 1.6 <= row["available_at"] - NOW.timestamp() <= 2.4
@@ -147,16 +125,16 @@ async def test_a_rate_limit_waits_its_retry_after_and_costs_no_attempt(store: St
             raise NotifierError("Slack error: ratelimited", retry_after=7.0)
 
     dispatcher.register("post", handler)
-    effect_id = await _enqueue(store, "post", {}, "INC-1")
+    effect_id = await queued(store, "post", {}, "INC-1")
     for _ in range(3):
         await dispatcher.deliver_due()
-        row = await _row(store, effect_id)
+        row = await outbox_row(store, effect_id)
         assert row["available_at"] == (clock.now() + timedelta(seconds=7)).timestamp()
         assert row["attempts"] == 0 and row["failed_at"] is None
         clock.advance(seconds=7)
     await dispatcher.deliver_due()
     assert tries == [1, 1, 1, 1]
-    assert (await _row(store, effect_id))["delivered_at"] is not None
+    assert (await outbox_row(store, effect_id))["delivered_at"] is not None
 
 
 async def test_a_slack_outage_delays_an_effect_for_up_to_a_day_and_loses_it_no_sooner(
@@ -180,18 +158,18 @@ async def test_a_slack_outage_delays_an_effect_for_up_to_a_day_and_loses_it_no_s
             clock.advance(seconds=300)  # the longest back-off
 
     dispatcher.register("post", handler, on_failure=on_failure)
-    three_hours = await _enqueue(store, "post", {"outage": "three hours"}, "INC-1")
+    three_hours = await queued(store, "post", {"outage": "three hours"}, "INC-1")
     await run_until(slack_back_at + timedelta(minutes=10))
-    row = await _row(store, three_hours)
+    row = await outbox_row(store, three_hours)
     assert row["delivered_at"] is not None and row["attempts"] > 8 and reported == []
 
     async with store.transaction() as tx:
         await outbox.enqueue(tx, clock.now(), "post", {"outage": "endless"}, lane="INC-2")
-        endless = await _last_id(tx)
+        endless = await last_id(tx)
     await run_until(clock.now() + timedelta(hours=23, minutes=50))
-    assert (await _row(store, endless))["failed_at"] is None and reported == []
+    assert (await outbox_row(store, endless))["failed_at"] is None and reported == []
     await run_until(clock.now() + timedelta(minutes=20))
-    assert (await _row(store, endless))["failed_at"] is not None and reported == ["endless"]
+    assert (await outbox_row(store, endless))["failed_at"] is not None and reported == ["endless"]
 
 
 async def _settle_states(store: Store, dispatcher: OutboxDispatcher) -> dict[str, int]:
@@ -207,9 +185,9 @@ async def _settle_states(store: Store, dispatcher: OutboxDispatcher) -> dict[str
     dispatcher.register("post", handler)
     ids = {}
     for n, outcome in enumerate(("delivered", "failed", "retrying")):
-        ids[outcome] = await _enqueue(store, "post", {"outcome": outcome}, f"INC-{n}")
+        ids[outcome] = await queued(store, "post", {"outcome": outcome}, f"INC-{n}")
     await dispatcher.deliver_due()
-    ids["waiting"] = await _enqueue(store, "post", {"outcome": "waiting"}, "INC-9")
+    ids["waiting"] = await queued(store, "post", {"outcome": "waiting"}, "INC-9")
     return ids
 
 
@@ -243,8 +221,8 @@ async def test_the_running_dispatcher_prunes_on_its_schedule(store: Store) -> No
             raise NotifierError("Slack error: 503", retryable=True)
 
     dispatcher.register("post", handler)
-    delivered = await _enqueue(store, "post", {"outcome": "delivered"}, "INC-1")
-    retrying = await _enqueue(store, "post", {"outcome": "retrying"}, "INC-2")
+    delivered = await queued(store, "post", {"outcome": "delivered"}, "INC-1")
+    retrying = await queued(store, "post", {"outcome": "retrying"}, "INC-2")
 
     async def prune_runs(count: int) -> None:
         for _ in range(500):
@@ -256,7 +234,7 @@ async def test_the_running_dispatcher_prunes_on_its_schedule(store: Store) -> No
     dispatcher.start()
     try:
         await prune_runs(1)  # the first round delivers, then prunes: nothing is old yet
-        assert (await _row(store, delivered))["delivered_at"] is not None
+        assert (await outbox_row(store, delivered))["delivered_at"] is not None
         clock.advance(days=7, seconds=1)
         dispatcher.kick()
         await prune_runs(2)
@@ -272,7 +250,7 @@ async def test_a_claim_that_ran_out_in_a_slow_batch_is_not_delivered_twice(
     (a two-replica burst once posted one announcement twice): an effect whose claim ran out
     meanwhile and was taken over by another process is left to that process."""
     clock = FakeClock(NOW)
-    ids = [await _enqueue(store, "post", {"n": n}, f"INC-20261127-00{n}") for n in (1, 2, 3)]
+    ids = [await queued(store, "post", {"n": n}, f"INC-20261127-00{n}") for n in (1, 2, 3)]
     handled: dict[int, int] = defaultdict(int)
     other_store = open_store()
     await other_store.open()
@@ -297,7 +275,7 @@ async def test_a_claim_that_ran_out_in_a_slow_batch_is_not_delivered_twice(
     finally:
         await other_store.close()
     assert dict(handled) == {ids[0]: 1, ids[1]: 1, ids[2]: 1}
-    rows = [await _row(store, i) for i in ids]
+    rows = [await outbox_row(store, i) for i in ids]
     assert all(row["delivered_at"] is not None for row in rows)
 
 
@@ -307,7 +285,7 @@ async def test_heads_of_different_lanes_are_delivered_together_up_to_the_limit(
     clock = FakeClock(NOW)
     dispatcher = OutboxDispatcher(store, clock, concurrency=4)
     for n in range(12):
-        await _enqueue(store, "post", {"n": n}, f"INC-{n % 6}")  # two effects in each lane
+        await queued(store, "post", {"n": n}, f"INC-{n % 6}")  # two effects in each lane
     in_flight: set[str] = set()
     peak = 0
     all_slots_busy = asyncio.Event()
@@ -334,7 +312,7 @@ async def test_heads_of_different_lanes_are_delivered_together_up_to_the_limit(
 async def test_a_batch_is_marked_done_in_one_statement(store: Store) -> None:
     clock = FakeClock(NOW)
     dispatcher = OutboxDispatcher(store, clock)
-    ids = [await _enqueue(store, "post", {"n": n}, f"INC-{n}") for n in range(32)]
+    ids = [await queued(store, "post", {"n": n}, f"INC-{n}") for n in range(32)]
     seen: list[int] = []
 
     async def post(effect: Effect) -> None:
@@ -343,7 +321,7 @@ async def test_a_batch_is_marked_done_in_one_statement(store: Store) -> None:
     dispatcher.register("post", post)
     assert await dispatcher.deliver_due() == 32
     assert seen == ids
-    rows = [await _row(store, i) for i in ids]
+    rows = [await outbox_row(store, i) for i in ids]
     assert all(row["delivered_at"] is not None for row in rows)
     assert dispatcher.completions.statements == 1
     assert await dispatcher.pending_count() == 0
@@ -354,7 +332,7 @@ async def test_a_stopped_dispatcher_marks_what_it_delivered_before_it_goes(store
     restart would post those messages again)."""
     clock = FakeClock(NOW)
     dispatcher = OutboxDispatcher(store, clock)
-    ids = [await _enqueue(store, "post", {"n": n}, f"INC-{n}") for n in range(3)]
+    ids = [await queued(store, "post", {"n": n}, f"INC-{n}") for n in range(3)]
     stuck = asyncio.Event()
 
     async def post(effect: Effect) -> None:
@@ -367,5 +345,5 @@ async def test_a_stopped_dispatcher_marks_what_it_delivered_before_it_goes(store
     async with asyncio.timeout(10):
         await stuck.wait()
     await dispatcher.stop()
-    rows = [await _row(store, i) for i in ids]
+    rows = [await outbox_row(store, i) for i in ids]
     assert [row["delivered_at"] is not None for row in rows] == [True, True, False]

@@ -8,7 +8,6 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from bot import outbox
@@ -16,23 +15,7 @@ from bot.clock import FakeClock
 from bot.errors import NotifierError
 from bot.outbox import Effect, OutboxDispatcher
 from bot.store import Row, Statements, Store, Tx, create_store, migrate
-
-NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
-
-
-async def _enqueue(store: Store, payload: dict[str, Any], lane: str | None) -> int:
-    async with store.transaction() as tx:
-        await outbox.enqueue(tx, NOW, "post", payload, lane=lane)
-        row = await tx.fetchone("SELECT MAX(id) AS id FROM outbox")  # enqueue does not wait
-    assert row is not None
-    return int(row["id"])
-
-
-async def _row(store: Store, effect_id: int) -> dict[str, Any]:
-    async with store.transaction() as tx:
-        row = await tx.fetchone("SELECT * FROM outbox WHERE id = ?", (effect_id,))
-    assert row is not None
-    return row
+from tests.contract.outbox_rows import NOW, outbox_row, queued
 
 
 class _CountedStatements:
@@ -89,7 +72,7 @@ async def test_a_long_lane_costs_statements_per_run_not_per_effect(store: Store)
     """Claiming only a lane's head cost a claim (two statements) and a mark per effect: 60
     effects in one lane took 181 statements in 121 transactions."""
     clock = FakeClock(NOW)
-    ids = [await _enqueue(store, {"n": n}, "INC-1") for n in range(60)]
+    ids = [await queued(store, "post", {"n": n}, "INC-1") for n in range(60)]
     counted = _Counted(store)
     dispatcher = OutboxDispatcher(counted, clock, run_length=20)  # type: ignore[arg-type]
     seen: list[int] = []
@@ -115,7 +98,7 @@ async def test_runs_of_few_long_lanes_arrive_in_order_once_across_dispatchers(
     lanes = ["INC-20261127-001", "INC-20261127-002", "INC-20261127-003"]
     for n in range(24):  # interleaved, as several incidents' changes are
         for lane in lanes:
-            await _enqueue(store, {"n": str(n)}, lane)
+            await queued(store, "post", {"n": str(n)}, lane)
     delivered: dict[str, list[str]] = defaultdict(list)
     in_flight: set[str] = set()
     tries: dict[int, int] = defaultdict(int)
@@ -161,8 +144,8 @@ async def test_a_retry_in_the_middle_of_a_run_holds_back_the_rest_of_its_lane(
     store: Store,
 ) -> None:
     clock = FakeClock(NOW)
-    lane_a = [await _enqueue(store, {"n": n}, "INC-A") for n in range(4)]
-    lane_b = [await _enqueue(store, {"n": n}, "INC-B") for n in range(2)]
+    lane_a = [await queued(store, "post", {"n": n}, "INC-A") for n in range(4)]
+    lane_b = [await queued(store, "post", {"n": n}, "INC-B") for n in range(2)]
     seen: list[int] = []
 
     async def post(effect: Effect) -> None:
@@ -176,7 +159,7 @@ async def test_a_retry_in_the_middle_of_a_run_holds_back_the_rest_of_its_lane(
     assert seen == [lane_a[0], lane_b[0], lane_b[1]]  # INC-B's run went on
     # The rest of INC-A's run was given back untried: free to claim, no attempt counted.
     for effect_id in lane_a[2:]:
-        row = await _row(store, effect_id)
+        row = await outbox_row(store, effect_id)
         assert row["claimed_until"] is None and row["attempts"] == 0
         assert row["delivered_at"] is None
     assert await dispatcher.deliver_due() == 0  # the retry's back-off holds its lane
@@ -191,8 +174,8 @@ async def test_a_claim_that_ran_out_mid_run_is_not_delivered_twice(
     """A run waits claimed while the effects before it are delivered: when those are slow,
     its claim can run out and another process take the rest of the lane over."""
     clock = FakeClock(NOW)
-    lane_a = [await _enqueue(store, {"n": n}, "INC-A") for n in range(3)]
-    lane_b = await _enqueue(store, {"n": 0}, "INC-B")
+    lane_a = [await queued(store, "post", {"n": n}, "INC-A") for n in range(3)]
+    lane_b = await queued(store, "post", {"n": 0}, "INC-B")
     handled: dict[int, int] = defaultdict(int)
     other_store = open_store()
     await other_store.open()
@@ -205,7 +188,7 @@ async def test_a_claim_that_ran_out_mid_run_is_not_delivered_twice(
         await post(effect)
         if effect.id == lane_a[0]:
             # The rest of INC-A was claimed with its head, as a run.
-            later = [await _row(store, i) for i in lane_a[1:]]
+            later = [await outbox_row(store, i) for i in lane_a[1:]]
             assert all(row["claimed_until"] == effect.claimed_until for row in later)
         clock.advance(seconds=45)  # each post waits out its pace slot
         if effect.id == lane_b:
@@ -222,14 +205,14 @@ async def test_a_claim_that_ran_out_mid_run_is_not_delivered_twice(
     finally:
         await other_store.close()
     assert dict(handled) == {lane_a[0]: 1, lane_b: 1, lane_a[1]: 1, lane_a[2]: 1}
-    rows = [await _row(store, i) for i in [*lane_a, lane_b]]
+    rows = [await outbox_row(store, i) for i in [*lane_a, lane_b]]
     assert all(row["delivered_at"] is not None for row in rows)
     assert await first.pending_count() == 0
 
 
 async def test_a_stop_mid_run_gives_back_what_no_handler_started(store: Store) -> None:
     clock = FakeClock(NOW)
-    ids = [await _enqueue(store, {"n": n}, "INC-1") for n in range(4)]
+    ids = [await queued(store, "post", {"n": n}, "INC-1") for n in range(4)]
     stuck = asyncio.Event()
 
     async def post(effect: Effect) -> None:
@@ -243,7 +226,7 @@ async def test_a_stop_mid_run_gives_back_what_no_handler_started(store: Store) -
     async with asyncio.timeout(10):
         await stuck.wait()
     await dispatcher.stop()
-    rows = [await _row(store, i) for i in ids]
+    rows = [await outbox_row(store, i) for i in ids]
     assert rows[0]["delivered_at"] is not None  # marked before it went
     assert rows[1]["delivered_at"] is None and rows[1]["claimed_until"] is not None  # cut off
     # Never started: free for the next claim at once, not after the claim runs out.
@@ -259,7 +242,7 @@ async def test_a_run_stops_before_a_member_another_transaction_holds(postgres_ur
     await holder.open()
     try:
         await migrate(store)
-        ids = [await _enqueue(store, {"n": n}, "INC-1") for n in range(4)]
+        ids = [await queued(store, "post", {"n": n}, "INC-1") for n in range(4)]
         seen: list[int] = []
 
         async def post(effect: Effect) -> None:
@@ -271,7 +254,7 @@ async def test_a_run_stops_before_a_member_another_transaction_holds(postgres_ur
             assert await outbox.waiting(tx, "post", {"n": 1})  # holds the second's row
             assert await dispatcher.deliver_due() == 1
             for effect_id in ids[2:]:  # claimed behind the gap, given back at once
-                row = await _row(store, effect_id)
+                row = await outbox_row(store, effect_id)
                 assert row["claimed_until"] is None and row["attempts"] == 0
         assert await dispatcher.deliver_due() == 3
         assert seen == ids
@@ -282,7 +265,7 @@ async def test_a_run_stops_before_a_member_another_transaction_holds(postgres_ur
 
 async def test_effects_without_a_lane_keep_no_order_and_hold_nothing_back(store: Store) -> None:
     clock = FakeClock(NOW)
-    ids = [await _enqueue(store, {"n": n}, None) for n in range(30)]  # more than a run
+    ids = [await queued(store, "post", {"n": n}, None) for n in range(30)]  # more than a run
     seen: list[int] = []
 
     async def post(effect: Effect) -> None:
