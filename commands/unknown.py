@@ -25,10 +25,7 @@ _answering: set[asyncio.Task[None]] = set()
 
 
 def _after_ack(work: Awaitable[None]) -> None:
-    async def run() -> None:
-        await work
-
-    task = asyncio.ensure_future(run())
+    task = asyncio.ensure_future(work)
     _answering.add(task)
     task.add_done_callback(_answering.discard)
 
