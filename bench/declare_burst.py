@@ -88,6 +88,7 @@ class Tally:
     announcement_texts: collections.Counter[str] = field(default_factory=collections.Counter)
     last_answer_at: float = 0.0
     last_announcement_at: float = 0.0
+    methods: collections.Counter[str] = field(default_factory=collections.Counter)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
@@ -99,7 +100,9 @@ class Tally:
             self.answers_by_url.setdefault(item.url_id, []).append(kind)
             self.last_answer_at = now
             self.changed.set()
-        elif (
+            return
+        self.methods[item.method] += 1
+        if (
             item.method == "chat.postMessage"
             and item.ok
             and item.params.get("channel") == self.announce_channel
@@ -376,6 +379,11 @@ def report(outcome: Outcome) -> None:
     print(f"  announced more than once: {len(twice)}")
     for text, n in list(twice.items())[:3]:
         print(f"    {n} x {text[:100]!r}")
+    if outcome.created and tally.methods:
+        calls = ", ".join(
+            f"{method} {n / outcome.created:.2f}" for method, n in tally.methods.most_common()
+        )
+        print(f"  Slack Web API calls per declaration: {calls}")
     if not outcome.finished:
         print("  (stopped waiting: not every answer or announcement arrived)")
     answered_s = tally.last_answer_at - outcome.started
