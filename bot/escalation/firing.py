@@ -19,7 +19,7 @@ from bot import refs
 from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as escalations
-from bot.escalation.delivery import BREACH, PAGE_DM, PAGE_FANOUT, PAGE_POST, REMIND
+from bot.escalation.delivery import BREACH, PAGE_DM, PAGE_FANOUT, PAGE_POST, REMIND, dm_lane
 from bot.escalation.extensions import ProviderPages
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
@@ -67,14 +67,18 @@ async def _write_batch(tx: Tx, batch: _BatchStates) -> None:
         await escalations.save_states(tx, list(batch.changed.values()), batch.now)
 
 
-def _dms(payload: dict[str, Any], recipients: Sequence[str]) -> list[Queued]:
-    """A page's DMs: one per person, queued with the page when it names people only. A
-    user group (read from Slack) or a paging service (who is on call now) is expanded by a
-    fan-out effect of its own, which queues the DMs when it runs."""
+def _dms(payload: dict[str, Any], recipients: Sequence[str], *, own_lanes: bool) -> list[Queued]:
+    """A page's DMs: one per person, queued with the page when it names people only, each in
+    a lane of its own when `own_lanes`. A user group (read from Slack) or a paging service
+    (who is on call now) is expanded by a fan-out effect of its own, which queues the DMs
+    when it runs."""
     if any(target in PROVIDERS or is_group(target) for target in recipients):
         return [Queued(PAGE_FANOUT, payload)]
     people = dict.fromkeys(recipients)  # in order, each once
-    return [Queued(PAGE_DM, {**payload, "user_id": user_id}) for user_id in people]
+    return [
+        Queued(PAGE_DM, {**payload, "user_id": user_id}, lane=dm_lane(user_id) if own_lanes else "")
+        for user_id in people
+    ]
 
 
 class EscalationFiring:
@@ -168,6 +172,9 @@ class EscalationFiring:
         actor: Actor = SYSTEM,
     ) -> None:
         """Record a page and queue its post and its DMs (scheduled, or by hand)."""
+        # A DM names the incident channel: while the war room is still to be opened, the DMs
+        # wait for it in the incident's lane; otherwise each goes in its own (dm_lane).
+        own = incident.channel_id is not None or not self.policy.has_war_room(incident.severity)
         payload = {
             "reminder_id": reminder_id,
             "level": page.level,
@@ -202,7 +209,7 @@ class EscalationFiring:
             actor=actor.user_id,
             args={"level": page.level, "targets": list(page.recipients), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
-            effects=[Queued(PAGE_POST, payload), *_dms(payload, page.recipients)],
+            effects=[Queued(PAGE_POST, payload), *_dms(payload, page.recipients, own_lanes=own)],
         )
         providers = [target for target in page.recipients if target in PROVIDERS]
         if providers and self.provider_pages is not None:

@@ -62,10 +62,13 @@ class IncidentListener(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """An outbox effect to queue with a change: its kind and JSON payload."""
+    """An outbox effect to queue with a change: its kind and JSON payload, and `lane` when it
+    keeps its order in a lane of its own within the incident's (`<incident>/<lane>`): it then
+    waits for nothing else of the incident, and nothing of the incident waits for it."""
 
     kind: str
     payload: dict[str, Any] = field(default_factory=dict)
+    lane: str = ""
 
 
 class IncidentChanges:
@@ -154,9 +157,11 @@ class Change:
 
     async def enqueue(self, lane: str, effects: Sequence[Queued]) -> None:
         """Queue outbox effects in `lane` (the incident's id, or a lane of its own, see
-        bot.outbox); the dispatcher is kicked once the transaction commits."""
+        bot.outbox), or in the effect's own lane within it; the dispatcher is kicked once the
+        transaction commits."""
         for effect in effects:
-            await outbox.enqueue(self.tx, self.now, effect.kind, effect.payload, lane=lane)
+            within = f"{lane}/{effect.lane}" if effect.lane else lane
+            await outbox.enqueue(self.tx, self.now, effect.kind, effect.payload, lane=within)
         if effects and not self._kick_registered:
             self._kick_registered = True
             self.tx.after_commit(self._changes.dispatcher.kick)

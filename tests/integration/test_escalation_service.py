@@ -126,6 +126,36 @@ async def test_a_page_naming_people_queues_its_dms_and_a_group_is_fanned_out(
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
 
 
+async def test_a_page_dm_does_not_wait_for_the_incident_channels_messages(any_env: Env) -> None:
+    env = any_env
+    # The announcement channel answers 500 for a while: the P2's announcement and its page
+    # post there are retried later. The on-call person's DM goes to another channel.
+    env.double.http_error("chat.postMessage", 500, times=4, channel="C0INCIDENTS")
+    incident = await env.declare("P2")
+    assert env.posts(f"Incident Update: {incident.id}") == []
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+    for _ in range(4):  # each retry comes due: the channel gets both, in their order
+        await env.step(minutes=2)
+    in_channel = [
+        str(call.params["text"])
+        for call in env.posts(incident.id)
+        if call.params["channel"] == "C0INCIDENTS"
+    ]
+    assert len(in_channel) == 2 and in_channel[0].startswith("Incident Update:"), in_channel
+    assert "level 1" in in_channel[1]
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+
+async def test_a_page_dm_waits_for_the_war_room_it_names(any_env: Env) -> None:
+    env = any_env
+    incident = await env.declare("P1")  # a war room is opened: the DM sends people there
+    incident = await env.services.incidents.get(incident.id)
+    assert incident is not None and incident.channel_id is not None
+    (dm,) = env.posts("You are paged (escalation level 1)")
+    assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
+
+
 async def test_acknowledging_cancels_the_pages_and_the_ack_target_only(env: Env) -> None:
     incident = await env.declare("P1")
     await env.step(minutes=10)
