@@ -119,11 +119,11 @@ async def measure(count: int, pace_scale: float, database_url: str) -> None:
         arrivals.started = time.perf_counter()
         await asyncio.gather(*(sender.send(body) for body in bodies))
         finished = await arrivals.wait(count, within=10 + 4 * count / pace_scale)
-    print(f"{count} P2 declarations at once, Slack's pace x{pace_scale:g} (seconds in Slack's time)")
+    print(f"{count} P2 declarations at once, Slack's pace x{pace_scale:g}, in Slack's seconds")
     for kind, times in arrivals.times.items():
         if times:
             first, last = min(times) * pace_scale, max(times) * pace_scale
-            print(f"  {kind:<13} {len(times):4d}   first after {first:6.1f} s, last after {last:6.1f} s")
+            print(f"  {kind:<13} {len(times):4d}  first after {first:5.1f} s, last {last:5.1f} s")
     if not finished:
         print("  (stopped waiting: not every message arrived)")
 

@@ -1,6 +1,7 @@
 """CPU of one Slack exchange in the bot's process, by layer (issue 19, item 1).
 
     .venv/bin/python bench/slack_calls.py [--calls 3000] [--concurrency 8] [--rounds 3] [--redis]
+        [--uvloop]
 
 A trivial Web API (an aiohttp app answering `{"ok": true, ...}` the way Slack does) runs in a
 child process, so the CPU measured here (this process' `time.process_time`) is the caller's
@@ -16,6 +17,8 @@ call:
     respond             a response_url answer (SessionRespond, as a listener's `respond`)
 
 Every channel is its own (as a burst of incidents is), so pacing never makes a call wait.
+`--concurrency 1 --uvloop` measures the calls as the outbox makes them in `chatops-bot run`:
+one at a time, on uvloop, each waking the loop for itself.
 Figures only: see bench/README.md, "Hot paths (issue 19)".
 """
 
@@ -224,6 +227,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--redis", action="store_true", help="also measure with a RedisPacer")
+    parser.add_argument("--uvloop", action="store_true", help="on uvloop, as `chatops-bot run`")
     args = parser.parse_args()
     port = _free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
@@ -235,7 +239,12 @@ def main() -> None:
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
         with _redis() if args.redis else contextlib.nullcontext() as redis_url:
-            asyncio.run(measure(args, base, redis_url))
+            if args.uvloop:
+                import uvloop
+
+                uvloop.run(measure(args, base, redis_url))
+            else:
+                asyncio.run(measure(args, base, redis_url))
     finally:
         server.terminate()
         server.join()

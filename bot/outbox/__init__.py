@@ -17,12 +17,12 @@ it is and locks those rows in one transaction, re-checking each under its lock (
 on PostgreSQL), so it holds across processes. A lane is named after its incident: the
 incident's id, or the id, a `/` and a part of its work that keeps its own order (one paging
 provider's calls, `INC-.../pagerduty`; a page's DM to one person, `INC-.../dm/U...`, which
-must not wait behind the incident's posts in a busy channel); `Effect.incident` reads the incident back. The key is
-the incident, not the channel: one change targets several channels (the war room, the
-announcement channel, direct messages) whose target is only known at delivery (a war room
-that does not exist yet), and the war room's set-up must come before the updates posted in
-it. Different lanes do not wait for each other, so one incident's stuck message never holds
-up another's announcement; an effect without a lane keeps no order.
+must not wait behind the incident's posts in a busy channel); `Effect.incident` reads the
+incident back. The key is the incident, not the channel: one change targets several
+channels (the war room, the announcement channel, direct messages) whose target is only known
+at delivery (a war room that does not exist yet), and the war room's set-up must come before
+the updates posted in it. Different lanes do not wait for each other, so one incident's
+stuck message never holds up another's announcement; an effect without a lane keeps no order.
 
 - Ids of one lane are handed out in commit order: every transaction that queues effects for
   an incident holds its row (declaring inserts it; changes, reminders and escalations lock it
