@@ -51,6 +51,7 @@ class Arrivals:
         self.announce_channel = announce_channel
         self.started = time.perf_counter()
         self.times: dict[str, list[float]] = {"announcement": [], "page post": [], "page DM": []}
+        self.seen: dict[str, list[str]] = {kind: [] for kind in self.times}  # incident IDs
         self.changed = asyncio.Event()
 
     async def __call__(self, item: RecordedCall | RecordedResponse) -> None:
@@ -69,6 +70,7 @@ class Arrivals:
         else:
             return
         self.times[kind].append(time.perf_counter() - self.started)
+        self.seen[kind].append(_INCIDENT.search(text).group(0))  # type: ignore[union-attr]
         self.changed.set()
 
     async def wait(self, count: int, within: float) -> bool:
@@ -123,7 +125,11 @@ async def measure(count: int, pace_scale: float, database_url: str) -> None:
     for kind, times in arrivals.times.items():
         if times:
             first, last = min(times) * pace_scale, max(times) * pace_scale
-            print(f"  {kind:<13} {len(times):4d}  first after {first:5.1f} s, last {last:5.1f} s")
+            twice = len(times) - len(set(arrivals.seen[kind]))
+            print(
+                f"  {kind:<13} {len(times):4d}  first after {first:5.1f} s, last {last:5.1f} s;"
+                f" {twice} twice"
+            )
     if not finished:
         print("  (stopped waiting: not every message arrived)")
 
