@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/declare_burst.py [--count 2000] [--concurrency 50]
         [--store sqlite|postgres|both] [--database-url URL] [--baseline]
-        [--replicas N] [--pace-scale 100] [--round-trips]
+        [--replicas N [--no-redis]] [--pace-scale 100] [--round-trips]
 
 The real bot (`create_bot` + `Bot.start` on a free loopback port, its outbox dispatcher and
 escalation engine running) answers correctly signed `/incident declare P2 ...` slash commands
@@ -16,7 +16,10 @@ first request sent to the last answer on a response_url, and to the last announc
 throwaway PostgreSQL (libpq's protocol trace of a warm connection) and prints the figure.
 
 `--replicas N` runs the bot as N `chatops-bot run` processes behind a round-robin front, on
-PostgreSQL and a throwaway Redis (bench/cluster.py), as a Deployment runs it.
+PostgreSQL and a throwaway Redis (bench/cluster.py), as a Deployment runs it. With
+`--replicas 1 --no-redis` the one process has no REDIS_URL, as a single-process deployment
+runs it: its de-duplication and Slack pace are kept in the process, 4 round trips fewer a
+declaration.
 
 `--baseline` runs PostgreSQL a second time, first, with the audit chain as it was before issue
 7 (the chain head locked from the first audit entry of a transaction until its commit) and the
@@ -531,11 +534,14 @@ async def run(args: argparse.Namespace) -> None:
         return
     print(f"declare burst: {args.count} signed /incident declare P2, {args.concurrency} in flight")
     if args.replicas:
-        with servers(args.database_url, redis=True) as (database, redis_url, pid):
+        if args.no_redis and args.replicas != 1:
+            raise SystemExit("--no-redis: one process only (replicas share their pace in Redis)")
+        with servers(args.database_url, redis=not args.no_redis) as (database, redis_url, pid):
+            shared = "PostgreSQL" if args.no_redis else "PostgreSQL + Redis"
             # The same database for both runs would mix their counts: one run on a given one.
             for replicas in [args.replicas] if args.database_url else sorted({1, args.replicas}):
                 outcome = await burst(
-                    f"PostgreSQL + Redis, {replicas} replica(s) behind a round-robin front",
+                    f"{shared}, {replicas} replica(s) behind a round-robin front",
                     database(f"burst{replicas}"),
                     args.count,
                     args.concurrency,
@@ -611,6 +617,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=PACE_SCALE,
         help="Slack's clock this many times faster, for the double and the bot alike",
+    )
+    parser.add_argument(
+        "--no-redis",
+        action="store_true",
+        help="with --replicas 1: the process without REDIS_URL, as a single-process"
+        " deployment runs it (de-duplication and pace in the process)",
     )
     parser.add_argument("--log", help="write the bot's warnings and errors to this file")
     parser.add_argument(
