@@ -48,11 +48,10 @@ from bench.cluster import (  # noqa: E402
     serve,
     servers,
     start_bare_app,
+    start_in_process,
 )
 from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
-from bot.runtime import create_bot  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from bot.slack.limits import SlackLimits  # noqa: E402
 from bot.slack.requests import slash_command_body  # noqa: E402
 
@@ -193,21 +192,17 @@ async def run(args: argparse.Namespace) -> None:
             redis_url = None
             if args.redis:
                 _, redis_url, _ = stack.enter_context(servers(database_url, True))
-            settings = Settings(
-                SLACK_BOT_TOKEN=BOT_TOKEN,
-                SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                SLACK_API_URL=double.api_url,
-                SLACK_APP_TOKEN=None,
-                DATABASE_URL=database_url,
-                REDIS_URL=redis_url,
-                SLACK_PACE_SCALE=args.pace_scale,
+            bot_url = await start_in_process(
+                stack,
+                double,
+                database_url,
+                pace_scale=args.pace_scale,
+                redis_url=redis_url,
+                policy=policy,
             )
-            bot = create_bot(settings, policy=policy)
-            await bot.start("127.0.0.1", 0)
-            stack.push_async_callback(bot.stop)
             bare_runner, bare_port = await serve(start_bare_app(double.api_url))
             stack.push_async_callback(bare_runner.cleanup)
-            bot_urls = [f"http://127.0.0.1:{bot.port}/slack/events"]
+            bot_urls = [bot_url]
             bare_urls = [f"http://127.0.0.1:{bare_port}/slack/events"]
             setup = "both in this process"
 

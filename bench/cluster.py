@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -107,6 +108,39 @@ class Cluster:
     url: str
     pids: list[int]
     backends: list[str]  # each process's own base URL (for what the front does not forward)
+
+
+async def start_in_process(
+    stack: contextlib.AsyncExitStack,
+    double: SlackDouble,
+    database_url: str,
+    *,
+    pace_scale: float = PACE_SCALE,
+    redis_url: str | None = None,
+    policy: Any = None,
+    **settings: Any,
+) -> str:
+    """The real bot in this process (`create_bot`, served on a free loopback port, stopped
+    with `stack`), its Web API the double's; returns its Events URL."""
+    from bot.runtime import create_bot
+    from bot.settings import Settings
+
+    bot = create_bot(
+        Settings(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=double.api_url,
+            SLACK_APP_TOKEN=None,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            SLACK_PACE_SCALE=pace_scale,
+            **settings,
+        ),
+        policy=policy,
+    )
+    await bot.start("127.0.0.1", 0)
+    stack.push_async_callback(bot.stop)
+    return f"http://127.0.0.1:{bot.port}/slack/events"
 
 
 def bot_env(

@@ -55,6 +55,7 @@ from bench.cluster import (  # noqa: E402
     SIGNING_SECRET,
     cluster,
     servers,
+    start_in_process,
 )
 from bot import audit  # noqa: E402
 from bot.app import build_client  # noqa: E402
@@ -63,9 +64,7 @@ from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  #
 from bot.incidents.schemas import DeclareIncident  # noqa: E402
 from bot.models import Actor, Severity  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
-from bot.runtime import create_bot  # noqa: E402
 from bot.services import build_services  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from bot.slack.limits import SlackLimits  # noqa: E402
 from bot.slack.notifier import SlackNotifier  # noqa: E402
 from bot.slack.requests import SlackRequestSender, slash_command_body  # noqa: E402
@@ -252,20 +251,15 @@ async def burst(
             url = bots.url
             bot_processes = [psutil.Process(pid) for pid in bots.pids]
         else:
-            settings = Settings(
-                SLACK_BOT_TOKEN=BOT_TOKEN,
-                SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                SLACK_API_URL=double.api_url,
-                SLACK_APP_TOKEN=None,
-                DATABASE_URL=database_url,
-                REDIS_URL=redis_url,
-                SLACK_PACE_SCALE=pace_scale,
+            url = await start_in_process(
+                stack,
+                double,
+                database_url,
+                pace_scale=pace_scale,
+                redis_url=redis_url,
+                policy=policy,
                 **store,
             )
-            bot = create_bot(settings, policy=policy)
-            await bot.start("127.0.0.1", 0)
-            stack.push_async_callback(bot.stop)
-            url = f"http://127.0.0.1:{bot.port}/slack/events"
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(session.close)
         sender = SlackRequestSender(url, SIGNING_SECRET, session=session)

@@ -21,20 +21,16 @@ see bench/README.md, "Hot paths (issue 19)".
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
-import multiprocessing
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.slack_calls import TOKEN, _free_port, _serve  # noqa: E402
+from bench.slack_calls import TOKEN, trivial_api  # noqa: E402
 from bot.app import build_client  # noqa: E402
 from bot.incidents.schemas import DeclareIncident  # noqa: E402
 from bot.models import Actor, Severity  # noqa: E402
@@ -94,27 +90,16 @@ def main() -> None:
 
     from tests.servers import PostgresServer
 
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
-    server.start()
-    try:
-        for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.05)
+    with trivial_api() as base, PostgresServer() as postgres:
         print(f"delivering {args.count} P2 declarations' messages (3 posts each), PostgreSQL")
-        with PostgresServer() as postgres:
-            for n in range(args.rounds):
-                for label, scale in SCALES.items():
-                    url = postgres.create_database(f"tail_{label}_{n}")
-                    bot = Path(sys.executable).with_name("chatops-bot")
-                    env = {**os.environ, "DATABASE_URL": url}
-                    subprocess.run([bot, "migrate"], env=env, check=True, capture_output=True)
-                    profile = f"{args.profile}-{label}.prof" if args.profile else ""
-                    api = f"http://127.0.0.1:{port}/api/"
-                    uvloop.run(deliver(url, api, args.count, scale, profile))
-    finally:
-        server.terminate()
+        for n in range(args.rounds):
+            for label, scale in SCALES.items():
+                url = postgres.create_database(f"tail_{label}_{n}")
+                bot = Path(sys.executable).with_name("chatops-bot")
+                env = {**os.environ, "DATABASE_URL": url}
+                subprocess.run([bot, "migrate"], env=env, check=True, capture_output=True)
+                profile = f"{args.profile}-{label}.prof" if args.profile else ""
+                uvloop.run(deliver(url, f"{base}/api/", args.count, scale, profile))
 
 
 if __name__ == "__main__":

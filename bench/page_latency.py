@@ -31,11 +31,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster import BOT_TOKEN, SIGNING_SECRET  # noqa: E402
+from bench.cluster import BOT_TOKEN, SIGNING_SECRET, start_in_process  # noqa: E402
 from bot.console.workspace import RecordedCall, RecordedResponse, SlackDouble  # noqa: E402
 from bot.policy import load_policy  # noqa: E402
-from bot.runtime import create_bot  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from bot.slack.limits import SlackLimits  # noqa: E402
 from bot.slack.requests import SlackRequestSender, slash_command_body  # noqa: E402
 
@@ -94,21 +92,11 @@ async def measure(count: int, pace_scale: float, database_url: str) -> None:
         await double.start()
         stack.push_async_callback(double.stop)
         double.add_channel(CHANNEL, "bench")
-        settings = Settings(
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=double.api_url,
-            SLACK_APP_TOKEN=None,
-            DATABASE_URL=database_url,
-            SLACK_PACE_SCALE=pace_scale,
+        url = await start_in_process(
+            stack, double, database_url, pace_scale=pace_scale, policy=policy
         )
-        bot = create_bot(settings, policy=policy)
-        await bot.start("127.0.0.1", 0)
-        stack.push_async_callback(bot.stop)
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        sender = SlackRequestSender(
-            f"http://127.0.0.1:{bot.port}/slack/events", SIGNING_SECRET, session=session
-        )
+        sender = SlackRequestSender(url, SIGNING_SECRET, session=session)
         bodies = [
             slash_command_body(
                 text=f"declare P2 Burst declaration {n}",

@@ -89,6 +89,23 @@ def _serve(port: int) -> None:
 
 
 @contextlib.contextmanager
+def trivial_api() -> Iterator[str]:
+    """`_serve` in a child process, until it answers; yields its base URL."""
+    port = _free_port()
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
+    server.start()
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.join()
+
+
+@contextlib.contextmanager
 def _redis() -> Iterator[str]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = _free_port()
@@ -229,15 +246,7 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="also measure with a RedisPacer")
     parser.add_argument("--uvloop", action="store_true", help="on uvloop, as `chatops-bot run`")
     args = parser.parse_args()
-    port = _free_port()
-    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
-    server.start()
-    try:
-        for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
+    with trivial_api() as base:
         with _redis() if args.redis else contextlib.nullcontext() as redis_url:
             if args.uvloop:
                 import uvloop
@@ -245,9 +254,6 @@ def main() -> None:
                 uvloop.run(measure(args, base, redis_url))
             else:
                 asyncio.run(measure(args, base, redis_url))
-    finally:
-        server.terminate()
-        server.join()
 
 
 if __name__ == "__main__":
