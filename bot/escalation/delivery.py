@@ -88,18 +88,28 @@ class EscalationDelivery:
             since=payload.get("since") or "declared",
         )
 
-    @staticmethod
-    def _withdrawn(incident: Incident, payload: dict[str, Any]) -> bool:
-        # Acknowledged or resolved after the page fired: nobody needs it any more (a page
-        # queued behind a Slack outage must not ring someone after the ack). A page made by
-        # hand for an incident already acknowledged is wanted all the same.
-        if not incident.is_open:
-            return True
-        return incident.acknowledged_at is not None and not payload.get("acknowledged")
+    async def _page_incident(self, effect: Effect) -> Incident | None:
+        """The incident of a page effect, or None when the page is withdrawn: acknowledged or
+        resolved after the page fired, nobody needs it any more (a page queued behind a Slack
+        outage must not ring someone after the ack), nor after a reopening, which started
+        another escalation with pages of its own. A page made by hand for an incident
+        already acknowledged is wanted all the same."""
+        async with self.store.autocommit() as db:
+            incident = await incidents.get(db, effect.incident or "")
+            if incident is None or not incident.is_open:
+                return None
+            if incident.acknowledged_at is not None and not effect.payload.get("acknowledged"):
+                return None
+            anchor = effect.payload.get("anchor")
+            if anchor is not None:  # pages queued before the anchor was recorded: kept
+                state = await escalations.get_state(db, incident.id)
+                if state is not None and state.anchor_at.timestamp() != anchor:
+                    return None
+        return incident
 
     async def _deliver_page(self, effect: Effect) -> None:
-        incident = await self._incident(effect)
-        if incident is None or self._withdrawn(incident, effect.payload):
+        incident = await self._page_incident(effect)
+        if incident is None:
             return
         await self.notifier.page(
             incident, self._page_of(effect.payload), channel=self._channel(incident)
@@ -107,8 +117,8 @@ class EscalationDelivery:
 
     async def _fan_out(self, effect: Effect) -> None:
         """Expand the page's user groups and queue one DM per person, each once."""
-        incident = await self._incident(effect)
-        if incident is None or self._withdrawn(incident, effect.payload):
+        incident = await self._page_incident(effect)
+        if incident is None:
             return
         users: list[str] = []
         unreadable: list[tuple[str, NotifierError]] = []
@@ -149,8 +159,8 @@ class EscalationDelivery:
                     await change.enqueue(incident.id, [dm])
 
     async def _deliver_dm(self, effect: Effect) -> None:
-        incident = await self._incident(effect)
-        if incident is None or self._withdrawn(incident, effect.payload):
+        incident = await self._page_incident(effect)
+        if incident is None:
             return
         await self.notifier.page_user(
             incident,

@@ -145,7 +145,7 @@ class EscalationFiring:
             waited = (now - state.anchor_at).total_seconds()
             since = "declared" if state.anchor_at == incident.declared_at else "reopened"
             page = Page(reminder.level, targets, waited=waited, since=since)
-            await self.page(change, incident, reminder.id, page)
+            await self.page(change, incident, reminder.id, page, anchor=state.anchor_at)
             new_state = replace(state, level=max(state.level, reminder.level))
             firing = Firing(ReminderStatus.FIRED, f"paged level {reminder.level}")
         elif reminder.kind in _BREACH_TARGET:
@@ -169,9 +169,11 @@ class EscalationFiring:
         reminder_id: int,
         page: Page,
         *,
+        anchor: datetime,
         actor: Actor = SYSTEM,
     ) -> None:
-        """Record a page and queue its post and its DMs (scheduled, or by hand)."""
+        """Record a page and queue its post and its DMs (scheduled, or by hand); `anchor` is
+        its escalation's start (declaration or reopening)."""
         # A DM names the incident channel: while the war room is still to be opened, the DMs
         # wait for it in the incident's lane; otherwise each goes in its own (dm_lane).
         own = incident.channel_id is not None or not self.policy.has_war_room(incident.severity)
@@ -184,6 +186,8 @@ class EscalationFiring:
             "reason": page.reason,
             "since": page.since,
             "acknowledged": incident.acknowledged_at is not None,
+            # A reopening starts another escalation: this page is withdrawn then (delivery).
+            "anchor": anchor.timestamp(),
         }
         text = refs.text(f"Paged level {page.level}: ", *_mentions(page.recipients))
         if page.by:

@@ -87,7 +87,9 @@ class ManualEscalation:
                 tx, incident.id, state.plan, planned, now, reason=reason, actor=actor.user_id
             )
             page = Page(level, tuple(spec.notify), by=actor.user_id, reason=reason)
-            await self.firing.page(change, incident, reminder_id, page, actor=actor)
+            await self.firing.page(
+                change, incident, reminder_id, page, anchor=state.anchor_at, actor=actor
+            )
             await reminders.finish(
                 tx, reminder_id, self.engine.owner, ReminderStatus.FIRED, now, "paged by hand"
             )

@@ -12,12 +12,12 @@ from typing import Any
 from bot.clock import utc_from_timestamp
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.models import Severity
-from bot.store import Row, Tx, among
+from bot.store import Row, Statements, Tx, among
 
 # -- escalation state ---------------------------------------------------------------------
 
 
-async def get_state(tx: Tx, incident_id: str) -> EscalationState | None:
+async def get_state(tx: Statements, incident_id: str) -> EscalationState | None:
     row = await tx.fetchone("SELECT * FROM escalations WHERE incident_id = ?", (incident_id,))
     return _state(row) if row is not None else None
 

@@ -156,6 +156,25 @@ async def test_a_page_dm_waits_for_the_war_room_it_names(any_env: Env) -> None:
     assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
 
 
+async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(env: Env) -> None:
+    # The on-call person's DM channel cannot be opened for a while: the declaration's DM is
+    # still queued when the incident is acknowledged, resolved and reopened. The reopening
+    # pages level 1 again; the first escalation's DM, acknowledged, must not ring as well.
+    env.double.http_error("conversations.open", 500, times=3)
+    incident = await env.declare("P2")
+    assert env.dms("You are paged") == {}
+    await env.services.incidents.acknowledge(incident.id, BOB)
+    await env.services.incidents.resolve(incident.id, ALICE, summary="Looked fixed")
+    env.clock.advance(seconds=5)  # before the DM's retry comes due
+    await env.services.incidents.reopen(incident.id, ALICE, reason="Errors are back")
+    await env.deliver()
+    for _ in range(4):  # each retry comes due
+        await env.step(minutes=2)
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+    [dm] = env.posts("You are paged (escalation level 1)")
+    assert "It has just been reopened" in str(dm.params["text"])
+
+
 async def test_acknowledging_cancels_the_pages_and_the_ack_target_only(env: Env) -> None:
     incident = await env.declare("P1")
     await env.step(minutes=10)
