@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # Slack's clock against ours, when telling whether a channel is younger than its incident.
 ADOPT_CLOCK_SKEW = timedelta(minutes=10)
+# How long the incident's pages wait for the war room they name while Slack keeps failing to
+# create it (5xx, timeouts): then its creation fails for good, the pages go out naming the
+# announcement channel, and `/incident warroom` tries again. Else nobody was paged for hours.
+CREATE_PATIENCE = timedelta(minutes=1)
 
 
 class WarRoom:
@@ -56,7 +60,13 @@ class WarRoom:
                 await self.steps.queue(tx, incident, INVITE, SUMMARY, REFRESH, kind="war_room")
             self.steps.kick()
             return
-        channel_id, name = await self._create_channel(incident)
+        try:
+            channel_id, name = await self._create_channel(incident)
+        except NotifierError as exc:
+            if not exc.retryable or self.clock.now() - effect.created_at < CREATE_PATIENCE:
+                raise
+            code = exc.error_code or "failed"
+            raise NotifierError(str(exc), error_code=code, retryable=False) from exc
         now = self.clock.now()
         async with self.store.transaction() as tx:
             stored = await tx.execute(

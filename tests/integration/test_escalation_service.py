@@ -156,6 +156,31 @@ async def test_a_page_dm_waits_for_the_war_room_it_names(any_env: Env) -> None:
     assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
 
 
+async def test_a_war_room_slack_keeps_failing_to_create_holds_the_pages_a_minute_only(
+    env: Env,
+) -> None:
+    # conversations.create answers 500 on and on (chat.postMessage works): the pages, which
+    # wait for the war room they name, waited with it for up to 24 hours. After a minute
+    # the room's creation fails for good and the pages go out naming the announcement channel.
+    env.double.http_error("conversations.create", 500, times=1000)
+    incident = await env.declare("P1")
+    assert env.dms("You are paged") == {}
+    for _ in range(3):
+        await env.step(seconds=30)
+    (dm,) = env.posts("You are paged (escalation level 1)")
+    assert "Join <#C0INCIDENTS>" in str(dm.params["text"])
+    [page] = env.posts("Escalation level 1")
+    assert page.params["channel"] == "C0INCIDENTS"
+    assert "could not create its war room" in str(env.posts("war room")[0].params["text"])
+    assert "notification_failed" in await env.timeline_kinds(incident)
+
+    env.double.reset()  # Slack mends: the room opens on request, as it was told
+    await env.services.incidents.retry_war_room(incident.id, ALICE)
+    await env.deliver()
+    incident = await env.services.incidents.get(incident.id)
+    assert incident is not None and incident.channel_id is not None
+
+
 async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(env: Env) -> None:
     # The on-call person's DM channel cannot be opened for a while: the declaration's DM is
     # still queued when the incident is acknowledged, resolved and reopened. The reopening
