@@ -10,6 +10,7 @@ from bot.escalation import storage as escalations
 from bot.escalation.firing import EscalationFiring
 from bot.escalation.planner import ReminderKind
 from bot.incidents.changes import IncidentChange, IncidentChanges
+from bot.incidents.schemas import MESSAGE_MAX
 from bot.models import Actor, Incident
 from bot.notify import Page
 from bot.permissions import Permissions
@@ -64,7 +65,8 @@ class ManualEscalation:
         """
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may escalate incidents.")
-        reason = " ".join(reason.split())[:500]
+        # The command refuses a reason over MESSAGE_MAX; the bound is for other callers.
+        reason = " ".join(reason.split())[:MESSAGE_MAX]
         async with self.changes.begin(request_id=request_id) as change:
             tx, now = change.tx, change.now
             incident = await change.lock(incident_id)

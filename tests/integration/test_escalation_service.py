@@ -156,6 +156,23 @@ async def test_a_page_dm_waits_for_the_war_room_it_names(any_env: Env) -> None:
     assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
 
 
+async def test_an_escalation_reason_within_the_limit_is_kept_whole(env: Env) -> None:
+    # README: an escalation reason may be 2,000 characters; it was cut at 500 without a word.
+    incident = await env.declare("P1")
+    reason = " ".join(["slow"] * 399) + " ENDED"  # 2,000 characters
+    assert len(reason) == 2000
+    await env.services.escalation.escalate(incident.id, ALICE, reason)
+    await env.deliver()
+    events = await env.services.incidents.timeline(incident.id)
+    [paged] = [e for e in events if e.kind == "paged" and e.said]
+    assert paged.said == reason
+    assert ("escalation.page", ALICE.user_id, "ok") in await env.audit_actions(incident)
+    entries = [e async for e in env.services.audit.entries(incident_id=incident.id)]
+    [audited] = [e for e in entries if e.action == "escalation.page" and e.actor == ALICE.user_id]
+    assert audited.args["reason"] == reason
+    assert env.dms("slow slow") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+
+
 async def test_a_war_room_slack_keeps_failing_to_create_holds_the_pages_a_minute_only(
     env: Env,
 ) -> None:
