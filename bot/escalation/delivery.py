@@ -103,7 +103,7 @@ class EscalationDelivery:
             anchor = effect.payload.get("anchor")
             if anchor is not None:  # pages queued before the anchor was recorded: kept
                 state = await escalations.get_state(db, incident.id)
-                if state is not None and state.anchor_at.timestamp() != anchor:
+                if state is not None and state.anchor_at > utc_from_timestamp(anchor):
                     return None
         return incident
 

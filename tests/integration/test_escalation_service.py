@@ -198,7 +198,10 @@ async def test_a_war_room_slack_keeps_failing_to_create_holds_the_pages_a_minute
     assert incident is not None and incident.channel_id is not None
 
 
-async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(env: Env) -> None:
+async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(
+    any_env: Env,
+) -> None:
+    env = any_env
     # The on-call person's DM channel cannot be opened for a while: the declaration's DM is
     # still queued when the incident is acknowledged, resolved and reopened. The reopening
     # pages level 1 again; the first escalation's DM, acknowledged, must not ring as well.
