@@ -198,6 +198,19 @@ def take_incident_id(rest: str) -> tuple[str | None, str]:
     return head.upper(), tail.strip()
 
 
+def take_id_either_end(rest: str) -> tuple[str | None, str]:
+    """An incident ID first or last (`severity P1 INC-...`, as the README writes it), for
+    commands whose other arguments are single words that never look like one."""
+    incident_id, tail = take_incident_id(rest)
+    if incident_id is not None:
+        return incident_id, tail
+    head, _, last = tail.rpartition(" ")
+    if head and _LOOKS_LIKE_ID.match(last):
+        incident_id, _ = take_incident_id(last)
+        return incident_id, head.strip()
+    return None, tail
+
+
 def parse_target(rest: str, command: str) -> IncidentTarget:
     """`ack`, `show`, `timeline`, `warroom`: an optional incident ID and nothing else."""
     incident_id, tail = take_incident_id(rest)
@@ -212,7 +225,8 @@ def _check_length(what: str, text: str, limit: int) -> None:
 
 
 def parse_severity(rest: str) -> ChangeSeverity:
-    incident_id, tail = take_incident_id(rest)
+    """`[ID] <severity>` or `<severity> [ID]`."""
+    incident_id, tail = take_id_either_end(rest)
     if not tail:
         raise UsageError("Give the new severity.")
     if tail.upper() not in Severity.__members__:
@@ -244,8 +258,8 @@ def parse_role(word: str) -> IncidentRole:
 
 
 def parse_assign(rest: str) -> AssignRole:
-    """`[ID] <role> <@user>` (the mention may also come first)."""
-    incident_id, tail = take_incident_id(rest)
+    """`[ID] <role> <@user>` or `<role> <@user> [ID]` (the mention may also come first)."""
+    incident_id, tail = take_id_either_end(rest)
     tokens = tail.split()
     if len(tokens) != 2:
         raise UsageError("Give a role and one person.")

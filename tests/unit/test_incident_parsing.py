@@ -138,6 +138,8 @@ def test_plain_text_at_name_explains_itself() -> None:
         ("tech_lead <@U0BOB>", IncidentRole.TECH_LEAD, "U0BOB", None),
         ("<@U0BOB> comms-lead", IncidentRole.COMMS_LEAD, "U0BOB", None),
         (f"{ID} sme <@U0CAROL|carol>", IncidentRole.SME, "U0CAROL", ID),
+        # The README's order: the ID last.
+        (f"commander <@U0BOB> {ID.lower()}", IncidentRole.COMMANDER, "U0BOB", ID),
     ],
 )
 def test_assign(text: str, role: IncidentRole, user_id: str, incident_id: str | None) -> None:
@@ -165,6 +167,11 @@ def test_targets_and_small_commands() -> None:
         parse_target(f"{ID} now", "ack")
     assert parse_severity("p0").severity is Severity.P0
     assert parse_severity(f"{ID} P2").incident_id == ID
+    # The README writes `/incident severity <P0-P3> [ID]`: the ID last is taken as well.
+    last = parse_severity(f"P0 {ID}")
+    assert (last.severity, last.incident_id) == (Severity.P0, ID)
+    with pytest.raises(UsageError, match="'INC-2026' is not an incident ID"):
+        parse_severity("P0 INC-2026")
     with pytest.raises(UsageError, match="'P9' is not a severity"):
         parse_severity("P9")
     # A first word that only starts like an ID is text, not a mistyped ID.
