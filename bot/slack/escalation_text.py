@@ -36,8 +36,10 @@ def mentions(recipients: Sequence[str]) -> str:
 
 def _page_reason(page: Page) -> str:
     if page.by:
+        # The reason is closed with a full stop, else it ran into "Acknowledge with ...".
+        ends = "" if page.reason.rstrip().endswith((".", "!", "?")) else "."
         return f"{user(page.by)} escalated it by hand" + (
-            f": {said(page.reason)}" if page.reason else "."
+            f": {said(page.reason)}{ends}" if page.reason else "."
         )
     if page.waited:
         return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."

@@ -381,7 +381,10 @@ async def test_manual_escalation_pages_the_next_level_now(env: Env) -> None:
     await env.deliver()
     assert (done.level, done.recipients, done.last_level) == (2, ("U0ENGLEAD", "S0SRE"), 3)
     [page] = env.posts("Escalation level 2")
-    assert "<@U0BOB> escalated it by hand: need the database team" in page.params["text"]
+    # The reason ends its sentence: it does not run into the next one.
+    assert "<@U0BOB> escalated it by hand: need the database team. Acknowledge with" in str(
+        page.params["text"]
+    )
     assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
     assert (K.PAGE, 2) not in await env.pending(incident)  # its scheduled page is withdrawn
     assert (await env.pending(incident))[(K.PAGE, 3)] == T0 + 60 * MIN
