@@ -42,6 +42,12 @@ def dm_lane(user_id: str) -> str:
     return f"dm/{user_id}"
 
 
+# The lane, within its incident's, of the fan-outs that read a page's user groups (and who is
+# on call at a paging service): in the incident's lane they, and so their DMs, waited for
+# every post queued before them in a busy announcement channel.
+FANOUT_LANE = "fanout"
+
+
 class EscalationDelivery:
     """The outbox handlers of pages, breach warnings and reminders."""
 

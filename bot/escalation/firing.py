@@ -19,7 +19,15 @@ from bot import refs
 from bot.durations import humanize_seconds
 from bot.escalation import planner
 from bot.escalation import storage as escalations
-from bot.escalation.delivery import BREACH, PAGE_DM, PAGE_FANOUT, PAGE_POST, REMIND, dm_lane
+from bot.escalation.delivery import (
+    BREACH,
+    FANOUT_LANE,
+    PAGE_DM,
+    PAGE_FANOUT,
+    PAGE_POST,
+    REMIND,
+    dm_lane,
+)
 from bot.escalation.extensions import ProviderPages
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
@@ -70,10 +78,10 @@ async def _write_batch(tx: Tx, batch: _BatchStates) -> None:
 def _dms(payload: dict[str, Any], recipients: Sequence[str], *, own_lanes: bool) -> list[Queued]:
     """A page's DMs: one per person, queued with the page when it names people only, each in
     a lane of its own when `own_lanes`. A user group (read from Slack) or a paging service
-    (who is on call now) is expanded by a fan-out effect of its own, which queues the DMs
-    when it runs."""
+    (who is on call now) is expanded by a fan-out effect of its own (in the fan-out lane when
+    `own_lanes`), which queues the DMs when it runs."""
     if any(target in PROVIDERS or is_group(target) for target in recipients):
-        return [Queued(PAGE_FANOUT, payload)]
+        return [Queued(PAGE_FANOUT, payload, lane=FANOUT_LANE if own_lanes else "")]
     people = dict.fromkeys(recipients)  # in order, each once
     return [
         Queued(PAGE_DM, {**payload, "user_id": user_id}, lane=dm_lane(user_id) if own_lanes else "")

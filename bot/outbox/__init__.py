@@ -16,8 +16,9 @@ every earlier undone one of its lane (a run, delivered in order). The claim read
 it is and locks those rows in one transaction, re-checking each under its lock (SKIP LOCKED
 on PostgreSQL), so it holds across processes. A lane is named after its incident: the
 incident's id, or the id, a `/` and a part of its work that keeps its own order (one paging
-provider's calls, `INC-.../pagerduty`; a page's DM to one person, `INC-.../dm/U...`, which
-must not wait behind the incident's posts in a busy channel); `Effect.incident` reads the
+provider's calls, `INC-.../pagerduty`; a page's DM to one person, `INC-.../dm/U...`, and
+the reading of a page's user groups, `INC-.../fanout`, which must not wait behind the
+incident's posts in a busy channel); `Effect.incident` reads the
 incident back. The key is the incident, not the channel: one change targets several
 channels (the war room, the announcement channel, direct messages) whose target is only known
 at delivery (a war room that does not exist yet), and the war room's set-up must come before

@@ -132,7 +132,7 @@ async def test_a_page_dm_does_not_wait_for_the_incident_channels_messages(any_en
     # post there are retried later. The on-call person's DM goes to another channel.
     env.double.http_error("chat.postMessage", 500, times=4, channel="C0INCIDENTS")
     incident = await env.declare("P2")
-    assert env.posts(f"Incident Update: {incident.id}") == []
+    assert env.posts("Incident Update: Checkout down") == []
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
 
     for _ in range(4):  # each retry comes due: the channel gets both, in their order
@@ -145,6 +145,34 @@ async def test_a_page_dm_does_not_wait_for_the_incident_channels_messages(any_en
     assert len(in_channel) == 2 and in_channel[0].startswith("Incident Update:"), in_channel
     assert "level 1" in in_channel[1]
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+
+async def test_a_user_groups_page_dms_do_not_wait_for_the_incident_channels_messages(
+    tmp_path: Path,
+) -> None:
+    # The level names a user group: its members are read from Slack by a fan-out effect,
+    # which waited in the incident's lane behind the announcement channel's posts.
+    policy = MATRIX_POLICY.replace(
+        "- {after: 0, notify: [U0ONCALL]}\n    - {after: 30m, notify: [U0TEAMLEAD]}",
+        "- {after: 0, notify: [S0SRE]}\n    - {after: 30m, notify: [U0TEAMLEAD]}",
+    )
+    assert policy != MATRIX_POLICY
+    env = await start_env(
+        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
+    )
+    try:
+        env.double.http_error("chat.postMessage", 500, times=4, channel="C0INCIDENTS")
+        await env.declare("P2")
+        assert env.posts("Incident Update: Checkout down") == []
+        paged = "You are paged (escalation level 1)"
+        assert env.dms(paged) == {"U0SRE1": 1, "U0SRE2": 1, "U0ENGLEAD": 1}
+        for _ in range(4):  # each retry comes due: the channel gets its posts, once each
+            await env.step(minutes=5)
+        assert len(env.posts("Incident Update: Checkout down")) == 1
+        assert len(env.posts("Escalation level 1")) == 1
+        assert env.dms(paged) == {"U0SRE1": 1, "U0SRE2": 1, "U0ENGLEAD": 1}
+    finally:
+        await stop_env(env)
 
 
 async def test_a_page_dm_waits_for_the_war_room_it_names(any_env: Env) -> None:
