@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 # Slack's clock against ours, when telling whether a channel is younger than its incident.
 ADOPT_CLOCK_SKEW = timedelta(minutes=10)
 # How long the incident's pages wait for the war room they name while Slack keeps failing to
-# create it (5xx, timeouts): then its creation fails for good, the pages go out naming the
-# announcement channel, and `/incident warroom` tries again. Else nobody was paged for hours.
+# create it (5xx, timeouts; not rate limits): then its creation fails for good, the pages go
+# out naming the announcement channel, and `/incident warroom` tries again. Else nobody was
+# paged for hours.
 CREATE_PATIENCE = timedelta(minutes=1)
 
 
@@ -63,7 +64,10 @@ class WarRoom:
         try:
             channel_id, name = await self._create_channel(incident)
         except NotifierError as exc:
-            if not exc.retryable or self.clock.now() - effect.created_at < CREATE_PATIENCE:
+            # A rate limit is Slack working at its pace (a burst of war rooms): it is waited
+            # out. An outage is not, past CREATE_PATIENCE.
+            waited = self.clock.now() - effect.created_at
+            if not exc.retryable or exc.error_code == "ratelimited" or waited < CREATE_PATIENCE:
                 raise
             code = exc.error_code or "failed"
             raise NotifierError(str(exc), error_code=code, retryable=False) from exc

@@ -226,6 +226,19 @@ async def test_a_war_room_slack_keeps_failing_to_create_holds_the_pages_a_minute
     assert incident is not None and incident.channel_id is not None
 
 
+async def test_a_war_room_slack_rate_limits_for_minutes_is_waited_for(env: Env) -> None:
+    # 429s are Slack working at its pace (a burst of war rooms): no giving up on the room.
+    env.double.rate_limit("conversations.create", retry_after=30, times=5)
+    incident = await env.declare("P1")
+    for _ in range(6):
+        await env.step(seconds=31)
+    incident = await env.services.incidents.get(incident.id)
+    assert incident is not None and incident.channel_id is not None
+    assert env.posts("could not create its war room") == []
+    (dm,) = env.posts("You are paged (escalation level 1)")
+    assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
+
+
 async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(
     any_env: Env,
 ) -> None:
