@@ -69,7 +69,7 @@ class WarRoom:
             waited = self.clock.now() - effect.created_at
             if not exc.retryable or exc.error_code == "ratelimited" or waited < CREATE_PATIENCE:
                 raise
-            code = exc.error_code or "failed"
+            code = exc.error_code or "slack_unreachable"  # a timeout, a dropped connection
             raise NotifierError(str(exc), error_code=code, retryable=False) from exc
         now = self.clock.now()
         async with self.store.transaction() as tx:

@@ -40,6 +40,14 @@ ERROR_ADVICE = {
     "user_is_ultra_restricted": "Single-channel guests cannot be added to another channel.",
     "no_such_subteam": "That user group does not exist any more; fix the policy.",
 }
+# Slack failing, not refusing (a war room given up on after a minute of them): nothing to fix.
+SLACK_FAILING = {
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "slack_unreachable",
+}
 
 
 def step_failed(incident: Incident, step: str, target: str | None, error: str) -> str:
@@ -52,7 +60,12 @@ def step_failed(incident: Incident, step: str, target: str | None, error: str) -
     what = STEP_DESCRIPTIONS.get(step, step.replace("_", " ")).format(target=where)
     what = " ".join(what.split())  # no double space when there is no target
     advice = ERROR_ADVICE.get(error, "")
-    if step in WAR_ROOM_STEPS:
+    if step in WAR_ROOM_STEPS and error in SLACK_FAILING:
+        advice = (
+            "Slack kept failing; the pages went to the announcement channel. Run"
+            f" `/incident warroom {incident.id}` once Slack answers again."
+        )
+    elif step in WAR_ROOM_STEPS:
         advice = f"{advice} Fix it, then run `/incident warroom {incident.id}`.".strip()
     return (
         f":warning: *{incident.id}* stands, but I could not {what} (`{error}`). {advice}".rstrip()
