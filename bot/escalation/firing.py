@@ -149,7 +149,7 @@ class EscalationFiring:
         new_state = state
         firing = Firing(ReminderStatus.FIRED, "reminded")
         if reminder.kind == ReminderKind.PAGE:
-            targets = self._level_targets(incident.severity, reminder)
+            targets = self._level_targets(incident.severity, reminder, state)
             waited = (now - state.anchor_at).total_seconds()
             since = "declared" if state.anchor_at == incident.declared_at else "reopened"
             page = Page(reminder.level, targets, waited=waited, since=since)
@@ -233,7 +233,13 @@ class EscalationFiring:
                 acknowledged=incident.acknowledged_at is not None,
             )
 
-    def _level_targets(self, severity: Severity, reminder: Reminder) -> tuple[str, ...]:
+    def _level_targets(
+        self, severity: Severity, reminder: Reminder, state: EscalationState
+    ) -> tuple[str, ...]:
+        if reminder.level <= state.level and reminder.notify:
+            # A level already reached, paged again after a raise of the severity: only the
+            # people the old severity did not name (planner.catch_up_pages).
+            return reminder.notify
         # Whoever the policy names now (the rota may have changed since planning).
         levels = self.policy.levels(severity)
         if 1 <= reminder.level <= len(levels):

@@ -15,7 +15,8 @@ Rules (the severity and escalation matrices of the policy):
   open-incident reminder and plans the preliminary and formal reviews; reopening cancels
   the reviews and starts a new plan counted from the reopening; a severity change re-plans
   pages and targets for the new severity from the same start, without paging again the
-  levels already paged and without warning twice about a breach already recorded.
+  levels already paged and without warning twice about a breach already recorded; raising
+  it pages at once the people of the levels already reached whom nobody paged yet.
 """
 
 from __future__ import annotations
@@ -174,8 +175,10 @@ def plan_change(
     policy: Policy,
     state: EscalationState,
     now: datetime,
+    paged: frozenset[str] = frozenset(),
 ) -> Replan:
-    """The re-plan for one lifecycle change (`IncidentChange.kind`)."""
+    """The re-plan for one lifecycle change (`IncidentChange.kind`); `paged`: the targets
+    this escalation has paged so far (read for a severity change only)."""
     if kind == "declared":
         return plan_declared(after, policy)
     if kind == "acknowledged":
@@ -193,19 +196,23 @@ def plan_change(
         ]
         return Replan(OPEN_BOUND | REVIEWS, tuple(reminders), fresh)
     if kind == "severity_changed":
-        return _plan_severity_change(after, policy, state)
+        return _plan_severity_change(after, policy, state, now, paged)
     if before is not None and before.next_update_due != after.next_update_due:
         # A status update (or anything else that moved the next update) re-plans the reminder.
         return Replan(frozenset({ReminderKind.UPDATE_DUE}), tuple(update_reminders(after)), state)
     return Replan(frozenset(), (), state)
 
 
-def _plan_severity_change(incident: Incident, policy: Policy, state: EscalationState) -> Replan:
+def _plan_severity_change(
+    incident: Incident, policy: Policy, state: EscalationState, now: datetime, paged: frozenset[str]
+) -> Replan:
     # Same start, new matrix row. Levels already paged stay paged; a level whose time has
     # already come under the new severity is due at once (the planned time is in the past).
     new_state = replace(state, plan=state.plan + 1, severity=incident.severity)
     reminders: list[PlannedReminder] = []
     if incident.acknowledged_at is None:
+        if incident.severity.value < state.severity.value:  # raised (P0 is the highest)
+            reminders += catch_up_pages(policy, state, incident.severity, now, paged)
         reminders += page_reminders(
             policy, incident.severity, state.anchor_at, above_level=state.level
         )
@@ -218,6 +225,27 @@ def _plan_severity_change(incident: Incident, policy: Policy, state: EscalationS
     )
     reminders += update_reminders(incident)
     return Replan(OPEN_BOUND, tuple(reminders), new_state)
+
+
+def catch_up_pages(
+    policy: Policy,
+    state: EscalationState,
+    raised_to: Severity,
+    now: datetime,
+    already: frozenset[str] = frozenset(),
+) -> list[PlannedReminder]:
+    """When the severity is raised, the people its levels already reached (1 to
+    `state.level`) name whom neither the old severity's levels nor this escalation's pages
+    (`already`) did: paged now, each level with only them. Nobody is paged twice."""
+    old_levels = policy.levels(state.severity)[: state.level]
+    paged = set(already) | {target for level in old_levels for target in level.notify}
+    pages: list[PlannedReminder] = []
+    for number, level in enumerate(policy.levels(raised_to)[: state.level], start=1):
+        missing = tuple(target for target in level.notify if target not in paged)
+        if missing:
+            pages.append(PlannedReminder(ReminderKind.PAGE, now, level=number, notify=missing))
+            paged.update(missing)
+    return pages
 
 
 def next_level(policy: Policy, state: EscalationState) -> tuple[int, EscalationLevel] | None:

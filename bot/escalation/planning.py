@@ -46,7 +46,10 @@ class ReminderPlanning:
             None if change.kind == "declared" else await self.states.current_state(tx, incident.id)
         )
         state = stored or planner.initial_state(incident)
-        replan = planner.plan_change(change.kind, change.before, incident, self.policy, state, now)
+        paged = await self._paged(tx, change, state)
+        replan = planner.plan_change(
+            change.kind, change.before, incident, self.policy, state, now, paged
+        )
         if replan.is_empty and replan.state == state:
             return
         if replan.cancel:
@@ -76,3 +79,23 @@ class ReminderPlanning:
         for reminder in due_now:
             # The escalation handler reads and saves the state written above, in this tx.
             await self.engine.firing.fire_in(firing, reminder, incident)
+
+    @staticmethod
+    async def _paged(
+        tx: Tx, change: IncidentChange, state: planner.EscalationState
+    ) -> frozenset[str]:
+        """Whom this escalation has paged so far, when a raised severity may page more."""
+        before = change.before
+        if change.kind != "severity_changed" or before is None or state.level == 0:
+            return frozenset()
+        if change.after.acknowledged_at is not None:
+            return frozenset()
+        fired = await reminders.for_incident(tx, change.after.id, [ReminderStatus.FIRED])
+        return frozenset(
+            target
+            for reminder in fired
+            if reminder.kind == planner.ReminderKind.PAGE
+            and reminder.fired_at is not None
+            and reminder.fired_at >= state.anchor_at
+            for target in reminder.notify
+        )

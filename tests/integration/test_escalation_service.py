@@ -360,9 +360,15 @@ async def test_upgrade_pages_at_once_the_levels_already_due(env: Env) -> None:
 
     await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P0)
     await env.deliver()
-    # P0's ack target (15 min) has long passed: warned at once. Level 2 is not paged again.
+    # P0's ack target (15 min) has long passed: warned at once. Level 2 was reached: P0's
+    # level-2 people, whom P2 did not name, are paged now; the team lead is not paged again.
     assert len(env.posts("missed its acknowledgement target")) == 1
-    assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+    assert env.dms("escalation level 2") == {
+        "U0TEAMLEAD": 1,
+        "U0ENGLEAD": 1,
+        "U0SRE1": 1,
+        "U0SRE2": 1,
+    }
     assert await env.pending(incident) == {
         (K.PAGE, 3): T0 + 60 * MIN,
         (K.RESOLVE_BREACH, 0): T0 + 2 * 60 * MIN,
@@ -370,6 +376,36 @@ async def test_upgrade_pages_at_once_the_levels_already_due(env: Env) -> None:
     }
     await env.step(minutes=20)
     assert env.dms("escalation level 3") == {"U0VPENG": 1}
+
+
+async def test_raising_the_severity_pages_whom_its_reached_levels_name_and_nobody_twice(
+    tmp_path: Path,
+) -> None:
+    # P1's first level names the incident commander besides the on-call person: raising a P2
+    # to P1 left the commander unpaged (level 1 counted as paged), and nothing ever paged them.
+    policy = MATRIX_POLICY.replace(
+        "  P1:\n    - {after: 0, notify: [U0ONCALL]}",
+        "  P1:\n    - {after: 0, notify: [U0ONCALL, U0IC]}",
+    )
+    assert policy != MATRIX_POLICY
+    env = await start_env(
+        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
+    )
+    try:
+        incident = await env.declare("P2")
+        await env.step(minutes=5)
+        await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P1)
+        await env.deliver()
+        await env.step(seconds=1)
+        assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1, "U0IC": 1}
+        assert (await env.timeline_kinds(incident)).count("paged") == 2
+        # Lowering it again and raising it once more pages nobody a second time.
+        await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P2)
+        await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P1)
+        await env.step(seconds=1)
+        assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1, "U0IC": 1}
+    finally:
+        await stop_env(env)
 
 
 async def test_upgrade_before_the_levels_are_due_keeps_the_waits(env: Env) -> None:
