@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 
 # Slack's clock against ours, when telling whether a channel is younger than its incident.
 ADOPT_CLOCK_SKEW = timedelta(minutes=10)
-# How long the incident's pages wait for the war room they name while Slack keeps failing to
-# create it (5xx, timeouts; not rate limits): then its creation fails for good, the pages go
-# out naming the announcement channel, and `/incident warroom` tries again. Else nobody was
-# paged for hours.
-CREATE_PATIENCE = timedelta(minutes=1)
+# How many times the war room is tried while Slack keeps failing to create it (5xx, timeouts;
+# rate limits do not count): the outbox's back-off between them (2, 4, 8, 16, 32 s) makes it
+# about a minute of failures, however long the room waited for its turn first. Then its
+# creation fails for good, the pages that wait for it go out naming the announcement
+# channel, and `/incident warroom` tries again. Else nobody was paged for hours.
+CREATE_ATTEMPTS = 6
 
 
 class WarRoom:
@@ -65,9 +66,9 @@ class WarRoom:
             channel_id, name = await self._create_channel(incident)
         except NotifierError as exc:
             # A rate limit is Slack working at its pace (a burst of war rooms): it is waited
-            # out. An outage is not, past CREATE_PATIENCE.
-            waited = self.clock.now() - effect.created_at
-            if not exc.retryable or exc.error_code == "ratelimited" or waited < CREATE_PATIENCE:
+            # out. An outage is not, past CREATE_ATTEMPTS.
+            outage = exc.retryable and exc.error_code != "ratelimited"
+            if not outage or effect.attempts < CREATE_ATTEMPTS:
                 raise
             code = exc.error_code or "slack_unreachable"  # a timeout, a dropped connection
             raise NotifierError(str(exc), error_code=code, retryable=False) from exc
