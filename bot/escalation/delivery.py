@@ -107,7 +107,9 @@ class EscalationDelivery:
             if incident.acknowledged_at is not None and not effect.payload.get("acknowledged"):
                 return None
             anchor = effect.payload.get("anchor")
-            if anchor is not None:  # pages queued before the anchor was recorded: kept
+            # Pages queued before the anchor was recorded are kept; an incident unchanged since
+            # its page was queued was not reopened since (a read fewer per page).
+            if anchor is not None and effect.payload.get("version") != incident.version:
                 state = await escalations.get_state(db, incident.id)
                 if state is not None and state.anchor_at > utc_from_timestamp(anchor):
                     return None

@@ -196,6 +196,8 @@ class EscalationFiring:
             "acknowledged": incident.acknowledged_at is not None,
             # A reopening starts another escalation: this page is withdrawn then (delivery).
             "anchor": anchor.timestamp(),
+            # The incident as paged: unchanged at delivery, it cannot have been reopened since.
+            "version": incident.version,
         }
         text = refs.text(f"Paged level {page.level}: ", *_mentions(page.recipients))
         if page.by:
