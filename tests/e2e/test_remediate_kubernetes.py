@@ -24,6 +24,7 @@ from tests.remediation_helpers import (
     finish,
     remediation_policy,
     request,
+    request_id,
     request_messages,
     thread_replies,
 )
@@ -229,3 +230,25 @@ async def test_every_command_keeps_the_length_cap_and_refuses_control_characters
     body = str(response.body)
     assert "a command may be at most 4,000" in body or "control character (U+0000)" in body
     assert harness.double.responses == [] and request_messages(harness) == []
+
+
+async def test_a_restart_approved_after_a_new_deploy_leaves_the_new_revision_alone(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The preview said "revision 1 -> 2"; a deploy made revision 2 before the approval. The
+    # restart used to roll out revision 3 of a template the approver never saw.
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, message = await request(harness, "kubernetes.restart checkout")
+    assert message is not None
+    fake_kubernetes.state.new_revision("shop", "checkout", "shop/checkout:2.0")
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert (
+        _deployment(fake_kubernetes)["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        == "2"
+    )
+    assert _writes(fake_kubernetes) == []
+    [outcome] = thread_replies(harness, message)
+    assert "moved from revision 1 to 2" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])

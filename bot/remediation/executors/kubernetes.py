@@ -163,6 +163,16 @@ class KubernetesExecutor:
     ) -> Outcome:
         name = preview.facts["deployment"]
         apps = await client.apps()
+        # A deploy since the preview: restarting now would roll out a revision never approved.
+        deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        if revision_of(deployment) != int(preview.facts["revision"]):
+            return Outcome(
+                False,
+                "nothing changed",
+                f"{name} is at revision {revision_of(deployment)}",
+                drift=f"the deployment moved from revision {preview.facts['revision']} to"
+                f" {revision_of(deployment)} since the preview",
+            )
         stamp = self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, body)
