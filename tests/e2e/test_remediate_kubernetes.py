@@ -252,3 +252,42 @@ async def test_a_restart_approved_after_a_new_deploy_leaves_the_new_revision_alo
     [outcome] = thread_replies(harness, message)
     assert "moved from revision 1 to 2" in outcome
     assert "Failed" in str(final_update(harness, message)["blocks"])
+
+
+async def test_a_scale_made_then_unreadable_is_reported_as_made(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale went through and the read back answered 500: the request said "Failed"
+    # ("kubernetes: ... 500"), and an on-call engineer would scale again by hand.
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.fail["GET /apis/apps/v1/namespaces/shop/deployments/checkout"] = 500
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 6
+    [outcome] = thread_replies(harness, message)
+    assert "scaled checkout from 3 to 6 replicas" in outcome
+    assert "could not be read back" in outcome
+    assert "Succeeded" in str(final_update(harness, message)["blocks"])
+    actions = await audit_actions(harness)
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in actions
+
+
+async def test_a_scale_kubernetes_refuses_with_429_changes_nothing_and_says_so(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.fail["PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale"] = 429
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 3
+    [outcome] = thread_replies(harness, message)
+    assert "429" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+    actions = await audit_actions(harness)
+    assert ("remediation.outcome", "chatops-bot", "failed") in actions
