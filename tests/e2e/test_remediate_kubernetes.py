@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import declare, reply
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
 from tests.harness import BotHarness
 from tests.remediation_helpers import (
@@ -291,3 +292,36 @@ async def test_a_scale_kubernetes_refuses_with_429_changes_nothing_and_says_so(
     assert "Failed" in str(final_update(harness, message)["blocks"])
     actions = await audit_actions(harness)
     assert ("remediation.outcome", "chatops-bot", "failed") in actions
+
+
+async def test_a_request_of_an_incident_resolved_since_is_closed_not_approved(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Requested in the war room, the incident resolved, then Approve: it scaled a service
+    # whose incident was over. Now the click closes it; one asked after resolving still runs.
+    harness = await _harness(make_harness, fake_kubernetes)
+    incident = await declare(harness, "declare P1 Checkout slow")
+    room = incident.channel_id
+    assert room is not None
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6", channel=room)
+    assert message is not None
+    await reply(harness, "resolve traffic back to normal", channel_id=room)
+    await harness.settle()
+
+    answer = await click(harness, message, user=APPROVER)
+    assert f"{incident.id} was resolved after #{request_id(message)}" in answer
+    assert "nothing was run" in answer
+    await finish(harness, request_id(message))
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 3 and _writes(fake_kubernetes) == []
+    assert "Expired" in str(final_update(harness, message)["blocks"])
+    assert "already expired" in await click(harness, message, user=SECOND)
+    actions = await audit_actions(harness)
+    assert [a for a, _, _ in actions].count("remediation.expire") == 1
+    assert any(a == "remediation.approve" and o.startswith("refused: ") for a, _, o in actions)
+
+    # Scaling back down after the incident, asked in its channel, is a request of its own.
+    _, later = await request(harness, "kubernetes.scale checkout replicas=4", channel=room)
+    assert later is not None
+    assert "Running" in await click(harness, later, user=APPROVER)
+    await finish(harness, request_id(later))
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 4
