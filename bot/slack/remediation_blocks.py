@@ -73,7 +73,8 @@ def requested(request: Request) -> str:
 
 def request_text(request: Request) -> str:
     label = STATE_LABEL[request.status].split(": ", 1)[-1].split(" ", 1)[-1]
-    return f"Remediation #{request.id} ({label}): {redact_text(request.preview.summary)}"[:3000]
+    # The notification text is mrkdwn too: an application_name `<!channel>` must not ping.
+    return f"Remediation #{request.id} ({label}): {_clean(request.preview.summary, 2900)}"
 
 
 def request_blocks(request: Request) -> list[Block]:
@@ -206,8 +207,8 @@ def tell_text(request: Request) -> str:
     return (
         f"Remediation #{request.id} ({request.action} on {request.service}): outcome unknown."
         " The bot stopped while it ran and did not run it again; check the target before"
-        f" requesting it again. It was: {redact_text(request.preview.summary)}"
-    )[:3000]
+        f" requesting it again. It was: {_clean(request.preview.summary, 2700)}"
+    )
 
 
 def refused(reason: str) -> str:
