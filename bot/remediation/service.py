@@ -137,6 +137,10 @@ class RemediationService:
         )
         if not await approval.may_request(self.permissions, actor, spec):
             raise PermissionDenied(f"You may not request {spec.name}.")
+        # Too few others may approve: it would only wait for its expiry.
+        too_few = await approval.too_few_approvers(self.permissions, spec, actor.user_id)
+        if too_few:
+            raise Conflict(f"Nothing requested: {too_few}")
         try:
             preview = await self.executors[spec.system].preview(target, typed)
         except NotApplicable as exc:

@@ -325,3 +325,31 @@ async def test_a_request_of_an_incident_resolved_since_is_closed_not_approved(
     assert "Running" in await click(harness, later, user=APPROVER)
     await finish(harness, request_id(later))
     assert _deployment(fake_kubernetes)["spec"]["replicas"] == 4
+
+
+async def test_a_request_too_few_others_may_approve_is_refused_at_once(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Bob, the only other approver, asks for a rollback needing two: it was posted and sat
+    # for 15 minutes with nobody able to approve it, at 3 a.m.
+    harness = await _harness(make_harness, fake_kubernetes, approvers=[APPROVER, SECOND])
+    answer, posted = await request(harness, "kubernetes.rollback checkout", user=APPROVER)
+    assert posted is None
+    assert answer.endswith(
+        "Nothing requested: kubernetes.rollback needs 2 approvals from people other than you,"
+        " and only 1 other person may approve it. Ask someone who may to request it, or fix"
+        " the policy's approvers."
+    )
+    answer, posted = await request(harness, "kubernetes.scale checkout 4", user=REQUESTER)
+    assert posted is not None, answer  # Bob or Carol can approve this one
+
+    harness = await _harness(make_harness, fake_kubernetes, approvers=[])
+    answer, posted = await request(harness, "kubernetes.scale checkout 4")
+    assert posted is None
+    assert (
+        "needs 1 approval from people other than you, and nobody else may approve it (the"
+        " policy lists no approvers)." in answer
+    )
+    assert _writes(fake_kubernetes) == []
+    [(action, _, outcome)] = await audit_actions(harness)  # the refusal, audited
+    assert action == "remediation.request" and "needs 1 approval" in outcome, outcome
