@@ -353,3 +353,16 @@ async def test_a_request_too_few_others_may_approve_is_refused_at_once(
     assert _writes(fake_kubernetes) == []
     [(action, _, outcome)] = await audit_actions(harness)  # the refusal, audited
     assert action == "remediation.request" and "needs 1 approval" in outcome, outcome
+
+
+@pytest.mark.parametrize("replicas", ["1_0", "+4", "-1", "٤"])
+async def test_a_count_is_digits_only_and_anything_else_changes_nothing(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, replicas: str
+) -> None:
+    # `replicas=1_0` was read as 10 (Python's digit separators) and posted for approval: a
+    # typo that scales. '-1' and '٤' were refused in pydantic's words ("valid integer").
+    harness = await _harness(make_harness, fake_kubernetes)
+    answer, posted = await request(harness, f"kubernetes.scale checkout replicas={replicas}")
+    assert posted is None
+    assert f"replicas: '{replicas}' is not digits only: give it like replicas=6." in answer
+    assert _writes(fake_kubernetes) == []
