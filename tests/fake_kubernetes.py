@@ -32,7 +32,8 @@ ReplicaSet) carries that set's labels and a controller ownerReference, and an ev
 
 Anything else answers 404 with a `Status` object, as the real server does. Every request is
 recorded (`requests`), so a test can prove what was, and was not, touched. `hang_paths` makes
-matching requests wait without answering (until the server stops), for timeout tests;
+matching requests (a path, or `"METHOD /path"`) wait without answering (until the server
+stops), for timeout tests;
 `fail` answers a `"METHOD /path"` with that error status (429, 500...), changing nothing.
 """
 
@@ -533,7 +534,7 @@ class FakeKubernetes:
         body = json.loads(raw) if raw else None
         with self._lock:
             self.requests.append(Recorded(handler.command, url.path, query, body))
-        if url.path in self.hang_paths:
+        if url.path in self.hang_paths or f"{handler.command} {url.path}" in self.hang_paths:
             self._release.wait(timeout=120)
             return
         try:

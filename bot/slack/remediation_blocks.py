@@ -178,6 +178,11 @@ def _state_line(request: Request) -> str:
         return "*Expired* before enough approvals; nothing was changed."
     if status is Status.RUNNING:
         return f"*Running* since {_when(request.started_at or request.requested_at)}."
+    if status is Status.UNKNOWN and request.result:
+        return (
+            f"*Outcome unknown*: {_clean(request.outcome, 1500)}. It may or may not have been"
+            " made: check the target before requesting it again (details in the thread)."
+        )
     if status is Status.UNKNOWN:
         return (
             "*Outcome unknown*: the bot stopped while this ran. It was not run again; check"
@@ -189,13 +194,14 @@ def _state_line(request: Request) -> str:
 def outcome_text(request: Request) -> str:
     result = request.result or {}
     lines = [f"Remediation #{request.id} {STATE_LABEL[request.status]}"]
-    if request.status is Status.UNKNOWN:
+    if request.status is Status.UNKNOWN and not result:
         lines.append(
             "The bot stopped while it ran; it was not run again. Check the target before"
             " requesting it again."
         )
     else:
-        lines.append(f"*Done:* {_clean(str(result.get('changed', request.outcome)), 1200)}")
+        done = "Tried" if request.status is Status.UNKNOWN else "Done"
+        lines.append(f"*{done}:* {_clean(str(result.get('changed', request.outcome)), 1200)}")
         if result.get("drift"):
             lines.append(f"*Changed since the preview, left alone:* {_clean(result['drift'], 600)}")
         if result.get("after"):

@@ -366,3 +366,30 @@ async def test_a_count_is_digits_only_and_anything_else_changes_nothing(
     assert posted is None
     assert f"replicas: '{replicas}' is not digits only: give it like replicas=6." in answer
     assert _writes(fake_kubernetes) == []
+
+
+async def test_a_change_kubernetes_never_answers_is_of_unknown_outcome_not_failed(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale was sent and the API server did not answer within the entry's timeout: the
+    # request said "Failed", and whoever read it would scale again by hand.
+    services = {"checkout": {"kubernetes": {**SERVICES["checkout"]["kubernetes"], "timeout": 1}}}
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(services))
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.hang_paths.add("PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale")
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert (await harness.services.remediation.get(request_id(message))).status.value == ("unknown")
+    final = str(final_update(harness, message)["blocks"])
+    assert "Outcome unknown" in final and "may or may not have been made" in final
+    assert "Failed" not in final
+    [outcome] = thread_replies(harness, message)
+    assert "*Tried:* no answer in time" in outcome and "*Now:* not known: check it" in outcome
+    assert _writes(fake_kubernetes) == [
+        "PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale"
+    ]
+    actions = await audit_actions(harness)
+    assert ("remediation.outcome", "chatops-bot", "unknown") in actions
