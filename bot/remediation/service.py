@@ -340,7 +340,7 @@ class RemediationService:
         ):
             # What was asked for a live incident is not approved for it resolved: the
             # approver would run a fix for a problem that is over (ask again if it is not).
-            await self.expire(tx, request, now, outcome=f"closed: {incident.id} was resolved")
+            await self.expire(tx, request, now, outcome=f"{incident.id} was resolved")
             return (
                 f"{incident.id} was resolved after #{request.id} was requested, so it is closed"
                 " and nothing was run: request it again if it is still needed."

@@ -174,6 +174,10 @@ def _state_line(request: Request) -> str:
     status = request.status
     if status is Status.DENIED:
         return f"*Denied* by <@{request.decided_by}>; nothing was changed."
+    if status is Status.EXPIRED and request.outcome not in ("", "expired"):
+        # Closed for a reason of its own (its incident was resolved).
+        why = _clean(request.outcome, 300)
+        return f"*Expired*: {why} before enough approvals; nothing was changed."
     if status is Status.EXPIRED:
         return "*Expired* before enough approvals; nothing was changed."
     if status is Status.RUNNING:

@@ -313,7 +313,10 @@ async def test_a_request_of_an_incident_resolved_since_is_closed_not_approved(
     assert "nothing was run" in answer
     await finish(harness, request_id(message))
     assert _deployment(fake_kubernetes)["spec"]["replicas"] == 3 and _writes(fake_kubernetes) == []
-    assert "Expired" in str(final_update(harness, message)["blocks"])
+    assert (
+        f"*Expired*: {incident.id} was resolved before enough approvals; nothing was changed."
+        in str(final_update(harness, message)["blocks"])
+    )
     assert "already expired" in await click(harness, message, user=SECOND)
     actions = await audit_actions(harness)
     assert [a for a, _, _ in actions].count("remediation.expire") == 1
