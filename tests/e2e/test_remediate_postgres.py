@@ -199,5 +199,7 @@ async def test_a_sessions_application_name_never_pings_the_channel(
         posts = [c.params for c in shop.double.calls_to("chat.postMessage") if c.ok]
         assert posts and all("<!channel>" not in str(p) for p in posts)
         assert "app=&lt;!channel&gt; pay" in str(message["text"])
+        # One session is one session ("terminate 1 sessions" read as a typo in a hurry).
+        assert "terminate 1 session idle in transaction for more than 1 s" in message["text"]
     finally:
         session.close()
