@@ -214,6 +214,14 @@ def outcome_text(request: Request) -> str:
 
 
 def tell_text(request: Request) -> str:
+    if request.status is Status.EXPIRED:  # its message could not be posted
+        why = _clean(request.outcome.removeprefix("not posted: "), 200)
+        return (
+            f"Remediation #{request.id} ({request.action} on {request.service}) could not be"
+            f" posted in <#{request.channel_id}> ({why}), so nobody could approve it: it is"
+            " closed and nothing was changed. Invite the bot to that channel, or ask again"
+            f" where it is. It was: {_clean(request.preview.summary, 2500)}"
+        )
     return (
         f"Remediation #{request.id} ({request.action} on {request.service}): outcome unknown."
         " The bot stopped while it ran and did not run it again; check the target before"

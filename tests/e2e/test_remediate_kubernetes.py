@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.models import Actor
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, reply
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
@@ -396,3 +397,36 @@ async def test_a_change_kubernetes_never_answers_is_of_unknown_outcome_not_faile
     ]
     actions = await audit_actions(harness)
     assert ("remediation.outcome", "chatops-bot", "unknown") in actions
+
+
+async def test_a_request_its_channel_never_shows_is_closed_and_its_requester_told(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # /remediate in a channel the bot is not in: "Request #1 is posted for approval", then
+    # the post failed for good (not_in_channel), logged only. Nobody there could see it, and
+    # the requester waited for an approval that could not come.
+    harness = await _harness(make_harness, fake_kubernetes)
+    harness.double.fail("chat.postMessage", error="not_in_channel", channel="C0GENERAL")
+    answer, _ = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert "Request #1" in answer
+    await harness.settle()
+    posts = harness.double.calls_to("chat.postMessage")
+    assert not [c for c in posts if c.ok and c.response.get("channel") == "C0GENERAL"]
+
+    closed = await harness.services.remediation.get(1)
+    assert closed.status.value == "expired" and closed.outcome == "not posted: not_in_channel"
+    dms = [
+        str(c.params["text"])
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and str(c.response.get("channel", "")).startswith("D")
+    ]
+    assert len(dms) == 1, dms
+    assert dms[0].startswith(
+        "Remediation #1 (kubernetes.scale on checkout) could not be posted in <#C0GENERAL>"
+        " (not_in_channel), so nobody could approve it: it is closed and nothing was changed."
+    )
+    assert "from 3 to 6 replicas" in dms[0]
+    answer = await harness.services.remediation.approve(1, Actor(APPROVER))
+    assert answer.refused and "already expired" in answer.refused
+    assert _writes(fake_kubernetes) == []
+    assert [a for a, _, _ in await audit_actions(harness)].count("remediation.expire") == 1
