@@ -215,3 +215,35 @@ async def test_secrets_a_crashing_pod_printed_to_its_log_never_leave_the_bot(
             assert secret not in output
     assert "AWS_SECRET_ACCESS_KEY=***" in shown[3] and "DB_HOST=db.internal" in shown[3]
     assert '"region": "eu"' in shown[3]
+
+
+async def test_a_deployment_that_cannot_be_read_gets_no_guessed_scale_or_restart(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # The deployment's GET answered 500: "Scale search to 3 (from 2)" was offered for a
+    # deployment of 4 replicas (a scale in, at an OOM), and "Restart None" for the failed read.
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=4, ready=0))
+    state.add(
+        pod(
+            "search-a1b2c",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "search"),
+            ready=False,
+            restarts=9,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=137,
+            last_reason="OOMKilled",
+            limits={"memory": "256Mi"},
+            requests={"memory": "128Mi"},
+        )
+    )
+    fake_kubernetes.fail["GET /apis/apps/v1/namespaces/shop/deployments/search"] = 500
+    report = await diagnose(tmp_path, CATALOG, "search")
+    assert "unreachable" in finding(report, "kubernetes.rollout").summary
+    assert [s.action for s in report.suggestions] == ["advice.raise_memory_limit"]
+
+    fake_kubernetes.fail.clear()
+    report = await diagnose(tmp_path, CATALOG, "search")
+    scale = next(s for s in report.suggestions if s.action == "kubernetes.scale")
+    assert scale.params["replicas"] == 6 and "from 4 to 6" in scale.would
