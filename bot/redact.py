@@ -19,6 +19,17 @@ _PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = 
     (re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"), "AKIA***"),
     # password=... in a DSN or a config line, a quoted value whole (spaces and all).
     (re.compile(r"(?i)\b(password|pwd)\s*=\s*(?:'[^']*'?|\"[^\"]*\"?|[^\s;]+)"), r"\1=***"),
+    # A setting whose name ends in a secret's word, as apps print their configuration to a
+    # log or an error: DB_PASSWORD=..., api_key: ..., "client_secret": "...",
+    # AWS_SECRET_ACCESS_KEY=... Starts only where a name starts, so a long word is read once.
+    (
+        re.compile(
+            r"(?i)(?:^|(?<=[^\w.-]))(?P<key>[\w.-]*?(?:password|passwd|pwd|secret|token|api[_-]?key"
+            r"|access[_-]?key|secret[_-]?key|private[_-]?key|credentials?))"
+            r"(?P<sep>[\"']?\s*[=:]\s*)(?:'[^']*'?|\"[^\"]*\"?|[^\s;,&'\"]+)"
+        ),
+        r"\g<key>\g<sep>***",
+    ),
     # SQL's `[ENCRYPTED] PASSWORD '...'` (CREATE/ALTER ROLE): every string form, and one cut
     # short by the end of the text (pg_stat_activity truncates long statements).
     (

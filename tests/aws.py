@@ -14,8 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
@@ -194,3 +196,77 @@ def seed_autoscaling_group(moto: MotoServer, name: str, *, desired: int) -> None
         DesiredCapacity=desired,
         AvailabilityZones=zones[:1],
     )
+
+
+class FaultyAws:
+    """A loopback proxy in front of moto's server that answers one operation (the
+    X-Amz-Target's or the form's Action) with a 500 once another operation has gone through:
+    a change that commits and then cannot be read back. Everything else is passed on."""
+
+    def __init__(self, upstream: str, *, fail: str, after: str) -> None:
+        self.upstream, self.fail, self.after = upstream.rstrip("/"), fail, after
+        self.failed = 0
+        self._passed = False
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _operation(self, headers: Any, body: bytes) -> str:
+        target = str(headers.get("X-Amz-Target") or "")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        found = re.search(rb"(?:^|&)Action=(\w+)", body)
+        return found.group(1).decode() if found else ""
+
+    def start(self) -> Self:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                operation = proxy._operation(self.headers, body)
+                if proxy._passed and operation == proxy.fail:
+                    proxy.failed += 1
+                    self._answer(500, "application/x-amz-json-1.1", b'{"__type":"InternalFailure"}')
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                forwarded = urllib.request.Request(
+                    proxy.upstream + self.path, data=body, headers=headers, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(forwarded, timeout=30) as answer:
+                        status, data = answer.status, answer.read()
+                        kind = answer.headers.get("Content-Type", "application/json")
+                except urllib.error.HTTPError as exc:
+                    status, data = exc.code, exc.read()
+                    kind = exc.headers.get("Content-Type", "application/json")
+                if operation == proxy.after and status < 300:
+                    proxy._passed = True
+                self._answer(status, kind, data)
+
+            def _answer(self, status: int, kind: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -32,7 +32,9 @@ ReplicaSet) carries that set's labels and a controller ownerReference, and an ev
 
 Anything else answers 404 with a `Status` object, as the real server does. Every request is
 recorded (`requests`), so a test can prove what was, and was not, touched. `hang_paths` makes
-matching requests wait without answering (until the server stops), for timeout tests.
+matching requests (a path, or `"METHOD /path"`) wait without answering (until the server
+stops), for timeout tests;
+`fail` answers a `"METHOD /path"` with that error status (429, 500...), changing nothing.
 """
 
 from __future__ import annotations
@@ -466,6 +468,7 @@ class FakeKubernetes:
         self.state = ClusterState()
         self.requests: list[Recorded] = []
         self.hang_paths: set[str] = set()
+        self.fail: dict[str, int] = {}
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -531,11 +534,15 @@ class FakeKubernetes:
         body = json.loads(raw) if raw else None
         with self._lock:
             self.requests.append(Recorded(handler.command, url.path, query, body))
-        if url.path in self.hang_paths:
+        if url.path in self.hang_paths or f"{handler.command} {url.path}" in self.hang_paths:
             self._release.wait(timeout=120)
             return
         try:
-            status, payload = self._route(handler.command, url.path, query, body)
+            failing = self.fail.get(f"{handler.command} {url.path}")
+            if failing is not None:
+                status, payload = failing, _status(failing, "InternalError", "injected failure")
+            else:
+                status, payload = self._route(handler.command, url.path, query, body)
         except KeyError as exc:
             status, payload = 404, _status(404, "NotFound", f"{exc.args[0]} not found")
         if isinstance(payload, str):

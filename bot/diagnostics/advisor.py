@@ -125,10 +125,14 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     rollouts = {f.facts.get("deployment"): f for f in findings if f.check == "kubernetes.rollout"}
 
     def scale_out(rank: int, f: Finding, deployment: str, why: str) -> None:
-        """Scale `deployment` out by half (at least one), within the catalog's maximum."""
+        """Scale `deployment` out by half (at least one), within the catalog's maximum; never
+        when its replica count was not read (the catalog's minimum, guessed instead, made
+        "scale out to 3" a scale in of 8)."""
         assert k8s is not None
         current = rollouts.get(deployment)
-        now = int(current.facts.get("desired", k8s.min_replicas)) if current else k8s.min_replicas
+        if current is None or current.facts.get("desired") is None:
+            return
+        now = int(current.facts["desired"])
         target = min(k8s.max_replicas, max(now + 1, math.ceil(now * 1.5)))
         if target > now:
             add(
@@ -294,7 +298,8 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
 
     for f in rollouts.values() if k8s else []:
         deployment = f.facts.get("deployment")
-        if f.grade > Grade.OK and deployment not in crashed and k8s is not None:
+        # No deployment named: the check could not read it, which says nothing of its state.
+        if f.grade > Grade.OK and deployment and deployment not in crashed and k8s is not None:
             explained = True
             add(
                 32,

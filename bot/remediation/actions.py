@@ -221,6 +221,9 @@ ACTIONS: dict[str, ActionSpec] = {
 assert set(ACTIONS) == set(ACTION_NAMES), "bot/remediation/names.py lists every action"
 
 _ALIASES = {"older_than": "older_than_s", "replicas": "replicas", "count": "desired"}
+# Typed as ASCII digits only: pydantic would also read `1_0` as 10 and `+6` as 6, a guess
+# that acts.
+_WHOLE = {"replicas", "desired", "pid"}
 _TRUE = {"yes", "true", "1", "on"}
 _FALSE = {"no", "false", "0", "off"}
 
@@ -249,6 +252,11 @@ def _value(field: str, raw: str) -> Any:
         if None in numbers:
             raise UsageError("pids: give them as numbers separated by commas (pids=4242,4243).")
         return numbers
+    if field in _WHOLE:
+        if not (raw.isascii() and raw.isdigit()):
+            shown = re.sub(r"[^\w.+-]", "", raw)[:20] or "?"
+            raise UsageError(f"{field}: '{shown}' is not digits only: give it like {field}=6.")
+        return int(raw)
     if field == "terminate":
         if raw.lower() in _TRUE:
             return True

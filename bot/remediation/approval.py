@@ -11,6 +11,7 @@ Rules (the policy's `roles`):
 
 from __future__ import annotations
 
+from bot.errors import NotifierError
 from bot.models import Actor
 from bot.permissions import Permissions
 from bot.policy import Roles
@@ -50,3 +51,28 @@ async def may_approve(permissions: Permissions, actor: Actor, spec: ActionSpec) 
 async def approver_ids(permissions: Permissions, spec: ActionSpec) -> list[str]:
     """Every user who may approve `spec` (user groups expanded), to tell them things."""
     return await permissions.expand(approvers(permissions.policy.roles, spec))
+
+
+async def too_few_approvers(permissions: Permissions, spec: ActionSpec, requester: str) -> str:
+    """Why a request of `spec` by `requester` could never be approved, or "" when it could
+    (or when a user group cannot be read, so nobody can tell)."""
+    needed = approvals_needed(permissions.policy.roles, spec)
+    try:
+        users = await approver_ids(permissions, spec)
+    except NotifierError:
+        return ""
+    others = [user for user in users if user != requester]
+    if len(others) >= needed:
+        return ""
+    if not others:
+        listed = approvers(permissions.policy.roles, spec)
+        who = "nobody else may approve it" + ("" if listed else " (the policy lists no approvers)")
+    else:
+        who = (
+            f"only {len(others)} other {'person' if len(others) == 1 else 'people'} may approve it"
+        )
+    approvals = "1 approval" if needed == 1 else f"{needed} approvals"
+    return (
+        f"{spec.name} needs {approvals} from people other than you, and {who}."
+        " Ask someone who may to request it, or fix the policy's approvers."
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import outbox
 from bot.errors import NotifierError
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher
@@ -13,9 +14,11 @@ from bot.remediation import recording as kinds
 from bot.remediation import storage as requests
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.service import RemediationService
-from bot.remediation.storage import Request
+from bot.remediation.storage import Request, Status
 
 log = logging.getLogger(__name__)
+
+NOT_POSTED = "not posted: "  # the outcome of a request its channel never showed
 
 
 class RemediationDelivery:
@@ -24,7 +27,7 @@ class RemediationDelivery:
         self.notifier = notifier
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        dispatcher.register(kinds.POST, self._post, on_failure=self._failed)
+        dispatcher.register(kinds.POST, self._post, on_failure=self._unposted)
         dispatcher.register(kinds.REFRESH, self._refresh, on_failure=self._failed)
         dispatcher.register(kinds.OUTCOME, self._outcome, on_failure=self._failed)
         dispatcher.register(kinds.TELL, self._tell, on_failure=self._failed)
@@ -54,6 +57,8 @@ class RemediationDelivery:
 
     async def _refresh(self, effect: Effect) -> None:
         request = await self._request(effect)
+        if request.message_ts is None and request.status is Status.EXPIRED:
+            return  # never posted, or its POST (still due) shows it as it is then
         ref = self._message(request)
         if ref is not None:
             await self.notifier.update_request(request, ref)
@@ -67,6 +72,26 @@ class RemediationDelivery:
     async def _tell(self, effect: Effect) -> None:
         request = await self._request(effect)
         await self.notifier.tell(request, user_id=str(effect.payload["user_id"]))
+
+    async def _unposted(self, effect: Effect, error: NotifierError) -> None:
+        """The request message cannot be posted (the bot is not in the channel...): nobody
+        there can approve it, and its requester was told it was posted. Close it, tell them."""
+        await self._failed(effect, error)
+        service = self.service
+        now = service.clock.now()
+        async with service.store.transaction() as tx:
+            request = await kinds.read(tx, int(effect.payload["request_id"]), lock=True)
+            if request.status is not Status.REQUESTED or request.message_ts is not None:
+                return
+            why = error.error_code or str(error)
+            request = await service.expire(tx, request, now, outcome=f"{NOT_POSTED}{why[:80]}")
+            await outbox.enqueue(
+                tx,
+                now,
+                kinds.TELL,
+                {"request_id": request.id, "user_id": request.requested_by},
+                lane=request.incident_id,
+            )
 
     async def _failed(self, effect: Effect, error: NotifierError) -> None:
         log.warning(

@@ -40,17 +40,20 @@ class Preview:
 class Outcome:
     """What happened: `ok` False when nothing (or not all) could be done; `changed` what was
     done, `drift` what no longer matched the preview and was left alone, `after` what the
-    target looks like now."""
+    target looks like now; `known` False when nobody can tell whether the change was made
+    (the system did not answer in time)."""
 
     ok: bool
     changed: str
     after: str
     drift: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    known: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "known": self.known,
             "changed": self.changed,
             "after": self.after,
             "drift": self.drift,

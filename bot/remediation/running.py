@@ -25,7 +25,7 @@ from bot.remediation.plans import Executor, NotApplicable, Outcome, target_for
 from bot.remediation.storage import Request, Status
 from bot.reminders import storage as reminders
 from bot.store import Store, Tx
-from bot.targets.errors import TargetError
+from bot.targets.errors import TargetError, TargetTimeout
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,14 @@ class RemediationRunner:
                     target, params, request.preview
                 )
         except TimeoutError:
-            outcome = Outcome(False, f"timed out after {self.timeout:g} s", "not known: check it")
+            outcome = Outcome(
+                False, f"timed out after {self.timeout:g} s", "not known: check it", known=False
+            )
+        except TargetTimeout as exc:
+            # A change sent without an answer may have been made: never say it failed.
+            outcome = Outcome(
+                False, f"no answer in time ({exc})", "not known: check it", known=False
+            )
         except (TargetError, NotApplicable) as exc:
             outcome = Outcome(False, "failed", str(exc))
         except Exception as exc:  # an executor bug must still close the request
@@ -123,7 +130,13 @@ class RemediationRunner:
                     "remediation #%s finished after it was closed as %s", request_id, request.status
                 )
                 return
-            status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+            status = (
+                Status.SUCCEEDED
+                if outcome.ok
+                else Status.FAILED
+                if outcome.known
+                else Status.UNKNOWN
+            )
             metrics.REMEDIATIONS.labels(request.action, status.value).inc()
             text = outcome.changed + (f" ({outcome.drift})" if outcome.drift else "")
             request = await requests.update(

@@ -137,6 +137,10 @@ class RemediationService:
         )
         if not await approval.may_request(self.permissions, actor, spec):
             raise PermissionDenied(f"You may not request {spec.name}.")
+        # Too few others may approve: it would only wait for its expiry.
+        too_few = await approval.too_few_approvers(self.permissions, spec, actor.user_id)
+        if too_few:
+            raise Conflict(f"Nothing requested: {too_few}")
         try:
             preview = await self.executors[spec.system].preview(target, typed)
         except NotApplicable as exc:
@@ -328,12 +332,27 @@ class RemediationService:
         if request.status is not Status.REQUESTED:
             state = "outcome unknown" if request.status is Status.UNKNOWN else request.status.value
             return f"Request #{request.id} is already {state}: there is nothing to {verb}."
+        incident = await incidents.get(tx, request.incident_id) if request.incident_id else None
+        if (
+            incident is not None
+            and not incident.status.is_open
+            and (incident.resolved_at is None or incident.resolved_at >= request.requested_at)
+        ):
+            # What was asked for a live incident is not approved for it resolved: the
+            # approver would run a fix for a problem that is over (ask again if it is not).
+            await self.expire(tx, request, now, outcome=f"{incident.id} was resolved")
+            return (
+                f"{incident.id} was resolved after #{request.id} was requested, so it is closed"
+                " and nothing was run: request it again if it is still needed."
+            )
         return None
 
-    async def expire(self, tx: Tx, request: Request, now: datetime) -> Request:
+    async def expire(
+        self, tx: Tx, request: Request, now: datetime, *, outcome: str = "expired"
+    ) -> Request:
         """requested -> expired (the row is locked by `tx`)."""
         request = await requests.update(
-            tx, request.id, now, status=Status.EXPIRED, decided_at=now, outcome="expired"
+            tx, request.id, now, status=Status.EXPIRED, decided_at=now, outcome=outcome
         )
         await reminders.cancel_subject(tx, request.subject, now, "expired")
         await recording.record(
@@ -343,7 +362,8 @@ class RemediationService:
             SYSTEM.user_id,
             "remediation.expire",
             "expired",
-            f"request #{request.id} expired without approval",
+            f"request #{request.id} expired without approval"
+            + ("" if outcome == "expired" else f" ({outcome})"),
             {},
             None,
         )

@@ -73,7 +73,8 @@ def requested(request: Request) -> str:
 
 def request_text(request: Request) -> str:
     label = STATE_LABEL[request.status].split(": ", 1)[-1].split(" ", 1)[-1]
-    return f"Remediation #{request.id} ({label}): {redact_text(request.preview.summary)}"[:3000]
+    # The notification text is mrkdwn too: an application_name `<!channel>` must not ping.
+    return f"Remediation #{request.id} ({label}): {_clean(request.preview.summary, 2900)}"
 
 
 def request_blocks(request: Request) -> list[Block]:
@@ -173,10 +174,19 @@ def _state_line(request: Request) -> str:
     status = request.status
     if status is Status.DENIED:
         return f"*Denied* by <@{request.decided_by}>; nothing was changed."
+    if status is Status.EXPIRED and request.outcome not in ("", "expired"):
+        # Closed for a reason of its own (its incident was resolved).
+        why = _clean(request.outcome, 300)
+        return f"*Expired*: {why} before enough approvals; nothing was changed."
     if status is Status.EXPIRED:
         return "*Expired* before enough approvals; nothing was changed."
     if status is Status.RUNNING:
         return f"*Running* since {_when(request.started_at or request.requested_at)}."
+    if status is Status.UNKNOWN and request.result:
+        return (
+            f"*Outcome unknown*: {_clean(request.outcome, 1500)}. It may or may not have been"
+            " made: check the target before requesting it again (details in the thread)."
+        )
     if status is Status.UNKNOWN:
         return (
             "*Outcome unknown*: the bot stopped while this ran. It was not run again; check"
@@ -188,13 +198,14 @@ def _state_line(request: Request) -> str:
 def outcome_text(request: Request) -> str:
     result = request.result or {}
     lines = [f"Remediation #{request.id} {STATE_LABEL[request.status]}"]
-    if request.status is Status.UNKNOWN:
+    if request.status is Status.UNKNOWN and not result:
         lines.append(
             "The bot stopped while it ran; it was not run again. Check the target before"
             " requesting it again."
         )
     else:
-        lines.append(f"*Done:* {_clean(str(result.get('changed', request.outcome)), 1200)}")
+        done = "Tried" if request.status is Status.UNKNOWN else "Done"
+        lines.append(f"*{done}:* {_clean(str(result.get('changed', request.outcome)), 1200)}")
         if result.get("drift"):
             lines.append(f"*Changed since the preview, left alone:* {_clean(result['drift'], 600)}")
         if result.get("after"):
@@ -203,11 +214,19 @@ def outcome_text(request: Request) -> str:
 
 
 def tell_text(request: Request) -> str:
+    if request.status is Status.EXPIRED:  # its message could not be posted
+        why = _clean(request.outcome.removeprefix("not posted: "), 200)
+        return (
+            f"Remediation #{request.id} ({request.action} on {request.service}) could not be"
+            f" posted in <#{request.channel_id}> ({why}), so nobody could approve it: it is"
+            " closed and nothing was changed. Invite the bot to that channel, or ask again"
+            f" where it is. It was: {_clean(request.preview.summary, 2500)}"
+        )
     return (
         f"Remediation #{request.id} ({request.action} on {request.service}): outcome unknown."
         " The bot stopped while it ran and did not run it again; check the target before"
-        f" requesting it again. It was: {redact_text(request.preview.summary)}"
-    )[:3000]
+        f" requesting it again. It was: {_clean(request.preview.summary, 2700)}"
+    )
 
 
 def refused(reason: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests import aws as moto
-from tests.aws import MotoServer
+from tests.aws import FaultyAws, MotoServer
 from tests.e2e.conftest import HarnessFactory
 from tests.remediation_helpers import (
     APPROVER,
@@ -20,6 +20,7 @@ from tests.remediation_helpers import (
     finish,
     remediation_policy,
     request,
+    request_id,
     thread_replies,
 )
 
@@ -92,3 +93,30 @@ async def test_redis_policy_and_an_expired_request(
     finally:
         client.config_set("maxmemory-policy", "noeviction")
         client.close()
+
+
+async def test_a_desired_count_set_then_unreadable_is_reported_as_set(
+    make_harness: HarnessFactory, aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # UpdateService went through, the DescribeServices after it answered 500: the request
+    # said "Failed" ("aws: ... 500") for a desired count that was changed.
+    moto.seed_ecs_service(aws_env, cluster="shop", service="checkout", desired=3)
+    proxy = FaultyAws(aws_env.url, fail="DescribeServices", after="UpdateService").start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        harness = await make_harness("sqlite", policy=remediation_policy(ECS))
+        _, message = await request(harness, "ecs.set_desired_count shop 6")
+        assert message is not None
+        await click(harness, message, user=APPROVER)
+        await finish(harness, request_id(message))
+    finally:
+        proxy.stop()
+    assert proxy.failed >= 1  # the read back, as many times as botocore tries it
+    [service] = aws_env.client("ecs").describe_services(cluster="shop", services=["checkout"])[
+        "services"
+    ]
+    assert service["desiredCount"] == 6
+    [outcome] = thread_replies(harness, message)
+    assert "desired count 3 -&gt; 6" in outcome and "could not be read back" in outcome
+    assert "Succeeded" in str(final_update(harness, message)["blocks"])
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)

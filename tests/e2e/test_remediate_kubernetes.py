@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.models import Actor
 from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import declare, reply
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
 from tests.harness import BotHarness
 from tests.remediation_helpers import (
@@ -24,6 +26,7 @@ from tests.remediation_helpers import (
     finish,
     remediation_policy,
     request,
+    request_id,
     request_messages,
     thread_replies,
 )
@@ -229,3 +232,201 @@ async def test_every_command_keeps_the_length_cap_and_refuses_control_characters
     body = str(response.body)
     assert "a command may be at most 4,000" in body or "control character (U+0000)" in body
     assert harness.double.responses == [] and request_messages(harness) == []
+
+
+async def test_a_restart_approved_after_a_new_deploy_leaves_the_new_revision_alone(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The preview said "revision 1 -> 2"; a deploy made revision 2 before the approval. The
+    # restart used to roll out revision 3 of a template the approver never saw.
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, message = await request(harness, "kubernetes.restart checkout")
+    assert message is not None
+    fake_kubernetes.state.new_revision("shop", "checkout", "shop/checkout:2.0")
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert (
+        _deployment(fake_kubernetes)["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        == "2"
+    )
+    assert _writes(fake_kubernetes) == []
+    [outcome] = thread_replies(harness, message)
+    assert "moved from revision 1 to 2" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+
+
+async def test_a_scale_made_then_unreadable_is_reported_as_made(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale went through and the read back answered 500: the request said "Failed"
+    # ("kubernetes: ... 500"), and an on-call engineer would scale again by hand.
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.fail["GET /apis/apps/v1/namespaces/shop/deployments/checkout"] = 500
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 6
+    [outcome] = thread_replies(harness, message)
+    assert "scaled checkout from 3 to 6 replicas" in outcome
+    assert "could not be read back" in outcome
+    assert "Succeeded" in str(final_update(harness, message)["blocks"])
+    actions = await audit_actions(harness)
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in actions
+
+
+async def test_a_scale_kubernetes_refuses_with_429_changes_nothing_and_says_so(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.fail["PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale"] = 429
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 3
+    [outcome] = thread_replies(harness, message)
+    assert "429" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+    actions = await audit_actions(harness)
+    assert ("remediation.outcome", "chatops-bot", "failed") in actions
+
+
+async def test_a_request_of_an_incident_resolved_since_is_closed_not_approved(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Requested in the war room, the incident resolved, then Approve: it scaled a service
+    # whose incident was over. Now the click closes it; one asked after resolving still runs.
+    harness = await _harness(make_harness, fake_kubernetes)
+    incident = await declare(harness, "declare P1 Checkout slow")
+    room = incident.channel_id
+    assert room is not None
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6", channel=room)
+    assert message is not None
+    await reply(harness, "resolve traffic back to normal", channel_id=room)
+    await harness.settle()
+
+    answer = await click(harness, message, user=APPROVER)
+    assert f"{incident.id} was resolved after #{request_id(message)}" in answer
+    assert "nothing was run" in answer
+    await finish(harness, request_id(message))
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 3 and _writes(fake_kubernetes) == []
+    assert (
+        f"*Expired*: {incident.id} was resolved before enough approvals; nothing was changed."
+        in str(final_update(harness, message)["blocks"])
+    )
+    assert "already expired" in await click(harness, message, user=SECOND)
+    actions = await audit_actions(harness)
+    assert [a for a, _, _ in actions].count("remediation.expire") == 1
+    assert any(a == "remediation.approve" and o.startswith("refused: ") for a, _, o in actions)
+
+    # Scaling back down after the incident, asked in its channel, is a request of its own.
+    _, later = await request(harness, "kubernetes.scale checkout replicas=4", channel=room)
+    assert later is not None
+    assert "Running" in await click(harness, later, user=APPROVER)
+    await finish(harness, request_id(later))
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 4
+
+
+async def test_a_request_too_few_others_may_approve_is_refused_at_once(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Bob, the only other approver, asks for a rollback needing two: it was posted and sat
+    # for 15 minutes with nobody able to approve it, at 3 a.m.
+    harness = await _harness(make_harness, fake_kubernetes, approvers=[APPROVER, SECOND])
+    answer, posted = await request(harness, "kubernetes.rollback checkout", user=APPROVER)
+    assert posted is None
+    assert answer.endswith(
+        "Nothing requested: kubernetes.rollback needs 2 approvals from people other than you,"
+        " and only 1 other person may approve it. Ask someone who may to request it, or fix"
+        " the policy's approvers."
+    )
+    answer, posted = await request(harness, "kubernetes.scale checkout 4", user=REQUESTER)
+    assert posted is not None, answer  # Bob or Carol can approve this one
+
+    harness = await _harness(make_harness, fake_kubernetes, approvers=[])
+    answer, posted = await request(harness, "kubernetes.scale checkout 4")
+    assert posted is None
+    assert (
+        "needs 1 approval from people other than you, and nobody else may approve it (the"
+        " policy lists no approvers)." in answer
+    )
+    assert _writes(fake_kubernetes) == []
+    [(action, _, outcome)] = await audit_actions(harness)  # the refusal, audited
+    assert action == "remediation.request" and "needs 1 approval" in outcome, outcome
+
+
+@pytest.mark.parametrize("replicas", ["1_0", "+4", "-1", "٤"])
+async def test_a_count_is_digits_only_and_anything_else_changes_nothing(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, replicas: str
+) -> None:
+    # `replicas=1_0` was read as 10 (Python's digit separators) and posted for approval: a
+    # typo that scales. '-1' and '٤' were refused in pydantic's words ("valid integer").
+    harness = await _harness(make_harness, fake_kubernetes)
+    answer, posted = await request(harness, f"kubernetes.scale checkout replicas={replicas}")
+    assert posted is None
+    assert f"replicas: '{replicas}' is not digits only: give it like replicas=6." in answer
+    assert _writes(fake_kubernetes) == []
+
+
+async def test_a_change_kubernetes_never_answers_is_of_unknown_outcome_not_failed(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale was sent and the API server did not answer within the entry's timeout: the
+    # request said "Failed", and whoever read it would scale again by hand.
+    services = {"checkout": {"kubernetes": {**SERVICES["checkout"]["kubernetes"], "timeout": 1}}}
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(services))
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.hang_paths.add("PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale")
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert (await harness.services.remediation.get(request_id(message))).status.value == ("unknown")
+    final = str(final_update(harness, message)["blocks"])
+    assert "Outcome unknown" in final and "may or may not have been made" in final
+    assert "Failed" not in final
+    [outcome] = thread_replies(harness, message)
+    assert "*Tried:* no answer in time" in outcome and "*Now:* not known: check it" in outcome
+    assert _writes(fake_kubernetes) == [
+        "PATCH /apis/apps/v1/namespaces/shop/deployments/checkout/scale"
+    ]
+    actions = await audit_actions(harness)
+    assert ("remediation.outcome", "chatops-bot", "unknown") in actions
+
+
+async def test_a_request_its_channel_never_shows_is_closed_and_its_requester_told(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # /remediate in a channel the bot is not in: "Request #1 is posted for approval", then
+    # the post failed for good (not_in_channel), logged only. Nobody there could see it, and
+    # the requester waited for an approval that could not come.
+    harness = await _harness(make_harness, fake_kubernetes)
+    harness.double.fail("chat.postMessage", error="not_in_channel", channel="C0GENERAL")
+    answer, _ = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert "Request #1" in answer
+    await harness.settle()
+    posts = harness.double.calls_to("chat.postMessage")
+    assert not [c for c in posts if c.ok and c.response.get("channel") == "C0GENERAL"]
+
+    closed = await harness.services.remediation.get(1)
+    assert closed.status.value == "expired" and closed.outcome == "not posted: not_in_channel"
+    dms = [
+        str(c.params["text"])
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and str(c.response.get("channel", "")).startswith("D")
+    ]
+    assert len(dms) == 1, dms
+    assert dms[0].startswith(
+        "Remediation #1 (kubernetes.scale on checkout) could not be posted in <#C0GENERAL>"
+        " (not_in_channel), so nobody could approve it: it is closed and nothing was changed."
+    )
+    assert "from 3 to 6 replicas" in dms[0]
+    answer = await harness.services.remediation.approve(1, Actor(APPROVER))
+    assert answer.refused and "already expired" in answer.refused
+    assert _writes(fake_kubernetes) == []
+    assert [a for a, _, _ in await audit_actions(harness)].count("remediation.expire") == 1

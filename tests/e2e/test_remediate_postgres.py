@@ -177,3 +177,29 @@ async def test_the_bots_own_backends_are_never_terminated(
     finally:
         await own.__aexit__(None, None, None)
         idle.close()
+
+
+async def test_a_sessions_application_name_never_pings_the_channel(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # Any client names its own session: `<!channel>` reached the request's notification
+    # text unescaped (the blocks were escaped), and Slack reads that text as markup.
+    session = psycopg.connect(postgres_url, application_name="<!channel> pay", user="orders")
+    try:
+        session.execute("SELECT 1")
+        pid = session.info.backend_pid
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (pid,),
+        )
+        _, message = await request(shop, "postgres.terminate_idle_in_transaction shop older_than=1")
+        assert message is not None
+        posts = [c.params for c in shop.double.calls_to("chat.postMessage") if c.ok]
+        assert posts and all("<!channel>" not in str(p) for p in posts)
+        assert "app=&lt;!channel&gt; pay" in str(message["text"])
+        # One session is one session ("terminate 1 sessions" read as a typo in a hurry).
+        assert "terminate 1 session idle in transaction for more than 1 s" in message["text"]
+    finally:
+        session.close()

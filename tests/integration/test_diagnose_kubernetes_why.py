@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.diagnostics import text
 from bot.diagnostics.findings import Grade
+from bot.slack import diagnosis_blocks as views
 from tests.diagnostics_helpers import diagnose, finding
 from tests.fake_kubernetes import FakeKubernetes, deployment, event, pod
 
@@ -169,3 +171,79 @@ async def test_a_crash_loop_that_is_not_oom_still_restarts_and_rolls_back_only_w
     rollout = finding(report, "kubernetes.rollout")
     assert (rollout.facts["revision"], rollout.facts["previous_revision"]) == (2, 1)
     assert [s.action for s in report.suggestions] == ["kubernetes.restart", "kubernetes.rollback"]
+
+
+async def test_secrets_a_crashing_pod_printed_to_its_log_never_leave_the_bot(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # A crashing app often prints its configuration: `DB_PASSWORD=...`, `api_key: ...`. Only
+    # `password=` in lower case was masked; the thread showed the rest verbatim.
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=2, ready=0))
+    state.add(
+        pod(
+            "search-abc-1",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "search"),
+            ready=False,
+            restarts=5,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=1,
+        )
+    )
+    secrets = ("hunter2-db", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "wJalrXUtnFEMI/K7MDENGbPxRfiCY")
+    state.set_log(
+        "shop",
+        "search-abc-1",
+        f"ERROR cannot connect with DB_PASSWORD={secrets[0]} DB_HOST=db.internal\n"
+        f'ERROR config rejected: {{"stripe_api_key": "{secrets[1]}", "region": "eu"}}\n'
+        f"FATAL AWS_SECRET_ACCESS_KEY={secrets[2]} is invalid",
+        previous=True,
+    )
+    report = await diagnose(tmp_path, CATALOG, "search")
+    log = finding(report, "kubernetes.logs")
+    assert len(log.evidence) == 3 and all(s in str(log.evidence) for s in secrets)  # as read
+
+    shown = [
+        views.summary_text(report),
+        str(views.summary_blocks(report, actor="U0ALICE")),
+        str(views.evidence_messages(report)),
+        text.render(report),
+    ]
+    for output in shown:
+        for secret in secrets:
+            assert secret not in output
+    assert "AWS_SECRET_ACCESS_KEY=***" in shown[3] and "DB_HOST=db.internal" in shown[3]
+    assert '"region": "eu"' in shown[3]
+
+
+async def test_a_deployment_that_cannot_be_read_gets_no_guessed_scale_or_restart(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # The deployment's GET answered 500: "Scale search to 3 (from 2)" was offered for a
+    # deployment of 4 replicas (a scale in, at an OOM), and "Restart None" for the failed read.
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=4, ready=0))
+    state.add(
+        pod(
+            "search-a1b2c",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "search"),
+            ready=False,
+            restarts=9,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=137,
+            last_reason="OOMKilled",
+            limits={"memory": "256Mi"},
+            requests={"memory": "128Mi"},
+        )
+    )
+    fake_kubernetes.fail["GET /apis/apps/v1/namespaces/shop/deployments/search"] = 500
+    report = await diagnose(tmp_path, CATALOG, "search")
+    assert "unreachable" in finding(report, "kubernetes.rollout").summary
+    assert [s.action for s in report.suggestions] == ["advice.raise_memory_limit"]
+
+    fake_kubernetes.fail.clear()
+    report = await diagnose(tmp_path, CATALOG, "search")
+    scale = next(s for s in report.suggestions if s.action == "kubernetes.scale")
+    assert scale.params["replicas"] == 6 and "from 4 to 6" in scale.would

@@ -225,3 +225,30 @@ async def test_a_wrong_password_never_shows_the_password(
     report = await diagnose(tmp_path, {"bad": {"postgres": {"dsn_env": "BAD_DB_URL"}}}, "bad")
     assert report.grade is Grade.CRIT
     assert "hunter2secret" not in repr(report)
+
+
+async def test_more_idle_transactions_than_listed_are_all_counted(
+    catalog: dict, postgres_url: str, tmp_path: Path
+) -> None:
+    # 22 sessions idle in transaction (a pool leaking them at 3 a.m.): the finding said "20",
+    # the number it lists, not the number there are.
+    idle = [
+        psycopg.connect(postgres_url, application_name="leaky", user="orders") for _ in range(22)
+    ]
+    try:
+        for conn in idle:
+            conn.execute("SELECT id FROM orders")  # opens a transaction, then sits idle
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            " AND now() - state_change > interval '1.2 s' HAVING count(*) = 22",
+        )
+        report = await diagnose(tmp_path, catalog, "shop")
+    finally:
+        for conn in idle:
+            conn.close()
+    idle_tx = finding(report, "postgres.idle_in_transaction")
+    assert idle_tx.summary.startswith("22 (the first 20 named) for longer than 1 s; oldest")
+    assert len(idle_tx.facts["pids"]) == len(idle_tx.evidence) == 20
+    [fix] = [s for s in report.suggestions if s.action == "postgres.terminate_idle_in_transaction"]
+    assert fix.params["pids"] == idle_tx.facts["pids"]  # the fix ends what is named

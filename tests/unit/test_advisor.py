@@ -137,5 +137,17 @@ def test_the_raise_memory_button_is_said_again_from_the_catalog_and_checked() ->
     assert describe("search", K8S, "advice.raise_memory_limit", other) is None
     # The action that was suggested before, and never existed, is not suggested any more.
     memory = _finding("kubernetes.memory", Grade.CRIT, pct=97.0, deployment="search", limit_mib=256)
-    actions = [s.action for s in advise("search", K8S, [memory])]
-    assert actions == ["advice.raise_memory_limit", "kubernetes.scale"]
+    rollout = _finding("kubernetes.rollout", Grade.OK, deployment="search", desired=4, updated=4)
+    suggested = advise("search", K8S, [memory, rollout])
+    assert [s.action for s in suggested] == ["advice.raise_memory_limit", "kubernetes.scale"]
+    assert suggested[1].params["replicas"] == 6  # from the 4 read, within the maximum
+
+
+def test_no_scale_out_is_offered_from_a_replica_count_never_read() -> None:
+    # The deployment could not be read (its check answered 500): the catalog's minimum, 2,
+    # stood in for its 8 replicas, and "Scale search to 3" would have scaled it in. The
+    # failed check's CRIT offered "Restart None" too.
+    memory = _finding("kubernetes.memory", Grade.CRIT, pct=97.0, deployment="search", limit_mib=256)
+    unread = _finding("kubernetes.rollout", Grade.CRIT)
+    suggested = advise("search", K8S, [memory, unread])
+    assert [s.action for s in suggested] == ["advice.raise_memory_limit"]

@@ -119,6 +119,12 @@ def _session_line(row: dict[str, Any], shown: QueryTextMode, age_key: str = "age
     )
 
 
+def _how_many(rows: list[dict[str, Any]]) -> str:
+    """How many sessions match: all of them, not the first _ROWS read (and named)."""
+    total = int(rows[0]["total"])
+    return str(total) if total <= len(rows) else f"{total} (the first {len(rows)} named)"
+
+
 def _left_alone(rows: list[dict[str, Any]], target: PostgresTarget) -> list[list[Any]]:
     """[pid, reason] for each named session remediation would refuse to end."""
     spared = []
@@ -152,8 +158,8 @@ def _one_line(statement: str | None, shown: QueryTextMode) -> str:
 async def _long_queries(session: PostgresSession, target: PostgresTarget, band: Band) -> Finding:
     rows = await session.fetchall(
         f"SELECT pid, usename, coalesce(application_name, '') AS app, query, {_WHOSE},"
-        " extract(epoch FROM now() - query_start)::float AS age_s FROM pg_stat_activity"
-        f" WHERE {_OTHERS} AND state = 'active'"
+        " extract(epoch FROM now() - query_start)::float AS age_s, count(*) OVER () AS total"
+        f" FROM pg_stat_activity WHERE {_OTHERS} AND state = 'active'"
         " AND now() - query_start > make_interval(secs => %s)"
         f" ORDER BY query_start LIMIT {_ROWS}",
         (band.warn,),
@@ -172,7 +178,7 @@ async def _long_queries(session: PostgresSession, target: PostgresTarget, band: 
         "postgres.long_queries",
         "Long-running queries",
         grade_above(longest, band),
-        f"{len(rows)} active longer than {seconds_words(band.warn)}; longest"
+        f"{_how_many(rows)} active longer than {seconds_words(band.warn)}; longest"
         f" {seconds_words(longest)} (pid {rows[0]['pid']})" + _why_not(spared, len(rows)),
         threshold=describe_above(band, " s"),
         evidence=tuple(_session_line(r, target.show_query_text) for r in rows),
@@ -196,8 +202,8 @@ async def _idle(
     )
     rows = await session.fetchall(
         f"SELECT pid, usename, coalesce(application_name, '') AS app, query, {_WHOSE},"
-        " extract(epoch FROM now() - state_change)::float AS age_s FROM pg_stat_activity"
-        f" WHERE {_OTHERS} AND state IN {states}"
+        " extract(epoch FROM now() - state_change)::float AS age_s, count(*) OVER () AS total"
+        f" FROM pg_stat_activity WHERE {_OTHERS} AND state IN {states}"
         " AND now() - state_change > make_interval(secs => %s)"
         f" ORDER BY state_change LIMIT {_ROWS}",
         (band.warn,),
@@ -211,7 +217,7 @@ async def _idle(
         check,
         title,
         grade_above(oldest, band),
-        f"{len(rows)} for longer than {seconds_words(band.warn)}; oldest"
+        f"{_how_many(rows)} for longer than {seconds_words(band.warn)}; oldest"
         f" {seconds_words(oldest)} (pid {rows[0]['pid']})" + _why_not(spared, len(rows)),
         threshold=limit,
         evidence=tuple(_session_line(r, target.show_query_text) for r in rows),

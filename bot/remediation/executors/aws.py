@@ -8,6 +8,10 @@ from bot.catalog import AwsTarget
 from bot.remediation.actions import DesiredParams, Params
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
 from bot.targets.aws import AwsClient
+from bot.targets.errors import TargetError
+
+# After a change AWS accepted: the change stands, whatever the read back says.
+_UNREAD = "could not be read back: check it"
 
 
 def _catalog(target: Target) -> AwsTarget:
@@ -103,7 +107,10 @@ class AwsExecutor:
             service = await _ecs_service(client, aws)
             if action == "ecs.force_new_deployment":
                 await client.call("ecs", "update_service", **ids, forceNewDeployment=True)
-                after = await _ecs_service(client, aws)
+                try:
+                    after = await _ecs_service(client, aws)
+                except (TargetError, NotApplicable):
+                    return Outcome(True, "forced a new deployment", f"the service {_UNREAD}")
                 new = [
                     d.get("id")
                     for d in after.get("deployments") or []
@@ -124,10 +131,14 @@ class AwsExecutor:
                     drift=f"desired count moved from {preview.facts['from']} to {desired}",
                 )
             await client.call("ecs", "update_service", **ids, desiredCount=preview.facts["to"])
-            after = await _ecs_service(client, aws)
+            changed = f"desired count {desired} -> {preview.facts['to']}"
+            try:
+                after = await _ecs_service(client, aws)
+            except (TargetError, NotApplicable):
+                return Outcome(True, changed, f"the service {_UNREAD}")
             return Outcome(
                 after.get("desiredCount") == preview.facts["to"],
-                f"desired count {desired} -> {preview.facts['to']}",
+                changed,
                 _ecs_state(after),
                 facts={"desired": after.get("desiredCount")},
             )
@@ -147,10 +158,14 @@ class AwsExecutor:
             DesiredCapacity=preview.facts["to"],
             HonorCooldown=False,
         )
-        after = await _group(client, aws)
+        changed = f"desired capacity {preview.facts['from']} -> {preview.facts['to']}"
+        try:
+            after = await _group(client, aws)
+        except (TargetError, NotApplicable):
+            return Outcome(True, changed, f"group {aws.autoscaling_group} {_UNREAD}")
         return Outcome(
             after["DesiredCapacity"] == preview.facts["to"],
-            f"desired capacity {preview.facts['from']} -> {preview.facts['to']}",
+            changed,
             f"group {aws.autoscaling_group}: desired {after['DesiredCapacity']},"
             f" {len(after.get('Instances') or [])} instances",
             facts={"desired": after["DesiredCapacity"]},

@@ -56,6 +56,20 @@ def _where(name: str, namespace: str) -> str:
     return f"deployment {name} in namespace {namespace}"
 
 
+async def _read_back(client: KubernetesClient, k8s_target: KubernetesTarget, name: str) -> Any:
+    """The deployment after a change that was made, or None when it cannot be read: the
+    change stands, and a failed read must not report it as not made."""
+    apps = await client.apps()
+    try:
+        return await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+    except TargetError:
+        return None
+
+
+def _unread(name: str) -> str:
+    return f"{name} could not be read back: check it"
+
+
 class KubernetesExecutor:
     def __init__(self, *, now: Any = None) -> None:
         self._now = now or (lambda: datetime.now(UTC))
@@ -147,10 +161,13 @@ class KubernetesExecutor:
             k8s_target.namespace,
             {"spec": {"replicas": want}},
         )
-        after = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        changed = f"scaled {name} from {now} to {want} replicas"
+        after = await _read_back(client, k8s_target, name)
+        if after is None:
+            return Outcome(True, changed, _unread(name))
         return Outcome(
             True,
-            f"scaled {name} from {now} to {want} replicas",
+            changed,
             f"{name}: {after.spec.replicas} replicas wanted, {after.status.ready_replicas or 0}"
             f" ready, generation {after.metadata.generation}",
             facts={"replicas": after.spec.replicas, "generation": after.metadata.generation},
@@ -163,13 +180,26 @@ class KubernetesExecutor:
     ) -> Outcome:
         name = preview.facts["deployment"]
         apps = await client.apps()
+        # A deploy since the preview: restarting now would roll out a revision never approved.
+        deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        if revision_of(deployment) != int(preview.facts["revision"]):
+            return Outcome(
+                False,
+                "nothing changed",
+                f"{name} is at revision {revision_of(deployment)}",
+                drift=f"the deployment moved from revision {preview.facts['revision']} to"
+                f" {revision_of(deployment)} since the preview",
+            )
         stamp = self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, body)
-        after = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        changed = f"restarted {name} ({RESTARTED_AT}={stamp})"
+        after = await _read_back(client, k8s_target, name)
+        if after is None:
+            return Outcome(True, changed, _unread(name), facts={"restarted_at": stamp})
         return Outcome(
             True,
-            f"restarted {name} ({RESTARTED_AT}={stamp})",
+            changed,
             f"{name}: revision {revision_of(after)}, generation {after.metadata.generation},"
             f" {after.status.updated_replicas or 0}/{after.spec.replicas} updated",
             facts={"revision": revision_of(after), "restarted_at": stamp},
@@ -237,10 +267,13 @@ class KubernetesExecutor:
             )
         patch = [{"op": "replace", "path": "/spec/template", "value": preview.facts["template"]}]
         await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, patch)
-        after = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        changed = f"rolled {name} back to the template of revision {preview.facts['to_revision']}"
+        after = await _read_back(client, k8s_target, name)
+        if after is None:
+            return Outcome(True, changed, _unread(name))
         return Outcome(
             True,
-            f"rolled {name} back to the template of revision {preview.facts['to_revision']}",
+            changed,
             f"{name}: revision {revision_of(after)} running {_images(after.spec.template)},"
             f" generation {after.metadata.generation}",
             facts={"revision": revision_of(after), "images": _images(after.spec.template)},

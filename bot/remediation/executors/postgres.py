@@ -64,6 +64,16 @@ def protected(row: dict[str, Any], pg: PostgresTarget) -> str | None:
     return left_alone(row, pg)
 
 
+def _count(n: int, what: str) -> str:
+    """`3 sessions idle in transaction`, `1 session idle in transaction`."""
+    if n != 1:
+        return f"{n} {what}"
+    noun, _, rest = what.partition(" ")
+    if noun == "active":  # "active queries running"
+        return f"1 active query {rest.partition(' ')[2]}"
+    return f"1 {noun.removesuffix('s')} {rest}"
+
+
 def _who(row: dict[str, Any]) -> str:
     return f"app={row['app'] or '-'}, user={row['user'] or '-'}"
 
@@ -117,7 +127,7 @@ class PostgresExecutor:
             )
         apps = sorted({_who(r) for r in chosen})
         summary = (
-            f"terminate {len(chosen)} {what} for more than {span}: pids {_pids(chosen)}"
+            f"terminate {_count(len(chosen), what)} for more than {span}: pids {_pids(chosen)}"
             f" ({'; '.join(apps[:5])})"
         )
         if spared:
