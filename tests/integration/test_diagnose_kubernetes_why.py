@@ -6,6 +6,7 @@ restart; the service's events are those of its own deployments, replica sets and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bot.diagnostics import text
 from bot.diagnostics.findings import Grade
@@ -95,6 +96,23 @@ def _cluster(fake: FakeKubernetes) -> dict[str, str]:
     return names
 
 
+def _crash_looping(state: Any, pod_name: str, *, replicas: int = 2, **facts: Any) -> None:
+    """`search` in `shop`, none of its `replicas` ready, with one pod in CrashLoopBackOff
+    (its restarts, last exit and resources in `facts`)."""
+    state.add(deployment("search", namespace="shop", replicas=replicas, ready=0))
+    owner = state.replica_set_of("shop", "search")
+    state.add(
+        pod(
+            pod_name,
+            namespace="shop",
+            owner=owner,
+            ready=False,
+            waiting_reason="CrashLoopBackOff",
+            **facts,
+        )
+    )
+
+
 async def test_oom_killed_pods_say_why_and_the_advice_raises_memory_not_restarts(
     fake_kubernetes: FakeKubernetes, tmp_path: Path
 ) -> None:
@@ -149,18 +167,7 @@ async def test_a_crash_loop_that_is_not_oom_still_restarts_and_rolls_back_only_w
     fake_kubernetes: FakeKubernetes, tmp_path: Path
 ) -> None:
     state = fake_kubernetes.state
-    state.add(deployment("search", namespace="shop", replicas=2, ready=0))
-    state.add(
-        pod(
-            "search-abc-1",
-            namespace="shop",
-            owner=state.replica_set_of("shop", "search"),
-            ready=False,
-            restarts=5,
-            waiting_reason="CrashLoopBackOff",
-            last_exit_code=1,
-        )
-    )
+    _crash_looping(state, "search-abc-1", restarts=5, last_exit_code=1)
     state.set_log("shop", "search-abc-1", "ERROR no config", previous=True)
     report = await diagnose(tmp_path, CATALOG, "search")
     assert [s.action for s in report.suggestions] == ["kubernetes.restart"]
@@ -179,18 +186,7 @@ async def test_secrets_a_crashing_pod_printed_to_its_log_never_leave_the_bot(
     # A crashing app often prints its configuration: `DB_PASSWORD=...`, `api_key: ...`. Only
     # `password=` in lower case was masked; the thread showed the rest verbatim.
     state = fake_kubernetes.state
-    state.add(deployment("search", namespace="shop", replicas=2, ready=0))
-    state.add(
-        pod(
-            "search-abc-1",
-            namespace="shop",
-            owner=state.replica_set_of("shop", "search"),
-            ready=False,
-            restarts=5,
-            waiting_reason="CrashLoopBackOff",
-            last_exit_code=1,
-        )
-    )
+    _crash_looping(state, "search-abc-1", restarts=5, last_exit_code=1)
     secrets = ("hunter2-db", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "wJalrXUtnFEMI/K7MDENGbPxRfiCY")
     state.set_log(
         "shop",
@@ -223,20 +219,15 @@ async def test_a_deployment_that_cannot_be_read_gets_no_guessed_scale_or_restart
     # The deployment's GET answered 500: "Scale search to 3 (from 2)" was offered for a
     # deployment of 4 replicas (a scale in, at an OOM), and "Restart None" for the failed read.
     state = fake_kubernetes.state
-    state.add(deployment("search", namespace="shop", replicas=4, ready=0))
-    state.add(
-        pod(
-            "search-a1b2c",
-            namespace="shop",
-            owner=state.replica_set_of("shop", "search"),
-            ready=False,
-            restarts=9,
-            waiting_reason="CrashLoopBackOff",
-            last_exit_code=137,
-            last_reason="OOMKilled",
-            limits={"memory": "256Mi"},
-            requests={"memory": "128Mi"},
-        )
+    _crash_looping(
+        state,
+        "search-a1b2c",
+        replicas=4,
+        restarts=9,
+        last_exit_code=137,
+        last_reason="OOMKilled",
+        limits={"memory": "256Mi"},
+        requests={"memory": "128Mi"},
     )
     fake_kubernetes.fail["GET /apis/apps/v1/namespaces/shop/deployments/search"] = 500
     report = await diagnose(tmp_path, CATALOG, "search")

@@ -70,6 +70,20 @@ def _unread(name: str) -> str:
     return f"{name} could not be read back: check it"
 
 
+def _moved(deployment: Any, name: str, preview: Preview) -> Outcome | None:
+    """Nothing done, when the deployment is no longer at the revision the preview showed."""
+    now = revision_of(deployment)
+    if now == int(preview.facts["revision"]):
+        return None
+    return Outcome(
+        False,
+        "nothing changed",
+        f"{name} is at revision {now}",
+        drift=f"the deployment moved from revision {preview.facts['revision']} to {now}"
+        " since the preview",
+    )
+
+
 class KubernetesExecutor:
     def __init__(self, *, now: Any = None) -> None:
         self._now = now or (lambda: datetime.now(UTC))
@@ -182,14 +196,9 @@ class KubernetesExecutor:
         apps = await client.apps()
         # A deploy since the preview: restarting now would roll out a revision never approved.
         deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
-        if revision_of(deployment) != int(preview.facts["revision"]):
-            return Outcome(
-                False,
-                "nothing changed",
-                f"{name} is at revision {revision_of(deployment)}",
-                drift=f"the deployment moved from revision {preview.facts['revision']} to"
-                f" {revision_of(deployment)} since the preview",
-            )
+        moved = _moved(deployment, name, preview)
+        if moved is not None:
+            return moved
         stamp = self._now().strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, body)
@@ -257,14 +266,9 @@ class KubernetesExecutor:
         name = preview.facts["deployment"]
         apps = await client.apps()
         deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
-        if revision_of(deployment) != int(preview.facts["revision"]):
-            return Outcome(
-                False,
-                "nothing changed",
-                f"{name} is at revision {revision_of(deployment)}",
-                drift=f"the deployment moved from revision {preview.facts['revision']} to"
-                f" {revision_of(deployment)} since the preview",
-            )
+        moved = _moved(deployment, name, preview)
+        if moved is not None:
+            return moved
         patch = [{"op": "replace", "path": "/spec/template", "value": preview.facts["template"]}]
         await client.call(apps.patch_namespaced_deployment, name, k8s_target.namespace, patch)
         changed = f"rolled {name} back to the template of revision {preview.facts['to_revision']}"
