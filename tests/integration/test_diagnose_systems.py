@@ -180,6 +180,26 @@ async def test_kubernetes_through_the_fake_api_server(
         assert "/namespaces/shop/" in path or path == "/api/v1/nodes", path
 
 
+async def test_a_cluster_with_no_ready_node_is_critical_not_ok(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # No node at all was graded OK ("0 nodes Ready, no pressure"): nothing can run there.
+    fake_kubernetes.state.add(deployment("api", namespace="default", replicas=1, ready=0))
+    catalog = {"api": {"kubernetes": {"context": "test", "deployments": ["api"]}}}
+    report = await diagnose(tmp_path, catalog, "api", checks=("kubernetes.nodes",))
+    nodes = finding(report, "kubernetes.nodes")
+    assert nodes.grade is Grade.CRIT and "no nodes" in nodes.summary
+
+    # A node that reports no readiness at all is not counted as Ready either.
+    silent = node("node-9")
+    silent["status"]["conditions"] = []
+    fake_kubernetes.state.add(silent)
+    report = await diagnose(tmp_path, catalog, "api", checks=("kubernetes.nodes",))
+    nodes = finding(report, "kubernetes.nodes")
+    assert nodes.grade is Grade.CRIT and "node-9: not Ready" in nodes.summary
+    assert "on 1 node:" in nodes.summary
+
+
 async def test_kubernetes_without_the_metrics_api_is_a_note(
     fake_kubernetes: FakeKubernetes, tmp_path: Path
 ) -> None:

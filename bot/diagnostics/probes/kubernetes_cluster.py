@@ -135,18 +135,27 @@ async def nodes(client: KubernetesClient) -> list[Finding]:
     nodes = (await client.call(core.list_node)).items
     problems, worst = [], Grade.OK
     for n in nodes:
-        for c in n.status.conditions or []:
+        conditions = n.status.conditions or []
+        if not any(c.type == "Ready" for c in conditions):
+            # A node that reports no readiness (lost, or still joining) runs nothing for sure.
+            problems.append(f"{n.metadata.name}: not Ready (no Ready condition reported)")
+            worst = Grade.CRIT
+        for c in conditions:
             if c.type == "Ready" and c.status != "True":
                 problems.append(f"{n.metadata.name}: not Ready ({c.reason}: {c.message})")
                 worst = Grade.CRIT
             elif c.type in _BAD_NODE_CONDITIONS and c.status == "True":
                 problems.append(f"{n.metadata.name}: {c.type} ({c.reason}: {c.message})")
                 worst = max(worst, Grade.WARN)
-    summary = (
-        f"{len(problems)} condition(s) on {len(nodes)} nodes: " + "; ".join(problems[:3])
-        if problems
-        else f"{len(nodes)} nodes Ready, no pressure"
-    )
+    counted = f"{len(nodes)} node" + ("" if len(nodes) == 1 else "s")
+    if not nodes:
+        # No node at all: nothing can be scheduled (it was graded OK, "0 nodes Ready").
+        problems, worst = ["no nodes in the cluster: no pod can be scheduled"], Grade.CRIT
+        summary = problems[0]
+    elif problems:
+        summary = f"{len(problems)} condition(s) on {counted}: " + "; ".join(problems[:3])
+    else:
+        summary = f"{counted} Ready, no pressure"
     return [
         Finding(
             "kubernetes.nodes",
