@@ -57,6 +57,34 @@ async def test_ecs_desired_count_and_a_forced_deployment(
     assert "Succeeded" in str(final_update(harness, message)["blocks"])
 
 
+async def test_a_forced_deployment_approved_after_a_new_task_definition_leaves_it_alone(
+    make_harness: HarnessFactory, aws_env: MotoServer
+) -> None:
+    # The approver saw checkout:1; a deploy moved the service to checkout:2 before the click.
+    # Forcing then would have rolled out tasks of a definition nobody approved.
+    moto.seed_ecs_service(aws_env, cluster="shop", service="checkout", desired=3)
+    ecs = aws_env.client("ecs")
+    harness = await make_harness("sqlite", policy=remediation_policy(ECS))
+    _, message = await request(harness, "ecs.force_new_deployment shop")
+    assert message is not None
+    assert "with task definition checkout:1" in str(message["blocks"])
+    ecs.register_task_definition(
+        family="checkout",
+        containerDefinitions=[{"name": "app", "image": "shop/checkout:2", "memory": 256}],
+    )
+    ecs.update_service(cluster="shop", service="checkout", taskDefinition="checkout:2")
+    [service] = ecs.describe_services(cluster="shop", services=["checkout"])["services"]
+    before = {d["id"] for d in service["deployments"]}
+
+    await click(harness, message, user=APPROVER)
+    await finish(harness)
+    [service] = ecs.describe_services(cluster="shop", services=["checkout"])["services"]
+    assert {d["id"] for d in service["deployments"]} == before
+    [outcome] = thread_replies(harness, message)
+    assert "moved from checkout:1 to checkout:2" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+
+
 @pytest.mark.redis
 async def test_redis_policy_and_an_expired_request(
     make_harness: HarnessFactory, redis_url: str, monkeypatch: pytest.MonkeyPatch

@@ -48,6 +48,11 @@ async def _group(client: AwsClient, aws: AwsTarget) -> dict[str, Any]:
     return group
 
 
+def _task_name(arn: str) -> str:
+    """`family:revision` of a task definition's ARN (the ARN itself if it has no such end)."""
+    return arn.rsplit("/", 1)[-1] or "-"
+
+
 def _ecs_state(service: dict[str, Any]) -> str:
     deployments = service.get("deployments") or []
     primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
@@ -69,9 +74,11 @@ class AwsExecutor:
             desired = int(service.get("desiredCount", 0))
             if action == "ecs.force_new_deployment":
                 ids = [d.get("id") for d in service.get("deployments") or []]
+                task = str(service.get("taskDefinition") or "")
                 return Preview(
-                    f"force a new deployment of {where} ({_ecs_state(service)})",
-                    {"deployments": ids, "desired": desired},
+                    f"force a new deployment of {where} with task definition"
+                    f" {_task_name(task)} ({_ecs_state(service)})",
+                    {"deployments": ids, "desired": desired, "task_definition": task},
                 )
             assert isinstance(params, DesiredParams)
             if params.desired == desired:
@@ -106,6 +113,16 @@ class AwsExecutor:
             ids = {"cluster": aws.ecs.cluster, "service": aws.ecs.service}
             service = await _ecs_service(client, aws)
             if action == "ecs.force_new_deployment":
+                # A deploy since the preview: forcing now would roll out tasks never approved.
+                seen, task = preview.facts.get("task_definition"), service.get("taskDefinition")
+                if seen and task != seen:
+                    return Outcome(
+                        False,
+                        "nothing changed",
+                        _ecs_state(service),
+                        drift=f"the task definition moved from {_task_name(seen)} to"
+                        f" {_task_name(str(task or ''))} since the preview",
+                    )
                 await client.call("ecs", "update_service", **ids, forceNewDeployment=True)
                 try:
                     after = await _ecs_service(client, aws)
