@@ -9,6 +9,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+from bot.redact import redact_text
+
 
 class Grade(IntEnum):
     """Ordered: the worst grade of the findings is the report's."""
@@ -107,7 +109,8 @@ def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def report_to_json(report: Report) -> dict[str, Any]:
-    """The report as JSON (the outbox carries it to Slack after the run is recorded)."""
+    """The report as JSON (the outbox carries it to Slack after the run is recorded), what
+    the systems returned redacted: the outbox keeps it in the database for days."""
     return {
         "service": report.service,
         "started_at": report.started_at.isoformat(),
@@ -122,9 +125,9 @@ def report_to_json(report: Report) -> dict[str, Any]:
                         "check": f.check,
                         "title": f.title,
                         "grade": f.grade.name,
-                        "summary": f.summary,
+                        "summary": redact_text(f.summary),
                         "threshold": f.threshold,
-                        "evidence": list(f.evidence),
+                        "evidence": [redact_text(line) for line in f.evidence],
                         "facts": _plain(f.facts),
                     }
                     for f in run.findings
