@@ -28,12 +28,9 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import shutil
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -54,14 +51,9 @@ from bot.slack.client import PacedWebClient, SessionRespond  # noqa: E402
 from bot.slack.limits import SlackLimits  # noqa: E402
 from bot.slack.notifier import SlackNotifier  # noqa: E402
 from bot.slack.pace import LocalPacer, Pacer, RedisPacer  # noqa: E402
+from tests.servers import RedisServer, free_port  # noqa: E402
 
 TOKEN = "xoxb-bench-0000000000-0000000000000-abcdefabcdefabcdefabcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(port: int) -> None:
@@ -91,7 +83,7 @@ def _serve(port: int) -> None:
 @contextlib.contextmanager
 def trivial_api() -> Iterator[str]:
     """`_serve` in a child process, until it answers; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port,), daemon=True)
     server.start()
     try:
@@ -103,26 +95,6 @@ def trivial_api() -> Iterator[str]:
     finally:
         server.terminate()
         server.join()
-
-
-@contextlib.contextmanager
-def _redis() -> Iterator[str]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(100):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                    break
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait()
 
 
 def _incident(n: int) -> Incident:
@@ -247,7 +219,8 @@ def main() -> None:
     parser.add_argument("--uvloop", action="store_true", help="on uvloop, as `chatops-bot run`")
     args = parser.parse_args()
     with trivial_api() as base:
-        with _redis() if args.redis else contextlib.nullcontext() as redis_url:
+        with RedisServer() if args.redis else contextlib.nullcontext() as redis:
+            redis_url = redis.url if redis is not None else None
             if args.uvloop:
                 import uvloop
 
