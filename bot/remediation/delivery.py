@@ -14,11 +14,9 @@ from bot.remediation import recording as kinds
 from bot.remediation import storage as requests
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.service import RemediationService
-from bot.remediation.storage import Request, Status
+from bot.remediation.storage import NOT_POSTED, Request, Status
 
 log = logging.getLogger(__name__)
-
-NOT_POSTED = "not posted: "  # the outcome of a request its channel never showed
 
 
 class RemediationDelivery:

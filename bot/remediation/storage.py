@@ -13,6 +13,9 @@ from bot.clock import utc_from_timestamp
 from bot.remediation.plans import Preview
 from bot.store import Row, Tx, for_update
 
+# The outcome of an expired request whose message its channel never showed (then the reason).
+NOT_POSTED = "not posted: "
+
 
 class Status(StrEnum):
     REQUESTED = "requested"

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.redact import redact_text
 from bot.remediation.actions import ACTIONS
-from bot.remediation.storage import Request, Status
+from bot.remediation.storage import NOT_POSTED, Request, Status
 from bot.slack.escape import escape_mrkdwn
 
 Block = dict[str, Any]
@@ -215,7 +215,7 @@ def outcome_text(request: Request) -> str:
 
 def tell_text(request: Request) -> str:
     if request.status is Status.EXPIRED:  # its message could not be posted
-        why = _clean(request.outcome.removeprefix("not posted: "), 200)
+        why = _clean(request.outcome.removeprefix(NOT_POSTED), 200)
         return (
             f"Remediation #{request.id} ({request.action} on {request.service}) could not be"
             f" posted in <#{request.channel_id}> ({why}), so nobody could approve it: it is"
