@@ -93,6 +93,9 @@ class Incident:
     next_update_due: datetime | None = None
     version: int = 1
     drill: bool = False  # a practice incident (`/incident drill`): marked DRILL everywhere
+    # Whom the first level paged at declaration, in the announcement itself (no war room):
+    # the card shows the page until someone acknowledges (Policy.announced_page).
+    announced_page: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:

@@ -75,6 +75,19 @@ async def _write_batch(tx: Tx, batch: _BatchStates) -> None:
         await escalations.save_states(tx, list(batch.changed.values()), batch.now)
 
 
+def _announced(incident: Incident, page: Page) -> bool:
+    """Whether the announcement carries this page (the first level's, fired as the incident
+    is declared, in the announcement channel): then it has no post of its own, and a burst
+    of declarations puts one message each in that channel, not two."""
+    return (
+        page.level == 1
+        and not page.by
+        and not page.waited
+        and bool(incident.announced_page)
+        and incident.announced_page == tuple(page.recipients)
+    )
+
+
 def _dms(payload: dict[str, Any], recipients: Sequence[str], *, own_lanes: bool) -> list[Queued]:
     """A page's DMs: one per person, queued with the page when it names people only, each in
     a lane of its own when `own_lanes`. A user group (read from Slack) or a paging service
@@ -223,7 +236,10 @@ class EscalationFiring:
             actor=actor.user_id,
             args={"level": page.level, "targets": list(page.recipients), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
-            effects=[Queued(PAGE_POST, payload), *_dms(payload, page.recipients, own_lanes=own)],
+            effects=[
+                *([] if _announced(incident, page) else [Queued(PAGE_POST, payload)]),
+                *_dms(payload, page.recipients, own_lanes=own),
+            ],
         )
         providers = [target for target in page.recipients if target in PROVIDERS]
         if providers and self.provider_pages is not None:

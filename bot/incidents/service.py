@@ -115,6 +115,9 @@ class IncidentService(TimelineChanges):
             updated_at=now,
             roles={} if actor.is_system else {"commander": actor.user_id},
             drill=command.drill,
+            # Fired in this transaction by the escalation planner, which leaves the post to
+            # the announcement (bot.escalation.firing).
+            announced_page=self.policy.announced_page(command.severity),
         )
         incident = incident.evolve(next_update_due=next_update_due(self.policy, incident, now))
         await storage.insert(change.tx, incident, day=day, seq=seq)
@@ -301,6 +304,8 @@ class IncidentService(TimelineChanges):
                 acknowledged_at=None,
                 acknowledged_by=None,
                 current_status=reason or "Reopened.",
+                # The reopening pages anew, in posts of its own: the declaration's page is over.
+                announced_page=(),
             )
             return reopened.evolve(next_update_due=next_update_due(self.policy, reopened, now))
 

@@ -48,6 +48,7 @@ def _to_row(incident: Incident) -> dict[str, Any]:
         "next_update_due": _ts(incident.next_update_due),
         "version": incident.version,
         "drill": incident.drill,
+        "announced_page": json.dumps(list(incident.announced_page)),
     }
 
 
@@ -78,6 +79,7 @@ def _from_row(row: Row) -> Incident:
         version=int(row["version"]),
         # An outbox snapshot taken before drills existed has no flag: not a drill.
         drill=bool(row.get("drill") or False),
+        announced_page=tuple(json.loads(row.get("announced_page") or "[]")),
     )
 
 

@@ -257,6 +257,16 @@ class Policy(Strict):
     def has_war_room(self, severity: Severity) -> bool:
         return severity in self.war_room_severities
 
+    def announced_page(self, severity: Severity) -> tuple[str, ...]:
+        """Whom the first level pages at declaration when that page goes to the announcement
+        channel (no war room): the announcement carries it, one message instead of two.
+        Empty when the first level waits, or when the incident gets a war room."""
+        levels = self.levels(severity)
+        if not levels or self.has_war_room(severity):
+            return ()
+        first = levels[0]
+        return tuple(first.notify) if first.after.as_timedelta().total_seconds() <= 0 else ()
+
 
 def default_policy_text() -> str:
     return resources.files("bot").joinpath("defaults/policy.yml").read_text()

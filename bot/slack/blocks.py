@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.models import Incident, IncidentPage, TimelineEvent
-from bot.slack import list_text
+from bot.slack import escalation_text, list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
 
@@ -196,6 +196,8 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
         ),
         _current_status(incident),
     ]
+    if page := escalation_text.announced_page_text(incident):
+        cards.append(section(page))
     details = [f"Declared by {t.user(incident.declared_by)} {t.slack_date(incident.declared_at)}"]
     if incident.resolved_at is not None:
         details.append(

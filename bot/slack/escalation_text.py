@@ -57,6 +57,17 @@ def page_text(incident: Incident, page: Page) -> str:
     )
 
 
+def announced_page_text(incident: Incident) -> str:
+    """The first level's page as the announcement carries it (Incident.announced_page), while
+    nobody has acknowledged the open incident; "" otherwise."""
+    if not incident.announced_page or not incident.is_open or incident.acknowledged_at:
+        return ""
+    return (
+        f":rotating_light: *Escalation level 1:* {mentions(incident.announced_page)}: you are "
+        f"paged. Acknowledge with `/incident ack {incident.id}`."
+    )
+
+
 def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
     """The page as a direct message to one person."""
     return (

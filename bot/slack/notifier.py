@@ -155,9 +155,10 @@ class SlackNotifier:
 
     async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
         # The announcement is the incident's card: refreshed in place after every change.
-        return await self.post(
-            channel, templates.announcement_text(incident), blocks.incident_card(incident)
-        )
+        text = templates.announcement_text(incident)
+        if page := escalation_text.announced_page_text(incident):
+            text = f"{text}\n{page}"  # the notification names the people paged
+        return await self.post(channel, text, blocks.incident_card(incident))
 
     async def direct_message(self, user_id: str, text: str) -> MessageRef:
         return await self.post_to_user(user_id, text)

@@ -128,23 +128,126 @@ async def test_a_page_naming_people_queues_its_dms_and_a_group_is_fanned_out(
 
 async def test_a_page_dm_does_not_wait_for_the_incident_channels_messages(any_env: Env) -> None:
     env = any_env
-    # The announcement channel answers 500 for a while: the P2's announcement and its page
-    # post there are retried later. The on-call person's DM goes to another channel.
+    # The announcement channel answers 500 for a while: the P2's announcement, which carries
+    # its first page there, is retried later. The on-call person's DM goes to another channel.
     env.double.http_error("chat.postMessage", 500, times=4, channel="C0INCIDENTS")
     incident = await env.declare("P2")
     assert env.posts("Incident Update: Checkout down") == []
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
 
-    for _ in range(4):  # each retry comes due: the channel gets both, in their order
+    for _ in range(4):  # each retry comes due: the channel gets the announcement, once
         await env.step(minutes=2)
     in_channel = [
         str(call.params["text"])
         for call in env.posts(incident.id)
         if call.params["channel"] == "C0INCIDENTS"
     ]
-    assert len(in_channel) == 2 and in_channel[0].startswith("Incident Update:"), in_channel
-    assert "level 1" in in_channel[1]
+    assert len(in_channel) == 1 and in_channel[0].startswith("Incident Update:"), in_channel
+    assert "<@U0ONCALL>: you are paged" in in_channel[0]
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+
+def _channel_texts(env: Env, channel: str = "C0INCIDENTS") -> list[str]:
+    return [str(call.params["text"]) for call in env.posts() if call.params["channel"] == channel]
+
+
+def _card_sections(call_params: dict[str, object]) -> list[str]:
+    blocks = call_params.get("blocks") or []
+    assert isinstance(blocks, list)
+    return [
+        str(block["text"]["text"])
+        for block in blocks
+        if block.get("type") == "section" and "text" in block
+    ]
+
+
+async def test_an_announcement_without_a_war_room_carries_the_first_page(any_env: Env) -> None:
+    env = any_env
+    incident = await env.declare("P2")
+
+    # One message in the announcement channel, not two: the card, with the page in it (its
+    # mention notifies, in the blocks and the notification text alike).
+    [announced] = [
+        call for call in env.posts(incident.id) if call.params["channel"] == "C0INCIDENTS"
+    ]
+    page = f"<@U0ONCALL>: you are paged. Acknowledge with `/incident ack {incident.id}`."
+    assert page in str(announced.params["text"])
+    assert any(page in text for text in _card_sections(announced.params))
+    assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+    async with env.services.store.transaction() as tx:
+        rows = await tx.fetchall("SELECT kind FROM outbox ORDER BY id")
+    assert "escalation.page" not in [row["kind"] for row in rows]
+    # The page is recorded as before.
+    assert "paged" in await env.timeline_kinds(incident)
+    assert ("escalation.page", "chatops-bot", "ok") in await env.audit_actions(incident)
+
+    # Edited after the acknowledgement: the card no longer asks anyone to acknowledge.
+    await env.services.incidents.acknowledge(incident.id, BOB)
+    await env.deliver()
+    edits = [
+        call
+        for call in env.double.calls_to("chat.update")
+        if call.params["ts"] == announced.response["ts"]
+    ]
+    assert edits and not any("you are paged" in text for text in _card_sections(edits[-1].params))
+
+    # A later level still pages in a post of its own; a P1's first page goes to its war room.
+    other = await env.declare("P2", title="Search slow")
+    await env.step(minutes=30)
+    [level_2] = env.posts("Escalation level 2")
+    assert level_2.params["channel"] == "C0INCIDENTS" and other.id in str(level_2.params["text"])
+    p1 = await env.declare("P1", title="Payments down")
+    [p1_page] = env.posts(f"*Escalation level 1* for *{p1.id}*")
+    assert p1_page.params["channel"] == (await env.services.incidents.get(p1.id)).channel_id
+    assert not any("you are paged" in text for text in _channel_texts(env) if p1.id in text)
+
+
+async def test_an_announcement_held_up_past_the_acknowledgement_pages_nobody(env: Env) -> None:
+    env.double.http_error("chat.postMessage", 500, times=2, channel="C0INCIDENTS")
+    incident = await env.declare("P2")
+    await env.services.incidents.acknowledge(incident.id, BOB)
+    for _ in range(3):
+        await env.step(minutes=2)
+    [announced] = env.posts("Incident Update: Checkout down")
+    assert "you are paged" not in str(announced.params["text"])
+    assert not any("you are paged" in text for text in _card_sections(announced.params))
+
+
+async def test_a_reopened_incident_is_paged_in_posts_of_its_own(env: Env) -> None:
+    incident = await env.declare("P2")
+    env.clock.advance(minutes=10)
+    await env.services.incidents.resolve(incident.id, ALICE, summary="fixed")
+    await env.deliver()
+    await env.services.incidents.reopen(incident.id, ALICE, reason="back again")
+    await env.deliver()
+    [reopened_page] = env.posts("*Escalation level 1* for")
+    assert reopened_page.params["channel"] == "C0INCIDENTS"
+    assert "It has just been reopened." in str(reopened_page.params["text"])
+    reopened = await env.services.incidents.get(incident.id)
+    assert reopened.announced_page == ()
+    last_edit = env.double.calls_to("chat.update")[-1]
+    assert not any("you are paged" in text for text in _card_sections(last_edit.params))
+
+
+async def test_a_first_level_that_waits_pages_in_a_post_of_its_own(tmp_path: Path) -> None:
+    policy = MATRIX_POLICY.replace(
+        "  P2:\n    - {after: 0, notify: [U0ONCALL]}",
+        "  P2:\n    - {after: 5m, notify: [U0ONCALL]}",
+    )
+    assert policy != MATRIX_POLICY
+    env = await start_env(
+        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
+    )
+    try:
+        incident = await env.declare("P2")
+        [announced] = env.posts(incident.id)
+        assert "you are paged" not in str(announced.params["text"])
+        await env.step(minutes=5)
+        [page] = env.posts("Escalation level 1")
+        assert page.params["channel"] == "C0INCIDENTS"
+        assert "<@U0ONCALL>" in str(page.params["text"])
+    finally:
+        await stop_env(env)
 
 
 async def test_a_user_groups_page_dms_do_not_wait_for_the_incident_channels_messages(
