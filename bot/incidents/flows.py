@@ -88,10 +88,9 @@ class IncidentFlows:
         if incident is None:
             return
         ref = await self.notifier.announce_incident(incident, channel=self.policy.announce_channel)
-        async with self.store.autocommit() as db:  # one UPDATE: no transaction of its own
-            await db.execute(
-                "UPDATE incidents SET announce_ts = ? WHERE id = ?", (ref.ts, incident.id)
-            )
+        await outbox.write_with_mark(
+            self.store, "UPDATE incidents SET announce_ts = ? WHERE id = ?", (ref.ts, incident.id)
+        )
 
     # -- updates, notices and cards ---------------------------------------------------------
 

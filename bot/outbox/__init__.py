@@ -38,9 +38,11 @@ head first (bot/outbox/claims.py). A run is delivered in its order, one at a tim
 at a member that is retried, fails or was taken over, or whose handler queued a follow-up: the
 rest of it is given back untried. Runs of different lanes go `concurrency` at a time if asked.
 The delivered ones are marked done together, one statement at the end of the batch, before
-the next claim. Marks wait only while the claims are safe: they are written sooner when a
-waiting effect's claim would run out before the next handler could time out, and when the
-dispatcher stops (bot/outbox/completions.py). A retry or a failure is written on its own.
+the next claim; what a delivery must store (the ts of the card it posted, `write_with_mark`)
+goes in the same transaction, marked at the end of its wave, before its lane's next effect.
+Marks wait only while the claims are safe: they are written sooner when a waiting effect's
+claim would run out before the next handler could time out, and when the dispatcher stops
+(bot/outbox/completions.py). A retry or a failure is written on its own.
 
 Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
 after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
@@ -63,6 +65,7 @@ from bot.outbox.queue import (
     later_undone,
     undone_count,
     waiting,
+    write_with_mark,
 )
 
 __all__ = [
@@ -78,4 +81,5 @@ __all__ = [
     "later_undone",
     "undone_count",
     "waiting",
+    "write_with_mark",
 ]

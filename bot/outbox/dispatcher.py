@@ -8,6 +8,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from bot import logs, metrics
 from bot.background import BackgroundLoop, jitter
@@ -23,6 +24,7 @@ from bot.outbox.queue import (
     FailureHandler,
     current_effect,
     follow_ups,
+    marked_with,
     undone_count,
 )
 from bot.outbox.retention import delete_old
@@ -192,6 +194,9 @@ class OutboxDispatcher:
             for wave in waves:
                 now = [e for e in wave if (e.id if e.lane is None else e.lane) not in stopped]
                 outcomes = await asyncio.gather(*(one(e) for e in now), return_exceptions=True)
+                if self.completions.writes_waiting:
+                    # A delivery stored what it posted: the lane's next effect may read it.
+                    await self.completions.flush()
                 for effect, outcome in zip(now, outcomes, strict=True):
                     if isinstance(outcome, BaseException):
                         errors.append(outcome)
@@ -228,13 +233,15 @@ class OutboxDispatcher:
         if self.completions.runs_out_before(deadline):
             await self.completions.flush()
         queued: set[str] = set()
-        noting = follow_ups.set(queued)
+        writes: list[tuple[str, tuple[Any, ...]]] = []
+        noting, storing = follow_ups.set(queued), marked_with.set(writes)
         try:
             if not await self._deliver(held):
                 return _Outcome.NOT_DELIVERED
         finally:
+            marked_with.reset(storing)
             follow_ups.reset(noting)
-        self.completions.add(held)
+        self.completions.add(held, writes)
         metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
         return _Outcome.FOLLOWED if queued else _Outcome.DELIVERED
 

@@ -4,14 +4,14 @@ packages ask of the queue (bot.outbox's docstring holds the invariants)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.errors import NotifierError
-from bot.store import Tx, for_update
+from bot.store import Store, Tx, for_update
 from bot.store.buffers import TxBuffer
 
 # An effect's place in its lane's order, and the effects whose turn it is and are due
@@ -55,6 +55,25 @@ current_effect: ContextVar[Effect | None] = ContextVar("outbox_delivering", defa
 # The lanes that got a follow-up while this task delivered (the dispatcher sets a set around
 # each delivery): the rest of that lane's claimed run must wait, it now comes after it.
 follow_ups: ContextVar[set[str] | None] = ContextVar("outbox_follow_ups", default=None)
+
+
+# Writes that record what this task's delivery did (a post's ts), stored with its done mark
+# (the dispatcher sets a list around each delivery; bot.outbox.completions).
+marked_with: ContextVar[list[tuple[str, tuple[Any, ...]]] | None] = ContextVar(
+    "outbox_marked_with", default=None
+)
+
+
+async def write_with_mark(store: Store, sql: str, params: Sequence[Any]) -> None:
+    """Store what a delivery did (the message it posted) with the effect's done mark: in the
+    mark's transaction, no round trip of its own, and before any later effect of its lane
+    runs. Outside a delivery (no mark to wait for), written at once."""
+    waiting = marked_with.get()
+    if waiting is not None:
+        waiting.append((sql, tuple(params)))
+        return
+    async with store.autocommit() as db:
+        await db.execute(sql, params)
 
 
 def note_follow_up(lane: str) -> None:

@@ -347,3 +347,61 @@ async def test_a_stopped_dispatcher_marks_what_it_delivered_before_it_goes(store
     await dispatcher.stop()
     rows = [await outbox_row(store, i) for i in ids]
     assert [row["delivered_at"] is not None for row in rows] == [True, True, False]
+
+
+async def _counter(store: Store, day: str) -> int | None:
+    async with store.transaction() as tx:
+        row = await tx.fetchone("SELECT last_seq FROM incident_counters WHERE day = ?", (day,))
+    return None if row is None else int(row["last_seq"])
+
+
+async def test_what_a_delivery_stores_goes_with_its_mark_before_its_lanes_next_effect(
+    store: Store,
+) -> None:
+    """The announcement's ts is stored with its done mark (no round trip of its own); the
+    lane's next effect, claimed in the same batch, must still find it."""
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock)
+    for lane in ("INC-1", "INC-2"):
+        await queued(store, "post", {"day": lane}, lane)
+        await queued(store, "read", {"day": lane}, lane)
+    await queued(store, "fails", {"day": "INC-3"}, "INC-3")
+    seen: dict[str, int | None] = {}
+
+    async def post(effect: Effect) -> None:
+        day = effect.payload["day"]
+        sql = "INSERT INTO incident_counters (day, last_seq) VALUES (?, ?)"
+        await outbox.write_with_mark(store, sql, (day, 7))
+        assert await _counter(store, day) is None  # not yet: it goes with the mark
+
+    async def read(effect: Effect) -> None:
+        seen[effect.payload["day"]] = await _counter(store, effect.payload["day"])
+
+    async def fails(effect: Effect) -> None:
+        sql = "INSERT INTO incident_counters (day, last_seq) VALUES (?, ?)"
+        await outbox.write_with_mark(store, sql, (effect.payload["day"], 1))
+        raise NotifierError("Slack error: 503", retryable=True)  # nothing was posted
+
+    for kind, handler in (("post", post), ("read", read), ("fails", fails)):
+        dispatcher.register(kind, handler)
+    assert await dispatcher.deliver_due() == 4  # one batch: both lanes' runs of two
+    assert seen == {"INC-1": 7, "INC-2": 7}
+    assert await _counter(store, "INC-3") is None  # not delivered: its write is dropped
+    assert await dispatcher.pending_count() == 1
+
+
+async def test_a_write_that_cannot_be_stored_does_not_hold_the_marks_back(store: Store) -> None:
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock)
+    ids = [await queued(store, "post", {"n": n}, f"INC-{n}") for n in range(2)]
+
+    async def post(effect: Effect) -> None:
+        # The same key twice: the second INSERT violates the primary key.
+        sql = "INSERT INTO incident_counters (day, last_seq) VALUES (?, ?)"
+        await outbox.write_with_mark(store, sql, ("same", effect.payload["n"]))
+
+    dispatcher.register("post", post)
+    assert await dispatcher.deliver_due() == 2
+    rows = [await outbox_row(store, i) for i in ids]
+    assert all(row["delivered_at"] is not None for row in rows)
+    assert await dispatcher.pending_count() == 0
