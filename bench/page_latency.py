@@ -60,15 +60,17 @@ class Arrivals:
         if not _INCIDENT.search(text):
             return
         if channel.startswith("D"):
-            kind = "page DM"
+            kinds = ["page DM"]
         elif text.startswith("Incident Update:"):
-            kind = "announcement"
+            # The card carries the level-1 page of an incident without a war room.
+            kinds = ["announcement"] + (["page post"] if "you are paged" in text else [])
         elif channel == self.announce_channel:
-            kind = "page post"
+            kinds = ["page post"]
         else:
             return
-        self.times[kind].append(time.perf_counter() - self.started)
-        self.seen[kind].append(_INCIDENT.search(text).group(0))  # type: ignore[union-attr]
+        for kind in kinds:
+            self.times[kind].append(time.perf_counter() - self.started)
+            self.seen[kind].append(_INCIDENT.search(text).group(0))  # type: ignore[union-attr]
         self.changed.set()
 
     async def wait(self, count: int, within: float) -> bool:
