@@ -144,7 +144,7 @@ async def test_the_outbox_lane_rename_keeps_the_undone_effects_in_their_lanes(
                     " VALUES ('post', ?, ?, 0, 0)",
                     (lane, f'{{"n": {n}}}'),
                 )
-        assert await migrate(store) == ["0017_outbox_lane"]
+        assert (await migrate(store))[0] == "0017_outbox_lane"  # and any later ones
         seen: list[tuple[str | None, int]] = []
 
         async def post(effect: Effect) -> None:
