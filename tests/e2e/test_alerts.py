@@ -192,6 +192,28 @@ async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: A
             assert "\x00" not in text and "\u202e" not in text, (call.method, text)
 
 
+async def test_an_alert_name_is_never_a_mention_or_a_link_on_the_timeline(alerts: Alerts) -> None:
+    """An alert's name is a monitor's words: on the timeline and in the catch-up it shows as
+    text. It once went in as the bot's own words, read for markup: `<@U…>` became a mention,
+    and `<!channel>` and `<url|label>` reached Slack as markup."""
+    evil = "<!channel> <@U0EVIL1234> <https://evil.example|log in>"
+    await alerts.send(alert(evil, "checkout", summary="Checkout errors"))
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    await alerts.send({**alert(evil, "checkout"), "status": "resolved"})
+    await _settled(alerts)
+    answer = await reply(alerts.harness, f"catchup {incident.id}")
+    assert "1 alert resolved: &lt;!channel&gt; &lt;@U0EVIL1234&gt;" in answer, answer
+    await alerts.harness.command(f"timeline {incident.id}")
+    [shown] = await alerts.harness.replies()
+    for text in [answer, *_strings(shown)]:
+        for markup in ("<!channel>", "<@U0EVIL1234>", "<https://evil"):
+            assert markup not in text, text
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    lines = [e for e in events if e.kind in ("alerts_declared", "alerts_resolved")]
+    assert len(lines) == 2 and all(e.said == evil for e in lines)
+
+
 def _strings(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
