@@ -60,7 +60,12 @@ def parse_time(value: str) -> datetime | None:
         raise ValueError(f"'{value[:40]}' is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # an offset that moves it past year 1 or 9999
+        if parsed.year > 1:
+            raise ValueError(f"'{value[:40]}' is out of range") from None
+        return None  # Go's zero time written with an offset
     return None if parsed < _ZERO_TIME else parsed
 
 
@@ -185,10 +190,10 @@ def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> list[Alert
     except ValidationError as exc:
         raise AlertsRefused(f"not an Alertmanager webhook: {first_error(exc)}") from None
     alerts = []
-    for item in webhook.alerts:
-        starts_at = parse_time(item.startsAt)
+    for index, item in enumerate(webhook.alerts):
+        starts_at = parse_time(item.startsAt) if item.startsAt.strip() else None
         if starts_at is None:
-            raise AlertsRefused("alerts: startsAt is missing (zero time)")
+            raise AlertsRefused(f"alerts.{index}.startsAt is missing (empty or zero time)")
         links = [("source", item.generatorURL), ("dashboard", item.dashboardURL)]
         links += [("panel", item.panelURL), ("silence", item.silenceURL)]
         annotations = dict(item.annotations)
@@ -215,6 +220,8 @@ def read_generic(
     """The alerts of a generic body: one alert object, or `{"alerts": [...]}`."""
     try:
         data: Any = json.loads(raw)
+    except RecursionError:  # arrays nested thousands deep: no alert is shaped so
+        raise AlertsRefused("the body is not JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise AlertsRefused(f"the body is not JSON: {str(exc)[:120]}") from None
     try:

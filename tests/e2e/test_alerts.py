@@ -171,6 +171,25 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert len(await alerts.alert_rows()) == 2
 
 
+async def test_odd_times_and_deeply_nested_json_are_a_400_never_a_500(alerts: Alerts) -> None:
+    """Each of these once raised out of the reader (a 500, and a monitor that retries it
+    for ever): a time an offset moves past year 1 or 9999, an empty startsAt, and a generic
+    body of arrays nested thousands deep."""
+    for starts_at in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", ""):
+        status, body = await alerts.send(alert("X", "checkout", starts_at=starts_at))
+        assert status == 400 and "alerts.0.startsAt" in body["error"], (starts_at, body)
+    late = alert("X", "checkout")
+    late["endsAt"] = "0001-01-01T00:00:00+01:00"  # Go's zero time with an offset: no end
+    status, body = await alerts.send(late)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    generic = {"title": "Queue stuck", "dedup_key": "q", "started_at": "0001-01-01T00:00:00+01:00"}
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), deep)
+    assert status == 400 and "nested too deeply" in body["error"], body
+
+
 async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: Alerts) -> None:
     """A NUL byte (which PostgreSQL cannot store) or a bidi override in a label, annotation or
     generic field: the alert is recorded and declared without them; refusing the post would
