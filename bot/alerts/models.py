@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from bot.text import without_forbidden
 
@@ -34,11 +42,24 @@ MAX_ALERTS = 2000
 _MAX_LABELS = 64
 _MAX_VALUE = 4000
 
+_MAX_URL = 2000
+
+
+def _cut(value: object) -> object:
+    return value[:_MAX_VALUE] if isinstance(value, str) else value
+
+
+def _short_url(value: object) -> object:
+    # A link too long to show (a long PromQL expression in generatorURL) is left out.
+    return "" if isinstance(value, str) and len(value) > _MAX_URL else value
+
+
 Shown = AfterValidator(without_forbidden)  # control characters left out (see above)
 Key = Annotated[str, Field(min_length=1, max_length=200), Shown]
-Value = Annotated[str, Field(max_length=_MAX_VALUE), Shown]
+# Over-long values are cut and over-long links left out, never refused (see above).
+Value = Annotated[str, BeforeValidator(_cut), Shown]
 Labels = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
-Url = Annotated[str, Field(max_length=2000), Shown]
+Url = Annotated[str, BeforeValidator(_short_url), Shown]
 
 FIRING = "firing"
 RESOLVED = "resolved"

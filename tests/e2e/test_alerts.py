@@ -190,6 +190,28 @@ async def test_odd_times_and_deeply_nested_json_are_a_400_never_a_500(alerts: Al
     assert status == 400 and "nested too deeply" in body["error"], body
 
 
+async def test_a_long_annotation_or_link_is_cut_never_refusing_the_group(alerts: Alerts) -> None:
+    """A long PromQL expression makes a generatorURL of thousands of characters, and a
+    Grafana valueString or a description can run past 4,000: the group was refused (400)
+    and Alertmanager retried it for ever, every alert of it lost. Now the value is cut and
+    the link left out."""
+    long = alert("HighErrorRate", "checkout", summary="5xx at 7%")
+    long["annotations"]["description"] = "d" * 5000
+    long["generatorURL"] = "http://prometheus.example/graph?g0.expr=" + "x" * 3000
+    long["valueString"] = "[ var='A' labels={pod=p} value=1 ], " * 200
+    status, body = await alerts.send(long, alert("HighLatency", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 2}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.impact.startswith("ddd")
+    [row] = [r for r in await alerts.alert_rows() if "HighErrorRate" in r["labels"]]
+    assert len(json.loads(row["annotations"])["description"]) == 4000
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    assert incident.channel_id is not None
+    shown = json.dumps([c.params for c in posts(alerts.harness, incident.channel_id)])
+    assert "HighErrorRate" in shown and "x" * 100 not in shown  # posted, without the link
+
+
 async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: Alerts) -> None:
     """A NUL byte (which PostgreSQL cannot store) or a bidi override in a label, annotation or
     generic field: the alert is recorded and declared without them; refusing the post would
