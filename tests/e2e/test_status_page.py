@@ -256,6 +256,34 @@ async def test_a_drill_never_reaches_the_status_page(make_harness, store: str) -
     assert "database failover" not in (await get(harness, "/status")).text
 
 
+async def test_a_drills_update_form_offers_no_publishing_and_refuses_it(make_harness) -> None:
+    """The form once offered "Publish to the status page" in a drill, and ticking it
+    answered "It is on the public status page too." while nothing was published (the
+    status listener drops drills unsaid), with `publish: true` in the audit log."""
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    assert (await reply(harness, "drill P1 checkout: database failover")).startswith("[DRILL]")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    room = drill.channel_id or ""
+    view = await _open_update_form(harness, room, "U0ALICE")
+    assert "publish" not in _inputs(view)
+    values = {  # a form from before, or a forged one, still asks to publish
+        "status": {"value": _select("monitoring")},
+        "message": {"value": "Failed over to the replica"},
+        "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
+    }
+    response = await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
+    assert response.status == 200
+    await until(lambda: _answered(harness, "is a drill"), "the refusal")
+    assert "never goes on the status page" in _answered(harness, "is a drill")
+    assert not _answered(harness, "public status page too")
+    after = await harness.services.incidents.get(drill.id)
+    assert after.status == drill.status  # the refusal changed nothing
+    updates = [e async for e in harness.services.audit.entries() if e.action == "incident.update"]
+    assert all(e.outcome != "ok" for e in updates)
+    assert (await _public(harness))["open_incidents"] == []
+
+
 async def test_a_character_xml_forbids_never_breaks_the_feed(make_harness) -> None:
     """U+FFFE and U+FFFF are fine in a Slack message and in JSON, but not in XML: typed into
     a published title or update, they made the whole Atom feed unreadable to every reader.
