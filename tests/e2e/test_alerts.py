@@ -287,6 +287,14 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     assert await _outcomes(alerts) == ["declared", "attached"]
     [incident] = await alerts.incidents()
     assert incident.services == ("billing",) and incident.severity == "P2"
+    # Only Alertmanager's alerts can be silenced from Slack: no Silence button on the
+    # generic or Grafana ones (it was offered, and every click failed).
+    batches = [
+        json.dumps(c.params["blocks"])
+        for c in alerts.harness.double.calls_to("chat.postMessage")
+        if str(c.params.get("text")).startswith(f"{incident.id}: 1 alert firing")
+    ]
+    assert len(batches) == 2 and not any("alerts_silence" in b for b in batches)
 
 
 async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
