@@ -90,8 +90,9 @@ class AlertDelivery:
             firing_now, resolved_total = await storage.counts(tx, incident_id)
         if not fired and not resolved:
             return
+        # Only Alertmanager's alerts can be silenced there (bot.alerts.silences).
         silenceable = self.policy.alerts.alertmanager_url is not None and any(
-            a.status == "firing" for a in fired
+            a.status == "firing" and a.source == "alertmanager" for a in fired
         )
         await self.notifier.post_alerts(
             AlertBatch(incident, batch, fired, resolved, firing_now, resolved_total, silenceable),

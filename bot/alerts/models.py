@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from bot.text import without_forbidden
 
@@ -34,11 +42,24 @@ MAX_ALERTS = 2000
 _MAX_LABELS = 64
 _MAX_VALUE = 4000
 
+_MAX_URL = 2000
+
+
+def _cut(value: object) -> object:
+    return value[:_MAX_VALUE] if isinstance(value, str) else value
+
+
+def _short_url(value: object) -> object:
+    # A link too long to show (a long PromQL expression in generatorURL) is left out.
+    return "" if isinstance(value, str) and len(value) > _MAX_URL else value
+
+
 Shown = AfterValidator(without_forbidden)  # control characters left out (see above)
 Key = Annotated[str, Field(min_length=1, max_length=200), Shown]
-Value = Annotated[str, Field(max_length=_MAX_VALUE), Shown]
+# Over-long values are cut and over-long links left out, never refused (see above).
+Value = Annotated[str, BeforeValidator(_cut), Shown]
 Labels = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
-Url = Annotated[str, Field(max_length=2000), Shown]
+Url = Annotated[str, BeforeValidator(_short_url), Shown]
 
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -60,7 +81,12 @@ def parse_time(value: str) -> datetime | None:
         raise ValueError(f"'{value[:40]}' is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # an offset that moves it past year 1 or 9999
+        if parsed.year > 1:
+            raise ValueError(f"'{value[:40]}' is out of range") from None
+        return None  # Go's zero time written with an offset
     return None if parsed < _ZERO_TIME else parsed
 
 
@@ -185,10 +211,10 @@ def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> list[Alert
     except ValidationError as exc:
         raise AlertsRefused(f"not an Alertmanager webhook: {first_error(exc)}") from None
     alerts = []
-    for item in webhook.alerts:
-        starts_at = parse_time(item.startsAt)
+    for index, item in enumerate(webhook.alerts):
+        starts_at = parse_time(item.startsAt) if item.startsAt.strip() else None
         if starts_at is None:
-            raise AlertsRefused("alerts: startsAt is missing (zero time)")
+            raise AlertsRefused(f"alerts.{index}.startsAt is missing (empty or zero time)")
         links = [("source", item.generatorURL), ("dashboard", item.dashboardURL)]
         links += [("panel", item.panelURL), ("silence", item.silenceURL)]
         annotations = dict(item.annotations)
@@ -215,6 +241,8 @@ def read_generic(
     """The alerts of a generic body: one alert object, or `{"alerts": [...]}`."""
     try:
         data: Any = json.loads(raw)
+    except RecursionError:  # arrays nested thousands deep: no alert is shaped so
+        raise AlertsRefused("the body is not JSON: nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise AlertsRefused(f"the body is not JSON: {str(exc)[:120]}") from None
     try:

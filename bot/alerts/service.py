@@ -264,7 +264,10 @@ class AlertService:
         outcome: str,
         items: list[StoredAlert],
     ) -> None:
-        """The timeline line, the batch's thread message, the diagnosis the first time."""
+        """The timeline line, the batch's thread message, the diagnosis the first time.
+
+        `line` ends with the alerts' names (names(items)): a monitor's words, kept as
+        `said` so every surface shows them as text, never as mentions or links."""
         tx = change.tx
         await storage.ensure_incident(tx, incident.id, service)
         effects: list[Queued] = []
@@ -279,6 +282,7 @@ class AlertService:
             actor=SYSTEM.user_id,
             kind=f"alerts_{outcome}",
             text=line,
+            said=names(items),
             action=f"alerts.{outcome}",
             args={
                 "service": service,
@@ -336,6 +340,7 @@ class AlertService:
             actor=SYSTEM.user_id,
             kind="alerts_resolved",
             text=f"{plural(len(resolved), 'alert')} resolved: {names(resolved)}",
+            said=names(resolved),  # a monitor's words: text, never markup
             action="alerts.resolved",
             args={"service": service, "count": len(resolved)},
         )

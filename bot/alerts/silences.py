@@ -93,13 +93,13 @@ class SilenceService:
             raise Conflict("No Alertmanager is configured (alerts.alertmanager_url).")
         incident_id = well_formed_id(incident_id)
         store = self.changes.store
+        now = self.changes.clock.now()
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
-            done = await storage.silenced_batch(tx, incident_id, batch)
-        now = self.changes.clock.now()
+            done, running_until = await storage.silenced_batch(tx, incident_id, batch, now)
+        if done and running_until is not None:
+            return Silenced(incident_id, tuple(done), len(alerts), running_until, changed=False)
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
-        if done:
-            return Silenced(incident_id, tuple(done), len(alerts), ends_at, changed=False)
         silenceable = [a for a in alerts if a.source == "alertmanager"]
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.alerts.models import RESOLVED, Alert
 from bot.alerts.routing import Routed
+from bot.clock import utc_from_timestamp
 from bot.store import Row, Tx, for_update
 
 
@@ -311,11 +312,17 @@ async def add_silence(
     )
 
 
-async def silenced_batch(tx: Tx, incident_id: str, batch: int) -> list[str]:
-    """The silences already made for a batch (a second click makes none)."""
+async def silenced_batch(
+    tx: Tx, incident_id: str, batch: int, now: datetime
+) -> tuple[list[str], datetime | None]:
+    """The silences made for a batch that have not expired by `now` (a second click makes
+    none), and when the last of them ends; once they expired, a click silences again."""
     rows = await tx.fetchall(
-        "SELECT silence_id FROM alert_silences WHERE incident_id = ? AND batch = ?"
-        " ORDER BY silence_id",
-        (incident_id, batch),
+        "SELECT silence_id, ends_at FROM alert_silences WHERE incident_id = ? AND batch = ?"
+        " AND ends_at > ? ORDER BY silence_id",
+        (incident_id, batch, now.timestamp()),
     )
-    return [str(row["silence_id"]) for row in rows]
+    ends = max((float(row["ends_at"]) for row in rows), default=None)
+    return [str(row["silence_id"]) for row in rows], (
+        utc_from_timestamp(ends) if ends is not None else None
+    )

@@ -217,6 +217,8 @@ class IncidentService(TimelineChanges):
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:
+            if publish and incident.drill:  # the status listener would drop it unsaid
+                raise Conflict(f"{incident.id} is a drill: practice never goes on the status page.")
             check_transition(incident.status, status)
             changes: dict[str, Any] = {
                 "status": status,

@@ -146,13 +146,31 @@ def catchup_lines(catchup: Catchup) -> list[str]:
 
 
 def _recent(event: TimelineEvent) -> str:
-    """A timeline entry: its mentions kept as markup and the person's words escaped, unless
-    that is too long, when all of it is shown as cut words (a cut mention would not render)."""
+    """A timeline entry: its mentions kept as markup and the person's words escaped. Too
+    long, the person's words are cut (a cut mention would not render); only when the bot's
+    own words are too long already is all of it shown as cut words."""
     who = "" if event.actor == "chatops-bot" else f" {user(event.actor)}"
-    shown = " ".join(rich.mrkdwn(refs.of_event(event), event.said).split())
+    rich_text = refs.of_event(event)
+    shown = " ".join(rich.mrkdwn(rich_text, event.said).split())
     if len(shown) > WORDS_MAX:
         shown = _words(event.text)
+        head = _head(rich_text, event.said)
+        if head is not None and len(head) < WORDS_MAX // 2:
+            shown = head + _words(event.said, WORDS_MAX - len(head))
     return f"{slack_date(event.at)}{who} · {shown}"
+
+
+def _head(rich_text: refs.Rich, said: str) -> str | None:
+    """The bot's own words before `said`, as mrkdwn on one line (None without `said`)."""
+    if not said:
+        return None
+    try:
+        head = refs.words(rich_text, said)
+    except ValueError:
+        return None
+    mrkdwn = rich.mrkdwn(head)
+    trail = " " if mrkdwn[-1:].isspace() else ""  # "by <@U1>: " keeps its space
+    return " ".join(mrkdwn.split()) + trail
 
 
 def catchup_text(catchup: Catchup) -> str:

@@ -176,18 +176,21 @@ def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
             _text_input(multiline=True, max_length=IMPACT_MAX, initial=incident.impact),
             optional=True,
         ),
-        _input(
-            "publish",
-            "Status page",
-            {
-                "type": "checkboxes",
-                "options": [_option("Publish to the status page", PUBLISH_OPTION)],
-            },
-            optional=True,
-            hint="The incident and this update, for anyone to read. Notes, roles and"
-            " diagnoses never go there.",
-        ),
     ]
+    if not incident.drill:  # practice never goes on the status page
+        blocks.append(
+            _input(
+                "publish",
+                "Status page",
+                {
+                    "type": "checkboxes",
+                    "options": [_option("Publish to the status page", PUBLISH_OPTION)],
+                },
+                optional=True,
+                hint="The incident and this update, for anyone to read. Notes, roles and"
+                " diagnoses never go there.",
+            )
+        )
     return _modal(
         "Post an update",
         blocks,

@@ -77,6 +77,8 @@ def _incident(
     moments = [published.public_at, *(update.at for update in updates)]
     if resolved_at is not None:
         moments.append(resolved_at)
+    elif published.reopened_at is not None:  # shown open again since then
+        moments.append(published.reopened_at)
     return PublicIncident(
         id=incident.id,
         title=public_text(incident.title),

@@ -16,8 +16,11 @@ from bot.incidents import storage as incidents
 from bot.models import Incident, Status
 from bot.store import Tx
 
-# The timeline entries that are status updates: the only ones that can be made public.
-UPDATE_KINDS = ("updated", "resolved")
+# The timeline entries that are status updates: the only ones that can be made public. A
+# reopening is one: the page shows the incident open again, and its reason says why.
+UPDATE_KINDS = ("updated", "resolved", "reopened")
+REOPENED = "reopened"
+REOPENED_TEXT = "Reopened."  # a reopening whose reason was left out
 _KINDS_SQL = ", ".join(f"'{kind}'" for kind in UPDATE_KINDS)
 
 
@@ -25,6 +28,7 @@ _KINDS_SQL = ", ".join(f"'{kind}'" for kind in UPDATE_KINDS)
 class PublishedIncident:
     incident: Incident
     public_at: datetime
+    reopened_at: datetime | None = None  # its latest reopening: its shown status changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +89,19 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
     """Every public incident still open, and those resolved since `resolved_since`; newest
     first. The one place that decides which incidents the page may show: a drill never is."""
     rows = await tx.fetchall(
-        "SELECT * FROM incidents WHERE public_at IS NOT NULL AND NOT drill"
+        "SELECT *, (SELECT MAX(t.at) FROM timeline t WHERE t.incident_id = incidents.id"
+        f" AND t.kind = '{REOPENED}') AS reopened_at"
+        " FROM incidents WHERE public_at IS NOT NULL AND NOT drill"
         " AND (status <> 'resolved' OR resolved_at >= ?)"
         " ORDER BY declared_at DESC, id DESC",
         (resolved_since.timestamp(),),
     )
     return [
-        PublishedIncident(incidents.from_snapshot(row), utc_from_timestamp(row["public_at"]))
+        PublishedIncident(
+            incidents.from_snapshot(row),
+            utc_from_timestamp(row["public_at"]),
+            utc_from_timestamp(row["reopened_at"]) if row["reopened_at"] is not None else None,
+        )
         for row in rows
     ]
 
@@ -102,7 +112,7 @@ async def public_updates(tx: Tx, incident_ids: Sequence[str]) -> list[PublishedU
         return []
     marks = ", ".join("?" for _ in incident_ids)
     rows = await tx.fetchall(
-        "SELECT incident_id, at, data FROM timeline"
+        "SELECT incident_id, at, kind, data FROM timeline"
         f" WHERE incident_id IN ({marks}) AND kind IN ({_KINDS_SQL}) AND public_at IS NOT NULL"
         " ORDER BY at DESC, id DESC",
         list(incident_ids),
@@ -116,7 +126,8 @@ async def public_updates(tx: Tx, incident_ids: Sequence[str]) -> list[PublishedU
                 at=utc_from_timestamp(row["at"]),
                 status=Status(data.get("status", Status.INVESTIGATING.value)),
                 # Only the words the person wrote, never the timeline line around them.
-                said=str(data.get("said", "")),
+                said=str(data.get("said", ""))
+                or (REOPENED_TEXT if row["kind"] == REOPENED else ""),
             )
         )
     return updates

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 
+from bot.clock import FakeClock
 from bot.slack.alert_blocks import SILENCE_ACTION
 from tests.alert_helpers import TOKEN, alert
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
@@ -35,10 +36,13 @@ def alertmanager() -> Iterator[AlertmanagerServer]:
 
 @asynccontextmanager
 async def _alerts(
-    make_harness: HarnessFactory, health_url: str, alertmanager_url: str
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager_url: str,
+    clock: FakeClock | None = None,
 ) -> AsyncIterator[Alerts]:
     harness = await make_harness(
-        "sqlite", policy=alerts_policy(health_url, alertmanager_url=alertmanager_url)
+        "sqlite", policy=alerts_policy(health_url, alertmanager_url=alertmanager_url), clock=clock
     )
     async with aiohttp.ClientSession() as session:
         yield Alerts(harness, session)
@@ -128,3 +132,40 @@ async def test_unreachable_alertmanager_is_said_and_nothing_recorded(
         assert "Alertmanager could not be reached" in answer["text"], answer
         events = await alerts.harness.services.incidents.timeline(incident.id)
         assert "alerts_silenced" not in [e.kind for e in events]
+
+
+async def test_once_the_silence_expired_the_button_silences_again(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's button is the only one for its alerts (a resend posts nothing new). An
+    hour later, when the silence had ended and the alert paged again, a click answered
+    "already silenced (until <an hour from now>)" and silenced nothing."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    clock = FakeClock(datetime.now(UTC))
+    async with _alerts(make_harness, health_url, alertmanager.url, clock) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        clock.advance(minutes=30)  # still running: said so, with its own end
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        [first] = alertmanager.silences()
+        ends = int(datetime.fromisoformat(first["endsAt"].replace("Z", "+00:00")).timestamp())
+        assert "already silenced" in answer["text"] and f"<!date^{ends}^" in answer["text"]
+
+        clock.advance(minutes=31)  # it has ended
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        assert len(alertmanager.silences()) == 2
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        assert [e.kind for e in events].count("alerts_silenced") == 2

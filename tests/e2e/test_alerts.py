@@ -171,6 +171,47 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert len(await alerts.alert_rows()) == 2
 
 
+async def test_odd_times_and_deeply_nested_json_are_a_400_never_a_500(alerts: Alerts) -> None:
+    """Each of these once raised out of the reader (a 500, and a monitor that retries it
+    for ever): a time an offset moves past year 1 or 9999, an empty startsAt, and a generic
+    body of arrays nested thousands deep."""
+    for starts_at in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", ""):
+        status, body = await alerts.send(alert("X", "checkout", starts_at=starts_at))
+        assert status == 400 and "alerts.0.startsAt" in body["error"], (starts_at, body)
+    late = alert("X", "checkout")
+    late["endsAt"] = "0001-01-01T00:00:00+01:00"  # Go's zero time with an offset: no end
+    status, body = await alerts.send(late)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    generic = {"title": "Queue stuck", "dedup_key": "q", "started_at": "0001-01-01T00:00:00+01:00"}
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), deep)
+    assert status == 400 and "nested too deeply" in body["error"], body
+
+
+async def test_a_long_annotation_or_link_is_cut_never_refusing_the_group(alerts: Alerts) -> None:
+    """A long PromQL expression makes a generatorURL of thousands of characters, and a
+    Grafana valueString or a description can run past 4,000: the group was refused (400)
+    and Alertmanager retried it for ever, every alert of it lost. Now the value is cut and
+    the link left out."""
+    long = alert("HighErrorRate", "checkout", summary="5xx at 7%")
+    long["annotations"]["description"] = "d" * 5000
+    long["generatorURL"] = "http://prometheus.example/graph?g0.expr=" + "x" * 3000
+    long["valueString"] = "[ var='A' labels={pod=p} value=1 ], " * 200
+    status, body = await alerts.send(long, alert("HighLatency", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 2}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.impact.startswith("ddd")
+    [row] = [r for r in await alerts.alert_rows() if "HighErrorRate" in r["labels"]]
+    assert len(json.loads(row["annotations"])["description"]) == 4000
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    assert incident.channel_id is not None
+    shown = json.dumps([c.params for c in posts(alerts.harness, incident.channel_id)])
+    assert "HighErrorRate" in shown and "x" * 100 not in shown  # posted, without the link
+
+
 async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: Alerts) -> None:
     """A NUL byte (which PostgreSQL cannot store) or a bidi override in a label, annotation or
     generic field: the alert is recorded and declared without them; refusing the post would
@@ -190,6 +231,28 @@ async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: A
     for call in alerts.harness.double.calls:  # what Slack was sent holds neither
         for text in _strings(call.params):
             assert "\x00" not in text and "\u202e" not in text, (call.method, text)
+
+
+async def test_an_alert_name_is_never_a_mention_or_a_link_on_the_timeline(alerts: Alerts) -> None:
+    """An alert's name is a monitor's words: on the timeline and in the catch-up it shows as
+    text. It once went in as the bot's own words, read for markup: `<@U…>` became a mention,
+    and `<!channel>` and `<url|label>` reached Slack as markup."""
+    evil = "<!channel> <@U0EVIL1234> <https://evil.example|log in>"
+    await alerts.send(alert(evil, "checkout", summary="Checkout errors"))
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    await alerts.send({**alert(evil, "checkout"), "status": "resolved"})
+    await _settled(alerts)
+    answer = await reply(alerts.harness, f"catchup {incident.id}")
+    assert "1 alert resolved: &lt;!channel&gt; &lt;@U0EVIL1234&gt;" in answer, answer
+    await alerts.harness.command(f"timeline {incident.id}")
+    [shown] = await alerts.harness.replies()
+    for text in [answer, *_strings(shown)]:
+        for markup in ("<!channel>", "<@U0EVIL1234>", "<https://evil"):
+            assert markup not in text, text
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    lines = [e for e in events if e.kind in ("alerts_declared", "alerts_resolved")]
+    assert len(lines) == 2 and all(e.said == evil for e in lines)
 
 
 def _strings(value: object) -> list[str]:
@@ -224,6 +287,14 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     assert await _outcomes(alerts) == ["declared", "attached"]
     [incident] = await alerts.incidents()
     assert incident.services == ("billing",) and incident.severity == "P2"
+    # Only Alertmanager's alerts can be silenced from Slack: no Silence button on the
+    # generic or Grafana ones (it was offered, and every click failed).
+    batches = [
+        json.dumps(c.params["blocks"])
+        for c in alerts.harness.double.calls_to("chat.postMessage")
+        if str(c.params.get("text")).startswith(f"{incident.id}: 1 alert firing")
+    ]
+    assert len(batches) == 2 and not any("alerts_silence" in b for b in batches)
 
 
 async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:

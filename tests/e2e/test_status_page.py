@@ -107,6 +107,43 @@ async def test_publish_shows_updates_and_never_notes_roles_or_people(
     assert incident.id in (entry_xml.findtext("{http://www.w3.org/2005/Atom}id") or "")
 
 
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_reopened_incident_moves_on_the_page_and_its_reason_can_be_published(
+    make_harness, store: str
+) -> None:
+    """A published incident resolved, then reopened: the page showed it open again under its
+    last word "Resolved: Rolled back", its time (the feed entry's `updated`) did not move,
+    and `/incident publish` answered that everything was published already: the reason it
+    reopened could never be told."""
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Card payments fail")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "publish", channel_id=room)
+    await reply(harness, "resolve Rolled back", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    [resolved] = (await _public(harness))["resolved_incidents"]
+    reason = "Errors are back after the rollback"
+    await reply(harness, f"reopen {incident.id} {reason}", channel_id=room)
+    doc = await _public(harness)
+    [shown] = doc["open_incidents"]
+    assert shown["status"] == "investigating" and shown["updated_at"] > resolved["updated_at"]
+    [entry] = atom_entries((await get(harness, "/status/feed.atom")).text)
+    assert entry.findtext("{http://www.w3.org/2005/Atom}updated") == shown["updated_at"][:19] + "Z"
+    answer = await reply(harness, "publish", channel_id=room)
+    assert "Published 1 more status update of" in answer, answer
+    [shown] = (await _public(harness))["open_incidents"]
+    assert [(u["status"], u["text"]) for u in shown["updates"]] == [
+        ("investigating", reason),
+        ("resolved", "Rolled back"),
+    ]
+    # Reopened again without a reason: the update says that much.
+    await reply(harness, "resolve Fixed for real", channel_id=room)
+    await reply(harness, f"reopen {incident.id}", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    [shown] = (await _public(harness))["open_incidents"]
+    assert shown["updates"][0]["text"] == "Reopened."
+
+
 async def test_caching_headers_and_a_304_for_the_same_etag(make_harness) -> None:
     harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
     for path, kind in (
@@ -254,6 +291,34 @@ async def test_a_drill_never_reaches_the_status_page(make_harness, store: str) -
     doc = await _public(harness)
     assert doc["open_incidents"] == [] and doc["state"] == "operational"
     assert "database failover" not in (await get(harness, "/status")).text
+
+
+async def test_a_drills_update_form_offers_no_publishing_and_refuses_it(make_harness) -> None:
+    """The form once offered "Publish to the status page" in a drill, and ticking it
+    answered "It is on the public status page too." while nothing was published (the
+    status listener drops drills unsaid), with `publish: true` in the audit log."""
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    assert (await reply(harness, "drill P1 checkout: database failover")).startswith("[DRILL]")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    room = drill.channel_id or ""
+    view = await _open_update_form(harness, room, "U0ALICE")
+    assert "publish" not in _inputs(view)
+    values = {  # a form from before, or a forged one, still asks to publish
+        "status": {"value": _select("monitoring")},
+        "message": {"value": "Failed over to the replica"},
+        "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
+    }
+    response = await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
+    assert response.status == 200
+    await until(lambda: _answered(harness, "is a drill"), "the refusal")
+    assert "never goes on the status page" in _answered(harness, "is a drill")
+    assert not _answered(harness, "public status page too")
+    after = await harness.services.incidents.get(drill.id)
+    assert after.status == drill.status  # the refusal changed nothing
+    updates = [e async for e in harness.services.audit.entries() if e.action == "incident.update"]
+    assert all(e.outcome != "ok" for e in updates)
+    assert (await _public(harness))["open_incidents"] == []
 
 
 async def test_a_character_xml_forbids_never_breaks_the_feed(make_harness) -> None:

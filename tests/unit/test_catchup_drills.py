@@ -21,6 +21,7 @@ from bot.incidents.naming import CHANNEL_NAME_MAX, war_room_name
 from bot.incidents.parsing import parse_drill
 from bot.models import Incident, Severity, Status, TimelineEvent
 from bot.policy import parse_policy
+from bot.refs import Person
 from bot.slack import catchup_text
 from bot.slack.blocks import SECTION_MAX
 from tests.unit.test_policy import MINIMAL
@@ -132,6 +133,28 @@ def test_catchup_renders_within_fifteen_lines_and_one_section_whatever_the_recor
     empty = catchup_text.catchup_text(build_catchup(_incident(roles={}), now=T0))
     assert "Alerts firing: none recorded" in empty and "Roles: nobody holds a role yet" in empty
     assert "Tried: no remediation yet" in empty and "Open action items: none" in empty
+
+
+def test_a_long_recent_line_keeps_its_mentions_and_cuts_the_persons_words() -> None:
+    """A status update longer than a line is the usual case: it was shown whole as cut
+    plain text, its author as a raw ID (`by @U0ALICE:`) instead of a mention."""
+    said = "Rolled back checkout 4.3.1 & error rates dropped; " * 6 + "<!channel> stay off db01"
+    head = "Update (INVESTIGATING → IDENTIFIED) by "
+    event = TimelineEvent(
+        incident_id="INC-20261205-001",
+        at=T0,
+        actor="U0ALICE",
+        kind="updated",
+        text=f"{head}@U0ALICE: {said}",
+        said=said,
+        parts=(head, Person("U0ALICE"), ": " + said),
+        id=1,
+    )
+    text = catchup_text.catchup_text(build_catchup(_incident(), now=T0, tail=[event]))
+    [line] = [line for line in text.splitlines() if "Update (INVESTIGATING" in line]
+    assert f"{head}<@U0ALICE>: Rolled back checkout 4.3.1 &amp; error rates" in line, line
+    assert "@U0ALICE:" not in line.replace("<@U0ALICE>", "") and line.endswith("…")
+    assert len(line) < 250 and "<!channel>" not in line
 
 
 def test_which_level_answered() -> None:
