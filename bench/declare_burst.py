@@ -224,6 +224,7 @@ async def burst(
     pace_scale: float = PACE_SCALE,
     replicas: int = 0,
     redis_url: str | None = None,
+    home_viewers: int = 0,
     **store: Any,
 ) -> Outcome:
     policy = load_policy(None)
@@ -260,6 +261,16 @@ async def burst(
                 policy=policy,
                 **store,
             )
+        if home_viewers:  # people who opened the App Home: each change refreshes theirs
+            seeded = create_store(database_url)
+            await seeded.open()
+            async with seeded.transaction() as tx:
+                for n in range(home_viewers):
+                    await tx.execute(
+                        "INSERT INTO home_viewers (user_id, opened_at) VALUES (?, 0)",
+                        (f"U0VIEW{n:04d}",),
+                    )
+            await seeded.close()
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         stack.push_async_callback(session.close)
         sender = SlackRequestSender(url, SIGNING_SECRET, session=session)
@@ -543,6 +554,7 @@ async def run(args: argparse.Namespace) -> None:
                     pace_scale=args.pace_scale,
                     replicas=replicas,
                     redis_url=redis_url,
+                    home_viewers=args.home_viewers,
                 )
                 report(outcome)
         return
@@ -619,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
         " deployment runs it (de-duplication and pace in the process)",
     )
     parser.add_argument("--log", help="write the bot's warnings and errors to this file")
+    parser.add_argument(
+        "--home-viewers",
+        type=int,
+        default=0,
+        help="with --replicas: people who have opened the App Home (each change refreshes it)",
+    )
     parser.add_argument(
         "--round-trips",
         action="store_true",

@@ -64,8 +64,19 @@ class HomeService:
     async def refresh_viewers(self, tx: Tx, now: datetime) -> None:
         """Queue a refresh of every viewer's Home, in the caller's transaction."""
         # Each Home reads its own state when delivered, so every viewer gets one refresh.
-        for user_id in await storage.viewers(tx):
-            await self.queue(tx, user_id, now)
+        viewers = await storage.viewers(tx)
+        if not viewers:
+            return
+        # Two statements whatever the number of viewers (one per viewer made every change
+        # of a busy workspace's incidents cost a round trip per person who ever looked).
+        waiting = {payload.get("user_id") for payload in await outbox.waiting_payloads(tx, HOME)}
+        queued = False
+        for user_id in viewers:
+            if user_id not in waiting:
+                await outbox.enqueue(tx, now, HOME, {"user_id": user_id}, delay=self.home_debounce)
+                queued = True
+        if queued:
+            tx.after_commit(self.dispatcher.kick)
 
     async def queue(self, tx: Tx, user_id: str, now: datetime) -> None:
         """Queue a refresh of `user_id`'s Home, in the caller's transaction."""

@@ -65,6 +65,7 @@ from bot.outbox.queue import (
     later_undone,
     undone_count,
     waiting,
+    waiting_payloads,
     write_with_mark,
 )
 
@@ -81,5 +82,6 @@ __all__ = [
     "later_undone",
     "undone_count",
     "waiting",
+    "waiting_payloads",
     "write_with_mark",
 ]

@@ -177,6 +177,18 @@ async def waiting(tx: Tx, kind: str, payload: dict[str, Any]) -> bool:
     return row is not None
 
 
+async def waiting_payloads(tx: Tx, kind: str) -> list[dict[str, Any]]:
+    """`waiting` for every effect of `kind` at once, in one statement: the payloads of those
+    queued and not yet taken, their rows locked until the caller's transaction ends."""
+    rows = await tx.fetchall(
+        f"SELECT payload FROM outbox WHERE kind = ? AND {UNDONE} AND claimed_until IS NULL"
+        " ORDER BY id"  # the rows locked in one order by every caller
+        + for_update(tx),
+        (kind,),
+    )
+    return [json.loads(row["payload"]) for row in rows]
+
+
 async def undone_count(tx: Tx) -> int:
     """How many effects are still to deliver (waiting, retrying or being delivered)."""
     row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM outbox WHERE {UNDONE}")
