@@ -64,8 +64,11 @@ class Page:
 
 
 class Notifier(Protocol):
-    async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
-        """Post the declaration, in the communication template, to `channel`."""
+    async def announce_incident(
+        self, incident: Incident, *, channel: str, escalation_level: int | None = None
+    ) -> MessageRef:
+        """Post the declaration, in the communication template, to `channel`; with
+        `escalation_level`, the level paged so far (shown, and carried by Escalate)."""
         ...
 
     async def report_failure(
@@ -109,13 +112,19 @@ class Notifier(Protocol):
         """Set `channel`'s topic from the incident: severity, status and commander."""
         ...
 
-    async def post_summary(self, incident: Incident, *, channel: str) -> MessageRef:
-        """Post the incident's summary card (state, roles, buttons) in `channel`."""
+    async def post_summary(
+        self, incident: Incident, *, channel: str, escalation_level: int | None = None
+    ) -> MessageRef:
+        """Post the incident's summary card (state, roles, buttons) in `channel`; with
+        `escalation_level` as in `announce_incident`."""
         ...
 
-    async def update_card(self, incident: Incident, ref: MessageRef) -> None:
+    async def update_card(
+        self, incident: Incident, ref: MessageRef, *, escalation_level: int | None = None
+    ) -> None:
         """Edit an incident card (the summary or the announcement) in place to show
-        `incident` as it is now. NotifierError "message_not_found" when it was deleted."""
+        `incident` as it is now (`escalation_level` as in `announce_incident`).
+        NotifierError "message_not_found" when it was deleted."""
         ...
 
     async def pin(self, ref: MessageRef) -> None:

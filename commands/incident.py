@@ -220,9 +220,11 @@ async def _show(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> Non
     incident = await ctx.services.incidents.get(incident_id)
     # A war room that should exist but does not: offer the retry right here.
     missing = incident.channel_id is None and ctx.services.policy.has_war_room(incident.severity)
+    state = await ctx.services.escalation.state(incident.id)
+    level = state.level if state is not None else 0
     await ctx.reply(
         templates.card_text(incident),
-        blocks=blocks.incident_show(incident, war_room_missing=missing),
+        blocks=blocks.incident_show(incident, war_room_missing=missing, escalation_level=level),
     )
     await reply_similar(ctx, incident)
 

@@ -31,6 +31,7 @@ from bot.escalation.delivery import (
 from bot.escalation.extensions import ProviderPages
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
+from bot.incidents.effects import REFRESH
 from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Page
 from bot.permissions import is_group
@@ -223,7 +224,12 @@ class EscalationFiring:
             actor=actor.user_id,
             args={"level": page.level, "targets": list(page.recipients), "reason": page.reason},
             data={"reminder_id": reminder_id, "level": page.level},
-            effects=[Queued(PAGE_POST, payload), *_dms(payload, page.recipients, own_lanes=own)],
+            effects=[
+                Queued(PAGE_POST, payload),
+                *_dms(payload, page.recipients, own_lanes=own),
+                # The cards show the level paged, which their Escalate button carries.
+                Queued(REFRESH, {"kind": "paged"}),
+            ],
         )
         providers = [target for target in page.recipients if target in PROVIDERS]
         if providers and self.provider_pages is not None:

@@ -29,6 +29,16 @@ class FlowSteps:
         async with self.store.autocommit() as db:  # one read: no transaction of its own
             return await storage.get(db, effect.incident or "")
 
+    async def escalation_level(self, incident: Incident) -> int:
+        """The highest escalation level paged so far (0: nobody yet), for the card to show
+        and its Escalate button to carry. Escalation's own table, read here: the card is
+        drawn by these steps, and escalation depends on incidents, not the other way."""
+        async with self.store.autocommit() as db:
+            row = await db.fetchone(
+                "SELECT level FROM escalations WHERE incident_id = ?", (incident.id,)
+            )
+        return int(row["level"]) if row is not None else 0
+
     async def queue(self, tx: Tx, incident: Incident, *kinds: str, **payload: Any) -> None:
         """Queue follow-up effects of `incident`, in the caller's transaction."""
         now = self.clock.now()
@@ -41,10 +51,12 @@ class FlowSteps:
             self.dispatcher.kick()
 
 
-async def edit_card(notifier: Notifier, incident: Incident, ref: MessageRef) -> bool:
+async def edit_card(
+    notifier: Notifier, incident: Incident, ref: MessageRef, escalation_level: int
+) -> bool:
     """Edit a card in place; False when it is gone (other failures raise)."""
     try:
-        await notifier.update_card(incident, ref)
+        await notifier.update_card(incident, ref, escalation_level=escalation_level)
     except NotifierError as exc:
         if exc.error_code not in _CARD_GONE:
             raise

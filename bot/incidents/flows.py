@@ -87,7 +87,11 @@ class IncidentFlows:
         incident = await self.steps.incident(effect)
         if incident is None:
             return
-        ref = await self.notifier.announce_incident(incident, channel=self.policy.announce_channel)
+        ref = await self.notifier.announce_incident(
+            incident,
+            channel=self.policy.announce_channel,
+            escalation_level=await self.steps.escalation_level(incident),
+        )
         async with self.store.autocommit() as db:  # one UPDATE: no transaction of its own
             await db.execute(
                 "UPDATE incidents SET announce_ts = ? WHERE id = ?", (ref.ts, incident.id)
@@ -149,16 +153,17 @@ class IncidentFlows:
             return
         # The war room's own set-up has just posted (or edited) the summary.
         fresh_summary = effect.payload.get("kind") == "war_room"
+        level = await self.steps.escalation_level(incident)
         if incident.channel_id and incident.summary_ts and not fresh_summary:
             ref = MessageRef(incident.channel_id, incident.summary_ts)
-            if not await edit_card(self.notifier, incident, ref):
+            if not await edit_card(self.notifier, incident, ref, level):
                 await self.rooms.forget_summary(incident)
                 async with self.store.transaction() as tx:
                     await self.steps.queue(tx, incident, SUMMARY, kind="summary_gone")
                 self.steps.kick()
         if incident.announce_ts:
             ref = MessageRef(self.policy.announce_channel, incident.announce_ts)
-            if not await edit_card(self.notifier, incident, ref):
+            if not await edit_card(self.notifier, incident, ref, level):
                 log.info("%s: the announcement was deleted; not editing it", incident.id)
         if incident.channel_id:
             await self._refresh_topic(incident)

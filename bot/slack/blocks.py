@@ -19,7 +19,8 @@ BUTTON_TEXT_MAX = 75
 MESSAGE_BLOCKS_MAX = 50
 MODAL_TITLE_MAX = 24
 
-# Buttons on incident cards; each carries the incident ID as its value.
+# Buttons on incident cards; each carries the incident ID as its value (Escalate: with the
+# escalation level the card showed, see escalate_value).
 
 ACK_ACTION = "incident_ack"
 UPDATE_ACTION = "incident_post_update"
@@ -27,6 +28,21 @@ ESCALATE_ACTION = "incident_escalate"
 RESOLVE_ACTION = "incident_resolve"
 RETRY_WAR_ROOM_ACTION = "incident_retry_war_room"
 CARD_ACTIONS_BLOCK = "incident_actions"
+
+
+def escalate_value(incident_id: str, level: int) -> str:
+    """The Escalate button's value: the incident and the level its card showed, so that of
+    two people pressing at once only one pages the next level."""
+    return f"{incident_id}:{level}"
+
+
+def escalate_value_parts(value: str) -> tuple[str, int | None]:
+    """The incident ID and the level an Escalate button carries; no level from a card
+    rendered before buttons carried one (the value is the ID alone)."""
+    incident_id, sep, level = value.rpartition(":")
+    if sep and level.isascii() and level.isdigit() and len(level) <= 3:
+        return incident_id, int(level)
+    return value, None
 
 
 def clip(text: str, limit: int) -> str:
@@ -145,20 +161,29 @@ def confirm_dialog(title: str, text: str, yes: str, *, danger: bool = False) -> 
     return dialog
 
 
-def card_buttons(incident: Incident, *, retry_war_room: bool = False) -> Block | None:
-    """Acknowledge (until someone did), Post update, Escalate, Resolve: while it is open."""
+def card_buttons(
+    incident: Incident, *, retry_war_room: bool = False, escalation_level: int | None = None
+) -> Block | None:
+    """Acknowledge (until someone did), Post update, Escalate, Resolve: while it is open.
+
+    Escalate carries `escalation_level` (the level paged so far) when it is known."""
     if not incident.is_open:
         return None
     elements = []
     if incident.acknowledged_at is None:
         elements.append(button("Acknowledge", ACK_ACTION, incident.id, style="primary"))
     elements.append(button("Post update", UPDATE_ACTION, incident.id))
+    escalate = incident.id
+    if escalation_level is not None:
+        escalate = escalate_value(incident.id, escalation_level)
     elements.append(
         button(
             "Escalate",
             ESCALATE_ACTION,
-            incident.id,
-            confirm=confirm_dialog("Escalate?", t.escalate_confirm_text(incident), "Page now"),
+            escalate,
+            confirm=confirm_dialog(
+                "Escalate?", t.escalate_confirm_text(incident, escalation_level), "Page now"
+            ),
         )
     )
     elements.append(
@@ -179,8 +204,11 @@ def card_buttons(incident: Incident, *, retry_war_room: bool = False) -> Block |
     return {"type": "actions", "block_id": CARD_ACTIONS_BLOCK, "elements": elements}
 
 
-def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[Block]:
-    """The incident as it is now: the template's fields, roles and the buttons.
+def incident_card(
+    incident: Incident, *, retry_war_room: bool = False, escalation_level: int | None = None
+) -> list[Block]:
+    """The incident as it is now: the template's fields, roles and the buttons; with
+    `escalation_level`, the level paged so far (the Escalate button carries it).
 
     Used for the announcement and the war room's pinned summary; both are edited in place
     (chat.update) after every change, which notifies nobody, so mentions here are safe.
@@ -192,6 +220,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
                 *_template_fields(incident),
                 ("Commander", t.user(incident.commander)),
                 ("Acknowledged", t.acknowledged(incident)),
+                *t.escalation_field(escalation_level),
             ]
         ),
         _current_status(incident),
@@ -207,16 +236,21 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
     if roles := t.roles_line(incident):
         context_lines.append(roles)
     cards.append(context(*context_lines))
-    if (buttons := card_buttons(incident, retry_war_room=retry_war_room)) is not None:
+    buttons = card_buttons(
+        incident, retry_war_room=retry_war_room, escalation_level=escalation_level
+    )
+    if buttons is not None:
         cards.append(buttons)
     return cards
 
 
-def incident_show(incident: Incident, *, war_room_missing: bool) -> list[Block]:
+def incident_show(
+    incident: Incident, *, war_room_missing: bool, escalation_level: int | None = None
+) -> list[Block]:
     """`/incident show`: the card, and a Retry button when an open incident lacks its war
     room."""
     missing = war_room_missing and incident.is_open
-    cards = incident_card(incident, retry_war_room=missing)
+    cards = incident_card(incident, retry_war_room=missing, escalation_level=escalation_level)
     if missing:
         cards.insert(len(cards) - 1, section(t.war_room_missing(incident)))  # above the buttons
     return cards

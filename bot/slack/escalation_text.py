@@ -123,6 +123,28 @@ def escalated_confirmation(
     )
 
 
+def already_escalated(
+    incident_id: str, *, seen_level: int, level: int, by: str | None, at: datetime | None
+) -> str:
+    """Ephemeral answer to an Escalate button pressed on a card whose level is out of date
+    (someone else, or the schedule, paged meanwhile): who moved it on, and nothing changed."""
+    again = (
+        "To page the next level as well, press Escalate on the refreshed card or use "
+        f"`/incident escalate {incident_id}`."
+    )
+    if level > seen_level:
+        who = f"by {user(by)}" if by else "by the schedule (nobody acknowledged)"
+        when = f" {slack_date(at)}" if at else ""
+        return (
+            f"*{incident_id}* was already escalated to level {level} {who}{when}; "
+            f"nothing changed. {again}"
+        )
+    return (
+        f"*{incident_id}* stands at escalation level {level} now, not level {seen_level} as "
+        f"the card you pressed showed (its escalation started again); nothing changed. {again}"
+    )
+
+
 def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:
     """`/oncall`: who is paged at each escalation level, per severity, with the targets;
     first, whoever the paging services say is on call now (`now`)."""

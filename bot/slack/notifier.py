@@ -153,11 +153,12 @@ class SlackNotifier:
         self._dm_channels[user_id] = channel
         return await self.post(channel, text, blocks_)
 
-    async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
+    async def announce_incident(
+        self, incident: Incident, *, channel: str, escalation_level: int | None = None
+    ) -> MessageRef:
         # The announcement is the incident's card: refreshed in place after every change.
-        return await self.post(
-            channel, templates.announcement_text(incident), blocks.incident_card(incident)
-        )
+        card = blocks.incident_card(incident, escalation_level=escalation_level)
+        return await self.post(channel, templates.announcement_text(incident), card)
 
     async def direct_message(self, user_id: str, text: str) -> MessageRef:
         return await self.post_to_user(user_id, text)
@@ -230,18 +231,21 @@ class SlackNotifier:
             )
         )
 
-    async def post_summary(self, incident: Incident, *, channel: str) -> MessageRef:
-        return await self.post(
-            channel, templates.card_text(incident), blocks.incident_card(incident)
-        )
+    async def post_summary(
+        self, incident: Incident, *, channel: str, escalation_level: int | None = None
+    ) -> MessageRef:
+        card = blocks.incident_card(incident, escalation_level=escalation_level)
+        return await self.post(channel, templates.card_text(incident), card)
 
-    async def update_card(self, incident: Incident, ref: MessageRef) -> None:
+    async def update_card(
+        self, incident: Incident, ref: MessageRef, *, escalation_level: int | None = None
+    ) -> None:
         await call_slack(
             self.client.chat_update(
                 channel=ref.channel,
                 ts=ref.ts,
                 text=templates.card_text(incident),
-                blocks=blocks.incident_card(incident),
+                blocks=blocks.incident_card(incident, escalation_level=escalation_level),
             )
         )
 

@@ -259,8 +259,18 @@ def resolve_confirm_text(incident: Incident) -> str:
     )
 
 
-def escalate_confirm_text(incident: Incident) -> str:
-    return f"Page the next escalation level for {incident.id} now?"
+def escalate_confirm_text(incident: Incident, level: int | None = None) -> str:
+    if level is None:
+        return f"Page the next escalation level for {incident.id} now?"
+    return f"Page escalation level {level + 1} for {incident.id} now?"
+
+
+def escalation_field(level: int | None) -> list[tuple[str, str]]:
+    """The card's Escalation field (none when the level is not known): how far the pages
+    have gone, which is what the Escalate button moves on from."""
+    if level is None:
+        return []
+    return [("Escalation", f"Level {level} paged" if level else "Nobody paged yet")]
 
 
 def resolved_by_button(user_id: str) -> str:
