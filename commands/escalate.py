@@ -29,6 +29,7 @@ async def escalate_incident(
                 level=late.level,
                 by=late.by,
                 at=late.at,
+                presser=ctx.actor.user_id,
             )
         )
         return

@@ -124,16 +124,26 @@ def escalated_confirmation(
 
 
 def already_escalated(
-    incident_id: str, *, seen_level: int, level: int, by: str | None, at: datetime | None
+    incident_id: str,
+    *,
+    seen_level: int,
+    level: int,
+    by: str | None,
+    at: datetime | None,
+    presser: str,
 ) -> str:
     """Ephemeral answer to an Escalate button pressed on a card whose level is out of date
-    (someone else, or the schedule, paged meanwhile): who moved it on, and nothing changed."""
+    (someone else, the presser's own first click, or the schedule paged meanwhile): who
+    moved it on, and nothing changed."""
     again = (
         "To page the next level as well, press Escalate on the refreshed card or use "
         f"`/incident escalate {incident_id}`."
     )
     if level > seen_level:
-        who = f"by {user(by)}" if by else "by the schedule (nobody acknowledged)"
+        if by is None:
+            who = "by the schedule (nobody acknowledged)"
+        else:
+            who = "by you" if by == presser else f"by {user(by)}"
         when = f" {slack_date(at)}" if at else ""
         return (
             f"*{incident_id}* was already escalated to level {level} {who}{when}; "

@@ -10,7 +10,7 @@ import pytest
 from bot.models import Incident
 from bot.slack import blocks
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import count, declare, element, pinned_summary
+from tests.e2e.incident_helpers import count, declare, element, pinned_summary, policy_with
 from tests.harness import BotHarness
 from tests.waiting import until
 
@@ -92,3 +92,57 @@ async def test_a_card_rendered_before_levels_were_carried_still_escalates(
         [answer] = await harness.replies()
         assert answer["text"].startswith(f"Escalated *{incident.id}* to level {expected}")
     assert await _paged_by_hand(harness, incident) == 2
+
+
+async def test_a_double_click_on_escalate_pages_once_and_says_so(harness: BotHarness) -> None:
+    incident = await _declared_and_paged(harness)
+    room = incident.channel_id or ""
+    summary = pinned_summary(harness, room)
+    for _ in range(2):  # two gestures: two trigger_ids, both from the same card
+        await harness.click(
+            blocks.ESCALATE_ACTION,
+            message=summary,
+            channel_id=room,
+            user_id="U0BOB",
+            message_ts=summary["ts"],
+        )
+    first, second = (a["text"] for a in await harness.replies(2))
+    assert first.startswith(f"Escalated *{incident.id}* to level 2")
+    assert f"*{incident.id}* was already escalated to level 2 by you" in second
+    assert await _paged_by_hand(harness, incident) == 1
+
+
+async def test_a_card_left_behind_by_the_schedule_names_the_schedule(
+    make_harness: HarnessFactory,
+) -> None:
+    levels = [
+        {"after": 0, "notify": ["U0ONCALL"]},
+        {"after": 1, "notify": ["U0ENGLEAD"]},  # a second later: the card is stale
+        {"after": "1h", "notify": ["U0VPENG"]},
+    ]
+    harness = await make_harness(policy=policy_with(escalation={"P0": levels}))
+    incident = await declare(harness, "declare P0 Checkout API returns 502")
+    room = incident.channel_id or ""
+    stale = pinned_summary(harness, room)
+    seen = (element(stale, blocks.ESCALATE_ACTION) or {})["value"]
+    await until(lambda: _level_is(harness, incident, 2), "level 2 paged by the schedule")
+    await harness.click(blocks.ESCALATE_ACTION, value=seen, channel_id=room, user_id="U0BOB")
+    [answer] = await harness.replies()
+    assert "was already escalated to level 2 by the schedule" in answer["text"], answer
+    assert await _level(harness, incident) == 2 and await _paged_by_hand(harness, incident) == 0
+    # Reopened after a resolution, it starts again: a card from before is refused too.
+    await harness.settle()
+    before = (element(pinned_summary(harness, room), blocks.ESCALATE_ACTION) or {})["value"]
+    assert before == f"{incident.id}:2"
+    await harness.command(f"resolve {incident.id} fixed")
+    await harness.command(f"reopen {incident.id} back again")
+    await harness.replies(2)
+    await until(lambda: _level_is(harness, incident, 1), "level 1 paged on reopening")
+    await harness.click(blocks.ESCALATE_ACTION, value=before, channel_id=room, user_id="U0BOB")
+    [answer] = await harness.replies()
+    assert "stands at escalation level 1 now, not level 2" in answer["text"], answer
+    assert await _paged_by_hand(harness, incident) == 0
+
+
+async def _level_is(harness: BotHarness, incident: Incident, level: int) -> bool:
+    return await _level(harness, incident) == level
