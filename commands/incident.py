@@ -137,6 +137,7 @@ async def post_update(ctx: CommandContext, incident_id: str, command: UpdateStat
         impact=command.impact,
         request_id=ctx.request_id,
         publish=command.publish,
+        status_untouched=command.status_untouched,
     )
     answer = templates.update_confirmation(incident, ctx.services.policy.announce_channel)
     if command.publish:

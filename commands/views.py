@@ -101,7 +101,7 @@ def register(app: AsyncApp, services: Services) -> None:
         ctx = _form_context(services, context, client, body, meta)
         args = {"incident_id": incident_id, "form": fields}
         try:
-            command = parse_update_form(incident_id, fields)
+            command = parse_update_form(incident_id, fields, shown=meta)
         except FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
             await ctx.audit_refusal("incident.update", "rejected: usage", args)

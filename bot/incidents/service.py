@@ -21,7 +21,7 @@ from bot.incidents import storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
 from bot.incidents.changes import Change, IncidentChange, Queued
 from bot.incidents.effects import ANNOUNCE, WAR_ROOM
-from bot.incidents.lifecycle import check_transition, next_update_due
+from bot.incidents.lifecycle import ORDER, check_transition, next_update_due
 from bot.incidents.schemas import DeclareIncident
 from bot.incidents.service_base import Outcome
 from bot.incidents.timeline_changes import TimelineChanges
@@ -201,12 +201,15 @@ class IncidentService(TimelineChanges):
         effects: Sequence[str] | None = None,
         publish: bool = False,
         within: Change | None = None,
+        status_untouched: bool = False,
     ) -> Incident:
         """Post a status update; moving to RESOLVED resolves the incident.
 
         `eta` is how long until the expected fix, counted from now. `publish` puts the
         incident and this update on the status page, in the same transaction (the status
         listener, bot.status.service, reads it from the change's details).
+        `status_untouched`: `status` is what a form showed when it opened, left as it was;
+        a later status reached since stands (checked under the incident's lock).
         """
         await self._require_responder(actor)
         if publish and not await self.permissions.allows(actor, "publishers"):
@@ -214,9 +217,12 @@ class IncidentService(TimelineChanges):
         now = self.clock.now()
 
         def mutate(incident: Incident) -> Incident:
-            check_transition(incident.status, status)
+            target = status
+            if status_untouched and ORDER.index(incident.status) > ORDER.index(status):
+                target = incident.status  # a resolved one is refused just below
+            check_transition(incident.status, target)
             changes: dict[str, Any] = {
-                "status": status,
+                "status": target,
                 "current_status": message,
                 "next_update_due": None,
             }
