@@ -33,6 +33,7 @@ from bot.incidents.schemas import (
     UpdateStatus,
 )
 from bot.incidents.update_parsing import parse_update
+from bot.notify import EscalationShown
 from bot.services import Services
 from bot.slack import blocks, catchup_text, help_text, list_text, modals, templates
 from bot.slack.escape import from_slack
@@ -222,10 +223,11 @@ async def _show(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> Non
     # A war room that should exist but does not: offer the retry right here.
     missing = incident.channel_id is None and ctx.services.policy.has_war_room(incident.severity)
     state = await ctx.services.escalation.state(incident.id)
-    level = state.level if state is not None else 0
+    levels = ctx.services.policy.levels(incident.severity)
+    shown = EscalationShown(state.level if state is not None else 0, len(levels))
     await ctx.reply(
         templates.card_text(incident),
-        blocks=blocks.incident_show(incident, war_room_missing=missing, escalation_level=level),
+        blocks=blocks.incident_show(incident, war_room_missing=missing, escalation=shown),
     )
     await reply_similar(ctx, incident)
 

@@ -61,7 +61,7 @@ class IncidentFlows:
         self.clock = clock
         self.policy = policy
         self.notifier = notifier
-        self.steps = FlowSteps(store=store, clock=clock)
+        self.steps = FlowSteps(store=store, clock=clock, policy=policy)
         self.failures = FailureReports(steps=self.steps, policy=policy, notifier=notifier)
         self.rooms = WarRoom(
             steps=self.steps,
@@ -90,7 +90,7 @@ class IncidentFlows:
         ref = await self.notifier.announce_incident(
             incident,
             channel=self.policy.announce_channel,
-            escalation_level=await self.steps.escalation_level(incident),
+            escalation=await self.steps.escalation(incident),
         )
         async with self.store.autocommit() as db:  # one UPDATE: no transaction of its own
             await db.execute(
@@ -153,17 +153,17 @@ class IncidentFlows:
             return
         # The war room's own set-up has just posted (or edited) the summary.
         fresh_summary = effect.payload.get("kind") == "war_room"
-        level = await self.steps.escalation_level(incident)
+        escalation = await self.steps.escalation(incident)
         if incident.channel_id and incident.summary_ts and not fresh_summary:
             ref = MessageRef(incident.channel_id, incident.summary_ts)
-            if not await edit_card(self.notifier, incident, ref, level):
+            if not await edit_card(self.notifier, incident, ref, escalation):
                 await self.rooms.forget_summary(incident)
                 async with self.store.transaction() as tx:
                     await self.steps.queue(tx, incident, SUMMARY, kind="summary_gone")
                 self.steps.kick()
         if incident.announce_ts:
             ref = MessageRef(self.policy.announce_channel, incident.announce_ts)
-            if not await edit_card(self.notifier, incident, ref, level):
+            if not await edit_card(self.notifier, incident, ref, escalation):
                 log.info("%s: the announcement was deleted; not editing it", incident.id)
         if incident.channel_id:
             await self._refresh_topic(incident)

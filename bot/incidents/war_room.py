@@ -194,13 +194,13 @@ class WarRoom:
         if incident is None or incident.channel_id is None:
             return
         room = incident.channel_id
-        level = await self.steps.escalation_level(incident)
+        escalation = await self.steps.escalation(incident)
         if incident.summary_ts is not None:
             ref = MessageRef(room, incident.summary_ts)
-            if not await edit_card(self.notifier, incident, ref, level):
+            if not await edit_card(self.notifier, incident, ref, escalation):
                 incident = await self.forget_summary(incident)
         if incident.summary_ts is None:
-            ref = await self.notifier.post_summary(incident, channel=room, escalation_level=level)
+            ref = await self.notifier.post_summary(incident, channel=room, escalation=escalation)
             async with self.store.transaction() as tx:
                 await tx.execute(
                     "UPDATE incidents SET summary_ts = ? WHERE id = ?", (ref.ts, incident.id)

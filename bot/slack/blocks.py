@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.models import Incident, IncidentPage, TimelineEvent
+from bot.notify import EscalationShown
 from bot.slack import list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
@@ -162,30 +163,29 @@ def confirm_dialog(title: str, text: str, yes: str, *, danger: bool = False) -> 
 
 
 def card_buttons(
-    incident: Incident, *, retry_war_room: bool = False, escalation_level: int | None = None
+    incident: Incident, *, retry_war_room: bool = False, escalation: EscalationShown | None = None
 ) -> Block | None:
     """Acknowledge (until someone did), Post update, Escalate, Resolve: while it is open.
 
-    Escalate carries `escalation_level` (the level paged so far) when it is known."""
+    With `escalation` known, Escalate carries the level paged so far, and is left out once
+    every level has been paged (there is nobody further to page)."""
     if not incident.is_open:
         return None
     elements = []
     if incident.acknowledged_at is None:
         elements.append(button("Acknowledge", ACK_ACTION, incident.id, style="primary"))
     elements.append(button("Post update", UPDATE_ACTION, incident.id))
-    escalate = incident.id
-    if escalation_level is not None:
-        escalate = escalate_value(incident.id, escalation_level)
-    elements.append(
-        button(
-            "Escalate",
-            ESCALATE_ACTION,
-            escalate,
-            confirm=confirm_dialog(
-                "Escalate?", t.escalate_confirm_text(incident, escalation_level), "Page now"
-            ),
+    if escalation is None or escalation.level < escalation.levels:
+        value = incident.id if escalation is None else escalate_value(incident.id, escalation.level)
+        confirm = t.escalate_confirm_text(incident, escalation)
+        elements.append(
+            button(
+                "Escalate",
+                ESCALATE_ACTION,
+                value,
+                confirm=confirm_dialog("Escalate?", confirm, "Page now"),
+            )
         )
-    )
     elements.append(
         button(
             "Resolve",
@@ -205,10 +205,10 @@ def card_buttons(
 
 
 def incident_card(
-    incident: Incident, *, retry_war_room: bool = False, escalation_level: int | None = None
+    incident: Incident, *, retry_war_room: bool = False, escalation: EscalationShown | None = None
 ) -> list[Block]:
     """The incident as it is now: the template's fields, roles and the buttons; with
-    `escalation_level`, the level paged so far (the Escalate button carries it).
+    `escalation`, how far the pages have gone (the Escalate button carries its level).
 
     Used for the announcement and the war room's pinned summary; both are edited in place
     (chat.update) after every change, which notifies nobody, so mentions here are safe.
@@ -220,7 +220,7 @@ def incident_card(
                 *_template_fields(incident),
                 ("Commander", t.user(incident.commander)),
                 ("Acknowledged", t.acknowledged(incident)),
-                *t.escalation_field(escalation_level),
+                *t.escalation_field(escalation),
             ]
         ),
         _current_status(incident),
@@ -236,21 +236,19 @@ def incident_card(
     if roles := t.roles_line(incident):
         context_lines.append(roles)
     cards.append(context(*context_lines))
-    buttons = card_buttons(
-        incident, retry_war_room=retry_war_room, escalation_level=escalation_level
-    )
+    buttons = card_buttons(incident, retry_war_room=retry_war_room, escalation=escalation)
     if buttons is not None:
         cards.append(buttons)
     return cards
 
 
 def incident_show(
-    incident: Incident, *, war_room_missing: bool, escalation_level: int | None = None
+    incident: Incident, *, war_room_missing: bool, escalation: EscalationShown | None = None
 ) -> list[Block]:
     """`/incident show`: the card, and a Retry button when an open incident lacks its war
     room."""
     missing = war_room_missing and incident.is_open
-    cards = incident_card(incident, retry_war_room=missing, escalation_level=escalation_level)
+    cards = incident_card(incident, retry_war_room=missing, escalation=escalation)
     if missing:
         cards.insert(len(cards) - 1, section(t.war_room_missing(incident)))  # above the buttons
     return cards

@@ -15,7 +15,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_after_seconds, retry_of
 from bot.models import Incident
-from bot.notify import ChannelFacts, ChatMessage, MessageRef, Page
+from bot.notify import ChannelFacts, ChatMessage, EscalationShown, MessageRef, Page
 from bot.refs import Rich
 from bot.slack import blocks, error_text, escalation_text, rich, templates
 from bot.slack.escape import from_slack
@@ -154,10 +154,10 @@ class SlackNotifier:
         return await self.post(channel, text, blocks_)
 
     async def announce_incident(
-        self, incident: Incident, *, channel: str, escalation_level: int | None = None
+        self, incident: Incident, *, channel: str, escalation: EscalationShown | None = None
     ) -> MessageRef:
         # The announcement is the incident's card: refreshed in place after every change.
-        card = blocks.incident_card(incident, escalation_level=escalation_level)
+        card = blocks.incident_card(incident, escalation=escalation)
         return await self.post(channel, templates.announcement_text(incident), card)
 
     async def direct_message(self, user_id: str, text: str) -> MessageRef:
@@ -232,20 +232,20 @@ class SlackNotifier:
         )
 
     async def post_summary(
-        self, incident: Incident, *, channel: str, escalation_level: int | None = None
+        self, incident: Incident, *, channel: str, escalation: EscalationShown | None = None
     ) -> MessageRef:
-        card = blocks.incident_card(incident, escalation_level=escalation_level)
+        card = blocks.incident_card(incident, escalation=escalation)
         return await self.post(channel, templates.card_text(incident), card)
 
     async def update_card(
-        self, incident: Incident, ref: MessageRef, *, escalation_level: int | None = None
+        self, incident: Incident, ref: MessageRef, *, escalation: EscalationShown | None = None
     ) -> None:
         await call_slack(
             self.client.chat_update(
                 channel=ref.channel,
                 ts=ref.ts,
                 text=templates.card_text(incident),
-                blocks=blocks.incident_card(incident, escalation_level=escalation_level),
+                blocks=blocks.incident_card(incident, escalation=escalation),
             )
         )
 

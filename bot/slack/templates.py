@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.models import Incident, Severity
+from bot.notify import EscalationShown
 from bot.slack.escape import escape_mrkdwn, topic_text
 
 if TYPE_CHECKING:
@@ -259,18 +260,30 @@ def resolve_confirm_text(incident: Incident) -> str:
     )
 
 
-def escalate_confirm_text(incident: Incident, level: int | None = None) -> str:
-    if level is None:
+def escalate_confirm_text(incident: Incident, escalation: EscalationShown | None = None) -> str:
+    if escalation is None:
         return f"Page the next escalation level for {incident.id} now?"
-    return f"Page escalation level {level + 1} for {incident.id} now?"
+    return (
+        f"Page escalation level {escalation.level + 1} of {escalation.levels} "
+        f"for {incident.id} now?"
+    )
 
 
-def escalation_field(level: int | None) -> list[tuple[str, str]]:
-    """The card's Escalation field (none when the level is not known): how far the pages
-    have gone, which is what the Escalate button moves on from."""
-    if level is None:
+def escalation_field(escalation: EscalationShown | None) -> list[tuple[str, str]]:
+    """The card's Escalation field (none when it is not known): how far the pages have
+    gone, which is what the Escalate button moves on from."""
+    if escalation is None:
         return []
-    return [("Escalation", f"Level {level} paged" if level else "Nobody paged yet")]
+    level, levels = escalation.level, escalation.levels
+    if not levels:
+        text = "No escalation levels"
+    elif level >= levels:
+        text = f"All {levels} levels paged"
+    elif level:
+        text = f"Level {level} of {levels} paged"
+    else:
+        text = f"Nobody paged yet ({levels} levels)"
+    return [("Escalation", text)]
 
 
 def resolved_by_button(user_id: str) -> str:

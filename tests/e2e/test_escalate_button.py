@@ -44,7 +44,9 @@ async def test_two_people_press_escalate_at_the_same_moment_page_one_level(
     incident = await _declared_and_paged(harness)
     room = incident.channel_id or ""
     summary = pinned_summary(harness, room)
-    assert "Level 1 paged" in str(summary["blocks"])
+    assert "Level 1 of 3 paged" in str(summary["blocks"])
+    button = element(summary, blocks.ESCALATE_ACTION) or {}
+    assert "Page escalation level 2 of 3" in button["confirm"]["text"]["text"]
     clicks = [
         harness.click(
             blocks.ESCALATE_ACTION,
@@ -78,7 +80,7 @@ async def test_two_people_press_escalate_at_the_same_moment_page_one_level(
     await harness.settle()
     # The card now shows the new level, and its button moves on from there.
     summary = pinned_summary(harness, room)
-    assert "Level 2 paged" in str(summary["blocks"])
+    assert "Level 2 of 3 paged" in str(summary["blocks"])
     assert (element(summary, blocks.ESCALATE_ACTION) or {})["value"] == f"{incident.id}:2"
 
 
@@ -92,6 +94,11 @@ async def test_a_card_rendered_before_levels_were_carried_still_escalates(
         [answer] = await harness.replies()
         assert answer["text"].startswith(f"Escalated *{incident.id}* to level {expected}")
     assert await _paged_by_hand(harness, incident) == 2
+    # Nobody is left to page: the card says so and offers no Escalate button to press.
+    await harness.settle()
+    summary = pinned_summary(harness, incident.channel_id or "")
+    assert "All 3 levels paged" in str(summary["blocks"])
+    assert element(summary, blocks.ESCALATE_ACTION) is None
 
 
 async def test_a_double_click_on_escalate_pages_once_and_says_so(harness: BotHarness) -> None:
