@@ -100,7 +100,7 @@ def _digest(text: str) -> str:
 def update_form_shown(incident: Incident) -> dict[str, str]:
     """What the "Post update" form shows prefilled (its status, a digest of its impact), kept
     in the form so that a submission can tell what its author left untouched."""
-    return {"status": incident.status.value, "impact": _digest(incident.impact)}
+    return {"status": incident.status.value, "impact": _digest(incident.impact.strip())}
 
 
 def parse_update_form(
