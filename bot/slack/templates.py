@@ -195,6 +195,13 @@ def already_acknowledged(incident: Incident) -> str:
     ).replace("  ", " ")
 
 
+def update_refused(reason: str, message: str) -> str:
+    """A submitted "Post update" form refused (the incident moved on since it opened): the
+    reason, and the author's text back, since the form itself is gone."""
+    quoted = "\n".join(f">{said(line)}" for line in message.splitlines())
+    return f"{reason} Your update was not posted; here is what you wrote:\n{quoted}"
+
+
 def update_confirmation(incident: Incident, announce_channel: str) -> str:
     where = channel(incident.channel_id or announce_channel)
     if incident.status.value == "resolved":

@@ -95,3 +95,24 @@ async def test_a_status_or_impact_chosen_in_a_stale_form_still_counts(
     assert "cannot go back to identified" in await _submit(harness, oncall_form, oncall, "U0ONCALL")
     stored = await current(harness, incident)
     assert (stored.status, stored.current_status) == (Status.MONITORING, "Rolled back")
+
+
+async def test_a_form_refused_because_the_incident_was_resolved_gives_the_text_back(
+    harness: BotHarness,
+) -> None:
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    [form] = await _open_forms(harness, room, ["U0ONCALL"])
+    await reply(harness, f"resolve {incident.id} Rolled back", channel_id=room)
+    typed = "DB failover done\nReplica lag <!channel> back to 0"
+    mine = {"status": {"value": _select("identified")}, "message": {"value": typed}}
+    answer = await _submit(harness, form, mine, "U0ONCALL")
+    assert "is resolved" in answer and "not posted" in answer, answer
+    assert ">DB failover done\n>Replica lag &lt;!channel&gt; back to 0" in answer
+    assert (await current(harness, incident)).current_status == "Rolled back"
+    [refusal] = [
+        e
+        async for e in harness.services.audit.entries()
+        if e.actor == "U0ONCALL" and e.action == "incident.update"
+    ]
+    assert refusal.outcome.startswith("refused: This incident is resolved")
