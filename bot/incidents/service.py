@@ -151,9 +151,13 @@ class IncidentService(TimelineChanges):
         `via` names the paging service (pagerduty, opsgenie) where the person acknowledged,
         which vouched for them: no role is required then. `actor` is their Slack user, or
         SYSTEM with `via_person` (the provider's name for them) when they have none.
+        Besides the responders, whoever its severity's escalation levels name (the people
+        it pages, user groups' members included) may acknowledge it.
         """
-        if not via:
-            await self._require_responder(actor)
+        if not via and not await self._may_acknowledge(actor, incident_id):
+            raise PermissionDenied(
+                "Only responders, and the people its escalation pages, may acknowledge it."
+            )
         current = await self.get(incident_id)
         if current.acknowledged_at is not None:
             return Outcome(current, changed=False)
@@ -187,6 +191,14 @@ class IncidentService(TimelineChanges):
         except AlreadyAcknowledged as race:
             return Outcome(race.incident, changed=False)
         return Outcome(after)
+
+    async def _may_acknowledge(self, actor: Actor, incident_id: str) -> bool:
+        if actor.is_system or await self.permissions.allows(actor, "responders"):
+            return True
+        # A page's Acknowledge button must work for the person it woke up.
+        incident = await self.get(incident_id)
+        paged = [t for level in self.policy.levels(incident.severity) for t in level.slack_targets]
+        return await self.permissions.listed(actor, paged, empty_means_everyone=False)
 
     async def update_status(
         self,
