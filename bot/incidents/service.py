@@ -151,8 +151,8 @@ class IncidentService(TimelineChanges):
         `via` names the paging service (pagerduty, opsgenie) where the person acknowledged,
         which vouched for them: no role is required then. `actor` is their Slack user, or
         SYSTEM with `via_person` (the provider's name for them) when they have none.
-        Besides the responders, whoever its severity's escalation levels name (the people
-        it pages, user groups' members included) may acknowledge it.
+        Besides the responders, whoever its severity's escalation levels name (user groups'
+        members included), or one of its pages reached by direct message, may acknowledge it.
         """
         if not via and not await self._may_acknowledge(actor, incident_id):
             raise PermissionDenied(
@@ -195,10 +195,21 @@ class IncidentService(TimelineChanges):
     async def _may_acknowledge(self, actor: Actor, incident_id: str) -> bool:
         if actor.is_system or await self.permissions.allows(actor, "responders"):
             return True
-        # A page's Acknowledge button must work for the person it woke up.
+        # A page's Acknowledge button must work for the person it woke up: whoever the
+        # severity's levels name, or a page reached by direct message (a paging service's
+        # on-call person, a user group's member when it was paged).
         incident = await self.get(incident_id)
         paged = [t for level in self.policy.levels(incident.severity) for t in level.slack_targets]
-        return await self.permissions.listed(actor, paged, empty_means_everyone=False)
+        if await self.permissions.listed(actor, paged, empty_means_everyone=False):
+            return True
+        async with self.store.autocommit() as db:
+            row = await db.fetchone(
+                "SELECT 1 AS paged FROM page_recipients JOIN reminders"
+                " ON reminders.id = page_recipients.reminder_id"
+                " WHERE reminders.incident_id = ? AND page_recipients.user_id = ? LIMIT 1",
+                (incident.id, actor.user_id),
+            )
+        return row is not None
 
     async def update_status(
         self,
