@@ -61,7 +61,7 @@ class CountingNotifier:
         self.calls[name] = self.calls.get(name, 0) + 1
         return MessageRef(channel="C0BENCH", ts=f"{time.time():.6f}")
 
-    async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
+    async def announce_incident(self, incident: Incident, **_: Any) -> MessageRef:
         return self._count("announce")
 
     async def report_failure(self, incident: Incident, **_: Any) -> None:

@@ -74,7 +74,7 @@ def build_app(
     )
     if isinstance(client, PacedWebClient):
         _pace_listener_clients(app, client)
-    middleware.install(app, services.coordinator)
+    middleware.install(app, services.coordinator, auth)
 
     from commands import diagnose, incident, oncall, remediate
 

@@ -52,10 +52,13 @@ class IncidentRole(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who asked: a Slack user, or the bot itself for scheduled work."""
+    """Who asked: a Slack user, or the bot itself for scheduled work. `external`: a user of
+    another organisation (in a Slack Connect channel), who holds a role only where the
+    policy names them."""
 
     user_id: str
     user_name: str = ""
+    external: bool = False
 
     @property
     def is_system(self) -> bool:

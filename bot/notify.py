@@ -63,9 +63,22 @@ class Page:
     since: str = "declared"
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationShown:
+    """Where an incident's escalation stands, as its card shows it: the highest level paged
+    (0: nobody yet) of the `levels` its severity has. The card's Escalate button carries
+    `level`, so that only one of two people pressing it at once pages the next level."""
+
+    level: int
+    levels: int
+
+
 class Notifier(Protocol):
-    async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
-        """Post the declaration, in the communication template, to `channel`."""
+    async def announce_incident(
+        self, incident: Incident, *, channel: str, escalation: EscalationShown | None = None
+    ) -> MessageRef:
+        """Post the declaration, in the communication template, to `channel`; with
+        `escalation`, how far the pages have gone (shown, and carried by Escalate)."""
         ...
 
     async def report_failure(
@@ -109,13 +122,19 @@ class Notifier(Protocol):
         """Set `channel`'s topic from the incident: severity, status and commander."""
         ...
 
-    async def post_summary(self, incident: Incident, *, channel: str) -> MessageRef:
-        """Post the incident's summary card (state, roles, buttons) in `channel`."""
+    async def post_summary(
+        self, incident: Incident, *, channel: str, escalation: EscalationShown | None = None
+    ) -> MessageRef:
+        """Post the incident's summary card (state, roles, buttons) in `channel`; with
+        `escalation` as in `announce_incident`."""
         ...
 
-    async def update_card(self, incident: Incident, ref: MessageRef) -> None:
+    async def update_card(
+        self, incident: Incident, ref: MessageRef, *, escalation: EscalationShown | None = None
+    ) -> None:
         """Edit an incident card (the summary or the announcement) in place to show
-        `incident` as it is now. NotifierError "message_not_found" when it was deleted."""
+        `incident` as it is now (`escalation` as in `announce_incident`).
+        NotifierError "message_not_found" when it was deleted."""
         ...
 
     async def pin(self, ref: MessageRef) -> None:

@@ -83,10 +83,11 @@ class Permissions:
     async def listed(
         self, actor: Actor, allowed: Iterable[str], *, empty_means_everyone: bool
     ) -> bool:
-        """True when `actor` is one of `allowed` (users and user groups)."""
+        """True when `actor` is one of `allowed` (users and user groups). "Everyone" is
+        everyone of the bot's own organisation: not an external user of a shared channel."""
         allowed = list(allowed)
         if not allowed:
-            return empty_means_everyone
+            return empty_means_everyone and not actor.external
         if actor.user_id in allowed:
             return True
         for target in allowed:

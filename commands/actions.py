@@ -1,7 +1,8 @@
 """Buttons on incident cards: thin listeners. Ack, call one service method, answer.
 
-Every button carries the incident ID as its value; the card itself is refreshed through the
-outbox after the change, so nobody needs a second click to see what happened.
+Every button carries the incident ID as its value (Escalate also the level its card showed);
+the card itself is refreshed through the outbox after the change, so nobody needs a second
+click to see what happened.
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ def _on_click(
         await run_command(ctx, action, {"incident_id": incident_id, "via": "button"}, work)
 
 
+def _on_escalate(app: AsyncApp, services: Services) -> None:
+    """Escalate pages the next level only if the escalation still stands at the level its
+    card showed (two people pressing at once page one level); a button without a level (a
+    card rendered before they carried one) pages one level up from where it stands."""
+
+    @on_click(app, services, blocks.ESCALATE_ACTION)
+    async def clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
+        incident_id, seen_level = blocks.escalate_value_parts(action_value(body))
+
+        async def work() -> None:
+            await escalate_incident(ctx, well_formed_id(incident_id), seen_level=seen_level)
+
+        args = {"incident_id": incident_id, "via": "button"}
+        await run_command(ctx, "incident.escalate", args, work)
+
+
 async def _resolve(ctx: CommandContext, incident_id: str) -> None:
     # The button's confirm dialog has already asked "are you sure?".
     await resolve_incident(ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id))
@@ -60,7 +77,7 @@ async def _resolve(ctx: CommandContext, incident_id: str) -> None:
 def register(app: AsyncApp, services: Services) -> None:
     _on_click(app, services, blocks.ACK_ACTION, "incident.ack", acknowledge)
     _on_click(app, services, blocks.RESOLVE_ACTION, "incident.resolve", _resolve)
-    _on_click(app, services, blocks.ESCALATE_ACTION, "incident.escalate", escalate_incident)
+    _on_escalate(app, services)
     _on_click(app, services, blocks.RETRY_WAR_ROOM_ACTION, "incident.warroom", retry_war_room)
 
     @app.action(blocks.UPDATE_ACTION)

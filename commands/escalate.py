@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from bot.escalation import AlreadyEscalated
 from bot.incidents.parsing import parse_escalate
 from bot.incidents.schemas import EscalateIncident
 from bot.slack import escalation_text
 from commands.context import CommandContext, on_incident
 
 
-async def escalate_incident(ctx: CommandContext, incident_id: str, reason: str = "") -> None:
-    """Page the incident's next escalation level now (the subcommand and the card's button)."""
-    done = await ctx.services.escalation.escalate(
-        incident_id, ctx.actor, reason=reason, request_id=ctx.request_id
-    )
+async def escalate_incident(
+    ctx: CommandContext, incident_id: str, reason: str = "", *, seen_level: int | None = None
+) -> None:
+    """Page the incident's next escalation level now (the subcommand and the card's button,
+    which passes the level its card showed: only that level moves on)."""
+    try:
+        done = await ctx.services.escalation.escalate(
+            incident_id, ctx.actor, reason=reason, request_id=ctx.request_id, seen_level=seen_level
+        )
+    except AlreadyEscalated as late:
+        # Someone (or the schedule) was first: a refusal, on the record like the others.
+        args = {"incident_id": late.incident.id, "via": "button", "level_seen": late.seen_level}
+        await ctx.audit_refusal("incident.escalate", "refused: already escalated", args)
+        await ctx.reply(
+            escalation_text.already_escalated(
+                late.incident.id,
+                seen_level=late.seen_level,
+                level=late.level,
+                by=late.by,
+                at=late.at,
+                presser=ctx.actor.user_id,
+            )
+        )
+        return
     await ctx.reply(
         escalation_text.escalated_confirmation(
             done.incident.id, done.level, done.last_level, done.recipients

@@ -33,6 +33,7 @@ from bot.incidents.schemas import (
     UpdateStatus,
 )
 from bot.incidents.update_parsing import parse_update
+from bot.notify import EscalationShown
 from bot.services import Services
 from bot.slack import blocks, catchup_text, help_text, list_text, modals, templates
 from bot.slack.escape import from_slack
@@ -137,6 +138,7 @@ async def post_update(ctx: CommandContext, incident_id: str, command: UpdateStat
         impact=command.impact,
         request_id=ctx.request_id,
         publish=command.publish,
+        status_untouched=command.status_untouched,
     )
     answer = templates.update_confirmation(incident, ctx.services.policy.announce_channel)
     if command.publish:
@@ -220,9 +222,12 @@ async def _show(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> Non
     incident = await ctx.services.incidents.get(incident_id)
     # A war room that should exist but does not: offer the retry right here.
     missing = incident.channel_id is None and ctx.services.policy.has_war_room(incident.severity)
+    state = await ctx.services.escalation.state(incident.id)
+    levels = ctx.services.policy.levels(incident.severity)
+    shown = EscalationShown(state.level if state is not None else 0, len(levels))
     await ctx.reply(
         templates.card_text(incident),
-        blocks=blocks.incident_show(incident, war_room_missing=missing),
+        blocks=blocks.incident_show(incident, war_room_missing=missing, escalation=shown),
     )
     await reply_similar(ctx, incident)
 

@@ -11,9 +11,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import Conflict
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
-from bot.slack import modals
+from bot.slack import modals, templates
 from commands.context import CommandContext, form_metadata, listener_context, run_command
 from commands.incident import declared, post_update
 
@@ -101,7 +102,7 @@ def register(app: AsyncApp, services: Services) -> None:
         ctx = _form_context(services, context, client, body, meta)
         args = {"incident_id": incident_id, "form": fields}
         try:
-            command = parse_update_form(incident_id, fields)
+            command = parse_update_form(incident_id, fields, shown=meta)
         except FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
             await ctx.audit_refusal("incident.update", "rejected: usage", args)
@@ -109,6 +110,12 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
 
         async def work() -> None:
-            await post_update(ctx, incident_id, command)
+            try:
+                await post_update(ctx, incident_id, command)
+            except Conflict as exc:
+                # Resolved (or moved on) since the form opened: the modal is gone, so the
+                # answer gives back what was typed rather than lose it.
+                await ctx.audit_refusal("incident.update", f"refused: {exc}", args)
+                await ctx.reply(templates.update_refused(str(exc), command.message))
 
         await run_command(ctx, "incident.update", args, work, usage_for="update")

@@ -7,12 +7,13 @@ handler of escalation's kinds, `manual` escalates by hand, `delivery` posts to S
 the commit, `oncall` answers `/oncall`; `service.EscalationService` assembles them.
 """
 
-from bot.escalation.manual import Escalation
+from bot.escalation.manual import AlreadyEscalated, Escalation
 from bot.escalation.oncall import OnCall
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.escalation.service import EscalationService
 
 __all__ = [
+    "AlreadyEscalated",
     "Escalation",
     "EscalationService",
     "EscalationState",

@@ -31,6 +31,7 @@ from bot.escalation.delivery import (
 from bot.escalation.extensions import ProviderPages
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.incidents.changes import Change, Queued
+from bot.incidents.effects import REFRESH
 from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Page
 from bot.permissions import is_group
@@ -75,14 +76,18 @@ async def _write_batch(tx: Tx, batch: _BatchStates) -> None:
         await escalations.save_states(tx, list(batch.changed.values()), batch.now)
 
 
+def _at_declaration(page: Page) -> bool:
+    """Whether this is the first level's page fired in the transaction that declares the
+    incident (scheduled, at the very time of its declaration)."""
+    return page.level == 1 and not page.by and not page.waited and page.since == "declared"
+
+
 def _announced(incident: Incident, page: Page) -> bool:
     """Whether the announcement carries this page (the first level's, fired as the incident
     is declared, in the announcement channel): then it has no post of its own, and a burst
     of declarations puts one message each in that channel, not two."""
     return (
-        page.level == 1
-        and not page.by
-        and not page.waited
+        _at_declaration(page)
         and bool(incident.announced_page)
         and incident.announced_page == tuple(page.recipients)
     )
@@ -239,6 +244,9 @@ class EscalationFiring:
             effects=[
                 *([] if _announced(incident, page) else [Queued(PAGE_POST, payload)]),
                 *_dms(payload, page.recipients, own_lanes=own),
+                # The cards show the level paged, which their Escalate button carries; the
+                # cards of an incident being declared are still to be posted, showing it.
+                *([] if _at_declaration(page) else [Queued(REFRESH, {"kind": "paged"})]),
             ],
         )
         providers = [target for target in page.recipients if target in PROVIDERS]

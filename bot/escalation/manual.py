@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.errors import Conflict, PermissionDenied
 from bot.escalation import planner
@@ -31,6 +32,28 @@ class Escalation:
     last_level: int
 
 
+class AlreadyEscalated(Conflict):
+    """The escalation is no longer at the level the presser saw (someone, or the schedule,
+    moved it on meanwhile): `level` is where it stands, paged by `by` (None: the schedule)
+    at `at`, for the surface to name (escalation_text.already_escalated)."""
+
+    def __init__(
+        self,
+        incident: Incident,
+        *,
+        seen_level: int,
+        level: int,
+        by: str | None,
+        at: datetime | None,
+    ) -> None:
+        super().__init__(f"{incident.id} is at escalation level {level}, not {seen_level}.")
+        self.incident = incident
+        self.seen_level = seen_level
+        self.level = level
+        self.by = by
+        self.at = at
+
+
 class ManualEscalation:
     """Pages the next level at once; the scheduled plan keeps its later levels."""
 
@@ -55,13 +78,18 @@ class ManualEscalation:
         actor: Actor,
         reason: str = "",
         request_id: str | None = None,
+        *,
+        seen_level: int | None = None,
     ) -> Escalation:
         """Page the next escalation level now, by hand (`/incident escalate`, the button).
 
         The level after the highest paged so far is paged at once (its scheduled page, if
         any, is withdrawn); later levels keep their times. Audited and on the timeline.
+        With `seen_level` (the level the card's button showed), only while the escalation
+        still stands there: checked under the incident's row lock, so of two people pressing
+        at once one pages and the other gets AlreadyEscalated.
         Raises PermissionDenied (not a responder), NotFound, Conflict (resolved, or every
-        level already paged), DuplicateRequest (a Slack retry).
+        level already paged), AlreadyEscalated, DuplicateRequest (a Slack retry).
         """
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may escalate incidents.")
@@ -73,6 +101,12 @@ class ManualEscalation:
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it before escalating.")
             state = await escalations.get_state(tx, incident.id) or planner.initial_state(incident)
+            if seen_level is not None and state.level != seen_level:
+                paged = await escalations.last_page(tx, incident.id, state.level)
+                by, at = paged if paged is not None else (None, None)
+                raise AlreadyEscalated(
+                    incident, seen_level=seen_level, level=state.level, by=by, at=at
+                )
             levels = self.policy.levels(state.severity)
             chosen = planner.next_level(self.policy, state)
             if chosen is None:

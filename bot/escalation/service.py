@@ -89,9 +89,14 @@ class EscalationService:
         actor: Actor,
         reason: str = "",
         request_id: str | None = None,
+        *,
+        seen_level: int | None = None,
     ) -> Escalation:
-        """Page the next escalation level now (see ManualEscalation.escalate)."""
-        return await self.manual.escalate(incident_id, actor, reason, request_id)
+        """Page the next escalation level now; with `seen_level`, only if the escalation
+        still stands there (see ManualEscalation.escalate)."""
+        return await self.manual.escalate(
+            incident_id, actor, reason, request_id, seen_level=seen_level
+        )
 
     def oncall(self, severity: Severity | None = None) -> list[OnCall]:
         """Who stands at each escalation level, per severity (all severities by default)."""

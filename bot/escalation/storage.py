@@ -98,6 +98,22 @@ async def cancel_level(tx: Tx, incident_id: str, level: int, now: datetime, why:
     )
 
 
+async def last_page(
+    tx: Statements, incident_id: str, level: int
+) -> tuple[str | None, datetime] | None:
+    """Who paged `level` of the incident last (None: the schedule) and when; None when that
+    level was never paged."""
+    row = await tx.fetchone(
+        "SELECT actor, fired_at FROM reminders WHERE incident_id = ? AND kind = ?"
+        " AND level = ? AND status = 'fired' AND fired_at IS NOT NULL"
+        " ORDER BY fired_at DESC, id DESC LIMIT 1",
+        (incident_id, ReminderKind.PAGE.value, level),
+    )
+    if row is None:
+        return None
+    return row["actor"], utc_from_timestamp(row["fired_at"])
+
+
 # -- page recipients ----------------------------------------------------------------------
 
 

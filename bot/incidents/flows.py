@@ -61,7 +61,7 @@ class IncidentFlows:
         self.clock = clock
         self.policy = policy
         self.notifier = notifier
-        self.steps = FlowSteps(store=store, clock=clock)
+        self.steps = FlowSteps(store=store, clock=clock, policy=policy)
         self.failures = FailureReports(steps=self.steps, policy=policy, notifier=notifier)
         self.rooms = WarRoom(
             steps=self.steps,
@@ -84,10 +84,13 @@ class IncidentFlows:
         dispatcher.register(REFRESH, self.refresh, on_failure=failed)
 
     async def announce(self, effect: Effect) -> None:
-        incident = await self.steps.incident(effect)
-        if incident is None:
+        found = await self.steps.incident_with_escalation(effect)
+        if found is None:
             return
-        ref = await self.notifier.announce_incident(incident, channel=self.policy.announce_channel)
+        incident, escalation = found
+        ref = await self.notifier.announce_incident(
+            incident, channel=self.policy.announce_channel, escalation=escalation
+        )
         await outbox.write_with_mark(
             self.store, "UPDATE incidents SET announce_ts = ? WHERE id = ?", (ref.ts, incident.id)
         )
@@ -143,21 +146,22 @@ class IncidentFlows:
         """Edit the summary and the announcement in place; set the war room's topic."""
         if await self._superseded(effect):
             return
-        incident = await self.steps.incident(effect)
-        if incident is None:
+        found = await self.steps.incident_with_escalation(effect)
+        if found is None:
             return
+        incident, escalation = found
         # The war room's own set-up has just posted (or edited) the summary.
         fresh_summary = effect.payload.get("kind") == "war_room"
         if incident.channel_id and incident.summary_ts and not fresh_summary:
             ref = MessageRef(incident.channel_id, incident.summary_ts)
-            if not await edit_card(self.notifier, incident, ref):
+            if not await edit_card(self.notifier, incident, ref, escalation):
                 await self.rooms.forget_summary(incident)
                 async with self.store.transaction() as tx:
                     await self.steps.queue(tx, incident, SUMMARY, kind="summary_gone")
                 self.steps.kick()
         if incident.announce_ts:
             ref = MessageRef(self.policy.announce_channel, incident.announce_ts)
-            if not await edit_card(self.notifier, incident, ref):
+            if not await edit_card(self.notifier, incident, ref, escalation):
                 log.info("%s: the announcement was deleted; not editing it", incident.id)
         if incident.channel_id:
             await self._refresh_topic(incident)

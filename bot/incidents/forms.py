@@ -5,6 +5,7 @@ Errors are FormErrors, a message per field, shown beside the fields in the modal
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from bot.incidents.schemas import (
     UpdateStatus,
 )
 from bot.incidents.update_parsing import STATUSES, parse_duration
-from bot.models import Severity, Status
+from bot.models import Incident, Severity, Status
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,9 +93,25 @@ def _checked(value: FormValue, option: str) -> bool:
     return not isinstance(value, str) and option in (value or ())
 
 
-def parse_update_form(incident_id: str, fields: Mapping[str, FormValue]) -> UpdateStatus:
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def update_form_shown(incident: Incident) -> dict[str, str]:
+    """What the "Post update" form shows prefilled (its status, a digest of its impact), kept
+    in the form so that a submission can tell what its author left untouched."""
+    return {"status": incident.status.value, "impact": _digest(incident.impact.strip())}
+
+
+def parse_update_form(
+    incident_id: str, fields: Mapping[str, FormValue], shown: Mapping[str, str] | None = None
+) -> UpdateStatus:
     """The "Post update" modal: status, current status, ETA (a duration), impact, and
-    whether to publish it on the status page."""
+    whether to publish it on the status page.
+
+    With `shown` (update_form_shown when it opened), what was left as it was shown does not
+    undo an update posted meanwhile: an untouched impact is not sent, and an untouched
+    status gives way to a later one (UpdateStatus.status_untouched)."""
     errors: dict[str, str] = {}
     status = _text(fields, "status").lower()
     raw_message = fields.get("message")
@@ -118,6 +135,9 @@ def parse_update_form(incident_id: str, fields: Mapping[str, FormValue]) -> Upda
         errors["impact"] = f"Keep the impact to {IMPACT_MAX} characters."
     if errors:
         raise FormErrors(errors)
+    shown = shown or {}
+    if impact and shown.get("impact") == _digest(impact):
+        impact = ""  # as prefilled: whatever the impact is now stands
     return _build_form(
         UpdateStatus,
         incident_id=incident_id,
@@ -126,4 +146,5 @@ def parse_update_form(incident_id: str, fields: Mapping[str, FormValue]) -> Upda
         eta=eta,
         impact=impact or None,
         publish=_checked(fields.get("publish"), PUBLISH_OPTION),
+        status_untouched=shown.get("status") == status,
     )

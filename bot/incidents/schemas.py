@@ -117,6 +117,8 @@ class UpdateStatus(IncidentTarget):
     impact: Impact | None = Field(default=None, min_length=1, max_length=IMPACT_MAX)
     # The update form's "Publish to the status page" box (the typed command: /incident publish).
     publish: bool = False
+    # The form's status was left as it showed it: a later one reached since it opened stands.
+    status_untouched: bool = False
 
 
 class ChangeSeverity(IncidentTarget):

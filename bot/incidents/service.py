@@ -21,7 +21,7 @@ from bot.incidents import storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
 from bot.incidents.changes import Change, IncidentChange, Queued
 from bot.incidents.effects import ANNOUNCE, WAR_ROOM
-from bot.incidents.lifecycle import check_transition, next_update_due
+from bot.incidents.lifecycle import ORDER, check_transition, next_update_due
 from bot.incidents.schemas import DeclareIncident
 from bot.incidents.service_base import Outcome
 from bot.incidents.timeline_changes import TimelineChanges
@@ -154,9 +154,13 @@ class IncidentService(TimelineChanges):
         `via` names the paging service (pagerduty, opsgenie) where the person acknowledged,
         which vouched for them: no role is required then. `actor` is their Slack user, or
         SYSTEM with `via_person` (the provider's name for them) when they have none.
+        Besides the responders, whoever its severity's escalation levels name (user groups'
+        members included), or one of its pages reached by direct message, may acknowledge it.
         """
-        if not via:
-            await self._require_responder(actor)
+        if not via and not await self._may_acknowledge(actor, incident_id):
+            raise PermissionDenied(
+                "Only responders, and the people its escalation pages, may acknowledge it."
+            )
         current = await self.get(incident_id)
         if current.acknowledged_at is not None:
             return Outcome(current, changed=False)
@@ -191,6 +195,25 @@ class IncidentService(TimelineChanges):
             return Outcome(race.incident, changed=False)
         return Outcome(after)
 
+    async def _may_acknowledge(self, actor: Actor, incident_id: str) -> bool:
+        if actor.is_system or await self.permissions.allows(actor, "responders"):
+            return True
+        # A page's Acknowledge button must work for the person it woke up: whoever the
+        # severity's levels name, or a page reached by direct message (a paging service's
+        # on-call person, a user group's member when it was paged).
+        incident = await self.get(incident_id)
+        paged = [t for level in self.policy.levels(incident.severity) for t in level.slack_targets]
+        if await self.permissions.listed(actor, paged, empty_means_everyone=False):
+            return True
+        async with self.store.autocommit() as db:
+            row = await db.fetchone(
+                "SELECT 1 AS paged FROM page_recipients JOIN reminders"
+                " ON reminders.id = page_recipients.reminder_id"
+                " WHERE reminders.incident_id = ? AND page_recipients.user_id = ? LIMIT 1",
+                (incident.id, actor.user_id),
+            )
+        return row is not None
+
     async def update_status(
         self,
         incident_id: str,
@@ -204,12 +227,15 @@ class IncidentService(TimelineChanges):
         effects: Sequence[str] | None = None,
         publish: bool = False,
         within: Change | None = None,
+        status_untouched: bool = False,
     ) -> Incident:
         """Post a status update; moving to RESOLVED resolves the incident.
 
         `eta` is how long until the expected fix, counted from now. `publish` puts the
         incident and this update on the status page, in the same transaction (the status
         listener, bot.status.service, reads it from the change's details).
+        `status_untouched`: `status` is what a form showed when it opened, left as it was;
+        a later status reached since stands (checked under the incident's lock).
         """
         await self._require_responder(actor)
         if publish and not await self.permissions.allows(actor, "publishers"):
@@ -219,9 +245,12 @@ class IncidentService(TimelineChanges):
         def mutate(incident: Incident) -> Incident:
             if publish and incident.drill:  # the status listener would drop it unsaid
                 raise Conflict(f"{incident.id} is a drill: practice never goes on the status page.")
-            check_transition(incident.status, status)
+            target = status
+            if status_untouched and ORDER.index(incident.status) > ORDER.index(status):
+                target = incident.status  # a resolved one is refused just below
+            check_transition(incident.status, target)
             changes: dict[str, Any] = {
-                "status": status,
+                "status": target,
                 "current_status": message,
                 "next_update_due": None,
             }

@@ -125,6 +125,18 @@ async def get(tx: Statements, incident_id: str, *, lock: bool = False) -> Incide
     return _from_row(row) if row else None
 
 
+async def get_with_escalation_level(
+    tx: Statements, incident_id: str
+) -> tuple[Incident, int] | None:
+    """One incident and the highest escalation level paged for it (0: none), in one read."""
+    row = await tx.fetchone(
+        "SELECT i.*, COALESCE(e.level, 0) AS escalation_level FROM incidents i"
+        " LEFT JOIN escalations e ON e.incident_id = i.id WHERE i.id = ?",
+        (incident_id,),
+    )
+    return (_from_row(row), int(row["escalation_level"])) if row else None
+
+
 async def get_many(
     tx: Tx, incident_ids: Sequence[str], *, lock: bool = False
 ) -> dict[str, Incident]:

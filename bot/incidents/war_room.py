@@ -190,16 +190,19 @@ class WarRoom:
 
     async def summary(self, effect: Effect) -> None:
         """Post the summary card in the war room (or edit it when it exists), then pin it."""
-        incident = await self.steps.incident(effect)
-        if incident is None or incident.channel_id is None:
+        found = await self.steps.incident_with_escalation(effect)
+        if found is None:
             return
+        incident, escalation = found
         room = incident.channel_id
+        if room is None:
+            return
         if incident.summary_ts is not None:
             ref = MessageRef(room, incident.summary_ts)
-            if not await edit_card(self.notifier, incident, ref):
+            if not await edit_card(self.notifier, incident, ref, escalation):
                 incident = await self.forget_summary(incident)
         if incident.summary_ts is None:
-            ref = await self.notifier.post_summary(incident, channel=room)
+            ref = await self.notifier.post_summary(incident, channel=room, escalation=escalation)
             async with self.store.transaction() as tx:
                 await tx.execute(
                     "UPDATE incidents SET summary_ts = ? WHERE id = ?", (ref.ts, incident.id)

@@ -182,8 +182,7 @@ async def waiting_payloads(tx: Tx, kind: str) -> list[dict[str, Any]]:
     queued and not yet taken, their rows locked until the caller's transaction ends."""
     rows = await tx.fetchall(
         f"SELECT payload FROM outbox WHERE kind = ? AND {UNDONE} AND claimed_until IS NULL"
-        " ORDER BY id"  # the rows locked in one order by every caller
-        + for_update(tx),
+        " ORDER BY id" + for_update(tx),  # the rows locked in one order by every caller
         (kind,),
     )
     return [json.loads(row["payload"]) for row in rows]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.models import Incident, IncidentPage, TimelineEvent
+from bot.notify import EscalationShown
 from bot.slack import escalation_text, list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
@@ -19,7 +20,8 @@ BUTTON_TEXT_MAX = 75
 MESSAGE_BLOCKS_MAX = 50
 MODAL_TITLE_MAX = 24
 
-# Buttons on incident cards; each carries the incident ID as its value.
+# Buttons on incident cards; each carries the incident ID as its value (Escalate: with the
+# escalation level the card showed, see escalate_value).
 
 ACK_ACTION = "incident_ack"
 UPDATE_ACTION = "incident_post_update"
@@ -27,6 +29,21 @@ ESCALATE_ACTION = "incident_escalate"
 RESOLVE_ACTION = "incident_resolve"
 RETRY_WAR_ROOM_ACTION = "incident_retry_war_room"
 CARD_ACTIONS_BLOCK = "incident_actions"
+
+
+def escalate_value(incident_id: str, level: int) -> str:
+    """The Escalate button's value: the incident and the level its card showed, so that of
+    two people pressing at once only one pages the next level."""
+    return f"{incident_id}:{level}"
+
+
+def escalate_value_parts(value: str) -> tuple[str, int | None]:
+    """The incident ID and the level an Escalate button carries; no level from a card
+    rendered before buttons carried one (the value is the ID alone)."""
+    incident_id, sep, level = value.rpartition(":")
+    if sep and level.isascii() and level.isdigit() and len(level) <= 3:
+        return incident_id, int(level)
+    return value, None
 
 
 def clip(text: str, limit: int) -> str:
@@ -145,22 +162,30 @@ def confirm_dialog(title: str, text: str, yes: str, *, danger: bool = False) -> 
     return dialog
 
 
-def card_buttons(incident: Incident, *, retry_war_room: bool = False) -> Block | None:
-    """Acknowledge (until someone did), Post update, Escalate, Resolve: while it is open."""
+def card_buttons(
+    incident: Incident, *, retry_war_room: bool = False, escalation: EscalationShown | None = None
+) -> Block | None:
+    """Acknowledge (until someone did), Post update, Escalate, Resolve: while it is open.
+
+    With `escalation` known, Escalate carries the level paged so far, and is left out once
+    every level has been paged (there is nobody further to page)."""
     if not incident.is_open:
         return None
     elements = []
     if incident.acknowledged_at is None:
         elements.append(button("Acknowledge", ACK_ACTION, incident.id, style="primary"))
     elements.append(button("Post update", UPDATE_ACTION, incident.id))
-    elements.append(
-        button(
-            "Escalate",
-            ESCALATE_ACTION,
-            incident.id,
-            confirm=confirm_dialog("Escalate?", t.escalate_confirm_text(incident), "Page now"),
+    if escalation is None or escalation.level < escalation.levels:
+        value = incident.id if escalation is None else escalate_value(incident.id, escalation.level)
+        confirm = t.escalate_confirm_text(incident, escalation)
+        elements.append(
+            button(
+                "Escalate",
+                ESCALATE_ACTION,
+                value,
+                confirm=confirm_dialog("Escalate?", confirm, "Page now"),
+            )
         )
-    )
     elements.append(
         button(
             "Resolve",
@@ -179,8 +204,11 @@ def card_buttons(incident: Incident, *, retry_war_room: bool = False) -> Block |
     return {"type": "actions", "block_id": CARD_ACTIONS_BLOCK, "elements": elements}
 
 
-def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[Block]:
-    """The incident as it is now: the template's fields, roles and the buttons.
+def incident_card(
+    incident: Incident, *, retry_war_room: bool = False, escalation: EscalationShown | None = None
+) -> list[Block]:
+    """The incident as it is now: the template's fields, roles and the buttons; with
+    `escalation`, how far the pages have gone (the Escalate button carries its level).
 
     Used for the announcement and the war room's pinned summary; both are edited in place
     (chat.update) after every change, which notifies nobody, so mentions here are safe.
@@ -192,6 +220,7 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
                 *_template_fields(incident),
                 ("Commander", t.user(incident.commander)),
                 ("Acknowledged", t.acknowledged(incident)),
+                *t.escalation_field(escalation),
             ]
         ),
         _current_status(incident),
@@ -209,16 +238,19 @@ def incident_card(incident: Incident, *, retry_war_room: bool = False) -> list[B
     if roles := t.roles_line(incident):
         context_lines.append(roles)
     cards.append(context(*context_lines))
-    if (buttons := card_buttons(incident, retry_war_room=retry_war_room)) is not None:
+    buttons = card_buttons(incident, retry_war_room=retry_war_room, escalation=escalation)
+    if buttons is not None:
         cards.append(buttons)
     return cards
 
 
-def incident_show(incident: Incident, *, war_room_missing: bool) -> list[Block]:
+def incident_show(
+    incident: Incident, *, war_room_missing: bool, escalation: EscalationShown | None = None
+) -> list[Block]:
     """`/incident show`: the card, and a Retry button when an open incident lacks its war
     room."""
     missing = war_room_missing and incident.is_open
-    cards = incident_card(incident, retry_war_room=missing)
+    cards = incident_card(incident, retry_war_room=missing, escalation=escalation)
     if missing:
         cards.insert(len(cards) - 1, section(t.war_room_missing(incident)))  # above the buttons
     return cards

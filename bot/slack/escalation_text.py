@@ -134,6 +134,38 @@ def escalated_confirmation(
     )
 
 
+def already_escalated(
+    incident_id: str,
+    *,
+    seen_level: int,
+    level: int,
+    by: str | None,
+    at: datetime | None,
+    presser: str,
+) -> str:
+    """Ephemeral answer to an Escalate button pressed on a card whose level is out of date
+    (someone else, the presser's own first click, or the schedule paged meanwhile): who
+    moved it on, and nothing changed."""
+    again = (
+        "To page the next level as well, press Escalate on the refreshed card or use "
+        f"`/incident escalate {incident_id}`."
+    )
+    if level > seen_level:
+        if by is None:
+            who = "by the schedule (nobody acknowledged)"
+        else:
+            who = "by you" if by == presser else f"by {user(by)}"
+        when = f" {slack_date(at)}" if at else ""
+        return (
+            f"*{incident_id}* was already escalated to level {level} {who}{when}; "
+            f"nothing changed. {again}"
+        )
+    return (
+        f"*{incident_id}* stands at escalation level {level} now, not level {seen_level} as "
+        f"the card you pressed showed (its escalation started again); nothing changed. {again}"
+    )
+
+
 def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:
     """`/oncall`: who is paged at each escalation level, per severity, with the targets;
     first, whoever the paging services say is on call now (`now`)."""

@@ -22,8 +22,9 @@ from slack_bolt.response import BoltResponse
 
 from bot import logs, metrics
 from bot.coordination import Coordinator
-from bot.errors import CoordinatorUnavailable
+from bot.errors import CoordinatorUnavailable, NotifierError
 from bot.models import Actor
+from bot.slack.auth import SlackAuth
 from bot.slack_ids import is_user_id
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,31 @@ def _is_retry(req: AsyncBoltRequest) -> bool:
 Next = Callable[[], Awaitable[BoltResponse | None]]
 
 
-def install(app: AsyncApp, coordinator: Coordinator) -> None:
-    """Add the bot's global middleware to `app` (after Bolt's signature check)."""
+async def is_external(body: dict[str, Any], auth: SlackAuth | None) -> bool:
+    """Whether the user who clicked or submitted belongs to another organisation than the
+    bot's (a Slack Connect channel shares its cards with them): their `user.team_id` is not
+    the bot's workspace, and the payload is not from another workspace of the bot's own
+    Enterprise Grid organisation. False when that cannot be told (no team in the payload,
+    as in slash commands, or auth.test unanswered)."""
+    user = body.get("user")
+    user_team = user.get("team_id") if isinstance(user, dict) else None
+    if auth is None or not isinstance(user_team, str) or not user_team:
+        return False
+    try:
+        identity = await auth.identity()
+    except NotifierError:
+        return False
+    if not identity.get("team_id") or user_team == identity.get("team_id"):
+        return False
+    enterprise = body.get("enterprise")
+    organisation = enterprise.get("id") if isinstance(enterprise, dict) else None
+    home = identity.get("enterprise_id")
+    return not (home and organisation == home)
+
+
+def install(app: AsyncApp, coordinator: Coordinator, auth: SlackAuth | None = None) -> None:
+    """Add the bot's global middleware to `app` (after Bolt's signature check); with `auth`,
+    users of another organisation are marked `Actor.external`."""
 
     @app.middleware
     async def measure(
@@ -179,7 +203,10 @@ def install(app: AsyncApp, coordinator: Coordinator) -> None:
         rid = request_id(req)
         req.context["request_id"] = rid
         if user_id:
-            req.context["actor"] = Actor(user_id=user_id, user_name=_user_name(body))
+            external = await is_external(body, auth)
+            req.context["actor"] = Actor(
+                user_id=user_id, user_name=_user_name(body), external=external
+            )
         try:
             first = await coordinator.claim("req:" + rid, SEEN_TTL)
         except CoordinatorUnavailable as exc:

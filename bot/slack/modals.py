@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.incidents.forms import update_form_shown
 from bot.incidents.lifecycle import ORDER
 from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, PUBLISH_OPTION, TITLE_MAX
 from bot.models import Incident
@@ -195,5 +196,7 @@ def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:
         "Post an update",
         blocks,
         callback_id=UPDATE_VIEW,
-        private_metadata=json.dumps({"incident": incident.id, "channel": origin_channel}),
+        private_metadata=json.dumps(
+            {"incident": incident.id, "channel": origin_channel, **update_form_shown(incident)}
+        ),
     )

@@ -15,7 +15,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_after_seconds, retry_of
 from bot.models import Incident
-from bot.notify import ChannelFacts, ChatMessage, MessageRef, Page
+from bot.notify import ChannelFacts, ChatMessage, EscalationShown, MessageRef, Page
 from bot.refs import Rich
 from bot.slack import blocks, error_text, escalation_text, rich, templates
 from bot.slack.escape import from_slack
@@ -153,12 +153,14 @@ class SlackNotifier:
         self._dm_channels[user_id] = channel
         return await self.post(channel, text, blocks_)
 
-    async def announce_incident(self, incident: Incident, *, channel: str) -> MessageRef:
+    async def announce_incident(
+        self, incident: Incident, *, channel: str, escalation: EscalationShown | None = None
+    ) -> MessageRef:
         # The announcement is the incident's card: refreshed in place after every change.
         text = templates.announcement_text(incident)
         if page := escalation_text.announced_page_text(incident):
             text = f"{text}\n{page}"  # the notification names the people paged
-        return await self.post(channel, text, blocks.incident_card(incident))
+        return await self.post(channel, text, blocks.incident_card(incident, escalation=escalation))
 
     async def direct_message(self, user_id: str, text: str) -> MessageRef:
         return await self.post_to_user(user_id, text)
@@ -231,18 +233,21 @@ class SlackNotifier:
             )
         )
 
-    async def post_summary(self, incident: Incident, *, channel: str) -> MessageRef:
-        return await self.post(
-            channel, templates.card_text(incident), blocks.incident_card(incident)
-        )
+    async def post_summary(
+        self, incident: Incident, *, channel: str, escalation: EscalationShown | None = None
+    ) -> MessageRef:
+        card = blocks.incident_card(incident, escalation=escalation)
+        return await self.post(channel, templates.card_text(incident), card)
 
-    async def update_card(self, incident: Incident, ref: MessageRef) -> None:
+    async def update_card(
+        self, incident: Incident, ref: MessageRef, *, escalation: EscalationShown | None = None
+    ) -> None:
         await call_slack(
             self.client.chat_update(
                 channel=ref.channel,
                 ts=ref.ts,
                 text=templates.card_text(incident),
-                blocks=blocks.incident_card(incident),
+                blocks=blocks.incident_card(incident, escalation=escalation),
             )
         )
 

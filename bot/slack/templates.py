@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.models import Incident, Severity
+from bot.notify import EscalationShown
 from bot.slack.escape import escape_mrkdwn, topic_text
 
 if TYPE_CHECKING:
@@ -194,6 +195,13 @@ def already_acknowledged(incident: Incident) -> str:
     ).replace("  ", " ")
 
 
+def update_refused(reason: str, message: str) -> str:
+    """A submitted "Post update" form refused (the incident moved on since it opened): the
+    reason, and the author's text back, since the form itself is gone."""
+    quoted = "\n".join(f">{said(line)}" for line in message.splitlines())
+    return f"{reason} Your update was not posted; here is what you wrote:\n{quoted}"
+
+
 def update_confirmation(incident: Incident, announce_channel: str) -> str:
     where = channel(incident.channel_id or announce_channel)
     if incident.status.value == "resolved":
@@ -259,8 +267,30 @@ def resolve_confirm_text(incident: Incident) -> str:
     )
 
 
-def escalate_confirm_text(incident: Incident) -> str:
-    return f"Page the next escalation level for {incident.id} now?"
+def escalate_confirm_text(incident: Incident, escalation: EscalationShown | None = None) -> str:
+    if escalation is None:
+        return f"Page the next escalation level for {incident.id} now?"
+    return (
+        f"Page escalation level {escalation.level + 1} of {escalation.levels} "
+        f"for {incident.id} now?"
+    )
+
+
+def escalation_field(escalation: EscalationShown | None) -> list[tuple[str, str]]:
+    """The card's Escalation field (none when it is not known): how far the pages have
+    gone, which is what the Escalate button moves on from."""
+    if escalation is None:
+        return []
+    level, levels = escalation.level, escalation.levels
+    if not levels:
+        text = "No escalation levels"
+    elif level >= levels:
+        text = f"All {levels} levels paged"
+    elif level:
+        text = f"Level {level} of {levels} paged"
+    else:
+        text = f"Nobody paged yet ({levels} levels)"
+    return [("Escalation", text)]
 
 
 def resolved_by_button(user_id: str) -> str:

@@ -23,6 +23,7 @@ from bot.escalation import ReminderKind
 from bot.models import Incident
 from bot.refs import Person
 from bot.reminders import ReminderStatus
+from bot.slack import blocks
 from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
@@ -443,3 +444,20 @@ async def test_a_providers_name_for_a_person_reaches_slack_as_text(paging: Pagin
     sent = [str(c.params.get("text")) for c in harness.double.calls]
     assert any("Eve \\u202eevil\\x00" in text for text in sent)
     assert not any("\x00" in text or "\u202e" in text or "<!channel>" in text for text in sent)
+
+
+@pytest.mark.parametrize(
+    "paging", [{"roles": {"responders": ["U0ALICE"], "approvers": ["U0ENGLEAD"]}}], indirect=True
+)
+async def test_the_on_call_a_paging_service_names_acknowledges_from_the_page_dm(
+    paging: Paging,
+) -> None:
+    """Jane is on call at PagerDuty, paged by DM with the first level; the responders are
+    only Alice. Her page's Acknowledge button was refused, and the pages went on."""
+    harness = paging.harness
+    incident = await declare(harness, "declare P1 Checkout API returns 502")
+    assert dm_texts(harness, "U0JANE")
+    await harness.click(blocks.ACK_ACTION, value=incident.id, user_id="U0JANE")
+    [answer] = await harness.replies()
+    assert "You acknowledged" in answer["text"], answer
+    assert (await current(harness, incident)).acknowledged_by == "U0JANE"
