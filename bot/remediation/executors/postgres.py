@@ -23,6 +23,7 @@ from bot.durations import humanize_seconds
 from bot.remediation.actions import AgeParams, BackendParams, Params
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
 from bot.sqltext import shown_query
+from bot.targets.errors import TargetError
 from bot.targets.postgres import PostgresClient, PostgresSession, left_alone
 
 _SESSIONS = """
@@ -218,7 +219,12 @@ class PostgresExecutor:
                 changed = f"terminated pids {_pids(still)}"
             ended = [(r["pid"], r["backend_start"]) for r in still]
             cancel_only = isinstance(params, BackendParams) and not params.terminate
-            gone = [] if cancel_only else await _gone(session, ended)
+            try:
+                gone = [] if cancel_only else await _gone(session, ended)
+            except TargetError:
+                # The backends were signalled: that stands, whatever the read back says.
+                after = f"pids {_pids(still)} could not be read back: check them"
+                return Outcome(True, changed, after, drift, facts={"left_alone": drifted})
         alive = [pid for pid, _ in ended if pid not in gone]
         after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
         if alive:
