@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import psycopg.conninfo
 import pytest
 
 from bot.catalog import PostgresTarget
@@ -16,9 +17,11 @@ from tests.harness import BotHarness
 from tests.remediation_helpers import (
     APPROVER,
     click,
+    final_update,
     finish,
     remediation_policy,
     request,
+    request_id,
     thread_replies,
 )
 from tests.waiting import poll_sql
@@ -203,3 +206,52 @@ async def test_a_sessions_application_name_never_pings_the_channel(
         assert "terminate 1 session idle in transaction for more than 1 s" in message["text"]
     finally:
         session.close()
+
+
+async def test_sessions_ended_before_a_refusal_are_reported_as_ended(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot's role may end one role's sessions and not another's: PostgreSQL refused the
+    # second pg_terminate_backend after the first had ended a session. The request said
+    # "Failed: permission denied" and nothing of the session it had ended.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        for role in ("remediator", "orders", "billing"):
+            if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute("GRANT pg_read_all_stats TO remediator")
+        sessions = [
+            psycopg.connect(postgres_url, application_name="worker", user=role)
+            for role in ("orders", "billing")
+        ]
+        ended, refused = sorted((s.info.backend_pid, str(s.info.user)) for s in sessions)
+        mine = ended[1]  # the role whose sessions the bot may end
+        admin.execute(f"GRANT {mine} TO remediator")
+        try:
+            for session in sessions:
+                session.execute("SELECT 1")  # opens a transaction, then idles in it
+            await asyncio.to_thread(
+                poll_sql,
+                postgres_url,
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'worker'"
+                " AND state = 'idle in transaction' AND now() - state_change > '1.2 s'"
+                " HAVING count(*) = 2",
+            )
+            as_remediator = psycopg.conninfo.make_conninfo(postgres_url, user="remediator")
+            monkeypatch.setenv("SHOP_DB_URL", as_remediator)
+            harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+            _, message = await request(
+                harness, "postgres.terminate_idle_in_transaction shop older_than=1"
+            )
+            assert message is not None
+            await click(harness, message, user=APPROVER)
+            await finish(harness, request_id(message))
+            alive = _pids(postgres_url, "application_name = 'worker'")
+        finally:
+            admin.execute(f"REVOKE {mine} FROM remediator")
+            for session in sessions:
+                session.close()
+    assert alive == {refused[0]}
+    [outcome] = thread_replies(harness, message)
+    assert f"terminated pids {ended[0]}; then postgres: must be a member" in outcome, outcome
+    assert f"not ended: pids {refused[0]}" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.catalog import PostgresTarget
@@ -23,7 +24,7 @@ from bot.durations import humanize_seconds
 from bot.remediation.actions import AgeParams, BackendParams, Params
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
 from bot.sqltext import shown_query
-from bot.targets.errors import TargetError
+from bot.targets.errors import TargetDenied, TargetError
 from bot.targets.postgres import PostgresClient, PostgresSession, left_alone
 
 _SESSIONS = """
@@ -36,6 +37,7 @@ SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
        a.pid = pg_backend_pid() AS is_self
 FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'walsender')
+ORDER BY a.pid
 """
 
 # action -> (what it ends, which sessions match, the age column it reads)
@@ -98,6 +100,35 @@ async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[i
             return gone
         await asyncio.sleep(0.1)
     return gone
+
+
+async def _terminate(
+    session: PostgresSession, rows: list[dict[str, Any]]
+) -> tuple[str, Outcome | None]:
+    """Terminate each backend in turn; a failure after the first says what was already
+    ended (an Outcome), as a rerun would otherwise be asked for sessions already gone."""
+    for done, row in enumerate(rows):
+        try:
+            await session.fetchone("SELECT pg_terminate_backend(%s)", (row["pid"],))
+        except TargetError as exc:
+            if not done:
+                raise
+            changed = f"terminated pids {_pids(rows[:done])}"
+            return changed, _stopped(changed, rows[done:], exc)
+    return f"terminated pids {_pids(rows)}", None
+
+
+def _stopped(changed: str, rest: list[dict[str, Any]], exc: TargetError) -> Outcome:
+    """Part of the change made, then `exc` on the rest: refused is known not done; a lost
+    connection or no answer may have ended the backend it was ending."""
+    refused = isinstance(exc, TargetDenied)
+    if refused:
+        after = f"not ended: pids {_pids(rest)}"
+    else:
+        after = f"pid {rest[0]['pid']} may or may not have been ended: check it"
+        if rest[1:]:
+            after += f"; not ended: pids {_pids(rest[1:])}"
+    return Outcome(False, f"{changed}; then {exc}", after, known=refused)
 
 
 class PostgresExecutor:
@@ -212,11 +243,11 @@ class PostgresExecutor:
             if not still:
                 return Outcome(False, "nothing changed", "no backend of the preview remains", drift)
             if isinstance(params, BackendParams):
-                changed = await self._cancel_then_terminate(session, still[0], params)
+                changed, stopped = await self._cancel_then_terminate(session, still[0], params)
             else:
-                for row in still:
-                    await session.fetchone("SELECT pg_terminate_backend(%s)", (row["pid"],))
-                changed = f"terminated pids {_pids(still)}"
+                changed, stopped = await _terminate(session, still)
+            if stopped is not None:
+                return replace(stopped, drift=drift, facts={"left_alone": drifted})
             ended = [(r["pid"], r["backend_start"]) for r in still]
             cancel_only = isinstance(params, BackendParams) and not params.terminate
             try:
@@ -239,11 +270,15 @@ class PostgresExecutor:
 
     async def _cancel_then_terminate(
         self, session: PostgresSession, row: dict[str, Any], params: BackendParams
-    ) -> str:
+    ) -> tuple[str, Outcome | None]:
         pid = row["pid"]
         await session.fetchone("SELECT pg_cancel_backend(%s)", (pid,))
+        cancelled = f"cancelled the query of backend {pid}"
         if not params.terminate:
-            return f"cancelled the query of backend {pid}"
+            return cancelled, None
         await asyncio.sleep(0.5)  # a cancelled query ends within moments; idle sessions don't
-        await session.fetchone("SELECT pg_terminate_backend(%s)", (pid,))
-        return f"cancelled the query of backend {pid}, then terminated it"
+        try:
+            await session.fetchone("SELECT pg_terminate_backend(%s)", (pid,))
+        except TargetError as exc:
+            return cancelled, _stopped(cancelled, [row], exc)
+        return f"{cancelled}, then terminated it", None
