@@ -2,11 +2,14 @@
 the bot's session, or stopped answering, right after the change went through. The request
 said "Failed" (or "Outcome unknown", after the whole remediation timeout) for sessions that
 were terminated and a policy that was set: an invitation to run it again. It is reported as
-made, asking to check it. The failures are real (tests/faulty_tcp.py orders them)."""
+made, asking to check it. The failures are real (tests/faulty_tcp.py orders them). And a
+target silent since the preview, reached by no change at all, is "nothing changed" (Failed),
+not "Outcome unknown"."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -195,3 +198,63 @@ async def test_a_policy_set_then_no_answer_to_the_read_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await _set_policy(make_harness, redis_server, redis_url, monkeypatch, "hold")
+
+
+# Nothing sent: the target stopped answering between the preview and the approval ----------
+
+
+@pytest.mark.postgres
+async def test_a_database_silent_since_the_preview_is_nothing_changed_not_unknown(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An overloaded database that no longer answers a connection: no statement was sent,
+    # yet the request said "Outcome unknown: it may or may not have been made".
+    monkeypatch.setenv("SHOP_DB_URL", postgres_url)
+    services = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": TIMEOUT_S}}}
+    harness = await make_harness("sqlite", policy=_policy(services))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'orders'").fetchone():
+            conn.execute("CREATE ROLE orders LOGIN")
+    idle = psycopg.connect(
+        postgres_url, autocommit=True, application_name="reporting", user="orders"
+    )
+    with idle, socket.create_server(("127.0.0.1", 0)) as silent:  # never accepts
+        pid = idle.info.backend_pid
+        answer, message = await request(harness, f"postgres.terminate_backend shop {pid}")
+        assert message is not None, answer
+        silent_port = silent.getsockname()[1]
+        dsn = make_conninfo(**(conninfo_to_dict(postgres_url) | {"port": silent_port}))
+        monkeypatch.setenv("SHOP_DB_URL", dsn)
+        await click(harness, message, user=APPROVER)
+        await finish(harness, request_id(message))
+        assert idle.execute("SELECT 1").fetchone() == (1,)  # untouched
+    _nothing_changed(harness, message)
+
+
+@pytest.mark.redis
+async def test_a_redis_silent_since_the_preview_is_nothing_changed_not_unknown(
+    make_harness: HarnessFactory, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = redis.Redis.from_url(redis_url, decode_responses=True)
+    admin.config_set("maxmemory-policy", "noeviction")
+    monkeypatch.setenv("CACHE_URL", redis_url)
+    services = {"cache": {"redis": {"url_env": "CACHE_URL", "timeout": TIMEOUT_S}}}
+    harness = await make_harness("sqlite", policy=_policy(services))
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as silent:
+            _, message = await request(harness, "redis.set_maxmemory_policy cache allkeys-lru")
+            assert message is not None
+            monkeypatch.setenv("CACHE_URL", f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+            await click(harness, message, user=APPROVER)
+            await finish(harness, request_id(message))
+        assert admin.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    finally:
+        admin.close()
+    _nothing_changed(harness, message)
+
+
+def _nothing_changed(harness: BotHarness, message: dict[str, Any]) -> None:
+    [outcome] = thread_replies(harness, message)
+    assert "nothing changed" in outcome, outcome
+    assert "not reached before any change was sent" in outcome and "no answer in time" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])

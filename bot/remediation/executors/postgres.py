@@ -15,6 +15,7 @@ that is gone, or reused by a new session, is reported, never replaced by a new m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from bot.catalog import PostgresTarget
 from bot.durations import humanize_seconds
 from bot.remediation.actions import AgeParams, BackendParams, Params
-from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.sqltext import shown_query
 from bot.targets.errors import TargetDenied, TargetError
 from bot.targets.postgres import PostgresClient, PostgresSession, left_alone
@@ -217,8 +218,12 @@ class PostgresExecutor:
         pg = _catalog(target)
         keys = [(int(pid), str(start)) for pid, start in preview.facts["backends"]]
         client = PostgresClient(pg, purpose="remediate")
-        async with client.session(read_only=False) as session:
-            rows = await session.fetchall(_SESSIONS)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                session = await stack.enter_async_context(client.session(read_only=False))
+                rows = await session.fetchall(_SESSIONS)
+            except TargetError as exc:  # an overloaded database, before anything was sent
+                return unreached(exc)
             live = {(r["pid"], r["backend_start"]): r for r in rows}
             if isinstance(params, BackendParams):
                 still = [live[k] for k in keys if k in live and protected(live[k], pg) is None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.remediation.actions import Params, RedisPolicyParams
-from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.targets.errors import TargetError
 from bot.targets.redis import RedisClient
 
@@ -25,7 +25,12 @@ class RedisExecutor:
     async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
         assert target.entry.redis is not None
         async with RedisClient(target.entry.redis).session() as session:
-            current = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+            try:
+                current = (await session.config_get("maxmemory-policy")).get(
+                    "maxmemory-policy", "?"
+                )
+            except TargetError as exc:  # before anything was sent
+                return unreached(exc)
             if current != preview.facts["from"]:
                 return Outcome(
                     False,
