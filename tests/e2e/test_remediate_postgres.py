@@ -255,3 +255,33 @@ async def test_sessions_ended_before_a_refusal_are_reported_as_ended(
     assert f"terminated pids {ended[0]}; then postgres: must be a member" in outcome, outcome
     assert f"not ended: pids {refused[0]}" in outcome
     assert "Failed" in str(final_update(harness, message)["blocks"])
+
+
+async def test_sessions_the_bots_role_cannot_read_are_named_not_denied(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A DSN whose role lacks pg_read_all_stats sees another role's sessions with no state:
+    # "No backend 4121 on this database" and "No sessions idle in transaction" were false.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        for role in ("watcher", "orders"):
+            if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(f"CREATE ROLE {role} LOGIN")
+    monkeypatch.setenv("SHOP_DB_URL", psycopg.conninfo.make_conninfo(postgres_url, user="watcher"))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+    with psycopg.connect(postgres_url, application_name="leaky", user="orders") as leaky:
+        leaky.execute("SELECT 1")  # opens a transaction, then sits idle
+        pid = leaky.info.backend_pid
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (pid,),
+        )
+        answer, refused = await request(harness, f"postgres.terminate_backend shop {pid}")
+        assert refused is None
+        assert f"Backend {pid} is another role's" in answer and "pg_read_all_stats" in answer
+        answer, refused = await request(
+            harness, "postgres.terminate_idle_in_transaction shop older_than=1"
+        )
+        assert refused is None
+        assert "1 session of other roles not readable by the bot's role" in answer, answer

@@ -41,6 +41,14 @@ WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'w
 ORDER BY a.pid
 """
 
+# Sessions of other roles the bot's role may not read (no pg_read_all_stats): type and state
+# read NULL, so no filter matches them; the preview says they are there.
+_UNREADABLE = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND backend_type IS NULL AND usename IS NOT NULL ORDER BY pid"
+)
+_GRANT = "grant it pg_read_all_stats, and pg_signal_backend to end them"
+
 # action -> (what it ends, which sessions match, the age column it reads)
 _FILTERS: dict[str, tuple[str, Callable[[dict[str, Any]], bool], str]] = {
     "postgres.terminate_idle_in_transaction": (
@@ -138,7 +146,13 @@ class PostgresExecutor:
         client = PostgresClient(pg, purpose="remediate")
         async with client.session() as session:
             rows = await session.fetchall(_SESSIONS)
+            unreadable = [r["pid"] for r in await session.fetchall(_UNREADABLE)]
             if isinstance(params, BackendParams):
+                if params.pid in unreadable:
+                    raise NotApplicable(
+                        f"Backend {params.pid} is another role's, whose sessions the bot's role"
+                        f" cannot read: {_GRANT}."
+                    )
                 return await self._preview_backend(session, pg, rows, params)
             assert isinstance(params, AgeParams)
             what, matches, age = _FILTERS[target.spec.name]
@@ -151,10 +165,17 @@ class PostgresExecutor:
         span = humanize_seconds(params.older_than_s)
         # Named by the diagnosis but no longer matching: finished, committed or gone.
         moved = sorted((named or set()) - {r["pid"] for r in over})
+        unread = (
+            f"; {len(unreadable)} session{'s' if len(unreadable) != 1 else ''} of other roles"
+            f" not readable by the bot's role, not touched ({_GRANT})"
+            if unreadable
+            else ""
+        )
         if not chosen:
             left = f"; left alone: {', '.join(spared)}" if spared else ""
             if moved:
                 left += f"; no longer matching: pids {', '.join(map(str, moved))}"
+            left += unread
             raise NotApplicable(
                 f"No {what} for more than {span} on {target.service}'s database{left}."
             )
@@ -171,6 +192,7 @@ class PostgresExecutor:
             summary += f"; not named by the diagnosis, not touched: pids {_pids(unnamed[:10])}" + (
                 " ..." if len(unnamed) > 10 else ""
             )
+        summary += unread
         return Preview(
             summary,
             {
