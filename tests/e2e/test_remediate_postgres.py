@@ -285,3 +285,25 @@ async def test_sessions_the_bots_role_cannot_read_are_named_not_denied(
         )
         assert refused is None
         assert "1 session of other roles not readable by the bot's role" in answer, answer
+
+
+async def test_cancelling_a_backend_that_runs_no_query_is_refused_with_the_way_out(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # A lock holder idle in its transaction has no query: cancelling it "Succeeded" and it
+    # went on blocking everyone.
+    with psycopg.connect(postgres_url, application_name="billing-worker", user="orders") as idle:
+        idle.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # lock held, txn open
+        pid = idle.info.backend_pid
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle in transaction'",
+            (pid,),
+        )
+        answer, refused = await request(shop, f"postgres.terminate_backend shop {pid}")
+        assert refused is None
+        assert f"Backend {pid} runs no query (idle in transaction)" in answer
+        assert "add terminate=yes" in answer
+        _, message = await request(shop, f"postgres.terminate_backend shop {pid} terminate=yes")
+        assert message is not None

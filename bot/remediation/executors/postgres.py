@@ -215,6 +215,12 @@ class PostgresExecutor:
         why = protected(row, pg)
         if why is not None:
             raise NotApplicable(f"Backend {params.pid} is {why}: the bot leaves it alone.")
+        if not params.terminate and row["state"] != "active":
+            # Idle in a transaction it still holds locks: a cancel would report success.
+            raise NotApplicable(
+                f"Backend {params.pid} runs no query ({row['state']}), so cancelling would"
+                " change nothing: add terminate=yes to end its session."
+            )
         blocked = await session.fetchall(
             "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) ORDER BY pid",
             (params.pid,),
