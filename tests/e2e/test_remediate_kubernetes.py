@@ -430,3 +430,23 @@ async def test_a_request_its_channel_never_shows_is_closed_and_its_requester_tol
     assert answer.refused and "already expired" in answer.refused
     assert _writes(fake_kubernetes) == []
     assert [a for a, _, _ in await audit_actions(harness)].count("remediation.expire") == 1
+
+
+async def test_a_read_before_the_change_never_answered_is_nothing_changed_not_unknown(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale was never sent (the read before it timed out), yet the request said
+    # "Outcome unknown: it may or may not have been made".
+    services = {"checkout": {"kubernetes": {**SERVICES["checkout"]["kubernetes"], "timeout": 1}}}
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(services))
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.hang_paths.add("GET /apis/apps/v1/namespaces/shop/deployments/checkout/scale")
+    await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert _writes(fake_kubernetes) == []
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+    [outcome] = thread_replies(harness, message)
+    assert "*Done:* nothing changed" in outcome and "(before any change was sent)" in outcome
