@@ -80,7 +80,7 @@ async def test_a_row_lock_names_the_blocking_pid(
     assert long.grade is Grade.WARN and "SET state = $1" in "\n".join(long.evidence)
     actions = [s.action for s in report.suggestions]
     assert actions[0] == "postgres.terminate_backend"
-    assert report.suggestions[0].params == {"pid": holder_pid}
+    assert report.suggestions[0].params == {"pid": holder_pid, "terminate": True}
     assert "postgres.blocking" in report.suggestions[0].because
 
 
