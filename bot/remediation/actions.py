@@ -303,4 +303,4 @@ def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:
             if error["type"] == "missing":
                 message = "required"
             problems.append(f"{where}: {message}")
-        raise UsageError(f"{spec.name}: " + "; ".join(problems)) from None
+        raise UsageError(f"{spec.name}: " + "; ".join(problems) + ".") from None

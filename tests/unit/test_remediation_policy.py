@@ -64,7 +64,8 @@ def test_typed_parameters() -> None:
     backend = actions.spec_for("postgres.terminate_backend")
     params = actions.parse_words(backend, ["4121", "terminate=yes"])
     assert params.pid == 4121 and params.terminate is True  # type: ignore[attr-defined]
-    with pytest.raises(UsageError, match="pid: Input should be greater than or equal to 1"):
+    # A sentence of its own: the usage line that follows read "...equal to 1 Usage: ...".
+    with pytest.raises(UsageError, match=r"pid: Input should be greater than or equal to 1\.$"):
         actions.parse_words(backend, ["pid=0"])
     scale = actions.spec_for("kubernetes.scale")
     # From a /diagnose button: keys the action does not take are dropped.
