@@ -450,3 +450,22 @@ async def test_a_read_before_the_change_never_answered_is_nothing_changed_not_un
     assert "Failed" in str(final_update(harness, message)["blocks"])
     [outcome] = thread_replies(harness, message)
     assert "*Done:* nothing changed" in outcome and "(before any change was sent)" in outcome
+
+
+async def test_the_same_change_asked_twice_is_one_request_to_approve(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A double click on a suggestion, or two people pressing it: two approval requests for one
+    # change, and whoever approved both forced it twice (or read "Failed" for the second).
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, first = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert first is not None
+    answer, again = await request(harness, "kubernetes.scale checkout 6", user=SECOND)
+    assert again is None
+    assert f"request #{request_id(first)} asks for the same change" in answer
+    _, other = await request(harness, "kubernetes.scale checkout replicas=8")
+    assert other is not None  # another change is a request of its own
+    await click(harness, first, user=REQUESTER, verb="deny")  # withdrawn
+    await harness.settle()
+    _, anew = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert anew is not None  # nothing waits for it any more
