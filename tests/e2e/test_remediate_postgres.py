@@ -13,6 +13,7 @@ import pytest
 from bot.catalog import PostgresTarget
 from bot.targets.postgres import PostgresClient
 from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import declare
 from tests.harness import BotHarness
 from tests.remediation_helpers import (
     APPROVER,
@@ -307,3 +308,39 @@ async def test_cancelling_a_backend_that_runs_no_query_is_refused_with_the_way_o
         assert "add terminate=yes" in answer
         _, message = await request(shop, f"postgres.terminate_backend shop {pid} terminate=yes")
         assert message is not None
+
+
+async def test_names_from_the_database_never_ping_from_the_incident_timeline(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # The request's line on the war room's timeline held the preview as markup: a session
+    # named `<!here>` pinged from /incident timeline and the catch-up, and a role named
+    # `<@U0BOSS>` was read as a mention of that person.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute('DROP ROLE IF EXISTS "<@U0BOSS>"')
+        admin.execute('CREATE ROLE "<@U0BOSS>" LOGIN')
+    incident = await declare(shop, "declare P1 Checkout slow")
+    room = incident.channel_id
+    assert room is not None
+    session = psycopg.connect(postgres_url, application_name="<!here>", user="<@U0BOSS>")
+    try:
+        session.execute("SELECT 1")
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (session.info.backend_pid,),
+        )
+        _, message = await request(
+            shop, "postgres.terminate_idle_in_transaction shop older_than=1", channel=room
+        )
+        assert message is not None
+        for command in ("timeline", "catchup"):
+            await shop.command(command, channel_id=room)
+            answer = str(await shop.replies())
+            assert "<!here>" not in answer and "<@U0BOSS>" not in answer, answer
+            assert "app=&lt;!here&gt;, user=&lt;@U0BOSS" in answer, answer
+    finally:
+        session.close()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute('DROP ROLE "<@U0BOSS>"')
