@@ -339,7 +339,8 @@ async def test_names_from_the_database_never_ping_from_the_incident_timeline(
             await shop.command(command, channel_id=room)
             answer = str(await shop.replies())
             assert "<!here>" not in answer and "<@U0BOSS>" not in answer, answer
-            assert "app=&lt;!here&gt;, user=&lt;@U0BOSS" in answer, answer
+            assert "app=&lt;!here&gt;" in answer, answer  # the catch-up cuts the line short
+            assert command != "timeline" or "user=&lt;@U0BOSS&gt;" in answer, answer
     finally:
         session.close()
         with psycopg.connect(postgres_url, autocommit=True) as admin:
