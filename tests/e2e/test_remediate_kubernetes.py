@@ -469,3 +469,28 @@ async def test_the_same_change_asked_twice_is_one_request_to_approve(
     await harness.settle()
     _, anew = await request(harness, "kubernetes.scale checkout replicas=6")
     assert anew is not None  # nothing waits for it any more
+
+
+async def test_a_request_whose_service_left_the_catalog_fails_saying_so(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, tmp_path: Any
+) -> None:
+    # The bot restarted with a policy that no longer names the service (renamed) while a
+    # request waited: approved, its run died on the catalog look-up and it sat "Running" until
+    # its watch closed it as "Outcome unknown: the bot stopped while it ran".
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    url = f"sqlite:///{tmp_path}/shared.db"
+    before = await make_harness("sqlite", database_url=url, policy=remediation_policy(SERVICES))
+    _, message = await request(before, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    renamed = remediation_policy({"checkout-v2": SERVICES["checkout"]})
+    renamed = renamed.model_copy(
+        update={"remediation": renamed.remediation.model_validate({"timeout": 2})}
+    )
+    after = await make_harness("sqlite", database_url=url, policy=renamed, double=before.double)
+    await click(after, message, user=APPROVER)
+    await finish(after, request_id(message))
+    await finish(before, request_id(message))
+    done = await after.services.remediation.get(request_id(message))
+    assert done.status.value == "failed", done
+    assert "No service called 'checkout'" in done.result["after"]
+    assert _writes(fake_kubernetes) == []
