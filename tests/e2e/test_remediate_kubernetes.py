@@ -465,8 +465,11 @@ async def test_the_same_change_asked_twice_is_one_request_to_approve(
     assert f"request #{request_id(first)} asks for the same change" in answer
     _, other = await request(harness, "kubernetes.scale checkout replicas=8")
     assert other is not None  # another change is a request of its own
-    await click(harness, first, user=REQUESTER, verb="deny")  # withdrawn
+    # Withdrawn by its requester: not "Denied by" them, as if an approver had said no.
+    assert "Withdrew #" in await click(harness, first, user=REQUESTER, verb="deny")
     await harness.settle()
+    state = str(final_update(harness, first)["blocks"])
+    assert f"*Withdrawn* by <@{REQUESTER}>, who asked for it" in state, state
     _, anew = await request(harness, "kubernetes.scale checkout replicas=6")
     assert anew is not None  # nothing waits for it any more
 
