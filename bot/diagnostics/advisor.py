@@ -104,6 +104,8 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 f"pg_terminate_backend({pid}) on {service}'s database: ends the session holding"
                 f" the lock (never the bot's own)",
                 pid=pid,
+                # A blocker idle in its transaction has no query to cancel: end the session.
+                terminate=True,
             )
     for f in _bad(findings, "postgres.long_queries"):
         explained = True

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot import metrics
 from bot.diagnostics.findings import Check, CheckRun, Finding, Grade
 from bot.redact import redact_text
 from bot.targets.errors import TargetError, TargetMisconfigured
+from bot.text import without_forbidden
 
 log = logging.getLogger(__name__)
+
+# A terminal's escape sequences (colours, cursor moves), as apps write them into their logs.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
 async def run_checks(checks: Sequence[Check]) -> list[CheckRun]:
@@ -41,7 +47,23 @@ async def _run_one(check: Check) -> CheckRun:
         findings = [_failed(check, f"check failed: {type(exc).__name__}: {redact_text(str(exc))}")]
     seconds = time.perf_counter() - started
     metrics.CHECK_SECONDS.labels(check.system).observe(seconds)
-    return CheckRun(check.name, check.system, seconds, tuple(findings))
+    return CheckRun(check.name, check.system, seconds, tuple(_readable(f) for f in findings))
+
+
+def _readable(finding: Finding) -> Finding:
+    """What a system returned (log lines, events, statements, bodies) as a reader may see it:
+    colour codes and control characters (a NUL, a bell, a right-to-left override) left out,
+    for Slack, the console and the CLI's terminal alike."""
+
+    def clean(text: str) -> str:
+        return without_forbidden(_ANSI.sub("", text))
+
+    return replace(
+        finding,
+        title=clean(finding.title),
+        summary=clean(finding.summary),
+        evidence=tuple(clean(line) for line in finding.evidence),
+    )
 
 
 def _failed(check: Check, summary: str) -> Finding:

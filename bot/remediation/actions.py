@@ -9,6 +9,7 @@ entry, not the parameters, says which deployment, database or ECS service is rea
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -243,9 +244,13 @@ def _value(field: str, raw: str) -> Any:
     if field == "older_than_s":
         seconds = decimal(raw)
         try:
-            return int(Duration.parse(raw if seconds is None else seconds).seconds)
+            age = Duration.parse(raw if seconds is None else seconds)
         except ValueError as exc:
             raise UsageError(f"older_than: {exc}") from None
+        if age.business_days:
+            raise UsageError("older_than: an age is clock time, like 90 (seconds), 30m or 2h.")
+        # Up, never down: older_than=1.5 must not end a session idle for 1.2 s.
+        return math.ceil(age.seconds)
     if field == "pids":
         pids = [part.strip() for part in raw.split(",")]
         numbers = [decimal(part) for part in pids]
@@ -299,8 +304,9 @@ def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:
         problems = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "parameters"
+            where = "older_than" if where == "older_than_s" else where  # as it is typed
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "missing":
                 message = "required"
             problems.append(f"{where}: {message}")
-        raise UsageError(f"{spec.name}: " + "; ".join(problems)) from None
+        raise UsageError(f"{spec.name}: " + "; ".join(problems) + ".") from None

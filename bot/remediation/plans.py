@@ -61,6 +61,12 @@ class Outcome:
         }
 
 
+def unreached(exc: Exception) -> Outcome:
+    """Nothing done: the target failed (or did not answer) before the change was sent, so
+    this is known, unlike a change sent without an answer ("outcome unknown")."""
+    return Outcome(False, "nothing changed", f"{exc} (before any change was sent)")
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """The action, aimed at one catalogued service."""

@@ -74,7 +74,10 @@ async def record(
             request.incident_id,
             actor=actor,
             kind=f"remediation_{kind}",
-            text=line,
+            # What the systems returned (a session's application_name, a role's name) is in
+            # the line: kept as text, never read as mentions or markup.
+            text=(line,),
+            said=line,
             action=action,
             args=args,
             outcome=outcome,

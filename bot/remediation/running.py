@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bot import metrics, outbox
 from bot.clock import Clock
+from bot.errors import ChatOpsError
 from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
@@ -98,8 +99,13 @@ class RemediationRunner:
             request = await recording.read(tx, request_id)
         if request.status is not Status.RUNNING or request.runner != self.owner:
             return
-        target = target_for(self.policy, request.action, request.service)
-        params = actions.validate(target.spec, request.params)
+        try:
+            # The policy may have changed since the request (a restart): nothing to run then.
+            target = target_for(self.policy, request.action, request.service)
+            params = actions.validate(target.spec, request.params)
+        except ChatOpsError as exc:
+            await self._finish(request_id, Outcome(False, "nothing changed", str(exc)))
+            return
         try:
             async with asyncio.timeout(self.timeout):
                 outcome = await self.executors[target.spec.system].execute(

@@ -153,12 +153,22 @@ class RemediationService:
                 raise DuplicateRequest(request_id)
             # The request's claim commits with the change: read back after a failure.
             await dedup.mark_handled(tx, request_id, now)
+            # A double click, or two people pressing one suggestion: one request to approve.
+            params_json = typed.model_dump(mode="json")
+            same = await requests.same_waiting(
+                tx, action=spec.name, service=target.service, params=params_json, now=now
+            )
+            if same is not None:
+                raise Conflict(
+                    f"Nothing requested: request #{same.id} asks for the same change and is"
+                    " still waiting for approval; approve or deny that one."
+                )
             incident = await incidents.get_by_channel(tx, channel_id) if channel_id else None
             request = await requests.insert(
                 tx,
                 action=spec.name,
                 service=target.service,
-                params=typed.model_dump(mode="json"),
+                params=params_json,
                 risk=spec.risk.value,
                 preview=preview,
                 requested_by=actor.user_id,

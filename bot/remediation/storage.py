@@ -190,6 +190,18 @@ async def set_message(tx: Tx, request_id: int, channel_id: str, ts: str) -> bool
     return changed == 1
 
 
+async def same_waiting(
+    tx: Tx, *, action: str, service: str, params: dict[str, Any], now: datetime
+) -> Request | None:
+    """The request for this very change still waiting for approval, if there is one."""
+    row = await tx.fetchone(
+        "SELECT * FROM remediation_requests WHERE status = 'requested' AND expires_at > ?"
+        " AND action = ? AND service = ? AND params = ? ORDER BY id LIMIT 1",
+        (now.timestamp(), action, service, json.dumps(params, sort_keys=True)),
+    )
+    return _request(row) if row else None
+
+
 async def waiting_for(tx: Tx, limit: int = 20) -> list[Request]:
     """Requests still waiting for approval, oldest first (the App Home's "approvals waiting")."""
     rows = await tx.fetchall(

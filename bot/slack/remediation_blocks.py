@@ -172,6 +172,8 @@ def _confirm(title: str, text: str, confirm: str, *, danger: bool = False) -> Bl
 
 def _state_line(request: Request) -> str:
     status = request.status
+    if status is Status.DENIED and request.decided_by == request.requested_by:
+        return f"*Withdrawn* by <@{request.decided_by}>, who asked for it; nothing was changed."
     if status is Status.DENIED:
         return f"*Denied* by <@{request.decided_by}>; nothing was changed."
     if status is Status.EXPIRED and request.outcome not in ("", "expired"):
@@ -241,4 +243,5 @@ def approved(request: Request, started: bool) -> str:
 
 
 def denied(request: Request) -> str:
-    return f"Denied #{request.id}; nothing was changed."
+    verb = "Withdrew" if request.decided_by == request.requested_by else "Denied"
+    return f"{verb} #{request.id}; nothing was changed."

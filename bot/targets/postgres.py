@@ -70,18 +70,21 @@ def translate(exc: BaseException) -> TargetError:
 
 
 class PostgresSession:
-    """One open session: run statements, rows as dicts."""
+    """One open session: run statements, rows as dicts, each answered within `timeout` or
+    TargetTimeout (the server's statement_timeout cannot help when the network is gone)."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Row], timeout: float) -> None:
         self._conn = conn
+        self._timeout = timeout
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         import psycopg
 
         try:
-            cursor = await self._conn.execute(sql, params)
-            return await cursor.fetchall()
-        except psycopg.Error as exc:
+            async with asyncio.timeout(self._timeout):
+                cursor = await self._conn.execute(sql, params)
+                return await cursor.fetchall()
+        except (psycopg.Error, TimeoutError) as exc:
             raise translate(exc) from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
@@ -92,8 +95,9 @@ class PostgresSession:
         import psycopg
 
         try:
-            await self._conn.execute(sql, params)
-        except psycopg.Error as exc:
+            async with asyncio.timeout(self._timeout):
+                await self._conn.execute(sql, params)
+        except (psycopg.Error, TimeoutError) as exc:
             raise translate(exc) from exc
 
 
@@ -132,6 +136,7 @@ class PostgresClient:
         except (psycopg.Error, OSError, TimeoutError) as exc:
             raise translate(exc) from None
         try:
-            yield PostgresSession(conn)
+            # A second more than the server's statement_timeout, whose own answer says more.
+            yield PostgresSession(conn, self.timeout + 1)
         finally:
             await conn.close()

@@ -227,3 +227,44 @@ async def test_the_fix_ends_the_sessions_the_finding_named_and_no_others(
             await running
         for conn in [*leaky, admin, late, sleeper]:
             conn.close()
+
+
+async def test_terminate_blocking_backend_ends_the_session_holding_the_lock(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # The button read "Terminate blocking backend N" and "pg_terminate_backend(N)", but it
+    # requested only a cancel of N's query: a blocker idle in its transaction (the usual one)
+    # has none, so it kept its lock, and the request said Succeeded.
+    holder = psycopg.connect(postgres_url, application_name="billing-worker", user="orders")
+    waiter = psycopg.connect(
+        postgres_url, autocommit=True, application_name="checkout-api", user="orders"
+    )
+    try:
+        holder.execute("INSERT INTO orders VALUES (1, 'new')")
+        holder.commit()
+        holder.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # lock held, txn open
+        holder_pid, waiter_pid = holder.info.backend_pid, waiter.info.backend_pid
+        blocked = asyncio.create_task(
+            asyncio.to_thread(waiter.execute, "UPDATE orders SET state = 'shipped' WHERE id = 1")
+        )
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 WHERE %s = ANY(pg_blocking_pids(%s))",
+            (holder_pid, waiter_pid),
+        )
+        await shop.command("shop", command="/diagnose", user_id=REQUESTER)
+        await shop.replies()
+        await shop.double.wait_for("chat.postMessage", 2)
+        summary = _summary(shop)
+        button = _buttons(summary)["postgres.terminate_backend"]
+        assert button["text"]["text"] == f"Terminate blocking backend {holder_pid}"
+        message = await _press(shop, summary, button)
+        assert f"then terminate, backend {holder_pid}" in str(message["blocks"])
+        await click(shop, message, user=APPROVER)
+        await finish(shop, request_id(message))
+        await blocked  # the waiter got its lock: the blocker is gone
+    finally:
+        holder.close()
+        waiter.close()
+    assert holder_pid not in _alive(postgres_url)

@@ -430,3 +430,70 @@ async def test_a_request_its_channel_never_shows_is_closed_and_its_requester_tol
     assert answer.refused and "already expired" in answer.refused
     assert _writes(fake_kubernetes) == []
     assert [a for a, _, _ in await audit_actions(harness)].count("remediation.expire") == 1
+
+
+async def test_a_read_before_the_change_never_answered_is_nothing_changed_not_unknown(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale was never sent (the read before it timed out), yet the request said
+    # "Outcome unknown: it may or may not have been made".
+    services = {"checkout": {"kubernetes": {**SERVICES["checkout"]["kubernetes"], "timeout": 1}}}
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(services))
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    fake_kubernetes.hang_paths.add("GET /apis/apps/v1/namespaces/shop/deployments/checkout/scale")
+    await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert _writes(fake_kubernetes) == []
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+    [outcome] = thread_replies(harness, message)
+    assert "*Done:* nothing changed" in outcome and "(before any change was sent)" in outcome
+
+
+async def test_the_same_change_asked_twice_is_one_request_to_approve(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A double click on a suggestion, or two people pressing it: two approval requests for one
+    # change, and whoever approved both forced it twice (or read "Failed" for the second).
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, first = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert first is not None
+    answer, again = await request(harness, "kubernetes.scale checkout 6", user=SECOND)
+    assert again is None
+    assert f"request #{request_id(first)} asks for the same change" in answer
+    _, other = await request(harness, "kubernetes.scale checkout replicas=8")
+    assert other is not None  # another change is a request of its own
+    # Withdrawn by its requester: not "Denied by" them, as if an approver had said no.
+    assert "Withdrew #" in await click(harness, first, user=REQUESTER, verb="deny")
+    await harness.settle()
+    state = str(final_update(harness, first)["blocks"])
+    assert f"*Withdrawn* by <@{REQUESTER}>, who asked for it" in state, state
+    _, anew = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert anew is not None  # nothing waits for it any more
+
+
+async def test_a_request_whose_service_left_the_catalog_fails_saying_so(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, tmp_path: Any
+) -> None:
+    # The bot restarted with a policy that no longer names the service (renamed) while a
+    # request waited: approved, its run died on the catalog look-up and it sat "Running" until
+    # its watch closed it as "Outcome unknown: the bot stopped while it ran".
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    url = f"sqlite:///{tmp_path}/shared.db"
+    before = await make_harness("sqlite", database_url=url, policy=remediation_policy(SERVICES))
+    _, message = await request(before, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    renamed = remediation_policy({"checkout-v2": SERVICES["checkout"]})
+    renamed = renamed.model_copy(
+        update={"remediation": renamed.remediation.model_validate({"timeout": 2})}
+    )
+    after = await make_harness("sqlite", database_url=url, policy=renamed, double=before.double)
+    await click(after, message, user=APPROVER)
+    await finish(after, request_id(message))
+    await finish(before, request_id(message))
+    done = await after.services.remediation.get(request_id(message))
+    assert done.status.value == "failed", done
+    assert "No service called 'checkout'" in done.result["after"]
+    assert _writes(fake_kubernetes) == []

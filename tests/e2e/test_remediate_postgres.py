@@ -7,18 +7,22 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import psycopg.conninfo
 import pytest
 
 from bot.catalog import PostgresTarget
 from bot.targets.postgres import PostgresClient
 from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import declare
 from tests.harness import BotHarness
 from tests.remediation_helpers import (
     APPROVER,
     click,
+    final_update,
     finish,
     remediation_policy,
     request,
+    request_id,
     thread_replies,
 )
 from tests.waiting import poll_sql
@@ -203,3 +207,141 @@ async def test_a_sessions_application_name_never_pings_the_channel(
         assert "terminate 1 session idle in transaction for more than 1 s" in message["text"]
     finally:
         session.close()
+
+
+async def test_sessions_ended_before_a_refusal_are_reported_as_ended(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot's role may end one role's sessions and not another's: PostgreSQL refused the
+    # second pg_terminate_backend after the first had ended a session. The request said
+    # "Failed: permission denied" and nothing of the session it had ended.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        for role in ("remediator", "orders", "billing"):
+            if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute("GRANT pg_read_all_stats TO remediator")
+        sessions = [
+            psycopg.connect(postgres_url, application_name="worker", user=role)
+            for role in ("orders", "billing")
+        ]
+        ended, refused = sorted((s.info.backend_pid, str(s.info.user)) for s in sessions)
+        mine = ended[1]  # the role whose sessions the bot may end
+        admin.execute(f"GRANT {mine} TO remediator")
+        try:
+            for session in sessions:
+                session.execute("SELECT 1")  # opens a transaction, then idles in it
+            await asyncio.to_thread(
+                poll_sql,
+                postgres_url,
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'worker'"
+                " AND state = 'idle in transaction' AND now() - state_change > '1.2 s'"
+                " HAVING count(*) = 2",
+            )
+            as_remediator = psycopg.conninfo.make_conninfo(postgres_url, user="remediator")
+            monkeypatch.setenv("SHOP_DB_URL", as_remediator)
+            harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+            _, message = await request(
+                harness, "postgres.terminate_idle_in_transaction shop older_than=1"
+            )
+            assert message is not None
+            await click(harness, message, user=APPROVER)
+            await finish(harness, request_id(message))
+            alive = _pids(postgres_url, "application_name = 'worker'")
+        finally:
+            admin.execute(f"REVOKE {mine} FROM remediator")
+            for session in sessions:
+                session.close()
+    assert alive == {refused[0]}
+    [outcome] = thread_replies(harness, message)
+    assert f"terminated pids {ended[0]}; then postgres: must be a member" in outcome, outcome
+    assert f"not ended: pids {refused[0]}" in outcome
+    assert "Failed" in str(final_update(harness, message)["blocks"])
+
+
+async def test_sessions_the_bots_role_cannot_read_are_named_not_denied(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A DSN whose role lacks pg_read_all_stats sees another role's sessions with no state:
+    # "No backend 4121 on this database" and "No sessions idle in transaction" were false.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        for role in ("watcher", "orders"):
+            if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                admin.execute(f"CREATE ROLE {role} LOGIN")
+    monkeypatch.setenv("SHOP_DB_URL", psycopg.conninfo.make_conninfo(postgres_url, user="watcher"))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+    with psycopg.connect(postgres_url, application_name="leaky", user="orders") as leaky:
+        leaky.execute("SELECT 1")  # opens a transaction, then sits idle
+        pid = leaky.info.backend_pid
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (pid,),
+        )
+        answer, refused = await request(harness, f"postgres.terminate_backend shop {pid}")
+        assert refused is None
+        assert f"Backend {pid} is another role's" in answer and "pg_read_all_stats" in answer
+        answer, refused = await request(
+            harness, "postgres.terminate_idle_in_transaction shop older_than=1"
+        )
+        assert refused is None
+        assert "1 session of other roles not readable by the bot's role" in answer, answer
+
+
+async def test_cancelling_a_backend_that_runs_no_query_is_refused_with_the_way_out(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # A lock holder idle in its transaction has no query: cancelling it "Succeeded" and it
+    # went on blocking everyone.
+    with psycopg.connect(postgres_url, application_name="billing-worker", user="orders") as idle:
+        idle.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # lock held, txn open
+        pid = idle.info.backend_pid
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle in transaction'",
+            (pid,),
+        )
+        answer, refused = await request(shop, f"postgres.terminate_backend shop {pid}")
+        assert refused is None
+        assert f"Backend {pid} runs no query (idle in transaction)" in answer
+        assert "add terminate=yes" in answer
+        _, message = await request(shop, f"postgres.terminate_backend shop {pid} terminate=yes")
+        assert message is not None
+
+
+async def test_names_from_the_database_never_ping_from_the_incident_timeline(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # The request's line on the war room's timeline held the preview as markup: a session
+    # named `<!here>` pinged from /incident timeline and the catch-up, and a role named
+    # `<@U0BOSS>` was read as a mention of that person.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute('DROP ROLE IF EXISTS "<@U0BOSS>"')
+        admin.execute('CREATE ROLE "<@U0BOSS>" LOGIN')
+    incident = await declare(shop, "declare P1 Checkout slow")
+    room = incident.channel_id
+    assert room is not None
+    session = psycopg.connect(postgres_url, application_name="<!here>", user="<@U0BOSS>")
+    try:
+        session.execute("SELECT 1")
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (session.info.backend_pid,),
+        )
+        _, message = await request(
+            shop, "postgres.terminate_idle_in_transaction shop older_than=1", channel=room
+        )
+        assert message is not None
+        for command in ("timeline", "catchup"):
+            await shop.command(command, channel_id=room)
+            answer = str(await shop.replies())
+            assert "<!here>" not in answer and "<@U0BOSS>" not in answer, answer
+            assert "app=&lt;!here&gt;" in answer, answer  # the catch-up cuts the line short
+            assert command != "timeline" or "user=&lt;@U0BOSS&gt;" in answer, answer
+    finally:
+        session.close()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute('DROP ROLE "<@U0BOSS>"')

@@ -241,3 +241,31 @@ async def test_a_deployment_that_cannot_be_read_gets_no_guessed_scale_or_restart
     report = await diagnose(tmp_path, CATALOG, "search")
     scale = next(s for s in report.suggestions if s.action == "kubernetes.scale")
     assert scale.params["replicas"] == 6 and "from 4 to 6" in scale.would
+
+
+async def test_colour_codes_and_control_characters_of_a_log_never_reach_a_reader(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # Apps colour their logs: the thread showed "\x1b[31mERROR\x1b[0m", and a NUL, a bell or a
+    # right-to-left override a pod printed went on to Slack and the CLI's terminal as they were.
+    state = fake_kubernetes.state
+    _crash_looping(state, "search-abc-1", restarts=5, last_exit_code=1)
+    state.set_log(
+        "shop",
+        "search-abc-1",
+        "\x1b[1;31mERROR\x1b[0m db down\x00\x07 \u202egnp.exe\nFATAL \x1b[2Kgiving up",
+        previous=True,
+    )
+    report = await diagnose(tmp_path, CATALOG, "search")
+    log = finding(report, "kubernetes.logs")
+    assert log.evidence == ("search-abc-1: ERROR db down gnp.exe", "search-abc-1: FATAL giving up")
+    shown = [
+        views.summary_text(report),
+        str(views.summary_blocks(report, actor="U0ALICE")),
+        str(views.evidence_messages(report)),
+        text.render(report),
+        json.dumps(report_to_json(report)),
+    ]
+    for output in shown:
+        for char in ("\x1b", "\x00", "\x07", "\u202e", "\\u001b", "\\u0000", "\\u202e"):
+            assert char not in output

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 import pytest
 
 from bot.diagnostics.findings import Grade
@@ -79,7 +80,7 @@ async def test_a_row_lock_names_the_blocking_pid(
     assert long.grade is Grade.WARN and "SET state = $1" in "\n".join(long.evidence)
     actions = [s.action for s in report.suggestions]
     assert actions[0] == "postgres.terminate_backend"
-    assert report.suggestions[0].params == {"pid": holder_pid}
+    assert report.suggestions[0].params == {"pid": holder_pid, "terminate": True}
     assert "postgres.blocking" in report.suggestions[0].because
 
 
@@ -252,3 +253,32 @@ async def test_more_idle_transactions_than_listed_are_all_counted(
     assert len(idle_tx.facts["pids"]) == len(idle_tx.evidence) == 20
     [fix] = [s for s in report.suggestions if s.action == "postgres.terminate_idle_in_transaction"]
     assert fix.params["pids"] == idle_tx.facts["pids"]  # the fix ends what is named
+
+
+async def test_sessions_the_bots_role_cannot_read_are_said_not_none(
+    catalog: dict, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The DSN at hand at 3 a.m. is often an application's own role, without pg_read_all_stats:
+    # other roles' sessions then read NULL state and type. The report said "Idle in
+    # transaction: none" (OK) and counted no connection of theirs.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'watcher'").fetchone():
+            admin.execute("CREATE ROLE watcher LOGIN")
+    monkeypatch.setenv("SHOP_DB_URL", psycopg.conninfo.make_conninfo(postgres_url, user="watcher"))
+    leaky = psycopg.connect(postgres_url, application_name="leaky", user="orders")
+    try:
+        leaky.execute("SELECT id FROM orders")  # opens a transaction, then sits idle
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'leaky'"
+            " AND state = 'idle in transaction' AND now() - state_change > interval '1.2 s'",
+        )
+        report = await diagnose(tmp_path, catalog, "shop")
+    finally:
+        leaky.close()
+    hidden = finding(report, "postgres.visibility")
+    assert hidden.grade is Grade.WARN and hidden.facts["hidden"] >= 1
+    assert "grant it pg_read_all_stats" in hidden.summary
+    assert finding(report, "postgres.connections").facts["by_state"]["not readable"] >= 1
+    idle_tx = finding(report, "postgres.idle_in_transaction")
+    assert idle_tx.summary.startswith("none (") and "of other roles not readable" in idle_tx.summary

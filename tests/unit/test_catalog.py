@@ -65,7 +65,8 @@ def test_slow_answers_with_blocking_put_the_database_first() -> None:
     ]
     suggestions = advise("shop", entry, findings)
     assert [s.action for s in suggestions] == ["postgres.terminate_backend", "kubernetes.scale"]
-    assert suggestions[0].params == {"pid": 4242} and suggestions[0].finding == "postgres.blocking"
+    assert suggestions[0].params == {"pid": 4242, "terminate": True}
+    assert suggestions[0].finding == "postgres.blocking"
     assert suggestions[1].params == {"deployment": "api", "replicas": 3}
     # A button's value comes back from Slack: its meaning is re-derived from the catalog.
     assert describe("shop", entry, "kubernetes.restart", {"deployment": "other"}) is None

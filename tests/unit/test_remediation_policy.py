@@ -59,12 +59,19 @@ def test_typed_parameters() -> None:
     spec = actions.spec_for("postgres.terminate_idle_in_transaction")
     assert actions.parse_words(spec, ["older_than=30m"]).older_than_s == 1800  # type: ignore[attr-defined]
     assert actions.parse_words(spec, ["90"]).older_than_s == 90  # type: ignore[attr-defined]
+    # Rounded up, never down: 1.5 s read as 1 s ended sessions idle for only 1.2 s.
+    assert actions.parse_words(spec, ["older_than=1.5"]).older_than_s == 2  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="older_than: an age is clock time"):
+        actions.parse_words(spec, ["older_than=1bd"])  # was "older_than_s: ... >= 1"
+    with pytest.raises(UsageError, match=r"terminate_idle_in_transaction: older_than: required\."):
+        actions.parse_words(spec, ["pids=4121"])
     with pytest.raises(UsageError, match="takes no 'pid'"):
         actions.parse_words(spec, ["pid=3"])
     backend = actions.spec_for("postgres.terminate_backend")
     params = actions.parse_words(backend, ["4121", "terminate=yes"])
     assert params.pid == 4121 and params.terminate is True  # type: ignore[attr-defined]
-    with pytest.raises(UsageError, match="pid: Input should be greater than or equal to 1"):
+    # A sentence of its own: the usage line that follows read "...equal to 1 Usage: ...".
+    with pytest.raises(UsageError, match=r"pid: Input should be greater than or equal to 1\.$"):
         actions.parse_words(backend, ["pid=0"])
     scale = actions.spec_for("kubernetes.scale")
     # From a /diagnose button: keys the action does not take are dropped.

@@ -42,6 +42,9 @@ _WHY_LEFT_ALONE = {
     "the bot's own": "the bot's own sessions",
     "database": "on another database than the catalogued one",
 }
+# Sessions of other roles that the bot's role may not read (it lacks pg_read_all_stats): their
+# type, state and query read NULL, so no check above would see or count them.
+_HIDDEN = "backend_type IS NULL AND usename IS NOT NULL AND datname IS NOT NULL"
 _STATEMENT_CHARS = 300
 _ROWS = 20
 # Dead-tuple ratios of tiny tables say nothing.
@@ -76,11 +79,17 @@ async def _diagnose(
             facts={"size_bytes": overview["size"]},
         )
     ]
-    findings.append(await _connections(session, overview["max_connections"], thresholds))
-    findings.append(await _long_queries(session, target, thresholds.long_query_s))
+    hidden_row = await session.fetchone(
+        f"SELECT count(*) AS n FROM pg_stat_activity WHERE {_HIDDEN}"
+    )
+    hidden = int(hidden_row["n"]) if hidden_row else 0
+    if hidden:
+        findings.append(_hidden(hidden))
+    findings.append(await _connections(session, overview["max_connections"], thresholds, hidden))
+    findings.append(await _long_queries(session, target, thresholds.long_query_s, hidden))
     idle_tx = thresholds.idle_in_transaction_s
-    findings.append(await _idle(session, target, "idle in transaction", idle_tx))
-    findings.append(await _idle(session, target, "idle", thresholds.idle_connection_s))
+    findings.append(await _idle(session, target, "idle in transaction", idle_tx, hidden))
+    findings.append(await _idle(session, target, "idle", thresholds.idle_connection_s, hidden))
     findings.append(await _blocking(session, target, thresholds.long_query_s))
     findings.append(await _statements(session, thresholds.response_ms, target.show_query_text))
     if overview["replica"]:
@@ -89,12 +98,33 @@ async def _diagnose(
     return findings
 
 
-async def _connections(session: PostgresSession, maximum: int, t: Thresholds) -> Finding:
+def _hidden(hidden: int) -> Finding:
+    return Finding(
+        "postgres.visibility",
+        "Other roles' sessions",
+        Grade.WARN,
+        f"{hidden} hidden from the bot's role: their state and queries cannot be read, so the"
+        " checks below see only its own role's sessions (grant it pg_read_all_stats)",
+        threshold="every session readable",
+        facts={"hidden": hidden},
+    )
+
+
+def _unseen(hidden: int) -> str:
+    sessions = "session" if hidden == 1 else "sessions"
+    return f" ({hidden} {sessions} of other roles not readable)" if hidden else ""
+
+
+async def _connections(
+    session: PostgresSession, maximum: int, t: Thresholds, hidden: int
+) -> Finding:
     rows = await session.fetchall(
         "SELECT coalesce(state, 'unknown') AS state, coalesce(application_name, '') AS app,"
         f" count(*) AS n FROM pg_stat_activity WHERE {_OTHERS}"
         " GROUP BY 1, 2 ORDER BY 3 DESC"
     )
+    if hidden:  # they hold connections all the same
+        rows.append({"state": "not readable", "app": "", "n": hidden})
     total = sum(int(r["n"]) for r in rows)
     pct = 100.0 * total / maximum if maximum else 0.0
     by_state: dict[str, int] = {}
@@ -155,7 +185,9 @@ def _one_line(statement: str | None, shown: QueryTextMode) -> str:
     return shown_query(statement, shown, limit=_STATEMENT_CHARS)
 
 
-async def _long_queries(session: PostgresSession, target: PostgresTarget, band: Band) -> Finding:
+async def _long_queries(
+    session: PostgresSession, target: PostgresTarget, band: Band, hidden: int
+) -> Finding:
     rows = await session.fetchall(
         f"SELECT pid, usename, coalesce(application_name, '') AS app, query, {_WHOSE},"
         " extract(epoch FROM now() - query_start)::float AS age_s, count(*) OVER () AS total"
@@ -169,7 +201,7 @@ async def _long_queries(session: PostgresSession, target: PostgresTarget, band: 
             "postgres.long_queries",
             "Long-running queries",
             Grade.OK,
-            "none",
+            "none" + _unseen(hidden),
             threshold=describe_above(band, " s"),
         )
     longest = max(float(r["age_s"]) for r in rows)
@@ -179,7 +211,9 @@ async def _long_queries(session: PostgresSession, target: PostgresTarget, band: 
         "Long-running queries",
         grade_above(longest, band),
         f"{_how_many(rows)} active longer than {seconds_words(band.warn)}; longest"
-        f" {seconds_words(longest)} (pid {rows[0]['pid']})" + _why_not(spared, len(rows)),
+        f" {seconds_words(longest)} (pid {rows[0]['pid']})"
+        + _why_not(spared, len(rows))
+        + _unseen(hidden),
         threshold=describe_above(band, " s"),
         evidence=tuple(_session_line(r, target.show_query_text) for r in rows),
         facts={
@@ -192,7 +226,7 @@ async def _long_queries(session: PostgresSession, target: PostgresTarget, band: 
 
 
 async def _idle(
-    session: PostgresSession, target: PostgresTarget, state: str, band: Band
+    session: PostgresSession, target: PostgresTarget, state: str, band: Band, hidden: int
 ) -> Finding:
     in_transaction = state != "idle"
     check = "postgres.idle_in_transaction" if in_transaction else "postgres.idle"
@@ -210,7 +244,7 @@ async def _idle(
     )
     limit = describe_above(band, " s")
     if not rows:
-        return Finding(check, title, Grade.OK, "none", threshold=limit)
+        return Finding(check, title, Grade.OK, "none" + _unseen(hidden), threshold=limit)
     oldest = max(float(r["age_s"]) for r in rows)
     spared = _left_alone(rows, target)
     return Finding(
@@ -218,7 +252,9 @@ async def _idle(
         title,
         grade_above(oldest, band),
         f"{_how_many(rows)} for longer than {seconds_words(band.warn)}; oldest"
-        f" {seconds_words(oldest)} (pid {rows[0]['pid']})" + _why_not(spared, len(rows)),
+        f" {seconds_words(oldest)} (pid {rows[0]['pid']})"
+        + _why_not(spared, len(rows))
+        + _unseen(hidden),
         threshold=limit,
         evidence=tuple(_session_line(r, target.show_query_text) for r in rows),
         facts={

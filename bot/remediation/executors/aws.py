@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.catalog import AwsTarget
 from bot.remediation.actions import DesiredParams, Params
-from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.targets.aws import AwsClient
 from bot.targets.errors import TargetError
 
@@ -111,7 +111,10 @@ class AwsExecutor:
         if action.startswith("ecs."):
             assert aws.ecs is not None
             ids = {"cluster": aws.ecs.cluster, "service": aws.ecs.service}
-            service = await _ecs_service(client, aws)
+            try:
+                service = await _ecs_service(client, aws)
+            except TargetError as exc:  # nothing sent yet
+                return unreached(exc)
             if action == "ecs.force_new_deployment":
                 # A deploy since the preview: forcing now would roll out tasks never approved.
                 seen, task = preview.facts.get("task_definition"), service.get("taskDefinition")
@@ -159,7 +162,10 @@ class AwsExecutor:
                 _ecs_state(after),
                 facts={"desired": after.get("desiredCount")},
             )
-        group = await _group(client, aws)
+        try:
+            group = await _group(client, aws)
+        except TargetError as exc:  # nothing sent yet
+            return unreached(exc)
         if group["DesiredCapacity"] != preview.facts["from"]:
             return Outcome(
                 False,

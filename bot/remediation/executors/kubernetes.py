@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.catalog import KubernetesTarget
 from bot.remediation.actions import Params, PodParams, ScaleParams
-from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.targets.errors import TargetError, TargetNotFound
 from bot.targets.kubernetes import KubernetesClient, revision_of
 
@@ -160,7 +160,12 @@ class KubernetesExecutor:
     ) -> Outcome:
         name, want = preview.facts["deployment"], int(preview.facts["to"])
         apps = await client.apps()
-        scale = await client.call(apps.read_namespaced_deployment_scale, name, k8s_target.namespace)
+        try:
+            scale = await client.call(
+                apps.read_namespaced_deployment_scale, name, k8s_target.namespace
+            )
+        except TargetError as exc:  # nothing sent yet
+            return unreached(exc)
         now = int(scale.spec.replicas or 0)
         if now != int(preview.facts["from"]):
             return Outcome(
@@ -195,7 +200,12 @@ class KubernetesExecutor:
         name = preview.facts["deployment"]
         apps = await client.apps()
         # A deploy since the preview: restarting now would roll out a revision never approved.
-        deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        try:
+            deployment = await client.call(
+                apps.read_namespaced_deployment, name, k8s_target.namespace
+            )
+        except TargetError as exc:  # nothing sent yet
+            return unreached(exc)
         moved = _moved(deployment, name, preview)
         if moved is not None:
             return moved
@@ -265,7 +275,12 @@ class KubernetesExecutor:
     ) -> Outcome:
         name = preview.facts["deployment"]
         apps = await client.apps()
-        deployment = await client.call(apps.read_namespaced_deployment, name, k8s_target.namespace)
+        try:
+            deployment = await client.call(
+                apps.read_namespaced_deployment, name, k8s_target.namespace
+            )
+        except TargetError as exc:  # nothing sent yet
+            return unreached(exc)
         moved = _moved(deployment, name, preview)
         if moved is not None:
             return moved

@@ -15,14 +15,17 @@ that is gone, or reused by a new session, is reported, never replaced by a new m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.catalog import PostgresTarget
 from bot.durations import humanize_seconds
 from bot.remediation.actions import AgeParams, BackendParams, Params
-from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.sqltext import shown_query
+from bot.targets.errors import TargetDenied, TargetError
 from bot.targets.postgres import PostgresClient, PostgresSession, left_alone
 
 _SESSIONS = """
@@ -35,7 +38,16 @@ SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
        a.pid = pg_backend_pid() AS is_self
 FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
 WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'walsender')
+ORDER BY a.pid
 """
+
+# Sessions of other roles the bot's role may not read (no pg_read_all_stats): type and state
+# read NULL, so no filter matches them; the preview says they are there.
+_UNREADABLE = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND backend_type IS NULL AND usename IS NOT NULL ORDER BY pid"
+)
+_GRANT = "grant it pg_read_all_stats, and pg_signal_backend to end them"
 
 # action -> (what it ends, which sessions match, the age column it reads)
 _FILTERS: dict[str, tuple[str, Callable[[dict[str, Any]], bool], str]] = {
@@ -99,13 +111,48 @@ async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[i
     return gone
 
 
+async def _terminate(
+    session: PostgresSession, rows: list[dict[str, Any]]
+) -> tuple[str, Outcome | None]:
+    """Terminate each backend in turn; a failure after the first says what was already
+    ended (an Outcome), as a rerun would otherwise be asked for sessions already gone."""
+    for done, row in enumerate(rows):
+        try:
+            await session.fetchone("SELECT pg_terminate_backend(%s)", (row["pid"],))
+        except TargetError as exc:
+            if not done:
+                raise
+            changed = f"terminated pids {_pids(rows[:done])}"
+            return changed, _stopped(changed, rows[done:], exc)
+    return f"terminated pids {_pids(rows)}", None
+
+
+def _stopped(changed: str, rest: list[dict[str, Any]], exc: TargetError) -> Outcome:
+    """Part of the change made, then `exc` on the rest: refused is known not done; a lost
+    connection or no answer may have ended the backend it was ending."""
+    refused = isinstance(exc, TargetDenied)
+    if refused:
+        after = f"not ended: pids {_pids(rest)}"
+    else:
+        after = f"pid {rest[0]['pid']} may or may not have been ended: check it"
+        if rest[1:]:
+            after += f"; not ended: pids {_pids(rest[1:])}"
+    return Outcome(False, f"{changed}; then {exc}", after, known=refused)
+
+
 class PostgresExecutor:
     async def preview(self, target: Target, params: Params) -> Preview:
         pg = _catalog(target)
         client = PostgresClient(pg, purpose="remediate")
         async with client.session() as session:
             rows = await session.fetchall(_SESSIONS)
+            unreadable = [r["pid"] for r in await session.fetchall(_UNREADABLE)]
             if isinstance(params, BackendParams):
+                if params.pid in unreadable:
+                    raise NotApplicable(
+                        f"Backend {params.pid} is another role's, whose sessions the bot's role"
+                        f" cannot read: {_GRANT}."
+                    )
                 return await self._preview_backend(session, pg, rows, params)
             assert isinstance(params, AgeParams)
             what, matches, age = _FILTERS[target.spec.name]
@@ -118,10 +165,17 @@ class PostgresExecutor:
         span = humanize_seconds(params.older_than_s)
         # Named by the diagnosis but no longer matching: finished, committed or gone.
         moved = sorted((named or set()) - {r["pid"] for r in over})
+        unread = (
+            f"; {len(unreadable)} session{'s' if len(unreadable) != 1 else ''} of other roles"
+            f" not readable by the bot's role, not touched ({_GRANT})"
+            if unreadable
+            else ""
+        )
         if not chosen:
             left = f"; left alone: {', '.join(spared)}" if spared else ""
             if moved:
                 left += f"; no longer matching: pids {', '.join(map(str, moved))}"
+            left += unread
             raise NotApplicable(
                 f"No {what} for more than {span} on {target.service}'s database{left}."
             )
@@ -138,6 +192,7 @@ class PostgresExecutor:
             summary += f"; not named by the diagnosis, not touched: pids {_pids(unnamed[:10])}" + (
                 " ..." if len(unnamed) > 10 else ""
             )
+        summary += unread
         return Preview(
             summary,
             {
@@ -160,6 +215,12 @@ class PostgresExecutor:
         why = protected(row, pg)
         if why is not None:
             raise NotApplicable(f"Backend {params.pid} is {why}: the bot leaves it alone.")
+        if not params.terminate and row["state"] != "active":
+            # Idle in a transaction it still holds locks: a cancel would report success.
+            raise NotApplicable(
+                f"Backend {params.pid} runs no query ({row['state']}), so cancelling would"
+                " change nothing: add terminate=yes to end its session."
+            )
         blocked = await session.fetchall(
             "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) ORDER BY pid",
             (params.pid,),
@@ -185,8 +246,12 @@ class PostgresExecutor:
         pg = _catalog(target)
         keys = [(int(pid), str(start)) for pid, start in preview.facts["backends"]]
         client = PostgresClient(pg, purpose="remediate")
-        async with client.session(read_only=False) as session:
-            rows = await session.fetchall(_SESSIONS)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                session = await stack.enter_async_context(client.session(read_only=False))
+                rows = await session.fetchall(_SESSIONS)
+            except TargetError as exc:  # an overloaded database, before anything was sent
+                return unreached(exc)
             live = {(r["pid"], r["backend_start"]): r for r in rows}
             if isinstance(params, BackendParams):
                 still = [live[k] for k in keys if k in live and protected(live[k], pg) is None]
@@ -211,14 +276,19 @@ class PostgresExecutor:
             if not still:
                 return Outcome(False, "nothing changed", "no backend of the preview remains", drift)
             if isinstance(params, BackendParams):
-                changed = await self._cancel_then_terminate(session, still[0], params)
+                changed, stopped = await self._cancel_then_terminate(session, still[0], params)
             else:
-                for row in still:
-                    await session.fetchone("SELECT pg_terminate_backend(%s)", (row["pid"],))
-                changed = f"terminated pids {_pids(still)}"
+                changed, stopped = await _terminate(session, still)
+            if stopped is not None:
+                return replace(stopped, drift=drift, facts={"left_alone": drifted})
             ended = [(r["pid"], r["backend_start"]) for r in still]
             cancel_only = isinstance(params, BackendParams) and not params.terminate
-            gone = [] if cancel_only else await _gone(session, ended)
+            try:
+                gone = [] if cancel_only else await _gone(session, ended)
+            except TargetError:
+                # The backends were signalled: that stands, whatever the read back says.
+                after = f"pids {_pids(still)} could not be read back: check them"
+                return Outcome(True, changed, after, drift, facts={"left_alone": drifted})
         alive = [pid for pid, _ in ended if pid not in gone]
         after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
         if alive:
@@ -233,11 +303,15 @@ class PostgresExecutor:
 
     async def _cancel_then_terminate(
         self, session: PostgresSession, row: dict[str, Any], params: BackendParams
-    ) -> str:
+    ) -> tuple[str, Outcome | None]:
         pid = row["pid"]
         await session.fetchone("SELECT pg_cancel_backend(%s)", (pid,))
+        cancelled = f"cancelled the query of backend {pid}"
         if not params.terminate:
-            return f"cancelled the query of backend {pid}"
+            return cancelled, None
         await asyncio.sleep(0.5)  # a cancelled query ends within moments; idle sessions don't
-        await session.fetchone("SELECT pg_terminate_backend(%s)", (pid,))
-        return f"cancelled the query of backend {pid}, then terminated it"
+        try:
+            await session.fetchone("SELECT pg_terminate_backend(%s)", (pid,))
+        except TargetError as exc:
+            return cancelled, _stopped(cancelled, [row], exc)
+        return f"{cancelled}, then terminated it", None

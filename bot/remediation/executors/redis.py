@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.remediation.actions import Params, RedisPolicyParams
-from bot.remediation.plans import NotApplicable, Outcome, Preview, Target
+from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
+from bot.targets.errors import TargetError
 from bot.targets.redis import RedisClient
 
 
@@ -24,7 +25,12 @@ class RedisExecutor:
     async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
         assert target.entry.redis is not None
         async with RedisClient(target.entry.redis).session() as session:
-            current = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+            try:
+                current = (await session.config_get("maxmemory-policy")).get(
+                    "maxmemory-policy", "?"
+                )
+            except TargetError as exc:  # before anything was sent
+                return unreached(exc)
             if current != preview.facts["from"]:
                 return Outcome(
                     False,
@@ -33,10 +39,15 @@ class RedisExecutor:
                     drift=f"the policy moved from {preview.facts['from']} to {current}",
                 )
             await session.config_set("maxmemory-policy", str(preview.facts["to"]))
-            after = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+            changed = f"set maxmemory-policy {current} -> {preview.facts['to']}"
+            try:
+                after = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
+            except TargetError:
+                # Redis said OK to the change: that stands, whatever the read back says.
+                return Outcome(True, changed, "maxmemory-policy could not be read back: check it")
         return Outcome(
             after == preview.facts["to"],
-            f"set maxmemory-policy {current} -> {preview.facts['to']}",
+            changed,
             f"maxmemory-policy is {after}",
             facts={"policy": after},
         )

@@ -1,0 +1,108 @@
+"""A loopback TCP proxy in front of a real server (PostgreSQL, Redis) that lets a change go
+through and then breaks the request after it: the read back of a change that was made.
+
+Bytes pass unchanged both ways. Once a request carrying `after` (b"pg_terminate_backend",
+b"CONFIG SET"'s b"$3\\r\\nSET\\r\\n") has been passed on, the connection's next request that
+does not carry it meets the fault, once per proxy:
+
+- "close": the proxy closes both sides (the connection drops);
+- "hold": the request is never passed on and nothing more comes back (no answer in time);
+- a callable: it runs first (say, the server ends the client's session itself), then the
+  request is passed on and the client reads whatever the server now answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from typing import Self
+
+from tests.servers import LOOPBACK
+
+Fault = str | Callable[[], None]
+
+
+class FaultyTcp:
+    def __init__(self, upstream_port: int, *, after: bytes, fault: Fault) -> None:
+        if isinstance(fault, str) and fault not in ("close", "hold"):
+            raise ValueError(f"unknown fault {fault!r}")
+        self.upstream_port, self.after, self.fault = upstream_port, after, fault
+        self.tripped = 0
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        assert self._listener is not None, "not started"
+        port: int = self._listener.getsockname()[1]
+        return port
+
+    def start(self) -> Self:
+        self._listener = socket.create_server((LOOPBACK, 0))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for sock in self._sockets:
+            _close(sock)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # stopped
+                return
+            upstream = socket.create_connection((LOOPBACK, self.upstream_port))
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+
+    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := upstream.recv(65536):
+                client.sendall(chunk)
+        _close(client)
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        changed = False
+        with contextlib.suppress(OSError):
+            while chunk := client.recv(65536):
+                if self.after in chunk:
+                    changed = True
+                elif changed and self._trip():
+                    if self.fault == "close":
+                        break
+                    if self.fault == "hold":
+                        while client.recv(65536):  # swallow until the client gives up
+                            pass
+                        break
+                    assert callable(self.fault)
+                    self.fault()
+                upstream.sendall(chunk)
+        _close(upstream)
+        _close(client)
+
+    def _trip(self) -> bool:
+        with self._lock:
+            if self.tripped:
+                return False
+            self.tripped = 1
+            return True
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
