@@ -46,6 +46,15 @@ async def any_env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     await stop_env(started)
 
 
+async def _start_with(tmp_path: Path, old: str, new: str) -> Env:
+    """An env (SQLite) on the matrix policy with `old` replaced by `new`."""
+    policy = MATRIX_POLICY.replace(old, new)
+    assert policy != MATRIX_POLICY
+    return await start_env(
+        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
+    )
+
+
 async def test_declaration_pages_level_one_at_once_and_plans_the_rest(env: Env) -> None:
     incident = await env.declare("P1")
 
@@ -230,13 +239,10 @@ async def test_a_reopened_incident_is_paged_in_posts_of_its_own(env: Env) -> Non
 
 
 async def test_a_first_level_that_waits_pages_in_a_post_of_its_own(tmp_path: Path) -> None:
-    policy = MATRIX_POLICY.replace(
+    env = await _start_with(
+        tmp_path,
         "  P2:\n    - {after: 0, notify: [U0ONCALL]}",
         "  P2:\n    - {after: 5m, notify: [U0ONCALL]}",
-    )
-    assert policy != MATRIX_POLICY
-    env = await start_env(
-        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
     )
     try:
         incident = await env.declare("P2")
@@ -255,13 +261,10 @@ async def test_a_user_groups_page_dms_do_not_wait_for_the_incident_channels_mess
 ) -> None:
     # The level names a user group: its members are read from Slack by a fan-out effect,
     # which waited in the incident's lane behind the announcement channel's posts.
-    policy = MATRIX_POLICY.replace(
+    env = await _start_with(
+        tmp_path,
         "- {after: 0, notify: [U0ONCALL]}\n    - {after: 30m, notify: [U0TEAMLEAD]}",
         "- {after: 0, notify: [S0SRE]}\n    - {after: 30m, notify: [U0TEAMLEAD]}",
-    )
-    assert policy != MATRIX_POLICY
-    env = await start_env(
-        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
     )
     try:
         env.double.http_error("chat.postMessage", 500, times=4, channel="C0INCIDENTS")
@@ -504,13 +507,10 @@ async def test_raising_the_severity_pages_whom_its_reached_levels_name_and_nobod
 ) -> None:
     # P1's first level names the incident commander besides the on-call person: raising a P2
     # to P1 left the commander unpaged (level 1 counted as paged), and nothing ever paged them.
-    policy = MATRIX_POLICY.replace(
+    env = await _start_with(
+        tmp_path,
         "  P1:\n    - {after: 0, notify: [U0ONCALL]}",
         "  P1:\n    - {after: 0, notify: [U0ONCALL, U0IC]}",
-    )
-    assert policy != MATRIX_POLICY
-    env = await start_env(
-        f"sqlite:///{tmp_path}/escalation.db", policy=parse_policy(policy, source="<test>")
     )
     try:
         incident = await env.declare("P2")
