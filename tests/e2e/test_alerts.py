@@ -212,6 +212,18 @@ async def test_a_long_annotation_or_link_is_cut_never_refusing_the_group(alerts:
     assert "HighErrorRate" in shown and "x" * 100 not in shown  # posted, without the link
 
 
+async def test_an_alert_with_a_hundred_labels_is_taken_whole(alerts: Alerts) -> None:
+    """kube-state-metrics joins a pod's labels into its alerts: 64 labels or more refused
+    the whole group (400), and Alertmanager retried it for ever, every alert of it lost."""
+    many = alert("KubePodCrashLooping", "checkout", summary="crash looping")
+    many["labels"] |= {f"label_app_kubernetes_io_{n}": f"v{n}" for n in range(120)}
+    status, body = await alerts.send(many, alert("HighLatency", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 2}), body
+    await _settled(alerts)
+    [row] = [r for r in await alerts.alert_rows() if "KubePodCrashLooping" in r["labels"]]
+    assert len(json.loads(row["labels"])) == len(many["labels"]) > 120
+
+
 async def test_control_characters_in_an_alert_are_left_out_never_a_500(alerts: Alerts) -> None:
     """A NUL byte (which PostgreSQL cannot store) or a bidi override in a label, annotation or
     generic field: the alert is recorded and declared without them; refusing the post would
