@@ -10,6 +10,7 @@ from bot.errors import ChatOpsError, NotFound
 from bot.policy import Policy
 from bot.remediation import actions
 from bot.remediation.actions import ActionSpec, Params
+from bot.text import without_forbidden
 
 
 class NotApplicable(ChatOpsError):
@@ -27,6 +28,11 @@ class Preview:
 
     summary: str
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Names and query text come from the target: a role named with a right-to-left
+        # override, or a query with terminal colour codes, must not reach the approver as is.
+        object.__setattr__(self, "summary", without_forbidden(self.summary))
 
     def to_json(self) -> dict[str, Any]:
         return {"summary": self.summary, "facts": self.facts}

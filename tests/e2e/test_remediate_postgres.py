@@ -345,3 +345,39 @@ async def test_names_from_the_database_never_ping_from_the_incident_timeline(
         session.close()
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute('DROP ROLE "<@U0BOSS>"')
+
+
+async def test_control_characters_from_the_database_never_reach_the_approver(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # A role named with a right-to-left override (it turns what follows around on screen)
+    # and a query with terminal colour codes went into the preview the approver reads.
+    role = "ops\u202eNIAMOD"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    incident = await declare(shop, "declare P1 Checkout slow")
+    room = incident.channel_id
+    assert room is not None
+    session = psycopg.connect(postgres_url, user=role)
+    try:
+        session.execute("SELECT '\x1b[31mred\x1b[0m'")
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
+            (session.info.backend_pid,),
+        )
+        _, message = await request(
+            shop, "postgres.terminate_idle_in_transaction shop older_than=1", channel=room
+        )
+        assert message is not None
+        shown = str(message)
+        assert "opsNIAMOD" in shown, shown  # the session is listed, without the override
+        await shop.command("timeline", channel_id=room)
+        shown += str(await shop.replies())
+        assert "\u202e" not in shown and "\x1b" not in shown, shown
+    finally:
+        session.close()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP ROLE "{role}"')
