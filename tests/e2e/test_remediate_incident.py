@@ -136,6 +136,9 @@ async def test_a_fix_suggested_for_a_p2_is_closed_when_the_incident_is_resolved(
     assert summary["channel"] == ANNOUNCE
     value = json.loads(_button(summary, RESTART)["value"])
     assert value["i"] == incident.id  # the button names the incident it was diagnosed for
+    # Run from its card, the diagnosis is on its timeline too (the shared channel is no room).
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    assert [e.kind for e in events].count("diagnosed") == 1
 
     message = await _press(harness, summary, _button(summary, RESTART)["value"])
     number = request_id(message)
