@@ -32,22 +32,27 @@ async def answer_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
     """The summary and its evidence were posted by the service (through the outbox, or at
     once when the store could not take the record); tell the person what they must know."""
     report = diagnosis.report
+    blocks = views.summary_blocks(
+        report, actor=ctx.actor.user_id, incident_id=diagnosis.incident_id
+    )
     if not ctx.channel_id:  # nowhere to post (the App Home): the summary is the answer
-        await ctx.reply(
-            views.summary_text(report), blocks=views.summary_blocks(report, actor=ctx.actor.user_id)
-        )
+        await ctx.reply(views.summary_text(report), blocks=blocks)
     elif diagnosis.post_error is not None:
-        await ctx.reply(
-            views.post_failed(diagnosis.post_error),
-            blocks=views.summary_blocks(report, actor=ctx.actor.user_id),
-        )
+        await ctx.reply(views.post_failed(diagnosis.post_error), blocks=blocks)
     if not diagnosis.recorded:
         await ctx.reply(views.not_recorded())
 
 
-async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str], via: str) -> None:
+async def run_diagnosis(
+    ctx: CommandContext,
+    service: str,
+    checks: Sequence[str],
+    via: str,
+    incident_id: str | None = None,
+) -> None:
     """Check who asks and what for, say the run has started, run it, post it: a refusal is
-    the first and only answer, never one that follows "Diagnosing ..."."""
+    the first and only answer, never one that follows "Diagnosing ...". `incident_id` is the
+    incident whose card was clicked (its channel may be the shared announcement channel)."""
 
     async def work() -> None:
         await ctx.services.diagnostics.check(service, ctx.actor, checks)
@@ -59,6 +64,7 @@ async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str]
             channel_id=ctx.channel_id,
             request_id=ctx.request_id,
             via=via,
+            incident_id=incident_id,
         )
         await answer_diagnosis(ctx, diagnosis)
 
@@ -114,7 +120,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.reply(views.no_services(incident.id, diagnostics.service_names()))
                 return
             for service in catalogued:
-                await run_diagnosis(ctx, service, (), via="button")
+                await run_diagnosis(ctx, service, (), via="button", incident_id=incident.id)
 
         await run_command(
             ctx, "diagnose.button", {"incident_id": incident_id}, work, read_only=True
@@ -126,12 +132,16 @@ def register(app: AsyncApp, services: Services) -> None:
         try:
             value = json.loads(raw)
             service, action, params = str(value["s"]), str(value["a"]), dict(value["p"])
-        except (ValueError, KeyError, TypeError):
-            service, action, params = "", "", {}
+            # The incident the diagnosis was for; buttons posted before it was named have none.
+            incident_id = str(value.get("i") or "")[:80] or None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            service, action, params, incident_id = "", "", {}, None
 
         if not action.startswith("advice."):
             # A real action: dry-run it and post the approval request (commands.remediate).
-            await request_remediation(ctx, action, service, params=params, origin="diagnose")
+            await request_remediation(
+                ctx, action, service, params=params, origin="diagnose", incident_id=incident_id
+            )
             return
 
         async def work() -> None:

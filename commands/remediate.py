@@ -33,8 +33,10 @@ async def request_remediation(
     words: list[str] | None = None,
     params: dict[str, Any] | None = None,
     origin: str,
+    incident_id: str | None = None,
 ) -> None:
-    """Dry-run and post a request (from the command or a /diagnose suggestion button).
+    """Dry-run and post a request (from the command or a /diagnose suggestion button, which
+    names the incident it was diagnosed for).
     One answer: the refusal, or the request posted (the dry run is bounded by the target's
     timeout), never a promise followed by a refusal."""
 
@@ -46,6 +48,7 @@ async def request_remediation(
             words=words or (),
             params=params,
             channel_id=ctx.channel_id,
+            incident_id=incident_id,
             request_id=ctx.request_id,
             origin=origin,
         )

@@ -154,19 +154,25 @@ class DiagnosticsService:
             )
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("diagnosis of %s not recorded: %s", name, exc)
-            error = await self._post_unrecorded(report, channel_id, actor)
+            error = await self._post_unrecorded(report, channel_id, actor, incident_id)
             return Diagnosis(report, None, recorded=False, post_error=error)
         return Diagnosis(report, incident_id)
 
     async def _post_unrecorded(
-        self, report: Report, channel_id: str | None, actor: Actor
+        self, report: Report, channel_id: str | None, actor: Actor, incident_id: str | None
     ) -> str | None:
         """The outbox could not take the summary: post it now, through the same notifier
         (and its error translation) the outbox uses. The Slack error code when it failed."""
         if not channel_id or self.notifier is None:
             return None
         try:
-            await delivery.post_now(self.notifier, report, channel=channel_id, actor=actor.user_id)
+            await delivery.post_now(
+                self.notifier,
+                report,
+                channel=channel_id,
+                actor=actor.user_id,
+                incident_id=incident_id,
+            )
         except NotifierError as exc:
             log.warning("could not post the diagnosis of %s: %s", report.service, exc)
             return exc.error_code or str(exc)
@@ -233,6 +239,8 @@ class DiagnosticsService:
                         "report": report_to_json(report),
                         "channel": channel_id,
                         "actor": actor.user_id,
+                        # Its suggestion buttons name it: their requests are the incident's.
+                        "incident": incident.id if incident is not None else None,
                     },
                     lane=incident.id if incident is not None else None,
                 )

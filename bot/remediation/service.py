@@ -30,7 +30,7 @@ from bot.clock import Clock
 from bot.coordination.owner import owner_id
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
 from bot.incidents import storage as incidents
-from bot.models import SYSTEM, Actor
+from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -100,12 +100,12 @@ class RemediationService:
         """The action's spec and the catalog entry of `service`; NotFound for neither."""
         return target_for(self.policy, action, service)
 
-    async def _refuse_in_drill(self, channel_id: str | None) -> None:
+    async def _refuse_in_drill(self, channel_id: str | None, incident_id: str | None) -> None:
         """Every remediation writes: a drill's channel gets none, whoever asks (Conflict)."""
-        if not channel_id:
+        if not channel_id and not incident_id:
             return
         async with self.store.transaction() as tx:
-            incident = await incidents.get_by_channel(tx, channel_id)
+            incident = await _incident_of(tx, channel_id, incident_id)
         if incident is not None and incident.drill:
             raise Conflict(
                 f"Nothing requested: {incident.id} is a DRILL, and a drill never changes a real "
@@ -121,15 +121,18 @@ class RemediationService:
         words: Sequence[str] = (),
         params: Mapping[str, Any] | None = None,
         channel_id: str | None = None,
+        incident_id: str | None = None,
         request_id: str | None = None,
         origin: str = "command",
     ) -> Request:
         """Validate, check the requester, dry-run against the live target, record the request
         and queue its approval message. Raises UsageError, NotFound, PermissionDenied, or
-        Conflict (the action cannot apply now: the dry run says why)."""
+        Conflict (the action cannot apply now: the dry run says why). The request is the
+        incident's named by `incident_id` (a suggestion of its diagnosis) or, failing that,
+        the one whose war room `channel_id` is: resolving it closes the request."""
         target = self.target(action, service)
         spec = target.spec
-        await self._refuse_in_drill(channel_id)
+        await self._refuse_in_drill(channel_id, incident_id)
         typed = (
             actions.from_button(spec, params)
             if params is not None
@@ -163,7 +166,7 @@ class RemediationService:
                     f"Nothing requested: request #{same.id} asks for the same change and is"
                     " still waiting for approval; approve or deny that one."
                 )
-            incident = await incidents.get_by_channel(tx, channel_id) if channel_id else None
+            incident = await _incident_of(tx, channel_id, incident_id)
             request = await requests.insert(
                 tx,
                 action=spec.name,
@@ -396,3 +399,12 @@ class RemediationService:
                 request_id=key,
             ),
         )
+
+
+async def _incident_of(tx: Tx, channel_id: str | None, incident_id: str | None) -> Incident | None:
+    """The incident a request is raised for: the one named (an unknown name, as a forged
+    button could carry, names none), else the one whose war room the channel is."""
+    incident = await incidents.get(tx, incident_id) if incident_id else None
+    if incident is None and channel_id:
+        incident = await incidents.get_by_channel(tx, channel_id)
+    return incident

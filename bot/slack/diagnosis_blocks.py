@@ -93,11 +93,13 @@ def _chunks(lines: Sequence[str], limit: int = SECTION_MAX - 100) -> list[str]:
     return chunks
 
 
-def suggestion_value(service: str, suggestion: Suggestion) -> str:
-    return json.dumps(
-        {"s": service, "a": suggestion.action, "p": dict(suggestion.params)},
-        separators=(",", ":"),
-    )[:2000]
+def suggestion_value(service: str, suggestion: Suggestion, incident_id: str | None = None) -> str:
+    """A suggestion button's value; `i` names the incident the diagnosis was run for, so the
+    request it raises is that incident's even outside a war room (the channel cannot say)."""
+    value: dict[str, Any] = {"s": service, "a": suggestion.action, "p": dict(suggestion.params)}
+    if incident_id:
+        value["i"] = incident_id
+    return json.dumps(value, separators=(",", ":"))[:2000]
 
 
 def _runner(actor: str) -> str:
@@ -105,9 +107,10 @@ def _runner(actor: str) -> str:
     return "the bot, on an alert" if actor == SYSTEM.user_id else f"<@{actor}>"
 
 
-def summary_blocks(report: Report, *, actor: str) -> list[Block]:
+def summary_blocks(report: Report, *, actor: str, incident_id: str | None = None) -> list[Block]:
     """The one summary message: grade, each finding with its numbers and threshold, and the
-    suggestions (best first) as buttons; the evidence is in its thread."""
+    suggestions (best first) as buttons, naming `incident_id` when the run was for one; the
+    evidence is in its thread."""
     blocks: list[Block] = [
         {
             "type": "header",
@@ -144,7 +147,7 @@ def summary_blocks(report: Report, *, actor: str) -> list[Block]:
                         "type": "button",
                         "text": {"type": "plain_text", "text": _clip(s.label, BUTTON_MAX)},
                         "action_id": SUGGESTION_ACTION.format(index),
-                        "value": suggestion_value(report.service, s),
+                        "value": suggestion_value(report.service, s, incident_id),
                         **({"style": "primary"} if index == 0 else {}),
                     }
                     for index, s in enumerate(report.suggestions)

@@ -14,12 +14,14 @@ class SlackDiagnosisNotifier:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
 
-    async def post_summary(self, report: Report, *, channel: str, actor: str) -> MessageRef:
+    async def post_summary(
+        self, report: Report, *, channel: str, actor: str, incident_id: str | None = None
+    ) -> MessageRef:
         response = await call_slack(
             self.client.chat_postMessage(
                 channel=channel,
                 text=views.summary_text(report),
-                blocks=views.summary_blocks(report, actor=actor),
+                blocks=views.summary_blocks(report, actor=actor, incident_id=incident_id),
             )
         )
         return MessageRef(str(response["channel"]), str(response["ts"]))
@@ -32,12 +34,14 @@ class SlackDiagnosisNotifier:
                 )
             )
 
-    async def tell_failed(self, report: Report, *, user_id: str, error: str) -> None:
+    async def tell_failed(
+        self, report: Report, *, user_id: str, error: str, incident_id: str | None = None
+    ) -> None:
         opened = await call_slack(self.client.conversations_open(users=user_id))
         await call_slack(
             self.client.chat_postMessage(
                 channel=str(opened["channel"]["id"]),
                 text=views.post_failed(error),
-                blocks=views.summary_blocks(report, actor=user_id),
+                blocks=views.summary_blocks(report, actor=user_id, incident_id=incident_id),
             )
         )
