@@ -23,7 +23,6 @@ from bot.reports import storage as reports
 from bot.store import Store, Tx
 
 HOME = "reports.home"  # the outbox kind; its name predates this package (rows keep it)
-HOME_ALL = "home.refresh_all"  # every viewer's Home, fanned out to HOME when delivered
 HOME_SHOWN = 15  # open incidents listed one by one on the App Home (the rest are counted)
 HOME_ITEMS = 10
 
@@ -50,7 +49,6 @@ class HomeService:
         """Deliver the Home views (nothing to deliver without a publisher: the CLI)."""
         if self.publisher is not None:
             dispatcher.register(HOME, self._deliver_home)
-            dispatcher.register(HOME_ALL, self._fan_out)
 
     # -- listening to changes (inside their transactions) -------------------------------
 
@@ -64,28 +62,21 @@ class HomeService:
         await self.refresh_viewers(tx, at)
 
     async def refresh_viewers(self, tx: Tx, now: datetime) -> None:
-        """Queue a refresh of every viewer's Home, in the caller's transaction: one effect
-        that fans out when delivered (HOME_ALL), unless one is already waiting. A statement
-        that needs no answer: every change of every incident pays no round trip for it
-        (reading the viewers here cost one, and one per viewer before that)."""
-        if self.publisher is None:
-            return  # no Home to show (the CLI)
-        await outbox.enqueue_unless_waiting(tx, now, HOME_ALL, {}, delay=self.home_debounce)
-        tx.after_commit(self.dispatcher.kick)
-
-    async def _fan_out(self, effect: Effect) -> None:
-        """Queue a refresh of each viewer's Home (one waiting per person: each reads its own
-        state when delivered)."""
-        now = self.clock.now()
-        async with self.store.transaction() as tx:
-            viewers = await storage.viewers(tx)
-            if not viewers:
-                return
-            waiting = {p.get("user_id") for p in await outbox.waiting_payloads(tx, HOME)}
-            for user_id in viewers:
-                if user_id not in waiting:
-                    await outbox.enqueue(tx, now, HOME, {"user_id": user_id})
-        self.dispatcher.kick()
+        """Queue a refresh of every viewer's Home, in the caller's transaction."""
+        # Each Home reads its own state when delivered, so every viewer gets one refresh.
+        viewers = await storage.viewers(tx)
+        if not viewers:
+            return
+        # Two statements whatever the number of viewers (one per viewer made every change
+        # of a busy workspace's incidents cost a round trip per person who ever looked).
+        waiting = {payload.get("user_id") for payload in await outbox.waiting_payloads(tx, HOME)}
+        queued = False
+        for user_id in viewers:
+            if user_id not in waiting:
+                await outbox.enqueue(tx, now, HOME, {"user_id": user_id}, delay=self.home_debounce)
+                queued = True
+        if queued:
+            tx.after_commit(self.dispatcher.kick)
 
     async def queue(self, tx: Tx, user_id: str, now: datetime) -> None:
         """Queue a refresh of `user_id`'s Home, in the caller's transaction."""
@@ -150,4 +141,4 @@ class HomeService:
         await self.publisher.publish_home(await self.home(effect.payload["user_id"]))
 
 
-__all__ = ["HOME", "HOME_ALL", "HomeService"]
+__all__ = ["HOME", "HomeService"]

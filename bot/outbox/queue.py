@@ -177,24 +177,6 @@ async def waiting(tx: Tx, kind: str, payload: dict[str, Any]) -> bool:
     return row is not None
 
 
-async def enqueue_unless_waiting(
-    tx: Tx, at: datetime, kind: str, payload: dict[str, Any], *, delay: float = 0.0
-) -> None:
-    """Queue an effect without a lane unless one of `kind` with this payload is queued and
-    not yet taken (a debounce), in one statement that needs no answer: sent with the
-    transaction's next one. A waiting one is locked until the caller's transaction ends, so
-    no dispatcher takes it before the caller's change is committed (it would show the state
-    from before)."""
-    text = json.dumps(payload)
-    await tx.execute_nowait(
-        "WITH waiting AS (SELECT id FROM outbox WHERE kind = ? AND payload = ?"
-        f" AND {UNDONE} AND claimed_until IS NULL{for_update(tx)})"
-        " INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
-        " SELECT ?, NULL, ?, ?, ?, NULL WHERE NOT EXISTS (SELECT 1 FROM waiting)",
-        (kind, text, kind, text, at.timestamp(), at.timestamp() + delay),
-    )
-
-
 async def waiting_payloads(tx: Tx, kind: str) -> list[dict[str, Any]]:
     """`waiting` for every effect of `kind` at once, in one statement: the payloads of those
     queued and not yet taken, their rows locked until the caller's transaction ends."""
