@@ -63,8 +63,9 @@ def announced_page_text(incident: Incident) -> str:
     if not incident.announced_page or not incident.is_open or incident.acknowledged_at:
         return ""
     return (
-        f":rotating_light: *Escalation level 1:* {mentions(incident.announced_page)}: you are "
-        f"paged. Acknowledge with `/incident ack {incident.id}`."
+        f":rotating_light: {drill_mark(incident)}*Escalation level 1:* "
+        f"{mentions(incident.announced_page)}: you are paged. "
+        f"Acknowledge with `/incident ack {incident.id}`."
     )
 
 

@@ -165,9 +165,14 @@ async def test_a_drill_runs_the_real_machinery_marked_drill_and_reports(
 async def test_a_drill_scenario_naming_no_service_runs_no_checks(
     make_harness: HarnessFactory,
 ) -> None:
-    harness = await make_harness("sqlite", policy=policy_with(escalation=LEVELS))
+    p2_levels = {**LEVELS, "P2": [{"after": 0, "notify": ["U0ONCALL"]}]}
+    harness = await make_harness("sqlite", policy=policy_with(escalation=p2_levels))
     drill = await _drill(harness, "drill P2 comms: status page outage")
     assert drill.services == () and drill.channel_id is None
+    await harness.settle()
+    # Its card carries its first page (no war room): marked DRILL there too.
+    [card] = [c.params for c in posts(harness, ANNOUNCE) if drill.id in c.params["text"]]
+    assert ":rotating_light: [DRILL] *Escalation level 1:*" in str(card["blocks"]), card
     assert await reply(harness, "drill P1 service=nosuch x", user_id="U0ALICE") == (
         "'nosuch' is not a service of the catalog. Services: none (add them under "
         "`services:`). Usage: `/incident drill &lt;P0|P1|P2|P3&gt; [&lt;service&gt;:] "
