@@ -13,7 +13,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.diagnostics.service import Diagnosis
+from bot.diagnostics.service import Diagnosis, DiagnosisRunning
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
 from commands.context import (
@@ -47,19 +47,27 @@ async def answer_diagnosis(ctx: CommandContext, diagnosis: Diagnosis) -> None:
 
 async def run_diagnosis(ctx: CommandContext, service: str, checks: Sequence[str], via: str) -> None:
     """Check who asks and what for, say the run has started, run it, post it: a refusal is
-    the first and only answer, never one that follows "Diagnosing ..."."""
+    the first and only answer, never one that follows "Diagnosing ...". The same run under
+    way already (a double click) is answered with where its result will be posted."""
+
+    async def started() -> None:
+        await ctx.reply(views.acked(service))
 
     async def work() -> None:
-        await ctx.services.diagnostics.check(service, ctx.actor, checks)
-        await ctx.reply(views.acked(service))
-        diagnosis = await ctx.services.diagnostics.diagnose(
-            service,
-            ctx.actor,
-            checks=checks,
-            channel_id=ctx.channel_id,
-            request_id=ctx.request_id,
-            via=via,
-        )
+        try:
+            diagnosis = await ctx.services.diagnostics.diagnose(
+                service,
+                ctx.actor,
+                checks=checks,
+                channel_id=ctx.channel_id,
+                request_id=ctx.request_id,
+                via=via,
+                on_start=started,
+            )
+        except DiagnosisRunning as exc:  # a double click, a second responder: one run
+            await ctx.audit_refusal("diagnose.run", "refused: already running", args)
+            await ctx.reply(views.already_running(exc.running))
+            return
         await answer_diagnosis(ctx, diagnosis)
 
     args = {"service": service[:80], "checks": [c[:40] for c in checks], "via": via}
