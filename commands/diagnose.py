@@ -117,7 +117,9 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             incident = await services.incidents.get(incident_id)
-            catalogued = [s for s in incident.services if s.lower() in services.policy.services]
+            # Once each: "Web" and "web" on one incident are one service, one run.
+            names = dict.fromkeys(s.lower() for s in incident.services)
+            catalogued = [s for s in names if s in services.policy.services]
             if not catalogued:
                 await ctx.reply(views.no_services(incident.id, diagnostics.service_names()))
                 return

@@ -174,3 +174,32 @@ async def test_a_run_cut_short_does_not_hold_the_service(
     slow_endpoint.gate.set()
     diagnosis = await diagnostics.diagnose("web", Actor("U0BOB"))
     assert diagnosis.report.service == "web" and len(slow_endpoint.hits) == 2
+
+
+async def test_a_service_named_twice_on_an_incident_is_diagnosed_once_by_the_button(
+    make_harness: HarnessFactory, slow_endpoint: SlowEndpoint
+) -> None:
+    # The declaration form keeps "Web" and "web" apart; the button ran and posted both.
+    harness = await _harness(make_harness, slow_endpoint)
+    slow_endpoint.gate.set()
+    incident = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P1, title="Web slow", services=("Web", "web")),
+        Actor("U0ALICE"),
+    )
+    await harness.settle()
+    incident = await harness.services.incidents.get(incident.id)
+    room = incident.channel_id or ""
+    card = pinned_summary(harness, room)
+    await harness.click(
+        views.DIAGNOSE_ACTION, value=incident.id, channel_id=room, message=card, user_id="U0BOB"
+    )
+    [started] = await harness.replies()
+    assert started["text"].lower().startswith("diagnosing `web`")
+
+    async def audited() -> bool:
+        actions = [e.action async for e in harness.services.audit.entries()]
+        return "diagnose.button" in actions
+
+    await until(audited, "the click to be done and audited")
+    await harness.settle()
+    assert slow_endpoint.hits == ["/health"] and len(_summaries(harness, room)) == 1
