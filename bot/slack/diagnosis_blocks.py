@@ -18,6 +18,7 @@ from bot.models import SYSTEM
 from bot.redact import redact_text
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.templates import slack_date
+from bot.slack_ids import is_channel_id
 
 Block = dict[str, Any]
 
@@ -70,14 +71,15 @@ def already_running(running: RunningDiagnosis) -> str:
     what = f"`{_clean(running.service[:40])}`"
     if running.checks:
         what += " (" + ", ".join(f"`{_clean(c[:40])}`" for c in running.checks[:10]) + ")"
-    where = (
-        f"its result will be posted in <#{running.channel_id}>"
-        if running.channel_id
-        else f"its result goes to {who} alone (asked from the App Home)"
-    )
+    if running.channel_id and is_channel_id(running.channel_id):
+        where = f"its result will be posted in <#{running.channel_id}>"
+    elif running.channel_id:  # a direct message: only its two members can see it
+        where = f"its result goes to the direct message {who} asked from"
+    else:
+        where = f"its result goes to {who} alone (asked from the App Home)"
     return (
-        f"A diagnosis of {what} is already running, started by {who}"
-        f" {slack_date(running.started_at)}; {where}. No second run was started."
+        f"A diagnosis of {what} is already running (started by {who},"
+        f" since {slack_date(running.started_at)}); {where}. No second run was started."
     )
 
 

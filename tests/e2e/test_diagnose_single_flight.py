@@ -88,7 +88,7 @@ async def test_a_second_diagnose_while_one_runs_is_told_and_starts_nothing(
     await harness.command("WEB", command="/diagnose", user_id="U0BOB", channel_id="C0OTHER")
     [told] = await harness.replies()
     assert "Diagnosing" not in told["text"]
-    assert "A diagnosis of `web` is already running, started by <@U0ALICE>" in told["text"]
+    assert "A diagnosis of `web` is already running (started by <@U0ALICE>, since" in told["text"]
     assert "its result will be posted in <#C0OPS>" in told["text"]
     assert "No second run was started" in told["text"]
     # A different check set is a different run: not held up by Alice's.
