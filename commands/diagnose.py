@@ -3,6 +3,7 @@ suggestion buttons: thin listeners. Ack at once, call DiagnosticsService, post i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -123,8 +124,9 @@ def register(app: AsyncApp, services: Services) -> None:
             if not catalogued:
                 await ctx.reply(views.no_services(incident.id, diagnostics.service_names()))
                 return
-            for service in catalogued:
-                await run_diagnosis(ctx, service, (), via="button")
+            # All at once, not one after another: a second click meanwhile finds each of them
+            # running, instead of starting the later ones again behind the first click.
+            await asyncio.gather(*(run_diagnosis(ctx, s, (), via="button") for s in catalogued))
 
         await run_command(
             ctx, "diagnose.button", {"incident_id": incident_id}, work, read_only=True

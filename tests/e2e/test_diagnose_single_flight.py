@@ -41,6 +41,7 @@ async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
 
     app = web.Application()
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", health)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -55,22 +56,26 @@ async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
 
 
 async def _harness(make_harness: HarnessFactory, endpoint: SlowEndpoint) -> BotHarness:
+    ready = endpoint.url.replace("/health", "/ready")
     return await make_harness(
         "sqlite",
         policy=policy_with(
-            services={"web": {"http": [{"url": endpoint.url, "timeout": 30}]}},
+            services={
+                "web": {"http": [{"url": endpoint.url, "timeout": 30}]},
+                "api": {"http": [{"url": ready, "timeout": 30}]},
+            },
             roles={"responders": ["U0ALICE", "U0BOB"]},
         ),
     )
 
 
-def _summaries(harness: BotHarness, channel: str) -> list[dict[str, Any]]:
+def _summaries(harness: BotHarness, channel: str, service: str = "web") -> list[dict[str, Any]]:
     return [
         c.response["message"]
         for c in harness.double.calls_to("chat.postMessage")
         if c.ok
         and c.response.get("channel") == channel
-        and str(c.params.get("text", "")).startswith("Diagnosis of web")
+        and str(c.params.get("text", "")).startswith(f"Diagnosis of {service}:")
         and not c.params.get("thread_ts")
     ]
 
@@ -203,3 +208,46 @@ async def test_a_service_named_twice_on_an_incident_is_diagnosed_once_by_the_but
     await until(audited, "the click to be done and audited")
     await harness.settle()
     assert slow_endpoint.hits == ["/health"] and len(_summaries(harness, room)) == 1
+
+
+async def test_a_second_click_while_an_incidents_services_run_starts_none_of_them(
+    make_harness: HarnessFactory, slow_endpoint: SlowEndpoint
+) -> None:
+    # The button ran an incident's services one after another: a second click, refused on
+    # the first, ran the second service; the first click then ran that service again.
+    harness = await _harness(make_harness, slow_endpoint)
+    incident = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P1, title="Web slow", services=("web", "api")),
+        Actor("U0ALICE"),
+    )
+    await harness.settle()
+    incident = await harness.services.incidents.get(incident.id)
+    room = incident.channel_id or ""
+    card = pinned_summary(harness, room)
+    await harness.click(
+        views.DIAGNOSE_ACTION, value=incident.id, channel_id=room, message=card, user_id="U0ALICE"
+    )
+    # Both under way at once (one after another, the second waited for the first to end).
+    await until(lambda: len(slow_endpoint.hits) == 2, "both runs to reach their endpoints")
+    first = sorted(r["text"][:16] for r in await harness.replies(2))
+    assert first == ["Diagnosing `api`", "Diagnosing `web`"]
+
+    await harness.click(
+        views.DIAGNOSE_ACTION, value=incident.id, channel_id=room, message=card, user_id="U0BOB"
+    )
+    second = await harness.replies(2)
+    assert all("is already running" in r["text"] for r in second), second
+
+    slow_endpoint.gate.set()
+    await harness.settle()
+    for service in ("web", "api"):
+        await until(lambda s=service: len(_summaries(harness, room, s)) == 1, service)
+
+    async def both_clicks_done() -> bool:
+        actions = [e.action async for e in harness.services.audit.entries()]
+        return actions.count("diagnose.button") == 2
+
+    await until(both_clicks_done, "both clicks to be done and audited")
+    await harness.settle()
+    assert sorted(slow_endpoint.hits) == ["/health", "/ready"]
+    assert len(_summaries(harness, room, "api")) == 1
