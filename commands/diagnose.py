@@ -3,6 +3,7 @@ suggestion buttons: thin listeners. Ack at once, call DiagnosticsService, post i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.diagnostics.service import Diagnosis
+from bot.diagnostics.service import Diagnosis, DiagnosisRunning
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
 from commands.context import (
@@ -51,21 +52,30 @@ async def run_diagnosis(
     incident_id: str | None = None,
 ) -> None:
     """Check who asks and what for, say the run has started, run it, post it: a refusal is
-    the first and only answer, never one that follows "Diagnosing ...". `incident_id` is the
-    incident whose card was clicked (its channel may be the shared announcement channel)."""
+    the first and only answer, never one that follows "Diagnosing ...". The same run under
+    way already (a double click) is answered with where its result will be posted.
+    `incident_id` is the incident whose card was clicked (its channel may be the shared
+    announcement channel)."""
+
+    async def started() -> None:
+        await ctx.reply(views.acked(service))
 
     async def work() -> None:
-        await ctx.services.diagnostics.check(service, ctx.actor, checks)
-        await ctx.reply(views.acked(service))
-        diagnosis = await ctx.services.diagnostics.diagnose(
-            service,
-            ctx.actor,
-            checks=checks,
-            channel_id=ctx.channel_id,
-            request_id=ctx.request_id,
-            via=via,
-            incident_id=incident_id,
-        )
+        try:
+            diagnosis = await ctx.services.diagnostics.diagnose(
+                service,
+                ctx.actor,
+                checks=checks,
+                channel_id=ctx.channel_id,
+                request_id=ctx.request_id,
+                via=via,
+                incident_id=incident_id,
+                on_start=started,
+            )
+        except DiagnosisRunning as exc:  # a double click, a second responder: one run
+            await ctx.audit_refusal("diagnose.run", "refused: already running", args)
+            await ctx.reply(views.already_running(exc.running))
+            return
         await answer_diagnosis(ctx, diagnosis)
 
     args = {"service": service[:80], "checks": [c[:40] for c in checks], "via": via}
@@ -115,12 +125,20 @@ def register(app: AsyncApp, services: Services) -> None:
 
         async def work() -> None:
             incident = await services.incidents.get(incident_id)
-            catalogued = [s for s in incident.services if s.lower() in services.policy.services]
+            # Once each: "Web" and "web" on one incident are one service, one run.
+            names = dict.fromkeys(s.lower() for s in incident.services)
+            catalogued = [s for s in names if s in services.policy.services]
             if not catalogued:
                 await ctx.reply(views.no_services(incident.id, diagnostics.service_names()))
                 return
-            for service in catalogued:
-                await run_diagnosis(ctx, service, (), via="button", incident_id=incident.id)
+            # All at once, not one after another: a second click meanwhile finds each of them
+            # running, instead of starting the later ones again behind the first click.
+            await asyncio.gather(
+                *(
+                    run_diagnosis(ctx, s, (), via="button", incident_id=incident.id)
+                    for s in catalogued
+                )
+            )
 
         await run_command(
             ctx, "diagnose.button", {"incident_id": incident_id}, work, read_only=True

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot import audit, dedup, metrics, outbox, refs
@@ -19,6 +20,7 @@ from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
 from bot.errors import (
+    Conflict,
     NotFound,
     NotifierError,
     PermissionDenied,
@@ -56,6 +58,30 @@ class Diagnosis:
     post_error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RunningDiagnosis:
+    """A diagnosis under way in this process: who started it, when, and where its summary
+    will be posted (None: answered to the asker alone, from the App Home)."""
+
+    service: str
+    checks: tuple[str, ...]
+    actor: str
+    started_at: datetime
+    channel_id: str | None
+
+
+class DiagnosisRunning(Conflict):
+    """The same diagnosis (service and checks) is already running: no second run starts."""
+
+    def __init__(self, running: RunningDiagnosis) -> None:
+        super().__init__(f"A diagnosis of {running.service} is already running.")
+        self.running = running
+
+
+def _run_key(service: str, checks: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    return service.lower(), tuple(sorted({c.lower() for c in checks}))
+
+
 class DiagnosticsService:
     """`/diagnose <service> [check ...]` without Slack: validate, run, advise, record."""
 
@@ -77,6 +103,14 @@ class DiagnosticsService:
         self.clock = clock
         self.permissions = permissions
         self.http_client = http_client or HttpClient()
+        # Runs under way, by service and checks: a double click or twenty responders at once
+        # share one run instead of hitting an overloaded system twenty times. Per process
+        # (the coordinator's claims cannot be released or read back); freed in a `finally`.
+        self._running: dict[tuple[str, tuple[str, ...]], RunningDiagnosis] = {}
+
+    def running(self, service: str, checks: Sequence[str] = ()) -> RunningDiagnosis | None:
+        """The run of this service and checks under way in this process, if any."""
+        return self._running.get(_run_key(service, checks))
 
     def service_names(self) -> list[str]:
         return sorted(self.policy.services)
@@ -119,6 +153,7 @@ class DiagnosticsService:
         request_id: str | None = None,
         via: str = "command",
         incident_id: str | None = None,
+        on_start: Callable[[], Awaitable[None]] | None = None,
     ) -> Diagnosis:
         """Run every selected check concurrently, each within its timeout; advise; record.
 
@@ -128,8 +163,41 @@ class DiagnosticsService:
         an incident's war room, or `incident_id` names one (a drill's own checks, the bot's
         own runs for an incident without a war room). A drill's report suggests no
         remediation that writes, only advice done by hand.
+
+        A person's run of a service and checks already running in this process raises
+        DiagnosisRunning (who started it, when, where it goes) and runs nothing; the bot's
+        own runs (alerts, drills) belong to their incident's timeline and run all the same.
+        `on_start` is awaited once the run is this caller's, before any check runs.
         """
         await self.check(service, actor, checks)
+        key = _run_key(service, checks)
+        under_way = self._running.get(key)
+        if under_way is not None and not actor.is_system:
+            raise DiagnosisRunning(under_way)
+        if under_way is None:  # no await since the look-up: nobody else took it meanwhile
+            self._running[key] = RunningDiagnosis(
+                key[0], key[1], actor.user_id, self.clock.now(), channel_id
+            )
+        try:
+            if on_start is not None:
+                await on_start()
+            return await self._diagnose(
+                service, actor, checks, channel_id, request_id, via, incident_id
+            )
+        finally:
+            if under_way is None:  # freed at once, however the run ended (crash, timeout)
+                del self._running[key]
+
+    async def _diagnose(
+        self,
+        service: str,
+        actor: Actor,
+        checks: Sequence[str],
+        channel_id: str | None,
+        request_id: str | None,
+        via: str,
+        incident_id: str | None,
+    ) -> Diagnosis:
         name = service.lower()
         clients = Clients()
         entry = self.entry(name)

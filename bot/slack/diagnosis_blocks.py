@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
+from bot.diagnostics.service import RunningDiagnosis
 from bot.diagnostics.text import checks_run
 from bot.models import SYSTEM
 from bot.redact import redact_text
 from bot.slack.escape import escape_mrkdwn
+from bot.slack.templates import slack_date
+from bot.slack_ids import is_channel_id
 
 Block = dict[str, Any]
 
@@ -60,6 +63,24 @@ def usage(services: Sequence[str], problem: str = "") -> str:
 
 def acked(service: str) -> str:
     return f"Diagnosing `{_clean(service[:40])}`: every check runs now; results here shortly."
+
+
+def already_running(running: RunningDiagnosis) -> str:
+    """A second asker of a run under way: nothing new starts; who, when, and where to look."""
+    who = "the bot" if running.actor == SYSTEM.user_id else f"<@{running.actor}>"
+    what = f"`{_clean(running.service[:40])}`"
+    if running.checks:
+        what += " (" + ", ".join(f"`{_clean(c[:40])}`" for c in running.checks[:10]) + ")"
+    if running.channel_id and is_channel_id(running.channel_id):
+        where = f"its result will be posted in <#{running.channel_id}>"
+    elif running.channel_id:  # a direct message: only its two members can see it
+        where = f"its result goes to the direct message {who} asked from"
+    else:
+        where = f"its result goes to {who} alone (asked from the App Home)"
+    return (
+        f"A diagnosis of {what} is already running (started by {who},"
+        f" since {slack_date(running.started_at)}); {where}. No second run was started."
+    )
 
 
 def counts(report: Report) -> str:
