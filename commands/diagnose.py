@@ -14,7 +14,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.diagnostics.service import Diagnosis, DiagnosisRunning
+from bot.diagnostics.runs import DiagnosisRunning
+from bot.diagnostics.service import Diagnosis
 from bot.services import Services
 from bot.slack import diagnosis_blocks as views
 from commands.context import (

@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bot import audit, dedup, metrics, outbox, refs
@@ -19,8 +18,8 @@ from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
+from bot.diagnostics.runs import DiagnosisRunning, RunningDiagnosis
 from bot.errors import (
-    Conflict,
     NotFound,
     NotifierError,
     PermissionDenied,
@@ -56,26 +55,6 @@ class Diagnosis:
     # Why the summary could not be posted at once (a Slack error code), when the store did
     # not take the record and the diagnosis notifier posted it instead.
     post_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunningDiagnosis:
-    """A diagnosis under way in this process: who started it, when, and where its summary
-    will be posted (None: answered to the asker alone, from the App Home)."""
-
-    service: str
-    checks: tuple[str, ...]
-    actor: str
-    started_at: datetime
-    channel_id: str | None
-
-
-class DiagnosisRunning(Conflict):
-    """The same diagnosis (service and checks) is already running: no second run starts."""
-
-    def __init__(self, running: RunningDiagnosis) -> None:
-        super().__init__(f"A diagnosis of {running.service} is already running.")
-        self.running = running
 
 
 def _run_key(service: str, checks: Sequence[str]) -> tuple[str, tuple[str, ...]]:

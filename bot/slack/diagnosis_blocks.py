@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
-from bot.diagnostics.service import RunningDiagnosis
+from bot.diagnostics.runs import RunningDiagnosis
 from bot.diagnostics.text import checks_run
 from bot.models import SYSTEM
 from bot.redact import redact_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.diagnostics.service import RunningDiagnosis
+from bot.diagnostics.runs import RunningDiagnosis
 from bot.models import SYSTEM
 from bot.slack.diagnosis_blocks import already_running
 
