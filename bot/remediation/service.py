@@ -158,6 +158,9 @@ class RemediationService:
             await dedup.mark_handled(tx, request_id, now)
             # A double click, or two people pressing one suggestion: one request to approve.
             params_json = typed.model_dump(mode="json")
+            await requests.lock_change(
+                tx, action=spec.name, service=target.service, params=params_json
+            )
             same = await requests.same_waiting(
                 tx, action=spec.name, service=target.service, params=params_json, now=now
             )

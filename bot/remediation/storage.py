@@ -4,6 +4,7 @@ that every state change holds (SQLite serialises writers anyway)."""
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -188,6 +189,25 @@ async def set_message(tx: Tx, request_id: int, channel_id: str, ts: str) -> bool
         (channel_id, ts, request_id),
     )
     return changed == 1
+
+
+# The first key of the advisory locks that serialise requests for one change (PostgreSQL):
+# "REM" as an int, apart from the migrations' lock (bot.store.migrate).
+_CHANGE_LOCK_CLASS = 0x52454D
+
+
+async def lock_change(tx: Tx, *, action: str, service: str, params: dict[str, Any]) -> None:
+    """Hold, until `tx` ends, the lock of requests for this very change: two transactions
+    asking for it at once take turns, so the second finds the first's request (same_waiting)
+    instead of making another. SQLite serialises its writers already."""
+    if tx.dialect != "postgres":
+        return
+    change = "\x00".join((action, service, json.dumps(params, sort_keys=True)))
+    key = zlib.crc32(change.encode()) - (1 << 31)  # a signed 32-bit int, as PostgreSQL wants
+    await tx.execute(
+        "SELECT pg_advisory_xact_lock(CAST(? AS integer), CAST(? AS integer))",
+        (_CHANGE_LOCK_CLASS, key),
+    )
 
 
 async def same_waiting(

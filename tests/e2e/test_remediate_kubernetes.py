@@ -497,3 +497,31 @@ async def test_a_request_whose_service_left_the_catalog_fails_saying_so(
     assert done.status.value == "failed", done
     assert "No service called 'checkout'" in done.result["after"]
     assert _writes(fake_kubernetes) == []
+
+
+async def test_the_same_change_asked_at_once_on_postgresql_is_one_request(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Two transactions asking for the same change at the same moment each found no request
+    # waiting and each made one: the check and the insert now take turns per change.
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("postgres", policy=remediation_policy(SERVICES))
+    responses = await asyncio.gather(
+        *(
+            harness.command(
+                "kubernetes.scale checkout replicas=6",
+                command="/remediate",
+                user_id=user,
+                channel_id="C0GENERAL",
+            )
+            for user in (REQUESTER, SECOND, REQUESTER, SECOND)
+        )
+    )
+    assert all(response.status == 200 for response in responses)
+    answers = [str(reply["text"]) for reply in await harness.replies(4, timeout=20)]
+    await harness.settle()
+    async with harness.services.store.transaction() as tx:
+        rows = await tx.fetchall("SELECT id FROM remediation_requests")
+    assert len(rows) == 1, (rows, answers)
+    refused = [a for a in answers if f"request #{rows[0]['id']} asks for the same change" in a]
+    assert len(refused) == 3, answers
