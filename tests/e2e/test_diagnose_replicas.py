@@ -17,9 +17,11 @@ from aiohttp import web
 from bot.clock import SystemClock
 from bot.coordination.redis import RedisCoordinator
 from bot.diagnostics.findings import Grade
-from bot.diagnostics.service import DiagnosticsService
-from bot.models import Actor
+from bot.diagnostics.runs import DiagnosisRunning
+from bot.diagnostics.service import HOLD_MARGIN, DiagnosticsService
+from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions, StaticDirectory
+from bot.policy import Policy
 from bot.store import create_store, migrate
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with
@@ -64,7 +66,7 @@ async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
         await runner.cleanup()
 
 
-def _policy(endpoint: SlowEndpoint) -> object:
+def _policy(endpoint: SlowEndpoint) -> Policy:
     return policy_with(
         services={"web": {"http": [{"url": endpoint.url, "timeout": 30}]}},
         roles={"responders": ["U0ALICE", "U0BOB"]},
@@ -104,8 +106,11 @@ async def test_a_diagnose_on_another_replica_is_told_it_runs_and_starts_nothing(
         started = await _reply(first, both)
         assert str(started["text"]).startswith("Diagnosing `web`")
         await until(lambda: len(slow_endpoint.hits) == 1, "Alice's run to reach the endpoint")
-        # Held for longer than the check's own 30 s limit: a crashed replica frees it itself.
-        assert await observer.pttl(HOLD) > 30_000
+        # Held for longer than the run's own limit (its slowest check, 30 s and a little), and
+        # a minute more at most: a replica that crashed mid-run frees the service by itself.
+        limit = max(c.timeout for c in first.bot.services.diagnostics.plan("web"))
+        assert limit >= 30
+        assert limit * 1000 < await observer.pttl(HOLD) <= (limit + HOLD_MARGIN) * 1000
 
         # Bob asks the other replica while Alice's run still waits on the endpoint.
         await second.command("WEB", command="/diagnose", user_id="U0BOB", channel_id="C0OTHER")
@@ -155,3 +160,51 @@ async def test_with_redis_down_a_diagnosis_runs_all_the_same(tmp_path: Path) -> 
     finally:
         await coordinator.close()
         await store.close()
+
+
+async def test_the_bots_own_run_goes_ahead_while_another_replica_holds_the_service(
+    tmp_path: Path, slow_endpoint: SlowEndpoint, redis_url: str
+) -> None:
+    """An alert's diagnosis belongs to its incident's timeline: another replica's run of the
+    service does not refuse it (a person asking is refused), and it frees nothing it does
+    not hold."""
+    policy = _policy(slow_endpoint)
+    coordinators = [RedisCoordinator(redis_url), RedisCoordinator(redis_url)]
+    stores = [create_store(f"sqlite:///{tmp_path}/replica-{n}.db") for n in range(2)]
+    observer = aioredis.from_url(redis_url)
+    try:
+        replicas = []
+        for store, coordinator in zip(stores, coordinators, strict=True):
+            await store.open()
+            await migrate(store)
+            replicas.append(
+                DiagnosticsService(
+                    policy=policy,
+                    store=store,
+                    clock=SystemClock(),
+                    permissions=Permissions(policy, StaticDirectory()),
+                    coordinator=coordinator,
+                )
+            )
+        first, second = replicas
+        alices = asyncio.ensure_future(first.diagnose("web", Actor("U0ALICE")))
+        await until(lambda: len(slow_endpoint.hits) == 1, "Alice's run to reach the endpoint")
+        held = await observer.get(HOLD)
+        with pytest.raises(DiagnosisRunning) as refused:
+            await second.diagnose("web", Actor("U0BOB"))
+        assert refused.value.running.actor == "U0ALICE"
+
+        bots = asyncio.ensure_future(second.diagnose("web", SYSTEM))
+        await until(lambda: len(slow_endpoint.hits) == 2, "the bot's run to reach the endpoint")
+        slow_endpoint.gate.set()
+        assert (await bots).report.service == "web"
+        assert await observer.get(HOLD) == held  # the bot's run freed nothing of Alice's
+        await alices
+        assert not await observer.exists(HOLD)
+    finally:
+        slow_endpoint.gate.set()
+        await observer.aclose()
+        for coordinator in coordinators:
+            await coordinator.close()
+        for store in stores:
+            await store.close()
