@@ -162,22 +162,21 @@ async def test_with_redis_down_a_diagnosis_runs_all_the_same(tmp_path: Path) -> 
         await store.close()
 
 
-async def test_the_bots_own_run_goes_ahead_while_another_replica_holds_the_service(
+@pytest.fixture
+async def replicas(
     tmp_path: Path, slow_endpoint: SlowEndpoint, redis_url: str
-) -> None:
-    """An alert's diagnosis belongs to its incident's timeline: another replica's run of the
-    service does not refuse it (a person asking is refused), and it frees nothing it does
-    not hold."""
+) -> AsyncIterator[list[DiagnosticsService]]:
+    """Two diagnostics services, each with its own store and Redis connection: two replicas'
+    worth of what a diagnosis shares through Redis."""
     policy = _policy(slow_endpoint)
     coordinators = [RedisCoordinator(redis_url), RedisCoordinator(redis_url)]
     stores = [create_store(f"sqlite:///{tmp_path}/replica-{n}.db") for n in range(2)]
-    observer = aioredis.from_url(redis_url)
     try:
-        replicas = []
+        services = []
         for store, coordinator in zip(stores, coordinators, strict=True):
             await store.open()
             await migrate(store)
-            replicas.append(
+            services.append(
                 DiagnosticsService(
                     policy=policy,
                     store=store,
@@ -186,7 +185,23 @@ async def test_the_bots_own_run_goes_ahead_while_another_replica_holds_the_servi
                     coordinator=coordinator,
                 )
             )
-        first, second = replicas
+        yield services
+    finally:
+        slow_endpoint.gate.set()
+        for coordinator in coordinators:
+            await coordinator.close()
+        for store in stores:
+            await store.close()
+
+
+async def test_the_bots_own_run_goes_ahead_while_another_replica_holds_the_service(
+    replicas: list[DiagnosticsService], slow_endpoint: SlowEndpoint, redis_url: str
+) -> None:
+    """An alert's diagnosis belongs to its incident's timeline: another replica's run of the
+    service does not refuse it (a person asking is refused), nor take the hold over."""
+    first, second = replicas
+    observer = aioredis.from_url(redis_url)
+    try:
         alices = asyncio.ensure_future(first.diagnose("web", Actor("U0ALICE")))
         await until(lambda: len(slow_endpoint.hits) == 1, "Alice's run to reach the endpoint")
         held = await observer.get(HOLD)
@@ -196,15 +211,26 @@ async def test_the_bots_own_run_goes_ahead_while_another_replica_holds_the_servi
 
         bots = asyncio.ensure_future(second.diagnose("web", SYSTEM))
         await until(lambda: len(slow_endpoint.hits) == 2, "the bot's run to reach the endpoint")
+        assert await observer.get(HOLD) == held  # still Alice's run that others are told of
         slow_endpoint.gate.set()
         assert (await bots).report.service == "web"
-        assert await observer.get(HOLD) == held  # the bot's run freed nothing of Alice's
         await alices
         assert not await observer.exists(HOLD)
     finally:
-        slow_endpoint.gate.set()
         await observer.aclose()
-        for coordinator in coordinators:
-            await coordinator.close()
-        for store in stores:
-            await store.close()
+
+
+async def test_a_run_cut_short_frees_the_service_on_every_replica(
+    replicas: list[DiagnosticsService], slow_endpoint: SlowEndpoint
+) -> None:
+    """As the alert path's timeout cuts its run: cancelled mid-check, its hold goes with it,
+    so the other replica runs the next request (not after the hold's TTL)."""
+    first, second = replicas
+    run = asyncio.ensure_future(first.diagnose("web", Actor("U0ALICE")))
+    await until(lambda: len(slow_endpoint.hits) == 1, "the run to reach the endpoint")
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    slow_endpoint.gate.set()
+    diagnosis = await second.diagnose("web", Actor("U0BOB"))
+    assert diagnosis.report.service == "web" and len(slow_endpoint.hits) == 2
