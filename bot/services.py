@@ -237,6 +237,7 @@ def build_services(
         permissions=permissions,
         dispatcher=dispatcher,
         notifier=diagnosis_notifier,
+        coordinator=coordinator,
     )
     # Drills: their checks on declaration, their report on resolution.
     drills = Drills(

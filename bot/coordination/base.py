@@ -4,6 +4,10 @@ Contract (tests/contract runs the same suite against each adapter):
 
 - `claim(key, ttl)` returns True for exactly one caller while the key lives (`ttl` seconds),
   False for every other caller, in this process or (with Redis) any other.
+- `hold(key, value, ttl)` is a claim that says who holds it: it stores `value` for `ttl`
+  seconds and returns None for the one caller that got it, and the holder's value to every
+  other caller while the key lives. `release(key, value)` frees it only while it still holds
+  `value` (compare-and-delete): a holder whose key expired and was taken again frees nothing.
 - `keep(queue, item)` appends `item` to a named queue that outlives the request (with Redis,
   the process too, and every process sees it); `kept(queue, count)` reads the oldest items
   without taking them; `forget(queue, item)` removes one copy once it is handled. Two
@@ -19,6 +23,15 @@ from typing import Protocol
 class Coordinator(Protocol):
     async def claim(self, key: str, ttl: float) -> bool:
         """Atomically claim `key` for `ttl` seconds; True when this caller got it."""
+        ...
+
+    async def hold(self, key: str, value: str, ttl: float) -> str | None:
+        """Atomically hold `key` with `value` for `ttl` seconds: None when this caller got it,
+        otherwise the value of the caller holding it."""
+        ...
+
+    async def release(self, key: str, value: str) -> bool:
+        """Free `key` if it still holds `value`; True when it did."""
         ...
 
     async def keep(self, queue: str, item: str) -> None:

@@ -11,6 +11,8 @@ class LocalCoordinator:
         self._claims: dict[str, float] = {}
         # Kept only as long as the process lives: one process has nobody to share them with.
         self._queues: dict[str, list[str]] = {}
+        # Held keys: (value, expiry). Few (one per run under way), freed by `release`.
+        self._held: dict[str, tuple[str, float]] = {}
         self._max_keys = max_keys
 
     def _expire(self, now: float) -> None:
@@ -38,6 +40,22 @@ class LocalCoordinator:
         self._claims[key] = now + ttl
         return True
 
+    async def hold(self, key: str, value: str, ttl: float) -> str | None:
+        now = time.monotonic()
+        self._held = {k: held for k, held in self._held.items() if held[1] > now}
+        held = self._held.get(key)
+        if held is not None:
+            return held[0]
+        self._held[key] = (value, now + ttl)
+        return None
+
+    async def release(self, key: str, value: str) -> bool:
+        held = self._held.get(key)
+        if held is None or held[0] != value or held[1] <= time.monotonic():
+            return False
+        del self._held[key]
+        return True
+
     async def keep(self, queue: str, item: str) -> None:
         self._queues.setdefault(queue, []).append(item)
 
@@ -54,3 +72,4 @@ class LocalCoordinator:
 
     async def close(self) -> None:
         self._claims.clear()
+        self._held.clear()

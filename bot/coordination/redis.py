@@ -16,6 +16,17 @@ from bot import metrics
 from bot.errors import CoordinatorUnavailable
 from bot.redact import redact_text
 
+# SET NX, or the holder's value: one atomic step (SET ... NX GET needs Redis 7).
+_HOLD = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])
+"""
+# Delete only while it still holds this caller's value: an expired, re-taken key stays.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class RedisCoordinator:
     def __init__(self, url: str, *, prefix: str = "chatops:", timeout: float = 2.0) -> None:
@@ -25,6 +36,8 @@ class RedisCoordinator:
         self._prefix = prefix
         self._claims: list[tuple[str, int, asyncio.Future[bool]]] = []  # for the next pipeline
         self._sending: set[asyncio.Task[None]] = set()
+        self._hold = self._redis.register_script(_HOLD)
+        self._release = self._redis.register_script(_RELEASE)
 
     def _fail(self, exc: Exception) -> CoordinatorUnavailable:
         metrics.REDIS_ERRORS.labels("coordinator").inc()
@@ -61,6 +74,21 @@ class RedisCoordinator:
         for (_, _, claimed), result in zip(claims, results, strict=True):
             if not claimed.done():  # its request may have given up waiting
                 claimed.set_result(bool(result))
+
+    async def hold(self, key: str, value: str, ttl: float) -> str | None:
+        try:
+            holder = await self._hold(
+                keys=[self._prefix + "hold:" + key], args=[value, max(1, int(ttl * 1000))]
+            )
+        except (RedisError, OSError) as exc:
+            raise self._fail(exc) from exc
+        return None if holder is None else str(holder)
+
+    async def release(self, key: str, value: str) -> bool:
+        try:
+            return bool(await self._release(keys=[self._prefix + "hold:" + key], args=[value]))
+        except (RedisError, OSError) as exc:
+            raise self._fail(exc) from exc
 
     async def keep(self, queue: str, item: str) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +14,15 @@ from bot import audit, dedup, metrics, outbox, refs
 from bot.audit import AuditRecord
 from bot.catalog import Service
 from bot.clock import Clock
+from bot.coordination.base import Coordinator
 from bot.diagnostics import delivery
 from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
-from bot.diagnostics.runs import DiagnosisRunning, RunningDiagnosis
+from bot.diagnostics.runs import DiagnosisRunning, RunningDiagnosis, held_run, held_value
 from bot.errors import (
+    CoordinatorUnavailable,
     NotFound,
     NotifierError,
     PermissionDenied,
@@ -36,6 +39,10 @@ from bot.store import Store, Tx
 from bot.targets.http import HttpClient
 
 log = logging.getLogger(__name__)
+
+# A run's shared hold outlives its slowest check by this much (planning, the "Diagnosing"
+# reply, recording): a replica that crashed mid-run frees the service by itself after that.
+HOLD_MARGIN = 60.0
 
 
 def _echo(text: str) -> str:
@@ -61,6 +68,10 @@ def _run_key(service: str, checks: Sequence[str]) -> tuple[str, tuple[str, ...]]
     return service.lower(), tuple(sorted({c.lower() for c in checks}))
 
 
+def _hold_key(key: tuple[str, tuple[str, ...]]) -> str:
+    return f"diagnosis:{key[0]}:{','.join(key[1])}"
+
+
 class DiagnosticsService:
     """`/diagnose <service> [check ...]` without Slack: validate, run, advise, record."""
 
@@ -74,8 +85,10 @@ class DiagnosticsService:
         http_client: HttpClient | None = None,
         dispatcher: OutboxDispatcher | None = None,
         notifier: delivery.DiagnosisNotifier | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.coordinator = coordinator
         self.notifier = notifier
         self.policy = policy
         self.store = store
@@ -83,8 +96,9 @@ class DiagnosticsService:
         self.permissions = permissions
         self.http_client = http_client or HttpClient()
         # Runs under way, by service and checks: a double click or twenty responders at once
-        # share one run instead of hitting an overloaded system twenty times. Per process
-        # (the coordinator's claims cannot be released or read back); freed in a `finally`.
+        # share one run instead of hitting an overloaded system twenty times. This table is
+        # the fast path of this process; the coordinator's hold shares the run with the other
+        # replicas (with Redis). Both are freed in a `finally`.
         self._running: dict[tuple[str, tuple[str, ...]], RunningDiagnosis] = {}
 
     def running(self, service: str, checks: Sequence[str] = ()) -> RunningDiagnosis | None:
@@ -143,10 +157,11 @@ class DiagnosticsService:
         own runs for an incident without a war room). A drill's report suggests no
         remediation that writes, only advice done by hand.
 
-        A person's run of a service and checks already running in this process raises
-        DiagnosisRunning (who started it, when, where it goes) and runs nothing; the bot's
-        own runs (alerts, drills) belong to their incident's timeline and run all the same.
-        `on_start` is awaited once the run is this caller's, before any check runs.
+        A person's run of a service and checks already running in this process, or (with
+        Redis) on another replica, raises DiagnosisRunning (who started it, when, where it
+        goes) and runs nothing; the bot's own runs (alerts, drills) belong to their incident's
+        timeline and run all the same. Redis down: the run goes ahead, shared in this process
+        only. `on_start` is awaited once the run is this caller's, before any check runs.
         """
         await self.check(service, actor, checks)
         key = _run_key(service, checks)
@@ -157,15 +172,55 @@ class DiagnosticsService:
             self._running[key] = RunningDiagnosis(
                 key[0], key[1], actor.user_id, self.clock.now(), channel_id
             )
+        held: str | None = None
         try:
+            if under_way is None:
+                held = await self._hold(key, self._running[key], refuse=not actor.is_system)
             if on_start is not None:
                 await on_start()
             return await self._diagnose(
                 service, actor, checks, channel_id, request_id, via, incident_id
             )
         finally:
-            if under_way is None:  # freed at once, however the run ended (crash, timeout)
-                del self._running[key]
+            try:
+                if held is not None:
+                    await self._release(key, held)
+            finally:
+                if under_way is None:  # freed at once, however the run ended (crash, timeout)
+                    del self._running[key]
+
+    async def _hold(
+        self, key: tuple[str, tuple[str, ...]], running: RunningDiagnosis, *, refuse: bool
+    ) -> str | None:
+        """Hold the run for every replica: the value held, or None when nothing is held (no
+        coordinator, Redis down, the bot's own run of one held elsewhere). DiagnosisRunning
+        when another replica holds it and `refuse`."""
+        if self.coordinator is None:
+            return None
+        # The run can take as long as its slowest check: the hold outlives that.
+        ttl = max((c.timeout for c in self.plan(key[0], key[1])), default=0.0) + HOLD_MARGIN
+        value = held_value(running, uuid.uuid4().hex)
+        try:
+            holder = await self.coordinator.hold(_hold_key(key), value, ttl)
+        except CoordinatorUnavailable as exc:
+            log.warning("diagnosis of %s runs unshared with other replicas: %s", key[0], exc)
+            return None
+        if holder is None:
+            return value
+        other = held_run(holder)
+        if other is None:
+            log.warning("diagnosis of %s: unreadable hold %.200r, running anyway", key[0], holder)
+        elif refuse:
+            raise DiagnosisRunning(other)
+        return None
+
+    async def _release(self, key: tuple[str, tuple[str, ...]], value: str) -> None:
+        if self.coordinator is None:  # only a coordinator's hold has a value
+            return
+        try:
+            await self.coordinator.release(_hold_key(key), value)
+        except CoordinatorUnavailable as exc:  # its TTL frees it
+            log.warning("diagnosis of %s: hold not released: %s", key[0], exc)
 
     async def _diagnose(
         self,

@@ -39,6 +39,51 @@ async def test_the_local_coordinator_lets_expired_keys_go_as_it_claims() -> None
     assert not await local.claim("req:again", 60)
 
 
+async def test_hold_is_granted_once_and_tells_the_others_who_holds_it(
+    coordinator: Coordinator,
+) -> None:
+    results = await asyncio.gather(
+        *(coordinator.hold("run:web", f"run-{n}", 60) for n in range(10))
+    )
+    assert results.count(None) == 1
+    holder = f"run-{results.index(None)}"
+    assert [r for r in results if r is not None] == [holder] * 9
+    assert await coordinator.hold("run:api", "other", 60) is None  # another key, its own hold
+    assert await coordinator.claim("run:web", 60)  # claims and holds do not share keys
+
+
+async def test_release_frees_only_the_value_it_holds(coordinator: Coordinator) -> None:
+    assert await coordinator.hold("run:web", "first", 60) is None
+    assert not await coordinator.release("run:web", "second")  # not the holder: nothing freed
+    assert await coordinator.hold("run:web", "second", 60) == "first"
+    assert await coordinator.release("run:web", "first")
+    assert not await coordinator.release("run:web", "first")  # freed already
+    assert await coordinator.hold("run:web", "second", 60) is None
+
+
+async def test_a_hold_expires_and_its_late_release_frees_nothing(coordinator: Coordinator) -> None:
+    """A holder that outlived its TTL (a crashed or stuck replica) must not free the key the
+    next run took meanwhile."""
+    assert await coordinator.hold("run:web", "crashed", 0.05) is None
+    await asyncio.sleep(0.1)
+    assert await coordinator.hold("run:web", "next", 60) is None
+    assert not await coordinator.release("run:web", "crashed")
+    assert await coordinator.hold("run:web", "third", 60) == "next"
+
+
+async def test_holds_are_shared_by_two_redis_coordinators(redis_url: str) -> None:
+    """Two replicas, one Redis: the second sees the first's hold, and its release."""
+    first, second = RedisCoordinator(redis_url), RedisCoordinator(redis_url)
+    try:
+        assert await first.hold("run:web", '{"actor": "U0ALICE"}', 60) is None
+        assert await second.hold("run:web", "mine", 60) == '{"actor": "U0ALICE"}'
+        assert await first.release("run:web", '{"actor": "U0ALICE"}')
+        assert await second.hold("run:web", "mine", 60) is None
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_kept_items_stay_in_order_until_forgotten(coordinator: Coordinator) -> None:
     assert await coordinator.kept("pins", 10) == []
     for item in ("a", "b", "c"):
@@ -61,6 +106,10 @@ async def test_redis_down_is_coordinator_unavailable() -> None:
             await coordinator.ping()
         with pytest.raises(CoordinatorUnavailable):
             await coordinator.keep("pins", "a")
+        with pytest.raises(CoordinatorUnavailable):
+            await coordinator.hold("run:web", "a", 1)
+        with pytest.raises(CoordinatorUnavailable):
+            await coordinator.release("run:web", "a")
     finally:
         await coordinator.close()
 
