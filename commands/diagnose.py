@@ -59,7 +59,7 @@ async def run_diagnosis(
     announcement channel)."""
 
     async def started() -> None:
-        await ctx.reply(views.acked(service))
+        await ctx.reply(views.acked(service, checks))
 
     async def work() -> None:
         try:
@@ -100,6 +100,9 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         if words is None:
             return
+        # `/diagnose checkout,postgres` as `/diagnose checkout postgres`: a comma was read as
+        # part of the name ("No service called 'checkoutpostgres'").
+        words = [part for word in words for part in word.split(",") if part]
         if not words or words[0].lower() == "help":
             # Answered from the policy in memory, on the ack itself.
             await ack(response_type="ephemeral", text=views.usage(diagnostics.service_names()))

@@ -61,8 +61,11 @@ def usage(services: Sequence[str], problem: str = "") -> str:
     return f"{lead}Usage: {USAGE}. Services in the catalog: {names}."
 
 
-def acked(service: str) -> str:
-    return f"Diagnosing `{_clean(service[:40])}`: every check runs now; results here shortly."
+def acked(service: str, checks: Sequence[str] = ()) -> str:
+    """The run has started: the checks named, or every check of the service."""
+    named = ", ".join(f"`{_clean(c[:40])}`" for c in checks[:10])
+    what = f"the {named} checks run" if checks else "every check runs"
+    return f"Diagnosing `{_clean(service[:40])}`: {what} now; results here shortly."
 
 
 def already_running(running: RunningDiagnosis) -> str:

@@ -251,3 +251,19 @@ async def test_a_second_click_while_an_incidents_services_run_starts_none_of_the
     await harness.settle()
     assert sorted(slow_endpoint.hits) == ["/health", "/ready"]
     assert len(_summaries(harness, room, "api")) == 1
+
+
+async def test_a_service_and_its_checks_may_be_written_with_commas(
+    make_harness: HarnessFactory, slow_endpoint: SlowEndpoint
+) -> None:
+    # `/diagnose web,http` answered "No service called 'webhttp'"; the answer said every
+    # check runs even when only some were named.
+    slow_endpoint.gate.set()
+    harness = await _harness(make_harness, slow_endpoint)
+    await harness.command("web,http", command="/diagnose", user_id="U0ALICE", channel_id="C0OPS")
+    [started] = await harness.replies()
+    assert started["text"] == "Diagnosing `web`: the `http` checks run now; results here shortly."
+    await harness.settle()
+    await until(lambda: len(_summaries(harness, "C0OPS")) == 1, "the summary")
+    response = await harness.command(",", command="/diagnose", user_id="U0ALICE")
+    assert "Usage: `/diagnose" in str(response.body)  # on the ack, as for no words at all
