@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.slow_endpoint import slow_endpoint  # noqa: F401 (a fixture of the diagnosis tests)
 from tests.harness import BotHarness, start_harness
 
 HarnessFactory = Callable[..., Awaitable[BotHarness]]

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 
 from bot.clock import SystemClock
 from bot.coordination.redis import RedisCoordinator
@@ -25,45 +23,13 @@ from bot.policy import Policy
 from bot.store import create_store, migrate
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with
+from tests.e2e.slow_endpoint import SlowEndpoint
 from tests.harness import BotHarness
 from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 HOLD = "chatops:hold:diagnosis:web:"  # the coordinator's key for `web`, every check
-
-
-@dataclass
-class SlowEndpoint:
-    """An HTTP health endpoint that answers only once `gate` is set; counts its requests."""
-
-    url: str
-    gate: asyncio.Event
-    hits: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
-    endpoint = SlowEndpoint(url="", gate=asyncio.Event())
-
-    async def health(request: web.Request) -> web.Response:
-        endpoint.hits.append(request.path)
-        await endpoint.gate.wait()
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/health", health)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    endpoint.url = f"http://127.0.0.1:{port}/health"
-    try:
-        yield endpoint
-    finally:
-        endpoint.gate.set()
-        await runner.cleanup()
 
 
 def _policy(endpoint: SlowEndpoint) -> Policy:

@@ -5,54 +5,18 @@ is told who started it, when and where its result goes. A run that ended frees t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Severity
 from bot.slack import diagnosis_blocks as views
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import pinned_summary, policy_with
+from tests.e2e.slow_endpoint import SlowEndpoint
 from tests.harness import BotHarness
 from tests.waiting import until
-
-
-@dataclass
-class SlowEndpoint:
-    """An HTTP health endpoint that answers only once `gate` is set; counts its requests."""
-
-    url: str
-    gate: asyncio.Event
-    hits: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
-    endpoint = SlowEndpoint(url="", gate=asyncio.Event())
-
-    async def health(request: web.Request) -> web.Response:
-        endpoint.hits.append(request.path)
-        await endpoint.gate.wait()
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", health)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    endpoint.url = f"http://127.0.0.1:{port}/health"
-    try:
-        yield endpoint
-    finally:
-        endpoint.gate.set()
-        await runner.cleanup()
 
 
 async def _harness(make_harness: HarnessFactory, endpoint: SlowEndpoint) -> BotHarness:

@@ -1,0 +1,45 @@
+"""A slow HTTP health endpoint for the diagnosis tests: it answers only once the test lets it,
+so runs overlap (tests/e2e/test_diagnose_single_flight.py, test_diagnose_replicas.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+
+@dataclass
+class SlowEndpoint:
+    """An HTTP health endpoint that answers only once `gate` is set; counts its requests."""
+
+    url: str
+    gate: asyncio.Event
+    hits: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
+    endpoint = SlowEndpoint(url="", gate=asyncio.Event())
+
+    async def health(request: web.Request) -> web.Response:
+        endpoint.hits.append(request.path)
+        await endpoint.gate.wait()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    endpoint.url = f"http://127.0.0.1:{port}/health"
+    try:
+        yield endpoint
+    finally:
+        endpoint.gate.set()
+        await runner.cleanup()
