@@ -281,9 +281,14 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return parse_policy(default_policy_text(), source="<built-in policy>")
     file = Path(path)
     try:
-        text = file.read_text()
+        text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read policy file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: not a text file (YAML in UTF-8): byte {exc.object[exc.start]:#04x}"
+            f" at offset {exc.start}"
+        ) from None
     return parse_policy(text, source=str(file))
 
 
@@ -302,12 +307,48 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
 
 def _parse_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
+    _check_size(data, source)
+    return data
+
+
+# A policy holds a few hundred values. YAML aliases can make a few lines stand for billions
+# of them, or for a list that contains itself: validation would walk them for ever.
+MAX_POLICY_VALUES = 100_000
+MAX_POLICY_DEPTH = 64
+
+
+def _check_size(data: Any, source: str) -> None:
+    """Refuse a document that expands beyond MAX_POLICY_VALUES values (aliases counted each
+    time they are used), nests deeper than MAX_POLICY_DEPTH, or contains itself."""
+    count = 0
+
+    def walk(value: Any, ancestors: tuple[int, ...]) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_POLICY_VALUES:
+            raise ConfigError(
+                f"{source}: the policy expands to more than {MAX_POLICY_VALUES:,} values"
+                " (YAML aliases repeating one another?)"
+            )
+        if not isinstance(value, dict | list):
+            return
+        if id(value) in ancestors:
+            raise ConfigError(f"{source}: a YAML alias refers to a value that contains it")
+        if len(ancestors) >= MAX_POLICY_DEPTH:
+            raise ConfigError(f"{source}: nested more than {MAX_POLICY_DEPTH} levels deep")
+        inner = (*ancestors, id(value))
+        for child in value.values() if isinstance(value, dict) else value:
+            walk(child, inner)
+
+    walk(data, ())
 
 
 def _describe(error: ErrorDetails, source: str, lines: dict[tuple[str, ...], int]) -> str:

@@ -125,3 +125,43 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
         parse_policy("a: 1\n  b: [\n", source="p.yml")
     with pytest.raises(ConfigError, match="cannot read policy file"):
         load_policy(tmp_path / "missing.yml")
+
+
+def test_a_binary_file_is_refused_with_its_first_bad_byte(tmp_path: Path) -> None:
+    """A policy saved in another encoding, or not a text file at all: no traceback."""
+    path = tmp_path / "policy.yml"
+    path.write_bytes(b"\x00\xff\xfe garbage")
+    with pytest.raises(ConfigError, match=r"policy.yml: not a text file .*0xff at offset 1"):
+        load_policy(path)
+
+
+def test_aliases_that_repeat_one_another_are_refused_before_validation() -> None:
+    """A few lines of anchors and aliases standing for 9**9 values ("billion laughs") are
+    refused at once: validating them ran for minutes."""
+    text = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    previous = "a"
+    for n in range(1, 9):
+        text += f"b{n}: &b{n} [{', '.join([f'*{previous}'] * 9)}]\n"
+        previous = f"b{n}"
+    with pytest.raises(ConfigError, match=r"p.yml: the policy expands to more than 100,000"):
+        parse_policy(text, source="p.yml")
+
+
+def test_an_alias_inside_its_own_value_is_refused() -> None:
+    """`a: &a [*a]` is a list that contains itself: it ended in a RecursionError."""
+    with pytest.raises(ConfigError, match=r"p.yml: a YAML alias refers to a value that contains"):
+        parse_policy("a: &a [1, *a]\n", source="p.yml")
+
+
+def test_anchors_used_a_few_times_still_load() -> None:
+    """Aliases are fine in a policy of ordinary size (a roles list reused, say)."""
+    text = MINIMAL.replace("P0: {", "P0: &fast {").replace(
+        "P1: {ack_within: 30m, resolve_within: 4h, update_every: 1h}", "P1: *fast"
+    )
+    policy = parse_policy(text)
+    assert policy.severities[Severity.P1] == policy.severities[Severity.P0]
+
+
+def test_nesting_thousands_deep_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"p.yml: .*nested"):
+        parse_policy("a: " + "[" * 3000 + "]" * 3000 + "\n", source="p.yml")
