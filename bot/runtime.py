@@ -166,7 +166,14 @@ def create_bot(
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly (exit status 0, outbox kept)."""
-    await bot.start(host, port)
+    try:
+        await bot.start(host, port)
+    except BaseException:
+        # Half started (the database down, the port taken): what did start is closed, or
+        # the exit reports an unclosed Slack client session after the real error.
+        with contextlib.suppress(Exception):
+            await bot.stop()
+        raise
     # What start-up built (modules, the policy, the app) lives as long as the process: kept
     # out of every later collection, a full one scans only what requests left, not all of it
     # (it stalled a burst of acks for tens of ms: bench/README.md, ack_latency.py).

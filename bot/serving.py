@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import resource
 import socket
 from collections import OrderedDict
@@ -30,6 +31,8 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+
+from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +327,11 @@ class GuardedServer:
         self._loop = asyncio.get_running_loop()
         self._factory = self.guard.protocol_factory(self.runner.server)  # type: ignore[arg-type]  # runner.server is set by setup() just above
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        try:
+            self._sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        except OSError as exc:  # the port taken, or not ours to bind: a setting to change
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConfigError(f"cannot listen on {host}:{port}: {reason} (--host, --port)") from exc
         self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self._loop.add_reader(self._sock.fileno(), self._accept)

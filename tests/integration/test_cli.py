@@ -7,14 +7,16 @@ the developer's shell never leak into a test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -48,6 +50,14 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def socket_closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on while the block runs (bound, never listening)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
 
 
 def _cli(
@@ -87,6 +97,40 @@ def test_run_with_malformed_database_url_exits_2_naming_it(tmp_path: Path) -> No
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "DATABASE_URL" in lines[0]
+
+
+def test_run_on_a_port_already_taken_exits_2_naming_it(tmp_path: Path) -> None:
+    """Another process on the port: one line naming the address, no traceback, and nothing
+    left open behind it (an unclosed Slack client session was reported at exit)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET="s",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        )
+        result = _cli("run", "--host", "127.0.0.1", "--port", str(port), cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"chatops-bot: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert "Unclosed" not in result.stderr
+
+
+def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: Path) -> None:
+    with socket_closed_port() as port:
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET="s",
+            DATABASE_URL=f"postgresql://chatops@127.0.0.1:{port}/chatops",
+        )
+        result = _cli("run", "--host", "127.0.0.1", "--port", "0", cwd=tmp_path, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "chatops-bot: PostgreSQL is unavailable" in result.stderr
+    assert "Unclosed client session" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(
