@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -46,6 +47,43 @@ def _pace_listener_clients(app: AsyncApp, client: PacedWebClient) -> None:
         await next()
 
 
+class _ClientTokenWins(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself, then warns that the client's
+    token wins over it and that `authorize` ignores it: the same token, so nothing an operator
+    should be told at every start ("token will be ignored" sends them looking for a fault)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("`token`" in message and ("unused" in message or "ignored" in message))
+
+
+@contextlib.contextmanager
+def _quiet_about_the_environment_token() -> Iterator[None]:
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+    quiet = _ClientTokenWins()
+    bolt_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        bolt_log.removeFilter(quiet)
+
+
+def _new_app(
+    client: AsyncWebClient, authorize: Callable[..., Awaitable[AuthorizeResult]]
+) -> AsyncApp:
+    return AsyncApp(
+        client=client,
+        # One auth.test for every request, and commands still answered while it fails.
+        authorize=authorize,
+        # Checked once: bot.server verifies Slack's signature on the raw bytes before anything
+        # parses them; Socket Mode's messages come over the app token's own connection.
+        request_verification_enabled=False,
+        process_before_response=False,
+        # A click or form no listener takes reaches on_error below, to be answered.
+        raise_error_for_unhandled_request=True,
+    )
+
+
 def build_app(
     services: Services,
     *,
@@ -61,17 +99,8 @@ def build_app(
     ) -> AuthorizeResult:
         return await auth.authorize(enterprise_id, team_id, user_id)
 
-    app = AsyncApp(
-        client=client,
-        # One auth.test for every request, and commands still answered while it fails.
-        authorize=authorize,
-        # Checked once: bot.server verifies Slack's signature on the raw bytes before anything
-        # parses them; Socket Mode's messages come over the app token's own connection.
-        request_verification_enabled=False,
-        process_before_response=False,
-        # A click or form no listener takes reaches on_error below, to be answered.
-        raise_error_for_unhandled_request=True,
-    )
+    with _quiet_about_the_environment_token():
+        app = _new_app(client, authorize)
     if isinstance(client, PacedWebClient):
         _pace_listener_clients(app, client)
     middleware.install(app, services.coordinator, auth)

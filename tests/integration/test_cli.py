@@ -117,6 +117,9 @@ def test_run_on_a_port_already_taken_exits_2_naming_it(tmp_path: Path) -> None:
     )
     assert "Traceback" not in result.stderr
     assert "Unclosed" not in result.stderr
+    # Nor Bolt's warnings that SLACK_BOT_TOKEN "will be unused" / "will be ignored" (the
+    # client's token is that same token), said at every start before.
+    assert "`token`" not in result.stderr, result.stderr
 
 
 def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: Path) -> None:
