@@ -130,9 +130,21 @@ def names_of(alerts: list[StoredAlert], limit: int = 5) -> str:
 def silence_answer(done: Silenced) -> str:
     """The clicker's private answer."""
     until = t.slack_date(done.ends_at)
+    if not done.confirmed:
+        return (
+            f"The bot's record says these alerts are silenced until {until}, but Alertmanager"
+            " could not be reached to confirm it: check its silences page."
+        )
+    ended = ""
+    if done.ended_early:
+        first = done.ended_early[0]
+        ended = (
+            f"The earlier silence was ended in Alertmanager at {t.slack_date(first.ended_at)},"
+            f" before its planned end at {t.slack_date(first.planned_end)}. "
+        )
     if not done.changed:
-        return f"These alerts are already silenced in Alertmanager (until {until})."
-    return (
+        return ended + f"These alerts are already silenced in Alertmanager (until {until})."
+    return ended + (
         f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
         f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself."
     )

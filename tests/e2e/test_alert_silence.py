@@ -169,3 +169,75 @@ async def test_once_the_silence_expired_the_button_silences_again(
         await alerts.harness.settle()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         assert [e.kind for e in events].count("alerts_silenced") == 2
+
+
+async def test_a_silence_ended_by_hand_in_alertmanager_is_learned_and_made_again(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone expired the bot's silence in Alertmanager's UI ten minutes in. A click then
+    answered "already silenced (until <its recorded end>)" and silenced nothing, while
+    Alertmanager paged again: the bot now asks Alertmanager, records that the silence ended
+    by hand (a timeline line), and silences again."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        [first] = alertmanager.silences()
+
+        async with aiohttp.ClientSession() as session:  # expired by hand, as its UI does
+            async with session.delete(f"{alertmanager.url}/api/v2/silence/{first['id']}") as r:
+                assert r.status == 200, await r.text()
+        assert alertmanager.silences()[0]["status"]["state"] == "expired"
+
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" not in answer["text"], answer
+        assert "ended in Alertmanager" in answer["text"], answer
+        assert "Silenced 1 alert" in answer["text"], answer
+        states = sorted(s["status"]["state"] for s in alertmanager.silences())
+        assert states == ["active", "expired"]
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        kinds = [e.kind for e in events]
+        assert kinds.count("alerts_silenced") == 2
+        [ended] = [e for e in events if e.kind == "alerts_silence_ended"]
+        assert first["id"] in ended.text and "ended by hand in Alertmanager" in ended.text
+        assert kinds.index("alerts_silence_ended") < len(kinds) - 1 - kinds[::-1].index(
+            "alerts_silenced"
+        )
+
+        # The new one runs: a third click says so, with Alertmanager's end, and makes none.
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" in answer["text"] and "ended" not in answer["text"], answer
+        assert len(alertmanager.silences()) == 2
+
+
+async def test_a_running_silence_alertmanager_cannot_confirm_is_said_so(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        await alerts.harness.replies()
+        alertmanager.stop()
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "could not be reached to confirm" in answer["text"], answer
