@@ -19,7 +19,7 @@ import aiohttp
 
 from bot import refs
 from bot.alerts import storage
-from bot.alerts.models import parse_time
+from bot.alerts.models import MAX_VALUE, parse_time
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, NotFound, PermissionDenied
@@ -79,11 +79,24 @@ def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
 
 
 def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
-    """Alertmanager's matchers for one set of labels, in a stable order."""
+    """Alertmanager's matchers for one set of labels, in a stable order.
+
+    A value as long as the cut (bot.alerts.models.MAX_VALUE) may be the start of a longer
+    one: an equality matcher would miss the real alert, and leaving the label out would
+    silence its neighbours that differ only there. It matches as a prefix instead (a regex,
+    which Alertmanager anchors): the value as recorded followed by anything."""
     return [
-        {"name": name, "value": value, "isRegex": False, "isEqual": True}
+        {"name": name, "value": _prefix(value), "isRegex": True, "isEqual": True}
+        if len(value) >= MAX_VALUE
+        else {"name": name, "value": value, "isRegex": False, "isEqual": True}
         for name, value in sorted(labels.items())
     ]
+
+
+def _prefix(value: str) -> str:
+    # Go's RE2 takes every escaped ASCII punctuation (and space) as itself.
+    escaped = "".join(f"\\{c}" if c.isascii() and not c.isalnum() else c for c in value)
+    return escaped + ".*"
 
 
 def _utc(value: datetime) -> str:

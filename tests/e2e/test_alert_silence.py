@@ -20,6 +20,7 @@ from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import posts
 from tests.monitoring import AlertmanagerServer
 from tests.servers import ServerUnavailable, free_port
+from tests.waiting import until
 
 __all__ = ["health_url"]  # the fixture, used here
 
@@ -241,3 +242,58 @@ async def test_a_running_silence_alertmanager_cannot_confirm_is_said_so(
         await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
         [answer] = await alerts.harness.replies()
         assert "could not be reached to confirm" in answer["text"], answer
+
+
+async def test_a_silence_matches_an_alert_whose_label_value_was_cut(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A label value over 4,000 characters is cut when read (bot.alerts.models). The silence
+    was made with the cut value as an equality matcher: Alertmanager's alert, whose value is
+    whole, did not match it, and kept paging while the bot said it was silenced. The cut value
+    now matches as a prefix; an alert that differs within it is still not silenced."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    long_value = "k8s-pod-labels: " + "app=checkout,tier=web;(x)[y]{z}.*+?|^$\\ " * 120
+    assert len(long_value) > 4000
+    other_value = "X" + long_value[1:]  # differs in its first character
+    now = datetime.now(UTC)
+
+    def in_alertmanager(detail: str) -> dict[str, object]:
+        labels = alert("HighErrorRate", "checkout", detail=detail)["labels"]
+        return {
+            "labels": labels,
+            "annotations": {"summary": "5xx"},
+            "startsAt": now.isoformat(),
+            "endsAt": now.replace(year=now.year + 1).isoformat(),
+        }
+
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        async with alerts.session.post(
+            f"{alertmanager.url}/api/v2/alerts",
+            json=[in_alertmanager(long_value), in_alertmanager(other_value)],
+        ) as response:
+            assert response.status == 200, await response.text()
+        await alerts.send(alert("HighErrorRate", "checkout", detail=long_value))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        [row] = await alerts.alert_rows()
+        assert len(json.loads(row["labels"])["detail"]) == 4000  # cut when read
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        [silence] = alertmanager.silences()
+
+        def silenced() -> dict[str, list[str]]:
+            return {
+                a["labels"]["detail"][:1]: a["status"]["silencedBy"] for a in alertmanager.alerts()
+            }
+
+        async def settled() -> bool:
+            return len(silenced()) == 2 and bool(silenced()["k"])
+
+        await until(settled, "Alertmanager to mark the alert silenced")
+        assert silenced() == {"k": [silence["id"]], "X": []}
