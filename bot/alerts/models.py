@@ -68,6 +68,8 @@ FIRING = "firing"
 RESOLVED = "resolved"
 # Alertmanager's "no end yet" (Go's zero time) and anything before 1971 mean no time.
 _ZERO_TIME = datetime(1971, 1, 1, tzinfo=UTC)
+# The start a generic alert sent without `started_at` is recorded with (a time no alert has).
+NO_START = _ZERO_TIME
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -271,7 +273,7 @@ def read_generic(
                 source="generic",
                 fingerprint=f"generic:{item.dedup_key}",
                 # Without started_at, the dedup key alone names the occurrence.
-                starts_at=started or datetime(1971, 1, 1, tzinfo=UTC),
+                starts_at=started or NO_START,
                 status=item.status,
                 labels=labels,
                 annotations=annotations,

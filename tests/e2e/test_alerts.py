@@ -388,3 +388,19 @@ async def test_large_and_oversized_bodies(alerts: Alerts) -> None:
         assert answer.status == 413
     async with alerts.session.post(alerts.url(), data=huge, headers=headers) as answer:
         assert answer.status == 413
+
+
+async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: Alerts) -> None:
+    """A generic alert sent without `started_at` is recorded as starting in 1971 (its
+    dedup key alone names it): the catch-up said "Queue stuck since 1 Jan 1971"."""
+    generic = {"title": "Queue stuck", "dedup_key": "q-1", "service": "checkout"}
+    generic["severity"] = "critical"
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    [firing] = (await alerts.harness.services.catchup.catchup(incident.id)).alerts
+    assert firing.since is not None
+    assert abs((firing.since - alerts.harness.services.clock.now()).total_seconds()) < 3600
+    answer = await reply(alerts.harness, f"catchup {incident.id}")
+    assert "Queue stuck since" in answer and "1971" not in answer, answer
