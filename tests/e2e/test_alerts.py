@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.models import SYSTEM, Status
+from bot.models import SYSTEM, Actor, Severity, Status
 from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
@@ -298,7 +298,8 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     await _settled(alerts)
     assert await _outcomes(alerts) == ["declared", "attached"]
     [incident] = await alerts.incidents()
-    assert incident.services == ("billing",) and incident.severity == "P2"
+    # The warning opened a P2; Grafana's critical alert joining raised it.
+    assert incident.services == ("billing",) and incident.severity == "P1"
     # Only Alertmanager's alerts can be silenced from Slack: no Silence button on the
     # generic or Grafana ones (it was offered, and every click failed).
     batches = [
@@ -404,3 +405,35 @@ async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: A
     assert abs((firing.since - alerts.harness.services.clock.now()).total_seconds()) < 3600
     answer = await reply(alerts.harness, f"catchup {incident.id}")
     assert "Queue stuck since" in answer and "1971" not in answer, answer
+
+
+async def test_a_more_severe_alert_joining_raises_the_severity(alerts: Alerts) -> None:
+    """A warning opened a P2 (no war room, nobody paged beyond its level); the critical
+    alert that followed for the same service only joined it: the P1 it calls for, with its
+    war room and pages, never came. Now it raises the severity, as a person would, unless a
+    person has set the severity themselves."""
+    await alerts.send(alert("HighLatency", "checkout", severity="warning"))
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.severity == "P2" and incident.channel_id is None
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "attached"]
+    raised = await alerts.harness.services.incidents.get(incident.id)
+    assert raised.severity == "P1" and raised.channel_id is not None  # its war room opened
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    [line] = [e for e in events if e.kind == "severity_changed"]
+    assert line.text == "Severity P2 → P1 by the bot" and line.actor == SYSTEM.user_id
+    # A lower one joining lowers nothing.
+    await alerts.send(alert("DiskFilling", "checkout", severity="info"))
+    await _settled(alerts)
+    assert (await alerts.harness.services.incidents.get(incident.id)).severity == "P1"
+
+    # A person judged it a P2: the next critical alert leaves their severity alone.
+    await alerts.harness.services.incidents.change_severity(
+        incident.id, Actor("U0ALICE"), severity=Severity.P2
+    )
+    await alerts.send(alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z"))
+    await _settled(alerts)
+    assert (await alerts.harness.services.incidents.get(incident.id)).severity == "P2"
