@@ -29,7 +29,11 @@ def silence_value(incident_id: str, batch: int) -> str:
 def read_silence_value(value: str) -> tuple[str, int]:
     """(incident ID, batch) from a Silence button's value; ValueError when it is not one."""
     incident_id, _, batch = value.rpartition(":")
-    return incident_id, int(batch)
+    number = int(batch)
+    # A batch number is a small counter; an edited value past SQLite's integers was a 500.
+    if not 0 < number < 2**31:
+        raise ValueError(f"batch {number} is out of range")
+    return incident_id, number
 
 
 def _link(text: str, url: str) -> str:

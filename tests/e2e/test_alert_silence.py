@@ -297,3 +297,21 @@ async def test_a_silence_matches_an_alert_whose_label_value_was_cut(
 
         await until(settled, "Alertmanager to mark the alert silenced")
         assert silenced() == {"k": [silence["id"]], "X": []}
+
+
+async def test_an_edited_silence_button_is_refused_plainly(
+    make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch number past SQLite's integers answered "Something went wrong on my side"
+    (a traceback), and a value naming no batch was followed by the usage of /incident."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, f"http://127.0.0.1:{free_port()}") as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        for value in (f"{incident.id}:99999999999999999999", f"{incident.id}:0", "junk"):
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id="C0ROOM", user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"] == "That button does not name a batch of alerts.", answer
