@@ -9,7 +9,9 @@ a batch already silenced is not silenced twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,8 +23,9 @@ from bot import refs
 from bot.alerts import storage
 from bot.alerts.models import MAX_VALUE, parse_time
 from bot.alerts.storage import StoredAlert
+from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, NotFound, PermissionDenied
+from bot.errors import Conflict, CoordinatorUnavailable, NotFound, PermissionDenied
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
@@ -112,11 +115,13 @@ class SilenceService:
         config: AlertsConfig,
         changes: IncidentChanges,
         permissions: Permissions,
+        coordinator: Coordinator | None = None,
         timeout: float = 10.0,
     ) -> None:
         self.config = config
         self.changes = changes
         self.permissions = permissions
+        self.coordinator = coordinator or LocalCoordinator()
         self.timeout = timeout
 
     def _session(self) -> aiohttp.ClientSession:
@@ -137,6 +142,28 @@ class SilenceService:
         if url is None:
             raise Conflict("No Alertmanager is configured (alerts.alertmanager_url).")
         incident_id = well_formed_id(incident_id)
+        # One click at a time per batch, on every replica: two at once (a double click, two
+        # responders) each found nothing recorded and each made a silence.
+        key, value = f"alerts.silence:{incident_id}:{batch}", uuid.uuid4().hex
+        try:
+            held = await self.coordinator.hold(key, value, self.timeout * 4 + 30)
+        except CoordinatorUnavailable as exc:
+            log.warning("silencing %s:%s unshared with other replicas: %s", incident_id, batch, exc)
+            return await self._silence(incident_id, batch, actor, url, request_id)
+        if held is not None:
+            raise Conflict(
+                "Another click is silencing these alerts right now: its answer and its line"
+                " on the timeline follow in a moment."
+            )
+        try:
+            return await self._silence(incident_id, batch, actor, url, request_id)
+        finally:
+            with contextlib.suppress(CoordinatorUnavailable):  # its TTL frees it
+                await self.coordinator.release(key, value)
+
+    async def _silence(
+        self, incident_id: str, batch: int, actor: Actor, url: str, request_id: str | None
+    ) -> Silenced:
         store = self.changes.store
         now = self.changes.clock.now()
         async with store.transaction() as tx:

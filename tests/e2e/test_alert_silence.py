@@ -4,6 +4,7 @@ makes none; an Alertmanager that cannot be reached is said so and nothing is rec
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -315,3 +316,36 @@ async def test_an_edited_silence_button_is_refused_plainly(
             )
             [answer] = await alerts.harness.replies()
             assert answer["text"] == "That button does not name a batch of alerts.", answer
+
+
+async def test_clicks_at_the_same_moment_make_one_silence(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A double click and a second responder at the same moment each found nothing recorded
+    and each made a silence: three silences in Alertmanager and three timeline lines."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await asyncio.gather(
+            *(
+                alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id=user)
+                for user in ("U0ALICE", "U0BOB", "U0ALICE")
+            )
+        )
+        answers = [a["text"] for a in await alerts.harness.replies(3)]
+        assert sum(a.startswith("Silenced 1 alert") for a in answers) == 1, answers
+        assert len(alertmanager.silences()) == 1
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        assert [e.kind for e in events].count("alerts_silenced") == 1
+        # Once it is done, the next click is told it runs.
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" in answer["text"], answer
