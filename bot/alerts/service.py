@@ -182,7 +182,8 @@ class AlertService:
             for incident in await incident_storage.list_incidents(
                 change.tx, limit=200, drills=False
             )
-            if service in incident.services
+            # A person may have typed the service as "Checkout"; alerts' are lowercased.
+            if service in {name.lower() for name in incident.services}
         ]
         if not named:
             return None

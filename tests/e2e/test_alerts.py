@@ -333,8 +333,10 @@ async def test_alert_joins_the_incident_a_person_declared_for_the_service(
     from bot.incidents.schemas import DeclareIncident
     from bot.models import Actor, Severity
 
+    # Typed "Checkout" in the form: an alert's "checkout" is the same service (it opened a
+    # second incident for it).
     declared = await alerts.harness.services.incidents.declare(
-        DeclareIncident(severity=Severity.P2, title="Checkout is slow", services=("checkout",)),
+        DeclareIncident(severity=Severity.P2, title="Checkout is slow", services=("Checkout",)),
         Actor("U0ALICE"),
     )
     await _settled(alerts)
