@@ -222,6 +222,7 @@ class AlertService:
                 )
                 await storage.forget_diagnosed(tx, incident.id)
                 line = f"{plural(len(items), 'alert')} firing again: {names(items)}"
+                raise_to = await self._raised(change, incident, items)
             else:
                 outcome = "declared"
                 incident = await self.incidents.declare_within(

@@ -439,3 +439,15 @@ async def test_a_more_severe_alert_joining_raises_the_severity(alerts: Alerts) -
     await alerts.send(alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z"))
     await _settled(alerts)
     assert (await alerts.harness.services.incidents.get(incident.id)).severity == "P2"
+
+
+async def test_a_more_severe_alert_firing_again_reopens_at_its_severity(alerts: Alerts) -> None:
+    await alerts.send(alert("HighLatency", "checkout", severity="warning"))
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    await alerts.harness.services.incidents.resolve(incident.id, SYSTEM, summary="fixed")
+    await alerts.send(alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z"))
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "reopened"]
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.is_open and after.severity == "P1" and after.channel_id is not None
