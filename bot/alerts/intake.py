@@ -3,7 +3,8 @@
 One short transaction per post, whatever it holds: the occurrences already recorded are read
 in one query; new firing alerts are inserted (a few multi-row statements) as `pending`, their
 decision left to AlertService's worker; a resolution marks its firing record resolved and
-`resolution_pending`. An occurrence is unique by (fingerprint, starts_at) in the database, so a
+`resolution_pending`, as does a later start of the same fingerprint (its earlier occurrence
+has ended). An occurrence is unique by (fingerprint, starts_at) in the database, so a
 resend, a retry or the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`).
 What incidents the alerts open or join is decided after the answer, never on its path: a storm
 of posts is acknowledged at the pace of inserts, not of declarations.
@@ -72,6 +73,10 @@ async def record(
                 outcomes["duplicate"] += 1  # another replica recorded it meanwhile
             else:
                 outcomes["ignored" if outcome == "ignored" else "new"] += 1
+        if inserted:
+            # A new start of a fingerprint ends its earlier occurrence, resolution sent or not
+            # (told by the worker, which the new alert wakes; not an outcome of this post).
+            await storage.supersede(tx, [fingerprint for fingerprint, _ in inserted], now)
     for outcome, count in outcomes.items():
         metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
     return receipt

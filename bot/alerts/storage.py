@@ -147,6 +147,26 @@ async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
     return changed == 1
 
 
+async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
+    """Mark resolved (to be told) every firing occurrence of these fingerprints that a later
+    one of the same fingerprint follows: a monitor holds one alert per fingerprint, so a new
+    start means the earlier one ended, even when its resolution was never sent (Alertmanager
+    sends none when the alert clears and fires again between two notifications). How many."""
+    changed = 0
+    unique = sorted(set(fingerprints))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        changed += await tx.execute(
+            "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
+            f" WHERE fingerprint IN ({marks}) AND status = 'firing' AND starts_at <"
+            " (SELECT MAX(later.starts_at) FROM alerts later"
+            " WHERE later.fingerprint = alerts.fingerprint)",
+            (RESOLVED, now.timestamp(), *chunk),
+        )
+    return changed
+
+
 async def pending_services(tx: Tx, *, limit: int = 100) -> list[str]:
     """Services with alerts recorded and not yet decided (firing or resolved)."""
     rows = await tx.fetchall(

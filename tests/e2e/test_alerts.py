@@ -451,3 +451,31 @@ async def test_a_more_severe_alert_firing_again_reopens_at_its_severity(alerts: 
     assert await _outcomes(alerts) == ["declared", "reopened"]
     after = await alerts.harness.services.incidents.get(incident.id)
     assert after.is_open and after.severity == "P1" and after.channel_id is not None
+
+
+async def test_an_alert_that_fired_again_without_its_resolution_clears_all_the_same(
+    alerts: Alerts,
+) -> None:
+    """An alert that clears and fires again between two of Alertmanager's notifications comes
+    back with a new startsAt, its resolution never sent: the first occurrence stayed
+    "firing" for ever, so the incident counted 2 firing, and when the alert really cleared
+    the bot never said so (nor offered Resolve, nor resolved with resolve_when_clear)."""
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    again = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
+    status, body = await alerts.send(again)
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.current_status == "Alerts: 1 firing, 1 resolved."
+    # A late copy of the first notification changes nothing.
+    status, body = await alerts.send(first)
+    assert body["outcomes"] == {"duplicate": 1}
+    await alerts.send({**again, "status": "resolved"})
+    await _settled(alerts)
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.current_status.startswith("Alerts: every alert has cleared (2 resolved)")
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
+    assert kinds.count("alerts_cleared") == 1
