@@ -32,6 +32,7 @@ class Receipt:
     resolution never seen firing), ignored (a route said so), duplicate (seen before)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    superseded: int = 0  # earlier occurrences a new start ended (the worker tells them)
 
     def as_json(self) -> dict[str, object]:
         return {"outcomes": dict(self.outcomes)}
@@ -55,6 +56,7 @@ async def record(
     async with store.transaction() as tx:
         known = await storage.known(tx, [item.alert for item in routed.values()])
         firing = []
+        later: list[str] = []  # fingerprints with a new start
         for key, item in routed.items():
             seen = known.get(key)
             if seen is not None and seen in (item.alert.status, RESOLVED):
@@ -65,6 +67,7 @@ async def record(
                 outcomes["resolved"] += 1
             elif await storage.insert_many(tx, [(item, "recorded")], now):
                 outcomes["recorded"] += 1  # resolved before it was ever seen firing
+                later.append(item.alert.fingerprint)
             else:
                 outcomes["duplicate"] += 1
         inserted = await storage.insert_many(tx, firing, now)
@@ -73,10 +76,11 @@ async def record(
                 outcomes["duplicate"] += 1  # another replica recorded it meanwhile
             else:
                 outcomes["ignored" if outcome == "ignored" else "new"] += 1
-        if inserted:
-            # A new start of a fingerprint ends its earlier occurrence, resolution sent or not
-            # (told by the worker, which the new alert wakes; not an outcome of this post).
-            await storage.supersede(tx, [fingerprint for fingerprint, _ in inserted], now)
+        later += [fingerprint for fingerprint, _ in inserted]
+        # A new start of a fingerprint ends its earlier occurrence, resolution sent or not
+        # (told by the worker; not an outcome of this post).
+        superseded = await storage.supersede(tx, later, now) if later else 0
     for outcome, count in outcomes.items():
         metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
+    receipt.superseded = superseded
     return receipt

@@ -80,7 +80,7 @@ class AlertService:
         receipt = await intake.record(
             self.changes.store, self.changes.clock, self.config, source, alerts
         )
-        if receipt.outcomes.get("new") or receipt.outcomes.get("resolved"):
+        if receipt.outcomes.get("new") or receipt.outcomes.get("resolved") or receipt.superseded:
             self.kick()
         return receipt
 

@@ -479,3 +479,19 @@ async def test_an_alert_that_fired_again_without_its_resolution_clears_all_the_s
     assert after.current_status.startswith("Alerts: every alert has cleared (2 resolved)")
     kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
     assert kinds.count("alerts_cleared") == 1
+
+
+async def test_a_later_start_seen_only_resolved_ends_the_earlier_occurrence(
+    alerts: Alerts,
+) -> None:
+    """The alert cleared, fired again and cleared again between notifications: only the
+    second occurrence's resolution came. The first stayed "firing" for ever."""
+    await alerts.send(alert("HighErrorRate", "checkout"))
+    await _settled(alerts)
+    later = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
+    status, body = await alerts.send({**later, "status": "resolved"})
+    assert (status, body["outcomes"]) == (200, {"recorded": 1})
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.current_status.startswith("Alerts: every alert has cleared (1 resolved)")
