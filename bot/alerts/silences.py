@@ -37,7 +37,7 @@ from bot.redact import redact_text
 log = logging.getLogger(__name__)
 
 SILENCES_PATH = "/api/v2/silences"
-_MAX_SILENCES = 20
+MAX_SILENCES = 20
 
 
 class AlertmanagerUnavailable(Conflict):
@@ -64,6 +64,7 @@ class Silenced:
     ended_early: tuple[EndedEarly, ...] = ()
     # False: the record says they run, but Alertmanager could not be asked to confirm it.
     confirmed: bool = True
+    left_out: int = 0  # alerts of names past the first MAX_SILENCES: not silenced
 
 
 def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
@@ -78,7 +79,7 @@ def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
             common = {k: v for k, v in common.items() if other.get(k) == v}
         if common:
             sets.append(common)
-    return sets[:_MAX_SILENCES]
+    return sets[:MAX_SILENCES]
 
 
 def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -169,7 +170,11 @@ class SilenceService:
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
             recorded = await storage.silenced_batch(tx, incident_id, batch, now)
-        silenceable = [a for a in alerts if a.source == "alertmanager"]
+        from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
+        # At most MAX_SILENCES names a click: the alerts of the others are not silenced.
+        names = list(dict.fromkeys(a.name for a in from_alertmanager))[:MAX_SILENCES]
+        silenceable = [a for a in from_alertmanager if a.name in names]
+        left_out = len(from_alertmanager) - len(silenceable)
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")
         sets = [matchers_of(labels) for labels in matcher_sets(silenceable)]
@@ -197,7 +202,9 @@ class SilenceService:
         missing = [matchers for matchers in sets if matchers not in covered]
         if not missing and running and not ended:
             last = max(end for _, end in running.values())
-            return Silenced(incident_id, tuple(running), len(silenceable), last, changed=False)
+            return Silenced(
+                incident_id, tuple(running), len(silenceable), last, False, left_out=left_out
+            )
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         comment = f"Silenced from Slack for {incident_id} by {actor.user_name or actor.user_id}"
         created = []
@@ -221,6 +228,7 @@ class SilenceService:
             last,
             changed=bool(created),
             ended_early=tuple(ended),
+            left_out=left_out,
         )
 
     async def _record_ended(

@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.delivery import AlertBatch
-from bot.alerts.silences import Silenced
+from bot.alerts.silences import MAX_SILENCES, Silenced
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.notify import MessageRef
@@ -146,11 +146,18 @@ def silence_answer(done: Silenced) -> str:
             f"The earlier silence was ended in Alertmanager at {t.slack_date(first.ended_at)},"
             f" before its planned end at {t.slack_date(first.planned_end)}. "
         )
+    left = (
+        f" Not silenced: {_plural(done.left_out, 'alert')} of other names (one click silences"
+        f" at most {MAX_SILENCES} alert names)."
+        if done.left_out
+        else ""
+    )
     if not done.changed:
-        return ended + f"These alerts are already silenced in Alertmanager (until {until})."
-    return ended + (
-        f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
-        f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself."
+        return ended + f"These alerts are already silenced in Alertmanager (until {until})." + left
+    return (
+        ended
+        + f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
+        f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself." + left
     )
 
 

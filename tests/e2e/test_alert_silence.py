@@ -349,3 +349,31 @@ async def test_clicks_at_the_same_moment_make_one_silence(
         await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
         [answer] = await alerts.harness.replies()
         assert "already silenced" in answer["text"], answer
+
+
+async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One click makes at most 20 silences (one per alert name); a storm batch of 25 names
+    was answered "Silenced 25 alerts", five of them still paging."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(*(alert(f"Alert{n:02}", "checkout") for n in range(25)))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert answer["text"].startswith(f"Silenced 20 alerts of {incident.id}"), answer
+        assert answer["text"].endswith(
+            "Not silenced: 5 alerts of other names (one click silences at most 20 alert names)."
+        ), answer
+        assert len(alertmanager.silences()) == 20
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        [line] = [e for e in events if e.kind == "alerts_silenced"]
+        assert line.text.startswith("Silenced 20 alerts in Alertmanager")
