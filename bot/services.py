@@ -253,7 +253,9 @@ def build_services(
     alerts = silences = None
     if policy.alerts.enabled:
         alerts = AlertService(policy=policy, changes=changes, incidents=incidents)
-        silences = SilenceService(config=policy.alerts, changes=changes, permissions=permissions)
+        silences = SilenceService(
+            config=policy.alerts, changes=changes, permissions=permissions, coordinator=coordinator
+        )
         if alert_notifier is not None:
             AlertDelivery(
                 store=store,

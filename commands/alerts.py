@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.errors import UsageError
+from bot.errors import NotFound, UsageError
 from bot.services import Services
 from bot.slack import alert_blocks as views
 from commands.context import CommandContext, action_value, on_click, run_command
@@ -24,7 +24,7 @@ def register(app: AsyncApp, services: Services) -> None:
             try:
                 incident_id, batch = views.read_silence_value(value)
             except ValueError:
-                raise UsageError("That button does not name a batch of alerts.") from None
+                raise NotFound("That button does not name a batch of alerts.") from None
             done = await services.silences.silence(
                 incident_id, batch, ctx.actor, request_id=ctx.request_id
             )

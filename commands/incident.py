@@ -35,7 +35,7 @@ from bot.incidents.schemas import (
 from bot.incidents.update_parsing import parse_update
 from bot.notify import EscalationShown
 from bot.services import Services
-from bot.slack import blocks, catchup_text, help_text, list_text, modals, templates
+from bot.slack import blocks, catchup_text, drill_text, help_text, list_text, modals, templates
 from bot.slack.escape import from_slack
 from commands.context import (
     CommandContext,
@@ -86,11 +86,10 @@ async def drill(ctx: CommandContext, rest: str) -> None:
             command, ctx.actor, request_id=ctx.request_id
         )
         policy = ctx.services.policy
-        await ctx.reply(
-            templates.declared_confirmation(
-                incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
-            )
+        declared = templates.declared_confirmation(
+            incident, policy.announce_channel, war_room=policy.has_war_room(incident.severity)
         )
+        await ctx.reply(f"{declared} {drill_text.checks_line(incident, list(policy.services))}")
 
     await run_command(ctx, "incident.drill", {"text": rest}, work, usage_for="drill")
 

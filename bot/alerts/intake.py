@@ -3,7 +3,8 @@
 One short transaction per post, whatever it holds: the occurrences already recorded are read
 in one query; new firing alerts are inserted (a few multi-row statements) as `pending`, their
 decision left to AlertService's worker; a resolution marks its firing record resolved and
-`resolution_pending`. An occurrence is unique by (fingerprint, starts_at) in the database, so a
+`resolution_pending`, as does a later start of the same fingerprint (its earlier occurrence
+has ended). An occurrence is unique by (fingerprint, starts_at) in the database, so a
 resend, a retry or the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`).
 What incidents the alerts open or join is decided after the answer, never on its path: a storm
 of posts is acknowledged at the pace of inserts, not of declarations.
@@ -31,6 +32,7 @@ class Receipt:
     resolution never seen firing), ignored (a route said so), duplicate (seen before)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    superseded: int = 0  # earlier occurrences a new start ended (the worker tells them)
 
     def as_json(self) -> dict[str, object]:
         return {"outcomes": dict(self.outcomes)}
@@ -54,6 +56,7 @@ async def record(
     async with store.transaction() as tx:
         known = await storage.known(tx, [item.alert for item in routed.values()])
         firing = []
+        later: list[str] = []  # fingerprints with a new start
         for key, item in routed.items():
             seen = known.get(key)
             if seen is not None and seen in (item.alert.status, RESOLVED):
@@ -64,6 +67,7 @@ async def record(
                 outcomes["resolved"] += 1
             elif await storage.insert_many(tx, [(item, "recorded")], now):
                 outcomes["recorded"] += 1  # resolved before it was ever seen firing
+                later.append(item.alert.fingerprint)
             else:
                 outcomes["duplicate"] += 1
         inserted = await storage.insert_many(tx, firing, now)
@@ -72,6 +76,11 @@ async def record(
                 outcomes["duplicate"] += 1  # another replica recorded it meanwhile
             else:
                 outcomes["ignored" if outcome == "ignored" else "new"] += 1
+        later += [fingerprint for fingerprint, _ in inserted]
+        # A new start of a fingerprint ends its earlier occurrence, resolution sent or not
+        # (told by the worker; not an outcome of this post).
+        superseded = await storage.supersede(tx, later, now) if later else 0
     for outcome, count in outcomes.items():
         metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
+    receipt.superseded = superseded
     return receipt

@@ -43,13 +43,13 @@ MAX_ALERTS = 2000
 # them was retried by Alertmanager for ever, every alert of it lost. The body's own limit
 # (MAX_BODY_BYTES) bounds what this lets in.
 _MAX_LABELS = 1000
-_MAX_VALUE = 4000
+MAX_VALUE = 4000  # a longer label value is cut (bot.alerts.silences matches its start)
 
 _MAX_URL = 2000
 
 
 def _cut(value: object) -> object:
-    return value[:_MAX_VALUE] if isinstance(value, str) else value
+    return value[:MAX_VALUE] if isinstance(value, str) else value
 
 
 def _short_url(value: object) -> object:
@@ -68,6 +68,8 @@ FIRING = "firing"
 RESOLVED = "resolved"
 # Alertmanager's "no end yet" (Go's zero time) and anything before 1971 mean no time.
 _ZERO_TIME = datetime(1971, 1, 1, tzinfo=UTC)
+# The start a generic alert sent without `started_at` is recorded with (a time no alert has).
+NO_START = _ZERO_TIME
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -271,7 +273,7 @@ def read_generic(
                 source="generic",
                 fingerprint=f"generic:{item.dedup_key}",
                 # Without started_at, the dedup key alone names the occurrence.
-                starts_at=started or datetime(1971, 1, 1, tzinfo=UTC),
+                starts_at=started or NO_START,
                 status=item.status,
                 labels=labels,
                 annotations=annotations,

@@ -42,9 +42,9 @@ from bot.incidents import storage as incident_storage
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import REFRESH
 from bot.incidents.service import IncidentService
-from bot.models import SYSTEM, Incident
+from bot.models import SYSTEM, Incident, Severity
 from bot.policy import Policy
-from bot.policy.alerts import AlertsConfig
+from bot.policy.alerts import AlertsConfig, highest
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class AlertService:
         receipt = await intake.record(
             self.changes.store, self.changes.clock, self.config, source, alerts
         )
-        if receipt.outcomes.get("new") or receipt.outcomes.get("resolved"):
+        if receipt.outcomes.get("new") or receipt.outcomes.get("resolved") or receipt.superseded:
             self.kick()
         return receipt
 
@@ -182,7 +182,8 @@ class AlertService:
             for incident in await incident_storage.list_incidents(
                 change.tx, limit=200, drills=False
             )
-            if service in incident.services
+            # A person may have typed the service as "Checkout"; alerts' are lowercased.
+            if service in {name.lower() for name in incident.services}
         ]
         if not named:
             return None
@@ -198,9 +199,11 @@ class AlertService:
         tx, now = change.tx, change.now
         ids = [alert.id for alert in items]
         incident = await self._open_incident(change, service, current_id)
+        raise_to: Severity | None = None
         if incident is not None:
             outcome = "attached"
             line = f"{plural(len(items), 'alert')} joined: {names(items)}"
+            raise_to = await self._raised(change, incident, items)
         else:
             previous = await incident_storage.get(tx, current_id) if current_id else None
             window = self.config.reopen_within.as_timedelta()
@@ -219,6 +222,7 @@ class AlertService:
                 )
                 await storage.forget_diagnosed(tx, incident.id)
                 line = f"{plural(len(items), 'alert')} firing again: {names(items)}"
+                raise_to = await self._raised(change, incident, items)
             else:
                 outcome = "declared"
                 incident = await self.incidents.declare_within(
@@ -228,7 +232,29 @@ class AlertService:
         await storage.attach(tx, ids, incident.id, outcome)
         await storage.set_service_incident(tx, service, incident.id, now)
         await self._told(change, incident, service, line, outcome, items)
+        if raise_to is not None:
+            incident = await self.incidents.change_severity(
+                incident.id, SYSTEM, severity=raise_to, within=change
+            )
         return incident, outcome
+
+    @staticmethod
+    async def _raised(
+        change: Change, incident: Incident, items: list[StoredAlert]
+    ) -> Severity | None:
+        """The higher severity joining alerts call for: a critical alert joining a P3
+        pages and opens the war room as it would have declaring one. Never lowered, and
+        left alone once a person has set the severity (they judged these alerts)."""
+        wanted = highest([item.severity for item in items if item.severity])
+        if wanted is None or Severity(wanted).value >= incident.severity.value:
+            return None
+        rows = await change.tx.fetchall(
+            "SELECT actor FROM timeline WHERE incident_id = ? AND kind = 'severity_changed'",
+            (incident.id,),
+        )
+        if any(row["actor"] != SYSTEM.user_id for row in rows):
+            return None
+        return Severity(wanted)
 
     async def _unmapped(
         self,

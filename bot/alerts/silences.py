@@ -9,22 +9,27 @@ a batch already silenced is not silenced twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
 from bot import refs
 from bot.alerts import storage
+from bot.alerts.models import MAX_VALUE, parse_time
 from bot.alerts.storage import StoredAlert
+from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, NotFound, PermissionDenied
-from bot.incidents.changes import IncidentChanges, Queued
+from bot.errors import Conflict, CoordinatorUnavailable, NotFound, PermissionDenied
+from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
-from bot.models import Actor
+from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions
 from bot.policy.alerts import AlertsConfig
 from bot.redact import redact_text
@@ -32,11 +37,21 @@ from bot.redact import redact_text
 log = logging.getLogger(__name__)
 
 SILENCES_PATH = "/api/v2/silences"
-_MAX_SILENCES = 20
+MAX_SILENCES = 20
 
 
 class AlertmanagerUnavailable(Conflict):
     """Alertmanager refused or did not answer: nothing was silenced (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndedEarly:
+    """A silence made from Slack that Alertmanager says has ended before its recorded end
+    (expired by hand in its UI or API)."""
+
+    silence_id: str
+    ended_at: datetime
+    planned_end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +61,10 @@ class Silenced:
     alerts: int
     ends_at: datetime
     changed: bool = True
+    ended_early: tuple[EndedEarly, ...] = ()
+    # False: the record says they run, but Alertmanager could not be asked to confirm it.
+    confirmed: bool = True
+    left_out: int = 0  # alerts of names past the first MAX_SILENCES: not silenced
 
 
 def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
@@ -60,7 +79,32 @@ def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
             common = {k: v for k, v in common.items() if other.get(k) == v}
         if common:
             sets.append(common)
-    return sets[:_MAX_SILENCES]
+    return sets[:MAX_SILENCES]
+
+
+def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Alertmanager's matchers for one set of labels, in a stable order.
+
+    A value as long as the cut (bot.alerts.models.MAX_VALUE) may be the start of a longer
+    one: an equality matcher would miss the real alert, and leaving the label out would
+    silence its neighbours that differ only there. It matches as a prefix instead (a regex,
+    which Alertmanager anchors): the value as recorded followed by anything."""
+    return [
+        {"name": name, "value": _prefix(value), "isRegex": True, "isEqual": True}
+        if len(value) >= MAX_VALUE
+        else {"name": name, "value": value, "isRegex": False, "isEqual": True}
+        for name, value in sorted(labels.items())
+    ]
+
+
+def _prefix(value: str) -> str:
+    # Go's RE2 takes every escaped ASCII punctuation (and space) as itself.
+    escaped = "".join(f"\\{c}" if c.isascii() and not c.isalnum() else c for c in value)
+    return escaped + ".*"
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%H:%M UTC")
 
 
 class SilenceService:
@@ -72,18 +116,25 @@ class SilenceService:
         config: AlertsConfig,
         changes: IncidentChanges,
         permissions: Permissions,
+        coordinator: Coordinator | None = None,
         timeout: float = 10.0,
     ) -> None:
         self.config = config
         self.changes = changes
         self.permissions = permissions
+        self.coordinator = coordinator or LocalCoordinator()
         self.timeout = timeout
+
+    def _session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
 
     async def silence(
         self, incident_id: str, batch: int, actor: Actor, *, request_id: str | None = None
     ) -> Silenced:
         """Silence the batch's firing alerts for `silence_for`; audited, on the timeline.
 
+        Silences recorded as running are first checked in Alertmanager: one ended there by
+        hand is recorded as ended (a timeline line) and made again; the answer says so.
         PermissionDenied (not a responder), NotFound (no such batch), Conflict when there is
         nothing to silence, AlertmanagerUnavailable when it cannot be reached or refuses."""
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
@@ -92,67 +143,190 @@ class SilenceService:
         if url is None:
             raise Conflict("No Alertmanager is configured (alerts.alertmanager_url).")
         incident_id = well_formed_id(incident_id)
+        # One click at a time per batch, on every replica: two at once (a double click, two
+        # responders) each found nothing recorded and each made a silence.
+        key, value = f"alerts.silence:{incident_id}:{batch}", uuid.uuid4().hex
+        try:
+            held = await self.coordinator.hold(key, value, self.timeout * 4 + 30)
+        except CoordinatorUnavailable as exc:
+            log.warning("silencing %s:%s unshared with other replicas: %s", incident_id, batch, exc)
+            return await self._silence(incident_id, batch, actor, url, request_id)
+        if held is not None:
+            raise Conflict(
+                "Another click is silencing these alerts right now: its answer and its line"
+                " on the timeline follow in a moment."
+            )
+        try:
+            return await self._silence(incident_id, batch, actor, url, request_id)
+        finally:
+            with contextlib.suppress(CoordinatorUnavailable):  # its TTL frees it
+                await self.coordinator.release(key, value)
+
+    async def _silence(
+        self, incident_id: str, batch: int, actor: Actor, url: str, request_id: str | None
+    ) -> Silenced:
         store = self.changes.store
         now = self.changes.clock.now()
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
-            done, running_until = await storage.silenced_batch(tx, incident_id, batch, now)
-        if done and running_until is not None:
-            return Silenced(incident_id, tuple(done), len(alerts), running_until, changed=False)
-        ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
-        silenceable = [a for a in alerts if a.source == "alertmanager"]
+            recorded = await storage.silenced_batch(tx, incident_id, batch, now)
+        from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
+        # At most MAX_SILENCES names a click: the alerts of the others are not silenced.
+        names = list(dict.fromkeys(a.name for a in from_alertmanager))[:MAX_SILENCES]
+        silenceable = [a for a in from_alertmanager if a.name in names]
+        left_out = len(from_alertmanager) - len(silenceable)
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")
-        sets = matcher_sets(silenceable)
-        if not sets:
+        sets = [matchers_of(labels) for labels in matcher_sets(silenceable)]
+        if not sets and not recorded:
             raise Conflict("None of these alerts came from Alertmanager: nothing to silence.")
+        running: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
+        ended: list[EndedEarly] = []
+        if recorded:
+            async with self._session() as session:
+                try:
+                    states = [await self._state(session, url, r.silence_id) for r in recorded]
+                except AlertmanagerUnavailable:
+                    # Said as the record has it, and that Alertmanager could not confirm it.
+                    last = max(r.ends_at for r in recorded)
+                    ids = tuple(r.silence_id for r in recorded)
+                    return Silenced(
+                        incident_id, ids, len(alerts), last, changed=False, confirmed=False
+                    )
+            for silence, (active, end) in zip(recorded, states, strict=True):
+                if active:
+                    running[silence.silence_id] = (silence.matchers, end)
+                else:
+                    ended.append(EndedEarly(silence.silence_id, min(end, now), silence.ends_at))
+        covered = [matchers for matchers, _ in running.values()]
+        missing = [matchers for matchers in sets if matchers not in covered]
+        if not missing and running and not ended:
+            last = max(end for _, end in running.values())
+            return Silenced(
+                incident_id, tuple(running), len(silenceable), last, False, left_out=left_out
+            )
+        ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         comment = f"Silenced from Slack for {incident_id} by {actor.user_name or actor.user_id}"
         created = []
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as s:
-            for labels in sets:
-                created.append(await self._create(s, url, labels, now, ends_at, comment))
+        async with self._session() as session:
+            for matchers in missing:
+                created.append(await self._create(session, url, matchers, now, ends_at, comment))
+        async with self.changes.begin(request_id=request_id) as change:
+            await change.lock(incident_id)
+            if ended:
+                await self._record_ended(change, incident_id, batch, ended)
+            if created:
+                await self._record_created(
+                    change, incident_id, batch, actor, created, len(silenceable), now
+                )
+        ids = tuple(running) + tuple(s for s, _ in created)
+        last = max([end for _, end in running.values()] + ([ends_at] if created else [now]))
+        return Silenced(
+            incident_id,
+            ids,
+            len(silenceable),
+            last,
+            changed=bool(created),
+            ended_early=tuple(ended),
+            left_out=left_out,
+        )
+
+    async def _record_ended(
+        self, change: Change, incident_id: str, batch: int, ended: list[EndedEarly]
+    ) -> None:
+        for silence in ended:
+            await storage.set_silence_end(change.tx, silence.silence_id, silence.ended_at)
+        first = ended[0]
+        line = (
+            f"Alertmanager says the silence{'s' if len(ended) != 1 else ''} made from Slack"
+            f" ({', '.join(s.silence_id for s in ended)}) ended at {_utc(first.ended_at)},"
+            f" before the planned end at {_utc(first.planned_end)}: ended by hand in Alertmanager."
+        )
+        await change.record(
+            incident_id,
+            actor=SYSTEM.user_id,
+            kind="alerts_silence_ended",
+            text=line,
+            action="alerts.silence_ended",
+            args={
+                "batch": batch,
+                "silences": [s.silence_id for s in ended],
+                "ended_at": [s.ended_at.isoformat() for s in ended],
+            },
+            effects=[
+                Queued(NOTICE, {"kind": "alerts_silence_ended", **refs.notice_payload((line,))})
+            ],
+        )
+
+    async def _record_created(
+        self,
+        change: Change,
+        incident_id: str,
+        batch: int,
+        actor: Actor,
+        created: list[tuple[str, list[dict[str, Any]]]],
+        count: int,
+        now: datetime,
+    ) -> None:
+        ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         line = refs.text(
-            f"Silenced {len(silenceable)} alert{'s' if len(silenceable) != 1 else ''} in"
+            f"Silenced {count} alert{'s' if count != 1 else ''} in"
             f" Alertmanager for {humanize_seconds(self.config.silence_for.seconds)} by ",
             refs.Person(actor.user_id),
         )
-        async with self.changes.begin(request_id=request_id) as change:
-            await change.lock(incident_id)
-            for silence_id, matchers in created:
-                await storage.add_silence(
-                    change.tx, silence_id, incident_id, batch, matchers, actor.user_id, now, ends_at
-                )
-            await change.record(
-                incident_id,
-                actor=actor.user_id,
-                kind="alerts_silenced",
-                text=line,
-                action="alerts.silence",
-                args={
-                    "batch": batch,
-                    "silences": [silence_id for silence_id, _ in created],
-                    "matchers": [m for _, m in created],
-                    "ends_at": ends_at.isoformat(),
-                },
-                effects=[Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)})],
+        for silence_id, matchers in created:
+            await storage.add_silence(
+                change.tx, silence_id, incident_id, batch, matchers, actor.user_id, now, ends_at
             )
-        return Silenced(
-            incident_id, tuple(s for s, _ in created), len(silenceable), ends_at, changed=True
+        await change.record(
+            incident_id,
+            actor=actor.user_id,
+            kind="alerts_silenced",
+            text=line,
+            action="alerts.silence",
+            args={
+                "batch": batch,
+                "silences": [silence_id for silence_id, _ in created],
+                "matchers": [m for _, m in created],
+                "ends_at": ends_at.isoformat(),
+            },
+            effects=[Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)})],
         )
+
+    async def _state(
+        self, session: aiohttp.ClientSession, url: str, silence_id: str
+    ) -> tuple[bool, datetime]:
+        """(running, its end) as Alertmanager has it; a silence it no longer knows (garbage
+        collected, or another Alertmanager) has ended."""
+        try:
+            async with session.get(f"{url}/api/v2/silence/{quote(silence_id, safe='')}") as answer:
+                if answer.status == 404:
+                    return False, datetime.max.replace(tzinfo=UTC)
+                body = await answer.json(content_type=None)
+                if answer.status != 200 or not isinstance(body, dict):
+                    raise AlertmanagerUnavailable(
+                        f"Alertmanager did not say how silence {silence_id} stands"
+                        f" (HTTP {answer.status})."
+                    )
+                state = str((body.get("status") or {}).get("state", ""))
+                ends_at = parse_time(str(body.get("endsAt", "")))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise AlertmanagerUnavailable(
+                f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
+            ) from None
+        if ends_at is None:
+            raise AlertmanagerUnavailable(f"Alertmanager gave silence {silence_id} no end.")
+        return state in ("active", "pending"), ends_at
 
     async def _create(
         self,
         session: aiohttp.ClientSession,
         url: str,
-        labels: dict[str, str],
+        matchers: list[dict[str, Any]],
         now: datetime,
         ends_at: datetime,
         comment: str,
     ) -> tuple[str, list[dict[str, Any]]]:
-        matchers = [
-            {"name": name, "value": value, "isRegex": False, "isEqual": True}
-            for name, value in sorted(labels.items())
-        ]
         body = {
             "matchers": matchers,
             "startsAt": now.isoformat(),

@@ -147,6 +147,26 @@ async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
     return changed == 1
 
 
+async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
+    """Mark resolved (to be told) every firing occurrence of these fingerprints that a later
+    one of the same fingerprint follows: a monitor holds one alert per fingerprint, so a new
+    start means the earlier one ended, even when its resolution was never sent (Alertmanager
+    sends none when the alert clears and fires again between two notifications). How many."""
+    changed = 0
+    unique = sorted(set(fingerprints))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        changed += await tx.execute(
+            "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
+            f" WHERE fingerprint IN ({marks}) AND status = 'firing' AND starts_at <"
+            " (SELECT MAX(later.starts_at) FROM alerts later"
+            " WHERE later.fingerprint = alerts.fingerprint)",
+            (RESOLVED, now.timestamp(), *chunk),
+        )
+    return changed
+
+
 async def pending_services(tx: Tx, *, limit: int = 100) -> list[str]:
     """Services with alerts recorded and not yet decided (firing or resolved)."""
     rows = await tx.fetchall(
@@ -312,17 +332,38 @@ async def add_silence(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedSilence:
+    silence_id: str
+    matchers: list[dict[str, Any]]
+    created_at: datetime
+    ends_at: datetime
+
+
 async def silenced_batch(
     tx: Tx, incident_id: str, batch: int, now: datetime
-) -> tuple[list[str], datetime | None]:
-    """The silences made for a batch that have not expired by `now` (a second click makes
-    none), and when the last of them ends; once they expired, a click silences again."""
+) -> list[RecordedSilence]:
+    """The silences made for a batch that by the record have not ended by `now` (a second
+    click makes none of these again); once they ended, a click silences again."""
     rows = await tx.fetchall(
-        "SELECT silence_id, ends_at FROM alert_silences WHERE incident_id = ? AND batch = ?"
-        " AND ends_at > ? ORDER BY silence_id",
+        "SELECT silence_id, matchers, created_at, ends_at FROM alert_silences"
+        " WHERE incident_id = ? AND batch = ? AND ends_at > ? ORDER BY silence_id",
         (incident_id, batch, now.timestamp()),
     )
-    ends = max((float(row["ends_at"]) for row in rows), default=None)
-    return [str(row["silence_id"]) for row in rows], (
-        utc_from_timestamp(ends) if ends is not None else None
+    return [
+        RecordedSilence(
+            str(row["silence_id"]),
+            json.loads(row["matchers"]),
+            utc_from_timestamp(float(row["created_at"])),
+            utc_from_timestamp(float(row["ends_at"])),
+        )
+        for row in rows
+    ]
+
+
+async def set_silence_end(tx: Tx, silence_id: str, ends_at: datetime) -> None:
+    """Alertmanager's own end of a silence (ended by hand, or made longer there)."""
+    await tx.execute(
+        "UPDATE alert_silences SET ends_at = ? WHERE silence_id = ?",
+        (ends_at.timestamp(), silence_id),
     )

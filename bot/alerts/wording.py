@@ -31,7 +31,8 @@ def plural(count: int, word: str) -> str:
 def declaration(service: str, items: list[StoredAlert]) -> DeclareIncident:
     """What alerts firing for `service` declare: their headline, highest severity, impact."""
     first = items[0]
-    headline = first.summary or first.name
+    # A summary template whose label was missing renders as blanks: the name says more.
+    headline = printable(first.summary) or first.name
     if len({item.name for item in items}) > 1:
         headline += f" (+{len(items) - 1} more alerts)"
     title = headline if service == NO_SERVICE else f"{service}: {headline}"

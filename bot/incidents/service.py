@@ -364,8 +364,11 @@ class IncidentService(TimelineChanges):
         severity: Severity,
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
+        within: Change | None = None,
     ) -> Incident:
-        """Change the severity; the update cadence (and escalation plan) follow it."""
+        """Change the severity; the update cadence (and escalation plan) follow it.
+
+        `within`: a change already open (alerts raise it as they decide)."""
         await self._require_responder(actor)
         now = self.clock.now()
 
@@ -390,6 +393,7 @@ class IncidentService(TimelineChanges):
             request_id=request_id,
             effects=effects,
             details={"severity": severity.value},
+            within=within,
         )
 
 

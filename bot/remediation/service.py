@@ -30,6 +30,7 @@ from bot.clock import Clock
 from bot.coordination.owner import owner_id
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
 from bot.incidents import storage as incidents
+from bot.incidents.schemas import INCIDENT_ID
 from bot.models import SYSTEM, Actor, Incident
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
@@ -112,6 +113,20 @@ class RemediationService:
                 "system. Its read-only checks still run: `/diagnose <service>`."
             )
 
+    async def _refuse_untied(self, incident_id: str, service: str, action: str) -> None:
+        """A button that names an incident whose diagnosis never suggested this (a forged or
+        edited value) requests nothing: it would add lines to that incident's timeline, and
+        its resolution would close the request (Conflict)."""
+        async with self.store.transaction() as tx:
+            tied = await requests.suggested_for(tx, incident_id, service, action)
+        if not tied:
+            named = incident_id if INCIDENT_ID.match(incident_id) else "an incident"
+            raise Conflict(
+                f"Nothing requested: this button names {named}, but no diagnosis of"
+                f" {service} recorded there suggested {action}. Use the buttons of that"
+                " incident's own diagnosis, or `/remediate` in its war room."
+            )
+
     async def request(
         self,
         action: str,
@@ -132,6 +147,8 @@ class RemediationService:
         the one whose war room `channel_id` is: resolving it closes the request."""
         target = self.target(action, service)
         spec = target.spec
+        if incident_id:
+            await self._refuse_untied(incident_id, target.service, spec.name)
         await self._refuse_in_drill(channel_id, incident_id)
         typed = (
             actions.from_button(spec, params)

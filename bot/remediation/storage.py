@@ -238,3 +238,20 @@ async def for_incident(tx: Tx, incident_id: str) -> list[Request]:
         (incident_id,),
     )
     return [_request(row) for row in rows]
+
+
+async def suggested_for(tx: Tx, incident_id: str, service: str, action: str) -> bool:
+    """Whether a diagnosis of `service` recorded on `incident_id` suggested `action`: the
+    tie a suggestion button's incident must have (its value is the clicker's to forge)."""
+    rows = await tx.fetchall(
+        "SELECT data FROM timeline WHERE incident_id = ? AND kind = 'diagnosed'", (incident_id,)
+    )
+    for row in rows:
+        data = json.loads(row["data"])
+        if (
+            isinstance(data, dict)
+            and str(data.get("service", "")).lower() == service.lower()
+            and action in (data.get("suggestions") or [])
+        ):
+            return True
+    return False

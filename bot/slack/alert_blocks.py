@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.delivery import AlertBatch
-from bot.alerts.silences import Silenced
+from bot.alerts.silences import MAX_SILENCES, Silenced
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.notify import MessageRef
@@ -29,7 +29,11 @@ def silence_value(incident_id: str, batch: int) -> str:
 def read_silence_value(value: str) -> tuple[str, int]:
     """(incident ID, batch) from a Silence button's value; ValueError when it is not one."""
     incident_id, _, batch = value.rpartition(":")
-    return incident_id, int(batch)
+    number = int(batch)
+    # A batch number is a small counter; an edited value past SQLite's integers was a 500.
+    if not 0 < number < 2**31:
+        raise ValueError(f"batch {number} is out of range")
+    return incident_id, number
 
 
 def _link(text: str, url: str) -> str:
@@ -130,11 +134,30 @@ def names_of(alerts: list[StoredAlert], limit: int = 5) -> str:
 def silence_answer(done: Silenced) -> str:
     """The clicker's private answer."""
     until = t.slack_date(done.ends_at)
+    if not done.confirmed:
+        return (
+            f"The bot's record says these alerts are silenced until {until}, but Alertmanager"
+            " could not be reached to confirm it: check its silences page."
+        )
+    ended = ""
+    if done.ended_early:
+        first = done.ended_early[0]
+        ended = (
+            f"The earlier silence was ended in Alertmanager at {t.slack_date(first.ended_at)},"
+            f" before its planned end at {t.slack_date(first.planned_end)}. "
+        )
+    left = (
+        f" Not silenced: {_plural(done.left_out, 'alert')} of other names (one click silences"
+        f" at most {MAX_SILENCES} alert names)."
+        if done.left_out
+        else ""
+    )
     if not done.changed:
-        return f"These alerts are already silenced in Alertmanager (until {until})."
+        return ended + f"These alerts are already silenced in Alertmanager (until {until})." + left
     return (
-        f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
-        f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself."
+        ended
+        + f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"
+        f" {until} ({', '.join(done.silence_ids)}); the silence expires by itself." + left
     )
 
 

@@ -225,8 +225,11 @@ def evidence_messages(report: Report) -> list[tuple[str, list[Block]]]:
 
 
 def suggestion_preview(would: str) -> str:
+    """The answer to an advice button (bot.diagnostics.describe: "by hand: ...; nothing to
+    run"). It said "Remediations are not enabled in this version of the bot", which they are."""
+    done = would.removeprefix("by hand: ").removesuffix("; nothing to run")
     return (
-        f"This would {_clean(would)}. Remediations are not enabled in this version of the bot,"
+        f"This suggestion is done by hand: {_clean(done)}. The bot has nothing to run for it,"
         " so nothing was changed."
     )
 

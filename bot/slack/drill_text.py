@@ -18,6 +18,26 @@ PAGES_SHOWN = 10
 CHECKS_SHOWN = 6
 
 
+def checks_line(incident: Incident, catalog: list[str]) -> str:
+    """Said when a drill is declared: whose read-only checks it runs, or why none (a
+    scenario written `checkout:failover`, or naming a service the catalog lacks, ran none
+    and said so only in the report at its end)."""
+    if incident.services:
+        names = ", ".join(f"`{escape_mrkdwn(name)}`" for name in incident.services)
+        return (
+            f"The read-only checks of {names} run in a moment; their summary is posted in its"
+            " channel."
+        )
+    if not catalog:
+        return "No service is catalogued, so no checks run."
+    example = escape_mrkdwn(sorted(catalog)[0])
+    return (
+        "No catalogued service is named, so no checks run: start the scenario with one and a"
+        f" colon (`{example}: …`) or add `service={example}`."
+        f" Services: {escape_mrkdwn(', '.join(sorted(catalog)))}."
+    )
+
+
 def report_title(report: DrillReport) -> str:
     return f"[DRILL] Drill report: {report.incident_id}"
 

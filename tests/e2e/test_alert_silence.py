@@ -4,6 +4,7 @@ makes none; an Alertmanager that cannot be reached is said so and nothing is rec
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import posts
 from tests.monitoring import AlertmanagerServer
 from tests.servers import ServerUnavailable, free_port
+from tests.waiting import until
 
 __all__ = ["health_url"]  # the fixture, used here
 
@@ -169,3 +171,209 @@ async def test_once_the_silence_expired_the_button_silences_again(
         await alerts.harness.settle()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         assert [e.kind for e in events].count("alerts_silenced") == 2
+
+
+async def test_a_silence_ended_by_hand_in_alertmanager_is_learned_and_made_again(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone expired the bot's silence in Alertmanager's UI ten minutes in. A click then
+    answered "already silenced (until <its recorded end>)" and silenced nothing, while
+    Alertmanager paged again: the bot now asks Alertmanager, records that the silence ended
+    by hand (a timeline line), and silences again."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        [first] = alertmanager.silences()
+
+        async with aiohttp.ClientSession() as session:  # expired by hand, as its UI does
+            async with session.delete(f"{alertmanager.url}/api/v2/silence/{first['id']}") as r:
+                assert r.status == 200, await r.text()
+        assert alertmanager.silences()[0]["status"]["state"] == "expired"
+
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" not in answer["text"], answer
+        assert "ended in Alertmanager" in answer["text"], answer
+        assert "Silenced 1 alert" in answer["text"], answer
+        states = sorted(s["status"]["state"] for s in alertmanager.silences())
+        assert states == ["active", "expired"]
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        kinds = [e.kind for e in events]
+        assert kinds.count("alerts_silenced") == 2
+        [ended] = [e for e in events if e.kind == "alerts_silence_ended"]
+        assert first["id"] in ended.text and "ended by hand in Alertmanager" in ended.text
+        assert kinds.index("alerts_silence_ended") < len(kinds) - 1 - kinds[::-1].index(
+            "alerts_silenced"
+        )
+
+        # The new one runs: a third click says so, with Alertmanager's end, and makes none.
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" in answer["text"] and "ended" not in answer["text"], answer
+        assert len(alertmanager.silences()) == 2
+
+
+async def test_a_running_silence_alertmanager_cannot_confirm_is_said_so(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        await alerts.harness.replies()
+        alertmanager.stop()
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "could not be reached to confirm" in answer["text"], answer
+
+
+async def test_a_silence_matches_an_alert_whose_label_value_was_cut(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A label value over 4,000 characters is cut when read (bot.alerts.models). The silence
+    was made with the cut value as an equality matcher: Alertmanager's alert, whose value is
+    whole, did not match it, and kept paging while the bot said it was silenced. The cut value
+    now matches as a prefix; an alert that differs within it is still not silenced."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    long_value = "k8s-pod-labels: " + "app=checkout,tier=web;(x)[y]{z}.*+?|^$\\ " * 120
+    assert len(long_value) > 4000
+    other_value = "X" + long_value[1:]  # differs in its first character
+    now = datetime.now(UTC)
+
+    def in_alertmanager(detail: str) -> dict[str, object]:
+        labels = alert("HighErrorRate", "checkout", detail=detail)["labels"]
+        return {
+            "labels": labels,
+            "annotations": {"summary": "5xx"},
+            "startsAt": now.isoformat(),
+            "endsAt": now.replace(year=now.year + 1).isoformat(),
+        }
+
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        async with alerts.session.post(
+            f"{alertmanager.url}/api/v2/alerts",
+            json=[in_alertmanager(long_value), in_alertmanager(other_value)],
+        ) as response:
+            assert response.status == 200, await response.text()
+        await alerts.send(alert("HighErrorRate", "checkout", detail=long_value))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        [row] = await alerts.alert_rows()
+        assert len(json.loads(row["labels"])["detail"]) == 4000  # cut when read
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        [silence] = alertmanager.silences()
+
+        def silenced() -> dict[str, list[str]]:
+            return {
+                a["labels"]["detail"][:1]: a["status"]["silencedBy"] for a in alertmanager.alerts()
+            }
+
+        async def settled() -> bool:
+            return len(silenced()) == 2 and bool(silenced()["k"])
+
+        await until(settled, "Alertmanager to mark the alert silenced")
+        assert silenced() == {"k": [silence["id"]], "X": []}
+
+
+async def test_an_edited_silence_button_is_refused_plainly(
+    make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch number past SQLite's integers answered "Something went wrong on my side"
+    (a traceback), and a value naming no batch was followed by the usage of /incident."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, f"http://127.0.0.1:{free_port()}") as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        for value in (f"{incident.id}:99999999999999999999", f"{incident.id}:0", "junk"):
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id="C0ROOM", user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"] == "That button does not name a batch of alerts.", answer
+
+
+async def test_clicks_at_the_same_moment_make_one_silence(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A double click and a second responder at the same moment each found nothing recorded
+    and each made a silence: three silences in Alertmanager and three timeline lines."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(alert("HighErrorRate", "checkout"))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await asyncio.gather(
+            *(
+                alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id=user)
+                for user in ("U0ALICE", "U0BOB", "U0ALICE")
+            )
+        )
+        answers = [a["text"] for a in await alerts.harness.replies(3)]
+        assert sum(a.startswith("Silenced 1 alert") for a in answers) == 1, answers
+        assert len(alertmanager.silences()) == 1
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        assert [e.kind for e in events].count("alerts_silenced") == 1
+        # Once it is done, the next click is told it runs.
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "already silenced" in answer["text"], answer
+
+
+async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One click makes at most 20 silences (one per alert name); a storm batch of 25 names
+    was answered "Silenced 25 alerts", five of them still paging."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
+        await alerts.send(*(alert(f"Alert{n:02}", "checkout") for n in range(25)))
+        await alerts.harness.settle()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert answer["text"].startswith(f"Silenced 20 alerts of {incident.id}"), answer
+        assert answer["text"].endswith(
+            "Not silenced: 5 alerts of other names (one click silences at most 20 alert names)."
+        ), answer
+        assert len(alertmanager.silences()) == 20
+        await alerts.harness.settle()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        [line] = [e for e in events if e.kind == "alerts_silenced"]
+        assert line.text.startswith("Silenced 20 alerts in Alertmanager")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.models import SYSTEM, Status
+from bot.models import SYSTEM, Actor, Severity, Status
 from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
@@ -298,7 +298,8 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     await _settled(alerts)
     assert await _outcomes(alerts) == ["declared", "attached"]
     [incident] = await alerts.incidents()
-    assert incident.services == ("billing",) and incident.severity == "P2"
+    # The warning opened a P2; Grafana's critical alert joining raised it.
+    assert incident.services == ("billing",) and incident.severity == "P1"
     # Only Alertmanager's alerts can be silenced from Slack: no Silence button on the
     # generic or Grafana ones (it was offered, and every click failed).
     batches = [
@@ -332,8 +333,10 @@ async def test_alert_joins_the_incident_a_person_declared_for_the_service(
     from bot.incidents.schemas import DeclareIncident
     from bot.models import Actor, Severity
 
+    # Typed "Checkout" in the form: an alert's "checkout" is the same service (it opened a
+    # second incident for it).
     declared = await alerts.harness.services.incidents.declare(
-        DeclareIncident(severity=Severity.P2, title="Checkout is slow", services=("checkout",)),
+        DeclareIncident(severity=Severity.P2, title="Checkout is slow", services=("Checkout",)),
         Actor("U0ALICE"),
     )
     await _settled(alerts)
@@ -388,3 +391,107 @@ async def test_large_and_oversized_bodies(alerts: Alerts) -> None:
         assert answer.status == 413
     async with alerts.session.post(alerts.url(), data=huge, headers=headers) as answer:
         assert answer.status == 413
+
+
+async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: Alerts) -> None:
+    """A generic alert sent without `started_at` is recorded as starting in 1971 (its
+    dedup key alone names it): the catch-up said "Queue stuck since 1 Jan 1971"."""
+    generic = {"title": "Queue stuck", "dedup_key": "q-1", "service": "checkout"}
+    generic["severity"] = "critical"
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    [firing] = (await alerts.harness.services.catchup.catchup(incident.id)).alerts
+    assert firing.since is not None
+    assert abs((firing.since - alerts.harness.services.clock.now()).total_seconds()) < 3600
+    answer = await reply(alerts.harness, f"catchup {incident.id}")
+    assert "Queue stuck since" in answer and "1971" not in answer, answer
+
+
+async def test_a_more_severe_alert_joining_raises_the_severity(alerts: Alerts) -> None:
+    """A warning opened a P2 (no war room, nobody paged beyond its level); the critical
+    alert that followed for the same service only joined it: the P1 it calls for, with its
+    war room and pages, never came. Now it raises the severity, as a person would, unless a
+    person has set the severity themselves."""
+    await alerts.send(alert("HighLatency", "checkout", severity="warning"))
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.severity == "P2" and incident.channel_id is None
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "attached"]
+    raised = await alerts.harness.services.incidents.get(incident.id)
+    assert raised.severity == "P1" and raised.channel_id is not None  # its war room opened
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    [line] = [e for e in events if e.kind == "severity_changed"]
+    assert line.text == "Severity P2 → P1 by the bot" and line.actor == SYSTEM.user_id
+    # A lower one joining lowers nothing.
+    await alerts.send(alert("DiskFilling", "checkout", severity="info"))
+    await _settled(alerts)
+    assert (await alerts.harness.services.incidents.get(incident.id)).severity == "P1"
+
+    # A person judged it a P2: the next critical alert leaves their severity alone.
+    await alerts.harness.services.incidents.change_severity(
+        incident.id, Actor("U0ALICE"), severity=Severity.P2
+    )
+    await alerts.send(alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z"))
+    await _settled(alerts)
+    assert (await alerts.harness.services.incidents.get(incident.id)).severity == "P2"
+
+
+async def test_a_more_severe_alert_firing_again_reopens_at_its_severity(alerts: Alerts) -> None:
+    await alerts.send(alert("HighLatency", "checkout", severity="warning"))
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    await alerts.harness.services.incidents.resolve(incident.id, SYSTEM, summary="fixed")
+    await alerts.send(alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z"))
+    await _settled(alerts)
+    assert await _outcomes(alerts) == ["declared", "reopened"]
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.is_open and after.severity == "P1" and after.channel_id is not None
+
+
+async def test_an_alert_that_fired_again_without_its_resolution_clears_all_the_same(
+    alerts: Alerts,
+) -> None:
+    """An alert that clears and fires again between two of Alertmanager's notifications comes
+    back with a new startsAt, its resolution never sent: the first occurrence stayed
+    "firing" for ever, so the incident counted 2 firing, and when the alert really cleared
+    the bot never said so (nor offered Resolve, nor resolved with resolve_when_clear)."""
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    again = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
+    status, body = await alerts.send(again)
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.current_status == "Alerts: 1 firing, 1 resolved."
+    # A late copy of the first notification changes nothing.
+    status, body = await alerts.send(first)
+    assert body["outcomes"] == {"duplicate": 1}
+    await alerts.send({**again, "status": "resolved"})
+    await _settled(alerts)
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.current_status.startswith("Alerts: every alert has cleared (2 resolved)")
+    kinds = [e.kind for e in await alerts.harness.services.incidents.timeline(incident.id)]
+    assert kinds.count("alerts_cleared") == 1
+
+
+async def test_a_later_start_seen_only_resolved_ends_the_earlier_occurrence(
+    alerts: Alerts,
+) -> None:
+    """The alert cleared, fired again and cleared again between notifications: only the
+    second occurrence's resolution came. The first stayed "firing" for ever."""
+    await alerts.send(alert("HighErrorRate", "checkout"))
+    await _settled(alerts)
+    later = alert("HighErrorRate", "checkout", starts_at="2026-12-05T05:00:00Z")
+    status, body = await alerts.send({**later, "status": "resolved"})
+    assert (status, body["outcomes"]) == (200, {"recorded": 1})
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    after = await alerts.harness.services.incidents.get(incident.id)
+    assert after.current_status.startswith("Alerts: every alert has cleared (1 resolved)")

@@ -188,3 +188,22 @@ async def test_a_drill_scenario_naming_no_service_runs_no_checks(
     # Its post-incident report says what it was too.
     _, markdown = await harness.services.reports.report_markdown(drill.id)
     assert markdown.startswith(f"# [DRILL] Post-incident report: {drill.id}")
+
+
+async def test_the_drill_answer_says_whose_checks_run_or_why_none(
+    make_harness: HarnessFactory,
+) -> None:
+    """`checkout:failover` (no space) or a misspelt service named no service: the drill ran
+    no checks and said so only in its report, once it had ended."""
+    services = {"checkout": {"http": [{"url": "http://127.0.0.1:9/health"}]}}
+    harness = await make_harness("sqlite", policy=policy_with(services=services))
+    answer = await reply(harness, "drill P2 checkout: failover", user_id="U0ALICE")
+    assert answer.endswith(
+        "The read-only checks of `checkout` run in a moment; their summary is posted in its"
+        " channel."
+    ), answer
+    answer = await reply(harness, "drill P2 checkout:failover", user_id="U0ALICE")
+    assert answer.endswith(
+        "No catalogued service is named, so no checks run: start the scenario with one and a"
+        " colon (`checkout: …`) or add `service=checkout`. Services: checkout."
+    ), answer

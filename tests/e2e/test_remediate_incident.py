@@ -169,3 +169,66 @@ async def test_a_fix_suggested_for_a_p2_is_closed_when_the_incident_is_resolved(
     assert _restarts(fake_kubernetes) == [
         "PATCH /apis/apps/v1/namespaces/shop/deployments/checkout"
     ]
+
+
+async def test_a_suggestion_button_naming_another_incident_is_refused(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    """A button's value is the clicker's to edit: one that named another incident ("i")
+    raised its request there (timeline lines in that incident, the request closed by its
+    resolution). The server now checks that the named incident's recorded diagnosis
+    suggested the action; a forged value requests nothing and changes nothing."""
+    _crash_looping(fake_kubernetes)
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+    first = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P2, title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE"),
+    )
+    other = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P3, title="Billing slow", services=()),
+        Actor("U0ALICE"),
+    )
+    await harness.settle()
+    incident = await harness.services.incidents.get(first.id)
+    await harness.click(
+        views.DIAGNOSE_ACTION,
+        value=incident.id,
+        channel_id=ANNOUNCE,
+        message_ts=incident.announce_ts,
+        user_id=REQUESTER,
+    )
+    await harness.replies()
+
+    async def posted() -> bool:
+        return bool(_summaries(harness))
+
+    await until(posted, "the diagnosis summary to be posted")
+    [summary] = _summaries(harness)
+    value = json.loads(_button(summary, RESTART)["value"])
+    assert value["i"] == incident.id
+    _, before = await harness.services.incidents.with_timeline(other.id)
+
+    for named in (other.id, "INC-20991231-999", "not an incident"):
+        forged = json.dumps({**value, "i": named}, separators=(",", ":"))
+        response = await harness.click(
+            _button(summary, RESTART)["action_id"],
+            value=forged,
+            message=summary,
+            channel_id=summary["channel"],
+            message_ts=summary["ts"],
+            user_id=REQUESTER,
+        )
+        assert response.status == 200
+        [answer] = await harness.replies()
+        assert answer["text"].startswith("Nothing requested: this button names"), answer
+        assert "suggested kubernetes.restart" in answer["text"]
+        await harness.settle()
+    assert request_messages(harness) == []
+    _, after = await harness.services.incidents.with_timeline(other.id)
+    assert after == before  # nothing on the named incident
+    async with harness.store.transaction() as tx:
+        assert await tx.fetchall("SELECT id FROM remediation_requests") == []
+
+    # The button as posted still requests, for its own incident.
+    message = await _press(harness, summary, _button(summary, RESTART)["value"])
+    assert (await harness.services.remediation.get(request_id(message))).incident_id == incident.id

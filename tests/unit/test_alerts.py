@@ -16,6 +16,7 @@ from bot.alerts.routes import bearer_valid
 from bot.alerts.routing import NO_SERVICE, by_service, route
 from bot.alerts.silences import matcher_sets
 from bot.alerts.storage import StoredAlert
+from bot.alerts.wording import declaration
 from bot.errors import ConfigError
 from bot.policy import parse_policy
 from bot.policy.alerts import AlertsConfig, highest
@@ -191,3 +192,14 @@ def test_documented_alerts_policies_load() -> None:
     assert commented is not None
     text = "\n".join(line[2:] for line in commented.group(0).splitlines()) + "\n"
     assert parse_policy(MINIMAL + text).alerts.silence_for.seconds == 3600
+
+
+def test_a_blank_summary_leaves_the_alert_name_as_the_title() -> None:
+    """A summary template over a missing label (`"{{ $labels.instance }} "`) renders as
+    blanks: the incident was titled "checkout:" (or "(+1 more alerts)" with no service)."""
+    blank = StoredAlert(
+        1, "checkout", "HighErrorRate", "P1", "firing", {}, {"summary": "   "}, [], None
+    )
+    assert declaration("checkout", [blank]).title == "checkout: HighErrorRate"
+    other = StoredAlert(2, NO_SERVICE, "DiskFull", "P1", "firing", {}, {}, [], None)
+    assert declaration(NO_SERVICE, [blank, other]).title == "HighErrorRate (+1 more alerts)"
