@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.durations import humanize_seconds
-from bot.models import Incident
+from bot.models import Incident, Severity
 from bot.notify import Page
 from bot.policy.paging import PROVIDER_NAMES
 from bot.slack.escape import escape_mrkdwn
@@ -164,6 +164,32 @@ def already_escalated(
     return (
         f"*{incident_id}* stands at escalation level {level} now, not level {seen_level} as "
         f"the card you pressed showed (its escalation started again); nothing changed. {again}"
+    )
+
+
+def severity_changed(
+    incident_id: str, *, seen: Severity, severity: Severity, level: int, levels: int
+) -> str:
+    """Ephemeral answer to an Escalate button pressed on a card from before a severity
+    change: its next level would be the new severity's, other people than the card offered,
+    so nothing was paged; where the escalation stands now."""
+    if not levels:
+        where = f"{severity.value} has no escalation levels"
+    elif level >= levels:
+        where = f"every level of {severity.value} ({levels}) is paged"
+    elif level:
+        where = f"it stands at level {level} of {levels} of {severity.value}"
+    else:
+        where = f"nobody of {severity.value}'s {levels} levels is paged yet"
+    step = (
+        f" To page {severity.value}'s level {level + 1}, press Escalate on the refreshed card "
+        f"or use `/incident escalate {incident_id}`."
+        if level < levels
+        else ""
+    )
+    return (
+        f"*{incident_id}* is {severity_label(severity)} now, not {severity_label(seen)} as the "
+        f"card you pressed showed; nothing was paged. Escalation: {where}.{step}"
     )
 
 
