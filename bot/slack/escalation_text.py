@@ -47,13 +47,18 @@ def _page_reason(page: Page) -> str:
 
 
 def page_text(incident: Incident, page: Page) -> str:
-    """The page in the incident channel: it mentions everyone the level names."""
+    """The page in the incident channel: it mentions everyone the level names. A page by
+    hand of an acknowledged incident asks for help, not for an acknowledgement."""
+    ask = (
+        "It is acknowledged already: join in."
+        if incident.acknowledged_at is not None
+        else f"Acknowledge with `/incident ack {incident.id}`."
+    )
     return (
         f":rotating_light: {drill_mark(incident)}*Escalation level {page.level}* for "
         f"*{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}\n"
-        f"{mentions(page.recipients)}: you are paged. {_page_reason(page)} "
-        f"Acknowledge with `/incident ack {incident.id}`."
+        f"{mentions(page.recipients)}: you are paged. {_page_reason(page)} {ask}"
     )
 
 
@@ -70,12 +75,18 @@ def announced_page_text(incident: Incident) -> str:
 
 
 def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
-    """The page as a direct message to one person."""
+    """The page as a direct message to one person (who acknowledged it, if someone has:
+    a page by hand, the person is asked to join, not to acknowledge)."""
+    if incident.acknowledged_at is not None:
+        by = f" by {user(incident.acknowledged_by)}" if incident.acknowledged_by else ""
+        ask = f"Join {channel(channel_id)}: it is acknowledged already{by}."
+    else:
+        ask = f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
     return (
         f":rotating_light: {drill_mark(incident)}You are paged (escalation level {page.level}) "
         f"for *{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}. {_page_reason(page)} "
-        f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
+        f"{ask}"
     )
 
 

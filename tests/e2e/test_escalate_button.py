@@ -222,3 +222,26 @@ def test_escalate_values_of_older_cards_still_read() -> None:
     )
     assert blocks.escalate_value_parts("INC-20261127-001:2") == ("INC-20261127-001", 2, None)
     assert blocks.escalate_value_parts("INC-20261127-001") == ("INC-20261127-001", None, None)
+
+
+async def test_a_page_by_hand_of_an_acknowledged_incident_asks_to_join_not_to_acknowledge(
+    harness: BotHarness,
+) -> None:
+    # The page told the team lead to acknowledge an incident acknowledged already: at 3 a.m.
+    # that reads as "nobody is on it", and their /incident ack answered "already acknowledged".
+    incident = await declare(harness, "declare P2 Queue backlog")
+    await harness.command(f"ack {incident.id}", user_id="U0ONCALL")
+    await harness.replies()
+    await harness.command(f"escalate {incident.id} need the queue owners", user_id="U0ONCALL")
+    await harness.replies()
+    await harness.settle()
+    sent = [
+        str(c.params["text"])
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and "escalation level 2" in str(c.params["text"]).lower()
+    ]
+    [post] = [t for t in sent if t.startswith(":rotating_light: *Escalation level 2*")]
+    [dm] = [t for t in sent if "You are paged (escalation level 2)" in t]
+    assert "acknowledge with" not in post.lower() and "acknowledge with" not in dm.lower()
+    assert post.endswith("need the queue owners. It is acknowledged already: join in.")
+    assert dm.endswith(f"<#{ANNOUNCE}>: it is acknowledged already by <@U0ONCALL>."), dm
