@@ -14,6 +14,17 @@ from bot.incidents.service_base import IncidentServiceBase, Outcome
 from bot.models import Actor, Incident, IncidentRole
 
 
+class AlreadyAssigned(Conflict):
+    """`user_id` already holds `role` on `incident`: nothing to change, for the surface to
+    say (templates.already_assigned)."""
+
+    def __init__(self, incident: Incident, role: IncidentRole, user_id: str) -> None:
+        super().__init__(f"{incident.id}: {user_id} is already {role.value}.")
+        self.incident = incident
+        self.role = role
+        self.user_id = user_id
+
+
 class TimelineChanges(IncidentServiceBase):
     """Roles, notes, the war room and copied messages (see IncidentService)."""
 
@@ -27,12 +38,16 @@ class TimelineChanges(IncidentServiceBase):
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
     ) -> Incident:
-        """Give `role` to `user_id` (one person a role; assigning again replaces)."""
+        """Give `role` to `user_id` (one person a role; assigning again replaces). Raises
+        AlreadyAssigned, changing nothing, when `user_id` holds the role already."""
         await self._require_responder(actor)
 
         def mutate(incident: Incident) -> Incident:
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it to assign roles.")
+            if incident.roles.get(role.value) == user_id:
+                # A second notice, timeline line and topic refresh would say nothing new.
+                raise AlreadyAssigned(incident, role, user_id)
             return incident.evolve(roles={**incident.roles, role.value: user_id})
 
         return await apply_change(

@@ -232,6 +232,11 @@ def assigned_confirmation(incident: Incident, role: str, user_id: str) -> str:
     return f"{user(user_id)} is now {label} of *{incident.id}*."
 
 
+def already_assigned(incident: Incident, role: str, user_id: str) -> str:
+    label = ROLE_LABELS.get(role, role)
+    return f"{user(user_id)} is already {label} of *{incident.id}*; nothing changed."
+
+
 def noted_confirmation(incident: Incident) -> str:
     return f"Added your note to the timeline of *{incident.id}*."
 
