@@ -74,7 +74,7 @@ def _on_escalate(app: AsyncApp, services: Services) -> None:
 
 async def _resolve(ctx: CommandContext, incident_id: str) -> None:
     # The button's confirm dialog has already asked "are you sure?".
-    await resolve_incident(ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id))
+    await resolve_incident(ctx, incident_id, templates.resolved_by_button())
 
 
 def register(app: AsyncApp, services: Services) -> None:

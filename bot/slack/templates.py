@@ -298,5 +298,7 @@ def escalation_field(escalation: EscalationShown | None) -> list[tuple[str, str]
     return [("Escalation", text)]
 
 
-def resolved_by_button(user_id: str) -> str:
-    return f"Resolved by {user(user_id)} with the Resolve button."
+def resolved_by_button() -> str:
+    """The resolution the Resolve button records. Stored and shown as the presser's text
+    (escaped), so no mention here: the card names who resolved it (resolved_by)."""
+    return "Resolved with the Resolve button (no summary given)."
