@@ -76,7 +76,9 @@ class TimelineChanges(IncidentServiceBase):
         effects: Sequence[str] | None = None,
         details: dict[str, Any] | None = None,
     ) -> Incident:
-        """Add a timeline entry (a note, or a message pinned by reaction)."""
+        """Add a timeline entry (a note, or a message pinned by reaction), as a responder:
+        the timeline is the incident's record, and its report's."""
+        await self._require_responder(actor)
         return await apply_change(
             self.changes,
             self.policy,
