@@ -135,7 +135,8 @@ class TimelineChanges(IncidentServiceBase):
 
         None when the channel is no incident's war room (the reaction is not for us);
         `changed=False` when the message is already on the timeline or cannot be read.
-        Raises NotifierError when Slack refuses to show the message.
+        Raises PermissionDenied when `actor` is no responder (as `/incident note` does),
+        NotifierError when Slack refuses to show the message.
         """
         source = f"slack:{channel_id}:{message_ts}"
         async with self.store.transaction() as tx:
@@ -144,6 +145,7 @@ class TimelineChanges(IncidentServiceBase):
                 return None
             if await storage.has_timeline_source(tx, incident.id, source):
                 return Outcome(incident, changed=False, message="already on the timeline")
+        await self._require_responder(actor)
         if self.notifier is None:
             raise Conflict("No way to read Slack messages is configured.")
         # Read outside the transaction: a Slack round trip must not hold a database lock.
