@@ -120,7 +120,8 @@ def eta(incident: Incident) -> str:
 
 def acknowledged(incident: Incident) -> str:
     if incident.acknowledged_at is None:
-        return "Not yet"
+        # "Not yet" on a resolved card read as a page still waiting for someone.
+        return "Not yet" if incident.is_open else "Never (resolved first)"
     return f"{user(incident.acknowledged_by)} {slack_date(incident.acknowledged_at)}"
 
 
