@@ -191,7 +191,7 @@ def severity_changed(
     elif level:
         where = f"it stands at level {level} of {levels} of {severity.value}"
     else:
-        where = f"nobody of {severity.value}'s {levels} levels is paged yet"
+        where = f"nobody is paged yet ({severity.value} has {levels} levels)"
     step = (
         f" To page {severity.value}'s level {level + 1}, press Escalate on the refreshed card "
         f"or use `/incident escalate {incident_id}`."
