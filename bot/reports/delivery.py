@@ -4,15 +4,19 @@ one call on the ReportPublisher port, so a retry repeats only that call."""
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import datetime
 
 from bot.clock import Clock
+from bot.errors import NotifierError
 from bot.incidents import storage as incidents
 from bot.outbox import Effect, OutboxDispatcher
 from bot.reports import stats, storage
 from bot.reports.followups import ACTION_REMIND
 from bot.reports.publisher import ReportPublisher
 from bot.store import Store
+
+log = logging.getLogger(__name__)
 
 UPLOAD_REPORT = "reports.upload_report"
 UPLOAD_STATS = "reports.upload_stats"
@@ -25,8 +29,8 @@ class ReportDelivery:
         self.publisher = publisher
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        dispatcher.register(UPLOAD_REPORT, self._deliver_report)
-        dispatcher.register(UPLOAD_STATS, self._deliver_stats)
+        dispatcher.register(UPLOAD_REPORT, self._deliver_report, on_failure=self._not_shared)
+        dispatcher.register(UPLOAD_STATS, self._deliver_stats, on_failure=self._not_shared)
         dispatcher.register(ACTION_REMIND, self._deliver_reminder)
 
     async def _deliver_report(self, effect: Effect) -> None:
@@ -40,6 +44,19 @@ class ReportDelivery:
             markdown=effect.payload["markdown"],
             requested_by=effect.payload["by"],
         )
+
+    async def _not_shared(self, effect: Effect, error: NotifierError) -> None:
+        """Slack refused the file for good (a channel the bot is not in): the person who
+        asked was told it is being shared, so they hear that it was not."""
+        try:
+            await self.publisher.not_shared(
+                incident_id=effect.incident if effect.kind == UPLOAD_REPORT else None,
+                channel=effect.payload["channel"],
+                requested_by=effect.payload["by"],
+                error_code=error.error_code or str(error),
+            )
+        except NotifierError as exc:
+            log.warning("could not tell %s the file was not shared: %s", effect.payload["by"], exc)
 
     async def _deliver_stats(self, effect: Effect) -> None:
         payload = effect.payload
