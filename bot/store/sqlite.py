@@ -8,6 +8,7 @@ connection, so a long read (`audit verify`) never holds the writers up.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from bot.errors import StoreBusy, StoreError, StoreUnavailable, UniqueViolation
 from bot.store.base import CommitHooks, Dialect, Row
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # Primary result codes (the low byte of sqlite_errorcode) that mean "the file is not usable".
 _UNUSABLE = {
@@ -75,6 +78,24 @@ def script_statements(script: str) -> list[str]:
     if rest:
         statements.append(rest)  # an unfinished statement: let SQLite say what is wrong
     return statements
+
+
+def _begin(statement: str) -> Callable[[sqlite3.Connection], sqlite3.Cursor]:
+    """`statement` (a BEGIN), after rolling back a transaction a cancelled caller left open.
+
+    Statements run in the store's thread: a caller cancelled while its BEGIN, COMMIT or
+    ROLLBACK was on its way there goes without knowing whether it ran, and the connection
+    can be left inside its transaction. The lock is ours when this runs, so any transaction
+    open now is such a leftover; without this, every later BEGIN failed ("cannot start a
+    transaction within a transaction") until the process restarted."""
+
+    def begin(conn: sqlite3.Connection) -> sqlite3.Cursor:
+        if conn.in_transaction:
+            log.warning("SQLite: rolled back a transaction left open by a cancelled caller")
+            conn.execute("ROLLBACK")
+        return conn.execute(statement)
+
+    return begin
 
 
 class SqliteTx(CommitHooks):
@@ -192,7 +213,7 @@ class SqliteStore:
     async def transaction(self) -> AsyncIterator[SqliteTx]:
         await self._acquire(self._lock)
         try:
-            await self._run(lambda conn: conn.execute("BEGIN IMMEDIATE"))
+            await self._run(_begin("BEGIN IMMEDIATE"))
             tx = SqliteTx(self)
             try:
                 yield tx
@@ -226,7 +247,7 @@ class SqliteStore:
             reader = self._reader
             # A deferred BEGIN takes its WAL snapshot at the first read: read at once.
             await self._run(
-                lambda conn: conn.execute("BEGIN").execute("SELECT COUNT(*) FROM sqlite_master"),
+                lambda conn: _begin("BEGIN")(conn).execute("SELECT COUNT(*) FROM sqlite_master"),
                 reader,
             )
             try:

@@ -235,3 +235,44 @@ async def test_transaction_control_is_never_a_prepared_statement(postgres_url: s
         assert prepared.isdisjoint({"BEGIN", "COMMIT", "ROLLBACK"}), prepared
     finally:
         await store.close()
+
+
+async def test_a_caller_cancelled_while_its_begin_waits_leaves_sqlite_usable(
+    tmp_path: Path,
+) -> None:
+    """A transaction cancelled while its BEGIN waits in the store's thread (here: for another
+    process's write lock) goes without rolling back what that BEGIN then opens. Every later
+    transaction failed with "cannot start a transaction within a transaction", so a cancel
+    at the wrong moment (a handler's timeout, a stop) broke the store until a restart."""
+    url = f"sqlite:///{tmp_path}/chatops.db"
+    store = SqliteStore(url, queue_timeout=30)
+    await store.open()
+    await migrate(store)
+    holding, release = asyncio.Event(), asyncio.Event()
+    other = asyncio.create_task(_hold_sqlite(url, holding, release))
+    try:
+        await holding.wait()
+
+        async def cancelled_write() -> None:
+            async with store.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO handled_requests (request_id, handled_at) VALUES (?, ?)",
+                    ("cancelled", 1.0),
+                )
+
+        waiting = asyncio.create_task(cancelled_write())
+        await asyncio.sleep(0.2)  # its BEGIN IMMEDIATE now waits for the other's lock
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    finally:
+        release.set()  # the BEGIN goes through in the thread, for nobody
+        await other
+    async with store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO handled_requests (request_id, handled_at) VALUES (?, ?)", ("next", 2.0)
+        )
+    async with store.snapshot() as tx:
+        rows = await tx.fetchall("SELECT request_id FROM handled_requests")
+    assert [row["request_id"] for row in rows] == ["next"]
+    await store.close()
