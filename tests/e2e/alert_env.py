@@ -30,6 +30,13 @@ class Alerts:
     async def send(self, *alerts: dict[str, Any], **kwargs: Any) -> tuple[int, Any]:
         return await post(self.session, self.url(), webhook(list(alerts)), **kwargs)
 
+    async def settled(self) -> None:
+        """Every recorded alert decided (the worker decides after the 200), every message
+        delivered: the outbox alone may drain before the worker has queued anything."""
+        assert self.harness.services.alerts is not None
+        await self.harness.services.alerts.process_pending()
+        await self.harness.settle()
+
     async def incidents(self) -> list[Incident]:
         return await self.harness.services.incidents.list(open_only=False)
 

@@ -70,7 +70,7 @@ async def test_silence_button_creates_an_expiring_silence_once(
         await alerts.send(
             alert("HighErrorRate", "checkout", pod="a"), alert("HighErrorRate", "checkout", pod="b")
         )
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         incident = await alerts.harness.services.incidents.get(incident.id)
         assert incident.channel_id is not None
@@ -94,7 +94,7 @@ async def test_silence_button_creates_an_expiring_silence_once(
         starts = datetime.fromisoformat(silence["startsAt"].replace("Z", "+00:00"))
         ends = datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
         assert round((ends - starts).total_seconds()) == 3600  # it expires by itself
-        await alerts.harness.settle()
+        await alerts.settled()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         [line] = [e for e in events if e.kind == "alerts_silenced"]
         assert line.text.startswith("Silenced 2 alerts in Alertmanager for 1 h")
@@ -122,7 +122,7 @@ async def test_unreachable_alertmanager_is_said_and_nothing_recorded(
     nowhere = f"http://127.0.0.1:{free_port()}"
     async with _alerts(make_harness, health_url, nowhere) as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         incident = await alerts.harness.services.incidents.get(incident.id)
         assert incident.channel_id is not None
@@ -149,7 +149,7 @@ async def test_once_the_silence_expired_the_button_silences_again(
     clock = FakeClock(datetime.now(UTC))
     async with _alerts(make_harness, health_url, alertmanager.url, clock) as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
         value = _silence_button(alerts, room)
@@ -168,7 +168,7 @@ async def test_once_the_silence_expired_the_button_silences_again(
         [answer] = await alerts.harness.replies()
         assert "Silenced 1 alert" in answer["text"], answer
         assert len(alertmanager.silences()) == 2
-        await alerts.harness.settle()
+        await alerts.settled()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         assert [e.kind for e in events].count("alerts_silenced") == 2
 
@@ -186,7 +186,7 @@ async def test_a_silence_ended_by_hand_in_alertmanager_is_learned_and_made_again
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
         value = _silence_button(alerts, room)
@@ -207,7 +207,7 @@ async def test_a_silence_ended_by_hand_in_alertmanager_is_learned_and_made_again
         assert "Silenced 1 alert" in answer["text"], answer
         states = sorted(s["status"]["state"] for s in alertmanager.silences())
         assert states == ["active", "expired"]
-        await alerts.harness.settle()
+        await alerts.settled()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         kinds = [e.kind for e in events]
         assert kinds.count("alerts_silenced") == 2
@@ -233,7 +233,7 @@ async def test_a_running_silence_alertmanager_cannot_confirm_is_said_so(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
         value = _silence_button(alerts, room)
@@ -277,7 +277,7 @@ async def test_a_silence_matches_an_alert_whose_label_value_was_cut(
         ) as response:
             assert response.status == 200, await response.text()
         await alerts.send(alert("HighErrorRate", "checkout", detail=long_value))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
         [row] = await alerts.alert_rows()
@@ -308,7 +308,7 @@ async def test_an_edited_silence_button_is_refused_plainly(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     async with _alerts(make_harness, health_url, f"http://127.0.0.1:{free_port()}") as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         for value in (f"{incident.id}:99999999999999999999", f"{incident.id}:0", "junk"):
             await alerts.harness.click(
@@ -329,7 +329,7 @@ async def test_clicks_at_the_same_moment_make_one_silence(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
         await alerts.send(alert("HighErrorRate", "checkout"))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
         value = _silence_button(alerts, room)
@@ -342,7 +342,7 @@ async def test_clicks_at_the_same_moment_make_one_silence(
         answers = [a["text"] for a in await alerts.harness.replies(3)]
         assert sum(a.startswith("Silenced 1 alert") for a in answers) == 1, answers
         assert len(alertmanager.silences()) == 1
-        await alerts.harness.settle()
+        await alerts.settled()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         assert [e.kind for e in events].count("alerts_silenced") == 1
         # Once it is done, the next click is told it runs.
@@ -362,7 +362,7 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     async with _alerts(make_harness, health_url, alertmanager.url) as alerts:
         await alerts.send(*(alert(f"Alert{n:02}", "checkout") for n in range(25)))
-        await alerts.harness.settle()
+        await alerts.settled()
         [incident] = await alerts.incidents()
         room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
         value = _silence_button(alerts, room)
@@ -373,7 +373,7 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
             "Not silenced: 5 alerts of other names (one click silences at most 20 alert names)."
         ), answer
         assert len(alertmanager.silences()) == 20
-        await alerts.harness.settle()
+        await alerts.settled()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         [line] = [e for e in events if e.kind == "alerts_silenced"]
         assert line.text.startswith("Silenced 20 alerts in Alertmanager")

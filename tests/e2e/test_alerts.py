@@ -37,10 +37,7 @@ async def _outcomes(alerts: Alerts) -> list[str]:
 
 
 async def _settled(alerts: Alerts) -> None:
-    """Every recorded alert decided, every message delivered."""
-    assert alerts.harness.services.alerts is not None
-    await alerts.harness.services.alerts.process_pending()
-    await alerts.harness.settle()
+    await alerts.settled()
 
 
 async def test_an_alert_declares_a_diagnosed_incident_and_repeats_change_nothing(
