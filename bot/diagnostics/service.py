@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -100,6 +101,8 @@ class DiagnosticsService:
         # the fast path of this process; the coordinator's hold shares the run with the other
         # replicas (with Redis). Both are freed in a `finally`.
         self._running: dict[tuple[str, tuple[str, ...]], RunningDiagnosis] = {}
+        # Releases under way, kept until done: a cancelled run does not wait for its own.
+        self._releasing: set[asyncio.Future[bool]] = set()
 
     def running(self, service: str, checks: Sequence[str] = ()) -> RunningDiagnosis | None:
         """The run of this service and checks under way in this process, if any."""
@@ -192,9 +195,11 @@ class DiagnosticsService:
     async def _hold(
         self, key: tuple[str, tuple[str, ...]], running: RunningDiagnosis, *, refuse: bool
     ) -> str | None:
-        """Hold the run for every replica: the value held, or None when nothing is held (no
-        coordinator, Redis down, the bot's own run of one held elsewhere). DiagnosisRunning
-        when another replica holds it and `refuse`."""
+        """Hold the run for every replica: the value to release when the run ends (held, or
+        perhaps held: Redis took the claim but its answer was lost), or None when nothing of
+        this run's is held (no coordinator, the bot's own run of one held elsewhere).
+        DiagnosisRunning when another replica holds it and `refuse`. Cancelled meanwhile, it
+        releases what it may have claimed before it gives up."""
         if self.coordinator is None:
             return None
         # The run can take as long as its slowest check: the hold outlives that.
@@ -203,8 +208,14 @@ class DiagnosticsService:
         try:
             holder = await self.coordinator.hold(_hold_key(key), value, ttl)
         except CoordinatorUnavailable as exc:
+            # No answer in time may still be a claim that landed: released with the run, or
+            # the next request would be told it runs until the TTL (it frees only our value).
             log.warning("diagnosis of %s runs unshared with other replicas: %s", key[0], exc)
-            return None
+            return value
+        except asyncio.CancelledError:
+            # Cut short while Redis had the claim (the alert path's timeout): free it now.
+            await self._release(key, value)
+            raise
         if holder is None:
             return value
         other = held_run(holder)
@@ -215,10 +226,15 @@ class DiagnosticsService:
         return None
 
     async def _release(self, key: tuple[str, tuple[str, ...]], value: str) -> None:
+        """Free this run's hold (compare-and-delete: never another run's), shielded from a
+        cancellation of the run: cut short, the release still reaches Redis."""
         if self.coordinator is None:  # only a coordinator's hold has a value
             return
+        release = asyncio.ensure_future(self.coordinator.release(_hold_key(key), value))
+        self._releasing.add(release)
+        release.add_done_callback(self._releasing.discard)
         try:
-            await self.coordinator.release(_hold_key(key), value)
+            await asyncio.shield(release)
         except CoordinatorUnavailable as exc:  # its TTL frees it
             log.warning("diagnosis of %s: hold not released: %s", key[0], exc)
 
