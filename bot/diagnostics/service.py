@@ -149,7 +149,7 @@ class DiagnosticsService:
         request_id: str | None = None,
         via: str = "command",
         incident_id: str | None = None,
-        on_start: Callable[[], Awaitable[None]] | None = None,
+        on_start: Callable[[str, tuple[str, ...]], Awaitable[None]] | None = None,
     ) -> Diagnosis:
         """Run every selected check concurrently, each within its timeout; advise; record.
 
@@ -164,7 +164,8 @@ class DiagnosticsService:
         Redis) on another replica, raises DiagnosisRunning (who started it, when, where it
         goes) and runs nothing; the bot's own runs (alerts, drills) belong to their incident's
         timeline and run all the same. Redis down: the run goes ahead, shared in this process
-        only. `on_start` is awaited once the run is this caller's, before any check runs.
+        only. `on_start` is awaited once the run is this caller's, before any check runs, with the
+        service and checks as the catalog names them (lowercase, each check once).
         """
         await self.check(service, actor, checks)
         key = _run_key(service, checks)
@@ -180,7 +181,7 @@ class DiagnosticsService:
             if under_way is None:
                 held = await self._hold(key, self._running[key], refuse=not actor.is_system)
             if on_start is not None:
-                await on_start()
+                await on_start(key[0], key[1])
             return await self._diagnose(
                 service, actor, checks, channel_id, request_id, via, incident_id
             )

@@ -231,3 +231,19 @@ async def test_a_service_and_its_checks_may_be_written_with_commas(
     await until(lambda: len(_summaries(harness, "C0OPS")) == 1, "the summary")
     response = await harness.command(",", command="/diagnose", user_id="U0ALICE")
     assert "Usage: `/diagnose" in str(response.body)  # on the ack, as for no words at all
+
+
+async def test_the_started_answer_names_the_service_and_checks_as_the_catalog_does(
+    make_harness: HarnessFactory, slow_endpoint: SlowEndpoint
+) -> None:
+    # `/diagnose WEB` said "Diagnosing `WEB`", echoing the typing, not the catalog's name
+    # (the summary and the refusal of a second asker say `web`).
+    slow_endpoint.gate.set()
+    harness = await _harness(make_harness, slow_endpoint)
+    await harness.command(
+        "WEB HTTP Http", command="/diagnose", user_id="U0ALICE", channel_id="C0OPS"
+    )
+    [started] = await harness.replies()
+    assert started["text"] == "Diagnosing `web`: the `http` checks run now; results here shortly."
+    await harness.settle()
+    await until(lambda: len(_summaries(harness, "C0OPS")) == 1, "the summary")
