@@ -21,6 +21,15 @@ class RunningDiagnosis:
     started_at: datetime
     channel_id: str | None
 
+    @property
+    def on_terminal(self) -> bool:
+        """Run by `chatops-bot diagnose` (actor `cli:<login>`): printed there, never posted."""
+        return self.actor.startswith(CLI_ACTOR_PREFIX)
+
+
+# The actor of a run from the command line: `cli:` and the login of who ran it.
+CLI_ACTOR_PREFIX = "cli:"
+
 
 class DiagnosisRunning(Conflict):
     """The same diagnosis (service and checks) is already running: no second run starts."""
