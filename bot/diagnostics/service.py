@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +19,14 @@ from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
-from bot.diagnostics.runs import DiagnosisRunning, RunningDiagnosis, held_run, held_value
+from bot.diagnostics.runs import (
+    HOLD_MARGIN,
+    DiagnosisRunning,
+    RunningDiagnosis,
+    SharedHolds,
+    run_key,
+)
 from bot.errors import (
-    CoordinatorUnavailable,
     NotFound,
     NotifierError,
     PermissionDenied,
@@ -40,10 +43,6 @@ from bot.store import Store, Tx
 from bot.targets.http import HttpClient
 
 log = logging.getLogger(__name__)
-
-# A run's shared hold outlives its slowest check by this much (planning, the "Diagnosing"
-# reply, recording): a replica that crashed mid-run frees the service by itself after that.
-HOLD_MARGIN = 60.0
 
 
 def _echo(text: str) -> str:
@@ -63,14 +62,6 @@ class Diagnosis:
     # Why the summary could not be posted at once (a Slack error code), when the store did
     # not take the record and the diagnosis notifier posted it instead.
     post_error: str | None = None
-
-
-def _run_key(service: str, checks: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    return service.lower(), tuple(sorted({c.lower() for c in checks}))
-
-
-def _hold_key(key: tuple[str, tuple[str, ...]]) -> str:
-    return f"diagnosis:{key[0]}:{','.join(key[1])}"
 
 
 class DiagnosticsService:
@@ -101,12 +92,11 @@ class DiagnosticsService:
         # the fast path of this process; the coordinator's hold shares the run with the other
         # replicas (with Redis). Both are freed in a `finally`.
         self._running: dict[tuple[str, tuple[str, ...]], RunningDiagnosis] = {}
-        # Releases under way, kept until done: a cancelled run does not wait for its own.
-        self._releasing: set[asyncio.Future[bool]] = set()
+        self._holds = SharedHolds(coordinator)
 
     def running(self, service: str, checks: Sequence[str] = ()) -> RunningDiagnosis | None:
         """The run of this service and checks under way in this process, if any."""
-        return self._running.get(_run_key(service, checks))
+        return self._running.get(run_key(service, checks))
 
     def service_names(self) -> list[str]:
         return sorted(self.policy.services)
@@ -168,7 +158,7 @@ class DiagnosticsService:
         service and checks as the catalog names them (lowercase, each check once).
         """
         await self.check(service, actor, checks)
-        key = _run_key(service, checks)
+        key = run_key(service, checks)
         under_way = self._running.get(key)
         if under_way is not None and not actor.is_system:
             raise DiagnosisRunning(under_way)
@@ -179,7 +169,11 @@ class DiagnosticsService:
         held: str | None = None
         try:
             if under_way is None:
-                held = await self._hold(key, self._running[key], refuse=not actor.is_system)
+                # The run can take as long as its slowest check: the hold outlives that.
+                slowest = max((c.timeout for c in self.plan(key[0], key[1])), default=0.0)
+                held = await self._holds.take(
+                    key, self._running[key], slowest + HOLD_MARGIN, refuse=not actor.is_system
+                )
             if on_start is not None:
                 await on_start(key[0], key[1])
             return await self._diagnose(
@@ -188,56 +182,10 @@ class DiagnosticsService:
         finally:
             try:
                 if held is not None:
-                    await self._release(key, held)
+                    await self._holds.release(key, held)
             finally:
                 if under_way is None:  # freed at once, however the run ended (crash, timeout)
                     del self._running[key]
-
-    async def _hold(
-        self, key: tuple[str, tuple[str, ...]], running: RunningDiagnosis, *, refuse: bool
-    ) -> str | None:
-        """Hold the run for every replica: the value to release when the run ends (held, or
-        perhaps held: Redis took the claim but its answer was lost), or None when nothing of
-        this run's is held (no coordinator, the bot's own run of one held elsewhere).
-        DiagnosisRunning when another replica holds it and `refuse`. Cancelled meanwhile, it
-        releases what it may have claimed before it gives up."""
-        if self.coordinator is None:
-            return None
-        # The run can take as long as its slowest check: the hold outlives that.
-        ttl = max((c.timeout for c in self.plan(key[0], key[1])), default=0.0) + HOLD_MARGIN
-        value = held_value(running, uuid.uuid4().hex)
-        try:
-            holder = await self.coordinator.hold(_hold_key(key), value, ttl)
-        except CoordinatorUnavailable as exc:
-            # No answer in time may still be a claim that landed: released with the run, or
-            # the next request would be told it runs until the TTL (it frees only our value).
-            log.warning("diagnosis of %s runs unshared with other replicas: %s", key[0], exc)
-            return value
-        except asyncio.CancelledError:
-            # Cut short while Redis had the claim (the alert path's timeout): free it now.
-            await self._release(key, value)
-            raise
-        if holder is None:
-            return value
-        other = held_run(holder)
-        if other is None:
-            log.warning("diagnosis of %s: unreadable hold %.200r, running anyway", key[0], holder)
-        elif refuse:
-            raise DiagnosisRunning(other)
-        return None
-
-    async def _release(self, key: tuple[str, tuple[str, ...]], value: str) -> None:
-        """Free this run's hold (compare-and-delete: never another run's), shielded from a
-        cancellation of the run: cut short, the release still reaches Redis."""
-        if self.coordinator is None:  # only a coordinator's hold has a value
-            return
-        release = asyncio.ensure_future(self.coordinator.release(_hold_key(key), value))
-        self._releasing.add(release)
-        release.add_done_callback(self._releasing.discard)
-        try:
-            await asyncio.shield(release)
-        except CoordinatorUnavailable as exc:  # its TTL frees it
-            log.warning("diagnosis of %s: hold not released: %s", key[0], exc)
 
     async def _diagnose(
         self,
