@@ -94,10 +94,17 @@ def _pids(rows: list[dict[str, Any]]) -> str:
     return ", ".join(str(r["pid"]) for r in rows)
 
 
+# Ending a backend is asynchronous: it goes at its next check for interrupts, moments later
+# on a loaded server (longer stuck in I/O). Awaited this long, well within the run's timeout,
+# before it is reported as still connected.
+GONE_WAIT_S = 5.0
+
+
 async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[int]:
-    """Pids among `keys` that no longer exist, waiting briefly: ending a backend is async."""
+    """Pids among `keys` that no longer exist, waiting up to GONE_WAIT_S for the rest."""
     wanted = {pid for pid, _ in keys}
-    for _ in range(20):
+    deadline = asyncio.get_running_loop().time() + GONE_WAIT_S
+    while True:
         rows = await session.fetchall(
             "SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity"
             " WHERE pid = ANY(%s)",
@@ -105,10 +112,17 @@ async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[i
         )
         alive = {(r["pid"], r["backend_start"]) for r in rows}
         gone = [pid for pid, start in keys if (pid, start) not in alive]
-        if len(gone) == len(keys):
+        if len(gone) == len(keys) or asyncio.get_running_loop().time() >= deadline:
             return gone
         await asyncio.sleep(0.1)
-    return gone
+
+
+def _still_connected(alive: list[int]) -> str:
+    """Signalled, yet still there: the signal was taken, and it may end any moment."""
+    pids = ", ".join(map(str, alive))
+    if len(alive) == 1:
+        return f"pid {pids} still connected after {GONE_WAIT_S:g} s: check it"
+    return f"pids {pids} still connected after {GONE_WAIT_S:g} s: check them"
 
 
 async def _terminate(
@@ -293,8 +307,15 @@ class PostgresExecutor:
         after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
         if alive:
             after += f"; still connected: pids {', '.join(map(str, alive))}"
+        if alive and not cancel_only:
+            # The terminate was sent and taken: not Failed (a rerun would signal it again),
+            # but not "terminated" either while the backend is still there.
+            sent = f"terminate sent to pids {_pids(still)}"
+            if isinstance(params, BackendParams):
+                sent = f"cancelled the query of backend {still[0]['pid']}, then sent terminate"
+            changed = f"{sent}; {_still_connected(alive)}"
         return Outcome(
-            ok=not alive or cancel_only,
+            ok=True,
             changed=changed,
             after=after,
             drift=drift,
