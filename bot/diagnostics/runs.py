@@ -101,6 +101,9 @@ class SharedHolds:
         self.coordinator = coordinator
         # Releases under way, kept until done: a cancelled run does not wait for its own.
         self._releasing: set[asyncio.Future[bool]] = set()
+        # Holds whose claim got no answer (Redis down or slow): perhaps never taken, so a
+        # failed release of one is no news (it was logged when the claim failed).
+        self._unanswered: set[str] = set()
 
     async def take(
         self, key: RunKey, running: RunningDiagnosis, ttl: float, *, refuse: bool
@@ -119,6 +122,7 @@ class SharedHolds:
             # No answer in time may still be a claim that landed: released with the run, or
             # the next request would be told it runs until the TTL (it frees only our value).
             log.warning("diagnosis of %s runs unshared with other replicas: %s", key[0], exc)
+            self._unanswered.add(value)
             return value
         except asyncio.CancelledError:
             # Cut short while Redis had the claim (the alert path's timeout): free it now.
@@ -144,4 +148,12 @@ class SharedHolds:
         try:
             await asyncio.shield(release)
         except CoordinatorUnavailable as exc:  # its TTL frees it
-            log.warning("diagnosis of %s: hold not released: %s", key[0], exc)
+            unanswered = value in self._unanswered
+            log.log(
+                logging.DEBUG if unanswered else logging.WARNING,
+                "diagnosis of %s: hold not released: %s",
+                key[0],
+                exc,
+            )
+        finally:
+            self._unanswered.discard(value)

@@ -6,6 +6,7 @@ at once (not after its hold's TTL); with Redis down a diagnosis still runs."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -107,8 +108,11 @@ async def test_a_diagnose_on_another_replica_is_told_it_runs_and_starts_nothing(
         await observer.aclose()
 
 
-async def test_with_redis_down_a_diagnosis_runs_all_the_same(tmp_path: Path) -> None:
-    """The shared hold cannot be taken: the run goes ahead (per process), never refused."""
+async def test_with_redis_down_a_diagnosis_runs_all_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shared hold cannot be taken: the run goes ahead (per process), never refused; the
+    log says so once a run (not again for the release of a hold perhaps never taken)."""
     policy = policy_with(services={"web": {"http": [{"url": "http://127.0.0.1:1/health"}]}})
     store = create_store(f"sqlite:///{tmp_path}/diagnose.db")
     coordinator = RedisCoordinator("redis://127.0.0.1:1/0", timeout=0.5)
@@ -126,6 +130,9 @@ async def test_with_redis_down_a_diagnosis_runs_all_the_same(tmp_path: Path) -> 
             diagnosis = await service.diagnose("web", Actor("U0ALICE"))
             assert diagnosis.report.grade is Grade.CRIT  # the endpoint is down: it ran
         assert service.running("web") is None
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len([w for w in warned if "runs unshared with other replicas" in w]) == 2
+        assert not [w for w in warned if "hold not released" in w]
     finally:
         await coordinator.close()
         await store.close()
