@@ -310,6 +310,36 @@ async def test_cancelling_a_backend_that_runs_no_query_is_refused_with_the_way_o
         assert message is not None
 
 
+async def test_a_cancelled_query_is_read_back_as_ended_not_as_a_session_still_there(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # A cancel was read back as "none gone; still connected: pids N": true of every cancel
+    # (the session stays), and silent on what was asked, whether the query stopped.
+    with psycopg.connect(
+        postgres_url, autocommit=True, application_name="reports", user="orders"
+    ) as busy:
+        pid = busy.info.backend_pid
+        running = asyncio.create_task(asyncio.to_thread(busy.execute, "SELECT pg_sleep(60)"))
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+            " AND query LIKE 'SELECT pg_sleep%%'",
+            (pid,),
+        )
+        answer, message = await request(shop, f"postgres.terminate_backend shop {pid}")
+        assert message is not None, answer
+        await click(shop, message, user=APPROVER)
+        await finish(shop, request_id(message))
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await running
+    [outcome] = thread_replies(shop, message)
+    assert f"cancelled the query of backend {pid}" in outcome, outcome
+    assert f"its query ended; backend {pid} is idle" in outcome
+    assert "still connected" not in outcome and "none gone" not in outcome
+    assert "Succeeded" in str(final_update(shop, message)["blocks"])
+
+
 async def test_names_from_the_database_never_ping_from_the_incident_timeline(
     shop: BotHarness, postgres_url: str
 ) -> None:

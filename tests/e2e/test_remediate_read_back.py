@@ -183,6 +183,44 @@ async def test_a_session_still_connected_after_its_terminate_is_reported_sent_no
     assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
 
 
+@pytest.mark.postgres
+async def test_a_query_still_running_after_its_cancel_is_reported_sent_not_cancelled(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cancel is taken at the query's next check for interrupts: one still running after
+    # the wait was reported "cancelled", as if it had stopped.
+    monkeypatch.setenv("SHOP_DB_URL", postgres_url)
+    services = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": TIMEOUT_S}}}
+    harness = await make_harness("sqlite", policy=_policy(services))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'orders'").fetchone():
+            conn.execute("CREATE ROLE orders LOGIN")
+    busy = psycopg.connect(postgres_url, autocommit=True, application_name="reports", user="orders")
+    pid = busy.info.backend_pid
+    running = asyncio.create_task(asyncio.to_thread(busy.execute, "SELECT pg_sleep(60)"))
+    try:
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+            (pid,),
+        )
+        os.kill(pid, signal.SIGSTOP)  # it takes the cancel only once it runs again
+        try:
+            message = await _approve_and_finish(harness, f"postgres.terminate_backend shop {pid}")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        with pytest.raises(psycopg.errors.QueryCanceled):  # and then it lands
+            await running
+    finally:
+        busy.close()
+    [outcome] = thread_replies(harness, message)
+    sent = f"cancel sent to the query of backend {pid}; still running after {GONE_WAIT_S:g} s"
+    assert f"{sent}: check it" in outcome, outcome
+    blocks = str(final_update(harness, message)["blocks"])
+    assert "Succeeded" in blocks and sent in blocks
+
+
 # Redis --------------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
        coalesce(r.rolsuper, false) AS superuser,
        extract(epoch FROM now() - a.state_change)::float AS state_s,
        extract(epoch FROM now() - a.query_start)::float AS query_s,
+       a.query_start::text AS query_start,
        left(a.query, 1000) AS query,  -- shown with placeholders, clipped to 120
        a.pid = pg_backend_pid() AS is_self
 FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
@@ -117,6 +118,25 @@ async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[i
         await asyncio.sleep(0.1)
 
 
+async def _query_ended(session: PostgresSession, row: dict[str, Any]) -> str | None:
+    """How the query `row` was running ended (its backend idle, on a newer query, or gone),
+    waiting up to GONE_WAIT_S: a cancel is asynchronous too. None while it still runs."""
+    deadline = asyncio.get_running_loop().time() + GONE_WAIT_S
+    while True:
+        now = await session.fetchone(
+            "SELECT state, query_start::text AS query_start FROM pg_stat_activity"
+            " WHERE pid = %s AND backend_start::text = %s",
+            (row["pid"], row["backend_start"]),
+        )
+        if now is None:
+            return f"its query ended; backend {row['pid']} is gone"
+        if now["state"] != "active" or now["query_start"] != row["query_start"]:
+            return f"its query ended; backend {row['pid']} is {now['state'] or 'connected'}"
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(0.1)
+
+
 def _still_connected(alive: list[int]) -> str:
     """Signalled, yet still there: the signal was taken, and it may end any moment."""
     pids = ", ".join(map(str, alive))
@@ -152,6 +172,17 @@ def _stopped(changed: str, rest: list[dict[str, Any]], exc: TargetError) -> Outc
         if rest[1:]:
             after += f"; not ended: pids {_pids(rest[1:])}"
     return Outcome(False, f"{changed}; then {exc}", after, known=refused)
+
+
+def _cancel_outcome(pid: int, ended: str | None, drift: str, drifted: list[int]) -> Outcome:
+    """A cancel sent: its query ended (`ended` says how), or still runs after GONE_WAIT_S,
+    which is no failure either (the cancel was taken; it lands at the query's next check)."""
+    facts = {"left_alone": drifted}
+    if ended is None:
+        sent = f"cancel sent to the query of backend {pid}"
+        still = f"{sent}; still running after {GONE_WAIT_S:g} s: check it"
+        return Outcome(True, still, "its query still running", drift, facts=facts)
+    return Outcome(True, f"cancelled the query of backend {pid}", ended, drift, facts=facts)
 
 
 class PostgresExecutor:
@@ -298,7 +329,11 @@ class PostgresExecutor:
             ended = [(r["pid"], r["backend_start"]) for r in still]
             cancel_only = isinstance(params, BackendParams) and not params.terminate
             try:
-                gone = [] if cancel_only else await _gone(session, ended)
+                if cancel_only:
+                    # Whether the query stopped, not whether the session is there (it stays).
+                    ended_how = await _query_ended(session, still[0])
+                    return _cancel_outcome(still[0]["pid"], ended_how, drift, drifted)
+                gone = await _gone(session, ended)
             except TargetError:
                 # The backends were signalled: that stands, whatever the read back says.
                 after = f"pids {_pids(still)} could not be read back: check them"
@@ -307,7 +342,6 @@ class PostgresExecutor:
         after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
         if alive:
             after += f"; still connected: pids {', '.join(map(str, alive))}"
-        if alive and not cancel_only:
             # The terminate was sent and taken: not Failed (a rerun would signal it again),
             # but not "terminated" either while the backend is still there.
             sent = f"terminate sent to pids {_pids(still)}"
