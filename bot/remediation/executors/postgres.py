@@ -208,7 +208,8 @@ class PostgresExecutor:
             chosen = [r for r in over if protected(r, pg) is None]
             spared = [f"{r['pid']} ({protected(r, pg)})" for r in over if protected(r, pg)]
         span = humanize_seconds(params.older_than_s)
-        # Named by the diagnosis but no longer matching: finished, committed or gone.
+        # Named (by a diagnosis, or typed) but not matching now: finished, committed, gone, or
+        # never of the filter (a typed pid); "no longer" would claim it once matched.
         moved = sorted((named or set()) - {r["pid"] for r in over})
         unread = (
             f"; {len(unreadable)} session{'s' if len(unreadable) != 1 else ''} of other roles"
@@ -219,7 +220,7 @@ class PostgresExecutor:
         if not chosen:
             left = f"; left alone: {', '.join(spared)}" if spared else ""
             if moved:
-                left += f"; no longer matching: pids {', '.join(map(str, moved))}"
+                left += f"; named, but not matching now: pids {', '.join(map(str, moved))}"
             left += unread
             raise NotApplicable(
                 f"No {what} for more than {span} on {target.service}'s database{left}."
@@ -232,9 +233,9 @@ class PostgresExecutor:
         if spared:
             summary += f"; left alone: {', '.join(spared)}"
         if moved:
-            summary += f"; no longer matching: pids {', '.join(map(str, moved))}"
+            summary += f"; named, but not matching now: pids {', '.join(map(str, moved))}"
         if unnamed:
-            summary += f"; not named by the diagnosis, not touched: pids {_pids(unnamed[:10])}" + (
+            summary += f"; not among the pids named, not touched: pids {_pids(unnamed[:10])}" + (
                 " ..." if len(unnamed) > 10 else ""
             )
         summary += unread
