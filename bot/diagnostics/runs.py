@@ -144,7 +144,7 @@ class SharedHolds:
             return
         release = asyncio.ensure_future(self.coordinator.release(_hold_key(key), value))
         self._releasing.add(release)
-        release.add_done_callback(self._releasing.discard)
+        release.add_done_callback(self._released)
         try:
             await asyncio.shield(release)
         except CoordinatorUnavailable as exc:  # its TTL frees it
@@ -157,3 +157,9 @@ class SharedHolds:
             )
         finally:
             self._unanswered.discard(value)
+
+    def _released(self, release: asyncio.Future[bool]) -> None:
+        self._releasing.discard(release)
+        # Retrieved here too: a run cancelled while it waited did not read its failure.
+        if not release.cancelled() and release.exception() is not None:
+            log.debug("hold release failed: %s", release.exception())
