@@ -188,7 +188,8 @@ async def _open_existing_store() -> Store:
     return store
 
 
-# Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error).
+# Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error,
+# or a service or check the catalog does not have).
 DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
 DIAGNOSE_RUNNING = 4  # the same run is under way elsewhere (REDIS_URL): nothing was run
 
@@ -201,6 +202,7 @@ async def _diagnose(args: argparse.Namespace) -> int:
     from bot.diagnostics.runs import CLI_ACTOR_PREFIX, DiagnosisRunning
     from bot.diagnostics.service import DiagnosticsService
     from bot.diagnostics.text import already_running, render
+    from bot.errors import NotFound, UsageError
     from bot.models import Actor
     from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
@@ -231,6 +233,11 @@ async def _diagnose(args: argparse.Namespace) -> int:
     except DiagnosisRunning as exc:
         print(f"chatops-bot: {already_running(exc.running)}", file=sys.stderr)
         return DIAGNOSE_RUNNING
+    except (NotFound, UsageError) as exc:
+        # A mistyped service or check exited 1, which is WARN: a script read a typo as a
+        # warning of the service forever.
+        print(f"chatops-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     finally:
         await store.close()
         if coordinator is not None:
