@@ -248,7 +248,11 @@ def _value(field: str, raw: str) -> Any:
         try:
             age = Duration.parse(raw if seconds is None else seconds)
         except ValueError as exc:
-            raise UsageError(f"older_than: {str(exc).rstrip('.')}.") from None
+            # Not Duration's hint, which offers business days (1bd): refused just below.
+            problem = str(exc).split(" (use ", 1)[0].rstrip(".")
+            raise UsageError(
+                f"older_than: {problem} (an age: seconds like 90, or 30m, 2h, 1d)."
+            ) from None
         if age.business_days:
             raise UsageError("older_than: an age is clock time, like 90 (seconds), 30m or 2h.")
         # Up, never down: older_than=1.5 must not end a session idle for 1.2 s.
