@@ -158,7 +158,9 @@ class DiagnosticsService:
         service and checks as the catalog names them (lowercase, each check once).
         """
         await self.check(service, actor, checks)
-        key = run_key(service, checks)
+        named = key = run_key(service, checks)
+        if key[1] and len(self.plan(*key)) == len(self.plan(key[0])):
+            key = (key[0], ())  # every check named: the same run as naming none
         under_way = self._running.get(key)
         if under_way is not None and not actor.is_system:
             raise DiagnosisRunning(under_way)
@@ -175,7 +177,7 @@ class DiagnosticsService:
                     key, self._running[key], slowest + HOLD_MARGIN, refuse=not actor.is_system
                 )
             if on_start is not None:
-                await on_start(key[0], key[1])
+                await on_start(*named)
             return await self._diagnose(
                 service, actor, checks, channel_id, request_id, via, incident_id
             )
