@@ -188,23 +188,32 @@ async def _open_existing_store() -> Store:
     return store
 
 
-# Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error).
+# Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error,
+# or a service or check the catalog does not have).
 DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
+DIAGNOSE_RUNNING = 4  # the same run is under way elsewhere (REDIS_URL): nothing was run
 
 
 async def _diagnose(args: argparse.Namespace) -> int:
     import getpass
 
     from bot.clock import SystemClock
+    from bot.coordination import create_coordinator
+    from bot.diagnostics.runs import CLI_ACTOR_PREFIX, DiagnosisRunning
     from bot.diagnostics.service import DiagnosticsService
-    from bot.diagnostics.text import render
+    from bot.diagnostics.text import already_running, render
+    from bot.errors import NotFound, UsageError
     from bot.models import Actor
     from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
     from bot.settings import StoreSettings, load_settings
     from bot.store import migrate
 
-    policy = load_policy(load_settings(StoreSettings).CHATOPS_POLICY)
+    settings = load_settings(StoreSettings)
+    policy = load_policy(settings.CHATOPS_POLICY)
+    # With the bot's REDIS_URL, a run shares the bot's one-run-per-service hold: never beside
+    # a run of the same checks started in Slack (the system checked may be overloaded).
+    coordinator = create_coordinator(settings.REDIS_URL) if settings.REDIS_URL else None
     store = await _open_store()
     try:
         await migrate(store)
@@ -216,11 +225,23 @@ async def _diagnose(args: argparse.Namespace) -> int:
             permissions=Permissions(
                 policy.model_copy(update={"roles": type(policy.roles)()}), StaticDirectory()
             ),
+            coordinator=coordinator,
         )
-        actor = Actor(user_id=f"cli:{getpass.getuser()}", user_name=getpass.getuser())
+        login = getpass.getuser()
+        actor = Actor(user_id=CLI_ACTOR_PREFIX + login, user_name=login)
         diagnosis = await service.diagnose(args.service, actor, checks=args.checks, via="cli")
+    except DiagnosisRunning as exc:
+        print(f"chatops-bot: {already_running(exc.running)}", file=sys.stderr)
+        return DIAGNOSE_RUNNING
+    except (NotFound, UsageError) as exc:
+        # A mistyped service or check exited 1, which is WARN: a script read a typo as a
+        # warning of the service forever.
+        print(f"chatops-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     finally:
         await store.close()
+        if coordinator is not None:
+            await coordinator.close()
     sys.stdout.write(render(diagnosis.report, evidence=not args.brief))
     return DIAGNOSE_EXIT[diagnosis.report.grade.name]
 

@@ -58,8 +58,9 @@ async def run_diagnosis(
     `incident_id` is the incident whose card was clicked (its channel may be the shared
     announcement channel)."""
 
-    async def started() -> None:
-        await ctx.reply(views.acked(service, checks))
+    async def started(name: str, named: tuple[str, ...]) -> None:
+        # As the catalog names them: `/diagnose WEB` is "Diagnosing `web`".
+        await ctx.reply(views.acked(name, named))
 
     async def work() -> None:
         try:

@@ -8,7 +8,10 @@ does not carry it meets the fault, once per proxy:
 - "close": the proxy closes both sides (the connection drops);
 - "hold": the request is never passed on and nothing more comes back (no answer in time);
 - a callable: it runs first (say, the server ends the client's session itself), then the
-  request is passed on and the client reads whatever the server now answers.
+  request is passed on and the client reads whatever the server now answers;
+- "mute": unlike the others, the request carrying `after` itself is passed on (the server
+  acts on it) but nothing more comes back on that connection, its answer included: a client
+  cancelled while it waits cannot tell whether the request landed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ Fault = str | Callable[[], None]
 
 class FaultyTcp:
     def __init__(self, upstream_port: int, *, after: bytes, fault: Fault) -> None:
-        if isinstance(fault, str) and fault not in ("close", "hold"):
+        if isinstance(fault, str) and fault not in ("close", "hold", "mute"):
             raise ValueError(f"unknown fault {fault!r}")
         self.upstream_port, self.after, self.fault = upstream_port, after, fault
         self.tripped = 0
@@ -66,20 +69,33 @@ class FaultyTcp:
                 return
             upstream = socket.create_connection((LOOPBACK, self.upstream_port))
             self._sockets += [client, upstream]
-            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            muted = threading.Event()  # this connection's answers are swallowed ("mute")
+            threading.Thread(
+                target=self._answers, args=(upstream, client, muted), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._requests, args=(client, upstream, muted), daemon=True
+            ).start()
 
-    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+    def _answers(
+        self, upstream: socket.socket, client: socket.socket, muted: threading.Event
+    ) -> None:
         with contextlib.suppress(OSError):
             while chunk := upstream.recv(65536):
-                client.sendall(chunk)
+                if not muted.is_set():
+                    client.sendall(chunk)
         _close(client)
 
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+    def _requests(
+        self, client: socket.socket, upstream: socket.socket, muted: threading.Event
+    ) -> None:
         changed = False
         with contextlib.suppress(OSError):
             while chunk := client.recv(65536):
-                if self.after in chunk:
+                if self.fault == "mute":
+                    if self.after in chunk and self._trip():
+                        muted.set()  # before it is passed on: its answer comes after
+                elif self.after in chunk:
                     changed = True
                 elif changed and self._trip():
                     if self.fault == "close":

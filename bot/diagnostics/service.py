@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,14 @@ from bot.diagnostics.advisor import advise, describe
 from bot.diagnostics.findings import Check, Report, report_to_json
 from bot.diagnostics.plan import Clients, all_checks, select
 from bot.diagnostics.runner import run_checks
-from bot.diagnostics.runs import DiagnosisRunning, RunningDiagnosis, held_run, held_value
+from bot.diagnostics.runs import (
+    HOLD_MARGIN,
+    DiagnosisRunning,
+    RunningDiagnosis,
+    SharedHolds,
+    run_key,
+)
 from bot.errors import (
-    CoordinatorUnavailable,
     NotFound,
     NotifierError,
     PermissionDenied,
@@ -39,10 +43,6 @@ from bot.store import Store, Tx
 from bot.targets.http import HttpClient
 
 log = logging.getLogger(__name__)
-
-# A run's shared hold outlives its slowest check by this much (planning, the "Diagnosing"
-# reply, recording): a replica that crashed mid-run frees the service by itself after that.
-HOLD_MARGIN = 60.0
 
 
 def _echo(text: str) -> str:
@@ -62,14 +62,6 @@ class Diagnosis:
     # Why the summary could not be posted at once (a Slack error code), when the store did
     # not take the record and the diagnosis notifier posted it instead.
     post_error: str | None = None
-
-
-def _run_key(service: str, checks: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    return service.lower(), tuple(sorted({c.lower() for c in checks}))
-
-
-def _hold_key(key: tuple[str, tuple[str, ...]]) -> str:
-    return f"diagnosis:{key[0]}:{','.join(key[1])}"
 
 
 class DiagnosticsService:
@@ -100,10 +92,11 @@ class DiagnosticsService:
         # the fast path of this process; the coordinator's hold shares the run with the other
         # replicas (with Redis). Both are freed in a `finally`.
         self._running: dict[tuple[str, tuple[str, ...]], RunningDiagnosis] = {}
+        self._holds = SharedHolds(coordinator)
 
     def running(self, service: str, checks: Sequence[str] = ()) -> RunningDiagnosis | None:
         """The run of this service and checks under way in this process, if any."""
-        return self._running.get(_run_key(service, checks))
+        return self._running.get(run_key(service, checks))
 
     def service_names(self) -> list[str]:
         return sorted(self.policy.services)
@@ -146,7 +139,7 @@ class DiagnosticsService:
         request_id: str | None = None,
         via: str = "command",
         incident_id: str | None = None,
-        on_start: Callable[[], Awaitable[None]] | None = None,
+        on_start: Callable[[str, tuple[str, ...]], Awaitable[None]] | None = None,
     ) -> Diagnosis:
         """Run every selected check concurrently, each within its timeout; advise; record.
 
@@ -161,10 +154,13 @@ class DiagnosticsService:
         Redis) on another replica, raises DiagnosisRunning (who started it, when, where it
         goes) and runs nothing; the bot's own runs (alerts, drills) belong to their incident's
         timeline and run all the same. Redis down: the run goes ahead, shared in this process
-        only. `on_start` is awaited once the run is this caller's, before any check runs.
+        only. `on_start` is awaited once the run is this caller's, before any check runs, with the
+        service and checks as the catalog names them (lowercase, each check once).
         """
         await self.check(service, actor, checks)
-        key = _run_key(service, checks)
+        named = key = run_key(service, checks)
+        if key[1] and len(self.plan(*key)) == len(self.plan(key[0])):
+            key = (key[0], ())  # every check named: the same run as naming none
         under_way = self._running.get(key)
         if under_way is not None and not actor.is_system:
             raise DiagnosisRunning(under_way)
@@ -175,52 +171,23 @@ class DiagnosticsService:
         held: str | None = None
         try:
             if under_way is None:
-                held = await self._hold(key, self._running[key], refuse=not actor.is_system)
+                # The run can take as long as its slowest check: the hold outlives that.
+                slowest = max((c.timeout for c in self.plan(key[0], key[1])), default=0.0)
+                held = await self._holds.take(
+                    key, self._running[key], slowest + HOLD_MARGIN, refuse=not actor.is_system
+                )
             if on_start is not None:
-                await on_start()
+                await on_start(*named)
             return await self._diagnose(
                 service, actor, checks, channel_id, request_id, via, incident_id
             )
         finally:
             try:
                 if held is not None:
-                    await self._release(key, held)
+                    await self._holds.release(key, held)
             finally:
                 if under_way is None:  # freed at once, however the run ended (crash, timeout)
                     del self._running[key]
-
-    async def _hold(
-        self, key: tuple[str, tuple[str, ...]], running: RunningDiagnosis, *, refuse: bool
-    ) -> str | None:
-        """Hold the run for every replica: the value held, or None when nothing is held (no
-        coordinator, Redis down, the bot's own run of one held elsewhere). DiagnosisRunning
-        when another replica holds it and `refuse`."""
-        if self.coordinator is None:
-            return None
-        # The run can take as long as its slowest check: the hold outlives that.
-        ttl = max((c.timeout for c in self.plan(key[0], key[1])), default=0.0) + HOLD_MARGIN
-        value = held_value(running, uuid.uuid4().hex)
-        try:
-            holder = await self.coordinator.hold(_hold_key(key), value, ttl)
-        except CoordinatorUnavailable as exc:
-            log.warning("diagnosis of %s runs unshared with other replicas: %s", key[0], exc)
-            return None
-        if holder is None:
-            return value
-        other = held_run(holder)
-        if other is None:
-            log.warning("diagnosis of %s: unreadable hold %.200r, running anyway", key[0], holder)
-        elif refuse:
-            raise DiagnosisRunning(other)
-        return None
-
-    async def _release(self, key: tuple[str, tuple[str, ...]], value: str) -> None:
-        if self.coordinator is None:  # only a coordinator's hold has a value
-            return
-        try:
-            await self.coordinator.release(_hold_key(key), value)
-        except CoordinatorUnavailable as exc:  # its TTL frees it
-            log.warning("diagnosis of %s: hold not released: %s", key[0], exc)
 
     async def _diagnose(
         self,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from bot.diagnostics.findings import Report
+from bot.diagnostics.runs import CLI_ACTOR_PREFIX, RunningDiagnosis
+from bot.models import SYSTEM
 from bot.redact import redact_text
+from bot.text import without_forbidden
 
 
 def checks_run(report: Report) -> str:
@@ -33,3 +36,26 @@ def render(report: Report, *, evidence: bool = True) -> str:
                 lines += ["", f"-- evidence: {run.name}"]
                 lines += [f"   {title}: {item}" for title, item in items]
     return redact_text("\n".join(lines)) + "\n"
+
+
+def already_running(running: RunningDiagnosis) -> str:
+    """The same run under way elsewhere (Slack, a replica, another terminal): who started it,
+    when, where its result goes; nothing was run."""
+    what = running.service + (f" ({', '.join(running.checks)})" if running.checks else "")
+    if running.actor == SYSTEM.user_id:
+        who = "the bot (for an incident)"
+    elif running.on_terminal:
+        who = f"{running.actor.removeprefix(CLI_ACTOR_PREFIX)} with chatops-bot diagnose"
+    else:
+        who = f"Slack user {running.actor}"
+    if running.on_terminal:
+        where = "its result is printed on that terminal"
+    elif running.channel_id:
+        where = f"its result will be posted in Slack, channel {running.channel_id}"
+    else:
+        where = "its result goes to the one who asked, in Slack"
+    started = running.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return without_forbidden(
+        f"A diagnosis of {what} is already running (started by {who}, at {started});"
+        f" {where}. Nothing was run: wait for it, or name other checks."
+    )

@@ -222,6 +222,8 @@ ACTIONS: dict[str, ActionSpec] = {
 assert set(ACTIONS) == set(ACTION_NAMES), "bot/remediation/names.py lists every action"
 
 _ALIASES = {"older_than": "older_than_s", "replicas": "replicas", "count": "desired"}
+# A field as the user types it, in answers: `older_than`, never the model's `older_than_s`.
+_TYPED = {"older_than_s": "older_than"}
 # Typed as ASCII digits only: pydantic would also read `1_0` as 10 and `+6` as 6, a guess
 # that acts.
 _WHOLE = {"replicas", "desired", "pid"}
@@ -246,7 +248,11 @@ def _value(field: str, raw: str) -> Any:
         try:
             age = Duration.parse(raw if seconds is None else seconds)
         except ValueError as exc:
-            raise UsageError(f"older_than: {exc}") from None
+            # Not Duration's hint, which offers business days (1bd): refused just below.
+            problem = str(exc).split(" (use ", 1)[0].rstrip(".")
+            raise UsageError(
+                f"older_than: {problem} (an age: seconds like 90, or 30m, 2h, 1d)."
+            ) from None
         if age.business_days:
             raise UsageError("older_than: an age is clock time, like 90 (seconds), 30m or 2h.")
         # Up, never down: older_than=1.5 must not end a session idle for 1.2 s.
@@ -281,13 +287,13 @@ def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
             key, raw = spec.main, word
         field = _ALIASES.get(key.lower(), key.lower())
         if field not in spec.params.model_fields:
-            known = ", ".join(spec.params.model_fields) or "none"
+            known = ", ".join(_TYPED.get(f, f) for f in spec.params.model_fields) or "none"
             raise UsageError(f"{spec.name} takes no '{_echo(key)}' (parameters: {known}).")
         if not raw:
             raise UsageError(f"'{_echo(key)}' needs a value.")
         if field in data:
             # `replicas=2 replicas=5`: which one was meant is a guess, and a guess acts.
-            raise UsageError(f"'{_echo(field)}' is given more than once: give it once.")
+            raise UsageError(f"'{_TYPED.get(field, field)}' is given more than once: give it once.")
         data[field] = _value(field, raw)
     return validate(spec, data)
 
@@ -304,7 +310,7 @@ def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:
         problems = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "parameters"
-            where = "older_than" if where == "older_than_s" else where  # as it is typed
+            where = _TYPED.get(where, where)  # as it is typed
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "missing":
                 message = "required"

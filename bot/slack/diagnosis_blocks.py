@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
-from bot.diagnostics.runs import RunningDiagnosis
+from bot.diagnostics.runs import CLI_ACTOR_PREFIX, RunningDiagnosis
 from bot.diagnostics.text import checks_run
 from bot.models import SYSTEM
 from bot.redact import redact_text
@@ -70,11 +70,19 @@ def acked(service: str, checks: Sequence[str] = ()) -> str:
 
 def already_running(running: RunningDiagnosis) -> str:
     """A second asker of a run under way: nothing new starts; who, when, and where to look."""
-    who = "the bot" if running.actor == SYSTEM.user_id else f"<@{running.actor}>"
+    if running.actor == SYSTEM.user_id:
+        who = "the bot"
+    elif running.on_terminal:  # not a Slack user: a mention would read "@unknown"
+        login = _clean(running.actor.removeprefix(CLI_ACTOR_PREFIX)[:40])
+        who = f"`{login}` with `chatops-bot diagnose`"
+    else:
+        who = f"<@{running.actor}>"
     what = f"`{_clean(running.service[:40])}`"
     if running.checks:
         what += " (" + ", ".join(f"`{_clean(c[:40])}`" for c in running.checks[:10]) + ")"
-    if running.channel_id and is_channel_id(running.channel_id):
+    if running.on_terminal:
+        where = "its result is printed on that terminal, not posted in Slack"
+    elif running.channel_id and is_channel_id(running.channel_id):
         where = f"its result will be posted in <#{running.channel_id}>"
     elif running.channel_id:  # a direct message: only its two members can see it
         where = f"its result goes to the direct message {who} asked from"

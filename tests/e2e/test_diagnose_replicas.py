@@ -6,11 +6,13 @@ at once (not after its hold's TTL); with Redis down a diagnosis still runs."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.connection import parse_url
 
 from bot.clock import SystemClock
 from bot.coordination.redis import RedisCoordinator
@@ -24,7 +26,9 @@ from bot.store import create_store, migrate
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with
 from tests.e2e.slow_endpoint import SlowEndpoint
+from tests.faulty_tcp import FaultyTcp
 from tests.harness import BotHarness
+from tests.servers import RedisServer
 from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -104,8 +108,11 @@ async def test_a_diagnose_on_another_replica_is_told_it_runs_and_starts_nothing(
         await observer.aclose()
 
 
-async def test_with_redis_down_a_diagnosis_runs_all_the_same(tmp_path: Path) -> None:
-    """The shared hold cannot be taken: the run goes ahead (per process), never refused."""
+async def test_with_redis_down_a_diagnosis_runs_all_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shared hold cannot be taken: the run goes ahead (per process), never refused; the
+    log says so once a run (not again for the release of a hold perhaps never taken)."""
     policy = policy_with(services={"web": {"http": [{"url": "http://127.0.0.1:1/health"}]}})
     store = create_store(f"sqlite:///{tmp_path}/diagnose.db")
     coordinator = RedisCoordinator("redis://127.0.0.1:1/0", timeout=0.5)
@@ -123,6 +130,9 @@ async def test_with_redis_down_a_diagnosis_runs_all_the_same(tmp_path: Path) -> 
             diagnosis = await service.diagnose("web", Actor("U0ALICE"))
             assert diagnosis.report.grade is Grade.CRIT  # the endpoint is down: it ran
         assert service.running("web") is None
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len([w for w in warned if "runs unshared with other replicas" in w]) == 2
+        assert not [w for w in warned if "hold not released" in w]
     finally:
         await coordinator.close()
         await store.close()
@@ -200,3 +210,100 @@ async def test_a_run_cut_short_frees_the_service_on_every_replica(
     slow_endpoint.gate.set()
     diagnosis = await second.diagnose("web", Actor("U0BOB"))
     assert diagnosis.report.service == "web" and len(slow_endpoint.hits) == 2
+
+
+async def _replica_behind(
+    proxy: FaultyTcp, redis_url: str, policy: Policy, tmp_path: Path, timeout: float
+) -> tuple[DiagnosticsService, RedisCoordinator]:
+    """A replica whose Redis is reached through `proxy` (its own store, the shared Redis)."""
+    db = parse_url(redis_url)["db"]
+    coordinator = RedisCoordinator(f"redis://127.0.0.1:{proxy.port}/{db}", timeout=timeout)
+    store = create_store(f"sqlite:///{tmp_path}/behind-proxy.db")
+    await store.open()
+    await migrate(store)
+    service = DiagnosticsService(
+        policy=policy,
+        store=store,
+        clock=SystemClock(),
+        permissions=Permissions(policy, StaticDirectory()),
+        coordinator=coordinator,
+    )
+    return service, coordinator
+
+
+async def _scripts_loaded(redis_url: str) -> None:
+    """The hold's script in Redis's cache: its first EVALSHA would be NOSCRIPT, which claims
+    nothing (and the client then sends it again in full)."""
+    warm = RedisCoordinator(redis_url)
+    try:
+        assert await warm.hold("warm-up", "x", 1) is None
+        assert await warm.release("warm-up", "x")
+    finally:
+        await warm.close()
+
+
+async def test_a_run_cancelled_while_its_hold_is_claimed_frees_the_service(
+    replicas: list[DiagnosticsService],
+    slow_endpoint: SlowEndpoint,
+    redis_url: str,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    """Cut short (the alert path's timeout) after Redis took the claim but before its answer
+    came back: the hold stayed until its TTL (~70 s), and the next /diagnose of the service,
+    on any replica, was refused as "already running" while nothing ran."""
+    await _scripts_loaded(redis_url)
+    slow_endpoint.gate.set()
+    observer = aioredis.from_url(redis_url)
+    assert redis_server.port is not None
+    with FaultyTcp(redis_server.port, after=b"hold:diagnosis", fault="mute") as proxy:
+        first, coordinator = await _replica_behind(
+            proxy, redis_url, _policy(slow_endpoint), tmp_path, timeout=30
+        )
+        try:
+            run = asyncio.ensure_future(first.diagnose("web", Actor("U0ALICE")))
+
+            async def claimed() -> bool:
+                return bool(proxy.tripped and await observer.exists(HOLD))
+
+            await until(claimed, "Redis to take the claim whose answer never comes")
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+            assert not await observer.exists(HOLD)  # released before the cancel went on
+            assert first.running("web") is None
+            diagnosis = await replicas[1].diagnose("web", Actor("U0BOB"))
+            assert diagnosis.report.service == "web"
+            assert slow_endpoint.hits == ["/health"]  # the cancelled run checked nothing
+        finally:
+            await coordinator.close()
+            await first.store.close()
+            await observer.aclose()
+
+
+async def test_a_claim_whose_answer_timed_out_is_released_when_the_run_ends(
+    replicas: list[DiagnosticsService],
+    slow_endpoint: SlowEndpoint,
+    redis_url: str,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    """Redis took the claim but its answer was lost (the socket timeout): the run goes ahead
+    unshared, and its hold, perhaps taken, is freed when it ends, not at its TTL."""
+    await _scripts_loaded(redis_url)
+    slow_endpoint.gate.set()
+    observer = aioredis.from_url(redis_url)
+    assert redis_server.port is not None
+    with FaultyTcp(redis_server.port, after=b"hold:diagnosis", fault="mute") as proxy:
+        first, coordinator = await _replica_behind(
+            proxy, redis_url, _policy(slow_endpoint), tmp_path, timeout=0.5
+        )
+        try:
+            diagnosis = await first.diagnose("web", Actor("U0ALICE"))
+            assert diagnosis.report.grade is Grade.OK and proxy.tripped
+            assert not await observer.exists(HOLD)
+            assert (await replicas[1].diagnose("web", Actor("U0BOB"))).report.service == "web"
+        finally:
+            await coordinator.close()
+            await first.store.close()
+            await observer.aclose()

@@ -231,3 +231,41 @@ async def test_a_service_and_its_checks_may_be_written_with_commas(
     await until(lambda: len(_summaries(harness, "C0OPS")) == 1, "the summary")
     response = await harness.command(",", command="/diagnose", user_id="U0ALICE")
     assert "Usage: `/diagnose" in str(response.body)  # on the ack, as for no words at all
+
+
+async def test_the_started_answer_names_the_service_and_checks_as_the_catalog_does(
+    make_harness: HarnessFactory, slow_endpoint: SlowEndpoint
+) -> None:
+    # `/diagnose WEB` said "Diagnosing `WEB`", echoing the typing, not the catalog's name
+    # (the summary and the refusal of a second asker say `web`).
+    slow_endpoint.gate.set()
+    harness = await _harness(make_harness, slow_endpoint)
+    await harness.command(
+        "WEB HTTP Http", command="/diagnose", user_id="U0ALICE", channel_id="C0OPS"
+    )
+    [started] = await harness.replies()
+    assert started["text"] == "Diagnosing `web`: the `http` checks run now; results here shortly."
+    await harness.settle()
+    await until(lambda: len(_summaries(harness, "C0OPS")) == 1, "the summary")
+
+
+async def test_naming_every_check_is_the_same_run_as_naming_none(
+    make_harness: HarnessFactory, slow_endpoint: SlowEndpoint
+) -> None:
+    # `/diagnose web http` (web's only check) started a second run beside `/diagnose web`,
+    # though they are the same checks: twice the load on the system being diagnosed.
+    harness = await _harness(make_harness, slow_endpoint)
+    await harness.command("web", command="/diagnose", user_id="U0ALICE", channel_id="C0OPS")
+    [started] = await harness.replies()
+    assert started["text"].startswith("Diagnosing `web`: every check runs")
+    await until(lambda: len(slow_endpoint.hits) == 1, "the first run to reach the endpoint")
+    await harness.command("web http", command="/diagnose", user_id="U0BOB", channel_id="C0OPS")
+    [told] = await harness.replies()
+    assert "A diagnosis of `web` is already running (started by <@U0ALICE>" in told["text"]
+    slow_endpoint.gate.set()
+    await until(lambda: len(_summaries(harness, "C0OPS")) == 1, "Alice's summary")
+    assert slow_endpoint.hits == ["/health"]
+    # Alone, it runs.
+    await harness.command("web http", command="/diagnose", user_id="U0BOB", channel_id="C0OPS")
+    [again] = await harness.replies()
+    assert again["text"].startswith("Diagnosing `web`: the `http` checks run"), again

@@ -310,6 +310,76 @@ async def test_cancelling_a_backend_that_runs_no_query_is_refused_with_the_way_o
         assert message is not None
 
 
+async def test_a_cancelled_query_is_read_back_as_ended_not_as_a_session_still_there(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # A cancel was read back as "none gone; still connected: pids N": true of every cancel
+    # (the session stays), and silent on what was asked, whether the query stopped.
+    with psycopg.connect(
+        postgres_url, autocommit=True, application_name="reports", user="orders"
+    ) as busy:
+        pid = busy.info.backend_pid
+        running = asyncio.create_task(asyncio.to_thread(busy.execute, "SELECT pg_sleep(60)"))
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+            " AND query LIKE 'SELECT pg_sleep%%'",
+            (pid,),
+        )
+        answer, message = await request(shop, f"postgres.terminate_backend shop {pid}")
+        assert message is not None, answer
+        await click(shop, message, user=APPROVER)
+        await finish(shop, request_id(message))
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await running
+    [outcome] = thread_replies(shop, message)
+    assert f"cancelled the query of backend {pid}" in outcome, outcome
+    assert f"its query ended; backend {pid} is idle" in outcome
+    assert "still connected" not in outcome and "none gone" not in outcome
+    assert "Succeeded" in str(final_update(shop, message)["blocks"])
+
+
+async def test_typed_pids_are_told_apart_without_claiming_they_once_matched(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # `pids=` typed by hand: a pid that never matched was "no longer matching", and the
+    # others "not named by the diagnosis", though no diagnosis named anything.
+    idle = [psycopg.connect(postgres_url, application_name="orders-api", user="orders")]
+    idle.append(psycopg.connect(postgres_url, application_name="orders-api", user="orders"))
+    active = psycopg.connect(postgres_url, autocommit=True, user="orders")
+    running = asyncio.create_task(asyncio.to_thread(active.execute, "SELECT pg_sleep(30)"))
+    try:
+        for session in idle:
+            session.execute("SELECT 1")  # idles in its transaction
+        kept, other = (s.info.backend_pid for s in idle)
+        busy = active.info.backend_pid
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'orders-api'"
+            " AND state = 'idle in transaction' AND now() - state_change > '1.2 s'"
+            " HAVING count(*) = 2",
+        )
+        answer, message = await request(
+            shop,
+            f"postgres.terminate_idle_in_transaction shop older_than=1 pids={kept},{busy}",
+        )
+        assert message is not None, answer
+        assert f"pids {kept} (" in answer
+        assert f"; named, but not matching now: pids {busy}" in answer, answer
+        assert f"; not among the pids named, not touched: pids {other}" in answer
+        assert "no longer" not in answer and "diagnosis" not in answer
+    finally:
+        for session in idle:
+            session.close()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_cancel_backend(%s)", (active.info.backend_pid,))
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await running
+        active.close()
+
+
 async def test_names_from_the_database_never_ping_from_the_incident_timeline(
     shop: BotHarness, postgres_url: str
 ) -> None:

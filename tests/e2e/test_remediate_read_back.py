@@ -9,6 +9,8 @@ not "Outcome unknown"."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from bot.remediation.executors.postgres import GONE_WAIT_S
 from tests.e2e.conftest import HarnessFactory
 from tests.faulty_tcp import Fault, FaultyTcp
 from tests.harness import BotHarness
@@ -134,6 +137,88 @@ async def test_sessions_terminated_then_no_answer_to_the_read_back(
     make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _terminate_idle_in_transaction(make_harness, postgres_url, monkeypatch, "hold")
+
+
+@pytest.mark.postgres
+async def test_a_session_still_connected_after_its_terminate_is_reported_sent_not_failed(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backend slow to end (stuck in I/O on a loaded server; here stopped with SIGSTOP, so
+    # it takes the signal only when it runs again) was still listed 2 s after its
+    # pg_terminate_backend: the request said Failed, an invitation to run it again.
+    monkeypatch.setenv("SHOP_DB_URL", postgres_url)
+    services = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": TIMEOUT_S}}}
+    harness = await make_harness("sqlite", policy=_policy(services))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'orders'").fetchone():
+            conn.execute("CREATE ROLE orders LOGIN")
+    stuck = psycopg.connect(postgres_url, application_name="orders-api", user="orders")
+    stuck.execute("SELECT 1")  # opens a transaction, then idles in it
+    pid = stuck.info.backend_pid
+    gone = "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)"
+    try:
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'idle in transaction'"
+            " AND now() - state_change > '1.2 s'",
+            (pid,),
+        )
+        os.kill(pid, signal.SIGSTOP)  # the server's own process (tests/servers.py)
+        try:
+            message = await _approve_and_finish(
+                harness, "postgres.terminate_idle_in_transaction shop older_than=1"
+            )
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.to_thread(poll_sql, postgres_url, gone, (pid,))  # it ends once it runs
+    finally:
+        stuck.close()
+    [outcome] = thread_replies(harness, message)
+    sent = f"terminate sent to pids {pid}; pid {pid} still connected after {GONE_WAIT_S:g} s"
+    assert f"{sent}: check it" in outcome, outcome
+    assert f"still connected: pids {pid}" in outcome
+    blocks = str(final_update(harness, message)["blocks"])
+    assert "Succeeded" in blocks and sent in blocks and "Failed" not in blocks
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
+
+
+@pytest.mark.postgres
+async def test_a_query_still_running_after_its_cancel_is_reported_sent_not_cancelled(
+    make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cancel is taken at the query's next check for interrupts: one still running after
+    # the wait was reported "cancelled", as if it had stopped.
+    monkeypatch.setenv("SHOP_DB_URL", postgres_url)
+    services = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": TIMEOUT_S}}}
+    harness = await make_harness("sqlite", policy=_policy(services))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'orders'").fetchone():
+            conn.execute("CREATE ROLE orders LOGIN")
+    busy = psycopg.connect(postgres_url, autocommit=True, application_name="reports", user="orders")
+    pid = busy.info.backend_pid
+    running = asyncio.create_task(asyncio.to_thread(busy.execute, "SELECT pg_sleep(60)"))
+    try:
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+            (pid,),
+        )
+        os.kill(pid, signal.SIGSTOP)  # it takes the cancel only once it runs again
+        try:
+            message = await _approve_and_finish(harness, f"postgres.terminate_backend shop {pid}")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        with pytest.raises(psycopg.errors.QueryCanceled):  # and then it lands
+            await running
+    finally:
+        busy.close()
+    [outcome] = thread_replies(harness, message)
+    sent = f"cancel sent to the query of backend {pid}; still running after {GONE_WAIT_S:g} s"
+    assert f"{sent}: check it" in outcome, outcome
+    blocks = str(final_update(harness, message)["blocks"])
+    assert "Succeeded" in blocks and sent in blocks
 
 
 # Redis --------------------------------------------------------------------------------------

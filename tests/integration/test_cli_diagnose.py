@@ -75,8 +75,11 @@ def test_chatops_bot_diagnose_prints_grades_and_exits_by_the_worst(
     assert result.stdout.startswith("Diagnosis of cache: WARN")
     assert "WARN  Cache hit ratio: 0.0 % (0 hits, 4 misses)  [warn < 80 %]" in result.stdout
     assert "1. Warm the cache: would by hand" in result.stdout
+    # Not 1, which is WARN: a script read a mistyped service as a warning of it.
     unknown = _run(["diagnose", "nope"], tmp_path, CHATOPS_POLICY=str(policy))
-    assert unknown.returncode == 1 and "No service called 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and "No service called 'nope'" in unknown.stderr
+    check = _run(["diagnose", "cache", "postgres"], tmp_path, CHATOPS_POLICY=str(policy))
+    assert check.returncode == 2 and "No check called 'postgres'" in check.stderr
 
 
 @pytest.mark.redis

@@ -28,3 +28,11 @@ def test_a_run_asked_in_a_direct_message_is_never_shown_as_a_channel_link() -> N
 def test_the_bots_own_run_is_named_as_the_bots() -> None:
     text = already_running(RunningDiagnosis("web", (), SYSTEM.user_id, AT, "C0ROOM"))
     assert "started by the bot," in text and "<@" not in text
+
+
+def test_a_run_on_the_command_line_is_named_as_one_not_as_a_slack_user() -> None:
+    # `<@cli:alice>` renders as an unknown user, and its result is never posted in Slack.
+    text = already_running(RunningDiagnosis("web", (), "cli:alice", AT, None))
+    assert "started by `alice` with `chatops-bot diagnose`," in text and "<@" not in text
+    assert "printed on that terminal, not posted in Slack" in text
+    assert "App Home" not in text

@@ -67,6 +67,18 @@ def test_typed_parameters() -> None:
         actions.parse_words(spec, ["pids=4121"])
     with pytest.raises(UsageError, match="takes no 'pid'"):
         actions.parse_words(spec, ["pid=3"])
+    # Named as typed: the answers said `older_than_s`, a key the user never typed.
+    with pytest.raises(UsageError, match=r"takes no 'foo' \(parameters: older_than, pids\)\."):
+        actions.parse_words(spec, ["foo=bar"])
+    with pytest.raises(UsageError, match=r"^'older_than' is given more than once: give it once"):
+        actions.parse_words(spec, ["older_than=1", "older_than=2"])
+    # A sentence of its own too: "... 2h, 1d, 1w, 1bd) Usage: ..." ran on into the usage,
+    # and offered business days, which an age refuses.
+    with pytest.raises(
+        UsageError,
+        match=r"^older_than: invalid duration '-5' \(an age: seconds like 90, or 30m, 2h, 1d\)\.$",
+    ):
+        actions.parse_words(spec, ["older_than=-5"])
     backend = actions.spec_for("postgres.terminate_backend")
     params = actions.parse_words(backend, ["4121", "terminate=yes"])
     assert params.pid == 4121 and params.terminate is True  # type: ignore[attr-defined]

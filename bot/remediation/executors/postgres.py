@@ -34,6 +34,7 @@ SELECT a.pid, a.backend_start::text AS backend_start, a.usename AS "user",
        coalesce(r.rolsuper, false) AS superuser,
        extract(epoch FROM now() - a.state_change)::float AS state_s,
        extract(epoch FROM now() - a.query_start)::float AS query_s,
+       a.query_start::text AS query_start,
        left(a.query, 1000) AS query,  -- shown with placeholders, clipped to 120
        a.pid = pg_backend_pid() AS is_self
 FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
@@ -94,10 +95,17 @@ def _pids(rows: list[dict[str, Any]]) -> str:
     return ", ".join(str(r["pid"]) for r in rows)
 
 
+# Ending a backend is asynchronous: it goes at its next check for interrupts, moments later
+# on a loaded server (longer stuck in I/O). Awaited this long, well within the run's timeout,
+# before it is reported as still connected.
+GONE_WAIT_S = 5.0
+
+
 async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[int]:
-    """Pids among `keys` that no longer exist, waiting briefly: ending a backend is async."""
+    """Pids among `keys` that no longer exist, waiting up to GONE_WAIT_S for the rest."""
     wanted = {pid for pid, _ in keys}
-    for _ in range(20):
+    deadline = asyncio.get_running_loop().time() + GONE_WAIT_S
+    while True:
         rows = await session.fetchall(
             "SELECT pid, backend_start::text AS backend_start FROM pg_stat_activity"
             " WHERE pid = ANY(%s)",
@@ -105,10 +113,36 @@ async def _gone(session: PostgresSession, keys: list[tuple[int, str]]) -> list[i
         )
         alive = {(r["pid"], r["backend_start"]) for r in rows}
         gone = [pid for pid, start in keys if (pid, start) not in alive]
-        if len(gone) == len(keys):
+        if len(gone) == len(keys) or asyncio.get_running_loop().time() >= deadline:
             return gone
         await asyncio.sleep(0.1)
-    return gone
+
+
+async def _query_ended(session: PostgresSession, row: dict[str, Any]) -> str | None:
+    """How the query `row` was running ended (its backend idle, on a newer query, or gone),
+    waiting up to GONE_WAIT_S: a cancel is asynchronous too. None while it still runs."""
+    deadline = asyncio.get_running_loop().time() + GONE_WAIT_S
+    while True:
+        now = await session.fetchone(
+            "SELECT state, query_start::text AS query_start FROM pg_stat_activity"
+            " WHERE pid = %s AND backend_start::text = %s",
+            (row["pid"], row["backend_start"]),
+        )
+        if now is None:
+            return f"its query ended; backend {row['pid']} is gone"
+        if now["state"] != "active" or now["query_start"] != row["query_start"]:
+            return f"its query ended; backend {row['pid']} is {now['state'] or 'connected'}"
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(0.1)
+
+
+def _still_connected(alive: list[int]) -> str:
+    """Signalled, yet still there: the signal was taken, and it may end any moment."""
+    pids = ", ".join(map(str, alive))
+    if len(alive) == 1:
+        return f"pid {pids} still connected after {GONE_WAIT_S:g} s: check it"
+    return f"pids {pids} still connected after {GONE_WAIT_S:g} s: check them"
 
 
 async def _terminate(
@@ -140,6 +174,17 @@ def _stopped(changed: str, rest: list[dict[str, Any]], exc: TargetError) -> Outc
     return Outcome(False, f"{changed}; then {exc}", after, known=refused)
 
 
+def _cancel_outcome(pid: int, ended: str | None, drift: str, drifted: list[int]) -> Outcome:
+    """A cancel sent: its query ended (`ended` says how), or still runs after GONE_WAIT_S,
+    which is no failure either (the cancel was taken; it lands at the query's next check)."""
+    facts = {"left_alone": drifted}
+    if ended is None:
+        sent = f"cancel sent to the query of backend {pid}"
+        still = f"{sent}; still running after {GONE_WAIT_S:g} s: check it"
+        return Outcome(True, still, "its query still running", drift, facts=facts)
+    return Outcome(True, f"cancelled the query of backend {pid}", ended, drift, facts=facts)
+
+
 class PostgresExecutor:
     async def preview(self, target: Target, params: Params) -> Preview:
         pg = _catalog(target)
@@ -163,7 +208,8 @@ class PostgresExecutor:
             chosen = [r for r in over if protected(r, pg) is None]
             spared = [f"{r['pid']} ({protected(r, pg)})" for r in over if protected(r, pg)]
         span = humanize_seconds(params.older_than_s)
-        # Named by the diagnosis but no longer matching: finished, committed or gone.
+        # Named (by a diagnosis, or typed) but not matching now: finished, committed, gone, or
+        # never of the filter (a typed pid); "no longer" would claim it once matched.
         moved = sorted((named or set()) - {r["pid"] for r in over})
         unread = (
             f"; {len(unreadable)} session{'s' if len(unreadable) != 1 else ''} of other roles"
@@ -174,7 +220,7 @@ class PostgresExecutor:
         if not chosen:
             left = f"; left alone: {', '.join(spared)}" if spared else ""
             if moved:
-                left += f"; no longer matching: pids {', '.join(map(str, moved))}"
+                left += f"; named, but not matching now: pids {', '.join(map(str, moved))}"
             left += unread
             raise NotApplicable(
                 f"No {what} for more than {span} on {target.service}'s database{left}."
@@ -187,9 +233,9 @@ class PostgresExecutor:
         if spared:
             summary += f"; left alone: {', '.join(spared)}"
         if moved:
-            summary += f"; no longer matching: pids {', '.join(map(str, moved))}"
+            summary += f"; named, but not matching now: pids {', '.join(map(str, moved))}"
         if unnamed:
-            summary += f"; not named by the diagnosis, not touched: pids {_pids(unnamed[:10])}" + (
+            summary += f"; not among the pids named, not touched: pids {_pids(unnamed[:10])}" + (
                 " ..." if len(unnamed) > 10 else ""
             )
         summary += unread
@@ -284,7 +330,11 @@ class PostgresExecutor:
             ended = [(r["pid"], r["backend_start"]) for r in still]
             cancel_only = isinstance(params, BackendParams) and not params.terminate
             try:
-                gone = [] if cancel_only else await _gone(session, ended)
+                if cancel_only:
+                    # Whether the query stopped, not whether the session is there (it stays).
+                    ended_how = await _query_ended(session, still[0])
+                    return _cancel_outcome(still[0]["pid"], ended_how, drift, drifted)
+                gone = await _gone(session, ended)
             except TargetError:
                 # The backends were signalled: that stands, whatever the read back says.
                 after = f"pids {_pids(still)} could not be read back: check them"
@@ -293,8 +343,14 @@ class PostgresExecutor:
         after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
         if alive:
             after += f"; still connected: pids {', '.join(map(str, alive))}"
+            # The terminate was sent and taken: not Failed (a rerun would signal it again),
+            # but not "terminated" either while the backend is still there.
+            sent = f"terminate sent to pids {_pids(still)}"
+            if isinstance(params, BackendParams):
+                sent = f"cancelled the query of backend {still[0]['pid']}, then sent terminate"
+            changed = f"{sent}; {_still_connected(alive)}"
         return Outcome(
-            ok=not alive or cancel_only,
+            ok=True,
             changed=changed,
             after=after,
             drift=drift,
