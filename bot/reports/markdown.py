@@ -77,6 +77,9 @@ def render(facts: ReportFacts) -> str:
         else ""
     )
     duration = _since(facts.started_at, facts.ended_at)
+    acknowledged = when(facts.first_acknowledged_at)
+    if facts.first_acknowledged_at is None and facts.first_resolved_at is not None:
+        acknowledged = "not acknowledged: resolved first"
     lines += [
         "## Summary",
         "",
@@ -89,8 +92,9 @@ def render(facts: ReportFacts) -> str:
         f"| Start (impact began) | {when(facts.started_at)} |",
         f"| Detection | {when(post.detected_at)} |",
         f"| Declared | {when(incident.declared_at)} by {who(incident.declared_by)} |",
-        f"| Acknowledged | {when(facts.first_acknowledged_at)}"
-        f"{_target(facts.ack_due_at, facts.first_acknowledged_at, facts.generated_at)} |",
+        f"| Acknowledged | {acknowledged}"
+        f"{_target(facts.ack_due_at, facts.acknowledgement_wait_ended_at, facts.generated_at)}"
+        " |",
         f"| End (resolved) | {when(facts.ended_at)}"
         f"{_target(facts.resolve_due_at, facts.ended_at, facts.generated_at)} |",
         f"| Duration | {duration if facts.ended_at else 'ongoing'}{working} |",

@@ -84,6 +84,14 @@ class ReportFacts:
     working_seconds: float | None  # start to end (or now) on the policy's calendar
     generated_at: datetime
     remediations: tuple[RemediationRun, ...] | None = None  # None: no remediation work wired
+    first_resolved_at: datetime | None = None
+
+    @property
+    def acknowledgement_wait_ended_at(self) -> datetime | None:
+        """When the wait for an acknowledgement ended: the first acknowledgement, or the
+        first resolution if that came earlier (resolving stops the escalation too)."""
+        ends = [t for t in (self.first_acknowledged_at, self.first_resolved_at) if t]
+        return min(ends) if ends else None
 
     @property
     def started_at(self) -> datetime:

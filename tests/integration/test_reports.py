@@ -111,6 +111,37 @@ async def test_every_figure_on_a_fake_clock(env: Env) -> None:
     assert facts.first_acknowledged_at == p3.declared_at + timedelta(hours=66)
 
 
+async def test_reopening_keeps_a_missed_target_and_a_quick_resolution_misses_none(
+    env: Env,
+) -> None:
+    """Two wrong figures of old: a P1 acknowledged late, resolved and reopened read 'met'
+    (its targets moved to the reopening, the first ack measured against them), and a P2
+    resolved in 5 minutes with no acknowledgement counted as an acknowledgement breach."""
+    late = await _incident(env, "P1", "Late ack", 45 * MIN, 1 * HOUR)
+    env.clock.advance(hours=3)
+    await env.services.incidents.reopen(late.id, ALICE, reason="back again")
+    env.clock.advance(minutes=5)
+    await env.services.incidents.acknowledge(late.id, ALICE)
+    await env.services.incidents.resolve(late.id, ALICE, summary="fixed for good")
+    # Resolved for good 4 h 5 min after declaration: its 4 h resolve target was missed.
+    quick = await _incident(env, "P2", "False alarm", None, 5 * MIN)
+    env.clock.advance(days=1)
+
+    rows = {row.severity: row for row in (await env.services.reports.stats(30)).by_severity}
+    assert (rows[Severity.P1].ack_breaches, rows[Severity.P1].resolve_breaches) == (1, 1)
+    assert (rows[Severity.P2].ack_breaches, rows[Severity.P2].resolve_breaches) == (0, 0)
+    _, text = await env.services.reports.report_markdown(late.id)
+    declared = late.declared_at
+    assert (
+        f"| Acknowledged | {markdown.when(declared + timedelta(minutes=45))}"
+        f" (target {markdown.when(declared + timedelta(minutes=30))}: missed) |"
+    ) in text
+    assert f"(target {markdown.when(declared + timedelta(hours=4))}: missed) |" in text
+    _, text = await env.services.reports.report_markdown(quick.id)
+    due = markdown.when(quick.declared_at + timedelta(hours=2))
+    assert f"| Acknowledged | not acknowledged: resolved first (target {due}: met) |" in text
+
+
 async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -> None:
     incident = await _incident(env, "P2", "Checkout <!channel> 502", 5 * MIN, None)
     due = env.clock.now() + timedelta(days=3)
