@@ -124,18 +124,19 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         view = body.get("view") or {}
+        # The bot's own notes on the form; a signed body may still carry anything there.
+        meta = form_metadata(view)
         try:
             form = parse_postmortem_form(
                 report_blocks.postmortem_values(view),
                 calendar=services.policy.calendar,
                 now=services.clock.now(),
+                shown=meta.get("shown", ""),
             )
         except PostmortemFormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
             return
         await ack()
-        # The bot's own notes on the form; a signed body may still carry anything there.
-        meta = form_metadata(view)
         incident_id = meta.get("incident_id", "")
         ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
         actor = ctx.actor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,7 +13,32 @@ from bot.reports.models import NewActionItem
 
 ACTION_ROWS = 3  # blank rows for new action items in the form
 TEXT_FIELDS = ("root_cause", "resolution", "prevention", "lessons", "affected_users", "data_impact")
+# The impact's start and detection are one unit: validated together, saved together.
+IMPACT_TIMES = "impact_times"
+SHOWN_FIELDS = (*TEXT_FIELDS, IMPACT_TIMES)
 _USER = "U"
+
+
+def shown_digest(value: str | datetime | None, other: datetime | None = None) -> str:
+    """A short digest of what a form field showed (the impact's two times as one).
+
+    The form carries one per field in its notes, so saving it changes only the fields its
+    submitter edited: two people filling in one postmortem no longer erase each other's text
+    with the empty fields their forms showed when they opened."""
+    if isinstance(value, str):
+        shown = "text:" + value
+    else:
+        shown = "times:" + ",".join(str(int(t.timestamp())) if t else "" for t in (value, other))
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
+def read_shown(notes: str) -> dict[str, str] | None:
+    """The form's digests of what it showed (`postmortem_modal` writes them); None for a
+    form without them, whose every field is then saved as submitted."""
+    digests = notes.split(",") if notes else []
+    if len(digests) != len(SHOWN_FIELDS):
+        return None
+    return dict(zip(SHOWN_FIELDS, digests, strict=True))
 
 
 class PostmortemInput(BaseModel):
@@ -25,8 +51,18 @@ class PostmortemInput(BaseModel):
     started_at: datetime | None = None
     detected_at: datetime | None = None
     action_items: list[NewActionItem] = Field(default_factory=list)
+    # What the form showed when it opened ({field: shown_digest}); None: save every field.
+    shown: dict[str, str] | None = None
 
     model_config = {"arbitrary_types_allowed": True}
+
+    def edited(self, name: str) -> bool:
+        """Whether the submitter changed this field (of SHOWN_FIELDS) from what they saw."""
+        if self.shown is None or name not in self.shown:
+            return True
+        if name == IMPACT_TIMES:
+            return shown_digest(self.started_at, self.detected_at) != self.shown[name]
+        return shown_digest(str(getattr(self, name))) != self.shown[name]
 
 
 class PostmortemFormErrors(ValueError):
@@ -50,9 +86,10 @@ def _when(value: Any) -> datetime | None:
 
 
 def parse_postmortem_form(
-    values: dict[str, Any], *, calendar: Calendar, now: datetime
+    values: dict[str, Any], *, calendar: Calendar, now: datetime, shown: str = ""
 ) -> PostmortemInput:
-    """Validate the submitted form: `values` is {block_id: raw value}.
+    """Validate the submitted form: `values` is {block_id: raw value}, `shown` the digests
+    of what it showed (its notes' `shown`).
 
     An action item row needs all three of text, owner and due date, or none; a detection
     time needs the time the impact started (to measure time to detect), and comes after it.
@@ -93,7 +130,22 @@ def parse_postmortem_form(
             items.append(NewActionItem(text=text, owner=owner, due_at=due))
     if errors:
         raise PostmortemFormErrors(errors)
-    return PostmortemInput(**texts, started_at=started, detected_at=detected, action_items=items)
+    return PostmortemInput(
+        **texts,
+        started_at=started,
+        detected_at=detected,
+        action_items=items,
+        shown=read_shown(shown),
+    )
 
 
-__all__ = ["ACTION_ROWS", "PostmortemFormErrors", "PostmortemInput", "parse_postmortem_form"]
+__all__ = [
+    "ACTION_ROWS",
+    "IMPACT_TIMES",
+    "SHOWN_FIELDS",
+    "PostmortemFormErrors",
+    "PostmortemInput",
+    "parse_postmortem_form",
+    "read_shown",
+    "shown_digest",
+]

@@ -74,6 +74,65 @@ async def test_postmortem_form_action_items_and_close(harness: BotHarness) -> No
     assert closed.closed_by == "U0BOB"
 
 
+def _as_submitted(view: dict[str, Any], typed: dict[str, str]) -> dict[str, Any]:
+    """The form's state as Slack submits it: every text input with what it showed (its
+    initial value) unless the person typed something else there."""
+    values: dict[str, Any] = {}
+    for block in view["blocks"]:
+        element = block.get("element") or {}
+        if block["type"] == "input" and element.get("type") == "plain_text_input":
+            value = typed.get(block["block_id"], element.get("initial_value"))
+            values[block["block_id"]] = {"value": {"type": "plain_text_input", "value": value}}
+    return values
+
+
+async def _open_postmortem(harness: BotHarness, incident_id: str, count: int) -> dict[str, Any]:
+    await harness.command(
+        f"postmortem {incident_id}", user_id="U0ALICE", trigger_id=new_trigger_id()
+    )
+    updates = await harness.double.wait_for("views.update", count=count)
+    return updates[-1].response["view"]
+
+
+async def test_two_people_filling_in_one_postmortem_keep_each_others_text(
+    harness: BotHarness,
+) -> None:
+    """Both open the form while it is empty; one writes the root cause and saves, the other
+    the lessons and saves. The second save used to write back the empty root cause its form
+    showed, erasing the first person's text."""
+    incident = await declare(harness, "declare P2 Search is slow")
+    await reply(harness, f"resolve {incident.id} Added an index")
+    await harness.settle()
+    alices = await _open_postmortem(harness, incident.id, 1)
+    bobs = await _open_postmortem(harness, incident.id, 2)
+
+    for view, typed, user_id, answers in (
+        (alices, {"root_cause": "Missing index on search_terms"}, "U0ALICE", 1),
+        (bobs, {"lessons": "Review query plans", "resolution": "Index added"}, "U0BOB", 2),
+    ):
+        saved = await harness.submit_view(
+            report_blocks.POSTMORTEM_VIEW, _as_submitted(view, typed), view=view, user_id=user_id
+        )
+        assert saved.status == 200 and not saved.body
+        await harness.double.wait_for("chat.postEphemeral", count=answers)
+
+    _, postmortem, _ = await harness.services.postmortems.postmortem(incident.id)
+    assert postmortem.root_cause == "Missing index on search_terms"
+    assert (postmortem.lessons, postmortem.resolution) == ("Review query plans", "Index added")
+    assert postmortem.updated_by == "U0BOB"
+    # A field the last one cleared on purpose is cleared.
+    again = await _open_postmortem(harness, incident.id, 3)
+    saved = await harness.submit_view(
+        report_blocks.POSTMORTEM_VIEW,
+        _as_submitted(again, {"lessons": ""}),
+        view=again,
+        user_id="U0ALICE",
+    )
+    await harness.double.wait_for("chat.postEphemeral", count=3)
+    _, postmortem, _ = await harness.services.postmortems.postmortem(incident.id)
+    assert (postmortem.root_cause, postmortem.lessons) == ("Missing index on search_terms", "")
+
+
 async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHarness) -> None:
     incident = await declare(harness, "declare P2 Queue backlog")
     event = {"type": "app_home_opened", "user": "U0BOB", "tab": "home", "channel": "D0BOB"}
