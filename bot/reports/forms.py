@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from bot.policy import Calendar
 from bot.reports.models import NewActionItem
+from bot.text import forbidden_character, normalize_newlines
 
 ACTION_ROWS = 3  # blank rows for new action items in the form
 TEXT_FIELDS = ("root_cause", "resolution", "prevention", "lessons", "affected_users", "data_impact")
@@ -17,6 +18,15 @@ TEXT_FIELDS = ("root_cause", "resolution", "prevention", "lessons", "affected_us
 IMPACT_TIMES = "impact_times"
 SHOWN_FIELDS = (*TEXT_FIELDS, IMPACT_TIMES)
 _USER = "U"
+# Each text field in a sentence about it ("The root cause contains ...").
+_NAMES = {
+    "root_cause": "root cause contains",
+    "resolution": "resolution contains",
+    "prevention": "prevention contains",
+    "lessons": "lessons learned contain",
+    "affected_users": "affected users contain",
+    "data_impact": "data impact contains",
+}
 
 
 def shown_digest(value: str | datetime | None, other: datetime | None = None) -> str:
@@ -91,14 +101,19 @@ def parse_postmortem_form(
     """Validate the submitted form: `values` is {block_id: raw value}, `shown` the digests
     of what it showed (its notes' `shown`).
 
-    An action item row needs all three of text, owner and due date, or none; a detection
-    time needs the time the impact started (to measure time to detect), and comes after it.
+    Texts may hold no control character or bidi override (newlines, made `\\n`, and tabs
+    aside; an action item is one line). An action item row needs all three of text, owner
+    and due date, or none; a detection time needs the time the impact started (to measure
+    time to detect), and comes after it.
     Raises PostmortemFormErrors.
     """
     errors: dict[str, str] = {}
     texts: dict[str, str] = {}
     for name in TEXT_FIELDS:
-        texts[name] = str(values.get(name) or "").strip()
+        texts[name] = normalize_newlines(str(values.get(name) or "")).strip()
+        problem = forbidden_character(texts[name], multiline=True)
+        if problem is not None:
+            errors[name] = f"The {_NAMES[name]} {problem}."
     started, detected = _when(values.get("started_at")), _when(values.get("detected_at"))
     if detected is not None and started is None:
         errors["started_at"] = "Give when the impact started too, to measure time to detect."
@@ -113,8 +128,11 @@ def parse_postmortem_form(
         day = str(values.get(f"item_{row}_due") or "")
         if not (text or owner or day):
             continue
+        problem = forbidden_character(text)
         if not text:
             errors[f"item_{row}_text"] = "Say what is to be done."
+        elif problem is not None:
+            errors[f"item_{row}_text"] = f"The action item contains {problem}."
         elif len(text) > 500:
             errors[f"item_{row}_text"] = "Keep an action item under 500 characters."
         if not owner.startswith(_USER):

@@ -13,6 +13,7 @@ import pytest
 from bot.slack import report_blocks
 from bot.slack.home import HOME_ACK_ACTION
 from bot.slack.requests import new_trigger_id
+from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, reply
 from tests.harness import BotHarness
 from tests.waiting import until
@@ -131,6 +132,49 @@ async def test_two_people_filling_in_one_postmortem_keep_each_others_text(
     await harness.double.wait_for("chat.postEphemeral", count=3)
     _, postmortem, _ = await harness.services.postmortems.postmortem(incident.id)
     assert (postmortem.root_cause, postmortem.lessons) == ("Missing index on search_terms", "")
+
+
+async def test_control_characters_in_the_postmortem_form_are_refused_beside_their_fields(
+    make_harness: HarnessFactory,
+) -> None:
+    """The form was the one input edge without the check every other text has: a NUL byte
+    failed the save on PostgreSQL after the form had closed, and an escape sequence was
+    stored and printed raw by `chatops-bot report` to whoever read it in a terminal."""
+    harness = await make_harness("postgres")
+    incident = await declare(harness, "declare P2 Search is slow")
+    view = await _open_postmortem(harness, incident.id, 1)
+    due = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    values = _as_submitted(
+        view,
+        {
+            "root_cause": "Missing index\x00",
+            "lessons": "Look \x1b]52;c;ZWNobyBwd25lZA==\x07 closer",
+            "prevention": "Two lines\r\nand a third\rone",
+            "item_0_text": "Add \u202eindex check",
+        },
+    )
+    values["item_0_owner"] = {"value": {"type": "users_select", "selected_user": "U0BOB"}}
+    values["item_0_due"] = {"value": {"type": "datepicker", "selected_date": due}}
+    refused = await harness.submit_view(
+        report_blocks.POSTMORTEM_VIEW, values, view=view, user_id="U0ALICE"
+    )
+    assert refused.status == 200 and refused.body["response_action"] == "errors"
+    assert refused.body["errors"] == {
+        "root_cause": "The root cause contains a control character (U+0000).",
+        "lessons": "The lessons learned contain a control character (U+001B).",
+        "item_0_text": "The action item contains a bidirectional override (U+202E).",
+    }
+    _, postmortem, items = await harness.services.postmortems.postmortem(incident.id)
+    assert (postmortem.root_cause, postmortem.lessons, items) == ("", "", [])
+
+    values = _as_submitted(view, {"prevention": "Two lines\r\nand a third\rone"})
+    saved = await harness.submit_view(
+        report_blocks.POSTMORTEM_VIEW, values, view=view, user_id="U0ALICE"
+    )
+    assert saved.status == 200 and not saved.body
+    await harness.double.wait_for("chat.postEphemeral")
+    _, postmortem, _ = await harness.services.postmortems.postmortem(incident.id)
+    assert postmortem.prevention == "Two lines\nand a third\none"  # one way to end a line
 
 
 async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHarness) -> None:
