@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from slack_sdk.models.views import View
 
 from bot.home.service import HOME
@@ -176,6 +177,36 @@ async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -
     assert uploaded.channels == [env.services.policy.announce_channel]
     # The comment escapes what the user typed: no @channel ping.
     assert "<!channel>" not in complete[0].params["initial_comment"]
+
+
+async def test_html_a_person_typed_stays_text_wherever_the_report_is_rendered(env: Env) -> None:
+    """The report is Markdown that teams paste into wikis and viewers that render raw HTML:
+    a title, impact, root cause or action item holding a tag ran as HTML there."""
+    attack = '<img src=x onerror="alert(1)">'
+    incident = await env.declare("P2", f"Checkout {attack}")
+    await env.services.incidents.resolve(incident.id, ALICE, summary=f"Rolled back {attack}")
+    due = env.clock.now() + timedelta(days=3)
+    await env.services.postmortems.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            root_cause="Pool exhausted\n\n<script>alert(2)</script>\n\n- *a list* of `code`",
+            affected_users=f"EU shoppers\n\n## Forged heading {attack}",
+            lessons="<a href='javascript:alert(3)'>click</a>",
+            action_items=[NewActionItem(f"Add a pool alert {attack}", "U0BOB", due)],
+        ),
+    )
+    _, text = await env.services.reports.report_markdown(incident.id)
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+    for tag in ("<img", "<script", "<a ", "<h2>Forged"):
+        assert tag not in html
+    # As text: heading, title, affected users, two timeline lines, resolution, action item.
+    assert html.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") == 7
+    # What people write in Markdown is still theirs; the bot's own structure is intact.
+    assert "<li><em>a list</em> of <code>code</code></li>" in html
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        f"## {name}" for name in (*markdown.SECTIONS, "Remediation runs")
+    ]
 
 
 async def test_upload_survives_a_slack_outage(env: Env) -> None:
