@@ -153,7 +153,7 @@ def render(facts: ReportFacts) -> str:
                 status = "open, **overdue**"
             lines.append(
                 f"| {item.id} | {cell(item.text)} | {who(item.owner)} | "
-                f"{item.due_at.strftime('%Y-%m-%d')} | {status} |"
+                f"{item.due_at.astimezone(facts.zone).strftime('%Y-%m-%d')} | {status} |"
             )
     else:
         lines.append("_None recorded yet (`/incident postmortem`)._")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from bot.models import Incident, Severity, TimelineEvent
@@ -85,6 +85,9 @@ class ReportFacts:
     generated_at: datetime
     remediations: tuple[RemediationRun, ...] | None = None  # None: no remediation work wired
     first_resolved_at: datetime | None = None
+    # The team's time zone (the policy's calendar): an action item is due at the end of a
+    # working day there, so its due date is that day there, not in UTC.
+    zone: tzinfo = UTC
 
     @property
     def acknowledgement_wait_ended_at(self) -> datetime | None:

@@ -122,6 +122,7 @@ class ReportService:
             action_items=tuple(items),
             first_acknowledged_at=acks[0] if acks else None,
             first_resolved_at=resolutions[0] if resolutions else None,
+            zone=self.policy.calendar.zone,
             resolved_at=resolved_at,
             ack_due_at=ack_due,
             resolve_due_at=resolve_due,

@@ -16,13 +16,22 @@ from slack_sdk.models.views import View
 from bot.home.service import HOME
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Severity
+from bot.policy import parse_policy
 from bot.reminders import ReminderStatus
 from bot.reports import markdown
 from bot.reports.chart import build_figure, render_png, week_labels
-from bot.reports.forms import PostmortemInput
+from bot.reports.forms import PostmortemInput, parse_postmortem_form
 from bot.reports.models import NewActionItem
 from bot.slack.home import home_view
-from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, Env, start_env, stop_env
+from tests.escalation_env import (
+    ALICE,
+    BOB,
+    FRIDAY_2PM,
+    MATRIX_POLICY,
+    Env,
+    start_env,
+    stop_env,
+)
 
 MIN = 60
 HOUR = 3600
@@ -207,6 +216,33 @@ async def test_html_a_person_typed_stays_text_wherever_the_report_is_rendered(en
     assert [line for line in text.splitlines() if line.startswith("## ")] == [
         f"## {name}" for name in (*markdown.SECTIONS, "Remediation runs")
     ]
+
+
+async def test_an_action_items_due_date_is_the_day_its_owner_picked_in_the_teams_zone(
+    database_url: str,
+) -> None:
+    """Due means the end of the picked working day in the team's time zone: 17:00 in Los
+    Angeles is 01:00 UTC the next day, and the report showed that next day."""
+    policy = parse_policy(
+        MATRIX_POLICY.replace("Europe/London", "America/Los_Angeles"), source="<la>"
+    )
+    env = await start_env(database_url, policy=policy)
+    try:
+        incident = await env.declare("P2", "Search slow")
+        form = parse_postmortem_form(
+            {
+                "item_0_text": "Add index check",
+                "item_0_owner": "U0BOB",
+                "item_0_due": "2026-12-10",
+            },
+            calendar=policy.calendar,
+            now=env.clock.now(),
+        )
+        await env.services.postmortems.save_postmortem(incident.id, ALICE, form)
+        _, text = await env.services.reports.report_markdown(incident.id)
+        assert "| Add index check | @U0BOB | 2026-12-10 | open |" in text
+    finally:
+        await stop_env(env)
 
 
 async def test_upload_survives_a_slack_outage(env: Env) -> None:
