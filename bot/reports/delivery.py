@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
+from bot import outbox
 from bot.clock import Clock
+from bot.errors import NotifierError
 from bot.incidents import storage as incidents
 from bot.outbox import Effect, OutboxDispatcher
 from bot.reports import stats, storage
@@ -16,6 +18,9 @@ from bot.store import Store
 
 UPLOAD_REPORT = "reports.upload_report"
 UPLOAD_STATS = "reports.upload_stats"
+# Slack's refusals of the channel itself (the bot is not in a private channel or a DM the
+# command was typed in, or it was archived): the file goes to the requester instead.
+CHANNEL_REFUSALS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 
 
 class ReportDelivery:
@@ -25,9 +30,20 @@ class ReportDelivery:
         self.publisher = publisher
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        dispatcher.register(UPLOAD_REPORT, self._deliver_report)
-        dispatcher.register(UPLOAD_STATS, self._deliver_stats)
+        dispatcher.register(UPLOAD_REPORT, self._deliver_report, on_failure=self._refused)
+        dispatcher.register(UPLOAD_STATS, self._deliver_stats, on_failure=self._refused)
         dispatcher.register(ACTION_REMIND, self._deliver_reminder)
+        self._dispatcher = dispatcher
+
+    async def _refused(self, effect: Effect, error: NotifierError) -> None:
+        """A channel that will not take the file: send it to whoever asked, by direct
+        message, rather than lose it (they were told it was on its way)."""
+        if effect.payload.get("refused_in") or error.error_code not in CHANNEL_REFUSALS:
+            return
+        payload = {**effect.payload, "refused_in": effect.payload["channel"]}
+        async with self.store.transaction() as tx:
+            await outbox.enqueue(tx, self.clock.now(), effect.kind, payload, lane=effect.lane)
+        self._dispatcher.kick()
 
     async def _deliver_report(self, effect: Effect) -> None:
         async with self.store.transaction() as tx:
@@ -39,6 +55,7 @@ class ReportDelivery:
             channel=effect.payload["channel"],
             markdown=effect.payload["markdown"],
             requested_by=effect.payload["by"],
+            refused_in=effect.payload.get("refused_in"),
         )
 
     async def _deliver_stats(self, effect: Effect) -> None:
@@ -53,6 +70,7 @@ class ReportDelivery:
             channel=payload["channel"],
             png=base64.b64decode(payload["png"]),
             requested_by=payload["by"],
+            refused_in=payload.get("refused_in"),
         )
 
     async def _deliver_reminder(self, effect: Effect) -> None:

@@ -43,6 +43,14 @@ def report_comment(incident: Incident, requested_by: str) -> str:
     )
 
 
+def refused_note(channel: str) -> str:
+    """Before a file sent by direct message because `channel` would not take it."""
+    return (
+        f"I could not share this in <#{channel}>: I am not a member there (or it is "
+        "archived), so here it is for you alone. Invite me there to share it in the channel.\n"
+    )
+
+
 def report_filename(incident: Incident) -> str:
     return f"{incident.id}-report.md"
 

@@ -177,6 +177,37 @@ async def test_control_characters_in_the_postmortem_form_are_refused_beside_thei
     assert postmortem.prevention == "Two lines\nand a third\none"  # one way to end a line
 
 
+async def test_a_file_a_channel_will_not_take_goes_to_whoever_asked(harness: BotHarness) -> None:
+    """`/incident stats` (and a report of an incident without a war room) typed in a private
+    channel the bot is not in: the answer said the chart and the report were on their way,
+    then Slack refused the channel and they were dropped without a word."""
+    harness.double.add_channel(
+        "C0LEADS", "leads", is_private=True, members=["U0ALICE"], bot_is_member=False
+    )
+    incident = await declare(harness, "declare P2 Search is slow")
+    await harness.command("stats 7", channel_id="C0LEADS")
+    await harness.command(f"report {incident.id}", channel_id="C0LEADS")
+    answers = [str(answer) for answer in await harness.replies(2)]
+    assert any("The chart follows as a file" in answer for answer in answers)
+    assert any("being shared in <#C0LEADS>" in answer for answer in answers)
+
+    def shared() -> list[dict[str, Any]]:
+        return [c.params for c in harness.double.calls_to("files.completeUploadExternal") if c.ok]
+
+    async def delivered() -> bool:
+        await harness.settle()
+        return len(shared()) == 2
+
+    await until(delivered, "both files, by direct message")
+    opened = harness.double.calls_to("conversations.open")
+    [dm] = {c.response["channel"]["id"] for c in opened if c.params["users"] == "U0ALICE"}
+    assert [params["channel_id"] for params in shared()] == [dm, dm]
+    names = sorted(harness.double.files[p["files"][0]["id"]].filename for p in shared())
+    assert names[0] == f"{incident.id}-report.md" and names[1].endswith("-7d.png")
+    for params in shared():
+        assert params["initial_comment"].startswith("I could not share this in <#C0LEADS>")
+
+
 async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHarness) -> None:
     incident = await declare(harness, "declare P2 Queue backlog")
     event = {"type": "app_home_opened", "user": "U0BOB", "tab": "home", "channel": "D0BOB"}
