@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import NotifierError
@@ -104,7 +104,9 @@ class OnCallResolver:
                 users.extend(user for user in answer.users if user not in users)
         return users
 
-    async def everyone(self) -> list[OnCallNow]:
-        """Each configured provider's answer (those with a schedule), for `/oncall`."""
-        found = [await self.now(provider) for provider in self.pagers]
+    async def everyone(self, among: Collection[str] | None = None) -> list[OnCallNow]:
+        """Each configured provider's answer (those with a schedule; only those `among`,
+        when given), for `/oncall`."""
+        asked = [p for p in self.pagers if among is None or p in among]
+        found = [await self.now(provider) for provider in asked]
         return [answer for answer in found if answer is not None]

@@ -167,11 +167,21 @@ def already_escalated(
     )
 
 
+def first_level(row: OnCallRow) -> tuple[str, ...]:
+    """Whom a severity's first level pages: the one whose paging services' on-call are
+    reached by direct message too."""
+    return row.levels[0].recipients if row.levels else ()
+
+
 def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:
     """`/oncall`: who is paged at each escalation level, per severity, with the targets;
     first, whoever the paging services say is on call now (`now`)."""
     lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
     for answer in now:
+        # Only the severities whose first level names the service page its on-call.
+        paged = [str(row.severity) for row in rows if answer.provider in first_level(row)]
+        if not paged:
+            continue
         name = PROVIDER_NAMES.get(answer.provider, answer.provider)
         people = [user(person) for person in answer.users]
         people += [escape_mrkdwn(email) for email in answer.unmatched]
@@ -183,7 +193,10 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
             )
             continue
         late = " (as last known: it cannot be reached now)" if answer.stale else ""
-        lines.append(f"• On call now at {name}{late}: {who}; paged with the first level")
+        lines.append(
+            f"• On call now at {name}{late}: {who}; paged with the first level of "
+            + ", ".join(paged)
+        )
     for row in rows:
         cadence = f", update every {row.update_every}" if row.update_every else ""
         lines.append(

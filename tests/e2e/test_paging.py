@@ -329,7 +329,7 @@ async def test_a_provider_outage_delays_the_page_and_never_doubles_it(paging: Pa
 
 async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> None:
     harness = paging.harness
-    response = await harness.command("P1", command="/oncall")
+    response = await harness.command("", command="/oncall")
     assert response.status == 200
     [answer] = await harness.replies()
     text = str(answer["text"])
@@ -343,6 +343,25 @@ async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> No
     await harness.command("P1", command="/oncall")
     [answer] = await harness.replies()
     assert "PagerDuty could not be reached, so the levels below stand" in str(answer["text"])
+
+
+async def test_oncall_says_which_severities_page_each_services_on_call(paging: Paging) -> None:
+    """P1's first level names PagerDuty, P2's Opsgenie. `/oncall P1` said Opsgenie's on-call
+    was "paged with the first level" too: whoever read it expected Omar to be woken for a
+    P1, and nobody would have been, and it asked Opsgenie for nothing it needed."""
+    harness = paging.harness
+    await harness.command("P1", command="/oncall")
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert "On call now at PagerDuty: <@U0JANE>; paged with the first level of P1" in text
+    assert "Opsgenie" not in text and "U0OMAR" not in text
+    assert not any("on-calls" in path for path in paging.og.paths)
+
+    await harness.command("", command="/oncall")
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert "On call now at PagerDuty: <@U0JANE>; paged with the first level of P1" in text
+    assert "On call now at Opsgenie: <@U0OMAR>; paged with the first level of P2" in text
 
 
 async def test_ids_from_a_signed_webhook_never_steer_a_request_and_are_logged_clipped(
