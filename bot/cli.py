@@ -269,7 +269,9 @@ async def _reports(args: argparse.Namespace) -> int:
 
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
+    from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
+    from bot.remediation.history import RemediationRecords
     from bot.reports import chart, markdown
     from bot.reports.service import ReportService
     from bot.settings import StoreSettings, load_settings
@@ -287,6 +289,13 @@ async def _reports(args: argparse.Namespace) -> int:
             clock=clock,
             policy=policy,
             dispatcher=OutboxDispatcher(store, clock),
+            # The same report as `/incident report` shares, remediation runs included.
+            remediations=RemediationRecords(
+                store=store,
+                clock=clock,
+                policy=policy,
+                permissions=Permissions(policy, StaticDirectory()),
+            ),
         )
         if args.command == "report":
             print(markdown.render(await reports.report(args.incident_id)), end="")

@@ -571,6 +571,7 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     from bot.clock import FakeClock
     from bot.incidents.schemas import DeclareIncident
     from bot.models import Actor, Severity
+    from bot.remediation import recovery_storage
     from bot.services import build_services
     from bot.slack.notifier import SlackNotifier
 
@@ -590,6 +591,12 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
         )
         clock.advance(minutes=12)
         await services.incidents.acknowledge(incident.id, alice)
+        # Automatic recovery restarted a deployment during it: the report's last section.
+        async with services.store.transaction() as tx:
+            restart = await recovery_storage.add_restart(
+                tx, "checkout", "web", clock.now(), "unhealthy", incident.id
+            )
+            await recovery_storage.finish_restart(tx, restart, True, "rolled out", clock.now())
         clock.advance(minutes=48)
         await services.incidents.resolve(incident.id, alice, summary="Rolled back the deploy")
     finally:
@@ -602,6 +609,9 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     assert "| Time to acknowledge | 12 min |" in report.stdout
     assert "| Time to resolve | 1 h |" in report.stdout
     assert "Rolled back the deploy" in report.stdout
+    # The same report as `/incident report` shares: the remediation runs were left out.
+    assert "## Remediation runs" in report.stdout
+    assert "- kubernetes.restart (automatic recovery) on checkout/web" in report.stdout
 
     chart = tmp_path / "chart.png"
     stats = await asyncio.to_thread(
