@@ -306,7 +306,14 @@ async def _reports(args: argparse.Namespace) -> int:
             print(line)
         if args.chart:
             png = chart.render_png(figures)
-            await asyncio.to_thread(Path(args.chart).write_bytes, png)
+            try:
+                await asyncio.to_thread(Path(args.chart).write_bytes, png)
+            except OSError as exc:  # a typo in the path: said in one line, not a traceback
+                print(
+                    f"chatops-bot: cannot write the chart to {args.chart}: {exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"chart written to {args.chart}")
         return 0
     finally:

@@ -621,6 +621,14 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     assert "P1: 1 incident(s) · MTTA 12 min median · 12 min p90 (n=1)" in stats.stdout
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # A chart path that cannot be written: one line naming it, after the figures.
+    nowhere = str(tmp_path / "no-such-dir" / "chart.png")
+    unwritten = await asyncio.to_thread(_cli, "stats", "--chart", nowhere, cwd=tmp_path, env=env)
+    assert unwritten.returncode == 1 and "P1: 1 incident(s)" in unwritten.stdout
+    assert unwritten.stderr.splitlines() == [
+        f"chatops-bot: cannot write the chart to {nowhere}: No such file or directory"
+    ]
+
     unknown = await asyncio.to_thread(_cli, "report", "INC-20200101-001", cwd=tmp_path, env=env)
     assert unknown.returncode == 1 and "There is no incident" in unknown.stderr
 
