@@ -188,6 +188,27 @@ async def _open_existing_store() -> Store:
     return store
 
 
+async def _require_current_schema(store: Store) -> None:
+    """The reading commands read; they never migrate. A database this version would migrate
+    (a newer CLI than the bot running on it) is refused, naming `migrate`, and left as it
+    is: migrated from an operator's laptop, the bot still running the older version would
+    refuse to start at its next restart."""
+    from bot.store.migrate import unapplied
+
+    try:
+        missing = await unapplied(store)
+    except BaseException:
+        await store.close()
+        raise
+    if missing:
+        await store.close()
+        raise ConfigError(
+            f"the database lacks {len(missing)} migration(s) of this version of chatops-bot"
+            f" ({', '.join(missing)}); this command only reads, so it changed nothing."
+            " Upgrade the bot (it migrates at start-up) or run `chatops-bot migrate`"
+        )
+
+
 # Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error).
 DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
 
@@ -240,11 +261,10 @@ async def _migrate() -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from bot.audit import AuditLog
     from bot.clock import SystemClock
-    from bot.store import migrate
 
     store = await _open_existing_store()
+    await _require_current_schema(store)
     try:
-        await migrate(store)
         log = AuditLog(store, SystemClock())
         if args.audit_command == "verify":
             result = await log.verify()
@@ -276,13 +296,12 @@ async def _reports(args: argparse.Namespace) -> int:
     from bot.reports.service import ReportService
     from bot.settings import StoreSettings, load_settings
     from bot.slack.report_blocks import stats_lines, stats_text
-    from bot.store import migrate
 
     settings = load_settings(StoreSettings)
     policy = load_policy(settings.CHATOPS_POLICY)
     store = await _open_existing_store()
+    await _require_current_schema(store)
     try:
-        await migrate(store)
         clock = SystemClock()
         reports = ReportService(
             store=store,

@@ -29,6 +29,7 @@ from bot.console.workspace import SlackDouble
 from bot.policy import load_policy
 from bot.slack.requests import SlackRequestSender, slash_command_body
 from bot.store import create_store, migrate
+from bot.store.migrate import available_migrations, pending_migrations
 from tests.processes import listening_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -333,6 +334,29 @@ def test_reading_commands_refuse_a_database_the_bot_never_used(
         assert "names a database chatops-bot has never used" in line, line
         assert "OK" not in result.stdout
     assert not missing.exists() and not missing.parent.exists()
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["report", "INC-1"], ["stats"]])
+async def test_reading_commands_never_migrate_the_database(
+    tmp_path: Path, database_url: str, command: list[str]
+) -> None:
+    """`audit`, `report` and `stats` only read, says the README, yet they applied every
+    pending migration: an operator's newer CLI migrated production under the older bot,
+    which then refused to start ("migrated by a newer version") at its next restart."""
+    store = create_store(database_url)
+    await store.open()
+    try:
+        await migrate(store, available_migrations()[:-1])  # the bot one version behind
+        newest = available_migrations()[-1].label
+        env = _env(tmp_path, DATABASE_URL=database_url)
+        result = await asyncio.to_thread(_cli, *command, cwd=tmp_path, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        [line] = result.stderr.splitlines()
+        assert f"lacks 1 migration(s) of this version of chatops-bot ({newest})" in line
+        assert "changed nothing" in line and "`chatops-bot migrate`" in line
+        assert await pending_migrations(store) == [newest]  # left as it was
+    finally:
+        await store.close()
 
 
 def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database_url: str) -> None:
