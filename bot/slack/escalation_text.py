@@ -187,8 +187,9 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
         people += [escape_mrkdwn(email) for email in answer.unmatched]
         who = ", ".join(people) or "nobody"
         if not answer.reachable and not answer.stale:
+            failed = "refused to say who is on call" if answer.refused else "could not be reached"
             lines.append(
-                f"• {name} could not be reached, so the levels below stand as written: "
+                f"• {name} {failed}, so the levels below stand as written: "
                 f"{escape_mrkdwn(answer.error[:200])}"
             )
             continue
