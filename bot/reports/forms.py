@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from bot.policy import Calendar
 from bot.reports.models import NewActionItem
+from bot.slack_ids import is_user_id
 from bot.text import forbidden_character, normalize_newlines
 
 ACTION_ROWS = 3  # blank rows for new action items in the form
@@ -17,7 +18,6 @@ TEXT_FIELDS = ("root_cause", "resolution", "prevention", "lessons", "affected_us
 # The impact's start and detection are one unit: validated together, saved together.
 IMPACT_TIMES = "impact_times"
 SHOWN_FIELDS = (*TEXT_FIELDS, IMPACT_TIMES)
-_USER = "U"
 # Each text field in a sentence about it ("The root cause contains ...").
 _NAMES = {
     "root_cause": "root cause contains",
@@ -135,7 +135,7 @@ def parse_postmortem_form(
             errors[f"item_{row}_text"] = f"The action item contains {problem}."
         elif len(text) > 500:
             errors[f"item_{row}_text"] = "Keep an action item under 500 characters."
-        if not owner.startswith(_USER):
+        if not is_user_id(owner):  # U…, or W… for a person on Enterprise Grid
             errors[f"item_{row}_owner"] = "Choose who owns it."
         try:
             due = _due(day, calendar)
