@@ -55,7 +55,9 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
         try:
             target = parse_target(rest, "postmortem")
             incident_id = await ctx.locate(target.incident_id)
-            incident, recorded, items = await ctx.services.postmortems.postmortem(incident_id)
+            incident, recorded, items = await ctx.services.postmortems.postmortem(
+                incident_id, actor=ctx.actor
+            )
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
             view = modals.message_modal("Postmortem", str(exc))
             await ctx.client.views_update(view_id=opened["id"], view=view)

@@ -35,8 +35,13 @@ class PostmortemService:
         self.permissions = permissions
         self.home = home
 
-    async def postmortem(self, incident_id: str) -> tuple[Incident, Postmortem, list[ActionItem]]:
-        """What the postmortem form is prefilled from."""
+    async def postmortem(
+        self, incident_id: str, *, actor: Actor | None = None
+    ) -> tuple[Incident, Postmortem, list[ActionItem]]:
+        """What the postmortem form is prefilled from. With `actor` (who opens the form),
+        PermissionDenied unless they may save it: nobody writes a postmortem to lose it."""
+        if actor is not None:
+            await self._require_responder(actor)
         async with self.store.transaction() as tx:
             incident = await incidents.require(tx, incident_id)
             postmortem = await storage.get_postmortem(tx, incident.id)

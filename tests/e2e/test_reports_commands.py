@@ -14,7 +14,7 @@ from bot.slack import report_blocks
 from bot.slack.home import HOME_ACK_ACTION
 from bot.slack.requests import new_trigger_id
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import declare, reply
+from tests.e2e.incident_helpers import declare, policy_with, reply
 from tests.harness import BotHarness
 from tests.waiting import until
 
@@ -206,6 +206,25 @@ async def test_a_file_a_channel_will_not_take_goes_to_whoever_asked(harness: Bot
     assert names[0] == f"{incident.id}-report.md" and names[1].endswith("-7d.png")
     for params in shared():
         assert params["initial_comment"].startswith("I could not share this in <#C0LEADS>")
+
+
+async def test_the_postmortem_form_is_not_opened_for_someone_who_may_not_save_it(
+    make_harness: HarnessFactory,
+) -> None:
+    """A person who is not a responder got the whole form, wrote the root cause and the
+    lessons, pressed Save, and only then heard "Only responders may record a postmortem",
+    with the form closed and everything typed gone."""
+    harness = await make_harness("sqlite", policy=policy_with(roles={"responders": ["U0BOB"]}))
+    incident = await declare(harness, "declare P2 Search is slow", user_id="U0BOB")
+    await harness.command(f"postmortem {incident.id}", user_id="U0EVE", trigger_id=new_trigger_id())
+    [shown] = await harness.double.wait_for("views.update")
+    view = shown.response["view"]
+    assert {b["type"] for b in view["blocks"]} == {"section"} and not view.get("submit")
+    assert "Only responders may record a postmortem" in str(view["blocks"])
+    # A responder still gets the form.
+    await harness.command(f"postmortem {incident.id}", user_id="U0BOB", trigger_id=new_trigger_id())
+    updates = await harness.double.wait_for("views.update", count=2)
+    assert updates[-1].response["view"]["callback_id"] == report_blocks.POSTMORTEM_VIEW
 
 
 async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHarness) -> None:
