@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -276,8 +277,17 @@ async def _audit(args: argparse.Namespace) -> int:
                 f"({result.checked} entries verified before it)"
             )
             return 1
-        async for entry in log.entries(incident_id=args.incident):
-            sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+        # Closed before the store is, even when the reader stops early (`| head`).
+        async with contextlib.aclosing(log.entries(incident_id=args.incident)) as entries:
+            try:
+                async for entry in entries:
+                    sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # The reader has what it wanted: no traceback, and nothing more to flush at
+                # exit (which would raise again). 141 is a shell's status for SIGPIPE.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 141
         return 0
     finally:
         await store.close()

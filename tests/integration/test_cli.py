@@ -17,12 +17,14 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import psycopg
 import pytest
 
+from bot import audit
 from bot.audit import AuditLog, AuditRecord
 from bot.clock import SystemClock
 from bot.console.workspace import SlackDouble
@@ -279,6 +281,48 @@ async def test_audit_export_and_verify_detects_an_edited_row(
     broken = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert broken.returncode == 1
     assert "entry 2" in broken.stdout and "altered" in broken.stdout, broken.stdout
+
+
+async def test_audit_export_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`chatops-bot audit export | head` printed a BrokenPipeError traceback, and the export's
+    snapshot, left open, failed again on the closed database as the program ended."""
+    database_url = f"sqlite:///{tmp_path}/audit.db"
+    store = create_store(database_url)
+    await store.open()
+    try:
+        await migrate(store)
+        async with store.transaction() as tx:  # well past a pipe's buffer as JSON lines
+            for n in range(3000):
+                record = AuditRecord(
+                    actor="U0ALICE",
+                    action="incident.note",
+                    target="-",
+                    outcome="ok",
+                    args={"n": n, "note": "x" * 200},
+                )
+                await audit.append(tx, datetime.now(UTC), record)
+    finally:
+        await store.close()
+    env = _env(tmp_path, DATABASE_URL=database_url)
+
+    def export_first_line() -> tuple[str, int, str]:
+        process = subprocess.Popen(
+            [_entry_point(), "audit", "export"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()  # the reader has what it wanted
+        errors = process.stderr.read()
+        return first, process.wait(timeout=60), errors
+
+    first, status, errors = await asyncio.to_thread(export_first_line)
+    assert json.loads(first)["seq"] == 1
+    assert (status, errors) == (141, "")
 
 
 async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_url: str) -> None:
