@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
@@ -157,6 +158,7 @@ def create_bot(
         escalation_sweep_interval=settings.ESCALATION_SWEEP_SECONDS,
         publisher=SlackReportPublisher(client),
         dedup_retention=settings.DEDUP_RETENTION_SECONDS,
+        home_viewer_window=timedelta(days=settings.HOME_VIEWER_DAYS),
         status_refresh_interval=settings.STATUS_REFRESH_SECONDS,
     )
     auth = SlackAuth(client)

@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from bot.alerts.delivery import AlertDelivery, AlertNotifier
@@ -29,7 +30,7 @@ from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
 from bot.escalation.service import EscalationService
 from bot.home.publisher import HomePublisher
-from bot.home.service import HomeService
+from bot.home.service import HOME_VIEWER_WINDOW, HomeService
 from bot.incidents.catchup_service import CatchupService, FiringAlerts
 from bot.incidents.changes import IncidentChanges, IncidentListener
 from bot.incidents.drills import DrillNotifier, Drills
@@ -147,6 +148,7 @@ def build_services(
     firing_alerts: FiringAlerts | None = None,
     status_refresh_interval: float = 5.0,
     alert_notifier: AlertNotifier | None = None,
+    home_viewer_window: timedelta = HOME_VIEWER_WINDOW,
 ) -> Services:
     clock = clock or SystemClock()
     permissions = Permissions(policy, CachedDirectory(directory or StaticDirectory()))
@@ -171,7 +173,12 @@ def build_services(
     # The report's remediation section and the App Home's approvals waiting read these.
     records = RemediationRecords(store=store, clock=clock, policy=policy, permissions=permissions)
     home = HomeService(
-        store=store, clock=clock, dispatcher=dispatcher, publisher=publisher, approvals=records
+        store=store,
+        clock=clock,
+        dispatcher=dispatcher,
+        publisher=publisher,
+        approvals=records,
+        viewer_window=home_viewer_window,
     )
     home.register(dispatcher)
     reports = ReportService(

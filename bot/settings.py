@@ -87,6 +87,8 @@ class Settings(StoreSettings):
     ESCALATION_SWEEP_SECONDS: float = Field(default=5.0, gt=0, le=300)
     # How long a handled Slack request is remembered (retries come within minutes).
     DEDUP_RETENTION_SECONDS: float = Field(default=86_400.0, ge=3_600, le=90 * 86_400)
+    # Whose App Home an incident change refreshes: who opened it within these days.
+    HOME_VIEWER_DAYS: float = Field(default=7.0, ge=1, le=365)
     # Slack's documented rate limits times this (tests and benchmarks run Slack's clock
     # faster against the double; 1 against Slack).
     SLACK_PACE_SCALE: float = Field(default=1.0, gt=0, le=1000)

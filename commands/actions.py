@@ -54,16 +54,19 @@ def _on_click(
 
 
 def _on_escalate(app: AsyncApp, services: Services) -> None:
-    """Escalate pages the next level only if the escalation still stands at the level its
-    card showed (two people pressing at once page one level); a button without a level (a
-    card rendered before they carried one) pages one level up from where it stands."""
+    """Escalate pages the next level only if the escalation still stands at the level and
+    severity its card showed (two people pressing at once page one level; a card from before
+    a severity change pages nobody); a button without a level (a card rendered before they
+    carried one) pages one level up from where it stands."""
 
     @on_click(app, services, blocks.ESCALATE_ACTION)
     async def clicked(ctx: CommandContext, body: dict[str, Any]) -> None:
-        incident_id, seen_level = blocks.escalate_value_parts(action_value(body))
+        incident_id, seen_level, seen_severity = blocks.escalate_value_parts(action_value(body))
 
         async def work() -> None:
-            await escalate_incident(ctx, well_formed_id(incident_id), seen_level=seen_level)
+            await escalate_incident(
+                ctx, well_formed_id(incident_id), seen_level=seen_level, seen_severity=seen_severity
+            )
 
         args = {"incident_id": incident_id, "via": "button"}
         await run_command(ctx, "incident.escalate", args, work)
@@ -71,7 +74,7 @@ def _on_escalate(app: AsyncApp, services: Services) -> None:
 
 async def _resolve(ctx: CommandContext, incident_id: str) -> None:
     # The button's confirm dialog has already asked "are you sure?".
-    await resolve_incident(ctx, incident_id, templates.resolved_by_button(ctx.actor.user_id))
+    await resolve_incident(ctx, incident_id, templates.resolved_by_button())
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -13,7 +13,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditRecord
-from bot.errors import CoordinatorUnavailable, DuplicateRequest, NotifierError, StoreError
+from bot.errors import (
+    CoordinatorUnavailable,
+    DuplicateRequest,
+    NotifierError,
+    PermissionDenied,
+    StoreError,
+)
 from bot.incidents.pending_pins import PendingPin
 from bot.models import Actor
 from bot.services import Services
@@ -48,24 +54,15 @@ def register(app: AsyncApp, services: Services) -> None:
             )
         except DuplicateRequest:
             return  # a redelivered event
+        except PermissionDenied:
+            # Not a responder: a reaction like any other, on record (as a refused note is).
+            await _audit(services, actor, item, "refused: not allowed", request_id)
         except NotifierError as exc:
             # Slack would not show the message (a missing history scope, say): on record.
             log.warning(
                 "could not read %s/%s for the timeline: %s", item["channel"], item["ts"], exc
             )
-            try:
-                await services.audit.record(
-                    AuditRecord(
-                        actor=actor.user_id,
-                        action="incident.timeline_message",
-                        target=str(item["channel"]),
-                        outcome=f"failed: {exc.error_code or exc}",
-                        args={"channel": item["channel"], "ts": item["ts"]},
-                        request_id=request_id,
-                    )
-                )
-            except StoreError:
-                log.warning("could not audit the failed timeline copy: store error")
+            await _audit(services, actor, item, f"failed: {exc.error_code or exc}", request_id)
         except StoreError as exc:
             await _keep_for_later(services, item, actor, request_id, exc)
 
@@ -94,6 +91,29 @@ def register(app: AsyncApp, services: Services) -> None:
         except SlackApiError as exc:
             # Given once: a failed post is not retried (`/incident catchup` shows it again).
             log.warning("could not give %s the catch-up in %s: %s", user_id, channel_id, exc)
+
+
+async def _audit(
+    services: Services,
+    actor: Actor,
+    item: dict[str, Any],
+    outcome: str,
+    request_id: str | None,
+) -> None:
+    """A reaction that copied nothing to the timeline, on record."""
+    try:
+        await services.audit.record(
+            AuditRecord(
+                actor=actor.user_id,
+                action="incident.timeline_message",
+                target=str(item["channel"]),
+                outcome=outcome,
+                args={"channel": item["channel"], "ts": item["ts"]},
+                request_id=request_id,
+            )
+        )
+    except StoreError:
+        log.warning("could not audit the timeline copy (%s): store error", outcome)
 
 
 async def _keep_for_later(

@@ -32,6 +32,7 @@ from bot.incidents.schemas import (
     ResolveIncident,
     UpdateStatus,
 )
+from bot.incidents.timeline_changes import AlreadyAssigned
 from bot.incidents.update_parsing import parse_update
 from bot.notify import EscalationShown
 from bot.services import Services
@@ -159,13 +160,19 @@ severity = on_incident("incident.severity", parse_severity, _severity)
 
 
 async def _assign(ctx: CommandContext, incident_id: str, command: AssignRole) -> None:
-    incident = await ctx.services.incidents.assign(
-        incident_id,
-        ctx.actor,
-        role=command.role,
-        user_id=command.user_id,
-        request_id=ctx.request_id,
-    )
+    try:
+        incident = await ctx.services.incidents.assign(
+            incident_id,
+            ctx.actor,
+            role=command.role,
+            user_id=command.user_id,
+            request_id=ctx.request_id,
+        )
+    except AlreadyAssigned as held:
+        args = {"incident_id": held.incident.id, "role": held.role.value, "user": held.user_id}
+        await ctx.audit_refusal("incident.assign", "refused: already assigned", args)
+        await ctx.reply(templates.already_assigned(held.incident, held.role.value, held.user_id))
+        return
     await ctx.reply(templates.assigned_confirmation(incident, command.role.value, command.user_id))
 
 

@@ -7,7 +7,7 @@ handler of escalation's kinds, `manual` escalates by hand, `delivery` posts to S
 the commit, `oncall` answers `/oncall`; `service.EscalationService` assembles them.
 """
 
-from bot.escalation.manual import AlreadyEscalated, Escalation
+from bot.escalation.manual import AlreadyEscalated, Escalation, SeverityChanged
 from bot.escalation.oncall import OnCall
 from bot.escalation.planner import EscalationState, ReminderKind
 from bot.escalation.service import EscalationService
@@ -19,4 +19,5 @@ __all__ = [
     "EscalationState",
     "OnCall",
     "ReminderKind",
+    "SeverityChanged",
 ]

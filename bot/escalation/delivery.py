@@ -98,13 +98,15 @@ class EscalationDelivery:
         """The incident of a page effect, or None when the page is withdrawn: acknowledged or
         resolved after the page fired, nobody needs it any more (a page queued behind a Slack
         outage must not ring someone after the ack), nor after a reopening, which started
-        another escalation with pages of its own. A page made by hand for an incident
-        already acknowledged is wanted all the same."""
+        another escalation with pages of its own. A page made by hand is wanted all the same,
+        acknowledged before or after it was made: someone asked for those people, and was
+        told they are paged."""
         async with self.store.autocommit() as db:
             incident = await incidents.get(db, effect.incident or "")
             if incident is None or not incident.is_open:
                 return None
-            if incident.acknowledged_at is not None and not effect.payload.get("acknowledged"):
+            wanted = effect.payload.get("by") or effect.payload.get("acknowledged")
+            if incident.acknowledged_at is not None and not wanted:
                 return None
             anchor = effect.payload.get("anchor")
             # Pages queued before the anchor was recorded are kept; an incident unchanged since

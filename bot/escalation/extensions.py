@@ -20,8 +20,10 @@ class ProviderPages(Protocol):
         level: int,
         *,
         acknowledged: bool = False,
+        by_hand: bool = False,
     ) -> None:
-        """Queue the providers' pages inside the firing transaction `change`."""
+        """Queue the providers' pages inside the firing transaction `change`; a page made
+        `by_hand` goes out even if an acknowledgement overtakes it."""
         ...
 
 

@@ -257,6 +257,7 @@ class EscalationFiring:
                 providers,
                 page.level,
                 acknowledged=incident.acknowledged_at is not None,
+                by_hand=bool(page.by),
             )
 
     def _level_targets(

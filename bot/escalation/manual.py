@@ -12,7 +12,7 @@ from bot.escalation.firing import EscalationFiring
 from bot.escalation.planner import ReminderKind
 from bot.incidents.changes import IncidentChange, IncidentChanges
 from bot.incidents.schemas import MESSAGE_MAX
-from bot.models import Actor, Incident
+from bot.models import Actor, Incident, Severity
 from bot.notify import Page
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -54,6 +54,29 @@ class AlreadyEscalated(Conflict):
         self.at = at
 
 
+class SeverityChanged(Conflict):
+    """The severity changed since the card the presser saw (`seen_severity`): its Escalate
+    would page the levels of `severity` instead, people the card did not offer. `level` of
+    `levels` is where the escalation stands now, for the surface to name
+    (escalation_text.severity_changed)."""
+
+    def __init__(
+        self,
+        incident: Incident,
+        *,
+        seen_severity: Severity,
+        severity: Severity,
+        level: int,
+        levels: int,
+    ) -> None:
+        super().__init__(f"{incident.id} is {severity} now, not {seen_severity}.")
+        self.incident = incident
+        self.seen_severity = seen_severity
+        self.severity = severity
+        self.level = level
+        self.levels = levels
+
+
 class ManualEscalation:
     """Pages the next level at once; the scheduled plan keeps its later levels."""
 
@@ -80,6 +103,7 @@ class ManualEscalation:
         request_id: str | None = None,
         *,
         seen_level: int | None = None,
+        seen_severity: Severity | None = None,
     ) -> Escalation:
         """Page the next escalation level now, by hand (`/incident escalate`, the button).
 
@@ -87,9 +111,13 @@ class ManualEscalation:
         any, is withdrawn); later levels keep their times. Audited and on the timeline.
         With `seen_level` (the level the card's button showed), only while the escalation
         still stands there: checked under the incident's row lock, so of two people pressing
-        at once one pages and the other gets AlreadyEscalated.
+        at once one pages and the other gets AlreadyEscalated. With `seen_severity` (the
+        severity the card showed), only while the severity is still that one: the next
+        level of another severity names other people than the card offered
+        (SeverityChanged).
         Raises PermissionDenied (not a responder), NotFound, Conflict (resolved, or every
-        level already paged), AlreadyEscalated, DuplicateRequest (a Slack retry).
+        level already paged), SeverityChanged, AlreadyEscalated, DuplicateRequest (a Slack
+        retry).
         """
         if not actor.is_system and not await self.permissions.allows(actor, "responders"):
             raise PermissionDenied("Only responders may escalate incidents.")
@@ -101,13 +129,21 @@ class ManualEscalation:
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it before escalating.")
             state = await escalations.get_state(tx, incident.id) or planner.initial_state(incident)
+            levels = self.policy.levels(state.severity)
+            if seen_severity is not None and seen_severity != state.severity:
+                raise SeverityChanged(
+                    incident,
+                    seen_severity=seen_severity,
+                    severity=state.severity,
+                    level=state.level,
+                    levels=len(levels),
+                )
             if seen_level is not None and state.level != seen_level:
                 paged = await escalations.last_page(tx, incident.id, state.level)
                 by, at = paged if paged is not None else (None, None)
                 raise AlreadyEscalated(
                     incident, seen_level=seen_level, level=state.level, by=by, at=at
                 )
-            levels = self.policy.levels(state.severity)
             chosen = planner.next_level(self.policy, state)
             if chosen is None:
                 if not levels:

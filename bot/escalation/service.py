@@ -91,11 +91,17 @@ class EscalationService:
         request_id: str | None = None,
         *,
         seen_level: int | None = None,
+        seen_severity: Severity | None = None,
     ) -> Escalation:
-        """Page the next escalation level now; with `seen_level`, only if the escalation
-        still stands there (see ManualEscalation.escalate)."""
+        """Page the next escalation level now; with `seen_level` and `seen_severity`, only
+        if the escalation still stands there (see ManualEscalation.escalate)."""
         return await self.manual.escalate(
-            incident_id, actor, reason, request_id, seen_level=seen_level
+            incident_id,
+            actor,
+            reason,
+            request_id,
+            seen_level=seen_level,
+            seen_severity=seen_severity,
         )
 
     def oncall(self, severity: Severity | None = None) -> list[OnCall]:

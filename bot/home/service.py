@@ -2,13 +2,15 @@
 only via the HomePublisher port.
 
 It is an IncidentListener and a RemediationListener: in the transaction of every incident
-change and every change of a remediation request it queues a refresh of each viewer's Home.
-Views go through the outbox, so a Slack outage loses nothing.
+change and every change of a remediation request it queues a refresh of each viewer's Home
+(who opened it within `viewer_window`; the others are pruned when anyone opens it, and get
+theirs fresh when they open it again). Views go through the outbox, so a Slack outage loses
+nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot import outbox
 from bot.clock import Clock
@@ -25,6 +27,10 @@ from bot.store import Store, Tx
 HOME = "reports.home"  # the outbox kind; its name predates this package (rows keep it)
 HOME_SHOWN = 15  # open incidents listed one by one on the App Home (the rest are counted)
 HOME_ITEMS = 10
+# Whose Home a change refreshes: who opened it this recently. Slack tells each opening
+# (app_home_opened), so a Home in use stays a viewer; one left for longer is not worth a
+# views.publish per change of every incident.
+HOME_VIEWER_WINDOW = timedelta(days=7)
 
 
 class HomeService:
@@ -37,6 +43,7 @@ class HomeService:
         publisher: HomePublisher | None = None,
         approvals: ApprovalsWaiting | None = None,
         home_debounce: float = 2.0,
+        viewer_window: timedelta = HOME_VIEWER_WINDOW,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -44,6 +51,7 @@ class HomeService:
         self.publisher = publisher
         self.approvals = approvals
         self.home_debounce = home_debounce
+        self.viewer_window = viewer_window
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         """Deliver the Home views (nothing to deliver without a publisher: the CLI)."""
@@ -64,7 +72,8 @@ class HomeService:
     async def refresh_viewers(self, tx: Tx, now: datetime) -> None:
         """Queue a refresh of every viewer's Home, in the caller's transaction."""
         # Each Home reads its own state when delivered, so every viewer gets one refresh.
-        viewers = await storage.viewers(tx)
+        # Read, not pruned here: this runs in every change's transaction (declarations').
+        viewers = await storage.viewers(tx, now - self.viewer_window)
         if not viewers:
             return
         # Two statements whatever the number of viewers (one per viewer made every change
@@ -129,9 +138,11 @@ class HomeService:
         )
 
     async def home_opened(self, user_id: str) -> None:
-        """Someone opened the App Home: remember them and queue their view at once."""
+        """Someone opened the App Home: remember them and queue their view at once; forget
+        the viewers who have not opened it within the window."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
+            await storage.prune_viewers(tx, now - self.viewer_window)
             await storage.add_viewer(tx, user_id, now)
             await outbox.enqueue(tx, now, HOME, {"user_id": user_id})
         self.dispatcher.kick()

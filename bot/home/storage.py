@@ -15,6 +15,15 @@ async def add_viewer(tx: Tx, user_id: str, now: datetime) -> None:
     )
 
 
-async def viewers(tx: Tx) -> list[str]:
-    rows = await tx.fetchall("SELECT user_id FROM home_viewers ORDER BY user_id")
+async def viewers(tx: Tx, since: datetime) -> list[str]:
+    """Who opened the App Home at `since` or later (the others' views are left alone)."""
+    rows = await tx.fetchall(
+        "SELECT user_id FROM home_viewers WHERE opened_at >= ? ORDER BY user_id",
+        (since.timestamp(),),
+    )
     return [row["user_id"] for row in rows]
+
+
+async def prune_viewers(tx: Tx, before: datetime) -> None:
+    """Forget who has not opened the App Home since `before`."""
+    await tx.execute("DELETE FROM home_viewers WHERE opened_at < ?", (before.timestamp(),))

@@ -46,7 +46,8 @@ def _text(fields: Mapping[str, FormValue], name: str) -> str:
 
 
 def parse_declare_form(fields: Mapping[str, FormValue]) -> DeclareIncident:
-    """The declaration modal: title, severity, impact, affected services."""
+    """The declaration modal: title, severity, impact, affected services (each once, in
+    lowercase as the catalog names it)."""
     errors: dict[str, str] = {}
     title = _text(fields, "title")
     severity = _text(fields, "severity").upper()
@@ -71,7 +72,9 @@ def parse_declare_form(fields: Mapping[str, FormValue]) -> DeclareIncident:
         severity=severity,
         title=title,
         impact=impact.strip() if isinstance(impact, str) else "",
-        services=tuple(dict.fromkeys(name for name in names if name)),
+        # Catalog names are lowercase (check_service_names) and /diagnose folds case, so
+        # "Web" and "web" are one service, named as the catalog names it.
+        services=tuple(dict.fromkeys(name.lower() for name in names if name)),
     )
 
 

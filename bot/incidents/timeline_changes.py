@@ -14,6 +14,17 @@ from bot.incidents.service_base import IncidentServiceBase, Outcome
 from bot.models import Actor, Incident, IncidentRole
 
 
+class AlreadyAssigned(Conflict):
+    """`user_id` already holds `role` on `incident`: nothing to change, for the surface to
+    say (templates.already_assigned)."""
+
+    def __init__(self, incident: Incident, role: IncidentRole, user_id: str) -> None:
+        super().__init__(f"{incident.id}: {user_id} is already {role.value}.")
+        self.incident = incident
+        self.role = role
+        self.user_id = user_id
+
+
 class TimelineChanges(IncidentServiceBase):
     """Roles, notes, the war room and copied messages (see IncidentService)."""
 
@@ -27,12 +38,16 @@ class TimelineChanges(IncidentServiceBase):
         request_id: str | None = None,
         effects: Sequence[str] | None = None,
     ) -> Incident:
-        """Give `role` to `user_id` (one person a role; assigning again replaces)."""
+        """Give `role` to `user_id` (one person a role; assigning again replaces). Raises
+        AlreadyAssigned, changing nothing, when `user_id` holds the role already."""
         await self._require_responder(actor)
 
         def mutate(incident: Incident) -> Incident:
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it to assign roles.")
+            if incident.roles.get(role.value) == user_id:
+                # A second notice, timeline line and topic refresh would say nothing new.
+                raise AlreadyAssigned(incident, role, user_id)
             return incident.evolve(roles={**incident.roles, role.value: user_id})
 
         return await apply_change(
@@ -61,7 +76,9 @@ class TimelineChanges(IncidentServiceBase):
         effects: Sequence[str] | None = None,
         details: dict[str, Any] | None = None,
     ) -> Incident:
-        """Add a timeline entry (a note, or a message pinned by reaction)."""
+        """Add a timeline entry (a note, or a message pinned by reaction), as a responder:
+        the timeline is the incident's record, and its report's."""
+        await self._require_responder(actor)
         return await apply_change(
             self.changes,
             self.policy,
@@ -118,7 +135,8 @@ class TimelineChanges(IncidentServiceBase):
 
         None when the channel is no incident's war room (the reaction is not for us);
         `changed=False` when the message is already on the timeline or cannot be read.
-        Raises NotifierError when Slack refuses to show the message.
+        Raises PermissionDenied when `actor` is no responder (as `/incident note` does),
+        NotifierError when Slack refuses to show the message.
         """
         source = f"slack:{channel_id}:{message_ts}"
         async with self.store.transaction() as tx:
@@ -127,6 +145,7 @@ class TimelineChanges(IncidentServiceBase):
                 return None
             if await storage.has_timeline_source(tx, incident.id, source):
                 return Outcome(incident, changed=False, message="already on the timeline")
+        await self._require_responder(actor)
         if self.notifier is None:
             raise Conflict("No way to read Slack messages is configured.")
         # Read outside the transaction: a Slack round trip must not hold a database lock.

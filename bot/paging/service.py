@@ -116,9 +116,11 @@ class PagingService:
         level: int,
         *,
         acknowledged: bool = False,
+        by_hand: bool = False,
     ) -> None:
         """Queue a trigger for each provider a level names (escalation.extensions); a drill
-        pages them only when the policy says `drills: {page_providers: true}`."""
+        pages them only when the policy says `drills: {page_providers: true}`. A page made
+        `by_hand` is triggered even when an acknowledgement overtakes it (it was asked for)."""
         if incident.drill and not self.policy.drills.page_providers:
             return
         for provider in providers:
@@ -127,7 +129,7 @@ class PagingService:
             await storage.set_state(
                 change.tx, incident.id, provider, "paged", change.now, level=level
             )
-            payload = {"level": level, "acknowledged": acknowledged}
+            payload = {"level": level, "acknowledged": acknowledged, "by_hand": by_hand}
             await self._queue(change, incident.id, provider, TRIGGER, payload)
 
     async def _queue(
@@ -217,10 +219,10 @@ class PagingService:
             return
         try:
             if effect.kind == TRIGGER:
-                # A page an acknowledgement or a resolution overtook wakes nobody.
-                if not incident.is_open or (
-                    incident.acknowledged_at is not None and not effect.payload.get("acknowledged")
-                ):
+                # A page an acknowledgement or a resolution overtook wakes nobody, unless
+                # someone asked for it by hand.
+                wanted = effect.payload.get("acknowledged") or effect.payload.get("by_hand")
+                if not incident.is_open or (incident.acknowledged_at is not None and not wanted):
                     return
                 await pager.trigger(self.alert_for(incident, int(effect.payload.get("level", 1))))
             elif effect.kind == ACKNOWLEDGE:

@@ -4,6 +4,7 @@ one call on the ReportPublisher port, so a retry repeats only that call."""
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import datetime
 
 from bot import outbox
@@ -15,6 +16,8 @@ from bot.reports import stats, storage
 from bot.reports.followups import ACTION_REMIND
 from bot.reports.publisher import ReportPublisher
 from bot.store import Store
+
+log = logging.getLogger(__name__)
 
 UPLOAD_REPORT = "reports.upload_report"
 UPLOAD_STATS = "reports.upload_stats"
@@ -30,20 +33,10 @@ class ReportDelivery:
         self.publisher = publisher
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        dispatcher.register(UPLOAD_REPORT, self._deliver_report, on_failure=self._refused)
-        dispatcher.register(UPLOAD_STATS, self._deliver_stats, on_failure=self._refused)
+        dispatcher.register(UPLOAD_REPORT, self._deliver_report, on_failure=self._not_shared)
+        dispatcher.register(UPLOAD_STATS, self._deliver_stats, on_failure=self._not_shared)
         dispatcher.register(ACTION_REMIND, self._deliver_reminder)
         self._dispatcher = dispatcher
-
-    async def _refused(self, effect: Effect, error: NotifierError) -> None:
-        """A channel that will not take the file: send it to whoever asked, by direct
-        message, rather than lose it (they were told it was on its way)."""
-        if effect.payload.get("refused_in") or error.error_code not in CHANNEL_REFUSALS:
-            return
-        payload = {**effect.payload, "refused_in": effect.payload["channel"]}
-        async with self.store.transaction() as tx:
-            await outbox.enqueue(tx, self.clock.now(), effect.kind, payload, lane=effect.lane)
-        self._dispatcher.kick()
 
     async def _deliver_report(self, effect: Effect) -> None:
         async with self.store.transaction() as tx:
@@ -57,6 +50,27 @@ class ReportDelivery:
             requested_by=effect.payload["by"],
             refused_in=effect.payload.get("refused_in"),
         )
+
+    async def _not_shared(self, effect: Effect, error: NotifierError) -> None:
+        """Slack refused the file for good: the person who asked was told it is being
+        shared. A channel that will not take it (the bot is not in it, it was archived):
+        the file goes to them by direct message instead, saying why. Anything else, or the
+        direct message refused too: they hear that it was not shared, and Slack's reason."""
+        if not effect.payload.get("refused_in") and error.error_code in CHANNEL_REFUSALS:
+            payload = {**effect.payload, "refused_in": effect.payload["channel"]}
+            async with self.store.transaction() as tx:
+                await outbox.enqueue(tx, self.clock.now(), effect.kind, payload, lane=effect.lane)
+            self._dispatcher.kick()
+            return
+        try:
+            await self.publisher.not_shared(
+                incident_id=effect.incident if effect.kind == UPLOAD_REPORT else None,
+                channel=effect.payload["channel"],
+                requested_by=effect.payload["by"],
+                error_code=error.error_code or str(error),
+            )
+        except NotifierError as exc:
+            log.warning("could not tell %s the file was not shared: %s", effect.payload["by"], exc)
 
     async def _deliver_stats(self, effect: Effect) -> None:
         payload = effect.payload

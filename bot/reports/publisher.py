@@ -41,6 +41,13 @@ class ReportPublisher(Protocol):
         `refused_in` as for `upload_report`."""
         ...
 
+    async def not_shared(
+        self, *, incident_id: str | None, channel: str, requested_by: str, error_code: str
+    ) -> None:
+        """Tell `requested_by` by direct message that the report (`incident_id`) or the
+        statistics (None) could not be shared in `channel`, and Slack's `error_code`."""
+        ...
+
     async def remind_action_item(
         self, item: ActionItem, incident: Incident, *, overdue: bool
     ) -> None:

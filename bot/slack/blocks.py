@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.models import Incident, IncidentPage, TimelineEvent
+from bot.models import Incident, IncidentPage, Severity, TimelineEvent
 from bot.notify import EscalationShown
 from bot.slack import escalation_text, list_text
 from bot.slack import templates as t
@@ -21,7 +21,7 @@ MESSAGE_BLOCKS_MAX = 50
 MODAL_TITLE_MAX = 24
 
 # Buttons on incident cards; each carries the incident ID as its value (Escalate: with the
-# escalation level the card showed, see escalate_value).
+# escalation level and the severity the card showed, see escalate_value).
 
 ACK_ACTION = "incident_ack"
 UPDATE_ACTION = "incident_post_update"
@@ -31,19 +31,25 @@ RETRY_WAR_ROOM_ACTION = "incident_retry_war_room"
 CARD_ACTIONS_BLOCK = "incident_actions"
 
 
-def escalate_value(incident_id: str, level: int) -> str:
-    """The Escalate button's value: the incident and the level its card showed, so that of
-    two people pressing at once only one pages the next level."""
-    return f"{incident_id}:{level}"
+def escalate_value(incident_id: str, level: int, severity: Severity) -> str:
+    """The Escalate button's value: the incident, and the level and severity its card
+    showed, so that of two people pressing at once only one pages the next level, and a
+    card from before a severity change does not page the new severity's people."""
+    return f"{incident_id}:{level}:{severity.value}"
 
 
-def escalate_value_parts(value: str) -> tuple[str, int | None]:
-    """The incident ID and the level an Escalate button carries; no level from a card
-    rendered before buttons carried one (the value is the ID alone)."""
+def escalate_value_parts(value: str) -> tuple[str, int | None, Severity | None]:
+    """The incident ID, level and severity an Escalate button carries; no severity from a
+    card rendered before buttons carried one (`INC-...:1`), nor a level before that (the
+    value is the ID alone)."""
+    severity: Severity | None = None
+    head, sep, last = value.rpartition(":")
+    if sep and last in Severity.__members__:
+        value, severity = head, Severity(last)
     incident_id, sep, level = value.rpartition(":")
     if sep and level.isascii() and level.isdigit() and len(level) <= 3:
-        return incident_id, int(level)
-    return value, None
+        return incident_id, int(level), severity
+    return value, None, None
 
 
 def clip(text: str, limit: int) -> str:
@@ -176,7 +182,11 @@ def card_buttons(
         elements.append(button("Acknowledge", ACK_ACTION, incident.id, style="primary"))
     elements.append(button("Post update", UPDATE_ACTION, incident.id))
     if escalation is None or escalation.level < escalation.levels:
-        value = incident.id if escalation is None else escalate_value(incident.id, escalation.level)
+        value = (
+            incident.id
+            if escalation is None
+            else escalate_value(incident.id, escalation.level, incident.severity)
+        )
         confirm = t.escalate_confirm_text(incident, escalation)
         elements.append(
             button(

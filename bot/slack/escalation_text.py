@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.durations import humanize_seconds
-from bot.models import Incident
+from bot.models import Incident, Severity
 from bot.notify import Page
 from bot.policy.paging import PROVIDER_NAMES
 from bot.slack.escape import escape_mrkdwn
@@ -47,13 +47,18 @@ def _page_reason(page: Page) -> str:
 
 
 def page_text(incident: Incident, page: Page) -> str:
-    """The page in the incident channel: it mentions everyone the level names."""
+    """The page in the incident channel: it mentions everyone the level names. A page by
+    hand of an acknowledged incident asks for help, not for an acknowledgement."""
+    ask = (
+        "It is acknowledged already: join in."
+        if incident.acknowledged_at is not None
+        else f"Acknowledge with `/incident ack {incident.id}`."
+    )
     return (
         f":rotating_light: {drill_mark(incident)}*Escalation level {page.level}* for "
         f"*{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}\n"
-        f"{mentions(page.recipients)}: you are paged. {_page_reason(page)} "
-        f"Acknowledge with `/incident ack {incident.id}`."
+        f"{mentions(page.recipients)}: you are paged. {_page_reason(page)} {ask}"
     )
 
 
@@ -70,12 +75,18 @@ def announced_page_text(incident: Incident) -> str:
 
 
 def page_dm_text(incident: Incident, page: Page, channel_id: str) -> str:
-    """The page as a direct message to one person."""
+    """The page as a direct message to one person (who acknowledged it, if someone has:
+    a page by hand, the person is asked to join, not to acknowledge)."""
+    if incident.acknowledged_at is not None:
+        by = f" by {user(incident.acknowledged_by)}" if incident.acknowledged_by else ""
+        ask = f"Join {channel(channel_id)}: it is acknowledged already{by}."
+    else:
+        ask = f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
     return (
         f":rotating_light: {drill_mark(incident)}You are paged (escalation level {page.level}) "
         f"for *{incident.id}* "
         f"({severity_label(incident.severity)}): {said(incident.title)}. {_page_reason(page)} "
-        f"Join {channel(channel_id)} and acknowledge with `/incident ack {incident.id}`."
+        f"{ask}"
     )
 
 
@@ -171,6 +182,32 @@ def first_level(row: OnCallRow) -> tuple[str, ...]:
     """Whom a severity's first level pages: the one whose paging services' on-call are
     reached by direct message too."""
     return row.levels[0].recipients if row.levels else ()
+
+
+def severity_changed(
+    incident_id: str, *, seen: Severity, severity: Severity, level: int, levels: int
+) -> str:
+    """Ephemeral answer to an Escalate button pressed on a card from before a severity
+    change: its next level would be the new severity's, other people than the card offered,
+    so nothing was paged; where the escalation stands now."""
+    if not levels:
+        where = f"{severity.value} has no escalation levels"
+    elif level >= levels:
+        where = f"every level of {severity.value} ({levels}) is paged"
+    elif level:
+        where = f"it stands at level {level} of {levels} of {severity.value}"
+    else:
+        where = f"nobody is paged yet ({severity.value} has {levels} levels)"
+    step = (
+        f" To page {severity.value}'s level {level + 1}, press Escalate on the refreshed card "
+        f"or use `/incident escalate {incident_id}`."
+        if level < levels
+        else ""
+    )
+    return (
+        f"*{incident_id}* is {severity_label(severity)} now, not {severity_label(seen)} as the "
+        f"card you pressed showed; nothing was paged. Escalation: {where}.{step}"
+    )
 
 
 def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:

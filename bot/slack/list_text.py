@@ -30,9 +30,11 @@ def _list_command(page: IncidentPage, number: int) -> str:
 def list_more(page: IncidentPage) -> str | None:
     """What the page leaves out and how to see it; None when it shows the end of the list."""
     if page.total and not page.incidents:
+        pages = f"{page.pages} page{'s' if page.pages > 1 else ''}"
+        counted = "1 incident makes" if page.total == 1 else f"{page.total} incidents make"
         return (
-            f"Page {page.page} is past the end: {page.total} incidents make {page.pages} "
-            f"page{'s' if page.pages > 1 else ''}. The last is {_list_command(page, page.pages)}."
+            f"Page {page.page} is past the end: {counted} {pages}. "
+            f"The last is {_list_command(page, page.pages)}."
         )
     if page.after == 0:
         return None

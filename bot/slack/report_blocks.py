@@ -60,6 +60,17 @@ def report_queued(incident: Incident, channel: str) -> str:
     return f"The post-incident report of {incident.id} is being shared in <#{channel}>.{draft}"
 
 
+def not_shared_text(incident_id: str | None, channel: str, error_code: str) -> str:
+    """By direct message to who asked for a report or the statistics, when Slack refused
+    the file for good where they asked (the bot is not in that channel, say)."""
+    what = f"The post-incident report of *{incident_id}*" if incident_id else "The statistics"
+    return (
+        f":warning: {what} could not be shared in <#{channel}>: Slack said "
+        f"`{escape_mrkdwn(error_code)}` (the bot is not in that channel, or may not post there). "
+        "Invite the bot there (`/invite`) and ask again, or ask in a channel it is in."
+    )
+
+
 # -- statistics -------------------------------------------------------------------------
 
 

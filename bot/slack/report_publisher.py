@@ -99,6 +99,17 @@ class SlackReportPublisher:
             self.client.views_publish(user_id=facts.user_id, view=home.home_view(facts))
         )
 
+    async def not_shared(
+        self, *, incident_id: str | None, channel: str, requested_by: str, error_code: str
+    ) -> None:
+        opened = await call_slack(self.client.conversations_open(users=requested_by))
+        await call_slack(
+            self.client.chat_postMessage(
+                channel=str(opened["channel"]["id"]),
+                text=report_blocks.not_shared_text(incident_id, channel, error_code),
+            )
+        )
+
     async def remind_action_item(
         self, item: ActionItem, incident: Incident, *, overdue: bool
     ) -> None:

@@ -120,7 +120,8 @@ def eta(incident: Incident) -> str:
 
 def acknowledged(incident: Incident) -> str:
     if incident.acknowledged_at is None:
-        return "Not yet"
+        # "Not yet" on a resolved card read as a page still waiting for someone.
+        return "Not yet" if incident.is_open else "Never (resolved first)"
     return f"{user(incident.acknowledged_by)} {slack_date(incident.acknowledged_at)}"
 
 
@@ -232,6 +233,11 @@ def assigned_confirmation(incident: Incident, role: str, user_id: str) -> str:
     return f"{user(user_id)} is now {label} of *{incident.id}*."
 
 
+def already_assigned(incident: Incident, role: str, user_id: str) -> str:
+    label = ROLE_LABELS.get(role, role)
+    return f"{user(user_id)} is already {label} of *{incident.id}*; nothing changed."
+
+
 def noted_confirmation(incident: Incident) -> str:
     return f"Added your note to the timeline of *{incident.id}*."
 
@@ -293,5 +299,7 @@ def escalation_field(escalation: EscalationShown | None) -> list[tuple[str, str]
     return [("Escalation", text)]
 
 
-def resolved_by_button(user_id: str) -> str:
-    return f"Resolved by {user(user_id)} with the Resolve button."
+def resolved_by_button() -> str:
+    """The resolution the Resolve button records. Stored and shown as the presser's text
+    (escaped), so no mention here: the card names who resolved it (resolved_by)."""
+    return "Resolved with the Resolve button (no summary given)."

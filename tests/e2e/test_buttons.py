@@ -95,6 +95,13 @@ async def test_resolve_button_asks_first_then_resolves(harness: BotHarness) -> N
     assert "Incident Resolved" in updates(harness, room)[-1].params["text"]
     summary = pinned_summary(harness, room)
     assert "RESOLVED" in str(summary["blocks"]) and element(summary, blocks.RESOLVE_ACTION) is None
+    # The button's resolution is the bot's words, kept as text: it named the presser as a
+    # mention, which every reader saw escaped ("Resolved by <@U0BOB>" on the card).
+    assert stored.resolution == "Resolved with the Resolve button (no summary given)."
+    for shown in (str(summary["blocks"]), str(updates(harness, room)[-1].params["blocks"])):
+        assert "&lt;@" not in shown and "Resolved with the Resolve button" in shown
+    # Never acknowledged: the resolved card says so, not "Not yet" as if pages were waiting.
+    assert "Never (resolved first)" in str(summary["blocks"]) and "Not yet" not in str(summary)
 
     # A stale copy of the card clicked again: a short answer, nothing stored.
     before = await count(harness, "timeline")

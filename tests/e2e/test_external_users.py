@@ -54,3 +54,25 @@ async def test_a_partner_the_policy_names_may_respond(make_harness: HarnessFacto
         harness, blocks.ACK_ACTION, incident.channel_id or "", "U0PARTNER", PARTNER_TEAM
     )
     assert "You acknowledged" in answer
+
+
+async def test_only_responders_write_notes_on_the_timeline(make_harness: HarnessFactory) -> None:
+    # Whoever the policy's responders leave out could still write a note into the incident's
+    # timeline (and so its report), the one change that asked for no role.
+    roles = {"responders": ["U0ALICE"], "approvers": ["U0ENGLEAD"]}
+    harness = await make_harness(policy=policy_with(roles=roles))
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    before = await count(harness, "timeline")
+    response = await harness.command(
+        "note the database is fine, stop looking", channel_id=room, user_id="U0MALLORY"
+    )
+    assert response.status == 200
+    [answer] = await harness.replies()
+    assert "Only responders" in answer["text"], answer
+    assert await count(harness, "timeline") == before
+    outcomes = [e.outcome async for e in harness.services.audit.entries() if e.actor == "U0MALLORY"]
+    assert outcomes == ["refused: not allowed"]
+    await harness.command("note checked the replicas", channel_id=room)
+    [answer] = await harness.replies()
+    assert "Added your note" in answer["text"]

@@ -86,6 +86,8 @@ async def test_refusals_are_clear_and_change_nothing(harness: BotHarness) -> Non
         ("severity P9", room, "'P9' is not a severity"),
         ("severity P1", room, "already P1"),
         ("assign janitor <@U0BOB>", room, "'janitor' is not a role"),
+        # The role's holder already: no second notice, timeline line or topic refresh.
+        ("assign commander <@U0ALICE>", room, "<@U0ALICE> is already Commander of"),
         ("update identified Fine eta soon", room, "'soon' is not a duration"),
         ("reopen", room, "not resolved"),
         ("frobnicate", room, "I don't know `/incident frobnicate`"),

@@ -27,3 +27,16 @@ async def test_list_all_pages_and_says_how_many_more(harness: BotHarness) -> Non
     await harness.command("list all page 9")
     [past] = await harness.replies()
     assert "Page 9 is past the end: 53 incidents make 2 pages" in str(past["blocks"])
+
+
+async def test_a_page_past_the_end_of_one_incident_counts_it_in_the_singular(
+    harness: BotHarness,
+) -> None:
+    await harness.services.incidents.declare(
+        DeclareIncident(severity="P3", title="Typo"), Actor("U0ALICE")
+    )
+    await harness.command("list page 3")
+    [past] = await harness.replies()
+    assert "Page 3 is past the end: 1 incident makes 1 page." in str(
+        past["blocks"]
+    )  # not "1 incidents"

@@ -247,3 +247,24 @@ async def test_a_postmortem_form_that_cannot_open_is_named_as_the_postmortem_for
     [answer] = await harness.replies()
     assert answer["text"].startswith("I could not open the postmortem form (`expired_trigger_id`)")
     assert "declaration" not in answer["text"]
+
+
+async def test_the_form_names_a_service_typed_twice_in_two_cases_once(
+    harness: BotHarness,
+) -> None:
+    # The form kept "Web" and "web" as two services, which /diagnose and the Diagnose button
+    # read as one; each is now named once, as the catalog names it (lowercase).
+    assert (await harness.command("declare", channel_id="C0GENERAL")).status == 200
+    [opened] = await harness.double.wait_for("views.open")
+    values = {
+        "title": {"value": "Web slow"},
+        "severity": {"value": _select("P3")},
+        "services": {"value": "Web, web, Checkout,WEB"},
+    }
+    view = opened.response["view"]
+    response = await harness.submit_view(modals.DECLARE_VIEW, values, view=view, user_id="U0BOB")
+    assert response.status == 200 and not response.body
+    await harness.double.wait_for("chat.postEphemeral")
+    await harness.settle()
+    [incident] = await harness.services.incidents.list()
+    assert incident.services == ("web", "checkout")

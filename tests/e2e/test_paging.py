@@ -118,18 +118,20 @@ async def paging(
                 "api_url": og.url,
             },
         },
-        escalation={
-            # P1 pages PagerDuty, P2 Opsgenie; level 2 comes an hour later (if nobody acks).
-            "P1": [
-                {"after": 0, "notify": ["U0ONCALL", "pagerduty"]},
-                {"after": 3600, "notify": ["U0LEAD"]},
-            ],
-            "P2": [
-                {"after": 0, "notify": ["U0ONCALL", "opsgenie"]},
-                {"after": 3600, "notify": ["U0LEAD"]},
-            ],
+        **{
+            "escalation": {
+                # P1 pages PagerDuty, P2 Opsgenie; level 2 comes an hour later (if nobody acks).
+                "P1": [
+                    {"after": 0, "notify": ["U0ONCALL", "pagerduty"]},
+                    {"after": 3600, "notify": ["U0LEAD"]},
+                ],
+                "P2": [
+                    {"after": 0, "notify": ["U0ONCALL", "opsgenie"]},
+                    {"after": 3600, "notify": ["U0LEAD"]},
+                ],
+            },
+            **getattr(request, "param", {}),
         },
-        **getattr(request, "param", {}),
     )
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
     double.add_user("U0JANE", name="jane", real_name="Jane Doe")
@@ -529,3 +531,31 @@ async def test_the_on_call_a_paging_service_names_acknowledges_from_the_page_dm(
     [answer] = await harness.replies()
     assert "You acknowledged" in answer["text"], answer
     assert (await current(harness, incident)).acknowledged_by == "U0JANE"
+
+
+_PAGERDUTY_SECOND = {
+    "escalation": {
+        "P1": [
+            {"after": 0, "notify": ["U0ONCALL"]},
+            {"after": 3600, "notify": ["pagerduty"]},
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize("paging", [_PAGERDUTY_SECOND], indirect=True)
+async def test_a_pagerduty_page_by_hand_overtaken_by_an_acknowledgement_still_triggers(
+    paging: Paging,
+) -> None:
+    """Someone escalates to the level PagerDuty pages, and the on-call acknowledges in Slack
+    before the trigger went out (PagerDuty answered 503 first): the trigger was dropped as
+    if the schedule had paged, though the escalator was told PagerDuty was paged."""
+    harness, pd = paging.harness, paging.pd
+    incident = await declare(harness, "declare P1 Login fails")
+    pd.fail_next(Answer(503))
+    assert "paging PagerDuty now" in await reply(harness, f"escalate {incident.id} need SRE")
+    assert "You acknowledged" in await reply(harness, f"ack {incident.id}", user_id="U0ONCALL")
+    await pd.wait_until(
+        lambda: "acknowledge" in pd.actions(incident.id), timeout=30, what="the acknowledgement"
+    )
+    assert pd.actions(incident.id) == ["trigger", "acknowledge"]

@@ -266,3 +266,34 @@ async def test_a_postmortem_form_whose_notes_name_no_incident_gets_an_answer(
     _, postmortem, _ = await harness.services.postmortems.postmortem(incident.id)
     assert postmortem.root_cause == ""
     assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+async def test_a_report_that_cannot_be_shared_where_it_was_asked_is_said_to_the_asker(
+    harness: BotHarness,
+) -> None:
+    # Slack refused the upload for good there (not a channel the bot could be invited to:
+    # the workspace restricts it): the answer said "being shared in #general", and nobody
+    # was ever told. (A channel the bot is not in gets the file by direct message instead.)
+    harness.double.fail("files.completeUploadExternal", "restricted_action", times=2)
+    incident = await declare(harness, "declare P3 Typo on the status page")
+    await harness.command(f"report {incident.id}", channel_id="C0GENERAL", user_id="U0BOB")
+    [answer] = await harness.replies()
+    assert "being shared in <#C0GENERAL>" in answer["text"], answer
+
+    def told() -> list[str]:
+        dm = harness.double.state.open_im("U0BOB")[0].id
+        return [
+            str(c.params["text"])
+            for c in harness.double.calls_to("chat.postMessage")
+            if c.ok and c.response.get("channel") == dm
+        ]
+
+    await until(told, "the asker told by direct message")
+    [said] = told()
+    assert f"report of *{incident.id}* could not be shared in <#C0GENERAL>" in said
+    assert "restricted_action" in said and "/invite" in said
+    # The statistics' chart, the same.
+    await harness.command("stats 7", channel_id="C0GENERAL", user_id="U0BOB")
+    await harness.replies()
+    await until(lambda: len(told()) == 2, "the asker told of the chart too")
+    assert told()[1].startswith(":warning: The statistics could not be shared in <#C0GENERAL>")

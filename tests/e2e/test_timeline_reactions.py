@@ -12,7 +12,7 @@ from bot.incidents.pending_pins import QUEUE, PendingPin
 from bot.refs import Person
 from bot.slack.rich import mrkdwn
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import count, declare, human_message
+from tests.e2e.incident_helpers import count, declare, human_message, policy_with
 from tests.harness import BotHarness
 from tests.servers import PostgresServer
 from tests.waiting import until
@@ -87,6 +87,28 @@ async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarnes
     assert len(harness.double.calls_to("conversations.history")) == history_calls + 1
     actions = [e.action async for e in harness.services.audit.entries()]
     assert actions.count("incident.timeline_message") == 1
+
+
+async def test_a_pin_by_someone_who_is_no_responder_copies_nothing(
+    make_harness: HarnessFactory,
+) -> None:
+    # With responders limited, anyone in the public war room could still put their own words
+    # on the timeline (and in the report): post a message, react with :pushpin: to it.
+    roles = {"responders": ["U0ALICE", "U0BOB"], "approvers": ["U0ENGLEAD"]}
+    harness = await make_harness(policy=policy_with(roles=roles))
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    theirs = human_message(harness, room, "U0MALLORY", "Root cause: the DBA team, as always")
+    await harness.event(_reaction(room, theirs, user="U0MALLORY"))
+
+    async def refused() -> bool:
+        outcomes = [e.outcome async for e in harness.services.audit.entries()]
+        return "refused: not allowed" in outcomes
+
+    await until(refused, "the refusal on record")
+    assert await _copied(harness) == 0
+    await harness.event(_reaction(room, theirs))  # a responder's pin of it counts
+    await until(lambda: _has(harness, 1))
 
 
 async def _has(harness: BotHarness, entries: int) -> bool:

@@ -53,9 +53,10 @@ async def test_p1_opens_a_war_room_with_invites_topic_and_pinned_summary(
     assert summary["ts"] == incident.summary_ts
     for action in (blocks.ACK_ACTION, blocks.UPDATE_ACTION):
         assert (element(summary, action) or {}).get("value") == incident.id
-    # Escalate carries the level the card shows (0 or 1: the first page may still be due).
+    # Escalate carries the level (0 or 1: the first page may still be due) and severity the
+    # card shows.
     escalate = (element(summary, blocks.ESCALATE_ACTION) or {}).get("value")
-    assert escalate in (f"{incident.id}:0", f"{incident.id}:1")
+    assert escalate in (f"{incident.id}:0:P1", f"{incident.id}:1:P1")
     resolve = element(summary, blocks.RESOLVE_ACTION)
     assert resolve is not None and resolve["style"] == "danger" and "confirm" in resolve
     text = str(summary["blocks"])

@@ -737,3 +737,16 @@ async def test_oncall_shows_who_stands_at_each_level(env: Env) -> None:
     assert "acknowledge within 1 business day" in text
     assert "Level 1, at once: <@U0ASSIGNED>" in text
     assert "Level 2, after 30 min: <@U0TEAMLEAD>" in text
+
+
+async def test_a_page_by_hand_acknowledged_before_its_delivery_still_goes_out(env: Env) -> None:
+    # The escalator was told "paging the team lead now"; an acknowledgement committed before
+    # the page's post and DM were delivered withdrew them, as if the schedule had paged.
+    incident = await env.declare("P2", "Queue backlog")
+    done = await env.services.escalation.escalate(incident.id, BOB, reason="need the owners")
+    await env.services.incidents.acknowledge(incident.id, ALICE)
+    await env.deliver()
+    assert done.recipients == ("U0TEAMLEAD",)
+    [page] = env.posts("Escalation level 2")
+    assert "It is acknowledged already: join in." in str(page.params["text"])
+    assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}

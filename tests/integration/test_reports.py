@@ -439,3 +439,41 @@ async def test_a_change_refreshes_every_homes_viewer_in_two_statements(
     await env.step(seconds=5)
     published = [call.params["user_id"] for call in env.double.calls_to("views.publish")]
     assert sorted(published[40:]) == viewers
+
+
+async def _published_to(env: Env, since: int) -> list[str]:
+    return sorted(c.params["user_id"] for c in env.double.calls_to("views.publish")[since:])
+
+
+async def _home_viewers(env: Env) -> list[str]:
+    async with env.services.store.transaction() as tx:
+        rows = await tx.fetchall("SELECT user_id FROM home_viewers ORDER BY user_id")
+    return [row["user_id"] for row in rows]
+
+
+async def test_a_home_not_opened_for_a_week_is_not_refreshed_and_is_pruned(env: Env) -> None:
+    """Every change refreshed the Home of everyone who ever opened it, forever: now only of
+    who opened it within the window (7 days); the others are forgotten when someone opens
+    the Home, and get theirs fresh when they open it again."""
+    await env.services.home.home_opened("U0ALICE")
+    env.clock.advance(days=6)
+    await env.services.home.home_opened("U0BOB")
+    env.clock.advance(days=2)  # Alice's last look: 8 days ago; Bob's: 2 days
+    await env.deliver()
+    before = len(env.double.calls_to("views.publish"))
+    await env.declare("P3", "Typo on the status page")
+    await env.step(seconds=5)  # past the refresh's debounce
+    assert await _published_to(env, before) == ["U0BOB"]
+    assert await _home_viewers(env) == ["U0ALICE", "U0BOB"]  # the change's path deletes nothing
+
+    await env.services.home.home_opened("U0CAROL")  # an opening prunes
+    assert await _home_viewers(env) == ["U0BOB", "U0CAROL"]
+    await env.deliver()
+    before = len(env.double.calls_to("views.publish"))
+    await env.services.home.home_opened("U0ALICE")  # back: her Home at once, and refreshed
+    await env.deliver()
+    assert await _published_to(env, before) == ["U0ALICE"]
+    before = len(env.double.calls_to("views.publish"))
+    await env.declare("P3", "Another typo")
+    await env.step(seconds=5)
+    assert await _published_to(env, before) == ["U0ALICE", "U0BOB", "U0CAROL"]
