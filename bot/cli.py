@@ -262,7 +262,12 @@ async def _migrate() -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from bot.audit import AuditLog
     from bot.clock import SystemClock
+    from bot.incidents.queries import well_formed_id
 
+    # An ID as people type it (inc-...) names the same incident; a malformed one is refused
+    # rather than answered with an empty export, which reads as "no entries".
+    typed = getattr(args, "incident", None)  # export only
+    incident = well_formed_id(typed) if typed else None
     store = await _open_existing_store()
     await _require_current_schema(store)
     try:
@@ -278,7 +283,7 @@ async def _audit(args: argparse.Namespace) -> int:
             )
             return 1
         # Closed before the store is, even when the reader stops early (`| head`).
-        async with contextlib.aclosing(log.entries(incident_id=args.incident)) as entries:
+        async with contextlib.aclosing(log.entries(incident_id=incident)) as entries:
             try:
                 async for entry in entries:
                     sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")

@@ -272,6 +272,16 @@ async def test_audit_export_and_verify_detects_an_edited_row(
         _cli, "audit", "export", "--incident", "INC-20260101-002", cwd=tmp_path, env=env
     )
     assert [json.loads(line)["seq"] for line in only_one.stdout.splitlines()] == [3]
+    # Typed as people type it: the same entries, not an empty export that reads as "none".
+    lower = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "inc-20260101-002", cwd=tmp_path, env=env
+    )
+    assert [json.loads(line)["seq"] for line in lower.stdout.splitlines()] == [3]
+    malformed = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "20260101-002", cwd=tmp_path, env=env
+    )
+    assert malformed.returncode == 1 and malformed.stdout == ""
+    assert "IDs look like INC-20261127-001" in malformed.stderr
 
     verified = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
