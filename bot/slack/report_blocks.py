@@ -303,6 +303,11 @@ def reminder_text(item: ActionItem, incident: Incident, *, overdue: bool) -> str
     )
 
 
+def closed_item_blocks(item: ActionItem, now: datetime) -> list[Block]:
+    """A reminder's message once its item is closed: who closed it, no button."""
+    return [item_block(item, now), context("Closed: no more reminders.")]
+
+
 def reminder_blocks(item: ActionItem, incident: Incident, *, overdue: bool) -> list[Block]:
     block = section(reminder_text(item, incident, overdue=overdue))
     block["accessory"] = close_button(item)

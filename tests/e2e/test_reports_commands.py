@@ -9,13 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.models import Actor
+from bot.reports.forms import PostmortemInput
+from bot.reports.models import NewActionItem
 from bot.slack import report_blocks
 from bot.slack.home import HOME_ACK_ACTION
+from bot.slack.report_publisher import SlackReportPublisher
 from bot.slack.requests import new_trigger_id
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, policy_with, reply
-from tests.harness import BotHarness
+from tests.harness import BOT_TOKEN, BotHarness
 from tests.waiting import until
 
 
@@ -225,6 +230,60 @@ async def test_the_postmortem_form_is_not_opened_for_someone_who_may_not_save_it
     await harness.command(f"postmortem {incident.id}", user_id="U0BOB", trigger_id=new_trigger_id())
     updates = await harness.double.wait_for("views.update", count=2)
     assert updates[-1].response["view"]["callback_id"] == report_blocks.POSTMORTEM_VIEW
+
+
+def _buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [
+        str(b["accessory"]["action_id"]) for b in blocks if b.get("accessory", {}).get("action_id")
+    ]
+
+
+async def test_closing_an_action_item_shows_it_closed_where_close_was_pressed(
+    harness: BotHarness,
+) -> None:
+    """Close answered "closed" but left the list and the reminder as they were, Close button
+    and all: the next morning the owner could not tell whether they had closed it."""
+    incident = await declare(harness, "declare P2 Search is slow")
+    due = datetime.now(UTC) + timedelta(days=3)
+    _, (first, second) = await harness.services.postmortems.save_postmortem(
+        incident.id,
+        Actor("U0ALICE"),
+        PostmortemInput(
+            action_items=[
+                NewActionItem("Add index check", "U0BOB", due),
+                NewActionItem("Alert on slow queries", "U0BOB", due),
+            ]
+        ),
+    )
+    # The `/incident actions` list (ephemeral): the whole list, redrawn.
+    await harness.command(f"actions {incident.id}", user_id="U0BOB")
+    [listed] = await harness.replies()
+    assert _buttons(listed["blocks"]) == [report_blocks.CLOSE_ITEM_ACTION] * 2
+    url = harness.double.new_response_url(channel="C0GENERAL", user_id="U0BOB")
+    await harness.click(
+        report_blocks.CLOSE_ITEM_ACTION,
+        value=str(first.id),
+        user_id="U0BOB",
+        is_ephemeral=True,
+        response_url=url,
+    )
+    [redrawn] = await harness.replies()
+    assert redrawn["replace_original"] is True
+    assert _buttons(redrawn["blocks"]) == [report_blocks.CLOSE_ITEM_ACTION]  # the other one
+    assert "closed by <@U0BOB>" in str(redrawn["blocks"])
+
+    # A reminder by direct message: that message, without its button.
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=harness.double.api_url)
+    await SlackReportPublisher(client).remind_action_item(second, incident, overdue=False)
+    [posted] = [c for c in harness.double.calls_to("chat.postMessage") if "is due" in str(c.params)]
+    message, dm = posted.response["message"], posted.response["channel"]
+    await harness.click(
+        report_blocks.CLOSE_ITEM_ACTION, message=message, channel_id=dm, user_id="U0BOB"
+    )
+    [updated] = await harness.double.wait_for("chat.update")
+    assert updated.ok and updated.params["ts"] == message["ts"]
+    assert _buttons(updated.params["blocks"]) == []
+    assert "closed by <@U0BOB>" in str(updated.params["blocks"])
 
 
 async def test_app_home_is_published_when_opened_and_acknowledges(harness: BotHarness) -> None:
