@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -201,7 +201,7 @@ class AuditLog:
         async with self.store.transaction() as tx:
             await append(tx, self.clock.now(), record)
 
-    async def entries(self, *, incident_id: str | None = None) -> AsyncIterator[AuditEntry]:
+    async def entries(self, *, incident_id: str | None = None) -> AsyncGenerator[AuditEntry]:
         """Every entry in order, from one snapshot, read page by page so a large log streams."""
         async with self.store.snapshot() as tx:
             async for row in self._rows(tx, incident_id):

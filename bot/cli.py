@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -188,6 +189,27 @@ async def _open_existing_store() -> Store:
     return store
 
 
+async def _require_current_schema(store: Store) -> None:
+    """The reading commands read; they never migrate. A database this version would migrate
+    (a newer CLI than the bot running on it) is refused, naming `migrate`, and left as it
+    is: migrated from an operator's laptop, the bot still running the older version would
+    refuse to start at its next restart."""
+    from bot.store.migrate import unapplied
+
+    try:
+        missing = await unapplied(store)
+    except BaseException:
+        await store.close()
+        raise
+    if missing:
+        await store.close()
+        raise ConfigError(
+            f"the database lacks {len(missing)} migration(s) of this version of chatops-bot"
+            f" ({', '.join(missing)}); this command only reads, so it changed nothing."
+            " Upgrade the bot (it migrates at start-up) or run `chatops-bot migrate`"
+        )
+
+
 # Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error,
 # or a service or check the catalog does not have).
 DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
@@ -261,11 +283,15 @@ async def _migrate() -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from bot.audit import AuditLog
     from bot.clock import SystemClock
-    from bot.store import migrate
+    from bot.incidents.queries import well_formed_id
 
+    # An ID as people type it (inc-...) names the same incident; a malformed one is refused
+    # rather than answered with an empty export, which reads as "no entries".
+    typed = getattr(args, "incident", None)  # export only
+    incident = well_formed_id(typed) if typed else None
     store = await _open_existing_store()
+    await _require_current_schema(store)
     try:
-        await migrate(store)
         log = AuditLog(store, SystemClock())
         if args.audit_command == "verify":
             result = await log.verify()
@@ -277,8 +303,17 @@ async def _audit(args: argparse.Namespace) -> int:
                 f"({result.checked} entries verified before it)"
             )
             return 1
-        async for entry in log.entries(incident_id=args.incident):
-            sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+        # Closed before the store is, even when the reader stops early (`| head`).
+        async with contextlib.aclosing(log.entries(incident_id=incident)) as entries:
+            try:
+                async for entry in entries:
+                    sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # The reader has what it wanted: no traceback, and nothing more to flush at
+                # exit (which would raise again). 141 is a shell's status for SIGPIPE.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 141
         return 0
     finally:
         await store.close()
@@ -290,24 +325,32 @@ async def _reports(args: argparse.Namespace) -> int:
 
     from bot.clock import SystemClock
     from bot.outbox import OutboxDispatcher
+    from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
+    from bot.remediation.history import RemediationRecords
     from bot.reports import chart, markdown
     from bot.reports.service import ReportService
     from bot.settings import StoreSettings, load_settings
     from bot.slack.report_blocks import stats_lines, stats_text
-    from bot.store import migrate
 
     settings = load_settings(StoreSettings)
     policy = load_policy(settings.CHATOPS_POLICY)
     store = await _open_existing_store()
+    await _require_current_schema(store)
     try:
-        await migrate(store)
         clock = SystemClock()
         reports = ReportService(
             store=store,
             clock=clock,
             policy=policy,
             dispatcher=OutboxDispatcher(store, clock),
+            # The same report as `/incident report` shares, remediation runs included.
+            remediations=RemediationRecords(
+                store=store,
+                clock=clock,
+                policy=policy,
+                permissions=Permissions(policy, StaticDirectory()),
+            ),
         )
         if args.command == "report":
             print(markdown.render(await reports.report(args.incident_id)), end="")
@@ -318,7 +361,14 @@ async def _reports(args: argparse.Namespace) -> int:
             print(line)
         if args.chart:
             png = chart.render_png(figures)
-            await asyncio.to_thread(Path(args.chart).write_bytes, png)
+            try:
+                await asyncio.to_thread(Path(args.chart).write_bytes, png)
+            except OSError as exc:  # a typo in the path: said in one line, not a traceback
+                print(
+                    f"chatops-bot: cannot write the chart to {args.chart}: {exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"chart written to {args.chart}")
         return 0
     finally:

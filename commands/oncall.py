@@ -24,9 +24,11 @@ def register(app: AsyncApp, services: Services) -> None:
             # From the policy in memory: no I/O, so the answer rides on the ack itself.
             await ack(response_type="ephemeral", text=escalation_text.oncall_text(rows))
             return
-        # The paging services' schedules need a round trip (cached): ack first.
+        # The paging services' schedules need a round trip (cached): ack first. Only those
+        # a shown severity's first level names page their on-call.
         await ack()
-        now = await services.paging.oncall.everyone()
+        named = {target for row in rows for target in escalation_text.first_level(row)}
+        now = await services.paging.oncall.everyone(named)
         await respond(response_type="ephemeral", text=escalation_text.oncall_text(rows, now))
 
     @app.command("/oncall")

@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatOpsError, UsageError
@@ -15,6 +16,7 @@ from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Incident
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
+from bot.reports.models import ActionItem
 from bot.services import Services
 from bot.slack import modals, report_blocks
 from bot.text import decimal
@@ -55,7 +57,9 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
         try:
             target = parse_target(rest, "postmortem")
             incident_id = await ctx.locate(target.incident_id)
-            incident, recorded, items = await ctx.services.postmortems.postmortem(incident_id)
+            incident, recorded, items = await ctx.services.postmortems.postmortem(
+                incident_id, actor=ctx.actor
+            )
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
             view = modals.message_modal("Postmortem", str(exc))
             await ctx.client.views_update(view_id=opened["id"], view=view)
@@ -124,18 +128,19 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         view = body.get("view") or {}
+        # The bot's own notes on the form; a signed body may still carry anything there.
+        meta = form_metadata(view)
         try:
             form = parse_postmortem_form(
                 report_blocks.postmortem_values(view),
                 calendar=services.policy.calendar,
                 now=services.clock.now(),
+                shown=meta.get("shown", ""),
             )
         except PostmortemFormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
             return
         await ack()
-        # The bot's own notes on the form; a signed body may still carry anything there.
-        meta = form_metadata(view)
         incident_id = meta.get("incident_id", "")
         ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
         actor = ctx.actor
@@ -155,7 +160,11 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.action(report_blocks.CLOSE_ITEM_ACTION)
     async def close_clicked(
-        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: dict[str, Any],
+        respond: AsyncRespond,
     ) -> None:
         await ack()
         # From a message, the App Home or a DM: answer where possible, else by DM.
@@ -172,5 +181,33 @@ def register(app: AsyncApp, services: Services) -> None:
                 item_id, actor, request_id=ctx.request_id
             )
             await ctx.reply(report_blocks.item_closed(item, changed))
+            await show_closed(body, item, client, respond)
 
         await run_command(ctx, "reports.action_item_close", {"item_id": value}, work)
+
+    async def show_closed(
+        body: dict[str, Any], item: ActionItem, client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        """The message clicked shows the item closed, without its button, so nobody wonders
+        whether it is (the App Home is refreshed by the change itself)."""
+        container = body.get("container") or {}
+        if container.get("type") != "message":
+            return
+        now = services.clock.now()
+        try:
+            if container.get("is_ephemeral"):  # the `/incident actions` list: all of it
+                incident, items = await services.postmortems.action_items(item.incident_id)
+                await respond(
+                    replace_original=True,
+                    text=report_blocks.action_items_text(incident, items),
+                    blocks=report_blocks.action_items_blocks(incident, items, now),
+                )
+            else:  # a reminder by direct message
+                await client.chat_update(
+                    channel=str(container.get("channel_id")),
+                    ts=str(container.get("message_ts")),
+                    text=report_blocks.item_closed(item, True),
+                    blocks=report_blocks.closed_item_blocks(item, now),
+                )
+        except Exception:  # the item is closed and the person told: this is only the view
+            log.warning("could not show action item #%s closed in its message", item.id)

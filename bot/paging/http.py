@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -29,6 +30,52 @@ class ProviderError(NotifierError):
     def __init__(self, provider: str, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.provider = provider
+
+
+class Breaker:
+    """Fail fast while a paging service's host does not answer.
+
+    The outbox delivers one effect at a time, so a call that waits out its timeout (a
+    provider that takes connections and never answers) held up every Slack message of every
+    incident, at every retry, and each page's on-call lookup waited as long. After a call to
+    a host gets no answer (or no connection), calls to that host fail at once, retryable,
+    for `cooldown` seconds (doubling while it stays silent, up to `longest`); then one call
+    goes through to see whether it answers again. Any answer closes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        cooldown: float = 30.0,
+        longest: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cooldown = cooldown
+        self.longest = longest
+        self._monotonic = monotonic
+        self._open_until: dict[str, float] = {}
+        self._wait: dict[str, float] = {}
+
+    def check(self, provider: str, host: str) -> None:
+        """Raise a retryable ProviderError while `host` is given up on."""
+        left = self._open_until.get(host, 0.0) - self._monotonic()
+        if left > 0:
+            name = PROVIDER_NAMES.get(provider, provider)
+            raise ProviderError(
+                provider,
+                f"{name} unreachable: no answer from it lately, trying again in {left:.0f} s",
+                error_code="unreachable",
+                retryable=True,  # on the outbox's back-off: failing fast costs nothing
+            )
+
+    def silent(self, host: str) -> None:
+        wait = min(self.longest, self._wait.get(host, self.cooldown / 2) * 2)
+        self._wait[host] = wait
+        self._open_until[host] = self._monotonic() + wait
+
+    def answered(self, host: str) -> None:
+        self._open_until.pop(host, None)
+        self._wait.pop(host, None)
 
 
 def path_segment(provider: str, value: str, shape: re.Pattern[str], what: str) -> str:
@@ -72,9 +119,14 @@ async def call(
     json_body: Any = None,
     params: Any = None,
     timeout: float = 10.0,
+    breaker: Breaker | None = None,
 ) -> Any:
-    """Send one request; return the JSON answer of a 2xx, or raise ProviderError."""
+    """Send one request; return the JSON answer of a 2xx, or raise ProviderError. With a
+    `breaker`, a host that did not answer lately is not asked (see Breaker)."""
     name = PROVIDER_NAMES.get(provider, provider)
+    host = urlsplit(url).netloc
+    if breaker is not None:
+        breaker.check(provider, host)
     try:
         async with session.request(
             method,
@@ -88,9 +140,13 @@ async def call(
             retry_after = response.headers.get("Retry-After")
             text = await response.text()
     except UNREACHABLE as exc:
+        if breaker is not None:
+            breaker.silent(host)
         raise ProviderError(
             provider, f"{name} unreachable: {type(exc).__name__}", error_code="unreachable"
         ) from exc
+    if breaker is not None:
+        breaker.answered(host)
     try:
         body = json.loads(text) if text else {}
     except ValueError:

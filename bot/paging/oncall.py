@@ -3,14 +3,15 @@
 The provider gives e-mail addresses; Slack's users.lookupByEmail turns them into users. The
 answer is cached for a short while (a page at 3 a.m. must not wait on two round trips per
 DM), and when the provider cannot be reached the last answer is served while it lasts, or
-none: the level's Slack targets are the fallback. Never raises.
+none: the level's Slack targets are the fallback. A refusal for good (a revoked key, a
+deleted schedule) is no outage: nothing earlier is served then. Never raises.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import NotifierError
@@ -29,6 +30,7 @@ class OnCallNow:
     unmatched: tuple[str, ...] = ()  # e-mail addresses with no Slack user
     error: str = ""  # why the provider could not be asked ("" when it answered)
     stale: bool = False  # an earlier answer, served because the provider failed
+    refused: bool = False  # it answered, refusing for good (a revoked key, a deleted schedule)
 
     @property
     def reachable(self) -> bool:
@@ -81,6 +83,11 @@ class OnCallResolver:
                     users.append(user)
         except NotifierError as exc:
             log.warning("on call at %s: %s", provider, outside(exc))
+            if not exc.retryable:
+                # Not an outage: the schedule is gone or the key revoked. Whoever it named
+                # last week is no longer on call, and would be woken for every page.
+                self._cache.pop(provider, None)
+                return OnCallNow(provider, error=str(exc), refused=True)
             if cached is not None:
                 return OnCallNow(
                     provider, cached.answer.users, cached.answer.unmatched, str(exc), stale=True
@@ -104,7 +111,9 @@ class OnCallResolver:
                 users.extend(user for user in answer.users if user not in users)
         return users
 
-    async def everyone(self) -> list[OnCallNow]:
-        """Each configured provider's answer (those with a schedule), for `/oncall`."""
-        found = [await self.now(provider) for provider in self.pagers]
+    async def everyone(self, among: Collection[str] | None = None) -> list[OnCallNow]:
+        """Each configured provider's answer (those with a schedule; only those `among`,
+        when given), for `/oncall`."""
+        asked = [p for p in self.pagers if among is None or p in among]
+        found = [await self.now(provider) for provider in asked]
         return [answer for answer in found if answer is not None]

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.paging.http import call, path_segment
+from bot.paging.http import Breaker, call, path_segment
 from bot.paging.ports import OPSGENIE_PRIORITY, Alert
 from bot.policy.paging import OPSGENIE, PROVIDER_ID, OpsgenieConfig
 
@@ -33,11 +33,13 @@ class OpsgeniePager:
         api_key: str,
         session: SessionSource,
         timeout: float = 10.0,
+        breaker: Breaker | None = None,
     ) -> None:
         self.config = config
         self._api_key = api_key
         self._session = session
         self.timeout = timeout
+        self.breaker = breaker
 
     async def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
         return await call(
@@ -49,6 +51,7 @@ class OpsgeniePager:
             json_body=body,
             params=params,
             timeout=self.timeout,
+            breaker=self.breaker,
         )
 
     async def trigger(self, alert: Alert) -> None:

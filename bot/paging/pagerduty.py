@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.paging.http import call, path_segment
+from bot.paging.http import Breaker, call, path_segment
 from bot.paging.ports import PAGERDUTY_SEVERITY, Alert
 from bot.policy.paging import PAGERDUTY, PAGERDUTY_ID, PagerDutyConfig
 
@@ -36,12 +36,14 @@ class PagerDutyPager:
         api_key: str | None,
         session: SessionSource,
         timeout: float = 10.0,
+        breaker: Breaker | None = None,
     ) -> None:
         self.config = config
         self._routing_key = routing_key
         self._api_key = api_key
         self._session = session
         self.timeout = timeout
+        self.breaker = breaker
 
     async def _enqueue(self, event: dict[str, Any]) -> None:
         await call(
@@ -52,6 +54,7 @@ class PagerDutyPager:
             headers={"Content-Type": "application/json"},
             json_body={"routing_key": self._routing_key, **event},
             timeout=self.timeout,
+            breaker=self.breaker,
         )
 
     async def trigger(self, alert: Alert) -> None:
@@ -91,6 +94,7 @@ class PagerDutyPager:
             headers={"Authorization": f"Token token={self._api_key}", "Accept": _ACCEPT},
             params=params,
             timeout=self.timeout,
+            breaker=self.breaker,
         )
 
     async def oncall_emails(self) -> list[str] | None:

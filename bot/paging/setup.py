@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.errors import ConfigError
 from bot.incidents.changes import IncidentChanges
 from bot.incidents.service import IncidentService
+from bot.paging.http import Breaker
 from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import PagerDutyPager
 from bot.paging.ports import Pager, PersonDirectory
@@ -61,6 +62,7 @@ def build_paging(
     pagers: dict[str, Pager] = {}
     secrets: dict[str, str] = {}
     timeout = config.timeout_seconds
+    breaker = Breaker()  # one view of which provider hosts answer, shared by every call
     if config.pagerduty is not None:
         pd = config.pagerduty
         pagers[PAGERDUTY] = PagerDutyPager(
@@ -69,6 +71,7 @@ def build_paging(
             api_key=secret(pd.api_key_env, required=True),
             session=session,
             timeout=timeout,
+            breaker=breaker,
         )
         hook = secret(pd.webhook_secret_env, required=True)
         if hook:
@@ -80,6 +83,7 @@ def build_paging(
             api_key=secret(og.api_key_env, required=True) or "",
             session=session,
             timeout=timeout,
+            breaker=breaker,
         )
         hook = secret(og.webhook_secret_env, required=True)
         if hook:

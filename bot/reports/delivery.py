@@ -7,6 +7,7 @@ import base64
 import logging
 from datetime import datetime
 
+from bot import outbox
 from bot.clock import Clock
 from bot.errors import NotifierError
 from bot.incidents import storage as incidents
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 UPLOAD_REPORT = "reports.upload_report"
 UPLOAD_STATS = "reports.upload_stats"
+# Slack's refusals of the channel itself (the bot is not in a private channel or a DM the
+# command was typed in, or it was archived): the file goes to the requester instead.
+CHANNEL_REFUSALS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 
 
 class ReportDelivery:
@@ -32,6 +36,7 @@ class ReportDelivery:
         dispatcher.register(UPLOAD_REPORT, self._deliver_report, on_failure=self._not_shared)
         dispatcher.register(UPLOAD_STATS, self._deliver_stats, on_failure=self._not_shared)
         dispatcher.register(ACTION_REMIND, self._deliver_reminder)
+        self._dispatcher = dispatcher
 
     async def _deliver_report(self, effect: Effect) -> None:
         async with self.store.transaction() as tx:
@@ -43,11 +48,20 @@ class ReportDelivery:
             channel=effect.payload["channel"],
             markdown=effect.payload["markdown"],
             requested_by=effect.payload["by"],
+            refused_in=effect.payload.get("refused_in"),
         )
 
     async def _not_shared(self, effect: Effect, error: NotifierError) -> None:
-        """Slack refused the file for good (a channel the bot is not in): the person who
-        asked was told it is being shared, so they hear that it was not."""
+        """Slack refused the file for good: the person who asked was told it is being
+        shared. A channel that will not take it (the bot is not in it, it was archived):
+        the file goes to them by direct message instead, saying why. Anything else, or the
+        direct message refused too: they hear that it was not shared, and Slack's reason."""
+        if not effect.payload.get("refused_in") and error.error_code in CHANNEL_REFUSALS:
+            payload = {**effect.payload, "refused_in": effect.payload["channel"]}
+            async with self.store.transaction() as tx:
+                await outbox.enqueue(tx, self.clock.now(), effect.kind, payload, lane=effect.lane)
+            self._dispatcher.kick()
+            return
         try:
             await self.publisher.not_shared(
                 incident_id=effect.incident if effect.kind == UPLOAD_REPORT else None,
@@ -70,6 +84,7 @@ class ReportDelivery:
             channel=payload["channel"],
             png=base64.b64decode(payload["png"]),
             requested_by=payload["by"],
+            refused_in=payload.get("refused_in"),
         )
 
     async def _deliver_reminder(self, effect: Effect) -> None:

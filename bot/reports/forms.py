@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -9,10 +10,45 @@ from pydantic import BaseModel, Field
 
 from bot.policy import Calendar
 from bot.reports.models import NewActionItem
+from bot.slack_ids import is_user_id
+from bot.text import forbidden_character, normalize_newlines
 
 ACTION_ROWS = 3  # blank rows for new action items in the form
 TEXT_FIELDS = ("root_cause", "resolution", "prevention", "lessons", "affected_users", "data_impact")
-_USER = "U"
+# The impact's start and detection are one unit: validated together, saved together.
+IMPACT_TIMES = "impact_times"
+SHOWN_FIELDS = (*TEXT_FIELDS, IMPACT_TIMES)
+# Each text field in a sentence about it ("The root cause contains ...").
+_NAMES = {
+    "root_cause": "root cause contains",
+    "resolution": "resolution contains",
+    "prevention": "prevention contains",
+    "lessons": "lessons learned contain",
+    "affected_users": "affected users contain",
+    "data_impact": "data impact contains",
+}
+
+
+def shown_digest(value: str | datetime | None, other: datetime | None = None) -> str:
+    """A short digest of what a form field showed (the impact's two times as one).
+
+    The form carries one per field in its notes, so saving it changes only the fields its
+    submitter edited: two people filling in one postmortem no longer erase each other's text
+    with the empty fields their forms showed when they opened."""
+    if isinstance(value, str):
+        shown = "text:" + value
+    else:
+        shown = "times:" + ",".join(str(int(t.timestamp())) if t else "" for t in (value, other))
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
+def read_shown(notes: str) -> dict[str, str] | None:
+    """The form's digests of what it showed (`postmortem_modal` writes them); None for a
+    form without them, whose every field is then saved as submitted."""
+    digests = notes.split(",") if notes else []
+    if len(digests) != len(SHOWN_FIELDS):
+        return None
+    return dict(zip(SHOWN_FIELDS, digests, strict=True))
 
 
 class PostmortemInput(BaseModel):
@@ -25,8 +61,18 @@ class PostmortemInput(BaseModel):
     started_at: datetime | None = None
     detected_at: datetime | None = None
     action_items: list[NewActionItem] = Field(default_factory=list)
+    # What the form showed when it opened ({field: shown_digest}); None: save every field.
+    shown: dict[str, str] | None = None
 
     model_config = {"arbitrary_types_allowed": True}
+
+    def edited(self, name: str) -> bool:
+        """Whether the submitter changed this field (of SHOWN_FIELDS) from what they saw."""
+        if self.shown is None or name not in self.shown:
+            return True
+        if name == IMPACT_TIMES:
+            return shown_digest(self.started_at, self.detected_at) != self.shown[name]
+        return shown_digest(str(getattr(self, name))) != self.shown[name]
 
 
 class PostmortemFormErrors(ValueError):
@@ -50,18 +96,24 @@ def _when(value: Any) -> datetime | None:
 
 
 def parse_postmortem_form(
-    values: dict[str, Any], *, calendar: Calendar, now: datetime
+    values: dict[str, Any], *, calendar: Calendar, now: datetime, shown: str = ""
 ) -> PostmortemInput:
-    """Validate the submitted form: `values` is {block_id: raw value}.
+    """Validate the submitted form: `values` is {block_id: raw value}, `shown` the digests
+    of what it showed (its notes' `shown`).
 
-    An action item row needs all three of text, owner and due date, or none; a detection
-    time needs the time the impact started (to measure time to detect), and comes after it.
+    Texts may hold no control character or bidi override (newlines, made `\\n`, and tabs
+    aside; an action item is one line). An action item row needs all three of text, owner
+    and due date, or none; a detection time needs the time the impact started (to measure
+    time to detect), and comes after it.
     Raises PostmortemFormErrors.
     """
     errors: dict[str, str] = {}
     texts: dict[str, str] = {}
     for name in TEXT_FIELDS:
-        texts[name] = str(values.get(name) or "").strip()
+        texts[name] = normalize_newlines(str(values.get(name) or "")).strip()
+        problem = forbidden_character(texts[name], multiline=True)
+        if problem is not None:
+            errors[name] = f"The {_NAMES[name]} {problem}."
     started, detected = _when(values.get("started_at")), _when(values.get("detected_at"))
     if detected is not None and started is None:
         errors["started_at"] = "Give when the impact started too, to measure time to detect."
@@ -76,11 +128,14 @@ def parse_postmortem_form(
         day = str(values.get(f"item_{row}_due") or "")
         if not (text or owner or day):
             continue
+        problem = forbidden_character(text)
         if not text:
             errors[f"item_{row}_text"] = "Say what is to be done."
+        elif problem is not None:
+            errors[f"item_{row}_text"] = f"The action item contains {problem}."
         elif len(text) > 500:
             errors[f"item_{row}_text"] = "Keep an action item under 500 characters."
-        if not owner.startswith(_USER):
+        if not is_user_id(owner):  # U…, or W… for a person on Enterprise Grid
             errors[f"item_{row}_owner"] = "Choose who owns it."
         try:
             due = _due(day, calendar)
@@ -93,7 +148,22 @@ def parse_postmortem_form(
             items.append(NewActionItem(text=text, owner=owner, due_at=due))
     if errors:
         raise PostmortemFormErrors(errors)
-    return PostmortemInput(**texts, started_at=started, detected_at=detected, action_items=items)
+    return PostmortemInput(
+        **texts,
+        started_at=started,
+        detected_at=detected,
+        action_items=items,
+        shown=read_shown(shown),
+    )
 
 
-__all__ = ["ACTION_ROWS", "PostmortemFormErrors", "PostmortemInput", "parse_postmortem_form"]
+__all__ = [
+    "ACTION_ROWS",
+    "IMPACT_TIMES",
+    "SHOWN_FIELDS",
+    "PostmortemFormErrors",
+    "PostmortemInput",
+    "parse_postmortem_form",
+    "read_shown",
+    "shown_digest",
+]

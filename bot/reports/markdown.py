@@ -32,14 +32,22 @@ def who(user_id: str | None) -> str:
     return "the bot" if user_id == SYSTEM.user_id else f"@{user_id}"
 
 
+def text_block(text: str) -> str:
+    """Free text a person wrote (stored plain, see bot.slack.escape) as Markdown: their own
+    Markdown (lists, emphasis, code) kept, raw HTML made text. `<` starts every HTML tag and
+    autolink, so `<img onerror=...>` in a title pasted into a wiki or a viewer that renders
+    HTML would have run; `&lt;` shows the same character and starts nothing."""
+    return text.replace("<", "&lt;")
+
+
 def cell(text: str) -> str:
-    """Free text a person wrote (stored plain, see bot.slack.escape) as a table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Free text as a table cell or a list item's value: on one line, `|` escaped."""
+    return text_block(text).replace("|", "\\|").replace("\n", " ")
 
 
 def timeline_cell(event: TimelineEvent) -> str:
     """A timeline entry as a table cell: people, channels and groups as handles."""
-    return refs.plain(refs.of_event(event)).replace("|", "\\|").replace("\n", " ")
+    return cell(refs.plain(refs.of_event(event)))
 
 
 def when(value: datetime | None) -> str:
@@ -63,7 +71,7 @@ def render(facts: ReportFacts) -> str:
     """The report's Markdown text."""
     incident, post = facts.incident, facts.postmortem
     drill = "[DRILL] " if incident.drill else ""  # a practice run, never taken for real
-    lines = [f"# {drill}Post-incident report: {incident.id} — {incident.title}", ""]
+    lines = [f"# {drill}Post-incident report: {incident.id} — {cell(incident.title)}", ""]
     if incident.is_open:
         lines += [
             f"> **This incident is still open** ({incident.status.label}): this report is a "
@@ -77,6 +85,9 @@ def render(facts: ReportFacts) -> str:
         else ""
     )
     duration = _since(facts.started_at, facts.ended_at)
+    acknowledged = when(facts.first_acknowledged_at)
+    if facts.first_acknowledged_at is None and facts.first_resolved_at is not None:
+        acknowledged = "not acknowledged: resolved first"
     lines += [
         "## Summary",
         "",
@@ -89,8 +100,9 @@ def render(facts: ReportFacts) -> str:
         f"| Start (impact began) | {when(facts.started_at)} |",
         f"| Detection | {when(post.detected_at)} |",
         f"| Declared | {when(incident.declared_at)} by {who(incident.declared_by)} |",
-        f"| Acknowledged | {when(facts.first_acknowledged_at)}"
-        f"{_target(facts.ack_due_at, facts.first_acknowledged_at, facts.generated_at)} |",
+        f"| Acknowledged | {acknowledged}"
+        f"{_target(facts.ack_due_at, facts.acknowledgement_wait_ended_at, facts.generated_at)}"
+        " |",
         f"| End (resolved) | {when(facts.ended_at)}"
         f"{_target(facts.resolve_due_at, facts.ended_at, facts.generated_at)} |",
         f"| Duration | {duration if facts.ended_at else 'ongoing'}{working} |",
@@ -104,10 +116,10 @@ def render(facts: ReportFacts) -> str:
         "",
         "## Impact",
         "",
-        f"- **Affected services:** {', '.join(incident.services) or '—'}",
-        f"- **Affected users:** {post.affected_users or '—'}",
-        f"- **Data impact:** {post.data_impact or '—'}",
-        f"- **Impact statement:** {incident.impact or '—'}",
+        f"- **Affected services:** {cell(', '.join(incident.services)) or '—'}",
+        f"- **Affected users:** {cell(post.affected_users) or '—'}",
+        f"- **Data impact:** {cell(post.data_impact) or '—'}",
+        f"- **Impact statement:** {cell(incident.impact) or '—'}",
         "",
         "## Timeline",
         "",
@@ -120,15 +132,15 @@ def render(facts: ReportFacts) -> str:
         "",
         "## Root cause",
         "",
-        post.root_cause or NOT_RECORDED,
+        text_block(post.root_cause) or NOT_RECORDED,
         "",
         "## Resolution",
         "",
-        resolution or NOT_RECORDED,
+        text_block(resolution) or NOT_RECORDED,
         "",
         "## Prevention",
         "",
-        post.prevention or NOT_RECORDED,
+        text_block(post.prevention) or NOT_RECORDED,
         "",
         "## Action items",
         "",
@@ -141,11 +153,11 @@ def render(facts: ReportFacts) -> str:
                 status = "open, **overdue**"
             lines.append(
                 f"| {item.id} | {cell(item.text)} | {who(item.owner)} | "
-                f"{item.due_at.strftime('%Y-%m-%d')} | {status} |"
+                f"{item.due_at.astimezone(facts.zone).strftime('%Y-%m-%d')} | {status} |"
             )
     else:
         lines.append("_None recorded yet (`/incident postmortem`)._")
-    lines += ["", "## Lessons learned", "", post.lessons or NOT_RECORDED, ""]
+    lines += ["", "## Lessons learned", "", text_block(post.lessons) or NOT_RECORDED, ""]
     if facts.remediations is not None:
         lines += ["## Remediation runs", ""]
         if not facts.remediations:

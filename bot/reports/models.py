@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
 from bot.models import Incident, Severity, TimelineEvent
@@ -84,6 +84,17 @@ class ReportFacts:
     working_seconds: float | None  # start to end (or now) on the policy's calendar
     generated_at: datetime
     remediations: tuple[RemediationRun, ...] | None = None  # None: no remediation work wired
+    first_resolved_at: datetime | None = None
+    # The team's time zone (the policy's calendar): an action item is due at the end of a
+    # working day there, so its due date is that day there, not in UTC.
+    zone: tzinfo = UTC
+
+    @property
+    def acknowledgement_wait_ended_at(self) -> datetime | None:
+        """When the wait for an acknowledgement ended: the first acknowledgement, or the
+        first resolution if that came earlier (resolving stops the escalation too)."""
+        ends = [t for t in (self.first_acknowledged_at, self.first_resolved_at) if t]
+        return min(ends) if ends else None
 
     @property
     def started_at(self) -> datetime:

@@ -15,7 +15,7 @@ from bot.incidents import storage as incidents
 from bot.models import Actor, Incident
 from bot.permissions import Permissions
 from bot.reports import followups, search, storage
-from bot.reports.forms import PostmortemInput
+from bot.reports.forms import IMPACT_TIMES, TEXT_FIELDS, PostmortemInput
 from bot.reports.models import ActionItem, Postmortem
 from bot.store import Store, Tx
 
@@ -35,8 +35,13 @@ class PostmortemService:
         self.permissions = permissions
         self.home = home
 
-    async def postmortem(self, incident_id: str) -> tuple[Incident, Postmortem, list[ActionItem]]:
-        """What the postmortem form is prefilled from."""
+    async def postmortem(
+        self, incident_id: str, *, actor: Actor | None = None
+    ) -> tuple[Incident, Postmortem, list[ActionItem]]:
+        """What the postmortem form is prefilled from. With `actor` (who opens the form),
+        PermissionDenied unless they may save it: nobody writes a postmortem to lose it."""
+        if actor is not None:
+            await self._require_responder(actor)
         async with self.store.transaction() as tx:
             incident = await incidents.require(tx, incident_id)
             postmortem = await storage.get_postmortem(tx, incident.id)
@@ -59,19 +64,12 @@ class PostmortemService:
         async with self.store.transaction() as tx:
             await dedup.claim(tx, request_id, now)
             incident = await incidents.require(tx, incident_id, lock=True)
-            postmortem = Postmortem(
-                incident_id=incident.id,
-                root_cause=form.root_cause,
-                resolution=form.resolution,
-                prevention=form.prevention,
-                lessons=form.lessons,
-                affected_users=form.affected_users,
-                data_impact=form.data_impact,
-                started_at=form.started_at,
-                detected_at=form.detected_at,
-                updated_by=actor.user_id,
-                updated_at=now,
-            )
+            # Only what the submitter edited: someone else may have saved meanwhile.
+            recorded = await storage.get_postmortem(tx, incident.id)
+            edited = {name: getattr(form, name) for name in TEXT_FIELDS if form.edited(name)}
+            if form.edited(IMPACT_TIMES):
+                edited |= {"started_at": form.started_at, "detected_at": form.detected_at}
+            postmortem = replace(recorded, **edited, updated_by=actor.user_id, updated_at=now)
             await storage.save_postmortem(tx, postmortem)
             added = []
             for new in form.action_items:
@@ -90,7 +88,7 @@ class PostmortemService:
                     f" with {len(added)} new action item(s)" if added else "",
                 ),
                 action="reports.postmortem",
-                args=form.model_dump(mode="json"),
+                args=form.model_dump(mode="json", exclude={"shown"}),
                 request_id=request_id,
             )
             await search.reindex(tx, incident)

@@ -15,15 +15,30 @@ from bot.reports.models import ActionItem, Stats
 
 class ReportPublisher(Protocol):
     async def upload_report(
-        self, incident: Incident, *, channel: str, markdown: str, requested_by: str
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        markdown: str,
+        requested_by: str,
+        refused_in: str | None = None,
     ) -> str:
-        """Share the post-incident report in `channel` as a Markdown file; return its ID."""
+        """Share the post-incident report in `channel` as a Markdown file; return its ID.
+        With `refused_in` (a channel that would not take it), share it with the requester
+        by direct message instead, saying why."""
         ...
 
     async def upload_stats(
-        self, stats: Stats, *, channel: str, png: bytes, requested_by: str
+        self,
+        stats: Stats,
+        *,
+        channel: str,
+        png: bytes,
+        requested_by: str,
+        refused_in: str | None = None,
     ) -> str:
-        """Share the statistics chart (PNG) with its figures in `channel`; return its ID."""
+        """Share the statistics chart (PNG) with its figures in `channel`; return its ID.
+        `refused_in` as for `upload_report`."""
         ...
 
     async def not_shared(

@@ -40,7 +40,9 @@ from bot.store import Store, Tx
 log = logging.getLogger(__name__)
 
 MAX_STATS_DAYS = 366
-_TARGET_CHANGES = {"declared", "severity_changed", "reopened"}
+# Targets count from the declaration, as MTTA and MTTR do: a reopening does not move them
+# (it once did, and a late first acknowledgement then read "met" against the new deadline).
+_TARGET_CHANGES = {"declared", "severity_changed"}
 
 
 def working_seconds(start: datetime, end: datetime, policy: Policy) -> float:
@@ -84,15 +86,14 @@ class ReportService:
 
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
         """Keep targets and the search index in step with the incident."""
-        incident, now = change.after, change.at
+        incident = change.after
         if change.kind in _TARGET_CHANGES:
             times = self.policy.response_times(incident.severity)
-            anchor = now if change.kind == "reopened" else incident.declared_at
             await storage.save_targets(
                 tx,
                 incident.id,
-                due_after(anchor, times.ack_within, self.policy.calendar),
-                due_after(anchor, times.resolve_within, self.policy.calendar),
+                due_after(incident.declared_at, times.ack_within, self.policy.calendar),
+                due_after(incident.declared_at, times.resolve_within, self.policy.calendar),
             )
         await search.reindex(tx, incident, new=change.kind == "declared")
 
@@ -120,6 +121,8 @@ class ReportService:
             postmortem=postmortem,
             action_items=tuple(items),
             first_acknowledged_at=acks[0] if acks else None,
+            first_resolved_at=resolutions[0] if resolutions else None,
+            zone=self.policy.calendar.zone,
             resolved_at=resolved_at,
             ack_due_at=ack_due,
             resolve_due_at=resolve_due,

@@ -4,9 +4,11 @@ Definitions (times from the timeline, so a reopened incident keeps its first ack
 - MTTA: first `acknowledged` entry minus declaration.
 - MTTR: last `resolved` entry minus declaration, for incidents resolved now.
 - MTTD: detection minus the start of impact, where the postmortem gave a detection time.
-- Breaches: acknowledged (or still not, at `until`) after the ack deadline; likewise for
-  resolution. Deadlines are the ones the incident was held to (incident_targets), computed
-  on the policy's calendar, so a business-day target skips the weekend.
+- Breaches: the first acknowledgement or resolution (resolving ends the wait for an
+  acknowledgement: the escalation stops there) came after the ack deadline, or neither came
+  by `until`; likewise the last resolution for the resolve deadline. Deadlines count from the
+  declaration like MTTA and MTTR (a reopening does not move them; incident_targets), on the
+  policy's calendar, so a business-day target skips the weekend.
 - Median and p90 interpolate linearly between ranks (PostgreSQL's percentile_cont; on
   SQLite the same rule with window functions).
 - Weeks start on Monday 00:00 UTC.
@@ -29,6 +31,8 @@ facts AS (
   SELECT i.id, i.severity, i.declared_at,
     (SELECT MIN(t.at) FROM timeline t
       WHERE t.incident_id = i.id AND t.kind = 'acknowledged') AS acked_at,
+    (SELECT MIN(t.at) FROM timeline t
+      WHERE t.incident_id = i.id AND t.kind IN ('acknowledged', 'resolved')) AS answered_at,
     CASE WHEN i.status = 'resolved' THEN (SELECT MAX(t.at) FROM timeline t
       WHERE t.incident_id = i.id AND t.kind = 'resolved') END AS resolved_at,
     p.started_at, p.detected_at, g.ack_due_at, g.resolve_due_at
@@ -96,7 +100,7 @@ async def compute(tx: Tx, *, since: datetime, until: datetime, days: int) -> Sta
     now = until.timestamp()
     counts = await tx.fetchall(
         f"WITH {_FACTS} SELECT severity, COUNT(*) AS n,"
-        " SUM(CASE WHEN ack_due_at IS NOT NULL AND COALESCE(acked_at, ?) > ack_due_at"
+        " SUM(CASE WHEN ack_due_at IS NOT NULL AND COALESCE(answered_at, ?) > ack_due_at"
         " THEN 1 ELSE 0 END) AS ack_breaches,"
         " SUM(CASE WHEN resolve_due_at IS NOT NULL AND COALESCE(resolved_at, ?) > resolve_due_at"
         " THEN 1 ELSE 0 END) AS resolve_breaches"

@@ -178,6 +178,12 @@ def already_escalated(
     )
 
 
+def first_level(row: OnCallRow) -> tuple[str, ...]:
+    """Whom a severity's first level pages: the one whose paging services' on-call are
+    reached by direct message too."""
+    return row.levels[0].recipients if row.levels else ()
+
+
 def severity_changed(
     incident_id: str, *, seen: Severity, severity: Severity, level: int, levels: int
 ) -> str:
@@ -209,18 +215,26 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
     first, whoever the paging services say is on call now (`now`)."""
     lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
     for answer in now:
+        # Only the severities whose first level names the service page its on-call.
+        paged = [str(row.severity) for row in rows if answer.provider in first_level(row)]
+        if not paged:
+            continue
         name = PROVIDER_NAMES.get(answer.provider, answer.provider)
         people = [user(person) for person in answer.users]
         people += [escape_mrkdwn(email) for email in answer.unmatched]
         who = ", ".join(people) or "nobody"
         if not answer.reachable and not answer.stale:
+            failed = "refused to say who is on call" if answer.refused else "could not be reached"
             lines.append(
-                f"• {name} could not be reached, so the levels below stand as written: "
+                f"• {name} {failed}, so the levels below stand as written: "
                 f"{escape_mrkdwn(answer.error[:200])}"
             )
             continue
         late = " (as last known: it cannot be reached now)" if answer.stale else ""
-        lines.append(f"• On call now at {name}{late}: {who}; paged with the first level")
+        lines.append(
+            f"• On call now at {name}{late}: {who}; paged with the first level of "
+            + ", ".join(paged)
+        )
     for row in rows:
         cadence = f", update every {row.update_every}" if row.update_every else ""
         lines.append(

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.durations import humanize_seconds
 from bot.models import Incident
-from bot.reports.forms import ACTION_ROWS
+from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, shown_digest
 from bot.reports.models import ActionItem, Figure, Postmortem, SimilarIncident, Stats
 from bot.slack.blocks import (
     button,
@@ -40,6 +40,14 @@ def report_comment(incident: Incident, requested_by: str) -> str:
     return (
         f"{drill_mark(incident)}Post-incident report for *{incident.id}* "
         f"{escape_mrkdwn(clip(incident.title, 200))}{state}, shared by {user(requested_by)}."
+    )
+
+
+def refused_note(channel: str) -> str:
+    """Before a file sent by direct message because `channel` would not take it."""
+    return (
+        f"I could not share this in <#{channel}>: I am not a member there (or it is "
+        "archived), so here it is for you alone. Invite me there to share it in the channel.\n"
     )
 
 
@@ -158,21 +166,34 @@ def _moment(value: datetime | None) -> dict[str, Any]:
     return element
 
 
+_TEXT_LABELS = {
+    "root_cause": "Root cause",
+    "resolution": "Resolution",
+    "prevention": "Prevention",
+    "lessons": "Lessons learned",
+    "affected_users": "Affected users",
+    "data_impact": "Data impact",
+}
+
+
 def postmortem_modal(
     incident: Incident, postmortem: Postmortem, items: Sequence[ActionItem], *, origin: str | None
 ) -> Block:
-    """The postmortem form, prefilled from what is recorded (and the resolution)."""
+    """The postmortem form, prefilled from what is recorded (and the resolution). Its notes
+    carry a digest of what each field shows, so saving it changes only what was edited."""
+    texts = {name: getattr(postmortem, name) for name in TEXT_FIELDS}
+    limits = {name: 1000 if name in ("affected_users", "data_impact") else 3000 for name in texts}
     blocks: list[Block] = [
         section(f"*{incident.id}* {escape_mrkdwn(clip(incident.title, 200))}"),
-        _input("root_cause", "Root cause", _text(postmortem.root_cause)),
-        _input("resolution", "Resolution", _text(postmortem.resolution)),
-        _input("prevention", "Prevention", _text(postmortem.prevention)),
-        _input("lessons", "Lessons learned", _text(postmortem.lessons)),
-        _input("affected_users", "Affected users", _text(postmortem.affected_users, limit=1000)),
-        _input("data_impact", "Data impact", _text(postmortem.data_impact, limit=1000)),
+        *(
+            _input(name, label, _text(texts[name], limit=limits[name]))
+            for name, label in _TEXT_LABELS.items()
+        ),
         _input("started_at", "Impact started at", _moment(postmortem.started_at)),
         _input("detected_at", "First detected at", _moment(postmortem.detected_at)),
     ]
+    shown = [shown_digest(texts[name][: limits[name]].strip()) for name in TEXT_FIELDS]
+    shown.append(shown_digest(postmortem.started_at, postmortem.detected_at))
     open_items = [item for item in items if item.is_open]
     if open_items:
         listed = "\n".join(f"• #{i.id} {escape_mrkdwn(clip(i.text, 120))}" for i in open_items)
@@ -193,7 +214,9 @@ def postmortem_modal(
         "title": plain("Postmortem", 24),
         "submit": plain("Save", 24),
         "close": plain("Cancel", 24),
-        "private_metadata": json.dumps({"incident_id": incident.id, "channel": origin}),
+        "private_metadata": json.dumps(
+            {"incident_id": incident.id, "channel": origin, "shown": ",".join(shown)}
+        ),
         "blocks": blocks,
     }
 
@@ -278,6 +301,11 @@ def reminder_text(item: ActionItem, incident: Incident, *, overdue: bool) -> str
         f"Action item #{item.id} from {incident.id} {state} ({slack_date(item.due_at)}): "
         f"{escape_mrkdwn(clip(item.text, 500))}"
     )
+
+
+def closed_item_blocks(item: ActionItem, now: datetime) -> list[Block]:
+    """A reminder's message once its item is closed: who closed it, no button."""
+    return [item_block(item, now), context("Closed: no more reminders.")]
 
 
 def reminder_blocks(item: ActionItem, incident: Incident, *, overdue: bool) -> list[Block]:

@@ -51,27 +51,48 @@ class SlackReportPublisher:
         return file_id
 
     async def upload_report(
-        self, incident: Incident, *, channel: str, markdown: str, requested_by: str
+        self,
+        incident: Incident,
+        *,
+        channel: str,
+        markdown: str,
+        requested_by: str,
+        refused_in: str | None = None,
     ) -> str:
+        comment = report_blocks.report_comment(incident, requested_by)
         return await self.upload(
-            channel=channel,
+            channel=await self._where(channel, requested_by, refused_in),
             filename=report_blocks.report_filename(incident),
             title=f"Post-incident report {incident.id}",
             content=markdown.encode(),
-            comment=report_blocks.report_comment(incident, requested_by),
+            comment=report_blocks.refused_note(refused_in) + comment if refused_in else comment,
         )
 
     async def upload_stats(
-        self, stats: Stats, *, channel: str, png: bytes, requested_by: str
+        self,
+        stats: Stats,
+        *,
+        channel: str,
+        png: bytes,
+        requested_by: str,
+        refused_in: str | None = None,
     ) -> str:
         # One call that can be retried whole: the figures travel as the file's comment.
+        comment = report_blocks.stats_comment(stats, requested_by)
         return await self.upload(
-            channel=channel,
+            channel=await self._where(channel, requested_by, refused_in),
             filename=report_blocks.stats_filename(stats),
             title=report_blocks.stats_text(stats),
             content=png,
-            comment=report_blocks.stats_comment(stats, requested_by),
+            comment=report_blocks.refused_note(refused_in) + comment if refused_in else comment,
         )
+
+    async def _where(self, channel: str, requested_by: str, refused_in: str | None) -> str:
+        """`channel`, or the requester's direct message with the bot when one refused."""
+        if refused_in is None:
+            return channel
+        opened = await call_slack(self.client.conversations_open(users=requested_by))
+        return str(opened["channel"]["id"])
 
     async def publish_home(self, facts: HomeFacts) -> None:
         await call_slack(

@@ -159,6 +159,25 @@ async def migrate(store: Store, migrations: Sequence[Migration] | None = None) -
     return applied_now
 
 
+async def unapplied(store: Store) -> list[str]:
+    """The migrations this code has and the database lacks, found without changing anything
+    (for the commands that only read); SchemaMismatch for a database holding one this code
+    does not know. The database must have the bookkeeping table."""
+    async with store.transaction() as tx:
+        rows = await tx.fetchall("SELECT version, name FROM schema_migrations")
+    applied = {int(row["version"]): str(row["name"]) for row in rows}
+    known = {m.version: m for m in available_migrations()}
+    unknown = sorted(v for v in applied if v not in known)
+    if unknown:
+        newest = max(known, default=0)
+        raise SchemaMismatch(
+            f"the database has migration {unknown[-1]:04d}_{applied[unknown[-1]]}, which this "
+            f"version of chatops-bot does not know (it knows up to {newest:04d}): it was "
+            "migrated by another version. Run that version (or a newer one)."
+        )
+    return [m.label for v, m in sorted(known.items()) if v not in applied]
+
+
 async def pending_migrations(store: Store) -> list[str]:
     async with store.transaction() as tx:
         done = await _applied(tx)

@@ -21,6 +21,7 @@ import pytest
 from bot.console.workspace import SlackDouble
 from bot.escalation import ReminderKind
 from bot.models import Incident
+from bot.paging.http import Breaker
 from bot.refs import Person
 from bot.reminders import ReminderStatus
 from bot.slack import blocks
@@ -29,6 +30,7 @@ from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, policy_with, posts, reply
 from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
 from tests.paging_doubles import Answer, OpsgenieDouble, PagerDutyDouble, PdOnCall
+from tests.waiting import until
 
 ROUTING_KEY = "R0UTINGKEY0123456789abcdef012345"  # 32 characters, as PagerDuty's are
 PD_API_KEY = "pd-rest-key-u+xyzzy-0123"
@@ -329,9 +331,56 @@ async def test_a_provider_outage_delays_the_page_and_never_doubles_it(paging: Pa
     assert kinds.count("paging_recovered") == 1
 
 
+class Monotonic:
+    """A monotonic clock the test moves: the breaker's cooldown without waiting it out."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_provider_that_stops_answering_is_waited_for_once_not_at_every_call(
+    paging: Paging,
+) -> None:
+    """PagerDuty takes connections and never answers. The outbox delivers one effect at a
+    time, so every call that waited out its timeout held up every Slack message of every
+    incident: the trigger, each retry of it, and each page's on-call lookup in turn."""
+    harness, pd = paging.harness, paging.pd
+    assert harness.services.paging is not None
+    clock = Monotonic()
+    breaker = Breaker(monotonic=clock)
+    for pager in harness.services.paging.pagers.values():
+        pager.timeout, pager.breaker = 0.5, breaker  # type: ignore[attr-defined]
+    pd.hang()
+    incident = await declare(harness, "declare P1 Login fails")
+    second = await declare(harness, "declare P1 Search fails")
+    channel = incident.channel_id or ""
+
+    def told(incident: Incident, words: str) -> bool:
+        posted = posts(harness, incident.channel_id or "")
+        return any(words in str(c.params.get("text")) for c in posted)
+
+    async def settled_with(words: str) -> bool:
+        await harness.settle()
+        return told(incident, words) and told(second, words)
+
+    await until(lambda: settled_with("PagerDuty could not be reached"), "both outages told")
+    # One request waited out its timeout; every later call (the second trigger, the on-call
+    # lookups, the retries) failed at once instead of waiting too.
+    assert pd.paths == ["POST /v2/enqueue"]
+    assert dm_texts(harness, "U0ONCALL") and channel
+
+    pd.answer_again()
+    clock.now += 31  # the cooldown has passed: the next call goes through
+    await until(lambda: settled_with("PagerDuty answers again"), "both pages", timeout=20)
+    assert pd.actions(incident.id) == ["trigger"] and pd.actions(second.id) == ["trigger"]
+
+
 async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> None:
     harness = paging.harness
-    response = await harness.command("P1", command="/oncall")
+    response = await harness.command("", command="/oncall")
     assert response.status == 200
     [answer] = await harness.replies()
     text = str(answer["text"])
@@ -345,6 +394,25 @@ async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> No
     await harness.command("P1", command="/oncall")
     [answer] = await harness.replies()
     assert "PagerDuty could not be reached, so the levels below stand" in str(answer["text"])
+
+
+async def test_oncall_says_which_severities_page_each_services_on_call(paging: Paging) -> None:
+    """P1's first level names PagerDuty, P2's Opsgenie. `/oncall P1` said Opsgenie's on-call
+    was "paged with the first level" too: whoever read it expected Omar to be woken for a
+    P1, and nobody would have been, and it asked Opsgenie for nothing it needed."""
+    harness = paging.harness
+    await harness.command("P1", command="/oncall")
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert "On call now at PagerDuty: <@U0JANE>; paged with the first level of P1" in text
+    assert "Opsgenie" not in text and "U0OMAR" not in text
+    assert not any("on-calls" in path for path in paging.og.paths)
+
+    await harness.command("", command="/oncall")
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert "On call now at PagerDuty: <@U0JANE>; paged with the first level of P1" in text
+    assert "On call now at Opsgenie: <@U0OMAR>; paged with the first level of P2" in text
 
 
 async def test_ids_from_a_signed_webhook_never_steer_a_request_and_are_logged_clipped(

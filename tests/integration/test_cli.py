@@ -17,18 +17,21 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import psycopg
 import pytest
 
+from bot import audit
 from bot.audit import AuditLog, AuditRecord
 from bot.clock import SystemClock
 from bot.console.workspace import SlackDouble
 from bot.policy import load_policy
 from bot.slack.requests import SlackRequestSender, slash_command_body
 from bot.store import create_store, migrate
+from bot.store.migrate import available_migrations, pending_migrations
 from tests.processes import listening_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -269,6 +272,16 @@ async def test_audit_export_and_verify_detects_an_edited_row(
         _cli, "audit", "export", "--incident", "INC-20260101-002", cwd=tmp_path, env=env
     )
     assert [json.loads(line)["seq"] for line in only_one.stdout.splitlines()] == [3]
+    # Typed as people type it: the same entries, not an empty export that reads as "none".
+    lower = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "inc-20260101-002", cwd=tmp_path, env=env
+    )
+    assert [json.loads(line)["seq"] for line in lower.stdout.splitlines()] == [3]
+    malformed = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "20260101-002", cwd=tmp_path, env=env
+    )
+    assert malformed.returncode == 1 and malformed.stdout == ""
+    assert "IDs look like INC-20261127-001" in malformed.stderr
 
     verified = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -278,6 +291,48 @@ async def test_audit_export_and_verify_detects_an_edited_row(
     broken = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert broken.returncode == 1
     assert "entry 2" in broken.stdout and "altered" in broken.stdout, broken.stdout
+
+
+async def test_audit_export_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`chatops-bot audit export | head` printed a BrokenPipeError traceback, and the export's
+    snapshot, left open, failed again on the closed database as the program ended."""
+    database_url = f"sqlite:///{tmp_path}/audit.db"
+    store = create_store(database_url)
+    await store.open()
+    try:
+        await migrate(store)
+        async with store.transaction() as tx:  # well past a pipe's buffer as JSON lines
+            for n in range(3000):
+                record = AuditRecord(
+                    actor="U0ALICE",
+                    action="incident.note",
+                    target="-",
+                    outcome="ok",
+                    args={"n": n, "note": "x" * 200},
+                )
+                await audit.append(tx, datetime.now(UTC), record)
+    finally:
+        await store.close()
+    env = _env(tmp_path, DATABASE_URL=database_url)
+
+    def export_first_line() -> tuple[str, int, str]:
+        process = subprocess.Popen(
+            [_entry_point(), "audit", "export"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        first = process.stdout.readline()
+        process.stdout.close()  # the reader has what it wanted
+        errors = process.stderr.read()
+        return first, process.wait(timeout=60), errors
+
+    first, status, errors = await asyncio.to_thread(export_first_line)
+    assert json.loads(first)["seq"] == 1
+    assert (status, errors) == (141, "")
 
 
 async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_url: str) -> None:
@@ -333,6 +388,29 @@ def test_reading_commands_refuse_a_database_the_bot_never_used(
         assert "names a database chatops-bot has never used" in line, line
         assert "OK" not in result.stdout
     assert not missing.exists() and not missing.parent.exists()
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["report", "INC-1"], ["stats"]])
+async def test_reading_commands_never_migrate_the_database(
+    tmp_path: Path, database_url: str, command: list[str]
+) -> None:
+    """`audit`, `report` and `stats` only read, says the README, yet they applied every
+    pending migration: an operator's newer CLI migrated production under the older bot,
+    which then refused to start ("migrated by a newer version") at its next restart."""
+    store = create_store(database_url)
+    await store.open()
+    try:
+        await migrate(store, available_migrations()[:-1])  # the bot one version behind
+        newest = available_migrations()[-1].label
+        env = _env(tmp_path, DATABASE_URL=database_url)
+        result = await asyncio.to_thread(_cli, *command, cwd=tmp_path, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        [line] = result.stderr.splitlines()
+        assert f"lacks 1 migration(s) of this version of chatops-bot ({newest})" in line
+        assert "changed nothing" in line and "`chatops-bot migrate`" in line
+        assert await pending_migrations(store) == [newest]  # left as it was
+    finally:
+        await store.close()
 
 
 def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database_url: str) -> None:
@@ -571,6 +649,7 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     from bot.clock import FakeClock
     from bot.incidents.schemas import DeclareIncident
     from bot.models import Actor, Severity
+    from bot.remediation import recovery_storage
     from bot.services import build_services
     from bot.slack.notifier import SlackNotifier
 
@@ -590,6 +669,12 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
         )
         clock.advance(minutes=12)
         await services.incidents.acknowledge(incident.id, alice)
+        # Automatic recovery restarted a deployment during it: the report's last section.
+        async with services.store.transaction() as tx:
+            restart = await recovery_storage.add_restart(
+                tx, "checkout", "web", clock.now(), "unhealthy", incident.id
+            )
+            await recovery_storage.finish_restart(tx, restart, True, "rolled out", clock.now())
         clock.advance(minutes=48)
         await services.incidents.resolve(incident.id, alice, summary="Rolled back the deploy")
     finally:
@@ -602,6 +687,9 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     assert "| Time to acknowledge | 12 min |" in report.stdout
     assert "| Time to resolve | 1 h |" in report.stdout
     assert "Rolled back the deploy" in report.stdout
+    # The same report as `/incident report` shares: the remediation runs were left out.
+    assert "## Remediation runs" in report.stdout
+    assert "- kubernetes.restart (automatic recovery) on checkout/web" in report.stdout
 
     chart = tmp_path / "chart.png"
     stats = await asyncio.to_thread(
@@ -610,6 +698,14 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     assert stats.returncode == 0, stats.stderr
     assert "P1: 1 incident(s) · MTTA 12 min median · 12 min p90 (n=1)" in stats.stdout
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A chart path that cannot be written: one line naming it, after the figures.
+    nowhere = str(tmp_path / "no-such-dir" / "chart.png")
+    unwritten = await asyncio.to_thread(_cli, "stats", "--chart", nowhere, cwd=tmp_path, env=env)
+    assert unwritten.returncode == 1 and "P1: 1 incident(s)" in unwritten.stdout
+    assert unwritten.stderr.splitlines() == [
+        f"chatops-bot: cannot write the chart to {nowhere}: No such file or directory"
+    ]
 
     unknown = await asyncio.to_thread(_cli, "report", "INC-20200101-001", cwd=tmp_path, env=env)
     assert unknown.returncode == 1 and "There is no incident" in unknown.stderr

@@ -205,6 +205,17 @@ async def test_on_call_is_cached_and_served_stale_when_the_provider_fails(
     down = await fresh.now("opsgenie")
     assert down is not None and not down.reachable and down.users == ()
 
+    # A refusal for good is no outage: the schedule was deleted (or the key revoked), and
+    # whoever it named last is no longer on call. They were paged for every incident since.
+    clock[0] = 200.0
+    del og.schedules["sre"]
+    gone = await resolver.now("opsgenie")
+    assert gone is not None and gone.users == () and not gone.stale and gone.refused
+    assert await resolver.slack_users(["opsgenie"]) == []
+    og.fail_next(Answer(503))  # and a later outage has nothing earlier to fall back on
+    later = await resolver.now("opsgenie")
+    assert later is not None and not later.stale and later.users == ()
+
 
 @pytest.mark.parametrize("user_id", ["../../oncalls?x=1", "..", "P1%2F..", "PJANE01/../x", ""])
 async def test_an_id_from_outside_never_leaves_its_path_segment(

@@ -10,18 +10,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 from slack_sdk.models.views import View
 
 from bot.home.service import HOME
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Severity
+from bot.policy import parse_policy
 from bot.reminders import ReminderStatus
 from bot.reports import markdown
 from bot.reports.chart import build_figure, render_png, week_labels
-from bot.reports.forms import PostmortemInput
+from bot.reports.forms import PostmortemInput, parse_postmortem_form
 from bot.reports.models import NewActionItem
 from bot.slack.home import home_view
-from tests.escalation_env import ALICE, BOB, FRIDAY_2PM, Env, start_env, stop_env
+from tests.escalation_env import (
+    ALICE,
+    BOB,
+    FRIDAY_2PM,
+    MATRIX_POLICY,
+    Env,
+    start_env,
+    stop_env,
+)
 
 MIN = 60
 HOUR = 3600
@@ -111,6 +121,37 @@ async def test_every_figure_on_a_fake_clock(env: Env) -> None:
     assert facts.first_acknowledged_at == p3.declared_at + timedelta(hours=66)
 
 
+async def test_reopening_keeps_a_missed_target_and_a_quick_resolution_misses_none(
+    env: Env,
+) -> None:
+    """Two wrong figures of old: a P1 acknowledged late, resolved and reopened read 'met'
+    (its targets moved to the reopening, the first ack measured against them), and a P2
+    resolved in 5 minutes with no acknowledgement counted as an acknowledgement breach."""
+    late = await _incident(env, "P1", "Late ack", 45 * MIN, 1 * HOUR)
+    env.clock.advance(hours=3)
+    await env.services.incidents.reopen(late.id, ALICE, reason="back again")
+    env.clock.advance(minutes=5)
+    await env.services.incidents.acknowledge(late.id, ALICE)
+    await env.services.incidents.resolve(late.id, ALICE, summary="fixed for good")
+    # Resolved for good 4 h 5 min after declaration: its 4 h resolve target was missed.
+    quick = await _incident(env, "P2", "False alarm", None, 5 * MIN)
+    env.clock.advance(days=1)
+
+    rows = {row.severity: row for row in (await env.services.reports.stats(30)).by_severity}
+    assert (rows[Severity.P1].ack_breaches, rows[Severity.P1].resolve_breaches) == (1, 1)
+    assert (rows[Severity.P2].ack_breaches, rows[Severity.P2].resolve_breaches) == (0, 0)
+    _, text = await env.services.reports.report_markdown(late.id)
+    declared = late.declared_at
+    assert (
+        f"| Acknowledged | {markdown.when(declared + timedelta(minutes=45))}"
+        f" (target {markdown.when(declared + timedelta(minutes=30))}: missed) |"
+    ) in text
+    assert f"(target {markdown.when(declared + timedelta(hours=4))}: missed) |" in text
+    _, text = await env.services.reports.report_markdown(quick.id)
+    due = markdown.when(quick.declared_at + timedelta(hours=2))
+    assert f"| Acknowledged | not acknowledged: resolved first (target {due}: met) |" in text
+
+
 async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -> None:
     incident = await _incident(env, "P2", "Checkout <!channel> 502", 5 * MIN, None)
     due = env.clock.now() + timedelta(days=3)
@@ -145,6 +186,63 @@ async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -
     assert uploaded.channels == [env.services.policy.announce_channel]
     # The comment escapes what the user typed: no @channel ping.
     assert "<!channel>" not in complete[0].params["initial_comment"]
+
+
+async def test_html_a_person_typed_stays_text_wherever_the_report_is_rendered(env: Env) -> None:
+    """The report is Markdown that teams paste into wikis and viewers that render raw HTML:
+    a title, impact, root cause or action item holding a tag ran as HTML there."""
+    attack = '<img src=x onerror="alert(1)">'
+    incident = await env.declare("P2", f"Checkout {attack}")
+    await env.services.incidents.resolve(incident.id, ALICE, summary=f"Rolled back {attack}")
+    due = env.clock.now() + timedelta(days=3)
+    await env.services.postmortems.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            root_cause="Pool exhausted\n\n<script>alert(2)</script>\n\n- *a list* of `code`",
+            affected_users=f"EU shoppers\n\n## Forged heading {attack}",
+            lessons="<a href='javascript:alert(3)'>click</a>",
+            action_items=[NewActionItem(f"Add a pool alert {attack}", "U0BOB", due)],
+        ),
+    )
+    _, text = await env.services.reports.report_markdown(incident.id)
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
+    for tag in ("<img", "<script", "<a ", "<h2>Forged"):
+        assert tag not in html
+    # As text: heading, title, affected users, two timeline lines, resolution, action item.
+    assert html.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") == 7
+    # What people write in Markdown is still theirs; the bot's own structure is intact.
+    assert "<li><em>a list</em> of <code>code</code></li>" in html
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [
+        f"## {name}" for name in (*markdown.SECTIONS, "Remediation runs")
+    ]
+
+
+async def test_an_action_items_due_date_is_the_day_its_owner_picked_in_the_teams_zone(
+    database_url: str,
+) -> None:
+    """Due means the end of the picked working day in the team's time zone: 17:00 in Los
+    Angeles is 01:00 UTC the next day, and the report showed that next day."""
+    policy = parse_policy(
+        MATRIX_POLICY.replace("Europe/London", "America/Los_Angeles"), source="<la>"
+    )
+    env = await start_env(database_url, policy=policy)
+    try:
+        incident = await env.declare("P2", "Search slow")
+        form = parse_postmortem_form(
+            {
+                "item_0_text": "Add index check",
+                "item_0_owner": "U0BOB",
+                "item_0_due": "2026-12-10",
+            },
+            calendar=policy.calendar,
+            now=env.clock.now(),
+        )
+        await env.services.postmortems.save_postmortem(incident.id, ALICE, form)
+        _, text = await env.services.reports.report_markdown(incident.id)
+        assert "| Add index check | @U0BOB | 2026-12-10 | open |" in text
+    finally:
+        await stop_env(env)
 
 
 async def test_upload_survives_a_slack_outage(env: Env) -> None:

@@ -33,6 +33,8 @@ class _Double:
         self._inject: deque[Answer] = deque()
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
+        self._answering = asyncio.Event()
+        self._answering.set()
         self.url = ""
 
     def routes(self) -> list[web.RouteDef]:
@@ -41,7 +43,17 @@ class _Double:
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.paths.append(f"{request.method} {request.raw_path}")
+        self._changed.set()
+        await self._answering.wait()  # a hanging service: the connection stays open, silent
         return await handler(request)
+
+    def hang(self) -> None:
+        """Accept requests and answer none of them until `answer_again` (an outage where the
+        provider's load balancer still takes connections)."""
+        self._answering.clear()
+
+    def answer_again(self) -> None:
+        self._answering.set()
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._record])
@@ -54,6 +66,7 @@ class _Double:
         self.url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
+        self._answering.set()  # held requests end before the server does
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
