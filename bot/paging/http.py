@@ -35,9 +35,9 @@ class ProviderError(NotifierError):
 class Breaker:
     """Fail fast while a paging service's host does not answer.
 
-    The outbox delivers one effect at a time, so a call that waits out its timeout (a
-    provider that takes connections and never answers) held up every Slack message of every
-    incident, at every retry, and each page's on-call lookup waited as long. After a call to
+    A call that waits out its timeout (a provider that takes connections and never answers)
+    held up, at every retry, the provider's other calls and each page's on-call lookup (and,
+    before they were delivered apart, every Slack message of every incident). After a call to
     a host gets no answer (or no connection), calls to that host fail at once, retryable,
     for `cooldown` seconds (doubling while it stays silent, up to `longest`); then one call
     goes through to see whether it answers again. Any answer closes it.
@@ -69,6 +69,10 @@ class Breaker:
             )
 
     def silent(self, host: str) -> None:
+        if self._open_until.get(host, 0.0) > self._monotonic():
+            # A call that was under way beside the one that opened it (provider calls are
+            # delivered side by side): the same silence, not a longer one.
+            return
         wait = min(self.longest, self._wait.get(host, self.cooldown / 2) * 2)
         self._wait[host] = wait
         self._open_until[host] = self._monotonic() + wait

@@ -3,6 +3,7 @@ and how each answer becomes a NotifierError (retryable or not, retry_after)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,6 +11,7 @@ import pytest
 
 from bot.errors import NotifierError
 from bot.models import Severity
+from bot.paging.http import Breaker
 from bot.paging.oncall import OnCallResolver
 from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import PagerDutyPager
@@ -237,3 +239,24 @@ async def test_an_id_from_outside_never_leaves_its_path_segment(
         await opsgenie.acknowledge(user_id)
     assert not alias.value.retryable
     assert (pd.paths, og.paths) == ([], [])
+
+
+async def test_calls_that_hang_side_by_side_open_the_breaker_once_not_for_longer(
+    pd: PagerDutyDouble, session: aiohttp.ClientSession
+) -> None:
+    """Provider calls are delivered side by side: a trigger and an on-call lookup both wait
+    on a provider that stopped answering. Each timeout doubled the cooldown, so one silence
+    kept PagerDuty given up on for 60 s, not 30: the pages went out half a minute late."""
+    now = [1000.0]
+    pager = _pagerduty(pd, session, schedule="P0SCHED")
+    pager.timeout, pager.breaker = 0.2, Breaker(monotonic=lambda: now[0])
+    pd.hang()
+    both = await asyncio.gather(
+        pager.trigger(_alert()), pager.oncall_emails(), return_exceptions=True
+    )
+    assert all(isinstance(e, NotifierError) and e.retryable for e in both), both
+    assert len(pd.paths) == 2  # both were under way when it stopped answering
+
+    pd.answer_again()
+    now[0] += 31  # the cooldown of one silence has passed: the next call goes through
+    await pager.trigger(_alert())  # raised "unreachable", given up on for 29 s more
