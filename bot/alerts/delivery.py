@@ -76,7 +76,7 @@ class AlertDelivery:
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         dispatcher.register(POST, self._post)
-        dispatcher.register(DIAGNOSE, self._diagnose)
+        dispatcher.register(DIAGNOSE, self._diagnose, apart=True)  # its checks may hang
 
     async def _post(self, effect: Effect) -> None:
         incident_id = effect.incident

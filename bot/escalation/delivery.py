@@ -71,7 +71,10 @@ class EscalationDelivery:
     def register(self, dispatcher: OutboxDispatcher) -> None:
         """Say how the escalation effects are delivered."""
         dispatcher.register(PAGE_POST, self._deliver_page, on_failure=self._delivery_failed)
-        dispatcher.register(PAGE_FANOUT, self._fan_out, on_failure=self._delivery_failed)
+        # Apart from the Slack posts: it asks a paging service who is on call (bot.outbox).
+        dispatcher.register(
+            PAGE_FANOUT, self._fan_out, on_failure=self._delivery_failed, apart=True
+        )
         dispatcher.register(PAGE_DM, self._deliver_dm, on_failure=self._delivery_failed)
         dispatcher.register(BREACH, self._deliver_breach, on_failure=self._delivery_failed)
         dispatcher.register(REMIND, self._deliver_reminder, on_failure=self._delivery_failed)

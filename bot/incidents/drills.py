@@ -92,7 +92,7 @@ class Drills:
         self.notifier = notifier
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        dispatcher.register(DRILL_CHECKS, self.run_checks)
+        dispatcher.register(DRILL_CHECKS, self.run_checks, apart=True)  # checks may hang
         if self.notifier is not None:
             dispatcher.register(DRILL_REPORT, self.post_report)
 

@@ -44,6 +44,16 @@ Marks wait only while the claims are safe: they are written sooner when a waitin
 claim would run out before the next handler could time out, and when the dispatcher stops
 (bot/outbox/completions.py). A retry or a failure is written on its own.
 
+Apart. The kinds registered `apart` (calls to paging services, a page's on-call look-up, an
+alert's or a drill's checks: handlers that post nothing to Slack and call something that may
+be slow or hang) are claimed by a loop of their own, one effect per lane at a time, and each is
+delivered in a task of its own, `apart_concurrency` (8) at a time, that nobody waits for
+(bot/outbox/apart.py): a provider that never answers holds up its own lane, not the Slack
+posts, which keep `concurrency` 1 and their order. A lane may hold both: an effect of the
+other loop's kinds holds back the lane's later effects as one in flight does, so the lane
+keeps its order, and each loop kicks the other once it delivered something. Claims are the
+same for both, so each effect is still delivered once, by one process.
+
 Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
 after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
 `prune_interval`; an undone effect is never deleted. Nothing reads a delivered row: what later

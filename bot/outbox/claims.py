@@ -17,21 +17,22 @@ one claimed after a gap is given back in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from bot.clock import utc_from_timestamp
 from bot.outbox.queue import PLACE, UNDONE, Effect
 from bot.store import Row, Store, Tx, skip_locked
 
 # Each undone effect with its turn in its lane and how many effects up to and including it
-# are not free to take (not yet due, or claimed by a claim that has not run out). A lane's
-# run is its effects with none of those before them; an effect without a lane keeps no order,
-# so it is free whenever it is itself (those share one partition: their turns only order them).
+# are not free to take (not yet due, claimed by a claim that has not run out, or of a kind
+# another of this process' loops delivers, `{kinds}`). A lane's run is its effects with none
+# of those before them; an effect without a lane keeps no order, so it is free whenever it is
+# itself (those share one partition: their turns only order them).
 _RUNS = (
     "SELECT id, lane FROM (SELECT id, lane, place, held,"
     " ROW_NUMBER() OVER lane_order AS turn, SUM(held) OVER lane_order AS held_so_far"
     f" FROM (SELECT id, lane, {PLACE} AS place,"
-    " CASE WHEN available_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)"
+    " CASE WHEN available_at <= ? AND (claimed_until IS NULL OR claimed_until < ?){kinds}"
     f" THEN 0 ELSE 1 END AS held FROM outbox WHERE {UNDONE}) undone"
     " WINDOW lane_order AS (PARTITION BY lane ORDER BY place, id ROWS UNBOUNDED PRECEDING)) r"
     " WHERE (held_so_far = 0 AND turn <= ?) OR (lane IS NULL AND held = 0)"
@@ -40,11 +41,29 @@ _RUNS = (
 
 
 async def claim_runs(
-    tx: Tx, now: float, claimed_until: float, batch_size: int, run_length: int
+    tx: Tx,
+    now: float,
+    claimed_until: float,
+    batch_size: int,
+    run_length: int,
+    apart: Sequence[str] = (),
+    *,
+    of_apart: bool = False,
 ) -> list[Effect]:
     """Claim up to `batch_size` due effects, in runs of up to `run_length` per lane, until
-    `claimed_until`; returned in delivery order (by turn, then place)."""
-    picked = await tx.fetchall(_RUNS, (now, now, run_length, batch_size))
+    `claimed_until`; returned in delivery order (by turn, then place).
+
+    Only effects of the kinds in `apart` when `of_apart`, else only the others (two loops
+    deliver them, bot.outbox.dispatcher): an effect of the other loop's kinds holds back the
+    later effects of its lane as one in flight does, so a lane keeps its order across both."""
+    kinds = ""
+    if apart:
+        kinds = f" AND kind {'' if of_apart else 'NOT '}IN ({', '.join('?' * len(apart))})"
+    elif of_apart:
+        return []
+    picked = await tx.fetchall(
+        _RUNS.replace("{kinds}", kinds), (now, now, *apart, run_length, batch_size)
+    )
     if not picked:
         return []
     ids = [int(row["id"]) for row in picked]

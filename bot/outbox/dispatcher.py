@@ -14,6 +14,7 @@ from bot import logs, metrics
 from bot.background import BackgroundLoop, jitter
 from bot.clock import Clock
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
+from bot.outbox.apart import ApartDeliveries
 from bot.outbox.claims import claim_runs, release
 from bot.outbox.completions import Completions
 from bot.outbox.queue import (
@@ -69,6 +70,9 @@ class OutboxDispatcher:
         # Slack allows (429s in tests/e2e/test_slack_pace.py with 8), and announcements of
         # different incidents would reach the channel out of the order they were declared.
         concurrency: int = 1,
+        # Deliveries at once of the kinds registered `apart` (bot.outbox.apart): no Slack post
+        # among them, so no channel's pace or order to keep.
+        apart_concurrency: int = 8,
         keep_delivered: timedelta = KEEP_DELIVERED,
         keep_failed: timedelta = KEEP_FAILED,
         prune_interval: timedelta = PRUNE_INTERVAL,
@@ -94,6 +98,12 @@ class OutboxDispatcher:
         self._handlers: dict[str, EffectHandler] = {}
         self._on_failure: dict[str, FailureHandler] = {}
         self._loop = BackgroundLoop("outbox-dispatcher", self._round, interval=poll_interval)
+        claim_apart = lambda n: self._claim(n, 1, apart=True)  # noqa: E731
+        self.apart = ApartDeliveries(
+            apart_concurrency, claim_apart, self._delivered, self.completions, self.kick
+        )
+        apart_round = lambda: self._round(apart=True)  # noqa: E731
+        self._apart_loop = BackgroundLoop("outbox-apart", apart_round, interval=poll_interval)
         self._idle = asyncio.Event()
         self._idle.set()
         self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
@@ -101,41 +111,72 @@ class OutboxDispatcher:
         self.prune_runs = 0  # how many times prune() has run (tests wait on it)
 
     def register(
-        self, kind: str, handler: EffectHandler, on_failure: FailureHandler | None = None
+        self,
+        kind: str,
+        handler: EffectHandler,
+        on_failure: FailureHandler | None = None,
+        *,
+        apart: bool = False,
     ) -> None:
-        """Say how effects of `kind` are delivered (and what to do if they never can be)."""
+        """Say how effects of `kind` are delivered (and what to do if they never can be);
+        `apart`: beside the Slack posts, never holding them up (bot.outbox.apart), for a
+        handler that posts nothing to Slack and calls something that may hang."""
         self._handlers[kind] = handler
         if on_failure is not None:
             self._on_failure[kind] = on_failure
+        if apart:
+            self.apart.add(kind)
 
     def kick(self) -> None:
         """Deliver now rather than at the next poll (called after a commit)."""
         self._loop.kick()
+        self._apart_loop.kick()
 
     def start(self) -> None:
         self._loop.start()
+        self._apart_loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
+        await self._apart_loop.stop()
+        await self.apart.stop()
 
-    async def _round(self) -> None:
+    async def _round(self, apart: bool = False) -> None:
         try:
-            await self.deliver_due()
+            if apart:
+                await self.apart.start()  # not waiting for them: each one kicks when done
+                return
+            await self._deliver_due()
             await self._prune_if_due()
         except (StoreUnavailable, StoreBusy):
             metrics.STORE_ERRORS.inc()
             raise
 
-    async def _claim(self) -> list[Effect]:
-        """Claim due effects in runs: each lane's next ones that nothing earlier holds back."""
+    async def _claim(self, batch_size: int, run_length: int, *, apart: bool) -> list[Effect]:
+        """Claim due effects in runs: each lane's next ones that nothing earlier holds back
+        (of the kinds registered `apart`, or of the others)."""
         now = self.clock.now().timestamp()
+        until = now + self.claim_seconds
         async with self.store.transaction() as tx:
             return await claim_runs(
-                tx, now, now + self.claim_seconds, self.batch_size, self.run_length
+                tx, now, until, batch_size, run_length, self.apart.kinds, of_apart=apart
             )
 
     async def deliver_due(self) -> int:
-        """Deliver every effect that is due; return how many were delivered."""
+        """Deliver every effect that is due; return how many were delivered. The kinds
+        registered `apart` go beside the others, both again until neither finds any (one's
+        delivery can free the next effect of a lane in the other)."""
+        if not self.apart.kinds:
+            return await self._deliver_due()
+        delivered = 0
+        while True:
+            counts = await asyncio.gather(self._deliver_due(), self.apart.deliver_due())
+            delivered += sum(counts)
+            if not any(counts):
+                return delivered
+
+    async def _deliver_due(self) -> int:
+        """Deliver every due effect of the kinds not registered `apart`; how many."""
         delivered = 0
         self._rounds += 1
         self._idle.clear()
@@ -143,9 +184,12 @@ class OutboxDispatcher:
             await self.completions.flush()  # left by a round the store failed
             # Delivering a claimed batch frees what comes after it in each lane: claim again
             # until nothing is left to take.
-            while effects := await self._claim():
-                delivered += await self._deliver_batch(effects)
+            while effects := await self._claim(self.batch_size, self.run_length, apart=False):
+                done = await self._deliver_batch(effects)
                 await self.completions.flush()
+                if done and self.apart.kinds:
+                    self._apart_loop.kick()  # their lanes' next effects may be of those kinds
+                delivered += done
         except asyncio.CancelledError:
             # Stopped: what was delivered is marked before the task ends, or a restart
             # would deliver it again.
@@ -222,6 +266,9 @@ class OutboxDispatcher:
         if errors:
             raise errors[0]
         return delivered
+
+    async def _delivered(self, effect: Effect) -> bool:
+        return await self._deliver_member(effect) is not _Outcome.NOT_DELIVERED
 
     async def _deliver_member(self, effect: Effect) -> _Outcome:
         """Deliver one claimed effect (its claim renewed if need be, the marks written first
@@ -372,11 +419,13 @@ class OutboxDispatcher:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             await self._idle.wait()
+            await self.apart.idle.wait()
             if await self.deliver_due():
                 continue
             # The background loop may still be delivering an effect this round could not
             # claim, and that effect may queue follow-ups: wait for it, then look again.
             await self._idle.wait()
+            await self.apart.idle.wait()
             if not await self._due_count():
                 return
             await asyncio.sleep(0.01)  # held by another process: give it a moment

@@ -102,9 +102,10 @@ class PagingService:
             await self._session.close()
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        """Say how provider calls are delivered."""
+        """Say how provider calls are delivered: apart from the Slack posts, so a provider
+        that hangs holds up none of them (bot.outbox)."""
         for kind in (TRIGGER, ACKNOWLEDGE, RESOLVE):
-            dispatcher.register(kind, self._deliver, on_failure=self._failed)
+            dispatcher.register(kind, self._deliver, on_failure=self._failed, apart=True)
 
     # -- paging, from the escalation engine (inside the firing transaction) ---------------
 

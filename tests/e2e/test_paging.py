@@ -367,15 +367,62 @@ async def test_a_provider_that_stops_answering_is_waited_for_once_not_at_every_c
         return told(incident, words) and told(second, words)
 
     await until(lambda: settled_with("PagerDuty could not be reached"), "both outages told")
-    # One request waited out its timeout; every later call (the second trigger, the on-call
-    # lookups, the retries) failed at once instead of waiting too.
-    assert pd.paths == ["POST /v2/enqueue"]
+    # Only the calls under way when it stopped answering (the first trigger, and its on-call
+    # lookup if it ran beside it) waited out their timeout; every later call (the second
+    # trigger, its lookup, the retries) failed at once instead of waiting too.
+    assert pd.paths[0] == "POST /v2/enqueue" and pd.paths.count("POST /v2/enqueue") == 1
+    assert len(pd.paths) == 1 or (len(pd.paths) == 2 and pd.paths[1].startswith("GET /oncalls"))
     assert dm_texts(harness, "U0ONCALL") and channel
 
     pd.answer_again()
     clock.now += 31  # the cooldown has passed: the next call goes through
     await until(lambda: settled_with("PagerDuty answers again"), "both pages", timeout=20)
     assert pd.actions(incident.id) == ["trigger"] and pd.actions(second.id) == ["trigger"]
+
+
+async def test_a_provider_that_hangs_holds_up_no_other_incidents_slack_messages(
+    paging: Paging,
+) -> None:
+    """PagerDuty takes connections and never answers. The outbox delivered one effect at a
+    time, so while its call waited (10 s, each time the breaker let one through) every other
+    incident's announcement and pages by DM waited too. Provider calls and on-call look-ups
+    are now delivered apart: the next incident is announced while the call still hangs."""
+    harness, pd = paging.harness, paging.pd
+    assert harness.services.paging is not None
+    for pager in harness.services.paging.pagers.values():
+        pager.timeout = 19.0  # type: ignore[attr-defined]  # longer than the test's waits
+    announcements = harness.services.policy.announce_channel
+    pd.hang()
+    await reply(harness, "declare P1 Login fails")  # pages PagerDuty: its call hangs
+    [hanging] = await harness.services.incidents.list(open_only=False)
+    await pd.wait_until(lambda: "POST /v2/enqueue" in pd.paths, what="the trigger, held")
+
+    await reply(harness, "declare P2 Exports fail")  # pages Opsgenie, which answers
+    second = next(
+        i for i in await harness.services.incidents.list(open_only=False) if i.id != hanging.id
+    )
+
+    def announced() -> bool:
+        return any(second.id in str(c.params) for c in posts(harness, announcements))
+
+    await until(announced, "the second incident's announcement while PagerDuty hangs")
+    await until(lambda: any(second.id in t for t in dm_texts(harness, "U0OMAR")), "its DM")
+    # Not after the call gave up: it is still in its first attempt, unanswered.
+    async with harness.store.transaction() as tx:
+        trigger = await tx.fetchone(
+            "SELECT * FROM outbox WHERE kind = 'paging.trigger' AND lane = ?",
+            (f"{hanging.id}/pagerduty",),
+        )
+    assert trigger is not None and trigger["last_error"] is None
+    assert trigger["delivered_at"] is None and trigger["claimed_until"] is not None
+
+    # PagerDuty answers the held call: paged once, nothing to tell of an outage.
+    pd.answer_again()
+    await harness.settle()
+    assert pd.actions(hanging.id) == ["trigger"] and pd.incidents[hanging.id].triggers == 1
+    assert any(hanging.id in t for t in dm_texts(harness, "U0JANE"))  # its on-call look-up
+    kinds = [e.kind for e in await harness.services.incidents.timeline(hanging.id)]
+    assert "paging_failed" not in kinds
 
 
 async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> None:
