@@ -44,6 +44,7 @@ class ApartDeliveries:
         self._completions = completions
         self._kick = kick
         self._running: set[asyncio.Task[bool]] = set()
+        self._starting = asyncio.Lock()  # the loop's round and a drain: never over the limit
 
     def add(self, kind: str) -> None:
         self.kinds = tuple(sorted({*self.kinds, kind}))
@@ -51,15 +52,16 @@ class ApartDeliveries:
     async def start(self) -> set[asyncio.Task[bool]]:
         """Claim as many due effects as slots are free and start delivering each; returns
         their tasks."""
-        free = self.concurrency - len(self._running)
-        if not self.kinds or free <= 0:
-            return set()
         started: set[asyncio.Task[bool]] = set()
-        for effect in await self._claim(free):
-            task = asyncio.create_task(self._one(effect), name=f"outbox-apart-{effect.id}")
-            task.add_done_callback(self._ended)
-            started.add(task)
-        self._running |= started
+        async with self._starting:
+            free = self.concurrency - len(self._running)
+            if not self.kinds or free <= 0:
+                return started
+            for effect in await self._claim(free):
+                task = asyncio.create_task(self._one(effect), name=f"outbox-apart-{effect.id}")
+                task.add_done_callback(self._ended)
+                started.add(task)
+            self._running |= started
         if self._running:
             self.idle.clear()
         return started
