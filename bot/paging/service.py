@@ -9,9 +9,10 @@ heard from when someone acknowledges there.
   person's, and is not echoed back to the same provider.
 - Nothing lost, nothing twice: each call is an outbox effect (retried on 429, 5xx and
   network errors; the incident ID as dedup key/alias makes a repeat harmless). A provider's
-  calls keep their own order in a lane of their own (`lane`), so an outage of PagerDuty
-  never holds up the incident's Slack messages; the outage is told once in the incident
-  channel, and when the provider answers again.
+  calls keep their own order in a lane of their own (`lane`), delivered apart from the Slack
+  posts (bot.outbox.apart), so an outage of PagerDuty, even one that never answers, holds up
+  no Slack message; the outage is told once in the incident channel, and when the provider
+  answers again.
 """
 
 from __future__ import annotations
