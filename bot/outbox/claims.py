@@ -54,7 +54,7 @@ async def claim_runs(
     `claimed_until`; returned in delivery order (by turn, then place).
 
     Only effects of the kinds in `apart` when `of_apart`, else only the others (two loops
-    deliver them, bot.outbox.dispatcher): an effect of the other loop's kinds holds back the
+    deliver them, bot.outbox.apart): an effect of the other loop's kinds holds back the
     later effects of its lane as one in flight does, so a lane keeps its order across both."""
     kinds = ""
     if apart:
