@@ -27,6 +27,7 @@ from bot.errors import (
     StoreUnavailable,
     UsageError,
 )
+from bot.http_errors import UNREACHABLE
 from bot.incidents.parsing import check_command, parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
@@ -125,6 +126,11 @@ async def open_form(
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
         await respond(text=error_text.form_failed(form, error), response_type="ephemeral")
+        return None
+    except UNREACHABLE as exc:
+        # No answer (a timeout, a dropped connection): the form may or may not be open.
+        log.warning("views.open for the %s form got no answer: %r", form, exc)
+        await respond(text=error_text.form_unanswered(form), response_type="ephemeral")
         return None
     return dict(opened["view"])
 

@@ -134,6 +134,12 @@ def form_failed(form: str, error: str) -> str:
     return f"I could not open the {name} (`{escape_mrkdwn(error)}`). {instead}"
 
 
+def form_unanswered(form: str) -> str:
+    """A modal whose opening Slack never answered: it may have opened, or not."""
+    name, instead = _FORMS[form]
+    return f"Slack did not answer when I opened the {name}. If it did not open: {instead}"
+
+
 def unknown_button() -> str:
     return (
         "That button is not one this version of the bot knows (on an older message, perhaps),"
