@@ -287,13 +287,17 @@ class OutboxDispatcher:
         except TimeoutError:
             await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
             return False
+        except (StoreUnavailable, StoreBusy) as exc:
+            # The database out of reach or overloaded under the handler: an outage of the far
+            # side like Slack's, retried for as long, never given up after a few attempts.
+            log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
+            code = "store_busy" if isinstance(exc, StoreBusy) else "store_unavailable"
+            await self._not_delivered(effect, NotifierError(str(exc), error_code=code))
+            return False
         except Exception as exc:
-            # Not a failure the handler knew about (a bug, the store gone): tried again
-            # after the back-off, never left to wait out its claim.
-            if isinstance(exc, StoreUnavailable | StoreBusy):
-                log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
-            else:
-                log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
+            # Not a failure the handler knew about (a bug): tried again after the back-off,
+            # never left to wait out its claim, `max_attempts` times.
+            log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
             error = NotifierError(type(exc).__name__, error_code="internal_error")
             await self._not_delivered(effect, error, unexpected=True)
             return False
