@@ -61,10 +61,11 @@ def step_failed(incident: Incident, step: str, target: str | None, error: str) -
     what = " ".join(what.split())  # no double space when there is no target
     advice = ERROR_ADVICE.get(error, "")
     if step in WAR_ROOM_STEPS and error in SLACK_FAILING:
-        advice = (
-            "Slack kept failing; the pages went to the announcement channel. Run"
-            f" `/incident warroom {incident.id}` once Slack answers again."
-        )
+        # Only a room never made sends its pages elsewhere; the other steps' pages went to it.
+        failing = "Slack kept failing"
+        if step == "create_war_room":
+            failing += "; the pages went to the announcement channel"
+        advice = f"{failing}. Run `/incident warroom {incident.id}` once Slack answers again."
     elif step in WAR_ROOM_STEPS:
         advice = f"{advice} Fix it, then run `/incident warroom {incident.id}`.".strip()
     return (

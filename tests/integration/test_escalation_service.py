@@ -339,6 +339,31 @@ async def test_a_war_room_slack_keeps_failing_to_create_holds_the_pages_a_minute
     assert incident is not None and incident.channel_id is not None
 
 
+async def test_a_war_room_set_up_step_slack_keeps_failing_holds_the_pages_a_minute_only(
+    env: Env,
+) -> None:
+    # pins.add answers 500 on and on (everything else works): the declaration's pages, which
+    # wait behind the war room's set-up, waited behind the pin for up to 24 hours: nobody
+    # was paged. Now the pin is given up after a minute, like the room's creation, and the
+    # report does not claim the pages went to the announcement channel (they went to the
+    # room, which exists).
+    env.double.http_error("pins.add", 500, times=1000)
+    incident = await env.declare("P1")
+    stored = await env.services.incidents.get(incident.id)
+    assert stored is not None and stored.channel_id is not None
+    for _ in range(6):  # the pin's tries 2 to 6, about a minute
+        await env.step(seconds=30)
+    [page] = env.posts("Escalation level 1")
+    assert page.params["channel"] == stored.channel_id
+    (dm,) = env.posts("You are paged (escalation level 1)")
+    assert f"Join <#{stored.channel_id}>" in str(dm.params["text"])
+    [told] = env.posts("could not pin its summary")
+    text = str(told.params["text"])
+    assert told.params["channel"] == stored.channel_id and "announcement channel" not in text
+    assert "Slack kept failing" in text and f"`/incident warroom {incident.id}`" in text
+    assert "notification_failed" in await env.timeline_kinds(incident)
+
+
 async def test_a_war_room_that_waited_its_turn_is_not_given_up_on_its_first_failure(
     env: Env,
 ) -> None:
