@@ -9,6 +9,8 @@ doubling up to 5 min; Retry-After when the far side gives one) for up to `give_u
 (channel_not_found, missing scope) after telling the effect's failure handler. Rows are
 claimed atomically, so several bot processes can run dispatchers on one store and each
 effect is delivered by one of them.
+A dispatcher that stops claims nothing more and lets the deliveries under way finish (up
+to the handler timeout): one cut off mid-call would be made again by the next process.
 
 Order. Effects are queued in lanes, and the effects of one lane are delivered one at a time,
 in the order they were queued: an effect is delivered only when no earlier effect of its lane

@@ -4,6 +4,7 @@ kinds, retries, gives up, and prunes (the invariants are in bot.outbox's docstri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -97,6 +98,7 @@ class OutboxDispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
+        self.stopping = False  # stop() called: no more claims
         self._next_prune: datetime | None = None
         self.prune_runs = 0  # how many times prune() has run (tests wait on it)
 
@@ -113,9 +115,16 @@ class OutboxDispatcher:
         self._loop.kick()
 
     def start(self) -> None:
+        self.stopping = False
         self._loop.start()
 
     async def stop(self) -> None:
+        """Stop delivering (SIGTERM): nothing more is claimed, and the deliveries under way
+        run to their end, for up to `handler_timeout`: one cut off mid-call (Slack had the
+        message) would be made again by the next process, a second post or page."""
+        self.stopping = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=self.handler_timeout)
         await self._loop.stop()
 
     async def _round(self) -> None:
@@ -143,7 +152,7 @@ class OutboxDispatcher:
             await self.completions.flush()  # left by a round the store failed
             # Delivering a claimed batch frees what comes after it in each lane: claim again
             # until nothing is left to take.
-            while effects := await self._claim():
+            while not self.stopping and (effects := await self._claim()):
                 delivered += await self._deliver_batch(effects)
                 await self.completions.flush()
         except asyncio.CancelledError:
@@ -192,6 +201,8 @@ class OutboxDispatcher:
 
         try:
             for wave in waves:
+                if self.stopping:
+                    break  # the rest is given back untried, below
                 now = [e for e in wave if (e.id if e.lane is None else e.lane) not in stopped]
                 outcomes = await asyncio.gather(*(one(e) for e in now), return_exceptions=True)
                 if self.completions.writes_waiting:
