@@ -32,12 +32,14 @@ ADOPT_CLOCK_SKEW = timedelta(minutes=10)
 # holds for the set-up steps that follow it (invites, summary card, pin, topic): the pages
 # queued at the declaration wait behind them too.
 CREATE_ATTEMPTS = 6
+# Slack's pace, not an outage: a 429 ("ratelimited"), or chat.postMessage's own limit.
+_PACE = {"ratelimited", "rate_limited"}
 
 
 def given_up(effect: Effect, exc: NotifierError) -> NotifierError | None:
     """The failure for good that ends a war-room set-up step Slack has kept failing for
     CREATE_ATTEMPTS tries (an outage, not a rate limit), or None: try it again."""
-    outage = exc.retryable and exc.error_code != "ratelimited"
+    outage = exc.retryable and exc.error_code not in _PACE
     if not outage or effect.attempts < CREATE_ATTEMPTS:
         return None
     code = exc.error_code or "slack_unreachable"  # a timeout, a dropped connection

@@ -13,6 +13,7 @@ import pytest
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
 from bot.escalation import EscalationService, ReminderKind
 from bot.incidents.changes import IncidentChanges
+from bot.incidents.naming import war_room_name
 from bot.models import Actor, IncidentRole, Severity, Status
 from bot.outbox import OutboxDispatcher
 from bot.policy import parse_policy
@@ -390,6 +391,19 @@ async def test_a_war_room_slack_rate_limits_for_minutes_is_waited_for(env: Env) 
     assert env.posts("could not create its war room") == []
     (dm,) = env.posts("You are paged (escalation level 1)")
     assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
+
+
+async def test_a_war_room_summary_slack_rate_limits_for_minutes_is_waited_for(env: Env) -> None:
+    # chat.postMessage's own limit ("rate_limited", HTTP 200, no Retry-After) is Slack's
+    # pace too: the summary card is not given up as an outage after a minute of it.
+    room = war_room_name("INC-20261127-001", "Checkout down")
+    env.double.fail("chat.postMessage", "rate_limited", times=7, channel=room)
+    incident = await env.declare("P1")
+    for _ in range(10):  # the back-off's 2 to 128 s, past CREATE_ATTEMPTS tries
+        await env.step(seconds=60)
+    incident = await env.services.incidents.get(incident.id)
+    assert incident is not None and incident.summary_ts is not None
+    assert env.posts("could not post its summary") == []
 
 
 async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(
