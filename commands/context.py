@@ -21,6 +21,7 @@ from bot.errors import (
     Conflict,
     DuplicateRequest,
     NotFound,
+    NotifierError,
     PermissionDenied,
     StoreBusy,
     StoreError,
@@ -369,6 +370,11 @@ async def run_command(
         await ctx.reply(str(exc))
     except DuplicateRequest:
         await ctx.reply(error_text.duplicate_request())
+    except NotifierError as exc:
+        # Slack failed a call the command needed (a user group to check who may act): said
+        # as Slack's failure, never as a refusal or a fault of ours.
+        log.warning("Slack failed during %s: %s", action, exc)
+        await _failed(ctx, error_text.slack_unanswered(exc.error_code), read_only)
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
         await _failed(ctx, error_text.store_unavailable(), read_only)

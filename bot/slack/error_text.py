@@ -88,6 +88,15 @@ def store_busy() -> str:
     )
 
 
+def slack_unanswered(error_code: str) -> str:
+    # Slack failed a call the command needed (a user group's members, say): not a refusal.
+    why = f" (`{escape_mrkdwn(error_code)}`)" if error_code else ""
+    return (
+        f":warning: Slack did not answer me{why}, so nothing was changed."
+        " Please try again in a moment."
+    )
+
+
 def done_unconfirmed() -> str:
     # The change committed; something after it failed (the answer itself, a later step).
     return (
