@@ -136,6 +136,21 @@ async def test_a_page_naming_people_queues_its_dms_and_a_group_is_fanned_out(
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
 
 
+async def test_a_page_pages_its_people_at_once_while_slack_cannot_list_its_user_group(
+    any_env: Env,
+) -> None:
+    # Level 2 names U0ENGLEAD and S0SRE. usergroups.users.list answered 500: the whole
+    # fan-out was retried, and U0ENGLEAD, named in person, got no DM until Slack listed the
+    # group (up to 24 hours). Now the person is paged at once and the group when it reads.
+    env = any_env
+    await env.declare("P1")
+    env.double.http_error("usergroups.users.list", 500)  # then it lists the group again
+    await env.step(minutes=30)
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1}
+    await env.step(seconds=5)  # past the first back-off
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
+
+
 async def test_a_page_dm_does_not_wait_for_the_incident_channels_messages(any_env: Env) -> None:
     env = any_env
     # The announcement channel answers 500 for a while: the P2's announcement, which carries
