@@ -84,19 +84,27 @@ class Permissions:
         self, actor: Actor, allowed: Iterable[str], *, empty_means_everyone: bool
     ) -> bool:
         """True when `actor` is one of `allowed` (users and user groups). "Everyone" is
-        everyone of the bot's own organisation: not an external user of a shared channel."""
+        everyone of the bot's own organisation: not an external user of a shared channel.
+        NotifierError (retryable) when only a group Slack failed to list could allow them; a
+        group Slack refuses for good (deleted) allows nobody."""
         allowed = list(allowed)
         if not allowed:
             return empty_means_everyone and not actor.external
         if actor.user_id in allowed:
             return True
+        unanswered: NotifierError | None = None
         for target in allowed:
             if is_group(target):
                 try:
                     if actor.user_id in await self.directory.group_members(target):
                         return True
-                except NotifierError:
-                    log.warning("could not read user group %s; treating as not a member", target)
+                except NotifierError as exc:
+                    if exc.retryable:  # Slack failing: whether they are in it is unknown
+                        unanswered = unanswered or exc
+                    log.warning("could not read user group %s: %s", target, exc)
+        if unanswered is not None:
+            # "Not allowed" would be a guess, and a wrong one for a member: say Slack failed.
+            raise unanswered
         return False
 
 

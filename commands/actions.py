@@ -18,9 +18,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ChatOpsError
+from bot.http_errors import UNREACHABLE
 from bot.incidents.queries import well_formed_id
 from bot.services import Services
-from bot.slack import blocks, modals, templates
+from bot.slack import blocks, error_text, modals, templates
 from commands.context import (
     CommandContext,
     action_value,
@@ -114,5 +115,10 @@ def register(app: AsyncApp, services: Services) -> None:
             view = modals.message_modal("Post an update", str(exc))
         try:
             await client.views_update(view_id=view_id, view=view)
-        except SlackApiError:
-            log.exception("could not fill in the update form for %s", incident_id)
+        except (SlackApiError, *UNREACHABLE) as exc:
+            # The form is left "loading": say so, and what to do instead.
+            log.warning("could not fill in the update form for %s: %r", incident_id, exc)
+            response = exc.response if isinstance(exc, SlackApiError) else None
+            error = str(response.get("error", "")) if response is not None else ""
+            text = error_text.form_failed("update", error or "slack_unreachable")
+            await respond(text=text, response_type="ephemeral")

@@ -21,12 +21,14 @@ from bot.errors import (
     Conflict,
     DuplicateRequest,
     NotFound,
+    NotifierError,
     PermissionDenied,
     StoreBusy,
     StoreError,
     StoreUnavailable,
     UsageError,
 )
+from bot.http_errors import UNREACHABLE
 from bot.incidents.parsing import check_command, parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
@@ -125,6 +127,11 @@ async def open_form(
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
         await respond(text=error_text.form_failed(form, error), response_type="ephemeral")
+        return None
+    except UNREACHABLE as exc:
+        # No answer (a timeout, a dropped connection): the form may or may not be open.
+        log.warning("views.open for the %s form got no answer: %r", form, exc)
+        await respond(text=error_text.form_unanswered(form), response_type="ephemeral")
         return None
     return dict(opened["view"])
 
@@ -363,6 +370,11 @@ async def run_command(
         await ctx.reply(str(exc))
     except DuplicateRequest:
         await ctx.reply(error_text.duplicate_request())
+    except NotifierError as exc:
+        # Slack failed a call the command needed (a user group to check who may act): said
+        # as Slack's failure, never as a refusal or a fault of ours.
+        log.warning("Slack failed during %s: %s", action, exc)
+        await _failed(ctx, error_text.slack_unanswered(exc.error_code), read_only)
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
         await _failed(ctx, error_text.store_unavailable(), read_only)

@@ -12,12 +12,14 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import refs
 from bot.alerts import storage
 from bot.alerts.service import DIAGNOSE, POST
 from bot.alerts.storage import StoredAlert
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
-from bot.errors import ChatOpsError
+from bot.errors import ChatOpsError, NotifierError
+from bot.incidents import journal
 from bot.incidents import storage as incident_storage
 from bot.incidents.effects import incident_channel
 from bot.models import SYSTEM, Incident
@@ -75,8 +77,30 @@ class AlertDelivery:
         self.diagnostics = diagnostics
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
-        dispatcher.register(POST, self._post)
+        dispatcher.register(POST, self._post, on_failure=self._unposted)
         dispatcher.register(DIAGNOSE, self._diagnose, apart=True)  # its checks may hang
+
+    async def _unposted(self, effect: Effect, error: NotifierError) -> None:
+        """Slack refused a batch's message for good (the war room archived, the bot removed
+        from it): on the timeline and in the audit log, as every failed notification is,
+        rather than the alerts it told of passing unseen and unrecorded."""
+        async with self.store.transaction() as tx:
+            incident = await incident_storage.get(tx, effect.incident or "")
+            if incident is None:
+                return
+            channel = incident_channel(incident, self.policy)
+            code = error.error_code or str(error)
+            await journal.record(
+                tx,
+                self.clock.now(),
+                incident.id,
+                actor=SYSTEM.user_id,
+                kind="notification_failed",
+                text=refs.text("Alerts message in ", refs.Channel(channel), f" failed: {code}"),
+                action="alerts.post",
+                args={"channel": channel, "batch": effect.payload.get("batch")},
+                outcome=f"failed: {code}",
+            )
 
     async def _post(self, effect: Effect) -> None:
         incident_id = effect.incident

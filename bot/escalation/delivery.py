@@ -135,6 +135,7 @@ class EscalationDelivery:
             return
         users: list[str] = []
         unreadable: list[tuple[str, NotifierError]] = []
+        unanswered: NotifierError | None = None  # a group Slack failed to list: tried again
         targets = effect.payload["targets"]
         providers = [target for target in targets if target in PROVIDERS]
         if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
@@ -146,13 +147,17 @@ class EscalationDelivery:
                 members = await self.permissions.expand([target])
             except NotifierError as exc:
                 if exc.retryable:
-                    raise  # the outbox tries again later
+                    # The outbox tries again later; the people read so far are paged now,
+                    # not held behind it (a rerun DMs nobody twice).
+                    unanswered = unanswered or exc
+                    continue
                 unreadable.append((target, exc))  # the others are still paged
                 continue
             users.extend(member for member in members if member not in users)
         reminder_id = int(effect.payload["reminder_id"])
         async with self.changes.begin() as change:
-            for group, error in unreadable:
+            # A group that failed for good is recorded once: not on a rerun for another's sake.
+            for group, error in unreadable if unanswered is None else ():
                 code = error.error_code or str(error)
                 await change.record(
                     incident.id,
@@ -170,6 +175,8 @@ class EscalationDelivery:
                     payload = {**effect.payload, "user_id": user_id}
                     dm = Queued(PAGE_DM, payload, lane=dm_lane(user_id))
                     await change.enqueue(incident.id, [dm])
+        if unanswered is not None:
+            raise unanswered
 
     async def _deliver_dm(self, effect: Effect) -> None:
         incident = await self._page_incident(effect)

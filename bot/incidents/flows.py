@@ -12,6 +12,7 @@ import logging
 
 from bot import outbox, refs
 from bot.clock import Clock
+from bot.errors import NotifierError
 from bot.incidents import storage
 from bot.incidents.effects import (
     ANNOUNCE,
@@ -26,7 +27,7 @@ from bot.incidents.effects import (
 )
 from bot.incidents.failures import FailureReports
 from bot.incidents.flow_steps import FlowSteps, edit_card
-from bot.incidents.war_room import WarRoom
+from bot.incidents.war_room import WarRoom, given_up, set_up_step
 from bot.models import SYSTEM, Incident, Severity
 from bot.notify import MessageRef, Notifier
 from bot.outbox import Effect, OutboxDispatcher
@@ -76,9 +77,11 @@ class IncidentFlows:
         failed = self.failures.step_failed
         dispatcher.register(ANNOUNCE, self.announce, on_failure=self.failures.announce_failed)
         dispatcher.register(WAR_ROOM, self.rooms.war_room, on_failure=failed)
-        dispatcher.register(INVITE, self.rooms.invite, on_failure=failed)
-        dispatcher.register(SUMMARY, self.rooms.summary, on_failure=failed)
-        dispatcher.register(PIN, self.rooms.pin, on_failure=failed)
+        # The pages queued at a declaration wait behind the war room's set-up: a step Slack
+        # keeps failing is given up after a minute (`/incident warroom` runs it again).
+        dispatcher.register(INVITE, set_up_step(self.rooms.invite), on_failure=failed)
+        dispatcher.register(SUMMARY, set_up_step(self.rooms.summary), on_failure=failed)
+        dispatcher.register(PIN, set_up_step(self.rooms.pin), on_failure=failed)
         dispatcher.register(POST_UPDATE, self.post_update, on_failure=failed)
         dispatcher.register(NOTICE, self.notice, on_failure=failed)
         dispatcher.register(REFRESH, self.refresh, on_failure=failed)
@@ -144,6 +147,17 @@ class IncidentFlows:
 
     async def refresh(self, effect: Effect) -> None:
         """Edit the summary and the announcement in place; set the war room's topic."""
+        if effect.payload.get("kind") != "war_room":
+            await self._refresh(effect)
+            return
+        try:  # the war room's set-up: the declaration's pages wait behind it
+            await self._refresh(effect)
+        except NotifierError as exc:
+            if (final := given_up(effect, exc)) is None:
+                raise
+            raise final from exc
+
+    async def _refresh(self, effect: Effect) -> None:
         if await self._superseded(effect):
             return
         found = await self.steps.incident_with_escalation(effect)

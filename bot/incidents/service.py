@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, DuplicateRequest, PermissionDenied, StoreError
+from bot.errors import Conflict, DuplicateRequest, NotifierError, PermissionDenied, StoreError
 from bot.incidents import storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
 from bot.incidents.changes import Change, IncidentChange, Queued
@@ -196,15 +196,24 @@ class IncidentService(TimelineChanges):
         return Outcome(after)
 
     async def _may_acknowledge(self, actor: Actor, incident_id: str) -> bool:
-        if actor.is_system or await self.permissions.allows(actor, "responders"):
+        if actor.is_system:
             return True
+        unanswered: NotifierError | None = None  # a user group Slack did not list
+        try:
+            if await self.permissions.allows(actor, "responders"):
+                return True
+        except NotifierError as exc:
+            unanswered = exc
         # A page's Acknowledge button must work for the person it woke up: whoever the
         # severity's levels name, or a page reached by direct message (a paging service's
         # on-call person, a user group's member when it was paged).
         incident = await self.get(incident_id)
         paged = [t for level in self.policy.levels(incident.severity) for t in level.slack_targets]
-        if await self.permissions.listed(actor, paged, empty_means_everyone=False):
-            return True
+        try:
+            if await self.permissions.listed(actor, paged, empty_means_everyone=False):
+                return True
+        except NotifierError as exc:
+            unanswered = unanswered or exc
         async with self.store.autocommit() as db:
             row = await db.fetchone(
                 "SELECT 1 AS paged FROM page_recipients JOIN reminders"
@@ -212,6 +221,8 @@ class IncidentService(TimelineChanges):
                 " WHERE reminders.incident_id = ? AND page_recipients.user_id = ? LIMIT 1",
                 (incident.id, actor.user_id),
             )
+        if row is None and unanswered is not None:
+            raise unanswered
         return row is not None
 
     async def update_status(

@@ -16,7 +16,7 @@ from bot.incidents.flow_steps import FlowSteps, edit_card
 from bot.incidents.naming import MAX_ATTEMPTS, war_room_name
 from bot.models import SYSTEM, Incident
 from bot.notify import MessageRef, Notifier
-from bot.outbox import Effect
+from bot.outbox import Effect, EffectHandler
 from bot.permissions import Permissions
 from bot.policy import Policy
 
@@ -28,8 +28,36 @@ ADOPT_CLOCK_SKEW = timedelta(minutes=10)
 # rate limits do not count): the outbox's back-off between them (2, 4, 8, 16, 32 s) makes it
 # about a minute of failures, however long the room waited for its turn first. Then its
 # creation fails for good, the pages that wait for it go out naming the announcement
-# channel, and `/incident warroom` tries again. Else nobody was paged for hours.
+# channel, and `/incident warroom` tries again. Else nobody was paged for hours. The same
+# holds for the set-up steps that follow it (invites, summary card, pin, topic): the pages
+# queued at the declaration wait behind them too.
 CREATE_ATTEMPTS = 6
+# Slack's pace, not an outage: a 429 ("ratelimited"), or chat.postMessage's own limit.
+_PACE = {"ratelimited", "rate_limited"}
+
+
+def given_up(effect: Effect, exc: NotifierError) -> NotifierError | None:
+    """The failure for good that ends a war-room set-up step Slack has kept failing for
+    CREATE_ATTEMPTS tries (an outage, not a rate limit), or None: try it again."""
+    outage = exc.retryable and exc.error_code not in _PACE
+    if not outage or effect.attempts < CREATE_ATTEMPTS:
+        return None
+    code = exc.error_code or "slack_unreachable"  # a timeout, a dropped connection
+    return NotifierError(str(exc), error_code=code, retryable=False)
+
+
+def set_up_step(handler: EffectHandler) -> EffectHandler:
+    """`handler`, a war-room set-up step, given up after a minute of Slack failing it."""
+
+    async def step(effect: Effect) -> None:
+        try:
+            await handler(effect)
+        except NotifierError as exc:
+            if (final := given_up(effect, exc)) is None:
+                raise
+            raise final from exc
+
+    return step
 
 
 class WarRoom:
@@ -67,11 +95,9 @@ class WarRoom:
         except NotifierError as exc:
             # A rate limit is Slack working at its pace (a burst of war rooms): it is waited
             # out. An outage is not, past CREATE_ATTEMPTS.
-            outage = exc.retryable and exc.error_code != "ratelimited"
-            if not outage or effect.attempts < CREATE_ATTEMPTS:
+            if (final := given_up(effect, exc)) is None:
                 raise
-            code = exc.error_code or "slack_unreachable"  # a timeout, a dropped connection
-            raise NotifierError(str(exc), error_code=code, retryable=False) from exc
+            raise final from exc
         now = self.clock.now()
         async with self.store.transaction() as tx:
             stored = await tx.execute(

@@ -3,11 +3,14 @@
 A service enqueues an effect (`kind` + JSON payload) in the same transaction as the state
 change, so a Slack outage or a crash between commit and delivery loses nothing: the
 dispatcher delivers pending effects, retries what failed for a transient reason (429, 5xx,
-network) with a short back-off (2 s, doubling up to 5 min; Retry-After when the far side
-gives one) for up to `give_up_after` (24 h), and gives up on permanent errors
+network, the database out of reach or busy under a handler) with a short back-off (2 s,
+doubling up to 5 min; Retry-After when the far side gives one) for up to `give_up_after`
+(24 h), and gives up on permanent errors
 (channel_not_found, missing scope) after telling the effect's failure handler. Rows are
 claimed atomically, so several bot processes can run dispatchers on one store and each
 effect is delivered by one of them.
+A dispatcher that stops claims nothing more and lets the deliveries under way finish (up
+to the handler timeout): one cut off mid-call would be made again by the next process.
 
 Order. Effects are queued in lanes, and the effects of one lane are delivered one at a time,
 in the order they were queued: an effect is delivered only when no earlier effect of its lane

@@ -4,6 +4,7 @@ kinds, retries, gives up, and prunes (the invariants are in bot.outbox's docstri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -107,6 +108,7 @@ class OutboxDispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
+        self.stopping = False  # stop() called: no more claims
         self._next_prune: datetime | None = None
         self.prune_runs = 0  # how many times prune() has run (tests wait on it)
 
@@ -133,10 +135,21 @@ class OutboxDispatcher:
         self._apart_loop.kick()
 
     def start(self) -> None:
+        self.stopping = False
         self._loop.start()
         self._apart_loop.start()
 
     async def stop(self) -> None:
+        """Stop delivering (SIGTERM): nothing more is claimed, and the deliveries under way
+        run to their end, for up to `handler_timeout`: one cut off mid-call (Slack had the
+        message) would be made again by the next process, a second post or page."""
+        self.stopping = True
+        with contextlib.suppress(TimeoutError):
+            # The deliveries apart too (a provider's trigger cut off would be made again).
+            await asyncio.wait_for(
+                asyncio.gather(self._idle.wait(), self.apart.idle.wait()),
+                timeout=self.handler_timeout,
+            )
         await self._loop.stop()
         await self._apart_loop.stop()
         await self.apart.stop()
@@ -144,7 +157,8 @@ class OutboxDispatcher:
     async def _round(self, apart: bool = False) -> None:
         try:
             if apart:
-                await self.apart.start()  # not waiting for them: each one kicks when done
+                if not self.stopping:
+                    await self.apart.start()  # not waiting for them: each one kicks when done
                 return
             await self._deliver_due()
             await self._prune_if_due()
@@ -184,7 +198,9 @@ class OutboxDispatcher:
             await self.completions.flush()  # left by a round the store failed
             # Delivering a claimed batch frees what comes after it in each lane: claim again
             # until nothing is left to take.
-            while effects := await self._claim(self.batch_size, self.run_length, apart=False):
+            while not self.stopping and (
+                effects := await self._claim(self.batch_size, self.run_length, apart=False)
+            ):
                 done = await self._deliver_batch(effects)
                 await self.completions.flush()
                 if done and self.apart.kinds:
@@ -236,6 +252,8 @@ class OutboxDispatcher:
 
         try:
             for wave in waves:
+                if self.stopping:
+                    break  # the rest is given back untried, below
                 now = [e for e in wave if (e.id if e.lane is None else e.lane) not in stopped]
                 outcomes = await asyncio.gather(*(one(e) for e in now), return_exceptions=True)
                 if self.completions.writes_waiting:
@@ -334,13 +352,17 @@ class OutboxDispatcher:
         except TimeoutError:
             await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
             return False
+        except (StoreUnavailable, StoreBusy) as exc:
+            # The database out of reach or overloaded under the handler: an outage of the far
+            # side like Slack's, retried for as long, never given up after a few attempts.
+            log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
+            code = "store_busy" if isinstance(exc, StoreBusy) else "store_unavailable"
+            await self._not_delivered(effect, NotifierError(str(exc), error_code=code))
+            return False
         except Exception as exc:
-            # Not a failure the handler knew about (a bug, the store gone): tried again
-            # after the back-off, never left to wait out its claim.
-            if isinstance(exc, StoreUnavailable | StoreBusy):
-                log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
-            else:
-                log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
+            # Not a failure the handler knew about (a bug): tried again after the back-off,
+            # never left to wait out its claim, `max_attempts` times.
+            log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
             error = NotifierError(type(exc).__name__, error_code="internal_error")
             await self._not_delivered(effect, error, unexpected=True)
             return False

@@ -61,10 +61,11 @@ def step_failed(incident: Incident, step: str, target: str | None, error: str) -
     what = " ".join(what.split())  # no double space when there is no target
     advice = ERROR_ADVICE.get(error, "")
     if step in WAR_ROOM_STEPS and error in SLACK_FAILING:
-        advice = (
-            "Slack kept failing; the pages went to the announcement channel. Run"
-            f" `/incident warroom {incident.id}` once Slack answers again."
-        )
+        # Only a room never made sends its pages elsewhere; the other steps' pages went to it.
+        failing = "Slack kept failing"
+        if step == "create_war_room":
+            failing += "; the pages went to the announcement channel"
+        advice = f"{failing}. Run `/incident warroom {incident.id}` once Slack answers again."
     elif step in WAR_ROOM_STEPS:
         advice = f"{advice} Fix it, then run `/incident warroom {incident.id}`.".strip()
     return (
@@ -84,6 +85,15 @@ def store_busy() -> str:
     return (
         ":hourglass: I'm handling more requests than my database can take right now and "
         "yours waited too long, so nothing was changed. Please try again in a minute."
+    )
+
+
+def slack_unanswered(error_code: str) -> str:
+    # Slack failed a call the command needed (a user group's members, say): not a refusal.
+    why = f" (`{escape_mrkdwn(error_code)}`)" if error_code else ""
+    return (
+        f":warning: Slack did not answer me{why}, so nothing was changed."
+        " Please try again in a moment."
     )
 
 
@@ -132,6 +142,12 @@ def form_failed(form: str, error: str) -> str:
     """A modal that Slack would not open: which one, why, and what to do instead."""
     name, instead = _FORMS[form]
     return f"I could not open the {name} (`{escape_mrkdwn(error)}`). {instead}"
+
+
+def form_unanswered(form: str) -> str:
+    """A modal whose opening Slack never answered: it may have opened, or not."""
+    name, instead = _FORMS[form]
+    return f"Slack did not answer when I opened the {name}. If it did not open: {instead}"
 
 
 def unknown_button() -> str:

@@ -7,12 +7,14 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bot import outbox
 from bot.clock import FakeClock
 from bot.errors import NotifierError
 from bot.outbox import Effect, OutboxDispatcher
 from bot.store import Store
+from bot.store.sqlite import SqliteStore
 from tests.contract.outbox_rows import NOW, last_id, outbox_row, queued
 
 
@@ -112,6 +114,45 @@ async def test_a_handler_that_raises_is_retried_after_the_back_off_not_its_claim
     clock.advance(seconds=2.4)
     await dispatcher.deliver_due()
     assert delivered == ["other incident", "buggy"]
+
+
+async def test_a_database_outage_under_a_handler_delays_an_effect_and_never_fails_it(
+    store: Store, tmp_path: Path
+) -> None:
+    # A handler that met the database down (or too busy) was counted as a bug of ours and
+    # its effect failed for good after `max_attempts` tries: a notification already
+    # accepted, lost to a database outage, and its failure reported as Slack's.
+    clock = FakeClock(NOW)
+    dispatcher = OutboxDispatcher(store, clock, max_attempts=2)
+    where = tmp_path / "data"
+    where.write_text("a file where the database's directory belongs: it cannot open")
+    delivered: list[int] = []
+    failures: list[str] = []
+
+    async def handler(effect: Effect) -> None:
+        reader = SqliteStore(f"sqlite:///{where}/chatops.db")  # StoreUnavailable while down
+        try:
+            await reader.open()
+            delivered.append(effect.attempts)
+        finally:
+            await reader.close()
+
+    async def on_failure(effect: Effect, error: NotifierError) -> None:
+        failures.append(error.error_code)
+
+    dispatcher.register("post", handler, on_failure=on_failure)
+    effect_id = await queued(store, "post", {}, "INC-1")
+    for _ in range(5):  # more attempts than max_attempts
+        await dispatcher.deliver_due()
+        row = await outbox_row(store, effect_id)
+        assert row["failed_at"] is None and row["delivered_at"] is None
+        clock.advance(seconds=300)  # past the longest back-off
+    assert failures == [] and "cannot open SQLite database" in row["last_error"]
+    where.unlink()
+    where.mkdir()  # the database is back
+    await dispatcher.deliver_due()
+    assert delivered == [6] and failures == []
+    assert (await outbox_row(store, effect_id))["delivered_at"] is not None
 
 
 async def test_a_rate_limit_waits_its_retry_after_and_costs_no_attempt(store: Store) -> None:

@@ -492,3 +492,25 @@ async def test_a_later_start_seen_only_resolved_ends_the_earlier_occurrence(
     [incident] = await alerts.incidents()
     after = await alerts.harness.services.incidents.get(incident.id)
     assert after.current_status.startswith("Alerts: every alert has cleared (1 resolved)")
+
+
+async def test_alerts_slack_refuses_to_post_are_on_the_timeline_not_dropped_unseen(
+    alerts: Alerts,
+) -> None:
+    # The war room archived under a running incident: the next alert's message failed for
+    # good and nothing anywhere said so (every other failed notification is on the timeline).
+    first = alert("HighErrorRate", "checkout")
+    await alerts.send(first)
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    incident = await alerts.harness.services.incidents.get(incident.id)
+    room = incident.channel_id
+    assert room is not None
+    alerts.harness.double.fail("chat.postMessage", "is_archived", channel=room)
+    await alerts.send(first, alert("HighLatency", "checkout", severity="warning"))
+    await _settled(alerts)
+    events = await alerts.harness.services.incidents.timeline(incident.id)
+    [failed] = [e for e in events if e.kind == "notification_failed"]
+    assert failed.text == f"Alerts message in #{room} failed: is_archived"
+    entries = [e async for e in alerts.harness.services.audit.entries(incident_id=incident.id)]
+    assert [e.outcome for e in entries if e.action == "alerts.post"] == ["failed: is_archived"]

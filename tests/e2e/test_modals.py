@@ -268,3 +268,41 @@ async def test_the_form_names_a_service_typed_twice_in_two_cases_once(
     await harness.settle()
     [incident] = await harness.services.incidents.list()
     assert incident.services == ("web", "checkout")
+
+
+async def test_a_declaration_form_whose_opening_slack_never_answers_is_told_not_dropped(
+    harness: BotHarness,
+) -> None:
+    # views.open's answer lost (twice: slack_sdk retries a dropped connection once): the
+    # error escaped the listener as a traceback and the person was told nothing at all.
+    harness.double.lose_reply("views.open", times=2)
+    await harness.command("declare", channel_id="C0GENERAL", trigger_id=new_trigger_id())
+    [answer] = await harness.replies()
+    assert answer["text"] == (
+        "Slack did not answer when I opened the declaration form. If it did not open:"
+        " Declare with `/incident declare &lt;P0|P1|P2|P3&gt; &lt;title&gt;` instead."
+    )
+    assert await harness.services.incidents.list() == []
+
+
+async def test_an_update_form_slack_cannot_fill_in_is_said_not_left_loading(
+    harness: BotHarness,
+) -> None:
+    # views.update failed (here its answer lost twice): the form stayed "Loading" for good,
+    # the failure went to the log as a traceback, and the person was told nothing.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await harness.settle()
+    summary = pinned_summary(harness, room)
+    harness.double.lose_reply("views.update", times=2)
+    await harness.click(
+        blocks.UPDATE_ACTION,
+        message=summary,
+        channel_id=room,
+        user_id="U0ONCALL",
+        message_ts=summary["ts"],
+    )
+    [answer] = await harness.replies()
+    assert answer["text"] == (
+        "I could not open the update form (`slack_unreachable`). Use `/incident update` instead."
+    )

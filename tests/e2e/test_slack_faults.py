@@ -5,7 +5,7 @@ written, each once, with one bot process or two sharing PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import ANNOUNCE, posts, reply
 from tests.escalation_env import policy_without_paging
 from tests.harness import BotHarness
+from tests.waiting import until
 
 
 async def _outbox_rows(harness: BotHarness, kind: str) -> list[dict[str, Any]]:
@@ -169,3 +170,35 @@ async def test_a_war_room_under_runs_of_429s_gets_its_set_up_then_its_updates_ea
     ]
     assert slack.pins(room)[0]["ts"] == posts(first, room)[0].response["ts"]
     assert len(slack.calls_to("conversations.create")) == 1
+
+
+async def test_a_bot_stopped_while_slack_takes_a_post_finishes_it_and_the_next_one_never_repeats_it(
+    make_harness: HarnessFactory,
+) -> None:
+    # SIGTERM (bot.stop) while chat.postMessage was on its way: the delivery was cancelled
+    # mid-call, after Slack had made the post, so it was never marked done and the bot that
+    # took over posted the announcement a second time.
+    first = await make_harness("sqlite")
+    held = first.double.hold_reply("chat.postMessage")
+    await first.command("declare P3 Disk full on db-2")
+    [posted] = await first.double.wait_for("chat.postMessage")
+    stopping = asyncio.create_task(first.bot.stop())
+    dispatcher = first.services.dispatcher
+    await until(
+        lambda: stopping.done() or getattr(dispatcher, "stopping", False), "the bot stopping"
+    )
+    held.set()  # Slack answers now
+    await stopping
+    # The next bot, once any claim of the first has run out.
+    later = FakeClock(datetime.now(UTC) + timedelta(minutes=10))
+    second = await make_harness(
+        database_url=first.bot.settings.DATABASE_URL, double=first.double, clock=later
+    )
+    await second.services.dispatcher.drain()
+    announced = [
+        c
+        for c in first.double.calls
+        if c.method == "chat.postMessage" and c.params["channel"] == posted.params["channel"]
+    ]
+    assert [c.params["text"] for c in announced] == [posted.params["text"]]
+    assert await second.services.dispatcher.pending_count() == 0

@@ -17,12 +17,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from bot.console.workspace import SlackDouble
 from bot.errors import StoreUnavailable
 from bot.incidents.changes import IncidentChange
+from bot.incidents.schemas import DeclareIncident
+from bot.models import SYSTEM, Severity, Status
+from bot.policy import load_policy
 from bot.slack import error_text
 from bot.store import Tx
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import ANNOUNCE, count
+from tests.e2e.incident_helpers import ANNOUNCE, count, reply
+from tests.harness import BOT_TOKEN, openapi_spec
 
 pytestmark = pytest.mark.postgres
 
@@ -173,3 +178,37 @@ async def test_a_declaration_lost_before_its_commit_changed_nothing_and_says_so(
     [answer] = await harness.replies(timeout=15)
     assert answer["text"] == error_text.store_unavailable()
     assert await count(harness, "incidents") == 0
+
+
+async def test_a_responder_slack_cannot_confirm_is_told_slack_failed_not_that_they_may_not(
+    make_harness: HarnessFactory,
+) -> None:
+    # responders: [S0SRE]. usergroups.users.list answered 429 (its tier allows 20 a minute)
+    # and a member of the group was told ":no_entry: Only responders may change incidents."
+    # and the refusal audited: a false claim, at the moment they needed the bot.
+    policy = load_policy(None)
+    roles = policy.roles.model_copy(update={"responders": ["S0SRE"]})
+    policy = policy.model_copy(update={"roles": roles})
+    double = SlackDouble(
+        bot_token=BOT_TOKEN, openapi_spec=openapi_spec(), usergroups={"S0SRE": ["U0SRE1"]}
+    )
+    harness = await make_harness("sqlite", policy=policy, double=double)
+    incident = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P3, title="Disk full"), SYSTEM
+    )
+    double.rate_limit("usergroups.users.list", retry_after=1)
+    answer = await reply(
+        harness, f"update {incident.id} monitoring Fix rolled out", user_id="U0SRE1"
+    )
+    assert answer == error_text.slack_unanswered("ratelimited")
+    stored = await harness.services.incidents.get(incident.id)
+    assert stored.status is Status.INVESTIGATING
+    # Slack answering again, the same person may.
+    answer = await reply(
+        harness, f"update {incident.id} monitoring Fix rolled out", user_id="U0SRE1"
+    )
+    assert "Only responders" not in answer
+    assert (await harness.services.incidents.get(incident.id)).status is Status.MONITORING
+    # Someone who is not in the group is still refused, Slack answering or not.
+    answer = await reply(harness, f"update {incident.id} resolved Done", user_id="U0MALLORY")
+    assert answer.startswith(":no_entry: Only responders may change incidents.")

@@ -13,6 +13,7 @@ import pytest
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
 from bot.escalation import EscalationService, ReminderKind
 from bot.incidents.changes import IncidentChanges
+from bot.incidents.naming import war_room_name
 from bot.models import Actor, IncidentRole, Severity, Status
 from bot.outbox import OutboxDispatcher
 from bot.policy import parse_policy
@@ -133,6 +134,21 @@ async def test_a_page_naming_people_queues_its_dms_and_a_group_is_fanned_out(
     assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
     assert await env.step(minutes=1) == 0
     assert env.dms("You are paged (escalation level 1)") == {"U0ONCALL": 1}
+
+
+async def test_a_page_pages_its_people_at_once_while_slack_cannot_list_its_user_group(
+    any_env: Env,
+) -> None:
+    # Level 2 names U0ENGLEAD and S0SRE. usergroups.users.list answered 500: the whole
+    # fan-out was retried, and U0ENGLEAD, named in person, got no DM until Slack listed the
+    # group (up to 24 hours). Now the person is paged at once and the group when it reads.
+    env = any_env
+    await env.declare("P1")
+    env.double.http_error("usergroups.users.list", 500)  # then it lists the group again
+    await env.step(minutes=30)
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1}
+    await env.step(seconds=5)  # past the first back-off
+    assert env.dms("escalation level 2") == {"U0ENGLEAD": 1, "U0SRE1": 1, "U0SRE2": 1}
 
 
 async def test_a_page_dm_does_not_wait_for_the_incident_channels_messages(any_env: Env) -> None:
@@ -339,6 +355,31 @@ async def test_a_war_room_slack_keeps_failing_to_create_holds_the_pages_a_minute
     assert incident is not None and incident.channel_id is not None
 
 
+async def test_a_war_room_set_up_step_slack_keeps_failing_holds_the_pages_a_minute_only(
+    env: Env,
+) -> None:
+    # pins.add answers 500 on and on (everything else works): the declaration's pages, which
+    # wait behind the war room's set-up, waited behind the pin for up to 24 hours: nobody
+    # was paged. Now the pin is given up after a minute, like the room's creation, and the
+    # report does not claim the pages went to the announcement channel (they went to the
+    # room, which exists).
+    env.double.http_error("pins.add", 500, times=1000)
+    incident = await env.declare("P1")
+    stored = await env.services.incidents.get(incident.id)
+    assert stored is not None and stored.channel_id is not None
+    for _ in range(6):  # the pin's tries 2 to 6, about a minute
+        await env.step(seconds=30)
+    [page] = env.posts("Escalation level 1")
+    assert page.params["channel"] == stored.channel_id
+    (dm,) = env.posts("You are paged (escalation level 1)")
+    assert f"Join <#{stored.channel_id}>" in str(dm.params["text"])
+    [told] = env.posts("could not pin its summary")
+    text = str(told.params["text"])
+    assert told.params["channel"] == stored.channel_id and "announcement channel" not in text
+    assert "Slack kept failing" in text and f"`/incident warroom {incident.id}`" in text
+    assert "notification_failed" in await env.timeline_kinds(incident)
+
+
 async def test_a_war_room_that_waited_its_turn_is_not_given_up_on_its_first_failure(
     env: Env,
 ) -> None:
@@ -365,6 +406,19 @@ async def test_a_war_room_slack_rate_limits_for_minutes_is_waited_for(env: Env) 
     assert env.posts("could not create its war room") == []
     (dm,) = env.posts("You are paged (escalation level 1)")
     assert f"Join <#{incident.channel_id}>" in str(dm.params["text"])
+
+
+async def test_a_war_room_summary_slack_rate_limits_for_minutes_is_waited_for(env: Env) -> None:
+    # chat.postMessage's own limit ("rate_limited", HTTP 200, no Retry-After) is Slack's
+    # pace too: the summary card is not given up as an outage after a minute of it.
+    room = war_room_name("INC-20261127-001", "Checkout down")
+    env.double.fail("chat.postMessage", "rate_limited", times=7, channel=room)
+    incident = await env.declare("P1")
+    for _ in range(10):  # the back-off's 2 to 128 s, past CREATE_ATTEMPTS tries
+        await env.step(seconds=60)
+    incident = await env.services.incidents.get(incident.id)
+    assert incident is not None and incident.summary_ts is not None
+    assert env.posts("could not post its summary") == []
 
 
 async def test_a_page_dm_held_up_past_an_ack_and_a_reopening_is_withdrawn(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from bot.console.workspace.state import WorkspaceState
 
 @dataclass
 class Injection:
-    kind: str  # "fail" | "rate_limit" | "http_error" | "lose_reply"
+    kind: str  # "fail" | "rate_limit" | "http_error" | "lose_reply" | "hold_reply"
     remaining: int
     error: str = ""
     retry_after: int = 1
@@ -25,6 +26,7 @@ class Injection:
     body: str | None = None
     content_type: str = "text/plain"
     channel: str | None = None  # only calls about this channel (ID or name); None: any
+    gate: asyncio.Event = field(default_factory=asyncio.Event)  # hold_reply: answer once set
 
 
 class Faults:
@@ -86,6 +88,15 @@ class Faults:
         of answering: the caller cannot tell whether the call happened (a reply lost to a
         network fault or a timeout)."""
         self._injections[method].append(Injection("lose_reply", times, channel=channel))
+
+    def hold_reply(
+        self, method: str, times: int = 1, *, channel: str | None = None
+    ) -> asyncio.Event:
+        """Carry out the next `times` calls to `method` (recorded at once), then answer them
+        only once the returned event is set: Slack slow to answer a call it has made."""
+        injection = Injection("hold_reply", times, channel=channel)
+        self._injections[method].append(injection)
+        return injection.gate
 
     def outage(self, seconds: float, *, retry_after: int = 1) -> None:
         """For the next `seconds`, answer every Web API call with HTTP 429 (Retry-After) and

@@ -44,7 +44,8 @@ class WebApi(SocketMode, Faults):
         header_token = _bearer(request.headers.get("Authorization", ""))
         body_token = params.pop("token", None)
         call = RecordedCall(method=method, params=params, time=self._clock())
-        response, lose = self._answer(method, params, header_token or body_token, header_token)
+        response, injection = self._answer(method, params, header_token or body_token, header_token)
+        lose = injection is not None and injection.kind == "lose_reply"
         call.http_status = response.status
         call.response = _recorded_body(response)
         call.reply_lost = lose
@@ -52,17 +53,19 @@ class WebApi(SocketMode, Faults):
         await self._emit(call)
         if lose and request.transport is not None:
             request.transport.abort()  # the work is done; the answer never arrives
+        if injection is not None and injection.kind == "hold_reply":
+            await injection.gate.wait()  # done and recorded; answered when the test says
         return response
 
     def _answer(
         self, method: str, params: dict[str, Any], token: str | None, header_token: str | None
-    ) -> tuple[web.Response, bool]:
-        """The answer to a call, and whether its reply is to be lost (`lose_reply`)."""
+    ) -> tuple[web.Response, Injection | None]:
+        """The answer to a call, and the fault that delays or loses its reply, if any."""
         injection = None
         response = self._respond(method, params, token, header_token)
         if isinstance(response, Injection):
             injection, response = response, self._carry_out(method, params)
-        return response, injection is not None
+        return response, injection
 
     def _respond(
         self, method: str, params: dict[str, Any], token: str | None, header_token: str | None
@@ -84,7 +87,7 @@ class WebApi(SocketMode, Faults):
             if wait is not None:
                 return rate_limited_answer(wait)
         injection = self._take_injection(method, params)
-        if injection is not None and injection.kind == "lose_reply":
+        if injection is not None and injection.kind in ("lose_reply", "hold_reply"):
             return injection
         if injection is not None:
             return self._injected_answer(injection)
