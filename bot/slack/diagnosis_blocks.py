@@ -35,7 +35,11 @@ GRADE_LABEL = {
     Grade.WARN: ":large_yellow_circle: WARN",
     Grade.CRIT: ":red_circle: CRIT",
 }
-USAGE = "`/diagnose <service> [check ...]` (for example `/diagnose checkout postgres redis`)"
+# Escaped: an unescaped `<service>` is a Slack link to "service", and the usage read
+# "/diagnose  [check ...]" (see bot.slack.escape).
+USAGE = escape_mrkdwn(
+    "`/diagnose <service> [check ...]` (for example `/diagnose checkout postgres redis`)"
+)
 
 
 def _clean(text: str) -> str:

@@ -49,12 +49,18 @@ def _people(users: Sequence[str]) -> str:
 def usage(problem: str = "") -> str:
     lines = [problem] if problem else []
     lines.append(
-        "Usage: `/remediate <action> <service> [key=value ...]`, for example"
-        " `/remediate kubernetes.scale checkout replicas=6` or"
-        " `/remediate postgres.terminate_idle_in_transaction orders older_than=30m`."
+        # Escaped: an unescaped `<action>` is a Slack link to "action" (see bot.slack.escape).
+        escape_mrkdwn(
+            "Usage: `/remediate <action> <service> [key=value ...]`, for example"
+            " `/remediate kubernetes.scale checkout replicas=6` or"
+            " `/remediate postgres.terminate_idle_in_transaction orders older_than=30m`."
+        )
     )
     lines.append("Actions:")
-    lines += [f"• `{spec.name}` ({spec.risk.value} risk): {spec.does}" for spec in ACTIONS.values()]
+    lines += [
+        f"• `{spec.name}` ({spec.risk.value} risk): {escape_mrkdwn(spec.does)}"
+        for spec in ACTIONS.values()
+    ]
     return "\n".join(lines)
 
 

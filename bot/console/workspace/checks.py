@@ -8,6 +8,7 @@ payloads, or a test passes while production fails. Each check returns readable p
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -39,6 +40,16 @@ _PLAIN_TEXT_ONLY = {
     "plain_text_input": ("placeholder",),
 }
 
+# What Slack reads as a control sequence in mrkdwn: mentions, channels, broadcasts, user groups,
+# dates and links. Any other `<...>`, or a `<` never closed, is text the bot forgot to escape
+# (`<service>` shows as a link to "service") or a sequence cut in half by a truncation.
+_CONTROL = re.compile(
+    r"(?:@[A-Z0-9]+|#[A-Z0-9]+|!(?:channel|here|everyone|group)|!subteam\^[A-Z0-9]+"
+    r"|!date\^-?\d+\^[^|]*(?:\^[^|]*)?\|.*|(?:https?://|mailto:)[^|\s]+)(?:\|.*)?",
+    re.DOTALL,
+)
+_ANGLED = re.compile(r"<([^<>]*)(>?)")
+
 # slack_sdk's model classes log "unknown block" warnings; the double reports them instead.
 logging.getLogger("slack_sdk.models.blocks.blocks").setLevel(logging.ERROR)
 
@@ -53,6 +64,35 @@ def check_message(payload: Mapping[str, Any]) -> list[str]:
     if not isinstance(text, str) or not text.strip():
         # Slack renders nothing in notifications and screen readers without it.
         problems.append("message has blocks but no top-level `text` (notification fallback)")
+    return problems
+
+
+def check_markup(payload: Mapping[str, Any]) -> list[str]:
+    """Mrkdwn that Slack accepts but shows wrong: a `<...>` it does not read as a control
+    sequence, in a message's top-level `text` (mrkdwn unless `mrkdwn: false`), its blocks or
+    a view's blocks. Recorded as violations, not refused: Slack posts such text as it reads it.
+    """
+    problems: list[str] = []
+    text = payload.get("text")
+    if isinstance(text, str) and payload.get("mrkdwn") is not False:
+        problems += [f"text: {p}" for p in markup_problems(text)]
+    view = payload.get("view")
+    for blocks in (payload.get("blocks"), view.get("blocks") if isinstance(view, dict) else None):
+        for path, node in _typed_nodes(blocks, "blocks") if isinstance(blocks, list) else ():
+            if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+                problems += [f"{path}: {p}" for p in markup_problems(node["text"])]
+    return problems
+
+
+def markup_problems(text: str) -> list[str]:
+    """`<...>` in mrkdwn that Slack does not read as a control sequence (see _CONTROL)."""
+    problems = []
+    for match in _ANGLED.finditer(text):
+        inner, closed = match.group(1), match.group(2)
+        if not closed:
+            problems.append(f"unclosed `<` in mrkdwn: {text[match.start() : match.start() + 40]!r}")
+        elif not _CONTROL.fullmatch(inner):
+            problems.append(f"`<{inner[:40]}>` in mrkdwn is not a Slack control sequence")
     return problems
 
 
