@@ -4,11 +4,19 @@ message and view), no list cut short without saying so."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import aiohttp
+import pytest
+
+from tests.alert_helpers import TOKEN
+from tests.e2e.alert_env import Alerts, alert, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import policy_with
+from tests.e2e.incident_helpers import policy_with, posts
 from tests.harness import BotHarness
+
+__all__ = ["health_url"]  # the fixture, used here
 
 
 async def _ack_text(harness: BotHarness, text: str, command: str) -> str:
@@ -30,3 +38,38 @@ async def test_usage_answers_show_their_placeholders_as_text(
     assert "`/remediate &lt;action&gt; &lt;service&gt; [key=value ...]`" in remediate, remediate
     assert harness.double.violations == []
 
+
+async def test_a_batch_of_alerts_with_long_links_lists_every_alert_it_names(
+    make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Grafana and Prometheus links run to hundreds of characters (a PromQL expression in the
+    # generatorURL): the batch was one section clipped at 3,000 characters, which showed an
+    # alert or two, cut the next link mid-way (raw `<https://...` on screen) and lost the
+    # count of the alerts not listed.
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    harness = await make_harness("sqlite", policy=alerts_policy(health_url, auto_diagnose=False))
+    expr = "sum(rate(http_requests_total{code=~%225..%22}[5m]))" * 20
+    sent = []
+    for n in range(12):
+        item = alert(f"HighErrorRate{n:02}", "checkout", summary="5xx above 5% & rising")
+        item["generatorURL"] = f"http://prometheus.example/graph?g0.expr={expr}&n={n}"
+        item["dashboardURL"] = f"http://grafana.example/d/checkout?var-n={n}&{'x=1&' * 100}"
+        sent.append(item)
+    async with aiohttp.ClientSession() as session:
+        alerts = Alerts(harness, session)
+        status, _ = await alerts.send(*sent)
+        assert status == 200
+        await alerts.settled()
+    [incident] = await alerts.incidents()
+    incident = await harness.services.incidents.get(incident.id)
+    [batch] = [
+        c.params["blocks"]
+        for c in posts(harness, incident.channel_id or "")
+        if "12 alerts firing" in str(c.params["text"])
+    ]
+    shown = json.dumps(batch, ensure_ascii=False)
+    for n in range(10):
+        assert f"HighErrorRate{n:02}" in shown, n
+    assert "…and 2 more firing" in shown
+    assert "Now 12 alerts firing" in shown
+    assert harness.double.violations == []  # no link cut in half (the double checks)
