@@ -19,6 +19,7 @@ from bot.slack.blocks import MODAL_TITLE_MAX, Block, plain, section
 DECLARE_VIEW = "incident_declare"
 UPDATE_VIEW = "incident_update"
 INPUT_ACTION = "value"
+OPTIONS_MAX = 100  # options in one select menu, and option groups in one (Slack's limits)
 
 
 def _input(
@@ -79,6 +80,27 @@ def _modal(title: str, blocks: list[Block], *, callback_id: str = "", **extra: A
     return view
 
 
+def _service_choices(services: list[str]) -> dict[str, Any]:
+    """Every catalog service as a choice: Slack allows 100 options a menu, so a larger
+    catalog comes in groups of 100 (up to 100 groups), each labelled with the names it runs
+    from and to. Cut at 100 options, services past the 100th could not be picked at all."""
+    if len(services) <= OPTIONS_MAX:
+        return {"options": [_option(name, name) for name in services]}
+    groups = [
+        services[start : start + OPTIONS_MAX]
+        for start in range(0, min(len(services), OPTIONS_MAX * OPTIONS_MAX), OPTIONS_MAX)
+    ]
+    return {
+        "option_groups": [
+            {
+                "label": plain(f"{group[0]} to {group[-1]}", 75),
+                "options": [_option(name, name) for name in group],
+            }
+            for group in groups
+        ]
+    }
+
+
 def declare_modal(*, origin_channel: str | None, services: Sequence[str]) -> Block:
     """`/incident declare` without arguments: title, severity, impact, affected services."""
     severity_options = [
@@ -89,7 +111,7 @@ def declare_modal(*, origin_channel: str | None, services: Sequence[str]) -> Blo
         services_element: dict[str, Any] = {
             "type": "multi_static_select",
             "placeholder": plain("Pick the services affected", 150),
-            "options": [_option(name, name) for name in list(services)[:100]],
+            **_service_choices(list(services)),
         }
     else:
         services_element = _text_input(placeholder="checkout, payments", max_length=500)

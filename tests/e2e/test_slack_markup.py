@@ -73,3 +73,37 @@ async def test_a_batch_of_alerts_with_long_links_lists_every_alert_it_names(
     assert "…and 2 more firing" in shown
     assert "Now 12 alerts firing" in shown
     assert harness.double.violations == []  # no link cut in half (the double checks)
+
+
+async def test_the_declare_form_offers_every_service_of_a_large_catalog(
+    make_harness: HarnessFactory,
+) -> None:
+    # Slack allows 100 options a menu: the form offered the first 100 services (by name) and
+    # nothing said the rest were missing; a service past the 100th could not be picked.
+    names = [f"svc-{n:03}" for n in range(130)]
+    catalog: dict[str, Any] = {name: {} for name in names}
+    harness = await make_harness("sqlite", policy=policy_with(services=catalog))
+    assert (await harness.command("declare", channel_id="C0GENERAL")).status == 200
+    [opened] = await harness.double.wait_for("views.open")
+    assert opened.ok, opened.response
+    view = opened.response["view"]
+    [element] = [b["element"] for b in view["blocks"] if b.get("block_id") == "services"]
+    offered = [o["value"] for o in element.get("options", [])] + [
+        o["value"] for group in element.get("option_groups", []) for o in group["options"]
+    ]
+    assert offered == names
+    values = {
+        "title": {"value": "Latency on the last service"},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": "P3"}}},
+        "services": {
+            "value": {
+                "type": "multi_static_select",
+                "selected_options": [{"value": "svc-129"}, {"value": "svc-000"}],
+            }
+        },
+    }
+    response = await harness.submit_view("incident_declare", values, view=view, user_id="U0BOB")
+    assert response.status == 200 and not response.body
+    await harness.double.wait_for("chat.postEphemeral")
+    [incident] = await harness.services.incidents.list()
+    assert incident.services == ("svc-129", "svc-000")
