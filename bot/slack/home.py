@@ -79,6 +79,11 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
     if facts.mine:
         for incident, roles in facts.mine:
             blocks.append(section(f"{incident_line(incident, facts)}\nYou: {', '.join(roles)}"))
+        if facts.mine_total > len(facts.mine):
+            more = facts.mine_total - len(facts.mine)
+            blocks.append(
+                context(f"…and {more} more naming you, less urgent. `/incident list` shows them.")
+            )
     else:
         blocks.append(context("No open incident names you in a role."))
     blocks.append(divider())

@@ -13,7 +13,7 @@ import pytest
 from tests.alert_helpers import TOKEN
 from tests.e2e.alert_env import Alerts, alert, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import policy_with, posts
+from tests.e2e.incident_helpers import policy_with, posts, reply
 from tests.harness import BotHarness
 
 __all__ = ["health_url"]  # the fixture, used here
@@ -107,3 +107,19 @@ async def test_the_declare_form_offers_every_service_of_a_large_catalog(
     await harness.double.wait_for("chat.postEphemeral")
     [incident] = await harness.services.incidents.list()
     assert incident.services == ("svc-129", "svc-000")
+
+
+async def test_the_app_home_counts_the_viewers_incidents_it_does_not_list(
+    harness: BotHarness,
+) -> None:
+    # "Your incidents" listed five and said nothing of the rest: whoever declared or held a
+    # role in seven open incidents read five as all of theirs.
+    for n in range(7):
+        await reply(harness, f"declare P3 Queue backlog {n}", user_id="U0BOB")
+    await harness.settle()
+    event = {"type": "app_home_opened", "user": "U0BOB", "tab": "home", "channel": "D0BOB"}
+    assert (await harness.event(event)).status == 200
+    [published] = await harness.double.wait_for("views.publish")
+    assert published.ok
+    shown = json.dumps(published.params["view"], ensure_ascii=False)
+    assert "…and 2 more naming you" in shown
