@@ -731,3 +731,20 @@ async def test_markup_slack_would_misread_is_recorded_but_posted(
     assert len(slack.violations) == 2, slack.violations
     assert "`<service>` in mrkdwn is not a Slack control sequence" in slack.violations[0]
     assert "blocks[0].text: unclosed `<`" in slack.violations[1]
+
+
+async def test_a_text_input_prefilled_past_its_max_length_is_refused(
+    slack: SlackDouble, client: AsyncWebClient
+) -> None:
+    view = modal()
+    element = view["blocks"][0]["element"]
+    element.update(max_length=10, initial_value="x" * 10)
+    await client.views_open(trigger_id=new_trigger_id(), view=view)
+    assert slack.violations == []
+    element["initial_value"] = "x" * 11
+    await api_error(client.views_open(trigger_id=new_trigger_id(), view=view))
+    element.update(initial_value="x", max_length=3001)
+    await api_error(client.views_open(trigger_id=new_trigger_id(), view=view))
+    assert len(slack.violations) == 2, slack.violations
+    assert "initial_value is 11 characters; max_length 10" in slack.violations[0]
+    assert "max_length 3001 is outside 1-3000" in slack.violations[1]

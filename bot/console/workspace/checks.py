@@ -25,6 +25,7 @@ BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
 MODAL_TITLE_MAX = 24
 MESSAGE_TEXT_MAX = 40000
+TEXT_INPUT_MAX = 3000  # a plain_text_input's min_length and max_length
 
 # Text objects that Slack only accepts as plain_text (mrkdwn there is invalid_blocks).
 _PLAIN_TEXT_ONLY = {
@@ -231,6 +232,8 @@ def _check_limits(block: dict[str, Any]) -> list[str]:
             value = node.get("value")
             if isinstance(value, str) and len(value) > BUTTON_VALUE_MAX:
                 problems.append(f"{path} value is {len(value)} chars; limit {BUTTON_VALUE_MAX}")
+        if node_type == "plain_text_input":
+            problems += [f"{path}: {p}" for p in _text_input_problems(node)]
         for key in _PLAIN_TEXT_ONLY.get(str(node_type), ()):
             text_object = node.get(key)
             if isinstance(text_object, dict) and text_object.get("type") != "plain_text":
@@ -241,6 +244,21 @@ def _check_limits(block: dict[str, Any]) -> list[str]:
                 text_object = confirm.get(key)
                 if isinstance(text_object, dict) and text_object.get("type") != "plain_text":
                     problems.append(f"{path}.confirm.{key} must be plain_text")
+    return problems
+
+
+def _text_input_problems(element: dict[str, Any]) -> list[str]:
+    """A plain_text_input's lengths: min_length 0-3,000, max_length 1-3,000 (Block Kit
+    reference), and no initial_value the input itself would refuse on submit."""
+    problems: list[str] = []
+    low, high = element.get("min_length"), element.get("max_length")
+    if isinstance(low, int) and not 0 <= low <= TEXT_INPUT_MAX:
+        problems.append(f"min_length {low} is outside 0-{TEXT_INPUT_MAX}")
+    if isinstance(high, int) and not 1 <= high <= TEXT_INPUT_MAX:
+        problems.append(f"max_length {high} is outside 1-{TEXT_INPUT_MAX}")
+    initial = element.get("initial_value")
+    if isinstance(initial, str) and isinstance(high, int) and len(initial) > high:
+        problems.append(f"initial_value is {len(initial)} characters; max_length {high}")
     return problems
 
 
