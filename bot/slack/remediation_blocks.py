@@ -11,7 +11,7 @@ from typing import Any
 from bot.redact import redact_text
 from bot.remediation.actions import ACTIONS
 from bot.remediation.storage import NOT_POSTED, Request, Status
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
 
 Block = dict[str, Any]
 
@@ -33,8 +33,7 @@ RISK_LABEL = {"low": "LOW risk", "medium": "MEDIUM risk", "high": ":warning: HIG
 
 
 def _clean(text: str, limit: int = SECTION_MAX - 200) -> str:
-    text = escape_mrkdwn(redact_text(text))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip_mrkdwn(escape_mrkdwn(redact_text(text)), limit)  # never `&am…`
 
 
 def _when(at: datetime) -> str:
