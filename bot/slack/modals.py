@@ -14,6 +14,7 @@ from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, PUBLISH_OPTION, TITLE
 from bot.models import Incident
 from bot.slack import templates as t
 from bot.slack.blocks import MODAL_TITLE_MAX, Block, plain, section
+from bot.slack.escape import escape_mrkdwn
 
 # Modals: callback IDs; each input's block_id is its field name, its action_id INPUT_ACTION.
 DECLARE_VIEW = "incident_declare"
@@ -155,6 +156,12 @@ def loading_modal(title: str) -> Block:
 
 def message_modal(title: str, text: str) -> Block:
     return _modal(title, [section(text)])
+
+
+def error_modal(title: str, error: str) -> Block:
+    """A form that could not open, and why: `error` is plain text that may quote what the
+    user typed (`/incident postmortem <x|y>`), shown as text, never as a link or mention."""
+    return message_modal(title, escape_mrkdwn(error))
 
 
 def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:

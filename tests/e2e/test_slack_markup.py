@@ -123,3 +123,14 @@ async def test_the_app_home_counts_the_viewers_incidents_it_does_not_list(
     assert published.ok
     shown = json.dumps(published.params["view"], ensure_ascii=False)
     assert "…and 2 more naming you" in shown
+
+
+async def test_a_form_that_cannot_open_shows_what_was_typed_as_text(harness: BotHarness) -> None:
+    # `/incident postmortem` with words after the ID answers in the form it opened; the
+    # error quoted those words as mrkdwn: `<x|y>` became a link, `<@U0EVE>` a mention.
+    typed = "&lt;https://e.vil|pay&gt; &lt;@U0EVE&gt;"  # as Slack sends what was typed
+    assert (await harness.command(f"postmortem {typed}")).status == 200
+    [filled] = await harness.double.wait_for("views.update")
+    [block] = filled.params["view"]["blocks"]
+    text = block["text"]["text"]
+    assert "not '&lt;https://e.vil|pay&gt; &lt;@U0EVE&gt;'" in text, text
