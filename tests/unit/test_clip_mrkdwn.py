@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 from bot.console.workspace.checks import check_markup, check_message
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report
+from bot.remediation.read_models import ApprovalWaiting
 from bot.slack import blocks
 from bot.slack import diagnosis_blocks as views
 from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
+from bot.slack.home import approval_blocks
 
 # An entity cut short: `&`, `&a`, `&am`, `&amp`, `&l`, `&lt`, `&g`, `&gt` then the ellipsis.
 CUT_ENTITY = re.compile(r"&(?:a|am|amp|l|lt|g|gt)?…")
@@ -48,3 +50,23 @@ def test_a_diagnosis_cut_never_splits_an_entity() -> None:
     texts = [b["text"]["text"] for b in summary if b["type"] == "section"]
     assert texts and all(escape_mrkdwn("&") in t for t in texts)
     assert [t[-8:] for t in texts if CUT_ENTITY.search(t)] == []
+
+
+def test_an_approval_on_the_app_home_keeps_who_asked_and_its_expiry() -> None:
+    # The summary was cut to 2,500 characters and then escaped: a statement full of `<`
+    # grew past the section's 3,000 and the cut took who asked, the approvals and the expiry.
+    waiting = ApprovalWaiting(
+        request_id=7,
+        action="postgres.terminate_idle",
+        service="orders",
+        summary="terminate pids where age > 30m and a < b " * 80,
+        risk="high",
+        requested_by="U0ALICE",
+        expires_at=datetime(2026, 12, 5, 4, 30, tzinfo=UTC),
+        approvals=0,
+        approvals_needed=1,
+    )
+    [line, _buttons] = approval_blocks(waiting)
+    text = line["text"]["text"]
+    assert len(text) <= 3000 and "requested by <@U0ALICE>" in text and "expires <!date^" in text
+    assert check_markup({"blocks": [line]}) == []
