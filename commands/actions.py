@@ -112,7 +112,7 @@ def register(app: AsyncApp, services: Services) -> None:
             else:
                 view = modals.message_modal("Post an update", templates.update_resolved(incident))
         except ChatOpsError as exc:  # unknown incident, store down: said in the modal
-            view = modals.message_modal("Post an update", str(exc))
+            view = modals.error_modal("Post an update", str(exc))
         try:
             await client.views_update(view_id=view_id, view=view)
         except (SlackApiError, *UNREACHABLE) as exc:

@@ -61,7 +61,7 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
                 incident_id, actor=ctx.actor
             )
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
-            view = modals.message_modal("Postmortem", str(exc))
+            view = modals.error_modal("Postmortem", str(exc))
             await ctx.client.views_update(view_id=opened["id"], view=view)
             raise
         view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.console.workspace import SlackDouble
+from bot.console.workspace.checks import check_markup, check_message
 from bot.policy import Policy, load_policy
 from bot.runtime import Bot, create_bot
 from bot.settings import Settings
@@ -83,7 +84,15 @@ class BotHarness:
         body = body or self.slash(
             text, command=command, user_id=user_id, channel_id=channel_id, trigger_id=trigger_id
         )
-        return await self.sender.send(body, retry_num=retry_num)
+        return self._checked_ack(await self.sender.send(body, retry_num=retry_num))
+
+    def _checked_ack(self, response: AppResponse) -> AppResponse:
+        """An ack that carries a message is shown by Slack like any other: the double never
+        sees it, so its checks run here and land among the double's violations."""
+        if isinstance(response.body, dict):
+            problems = check_message(response.body) + check_markup(response.body)
+            self.double.violations.extend(f"ack: {p}" for p in problems)
+        return response
 
     def slash(
         self,
@@ -114,7 +123,7 @@ class BotHarness:
                 user_id=kwargs.get("user_id"),
             ),
         )
-        return await self.sender.send(block_actions_body(action_id, **kwargs))
+        return self._checked_ack(await self.sender.send(block_actions_body(action_id, **kwargs)))
 
     async def submit_view(
         self, callback_id: str, values: dict[str, Any], **kwargs: Any

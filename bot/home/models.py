@@ -26,6 +26,7 @@ class HomeFacts:
     user_id: str
     generated_at: datetime
     mine: tuple[tuple[Incident, tuple[str, ...]], ...]  # (incident, the viewer's roles)
+    mine_total: int  # open incidents naming the viewer, however many `mine` lists
     open_incidents: tuple[Incident, ...]  # most urgent first, at most `shown`
     open_total: int
     open_by_severity: dict[Severity, int]

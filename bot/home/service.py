@@ -27,6 +27,7 @@ from bot.store import Store, Tx
 HOME = "reports.home"  # the outbox kind; its name predates this package (rows keep it)
 HOME_SHOWN = 15  # open incidents listed one by one on the App Home (the rest are counted)
 HOME_ITEMS = 10
+MINE_SHOWN = 5  # the viewer's own incidents listed one by one (the rest are counted)
 # Whose Home a change refreshes: who opened it this recently. Slack tells each opening
 # (app_home_opened), so a Home in use stays a viewer; one left for longer is not worth a
 # views.publish per change of every incident.
@@ -109,9 +110,15 @@ class HomeService:
                 "SELECT severity, COUNT(*) AS n FROM incidents"
                 " WHERE status <> 'resolved' AND NOT drill GROUP BY severity"
             )
+            naming = " AND (roles LIKE ? OR declared_by = ?)"
             mine_rows = await tx.fetchall(
                 "SELECT id FROM incidents WHERE status <> 'resolved' AND NOT drill"
-                " AND (roles LIKE ? OR declared_by = ?) ORDER BY severity, declared_at LIMIT 5",
+                f"{naming} ORDER BY severity, declared_at LIMIT {MINE_SHOWN}",
+                (f'%"{user_id}"%', user_id),
+            )
+            mine_total = await tx.fetchone(
+                "SELECT COUNT(*) AS n FROM incidents WHERE status <> 'resolved' AND NOT drill"
+                + naming,
                 (f'%"{user_id}"%', user_id),
             )
             open_incidents = [await incidents.require(tx, row["id"]) for row in shown]
@@ -129,6 +136,7 @@ class HomeService:
             user_id=user_id,
             generated_at=self.clock.now(),
             mine=tuple(mine),
+            mine_total=int(mine_total["n"]) if mine_total else len(mine),
             open_incidents=tuple(open_incidents),
             open_total=sum(by_severity.values()),
             open_by_severity=by_severity,

@@ -101,7 +101,9 @@ class RemediationService:
         """The action's spec and the catalog entry of `service`; NotFound for neither."""
         return target_for(self.policy, action, service)
 
-    async def _refuse_in_drill(self, channel_id: str | None, incident_id: str | None) -> None:
+    async def _refuse_in_drill(
+        self, channel_id: str | None, incident_id: str | None, service: str
+    ) -> None:
         """Every remediation writes: a drill's channel gets none, whoever asks (Conflict)."""
         if not channel_id and not incident_id:
             return
@@ -110,7 +112,8 @@ class RemediationService:
         if incident is not None and incident.drill:
             raise Conflict(
                 f"Nothing requested: {incident.id} is a DRILL, and a drill never changes a real "
-                "system. Its read-only checks still run: `/diagnose <service>`."
+                # The service by name: a `<service>` placeholder is a link in Slack's mrkdwn.
+                f"system. Its read-only checks still run: `/diagnose {service}`."
             )
 
     async def _refuse_untied(self, incident_id: str, service: str, action: str) -> None:
@@ -149,7 +152,7 @@ class RemediationService:
         spec = target.spec
         if incident_id:
             await self._refuse_untied(incident_id, target.service, spec.name)
-        await self._refuse_in_drill(channel_id, incident_id)
+        await self._refuse_in_drill(channel_id, incident_id, target.service)
         typed = (
             actions.from_button(spec, params)
             if params is not None

@@ -14,7 +14,14 @@ from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.notify import MessageRef
 from bot.slack import templates as t
-from bot.slack.blocks import RESOLVE_ACTION, button, confirm_dialog, context, section
+from bot.slack.blocks import (
+    RESOLVE_ACTION,
+    SECTION_MAX,
+    button,
+    confirm_dialog,
+    context,
+    section,
+)
 from bot.slack.escape import escape_mrkdwn
 from bot.slack.notifier import call_slack
 
@@ -43,11 +50,30 @@ def _link(text: str, url: str) -> str:
 
 
 def _line(alert: StoredAlert, verb: str) -> str:
+    """One alert on one line that fits a section whole: links that would not fit (a long
+    PromQL expression makes a generatorURL of 2,000 characters) are left out, never cut."""
     name = escape_mrkdwn(alert.name[:80])
     summary = escape_mrkdwn(alert.summary[:200])
-    links = " · ".join(filter(None, (_link(text, url) for text, url in alert.links[:3])))
-    parts = [f"{verb} *{name}*", summary, links]
-    return " — ".join(part for part in parts if part)
+    links = [link for link in (_link(text, url) for text, url in alert.links[:3]) if link]
+    while True:
+        parts = [f"{verb} *{name}*", summary, " · ".join(links)]
+        line = " — ".join(part for part in parts if part)
+        if len(line) <= SECTION_MAX or not links:
+            return line
+        links.pop()
+
+
+def _sections(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines packed into as few sections as Slack's 3,000 characters a section allow; one
+    section clipped the list after an alert or two, mid-link, and with it the count of the
+    rest."""
+    texts: list[str] = []
+    for line in lines:
+        if texts and len(texts[-1]) + 1 + len(line) <= SECTION_MAX:
+            texts[-1] += "\n" + line
+        else:
+            texts.append(line)
+    return [section(text) for text in texts]
 
 
 def _plural(count: int, word: str) -> str:
@@ -78,10 +104,8 @@ def batch_blocks(batch: AlertBatch, *, silence_seconds: float) -> list[dict[str,
         f"Now {_plural(batch.firing_now, 'alert')} firing, {batch.resolved_total} resolved"
         f" on {batch.incident.id}."
     )
-    blocks: list[dict[str, Any]] = [
-        section("\n".join(lines)),
-        context(counts),
-    ]
+    # At most 2 x SHOWN + 2 lines, so at most 22 sections: within Slack's 50 blocks.
+    blocks: list[dict[str, Any]] = [*_sections(lines), context(counts)]
     elements = []
     if batch.silenceable:
         label = f"Silence {humanize_seconds(silence_seconds)}"
@@ -100,7 +124,7 @@ def batch_blocks(batch: AlertBatch, *, silence_seconds: float) -> list[dict[str,
         )
     if batch.all_clear and batch.incident.is_open:
         blocks.insert(
-            1,
+            len(blocks) - 1,  # after the alerts, above the counts
             section(":large_green_circle: *Every alert of this incident has cleared.*"),
         )
         elements.append(

@@ -10,6 +10,7 @@ from bot.notify import EscalationShown
 from bot.slack import escalation_text, list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
+from bot.slack.escape import clip_mrkdwn
 
 Block = dict[str, Any]
 
@@ -53,7 +54,8 @@ def escalate_value_parts(value: str) -> tuple[str, int | None, Severity | None]:
 
 
 def clip(text: str, limit: int) -> str:
-    """At most `limit` characters; a cut never splits an entity such as `&amp;`."""
+    """At most `limit` characters; a cut never splits an entity such as `&amp;`. For plain
+    text (mrkdwn: clip_mrkdwn, which keeps control sequences whole too)."""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
@@ -68,7 +70,7 @@ def header(text: str) -> Block:
 
 
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip_mrkdwn(text, SECTION_MAX)}}
 
 
 def fields(pairs: list[tuple[str, str]]) -> Block:
@@ -76,7 +78,7 @@ def fields(pairs: list[tuple[str, str]]) -> Block:
     return {
         "type": "section",
         "fields": [
-            {"type": "mrkdwn", "text": clip(f"*{label}*\n{value}", FIELD_MAX)}
+            {"type": "mrkdwn", "text": clip_mrkdwn(f"*{label}*\n{value}", FIELD_MAX)}
             for label, value in pairs[:10]
         ],
     }
@@ -85,7 +87,9 @@ def fields(pairs: list[tuple[str, str]]) -> Block:
 def context(*texts: str) -> Block:
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": clip(text, SECTION_MAX)} for text in texts[:10]],
+        "elements": [
+            {"type": "mrkdwn", "text": clip_mrkdwn(text, SECTION_MAX)} for text in texts[:10]
+        ],
     }
 
 
@@ -273,7 +277,7 @@ def _chunked_sections(lines: Sequence[str], room: int) -> tuple[list[Block], int
     current = ""
     used = 0
     for line in lines:
-        line = clip(line, SECTION_MAX)
+        line = clip_mrkdwn(line, SECTION_MAX)
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) <= SECTION_MAX:
             current = candidate

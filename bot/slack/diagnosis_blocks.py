@@ -16,7 +16,7 @@ from bot.diagnostics.runs import CLI_ACTOR_PREFIX, RunningDiagnosis
 from bot.diagnostics.text import checks_run
 from bot.models import SYSTEM
 from bot.redact import redact_text
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
 from bot.slack.templates import slack_date
 from bot.slack_ids import is_channel_id
 
@@ -35,7 +35,11 @@ GRADE_LABEL = {
     Grade.WARN: ":large_yellow_circle: WARN",
     Grade.CRIT: ":red_circle: CRIT",
 }
-USAGE = "`/diagnose <service> [check ...]` (for example `/diagnose checkout postgres redis`)"
+# Escaped: an unescaped `<service>` is a Slack link to "service", and the usage read
+# "/diagnose  [check ...]" (see bot.slack.escape).
+USAGE = escape_mrkdwn(
+    "`/diagnose <service> [check ...]` (for example `/diagnose checkout postgres redis`)"
+)
 
 
 def _clean(text: str) -> str:
@@ -48,11 +52,12 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip_mrkdwn(text, SECTION_MAX)}}
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, SECTION_MAX)}]}
+    text = clip_mrkdwn(text, SECTION_MAX)
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def usage(services: Sequence[str], problem: str = "") -> str:
@@ -115,7 +120,7 @@ def _chunks(lines: Sequence[str], limit: int = SECTION_MAX - 100) -> list[str]:
     chunks: list[str] = []
     current = ""
     for line in lines:
-        line = _clip(line, limit)
+        line = clip_mrkdwn(line, limit)  # escaped already: cut whole entities only
         if current and len(current) + len(line) + 1 > limit:
             chunks.append(current)
             current = ""

@@ -40,6 +40,22 @@ def escape_mrkdwn(text: str) -> str:
     return text.translate(_MRKDWN_ESCAPES)
 
 
+def clip_mrkdwn(text: str, limit: int) -> str:
+    """At most `limit` characters of mrkdwn, ending "…" when cut. The cut never splits an
+    entity (`&amp;` cut to `&am` shows as such) nor a control sequence (a cut `<@U1` or
+    `<https://...` shows raw): what it would split is left out whole."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 4))  # the longest entity, `&amp;`, is 5 long
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    opened = cut.rfind("<")
+    if opened > cut.rfind(">"):
+        cut = cut[:opened]
+    return cut + "…"
+
+
 def topic_text(text: str) -> str:
     """Plain `text` made inert for a channel topic (see the module docstring)."""
     return text.translate(_TOPIC_LOOKALIKES)

@@ -11,7 +11,7 @@ from bot.models import Incident
 from bot.redact import redact_text
 from bot.remediation.read_models import ApprovalWaiting
 from bot.slack.blocks import button, clip, context, divider, header, section
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
 from bot.slack.remediation_blocks import approval_buttons
 from bot.slack.report_blocks import item_block
 from bot.slack.templates import severity_label, slack_date, user
@@ -53,7 +53,9 @@ def approval_blocks(waiting: ApprovalWaiting) -> list[Block]:
     line = (
         f"*#{waiting.request_id}* `{escape_mrkdwn(waiting.action)}` on"
         f" `{escape_mrkdwn(waiting.service)}` · {escape_mrkdwn(waiting.risk)} risk{where}\n"
-        f"{escape_mrkdwn(clip(redact_text(waiting.summary), 2500))}\n"
+        # Cut once escaped: each `<` of a statement takes four characters, and cut before,
+        # a summary full of them pushed who asked and the expiry past the section's end.
+        f"{clip_mrkdwn(escape_mrkdwn(redact_text(waiting.summary)), 2500)}\n"
         f"requested by {user(waiting.requested_by)} · approvals {waiting.approvals} of"
         f" {waiting.approvals_needed} · expires {slack_date(waiting.expires_at)}"
     )
@@ -79,6 +81,11 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
     if facts.mine:
         for incident, roles in facts.mine:
             blocks.append(section(f"{incident_line(incident, facts)}\nYou: {', '.join(roles)}"))
+        if facts.mine_total > len(facts.mine):
+            more = facts.mine_total - len(facts.mine)
+            blocks.append(
+                context(f"…and {more} more naming you, less urgent. `/incident list` shows them.")
+            )
     else:
         blocks.append(context("No open incident names you in a role."))
     blocks.append(divider())

@@ -14,11 +14,13 @@ from bot.incidents.schemas import IMPACT_MAX, MESSAGE_MAX, PUBLISH_OPTION, TITLE
 from bot.models import Incident
 from bot.slack import templates as t
 from bot.slack.blocks import MODAL_TITLE_MAX, Block, plain, section
+from bot.slack.escape import escape_mrkdwn
 
 # Modals: callback IDs; each input's block_id is its field name, its action_id INPUT_ACTION.
 DECLARE_VIEW = "incident_declare"
 UPDATE_VIEW = "incident_update"
 INPUT_ACTION = "value"
+OPTIONS_MAX = 100  # options in one select menu, and option groups in one (Slack's limits)
 
 
 def _input(
@@ -79,6 +81,27 @@ def _modal(title: str, blocks: list[Block], *, callback_id: str = "", **extra: A
     return view
 
 
+def _service_choices(services: list[str]) -> dict[str, Any]:
+    """Every catalog service as a choice: Slack allows 100 options a menu, so a larger
+    catalog comes in groups of 100 (up to 100 groups), each labelled with the names it runs
+    from and to. Cut at 100 options, services past the 100th could not be picked at all."""
+    if len(services) <= OPTIONS_MAX:
+        return {"options": [_option(name, name) for name in services]}
+    groups = [
+        services[start : start + OPTIONS_MAX]
+        for start in range(0, min(len(services), OPTIONS_MAX * OPTIONS_MAX), OPTIONS_MAX)
+    ]
+    return {
+        "option_groups": [
+            {
+                "label": plain(f"{group[0]} to {group[-1]}", 75),
+                "options": [_option(name, name) for name in group],
+            }
+            for group in groups
+        ]
+    }
+
+
 def declare_modal(*, origin_channel: str | None, services: Sequence[str]) -> Block:
     """`/incident declare` without arguments: title, severity, impact, affected services."""
     severity_options = [
@@ -89,7 +112,7 @@ def declare_modal(*, origin_channel: str | None, services: Sequence[str]) -> Blo
         services_element: dict[str, Any] = {
             "type": "multi_static_select",
             "placeholder": plain("Pick the services affected", 150),
-            "options": [_option(name, name) for name in list(services)[:100]],
+            **_service_choices(list(services)),
         }
     else:
         services_element = _text_input(placeholder="checkout, payments", max_length=500)
@@ -133,6 +156,12 @@ def loading_modal(title: str) -> Block:
 
 def message_modal(title: str, text: str) -> Block:
     return _modal(title, [section(text)])
+
+
+def error_modal(title: str, error: str) -> Block:
+    """A form that could not open, and why: `error` is plain text that may quote what the
+    user typed (`/incident postmortem <x|y>`), shown as text, never as a link or mention."""
+    return message_modal(title, escape_mrkdwn(error))
 
 
 def update_modal(incident: Incident, *, origin_channel: str | None) -> Block:

@@ -11,7 +11,7 @@ from typing import Any
 from bot.redact import redact_text
 from bot.remediation.actions import ACTIONS
 from bot.remediation.storage import NOT_POSTED, Request, Status
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
 
 Block = dict[str, Any]
 
@@ -33,8 +33,7 @@ RISK_LABEL = {"low": "LOW risk", "medium": "MEDIUM risk", "high": ":warning: HIG
 
 
 def _clean(text: str, limit: int = SECTION_MAX - 200) -> str:
-    text = escape_mrkdwn(redact_text(text))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip_mrkdwn(escape_mrkdwn(redact_text(text)), limit)  # never `&am…`
 
 
 def _when(at: datetime) -> str:
@@ -49,12 +48,18 @@ def _people(users: Sequence[str]) -> str:
 def usage(problem: str = "") -> str:
     lines = [problem] if problem else []
     lines.append(
-        "Usage: `/remediate <action> <service> [key=value ...]`, for example"
-        " `/remediate kubernetes.scale checkout replicas=6` or"
-        " `/remediate postgres.terminate_idle_in_transaction orders older_than=30m`."
+        # Escaped: an unescaped `<action>` is a Slack link to "action" (see bot.slack.escape).
+        escape_mrkdwn(
+            "Usage: `/remediate <action> <service> [key=value ...]`, for example"
+            " `/remediate kubernetes.scale checkout replicas=6` or"
+            " `/remediate postgres.terminate_idle_in_transaction orders older_than=30m`."
+        )
     )
     lines.append("Actions:")
-    lines += [f"• `{spec.name}` ({spec.risk.value} risk): {spec.does}" for spec in ACTIONS.values()]
+    lines += [
+        f"• `{spec.name}` ({spec.risk.value} risk): {escape_mrkdwn(spec.does)}"
+        for spec in ACTIONS.values()
+    ]
     return "\n".join(lines)
 
 

@@ -120,6 +120,7 @@ async def test_a_drill_runs_the_real_machinery_marked_drill_and_reports(
         harness, "redis.set_maxmemory_policy cache allkeys-lru", user="U0BOB", channel=room
     )
     assert posted is None and f"{drill.id} is a DRILL" in answer
+    assert "`/diagnose cache`" in answer  # not `<service>`, which Slack shows as a link
     async with harness.store.transaction() as tx:
         assert await tx.fetchall("SELECT id FROM remediation_requests") == []
     policy_now = redis.Redis.from_url(full_cache).config_get("maxmemory-policy")

@@ -714,3 +714,37 @@ async def test_socket_mode_handler_connects_acks_and_reconnects(slack: SlackDoub
     assert len(slack.calls_to("apps.connections.open")) == 2
     assert all(c.ok for c in slack.calls_to("apps.connections.open"))
     assert slack.violations == []
+
+
+async def test_markup_slack_would_misread_is_recorded_but_posted(
+    slack: SlackDouble, client: AsyncWebClient
+) -> None:
+    # Slack posts these, reading them wrong: `<service>` is a link, `<https://x|cut` shows raw.
+    fine = "<@U1> <#C1> <!here> <!subteam^S1> <!date^1^{time}|x> <https://x|y> &lt;p&gt;"
+    await client.chat_postMessage(channel="C0INC", text=fine, blocks=[section(fine)])
+    assert slack.violations == []
+    await client.chat_postMessage(channel="C0INC", text="Usage: `/diagnose <service>`")
+    await client.chat_postMessage(
+        channel="C0INC", text="cut", blocks=[section("a link <https://example.com/very|lo…")]
+    )
+    assert len(slack.messages("C0INC")) == 3
+    assert len(slack.violations) == 2, slack.violations
+    assert "`<service>` in mrkdwn is not a Slack control sequence" in slack.violations[0]
+    assert "blocks[0].text: unclosed `<`" in slack.violations[1]
+
+
+async def test_a_text_input_prefilled_past_its_max_length_is_refused(
+    slack: SlackDouble, client: AsyncWebClient
+) -> None:
+    view = modal()
+    element = view["blocks"][0]["element"]
+    element.update(max_length=10, initial_value="x" * 10)
+    await client.views_open(trigger_id=new_trigger_id(), view=view)
+    assert slack.violations == []
+    element["initial_value"] = "x" * 11
+    await api_error(client.views_open(trigger_id=new_trigger_id(), view=view))
+    element.update(initial_value="x", max_length=3001)
+    await api_error(client.views_open(trigger_id=new_trigger_id(), view=view))
+    assert len(slack.violations) == 2, slack.violations
+    assert "initial_value is 11 characters; max_length 10" in slack.violations[0]
+    assert "max_length 3001 is outside 1-3000" in slack.violations[1]

@@ -8,6 +8,7 @@ payloads, or a test passes while production fails. Each check returns readable p
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
 MODAL_TITLE_MAX = 24
 MESSAGE_TEXT_MAX = 40000
+TEXT_INPUT_MAX = 3000  # a plain_text_input's min_length and max_length
 
 # Text objects that Slack only accepts as plain_text (mrkdwn there is invalid_blocks).
 _PLAIN_TEXT_ONLY = {
@@ -39,6 +41,16 @@ _PLAIN_TEXT_ONLY = {
     "plain_text_input": ("placeholder",),
 }
 
+# What Slack reads as a control sequence in mrkdwn: mentions, channels, broadcasts, user groups,
+# dates and links. Any other `<...>`, or a `<` never closed, is text the bot forgot to escape
+# (`<service>` shows as a link to "service") or a sequence cut in half by a truncation.
+_CONTROL = re.compile(
+    r"(?:@[A-Z0-9]+|#[A-Z0-9]+|!(?:channel|here|everyone|group)|!subteam\^[A-Z0-9]+"
+    r"|!date\^-?\d+\^[^|]*(?:\^[^|]*)?\|.*|(?:https?://|mailto:)[^|\s]+)(?:\|.*)?",
+    re.DOTALL,
+)
+_ANGLED = re.compile(r"<([^<>]*)(>?)")
+
 # slack_sdk's model classes log "unknown block" warnings; the double reports them instead.
 logging.getLogger("slack_sdk.models.blocks.blocks").setLevel(logging.ERROR)
 
@@ -53,6 +65,35 @@ def check_message(payload: Mapping[str, Any]) -> list[str]:
     if not isinstance(text, str) or not text.strip():
         # Slack renders nothing in notifications and screen readers without it.
         problems.append("message has blocks but no top-level `text` (notification fallback)")
+    return problems
+
+
+def check_markup(payload: Mapping[str, Any]) -> list[str]:
+    """Mrkdwn that Slack accepts but shows wrong: a `<...>` it does not read as a control
+    sequence, in a message's top-level `text` (mrkdwn unless `mrkdwn: false`), its blocks or
+    a view's blocks. Recorded as violations, not refused: Slack posts such text as it reads it.
+    """
+    problems: list[str] = []
+    text = payload.get("text")
+    if isinstance(text, str) and payload.get("mrkdwn") is not False:
+        problems += [f"text: {p}" for p in markup_problems(text)]
+    view = payload.get("view")
+    for blocks in (payload.get("blocks"), view.get("blocks") if isinstance(view, dict) else None):
+        for path, node in _typed_nodes(blocks, "blocks") if isinstance(blocks, list) else ():
+            if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+                problems += [f"{path}: {p}" for p in markup_problems(node["text"])]
+    return problems
+
+
+def markup_problems(text: str) -> list[str]:
+    """`<...>` in mrkdwn that Slack does not read as a control sequence (see _CONTROL)."""
+    problems = []
+    for match in _ANGLED.finditer(text):
+        inner, closed = match.group(1), match.group(2)
+        if not closed:
+            problems.append(f"unclosed `<` in mrkdwn: {text[match.start() : match.start() + 40]!r}")
+        elif not _CONTROL.fullmatch(inner):
+            problems.append(f"`<{inner[:40]}>` in mrkdwn is not a Slack control sequence")
     return problems
 
 
@@ -191,6 +232,8 @@ def _check_limits(block: dict[str, Any]) -> list[str]:
             value = node.get("value")
             if isinstance(value, str) and len(value) > BUTTON_VALUE_MAX:
                 problems.append(f"{path} value is {len(value)} chars; limit {BUTTON_VALUE_MAX}")
+        if node_type == "plain_text_input":
+            problems += [f"{path}: {p}" for p in _text_input_problems(node)]
         for key in _PLAIN_TEXT_ONLY.get(str(node_type), ()):
             text_object = node.get(key)
             if isinstance(text_object, dict) and text_object.get("type") != "plain_text":
@@ -201,6 +244,21 @@ def _check_limits(block: dict[str, Any]) -> list[str]:
                 text_object = confirm.get(key)
                 if isinstance(text_object, dict) and text_object.get("type") != "plain_text":
                     problems.append(f"{path}.confirm.{key} must be plain_text")
+    return problems
+
+
+def _text_input_problems(element: dict[str, Any]) -> list[str]:
+    """A plain_text_input's lengths: min_length 0-3,000, max_length 1-3,000 (Block Kit
+    reference), and no initial_value the input itself would refuse on submit."""
+    problems: list[str] = []
+    low, high = element.get("min_length"), element.get("max_length")
+    if isinstance(low, int) and not 0 <= low <= TEXT_INPUT_MAX:
+        problems.append(f"min_length {low} is outside 0-{TEXT_INPUT_MAX}")
+    if isinstance(high, int) and not 1 <= high <= TEXT_INPUT_MAX:
+        problems.append(f"max_length {high} is outside 1-{TEXT_INPUT_MAX}")
+    initial = element.get("initial_value")
+    if isinstance(initial, str) and isinstance(high, int) and len(initial) > high:
+        problems.append(f"initial_value is {len(initial)} characters; max_length {high}")
     return problems
 
 

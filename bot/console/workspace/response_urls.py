@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.console.workspace.checks import check_message
+from bot.console.workspace.checks import check_markup, check_message
 from bot.console.workspace.recording import RecordedResponse, Recording
 from bot.console.workspace.state import WorkspaceState, as_flag
 
@@ -78,6 +78,7 @@ class ResponseUrls(Recording):
             return 404, "expired_url"
         if entry.posts >= RESPONSE_URL_MAX_POSTS:
             return 404, "used_url"
+        self.violations.extend(f"response_url: {p}" for p in check_markup(payload))
         problems = check_message(payload)
         if problems:
             self.violations.extend(f"response_url: {p}" for p in problems)

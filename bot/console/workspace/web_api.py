@@ -11,7 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.console.workspace.checks import OpenApiChecker, check_message, check_view
+from bot.console.workspace.checks import (
+    OpenApiChecker,
+    check_markup,
+    check_message,
+    check_view,
+)
 from bot.console.workspace.documented import check_documented
 from bot.console.workspace.faults import Faults, Injection, rate_limited_answer
 from bot.console.workspace.limits import Outage, RateLimiter
@@ -78,6 +83,8 @@ class WebApi(SocketMode, Faults):
         self.violations.extend(check_documented(method, params))  # newer than the spec
         problems = self._payload_problems(method, params)
         self.violations.extend(f"{method}: {p}" for p in problems)
+        if method in _MESSAGE_METHODS or method in _VIEW_METHODS:
+            self.violations.extend(f"{method}: {p}" for p in check_markup(params))
         if self._outage is not None and self._outage.active():
             if self._outage.next_status() == 429:
                 return rate_limited_answer(self._outage.retry_after)
