@@ -8,6 +8,7 @@ A post that can never be delivered is put on the timeline and audited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot import refs
@@ -129,7 +130,8 @@ class EscalationDelivery:
         )
 
     async def _fan_out(self, effect: Effect) -> None:
-        """Expand the page's user groups and queue one DM per person, each once."""
+        """Expand the page's user groups and queue one DM per person, each once; then those
+        the paging services have on call."""
         incident = await self._page_incident(effect)
         if incident is None:
             return
@@ -137,11 +139,6 @@ class EscalationDelivery:
         unreadable: list[tuple[str, NotifierError]] = []
         unanswered: NotifierError | None = None  # a group Slack failed to list: tried again
         targets = effect.payload["targets"]
-        providers = [target for target in targets if target in PROVIDERS]
-        if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
-            # The first level also reaches whoever the paging service says is on call now;
-            # when it cannot say, the level's Slack targets below are the fallback.
-            users.extend(await self.oncall.slack_users(providers))
         for target in (target for target in targets if target not in PROVIDERS):
             try:
                 members = await self.permissions.expand([target])
@@ -154,10 +151,35 @@ class EscalationDelivery:
                 unreadable.append((target, exc))  # the others are still paged
                 continue
             users.extend(member for member in members if member not in users)
+        # The level's own people are paged before the paging service is asked who is on call:
+        # behind it they waited for its answer (10 s when it hangs).
+        await self._queue_dms(
+            incident, effect, users, unreadable=unreadable if unanswered is None else ()
+        )
+        providers = [target for target in targets if target in PROVIDERS]
+        if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
+            # The first level also reaches whoever the paging service says is on call now;
+            # when it cannot say, the level's Slack targets above are the fallback.
+            await self._queue_dms(incident, effect, await self.oncall.slack_users(providers))
+        if unanswered is not None:
+            raise unanswered
+
+    async def _queue_dms(
+        self,
+        incident: Incident,
+        effect: Effect,
+        users: Sequence[str],
+        *,
+        unreadable: Sequence[tuple[str, NotifierError]] = (),
+    ) -> None:
+        """Queue a page's DM to each of `users` not yet paged by it, and record the groups
+        that could not be read, in one transaction."""
+        if not users and not unreadable:
+            return
         reminder_id = int(effect.payload["reminder_id"])
         async with self.changes.begin() as change:
             # A group that failed for good is recorded once: not on a rerun for another's sake.
-            for group, error in unreadable if unanswered is None else ():
+            for group, error in unreadable:
                 code = error.error_code or str(error)
                 await change.record(
                     incident.id,
@@ -170,13 +192,12 @@ class EscalationDelivery:
                     outcome=f"failed: {code}",
                 )
             for user_id in users:
-                # A rerun of this effect (crash before it was marked done) adds no one twice.
+                # A rerun of this effect (crash before it was marked done) adds no one twice,
+                # nor someone who is both a level's target and on call.
                 if await escalations.add_recipient(change.tx, reminder_id, user_id, change.now):
                     payload = {**effect.payload, "user_id": user_id}
                     dm = Queued(PAGE_DM, payload, lane=dm_lane(user_id))
                     await change.enqueue(incident.id, [dm])
-        if unanswered is not None:
-            raise unanswered
 
     async def _deliver_dm(self, effect: Effect) -> None:
         incident = await self._page_incident(effect)

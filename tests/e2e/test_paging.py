@@ -425,6 +425,35 @@ async def test_a_provider_that_hangs_holds_up_no_other_incidents_slack_messages(
     assert "paging_failed" not in kinds
 
 
+async def test_a_levels_slack_people_are_paged_while_the_on_call_look_up_hangs(
+    paging: Paging,
+) -> None:
+    """The first level names U0ONCALL and PagerDuty. Its fan-out queued U0ONCALL's DM only
+    after asking PagerDuty who is on call, so while PagerDuty hung (10 s per breaker cycle)
+    the level's own person was not paged either. They are now paged first."""
+    harness, pd = paging.harness, paging.pd
+    assert harness.services.paging is not None
+    for pager in harness.services.paging.pagers.values():
+        pager.timeout = 19.0  # type: ignore[attr-defined]  # longer than the test's waits
+    pd.hang()
+    await reply(harness, "declare P1 Login fails")
+    [incident] = await harness.services.incidents.list(open_only=False)
+    await pd.wait_until(
+        lambda: any(p.startswith("GET /oncalls") for p in pd.paths), what="the look-up, held"
+    )
+    await until(
+        lambda: any(incident.id in t for t in dm_texts(harness, "U0ONCALL")),
+        "U0ONCALL's page DM while PagerDuty's on-call look-up hangs",
+    )
+    assert not dm_texts(harness, "U0JANE")  # the look-up has not answered: nobody else yet
+
+    # PagerDuty answers: its on-call is paged too, and nobody twice.
+    pd.answer_again()
+    await harness.settle()
+    assert len([t for t in dm_texts(harness, "U0JANE") if incident.id in t]) == 1
+    assert len([t for t in dm_texts(harness, "U0ONCALL") if incident.id in t]) == 1
+
+
 async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> None:
     harness = paging.harness
     response = await harness.command("", command="/oncall")
