@@ -63,13 +63,8 @@ after `keep_failed` (30 days, for whoever looks into a failure), by every dispat
 steps need (the ts of a card edited in place) is stored on the incident.
 """
 
-from bot.outbox.dispatcher import (
-    GIVE_UP_AFTER,
-    KEEP_DELIVERED,
-    KEEP_FAILED,
-    PRUNE_INTERVAL,
-    OutboxDispatcher,
-)
+from bot.outbox.dispatcher import OutboxDispatcher
+from bot.outbox.failures import GIVE_UP_AFTER
 from bot.outbox.queue import (
     Effect,
     EffectHandler,
@@ -81,6 +76,7 @@ from bot.outbox.queue import (
     waiting_payloads,
     write_with_mark,
 )
+from bot.outbox.retention import KEEP_DELIVERED, KEEP_FAILED, PRUNE_INTERVAL
 
 __all__ = [
     "GIVE_UP_AFTER",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from bot.clock import utc_from_timestamp
 from bot.outbox.queue import PLACE, UNDONE, Effect
@@ -104,6 +105,28 @@ async def release(store: Store, effects: Iterable[Effect]) -> None:
     async with store.transaction() as tx:
         for claimed_until, ids in by_claim.items():
             await _give_back(tx, ids, claimed_until)
+
+
+async def still_held(
+    store: Store, effect: Effect, now: float, claim_seconds: float
+) -> Effect | None:
+    """`effect` with its claim good for a whole delivery, or None if it is no longer ours.
+
+    A batch (its runs too) is claimed at once and delivered one by one, each waiting for
+    its Slack slot: the last may start after its claim ran out and another process took it
+    over. A claim with less than half its time left is renewed, only if it is still the
+    one this process set; the handler's timeout is shorter than that half, so a claim
+    never runs out under a handler.
+    """
+    if effect.claimed_until is None or effect.claimed_until - now >= claim_seconds / 2:
+        return effect
+    renewed = now + claim_seconds
+    async with store.transaction() as tx:
+        changed = await tx.execute(
+            f"UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_until = ? AND {UNDONE}",
+            (renewed, effect.id, effect.claimed_until),
+        )
+    return replace(effect, claimed_until=renewed) if changed == 1 else None
 
 
 async def _give_back(tx: Tx, ids: set[int], claimed_until: float) -> None:

@@ -1,23 +1,24 @@
 """The outbox's dispatcher: claims due effects, delivers them through the handlers of their
-kinds, retries, gives up, and prunes (the invariants are in bot.outbox's docstring)."""
+kinds, retries, gives up (bot.outbox.failures), and prunes (bot.outbox.retention); the
+invariants are in bot.outbox's docstring."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
 from bot import logs, metrics
-from bot.background import BackgroundLoop, jitter
+from bot.background import BackgroundLoop
 from bot.clock import Clock
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.outbox.apart import ApartDeliveries
-from bot.outbox.claims import claim_runs, release
+from bot.outbox.claims import claim_runs, release, still_held
 from bot.outbox.completions import Completions
+from bot.outbox.failures import GIVE_UP_AFTER, Failures
 from bot.outbox.queue import (
     DUE_TURNS,
     UNDONE,
@@ -29,16 +30,10 @@ from bot.outbox.queue import (
     marked_with,
     undone_count,
 )
-from bot.outbox.retention import delete_old
-from bot.redact import redact_text
+from bot.outbox.retention import KEEP_DELIVERED, KEEP_FAILED, PRUNE_INTERVAL, Retention
 from bot.store import Store
 
 log = logging.getLogger(__name__)
-
-GIVE_UP_AFTER = timedelta(hours=24)
-KEEP_DELIVERED = timedelta(days=7)
-KEEP_FAILED = timedelta(days=30)
-PRUNE_INTERVAL = timedelta(hours=1)
 
 
 class _Outcome(Enum):
@@ -79,25 +74,32 @@ class OutboxDispatcher:
         prune_interval: timedelta = PRUNE_INTERVAL,
     ) -> None:
         if handler_timeout >= claim_seconds / 2:
-            # _still_held relies on it: a claim renewed at half-time outlasts any handler.
+            # still_held relies on it: a claim renewed at half-time outlasts any handler.
             raise ValueError("handler_timeout must be under half of claim_seconds")
         self.store = store
         self.clock = clock
         self.poll_interval = poll_interval
         self.claim_seconds = claim_seconds
         self.handler_timeout = handler_timeout
-        self.max_attempts = max_attempts
-        self.give_up_after = give_up_after
-        self.max_backoff = max_backoff
+        self.failures = Failures(
+            store,
+            clock,
+            max_attempts=max_attempts,
+            give_up_after=give_up_after,
+            max_backoff=max_backoff,
+        )
         self.batch_size = batch_size
         self.run_length = run_length
         self.concurrency = concurrency
-        self.keep_delivered = keep_delivered
-        self.keep_failed = keep_failed
-        self.prune_interval = prune_interval
+        self.retention = Retention(
+            store,
+            clock,
+            keep_delivered=keep_delivered,
+            keep_failed=keep_failed,
+            interval=prune_interval,
+        )
         self.completions = Completions(store, clock)
         self._handlers: dict[str, EffectHandler] = {}
-        self._on_failure: dict[str, FailureHandler] = {}
         self._loop = BackgroundLoop("outbox-dispatcher", self._round, interval=poll_interval)
         claim_apart = lambda n: self._claim(n, 1, apart=True)  # noqa: E731
         self.apart = ApartDeliveries(
@@ -109,8 +111,6 @@ class OutboxDispatcher:
         self._idle.set()
         self._rounds = 0  # delivery rounds in progress (the loop's and drain's)
         self.stopping = False  # stop() called: no more claims
-        self._next_prune: datetime | None = None
-        self.prune_runs = 0  # how many times prune() has run (tests wait on it)
 
     def register(
         self,
@@ -125,7 +125,7 @@ class OutboxDispatcher:
         handler that posts nothing to Slack and calls something that may hang."""
         self._handlers[kind] = handler
         if on_failure is not None:
-            self._on_failure[kind] = on_failure
+            self.failures.on_failure[kind] = on_failure
         if apart:
             self.apart.add(kind)
 
@@ -161,7 +161,7 @@ class OutboxDispatcher:
                     await self.apart.start()  # not waiting for them: each one kicks when done
                 return
             await self._deliver_due()
-            await self._prune_if_due()
+            await self.retention.prune_if_due()
         except (StoreUnavailable, StoreBusy):
             metrics.STORE_ERRORS.inc()
             raise
@@ -291,8 +291,10 @@ class OutboxDispatcher:
     async def _deliver_member(self, effect: Effect) -> _Outcome:
         """Deliver one claimed effect (its claim renewed if need be, the marks written first
         if a waiting one's claim would run out under its handler) and say how it went."""
-        held = await self._still_held(effect)
+        now = self.clock.now().timestamp()
+        held = await still_held(self.store, effect, now, self.claim_seconds)
         if held is None:
+            log.info("outbox: effect %s was taken over by another process", effect.id)
             return _Outcome.NOT_DELIVERED
         deadline = self.clock.now().timestamp() + self.handler_timeout
         if self.completions.runs_out_before(deadline):
@@ -310,36 +312,12 @@ class OutboxDispatcher:
         metrics.OUTBOX_EFFECTS.labels(effect.kind, "delivered").inc()
         return _Outcome.FOLLOWED if queued else _Outcome.DELIVERED
 
-    async def _still_held(self, effect: Effect) -> Effect | None:
-        """`effect` with its claim good for a whole delivery, or None if it is no longer ours.
-
-        A batch (its runs too) is claimed at once and delivered one by one, each waiting for
-        its Slack slot: the last may start after its claim ran out and another process took it
-        over. A claim with less than half its time left is renewed, only if it is still the
-        one this process set; the handler's timeout is shorter than that half, so a claim
-        never runs out under a handler.
-        """
-        now = self.clock.now().timestamp()
-        if effect.claimed_until is None or effect.claimed_until - now >= self.claim_seconds / 2:
-            return effect
-        renewed = now + self.claim_seconds
-        async with self.store.transaction() as tx:
-            changed = await tx.execute(
-                f"UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_until = ?"
-                f" AND {UNDONE}",
-                (renewed, effect.id, effect.claimed_until),
-            )
-        if changed != 1:
-            log.info("outbox: effect %s was taken over by another process", effect.id)
-            return None
-        return replace(effect, claimed_until=renewed)
-
     async def _deliver(self, effect: Effect) -> bool:
         """Run `effect`'s handler: True if it delivered (the caller marks it done), False if
         not (its retry or failure is written here)."""
         handler = self._handlers.get(effect.kind)
         if handler is None:
-            await self._fail(effect, f"no handler for effect kind {effect.kind!r}")
+            await self.failures.fail(effect, f"no handler for effect kind {effect.kind!r}")
             return False
         delivering = current_effect.set(effect)
         try:
@@ -347,79 +325,30 @@ class OutboxDispatcher:
                 async with asyncio.timeout(self.handler_timeout):
                     await handler(effect)
         except NotifierError as exc:
-            await self._not_delivered(effect, exc)
+            await self.failures.not_delivered(effect, exc)
             return False
         except TimeoutError:
-            await self._not_delivered(effect, NotifierError("timed out", error_code="timeout"))
+            await self.failures.not_delivered(
+                effect, NotifierError("timed out", error_code="timeout")
+            )
             return False
         except (StoreUnavailable, StoreBusy) as exc:
             # The database out of reach or overloaded under the handler: an outage of the far
             # side like Slack's, retried for as long, never given up after a few attempts.
             log.warning("outbox: effect %s (%s): %s", effect.id, effect.kind, exc)
             code = "store_busy" if isinstance(exc, StoreBusy) else "store_unavailable"
-            await self._not_delivered(effect, NotifierError(str(exc), error_code=code))
+            await self.failures.not_delivered(effect, NotifierError(str(exc), error_code=code))
             return False
         except Exception as exc:
             # Not a failure the handler knew about (a bug): tried again after the back-off,
             # never left to wait out its claim, `max_attempts` times.
             log.exception("outbox: effect %s (%s) raised", effect.id, effect.kind)
             error = NotifierError(type(exc).__name__, error_code="internal_error")
-            await self._not_delivered(effect, error, unexpected=True)
+            await self.failures.not_delivered(effect, error, unexpected=True)
             return False
         finally:
             current_effect.reset(delivering)
         return True
-
-    async def _not_delivered(
-        self, effect: Effect, error: NotifierError, *, unexpected: bool = False
-    ) -> None:
-        if error.retryable and error.retry_after is not None:
-            # The far side said when to come back (a rate limit): that is no failed attempt.
-            await self._retry_later(effect, str(error), max(1.0, error.retry_after), counted=False)
-            return
-        if error.retryable and self._may_retry(effect, unexpected=unexpected):
-            await self._retry_later(effect, str(error), self._backoff(effect))
-            return
-        await self._fail(effect, str(error))
-        failure = self._on_failure.get(effect.kind)
-        if failure is not None:
-            await failure(effect, error)
-
-    def _may_retry(self, effect: Effect, *, unexpected: bool) -> bool:
-        """A transient failure of the far side (an outage) is retried until the effect is
-        `give_up_after` old: it delays the message, it does not lose it. An unexpected error
-        of our own is tried `max_attempts` times."""
-        if unexpected:
-            return effect.attempts < self.max_attempts
-        return self.clock.now() - effect.created_at < self.give_up_after
-
-    def _backoff(self, effect: Effect) -> float:
-        """About 2 s after the first attempt, then doubling, up to `max_backoff`; jittered so
-        that effects failed by one outage are not all retried in the same second."""
-        return jitter(min(self.max_backoff, 2.0**effect.attempts))
-
-    async def _retry_later(
-        self, effect: Effect, error: str, delay: float, *, counted: bool = True
-    ) -> None:
-        metrics.OUTBOX_EFFECTS.labels(effect.kind, "retry").inc()
-        log.warning("outbox: effect %s (%s) will be retried: %s", effect.id, effect.kind, error)
-        available = self.clock.now() + timedelta(seconds=delay)
-        async with self.store.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET claimed_until = NULL, available_at = ?, last_error = ?,"
-                " attempts = attempts - ? WHERE id = ?",
-                (available.timestamp(), redact_text(error)[:500], 0 if counted else 1, effect.id),
-            )
-
-    async def _fail(self, effect: Effect, failed: str) -> None:
-        now = self.clock.now().timestamp()
-        metrics.OUTBOX_EFFECTS.labels(effect.kind, "failed").inc()
-        log.error("outbox: effect %s (%s) failed: %s", effect.id, effect.kind, failed)
-        async with self.store.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?",
-                (now, redact_text(failed)[:500], effect.id),
-            )
 
     async def pending_count(self) -> int:
         async with self.store.transaction() as tx:
@@ -459,25 +388,11 @@ class OutboxDispatcher:
             row = await tx.fetchone(f"SELECT COUNT(*) AS n {DUE_TURNS}", (now,))
         return int(row["n"]) if row else 0
 
-    # -- retention --------------------------------------------------------------------------
-
     async def prune(self) -> int:
-        """Delete effects delivered more than `keep_delivered` ago and effects that failed
-        more than `keep_failed` ago; never one still undone. Returns how many went."""
-        now = self.clock.now()
-        deleted = await delete_old(
-            self.store,
-            (now - self.keep_delivered).timestamp(),
-            (now - self.keep_failed).timestamp(),
-        )
-        self.prune_runs += 1
-        if deleted:
-            log.info("outbox: pruned %d delivered or failed effects", deleted)
-        return deleted
+        """Delete old delivered and failed effects now (bot.outbox.retention)."""
+        return await self.retention.prune()
 
-    async def _prune_if_due(self) -> None:
-        now = self.clock.now()
-        if self._next_prune is not None and now < self._next_prune:
-            return
-        self._next_prune = now + self.prune_interval
-        await self.prune()
+    @property
+    def prune_runs(self) -> int:
+        """How many times this dispatcher has pruned (tests wait on it)."""
+        return self.retention.runs
