@@ -30,12 +30,11 @@ from bot.clock import Clock
 from bot.coordination.owner import owner_id
 from bot.errors import Conflict, DuplicateRequest, PermissionDenied
 from bot.incidents import storage as incidents
-from bot.incidents.schemas import INCIDENT_ID
-from bot.models import SYSTEM, Actor, Incident
+from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.permissions import Permissions
 from bot.policy import Policy
-from bot.remediation import actions, approval, recording, timers
+from bot.remediation import actions, approval, guards, recording, timers
 from bot.remediation import storage as requests
 from bot.remediation.listeners import RemediationChanges
 from bot.remediation.plans import Executor, NotApplicable, Target, target_for
@@ -101,35 +100,6 @@ class RemediationService:
         """The action's spec and the catalog entry of `service`; NotFound for neither."""
         return target_for(self.policy, action, service)
 
-    async def _refuse_in_drill(
-        self, channel_id: str | None, incident_id: str | None, service: str
-    ) -> None:
-        """Every remediation writes: a drill's channel gets none, whoever asks (Conflict)."""
-        if not channel_id and not incident_id:
-            return
-        async with self.store.transaction() as tx:
-            incident = await _incident_of(tx, channel_id, incident_id)
-        if incident is not None and incident.drill:
-            raise Conflict(
-                f"Nothing requested: {incident.id} is a DRILL, and a drill never changes a real "
-                # The service by name: a `<service>` placeholder is a link in Slack's mrkdwn.
-                f"system. Its read-only checks still run: `/diagnose {service}`."
-            )
-
-    async def _refuse_untied(self, incident_id: str, service: str, action: str) -> None:
-        """A button that names an incident whose diagnosis never suggested this (a forged or
-        edited value) requests nothing: it would add lines to that incident's timeline, and
-        its resolution would close the request (Conflict)."""
-        async with self.store.transaction() as tx:
-            tied = await requests.suggested_for(tx, incident_id, service, action)
-        if not tied:
-            named = incident_id if INCIDENT_ID.match(incident_id) else "an incident"
-            raise Conflict(
-                f"Nothing requested: this button names {named}, but no diagnosis of"
-                f" {service} recorded there suggested {action}. Use the buttons of that"
-                " incident's own diagnosis, or `/remediate` in its war room."
-            )
-
     async def request(
         self,
         action: str,
@@ -151,8 +121,8 @@ class RemediationService:
         target = self.target(action, service)
         spec = target.spec
         if incident_id:
-            await self._refuse_untied(incident_id, target.service, spec.name)
-        await self._refuse_in_drill(channel_id, incident_id, target.service)
+            await guards.refuse_untied(self.store, incident_id, target.service, spec.name)
+        await guards.refuse_in_drill(self.store, channel_id, incident_id, target.service)
         typed = (
             actions.from_button(spec, params)
             if params is not None
@@ -189,7 +159,7 @@ class RemediationService:
                     f"Nothing requested: request #{same.id} asks for the same change and is"
                     " still waiting for approval; approve or deny that one."
                 )
-            incident = await _incident_of(tx, channel_id, incident_id)
+            incident = await guards.incident_of(tx, channel_id, incident_id)
             request = await requests.insert(
                 tx,
                 action=spec.name,
@@ -422,12 +392,3 @@ class RemediationService:
                 request_id=key,
             ),
         )
-
-
-async def _incident_of(tx: Tx, channel_id: str | None, incident_id: str | None) -> Incident | None:
-    """The incident a request is raised for: the one named (an unknown name, as a forged
-    button could carry, names none), else the one whose war room the channel is."""
-    incident = await incidents.get(tx, incident_id) if incident_id else None
-    if incident is None and channel_id:
-        incident = await incidents.get_by_channel(tx, channel_id)
-    return incident

@@ -1,6 +1,6 @@
-"""No module of /diagnose, /remediate or the outbox grows past about 400 lines (the project's
-rule): a module that size is two things, split on its seam. bot/diagnostics/probes/postgres.py had
-grown to 414 lines."""
+"""No module of /diagnose, /remediate (bot/remediation) or the outbox grows past about 400
+lines (the project's rule): a module that size is two things, split on its seam.
+bot/diagnostics/probes/postgres.py had grown to 414 lines."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 400
-CHECKED = ["bot/diagnostics", "bot/outbox", "commands/diagnose.py", "commands/remediate.py"]
+CHECKED = [
+    "bot/diagnostics",
+    "bot/outbox",
+    "bot/remediation",
+    "commands/diagnose.py",
+    "commands/remediate.py",
+]
 
 
 def _modules() -> list[Path]:
