@@ -110,7 +110,17 @@ class ModalResponder:
             except SlackApiError as exc:
                 # Not a member there, or a channel the bot cannot see: fall back to a DM.
                 log.info("ephemeral answer failed (%s); sending a DM", exc.response.get("error"))
-        return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+            except UNREACHABLE as exc:
+                # No answer: it may not have been shown, and a second copy does less harm.
+                log.info("ephemeral answer got no answer (%r); sending a DM", exc)
+        try:
+            return await self.client.chat_postMessage(
+                channel=self.user_id, text=text, blocks=blocks
+            )
+        except (SlackApiError, *UNREACHABLE) as exc:
+            # The action itself is done and on record: only its answer is lost.
+            log.warning("no answer to %s could be delivered: %r", self.user_id, exc)
+            return None
 
 
 async def open_form(
