@@ -16,6 +16,7 @@ from bot.background import BackgroundLoop, jitter
 from bot.clock import Clock
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.outbox.apart import ApartDeliveries
+from bot.outbox.budget import Budget, delivery_budget
 from bot.outbox.claims import claim_runs, release
 from bot.outbox.completions import Completions
 from bot.outbox.queue import (
@@ -86,6 +87,10 @@ class OutboxDispatcher:
         self.poll_interval = poll_interval
         self.claim_seconds = claim_seconds
         self.handler_timeout = handler_timeout
+        # A delivery's longest run: its timeout moved on by its waits for Slack's pace, within
+        # the half claim that is left when it starts (_still_held), less a margin for the
+        # statements around it (bot.outbox.budget).
+        self.delivery_limit = max(handler_timeout, claim_seconds / 2 - 1.0)
         self.max_attempts = max_attempts
         self.give_up_after = give_up_after
         self.max_backoff = max_backoff
@@ -141,14 +146,14 @@ class OutboxDispatcher:
 
     async def stop(self) -> None:
         """Stop delivering (SIGTERM): nothing more is claimed, and the deliveries under way
-        run to their end, for up to `handler_timeout`: one cut off mid-call (Slack had the
+        run to their end, for up to `delivery_limit`: one cut off mid-call (Slack had the
         message) would be made again by the next process, a second post or page."""
         self.stopping = True
         with contextlib.suppress(TimeoutError):
             # The deliveries apart too (a provider's trigger cut off would be made again).
             await asyncio.wait_for(
                 asyncio.gather(self._idle.wait(), self.apart.idle.wait()),
-                timeout=self.handler_timeout,
+                timeout=self.delivery_limit,
             )
         await self._loop.stop()
         await self._apart_loop.stop()
@@ -294,7 +299,7 @@ class OutboxDispatcher:
         held = await self._still_held(effect)
         if held is None:
             return _Outcome.NOT_DELIVERED
-        deadline = self.clock.now().timestamp() + self.handler_timeout
+        deadline = self.clock.now().timestamp() + self.delivery_limit
         if self.completions.runs_out_before(deadline):
             await self.completions.flush()
         queued: set[str] = set()
@@ -344,8 +349,14 @@ class OutboxDispatcher:
         delivering = current_effect.set(effect)
         try:
             with logs.bound(incident=effect.incident):
-                async with asyncio.timeout(self.handler_timeout):
-                    await handler(effect)
+                async with asyncio.timeout(self.handler_timeout) as timeout:
+                    # Waits for a Slack pace slot move the timeout on (bot.outbox.budget).
+                    limit = asyncio.get_running_loop().time() + self.delivery_limit
+                    budgeting = delivery_budget.set(Budget(timeout, limit))
+                    try:
+                        await handler(effect)
+                    finally:
+                        delivery_budget.reset(budgeting)
         except NotifierError as exc:
             await self._not_delivered(effect, exc)
             return False
