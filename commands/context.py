@@ -34,6 +34,7 @@ from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import error_text, help_text
+from bot.slack.escape import escape_mrkdwn
 from bot.store.base import CommitLog, commit_log
 from bot.text import excerpt, visible
 
@@ -377,7 +378,8 @@ async def run_command(
         await ctx.reply(error_text.not_allowed(str(exc)))
     except (NotFound, Conflict) as exc:
         await ctx.audit_refusal(action, f"refused: {exc}", args)
-        await ctx.reply(str(exc))
+        # Its text may quote a target's own error (a dry run's): text, never markup.
+        await ctx.reply(escape_mrkdwn(str(exc)))
     except DuplicateRequest:
         await ctx.reply(error_text.duplicate_request())
     except NotifierError as exc:

@@ -525,3 +525,20 @@ async def test_the_same_change_asked_at_once_on_postgresql_is_one_request(
     assert len(rows) == 1, (rows, answers)
     refused = [a for a in answers if f"request #{rows[0]['id']} asks for the same change" in a]
     assert len(refused) == 3, answers
+
+
+async def test_a_dry_runs_error_text_is_shown_as_text_never_as_markup(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The target's own words (here the API server's reason phrase) reach the refusal: they
+    # must not ping the channel nor render as a link.
+    harness = await _harness(make_harness, fake_kubernetes)
+    base = "GET /apis/apps/v1/namespaces/shop/deployments/checkout"
+    for path in (base, base + "/scale"):
+        fake_kubernetes.fail[path] = 500
+        fake_kubernetes.fail_reason[path] = "<!channel> see <https://evil.example|the runbook>"
+    answer, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is None
+    assert "the dry run failed" in answer
+    assert "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt;" in answer
+    assert "<" not in answer
