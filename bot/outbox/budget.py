@@ -21,10 +21,12 @@ from bot.errors import NotifierError
 
 @dataclass(frozen=True)
 class Budget:
-    """The running handler's timeout, and the loop time it may never be moved past."""
+    """The running handler's timeout, the loop time it may never be moved past, and the task
+    delivering (a task the handler starts inherits the budget, not the handler's timeout)."""
 
     timeout: asyncio.Timeout
     limit: float
+    task: asyncio.Task[object] | None
 
 
 delivery_budget: ContextVar[Budget | None] = ContextVar("outbox_budget", default=None)
@@ -37,6 +39,8 @@ async def wait_outside_timeout(seconds: float) -> None:
     if seconds <= 0:
         return
     budget = delivery_budget.get()
+    if budget is not None and budget.task is not asyncio.current_task():
+        budget = None  # started by a handler, running on after it: no timeout of its own
     when = budget.timeout.when() if budget is not None else None
     if budget is not None and when is not None:
         if when + seconds > budget.limit:

@@ -352,7 +352,8 @@ class OutboxDispatcher:
                 async with asyncio.timeout(self.handler_timeout) as timeout:
                     # Waits for a Slack pace slot move the timeout on (bot.outbox.budget).
                     limit = asyncio.get_running_loop().time() + self.delivery_limit
-                    budgeting = delivery_budget.set(Budget(timeout, limit))
+                    task = asyncio.current_task()
+                    budgeting = delivery_budget.set(Budget(timeout, limit, task))
                     try:
                         await handler(effect)
                     finally:

@@ -108,3 +108,22 @@ async def test_a_wait_too_long_for_the_claim_hands_the_effect_back_before_its_ca
 def _dm(slack: SlackDouble) -> str:
     [call] = [c for c in slack.calls_to("chat.postMessage") if c.ok]
     return str(call.response["channel"])
+
+
+async def test_a_task_a_handler_started_waits_its_turn_after_the_handler_ended(
+    slack: SlackDouble, client: PacedWebClient, store: SqliteStore
+) -> None:
+    # It inherits the delivery's budget, but not its timeout, which is over by then.
+    notifier = SlackNotifier(client)
+    started: list[asyncio.Task[object]] = []
+
+    async def post(effect: Effect) -> None:
+        started.append(asyncio.create_task(notifier.post("U0ALICE", effect.payload["text"])))
+
+    dispatcher = OutboxDispatcher(store, FakeClock(NOW), claim_seconds=8.0, handler_timeout=1.0)
+    dispatcher.register("post", post)
+    await queued(store, "post", {"text": "Checkout is down"}, "INC-20261127-001")
+    await _busy(client, 0.2)
+    assert await dispatcher.deliver_due() == 1
+    await started[0]
+    assert [m["text"] for m in slack.messages(_dm(slack))] == ["Checkout is down"]
