@@ -34,6 +34,7 @@ from bot.incidents.schemas import IncidentTarget
 from bot.models import Actor
 from bot.services import Services
 from bot.slack import error_text, help_text
+from bot.slack.escape import escape_mrkdwn
 from bot.store.base import CommitLog, commit_log
 from bot.text import excerpt, visible
 
@@ -110,7 +111,17 @@ class ModalResponder:
             except SlackApiError as exc:
                 # Not a member there, or a channel the bot cannot see: fall back to a DM.
                 log.info("ephemeral answer failed (%s); sending a DM", exc.response.get("error"))
-        return await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+            except UNREACHABLE as exc:
+                # No answer: it may not have been shown, and a second copy does less harm.
+                log.info("ephemeral answer got no answer (%r); sending a DM", exc)
+        try:
+            return await self.client.chat_postMessage(
+                channel=self.user_id, text=text, blocks=blocks
+            )
+        except (SlackApiError, *UNREACHABLE) as exc:
+            # The action itself is done and on record: only its answer is lost.
+            log.warning("no answer to %s could be delivered: %r", self.user_id, exc)
+            return None
 
 
 async def open_form(
@@ -367,7 +378,8 @@ async def run_command(
         await ctx.reply(error_text.not_allowed(str(exc)))
     except (NotFound, Conflict) as exc:
         await ctx.audit_refusal(action, f"refused: {exc}", args)
-        await ctx.reply(str(exc))
+        # Its text may quote a target's own error (a dry run's): text, never markup.
+        await ctx.reply(escape_mrkdwn(str(exc)))
     except DuplicateRequest:
         await ctx.reply(error_text.duplicate_request())
     except NotifierError as exc:

@@ -20,6 +20,7 @@ from bot.errors import (
     PermissionDenied,
     StoreError,
 )
+from bot.http_errors import UNREACHABLE
 from bot.incidents.pending_pins import PendingPin
 from bot.models import Actor
 from bot.services import Services
@@ -88,9 +89,10 @@ def register(app: AsyncApp, services: Services) -> None:
                 text=catchup_text.catchup_text(joined.catchup),
                 blocks=catchup_text.catchup_blocks(joined.catchup),
             )
-        except SlackApiError as exc:
-            # Given once: a failed post is not retried (`/incident catchup` shows it again).
-            log.warning("could not give %s the catch-up in %s: %s", user_id, channel_id, exc)
+        except (SlackApiError, *UNREACHABLE) as exc:
+            # Given once: a failed post is not retried (`/incident catchup` shows it again),
+            # nor one that got no answer (it may have been shown).
+            log.warning("could not give %s the catch-up in %s: %r", user_id, channel_id, exc)
 
 
 async def _audit(

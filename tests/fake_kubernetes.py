@@ -34,7 +34,8 @@ Anything else answers 404 with a `Status` object, as the real server does. Every
 recorded (`requests`), so a test can prove what was, and was not, touched. `hang_paths` makes
 matching requests (a path, or `"METHOD /path"`) wait without answering (until the server
 stops), for timeout tests;
-`fail` answers a `"METHOD /path"` with that error status (429, 500...), changing nothing.
+`fail` answers a `"METHOD /path"` with that error status (429, 500...), changing nothing;
+`fail_reason` gives such an answer's status line a reason phrase of the test's choosing.
 """
 
 from __future__ import annotations
@@ -469,6 +470,7 @@ class FakeKubernetes:
         self.requests: list[Recorded] = []
         self.hang_paths: set[str] = set()
         self.fail: dict[str, int] = {}
+        self.fail_reason: dict[str, str] = {}
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -539,6 +541,7 @@ class FakeKubernetes:
             return
         try:
             failing = self.fail.get(f"{handler.command} {url.path}")
+            reason = self.fail_reason.get(f"{handler.command} {url.path}")
             if failing is not None:
                 status, payload = failing, _status(failing, "InternalError", "injected failure")
             else:
@@ -549,7 +552,7 @@ class FakeKubernetes:
             data, content_type = payload.encode(), "text/plain"
         else:
             data, content_type = json.dumps(payload).encode(), "application/json"
-        handler.send_response(status)
+        handler.send_response(status, reason if failing is not None else None)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()

@@ -57,6 +57,10 @@ other loop's kinds holds back the lane's later effects as one in flight does, so
 keeps its order, and each loop kicks the other once it delivered something. Claims are the
 same for both, so each effect is still delivered once, by one process.
 
+Time. A handler has `handler_timeout` (20 s) for its calls; its waits for a Slack pace slot
+move that deadline on, within half a claim (bot/outbox/budget.py), and a wait that would go
+past it hands the effect back before its call, to come back for its slot.
+
 Retention. Delivered effects are deleted after `keep_delivered` (7 days) and failed ones
 after `keep_failed` (30 days, for whoever looks into a failure), by every dispatcher once per
 `prune_interval`; an undone effect is never deleted. Nothing reads a delivered row: what later

@@ -16,12 +16,12 @@ from bot.background import BackgroundLoop
 from bot.clock import Clock
 from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.outbox.apart import ApartDeliveries
+from bot.outbox.budget import handler_deadline
 from bot.outbox.claims import claim_runs, release, still_held
 from bot.outbox.completions import Completions
 from bot.outbox.failures import GIVE_UP_AFTER, Failures
 from bot.outbox.queue import (
     DUE_TURNS,
-    UNDONE,
     Effect,
     EffectHandler,
     FailureHandler,
@@ -29,6 +29,7 @@ from bot.outbox.queue import (
     follow_ups,
     marked_with,
     undone_count,
+    undone_stats,
 )
 from bot.outbox.retention import KEEP_DELIVERED, KEEP_FAILED, PRUNE_INTERVAL, Retention
 from bot.store import Store
@@ -88,6 +89,10 @@ class OutboxDispatcher:
             give_up_after=give_up_after,
             max_backoff=max_backoff,
         )
+        # A delivery's longest run: its timeout moved on by its waits for Slack's pace, within
+        # the half claim that is left when it starts (still_held), less a margin for the
+        # statements around it (bot.outbox.budget).
+        self.delivery_limit = max(handler_timeout, claim_seconds / 2 - 1.0)
         self.batch_size = batch_size
         self.run_length = run_length
         self.concurrency = concurrency
@@ -141,14 +146,14 @@ class OutboxDispatcher:
 
     async def stop(self) -> None:
         """Stop delivering (SIGTERM): nothing more is claimed, and the deliveries under way
-        run to their end, for up to `handler_timeout`: one cut off mid-call (Slack had the
+        run to their end, for up to `delivery_limit`: one cut off mid-call (Slack had the
         message) would be made again by the next process, a second post or page."""
         self.stopping = True
         with contextlib.suppress(TimeoutError):
             # The deliveries apart too (a provider's trigger cut off would be made again).
             await asyncio.wait_for(
                 asyncio.gather(self._idle.wait(), self.apart.idle.wait()),
-                timeout=self.handler_timeout,
+                timeout=self.delivery_limit,
             )
         await self._loop.stop()
         await self._apart_loop.stop()
@@ -296,7 +301,7 @@ class OutboxDispatcher:
         if held is None:
             log.info("outbox: effect %s was taken over by another process", effect.id)
             return _Outcome.NOT_DELIVERED
-        deadline = self.clock.now().timestamp() + self.handler_timeout
+        deadline = self.clock.now().timestamp() + self.delivery_limit
         if self.completions.runs_out_before(deadline):
             await self.completions.flush()
         queued: set[str] = set()
@@ -322,7 +327,8 @@ class OutboxDispatcher:
         delivering = current_effect.set(effect)
         try:
             with logs.bound(incident=effect.incident):
-                async with asyncio.timeout(self.handler_timeout):
+                # Waits for a Slack pace slot move the timeout on (bot.outbox.budget).
+                async with handler_deadline(self.handler_timeout, self.delivery_limit):
                     await handler(effect)
         except NotifierError as exc:
             await self.failures.not_delivered(effect, exc)
@@ -357,12 +363,7 @@ class OutboxDispatcher:
     async def pending_stats(self) -> tuple[int, float]:
         """How many effects are undone, and how old the oldest is (seconds; 0 when none)."""
         async with self.store.transaction() as tx:
-            row = await tx.fetchone(
-                f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {UNDONE}"
-            )
-        if row is None or not row["n"]:
-            return 0, 0.0
-        return int(row["n"]), max(0.0, self.clock.now().timestamp() - float(row["oldest"]))
+            return await undone_stats(tx, self.clock.now().timestamp())
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Deliver until nothing due is left (tests and the console use this)."""

@@ -192,3 +192,13 @@ async def undone_count(tx: Tx) -> int:
     """How many effects are still to deliver (waiting, retrying or being delivered)."""
     row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM outbox WHERE {UNDONE}")
     return int(row["n"]) if row else 0
+
+
+async def undone_stats(tx: Tx, now: float) -> tuple[int, float]:
+    """How many effects are undone, and how old the oldest is (seconds; 0 when none)."""
+    row = await tx.fetchone(
+        f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE {UNDONE}"
+    )
+    if row is None or not row["n"]:
+        return 0, 0.0
+    return int(row["n"]), max(0.0, now - float(row["oldest"]))

@@ -79,7 +79,13 @@ class RemediationDelivery:
         now = service.clock.now()
         async with service.store.transaction() as tx:
             request = await kinds.read(tx, int(effect.payload["request_id"]), lock=True)
-            if request.status is not Status.REQUESTED or request.message_ts is not None:
+            if request.message_ts is not None:
+                return
+            if request.status is not Status.REQUESTED:
+                # Decided meanwhile (from the App Home): its refresh and outcome, queued
+                # behind this post, would wait for a message that never comes, holding the
+                # incident's other messages for a day.
+                await requests.never_posted(tx, request.id)
                 return
             why = error.error_code or str(error)
             request = await service.expire(tx, request, now, outcome=f"{NOT_POSTED}{why[:80]}")

@@ -191,6 +191,16 @@ async def set_message(tx: Tx, request_id: int, channel_id: str, ts: str) -> bool
     return changed == 1
 
 
+async def never_posted(tx: Tx, request_id: int) -> bool:
+    """The request's message failed for good: no channel message to refresh or reply under,
+    so its later refreshes and outcome skip it rather than wait for it."""
+    changed = await tx.execute(
+        "UPDATE remediation_requests SET channel_id = NULL WHERE id = ? AND message_ts IS NULL",
+        (request_id,),
+    )
+    return changed == 1
+
+
 # The first key of the advisory locks that serialise requests for one change (PostgreSQL):
 # "REM" as an int, apart from the migrations' lock (bot.store.migrate).
 _CHANGE_LOCK_CLASS = 0x52454D

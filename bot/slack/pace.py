@@ -19,13 +19,13 @@ back to the process' own slots: a Redis outage slows nothing down and stops noth
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from bot import metrics
+from bot.outbox.budget import wait_outside_timeout
 from bot.slack.limits import POST_METHODS, Limit, SlackLimits
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,9 @@ def keys_for(method: str, params: dict[str, Any], limits: SlackLimits) -> list[K
 
 
 async def wait_turn(pacer: Pacer, keys: Sequence[Key]) -> None:
-    """Wait for the call's slot (returns at once when it is free now)."""
+    """Wait for the call's slot (returns at once when it is free now). Under an outbox
+    delivery the wait does not count against the handler's timeout; one too long for the
+    delivery's claim raises a retryable NotifierError before the call (bot.outbox.budget)."""
     wait = await pacer.reserve(keys)
     metrics.SLACK_PACE_WAIT.observe(wait)
-    if wait > 0:
-        await asyncio.sleep(wait)
+    await wait_outside_timeout(wait)

@@ -237,7 +237,7 @@ def tell_text(request: Request) -> str:
 
 
 def refused(reason: str) -> str:
-    return f"Not done: {reason}"
+    return f"Not done: {escape_mrkdwn(reason)}"
 
 
 def approved(request: Request, started: bool) -> str:

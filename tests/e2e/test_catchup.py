@@ -3,6 +3,7 @@ stores: signed requests in, the ephemeral answers and postEphemeral calls on the
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -147,3 +148,25 @@ async def test_joining_the_war_room_gives_the_catchup_once(
         ("U0NEW", "ok: on joining the war room"),
         ("U0OTHER", "ok: on joining the war room"),
     ]
+
+
+async def test_a_catchup_on_joining_that_gets_no_answer_is_reported_cleanly(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The postEphemeral's answer lost (a timeout): a warning, not a listener's traceback.
+    incident = await declare(harness, "declare P1 Search is slow")
+    room = incident.channel_id
+    assert room
+    channel = harness.double.channel(room)
+    assert channel is not None
+    channel.members.append("U0NEW")
+    harness.double.lose_reply("chat.postEphemeral", times=2)  # slack_sdk tries twice
+    event = {"type": "member_joined_channel", "user": "U0NEW", "channel": room, "team": "T0"}
+    with caplog.at_level(logging.WARNING):
+        await harness.event(event, event_id="EvJOINLOST")
+        await harness.double.wait_for("chat.postEphemeral", 2)
+        await until(
+            lambda: any("could not give U0NEW" in r.getMessage() for r in caplog.records),
+            "the failed catch-up reported",
+        )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

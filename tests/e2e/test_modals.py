@@ -4,8 +4,11 @@ fields; a good submission makes one service call and answers the submitter."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
+
+import pytest
 
 from bot.incidents.schemas import DeclareIncident
 from bot.models import Actor, Severity, Status
@@ -22,6 +25,7 @@ from tests.e2e.incident_helpers import (
     updates,
 )
 from tests.harness import BotHarness
+from tests.waiting import until
 
 
 def _select(value: str) -> dict[str, Any]:
@@ -306,3 +310,25 @@ async def test_an_update_form_slack_cannot_fill_in_is_said_not_left_loading(
     assert answer["text"] == (
         "I could not open the update form (`slack_unreachable`). Use `/incident update` instead."
     )
+
+
+async def test_an_answer_that_gets_no_answer_either_way_is_reported_cleanly(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The ephemeral and then the direct message both lost (timeouts, slack_sdk trying each
+    # twice): the declaration stands, and the lost answer is a warning, not a traceback.
+    await harness.command("declare", channel_id="C0GENERAL", user_id="U0BOB")
+    [opened] = await harness.double.wait_for("views.open")
+    harness.double.lose_reply("chat.postEphemeral", times=2)
+    harness.double.lose_reply("chat.postMessage", times=2, channel="U0BOB")
+    values = {"title": {"value": "Search is slow"}, "severity": {"value": _select("P3")}}
+    with caplog.at_level(logging.WARNING):
+        await harness.submit_view(
+            modals.DECLARE_VIEW, values, view=opened.response["view"], user_id="U0BOB"
+        )
+        await until(
+            lambda: any("no answer to U0BOB" in r.getMessage() for r in caplog.records),
+            "the lost answer reported",
+        )
+    assert len(await harness.services.incidents.list()) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

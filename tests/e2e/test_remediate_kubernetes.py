@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from bot.clock import FakeClock
 from bot.models import Actor
 from tests.e2e.conftest import HarnessFactory
-from tests.e2e.incident_helpers import declare, reply
+from tests.e2e.incident_helpers import declare, reply, updates
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
 from tests.harness import BotHarness
 from tests.remediation_helpers import (
@@ -525,3 +527,50 @@ async def test_the_same_change_asked_at_once_on_postgresql_is_one_request(
     assert len(rows) == 1, (rows, answers)
     refused = [a for a in answers if f"request #{rows[0]['id']} asks for the same change" in a]
     assert len(refused) == 3, answers
+
+
+async def test_a_dry_runs_error_text_is_shown_as_text_never_as_markup(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The target's own words (here the API server's reason phrase) reach the refusal: they
+    # must not ping the channel nor render as a link.
+    harness = await _harness(make_harness, fake_kubernetes)
+    base = "GET /apis/apps/v1/namespaces/shop/deployments/checkout"
+    for path in (base, base + "/scale"):
+        fake_kubernetes.fail[path] = 500
+        fake_kubernetes.fail_reason[path] = "<!channel> see <https://evil.example|the runbook>"
+    answer, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is None
+    assert "the dry run failed" in answer
+    assert "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt;" in answer
+    assert "<" not in answer
+
+
+async def test_a_request_decided_while_its_post_is_retried_then_lost_holds_nothing_back(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Withdrawn (as from the App Home) while its channel message waits for a retry, which
+    # then fails for good: the refresh of that message has nothing to refresh, and must not
+    # retry "not posted yet" for 24 h holding the incident's later messages behind it.
+    clock = FakeClock(datetime.now(UTC))
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES), clock=clock)
+    incident = await declare(harness)
+    clock.advance(minutes=1)
+    await harness.settle()
+    room = (await harness.services.incidents.get(incident.id)).channel_id
+    assert room
+    harness.double.http_error("chat.postMessage", status=503, times=1, channel=room)
+    answer, message = await request(harness, "kubernetes.scale checkout replicas=6", channel=room)
+    assert "Request #1" in answer and message is None  # its post waits for a retry
+    assert not (await harness.services.remediation.deny(1, Actor(REQUESTER))).refused
+    harness.double.fail("chat.postMessage", error="not_in_channel", channel=room)
+    clock.advance(minutes=1)
+    await harness.settle()
+    assert (await harness.services.remediation.get(1)).status.value == "denied"
+
+    await reply(harness, "update identified Bad deploy", channel_id=room)
+    clock.advance(minutes=1)
+    await harness.settle()
+    assert len(updates(harness, room)) == 1
+    assert await harness.services.dispatcher.pending_count() == 0
