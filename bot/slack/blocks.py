@@ -10,7 +10,7 @@ from bot.notify import EscalationShown
 from bot.slack import escalation_text, list_text
 from bot.slack import templates as t
 from bot.slack.diagnosis_blocks import DIAGNOSE_ACTION
-from bot.slack.escape import clip_mrkdwn
+from bot.slack.escape import clip, clip_mrkdwn
 
 Block = dict[str, Any]
 
@@ -51,18 +51,6 @@ def escalate_value_parts(value: str) -> tuple[str, int | None, Severity | None]:
     if sep and level.isascii() and level.isdigit() and len(level) <= 3:
         return incident_id, int(level), severity
     return value, None, None
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters; a cut never splits an entity such as `&amp;`. For plain
-    text (mrkdwn: clip_mrkdwn, which keeps control sequences whole too)."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    amp = cut.rfind("&", max(0, len(cut) - 4))  # the longest entity, `&amp;`, is 5 long
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut + "…"
 
 
 def header(text: str) -> Block:

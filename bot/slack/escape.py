@@ -40,16 +40,28 @@ def escape_mrkdwn(text: str) -> str:
     return text.translate(_MRKDWN_ESCAPES)
 
 
+def _cut(text: str, limit: int) -> str:
+    """The first `limit - 1` characters (room for "…"), less an entity the cut would split."""
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", max(0, len(cut) - 4))  # the longest entity, `&amp;`, is 5 long
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters; a cut never splits an entity such as `&amp;`. For plain
+    text (mrkdwn: clip_mrkdwn, which keeps control sequences whole too)."""
+    return text if len(text) <= limit else _cut(text, limit) + "…"
+
+
 def clip_mrkdwn(text: str, limit: int) -> str:
     """At most `limit` characters of mrkdwn, ending "…" when cut. The cut never splits an
     entity (`&amp;` cut to `&am` shows as such) nor a control sequence (a cut `<@U1` or
     `<https://...` shows raw): what it would split is left out whole."""
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1]
-    amp = cut.rfind("&", max(0, len(cut) - 4))  # the longest entity, `&amp;`, is 5 long
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
+    cut = _cut(text, limit)
     opened = cut.rfind("<")
     if opened > cut.rfind(">"):
         cut = cut[:opened]

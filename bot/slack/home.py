@@ -10,8 +10,8 @@ from bot.home.models import HomeFacts
 from bot.models import Incident
 from bot.redact import redact_text
 from bot.remediation.read_models import ApprovalWaiting
-from bot.slack.blocks import button, clip, context, divider, header, section
-from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
+from bot.slack.blocks import button, context, divider, header, section
+from bot.slack.escape import clip, clip_mrkdwn, escape_mrkdwn
 from bot.slack.remediation_blocks import approval_buttons
 from bot.slack.report_blocks import item_block
 from bot.slack.templates import severity_label, slack_date, user

@@ -14,7 +14,6 @@ from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, shown_digest
 from bot.reports.models import ActionItem, Figure, Postmortem, SimilarIncident, Stats
 from bot.slack.blocks import (
     button,
-    clip,
     confirm_dialog,
     context,
     divider,
@@ -22,7 +21,7 @@ from bot.slack.blocks import (
     plain,
     section,
 )
-from bot.slack.escape import escape_mrkdwn
+from bot.slack.escape import clip, escape_mrkdwn
 from bot.slack.modals import INPUT_ACTION
 from bot.slack.templates import drill_mark, severity_label, slack_date, user
 
