@@ -21,7 +21,7 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bot.remediation.executors.postgres import GONE_WAIT_S
+from bot.remediation.executors import postgres as postgres_executor
 from tests.e2e.conftest import HarnessFactory
 from tests.faulty_tcp import Fault, FaultyTcp
 from tests.harness import BotHarness
@@ -42,6 +42,8 @@ from tests.waiting import poll_sql
 # The catalog entry's timeout bounds each statement or command; the whole run gets longer.
 TIMEOUT_S = 1
 REMEDIATION = {"expire_after": "15m", "timeout": 10}
+
+SHORT_WAIT_S = 1.0  # how long a terminate or cancel is waited for here
 
 
 def _policy(services: dict[str, Any]) -> Any:
@@ -146,6 +148,7 @@ async def test_a_session_still_connected_after_its_terminate_is_reported_sent_no
     # A backend slow to end (stuck in I/O on a loaded server; here stopped with SIGSTOP, so
     # it takes the signal only when it runs again) was still listed 2 s after its
     # pg_terminate_backend: the request said Failed, an invitation to run it again.
+    monkeypatch.setattr(postgres_executor, "GONE_WAIT_S", SHORT_WAIT_S)  # not 5 s a test
     monkeypatch.setenv("SHOP_DB_URL", postgres_url)
     services = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": TIMEOUT_S}}}
     harness = await make_harness("sqlite", policy=_policy(services))
@@ -175,7 +178,7 @@ async def test_a_session_still_connected_after_its_terminate_is_reported_sent_no
     finally:
         stuck.close()
     [outcome] = thread_replies(harness, message)
-    sent = f"terminate sent to pids {pid}; pid {pid} still connected after {GONE_WAIT_S:g} s"
+    sent = f"terminate sent to pids {pid}; pid {pid} still connected after {SHORT_WAIT_S:g} s"
     assert f"{sent}: check it" in outcome, outcome
     assert f"still connected: pids {pid}" in outcome
     blocks = str(final_update(harness, message)["blocks"])
@@ -189,6 +192,7 @@ async def test_a_query_still_running_after_its_cancel_is_reported_sent_not_cance
 ) -> None:
     # A cancel is taken at the query's next check for interrupts: one still running after
     # the wait was reported "cancelled", as if it had stopped.
+    monkeypatch.setattr(postgres_executor, "GONE_WAIT_S", SHORT_WAIT_S)  # not 5 s a test
     monkeypatch.setenv("SHOP_DB_URL", postgres_url)
     services = {"shop": {"postgres": {"dsn_env": "SHOP_DB_URL", "timeout": TIMEOUT_S}}}
     harness = await make_harness("sqlite", policy=_policy(services))
@@ -215,7 +219,7 @@ async def test_a_query_still_running_after_its_cancel_is_reported_sent_not_cance
     finally:
         busy.close()
     [outcome] = thread_replies(harness, message)
-    sent = f"cancel sent to the query of backend {pid}; still running after {GONE_WAIT_S:g} s"
+    sent = f"cancel sent to the query of backend {pid}; still running after {SHORT_WAIT_S:g} s"
     assert f"{sent}: check it" in outcome, outcome
     blocks = str(final_update(harness, message)["blocks"])
     assert "Succeeded" in blocks and sent in blocks
