@@ -269,3 +269,5 @@ async def test_naming_every_check_is_the_same_run_as_naming_none(
     await harness.command("web http", command="/diagnose", user_id="U0BOB", channel_id="C0OPS")
     [again] = await harness.replies()
     assert again["text"].startswith("Diagnosing `web`: the `http` checks run"), again
+    # Its summary, so the bot is not stopped with the run under way (a stop waits for it).
+    await until(lambda: len(_summaries(harness, "C0OPS")) == 2, "Bob's summary")
