@@ -10,8 +10,10 @@ from bot import outbox
 from bot.errors import NotifierError
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher
+from bot.remediation import approval
 from bot.remediation import recording as kinds
 from bot.remediation import storage as requests
+from bot.remediation.actions import ACTIONS
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.service import RemediationService
 from bot.remediation.storage import NOT_POSTED, Request, Status
@@ -33,6 +35,11 @@ class RemediationDelivery:
     async def _request(self, effect: Effect) -> Request:
         return await self.service.get(int(effect.payload["request_id"]))
 
+    def _approvers(self, request: Request) -> list[str]:
+        """Whom the request message names to ask, as the policy lists them now."""
+        spec = ACTIONS.get(request.action)
+        return [] if spec is None else approval.approvers(self.service.policy.roles, spec)
+
     @staticmethod
     def _message(request: Request) -> MessageRef | None:
         if request.channel_id is None:
@@ -46,12 +53,15 @@ class RemediationDelivery:
         request = await self._request(effect)
         if request.message_ts is not None or request.channel_id is None:
             return
-        ref = await self.notifier.post_request(request, channel=request.channel_id)
+        ref = await self.notifier.post_request(
+            request, channel=request.channel_id, approvers=self._approvers(request)
+        )
         async with self.service.store.transaction() as tx:
             await requests.set_message(tx, request.id, ref.channel, ref.ts)
         # Decided while it was being posted: show the state it is in now.
-        if (await self._request(effect)).status != request.status:
-            await self.notifier.update_request(await self._request(effect), ref)
+        now = await self._request(effect)
+        if now.status != request.status:
+            await self.notifier.update_request(now, ref, approvers=self._approvers(now))
 
     async def _refresh(self, effect: Effect) -> None:
         request = await self._request(effect)
@@ -59,7 +69,7 @@ class RemediationDelivery:
             return  # never posted, or its POST (still due) shows it as it is then
         ref = self._message(request)
         if ref is not None:
-            await self.notifier.update_request(request, ref)
+            await self.notifier.update_request(request, ref, approvers=self._approvers(request))
 
     async def _outcome(self, effect: Effect) -> None:
         request = await self._request(effect)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from bot.notify import MessageRef
@@ -11,11 +12,16 @@ from bot.remediation.storage import Request
 class RemediationNotifier(Protocol):
     """Each method renders the request as it is now; NotifierError as for every notifier."""
 
-    async def post_request(self, request: Request, *, channel: str) -> MessageRef:
-        """Post the approval request (the change, risk, expiry, Approve / Deny) in `channel`."""
+    async def post_request(
+        self, request: Request, *, channel: str, approvers: Sequence[str]
+    ) -> MessageRef:
+        """Post the approval request (the change, risk, expiry, Approve / Deny) in `channel`,
+        naming whom to ask: `approvers`, the users and groups the policy lists."""
         ...
 
-    async def update_request(self, request: Request, ref: MessageRef) -> None:
+    async def update_request(
+        self, request: Request, ref: MessageRef, *, approvers: Sequence[str]
+    ) -> None:
         """Edit the request message in place to show its state (approvals, final state)."""
         ...
 

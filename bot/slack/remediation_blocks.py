@@ -8,16 +8,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot import refs
 from bot.redact import redact_text
 from bot.remediation.actions import ACTIONS
 from bot.remediation.storage import NOT_POSTED, Request, Status
 from bot.slack.escape import clip_mrkdwn, escape_mrkdwn
+from bot.slack.rich import mention
 
 Block = dict[str, Any]
 
 APPROVE_ACTION = "remediation_approve"
 DENY_ACTION = "remediation_deny"
 SECTION_MAX = 3000
+APPROVERS_MAX = 2000  # of a section's 3,000: the rest of the line and room to spare
 
 STATE_LABEL = {
     Status.REQUESTED: ":hourglass_flowing_sand: Waiting for approval",
@@ -82,9 +85,26 @@ def request_text(request: Request) -> str:
     return f"Remediation #{request.id} ({label}): {_clean(request.preview.summary, 2900)}"
 
 
-def request_blocks(request: Request) -> list[Block]:
+def approvers_line(request: Request, approvers: Sequence[str]) -> str:
+    """Whom to ask: the people and groups the policy lets approve, as mentions, without the
+    requester (who may not approve their own request); cut whole, "and N more"."""
+    listed = [refs.person_or_group(a) for a in approvers if a != request.requested_by]
+    if not listed:
+        return "*Who may approve:* nobody but the requester: fix the policy's approvers."
+    shown: list[str] = []
+    for ref in listed:
+        if sum(len(m) + 2 for m in shown) + len(mention(ref)) > APPROVERS_MAX:
+            break
+        shown.append(mention(ref))
+    more = len(listed) - len(shown)
+    names = ", ".join(shown) + (f" and {more} more" if more else "")
+    return f"*Who may approve:* {names} (not <@{request.requested_by}>, who asked)"
+
+
+def request_blocks(request: Request, approvers: Sequence[str] = ()) -> list[Block]:
     """The request message: the change computed at request time, who asked, the risk, the
-    expiry, approvals so far; Approve / Deny (with confirmations) while it waits."""
+    expiry, approvals so far and, while it waits, who may approve (`approvers`, as the policy
+    lists them) and Approve / Deny (with confirmations)."""
     meta = [
         f"`{request.action}` on `{request.service}`",
         RISK_LABEL.get(request.risk, request.risk),
@@ -118,6 +138,12 @@ def request_blocks(request: Request) -> list[Block]:
         },
     ]
     if request.status is Status.REQUESTED:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": approvers_line(request, approvers)},
+            }
+        )
         blocks.append(
             {
                 "type": "actions",

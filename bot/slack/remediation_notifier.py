@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.notify import MessageRef
@@ -14,23 +16,27 @@ class SlackRemediationNotifier:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
 
-    async def post_request(self, request: Request, *, channel: str) -> MessageRef:
+    async def post_request(
+        self, request: Request, *, channel: str, approvers: Sequence[str]
+    ) -> MessageRef:
         response = await call_slack(
             self.client.chat_postMessage(
                 channel=channel,
                 text=views.request_text(request),
-                blocks=views.request_blocks(request),
+                blocks=views.request_blocks(request, approvers),
             )
         )
         return MessageRef(str(response["channel"]), str(response["ts"]))
 
-    async def update_request(self, request: Request, ref: MessageRef) -> None:
+    async def update_request(
+        self, request: Request, ref: MessageRef, *, approvers: Sequence[str]
+    ) -> None:
         await call_slack(
             self.client.chat_update(
                 channel=ref.channel,
                 ts=ref.ts,
                 text=views.request_text(request),
-                blocks=views.request_blocks(request),
+                blocks=views.request_blocks(request, approvers),
             )
         )
 

@@ -574,3 +574,25 @@ async def test_a_request_decided_while_its_post_is_retried_then_lost_holds_nothi
     await harness.settle()
     assert len(updates(harness, room)) == 1
     assert await harness.services.dispatcher.pending_count() == 0
+
+
+async def test_a_request_names_whom_to_ask_but_never_its_requester(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The request said "Approvals: 0 of 1 (nobody yet)": at 3 a.m. nobody knew whom to wake.
+    harness = await _harness(
+        make_harness, fake_kubernetes, approvers=[REQUESTER, APPROVER, "S0SRE"]
+    )
+    answer, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None, answer
+    [line] = [
+        b["text"]["text"]
+        for b in message["blocks"]
+        if b["type"] == "section" and "Who may approve" in b["text"]["text"]
+    ]
+    assert line == (
+        f"*Who may approve:* <@{APPROVER}>, <!subteam^S0SRE> (not <@{REQUESTER}>, who asked)"
+    )
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+    assert "Who may approve" not in str(final_update(harness, message)["blocks"])
