@@ -81,6 +81,16 @@ def without_forbidden(text: str) -> str:
     return _FORBIDDEN_MULTILINE.sub("", text)
 
 
+REPLACED = "\ufffd"  # what marked_forbidden puts in place of each forbidden character
+
+
+def marked_forbidden(text: str) -> str:
+    """`text` with each forbidden character replaced by REPLACED, one for one (tab and
+    newline kept): for a value whose length and positions must stay those sent (an alert's
+    label value, matched by a silence character by character)."""
+    return _FORBIDDEN_MULTILINE.sub(REPLACED, text)
+
+
 def _escape_char(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -13,7 +13,8 @@ microseconds (Alertmanager sends nanoseconds; the rest is cut, the same way ever
 
 Every text is read without its control characters and bidirectional overrides: a NUL byte
 cannot be stored in PostgreSQL, and refusing the post would lose every other alert of the
-group for one label value.
+group for one label value. In a label value each is replaced by U+FFFD, one for one, so a
+silence made from the value (bot.alerts.silences) can still match Alertmanager's.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pydantic import (
     field_validator,
 )
 
-from bot.text import without_forbidden
+from bot.text import marked_forbidden, without_forbidden
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ALERTS = 2000
@@ -61,7 +62,12 @@ Shown = AfterValidator(without_forbidden)  # control characters left out (see ab
 Key = Annotated[str, Field(min_length=1, max_length=200), Shown]
 # Over-long values are cut and over-long links left out, never refused (see above).
 Value = Annotated[str, BeforeValidator(_cut), Shown]
-Labels = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
+# Cut, then each control character marked in place: its length tells a cut (MAX_VALUE), its
+# marks where the value sent differs. Dropping them made a cut value shorter than MAX_VALUE
+# (matched exactly, so never) and a cleaned one a value no alert has.
+LabelValue = Annotated[str, BeforeValidator(_cut), AfterValidator(marked_forbidden)]
+Labels = Annotated[dict[Key, LabelValue], Field(max_length=_MAX_LABELS)]
+Annotations = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
 Url = Annotated[str, BeforeValidator(_short_url), Shown]
 
 FIRING = "firing"
@@ -102,7 +108,7 @@ class _Read(BaseModel):
 class WebhookAlert(_Read):
     status: Literal["firing", "resolved"]
     labels: Labels
-    annotations: Labels = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
     startsAt: str = Field(max_length=64)
     endsAt: str = Field(default="", max_length=64)
     generatorURL: Url = ""

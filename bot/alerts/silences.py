@@ -33,6 +33,7 @@ from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions
 from bot.policy.alerts import AlertsConfig
 from bot.redact import redact_text
+from bot.text import REPLACED
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +89,22 @@ def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
     A value as long as the cut (bot.alerts.models.MAX_VALUE) may be the start of a longer
     one: an equality matcher would miss the real alert, and leaving the label out would
     silence its neighbours that differ only there. It matches as a prefix instead (a regex,
-    which Alertmanager anchors): the value as recorded followed by anything."""
+    which Alertmanager anchors): the value as recorded followed by anything. A control
+    character read as U+FFFD (bot.alerts.models) matches any one character there."""
     return [
-        {"name": name, "value": _prefix(value), "isRegex": True, "isEqual": True}
-        if len(value) >= MAX_VALUE
+        {"name": name, "value": _pattern(value), "isRegex": True, "isEqual": True}
+        if len(value) >= MAX_VALUE or REPLACED in value
         else {"name": name, "value": value, "isRegex": False, "isEqual": True}
         for name, value in sorted(labels.items())
     ]
 
 
-def _prefix(value: str) -> str:
+def _pattern(value: str) -> str:
     # Go's RE2 takes every escaped ASCII punctuation (and space) as itself.
-    escaped = "".join(f"\\{c}" if c.isascii() and not c.isalnum() else c for c in value)
-    return escaped + ".*"
+    escaped = "".join(
+        "." if c == REPLACED else f"\\{c}" if c.isascii() and not c.isalnum() else c for c in value
+    )
+    return escaped + (".*" if len(value) >= MAX_VALUE else "")
 
 
 def _utc(value: datetime) -> str:
