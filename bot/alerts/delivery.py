@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot import refs
 from bot.alerts import storage
-from bot.alerts.service import DIAGNOSE, POST
+from bot.alerts.service import DIAGNOSE, POST, REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
@@ -26,7 +27,7 @@ from bot.models import SYSTEM, Incident
 from bot.notify import MessageRef
 from bot.outbox import Effect, OutboxDispatcher
 from bot.policy import Policy
-from bot.store import Store
+from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class AlertBatch:
     firing_now: int
     resolved_total: int
     silenceable: bool  # an Alertmanager is configured and some of these came from one
+    # The end of the silences made from this message and running by the record, if any.
+    silenced_until: datetime | None = None
 
     @property
     def all_clear(self) -> bool:
@@ -57,6 +60,10 @@ class AlertNotifier(Protocol):
         self, batch: AlertBatch, *, channel: str, thread_ts: str | None
     ) -> MessageRef:
         """Post one message listing the batch (links, counts; Silence and Resolve buttons)."""
+        ...
+
+    async def update_alerts(self, batch: AlertBatch, ref: MessageRef) -> None:
+        """Show the batch's message as it stands now (silenced until when, or its button)."""
         ...
 
 
@@ -78,6 +85,7 @@ class AlertDelivery:
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         dispatcher.register(POST, self._post, on_failure=self._unposted)
+        dispatcher.register(REFRESH_BATCH, self._refresh)
         dispatcher.register(DIAGNOSE, self._diagnose, apart=True)  # its checks may hang
 
     async def _unposted(self, effect: Effect, error: NotifierError) -> None:
@@ -105,23 +113,54 @@ class AlertDelivery:
     async def _post(self, effect: Effect) -> None:
         incident_id = effect.incident
         assert incident_id is not None
-        batch = int(effect.payload["batch"])
+        number = int(effect.payload["batch"])
         async with self.store.transaction() as tx:
             incident = await incident_storage.get(tx, incident_id)
             if incident is None:
                 return
-            fired, resolved = await storage.claim_batch(tx, incident_id, batch)
-            firing_now, resolved_total = await storage.counts(tx, incident_id)
+            fired, resolved = await storage.claim_batch(tx, incident_id, number)
+            batch = await self._batch(tx, incident, number, fired, resolved)
         if not fired and not resolved:
             return
+        ref = await self.notifier.post_alerts(
+            batch,
+            channel=incident_channel(incident, self.policy),
+            thread_ts=None if incident.channel_id else incident.announce_ts,
+        )
+        async with self.store.transaction() as tx:
+            await storage.set_message(tx, incident_id, number, ref.channel, ref.ts)
+
+    async def _refresh(self, effect: Effect) -> None:
+        """A silence made or ended: the batch's message edited to show it (see REFRESH_BATCH)."""
+        incident_id = str(effect.payload.get("incident") or effect.incident)
+        number = int(effect.payload["batch"])
+        async with self.store.transaction() as tx:
+            incident = await incident_storage.get(tx, incident_id)
+            where = await storage.message_of(tx, incident_id, number)
+            if incident is None or where is None:
+                return  # never posted: nothing shows a button
+            fired = await storage.batch_alerts(tx, incident_id, number)
+            resolved = await storage.batch_resolved(tx, incident_id, number)
+            batch = await self._batch(tx, incident, number, fired, resolved)
+        await self.notifier.update_alerts(batch, MessageRef(*where))
+
+    async def _batch(
+        self,
+        tx: Tx,
+        incident: Incident,
+        number: int,
+        fired: list[StoredAlert],
+        resolved: list[StoredAlert],
+    ) -> AlertBatch:
+        firing_now, resolved_total = await storage.counts(tx, incident.id)
+        running = await storage.silenced_batch(tx, incident.id, number, self.clock.now())
         # Only Alertmanager's alerts can be silenced there (bot.alerts.silences).
         silenceable = self.policy.alerts.alertmanager_url is not None and any(
             a.status == "firing" and a.source == "alertmanager" for a in fired
         )
-        await self.notifier.post_alerts(
-            AlertBatch(incident, batch, fired, resolved, firing_now, resolved_total, silenceable),
-            channel=incident_channel(incident, self.policy),
-            thread_ts=None if incident.channel_id else incident.announce_ts,
+        until = max((s.ends_at for s in running), default=None)
+        return AlertBatch(
+            incident, number, fired, resolved, firing_now, resolved_total, silenceable, until
         )
 
     async def _diagnose(self, effect: Effect) -> None:

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 CARD_PREFIX = "Alerts: "
 POST = "alerts.post"  # one thread message telling a batch of alerts
 DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
+REFRESH_BATCH = "alerts.refresh"  # a batch's message shown as it stands (silenced or not)
 
 
 class AlertService:

@@ -19,9 +19,10 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot import refs
+from bot import outbox, refs
 from bot.alerts import storage
 from bot.alerts.models import MAX_VALUE, parse_time
+from bot.alerts.service import REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
@@ -258,7 +259,8 @@ class SilenceService:
                 "ended_at": [s.ended_at.isoformat() for s in ended],
             },
             effects=[
-                Queued(NOTICE, {"kind": "alerts_silence_ended", **refs.notice_payload((line,))})
+                Queued(NOTICE, {"kind": "alerts_silence_ended", **refs.notice_payload((line,))}),
+                Queued(REFRESH_BATCH, {"batch": batch}),  # its Silence button back
             ],
         )
 
@@ -294,7 +296,21 @@ class SilenceService:
                 "matchers": [m for _, m in created],
                 "ends_at": ends_at.isoformat(),
             },
-            effects=[Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)})],
+            effects=[
+                Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)}),
+                # The message says until when, with no second button while it holds...
+                Queued(REFRESH_BATCH, {"batch": batch}),
+            ],
+        )
+        # ...and offers it again once the silence has run out (a lane of its own: the wait
+        # holds up nothing else of the incident).
+        await outbox.enqueue(
+            change.tx,
+            now,
+            REFRESH_BATCH,
+            {"incident": incident_id, "batch": batch},
+            lane=f"{incident_id}/alerts-silence-end",
+            delay=self.config.silence_for.seconds + 1,
         )
 
     async def _state(

@@ -367,3 +367,31 @@ async def set_silence_end(tx: Tx, silence_id: str, ends_at: datetime) -> None:
         "UPDATE alert_silences SET ends_at = ? WHERE silence_id = ?",
         (ends_at.timestamp(), silence_id),
     )
+
+
+async def batch_resolved(tx: Tx, incident_id: str, batch: int) -> list[StoredAlert]:
+    """The alerts told resolved in `batch`."""
+    rows = await tx.fetchall(
+        "SELECT * FROM alerts WHERE incident_id = ? AND told_resolved = ? ORDER BY id",
+        (incident_id, batch),
+    )
+    return [_stored(r) for r in rows]
+
+
+async def set_message(tx: Tx, incident_id: str, batch: int, channel_id: str, ts: str) -> None:
+    """Where the batch's message is (a retried post moved it: the last one posted)."""
+    await tx.execute(
+        "INSERT INTO alert_messages (incident_id, batch, channel_id, ts) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (incident_id, batch) DO UPDATE SET channel_id = excluded.channel_id,"
+        " ts = excluded.ts",
+        (incident_id, batch, channel_id, ts),
+    )
+
+
+async def message_of(tx: Tx, incident_id: str, batch: int) -> tuple[str, str] | None:
+    """(channel, ts) of the batch's message; None when it was never posted (or before 0019)."""
+    row = await tx.fetchone(
+        "SELECT channel_id, ts FROM alert_messages WHERE incident_id = ? AND batch = ?",
+        (incident_id, batch),
+    )
+    return None if row is None else (str(row["channel_id"]), str(row["ts"]))

@@ -107,7 +107,16 @@ def batch_blocks(batch: AlertBatch, *, silence_seconds: float) -> list[dict[str,
     # At most 2 x SHOWN + 2 lines, so at most 22 sections: within Slack's 50 blocks.
     blocks: list[dict[str, Any]] = [*_sections(lines), context(counts)]
     elements = []
-    if batch.silenceable:
+    if batch.silenceable and batch.silenced_until is not None:
+        # No second click offered while the silence holds: what it covers, until when.
+        silenced = [a for a in batch.fired if a.source == "alertmanager"]
+        blocks.append(
+            context(
+                f":no_bell: Silenced in Alertmanager until {t.slack_date(batch.silenced_until)}:"
+                f" {_plural(len(silenced), 'alert')} ({names_of(silenced)})."
+            )
+        )
+    elif batch.silenceable:
         label = f"Silence {humanize_seconds(silence_seconds)}"
         elements.append(
             button(
@@ -205,3 +214,13 @@ class SlackAlertNotifier:
             )
         )
         return MessageRef(str(response["channel"]), str(response["ts"]))
+
+    async def update_alerts(self, batch: AlertBatch, ref: MessageRef) -> None:
+        await call_slack(
+            self.client.chat_update(
+                channel=ref.channel,
+                ts=ref.ts,
+                text=batch_text(batch),
+                blocks=batch_blocks(batch, silence_seconds=self.silence_seconds),
+            )
+        )

@@ -173,6 +173,56 @@ async def test_once_the_silence_expired_the_button_silences_again(
         assert [e.kind for e in events].count("alerts_silenced") == 2
 
 
+def _batch_message(alerts: Alerts, channel: str) -> dict[str, object]:
+    """The alerts message with the Silence button as it stands: posted, then edited."""
+    for call in posts(alerts.harness, channel):
+        if SILENCE_ACTION in json.dumps(call.params.get("blocks") or []):
+            ts = call.response["ts"]
+            shown = [
+                c.params
+                for c in alerts.harness.double.calls_to("chat.update")
+                if c.ok and c.params.get("ts") == ts
+            ]
+            return shown[-1] if shown else call.params
+    raise AssertionError("no Silence button was posted")
+
+
+async def test_a_silenced_batch_offers_no_second_click_until_its_silence_ends(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's message kept its Silence button after a click: the next responder at 3
+    a.m. could not tell the alerts were silenced, nor until when. It now says what is
+    silenced and until when, without the button, and offers it again once the silence ends."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    clock = FakeClock(datetime.now(UTC))
+    async with _alerts(make_harness, health_url, alertmanager.url, clock) as alerts:
+        await alerts.send(
+            alert("HighErrorRate", "checkout", pod="a"), alert("HighErrorRate", "checkout", pod="b")
+        )
+        await alerts.settled()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 2 alerts" in answer["text"], answer
+        await alerts.settled()
+        [silence] = alertmanager.silences()
+        ends = int(datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00")).timestamp())
+        shown = json.dumps(_batch_message(alerts, room)["blocks"])
+        assert SILENCE_ACTION not in shown
+        assert f"Silenced in Alertmanager until <!date^{ends}^" in shown
+        assert "2 alerts (HighErrorRate)" in shown
+
+        clock.advance(minutes=61)  # the silence ran out: the button is offered again
+        await alerts.settled()
+        shown = json.dumps(_batch_message(alerts, room)["blocks"])
+        assert SILENCE_ACTION in shown and "Silenced in Alertmanager" not in shown
+
+
 async def test_a_silence_ended_by_hand_in_alertmanager_is_learned_and_made_again(
     make_harness: HarnessFactory,
     health_url: str,
