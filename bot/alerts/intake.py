@@ -33,6 +33,9 @@ class Receipt:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     superseded: int = 0  # earlier occurrences a new start ended (the worker tells them)
+    # Alertmanager's firing alerts already recorded firing, by (fingerprint, starts_at): a
+    # silence of theirs that runs by the record has ended (bot.alerts.silences).
+    resent: set[tuple[str, str]] = field(default_factory=set)
 
     def as_json(self) -> dict[str, object]:
         return {"outcomes": dict(self.outcomes)}
@@ -61,6 +64,8 @@ async def record(
             seen = known.get(key)
             if seen is not None and seen in (item.alert.status, RESOLVED):
                 outcomes["duplicate"] += 1
+                if seen == FIRING == item.alert.status and source == "alertmanager":
+                    receipt.resent.add(key)
             elif item.alert.status == FIRING:
                 firing.append((item, "ignored" if item.ignored else PENDING))
             elif await storage.mark_resolved(tx, item.alert, now):

@@ -29,7 +29,7 @@ import logging
 from collections import Counter
 
 from bot import audit, metrics, outbox
-from bot.alerts import intake, storage
+from bot.alerts import intake, storage, unsilenced
 from bot.alerts.intake import Receipt
 from bot.alerts.models import Alert
 from bot.alerts.routing import NO_SERVICE
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 CARD_PREFIX = "Alerts: "
 POST = "alerts.post"  # one thread message telling a batch of alerts
 DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
-REFRESH_BATCH = "alerts.refresh"  # a batch's message shown as it stands (silenced or not)
 
 
 class AlertService:
@@ -81,6 +80,11 @@ class AlertService:
         receipt = await intake.record(
             self.changes.store, self.changes.clock, self.config, source, alerts
         )
+        if receipt.resent:  # Alertmanager notifies of no alert its silences hold
+            try:
+                await unsilenced.notified_while_silenced(self.changes, receipt.resent)
+            except (StoreUnavailable, StoreBusy) as exc:  # the alerts are recorded: answer 200
+                log.warning("a silence that ended could not be recorded: %s", exc)
         if receipt.outcomes.get("new") or receipt.outcomes.get("resolved") or receipt.superseded:
             self.kick()
         return receipt

@@ -22,7 +22,6 @@ import aiohttp
 from bot import outbox, refs
 from bot.alerts import storage
 from bot.alerts.models import MAX_VALUE, parse_time
-from bot.alerts.service import REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
@@ -40,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SILENCES_PATH = "/api/v2/silences"
 MAX_SILENCES = 20
+REFRESH_BATCH = "alerts.refresh"  # a batch's message shown as it stands (silenced or not)
 
 
 class AlertmanagerUnavailable(Conflict):

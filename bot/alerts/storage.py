@@ -395,3 +395,47 @@ async def message_of(tx: Tx, incident_id: str, batch: int) -> tuple[str, str] | 
         (incident_id, batch),
     )
     return None if row is None else (str(row["channel_id"]), str(row["ts"]))
+
+
+@dataclass(frozen=True, slots=True)
+class SilencedAlert:
+    """An alert told in a batch, and a silence made from that batch's message."""
+
+    alert: StoredAlert
+    starts_at: Any  # as recorded: with the fingerprint, the occurrence
+    batch: int
+    silence_id: str
+    matchers: list[dict[str, Any]]
+    ends_at: datetime
+
+
+async def silenced_by_record(
+    tx: Tx, fingerprints: list[str], now: datetime, made_before: datetime
+) -> list[SilencedAlert]:
+    """Firing alerts of these fingerprints with a silence of their batch that runs by the
+    record at `now` and was made before `made_before`."""
+    found: list[SilencedAlert] = []
+    unique = sorted(set(fingerprints))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = await tx.fetchall(
+            "SELECT a.*, s.silence_id AS s_id, s.matchers AS s_matchers, s.ends_at AS s_ends,"
+            " s.batch AS s_batch FROM alerts a JOIN alert_silences s"
+            " ON s.incident_id = a.incident_id AND s.batch = a.told_firing"
+            f" WHERE a.fingerprint IN ({marks}) AND a.status = 'firing'"
+            " AND s.ends_at > ? AND s.created_at < ? ORDER BY a.id, s.silence_id",
+            (*chunk, now.timestamp(), made_before.timestamp()),
+        )
+        found += [
+            SilencedAlert(
+                _stored(row),
+                row["starts_at"],
+                int(row["s_batch"]),
+                str(row["s_id"]),
+                json.loads(row["s_matchers"]),
+                utc_from_timestamp(float(row["s_ends"])),
+            )
+            for row in rows
+        ]
+    return found

@@ -223,6 +223,50 @@ async def test_a_silenced_batch_offers_no_second_click_until_its_silence_ends(
         assert SILENCE_ACTION in shown and "Silenced in Alertmanager" not in shown
 
 
+async def test_a_firing_notification_of_a_silenced_alert_says_the_silence_ended_once(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Someone expired the bot's silence in Alertmanager, which paged again: the bot still
+    said "silenced until ..." and learned otherwise only at the next click. Alertmanager
+    notifies of no silenced alert, so its firing notification now records the silence as
+    ended (once) and the batch's message offers Silence again."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    clock = FakeClock(datetime.now(UTC))
+    async with _alerts(make_harness, health_url, alertmanager.url, clock) as alerts:
+        firing = alert("HighErrorRate", "checkout")
+        await alerts.send(firing)
+        await alerts.settled()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        await alerts.send(firing)  # a notification sent as the silence was made: no sign
+        await alerts.settled()
+        assert SILENCE_ACTION not in json.dumps(_batch_message(alerts, room)["blocks"])
+
+        clock.advance(minutes=10)
+        for _ in range(2):  # Alertmanager's next notifications: told once
+            await alerts.send(firing)
+            await alerts.settled()
+        [silence] = alertmanager.silences()
+        events = await alerts.harness.services.incidents.timeline(incident.id)
+        [line] = [e for e in events if e.kind == "alerts_silence_ended"]
+        assert line.text.startswith(
+            f"Alertmanager notified of firing alerts again, though the silence made from Slack"
+            f" ({silence['id']}) should hold them until"
+        ), line.text
+        assert line.text.endswith("Silence is offered again on their message: HighErrorRate")
+        assert SILENCE_ACTION in json.dumps(_batch_message(alerts, room)["blocks"])
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer  # made again, not "already"
+
+
 async def test_a_silence_ended_by_hand_in_alertmanager_is_learned_and_made_again(
     make_harness: HarnessFactory,
     health_url: str,
