@@ -26,6 +26,7 @@ from commands.context import (
     CommandContext,
     action_value,
     channel_of,
+    form_target,
     on_click,
     open_form,
     run_command,
@@ -104,7 +105,6 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         if opened is None:
             return
-        view_id = opened["id"]
         try:
             incident = await services.incidents.get(incident_id)
             if incident.is_open:
@@ -114,7 +114,7 @@ def register(app: AsyncApp, services: Services) -> None:
         except ChatOpsError as exc:  # unknown incident, store down: said in the modal
             view = modals.error_modal("Post an update", str(exc))
         try:
-            await client.views_update(view_id=view_id, view=view)
+            await client.views_update(**form_target(opened), view=view)
         except (SlackApiError, *UNREACHABLE) as exc:
             # The form is left "loading": say so, and what to do instead.
             log.warning("could not fill in the update form for %s: %r", incident_id, exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -132,11 +133,19 @@ async def open_form(
     respond: Responder,
 ) -> dict[str, Any] | None:
     """Open a modal at once (a trigger_id lives 3 s): the opened view, or None once the
-    person is told that this `form` (error_text.form_failed) could not open, and why."""
+    person is told that this `form` (error_text.form_failed) could not open, and why.
+
+    The view gets an `external_id` of its own: when the answer is lost and slack_sdk's retry
+    is answered `exchanged_trigger_id`, the first call opened it. That is an opened form
+    (without its ID: views.update finds it by `form_target`), not one to say failed."""
+    view = {**view, "external_id": view.get("external_id") or f"form-{uuid.uuid4().hex}"}
     try:
         opened = await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         error = str(exc.response.get("error", "")) if exc.response is not None else "error"
+        if error == "exchanged_trigger_id":
+            log.info("views.open for the %s form: its trigger was used (a retry): opened", form)
+            return {"id": "", "external_id": view["external_id"]}
         await respond(text=error_text.form_failed(form, error), response_type="ephemeral")
         return None
     except UNREACHABLE as exc:
@@ -145,6 +154,13 @@ async def open_form(
         await respond(text=error_text.form_unanswered(form), response_type="ephemeral")
         return None
     return dict(opened["view"])
+
+
+def form_target(opened: dict[str, Any]) -> dict[str, str]:
+    """How views.update finds a form open_form opened: its ID, else its external_id."""
+    if opened.get("id"):
+        return {"view_id": str(opened["id"])}
+    return {"external_id": str(opened["external_id"])}
 
 
 def listener_context(

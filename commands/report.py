@@ -24,6 +24,7 @@ from commands.context import (
     CommandContext,
     action_value,
     form_metadata,
+    form_target,
     listener_context,
     on_incident,
     open_form,
@@ -62,10 +63,10 @@ async def postmortem(ctx: CommandContext, rest: str) -> None:
             )
         except ChatOpsError as exc:  # said in the modal too, not left "loading"
             view = modals.error_modal("Postmortem", str(exc))
-            await ctx.client.views_update(view_id=opened["id"], view=view)
+            await ctx.client.views_update(**form_target(opened), view=view)
             raise
         view = report_blocks.postmortem_modal(incident, recorded, items, origin=ctx.channel_id)
-        await ctx.client.views_update(view_id=opened["id"], view=view)
+        await ctx.client.views_update(**form_target(opened), view=view)
 
     await run_command(
         ctx, "reports.postmortem_form", {"text": rest}, work, usage_for="postmortem", read_only=True

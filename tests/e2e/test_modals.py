@@ -289,6 +289,40 @@ async def test_a_declaration_form_whose_opening_slack_never_answers_is_told_not_
     assert await harness.services.incidents.list() == []
 
 
+async def test_a_form_opened_whose_answer_was_lost_is_filled_in_not_said_failed(
+    harness: BotHarness,
+) -> None:
+    # views.open's answer lost once: slack_sdk retried, Slack answered exchanged_trigger_id
+    # (the first call had opened the form), and the person was told the form could not
+    # open while it sat on their screen, "Loading" for good.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await harness.settle()
+    summary = pinned_summary(harness, room)
+    harness.double.lose_reply("views.open", times=1)
+    await harness.click(
+        blocks.UPDATE_ACTION,
+        message=summary,
+        channel_id=room,
+        user_id="U0ONCALL",
+        message_ts=summary["ts"],
+    )
+    [filled] = await harness.double.wait_for("views.update")
+    opened = [c for c in harness.double.calls_to("views.open")]
+    assert [c.response.get("error") for c in opened[1:]] == ["exchanged_trigger_id"]
+    assert filled.ok and filled.response["view"]["callback_id"] == modals.UPDATE_VIEW
+    assert filled.params["external_id"] == opened[0].params["view"]["external_id"]
+    await harness.settle()
+    told = len(harness.double.responses)
+
+    harness.double.lose_reply("views.open", times=1)  # the declaration form: no error said
+    await harness.command("declare", channel_id="C0GENERAL", trigger_id=new_trigger_id())
+    await until(lambda: len(harness.double.calls_to("views.open")) == 4, "the retried open")
+    await harness.settle()
+    assert harness.double.responses[told:] == []  # was "I could not open the ... form"
+    assert [e for e in harness.double.ephemerals if e["user"] == "U0ONCALL"] == []
+
+
 async def test_an_update_form_slack_cannot_fill_in_is_said_not_left_loading(
     harness: BotHarness,
 ) -> None:
