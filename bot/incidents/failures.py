@@ -3,10 +3,12 @@ and in the audit log, and the people concerned are told (the war room, else the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from bot import refs
-from bot.errors import NotifierError
+from bot.errors import NotifierError, StoreBusy, StoreUnavailable
 from bot.incidents import journal, storage
 from bot.incidents.effects import (
     INVITE,
@@ -50,12 +52,12 @@ class FailureReports:
         self.notifier = notifier
 
     async def announce_failed(self, effect: Effect, error: NotifierError) -> None:
-        incident = await self.steps.incident(effect)
+        incident = await self._incident(effect)
         if incident is None:
             return
         now = self.clock.now()
         target = self.policy.announce_channel
-        async with self.store.transaction() as tx:
+        async with self._unless_store_down(incident, "announce"), self.store.transaction() as tx:
             await journal.record(
                 tx,
                 now,
@@ -75,7 +77,7 @@ class FailureReports:
 
     async def step_failed(self, effect: Effect, error: NotifierError) -> None:
         """A step failed for good: timeline, audit, and a word to the people concerned."""
-        incident = await self.steps.incident(effect)
+        incident = await self._incident(effect)
         if incident is None:
             return
         step = _STEPS.get(effect.kind, effect.kind)
@@ -86,12 +88,29 @@ class FailureReports:
             target = self.policy.announce_channel
         elif effect.kind in (POST_UPDATE, NOTICE):
             target = incident_channel(incident, self.policy)
-        await self.record(incident, step, target, error)
+        async with self._unless_store_down(incident, step):
+            await self.record(incident, step, target, error)
         if effect.kind == NOTICE:
             return  # a missed one-liner is on the timeline; not worth a message of its own
         # Where the war room itself is what failed, tell the declarer directly.
         in_channel = effect.kind in (INVITE, PIN, REFRESH)
         await self.report(incident, step, target, _code(error), in_channel=in_channel)
+
+    async def _incident(self, effect: Effect) -> Incident | None:
+        # A read of its own (not a writer's turn, as FlowSteps.incident takes on SQLite): with
+        # the writers held up, whom to tell can still be read, and the report still go out.
+        async with self.store.snapshot() as tx:
+            return await storage.get(tx, effect.incident or "")
+
+    @contextlib.asynccontextmanager
+    async def _unless_store_down(self, incident: Incident, step: str) -> AsyncIterator[None]:
+        """The record of a failure the store cannot take (down, or busy past its wait) is
+        logged, and the report still goes out: the effect is failed for good already, so
+        raising would lose the only word anyone gets of it."""
+        try:
+            yield
+        except (StoreUnavailable, StoreBusy) as exc:
+            log.error("%s: the failure of %s could not be recorded: %s", incident.id, step, exc)
 
     async def record(
         self,

@@ -12,16 +12,20 @@ closes the connection before the confirmation reaches the bot.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from bot.console.workspace import SlackDouble
-from bot.errors import StoreUnavailable
+from bot.errors import NotifierError, StoreUnavailable
 from bot.incidents.changes import IncidentChange
+from bot.incidents.effects import PIN
 from bot.incidents.schemas import DeclareIncident
-from bot.models import SYSTEM, Severity, Status
+from bot.models import SYSTEM, Actor, Severity, Status
+from bot.outbox import Effect
 from bot.policy import load_policy
 from bot.slack import error_text
 from bot.store import Tx
@@ -212,3 +216,36 @@ async def test_a_responder_slack_cannot_confirm_is_told_slack_failed_not_that_th
     # Someone who is not in the group is still refused, Slack answering or not.
     answer = await reply(harness, f"update {incident.id} resolved Done", user_id="U0MALLORY")
     assert answer.startswith(":no_entry: Only responders may change incidents.")
+
+
+async def test_a_failure_report_the_store_cannot_record_is_still_delivered(
+    make_harness: HarnessFactory, tmp_path: Path
+) -> None:
+    # The card's pin failed for good; recording that met the database held by another writer
+    # (StoreBusy) and the report to the war room was never sent: the effect was failed
+    # already, so nobody ever heard of it. As a diagnosis the store cannot record, it is now
+    # delivered through the notifier all the same.
+    database = tmp_path / "held.db"
+    harness = await make_harness(database_url=f"sqlite:///{database}", DATABASE_QUEUE_SECONDS=1.0)
+    incident = await harness.services.incidents.declare(
+        DeclareIncident(severity=Severity.P1, title="Checkout down"), Actor("U0ALICE")
+    )
+    await harness.settle()
+    incident = await harness.services.incidents.get(incident.id)
+    room = incident.channel_id or ""
+    assert room
+    failed = harness.services.dispatcher.failures.on_failure[PIN]
+    effect = Effect(1, PIN, incident.id, {}, 1, incident.declared_at, 1)
+    holder = sqlite3.connect(database, isolation_level=None, timeout=10, check_same_thread=False)
+    await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
+    try:
+        await failed(effect, NotifierError("not_pinnable", error_code="not_pinnable"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    told = [
+        str(c.params["text"])
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and c.params.get("channel") == room
+    ]
+    assert error_text.step_failed(incident, "pin_summary", room, "not_pinnable") in told
