@@ -20,7 +20,7 @@ from bot.alerts.silences import REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
-from bot.errors import ChatOpsError, NotifierError
+from bot.errors import ChatOpsError, NotifierError, StoreBusy, StoreUnavailable
 from bot.incidents import journal
 from bot.incidents import storage as incident_storage
 from bot.incidents.effects import incident_channel
@@ -128,8 +128,15 @@ class AlertDelivery:
             channel=incident_channel(incident, self.policy),
             thread_ts=None if incident.channel_id else incident.announce_ts,
         )
-        async with self.store.transaction() as tx:
-            await storage.set_message(tx, incident_id, number, ref.channel, ref.ts)
+        try:
+            async with self.store.transaction() as tx:
+                await storage.set_message(tx, incident_id, number, ref.channel, ref.ts)
+        except (StoreUnavailable, StoreBusy) as exc:
+            # Posted: raising would post it again. Only its later edits (silenced until...)
+            # are lost.
+            log.warning(
+                "alerts message %s:%s posted, its place not kept: %s", incident_id, number, exc
+            )
 
     async def _refresh(self, effect: Effect) -> None:
         """A silence made or ended: the batch's message edited to show it (see REFRESH_BATCH)."""
