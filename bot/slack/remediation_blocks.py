@@ -98,7 +98,10 @@ def approvers_line(request: Request, approvers: Sequence[str]) -> str:
         shown.append(mention(ref))
     more = len(listed) - len(shown)
     names = ", ".join(shown) + (f" and {more} more" if more else "")
-    return f"*Who may approve:* {names} (not <@{request.requested_by}>, who asked)"
+    # Said when the requester is listed, or may be in a group listed.
+    if request.requested_by in approvers or any(isinstance(r, refs.Group) for r in listed):
+        names += f" (not <@{request.requested_by}>, who asked)"
+    return f"*Who may approve:* {names}"
 
 
 def request_blocks(request: Request, approvers: Sequence[str] = ()) -> list[Block]:

@@ -53,3 +53,10 @@ def test_a_long_approver_list_is_cut_between_mentions_within_the_section_limit()
 def test_only_the_requester_listed_says_the_policy_needs_fixing() -> None:
     line = views.approvers_line(_request(), ["U0ALICE"])
     assert line == "*Who may approve:* nobody but the requester: fix the policy's approvers."
+
+
+def test_the_requester_is_named_as_excluded_only_when_they_could_be_read_as_listed() -> None:
+    assert views.approvers_line(_request(), ["U0BOB"]) == "*Who may approve:* <@U0BOB>"
+    assert views.approvers_line(_request(), ["U0BOB", "U0ALICE"]) == (
+        "*Who may approve:* <@U0BOB> (not <@U0ALICE>, who asked)"
+    )
