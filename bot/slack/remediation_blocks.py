@@ -89,6 +89,8 @@ def approvers_line(request: Request, approvers: Sequence[str]) -> str:
     """Whom to ask: the people and groups the policy lets approve, as mentions, without the
     requester (who may not approve their own request); cut whole, "and N more"."""
     listed = [refs.person_or_group(a) for a in approvers if a != request.requested_by]
+    if not approvers:  # the policy changed since it was requested
+        return "*Who may approve:* nobody: the policy lists no approvers for it."
     if not listed:
         return "*Who may approve:* nobody but the requester: fix the policy's approvers."
     shown: list[str] = []

@@ -53,6 +53,8 @@ def test_a_long_approver_list_is_cut_between_mentions_within_the_section_limit()
 def test_only_the_requester_listed_says_the_policy_needs_fixing() -> None:
     line = views.approvers_line(_request(), ["U0ALICE"])
     assert line == "*Who may approve:* nobody but the requester: fix the policy's approvers."
+    line = views.approvers_line(_request(), [])  # a policy changed since: none listed
+    assert line == "*Who may approve:* nobody: the policy lists no approvers for it."
 
 
 def test_the_requester_is_named_as_excluded_only_when_they_could_be_read_as_listed() -> None:
