@@ -100,7 +100,11 @@ def register(app: AsyncApp, services: Services) -> None:
         if words is None:
             return
         if len(words) < 2 or words[0].lower() == "help":
-            await ack(response_type="ephemeral", text=views.usage())
+            alone = len(words) == 1 and words[0].lower() != "help"  # the service left out
+            await ack(
+                response_type="ephemeral",
+                text=views.usage(views.no_service(words[0]) if alone else ""),
+            )
             await record_invocation(
                 services,
                 context["actor"],

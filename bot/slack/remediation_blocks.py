@@ -66,6 +66,14 @@ def usage(problem: str = "") -> str:
     return "\n".join(lines)
 
 
+def no_service(action: str) -> str:
+    """`/remediate <action>` alone: what is missing, before the usage."""
+    # Escaped whole: `<service>` unescaped is a Slack link (see bot.slack.escape).
+    return escape_mrkdwn(
+        f"Which service? Name it after the action: `/remediate {action[:100]} <service> ...`."
+    )
+
+
 def _approvals_needed(count: int) -> str:
     if count == 1:
         return "It needs the approval of one person other than you."

@@ -596,3 +596,20 @@ async def test_a_request_names_whom_to_ask_but_never_its_requester(
     assert "Running" in await click(harness, message, user=APPROVER)
     await finish(harness, request_id(message))
     assert "Who may approve" not in str(final_update(harness, message)["blocks"])
+
+
+async def test_an_action_without_its_service_is_told_what_is_missing(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # `/remediate kubernetes.scale` at 3 a.m. got the whole usage, not saying what was wrong.
+    harness = await _harness(make_harness, fake_kubernetes)
+    response = await harness.command("kubernetes.scale", command="/remediate")
+    text = str(response.body["text"])
+    assert text.startswith(
+        "Which service? Name it after the action:"
+        " `/remediate kubernetes.scale &lt;service&gt; ...`."
+    ), text
+    response = await harness.command("<!channel>", command="/remediate")
+    assert "<!channel>" not in str(response.body["text"])
+    response = await harness.command("help", command="/remediate")
+    assert str(response.body["text"]).startswith("Usage:")
