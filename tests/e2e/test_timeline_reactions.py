@@ -107,6 +107,10 @@ async def test_a_pin_by_someone_who_is_no_responder_copies_nothing(
 
     await until(refused, "the refusal on record")
     assert await _copied(harness) == 0
+    # Told privately, in `/incident note`'s words, where they reacted.
+    [told] = await harness.double.wait_for("chat.postEphemeral", 1)
+    assert (told.params["user"], told.params["channel"]) == ("U0MALLORY", room)
+    assert told.params["text"] == ":no_entry: Only responders may change incidents."
     await harness.event(_reaction(room, theirs))  # a responder's pin of it counts
     await until(lambda: _has(harness, 1))
 
