@@ -52,6 +52,7 @@ from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
 from bot.reminders.engine import ReminderEngine
+from bot.reports.chart_pace import ChartPace
 from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
@@ -188,6 +189,7 @@ def build_services(
         dispatcher=dispatcher,
         publisher=publisher,
         remediations=records,
+        chart_pace=ChartPace(coordinator, clock),
     )
     reports.register(dispatcher, engine)
     changes.listeners.append(reports)  # targets and the search index

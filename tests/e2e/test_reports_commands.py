@@ -5,6 +5,7 @@ bad rows come back beside their fields, a good one stores the postmortem and act
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -356,3 +357,31 @@ async def test_a_report_that_cannot_be_shared_where_it_was_asked_is_said_to_the_
     await harness.replies()
     await until(lambda: len(told()) == 2, "the asker told of the chart too")
     assert told()[1].startswith(":warning: The statistics could not be shared in <#C0GENERAL>")
+
+
+async def test_one_statistics_chart_per_person_at_a_time(harness: BotHarness) -> None:
+    """Each `/incident stats` draws a chart and uploads it: typed in a loop, it kept a thread
+    drawing and Slack uploading. The second within the pause is refused, saying when to come
+    back, and nothing is drawn or queued; someone else may still ask."""
+    await declare(harness, "declare P2 Search is slow")
+    await harness.command("stats 7", user_id="U0BOB")
+    [first] = await harness.replies()
+    assert "The chart follows as a file" in str(first)
+    for _ in range(3):
+        await harness.command("stats 7", user_id="U0BOB")
+    again = [str(answer["text"]) for answer in await harness.replies(3)]
+    for text in again:
+        said = re.fullmatch(
+            r"One statistics chart per person every 30 s: try again in (\d+) s"
+            r" \(after \d\d:\d\d:\d\d UTC\)\.",
+            text,
+        )
+        assert said and 1 <= int(said[1]) <= 30, text
+    await harness.command("stats 30", user_id="U0ALICE")
+    [theirs] = await harness.replies()
+    assert "The chart follows as a file" in str(theirs)
+    outcomes = [
+        e.outcome async for e in harness.services.audit.entries() if e.action == "reports.stats"
+    ]
+    assert outcomes.count("ok") == 2  # two charts queued, each with its audit entry
+    assert sum(o.startswith("refused: One statistics chart") for o in outcomes) == 3
