@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.durations import humanize_seconds
 from bot.models import Incident
-from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, shown_digest
+from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, PostmortemInput, shown_digest
 from bot.reports.models import ActionItem, Figure, Postmortem, SimilarIncident, Stats
 from bot.slack.blocks import (
     button,
@@ -237,6 +237,30 @@ def postmortem_saved(incident_id: str, added: Sequence[ActionItem]) -> str:
         f" and {len(added)} action item(s), each reminded to its owner when due" if added else ""
     )
     return f"Postmortem of {incident_id} saved{extra}. `/incident report {incident_id}` shares it."
+
+
+def postmortem_given_back(incident_id: str, why: str, form: PostmortemInput) -> str:
+    """The postmortem form's text, back to whoever typed it when it could not be saved
+    (`why`: the answer saying what went wrong), so nothing typed is lost."""
+    lines = [
+        f"Your postmortem of {incident_id}: {why}",
+        "Here is what you typed, so none of it is lost (paste it into"
+        f" `/incident postmortem {incident_id}`):",
+    ]
+    for name, label in _TEXT_LABELS.items():
+        value = getattr(form, name)
+        if value:
+            lines.append(f"\n*{label}*\n{escape_mrkdwn(value)}")
+    for name, label in (("started_at", "Impact started at"), ("detected_at", "First detected at")):
+        moment = getattr(form, name)
+        if moment is not None:
+            lines.append(f"\n*{label}* {slack_date(moment)}")
+    for item in form.action_items:
+        lines.append(
+            f"\n*Action item* {escape_mrkdwn(item.text)}, owner {user(item.owner)},"
+            f" due {slack_date(item.due_at)}"
+        )
+    return "\n".join(lines)
 
 
 # -- action items -----------------------------------------------------------------------

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import StoreUnavailable
 from bot.models import Actor
 from bot.reports.forms import PostmortemInput
 from bot.reports.models import NewActionItem
@@ -22,6 +24,7 @@ from bot.slack.requests import new_trigger_id
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, policy_with, reply
 from tests.harness import BOT_TOKEN, BotHarness
+from tests.servers import PostgresServer
 from tests.waiting import until
 
 
@@ -385,3 +388,69 @@ async def test_one_statistics_chart_per_person_at_a_time(harness: BotHarness) ->
     ]
     assert outcomes.count("ok") == 2  # two charts queued, each with its audit entry
     assert sum(o.startswith("refused: One statistics chart") for o in outcomes) == 3
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so stopping it stops no other test."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_postmortem_the_database_cannot_take_comes_back_to_its_author(
+    own_postgres: PostgresServer, make_harness: HarnessFactory
+) -> None:
+    """The form was accepted (it closed), then the save failed: the author was told to try
+    again and everything typed was gone with the form. It comes back by direct message,
+    with what went wrong, and nothing is half-saved."""
+    harness = await make_harness(database_url=own_postgres.create_database("postmortem"))
+    incident = await declare(harness, "declare P2 Search is slow")
+    await harness.command(f"postmortem {incident.id}", trigger_id=new_trigger_id())
+    [filled] = await harness.double.wait_for("views.update")
+    due = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    values: dict[str, Any] = {
+        "root_cause": {"value": {"type": "plain_text_input", "value": "Pool size <halved>\nby me"}},
+        "lessons": {"value": {"type": "plain_text_input", "value": "Canary the config too"}},
+        "item_0_text": {"value": {"type": "plain_text_input", "value": "Alert on pool size"}},
+        "item_0_owner": {"value": {"type": "users_select", "selected_user": "U0BOB"}},
+        "item_0_due": {"value": {"type": "datepicker", "selected_date": due}},
+    }
+    own_postgres.pause()
+    try:
+        accepted = await harness.submit_view(
+            report_blocks.POSTMORTEM_VIEW,
+            values,
+            view=filled.response["view"],
+            user_id="U0ALICE",
+        )
+        assert accepted.status == 200 and not accepted.body  # the form closed
+
+        def given_back() -> list[str]:
+            dm = harness.double.state.open_im("U0ALICE")[0].id
+            return [
+                str(c.params["text"])
+                for c in harness.double.calls_to("chat.postMessage")
+                if c.ok and c.response.get("channel") == dm
+            ]
+
+        await until(given_back, "the text given back by direct message", timeout=30)
+    finally:
+        own_postgres.resume()
+    [said] = given_back()
+    assert said.startswith(f"Your postmortem of {incident.id}: :warning: I can't reach my database")
+    assert "*Root cause*\nPool size &lt;halved&gt;\nby me" in said
+    assert "*Lessons learned*\nCanary the config too" in said
+    assert "*Action item* Alert on pool size, owner <@U0BOB>, due <!date^" in said
+
+    async def nothing_saved() -> bool:  # nothing half-saved, once the database answers
+        try:
+            _, recorded, items = await harness.services.postmortems.postmortem(incident.id)
+        except StoreUnavailable:
+            return False  # the pool's connections from before the outage, going
+        assert (recorded.root_cause, recorded.lessons, items) == ("", "", [])
+        return True
+
+    await until(nothing_saved, "the database back", timeout=30)
