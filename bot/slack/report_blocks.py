@@ -11,7 +11,14 @@ from typing import Any
 from bot.durations import humanize_seconds
 from bot.models import Incident
 from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, PostmortemInput, shown_digest
-from bot.reports.models import ActionItem, Figure, Postmortem, SimilarIncident, Stats
+from bot.reports.models import (
+    ActionItem,
+    Figure,
+    Postmortem,
+    SeverityStats,
+    SimilarIncident,
+    Stats,
+)
 from bot.slack.blocks import (
     button,
     confirm_dialog,
@@ -77,10 +84,15 @@ def _duration(value: float | None) -> str:
     return humanize_seconds(value) if value is not None else "—"
 
 
-def figure(fig: Figure) -> str:
+def figure(fig: Figure, empty: str = "—") -> str:
     if not fig.count:
-        return "—"
+        return empty
     return f"{_duration(fig.median)} median · {_duration(fig.p90)} p90 (n={fig.count})"
+
+
+def mttr(row: SeverityStats) -> str:
+    """MTTR, where incidents none of which is resolved say so: "—" read as nothing to show."""
+    return figure(row.mttr, "none resolved yet" if row.incidents else "—")
 
 
 def stats_text(stats: Stats) -> str:
@@ -96,7 +108,7 @@ def stats_lines(stats: Stats) -> list[str]:
     for row in stats.by_severity:
         lines.append(
             f"{row.severity}: {row.incidents} incident(s) · MTTA {figure(row.mtta)} · "
-            f"MTTR {figure(row.mttr)} · MTTD {figure(row.mttd)} · "
+            f"MTTR {mttr(row)} · MTTD {figure(row.mttd)} · "
             f"breaches: ack {row.ack_breaches}, resolve {row.resolve_breaches}"
         )
     return lines
@@ -108,7 +120,7 @@ def stats_blocks(stats: Stats) -> list[Block]:
         blocks.append(
             section(
                 f"*{severity_label(row.severity)}*: {row.incidents} incident(s)\n"
-                f"MTTA {figure(row.mtta)}\nMTTR {figure(row.mttr)}\nMTTD {figure(row.mttd)}\n"
+                f"MTTA {figure(row.mtta)}\nMTTR {mttr(row)}\nMTTD {figure(row.mttd)}\n"
                 f"Target breaches: acknowledge {row.ack_breaches} · resolve "
                 f"{row.resolve_breaches}"
             )
