@@ -495,6 +495,23 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     assert chart != report  # a second file beside the first
 
 
+async def test_a_modal_with_only_close_is_not_submitted(driver: Driver) -> None:
+    # Slack shows the postmortem form's "no such incident" modal with Close only; the
+    # console sent it as a submission anyway, and the bot answered "form not known".
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    bot = driver.console.bot
+    assert bot is not None
+    mark = driver.type("/incident postmortem INC-20261205-999")
+    out = await driver.wait_for("nothing to submit; the modal is closed", since=mark)
+    assert "(nothing to submit: [Close] only)" in out
+    await driver.wait_for("INC-20261205-999", since=mark)
+    assert "form" not in out.split("nothing to submit; the modal is closed", 1)[1]
+    outcomes = [e.outcome async for e in bot.services.audit.entries()]
+    assert "refused: unknown form" not in outcomes
+    assert await driver.quit() == 0
+
+
 def _saved(out: str, tmp_path: Path) -> Path:
     """The file `:file` says it saved: in `shared/` beside the console's database."""
     [where] = re.findall(r"saved to (\S+)", out)

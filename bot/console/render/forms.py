@@ -137,8 +137,11 @@ def render_view(
     # Buttons inside a modal are not operable here: number them 0 so nobody types them.
     body = render_blocks(others, names=names, style=style, number=lambda _b, _a: 0)
     lines += indent(body.lines, "│ " if style.unicode else "| ")
-    submit = text_of(view.get("submit"), names, PLAIN) or "Submit"
     close = text_of(view.get("close"), names, PLAIN) or "Cancel"
+    if not view.get("submit"):  # Slack offers only its close button: nothing is sent
+        lines.append(style.dim(f"(nothing to submit: [{close}] only)"))
+        return lines
+    submit = text_of(view.get("submit"), names, PLAIN)
     lines.append(style.dim(f"(answer each field; it is sent as [{submit}]; :cancel is [{close}])"))
     return lines
 
