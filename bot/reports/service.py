@@ -58,6 +58,11 @@ def working_seconds(start: datetime, end: datetime, policy: Policy) -> float:
     return total
 
 
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_STATS_DAYS:
+        raise UsageError(f"Give a number of days from 1 to {MAX_STATS_DAYS}.")
+
+
 class ReportService:
     def __init__(
         self,
@@ -174,8 +179,7 @@ class ReportService:
 
     async def stats(self, days: int = 30) -> Stats:
         """Figures for the incidents declared in the last `days` days (1 to 366)."""
-        if not 1 <= days <= MAX_STATS_DAYS:
-            raise UsageError(f"Give a number of days from 1 to {MAX_STATS_DAYS}.")
+        _check_days(days)
         since, until = stats.window(self.clock.now(), days)
         async with self.store.transaction() as tx:
             return await stats.compute(tx, since=since, until=until, days=days)
@@ -186,6 +190,7 @@ class ReportService:
         """Compute the figures, draw the chart and queue its upload to `channel`.
 
         ChartTooSoon when `actor` drew one moments ago (see bot.reports.chart_pace)."""
+        _check_days(days)  # a typo is told as such, and costs no chart
         if self.chart_pace is None:
             return await self._share_stats(days, actor, channel, request_id)
         held = await self.chart_pace.take(actor.user_id)

@@ -370,6 +370,9 @@ async def test_one_statistics_chart_per_person_at_a_time(harness: BotHarness) ->
     await harness.command("stats 7", user_id="U0BOB")
     [first] = await harness.replies()
     assert "The chart follows as a file" in str(first)
+    await harness.command("stats 400", user_id="U0BOB")  # a typo is told as such
+    [typo] = await harness.replies()
+    assert "Give a number of days from 1 to 366." in str(typo["text"]), typo
     for _ in range(3):
         await harness.command("stats 7", user_id="U0BOB")
     again = [str(answer["text"]) for answer in await harness.replies(3)]
