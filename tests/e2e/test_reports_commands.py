@@ -457,3 +457,27 @@ async def test_a_postmortem_the_database_cannot_take_comes_back_to_its_author(
         return True
 
     await until(nothing_saved, "the database back", timeout=30)
+
+
+async def test_a_postmortem_time_that_is_no_time_is_refused_beside_its_field(
+    harness: BotHarness,
+) -> None:
+    # A "time" that is no number of seconds (the console sent what was typed), or one past
+    # the year 9999, answered the form with HTTP 500 and a traceback; the form said nothing.
+    incident = await declare(harness, "declare P2 Search is slow")
+    await harness.command(f"postmortem {incident.id}", trigger_id=new_trigger_id())
+    [filled] = await harness.double.wait_for("views.update")
+    for started, detected in (("2026-12-05 14:00", None), (1764950400, 10**13)):
+        values: dict[str, Any] = {
+            "root_cause": {"value": {"type": "plain_text_input", "value": "Pool size halved"}},
+            "started_at": {"value": {"type": "datetimepicker", "selected_date_time": started}},
+            "detected_at": {"value": {"type": "datetimepicker", "selected_date_time": detected}},
+        }
+        refused = await harness.submit_view(
+            report_blocks.POSTMORTEM_VIEW, values, view=filled.response["view"], user_id="U0ALICE"
+        )
+        assert refused.status == 200 and refused.body["response_action"] == "errors"
+        wrong = "started_at" if detected is None else "detected_at"
+        assert refused.body["errors"] == {wrong: "Choose a date and time."}
+    _, recorded, _ = await harness.services.postmortems.postmortem(incident.id)
+    assert recorded.root_cause == ""  # bad input changes nothing
