@@ -127,7 +127,9 @@ def parse_postmortem_form(
         errors["started_at"] = "Give when the impact started too, to measure time to detect."
     if started is not None and started > now:
         errors["started_at"] = "The start of the impact cannot be in the future."
-    if started is not None and detected is not None and detected < started:
+    if detected is not None and detected > now:
+        errors["detected_at"] = "Detection cannot be in the future."
+    elif started is not None and detected is not None and detected < started:
         errors["detected_at"] = "Detection cannot come before the impact started."
     items: list[NewActionItem] = []
     for row in range(ACTION_ROWS):
