@@ -318,7 +318,9 @@ def action_items_blocks(
     blocks: list[Block] = [section(f"*Action items of {incident.id}*")]
     if not items:
         blocks.append(section("None yet. `/incident postmortem` records them."))
-    blocks += [item_block(item, now) for item in items[:MAX_ITEMS_LISTED]]
+    # Open ones first: past the cut, an open item had no Close button anywhere.
+    listed = sorted(items, key=lambda item: not item.is_open)[:MAX_ITEMS_LISTED]
+    blocks += [item_block(item, now) for item in listed]
     if len(items) > MAX_ITEMS_LISTED:
         blocks.append(context(f"…and {len(items) - MAX_ITEMS_LISTED} more in the report."))
     return blocks
