@@ -190,8 +190,8 @@ def register(app: AsyncApp, services: Services) -> None:
             await ModalResponder(client, meta.get("channel"), actor.user_id)(answer.text)
         else:
             # By DM (channel None): an ephemeral answer is gone once Slack is reloaded.
-            given_back = report_blocks.postmortem_given_back(incident_id, answer.text, form)
-            await ModalResponder(client, None, actor.user_id)(given_back)
+            for given_back in report_blocks.postmortem_given_back(incident_id, answer.text, form):
+                await ModalResponder(client, None, actor.user_id)(given_back)
 
     @app.action(report_blocks.CLOSE_ITEM_ACTION)
     async def close_clicked(

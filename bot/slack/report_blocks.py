@@ -35,6 +35,7 @@ from bot.slack.templates import drill_mark, severity_label, slack_date, user
 Block = dict[str, Any]
 POSTMORTEM_VIEW = "incident_postmortem"
 CLOSE_ITEM_ACTION = "action_item_close"
+GIVEN_BACK_MAX = 39_000  # characters of one message's text; Slack refuses over 40,000
 MAX_ITEMS_LISTED = 40  # keeps the list under Slack's 50 blocks a message
 
 
@@ -251,9 +252,10 @@ def postmortem_saved(incident_id: str, added: Sequence[ActionItem]) -> str:
     return f"Postmortem of {incident_id} saved{extra}. `/incident report {incident_id}` shares it."
 
 
-def postmortem_given_back(incident_id: str, why: str, form: PostmortemInput) -> str:
+def postmortem_given_back(incident_id: str, why: str, form: PostmortemInput) -> list[str]:
     """The postmortem form's text, back to whoever typed it when it could not be saved
-    (`why`: the answer saying what went wrong), so nothing typed is lost."""
+    (`why`: the answer saying what went wrong), so nothing typed is lost: as many messages
+    as Slack's 40,000 characters a message need (escaped, a full form can be 70,000)."""
     lines = [
         f"Your postmortem of {incident_id}: {why}",
         "Here is what you typed, so none of it is lost (paste it into"
@@ -272,7 +274,13 @@ def postmortem_given_back(incident_id: str, why: str, form: PostmortemInput) -> 
             f"\n*Action item* {escape_mrkdwn(item.text)}, owner {user(item.owner)},"
             f" due {slack_date(item.due_at)}"
         )
-    return "\n".join(lines)
+    messages = [lines[0]]
+    for line in lines[1:]:  # each under 16,000 characters (a 3,000-character field escaped)
+        if len(messages[-1]) + 1 + len(line) > GIVEN_BACK_MAX:
+            messages.append(line.lstrip("\n"))
+        else:
+            messages[-1] += "\n" + line
+    return messages
 
 
 # -- action items -----------------------------------------------------------------------
