@@ -465,6 +465,9 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     mark = driver.type(":home")
     out = await driver.wait_for("Your action items", since=mark)
     assert "App Home" in out and "Open incidents: 1" in out and incident.id in out
+    # Its buttons act in Slack only: no number a message's button has (typing 1 pressed
+    # the announcement's Acknowledge, thought to be the Home's).
+    assert "[0] Acknowledge" in out and "[1]" not in out
 
     mark = driver.type(f"/incident report {incident.id}")
     out = await driver.wait_for("Post-incident report for", since=mark)
