@@ -22,11 +22,11 @@ CHART_EVERY = 30.0  # seconds between two charts of one person's
 class ChartTooSoon(Conflict):
     """This person drew a chart moments ago; `retry_at` is when they may draw the next."""
 
-    def __init__(self, retry_at: datetime, now: datetime) -> None:
+    def __init__(self, retry_at: datetime, now: datetime, every: float = CHART_EVERY) -> None:
         self.retry_at = retry_at
         wait = max(1, round((retry_at - now).total_seconds()))
         super().__init__(
-            f"One statistics chart per person every {round(CHART_EVERY)} s: try again in"
+            f"One statistics chart per person every {round(every)} s: try again in"
             f" {wait} s (after {retry_at.astimezone(UTC):%H:%M:%S} UTC)."
         )
 
@@ -60,7 +60,9 @@ class ChartPace:
             retry_at = datetime.fromtimestamp(float(holder), tz=UTC)
         except (ValueError, OverflowError):
             retry_at = datetime.fromtimestamp(now.timestamp() + self.every, tz=UTC)
-        raise ChartTooSoon(max(retry_at, now), now)
+        # Another replica's clock may be off: the pause never outlasts its own TTL.
+        latest = datetime.fromtimestamp(now.timestamp() + self.every, tz=UTC)
+        raise ChartTooSoon(min(max(retry_at, now), latest), now, self.every)
 
     async def give_back(self, user_id: str, value: str | None) -> None:
         """End a pause that drew nothing (the store failed): they may try again at once."""

@@ -26,6 +26,14 @@ async def test_a_pause_taken_on_one_replica_holds_on_another(redis_url: str) -> 
         assert refused.value.retry_at == clock.now() + timedelta(seconds=18)
         assert "try again in 18 s (after 03:00:30 UTC)" in str(refused.value)
         assert await other.take("U0CAROL") is not None  # someone else may draw one
+        # A replica whose clock runs an hour behind says no more than the pause's length.
+        with pytest.raises(ChartTooSoon) as behind:
+            await ChartPace(second, FakeClock(clock.now() - timedelta(hours=1))).take("U0CAROL")
+        assert "try again in 30 s" in str(behind.value)
+        # Another pace length is said as such.
+        with pytest.raises(ChartTooSoon) as longer:
+            await ChartPace(second, clock, every=120).take("U0CAROL")
+        assert str(longer.value).startswith("One statistics chart per person every 120 s")
         # A chart that drew nothing (the store failed) gives its pause back at once.
         await one.give_back("U0BOB", taken)
         assert await other.take("U0BOB") is not None
