@@ -66,6 +66,24 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
     assert actions.count("incident.timeline_message") == 2
 
 
+async def test_a_pinned_screenshot_is_on_the_timeline_by_its_name(harness: BotHarness) -> None:
+    # A file shared with no text (the usual screenshot of a dashboard) was copied as
+    # "@carol: " and nothing more, on the timeline and in the report.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    ts = human_message(harness, room, "U0CAROL", "")
+    [message] = [m for m in harness.double.channel(room).messages if m["ts"] == ts]
+    message["files"] = [{"id": "F0SHOT", "name": "image.png", "title": "p99 latency <EU>"}]
+    await harness.event(_reaction(room, ts))
+    await until(lambda: _has(harness, 1))
+    [entry] = [
+        e
+        for e in await harness.services.incidents.timeline(incident.id)
+        if e.kind == "message_added"
+    ]
+    assert entry.parts == (Person("U0CAROL"), ": Shared a file: p99 latency <EU>")
+
+
 async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarness) -> None:
     incident = await declare(harness)
     room = incident.channel_id or ""
