@@ -292,13 +292,14 @@ def build_services(
         components=policy.status_components(),
         refresh_every=status_refresh_interval,
     )
+    audit = AuditLog(store, clock)
     return Services(
         policy=policy,
         store=store,
         coordinator=coordinator,
         clock=clock,
         notifier=notifier,
-        audit=AuditLog(store, clock),
+        audit=audit,
         dispatcher=dispatcher,
         incidents=incidents,
         permissions=permissions,
@@ -320,7 +321,7 @@ def build_services(
             store=store, clock=clock, alerts=firing_alerts or RecordedFiringAlerts()
         ),
         paging=paging,
-        pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
+        pending_pins=PendingPins(coordinator=coordinator, incidents=incidents, audit=audit),
         alerts=alerts,
         silences=silences,
     )

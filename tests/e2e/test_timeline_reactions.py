@@ -185,3 +185,31 @@ async def _kept(harness: BotHarness, items: int) -> bool:
 
 def _raw_pin(room: str, ts: str) -> str:
     return PendingPin(channel_id=room, message_ts=ts, user_id="U0BOB").model_dump_json()
+
+
+async def test_a_kept_pin_refused_once_the_database_is_back_is_on_record(
+    own_postgres: PostgresServer, make_harness: HarnessFactory, redis_url: str
+) -> None:
+    # Kept through an outage, then replayed: a non-responder's pin was dropped with a log
+    # line only, though a refused pin is audited when the database is up.
+    roles = {"responders": ["U0ALICE", "U0BOB"], "approvers": ["U0ENGLEAD"]}
+    harness = await make_harness(
+        database_url=own_postgres.create_database("refusedpins"),
+        redis_url=redis_url,
+        policy=policy_with(roles=roles),
+    )
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    theirs = human_message(harness, room, "U0MALLORY", "Root cause: the DBA team")
+    own_postgres.pause()
+    await harness.event(_reaction(room, theirs, user="U0MALLORY"))
+    await until(lambda: _kept(harness, 1), "the pin kept")
+    own_postgres.resume()
+    await until(lambda: _kept(harness, 0), "the kept pin replayed", timeout=30)
+    refused = [
+        (e.actor, e.action, e.outcome)
+        async for e in harness.services.audit.entries()
+        if e.outcome.startswith("refused")
+    ]
+    assert refused == [("U0MALLORY", "incident.timeline_message", "refused: not allowed")]
+    assert await _copied(harness) == 0
