@@ -52,6 +52,7 @@ from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
 from bot.reminders.engine import ReminderEngine
+from bot.reports.chart_pace import ChartPace
 from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
@@ -188,6 +189,7 @@ def build_services(
         dispatcher=dispatcher,
         publisher=publisher,
         remediations=records,
+        chart_pace=ChartPace(coordinator, clock),
     )
     reports.register(dispatcher, engine)
     changes.listeners.append(reports)  # targets and the search index
@@ -290,13 +292,14 @@ def build_services(
         components=policy.status_components(),
         refresh_every=status_refresh_interval,
     )
+    audit = AuditLog(store, clock)
     return Services(
         policy=policy,
         store=store,
         coordinator=coordinator,
         clock=clock,
         notifier=notifier,
-        audit=AuditLog(store, clock),
+        audit=audit,
         dispatcher=dispatcher,
         incidents=incidents,
         permissions=permissions,
@@ -318,7 +321,7 @@ def build_services(
             store=store, clock=clock, alerts=firing_alerts or RecordedFiringAlerts()
         ),
         paging=paging,
-        pending_pins=PendingPins(coordinator=coordinator, incidents=incidents),
+        pending_pins=PendingPins(coordinator=coordinator, incidents=incidents, audit=audit),
         alerts=alerts,
         silences=silences,
     )

@@ -24,7 +24,7 @@ from bot.http_errors import UNREACHABLE
 from bot.incidents.pending_pins import PendingPin
 from bot.models import Actor
 from bot.services import Services
-from bot.slack import catchup_text
+from bot.slack import catchup_text, error_text
 from bot.slack_ids import is_channel_id
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ _MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 
 def register(app: AsyncApp, services: Services) -> None:
     @app.event("reaction_added")
-    async def reaction_added(event: dict[str, Any], context: dict[str, Any]) -> None:
+    async def reaction_added(
+        event: dict[str, Any], context: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         # Bolt has acknowledged the event already; nothing here holds Slack up.
         if event.get("reaction") != services.policy.reaction_to_timeline:
             return
@@ -55,9 +57,10 @@ def register(app: AsyncApp, services: Services) -> None:
             )
         except DuplicateRequest:
             return  # a redelivered event
-        except PermissionDenied:
-            # Not a responder: a reaction like any other, on record (as a refused note is).
+        except PermissionDenied as exc:
+            # Not a responder: on record, and told privately, as a refused note is.
             await _audit(services, actor, item, "refused: not allowed", request_id)
+            await _tell_refused(client, str(item["channel"]), actor.user_id, str(exc))
         except NotifierError as exc:
             # Slack would not show the message (a missing history scope, say): on record.
             log.warning(
@@ -93,6 +96,16 @@ def register(app: AsyncApp, services: Services) -> None:
             # Given once: a failed post is not retried (`/incident catchup` shows it again),
             # nor one that got no answer (it may have been shown).
             log.warning("could not give %s the catch-up in %s: %r", user_id, channel_id, exc)
+
+
+async def _tell_refused(client: AsyncWebClient, channel_id: str, user_id: str, reason: str) -> None:
+    """The reactor learns why their pin did nothing: `/incident note`'s refusal, to them only."""
+    try:
+        await client.chat_postEphemeral(
+            channel=channel_id, user=user_id, text=error_text.not_allowed(reason)
+        )
+    except (SlackApiError, *UNREACHABLE) as exc:
+        log.warning("could not tell %s their pin was refused: %r", user_id, exc)
 
 
 async def _audit(

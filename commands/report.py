@@ -4,6 +4,7 @@ action items: thin listeners. Parse, call one service method, render."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -18,10 +19,11 @@ from bot.models import Incident
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.reports.models import ActionItem
 from bot.services import Services
-from bot.slack import modals, report_blocks
+from bot.slack import error_text, modals, report_blocks
 from bot.text import decimal
 from commands.context import (
     CommandContext,
+    ModalResponder,
     action_value,
     form_metadata,
     form_target,
@@ -123,6 +125,27 @@ async def reply_similar(ctx: CommandContext, incident: Incident) -> None:
 SUBCOMMANDS = {"report": report, "postmortem": postmortem, "actions": actions, "stats": stats}
 
 
+_SAVED_ANSWERS = (error_text.duplicate_request(), error_text.done_unconfirmed())
+
+
+class _HeldAnswer:
+    """A Responder that keeps the answer for the listener to send once it knows whether the
+    postmortem was saved."""
+
+    def __init__(self) -> None:
+        self.saved = False
+        self.text = ""
+
+    async def __call__(
+        self,
+        text: str = "",
+        blocks: Sequence[dict[str, Any]] | None = None,
+        *,
+        response_type: str | None = None,
+    ) -> None:
+        self.text = text
+
+
 def register(app: AsyncApp, services: Services) -> None:
     @app.view(report_blocks.POSTMORTEM_VIEW)
     async def postmortem_submitted(
@@ -143,7 +166,11 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack()
         incident_id = meta.get("incident_id", "")
-        ctx = listener_context(services, context, client, channel_id=meta.get("channel"))
+        # The answer waits for the outcome: a failure comes back with the text typed.
+        answer = _HeldAnswer()
+        ctx = listener_context(
+            services, context, client, channel_id=meta.get("channel"), respond=answer
+        )
         actor = ctx.actor
 
         async def work() -> None:
@@ -155,9 +182,17 @@ def register(app: AsyncApp, services: Services) -> None:
             _, added = await services.postmortems.save_postmortem(
                 incident_id, actor, form, request_id=ctx.request_id
             )
+            answer.saved = True
             await ctx.reply(report_blocks.postmortem_saved(incident_id, added))
 
         await run_command(ctx, "reports.postmortem", {"incident_id": incident_id}, work)
+        # A repeat of a saved form, or one saved though its answer was lost: nothing to give.
+        if answer.saved or answer.text in _SAVED_ANSWERS:
+            await ModalResponder(client, meta.get("channel"), actor.user_id)(answer.text)
+        else:
+            # By DM (channel None): an ephemeral answer is gone once Slack is reloaded.
+            for given_back in report_blocks.postmortem_given_back(incident_id, answer.text, form):
+                await ModalResponder(client, None, actor.user_id)(given_back)
 
     @app.action(report_blocks.CLOSE_ITEM_ACTION)
     async def close_clicked(

@@ -97,7 +97,11 @@ class ConsoleCommands(ConsoleParts):
             self.screen.error("The bot has not published an App Home for you (yet).")
             return
         # Read-only here: the home's buttons act in Slack (the console numbers messages only).
-        rendered = render_blocks(view.get("blocks") or [], names=self.names, style=self.style)
+        # Numbered 0, as a modal's: numbered 1, 2... they took the numbers of message buttons,
+        # and typing one pressed a message's button (Acknowledge in #incidents, say).
+        rendered = render_blocks(
+            view.get("blocks") or [], names=self.names, style=self.style, number=lambda _b, _a: 0
+        )
         self.screen.print(
             [self.style.notice("App Home (its buttons work in Slack)"), *indent(rendered.lines)]
         )

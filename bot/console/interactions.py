@@ -164,6 +164,10 @@ class Interactions(ConsoleParts):
             return
         fields = input_fields(view, self.feed.names)
         self.screen.print(["", *render_view(view, names=self.feed.names, style=self.style)])
+        if not view.get("submit"):
+            # Slack shows such a modal with Close only: sent, the app answered "form not known".
+            self.screen.notice("nothing to submit; the modal is closed")
+            return
         values: dict[str, dict[str, Any]] = {}
         to_ask = fields
         while True:

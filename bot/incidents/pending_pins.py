@@ -16,9 +16,16 @@ import logging
 
 from pydantic import BaseModel, ValidationError
 
+from bot.audit import AuditLog, AuditRecord
 from bot.background import BackgroundLoop
 from bot.coordination import Coordinator
-from bot.errors import ChatOpsError, DuplicateRequest, NotifierError, StoreError
+from bot.errors import (
+    ChatOpsError,
+    DuplicateRequest,
+    NotifierError,
+    PermissionDenied,
+    StoreError,
+)
 from bot.incidents.service import IncidentService
 from bot.models import Actor
 
@@ -46,10 +53,13 @@ class PendingPins:
         *,
         coordinator: Coordinator,
         incidents: IncidentService,
+        audit: AuditLog | None = None,
         interval: float = DEFAULT_INTERVAL_SECONDS,
     ) -> None:
         self.coordinator = coordinator
         self.incidents = incidents
+        # A kept reaction refused once the store is back is on record, as one refused at once.
+        self.audit = audit
         self.interval = interval
         self._loop = BackgroundLoop(
             "pending-pins", self._round, interval=interval, first_round_now=False
@@ -81,6 +91,9 @@ class PendingPins:
                 return handled  # still down (or down again): the next round tries
             except DuplicateRequest:
                 pass  # another process recorded it first
+            except PermissionDenied:
+                if not await self._refused(pin):
+                    return handled  # the store failed again: the next round tries
             except NotifierError as exc:
                 if exc.retryable:
                     return handled  # Slack is the one down now: keep it
@@ -94,6 +107,26 @@ class PendingPins:
             await self.coordinator.forget(QUEUE, raw)
             handled += 1
         return handled
+
+    async def _refused(self, pin: PendingPin) -> bool:
+        """Audit a kept reaction by someone who may not change the incident; False when the
+        store would not take it."""
+        if self.audit is None:
+            return True
+        try:
+            await self.audit.record(
+                AuditRecord(
+                    actor=pin.user_id,
+                    action="incident.timeline_message",
+                    target=pin.channel_id,
+                    outcome="refused: not allowed",
+                    args={"channel": pin.channel_id, "ts": pin.message_ts},
+                    request_id=pin.request_id,
+                )
+            )
+        except StoreError:
+            return False
+        return True
 
     def start(self) -> None:
         self._loop.start()

@@ -76,6 +76,24 @@ class RemediationDelivery:
         ref = self._message(request)
         if ref is not None:
             await self.notifier.post_outcome(request, ref)
+        elif request.status is not Status.UNKNOWN:  # an unknown outcome is told already
+            await self._tell_outcome(request)
+
+    async def _tell_outcome(self, request: Request) -> None:
+        """No request message to reply under (never posted, or asked where no channel
+        was): the requester and the approvers get the outcome privately, each as an effect
+        of its own, so a failed DM is retried without sending the others again."""
+        now = self.service.clock.now()
+        async with self.service.store.transaction() as tx:
+            for user in dict.fromkeys([request.requested_by, *request.approvals]):
+                await outbox.enqueue(
+                    tx,
+                    now,
+                    kinds.TELL,
+                    {"request_id": request.id, "user_id": user},
+                    lane=request.incident_id,
+                )
+            tx.after_commit(self.service.dispatcher.kick)
 
     async def _tell(self, effect: Effect) -> None:
         request = await self._request(effect)

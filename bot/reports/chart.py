@@ -14,6 +14,7 @@ logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from bot.durations import humanize_seconds  # noqa: E402
 from bot.models import Severity  # noqa: E402
 from bot.reports.models import Stats  # noqa: E402
 
@@ -50,6 +51,27 @@ def build_figure(stats: Stats) -> Figure:
     counts_axes.legend(title="severity")
     hours = [(w.mttr_median or 0) / 3600 for w in stats.weeks]
     mttr_axes.bar(positions, hours, 0.6, color="#555555", gid="mttr")
+    # Each bar says its figure: a median of 0 s and a week with nothing resolved both draw
+    # no bar, and an on-call reading the chart must tell them apart.
+    for position, height, week in zip(positions, hours, stats.weeks, strict=True):
+        if week.mttr_median is not None:
+            said = humanize_seconds(week.mttr_median)
+        elif week.total:
+            said = "none resolved"
+        else:
+            continue  # no incidents that week: the left chart shows it
+        mttr_axes.annotate(
+            said,
+            (position, height),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            rotation=90,
+            fontsize=8,
+            gid="mttr_label",
+        )
+    mttr_axes.set_ylim(0, max(hours, default=0) * 1.4 or 1)  # room for the words above
     mttr_axes.set_xticks(positions, labels, rotation=45, ha="right")
     mttr_axes.set_title("Median time to resolve per week")
     mttr_axes.set_ylabel("hours")

@@ -114,12 +114,22 @@ def parse_postmortem_form(
         problem = forbidden_character(texts[name], multiline=True)
         if problem is not None:
             errors[name] = f"The {_NAMES[name]} {problem}."
-    started, detected = _when(values.get("started_at")), _when(values.get("detected_at"))
-    if detected is not None and started is None:
+    moments: dict[str, datetime | None] = {}
+    for name in ("started_at", "detected_at"):
+        try:
+            moments[name] = _when(values.get(name))
+        except (TypeError, ValueError, OverflowError, OSError):
+            # Slack's picker sends seconds since 1970; anything else is no time at all.
+            errors[name] = "Choose a date and time."
+            moments[name] = None
+    started, detected = moments["started_at"], moments["detected_at"]
+    if detected is not None and started is None and "started_at" not in errors:
         errors["started_at"] = "Give when the impact started too, to measure time to detect."
     if started is not None and started > now:
         errors["started_at"] = "The start of the impact cannot be in the future."
-    if started is not None and detected is not None and detected < started:
+    if detected is not None and detected > now:
+        errors["detected_at"] = "Detection cannot be in the future."
+    elif started is not None and detected is not None and detected < started:
         errors["detected_at"] = "Detection cannot come before the impact started."
     items: list[NewActionItem] = []
     for row in range(ACTION_ROWS):

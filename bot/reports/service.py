@@ -26,6 +26,7 @@ from bot.policy import Policy
 from bot.reminders.calendar import due_after, working_periods
 from bot.reminders.engine import ReminderEngine
 from bot.reports import markdown, search, stats, storage
+from bot.reports.chart_pace import ChartPace
 from bot.reports.delivery import UPLOAD_REPORT, UPLOAD_STATS, ReportDelivery
 from bot.reports.followups import ActionItemReminders
 from bot.reports.models import (
@@ -57,6 +58,11 @@ def working_seconds(start: datetime, end: datetime, policy: Policy) -> float:
     return total
 
 
+def _check_days(days: int) -> None:
+    if not 1 <= days <= MAX_STATS_DAYS:
+        raise UsageError(f"Give a number of days from 1 to {MAX_STATS_DAYS}.")
+
+
 class ReportService:
     def __init__(
         self,
@@ -67,6 +73,7 @@ class ReportService:
         dispatcher: OutboxDispatcher,
         publisher: ReportPublisher | None = None,
         remediations: RemediationHistory | None = None,
+        chart_pace: ChartPace | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -74,6 +81,8 @@ class ReportService:
         self.dispatcher = dispatcher
         self.publisher = publisher
         self.remediations = remediations
+        # One chart per person at a time (None: unpaced, as the CLI that draws for its user).
+        self.chart_pace = chart_pace
 
     def register(self, dispatcher: OutboxDispatcher, engine: ReminderEngine) -> None:
         """Deliver the report effects; let the reminder engine fire action-item reminders."""
@@ -170,8 +179,7 @@ class ReportService:
 
     async def stats(self, days: int = 30) -> Stats:
         """Figures for the incidents declared in the last `days` days (1 to 366)."""
-        if not 1 <= days <= MAX_STATS_DAYS:
-            raise UsageError(f"Give a number of days from 1 to {MAX_STATS_DAYS}.")
+        _check_days(days)
         since, until = stats.window(self.clock.now(), days)
         async with self.store.transaction() as tx:
             return await stats.compute(tx, since=since, until=until, days=days)
@@ -179,7 +187,22 @@ class ReportService:
     async def share_stats(
         self, days: int, actor: Actor, *, channel: str, request_id: str | None = None
     ) -> Stats:
-        """Compute the figures, draw the chart and queue its upload to `channel`."""
+        """Compute the figures, draw the chart and queue its upload to `channel`.
+
+        ChartTooSoon when `actor` drew one moments ago (see bot.reports.chart_pace)."""
+        _check_days(days)  # a typo is told as such, and costs no chart
+        if self.chart_pace is None:
+            return await self._share_stats(days, actor, channel, request_id)
+        held = await self.chart_pace.take(actor.user_id)
+        try:
+            return await self._share_stats(days, actor, channel, request_id)
+        except BaseException:
+            await self.chart_pace.give_back(actor.user_id, held)  # nothing drawn is shared
+            raise
+
+    async def _share_stats(
+        self, days: int, actor: Actor, channel: str, request_id: str | None
+    ) -> Stats:
         from bot.reports import chart  # matplotlib loads only when a chart is drawn
 
         figures = await self.stats(days)

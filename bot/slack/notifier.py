@@ -307,7 +307,7 @@ class SlackNotifier:
             channel=channel,
             ts=ts,
             # Plain text, as the reader saw it: the mentions in it must not ping again.
-            text=visible(from_slack(str(found.get("text") or ""))),
+            text=visible(from_slack(str(found.get("text") or ""))) or _files_of(found),
             user=found.get("user") if not found.get("bot_id") else None,
         )
 
@@ -382,3 +382,13 @@ class SlackDirectory:
                 return None
             raise
         return str((response.get("user") or {}).get("id") or "") or None
+
+
+def _files_of(message: dict[str, Any]) -> str:
+    """A message with no text (a screenshot, a log file shared in the war room) as its
+    files' names: pinned, it was an empty line on the timeline and in the report."""
+    files = [f for f in message.get("files") or [] if isinstance(f, dict)]
+    names = [str(f.get("title") or f.get("name") or "untitled") for f in files]
+    if not names:
+        return ""
+    return visible("Shared " + ("a file: " if len(names) == 1 else "files: ") + ", ".join(names))

@@ -268,10 +268,16 @@ def tell_text(request: Request) -> str:
             " closed and nothing was changed. Invite the bot to that channel, or ask again"
             f" where it is. It was: {_clean(request.preview.summary, 2500)}"
         )
+    if request.status is Status.UNKNOWN:
+        return (
+            f"Remediation #{request.id} ({request.action} on {request.service}): outcome"
+            " unknown. The bot stopped while it ran and did not run it again; check the target"
+            f" before requesting it again. It was: {_clean(request.preview.summary, 2700)}"
+        )
+    # Run, with no request message to reply under: the outcome its thread would have had.
     return (
-        f"Remediation #{request.id} ({request.action} on {request.service}): outcome unknown."
-        " The bot stopped while it ran and did not run it again; check the target before"
-        f" requesting it again. It was: {_clean(request.preview.summary, 2700)}"
+        f"{outcome_text(request)}\n({request.action} on {request.service}; its request message"
+        " could not be posted, so its outcome comes to you here.)"
     )
 
 

@@ -10,8 +10,15 @@ from typing import Any
 
 from bot.durations import humanize_seconds
 from bot.models import Incident
-from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, shown_digest
-from bot.reports.models import ActionItem, Figure, Postmortem, SimilarIncident, Stats
+from bot.reports.forms import ACTION_ROWS, TEXT_FIELDS, PostmortemInput, shown_digest
+from bot.reports.models import (
+    ActionItem,
+    Figure,
+    Postmortem,
+    SeverityStats,
+    SimilarIncident,
+    Stats,
+)
 from bot.slack.blocks import (
     button,
     confirm_dialog,
@@ -28,6 +35,7 @@ from bot.slack.templates import drill_mark, severity_label, slack_date, user
 Block = dict[str, Any]
 POSTMORTEM_VIEW = "incident_postmortem"
 CLOSE_ITEM_ACTION = "action_item_close"
+GIVEN_BACK_MAX = 39_000  # characters of one message's text; Slack refuses over 40,000
 MAX_ITEMS_LISTED = 40  # keeps the list under Slack's 50 blocks a message
 
 
@@ -77,10 +85,15 @@ def _duration(value: float | None) -> str:
     return humanize_seconds(value) if value is not None else "—"
 
 
-def figure(fig: Figure) -> str:
+def figure(fig: Figure, empty: str = "—") -> str:
     if not fig.count:
-        return "—"
+        return empty
     return f"{_duration(fig.median)} median · {_duration(fig.p90)} p90 (n={fig.count})"
+
+
+def mttr(row: SeverityStats) -> str:
+    """MTTR, where incidents none of which is resolved say so: "—" read as nothing to show."""
+    return figure(row.mttr, "none resolved yet" if row.incidents else "—")
 
 
 def stats_text(stats: Stats) -> str:
@@ -96,7 +109,7 @@ def stats_lines(stats: Stats) -> list[str]:
     for row in stats.by_severity:
         lines.append(
             f"{row.severity}: {row.incidents} incident(s) · MTTA {figure(row.mtta)} · "
-            f"MTTR {figure(row.mttr)} · MTTD {figure(row.mttd)} · "
+            f"MTTR {mttr(row)} · MTTD {figure(row.mttd)} · "
             f"breaches: ack {row.ack_breaches}, resolve {row.resolve_breaches}"
         )
     return lines
@@ -108,7 +121,7 @@ def stats_blocks(stats: Stats) -> list[Block]:
         blocks.append(
             section(
                 f"*{severity_label(row.severity)}*: {row.incidents} incident(s)\n"
-                f"MTTA {figure(row.mtta)}\nMTTR {figure(row.mttr)}\nMTTD {figure(row.mttd)}\n"
+                f"MTTA {figure(row.mtta)}\nMTTR {mttr(row)}\nMTTD {figure(row.mttd)}\n"
                 f"Target breaches: acknowledge {row.ack_breaches} · resolve "
                 f"{row.resolve_breaches}"
             )
@@ -239,6 +252,37 @@ def postmortem_saved(incident_id: str, added: Sequence[ActionItem]) -> str:
     return f"Postmortem of {incident_id} saved{extra}. `/incident report {incident_id}` shares it."
 
 
+def postmortem_given_back(incident_id: str, why: str, form: PostmortemInput) -> list[str]:
+    """The postmortem form's text, back to whoever typed it when it could not be saved
+    (`why`: the answer saying what went wrong), so nothing typed is lost: as many messages
+    as Slack's 40,000 characters a message need (escaped, a full form can be 70,000)."""
+    lines = [
+        f"Your postmortem of {incident_id}: {why}",
+        "Here is what you typed, so none of it is lost (paste it into"
+        f" `/incident postmortem {incident_id}`):",
+    ]
+    for name, label in _TEXT_LABELS.items():
+        value = getattr(form, name)
+        if value:
+            lines.append(f"\n*{label}*\n{escape_mrkdwn(value)}")
+    for name, label in (("started_at", "Impact started at"), ("detected_at", "First detected at")):
+        moment = getattr(form, name)
+        if moment is not None:
+            lines.append(f"\n*{label}* {slack_date(moment)}")
+    for item in form.action_items:
+        lines.append(
+            f"\n*Action item* {escape_mrkdwn(item.text)}, owner {user(item.owner)},"
+            f" due {slack_date(item.due_at)}"
+        )
+    messages = [lines[0]]
+    for line in lines[1:]:  # each under 16,000 characters (a 3,000-character field escaped)
+        if len(messages[-1]) + 1 + len(line) > GIVEN_BACK_MAX:
+            messages.append(line.lstrip("\n"))
+        else:
+            messages[-1] += "\n" + line
+    return messages
+
+
 # -- action items -----------------------------------------------------------------------
 
 
@@ -282,7 +326,9 @@ def action_items_blocks(
     blocks: list[Block] = [section(f"*Action items of {incident.id}*")]
     if not items:
         blocks.append(section("None yet. `/incident postmortem` records them."))
-    blocks += [item_block(item, now) for item in items[:MAX_ITEMS_LISTED]]
+    # Open ones first: past the cut, an open item had no Close button anywhere.
+    listed = sorted(items, key=lambda item: not item.is_open)[:MAX_ITEMS_LISTED]
+    blocks += [item_block(item, now) for item in listed]
     if len(items) > MAX_ITEMS_LISTED:
         blocks.append(context(f"…and {len(items) - MAX_ITEMS_LISTED} more in the report."))
     return blocks

@@ -613,3 +613,43 @@ async def test_an_action_without_its_service_is_told_what_is_missing(
     assert "<!channel>" not in str(response.body["text"])
     response = await harness.command("help", command="/remediate")
     assert str(response.body["text"]).startswith("Usage:")
+
+
+async def test_a_request_run_whose_message_was_never_posted_tells_its_outcome_privately(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Approved from the App Home while its channel message waited for a retry, which then
+    # failed for good: it ran, and its outcome, meant for the message's thread, went nowhere
+    # but the App Home. The requester and the approver get it by direct message.
+    clock = FakeClock(datetime.now(UTC))
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES), clock=clock)
+    incident = await declare(harness)
+    clock.advance(minutes=1)
+    await harness.settle()
+    room = (await harness.services.incidents.get(incident.id)).channel_id
+    assert room
+    harness.double.http_error("chat.postMessage", status=503, times=1, channel=room)
+    answer, message = await request(harness, "kubernetes.scale checkout replicas=6", channel=room)
+    assert "Request #1" in answer and message is None  # its post waits for a retry
+    assert not (await harness.services.remediation.approve(1, Actor(APPROVER))).refused
+    await finish(harness, 1)
+    assert (await harness.services.remediation.get(1)).status.value == "succeeded"
+    harness.double.fail("chat.postMessage", error="not_in_channel", channel=room)
+    clock.advance(minutes=1)
+    await harness.settle()
+
+    def told(user: str) -> list[str]:
+        dm = harness.double.state.open_im(user)[0].id
+        return [
+            str(c.params["text"])
+            for c in harness.double.calls_to("chat.postMessage")
+            if c.ok and c.response.get("channel") == dm
+        ]
+
+    for user in (REQUESTER, APPROVER):
+        [said] = told(user)
+        assert said.startswith("Remediation #1 :white_check_mark: Succeeded\n*Done:* scaled"), said
+        assert "kubernetes.scale on checkout; its request message could not be posted" in said
+    assert _deployment(fake_kubernetes)["spec"]["replicas"] == 6
+    assert await harness.services.dispatcher.pending_count() == 0

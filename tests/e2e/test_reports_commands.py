@@ -5,12 +5,15 @@ bad rows come back beside their fields, a good one stores the postmortem and act
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import StoreUnavailable
 from bot.models import Actor
 from bot.reports.forms import PostmortemInput
 from bot.reports.models import NewActionItem
@@ -21,6 +24,7 @@ from bot.slack.requests import new_trigger_id
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, policy_with, reply
 from tests.harness import BOT_TOKEN, BotHarness
+from tests.servers import PostgresServer
 from tests.waiting import until
 
 
@@ -356,3 +360,124 @@ async def test_a_report_that_cannot_be_shared_where_it_was_asked_is_said_to_the_
     await harness.replies()
     await until(lambda: len(told()) == 2, "the asker told of the chart too")
     assert told()[1].startswith(":warning: The statistics could not be shared in <#C0GENERAL>")
+
+
+async def test_one_statistics_chart_per_person_at_a_time(harness: BotHarness) -> None:
+    """Each `/incident stats` draws a chart and uploads it: typed in a loop, it kept a thread
+    drawing and Slack uploading. The second within the pause is refused, saying when to come
+    back, and nothing is drawn or queued; someone else may still ask."""
+    await declare(harness, "declare P2 Search is slow")
+    await harness.command("stats 7", user_id="U0BOB")
+    [first] = await harness.replies()
+    assert "The chart follows as a file" in str(first)
+    await harness.command("stats 400", user_id="U0BOB")  # a typo is told as such
+    [typo] = await harness.replies()
+    assert "Give a number of days from 1 to 366." in str(typo["text"]), typo
+    for _ in range(3):
+        await harness.command("stats 7", user_id="U0BOB")
+    again = [str(answer["text"]) for answer in await harness.replies(3)]
+    for text in again:
+        said = re.fullmatch(
+            r"One statistics chart per person every 30 s: try again in (\d+) s"
+            r" \(after \d\d:\d\d:\d\d UTC\)\.",
+            text,
+        )
+        assert said and 1 <= int(said[1]) <= 30, text
+    await harness.command("stats 30", user_id="U0ALICE")
+    [theirs] = await harness.replies()
+    assert "The chart follows as a file" in str(theirs)
+    outcomes = [
+        e.outcome async for e in harness.services.audit.entries() if e.action == "reports.stats"
+    ]
+    assert outcomes.count("ok") == 2  # two charts queued, each with its audit entry
+    assert sum(o.startswith("refused: One statistics chart") for o in outcomes) == 3
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so stopping it stops no other test."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_postmortem_the_database_cannot_take_comes_back_to_its_author(
+    own_postgres: PostgresServer, make_harness: HarnessFactory
+) -> None:
+    """The form was accepted (it closed), then the save failed: the author was told to try
+    again and everything typed was gone with the form. It comes back by direct message,
+    with what went wrong, and nothing is half-saved."""
+    harness = await make_harness(database_url=own_postgres.create_database("postmortem"))
+    incident = await declare(harness, "declare P2 Search is slow")
+    await harness.command(f"postmortem {incident.id}", trigger_id=new_trigger_id())
+    [filled] = await harness.double.wait_for("views.update")
+    due = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    values: dict[str, Any] = {
+        "root_cause": {"value": {"type": "plain_text_input", "value": "Pool size <halved>\nby me"}},
+        "lessons": {"value": {"type": "plain_text_input", "value": "Canary the config too"}},
+        "item_0_text": {"value": {"type": "plain_text_input", "value": "Alert on pool size"}},
+        "item_0_owner": {"value": {"type": "users_select", "selected_user": "U0BOB"}},
+        "item_0_due": {"value": {"type": "datepicker", "selected_date": due}},
+    }
+    own_postgres.pause()
+    try:
+        accepted = await harness.submit_view(
+            report_blocks.POSTMORTEM_VIEW,
+            values,
+            view=filled.response["view"],
+            user_id="U0ALICE",
+        )
+        assert accepted.status == 200 and not accepted.body  # the form closed
+
+        def given_back() -> list[str]:
+            dm = harness.double.state.open_im("U0ALICE")[0].id
+            return [
+                str(c.params["text"])
+                for c in harness.double.calls_to("chat.postMessage")
+                if c.ok and c.response.get("channel") == dm
+            ]
+
+        await until(given_back, "the text given back by direct message", timeout=30)
+    finally:
+        own_postgres.resume()
+    [said] = given_back()
+    assert said.startswith(f"Your postmortem of {incident.id}: :warning: I can't reach my database")
+    assert "*Root cause*\nPool size &lt;halved&gt;\nby me" in said
+    assert "*Lessons learned*\nCanary the config too" in said
+    assert "*Action item* Alert on pool size, owner <@U0BOB>, due <!date^" in said
+
+    async def nothing_saved() -> bool:  # nothing half-saved, once the database answers
+        try:
+            _, recorded, items = await harness.services.postmortems.postmortem(incident.id)
+        except StoreUnavailable:
+            return False  # the pool's connections from before the outage, going
+        assert (recorded.root_cause, recorded.lessons, items) == ("", "", [])
+        return True
+
+    await until(nothing_saved, "the database back", timeout=30)
+
+
+async def test_a_postmortem_time_that_is_no_time_is_refused_beside_its_field(
+    harness: BotHarness,
+) -> None:
+    # A "time" that is no number of seconds (the console sent what was typed), or one past
+    # the year 9999, answered the form with HTTP 500 and a traceback; the form said nothing.
+    incident = await declare(harness, "declare P2 Search is slow")
+    await harness.command(f"postmortem {incident.id}", trigger_id=new_trigger_id())
+    [filled] = await harness.double.wait_for("views.update")
+    for started, detected in (("2026-12-05 14:00", None), (1764950400, 10**13)):
+        values: dict[str, Any] = {
+            "root_cause": {"value": {"type": "plain_text_input", "value": "Pool size halved"}},
+            "started_at": {"value": {"type": "datetimepicker", "selected_date_time": started}},
+            "detected_at": {"value": {"type": "datetimepicker", "selected_date_time": detected}},
+        }
+        refused = await harness.submit_view(
+            report_blocks.POSTMORTEM_VIEW, values, view=filled.response["view"], user_id="U0ALICE"
+        )
+        assert refused.status == 200 and refused.body["response_action"] == "errors"
+        wrong = "started_at" if detected is None else "detected_at"
+        assert refused.body["errors"] == {wrong: "Choose a date and time."}
+    _, recorded, _ = await harness.services.postmortems.postmortem(incident.id)
+    assert recorded.root_cause == ""  # bad input changes nothing

@@ -66,6 +66,24 @@ async def test_pushpin_copies_a_war_room_message_once(harness: BotHarness) -> No
     assert actions.count("incident.timeline_message") == 2
 
 
+async def test_a_pinned_screenshot_is_on_the_timeline_by_its_name(harness: BotHarness) -> None:
+    # A file shared with no text (the usual screenshot of a dashboard) was copied as
+    # "@carol: " and nothing more, on the timeline and in the report.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    ts = human_message(harness, room, "U0CAROL", "")
+    [message] = [m for m in harness.double.channel(room).messages if m["ts"] == ts]
+    message["files"] = [{"id": "F0SHOT", "name": "image.png", "title": "p99 latency <EU>"}]
+    await harness.event(_reaction(room, ts))
+    await until(lambda: _has(harness, 1))
+    [entry] = [
+        e
+        for e in await harness.services.incidents.timeline(incident.id)
+        if e.kind == "message_added"
+    ]
+    assert entry.parts == (Person("U0CAROL"), ": Shared a file: p99 latency <EU>")
+
+
 async def test_other_reactions_and_other_channels_are_ignored(harness: BotHarness) -> None:
     incident = await declare(harness)
     room = incident.channel_id or ""
@@ -107,6 +125,10 @@ async def test_a_pin_by_someone_who_is_no_responder_copies_nothing(
 
     await until(refused, "the refusal on record")
     assert await _copied(harness) == 0
+    # Told privately, in `/incident note`'s words, where they reacted.
+    [told] = await harness.double.wait_for("chat.postEphemeral", 1)
+    assert (told.params["user"], told.params["channel"]) == ("U0MALLORY", room)
+    assert told.params["text"] == ":no_entry: Only responders may change incidents."
     await harness.event(_reaction(room, theirs))  # a responder's pin of it counts
     await until(lambda: _has(harness, 1))
 
@@ -163,3 +185,31 @@ async def _kept(harness: BotHarness, items: int) -> bool:
 
 def _raw_pin(room: str, ts: str) -> str:
     return PendingPin(channel_id=room, message_ts=ts, user_id="U0BOB").model_dump_json()
+
+
+async def test_a_kept_pin_refused_once_the_database_is_back_is_on_record(
+    own_postgres: PostgresServer, make_harness: HarnessFactory, redis_url: str
+) -> None:
+    # Kept through an outage, then replayed: a non-responder's pin was dropped with a log
+    # line only, though a refused pin is audited when the database is up.
+    roles = {"responders": ["U0ALICE", "U0BOB"], "approvers": ["U0ENGLEAD"]}
+    harness = await make_harness(
+        database_url=own_postgres.create_database("refusedpins"),
+        redis_url=redis_url,
+        policy=policy_with(roles=roles),
+    )
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    theirs = human_message(harness, room, "U0MALLORY", "Root cause: the DBA team")
+    own_postgres.pause()
+    await harness.event(_reaction(room, theirs, user="U0MALLORY"))
+    await until(lambda: _kept(harness, 1), "the pin kept")
+    own_postgres.resume()
+    await until(lambda: _kept(harness, 0), "the kept pin replayed", timeout=30)
+    refused = [
+        (e.actor, e.action, e.outcome)
+        async for e in harness.services.audit.entries()
+        if e.outcome.startswith("refused")
+    ]
+    assert refused == [("U0MALLORY", "incident.timeline_message", "refused: not allowed")]
+    assert await _copied(harness) == 0

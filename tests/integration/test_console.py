@@ -465,6 +465,11 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     mark = driver.type(":home")
     out = await driver.wait_for("Your action items", since=mark)
     assert "App Home" in out and "Open incidents: 1" in out and incident.id in out
+    # Its buttons act in Slack only: no number a message's button has (typing 1 pressed
+    # the announcement's Acknowledge, thought to be the Home's).
+    # (Only the Home's lines: an edit of the announcement may print its own buttons here.)
+    home = out.split("App Home (its buttons work in Slack)", 1)[1].split("Updated ", 1)[0]
+    assert "[0] Acknowledge" in home and "[1]" not in home
 
     mark = driver.type(f"/incident report {incident.id}")
     out = await driver.wait_for("Post-incident report for", since=mark)
@@ -493,6 +498,23 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     chart = _saved(out, tmp_path)
     assert chart.suffix == ".png" and chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert chart != report  # a second file beside the first
+
+
+async def test_a_modal_with_only_close_is_not_submitted(driver: Driver) -> None:
+    # Slack shows the postmortem form's "no such incident" modal with Close only; the
+    # console sent it as a submission anyway, and the bot answered "form not known".
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    bot = driver.console.bot
+    assert bot is not None
+    mark = driver.type("/incident postmortem INC-20261205-999")
+    out = await driver.wait_for("nothing to submit; the modal is closed", since=mark)
+    assert "(nothing to submit: [Close] only)" in out
+    await driver.wait_for("INC-20261205-999", since=mark)
+    assert "form" not in out.split("nothing to submit; the modal is closed", 1)[1]
+    outcomes = [e.outcome async for e in bot.services.audit.entries()]
+    assert "refused: unknown form" not in outcomes
+    assert await driver.quit() == 0
 
 
 def _saved(out: str, tmp_path: Path) -> Path:

@@ -22,6 +22,7 @@ from bot.reports import markdown
 from bot.reports.chart import build_figure, render_png, week_labels
 from bot.reports.forms import PostmortemInput, parse_postmortem_form
 from bot.reports.models import NewActionItem
+from bot.slack import report_blocks
 from bot.slack.home import home_view
 from tests.escalation_env import (
     ALICE,
@@ -278,6 +279,33 @@ async def test_chart_is_a_png_whose_bar_groups_are_the_weeks(env: Env) -> None:
     await env.deliver()
     (upload,) = [f for f in env.double.files.values() if f.completed]
     assert upload.content == png and upload.channels == ["C0GENERAL"]
+
+
+async def test_a_week_with_nothing_resolved_is_told_from_a_median_of_zero(env: Env) -> None:
+    # Both drew no MTTR bar and nothing else: "none resolved" read as "resolved at once".
+    await _incident(env, "P1", "Flapping alert", 0, 0)  # resolved within the second
+    env.clock.advance(days=8)
+    await _incident(env, "P2", "Still burning", 5 * MIN, None)
+    stats = await env.services.reports.stats(21)
+    _, mttr_axes = build_figure(stats).axes
+    said = {
+        round(text.xy[0]): text.get_text()
+        for text in mttr_axes.texts
+        if text.get_gid() == "mttr_label"
+    }
+    weeks = [(week.total, week.mttr_median) for week in stats.weeks]
+    resolved = weeks.index((1, 0.0))
+    burning = weeks.index((1, None))
+    assert said == {resolved: "0 s", burning: "none resolved"}  # empty weeks say nothing
+    lines = report_blocks.stats_lines(stats)
+    assert any(
+        line.startswith("P2: 1 incident(s)") and "MTTR none resolved yet" in line for line in lines
+    ), lines
+    assert any(
+        line.startswith("P1: 1 incident(s)") and "MTTR 0 s median" in line for line in lines
+    ), lines
+    assert any(line.startswith("P3: 0 incident(s)") and "MTTR — " in line for line in lines)
+    assert "MTTR none resolved yet" in str(report_blocks.stats_blocks(stats))
 
 
 async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_closed(

@@ -472,6 +472,48 @@ def test_optional_empty_and_number_inputs() -> None:
     )
 
 
+def test_pickers_and_menus_take_only_what_slack_could_send() -> None:
+    # The console sent whatever was typed: "Add index check" as an action item's owner, and
+    # "2026-12-05 14:00" as a date-time picker's seconds, which the bot answered with a 500.
+    owner = InputField("item_0_owner", "input", "users_select", "Owner", optional=True)
+    assert state_value(owner, "Add index check") == (
+        None,
+        "'Add index check' is not a user ID such as U0BOB",
+    )
+    assert state_value(owner, "U0BOB") == ({"type": "users_select", "selected_user": "U0BOB"}, None)
+    people = InputField("p", "input", "multi_users_select", "Responders", optional=True)
+    assert state_value(people, "U0A, bob")[1] == "'bob' is not user IDs, comma-separated"
+    due = InputField("item_0_due", "input", "datepicker", "Due", optional=True)
+    assert state_value(due, "U0BOB") == (None, "'U0BOB' is not YYYY-MM-DD")
+    assert state_value(due, "2026-12-20") == (
+        {"type": "datepicker", "selected_date": "2026-12-20"},
+        None,
+    )
+    started = InputField("started_at", "input", "datetimepicker", "Impact started at")
+    assert state_value(started, "2026-12-05 14:00") == (
+        {"type": "datetimepicker", "selected_date_time": 1796479200},
+        None,
+    )
+    assert state_value(started, "14:00")[1] == "'14:00' is not YYYY-MM-DD HH:MM, in UTC"
+    [shown] = input_fields(
+        {
+            "blocks": [
+                {
+                    "type": "input",
+                    "block_id": "started_at",
+                    "label": {"type": "plain_text", "text": "Impact started at"},
+                    "element": {
+                        "type": "datetimepicker",
+                        "action_id": "input",
+                        "initial_date_time": 1796479200,
+                    },
+                }
+            ]
+        }
+    )
+    assert shown.initial == "2026-12-05 14:00" and shown.supported
+
+
 def test_view_errors_name_the_fields() -> None:
     errors = {"message": "Say what changed", "unknown_block": "Odd"}
     assert view_errors(errors, input_fields(MODAL)) == [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.console.render.messages import Option, indent, options_of, render_blocks
 from bot.console.render.text import NO_NAMES, PLAIN, Names, Style, text_of
+from bot.slack_ids import is_channel_id, is_user_id
 
 # ----- modals ------------------------------------------------------------------------------
 
@@ -19,6 +21,7 @@ _TEXT_INPUTS = {
     "url_text_input": "value",
     "datepicker": "selected_date",
     "timepicker": "selected_time",
+    "datetimepicker": "selected_date_time",
     "users_select": "selected_user",
     "conversations_select": "selected_conversation",
     "channels_select": "selected_channel",
@@ -28,6 +31,16 @@ _MULTI_TEXT_INPUTS = {
     "multi_conversations_select": "selected_conversations",
     "multi_channels_select": "selected_channels",
 }
+_DATE_TIME = "%Y-%m-%d %H:%M"
+_FORMATS = {"datepicker": "%Y-%m-%d", "timepicker": "%H:%M", "datetimepicker": _DATE_TIME}
+_ID_CHECKS: dict[str, Callable[[object], bool]] = {
+    "users_select": is_user_id,
+    "multi_users_select": is_user_id,
+    "conversations_select": is_channel_id,
+    "multi_conversations_select": is_channel_id,
+    "channels_select": is_channel_id,
+    "multi_channels_select": is_channel_id,
+}
 _CHOICE_INPUTS = {"static_select": False, "radio_buttons": False}
 _MULTI_CHOICE_INPUTS = {"multi_static_select", "checkboxes"}
 _HINTS = {
@@ -36,6 +49,7 @@ _HINTS = {
     "url_text_input": "a URL",
     "datepicker": "YYYY-MM-DD",
     "timepicker": "HH:MM",
+    "datetimepicker": "YYYY-MM-DD HH:MM, in UTC",
     "users_select": "a user ID such as U0BOB",
     "conversations_select": "a channel ID such as C0123",
     "channels_select": "a channel ID such as C0123",
@@ -96,6 +110,8 @@ def _initial(element: Mapping[str, Any], options: Sequence[Option]) -> str:
     ):
         if element.get(key):
             return str(element[key])
+    if isinstance(element.get("initial_date_time"), int):
+        return datetime.fromtimestamp(element["initial_date_time"], UTC).strftime(_DATE_TIME)
     for key in ("initial_users", "initial_conversations", "initial_channels"):
         if element.get(key):
             return ",".join(element[key])
@@ -137,8 +153,11 @@ def render_view(
     # Buttons inside a modal are not operable here: number them 0 so nobody types them.
     body = render_blocks(others, names=names, style=style, number=lambda _b, _a: 0)
     lines += indent(body.lines, "│ " if style.unicode else "| ")
-    submit = text_of(view.get("submit"), names, PLAIN) or "Submit"
     close = text_of(view.get("close"), names, PLAIN) or "Cancel"
+    if not view.get("submit"):  # Slack offers only its close button: nothing is sent
+        lines.append(style.dim(f"(nothing to submit: [{close}] only)"))
+        return lines
+    submit = text_of(view.get("submit"), names, PLAIN)
     lines.append(style.dim(f"(answer each field; it is sent as [{submit}]; :cancel is [{close}])"))
     return lines
 
@@ -205,11 +224,23 @@ def state_value(field_: InputField, answer: str) -> tuple[dict[str, Any] | None,
         if field_.is_multi:
             return {"type": kind, "selected_options": raw}, None
         return {"type": kind, "selected_option": raw[0] if raw else None}, None
+    if kind in _ID_CHECKS:
+        wrong = [p for p in answer.split(",") if p.strip() and not _ID_CHECKS[kind](p.strip())]
+        if wrong:  # Slack's menus offer only real IDs
+            return None, f"'{wrong[0].strip()}' is not {_HINTS[kind]}"
     if kind in _MULTI_TEXT_INPUTS:
         values = [p.strip() for p in answer.split(",") if p.strip()]
         return {"type": kind, _MULTI_TEXT_INPUTS[kind]: values}, None
     key = _TEXT_INPUTS.get(kind, "value")
     value: str | None = answer or None
+    if value is not None and kind in _FORMATS:
+        # Slack's pickers send only a real date or time, and a date-time as seconds.
+        try:
+            moment = datetime.strptime(value, _FORMATS[kind])
+        except ValueError:
+            return None, f"'{value}' is not {_HINTS[kind]}"
+        if kind == "datetimepicker":
+            return {"type": kind, key: int(moment.replace(tzinfo=UTC).timestamp())}, None
     if kind == "number_input" and value is not None:
         try:
             float(value)
