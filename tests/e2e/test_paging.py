@@ -305,6 +305,9 @@ async def test_opsgenie_both_ways(paging: Paging) -> None:
 
 async def test_a_provider_outage_delays_the_page_and_never_doubles_it(paging: Paging) -> None:
     harness, pd = paging.harness, paging.pd
+    # Retried half a second after a 500 or 503, not 2 s then 4 s (backing off is not what this
+    # test proves; a 429's Retry-After still holds the page its full second).
+    harness.services.dispatcher.failures.max_backoff = 0.5
     # Rate limited twice, then down (500, 503): the page must arrive once when it recovers.
     pd.fail_next(Answer(429, times=2, retry_after=1), Answer(500), Answer(503))
     incident = await declare(harness, "declare P1 Login fails")
