@@ -33,8 +33,8 @@ class _Server:
     binary = ""
     name = ""
 
-    def __init__(self) -> None:
-        self.port = 0
+    def __init__(self, port: int = 0) -> None:
+        self.port = port  # 0: a free one, picked at start()
         self.folder: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +49,7 @@ class _Server:
         if shutil.which(self.binary) is None:
             raise ServerUnavailable(f"{self.binary} is missing (apt-get install {self.name})")
         self.folder = Path(tempfile.mkdtemp(prefix=f"chatops-{self.name}-"))
-        self.port = free_port()
+        self.port = self.port or free_port()
         log = (self.folder / "server.log").open("wb")
         self.process = subprocess.Popen(
             [self.binary, *self._arguments(self.folder)],
@@ -107,13 +107,14 @@ class _Server:
 
 
 class AlertmanagerServer(_Server):
-    """Alertmanager with `config` (YAML text), no cluster, its data in a temporary folder."""
+    """Alertmanager with `config` (YAML text), no cluster, its data in a temporary folder;
+    on `port` if given (a Prometheus started first can be told it)."""
 
     binary = ALERTMANAGER_BIN
     name = "prometheus-alertmanager"
 
-    def __init__(self, config: str = "") -> None:
-        super().__init__()
+    def __init__(self, config: str = "", port: int = 0) -> None:
+        super().__init__(port)
         self.config = config or ("route: {receiver: none}\nreceivers: [{name: none}]\n")
 
     def _arguments(self, folder: Path) -> list[str]:
@@ -162,9 +163,9 @@ class PrometheusServer(_Server):
         cls, scrape: list[dict[str, Any]], rule_groups: list[dict[str, Any]] | None = None
     ) -> PrometheusServer:
         """Scraping `scrape` (its `scrape_configs`) and evaluating the alerting rule
-        `rule_groups`, both every second."""
+        `rule_groups`, both every 200 ms (a test waits for the first of each)."""
         config: dict[str, Any] = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "global": {"scrape_interval": "200ms", "evaluation_interval": "200ms"},
             "scrape_configs": scrape,
         }
         rules = {}

@@ -16,10 +16,11 @@ from bot.console.workspace import SlackDouble
 from bot.slack.limits import SlackLimits
 from bot.store import create_store
 from tests.alert_helpers import TOKEN, alert, post, webhook
-from tests.e2e.test_alerts_prometheus import RULES, Shop, _start, prometheus_config, shop
+from tests.e2e.test_alerts_prometheus import RULE_FILES, Shop, _start, prometheus_config, shop
 from tests.harness import BOT_TOKEN, PACE_SCALE, openapi_spec
 from tests.monitoring import AlertmanagerServer, PrometheusServer
 from tests.processes import BotProcess, bot_env, count, outbox_empty
+from tests.servers import free_port
 from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -51,8 +52,8 @@ def alertmanager_config(ports: list[int]) -> str:
         for port in ports
     )
     return f"""
-route: {{receiver: chatops, group_by: [service], group_wait: 1s, group_interval: 1s,
-         repeat_interval: 2s}}
+route: {{receiver: chatops, group_by: [service], group_wait: 200ms, group_interval: 200ms,
+         repeat_interval: 1s}}
 receivers:
   - name: chatops
     webhook_configs:
@@ -81,12 +82,15 @@ async def test_two_replicas_one_incident_per_service_each_alert_once(
     policy.write_text(POLICY.replace("SHOP_PORT", str(shop.port)))
     env = bot_env(double, postgres_url, policy) | {"ALERTS_TOKEN": TOKEN}
     bots = [BotProcess(name, env, tmp_path) for name in ("a", "b")]
-    alertmanager = prometheus = None
+    # Prometheus starts while the bots do: it sends no alert in its first 5 s (its discovery
+    # of Alertmanager is throttled to every 5 s).
+    alertmanager_port = free_port()
+    prometheus = PrometheusServer(prometheus_config(shop.port, alertmanager_port), RULE_FILES)
+    alertmanager = None
     try:
-        await asyncio.gather(*(bot.ready() for bot in bots))
-        alertmanager = await _start(AlertmanagerServer(alertmanager_config([b.port for b in bots])))
-        prometheus = await _start(
-            PrometheusServer(prometheus_config(shop.port, alertmanager.port), {"rules.yml": RULES})
+        await asyncio.gather(_start(prometheus), *(bot.ready() for bot in bots))
+        alertmanager = await _start(
+            AlertmanagerServer(alertmanager_config([b.port for b in bots]), alertmanager_port)
         )
         shop.error_ratio = 0.2  # Prometheus fires; Alertmanager tells both replicas at once
 
@@ -132,8 +136,7 @@ async def test_two_replicas_one_incident_per_service_each_alert_once(
         assert count(double, "Diagnosis of checkout") == 1
         assert double.violations == [], double.violations
     finally:
-        if prometheus is not None:
-            await asyncio.to_thread(prometheus.stop)
+        await asyncio.to_thread(prometheus.stop)
         if alertmanager is not None:
             await asyncio.to_thread(alertmanager.stop)
         for bot in bots:

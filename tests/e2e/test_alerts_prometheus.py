@@ -4,14 +4,15 @@ bot: Prometheus scrapes a metric this test serves, a rule fires, Alertmanager po
 changes nothing; a second alert of the service joins; the metric recovers and the resolution
 is noted; a wrong token is refused.
 
-Real time (Prometheus evaluates every second; Alertmanager groups for a second): few tests,
-marked slow.
+Real time (Prometheus scrapes and evaluates every 200 ms; Alertmanager groups for 200 ms and
+resends every second): few tests, marked slow. (Prometheus itself sends no alert in its first
+5 s: its discovery of Alertmanager is throttled to every 5 s, no flag changes it.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +27,7 @@ from tests.e2e.alert_env import Alerts
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with, posts
 from tests.monitoring import AlertmanagerServer, PrometheusServer
-from tests.servers import ServerUnavailable
+from tests.servers import ServerUnavailable, free_port
 from tests.waiting import until
 
 pytestmark = [pytest.mark.slow]
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.slow]
 RULES = """
 groups:
   - name: shop
-    interval: 1s
+    interval: 200ms
     rules:
       - alert: HighErrorRate
         expr: shop_error_ratio > 0.05
@@ -47,6 +48,7 @@ groups:
         labels: {severity: warning}
         annotations: {summary: "{{ $labels.service }} p99 latency {{ $value }} s"}
 """
+RULE_FILES = {"rules.yml": RULES}
 
 
 class Shop:
@@ -90,9 +92,9 @@ def alertmanager_config(bot_port: int, token: str) -> str:
 route:
   receiver: chatops
   group_by: [service]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 2s
+  group_wait: 200ms
+  group_interval: 200ms
+  repeat_interval: 1s
 receivers:
   - name: chatops
     webhook_configs:
@@ -105,7 +107,7 @@ receivers:
 
 def prometheus_config(shop_port: int, alertmanager_port: int) -> str:
     return f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+global: {{scrape_interval: 200ms, evaluation_interval: 200ms}}
 rule_files: [rules.yml]
 alerting:
   alertmanagers:
@@ -116,9 +118,10 @@ scrape_configs:
 """
 
 
-async def _start(server: Any) -> Any:
+async def _start(server: Any, starting: Awaitable[Any] | None = None) -> Any:
+    """`server` started (`starting`: its start already under way)."""
     try:
-        return await asyncio.to_thread(server.start)
+        return await (starting or asyncio.to_thread(server.start))
     except ServerUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -140,11 +143,21 @@ async def _monitored(
         services={"checkout": {"http": [{"url": f"http://127.0.0.1:{shop.port}/health"}]}},
         alerts={"token_env": "ALERTS_TOKEN", "batch_window": 0.5},
     )
-    harness = await make_harness(store, policy=policy)
-    alertmanager = await _start(AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN)))
-    prometheus = await _start(
-        PrometheusServer(prometheus_config(shop.port, alertmanager.port), {"rules.yml": RULES})
-    )
+    # Prometheus first, while the bot starts: it sends no alert in its first 5 s (see above).
+    alertmanager_port = free_port()
+    prometheus = PrometheusServer(prometheus_config(shop.port, alertmanager_port), RULE_FILES)
+    # In a thread from now on: the harness's set-up may not yield to the loop for a while.
+    starting = asyncio.get_running_loop().run_in_executor(None, prometheus.start)
+    try:
+        harness = await make_harness(store, policy=policy)
+        await _start(prometheus, starting)
+        alertmanager = await _start(
+            AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN), alertmanager_port)
+        )
+    except BaseException:
+        await asyncio.gather(starting, return_exceptions=True)
+        await asyncio.to_thread(prometheus.stop)
+        raise
     try:
         async with aiohttp.ClientSession() as session:
             yield Alerts(harness, session)
@@ -171,7 +184,7 @@ async def test_prometheus_rule_to_diagnosed_incident_and_back(
         await until(lambda: _room_has(alerts, "Diagnosis of checkout"), "the diagnosis", 30)
         incident = await _incident(alerts)
         assert incident.channel_id is not None  # the war room
-        # Alertmanager resends the group every 2 s: nothing changes.
+        # Alertmanager resends the group every second: nothing changes.
         await until(lambda: _received("duplicate") > duplicates_before, "a resend", timeout=30)
         assert len(await alerts.incidents()) == 1 and len(await alerts.alert_rows()) == 1
 

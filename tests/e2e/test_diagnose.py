@@ -263,7 +263,7 @@ async def test_a_diagnosis_the_store_cannot_record_is_posted_through_the_notifie
     harness = await make_harness(
         database_url=f"sqlite:///{database}",
         policy=policy_with(services={"cache": {"redis": {"url_env": "CACHE_URL"}}}),
-        DATABASE_QUEUE_SECONDS=1.0,
+        DATABASE_QUEUE_SECONDS=0.5,
     )
     harness.double.http_error("chat.postMessage", status=200, body="OK")
     holder = sqlite3.connect(database, isolation_level=None, timeout=10, check_same_thread=False)

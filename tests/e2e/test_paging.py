@@ -305,6 +305,9 @@ async def test_opsgenie_both_ways(paging: Paging) -> None:
 
 async def test_a_provider_outage_delays_the_page_and_never_doubles_it(paging: Paging) -> None:
     harness, pd = paging.harness, paging.pd
+    # Retried half a second after a 500 or 503, not 2 s then 4 s (backing off is not what this
+    # test proves; a 429's Retry-After still holds the page its full second).
+    harness.services.dispatcher.failures.max_backoff = 0.5
     # Rate limited twice, then down (500, 503): the page must arrive once when it recovers.
     pd.fail_next(Answer(429, times=2, retry_after=1), Answer(500), Answer(503))
     incident = await declare(harness, "declare P1 Login fails")
@@ -353,6 +356,7 @@ async def test_a_provider_that_stops_answering_is_waited_for_once_not_at_every_c
     breaker = Breaker(monotonic=clock)
     for pager in harness.services.paging.pagers.values():
         pager.timeout, pager.breaker = 0.5, breaker  # type: ignore[attr-defined]
+    harness.services.dispatcher.failures.max_backoff = 0.5  # retried in 0.5 s, not 2 s, 4 s...
     pd.hang()
     incident = await declare(harness, "declare P1 Login fails")
     second = await declare(harness, "declare P1 Search fails")
@@ -627,6 +631,7 @@ async def test_a_pagerduty_page_by_hand_overtaken_by_an_acknowledgement_still_tr
     before the trigger went out (PagerDuty answered 503 first): the trigger was dropped as
     if the schedule had paged, though the escalator was told PagerDuty was paged."""
     harness, pd = paging.harness, paging.pd
+    harness.services.dispatcher.failures.max_backoff = 0.5  # retried in 0.5 s, not 2 s
     incident = await declare(harness, "declare P1 Login fails")
     pd.fail_next(Answer(503))
     assert "paging PagerDuty now" in await reply(harness, f"escalate {incident.id} need SRE")

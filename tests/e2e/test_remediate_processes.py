@@ -37,6 +37,10 @@ services:
                  min_replicas: 1, max_replicas: 12}
 """
 SCALE_PATH = "/apis/apps/v1/namespaces/shop/deployments/checkout/scale"
+# A run left open is closed as "outcome unknown" 10 s after its timeout: 2 s, not 3, where
+# the run is killed mid-call (the call's own timeout is 2 s: the kill must come before it
+# either way).
+KILLED_MID_RUN_POLICY = POLICY.replace("remediation: {timeout: 3}", "remediation: {timeout: 2}")
 
 
 @pytest.fixture
@@ -53,9 +57,11 @@ async def double() -> SlackDouble:
     assert slack.violations == [], slack.violations
 
 
-def _env(double: SlackDouble, postgres_url: str, redis_url: str, tmp_path: Path) -> dict:
+def _env(
+    double: SlackDouble, postgres_url: str, redis_url: str, tmp_path: Path, text: str = POLICY
+) -> dict:
     policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
+    policy.write_text(text)
     return bot_env(double, postgres_url, policy, redis_url=redis_url, sweep=1)
 
 
@@ -150,7 +156,7 @@ async def test_kill_9_mid_run_then_restart_never_runs_it_again(
     tmp_path: Path,
 ) -> None:
     fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
-    env = _env(double, postgres_url, redis_url, tmp_path)
+    env = _env(double, postgres_url, redis_url, tmp_path, KILLED_MID_RUN_POLICY)
     first = BotProcess("first", env, tmp_path)
     second: BotProcess | None = None
     try:

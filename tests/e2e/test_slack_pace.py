@@ -60,8 +60,9 @@ async def test_an_outage_of_429s_and_500s_loses_nothing_and_keeps_order(
     make_harness: HarnessFactory,
 ) -> None:
     harness = await make_harness("sqlite", pace_scale=SCALE)
-    # Slack answers every call 429 (Retry-After) or 500 in turn for 20 of its seconds.
-    harness.double.outage(20 / SCALE * 2)
+    # Slack answers every call 429 (Retry-After) or 500 in turn for 20 of its seconds (2 s:
+    # the declarations' first posts meet it; it was 40, waited out whole).
+    harness.double.outage(20 / SCALE)
     ids = await _declare_all(harness, [f"Payments outage {n}" for n in range(8)], "P3")
     for incident_id in ids:
         response = await harness.command(

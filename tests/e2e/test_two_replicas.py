@@ -111,15 +111,8 @@ async def test_two_replicas_behind_a_round_robin_front(
                 assert answer.status == 200, client.log()
         assert len(set(front.served)) == 2
 
-        async def all_fired() -> bool:
-            return (
-                count(double, "Escalation level 2") >= INCIDENTS
-                and count(double, "missed its acknowledgement") >= INCIDENTS
-            )
-
-        await until(all_fired, "every level-2 page and breach warning", timeout=15)
-
-        # Twenty approvers click Approve at once, the clicks spread over both replicas.
+        # Twenty approvers click Approve at once, the clicks spread over both replicas, while
+        # the incidents' reminders come due (level 2 at 2 s, the ack breach at 3 s).
         message = await _request(double, client)  # type: ignore[arg-type]
         await asyncio.gather(
             *(_approve(double, client, message, f"U0SRE{n:02d}") for n in range(20))  # type: ignore[arg-type]
@@ -129,6 +122,14 @@ async def test_two_replicas_behind_a_round_robin_front(
             return await _status(postgres_url) == "succeeded"
 
         await until(finished, "the remediation to succeed", timeout=20)
+
+        async def all_fired() -> bool:
+            return (
+                count(double, "Escalation level 2") >= INCIDENTS
+                and count(double, "missed its acknowledgement") >= INCIDENTS
+            )
+
+        await until(all_fired, "every level-2 page and breach warning", timeout=15)
         await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=10)
     finally:
         await client.sender.close()
