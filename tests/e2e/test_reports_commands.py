@@ -393,6 +393,23 @@ async def test_one_statistics_chart_per_person_at_a_time(harness: BotHarness) ->
     assert sum(o.startswith("refused: One statistics chart") for o in outcomes) == 3
 
 
+async def test_a_number_of_days_is_read_as_people_type_it(harness: BotHarness) -> None:
+    """`/incident stats 30 d` was refused as "not a number of days" while `30`, `30d` and
+    `30 days` were read; so was `30 day`. Each person draws one chart: the pace is theirs."""
+    for user, typed, days in (
+        ("U0ALICE", "30 d", 30),
+        ("U0BOB", "14 day", 14),
+        ("U0CAROL", "7Days", 7),
+        ("U0DAVE", "45 days", 45),
+    ):
+        await harness.command(f"stats {typed}", user_id=user)
+        [answer] = await harness.replies()
+        assert str(answer["text"]).startswith(f"Incident statistics, last {days} days:"), answer
+    await harness.command("stats 30 weeks", user_id="U0ERIN")
+    [refused] = await harness.replies()
+    assert "'30 weeks' is not a number of days." in str(refused["text"]), refused
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own, so stopping it stops no other test."""
