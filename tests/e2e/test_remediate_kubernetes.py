@@ -401,6 +401,29 @@ async def test_a_change_kubernetes_never_answers_is_of_unknown_outcome_not_faile
     assert ("remediation.outcome", "chatops-bot", "unknown") in actions
 
 
+async def test_a_request_nobody_approves_expires_when_its_time_is_up(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The expiry reminder withdrew itself while it fired: its firing found its claim lost
+    # and rolled the expiry back, again at every try. The request waited for ever, its
+    # message saying "Approvals: 0 of 1", and a late click was the only thing to close it.
+    clock = FakeClock(datetime.now(UTC))
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES), clock=clock)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    clock.advance(minutes=16)
+    assert await harness.services.reminders.fire_due() == 1
+    await harness.settle()
+    expired = await harness.services.remediation.get(1)
+    assert expired.status.value == "expired" and expired.outcome == "expired"
+    assert "*Expired*" in str(final_update(harness, message)["blocks"])
+    actions = await audit_actions(harness)
+    assert ("remediation.expire", "chatops-bot", "ok") in actions
+    assert "already expired" in await click(harness, message, user=APPROVER)
+    assert _writes(fake_kubernetes) == []
+
+
 async def test_a_request_its_channel_never_shows_is_closed_and_its_requester_told(
     make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
 ) -> None:
