@@ -52,7 +52,7 @@ from bot.remediation.ports import RemediationNotifier
 from bot.remediation.recovery import AutoRecoveryService
 from bot.remediation.service import RemediationService
 from bot.reminders.engine import ReminderEngine
-from bot.reports.chart_pace import ChartPace
+from bot.reports.chart_pace import REPORT, ChartPace
 from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
@@ -190,6 +190,7 @@ def build_services(
         publisher=publisher,
         remediations=records,
         chart_pace=ChartPace(coordinator, clock),
+        report_pace=ChartPace(coordinator, clock, paced=REPORT),
     )
     reports.register(dispatcher, engine)
     changes.listeners.append(reports)  # targets and the search index

@@ -4,6 +4,7 @@ action items: thin listeners. Parse, call one service method, render."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,13 +88,18 @@ async def _actions(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
 actions = on_incident("reports.actions", target_parser("actions"), _actions, read_only=True)
 
 
+# `30`, `30d`, `30 d`, `30 day`, `30 days`: how people type a number of days.
+_DAYS = re.compile(r"([0-9]+)\s*(?:d|days?)?", re.IGNORECASE)
+
+
 def parse_days(rest: str) -> int:
-    text = rest.strip().lower().removesuffix("d").removesuffix(" days")
+    text = rest.strip()
     if not text:
         return 30
-    if not (text.isascii() and text.isdigit()):
-        raise UsageError(f"'{rest.strip()[:40]}' is not a number of days.")
-    return int(text)
+    given = _DAYS.fullmatch(text)
+    if given is None:
+        raise UsageError(f"'{text[:40]}' is not a number of days.")
+    return int(given[1])
 
 
 async def stats(ctx: CommandContext, rest: str) -> None:

@@ -97,7 +97,8 @@ class RemediationDelivery:
 
     async def _tell(self, effect: Effect) -> None:
         request = await self._request(effect)
-        await self.notifier.tell(request, user_id=str(effect.payload["user_id"]))
+        why = str(effect.payload.get("why", ""))
+        await self.notifier.tell(request, user_id=str(effect.payload["user_id"]), why=why)
 
     async def _unposted(self, effect: Effect, error: NotifierError) -> None:
         """The request message cannot be posted (the bot is not in the channel...): nobody
@@ -109,13 +110,22 @@ class RemediationDelivery:
             request = await kinds.read(tx, int(effect.payload["request_id"]), lock=True)
             if request.message_ts is not None:
                 return
+            why = error.error_code or str(error)
             if request.status is not Status.REQUESTED:
                 # Decided meanwhile (from the App Home): its refresh and outcome, queued
                 # behind this post, would wait for a message that never comes, holding the
                 # incident's other messages for a day.
                 await requests.never_posted(tx, request.id)
+                if request.status is Status.EXPIRED:  # it ended where nobody saw it
+                    for user in dict.fromkeys([request.requested_by, *request.approvals]):
+                        await outbox.enqueue(
+                            tx,
+                            now,
+                            kinds.TELL,
+                            {"request_id": request.id, "user_id": user, "why": why[:80]},
+                            lane=request.incident_id,
+                        )
                 return
-            why = error.error_code or str(error)
             request = await service.expire(tx, request, now, outcome=f"{NOT_POSTED}{why[:80]}")
             await outbox.enqueue(
                 tx,

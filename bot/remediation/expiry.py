@@ -36,7 +36,7 @@ class RemediationReminders:
         request = await requests.get(tx, request_id, lock=True)
         if request is not None:
             if reminder.kind == RemediationKind.EXPIRY and request.status is Status.REQUESTED:
-                await self.service.expire(tx, request, now)
+                await self.service.expire(tx, request, now, reminder=reminder.id)
                 return Firing(ReminderStatus.FIRED, "expired")
             if reminder.kind == RemediationKind.WATCH and request.status is Status.RUNNING:
                 await self.service.runner.close_unknown(tx, request, now)

@@ -29,6 +29,7 @@ class RemediationNotifier(Protocol):
         """Reply in the request's thread with its outcome and the target afterwards."""
         ...
 
-    async def tell(self, request: Request, *, user_id: str) -> None:
-        """Tell one person by direct message how the request ended (outcome unknown...)."""
+    async def tell(self, request: Request, *, user_id: str, why: str = "") -> None:
+        """Tell one person by direct message how the request ended (outcome unknown...);
+        `why` its request message could not be posted, when it expired meanwhile."""
         ...

@@ -354,13 +354,19 @@ class RemediationService:
         return None
 
     async def expire(
-        self, tx: Tx, request: Request, now: datetime, *, outcome: str = "expired"
+        self,
+        tx: Tx,
+        request: Request,
+        now: datetime,
+        *,
+        outcome: str = "expired",
+        reminder: int | None = None,
     ) -> Request:
-        """requested -> expired (the row is locked by `tx`)."""
+        """requested -> expired (the row locked by `tx`); `reminder`: the expiry firing."""
         request = await requests.update(
             tx, request.id, now, status=Status.EXPIRED, decided_at=now, outcome=outcome
         )
-        await reminders.cancel_subject(tx, request.subject, now, "expired")
+        await reminders.cancel_subject(tx, request.subject, now, "expired", firing=reminder)
         await recording.record(
             tx,
             self.clock,

@@ -131,12 +131,16 @@ async def insert_many(
     return inserted
 
 
-async def cancel_subject(tx: Tx, subject: str, now: datetime, why: str) -> int:
-    """Withdraw the live reminders about `subject` (a request decided, an item closed)."""
+async def cancel_subject(
+    tx: Tx, subject: str, now: datetime, why: str, *, firing: int | None = None
+) -> int:
+    """Withdraw the live reminders about `subject` (a request decided, an item closed), but
+    `firing`, the reminder whose handler withdraws them: its firing closes it (cancelled
+    under it, its firing found its claim lost and rolled back what it did)."""
     return await tx.execute(
         "UPDATE reminders SET status = 'cancelled', closed_at = ?, outcome = ?"
-        " WHERE subject = ? AND status IN ('pending', 'firing')",
-        (now.timestamp(), why, subject),
+        " WHERE subject = ? AND status IN ('pending', 'firing') AND id <> ?",
+        (now.timestamp(), why, subject, -1 if firing is None else firing),
     )
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from bot import audit, dedup, outbox, refs
 from bot.audit import AuditRecord
@@ -39,6 +41,8 @@ from bot.reports.publisher import ReportPublisher
 from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 MAX_STATS_DAYS = 366
 # Targets count from the declaration, as MTTA and MTTR do: a reopening does not move them
@@ -74,6 +78,7 @@ class ReportService:
         publisher: ReportPublisher | None = None,
         remediations: RemediationHistory | None = None,
         chart_pace: ChartPace | None = None,
+        report_pace: ChartPace | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -83,6 +88,7 @@ class ReportService:
         self.remediations = remediations
         # One chart per person at a time (None: unpaced, as the CLI that draws for its user).
         self.chart_pace = chart_pace
+        self.report_pace = report_pace  # the same, for shared reports
 
     def register(self, dispatcher: OutboxDispatcher, engine: ReminderEngine) -> None:
         """Deliver the report effects; let the reminder engine fire action-item reminders."""
@@ -147,7 +153,18 @@ class ReportService:
     async def share_report(
         self, incident_id: str, actor: Actor, *, channel: str | None, request_id: str | None
     ) -> ReportFacts:
-        """Queue the report's upload to the incident channel (or `channel`), on the timeline."""
+        """Queue the report's upload to the incident channel (or `channel`), on the timeline.
+
+        ChartTooSoon when `actor` shared one moments ago (see bot.reports.chart_pace)."""
+        return await self._paced(
+            self.report_pace,
+            actor,
+            lambda: self._share_report(incident_id, actor, channel, request_id),
+        )
+
+    async def _share_report(
+        self, incident_id: str, actor: Actor, channel: str | None, request_id: str | None
+    ) -> ReportFacts:
         facts, text = await self.report_markdown(incident_id)
         incident = facts.incident
         target = incident.channel_id or channel or self.policy.announce_channel
@@ -191,13 +208,21 @@ class ReportService:
 
         ChartTooSoon when `actor` drew one moments ago (see bot.reports.chart_pace)."""
         _check_days(days)  # a typo is told as such, and costs no chart
-        if self.chart_pace is None:
-            return await self._share_stats(days, actor, channel, request_id)
-        held = await self.chart_pace.take(actor.user_id)
+        return await self._paced(
+            self.chart_pace, actor, lambda: self._share_stats(days, actor, channel, request_id)
+        )
+
+    @staticmethod
+    async def _paced(pace: ChartPace | None, actor: Actor, work: Callable[[], Awaitable[_T]]) -> _T:
+        """`work` within `actor`'s pace: refused (ChartTooSoon) during their last pause; a
+        pause that shared nothing is given back."""
+        if pace is None:
+            return await work()
+        held = await pace.take(actor.user_id)
         try:
-            return await self._share_stats(days, actor, channel, request_id)
+            return await work()
         except BaseException:
-            await self.chart_pace.give_back(actor.user_id, held)  # nothing drawn is shared
+            await pace.give_back(actor.user_id, held)  # nothing made is shared
             raise
 
     async def _share_stats(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.clock import utc_from_timestamp
@@ -75,9 +76,17 @@ def _answer(report: DrillReport) -> str:
     )
 
 
-def _checks(report: DrillReport) -> list[str]:
+def _checks(report: DrillReport, services: Sequence[str]) -> list[str]:
+    # It once told every drill to name `checkout`, catalogued or not, and a drill that
+    # named a service whose checks had not reported to name one.
+    if not report.checks and services:
+        names = ", ".join(f"`{escape_mrkdwn(name)}`" for name in services)
+        return [f"*Checks*: none reported: those of {names} had not finished when it ended"]
     if not report.checks:
-        return ["*Checks*: none ran (name a catalogued service: `/incident drill P1 checkout: …`)"]
+        return [
+            "*Checks*: none ran, as it named no catalogued service (start the scenario with"
+            f" one and a colon: `/incident drill {report.severity} &lt;service&gt;: …`)"
+        ]
     lines = ["*Checks*"]
     for check in report.checks[:CHECKS_SHOWN]:
         problems = ", ".join(check.problems[:6])
@@ -89,7 +98,7 @@ def _checks(report: DrillReport) -> list[str]:
     return lines
 
 
-def report_text(report: DrillReport) -> str:
+def report_text(report: DrillReport, services: Sequence[str] = ()) -> str:
     ended = (
         f", ended after {humanize_seconds(report.ended_at - report.declared_at)}"
         if report.ended_at is not None
@@ -100,10 +109,10 @@ def report_text(report: DrillReport) -> str:
         f"(declared {slack_date(report.declared)}{ended})",
         *_pages(report),
         _answer(report),
-        *_checks(report),
+        *_checks(report, services),
     ]
     return "\n".join(lines)
 
 
 def report_blocks(incident: Incident, report: DrillReport) -> list[dict[str, Any]]:
-    return [header(report_title(report)), section(report_text(report))]
+    return [header(report_title(report)), section(report_text(report, incident.services))]

@@ -259,7 +259,17 @@ def outcome_text(request: Request) -> str:
     return "\n".join(lines)
 
 
-def tell_text(request: Request) -> str:
+def tell_text(request: Request, why: str = "") -> str:
+    if request.status is Status.EXPIRED and not request.outcome.startswith(NOT_POSTED):
+        # Expired while its message waited for a retry, which then failed for good.
+        because = f" ({_clean(why, 200)})" if why else ""
+        return (
+            f"Remediation #{request.id} ({request.action} on {request.service}) expired with"
+            f" {len(request.approvals)} of {request.approvals_needed} approvals; its request"
+            f" message could not be posted{because}, so nobody else could approve it. Nothing"
+            " was changed. Invite the bot to the channel it was asked in, or ask again where"
+            f" it is. It was: {_clean(request.preview.summary, 2500)}"
+        )
     if request.status is Status.EXPIRED:  # its message could not be posted
         why = _clean(request.outcome.removeprefix(NOT_POSTED), 200)
         return (

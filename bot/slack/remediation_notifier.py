@@ -48,10 +48,10 @@ class SlackRemediationNotifier:
         )
         return MessageRef(str(response["channel"]), str(response["ts"]))
 
-    async def tell(self, request: Request, *, user_id: str) -> None:
+    async def tell(self, request: Request, *, user_id: str, why: str = "") -> None:
         opened = await call_slack(self.client.conversations_open(users=user_id))
         await call_slack(
             self.client.chat_postMessage(
-                channel=str(opened["channel"]["id"]), text=views.tell_text(request)
+                channel=str(opened["channel"]["id"]), text=views.tell_text(request, why)
             )
         )

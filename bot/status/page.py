@@ -4,7 +4,9 @@ A hit reads no database: the rendered HTML, JSON and Atom are kept with the stat
 they were built at (bot.status.storage.version, bumped in the transaction of every change to
 a public fact). At most every `refresh_every` seconds one request reads that number (a single
 row) and rebuilds only when it moved, or when the kept documents are `rebuild_every` old (the
-90-day window moves with time). While the store cannot be read, the last documents are served.
+90-day window moves with time). While the store cannot be read, the last documents are served;
+with none built yet, the failure is the answer until the next check, so a burst of requests
+while the database is down waits for one failed read, not one each, queued on the lock.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from bot.clock import Clock
-from bot.errors import StoreError
+from bot.errors import StoreError, StoreUnavailable
 from bot.policy.status_page import StatusComponent
 from bot.status import storage
 from bot.status.facts import read_document
@@ -76,24 +78,34 @@ class StatusPage:
         self._built: Built | None = None
         self._next_check = 0.0
         self._lock = asyncio.Lock()
+        self._failed: str | None = None  # why the last check failed, with nothing built
         self.builds = 0  # how many times the documents were rendered (for tests and bench)
+        self.checks = 0  # how many times the store was read (the same)
 
     async def current(self) -> Built:
         """The documents; StoreError only when none were ever built and the store fails."""
-        built = self._built
-        if built is not None and time.monotonic() < self._next_check:
-            return built
+        if time.monotonic() < self._next_check:
+            return self._kept()
         async with self._lock:  # one check at a time; the others wait and take its result
-            if self._built is not None and time.monotonic() < self._next_check:
-                return self._built
+            if time.monotonic() < self._next_check:
+                return self._kept()
+            self.checks += 1
             try:
                 self._built = await self._refresh(self._built)
+                self._failed = None
             except StoreError as exc:
                 if self._built is None:
+                    self._failed = str(exc)
+                    self._next_check = time.monotonic() + self.refresh_every
                     raise
                 log.warning("status page: serving the last documents, the store failed: %s", exc)
             self._next_check = time.monotonic() + self.refresh_every
             return self._built
+
+    def _kept(self) -> Built:
+        if self._built is None:
+            raise StoreUnavailable(f"the status page was never built: {self._failed}")
+        return self._built
 
     async def _refresh(self, built: Built | None) -> Built:
         async with self.store.transaction() as tx:

@@ -184,7 +184,12 @@ async def test_a_drill_scenario_naming_no_service_runs_no_checks(
     [report] = [
         c.params for c in posts(harness, ANNOUNCE) if c.params["text"].startswith("[DRILL] Drill")
     ]
-    assert "*Checks*: none ran" in str(report["blocks"])
+    # Not "name a catalogued service: `/incident drill P1 checkout: …`" with no checkout.
+    assert (
+        "*Checks*: none ran, as it named no catalogued service (start the scenario with one and"
+        " a colon: `/incident drill P2 &lt;service&gt;: …`)"
+    ) in str(report["blocks"]), report
+    assert "checkout" not in str(report["blocks"])
     assert "*Acknowledged*: never" in str(report["blocks"])
     # Its post-incident report says what it was too.
     _, markdown = await harness.services.reports.report_markdown(drill.id)

@@ -401,6 +401,29 @@ async def test_a_change_kubernetes_never_answers_is_of_unknown_outcome_not_faile
     assert ("remediation.outcome", "chatops-bot", "unknown") in actions
 
 
+async def test_a_request_nobody_approves_expires_when_its_time_is_up(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The expiry reminder withdrew itself while it fired: its firing found its claim lost
+    # and rolled the expiry back, again at every try. The request waited for ever, its
+    # message saying "Approvals: 0 of 1", and a late click was the only thing to close it.
+    clock = FakeClock(datetime.now(UTC))
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES), clock=clock)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    clock.advance(minutes=16)
+    assert await harness.services.reminders.fire_due() == 1
+    await harness.settle()
+    expired = await harness.services.remediation.get(1)
+    assert expired.status.value == "expired" and expired.outcome == "expired"
+    assert "*Expired*" in str(final_update(harness, message)["blocks"])
+    actions = await audit_actions(harness)
+    assert ("remediation.expire", "chatops-bot", "ok") in actions
+    assert "already expired" in await click(harness, message, user=APPROVER)
+    assert _writes(fake_kubernetes) == []
+
+
 async def test_a_request_its_channel_never_shows_is_closed_and_its_requester_told(
     make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
 ) -> None:
@@ -652,4 +675,52 @@ async def test_a_request_run_whose_message_was_never_posted_tells_its_outcome_pr
         assert said.startswith("Remediation #1 :white_check_mark: Succeeded\n*Done:* scaled"), said
         assert "kubernetes.scale on checkout; its request message could not be posted" in said
     assert _deployment(fake_kubernetes)["spec"]["replicas"] == 6
+    assert await harness.services.dispatcher.pending_count() == 0
+
+
+async def test_a_request_that_expired_before_its_post_failed_for_good_tells_its_requester(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A rollback needing two approvals, approved once from the App Home while its channel
+    # message waited for a retry; it expired, then the post failed for good. Nobody was
+    # told: the requester waited for an approval that could never come.
+    clock = FakeClock(datetime.now(UTC))
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    fake_kubernetes.state.new_revision("shop", "checkout", "shop/checkout:v2")
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES), clock=clock)
+    incident = await declare(harness)
+    clock.advance(minutes=1)
+    await harness.settle()
+    room = (await harness.services.incidents.get(incident.id)).channel_id
+    assert room
+    harness.double.http_error("chat.postMessage", status=503, times=2, channel=room)
+    answer, message = await request(harness, "kubernetes.rollback checkout", channel=room)
+    assert "Request #1" in answer and message is None, answer  # its post waits for a retry
+    decision = await harness.services.remediation.approve(1, Actor(APPROVER))
+    assert not decision.refused and not decision.started
+    clock.advance(minutes=16)
+    assert await harness.services.reminders.fire_due() >= 1
+    await harness.settle()
+    assert (await harness.services.remediation.get(1)).status.value == "expired"
+    harness.double.fail("chat.postMessage", error="not_in_channel", channel=room)
+    clock.advance(minutes=5)
+    await harness.settle()
+
+    def told(user: str) -> list[str]:
+        dms = harness.double.state.open_im(user)
+        return [
+            str(c.params["text"])
+            for c in harness.double.calls_to("chat.postMessage")
+            if c.ok and dms and c.response.get("channel") == dms[0].id
+        ]
+
+    for user in (REQUESTER, APPROVER):
+        [said] = told(user)
+        assert said.startswith(
+            "Remediation #1 (kubernetes.rollback on checkout) expired with 1 of 2 approvals;"
+            " its request message could not be posted (not_in_channel), so nobody else could"
+            " approve it. Nothing was changed."
+        ), said
+    assert told(SECOND) == []
+    assert _writes(fake_kubernetes) == []
     assert await harness.services.dispatcher.pending_count() == 0

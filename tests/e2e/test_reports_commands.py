@@ -394,6 +394,52 @@ async def test_one_statistics_chart_per_person_at_a_time(harness: BotHarness) ->
     assert sum(o.startswith("refused: One statistics chart") for o in outcomes) == 3
 
 
+async def test_one_report_per_person_at_a_time(harness: BotHarness) -> None:
+    """`/incident report` typed in a loop rendered and uploaded a file each time. The second
+    within the pause is refused, saying when to come back, nothing is queued or put on the
+    timeline; a chart, and someone else's report, are not held back by it."""
+    incident = await declare(harness, "declare P2 Search is slow")
+    await harness.command(f"report {incident.id}", user_id="U0BOB")
+    [first] = await harness.replies()
+    assert "being shared in" in str(first), first
+    for _ in range(3):
+        await harness.command(f"report {incident.id}", user_id="U0BOB")
+    for answer in await harness.replies(3):
+        said = re.fullmatch(
+            r"One report per person every 30 s: try again in (\d+) s"
+            r" \(after \d\d:\d\d:\d\d UTC\)\.",
+            str(answer["text"]),
+        )
+        assert said and 1 <= int(said[1]) <= 30, answer
+    await harness.command("stats 7", user_id="U0BOB")
+    await harness.command(f"report {incident.id}", user_id="U0ALICE")
+    answers = [str(answer) for answer in await harness.replies(2)]
+    assert any("The chart follows as a file" in answer for answer in answers), answers
+    assert any("being shared in" in answer for answer in answers), answers
+    await harness.settle()
+    uploads = [c for c in harness.double.calls_to("files.completeUploadExternal") if c.ok]
+    assert len(uploads) == 3  # two reports and the chart
+    timeline = await harness.services.incidents.timeline(incident.id)
+    assert [e.kind for e in timeline].count("report_shared") == 2
+
+
+async def test_a_number_of_days_is_read_as_people_type_it(harness: BotHarness) -> None:
+    """`/incident stats 30 d` was refused as "not a number of days" while `30`, `30d` and
+    `30 days` were read; so was `30 day`. Each person draws one chart: the pace is theirs."""
+    for user, typed, days in (
+        ("U0ALICE", "30 d", 30),
+        ("U0BOB", "14 day", 14),
+        ("U0CAROL", "7Days", 7),
+        ("U0DAVE", "45 days", 45),
+    ):
+        await harness.command(f"stats {typed}", user_id=user)
+        [answer] = await harness.replies()
+        assert str(answer["text"]).startswith(f"Incident statistics, last {days} days:"), answer
+    await harness.command("stats 30 weeks", user_id="U0ERIN")
+    [refused] = await harness.replies()
+    assert "'30 weeks' is not a number of days." in str(refused["text"]), refused
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test's own, so stopping it stops no other test."""

@@ -3,6 +3,7 @@ its status updates show, and notes, roles and people never do. On both stores.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -268,6 +269,29 @@ async def test_the_last_documents_are_served_while_the_store_cannot_answer(make_
         await tx.fetchone("SELECT 1 AS one")
         stale = await get(harness, "/status")
     assert (stale.status, stale.headers["ETag"], stale.text) == (200, up.headers["ETag"], up.text)
+
+
+@pytest.mark.postgres
+async def test_a_burst_while_the_database_is_down_waits_for_one_failed_read(make_harness) -> None:
+    """Nothing built yet and the database down: each request of a burst queued on the page's
+    lock and then waited out the store's bound in turn (a hundred requests, a hundred waits).
+    One read fails; the others, and those until the next check, are answered at once."""
+    harness = await make_harness(
+        "postgres",
+        policy=status_policy(),
+        STATUS_REFRESH_SECONDS=60,
+        DATABASE_POOL_SIZE=1,
+        DATABASE_QUEUE_SECONDS=0.3,
+    )
+    page = harness.services.status_page
+    async with harness.store.transaction() as tx:  # someone holds the only connection
+        await tx.fetchone("SELECT 1 AS one")
+        burst = await asyncio.gather(*(get(harness, "/status") for _ in range(6)))
+        later = await get(harness, "/status.json")
+    for got in [*burst, later]:
+        assert (got.status, got.headers["Retry-After"]) == (503, "30"), got
+        assert "cannot be shown right now" in got.text
+    assert page.checks == 1 and page.builds == 0
 
 
 @pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
