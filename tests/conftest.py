@@ -26,6 +26,11 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 #                              during the test: new, or one an earlier test used, emptied and
 #                              checked to match a new one object for object (else dropped and
 #                              a new one made); its cumulative statistics are not reset
+#   migrated_postgres_url (function) the same, but migrated to the newest schema (holding
+#                              only what the migrations insert): a used one of the same schema
+#                              emptied by TRUNCATE and checked, else an empty one migrated.
+#                              For fixtures whose first step is `migrate`; a test that asks for
+#                              postgres_url itself gets a different database from this one
 #   redis_server    (session)  a RedisServer, started on first use, stopped at session end
 #   redis_url       (function) redis://127.0.0.1:PORT/<db>: a DB number of its own, flushed
 #
@@ -68,6 +73,15 @@ def postgres_pool(postgres_server: PostgresServer) -> Iterator[DatabasePool]:
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer, postgres_pool: DatabasePool) -> Iterator[str]:
     name = postgres_pool.take()
+    yield postgres_server.dsn_for(name)
+    postgres_pool.give_back(name)
+
+
+@pytest.fixture
+def migrated_postgres_url(
+    postgres_server: PostgresServer, postgres_pool: DatabasePool
+) -> Iterator[str]:
+    name = postgres_pool.take_migrated()
     yield postgres_server.dsn_for(name)
     postgres_pool.give_back(name)
 

@@ -16,6 +16,10 @@ from bot.store import Store, create_store, migrate
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/chatops.db"
+    # The `store` fixture migrates first: a migrated database spares it 0.15-0.3 s. Tests
+    # that use `store_url` without `store` (migrations' own) get an empty one.
+    if "store" in request.fixturenames:
+        return request.getfixturevalue("migrated_postgres_url")
     return request.getfixturevalue("postgres_url")
 
 

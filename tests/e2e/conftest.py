@@ -26,8 +26,11 @@ async def make_harness(
             url = database_url
         elif store == "sqlite":
             url = f"sqlite:///{tmp_path}/chatops-{len(started)}.db"
+        elif "postgres_url" in request.fixturenames:
+            url = request.getfixturevalue("postgres_url")  # the test's own, to share
         else:
-            url = request.getfixturevalue("postgres_url")
+            # The bot migrates as it starts: a migrated database spares it 0.15-0.3 s.
+            url = request.getfixturevalue("migrated_postgres_url")
         harness = await start_harness(url, **kwargs)
         started.append(harness)
         return harness

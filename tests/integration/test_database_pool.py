@@ -99,3 +99,59 @@ def test_a_database_that_refuses_connections_is_replaced(pool: DatabasePool) -> 
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
     pool.give_back(name)
     assert pool.take() != name
+
+
+def _rows(pool: DatabasePool, name: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(pool.server.dsn_for(name), autocommit=True) as conn:
+        return conn.execute(query).fetchall()
+
+
+# applied_at too: a database migrated again (not emptied) would show a later one.
+_MIGRATED = "SELECT version, checksum, applied_at FROM schema_migrations ORDER BY version"
+
+
+def test_a_migrated_database_comes_back_holding_only_what_the_migrations_put_there(
+    pool: DatabasePool,
+) -> None:
+    name = pool.take_migrated()
+    seeded = _rows(pool, name, "SELECT id, seq, hash FROM audit_head")
+    applied = _rows(pool, name, _MIGRATED)
+    assert seeded == [(1, 0, "")] and applied
+    _use(
+        pool,
+        name,
+        "UPDATE audit_head SET seq = 5, hash = 'abc'",
+        "INSERT INTO incident_counters VALUES ('2026-12-05', 3)",
+        "INSERT INTO handled_requests VALUES ('k', 1)",
+        "SELECT nextval('timeline_id_seq')",  # as an insert into the timeline would
+    )
+    pool.give_back(name)
+    assert pool.take_migrated() == name
+    assert _rows(pool, name, "SELECT id, seq, hash FROM audit_head") == seeded
+    assert _rows(pool, name, "SELECT count(*) FROM handled_requests") == [(0,)]
+    assert _rows(pool, name, "SELECT count(*) FROM incident_counters") == [(0,)]
+    assert _rows(pool, name, "SELECT nextval('timeline_id_seq')") == [(1,)]
+    assert _rows(pool, name, _MIGRATED) == applied
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE incidents ADD COLUMN extra int",
+        "CREATE INDEX extra ON incidents (id)",
+        "UPDATE schema_migrations SET checksum = NULL",
+        "DROP TABLE home_viewers",
+    ],
+)
+def test_a_migrated_database_whose_schema_changed_is_migrated_again_from_empty(
+    pool: DatabasePool, change: str
+) -> None:
+    name = pool.take_migrated()
+    fresh = pool._snapshot(name)
+    _use(pool, name, change)
+    pool.give_back(name)
+    again = pool.take_migrated()
+    assert pool._snapshot(again).fingerprint == fresh.fingerprint
+    assert _rows(pool, again, "SELECT count(*) FROM schema_migrations WHERE checksum IS NULL") == [
+        (0,)
+    ]
