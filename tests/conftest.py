@@ -6,14 +6,15 @@ Keep each group of fixtures in its own marked block.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from tests.aws import FAKE_CREDENTIALS, MotoServer
-from tests.database_pool import DatabasePool
+from tests.database_pool import DatabasePool, run_migrations
 from tests.fake_kubernetes import FakeKubernetes
 from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 
@@ -33,6 +34,10 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 #                              postgres_url itself gets a different database from this one
 #   redis_server    (session)  a RedisServer, started on first use, stopped at session end
 #   redis_url       (function) redis://127.0.0.1:PORT/<db>: a DB number of its own, flushed
+#
+#   migrated_sqlite (session)  factory: migrated_sqlite(path) puts a SQLite database migrated
+#                              to the newest schema at `path` (a copy of one migrated once per
+#                              session: migrating costs ~40 ms) and returns its sqlite:/// URL
 #
 # Missing binaries or a server that will not start FAIL the test: never skip, since a skipped
 # database test hides a broken CI.
@@ -84,6 +89,18 @@ def migrated_postgres_url(
     name = postgres_pool.take_migrated()
     yield postgres_server.dsn_for(name)
     postgres_pool.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
+    template = tmp_path_factory.mktemp("migrated-sqlite") / "template.db"
+    run_migrations(f"sqlite:///{template}")  # closed after: the file holds it all (no -wal)
+
+    def copy_to(path: Path) -> str:
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+
+    return copy_to
 
 
 @pytest.fixture(scope="session")

@@ -111,7 +111,9 @@ class _Migrated:
     contents: str
 
 
-def _run_migrations(dsn: str) -> None:
+def run_migrations(dsn: str) -> None:
+    """bot.store.migrate on the database at `dsn` (PostgreSQL or SQLite), from sync code."""
+
     # In a thread of its own: the fixture runs beside the test's event loop, not in it.
     async def run() -> None:
         store = create_store(dsn, pool_size=1)
@@ -211,7 +213,7 @@ class DatabasePool:
                 pass
             self._used.append(name)  # take() empties it, or drops it
         name = self.take()
-        _run_migrations(self.server.dsn_for(name))
+        run_migrations(self.server.dsn_for(name))
         if self._migrated is None:
             self._migrated = self._snapshot(name)
         return name
