@@ -6,14 +6,15 @@ Keep each group of fixtures in its own marked block.
 from __future__ import annotations
 
 import itertools
-import warnings
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from tests.aws import FAKE_CREDENTIALS, MotoServer
+from tests.database_pool import DatabasePool, run_migrations
 from tests.fake_kubernetes import FakeKubernetes
 from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 
@@ -21,15 +22,27 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 # Throwaway servers (PostgreSQL, Redis) -- see tests/servers.py
 #
 #   postgres_server (session)  a PostgresServer, started on first use, stopped at session end
-#   postgres_url    (function) DSN of a fresh, empty database `test_<n>` on it, dropped after
+#   postgres_pool   (session)  a DatabasePool on it (tests/database_pool.py)
+#   postgres_url    (function) DSN of an empty database `test_<n>` on it that no one else uses
+#                              during the test: new, or one an earlier test used, emptied and
+#                              checked to match a new one object for object (else dropped and
+#                              a new one made); its cumulative statistics are not reset
+#   migrated_postgres_url (function) the same, but migrated to the newest schema (holding
+#                              only what the migrations insert): a used one of the same schema
+#                              emptied by TRUNCATE and checked, else an empty one migrated.
+#                              For fixtures whose first step is `migrate`; a test that asks for
+#                              postgres_url itself gets a different database from this one
 #   redis_server    (session)  a RedisServer, started on first use, stopped at session end
 #   redis_url       (function) redis://127.0.0.1:PORT/<db>: a DB number of its own, flushed
+#
+#   migrated_sqlite (session)  factory: migrated_sqlite(path) puts a SQLite database migrated
+#                              to the newest schema at `path` (a copy of one migrated once per
+#                              session: migrating costs ~40 ms) and returns its sqlite:/// URL
 #
 # Missing binaries or a server that will not start FAIL the test: never skip, since a skipped
 # database test hides a broken CI.
 # ============================================================================================
 
-_database_numbers = itertools.count(1)
 _redis_numbers = itertools.count()
 
 _Server = TypeVar("_Server", PostgresServer, RedisServer)
@@ -53,15 +66,41 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    name = f"test_{next(_database_numbers)}"
-    dsn = postgres_server.create_database(name)
-    yield dsn
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_server: PostgresServer) -> Iterator[DatabasePool]:
+    pool = DatabasePool(postgres_server)
     try:
-        postgres_server.drop_database(name)
-    except Exception as exc:  # a leftover database on a throwaway server is harmless
-        warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, postgres_pool: DatabasePool) -> Iterator[str]:
+    name = postgres_pool.take()
+    yield postgres_server.dsn_for(name)
+    postgres_pool.give_back(name)
+
+
+@pytest.fixture
+def migrated_postgres_url(
+    postgres_server: PostgresServer, postgres_pool: DatabasePool
+) -> Iterator[str]:
+    name = postgres_pool.take_migrated()
+    yield postgres_server.dsn_for(name)
+    postgres_pool.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
+    template = tmp_path_factory.mktemp("migrated-sqlite") / "template.db"
+    run_migrations(f"sqlite:///{template}")  # closed after: the file holds it all (no -wal)
+
+    def copy_to(path: Path) -> str:
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+
+    return copy_to
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,18 @@ from bot.store import Store, create_store, migrate
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # The `store` fixture migrates first: a migrated database spares it 0.15-0.3 s on
+    # PostgreSQL, ~40 ms on SQLite. Tests that use `store_url` without `store` (migrations'
+    # own) get an empty one.
+    migrated = "store" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/chatops.db"
-    return request.getfixturevalue("postgres_url")
+        path = tmp_path / "chatops.db"
+        if migrated:
+            return str(request.getfixturevalue("migrated_sqlite")(path))
+        return f"sqlite:///{path}"
+    if migrated:
+        return str(request.getfixturevalue("migrated_postgres_url"))
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ HarnessFactory = Callable[..., Awaitable[BotHarness]]
 
 @pytest.fixture
 async def make_harness(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Callable[[Path], str]
 ) -> AsyncIterator[HarnessFactory]:
     """Start the bot against the Slack double on `store` ("sqlite" or "postgres")."""
     started: list[BotHarness] = []
@@ -25,9 +25,13 @@ async def make_harness(
         if database_url is not None:
             url = database_url
         elif store == "sqlite":
-            url = f"sqlite:///{tmp_path}/chatops-{len(started)}.db"
+            # The bot migrates as it starts: a migrated copy spares it ~40 ms.
+            url = migrated_sqlite(tmp_path / f"chatops-{len(started)}.db")
+        elif "postgres_url" in request.fixturenames:
+            url = request.getfixturevalue("postgres_url")  # the test's own, to share
         else:
-            url = request.getfixturevalue("postgres_url")
+            # The bot migrates as it starts: a migrated database spares it 0.15-0.3 s.
+            url = request.getfixturevalue("migrated_postgres_url")
         harness = await start_harness(url, **kwargs)
         started.append(harness)
         return harness

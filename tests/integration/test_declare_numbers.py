@@ -22,7 +22,7 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/numbers.db"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("migrated_postgres_url")
     started = await start_env(url)
     yield started
     await stop_env(started)
@@ -55,9 +55,9 @@ class _Holding:
 
 
 @pytest.fixture
-async def pg_env(postgres_url: str) -> AsyncIterator[Env]:
+async def pg_env(migrated_postgres_url: str) -> AsyncIterator[Env]:
     """PostgreSQL only: SQLite has one writer at a time, declarations queue there by design."""
-    started = await start_env(postgres_url)
+    started = await start_env(migrated_postgres_url)
     yield started
     await stop_env(started)
 

@@ -30,7 +30,7 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/after-commit.db"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("migrated_postgres_url")
     # Level 2 after 2 s, the ack target after 3 s: both inside the scheduler's lookahead.
     started = await start_env(url, policy=seconds_policy())
     await started.services.reminders.start()

@@ -32,7 +32,7 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
     url = (
         f"sqlite:///{tmp_path}/grafana.db"
         if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
+        else request.getfixturevalue("migrated_postgres_url")
     )
     started = await start_env(url)
     yield started

@@ -41,7 +41,7 @@ async def any_env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/escalation.db"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("migrated_postgres_url")
     started = await start_env(url)
     yield started
     await stop_env(started)

@@ -30,7 +30,7 @@ from tests.escalation_env import BOB, Env, policy_without_paging, start_env, sto
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/batches.db"
-    return str(request.getfixturevalue("postgres_url"))
+    return str(request.getfixturevalue("migrated_postgres_url"))
 
 
 @pytest.fixture

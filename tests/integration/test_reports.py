@@ -42,7 +42,7 @@ HOUR = 3600
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/reports.db"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("migrated_postgres_url")
 
 
 @pytest.fixture
