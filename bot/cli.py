@@ -11,11 +11,15 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ChatOpsError, ConfigError
+from bot.errors import ChatOpsError, ConfigError, StoreBusy, StoreUnavailable
 from bot.logs import setup_logging
 from bot.redact import redact_text
 
 EXIT_CONFIG = 2
+# The database could not be reached (or had no free connection): nothing was checked. Not 1,
+# which `audit verify` exits for a broken chain and `diagnose` for a warning: a script read a
+# database outage as tampering, or as a service's warning.
+EXIT_UNAVAILABLE = 5
 
 
 if TYPE_CHECKING:
@@ -65,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chatops-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StoreUnavailable, StoreBusy) as exc:
+        print(f"chatops-bot: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE if args.command in ("audit", "diagnose") else 1
     except ChatOpsError as exc:
         print(f"chatops-bot: {exc}", file=sys.stderr)
         return 1

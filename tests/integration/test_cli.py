@@ -139,6 +139,18 @@ def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: 
     assert "Unclosed client session" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("command", [["audit", "verify"], ["diagnose", "checkout"]])
+def test_database_down_is_not_read_as_a_finding(tmp_path: Path, command: list[str]) -> None:
+    """`audit verify` exits 1 for a broken chain and `diagnose` for a warning; with the
+    database down both exited 1 too, so a cron job paged security for an outage."""
+    with socket_closed_port() as port:
+        env = _env(tmp_path, DATABASE_URL=f"postgresql://chatops@127.0.0.1:{port}/chatops")
+        result = _cli(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "chatops-bot: PostgreSQL is unavailable" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "url",
     [
