@@ -11,7 +11,13 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ChatOpsError, ConfigError, StoreBusy, StoreUnavailable
+from bot.errors import (
+    ChatOpsError,
+    ConfigError,
+    SchemaMismatch,
+    StoreBusy,
+    StoreUnavailable,
+)
 from bot.logs import setup_logging
 from bot.redact import redact_text
 
@@ -205,6 +211,11 @@ async def _require_current_schema(store: Store) -> None:
 
     try:
         missing = await unapplied(store)
+    except SchemaMismatch as exc:
+        # Migrated by a newer bot: the wrong version for this database, exit 2 as the other
+        # refused databases; 1 is `audit verify`'s broken chain.
+        await store.close()
+        raise ConfigError(str(exc)) from None
     except BaseException:
         await store.close()
         raise

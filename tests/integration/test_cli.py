@@ -441,6 +441,26 @@ def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database
     assert len(lines) == 1 and "9999_next" in lines[0] and "newer" in lines[0], refused.stderr
 
 
+@pytest.mark.parametrize("command", [["audit", "verify"], ["report", "INC-1"], ["stats"]])
+def test_reading_commands_refuse_a_newer_database_with_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A database migrated by a newer bot made `audit verify` exit 1, its status for a
+    broken chain; the README says the reading commands refuse such databases with 2."""
+    path = tmp_path / "chatops.db"
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}")
+    assert _cli("migrate", cwd=tmp_path, env=env).returncode == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'next', 0)"
+        )
+    result = _cli(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert "9999_next" in line and "does not know" in line, line
+    assert result.stdout == ""
+
+
 # ----- run ---------------------------------------------------------------------------------
 
 
