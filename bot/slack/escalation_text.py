@@ -221,8 +221,12 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
             continue
         name = PROVIDER_NAMES.get(answer.provider, answer.provider)
         people = [user(person) for person in answer.users]
-        people += [escape_mrkdwn(email) for email in answer.unmatched]
+        # An address with no Slack user (someone who left Slack) gets no direct message.
+        unfound = "Slack could not look it up" if answer.lookup_error else "no Slack user"
+        people += [f"{escape_mrkdwn(email)} ({unfound}: no DM)" for email in answer.unmatched]
         who = ", ".join(people) or "nobody"
+        if answer.lookup_error:
+            who += f"; {escape_mrkdwn(answer.lookup_error[:200])}"
         if not answer.reachable and not answer.stale:
             failed = "refused to say who is on call" if answer.refused else "could not be reached"
             lines.append(
