@@ -1,4 +1,5 @@
-"""`chatops-bot`: run | console | check-config | diagnose | migrate | audit verify | export."""
+"""`chatops-bot`: run | console | check-config | diagnose | migrate | report | stats |
+audit verify | export."""
 
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         "diagnose", help="run a catalogued service's read-only checks and print the grades"
     )
     diagnose.add_argument("service", help="a service from the policy's `services:`")
-    diagnose.add_argument("checks", nargs="*", help="only these checks (postgres, aws.ecs...)")
+    # default=[]: without it argparse names `checks` as required when the service is missing.
+    diagnose.add_argument(
+        "checks", nargs="*", default=[], help="only these checks (postgres, aws.ecs...)"
+    )
     diagnose.add_argument("--brief", action="store_true", help="leave out the evidence")
     sub.add_parser("migrate", help="apply pending database migrations")
     report = sub.add_parser("report", help="print an incident's post-incident report (Markdown)")

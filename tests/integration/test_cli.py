@@ -173,6 +173,19 @@ def test_malformed_database_url_is_one_line_and_exit_2(
     assert "hunter2" not in result.stderr
 
 
+def test_diagnose_without_a_service_names_only_what_is_missing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The checks are optional, yet `chatops-bot diagnose` said both were required."""
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["diagnose"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.endswith("the following arguments are required: service"), error
+
+
 def test_check_config_reports_a_bad_duration_with_its_location(tmp_path: Path) -> None:
     text = BUILT_IN_POLICY.read_text()
     good = "P1: {ack_within: 30m,"
