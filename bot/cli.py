@@ -346,6 +346,7 @@ async def _reports(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.clock import SystemClock
+    from bot.incidents.queries import well_formed_id
     from bot.outbox import OutboxDispatcher
     from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
@@ -355,6 +356,9 @@ async def _reports(args: argparse.Namespace) -> int:
     from bot.settings import StoreSettings, load_settings
     from bot.slack.report_blocks import stats_lines, stats_text
 
+    # A malformed ID is refused before the database is opened, as `audit export` does: it was
+    # echoed back whole, 50 KB of it or a terminal's escape sequences.
+    incident_id = well_formed_id(args.incident_id) if args.command == "report" else ""
     settings = load_settings(StoreSettings)
     policy = load_policy(settings.CHATOPS_POLICY)
     store = await _open_existing_store()
@@ -375,7 +379,7 @@ async def _reports(args: argparse.Namespace) -> int:
             ),
         )
         if args.command == "report":
-            print(markdown.render(await reports.report(args.incident_id)), end="")
+            print(markdown.render(await reports.report(incident_id)), end="")
             return 0
         figures = await reports.stats(args.days)
         print(stats_text(figures))

@@ -756,6 +756,18 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
     assert unknown.returncode == 1 and "There is no incident" in unknown.stderr
 
 
+@pytest.mark.parametrize("typed", ["INC-1\x1b[31mred", "A" * 50_000])
+def test_report_refuses_a_malformed_id_without_echoing_it(tmp_path: Path, typed: str) -> None:
+    """`report` echoed whatever was typed: a terminal's escape sequences, or 50 KB."""
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/never-opened.db")
+    result = _cli("report", typed, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "chatops-bot: There is no such incident; IDs look like INC-20261127-001.\n"
+    )
+    assert not (tmp_path / "never-opened.db").exists()
+
+
 def test_check_config_says_when_nobody_may_approve(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yml"
     policy.write_text(
