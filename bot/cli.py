@@ -87,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into a reader that stopped early (`chatops-bot console | head`): no
+        # traceback, and nothing more to flush at exit (which would raise again). 141 is a
+        # shell's status for SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:

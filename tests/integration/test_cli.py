@@ -360,6 +360,27 @@ async def test_audit_export_into_a_reader_that_stops_early_ends_quietly(tmp_path
     assert (status, errors) == (141, "")
 
 
+def test_the_console_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`chatops-bot console < commands | head` ended in a BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [_entry_point(), "console", "--fresh"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin and process.stdout and process.stderr
+    first = process.stdout.readline()
+    process.stdout.close()  # the reader has what it wanted
+    process.stdin.write("/oncall\n" * 50 + ":quit\n")  # well past a pipe's buffer, answered
+    process.stdin.close()
+    errors = process.stderr.read()
+    assert "chatops-bot console" in first
+    assert (process.wait(timeout=60), errors) == (141, "")
+
+
 async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_url: str) -> None:
     """`audit verify` reads one snapshot: before issue 7 it said BROKEN every time here."""
     await _record_entries(database_url)
