@@ -33,12 +33,23 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 
+def _port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: one out of range ended in a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatops-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve Slack over HTTP (and Socket Mode with an app token)")
     run.add_argument("--host", default="0.0.0.0")
-    run.add_argument("--port", type=int, default=3000)
+    run.add_argument("--port", type=_port, default=3000)
     console = sub.add_parser("console", help="the bot in your terminal: no Slack workspace needed")
     console.add_argument(
         "--fresh", action="store_true", help="start from an empty console database"

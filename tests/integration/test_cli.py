@@ -125,6 +125,28 @@ def test_run_on_a_port_already_taken_exits_2_naming_it(tmp_path: Path) -> None:
     assert "`token`" not in result.stderr, result.stderr
 
 
+def test_run_on_a_port_out_of_range_or_an_unknown_host_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """`--port 99999` ended in an OverflowError traceback; a host that does not resolve was
+    "Unknown error -2"."""
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="s",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    result = _cli("run", "--port", "99999", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "chatops-bot run: error: argument --port: 99999 is not a port (0-65535)"
+    )
+    unknown = _cli("run", "--host", "nosuchhost.invalid", "--port", "0", cwd=tmp_path, env=env)
+    assert unknown.returncode == 2, unknown.stderr
+    assert "chatops-bot: cannot listen on nosuchhost.invalid:0: " in unknown.stderr
+    assert "Unknown error" not in unknown.stderr and "Traceback" not in unknown.stderr
+
+
 def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: Path) -> None:
     with socket_closed_port() as port:
         env = _env(
