@@ -322,6 +322,7 @@ async def _migrate() -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from bot.audit import AuditLog
     from bot.clock import SystemClock
+    from bot.incidents import storage as incident_storage
     from bot.incidents.queries import well_formed_id
 
     # An ID as people type it (inc-...) names the same incident; a malformed one is refused
@@ -343,16 +344,23 @@ async def _audit(args: argparse.Namespace) -> int:
             )
             return 1
         # Closed before the store is, even when the reader stops early (`| head`).
+        written = 0
         async with contextlib.aclosing(log.entries(incident_id=incident)) as entries:
             try:
                 async for entry in entries:
                     sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+                    written += 1
                 sys.stdout.flush()
             except BrokenPipeError:
                 # The reader has what it wanted: no traceback, and nothing more to flush at
                 # exit (which would raise again). 141 is a shell's status for SIGPIPE.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 141
+        if incident is not None and not written:
+            # An incident the database does not have exported nothing with status 0: a
+            # script kept the empty file as that incident's evidence.
+            async with store.transaction() as tx:
+                await incident_storage.require(tx, incident)
         return 0
     finally:
         await store.close()

@@ -329,6 +329,12 @@ async def test_audit_export_and_verify_detects_an_edited_row(
     )
     assert malformed.returncode == 1 and malformed.stdout == ""
     assert "IDs look like INC-20261127-001" in malformed.stderr
+    # Well formed, but no such incident: said, not an empty export with status 0.
+    unknown = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "INC-20260101-099", cwd=tmp_path, env=env
+    )
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "chatops-bot: There is no incident INC-20260101-099.\n"
 
     verified = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
