@@ -444,7 +444,7 @@ async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_
 
 
 @pytest.mark.parametrize(
-    "command", [["audit", "verify"], ["audit", "export"], ["report", "INC-1"], ["stats"]]
+    "command", [["audit", "verify"], ["audit", "export"], ["report", "INC-20260101-001"], ["stats"]]
 )
 def test_reading_commands_refuse_a_database_the_bot_never_used(
     tmp_path: Path, command: list[str]
@@ -464,7 +464,9 @@ def test_reading_commands_refuse_a_database_the_bot_never_used(
     assert not missing.exists() and not missing.parent.exists()
 
 
-@pytest.mark.parametrize("command", [["audit", "verify"], ["report", "INC-1"], ["stats"]])
+@pytest.mark.parametrize(
+    "command", [["audit", "verify"], ["report", "INC-20260101-001"], ["stats"]]
+)
 async def test_reading_commands_never_migrate_the_database(
     tmp_path: Path, database_url: str, command: list[str]
 ) -> None:
@@ -503,7 +505,9 @@ def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database
     assert len(lines) == 1 and "9999_next" in lines[0] and "newer" in lines[0], refused.stderr
 
 
-@pytest.mark.parametrize("command", [["audit", "verify"], ["report", "INC-1"], ["stats"]])
+@pytest.mark.parametrize(
+    "command", [["audit", "verify"], ["report", "INC-20260101-001"], ["stats"]]
+)
 def test_reading_commands_refuse_a_newer_database_with_exit_2(
     tmp_path: Path, command: list[str]
 ) -> None:
