@@ -1,4 +1,5 @@
-"""`chatops-bot`: run | console | check-config | diagnose | migrate | audit verify | export."""
+"""`chatops-bot`: run | console | check-config | diagnose | migrate | report | stats |
+audit verify | export."""
 
 from __future__ import annotations
 
@@ -11,15 +12,36 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ChatOpsError, ConfigError
+from bot.errors import (
+    ChatOpsError,
+    ConfigError,
+    SchemaMismatch,
+    StoreBusy,
+    StoreUnavailable,
+)
 from bot.logs import setup_logging
 from bot.redact import redact_text
 
 EXIT_CONFIG = 2
+# The database could not be reached (or had no free connection): nothing was checked. Not 1,
+# which `audit verify` exits for a broken chain and `diagnose` for a warning: a script read a
+# database outage as tampering, or as a service's warning.
+EXIT_UNAVAILABLE = 5
 
 
 if TYPE_CHECKING:
     from bot.store import Store
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: one out of range ended in a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve Slack over HTTP (and Socket Mode with an app token)")
     run.add_argument("--host", default="0.0.0.0")
-    run.add_argument("--port", type=int, default=3000)
+    run.add_argument("--port", type=_port, default=3000)
     console = sub.add_parser("console", help="the bot in your terminal: no Slack workspace needed")
     console.add_argument(
         "--fresh", action="store_true", help="start from an empty console database"
@@ -38,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         "diagnose", help="run a catalogued service's read-only checks and print the grades"
     )
     diagnose.add_argument("service", help="a service from the policy's `services:`")
-    diagnose.add_argument("checks", nargs="*", help="only these checks (postgres, aws.ecs...)")
+    # default=[]: without it argparse names `checks` as required when the service is missing.
+    diagnose.add_argument(
+        "checks", nargs="*", default=[], help="only these checks (postgres, aws.ecs...)"
+    )
     diagnose.add_argument("--brief", action="store_true", help="leave out the evidence")
     sub.add_parser("migrate", help="apply pending database migrations")
     report = sub.add_parser("report", help="print an incident's post-incident report (Markdown)")
@@ -65,11 +90,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chatops-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StoreUnavailable, StoreBusy) as exc:
+        print(f"chatops-bot: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE if args.command in ("audit", "diagnose") else 1
     except ChatOpsError as exc:
         print(f"chatops-bot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into a reader that stopped early (`chatops-bot console | head`): no
+        # traceback, and nothing more to flush at exit (which would raise again). 141 is a
+        # shell's status for SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
@@ -198,6 +232,11 @@ async def _require_current_schema(store: Store) -> None:
 
     try:
         missing = await unapplied(store)
+    except SchemaMismatch as exc:
+        # Migrated by a newer bot: the wrong version for this database, exit 2 as the other
+        # refused databases; 1 is `audit verify`'s broken chain.
+        await store.close()
+        raise ConfigError(str(exc)) from None
     except BaseException:
         await store.close()
         raise
@@ -283,6 +322,7 @@ async def _migrate() -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from bot.audit import AuditLog
     from bot.clock import SystemClock
+    from bot.incidents import storage as incident_storage
     from bot.incidents.queries import well_formed_id
 
     # An ID as people type it (inc-...) names the same incident; a malformed one is refused
@@ -304,16 +344,23 @@ async def _audit(args: argparse.Namespace) -> int:
             )
             return 1
         # Closed before the store is, even when the reader stops early (`| head`).
+        written = 0
         async with contextlib.aclosing(log.entries(incident_id=incident)) as entries:
             try:
                 async for entry in entries:
                     sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+                    written += 1
                 sys.stdout.flush()
             except BrokenPipeError:
                 # The reader has what it wanted: no traceback, and nothing more to flush at
                 # exit (which would raise again). 141 is a shell's status for SIGPIPE.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 return 141
+        if incident is not None and not written:
+            # An incident the database does not have exported nothing with status 0: a
+            # script kept the empty file as that incident's evidence.
+            async with store.transaction() as tx:
+                await incident_storage.require(tx, incident)
         return 0
     finally:
         await store.close()
@@ -324,6 +371,7 @@ async def _reports(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.clock import SystemClock
+    from bot.incidents.queries import well_formed_id
     from bot.outbox import OutboxDispatcher
     from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
@@ -333,6 +381,9 @@ async def _reports(args: argparse.Namespace) -> int:
     from bot.settings import StoreSettings, load_settings
     from bot.slack.report_blocks import stats_lines, stats_text
 
+    # A malformed ID is refused before the database is opened, as `audit export` does: it was
+    # echoed back whole, 50 KB of it or a terminal's escape sequences.
+    incident_id = well_formed_id(args.incident_id) if args.command == "report" else ""
     settings = load_settings(StoreSettings)
     policy = load_policy(settings.CHATOPS_POLICY)
     store = await _open_existing_store()
@@ -353,7 +404,7 @@ async def _reports(args: argparse.Namespace) -> int:
             ),
         )
         if args.command == "report":
-            print(markdown.render(await reports.report(args.incident_id)), end="")
+            print(markdown.render(await reports.report(incident_id)), end="")
             return 0
         figures = await reports.stats(args.days)
         print(stats_text(figures))

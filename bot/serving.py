@@ -330,7 +330,10 @@ class GuardedServer:
         try:
             self._sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
         except OSError as exc:  # the port taken, or not ours to bind: a setting to change
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            if exc.errno and exc.errno > 0:
+                reason = os.strerror(exc.errno)
+            else:  # a host that does not resolve: getaddrinfo's errno read "Unknown error -2"
+                reason = str(exc.strerror or exc).split(" (while attempting")[0]
             raise ConfigError(f"cannot listen on {host}:{port}: {reason} (--host, --port)") from exc
         self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]

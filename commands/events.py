@@ -28,6 +28,8 @@ from bot.slack import catchup_text, error_text
 from bot.slack_ids import is_channel_id
 
 log = logging.getLogger(__name__)
+# A catch-up Slack rate-limits (and so did not show) is tried this many times in all.
+_CATCHUP_TRIES = 3
 
 # A message's `ts`: seconds, a dot, microseconds ("1764925261.000200").
 _MESSAGE_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
@@ -85,17 +87,27 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if joined is None:
             return  # not a war room, the declarer, or given already
-        try:
-            await client.chat_postEphemeral(
-                channel=channel_id,
-                user=user_id,
-                text=catchup_text.catchup_text(joined.catchup),
-                blocks=catchup_text.catchup_blocks(joined.catchup),
-            )
-        except (SlackApiError, *UNREACHABLE) as exc:
-            # Given once: a failed post is not retried (`/incident catchup` shows it again),
-            # nor one that got no answer (it may have been shown).
-            log.warning("could not give %s the catch-up in %s: %r", user_id, channel_id, exc)
+        for attempt in range(1, _CATCHUP_TRIES + 1):
+            try:
+                await client.chat_postEphemeral(
+                    channel=channel_id,
+                    user=user_id,
+                    text=catchup_text.catchup_text(joined.catchup),
+                    blocks=catchup_text.catchup_blocks(joined.catchup),
+                )
+                return
+            except SlackApiError as exc:
+                if exc.response.status_code == 429 and attempt < _CATCHUP_TRIES:
+                    # Rate limited: nothing was shown. The client holds the next call until
+                    # Slack's Retry-After has passed (a war room's rush of joiners).
+                    continue
+                # Given once: a refused post is not retried (`/incident catchup` shows it).
+                log.warning("could not give %s the catch-up in %s: %r", user_id, channel_id, exc)
+                return
+            except UNREACHABLE as exc:
+                # No answer: it may have been shown, so it is not sent again.
+                log.warning("could not give %s the catch-up in %s: %r", user_id, channel_id, exc)
+                return
 
 
 async def _tell_refused(client: AsyncWebClient, channel_id: str, user_id: str, reason: str) -> None:

@@ -9,6 +9,7 @@ push, errors) is followed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.console.feed import ControlRef
@@ -17,6 +18,7 @@ from bot.console.render import (
     InputField,
     Option,
     confirm_question,
+    field_names,
     field_prompt,
     find_element,
     indent,
@@ -200,7 +202,10 @@ class Interactions(ConsoleParts):
                         *indent(view_errors(errors, fields)),
                     ]
                 )
-                to_ask = [f for f in fields if f.block_id in errors] or fields
+                # Asked again one by one, a shared label ("Owner") says which row it is.
+                names = field_names(fields)
+                refused = [f for f in fields if f.block_id in errors] or fields
+                to_ask = [replace(f, label=names[f.block_id]) for f in refused]
                 continue
             if action in ("update", "push") and isinstance(answer_body.get("view"), Mapping):
                 view = {**answer_body["view"], "id": view_id}

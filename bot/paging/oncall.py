@@ -31,6 +31,7 @@ class OnCallNow:
     error: str = ""  # why the provider could not be asked ("" when it answered)
     stale: bool = False  # an earlier answer, served because the provider failed
     refused: bool = False  # it answered, refusing for good (a revoked key, a deleted schedule)
+    lookup_error: str = ""  # Slack failed to say who has some of the addresses (in unmatched)
 
     @property
     def reachable(self) -> bool:
@@ -71,16 +72,6 @@ class OnCallResolver:
             return cached.answer
         try:
             emails = await pager.oncall_emails()
-            if emails is None:
-                return None
-            users: list[str] = []
-            unmatched: list[str] = []
-            for email in emails:
-                user = await self._user(email)
-                if user is None:
-                    unmatched.append(email)
-                elif user not in users:
-                    users.append(user)
         except NotifierError as exc:
             log.warning("on call at %s: %s", provider, outside(exc))
             if not exc.retryable:
@@ -93,8 +84,29 @@ class OnCallResolver:
                     provider, cached.answer.users, cached.answer.unmatched, str(exc), stale=True
                 )
             return OnCallNow(provider, error=str(exc))
-        answer = OnCallNow(provider, tuple(users), tuple(unmatched))
-        self._cache[provider] = _Cached(self._monotonic() + self.ttl, answer)
+        if emails is None:
+            return None
+        users: list[str] = []
+        unmatched: list[str] = []
+        lookup_error = ""
+        for email in emails:
+            try:
+                user = await self._user(email)
+            except NotifierError as exc:
+                # Slack's failure (a missing users:read.email scope, a rate limit), not the
+                # provider's: it was told as the provider refusing, its answer dropped.
+                log.warning(
+                    "on call at %s: looking up a person in Slack: %s", provider, outside(exc)
+                )
+                lookup_error = str(exc)
+                user = None
+            if user is None:
+                unmatched.append(email)
+            elif user not in users:
+                users.append(user)
+        answer = OnCallNow(provider, tuple(users), tuple(unmatched), lookup_error=lookup_error)
+        if not lookup_error:  # an incomplete answer is asked again next time
+            self._cache[provider] = _Cached(self._monotonic() + self.ttl, answer)
         return answer
 
     async def _user(self, email: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -210,9 +210,15 @@ def severity_changed(
     )
 
 
-def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str:
+def oncall_text(
+    rows: Sequence[OnCallRow],
+    now: Sequence[OnCallNow] = (),
+    gone: Mapping[str, str] | None = None,
+) -> str:
     """`/oncall`: who is paged at each escalation level, per severity, with the targets;
-    first, whoever the paging services say is on call now (`now`)."""
+    first, whoever the paging services say is on call now (`now`). `gone`: people the
+    levels name that Slack says left ({user ID: "deactivated in Slack", say})."""
+    gone = gone or {}
     lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
     for answer in now:
         # Only the severities whose first level names the service page its on-call.
@@ -221,8 +227,12 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
             continue
         name = PROVIDER_NAMES.get(answer.provider, answer.provider)
         people = [user(person) for person in answer.users]
-        people += [escape_mrkdwn(email) for email in answer.unmatched]
+        # An address with no Slack user (someone who left Slack) gets no direct message.
+        unfound = "Slack could not look it up" if answer.lookup_error else "no Slack user"
+        people += [f"{escape_mrkdwn(email)} ({unfound}: no DM)" for email in answer.unmatched]
         who = ", ".join(people) or "nobody"
+        if answer.lookup_error:
+            who += f"; {escape_mrkdwn(answer.lookup_error[:200])}"
         if not answer.reachable and not answer.stale:
             failed = "refused to say who is on call" if answer.refused else "could not be reached"
             lines.append(
@@ -245,5 +255,10 @@ def oncall_text(rows: Sequence[OnCallRow], now: Sequence[OnCallNow] = ()) -> str
             lines.append("• nobody is paged for this severity")
         for level in row.levels:
             when = "at once" if level.after == 0 else f"after {humanize_seconds(level.after)}"
-            lines.append(f"• Level {level.level}, {when}: {mentions(level.recipients)}")
+            left = [
+                f"{user(person)} is {gone[person]}" for person in level.recipients if person in gone
+            ]
+            # A page to them reaches nobody: the on-call reading this must know before 3 a.m.
+            warning = f" ({'; '.join(left)}: no page reaches them)" if left else ""
+            lines.append(f"• Level {level.level}, {when}: {mentions(level.recipients)}{warning}")
     return "\n".join(lines)

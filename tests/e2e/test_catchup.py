@@ -170,3 +170,23 @@ async def test_a_catchup_on_joining_that_gets_no_answer_is_reported_cleanly(
             "the failed catch-up reported",
         )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_a_catchup_on_joining_that_slack_rate_limits_is_given_once_slack_allows(
+    harness: BotHarness,
+) -> None:
+    """A 429 means Slack showed nothing, yet the catch-up was given up on for good: whoever
+    joined during an incident's rush of joiners never got it."""
+    incident = await declare(harness, "declare P1 Search is slow")
+    room = incident.channel_id
+    assert room
+    channel = harness.double.channel(room)
+    assert channel is not None
+    channel.members.append("U0NEW")
+    harness.double.rate_limit("chat.postEphemeral", retry_after=0, times=2)
+    event = {"type": "member_joined_channel", "user": "U0NEW", "channel": room, "team": "T0"}
+    await harness.event(event, event_id="EvJOINLIMITED")
+    calls = await harness.double.wait_for("chat.postEphemeral", 3)
+    assert [c.http_status for c in calls] == [429, 429, 200]
+    assert calls[2].params["user"] == "U0NEW"
+    assert f"Catch-up on {incident.id}" in calls[2].params["text"]

@@ -476,6 +476,35 @@ async def test_oncall_shows_who_the_schedules_have_on_call(paging: Paging) -> No
     assert "PagerDuty could not be reached, so the levels below stand" in str(answer["text"])
 
 
+async def test_oncall_blames_slack_not_the_provider_when_slack_cannot_find_people(
+    paging: Paging,
+) -> None:
+    """PagerDuty answered; Slack refused users.lookupByEmail (an app installed before it had
+    users:read.email). `/oncall` said "PagerDuty refused to say who is on call" and dropped
+    its answer; and someone on call with no Slack user was listed as if DMed."""
+    harness = paging.harness
+    harness.double.fail("users.lookupByEmail", "missing_scope")
+    await harness.command("P1", command="/oncall")
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert "refused" not in text and "could not be reached" not in text, text
+    assert (
+        "On call now at PagerDuty: jane@example.com (Slack could not look it up: no DM);"
+        " Slack error: missing_scope; paged with the first level of P1"
+    ) in text, text
+
+    # The incomplete answer was not kept: asked again, Slack finds her.
+    await harness.command("P1", command="/oncall")
+    [answer] = await harness.replies()
+    assert "On call now at PagerDuty: <@U0JANE>; paged with the first level" in str(answer["text"])
+
+    # Someone on call who has no Slack user (left the workspace) is said to get no DM.
+    paging.og.schedules["sre_schedule"] = ["gone@example.com"]
+    await harness.command("P2", command="/oncall")
+    [answer] = await harness.replies()
+    assert "On call now at Opsgenie: gone@example.com (no Slack user: no DM)" in str(answer["text"])
+
+
 async def test_oncall_says_which_severities_page_each_services_on_call(paging: Paging) -> None:
     """P1's first level names PagerDuty, P2's Opsgenie. `/oncall P1` said Opsgenie's on-call
     was "paged with the first level" too: whoever read it expected Omar to be woken for a

@@ -125,6 +125,28 @@ def test_run_on_a_port_already_taken_exits_2_naming_it(tmp_path: Path) -> None:
     assert "`token`" not in result.stderr, result.stderr
 
 
+def test_run_on_a_port_out_of_range_or_an_unknown_host_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """`--port 99999` ended in an OverflowError traceback; a host that does not resolve was
+    "Unknown error -2"."""
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="s",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    result = _cli("run", "--port", "99999", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "chatops-bot run: error: argument --port: 99999 is not a port (0-65535)"
+    )
+    unknown = _cli("run", "--host", "nosuchhost.invalid", "--port", "0", cwd=tmp_path, env=env)
+    assert unknown.returncode == 2, unknown.stderr
+    assert "chatops-bot: cannot listen on nosuchhost.invalid:0: " in unknown.stderr
+    assert "Unknown error" not in unknown.stderr and "Traceback" not in unknown.stderr
+
+
 def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: Path) -> None:
     with socket_closed_port() as port:
         env = _env(
@@ -137,6 +159,18 @@ def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: 
     assert result.returncode == 1, result.stderr
     assert "chatops-bot: PostgreSQL is unavailable" in result.stderr
     assert "Unclosed client session" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", [["audit", "verify"], ["diagnose", "checkout"]])
+def test_database_down_is_not_read_as_a_finding(tmp_path: Path, command: list[str]) -> None:
+    """`audit verify` exits 1 for a broken chain and `diagnose` for a warning; with the
+    database down both exited 1 too, so a cron job paged security for an outage."""
+    with socket_closed_port() as port:
+        env = _env(tmp_path, DATABASE_URL=f"postgresql://chatops@127.0.0.1:{port}/chatops")
+        result = _cli(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "chatops-bot: PostgreSQL is unavailable" in result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -159,6 +193,19 @@ def test_malformed_database_url_is_one_line_and_exit_2(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("chatops-bot: DATABASE_URL is malformed: "), lines[0]
     assert "hunter2" not in result.stderr
+
+
+def test_diagnose_without_a_service_names_only_what_is_missing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The checks are optional, yet `chatops-bot diagnose` said both were required."""
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["diagnose"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.endswith("the following arguments are required: service"), error
 
 
 def test_check_config_reports_a_bad_duration_with_its_location(tmp_path: Path) -> None:
@@ -282,6 +329,12 @@ async def test_audit_export_and_verify_detects_an_edited_row(
     )
     assert malformed.returncode == 1 and malformed.stdout == ""
     assert "IDs look like INC-20261127-001" in malformed.stderr
+    # Well formed, but no such incident: said, not an empty export with status 0.
+    unknown = await asyncio.to_thread(
+        _cli, "audit", "export", "--incident", "INC-20260101-099", cwd=tmp_path, env=env
+    )
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "chatops-bot: There is no incident INC-20260101-099.\n"
 
     verified = await asyncio.to_thread(_cli, "audit", "verify", cwd=tmp_path, env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -335,6 +388,27 @@ async def test_audit_export_into_a_reader_that_stops_early_ends_quietly(tmp_path
     assert (status, errors) == (141, "")
 
 
+def test_the_console_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`chatops-bot console < commands | head` ended in a BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [_entry_point(), "console", "--fresh"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin and process.stdout and process.stderr
+    first = process.stdout.readline()
+    process.stdout.close()  # the reader has what it wanted
+    process.stdin.write("/oncall\n" * 50 + ":quit\n")  # well past a pipe's buffer, answered
+    process.stdin.close()
+    errors = process.stderr.read()
+    assert "chatops-bot console" in first
+    assert (process.wait(timeout=60), errors) == (141, "")
+
+
 async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_url: str) -> None:
     """`audit verify` reads one snapshot: before issue 7 it said BROKEN every time here."""
     await _record_entries(database_url)
@@ -370,7 +444,7 @@ async def test_audit_verify_is_ok_while_the_bot_writes(tmp_path: Path, database_
 
 
 @pytest.mark.parametrize(
-    "command", [["audit", "verify"], ["audit", "export"], ["report", "INC-1"], ["stats"]]
+    "command", [["audit", "verify"], ["audit", "export"], ["report", "INC-20260101-001"], ["stats"]]
 )
 def test_reading_commands_refuse_a_database_the_bot_never_used(
     tmp_path: Path, command: list[str]
@@ -390,7 +464,9 @@ def test_reading_commands_refuse_a_database_the_bot_never_used(
     assert not missing.exists() and not missing.parent.exists()
 
 
-@pytest.mark.parametrize("command", [["audit", "verify"], ["report", "INC-1"], ["stats"]])
+@pytest.mark.parametrize(
+    "command", [["audit", "verify"], ["report", "INC-20260101-001"], ["stats"]]
+)
 async def test_reading_commands_never_migrate_the_database(
     tmp_path: Path, database_url: str, command: list[str]
 ) -> None:
@@ -427,6 +503,28 @@ def test_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database
     assert refused.returncode == 1
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "9999_next" in lines[0] and "newer" in lines[0], refused.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["audit", "verify"], ["report", "INC-20260101-001"], ["stats"]]
+)
+def test_reading_commands_refuse_a_newer_database_with_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A database migrated by a newer bot made `audit verify` exit 1, its status for a
+    broken chain; the README says the reading commands refuse such databases with 2."""
+    path = tmp_path / "chatops.db"
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}")
+    assert _cli("migrate", cwd=tmp_path, env=env).returncode == 0
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'next', 0)"
+        )
+    result = _cli(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert "9999_next" in line and "does not know" in line, line
+    assert result.stdout == ""
 
 
 # ----- run ---------------------------------------------------------------------------------
@@ -709,6 +807,18 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
 
     unknown = await asyncio.to_thread(_cli, "report", "INC-20200101-001", cwd=tmp_path, env=env)
     assert unknown.returncode == 1 and "There is no incident" in unknown.stderr
+
+
+@pytest.mark.parametrize("typed", ["INC-1\x1b[31mred", "A" * 50_000])
+def test_report_refuses_a_malformed_id_without_echoing_it(tmp_path: Path, typed: str) -> None:
+    """`report` echoed whatever was typed: a terminal's escape sequences, or 50 KB."""
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/never-opened.db")
+    result = _cli("report", typed, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "chatops-bot: There is no such incident; IDs look like INC-20261127-001.\n"
+    )
+    assert not (tmp_path / "never-opened.db").exists()
 
 
 def test_check_config_says_when_nobody_may_approve(tmp_path: Path) -> None:

@@ -520,3 +520,17 @@ def test_view_errors_name_the_fields() -> None:
         "What changed: Say what changed",
         "unknown_block: Odd",
     ]
+
+
+def test_view_errors_say_which_row_a_shared_label_is() -> None:
+    # The postmortem form's action item rows each have an "Owner": an error must say which.
+    fields = [
+        InputField(f"item_{row}_{part}", "input", "plain_text_input", label)
+        for row in range(3)
+        for part, label in (("text", f"Action item {row + 1}"), ("owner", "Owner"))
+    ]
+    errors = {"item_0_owner": "Choose who owns it.", "item_2_owner": "Choose who owns it."}
+    assert view_errors(errors, fields) == [
+        "Owner (1 of 3, after Action item 1): Choose who owns it.",
+        "Owner (3 of 3, after Action item 3): Choose who owns it.",
+    ]

@@ -18,6 +18,7 @@ changes; `forms` modals.
 
 from bot.console.render.forms import (
     InputField,
+    field_names,
     field_prompt,
     input_fields,
     render_view,
@@ -73,6 +74,7 @@ __all__ = [
     "confirm_question",
     "counter",
     "emojize",
+    "field_names",
     "field_prompt",
     "find_element",
     "headline",

@@ -249,7 +249,29 @@ def state_value(field_: InputField, answer: str) -> tuple[dict[str, Any] | None,
     return {"type": kind, key: value}, None
 
 
+def field_names(fields: Sequence[InputField]) -> dict[str, str]:
+    """{block_id: name to show}: the label, or for a label several fields share (each action
+    item row's "Owner") which one of them it is, and the field it follows with a label of its
+    own; Slack shows an error under its field, the console only by name."""
+    counts: dict[str, int] = {}
+    for f in fields:
+        counts[f.label] = counts.get(f.label, 0) + 1
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    after = ""
+    for f in fields:
+        if counts[f.label] == 1:
+            names[f.block_id] = f.label
+            after = f.label
+            continue
+        seen[f.label] = seen.get(f.label, 0) + 1
+        which = f"{seen[f.label]} of {counts[f.label]}" + (f", after {after}" if after else "")
+        names[f.block_id] = f"{f.label} ({which})"
+    return names
+
+
 def view_errors(errors: Mapping[str, Any], fields: Sequence[InputField]) -> list[str]:
-    """`response_action: errors` as lines: `Label: message` for every field named."""
-    labels = {f.block_id: f.label for f in fields}
-    return [f"{labels.get(block_id, block_id)}: {message}" for block_id, message in errors.items()]
+    """`response_action: errors` as lines: `Label: message` for every field named; a label
+    several fields share says which of them."""
+    names = field_names(fields)
+    return [f"{names.get(block_id, block_id)}: {message}" for block_id, message in errors.items()]
