@@ -129,15 +129,19 @@ class PostgresSession:
         """End the connection without a word to the server: shutting the socket down wakes
         the waiting query with an error at once (no cancel request, no wait for one). The
         server's statement_timeout still ends whatever of ours it was running."""
-        with contextlib.suppress(OSError):
+        import psycopg
+
+        with contextlib.suppress(OSError, psycopg.Error):  # psycopg's: no socket left to shut
             fd = self._conn.fileno()
             with socket.socket(fileno=os.dup(fd)) as sock:
                 sock.shutdown(socket.SHUT_RDWR)
-        await asyncio.wait({task}, timeout=_ABANDON_WAIT_S)
-        await self._conn.close()
-        if not task.done():
-            task.cancel()  # the connection is finished: psycopg has nothing left to cancel
-        task.add_done_callback(_retrieve)
+        try:
+            await asyncio.wait({task}, timeout=_ABANDON_WAIT_S)
+        finally:  # even when cancelled again meanwhile
+            await self._conn.close()
+            if not task.done():
+                task.cancel()  # the connection is finished: psycopg has nothing to cancel
+            task.add_done_callback(_retrieve)
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
