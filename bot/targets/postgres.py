@@ -118,8 +118,7 @@ class PostgresSession:
             if not done:
                 raise TargetTimeout(
                     SYSTEM,
-                    f"no answer in time: none after {self._timeout:g} s, so the bot closed"
-                    " that connection",
+                    f"no answer after {self._timeout:g} s, so the bot closed that connection",
                 )
             return task.result()
         except psycopg.Error as exc:

@@ -145,7 +145,7 @@ async def test_sessions_terminated_then_no_answer_to_the_read_back(
     )
     # At its limit the bot gave the connection up: psycopg's cancel request (a connection of
     # its own) and its 5 s wait for it, then 5 s more for the query, held the answer back.
-    assert f"none after {TIMEOUT_S + 1:g} s, so the bot closed that connection" in outcome
+    assert f"no answer after {TIMEOUT_S + 1:g} s, so the bot closed that connection" in outcome
     assert proxy.accepted == 2, "a cancel request was sent"  # the preview's, the change's
 
 
