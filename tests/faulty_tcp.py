@@ -33,6 +33,7 @@ class FaultyTcp:
             raise ValueError(f"unknown fault {fault!r}")
         self.upstream_port, self.after, self.fault = upstream_port, after, fault
         self.tripped = 0
+        self.accepted = 0  # connections the client opened (a cancel request opens its own)
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -67,6 +68,7 @@ class FaultyTcp:
                 client, _ = listener.accept()
             except OSError:  # stopped
                 return
+            self.accepted += 1
             upstream = socket.create_connection((LOOPBACK, self.upstream_port))
             self._sockets += [client, upstream]
             muted = threading.Event()  # this connection's answers are swallowed ("mute")

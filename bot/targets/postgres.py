@@ -10,9 +10,12 @@ never needs until a diagnosis reaches a catalogued database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.catalog import PostgresTarget
 from bot.targets.errors import (
@@ -30,6 +33,9 @@ SYSTEM = "postgres"
 # Every session the bot opens starts with this; diagnostics leave such sessions out.
 BOT_APPLICATION_PREFIX = "chatops-bot"
 Row = dict[str, Any]
+_T = TypeVar("_T")
+# After the socket is shut down, how long the abandoned query may take to notice (at once).
+_ABANDON_WAIT_S = 0.5
 
 
 def left_alone(row: Row, target: PostgresTarget) -> str | None:
@@ -71,34 +77,76 @@ def translate(exc: BaseException) -> TargetError:
 
 class PostgresSession:
     """One open session: run statements, rows as dicts, each answered within `timeout` or
-    TargetTimeout (the server's statement_timeout cannot help when the network is gone)."""
+    TargetTimeout (the server's statement_timeout cannot help when the network is gone).
+
+    At the limit the connection is given up at once: psycopg, cancelled mid-query, would
+    send a cancel request and wait up to 5 s for it, then 5 s more for the query to end."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Row], timeout: float) -> None:
         self._conn = conn
         self._timeout = timeout
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        import psycopg
+        async def run() -> list[Row]:
+            cursor = await self._conn.execute(sql, params)
+            return await cursor.fetchall()
 
-        try:
-            async with asyncio.timeout(self._timeout):
-                cursor = await self._conn.execute(sql, params)
-                return await cursor.fetchall()
-        except (psycopg.Error, TimeoutError) as exc:
-            raise translate(exc) from exc
+        return await self._bounded(run())
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        async def run() -> None:
+            await self._conn.execute(sql, params)
+
+        await self._bounded(run())
+
+    async def _bounded(self, work: Coroutine[Any, Any, _T]) -> _T:
         import psycopg
 
+        if self._conn.closed:  # given up earlier: never reuse a connection left mid-query
+            raise TargetUnavailable(SYSTEM, "the connection was closed after an earlier failure")
+        task = asyncio.create_task(work)
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._conn.execute(sql, params)
-        except (psycopg.Error, TimeoutError) as exc:
+            done, _ = await asyncio.wait({task}, timeout=self._timeout)
+        finally:
+            if not task.done():  # the limit passed, or our caller was cancelled
+                await self._abandon(task)
+        try:
+            if not done:
+                raise TargetTimeout(
+                    SYSTEM,
+                    f"no answer after {self._timeout:g} s, so the bot closed that connection",
+                )
+            return task.result()
+        except psycopg.Error as exc:
             raise translate(exc) from exc
+
+    async def _abandon(self, task: asyncio.Task[Any]) -> None:
+        """End the connection without a word to the server: shutting the socket down wakes
+        the waiting query with an error at once (no cancel request, no wait for one). The
+        server's statement_timeout still ends whatever of ours it was running."""
+        import psycopg
+
+        with contextlib.suppress(OSError, psycopg.Error):  # psycopg's: no socket left to shut
+            fd = self._conn.fileno()
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        try:
+            await asyncio.wait({task}, timeout=_ABANDON_WAIT_S)
+        finally:  # even when cancelled again meanwhile
+            await self._conn.close()
+            if not task.done():
+                task.cancel()  # the connection is finished: psycopg has nothing to cancel
+            task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark an abandoned query's error as seen: the caller already has TargetTimeout."""
+    if not task.cancelled():
+        task.exception()
 
 
 class PostgresClient:

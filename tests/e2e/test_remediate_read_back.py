@@ -123,6 +123,8 @@ async def _terminate_idle_in_transaction(
         assert alive.fetchall() == []  # the change was made
     _reported_as_made(harness, message, f"terminated pids {pids[0]}, {pids[1]}")
     assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
+    [outcome] = thread_replies(harness, message)
+    return proxy, outcome
 
 
 @pytest.mark.postgres
@@ -138,7 +140,13 @@ async def test_sessions_terminated_then_the_server_ends_the_bots_session(
 async def test_sessions_terminated_then_no_answer_to_the_read_back(
     make_harness: HarnessFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _terminate_idle_in_transaction(make_harness, postgres_url, monkeypatch, "hold")
+    proxy, outcome = await _terminate_idle_in_transaction(
+        make_harness, postgres_url, monkeypatch, "hold"
+    )
+    # At its limit the bot gave the connection up: psycopg's cancel request (a connection of
+    # its own) and its 5 s wait for it, then 5 s more for the query, held the answer back.
+    assert f"no answer after {TIMEOUT_S + 1:g} s, so the bot closed that connection" in outcome
+    assert proxy.accepted == 2, "a cancel request was sent"  # the preview's, the change's
 
 
 @pytest.mark.postgres

@@ -335,9 +335,9 @@ class PostgresExecutor:
                     ended_how = await _query_ended(session, still[0])
                     return _cancel_outcome(still[0]["pid"], ended_how, drift, drifted)
                 gone = await _gone(session, ended)
-            except TargetError:
+            except TargetError as exc:
                 # The backends were signalled: that stands, whatever the read back says.
-                after = f"pids {_pids(still)} could not be read back: check them"
+                after = f"pids {_pids(still)} could not be read back: check them ({exc.detail})"
                 return Outcome(True, changed, after, drift, facts={"left_alone": drifted})
         alive = [pid for pid, _ in ended if pid not in gone]
         after = f"gone: pids {', '.join(map(str, gone))}" if gone else "none gone"
