@@ -21,6 +21,7 @@ from bot.incidents.parsing import (
     parse_reopen,
     parse_resolve,
     parse_severity,
+    parse_unpublish,
 )
 from bot.incidents.schemas import (
     AddNote,
@@ -30,6 +31,7 @@ from bot.incidents.schemas import (
     IncidentTarget,
     ReopenIncident,
     ResolveIncident,
+    UnpublishIncident,
     UpdateStatus,
 )
 from bot.incidents.timeline_changes import AlreadyAssigned
@@ -292,6 +294,20 @@ async def _publish(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
 publish = on_incident("incident.publish", target_parser("publish"), _publish)
 
 
+async def _unpublish(ctx: CommandContext, incident_id: str, command: UnpublishIncident) -> None:
+    withdrawal = await ctx.services.status.unpublish(
+        incident_id,
+        ctx.actor,
+        update=command.update,
+        last=command.last,
+        request_id=ctx.request_id,
+    )
+    await ctx.reply(templates.withdrawn_confirmation(withdrawal.incident.id, withdrawal.update))
+
+
+unpublish = on_incident("incident.unpublish", parse_unpublish, _unpublish)
+
+
 async def show_help(ctx: CommandContext, rest: str) -> None:
     await ctx.reply(help_text.HELP)
     await ctx.audit_read("incident.help", {"text": rest})
@@ -313,6 +329,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "timeline": timeline,
     "warroom": warroom,
     "publish": publish,
+    "unpublish": unpublish,
     "escalate": escalate,
     "help": show_help,
     **REPORT_SUBCOMMANDS,  # report, postmortem, actions, stats

@@ -221,6 +221,13 @@ def published_confirmation(incident_id: str, *, newly_public: bool, updates: int
     return f"*{incident_id}* and all its status updates are already on the public status page."
 
 
+def withdrawn_confirmation(incident_id: str, update: int | None) -> str:
+    """The answer to `/incident unpublish`."""
+    if update is None:
+        return f"*{incident_id}* is off the public status page now, with all its status updates."
+    return f"Status update {update} of *{incident_id}* is off the public status page now."
+
+
 PUBLISHED_WITH_UPDATE = "It is on the public status page too."
 
 

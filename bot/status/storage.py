@@ -69,7 +69,7 @@ async def mark_updates(
     tx: Tx, incident_id: str, at: datetime, by: str, *, latest_only: bool = False
 ) -> int:
     """Make the incident's status updates public (only the newest with `latest_only`);
-    how many were not public before."""
+    how many were not public before. One withdrawn on its own stays withdrawn."""
     latest = (
         f" AND id = (SELECT MAX(id) FROM timeline WHERE incident_id = ? AND kind IN ({_KINDS_SQL}))"
         if latest_only
@@ -80,9 +80,56 @@ async def mark_updates(
         params.append(incident_id)
     return await tx.execute(
         "UPDATE timeline SET public_at = ?, public_by = ?"
-        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) AND public_at IS NULL{latest}",
+        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) AND public_at IS NULL"
+        f" AND withdrawn_at IS NULL{latest}",
         params,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One of an incident's status updates: its number (from 1, in the order posted)."""
+
+    id: int
+    number: int
+    public: bool
+
+
+async def status_updates(tx: Tx, incident_id: str) -> list[StatusUpdate]:
+    """The incident's status updates in the order they were posted, numbered from 1."""
+    rows = await tx.fetchall(
+        "SELECT id, public_at FROM timeline"
+        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) ORDER BY id",
+        (incident_id,),
+    )
+    return [
+        StatusUpdate(int(row["id"]), number, row["public_at"] is not None)
+        for number, row in enumerate(rows, start=1)
+    ]
+
+
+async def withdraw_update(tx: Tx, update_id: int, at: datetime) -> None:
+    """Take one status update off the page for good (mark_updates skips it from now on)."""
+    await tx.execute(
+        "UPDATE timeline SET public_at = NULL, public_by = NULL, withdrawn_at = ? WHERE id = ?",
+        (at.timestamp(), update_id),
+    )
+
+
+async def withdraw_incident(tx: Tx, incident_id: str) -> bool:
+    """Take the incident and every status update of it off the page; False when it was not
+    public. Publishing it again is a new decision: its updates so far go back with it."""
+    changed = await tx.execute(
+        "UPDATE incidents SET public_at = NULL, public_by = NULL"
+        " WHERE id = ? AND public_at IS NOT NULL",
+        (incident_id,),
+    )
+    await tx.execute(
+        "UPDATE timeline SET public_at = NULL, public_by = NULL"
+        " WHERE incident_id = ? AND public_at IS NOT NULL",
+        (incident_id,),
+    )
+    return changed == 1
 
 
 async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[PublishedIncident]:

@@ -1,0 +1,147 @@
+"""`/incident unpublish`: an incident, or one status update of it, taken off the public status
+page (HTML, JSON, Atom) at the next request, in one change; bad input changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.incident_helpers import reply
+from tests.e2e.status_helpers import atom_entries, declare_with_services, get, status_policy
+from tests.harness import BotHarness
+
+SECRET = "password hunter2 leaked by ACME Corp"
+
+
+async def _everything(harness: BotHarness) -> str:
+    """The three public documents, as a reader at the next request gets them."""
+    texts = [(await get(harness, path)).text for path in ("/status", "/status.json")]
+    return "".join(texts) + (await get(harness, "/status/feed.atom")).text
+
+
+async def _updates(harness: BotHarness) -> list[str]:
+    doc = json.loads((await get(harness, "/status.json")).text)
+    return [u["text"] for shown in doc["open_incidents"] for u in shown["updates"]]
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_unpublish_one_update_then_the_whole_incident(make_harness, store: str) -> None:
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Card payments fail")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified Bad deploy, rolling back", channel_id=room)
+    await reply(harness, f"update monitoring {SECRET}", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    etag = (await get(harness, "/status")).headers["ETag"]
+    assert SECRET in await _everything(harness)
+
+    answer = await reply(harness, f"unpublish {incident.id} update 2", channel_id="C0OTHER")
+    assert f"Status update 2 of *{incident.id}* is off the public status page" in answer, answer
+    # At the next request, whatever the reader's cached copy: a new ETag, nothing of it left.
+    again = await get(harness, "/status", **{"If-None-Match": etag})
+    assert again.status == 200 and "Card payments fail" in again.text
+    assert SECRET not in await _everything(harness)
+    assert await _updates(harness) == ["Bad deploy, rolling back"]
+    # Publishing again (say, a later update) never puts a withdrawn update back.
+    await reply(harness, "update monitoring Error rates normal", channel_id=room)
+    assert "Published 1 more status update" in await reply(harness, "publish", channel_id=room)
+    assert await _updates(harness) == ["Error rates normal", "Bad deploy, rolling back"]
+
+    # The change is recorded: a timeline line and an audit entry with who did it.
+    await harness.settle()
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    [withdrawn] = [e for e in events if e.kind == "withdrawn"]
+    assert "Status update 2 withdrawn from the status page by" in withdrawn.text
+    assert "U0ALICE" in withdrawn.text
+
+    answer = await reply(harness, "unpublish", channel_id=room, user_id="U0BOB")
+    assert f"*{incident.id}* is off the public status page now" in answer, answer
+    everything = await _everything(harness)
+    for gone in ("Card payments fail", "Bad deploy", "Error rates normal", incident.id):
+        assert gone not in everything, gone
+    doc = json.loads((await get(harness, "/status.json")).text)
+    assert doc["open_incidents"] == [] and doc["state"] == "operational"
+    assert atom_entries((await get(harness, "/status/feed.atom")).text) == []
+    entries = [
+        (e.actor, e.outcome, e.args)
+        async for e in harness.services.audit.entries(incident_id=incident.id)
+        if e.action == "incident.unpublish"
+    ]
+    assert entries == [("U0ALICE", "ok", {"update": 2}), ("U0BOB", "ok", {})]
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    assert events[-1].kind == "withdrawn" and "The incident withdrawn" in events[-1].text
+
+
+async def test_last_withdraws_the_newest_published_update(make_harness) -> None:
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Slow checkout")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified First", channel_id=room)
+    await reply(harness, f"update identified {SECRET}", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    await reply(harness, "update monitoring Not published", channel_id=room)
+    answer = await reply(harness, "unpublish last", channel_id=room)
+    assert "Status update 2 of" in answer, answer
+    assert await _updates(harness) == ["First"]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("unpublish INC-20991231-999", "There is no incident INC-20991231-999"),
+        ("unpublish {id} update 7", "has 2 status updates; there is no update 7 (on the page: "),
+        ("unpublish {id} update 2", "Update 2 of {id} is not on the status page (on the page: "),
+        ("unpublish {id} update 0", "'0' is not an update number"),
+        ("unpublish {id} update 99999999999", "is not an update number"),
+        ("unpublish {id} <!channel>", "takes an incident ID, then"),
+        ("unpublish {id} update <!channel>", "is not an update number"),
+        ("unpublish {id} " + "x" * 3000, "takes an incident ID, then"),
+        ("unpublish {id} " + "x" * 5000, "a command may be at most"),
+    ],
+)
+async def test_bad_input_is_answered_and_changes_nothing(
+    make_harness, words: str, expected: str
+) -> None:
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Slow checkout")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified First", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    await reply(harness, "update identified Second, internal", channel_id=room)
+    before = await _everything(harness)
+    version = (await get(harness, "/status")).headers["ETag"]
+
+    answer = await reply(harness, words.format(id=incident.id))
+    assert expected.format(id=incident.id) in answer, answer
+    assert "<!channel>" not in answer and len(answer) < 1000
+    assert (await get(harness, "/status")).headers["ETag"] == version
+    assert await _everything(harness) == before
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    assert "withdrawn" not in [e.kind for e in events]
+
+
+async def test_only_publishers_may_unpublish_and_not_what_is_not_public(make_harness) -> None:
+    policy = status_policy(roles={"publishers": ["U0COMMS"]})
+    harness = await make_harness(policy=policy, STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Checkout API returns 502")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    answer = await reply(harness, "unpublish", channel_id=room, user_id="U0COMMS")
+    assert f"{incident.id} is not on the status page; nothing changed." in answer, answer
+    answer = await reply(harness, "unpublish last", channel_id=room, user_id="U0COMMS")
+    assert "No status update of" in answer, answer
+    await reply(harness, "publish", channel_id=room, user_id="U0COMMS")
+
+    answer = await reply(harness, "unpublish", channel_id=room, user_id="U0ALICE")
+    assert "Only publishers may" in answer, answer
+    assert "Checkout API returns 502" in await _everything(harness)
+    refusals = [
+        (e.action, e.outcome)
+        async for e in harness.services.audit.entries()
+        if e.action == "incident.unpublish"
+    ]
+    assert refusals[-1] == ("incident.unpublish", "refused: not allowed")
+    assert "is off the public status page" in await reply(
+        harness, "unpublish", channel_id=room, user_id="U0COMMS"
+    )
+    assert "Checkout API returns 502" not in await _everything(harness)
