@@ -192,7 +192,8 @@ async def _published_update(tx: Tx, incident: Incident, number: int | None) -> S
     updates = await storage.status_updates(tx, incident.id)
     published = [u for u in updates if u.public]
     shown = ", ".join(str(u.number) for u in published)
-    on_page = f" (on the page: update {shown})" if published else ""
+    plural = "s" if len(published) > 1 else ""
+    on_page = f" (on the page: update{plural} {shown})" if published else ""
     if number is None:
         if not published:
             raise Conflict(f"No status update of {incident.id} is on the status page.")
@@ -202,10 +203,11 @@ async def _published_update(tx: Tx, incident: Incident, number: int | None) -> S
         raise Conflict(f"{incident.id} has {counted}; there is no update {number}{on_page}.")
     chosen = updates[number - 1]
     if not chosen.public:
-        raise Conflict(f"Update {number} of {incident.id} is not on the status page{on_page}.")
+        gone = "was withdrawn already" if chosen.withdrawn else "is not on the status page"
+        raise Conflict(f"Update {number} of {incident.id} {gone}{on_page}.")
     return chosen
 
 
 def _withdrawn_line(actor: Actor, update: int | None) -> Rich:
-    what = f"Status update {update}" if update else "The incident"
-    return text(f"{what} withdrawn from the status page by ", Person(actor.user_id))
+    what = f"Status update {update} withdrawn" if update else "Withdrawn"
+    return text(f"{what} from the status page by ", Person(actor.user_id))

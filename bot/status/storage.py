@@ -93,17 +93,23 @@ class StatusUpdate:
     id: int
     number: int
     public: bool
+    withdrawn: bool  # withdrawn on its own: publishing its incident again leaves it off
 
 
 async def status_updates(tx: Tx, incident_id: str) -> list[StatusUpdate]:
     """The incident's status updates in the order they were posted, numbered from 1."""
     rows = await tx.fetchall(
-        "SELECT id, public_at FROM timeline"
+        "SELECT id, public_at, withdrawn_at FROM timeline"
         f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) ORDER BY id",
         (incident_id,),
     )
     return [
-        StatusUpdate(int(row["id"]), number, row["public_at"] is not None)
+        StatusUpdate(
+            int(row["id"]),
+            number,
+            row["public_at"] is not None,
+            row["withdrawn_at"] is not None,
+        )
         for number, row in enumerate(rows, start=1)
     ]
 

@@ -47,6 +47,8 @@ async def test_unpublish_one_update_then_the_whole_incident(make_harness, store:
     await reply(harness, "update monitoring Error rates normal", channel_id=room)
     assert "Published 1 more status update" in await reply(harness, "publish", channel_id=room)
     assert await _updates(harness) == ["Error rates normal", "Bad deploy, rolling back"]
+    answer = await reply(harness, f"unpublish {incident.id} update 2")
+    assert f"Update 2 of {incident.id} was withdrawn already (on the page: updates 1, 3)" in answer
 
     # The change is recorded: a timeline line and an audit entry with who did it.
     await harness.settle()
@@ -70,7 +72,8 @@ async def test_unpublish_one_update_then_the_whole_incident(make_harness, store:
     ]
     assert entries == [("U0ALICE", "ok", {"update": 2}), ("U0BOB", "ok", {})]
     _, events = await harness.services.incidents.with_timeline(incident.id)
-    assert events[-1].kind == "withdrawn" and "The incident withdrawn" in events[-1].text
+    assert events[-1].kind == "withdrawn"
+    assert events[-1].text.startswith("Withdrawn from the status page by")
 
 
 async def test_last_withdraws_the_newest_published_update(make_harness) -> None:
