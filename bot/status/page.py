@@ -102,6 +102,11 @@ class StatusPage:
             self._next_check = time.monotonic() + self.refresh_every
             return self._built
 
+    def stale(self) -> None:
+        """Read the version at the next request, not at the next check: this process has just
+        withdrawn something from the page (the others see it at their next check)."""
+        self._next_check = 0.0
+
     def _kept(self) -> Built:
         if self._built is None:
             raise StoreUnavailable(f"the status page was never built: {self._failed}")

@@ -19,6 +19,7 @@ from bot.models import Actor, Incident
 from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
+from bot.status.page import StatusPage
 from bot.status.storage import StatusUpdate
 from bot.store import Tx
 
@@ -54,9 +55,16 @@ class Withdrawal:
 class StatusService:
     """Publishes incidents to the status page; listens to every incident change."""
 
-    def __init__(self, *, changes: IncidentChanges, permissions: Permissions) -> None:
+    def __init__(
+        self,
+        *,
+        changes: IncidentChanges,
+        permissions: Permissions,
+        page: StatusPage | None = None,
+    ) -> None:
         self.changes = changes
         self.permissions = permissions
+        self.page = page  # this process's kept documents, dropped after a withdrawal
 
     async def require_publisher(self, actor: Actor) -> None:
         """PermissionDenied unless the policy's `roles.publishers` (default: responders)
@@ -156,6 +164,8 @@ class StatusService:
                 data=details,
             )
             await storage.bump(tx)
+            if self.page is not None:
+                tx.after_commit(self.page.stale)
             await change.announce(
                 IncidentChange(WITHDRAWN, incident, incident, actor, change.now, details)
             )

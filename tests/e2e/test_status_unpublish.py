@@ -148,3 +148,18 @@ async def test_only_publishers_may_unpublish_and_not_what_is_not_public(make_har
         harness, "unpublish", channel_id=room, user_id="U0COMMS"
     )
     assert "Checkout API returns 502" not in await _everything(harness)
+
+
+async def test_this_process_drops_its_kept_page_at_once(make_harness) -> None:
+    """Each process keeps its page for STATUS_REFRESH_SECONDS between reads of the version:
+    the process that withdrew something served it on until then (here 5 minutes)."""
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=300)
+    incident = await declare_with_services(harness, "Card payments fail")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, f"update identified {SECRET}", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    assert SECRET in await _everything(harness)
+    await reply(harness, "unpublish last", channel_id=room)
+    assert SECRET not in await _everything(harness)
+    await reply(harness, "unpublish", channel_id=room)
+    assert "Card payments fail" not in await _everything(harness)
