@@ -29,6 +29,8 @@ class PublishedIncident:
     incident: Incident
     public_at: datetime
     reopened_at: datetime | None = None  # its latest reopening: its shown status changed
+    # Its latest update withdrawn: what it shows changed (a feed reader must fetch it again).
+    withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,8 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
     rows = await tx.fetchall(
         "SELECT *, (SELECT MAX(t.at) FROM timeline t WHERE t.incident_id = incidents.id"
         f" AND t.kind = '{REOPENED}') AS reopened_at"
+        ", (SELECT MAX(w.withdrawn_at) FROM timeline w WHERE w.incident_id = incidents.id)"
+        " AS withdrawn_at"
         " FROM incidents WHERE public_at IS NOT NULL AND NOT drill"
         " AND (status <> 'resolved' OR resolved_at >= ?)"
         " ORDER BY declared_at DESC, id DESC",
@@ -154,6 +158,7 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
             incidents.from_snapshot(row),
             utc_from_timestamp(row["public_at"]),
             utc_from_timestamp(row["reopened_at"]) if row["reopened_at"] is not None else None,
+            utc_from_timestamp(row["withdrawn_at"]) if row["withdrawn_at"] is not None else None,
         )
         for row in rows
     ]

@@ -4,11 +4,19 @@ page (HTML, JSON, Atom) at the next request, in one change; bad input changes no
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.clock import FakeClock
 from tests.e2e.incident_helpers import reply
-from tests.e2e.status_helpers import atom_entries, declare_with_services, get, status_policy
+from tests.e2e.status_helpers import (
+    ATOM,
+    atom_entries,
+    declare_with_services,
+    get,
+    status_policy,
+)
 from tests.harness import BotHarness
 
 SECRET = "password hunter2 leaked by ACME Corp"
@@ -163,3 +171,27 @@ async def test_this_process_drops_its_kept_page_at_once(make_harness) -> None:
     assert SECRET not in await _everything(harness)
     await reply(harness, "unpublish", channel_id=room)
     assert "Card payments fail" not in await _everything(harness)
+
+
+async def test_a_withdrawal_moves_the_feed_entry_forward(make_harness) -> None:
+    """A feed reader refreshes an entry it holds only when its `updated` moves on. Withdrawing
+    the newest update moved the entry's time back (to the update before): readers kept the
+    withdrawn words."""
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness(policy=status_policy(), STATUS_REFRESH_SECONDS=0, clock=clock)
+    incident = await declare_with_services(harness, "Card payments fail")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified Bad deploy", channel_id=room)
+    clock.advance(minutes=5)
+    await reply(harness, f"update identified {SECRET}", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+
+    held = atom_entries((await get(harness, "/status/feed.atom")).text)[0]
+    clock.advance(minutes=5)
+    await reply(harness, "unpublish last", channel_id=room)
+    feed = (await get(harness, "/status/feed.atom")).text
+    [entry] = atom_entries(feed)
+    assert SECRET not in feed
+    assert (entry.findtext(f"{ATOM}updated") or "") > (held.findtext(f"{ATOM}updated") or "")
+    [shown] = json.loads((await get(harness, "/status.json")).text)["open_incidents"]
+    assert shown["updated_at"][:19] + "Z" == entry.findtext(f"{ATOM}updated")
