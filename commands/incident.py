@@ -287,6 +287,7 @@ async def _publish(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
             publication.incident.id,
             newly_public=publication.newly_public,
             updates=publication.updates,
+            withdrawn=publication.withdrawn,
         )
     )
 

@@ -4,6 +4,7 @@ usage lines are in help_text, lists in list_text, failures in error_text."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -210,14 +211,24 @@ def update_confirmation(incident: Incident, announce_channel: str) -> str:
     return f"Posted your update on *{incident.id}* ({incident.status.label}) in {where}."
 
 
-def published_confirmation(incident_id: str, *, newly_public: bool, updates: int) -> str:
-    """The answer to `/incident publish`."""
+def published_confirmation(
+    incident_id: str, *, newly_public: bool, updates: int, withdrawn: Sequence[int] = ()
+) -> str:
+    """The answer to `/incident publish`; `withdrawn`: the updates it left off, when it
+    published nothing."""
     counted = f"{updates} status update{'s' if updates != 1 else ''}"
     if newly_public:
         return f"*{incident_id}* is on the public status page now, with {counted}."
     if updates:
         more = f"{updates} more status update{'s' if updates != 1 else ''}"
         return f"Published {more} of *{incident_id}* on the public status page."
+    if withdrawn:
+        numbers = ", ".join(str(number) for number in withdrawn)
+        plural = "s" if len(withdrawn) > 1 else ""
+        return (
+            f"*{incident_id}* and its status updates are already on the public status page, "
+            f"but update{plural} {numbers}, withdrawn, stay{'' if plural else 's'} off."
+        )
     return f"*{incident_id}* and all its status updates are already on the public status page."
 
 

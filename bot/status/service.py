@@ -37,6 +37,7 @@ class Publication:
     incident: Incident
     newly_public: bool
     updates: int
+    withdrawn: tuple[int, ...] = ()  # the numbers of updates withdrawn: they stay off
 
     @property
     def changed(self) -> bool:
@@ -90,7 +91,10 @@ class StatusService:
             updates = await storage.mark_updates(tx, incident.id, change.now, actor.user_id)
             publication = Publication(incident, newly, updates)
             if not publication.changed:
-                return publication
+                listed = await storage.status_updates(tx, incident.id)
+                withdrawn = [u.number for u in listed if u.withdrawn]
+                return Publication(incident, newly, updates, tuple(withdrawn))
+
             text = _published_line(actor, newly, updates)
             details = {"updates": updates, "newly_public": newly}
             payload = {

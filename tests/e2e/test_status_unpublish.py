@@ -51,7 +51,10 @@ async def test_unpublish_one_update_then_the_whole_incident(make_harness, store:
     assert again.status == 200 and "Card payments fail" in again.text
     assert SECRET not in await _everything(harness)
     assert await _updates(harness) == ["Bad deploy, rolling back"]
-    # Publishing again (say, a later update) never puts a withdrawn update back.
+    # Publishing again never puts a withdrawn update back, and says so.
+    answer = await reply(harness, "publish", channel_id=room)
+    assert "already on the public status page, but update 2, withdrawn, stays off" in answer
+    # Nor does publishing (say, a later update) never puts a withdrawn update back.
     await reply(harness, "update monitoring Error rates normal", channel_id=room)
     assert "Published 1 more status update" in await reply(harness, "publish", channel_id=room)
     assert await _updates(harness) == ["Error rates normal", "Bad deploy, rolling back"]
