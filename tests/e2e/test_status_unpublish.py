@@ -3,9 +3,11 @@ page (HTML, JSON, Atom) at the next request, in one change; bad input changes no
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from bot.clock import FakeClock
@@ -18,6 +20,7 @@ from tests.e2e.status_helpers import (
     status_policy,
 )
 from tests.harness import BotHarness
+from tests.waiting import until
 
 SECRET = "password hunter2 leaked by ACME Corp"
 
@@ -198,3 +201,40 @@ async def test_a_withdrawal_moves_the_feed_entry_forward(make_harness) -> None:
     assert (entry.findtext(f"{ATOM}updated") or "") > (held.findtext(f"{ATOM}updated") or "")
     [shown] = json.loads((await get(harness, "/status.json")).text)["open_incidents"]
     assert shown["updated_at"][:19] + "Z" == entry.findtext(f"{ATOM}updated")
+
+
+@pytest.mark.postgres
+async def test_a_withdrawal_during_a_rebuild_still_rebuilds_at_the_next_request(
+    make_harness, postgres_url: str
+) -> None:
+    """A rebuild that read the page's facts before the withdrawal committed, and ended after
+    it, set the next check STATUS_REFRESH_SECONDS on: the withdrawal's "read again at the next
+    request" was lost and the withdrawn words were served on."""
+    harness = await make_harness(
+        database_url=postgres_url, policy=status_policy(), STATUS_REFRESH_SECONDS=300
+    )
+    page = harness.services.status_page
+    await get(harness, "/status")
+    page.stale()  # as after a commit: the next request reads the version
+    async with await psycopg.AsyncConnection.connect(postgres_url) as blocker:
+        # The version moved (the rebuild reads the facts), and those facts are held locked.
+        await blocker.execute("UPDATE status_page_version SET version = version + 1")
+        await blocker.commit()
+        await blocker.execute("LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE")
+        rebuild = asyncio.create_task(get(harness, "/status"))
+
+        async def waiting_on_the_lock() -> bool:
+            async with await psycopg.AsyncConnection.connect(postgres_url) as watcher:
+                cursor = await watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                )
+                row = await cursor.fetchone()
+                return bool(row and row[0])
+
+        await until(waiting_on_the_lock, "the rebuild waiting on the lock")
+        page.stale()  # a withdrawal commits while the rebuild is under way
+        await blocker.rollback()
+    assert (await rebuild).status == 200
+    checks = page.checks
+    await get(harness, "/status")
+    assert page.checks == checks + 1
