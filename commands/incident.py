@@ -303,7 +303,9 @@ async def _unpublish(ctx: CommandContext, incident_id: str, command: UnpublishIn
         last=command.last,
         request_id=ctx.request_id,
     )
-    await ctx.reply(templates.withdrawn_confirmation(withdrawal.incident.id, withdrawal.update))
+    await ctx.reply(
+        templates.withdrawn_confirmation(withdrawal.incident.id, withdrawal.update, withdrawal.said)
+    )
 
 
 unpublish = on_incident("incident.unpublish", parse_unpublish, _unpublish)

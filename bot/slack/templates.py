@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.models import Incident, Severity
 from bot.notify import EscalationShown
-from bot.slack.escape import escape_mrkdwn, topic_text
+from bot.slack.escape import clip, escape_mrkdwn, topic_text
 
 if TYPE_CHECKING:
     pass
@@ -232,11 +232,17 @@ def published_confirmation(
     return f"*{incident_id}* and all its status updates are already on the public status page."
 
 
-def withdrawn_confirmation(incident_id: str, update: int | None) -> str:
-    """The answer to `/incident unpublish`."""
+# How much of a withdrawn update is quoted back: enough to see it was the right one.
+WITHDRAWN_QUOTE_MAX = 80
+
+
+def withdrawn_confirmation(incident_id: str, update: int | None, words: str = "") -> str:
+    """The answer to `/incident unpublish`, quoting the start of a withdrawn update."""
     if update is None:
         return f"*{incident_id}* is off the public status page now, with all its status updates."
-    return f"Status update {update} of *{incident_id}* is off the public status page now."
+    first_line = words.splitlines()[0] if words.strip() else ""
+    quoted = f" (“{said(clip(first_line, WITHDRAWN_QUOTE_MAX))}”)" if first_line else ""
+    return f"Status update {update} of *{incident_id}*{quoted} is off the public status page now."
 
 
 PUBLISHED_WITH_UPDATE = "It is on the public status page too."

@@ -51,6 +51,7 @@ class Withdrawal:
 
     incident: Incident
     update: int | None
+    said: str = ""  # the withdrawn update's words, for the one who withdrew it to check
 
 
 class StatusService:
@@ -147,7 +148,7 @@ class StatusService:
             else:
                 chosen = await _published_update(tx, incident, update)
                 await storage.withdraw_update(tx, chosen.id, change.now)
-                withdrawal = Withdrawal(incident, chosen.number)
+                withdrawal = Withdrawal(incident, chosen.number, chosen.said)
             line = _withdrawn_line(actor, withdrawal.update)
             details: dict[str, object] = {"update": withdrawal.update} if withdrawal.update else {}
             payload = {

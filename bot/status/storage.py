@@ -96,12 +96,13 @@ class StatusUpdate:
     number: int
     public: bool
     withdrawn: bool  # withdrawn on its own: publishing its incident again leaves it off
+    said: str  # its words as typed
 
 
 async def status_updates(tx: Tx, incident_id: str) -> list[StatusUpdate]:
     """The incident's status updates in the order they were posted, numbered from 1."""
     rows = await tx.fetchall(
-        "SELECT id, public_at, withdrawn_at FROM timeline"
+        "SELECT id, kind, data, public_at, withdrawn_at FROM timeline"
         f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) ORDER BY id",
         (incident_id,),
     )
@@ -111,6 +112,8 @@ async def status_updates(tx: Tx, incident_id: str) -> list[StatusUpdate]:
             number,
             row["public_at"] is not None,
             row["withdrawn_at"] is not None,
+            str(json.loads(row["data"]).get("said", ""))
+            or (REOPENED_TEXT if row["kind"] == REOPENED else ""),
         )
         for number, row in enumerate(rows, start=1)
     ]

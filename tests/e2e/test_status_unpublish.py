@@ -48,7 +48,8 @@ async def test_unpublish_one_update_then_the_whole_incident(make_harness, store:
     assert SECRET in await _everything(harness)
 
     answer = await reply(harness, f"unpublish {incident.id} update 2", channel_id="C0OTHER")
-    assert f"Status update 2 of *{incident.id}* is off the public status page" in answer, answer
+    quoted = "(“password hunter2 leaked by ACME Corp”)"
+    assert f"Status update 2 of *{incident.id}* {quoted} is off the public" in answer, answer
     # At the next request, whatever the reader's cached copy: a new ETag, nothing of it left.
     again = await get(harness, "/status", **{"If-None-Match": etag})
     assert again.status == 200 and "Card payments fail" in again.text
@@ -99,7 +100,7 @@ async def test_last_withdraws_the_newest_published_update(make_harness) -> None:
     await reply(harness, "publish", channel_id=room)
     await reply(harness, "update monitoring Not published", channel_id=room)
     answer = await reply(harness, "unpublish last", channel_id=room)
-    assert "Status update 2 of" in answer, answer
+    assert "Status update 2 of" in answer and "password hunter2" in answer, answer
     assert await _updates(harness) == ["First"]
 
 
