@@ -239,3 +239,26 @@ async def test_a_withdrawal_during_a_rebuild_still_rebuilds_at_the_next_request(
     checks = page.checks
     await get(harness, "/status")
     assert page.checks == checks + 1
+
+
+@pytest.mark.postgres
+async def test_another_replica_stops_serving_it_at_its_next_check(
+    make_harness, postgres_url: str
+) -> None:
+    """Two processes on one database: the one that did not run the command drops the withdrawn
+    update at its next read of the version (every request here: STATUS_REFRESH_SECONDS=0)."""
+    first = await make_harness(
+        database_url=postgres_url, policy=status_policy(), STATUS_REFRESH_SECONDS=0
+    )
+    second = await make_harness(
+        database_url=postgres_url, policy=status_policy(), STATUS_REFRESH_SECONDS=0
+    )
+    incident = await declare_with_services(first, "Card payments fail")
+    room = (await first.services.incidents.get(incident.id)).channel_id or ""
+    await reply(first, f"update identified {SECRET}", channel_id=room)
+    await reply(first, "publish", channel_id=room)
+    etag = (await get(second, "/status.json")).headers["ETag"]
+    assert SECRET in await _everything(second)
+    await reply(first, "unpublish last", channel_id=room)
+    assert (await get(second, "/status.json", **{"If-None-Match": etag})).status == 200
+    assert SECRET not in await _everything(second)
