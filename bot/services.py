@@ -285,14 +285,14 @@ def build_services(
         restart_timeout=policy.remediation.timeout.seconds,
         poll_interval=escalation_sweep_interval,
     )
-    status = StatusService(changes=changes, permissions=permissions)
-    changes.listeners.append(status)  # the status page's version, and updates published
     status_page = StatusPage(
         store=store,
         clock=clock,
         components=policy.status_components(),
         refresh_every=status_refresh_interval,
     )
+    status = StatusService(changes=changes, permissions=permissions, page=status_page)
+    changes.listeners.append(status)  # the status page's version, and updates published
     audit = AuditLog(store, clock)
     return Services(
         policy=policy,

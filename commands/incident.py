@@ -21,6 +21,7 @@ from bot.incidents.parsing import (
     parse_reopen,
     parse_resolve,
     parse_severity,
+    parse_unpublish,
 )
 from bot.incidents.schemas import (
     AddNote,
@@ -30,6 +31,7 @@ from bot.incidents.schemas import (
     IncidentTarget,
     ReopenIncident,
     ResolveIncident,
+    UnpublishIncident,
     UpdateStatus,
 )
 from bot.incidents.timeline_changes import AlreadyAssigned
@@ -285,11 +287,28 @@ async def _publish(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
             publication.incident.id,
             newly_public=publication.newly_public,
             updates=publication.updates,
+            withdrawn=publication.withdrawn,
         )
     )
 
 
 publish = on_incident("incident.publish", target_parser("publish"), _publish)
+
+
+async def _unpublish(ctx: CommandContext, incident_id: str, command: UnpublishIncident) -> None:
+    withdrawal = await ctx.services.status.unpublish(
+        incident_id,
+        ctx.actor,
+        update=command.update,
+        last=command.last,
+        request_id=ctx.request_id,
+    )
+    await ctx.reply(
+        templates.withdrawn_confirmation(withdrawal.incident.id, withdrawal.update, withdrawal.said)
+    )
+
+
+unpublish = on_incident("incident.unpublish", parse_unpublish, _unpublish)
 
 
 async def show_help(ctx: CommandContext, rest: str) -> None:
@@ -313,6 +332,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "timeline": timeline,
     "warroom": warroom,
     "publish": publish,
+    "unpublish": unpublish,
     "escalate": escalate,
     "help": show_help,
     **REPORT_SUBCOMMANDS,  # report, postmortem, actions, stats

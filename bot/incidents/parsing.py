@@ -28,6 +28,7 @@ from bot.incidents.schemas import (
     ReopenIncident,
     ResolveIncident,
     SlashCommand,
+    UnpublishIncident,
 )
 from bot.models import IncidentRole, Severity
 from bot.slack_ids import USER_ID, is_user_id
@@ -217,6 +218,31 @@ def parse_target(rest: str, command: str) -> IncidentTarget:
     if tail:
         raise UsageError(f"`/incident {command}` takes only an incident ID, not '{_quote(tail)}'.")
     return IncidentTarget(incident_id=incident_id)
+
+
+# The largest update number taken: more digits than any incident has updates is a typo.
+_UPDATE_NUMBER = re.compile(r"^[0-9]{1,6}$")
+
+
+def parse_unpublish(rest: str) -> UnpublishIncident:
+    """`[ID]`, `[ID] last` or `[ID] update N`: the incident, its newest published update, or
+    its Nth status update."""
+    incident_id, tail = take_incident_id(rest)
+    words_ = tail.split()
+    if not words_:
+        return UnpublishIncident(incident_id=incident_id)
+    if [word.lower() for word in words_] in (["last"], ["update", "last"]):
+        return UnpublishIncident(incident_id=incident_id, last=True)
+    if len(words_) == 2 and words_[0].lower() == "update":
+        if not _UPDATE_NUMBER.match(words_[1]) or int(words_[1]) < 1:
+            raise UsageError(
+                f"'{_quote(words_[1])}' is not an update number; the first update is 1."
+            )
+        return UnpublishIncident(incident_id=incident_id, update=int(words_[1]))
+    raise UsageError(
+        f"`/incident unpublish` takes an incident ID, then `last` or `update N`, not "
+        f"'{_quote(tail)}'."
+    )
 
 
 def _check_length(what: str, text: str, limit: int) -> None:

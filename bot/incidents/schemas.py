@@ -108,6 +108,14 @@ class IncidentTarget(BaseModel):
 PUBLISH_OPTION = "publish"
 
 
+class UnpublishIncident(IncidentTarget):
+    """`/incident unpublish`: the whole incident, one status update (`update`, counted from
+    1 in the order they were posted), or the newest published one (`last`)."""
+
+    update: int | None = Field(default=None, ge=1)
+    last: bool = False
+
+
 class UpdateStatus(IncidentTarget):
     """`/incident update [ID] <status> <message> [eta <duration>] [impact <text>]`."""
 

@@ -28,6 +28,8 @@ _USAGE_TEXT = {
     "warroom": "`/incident warroom [INC-ID]`",
     "publish": "`/incident publish [INC-ID]` (the incident and its status updates so far, "
     "on the public status page)",
+    "unpublish": "`/incident unpublish [INC-ID] [last|update <N>]` (without `last` or "
+    "`update N`: the whole incident off the public status page)",
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
     "incident's own channel)",
     "oncall": "`/oncall [P0|P1|P2|P3]`",
@@ -60,6 +62,8 @@ HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be 
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
 • `/incident publish [INC-ID]`: put the incident and its status updates so far on the \
 public status page (notes, roles and diagnoses never go there)
+• `/incident unpublish [INC-ID] [last|update <N>]`: take the incident, or one of its status \
+updates (N counts them from 1; `last`: the newest published), off the status page
 • `/incident report [INC-ID]`: share the post-incident report (Markdown file)
 • `/incident postmortem [INC-ID]`: record root cause, lessons and action items
 • `/incident actions [INC-ID]`: list action items (close them with their button)

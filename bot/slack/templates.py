@@ -4,12 +4,13 @@ usage lines are in help_text, lists in list_text, failures in error_text."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.models import Incident, Severity
 from bot.notify import EscalationShown
-from bot.slack.escape import escape_mrkdwn, topic_text
+from bot.slack.escape import clip, escape_mrkdwn, topic_text
 
 if TYPE_CHECKING:
     pass
@@ -210,15 +211,38 @@ def update_confirmation(incident: Incident, announce_channel: str) -> str:
     return f"Posted your update on *{incident.id}* ({incident.status.label}) in {where}."
 
 
-def published_confirmation(incident_id: str, *, newly_public: bool, updates: int) -> str:
-    """The answer to `/incident publish`."""
+def published_confirmation(
+    incident_id: str, *, newly_public: bool, updates: int, withdrawn: Sequence[int] = ()
+) -> str:
+    """The answer to `/incident publish`; `withdrawn`: the updates it left off, when it
+    published nothing."""
     counted = f"{updates} status update{'s' if updates != 1 else ''}"
     if newly_public:
         return f"*{incident_id}* is on the public status page now, with {counted}."
     if updates:
         more = f"{updates} more status update{'s' if updates != 1 else ''}"
         return f"Published {more} of *{incident_id}* on the public status page."
+    if withdrawn:
+        numbers = ", ".join(str(number) for number in withdrawn)
+        plural = "s" if len(withdrawn) > 1 else ""
+        return (
+            f"*{incident_id}* and its status updates are already on the public status page, "
+            f"but update{plural} {numbers}, withdrawn, stay{'' if plural else 's'} off."
+        )
     return f"*{incident_id}* and all its status updates are already on the public status page."
+
+
+# How much of a withdrawn update is quoted back: enough to see it was the right one.
+WITHDRAWN_QUOTE_MAX = 80
+
+
+def withdrawn_confirmation(incident_id: str, update: int | None, words: str = "") -> str:
+    """The answer to `/incident unpublish`, quoting the start of a withdrawn update."""
+    if update is None:
+        return f"*{incident_id}* is off the public status page now, with all its status updates."
+    first_line = words.splitlines()[0] if words.strip() else ""
+    quoted = f" (“{said(clip(first_line, WITHDRAWN_QUOTE_MAX))}”)" if first_line else ""
+    return f"Status update {update} of *{incident_id}*{quoted} is off the public status page now."
 
 
 PUBLISHED_WITH_UPDATE = "It is on the public status page too."

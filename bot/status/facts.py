@@ -75,6 +75,8 @@ def _incident(
     resolved_at = incident.resolved_at if not incident.is_open else None
     # Public facts only: publishing, published updates, the resolution time.
     moments = [published.public_at, *(update.at for update in updates)]
+    if published.withdrawn_at is not None:  # an update taken back: readers must refetch
+        moments.append(published.withdrawn_at)
     if resolved_at is not None:
         moments.append(resolved_at)
     elif published.reopened_at is not None:  # shown open again since then

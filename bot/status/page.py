@@ -79,6 +79,7 @@ class StatusPage:
         self._next_check = 0.0
         self._lock = asyncio.Lock()
         self._failed: str | None = None  # why the last check failed, with nothing built
+        self._stale = False  # stale() since the check under way began: check again next time
         self.builds = 0  # how many times the documents were rendered (for tests and bench)
         self.checks = 0  # how many times the store was read (the same)
 
@@ -90,17 +91,28 @@ class StatusPage:
             if time.monotonic() < self._next_check:
                 return self._kept()
             self.checks += 1
+            self._stale = False
             try:
                 self._built = await self._refresh(self._built)
                 self._failed = None
             except StoreError as exc:
                 if self._built is None:
                     self._failed = str(exc)
-                    self._next_check = time.monotonic() + self.refresh_every
+                    self._next_check = self._after_check()
                     raise
                 log.warning("status page: serving the last documents, the store failed: %s", exc)
-            self._next_check = time.monotonic() + self.refresh_every
+            self._next_check = self._after_check()
             return self._built
+
+    def _after_check(self) -> float:
+        # A stale() during the check may be about facts it read before they changed.
+        return 0.0 if self._stale else time.monotonic() + self.refresh_every
+
+    def stale(self) -> None:
+        """Read the version at the next request, not at the next check: this process has just
+        withdrawn something from the page (the others see it at their next check)."""
+        self._next_check = 0.0
+        self._stale = True
 
     def _kept(self) -> Built:
         if self._built is None:

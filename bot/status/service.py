@@ -1,10 +1,10 @@
 """Publishing to the status page, and keeping its version number current.
 
-`publish` is an incident change like any other (bot.incidents.changes): the public flags,
-the timeline line, the audit entry, the notice in the incident's channel and the version
-bump commit together. As a listener, StatusService also marks the update a person published
-from the update form (`publish` in the change's details) and bumps the version whenever a
-public incident changes, so every process rebuilds its cached page.
+`publish` and `unpublish` are incident changes like any other (bot.incidents.changes): the
+public flags, the timeline line, the audit entry, the notice in the incident's channel and
+the version bump commit together. As a listener, StatusService also marks the update a
+person published from the update form (`publish` in the change's details) and bumps the
+version whenever a public incident changes, so every process rebuilds its cached page.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from bot.models import Actor, Incident
 from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
+from bot.status.page import StatusPage
+from bot.status.storage import StatusUpdate
 from bot.store import Tx
 
 PUBLISHED = "published"  # the timeline kind (and IncidentChange.kind) of a publication
+WITHDRAWN = "withdrawn"  # ... and of a withdrawal (`/incident unpublish`)
 # IncidentChange.details key: the status update of this change is published with it.
 PUBLISH_DETAIL = "publish"
 
@@ -34,18 +37,36 @@ class Publication:
     incident: Incident
     newly_public: bool
     updates: int
+    withdrawn: tuple[int, ...] = ()  # the numbers of updates withdrawn: they stay off
 
     @property
     def changed(self) -> bool:
         return self.newly_public or self.updates > 0
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """What `unpublish` took off the page: the whole incident (`update` None), or its
+    status update number `update`."""
+
+    incident: Incident
+    update: int | None
+    said: str = ""  # the withdrawn update's words, for the one who withdrew it to check
+
+
 class StatusService:
     """Publishes incidents to the status page; listens to every incident change."""
 
-    def __init__(self, *, changes: IncidentChanges, permissions: Permissions) -> None:
+    def __init__(
+        self,
+        *,
+        changes: IncidentChanges,
+        permissions: Permissions,
+        page: StatusPage | None = None,
+    ) -> None:
         self.changes = changes
         self.permissions = permissions
+        self.page = page  # this process's kept documents, dropped after a withdrawal
 
     async def require_publisher(self, actor: Actor) -> None:
         """PermissionDenied unless the policy's `roles.publishers` (default: responders)
@@ -71,7 +92,10 @@ class StatusService:
             updates = await storage.mark_updates(tx, incident.id, change.now, actor.user_id)
             publication = Publication(incident, newly, updates)
             if not publication.changed:
-                return publication
+                listed = await storage.status_updates(tx, incident.id)
+                withdrawn = [u.number for u in listed if u.withdrawn]
+                return Publication(incident, newly, updates, tuple(withdrawn))
+
             text = _published_line(actor, newly, updates)
             details = {"updates": updates, "newly_public": newly}
             payload = {
@@ -97,11 +121,66 @@ class StatusService:
             )
         return publication
 
+    async def unpublish(
+        self,
+        incident_id: str,
+        actor: Actor,
+        *,
+        update: int | None = None,
+        last: bool = False,
+        request_id: str | None = None,
+    ) -> Withdrawal:
+        """Take the incident (or only its status update number `update`, or its newest
+        published one with `last`) off the status page, in one change that bumps the page's
+        version: every process, ETag and feed stops showing it at its next read.
+
+        Conflict, changing nothing, when that is not on the page.
+        """
+        await self.require_publisher(actor)
+        incident_id = well_formed_id(incident_id)
+        async with self.changes.begin(request_id=request_id) as change:
+            incident = await change.lock(incident_id)
+            tx = change.tx
+            if update is None and not last:
+                if not await storage.withdraw_incident(tx, incident.id):
+                    raise Conflict(f"{incident.id} is not on the status page; nothing changed.")
+                withdrawal = Withdrawal(incident, None)
+            else:
+                chosen = await _published_update(tx, incident, update)
+                await storage.withdraw_update(tx, chosen.id, change.now)
+                withdrawal = Withdrawal(incident, chosen.number, chosen.said)
+            line = _withdrawn_line(actor, withdrawal.update)
+            details: dict[str, object] = {"update": withdrawal.update} if withdrawal.update else {}
+            payload = {
+                "kind": WITHDRAWN,
+                **notice_payload(line),
+                "said": "",
+                "actor": actor.user_id,
+                "details": details,
+            }
+            await change.record(
+                incident.id,
+                actor=actor.user_id,
+                kind=WITHDRAWN,
+                text=line,
+                action="incident.unpublish",
+                args=details,
+                effects=queued((NOTICE,), payload, incident),
+                data=details,
+            )
+            await storage.bump(tx)
+            if self.page is not None:
+                tx.after_commit(self.page.stale)
+            await change.announce(
+                IncidentChange(WITHDRAWN, incident, incident, actor, change.now, details)
+            )
+        return withdrawal
+
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
         """Inside the change's transaction: publish the update it carries when asked to, and
         bump the version when a public incident changed."""
-        if change.kind == PUBLISHED:
-            return  # publish() bumped already
+        if change.kind in (PUBLISHED, WITHDRAWN):
+            return  # publish() and unpublish() bumped already
         incident_id = change.after.id
         if change.after.drill:
             return  # practice: never public
@@ -120,3 +199,30 @@ def _published_line(actor: Actor, newly: bool, updates: int) -> Rich:
     if newly:
         return text("Published to the status page by ", Person(actor.user_id), f" with {counted}")
     return text(f"{counted} published to the status page by ", Person(actor.user_id))
+
+
+async def _published_update(tx: Tx, incident: Incident, number: int | None) -> StatusUpdate:
+    """The status update `number`, or the newest published one (None); Conflict naming the
+    published ones when that one is not on the page."""
+    updates = await storage.status_updates(tx, incident.id)
+    published = [u for u in updates if u.public]
+    shown = ", ".join(str(u.number) for u in published)
+    plural = "s" if len(published) > 1 else ""
+    on_page = f" (on the page: update{plural} {shown})" if published else ""
+    if number is None:
+        if not published:
+            raise Conflict(f"No status update of {incident.id} is on the status page.")
+        return published[-1]
+    if number > len(updates):
+        counted = f"{len(updates)} status update{'s' if len(updates) != 1 else ''}"
+        raise Conflict(f"{incident.id} has {counted}; there is no update {number}{on_page}.")
+    chosen = updates[number - 1]
+    if not chosen.public:
+        gone = "was withdrawn already" if chosen.withdrawn else "is not on the status page"
+        raise Conflict(f"Update {number} of {incident.id} {gone}{on_page}.")
+    return chosen
+
+
+def _withdrawn_line(actor: Actor, update: int | None) -> Rich:
+    what = f"Status update {update} withdrawn" if update else "Withdrawn"
+    return text(f"{what} from the status page by ", Person(actor.user_id))

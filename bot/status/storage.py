@@ -29,6 +29,8 @@ class PublishedIncident:
     incident: Incident
     public_at: datetime
     reopened_at: datetime | None = None  # its latest reopening: its shown status changed
+    # Its latest update withdrawn: what it shows changed (a feed reader must fetch it again).
+    withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,7 @@ async def mark_updates(
     tx: Tx, incident_id: str, at: datetime, by: str, *, latest_only: bool = False
 ) -> int:
     """Make the incident's status updates public (only the newest with `latest_only`);
-    how many were not public before."""
+    how many were not public before. One withdrawn on its own stays withdrawn."""
     latest = (
         f" AND id = (SELECT MAX(id) FROM timeline WHERE incident_id = ? AND kind IN ({_KINDS_SQL}))"
         if latest_only
@@ -80,9 +82,65 @@ async def mark_updates(
         params.append(incident_id)
     return await tx.execute(
         "UPDATE timeline SET public_at = ?, public_by = ?"
-        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) AND public_at IS NULL{latest}",
+        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) AND public_at IS NULL"
+        f" AND withdrawn_at IS NULL{latest}",
         params,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One of an incident's status updates: its number (from 1, in the order posted)."""
+
+    id: int
+    number: int
+    public: bool
+    withdrawn: bool  # withdrawn on its own: publishing its incident again leaves it off
+    said: str  # its words as typed
+
+
+async def status_updates(tx: Tx, incident_id: str) -> list[StatusUpdate]:
+    """The incident's status updates in the order they were posted, numbered from 1."""
+    rows = await tx.fetchall(
+        "SELECT id, kind, data, public_at, withdrawn_at FROM timeline"
+        f" WHERE incident_id = ? AND kind IN ({_KINDS_SQL}) ORDER BY id",
+        (incident_id,),
+    )
+    return [
+        StatusUpdate(
+            int(row["id"]),
+            number,
+            row["public_at"] is not None,
+            row["withdrawn_at"] is not None,
+            str(json.loads(row["data"]).get("said", ""))
+            or (REOPENED_TEXT if row["kind"] == REOPENED else ""),
+        )
+        for number, row in enumerate(rows, start=1)
+    ]
+
+
+async def withdraw_update(tx: Tx, update_id: int, at: datetime) -> None:
+    """Take one status update off the page for good (mark_updates skips it from now on)."""
+    await tx.execute(
+        "UPDATE timeline SET public_at = NULL, public_by = NULL, withdrawn_at = ? WHERE id = ?",
+        (at.timestamp(), update_id),
+    )
+
+
+async def withdraw_incident(tx: Tx, incident_id: str) -> bool:
+    """Take the incident and every status update of it off the page; False when it was not
+    public. Publishing it again is a new decision: its updates so far go back with it."""
+    changed = await tx.execute(
+        "UPDATE incidents SET public_at = NULL, public_by = NULL"
+        " WHERE id = ? AND public_at IS NOT NULL",
+        (incident_id,),
+    )
+    await tx.execute(
+        "UPDATE timeline SET public_at = NULL, public_by = NULL"
+        " WHERE incident_id = ? AND public_at IS NOT NULL",
+        (incident_id,),
+    )
+    return changed == 1
 
 
 async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[PublishedIncident]:
@@ -91,6 +149,8 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
     rows = await tx.fetchall(
         "SELECT *, (SELECT MAX(t.at) FROM timeline t WHERE t.incident_id = incidents.id"
         f" AND t.kind = '{REOPENED}') AS reopened_at"
+        ", (SELECT MAX(w.withdrawn_at) FROM timeline w WHERE w.incident_id = incidents.id)"
+        " AS withdrawn_at"
         " FROM incidents WHERE public_at IS NOT NULL AND NOT drill"
         " AND (status <> 'resolved' OR resolved_at >= ?)"
         " ORDER BY declared_at DESC, id DESC",
@@ -101,6 +161,7 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
             incidents.from_snapshot(row),
             utc_from_timestamp(row["public_at"]),
             utc_from_timestamp(row["reopened_at"]) if row["reopened_at"] is not None else None,
+            utc_from_timestamp(row["withdrawn_at"]) if row["withdrawn_at"] is not None else None,
         )
         for row in rows
     ]
