@@ -39,7 +39,9 @@ def pagerduty_signature_valid(raw: bytes, headers: Mapping[str, str], secret: st
     expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     for part in header.split(","):
         version, _, signature = part.strip().partition("=")
-        if version == "v1" and hmac.compare_digest(signature.lower(), expected):
+        # Compared as bytes: a str with non-ASCII characters (anyone can send one) would raise.
+        given = signature.lower().encode("utf-8", "replace")
+        if version == "v1" and hmac.compare_digest(given, expected.encode()):
             return True
     return False
 
@@ -47,7 +49,7 @@ def pagerduty_signature_valid(raw: bytes, headers: Mapping[str, str], secret: st
 def opsgenie_secret_valid(headers: Mapping[str, str], secret: str) -> bool:
     """True when the shared secret header matches (constant time)."""
     given = headers.get(OPSGENIE_SECRET_HEADER) or ""
-    return hmac.compare_digest(given.encode(), secret.encode())
+    return hmac.compare_digest(given.encode("utf-8", "replace"), secret.encode())
 
 
 # A name a provider gives a person, as recorded on the timeline.

@@ -7,6 +7,7 @@ sent to the bot's HTTP server signed as the providers sign them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -269,6 +270,31 @@ async def test_a_badly_signed_webhook_gets_401_and_records_nothing(paging: Pagin
     )
     assert status == 400
     assert (await current(harness, incident)).version == incident.version
+
+
+async def test_a_signature_header_that_is_not_ascii_gets_401_not_a_500(paging: Paging) -> None:
+    # Anyone can send one: a header's bytes arrive as they are, and comparing a non-ASCII str
+    # in constant time raised a TypeError (a 500 and a traceback for every such post).
+    harness = paging.harness
+    incident = await declare(harness, "declare P1 Search is down")
+    body = json.dumps(
+        paging.pd.webhook("incident.acknowledged", incident.id, paging.pd.users["PJANE01"])
+    ).encode()
+    for path, header in (
+        ("/paging/pagerduty", "X-PagerDuty-Signature: v1=\u00e9"),
+        ("/paging/opsgenie", "X-ChatOps-Webhook-Secret: \u00e9"),
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", harness.bot.port)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+            f"{header}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        # Also a byte that is not UTF-8 at all, which the server hands on undecodable.
+        writer.write(head.encode().replace(b"\xc3\xa9", b"\xc3\xa9\xff") + body)
+        status_line = await reader.readline()
+        writer.close()
+        assert status_line.split()[1] == b"401", (path, status_line)
+    assert (await current(harness, incident)).acknowledged_at is None
 
 
 async def test_opsgenie_both_ways(paging: Paging) -> None:
