@@ -45,7 +45,8 @@ def bearer_valid(headers: Mapping[str, str], token: str) -> bool:
     scheme, _, given = (headers.get("Authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # "replace": a header's undecodable bytes arrive as surrogates, which strict UTF-8 refuses.
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode())
 
 
 async def _read_bounded(request: web.Request) -> bytes | None:

@@ -4,6 +4,7 @@ posts it, with its bearer token. On both stores."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -166,6 +167,23 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert await alerts.incidents() == []
     assert await _outcomes(alerts) == ["ignored", "recorded"]  # no severity mapped: not declared
     assert len(await alerts.alert_rows()) == 2
+
+
+async def test_a_bearer_token_that_is_not_utf8_gets_401_not_a_500(alerts: Alerts) -> None:
+    # aiohttp keeps a header's undecodable bytes as surrogates, which str.encode() refused:
+    # a 500 and a traceback for anyone who posted one, token or not.
+    body = json.dumps(webhook([alert("HighErrorRate", "checkout")])).encode()
+    for token in (b"\xff", b"\xc3\xa9", TOKEN.encode() + b"\xff"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", alerts.harness.bot.port)
+        writer.write(
+            b"POST /alerts/alertmanager HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json"
+            b"\r\nAuthorization: Bearer " + token + b"\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        status_line = await reader.readline()
+        writer.close()
+        assert status_line.split()[1] == b"401", (token, status_line)
+    assert await alerts.alert_rows() == []
 
 
 async def test_odd_times_and_deeply_nested_json_are_a_400_never_a_500(alerts: Alerts) -> None:
