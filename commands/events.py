@@ -43,7 +43,9 @@ def register(app: AsyncApp, services: Services) -> None:
         # Bolt has acknowledged the event already; nothing here holds Slack up.
         if event.get("reaction") != services.policy.reaction_to_timeline:
             return
-        item = event.get("item") or {}
+        item = event.get("item")
+        if not isinstance(item, dict):
+            return  # not a reaction to anything the bot can read (a 5 here was a traceback)
         if item.get("type") != "message" or not is_channel_id(item.get("channel")):
             return
         if not _MESSAGE_TS.fullmatch(str(item.get("ts", ""))[:40]):

@@ -167,6 +167,19 @@ def _forged(body: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("item", [5, "x", True, ["a"]])
+async def test_a_reaction_to_an_item_that_is_not_an_object_is_acknowledged_and_ignored(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, item: object
+) -> None:
+    # The listener read `item.get(...)` of whatever came: an unhandled error and a traceback.
+    event = {"type": "reaction_added", "user": "U0ALICE", "reaction": "pushpin", "item": item}
+    with caplog.at_level(logging.WARNING):
+        response = await harness.sender.send(event_callback_body(event))
+    assert response.status == 200
+    assert await count(harness, "audit_log") == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
 @pytest.mark.parametrize("how", ["unsigned", "forged", "expired"])
 async def test_a_declaration_not_signed_by_slack_is_refused_at_the_edge(
     harness: BotHarness, how: str
