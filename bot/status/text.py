@@ -7,11 +7,15 @@ label, an ID alone becomes "a team member". Anything else, `<script>` included, 
 it is for the template engine to escape, but for the characters XML cannot hold at all
 (U+FFFE, U+FFFF and the control characters but tab and newline): one of them in a title made
 the whole Atom feed unreadable, so each is shown as U+FFFD, on the page and in its feeds.
+Secrets a person pasted (a connection string's password, a Slack token, the bot's own keys)
+are masked as they are on the timeline and in the audit log (bot.redact).
 """
 
 from __future__ import annotations
 
 import re
+
+from bot.redact import redact_text
 
 # `<@U123>`, `<@U123|alice>`, `<!subteam^S1|@sre>`, `<#C1|general>`, `<!channel>`: exact shapes
 # only, so `<b>` or `<script>` typed by a person are not taken for markup.
@@ -28,8 +32,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 def public_text(text: str) -> str:
     """`text` with every mention as a plain name, or as "a team member" where only an ID is
-    known."""
-    text = _MARKUP.sub(_shown, text)
+    known, and every secret bot.redact knows the shape of masked."""
+    text = redact_text(_MARKUP.sub(_shown, text))
     return _NOT_XML.sub("\ufffd", _BARE_ID.sub(NOBODY, text))
 
 

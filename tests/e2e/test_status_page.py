@@ -365,3 +365,27 @@ async def test_a_character_xml_forbids_never_breaks_the_feed(make_harness) -> No
     doc = await _public(harness)
     assert doc["open_incidents"][0]["title"] == "Search \ufffd is slow"
     assert "\ufffe" not in (await get(harness, "/status")).text
+
+
+async def test_a_secret_pasted_into_a_published_update_never_reaches_the_public(
+    make_harness,
+) -> None:
+    """A password in a pasted connection string, or a Slack token, is masked on the page and
+    its feeds as it is on a pinned timeline line and in the audit log: the page is the most
+    public place the bot writes to, readable by anyone until someone withdraws it."""
+    harness = await make_harness("sqlite", policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    assert "Declared" in await reply(harness, "declare P2 Checkout db password=s3cr3t-title")
+    await harness.settle()
+    [incident] = await harness.services.incidents.list()
+    await reply(
+        harness,
+        f"update {incident.id} identified Replica lag on postgresql://app:hunter2-pw@db01/prod,"
+        " bot token xoxb-1111-2222-abcdefABCDEF rotated",
+    )
+    await reply(harness, f"publish {incident.id}", user_id="U0BOB")
+    await harness.settle()
+    for path in ("/status", "/status.json", "/status/feed.atom"):
+        text = (await get(harness, path)).text
+        assert "Replica lag on postgresql://app:" in text, path  # the update is there
+        for secret in ("hunter2-pw", "xoxb-1111", "s3cr3t-title"):
+            assert secret not in text, (path, secret)
