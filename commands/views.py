@@ -33,13 +33,16 @@ def form_fields(view: dict[str, Any]) -> dict[str, FormValue]:
         if not isinstance(element, dict):
             continue
         if "selected_options" in element:
-            options = element.get("selected_options") or []
+            options = element.get("selected_options")
             fields[block_id] = [
-                str(o.get("value")) for o in options if isinstance(o, dict) and o.get("value")
+                o["value"]
+                for o in (options if isinstance(options, list) else ())
+                if isinstance(o, dict) and isinstance(o.get("value"), str) and o["value"]
             ]
         elif "selected_option" in element:
             option = element.get("selected_option")
-            fields[block_id] = option.get("value") if isinstance(option, dict) else None
+            chosen = option.get("value") if isinstance(option, dict) else None
+            fields[block_id] = chosen if isinstance(chosen, str) else None
         else:
             value = element.get("value")
             fields[block_id] = value if isinstance(value, str) else None

@@ -236,8 +236,14 @@ def postmortem_modal(
 def postmortem_values(view: dict[str, Any]) -> dict[str, Any]:
     """{block_id: raw value} from the submitted postmortem view."""
     values: dict[str, Any] = {}
-    for block_id, actions in (view.get("state") or {}).get("values", {}).items():
-        element = actions.get(INPUT_ACTION) or {}
+    state = view.get("state")
+    submitted = state.get("values") if isinstance(state, dict) else None
+    # A state of the wrong shape gives no values (refused beside the fields), never an
+    # exception before the ack that leaves the form spinning.
+    for block_id, actions in submitted.items() if isinstance(submitted, dict) else ():
+        element = actions.get(INPUT_ACTION) if isinstance(actions, dict) else None
+        if not isinstance(element, dict):
+            continue
         for key in ("value", "selected_user", "selected_date", "selected_date_time"):
             if key in element:
                 values[block_id] = element[key]

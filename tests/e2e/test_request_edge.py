@@ -16,9 +16,16 @@ from urllib.parse import urlencode
 import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.slack import blocks, error_text
-from bot.slack.requests import FORM, JSON, event_callback_body, sign, slash_command_payload
-from tests.e2e.incident_helpers import count
+from bot.slack import blocks, error_text, modals, report_blocks
+from bot.slack.requests import (
+    FORM,
+    JSON,
+    event_callback_body,
+    sign,
+    slash_command_payload,
+    view_submission_payload,
+)
+from tests.e2e.incident_helpers import count, declare
 from tests.harness import BotHarness
 
 _NOT_SIGNED = {"X-Slack-Signature": "v0=" + "0" * 64}
@@ -178,6 +185,38 @@ async def test_a_reaction_to_an_item_that_is_not_an_object_is_acknowledged_and_i
     assert response.status == 200
     assert await count(harness, "audit_log") == 0
     assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+def _submitted(callback_id: str, values: object, metadata: str = "") -> bytes:
+    payload = view_submission_payload(callback_id, {}, private_metadata=metadata)
+    payload["view"]["state"]["values"] = values
+    return _form(payload)
+
+
+async def test_a_form_state_of_odd_types_is_answered_not_a_traceback(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each raised before the ack (a select's options as a number, a block that is not an
+    # object): an unhandled error, and a form left spinning until Slack gave up on it.
+    incident = await declare(harness, "declare P2 Search is slow")
+    declare_form = {
+        "title": {"value": {"type": "plain_text_input", "value": "Checkout down"}},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": 5}}},
+        "services": {"value": {"type": "multi_static_select", "selected_options": 5}},
+    }
+    with caplog.at_level(logging.WARNING):
+        answer = await harness.sender.send(_submitted(modals.DECLARE_VIEW, declare_form), FORM)
+        assert answer.status == 200 and answer.body["response_action"] == "errors"
+        assert set(answer.body["errors"]) == {"severity"}
+        metadata = json.dumps({"incident_id": incident.id})
+        for values in ({"root_cause": 5}, {"root_cause": {"value": 5}}, 5):
+            answer = await harness.sender.send(
+                _submitted(report_blocks.POSTMORTEM_VIEW, values, metadata), FORM
+            )
+            assert answer.status == 200, values
+        await harness.settle()
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert await count(harness, "incidents") == 1
 
 
 @pytest.mark.parametrize("how", ["unsigned", "forged", "expired"])
