@@ -242,9 +242,16 @@ def on_click(
 def channel_of(body: dict[str, Any]) -> str | None:
     """The channel a button was clicked in (a message's, or its container's); None in the
     App Home."""
-    channel = body.get("channel") or {}
-    container = body.get("container") or {}
-    return channel.get("id") or container.get("channel_id")
+    # A signed body may still hold anything here: a channel that is not an object is none.
+    channel = body.get("channel")
+    container = body.get("container")
+    for found in (
+        channel.get("id") if isinstance(channel, dict) else None,
+        container.get("channel_id") if isinstance(container, dict) else None,
+    ):
+        if isinstance(found, str) and found:
+            return found
+    return None
 
 
 def form_metadata(view: dict[str, Any]) -> dict[str, str]:

@@ -210,8 +210,14 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         await ack()
         # From a message, the App Home or a DM: answer where possible, else by DM.
-        channel = (body.get("channel") or {}).get("id")
-        ctx = listener_context(services, context, client, channel_id=channel)
+        channel = body.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, dict) else None
+        ctx = listener_context(
+            services,
+            context,
+            client,
+            channel_id=channel_id if isinstance(channel_id, str) else None,
+        )
         actor = ctx.actor
         value = action_value(body)
 
@@ -232,8 +238,8 @@ def register(app: AsyncApp, services: Services) -> None:
     ) -> None:
         """The message clicked shows the item closed, without its button, so nobody wonders
         whether it is (the App Home is refreshed by the change itself)."""
-        container = body.get("container") or {}
-        if container.get("type") != "message":
+        container = body.get("container")
+        if not isinstance(container, dict) or container.get("type") != "message":
             return
         now = services.clock.now()
         try:

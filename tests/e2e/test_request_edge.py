@@ -20,6 +20,7 @@ from bot.slack import blocks, error_text, modals, report_blocks
 from bot.slack.requests import (
     FORM,
     JSON,
+    block_actions_payload,
     event_callback_body,
     sign,
     slash_command_payload,
@@ -217,6 +218,28 @@ async def test_a_form_state_of_odd_types_is_answered_not_a_traceback(
         await harness.settle()
     assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
     assert await count(harness, "incidents") == 1
+
+
+@pytest.mark.parametrize("action_id", [blocks.ACK_ACTION, "no_such_button"])
+async def test_a_click_whose_channel_is_not_an_object_still_gets_its_answer(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, action_id: str
+) -> None:
+    # Reading the channel's `id` of a string raised after the ack: the click was lost, with
+    # a traceback, and its presser told nothing.
+    incident = await declare(harness, "declare P2 Search is slow")
+    payload = block_actions_payload(
+        action_id,
+        value=incident.id,
+        response_url=harness.double.new_response_url(channel=None, message_ts=None, user_id=None),
+    )
+    payload["channel"], payload["container"] = "C0123", 5
+    with caplog.at_level(logging.WARNING):
+        answer = await harness.sender.send(_form(payload), FORM)
+        await harness.settle()
+    assert answer.status == 200
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    acknowledged = (await harness.services.incidents.get(incident.id)).acknowledged_at
+    assert (acknowledged is not None) == (action_id == blocks.ACK_ACTION)
 
 
 @pytest.mark.parametrize("how", ["unsigned", "forged", "expired"])
