@@ -16,8 +16,9 @@ async def _declare(harness: BotHarness, title: str) -> None:
 
 
 async def test_declarations_through_transaction_pooling(
-    make_harness: HarnessFactory, pgbouncer_url: str, pgbouncer_server: PgBouncerServer
+    pgbouncer_url: str, pgbouncer_server: PgBouncerServer, make_harness: HarnessFactory
 ) -> None:
+    # pgbouncer_url first: torn down (its server connections closed) after the bot stops.
     harness = await make_harness(database_url=pgbouncer_url, DATABASE_PREPARE=False)
     # More runs of each statement than psycopg's prepare_threshold (5)...
     for n in range(6):
