@@ -189,6 +189,7 @@ async def _open_store() -> Store:
         settings.DATABASE_URL,
         pool_size=settings.DATABASE_POOL_SIZE,
         queue_timeout=settings.DATABASE_QUEUE_SECONDS,
+        prepare=settings.DATABASE_PREPARE,
     )
     await store.open()
     return store

@@ -143,6 +143,7 @@ def create_bot(
             settings.DATABASE_URL,
             pool_size=settings.DATABASE_POOL_SIZE,
             queue_timeout=settings.DATABASE_QUEUE_SECONDS,
+            prepare=settings.DATABASE_PREPARE,
         ),
         coordinator=create_coordinator(settings.REDIS_URL),
         notifier=SlackNotifier(client),

@@ -29,6 +29,9 @@ class StoreSettings(BaseSettings):
     # SQLite, for the write lock) before it is refused as busy: load waits, it is no outage.
     DATABASE_POOL_SIZE: int = Field(default=10, ge=1, le=100)
     DATABASE_QUEUE_SECONDS: float = Field(default=60.0, gt=0, le=900)
+    # Off behind a transaction-pooling PgBouncer: a statement prepared on one server
+    # connection is unknown on the next (see README, "Behind PgBouncer").
+    DATABASE_PREPARE: bool = True
     REDIS_URL: str | None = None
     CHATOPS_POLICY: Path | None = None
 

@@ -16,6 +16,7 @@ import pytest
 from tests.aws import FAKE_CREDENTIALS, MotoServer
 from tests.database_pool import DatabasePool, run_migrations
 from tests.fake_kubernetes import FakeKubernetes
+from tests.pgbouncer_server import PgBouncerServer
 from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 
 # ============================================================================================
@@ -32,6 +33,9 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 #                              emptied by TRUNCATE and checked, else an empty one migrated.
 #                              For fixtures whose first step is `migrate`; a test that asks for
 #                              postgres_url itself gets a different database from this one
+#   pgbouncer_server (session) a PgBouncerServer (tests/pgbouncer_server.py): transaction
+#                              pooling in front of postgres_server
+#   pgbouncer_url   (function) migrated_postgres_url's database by way of pgbouncer_server
 #   redis_server    (session)  a RedisServer, started on first use, stopped at session end
 #   redis_url       (function) redis://127.0.0.1:PORT/<db>: a DB number of its own, flushed
 #
@@ -89,6 +93,27 @@ def migrated_postgres_url(
     name = postgres_pool.take_migrated()
     yield postgres_server.dsn_for(name)
     postgres_pool.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_server(postgres_server: PostgresServer) -> Iterator[PgBouncerServer]:
+    error = ""
+    try:
+        server = PgBouncerServer(postgres_server).start()
+    except ServerUnavailable as exc:
+        error = str(exc)
+    if error:
+        pytest.fail(f"cannot start the throwaway PgBouncer: {error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pgbouncer_url(pgbouncer_server: PgBouncerServer, migrated_postgres_url: str) -> Iterator[str]:
+    yield pgbouncer_server.through(migrated_postgres_url)
+    pgbouncer_server.forget(migrated_postgres_url.rsplit("/", 1)[1])
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,16 @@ _CONTENTION = (
     pg_errors.DeadlockDetected,
 )
 
+# A statement psycopg prepared on one server connection, sent by name on another: what a
+# transaction-pooling PgBouncer does to a client that prepares.
+_LOST_PREPARED = (
+    pg_errors.InvalidSqlStatementName,
+    pg_errors.DuplicatePreparedStatement,
+    pg_errors.ProtocolViolation,
+)
+_PREPARED_NAME = '"_pg3_'
+_POOLER_HINT = "Behind a transaction-pooling PgBouncer, set DATABASE_PREPARE=off"
+
 
 def to_pyformat(sql: str) -> str:
     """Our portable SQL uses `?`; psycopg wants `%s` (and a literal % doubled)."""
@@ -244,6 +254,9 @@ class PostgresStore:
 
     `max_size` connections at most; `timeout` is one slice of waiting for a connection (and
     how soon an outage is reported); `queue_timeout` bounds the whole wait under load.
+    `prepare=False` never prepares a statement on the server: behind a transaction-pooling
+    PgBouncer each transaction may run on another server connection, which does not know
+    the statements prepared on the last one.
     """
 
     dialect: Dialect = "postgres"
@@ -256,6 +269,7 @@ class PostgresStore:
         max_size: int = 10,
         timeout: float = 3.0,
         queue_timeout: float = 60.0,
+        prepare: bool = True,
     ) -> None:
         self.url = url
         self.max_size = max_size
@@ -271,7 +285,13 @@ class PostgresStore:
             timeout=timeout,
             open=False,
             # Named, so diagnostics of a shared server can tell the bot's sessions apart.
-            kwargs={"row_factory": dict_row, "autocommit": True, "application_name": APP_NAME},
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "application_name": APP_NAME,
+                # psycopg prepares a statement on its fifth run; None: never.
+                "prepare_threshold": 5 if prepare else None,
+            },
             connection_class=_tracked_connection_class(self._health),
         )
 
@@ -287,6 +307,11 @@ class PostgresStore:
 
     def translate(self, exc: psycopg.Error) -> StoreError:
         """psycopg's error as the Store's (see bot.store.base)."""
+        if isinstance(exc, _LOST_PREPARED) and _PREPARED_NAME in str(exc):
+            # The database is up: a pooler gave this transaction another server connection.
+            return StoreError(
+                f"PostgreSQL rejected a statement: {_first_line(exc)}. {_POOLER_HINT}"
+            )
         if isinstance(exc, pg_errors.UniqueViolation):
             return UniqueViolation(f"duplicate key: {_first_line(exc)}")
         if isinstance(exc, _CONTENTION):

@@ -36,6 +36,8 @@ Row = dict[str, Any]
 _T = TypeVar("_T")
 # After the socket is shut down, how long the abandoned query may take to notice (at once).
 _ABANDON_WAIT_S = 0.5
+# What PgBouncer answers a connect with `options` (unless ignore_startup_parameters lists it).
+_POOLER_REFUSES_OPTIONS = "unsupported startup parameter: options"
 
 
 def left_alone(row: Row, target: PostgresTarget) -> str | None:
@@ -80,16 +82,42 @@ class PostgresSession:
     TargetTimeout (the server's statement_timeout cannot help when the network is gone).
 
     At the limit the connection is given up at once: psycopg, cancelled mid-query, would
-    send a cancel request and wait up to 5 s for it, then 5 s more for the query to end."""
+    send a cancel request and wait up to 5 s for it, then 5 s more for the query to end.
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row], timeout: float) -> None:
+    `per_statement`: SET commands to run before each statement, in a transaction of its
+    own (the session's limits, behind a pooler that refuses them at connect): a
+    transaction-pooling PgBouncer may run each transaction on another server connection."""
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Row],
+        timeout: float,
+        *,
+        per_statement: str | None = None,
+    ) -> None:
         self._conn = conn
         self._timeout = timeout
+        self._per_statement = per_statement
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        import psycopg
+
         async def run() -> list[Row]:
-            cursor = await self._conn.execute(sql, params)
-            return await cursor.fetchall()
+            if self._per_statement is None:
+                cursor = await self._conn.execute(sql, params)
+                return await cursor.fetchall()
+            # BEGIN and the SETs as one simple query: one round trip more, not three.
+            await self._conn.execute(self._per_statement)
+            try:
+                cursor = await self._conn.execute(sql, params)
+                # No rows to fetch from a command (execute() comes here too).
+                rows = await cursor.fetchall() if cursor.description is not None else []
+            except psycopg.Error:
+                with contextlib.suppress(psycopg.Error):  # the connection may be gone
+                    await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+            return rows
 
         return await self._bounded(run())
 
@@ -98,6 +126,10 @@ class PostgresSession:
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if self._per_statement is not None:
+            await self.fetchall(sql, params)  # in its transaction, with the limits
+            return
+
         async def run() -> None:
             await self._conn.execute(sql, params)
 
@@ -164,27 +196,44 @@ class PostgresClient:
     async def session(self, *, read_only: bool = True) -> AsyncIterator[PostgresSession]:
         """An autocommit session; `read_only` sessions cannot change anything."""
         import psycopg
-        from psycopg.rows import dict_row
 
         dsn = dsn_for(self.target)
         statement_ms = max(1, int(self.timeout * 1000))
         options = f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}"
         if read_only:
             options += " -c default_transaction_read_only=on"
+        per_statement = None
         try:
             async with asyncio.timeout(self.timeout + 1):
-                conn = await psycopg.AsyncConnection.connect(
-                    dsn,
-                    autocommit=True,
-                    row_factory=dict_row,
-                    connect_timeout=max(2, int(self.timeout)),
-                    application_name=self.application_name,
-                    options=options,
-                )
+                try:
+                    conn = await self._connect(dsn, options=options)
+                except psycopg.OperationalError as exc:
+                    if _POOLER_REFUSES_OPTIONS not in str(exc):
+                        raise
+                    # PgBouncer: the same limits, set in each statement's own transaction.
+                    conn = await self._connect(dsn, prepare_threshold=None)
+                    per_statement = (
+                        ("BEGIN READ ONLY" if read_only else "BEGIN")
+                        + f"; SET LOCAL statement_timeout = {statement_ms}"
+                        + f"; SET LOCAL lock_timeout = {statement_ms}"
+                    )
         except (psycopg.Error, OSError, TimeoutError) as exc:
             raise translate(exc) from None
         try:
             # A second more than the server's statement_timeout, whose own answer says more.
-            yield PostgresSession(conn, self.timeout + 1)
+            yield PostgresSession(conn, self.timeout + 1, per_statement=per_statement)
         finally:
             await conn.close()
+
+    async def _connect(self, dsn: str, **kwargs: Any) -> psycopg.AsyncConnection[Row]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        return await psycopg.AsyncConnection.connect(
+            dsn,
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=max(2, int(self.timeout)),
+            application_name=self.application_name,
+            **kwargs,
+        )

@@ -16,6 +16,7 @@ def _env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
         "SLACK_APP_TOKEN",
         "SLACK_API_URL",
         "DATABASE_URL",
+        "DATABASE_PREPARE",
         "REDIS_URL",
         "CHATOPS_POLICY",
     ):
@@ -42,6 +43,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         ({**GOOD, "SLACK_API_URL": "slack.com"}, "SLACK_API_URL is malformed"),
         ({**GOOD, "DATABASE_URL": "mysql://x"}, "DATABASE_URL is malformed"),
         ({**GOOD, "REDIS_URL": "localhost:6379"}, "REDIS_URL is malformed"),
+        ({**GOOD, "DATABASE_PREPARE": "pgbouncer"}, "DATABASE_PREPARE is malformed"),
     ],
 )
 def test_bad_environment_names_the_variable(
@@ -52,6 +54,16 @@ def test_bad_environment_names_the_variable(
         load_settings(Settings)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "prepare"), [("off", False), ("false", False), ("on", True)])
+def test_database_prepare_reads_on_and_off(
+    monkeypatch: pytest.MonkeyPatch, value: str, prepare: bool
+) -> None:
+    _env(monkeypatch, {"DATABASE_PREPARE": value})
+    assert load_settings(StoreSettings).DATABASE_PREPARE is prepare
+    _env(monkeypatch, {})
+    assert load_settings(StoreSettings).DATABASE_PREPARE is True  # the default
 
 
 def test_store_settings_need_no_slack(monkeypatch: pytest.MonkeyPatch) -> None:
