@@ -62,7 +62,7 @@ ensure_servers() {
     { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || pkgs+=(prometheus)
     [ -x /usr/bin/prometheus-alertmanager ] || pkgs+=(prometheus-alertmanager)
     [ -x /usr/bin/chromium ] || pkgs+=(chromium) # the status page's browser tests (headless)
-    # PgBouncer in transaction mode in front of the throwaway PostgreSQL (tests/test_pgbouncer.py).
+    # PgBouncer in transaction mode in front of the throwaway PostgreSQL (tests/pgbouncer_server.py).
     [ -x /usr/sbin/pgbouncer ] || pkgs+=(pgbouncer)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         apt_install "${pkgs[@]}"
