@@ -20,6 +20,7 @@ from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
 from bot.status.page import StatusPage
+from bot.status.push import StalePush
 from bot.status.storage import StatusUpdate
 from bot.store import Tx
 
@@ -63,10 +64,12 @@ class StatusService:
         changes: IncidentChanges,
         permissions: Permissions,
         page: StatusPage | None = None,
+        push: StalePush | None = None,
     ) -> None:
         self.changes = changes
         self.permissions = permissions
         self.page = page  # this process's kept documents, dropped after a withdrawal
+        self.push = push  # ... and the other replicas', told once it commits
 
     async def require_publisher(self, actor: Actor) -> None:
         """PermissionDenied unless the policy's `roles.publishers` (default: responders)
@@ -174,6 +177,8 @@ class StatusService:
             await change.announce(
                 IncidentChange(WITHDRAWN, incident, incident, actor, change.now, details)
             )
+        if self.push is not None:  # committed: the other replicas read the version now
+            await self.push.send()
         return withdrawal
 
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
