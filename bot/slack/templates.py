@@ -245,6 +245,13 @@ def withdrawn_confirmation(incident_id: str, update: int | None, words: str = ""
     return f"Status update {update} of *{incident_id}*{quoted} is off the public status page now."
 
 
+def restored_confirmation(incident_id: str, update: int, words: str = "") -> str:
+    """The answer to `/incident publish ... update N`, quoting the start of the update."""
+    first_line = words.splitlines()[0] if words.strip() else ""
+    quoted = f" (“{said(clip(first_line, WITHDRAWN_QUOTE_MAX))}”)" if first_line else ""
+    return f"Status update {update} of *{incident_id}*{quoted} is back on the public status page."
+
+
 PUBLISHED_WITH_UPDATE = "It is on the public status page too."
 
 
