@@ -102,11 +102,12 @@ class StatusService:
             tx = change.tx
             newly = await storage.mark_incident(tx, incident.id, change.now, actor.user_id)
             updates = await storage.mark_updates(tx, incident.id, change.now, actor.user_id)
-            publication = Publication(incident, newly, updates)
+            # Those withdrawn one by one stay off: the answer names them, whatever it did.
+            listed = await storage.status_updates(tx, incident.id)
+            withdrawn = tuple(u.number for u in listed if u.withdrawn)
+            publication = Publication(incident, newly, updates, withdrawn)
             if not publication.changed:
-                listed = await storage.status_updates(tx, incident.id)
-                withdrawn = [u.number for u in listed if u.withdrawn]
-                return Publication(incident, newly, updates, tuple(withdrawn))
+                return publication
 
             text = _published_line(actor, newly, updates)
             details = {"updates": updates, "newly_public": newly}

@@ -122,7 +122,9 @@ async def test_only_publishers_and_only_on_a_public_incident(make_harness) -> No
     assert f"{incident.id} is not on the status page; publish it first" in answer, answer
     assert "Checkout API returns 502" not in (await get(harness, "/status")).text
     answer = await reply(harness, "publish", channel_id=room, user_id="U0COMMS")
-    assert "with 0 status updates" in answer, answer
+    # It says the update withdrawn on its own stays off, and how to put it back (it said only
+    # "with 0 status updates", as if the update were lost).
+    assert "with 0 status updates. Update 1, withdrawn, stays off (`/incident publish" in answer
     answer = await reply(harness, "publish update 1", channel_id=room, user_id="U0COMMS")
     assert "is back on the public status page" in answer, answer
     assert await _updates(harness) == ["First"]
