@@ -21,15 +21,22 @@ from bot.status.page import StatusPage
 log = logging.getLogger(__name__)
 
 CHANNEL = "status-page-stale"
-RETRY_SECONDS = 1.0  # between attempts to listen again after Redis failed
+# Between attempts to listen again after Redis failed: doubling up to the cap. Missing
+# signals meanwhile costs nothing beyond the version check's bound.
+RETRY_SECONDS = 1.0
+RETRY_MAX_SECONDS = 30.0
 
 
 class StalePush:
     """Sends and receives "the status page changed: read the version now"."""
 
-    def __init__(self, coordinator: Coordinator, page: StatusPage) -> None:
+    def __init__(
+        self, coordinator: Coordinator, page: StatusPage, *, retry: float = RETRY_SECONDS
+    ) -> None:
         self.coordinator = coordinator
         self.page = page
+        self.retry = retry
+        self.failures = 0  # attempts to listen that failed in a row
         self.listening = asyncio.Event()  # set while subscribed (tests wait for it)
         self.received = 0  # signals heard (for tests)
         self._task: asyncio.Task[None] | None = None
@@ -61,8 +68,15 @@ class StalePush:
                         self.received += 1
                     else:  # (re)subscribed: a signal sent while not listening was missed
                         self.listening.set()
+                        if self.failures:
+                            log.info("status page: listening for withdrawals again")
+                        self.failures = 0
                     self.page.stale()
             except CoordinatorUnavailable as exc:
-                log.warning("status page: not listening for withdrawals, will retry: %s", exc)
+                # Once per outage, not once a retry: the log is read at 3 a.m.
+                if not self.failures:
+                    log.warning("status page: not listening for withdrawals, will retry: %s", exc)
+                self.failures += 1
             self.listening.clear()
-            await asyncio.sleep(RETRY_SECONDS)
+            doubled = self.retry * 2 ** min(max(self.failures - 1, 0), 10)
+            await asyncio.sleep(min(doubled, RETRY_MAX_SECONDS))
