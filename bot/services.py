@@ -57,6 +57,7 @@ from bot.reports.postmortems import PostmortemService
 from bot.reports.publisher import ReportPublisher
 from bot.reports.service import ReportService
 from bot.status.page import StatusPage
+from bot.status.push import StalePush
 from bot.status.service import StatusService
 from bot.store import Store, migrate
 
@@ -88,6 +89,7 @@ class Services:
     catchup: CatchupService  # `/incident catchup`, and on joining a war room
     status: StatusService  # publishing to the public status page
     status_page: StatusPage  # its documents, cached in this process
+    status_push: StalePush  # withdrawals pushed to (and from) the other replicas
     listeners: list[IncidentListener] = field(default_factory=list)
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
@@ -99,6 +101,7 @@ class Services:
         (and, with the reminders, forgetting handled requests past their retention)."""
         await self.store.open()
         await migrate(self.store)
+        self.status_push.start()
         if run_dispatcher:
             self.dispatcher.start()
             if self.alerts is not None:
@@ -124,6 +127,7 @@ class Services:
         await self.dispatcher.stop()
         if self.paging is not None:
             await self.paging.close()
+        await self.status_push.stop()
         await self.coordinator.close()
         await self.store.close()
 
@@ -291,7 +295,10 @@ def build_services(
         components=policy.status_components(),
         refresh_every=status_refresh_interval,
     )
-    status = StatusService(changes=changes, permissions=permissions, page=status_page)
+    status_push = StalePush(coordinator, status_page)
+    status = StatusService(
+        changes=changes, permissions=permissions, page=status_page, push=status_push
+    )
     changes.listeners.append(status)  # the status page's version, and updates published
     audit = AuditLog(store, clock)
     return Services(
@@ -317,6 +324,7 @@ def build_services(
         recovery=recovery,
         status=status,
         status_page=status_page,
+        status_push=status_push,
         listeners=changes.listeners,
         catchup=CatchupService(
             store=store, clock=clock, alerts=firing_alerts or RecordedFiringAlerts()

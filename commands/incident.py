@@ -18,6 +18,7 @@ from bot.incidents.parsing import (
     parse_drill,
     parse_list,
     parse_note,
+    parse_publish,
     parse_reopen,
     parse_resolve,
     parse_severity,
@@ -29,6 +30,7 @@ from bot.incidents.schemas import (
     ChangeSeverity,
     DeclareIncident,
     IncidentTarget,
+    PublishIncident,
     ReopenIncident,
     ResolveIncident,
     UnpublishIncident,
@@ -278,7 +280,15 @@ async def _warroom(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
 warroom = on_incident("incident.warroom", target_parser("warroom"), _warroom)
 
 
-async def _publish(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> None:
+async def _publish(ctx: CommandContext, incident_id: str, command: PublishIncident) -> None:
+    if command.update is not None:  # a withdrawn update put back
+        restored = await ctx.services.status.restore(
+            incident_id, ctx.actor, command.update, request_id=ctx.request_id
+        )
+        await ctx.reply(
+            templates.restored_confirmation(restored.incident.id, restored.update, restored.said)
+        )
+        return
     publication = await ctx.services.status.publish(
         incident_id, ctx.actor, request_id=ctx.request_id
     )
@@ -292,7 +302,7 @@ async def _publish(ctx: CommandContext, incident_id: str, _: IncidentTarget) -> 
     )
 
 
-publish = on_incident("incident.publish", target_parser("publish"), _publish)
+publish = on_incident("incident.publish", parse_publish, _publish)
 
 
 async def _unpublish(ctx: CommandContext, incident_id: str, command: UnpublishIncident) -> None:

@@ -12,11 +12,16 @@ Contract (tests/contract runs the same suite against each adapter):
   the process too, and every process sees it); `kept(queue, count)` reads the oldest items
   without taking them; `forget(queue, item)` removes one copy once it is handled. Two
   processes may read the same item: handling it must be idempotent.
+- `signal(channel, message)` tells every process listening on `channel` now (with Redis,
+  pub/sub: a process not listening at that moment never hears it, so a signal only hastens
+  what the receiver would learn anyway); `signals(channel)` listens, yielding "" once it is
+  listening, then each message. In process there is nobody else to tell: it yields "" only.
 - Every failure of the backend is raised as CoordinatorUnavailable.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 
@@ -44,6 +49,14 @@ class Coordinator(Protocol):
 
     async def forget(self, queue: str, item: str) -> None:
         """Remove one copy of `item` from `queue` (it has been handled)."""
+        ...
+
+    async def signal(self, channel: str, message: str) -> None:
+        """Tell every process listening on `channel` now; nothing is kept for later."""
+        ...
+
+    def signals(self, channel: str) -> AsyncIterator[str]:
+        """Listen on `channel`: "" once listening, then each message, until closed."""
         ...
 
     async def ping(self) -> None:

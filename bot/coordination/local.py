@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
+from collections.abc import AsyncIterator
 
 
 class LocalCoordinator:
@@ -66,6 +68,13 @@ class LocalCoordinator:
         items = self._queues.get(queue, [])
         if item in items:
             items.remove(item)
+
+    async def signal(self, channel: str, message: str) -> None:
+        return None  # one process: nobody else to tell
+
+    async def signals(self, channel: str) -> AsyncIterator[str]:
+        yield ""  # listening; nothing ever comes
+        await asyncio.Event().wait()
 
     async def ping(self) -> None:
         return None

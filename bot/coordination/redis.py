@@ -8,6 +8,7 @@ them, not one connection and one wake-up each.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -109,6 +110,27 @@ class RedisCoordinator:
             await self._redis.lrem(self._prefix + "queue:" + queue, 1, item)
         except RedisError as exc:
             raise self._fail(exc) from exc
+
+    async def signal(self, channel: str, message: str) -> None:
+        try:
+            await self._redis.publish(self._prefix + "signal:" + channel, message)
+        except (RedisError, OSError) as exc:
+            raise self._fail(exc) from exc
+
+    async def signals(self, channel: str) -> AsyncIterator[str]:
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(self._prefix + "signal:" + channel)
+            yield ""
+            while True:
+                # A bounded wait per read: the connection's socket timeout applies to reads.
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None and message["type"] == "message":
+                    yield str(message["data"])
+        except (RedisError, OSError) as exc:
+            raise self._fail(exc) from exc
+        finally:
+            await pubsub.aclose()
 
     async def ping(self) -> None:
         try:

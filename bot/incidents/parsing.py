@@ -25,6 +25,7 @@ from bot.incidents.schemas import (
     EscalateIncident,
     IncidentTarget,
     ListIncidents,
+    PublishIncident,
     ReopenIncident,
     ResolveIncident,
     SlashCommand,
@@ -224,6 +225,27 @@ def parse_target(rest: str, command: str) -> IncidentTarget:
 _UPDATE_NUMBER = re.compile(r"^[0-9]{1,6}$")
 
 
+def _update_number(word: str) -> int:
+    if not _UPDATE_NUMBER.match(word) or int(word) < 1:
+        raise UsageError(f"'{_quote(word)}' is not an update number; the first update is 1.")
+    return int(word)
+
+
+def parse_publish(rest: str) -> PublishIncident:
+    """`[ID]` or `[ID] update N`: the incident and its updates so far, or its Nth status
+    update put back after a withdrawal."""
+    incident_id, tail = take_incident_id(rest)
+    words_ = tail.split()
+    if not words_:
+        return PublishIncident(incident_id=incident_id)
+    if len(words_) == 2 and words_[0].lower() == "update":
+        return PublishIncident(incident_id=incident_id, update=_update_number(words_[1]))
+    raise UsageError(
+        f"`/incident publish` takes an incident ID, then nothing or `update N`, not "
+        f"'{_quote(tail)}'."
+    )
+
+
 def parse_unpublish(rest: str) -> UnpublishIncident:
     """`[ID]`, `[ID] last` or `[ID] update N`: the incident, its newest published update, or
     its Nth status update."""
@@ -234,11 +256,7 @@ def parse_unpublish(rest: str) -> UnpublishIncident:
     if [word.lower() for word in words_] in (["last"], ["update", "last"]):
         return UnpublishIncident(incident_id=incident_id, last=True)
     if len(words_) == 2 and words_[0].lower() == "update":
-        if not _UPDATE_NUMBER.match(words_[1]) or int(words_[1]) < 1:
-            raise UsageError(
-                f"'{_quote(words_[1])}' is not an update number; the first update is 1."
-            )
-        return UnpublishIncident(incident_id=incident_id, update=int(words_[1]))
+        return UnpublishIncident(incident_id=incident_id, update=_update_number(words_[1]))
     raise UsageError(
         f"`/incident unpublish` takes an incident ID, then `last` or `update N`, not "
         f"'{_quote(tail)}'."

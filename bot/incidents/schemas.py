@@ -108,6 +108,13 @@ class IncidentTarget(BaseModel):
 PUBLISH_OPTION = "publish"
 
 
+class PublishIncident(IncidentTarget):
+    """`/incident publish`: the incident and its updates so far, or (`update`, numbered as
+    `/incident unpublish` numbers them) one withdrawn status update put back."""
+
+    update: int | None = Field(default=None, ge=1)
+
+
 class UnpublishIncident(IncidentTarget):
     """`/incident unpublish`: the whole incident, one status update (`update`, counted from
     1 in the order they were posted), or the newest published one (`last`)."""

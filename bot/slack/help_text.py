@@ -26,8 +26,8 @@ _USAGE_TEXT = {
     "show": "`/incident show [INC-ID]`",
     "timeline": "`/incident timeline [INC-ID]`",
     "warroom": "`/incident warroom [INC-ID]`",
-    "publish": "`/incident publish [INC-ID]` (the incident and its status updates so far, "
-    "on the public status page)",
+    "publish": "`/incident publish [INC-ID] [update <N>]` (the incident and its status updates "
+    "so far, on the public status page; `update N`: a withdrawn update put back)",
     "unpublish": "`/incident unpublish [INC-ID] [last|update <N>]` (without `last` or "
     "`update N`: the whole incident off the public status page)",
     "escalate": "`/incident escalate [INC-ID] [reason]` (the ID may be left out in the "
@@ -61,7 +61,8 @@ HELP_TEXT = """*Incident commands* (in an incident's war room the INC-ID may be 
 • `/incident warroom [INC-ID]`: open the war room, or retry its set-up after a failure
 • `/incident escalate [INC-ID] [reason]`: page the next escalation level now
 • `/incident publish [INC-ID]`: put the incident and its status updates so far on the \
-public status page (notes, roles and diagnoses never go there)
+public status page (notes, roles and diagnoses never go there); `update <N>`: put a \
+withdrawn status update back
 • `/incident unpublish [INC-ID] [last|update <N>]`: take the incident, or one of its status \
 updates (N counts them from 1; `last`: the newest published), off the status page
 • `/incident report [INC-ID]`: share the post-incident report (Markdown file)

@@ -214,20 +214,26 @@ def update_confirmation(incident: Incident, announce_channel: str) -> str:
 def published_confirmation(
     incident_id: str, *, newly_public: bool, updates: int, withdrawn: Sequence[int] = ()
 ) -> str:
-    """The answer to `/incident publish`; `withdrawn`: the updates it left off, when it
-    published nothing."""
+    """The answer to `/incident publish`; `withdrawn`: the updates it left off."""
     counted = f"{updates} status update{'s' if updates != 1 else ''}"
+    numbers = ", ".join(str(number) for number in withdrawn)
+    plural = "s" if len(withdrawn) > 1 else ""
+    left_off = (
+        f" Update{plural} {numbers}, withdrawn, stay{'' if plural else 's'} off "
+        f"(`/incident publish {incident_id} update N` puts one back)."
+        if withdrawn
+        else ""
+    )
     if newly_public:
-        return f"*{incident_id}* is on the public status page now, with {counted}."
+        return f"*{incident_id}* is on the public status page now, with {counted}.{left_off}"
     if updates:
         more = f"{updates} more status update{'s' if updates != 1 else ''}"
-        return f"Published {more} of *{incident_id}* on the public status page."
+        return f"Published {more} of *{incident_id}* on the public status page.{left_off}"
     if withdrawn:
-        numbers = ", ".join(str(number) for number in withdrawn)
-        plural = "s" if len(withdrawn) > 1 else ""
         return (
             f"*{incident_id}* and its status updates are already on the public status page, "
-            f"but update{plural} {numbers}, withdrawn, stay{'' if plural else 's'} off."
+            f"but update{plural} {numbers}, withdrawn, stay{'' if plural else 's'} off "
+            f"(`/incident publish {incident_id} update N` puts one back)."
         )
     return f"*{incident_id}* and all its status updates are already on the public status page."
 
@@ -243,6 +249,13 @@ def withdrawn_confirmation(incident_id: str, update: int | None, words: str = ""
     first_line = words.splitlines()[0] if words.strip() else ""
     quoted = f" (“{said(clip(first_line, WITHDRAWN_QUOTE_MAX))}”)" if first_line else ""
     return f"Status update {update} of *{incident_id}*{quoted} is off the public status page now."
+
+
+def restored_confirmation(incident_id: str, update: int, words: str = "") -> str:
+    """The answer to `/incident publish ... update N`, quoting the start of the update."""
+    first_line = words.splitlines()[0] if words.strip() else ""
+    quoted = f" (“{said(clip(first_line, WITHDRAWN_QUOTE_MAX))}”)" if first_line else ""
+    return f"Status update {update} of *{incident_id}*{quoted} is back on the public status page."
 
 
 PUBLISHED_WITH_UPDATE = "It is on the public status page too."

@@ -77,6 +77,8 @@ def _incident(
     moments = [published.public_at, *(update.at for update in updates)]
     if published.withdrawn_at is not None:  # an update taken back: readers must refetch
         moments.append(published.withdrawn_at)
+    if published.update_published_at is not None:  # one put back shows again: the same
+        moments.append(published.update_published_at)
     if resolved_at is not None:
         moments.append(resolved_at)
     elif published.reopened_at is not None:  # shown open again since then

@@ -20,6 +20,7 @@ from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
 from bot.status.page import StatusPage
+from bot.status.push import StalePush
 from bot.status.storage import StatusUpdate
 from bot.store import Tx
 
@@ -54,6 +55,15 @@ class Withdrawal:
     said: str = ""  # the withdrawn update's words, for the one who withdrew it to check
 
 
+@dataclass(frozen=True, slots=True)
+class Restoration:
+    """What `publish ... update N` put back on the page: status update number `update`."""
+
+    incident: Incident
+    update: int
+    said: str = ""  # its words, for the one who put it back to check
+
+
 class StatusService:
     """Publishes incidents to the status page; listens to every incident change."""
 
@@ -63,10 +73,12 @@ class StatusService:
         changes: IncidentChanges,
         permissions: Permissions,
         page: StatusPage | None = None,
+        push: StalePush | None = None,
     ) -> None:
         self.changes = changes
         self.permissions = permissions
         self.page = page  # this process's kept documents, dropped after a withdrawal
+        self.push = push  # ... and the other replicas', told once it commits
 
     async def require_publisher(self, actor: Actor) -> None:
         """PermissionDenied unless the policy's `roles.publishers` (default: responders)
@@ -90,11 +102,12 @@ class StatusService:
             tx = change.tx
             newly = await storage.mark_incident(tx, incident.id, change.now, actor.user_id)
             updates = await storage.mark_updates(tx, incident.id, change.now, actor.user_id)
-            publication = Publication(incident, newly, updates)
+            # Those withdrawn one by one stay off: the answer names them, whatever it did.
+            listed = await storage.status_updates(tx, incident.id)
+            withdrawn = tuple(u.number for u in listed if u.withdrawn)
+            publication = Publication(incident, newly, updates, withdrawn)
             if not publication.changed:
-                listed = await storage.status_updates(tx, incident.id)
-                withdrawn = [u.number for u in listed if u.withdrawn]
-                return Publication(incident, newly, updates, tuple(withdrawn))
+                return publication
 
             text = _published_line(actor, newly, updates)
             details = {"updates": updates, "newly_public": newly}
@@ -120,6 +133,47 @@ class StatusService:
                 IncidentChange(PUBLISHED, incident, incident, actor, change.now, details)
             )
         return publication
+
+    async def restore(
+        self, incident_id: str, actor: Actor, update: int, *, request_id: str | None = None
+    ) -> Restoration:
+        """Put the withdrawn status update number `update` back on the page, in one change
+        (version bump, timeline line, audit entry, notice): the undo of `unpublish ... update
+        N`. Conflict, changing nothing, when it was not withdrawn or the incident is not public.
+        """
+        await self.require_publisher(actor)
+        incident_id = well_formed_id(incident_id)
+        async with self.changes.begin(request_id=request_id) as change:
+            incident = await change.lock(incident_id)
+            tx = change.tx
+            chosen = await _withdrawn_update(tx, incident, update)
+            await storage.restore_update(tx, chosen.id, change.now, actor.user_id)
+            line = text(
+                f"Status update {update} put back on the status page by ", Person(actor.user_id)
+            )
+            details: dict[str, object] = {"update": update}
+            payload = {
+                "kind": PUBLISHED,
+                **notice_payload(line),
+                "said": "",
+                "actor": actor.user_id,
+                "details": details,
+            }
+            await change.record(
+                incident.id,
+                actor=actor.user_id,
+                kind=PUBLISHED,
+                text=line,
+                action="incident.publish",
+                args=details,
+                effects=queued((NOTICE,), payload, incident),
+                data=details,
+            )
+            await storage.bump(tx)
+            await change.announce(
+                IncidentChange(PUBLISHED, incident, incident, actor, change.now, details)
+            )
+        return Restoration(incident, update, chosen.said)
 
     async def unpublish(
         self,
@@ -174,6 +228,8 @@ class StatusService:
             await change.announce(
                 IncidentChange(WITHDRAWN, incident, incident, actor, change.now, details)
             )
+        if self.push is not None:  # committed: the other replicas read the version now
+            await self.push.send()
         return withdrawal
 
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
@@ -220,6 +276,35 @@ async def _published_update(tx: Tx, incident: Incident, number: int | None) -> S
     if not chosen.public:
         gone = "was withdrawn already" if chosen.withdrawn else "is not on the status page"
         raise Conflict(f"Update {number} of {incident.id} {gone}{on_page}.")
+    return chosen
+
+
+async def _withdrawn_update(tx: Tx, incident: Incident, number: int) -> StatusUpdate:
+    """The status update `number` when it was withdrawn on its own and its incident is on the
+    page; Conflict saying why not (naming the withdrawn ones) otherwise."""
+    if incident.drill:
+        raise Conflict(f"{incident.id} is a drill: practice never goes on the status page.")
+    updates = await storage.status_updates(tx, incident.id)
+    withdrawn = [u for u in updates if u.withdrawn]
+    shown = ", ".join(str(u.number) for u in withdrawn)
+    plural = "s" if len(withdrawn) > 1 else ""
+    named = f" (withdrawn: update{plural} {shown})" if withdrawn else " (none is withdrawn)"
+    if number > len(updates):
+        counted = f"{len(updates)} status update{'s' if len(updates) != 1 else ''}"
+        raise Conflict(f"{incident.id} has {counted}; there is no update {number}{named}.")
+    chosen = updates[number - 1]
+    if not chosen.withdrawn:
+        if chosen.public:
+            raise Conflict(f"Update {number} of {incident.id} is on the status page already.")
+        raise Conflict(
+            f"Update {number} of {incident.id} was never withdrawn{named}; "
+            f"`/incident publish {incident.id}` publishes the updates not on the page yet."
+        )
+    if not await storage.is_public(tx, incident.id):
+        raise Conflict(
+            f"{incident.id} is not on the status page; publish it first "
+            f"(`/incident publish {incident.id}`), then put update {number} back."
+        )
     return chosen
 
 

@@ -31,6 +31,8 @@ class PublishedIncident:
     reopened_at: datetime | None = None  # its latest reopening: its shown status changed
     # Its latest update withdrawn: what it shows changed (a feed reader must fetch it again).
     withdrawn_at: datetime | None = None
+    # Its latest update made public (one put back, or published after the others): the same.
+    update_published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,15 @@ async def withdraw_update(tx: Tx, update_id: int, at: datetime) -> None:
     )
 
 
+async def restore_update(tx: Tx, update_id: int, at: datetime, by: str) -> None:
+    """Put a withdrawn status update back on the page (its incident's next publication
+    includes it again)."""
+    await tx.execute(
+        "UPDATE timeline SET public_at = ?, public_by = ?, withdrawn_at = NULL WHERE id = ?",
+        (at.timestamp(), by, update_id),
+    )
+
+
 async def withdraw_incident(tx: Tx, incident_id: str) -> bool:
     """Take the incident and every status update of it off the page; False when it was not
     public. Publishing it again is a new decision: its updates so far go back with it."""
@@ -151,6 +162,8 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
         f" AND t.kind = '{REOPENED}') AS reopened_at"
         ", (SELECT MAX(w.withdrawn_at) FROM timeline w WHERE w.incident_id = incidents.id)"
         " AS withdrawn_at"
+        ", (SELECT MAX(p.public_at) FROM timeline p WHERE p.incident_id = incidents.id"
+        f" AND p.kind IN ({_KINDS_SQL})) AS update_published_at"
         " FROM incidents WHERE public_at IS NOT NULL AND NOT drill"
         " AND (status <> 'resolved' OR resolved_at >= ?)"
         " ORDER BY declared_at DESC, id DESC",
@@ -162,6 +175,9 @@ async def public_incidents(tx: Tx, *, resolved_since: datetime) -> list[Publishe
             utc_from_timestamp(row["public_at"]),
             utc_from_timestamp(row["reopened_at"]) if row["reopened_at"] is not None else None,
             utc_from_timestamp(row["withdrawn_at"]) if row["withdrawn_at"] is not None else None,
+            utc_from_timestamp(row["update_published_at"])
+            if row["update_published_at"] is not None
+            else None,
         )
         for row in rows
     ]

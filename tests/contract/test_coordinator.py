@@ -140,3 +140,39 @@ async def test_redis_down_fails_every_claim_of_a_batch() -> None:
         assert all(isinstance(result, CoordinatorUnavailable) for result in results)
     finally:
         await coordinator.close()
+
+
+async def test_a_signal_reaches_every_process_listening(redis_url: str) -> None:
+    """With Redis, a signal from one process reaches another that listens (pub/sub)."""
+    sender, listener = RedisCoordinator(redis_url), RedisCoordinator(redis_url)
+    try:
+        heard = listener.signals("stale")
+        assert await anext(heard) == ""  # listening now
+        await sender.signal("stale", "withdrawn")
+        assert await asyncio.wait_for(anext(heard), timeout=10) == "withdrawn"
+        await heard.aclose()
+    finally:
+        await sender.close()
+        await listener.close()
+
+
+async def test_signals_in_process_only_say_they_listen() -> None:
+    local = LocalCoordinator()
+    heard = local.signals("stale")
+    assert await anext(heard) == ""
+    await local.signal("stale", "withdrawn")  # nobody else to tell: not an error
+    waiting = asyncio.ensure_future(anext(heard))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    waiting.cancel()
+
+
+async def test_redis_down_fails_a_signal_and_a_listen() -> None:
+    coordinator = RedisCoordinator("redis://127.0.0.1:1/0", timeout=0.5)
+    try:
+        with pytest.raises(CoordinatorUnavailable):
+            await coordinator.signal("stale", "withdrawn")
+        with pytest.raises(CoordinatorUnavailable):
+            await anext(coordinator.signals("stale"))
+    finally:
+        await coordinator.close()

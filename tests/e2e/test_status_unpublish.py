@@ -262,3 +262,59 @@ async def test_another_replica_stops_serving_it_at_its_next_check(
     await reply(first, "unpublish last", channel_id=room)
     assert (await get(second, "/status.json", **{"If-None-Match": etag})).status == 200
     assert SECRET not in await _everything(second)
+
+
+@pytest.mark.postgres
+async def test_with_redis_every_replica_drops_a_withdrawal_at_once(
+    make_harness, postgres_url: str, redis_url: str
+) -> None:
+    """Two processes on one database and one Redis, each keeping its page 5 minutes between
+    reads of the version: the one that did not run the command served the withdrawn update
+    until its next check. The withdrawal is pushed to it now."""
+    first = await make_harness(
+        database_url=postgres_url,
+        redis_url=redis_url,
+        policy=status_policy(),
+        STATUS_REFRESH_SECONDS=300,
+    )
+    second = await make_harness(
+        database_url=postgres_url,
+        redis_url=redis_url,
+        policy=status_policy(),
+        STATUS_REFRESH_SECONDS=300,
+    )
+    incident = await declare_with_services(first, "Card payments fail")
+    room = (await first.services.incidents.get(incident.id)).channel_id or ""
+    await reply(first, f"update identified {SECRET}", channel_id=room)
+    await reply(first, "publish", channel_id=room)
+    await until(second.services.status_push.listening.is_set, "the second replica listening")
+    assert SECRET in await _everything(second)  # built now, kept for 5 minutes
+    checks = second.services.status_page.checks
+    await reply(first, "unpublish last", channel_id=room)
+
+    async def withdrawn_everywhere() -> bool:
+        return SECRET not in await _everything(second)
+
+    await until(withdrawn_everywhere, "the other replica dropping the withdrawn update")
+    assert second.services.status_push.received == 1
+    assert second.services.status_page.checks == checks + 1  # read the version once
+
+
+async def test_with_redis_down_a_withdrawal_still_goes_through(make_harness) -> None:
+    """The push to the other replicas is lost (logged): the withdrawal is made and answered
+    all the same, and every process still drops it at its next read of the version."""
+    harness = await make_harness(
+        "sqlite",
+        redis_url="redis://127.0.0.1:1/0",
+        policy=status_policy(),
+        STATUS_REFRESH_SECONDS=300,
+    )
+    incident = await declare_with_services(harness, "Card payments fail")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, f"update identified {SECRET}", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    assert SECRET in await _everything(harness)
+    answer = await reply(harness, "unpublish last", channel_id=room)
+    assert "is off the public status page now" in answer, answer
+    assert SECRET not in await _everything(harness)
+    assert not harness.services.status_push.listening.is_set()

@@ -1,0 +1,82 @@
+"""A withdrawal from the status page, pushed to every replica at once.
+
+Each process keeps its page's documents and reads the version at most every
+STATUS_REFRESH_SECONDS (bot.status.page). A withdrawal is urgent (a secret published by
+mistake): after it commits, its process signals the others through the Coordinator (Redis
+pub/sub when REDIS_URL is set), and each drops its kept documents at once. The push only
+hastens the version check: a signal lost (Redis down, a replica reconnecting) leaves that
+replica on today's bound, and a replica that (re)starts listening reads the version again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.coordination import Coordinator
+from bot.errors import CoordinatorUnavailable
+from bot.status.page import StatusPage
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "status-page-stale"
+# Between attempts to listen again after Redis failed: doubling up to the cap. Missing
+# signals meanwhile costs nothing beyond the version check's bound.
+RETRY_SECONDS = 1.0
+RETRY_MAX_SECONDS = 30.0
+
+
+class StalePush:
+    """Sends and receives "the status page changed: read the version now"."""
+
+    def __init__(
+        self, coordinator: Coordinator, page: StatusPage, *, retry: float = RETRY_SECONDS
+    ) -> None:
+        self.coordinator = coordinator
+        self.page = page
+        self.retry = retry
+        self.failures = 0  # attempts to listen that failed in a row
+        self.listening = asyncio.Event()  # set while subscribed (tests wait for it)
+        self.received = 0  # signals heard (for tests)
+        self._task: asyncio.Task[None] | None = None
+
+    async def send(self) -> None:
+        """Tell every other replica; a failure is logged (they see it at their next check)."""
+        try:
+            await self.coordinator.signal(CHANNEL, "withdrawn")
+        except CoordinatorUnavailable as exc:
+            log.warning("status page: the withdrawal was not pushed to the replicas: %s", exc)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="status-page-push")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.listening.clear()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for message in self.coordinator.signals(CHANNEL):
+                    if message:
+                        self.received += 1
+                    else:  # (re)subscribed: a signal sent while not listening was missed
+                        self.listening.set()
+                        if self.failures:
+                            log.info("status page: listening for withdrawals again")
+                        self.failures = 0
+                    self.page.stale()
+            except CoordinatorUnavailable as exc:
+                # Once per outage, not once a retry: the log is read at 3 a.m.
+                if not self.failures:
+                    log.warning("status page: not listening for withdrawals, will retry: %s", exc)
+                self.failures += 1
+            self.listening.clear()
+            doubled = self.retry * 2 ** min(max(self.failures - 1, 0), 10)
+            await asyncio.sleep(min(doubled, RETRY_MAX_SECONDS))
