@@ -3,10 +3,13 @@ checksummed, and a database newer than the code is refused."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 import pytest
 
 from bot.errors import SchemaMismatch, StoreError
 from bot.store import Store, migrate
+from bot.store.base import Tx
 from bot.store.migrate import Migration, available_migrations
 
 # A body with semicolons inside it: PostgreSQL's dollar-quoted function and DO block, SQLite's
@@ -157,3 +160,25 @@ async def test_the_outbox_lane_rename_keeps_the_undone_effects_in_their_lanes(
         assert seen == [("INC-1", 0), ("INC-1/pagerduty", 1), (None, 3), ("INC-1", 2)]
     finally:
         await store.close()
+
+
+async def test_an_up_to_date_database_is_checked_in_one_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every start migrates: an up-to-date database took a transaction per shipped file (each
+    with its lock and bookkeeping statements), 20-30 ms of every e2e harness on PostgreSQL."""
+    opened = 0
+    real = store.transaction
+
+    def counted() -> AbstractAsyncContextManager[Tx]:  # the real store's own transaction
+        nonlocal opened
+        opened += 1
+        return real()
+
+    monkeypatch.setattr(store, "transaction", counted)
+    assert await migrate(store) == []
+    assert opened == 1
+    extra = Migration(9004, "one_more", "CREATE TABLE one_more (x INTEGER);")
+    assert await migrate(store, _with(extra)) == ["9004_one_more"]
+    assert opened == 3  # the check, then the one missing file in its own transaction
+    assert (await _versions(store))[9004] == extra.checksum

@@ -4,6 +4,7 @@ the intake only records (`pending`), any process's worker decides, once, on both
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,15 @@ from tests.harness import BOT_TOKEN, openapi_spec
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 async def test_recorded_alerts_are_decided_by_any_process_once(
-    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    store_kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    migrated_sqlite: Callable[[Path], str],
 ) -> None:
     url = (
-        f"sqlite:///{tmp_path}/alerts.db"
+        migrated_sqlite(tmp_path / "alerts.db")
         if store_kind == "sqlite"
-        else request.getfixturevalue("postgres_url")
+        else request.getfixturevalue("migrated_postgres_url")
     )
     policy = policy_with(alerts={"token_env": "T"})
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
@@ -56,7 +60,7 @@ async def test_recorded_alerts_are_decided_by_any_process_once(
 
 
 async def test_control_and_bidi_characters_in_alert_text_never_stick_an_alert(
-    tmp_path: Path,
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
 ) -> None:
     """A typed title refuses control and bidi characters; a monitor's summary may hold them.
     Once such an alert could not be declared and stayed pending, retried for ever."""
@@ -66,7 +70,7 @@ async def test_control_and_bidi_characters_in_alert_text_never_stick_an_alert(
     client = build_client(BOT_TOKEN, double.api_url)
     services = build_services(
         policy=policy,
-        store=create_store(f"sqlite:///{tmp_path}/a.db"),
+        store=create_store(migrated_sqlite(tmp_path / "a.db")),
         notifier=SlackNotifier(client),
     )
     try:
