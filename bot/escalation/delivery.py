@@ -50,9 +50,10 @@ def dm_lane(user_id: str) -> str:
 FANOUT_LANE = "fanout"
 
 # Why a page's DM could never reach someone, in words: the channel reads these at 3 a.m.
+# Only answers about the person: a failure of the bot's own (a revoked token, a missing
+# scope) fails every DM alike, and must not page every level at once.
 _UNREACHED_WORDS = {
     "user_disabled": "deactivated in Slack",
-    "account_inactive": "deactivated in Slack",
     "user_not_found": "not in this Slack workspace",
     "user_not_visible": "not visible to the bot (another workspace)",
     "cannot_dm_bot": "a bot, which cannot be paged by DM",
@@ -62,15 +63,11 @@ _UNREACHED_WORDS = {
     "not_in_channel": "their direct messages could not be opened",
     "restricted_action": "Slack does not let the bot message them",
 }
-_WORDS_MAX = 120  # a code Slack invented later is shown, cut: never a wall of text
 
 
 def unreached_words(code: str) -> str:
     """Why a page's DM never reached someone, in words, with Slack's code for the curious."""
-    words = _UNREACHED_WORDS.get(code)
-    if words is None:
-        return f"Slack refused the direct message ({code[:_WORDS_MAX]})"
-    return f"{words} ({code})"
+    return f"{_UNREACHED_WORDS[code]} ({code})"
 
 
 # Pages the level after one that reached nobody (ManualEscalation.page_after_unreached):
@@ -286,7 +283,7 @@ class EscalationDelivery:
             return
         code = error.error_code or str(error)
         who = effect.payload.get("user_id")
-        if effect.kind == PAGE_DM and who:
+        if effect.kind == PAGE_DM and who and code in _UNREACHED_WORDS:
             await self._unreached(effect, incident, str(who), code)
             return
         to_whom = refs.text(" to ", refs.Person(who)) if who else refs.text()

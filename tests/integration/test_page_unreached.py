@@ -141,3 +141,21 @@ async def test_a_level_paged_by_hand_that_reaches_nobody_pages_the_next(tmp_path
         assert env.dms("escalation level 3") == {"U0TEAMLEAD": 1}
     finally:
         await stop_env(env)
+
+
+async def test_a_failure_of_the_bots_own_pages_no_level_early(tmp_path: Path) -> None:
+    # A missing scope fails every DM alike: it says nothing about the person, and must not
+    # page each level at once in turn.
+    env = await _env(tmp_path, U0ONCALL={})
+    env.double.fail("conversations.open", "missing_scope")
+    try:
+        incident = await env.declare("P2")
+        assert _told(env) == []
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+        lines = [
+            mrkdwn(e.parts, e.said) for e in await env.services.incidents.timeline(incident.id)
+        ]
+        assert "Page DM to <@U0ONCALL> failed: missing_scope" in lines
+    finally:
+        await stop_env(env)
