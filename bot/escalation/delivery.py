@@ -71,7 +71,7 @@ def unreached_words(code: str) -> str:
 
 
 # Pages the level after one that reached nobody (ManualEscalation.page_after_unreached):
-# (change, the locked incident, the level, its escalation's anchor) -> the level paged.
+# (change, the locked incident, the level, its anchor) -> the level paged (0: none left).
 PageAfterUnreached = Callable[[Change, Incident, int, float], Awaitable[int | None]]
 
 
@@ -344,5 +344,26 @@ class EscalationDelivery:
                 return
             if not set(targets) <= await escalations.unreached(change.tx, reminder_id):
                 return  # partly reached: the next level keeps its timer
-            if self.page_after_unreached is not None and payload.get("anchor") is not None:
-                await self.page_after_unreached(change, incident, level, float(payload["anchor"]))
+            if self.page_after_unreached is None or payload.get("anchor") is None:
+                return
+            paged = await self.page_after_unreached(
+                change, incident, level, float(payload["anchor"])
+            )
+            if paged == 0:
+                # The last level reached nobody: say so, or the room waits for a page that
+                # will never come.
+                last = refs.text(
+                    f"Level {level}, the last escalation level of {incident.severity}, reached"
+                    " nobody by DM: no one else will be paged."
+                )
+                await change.record(
+                    incident.id,
+                    actor=SYSTEM.user_id,
+                    kind="notification_failed",
+                    text=last,
+                    action="escalation.unreached",
+                    args={"reminder_id": reminder_id, "level": level},
+                    data={"reminder_id": reminder_id},
+                    outcome="failed: nobody reached",
+                    effects=[Queued(NOTICE, {**notice, **refs.notice_payload(last)})],
+                )

@@ -179,7 +179,8 @@ class ManualEscalation:
         for good); the level's scheduled page is withdrawn, so its timer pages nobody twice.
         Only while the escalation still stands at `level` of the escalation anchored at
         `anchor`, unacknowledged: the caller holds the incident's row lock, so of two
-        processes seeing the last failure one pages. Returns the level paged, or None."""
+        processes seeing the last failure one pages. Returns the level paged; 0 when `level`
+        was the last (nobody is left to page); None when nothing is to be done."""
         tx, now = change.tx, change.now
         if not incident.is_open or incident.acknowledged_at is not None:
             return None
@@ -188,7 +189,7 @@ class ManualEscalation:
             return None  # moved on (by hand, by its timer) or reopened since
         chosen = planner.next_level(self.policy, state)
         if chosen is None:
-            return None
+            return 0
         following, spec = chosen
         why = f"level {level} reached nobody"
         planned = PlannedReminder(ReminderKind.PAGE, now, following, tuple(spec.notify))

@@ -159,3 +159,20 @@ async def test_a_failure_of_the_bots_own_pages_no_level_early(tmp_path: Path) ->
         assert "Page DM to <@U0ONCALL> failed: missing_scope" in lines
     finally:
         await stop_env(env)
+
+
+async def test_the_last_level_reaching_nobody_is_said(tmp_path: Path) -> None:
+    env = await _env(tmp_path, U0TEAMLEAD={"deleted": True})  # U0ONCALL: not in the workspace
+    try:
+        incident = await env.declare("P2")
+        assert env.dms("escalation level") == {}
+        assert len(_told(env)) == 2  # level 1's person, then level 2's, paged at once
+        [last] = env.posts("the last escalation level")
+        assert last.params["text"] == (
+            ":warning: Level 2, the last escalation level of P2, reached nobody by DM:"
+            " no one else will be paged."
+        )
+        state = await env.services.escalation.state(incident.id)
+        assert state is not None and state.level == 2
+    finally:
+        await stop_env(env)
