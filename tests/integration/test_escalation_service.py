@@ -760,6 +760,8 @@ async def test_a_page_that_slack_refuses_is_recorded(tmp_path: Path) -> None:
             # Level 1 reached nobody: level 2 was paged at once (bot.escalation.delivery).
             "Level 2 page could not reach <@U0TEAMLEAD>: not in this Slack workspace"
             " (user_not_found)",
+            "Level 2, the last escalation level of P2, reached nobody by DM: no one else"
+            " will be paged.",
         ]
         assert ("escalation.page_dm", "chatops-bot", "failed: user_not_found") in (
             await env.audit_actions(incident)
