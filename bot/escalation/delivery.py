@@ -342,6 +342,11 @@ class EscalationDelivery:
             if not live or any(t in PROVIDERS or is_group(t) for t in targets):
                 # A user group or a paging service may have reached someone: the timer stays.
                 return
+            levels = self.policy.levels(incident.severity)
+            if not 1 <= level <= len(levels) or set(levels[level - 1].notify) != set(targets):
+                # A catch-up page after a raise of the severity names only some of the level
+                # (the others were paged before); a level the rota has changed since: the timer.
+                return
             if not set(targets) <= await escalations.unreached(change.tx, reminder_id):
                 return  # partly reached: the next level keeps its timer
             if self.page_after_unreached is None or payload.get("anchor") is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.escalation import ReminderKind
+from bot.models import Severity
 from bot.policy import parse_policy
 from bot.reminders import ReminderStatus
 from bot.slack.rich import mrkdwn
@@ -174,5 +175,28 @@ async def test_the_last_level_reaching_nobody_is_said(tmp_path: Path) -> None:
         )
         state = await env.services.escalation.state(incident.id)
         assert state is not None and state.level == 2
+    finally:
+        await stop_env(env)
+
+
+async def test_a_catch_up_page_that_reaches_nobody_keeps_the_timer(tmp_path: Path) -> None:
+    # Raised to P1, level 1 pages only whom P2 did not name (U0IC, deactivated): the level
+    # was reached all the same (U0ONCALL), so level 2 waits for its time.
+    policy = MATRIX_POLICY.replace(
+        "  P1:\n    - {after: 0, notify: [U0ONCALL]}",
+        "  P1:\n    - {after: 0, notify: [U0ONCALL, U0IC]}",
+    )
+    env = await _env(tmp_path, policy=policy, U0ONCALL={}, U0IC={"deleted": True})
+    try:
+        incident = await env.declare("P2")
+        await env.step(minutes=5)
+        await env.services.incidents.change_severity(incident.id, ALICE, severity=Severity.P1)
+        await env.deliver()
+        await env.step(seconds=1)
+        assert [t.rsplit(": ", 1)[1] for t in _told(env)] == [
+            "deactivated in Slack (user_disabled)"
+        ]
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
     finally:
         await stop_env(env)
