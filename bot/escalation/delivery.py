@@ -8,7 +8,7 @@ A post that can never be delivered is put on the timeline and audited.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bot import refs
@@ -17,13 +17,13 @@ from bot.errors import NotifierError
 from bot.escalation import storage as escalations
 from bot.escalation.extensions import OnCallSource
 from bot.escalation.planner import ReminderKind
+from bot.escalation.unreached import UNREACHED_WORDS, UnreachedPages
 from bot.incidents import storage as incidents
-from bot.incidents.changes import Change, IncidentChanges, Queued
-from bot.incidents.effects import NOTICE
+from bot.incidents.changes import IncidentChanges, Queued
 from bot.models import SYSTEM, Incident
 from bot.notify import Notifier, Page
 from bot.outbox import Effect, OutboxDispatcher
-from bot.permissions import Permissions, is_group
+from bot.permissions import Permissions
 from bot.policy import Policy
 from bot.policy.paging import PROVIDERS
 from bot.store import Store
@@ -49,31 +49,6 @@ def dm_lane(user_id: str) -> str:
 # every post queued before them in a busy announcement channel.
 FANOUT_LANE = "fanout"
 
-# Why a page's DM could never reach someone, in words: the channel reads these at 3 a.m.
-# Only answers about the person: a failure of the bot's own (a revoked token, a missing
-# scope) fails every DM alike, and must not page every level at once.
-_UNREACHED_WORDS = {
-    "user_disabled": "deactivated in Slack",
-    "user_not_found": "not in this Slack workspace",
-    "user_not_visible": "not visible to the bot (another workspace)",
-    "cannot_dm_bot": "a bot, which cannot be paged by DM",
-    "user_is_bot": "a bot, which cannot be paged by DM",
-    "channel_not_found": "their direct messages could not be opened",
-    "is_archived": "their direct messages could not be opened",
-    "not_in_channel": "their direct messages could not be opened",
-    "restricted_action": "Slack does not let the bot message them",
-}
-
-
-def unreached_words(code: str) -> str:
-    """Why a page's DM never reached someone, in words, with Slack's code for the curious."""
-    return f"{_UNREACHED_WORDS[code]} ({code})"
-
-
-# Pages the level after one that reached nobody (ManualEscalation.page_after_unreached):
-# (change, the locked incident, the level, its anchor) -> the level paged (0: none left).
-PageAfterUnreached = Callable[[Change, Incident, int, float], Awaitable[int | None]]
-
 
 class EscalationDelivery:
     """The outbox handlers of pages, breach warnings and reminders."""
@@ -94,8 +69,8 @@ class EscalationDelivery:
         self.changes = changes
         # Who is on call now at the paging services: DMed with the first level (bot.paging).
         self.oncall: OnCallSource | None = None
-        # Pages the next level at once when a level reached nobody (bot.escalation.service).
-        self.page_after_unreached: PageAfterUnreached | None = None
+        # A page that reached someone nobody: told, and the next level paged at once.
+        self.unreached = UnreachedPages(policy=policy, changes=changes)
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         """Say how the escalation effects are delivered."""
@@ -185,6 +160,9 @@ class EscalationDelivery:
             incident, effect, users, unreadable=unreadable if unanswered is None else ()
         )
         providers = [target for target in targets if target in PROVIDERS]
+        if not users and not providers and unanswered is None:
+            # Every group read (or unreadable) and nobody in them: the level reached nobody.
+            await self.unreached.groups_empty(effect.payload, incident)
         if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
             # The first level also reaches whoever the paging service says is on call now;
             # when it cannot say, the level's Slack targets above are the fallback.
@@ -283,8 +261,8 @@ class EscalationDelivery:
             return
         code = error.error_code or str(error)
         who = effect.payload.get("user_id")
-        if effect.kind == PAGE_DM and who and code in _UNREACHED_WORDS:
-            await self._unreached(effect, incident, str(who), code)
+        if effect.kind == PAGE_DM and who and code in UNREACHED_WORDS:
+            await self.unreached.dm_failed(effect.payload, incident, str(who), code, PAGE_DM)
             return
         to_whom = refs.text(" to ", refs.Person(who)) if who else refs.text()
         here = to_whom or refs.text(" in the incident channel")
@@ -306,69 +284,3 @@ class EscalationDelivery:
                 data={"reminder_id": effect.payload.get("reminder_id")},
                 outcome=f"failed: {code}",
             )
-
-    async def _unreached(self, effect: Effect, incident: Incident, who: str, code: str) -> None:
-        """A page's DM that failed for good: on the timeline, told in the incident channel
-        (once per person and page, in words), and when every person the level names is
-        unreached, the next level is paged now rather than at its timer."""
-        payload = effect.payload
-        reminder_id, level = int(payload["reminder_id"]), int(payload["level"])
-        line = refs.text(
-            f"Level {level} page could not reach ", refs.Person(who), f": {unreached_words(code)}"
-        )
-        async with self.changes.begin() as change:
-            # The row lock orders a level's failures, whichever process handles them: the
-            # last one sees every other, so the next level is paged once.
-            incident = await change.lock(incident.id)
-            if not await escalations.add_unreached(change.tx, reminder_id, who, code, change.now):
-                return  # a rerun of this handler: recorded and told already
-            # An acknowledgement (or a resolution) stops it as it stops the page itself.
-            live = incident.is_open and (
-                incident.acknowledged_at is None or bool(payload.get("by"))
-            )
-            notice = {"kind": "page_unreached", "actor": SYSTEM.user_id}
-            await change.record(
-                incident.id,
-                actor=SYSTEM.user_id,
-                kind="notification_failed",
-                text=line,
-                action=PAGE_DM,
-                args={"reminder_id": reminder_id, "user": who},
-                data={"reminder_id": reminder_id},
-                outcome=f"failed: {code}",
-                effects=[Queued(NOTICE, {**notice, **refs.notice_payload(line)})] if live else [],
-            )
-            targets = [str(target) for target in payload["targets"]]
-            if not live or any(t in PROVIDERS or is_group(t) for t in targets):
-                # A user group or a paging service may have reached someone: the timer stays.
-                return
-            levels = self.policy.levels(incident.severity)
-            if not 1 <= level <= len(levels) or set(levels[level - 1].notify) != set(targets):
-                # A catch-up page after a raise of the severity names only some of the level
-                # (the others were paged before); a level the rota has changed since: the timer.
-                return
-            if not set(targets) <= await escalations.unreached(change.tx, reminder_id):
-                return  # partly reached: the next level keeps its timer
-            if self.page_after_unreached is None or payload.get("anchor") is None:
-                return
-            paged = await self.page_after_unreached(
-                change, incident, level, float(payload["anchor"])
-            )
-            if paged == 0:
-                # The last level reached nobody: say so, or the room waits for a page that
-                # will never come.
-                last = refs.text(
-                    f"Level {level}, the last escalation level of {incident.severity}, reached"
-                    " nobody by DM: no one else will be paged."
-                )
-                await change.record(
-                    incident.id,
-                    actor=SYSTEM.user_id,
-                    kind="notification_failed",
-                    text=last,
-                    action="escalation.unreached",
-                    args={"reminder_id": reminder_id, "level": level},
-                    data={"reminder_id": reminder_id},
-                    outcome="failed: nobody reached",
-                    effects=[Queued(NOTICE, {**notice, **refs.notice_payload(last)})],
-                )

@@ -18,13 +18,21 @@ from tests.integration.test_escalation_service import _second_process
 PEOPLE = ("U0ALICE", "U0BOB", "U0ENGLEAD", "U0SRE1", "U0SRE2", "U0TEAMLEAD", "U0VPENG")
 
 
-async def _env(tmp_path: Path, url: str = "", *, policy: str = MATRIX_POLICY, **users: Any) -> Env:
+async def _env(
+    tmp_path: Path,
+    url: str = "",
+    *,
+    policy: str = MATRIX_POLICY,
+    usergroups: dict[str, list[str]] | None = None,
+    **users: Any,
+) -> Env:
     known: dict[str, dict[str, Any]] = {user: {} for user in PEOPLE}
     known.update(users)
     return await start_env(
         url or f"sqlite:///{tmp_path}/unreached.db",
         policy=parse_policy(policy, source="<test>"),
         users=known,
+        usergroups=usergroups,
     )
 
 
@@ -198,5 +206,24 @@ async def test_a_catch_up_page_that_reaches_nobody_keeps_the_timer(tmp_path: Pat
         ]
         assert env.dms("escalation level 2") == {}
         assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+    finally:
+        await stop_env(env)
+
+
+async def test_a_level_of_empty_user_groups_pages_the_next_now(tmp_path: Path) -> None:
+    policy = MATRIX_POLICY.replace(
+        "  P2:\n    - {after: 0, notify: [U0ONCALL]}", "  P2:\n    - {after: 0, notify: [S0EMPTY]}"
+    )
+    env = await _env(tmp_path, policy=policy, usergroups={"S0EMPTY": []})
+    try:
+        incident = await env.declare("P2")
+        [told] = env.posts("page reached nobody")
+        assert told.params["text"] == (
+            ":warning: Level 1 page reached nobody: no one could be found in <!subteam^S0EMPTY>"
+        )
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+        await env.step(minutes=31)
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+        assert (ReminderKind.PAGE, 2) not in await env.pending(incident)
     finally:
         await stop_env(env)
