@@ -17,6 +17,7 @@ from bot.errors import NotifierError
 from bot.escalation import storage as escalations
 from bot.escalation.extensions import OnCallSource
 from bot.escalation.planner import ReminderKind
+from bot.escalation.unreached import UNREACHED_WORDS, UnreachedPages
 from bot.incidents import storage as incidents
 from bot.incidents.changes import IncidentChanges, Queued
 from bot.models import SYSTEM, Incident
@@ -68,6 +69,8 @@ class EscalationDelivery:
         self.changes = changes
         # Who is on call now at the paging services: DMed with the first level (bot.paging).
         self.oncall: OnCallSource | None = None
+        # A page that reached someone nobody: told, and the next level paged at once.
+        self.unreached = UnreachedPages(policy=policy, changes=changes)
 
     def register(self, dispatcher: OutboxDispatcher) -> None:
         """Say how the escalation effects are delivered."""
@@ -157,6 +160,9 @@ class EscalationDelivery:
             incident, effect, users, unreadable=unreadable if unanswered is None else ()
         )
         providers = [target for target in targets if target in PROVIDERS]
+        if not users and not providers and unanswered is None:
+            # Every group read (or unreadable) and nobody in them: the level reached nobody.
+            await self.unreached.groups_empty(effect.payload, incident)
         if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
             # The first level also reaches whoever the paging service says is on call now;
             # when it cannot say, the level's Slack targets above are the fallback.
@@ -255,6 +261,9 @@ class EscalationDelivery:
             return
         code = error.error_code or str(error)
         who = effect.payload.get("user_id")
+        if effect.kind == PAGE_DM and who and code in UNREACHED_WORDS:
+            await self.unreached.dm_failed(effect.payload, incident, str(who), code, PAGE_DM)
+            return
         to_whom = refs.text(" to ", refs.Person(who)) if who else refs.text()
         here = to_whom or refs.text(" in the incident channel")
         what: refs.Rich = {

@@ -228,6 +228,8 @@ class EscalationFiring:
             )
         elif page.waited:
             text = refs.text(*text, f" (not acknowledged after {humanize_seconds(page.waited)})")
+        elif page.reason:
+            text = refs.text(*text, f" ({page.reason})")  # ours: a level reached nobody
         else:
             text = refs.text(
                 *text, " (on declaration)" if page.since == "declared" else " (on reopening)"

@@ -10,9 +10,9 @@ from bot.escalation import planner
 from bot.escalation import storage as escalations
 from bot.escalation.firing import EscalationFiring
 from bot.escalation.planner import ReminderKind
-from bot.incidents.changes import IncidentChange, IncidentChanges
+from bot.incidents.changes import Change, IncidentChange, IncidentChanges
 from bot.incidents.schemas import MESSAGE_MAX
-from bot.models import Actor, Incident, Severity
+from bot.models import SYSTEM, Actor, Incident, Severity
 from bot.notify import Page
 from bot.permissions import Permissions
 from bot.policy import Policy
@@ -171,3 +171,35 @@ class ManualEscalation:
                 IncidentChange("escalated", incident, incident, actor, now, details)
             )
         return Escalation(incident, level, tuple(spec.notify), reminder_id, len(levels))
+
+    async def page_after_unreached(
+        self, change: Change, incident: Incident, level: int, anchor: float
+    ) -> int | None:
+        """Page the level after `level` now, because `level` reached nobody (every DM failed
+        for good); the level's scheduled page is withdrawn, so its timer pages nobody twice.
+        Only while the escalation still stands at `level` of the escalation anchored at
+        `anchor`, unacknowledged: the caller holds the incident's row lock, so of two
+        processes seeing the last failure one pages. Returns the level paged; 0 when `level`
+        was the last (nobody is left to page); None when nothing is to be done."""
+        tx, now = change.tx, change.now
+        if not incident.is_open or incident.acknowledged_at is not None:
+            return None
+        state = await self.firing.current_state(tx, incident.id)
+        if state is None or state.level != level or state.anchor_at.timestamp() != anchor:
+            return None  # moved on (by hand, by its timer) or reopened since
+        chosen = planner.next_level(self.policy, state)
+        if chosen is None:
+            return 0
+        following, spec = chosen
+        why = f"level {level} reached nobody"
+        planned = PlannedReminder(ReminderKind.PAGE, now, following, tuple(spec.notify))
+        await escalations.cancel_level(tx, incident.id, following, now, why)
+        reminder_id = await self.engine.insert_firing(
+            tx, incident.id, state.plan, planned, now, reason=why, actor=SYSTEM.user_id
+        )
+        since = "declared" if state.anchor_at == incident.declared_at else "reopened"
+        page = Page(following, tuple(spec.notify), reason=why, since=since)
+        await self.firing.page(change, incident, reminder_id, page, anchor=state.anchor_at)
+        await reminders.finish(tx, reminder_id, self.engine.owner, ReminderStatus.FIRED, now, why)
+        await escalations.save_state(tx, replace(state, level=following), now)
+        return following

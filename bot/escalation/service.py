@@ -73,6 +73,7 @@ class EscalationService:
             permissions=permissions,
             changes=changes,
         )
+        self.delivery.unreached.page_after = self.manual.page_after_unreached
 
     def add_provider_pages(self, pages: ProviderPages, oncall: OnCallSource | None) -> None:
         """Let levels page the paging services, and the first level reach who is on call."""

@@ -125,3 +125,22 @@ async def add_recipient(tx: Tx, reminder_id: int, user_id: str, now: datetime) -
         (reminder_id, user_id, now.timestamp()),
     )
     return changed == 1
+
+
+async def add_unreached(tx: Tx, reminder_id: int, user_id: str, code: str, now: datetime) -> bool:
+    """Record that this page's DM to `user_id` failed for good; False when already recorded
+    (a rerun of the failure's handler)."""
+    changed = await tx.execute(
+        "INSERT INTO page_unreached (reminder_id, user_id, code, failed_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (reminder_id, user_id) DO NOTHING",
+        (reminder_id, user_id, code, now.timestamp()),
+    )
+    return changed == 1
+
+
+async def unreached(tx: Statements, reminder_id: int) -> set[str]:
+    """The people this page's DMs could never reach."""
+    rows = await tx.fetchall(
+        "SELECT user_id FROM page_unreached WHERE reminder_id = ?", (reminder_id,)
+    )
+    return {str(row["user_id"]) for row in rows}

@@ -43,6 +43,9 @@ def _page_reason(page: Page) -> str:
         )
     if page.waited:
         return f"Nobody has acknowledged it in {humanize_seconds(page.waited)}."
+    if page.reason:
+        # Paged early by the bot: the level before could reach nobody by DM.
+        return f"Paged now: {said(page.reason)}."
     return f"It has just been {page.since}."
 
 

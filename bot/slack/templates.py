@@ -167,6 +167,7 @@ NOTICE_ICONS = {
     "noted": ":memo:",
     "escalated": ":rotating_light:",
     "paging_failed": ":warning:",
+    "page_unreached": ":warning:",
     "paging_recovered": ":white_check_mark:",
 }
 

@@ -755,7 +755,13 @@ async def test_a_page_that_slack_refuses_is_recorded(tmp_path: Path) -> None:
         timeline = await env.services.incidents.timeline(incident.id)
         failed = [e for e in timeline if e.kind == "notification_failed"]
         assert [mrkdwn(e.parts, e.said) for e in failed] == [
-            "Page DM to <@U0ONCALL> failed: user_not_found"
+            "Level 1 page could not reach <@U0ONCALL>: not in this Slack workspace"
+            " (user_not_found)",
+            # Level 1 reached nobody: level 2 was paged at once (bot.escalation.delivery).
+            "Level 2 page could not reach <@U0TEAMLEAD>: not in this Slack workspace"
+            " (user_not_found)",
+            "Level 2, the last escalation level of P2, reached nobody by DM: no one else"
+            " will be paged.",
         ]
         assert ("escalation.page_dm", "chatops-bot", "failed: user_not_found") in (
             await env.audit_actions(incident)

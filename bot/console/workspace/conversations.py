@@ -184,6 +184,8 @@ class Conversations:
         """The DM channel with `user_id` (created on first use); True when it already existed."""
         if not self.directory.user_exists(user_id):
             raise ApiError("user_not_found")
+        if self.directory.users.get(user_id, {}).get("deleted"):
+            raise ApiError("user_disabled")  # deactivated: Slack opens no DM with them
         for channel in self.channels.values():
             if channel.is_im and channel.user == user_id:
                 return channel, True
