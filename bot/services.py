@@ -220,6 +220,7 @@ def build_services(
         executors=default_executors(),
         expiry=policy.remediation.expire_after.as_timedelta(),
         timeout=policy.remediation.timeout.seconds,
+        watch_grace=policy.remediation.watch_grace.seconds,
     )
     RemediationReminders(service=remediation).register(engine)
     remediation.changes.listeners.append(home)  # approvals waiting on the App Home

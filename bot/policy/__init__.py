@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -153,16 +154,20 @@ class Roles(Strict):
 
 
 class RemediationSettings(Strict):
-    """How long a request waits for approval, and how long an execution may take."""
+    """How long a request waits for approval, how long an execution may take, and how long
+    past that timeout a run still open counts as abandoned by a dead process."""
 
     expire_after: Duration = Duration(seconds=15 * 60)
     timeout: Duration = Duration(seconds=60)
+    watch_grace: Duration = Duration(seconds=10)
 
-    @field_validator("expire_after", "timeout")
+    @field_validator("expire_after", "timeout", "watch_grace")
     @classmethod
-    def _clock_time(cls, value: Duration) -> Duration:
+    def _clock_time(cls, value: Duration, info: ValidationInfo) -> Duration:
         if value.business_days or value.seconds <= 0:
             raise ValueError("must be a positive clock duration (like 90, 15m)")
+        if info.field_name == "watch_grace" and value.seconds > 3600:  # told within the hour
+            raise ValueError("must be at most 1h")
         return value
 
 

@@ -46,6 +46,7 @@ class RemediationRunner:
         dispatcher: OutboxDispatcher,
         executors: Mapping[str, Executor],
         timeout: float,
+        watch_grace: float,
         owner: str,
     ) -> None:
         self.changes = changes
@@ -55,6 +56,7 @@ class RemediationRunner:
         self.dispatcher = dispatcher
         self.executors = executors
         self.timeout = timeout
+        self.watch_grace = watch_grace
         self.owner = owner
         self._running: set[asyncio.Task[None]] = set()
 
@@ -68,7 +70,7 @@ class RemediationRunner:
         request = await requests.update(
             tx, request.id, now, status=Status.RUNNING, runner=self.owner, started_at=now
         )
-        watch = timers.watch(request, now, self.timeout)
+        watch = timers.watch(request, now, self.timeout, self.watch_grace)
         await reminders.insert(tx, None, timers.PLAN, watch, now)
         await recording.record(
             tx,

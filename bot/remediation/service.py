@@ -71,6 +71,7 @@ class RemediationService:
         executors: Mapping[str, Executor],
         expiry: timedelta = DEFAULT_EXPIRY,
         timeout: float = DEFAULT_TIMEOUT,
+        watch_grace: float = timers.WATCH_GRACE,
         owner: str | None = None,
     ) -> None:
         self.policy = policy
@@ -91,6 +92,7 @@ class RemediationService:
             dispatcher=dispatcher,
             executors=self.executors,
             timeout=timeout,
+            watch_grace=watch_grace,
             owner=self.owner,
         )
 

@@ -6,7 +6,8 @@ Rules:
 - A request waiting for approval is reminded at its `expires_at` (`expiry`): still waiting
   then, it expires.
 - A request that starts running is watched once its execution timeout has surely passed
-  (`watch`: the timeout plus WATCH_GRACE): still running then, the process that ran it died.
+  (`watch`: the timeout plus a grace, policy `remediation.watch_grace`): still running then,
+  the process that ran it died.
 - Deciding, approving or finishing the request withdraws its live reminders (the engine's
   `cancel_subject`).
 """
@@ -33,7 +34,9 @@ def expiry(request: Request) -> PlannedReminder:
     return PlannedReminder(RemediationKind.EXPIRY, request.expires_at, subject=request.subject)
 
 
-def watch(request: Request, started_at: datetime, timeout: float) -> PlannedReminder:
+def watch(
+    request: Request, started_at: datetime, timeout: float, grace: float = WATCH_GRACE
+) -> PlannedReminder:
     """The reminder that closes a run its process abandoned as "outcome unknown"."""
-    due = started_at + timedelta(seconds=timeout + WATCH_GRACE)
+    due = started_at + timedelta(seconds=timeout + grace)
     return PlannedReminder(RemediationKind.WATCH, due, subject=request.subject)

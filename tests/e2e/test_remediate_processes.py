@@ -37,10 +37,12 @@ services:
                  min_replicas: 1, max_replicas: 12}
 """
 SCALE_PATH = "/apis/apps/v1/namespaces/shop/deployments/checkout/scale"
-# A run left open is closed as "outcome unknown" 10 s after its timeout: 2 s, not 3, where
-# the run is killed mid-call (the call's own timeout is 2 s: the kill must come before it
-# either way).
-KILLED_MID_RUN_POLICY = POLICY.replace("remediation: {timeout: 3}", "remediation: {timeout: 2}")
+# A run left open is closed as "outcome unknown" `watch_grace` after its timeout: 2 s, not 3,
+# where the run is killed mid-call (the call's own timeout is 2 s: the kill must come before it
+# either way), and a 1 s grace rather than the default 10 s, which the test would only wait out.
+KILLED_MID_RUN_POLICY = POLICY.replace(
+    "remediation: {timeout: 3}", "remediation: {timeout: 2, watch_grace: 1}"
+)
 
 
 @pytest.fixture
