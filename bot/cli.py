@@ -377,7 +377,7 @@ async def _reports(args: argparse.Namespace) -> int:
     from bot.permissions import Permissions, StaticDirectory
     from bot.policy import load_policy
     from bot.remediation.history import RemediationRecords
-    from bot.reports import chart, markdown
+    from bot.reports import markdown
     from bot.reports.service import ReportService
     from bot.settings import StoreSettings, load_settings
     from bot.slack.report_blocks import stats_lines, stats_text
@@ -412,6 +412,8 @@ async def _reports(args: argparse.Namespace) -> int:
         for line in stats_lines(figures):
             print(line)
         if args.chart:
+            from bot.reports import chart  # matplotlib (~0.4 s) loads only for a chart
+
             png = chart.render_png(figures)
             try:
                 await asyncio.to_thread(Path(args.chart).write_bytes, png)

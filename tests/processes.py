@@ -137,7 +137,9 @@ class BotProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                # Off the loop: the bot finishes its deliveries on SIGTERM, to the Slack double
+                # this loop serves (a blocking wait froze it: the bot hung until SIGKILL, 10 s).
+                await asyncio.to_thread(self.proc.wait, 10)
             except subprocess.TimeoutExpired:
                 self.kill9()
         self._log.close()

@@ -253,7 +253,8 @@ class PostgresStore:
     """Store on PostgreSQL through a pool of async connections.
 
     `max_size` connections at most; `timeout` is one slice of waiting for a connection (and
-    how soon an outage is reported); `queue_timeout` bounds the whole wait under load.
+    how soon an outage is reported); `queue_timeout` bounds the whole wait under load, and so
+    every other wait too (a slice never outlasts it: opening, the health check).
     `prepare=False` never prepares a statement on the server: behind a transaction-pooling
     PgBouncer each transaction may run on another server connection, which does not know
     the statements prepared on the last one.
@@ -273,6 +274,8 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self.max_size = max_size
+        # A slice longer than the whole bound would make /healthz and start-up wait past it.
+        timeout = min(timeout, queue_timeout)
         self.timeout = timeout
         self.queue_timeout = queue_timeout
         self._health = _Health()

@@ -39,6 +39,8 @@ BUILT_IN_POLICY = ROOT / "bot" / "defaults" / "policy.yml"
 EXAMPLE_POLICY = ROOT / "chatops.example.yml"
 SIGNING_SECRET = "cli-test-signing-secret"
 BOT_TOKEN = "xoxb-cli-test"
+# Seconds: the store gives up on a database that is down after this, not 3 s (the default).
+QUICK_OUTAGE = "0.5"
 
 
 def _entry_point() -> str:
@@ -154,6 +156,7 @@ def test_run_with_the_database_down_says_so_and_closes_what_it_opened(tmp_path: 
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_SIGNING_SECRET="s",
             DATABASE_URL=f"postgresql://chatops@127.0.0.1:{port}/chatops",
+            DATABASE_QUEUE_SECONDS=QUICK_OUTAGE,
         )
         result = _cli("run", "--host", "127.0.0.1", "--port", "0", cwd=tmp_path, env=env)
     assert result.returncode == 1, result.stderr
@@ -166,7 +169,11 @@ def test_database_down_is_not_read_as_a_finding(tmp_path: Path, command: list[st
     """`audit verify` exits 1 for a broken chain and `diagnose` for a warning; with the
     database down both exited 1 too, so a cron job paged security for an outage."""
     with socket_closed_port() as port:
-        env = _env(tmp_path, DATABASE_URL=f"postgresql://chatops@127.0.0.1:{port}/chatops")
+        env = _env(
+            tmp_path,
+            DATABASE_URL=f"postgresql://chatops@127.0.0.1:{port}/chatops",
+            DATABASE_QUEUE_SECONDS=QUICK_OUTAGE,
+        )
         result = _cli(*command, cwd=tmp_path, env=env)
     assert result.returncode == 5, result.stdout + result.stderr
     assert "chatops-bot: PostgreSQL is unavailable" in result.stderr
