@@ -9,12 +9,10 @@ The state machine, every step in one transaction holding the request's row lock:
   running  --(watch reminder: the executor never reported)--> unknown (never re-run)
 
 The click that completes the approvals also moves the request to running, with this process
-as its runner, in the same transaction: whichever of twenty clicks or two processes commits
-it first starts the one execution; the others find it running and are refused. The executor
-starts only after that commit (Tx.after_commit). A watch reminder, due once the execution
-timeout has surely passed, finds a request still running when its process died mid-run and
-closes it as "outcome unknown", telling the requester and the approvers
-(RemediationRunner.close_unknown, fired by bot.remediation.expiry).
+as its runner, in the same transaction: of twenty clicks or two processes, the first to commit
+starts the one execution (after its commit: Tx.after_commit), the others are refused. A watch
+reminder, due `remediation.watch_grace` after the execution timeout, closes a run whose
+process died as "outcome unknown" and tells its people (RemediationRunner.close_unknown).
 """
 
 from __future__ import annotations
