@@ -10,9 +10,10 @@ version whenever a public incident changes, so every process rebuilds its cached
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.errors import Conflict, PermissionDenied
-from bot.incidents.changes import IncidentChange, IncidentChanges
+from bot.incidents.changes import Change, IncidentChange, IncidentChanges
 from bot.incidents.effects import NOTICE, queued
 from bot.incidents.queries import well_formed_id
 from bot.models import Actor, Incident
@@ -111,27 +112,7 @@ class StatusService:
 
             text = _published_line(actor, newly, updates)
             details = {"updates": updates, "newly_public": newly}
-            payload = {
-                "kind": PUBLISHED,
-                **notice_payload(text),
-                "said": "",
-                "actor": actor.user_id,
-                "details": details,
-            }
-            await change.record(
-                incident.id,
-                actor=actor.user_id,
-                kind=PUBLISHED,
-                text=text,
-                action="incident.publish",
-                args=details,
-                effects=queued((NOTICE,), payload, incident),
-                data=details,
-            )
-            await storage.bump(tx)
-            await change.announce(
-                IncidentChange(PUBLISHED, incident, incident, actor, change.now, details)
-            )
+            await _record(change, incident, actor, PUBLISHED, text, details)
         return publication
 
     async def restore(
@@ -151,28 +132,7 @@ class StatusService:
             line = text(
                 f"Status update {update} put back on the status page by ", Person(actor.user_id)
             )
-            details: dict[str, object] = {"update": update}
-            payload = {
-                "kind": PUBLISHED,
-                **notice_payload(line),
-                "said": "",
-                "actor": actor.user_id,
-                "details": details,
-            }
-            await change.record(
-                incident.id,
-                actor=actor.user_id,
-                kind=PUBLISHED,
-                text=line,
-                action="incident.publish",
-                args=details,
-                effects=queued((NOTICE,), payload, incident),
-                data=details,
-            )
-            await storage.bump(tx)
-            await change.announce(
-                IncidentChange(PUBLISHED, incident, incident, actor, change.now, details)
-            )
+            await _record(change, incident, actor, PUBLISHED, line, {"update": update})
         return Restoration(incident, update, chosen.said)
 
     async def unpublish(
@@ -205,29 +165,9 @@ class StatusService:
                 withdrawal = Withdrawal(incident, chosen.number, chosen.said)
             line = _withdrawn_line(actor, withdrawal.update)
             details: dict[str, object] = {"update": withdrawal.update} if withdrawal.update else {}
-            payload = {
-                "kind": WITHDRAWN,
-                **notice_payload(line),
-                "said": "",
-                "actor": actor.user_id,
-                "details": details,
-            }
-            await change.record(
-                incident.id,
-                actor=actor.user_id,
-                kind=WITHDRAWN,
-                text=line,
-                action="incident.unpublish",
-                args=details,
-                effects=queued((NOTICE,), payload, incident),
-                data=details,
-            )
-            await storage.bump(tx)
             if self.page is not None:
                 tx.after_commit(self.page.stale)
-            await change.announce(
-                IncidentChange(WITHDRAWN, incident, incident, actor, change.now, details)
-            )
+            await _record(change, incident, actor, WITHDRAWN, line, details)
         if self.push is not None:  # committed: the other replicas read the version now
             await self.push.send()
         return withdrawal
@@ -248,6 +188,32 @@ class StatusService:
         elif change.kind != "declared" and await storage.is_public(tx, incident_id):
             # (An incident being declared has not been published: no read to ask.)
             await storage.bump(tx)
+
+
+async def _record(
+    change: Change, incident: Incident, actor: Actor, kind: str, line: Rich, details: dict[str, Any]
+) -> None:
+    """A publication or withdrawal as one incident change: its timeline line, audit entry and
+    war-room notice, the page's version bumped, the change announced to the listeners."""
+    payload = {
+        "kind": kind,
+        **notice_payload(line),
+        "said": "",
+        "actor": actor.user_id,
+        "details": details,
+    }
+    await change.record(
+        incident.id,
+        actor=actor.user_id,
+        kind=kind,
+        text=line,
+        action="incident.publish" if kind == PUBLISHED else "incident.unpublish",
+        args=details,
+        effects=queued((NOTICE,), payload, incident),
+        data=details,
+    )
+    await storage.bump(change.tx)
+    await change.announce(IncidentChange(kind, incident, incident, actor, change.now, details))
 
 
 def _published_line(actor: Actor, newly: bool, updates: int) -> Rich:
