@@ -85,14 +85,7 @@ class RemediationDelivery:
         of its own, so a failed DM is retried without sending the others again."""
         now = self.service.clock.now()
         async with self.service.store.transaction() as tx:
-            for user in dict.fromkeys([request.requested_by, *request.approvals]):
-                await outbox.enqueue(
-                    tx,
-                    now,
-                    kinds.TELL,
-                    {"request_id": request.id, "user_id": user},
-                    lane=request.incident_id,
-                )
+            await kinds.queue_tells(tx, request, now)
             tx.after_commit(self.service.dispatcher.kick)
 
     async def _tell(self, effect: Effect) -> None:
@@ -117,14 +110,7 @@ class RemediationDelivery:
                 # incident's other messages for a day.
                 await requests.never_posted(tx, request.id)
                 if request.status is Status.EXPIRED:  # it ended where nobody saw it
-                    for user in dict.fromkeys([request.requested_by, *request.approvals]):
-                        await outbox.enqueue(
-                            tx,
-                            now,
-                            kinds.TELL,
-                            {"request_id": request.id, "user_id": user, "why": why[:80]},
-                            lane=request.incident_id,
-                        )
+                    await kinds.queue_tells(tx, request, now, why=why[:80])
                 return
             request = await service.expire(tx, request, now, outcome=f"{NOT_POSTED}{why[:80]}")
             await outbox.enqueue(

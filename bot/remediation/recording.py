@@ -50,6 +50,16 @@ async def queue(
     await changes.changed(tx, request, now)
 
 
+async def queue_tells(tx: Tx, request: Request, now: datetime, *, why: str = "") -> None:
+    """Tell the requester and each approver privately (TELL), each as an effect of its own so
+    a failed DM is retried without sending the others again; `why` the message was missing."""
+    for user in dict.fromkeys([request.requested_by, *request.approvals]):
+        payload: dict[str, Any] = {"request_id": request.id, "user_id": user}
+        if why:
+            payload["why"] = why
+        await outbox.enqueue(tx, now, TELL, payload, lane=request.incident_id)
+
+
 async def record(
     tx: Tx,
     clock: Clock,

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from bot import metrics, outbox
+from bot import metrics
 from bot.clock import Clock
 from bot.errors import ChatOpsError
 from bot.models import SYSTEM, Actor
@@ -204,12 +204,5 @@ class RemediationRunner:
         await recording.queue(
             tx, self.dispatcher, self.changes, request, now, recording.REFRESH, recording.OUTCOME
         )
-        for user in dict.fromkeys([request.requested_by, *request.approvals]):
-            await outbox.enqueue(
-                tx,
-                now,
-                recording.TELL,
-                {"request_id": request.id, "user_id": user},
-                lane=request.incident_id,
-            )
+        await recording.queue_tells(tx, request, now)
         return request
