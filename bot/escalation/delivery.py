@@ -17,7 +17,7 @@ from bot.errors import NotifierError
 from bot.escalation import storage as escalations
 from bot.escalation.extensions import OnCallSource
 from bot.escalation.planner import ReminderKind
-from bot.escalation.unreached import UNREACHED_WORDS, UnreachedPages
+from bot.escalation.unreached import GROUP_GONE, UNREACHED_WORDS, UnreachedPages
 from bot.incidents import storage as incidents
 from bot.incidents.changes import IncidentChanges, Queued
 from bot.models import SYSTEM, Incident
@@ -154,19 +154,33 @@ class EscalationDelivery:
                 unreadable.append((target, exc))  # the others are still paged
                 continue
             users.extend(member for member in members if member not in users)
+        providers = [target for target in targets if target in PROVIDERS]
+        level = int(effect.payload["level"])
+        oncall = bool(providers) and self.oncall is not None and level == 1
+        # Ended when every group was read, or is gone (nobody is in it): whether the level
+        # reached nobody can then be told from its DMs. A group the bot failed to read for a
+        # reason of its own (a missing scope) leaves it unknown: the level keeps its timer.
+        ended = unanswered is None and all(e.error_code in GROUP_GONE for _, e in unreadable)
         # The level's own people are paged before the paging service is asked who is on call:
         # behind it they waited for its answer (10 s when it hangs).
         await self._queue_dms(
-            incident, effect, users, unreadable=unreadable if unanswered is None else ()
+            incident,
+            effect,
+            users,
+            unreadable=unreadable if unanswered is None else (),
+            ended=ended and not oncall,
+            anyone=bool(users),
         )
-        providers = [target for target in targets if target in PROVIDERS]
-        if not users and not providers and unanswered is None:
-            # Every group read (or unreadable) and nobody in them: the level reached nobody.
-            await self.unreached.groups_empty(effect.payload, incident)
-        if providers and self.oncall is not None and int(effect.payload["level"]) == 1:
+        if oncall and self.oncall is not None:
             # The first level also reaches whoever the paging service says is on call now;
             # when it cannot say, the level's Slack targets above are the fallback.
-            await self._queue_dms(incident, effect, await self.oncall.slack_users(providers))
+            await self._queue_dms(
+                incident,
+                effect,
+                await self.oncall.slack_users(providers),
+                ended=ended,
+                anyone=bool(users),
+            )
         if unanswered is not None:
             raise unanswered
 
@@ -177,13 +191,19 @@ class EscalationDelivery:
         users: Sequence[str],
         *,
         unreadable: Sequence[tuple[str, NotifierError]] = (),
+        ended: bool,
+        anyone: bool,
     ) -> None:
         """Queue a page's DM to each of `users` not yet paged by it, and record the groups
-        that could not be read, in one transaction."""
-        if not users and not unreadable:
+        that could not be read, in one transaction; when the fan-out `ended` with these, that
+        too (UnreachedPages.fan_out_finished: `anyone` says whether its groups had anyone)."""
+        if not users and not unreadable and not ended:
             return
         reminder_id = int(effect.payload["reminder_id"])
         async with self.changes.begin() as change:
+            # The incident's row lock, as every handler of the page's refusals takes it: the
+            # last of them sees these DMs and the fan-out's end.
+            locked = await change.lock(incident.id) if ended else None
             # A group that failed for good is recorded once: not on a rerun for another's sake.
             for group, error in unreadable:
                 code = error.error_code or str(error)
@@ -204,6 +224,8 @@ class EscalationDelivery:
                     payload = {**effect.payload, "user_id": user_id}
                     dm = Queued(PAGE_DM, payload, lane=dm_lane(user_id))
                     await change.enqueue(incident.id, [dm])
+            if locked is not None:
+                await self.unreached.fan_out_finished(change, locked, effect.payload, anyone=anyone)
 
     async def _deliver_dm(self, effect: Effect) -> None:
         incident = await self._page_incident(effect)

@@ -127,9 +127,37 @@ async def add_recipient(tx: Tx, reminder_id: int, user_id: str, now: datetime) -
     return changed == 1
 
 
+async def recipients(tx: Statements, reminder_id: int) -> set[str]:
+    """The people a page's fan-out queued a DM to (the people named, the groups' members)."""
+    rows = await tx.fetchall(
+        "SELECT user_id FROM page_recipients WHERE reminder_id = ?", (reminder_id,)
+    )
+    return {str(row["user_id"]) for row in rows}
+
+
+async def finish_fanout(tx: Tx, reminder_id: int, now: datetime) -> bool:
+    """Record that a page's fan-out queued its last DMs (every group read); False when
+    already recorded (a rerun of the fan-out)."""
+    changed = await tx.execute(
+        "INSERT INTO page_fanouts (reminder_id, finished_at) VALUES (?, ?)"
+        " ON CONFLICT (reminder_id) DO NOTHING",
+        (reminder_id, now.timestamp()),
+    )
+    return changed == 1
+
+
+async def fanout_finished(tx: Statements, reminder_id: int) -> bool:
+    """Whether a page's fan-out queued its last DMs (finish_fanout)."""
+    row = await tx.fetchone(
+        "SELECT 1 AS finished FROM page_fanouts WHERE reminder_id = ?", (reminder_id,)
+    )
+    return row is not None
+
+
 async def add_unreached(tx: Tx, reminder_id: int, user_id: str, code: str, now: datetime) -> bool:
-    """Record that this page's DM to `user_id` failed for good; False when already recorded
-    (a rerun of the failure's handler)."""
+    """Record that this page could never reach `user_id` (a person whose DM failed for good,
+    or a paging service that refused it); False when already recorded (a rerun of the
+    failure's handler)."""
     changed = await tx.execute(
         "INSERT INTO page_unreached (reminder_id, user_id, code, failed_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (reminder_id, user_id) DO NOTHING",
@@ -139,7 +167,7 @@ async def add_unreached(tx: Tx, reminder_id: int, user_id: str, code: str, now: 
 
 
 async def unreached(tx: Statements, reminder_id: int) -> set[str]:
-    """The people this page's DMs could never reach."""
+    """The people (and paging services) this page could never reach."""
     rows = await tx.fetchall(
         "SELECT user_id FROM page_unreached WHERE reminder_id = ?", (reminder_id,)
     )

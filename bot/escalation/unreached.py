@@ -1,8 +1,19 @@
 """A page that reaches nobody: a DM refused for the person (deactivated, not in the
 workspace...), or user groups with nobody in them. Each is told in the incident channel in
-words, once per person (or group) and page; when the whole level reached nobody, the next
+words, once per person (or groups) and page; when the whole level reached nobody, the next
 level is paged at once (ManualEscalation.page_after_unreached), and when it was the last
 level, the channel is told that no one else will be paged.
+
+Whether the whole level reached nobody is decided under the incident's row lock by each of
+the page's last events (a DM refused, the end of its fan-out), so whichever comes last, in
+whichever process, sees all the others and pages the next level once:
+- a page naming people only: every one of them was refused;
+- a page naming user groups or paging services: its fan-out ended (every group read, its DMs
+  queued: page_fanouts), everyone it queued a DM to (the people named, the groups' members
+  each once, whoever a paging service has on call: page_recipients) was refused; a page
+  naming a paging service is not decided here (the timer), its result being unknown.
+A failure of the bot's own (a revoked token, a missing scope) is none of these: it fails every
+DM alike, and must not page every level at once.
 """
 
 from __future__ import annotations
@@ -34,6 +45,11 @@ UNREACHED_WORDS = {
     "restricted_action": "Slack does not let the bot message them",
 }
 _NO_MEMBERS = "no_members"
+# A user group Slack says does not exist (any more): nobody is in it. Any other refusal to
+# read one (a missing scope, a revoked token) is the bot's own, and says nothing of who is in it.
+GROUP_GONE = frozenset({"no_such_subteam"})
+_NOTICE = {"kind": "page_unreached", "actor": SYSTEM.user_id}
+_FANOUT = "escalation.page_fanout"  # bot.escalation.delivery.PAGE_FANOUT
 
 # Pages the level after one that reached nobody (ManualEscalation.page_after_unreached):
 # (change, the locked incident, the level, its anchor) -> the level paged (0: none left).
@@ -62,24 +78,35 @@ class UnreachedPages:
         line = refs.text(
             f"Level {level} page could not reach ", refs.Person(who), f": {unreached_words(code)}"
         )
-        await self._told(payload, incident, who, code, line, action, {"user": who})
+        await self._told(payload, incident.id, who, code, line, action, {"user": who})
 
-    async def groups_empty(self, payload: Mapping[str, Any], incident: Incident) -> None:
-        """A page naming user groups only, none of which has anyone in it to DM (or could be
-        read: each is on the timeline already)."""
-        level = int(payload["level"])
+    async def fan_out_finished(
+        self, change: Change, incident: Incident, payload: Mapping[str, Any], *, anyone: bool
+    ) -> None:
+        """In the transaction that queued a page's last fan-out DMs, every user group read
+        (or gone), the incident locked: record it; tell when the level names only groups and
+        nobody was in them (`anyone` False: a group that is gone is on the timeline already);
+        page the next level when everyone the page was for was refused already."""
+        if not await escalations.finish_fanout(change.tx, int(payload["reminder_id"]), change.now):
+            return  # a rerun of the fan-out: decided already
+        live = _live(incident, payload)
         groups = [str(target) for target in payload["targets"] if is_group(target)]
-        named: list[refs.Part] = []
-        for group in groups:
-            named += [", ", refs.Group(group)] if named else [refs.Group(group)]
-        line = refs.text(f"Level {level} page reached nobody: no one could be found in ", *named)
-        key = ",".join(groups)
-        await self._told(payload, incident, key, _NO_MEMBERS, line, "escalation.page_fanout", {})
+        if not anyone and len(groups) == len(payload["targets"]):
+            named: list[refs.Part] = []
+            for group in groups:
+                named += [", ", refs.Group(group)] if named else [refs.Group(group)]
+            line = refs.text(
+                f"Level {int(payload['level'])} page reached nobody: no one could be found in ",
+                *named,
+            )
+            await self._record(change, incident, payload, _NO_MEMBERS, line, _FANOUT, {}, live)
+        if live and await self._nobody_reached(change, incident, payload):
+            await self._next_level(change, incident, payload)
 
     async def _told(
         self,
         payload: Mapping[str, Any],
-        incident: Incident,
+        incident_id: str,
         key: str,
         code: str,
         line: refs.Rich,
@@ -90,31 +117,44 @@ class UnreachedPages:
         async with self.changes.begin() as change:
             # The row lock orders a level's failures, whichever process handles them: the
             # last one sees every other, so the next level is paged once.
-            incident = await change.lock(incident.id)
+            incident = await change.lock(incident_id)
             if not await escalations.add_unreached(change.tx, reminder_id, key, code, change.now):
                 return  # a rerun of this handler: recorded and told already
-            # An acknowledgement (or a resolution) stops it as it stops the page itself.
-            live = incident.is_open and (
-                incident.acknowledged_at is None or bool(payload.get("by"))
-            )
-            notice = {"kind": "page_unreached", "actor": SYSTEM.user_id}
-            await change.record(
-                incident.id,
-                actor=SYSTEM.user_id,
-                kind="notification_failed",
-                text=line,
-                action=action,
-                args={"reminder_id": reminder_id, **args},
-                data={"reminder_id": reminder_id},
-                outcome=f"failed: {code}",
-                effects=[Queued(NOTICE, {**notice, **refs.notice_payload(line)})] if live else [],
-            )
-            if live and await self._nobody_reached(change, incident, payload, code):
-                await self._next_level(change, incident, payload, notice)
+            live = _live(incident, payload)
+            await self._record(change, incident, payload, code, line, action, args, live)
+            if live and await self._nobody_reached(change, incident, payload):
+                await self._next_level(change, incident, payload)
+
+    async def _record(
+        self,
+        change: Change,
+        incident: Incident,
+        payload: Mapping[str, Any],
+        code: str,
+        line: refs.Rich,
+        action: str,
+        args: dict[str, Any],
+        live: bool,
+    ) -> None:
+        """On the timeline and audited; in the channel while the page is live."""
+        reminder_id = int(payload["reminder_id"])
+        await change.record(
+            incident.id,
+            actor=SYSTEM.user_id,
+            kind="notification_failed",
+            text=line,
+            action=action,
+            args={"reminder_id": reminder_id, **args},
+            data={"reminder_id": reminder_id},
+            outcome=f"failed: {code}",
+            effects=[Queued(NOTICE, {**_NOTICE, **refs.notice_payload(line)})] if live else [],
+        )
 
     async def _nobody_reached(
-        self, change: Change, incident: Incident, payload: Mapping[str, Any], code: str
+        self, change: Change, incident: Incident, payload: Mapping[str, Any]
     ) -> bool:
+        """Whether everyone and everything the page was for could not be reached (see the
+        module docstring); the caller holds the incident's row lock."""
         targets = [str(target) for target in payload["targets"]]
         level = int(payload["level"])
         levels = self.policy.levels(incident.severity)
@@ -122,20 +162,20 @@ class UnreachedPages:
             # A catch-up page after a raise of the severity names only some of the level
             # (the others were paged before); a level the rota has changed since: the timer.
             return False
-        if code == _NO_MEMBERS:
-            return True  # the groups are all the level names, and nobody is in them
-        if any(t in PROVIDERS or is_group(t) for t in targets):
-            # A user group or a paging service may have reached someone: the timer stays.
-            return False
-        # Partly reached: the next level keeps its timer.
-        return set(targets) <= await escalations.unreached(change.tx, int(payload["reminder_id"]))
+        reminder_id = int(payload["reminder_id"])
+        unreached = await escalations.unreached(change.tx, reminder_id)
+        if any(target in PROVIDERS and target not in unreached for target in targets):
+            return False  # a paging service may have paged someone
+        if not any(target in PROVIDERS or is_group(target) for target in targets):
+            # People only, each DMed with the page. Partly reached: the timer stays.
+            return set(targets) <= unreached
+        if not await escalations.fanout_finished(change.tx, reminder_id):
+            return False  # the fan-out may still queue DMs (a group Slack failed to list)
+        # Each person DMed once, however many of the level's groups they are in.
+        return await escalations.recipients(change.tx, reminder_id) <= unreached
 
     async def _next_level(
-        self,
-        change: Change,
-        incident: Incident,
-        payload: Mapping[str, Any],
-        notice: dict[str, str],
+        self, change: Change, incident: Incident, payload: Mapping[str, Any]
     ) -> None:
         if self.page_after is None or payload.get("anchor") is None:
             return
@@ -158,5 +198,11 @@ class UnreachedPages:
             args={"reminder_id": reminder_id, "level": level},
             data={"reminder_id": reminder_id},
             outcome="failed: nobody reached",
-            effects=[Queued(NOTICE, {**notice, **refs.notice_payload(last)})],
+            effects=[Queued(NOTICE, {**_NOTICE, **refs.notice_payload(last)})],
         )
+
+
+def _live(incident: Incident, payload: Mapping[str, Any]) -> bool:
+    """Whether the page still stands: an acknowledgement (or a resolution) stops this as it
+    stops the page itself, unless the page was made by hand."""
+    return incident.is_open and (incident.acknowledged_at is None or bool(payload.get("by")))

@@ -1,0 +1,163 @@
+"""A level naming user groups or a paging service that reaches nobody pages the next level at
+once, as a level of people does. The bug: a level whose only group held two deactivated
+people waited its whole timer (30 minutes here) while the channel was told each was not
+reached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot.escalation import ReminderKind
+from bot.policy import parse_policy
+from bot.slack.rich import mrkdwn
+from tests.escalation_env import MATRIX_POLICY, Env, start_env, stop_env
+from tests.integration.test_escalation_service import _second_process
+
+PEOPLE = ("U0ALICE", "U0BOB", "U0ONCALL", "U0TEAMLEAD", "U0SRE1", "U0SRE2", "U0ENGLEAD")
+GONE = {"U0GONE1": {"deleted": True}, "U0GONE2": {"deleted": True}}
+
+
+def _level_one(notify: str) -> str:
+    """The matrix policy with P2's first level naming `notify` (level 2 after 30 minutes)."""
+    level = f"  P2:\n    - {{after: 0, notify: {notify}}}"
+    return MATRIX_POLICY.replace("  P2:\n    - {after: 0, notify: [U0ONCALL]}", level)
+
+
+async def _env(
+    tmp_path: Path,
+    policy: str,
+    *,
+    url: str = "",
+    usergroups: dict[str, list[str]] | None = None,
+    **users: Any,
+) -> Env:
+    known: dict[str, dict[str, Any]] = {user: {} for user in PEOPLE}
+    known.update(GONE)
+    known.update(users)
+    return await start_env(
+        url or f"sqlite:///{tmp_path}/fanout.db",
+        policy=parse_policy(policy, source="<test>"),
+        users=known,
+        usergroups=usergroups if usergroups is not None else {},
+    )
+
+
+def _told(env: Env) -> list[str]:
+    return [str(c.params["text"]) for c in env.posts("page could not reach")]
+
+
+async def _lines(env: Env, incident_id: str) -> list[str]:
+    return [mrkdwn(e.parts, e.said) for e in await env.services.incidents.timeline(incident_id)]
+
+
+async def test_a_group_of_deactivated_people_pages_the_next_level_now_and_once(
+    tmp_path: Path, migrated_postgres_url: str
+) -> None:
+    policy = _level_one("[S0GONE]")
+    env = await _env(
+        tmp_path, policy, url=migrated_postgres_url, usergroups={"S0GONE": ["U0GONE1", "U0GONE2"]}
+    )
+    other = await _second_process(env, migrated_postgres_url)
+    try:
+        incident = await env.declare("P2")
+        assert sorted(_told(env)) == [
+            f":warning: Level 1 page could not reach <@{who}>: deactivated in Slack (user_disabled)"
+            for who in ("U0GONE1", "U0GONE2")
+        ]
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}  # now, not in 30 minutes
+        [page] = env.posts("*Escalation level 2*")
+        assert "Paged now: level 1 reached nobody." in page.params["text"]
+        assert (ReminderKind.PAGE, 2) not in await env.pending(incident)
+        # Level 2's timer pages nobody twice, in either process.
+        env.clock.advance(minutes=31)
+        await env.services.reminders.fire_due()
+        await other.fire_due()
+        await env.deliver()
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+        assert len(env.posts("*Escalation level 2*")) == 1
+    finally:
+        await other.store.close()
+        await stop_env(env)
+
+
+async def test_people_and_groups_all_refused_page_the_next_level_counting_each_once(
+    tmp_path: Path,
+) -> None:
+    # U0GONE1 is in both groups and named too: one DM, one line, and still "every one".
+    policy = _level_one("[U0ONCALL, U0GONE1, S0A, S0B]")
+    groups = {"S0A": ["U0GONE1", "U0GONE2"], "S0B": ["U0GONE1"]}
+    env = await _env(tmp_path, policy, usergroups=groups, U0ONCALL={"deleted": True})
+    try:
+        await env.declare("P2")
+        assert len(env.double.calls_to("conversations.open")) == 3 + 1  # + level 2's person
+        assert sorted(t.split("<@")[1].split(">")[0] for t in _told(env)) == [
+            "U0GONE1",
+            "U0GONE2",
+            "U0ONCALL",
+        ]
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+    finally:
+        await stop_env(env)
+
+
+async def test_a_group_with_someone_reached_keeps_the_timer(tmp_path: Path) -> None:
+    policy = _level_one("[U0GONE1, S0SRE]")
+    env = await _env(tmp_path, policy, usergroups={"S0SRE": ["U0GONE2", "U0SRE1"]})
+    try:
+        incident = await env.declare("P2")
+        assert len(_told(env)) == 2
+        assert env.dms("escalation level 1") == {"U0SRE1": 1}
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+        await env.step(minutes=30)
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}  # at its time, once
+    finally:
+        await stop_env(env)
+
+
+async def test_a_group_the_bot_may_not_read_pages_no_level_early(tmp_path: Path) -> None:
+    # A missing scope says nothing about who is in the group: the level keeps its timer.
+    policy = _level_one("[U0GONE1, S0SRE]")
+    env = await _env(tmp_path, policy, usergroups={"S0SRE": ["U0SRE1"]})
+    env.double.fail("usergroups.users.list", "missing_scope")
+    try:
+        incident = await env.declare("P2")
+        assert len(_told(env)) == 1  # U0GONE1, told
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+        assert "Page could not read <!subteam^S0SRE>: missing_scope" in await _lines(
+            env, incident.id
+        )
+    finally:
+        await stop_env(env)
+
+
+async def test_only_groups_the_bot_may_not_read_page_no_level_early(tmp_path: Path) -> None:
+    # Before, "no one could be found" was said of them and level 2 paged at once.
+    env = await _env(tmp_path, _level_one("[S0SRE]"), usergroups={"S0SRE": ["U0SRE1"]})
+    env.double.fail("usergroups.users.list", "missing_scope")
+    try:
+        incident = await env.declare("P2")
+        assert env.posts("page reached nobody") == []
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+    finally:
+        await stop_env(env)
+
+
+async def test_a_group_slack_failed_to_list_is_waited_for(tmp_path: Path) -> None:
+    # The person named is refused while the group is still to be read: not the whole level.
+    policy = _level_one("[U0GONE1, S0SRE]")
+    env = await _env(tmp_path, policy, usergroups={"S0SRE": ["U0GONE2"]})
+    env.double.fail("usergroups.users.list", "internal_error")
+    try:
+        incident = await env.declare("P2")
+        assert len(_told(env)) == 1
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+        await env.step(seconds=5)  # the fan-out, tried again, reads the group
+        assert len(_told(env)) == 2
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+    finally:
+        await stop_env(env)
