@@ -239,6 +239,7 @@ def build_services(
         paging.register(dispatcher)
         changes.listeners.append(paging)
         escalation.add_provider_pages(paging, paging.oncall)
+        paging.refused_pages = escalation.delivery.unreached
     if remediation_notifier is not None:
         RemediationDelivery(service=remediation, notifier=remediation_notifier).register(dispatcher)
     if diagnosis_notifier is not None:

@@ -3,7 +3,7 @@ double (the real SlackNotifier and SlackDirectory, over HTTP)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -176,6 +176,7 @@ async def start_env(
     clock: FakeClock | None = None,
     usergroups: dict[str, Sequence[str]] | None = None,
     users: dict[str, dict[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Env:
     double = SlackDouble(
         bot_token=BOT_TOKEN,
@@ -193,6 +194,7 @@ async def start_env(
         directory=SlackDirectory(client),
         clock=clock,
         publisher=SlackReportPublisher(client),
+        env=env,  # the paging services' keys (None: the process's environment)
     )
     # No background loops: each test decides when time passes and what runs.
     await services.start(run_dispatcher=False, run_scheduler=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from bot.incidents.changes import Change
 from bot.models import Incident
@@ -21,9 +21,12 @@ class ProviderPages(Protocol):
         *,
         acknowledged: bool = False,
         by_hand: bool = False,
+        page: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue the providers' pages inside the firing transaction `change`; a page made
-        `by_hand` goes out even if an acknowledgement overtakes it."""
+        `by_hand` goes out even if an acknowledgement overtakes it. `page` is the escalation
+        page they belong to (its reminder, level, targets, anchor, by), handed back to
+        `RefusedPages.provider_refused` when a provider refuses it for good."""
         ...
 
 

@@ -42,6 +42,9 @@ from bot.reminders.model import Reminder, ReminderStatus
 from bot.store import Tx
 from bot.store.buffers import TxBuffer
 
+# The page's payload a paging service's refusal is told and counted with (UnreachedPages).
+_REFUSAL_KEYS = ("reminder_id", "level", "targets", "anchor", "by")
+
 _BREACH_TARGET: dict[str, str] = {
     ReminderKind.ACK_BREACH: "acknowledge",
     ReminderKind.RESOLVE_BREACH: "resolve",
@@ -260,6 +263,8 @@ class EscalationFiring:
                 page.level,
                 acknowledged=incident.acknowledged_at is not None,
                 by_hand=bool(page.by),
+                # What a refusal needs to count as the level's (bot.escalation.unreached).
+                page={key: payload[key] for key in _REFUSAL_KEYS},
             )
 
     def _level_targets(

@@ -1,17 +1,18 @@
 """A page that reaches nobody: a DM refused for the person (deactivated, not in the
-workspace...), or user groups with nobody in them. Each is told in the incident channel in
-words, once per person (or groups) and page; when the whole level reached nobody, the next
-level is paged at once (ManualEscalation.page_after_unreached), and when it was the last
-level, the channel is told that no one else will be paged.
+workspace...), user groups with nobody in them, or a paging service that refused the page for
+good (its key refused). Each is told in the incident channel in words, once per person (or
+groups, or service) and page; when the whole level reached nobody, the next level is paged at
+once (ManualEscalation.page_after_unreached), and when it was the last level, the channel is
+told that no one else will be paged.
 
 Whether the whole level reached nobody is decided under the incident's row lock by each of
-the page's last events (a DM refused, the end of its fan-out), so whichever comes last, in
-whichever process, sees all the others and pages the next level once:
+the page's last events (a DM refused, a paging service's refusal, the end of its fan-out), so
+whichever comes last, in whichever process, sees all the others and pages the next level once:
 - a page naming people only: every one of them was refused;
 - a page naming user groups or paging services: its fan-out ended (every group read, its DMs
   queued: page_fanouts), everyone it queued a DM to (the people named, the groups' members
-  each once, whoever a paging service has on call: page_recipients) was refused; a page
-  naming a paging service is not decided here (the timer), its result being unknown.
+  each once, whoever a paging service has on call: page_recipients) was refused, and every
+  paging service it names refused the page for good.
 A failure of the bot's own (a revoked token, a missing scope) is none of these: it fails every
 DM alike, and must not page every level at once.
 """
@@ -28,7 +29,7 @@ from bot.incidents.effects import NOTICE
 from bot.models import SYSTEM, Incident
 from bot.permissions import is_group
 from bot.policy import Policy
-from bot.policy.paging import PROVIDERS
+from bot.policy.paging import PROVIDER_NAMES, PROVIDERS
 
 # Why a page's DM could never reach someone, in words: the channel reads these at 3 a.m.
 # Only answers about the person: a failure of the bot's own (a revoked token, a missing
@@ -50,6 +51,8 @@ _NO_MEMBERS = "no_members"
 GROUP_GONE = frozenset({"no_such_subteam"})
 _NOTICE = {"kind": "page_unreached", "actor": SYSTEM.user_id}
 _FANOUT = "escalation.page_fanout"  # bot.escalation.delivery.PAGE_FANOUT
+# The audit action of a paging service's refusal (bot.paging.service.TRIGGER).
+PROVIDER_ACTION = "paging.trigger"
 
 # Pages the level after one that reached nobody (ManualEscalation.page_after_unreached):
 # (change, the locked incident, the level, its anchor) -> the level paged (0: none left).
@@ -79,6 +82,19 @@ class UnreachedPages:
             f"Level {level} page could not reach ", refs.Person(who), f": {unreached_words(code)}"
         )
         await self._told(payload, incident.id, who, code, line, action, {"user": who})
+
+    async def provider_refused(
+        self, page: Mapping[str, Any], incident_id: str, provider: str, code: str
+    ) -> None:
+        """A paging service that refused a level's page for good for a reason that means it
+        paged nobody (its key refused: bot.paging). NotFound when the incident is gone."""
+        level = int(page["level"])
+        name = PROVIDER_NAMES.get(provider, provider)
+        line = refs.text(
+            f"Level {level} page could not reach {name}: it refused the page ({code});"
+            " check the `paging:` settings"
+        )
+        await self._told(page, incident_id, provider, code, line, PROVIDER_ACTION, {})
 
     async def fan_out_finished(
         self, change: Change, incident: Incident, payload: Mapping[str, Any], *, anyone: bool
@@ -165,7 +181,7 @@ class UnreachedPages:
         reminder_id = int(payload["reminder_id"])
         unreached = await escalations.unreached(change.tx, reminder_id)
         if any(target in PROVIDERS and target not in unreached for target in targets):
-            return False  # a paging service may have paged someone
+            return False  # a paging service paged someone (or has not answered yet)
         if not any(target in PROVIDERS or is_group(target) for target in targets):
             # People only, each DMed with the page. Partly reached: the timer stays.
             return set(targets) <= unreached
@@ -185,9 +201,10 @@ class UnreachedPages:
             return
         # The last level reached nobody: say so, or the room waits for a page that will
         # never come.
+        how = "" if any(t in PROVIDERS for t in payload["targets"]) else " by DM"
         last = refs.text(
             f"Level {level}, the last escalation level of {incident.severity}, reached"
-            " nobody by DM: no one else will be paged."
+            f" nobody{how}: no one else will be paged."
         )
         await change.record(
             incident.id,

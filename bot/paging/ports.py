@@ -9,8 +9,9 @@ so a retried call changes nothing twice at the provider.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.models import Severity
 
@@ -62,4 +63,16 @@ class PersonDirectory(Protocol):
 
     async def user_by_email(self, email: str) -> str | None:
         """The Slack user ID, or None when nobody has that address; NotifierError otherwise."""
+        ...
+
+
+class RefusedPages(Protocol):
+    """Hears that a provider refused an escalation level's page for good, paging nobody there
+    (bot.escalation.unreached): told as the level's, and counted as that level unreached."""
+
+    async def provider_refused(
+        self, page: Mapping[str, Any], incident_id: str, provider: str, code: str
+    ) -> None:
+        """`page` as the level's page handed it over (ProviderPages.page); NotFound when the
+        incident is gone."""
         ...

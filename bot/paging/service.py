@@ -36,7 +36,7 @@ from bot.outbox import Effect, OutboxDispatcher
 from bot.paging import storage
 from bot.paging.oncall import OnCallResolver
 from bot.paging.pagerduty import PagerDutyPager
-from bot.paging.ports import Alert, Pager, PersonDirectory
+from bot.paging.ports import Alert, Pager, PersonDirectory, RefusedPages
 from bot.paging.webhooks import ProviderAcknowledgement
 from bot.policy import Policy
 from bot.policy.paging import PROVIDER_NAMES, PagingConfig
@@ -57,6 +57,15 @@ def lane(incident_id: str, provider: str) -> str:
     wait for nothing else of the incident, and nothing of the incident waits for them.
     """
     return f"{incident_id}/{provider}"
+
+
+def paged_nobody(error: NotifierError) -> bool:
+    """Whether a trigger that failed for good paged nobody at the provider: it refused the
+    call (a routing or API key refused, a payload refused: HTTP 4xx). Not a timeout (408, or
+    no answer) nor a 5xx or 429, which are retried and may have paged someone; not a failure
+    of the bot's own before any call (a provider no longer configured)."""
+    code = error.error_code or ""
+    return not error.retryable and code.startswith("http_4") and code != "http_408"
 
 
 def _name(provider: str) -> str:
@@ -91,6 +100,8 @@ class PagingService:
         self.webhook_secrets = dict(webhook_secrets or {})
         self.oncall = OnCallResolver(self.pagers, people, ttl=config.oncall_cache_seconds)
         self._session = session
+        # A level's page a provider refused for good is the level's to tell (bot.services).
+        self.refused_pages: RefusedPages | None = None
 
     async def session(self) -> aiohttp.ClientSession:
         """The one HTTP session of every provider call, opened on first use."""
@@ -119,10 +130,13 @@ class PagingService:
         *,
         acknowledged: bool = False,
         by_hand: bool = False,
+        page: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue a trigger for each provider a level names (escalation.extensions); a drill
         pages them only when the policy says `drills: {page_providers: true}`. A page made
-        `by_hand` is triggered even when an acknowledgement overtakes it (it was asked for)."""
+        `by_hand` is triggered even when an acknowledgement overtakes it (it was asked for).
+        `page`, the escalation page, rides with the trigger: refused for good, it is told
+        and counted as that level's (`refused_pages`)."""
         if incident.drill and not self.policy.drills.page_providers:
             return
         for provider in providers:
@@ -131,7 +145,13 @@ class PagingService:
             await storage.set_state(
                 change.tx, incident.id, provider, "paged", change.now, level=level
             )
-            payload = {"level": level, "acknowledged": acknowledged, "by_hand": by_hand}
+            payload: dict[str, Any] = {
+                "level": level,
+                "acknowledged": acknowledged,
+                "by_hand": by_hand,
+            }
+            if page is not None:
+                payload["page"] = dict(page)
             await self._queue(change, incident.id, provider, TRIGGER, payload)
 
     async def _queue(
@@ -258,10 +278,20 @@ class PagingService:
                 await self._tell(change, incident, provider, "paging_recovered", text, "ok")
 
     async def _failed(self, effect: Effect, error: NotifierError) -> None:
-        """A call the provider refused for good: on the timeline and in the channel."""
+        """A call the provider refused for good: on the timeline and in the channel; a
+        level's page it refused, paging nobody, as that level's (`refused_pages`)."""
         provider = effect.payload["provider"]
         verb = _VERBS.get(effect.kind, effect.kind)
         code = error.error_code or "error"
+        page = effect.payload.get("page")
+        if effect.kind == TRIGGER and page and self.refused_pages and paged_nobody(error):
+            try:
+                await self.refused_pages.provider_refused(
+                    page, effect.payload["incident_id"], provider, code
+                )
+            except NotFound:
+                pass
+            return
         text = (
             f"{_name(provider)} refused to {verb} ({code.replace('_', ' ')}); check the"
             " `paging:` settings. The Slack pages stand"

@@ -1,21 +1,27 @@
 """A level naming user groups or a paging service that reaches nobody pages the next level at
 once, as a level of people does. The bug: a level whose only group held two deactivated
 people waited its whole timer (30 minutes here) while the channel was told each was not
-reached."""
+reached; a level naming PagerDuty with a refused routing key waited the same."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.escalation import ReminderKind
 from bot.policy import parse_policy
 from bot.slack.rich import mrkdwn
-from tests.escalation_env import MATRIX_POLICY, Env, start_env, stop_env
+from tests.escalation_env import ALICE, BOB, MATRIX_POLICY, Env, start_env, stop_env
 from tests.integration.test_escalation_service import _second_process
+from tests.paging_doubles import Answer, OpsgenieDouble, PagerDutyDouble
 
 PEOPLE = ("U0ALICE", "U0BOB", "U0ONCALL", "U0TEAMLEAD", "U0SRE1", "U0SRE2", "U0ENGLEAD")
 GONE = {"U0GONE1": {"deleted": True}, "U0GONE2": {"deleted": True}}
+ROUTING_KEY = "R0UTINGKEY0123456789abcdef012345"  # 32 characters, as PagerDuty's are
+OG_KEY = "0f1e2d3c-og-api-key-4b5a69788796"
 
 
 def _level_one(notify: str) -> str:
@@ -30,6 +36,7 @@ async def _env(
     *,
     url: str = "",
     usergroups: dict[str, list[str]] | None = None,
+    env: dict[str, str] | None = None,
     **users: Any,
 ) -> Env:
     known: dict[str, dict[str, Any]] = {user: {} for user in PEOPLE}
@@ -40,6 +47,7 @@ async def _env(
         policy=parse_policy(policy, source="<test>"),
         users=known,
         usergroups=usergroups if usergroups is not None else {},
+        env=env or {},
     )
 
 
@@ -161,3 +169,145 @@ async def test_a_group_slack_failed_to_list_is_waited_for(tmp_path: Path) -> Non
         assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
     finally:
         await stop_env(env)
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[PagerDutyDouble]:
+    double = PagerDutyDouble(routing_key=ROUTING_KEY, api_key="pd-rest-key")
+    await double.start()
+    yield double
+    await double.stop()
+
+
+def _with_pagerduty(policy: str, pd: PagerDutyDouble) -> str:
+    return policy + (
+        "paging:\n  pagerduty:\n    routing_key_env: PD_KEY\n    events_url: " + pd.url + "\n"
+    )
+
+
+_WRONG_KEY = {"PD_KEY": "W" * 32}
+_REFUSED = (
+    ":warning: Level 1 page could not reach PagerDuty: it refused the page (http_400);"
+    " check the `paging:` settings"
+)
+
+
+async def test_a_refused_routing_key_on_a_level_of_pagerduty_pages_the_next_now(
+    tmp_path: Path, pagerduty: PagerDutyDouble
+) -> None:
+    policy = _with_pagerduty(_level_one("[pagerduty]"), pagerduty)
+    env = await _env(tmp_path, policy, env=_WRONG_KEY)
+    try:
+        incident = await env.declare("P2")
+        assert [s for s, _ in pagerduty.refused] == [400]
+        assert pagerduty.events == []
+        assert _told(env) == [_REFUSED]  # once, in words, and not twice in other words
+        assert env.posts("refused to page") == []
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+        assert (ReminderKind.PAGE, 2) not in await env.pending(incident)
+        assert "Paged level 2: <@U0TEAMLEAD> (level 1 reached nobody)" in await _lines(
+            env, incident.id
+        )
+    finally:
+        pagerduty.violations.clear()  # the refusal asked for
+        await stop_env(env)
+
+
+async def test_a_level_of_a_group_and_pagerduty_waits_for_both(
+    tmp_path: Path, pagerduty: PagerDutyDouble
+) -> None:
+    policy = _with_pagerduty(_level_one("[S0GONE, pagerduty]"), pagerduty)
+    env = await _env(tmp_path, policy, env=_WRONG_KEY, usergroups={"S0GONE": ["U0GONE1"]})
+    try:
+        incident = await env.declare("P2")
+        assert sorted(_told(env)) == [
+            ":warning: Level 1 page could not reach <@U0GONE1>: deactivated in Slack"
+            " (user_disabled)",
+            _REFUSED,
+        ]
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+        assert (ReminderKind.PAGE, 2) not in await env.pending(incident)
+    finally:
+        pagerduty.violations.clear()
+        await stop_env(env)
+
+
+async def test_a_refused_pagerduty_beside_someone_reached_keeps_the_timer(
+    tmp_path: Path, pagerduty: PagerDutyDouble
+) -> None:
+    policy = _with_pagerduty(_level_one("[U0ONCALL, pagerduty]"), pagerduty)
+    env = await _env(tmp_path, policy, env=_WRONG_KEY)
+    try:
+        incident = await env.declare("P2")
+        assert _told(env) == [_REFUSED]
+        assert env.dms("escalation level 1") == {"U0ONCALL": 1}
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+    finally:
+        pagerduty.violations.clear()
+        await stop_env(env)
+
+
+async def test_pagerduty_down_is_retried_and_pages_no_level_early(
+    tmp_path: Path, pagerduty: PagerDutyDouble
+) -> None:
+    # A 5xx may have paged someone, and is retried: the level keeps its timer.
+    policy = _with_pagerduty(_level_one("[U0GONE1, pagerduty]"), pagerduty)
+    env = await _env(tmp_path, policy, env={"PD_KEY": ROUTING_KEY})
+    pagerduty.fail_next(Answer(503, times=2))
+    try:
+        incident = await env.declare("P2")
+        assert len(_told(env)) == 1  # U0GONE1
+        assert env.dms("escalation level 2") == {}
+        await env.step(seconds=10)
+        await env.step(seconds=10)
+        assert pagerduty.actions() == ["trigger"]  # paged on a retry, once
+        assert env.dms("escalation level 2") == {}
+        assert (ReminderKind.PAGE, 2) in await env.pending(incident)
+    finally:
+        await stop_env(env)
+
+
+async def test_an_acknowledgement_stops_a_refused_pagerduty_paging_further(
+    tmp_path: Path, pagerduty: PagerDutyDouble
+) -> None:
+    # Level 2, paged by hand after the acknowledgement, names PagerDuty with a refused key:
+    # told, but the acknowledgement stops the escalation as it stops any page.
+    policy = _with_pagerduty(
+        MATRIX_POLICY.replace(
+            "    - {after: 30m, notify: [U0TEAMLEAD]}\n  P3:",
+            "    - {after: 30m, notify: [pagerduty]}\n    - {after: 1h, notify: [U0TEAMLEAD]}"
+            "\n  P3:",
+        ),
+        pagerduty,
+    )
+    env = await _env(tmp_path, policy, env=_WRONG_KEY)
+    try:
+        incident = await env.declare("P2")
+        await env.services.incidents.acknowledge(incident.id, BOB)
+        await env.services.escalation.escalate(incident.id, ALICE, reason="need more hands")
+        await env.deliver()
+        assert _told(env) == [_REFUSED.replace("Level 1", "Level 2")]
+        assert env.dms("escalation level 3") == {}
+        state = await env.services.escalation.state(incident.id)
+        assert state is not None and state.level == 2
+    finally:
+        pagerduty.violations.clear()
+        await stop_env(env)
+
+
+async def test_a_refused_opsgenie_key_counts_as_unreached_too(tmp_path: Path) -> None:
+    og = OpsgenieDouble(api_key=OG_KEY)
+    await og.start()
+    policy = _level_one("[U0GONE1, opsgenie]") + (
+        f"paging:\n  opsgenie:\n    api_key_env: OG_KEY\n    api_url: {og.url}\n"
+    )
+    env = await _env(tmp_path, policy, env={"OG_KEY": "not-the-key"})
+    try:
+        await env.declare("P2")
+        [refused] = [t for t in _told(env) if "Opsgenie" in t]
+        assert refused.startswith(":warning: Level 1 page could not reach Opsgenie: it refused")
+        assert env.dms("escalation level 2") == {"U0TEAMLEAD": 1}
+    finally:
+        await stop_env(env)
+        await og.stop()
