@@ -174,7 +174,8 @@ async def test_deny_expire_and_drift(
     make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
 ) -> None:
     harness = await _harness(make_harness, fake_kubernetes)
-    fake_kubernetes.state.add(pod("checkout-abc", namespace="shop", labels={"app": "checkout"}))
+    rs = fake_kubernetes.state.replica_set_of("shop", "checkout")
+    fake_kubernetes.state.add(pod("checkout-abc", namespace="shop", owner=rs))
 
     _, message = await request(harness, "kubernetes.delete_pod checkout checkout-abc")
     assert message is not None
@@ -724,3 +725,28 @@ async def test_a_request_that_expired_before_its_post_failed_for_good_tells_its_
     assert told(SECOND) == []
     assert _writes(fake_kubernetes) == []
     assert await harness.services.dispatcher.pending_count() == 0
+
+
+async def test_a_pod_is_deleted_only_when_its_deployment_owns_it_not_for_its_labels(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A canary deployment outside the catalog labels its pods app=checkout too: the dry run
+    # matched the catalogued deployment's selector and offered another deployment's pod
+    # (and a bare debug pod) for deletion, while the diagnosis, by ownerReferences, never
+    # counts them as the service's.
+    harness = await _harness(make_harness, fake_kubernetes)
+    state = fake_kubernetes.state
+    canary = deployment("checkout-canary", namespace="shop", labels={"app": "checkout", "x": "c"})
+    state.add(canary)
+    canary_set = state.replica_set_of("shop", "checkout-canary")
+    state.add(pod("canary-1", namespace="shop", owner=canary_set))
+    state.add(pod("debug", namespace="shop", labels={"app": "checkout"}))  # nobody's
+    state.add(pod("checkout-1", namespace="shop", owner=state.replica_set_of("shop", "checkout")))
+    for name in ("canary-1", "debug"):
+        answer, posted = await request(harness, f"kubernetes.delete_pod checkout {name}")
+        assert posted is None, name
+        assert f"pod {name} belongs to no catalogued deployment" in answer, answer
+    _, message = await request(harness, "kubernetes.delete_pod checkout checkout-1")
+    assert message is not None
+    assert "delete pod checkout-1 of deployment checkout" in str(message["blocks"])
+    assert _writes(fake_kubernetes) == []
