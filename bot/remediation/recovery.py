@@ -158,6 +158,8 @@ class AutoRecoveryService:
                     deployment=str(name),
                     desired=int(finding.facts["desired"]),
                     ready=int(finding.facts["ready"]),
+                    rolling_out=int(finding.facts.get("updated", 0)) < int(finding.facts["desired"])
+                    and not finding.facts.get("stalled"),
                     crashlooping=tuple(looping.get(str(name), ())),
                 )
             )

@@ -210,3 +210,29 @@ async def test_two_processes_restart_once_and_counts_survive_a_restart(
         assert _restarts(fake, "checkout") == 2
     finally:
         await stop_env(second)
+
+
+async def test_a_rollout_in_progress_is_waited_for_not_restarted_until_kubernetes_gives_up(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A deploy of checkout that took longer than two checks (1 of 3 pods updated, 2 ready, as
+    # a rolling update with maxUnavailable runs) was restarted by the bot on top of it, again
+    # after each check, and then an incident was declared for a deploy going well.
+    fake = fake_kubernetes
+    status = fake.state.deployments[("shop", "checkout")]["status"]
+    status.update(readyReplicas=2, updatedReplicas=1)
+    status["conditions"] = [
+        {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    ]
+    for minutes in (0, 1, 1, 1):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.WATCH
+    assert _restarts(fake, "checkout") == 0
+    assert await env.services.incidents.list() == []
+
+    # Stuck past its progressDeadlineSeconds, as Kubernetes says: unhealthy like any other.
+    status["conditions"] = [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    ]
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert _restarts(fake, "checkout") == 1
