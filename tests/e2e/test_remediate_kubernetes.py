@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from bot.clock import FakeClock
+from bot.errors import StoreUnavailable
 from bot.models import Actor
+from bot.remediation.storage import Request
+from bot.store import Tx
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, reply, updates
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
@@ -750,3 +753,36 @@ async def test_a_pod_is_deleted_only_when_its_deployment_owns_it_not_for_its_lab
     assert message is not None
     assert "delete pod checkout-1 of deployment checkout" in str(message["blocks"])
     assert _writes(fake_kubernetes) == []
+
+
+class _LostAtTheOutcome:
+    """The database lost once, inside the transaction recording a run's outcome."""
+
+    def __init__(self) -> None:
+        self.lost = 0
+
+    async def remediation_changed(self, tx: Tx, request: Request, at: datetime) -> None:
+        if request.status.is_final and not self.lost:
+            self.lost += 1
+            raise StoreUnavailable("PostgreSQL is unavailable: server closed the connection")
+
+
+async def test_an_outcome_the_database_missed_once_is_recorded_when_it_is_back(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale was made and the database blinked as its outcome was written: the outcome was
+    # lost (in no audit entry), the request stayed "running", and its watch later closed it
+    # as "outcome unknown: the bot stopped while it ran", which it never did.
+    harness = await _harness(make_harness, fake_kubernetes)
+    lost = _LostAtTheOutcome()
+    harness.services.remediation.changes.listeners.append(lost)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert lost.lost == 1 and _deployment(fake_kubernetes)["spec"]["replicas"] == 6
+    [outcome] = thread_replies(harness, message)
+    assert "scaled checkout from 3 to 6 replicas" in outcome
+    assert "Succeeded" in str(final_update(harness, message)["blocks"])
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
