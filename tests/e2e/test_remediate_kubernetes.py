@@ -786,3 +786,16 @@ async def test_an_outcome_the_database_missed_once_is_recorded_when_it_is_back(
     assert "scaled checkout from 3 to 6 replicas" in outcome
     assert "Succeeded" in str(final_update(harness, message)["blocks"])
     assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
+
+
+async def test_the_only_deployment_named_or_left_out_is_the_same_change(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A diagnosis's Restart button names its deployment; `/remediate kubernetes.restart
+    # checkout` leaves out the only one: two requests to approve for one restart.
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, first = await request(harness, "kubernetes.restart checkout deployment=checkout")
+    assert first is not None
+    answer, again = await request(harness, "kubernetes.restart checkout", user=SECOND)
+    assert again is None
+    assert f"request #{request_id(first)} asks for the same change" in answer, answer
