@@ -125,7 +125,10 @@ class RemediationRunner:
             outcome = Outcome(
                 False, f"no answer in time ({exc})", "not known: check it", known=False
             )
-        except (TargetError, NotApplicable) as exc:
+        except NotApplicable as exc:
+            # Refused before any change was sent (the catalog entry changed since, say).
+            outcome = Outcome(False, "nothing changed", str(exc))
+        except TargetError as exc:
             outcome = Outcome(False, "failed", str(exc))
         except Exception as exc:  # an executor bug must still close the request
             log.exception("remediation #%s failed", request_id)
