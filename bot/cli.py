@@ -261,6 +261,7 @@ async def _diagnose(args: argparse.Namespace) -> int:
 
     from bot.clock import SystemClock
     from bot.coordination import create_coordinator
+    from bot.diagnostics.plan import split_words
     from bot.diagnostics.runs import CLI_ACTOR_PREFIX, DiagnosisRunning
     from bot.diagnostics.service import DiagnosticsService
     from bot.diagnostics.text import already_running, render
@@ -291,7 +292,8 @@ async def _diagnose(args: argparse.Namespace) -> int:
         )
         login = getpass.getuser()
         actor = Actor(user_id=CLI_ACTOR_PREFIX + login, user_name=login)
-        diagnosis = await service.diagnose(args.service, actor, checks=args.checks, via="cli")
+        name, *checks = split_words([args.service, *args.checks]) or [""]
+        diagnosis = await service.diagnose(name, actor, checks=checks, via="cli")
     except DiagnosisRunning as exc:
         print(f"chatops-bot: {already_running(exc.running)}", file=sys.stderr)
         return DIAGNOSE_RUNNING

@@ -14,6 +14,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.diagnostics.plan import split_words
 from bot.diagnostics.runs import DiagnosisRunning
 from bot.diagnostics.service import Diagnosis
 from bot.services import Services
@@ -101,9 +102,7 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         if words is None:
             return
-        # `/diagnose checkout,postgres` as `/diagnose checkout postgres`: a comma was read as
-        # part of the name ("No service called 'checkoutpostgres'").
-        words = [part for word in words for part in word.split(",") if part]
+        words = split_words(words)  # `/diagnose checkout,postgres`: commas as spaces
         if not words or words[0].lower() == "help":
             # Answered from the policy in memory, on the ack itself.
             await ack(response_type="ephemeral", text=views.usage(diagnostics.service_names()))

@@ -73,6 +73,12 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     def add(
         rank: int, finding: Finding, action: str, label: str, would: str, **params: Any
     ) -> None:
+        if action.startswith("kubernetes.") and params.get("deployment") not in (
+            entry.kubernetes.deployments if entry.kubernetes else ()
+        ):
+            # Remediation acts only on the deployments the catalog names (a `selector`
+            # entry's are found, not named): a button it would refuse is no suggestion.
+            return
         ranked.append(
             (
                 rank,

@@ -60,6 +60,13 @@ def check_names(checks: Sequence[Check]) -> list[str]:
     return names
 
 
+def split_words(words: Sequence[str]) -> list[str]:
+    """The service and checks as typed, commas read as spaces (`checkout,postgres` is
+    `checkout postgres`), the same in Slack and at a terminal: a comma read as part of the
+    name answered "No service called 'checkoutpostgres'"."""
+    return [part for word in words for part in word.split(",") if part]
+
+
 def select(checks: Sequence[Check], wanted: Sequence[str]) -> list[Check]:
     """The checks named in `wanted` (all when empty); UsageError for a name not on offer."""
     if not wanted:

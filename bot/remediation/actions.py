@@ -79,7 +79,9 @@ class AgeParams(Params):
     def _pids(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if value is not None and any(not 1 <= pid < 2**31 for pid in value):
             raise ValueError("a pid is a positive 32-bit number")
-        return value
+        # One order, each once: `pids=4188,4121` is the change `pids=4121,4188` asks for, so
+        # a second request for it is refused as the same (requests.same_waiting).
+        return tuple(sorted(set(value))) if value is not None else None
 
 
 class BackendParams(Params):

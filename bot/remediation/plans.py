@@ -92,6 +92,21 @@ def target_for(policy: Policy, action: str, service: str) -> Target:
     return Target(spec, service.lower(), entry)
 
 
+def explicit(target: Target, params: Params) -> Params:
+    """`params` with the deployment the executor would pick when it is left out (the entry's
+    only one) written in: `kubernetes.restart checkout` and a button naming
+    `deployment=checkout` ask for the same change, and are stored as such."""
+    k8s = target.entry.kubernetes
+    if (
+        "deployment" in type(params).model_fields
+        and getattr(params, "deployment", None) is None
+        and k8s is not None
+        and len(k8s.deployments) == 1
+    ):
+        return params.model_copy(update={"deployment": k8s.deployments[0]})
+    return params
+
+
 class Executor(Protocol):
     """One per system: a dry run, then the change, through the system's API client only."""
 

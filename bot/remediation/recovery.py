@@ -43,7 +43,7 @@ from bot.remediation import recovery_storage as storage
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
 from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict, decide
 from bot.store import Store, Tx
-from bot.targets.errors import TargetError
+from bot.targets.errors import TargetError, TargetTimeout
 from bot.targets.kubernetes import KubernetesClient
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,8 @@ class AutoRecoveryService:
                     deployment=str(name),
                     desired=int(finding.facts["desired"]),
                     ready=int(finding.facts["ready"]),
+                    rolling_out=int(finding.facts.get("updated", 0)) < int(finding.facts["desired"])
+                    and not finding.facts.get("stalled"),
                     crashlooping=tuple(looping.get(str(name), ())),
                 )
             )
@@ -242,12 +244,19 @@ class AutoRecoveryService:
         """A rollout restart through the approved action's executor (dry run, then change)."""
         target = Target(actions.spec_for(RESTART_ACTION), name, entry)
         params = actions.validate(target.spec, {"deployment": deployment})
+        previewed = False
         try:
             async with asyncio.timeout(self.restart_timeout):
                 preview = await self.executor.preview(target, params)
+                previewed = True
                 return await self.executor.execute(target, params, preview)
-        except TimeoutError:
-            return Outcome(False, f"timed out after {self.restart_timeout:g} s", "not known")
+        except (TimeoutError, TargetTimeout) as exc:
+            late = str(exc) or f"timed out after {self.restart_timeout:g} s"
+            if not previewed:  # nothing was sent yet
+                return Outcome(False, "failed", f"{late} (before any change was sent)")
+            # The restart was sent without an answer: it may have been made, as for
+            # kubernetes.restart approved by a person (bot.remediation.running).
+            return Outcome(False, f"no answer in time ({late})", "not known: check it", known=False)
         except (TargetError, NotApplicable) as exc:
             return Outcome(False, "failed", str(exc))
 
@@ -261,8 +270,13 @@ class AutoRecoveryService:
     ) -> None:
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            await storage.finish_restart(tx, restart_id, outcome.ok, outcome.changed, now)
-            state = "restarted" if outcome.ok else "could not restart"
+            status = "succeeded" if outcome.ok else "failed" if outcome.known else "unknown"
+            await storage.finish_restart(tx, restart_id, status, outcome.changed, now)
+            state = {
+                "succeeded": "restarted",
+                "failed": "could not restart",
+                "unknown": "may or may not have restarted",
+            }[status]
             await self._record(
                 tx,
                 incident,
@@ -271,7 +285,7 @@ class AutoRecoveryService:
                 f"Automatic recovery {state} deployment {deployment} of {name}:"
                 f" {outcome.changed}; now {outcome.after}",
                 {"deployment": deployment, "restart": restart_id, "outcome": outcome.to_json()},
-                outcome="ok" if outcome.ok else "failed",
+                outcome="ok" if outcome.ok else status,
             )
 
     async def _page(

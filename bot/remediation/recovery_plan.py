@@ -10,8 +10,11 @@ Rules (`auto_recovery:` of a catalog entry):
   healthy deployment is left alone, and whatever was remembered about it is forgotten (a
   later failure starts a fresh count of sightings, and the bot may restart it again).
 - Too few ready replicas must be seen at two checks in a row (longer than one check) before
-  the bot acts: a rollout in progress or a pod being rescheduled is not a failure. A crash
-  loop is acted on at once: the kubelet has already seen the container fail several times.
+  the bot acts: a pod being rescheduled is not a failure. Nor is a rollout in progress (fewer
+  updated replicas than desired), however many checks it takes, until Kubernetes marks it
+  stalled (ProgressDeadlineExceeded): a restart on top of a deploy only starts it again. A
+  crash loop is acted on at once: the kubelet has already seen the container fail several
+  times.
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
@@ -42,6 +45,7 @@ class Health:
     desired: int
     ready: int
     crashlooping: tuple[str, ...] = ()  # pods of the deployment in CrashLoopBackOff
+    rolling_out: bool = False  # a rollout in progress that Kubernetes has not marked stalled
 
     @property
     def healthy(self) -> bool:
@@ -51,6 +55,8 @@ class Health:
         text = f"{self.ready}/{self.desired} ready"
         if self.crashlooping:
             text += f", {len(self.crashlooping)} in CrashLoopBackOff ({self.crashlooping[0]})"
+        if self.rolling_out:
+            text += ", rollout in progress"
         return text
 
 
@@ -77,6 +83,11 @@ def decide(
         return Decision(Verdict.HEALTHY, Memory(), health.describe())
     if memory.gave_up_at is not None:
         return Decision(Verdict.GIVEN_UP, memory, health.describe())
+    if health.rolling_out and not health.crashlooping:
+        # Counted from the rollout's end, should the pods still not be ready then.
+        return Decision(
+            Verdict.WATCH, replace(memory, unhealthy_since=None), f"{health.describe()}: waiting"
+        )
     seen_before = memory.unhealthy_since is not None
     if not health.crashlooping and not seen_before:
         return Decision(

@@ -123,10 +123,11 @@ async def add_restart(
     return int(row["id"])
 
 
-async def finish_restart(tx: Tx, restart_id: int, ok: bool, outcome: str, now: datetime) -> None:
+async def finish_restart(tx: Tx, restart_id: int, status: str, outcome: str, now: datetime) -> None:
+    """`status`: succeeded, failed, or unknown (sent without an answer: may have been made)."""
     await tx.execute(
         "UPDATE auto_recovery_restarts SET status = ?, outcome = ?, finished_at = ? WHERE id = ?",
-        ("succeeded" if ok else "failed", outcome, now.timestamp(), restart_id),
+        (status, outcome, now.timestamp(), restart_id),
     )
 
 

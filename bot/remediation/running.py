@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot import metrics
 from bot.clock import Clock
-from bot.errors import ChatOpsError
+from bot.errors import ChatOpsError, StoreUnavailable
 from bot.models import SYSTEM, Actor
 from bot.outbox import OutboxDispatcher
 from bot.policy import Policy
@@ -97,6 +97,9 @@ class RemediationRunner:
 
     async def run(self, request_id: int) -> None:
         """Execute a request this process moved to running, within the timeout; record it."""
+        # Until then, an outcome the store cannot take is tried again (a blink of the
+        # database must not lose it); past it, the watch closes the run as outcome unknown.
+        watched_at = asyncio.get_running_loop().time() + self.timeout + self.watch_grace
         async with self.store.transaction() as tx:
             request = await recording.read(tx, request_id)
         if request.status is not Status.RUNNING or request.runner != self.owner:
@@ -106,7 +109,7 @@ class RemediationRunner:
             target = target_for(self.policy, request.action, request.service)
             params = actions.validate(target.spec, request.params)
         except ChatOpsError as exc:
-            await self._finish(request_id, Outcome(False, "nothing changed", str(exc)))
+            await self._record(request_id, Outcome(False, "nothing changed", str(exc)), watched_at)
             return
         try:
             async with asyncio.timeout(self.timeout):
@@ -122,12 +125,36 @@ class RemediationRunner:
             outcome = Outcome(
                 False, f"no answer in time ({exc})", "not known: check it", known=False
             )
-        except (TargetError, NotApplicable) as exc:
+        except NotApplicable as exc:
+            # Refused before any change was sent (the catalog entry changed since, say).
+            outcome = Outcome(False, "nothing changed", str(exc))
+        except TargetError as exc:
             outcome = Outcome(False, "failed", str(exc))
         except Exception as exc:  # an executor bug must still close the request
             log.exception("remediation #%s failed", request_id)
             outcome = Outcome(False, "failed", f"internal error ({type(exc).__name__})")
-        await self._finish(request_id, outcome)
+        await self._record(request_id, outcome, watched_at)
+
+    async def _record(self, request_id: int, outcome: Outcome, watched_at: float) -> None:
+        """`_finish`, tried again while the store is unavailable, until the watch is due."""
+        loop, pause = asyncio.get_running_loop(), 0.2
+        while True:
+            try:
+                await self._finish(request_id, outcome)
+                return
+            except StoreUnavailable as exc:
+                if loop.time() + pause >= watched_at:
+                    # The change is not lost from the log, whatever the store will say.
+                    log.error(
+                        "remediation #%s: its outcome could not be recorded (%s): %s",
+                        request_id,
+                        exc,
+                        outcome.to_json(),
+                    )
+                    return
+                log.warning("remediation #%s: recording its outcome: %s", request_id, exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     async def _finish(self, request_id: int, outcome: Outcome) -> None:
         now = self.clock.now()

@@ -35,7 +35,7 @@ from bot.policy import Policy
 from bot.remediation import actions, approval, guards, recording, timers
 from bot.remediation import storage as requests
 from bot.remediation.listeners import RemediationChanges
-from bot.remediation.plans import Executor, NotApplicable, Target, target_for
+from bot.remediation.plans import Executor, NotApplicable, Target, explicit, target_for
 from bot.remediation.running import DEFAULT_TIMEOUT, RemediationRunner
 from bot.remediation.storage import Request, Status
 from bot.reminders import storage as reminders
@@ -123,11 +123,10 @@ class RemediationService:
         if incident_id:
             await guards.refuse_untied(self.store, incident_id, target.service, spec.name)
         await guards.refuse_in_drill(self.store, channel_id, incident_id, target.service)
-        typed = (
-            actions.from_button(spec, params)
-            if params is not None
-            else actions.parse_words(spec, words)
-        )
+        if params is not None:
+            typed = explicit(target, actions.from_button(spec, params))
+        else:
+            typed = explicit(target, actions.parse_words(spec, words))
         if not await approval.may_request(self.permissions, actor, spec):
             raise PermissionDenied(f"You may not request {spec.name}.")
         # Too few others may approve: it would only wait for its expiry.

@@ -5,6 +5,7 @@ forced, maxmemory-policy set; an expired request cannot be approved."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis
@@ -148,3 +149,35 @@ async def test_a_desired_count_set_then_unreadable_is_reported_as_set(
     assert "desired count 3 -&gt; 6" in outcome and "could not be read back" in outcome
     assert "Succeeded" in str(final_update(harness, message)["blocks"])
     assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
+
+
+async def test_a_request_whose_redis_left_the_catalog_entry_changes_nothing_and_says_so(
+    make_harness: HarnessFactory, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # The bot restarted with a policy whose `cache` entry no longer names its Redis while a
+    # request waited: approved, it ended "Failed: internal error (AssertionError)", with a
+    # traceback in the log, instead of saying why nothing was changed.
+    monkeypatch.setenv("CACHE_URL", redis_url)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.config_set("maxmemory-policy", "noeviction")
+    url = f"sqlite:///{tmp_path}/shared.db"
+    try:
+        before = await make_harness(
+            "sqlite",
+            database_url=url,
+            policy=remediation_policy({"cache": {"redis": {"url_env": "CACHE_URL"}}}),
+        )
+        _, message = await request(before, "redis.set_maxmemory_policy cache allkeys-lru")
+        assert message is not None
+        moved = remediation_policy({"cache": {"http": [{"url": "http://127.0.0.1:9/health"}]}})
+        after = await make_harness("sqlite", database_url=url, policy=moved, double=before.double)
+        await click(after, message, user=APPROVER)
+        await finish(after, request_id(message))
+        done = await after.services.remediation.get(request_id(message))
+        assert done.status.value == "failed", done
+        assert done.result["changed"] == "nothing changed", done.result
+        assert "names no Redis for 'cache'" in done.result["after"], done.result
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    finally:
+        client.config_set("maxmemory-policy", "noeviction")
+        client.close()

@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from bot.clock import FakeClock
+from bot.errors import StoreUnavailable
 from bot.models import Actor
+from bot.remediation.storage import Request
+from bot.store import Tx
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare, reply, updates
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
@@ -174,7 +177,8 @@ async def test_deny_expire_and_drift(
     make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
 ) -> None:
     harness = await _harness(make_harness, fake_kubernetes)
-    fake_kubernetes.state.add(pod("checkout-abc", namespace="shop", labels={"app": "checkout"}))
+    rs = fake_kubernetes.state.replica_set_of("shop", "checkout")
+    fake_kubernetes.state.add(pod("checkout-abc", namespace="shop", owner=rs))
 
     _, message = await request(harness, "kubernetes.delete_pod checkout checkout-abc")
     assert message is not None
@@ -724,3 +728,74 @@ async def test_a_request_that_expired_before_its_post_failed_for_good_tells_its_
     assert told(SECOND) == []
     assert _writes(fake_kubernetes) == []
     assert await harness.services.dispatcher.pending_count() == 0
+
+
+async def test_a_pod_is_deleted_only_when_its_deployment_owns_it_not_for_its_labels(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A canary deployment outside the catalog labels its pods app=checkout too: the dry run
+    # matched the catalogued deployment's selector and offered another deployment's pod
+    # (and a bare debug pod) for deletion, while the diagnosis, by ownerReferences, never
+    # counts them as the service's.
+    harness = await _harness(make_harness, fake_kubernetes)
+    state = fake_kubernetes.state
+    canary = deployment("checkout-canary", namespace="shop", labels={"app": "checkout", "x": "c"})
+    state.add(canary)
+    canary_set = state.replica_set_of("shop", "checkout-canary")
+    state.add(pod("canary-1", namespace="shop", owner=canary_set))
+    state.add(pod("debug", namespace="shop", labels={"app": "checkout"}))  # nobody's
+    state.add(pod("checkout-1", namespace="shop", owner=state.replica_set_of("shop", "checkout")))
+    for name in ("canary-1", "debug"):
+        answer, posted = await request(harness, f"kubernetes.delete_pod checkout {name}")
+        assert posted is None, name
+        assert f"pod {name} belongs to no catalogued deployment" in answer, answer
+    _, message = await request(harness, "kubernetes.delete_pod checkout checkout-1")
+    assert message is not None
+    assert "delete pod checkout-1 of deployment checkout" in str(message["blocks"])
+    assert _writes(fake_kubernetes) == []
+
+
+class _LostAtTheOutcome:
+    """The database lost once, inside the transaction recording a run's outcome."""
+
+    def __init__(self) -> None:
+        self.lost = 0
+
+    async def remediation_changed(self, tx: Tx, request: Request, at: datetime) -> None:
+        if request.status.is_final and not self.lost:
+            self.lost += 1
+            raise StoreUnavailable("PostgreSQL is unavailable: server closed the connection")
+
+
+async def test_an_outcome_the_database_missed_once_is_recorded_when_it_is_back(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The scale was made and the database blinked as its outcome was written: the outcome was
+    # lost (in no audit entry), the request stayed "running", and its watch later closed it
+    # as "outcome unknown: the bot stopped while it ran", which it never did.
+    harness = await _harness(make_harness, fake_kubernetes)
+    lost = _LostAtTheOutcome()
+    harness.services.remediation.changes.listeners.append(lost)
+    _, message = await request(harness, "kubernetes.scale checkout replicas=6")
+    assert message is not None
+    assert "Running" in await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+
+    assert lost.lost == 1 and _deployment(fake_kubernetes)["spec"]["replicas"] == 6
+    [outcome] = thread_replies(harness, message)
+    assert "scaled checkout from 3 to 6 replicas" in outcome
+    assert "Succeeded" in str(final_update(harness, message)["blocks"])
+    assert ("remediation.outcome", "chatops-bot", "succeeded") in await audit_actions(harness)
+
+
+async def test_the_only_deployment_named_or_left_out_is_the_same_change(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A diagnosis's Restart button names its deployment; `/remediate kubernetes.restart
+    # checkout` leaves out the only one: two requests to approve for one restart.
+    harness = await _harness(make_harness, fake_kubernetes)
+    _, first = await request(harness, "kubernetes.restart checkout deployment=checkout")
+    assert first is not None
+    answer, again = await request(harness, "kubernetes.restart checkout", user=SECOND)
+    assert again is None
+    assert f"request #{request_id(first)} asks for the same change" in answer, answer

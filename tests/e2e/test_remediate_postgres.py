@@ -451,3 +451,87 @@ async def test_control_characters_from_the_database_never_reach_the_approver(
         session.close()
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(f'DROP ROLE "{role}"')
+
+
+async def test_a_cancel_approved_for_one_query_never_cancels_the_next_one(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # The approver read "cancel the query of backend N (...: the report)"; by the click the
+    # report had ended and the session ran the nightly export, which the bot cancelled.
+    with (
+        psycopg.connect(
+            postgres_url, autocommit=True, application_name="reports", user="orders"
+        ) as busy,
+        psycopg.connect(postgres_url, autocommit=True) as admin,
+    ):
+        pid = busy.info.backend_pid
+        report = asyncio.create_task(asyncio.to_thread(busy.execute, "SELECT pg_sleep(60)"))
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+            " AND query LIKE 'SELECT pg_sleep%%'",
+            (pid,),
+        )
+        answer, message = await request(shop, f"postgres.terminate_backend shop {pid}")
+        assert message is not None, answer
+        admin.execute("SELECT pg_cancel_backend(%s)", (pid,))  # the report ends by itself
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await report
+        export = asyncio.create_task(
+            asyncio.to_thread(busy.execute, "SELECT pg_sleep(60), 'export'")
+        )
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+            " AND query LIKE '%%export%%'",
+            (pid,),
+        )
+        await click(shop, message, user=APPROVER)
+        await finish(shop, request_id(message))
+        running = admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'"
+            " AND query LIKE '%%export%%'",
+            (pid,),
+        ).fetchone()
+        admin.execute("SELECT pg_cancel_backend(%s)", (pid,))  # the test's own clean-up
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            await export
+    assert running is not None, "the export, never approved, was cancelled"
+    [outcome] = thread_replies(shop, message)
+    assert "nothing changed" in outcome, outcome
+    assert f"the query of backend {pid} the preview showed has ended" in outcome, outcome
+    assert "Failed" in str(final_update(shop, message)["blocks"])
+
+
+async def test_the_same_pids_in_another_order_are_the_same_change_to_approve(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # The diagnosis's button carried pids=[a, b]; typed by hand, pids=b,a was posted as a
+    # second request for the same sessions, for a second approver to approve as well.
+    idle = [
+        psycopg.connect(postgres_url, application_name="orders-api", user="orders")
+        for _ in range(2)
+    ]
+    try:
+        for session in idle:
+            session.execute("SELECT 1")  # idles in its transaction
+        first, second = sorted(s.info.backend_pid for s in idle)
+        await asyncio.to_thread(
+            poll_sql,
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'orders-api'"
+            " AND state = 'idle in transaction' AND now() - state_change > '1.2 s'"
+            " HAVING count(*) = 2",
+        )
+        action = "postgres.terminate_idle_in_transaction shop older_than=1"
+        answer, message = await request(shop, f"{action} pids={second},{first}")
+        assert message is not None, answer
+        for pids in (f"{first},{second}", f"{first},{second},{first}"):
+            answer, again = await request(shop, f"{action} pids={pids}")
+            assert again is None, pids
+            assert f"request #{request_id(message)} asks for the same change" in answer, answer
+    finally:
+        for session in idle:
+            session.close()

@@ -210,3 +210,64 @@ async def test_two_processes_restart_once_and_counts_survive_a_restart(
         assert _restarts(fake, "checkout") == 2
     finally:
         await stop_env(second)
+
+
+async def test_a_rollout_in_progress_is_waited_for_not_restarted_until_kubernetes_gives_up(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A deploy of checkout that took longer than two checks (1 of 3 pods updated, 2 ready, as
+    # a rolling update with maxUnavailable runs) was restarted by the bot on top of it, again
+    # after each check, and then an incident was declared for a deploy going well.
+    fake = fake_kubernetes
+    status = fake.state.deployments[("shop", "checkout")]["status"]
+    status.update(readyReplicas=2, updatedReplicas=1)
+    status["conditions"] = [
+        {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    ]
+    for minutes in (0, 1, 1, 1):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.WATCH
+    assert _restarts(fake, "checkout") == 0
+    assert await env.services.incidents.list() == []
+
+    # Stuck past its progressDeadlineSeconds, as Kubernetes says: unhealthy like any other.
+    status["conditions"] = [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    ]
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert _restarts(fake, "checkout") == 1
+
+
+async def test_a_restart_kubernetes_never_answered_is_of_unknown_outcome_not_failed(
+    tmp_path: Path, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The restart's PATCH went out and the API server did not answer within the entry's
+    # timeout: the timeline said "could not restart", and whoever read it restarted by hand.
+    _cluster(fake_kubernetes)
+    fake_kubernetes.state.deployments[("shop", "cart")]["status"]["readyReplicas"] = 1
+    policy = parse_policy(
+        MATRIX_POLICY
+        + RECOVERY.replace("deployments: [checkout, cart]}", "deployments: [cart], timeout: 1}"),
+        source="<recovery policy>",
+    )
+    env = await start_env(f"sqlite:///{tmp_path}/recovery.db", policy=policy)
+    try:
+        incident = await env.services.incidents.declare(
+            DeclareIncident(severity="P1", title="Cart errors", services=("checkout",)),
+            Actor("U0ALICE", "alice"),
+        )
+        fake_kubernetes.hang_paths.add("PATCH /apis/apps/v1/namespaces/shop/deployments/cart")
+        assert (await _check(env))["cart"] is Verdict.WATCH
+        assert (await _check(env, minutes=1))["cart"] is Verdict.RESTART
+        timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+        [done] = [
+            t for t in timeline if t.startswith("Automatic recovery") and "restarting" not in t
+        ]
+        assert "may or may not have restarted deployment cart" in done, done
+        assert "could not restart" not in done
+        outcomes = [
+            o for a, _, o in await env.audit_actions(incident) if a == "auto_recovery.outcome"
+        ]
+        assert outcomes == ["unknown"]
+    finally:
+        await stop_env(env)

@@ -794,7 +794,9 @@ async def test_report_and_stats_print_from_the_database(tmp_path: Path) -> None:
             restart = await recovery_storage.add_restart(
                 tx, "checkout", "web", clock.now(), "unhealthy", incident.id
             )
-            await recovery_storage.finish_restart(tx, restart, True, "rolled out", clock.now())
+            await recovery_storage.finish_restart(
+                tx, restart, "succeeded", "rolled out", clock.now()
+            )
         clock.advance(minutes=48)
         await services.incidents.resolve(incident.id, alice, summary="Rolled back the deploy")
     finally:

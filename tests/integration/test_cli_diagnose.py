@@ -83,6 +83,21 @@ def test_chatops_bot_diagnose_prints_grades_and_exits_by_the_worst(
 
 
 @pytest.mark.redis
+def test_chatops_bot_diagnose_takes_commas_between_checks_as_slash_diagnose_does(
+    cold_cache: str, tmp_path: Path
+) -> None:
+    # `/diagnose cache,redis` ran the Redis checks; `chatops-bot diagnose cache,redis`, the
+    # same words at a terminal, answered "No service called 'cache,redis'" (exit 2).
+    policy = _policy_file(tmp_path)
+    for args in (["cache,redis"], ["cache", "redis,"]):
+        result = _run(
+            ["diagnose", *args], tmp_path, CHATOPS_POLICY=str(policy), CACHE_URL=cold_cache
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stdout.startswith("Diagnosis of cache: WARN"), result.stdout
+
+
+@pytest.mark.redis
 def test_diagnose_typed_in_the_console_shows_the_summary_and_its_buttons(
     cold_cache: str, tmp_path: Path
 ) -> None:

@@ -11,8 +11,11 @@ from typing import Any
 
 from bot.diagnostics import text
 from bot.diagnostics.findings import Grade, report_to_json
+from bot.remediation import actions
+from bot.remediation.executors.kubernetes import KubernetesExecutor
+from bot.remediation.plans import target_for
 from bot.slack import diagnosis_blocks as views
-from tests.diagnostics_helpers import diagnose, finding
+from tests.diagnostics_helpers import diagnose, finding, policy_with
 from tests.fake_kubernetes import FakeKubernetes, deployment, event, pod
 
 CATALOG = {
@@ -269,3 +272,39 @@ async def test_colour_codes_and_control_characters_of_a_log_never_reach_a_reader
     for output in shown:
         for char in ("\x1b", "\x00", "\x07", "\u202e", "\\u001b", "\\u0000", "\\u202e"):
             assert char not in output
+
+
+async def test_every_button_offered_for_a_selector_catalog_is_one_the_remediation_takes(
+    tmp_path: Path, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A catalog entry naming its pods by `selector` (no `deployments`) was offered "Restart
+    # checkout" and "Roll back checkout" for a crash loop; each click answered "Nothing
+    # requested: The catalog names no deployments for 'checkout'": buttons that never work.
+    state = fake_kubernetes.state
+    state.add(deployment("checkout", namespace="shop", replicas=2, ready=1))
+    state.add(
+        pod(
+            "checkout-1",
+            namespace="shop",
+            owner=state.replica_set_of("shop", "checkout"),
+            ready=False,
+            restarts=5,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=1,
+        )
+    )
+    services = {
+        "checkout": {
+            "kubernetes": {"context": "test", "namespace": "shop", "selector": "app=checkout"}
+        }
+    }
+    report = await diagnose(tmp_path, services, "checkout")
+    assert finding(report, "kubernetes.pods").grade > Grade.OK  # the crash loop is found
+    policy = policy_with(services)
+    executor = KubernetesExecutor()
+    for suggestion in report.suggestions:
+        if suggestion.advice:
+            continue
+        target = target_for(policy, suggestion.action, "checkout")
+        params = actions.from_button(target.spec, suggestion.params)
+        await executor.preview(target, params)  # NotApplicable: a button that never works

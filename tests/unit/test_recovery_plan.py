@@ -23,6 +23,21 @@ def test_too_few_ready_is_watched_once_then_restarted() -> None:
     assert "restart 1 of 3" in second.reason
 
 
+def test_a_rollout_in_progress_is_watched_and_counted_from_its_end() -> None:
+    rolling = Health("checkout", desired=3, ready=2, rolling_out=True)
+    memory = Memory(unhealthy_since=T0)
+    for minutes in range(1, 5):
+        waited = decide(rolling, memory, 0, 3, T0 + timedelta(minutes=minutes))
+        assert waited.verdict is Verdict.WATCH, minutes
+        memory = waited.memory
+    assert memory == Memory() and "rollout in progress" in waited.reason
+    # Rolled out, still short: a first sighting, as for any deployment.
+    assert decide(SHORT, memory, 0, 3, T0).verdict is Verdict.WATCH
+    # A crash loop during a rollout is acted on at once, as ever.
+    looping = Health("checkout", desired=3, ready=2, crashlooping=("c-1",), rolling_out=True)
+    assert decide(looping, Memory(), 0, 3, T0).verdict is Verdict.RESTART
+
+
 def test_a_crash_loop_is_restarted_at_the_first_sighting() -> None:
     assert decide(LOOPING, Memory(), 0, 3, T0).verdict is Verdict.RESTART
 

@@ -102,6 +102,11 @@ async def rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[F
             ),
             default=0,
         )
+        # Kubernetes' own verdict on a rollout: stuck past its progressDeadlineSeconds.
+        stalled = any(
+            c.type == "Progressing" and c.reason == "ProgressDeadlineExceeded"
+            for c in d.status.conditions or []
+        )
         if desired and ready == 0:
             grade = Grade.CRIT
         elif ready < desired or updated < desired:
@@ -124,6 +129,7 @@ async def rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[F
                     "updated": updated,
                     "revision": revision,
                     "previous_revision": previous,
+                    "stalled": stalled,
                 },
             )
         )

@@ -5,8 +5,9 @@
 - scale: a patch of the `scale` subresource, within the catalog's min/max replicas.
 - rollback: the previous ReplicaSet's pod template (without its pod-template-hash label) put
   back with a JSON patch of `/spec/template` (what `kubectl rollout undo` sends).
-- delete_pod: a DELETE with the pod's UID as precondition, so a pod recreated under the same
-  name since the preview is never deleted in its place.
+- delete_pod: a pod a catalogued deployment owns (through its replica set's ownerReferences,
+  never by labels alone), deleted with its UID as precondition, so a pod recreated under the
+  same name since the preview is never deleted in its place.
 
 Each re-reads the target before it changes it and stops if it moved since the preview.
 """
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.catalog import KubernetesTarget
+from bot.diagnostics.probes.kubernetes_owners import owned
 from bot.remediation.actions import Params, PodParams, ScaleParams
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.targets.errors import TargetError, TargetNotFound
@@ -303,26 +305,17 @@ class KubernetesExecutor:
     async def _preview_pod(
         self, client: KubernetesClient, k8s_target: KubernetesTarget, params: PodParams
     ) -> Preview:
-        core, apps = await client.core(), await client.apps()
+        core = await client.core()
         try:
             pod = await client.call(core.read_namespaced_pod, params.pod, k8s_target.namespace)
         except TargetNotFound:
             raise NotApplicable(
                 f"pod {params.pod} does not exist in namespace {k8s_target.namespace}."
             ) from None
-        labels = pod.metadata.labels or {}
-        owner = None
-        for name in k8s_target.deployments:
-            try:
-                deployment = await client.call(
-                    apps.read_namespaced_deployment, name, k8s_target.namespace
-                )
-            except TargetError:
-                continue
-            wanted = deployment.spec.selector.match_labels or {}
-            if wanted and all(labels.get(k) == v for k, v in wanted.items()):
-                owner = name
-                break
+        # The deployment that owns it, by the controllers' ownerReferences as the diagnosis
+        # reads them: labels alone also match a canary's pods, or a bare debug pod.
+        mine = await owned(k8s_target, client)
+        owner = mine.deployment_of(params.pod)
         if owner is None:
             raise NotApplicable(f"pod {params.pod} belongs to no catalogued deployment.")
         return Preview(

@@ -185,6 +185,28 @@ def _cancel_outcome(pid: int, ended: str | None, drift: str, drifted: list[int])
     return Outcome(True, f"cancelled the query of backend {pid}", ended, drift, facts=facts)
 
 
+def _query_ended_since(
+    still: list[dict[str, Any]], params: BackendParams, preview: Preview
+) -> Outcome | None:
+    """Nothing done, when a cancel's query (the one the preview showed) is no longer the one
+    running: cancelling now would stop a query nobody approved, or report a success for a
+    query that ended by itself. A terminate ends the session, whatever it runs now."""
+    seen = preview.facts.get("query_start")  # absent in requests made before it was kept
+    if params.terminate or not still or seen is None:
+        return None
+    row = still[0]
+    if row["state"] == "active" and row["query_start"] == seen:
+        return None
+    now = "runs another query" if row["state"] == "active" else f"is {row['state'] or 'idle'}"
+    return Outcome(
+        False,
+        "nothing changed",
+        f"backend {row['pid']} {now}",
+        drift=f"the query of backend {row['pid']} the preview showed has ended",
+        facts={"left_alone": [row["pid"]]},
+    )
+
+
 class PostgresExecutor:
     async def preview(self, target: Target, params: Params) -> Preview:
         pg = _catalog(target)
@@ -285,6 +307,8 @@ class PostgresExecutor:
                 "backends": [[row["pid"], row["backend_start"]]],
                 "blocked": [r["pid"] for r in blocked],
                 "terminate": params.terminate,
+                # A cancel is approved for this query, not for whatever the session runs next.
+                "query_start": row["query_start"],
             },
         )
 
@@ -301,6 +325,9 @@ class PostgresExecutor:
             live = {(r["pid"], r["backend_start"]): r for r in rows}
             if isinstance(params, BackendParams):
                 still = [live[k] for k in keys if k in live and protected(live[k], pg) is None]
+                ended_since = _query_ended_since(still, params, preview)
+                if ended_since is not None:
+                    return ended_since
             else:
                 assert isinstance(params, AgeParams)
                 _, matches, age = _FILTERS[target.spec.name]

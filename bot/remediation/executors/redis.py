@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from bot.catalog import RedisTarget
 from bot.remediation.actions import Params, RedisPolicyParams
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.targets.errors import TargetError
 from bot.targets.redis import RedisClient
 
 
+def _catalog(target: Target) -> RedisTarget:
+    if target.entry.redis is None:
+        raise NotApplicable(f"The catalog names no Redis for '{target.service}'.")
+    return target.entry.redis
+
+
 class RedisExecutor:
     async def preview(self, target: Target, params: Params) -> Preview:
         assert isinstance(params, RedisPolicyParams)
-        if target.entry.redis is None:
-            raise NotApplicable(f"The catalog names no Redis for '{target.service}'.")
-        async with RedisClient(target.entry.redis).session() as session:
+        async with RedisClient(_catalog(target)).session() as session:
             current = (await session.config_get("maxmemory-policy")).get("maxmemory-policy", "?")
         if current == params.policy:
             raise NotApplicable(f"{target.service}'s Redis already uses {current}.")
@@ -23,8 +28,8 @@ class RedisExecutor:
         )
 
     async def execute(self, target: Target, params: Params, preview: Preview) -> Outcome:
-        assert target.entry.redis is not None
-        async with RedisClient(target.entry.redis).session() as session:
+        # The entry may have lost its Redis since the request (a restart with a new policy).
+        async with RedisClient(_catalog(target)).session() as session:
             try:
                 current = (await session.config_get("maxmemory-policy")).get(
                     "maxmemory-policy", "?"
