@@ -18,6 +18,7 @@ from bot.models import SYSTEM, Actor, Incident, Severity
 from tests.alert_helpers import TOKEN, alert
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
+from tests.e2e.incident_helpers import posts
 
 __all__ = ["health_url"]  # the fixture, used here
 
@@ -90,6 +91,16 @@ async def test_a_storm_for_thirty_services_opens_five_incidents_and_one_storm(
     assert len(lines) == 25 and "25 services folded in so far" in lines[-1]
     assert "declare an incident naming it" in lines[0] and lines[-1].endswith("svc29: Down")
     assert storm.current_status == "Alerts: 25 firing, 0 resolved."
+    # Its message in the war room says whose each alert is (one incident's do not).
+    assert storm.channel_id is not None
+    told = [m for m in alerts.alert_messages(storm.channel_id) if m.endswith(" firing")]
+    assert sum(int(m.split()[1]) for m in told) == 25  # in a batch or two (batch_window 0)
+    room = posts(alerts.harness, storm.channel_id)
+    blocks = json.dumps([c.params["blocks"] for c in room], ensure_ascii=False)
+    assert "*Down* (svc05)" in blocks
+    first = await alerts.harness.services.incidents.get(decided["svc00"][1])
+    assert first.channel_id is not None
+    assert "(svc00)" not in json.dumps([c.params for c in posts(alerts.harness, first.channel_id)])
     # Six war rooms, six announcements, six pages: not thirty of each.
     calls = Counter(c.method for c in alerts.harness.double.calls if c.ok)
     assert calls["conversations.create"] == 6
