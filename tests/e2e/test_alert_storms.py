@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.alerts.storm import TITLE
+from bot.clock import FakeClock
 from bot.incidents.schemas import SERVICES_MAX, DeclareIncident
 from bot.models import SYSTEM, Actor, Incident, Severity
 from tests.alert_helpers import TOKEN, alert
@@ -33,9 +35,14 @@ async def start(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     async with aiohttp.ClientSession() as session:
 
-        async def started(store: str = "sqlite", pace_scale: float = 20, **settings: Any) -> Alerts:
+        async def started(
+            store: str = "sqlite",
+            pace_scale: float = 20,
+            clock: FakeClock | None = None,
+            **settings: Any,
+        ) -> Alerts:
             policy = alerts_policy(health_url, **settings)
-            harness = await make_harness(store, policy=policy, pace_scale=pace_scale)
+            harness = await make_harness(store, policy=policy, pace_scale=pace_scale, clock=clock)
             return Alerts(harness, session)
 
         yield started
@@ -183,3 +190,18 @@ async def test_a_person_splits_a_service_out_of_the_storm(start: Start) -> None:
     assert (rows[-1]["service"], rows[-1]["incident_id"]) == ("svc03", storm.id)
     events = await alerts.harness.services.incidents.timeline(split.id)
     assert json.dumps([e.kind for e in events]).count("alerts_attached") == 2
+
+
+async def test_the_cap_counts_the_incidents_alerts_opened_within_the_window(start: Start) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    alerts = await start(clock=clock, storm={"max_incidents": 2, "window": "10m"})
+    await _storm(alerts, ["a1", "a2", "a3"], severity="warning")
+    storm = await _storm_incident(alerts)
+    clock.advance(minutes=9)  # the two incidents are still within the window
+    await _storm(alerts, ["b1"], severity="warning")
+    assert (await _decided(alerts))["b1"] == ("stormed", storm.id)
+    clock.advance(minutes=2)  # past it: services open incidents of their own again
+    await _storm(alerts, ["c1", "c2", "c3"], severity="warning")
+    decided = await _decided(alerts)
+    assert [decided[s][0] for s in ("c1", "c2", "c3")] == ["declared", "declared", "stormed"]
+    assert decided["c3"][1] == storm.id  # the storm incident is still open: it takes c3
