@@ -177,7 +177,8 @@ class AlertService:
         self, change: Change, service: str, current_id: str | None
     ) -> Incident | None:
         """The service's open incident: the one alerts opened, or one naming the service.
-        Never a drill: a real alert filed under practice would read as practice."""
+        Never a drill: a real alert filed under practice would read as practice. A service
+        folded into a storm incident goes to an incident naming it declared since, if any."""
         folded_into: Incident | None = None
         if current_id is not None:
             current = await change.lock(current_id)
