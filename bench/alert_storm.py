@@ -1,7 +1,8 @@
 """An alert storm against the bot's replicas, posted as Alertmanager posts it.
 
     .venv/bin/python bench/alert_storm.py [--alerts 5000] [--services 20] [--waves 10]
-        [--replicas 2] [--wave-interval 0.5] [--pace-scale 100] [--database-url URL]
+        [--replicas 2] [--wave-interval 0.5] [--pace-scale 100] [--max-incidents 5]
+        [--database-url URL]
 
 `--replicas` `chatops-bot run` processes on PostgreSQL and Redis (bench/cluster.py) with an
 `alerts:` policy naming `--services` catalogued services (each with an HTTP check against a
@@ -14,7 +15,8 @@ services at once, each post to the next replica, with the bearer token. Printed:
 - acks: each post's HTTP round trip (p50, p99, max): the bot records before it answers;
 - alerts recorded (rows in `alerts`) and per second, from the first post to the last alert,
   and when the last was decided (its incident opened or joined, after the answer);
-- incidents opened (goal: one per service) and what the posts' answers counted by outcome;
+- incidents opened (goal: one per service up to `--max-incidents`, the policy's storm
+  guard, then one storm incident for the rest) and what the posts' answers counted by outcome;
 - Slack messages: every chat.postMessage, and those that list alerts (goal: tens);
 - the time until every alert was recorded and until the outbox was empty.
 
@@ -59,6 +61,7 @@ escalation:
   P1: [{{after: 0, notify: [U0ONCALL]}}]
 alerts:
   token_env: ALERTS_TOKEN
+  storm: {{max_incidents: {max_incidents}}}
 services:
 {services}
 """
@@ -116,7 +119,7 @@ async def storm(args: argparse.Namespace, database_url: str, redis_url: str | No
             f"  {name}: {{http: [{{url: 'http://127.0.0.1:{health_port}/health'}}]}}"
             for name in names
         )
-        policy.write_text(POLICY.format(services=catalog))
+        policy.write_text(POLICY.format(services=catalog, max_incidents=args.max_incidents))
         try:
             async with cluster(
                 "bot",
@@ -250,7 +253,10 @@ async def _run(
         print(f"decided: every alert {decided_at - started:.2f} s after the first post")
     else:
         print("decided: alerts still pending after 300 s")
-    print(f"incidents opened: {incidents} (goal: {len(names)}); diagnosed: {diagnosed}")
+    # One per service up to the storm guard's cap, then one storm incident for the rest.
+    cap = args.max_incidents or len(names)
+    goal = min(len(names), cap) + (len(names) > cap)
+    print(f"incidents opened: {incidents} (goal: {goal}); diagnosed: {diagnosed}")
     print(
         f"Slack: {tally.posted} messages posted, {tally.alert_lists} of them alert lists"
         f" (goal: tens, not thousands); {tally.rate_limited} answered 429"
@@ -277,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--services", type=int, default=20, help="services they are about")
     parser.add_argument("--waves", type=int, default=10, help="Alertmanager notifications each")
     parser.add_argument("--replicas", type=int, default=2, help="bot processes")
+    parser.add_argument(
+        "--max-incidents",
+        type=int,
+        default=5,
+        help="alerts.storm.max_incidents (the policy's default; 0: one incident per service)",
+    )
     parser.add_argument(
         "--wave-interval", type=float, default=0.5, help="seconds between waves (group_interval)"
     )

@@ -82,7 +82,8 @@ ALERTS_RECEIVED = Counter(
 )
 ALERTS_DECIDED = Counter(
     "chatops_alerts_decided_total",
-    "Recorded alerts decided, by outcome (declared, attached, reopened, recorded, cleared)",
+    "Recorded alerts decided, by outcome (declared, attached, reopened, stormed, recorded,"
+    " cleared)",
     ["outcome"],
 )
 

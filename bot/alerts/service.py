@@ -10,8 +10,10 @@ once):
 2. firing alerts with a severity join the service's open incident (the one alerts opened,
    or one a person declared naming the service), else reopen the incident alerts opened if it
    was resolved within `reopen_within`, else declare one as the bot (war room, roles,
-   escalation and paging as if a person had typed it); alerts with no severity join an open
-   incident if there is one and are only recorded otherwise;
+   escalation and paging as if a person had typed it), unless alerts have opened
+   `storm.max_incidents` within `storm.window`: then they are folded into the one storm
+   incident (bot.alerts.storm); alerts with no severity join an open incident if there is
+   one and are only recorded otherwise;
 3. timeline lines; one thread message per batch is queued (`alerts.post`, after
    `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
 4. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
@@ -29,7 +31,7 @@ import logging
 from collections import Counter
 
 from bot import audit, metrics, outbox
-from bot.alerts import intake, storage, unsilenced
+from bot.alerts import intake, storage, storm, unsilenced
 from bot.alerts.intake import Receipt
 from bot.alerts.models import Alert
 from bot.alerts.routing import NO_SERVICE
@@ -175,13 +177,18 @@ class AlertService:
         self, change: Change, service: str, current_id: str | None
     ) -> Incident | None:
         """The service's open incident: the one alerts opened, or one naming the service.
-        Never a drill: a real alert filed under practice would read as practice."""
+        Never a drill: a real alert filed under practice would read as practice. A service
+        folded into a storm incident goes to an incident naming it declared since, if any."""
+        folded_into: Incident | None = None
         if current_id is not None:
             current = await change.lock(current_id)
-            if current.is_open:
+            if current.is_open and not await storm.is_storm(change.tx, current.id):
                 return current
+            # Folded into a storm: an incident a person declared since, naming the service,
+            # takes its alerts from then on (how one is followed apart from the storm).
+            folded_into = current if current.is_open else None
         if service == NO_SERVICE:
-            return None
+            return folded_into
         named = [
             incident
             for incident in await incident_storage.list_incidents(
@@ -189,9 +196,10 @@ class AlertService:
             )
             # A person may have typed the service as "Checkout"; alerts' are lowercased.
             if service in {name.lower() for name in incident.services}
+            and (folded_into is None or incident.declared_at > folded_into.declared_at)
         ]
         if not named:
-            return None
+            return folded_into
         return await change.lock(max(named, key=lambda i: i.declared_at).id)
 
     async def _declare_or_join(
@@ -205,6 +213,7 @@ class AlertService:
         ids = [alert.id for alert in items]
         incident = await self._open_incident(change, service, current_id)
         raise_to: Severity | None = None
+        said = names(items)
         if incident is not None:
             outcome = "attached"
             line = f"{plural(len(items), 'alert')} joined: {names(items)}"
@@ -228,6 +237,13 @@ class AlertService:
                 await storage.forget_diagnosed(tx, incident.id)
                 line = f"{plural(len(items), 'alert')} firing again: {names(items)}"
                 raise_to = await self._raised(change, incident, items)
+            elif await storm.overflowing(tx, self.config.storm, now):
+                outcome = storm.STORMED
+                incident, (line, said), declared = await storm.fold(
+                    change, self.incidents, self.config.storm, service, items
+                )
+                if not declared:
+                    raise_to = await self._raised(change, incident, items)
             else:
                 outcome = "declared"
                 incident = await self.incidents.declare_within(
@@ -236,7 +252,7 @@ class AlertService:
                 line = f"Opened by {plural(len(items), 'alert')}: {names(items)}"
         await storage.attach(tx, ids, incident.id, outcome)
         await storage.set_service_incident(tx, service, incident.id, now)
-        await self._told(change, incident, service, line, outcome, items)
+        await self._told(change, incident, service, line, outcome, items, said=said)
         if raise_to is not None:
             incident = await self.incidents.change_severity(
                 incident.id, SYSTEM, severity=raise_to, within=change
@@ -294,11 +310,13 @@ class AlertService:
         line: str,
         outcome: str,
         items: list[StoredAlert],
+        *,
+        said: str | None = None,
     ) -> None:
         """The timeline line, the batch's thread message, the diagnosis the first time.
 
-        `line` ends with the alerts' names (names(items)): a monitor's words, kept as
-        `said` so every surface shows them as text, never as mentions or links."""
+        `line` ends with the alerts' names (names(items), or `said`): a monitor's words,
+        kept as `said` so every surface shows them as text, never as mentions or links."""
         tx = change.tx
         await storage.ensure_incident(tx, incident.id, service)
         effects: list[Queued] = []
@@ -313,7 +331,7 @@ class AlertService:
             actor=SYSTEM.user_id,
             kind=f"alerts_{outcome}",
             text=line,
-            said=names(items),
+            said=names(items) if said is None else said,
             action=f"alerts.{outcome}",
             args={
                 "service": service,

@@ -238,19 +238,22 @@ async def ensure_incident(tx: Tx, incident_id: str, service: str) -> None:
 
 
 async def queue_post(tx: Tx, incident_id: str) -> int | None:
-    """Mark a thread message queued; its batch number, or None when one is queued already."""
-    changed = await tx.execute(
-        "UPDATE alert_incidents SET post_queued = 1, batches = batches + 1"
-        " WHERE incident_id = ? AND post_queued = 0",
+    """Mark a thread message queued; its batch number, or None when one is queued already.
+
+    The row is locked even then: the queued message's claim (claim_batch) waits for this
+    transaction and takes the alerts it attached. Unlocked, the claim could run between
+    this read and the commit and leave them untold until another batch came."""
+    row = await tx.fetchone(
+        "SELECT post_queued, batches FROM alert_incidents WHERE incident_id = ?" + for_update(tx),
         (incident_id,),
     )
-    if changed != 1:
+    if row is None or row["post_queued"]:
         return None
-    row = await tx.fetchone(
-        "SELECT batches FROM alert_incidents WHERE incident_id = ?", (incident_id,)
+    await tx.execute(
+        "UPDATE alert_incidents SET post_queued = 1, batches = batches + 1 WHERE incident_id = ?",
+        (incident_id,),
     )
-    assert row is not None
-    return int(row["batches"])
+    return int(row["batches"]) + 1
 
 
 async def mark_diagnosed(tx: Tx, incident_id: str, now: datetime) -> bool:

@@ -34,6 +34,23 @@ class AlertRoute(Strict):
     service: str | None = Field(default=None, max_length=80)
 
 
+class StormConfig(Strict):
+    """How many incidents alerts may open within `window` before the rest of the services
+    that would open one are folded into one storm incident; `max_incidents: 0` never folds."""
+
+    max_incidents: int = Field(default=5, ge=0, le=1000)
+    window: Duration = Duration(seconds=600)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: Duration) -> Duration:
+        if value.business_days:
+            raise ValueError("must be a clock duration (like 90, 15m, 1h), not business days")
+        if not 0 < value.seconds <= 86400:
+            raise ValueError("must be more than 0 and at most 1d")
+        return value
+
+
 class AlertsConfig(Strict):
     """Alerts in: the endpoints exist only when `token_env` is set."""
 
@@ -50,6 +67,8 @@ class AlertsConfig(Strict):
     batch_window: Duration = Duration(seconds=2)
     alertmanager_url: HttpUrl | None = None
     silence_for: Duration = Duration(seconds=3600)  # the Silence button's silences
+    # A storm across many services opens one incident past the first few (bot.alerts.storm).
+    storm: StormConfig = Field(default_factory=StormConfig)
 
     @field_validator("reopen_within", "batch_window", "silence_for")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.delivery import AlertBatch
+from bot.alerts.routing import NO_SERVICE
 from bot.alerts.silences import MAX_SILENCES, Silenced
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
@@ -49,14 +50,17 @@ def _link(text: str, url: str) -> str:
     return f"<{url}|{escape_mrkdwn(text)}>"
 
 
-def _line(alert: StoredAlert, verb: str) -> str:
+def _line(alert: StoredAlert, verb: str, *, service: bool = False) -> str:
     """One alert on one line that fits a section whole: links that would not fit (a long
-    PromQL expression makes a generatorURL of 2,000 characters) are left out, never cut."""
-    name = escape_mrkdwn(alert.name[:80])
+    PromQL expression makes a generatorURL of 2,000 characters) are left out, never cut.
+    `service`: name its service too (a batch of several services': a storm incident's)."""
+    head = f"{verb} *{escape_mrkdwn(alert.name[:80])}*"
+    if service and alert.service != NO_SERVICE:
+        head += f" ({escape_mrkdwn(alert.service[:80])})"
     summary = escape_mrkdwn(alert.summary[:200])
     links = [link for link in (_link(text, url) for text, url in alert.links[:3]) if link]
     while True:
-        parts = [f"{verb} *{name}*", summary, " · ".join(links)]
+        parts = [head, summary, " · ".join(links)]
         line = " — ".join(part for part in parts if part)
         if len(line) <= SECTION_MAX or not links:
             return line
@@ -94,10 +98,13 @@ def batch_text(batch: AlertBatch) -> str:
 
 
 def batch_blocks(batch: AlertBatch, *, silence_seconds: float) -> list[dict[str, Any]]:
-    lines = [_line(a, ":rotating_light: firing") for a in batch.fired[:SHOWN]]
+    several = len({a.service for a in (*batch.fired, *batch.resolved)}) > 1
+    lines = [_line(a, ":rotating_light: firing", service=several) for a in batch.fired[:SHOWN]]
     if len(batch.fired) > SHOWN:
         lines.append(f"…and {len(batch.fired) - SHOWN} more firing ({names_of(batch.fired)})")
-    lines += [_line(a, ":white_check_mark: resolved") for a in batch.resolved[:SHOWN]]
+    lines += [
+        _line(a, ":white_check_mark: resolved", service=several) for a in batch.resolved[:SHOWN]
+    ]
     if len(batch.resolved) > SHOWN:
         lines.append(f"…and {len(batch.resolved) - SHOWN} more resolved")
     counts = (

@@ -187,11 +187,14 @@ def test_documented_alerts_policies_load() -> None:
     parsed = parse_policy(MINIMAL + block.group(1))
     assert parsed.alerts.alertmanager_url == "http://alertmanager:9093"
     assert [r.service for r in parsed.alerts.routes] == [None, None, "hosts"]
+    assert parsed.alerts.storm.max_incidents == 5 and parsed.alerts.storm.window.seconds == 600
     example = (root / "chatops.example.yml").read_text()
     commented = re.search(r"# alerts:\n(?:#.*\n)+", example)
     assert commented is not None
     text = "\n".join(line[2:] for line in commented.group(0).splitlines()) + "\n"
-    assert parse_policy(MINIMAL + text).alerts.silence_for.seconds == 3600
+    example_alerts = parse_policy(MINIMAL + text).alerts
+    assert example_alerts.silence_for.seconds == 3600
+    assert example_alerts.storm.window.seconds == 600
 
 
 def test_a_blank_summary_leaves_the_alert_name_as_the_title() -> None:
@@ -203,3 +206,18 @@ def test_a_blank_summary_leaves_the_alert_name_as_the_title() -> None:
     assert declaration("checkout", [blank]).title == "checkout: HighErrorRate"
     other = StoredAlert(2, NO_SERVICE, "DiskFull", "P1", "firing", {}, {}, [], None)
     assert declaration(NO_SERVICE, [blank, other]).title == "HighErrorRate (+1 more alerts)"
+
+
+def test_policy_storm_guard_is_on_by_default_and_validated() -> None:
+    storm = parse_policy(MINIMAL + "alerts: {token_env: T}\n").alerts.storm
+    assert (storm.max_incidents, storm.window.seconds) == (5, 600)
+    off = parse_policy(MINIMAL + "alerts: {token_env: T, storm: {max_incidents: 0}}\n")
+    assert off.alerts.storm.max_incidents == 0
+    with pytest.raises(ConfigError, match=r"alerts\.storm\.max_incidents"):
+        parse_policy(MINIMAL + "alerts: {token_env: T, storm: {max_incidents: -1}}\n")
+    with pytest.raises(ConfigError, match="more than 0 and at most 1d"):
+        parse_policy(MINIMAL + "alerts: {token_env: T, storm: {window: 0}}\n")
+    with pytest.raises(ConfigError, match="not business days"):
+        parse_policy(MINIMAL + "alerts: {token_env: T, storm: {window: 1bd}}\n")
+    with pytest.raises(ConfigError, match=r"alerts\.storm\.windw"):
+        parse_policy(MINIMAL + "alerts: {token_env: T, storm: {windw: 10m}}\n")

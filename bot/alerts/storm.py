@@ -1,0 +1,153 @@
+"""Alert storms: one incident for a storm across many services, not one per service.
+
+Once alerts have opened `storm.max_incidents` incidents within `storm.window` (counted from
+the records: incidents the bot declared on alerts, drills never among them), a service whose
+alerts would open another is folded into the open storm incident instead, declared by the
+first such service. Each folded service then points at it (`alert_services`), so its later
+alerts join it as any service's join its incident; a person follows one apart by declaring an
+incident naming it (AlertService._open_incident then prefers that one).
+
+The count and the declaration hold one lock shared by every service's decision (PostgreSQL's
+advisory lock; SQLite has one writer), so replicas deciding different services at the same
+moment never open more than the cap, nor two storm incidents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import TypeAdapter, ValidationError
+
+from bot.alerts.routing import NO_SERVICE
+from bot.alerts.storage import StoredAlert
+from bot.alerts.wording import names, plural
+from bot.durations import humanize_seconds
+from bot.incidents import storage as incident_storage
+from bot.incidents.changes import Change, Queued
+from bot.incidents.effects import REFRESH
+from bot.incidents.schemas import SERVICES_MAX, DeclareIncident, ServiceName
+from bot.incidents.service import IncidentService
+from bot.models import SYSTEM, Incident, Severity
+from bot.policy.alerts import StormConfig, highest
+from bot.store import Tx
+
+STORMED = "stormed"  # the outcome of alerts folded into a storm incident
+TITLE = "Alert storm: alerts for many services at once"
+# The advisory lock's keys (PostgreSQL): "STM" as an int, apart from the other locks'.
+_LOCK_CLASS = 0x53544D
+_LOCK_KEY = 1
+_SERVICE_NAME: TypeAdapter[str] = TypeAdapter(ServiceName)
+
+
+async def overflowing(tx: Tx, config: StormConfig, now: datetime) -> bool:
+    """Whether alerts have opened `max_incidents` incidents within `window` already.
+
+    Takes the storm lock first (held until the commit): the caller's declaration, ordinary
+    or storm, is then counted by whoever asks next."""
+    if not config.max_incidents:
+        return False
+    if tx.dialect == "postgres":  # SQLite serialises its writers already
+        await tx.execute(
+            "SELECT pg_advisory_xact_lock(CAST(? AS integer), CAST(? AS integer))",
+            (_LOCK_CLASS, _LOCK_KEY),
+        )
+    since = now - config.window.as_timedelta()
+    row = await tx.fetchone(
+        "SELECT COUNT(*) AS n FROM incidents i WHERE i.declared_at >= ? AND i.declared_by = ?"
+        " AND NOT i.drill AND EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id"
+        " AND a.outcome = 'declared')",
+        (since.timestamp(), SYSTEM.user_id),
+    )
+    return row is not None and int(row["n"]) >= config.max_incidents
+
+
+async def is_storm(tx: Tx, incident_id: str) -> bool:
+    row = await tx.fetchone(
+        "SELECT storm FROM alert_incidents WHERE incident_id = ?", (incident_id,)
+    )
+    return row is not None and bool(row["storm"])
+
+
+async def fold(
+    change: Change,
+    incidents: IncidentService,
+    config: StormConfig,
+    service: str,
+    items: list[StoredAlert],
+) -> tuple[Incident, tuple[str, str], bool]:
+    """Fold `service`'s alerts into the open storm incident, declaring it when there is none
+    (call under the lock `overflowing` took): the incident, its timeline line (and the
+    monitor's words ending it), whether it was declared now."""
+    tx = change.tx
+    row = await tx.fetchone(
+        "SELECT i.id FROM incidents i JOIN alert_incidents s ON s.incident_id = i.id"
+        " WHERE s.storm = 1 AND i.status <> 'resolved' ORDER BY i.declared_at DESC, i.id DESC"
+        " LIMIT 1"
+    )
+    declared = row is None
+    if row is None:
+        incident = await incidents.declare_within(
+            change, _declaration(config, service, items), SYSTEM
+        )
+        await tx.execute(
+            "INSERT INTO alert_incidents (incident_id, service, storm) VALUES (?, ?, 1)",
+            (incident.id, service),
+        )
+    else:
+        incident = await change.lock(str(row["id"]))
+        named = _named(incident.services, service)
+        if named != incident.services:
+            incident = await incident_storage.update(
+                tx, incident.evolve(services=named, updated_at=change.now)
+            )
+            await change.enqueue(incident.id, [Queued(REFRESH, {"kind": "alerts"})])
+    found = await tx.fetchone(
+        "SELECT COUNT(DISTINCT service) AS n FROM alerts WHERE incident_id = ? AND outcome = ?"
+        " AND service <> ?",
+        (incident.id, STORMED, service),
+    )
+    folded = (int(found["n"]) if found else 0) + 1
+    return incident, _line(config, service, items, folded), declared
+
+
+def _named(services: tuple[str, ...], service: str) -> tuple[str, ...]:
+    """The incident's services with `service` added, while within the incident's limit (the
+    timeline still counts those left out) and a name an incident may hold."""
+    if service == NO_SERVICE or service in services or len(services) >= SERVICES_MAX:
+        return services
+    try:
+        return (*services, _SERVICE_NAME.validate_python(service))
+    except ValidationError:
+        return services
+
+
+def _declaration(config: StormConfig, service: str, items: list[StoredAlert]) -> DeclareIncident:
+    severity = highest([item.severity for item in items if item.severity]) or "P3"
+    return DeclareIncident(
+        severity=Severity(severity),
+        title=TITLE,
+        impact=(
+            f"Alerts opened {plural(config.max_incidents, 'incident')} within"
+            f" {humanize_seconds(config.window.seconds)}; every further service whose alerts"
+            " would open one is folded in here (its alerts listed, one page for all)."
+            " To follow a service on its own, declare an incident naming it: its later alerts"
+            " go there."
+        ),
+        services=_named((), service),
+    )
+
+
+def _line(
+    config: StormConfig, service: str, items: list[StoredAlert], folded: int
+) -> tuple[str, str]:
+    """The timeline line and its end in the monitor's words (the service and alert names)."""
+    said = names(items) if service == NO_SERVICE else f"{service}: {names(items)}"
+    of = "naming no service" if service == NO_SERVICE else "of service"
+    line = (
+        f"Alert storm: {plural(folded, 'service')} folded in so far, alerts having opened"
+        f" {plural(config.max_incidents, 'incident')} within"
+        f" {humanize_seconds(config.window.seconds)}. To follow a service on its own, declare"
+        " an incident naming it (`/incident declare` opens the form): its later alerts go"
+        f" there. Folded in, {plural(len(items), 'alert')} {of} {said}"
+    )
+    return line, said
