@@ -133,6 +133,9 @@ class IncidentService(TimelineChanges):
             action="incident.declare",
             args=command.model_dump(mode="json"),
             effects=effects,
+            # The impact it was declared with: what the status page shows until a published
+            # status update says another (bot.status.storage.public_impacts).
+            data={"impact": incident.impact},
         )
         await change.announce(IncidentChange("declared", None, incident, actor, now))
         return incident
@@ -294,7 +297,13 @@ class IncidentService(TimelineChanges):
             timeline=lambda b, a: timeline_text.status_update(b, a, actor, message),
             request_id=request_id,
             effects=effects,
-            details={"status": status.value, **({"publish": True} if publish else {})},
+            details={
+                "status": status.value,
+                # The impact this update states, kept with it: the status page shows it only
+                # while this update is on the page (bot.status.storage.public_impacts).
+                **({"impact": impact} if impact is not None else {}),
+                **({"publish": True} if publish else {}),
+            },
             said=message,
             within=within,
         )
