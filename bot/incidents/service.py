@@ -355,6 +355,9 @@ class IncidentService(TimelineChanges):
                 acknowledged_at=None,
                 acknowledged_by=None,
                 current_status=reason or "Reopened.",
+                # The ETA was for the fix that was made: the reopening promises none.
+                eta="",
+                eta_at=None,
                 # The reopening pages anew, in posts of its own: the declaration's page is over.
                 announced_page=(),
             )

@@ -133,6 +133,24 @@ async def test_a_resolved_incident_takes_no_update_until_reopened(harness: BotHa
     assert element(pinned_summary(harness, room), blocks.ACK_ACTION) is not None
 
 
+async def test_a_reopened_incident_promises_no_eta_from_before_its_resolution(
+    harness: BotHarness,
+) -> None:
+    # The ETA given before the resolution was for the fix that was made: the reopening's
+    # announcement (copied to the announcement channel) must not promise it again.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await reply(harness, "update identified Bad deploy eta 30m", channel_id=room)
+    await reply(harness, "resolve Rolled back", channel_id=room)
+    assert "open again" in await reply(harness, "reopen Errors are back", channel_id=room)
+    await harness.settle()
+    stored = await current(harness, incident)
+    assert stored.eta_at is None and stored.eta == ""
+    reopened = rendered(updates(harness, room)[-1])
+    assert "Errors are back" in reopened and "Unknown yet" in reopened, reopened
+    assert "Unknown yet" in str(pinned_summary(harness, room)["blocks"])
+
+
 async def test_ack_severity_assign_and_note(harness: BotHarness) -> None:
     incident = await declare(harness)
     room = incident.channel_id or ""
