@@ -255,6 +255,7 @@ class IncidentService(TimelineChanges):
         if publish and not await self.permissions.allows(actor, "publishers"):
             raise PermissionDenied(NOT_A_PUBLISHER)
         now = self.clock.now()
+        details: dict[str, Any] = {"status": status.value, **({"publish": True} if publish else {})}
 
         def mutate(incident: Incident) -> Incident:
             if publish and incident.drill:  # the status listener would drop it unsaid
@@ -276,6 +277,11 @@ class IncidentService(TimelineChanges):
             if status is Status.RESOLVED:
                 changes |= {"resolved_at": now, "resolved_by": actor.user_id, "resolution": message}
             after = incident.evolve(**changes)
+            if impact is not None or publish:
+                # The impact this update states (one published with it: the impact its form
+                # showed), kept with it: the status page shows it while the update is on the
+                # page, and no impact it did not publish (bot.status.storage.public_impacts).
+                details["impact"] = after.impact
             return after.evolve(next_update_due=next_update_due(self.policy, after, now))
 
         kind = "resolved" if status is Status.RESOLVED else "updated"
@@ -297,13 +303,7 @@ class IncidentService(TimelineChanges):
             timeline=lambda b, a: timeline_text.status_update(b, a, actor, message),
             request_id=request_id,
             effects=effects,
-            details={
-                "status": status.value,
-                # The impact this update states, kept with it: the status page shows it only
-                # while this update is on the page (bot.status.storage.public_impacts).
-                **({"impact": impact} if impact is not None else {}),
-                **({"publish": True} if publish else {}),
-            },
+            details=details,
             said=message,
             within=within,
         )

@@ -172,7 +172,9 @@ async def test_update_form_checkbox_publishes_that_update(make_harness, store: s
     harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
     incident = await declare_with_services(harness, "Checkout API returns 502")
     room = (await harness.services.incidents.get(incident.id)).channel_id or ""
-    await reply(harness, "update identified An internal first guess", channel_id=room)
+    await reply(
+        harness, "update identified An internal first guess impact EU checkouts", channel_id=room
+    )
     view = await _open_update_form(harness, room, "U0ALICE")
     assert _inputs(view)["publish"]["type"] == "checkboxes"
     values = {
@@ -189,6 +191,8 @@ async def test_update_form_checkbox_publishes_that_update(make_harness, store: s
     assert [u["text"] for u in shown["updates"]] == [
         "A fix is deployed; we are watching error rates"
     ]
+    # With the impact its form showed (left as prefilled), though the update that set it is not.
+    assert shown["impact"] == "EU checkouts"
     [entry] = [e async for e in harness.services.audit.entries() if e.action == "incident.update"][
         -1:
     ]
