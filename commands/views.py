@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import Conflict
+from bot.errors import Conflict, PermissionDenied
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import modals, templates
@@ -119,6 +119,11 @@ def register(app: AsyncApp, services: Services) -> None:
                 # Resolved (or moved on) since the form opened: the modal is gone, so the
                 # answer gives back what was typed rather than lose it.
                 await ctx.audit_refusal("incident.update", f"refused: {exc}", args)
+                await ctx.reply(templates.update_refused(str(exc), command.message))
+            except PermissionDenied as exc:
+                # Not a responder, or the Publish box ticked by someone who may not publish:
+                # the same, the text back (nothing was posted).
+                await ctx.audit_refusal("incident.update", "refused: not allowed", args)
                 await ctx.reply(templates.update_refused(str(exc), command.message))
 
         await run_command(ctx, "incident.update", args, work, usage_for="update")

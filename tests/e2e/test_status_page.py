@@ -215,7 +215,9 @@ async def test_only_publishers_may_publish_and_a_refusal_changes_nothing(make_ha
         "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
     }
     await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
-    await until(lambda: _answered(harness, "Only publishers may"), "the refusal")
+    # The form is gone: the refusal gives the text back rather than lose it.
+    await until(lambda: _answered(harness, ">Fixed, watching"), "the refusal")
+    assert "Only publishers may" in _answered(harness, ">Fixed, watching")
     # Neither the update nor anything public happened.
     assert (await harness.services.incidents.get(incident.id)).status.value == "identified"
     assert (await _public(harness))["open_incidents"] == []
