@@ -126,4 +126,6 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.audit_refusal("incident.update", "refused: not allowed", args)
                 await ctx.reply(templates.update_refused(str(exc), command.message))
 
-        await run_command(ctx, "incident.update", args, work, usage_for="update")
+        await run_command(
+            ctx, "incident.update", args, work, usage_for="update", given_back=command.message
+        )

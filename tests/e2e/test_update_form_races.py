@@ -4,12 +4,17 @@ undo what the first one posted meanwhile; what they typed is posted."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from bot.models import Status
 from bot.slack import blocks, modals
+from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, pinned_summary, reply
 from tests.harness import BotHarness
+from tests.servers import PostgresServer
 from tests.waiting import until
 
 
@@ -116,3 +121,36 @@ async def test_a_form_refused_because_the_incident_was_resolved_gives_the_text_b
         if e.actor == "U0ONCALL" and e.action == "incident.update"
     ]
     assert refusal.outcome.startswith("refused: This incident is resolved")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so stopping it stops no other test."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres
+async def test_an_update_the_database_cannot_take_gives_its_text_back(
+    own_postgres: PostgresServer, make_harness: HarnessFactory
+) -> None:
+    """The form closed when it was accepted; the database then failed the update. The answer
+    said nothing was changed, and everything typed was gone with the form."""
+    harness = await make_harness(database_url=own_postgres.create_database("update"))
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    [form] = await _open_forms(harness, room, ["U0ALICE"])
+    typed = {
+        "status": {"value": _select("identified")},
+        "message": {"value": "Bad deploy of *checkout*\nRolling back now"},
+    }
+    own_postgres.pause()
+    try:
+        answer = await _submit(harness, form, typed, "U0ALICE")
+    finally:
+        own_postgres.resume()
+    assert "nothing was changed" in answer, answer
+    assert answer.endswith("Here is what you wrote:\n>Bad deploy of *checkout*\n>Rolling back now")
