@@ -394,12 +394,14 @@ class IncidentService(TimelineChanges):
         `within`: a change already open (alerts raise it as they decide)."""
         await self._require_responder(actor)
         now = self.clock.now()
+        details: dict[str, Any] = {"severity": severity.value}
 
         def mutate(incident: Incident) -> Incident:
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it to change its severity.")
             if incident.severity is severity:
                 raise Conflict(f"{incident.id} is already {severity}.")
+            details["from"] = incident.severity.value  # a lowering is told where P1 was
             changed = incident.evolve(severity=severity)
             return changed.evolve(next_update_due=next_update_due(self.policy, changed, now))
 
@@ -415,7 +417,7 @@ class IncidentService(TimelineChanges):
             timeline=lambda b, a: timeline_text.severity_changed(b, a, actor),
             request_id=request_id,
             effects=effects,
-            details={"severity": severity.value},
+            details=details,
             within=within,
         )
 
