@@ -300,7 +300,9 @@ class IncidentService(TimelineChanges):
             },
             kind=kind,
             mutate=mutate,
-            timeline=lambda b, a: timeline_text.status_update(b, a, actor, message),
+            timeline=lambda b, a: timeline_text.status_update(
+                b, a, actor, message, published=publish
+            ),
             request_id=request_id,
             effects=effects,
             details=details,

@@ -185,6 +185,18 @@ class StatusService:
             await storage.mark_incident(tx, incident_id, change.at, actor)
             await storage.mark_updates(tx, incident_id, change.at, actor, latest_only=True)
             await storage.bump(tx)
+            # Said in the incident's channel, as `/incident publish` is (the update's own
+            # timeline line says it was published; its audit entry has `publish: true`).
+            line = text("Published to the status page by ", Person(actor), " with this update")
+            payload = {
+                "kind": PUBLISHED,
+                **notice_payload(line),
+                "said": "",
+                "actor": actor,
+                "details": {},
+            }
+            joined = self.changes.joining(tx, change.at)
+            await joined.enqueue(incident_id, queued((NOTICE,), payload, change.after))
         elif change.kind != "declared" and await storage.is_public(tx, incident_id):
             # (An incident being declared has not been published: no read to ask.)
             await storage.bump(tx)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from bot.slack import modals
-from tests.e2e.incident_helpers import reply
+from tests.e2e.incident_helpers import posts, reply
 from tests.e2e.status_helpers import (
     atom_entries,
     declare_with_services,
@@ -193,6 +193,14 @@ async def test_update_form_checkbox_publishes_that_update(make_harness, store: s
     ]
     # With the impact its form showed (left as prefilled), though the update that set it is not.
     assert shown["impact"] == "EU checkouts"
+    # Said in the room and kept on the timeline, as `/incident publish` is: the war room and
+    # the report showed no sign that this update (and the incident) had gone public.
+    await harness.settle()
+    said = [str(c.params["text"]) for c in posts(harness, room)]
+    assert any("Published to the status page by <@U0ALICE> with this update" in t for t in said)
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    [published] = [e for e in events if e.kind == "updated" and e.said.startswith("A fix")]
+    assert "published to the status page" in published.text, published.text
     [entry] = [e async for e in harness.services.audit.entries() if e.action == "incident.update"][
         -1:
     ]
