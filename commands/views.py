@@ -89,7 +89,10 @@ def register(app: AsyncApp, services: Services) -> None:
         async def work() -> None:
             await declared(ctx, command)  # the typed command's path, similar incidents and all
 
-        await run_command(ctx, "incident.declare", {"form": fields}, work, usage_for="declare")
+        typed = "\n".join(filter(None, (command.title, command.impact)))
+        await run_command(
+            ctx, "incident.declare", {"form": fields}, work, usage_for="declare", given_back=typed
+        )
 
     @app.view(modals.UPDATE_VIEW)
     async def update_submitted(
