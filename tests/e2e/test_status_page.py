@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.clock import FakeClock
 from bot.slack import modals
 from tests.e2e.incident_helpers import posts, reply
 from tests.e2e.status_helpers import (
@@ -329,6 +331,23 @@ async def test_a_drill_never_reaches_the_status_page(make_harness, store: str) -
     doc = await _public(harness)
     assert doc["open_incidents"] == [] and doc["state"] == "operational"
     assert "database failover" not in (await get(harness, "/status")).text
+
+
+async def test_an_incident_resolved_before_the_pages_window_is_not_said_published(
+    make_harness,
+) -> None:
+    # The page lists incidents resolved in the last 90 days: publishing an older one was
+    # answered "on the public status page now" (and recorded so) while nobody could see it.
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness(policy=status_policy(), clock=clock, STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Old outage")
+    await reply(harness, f"resolve {incident.id} Fixed long ago")
+    clock.advance(days=91)
+    answer = await reply(harness, f"publish {incident.id}", user_id="U0BOB")
+    assert "resolved more than 90 days ago" in answer and "nothing changed" in answer, answer
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    assert "published" not in [e.kind for e in events]
+    assert (await _public(harness))["resolved_incidents"] == []
 
 
 async def test_a_drills_update_form_offers_no_publishing_and_refuses_it(make_harness) -> None:
