@@ -17,7 +17,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import ChatOpsError
+from bot.errors import ChatOpsError, PermissionDenied
 from bot.http_errors import UNREACHABLE
 from bot.incidents.queries import well_formed_id
 from bot.services import Services
@@ -27,6 +27,7 @@ from commands.context import (
     action_value,
     channel_of,
     form_target,
+    listener_context,
     on_click,
     open_form,
     run_command,
@@ -106,6 +107,16 @@ def register(app: AsyncApp, services: Services) -> None:
         if opened is None:
             return
         try:
+            try:
+                await services.incidents.require_responder(context["actor"])
+            except PermissionDenied:
+                # Said before anything is typed (the card offers the button to everyone).
+                ctx = listener_context(
+                    services, context, client, channel_id=channel_of(body), respond=respond
+                )
+                args = {"incident_id": incident_id}
+                await ctx.audit_refusal("incident.update_form", "refused: not allowed", args)
+                raise
             incident = await services.incidents.get(incident_id)
             if incident.is_open:
                 view = modals.update_modal(incident, origin_channel=channel_of(body))

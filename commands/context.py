@@ -377,8 +377,12 @@ async def run_command(
     *,
     usage_for: str | None = None,
     read_only: bool = False,
+    given_back: str = "",
 ) -> None:
     """Run `work`; turn every expected failure into a short ephemeral answer, audited.
+
+    `given_back`: what a form's author typed (the form is gone once submitted), added to an
+    answer that failed, or whose outcome is unknown, so that nothing typed is lost.
 
     Changes are audited by the services in their own transactions; `read_only` commands
     are audited here once they have answered.
@@ -409,32 +413,36 @@ async def run_command(
         # Slack failed a call the command needed (a user group to check who may act): said
         # as Slack's failure, never as a refusal or a fault of ours.
         log.warning("Slack failed during %s: %s", action, exc)
-        await _failed(ctx, error_text.slack_unanswered(exc.error_code), read_only)
+        await _failed(ctx, error_text.slack_unanswered(exc.error_code), read_only, given_back)
     except StoreUnavailable:
         log.exception("store unavailable during %s", action)
-        await _failed(ctx, error_text.store_unavailable(), read_only)
+        await _failed(ctx, error_text.store_unavailable(), read_only, given_back)
     except StoreBusy as exc:
         log.warning("store busy during %s: %s", action, exc)
-        await _failed(ctx, error_text.store_busy(), read_only)
+        await _failed(ctx, error_text.store_busy(), read_only, given_back)
     except Exception:
         log.exception("%s failed", action)
-        await _failed(ctx, error_text.internal_error(), read_only)
+        await _failed(ctx, error_text.internal_error(), read_only, given_back)
     finally:
         commit_log.reset(log_token)
 
 
-async def _failed(ctx: CommandContext, nothing_changed: str, read_only: bool) -> None:
+async def _failed(
+    ctx: CommandContext, nothing_changed: str, read_only: bool, given_back: str = ""
+) -> None:
     """Answer a failed command truthfully: `nothing_changed` when no write was sent to
     commit (or the command only reads); otherwise what the request's claim, which commits
-    with the change it guards, says: it went through, it did not, or nobody can tell."""
+    with the change it guards, says: it went through, it did not, or nobody can tell.
+    `given_back` follows any answer but "it went through"."""
     sent = commit_log.get() or CommitLog()
+    back = error_text.given_back(given_back) if given_back else ""
     if read_only or sent.sent == 0:
-        await ctx.reply(nothing_changed)
+        await ctx.reply(nothing_changed + back)
         return
     handled = await was_handled(ctx.services.store, ctx.request_id) if ctx.request_id else None
     if handled:
         await ctx.reply(error_text.done_unconfirmed())
     elif handled is False and sent.committed == 0:
-        await ctx.reply(nothing_changed)  # the claim is not there: its change is not either
+        await ctx.reply(nothing_changed + back)  # the claim is not there: nor its change
     else:
-        await ctx.reply(error_text.outcome_unknown())
+        await ctx.reply(error_text.outcome_unknown() + back)

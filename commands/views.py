@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import Conflict
+from bot.errors import Conflict, PermissionDenied
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import modals, templates
@@ -89,7 +89,10 @@ def register(app: AsyncApp, services: Services) -> None:
         async def work() -> None:
             await declared(ctx, command)  # the typed command's path, similar incidents and all
 
-        await run_command(ctx, "incident.declare", {"form": fields}, work, usage_for="declare")
+        typed = "\n".join(filter(None, (command.title, command.impact)))
+        await run_command(
+            ctx, "incident.declare", {"form": fields}, work, usage_for="declare", given_back=typed
+        )
 
     @app.view(modals.UPDATE_VIEW)
     async def update_submitted(
@@ -120,5 +123,12 @@ def register(app: AsyncApp, services: Services) -> None:
                 # answer gives back what was typed rather than lose it.
                 await ctx.audit_refusal("incident.update", f"refused: {exc}", args)
                 await ctx.reply(templates.update_refused(str(exc), command.message))
+            except PermissionDenied as exc:
+                # Not a responder, or the Publish box ticked by someone who may not publish:
+                # the same, the text back (nothing was posted).
+                await ctx.audit_refusal("incident.update", "refused: not allowed", args)
+                await ctx.reply(templates.update_refused(str(exc), command.message))
 
-        await run_command(ctx, "incident.update", args, work, usage_for="update")
+        await run_command(
+            ctx, "incident.update", args, work, usage_for="update", given_back=command.message
+        )

@@ -111,7 +111,13 @@ class IncidentFlows:
         )
         home = incident_channel(incident, self.policy)
         if effect.payload.get("target") == "announce":
-            copy_wanted = snapshot.severity in ANNOUNCE_COPY_SEVERITIES
+            # A severity lowered from P0/P1 is copied too: the announcement channel heard
+            # of the incident at that severity, and would hear nothing of it again.
+            was = effect.payload.get("details", {}).get("from")
+            copy_wanted = snapshot.severity in ANNOUNCE_COPY_SEVERITIES or (
+                effect.payload["kind"] == "severity_changed"
+                and was in {s.value for s in ANNOUNCE_COPY_SEVERITIES}
+            )
             if not copy_wanted or home == self.policy.announce_channel:
                 return  # no copy for this severity, or the update already went there
             channel = self.policy.announce_channel

@@ -133,6 +133,9 @@ class IncidentService(TimelineChanges):
             action="incident.declare",
             args=command.model_dump(mode="json"),
             effects=effects,
+            # The impact it was declared with: what the status page shows until a published
+            # status update says another (bot.status.storage.public_impacts).
+            data={"impact": incident.impact},
         )
         await change.announce(IncidentChange("declared", None, incident, actor, now))
         return incident
@@ -252,6 +255,7 @@ class IncidentService(TimelineChanges):
         if publish and not await self.permissions.allows(actor, "publishers"):
             raise PermissionDenied(NOT_A_PUBLISHER)
         now = self.clock.now()
+        details: dict[str, Any] = {"status": status.value, **({"publish": True} if publish else {})}
 
         def mutate(incident: Incident) -> Incident:
             if publish and incident.drill:  # the status listener would drop it unsaid
@@ -273,6 +277,11 @@ class IncidentService(TimelineChanges):
             if status is Status.RESOLVED:
                 changes |= {"resolved_at": now, "resolved_by": actor.user_id, "resolution": message}
             after = incident.evolve(**changes)
+            if impact is not None or publish:
+                # The impact this update states (one published with it: the impact its form
+                # showed), kept with it: the status page shows it while the update is on the
+                # page, and no impact it did not publish (bot.status.storage.public_impacts).
+                details["impact"] = after.impact
             return after.evolve(next_update_due=next_update_due(self.policy, after, now))
 
         kind = "resolved" if status is Status.RESOLVED else "updated"
@@ -291,10 +300,12 @@ class IncidentService(TimelineChanges):
             },
             kind=kind,
             mutate=mutate,
-            timeline=lambda b, a: timeline_text.status_update(b, a, actor, message),
+            timeline=lambda b, a: timeline_text.status_update(
+                b, a, actor, message, published=publish
+            ),
             request_id=request_id,
             effects=effects,
-            details={"status": status.value, **({"publish": True} if publish else {})},
+            details=details,
             said=message,
             within=within,
         )
@@ -346,6 +357,9 @@ class IncidentService(TimelineChanges):
                 acknowledged_at=None,
                 acknowledged_by=None,
                 current_status=reason or "Reopened.",
+                # The ETA was for the fix that was made: the reopening promises none.
+                eta="",
+                eta_at=None,
                 # The reopening pages anew, in posts of its own: the declaration's page is over.
                 announced_page=(),
             )
@@ -382,12 +396,14 @@ class IncidentService(TimelineChanges):
         `within`: a change already open (alerts raise it as they decide)."""
         await self._require_responder(actor)
         now = self.clock.now()
+        details: dict[str, Any] = {"severity": severity.value}
 
         def mutate(incident: Incident) -> Incident:
             if not incident.is_open:
                 raise Conflict(f"{incident.id} is resolved; reopen it to change its severity.")
             if incident.severity is severity:
                 raise Conflict(f"{incident.id} is already {severity}.")
+            details["from"] = incident.severity.value  # a lowering is told where P1 was
             changed = incident.evolve(severity=severity)
             return changed.evolve(next_update_due=next_update_due(self.policy, changed, now))
 
@@ -403,7 +419,7 @@ class IncidentService(TimelineChanges):
             timeline=lambda b, a: timeline_text.severity_changed(b, a, actor),
             request_id=request_id,
             effects=effects,
-            details={"severity": severity.value},
+            details=details,
             within=within,
         )
 

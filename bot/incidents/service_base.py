@@ -45,6 +45,11 @@ class IncidentServiceBase(IncidentQueries):
         self.policy = policy
         self.changes = changes
 
+    async def require_responder(self, actor: Actor) -> None:
+        """PermissionDenied unless `actor` may change incidents (`roles.responders`): asked
+        when a form opens too, so nobody types an update only to have it refused."""
+        await self._require_responder(actor)
+
     async def _require_responder(self, actor: Actor) -> None:
         if actor.is_system:
             return

@@ -31,13 +31,16 @@ def acknowledged(actor: Actor, via: str, via_person: str) -> Rich:
     return text(f"Acknowledged in {where} by ", Person(actor.user_id))
 
 
-def status_update(before: Incident, after: Incident, actor: Actor, message: str) -> Rich:
+def status_update(
+    before: Incident, after: Incident, actor: Actor, message: str, *, published: bool = False
+) -> Rich:
     moved = (
         f"{before.status.label} → {after.status.label}"
         if before.status is not after.status
         else after.status.label
     )
-    return text(f"Update ({moved}) by ", Person(actor.user_id), f": {message}")
+    public = ", published to the status page" if published else ""
+    return text(f"Update ({moved}) by ", Person(actor.user_id), f"{public}: {message}")
 
 
 def reopened(actor: Actor, reason: str) -> Rich:

@@ -106,6 +106,12 @@ def done_unconfirmed() -> str:
     )
 
 
+def given_back(typed: str) -> str:
+    """What a form's author typed, quoted after a failure's answer (the form is gone)."""
+    quoted = "\n".join(f">{escape_mrkdwn(line)}" for line in typed.splitlines())
+    return f"\nHere is what you wrote:\n{quoted}"
+
+
 def outcome_unknown() -> str:
     # A COMMIT was sent and its answer lost, or a later step failed: whether it stands is
     # not known, so the person must not be told that nothing changed.

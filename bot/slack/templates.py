@@ -115,7 +115,9 @@ def eta(incident: Incident) -> str:
     if not incident.is_open:
         return "Resolved"
     if incident.eta_at is not None:
-        return slack_date(incident.eta_at)
+        shown = slack_date(incident.eta_at)
+        # Kept by updates that gave none: once the incident outlived it, it is no promise.
+        return f"{shown} (passed)" if incident.eta_at <= incident.updated_at else shown
     return incident.eta or "Unknown yet"
 
 

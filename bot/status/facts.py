@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.policy.status_page import StatusComponent
@@ -30,22 +30,36 @@ async def read_document(
     """Everything the page shows, read in `tx` as of `now`."""
     since = now - timedelta(days=RESOLVED_WINDOW_DAYS)
     published = await storage.public_incidents(tx, resolved_since=since)
-    updates = await storage.public_updates(tx, [p.incident.id for p in published])
-    return build_document(components, published, updates)
+    ids = [p.incident.id for p in published]
+    updates = await storage.public_updates(tx, ids)
+    impacts = await storage.public_impacts(tx, ids)
+    return build_document(components, published, updates, impacts)
 
 
 def build_document(
     components: Sequence[StatusComponent],
     published: Sequence[storage.PublishedIncident],
     updates: Sequence[storage.PublishedUpdate],
+    impacts: Mapping[str, str] | None = None,
 ) -> StatusDocument:
-    """The page from its facts (see bot.status.models for how states are derived)."""
+    """The page from its facts (see bot.status.models for how states are derived).
+    `impacts`: the impact each incident shows (storage.public_impacts); an incident left
+    out shows its own."""
+    impacts = impacts or {}
     updates_of: dict[str, list[PublicUpdate]] = defaultdict(list)
     for update in updates:
         updates_of[update.incident_id].append(
             PublicUpdate(at=update.at, status=update.status, text=public_text(update.said))
         )
-    incidents = [_incident(p, components, updates_of[p.incident.id]) for p in published]
+    incidents = [
+        _incident(
+            p,
+            components,
+            updates_of[p.incident.id],
+            impacts.get(p.incident.id, p.incident.impact),
+        )
+        for p in published
+    ]
     open_incidents = [incident for incident in incidents if incident.status.is_open]
     shown = []
     for component in components:
@@ -69,6 +83,7 @@ def _incident(
     published: storage.PublishedIncident,
     components: Sequence[StatusComponent],
     updates: list[PublicUpdate],
+    impact: str,
 ) -> PublicIncident:
     incident = published.incident
     affected = set(incident.services)
@@ -86,7 +101,7 @@ def _incident(
     return PublicIncident(
         id=incident.id,
         title=public_text(incident.title),
-        impact=public_text(incident.impact),
+        impact=public_text(impact),
         status=incident.status,
         state=STATE_OF_SEVERITY[incident.severity]
         if incident.is_open

@@ -10,6 +10,7 @@ version whenever a public incident changes, so every process rebuilds its cached
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from bot.errors import Conflict, PermissionDenied
@@ -20,6 +21,7 @@ from bot.models import Actor, Incident
 from bot.permissions import NOT_A_PUBLISHER, Permissions
 from bot.refs import Person, Rich, notice_payload, text
 from bot.status import storage
+from bot.status.facts import RESOLVED_WINDOW_DAYS
 from bot.status.page import StatusPage
 from bot.status.push import StalePush
 from bot.status.storage import StatusUpdate
@@ -100,6 +102,13 @@ class StatusService:
             incident = await change.lock(incident_id)
             if incident.drill:
                 raise Conflict(f"{incident.id} is a drill: practice never goes on the status page.")
+            shown_since = change.now - timedelta(days=RESOLVED_WINDOW_DAYS)
+            if incident.resolved_at is not None and incident.resolved_at < shown_since:
+                raise Conflict(
+                    f"{incident.id} was resolved more than {RESOLVED_WINDOW_DAYS} days ago: the"
+                    f" status page lists only those resolved in the last {RESOLVED_WINDOW_DAYS}"
+                    " days, so nothing changed."
+                )
             tx = change.tx
             newly = await storage.mark_incident(tx, incident.id, change.now, actor.user_id)
             updates = await storage.mark_updates(tx, incident.id, change.now, actor.user_id)
@@ -185,6 +194,18 @@ class StatusService:
             await storage.mark_incident(tx, incident_id, change.at, actor)
             await storage.mark_updates(tx, incident_id, change.at, actor, latest_only=True)
             await storage.bump(tx)
+            # Said in the incident's channel, as `/incident publish` is (the update's own
+            # timeline line says it was published; its audit entry has `publish: true`).
+            line = text("Published to the status page by ", Person(actor), " with this update")
+            payload = {
+                "kind": PUBLISHED,
+                **notice_payload(line),
+                "said": "",
+                "actor": actor,
+                "details": {},
+            }
+            joined = self.changes.joining(tx, change.at)
+            await joined.enqueue(incident_id, queued((NOTICE,), payload, change.after))
         elif change.kind != "declared" and await storage.is_public(tx, incident_id):
             # (An incident being declared has not been published: no read to ask.)
             await storage.bump(tx)

@@ -208,3 +208,26 @@ async def public_updates(tx: Tx, incident_ids: Sequence[str]) -> list[PublishedU
             )
         )
     return updates
+
+
+async def public_impacts(tx: Tx, incident_ids: Sequence[str]) -> dict[str, str]:
+    """The impact each incident shows: the one stated by its newest status update on the
+    page, else the one it was declared with. An impact stated in an update not published, or
+    withdrawn, stays off with its update. An incident none of whose rows keep an impact
+    (declared before they were kept) is left out: the caller shows its current impact."""
+    if not incident_ids:
+        return {}
+    marks = ", ".join("?" for _ in incident_ids)
+    rows = await tx.fetchall(
+        "SELECT incident_id, data FROM timeline"
+        f" WHERE incident_id IN ({marks}) AND (kind = 'declared'"
+        f" OR (kind IN ({_KINDS_SQL}) AND public_at IS NOT NULL))"
+        " ORDER BY id",
+        list(incident_ids),
+    )
+    impacts: dict[str, str] = {}
+    for row in rows:
+        data = json.loads(row["data"])
+        if isinstance(data, dict) and isinstance(data.get("impact"), str):
+            impacts[row["incident_id"]] = data["impact"]  # a newer row overrides
+    return impacts

@@ -3,8 +3,11 @@ signed slash commands in, the template and the cards out, refusals that change n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from bot.clock import FakeClock
 from bot.models import Actor, Status
 from bot.slack import blocks
 from tests.e2e.incident_helpers import (
@@ -131,6 +134,41 @@ async def test_a_resolved_incident_takes_no_update_until_reopened(harness: BotHa
     assert stored.status is Status.INVESTIGATING and stored.resolved_at is None
     assert "Incident Reopened" in updates(harness, room)[-1].params["text"]
     assert element(pinned_summary(harness, room), blocks.ACK_ACTION) is not None
+
+
+async def test_a_reopened_incident_promises_no_eta_from_before_its_resolution(
+    harness: BotHarness,
+) -> None:
+    # The ETA given before the resolution was for the fix that was made: the reopening's
+    # announcement (copied to the announcement channel) must not promise it again.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await reply(harness, "update identified Bad deploy eta 30m", channel_id=room)
+    await reply(harness, "resolve Rolled back", channel_id=room)
+    assert "open again" in await reply(harness, "reopen Errors are back", channel_id=room)
+    await harness.settle()
+    stored = await current(harness, incident)
+    assert stored.eta_at is None and stored.eta == ""
+    reopened = rendered(updates(harness, room)[-1])
+    assert "Errors are back" in reopened and "Unknown yet" in reopened, reopened
+    assert "Unknown yet" in str(pinned_summary(harness, room)["blocks"])
+
+
+async def test_an_eta_the_incident_outlived_is_said_to_have_passed(make_harness) -> None:
+    # An update that gives no ETA keeps the last one: past it, the update (copied to the
+    # announcement channel) promised a fix time already gone, as if it were still ahead.
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness("sqlite", clock=clock)
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await reply(harness, "update identified Bad deploy eta 30m", channel_id=room)
+    await reply(harness, "update identified Rolling back", channel_id=room)
+    clock.advance(minutes=45)
+    await reply(harness, "update monitoring Rolled back, watching", channel_id=room)
+    await harness.settle()
+    given, kept, outlived = [rendered(u) for u in updates(harness, ANNOUNCE)]
+    assert "(passed)" not in given and "(passed)" not in kept, kept
+    assert "(passed)" in outlived, outlived
 
 
 async def test_ack_severity_assign_and_note(harness: BotHarness) -> None:

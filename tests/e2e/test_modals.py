@@ -20,6 +20,7 @@ from tests.e2e.incident_helpers import (
     current,
     declare,
     pinned_summary,
+    policy_with,
     reply,
     stored_state,
     updates,
@@ -192,6 +193,43 @@ async def test_update_form_for_a_resolved_incident_says_so(harness: BotHarness) 
     [filled] = await harness.double.wait_for("views.update")
     assert "is resolved" in str(filled.params["view"]["blocks"])
     assert _inputs(filled.params["view"]) == {}  # nothing to submit
+
+
+async def test_an_update_form_is_refused_when_it_opens_to_whoever_may_not_post(
+    make_harness,
+) -> None:
+    # The card (in the announcement channel too) offers Post update to everyone: someone who
+    # is not a responder typed a whole update into the form, only to be refused on submit.
+    harness = await make_harness(policy=policy_with(roles={"responders": ["U0ALICE"]}))
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    summary = pinned_summary(harness, room)
+    await harness.click(
+        blocks.UPDATE_ACTION,
+        message=summary,
+        channel_id=room,
+        user_id="U0EVE",
+        message_ts=summary["ts"],
+    )
+    [filled] = await harness.double.wait_for("views.update")
+    assert "Only responders may" in str(filled.params["view"]["blocks"])
+    assert _inputs(filled.params["view"]) == {}  # nothing to type in
+    refusals = [
+        (e.actor, e.action, e.outcome)
+        async for e in harness.services.audit.entries()
+        if e.outcome.startswith("refused")
+    ]
+    assert refusals == [("U0EVE", "incident.update_form", "refused: not allowed")]
+    # A responder still gets the form.
+    await harness.click(
+        blocks.UPDATE_ACTION,
+        message=summary,
+        channel_id=room,
+        user_id="U0ALICE",
+        message_ts=summary["ts"],
+    )
+    filled = (await harness.double.wait_for("views.update", count=2))[-1]
+    assert "message" in _inputs(filled.params["view"])
 
 
 async def test_the_answer_falls_back_to_a_direct_message(harness: BotHarness) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.clock import FakeClock
 from bot.slack import modals
-from tests.e2e.incident_helpers import reply
+from tests.e2e.incident_helpers import posts, reply
 from tests.e2e.status_helpers import (
     atom_entries,
     declare_with_services,
@@ -172,7 +174,9 @@ async def test_update_form_checkbox_publishes_that_update(make_harness, store: s
     harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
     incident = await declare_with_services(harness, "Checkout API returns 502")
     room = (await harness.services.incidents.get(incident.id)).channel_id or ""
-    await reply(harness, "update identified An internal first guess", channel_id=room)
+    await reply(
+        harness, "update identified An internal first guess impact EU checkouts", channel_id=room
+    )
     view = await _open_update_form(harness, room, "U0ALICE")
     assert _inputs(view)["publish"]["type"] == "checkboxes"
     values = {
@@ -189,6 +193,16 @@ async def test_update_form_checkbox_publishes_that_update(make_harness, store: s
     assert [u["text"] for u in shown["updates"]] == [
         "A fix is deployed; we are watching error rates"
     ]
+    # With the impact its form showed (left as prefilled), though the update that set it is not.
+    assert shown["impact"] == "EU checkouts"
+    # Said in the room and kept on the timeline, as `/incident publish` is: the war room and
+    # the report showed no sign that this update (and the incident) had gone public.
+    await harness.settle()
+    said = [str(c.params["text"]) for c in posts(harness, room)]
+    assert any("Published to the status page by <@U0ALICE> with this update" in t for t in said)
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    [published] = [e for e in events if e.kind == "updated" and e.said.startswith("A fix")]
+    assert "published to the status page" in published.text, published.text
     [entry] = [e async for e in harness.services.audit.entries() if e.action == "incident.update"][
         -1:
     ]
@@ -211,7 +225,9 @@ async def test_only_publishers_may_publish_and_a_refusal_changes_nothing(make_ha
         "publish": {"value": {"type": "checkboxes", "selected_options": [{"value": "publish"}]}},
     }
     await harness.submit_view(modals.UPDATE_VIEW, values, view=view, user_id="U0ALICE")
-    await until(lambda: _answered(harness, "Only publishers may"), "the refusal")
+    # The form is gone: the refusal gives the text back rather than lose it.
+    await until(lambda: _answered(harness, ">Fixed, watching"), "the refusal")
+    assert "Only publishers may" in _answered(harness, ">Fixed, watching")
     # Neither the update nor anything public happened.
     assert (await harness.services.incidents.get(incident.id)).status.value == "identified"
     assert (await _public(harness))["open_incidents"] == []
@@ -315,6 +331,23 @@ async def test_a_drill_never_reaches_the_status_page(make_harness, store: str) -
     doc = await _public(harness)
     assert doc["open_incidents"] == [] and doc["state"] == "operational"
     assert "database failover" not in (await get(harness, "/status")).text
+
+
+async def test_an_incident_resolved_before_the_pages_window_is_not_said_published(
+    make_harness,
+) -> None:
+    # The page lists incidents resolved in the last 90 days: publishing an older one was
+    # answered "on the public status page now" (and recorded so) while nobody could see it.
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness(policy=status_policy(), clock=clock, STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Old outage")
+    await reply(harness, f"resolve {incident.id} Fixed long ago")
+    clock.advance(days=91)
+    answer = await reply(harness, f"publish {incident.id}", user_id="U0BOB")
+    assert "resolved more than 90 days ago" in answer and "nothing changed" in answer, answer
+    _, events = await harness.services.incidents.with_timeline(incident.id)
+    assert "published" not in [e.kind for e in events]
+    assert (await _public(harness))["resolved_incidents"] == []
 
 
 async def test_a_drills_update_form_offers_no_publishing_and_refuses_it(make_harness) -> None:

@@ -104,6 +104,37 @@ async def test_last_withdraws_the_newest_published_update(make_harness) -> None:
     assert await _updates(harness) == ["First"]
 
 
+async def _impact(harness: BotHarness) -> str:
+    doc = json.loads((await get(harness, "/status.json")).text)
+    [shown] = doc["open_incidents"]
+    return str(shown["impact"])
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_an_impact_goes_public_only_with_its_published_update(make_harness, store) -> None:
+    # The impact is words a person typed in a status update: an update not published, or
+    # withdrawn, keeps its impact off the page (it was shown live from the incident).
+    harness = await make_harness(store, policy=status_policy(), STATUS_REFRESH_SECONDS=0)
+    incident = await declare_with_services(harness, "Card payments fail", impact="EU cards")
+    room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+    await reply(harness, "update identified Deploy impact Half of EU checkouts", channel_id=room)
+    await reply(harness, "publish", channel_id=room)
+    assert await _impact(harness) == "Half of EU checkouts"
+
+    await reply(harness, f"update monitoring Internal only impact {SECRET}", channel_id=room)
+    assert (await harness.services.incidents.get(incident.id)).impact == SECRET  # in Slack
+    assert await _impact(harness) == "Half of EU checkouts"
+    assert SECRET not in await _everything(harness)
+
+    await reply(harness, "publish", channel_id=room)
+    assert await _impact(harness) == SECRET
+    await reply(harness, "unpublish last", channel_id=room)
+    assert await _impact(harness) == "Half of EU checkouts"
+    assert SECRET not in await _everything(harness)
+    await reply(harness, "unpublish update 1", channel_id=room)
+    assert await _impact(harness) == "EU cards"  # as declared
+
+
 @pytest.mark.parametrize(
     ("words", "expected"),
     [

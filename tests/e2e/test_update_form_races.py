@@ -4,12 +4,17 @@ undo what the first one posted meanwhile; what they typed is posted."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from bot.models import Status
 from bot.slack import blocks, modals
+from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import current, declare, pinned_summary, reply
 from tests.harness import BotHarness
+from tests.servers import PostgresServer
 from tests.waiting import until
 
 
@@ -116,3 +121,61 @@ async def test_a_form_refused_because_the_incident_was_resolved_gives_the_text_b
         if e.actor == "U0ONCALL" and e.action == "incident.update"
     ]
     assert refusal.outcome.startswith("refused: This incident is resolved")
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test's own, so stopping it stops no other test."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres
+async def test_a_form_the_database_cannot_take_gives_its_text_back(
+    own_postgres: PostgresServer, make_harness: HarnessFactory
+) -> None:
+    """A form closes when it is accepted; the database then failed the update (or the
+    declaration). The answer said nothing was changed, and everything typed was gone."""
+    harness = await make_harness(database_url=own_postgres.create_database("forms"))
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    [form] = await _open_forms(harness, room, ["U0ALICE"])
+    await harness.command("declare", channel_id="C0GENERAL", user_id="U0BOB")
+    [opened] = await harness.double.wait_for("views.open")
+    typed = {
+        "status": {"value": _select("identified")},
+        "message": {"value": "Bad deploy of *checkout*\nRolling back now"},
+    }
+    declared = {
+        "title": {"value": "Search returns nothing"},
+        "severity": {"value": _select("P2")},
+        "impact": {"value": "No results for anyone"},
+    }
+    own_postgres.pause()
+    try:
+        answer = await _submit(harness, form, typed, "U0ALICE")
+        view = opened.response["view"]
+        await harness.submit_view(modals.DECLARE_VIEW, declared, view=view, user_id="U0BOB")
+        await until(lambda: _told(harness, "U0BOB"), "the declaration's answer")
+    finally:
+        own_postgres.resume()
+    assert "nothing was changed" in answer, answer
+    assert answer.endswith("Here is what you wrote:\n>Bad deploy of *checkout*\n>Rolling back now")
+    [refused] = _told(harness, "U0BOB")
+    assert "nothing was changed" in refused, refused
+    wrote = "Here is what you wrote:\n>Search returns nothing\n>No results for anyone"
+    assert refused.endswith(wrote), refused
+
+
+def _told(harness: BotHarness, user: str) -> list[str]:
+    """What `user` was told, privately or by direct message."""
+    private = [str(e["text"]) for e in harness.double.ephemerals if e["user"] == user]
+    direct = [
+        str(c.params["text"])
+        for c in harness.double.calls_to("chat.postMessage")
+        if c.ok and c.params.get("channel") == user
+    ]
+    return private + direct

@@ -18,6 +18,7 @@ from tests.e2e.incident_helpers import (
     pinned_summary,
     policy_with,
     posts,
+    rendered,
     reply,
     updates,
 )
@@ -175,6 +176,24 @@ async def test_raising_a_p2_to_p1_opens_a_war_room(harness: BotHarness) -> None:
     assert room is not None and harness.double.pins(room)
     # The severity change is a status update: in the room now, and copied for a P1.
     assert [c.params["text"] for c in updates(harness, ANNOUNCE)][-1].startswith("Severity Changed")
+
+
+async def test_lowering_a_p1_to_p2_is_told_in_the_announcement_channel(
+    harness: BotHarness,
+) -> None:
+    # The announcement channel had the P1's updates copied; lowered to P2, nothing more was
+    # copied, not even the lowering: its readers were left with a P1 under way.
+    incident = await declare(harness)
+    room = incident.channel_id or ""
+    await reply(harness, "update identified Bad deploy", channel_id=room)
+    await reply(harness, "severity P2", channel_id=room)
+    await reply(harness, "update monitoring Rolled back", channel_id=room)
+    await harness.settle()
+    copied = [str(c.params["text"]) for c in updates(harness, ANNOUNCE)]
+    assert len(copied) == 2 and copied[-1].startswith("Severity Changed"), copied
+    assert "P2 Medium" in rendered(updates(harness, ANNOUNCE)[-1])
+    # A P2's own updates stay in its room.
+    assert rendered(updates(harness, room)[-1]).count("Rolled back") == 1
 
 
 async def test_a_deleted_summary_is_posted_and_pinned_again(harness: BotHarness) -> None:
