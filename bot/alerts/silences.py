@@ -10,6 +10,7 @@ a batch already silenced is not silenced twice.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -215,7 +216,11 @@ class SilenceService:
         created = []
         async with self._session() as session:
             for matchers in missing:
-                created.append(await self._create(session, url, matchers, now, ends_at, comment))
+                try:
+                    made = await self._create(session, url, matchers, now, ends_at, comment)
+                except AlertmanagerUnavailable as exc:
+                    raise AlertmanagerUnavailable(f"{exc} Nothing was silenced.") from None
+                created.append(made)
         async with self.changes.begin(request_id=request_id) as change:
             await change.lock(incident_id)
             if ended:
@@ -356,15 +361,20 @@ class SilenceService:
         }
         try:
             async with session.post(url + SILENCES_PATH, json=body) as response:
-                answer = await response.json(content_type=None)
-                if response.status != 200 or not isinstance(answer, dict):
-                    detail = redact_text(str(answer))[:200]
-                    raise AlertmanagerUnavailable(
-                        f"Alertmanager refused the silence (HTTP {response.status}): {detail}"
-                    )
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                # Read as text first: a proxy's 503 page is no JSON, and is a refusal.
+                text = await response.text(errors="replace")
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise AlertmanagerUnavailable(
                 f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
-                " Nothing was silenced."
             ) from None
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = text
+        if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
+            detail = redact_text(" ".join(str(answer).split()))[:200].rstrip(".")
+            raise AlertmanagerUnavailable(
+                f"Alertmanager refused the silence (HTTP {status}): {detail}."
+            )
         return str(answer["silenceID"]), matchers

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.clock import FakeClock
 from bot.slack.alert_blocks import SILENCE_ACTION
@@ -527,3 +528,64 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
         events = await alerts.harness.services.incidents.timeline(incident.id)
         [line] = [e for e in events if e.kind == "alerts_silenced"]
         assert line.text.startswith("Silenced 20 alerts in Alertmanager")
+
+
+@asynccontextmanager
+async def _failing_from(upstream: str, failing_post: int) -> AsyncIterator[str]:
+    """Alertmanager behind a proxy whose `failing_post`-th silence creation (counting from
+    1) answers 503 without reaching it, as one behind a load balancer does mid-restart."""
+    posted = 0
+
+    async def forward(request: web.Request) -> web.Response:
+        nonlocal posted
+        if request.method == "POST":
+            posted += 1
+            if posted == failing_post:
+                return web.Response(status=503, text="upstream connect error")
+        async with aiohttp.ClientSession() as session:
+            async with session.request(
+                request.method,
+                upstream + request.path_qs,
+                data=await request.read(),
+                headers={"Content-Type": "application/json"},
+            ) as answer:
+                return web.Response(status=answer.status, body=await answer.read())
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_refusal_that_is_no_json_is_said_as_a_refusal(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy's 503 page in front of Alertmanager was answered "Alertmanager could not be
+    reached at ...: Expecting value: line 1 column 1 (char 0)": a JSON error, not the 503."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _failing_from(alertmanager.url, failing_post=1) as proxy:
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            await alerts.send(alert("Errors", "checkout"))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"] == (
+                "Alertmanager refused the silence (HTTP 503): upstream connect error."
+                " Nothing was silenced."
+            ), answer
+            assert alertmanager.silences() == []
