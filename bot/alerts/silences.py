@@ -4,7 +4,8 @@ One silence per alert name in the batch, its matchers the labels every alert of 
 shares (as Alertmanager's own commonLabels), all equality matchers; it ends by itself after
 `silence_for`. Made before it is recorded: the record (timeline line, audit entry, the
 line in the channel) commits only once Alertmanager has answered with the silence's ID, and
-a batch already silenced is not silenced twice.
+a batch already silenced is not silenced twice. When Alertmanager fails part way through a
+click, the silences it made are recorded all the same and the rest are left to the next click.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Silenced:
     # False: the record says they run, but Alertmanager could not be asked to confirm it.
     confirmed: bool = True
     left_out: int = 0  # alerts of names past the first MAX_SILENCES: not silenced
+    # Alertmanager failed part way (why): `alerts` were silenced, not `unsilenced`' names.
+    failed: str = ""
+    unsilenced: tuple[StoredAlert, ...] = ()
 
 
 def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
@@ -83,6 +87,23 @@ def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
         if common:
             sets.append(common)
     return sets[:MAX_SILENCES]
+
+
+def _outside(
+    alerts: list[StoredAlert],
+    common: list[dict[str, str]],
+    sets: list[list[dict[str, Any]]],
+    running: list[list[dict[str, Any]]],
+    created: list[tuple[str, list[dict[str, Any]]]],
+) -> list[StoredAlert]:
+    """The alerts no silence running or just made covers (`common[i]` gave `sets[i]`)."""
+    made = running + [matchers for _, matchers in created]
+    covering = [labels for labels, matchers in zip(common, sets, strict=True) if matchers in made]
+    return [
+        alert
+        for alert in alerts
+        if not any(all(alert.labels.get(k) == v for k, v in c.items()) for c in covering)
+    ]
 
 
 def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -183,7 +204,8 @@ class SilenceService:
         left_out = len(from_alertmanager) - len(silenceable)
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")
-        sets = [matchers_of(labels) for labels in matcher_sets(silenceable)]
+        common = matcher_sets(silenceable)
+        sets = [matchers_of(labels) for labels in common]
         if not sets and not recorded:
             raise Conflict("None of these alerts came from Alertmanager: nothing to silence.")
         running: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
@@ -213,32 +235,52 @@ class SilenceService:
             )
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         comment = f"Silenced from Slack for {incident_id} by {actor.user_name or actor.user_id}"
-        created = []
+        created: list[tuple[str, list[dict[str, Any]]]] = []
+        failed: AlertmanagerUnavailable | None = None
         async with self._session() as session:
             for matchers in missing:
                 try:
-                    made = await self._create(session, url, matchers, now, ends_at, comment)
+                    created.append(
+                        await self._create(session, url, matchers, now, ends_at, comment)
+                    )
                 except AlertmanagerUnavailable as exc:
-                    raise AlertmanagerUnavailable(f"{exc} Nothing was silenced.") from None
-                created.append(made)
+                    failed = exc
+                    break
+        if failed is not None and not created:
+            raise AlertmanagerUnavailable(f"{failed} Nothing was silenced.")
+        # Failing part way, the silences made are recorded all the same (else the next
+        # click makes them twice) and the message keeps its button for the rest.
+        unsilenced = [] if failed is None else _outside(silenceable, common, sets, covered, created)
+        count = len(silenceable) - len(unsilenced)
+        # The timeline counts what this click silenced, not what silences running covered.
+        before = len(silenceable) - len(_outside(silenceable, common, sets, covered, []))
         async with self.changes.begin(request_id=request_id) as change:
             await change.lock(incident_id)
             if ended:
                 await self._record_ended(change, incident_id, batch, ended)
             if created:
                 await self._record_created(
-                    change, incident_id, batch, actor, created, len(silenceable), now
+                    change,
+                    incident_id,
+                    batch,
+                    actor,
+                    created,
+                    count - before,
+                    now,
+                    whole=failed is None,
                 )
         ids = tuple(running) + tuple(s for s, _ in created)
         last = max([end for _, end in running.values()] + ([ends_at] if created else [now]))
         return Silenced(
             incident_id,
             ids,
-            len(silenceable),
+            count,
             last,
             changed=bool(created),
             ended_early=tuple(ended),
             left_out=left_out,
+            failed="" if failed is None else str(failed),
+            unsilenced=tuple(unsilenced),
         )
 
     async def _record_ended(
@@ -278,6 +320,8 @@ class SilenceService:
         created: list[tuple[str, list[dict[str, Any]]]],
         count: int,
         now: datetime,
+        *,
+        whole: bool = True,
     ) -> None:
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         line = refs.text(
@@ -304,7 +348,7 @@ class SilenceService:
             effects=[
                 Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)}),
                 # The message says until when, with no second button while it holds...
-                Queued(REFRESH_BATCH, {"batch": batch}),
+                *([Queued(REFRESH_BATCH, {"batch": batch})] if whole else []),
             ],
         )
         # ...and offers it again once the silence has run out (a lane of its own: the wait

@@ -194,6 +194,14 @@ def silence_answer(done: Silenced) -> str:
     )
     if not done.changed:
         return ended + f"These alerts are already silenced in Alertmanager (until {until})." + left
+    if done.failed:
+        rest = list(done.unsilenced)
+        return (
+            ended + f"{done.failed} Silenced {_plural(done.alerts, 'alert')} of {done.incident_id}"
+            f" before it failed, until {until} ({', '.join(done.silence_ids)}). Not silenced"
+            f" yet: {_plural(len(rest), 'alert')} ({names_of(rest)}): click Silence again for"
+            " them."
+        )
     return (
         ended
         + f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"

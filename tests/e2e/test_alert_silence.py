@@ -564,6 +564,62 @@ async def _failing_from(upstream: str, failing_post: int) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+async def test_silences_made_before_alertmanager_failed_mid_click_are_kept_not_made_twice(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A click makes one silence per alert name, one after another. When Alertmanager failed
+    on the second of three, the first (made) was recorded nowhere and the answer said
+    nothing was silenced: the next click made it again, two silences for one alert name."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _failing_from(alertmanager.url, failing_post=2) as proxy:
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            await alerts.send(*(alert(name, "checkout") for name in ("Errors", "Latency", "Disk")))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"].startswith(
+                "Alertmanager refused the silence (HTTP 503): upstream connect error."
+                f" Silenced 1 alert of {incident.id} before it failed"
+            ), answer
+            assert answer["text"].endswith(
+                "Not silenced yet: 2 alerts (Latency, Disk): click Silence again for them."
+            ), answer
+            [made] = alertmanager.silences()
+            assert {m["value"] for m in made["matchers"]} >= {"Errors"}
+            await alerts.settled()
+            events = await alerts.harness.services.incidents.timeline(incident.id)
+            [line] = [e for e in events if e.kind == "alerts_silenced"]
+            assert line.text.startswith("Silenced 1 alert in Alertmanager for 1 h")
+            # The message keeps its button: the rest are not silenced.
+            assert SILENCE_ACTION in json.dumps(_batch_message(alerts, room)["blocks"])
+
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"].startswith(f"Silenced 3 alerts of {incident.id}"), answer
+            names = sorted(
+                m["value"]
+                for s in alertmanager.silences()
+                for m in s["matchers"]
+                if m["name"] == "alertname"
+            )
+            assert names == ["Disk", "Errors", "Latency"]  # each once
+            await alerts.settled()
+            events = await alerts.harness.services.incidents.timeline(incident.id)
+            lines = [e.text for e in events if e.kind == "alerts_silenced"]
+            assert lines[1].startswith("Silenced 2 alerts in Alertmanager for 1 h")
+            assert SILENCE_ACTION not in json.dumps(_batch_message(alerts, room)["blocks"])
+
+
 async def test_a_refusal_that_is_no_json_is_said_as_a_refusal(
     make_harness: HarnessFactory,
     health_url: str,
