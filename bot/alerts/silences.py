@@ -1,11 +1,12 @@
 """Silence from Slack: the alerts of one thread message silenced in Alertmanager (API v2).
 
-One silence per alert name in the batch, its matchers the labels every alert of that name
-shares (as Alertmanager's own commonLabels), all equality matchers; it ends by itself after
-`silence_for`. Made before it is recorded: the record (timeline line, audit entry, the
-line in the channel) commits only once Alertmanager has answered with the silence's ID, and
-a batch already silenced is not silenced twice. When Alertmanager fails part way through a
-click, the silences it made are recorded all the same and the rest are left to the next click.
+One silence per alert name and service in the batch, its matchers the labels every alert of
+that name and service shares (as Alertmanager's own commonLabels), all equality matchers; it
+ends by itself after `silence_for`. Made before it is recorded: the record (timeline line,
+audit entry, the line in the channel) commits only once Alertmanager has answered with the
+silence's ID, and a batch already silenced is not silenced twice. When Alertmanager fails
+part way through a click, the silences it made are recorded all the same and the rest are
+left to the next click.
 """
 
 from __future__ import annotations
@@ -68,22 +69,33 @@ class Silenced:
     ended_early: tuple[EndedEarly, ...] = ()
     # False: the record says they run, but Alertmanager could not be asked to confirm it.
     confirmed: bool = True
-    left_out: int = 0  # alerts of names past the first MAX_SILENCES: not silenced
+    left_out: int = 0  # alerts past the first MAX_SILENCES names and services: not silenced
     # Alertmanager failed part way (why): `alerts` were silenced, not `unsilenced`' names.
     failed: str = ""
     unsilenced: tuple[StoredAlert, ...] = ()
 
 
-def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
-    """Per alert name, the labels all its alerts share (at most 20 sets)."""
-    by_name: dict[str, list[dict[str, str]]] = {}
+def silence_key(alert: StoredAlert) -> tuple[str, str]:
+    """What one silence covers: an alert name of one service. Per name alone, a storm
+    incident's batch (one name, many services) shares no service label, and its silence
+    held that name for every service, those with incidents of their own included."""
+    return alert.name, alert.service
+
+
+def matcher_sets(alerts: list[StoredAlert], service_label: str = "") -> list[dict[str, str]]:
+    """Per alert name and service, the labels all its alerts share (at most 20 sets). When
+    none of them has `service_label`, it is matched as absent (an empty value, to
+    Alertmanager): alerts naming no service are silenced, not that name of every service."""
+    by_name: dict[tuple[str, str], list[dict[str, str]]] = {}
     for alert in alerts:
-        by_name.setdefault(alert.name, []).append(alert.labels)
+        by_name.setdefault(silence_key(alert), []).append(alert.labels)
     sets = []
     for labels in by_name.values():
         common = dict(labels[0])
         for other in labels[1:]:
             common = {k: v for k, v in common.items() if other.get(k) == v}
+        if common and service_label and not any(one.get(service_label) for one in labels):
+            common[service_label] = ""
         if common:
             sets.append(common)
     return sets[:MAX_SILENCES]
@@ -102,7 +114,7 @@ def _outside(
     return [
         alert
         for alert in alerts
-        if not any(all(alert.labels.get(k) == v for k, v in c.items()) for c in covering)
+        if not any(all(alert.labels.get(k, "") == v for k, v in c.items()) for c in covering)
     ]
 
 
@@ -198,13 +210,13 @@ class SilenceService:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
             recorded = await storage.silenced_batch(tx, incident_id, batch, now)
         from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
-        # At most MAX_SILENCES names a click: the alerts of the others are not silenced.
-        names = list(dict.fromkeys(a.name for a in from_alertmanager))[:MAX_SILENCES]
-        silenceable = [a for a in from_alertmanager if a.name in names]
+        # At most MAX_SILENCES a click: the alerts of the others are not silenced.
+        keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
+        silenceable = [a for a in from_alertmanager if silence_key(a) in keys]
         left_out = len(from_alertmanager) - len(silenceable)
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")
-        common = matcher_sets(silenceable)
+        common = matcher_sets(silenceable, self.config.service_label)
         sets = [matchers_of(labels) for labels in common]
         if not sets and not recorded:
             raise Conflict("None of these alerts came from Alertmanager: nothing to silence.")

@@ -187,8 +187,8 @@ def silence_answer(done: Silenced) -> str:
             f" before its planned end at {t.slack_date(first.planned_end)}. "
         )
     left = (
-        f" Not silenced: {_plural(done.left_out, 'alert')} of other names (one click silences"
-        f" at most {MAX_SILENCES} alert names)."
+        f" Not silenced: {_plural(done.left_out, 'alert')} of other names or services (one"
+        f" click silences at most {MAX_SILENCES} alert names, each of one service)."
         if done.left_out
         else ""
     )

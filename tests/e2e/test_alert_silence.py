@@ -521,7 +521,8 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
         [answer] = await alerts.harness.replies()
         assert answer["text"].startswith(f"Silenced 20 alerts of {incident.id}"), answer
         assert answer["text"].endswith(
-            "Not silenced: 5 alerts of other names (one click silences at most 20 alert names)."
+            "Not silenced: 5 alerts of other names or services (one click silences at most 20"
+            " alert names, each of one service)."
         ), answer
         assert len(alertmanager.silences()) == 20
         await alerts.settled()
@@ -645,3 +646,80 @@ async def test_a_refusal_that_is_no_json_is_said_as_a_refusal(
                 " Nothing was silenced."
             ), answer
             assert alertmanager.silences() == []
+
+
+async def test_silencing_a_storm_batch_silences_its_services_alerts_not_every_service(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A storm incident's batch holds one alert name for several services. Its silence was
+    made of the labels the alerts of that name share, the service not among them: clicking
+    it silenced `Down` for every service in Alertmanager, the one with an incident of its
+    own (paging no more) and any that would go down within the hour. Those naming no
+    service are silenced apart, and only they: their silence names no service either."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    now = datetime.now(UTC)
+    services = ("apples", "berries", "cherries")
+    unnamed = alert("Down", "-", fingerprint="f00d")
+    del unnamed["labels"]["service"]
+    policy = alerts_policy(
+        health_url, alertmanager_url=alertmanager.url, storm={"max_incidents": 1}
+    )
+    harness = await make_harness("sqlite", policy=policy)
+    async with aiohttp.ClientSession() as session:
+        alerts = Alerts(harness, session)
+        shown = [
+            {
+                "labels": alert("Down", service)["labels"],
+                "startsAt": now.isoformat(),
+                "endsAt": now.replace(year=now.year + 1).isoformat(),
+            }
+            for service in (*services, "dates")
+        ] + [
+            {
+                "labels": unnamed["labels"],
+                "startsAt": now.isoformat(),
+                "endsAt": now.replace(year=now.year + 1).isoformat(),
+            }
+        ]
+        async with session.post(f"{alertmanager.url}/api/v2/alerts", json=shown) as response:
+            assert response.status == 200, await response.text()
+        await alerts.send(*(alert("Down", service) for service in services))
+        await alerts.settled()
+        await alerts.send(unnamed)  # folded into the storm too
+        await alerts.settled()
+        storm = next(i for i in await alerts.incidents() if i.services == ("berries", "cherries"))
+        room = (await harness.services.incidents.get(storm.id)).channel_id or ""
+        buttons = [
+            str(element["value"])
+            for call in posts(harness, room)
+            for block in call.params.get("blocks") or []
+            for element in block.get("elements", [])
+            if element.get("action_id") == SILENCE_ACTION
+        ]
+        assert len(buttons) == 2  # the storm's first batch, then the unnamed alert's
+        for value, count in zip(buttons, ("2 alerts", "1 alert"), strict=True):
+            await harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+            [answer] = await harness.replies()
+            assert answer["text"].startswith(f"Silenced {count} of {storm.id}"), answer
+        assert len(alertmanager.silences()) == 3  # one a service, and one for no service
+
+        def silenced() -> dict[str, bool]:
+            return {
+                a["labels"].get("service", "-"): bool(a["status"]["silencedBy"])
+                for a in alertmanager.alerts()
+            }
+
+        async def settled() -> bool:
+            return len(silenced()) == 5 and any(silenced().values())
+
+        await until(settled, "Alertmanager to mark the alerts silenced")
+        assert silenced() == {
+            "apples": False,
+            "berries": True,
+            "cherries": True,
+            "dates": False,
+            "-": True,
+        }
