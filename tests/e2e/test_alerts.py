@@ -326,6 +326,28 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
     assert len(batches) == 2 and not any("alerts_silence" in b for b in batches)
 
 
+async def test_grafana_posts_its_own_webhook_version(alerts: Alerts) -> None:
+    """Grafana's webhook contact point sends `"version": "1"` (Alertmanager's is "4"): every
+    post Grafana made was refused with 400 "webhook version '1' is not supported", and its
+    alerts never reached anyone. Alertmanager's endpoint still takes its own version only."""
+    firing = alert("DiskFull", "billing", starts_at="2026-12-05T06:51:03.157076+02:00")
+    grafana = webhook([firing]) | {
+        "version": "1",
+        "orgId": 1,
+        "title": "[FIRING:1] DiskFull (billing critical)",
+        "state": "alerting",
+        "message": "**Firing**",
+    }
+    grafana["alerts"][0] |= {"silenceURL": "https://grafana.example/silence", "values": {"B": 97}}
+    status, body = await post(alerts.session, alerts.url("/alerts/grafana"), grafana)
+    assert (status, body) == (200, {"ok": True, "outcomes": {"new": 1}}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.services == ("billing",) and incident.severity == "P1"
+    status, body = await post(alerts.session, alerts.url(), grafana)
+    assert status == 400 and "version '1' is not supported" in body["error"], body
+
+
 async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
     first = alert("HighErrorRate", "checkout")
     await alerts.send(first)
