@@ -147,6 +147,21 @@ async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
     return changed == 1
 
 
+async def resolve_by_key(tx: Tx, fingerprint: str, now: datetime) -> str | None:
+    """A resolution naming no start (a generic alert's, by its dedup key alone): each firing
+    occurrence of the fingerprint marked resolved, to be told. "resolved" when one was
+    firing, "duplicate" when every one was resolved already, None when none is recorded."""
+    changed = await tx.execute(
+        "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
+        " WHERE fingerprint = ? AND status = 'firing'",
+        (RESOLVED, now.timestamp(), fingerprint),
+    )
+    if changed:
+        return "resolved"
+    row = await tx.fetchone("SELECT 1 AS found FROM alerts WHERE fingerprint = ?", (fingerprint,))
+    return "duplicate" if row is not None else None
+
+
 async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
     """Mark resolved (to be told) every firing occurrence of these fingerprints that a later
     one of the same fingerprint follows: a monitor holds one alert per fingerprint, so a new

@@ -348,6 +348,31 @@ async def test_grafana_posts_its_own_webhook_version(alerts: Alerts) -> None:
     assert status == 400 and "version '1' is not supported" in body["error"], body
 
 
+async def test_a_generic_resolution_by_its_key_alone_resolves_the_firing_alert(
+    alerts: Alerts,
+) -> None:
+    """Monitors resolve by the dedup key alone (PagerDuty's Events API does). A generic
+    resolution without `started_at` was recorded as an occurrence of its own, never seen
+    firing: the alert that fired with a start stayed firing for good, the card counting it,
+    and the clearing never came."""
+    generic = {"title": "Disk full", "service": "billing", "severity": "P2", "dedup_key": "d"}
+    url = alerts.url("/alerts/generic")
+    fired = generic | {"started_at": "2026-12-05T04:00:00Z"}
+    assert (await post(alerts.session, url, fired))[1]["outcomes"] == {"new": 1}
+    await _settled(alerts)
+    status, body = await post(alerts.session, url, generic | {"status": "resolved"})
+    assert (status, body["outcomes"]) == (200, {"resolved": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.current_status == (
+        "Alerts: every alert has cleared (1 resolved); resolve it when you are satisfied."
+    )
+    # Told once: its resend changes nothing.
+    status, body = await post(alerts.session, url, generic | {"status": "resolved"})
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1}), body
+    assert [r["status"] for r in await alerts.alert_rows()] == ["resolved"]
+
+
 async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
     first = alert("HighErrorRate", "checkout")
     await alerts.send(first)
