@@ -28,7 +28,14 @@ from bot.alerts.models import MAX_VALUE, parse_time
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, CoordinatorUnavailable, NotFound, PermissionDenied
+from bot.errors import (
+    Conflict,
+    CoordinatorUnavailable,
+    NotFound,
+    PermissionDenied,
+    StoreBusy,
+    StoreUnavailable,
+)
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
@@ -266,21 +273,21 @@ class SilenceService:
         count = len(silenceable) - len(unsilenced)
         # The timeline counts what this click silenced, not what silences running covered.
         before = len(silenceable) - len(_outside(silenceable, common, sets, covered, []))
-        async with self.changes.begin(request_id=request_id) as change:
-            await change.lock(incident_id)
-            if ended:
-                await self._record_ended(change, incident_id, batch, ended)
-            if created:
-                await self._record_created(
-                    change,
-                    incident_id,
-                    batch,
-                    actor,
-                    created,
-                    count - before,
-                    now,
-                    whole=failed is None,
-                )
+        try:
+            await self._record(
+                incident_id, batch, actor, request_id, ended, created, count - before, now, failed
+            )
+        except (StoreUnavailable, StoreBusy):
+            # Unrecorded, they would run unseen (no line, no end on the message) while the
+            # clicker is told nothing changed, and the next click would make them again.
+            left = await self._expire(url, [silence_id for silence_id, _ in created])
+            if left:  # "nothing was changed" would be untrue
+                raise AlertmanagerUnavailable(
+                    f"The database could not record the silences made ({', '.join(left)}),"
+                    f" and Alertmanager would not expire them: they run until"
+                    f" {_utc(ends_at)} unless expired there by hand."
+                ) from None
+            raise
         ids = tuple(running) + tuple(s for s, _ in created)
         last = max([end for _, end in running.values()] + ([ends_at] if created else [now]))
         return Silenced(
@@ -294,6 +301,45 @@ class SilenceService:
             failed="" if failed is None else str(failed),
             unsilenced=tuple(unsilenced),
         )
+
+    async def _record(
+        self,
+        incident_id: str,
+        batch: int,
+        actor: Actor,
+        request_id: str | None,
+        ended: list[EndedEarly],
+        created: list[tuple[str, list[dict[str, Any]]]],
+        count: int,
+        now: datetime,
+        failed: AlertmanagerUnavailable | None,
+    ) -> None:
+        async with self.changes.begin(request_id=request_id) as change:
+            await change.lock(incident_id)
+            if ended:
+                await self._record_ended(change, incident_id, batch, ended)
+            if created:
+                await self._record_created(
+                    change, incident_id, batch, actor, created, count, now, whole=failed is None
+                )
+
+    async def _expire(self, url: str, silence_ids: list[str]) -> list[str]:
+        """Expire silences just made (the record of them failed); those Alertmanager would
+        not expire (they end by themselves after `silence_for`)."""
+        left: list[str] = []
+        async with self._session() as session:
+            for silence_id in silence_ids:
+                try:
+                    path = f"{url}/api/v2/silence/{quote(silence_id, safe='')}"
+                    async with session.delete(path) as answer:
+                        if answer.status == 200:
+                            continue
+                        problem = f"HTTP {answer.status}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    problem = redact_text(str(exc))[:200]
+                log.warning("silence %s, unrecorded, could not be expired: %s", silence_id, problem)
+                left.append(silence_id)
+        return left
 
     async def _record_ended(
         self, change: Change, incident_id: str, batch: int, ended: list[EndedEarly]

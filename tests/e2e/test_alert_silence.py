@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from bot.clock import FakeClock
+from bot.slack import error_text
 from bot.slack.alert_blocks import SILENCE_ACTION
 from tests.alert_helpers import TOKEN, alert
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
@@ -532,9 +533,12 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
 
 
 @asynccontextmanager
-async def _failing_from(upstream: str, failing_post: int) -> AsyncIterator[str]:
+async def _failing_from(
+    upstream: str, failing_post: int, after_post: Callable[[], None] | None = None
+) -> AsyncIterator[str]:
     """Alertmanager behind a proxy whose `failing_post`-th silence creation (counting from
-    1) answers 503 without reaching it, as one behind a load balancer does mid-restart."""
+    1; 0: none) answers 503 without reaching it, as one behind a load balancer does
+    mid-restart. `after_post` runs once each creation passed through has been made."""
     posted = 0
 
     async def forward(request: web.Request) -> web.Response:
@@ -550,7 +554,10 @@ async def _failing_from(upstream: str, failing_post: int) -> AsyncIterator[str]:
                 data=await request.read(),
                 headers={"Content-Type": "application/json"},
             ) as answer:
-                return web.Response(status=answer.status, body=await answer.read())
+                body = await answer.read()
+        if request.method == "POST" and after_post is not None:
+            after_post()
+        return web.Response(status=answer.status, body=body)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
@@ -723,3 +730,53 @@ async def test_silencing_a_storm_batch_silences_its_services_alerts_not_every_se
             "dates": False,
             "-": True,
         }
+
+
+async def test_silences_the_database_could_not_record_are_expired_not_left_running(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alertmanager made the silence, then the database could not take its record (busy):
+    the clicker was told nothing was changed while the silence ran in Alertmanager,
+    recorded nowhere (no line, no end on the message), and the next click made another."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    release = asyncio.Event()
+    holding: list[asyncio.Task[None]] = []
+
+    async def hold_the_only_connection() -> None:
+        async with harness.store.transaction() as tx:
+            await tx.fetchone("SELECT 1 AS one")
+            await release.wait()
+
+    def busy_once() -> None:
+        if not holding:
+            holding.append(asyncio.get_running_loop().create_task(hold_the_only_connection()))
+
+    async with _failing_from(alertmanager.url, 0, after_post=busy_once) as proxy:
+        harness = await make_harness(
+            "postgres",
+            policy=alerts_policy(health_url, alertmanager_url=proxy),
+            DATABASE_POOL_SIZE=1,
+            DATABASE_QUEUE_SECONDS=0.5,
+        )
+        async with aiohttp.ClientSession() as session:
+            alerts = Alerts(harness, session)
+            await alerts.send(alert("Errors", "checkout"))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+            [answer] = await harness.replies(timeout=15)
+            release.set()
+            await holding[0]
+            assert answer["text"] == error_text.store_busy(), answer
+            assert [s["status"]["state"] for s in alertmanager.silences()] == ["expired"]
+
+            await harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+            [answer] = await harness.replies(timeout=15)
+            assert answer["text"].startswith(f"Silenced 1 alert of {incident.id}"), answer
+            states = sorted(s["status"]["state"] for s in alertmanager.silences())
+            assert states == ["active", "expired"]
