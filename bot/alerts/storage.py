@@ -200,13 +200,23 @@ async def pending_firing(tx: Tx, service: str, *, limit: int = 5000) -> list[Sto
 
 
 async def pending_resolutions(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
-    """Resolutions not yet told; taken (the flag cleared) by this call."""
+    """Resolutions not yet told; taken (the flag cleared) by this call.
+
+    Their incidents' rows in alert_incidents are locked first, as a batch's claim
+    (claim_batch) takes them before the alerts: locking the alerts first, this waited for a
+    claim under way that waited for these alerts, a deadlock PostgreSQL broke by aborting
+    one of them."""
     rows = await tx.fetchall(
         "SELECT * FROM alerts WHERE service = ? AND resolution_pending = 1"
         f" ORDER BY id LIMIT {limit}",
         (service,),
     )
     found = [_stored(row) for row in rows]
+    for incident_id in sorted({a.incident_id for a in found if a.incident_id}):
+        await tx.fetchone(
+            "SELECT post_queued FROM alert_incidents WHERE incident_id = ?" + for_update(tx),
+            (incident_id,),
+        )
     await _set_many(tx, "resolution_pending = 0", [a.id for a in found])
     return found
 
