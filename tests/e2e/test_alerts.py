@@ -169,6 +169,20 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert len(await alerts.alert_rows()) == 2
 
 
+async def test_a_token_set_with_a_trailing_newline_still_lets_alerts_in(
+    alerts: Alerts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Secret made from a file (`echo token > f`) holds the token and a newline; the
+    monitor sends it trimmed (Alertmanager trims its credentials_file). The token given was
+    trimmed and compared with the untrimmed one: every post was refused (401), every alert
+    lost, though the token was right."""
+    monkeypatch.setenv("ALERTS_TOKEN", f"  {TOKEN}\n")
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"))
+    assert (status, body.get("outcomes")) == (200, {"new": 1}), body
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"), token="wrong")
+    assert status == 401
+
+
 async def test_a_bearer_token_that_is_not_utf8_gets_401_not_a_500(alerts: Alerts) -> None:
     # aiohttp keeps a header's undecodable bytes as surrogates, which str.encode() refused:
     # a 500 and a traceback for anyone who posted one, token or not.
