@@ -1,5 +1,6 @@
 """`/oncall [P0|P1|P2|P3]`: who is paged at each escalation level, per severity, and who the
-paging services say is on call now."""
+paging services say is on call now; the people who left Slack and the empty user groups are
+marked (no page reaches them)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
 from bot.escalation.oncall import OnCall as OnCallRow
+from bot.escalation.unreached import GROUP_GONE
 from bot.http_errors import UNREACHABLE
 from bot.incidents.parsing import check_command
 from bot.models import Severity
+from bot.permissions import is_group
 from bot.services import Services
 from bot.slack import escalation_text, help_text
 from bot.slack_ids import is_user_id
@@ -29,13 +32,16 @@ _LOOKUP_SECONDS = 1.5
 
 
 async def _left_slack(client: AsyncWebClient, rows: Sequence[OnCallRow]) -> dict[str, str]:
-    """{user ID: why} for the people the levels name who left Slack (deactivated, or not in
-    the workspace): a page to them reaches nobody, and only the timeline said so."""
-    people = sorted(
-        {p for row in rows for level in row.levels for p in level.recipients if is_user_id(p)}
-    )
+    """{user or group ID: why} for the people the levels name who left Slack (deactivated,
+    or not in the workspace) and their user groups with nobody in them (or that Slack no
+    longer knows): a page to them reaches nobody, and only the timeline said so."""
+    named = {p for row in rows for level in row.levels for p in level.recipients}
+    people = sorted(p for p in named if is_user_id(p) or is_group(p))
 
-    async def why(user_id: str) -> str:
+    async def why(target: str) -> str:
+        return await (_group_why(target) if is_group(target) else _person_why(target))
+
+    async def _person_why(user_id: str) -> str:
         try:
             response = await client.users_info(user=user_id)
         except SlackApiError as exc:
@@ -44,6 +50,18 @@ async def _left_slack(client: AsyncWebClient, rows: Sequence[OnCallRow]) -> dict
         except UNREACHABLE:
             return ""
         return "deactivated in Slack" if (response.get("user") or {}).get("deleted") else ""
+
+    async def _group_why(group_id: str) -> str:
+        # As a page reads them (bot.escalation.unreached): only an empty group or one Slack
+        # says is gone reaches nobody; any other refusal is the bot's own, and says nothing.
+        try:
+            response = await client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            gone = exc.response.get("error") in GROUP_GONE
+            return "a user group Slack does not know" if gone else ""
+        except UNREACHABLE:
+            return ""
+        return "" if response.get("users") else "a user group with nobody in it"
 
     try:
         found = await asyncio.wait_for(

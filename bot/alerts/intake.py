@@ -4,8 +4,9 @@ One short transaction per post, whatever it holds: the occurrences already recor
 in one query; new firing alerts are inserted (a few multi-row statements) as `pending`, their
 decision left to AlertService's worker; a resolution marks its firing record resolved and
 `resolution_pending`, as does a later start of the same fingerprint (its earlier occurrence
-has ended). An occurrence is unique by (fingerprint, starts_at) in the database, so a
-resend, a retry or the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`).
+has ended); a generic resolution naming no start resolves its key's firing occurrence. An
+occurrence is unique by (fingerprint, starts_at) in the database, so a resend, a retry or
+the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`).
 What incidents the alerts open or join is decided after the answer, never on its path: a storm
 of posts is acknowledged at the pace of inserts, not of declarations.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from bot import metrics
 from bot.alerts import storage
-from bot.alerts.models import FIRING, RESOLVED, Alert
+from bot.alerts.models import FIRING, NO_START, RESOLVED, Alert
 from bot.alerts.routing import Routed, route
 from bot.clock import Clock
 from bot.policy.alerts import AlertsConfig
@@ -70,6 +71,10 @@ async def record(
                 firing.append((item, "ignored" if item.ignored else PENDING))
             elif await storage.mark_resolved(tx, item.alert, now):
                 outcomes["resolved"] += 1
+            elif item.alert.starts_at == NO_START and (
+                by_key := await storage.resolve_by_key(tx, item.alert.fingerprint, now)
+            ):
+                outcomes[by_key] += 1  # resolved by its key alone: whichever start it had
             elif await storage.insert_many(tx, [(item, "recorded")], now):
                 outcomes["recorded"] += 1  # resolved before it was ever seen firing
                 later.append(item.alert.fingerprint)

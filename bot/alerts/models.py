@@ -3,8 +3,9 @@
 - Alertmanager's webhook, version 4 (`status`, `alerts[]` with `labels`, `annotations`,
   `startsAt`, `endsAt`, `fingerprint`, `generatorURL`; `groupKey`, `groupLabels`,
   `commonLabels`, `truncatedAlerts`).
-- Grafana's alerting webhook: the same shape with extras (`orgId`, `title`, `state`,
-  `silenceURL`, `dashboardURL`, `panelURL`, `values`...), which are read where useful.
+- Grafana's alerting webhook: the same shape, its `version` "1", with extras (`orgId`,
+  `title`, `state`, `silenceURL`, `dashboardURL`, `panelURL`, `values`...), which are read
+  where useful.
 - The generic JSON (README "Alerts in"): one alert or `{"alerts": [...]}` of
   `{title, service, severity, status, dedup_key, labels, links, started_at}`.
 
@@ -33,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -69,6 +71,10 @@ LabelValue = Annotated[str, BeforeValidator(_cut), AfterValidator(marked_forbidd
 Labels = Annotated[dict[Key, LabelValue], Field(max_length=_MAX_LABELS)]
 Annotations = Annotated[dict[Key, Value], Field(max_length=_MAX_LABELS)]
 Url = Annotated[str, BeforeValidator(_short_url), Shown]
+
+# The webhook versions each endpoint reads: Grafana's contact point sends "1" in the same
+# shape as Alertmanager's "4" (and a Grafana pointed at Alertmanager's format, "4", reads alike).
+VERSIONS = {"alertmanager": ("4",), "grafana": ("1", "4")}
 
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -128,7 +134,7 @@ class WebhookAlert(_Read):
 
 
 class AlertmanagerWebhook(_Read):
-    """Alertmanager's webhook (version 4); Grafana's has the same shape."""
+    """Alertmanager's webhook (version 4); Grafana's has the same shape (version 1)."""
 
     version: str = Field(default="4", max_length=10)
     status: Literal["firing", "resolved"]
@@ -142,9 +148,13 @@ class AlertmanagerWebhook(_Read):
 
     @field_validator("version")
     @classmethod
-    def _version(cls, value: str) -> str:
-        if value != "4":
-            raise ValueError(f"webhook version {value[:10]!r} is not supported (version 4 is)")
+    def _version(cls, value: str, info: ValidationInfo) -> str:
+        source = (info.context or {}).get("source", "alertmanager")
+        if value not in VERSIONS[source]:
+            raise ValueError(
+                f"webhook version {value[:10]!r} is not supported"
+                f" (version {' or '.join(VERSIONS[source])} is)"
+            )
         return value
 
 
@@ -218,7 +228,7 @@ def _fingerprint(labels: dict[str, str]) -> str:
 def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> list[Alert]:
     """The alerts of an Alertmanager (or Grafana) webhook body; AlertsRefused when unreadable."""
     try:
-        webhook = AlertmanagerWebhook.model_validate_json(raw)
+        webhook = AlertmanagerWebhook.model_validate_json(raw, context={"source": source})
     except ValidationError as exc:
         raise AlertsRefused(f"not an Alertmanager webhook: {first_error(exc)}") from None
     alerts = []

@@ -74,7 +74,9 @@ def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[
         }
 
     async def receive(request: web.Request, source: str) -> web.Response:
-        expected = token()
+        # Trimmed as the token given is: a Secret made from a file (`echo token > f`) ends
+        # in a newline, and no token sent in a header can.
+        expected = (token() or "").strip()
         if expected:
             register_secret(expected)  # never repeated in a log, a message or the audit
         if not expected:

@@ -1,15 +1,18 @@
 """Silence from Slack: the alerts of one thread message silenced in Alertmanager (API v2).
 
-One silence per alert name in the batch, its matchers the labels every alert of that name
-shares (as Alertmanager's own commonLabels), all equality matchers; it ends by itself after
-`silence_for`. Made before it is recorded: the record (timeline line, audit entry, the
-line in the channel) commits only once Alertmanager has answered with the silence's ID, and
-a batch already silenced is not silenced twice.
+One silence per alert name and service in the batch, its matchers the labels every alert of
+that name and service shares (as Alertmanager's own commonLabels), all equality matchers; it
+ends by itself after `silence_for`. Made before it is recorded: the record (timeline line,
+audit entry, the line in the channel) commits only once Alertmanager has answered with the
+silence's ID, and a batch already silenced is not silenced twice. When Alertmanager fails
+part way through a click, the silences it made are recorded all the same and the rest are
+left to the next click.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -25,7 +28,14 @@ from bot.alerts.models import MAX_VALUE, parse_time
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
-from bot.errors import Conflict, CoordinatorUnavailable, NotFound, PermissionDenied
+from bot.errors import (
+    Conflict,
+    CoordinatorUnavailable,
+    NotFound,
+    PermissionDenied,
+    StoreBusy,
+    StoreUnavailable,
+)
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
 from bot.incidents.queries import well_formed_id
@@ -66,22 +76,53 @@ class Silenced:
     ended_early: tuple[EndedEarly, ...] = ()
     # False: the record says they run, but Alertmanager could not be asked to confirm it.
     confirmed: bool = True
-    left_out: int = 0  # alerts of names past the first MAX_SILENCES: not silenced
+    left_out: int = 0  # alerts past the first MAX_SILENCES names and services: not silenced
+    # Alertmanager failed part way (why): `alerts` were silenced, not `unsilenced`' names.
+    failed: str = ""
+    unsilenced: tuple[StoredAlert, ...] = ()
 
 
-def matcher_sets(alerts: list[StoredAlert]) -> list[dict[str, str]]:
-    """Per alert name, the labels all its alerts share (at most 20 sets)."""
-    by_name: dict[str, list[dict[str, str]]] = {}
+def silence_key(alert: StoredAlert) -> tuple[str, str]:
+    """What one silence covers: an alert name of one service. Per name alone, a storm
+    incident's batch (one name, many services) shares no service label, and its silence
+    held that name for every service, those with incidents of their own included."""
+    return alert.name, alert.service
+
+
+def matcher_sets(alerts: list[StoredAlert], service_label: str = "") -> list[dict[str, str]]:
+    """Per alert name and service, the labels all its alerts share (at most 20 sets). When
+    none of them has `service_label`, it is matched as absent (an empty value, to
+    Alertmanager): alerts naming no service are silenced, not that name of every service."""
+    by_name: dict[tuple[str, str], list[dict[str, str]]] = {}
     for alert in alerts:
-        by_name.setdefault(alert.name, []).append(alert.labels)
+        by_name.setdefault(silence_key(alert), []).append(alert.labels)
     sets = []
     for labels in by_name.values():
         common = dict(labels[0])
         for other in labels[1:]:
             common = {k: v for k, v in common.items() if other.get(k) == v}
+        if common and service_label and not any(one.get(service_label) for one in labels):
+            common[service_label] = ""
         if common:
             sets.append(common)
     return sets[:MAX_SILENCES]
+
+
+def _outside(
+    alerts: list[StoredAlert],
+    common: list[dict[str, str]],
+    sets: list[list[dict[str, Any]]],
+    running: list[list[dict[str, Any]]],
+    created: list[tuple[str, list[dict[str, Any]]]],
+) -> list[StoredAlert]:
+    """The alerts no silence running or just made covers (`common[i]` gave `sets[i]`)."""
+    made = running + [matchers for _, matchers in created]
+    covering = [labels for labels, matchers in zip(common, sets, strict=True) if matchers in made]
+    return [
+        alert
+        for alert in alerts
+        if not any(all(alert.labels.get(k, "") == v for k, v in c.items()) for c in covering)
+    ]
 
 
 def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -176,13 +217,14 @@ class SilenceService:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
             recorded = await storage.silenced_batch(tx, incident_id, batch, now)
         from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
-        # At most MAX_SILENCES names a click: the alerts of the others are not silenced.
-        names = list(dict.fromkeys(a.name for a in from_alertmanager))[:MAX_SILENCES]
-        silenceable = [a for a in from_alertmanager if a.name in names]
+        # At most MAX_SILENCES a click: the alerts of the others are not silenced.
+        keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
+        silenceable = [a for a in from_alertmanager if silence_key(a) in keys]
         left_out = len(from_alertmanager) - len(silenceable)
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")
-        sets = [matchers_of(labels) for labels in matcher_sets(silenceable)]
+        common = matcher_sets(silenceable, self.config.service_label)
+        sets = [matchers_of(labels) for labels in common]
         if not sets and not recorded:
             raise Conflict("None of these alerts came from Alertmanager: nothing to silence.")
         running: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
@@ -212,29 +254,92 @@ class SilenceService:
             )
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         comment = f"Silenced from Slack for {incident_id} by {actor.user_name or actor.user_id}"
-        created = []
+        created: list[tuple[str, list[dict[str, Any]]]] = []
+        failed: AlertmanagerUnavailable | None = None
         async with self._session() as session:
             for matchers in missing:
-                created.append(await self._create(session, url, matchers, now, ends_at, comment))
+                try:
+                    created.append(
+                        await self._create(session, url, matchers, now, ends_at, comment)
+                    )
+                except AlertmanagerUnavailable as exc:
+                    failed = exc
+                    break
+        if failed is not None and not created:
+            raise AlertmanagerUnavailable(f"{failed} Nothing was silenced.")
+        # Failing part way, the silences made are recorded all the same (else the next
+        # click makes them twice) and the message keeps its button for the rest.
+        unsilenced = [] if failed is None else _outside(silenceable, common, sets, covered, created)
+        count = len(silenceable) - len(unsilenced)
+        # The timeline counts what this click silenced, not what silences running covered.
+        before = len(silenceable) - len(_outside(silenceable, common, sets, covered, []))
+        try:
+            await self._record(
+                incident_id, batch, actor, request_id, ended, created, count - before, now, failed
+            )
+        except (StoreUnavailable, StoreBusy):
+            # Unrecorded, they would run unseen (no line, no end on the message) while the
+            # clicker is told nothing changed, and the next click would make them again.
+            left = await self._expire(url, [silence_id for silence_id, _ in created])
+            if left:  # "nothing was changed" would be untrue
+                raise AlertmanagerUnavailable(
+                    f"The database could not record the silences made ({', '.join(left)}),"
+                    f" and Alertmanager would not expire them: they run until"
+                    f" {_utc(ends_at)} unless expired there by hand."
+                ) from None
+            raise
+        ids = tuple(running) + tuple(s for s, _ in created)
+        last = max([end for _, end in running.values()] + ([ends_at] if created else [now]))
+        return Silenced(
+            incident_id,
+            ids,
+            count,
+            last,
+            changed=bool(created),
+            ended_early=tuple(ended),
+            left_out=left_out,
+            failed="" if failed is None else str(failed),
+            unsilenced=tuple(unsilenced),
+        )
+
+    async def _record(
+        self,
+        incident_id: str,
+        batch: int,
+        actor: Actor,
+        request_id: str | None,
+        ended: list[EndedEarly],
+        created: list[tuple[str, list[dict[str, Any]]]],
+        count: int,
+        now: datetime,
+        failed: AlertmanagerUnavailable | None,
+    ) -> None:
         async with self.changes.begin(request_id=request_id) as change:
             await change.lock(incident_id)
             if ended:
                 await self._record_ended(change, incident_id, batch, ended)
             if created:
                 await self._record_created(
-                    change, incident_id, batch, actor, created, len(silenceable), now
+                    change, incident_id, batch, actor, created, count, now, whole=failed is None
                 )
-        ids = tuple(running) + tuple(s for s, _ in created)
-        last = max([end for _, end in running.values()] + ([ends_at] if created else [now]))
-        return Silenced(
-            incident_id,
-            ids,
-            len(silenceable),
-            last,
-            changed=bool(created),
-            ended_early=tuple(ended),
-            left_out=left_out,
-        )
+
+    async def _expire(self, url: str, silence_ids: list[str]) -> list[str]:
+        """Expire silences just made (the record of them failed); those Alertmanager would
+        not expire (they end by themselves after `silence_for`)."""
+        left: list[str] = []
+        async with self._session() as session:
+            for silence_id in silence_ids:
+                try:
+                    path = f"{url}/api/v2/silence/{quote(silence_id, safe='')}"
+                    async with session.delete(path) as answer:
+                        if answer.status == 200:
+                            continue
+                        problem = f"HTTP {answer.status}"
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    problem = redact_text(str(exc))[:200]
+                log.warning("silence %s, unrecorded, could not be expired: %s", silence_id, problem)
+                left.append(silence_id)
+        return left
 
     async def _record_ended(
         self, change: Change, incident_id: str, batch: int, ended: list[EndedEarly]
@@ -273,6 +378,8 @@ class SilenceService:
         created: list[tuple[str, list[dict[str, Any]]]],
         count: int,
         now: datetime,
+        *,
+        whole: bool = True,
     ) -> None:
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         line = refs.text(
@@ -299,7 +406,7 @@ class SilenceService:
             effects=[
                 Queued(NOTICE, {"kind": "alerts_silenced", **refs.notice_payload(line)}),
                 # The message says until when, with no second button while it holds...
-                Queued(REFRESH_BATCH, {"batch": batch}),
+                *([Queued(REFRESH_BATCH, {"batch": batch})] if whole else []),
             ],
         )
         # ...and offers it again once the silence has run out (a lane of its own: the wait
@@ -356,15 +463,20 @@ class SilenceService:
         }
         try:
             async with session.post(url + SILENCES_PATH, json=body) as response:
-                answer = await response.json(content_type=None)
-                if response.status != 200 or not isinstance(answer, dict):
-                    detail = redact_text(str(answer))[:200]
-                    raise AlertmanagerUnavailable(
-                        f"Alertmanager refused the silence (HTTP {response.status}): {detail}"
-                    )
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                # Read as text first: a proxy's 503 page is no JSON, and is a refusal.
+                text = await response.text(errors="replace")
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise AlertmanagerUnavailable(
                 f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
-                " Nothing was silenced."
             ) from None
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = text
+        if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
+            detail = redact_text(" ".join(str(answer).split()))[:200].rstrip(".")
+            raise AlertmanagerUnavailable(
+                f"Alertmanager refused the silence (HTTP {status}): {detail}."
+            )
         return str(answer["silenceID"]), matchers

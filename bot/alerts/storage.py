@@ -147,6 +147,21 @@ async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
     return changed == 1
 
 
+async def resolve_by_key(tx: Tx, fingerprint: str, now: datetime) -> str | None:
+    """A resolution naming no start (a generic alert's, by its dedup key alone): each firing
+    occurrence of the fingerprint marked resolved, to be told. "resolved" when one was
+    firing, "duplicate" when every one was resolved already, None when none is recorded."""
+    changed = await tx.execute(
+        "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
+        " WHERE fingerprint = ? AND status = 'firing'",
+        (RESOLVED, now.timestamp(), fingerprint),
+    )
+    if changed:
+        return "resolved"
+    row = await tx.fetchone("SELECT 1 AS found FROM alerts WHERE fingerprint = ?", (fingerprint,))
+    return "duplicate" if row is not None else None
+
+
 async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
     """Mark resolved (to be told) every firing occurrence of these fingerprints that a later
     one of the same fingerprint follows: a monitor holds one alert per fingerprint, so a new
@@ -185,13 +200,23 @@ async def pending_firing(tx: Tx, service: str, *, limit: int = 5000) -> list[Sto
 
 
 async def pending_resolutions(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
-    """Resolutions not yet told; taken (the flag cleared) by this call."""
+    """Resolutions not yet told; taken (the flag cleared) by this call.
+
+    Their incidents' rows in alert_incidents are locked first, as a batch's claim
+    (claim_batch) takes them before the alerts: locking the alerts first, this waited for a
+    claim under way that waited for these alerts, a deadlock PostgreSQL broke by aborting
+    one of them."""
     rows = await tx.fetchall(
         "SELECT * FROM alerts WHERE service = ? AND resolution_pending = 1"
         f" ORDER BY id LIMIT {limit}",
         (service,),
     )
     found = [_stored(row) for row in rows]
+    for incident_id in sorted({a.incident_id for a in found if a.incident_id}):
+        await tx.fetchone(
+            "SELECT post_queued FROM alert_incidents WHERE incident_id = ?" + for_update(tx),
+            (incident_id,),
+        )
     await _set_many(tx, "resolution_pending = 0", [a.id for a in found])
     return found
 

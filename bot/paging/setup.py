@@ -45,11 +45,15 @@ def build_paging(
     for name in config.secret_env_names():
         if value := env.get(name):
             register_secret(value)
+            if value.strip():
+                register_secret(value.strip())
 
     def secret(name: str | None, *, required: bool) -> str | None:
         if not name:
             return None
-        value = env.get(name) or None
+        # Trimmed: a Secret made from a file (`echo key > f`) ends in a newline, which no
+        # key, token or signing secret holds (PagerDuty refused the key, aiohttp the header).
+        value = (env.get(name) or "").strip() or None
         if value is None and required:
             raise ConfigError(f"{name} is not set (named by the policy's paging settings)")
         return value

@@ -187,13 +187,21 @@ def silence_answer(done: Silenced) -> str:
             f" before its planned end at {t.slack_date(first.planned_end)}. "
         )
     left = (
-        f" Not silenced: {_plural(done.left_out, 'alert')} of other names (one click silences"
-        f" at most {MAX_SILENCES} alert names)."
+        f" Not silenced: {_plural(done.left_out, 'alert')} of other names or services (one"
+        f" click silences at most {MAX_SILENCES} alert names, each of one service)."
         if done.left_out
         else ""
     )
     if not done.changed:
         return ended + f"These alerts are already silenced in Alertmanager (until {until})." + left
+    if done.failed:
+        rest = list(done.unsilenced)
+        return (
+            ended + f"{done.failed} Silenced {_plural(done.alerts, 'alert')} of {done.incident_id}"
+            f" before it failed, until {until} ({', '.join(done.silence_ids)}). Not silenced"
+            f" yet: {_plural(len(rest), 'alert')} ({names_of(rest)}): click Silence again for"
+            " them."
+        )
     return (
         ended
         + f"Silenced {_plural(done.alerts, 'alert')} of {done.incident_id} in Alertmanager until"

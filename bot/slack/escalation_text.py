@@ -220,7 +220,8 @@ def oncall_text(
 ) -> str:
     """`/oncall`: who is paged at each escalation level, per severity, with the targets;
     first, whoever the paging services say is on call now (`now`). `gone`: people the
-    levels name that Slack says left ({user ID: "deactivated in Slack", say})."""
+    levels name that Slack says left, and their user groups that hold nobody ({user or group
+    ID: "deactivated in Slack", say})."""
     gone = gone or {}
     lines = ["*On call* (each level is paged while an incident stays unacknowledged)"]
     for answer in now:

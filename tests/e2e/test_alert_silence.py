@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.clock import FakeClock
+from bot.slack import error_text
 from bot.slack.alert_blocks import SILENCE_ACTION
 from tests.alert_helpers import TOKEN, alert
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
@@ -520,10 +522,261 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
         [answer] = await alerts.harness.replies()
         assert answer["text"].startswith(f"Silenced 20 alerts of {incident.id}"), answer
         assert answer["text"].endswith(
-            "Not silenced: 5 alerts of other names (one click silences at most 20 alert names)."
+            "Not silenced: 5 alerts of other names or services (one click silences at most 20"
+            " alert names, each of one service)."
         ), answer
         assert len(alertmanager.silences()) == 20
         await alerts.settled()
         events = await alerts.harness.services.incidents.timeline(incident.id)
         [line] = [e for e in events if e.kind == "alerts_silenced"]
         assert line.text.startswith("Silenced 20 alerts in Alertmanager")
+
+
+@asynccontextmanager
+async def _failing_from(
+    upstream: str, failing_post: int, after_post: Callable[[], None] | None = None
+) -> AsyncIterator[str]:
+    """Alertmanager behind a proxy whose `failing_post`-th silence creation (counting from
+    1; 0: none) answers 503 without reaching it, as one behind a load balancer does
+    mid-restart. `after_post` runs once each creation passed through has been made."""
+    posted = 0
+
+    async def forward(request: web.Request) -> web.Response:
+        nonlocal posted
+        if request.method == "POST":
+            posted += 1
+            if posted == failing_post:
+                return web.Response(status=503, text="upstream connect error")
+        async with aiohttp.ClientSession() as session:
+            async with session.request(
+                request.method,
+                upstream + request.path_qs,
+                data=await request.read(),
+                headers={"Content-Type": "application/json"},
+            ) as answer:
+                body = await answer.read()
+        if request.method == "POST" and after_post is not None:
+            after_post()
+        return web.Response(status=answer.status, body=body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_silences_made_before_alertmanager_failed_mid_click_are_kept_not_made_twice(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A click makes one silence per alert name, one after another. When Alertmanager failed
+    on the second of three, the first (made) was recorded nowhere and the answer said
+    nothing was silenced: the next click made it again, two silences for one alert name."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _failing_from(alertmanager.url, failing_post=2) as proxy:
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            await alerts.send(*(alert(name, "checkout") for name in ("Errors", "Latency", "Disk")))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"].startswith(
+                "Alertmanager refused the silence (HTTP 503): upstream connect error."
+                f" Silenced 1 alert of {incident.id} before it failed"
+            ), answer
+            assert answer["text"].endswith(
+                "Not silenced yet: 2 alerts (Latency, Disk): click Silence again for them."
+            ), answer
+            [made] = alertmanager.silences()
+            assert {m["value"] for m in made["matchers"]} >= {"Errors"}
+            await alerts.settled()
+            events = await alerts.harness.services.incidents.timeline(incident.id)
+            [line] = [e for e in events if e.kind == "alerts_silenced"]
+            assert line.text.startswith("Silenced 1 alert in Alertmanager for 1 h")
+            # The message keeps its button: the rest are not silenced.
+            assert SILENCE_ACTION in json.dumps(_batch_message(alerts, room)["blocks"])
+
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"].startswith(f"Silenced 3 alerts of {incident.id}"), answer
+            names = sorted(
+                m["value"]
+                for s in alertmanager.silences()
+                for m in s["matchers"]
+                if m["name"] == "alertname"
+            )
+            assert names == ["Disk", "Errors", "Latency"]  # each once
+            await alerts.settled()
+            events = await alerts.harness.services.incidents.timeline(incident.id)
+            lines = [e.text for e in events if e.kind == "alerts_silenced"]
+            assert lines[1].startswith("Silenced 2 alerts in Alertmanager for 1 h")
+            assert SILENCE_ACTION not in json.dumps(_batch_message(alerts, room)["blocks"])
+
+
+async def test_a_refusal_that_is_no_json_is_said_as_a_refusal(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy's 503 page in front of Alertmanager was answered "Alertmanager could not be
+    reached at ...: Expecting value: line 1 column 1 (char 0)": a JSON error, not the 503."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _failing_from(alertmanager.url, failing_post=1) as proxy:
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            await alerts.send(alert("Errors", "checkout"))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"] == (
+                "Alertmanager refused the silence (HTTP 503): upstream connect error."
+                " Nothing was silenced."
+            ), answer
+            assert alertmanager.silences() == []
+
+
+async def test_silencing_a_storm_batch_silences_its_services_alerts_not_every_service(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A storm incident's batch holds one alert name for several services. Its silence was
+    made of the labels the alerts of that name share, the service not among them: clicking
+    it silenced `Down` for every service in Alertmanager, the one with an incident of its
+    own (paging no more) and any that would go down within the hour. Those naming no
+    service are silenced apart, and only they: their silence names no service either."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    now = datetime.now(UTC)
+    services = ("apples", "berries", "cherries")
+    unnamed = alert("Down", "-", fingerprint="f00d")
+    del unnamed["labels"]["service"]
+    policy = alerts_policy(
+        health_url, alertmanager_url=alertmanager.url, storm={"max_incidents": 1}
+    )
+    harness = await make_harness("sqlite", policy=policy)
+    async with aiohttp.ClientSession() as session:
+        alerts = Alerts(harness, session)
+        shown = [
+            {
+                "labels": alert("Down", service)["labels"],
+                "startsAt": now.isoformat(),
+                "endsAt": now.replace(year=now.year + 1).isoformat(),
+            }
+            for service in (*services, "dates")
+        ] + [
+            {
+                "labels": unnamed["labels"],
+                "startsAt": now.isoformat(),
+                "endsAt": now.replace(year=now.year + 1).isoformat(),
+            }
+        ]
+        async with session.post(f"{alertmanager.url}/api/v2/alerts", json=shown) as response:
+            assert response.status == 200, await response.text()
+        await alerts.send(*(alert("Down", service) for service in services))
+        await alerts.settled()
+        await alerts.send(unnamed)  # folded into the storm too
+        await alerts.settled()
+        storm = next(i for i in await alerts.incidents() if i.services == ("berries", "cherries"))
+        room = (await harness.services.incidents.get(storm.id)).channel_id or ""
+        buttons = [
+            str(element["value"])
+            for call in posts(harness, room)
+            for block in call.params.get("blocks") or []
+            for element in block.get("elements", [])
+            if element.get("action_id") == SILENCE_ACTION
+        ]
+        assert len(buttons) == 2  # the storm's first batch, then the unnamed alert's
+        for value, count in zip(buttons, ("2 alerts", "1 alert"), strict=True):
+            await harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+            [answer] = await harness.replies()
+            assert answer["text"].startswith(f"Silenced {count} of {storm.id}"), answer
+        assert len(alertmanager.silences()) == 3  # one a service, and one for no service
+
+        def silenced() -> dict[str, bool]:
+            return {
+                a["labels"].get("service", "-"): bool(a["status"]["silencedBy"])
+                for a in alertmanager.alerts()
+            }
+
+        async def settled() -> bool:
+            return len(silenced()) == 5 and any(silenced().values())
+
+        await until(settled, "Alertmanager to mark the alerts silenced")
+        assert silenced() == {
+            "apples": False,
+            "berries": True,
+            "cherries": True,
+            "dates": False,
+            "-": True,
+        }
+
+
+async def test_silences_the_database_could_not_record_are_expired_not_left_running(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alertmanager made the silence, then the database could not take its record (busy):
+    the clicker was told nothing was changed while the silence ran in Alertmanager,
+    recorded nowhere (no line, no end on the message), and the next click made another."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    release = asyncio.Event()
+    holding: list[asyncio.Task[None]] = []
+
+    async def hold_the_only_connection() -> None:
+        async with harness.store.transaction() as tx:
+            await tx.fetchone("SELECT 1 AS one")
+            await release.wait()
+
+    def busy_once() -> None:
+        if not holding:
+            holding.append(asyncio.get_running_loop().create_task(hold_the_only_connection()))
+
+    async with _failing_from(alertmanager.url, 0, after_post=busy_once) as proxy:
+        harness = await make_harness(
+            "postgres",
+            policy=alerts_policy(health_url, alertmanager_url=proxy),
+            DATABASE_POOL_SIZE=1,
+            DATABASE_QUEUE_SECONDS=0.5,
+        )
+        async with aiohttp.ClientSession() as session:
+            alerts = Alerts(harness, session)
+            await alerts.send(alert("Errors", "checkout"))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+            [answer] = await harness.replies(timeout=15)
+            release.set()
+            await holding[0]
+            assert answer["text"] == error_text.store_busy(), answer
+            assert [s["status"]["state"] for s in alertmanager.silences()] == ["expired"]
+
+            await harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+            [answer] = await harness.replies(timeout=15)
+            assert answer["text"].startswith(f"Silenced 1 alert of {incident.id}"), answer
+            states = sorted(s["status"]["state"] for s in alertmanager.silences())
+            assert states == ["active", "expired"]

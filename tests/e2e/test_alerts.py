@@ -169,6 +169,20 @@ async def test_wrong_token_malformed_and_ignored(alerts: Alerts) -> None:
     assert len(await alerts.alert_rows()) == 2
 
 
+async def test_a_token_set_with_a_trailing_newline_still_lets_alerts_in(
+    alerts: Alerts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Secret made from a file (`echo token > f`) holds the token and a newline; the
+    monitor sends it trimmed (Alertmanager trims its credentials_file). The token given was
+    trimmed and compared with the untrimmed one: every post was refused (401), every alert
+    lost, though the token was right."""
+    monkeypatch.setenv("ALERTS_TOKEN", f"  {TOKEN}\n")
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"))
+    assert (status, body.get("outcomes")) == (200, {"new": 1}), body
+    status, body = await alerts.send(alert("HighErrorRate", "checkout"), token="wrong")
+    assert status == 401
+
+
 async def test_a_bearer_token_that_is_not_utf8_gets_401_not_a_500(alerts: Alerts) -> None:
     # aiohttp keeps a header's undecodable bytes as surrogates, which str.encode() refused:
     # a 500 and a traceback for anyone who posted one, token or not.
@@ -324,6 +338,53 @@ async def test_generic_and_grafana_endpoints(alerts: Alerts) -> None:
         if str(c.params.get("text")).startswith(f"{incident.id}: 1 alert firing")
     ]
     assert len(batches) == 2 and not any("alerts_silence" in b for b in batches)
+
+
+async def test_grafana_posts_its_own_webhook_version(alerts: Alerts) -> None:
+    """Grafana's webhook contact point sends `"version": "1"` (Alertmanager's is "4"): every
+    post Grafana made was refused with 400 "webhook version '1' is not supported", and its
+    alerts never reached anyone. Alertmanager's endpoint still takes its own version only."""
+    firing = alert("DiskFull", "billing", starts_at="2026-12-05T06:51:03.157076+02:00")
+    grafana = webhook([firing]) | {
+        "version": "1",
+        "orgId": 1,
+        "title": "[FIRING:1] DiskFull (billing critical)",
+        "state": "alerting",
+        "message": "**Firing**",
+    }
+    grafana["alerts"][0] |= {"silenceURL": "https://grafana.example/silence", "values": {"B": 97}}
+    status, body = await post(alerts.session, alerts.url("/alerts/grafana"), grafana)
+    assert (status, body) == (200, {"ok": True, "outcomes": {"new": 1}}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.services == ("billing",) and incident.severity == "P1"
+    status, body = await post(alerts.session, alerts.url(), grafana)
+    assert status == 400 and "version '1' is not supported" in body["error"], body
+
+
+async def test_a_generic_resolution_by_its_key_alone_resolves_the_firing_alert(
+    alerts: Alerts,
+) -> None:
+    """Monitors resolve by the dedup key alone (PagerDuty's Events API does). A generic
+    resolution without `started_at` was recorded as an occurrence of its own, never seen
+    firing: the alert that fired with a start stayed firing for good, the card counting it,
+    and the clearing never came."""
+    generic = {"title": "Disk full", "service": "billing", "severity": "P2", "dedup_key": "d"}
+    url = alerts.url("/alerts/generic")
+    fired = generic | {"started_at": "2026-12-05T04:00:00Z"}
+    assert (await post(alerts.session, url, fired))[1]["outcomes"] == {"new": 1}
+    await _settled(alerts)
+    status, body = await post(alerts.session, url, generic | {"status": "resolved"})
+    assert (status, body["outcomes"]) == (200, {"resolved": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.current_status == (
+        "Alerts: every alert has cleared (1 resolved); resolve it when you are satisfied."
+    )
+    # Told once: its resend changes nothing.
+    status, body = await post(alerts.session, url, generic | {"status": "resolved"})
+    assert (status, body["outcomes"]) == (200, {"duplicate": 1}), body
+    assert [r["status"] for r in await alerts.alert_rows()] == ["resolved"]
 
 
 async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:

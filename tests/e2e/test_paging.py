@@ -85,7 +85,10 @@ def paging_policy(provider: str) -> Any:
 async def paging(
     make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> AsyncIterator[Paging]:
-    """`request.param` (indirect parametrisation) adds top-level policy settings."""
+    """`request.param` (indirect parametrisation) adds top-level policy settings; its
+    `_secret_ends` (not a setting) ends every secret's variable, as a file's newline would."""
+    settings = dict(getattr(request, "param", {}))
+    ends = settings.pop("_secret_ends", "")
     pd = PagerDutyDouble(routing_key=ROUTING_KEY, api_key=PD_API_KEY)
     og = OpsgenieDouble(api_key=OG_API_KEY)
     await pd.start()
@@ -100,7 +103,7 @@ async def paging(
         ("OPSGENIE_API_KEY", OG_API_KEY),
         ("OPSGENIE_WEBHOOK_SECRET", OG_SECRET),
     ):
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value + ends)
     policy = policy_with(
         paging={
             "pagerduty": {
@@ -131,7 +134,7 @@ async def paging(
                     {"after": 3600, "notify": ["U0LEAD"]},
                 ],
             },
-            **getattr(request, "param", {}),
+            **settings,
         },
     )
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
@@ -239,6 +242,23 @@ async def test_a_signed_pagerduty_acknowledgement_stops_the_slack_escalation(
     await reply(harness, f"resolve {incident.id} restarted the pool")
     await harness.settle()
     assert pd.actions(incident.id) == ["trigger", "resolve"]
+
+
+@pytest.mark.parametrize("paging", [{"_secret_ends": "\n"}], indirect=True)
+async def test_secrets_set_with_a_trailing_newline_page_and_hear_acknowledgements(
+    paging: Paging,
+) -> None:
+    """A Secret made from a file (`echo key > f`) ends in a newline. Read as it was, the
+    routing key was refused by PagerDuty (the level's page not reached), the REST key made
+    a header aiohttp refuses (no one on call), and the webhook's signature never matched
+    (every acknowledgement made in PagerDuty refused with 401)."""
+    harness, pd = paging.harness, paging.pd
+    incident = await declare(harness, "declare P1 Payments time out")
+    assert [e["dedup_key"] for e in pd.events] == [incident.id]  # paged at PagerDuty
+    assert dm_texts(harness, "U0JANE")  # on call there, found through the REST API
+    body = pd.webhook("incident.acknowledged", incident.id, pd.users["PJANE01"])
+    status, answer = await paging.pagerduty_webhook(body)
+    assert (status, answer["outcome"]) == (200, "acknowledged"), answer
 
 
 async def test_a_badly_signed_webhook_gets_401_and_records_nothing(paging: Paging) -> None:

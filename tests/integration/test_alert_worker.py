@@ -137,3 +137,57 @@ async def test_an_alert_joining_while_its_batch_is_claimed_is_told_in_that_batch
         await outbox.close()
         await services.close()
         await double.stop()
+
+
+async def test_a_resolution_decided_while_its_batch_is_claimed_deadlocks_neither(
+    migrated_postgres_url: str,
+) -> None:
+    """The claim of a batch locks the incident's post row, then the alerts to tell; the
+    worker deciding a resolution cleared its alert's flag (locking the alert), then locked
+    the post row to queue a message. Met halfway, PostgreSQL found a deadlock and aborted
+    one of them (a second's stall, an error, a retry). The worker now locks the post row
+    before the alerts, as the claim does."""
+    from bot.alerts import storage
+    from tests.waiting import until
+
+    policy = policy_with(alerts={"token_env": "T"})
+    double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
+    await double.start()
+    client = build_client(BOT_TOKEN, double.api_url)
+    services = build_services(
+        policy=policy, store=create_store(migrated_postgres_url), notifier=SlackNotifier(client)
+    )
+    outbox = create_store(migrated_postgres_url)  # the dispatcher's connection, as in a replica
+    try:
+        await services.start(run_dispatcher=False, run_scheduler=False)
+        await outbox.open()
+        assert services.alerts is not None
+        firing = alert("A", "checkout")
+        raw = json.dumps(webhook([firing])).encode()
+        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        assert await services.alerts.process_pending() == {"declared": 1}  # batch 1 queued
+        [incident] = await services.incidents.list()
+        raw = json.dumps(webhook([firing | {"status": "resolved"}])).encode()
+        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+
+        async with outbox.transaction() as tx:  # the claim of batch 1, under way
+            await tx.execute(
+                "UPDATE alert_incidents SET post_queued = 0 WHERE incident_id = ?", (incident.id,)
+            )
+            deciding = asyncio.create_task(services.alerts.process_pending())
+
+            async def worker_waits() -> bool:
+                async with services.store.transaction() as other:
+                    row = await other.fetchone(
+                        "SELECT COUNT(*) AS n FROM pg_locks WHERE NOT granted"
+                    )
+                return deciding.done() or (row is not None and int(row["n"]) > 0)
+
+            await until(worker_waits, "the worker to wait for the claim")
+            fired, resolved = await storage.claim_batch(tx, incident.id, 1)
+        assert await deciding == {"cleared": 1}
+        assert ([a.name for a in fired], [a.name for a in resolved]) == (["A"], ["A"])
+    finally:
+        await outbox.close()
+        await services.close()
+        await double.stop()

@@ -163,8 +163,10 @@ def test_bearer_token_is_checked_exactly() -> None:
     assert not bearer_valid({"Authorization": "Bearer "}, "")
 
 
-def _stored(name: str, **labels: str) -> StoredAlert:
-    return StoredAlert(1, "s", name, "P1", "firing", {"alertname": name, **labels}, {}, [], None)
+def _stored(name: str, routed: str = "s", **labels: str) -> StoredAlert:
+    """An alert routed to the service `routed` (bot.alerts.routing), with `labels`."""
+    labels = {"alertname": name, **labels}
+    return StoredAlert(1, routed, name, "P1", "firing", labels, {}, [], None)
 
 
 def test_silence_matchers_are_the_labels_each_alert_name_shares() -> None:
@@ -176,6 +178,23 @@ def test_silence_matchers_are_the_labels_each_alert_name_shares() -> None:
         ]
     )
     assert sets == [{"alertname": "A", "service": "s"}, {"alertname": "B", "service": "s"}]
+
+
+def test_silence_matchers_never_span_services() -> None:
+    """A storm incident's batch: one name, several services (and alerts naming none)."""
+    sets = matcher_sets(
+        [
+            _stored("Down", "a", service="a", severity="critical"),
+            _stored("Down", "b", service="b", severity="critical"),
+            _stored("Down", "-", severity="critical"),
+        ],
+        "service",
+    )
+    assert sets == [
+        {"alertname": "Down", "service": "a", "severity": "critical"},
+        {"alertname": "Down", "service": "b", "severity": "critical"},
+        {"alertname": "Down", "service": "", "severity": "critical"},
+    ]
 
 
 def test_documented_alerts_policies_load() -> None:
