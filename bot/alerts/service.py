@@ -126,7 +126,7 @@ class AlertService:
         failed: set[str] = set()
         while True:
             async with self.changes.store.snapshot() as tx:
-                services = [s for s in await storage.pending_services(tx) if s not in failed]
+                services = await storage.pending_services(tx, skip=failed)
             if not services:
                 return decided
             for service in services:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -182,11 +183,16 @@ async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
     return changed
 
 
-async def pending_services(tx: Tx, *, limit: int = 100) -> list[str]:
-    """Services with alerts recorded and not yet decided (firing or resolved)."""
+async def pending_services(tx: Tx, *, skip: Collection[str] = (), limit: int = 100) -> list[str]:
+    """Services with alerts recorded and not yet decided (firing or resolved), but `skip`."""
+    # Skipped in the query, not after it: a first page of services that all fail must not
+    # hide the services after it.
+    others = f" AND service NOT IN ({', '.join(['?'] * len(skip))})" if skip else ""
     rows = await tx.fetchall(
         "SELECT DISTINCT service FROM alerts"
-        f" WHERE outcome = 'pending' OR resolution_pending = 1 ORDER BY service LIMIT {limit}"
+        f" WHERE (outcome = 'pending' OR resolution_pending = 1){others}"
+        f" ORDER BY service LIMIT {limit}",
+        tuple(skip),
     )
     return [str(row["service"]) for row in rows]
 
