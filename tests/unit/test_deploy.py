@@ -15,6 +15,8 @@ import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
 from bot import metrics
+from bot.models import Severity
+from bot.policy import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -53,6 +55,15 @@ def test_the_deployment_runs_two_replicas_with_probes_the_bot_serves() -> None:
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
     assert pdb["spec"]["minAvailable"] == 1
     assert _one("Job")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_the_configmaps_policy_is_one_the_bot_accepts() -> None:
+    # The bot exits 2 at start-up on a policy it refuses: the manifests' example must pass.
+    policy = parse_policy(
+        _one("ConfigMap", "chatops-bot-policy")["data"]["policy.yml"], source="policy.yml"
+    )
+    assert policy.levels(Severity.P1), "the example pages nobody"
+    assert set(policy.services) == {"checkout"}
 
 
 def _rights(role: dict[str, Any]) -> set[tuple[str, str, str]]:
