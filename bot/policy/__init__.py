@@ -286,7 +286,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return parse_policy(default_policy_text(), source="<built-in policy>")
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # Read no further than the cap: a huge file (or /dev/zero) is refused, not loaded.
+        with file.open("rb") as stream:
+            data = stream.read(MAX_POLICY_BYTES + 1)
+        _check_length(len(data), source=str(file))
+        text = data.decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read policy file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -310,7 +314,16 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         raise ConfigError("\n".join(problems)) from None
 
 
+def _check_length(size: int, source: str) -> None:
+    if size > MAX_POLICY_BYTES:
+        raise ConfigError(
+            f"{source}: larger than a policy may be ({MAX_POLICY_BYTES // 1024} KiB);"
+            " is this the right file?"
+        )
+
+
 def _parse_yaml(text: str, source: str) -> Any:
+    _check_length(len(text), source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -328,6 +341,11 @@ def _parse_yaml(text: str, source: str) -> Any:
 # of them, or for a list that contains itself: validation would walk them for ever.
 MAX_POLICY_VALUES = 100_000
 MAX_POLICY_DEPTH = 64
+# A file is parsed whole before its values can be counted: 12 MB of YAML took 100 s and
+# 1.3 GB (past the Deployment's memory limit) before it was refused. The example policy with
+# every setting is 8 KB; 512 KiB (about 6 s to parse at worst) holds a catalog of hundreds
+# of services.
+MAX_POLICY_BYTES = 512 * 1024
 
 
 def _check_size(data: Any, source: str) -> None:

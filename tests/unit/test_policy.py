@@ -147,6 +147,22 @@ def test_aliases_that_repeat_one_another_are_refused_before_validation() -> None
         parse_policy(text, source="p.yml")
 
 
+def test_a_file_larger_than_a_policy_may_be_is_refused_before_it_is_parsed(
+    tmp_path: Path,
+) -> None:
+    """12 MB of YAML took 100 s and 1.3 GB (past the Deployment's memory limit) to be
+    refused; a valid policy padded past the cap loaded. Refused unread, with the cap named."""
+    path = tmp_path / "policy.yml"
+    cap = 512 * 1024  # the README's figure
+    path.write_text(MINIMAL + "# " + "x" * cap + "\n")
+    with pytest.raises(ConfigError, match=r"policy.yml: larger than a policy may be \(512 KiB\)"):
+        load_policy(path)
+    with pytest.raises(ConfigError, match=r"p.yml: larger than a policy may be"):
+        parse_policy(path.read_text(), source="p.yml")
+    path.write_text(MINIMAL + "# " + "x" * (cap - len(MINIMAL) - 3) + "\n")
+    assert load_policy(path).severities  # up to the cap still loads
+
+
 def test_an_alias_inside_its_own_value_is_refused() -> None:
     """`a: &a [*a]` is a list that contains itself: it ended in a RecursionError."""
     with pytest.raises(ConfigError, match=r"p.yml: a YAML alias refers to a value that contains"):
