@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
 from bot.settings import Settings
+from bot.slack.acks import AckGate
 from bot.slack.alert_blocks import SlackAlertNotifier
 from bot.slack.auth import SlackAuth
 from bot.slack.client import PacedWebClient
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How long a stop waits for work Slack was already answered 200 for (a declaration queued for
+# the database): inside the Deployment's grace period with the outbox's and remediations'.
+ACKED_WORK_SECONDS = 10.0
+
 
 @dataclass
 class Bot:
@@ -54,6 +59,7 @@ class Bot:
     port: int | None = None
     pacer: Pacer | None = None
     auth: SlackAuth | None = None
+    ack_gate: AckGate = field(default_factory=AckGate)
 
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
         """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set.
@@ -70,6 +76,7 @@ class Bot:
             self.services,
             signing_secret=self.settings.SLACK_SIGNING_SECRET,
             slack_check=self.auth.check if self.auth is not None else None,
+            gate=self.ack_gate,
         )
         open_files = raise_open_files_limit()
         self.server = GuardedServer(web_app, request_limits(self.settings), open_files)
@@ -106,6 +113,14 @@ class Bot:
             await self.socket_handler.close_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         if self.server is not None:
             await self.server.stop()
+        # Slack has its 200 for these: their work is done before the store closes.
+        cut_short = await self.ack_gate.finish(timeout=ACKED_WORK_SECONDS)
+        if cut_short:
+            log.warning(
+                "stopping: %d acknowledged request(s) still unfinished after %g s were cut short",
+                cut_short,
+                ACKED_WORK_SECONDS,
+            )
         await self.services.close()
         if isinstance(self.client, PacedWebClient):
             await self.client.close_connections()

@@ -41,6 +41,9 @@ class AckGate:
         self.pending = 0
         self.held_too_long = 0  # post-ack waits that ran out of patience (hold_seconds)
         self._quiet: asyncio.Event | None = None  # set when `pending` drops to 0
+        # Listeners past their ack: Slack has its 200, so their work must be done before the
+        # store closes (a stop mid-burst lost every declaration acked in it).
+        self.acked_work: set[asyncio.Task[Any]] = set()
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
@@ -53,6 +56,19 @@ class AckGate:
             if self.pending == 0 and self._quiet is not None:
                 self._quiet.set()
                 self._quiet = None
+
+    def track(self, task: asyncio.Task[Any] | None) -> None:
+        """Count `task` (a listener that has acked) until it ends."""
+        if task is not None and task not in self.acked_work:
+            self.acked_work.add(task)
+            task.add_done_callback(self.acked_work.discard)
+
+    async def finish(self, timeout: float) -> int:
+        """Wait up to `timeout` for the acked listeners' work; return how many it cut short."""
+        if not self.acked_work:
+            return 0
+        _, unfinished = await asyncio.wait(set(self.acked_work), timeout=timeout)
+        return len(unfinished)
 
     async def quiet(self) -> None:
         """Return once no request is waiting for its answer, or after `hold_seconds`."""
@@ -80,6 +96,8 @@ class PromptAck(AsyncAck):
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = await super().__call__(*args, **kwargs)
         if not self.sent.done():
+            # Called from the listener's own task (Bolt starts it apart from the dispatch).
+            self.gate.track(asyncio.current_task())
             self.sent.set_result(response)
             await self.gate.quiet()
         return response
