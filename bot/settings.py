@@ -52,12 +52,31 @@ class StoreSettings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis:// or rediss://")
+        check_redis_url(value)
         return value
 
     @field_validator("CHATOPS_POLICY", mode="before")
     @classmethod
     def _policy_path(cls, value: object) -> object:
         return None if value in (None, "") else value
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ValueError (never echoing a password) unless redis-py can read `url`: a port
+    that is not a number ended start-up in a traceback, and a database that is not a number
+    was taken to be database 0, shared with whatever else uses it."""
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    except ValueError as exc:
+        raise ValueError(redact_text(str(exc))) from None
+    parts = urlsplit(url)
+    database = parts.path.strip("/") if parts.scheme != "unix" else ""
+    if database and not database.isdigit():
+        raise ValueError(f"the database {database[:20]!r} is not a number (redis://host:6379/0)")
 
 
 def check_postgres_url(url: str) -> None:

@@ -56,6 +56,36 @@ def test_bad_environment_names_the_variable(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("redis://:pw@h:notaport/0", "Port could not be cast to integer"),
+        ("redis://:pw@h:99999/0", "Port out of range"),
+        ("redis://:pw@h:6379/zero", "the database 'zero' is not a number"),
+        ("redis://:pw@h:6379/0?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
+    ],
+)
+def test_a_redis_url_redis_cannot_read_is_malformed(
+    monkeypatch: pytest.MonkeyPatch, url: str, reason: str
+) -> None:
+    """A port that is not a number ended start-up in a traceback (exit 1); a database that
+    is not a number was taken to be 0."""
+    _env(monkeypatch, {**GOOD, "REDIS_URL": url})
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    message = str(caught.value)
+    assert message.startswith("REDIS_URL is malformed: ") and reason in message, message
+    assert "pw" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://h:6379/0", "rediss://:pw@h/3?ssl_cert_reqs=none", "unix:///run/redis.sock"]
+)
+def test_redis_urls_as_documented_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    _env(monkeypatch, {**GOOD, "REDIS_URL": url})
+    assert load_settings(Settings).REDIS_URL == url
+
+
 @pytest.mark.parametrize(("value", "prepare"), [("off", False), ("false", False), ("on", True)])
 def test_database_prepare_reads_on_and_off(
     monkeypatch: pytest.MonkeyPatch, value: str, prepare: bool
