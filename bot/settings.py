@@ -147,8 +147,19 @@ class Settings(StoreSettings):
     @field_validator("SLACK_API_URL")
     @classmethod
     def _api_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        example = "must be an http(s) URL such as https://slack.com/api/"
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+            raise ValueError(example)
+        # `http://` or a host with a space in it started a bot whose every Slack call failed.
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (read for its ValueError: a port that is not a number)
+        except ValueError:
+            raise ValueError(example) from None
+        if not parts.hostname or any(c.isspace() for c in value):
+            raise ValueError(f"{example} (no host in {value[:60]!r})")
         return value if value.endswith("/") else value + "/"
 
     @property

@@ -86,6 +86,18 @@ def test_redis_urls_as_documented_are_accepted(monkeypatch: pytest.MonkeyPatch, 
     assert load_settings(Settings).REDIS_URL == url
 
 
+@pytest.mark.parametrize(
+    "url", ["http://", "https:///api/", "http://slack .com/api/", "https://slack.com:api/"]
+)
+def test_a_slack_api_url_without_a_host_is_malformed(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """These started a bot whose every Slack call then failed."""
+    _env(monkeypatch, {**GOOD, "SLACK_API_URL": url})
+    with pytest.raises(ConfigError, match=r"^SLACK_API_URL is malformed: must be an http\(s\) URL"):
+        load_settings(Settings)
+
+
 @pytest.mark.parametrize(("value", "prepare"), [("off", False), ("false", False), ("on", True)])
 def test_database_prepare_reads_on_and_off(
     monkeypatch: pytest.MonkeyPatch, value: str, prepare: bool
