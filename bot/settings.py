@@ -79,6 +79,9 @@ def check_redis_url(url: str) -> None:
         raise ValueError(f"the database {database[:20]!r} is not a number (redis://host:6379/0)")
 
 
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 def check_postgres_url(url: str) -> None:
     """Raise ValueError (never echoing a password) unless libpq can use `url` as written."""
     # Imported here: a bot on SQLite never loads psycopg (about 11 MB).
@@ -96,6 +99,10 @@ def check_postgres_url(url: str) -> None:
     timeout = str(params.get("connect_timeout") or "0")
     if not timeout.isdigit():
         raise ValueError(f"connect_timeout {timeout!r} is not a whole number of seconds")
+    # libpq checks it only as it connects: a typo was reported as "PostgreSQL is unavailable".
+    sslmode = str(params.get("sslmode") or "prefer")
+    if sslmode not in SSLMODES:
+        raise ValueError(f"sslmode {sslmode[:20]!r} is not one of {', '.join(SSLMODES)}")
 
 
 class Settings(StoreSettings):

@@ -98,6 +98,22 @@ def test_a_slack_api_url_without_a_host_is_malformed(
         load_settings(Settings)
 
 
+def test_a_database_url_with_an_unknown_sslmode_is_malformed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq checks sslmode only as it connects: a typo stopped start-up as "PostgreSQL is
+    unavailable", exit 1, sending the operator to look at a database that was fine."""
+    _env(monkeypatch, {**GOOD, "DATABASE_URL": "postgresql://u:pw@h/db?sslmode=requir"})
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert str(caught.value) == (
+        "DATABASE_URL is malformed: sslmode 'requir' is not one of"
+        " disable, allow, prefer, require, verify-ca, verify-full"
+    )
+    _env(monkeypatch, {**GOOD, "DATABASE_URL": "postgresql://u:pw@h/db?sslmode=verify-full"})
+    assert load_settings(Settings).DATABASE_URL.endswith("verify-full")
+
+
 @pytest.mark.parametrize(("value", "prepare"), [("off", False), ("false", False), ("on", True)])
 def test_database_prepare_reads_on_and_off(
     monkeypatch: pytest.MonkeyPatch, value: str, prepare: bool
