@@ -322,10 +322,35 @@ def _check_length(size: int, source: str) -> None:
         )
 
 
+class _PolicyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key set twice in one mapping: YAML keeps the last one,
+    so a second `roles:` at the end of the file silently emptied the first one's lists
+    (everyone a responder, nobody an approver) and check-config said OK."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            # `<<: *base` then `key: value` overrides what is merged: that is what merging is for.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = (key_node.tag, key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"'{key_node.value[:60]}' is set twice in one mapping (first at line"
+                    f" {seen[key]}): YAML would keep only the last",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, source: str) -> Any:
     _check_length(len(text), source)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PolicyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

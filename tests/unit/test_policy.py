@@ -163,6 +163,34 @@ def test_a_file_larger_than_a_policy_may_be_is_refused_before_it_is_parsed(
     assert load_policy(path).severities  # up to the cap still loads
 
 
+def test_a_setting_given_twice_is_refused_naming_both_lines() -> None:
+    """YAML keeps the last of two equal keys: a second `roles:` at the end of the file
+    replaced the first (everyone a responder, nobody an approver) and the file loaded."""
+    text = MINIMAL + "roles:\n  approvers: [U0LEAD]\nroles:\n  declarers: []\n"
+    first = len(MINIMAL.splitlines()) + 1
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, source="p.yml")
+    assert str(caught.value) == (
+        f"p.yml:{first + 2}: invalid YAML: 'roles' is set twice in one mapping (first at line"
+        f" {first}): YAML would keep only the last"
+    )
+    with pytest.raises(ConfigError, match=r"'P1' is set twice"):
+        parse_policy(MINIMAL.replace("severities:\n", "severities:\n  P1: {ack_within: 1m}\n"))
+
+
+def test_a_merge_key_may_still_be_overridden() -> None:
+    text = MINIMAL.replace("P0: {", "P0: &fast {").replace(
+        "P1: {ack_within: 30m, resolve_within: 4h, update_every: 1h}",
+        "P1: {<<: *fast, ack_within: 30m}",
+    )
+    policy = parse_policy(text)
+    assert policy.severities[Severity.P1].ack_within == Duration(seconds=1800)
+    assert (
+        policy.severities[Severity.P1].resolve_within
+        == policy.severities[Severity.P0].resolve_within
+    )
+
+
 def test_an_alias_inside_its_own_value_is_refused() -> None:
     """`a: &a [*a]` is a list that contains itself: it ended in a RecursionError."""
     with pytest.raises(ConfigError, match=r"p.yml: a YAML alias refers to a value that contains"):
