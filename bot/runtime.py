@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_client
 from bot.clock import Clock
 from bot.coordination import create_coordinator
+from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
@@ -91,13 +94,15 @@ class Bot:
             # Imported here: an HTTP-mode process never loads the Socket Mode client.
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-            self.socket_handler = AsyncSocketModeHandler(
-                self.app,
-                app_token=self.settings.SLACK_APP_TOKEN,
-                web_client=AsyncWebClient(
-                    token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
-                ),
+            app_client = AsyncWebClient(
+                token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
             )
+            self.socket_handler = AsyncSocketModeHandler(
+                self.app, app_token=self.settings.SLACK_APP_TOKEN, web_client=app_client
+            )
+            # The client's own first call, made here: it retried a token Slack refuses for
+            # ever, a pod that looked ready and never received an event.
+            self.socket_handler.client.wss_uri = await _socket_mode_url(app_client)
             await self.socket_handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
             log.info("connected to Slack over Socket Mode")
         log.info(
@@ -126,6 +131,28 @@ class Bot:
             await self.client.close_connections()
         if isinstance(self.pacer, RedisPacer):
             await self.pacer.close()
+
+
+async def _socket_mode_url(app_client: AsyncWebClient) -> str | None:
+    """A Socket Mode URL from apps.connections.open; ConfigError when Slack refuses the app
+    token, None when Slack cannot be asked now (the Socket Mode client asks again, and keeps
+    retrying while Slack is away)."""
+    try:
+        response = await app_client.apps_connections_open(app_token=app_client.token or "")
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "unknown error")
+        if error == "ratelimited":
+            return None
+        raise ConfigError(
+            f"SLACK_APP_TOKEN was refused by Slack ({error[:60]}): use the app-level token"
+            " (xapp-...) with the connections:write scope of this app, or unset it to serve"
+            " Slack over HTTP"
+        ) from None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("Socket Mode: Slack not reached yet (%s), retrying", type(exc).__name__)
+        return None
+    url = response.get("url")
+    return url if isinstance(url, str) else None
 
 
 def request_limits(settings: Settings) -> RequestLimits:
