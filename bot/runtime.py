@@ -211,32 +211,49 @@ def create_bot(
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly (exit status 0, outbox kept)."""
-    try:
-        await bot.start(host, port)
-    except BaseException:
-        # Half started (the database down, the port taken): what did start is closed, or
-        # the exit reports an unclosed Slack client session after the real error.
-        with contextlib.suppress(Exception):
-            await bot.stop()
-        raise
-    # What start-up built (modules, the policy, the app) lives as long as the process: kept
-    # out of every later collection, a full one scans only what requests left, not all of it
-    # (it stalled a burst of acks for tens of ms: bench/README.md, ack_latency.py).
-    gc.collect()
-    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Containers stop with SIGTERM: without a handler the process dies mid-request and
-    # skips closing the store.
+    # skips closing the store. Installed before start-up, which may wait on Slack for long
+    # (Socket Mode while Slack is away): a stop then came as a kill, deliveries cut short.
     handled: list[signal.Signals] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)
     try:
-        await stop.wait()
-        log.info("stopping: signal received")
+        starting = asyncio.ensure_future(bot.start(host, port))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.info("stopping: signal received during start-up")
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+            else:
+                starting.result()  # start-up's error, if any
+        except BaseException:
+            # Half started (the database down, the port taken): what did start is closed, or
+            # the exit reports an unclosed Slack client session after the real error.
+            stopping.cancel()
+            with contextlib.suppress(Exception):
+                await bot.stop()
+            raise
+        if stop.is_set():
+            await bot.stop()
+            return
+        # What start-up built (modules, the policy, the app) lives as long as the process:
+        # kept out of every later collection, a full one scans only what requests left, not
+        # all of it (it stalled a burst of acks for tens of ms: bench/README.md,
+        # ack_latency.py).
+        gc.collect()
+        gc.freeze()
+        try:
+            await stopping
+            log.info("stopping: signal received")
+        finally:
+            await bot.stop()
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
-        await bot.stop()

@@ -662,6 +662,45 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
         assert "event loop: uvloop.Loop" in stderr.decode()
 
 
+async def test_a_sigterm_while_socket_mode_waits_for_slack_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """Start-up waits for Slack in Socket Mode (its connection retried while Slack is away),
+    and the signal handlers were installed only after it: SIGTERM then killed the process
+    (status -15), store unclosed and deliveries cut short."""
+    with socket_closed_port() as closed:
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_APP_TOKEN="xapp-1-A0TEST-1-cli",
+            SLACK_API_URL=f"http://127.0.0.1:{closed}/api/",
+            DATABASE_URL=f"sqlite:///{tmp_path}/run.db",
+        )
+        process = await asyncio.create_subprocess_exec(
+            _entry_point(),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            cwd=tmp_path,
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        early = b""
+        async with asyncio.timeout(30):
+            while b"Socket Mode: Slack not reached yet" not in early:
+                line = await process.stderr.readline()
+                assert line, early.decode()
+                early += line
+        _, stderr = await _stop(process)
+    log = (early + stderr).decode()
+    assert process.returncode == 0, log
+    assert "stopping: signal received during start-up" in log
+
+
 async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:
     """The image leaves bot/console out (.dockerignore): `run` must work without it, and
     without loading the clients of a store or a target it does not use."""
