@@ -92,13 +92,16 @@ class Bot:
         )
         if self.settings.SLACK_APP_TOKEN:
             # Imported here: an HTTP-mode process never loads the Socket Mode client.
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+            from bot.slack.socket_mode import TrackedSocketModeHandler
 
             app_client = AsyncWebClient(
                 token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
             )
-            self.socket_handler = AsyncSocketModeHandler(
-                self.app, app_token=self.settings.SLACK_APP_TOKEN, web_client=app_client
+            self.socket_handler = TrackedSocketModeHandler(
+                self.app,
+                app_token=self.settings.SLACK_APP_TOKEN,
+                web_client=app_client,
+                gate=self.ack_gate,
             )
             # The client's own first call, made here: it retried a token Slack refuses for
             # ever, a pod that looked ready and never received an event.

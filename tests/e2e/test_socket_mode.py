@@ -20,6 +20,7 @@ from bot.errors import ConfigError
 from bot.runtime import create_bot
 from bot.settings import Settings
 from bot.slack.requests import new_trigger_id, slash_command_payload
+from bot.store import create_store
 from tests.e2e.conftest import HarnessFactory
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, BotHarness, default_policy, openapi_spec
 from tests.waiting import until
@@ -188,3 +189,29 @@ async def test_an_app_token_slack_refuses_stops_start_up_naming_it(
     finally:
         await bot.stop()
         await double.stop()
+
+
+async def test_every_declaration_acked_over_the_socket_before_a_stop_is_declared(
+    make_harness: HarnessFactory,
+) -> None:
+    """As over HTTP (test_stop_mid_burst): a stop right after the envelopes' acks closed the
+    store under the listeners' post-ack work, and the acked declarations were lost."""
+    harness = await _socket_harness(make_harness)
+    envelopes = [
+        await harness.double.send_envelope(
+            "slash_commands", _declare(harness, f"declare P3 Disk full on db-{n}")
+        )
+        for n in range(8)
+    ]
+    for envelope_id in envelopes:
+        await harness.double.wait_ack(envelope_id)
+    await harness.bot.stop()  # at once, as SIGTERM does
+
+    store = create_store(harness.bot.settings.DATABASE_URL)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            row = await tx.fetchone("SELECT COUNT(*) AS n FROM incidents")
+    finally:
+        await store.close()
+    assert row is not None and row["n"] == len(envelopes)
