@@ -163,6 +163,24 @@ def test_a_file_larger_than_a_policy_may_be_is_refused_before_it_is_parsed(
     assert load_policy(path).severities  # up to the cap still loads
 
 
+@pytest.mark.parametrize("value", [".inf", ".nan", "99999999999999w", "999999bd", "367d"])
+def test_a_duration_longer_than_a_year_is_refused(value: str) -> None:
+    """`.inf`, `.nan` or `99999999999999w` loaded (check-config said OK), then every
+    declaration failed: its deadline lay past year 9999."""
+    text = MINIMAL.replace("P0: {ack_within: 15m,", f"P0: {{ack_within: {value},")
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, source="p.yml")
+    assert str(caught.value).startswith("p.yml:3: severities.P0.ack_within: invalid duration")
+    assert str(caught.value).endswith(": at most 366d")
+
+
+def test_a_duration_of_a_year_still_loads() -> None:
+    text = MINIMAL.replace("P0: {ack_within: 15m,", "P0: {ack_within: 366bd,")
+    policy = parse_policy(text.replace("resolve_within: 2h,", "resolve_within: 366d,", 1))
+    assert policy.severities[Severity.P0].ack_within == Duration(business_days=366)
+    assert policy.severities[Severity.P0].resolve_within == Duration(seconds=366 * 86400)
+
+
 def test_a_setting_given_twice_is_refused_naming_both_lines() -> None:
     """YAML keeps the last of two equal keys: a second `roles:` at the end of the file
     replaced the first (everyone a responder, nobody an approver) and the file loaded."""
