@@ -110,6 +110,15 @@ class Reviews(Strict):
     # An open action item is reminded to its owner when due, then at this cadence.
     action_items_every: Duration = Duration(business_days=1)
 
+    @field_validator("action_items_every")
+    @classmethod
+    def _repeats_later(cls, value: Duration) -> Duration:
+        # 0 planned each next reminder for the moment it fired: the owner was messaged at
+        # every sweep (5 s) for as long as the item stayed open.
+        if value.is_zero:
+            raise ValueError("must be longer than 0 (like 1bd or 1w)")
+        return value
+
 
 class RemediationRoles(Strict):
     """Who may request and approve one action, or every action of one risk level; a list

@@ -174,6 +174,16 @@ def test_a_duration_longer_than_a_year_is_refused(value: str) -> None:
     assert str(caught.value).endswith(": at most 366d")
 
 
+def test_action_items_are_not_reminded_every_0_seconds() -> None:
+    """`action_items_every: 0` loaded, and each next reminder was due the moment the last
+    fired: the owner was messaged at every sweep while the item stayed open."""
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(MINIMAL + "reviews: {action_items_every: 0}\n", source="p.yml")
+    assert str(caught.value) == (
+        "p.yml:7: reviews.action_items_every: must be longer than 0 (like 1bd or 1w)"
+    )
+
+
 def test_a_duration_of_a_year_still_loads() -> None:
     text = MINIMAL.replace("P0: {ack_within: 15m,", "P0: {ack_within: 366bd,")
     policy = parse_policy(text.replace("resolve_within: 2h,", "resolve_within: 366d,", 1))
