@@ -549,6 +549,59 @@ def test_reading_commands_refuse_a_newer_database_with_exit_2(
     assert result.stdout == ""
 
 
+def _migrated_sqlite(path: Path, *, behind: bool = False, ahead: bool = False) -> None:
+    """`path` as a bot one version behind this one (`behind`) or ahead of it (`ahead`) left it."""
+
+    async def make() -> None:
+        store = create_store(f"sqlite:///{path}")
+        await store.open()
+        try:
+            await migrate(store, available_migrations()[:-1] if behind else None)
+        finally:
+            await store.close()
+
+    asyncio.run(make())
+    if ahead:
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'next', 0)"
+            )
+
+
+def test_diagnose_never_migrates_a_database_a_bot_uses(tmp_path: Path) -> None:
+    """`diagnose` migrated whatever DATABASE_URL named: a newer CLI pointed at the bot's
+    database (for its REDIS_URL hold) migrated it under the older bot running on it. It
+    records its run, so a new database still gets the schema."""
+    policy = _policy_with_services(tmp_path, "  shop: {http: [{url: 'http://127.0.0.1:9/'}]}\n")
+    path = tmp_path / "bot.db"
+    _migrated_sqlite(path, behind=True)
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}", CHATOPS_POLICY=str(policy))
+    result = _cli("diagnose", "shop", "--brief", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    newest = available_migrations()[-1].label
+    assert f"lacks 1 migration(s) of this version of chatops-bot ({newest})" in line
+    assert result.stdout == ""
+    with sqlite3.connect(path) as conn:
+        versions = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    assert available_migrations()[-1].version not in versions  # left as it was
+
+    new = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/new.db", CHATOPS_POLICY=str(policy))
+    ran = _cli("diagnose", "shop", "--brief", cwd=tmp_path, env=new)
+    assert ran.returncode == 3, ran.stdout + ran.stderr  # CRIT: nothing listens there
+
+
+def test_diagnose_on_a_newer_database_exits_2_not_1_which_is_warn(tmp_path: Path) -> None:
+    policy = _policy_with_services(tmp_path, "  shop: {http: [{url: 'http://127.0.0.1:9/'}]}\n")
+    path = tmp_path / "bot.db"
+    _migrated_sqlite(path, ahead=True)
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}", CHATOPS_POLICY=str(policy))
+    result = _cli("diagnose", "shop", "--brief", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert "9999_next" in line and "does not know" in line, line
+
+
 # ----- run ---------------------------------------------------------------------------------
 
 
