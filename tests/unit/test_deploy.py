@@ -66,6 +66,16 @@ def test_the_configmaps_policy_is_one_the_bot_accepts() -> None:
     assert set(policy.services) == {"checkout"}
 
 
+def test_the_readme_builds_the_image_the_manifests_run() -> None:
+    """The README pushed registry.example.com/chatops-bot:0.2.0 while both manifests pulled
+    ghcr.io/example/chatops-bot:0.1.0: followed as written, the pods never started."""
+    readme = (ROOT / "README.md").read_text()
+    [built] = re.findall(r"docker build -t (\S+) \.", readme.split("### In a cluster", 1)[1])
+    [container] = _one("Deployment")["spec"]["template"]["spec"]["containers"]
+    [job] = _one("Job")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == job["image"] == built
+
+
 def _rights(role: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {
         (group, resource, verb)
