@@ -12,7 +12,9 @@ yet acked. Here, over HTTP (bot.server):
   to the listener (whose next lines are its post-ack work) once none is left, or after
   `hold_seconds` at most, so a steady stream of requests cannot hold that work back for long.
 
-Socket Mode acks over its own connection and keeps Bolt's plain ack.
+Socket Mode acks over its own connection; its handler (bot.slack.socket_mode) seeds a PromptAck
+too, so that the gate counts every listener past its ack (`acked_work`) and a stop waits for
+their work before the store closes.
 """
 
 from __future__ import annotations
