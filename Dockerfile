@@ -22,7 +22,7 @@ RUN useradd --system --uid 10001 --home-dir /data --create-home chatops
 USER 10001
 WORKDIR /data
 EXPOSE 3000
-# /livez: the process answers (readiness, /readyz, also asks the database, Redis and Slack).
+# /livez: the process answers (/readyz also asks the database, Redis and Slack: for monitoring).
 HEALTHCHECK --interval=30s --timeout=3s \
   CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:3000/livez', timeout=2).status != 200)"]
 ENTRYPOINT ["chatops-bot"]

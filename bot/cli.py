@@ -212,16 +212,20 @@ async def _open_existing_store() -> Store:
         if path != ":memory:" and not await asyncio.to_thread(os.path.isfile, path):
             raise ConfigError(never_used)
     store = await _open_store()
-    async with store.transaction() as tx:  # read only: nothing is created to look
+    if not await _ever_migrated(store):
+        await store.close()
+        raise ConfigError(never_used)
+    return store
+
+
+async def _ever_migrated(store: Store) -> bool:
+    """Whether chatops-bot has ever migrated this database (read only: nothing is created)."""
+    async with store.transaction() as tx:
         if tx.dialect == "sqlite":
             sql = "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = ?"
         else:
             sql = "SELECT 1 AS one FROM information_schema.tables WHERE table_name = ?"
-        migrated = await tx.fetchone(sql, ("schema_migrations",))
-    if migrated is None:
-        await store.close()
-        raise ConfigError(never_used)
-    return store
+        return await tx.fetchone(sql, ("schema_migrations",)) is not None
 
 
 async def _require_current_schema(store: Store) -> None:
@@ -229,6 +233,15 @@ async def _require_current_schema(store: Store) -> None:
     (a newer CLI than the bot running on it) is refused, naming `migrate`, and left as it
     is: migrated from an operator's laptop, the bot still running the older version would
     refuse to start at its next restart."""
+    try:
+        await _refuse_another_version(store, "this command only reads, so it changed nothing")
+    except BaseException:
+        await store.close()
+        raise
+
+
+async def _refuse_another_version(store: Store, why: str) -> None:
+    """ConfigError (exit 2) unless the database's schema is this version's exactly."""
     from bot.store.migrate import unapplied
 
     try:
@@ -236,16 +249,11 @@ async def _require_current_schema(store: Store) -> None:
     except SchemaMismatch as exc:
         # Migrated by a newer bot: the wrong version for this database, exit 2 as the other
         # refused databases; 1 is `audit verify`'s broken chain.
-        await store.close()
         raise ConfigError(str(exc)) from None
-    except BaseException:
-        await store.close()
-        raise
     if missing:
-        await store.close()
         raise ConfigError(
             f"the database lacks {len(missing)} migration(s) of this version of chatops-bot"
-            f" ({', '.join(missing)}); this command only reads, so it changed nothing."
+            f" ({', '.join(missing)}); {why}."
             " Upgrade the bot (it migrates at start-up) or run `chatops-bot migrate`"
         )
 
@@ -279,7 +287,13 @@ async def _diagnose(args: argparse.Namespace) -> int:
     coordinator = create_coordinator(settings.REDIS_URL) if settings.REDIS_URL else None
     store = await _open_store()
     try:
-        await migrate(store)
+        # The run is recorded, so a new database gets the schema; one a bot already uses is
+        # never migrated from a terminal (the bot on it is older: it broke, then refused to
+        # start), and one a newer bot migrated exited 1, which is WARN.
+        if await _ever_migrated(store):
+            await _refuse_another_version(store, "diagnose would record its run there")
+        else:
+            await migrate(store)
         service = DiagnosticsService(
             policy=policy,
             store=store,

@@ -6,6 +6,7 @@ business-day duration is kept apart from plain seconds until it meets a calendar
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,9 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+# The longest duration a policy may set (business days counted as days): a year is longer than
+# any response time, review or reminder, and a date that far ahead still fits a datetime.
+MAX_CONFIGURED = timedelta(days=366)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w|bd)?\s*$", re.IGNORECASE)
 
@@ -49,6 +53,19 @@ class Duration:
             return cls(business_days=int(number))
         return cls(seconds=number * _UNITS[unit])
 
+    @classmethod
+    def _configured(cls, value: Any) -> Duration:
+        """A duration of the policy: at most MAX_CONFIGURED. `.inf`, `.nan` or `1e6w` loaded
+        (check-config said OK), then every declaration failed: a deadline past year 9999."""
+        duration = cls.parse(value)
+        limit = MAX_CONFIGURED.total_seconds()
+        if (
+            not math.isfinite(duration.seconds)
+            or max(duration.seconds, duration.business_days * 86400.0) > limit
+        ):
+            raise ValueError(f"invalid duration '{value}': at most {MAX_CONFIGURED.days}d")
+        return duration
+
     def as_timedelta(self) -> timedelta:
         """Clock time only; business days need a calendar (see bot.calendar)."""
         if self.business_days:
@@ -69,7 +86,7 @@ class Duration:
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
-            cls.parse,
+            cls._configured,
             serialization=core_schema.plain_serializer_function_ser_schema(str),
         )
 

@@ -7,21 +7,25 @@ import contextlib
 import gc
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app, build_client
 from bot.clock import Clock
 from bot.coordination import create_coordinator
+from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
 from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
 from bot.settings import Settings
+from bot.slack.acks import AckGate
 from bot.slack.alert_blocks import SlackAlertNotifier
 from bot.slack.auth import SlackAuth
 from bot.slack.client import PacedWebClient
@@ -40,6 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How long a stop waits for work Slack was already answered 200 for (a declaration queued for
+# the database): inside the Deployment's grace period with the outbox's and remediations'.
+ACKED_WORK_SECONDS = 10.0
+
 
 @dataclass
 class Bot:
@@ -54,6 +62,7 @@ class Bot:
     port: int | None = None
     pacer: Pacer | None = None
     auth: SlackAuth | None = None
+    ack_gate: AckGate = field(default_factory=AckGate)
 
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> None:
         """Serve HTTP (events and /healthz); connect Socket Mode too when an app token is set.
@@ -70,6 +79,7 @@ class Bot:
             self.services,
             signing_secret=self.settings.SLACK_SIGNING_SECRET,
             slack_check=self.auth.check if self.auth is not None else None,
+            gate=self.ack_gate,
         )
         open_files = raise_open_files_limit()
         self.server = GuardedServer(web_app, request_limits(self.settings), open_files)
@@ -82,15 +92,20 @@ class Bot:
         )
         if self.settings.SLACK_APP_TOKEN:
             # Imported here: an HTTP-mode process never loads the Socket Mode client.
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+            from bot.slack.socket_mode import TrackedSocketModeHandler
 
-            self.socket_handler = AsyncSocketModeHandler(
+            app_client = AsyncWebClient(
+                token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
+            )
+            self.socket_handler = TrackedSocketModeHandler(
                 self.app,
                 app_token=self.settings.SLACK_APP_TOKEN,
-                web_client=AsyncWebClient(
-                    token=self.settings.SLACK_APP_TOKEN, base_url=self.settings.SLACK_API_URL
-                ),
+                web_client=app_client,
+                gate=self.ack_gate,
             )
+            # The client's own first call, made here: it retried a token Slack refuses for
+            # ever, a pod that looked ready and never received an event.
+            self.socket_handler.client.wss_uri = await _socket_mode_url(app_client)
             await self.socket_handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
             log.info("connected to Slack over Socket Mode")
         log.info(
@@ -106,11 +121,41 @@ class Bot:
             await self.socket_handler.close_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         if self.server is not None:
             await self.server.stop()
+        # Slack has its 200 for these: their work is done before the store closes.
+        cut_short = await self.ack_gate.finish(timeout=ACKED_WORK_SECONDS)
+        if cut_short:
+            log.warning(
+                "stopping: %d acknowledged request(s) still unfinished after %g s were cut short",
+                cut_short,
+                ACKED_WORK_SECONDS,
+            )
         await self.services.close()
         if isinstance(self.client, PacedWebClient):
             await self.client.close_connections()
         if isinstance(self.pacer, RedisPacer):
             await self.pacer.close()
+
+
+async def _socket_mode_url(app_client: AsyncWebClient) -> str | None:
+    """A Socket Mode URL from apps.connections.open; ConfigError when Slack refuses the app
+    token, None when Slack cannot be asked now (the Socket Mode client asks again, and keeps
+    retrying while Slack is away)."""
+    try:
+        response = await app_client.apps_connections_open(app_token=app_client.token or "")
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "unknown error")
+        if error == "ratelimited":
+            return None
+        raise ConfigError(
+            f"SLACK_APP_TOKEN was refused by Slack ({error[:60]}): use the app-level token"
+            " (xapp-...) with the connections:write scope of this app, or unset it to serve"
+            " Slack over HTTP"
+        ) from None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("Socket Mode: Slack not reached yet (%s), retrying", type(exc).__name__)
+        return None
+    url = response.get("url")
+    return url if isinstance(url, str) else None
 
 
 def request_limits(settings: Settings) -> RequestLimits:
@@ -169,32 +214,49 @@ def create_bot(
 
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly (exit status 0, outbox kept)."""
-    try:
-        await bot.start(host, port)
-    except BaseException:
-        # Half started (the database down, the port taken): what did start is closed, or
-        # the exit reports an unclosed Slack client session after the real error.
-        with contextlib.suppress(Exception):
-            await bot.stop()
-        raise
-    # What start-up built (modules, the policy, the app) lives as long as the process: kept
-    # out of every later collection, a full one scans only what requests left, not all of it
-    # (it stalled a burst of acks for tens of ms: bench/README.md, ack_latency.py).
-    gc.collect()
-    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Containers stop with SIGTERM: without a handler the process dies mid-request and
-    # skips closing the store.
+    # skips closing the store. Installed before start-up, which may wait on Slack for long
+    # (Socket Mode while Slack is away): a stop then came as a kill, deliveries cut short.
     handled: list[signal.Signals] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)
     try:
-        await stop.wait()
-        log.info("stopping: signal received")
+        starting = asyncio.ensure_future(bot.start(host, port))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.info("stopping: signal received during start-up")
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+            else:
+                starting.result()  # start-up's error, if any
+        except BaseException:
+            # Half started (the database down, the port taken): what did start is closed, or
+            # the exit reports an unclosed Slack client session after the real error.
+            stopping.cancel()
+            with contextlib.suppress(Exception):
+                await bot.stop()
+            raise
+        if stop.is_set():
+            await bot.stop()
+            return
+        # What start-up built (modules, the policy, the app) lives as long as the process:
+        # kept out of every later collection, a full one scans only what requests left, not
+        # all of it (it stalled a burst of acks for tens of ms: bench/README.md,
+        # ack_latency.py).
+        gc.collect()
+        gc.freeze()
+        try:
+            await stopping
+            log.info("stopping: signal received")
+        finally:
+            await bot.stop()
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
-        await bot.stop()

@@ -48,12 +48,14 @@ def build_web_app(
     *,
     signing_secret: str,
     slack_check: Callable[[], Awaitable[None]] | None = None,
+    gate: AckGate | None = None,
 ) -> web.Application:
     """The HTTP side: Slack's events, the probes (/livez, /readyz, /healthz) and /metrics.
 
-    `slack_check` raises a ChatOpsError when Slack refuses the bot's token (readiness)."""
+    `slack_check` raises a ChatOpsError when Slack refuses the bot's token (readiness);
+    `gate` holds the acked listeners' work, for a stop to wait for it."""
 
-    gate = AckGate()
+    gate = gate or AckGate()
 
     async def slack_events(request: web.Request) -> web.StreamResponse:
         with gate.answering():

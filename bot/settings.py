@@ -52,12 +52,34 @@ class StoreSettings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis:// or rediss://")
+        check_redis_url(value)
         return value
 
     @field_validator("CHATOPS_POLICY", mode="before")
     @classmethod
     def _policy_path(cls, value: object) -> object:
         return None if value in (None, "") else value
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ValueError (never echoing a password) unless redis-py can read `url`: a port
+    that is not a number ended start-up in a traceback, and a database that is not a number
+    was taken to be database 0, shared with whatever else uses it."""
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    except ValueError as exc:
+        raise ValueError(redact_text(str(exc))) from None
+    parts = urlsplit(url)
+    database = parts.path.strip("/") if parts.scheme != "unix" else ""
+    if database and not database.isdigit():
+        raise ValueError(f"the database {database[:20]!r} is not a number (redis://host:6379/0)")
+
+
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 def check_postgres_url(url: str) -> None:
@@ -77,6 +99,10 @@ def check_postgres_url(url: str) -> None:
     timeout = str(params.get("connect_timeout") or "0")
     if not timeout.isdigit():
         raise ValueError(f"connect_timeout {timeout!r} is not a whole number of seconds")
+    # libpq checks it only as it connects: a typo was reported as "PostgreSQL is unavailable".
+    sslmode = str(params.get("sslmode") or "prefer")
+    if sslmode not in SSLMODES:
+        raise ValueError(f"sslmode {sslmode[:20]!r} is not one of {', '.join(SSLMODES)}")
 
 
 class Settings(StoreSettings):
@@ -128,8 +154,19 @@ class Settings(StoreSettings):
     @field_validator("SLACK_API_URL")
     @classmethod
     def _api_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        example = "must be an http(s) URL such as https://slack.com/api/"
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+            raise ValueError(example)
+        # `http://` or a host with a space in it started a bot whose every Slack call failed.
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (read for its ValueError: a port that is not a number)
+        except ValueError:
+            raise ValueError(example) from None
+        if not parts.hostname or any(c.isspace() for c in value):
+            raise ValueError(f"{example} (no host in {value[:60]!r})")
         return value if value.endswith("/") else value + "/"
 
     @property

@@ -110,6 +110,15 @@ class Reviews(Strict):
     # An open action item is reminded to its owner when due, then at this cadence.
     action_items_every: Duration = Duration(business_days=1)
 
+    @field_validator("action_items_every")
+    @classmethod
+    def _repeats_later(cls, value: Duration) -> Duration:
+        # 0 planned each next reminder for the moment it fired: the owner was messaged at
+        # every sweep (5 s) for as long as the item stayed open.
+        if value.is_zero:
+            raise ValueError("must be longer than 0 (like 1bd or 1w)")
+        return value
+
 
 class RemediationRoles(Strict):
     """Who may request and approve one action, or every action of one risk level; a list
@@ -286,7 +295,11 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return parse_policy(default_policy_text(), source="<built-in policy>")
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # Read no further than the cap: a huge file (or /dev/zero) is refused, not loaded.
+        with file.open("rb") as stream:
+            data = stream.read(MAX_POLICY_BYTES + 1)
+        _check_length(len(data), source=str(file))
+        text = data.decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read policy file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -310,9 +323,43 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
         raise ConfigError("\n".join(problems)) from None
 
 
+def _check_length(size: int, source: str) -> None:
+    if size > MAX_POLICY_BYTES:
+        raise ConfigError(
+            f"{source}: larger than a policy may be ({MAX_POLICY_BYTES // 1024} KiB);"
+            " is this the right file?"
+        )
+
+
+class _PolicyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key set twice in one mapping: YAML keeps the last one,
+    so a second `roles:` at the end of the file silently emptied the first one's lists
+    (everyone a responder, nobody an approver) and check-config said OK."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            # `<<: *base` then `key: value` overrides what is merged: that is what merging is for.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            key = (key_node.tag, key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"'{key_node.value[:60]}' is set twice in one mapping (first at line"
+                    f" {seen[key]}): YAML would keep only the last",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, source: str) -> Any:
+    _check_length(len(text), source)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_PolicyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -328,6 +375,11 @@ def _parse_yaml(text: str, source: str) -> Any:
 # of them, or for a list that contains itself: validation would walk them for ever.
 MAX_POLICY_VALUES = 100_000
 MAX_POLICY_DEPTH = 64
+# A file is parsed whole before its values can be counted: 12 MB of YAML took 100 s and
+# 1.3 GB (past the Deployment's memory limit) before it was refused. The example policy with
+# every setting is 8 KB; 512 KiB (about 6 s to parse at worst) holds a catalog of hundreds
+# of services.
+MAX_POLICY_BYTES = 512 * 1024
 
 
 def _check_size(data: Any, source: str) -> None:

@@ -12,7 +12,9 @@ yet acked. Here, over HTTP (bot.server):
   to the listener (whose next lines are its post-ack work) once none is left, or after
   `hold_seconds` at most, so a steady stream of requests cannot hold that work back for long.
 
-Socket Mode acks over its own connection and keeps Bolt's plain ack.
+Socket Mode acks over its own connection; its handler (bot.slack.socket_mode) seeds a PromptAck
+too, so that the gate counts every listener past its ack (`acked_work`) and a stop waits for
+their work before the store closes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class AckGate:
         self.pending = 0
         self.held_too_long = 0  # post-ack waits that ran out of patience (hold_seconds)
         self._quiet: asyncio.Event | None = None  # set when `pending` drops to 0
+        # Listeners past their ack: Slack has its 200, so their work must be done before the
+        # store closes (a stop mid-burst lost every declaration acked in it).
+        self.acked_work: set[asyncio.Task[Any]] = set()
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
@@ -53,6 +58,19 @@ class AckGate:
             if self.pending == 0 and self._quiet is not None:
                 self._quiet.set()
                 self._quiet = None
+
+    def track(self, task: asyncio.Task[Any] | None) -> None:
+        """Count `task` (a listener that has acked) until it ends."""
+        if task is not None and task not in self.acked_work:
+            self.acked_work.add(task)
+            task.add_done_callback(self.acked_work.discard)
+
+    async def finish(self, timeout: float) -> int:
+        """Wait up to `timeout` for the acked listeners' work; return how many it cut short."""
+        if not self.acked_work:
+            return 0
+        _, unfinished = await asyncio.wait(set(self.acked_work), timeout=timeout)
+        return len(unfinished)
 
     async def quiet(self) -> None:
         """Return once no request is waiting for its answer, or after `hold_seconds`."""
@@ -80,6 +98,8 @@ class PromptAck(AsyncAck):
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = await super().__call__(*args, **kwargs)
         if not self.sent.done():
+            # Called from the listener's own task (Bolt starts it apart from the dispatch).
+            self.gate.track(asyncio.current_task())
             self.sent.set_result(response)
             await self.gate.quiet()
         return response

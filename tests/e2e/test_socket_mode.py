@@ -9,12 +9,20 @@ redelivers envelopes it thinks were lost: neither may lose or duplicate an incid
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.console.workspace import SlackDouble
+from bot.errors import ConfigError
+from bot.runtime import create_bot
+from bot.settings import Settings
 from bot.slack.requests import new_trigger_id, slash_command_payload
+from bot.store import create_store
 from tests.e2e.conftest import HarnessFactory
-from tests.harness import BOT_TOKEN, BotHarness, openapi_spec
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, BotHarness, default_policy, openapi_spec
 from tests.waiting import until
 
 APP_TOKEN = "xapp-1-A0TEST-1-socketmodetest"
@@ -156,3 +164,54 @@ async def test_redelivered_envelope_creates_nothing_new(make_harness: HarnessFac
     # Nothing was posted, created or paged for the redelivery.
     new_calls = [c.method for c in harness.double.calls[calls_before:]]
     assert not {"chat.postMessage", "conversations.create"} & set(new_calls), new_calls
+
+
+async def test_an_app_token_slack_refuses_stops_start_up_naming_it(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
+    """Slack answering invalid_auth to apps.connections.open was retried for ever: the pod
+    served /livez and /readyz (the bot token is fine) and never received an event."""
+    double = SlackDouble(bot_token=BOT_TOKEN, app_token=APP_TOKEN, openapi_spec=openapi_spec())
+    await double.start()
+    settings = Settings(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=double.api_url,
+        SLACK_APP_TOKEN="xapp-1-A0TEST-1-revoked",
+        DATABASE_URL=migrated_sqlite(tmp_path / "chatops.db"),
+    )
+    bot = create_bot(settings, policy=default_policy())
+    try:
+        with pytest.raises(ConfigError) as caught:
+            await asyncio.wait_for(bot.start("127.0.0.1", 0), timeout=10)
+        assert str(caught.value).startswith("SLACK_APP_TOKEN was refused by Slack (invalid_auth)")
+        assert len(double.calls_to("apps.connections.open")) == 1
+    finally:
+        await bot.stop()
+        await double.stop()
+
+
+async def test_every_declaration_acked_over_the_socket_before_a_stop_is_declared(
+    make_harness: HarnessFactory,
+) -> None:
+    """As over HTTP (test_stop_mid_burst): a stop right after the envelopes' acks closed the
+    store under the listeners' post-ack work, and the acked declarations were lost."""
+    harness = await _socket_harness(make_harness)
+    envelopes = [
+        await harness.double.send_envelope(
+            "slash_commands", _declare(harness, f"declare P3 Disk full on db-{n}")
+        )
+        for n in range(8)
+    ]
+    for envelope_id in envelopes:
+        await harness.double.wait_ack(envelope_id)
+    await harness.bot.stop()  # at once, as SIGTERM does
+
+    store = create_store(harness.bot.settings.DATABASE_URL)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            row = await tx.fetchone("SELECT COUNT(*) AS n FROM incidents")
+    finally:
+        await store.close()
+    assert row is not None and row["n"] == len(envelopes)

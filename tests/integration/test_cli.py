@@ -549,6 +549,59 @@ def test_reading_commands_refuse_a_newer_database_with_exit_2(
     assert result.stdout == ""
 
 
+def _migrated_sqlite(path: Path, *, behind: bool = False, ahead: bool = False) -> None:
+    """`path` as a bot one version behind this one (`behind`) or ahead of it (`ahead`) left it."""
+
+    async def make() -> None:
+        store = create_store(f"sqlite:///{path}")
+        await store.open()
+        try:
+            await migrate(store, available_migrations()[:-1] if behind else None)
+        finally:
+            await store.close()
+
+    asyncio.run(make())
+    if ahead:
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'next', 0)"
+            )
+
+
+def test_diagnose_never_migrates_a_database_a_bot_uses(tmp_path: Path) -> None:
+    """`diagnose` migrated whatever DATABASE_URL named: a newer CLI pointed at the bot's
+    database (for its REDIS_URL hold) migrated it under the older bot running on it. It
+    records its run, so a new database still gets the schema."""
+    policy = _policy_with_services(tmp_path, "  shop: {http: [{url: 'http://127.0.0.1:9/'}]}\n")
+    path = tmp_path / "bot.db"
+    _migrated_sqlite(path, behind=True)
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}", CHATOPS_POLICY=str(policy))
+    result = _cli("diagnose", "shop", "--brief", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    newest = available_migrations()[-1].label
+    assert f"lacks 1 migration(s) of this version of chatops-bot ({newest})" in line
+    assert result.stdout == ""
+    with sqlite3.connect(path) as conn:
+        versions = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    assert available_migrations()[-1].version not in versions  # left as it was
+
+    new = _env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/new.db", CHATOPS_POLICY=str(policy))
+    ran = _cli("diagnose", "shop", "--brief", cwd=tmp_path, env=new)
+    assert ran.returncode == 3, ran.stdout + ran.stderr  # CRIT: nothing listens there
+
+
+def test_diagnose_on_a_newer_database_exits_2_not_1_which_is_warn(tmp_path: Path) -> None:
+    policy = _policy_with_services(tmp_path, "  shop: {http: [{url: 'http://127.0.0.1:9/'}]}\n")
+    path = tmp_path / "bot.db"
+    _migrated_sqlite(path, ahead=True)
+    env = _env(tmp_path, DATABASE_URL=f"sqlite:///{path}", CHATOPS_POLICY=str(policy))
+    result = _cli("diagnose", "shop", "--brief", cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert "9999_next" in line and "does not know" in line, line
+
+
 # ----- run ---------------------------------------------------------------------------------
 
 
@@ -660,6 +713,45 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
         # The server runs on uvloop (a dependency, except on Windows): this test is its
         # request, declaration and shutdown on that loop.
         assert "event loop: uvloop.Loop" in stderr.decode()
+
+
+async def test_a_sigterm_while_socket_mode_waits_for_slack_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """Start-up waits for Slack in Socket Mode (its connection retried while Slack is away),
+    and the signal handlers were installed only after it: SIGTERM then killed the process
+    (status -15), store unclosed and deliveries cut short."""
+    with socket_closed_port() as closed:
+        env = _env(
+            tmp_path,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_APP_TOKEN="xapp-1-A0TEST-1-cli",
+            SLACK_API_URL=f"http://127.0.0.1:{closed}/api/",
+            DATABASE_URL=f"sqlite:///{tmp_path}/run.db",
+        )
+        process = await asyncio.create_subprocess_exec(
+            _entry_point(),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            cwd=tmp_path,
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        early = b""
+        async with asyncio.timeout(30):
+            while b"Socket Mode: Slack not reached yet" not in early:
+                line = await process.stderr.readline()
+                assert line, early.decode()
+                early += line
+        _, stderr = await _stop(process)
+    log = (early + stderr).decode()
+    assert process.returncode == 0, log
+    assert "stopping: signal received during start-up" in log
 
 
 async def test_run_needs_nothing_of_the_console(tmp_path: Path) -> None:

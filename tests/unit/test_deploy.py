@@ -15,6 +15,8 @@ import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
 from bot import metrics
+from bot.models import Severity
+from bot.policy import parse_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -44,7 +46,9 @@ def test_the_deployment_runs_two_replicas_with_probes_the_bot_serves() -> None:
     assert deployment["spec"]["replicas"] == 2
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # Not /readyz: a shared dependency down made every replica unready at once
+    # (tests/e2e/test_deploy_probes.py).
+    assert container["readinessProbe"]["httpGet"]["path"] == "/livez"
     server = (ROOT / "bot" / "server.py").read_text()
     for path in ("/livez", "/readyz", "/metrics"):
         assert f'add_get("{path}"' in server
@@ -53,6 +57,25 @@ def test_the_deployment_runs_two_replicas_with_probes_the_bot_serves() -> None:
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
     assert pdb["spec"]["minAvailable"] == 1
     assert _one("Job")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_the_configmaps_policy_is_one_the_bot_accepts() -> None:
+    # The bot exits 2 at start-up on a policy it refuses: the manifests' example must pass.
+    policy = parse_policy(
+        _one("ConfigMap", "chatops-bot-policy")["data"]["policy.yml"], source="policy.yml"
+    )
+    assert policy.levels(Severity.P1), "the example pages nobody"
+    assert set(policy.services) == {"checkout"}
+
+
+def test_the_readme_builds_the_image_the_manifests_run() -> None:
+    """The README pushed registry.example.com/chatops-bot:0.2.0 while both manifests pulled
+    ghcr.io/example/chatops-bot:0.1.0: followed as written, the pods never started."""
+    readme = (ROOT / "README.md").read_text()
+    [built] = re.findall(r"docker build -t (\S+) \.", readme.split("### In a cluster", 1)[1])
+    [container] = _one("Deployment")["spec"]["template"]["spec"]["containers"]
+    [job] = _one("Job")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == job["image"] == built
 
 
 def _rights(role: dict[str, Any]) -> set[tuple[str, str, str]]:

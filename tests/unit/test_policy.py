@@ -147,6 +147,78 @@ def test_aliases_that_repeat_one_another_are_refused_before_validation() -> None
         parse_policy(text, source="p.yml")
 
 
+def test_a_file_larger_than_a_policy_may_be_is_refused_before_it_is_parsed(
+    tmp_path: Path,
+) -> None:
+    """12 MB of YAML took 100 s and 1.3 GB (past the Deployment's memory limit) to be
+    refused; a valid policy padded past the cap loaded. Refused unread, with the cap named."""
+    path = tmp_path / "policy.yml"
+    cap = 512 * 1024  # the README's figure
+    path.write_text(MINIMAL + "# " + "x" * cap + "\n")
+    with pytest.raises(ConfigError, match=r"policy.yml: larger than a policy may be \(512 KiB\)"):
+        load_policy(path)
+    with pytest.raises(ConfigError, match=r"p.yml: larger than a policy may be"):
+        parse_policy(path.read_text(), source="p.yml")
+    path.write_text(MINIMAL + "# " + "x" * (cap - len(MINIMAL) - 3) + "\n")
+    assert load_policy(path).severities  # up to the cap still loads
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "99999999999999w", "999999bd", "367d"])
+def test_a_duration_longer_than_a_year_is_refused(value: str) -> None:
+    """`.inf`, `.nan` or `99999999999999w` loaded (check-config said OK), then every
+    declaration failed: its deadline lay past year 9999."""
+    text = MINIMAL.replace("P0: {ack_within: 15m,", f"P0: {{ack_within: {value},")
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, source="p.yml")
+    assert str(caught.value).startswith("p.yml:3: severities.P0.ack_within: invalid duration")
+    assert str(caught.value).endswith(": at most 366d")
+
+
+def test_action_items_are_not_reminded_every_0_seconds() -> None:
+    """`action_items_every: 0` loaded, and each next reminder was due the moment the last
+    fired: the owner was messaged at every sweep while the item stayed open."""
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(MINIMAL + "reviews: {action_items_every: 0}\n", source="p.yml")
+    assert str(caught.value) == (
+        "p.yml:7: reviews.action_items_every: must be longer than 0 (like 1bd or 1w)"
+    )
+
+
+def test_a_duration_of_a_year_still_loads() -> None:
+    text = MINIMAL.replace("P0: {ack_within: 15m,", "P0: {ack_within: 366bd,")
+    policy = parse_policy(text.replace("resolve_within: 2h,", "resolve_within: 366d,", 1))
+    assert policy.severities[Severity.P0].ack_within == Duration(business_days=366)
+    assert policy.severities[Severity.P0].resolve_within == Duration(seconds=366 * 86400)
+
+
+def test_a_setting_given_twice_is_refused_naming_both_lines() -> None:
+    """YAML keeps the last of two equal keys: a second `roles:` at the end of the file
+    replaced the first (everyone a responder, nobody an approver) and the file loaded."""
+    text = MINIMAL + "roles:\n  approvers: [U0LEAD]\nroles:\n  declarers: []\n"
+    first = len(MINIMAL.splitlines()) + 1
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, source="p.yml")
+    assert str(caught.value) == (
+        f"p.yml:{first + 2}: invalid YAML: 'roles' is set twice in one mapping (first at line"
+        f" {first}): YAML would keep only the last"
+    )
+    with pytest.raises(ConfigError, match=r"'P1' is set twice"):
+        parse_policy(MINIMAL.replace("severities:\n", "severities:\n  P1: {ack_within: 1m}\n"))
+
+
+def test_a_merge_key_may_still_be_overridden() -> None:
+    text = MINIMAL.replace("P0: {", "P0: &fast {").replace(
+        "P1: {ack_within: 30m, resolve_within: 4h, update_every: 1h}",
+        "P1: {<<: *fast, ack_within: 30m}",
+    )
+    policy = parse_policy(text)
+    assert policy.severities[Severity.P1].ack_within == Duration(seconds=1800)
+    assert (
+        policy.severities[Severity.P1].resolve_within
+        == policy.severities[Severity.P0].resolve_within
+    )
+
+
 def test_an_alias_inside_its_own_value_is_refused() -> None:
     """`a: &a [*a]` is a list that contains itself: it ended in a RecursionError."""
     with pytest.raises(ConfigError, match=r"p.yml: a YAML alias refers to a value that contains"):

@@ -56,6 +56,64 @@ def test_bad_environment_names_the_variable(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("redis://:pw@h:notaport/0", "Port could not be cast to integer"),
+        ("redis://:pw@h:99999/0", "Port out of range"),
+        ("redis://:pw@h:6379/zero", "the database 'zero' is not a number"),
+        ("redis://:pw@h:6379/0?socket_timeout=soon", "Invalid value for 'socket_timeout'"),
+    ],
+)
+def test_a_redis_url_redis_cannot_read_is_malformed(
+    monkeypatch: pytest.MonkeyPatch, url: str, reason: str
+) -> None:
+    """A port that is not a number ended start-up in a traceback (exit 1); a database that
+    is not a number was taken to be 0."""
+    _env(monkeypatch, {**GOOD, "REDIS_URL": url})
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    message = str(caught.value)
+    assert message.startswith("REDIS_URL is malformed: ") and reason in message, message
+    assert "pw" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://h:6379/0", "rediss://:pw@h/3?ssl_cert_reqs=none", "unix:///run/redis.sock"]
+)
+def test_redis_urls_as_documented_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    _env(monkeypatch, {**GOOD, "REDIS_URL": url})
+    assert load_settings(Settings).REDIS_URL == url
+
+
+@pytest.mark.parametrize(
+    "url", ["http://", "https:///api/", "http://slack .com/api/", "https://slack.com:api/"]
+)
+def test_a_slack_api_url_without_a_host_is_malformed(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """These started a bot whose every Slack call then failed."""
+    _env(monkeypatch, {**GOOD, "SLACK_API_URL": url})
+    with pytest.raises(ConfigError, match=r"^SLACK_API_URL is malformed: must be an http\(s\) URL"):
+        load_settings(Settings)
+
+
+def test_a_database_url_with_an_unknown_sslmode_is_malformed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq checks sslmode only as it connects: a typo stopped start-up as "PostgreSQL is
+    unavailable", exit 1, sending the operator to look at a database that was fine."""
+    _env(monkeypatch, {**GOOD, "DATABASE_URL": "postgresql://u:pw@h/db?sslmode=requir"})
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Settings)
+    assert str(caught.value) == (
+        "DATABASE_URL is malformed: sslmode 'requir' is not one of"
+        " disable, allow, prefer, require, verify-ca, verify-full"
+    )
+    _env(monkeypatch, {**GOOD, "DATABASE_URL": "postgresql://u:pw@h/db?sslmode=verify-full"})
+    assert load_settings(Settings).DATABASE_URL.endswith("verify-full")
+
+
 @pytest.mark.parametrize(("value", "prepare"), [("off", False), ("false", False), ("on", True)])
 def test_database_prepare_reads_on_and_off(
     monkeypatch: pytest.MonkeyPatch, value: str, prepare: bool
