@@ -135,6 +135,13 @@ class Settings(StoreSettings):
     HTTP_MAX_HEADERS: int = Field(default=64, ge=16, le=1000)
     HTTP_MAX_BODY_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
+    @field_validator("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", mode="before")
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        # A Secret made from a file keeps the file's last newline: the signing secret then
+        # refused every request (401) and the token every call, with nothing said at start-up.
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("SLACK_BOT_TOKEN")
     @classmethod
     def _bot_token(cls, value: str) -> str:

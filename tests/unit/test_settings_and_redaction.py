@@ -34,11 +34,26 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not settings.socket_mode
 
 
+def test_slack_secrets_from_a_file_lose_its_last_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+    _env(
+        monkeypatch,
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1-2\n",
+            "SLACK_SIGNING_SECRET": " s3cret\r\n",
+            "SLACK_APP_TOKEN": "xapp-1\n",
+        },
+    )
+    settings = load_settings(Settings)
+    assert (settings.SLACK_BOT_TOKEN, settings.SLACK_SIGNING_SECRET) == ("xoxb-1-2", "s3cret")
+    assert settings.SLACK_APP_TOKEN == "xapp-1"
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"SLACK_SIGNING_SECRET": "x"}, "SLACK_BOT_TOKEN is not set"),
         ({**GOOD, "SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN is malformed"),
+        ({**GOOD, "SLACK_SIGNING_SECRET": " \n"}, "SLACK_SIGNING_SECRET is malformed"),
         ({**GOOD, "SLACK_APP_TOKEN": "xoxb-no"}, "SLACK_APP_TOKEN is malformed"),
         ({**GOOD, "SLACK_API_URL": "slack.com"}, "SLACK_API_URL is malformed"),
         ({**GOOD, "DATABASE_URL": "mysql://x"}, "DATABASE_URL is malformed"),
