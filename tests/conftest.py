@@ -30,7 +30,7 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 #                              a new one made); its cumulative statistics are not reset
 #   migrated_postgres_url (function) the same, but migrated to the newest schema (holding
 #                              only what the migrations insert): a used one of the same schema
-#                              emptied by TRUNCATE and checked, else an empty one migrated.
+#                              emptied (DELETE) and checked, else an empty one migrated.
 #                              For fixtures whose first step is `migrate`; a test that asks for
 #                              postgres_url itself gets a different database from this one
 #   pgbouncer_server (session) a PgBouncerServer (tests/pgbouncer_server.py): transaction
