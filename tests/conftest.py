@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
 import pytest
 
 from tests.aws import FAKE_CREDENTIALS, MotoServer
@@ -30,12 +31,16 @@ from tests.servers import PostgresServer, RedisServer, ServerUnavailable
 #                              a new one made); its cumulative statistics are not reset
 #   migrated_postgres_url (function) the same, but migrated to the newest schema (holding
 #                              only what the migrations insert): a used one of the same schema
-#                              emptied by TRUNCATE and checked, else an empty one migrated.
+#                              emptied (DELETE) and checked, else an empty one migrated.
 #                              For fixtures whose first step is `migrate`; a test that asks for
 #                              postgres_url itself gets a different database from this one
 #   pgbouncer_server (session) a PgBouncerServer (tests/pgbouncer_server.py): transaction
 #                              pooling in front of postgres_server
 #   pgbouncer_url   (function) migrated_postgres_url's database by way of pgbouncer_server
+#   own_postgres    (function) a PostgresServer no other test uses while this one runs, for
+#                              tests that stop it (`pause`) and start it again (`resume`): one
+#                              for the session (initdb, start and removal cost 1-2 s), given
+#                              back running with the test's databases dropped
 #   redis_server    (session)  a RedisServer, started on first use, stopped at session end
 #   redis_url       (function) redis://127.0.0.1:PORT/<db>: a DB number of its own, flushed
 #
@@ -93,6 +98,30 @@ def migrated_postgres_url(
     name = postgres_pool.take_migrated()
     yield postgres_server.dsn_for(name)
     postgres_pool.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def _outage_postgres_server() -> Iterator[PostgresServer]:
+    server = _start_or_fail(PostgresServer, "PostgreSQL")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_postgres(_outage_postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    server = _outage_postgres_server
+    server.resume()  # should a test before have left it stopped
+    yield server
+    server.resume()
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        made = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0',"
+            " 'template1')"
+        ).fetchall()
+    for (name,) in made:
+        server.drop_database(name)
 
 
 @pytest.fixture(scope="session")

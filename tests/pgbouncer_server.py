@@ -11,28 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import tempfile
-import time
 from pathlib import Path
-from typing import Any, Self
 
 import psycopg
 
 from tests.servers import (
     LOOPBACK,
-    PORT_ATTEMPTS,
     POSTGRES_USER,
-    START_TIMEOUT_S,
     PostgresServer,
     ServerUnavailable,
-    _ensure_postgres_user,
-    _is_root,
-    _stop_process,
-    _tail,
-    _temp_root,
     _ThrowawayServer,
-    free_port,
 )
 
 PGBOUNCER_ENV = "CHATOPS_TEST_PGBOUNCER"
@@ -54,6 +42,9 @@ def find_pgbouncer() -> Path:
 class PgBouncerServer(_ThrowawayServer):
     """PgBouncer on a free loopback port, trust auth, every database of `postgres` behind it."""
 
+    title = "PgBouncer"
+    kind = "pgbouncer"
+    runs_as_postgres = True
     stop_signal = signal.SIGINT  # PgBouncer's "safe shutdown" waits for clients: SIGINT is quick
 
     def __init__(
@@ -78,12 +69,6 @@ class PgBouncerServer(_ThrowawayServer):
     def through(self, postgres_dsn: str) -> str:
         """`postgres_dsn` (a DSN of the PostgreSQL behind) by way of PgBouncer."""
         return self.dsn_for(postgres_dsn.rsplit("/", 1)[1])
-
-    @property
-    def log_path(self) -> Path:
-        if self.tmpdir is None:
-            raise ServerUnavailable("PgBouncer is not running")
-        return self.tmpdir / "pgbouncer.log"
 
     def _write_config(self, port: int) -> Path:
         assert self.tmpdir is not None and self.postgres.port is not None
@@ -111,47 +96,8 @@ class PgBouncerServer(_ThrowawayServer):
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self) -> Self:
-        if self._proc is not None:
-            return self
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="chatops-pgbouncer-", dir=_temp_root()))
-        run_as: dict[str, Any] = {}
-        if _is_root():
-            user = _ensure_postgres_user()
-            os.chown(self.tmpdir, user.pw_uid, user.pw_gid)
-            run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-        try:
-            self._log = open(self.log_path, "ab")  # closed in stop()
-            last_error = ""
-            for _ in range(PORT_ATTEMPTS):
-                port = free_port()
-                config = self._write_config(port)
-                self._proc = subprocess.Popen(
-                    [str(self.binary), str(config)],
-                    cwd=self.tmpdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=self._log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    **run_as,
-                )
-                self.port = port
-                if self._wait_ready():
-                    return self
-                code = self._proc.poll()
-                last_error = f"pgbouncer exited with {code}" if code is not None else "timed out"
-                _stop_process(self._proc, signal.SIGKILL)
-                self._proc = None
-                self.port = None
-                if code is None:
-                    break
-            raise ServerUnavailable(
-                f"PgBouncer did not start ({last_error}); log {self.log_path}:\n"
-                f"{_tail(self.log_path)}"
-            )
-        except BaseException:
-            self.stop()
-            raise
+    def _argv(self, port: int) -> list[str | Path]:
+        return [self.binary, self._write_config(port)]
 
     def admin(self, command: str) -> None:
         """Run a command of PgBouncer's console (KILL, RESUME, RECONNECT...)."""
@@ -165,16 +111,10 @@ class PgBouncerServer(_ThrowawayServer):
         self.admin(f"KILL {dbname}")
         self.admin(f"RESUME {dbname}")
 
-    def _wait_ready(self) -> bool:
-        assert self._proc is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
-            try:
-                with psycopg.connect(self.dsn_for("postgres"), connect_timeout=2) as conn:
-                    conn.execute("SELECT 1")
-                    return True
-            except psycopg.OperationalError:
-                time.sleep(0.05)
-        return False
+    def _answers(self) -> bool:
+        try:
+            with psycopg.connect(self.dsn_for("postgres"), connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            return False
+        return True

@@ -178,20 +178,115 @@ def _stop_process(proc: subprocess.Popen[bytes] | None, first_signal: int) -> No
 
 
 class _ThrowawayServer(abc.ABC):
-    """What both servers share: a child process, its log and its temporary folder."""
+    """What the throwaway servers share: a child process on a free loopback port, its log and
+    its temporary folder. A server says how to run it on a given port (`_argv`) and how to
+    tell it answers (`_answers`); starting it, trying another port when that one was taken,
+    and stopping it are written here once."""
 
+    # Its name in messages, and the name of its temporary folder and log.
+    title: str = "server"
+    kind: str = "server"
+    # Run as the ``postgres`` system user when the tests run as root (the server refuses root).
+    runs_as_postgres: bool = False
     # The signal that stops the server quickly and cleanly.
     stop_signal: int = signal.SIGTERM
+    # The signal for a server that did not come up.
+    abort_signal: int = signal.SIGKILL
 
     def __init__(self) -> None:
         self.port: int | None = None
         self.tmpdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._run_as: dict[str, Any] = {}
+
+    @property
+    def log_path(self) -> Path:
+        if self.tmpdir is None:
+            raise ServerUnavailable(f"{self.title} is not running")
+        return self.tmpdir / f"{self.kind}.log"
 
     @abc.abstractmethod
+    def _argv(self, port: int) -> Sequence[str | Path]:
+        """The command that runs the server on `port`."""
+
+    @abc.abstractmethod
+    def _answers(self) -> bool:
+        """One attempt to reach the running server: does it answer?"""
+
+    def _prepare(self) -> None:  # noqa: B027 (a hook: most servers need nothing)
+        """What must be done once before the server first starts (its folder and log exist)."""
+
+    def _env(self) -> dict[str, str] | None:
+        return None  # the tests' own environment
+
     def start(self) -> Self:
         """Start the server and wait until it answers."""
+        if self._proc is not None:
+            return self
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=f"chatops-{self.kind}-", dir=_temp_root()))
+        atexit.register(self.stop)
+        try:
+            if self.runs_as_postgres and _is_root():
+                user = _ensure_postgres_user()
+                os.chown(self.tmpdir, user.pw_uid, user.pw_gid)
+                self._run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+            self._log = open(self.log_path, "ab")  # closed in stop()
+            self._prepare()
+            self._start_on_free_port()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _popen(self, argv: Sequence[str | Path]) -> subprocess.Popen[bytes]:
+        assert self.tmpdir is not None and self._log is not None
+        return subprocess.Popen(
+            [str(arg) for arg in argv],
+            cwd=self.tmpdir,
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **self._run_as,
+        )
+
+    def _start_on_free_port(self, *, port: int | None = None) -> None:
+        """Run the server on `port`, else on a free port, and wait until it answers. Another
+        process may take a free port before the server binds it: then try another one."""
+        last_error = ""
+        for _ in range(PORT_ATTEMPTS):
+            candidate = port or free_port()
+            argv = self._argv(candidate)
+            self._proc = self._popen(argv)
+            self.port = candidate
+            if self._wait_ready():
+                return
+            code = self._proc.poll()
+            last_error = (
+                f"{Path(argv[0]).name} exited with {code}" if code is not None else "timed out"
+            )
+            _stop_process(self._proc, self.abort_signal)
+            self._proc = None
+            self.port = None
+            if code is None:
+                break  # a hang, not a port clash: do not try again
+        raise ServerUnavailable(
+            f"{self.title} did not start ({last_error}); log {self.log_path}:\n"
+            f"{_tail(self.log_path)}"
+        )
+
+    def _wait_ready(self) -> bool:
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return False
+            if self._answers():
+                return True
+            time.sleep(0.05)
+        return False
 
     def stop(self) -> None:
         """Kill the server and remove its files. Safe to call more than once."""
@@ -226,7 +321,11 @@ class PostgresServer(_ThrowawayServer):
     """A throwaway PostgreSQL cluster on a free loopback port, trust auth, superuser
     ``postgres``. Durability is off (fsync, synchronous_commit, full_page_writes)."""
 
+    title = "PostgreSQL"
+    kind = "postgres"
+    runs_as_postgres = True
     stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown: quick with fsync off
+    abort_signal = signal.SIGQUIT  # immediate shutdown: the postmaster ends its children
 
     def __init__(
         self,
@@ -240,7 +339,6 @@ class PostgresServer(_ThrowawayServer):
         self.max_connections = max_connections
         # Extra `-c name=value` settings (shared_preload_libraries=pg_stat_statements...).
         self.settings = dict(settings or {})
-        self._run_as: dict[str, Any] = {}
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -260,31 +358,7 @@ class PostgresServer(_ThrowawayServer):
             raise ServerUnavailable("PostgreSQL server is not running")
         return self.tmpdir / "data"
 
-    @property
-    def log_path(self) -> Path:
-        if self.tmpdir is None:
-            raise ServerUnavailable("PostgreSQL server is not running")
-        return self.tmpdir / "postgres.log"
-
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._proc is not None:
-            return self
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="chatops-pg-", dir=_temp_root()))
-        atexit.register(self.stop)
-        try:
-            if _is_root():
-                user = _ensure_postgres_user()
-                os.chown(self.tmpdir, user.pw_uid, user.pw_gid)
-                self._run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-            self._log = open(self.log_path, "ab")  # closed in stop()
-            self._initdb()
-            self._start_postmaster()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _PG_ENV_VARS}
@@ -292,20 +366,8 @@ class PostgresServer(_ThrowawayServer):
         env.pop("LANG", None)
         return env
 
-    def _popen(self, args: Sequence[str | Path]) -> subprocess.Popen[bytes]:
-        assert self.tmpdir is not None and self._log is not None
-        return subprocess.Popen(
-            [str(arg) for arg in args],
-            cwd=self.tmpdir,
-            env=self._env(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **self._run_as,
-        )
-
-    def _initdb(self) -> None:
+    def _prepare(self) -> None:
+        """initdb: the cluster's files, made once; `resume` starts on them again."""
         proc = self._popen(
             [
                 self.bindir / "initdb",
@@ -338,63 +400,38 @@ class PostgresServer(_ThrowawayServer):
     def resume(self) -> None:
         """Start the postmaster again on the same port and data: the outage is over."""
         if self._proc is None:
-            self._start_postmaster(port=self.port)
+            self._start_on_free_port(port=self.port)
 
-    def _start_postmaster(self, *, port: int | None = None) -> None:
+    def _argv(self, port: int) -> list[str | Path]:
         assert self.tmpdir is not None
-        last_error = ""
-        fixed = port
-        for _ in range(PORT_ATTEMPTS):
-            port = fixed or free_port()
-            self._proc = self._popen(
-                [
-                    self.bindir / "postgres",
-                    "-D",
-                    self.data_dir,
-                    "-p",
-                    str(port),
-                    "-h",
-                    LOOPBACK,
-                    "-k",
-                    self.tmpdir,
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    f"max_connections={self.max_connections}",
-                    *[arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}")],
-                ]
-            )
-            self.port = port
-            if self._wait_ready():
-                return
-            code = self._proc.poll()
-            last_error = f"postgres exited with {code}" if code is not None else "timed out"
-            _stop_process(self._proc, signal.SIGQUIT)
-            self._proc = None
-            self.port = None
-            if code is None:
-                break  # a hang, not a port clash: do not try again
-        raise ServerUnavailable(
-            f"PostgreSQL did not start ({last_error}); log {self.log_path}:\n{_tail(self.log_path)}"
-        )
+        return [
+            self.bindir / "postgres",
+            "-D",
+            self.data_dir,
+            "-p",
+            str(port),
+            "-h",
+            LOOPBACK,
+            "-k",
+            self.tmpdir,
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            f"max_connections={self.max_connections}",
+            *[arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}")],
+        ]
 
-    def _wait_ready(self) -> bool:
-        assert self._proc is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
-            try:
-                with psycopg.connect(self.dsn, connect_timeout=2, autocommit=True) as conn:
-                    conn.execute("SELECT 1")
-                return True
-            except psycopg.OperationalError:
-                time.sleep(0.1)
-        return False
+    def _answers(self) -> bool:
+        try:
+            with psycopg.connect(self.dsn, connect_timeout=2, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.OperationalError:
+            return False
+        return True
 
     def create_database(self, name: str) -> str:
         """Create an empty database and return its DSN."""
@@ -417,6 +454,9 @@ class PostgresServer(_ThrowawayServer):
 class RedisServer(_ThrowawayServer):
     """A throwaway redis-server on a free loopback port, no persistence."""
 
+    title = "Redis"
+    kind = "redis"
+
     def __init__(self, *, binary: Path | None = None, databases: int = 64) -> None:
         super().__init__()
         self.binary: Path = binary or find_redis_server()
@@ -433,80 +473,36 @@ class RedisServer(_ThrowawayServer):
             raise ValueError(f"Redis DB {db} out of range 0..{self.databases - 1}")
         return f"redis://{LOOPBACK}:{self.port}/{db}"
 
-    @property
-    def log_path(self) -> Path:
-        if self.tmpdir is None:
-            raise ServerUnavailable("Redis server is not running")
-        return self.tmpdir / "redis.log"
-
-    def start(self) -> Self:
-        if self._proc is not None:
-            return self
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="chatops-redis-", dir=_temp_root()))
-        atexit.register(self.stop)
-        try:
-            self._log = open(self.log_path, "ab")  # closed in stop()
-            last_error = ""
-            for _ in range(PORT_ATTEMPTS):
-                port = free_port()
-                self._proc = subprocess.Popen(
-                    [
-                        str(self.binary),
-                        "--port",
-                        str(port),
-                        "--bind",
-                        LOOPBACK,
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--daemonize",
-                        "no",
-                        "--dir",
-                        str(self.tmpdir),
-                        "--databases",
-                        str(self.databases),
-                    ],
-                    cwd=self.tmpdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=self._log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                self.port = port
-                if self._wait_ready():
-                    return self
-                code = self._proc.poll()
-                last_error = f"redis-server exited with {code}" if code is not None else "timed out"
-                _stop_process(self._proc, signal.SIGKILL)
-                self._proc = None
-                self.port = None
-                if code is None:
-                    break
-            raise ServerUnavailable(
-                f"Redis did not start ({last_error}); log {self.log_path}:\n{_tail(self.log_path)}"
-            )
-        except BaseException:
-            self.stop()
-            raise
+    def _argv(self, port: int) -> list[str | Path]:
+        assert self.tmpdir is not None
+        return [
+            self.binary,
+            "--port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            self.tmpdir,
+            "--databases",
+            str(self.databases),
+        ]
 
     def client(self, db: int = 0) -> redis.Redis:
         """A synchronous client (for setup and teardown; tests use redis.asyncio)."""
         return redis.Redis.from_url(self.url_for(db), socket_timeout=5, socket_connect_timeout=2)
 
-    def _wait_ready(self) -> bool:
-        assert self._proc is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
-            try:
-                with self.client() as conn:
-                    if conn.ping():
-                        return True
-            except redis.RedisError:
-                time.sleep(0.05)
-        return False
+    def _answers(self) -> bool:
+        try:
+            with self.client() as conn:
+                return bool(conn.ping())
+        except redis.RedisError:
+            return False
 
     def flushdb(self, db: int) -> None:
         with self.client(db) as conn:

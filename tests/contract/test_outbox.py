@@ -372,8 +372,9 @@ async def test_a_stopped_dispatcher_marks_what_it_delivered_before_it_goes(store
     """Marks wait for the end of the batch: a stop in the middle must not drop them (a
     restart would post those messages again)."""
     clock = FakeClock(NOW)
-    # A stop waits for the delivery under way (up to its limit): 1 s here, not 29.
-    dispatcher = OutboxDispatcher(store, clock, claim_seconds=4.0, handler_timeout=1.0)
+    # A stop waits for the delivery under way (up to its limit, 1 s here, not 29): until the
+    # stuck one's own timeout, 0.4 s.
+    dispatcher = OutboxDispatcher(store, clock, claim_seconds=4.0, handler_timeout=0.4)
     ids = [await queued(store, "post", {"n": n}, f"INC-{n}") for n in range(3)]
     stuck = asyncio.Event()
 

@@ -220,8 +220,8 @@ async def test_a_stop_mid_run_gives_back_what_no_handler_started(store: Store) -
             stuck.set()
             await asyncio.Event().wait()  # Slack never answers this one
 
-    # 1 s for a delivery, which a stop waits for (up to 2 s here): not the default 20 s.
-    dispatcher = OutboxDispatcher(store, clock, claim_seconds=6.0, handler_timeout=1.0)
+    # 0.4 s for a delivery, which a stop waits for (up to 2 s here): not the default 20 s.
+    dispatcher = OutboxDispatcher(store, clock, claim_seconds=6.0, handler_timeout=0.4)
     dispatcher.register("post", post)
     dispatcher.start()
     async with asyncio.timeout(10):

@@ -4,10 +4,7 @@ scrape itself still answering in time."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import aiohttp
-import pytest
 
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare
@@ -42,16 +39,6 @@ async def test_slacks_429s_are_counted_by_method(make_harness: HarnessFactory) -
     assert len(harness.double.rate_limited) == 1
     assert await _sample(base, name, labels) - before == 1
     assert await _sample(base, name, 'method="conversations.create"') == 0
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, so pausing it pauses no other test."""
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_store_up_is_0_while_the_database_hangs_and_1_when_it_is_back(

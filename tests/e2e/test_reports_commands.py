@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -438,16 +437,6 @@ async def test_a_number_of_days_is_read_as_people_type_it(harness: BotHarness) -
     await harness.command("stats 30 weeks", user_id="U0ERIN")
     [refused] = await harness.replies()
     assert "'30 weeks' is not a number of days." in str(refused["text"]), refused
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, so stopping it stops no other test."""
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_a_postmortem_the_database_cannot_take_comes_back_to_its_author(

@@ -3,10 +3,7 @@ once per message, whoever reacts and however often Slack delivers the event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from bot.incidents.pending_pins import QUEUE, PendingPin
 from bot.refs import Person
@@ -135,16 +132,6 @@ async def test_a_pin_by_someone_who_is_no_responder_copies_nothing(
 
 async def _has(harness: BotHarness, entries: int) -> bool:
     return await _copied(harness) >= entries
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own, so stopping it stops no other test."""
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_a_pin_while_the_database_is_down_is_recorded_when_it_is_back(

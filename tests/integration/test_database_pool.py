@@ -123,13 +123,21 @@ def test_a_migrated_database_comes_back_holding_only_what_the_migrations_put_the
         "UPDATE audit_head SET seq = 5, hash = 'abc'",
         "INSERT INTO incident_counters VALUES ('2026-12-05', 3)",
         "INSERT INTO handled_requests VALUES ('k', 1)",
-        "SELECT nextval('timeline_id_seq')",  # as an insert into the timeline would
+        # A row and one referring to it (the tables are emptied with no foreign key checked).
+        "INSERT INTO incidents (id, day, seq, title, severity, status, declared_by,"
+        " declared_at, updated_at) VALUES ('INC-1', '2026-12-05', 1, 't', 'P1', 'open', 'U',"
+        " 0, 0)",
+        "INSERT INTO timeline (incident_id, at, actor, kind, text) VALUES ('INC-1', 0, 'U',"
+        " 'declared', 't')",  # takes the timeline's sequence: 1
+        "SELECT nextval('timeline_id_seq')",  # as an insert into the timeline would: 2
     )
     pool.give_back(name)
     assert pool.take_migrated() == name
     assert _rows(pool, name, "SELECT id, seq, hash FROM audit_head") == seeded
     assert _rows(pool, name, "SELECT count(*) FROM handled_requests") == [(0,)]
     assert _rows(pool, name, "SELECT count(*) FROM incident_counters") == [(0,)]
+    assert _rows(pool, name, "SELECT count(*) FROM incidents") == [(0,)]
+    assert _rows(pool, name, "SELECT count(*) FROM timeline") == [(0,)]
     assert _rows(pool, name, "SELECT nextval('timeline_id_seq')") == [(1,)]
     assert _rows(pool, name, _MIGRATED) == applied
 

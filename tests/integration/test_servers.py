@@ -1,12 +1,16 @@
-"""The throwaway PostgreSQL and Redis servers the other tests stand on."""
+"""The throwaway PostgreSQL, Redis and PgBouncer servers the other tests stand on."""
 
 from __future__ import annotations
+
+import socket
 
 import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from tests.servers import PostgresServer, RedisServer
+from tests import servers
+from tests.pgbouncer_server import PgBouncerServer
+from tests.servers import LOOPBACK, PostgresServer, RedisServer, free_port
 
 
 @pytest.mark.postgres
@@ -130,3 +134,35 @@ async def test_redis_db_is_clean_after_an_earlier_test(
     finally:
         await client.aclose()
     assert redis_server.url == f"redis://127.0.0.1:{redis_server.port}/0"
+
+
+def _taken_first(monkeypatch: pytest.MonkeyPatch, taken: int) -> None:
+    """`free_port` hands out `taken` once, as when another process binds it in between."""
+    ports = iter([taken])
+    monkeypatch.setattr(servers, "free_port", lambda: next(ports, None) or free_port())
+
+
+@pytest.mark.redis
+def test_a_redis_whose_port_was_taken_starts_on_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as holder:
+        holder.bind((LOOPBACK, 0))  # not listening: a probe would wait on it, not fail
+        taken = holder.getsockname()[1]
+        _taken_first(monkeypatch, taken)
+        with RedisServer() as server:
+            assert server.port not in (None, taken)
+            assert server.client().ping()
+            assert b"Address already in use" in server.log_path.read_bytes()
+
+
+@pytest.mark.postgres
+def test_a_pgbouncer_whose_port_was_taken_starts_on_another(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as holder:
+        holder.bind((LOOPBACK, 0))  # not listening: a probe would wait on it, not fail
+        taken = holder.getsockname()[1]
+        _taken_first(monkeypatch, taken)
+        with PgBouncerServer(postgres_server) as server:
+            assert server.port not in (None, taken)
+            with psycopg.connect(server.dsn_for("postgres")) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
