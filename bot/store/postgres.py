@@ -281,6 +281,11 @@ class PostgresStore:
         self._health = _Health()
         self._in_use = 0  # connections lent out by this store
         self._last_handover = 0.0  # when one was last lent or given back
+        self._waiting = 0  # callers waiting for a connection
+        # Given back while callers waited: the pool hands each to one of them, who holds it
+        # from then on, though the loop may not resume them for a while (a starved CPU, a
+        # long collection). Such a connection is held, not idle.
+        self._handed = 0
         self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -328,30 +333,40 @@ class PostgresStore:
     async def _connection(self, bound: float) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
         """A pooled connection, waited for up to `bound` seconds while the pool is busy."""
         deadline = time.monotonic() + bound
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                conn = await self._pool.getconn(timeout=max(min(self.timeout, remaining), 0.01))
-                break
-            except PoolTimeout as exc:
-                if self._health.failure is not None:
-                    raise StoreUnavailable(self._health.failure) from exc
-                # Nobody holds a connection and none moved for a whole slice, yet none can be
-                # had: the pool cannot connect. (A connection between two holders counts as
-                # held: the one that had it just returned it.)
-                idle_for = time.monotonic() - self._last_handover
-                if self._in_use == 0 and idle_for > self.timeout:
-                    raise StoreUnavailable(_describe(exc)) from exc
-                if time.monotonic() >= deadline:
-                    raise StoreBusy(
-                        f"all {self.max_size} PostgreSQL connections stayed busy for {bound:g} s"
-                    ) from exc
+        self._waiting += 1
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    conn = await self._pool.getconn(timeout=max(min(self.timeout, remaining), 0.01))
+                    break
+                except PoolTimeout as exc:
+                    if self._health.failure is not None:
+                        raise StoreUnavailable(self._health.failure) from exc
+                    # Nobody holds a connection and none moved for a whole slice, yet none
+                    # can be had: the pool cannot connect. (A connection between two holders
+                    # counts as held: the one that had it just returned it.)
+                    idle_for = time.monotonic() - self._last_handover
+                    # One handed to a waiter not resumed yet is held too, for a few slices.
+                    held = self._in_use or (self._handed and idle_for < 3 * self.timeout)
+                    if not held and idle_for > self.timeout:
+                        raise StoreUnavailable(_describe(exc)) from exc
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(
+                            f"all {self.max_size} PostgreSQL connections stayed busy"
+                            f" for {bound:g} s"
+                        ) from exc
+        finally:
+            self._waiting -= 1
+        self._handed = max(self._handed - 1, 0)
         self._in_use += 1
         self._last_handover = time.monotonic()
         try:
             yield conn
         finally:
             self._in_use -= 1
+            if self._waiting:
+                self._handed += 1
             self._last_handover = time.monotonic()
             await self._pool.putconn(conn)
 
