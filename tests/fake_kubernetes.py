@@ -94,9 +94,14 @@ def pod(
     limits: dict[str, str] | None = None,
     requests: dict[str, str] | None = None,
     owner: Obj | None = None,
+    unschedulable: str | None = None,
 ) -> Obj:
     """A Pod as the API returns it; `waiting_reason="CrashLoopBackOff"` for a crash loop, with
     `last_exit_code=137, last_reason="OOMKilled"` for one killed at its memory limit.
+
+    `unschedulable` is the scheduler's message for a pod no node can take yet (waiting for
+    the cluster autoscaler): Pending, on no node, no container started, and the condition
+    `PodScheduled=False` with reason `Unschedulable`, as the scheduler writes it.
 
     `owner` is the ReplicaSet that made it (ClusterState.replica_set_of): the pod then carries
     its labels (pod-template-hash included) and a controller ownerReference, as the
@@ -140,6 +145,34 @@ def pod(
                 "blockOwnerDeletion": True,
             }
         ]
+    if unschedulable is not None:
+        return {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": metadata,
+            "spec": {
+                "containers": [
+                    {
+                        "name": container,
+                        "image": f"registry.example/{container}:1.0",
+                        "resources": resources,
+                    }
+                ]
+            },
+            "status": {
+                "phase": "Pending",
+                "qosClass": "Burstable",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": unschedulable,
+                        "lastTransitionTime": rfc3339(_now() - timedelta(minutes=3)),
+                    }
+                ],
+            },
+        }
     return {
         "kind": "Pod",
         "apiVersion": "v1",

@@ -15,7 +15,9 @@ Rules, best first (a lower rank is shown first; each suggestion names the findin
     ECS service (26), the Auto Scaling group (27), never beyond the catalog's maximum.
  6. Memory over its limit -> raise the limit (30, by hand) and scale out (31); Redis full or
     evicting under a policy that refuses writes -> maxmemory-policy allkeys-lru (28).
- 7. A deployment not ready without a crash loop -> restart it (32).
+ 7. A deployment not ready without a crash loop -> restart it (32); never when it is short
+    only of pods waiting for a node (Unschedulable: a scale-out waiting on the cluster
+    autoscaler), which a restart cannot place.
  8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
  9. Cache hit ratio under its limit -> warm the cache (40, by hand).
 10. Response time over its limit and nothing above explains it -> check network and I/O (90).
@@ -304,11 +306,27 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
             break
 
+    # Pods not ready, by deployment: waiting for a node (placed by no restart) or failing.
+    no_node: dict[str, int] = {}
+    failing: dict[str, int] = {}
+    for f in _bad(findings, "kubernetes.pods"):
+        for pod in f.facts.get("failing", []):
+            counts = no_node if pod.get("unschedulable") else failing
+            counts[str(pod.get("deployment"))] = counts.get(str(pod.get("deployment")), 0) + 1
     for f in rollouts.values() if k8s else []:
         deployment = f.facts.get("deployment")
         # No deployment named: the check could not read it, which says nothing of its state.
         if f.grade > Grade.OK and deployment and deployment not in crashed and k8s is not None:
             explained = True
+            desired, ready = int(f.facts.get("desired", 0)), int(f.facts.get("ready", 0))
+            if (
+                no_node.get(deployment)
+                and not failing.get(deployment)
+                and ready + no_node[deployment] >= desired
+            ):
+                # Short only of pods waiting for a node (a scale-out waiting on the cluster
+                # autoscaler): a restart cannot place them, it only adds pods to place.
+                continue
             add(
                 32,
                 f,

@@ -108,6 +108,24 @@ def _ended_words(container: dict[str, Any]) -> str:
     return words + f", request {container['memory_request'] or 'none'}"
 
 
+def _unschedulable(pod: Any) -> str | None:
+    """The scheduler's message when no node can take the pod yet (None: it is placed, or
+    not known to be unplaceable); `PodScheduled=False, reason Unschedulable`."""
+    if pod.status.phase != "Pending":
+        return None
+    for c in pod.status.conditions or []:
+        if c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable":
+            return str(c.message or "").strip()
+    return None
+
+
+def waiting_for_node(pods: list[dict[str, Any]]) -> str:
+    """`2 pods waiting for a node: Unschedulable: 0/3 nodes are available: ...`."""
+    count = f"{len(pods)} pod" + ("" if len(pods) == 1 else "s")
+    message = next((str(p["scheduler_message"]) for p in pods if p["scheduler_message"]), "")
+    return f"{count} waiting for a node: Unschedulable" + (f": {message}" if message else "")
+
+
 async def rollout_findings(target: KubernetesTarget, client: KubernetesClient) -> list[Finding]:
     """Each catalogued deployment's ready/updated/desired replicas (auto-recovery reads these)."""
     return await rollouts(target, client)
@@ -144,6 +162,9 @@ async def _pods(
             restarts_why = f"; {_ended_words(ended[0])}" if ended else ""
         waiting = next((s for s in statuses if s.state and s.state.waiting), None)
         reason = waiting.state.waiting.reason if waiting else None
+        scheduler = _unschedulable(p)
+        if scheduler is not None:
+            reason = f"Unschedulable: {scheduler}" if scheduler else "Unschedulable"
         if p.status.phase != "Running" or not ready:
             container = waiting or (statuses[0] if statuses else None)
             oom = [c for c in containers if c["last_reason"] == "OOMKilled"]
@@ -152,6 +173,10 @@ async def _pods(
                     "pod": p.metadata.name,
                     "phase": p.status.phase,
                     "reason": reason or ("not ready" if p.status.phase == "Running" else ""),
+                    # Waiting for a node (the cluster autoscaler's capacity), not failing:
+                    # a restart cannot place it, only add more pods to place.
+                    "unschedulable": scheduler is not None,
+                    "scheduler_message": scheduler or "",
                     "restarts": restarts,
                     "container": container.name if container else None,
                     "crashed": bool(
@@ -169,6 +194,7 @@ async def _pods(
     findings = []
     crashloops = [f for f in failing if f["reason"] == "CrashLoopBackOff"]
     oom_killed = [f for f in failing if f["oom_killed"]]
+    no_node = [f for f in failing if f["unschedulable"]]
     if not pods:
         findings.append(
             Finding(
@@ -181,7 +207,8 @@ async def _pods(
         )
     elif failing:
         grade = Grade.CRIT if crashloops or len(failing) == len(pods) else Grade.WARN
-        first = oom_killed[0] if oom_killed else failing[0]
+        failed = [f for f in failing if not f["unschedulable"]]
+        first = oom_killed[0] if oom_killed else (failed or failing)[0]
         why = [c for c in first["containers"] if c["name"] in first["oom_killed"]] or [
             c for c in first["containers"] if c["last_reason"] or c["exit_code"] is not None
         ]
@@ -193,14 +220,24 @@ async def _pods(
                 f"{len(failing)} of {len(pods)} not Running and ready"
                 + (f"; {len(crashloops)} in CrashLoopBackOff" if crashloops else "")
                 + (f"; {len(oom_killed)} OOMKilled" if oom_killed else "")
-                + f" (first: {first['pod']}, {first['reason'] or first['phase']}"
-                + (f"; {_ended_words(why[0])}" if why else "")
-                + ")"
+                + (f"; {waiting_for_node(no_node)}" if no_node else "")
+                + (
+                    f" (first: {first['pod']}, {first['reason'] or first['phase']}"
+                    + (f"; {_ended_words(why[0])}" if why else "")
+                    + ")"
+                    if failed
+                    else ""
+                )
                 # The runbook's memory path: a restart would only repeat the kill.
                 + ("; the memory limit should be raised" if oom_killed else ""),
                 threshold="every pod Running and ready",
                 evidence=tuple(lines),
-                facts={"failing": failing, "crashloops": crashloops, "total": len(pods)},
+                facts={
+                    "failing": failing,
+                    "crashloops": crashloops,
+                    "unschedulable": no_node,
+                    "total": len(pods),
+                },
             )
         )
     else:
@@ -224,8 +261,9 @@ async def _pods(
             facts={"max": most_restarts, "pod": restarts_pod},
         )
     )
-    for failed in failing[:3] if logs else []:
-        findings.append(await _log_tail(target, client, failed))
+    # A pod on no node has no container, hence no log, to read.
+    for tail in [f for f in failing if not f["unschedulable"]][:3] if logs else []:
+        findings.append(await _log_tail(target, client, tail))
     return findings
 
 

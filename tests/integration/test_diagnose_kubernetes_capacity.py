@@ -1,0 +1,64 @@
+"""A scale-out waiting on the cluster autoscaler is not a failure to /diagnose (hostile
+review of remediation), through the fake API server: pods Pending as Unschedulable are named
+with the scheduler's reason and get no Restart button."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.diagnostics.findings import Grade
+from tests.diagnostics_helpers import diagnose, finding
+from tests.fake_kubernetes import FakeKubernetes, deployment, pod
+
+CATALOG = {
+    "search": {
+        "kubernetes": {
+            "context": "test",
+            "namespace": "shop",
+            "deployments": ["search"],
+            "max_replicas": 10,
+        }
+    }
+}
+NO_ROOM = (
+    "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available:"
+    " 3 No preemption victims found for incoming pod."
+)
+
+
+def _scaled_out(fake: FakeKubernetes) -> None:
+    """search scaled from 3 to 5: the 3 old pods ready, the 2 new ones waiting for a node."""
+    state = fake.state
+    state.add(deployment("search", namespace="shop", replicas=5, ready=3))
+    owner = state.replica_set_of("shop", "search")
+    for n in range(3):
+        state.add(pod(f"search-7d9-r{n}", namespace="shop", owner=owner))
+    for n in range(2):
+        state.add(pod(f"search-7d9-p{n}", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+
+
+async def test_pods_waiting_for_a_node_are_named_and_get_no_restart(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    _scaled_out(fake_kubernetes)
+    report = await diagnose(tmp_path, CATALOG, "search")
+
+    pods = finding(report, "kubernetes.pods")
+    assert pods.grade is Grade.WARN
+    assert pods.summary == (
+        f"2 of 5 not Running and ready; 2 pods waiting for a node: Unschedulable: {NO_ROOM}"
+    )
+    assert f"search-7d9-p0: Pending, Unschedulable: {NO_ROOM}, 0 restarts" in pods.evidence
+    assert finding(report, "kubernetes.rollout").grade is Grade.WARN  # 3/5 ready, as it is
+    assert "kubernetes.restart" not in [s.action for s in report.suggestions]
+    # A pod on no node has no container to read a log of: none asked for.
+    assert not [p for p in fake_kubernetes.paths_requested() if p.endswith("/log")]
+
+    # The same shortfall from a pod that runs and is not ready is a failure: restart offered.
+    state = fake_kubernetes.state
+    state.pods[("shop", "search-7d9-p1")] = pod(
+        "search-7d9-p1", namespace="shop", owner=state.replica_set_of("shop", "search"), ready=False
+    )
+    report = await diagnose(tmp_path, CATALOG, "search")
+    assert [s.action for s in report.suggestions] == ["kubernetes.restart"]
+    assert "1 pod waiting for a node" in finding(report, "kubernetes.pods").summary
