@@ -15,9 +15,11 @@ Rules, best first (a lower rank is shown first; each suggestion names the findin
     ECS service (26), the Auto Scaling group (27), never beyond the catalog's maximum.
  6. Memory over its limit -> raise the limit (30, by hand) and scale out (31); Redis full or
     evicting under a policy that refuses writes -> maxmemory-policy allkeys-lru (28).
- 7. A deployment not ready without a crash loop -> restart it (32); never when it is short
-    only of pods waiting for a node (Unschedulable: a scale-out waiting on the cluster
-    autoscaler), which a restart cannot place.
+ 7. A deployment not ready without a crash loop -> restart it (33); never while its rollout is
+    under way (a restart starts it over), unless Kubernetes marked it stalled
+    (ProgressDeadlineExceeded): then roll it back (32, with an older revision) or restart it;
+    never when it is short only of pods waiting for a node (Unschedulable: a scale-out waiting
+    on the cluster autoscaler), which a restart cannot place.
  8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
  9. Cache hit ratio under its limit -> warm the cache (40, by hand).
 10. Response time over its limit and nothing above explains it -> check network and I/O (90).
@@ -319,7 +321,23 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
         if f.grade > Grade.OK and deployment and deployment not in crashed and k8s is not None:
             explained = True
             desired, ready = int(f.facts.get("desired", 0)), int(f.facts.get("ready", 0))
-            if (
+            if int(f.facts.get("updated", desired)) < desired:
+                # A rollout under way is left to finish: a restart would start it over.
+                # Stalled past its progressDeadlineSeconds, as Kubernetes says: roll it back
+                # first (when there is an older revision to return to), or restart it.
+                if not f.facts.get("stalled"):
+                    continue
+                if f.facts.get("previous_revision", 1):
+                    add(
+                        32,
+                        f,
+                        "kubernetes.rollback",
+                        f"Roll back {deployment}",
+                        f"roll deployment {k8s.namespace}/{deployment} back to its previous"
+                        " revision (rollout undo): its rollout stalled (ProgressDeadlineExceeded)",
+                        deployment=deployment,
+                    )
+            elif (
                 no_node.get(deployment)
                 and not failing.get(deployment)
                 and ready + no_node[deployment] >= desired
@@ -328,7 +346,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 # autoscaler): a restart cannot place them, it only adds pods to place.
                 continue
             add(
-                32,
+                33,
                 f,
                 "kubernetes.restart",
                 f"Restart {deployment}",

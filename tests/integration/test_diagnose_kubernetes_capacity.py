@@ -1,6 +1,8 @@
-"""A scale-out waiting on the cluster autoscaler is not a failure to /diagnose (hostile
-review of remediation), through the fake API server: pods Pending as Unschedulable are named
-with the scheduler's reason and get no Restart button."""
+"""A scale-out waiting on the cluster autoscaler, and a rollout going normally, are not
+failures to /diagnose (hostile review of remediation), through the fake API server: pods
+Pending as Unschedulable are named with the scheduler's reason and get no Restart button;
+a rollout under way gets no Restart (nor Roll back) button until Kubernetes marks it
+stalled (ProgressDeadlineExceeded), when rolling back is offered first."""
 
 from __future__ import annotations
 
@@ -62,3 +64,32 @@ async def test_pods_waiting_for_a_node_are_named_and_get_no_restart(
     report = await diagnose(tmp_path, CATALOG, "search")
     assert [s.action for s in report.suggestions] == ["kubernetes.restart"]
     assert "1 pod waiting for a node" in finding(report, "kubernetes.pods").summary
+
+
+async def test_a_rollout_under_way_gets_no_restart_until_kubernetes_says_it_stalled(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=3, ready=3))
+    state.new_revision("shop", "search", "registry.example/search:2")
+    status = state.deployments[("shop", "search")]["status"]
+    # A rolling update one pod in: 1 of 3 updated, 2 ready, as maxUnavailable allows.
+    status.update(readyReplicas=2, updatedReplicas=1)
+    status["conditions"] = [
+        {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}
+    ]
+    report = await diagnose(tmp_path, CATALOG, "search")
+    rollout = finding(report, "kubernetes.rollout")
+    assert rollout.grade is Grade.WARN
+    assert "2/3 ready, 1 updated (rollout in progress), revision 2" == rollout.summary
+    assert report.suggestions == ()  # neither a restart nor a rollback of a deploy going well
+
+    status["conditions"] = [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    ]
+    report = await diagnose(tmp_path, CATALOG, "search")
+    rollout = finding(report, "kubernetes.rollout")
+    assert "(rollout stalled: ProgressDeadlineExceeded)" in rollout.summary
+    assert [s.action for s in report.suggestions] == ["kubernetes.rollback", "kubernetes.restart"]
+    assert report.suggestions[0].params == {"deployment": "search"}
+    assert "ProgressDeadlineExceeded" in report.suggestions[0].would

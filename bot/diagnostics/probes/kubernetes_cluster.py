@@ -119,7 +119,13 @@ async def rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[F
                 f"Deployment {d.metadata.name}",
                 grade,
                 f"{ready}/{desired} ready, {updated} updated"
-                + (" (rollout in progress)" if updated < desired else "")
+                + (
+                    " (rollout stalled: ProgressDeadlineExceeded)"
+                    if updated < desired and stalled
+                    else " (rollout in progress)"
+                    if updated < desired
+                    else ""
+                )
                 + (f", revision {revision}" if revision else ""),
                 threshold="ready = updated = desired",
                 facts={
