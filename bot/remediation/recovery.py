@@ -9,6 +9,9 @@ For each catalog entry with `auto_recovery: {restart_unhealthy: true}`, every `c
 3. recovery_plan.decide says, per deployment, what to do. A restart is recorded (and
    audited, and on the timeline of the service's open incident) before it is made, with the
    same executor as an approved `kubernetes.restart`; its outcome is recorded after.
+   A deployment short only of pods waiting for a node (Unschedulable) is never restarted:
+   it is said once (audit, the open incident's timeline), and paged about as in 4 once
+   it has waited longer than `window`.
 4. When the restarts allowed in the window are used up, the bot stops restarting that
    deployment and pages a human through the escalation engine: it escalates the service's
    open incident (a line on its timeline when every level was already paged), or declares
@@ -145,9 +148,17 @@ class AutoRecoveryService:
         finally:
             await client.close()
         looping: dict[str, list[str]] = {}
+        no_node: dict[str, list[dict[str, Any]]] = {}
+        failing: dict[str, int] = {}
         for finding in pods:
             for pod in finding.facts.get("crashloops", ()):
                 looping.setdefault(str(pod.get("deployment")), []).append(str(pod["pod"]))
+            for pod in finding.facts.get("failing", ()):
+                owner = str(pod.get("deployment"))
+                if pod.get("unschedulable"):
+                    no_node.setdefault(owner, []).append(pod)
+                else:
+                    failing[owner] = failing.get(owner, 0) + 1
         healths = []
         for finding in rollouts:
             name = finding.facts.get("deployment")
@@ -161,6 +172,16 @@ class AutoRecoveryService:
                     rolling_out=int(finding.facts.get("updated", 0)) < int(finding.facts["desired"])
                     and not finding.facts.get("stalled"),
                     crashlooping=tuple(looping.get(str(name), ())),
+                    waiting_for_node=tuple(str(p["pod"]) for p in no_node.get(str(name), ())),
+                    scheduler_message=next(
+                        (
+                            str(p["scheduler_message"])
+                            for p in no_node.get(str(name), ())
+                            if p.get("scheduler_message")
+                        ),
+                        "",
+                    ),
+                    failing=failing.get(str(name), 0),
                 )
             )
         return healths
@@ -185,8 +206,31 @@ class AutoRecoveryService:
             for health in healths:
                 made = await storage.restarts_since(tx, name, health.deployment, window_start)
                 before = memory.get(health.deployment, Memory())
-                decision = decide(health, before, made, settings.max_restarts, now)
+                decision = decide(
+                    health, before, made, settings.max_restarts, now, settings.window.as_timedelta()
+                )
                 decisions[health.deployment] = decision
+                if decision.verdict is Verdict.NO_NODE:
+                    log.info(
+                        "automatic recovery of %s: deployment %s: %s",
+                        name,
+                        health.deployment,
+                        decision.reason,
+                    )
+                    if before.waiting_since is None:  # said once per wait, not every check
+                        await self._record(
+                            tx,
+                            incident,
+                            name,
+                            "auto_recovery.no_node",
+                            f"Automatic recovery: not restarting deployment {health.deployment}"
+                            f" of {name}: {health.no_node_words()}; a restart cannot make room"
+                            f" (a human is paged if it lasts over {settings.window})",
+                            {
+                                "deployment": health.deployment,
+                                "pods": list(health.waiting_for_node),
+                            },
+                        )
                 if decision.verdict is Verdict.GIVE_UP:
                     continue  # remembered once the human is paged (at least once, never lost)
                 memory[health.deployment] = decision.memory
@@ -298,8 +342,14 @@ class AutoRecoveryService:
         """Escalate the service's open incident, or declare one: either way a human is paged."""
         settings = entry.auto_recovery
         what = "; ".join(f"deployment {d}: {dec.reason}" for d, dec in given_up.items())
+        # Pods waiting for a node past `window` were never restarted: say so, not "after N
+        # restarts", so nobody looks for a crash.
+        no_node = all(dec.no_node for dec in given_up.values())
         reason = (
-            f"automatic recovery stopped after {settings.max_restarts} restarts in"
+            f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
+            f" which no restart can place: {what}"
+            if no_node
+            else f"automatic recovery stopped after {settings.max_restarts} restarts in"
             f" {settings.window}: {what}"
         )
         if incident is not None:
@@ -317,7 +367,11 @@ class AutoRecoveryService:
                     )
             return incident.id
         deployments = ", ".join(sorted(given_up))
-        title = f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
+        title = (
+            f"{name}: {deployments} waiting for a node for over {settings.window}"
+            if no_node
+            else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
+        )
         declared = await self.incidents.declare(
             DeclareIncident(
                 severity=settings.severity,

@@ -15,6 +15,11 @@ Rules (`auto_recovery:` of a catalog entry):
   stalled (ProgressDeadlineExceeded): a restart on top of a deploy only starts it again. A
   crash loop is acted on at once: the kubelet has already seen the container fail several
   times.
+- Nor is a deployment short only of pods waiting for a node (Pending, `PodScheduled=False`,
+  reason Unschedulable: a scale-out waiting on the cluster autoscaler): a restart cannot
+  place them, it only adds pods to place, under load. It is never restarted for that; once
+  it has waited longer than `window`, the bot gives up on it as below (a human is paged,
+  told why), still without a restart.
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
@@ -25,13 +30,16 @@ Rules (`auto_recovery:` of a catalog entry):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from bot.durations import humanize_seconds
 
 
 class Verdict(StrEnum):
     HEALTHY = "healthy"  # nothing wrong: forget what was remembered
     WATCH = "watch"  # first sighting of too few ready replicas: look again next check
+    NO_NODE = "no_node"  # short only of pods waiting for a node: never restarted for it
     RESTART = "restart"  # restart it now
     GIVE_UP = "give_up"  # restarts used up: stop, declare or update an incident, page
     GIVEN_UP = "given_up"  # already given up: nothing more until it is healthy
@@ -46,15 +54,36 @@ class Health:
     ready: int
     crashlooping: tuple[str, ...] = ()  # pods of the deployment in CrashLoopBackOff
     rolling_out: bool = False  # a rollout in progress that Kubernetes has not marked stalled
+    waiting_for_node: tuple[str, ...] = ()  # pods Pending as Unschedulable (no node fits yet)
+    scheduler_message: str = ""  # why, as the scheduler said it ("0/3 nodes are available")
+    failing: int = 0  # pods not ready for another reason (unready, crash-looping, starting)
 
     @property
     def healthy(self) -> bool:
         return self.ready >= self.desired and not self.crashlooping
 
+    @property
+    def short_of_nodes_only(self) -> bool:
+        """Every missing ready replica is a pod waiting for a node, and nothing else fails."""
+        return (
+            bool(self.waiting_for_node)
+            and not self.crashlooping
+            and not self.failing
+            and self.ready + len(self.waiting_for_node) >= self.desired
+        )
+
+    def no_node_words(self) -> str:
+        """`2 pods waiting for a node: Unschedulable: 0/3 nodes are available: ...`."""
+        n = len(self.waiting_for_node)
+        text = f"{n} pod{'' if n == 1 else 's'} waiting for a node: Unschedulable"
+        return text + (f": {self.scheduler_message}" if self.scheduler_message else "")
+
     def describe(self) -> str:
         text = f"{self.ready}/{self.desired} ready"
         if self.crashlooping:
             text += f", {len(self.crashlooping)} in CrashLoopBackOff ({self.crashlooping[0]})"
+        if self.waiting_for_node:
+            text += f", {self.no_node_words()}"
         if self.rolling_out:
             text += ", rollout in progress"
         return text
@@ -66,6 +95,7 @@ class Memory:
 
     unhealthy_since: datetime | None = None
     gave_up_at: datetime | None = None
+    waiting_since: datetime | None = None  # first seen short only of pods waiting for a node
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +103,19 @@ class Decision:
     verdict: Verdict
     memory: Memory
     reason: str
+    no_node: bool = False  # about pods waiting for a node (a give-up made no restart)
 
 
 def decide(
-    health: Health, memory: Memory, restarts_in_window: int, max_restarts: int, now: datetime
+    health: Health,
+    memory: Memory,
+    restarts_in_window: int,
+    max_restarts: int,
+    now: datetime,
+    window: timedelta = timedelta(hours=1),
 ) -> Decision:
-    """The verdict for one deployment at one check, and what to remember until the next."""
+    """The verdict for one deployment at one check, and what to remember until the next
+    (`window`: how long pods may wait for a node before a human is paged about them)."""
     if health.healthy:
         return Decision(Verdict.HEALTHY, Memory(), health.describe())
     if memory.gave_up_at is not None:
@@ -88,6 +125,25 @@ def decide(
         return Decision(
             Verdict.WATCH, replace(memory, unhealthy_since=None), f"{health.describe()}: waiting"
         )
+    if health.short_of_nodes_only:
+        # Counted from the first sighting; a restart before or after would not place a pod.
+        since = memory.waiting_since or now
+        waited = now - since
+        if waited > window:
+            return Decision(
+                Verdict.GIVE_UP,
+                Memory(waiting_since=since, gave_up_at=now),
+                f"{health.describe()}, for {humanize_seconds(waited.total_seconds())};"
+                " not restarted (a restart cannot make room)",
+                no_node=True,
+            )
+        return Decision(
+            Verdict.NO_NODE,
+            Memory(waiting_since=since),
+            f"{health.describe()}; not restarted (a restart cannot make room)",
+            no_node=True,
+        )
+    memory = replace(memory, waiting_since=None)
     seen_before = memory.unhealthy_since is not None
     if not health.crashlooping and not seen_before:
         return Decision(

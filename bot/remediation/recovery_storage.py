@@ -46,7 +46,11 @@ async def claim(
     if row is None:
         return None
     return {
-        name: Memory(_dt(item.get("unhealthy_since")), _dt(item.get("gave_up_at")))
+        name: Memory(
+            _dt(item.get("unhealthy_since")),
+            _dt(item.get("gave_up_at")),
+            _dt(item.get("waiting_since")),
+        )
         for name, item in json.loads(row["memory"] or "{}").items()
     }
 
@@ -54,7 +58,11 @@ async def claim(
 def _stored(memory: dict[str, Memory]) -> str:
     return json.dumps(
         {
-            name: {"unhealthy_since": _ts(m.unhealthy_since), "gave_up_at": _ts(m.gave_up_at)}
+            name: {
+                "unhealthy_since": _ts(m.unhealthy_since),
+                "gave_up_at": _ts(m.gave_up_at),
+                "waiting_since": _ts(m.waiting_since),
+            }
             for name, m in memory.items()
             if m != Memory()
         }

@@ -271,3 +271,66 @@ async def test_a_restart_kubernetes_never_answered_is_of_unknown_outcome_not_fai
         assert outcomes == ["unknown"]
     finally:
         await stop_env(env)
+
+
+NO_ROOM = "0/3 nodes are available: 3 Insufficient cpu."
+
+
+def _scaling_out(fake: FakeKubernetes) -> None:
+    """checkout scaled out to 3: one pod ready, two Pending until the autoscaler adds a node."""
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    for name in ("checkout-7d9-new1", "checkout-7d9-new2"):
+        fake.state.add(pod(name, namespace="shop", owner=owner, unschedulable=NO_ROOM))
+
+
+async def test_pods_waiting_for_a_node_are_never_restarted_and_said_once_with_the_cause(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A scale-out waiting minutes on the cluster autoscaler (1 of 3 ready, the rest Pending
+    # as Unschedulable) was restarted at the second check, under load, and again after.
+    fake = fake_kubernetes
+    _scaling_out(fake)
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P2", title="Checkout slow", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    for minutes in (0, 1, 1, 10, 30):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.NO_NODE
+    assert _restarts(fake, "checkout") == 0
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    said = [t for t in timeline if t.startswith("Automatic recovery")]
+    assert said == [
+        "Automatic recovery: not restarting deployment checkout of checkout: 2 pods waiting"
+        f" for a node: Unschedulable: {NO_ROOM}; a restart cannot make room (a human is paged"
+        " if it lasts over 1 h)"
+    ]
+
+    # A node came and the new pods run, but one is not ready: a failure, counted afresh.
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner))
+    fake.state.add(pod("checkout-7d9-new2", namespace="shop", owner=owner, ready=False))
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert _restarts(fake, "checkout") == 1
+
+
+async def test_pods_waiting_for_a_node_past_the_window_page_a_human_without_a_restart(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake = fake_kubernetes
+    _scaling_out(fake)
+    assert (await _check(env))["checkout"] is Verdict.NO_NODE
+    assert (await _check(env, minutes=59))["checkout"] is Verdict.NO_NODE
+    assert await env.services.incidents.list() == []
+    assert (await _check(env, minutes=2))["checkout"] is Verdict.GIVE_UP  # 61 min > 1 h
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout waiting for a node for over 1 h"
+    assert f"2 pods waiting for a node: Unschedulable: {NO_ROOM}" in incident.impact
+    assert "for 1 h 1 min; not restarted" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1  # a human, told why
+    for _ in range(2):
+        assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
+    assert _restarts(fake, "checkout") == 0
+    assert len(await env.services.incidents.list()) == 1

@@ -78,3 +78,28 @@ def test_the_catalog_refuses_recovery_without_deployments_and_business_days() ->
     assert entry.auto_recovery.window.seconds == 7200
     assert entry.auto_recovery.check_every.seconds == 30
     assert entry.auto_recovery.max_restarts == 3
+
+
+def test_pods_waiting_for_a_node_are_never_restarted_and_paged_past_the_window() -> None:
+    scaling = Health(
+        "checkout", desired=3, ready=1, waiting_for_node=("c-1", "c-2"), scheduler_message="0/3"
+    )
+    memory = Memory()
+    for minutes in (0, 1, 30, 60):
+        waited = decide(scaling, memory, 0, 3, T0 + timedelta(minutes=minutes))
+        assert waited.verdict is Verdict.NO_NODE, minutes
+        memory = waited.memory
+    assert memory == Memory(waiting_since=T0)
+    assert "2 pods waiting for a node: Unschedulable: 0/3" in waited.reason
+    given_up = decide(scaling, memory, 0, 3, T0 + timedelta(minutes=61))
+    assert given_up.verdict is Verdict.GIVE_UP and given_up.no_node
+    # Restarts left or not, a restart is never the answer to a missing node.
+    assert decide(scaling, Memory(), 0, 0, T0).verdict is Verdict.NO_NODE
+
+    # Another pod failing beside them, or too few pods even once placed: a failure as ever.
+    failing = Health("checkout", desired=3, ready=1, waiting_for_node=("c-1",), failing=1)
+    assert decide(failing, Memory(), 0, 3, T0).verdict is Verdict.WATCH
+    short = Health("checkout", desired=4, ready=1, waiting_for_node=("c-1", "c-2"))
+    assert decide(short, Memory(), 0, 3, T0).verdict is Verdict.WATCH
+    # A wait that ended forgets its start: the next failure's sightings start from none.
+    assert decide(SHORT, memory, 0, 3, T0).memory == Memory(unhealthy_since=T0)
