@@ -5,8 +5,9 @@ in one query; new firing alerts are inserted (a few multi-row statements) as `pe
 decision left to AlertService's worker; a resolution marks its firing record resolved and
 `resolution_pending`, as does a later start of the same fingerprint (its earlier occurrence
 has ended); a generic resolution naming no start resolves its key's firing occurrence. An
-occurrence is unique by (fingerprint, starts_at) in the database, so a resend, a retry or
-the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`).
+occurrence is unique by (source, fingerprint, starts_at) in the database, so a resend, a
+retry or the other replica's copy inserts nothing twice (`ON CONFLICT DO NOTHING`), and the
+same labels from two monitors (fingerprints computed from the labels alone) are two alerts.
 What incidents the alerts open or join is decided after the answer, never on its path: a storm
 of posts is acknowledged at the pace of inserts, not of declarations.
 """
@@ -45,8 +46,11 @@ class Receipt:
 async def record(
     store: Store, clock: Clock, config: AlertsConfig, source: str, alerts: list[Alert]
 ) -> Receipt:
-    """Record `alerts` in one transaction; StoreUnavailable/StoreBusy when the store cannot
-    (nothing recorded: the monitor delivers again)."""
+    """Record `alerts`, read from `source`'s endpoint, in one transaction;
+    StoreUnavailable/StoreBusy when the store cannot (nothing recorded: the monitor delivers
+    again)."""
+    if any(alert.source != source for alert in alerts):  # a caller's mistake, never input
+        raise ValueError(f"alerts of another source than {source!r}")
     receipt = Receipt()
     outcomes = receipt.outcomes
     routed: dict[tuple[str, str], Routed] = {}
@@ -58,7 +62,7 @@ async def record(
         routed[key] = route(alert, config)
     now = clock.now()
     async with store.transaction() as tx:
-        known = await storage.known(tx, [item.alert for item in routed.values()])
+        known = await storage.known(tx, source, [item.alert for item in routed.values()])
         firing = []
         later: list[str] = []  # fingerprints with a new start
         for key, item in routed.items():
@@ -72,7 +76,7 @@ async def record(
             elif await storage.mark_resolved(tx, item.alert, now):
                 outcomes["resolved"] += 1
             elif item.alert.starts_at == NO_START and (
-                by_key := await storage.resolve_by_key(tx, item.alert.fingerprint, now)
+                by_key := await storage.resolve_by_key(tx, source, item.alert.fingerprint, now)
             ):
                 outcomes[by_key] += 1  # resolved by its key alone: whichever start it had
             elif await storage.insert_many(tx, [(item, "recorded")], now):
@@ -89,7 +93,7 @@ async def record(
         later += [fingerprint for fingerprint, _ in inserted]
         # A new start of a fingerprint ends its earlier occurrence, resolution sent or not
         # (told by the worker; not an outcome of this post).
-        superseded = await storage.supersede(tx, later, now) if later else 0
+        superseded = await storage.supersede(tx, source, later, now) if later else 0
     for outcome, count in outcomes.items():
         metrics.ALERTS_RECEIVED.labels(source, outcome).inc(count)
     receipt.superseded = superseded

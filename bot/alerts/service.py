@@ -10,10 +10,10 @@ once):
 2. firing alerts with a severity join the service's open incident (the one alerts opened,
    or one a person declared naming the service), else reopen the incident alerts opened if it
    was resolved within `reopen_within`, else declare one as the bot (war room, roles,
-   escalation and paging as if a person had typed it), unless alerts have opened
-   `storm.max_incidents` within `storm.window`: then they are folded into the one storm
-   incident (bot.alerts.storm); alerts with no severity join an open incident if there is
-   one and are only recorded otherwise;
+   escalation and paging as if a person had typed it), unless alerts have opened or reopened
+   `storm.max_incidents` within `storm.window`: then, reopening or declaring, they are folded
+   into the one storm incident (bot.alerts.storm); alerts with no severity join an open
+   incident if there is one and are only recorded otherwise;
 3. timeline lines; one thread message per batch is queued (`alerts.post`, after
    `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
 4. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
@@ -221,14 +221,28 @@ class AlertService:
         else:
             previous = await incident_storage.get(tx, current_id) if current_id else None
             window = self.config.reopen_within.as_timedelta()
-            if (
-                previous is not None
+            refired = (
+                previous
+                if previous is not None
                 and previous.resolved_at is not None
                 and now - previous.resolved_at <= window
-            ):
+                else None
+            )
+            # A reopening pages as a declaration does, so it counts toward the storm cap and
+            # past it is folded as one (under the storm lock: once across replicas).
+            if await storm.overflowing(tx, self.config.storm, now):
+                outcome = storm.STORMED
+                incident, (line, said), declared = await storm.fold(
+                    change, self.incidents, self.config.storm, service, items, refired=refired
+                )
+                if refired is not None:
+                    await storm.moved(change, refired, incident, items)
+                if not declared:
+                    raise_to = await self._raised(change, incident, items)
+            elif refired is not None:
                 outcome = "reopened"
                 incident = await self.incidents.reopen(
-                    previous.id,
+                    refired.id,
                     SYSTEM,
                     reason=f"Alert {names(items, 2)} fired again within"
                     f" {humanize_seconds(self.config.reopen_within.seconds)} of the resolution.",
@@ -237,13 +251,6 @@ class AlertService:
                 await storage.forget_diagnosed(tx, incident.id)
                 line = f"{plural(len(items), 'alert')} firing again: {names(items)}"
                 raise_to = await self._raised(change, incident, items)
-            elif await storm.overflowing(tx, self.config.storm, now):
-                outcome = storm.STORMED
-                incident, (line, said), declared = await storm.fold(
-                    change, self.incidents, self.config.storm, service, items
-                )
-                if not declared:
-                    raise_to = await self._raised(change, incident, items)
             else:
                 outcome = "declared"
                 incident = await self.incidents.declare_within(

@@ -1,4 +1,8 @@
-"""SQL for alerts. Runs inside a caller's transaction (see migration 0012_alerts)."""
+"""SQL for alerts. Runs inside a caller's transaction (see migration 0012_alerts).
+
+An occurrence is its monitor's own: (source, fingerprint, starts_at), `source` the endpoint
+it came to (0025): Grafana and Alertmanager compute fingerprints from the labels alone, so
+the same labels from both are two alerts, neither resolving nor superseding the other."""
 
 from __future__ import annotations
 
@@ -104,7 +108,8 @@ async def insert_many(
     tx: Tx, items: list[tuple[Routed, str]], now: datetime, *, status: str | None = None
 ) -> dict[tuple[str, str], int]:
     """Record occurrences (each with its outcome) in a few statements; the IDs of those that
-    were new, by (fingerprint, starts_at). One already recorded is skipped, not an error."""
+    were new, by (fingerprint, starts_at) (one post's alerts share their source). One already
+    recorded is skipped, not an error."""
     inserted: dict[tuple[str, str], int] = {}
     for start in range(0, len(items), _ROWS_PER_INSERT):
         chunk = items[start : start + _ROWS_PER_INSERT]
@@ -114,24 +119,26 @@ async def insert_many(
         marks = ", ".join(["(" + ", ".join("?" * 13) + ")"] * len(chunk))
         rows = await tx.fetchall(
             f"INSERT INTO alerts ({_COLUMNS}) VALUES {marks}"
-            " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id, fingerprint, starts_at",
+            " ON CONFLICT (source, fingerprint, starts_at) DO NOTHING"
+            " RETURNING id, fingerprint, starts_at",
             params,
         )
         inserted |= {(row["fingerprint"], row["starts_at"]): int(row["id"]) for row in rows}
     return inserted
 
 
-async def known(tx: Tx, alerts: list[Alert]) -> dict[tuple[str, str], str]:
-    """The status of each of `alerts` already recorded, by (fingerprint, starts_at): one
-    query per 500, so a resend of a large group costs no statement per alert."""
+async def known(tx: Tx, source: str, alerts: list[Alert]) -> dict[tuple[str, str], str]:
+    """The status of each of `alerts` (from `source`) already recorded, by (fingerprint,
+    starts_at): one query per 500, so a resend of a large group costs no statement per alert."""
     found: dict[tuple[str, str], str] = {}
     fingerprints = sorted({alert.fingerprint for alert in alerts})
     for start in range(0, len(fingerprints), 500):
         chunk = fingerprints[start : start + 500]
         marks = ", ".join("?" * len(chunk))
         rows = await tx.fetchall(
-            f"SELECT fingerprint, starts_at, status FROM alerts WHERE fingerprint IN ({marks})",
-            chunk,
+            "SELECT fingerprint, starts_at, status FROM alerts"
+            f" WHERE source = ? AND fingerprint IN ({marks})",
+            (source, *chunk),
         )
         found |= {(row["fingerprint"], row["starts_at"]): row["status"] for row in rows}
     return found
@@ -142,32 +149,35 @@ async def mark_resolved(tx: Tx, alert: Alert, now: datetime) -> bool:
     recorded as firing."""
     changed = await tx.execute(
         "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
-        " WHERE fingerprint = ? AND starts_at = ? AND status = 'firing'",
-        (RESOLVED, now.timestamp(), alert.fingerprint, alert.starts_key),
+        " WHERE source = ? AND fingerprint = ? AND starts_at = ? AND status = 'firing'",
+        (RESOLVED, now.timestamp(), alert.source, alert.fingerprint, alert.starts_key),
     )
     return changed == 1
 
 
-async def resolve_by_key(tx: Tx, fingerprint: str, now: datetime) -> str | None:
+async def resolve_by_key(tx: Tx, source: str, fingerprint: str, now: datetime) -> str | None:
     """A resolution naming no start (a generic alert's, by its dedup key alone): each firing
     occurrence of the fingerprint marked resolved, to be told. "resolved" when one was
     firing, "duplicate" when every one was resolved already, None when none is recorded."""
     changed = await tx.execute(
         "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
-        " WHERE fingerprint = ? AND status = 'firing'",
-        (RESOLVED, now.timestamp(), fingerprint),
+        " WHERE source = ? AND fingerprint = ? AND status = 'firing'",
+        (RESOLVED, now.timestamp(), source, fingerprint),
     )
     if changed:
         return "resolved"
-    row = await tx.fetchone("SELECT 1 AS found FROM alerts WHERE fingerprint = ?", (fingerprint,))
+    row = await tx.fetchone(
+        "SELECT 1 AS found FROM alerts WHERE source = ? AND fingerprint = ?", (source, fingerprint)
+    )
     return "duplicate" if row is not None else None
 
 
-async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
-    """Mark resolved (to be told) every firing occurrence of these fingerprints that a later
-    one of the same fingerprint follows: a monitor holds one alert per fingerprint, so a new
-    start means the earlier one ended, even when its resolution was never sent (Alertmanager
-    sends none when the alert clears and fires again between two notifications). How many."""
+async def supersede(tx: Tx, source: str, fingerprints: list[str], now: datetime) -> int:
+    """Mark resolved (to be told) every firing occurrence of these fingerprints (`source`'s)
+    that a later one of the same fingerprint and source follows: a monitor holds one alert
+    per fingerprint, so a new start means the earlier one ended, even when its resolution was
+    never sent (Alertmanager sends none when the alert clears and fires again between two
+    notifications). How many."""
     changed = 0
     unique = sorted(set(fingerprints))
     for start in range(0, len(unique), 500):
@@ -175,10 +185,10 @@ async def supersede(tx: Tx, fingerprints: list[str], now: datetime) -> int:
         marks = ", ".join("?" * len(chunk))
         changed += await tx.execute(
             "UPDATE alerts SET status = ?, resolved_at = ?, resolution_pending = 1"
-            f" WHERE fingerprint IN ({marks}) AND status = 'firing' AND starts_at <"
-            " (SELECT MAX(later.starts_at) FROM alerts later"
-            " WHERE later.fingerprint = alerts.fingerprint)",
-            (RESOLVED, now.timestamp(), *chunk),
+            f" WHERE source = ? AND fingerprint IN ({marks}) AND status = 'firing'"
+            " AND starts_at < (SELECT MAX(later.starts_at) FROM alerts later"
+            " WHERE later.source = alerts.source AND later.fingerprint = alerts.fingerprint)",
+            (RESOLVED, now.timestamp(), source, *chunk),
         )
     return changed
 
@@ -444,10 +454,10 @@ class SilencedAlert:
 
 
 async def silenced_by_record(
-    tx: Tx, fingerprints: list[str], now: datetime, made_before: datetime
+    tx: Tx, source: str, fingerprints: list[str], now: datetime, made_before: datetime
 ) -> list[SilencedAlert]:
-    """Firing alerts of these fingerprints with a silence of their batch that runs by the
-    record at `now` and was made before `made_before`."""
+    """Firing alerts of these fingerprints (`source`'s) with a silence of their batch that
+    runs by the record at `now` and was made before `made_before`."""
     found: list[SilencedAlert] = []
     unique = sorted(set(fingerprints))
     for start in range(0, len(unique), 500):
@@ -457,9 +467,9 @@ async def silenced_by_record(
             "SELECT a.*, s.silence_id AS s_id, s.matchers AS s_matchers, s.ends_at AS s_ends,"
             " s.batch AS s_batch FROM alerts a JOIN alert_silences s"
             " ON s.incident_id = a.incident_id AND s.batch = a.told_firing"
-            f" WHERE a.fingerprint IN ({marks}) AND a.status = 'firing'"
+            f" WHERE a.source = ? AND a.fingerprint IN ({marks}) AND a.status = 'firing'"
             " AND s.ends_at > ? AND s.created_at < ? ORDER BY a.id, s.silence_id",
-            (*chunk, now.timestamp(), made_before.timestamp()),
+            (source, *chunk, now.timestamp(), made_before.timestamp()),
         )
         found += [
             SilencedAlert(

@@ -1,11 +1,15 @@
 """Alert storms: one incident for a storm across many services, not one per service.
 
-Once alerts have opened `storm.max_incidents` incidents within `storm.window` (counted from
-the records: incidents the bot declared on alerts, drills never among them), a service whose
-alerts would open another is folded into the open storm incident instead, declared by the
-first such service. Each folded service then points at it (`alert_services`), so its later
-alerts join it as any service's join its incident; a person follows one apart by declaring an
-incident naming it (AlertService._open_incident then prefers that one).
+Once alerts have opened or reopened `storm.max_incidents` incidents within `storm.window`
+(counted from the records: incidents the bot declared on alerts, drills never among them, and
+the bot's reopenings on the timeline), a service whose alerts would open another, or reopen
+its resolved one, is folded into the open storm incident instead, declared by the first such
+service. Reopenings count because each pages as a declaration does: a flap re-firing the
+200 incidents of a region-wide outage must page once, not 200 times. A folded re-fire is
+said on the old incident's timeline (`moved`), where whoever reads it after looks. Each
+folded service then points at it (`alert_services`), so its later alerts join it as any
+service's join its incident; a person follows one apart by declaring an incident naming it
+(AlertService._open_incident then prefers that one).
 
 The count and the declaration hold one lock shared by every service's decision (PostgreSQL's
 advisory lock; SQLite has one writer), so replicas deciding different services at the same
@@ -40,10 +44,11 @@ _SERVICE_NAME: TypeAdapter[str] = TypeAdapter(ServiceName)
 
 
 async def overflowing(tx: Tx, config: StormConfig, now: datetime) -> bool:
-    """Whether alerts have opened `max_incidents` incidents within `window` already.
+    """Whether alerts have opened or reopened `max_incidents` incidents within `window`
+    already (a reopening counts each time: each pages).
 
-    Takes the storm lock first (held until the commit): the caller's declaration, ordinary
-    or storm, is then counted by whoever asks next."""
+    Takes the storm lock first (held until the commit): the caller's declaration or
+    reopening, ordinary or storm, is then counted by whoever asks next."""
     if not config.max_incidents:
         return False
     if tx.dialect == "postgres":  # SQLite serialises its writers already
@@ -52,11 +57,15 @@ async def overflowing(tx: Tx, config: StormConfig, now: datetime) -> bool:
             (_LOCK_CLASS, _LOCK_KEY),
         )
     since = now - config.window.as_timedelta()
+    # Only alerts reopen as the bot (a person's reopening is theirs); the literal kind lets
+    # both databases read the window from the partial index timeline_reopenings (0024).
     row = await tx.fetchone(
-        "SELECT COUNT(*) AS n FROM incidents i WHERE i.declared_at >= ? AND i.declared_by = ?"
+        "SELECT (SELECT COUNT(*) FROM incidents i WHERE i.declared_at >= ? AND i.declared_by = ?"
         " AND NOT i.drill AND EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id"
-        " AND a.outcome = 'declared')",
-        (since.timestamp(), SYSTEM.user_id),
+        " AND a.outcome = 'declared'))"
+        " + (SELECT COUNT(*) FROM timeline t WHERE t.kind = 'reopened' AND t.at >= ?"
+        " AND t.actor = ?) AS n",
+        (since.timestamp(), SYSTEM.user_id, since.timestamp(), SYSTEM.user_id),
     )
     return row is not None and int(row["n"]) >= config.max_incidents
 
@@ -74,10 +83,13 @@ async def fold(
     config: StormConfig,
     service: str,
     items: list[StoredAlert],
+    *,
+    refired: Incident | None = None,
 ) -> tuple[Incident, tuple[str, str], bool]:
     """Fold `service`'s alerts into the open storm incident, declaring it when there is none
     (call under the lock `overflowing` took): the incident, its timeline line (and the
-    monitor's words ending it), whether it was declared now."""
+    monitor's words ending it), whether it was declared now. `refired`: the resolved
+    incident these alerts would have reopened (named on the line)."""
     tx = change.tx
     row = await tx.fetchone(
         "SELECT i.id FROM incidents i JOIN alert_incidents s ON s.incident_id = i.id"
@@ -107,7 +119,30 @@ async def fold(
         (incident.id, STORMED, service),
     )
     folded = (int(found["n"]) if found else 0) + 1
-    return incident, _line(config, service, items, folded), declared
+    return incident, _line(config, service, items, folded, refired), declared
+
+
+async def moved(
+    change: Change, previous: Incident, storm_incident: Incident, items: list[StoredAlert]
+) -> None:
+    """Say on `previous` (resolved, left so) that its service's alerts fired again and went
+    to the storm incident: whoever reads the old incident later (its review, a responder
+    who remembers it) learns it came back, and where to follow it. Its timeline only: its
+    war room may be archived, and the storm incident's page is the one page."""
+    said = names(items)
+    await change.record(
+        previous.id,
+        actor=SYSTEM.user_id,
+        kind="alerts_moved",
+        text=(
+            f"Firing again after the resolution, folded into the storm incident"
+            f" {storm_incident.id} instead of reopening this one (alerts had opened or"
+            f" reopened as many incidents as a storm allows): {said}"
+        ),
+        said=said,
+        action="alerts.moved",
+        args={"storm_incident": storm_incident.id, "count": len(items)},
+    )
 
 
 def _named(services: tuple[str, ...], service: str) -> tuple[str, ...]:
@@ -127,9 +162,9 @@ def _declaration(config: StormConfig, service: str, items: list[StoredAlert]) ->
         severity=Severity(severity),
         title=TITLE,
         impact=(
-            f"Alerts opened {plural(config.max_incidents, 'incident')} within"
+            f"Alerts opened or reopened {plural(config.max_incidents, 'incident')} within"
             f" {humanize_seconds(config.window.seconds)}; every further service whose alerts"
-            " would open one is folded in here (its alerts listed, one page for all)."
+            " would open or reopen one is folded in here (its alerts listed, one page for all)."
             " To follow a service on its own, declare an incident naming it: its later alerts"
             " go there."
         ),
@@ -138,13 +173,20 @@ def _declaration(config: StormConfig, service: str, items: list[StoredAlert]) ->
 
 
 def _line(
-    config: StormConfig, service: str, items: list[StoredAlert], folded: int
+    config: StormConfig,
+    service: str,
+    items: list[StoredAlert],
+    folded: int,
+    refired: Incident | None,
 ) -> tuple[str, str]:
     """The timeline line and its end in the monitor's words (the service and alert names)."""
     said = names(items) if service == NO_SERVICE else f"{service}: {names(items)}"
     of = "naming no service" if service == NO_SERVICE else "of service"
+    if refired is not None:
+        of = f"firing again after {refired.id} was resolved, {of}"
     line = (
         f"Alert storm: {plural(folded, 'service')} folded in so far, alerts having opened"
+        " or reopened"
         f" {plural(config.max_incidents, 'incident')} within"
         f" {humanize_seconds(config.window.seconds)}. To follow a service on its own, declare"
         " an incident naming it (`/incident declare` opens the form): its later alerts go"

@@ -51,8 +51,9 @@ async def notified_while_silenced(changes: IncidentChanges, resent: set[tuple[st
     once, as the record no longer says it runs."""
     now = changes.clock.now()
     async with changes.store.snapshot() as tx:
+        # Alertmanager's own alerts only: the same labels from Grafana are another alert.
         candidates = await storage.silenced_by_record(
-            tx, [fingerprint for fingerprint, _ in resent], now, now - SETTLE
+            tx, "alertmanager", [fingerprint for fingerprint, _ in resent], now, now - SETTLE
         )
     found = [
         c

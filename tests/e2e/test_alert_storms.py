@@ -205,3 +205,52 @@ async def test_the_cap_counts_the_incidents_alerts_opened_within_the_window(star
     decided = await _decided(alerts)
     assert [decided[s][0] for s in ("c1", "c2", "c3")] == ["declared", "declared", "stormed"]
     assert decided["c3"][1] == storm.id  # the storm incident is still open: it takes c3
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_flap_re_firing_resolved_incidents_reopens_up_to_the_cap_then_folds(
+    start: Start, store: str
+) -> None:
+    """Once every re-firing alert reopened its incident, each reopening paging again: a flap
+    after a region-wide outage resolved as many incidents paged once per incident."""
+    clock = FakeClock(datetime.now(UTC))
+    alerts = await start(store, clock=clock, storm={"max_incidents": 3, "window": "10m"})
+    # An afternoon below the cap: six incidents, three per window.
+    await _storm(alerts, _services(3), severity="warning")
+    clock.advance(minutes=11)
+    await _storm(alerts, _services(6)[3:], severity="warning")
+    first = await _decided(alerts)
+    assert {outcome for outcome, _ in first.values()} == {"declared"}
+    clock.advance(minutes=11)
+    for _, incident_id in first.values():
+        await alerts.harness.services.incidents.resolve(incident_id, SYSTEM, summary="over")
+    clock.advance(minutes=1)
+
+    # The flap: every alert fires again (a new start), within `reopen_within` (1 h).
+    await _storm(alerts, _services(6), severity="warning", starts_at="2026-12-05T05:00:00Z")
+    rows = await alerts.alert_rows()
+    again = {str(r["service"]): (str(r["outcome"]), str(r["incident_id"])) for r in rows[6:]}
+    storm = await _storm_incident(alerts)
+    assert again == {
+        **{s: ("reopened", first[s][1]) for s in _services(3)},
+        **{s: ("stormed", storm.id) for s in _services(6)[3:]},
+    }
+    assert storm.services == ("svc03", "svc04", "svc05") and storm.is_open
+    incidents = {i.id: i for i in await alerts.incidents()}
+    assert [incidents[first[s][1]].is_open for s in _services(6)] == [True] * 3 + [False] * 3
+    async with alerts.harness.store.transaction() as tx:
+        reopenings = await tx.fetchall("SELECT incident_id FROM timeline WHERE kind = 'reopened'")
+    assert sorted(r["incident_id"] for r in reopenings) == sorted(first[s][1] for s in _services(3))
+    # The old incident says where its alerts went; the storm's line, which incident they left.
+    old = await alerts.harness.services.incidents.timeline(first["svc04"][1])
+    [moved] = [e.text for e in old if e.kind == "alerts_moved"]
+    assert storm.id in moved and moved.endswith(": Down")
+    lines = [
+        e.text
+        for e in await alerts.harness.services.incidents.timeline(storm.id)
+        if e.kind == "alerts_stormed"
+    ]
+    assert f"firing again after {first['svc04'][1]} was resolved" in lines[1]
+    # A folded service's next alert joins the storm, as a newly folded service's does.
+    await _storm(alerts, ["svc05"], severity="warning", starts_at="2026-12-05T06:00:00Z")
+    assert (await alerts.alert_rows())[-1]["incident_id"] == storm.id
