@@ -22,7 +22,7 @@ from slack_bolt.response import BoltResponse
 
 from bot import logs, metrics
 from bot.coordination import Coordinator
-from bot.errors import CoordinatorUnavailable, NotifierError
+from bot.errors import CoordinatorUnavailable
 from bot.models import Actor
 from bot.slack.auth import SlackAuth
 from bot.slack_ids import is_user_id
@@ -145,10 +145,7 @@ async def is_external(body: dict[str, Any], auth: SlackAuth | None) -> bool:
     user_team = user.get("team_id") if isinstance(user, dict) else None
     if auth is None or not isinstance(user_team, str) or not user_team:
         return False
-    try:
-        identity = await auth.identity()
-    except NotifierError:
-        return False
+    identity = await auth.identity_soon()
     if not identity.get("team_id") or user_team == identity.get("team_id"):
         return False
     enterprise = body.get("enterprise")

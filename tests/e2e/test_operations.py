@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from tests.e2e.conftest import HarnessFactory
@@ -90,3 +92,27 @@ async def test_readyz_is_ready_when_everything_answers(
     status, body = await _get(_base(harness.app_url) + "/readyz")
     assert status == 200, body
     assert '"slack": "ok"' in body and '"coordinator": "ok"' in body
+
+
+async def test_commands_are_acknowledged_while_auth_test_hangs_and_asked_once(
+    make_harness: HarnessFactory,
+) -> None:
+    """Before the bot knows who it is, every request waits for auth.test. Each once waited
+    its turn to ask again: with Slack's Web API hanging (or unreachable), a burst of commands
+    was acknowledged one call at a time, too late for Slack's 3 s. Now one call is shared,
+    and a request goes on with the bot token alone after at most a second."""
+    harness = await make_harness("sqlite")
+    held = harness.double.hold_reply("auth.test", times=100)
+    try:
+        # The guard only keeps the suite from hanging on the old code.
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(harness.command(f"declare P3 Burst {n}") for n in range(10))),
+            timeout=20,
+        )
+        assert [a.status for a in answers] == [200] * 10
+        assert not held.is_set()  # answered while auth.test was still unanswered
+        assert len(harness.double.calls_to("auth.test")) == 1
+        replies = await harness.replies(10)
+        assert all("Declared" in r["text"] for r in replies)
+    finally:
+        held.set()
