@@ -100,7 +100,7 @@ async def test_commands_are_acknowledged_while_auth_test_hangs_and_asked_once(
     """Before the bot knows who it is, every request waits for auth.test. Each once waited
     its turn to ask again: with Slack's Web API hanging (or unreachable), a burst of commands
     was acknowledged one call at a time, too late for Slack's 3 s. Now one call is shared,
-    and a request goes on with the bot token alone after at most a second."""
+    and a request goes on with the bot token alone after at most half a second."""
     harness = await make_harness("sqlite")
     held = harness.double.hold_reply("auth.test", times=100)
     try:
