@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ from slack_bolt.response import BoltResponse
 from bot.console.app import Console, QueueLines, console_config
 from bot.console.render import Style
 from bot.console.shared_files import SHARED_DIR
+from bot.models import Actor
+from bot.reports.forms import PostmortemInput
+from bot.reports.models import NewActionItem
 from bot.slack import blocks
 from tests.waiting import until, wait_for_output
 
@@ -498,6 +501,42 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     chart = _saved(out, tmp_path)
     assert chart.suffix == ".png" and chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert chart != report  # a second file beside the first
+
+
+async def test_each_close_button_of_an_action_list_closes_its_own_item(driver: Driver) -> None:
+    # Its Close buttons share an action_id in blocks without a block_id (Slack gives each
+    # block one): both read [1], and pressing it closed the first item, never the second.
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P2 Search is slow")
+    await driver.wait_for("Declared INC-", since=mark)
+    bot = driver.console.bot
+    assert bot is not None
+    [incident] = await bot.services.incidents.list()
+    due = datetime.now(UTC) + timedelta(days=3)
+    await bot.services.postmortems.save_postmortem(
+        incident.id,
+        Actor("U0YOU", "you"),
+        PostmortemInput(
+            action_items=[
+                NewActionItem("Add a pool alert", "U0YOU", due),
+                NewActionItem("Raise the pool size", "U0YOU", due),
+            ]
+        ),
+    )
+
+    mark = driver.type(f"/incident actions {incident.id}")
+    out = await driver.wait_for("Raise the pool size", since=mark)
+    numbers = re.findall(r"\[(\d+)\] Close", out)
+    assert len(numbers) == 2 and numbers[0] != numbers[1], out
+    mark = driver.type(numbers[1], "y")
+    await driver.wait_for("closed by @U0YOU", since=mark)
+    _, items = await bot.services.postmortems.action_items(incident.id)
+    assert [(item.text, item.is_open) for item in items] == [
+        ("Add a pool alert", True),
+        ("Raise the pool size", False),
+    ]
+    assert await driver.quit() == 0
 
 
 async def test_a_modal_with_only_close_is_not_submitted(driver: Driver) -> None:
