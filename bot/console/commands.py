@@ -20,6 +20,7 @@ Type what you would type in Slack:
   /incident help                  the bot's own help (any command the app registers works)
   3                               press button [3]; confirmations are asked as y/N first
   any other text                  say it in the current channel (the bot gets a message event)
+  @U0BOB, @here, #incidents       mentions, as Slack's suggestions make them
 Console commands:
   :as U0BOB            act as another user
   :in #inc-...         type the next commands in that channel (or :in C0123)

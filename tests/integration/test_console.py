@@ -503,6 +503,25 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     assert chart != report  # a second file beside the first
 
 
+async def test_typed_text_reaches_the_bot_as_slack_sends_it(driver: Driver) -> None:
+    # `@U0BOB` was sent as plain text (refused: "pick the person from Slack's @
+    # suggestions"), and `<b>` unescaped, which the bot read as Slack markup: "b".
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P2 Search is slow")
+    await driver.wait_for("Declared INC-", since=mark)
+    bot = driver.console.bot
+    assert bot is not None
+    [incident] = await bot.services.incidents.list()
+    mark = driver.type(f"/incident assign tech-lead @U0BOB {incident.id}")
+    out = await driver.wait_for("is now Tech lead", since=mark)
+    assert "@U0BOB is now Tech lead" in out
+    mark = driver.type(f"/incident note {incident.id} pool <b> & <@U0CAROL> @here #incidents")
+    out = await driver.wait_for("Note from", since=mark)
+    assert "Note from @U0YOU: pool <b> & @U0CAROL @here #incidents\n" in out
+    assert await driver.quit() == 0
+
+
 async def test_each_close_button_of_an_action_list_closes_its_own_item(driver: Driver) -> None:
     # Its Close buttons share an action_id in blocks without a block_id (Slack gives each
     # block one): both read [1], and pressing it closed the first item, never the second.
