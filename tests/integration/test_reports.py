@@ -219,6 +219,32 @@ async def test_html_a_person_typed_stays_text_wherever_the_report_is_rendered(en
     ]
 
 
+async def test_a_code_block_left_open_in_the_postmortem_ends_with_its_section(env: Env) -> None:
+    # A pasted stack trace opened with ``` and never closed made every later section
+    # (Resolution, Action items, Lessons learned...) one block of code in any viewer.
+    incident = await env.declare("P2", "Checkout 502")
+    due = env.clock.now() + timedelta(days=3)
+    await env.services.postmortems.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            root_cause="Pool exhausted:\n\n```python\nTraceback (most recent call last):",
+            resolution="Rolled back\n  ~~~~\n  ~~~ not a close",
+            prevention="```\nclosed\n```\nthen `inline`",
+            lessons="Alert on pool usage",
+            action_items=[NewActionItem("Add a pool alert", "U0BOB", due)],
+        ),
+    )
+    _, text = await env.services.reports.report_markdown(incident.id)
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    for name in markdown.SECTIONS[3:]:
+        assert f"<h2>{name}</h2>" in html, html
+    assert '<code class="language-python">Traceback (most recent call last):\n</code>' in html
+    assert "<td>Add a pool alert</td>" in html and "<p>Alert on pool usage</p>" in html
+    assert "<p>then <code>inline</code></p>" in html  # a closed block is left as it was
+    assert html.count("<pre>") == 3
+
+
 async def test_an_action_items_due_date_is_the_day_its_owner_picked_in_the_teams_zone(
     database_url: str,
 ) -> None:
