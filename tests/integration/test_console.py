@@ -522,6 +522,22 @@ async def test_typed_text_reaches_the_bot_as_slack_sends_it(driver: Driver) -> N
     assert await driver.quit() == 0
 
 
+async def test_going_into_a_war_room_joins_it_and_brings_the_catch_up(driver: Driver) -> None:
+    # `:in` let someone type in a war room they were not in; the bot never heard them
+    # join, so the catch-up README promises to a joiner could not be seen in the console.
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P1 Search is down")
+    await driver.wait_for("topic:", since=mark)
+    mark = driver.type(":as U0NEW", ":in #inc-")
+    out = await driver.wait_for("Open action items", since=mark)
+    assert "you joined #inc-" in out and "only you\n  Catch-up on INC-" in out
+    mark = driver.type(":in #general", ":in #inc-", "/incident catchup")
+    out = await driver.wait_for("Open action items", since=mark)
+    assert "joined" not in out and out.count("Catch-up on") == 1  # once, as in Slack
+    assert await driver.quit() == 0
+
+
 async def test_each_close_button_of_an_action_list_closes_its_own_item(driver: Driver) -> None:
     # Its Close buttons share an action_id in blocks without a block_id (Slack gives each
     # block one): both read [1], and pressing it closed the first item, never the second.
