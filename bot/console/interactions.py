@@ -66,6 +66,15 @@ class Interactions(ConsoleParts):
         found = next((m for m in channel.messages if m.get("ts") == ref.ts), None)
         return with_block_ids(found) if found is not None else None
 
+    def _ephemeral_seer(self, ref: ControlRef) -> str | None:
+        """Who sees the ephemeral message `ref` is on (None: not an ephemeral one)."""
+        if not ref.ephemeral:
+            return None
+        for ephemeral in self.double.ephemerals:
+            if ephemeral.get("message_ts") == ref.ts:
+                return str(ephemeral.get("user") or "") or None
+        return None
+
     def control_element(self, number: int) -> Mapping[str, Any] | None:
         """The element behind [number] on its message as it is now (None when gone)."""
         ref = self.feed.controls.get(number)
@@ -86,6 +95,14 @@ class Interactions(ConsoleParts):
         message = self._find_message(ref)
         if message is None:
             self.screen.error(f"The message with [{number}] is gone.")
+            return
+        seer = self._ephemeral_seer(ref)
+        if seer is not None and seer != self.user_id:
+            # Slack shows it to them alone: nobody else can press it (an approval, a Close).
+            who = self.feed.names.user(seer) or seer
+            self.screen.error(
+                f"[{number}] is on a message only @{who} sees (:as {seer} to press it)."
+            )
             return
         element = self.control_element(number)
         if element is None:

@@ -564,6 +564,10 @@ async def test_each_close_button_of_an_action_list_closes_its_own_item(driver: D
     out = await driver.wait_for("Raise the pool size", since=mark)
     numbers = re.findall(r"\[(\d+)\] Close", out)
     assert len(numbers) == 2 and numbers[0] != numbers[1], out
+    # The list is U0YOU's alone: someone else cannot press its buttons, as in Slack.
+    mark = driver.type(":as U0BOB", numbers[0], ":as U0YOU")
+    out = await driver.wait_for("you are now U0YOU", since=mark)
+    assert f"[{numbers[0]}] is on a message only @U0YOU sees (:as U0YOU to press it)." in out
     mark = driver.type(numbers[1], "y")
     await driver.wait_for("closed by @U0YOU", since=mark)
     _, items = await bot.services.postmortems.action_items(incident.id)
