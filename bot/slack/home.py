@@ -101,7 +101,7 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
         blocks.append(context(f"…and {hidden} more, less urgent. `/incident list` shows them all."))
     blocks.append(divider())
     blocks.append(section(f"*Your action items: {facts.action_items_total} open*"))
-    blocks += [item_block(item, facts.generated_at) for item in facts.action_items]
+    blocks += [item_block(item, facts.generated_at, incident=True) for item in facts.action_items]
     if facts.action_items_total > len(facts.action_items):
         more = facts.action_items_total - len(facts.action_items)
         blocks.append(context(f"…and {more} more, due later."))

@@ -453,6 +453,28 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
     assert publish.ok and publish.params["user_id"] == "U0ALICE"
 
 
+async def test_the_home_names_the_incident_of_each_action_item(env: Env) -> None:
+    # The Home lists one person's items of every incident: "#1 Add a pool alert" and "#2
+    # Add a pool alert" did not say which incident each came from.
+    due = env.clock.now() + timedelta(days=3)
+    declared = [await env.declare("P2", title) for title in ("Checkout 502", "Search slow")]
+    for incident in declared:
+        await env.services.postmortems.save_postmortem(
+            incident.id,
+            ALICE,
+            PostmortemInput(action_items=[NewActionItem("Add a pool alert", "U0BOB", due)]),
+        )
+    view = home_view(await env.services.home.home("U0BOB"))
+    items = [
+        block["text"]["text"]
+        for block in view["blocks"]
+        if "Add a pool alert" in block.get("text", {}).get("text", "")
+    ]
+    assert len(items) == 2
+    for incident, text in zip(declared, items, strict=True):
+        assert f"\n{incident.id} · <@U0BOB> · due" in text, text
+
+
 async def test_a_change_refreshes_every_homes_viewer_in_two_statements(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
