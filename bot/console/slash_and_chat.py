@@ -13,7 +13,7 @@ from bot.slack.requests import event_callback_body, slash_command_body
 
 # A reference already in Slack's markup (`<@U0BOB>`, `<#C0123|name>`, `<!here>`), what the
 # pickers send; `@U0BOB`, `@here`, `#incidents` as a person types them; any other & < >.
-_TYPED = re.compile(r"<[@#!][^<>\s]+>|(?<![\w@#])([@#])([\w.-]+)|[&<>]")
+_TYPED = re.compile(r"<[@#!][^<>\s]+>|(?<![\w@#])([@#])([\w.-]*\w)|[&<>]")
 _SPECIAL = {"channel", "here", "everyone"}
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
