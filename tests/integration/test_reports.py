@@ -475,6 +475,18 @@ async def test_the_home_names_the_incident_of_each_action_item(env: Env) -> None
         assert f"\n{incident.id} · <@U0BOB> · due" in text, text
 
 
+async def test_the_home_says_how_long_ago_each_incident_was_declared_as_it_is_read(
+    env: Env,
+) -> None:
+    # The Home is published on a change and then stays as it is: "open 4 s", written in,
+    # still read "open 4 s" hours later. Slack's {ago} is worked out when it is read.
+    incident = await env.declare("P2", "Checkout 502")
+    view = str(home_view(await env.services.home.home("U0ALICE")))
+    ts = int(incident.declared_at.timestamp())
+    assert f"declared <!date^{ts}^{{ago}}|{markdown.when(incident.declared_at)}>" in view
+    assert "open 0 s" not in view and " · open " not in view
+
+
 async def test_a_change_refreshes_every_homes_viewer_in_two_statements(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
