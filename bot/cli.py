@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print an incident's post-incident report (Markdown)")
     report.add_argument("incident_id", metavar="ID")
     stats = sub.add_parser("stats", help="MTTA, MTTR, MTTD and target breaches per severity")
-    stats.add_argument("--days", type=int, default=30, help="the last N days (default 30)")
+    stats.add_argument(
+        "--days", type=int, default=30, help="the last N days, 1 to 366 (default 30)"
+    )
     stats.add_argument("--chart", metavar="PNG", help="also write the chart to this file")
     audit = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

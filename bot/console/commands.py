@@ -20,9 +20,11 @@ Type what you would type in Slack:
   /incident help                  the bot's own help (any command the app registers works)
   3                               press button [3]; confirmations are asked as y/N first
   any other text                  say it in the current channel (the bot gets a message event)
+  @U0BOB, @here, #incidents       mentions, as Slack's suggestions make them
 Console commands:
   :as U0BOB            act as another user
-  :in #inc-...         type the next commands in that channel (or :in C0123)
+  :in #inc-...         type the next commands in that channel (or :in C0123); you join
+                       a public channel you are not in, as in Slack
   :react 4 pushpin     react to message 4 (the bot gets reaction_added)
   :channels            channels with their topics, members and pins
   :history [#channel]  show a channel's messages again
@@ -62,7 +64,7 @@ class ConsoleCommands(ConsoleParts):
         elif name == "as":
             self._act_as(rest)
         elif name == "in":
-            self._go_to(rest)
+            await self._go_to(rest)
         elif name == "react":
             await self._react(rest)
         elif name == "channels":
@@ -129,7 +131,7 @@ class ConsoleCommands(ConsoleParts):
         self.user_id = user_id
         self.screen.notice(f"you are now {user_id}")
 
-    def _go_to(self, ref: str) -> None:
+    async def _go_to(self, ref: str) -> None:
         if not ref:
             self.screen.error("Give a channel, for example :in #incidents or :in C0123")
             return
@@ -138,6 +140,33 @@ class ConsoleCommands(ConsoleParts):
             return
         self.channel_id = channel.id
         self.screen.notice(f"you are now in {self.feed.where(channel)}")
+        if self._joinable(channel):
+            await self._join(channel)
+
+    def _joinable(self, channel: Channel) -> bool:
+        """A public channel whose members the double knows, without this person in it."""
+        plain = not (channel.is_private or channel.is_im or channel.is_mpim or channel.is_archived)
+        return plain and channel.members_known and self.user_id not in channel.members
+
+    async def _join(self, channel: Channel) -> None:
+        """Join it, as Slack's Join button does: the bot hears member_joined_channel (a war
+        room's catch-up; without this a newcomer typed there unjoined and never saw one)."""
+        channel.members.append(self.user_id)
+        state = self.double.state
+        self.screen.notice(f"you joined {self.feed.where(channel)}")
+        event = {
+            "type": "member_joined_channel",
+            "user": self.user_id,
+            "channel": channel.id,
+            "channel_type": "C",
+            "team": state.team_id,
+            "event_ts": state.new_ts(),
+        }
+        await self._send(
+            event_callback_body(
+                event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id
+            )
+        )
 
     def _channel_named(self, ref: str) -> Channel | None:
         """A channel by ID, by name, or by the start of a name when only one fits."""

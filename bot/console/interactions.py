@@ -27,6 +27,7 @@ from bot.console.render import (
     render_view,
     state_value,
     view_errors,
+    with_block_ids,
 )
 from bot.slack.requests import block_actions_body, view_submission_body
 
@@ -50,17 +51,29 @@ class Interactions(ConsoleParts):
         if ref.ephemeral:
             for ephemeral in self.double.ephemerals:
                 if ephemeral.get("message_ts") == ref.ts:
-                    return {
-                        "type": "message",
-                        "ts": ref.ts,
-                        "text": ephemeral.get("text", ""),
-                        "blocks": ephemeral.get("blocks") or [],
-                    }
+                    return with_block_ids(
+                        {
+                            "type": "message",
+                            "ts": ref.ts,
+                            "text": ephemeral.get("text", ""),
+                            "blocks": ephemeral.get("blocks") or [],
+                        }
+                    )
             return None
         channel = self.double.channel(ref.channel_id or "")
         if channel is None:
             return None
-        return next((m for m in channel.messages if m.get("ts") == ref.ts), None)
+        found = next((m for m in channel.messages if m.get("ts") == ref.ts), None)
+        return with_block_ids(found) if found is not None else None
+
+    def _ephemeral_seer(self, ref: ControlRef) -> str | None:
+        """Who sees the ephemeral message `ref` is on (None: not an ephemeral one)."""
+        if not ref.ephemeral:
+            return None
+        for ephemeral in self.double.ephemerals:
+            if ephemeral.get("message_ts") == ref.ts:
+                return str(ephemeral.get("user") or "") or None
+        return None
 
     def control_element(self, number: int) -> Mapping[str, Any] | None:
         """The element behind [number] on its message as it is now (None when gone)."""
@@ -83,6 +96,14 @@ class Interactions(ConsoleParts):
         if message is None:
             self.screen.error(f"The message with [{number}] is gone.")
             return
+        seer = self._ephemeral_seer(ref)
+        if seer is not None and seer != self.user_id:
+            # Slack shows it to them alone: nobody else can press it (an approval, a Close).
+            who = self.feed.names.user(seer) or seer
+            self.screen.error(
+                f"[{number}] is on a message only @{who} sees (:as {seer} to press it)."
+            )
+            return
         element = self.control_element(number)
         if element is None:
             self.screen.error(f"[{number}] is no longer on that message.")
@@ -104,6 +125,9 @@ class Interactions(ConsoleParts):
         state = self.double.state
         body = block_actions_body(
             ref.action_id,
+            # This element's, not the first with its action_id.
+            element.get("value") if element.get("type") == "button" else None,
+            block_id=ref.block_id,
             user_id=self.user_id,
             user_name=self._user_name(),
             channel_id=ref.channel_id or self.channel_id,

@@ -3,12 +3,19 @@ shows it) and chat in the current channel (a message event)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from bot.console.parts import ConsoleParts
 from bot.console.workspace import Channel
 from bot.slack.requests import event_callback_body, slash_command_body
+
+# A reference already in Slack's markup (`<@U0BOB>`, `<#C0123|name>`, `<!here>`), what the
+# pickers send; `@U0BOB`, `@here`, `#incidents` as a person types them; any other & < >.
+_TYPED = re.compile(r"<[@#!][^<>\s]+>|(?<![\w@#])([@#])([\w.-]*\w)|[&<>]")
+_SPECIAL = {"channel", "here", "everyone"}
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 class SlashAndChat(ConsoleParts):
@@ -22,7 +29,7 @@ class SlashAndChat(ConsoleParts):
         state = self.double.state
         body = slash_command_body(
             command=command,
-            text=arguments.strip(),
+            text=self._as_slack_sends(arguments.strip()),
             user_id=self.user_id,
             user_name=self._user_name(),
             channel_id=channel.id,
@@ -38,6 +45,27 @@ class SlashAndChat(ConsoleParts):
             self.screen.error(f"The app answered {command} with HTTP {response.status}.")
         else:
             self._show_ack(channel, response.body)
+
+    def _as_slack_sends(self, text: str) -> str:
+        """Typed text as Slack sends it (slash commands with should_escape, as the manifest
+        has them, and messages): & < > escaped, and a person, @here or a channel named as
+        Slack's suggestions would have turned them into mentions. Without this `@U0BOB` was
+        plain text (refused by /incident assign) and `<b>` reached the bot unescaped."""
+
+        def one(match: re.Match[str]) -> str:
+            whole, sign, name = match.group(0), match.group(1), match.group(2)
+            if sign is None:
+                return _ESCAPES.get(whole, whole)
+            if sign == "@" and name in _SPECIAL:
+                return f"<!{name}>"
+            if sign == "@" and self.double.state.directory.user_exists(name):
+                return f"<@{name}>"
+            channel = self.double.channel_by_name(name) if sign == "#" else None
+            if channel is not None:
+                return f"<#{channel.id}|{channel.name}>"
+            return whole
+
+        return _TYPED.sub(one, text)
 
     def _show_ack(self, channel: Channel, body: Any) -> None:
         """Slack shows a slash command's ack body: ephemeral, or in the channel if asked."""
@@ -57,6 +85,7 @@ class SlashAndChat(ConsoleParts):
         channel = self._current_channel()
         state = self.double.state
         ts = state.new_ts()
+        text = self._as_slack_sends(text)
         message = {
             "type": "message",
             "user": self.user_id,

@@ -149,7 +149,7 @@ def parse_postmortem_form(
             errors[f"item_{row}_owner"] = "Choose who owns it."
         try:
             due = _due(day, calendar)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: past 9999-12-31 in UTC
             errors[f"item_{row}_due"] = "Choose a due date."
             continue
         if due < now:

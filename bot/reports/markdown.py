@@ -4,6 +4,7 @@ remediation runs once that work is wired). A pure function of ReportFacts."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from bot import refs
@@ -37,12 +38,35 @@ def text_block(text: str) -> str:
     Markdown (lists, emphasis, code) kept, raw HTML made text. `<` starts every HTML tag and
     autolink, so `<img onerror=...>` in a title pasted into a wiki or a viewer that renders
     HTML would have run; `&lt;` shows the same character and starts nothing."""
-    return text.replace("<", "&lt;")
+    return _close_fence(text.replace("<", "&lt;"))
+
+
+# A fenced code block's opening or closing line (CommonMark: up to 3 spaces, then 3 or more
+# backticks or tildes; an opening's info string holds no backtick).
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
+
+
+def _close_fence(text: str) -> str:
+    """The text with a code block it leaves open closed at its end: a pasted stack trace
+    after an unclosed ``` turned every later section of the report into code."""
+    opened = ""
+    for line in text.split("\n"):
+        found = _FENCE.fullmatch(line)
+        if found is None:
+            continue
+        fence, rest = found[1], found[2]
+        if not opened:
+            if not (fence[0] == "`" and "`" in rest):
+                opened = fence
+        elif fence[0] == opened[0] and len(fence) >= len(opened) and not rest.strip():
+            opened = ""
+    return f"{text}\n{opened}" if opened else text
 
 
 def cell(text: str) -> str:
     """Free text as a table cell or a list item's value: on one line, `|` escaped."""
-    return text_block(text).replace("|", "\\|").replace("\n", " ")
+    # One line: no code block to close (text_block would add a fence to a cell's text).
+    return text.replace("<", "&lt;").replace("|", "\\|").replace("\n", " ")
 
 
 def timeline_cell(event: TimelineEvent) -> str:

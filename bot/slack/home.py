@@ -24,10 +24,12 @@ APPROVALS_SHOWN = 10
 MAX_BLOCKS = 100
 
 
-def _age(incident: Incident, facts: HomeFacts) -> str:
-    from bot.durations import humanize_seconds
-
-    return humanize_seconds((facts.generated_at - incident.declared_at).total_seconds())
+def _declared(incident: Incident) -> str:
+    """When it was declared, as Slack shows it to each reader when they look ("3 hours
+    ago"): a Home stays as published until something changes, and an age written into it
+    ("open 4 s") read the same hours later."""
+    fallback = incident.declared_at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(incident.declared_at.timestamp())}^{{ago}}|{fallback}>"
 
 
 def incident_line(incident: Incident, facts: HomeFacts) -> str:
@@ -35,7 +37,7 @@ def incident_line(incident: Incident, facts: HomeFacts) -> str:
     return (
         f"{severity_label(incident.severity)} *{incident.id}* "
         f"{escape_mrkdwn(clip(incident.title, 150))}\n"
-        f"{incident.status.label} · open {_age(incident, facts)} · commander "
+        f"{incident.status.label} · declared {_declared(incident)} · commander "
         f"{user(incident.commander)} · next update {due}"
     )
 
@@ -101,7 +103,7 @@ def home_view(facts: HomeFacts) -> dict[str, Any]:
         blocks.append(context(f"…and {hidden} more, less urgent. `/incident list` shows them all."))
     blocks.append(divider())
     blocks.append(section(f"*Your action items: {facts.action_items_total} open*"))
-    blocks += [item_block(item, facts.generated_at) for item in facts.action_items]
+    blocks += [item_block(item, facts.generated_at, incident=True) for item in facts.action_items]
     if facts.action_items_total > len(facts.action_items):
         more = facts.action_items_total - len(facts.action_items)
         blocks.append(context(f"…and {more} more, due later."))

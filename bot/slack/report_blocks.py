@@ -292,7 +292,9 @@ def postmortem_given_back(incident_id: str, why: str, form: PostmortemInput) -> 
 # -- action items -----------------------------------------------------------------------
 
 
-def item_line(item: ActionItem, now: datetime) -> str:
+def item_line(item: ActionItem, now: datetime, *, incident: bool = False) -> str:
+    """An item in two lines; `incident`: naming its incident, where nothing else does (the
+    App Home lists items of every incident, and a closed reminder lost its first line)."""
     if item.closed_at is not None:
         state = f"closed by {user(item.closed_by)}"
     elif item.due_at < now:
@@ -301,6 +303,7 @@ def item_line(item: ActionItem, now: datetime) -> str:
         state = "open"
     return (
         f"*#{item.id}* {escape_mrkdwn(clip(item.text, 300))}\n"
+        f"{f'{item.incident_id} · ' if incident else ''}"
         f"{user(item.owner)} · due {slack_date(item.due_at)} · {state}"
     )
 
@@ -314,8 +317,8 @@ def close_button(item: ActionItem) -> dict[str, Any]:
     )
 
 
-def item_block(item: ActionItem, now: datetime) -> Block:
-    block = section(item_line(item, now))
+def item_block(item: ActionItem, now: datetime, *, incident: bool = False) -> Block:
+    block = section(item_line(item, now, incident=incident))
     if item.is_open:
         block["accessory"] = close_button(item)
     return block
@@ -356,7 +359,7 @@ def reminder_text(item: ActionItem, incident: Incident, *, overdue: bool) -> str
 
 def closed_item_blocks(item: ActionItem, now: datetime) -> list[Block]:
     """A reminder's message once its item is closed: who closed it, no button."""
-    return [item_block(item, now), context("Closed: no more reminders.")]
+    return [item_block(item, now, incident=True), context("Closed: no more reminders.")]
 
 
 def reminder_blocks(item: ActionItem, incident: Incident, *, overdue: bool) -> list[Block]:

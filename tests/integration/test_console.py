@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ from slack_bolt.response import BoltResponse
 from bot.console.app import Console, QueueLines, console_config
 from bot.console.render import Style
 from bot.console.shared_files import SHARED_DIR
+from bot.models import Actor
+from bot.reports.forms import PostmortemInput
+from bot.reports.models import NewActionItem
 from bot.slack import blocks
 from tests.waiting import until, wait_for_output
 
@@ -498,6 +501,81 @@ async def test_home_report_and_stats_in_the_console(driver: Driver, tmp_path: Pa
     chart = _saved(out, tmp_path)
     assert chart.suffix == ".png" and chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert chart != report  # a second file beside the first
+
+
+async def test_typed_text_reaches_the_bot_as_slack_sends_it(driver: Driver) -> None:
+    # `@U0BOB` was sent as plain text (refused: "pick the person from Slack's @
+    # suggestions"), and `<b>` unescaped, which the bot read as Slack markup: "b".
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P2 Search is slow")
+    await driver.wait_for("Declared INC-", since=mark)
+    bot = driver.console.bot
+    assert bot is not None
+    [incident] = await bot.services.incidents.list()
+    mark = driver.type(f"/incident assign tech-lead @U0BOB {incident.id}")
+    out = await driver.wait_for("is now Tech lead", since=mark)
+    assert "@U0BOB is now Tech lead" in out
+    mark = driver.type(f"/incident note {incident.id} pool <b> & <@U0CAROL> @here #incidents")
+    out = await driver.wait_for("Note from", since=mark)
+    assert "Note from @U0YOU: pool <b> & @U0CAROL @here #incidents\n" in out
+    assert await driver.quit() == 0
+
+
+async def test_going_into_a_war_room_joins_it_and_brings_the_catch_up(driver: Driver) -> None:
+    # `:in` let someone type in a war room they were not in; the bot never heard them
+    # join, so the catch-up README promises to a joiner could not be seen in the console.
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P1 Search is down")
+    await driver.wait_for("topic:", since=mark)
+    mark = driver.type(":as U0NEW", ":in #inc-")
+    out = await driver.wait_for("Open action items", since=mark)
+    assert "you joined #inc-" in out and "only you\n  Catch-up on INC-" in out
+    mark = driver.type(":in #general", ":in #inc-", "/incident catchup")
+    out = await driver.wait_for("Open action items", since=mark)
+    assert "joined" not in out and out.count("Catch-up on") == 1  # once, as in Slack
+    assert await driver.quit() == 0
+
+
+async def test_each_close_button_of_an_action_list_closes_its_own_item(driver: Driver) -> None:
+    # Its Close buttons share an action_id in blocks without a block_id (Slack gives each
+    # block one): both read [1], and pressing it closed the first item, never the second.
+    driver.run()
+    await driver.wait_for("Type a slash command")
+    mark = driver.type("/incident declare P2 Search is slow")
+    await driver.wait_for("Declared INC-", since=mark)
+    bot = driver.console.bot
+    assert bot is not None
+    [incident] = await bot.services.incidents.list()
+    due = datetime.now(UTC) + timedelta(days=3)
+    await bot.services.postmortems.save_postmortem(
+        incident.id,
+        Actor("U0YOU", "you"),
+        PostmortemInput(
+            action_items=[
+                NewActionItem("Add a pool alert", "U0YOU", due),
+                NewActionItem("Raise the pool size", "U0YOU", due),
+            ]
+        ),
+    )
+
+    mark = driver.type(f"/incident actions {incident.id}")
+    out = await driver.wait_for("Raise the pool size", since=mark)
+    numbers = re.findall(r"\[(\d+)\] Close", out)
+    assert len(numbers) == 2 and numbers[0] != numbers[1], out
+    # The list is U0YOU's alone: someone else cannot press its buttons, as in Slack.
+    mark = driver.type(":as U0BOB", numbers[0], ":as U0YOU")
+    out = await driver.wait_for("you are now U0YOU", since=mark)
+    assert f"[{numbers[0]}] is on a message only @U0YOU sees (:as U0YOU to press it)." in out
+    mark = driver.type(numbers[1], "y")
+    await driver.wait_for("closed by @U0YOU", since=mark)
+    _, items = await bot.services.postmortems.action_items(incident.id)
+    assert [(item.text, item.is_open) for item in items] == [
+        ("Add a pool alert", True),
+        ("Raise the pool size", False),
+    ]
+    assert await driver.quit() == 0
 
 
 async def test_a_modal_with_only_close_is_not_submitted(driver: Driver) -> None:

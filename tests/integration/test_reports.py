@@ -219,6 +219,32 @@ async def test_html_a_person_typed_stays_text_wherever_the_report_is_rendered(en
     ]
 
 
+async def test_a_code_block_left_open_in_the_postmortem_ends_with_its_section(env: Env) -> None:
+    # A pasted stack trace opened with ``` and never closed made every later section
+    # (Resolution, Action items, Lessons learned...) one block of code in any viewer.
+    incident = await env.declare("P2", "Checkout 502")
+    due = env.clock.now() + timedelta(days=3)
+    await env.services.postmortems.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(
+            root_cause="Pool exhausted:\n\n```python\nTraceback (most recent call last):",
+            resolution="Rolled back\n  ~~~~\n  ~~~ not a close",
+            prevention="```\nclosed\n```\nthen `inline`",
+            lessons="Alert on pool usage",
+            action_items=[NewActionItem("Add a pool alert", "U0BOB", due)],
+        ),
+    )
+    _, text = await env.services.reports.report_markdown(incident.id)
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    for name in markdown.SECTIONS[3:]:
+        assert f"<h2>{name}</h2>" in html, html
+    assert '<code class="language-python">Traceback (most recent call last):\n</code>' in html
+    assert "<td>Add a pool alert</td>" in html and "<p>Alert on pool usage</p>" in html
+    assert "<p>then <code>inline</code></p>" in html  # a closed block is left as it was
+    assert html.count("<pre>") == 3
+
+
 async def test_an_action_items_due_date_is_the_day_its_owner_picked_in_the_teams_zone(
     database_url: str,
 ) -> None:
@@ -425,6 +451,40 @@ async def test_app_home_summarises_500_open_incidents_within_100_blocks(env: Env
     await env.deliver()
     (publish,) = env.double.calls_to("views.publish")
     assert publish.ok and publish.params["user_id"] == "U0ALICE"
+
+
+async def test_the_home_names_the_incident_of_each_action_item(env: Env) -> None:
+    # The Home lists one person's items of every incident: "#1 Add a pool alert" and "#2
+    # Add a pool alert" did not say which incident each came from.
+    due = env.clock.now() + timedelta(days=3)
+    declared = [await env.declare("P2", title) for title in ("Checkout 502", "Search slow")]
+    for incident in declared:
+        await env.services.postmortems.save_postmortem(
+            incident.id,
+            ALICE,
+            PostmortemInput(action_items=[NewActionItem("Add a pool alert", "U0BOB", due)]),
+        )
+    view = home_view(await env.services.home.home("U0BOB"))
+    items = [
+        block["text"]["text"]
+        for block in view["blocks"]
+        if "Add a pool alert" in block.get("text", {}).get("text", "")
+    ]
+    assert len(items) == 2
+    for incident, text in zip(declared, items, strict=True):
+        assert f"\n{incident.id} · <@U0BOB> · due" in text, text
+
+
+async def test_the_home_says_how_long_ago_each_incident_was_declared_as_it_is_read(
+    env: Env,
+) -> None:
+    # The Home is published on a change and then stays as it is: "open 4 s", written in,
+    # still read "open 4 s" hours later. Slack's {ago} is worked out when it is read.
+    incident = await env.declare("P2", "Checkout 502")
+    view = str(home_view(await env.services.home.home("U0ALICE")))
+    ts = int(incident.declared_at.timestamp())
+    assert f"declared <!date^{ts}^{{ago}}|{markdown.when(incident.declared_at)}>" in view
+    assert "open 0 s" not in view and " · open " not in view
 
 
 async def test_a_change_refreshes_every_homes_viewer_in_two_statements(

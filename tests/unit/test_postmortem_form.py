@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.policy import load_policy
+from bot.policy.calendar import Calendar
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 
 NOW = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
@@ -46,3 +47,14 @@ def test_a_detection_in_the_future_is_refused() -> None:
     values["detected_at"] = earlier + 600
     form = parse_postmortem_form(values, calendar=calendar, now=NOW)
     assert form.detected_at is not None and form.detected_at < NOW
+
+
+def test_a_due_date_past_the_last_representable_day_is_refused_beside_its_field() -> None:
+    """9999-12-31, 17:00 in Los Angeles is past the last moment Python can hold in UTC: the
+    submission raised OverflowError before its ack (Slack: "trouble connecting"), saying
+    nothing about the field."""
+    calendar = Calendar(timezone="America/Los_Angeles")
+    values = {**_row("U0BOB"), "item_0_due": "9999-12-31"}
+    with pytest.raises(PostmortemFormErrors) as refused:
+        parse_postmortem_form(values, calendar=calendar, now=NOW)
+    assert refused.value.errors == {"item_0_due": "Choose a due date."}

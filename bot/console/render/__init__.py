@@ -41,6 +41,7 @@ from bot.console.render.messages import (
     render_blocks,
     render_field,
     render_message,
+    with_block_ids,
 )
 from bot.console.render.notices import MessageLabel, render_notice
 from bot.console.render.text import (
@@ -91,4 +92,5 @@ __all__ = [
     "text_of",
     "unescape",
     "view_errors",
+    "with_block_ids",
 ]

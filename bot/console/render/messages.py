@@ -125,6 +125,32 @@ def _render_element(
     return style.control(f"[{control.number}] {label}", element.get("style"))
 
 
+def with_block_ids(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The message as Slack keeps it: a block posted without a block_id gets one, so two
+    elements that share an action_id (one Close button per action item) stay apart, and a
+    press says which block it came from. Slack makes random IDs; these follow the position."""
+
+    def filled(blocks: Any, prefix: str) -> list[Any]:
+        return [
+            {**block, "block_id": block.get("block_id") or f"{prefix}{index}"}
+            if isinstance(block, Mapping)
+            else block
+            for index, block in enumerate(blocks or [])
+        ]
+
+    out = dict(message)
+    if out.get("blocks"):
+        out["blocks"] = filled(out["blocks"], "console-")
+    if out.get("attachments"):
+        out["attachments"] = [
+            {**attachment, "blocks": filled(attachment["blocks"], f"console-a{number}-")}
+            if isinstance(attachment, Mapping) and attachment.get("blocks")
+            else attachment
+            for number, attachment in enumerate(out["attachments"])
+        ]
+    return out
+
+
 def find_element(
     blocks: Iterable[Block] | None, action_id: str, block_id: str | None = None
 ) -> Mapping[str, Any] | None:
@@ -329,6 +355,7 @@ def render_message(
 ) -> Rendered:
     """A posted message: its blocks (or text when it has none), attachments and files."""
     number = number or counter()
+    message = with_block_ids(message)
     blocks = message.get("blocks") or []
     if blocks:
         out = render_blocks(blocks, names=names, style=style, number=number)
