@@ -38,36 +38,13 @@ from typing import Any
 
 from bot.catalog import Service
 from bot.diagnostics.describe import describe, listed
+from bot.diagnostics.finding_reads import bad, because, count, endable, over_s
 from bot.diagnostics.findings import Finding, Grade, Suggestion
 from bot.durations import humanize_seconds
 
 __all__ = ["MAX_SUGGESTIONS", "advise", "describe"]
 
 MAX_SUGGESTIONS = 5
-
-
-def _bad(findings: Sequence[Finding], check: str) -> list[Finding]:
-    return [f for f in findings if f.check == check and f.grade > Grade.OK]
-
-
-def _because(finding: Finding) -> str:
-    return f"{finding.check} {finding.grade.name}: {finding.summary}"[:300]
-
-
-def _endable(finding: Finding, key: str = "pids") -> list[int]:
-    """The pids a finding named that remediation may end (its `left_alone` excepted)."""
-    spared = {int(pid) for pid, _ in finding.facts.get("left_alone", [])}
-    return [int(pid) for pid in finding.facts.get(key, []) if int(pid) not in spared]
-
-
-def _over_s(finding: Finding) -> int:
-    """The threshold that flagged the finding, in whole seconds (at least one): a session
-    older than the finding's threshold is older than this too."""
-    return max(1, math.floor(float(finding.facts.get("over_s", 300))))
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Suggestion]:
@@ -90,7 +67,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                     action=action,
                     label=label[:75],
                     would=would,
-                    because=_because(finding),
+                    because=because(finding),
                     finding=finding.check,
                     params=params,
                     advice=action.startswith("advice."),
@@ -98,14 +75,14 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
         )
 
-    slow = [f for f in _bad(findings, "http") if f.facts.get("latency_ms") is not None]
-    front_door_bad = bool(slow) or any(f.facts.get("failed") for f in _bad(findings, "http"))
+    slow = [f for f in bad(findings, "http") if f.facts.get("latency_ms") is not None]
+    front_door_bad = bool(slow) or any(f.facts.get("failed") for f in bad(findings, "http"))
     db_rank = 0 if front_door_bad else 10
     explained = False
 
-    for f in _bad(findings, "postgres.blocking"):
+    for f in bad(findings, "postgres.blocking"):
         explained = True
-        for pid in _endable(f, "blocking_pids")[:2]:
+        for pid in endable(f, "blocking_pids")[:2]:
             add(
                 10 + db_rank,
                 f,
@@ -117,15 +94,15 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 # A blocker idle in its transaction has no query to cancel: end the session.
                 terminate=True,
             )
-    for f in _bad(findings, "postgres.long_queries"):
+    for f in bad(findings, "postgres.long_queries"):
         explained = True
-        pids, over = _endable(f), _over_s(f)
+        pids, over = endable(f), over_s(f)
         if pids:
             add(
                 12 + db_rank,
                 f,
                 "postgres.terminate_long_queries",
-                f"Terminate {_count(len(pids), 'query', 'queries')} running over"
+                f"Terminate {count(len(pids), 'query', 'queries')} running over"
                 f" {humanize_seconds(over)}",
                 f"pg_terminate_backend for the active queries on {service}'s database running"
                 f" longer than {humanize_seconds(over)}: {listed(pids)}",
@@ -178,7 +155,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
         )
 
     crashed: set[str] = set()
-    for f in _bad(findings, "kubernetes.pods"):
+    for f in bad(findings, "kubernetes.pods"):
         for loop in f.facts.get("crashloops", []):
             deployment = loop.get("deployment")
             if k8s is None or not deployment or deployment in crashed:
@@ -233,7 +210,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 deployment=deployment,
             )
 
-    for f in _bad(findings, "aws.ecs"):
+    for f in bad(findings, "aws.ecs"):
         explained = True
         add(
             18,
@@ -246,7 +223,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             service=f.facts["service"],
         )
 
-    cpu = _bad(findings, "kubernetes.cpu") + _bad(findings, "aws.cpu")
+    cpu = bad(findings, "kubernetes.cpu") + bad(findings, "aws.cpu")
     for f in cpu[:1]:
         explained = True
         if k8s is not None and k8s.deployments:
@@ -279,7 +256,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 desired=asg["desired"] + 1,
             )
 
-    for f in _bad(findings, "kubernetes.memory"):
+    for f in bad(findings, "kubernetes.memory"):
         explained = True
         deployment = f.facts.get("deployment") or (
             k8s.deployments[0] if k8s and k8s.deployments else None
@@ -288,7 +265,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             limit = f"{f.facts['limit_mib']}Mi" if f.facts.get("limit_mib") else None
             raise_memory(30, f, deployment, {"memory_limit": limit})
             scale_out(31, f, deployment, ": the load spread over more pods")
-    for f in _bad(findings, "redis.memory") + _bad(findings, "redis.evictions"):
+    for f in bad(findings, "redis.memory") + bad(findings, "redis.evictions"):
         policy = str(f.facts.get("policy", ""))
         if policy in (
             "noeviction",
@@ -311,7 +288,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     # Pods not ready, by deployment: waiting for a node (placed by no restart) or failing.
     no_node: dict[str, int] = {}
     failing: dict[str, int] = {}
-    for f in _bad(findings, "kubernetes.pods"):
+    for f in bad(findings, "kubernetes.pods"):
         for pod in f.facts.get("failing", []):
             counts = no_node if pod.get("unschedulable") else failing
             counts[str(pod.get("deployment"))] = counts.get(str(pod.get("deployment")), 0) + 1
@@ -354,14 +331,14 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                 deployment=deployment,
             )
 
-    for f in _bad(findings, "postgres.idle_in_transaction"):
-        pids, over = _endable(f), _over_s(f)
+    for f in bad(findings, "postgres.idle_in_transaction"):
+        pids, over = endable(f), over_s(f)
         if pids:
             add(
                 35,
                 f,
                 "postgres.terminate_idle_in_transaction",
-                f"End {_count(len(pids), 'session', 'sessions')} idle in transaction >"
+                f"End {count(len(pids), 'session', 'sessions')} idle in transaction >"
                 f" {humanize_seconds(over)}",
                 f"pg_terminate_backend for the sessions on {service}'s database idle in"
                 f" transaction longer than {humanize_seconds(over)}: {listed(pids)}",
@@ -370,16 +347,16 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
     # Connections near the limit are relieved by ending the idle ones the idle check named;
     # with none named, ending "idle connections" would end nothing.
-    idle = next((f for f in findings if f.check == "postgres.idle" and _endable(f)), None)
-    for f in _bad(findings, "postgres.idle") + _bad(findings, "postgres.connections"):
+    idle = next((f for f in findings if f.check == "postgres.idle" and endable(f)), None)
+    for f in bad(findings, "postgres.idle") + bad(findings, "postgres.connections"):
         if idle is None:
             break
-        pids, over = _endable(idle), _over_s(idle)
+        pids, over = endable(idle), over_s(idle)
         add(
             36,
             f,
             "postgres.terminate_idle",
-            f"End {_count(len(pids), 'idle connection', 'idle connections')} >"
+            f"End {count(len(pids), 'idle connection', 'idle connections')} >"
             f" {humanize_seconds(over)}",
             f"pg_terminate_backend for the connections on {service}'s database idle longer than"
             f" {humanize_seconds(over)}: {listed(pids)}",
@@ -388,7 +365,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
         )
         break
 
-    for f in _bad(findings, "redis.hit_ratio"):
+    for f in bad(findings, "redis.hit_ratio"):
         add(
             40,
             f,

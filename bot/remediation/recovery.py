@@ -28,23 +28,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit
-from bot.audit import AuditRecord
 from bot.background import BackgroundLoop
 from bot.catalog import Service
 from bot.clock import Clock
 from bot.diagnostics.probes import kubernetes as probes
-from bot.errors import Conflict
 from bot.escalation.service import EscalationService
-from bot.incidents import journal
-from bot.incidents.schemas import DeclareIncident
 from bot.incidents.service import IncidentService
-from bot.models import SYSTEM, Incident
+from bot.models import Incident
 from bot.policy import Policy
 from bot.remediation import actions
 from bot.remediation import recovery_storage as storage
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
 from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict, decide
+from bot.remediation.recovery_record import page, record
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError, TargetTimeout
 from bot.targets.kubernetes import KubernetesClient
@@ -218,8 +214,9 @@ class AutoRecoveryService:
                         decision.reason,
                     )
                     if before.waiting_since is None:  # said once per wait, not every check
-                        await self._record(
+                        await record(
                             tx,
+                            self.clock.now(),
                             incident,
                             name,
                             "auto_recovery.no_node",
@@ -239,8 +236,9 @@ class AutoRecoveryService:
                         tx, name, health.deployment, now, decision.reason, _id(incident)
                     )
                     to_restart.append((restart_id, health.deployment))
-                    await self._record(
+                    await record(
                         tx,
+                        self.clock.now(),
                         incident,
                         name,
                         "auto_recovery.restart",
@@ -259,7 +257,16 @@ class AutoRecoveryService:
         given_up = {d: dec for d, dec in decisions.items() if dec.verdict is Verdict.GIVE_UP}
         paged = None
         if given_up:
-            paged = await self._page(name, entry, incident, given_up)
+            paged = await page(
+                self.store,
+                self.clock.now(),
+                self.escalation,
+                self.incidents,
+                name,
+                entry,
+                incident,
+                given_up,
+            )
             for deployment, decision in given_up.items():
                 memory[deployment] = decision.memory
         summary = "; ".join(f"{d}: {dec.verdict.value}" for d, dec in decisions.items())
@@ -321,8 +328,9 @@ class AutoRecoveryService:
                 "failed": "could not restart",
                 "unknown": "may or may not have restarted",
             }[status]
-            await self._record(
+            await record(
                 tx,
+                self.clock.now(),
                 incident,
                 name,
                 "auto_recovery.outcome",
@@ -331,57 +339,6 @@ class AutoRecoveryService:
                 {"deployment": deployment, "restart": restart_id, "outcome": outcome.to_json()},
                 outcome="ok" if outcome.ok else status,
             )
-
-    async def _page(
-        self,
-        name: str,
-        entry: Service,
-        incident: Incident | None,
-        given_up: dict[str, Decision],
-    ) -> str:
-        """Escalate the service's open incident, or declare one: either way a human is paged."""
-        settings = entry.auto_recovery
-        what = "; ".join(f"deployment {d}: {dec.reason}" for d, dec in given_up.items())
-        # Pods waiting for a node past `window` were never restarted: say so, not "after N
-        # restarts", so nobody looks for a crash.
-        no_node = all(dec.no_node for dec in given_up.values())
-        reason = (
-            f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
-            f" which no restart can place: {what}"
-            if no_node
-            else f"automatic recovery stopped after {settings.max_restarts} restarts in"
-            f" {settings.window}: {what}"
-        )
-        if incident is not None:
-            try:
-                await self.escalation.escalate(incident.id, SYSTEM, reason=reason)
-            except Conflict as exc:
-                async with self.store.transaction() as tx:
-                    await self._record(
-                        tx,
-                        incident,
-                        name,
-                        "auto_recovery.give_up",
-                        f"Automatic recovery stopped: {what} ({exc})",
-                        {"deployments": sorted(given_up)},
-                    )
-            return incident.id
-        deployments = ", ".join(sorted(given_up))
-        title = (
-            f"{name}: {deployments} waiting for a node for over {settings.window}"
-            if no_node
-            else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
-        )
-        declared = await self.incidents.declare(
-            DeclareIncident(
-                severity=settings.severity,
-                title=title[:150],
-                impact=what[:1000],
-                services=(name,),
-            ),
-            SYSTEM,
-        )
-        return declared.id
 
     # -- the record -------------------------------------------------------------------------
 
@@ -394,45 +351,6 @@ class AutoRecoveryService:
             if name in i.services and not i.drill
         ]
         return max(found, key=lambda i: i.declared_at) if found else None
-
-    async def _record(
-        self,
-        tx: Tx,
-        incident: Incident | None,
-        service: str,
-        action: str,
-        line: str,
-        args: dict[str, Any],
-        *,
-        outcome: str = "ok",
-    ) -> None:
-        """The audit entry, on the service's open incident's timeline when there is one."""
-        args = {"service": service, **args}
-        now = self.clock.now()
-        if incident is not None:
-            await journal.record(
-                tx,
-                now,
-                incident.id,
-                actor=SYSTEM.user_id,
-                kind=action.replace(".", "_"),
-                text=line,
-                action=action,
-                args=args,
-                outcome=outcome,
-            )
-            return
-        await audit.append(
-            tx,
-            now,
-            AuditRecord(
-                actor=SYSTEM.user_id,
-                action=action,
-                target=f"service:{service}",
-                outcome=outcome,
-                args=args,
-            ),
-        )
 
 
 def _id(incident: Incident | None) -> str | None:

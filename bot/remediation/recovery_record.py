@@ -1,0 +1,114 @@
+"""What automatic recovery writes down (bot.remediation.recovery), and how it pages a human
+when it stops restarting a deployment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot import audit
+from bot.audit import AuditRecord
+from bot.catalog import Service
+from bot.errors import Conflict
+from bot.escalation.service import EscalationService
+from bot.incidents import journal
+from bot.incidents.schemas import DeclareIncident
+from bot.incidents.service import IncidentService
+from bot.models import SYSTEM, Incident
+from bot.remediation.recovery_plan import Decision
+from bot.store import Store, Tx
+
+
+async def page(
+    store: Store,
+    now: datetime,
+    escalation: EscalationService,
+    incidents: IncidentService,
+    name: str,
+    entry: Service,
+    incident: Incident | None,
+    given_up: dict[str, Decision],
+) -> str:
+    """Escalate the service's open incident, or declare one: either way a human is paged."""
+    settings = entry.auto_recovery
+    what = "; ".join(f"deployment {d}: {dec.reason}" for d, dec in given_up.items())
+    # Pods waiting for a node past `window` were never restarted: say so, not "after N
+    # restarts", so nobody looks for a crash.
+    no_node = all(dec.no_node for dec in given_up.values())
+    reason = (
+        f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
+        f" which no restart can place: {what}"
+        if no_node
+        else f"automatic recovery stopped after {settings.max_restarts} restarts in"
+        f" {settings.window}: {what}"
+    )
+    if incident is not None:
+        try:
+            await escalation.escalate(incident.id, SYSTEM, reason=reason)
+        except Conflict as exc:
+            async with store.transaction() as tx:
+                await record(
+                    tx,
+                    now,
+                    incident,
+                    name,
+                    "auto_recovery.give_up",
+                    f"Automatic recovery stopped: {what} ({exc})",
+                    {"deployments": sorted(given_up)},
+                )
+        return incident.id
+    deployments = ", ".join(sorted(given_up))
+    title = (
+        f"{name}: {deployments} waiting for a node for over {settings.window}"
+        if no_node
+        else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
+    )
+    declared = await incidents.declare(
+        DeclareIncident(
+            severity=settings.severity,
+            title=title[:150],
+            impact=what[:1000],
+            services=(name,),
+        ),
+        SYSTEM,
+    )
+    return declared.id
+
+
+async def record(
+    tx: Tx,
+    now: datetime,
+    incident: Incident | None,
+    service: str,
+    action: str,
+    line: str,
+    args: dict[str, Any],
+    *,
+    outcome: str = "ok",
+) -> None:
+    """The audit entry, on the service's open incident's timeline when there is one."""
+    args = {"service": service, **args}
+    if incident is not None:
+        await journal.record(
+            tx,
+            now,
+            incident.id,
+            actor=SYSTEM.user_id,
+            kind=action.replace(".", "_"),
+            text=line,
+            action=action,
+            args=args,
+            outcome=outcome,
+        )
+        return
+    await audit.append(
+        tx,
+        now,
+        AuditRecord(
+            actor=SYSTEM.user_id,
+            action=action,
+            target=f"service:{service}",
+            outcome=outcome,
+            args=args,
+        ),
+    )
