@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -168,6 +167,5 @@ def build_web_app(
     web_app.add_routes(status_routes(services.status_page))
     if services.alerts is not None:
         # Monitors' webhooks (bot.alerts.routes): a bearer token of their own, not Slack's.
-        token_env = services.policy.alerts.token_env or ""
-        web_app.add_routes(alert_routes(services.alerts, lambda: os.environ.get(token_env)))
+        web_app.add_routes(alert_routes(services.alerts, lambda: services.alerts_token))
     return web_app
