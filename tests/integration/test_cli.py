@@ -312,6 +312,22 @@ def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, database_url: s
     assert second.stdout.strip() == "database is up to date"
 
 
+def test_a_tilde_in_a_sqlite_url_is_the_home_directory(tmp_path: Path) -> None:
+    """`DATABASE_URL=sqlite:///~/x.db` made a directory named `~` where the bot ran, its
+    database inside: not where the operator, or the next command run elsewhere, looked."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = _env(home, DATABASE_URL="sqlite:///~/chatops.db")
+    migrated = _cli("migrate", cwd=work, env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert (home / "chatops.db").is_file()
+    assert not (work / "~").exists()
+    # A reading command finds that same database (it refuses one it never used).
+    verified = _cli("audit", "verify", cwd=work, env=env)
+    assert verified.returncode == 0, verified.stderr
+
+
 async def _record_entries(database_url: str) -> None:
     store = create_store(database_url)
     await store.open()
