@@ -63,6 +63,10 @@ from bot.status.push import StalePush
 from bot.status.service import StatusService
 from bot.store import Store, migrate
 
+# On stop, how long running remediations get to finish (deploy/deployment.yaml's grace
+# period counts it).
+REMEDIATION_STOP_SECONDS = 5.0
+
 
 class Publisher(ReportPublisher, HomePublisher, Protocol):
     """What the Slack adapter publishes for the reports and the App Home."""
@@ -122,7 +126,7 @@ class Services:
             await self.pending_pins.stop()
         with contextlib.suppress(TimeoutError):
             # An execution cut short here is closed as "outcome unknown" by its watch.
-            await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
+            await asyncio.wait_for(self.remediation.wait_idle(), timeout=REMEDIATION_STOP_SECONDS)
         await self.recovery.stop()
         if self.alerts is not None:
             await self.alerts.stop()
