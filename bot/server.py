@@ -117,8 +117,8 @@ def build_web_app(
         ]
         if with_slack and slack_check is not None:
             probes.append(("slack", slack_check))
-        # All at once: in turn, a hung Redis and a hung Slack made one probe take 10-15 s,
-        # past any kubelet's timeoutSeconds, where each is meant to cost at most 5 s.
+        # All at once: asked in turn, the bounds added up (a hung Redis and a hung Slack:
+        # 7 s; up to 15 s), past a monitor's or a probe's timeout, where 5 s was meant.
         answers = await asyncio.gather(*(probe(name, check) for name, check in probes))
         checks = {name: answer for (name, _), answer in zip(probes, answers, strict=True)}
         healthy = all(value == "ok" for value in checks.values())
