@@ -28,6 +28,7 @@ from bot.dedup import (
 )
 from bot.diagnostics.delivery import DiagnosisDelivery, DiagnosisNotifier
 from bot.diagnostics.service import DiagnosticsService
+from bot.errors import ConfigError
 from bot.escalation.service import EscalationService
 from bot.home.publisher import HomePublisher
 from bot.home.service import HOME_VIEWER_WINDOW, HomeService
@@ -44,6 +45,7 @@ from bot.paging.service import PagingService
 from bot.paging.setup import build_paging
 from bot.permissions import CachedDirectory, Directory, Permissions, StaticDirectory
 from bot.policy import Policy
+from bot.redact import register_secret
 from bot.remediation.delivery import RemediationDelivery
 from bot.remediation.executors import default_executors
 from bot.remediation.expiry import RemediationReminders
@@ -60,6 +62,10 @@ from bot.status.page import StatusPage
 from bot.status.push import StalePush
 from bot.status.service import StatusService
 from bot.store import Store, migrate
+
+# On stop, how long running remediations get to finish (deploy/deployment.yaml's grace
+# period counts it).
+REMEDIATION_STOP_SECONDS = 5.0
 
 
 class Publisher(ReportPublisher, HomePublisher, Protocol):
@@ -94,6 +100,7 @@ class Services:
     paging: PagingService | None = None  # PagerDuty / Opsgenie, when the policy has `paging:`
     pending_pins: PendingPins | None = None  # timeline reactions kept while the store is down
     alerts: AlertService | None = None  # alerts in, when the policy's `alerts:` names a token
+    alerts_token: str | None = None  # the monitors' bearer token, read once at start-up
     silences: SilenceService | None = None  # Alertmanager silences from Slack, with alerts
 
     async def start(self, *, run_dispatcher: bool = True, run_scheduler: bool = True) -> None:
@@ -119,7 +126,7 @@ class Services:
             await self.pending_pins.stop()
         with contextlib.suppress(TimeoutError):
             # An execution cut short here is closed as "outcome unknown" by its watch.
-            await asyncio.wait_for(self.remediation.wait_idle(), timeout=5.0)
+            await asyncio.wait_for(self.remediation.wait_idle(), timeout=REMEDIATION_STOP_SECONDS)
         await self.recovery.stop()
         if self.alerts is not None:
             await self.alerts.stop()
@@ -267,6 +274,7 @@ def build_services(
     drills.register(dispatcher)
     changes.listeners.append(drills)
     alerts = silences = None
+    alerts_token = alerts_token_from(policy, os.environ if env is None else env)
     if policy.alerts.enabled:
         alerts = AlertService(policy=policy, changes=changes, incidents=incidents)
         silences = SilenceService(
@@ -334,5 +342,22 @@ def build_services(
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents, audit=audit),
         alerts=alerts,
+        alerts_token=alerts_token,
         silences=silences,
     )
+
+
+def alerts_token_from(policy: Policy, env: Mapping[str, str]) -> str | None:
+    """The monitors' bearer token named by `alerts.token_env` (None: no alerts in).
+
+    Unset or blank, it stops start-up with ConfigError naming it, as paging's secrets do:
+    otherwise the bot started and refused every alert with 503. Trimmed, as a Secret made
+    from a file (`echo token > f`) ends in a newline; registered for redaction."""
+    name = policy.alerts.token_env
+    if name is None:
+        return None
+    token = (env.get(name) or "").strip()
+    if not token:
+        raise ConfigError(f"{name} is not set (named by the policy's alerts.token_env)")
+    register_secret(token)
+    return token

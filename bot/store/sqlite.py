@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,11 +40,12 @@ _DUPLICATE_KEY = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
 def sqlite_path(url: str) -> str:
-    """`sqlite:///chatops.db` -> `chatops.db`; `sqlite:////abs/x.db` -> `/abs/x.db`."""
+    """`sqlite:///chatops.db` -> `chatops.db`; `sqlite:////abs/x.db` -> `/abs/x.db`;
+    `sqlite:///~/x.db` -> `$HOME/x.db` (as a shell would: not a directory named `~`)."""
     path = url.removeprefix("sqlite://")
     if path.startswith("/"):
         path = path[1:]
-    return path or ":memory:"
+    return os.path.expanduser(path) or ":memory:"
 
 
 def translate(exc: sqlite3.Error) -> StoreError:

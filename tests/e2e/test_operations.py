@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare
+from tests.servers import LOOPBACK
+from tests.waiting import until
 
 
 def _base(app_url: str) -> str:
@@ -92,6 +98,73 @@ async def test_readyz_is_ready_when_everything_answers(
     status, body = await _get(_base(harness.app_url) + "/readyz")
     assert status == 200, body
     assert '"slack": "ok"' in body and '"coordinator": "ok"' in body
+
+
+class _HeldPings:
+    """A loopback proxy in front of Redis: once `holding` is set, a PING is passed on only
+    when `release` is set (bytes otherwise pass unchanged both ways)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.holding, self.release = threading.Event(), threading.Event()
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self._sockets: list[socket.socket] = []
+        self.port: int = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection((LOOPBACK, self.upstream_port))
+                self._sockets += [client, upstream]
+                threading.Thread(target=self._pass, args=(upstream, client), daemon=True).start()
+                threading.Thread(
+                    target=self._pass, args=(client, upstream, True), daemon=True
+                ).start()
+
+    def _pass(self, source: socket.socket, sink: socket.socket, requests: bool = False) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if requests and b"PING" in chunk and self.holding.is_set():
+                    self.release.wait(30)
+                sink.sendall(chunk)
+
+    def close(self) -> None:
+        self.release.set()
+        for sock in [self._listener, *self._sockets]:
+            sock.close()
+
+
+async def test_readyz_asks_its_dependencies_at_once(
+    make_harness: HarnessFactory, redis_url: str
+) -> None:
+    """The probes once ran in turn, each bounded by 5 s: a Redis and a Slack both hung made
+    /readyz take 7 s (up to 15 s), where 5 s was meant. Here Redis answers the probe's PING
+    only once Slack's auth.test has been asked: asked in turn, the coordinator's PING timed
+    out first (503)."""
+    redis = urlsplit(redis_url)
+    assert redis.port is not None
+    proxy = _HeldPings(redis.port)
+    try:
+        harness = await make_harness(
+            "sqlite", redis_url=redis._replace(netloc=f"{LOOPBACK}:{proxy.port}").geturl()
+        )
+        asked = len(harness.double.calls_to("auth.test"))
+        proxy.holding.set()
+
+        async def release_once_slack_is_asked() -> None:
+            await until(lambda: len(harness.double.calls_to("auth.test")) > asked, "auth.test")
+            proxy.release.set()
+
+        releasing = asyncio.create_task(release_once_slack_is_asked())
+        status, body = await _get(_base(harness.app_url) + "/readyz")
+        assert status == 200, body
+        assert '"store": "ok"' in body and '"coordinator": "ok"' in body
+        assert '"slack": "ok"' in body
+        await releasing
+    finally:
+        proxy.close()
 
 
 async def test_commands_are_acknowledged_while_auth_test_hangs_and_asked_once(

@@ -27,6 +27,8 @@ from tests.alert_helpers import alert, webhook
 from tests.e2e.incident_helpers import policy_with
 from tests.harness import BOT_TOKEN, openapi_spec
 
+ALERTS_ENV = {"T": "alerts-token-for-tests"}  # the policies' alerts.token_env
+
 
 async def _decide(replica: Services, services: list[str]) -> Counter[str]:
     """Decide these services' alerts one by one, as a replica's worker does."""
@@ -55,7 +57,9 @@ async def test_two_replicas_deciding_different_services_open_five_and_one_storm(
     await double.start()
     client = build_client(BOT_TOKEN, double.api_url)
     replicas = [
-        build_services(policy=policy, store=create_store(url), notifier=SlackNotifier(client))
+        build_services(
+            env=ALERTS_ENV, policy=policy, store=create_store(url), notifier=SlackNotifier(client)
+        )
         for _ in range(2)
     ]
     try:
@@ -108,7 +112,11 @@ async def test_two_replicas_deciding_a_flap_reopen_five_and_fold_the_rest(
     client = build_client(BOT_TOKEN, double.api_url)
     replicas = [
         build_services(
-            policy=p, store=create_store(url), notifier=SlackNotifier(client), clock=clock
+            env=ALERTS_ENV,
+            policy=p,
+            store=create_store(url),
+            notifier=SlackNotifier(client),
+            clock=clock,
         )
         for p in (uncapped, policy, policy)
     ]

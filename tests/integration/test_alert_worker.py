@@ -22,6 +22,8 @@ from tests.alert_helpers import alert, webhook
 from tests.e2e.incident_helpers import policy_with
 from tests.harness import BOT_TOKEN, openapi_spec
 
+ALERTS_ENV = {"T": "alerts-token-for-tests"}  # the policies' alerts.token_env
+
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 async def test_recorded_alerts_are_decided_by_any_process_once(
@@ -39,8 +41,12 @@ async def test_recorded_alerts_are_decided_by_any_process_once(
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
     await double.start()
     client = build_client(BOT_TOKEN, double.api_url)
-    stopped = build_services(policy=policy, store=create_store(url), notifier=SlackNotifier(client))
-    other = build_services(policy=policy, store=create_store(url), notifier=SlackNotifier(client))
+    stopped = build_services(
+        env=ALERTS_ENV, policy=policy, store=create_store(url), notifier=SlackNotifier(client)
+    )
+    other = build_services(
+        env=ALERTS_ENV, policy=policy, store=create_store(url), notifier=SlackNotifier(client)
+    )
     try:
         await stopped.start(run_dispatcher=False, run_scheduler=False)
         await other.start(run_dispatcher=False, run_scheduler=False)
@@ -71,6 +77,7 @@ async def test_control_and_bidi_characters_in_alert_text_never_stick_an_alert(
     await double.start()
     client = build_client(BOT_TOKEN, double.api_url)
     services = build_services(
+        env=ALERTS_ENV,
         policy=policy,
         store=create_store(migrated_sqlite(tmp_path / "a.db")),
         notifier=SlackNotifier(client),
@@ -103,7 +110,10 @@ async def test_an_alert_joining_while_its_batch_is_claimed_is_told_in_that_batch
     await double.start()
     client = build_client(BOT_TOKEN, double.api_url)
     services = build_services(
-        policy=policy, store=create_store(migrated_postgres_url), notifier=SlackNotifier(client)
+        env=ALERTS_ENV,
+        policy=policy,
+        store=create_store(migrated_postgres_url),
+        notifier=SlackNotifier(client),
     )
     outbox = create_store(migrated_postgres_url)  # the dispatcher's connection, as in a replica
     try:
@@ -156,7 +166,10 @@ async def test_a_resolution_decided_while_its_batch_is_claimed_deadlocks_neither
     await double.start()
     client = build_client(BOT_TOKEN, double.api_url)
     services = build_services(
-        policy=policy, store=create_store(migrated_postgres_url), notifier=SlackNotifier(client)
+        env=ALERTS_ENV,
+        policy=policy,
+        store=create_store(migrated_postgres_url),
+        notifier=SlackNotifier(client),
     )
     outbox = create_store(migrated_postgres_url)  # the dispatcher's connection, as in a replica
     try:
@@ -204,6 +217,7 @@ async def test_a_first_page_of_services_that_fail_does_not_hide_the_services_aft
     await double.start()
     client = build_client(BOT_TOKEN, double.api_url)
     services = build_services(
+        env=ALERTS_ENV,
         policy=policy,
         store=create_store(migrated_sqlite(tmp_path / "a.db")),
         notifier=SlackNotifier(client),

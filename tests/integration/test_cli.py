@@ -104,6 +104,33 @@ def test_run_with_malformed_database_url_exits_2_naming_it(tmp_path: Path) -> No
     assert "DATABASE_URL" in lines[0]
 
 
+def test_run_with_the_alerts_token_unset_exits_2_naming_it(tmp_path: Path) -> None:
+    """The policy names ALERTS_TOKEN and the environment lacks it: start-up stops, as for
+    paging's keys. The bot once started and answered every monitor's alert 503, seen only
+    when an alert was missed."""
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        BUILT_IN_POLICY.read_text(encoding="utf-8") + "alerts:\n  token_env: ALERTS_TOKEN\n",
+        encoding="utf-8",
+    )
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET="s",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        CHATOPS_POLICY=str(policy),
+        ALERTS_TOKEN=" \n",  # blank, as an empty Secret gives it
+    )
+    # Bounded: the old code started and served until killed.
+    result = _cli("run", "--host", "127.0.0.1", "--port", "0", cwd=tmp_path, env=env, timeout=15)
+    assert result.returncode == 2, result.stderr
+    assert (
+        "chatops-bot: ALERTS_TOKEN is not set (named by the policy's alerts.token_env)"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_run_on_a_port_already_taken_exits_2_naming_it(tmp_path: Path) -> None:
     """Another process on the port: one line naming the address, no traceback, and nothing
     left open behind it (an unclosed Slack client session was reported at exit)."""
@@ -283,6 +310,22 @@ def test_migrate_applies_then_reports_up_to_date(tmp_path: Path, database_url: s
     second = _cli("migrate", cwd=tmp_path, env=env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "database is up to date"
+
+
+def test_a_tilde_in_a_sqlite_url_is_the_home_directory(tmp_path: Path) -> None:
+    """`DATABASE_URL=sqlite:///~/x.db` made a directory named `~` where the bot ran, its
+    database inside: not where the operator, or the next command run elsewhere, looked."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = _env(home, DATABASE_URL="sqlite:///~/chatops.db")
+    migrated = _cli("migrate", cwd=work, env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert (home / "chatops.db").is_file()
+    assert not (work / "~").exists()
+    # A reading command finds that same database (it refuses one it never used).
+    verified = _cli("audit", "verify", cwd=work, env=env)
+    assert verified.returncode == 0, verified.stderr
 
 
 async def _record_entries(database_url: str) -> None:

@@ -15,8 +15,13 @@ import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
 from bot import metrics
+from bot.clock import SystemClock
 from bot.models import Severity
+from bot.outbox.dispatcher import OutboxDispatcher
 from bot.policy import parse_policy
+from bot.runtime import ACKED_WORK_SECONDS
+from bot.services import REMEDIATION_STOP_SECONDS
+from bot.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -57,6 +62,21 @@ def test_the_deployment_runs_two_replicas_with_probes_the_bot_serves() -> None:
     assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
     assert pdb["spec"]["minAvailable"] == 1
     assert _one("Job")["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def test_a_rollout_keeps_the_old_pod_listening_and_gives_its_stop_time() -> None:
+    """A pod stopped at once closed its port while the Service still sent it requests: a
+    slash command sent then is lost (Slack does not retry it). The preStop hook keeps it
+    listening 5 s; the grace period covers that and the whole of the bot's stop."""
+    spec = _one("Deployment")["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    assert container["lifecycle"]["preStop"] == {"exec": {"command": ["sleep", "5"]}}
+    # The image has `sleep` (Debian's coreutils), or the hook fails and the pod stops at once.
+    final_stage = re.findall(r"^FROM (\S+)", (ROOT / "Dockerfile").read_text(), re.M)[-1]
+    assert re.fullmatch(r"python:3\.\d+-slim(-bookworm)?", final_stage), final_stage
+    deliveries = OutboxDispatcher(SqliteStore("sqlite://"), SystemClock()).delivery_limit
+    bot_stop = ACKED_WORK_SECONDS + REMEDIATION_STOP_SECONDS + deliveries
+    assert spec["terminationGracePeriodSeconds"] >= 5 + bot_stop + 1, bot_stop
 
 
 def test_the_configmaps_policy_is_one_the_bot_accepts() -> None:
