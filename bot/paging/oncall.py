@@ -32,9 +32,10 @@ class OnCallNow:
     stale: bool = False  # an earlier answer, served because the provider failed
     refused: bool = False  # it answered, refusing for good (a revoked key, a deleted schedule)
     lookup_error: str = ""  # Slack failed to say who has some of the addresses (in unmatched)
-    unlooked: tuple[str, ...] = ()  # those addresses (a subset of unmatched)
-    # Slack's failure for them, kept for a page to retry (or tell) it as it was raised.
-    lookup_failure: NotifierError | None = field(default=None, compare=False, repr=False)
+    # Slack's failure for each of those addresses, for a page to retry or tell (for_page).
+    lookup_failures: Mapping[str, NotifierError] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def reachable(self) -> bool:
@@ -102,8 +103,7 @@ class OnCallResolver:
         users: list[str] = []
         unmatched: list[str] = []
         lookup_error = ""
-        unlooked: list[str] = []
-        failure: NotifierError | None = None
+        failures: dict[str, NotifierError] = {}
         for email in emails:
             try:
                 user = await self._user(email)
@@ -114,8 +114,7 @@ class OnCallResolver:
                     "on call at %s: looking up a person in Slack: %s", provider, outside(exc)
                 )
                 lookup_error = str(exc)
-                unlooked.append(email)
-                failure = failure or exc
+                failures[email] = exc
                 user = None
             if user is None:
                 unmatched.append(email)
@@ -126,8 +125,7 @@ class OnCallResolver:
             tuple(users),
             tuple(unmatched),
             lookup_error=lookup_error,
-            unlooked=tuple(unlooked),
-            lookup_failure=failure,
+            lookup_failures=failures,
         )
         if not lookup_error:  # an incomplete answer is asked again next time
             self._cache[provider] = _Cached(self._monotonic() + self.ttl, answer)
@@ -161,10 +159,11 @@ class OnCallResolver:
                 continue
             users.extend(user for user in answer.users if user not in users)
             for email in answer.unmatched:
-                if email not in answer.unlooked:
+                failure = answer.lookup_failures.get(email)
+                if failure is None:
                     unfound.append((provider, email))
-                elif answer.lookup_failure is not None:
-                    failures.append((provider, email, answer.lookup_failure))
+                else:
+                    failures.append((provider, email, failure))
         return OnCallPage(tuple(users), tuple(unfound), tuple(failures))
 
     async def everyone(self, among: Collection[str] | None = None) -> list[OnCallNow]:
