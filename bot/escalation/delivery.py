@@ -17,7 +17,7 @@ from bot.errors import NotifierError
 from bot.escalation import storage as escalations
 from bot.escalation.extensions import OnCallSource
 from bot.escalation.planner import ReminderKind
-from bot.escalation.unreached import GROUP_GONE, UNREACHED_WORDS, UnreachedPages
+from bot.escalation.unreached import GROUP_GONE, UNFOUND, UNREACHED_WORDS, UnreachedPages
 from bot.incidents import storage as incidents
 from bot.incidents.changes import IncidentChanges, Queued
 from bot.models import SYSTEM, Incident
@@ -174,13 +174,24 @@ class EscalationDelivery:
         if oncall and self.oncall is not None:
             # The first level also reaches whoever the paging service says is on call now;
             # when it cannot say, the level's Slack targets above are the fallback.
+            found = await self.oncall.for_page(providers)
+            # Slack failed to look someone up (a rate limit, an outage): the outbox runs the
+            # fan-out again (those found are DMed now, nobody twice), not their DM dropped.
+            retry = next((error for _, _, error in found.failed if error.retryable), None)
             await self._queue_dms(
-                incident,
-                effect,
-                await self.oncall.slack_users(providers),
-                ended=ended,
-                anyone=bool(users),
+                incident, effect, found.users, ended=ended and retry is None, anyone=bool(users)
             )
+            for provider, email in found.unfound:
+                await self.unreached.oncall_unreached(
+                    effect.payload, incident.id, provider, email, UNFOUND
+                )
+            for provider, email, error in found.failed:
+                if not error.retryable:  # the bot's own (a missing scope): no retry mends it
+                    code = error.error_code or "error"
+                    await self.unreached.oncall_unreached(
+                        effect.payload, incident.id, provider, email, code
+                    )
+            unanswered = unanswered or retry
         if unanswered is not None:
             raise unanswered
 

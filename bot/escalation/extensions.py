@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from bot.errors import NotifierError
 from bot.incidents.changes import Change
 from bot.models import Incident
 
@@ -30,9 +31,33 @@ class ProviderPages(Protocol):
         ...
 
 
+class OnCallPage(Protocol):
+    """Who a page reaches on call at the paging services (bot.paging.oncall.OnCallPage)."""
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """Slack user IDs, each once."""
+        ...
+
+    @property
+    def unfound(self) -> tuple[tuple[str, str], ...]:
+        """(provider, e-mail) of people on call with no Slack user."""
+        ...
+
+    @property
+    def failed(self) -> tuple[tuple[str, str, NotifierError], ...]:
+        """(provider, e-mail, Slack's error) of people Slack failed to look up."""
+        ...
+
+
 class OnCallSource(Protocol):
     """Who is on call now at the paging services, as Slack users (bot.paging.oncall)."""
 
     async def slack_users(self, providers: Sequence[str]) -> list[str]:
         """Slack user IDs on call now at `providers`; [] when none can be found. Never raises."""
+        ...
+
+    async def for_page(self, providers: Sequence[str]) -> OnCallPage:
+        """Who a page reaches on call at `providers`, with who Slack has no user for and who
+        it failed to look up. Never raises."""
         ...

@@ -133,8 +133,9 @@ def update_reminders(incident: Incident) -> list[PlannedReminder]:
 
 
 def review_reminders(policy: Policy, incident: Incident) -> list[PlannedReminder]:
-    """Preliminary and formal post-incident reviews, counted from the resolution."""
-    if incident.resolved_at is None:
+    """Preliminary and formal post-incident reviews, counted from the resolution; none for
+    a drill, which has no review to hold (its report is posted when it ends)."""
+    if incident.resolved_at is None or incident.drill:
         return []
     reviews = policy.reviews
     return [
@@ -262,11 +263,14 @@ def skip_reason(
     """Why a due reminder must not fire now (None: fire it). Checked with the incident locked.
 
     A stale reminder exits quietly: one of an older plan, one for an acknowledged or
-    resolved incident, one whose update was posted meanwhile, a review of a reopened one.
+    resolved incident, one whose update was posted meanwhile, a review of a reopened one
+    or of a drill.
     """
     if reminder.due_at > now:
         return "not due yet"
     if reminder.kind in REVIEWS:
+        if incident.drill:  # planned before drills planned none
+            return "a drill"
         return "reopened" if incident.is_open else None
     if not incident.is_open:
         return "resolved"

@@ -46,6 +46,8 @@ UNREACHED_WORDS = {
     "restricted_action": "Slack does not let the bot message them",
 }
 _NO_MEMBERS = "no_members"
+# Slack has no user with an on-call person's e-mail (users.lookupByEmail).
+UNFOUND = "users_not_found"
 # A user group Slack says does not exist (any more): nobody is in it. Any other refusal to
 # read one (a missing scope, a revoked token) is the bot's own, and says nothing of who is in it.
 GROUP_GONE = frozenset({"no_such_subteam"})
@@ -95,6 +97,30 @@ class UnreachedPages:
             " check the `paging:` settings"
         )
         await self._told(page, incident_id, provider, code, line, PROVIDER_ACTION, {})
+
+    async def oncall_unreached(
+        self, payload: Mapping[str, Any], incident_id: str, provider: str, email: str, code: str
+    ) -> None:
+        """Someone a paging service has on call whom the page's DM cannot reach: Slack has no
+        user with that e-mail (`users_not_found`), or refused to look it up for a reason of
+        the bot's own (a missing scope). Told once per page; the service still pages them, so
+        the level is not counted unreached for it."""
+        name = PROVIDER_NAMES.get(provider, provider)
+        why = (
+            "no Slack user has that e-mail" if code == UNFOUND else "Slack refused to look them up"
+        )
+        line = refs.text(
+            f"Level {int(payload['level'])} page could not DM {email}, on call at {name}:"
+            f" {why} ({code}); {name} pages them"
+        )
+        reminder_id = int(payload["reminder_id"])
+        async with self.changes.begin() as change:
+            incident = await change.lock(incident_id)
+            if not await escalations.add_unreached(change.tx, reminder_id, email, code, change.now):
+                return  # a rerun of the fan-out: told already
+            live = _live(incident, payload)
+            args = {"provider": provider, "email": email}
+            await self._record(change, incident, payload, code, line, _FANOUT, args, live)
 
     async def fan_out_finished(
         self, change: Change, incident: Incident, payload: Mapping[str, Any], *, anyone: bool

@@ -32,10 +32,24 @@ class OnCallNow:
     stale: bool = False  # an earlier answer, served because the provider failed
     refused: bool = False  # it answered, refusing for good (a revoked key, a deleted schedule)
     lookup_error: str = ""  # Slack failed to say who has some of the addresses (in unmatched)
+    # Slack's failure for each of those addresses, for a page to retry or tell (for_page).
+    lookup_failures: Mapping[str, NotifierError] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def reachable(self) -> bool:
         return not self.error
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallPage:
+    """Who a page reaches on call at the paging services (OnCallResolver.for_page)."""
+
+    users: tuple[str, ...] = ()  # Slack user IDs
+    unfound: tuple[tuple[str, str], ...] = ()  # (provider, e-mail) with no Slack user
+    # (provider, e-mail, Slack's error) Slack failed to look up: retryable, or the bot's own
+    failed: tuple[tuple[str, str, NotifierError], ...] = ()
 
 
 @dataclass
@@ -89,6 +103,7 @@ class OnCallResolver:
         users: list[str] = []
         unmatched: list[str] = []
         lookup_error = ""
+        failures: dict[str, NotifierError] = {}
         for email in emails:
             try:
                 user = await self._user(email)
@@ -99,12 +114,19 @@ class OnCallResolver:
                     "on call at %s: looking up a person in Slack: %s", provider, outside(exc)
                 )
                 lookup_error = str(exc)
+                failures[email] = exc
                 user = None
             if user is None:
                 unmatched.append(email)
             elif user not in users:
                 users.append(user)
-        answer = OnCallNow(provider, tuple(users), tuple(unmatched), lookup_error=lookup_error)
+        answer = OnCallNow(
+            provider,
+            tuple(users),
+            tuple(unmatched),
+            lookup_error=lookup_error,
+            lookup_failures=failures,
+        )
         if not lookup_error:  # an incomplete answer is asked again next time
             self._cache[provider] = _Cached(self._monotonic() + self.ttl, answer)
         return answer
@@ -122,6 +144,27 @@ class OnCallResolver:
             if answer is not None:
                 users.extend(user for user in answer.users if user not in users)
         return users
+
+    async def for_page(self, providers: Sequence[str]) -> OnCallPage:
+        """Who a page reaches on call at `providers`: the Slack users, the addresses Slack
+        has no user for, and Slack's failure to look some up (to be tried again: a rate
+        limit or an outage of Slack must not drop someone's page DM). A provider that cannot
+        be asked reaches nobody here: the level's Slack targets are the fallback."""
+        users: list[str] = []
+        unfound: list[tuple[str, str]] = []
+        failures: list[tuple[str, str, NotifierError]] = []
+        for provider in providers:
+            answer = await self.now(provider)
+            if answer is None:
+                continue
+            users.extend(user for user in answer.users if user not in users)
+            for email in answer.unmatched:
+                failure = answer.lookup_failures.get(email)
+                if failure is None:
+                    unfound.append((provider, email))
+                else:
+                    failures.append((provider, email, failure))
+        return OnCallPage(tuple(users), tuple(unfound), tuple(failures))
 
     async def everyone(self, among: Collection[str] | None = None) -> list[OnCallNow]:
         """Each configured provider's answer (those with a schedule; only those `among`,

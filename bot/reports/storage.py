@@ -117,15 +117,22 @@ async def items_for_incident(tx: Tx, incident_id: str) -> list[ActionItem]:
     return [_item(row) for row in rows]
 
 
+# An action item of a real incident: a drill's are practice, kept off the App Home (README).
+_NOT_A_DRILLS = " AND incident_id NOT IN (SELECT id FROM incidents WHERE drill)"
+
+
 async def open_items_for_owner(tx: Tx, owner: str, limit: int) -> tuple[list[ActionItem], int]:
-    """The owner's open items, soonest due first (at most `limit`), and how many in all."""
+    """The owner's open items of real incidents (drills' left out), soonest due first (at
+    most `limit`), and how many in all."""
     rows = await tx.fetchall(
         "SELECT * FROM action_items WHERE owner = ? AND closed_at IS NULL"
-        f" ORDER BY due_at, id LIMIT {int(limit)}",
+        f"{_NOT_A_DRILLS} ORDER BY due_at, id LIMIT {int(limit)}",
         (owner,),
     )
     total = await tx.fetchone(
-        "SELECT COUNT(*) AS n FROM action_items WHERE owner = ? AND closed_at IS NULL", (owner,)
+        "SELECT COUNT(*) AS n FROM action_items WHERE owner = ? AND closed_at IS NULL"
+        + _NOT_A_DRILLS,
+        (owner,),
     )
     return [_item(row) for row in rows], int(total["n"]) if total else 0
 

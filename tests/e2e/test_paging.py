@@ -86,9 +86,11 @@ async def paging(
     make_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> AsyncIterator[Paging]:
     """`request.param` (indirect parametrisation) adds top-level policy settings; its
-    `_secret_ends` (not a setting) ends every secret's variable, as a file's newline would."""
+    `_secret_ends` (not a setting) ends every secret's variable, as a file's newline would,
+    and `_store` names the store ("sqlite" unless told)."""
     settings = dict(getattr(request, "param", {}))
     ends = settings.pop("_secret_ends", "")
+    store = settings.pop("_store", "sqlite")
     pd = PagerDutyDouble(routing_key=ROUTING_KEY, api_key=PD_API_KEY)
     og = OpsgenieDouble(api_key=OG_API_KEY)
     await pd.start()
@@ -140,7 +142,7 @@ async def paging(
     double = SlackDouble(bot_token=BOT_TOKEN, openapi_spec=openapi_spec())
     double.add_user("U0JANE", name="jane", real_name="Jane Doe")
     double.add_user("U0OMAR", name="omar", real_name="Omar Khan")
-    harness = await make_harness("sqlite", policy=policy, double=double)
+    harness = await make_harness(store, policy=policy, double=double)
     yield Paging(harness, pd, og)
     await pd.stop()
     await og.stop()
@@ -715,3 +717,99 @@ async def test_a_pagerduty_page_by_hand_overtaken_by_an_acknowledgement_still_tr
         lambda: "acknowledge" in pd.actions(incident.id), timeout=30, what="the acknowledgement"
     )
     assert pd.actions(incident.id) == ["trigger", "acknowledge"]
+
+
+_BOTH_STORES = [{}, {"_store": "postgres"}]
+
+
+def posted_texts(harness: BotHarness) -> list[str]:
+    """Every message posted, in any channel."""
+    return [
+        str(call.params.get("text")) + str(call.params.get("blocks"))
+        for call in harness.double.calls_to("chat.postMessage")
+    ]
+
+
+async def timeline_texts(harness: BotHarness, incident: Incident) -> list[str]:
+    async with harness.store.transaction() as tx:
+        rows = await tx.fetchall(
+            "SELECT text FROM timeline WHERE incident_id = ? ORDER BY id", (incident.id,)
+        )
+    return [str(row["text"]) for row in rows]
+
+
+@pytest.mark.parametrize("paging", _BOTH_STORES, indirect=True)
+async def test_the_on_call_is_dmed_once_after_slack_fails_to_look_them_up(
+    paging: Paging,
+) -> None:
+    """PagerDuty has Jane on call; Slack answered her users.lookupByEmail with a 503. Her
+    page DM was dropped for good (the fan-out ended with the people it had found), though
+    PagerDuty paged her: the look-up is now tried again, as the outbox retries a post."""
+    harness = paging.harness
+    harness.services.dispatcher.failures.max_backoff = 0.1  # retried at once, not in 2 s
+    harness.double.http_error("users.lookupByEmail", 503)
+    incident = await declare(harness, "declare P1 Checkout API returns 502")
+    await until(lambda: bool(dm_texts(harness, "U0JANE")), "Jane's page DM, looked up again", 3)
+    await harness.settle()
+    assert len(harness.double.calls_to("users.lookupByEmail")) == 2  # failed, then answered
+    assert len([t for t in dm_texts(harness, "U0JANE") if incident.id in t]) == 1
+    assert len([t for t in dm_texts(harness, "U0ONCALL") if incident.id in t]) == 1
+    assert not [t for t in await timeline_texts(harness, incident) if "could not" in t]
+
+
+_SRE_GROUP_AND_OPSGENIE = {
+    "escalation": {
+        "P2": [
+            {"after": 0, "notify": ["U0ONCALL", "S0SRE", "opsgenie"]},
+            {"after": 3600, "notify": ["U0LEAD"]},
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "paging",
+    [_SRE_GROUP_AND_OPSGENIE, {**_SRE_GROUP_AND_OPSGENIE, "_store": "postgres"}],
+    indirect=True,
+)
+async def test_an_on_call_person_with_no_slack_user_is_told_once(paging: Paging) -> None:
+    """Opsgenie has gone@example.com (no Slack user) and Omar on call. Gone's page DM was
+    dropped without a word: now the channel is told, like any page that reached nobody, and
+    once, though the fan-out runs again (S0SRE's members could not be read the first time)."""
+    harness = paging.harness
+    harness.services.dispatcher.failures.max_backoff = 0.1  # retried at once, not in 2 s
+    harness.double.add_usergroup("S0SRE", ["U0LEAD"])
+    paging.og.schedules["sre_schedule"] = ["gone@example.com", "omar@example.com"]
+    harness.double.http_error("usergroups.users.list", 503)
+    incident = await declare(harness, "declare P2 Search is slow")
+    await until(lambda: bool(dm_texts(harness, "U0LEAD")), "the group's DM, read again", 3)
+    await harness.settle()
+    assert len(harness.double.calls_to("usergroups.users.list")) >= 2  # the fan-out ran again
+    line = (
+        "Level 1 page could not DM gone@example.com, on call at Opsgenie: no Slack user has"
+        " that e-mail (users_not_found); Opsgenie pages them"
+    )
+    assert len([t for t in await timeline_texts(harness, incident) if line in t]) == 1
+    assert len([t for t in posted_texts(harness) if line in t]) == 1, posted_texts(harness)
+    for user in ("U0OMAR", "U0LEAD", "U0ONCALL"):
+        assert len([t for t in dm_texts(harness, user) if incident.id in t]) == 1, user
+    # The service still pages them: the level is not unreached, the next one not paged.
+    assert await pending_pages(harness, incident) == [2]
+
+
+async def test_an_on_call_person_slack_refuses_to_look_up_is_told_not_retried(
+    paging: Paging,
+) -> None:
+    """Slack refused Jane's look-up for a reason of the bot's own (missing_scope): no retry
+    mends that, so the page's DM to her is told as not sent, once, and not tried again."""
+    harness = paging.harness
+    harness.double.fail("users.lookupByEmail", "missing_scope")
+    incident = await declare(harness, "declare P1 Checkout API returns 502")
+    await harness.settle()
+    line = (
+        "Level 1 page could not DM jane@example.com, on call at PagerDuty: Slack refused to"
+        " look them up (missing_scope); PagerDuty pages them"
+    )
+    assert len([t for t in await timeline_texts(harness, incident) if line in t]) == 1
+    assert len(harness.double.calls_to("users.lookupByEmail")) == 1
+    assert not dm_texts(harness, "U0JANE")

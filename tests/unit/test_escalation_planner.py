@@ -96,6 +96,20 @@ def test_resolving_cancels_open_reminders_and_plans_the_reviews() -> None:
     }
 
 
+def test_a_resolved_drill_plans_no_reviews() -> None:
+    """A drill's resolution planned the preliminary and formal review reminders, sent marked
+    [DRILL] a day and a week later: a practice incident has no review to hold."""
+    resolved_at = T0 + 90 * MIN
+    drill = incident(drill=True)
+    resolved = drill.evolve(status=Status.RESOLVED, resolved_at=resolved_at, next_update_due=None)
+    replan = planner.plan_change("resolved", drill, resolved, POLICY, state(), resolved_at)
+    assert replan.cancel == OPEN_BOUND
+    assert planned(replan) == {}
+    # One planned before this (still in the database) does not fire either.
+    review = _reminder(K.FORMAL_REVIEW, resolved_at)
+    assert planner.skip_reason(review, resolved, state(), resolved_at) == "a drill"
+
+
 def test_reopening_starts_a_new_plan_from_the_reopening() -> None:
     reopened_at = T0 + 3 * 60 * MIN
     before = incident(status=Status.RESOLVED, resolved_at=T0 + 60 * MIN)
