@@ -5,6 +5,8 @@ Rules (pure: `first_reminder`, `next_reminder`):
 - While it stays open it is reminded again every `reviews.action_items_every` (business
   days count on the calendar); a reminder fired late (the bot was down) counts the next one
   from now, never a burst.
+- Only the first reminder (the one due when the item is) writes a timeline line; every
+  reminder writes its audit entry.
 - Closing the item cancels its pending reminder in the same transaction, and firing
   re-reads the item under the incident's lock, so nothing is sent for a closed item.
 
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import outbox, refs
+from bot import audit, outbox, refs
+from bot.audit import AuditRecord
 from bot.incidents import journal
 from bot.incidents.changes import Change
 from bot.models import SYSTEM, Incident
@@ -33,6 +36,7 @@ from bot.store import Tx
 
 ACTION_ITEM = "action_item"  # the reminder kind follow-ups own
 ACTION_REMIND = "reports.action_item_remind"  # outbox effect: one DM to the owner
+REMINDER_ACTION = "reports.action_item_reminder"  # its audit entry
 _PLAN = 0  # action-item reminders belong to no escalation plan
 
 
@@ -102,21 +106,37 @@ class ActionItemReminders:
             lane=incident.id,
         )
         state = "overdue" if overdue else "due"
-        await journal.record(
-            tx,
-            now,
-            incident.id,
-            actor=SYSTEM.user_id,
-            kind="reminded",
-            text=refs.text(
-                "Reminded ",
-                refs.Person(item.owner),
-                f" that action item #{item.id} is {state}: {item.text}",
-            ),
-            action="reports.action_item_reminder",
-            args={"item_id": item.id, "owner": item.owner, "due_at": item.due_at.isoformat()},
-            data={"reminder_id": reminder.id, "reminder": ACTION_ITEM},
-        )
+        args = {"item_id": item.id, "owner": item.owner, "due_at": item.due_at.isoformat()}
+        data = {"reminder_id": reminder.id, "reminder": ACTION_ITEM}
+        if reminder.due_at <= item.due_at:
+            # The first reminder goes on the timeline: the item came due. The repeats would
+            # add a line every business day for as long as it stays open, filling the
+            # report's Timeline and pushing real events out of the catch-up.
+            await journal.record(
+                tx,
+                now,
+                incident.id,
+                actor=SYSTEM.user_id,
+                kind="reminded",
+                text=refs.text(
+                    "Reminded ",
+                    refs.Person(item.owner),
+                    f" that action item #{item.id} is {state}: {item.text}",
+                ),
+                action=REMINDER_ACTION,
+                args=args,
+                data=data,
+            )
+        else:  # a repeat: proof in the audit log, no timeline line
+            record = AuditRecord(
+                actor=SYSTEM.user_id,
+                action=REMINDER_ACTION,
+                target=incident.id,
+                outcome="ok",
+                args=args | {"repeat": True},
+                incident_id=incident.id,
+            )
+            await audit.append(tx, now, record)
         follow_up = PlannedReminder(
             ACTION_ITEM,
             next_reminder(item, reminder.due_at, now, self.policy),

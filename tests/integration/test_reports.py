@@ -370,6 +370,31 @@ async def test_action_item_reminder_fires_once_survives_restart_and_stops_when_c
         env.services = env2.services  # already closed; stop_env(env) closes it again
 
 
+async def test_only_an_action_items_first_reminder_goes_on_the_timeline(env: Env) -> None:
+    """Each repeat of an overdue item's reminder once added a timeline line: months overdue,
+    the report's Timeline filled with them and the catch-up's last lines were all reminders.
+    Every reminder keeps its audit entry."""
+    incident = await _incident(env, "P2", "Queue backlog", 5 * MIN, HOUR)
+    due = env.clock.now() + timedelta(hours=5)
+    await env.services.postmortems.save_postmortem(
+        incident.id,
+        ALICE,
+        PostmortemInput(action_items=[NewActionItem("Raise the queue limit", "U0BOB", due)]),
+    )
+    await env.step(hours=6)
+    for _ in range(6):  # a week and more overdue: reminded every business day
+        await env.step(days=1)
+    reminders = env.dms("Action item")["U0BOB"]
+    assert reminders >= 4
+    timeline = await env.services.incidents.timeline(incident.id)
+    reminded = [e.text for e in timeline if e.kind == "reminded" and "action item" in e.text]
+    assert len(reminded) == 1 and "is due: Raise the queue limit" in reminded[0]
+    audited = [a for a, _, _ in await env.audit_actions(incident)]
+    assert audited.count("reports.action_item_reminder") == reminders
+    _, text = await env.services.reports.report_markdown(incident.id)
+    assert text.count("Raise the queue limit") == 2  # its one timeline line and the item
+
+
 async def test_each_action_item_has_its_own_reminder_closing_one_leaves_the_other(
     env: Env,
 ) -> None:
