@@ -10,7 +10,7 @@ from datetime import datetime
 from bot import refs
 from bot.durations import humanize_seconds
 from bot.models import SYSTEM, TimelineEvent
-from bot.reports.models import ReportFacts
+from bot.reports.models import ReportFacts, latest_resolution
 
 SECTIONS = (
     "Summary",
@@ -31,6 +31,9 @@ def who(user_id: str | None) -> str:
     if not user_id:
         return "—"
     return "the bot" if user_id == SYSTEM.user_id else f"@{user_id}"
+
+
+REOPENED_NOTE = "_Reopened and resolved again: this is the last resolution._"
 
 
 def text_block(text: str) -> str:
@@ -151,7 +154,10 @@ def render(facts: ReportFacts) -> str:
         "|---|---|",
     ]
     lines += [f"| {when(e.at)} | {timeline_cell(e)} |" for e in facts.timeline]
-    resolution = post.resolution or incident.resolution
+    reopenings = [e.at for e in facts.timeline if e.kind == "reopened"]
+    resolution = latest_resolution(incident, post, reopenings[-1] if reopenings else None)
+    # A reopened incident's fix that held is the last one; the report says it was reopened.
+    held = ["", REOPENED_NOTE] if reopenings and resolution and not incident.is_open else []
     lines += [
         "",
         "## Root cause",
@@ -161,6 +167,7 @@ def render(facts: ReportFacts) -> str:
         "## Resolution",
         "",
         text_block(resolution) or NOT_RECORDED,
+        *held,
         "",
         "## Prevention",
         "",

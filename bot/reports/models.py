@@ -28,6 +28,23 @@ class Postmortem:
     updated_at: datetime | None = None
 
 
+def latest_resolution(
+    incident: Incident, postmortem: Postmortem, reopened_at: datetime | None
+) -> str:
+    """The resolution a report and the postmortem form show: the postmortem's, unless the
+    incident was reopened after it was recorded (that fix did not hold): then the incident's,
+    which its last resolve wrote."""
+    if postmortem.resolution and not stale_resolution(postmortem, reopened_at):
+        return postmortem.resolution
+    return incident.resolution
+
+
+def stale_resolution(postmortem: Postmortem, reopened_at: datetime | None) -> bool:
+    """Whether the postmortem's resolution was recorded before the incident's last reopening."""
+    recorded = postmortem.updated_at
+    return reopened_at is not None and (recorded is None or recorded < reopened_at)
+
+
 @dataclass(frozen=True, slots=True)
 class NewActionItem:
     text: str

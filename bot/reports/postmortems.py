@@ -16,7 +16,7 @@ from bot.models import Actor, Incident
 from bot.permissions import Permissions
 from bot.reports import followups, search, storage
 from bot.reports.forms import IMPACT_TIMES, TEXT_FIELDS, PostmortemInput
-from bot.reports.models import ActionItem, Postmortem
+from bot.reports.models import ActionItem, Postmortem, latest_resolution, stale_resolution
 from bot.store import Store, Tx
 
 
@@ -24,6 +24,12 @@ class HomeViews(Protocol):
     """The App Home's refreshes (bot.home): an owner's action items changed."""
 
     async def queue(self, tx: Tx, user_id: str, now: datetime) -> None: ...
+
+
+async def _last_reopened(tx: Tx, incident_id: str) -> datetime | None:
+    """When the incident was last reopened (None: never)."""
+    last = await incidents.timeline_tail(tx, incident_id, limit=1, kinds=("reopened",))
+    return last[0].at if last else None
 
 
 class PostmortemService:
@@ -46,9 +52,9 @@ class PostmortemService:
             incident = await incidents.require(tx, incident_id)
             postmortem = await storage.get_postmortem(tx, incident.id)
             items = await storage.items_for_incident(tx, incident.id)
-        if not postmortem.resolution and incident.resolution:
-            postmortem = replace(postmortem, resolution=incident.resolution)
-        return incident, postmortem, items
+            reopened_at = await _last_reopened(tx, incident.id)
+        resolution = latest_resolution(incident, postmortem, reopened_at)
+        return incident, replace(postmortem, resolution=resolution), items
 
     async def save_postmortem(
         self,
@@ -67,6 +73,12 @@ class PostmortemService:
             # Only what the submitter edited: someone else may have saved meanwhile.
             recorded = await storage.get_postmortem(tx, incident.id)
             edited = {name: getattr(form, name) for name in TEXT_FIELDS if form.edited(name)}
+            if "resolution" not in edited and stale_resolution(
+                recorded, await _last_reopened(tx, incident.id)
+            ):
+                # Left as the form showed it (the incident's latest): the fix recorded before
+                # the reopening did not hold, so the postmortem follows the incident's again.
+                edited["resolution"] = ""
             if form.edited(IMPACT_TIMES):
                 edited |= {"started_at": form.started_at, "detected_at": form.detected_at}
             postmortem = replace(recorded, **edited, updated_by=actor.user_id, updated_at=now)

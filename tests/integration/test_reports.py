@@ -20,7 +20,13 @@ from bot.policy import parse_policy
 from bot.reminders import ReminderStatus
 from bot.reports import markdown
 from bot.reports.chart import build_figure, render_png, week_labels
-from bot.reports.forms import PostmortemInput, parse_postmortem_form
+from bot.reports.forms import (
+    IMPACT_TIMES,
+    TEXT_FIELDS,
+    PostmortemInput,
+    parse_postmortem_form,
+    shown_digest,
+)
 from bot.reports.models import NewActionItem
 from bot.slack import report_blocks
 from bot.slack.home import home_view
@@ -151,6 +157,41 @@ async def test_reopening_keeps_a_missed_target_and_a_quick_resolution_misses_non
     _, text = await env.services.reports.report_markdown(quick.id)
     due = markdown.when(quick.declared_at + timedelta(hours=2))
     assert f"| Acknowledged | not acknowledged: resolved first (target {due}: met) |" in text
+
+
+async def test_a_reopened_incident_reports_and_prefills_the_resolution_that_held(
+    env: Env,
+) -> None:
+    """The postmortem recorded the first fix; the incident reopened (it did not hold) and was
+    resolved again. The report and the form's prefill once kept presenting the first fix."""
+    incident = await _incident(env, "P2", "Checkout errors", 5 * MIN, HOUR)
+    await env.services.postmortems.save_postmortem(
+        incident.id, ALICE, PostmortemInput(resolution="Restarted the checkout pods")
+    )
+    env.clock.advance(hours=1)
+    await env.services.incidents.reopen(incident.id, ALICE, reason="errors are back")
+    env.clock.advance(hours=1)
+    await env.services.incidents.resolve(incident.id, ALICE, summary="Raised the memory limit")
+
+    def section(text: str) -> str:
+        return text.split("## Resolution\n", 1)[1].split("\n## ", 1)[0]
+
+    _, text = await env.services.reports.report_markdown(incident.id)
+    assert "Raised the memory limit" in section(text)
+    assert "Restarted" not in section(text) and markdown.REOPENED_NOTE in section(text)
+    _, prefill, _ = await env.services.postmortems.postmortem(incident.id, actor=ALICE)
+    assert prefill.resolution == "Raised the memory limit"
+
+    # Saved from that form with only the root cause edited: the resolution stays the latest.
+    shown = {name: shown_digest(getattr(prefill, name)) for name in TEXT_FIELDS}
+    shown[IMPACT_TIMES] = shown_digest(prefill.started_at, prefill.detected_at)
+    form = PostmortemInput(root_cause="Memory leak", resolution=prefill.resolution, shown=shown)
+    await env.services.postmortems.save_postmortem(incident.id, BOB, form)
+    _, text = await env.services.reports.report_markdown(incident.id)
+    assert "Raised the memory limit" in section(text) and "Restarted" not in section(text)
+    assert "Memory leak" in text
+    _, prefill, _ = await env.services.postmortems.postmortem(incident.id, actor=ALICE)
+    assert prefill.resolution == "Raised the memory limit"
 
 
 async def test_report_has_every_section_and_is_uploaded_in_two_steps(env: Env) -> None:
