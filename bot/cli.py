@@ -44,6 +44,20 @@ def _port(text: str) -> int:
     return port
 
 
+def _days(text: str) -> int:
+    """`stats --days`, 1 to 366: a usage error like any other (exit 2, before the database is
+    opened), not the statistics' refusal, which exited 1 as if the database had failed."""
+    from bot.reports.service import MAX_STATS_DAYS
+
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
+    if not 1 <= days <= MAX_STATS_DAYS:
+        raise argparse.ArgumentTypeError(f"give a number of days from 1 to {MAX_STATS_DAYS}")
+    return days
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatops-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("incident_id", metavar="ID")
     stats = sub.add_parser("stats", help="MTTA, MTTR, MTTD and target breaches per severity")
     stats.add_argument(
-        "--days", type=int, default=30, help="the last N days, 1 to 366 (default 30)"
+        "--days", type=_days, default=30, help="the last N days, 1 to 366 (default 30)"
     )
     stats.add_argument("--chart", metavar="PNG", help="also write the chart to this file")
     audit = sub.add_parser("audit", help="verify or export the audit log")

@@ -17,6 +17,7 @@ from bot.errors import ChatOpsError, UsageError
 from bot.incidents.parsing import parse_target
 from bot.incidents.schemas import IncidentTarget
 from bot.models import Incident
+from bot.reports.chart_pace import ChartTooSoon
 from bot.reports.forms import PostmortemFormErrors, parse_postmortem_form
 from bot.reports.models import ActionItem
 from bot.services import Services
@@ -105,11 +106,20 @@ def parse_days(rest: str) -> int:
 async def stats(ctx: CommandContext, rest: str) -> None:
     async def work() -> None:
         days = parse_days(rest)
-        figures = await ctx.services.reports.share_stats(
-            days, ctx.actor, channel=ctx.channel_id or "", request_id=ctx.request_id
-        )
+        held = ""
+        try:
+            figures = await ctx.services.reports.share_stats(
+                days, ctx.actor, channel=ctx.channel_id or "", request_id=ctx.request_id
+            )
+        except ChartTooSoon as exc:
+            # Only the chart is paced (its drawing and upload): the figures are a read, and
+            # were refused with it.
+            await ctx.audit_refusal("reports.stats", f"refused: {exc}", {"text": rest})
+            figures = await ctx.services.reports.stats(days)
+            held = str(exc)
         await ctx.reply(
-            report_blocks.stats_text(figures), blocks=report_blocks.stats_blocks(figures)
+            report_blocks.stats_text(figures),
+            blocks=report_blocks.stats_blocks(figures, chart_held=held),
         )
 
     await run_command(ctx, "reports.stats", {"text": rest}, work, usage_for="stats")

@@ -213,6 +213,11 @@ def severity_changed(
     )
 
 
+def _unfound(answer: OnCallNow, email: str) -> str:
+    """Why `email`, on call at a provider, is no Slack user in `/oncall`."""
+    return "Slack could not look it up" if email in answer.lookup_failures else "no Slack user"
+
+
 def oncall_text(
     rows: Sequence[OnCallRow],
     now: Sequence[OnCallNow] = (),
@@ -231,9 +236,13 @@ def oncall_text(
             continue
         name = PROVIDER_NAMES.get(answer.provider, answer.provider)
         people = [user(person) for person in answer.users]
-        # An address with no Slack user (someone who left Slack) gets no direct message.
-        unfound = "Slack could not look it up" if answer.lookup_error else "no Slack user"
-        people += [f"{escape_mrkdwn(email)} ({unfound}: no DM)" for email in answer.unmatched]
+        # An address with no Slack user (someone who left Slack) gets no direct message. Each
+        # is worded by its own look-up: one failure made every address "could not look it up",
+        # though Slack had answered that nobody has the others.
+        people += [
+            f"{escape_mrkdwn(email)} ({_unfound(answer, email)}: no DM)"
+            for email in answer.unmatched
+        ]
         who = ", ".join(people) or "nobody"
         if answer.lookup_error:
             who += f"; {escape_mrkdwn(answer.lookup_error[:200])}"

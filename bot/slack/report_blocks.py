@@ -115,7 +115,13 @@ def stats_lines(stats: Stats) -> list[str]:
     return lines
 
 
-def stats_blocks(stats: Stats) -> list[Block]:
+def stats_blocks(stats: Stats, chart_held: str = "") -> list[Block]:
+    """`/incident stats`' figures; `chart_held`: why no chart follows (the person's pace)."""
+    chart = (
+        f"No chart this time: {escape_mrkdwn(chart_held)}"
+        if chart_held
+        else "The chart follows as a file."
+    )
     blocks: list[Block] = [header(f"Incidents, last {stats.days} days")]
     for row in stats.by_severity:
         blocks.append(
@@ -129,7 +135,7 @@ def stats_blocks(stats: Stats) -> list[Block]:
     blocks.append(
         context(
             "MTTA and MTTR count from declaration; MTTD from the impact's start to its "
-            "detection, where the postmortem gave both. The chart follows as a file."
+            f"detection, where the postmortem gave both. {chart}"
         )
     )
     return blocks

@@ -553,6 +553,24 @@ async def test_oncall_blames_slack_not_the_provider_when_slack_cannot_find_peopl
     assert "On call now at Opsgenie: gone@example.com (no Slack user: no DM)" in str(answer["text"])
 
 
+async def test_oncall_tells_a_failed_look_up_from_an_e_mail_slack_has_no_user_for(
+    paging: Paging,
+) -> None:
+    """Slack failed to look up Omar, and answered that nobody has gone@example.com
+    (users_not_found): `/oncall` said "Slack could not look it up" of both, as if gone might
+    still be in Slack."""
+    harness = paging.harness
+    paging.og.schedules["sre_schedule"] = ["omar@example.com", "gone@example.com"]
+    harness.double.fail("users.lookupByEmail", "ratelimited")  # Omar's look-up only
+    await harness.command("P2", command="/oncall")
+    [answer] = await harness.replies()
+    text = str(answer["text"])
+    assert (
+        "On call now at Opsgenie: omar@example.com (Slack could not look it up: no DM),"
+        " gone@example.com (no Slack user: no DM); Slack error: ratelimited;"
+    ) in text, text
+
+
 async def test_oncall_says_which_severities_page_each_services_on_call(paging: Paging) -> None:
     """P1's first level names PagerDuty, P2's Opsgenie. `/oncall P1` said Opsgenie's on-call
     was "paged with the first level" too: whoever read it expected Omar to be woken for a

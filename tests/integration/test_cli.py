@@ -242,6 +242,24 @@ def test_diagnose_without_a_service_names_only_what_is_missing(
     assert error.endswith("the following arguments are required: service"), error
 
 
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [("0", "give a number of days from 1 to 366"), ("seven", "not a number: 'seven'")],
+)
+def test_stats_days_out_of_range_is_a_usage_error_exiting_2(
+    days: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`stats --days 0` exited 1, the status of a failure, where every other usage error of
+    the CLI exits 2 (as the README lists)."""
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["stats", "--days", days])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == f"chatops-bot stats: error: argument --days: {said}", error
+
+
 def test_check_config_reports_a_bad_duration_with_its_location(tmp_path: Path) -> None:
     text = BUILT_IN_POLICY.read_text()
     good = "P1: {ack_within: 30m,"
