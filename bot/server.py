@@ -167,5 +167,5 @@ def build_web_app(
     web_app.add_routes(status_routes(services.status_page))
     if services.alerts is not None:
         # Monitors' webhooks (bot.alerts.routes): a bearer token of their own, not Slack's.
-        web_app.add_routes(alert_routes(services.alerts, lambda: services.alerts_token))
+        web_app.add_routes(alert_routes(services.alerts, services.alerts_token))
     return web_app

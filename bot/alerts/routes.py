@@ -25,7 +25,6 @@ from bot.alerts.models import (
 )
 from bot.alerts.service import AlertService
 from bot.errors import StoreBusy, StoreUnavailable
-from bot.redact import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,8 @@ async def _read_bounded(request: web.Request) -> bytes | None:
     return None if len(raw) > MAX_BODY_BYTES else raw
 
 
-def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[web.RouteDef]:
-    """The webhook routes, to add to the bot's web application. `token()` reads the token."""
+def alert_routes(alerts: AlertService, token: str | None) -> list[web.RouteDef]:
+    """The webhook routes, to add to the bot's web application, checking the bearer `token`."""
     config = alerts.config
 
     def readers() -> dict[str, Callable[[bytes], list[Alert]]]:
@@ -74,14 +73,11 @@ def alert_routes(alerts: AlertService, token: Callable[[], str | None]) -> list[
         }
 
     async def receive(request: web.Request, source: str) -> web.Response:
-        # Trimmed as the token given is: a Secret made from a file (`echo token > f`) ends
-        # in a newline, and no token sent in a header can.
-        expected = (token() or "").strip()
-        if expected:
-            register_secret(expected)  # never repeated in a log, a message or the audit
-        if not expected:
+        # Read, trimmed and registered for redaction once, at start-up
+        # (bot.services.alerts_token_from).
+        if not token:
             return _answer(503, error=f"the alerts token ({config.token_env}) is not set")
-        if not bearer_valid(request.headers, expected):
+        if not bearer_valid(request.headers, token):
             metrics.ALERTS_RECEIVED.labels(source, "unauthorized").inc()
             log.warning("refused an alert post to %s: bad or missing bearer token", source)
             return _answer(401, error="invalid or missing bearer token")
