@@ -13,9 +13,13 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -180,3 +184,39 @@ class PrometheusServer(_Server):
         answer = self.get_json(f"/api/v1/query?query={quote(expr)}")
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
+
+
+@contextmanager
+def serving_text(routes: dict[str, Callable[[], str]]) -> Iterator[int]:
+    """An HTTP server on a free loopback port answering GET `path` with `routes[path]()`
+    (text/plain; JSON when it starts with "{"), from a thread of its own: a scrape answered by
+    the test's event loop times out whenever the code under test holds the loop, and the
+    target reads as down (seen in CI). Yields the port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            answer = routes.get(self.path)
+            if answer is None:
+                self.send_error(404)
+                return
+            body = answer().encode()
+            kind = "application/json" if body.startswith(b"{") else "text/plain"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -12,13 +12,12 @@ resends every second): few tests, marked slow. (Prometheus itself sends no alert
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Self
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot import metrics
 from bot.models import Incident
@@ -26,7 +25,7 @@ from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with, posts
-from tests.monitoring import AlertmanagerServer, PrometheusServer
+from tests.monitoring import AlertmanagerServer, PrometheusServer, serving_text
 from tests.servers import ServerUnavailable, free_port
 from tests.waiting import until
 
@@ -58,33 +57,21 @@ class Shop:
         self.error_ratio = 0.0
         self.latency = 0.2
         self.port = 0
-        self.runner: web.AppRunner | None = None
 
-    async def metrics(self, request: web.Request) -> web.Response:
-        text = (
+    def metrics(self) -> str:
+        return (
             "# TYPE shop_error_ratio gauge\n"
             f'shop_error_ratio{{service="checkout"}} {self.error_ratio}\n'
             "# TYPE shop_latency_seconds gauge\n"
             f'shop_latency_seconds{{service="checkout"}} {self.latency}\n'
         )
-        return web.Response(text=text, content_type="text/plain")
 
-    async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self.metrics)
-        app.router.add_get("/health", self.health)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+    @contextmanager
+    def serving(self) -> Iterator[Self]:
+        """Served from a thread (see serving_text): a stalled scrape would resolve the alerts."""
+        with serving_text({"/metrics": self.metrics, "/health": lambda: '{"ok": true}'}) as port:
+            self.port = port
+            yield self
 
 
 def alertmanager_config(bot_port: int, token: str) -> str:
@@ -128,10 +115,8 @@ async def _start(server: Any, starting: Awaitable[Any] | None = None) -> Any:
 
 @pytest.fixture
 async def shop() -> AsyncIterator[Shop]:
-    shop = Shop()
-    await shop.start()
-    yield shop
-    await shop.stop()
+    with Shop().serving() as shop:
+        yield shop
 
 
 @asynccontextmanager

@@ -19,7 +19,7 @@ from bot.diagnostics.findings import Grade
 from bot.diagnostics.probes.prometheus import MAX_LINES
 from bot.slack.diagnosis_blocks import evidence_messages
 from tests.diagnostics_helpers import diagnose, finding
-from tests.monitoring import PrometheusServer
+from tests.monitoring import PrometheusServer, serving_text
 from tests.servers import free_port
 from tests.waiting import until
 
@@ -69,18 +69,17 @@ async def serving(
         await runner.cleanup()
 
 
-async def _metrics(_request: web.Request) -> web.Response:
-    return web.Response(text=METRICS, content_type="text/plain")
-
-
 @asynccontextmanager
 async def scraped_shop() -> AsyncIterator[PrometheusServer]:
     """Prometheus scraping the shop (up) and a second shop target nobody serves (down),
     once both have been scraped and the latency alert fires."""
-    async with serving(_metrics) as port:
+    with serving_text({"/metrics": lambda: METRICS}) as port:
         scrape = [
             {
                 "job_name": "shop",
+                # A scrape times out after its interval: 1 s, not the global 200 ms, so a
+                # busy machine does not read the shop as down.
+                "scrape_interval": "1s",
                 "static_configs": [
                     {"targets": [f"127.0.0.1:{port}"], "labels": {"service": "shop"}}
                 ],
