@@ -276,10 +276,12 @@ def read_generic(
     alerts = []
     for item in items:
         labels = {"alertname": item.title[:200], **item.labels}
+        # The top-level fields are the format's explicit ones: they win over labels of the
+        # same name (a sender's generic `severity: info` label beside `severity: critical`).
         if item.service:
-            labels.setdefault(service_label, item.service)
+            labels[service_label] = item.service
         if item.severity:
-            labels.setdefault(severity_label, item.severity)
+            labels[severity_label] = item.severity
         annotations = {"summary": item.title}
         if item.description:
             annotations["description"] = item.description

@@ -486,6 +486,42 @@ async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: A
     assert "Queue stuck since" in answer and "1971" not in answer, answer
 
 
+async def test_a_generic_alerts_top_level_service_and_severity_win_over_its_labels(
+    alerts: Alerts,
+) -> None:
+    """A sender set `service` and `severity` (the format's own fields) and copied its
+    generic labels, `service: platform` and `severity: info` among them: the labels won,
+    so the alert opened a P3 for "platform" instead of a P1 for checkout."""
+    generic = {
+        "title": "Checkout 5xx",
+        "dedup_key": "co-5xx",
+        "service": "checkout",
+        "severity": "critical",
+        "labels": {"service": "platform", "severity": "info", "team": "payments"},
+    }
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), generic)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert (incident.severity, incident.services) == ("P1", ("checkout",))
+    [row] = await alerts.alert_rows()
+    labels = json.loads(row["labels"])
+    assert (row["service"], labels["service"], labels["severity"]) == (
+        "checkout",
+        "checkout",
+        "critical",
+    )
+    assert labels["team"] == "payments"  # the other labels kept as sent
+    # Labels alone still name the service and severity when the fields are left out.
+    labelled = {"title": "Disk", "dedup_key": "disk", "labels": {"service": "billing"}}
+    labelled["labels"]["severity"] = "warning"
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), labelled)
+    assert (status, body["outcomes"]) == (200, {"new": 1}), body
+    await _settled(alerts)
+    [billing] = [i for i in await alerts.incidents() if i.services == ("billing",)]
+    assert billing.severity == "P2"
+
+
 async def test_a_more_severe_alert_joining_raises_the_severity(alerts: Alerts) -> None:
     """A warning opened a P2 (no war room, nobody paged beyond its level); the critical
     alert that followed for the same service only joined it: the P1 it calls for, with its

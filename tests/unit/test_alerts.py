@@ -78,6 +78,13 @@ def test_generic_alert_one_or_many_with_configured_labels() -> None:
     [read] = read_generic(_raw(one), service_label="app", severity_label="level")
     assert read.fingerprint == "generic:d1" and read.labels["app"] == "db"
     assert read.labels["level"] == "P0" and read.name == "Disk full"
+    # The top-level fields win over labels of the same name; without them the labels stand.
+    both = {**one, "labels": {"app": "web", "level": "info", "team": "x"}}
+    [read] = read_generic(_raw(both), service_label="app", severity_label="level")
+    assert (read.labels["app"], read.labels["level"], read.labels["team"]) == ("db", "P0", "x")
+    bare = {"title": "Disk full", "dedup_key": "d1", "labels": {"app": "web", "level": "info"}}
+    [read] = read_generic(_raw(bare), service_label="app", severity_label="level")
+    assert (read.labels["app"], read.labels["level"]) == ("web", "info")
     many = read_generic(_raw({"alerts": [one, {**one, "dedup_key": "d2"}]}))
     assert [a.fingerprint for a in many] == ["generic:d1", "generic:d2"]
     with pytest.raises(AlertsRefused, match="dedup_key: Field required"):
