@@ -26,12 +26,6 @@ class HomeViews(Protocol):
     async def queue(self, tx: Tx, user_id: str, now: datetime) -> None: ...
 
 
-async def _last_reopened(tx: Tx, incident_id: str) -> datetime | None:
-    """When the incident was last reopened (None: never)."""
-    last = await incidents.timeline_tail(tx, incident_id, limit=1, kinds=("reopened",))
-    return last[0].at if last else None
-
-
 class PostmortemService:
     def __init__(
         self, *, store: Store, clock: Clock, permissions: Permissions, home: HomeViews
@@ -52,7 +46,7 @@ class PostmortemService:
             incident = await incidents.require(tx, incident_id)
             postmortem = await storage.get_postmortem(tx, incident.id)
             items = await storage.items_for_incident(tx, incident.id)
-            reopened_at = await _last_reopened(tx, incident.id)
+            reopened_at = await storage.last_reopened(tx, incident.id)
         resolution = latest_resolution(incident, postmortem, reopened_at)
         return incident, replace(postmortem, resolution=resolution), items
 
@@ -74,7 +68,7 @@ class PostmortemService:
             recorded = await storage.get_postmortem(tx, incident.id)
             edited = {name: getattr(form, name) for name in TEXT_FIELDS if form.edited(name)}
             if "resolution" not in edited and stale_resolution(
-                recorded, await _last_reopened(tx, incident.id)
+                recorded, await storage.last_reopened(tx, incident.id)
             ):
                 # Left as the form showed it (the incident's latest): the fix recorded before
                 # the reopening did not hold, so the postmortem follows the incident's again.

@@ -17,7 +17,7 @@ from bot.incidents import journal
 from bot.incidents import storage as incidents
 from bot.models import SYSTEM, Incident
 from bot.reports import storage
-from bot.reports.models import Postmortem, SimilarIncident
+from bot.reports.models import Postmortem, SimilarIncident, latest_resolution
 from bot.store import Statements, Tx
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -98,11 +98,14 @@ async def similar(tx: Statements, incident: Incident, limit: int = 3) -> list[Si
         if past is None:
             continue
         postmortem = await storage.get_postmortem(tx, past.id)
+        # What fixed it is the fix that held: a reopened incident's last resolution, as its
+        # report and postmortem form show it, not one written before the reopening.
+        reopened_at = await storage.last_reopened(tx, past.id)
         found.append(
             SimilarIncident(
                 incident=past,
                 root_cause=postmortem.root_cause,
-                resolution=postmortem.resolution or past.resolution,
+                resolution=latest_resolution(past, postmortem, reopened_at),
                 score=float(row["score"]),
             )
         )

@@ -20,6 +20,16 @@ def _dt(value: float | None) -> datetime | None:
 # -- postmortems ----------------------------------------------------------------------------
 
 
+async def last_reopened(tx: Statements, incident_id: str) -> datetime | None:
+    """When the incident was last reopened (None: never): what tells whether its
+    postmortem's resolution predates a reopening (models.latest_resolution)."""
+    row = await tx.fetchone(
+        "SELECT MAX(at) AS at FROM timeline WHERE incident_id = ? AND kind = 'reopened'",
+        (incident_id,),
+    )
+    return _dt(row["at"]) if row is not None and row["at"] is not None else None
+
+
 async def get_postmortem(tx: Statements, incident_id: str) -> Postmortem:
     row = await tx.fetchone("SELECT * FROM postmortems WHERE incident_id = ?", (incident_id,))
     if row is None:

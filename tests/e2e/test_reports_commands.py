@@ -4,6 +4,7 @@ bad rows come back beside their fields, a good one stores the postmortem and act
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import FakeClock
 from bot.errors import StoreUnavailable
 from bot.models import Actor
 from bot.reports.forms import PostmortemInput
@@ -527,3 +529,34 @@ async def test_a_postmortem_time_that_is_no_time_is_refused_beside_its_field(
         assert refused.body["errors"] == {wrong: "Choose a date and time."}
     _, recorded, _ = await harness.services.postmortems.postmortem(incident.id)
     assert recorded.root_cause == ""  # bad input changes nothing
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_similar_past_incidents_show_a_reopened_incidents_fix_that_held(
+    make_harness: HarnessFactory, store: str
+) -> None:
+    """The postmortem recorded the first fix; the incident came back, was reopened and
+    resolved again with another. Its report showed the last fix, but the similar-incident
+    hint of the next declaration still offered the first one, the fix that did not hold."""
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness(store, clock=clock)
+    earlier = await declare(harness, "declare P2 Checkout API returns 502")
+    await reply(harness, f"resolve {earlier.id} Restarted the checkout pods")
+    await harness.services.postmortems.save_postmortem(
+        earlier.id, Actor("U0ALICE"), PostmortemInput(resolution="Restarted the checkout pods")
+    )
+    clock.advance(hours=1)
+    answer = await reply(harness, f"reopen {earlier.id} the 502s are back")
+    assert "open again" in answer, answer
+    clock.advance(hours=1)
+    await reply(harness, f"resolve {earlier.id} Raised the memory limit")
+    await harness.settle()
+    clock.advance(hours=1)
+
+    response = await harness.command("declare P2 Checkout API returns 502 again")
+    assert response.status == 200
+    declared, similar = await harness.replies(2)
+    assert "Declared" in declared["text"], declared
+    shown = json.dumps(similar["blocks"])
+    assert earlier.id in shown and "Resolution: Raised the memory limit" in shown, shown
+    assert "Restarted" not in shown
