@@ -57,17 +57,25 @@ async def overflowing(tx: Tx, config: StormConfig, now: datetime) -> bool:
             (_LOCK_CLASS, _LOCK_KEY),
         )
     since = now - config.window.as_timedelta()
-    # Only alerts reopen as the bot (a person's reopening is theirs); the literal kind lets
-    # both databases read the window from the partial index timeline_reopenings (0024).
-    row = await tx.fetchone(
-        "SELECT (SELECT COUNT(*) FROM incidents i WHERE i.declared_at >= ? AND i.declared_by = ?"
-        " AND NOT i.drill AND EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id"
-        " AND a.outcome = 'declared'))"
-        " + (SELECT COUNT(*) FROM timeline t WHERE t.kind = 'reopened' AND t.at >= ?"
-        " AND t.actor = ?) AS n",
-        (since.timestamp(), SYSTEM.user_id, since.timestamp(), SYSTEM.user_id),
-    )
+    row = await tx.fetchone(COUNT_SQL, count_params(since))
     return row is not None and int(row["n"]) >= config.max_incidents
+
+
+# What the cap counts since the window's start. Declarations read the window from the index
+# incidents_declared (0026); only alerts reopen as the bot (a person's reopening is theirs),
+# and the literal kind lets both databases read the window's reopenings from the partial
+# index timeline_reopenings (0024).
+COUNT_SQL = (
+    "SELECT (SELECT COUNT(*) FROM incidents i WHERE i.declared_by = ? AND i.declared_at >= ?"
+    " AND NOT i.drill AND EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id"
+    " AND a.outcome = 'declared'))"
+    " + (SELECT COUNT(*) FROM timeline t WHERE t.kind = 'reopened' AND t.at >= ?"
+    " AND t.actor = ?) AS n"
+)
+
+
+def count_params(since: datetime) -> tuple[str, float, float, str]:
+    return (SYSTEM.user_id, since.timestamp(), since.timestamp(), SYSTEM.user_id)
 
 
 async def is_storm(tx: Tx, incident_id: str) -> bool:
