@@ -16,7 +16,7 @@ from typing import Protocol
 from bot import refs
 from bot.alerts import storage
 from bot.alerts.service import DIAGNOSE, POST
-from bot.alerts.silences import REFRESH_BATCH
+from bot.alerts.silences import REFRESH_BATCH, unsilenced_of
 from bot.alerts.storage import StoredAlert
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
@@ -166,7 +166,14 @@ class AlertDelivery:
         silenceable = self.policy.alerts.alertmanager_url is not None and any(
             a.status == "firing" and a.source == "alertmanager" for a in fired
         )
-        until = max((s.ends_at for s in running), default=None)
+        # Shown as silenced only once every alert a click silences is: after a click that
+        # Alertmanager failed part way, a later edit of the message (another silence ended,
+        # made again) still offers the button for the rest.
+        # The batch's alerts as the click read them (resolved ones too): the same matchers.
+        whole = running and not unsilenced_of(
+            fired, self.policy.alerts.service_label, [s.matchers for s in running]
+        )
+        until = max((s.ends_at for s in running), default=None) if whole else None
         return AlertBatch(
             incident, number, fired, resolved, firing_now, resolved_total, silenceable, until
         )

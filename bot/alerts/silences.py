@@ -125,6 +125,20 @@ def _outside(
     ]
 
 
+def unsilenced_of(
+    alerts: list[StoredAlert], service_label: str, running: list[list[dict[str, Any]]]
+) -> list[StoredAlert]:
+    """The alerts of a batch a click would silence (Alertmanager's, of its first
+    MAX_SILENCES names and services) that none of the silences `running` (their matchers)
+    covers: while any is left, the message keeps its Silence button."""
+    from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
+    keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
+    silenceable = [a for a in from_alertmanager if silence_key(a) in keys]
+    common = matcher_sets(silenceable, service_label)
+    sets = [matchers_of(labels) for labels in common]
+    return _outside(silenceable, common, sets, running, [])
+
+
 def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
     """Alertmanager's matchers for one set of labels, in a stable order.
 

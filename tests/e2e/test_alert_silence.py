@@ -44,9 +44,10 @@ async def _alerts(
     health_url: str,
     alertmanager_url: str,
     clock: FakeClock | None = None,
+    store: str = "sqlite",
 ) -> AsyncIterator[Alerts]:
     harness = await make_harness(
-        "sqlite", policy=alerts_policy(health_url, alertmanager_url=alertmanager_url), clock=clock
+        store, policy=alerts_policy(health_url, alertmanager_url=alertmanager_url), clock=clock
     )
     async with aiohttp.ClientSession() as session:
         yield Alerts(harness, session)
@@ -534,18 +535,22 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
 
 @asynccontextmanager
 async def _failing_from(
-    upstream: str, failing_post: int, after_post: Callable[[], None] | None = None
+    upstream: str,
+    failing_post: int | set[int],
+    after_post: Callable[[], None] | None = None,
 ) -> AsyncIterator[str]:
     """Alertmanager behind a proxy whose `failing_post`-th silence creation (counting from
-    1; 0: none) answers 503 without reaching it, as one behind a load balancer does
-    mid-restart. `after_post` runs once each creation passed through has been made."""
+    1; 0: none; or each of a set) answers 503 without reaching it, as one behind a load
+    balancer does mid-restart. `after_post` runs once each creation passed through has been
+    made."""
     posted = 0
+    failing = failing_post if isinstance(failing_post, set) else {failing_post}
 
     async def forward(request: web.Request) -> web.Response:
         nonlocal posted
         if request.method == "POST":
             posted += 1
-            if posted == failing_post:
+            if posted in failing:
                 return web.Response(status=503, text="upstream connect error")
         async with aiohttp.ClientSession() as session:
             async with session.request(
@@ -626,6 +631,59 @@ async def test_silences_made_before_alertmanager_failed_mid_click_are_kept_not_m
             lines = [e.text for e in events if e.kind == "alerts_silenced"]
             assert lines[1].startswith("Silenced 2 alerts in Alertmanager for 1 h")
             assert SILENCE_ACTION not in json.dumps(_batch_message(alerts, room)["blocks"])
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_message_partly_silenced_keeps_its_button_when_shown_again(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+    store: str,
+) -> None:
+    """A click Alertmanager failed part way leaves the message its button; but the next
+    edit of the message (here a second click learning that the first silence was expired by
+    hand, and failing part way again) showed it "Silenced until ..." with no button, while
+    two of its alerts were still unsilenced."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _failing_from(alertmanager.url, failing_post={2, 4}) as proxy:
+        async with _alerts(make_harness, health_url, proxy, store=store) as alerts:
+            await alerts.send(*(alert(name, "checkout") for name in ("Errors", "Latency", "Disk")))
+            await alerts.settled()
+            [incident] = await alerts.incidents()
+            room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+            value = _silence_button(alerts, room)
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+            assert "Not silenced yet: 2 alerts (Latency, Disk)" in answer["text"], answer
+            [first] = alertmanager.silences()
+            async with aiohttp.ClientSession() as session:  # expired by hand, as its UI does
+                path = f"{alertmanager.url}/api/v2/silence/{first['id']}"
+                async with session.delete(path) as expired:
+                    assert expired.status == 200, await expired.text()
+
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies()
+            assert "ended in Alertmanager" in answer["text"], answer
+            assert "Not silenced yet: 2 alerts (Latency, Disk)" in answer["text"], answer
+            await alerts.settled()  # the silence that ended refreshes the message
+            assert alerts.harness.double.calls_to("chat.update")
+            shown = json.dumps(_batch_message(alerts, room)["blocks"])
+            assert SILENCE_ACTION in shown and "Silenced in Alertmanager until" not in shown
+
+            # Once every alert is silenced, the message says so, without its button.
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies()
+            assert answer["text"].startswith(f"Silenced 3 alerts of {incident.id}"), answer
+            await alerts.settled()
+            shown = json.dumps(_batch_message(alerts, room)["blocks"])
+            assert SILENCE_ACTION not in shown and "Silenced in Alertmanager until" in shown
 
 
 async def test_a_refusal_that_is_no_json_is_said_as_a_refusal(
