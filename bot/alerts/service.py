@@ -12,7 +12,8 @@ once):
    was resolved within `reopen_within`, else declare one as the bot (war room, roles,
    escalation and paging as if a person had typed it), unless alerts have opened or reopened
    `storm.max_incidents` within `storm.window`: then, reopening or declaring, they are folded
-   into the one storm incident (bot.alerts.storm); alerts with no severity join an open
+   into the one storm incident (bot.alerts.storm), as are those that would reopen a resolved
+   storm incident while another is open; alerts with no severity join an open
    incident if there is one and are only recorded otherwise;
 3. timeline lines; one thread message per batch is queued (`alerts.post`, after
    `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
@@ -230,13 +231,29 @@ class AlertService:
             )
             # A reopening pages as a declaration does, so it counts toward the storm cap and
             # past it is folded as one (under the storm lock: once across replicas).
-            if await storm.overflowing(tx, self.config.storm, now):
+            overflowing = await storm.overflowing(tx, self.config.storm, now)
+            # A resolved storm incident firing again while another is open joins that one,
+            # never reopened beside it: two storm incidents would page twice for one storm.
+            rejoined = (
+                not overflowing
+                and self.config.storm.max_incidents > 0
+                and refired is not None
+                and await storm.is_storm(tx, refired.id)
+                and await storm.open_storm(tx) is not None
+            )
+            if overflowing or rejoined:
                 outcome = storm.STORMED
                 incident, (line, said), declared = await storm.fold(
-                    change, self.incidents, self.config.storm, service, items, refired=refired
+                    change,
+                    self.incidents,
+                    self.config.storm,
+                    service,
+                    items,
+                    refired=refired,
+                    rejoined=rejoined,
                 )
                 if refired is not None:
-                    await storm.moved(change, refired, incident, items)
+                    await storm.moved(change, refired, incident, items, rejoined=rejoined)
                 if not declared:
                     raise_to = await self._raised(change, incident, items)
             elif refired is not None:

@@ -11,6 +11,12 @@ folded service then points at it (`alert_services`), so its later alerts join it
 service's join its incident; a person follows one apart by declaring an incident naming it
 (AlertService._open_incident then prefers that one).
 
+One storm incident is open at a time as far as alerts go: a resolved storm incident whose
+alerts fire again while another is open is not reopened beside it; its services' alerts are
+folded into the open one (`rejoined`), said on both timelines. Only a person reopening one
+makes two: then each folded service's alerts go to the storm incident it was last folded
+into, and new services to the newest declared (`open_storm`), the same answer every time.
+
 The count and the declaration hold one lock shared by every service's decision (PostgreSQL's
 advisory lock; SQLite has one writer), so replicas deciding different services at the same
 moment never open more than the cap, nor two storm incidents.
@@ -85,6 +91,19 @@ async def is_storm(tx: Tx, incident_id: str) -> bool:
     return row is not None and bool(row["storm"])
 
 
+async def open_storm(tx: Tx) -> str | None:
+    """The open storm incident further services are folded into: the newest declared. Alerts
+    never open a second while one is open (a resolved one firing again joins the open one:
+    AlertService), but a person may reopen a resolved one: then each folded service's alerts
+    still go to the storm incident it was folded into, and new ones to this one."""
+    row = await tx.fetchone(
+        "SELECT i.id FROM incidents i JOIN alert_incidents s ON s.incident_id = i.id"
+        " WHERE s.storm = 1 AND i.status <> 'resolved' ORDER BY i.declared_at DESC, i.id DESC"
+        " LIMIT 1"
+    )
+    return None if row is None else str(row["id"])
+
+
 async def fold(
     change: Change,
     incidents: IncidentService,
@@ -93,19 +112,17 @@ async def fold(
     items: list[StoredAlert],
     *,
     refired: Incident | None = None,
+    rejoined: bool = False,
 ) -> tuple[Incident, tuple[str, str], bool]:
     """Fold `service`'s alerts into the open storm incident, declaring it when there is none
     (call under the lock `overflowing` took): the incident, its timeline line (and the
     monitor's words ending it), whether it was declared now. `refired`: the resolved
-    incident these alerts would have reopened (named on the line)."""
+    incident these alerts would have reopened (named on the line); `rejoined`: it is a
+    storm incident of its own, and these alerts join the open one below the cap."""
     tx = change.tx
-    row = await tx.fetchone(
-        "SELECT i.id FROM incidents i JOIN alert_incidents s ON s.incident_id = i.id"
-        " WHERE s.storm = 1 AND i.status <> 'resolved' ORDER BY i.declared_at DESC, i.id DESC"
-        " LIMIT 1"
-    )
-    declared = row is None
-    if row is None:
+    open_id = await open_storm(tx)
+    declared = open_id is None
+    if open_id is None:
         incident = await incidents.declare_within(
             change, _declaration(config, service, items), SYSTEM
         )
@@ -114,7 +131,7 @@ async def fold(
             (incident.id, service),
         )
     else:
-        incident = await change.lock(str(row["id"]))
+        incident = await change.lock(open_id)
         named = _named(incident.services, service)
         if named != incident.services:
             incident = await incident_storage.update(
@@ -127,25 +144,34 @@ async def fold(
         (incident.id, STORMED, service),
     )
     folded = (int(found["n"]) if found else 0) + 1
-    return incident, _line(config, service, items, folded, refired), declared
+    return incident, _line(config, service, items, folded, refired, rejoined), declared
 
 
 async def moved(
-    change: Change, previous: Incident, storm_incident: Incident, items: list[StoredAlert]
+    change: Change,
+    previous: Incident,
+    storm_incident: Incident,
+    items: list[StoredAlert],
+    *,
+    rejoined: bool = False,
 ) -> None:
     """Say on `previous` (resolved, left so) that its service's alerts fired again and went
     to the storm incident: whoever reads the old incident later (its review, a responder
     who remembers it) learns it came back, and where to follow it. Its timeline only: its
     war room may be archived, and the storm incident's page is the one page."""
     said = names(items)
+    why = (
+        "another storm incident is open: one storm, one war room, one page"
+        if rejoined
+        else "alerts had opened or reopened as many incidents as a storm allows"
+    )
     await change.record(
         previous.id,
         actor=SYSTEM.user_id,
         kind="alerts_moved",
         text=(
             f"Firing again after the resolution, folded into the storm incident"
-            f" {storm_incident.id} instead of reopening this one (alerts had opened or"
-            f" reopened as many incidents as a storm allows): {said}"
+            f" {storm_incident.id} instead of reopening this one ({why}): {said}"
         ),
         said=said,
         action="alerts.moved",
@@ -186,17 +212,22 @@ def _line(
     items: list[StoredAlert],
     folded: int,
     refired: Incident | None,
+    rejoined: bool,
 ) -> tuple[str, str]:
     """The timeline line and its end in the monitor's words (the service and alert names)."""
     said = names(items) if service == NO_SERVICE else f"{service}: {names(items)}"
     of = "naming no service" if service == NO_SERVICE else "of service"
+    why = (
+        f"alerts having opened or reopened {plural(config.max_incidents, 'incident')} within"
+        f" {humanize_seconds(config.window.seconds)}"
+    )
     if refired is not None:
         of = f"firing again after {refired.id} was resolved, {of}"
+        if rejoined:  # below the cap: an earlier storm came back while this one is open
+            why = f"{refired.id}, an earlier storm incident, firing again while this one is open"
     line = (
-        f"Alert storm: {plural(folded, 'service')} folded in so far, alerts having opened"
-        " or reopened"
-        f" {plural(config.max_incidents, 'incident')} within"
-        f" {humanize_seconds(config.window.seconds)}. To follow a service on its own, declare"
+        f"Alert storm: {plural(folded, 'service')} folded in so far, {why}."
+        " To follow a service on its own, declare"
         " an incident naming it (`/incident declare` opens the form): its later alerts go"
         f" there. Folded in, {plural(len(items), 'alert')} {of} {said}"
     )

@@ -254,3 +254,61 @@ async def test_a_flap_re_firing_resolved_incidents_reopens_up_to_the_cap_then_fo
     # A folded service's next alert joins the storm, as a newly folded service's does.
     await _storm(alerts, ["svc05"], severity="warning", starts_at="2026-12-05T06:00:00Z")
     assert (await alerts.alert_rows())[-1]["incident_id"] == storm.id
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_resolved_storm_firing_again_joins_the_open_storm_not_a_second_one(
+    start: Start, store: str
+) -> None:
+    """A storm incident was resolved and a later storm opened another. Below the cap, the
+    first one's services firing again reopened it: two storm incidents open at once, two war
+    rooms and two pages for one storm, and a later alert with two storms to choose from."""
+    clock = FakeClock(datetime.now(UTC))
+    alerts = await start(store, clock=clock, storm={"max_incidents": 2, "window": "10m"})
+    await _storm(alerts, ["a1", "a2", "a3", "a4", "a5"], severity="warning")
+    [first] = [i for i in await alerts.incidents() if i.title == TITLE]
+    assert first.services == ("a3", "a4", "a5")
+    await alerts.harness.services.incidents.resolve(first.id, SYSTEM, summary="over")
+    clock.advance(minutes=11)
+    await _storm(alerts, ["b1", "b2", "b3"], severity="warning")
+    [second] = [i for i in await alerts.incidents() if i.title == TITLE and i.is_open]
+    assert second.id != first.id and second.services == ("b3",)
+    clock.advance(minutes=11)  # past the window: the cap no longer folds anything
+
+    # a3 fires again within reopen_within of the first storm's resolution.
+    await _storm(alerts, ["a3"], severity="warning", starts_at="2026-12-05T05:00:00Z")
+    rows = await alerts.alert_rows()
+    assert (rows[-1]["outcome"], rows[-1]["incident_id"]) == ("stormed", second.id)
+    storms = [i for i in await alerts.incidents() if i.title == TITLE]
+    assert {i.id: i.is_open for i in storms} == {first.id: False, second.id: True}
+    joined = await alerts.harness.services.incidents.get(second.id)
+    assert joined.services == ("b3", "a3")
+    [moved] = [
+        e.text
+        for e in await alerts.harness.services.incidents.timeline(first.id)
+        if e.kind == "alerts_moved"
+    ]
+    assert second.id in moved and "another storm incident is open" in moved
+    [line] = [
+        e.text
+        for e in await alerts.harness.services.incidents.timeline(second.id)
+        if e.kind == "alerts_stormed" and "a3" in e.text
+    ]
+    assert f"{first.id}, an earlier storm incident, firing again while this one is open" in line
+    assert await _pages(alerts) == Counter({i.id: 1 for i in await alerts.incidents()})
+    # a3's next alert joins where it went; so does a4's re-fire (the first storm's too).
+    await _storm(alerts, ["a3", "a4"], severity="warning", starts_at="2026-12-05T06:00:00Z")
+    rows = await alerts.alert_rows()
+    assert {(r["service"], r["incident_id"]) for r in rows[-2:]} == {
+        ("a3", second.id),
+        ("a4", second.id),
+    }
+
+    # A person may reopen the first storm all the same: the services still folded into it
+    # go to it, a new service past the cap to the newest declared storm incident.
+    await alerts.harness.services.incidents.reopen(first.id, Actor("U0ALICE"), reason="look")
+    await _storm(alerts, ["a5", "c1", "c2", "c3"], severity="warning", n="2")
+    decided = await _decided(alerts)
+    assert decided["a5"] == ("attached", first.id)
+    assert [decided[s][0] for s in ("c1", "c2", "c3")] == ["declared", "declared", "stormed"]
+    assert decided["c3"][1] == second.id
