@@ -86,17 +86,27 @@ class UnreachedPages:
         await self._told(payload, incident.id, who, code, line, action, {"user": who})
 
     async def provider_refused(
-        self, page: Mapping[str, Any], incident_id: str, provider: str, code: str
+        self,
+        page: Mapping[str, Any],
+        incident_id: str,
+        provider: str,
+        code: str,
+        *,
+        told: bool = False,
     ) -> None:
         """A paging service that refused a level's page for good for a reason that means it
-        paged nobody (its key refused: bot.paging). NotFound when the incident is gone."""
+        paged nobody (its key refused: bot.paging). NotFound when the incident is gone.
+        `told`: the channel heard this refusal at the reopening that started this escalation
+        (its own trigger): on the timeline and counted as unreached, not told twice."""
         level = int(page["level"])
         name = PROVIDER_NAMES.get(provider, provider)
         line = refs.text(
             f"Level {level} page could not reach {name}: it refused the page ({code});"
             " check the `paging:` settings"
         )
-        await self._told(page, incident_id, provider, code, line, PROVIDER_ACTION, {})
+        await self._told(
+            page, incident_id, provider, code, line, PROVIDER_ACTION, {}, notice=not told
+        )
 
     async def oncall_unreached(
         self, payload: Mapping[str, Any], incident_id: str, provider: str, email: str, code: str
@@ -154,6 +164,8 @@ class UnreachedPages:
         line: refs.Rich,
         action: str,
         args: dict[str, Any],
+        *,
+        notice: bool = True,
     ) -> None:
         reminder_id = int(payload["reminder_id"])
         async with self.changes.begin() as change:
@@ -163,7 +175,7 @@ class UnreachedPages:
             if not await escalations.add_unreached(change.tx, reminder_id, key, code, change.now):
                 return  # a rerun of this handler: recorded and told already
             live = _live(incident, payload)
-            await self._record(change, incident, payload, code, line, action, args, live)
+            await self._record(change, incident, payload, code, line, action, args, live and notice)
             if live and await self._nobody_reached(change, incident, payload):
                 await self._next_level(change, incident, payload)
 

@@ -71,8 +71,15 @@ class RefusedPages(Protocol):
     (bot.escalation.unreached): told as the level's, and counted as that level unreached."""
 
     async def provider_refused(
-        self, page: Mapping[str, Any], incident_id: str, provider: str, code: str
+        self,
+        page: Mapping[str, Any],
+        incident_id: str,
+        provider: str,
+        code: str,
+        *,
+        told: bool = False,
     ) -> None:
         """`page` as the level's page handed it over (ProviderPages.page); NotFound when the
-        incident is gone."""
+        incident is gone. `told`: the channel heard this refusal already (the reopening's own
+        trigger): recorded and counted, not told again."""
         ...

@@ -201,7 +201,11 @@ class PagingService:
                     tx, alert.incident_id, alert.provider, "paged", change.at, level=alert.level
                 )
                 await self._queue(
-                    joined, alert.incident_id, alert.provider, TRIGGER, {"level": alert.level}
+                    joined,
+                    alert.incident_id,
+                    alert.provider,
+                    TRIGGER,
+                    {"level": alert.level, "reopened": True},
                 )
 
     # -- delivery (outbox handlers) --------------------------------------------------------
@@ -285,9 +289,14 @@ class PagingService:
         code = error.error_code or "error"
         page = effect.payload.get("page")
         if effect.kind == TRIGGER and page and self.refused_pages and paged_nobody(error):
+            incident_id = str(effect.payload["incident_id"])
             try:
                 await self.refused_pages.provider_refused(
-                    page, effect.payload["incident_id"], provider, code
+                    page,
+                    incident_id,
+                    provider,
+                    code,
+                    told=await self._refusal_told(incident_id, provider, code, page),
                 )
             except NotFound:
                 pass
@@ -296,15 +305,47 @@ class PagingService:
             f"{_name(provider)} refused to {verb} ({code.replace('_', ' ')}); check the"
             " `paging:` settings. The Slack pages stand"
         )
+        # A reopening's own trigger refused: kept so that a level's page refused the same
+        # way in the escalation this reopening started is not told again (`_refusal_told`).
+        refused = {"refused": code} if effect.payload.get("reopened") else {}
         async with self.changes.begin() as change:
             try:
                 incident = await change.lock(effect.payload["incident_id"])
             except NotFound:
                 return
-            await self._tell(change, incident, provider, "paging_failed", text, f"failed: {code}")
+            await self._tell(
+                change, incident, provider, "paging_failed", text, f"failed: {code}", refused
+            )
+
+    async def _refusal_told(
+        self, incident_id: str, provider: str, code: str, page: Mapping[str, Any]
+    ) -> bool:
+        """Whether the channel was told already that `provider` refused, for `code`, the
+        reopening that started the page's escalation: its own trigger, queued first in the
+        provider's lane. A wrong key was then told twice, for one reopening."""
+        anchor = page.get("anchor")
+        if anchor is None:
+            return False
+        async with self.store.transaction() as tx:
+            lines = await incidents.timeline_tail(
+                tx, incident_id, limit=20, kinds=("paging_failed",)
+            )
+        return any(
+            line.at.timestamp() >= float(anchor)
+            and line.data.get("provider") == provider
+            and line.data.get("refused") == code
+            for line in lines
+        )
 
     async def _tell(
-        self, change: Change, incident: Incident, provider: str, kind: str, text: str, outcome: str
+        self,
+        change: Change,
+        incident: Incident,
+        provider: str,
+        kind: str,
+        text: str,
+        outcome: str,
+        data: Mapping[str, Any] | None = None,
     ) -> None:
         notice = {"kind": kind, "text": text, "actor": SYSTEM.user_id}
         await change.record(
@@ -314,7 +355,7 @@ class PagingService:
             text=text,
             action=f"paging.{kind.removeprefix('paging_')}",
             args={"provider": provider},
-            data={"provider": provider},
+            data={"provider": provider, **(data or {})},
             outcome=outcome,
             effects=[Queued(NOTICE, notice)],
         )

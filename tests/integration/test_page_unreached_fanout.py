@@ -311,3 +311,54 @@ async def test_a_refused_opsgenie_key_counts_as_unreached_too(tmp_path: Path) ->
     finally:
         await stop_env(env)
         await og.stop()
+
+
+def _refusals(env: Env) -> list[str]:
+    """Whatever the channel was told of PagerDuty refusing a page, in either wording."""
+    return [
+        text
+        for text in (str(c.params["text"]) for c in env.posts("PagerDuty"))
+        if "refused to page" in text or "could not reach PagerDuty" in text
+    ]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_reopening_refused_by_a_wrong_key_is_told_once(
+    tmp_path: Path, pagerduty: PagerDutyDouble, request: pytest.FixtureRequest, store: str
+) -> None:
+    """PagerDuty is P2's second level. Reopened, its own trigger (PagerDuty was paged
+    before) met the wrong key and was told; half an hour later the new escalation's level 2
+    met it again and the channel was told a second time, in other words, for one reopening.
+    The level's refusal still counts as reaching nobody: level 3 is paged at once."""
+    policy = _with_pagerduty(
+        MATRIX_POLICY.replace(
+            "    - {after: 30m, notify: [U0TEAMLEAD]}\n  P3:",
+            "    - {after: 30m, notify: [pagerduty]}\n    - {after: 1h, notify: [U0TEAMLEAD]}"
+            "\n  P3:",
+        ),
+        pagerduty,
+    )
+    url = request.getfixturevalue("migrated_postgres_url") if store == "postgres" else ""
+    env = await _env(tmp_path, policy, url=url, env=_WRONG_KEY)
+    try:
+        incident = await env.declare("P2")
+        await env.step(minutes=31)
+        assert _refusals(env) == [_REFUSED.replace("Level 1", "Level 2")]
+        await env.services.incidents.resolve(incident.id, ALICE, summary="rolled back")
+        await env.deliver()
+        await env.services.incidents.reopen(incident.id, ALICE, reason="errors are back")
+        await env.deliver()
+        assert _refusals(env)[1:] == [
+            ":warning: PagerDuty refused to page (http 400); check the `paging:` settings."
+            " The Slack pages stand"
+        ]
+        await env.step(minutes=31)  # the new escalation's level 2: PagerDuty again
+        assert [s for s, _ in pagerduty.refused] == [400] * 4  # page, resolve, 2 pages
+        assert len(_refusals(env)) == 2, _refusals(env)
+        # On the timeline all the same, and counted: level 3 paged at once, twice in all.
+        lines = await _lines(env, incident.id)
+        assert sum("Level 2 page could not reach PagerDuty" in line for line in lines) == 2
+        assert env.dms("escalation level 3") == {"U0TEAMLEAD": 2}
+    finally:
+        pagerduty.violations.clear()
+        await stop_env(env)
