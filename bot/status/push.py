@@ -1,9 +1,11 @@
-"""A withdrawal from the status page, pushed to every replica at once.
+"""A change to the status page, pushed to every replica at once.
 
 Each process keeps its page's documents and reads the version at most every
-STATUS_REFRESH_SECONDS (bot.status.page). A withdrawal is urgent (a secret published by
-mistake): after it commits, its process signals the others through the Coordinator (Redis
-pub/sub when REDIS_URL is set), and each drops its kept documents at once. The push only
+STATUS_REFRESH_SECONDS (bot.status.page). After a change commits (a withdrawal: a secret
+published by mistake; an update put back or published; a public incident changed), its
+process signals the others through the Coordinator (Redis pub/sub when REDIS_URL is set),
+and each drops its kept documents at once: every replica serves the same page, not one the
+new page and another the old one until its next check. The push only
 hastens the version check: a signal lost (Redis down, a replica reconnecting) leaves that
 replica on today's bound, and a replica that (re)starts listening reads the version again.
 
@@ -51,6 +53,7 @@ class StalePush:
         self.problem = "not listening yet"  # why not listening, while not
         self._down_since = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     def health(self) -> str:
         """ "ok" while listening to the other replicas, else since when and why not."""
@@ -62,15 +65,23 @@ class StalePush:
     async def send(self) -> None:
         """Tell every other replica; a failure is logged (they see it at their next check)."""
         try:
-            await self.coordinator.signal(CHANNEL, "withdrawn")
+            await self.coordinator.signal(CHANNEL, "changed")
         except CoordinatorUnavailable as exc:
-            log.warning("status page: the withdrawal was not pushed to the replicas: %s", exc)
+            log.warning("status page: the change was not pushed to the replicas: %s", exc)
+
+    def send_soon(self) -> None:
+        """`send`, from a transaction's after-commit hook (which cannot wait)."""
+        task = asyncio.create_task(self.send(), name="status-page-push-send")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="status-page-push")
 
     async def stop(self) -> None:
+        if self._sending:  # pushes of changes committed already: each bounded by the timeout
+            await asyncio.gather(*self._sending, return_exceptions=True)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
