@@ -25,5 +25,7 @@ EXPOSE 3000
 # /livez: the process answers (/readyz also asks the database, Redis and Slack: for monitoring).
 HEALTHCHECK --interval=30s --timeout=3s \
   CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:3000/livez', timeout=2).status != 200)"]
+# A stop takes up to 44 s (README: "Give it 50 s to stop"): run with --stop-timeout 50, or
+# Compose's stop_grace_period: 50s; Docker's default kills it after 10 s.
 ENTRYPOINT ["chatops-bot"]
 CMD ["run", "--host", "0.0.0.0", "--port", "3000"]

@@ -73,6 +73,15 @@ STORE_UP = Gauge(
 REDIS_ERRORS = Counter(
     "chatops_redis_errors_total", "Redis operations that failed, by component", ["component"]
 )
+REPLICAS_LISTENING = Gauge(
+    "chatops_replicas_listening",
+    "1 while this process hears the other replicas' signals (Redis pub/sub), else 0",
+)
+REPLICAS_OUTAGES = Counter(
+    "chatops_replicas_outages_total",
+    "Times this process stopped hearing the other replicas (Redis pub/sub lost), each outage"
+    " counted once however many retries it took",
+)
 
 ALERTS_RECEIVED = Counter(
     "chatops_alerts_received_total",

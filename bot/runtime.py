@@ -69,11 +69,6 @@ class Bot:
 
         The catalog's client libraries are loaded meanwhile, before Slack's first request:
         their import must not be spent out of a check's or a remediation's timeout."""
-        if isinstance(self.client, PacedWebClient):
-            self.client.keep_connections()
-        await asyncio.gather(
-            self.services.start(), client_libraries.load(self.services.policy.services)
-        )
         web_app = build_web_app(
             self.app,
             self.services,
@@ -82,9 +77,17 @@ class Bot:
             gate=self.ack_gate,
         )
         open_files = raise_open_files_limit()
-        self.server = GuardedServer(web_app, request_limits(self.settings), open_files)
-        await self.server.start(host, port)
-        self.port = self.server.port
+        server = GuardedServer(web_app, request_limits(self.settings), open_files)
+        # The port first: taken, the process exits 2 having started nothing (the outbox,
+        # reminders and Socket Mode started first sent to Slack before that exit).
+        server.bind(host, port)
+        self.server, self.port = server, server.port
+        if isinstance(self.client, PacedWebClient):
+            self.client.keep_connections()
+        await asyncio.gather(
+            self.services.start(), client_libraries.load(self.services.policy.services)
+        )
+        await server.start()
         log.info(
             "open files: up to %d; HTTP connections: up to %d",
             open_files,

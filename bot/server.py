@@ -121,6 +121,10 @@ def build_web_app(
         # 7 s; up to 15 s), past a monitor's or a probe's timeout, where 5 s was meant.
         answers = await asyncio.gather(*(probe(name, check) for name, check in probes))
         checks = {name: answer for (name, _), answer in zip(probes, answers, strict=True)}
+        if with_slack:
+            # Whether this process hears the other replicas (Redis pub/sub): a listener that
+            # lost Redis served a withdrawn update for a whole refresh while all else was ok.
+            checks["replicas"] = services.status_push.health()
         healthy = all(value == "ok" for value in checks.values())
         down = [name for name, value in checks.items() if value != "ok"]
         body = {"ok": healthy, **checks, **({"down": down} if down else {})}
@@ -130,7 +134,8 @@ def build_web_app(
         return await probe_all(with_slack=False)
 
     async def readyz(request: web.Request) -> web.Response:
-        """Ready to take traffic: the store, the coordinator and Slack's auth each answer."""
+        """Ready to take traffic: the store, the coordinator and Slack's auth each answer,
+        and this process hears the other replicas."""
         return await probe_all(with_slack=True)
 
     async def livez(request: web.Request) -> web.Response:

@@ -321,22 +321,38 @@ class GuardedServer:
         self._resume: asyncio.TimerHandle | None = None
         self._connecting: set[asyncio.Task[None]] = set()
         self.port: int | None = None
+        self._host = ""
 
-    async def start(self, host: str, port: int) -> None:
+    def bind(self, host: str, port: int) -> None:
+        """Take the address, not listening yet: called before any other start-up work, so a
+        port taken (ConfigError) ends the process having started nothing (an outbox
+        dispatcher started first delivered notifications before the exit)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # As socket.create_server: a port left in TIME_WAIT by the last run is ours.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+        except OSError as exc:  # the port taken, or not ours to bind: a setting to change
+            sock.close()
+            raise _cannot_listen(host, port, exc) from exc
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._host = host
+
+    async def start(self) -> None:
+        """Listen on the address `bind` took, and serve."""
+        assert self._sock is not None, "bind() first"
         await self.runner.setup()
         self._loop = asyncio.get_running_loop()
         self._factory = self.guard.protocol_factory(self.runner.server)  # type: ignore[arg-type]  # runner.server is set by setup() just above
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            self._sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
-        except OSError as exc:  # the port taken, or not ours to bind: a setting to change
-            if exc.errno and exc.errno > 0:
-                reason = os.strerror(exc.errno)
-            else:  # a host that does not resolve: getaddrinfo's errno read "Unknown error -2"
-                reason = str(exc.strerror or exc).split(" (while attempting")[0]
-            raise ConfigError(f"cannot listen on {host}:{port}: {reason} (--host, --port)") from exc
+            self._sock.listen(BACKLOG)
+        except OSError as exc:  # bound by another socket meanwhile, which listened first
+            raise _cannot_listen(self._host, self.port or 0, exc) from exc
         self._sock.setblocking(False)
-        self.port = self._sock.getsockname()[1]
         self._loop.add_reader(self._sock.fileno(), self._accept)
 
     def _accept(self) -> None:
@@ -386,10 +402,19 @@ class GuardedServer:
     async def stop(self) -> None:
         if self._resume is not None:
             self._resume.cancel()
-        if self._loop is not None and self._sock is not None:
-            self._loop.remove_reader(self._sock.fileno())
+        if self._sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._sock.fileno())
             self._sock.close()  # no new connections; cleanup() closes the open ones
             self._sock = None
         for task in list(self._connecting):
             task.cancel()
         await self.runner.cleanup()
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> ConfigError:
+    if exc.errno and exc.errno > 0:
+        reason = os.strerror(exc.errno)
+    else:  # a host that does not resolve: getaddrinfo's errno read "Unknown error -2"
+        reason = str(exc.strerror or exc).split(" (while attempting")[0]
+    return ConfigError(f"cannot listen on {host}:{port}: {reason} (--host, --port)")

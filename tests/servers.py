@@ -507,3 +507,14 @@ class RedisServer(_ThrowawayServer):
     def flushdb(self, db: int) -> None:
         with self.client(db) as conn:
             conn.flushdb()
+
+    def kill(self) -> None:
+        """Stop redis-server (SIGKILL: every client sees its connection drop) and keep its
+        port and directory for `restart`."""
+        _stop_process(self._proc, signal.SIGKILL)
+        self._proc = None
+
+    def restart(self) -> None:
+        """Start redis-server again on its port, empty (no persistence): a Redis restart."""
+        assert self.port is not None and self._proc is None, "kill() it first"
+        self._start_on_free_port(port=self.port)

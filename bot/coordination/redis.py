@@ -8,9 +8,12 @@ them, not one connection and one wake-up each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from bot import metrics
@@ -29,11 +32,36 @@ return 0
 """
 
 
+# How often a listener asks Redis for a PONG on its pub/sub connection: a connection that
+# died without a word (a Redis host gone, a NAT or proxy that dropped it) is found within
+# this and the timeout, not never.
+HEARTBEAT_SECONDS = 5.0
+
+
 class RedisCoordinator:
-    def __init__(self, url: str, *, prefix: str = "chatops:", timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "chatops:",
+        timeout: float = 2.0,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> None:
         self._redis = aioredis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
+        # The listeners' own client, without redis-py's retries: they reconnected and
+        # resubscribed silently, so a listener never knew it had missed what was said while
+        # it was away. Every drop ends `signals()`; the caller listens again and catches up.
+        self._listener = aioredis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._timeout = timeout
+        self._heartbeat = heartbeat
         self._prefix = prefix
         self._claims: list[tuple[str, int, asyncio.Future[bool]]] = []  # for the next pipeline
         self._sending: set[asyncio.Task[None]] = set()
@@ -118,19 +146,35 @@ class RedisCoordinator:
             raise self._fail(exc) from exc
 
     async def signals(self, channel: str) -> AsyncIterator[str]:
-        pubsub = self._redis.pubsub()
+        """See the port. Ends with CoordinatorUnavailable when the connection drops or Redis
+        leaves a PING unanswered `timeout` seconds (heartbeats every `heartbeat` seconds)."""
+        loop = asyncio.get_running_loop()
+        pubsub = self._listener.pubsub()
         try:
             await pubsub.subscribe(self._prefix + "signal:" + channel)
+            heard = pinged = loop.time()  # Redis last answered; the last PING sent
             yield ""
             while True:
                 # A bounded wait per read: the connection's socket timeout applies to reads.
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is not None and message["type"] == "message":
-                    yield str(message["data"])
+                wait = min(1.0, self._heartbeat)
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+                now = loop.time()
+                if message is not None:
+                    heard = now
+                    if message["type"] == "message":
+                        yield str(message["data"])
+                elif now - heard > self._heartbeat + self._timeout:
+                    raise ConnectionError(
+                        f"no answer to a PING on the pub/sub connection within {self._timeout:g} s"
+                    )
+                if now - pinged >= self._heartbeat:
+                    await pubsub.ping()  # its PONG comes back as a message
+                    pinged = now
         except (RedisError, OSError) as exc:
             raise self._fail(exc) from exc
         finally:
-            await pubsub.aclose()
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
 
     async def ping(self) -> None:
         try:
@@ -139,4 +183,5 @@ class RedisCoordinator:
             raise self._fail(exc) from exc
 
     async def close(self) -> None:
+        await self._listener.aclose()
         await self._redis.aclose()

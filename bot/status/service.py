@@ -5,6 +5,9 @@ public flags, the timeline line, the audit entry, the notice in the incident's c
 the version bump commit together. As a listener, StatusService also marks the update a
 person published from the update form (`publish` in the change's details) and bumps the
 version whenever a public incident changes, so every process rebuilds its cached page.
+Every bump is pushed to the other replicas once it commits (bot.status.push), so they all
+serve the same page: a put-back update was shown by one replica and not by the others until
+their next check.
 """
 
 from __future__ import annotations
@@ -121,7 +124,8 @@ class StatusService:
 
             text = _published_line(actor, newly, updates)
             details = {"updates": updates, "newly_public": newly}
-            await _record(change, incident, actor, PUBLISHED, text, details)
+            await self._record(change, incident, actor, PUBLISHED, text, details)
+        await self._push()
         return publication
 
     async def restore(
@@ -141,7 +145,8 @@ class StatusService:
             line = text(
                 f"Status update {update} put back on the status page by ", Person(actor.user_id)
             )
-            await _record(change, incident, actor, PUBLISHED, line, {"update": update})
+            await self._record(change, incident, actor, PUBLISHED, line, {"update": update})
+        await self._push()  # put back: every replica shows it now, as it would drop it
         return Restoration(incident, update, chosen.said)
 
     async def unpublish(
@@ -174,12 +179,35 @@ class StatusService:
                 withdrawal = Withdrawal(incident, chosen.number, chosen.said)
             line = _withdrawn_line(actor, withdrawal.update)
             details: dict[str, object] = {"update": withdrawal.update} if withdrawal.update else {}
-            if self.page is not None:
-                tx.after_commit(self.page.stale)
-            await _record(change, incident, actor, WITHDRAWN, line, details)
-        if self.push is not None:  # committed: the other replicas read the version now
-            await self.push.send()
+            await self._record(change, incident, actor, WITHDRAWN, line, details)
+        await self._push()
         return withdrawal
+
+    async def _push(self) -> None:
+        """Committed: the other replicas read the version now (awaited, so the answer to
+        the command comes once they were told)."""
+        if self.push is not None:
+            await self.push.send()
+
+    def _bumped(self, tx: Tx, *, push: bool) -> None:
+        """After the version bump commits: this process reads the version at its next
+        request, and (`push`) the other replicas are told without waiting for it."""
+        if self.page is not None:
+            tx.after_commit(self.page.stale)
+        if push and self.push is not None:
+            tx.after_commit(self.push.send_soon)
+
+    async def _record(
+        self,
+        change: Change,
+        incident: Incident,
+        actor: Actor,
+        kind: str,
+        line: Rich,
+        details: dict[str, Any],
+    ) -> None:
+        await _record(change, incident, actor, kind, line, details)
+        self._bumped(change.tx, push=False)  # the command pushes once committed
 
     async def incident_changed(self, tx: Tx, change: IncidentChange) -> None:
         """Inside the change's transaction: publish the update it carries when asked to, and
@@ -194,6 +222,7 @@ class StatusService:
             await storage.mark_incident(tx, incident_id, change.at, actor)
             await storage.mark_updates(tx, incident_id, change.at, actor, latest_only=True)
             await storage.bump(tx)
+            self._bumped(tx, push=True)
             # Said in the incident's channel, as `/incident publish` is (the update's own
             # timeline line says it was published; its audit entry has `publish: true`).
             line = text("Published to the status page by ", Person(actor), " with this update")
@@ -209,6 +238,7 @@ class StatusService:
         elif change.kind != "declared" and await storage.is_public(tx, incident_id):
             # (An incident being declared has not been published: no read to ask.)
             await storage.bump(tx)
+            self._bumped(tx, push=True)
 
 
 async def _record(

@@ -81,7 +81,9 @@ async def test_readyz_names_what_is_down_and_livez_still_answers(
     harness.double.fail("auth.test", "invalid_auth", times=50)
     status, body = await _get(base + "/readyz")
     assert status == 503
-    assert '"store": "ok"' in body and '"down": ["coordinator", "slack"]' in body
+    # ... and, Redis away, this replica does not hear the others (pub/sub).
+    assert '"store": "ok"' in body and '"down": ["coordinator", "slack", "replicas"]' in body
+    assert '"replicas": "not hearing the other replicas for ' in body
     assert "invalid_auth" in body
     assert (await _get(base + "/livez"))[0] == 200
     # The command is still acknowledged and answered while Slack's auth.test fails.
@@ -98,6 +100,7 @@ async def test_readyz_is_ready_when_everything_answers(
     status, body = await _get(_base(harness.app_url) + "/readyz")
     assert status == 200, body
     assert '"slack": "ok"' in body and '"coordinator": "ok"' in body
+    assert '"replicas": "ok"' in body
 
 
 class _HeldPings:

@@ -12,6 +12,7 @@ from bot.clock import FakeClock
 from tests.e2e.incident_helpers import reply
 from tests.e2e.status_helpers import ATOM, atom_entries, declare_with_services, get, status_policy
 from tests.harness import BotHarness
+from tests.waiting import until
 
 RIGHT = "Card payments recovering after the rollback"
 
@@ -128,3 +129,43 @@ async def test_only_publishers_and_only_on_a_public_incident(make_harness) -> No
     answer = await reply(harness, "publish update 1", channel_id=room, user_id="U0COMMS")
     assert "is back on the public status page" in answer, answer
     assert await _updates(harness) == ["First"]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_an_update_put_back_is_served_by_every_replica_at_once(
+    make_harness, postgres_url: str, redis_url: str
+) -> None:
+    """Two processes on one database and one Redis, each keeping its page 5 minutes between
+    reads of the version. A withdrawal was pushed to every replica, a put-back to none: the
+    replica that ran it, and the other one, kept serving the page without the update for up
+    to 5 minutes (then one replica served it and the other not). Every change is pushed."""
+    replicas = [
+        await make_harness(
+            database_url=postgres_url,
+            redis_url=redis_url,
+            policy=status_policy(),
+            STATUS_REFRESH_SECONDS=300,
+        )
+        for _ in range(2)
+    ]
+    first = replicas[0]
+    for replica in replicas:
+        await until(replica.services.status_push.listening.is_set, "each replica listening")
+    incident = await declare_with_services(first, "Card payments fail")
+    room = (await first.services.incidents.get(incident.id)).channel_id or ""
+    await reply(first, "update identified Bad deploy", channel_id=room)
+    await reply(first, f"update monitoring {RIGHT}", channel_id=room)
+    await reply(first, "publish", channel_id=room)
+    await reply(first, "unpublish last", channel_id=room)  # meant update 1
+    for replica in replicas:
+        assert await _updates(replica) == ["Bad deploy"]  # built now, kept for 5 minutes
+
+    answer = await reply(first, f"publish {incident.id} update 2", channel_id="C0OTHER")
+    assert "is back on the public" in answer, answer
+    for replica in replicas:
+
+        async def put_back(replica: BotHarness = replica) -> bool:
+            return await _updates(replica) == [RIGHT, "Bad deploy"]
+
+        await until(put_back, "every replica serving the update put back")

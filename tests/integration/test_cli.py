@@ -24,7 +24,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from bot import audit
+from bot import audit, outbox
 from bot.audit import AuditLog, AuditRecord
 from bot.clock import SystemClock
 from bot.console.workspace import SlackDouble
@@ -152,6 +152,43 @@ def test_run_on_a_port_already_taken_exits_2_naming_it(tmp_path: Path) -> None:
     # Nor Bolt's warnings that SLACK_BOT_TOKEN "will be unused" / "will be ignored" (the
     # client's token is that same token), said at every start before.
     assert "`token`" not in result.stderr, result.stderr
+
+
+async def test_run_on_a_port_taken_starts_nothing_before_it_exits_2(tmp_path: Path) -> None:
+    """Start-up started the outbox dispatcher and the reminders before it took the port: a
+    notification left from the last run was taken up (and sent to Slack) by a process about
+    to exit 2. The port is taken first now: the notification waits, Slack hears nothing
+    (Socket Mode's connection included)."""
+    database = tmp_path / "bot.db"
+    store = create_store(f"sqlite:///{database}")
+    await store.open()
+    await migrate(store)
+    async with store.transaction() as tx:
+        await outbox.enqueue(tx, datetime.now(UTC), "left.over", {"n": 1}, lane="INC-1")
+    await store.close()
+    async with SlackDouble(bot_token=BOT_TOKEN) as slack:
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            env = _env(
+                tmp_path,
+                SLACK_BOT_TOKEN=BOT_TOKEN,
+                SLACK_SIGNING_SECRET="s",
+                SLACK_APP_TOKEN="xapp-1-A0TEST-1-cli",
+                SLACK_API_URL=slack.api_url,
+                DATABASE_URL=f"sqlite:///{database}",
+            )
+            args = ("run", "--host", "127.0.0.1", "--port", str(port))
+            result = await asyncio.to_thread(_cli, *args, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"chatops-bot: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr
+    )
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        row = db.execute(
+            "SELECT attempts, claimed_until, delivered_at, failed_at FROM outbox"
+        ).fetchone()
+    assert row == (0, None, None, None), "the outbox was worked on by a process exiting 2"
+    assert [call.method for call in slack.calls] == []
 
 
 def test_run_on_a_port_out_of_range_or_an_unknown_host_says_so_in_one_line(

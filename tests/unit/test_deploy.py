@@ -79,6 +79,23 @@ def test_a_rollout_keeps_the_old_pod_listening_and_gives_its_stop_time() -> None
     assert spec["terminationGracePeriodSeconds"] >= 5 + bot_stop + 1, bot_stop
 
 
+def test_the_readme_gives_a_docker_container_the_time_its_stop_takes() -> None:
+    """`docker stop` kills after 10 s while the bot's stop takes up to 44 s: a notification
+    cut short was sent twice, a declaration acknowledged before the stop lost. Every way the
+    README runs the image under Docker grants the whole stop."""
+    deliveries = OutboxDispatcher(SqliteStore("sqlite://"), SystemClock()).delivery_limit
+    bot_stop = ACKED_WORK_SECONDS + REMEDIATION_STOP_SECONDS + deliveries
+    readme = (ROOT / "README.md").read_text()
+    grants = [
+        *re.findall(r"docker run --stop-timeout (\d+)", readme),
+        *re.findall(r"docker stop -t (\d+)", readme),
+        *re.findall(r"stop_grace_period: (\d+)s", readme),
+    ]
+    assert len(grants) == 3, grants
+    assert all(int(seconds) >= bot_stop + 1 for seconds in grants), (grants, bot_stop)
+    assert f"up to {bot_stop:g} s" in readme
+
+
 def test_the_configmaps_policy_is_one_the_bot_accepts() -> None:
     # The bot exits 2 at start-up on a policy it refuses: the manifests' example must pass.
     policy = parse_policy(
