@@ -114,15 +114,18 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     rollouts = {f.facts.get("deployment"): f for f in findings if f.check == "kubernetes.rollout"}
 
     def scale_out(rank: int, f: Finding, deployment: str, why: str) -> None:
-        """Scale `deployment` out by half (at least one), within the catalog's maximum; never
-        when its replica count was not read (the catalog's minimum, guessed instead, made
-        "scale out to 3" a scale in of 8)."""
+        """Scale `deployment` out by half (at least one), to no fewer than the catalog's
+        minimum and no more than its maximum; never when its replica count was not read (the
+        catalog's minimum, guessed instead, made "scale out to 3" a scale in of 8), nor when
+        that is not more than it runs (from 0, "scale out to 1" was below a minimum of 2,
+        which the remediation refuses)."""
         assert k8s is not None
         current = rollouts.get(deployment)
         if current is None or current.facts.get("desired") is None:
             return
         now = int(current.facts["desired"])
-        target = min(k8s.max_replicas, max(now + 1, math.ceil(now * 1.5)))
+        # min_replicas <= max_replicas (the catalog checks it), so this is within both.
+        target = min(k8s.max_replicas, max(k8s.min_replicas, now + 1, math.ceil(now * 1.5)))
         if target > now:
             add(
                 rank,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.diagnostics.findings import Grade
 from tests.diagnostics_helpers import diagnose, finding
-from tests.fake_kubernetes import FakeKubernetes, deployment, pod
+from tests.fake_kubernetes import FakeKubernetes, deployment, pod, pod_metrics
 
 CATALOG = {
     "search": {
@@ -93,3 +93,31 @@ async def test_a_rollout_under_way_gets_no_restart_until_kubernetes_says_it_stal
     assert [s.action for s in report.suggestions] == ["kubernetes.rollback", "kubernetes.restart"]
     assert report.suggestions[0].params == {"deployment": "search"}
     assert "ProgressDeadlineExceeded" in report.suggestions[0].would
+
+
+async def test_a_scale_out_from_zero_is_never_below_the_catalogs_minimum(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # search scaled to 0 by mistake under load, its last pod still burning its CPU: "Scale
+    # search to 1" was offered, below the catalog's min_replicas of 2 (the remediation then
+    # refused the button it had been given).
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=0, ready=0))
+    owner = state.replica_set_of("shop", "search")
+    state.add(pod("search-7d9-r0", namespace="shop", owner=owner, limits={"cpu": "500m"}))
+    state.pod_metrics = {
+        "shop": [pod_metrics("search-7d9-r0", namespace="shop", cpu="490m", memory="100Mi")]
+    }
+    catalog = {"search": {"kubernetes": dict(CATALOG["search"]["kubernetes"], min_replicas=2)}}
+    report = await diagnose(tmp_path, catalog, "search")
+    assert finding(report, "kubernetes.cpu").grade is Grade.CRIT
+    [scale] = [s for s in report.suggestions if s.action == "kubernetes.scale"]
+    assert scale.params["replicas"] == 2 and scale.label == "Scale search to 2"
+    assert "from 0 to 2 replicas" in scale.would
+
+    # Running more than the catalog's maximum already: no "scale-out" to fewer.
+    state.deployments[("shop", "search")]["spec"]["replicas"] = 12
+    state.deployments[("shop", "search")]["status"].update(replicas=12, readyReplicas=12)
+    report = await diagnose(tmp_path, catalog, "search")
+    assert finding(report, "kubernetes.cpu").grade is Grade.CRIT
+    assert "kubernetes.scale" not in [s.action for s in report.suggestions]
