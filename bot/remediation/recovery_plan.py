@@ -18,8 +18,9 @@ Rules (`auto_recovery:` of a catalog entry):
 - Nor is a deployment short only of pods waiting for a node (Pending, `PodScheduled=False`,
   reason Unschedulable: a scale-out waiting on the cluster autoscaler): a restart cannot
   place them, it only adds pods to place, under load. It is never restarted for that; once
-  it has waited longer than `window`, the bot gives up on it as below (a human is paged,
-  told why), still without a restart.
+  it has been unhealthy longer than `window`, the bot gives up on it as below (a human is
+  paged, told why), still without a restart. That clock runs from the first unhealthy
+  sighting of any kind: pods flapping between waiting for a node and failing keep it.
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
@@ -93,9 +94,14 @@ class Health:
 class Memory:
     """What the bot remembers of one deployment between checks (stored, so restart-safe)."""
 
+    # When this stretch of unhealthiness began, whatever its kind (failing, crash-looping,
+    # waiting for a node): the clock of `window` for what a restart cannot fix. Kept while it
+    # changes kind (pods flapping between waiting for a node and failing restarted it, so
+    # the bot never paged); forgotten when healthy, after a restart, and during a rollout.
     unhealthy_since: datetime | None = None
     gave_up_at: datetime | None = None
-    waiting_since: datetime | None = None  # first seen short only of pods waiting for a node
+    waiting_since: datetime | None = None  # first seen waiting for a node (said once)
+    failing_since: datetime | None = None  # first of the checks in a row seeing it fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,33 +129,38 @@ def decide(
     if health.rolling_out and not health.crashlooping:
         # Counted from the rollout's end, should the pods still not be ready then.
         return Decision(
-            Verdict.WATCH, replace(memory, unhealthy_since=None), f"{health.describe()}: waiting"
+            Verdict.WATCH,
+            replace(memory, unhealthy_since=None, failing_since=None),
+            f"{health.describe()}: waiting",
         )
+    # The clock runs from the first unhealthy sighting of any kind, kept across kinds.
+    since = memory.unhealthy_since or now
     if health.short_of_nodes_only:
-        # Counted from the first sighting; a restart before or after would not place a pod.
-        since = memory.waiting_since or now
+        # A restart before or after would not place a pod.
         waited = now - since
+        waiting = Memory(unhealthy_since=since, waiting_since=memory.waiting_since or now)
         if waited > window:
             return Decision(
                 Verdict.GIVE_UP,
-                Memory(waiting_since=since, gave_up_at=now),
-                f"{health.describe()}, for {humanize_seconds(waited.total_seconds())};"
+                replace(waiting, gave_up_at=now),
+                f"{health.describe()}, unhealthy for {humanize_seconds(waited.total_seconds())};"
                 " not restarted (a restart cannot make room)",
                 no_node=True,
             )
         return Decision(
             Verdict.NO_NODE,
-            Memory(waiting_since=since),
+            waiting,
             f"{health.describe()}; not restarted (a restart cannot make room)",
             no_node=True,
         )
-    memory = replace(memory, waiting_since=None)
-    seen_before = memory.unhealthy_since is not None
-    if not health.crashlooping and not seen_before:
+    # Failing now: seen failing at the check before too? (A pod that just got its node and
+    # is starting gets one check, as any pod being rescheduled.)
+    if not health.crashlooping and memory.failing_since is None:
         return Decision(
-            Verdict.WATCH, Memory(unhealthy_since=now), f"{health.describe()}: first sighting"
+            Verdict.WATCH,
+            replace(memory, unhealthy_since=since, failing_since=now),
+            f"{health.describe()}: first sighting",
         )
-    since = memory.unhealthy_since or now
     if restarts_in_window < max_restarts:
         # The new pods get one check before the deployment counts as unhealthy again.
         return Decision(

@@ -50,6 +50,7 @@ async def claim(
             _dt(item.get("unhealthy_since")),
             _dt(item.get("gave_up_at")),
             _dt(item.get("waiting_since")),
+            _dt(item.get("failing_since")),
         )
         for name, item in json.loads(row["memory"] or "{}").items()
     }
@@ -62,6 +63,7 @@ def _stored(memory: dict[str, Memory]) -> str:
                 "unhealthy_since": _ts(m.unhealthy_since),
                 "gave_up_at": _ts(m.gave_up_at),
                 "waiting_since": _ts(m.waiting_since),
+                "failing_since": _ts(m.failing_since),
             }
             for name, m in memory.items()
             if m != Memory()

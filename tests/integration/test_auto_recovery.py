@@ -43,10 +43,18 @@ def _cluster(fake: FakeKubernetes) -> None:
     fake.state.add(deployment("cart", namespace="shop", replicas=2, ready=2))
 
 
-@pytest.fixture
-async def env(tmp_path: Path, fake_kubernetes: FakeKubernetes) -> AsyncIterator[Env]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_kubernetes: FakeKubernetes
+) -> AsyncIterator[Env]:
+    """The bot on either store: what recovery remembers is stored, so both must keep it."""
     _cluster(fake_kubernetes)
-    started = await start_env(f"sqlite:///{tmp_path}/recovery.db", policy=recovery_policy())
+    url = (
+        f"sqlite:///{tmp_path}/recovery.db"
+        if request.param == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
+    started = await start_env(url, policy=recovery_policy())
     yield started
     await stop_env(started)
 
@@ -328,9 +336,37 @@ async def test_pods_waiting_for_a_node_past_the_window_page_a_human_without_a_re
     [incident] = await env.services.incidents.list()
     assert incident.title == "checkout: checkout waiting for a node for over 1 h"
     assert f"2 pods waiting for a node: Unschedulable: {NO_ROOM}" in incident.impact
-    assert "for 1 h 1 min; not restarted" in incident.impact
+    assert "unhealthy for 1 h 1 min; not restarted" in incident.impact
     assert env.dms("").get("U0ONCALL", 0) >= 1  # a human, told why
     for _ in range(2):
         assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
     assert _restarts(fake, "checkout") == 0
     assert len(await env.services.incidents.list()) == 1
+
+
+async def test_pods_flapping_between_waiting_for_a_node_and_failing_page_after_the_window(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A pod that got a node, failed to start, was evicted and waited for a node again: each
+    # change of kind restarted the wait, so recovery neither restarted (never failing at two
+    # checks in a row) nor paged (never waiting a whole window in a row).
+    fake = fake_kubernetes
+    _scaling_out(fake)
+    owner = fake.state.replica_set_of("shop", "checkout")
+    waiting = fake.state.pods[("shop", "checkout-7d9-new1")]
+    starting = pod("checkout-7d9-new1", namespace="shop", owner=owner, ready=False)
+    for minutes, now, verdict in (
+        (0, waiting, Verdict.NO_NODE),
+        (20, starting, Verdict.WATCH),
+        (20, waiting, Verdict.NO_NODE),
+        (20, starting, Verdict.WATCH),
+    ):
+        fake.state.pods[("shop", "checkout-7d9-new1")] = now
+        assert (await _check(env, minutes=minutes))["checkout"] is verdict, minutes
+    assert await env.services.incidents.list() == []
+    fake.state.pods[("shop", "checkout-7d9-new1")] = waiting
+    assert (await _check(env, minutes=5))["checkout"] is Verdict.GIVE_UP  # unhealthy 65 min
+    [incident] = await env.services.incidents.list()
+    assert "unhealthy for 1 h 5 min; not restarted" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+    assert _restarts(fake, "checkout") == 0
