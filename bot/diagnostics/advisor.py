@@ -19,7 +19,9 @@ Rules, best first (a lower rank is shown first; each suggestion names the findin
     under way (a restart starts it over), unless Kubernetes marked it stalled
     (ProgressDeadlineExceeded): then roll it back (32, with an older revision) or restart it;
     never when it is short only of pods waiting for a node (Unschedulable: a scale-out waiting
-    on the cluster autoscaler), which a restart cannot place.
+    on the cluster autoscaler), which a restart cannot place; never when it is paused
+    (`kubectl rollout pause`): a restart rolls nothing out, a rollback is refused, until a
+    person resumes it (the finding says so). The same for a crash loop in a paused one.
  8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
  9. Cache hit ratio under its limit -> warm the cache (40, by hand).
 10. Response time over its limit and nothing above explains it -> check network and I/O (90).
@@ -171,6 +173,8 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
             # Without an older replica set the executor would refuse the rollback.
             has_previous = not rollout or bool(rollout.facts.get("previous_revision", 1))
+            # Paused: a restart rolls nothing out and a rollback is refused until resumed.
+            paused = bool(rollout and rollout.facts.get("paused"))
             where = f"{k8s.namespace}/{deployment}"
             oom = [
                 c for c in loop.get("containers", []) if c.get("name") in loop.get("oom_killed", [])
@@ -184,7 +188,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                     ": the load spread over more pods, each within"
                     f" its {oom[0].get('memory_limit') or 'memory'} limit",
                 )
-                if in_rollout and has_previous:
+                if in_rollout and has_previous and not paused:
                     add(
                         17,
                         f,
@@ -194,6 +198,8 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                         " should the new revision need more memory than the old",
                         deployment=deployment,
                     )
+                continue
+            if paused:
                 continue
             if has_previous:
                 add(
@@ -301,6 +307,9 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
         if f.grade > Grade.OK and deployment and deployment not in crashed and k8s is not None:
             explained = True
             desired, ready = int(f.facts.get("desired", 0)), int(f.facts.get("ready", 0))
+            if f.facts.get("paused"):
+                # Paused by a person: a restart rolls nothing out until it is resumed.
+                continue
             if int(f.facts.get("updated", desired)) < desired:
                 # A rollout under way is left to finish: a restart would start it over.
                 # Stalled past its progressDeadlineSeconds, as Kubernetes says: roll it back

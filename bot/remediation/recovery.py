@@ -11,7 +11,8 @@ For each catalog entry with `auto_recovery: {restart_unhealthy: true}`, every `c
    same executor as an approved `kubernetes.restart`; its outcome is recorded after.
    A deployment short only of pods waiting for a node (Unschedulable) is never restarted:
    it is said once (audit, the open incident's timeline), and paged about as in 4 once
-   it has waited longer than `window`.
+   it has been unhealthy longer than `window`. So is a paused deployment (spec.paused),
+   which a restart would not roll out.
 4. When the restarts allowed in the window are used up, the bot stops restarting that
    deployment and pages a human through the escalation engine: it escalates the service's
    open incident (a line on its timeline when every level was already paged), or declares
@@ -167,6 +168,7 @@ class AutoRecoveryService:
                     ready=int(finding.facts["ready"]),
                     rolling_out=int(finding.facts.get("updated", 0)) < int(finding.facts["desired"])
                     and not finding.facts.get("stalled"),
+                    paused=bool(finding.facts.get("paused")),
                     crashlooping=tuple(looping.get(str(name), ())),
                     waiting_for_node=tuple(str(p["pod"]) for p in no_node.get(str(name), ())),
                     scheduler_message=next(
@@ -228,6 +230,25 @@ class AutoRecoveryService:
                                 "pods": list(health.waiting_for_node),
                             },
                         )
+                if decision.verdict is Verdict.PAUSED and before.paused_since is None:
+                    log.info(
+                        "automatic recovery of %s: deployment %s: %s",
+                        name,
+                        health.deployment,
+                        decision.reason,
+                    )
+                    await record(
+                        tx,
+                        self.clock.now(),
+                        incident,
+                        name,
+                        "auto_recovery.paused",
+                        f"Automatic recovery: not restarting deployment {health.deployment}"
+                        f" of {name}: it is paused ({health.ready}/{health.desired} ready); a"
+                        " restart would roll nothing out until someone runs kubectl rollout"
+                        f" resume (a human is paged if it lasts over {settings.window})",
+                        {"deployment": health.deployment},
+                    )
                 if decision.verdict is Verdict.GIVE_UP:
                     continue  # remembered once the human is paged (at least once, never lost)
                 memory[health.deployment] = decision.memory

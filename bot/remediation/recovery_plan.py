@@ -24,6 +24,9 @@ Rules (`auto_recovery:` of a catalog entry):
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
+- Nor is a paused deployment (`spec.paused`, mid-rollout or not): a restart only edits its
+  pod template, rolled out when a person resumes it. Once it has been unhealthy longer than
+  `window`, the bot gives up on it as below, without a restart.
 - When the restarts are used up, the bot gives up once: it stops restarting that deployment
   and a human is paged. It stays given up until the deployment is seen healthy.
 """
@@ -41,6 +44,7 @@ class Verdict(StrEnum):
     HEALTHY = "healthy"  # nothing wrong: forget what was remembered
     WATCH = "watch"  # first sighting of too few ready replicas: look again next check
     NO_NODE = "no_node"  # short only of pods waiting for a node: never restarted for it
+    PAUSED = "paused"  # paused (spec.paused): a restart would roll nothing out; never made
     RESTART = "restart"  # restart it now
     GIVE_UP = "give_up"  # restarts used up: stop, declare or update an incident, page
     GIVEN_UP = "given_up"  # already given up: nothing more until it is healthy
@@ -58,6 +62,7 @@ class Health:
     waiting_for_node: tuple[str, ...] = ()  # pods Pending as Unschedulable (no node fits yet)
     scheduler_message: str = ""  # why, as the scheduler said it ("0/3 nodes are available")
     failing: int = 0  # pods not ready for another reason (unready, crash-looping, starting)
+    paused: bool = False  # spec.paused: rollouts (a restart's too) wait for `rollout resume`
 
     @property
     def healthy(self) -> bool:
@@ -85,7 +90,9 @@ class Health:
             text += f", {len(self.crashlooping)} in CrashLoopBackOff ({self.crashlooping[0]})"
         if self.waiting_for_node:
             text += f", {self.no_node_words()}"
-        if self.rolling_out:
+        if self.paused:
+            text += ", paused (kubectl rollout resume to go on)"
+        elif self.rolling_out:
             text += ", rollout in progress"
         return text
 
@@ -101,6 +108,7 @@ class Memory:
     unhealthy_since: datetime | None = None
     gave_up_at: datetime | None = None
     waiting_since: datetime | None = None  # first seen waiting for a node (said once)
+    paused_since: datetime | None = None  # first seen paused and unhealthy (said once)
     failing_since: datetime | None = None  # first of the checks in a row seeing it fail
 
 
@@ -110,6 +118,7 @@ class Decision:
     memory: Memory
     reason: str
     no_node: bool = False  # about pods waiting for a node (a give-up made no restart)
+    paused: bool = False  # about a paused deployment (a give-up made no restart)
 
 
 def decide(
@@ -126,6 +135,27 @@ def decide(
         return Decision(Verdict.HEALTHY, Memory(), health.describe())
     if memory.gave_up_at is not None:
         return Decision(Verdict.GIVEN_UP, memory, health.describe())
+    if health.paused:
+        # Paused by a person, mid-rollout or not: a restart only edits the template, rolled
+        # out when resumed, and the pause is theirs to end. Never restarted; a person is
+        # paged once it has been unhealthy longer than `window` (it waited for ever, unsaid).
+        since = memory.unhealthy_since or now
+        waited = now - since
+        held = replace(memory, unhealthy_since=since, paused_since=memory.paused_since or now)
+        if waited > window:
+            return Decision(
+                Verdict.GIVE_UP,
+                replace(held, gave_up_at=now),
+                f"{health.describe()}, unhealthy for {humanize_seconds(waited.total_seconds())};"
+                " not restarted (it rolls nothing out while paused)",
+                paused=True,
+            )
+        return Decision(
+            Verdict.PAUSED,
+            held,
+            f"{health.describe()}; not restarted (it rolls nothing out while paused)",
+            paused=True,
+        )
     if health.rolling_out and not health.crashlooping:
         # Counted from the rollout's end, should the pods still not be ready then.
         return Decision(

@@ -35,10 +35,15 @@ async def page(
     # Pods waiting for a node past `window` were never restarted: say so, not "after N
     # restarts", so nobody looks for a crash.
     no_node = all(dec.no_node for dec in given_up.values())
+    # Likewise a paused deployment: a person paused it, a person must resume it.
+    paused = all(dec.paused for dec in given_up.values())
     reason = (
         f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
         f" which no restart can place: {what}"
         if no_node
+        else f"automatic recovery stopped: unhealthy and paused for over {settings.window}"
+        f" (a restart rolls nothing out until kubectl rollout resume): {what}"
+        if paused
         else f"automatic recovery stopped after {settings.max_restarts} restarts in"
         f" {settings.window}: {what}"
     )
@@ -61,6 +66,8 @@ async def page(
     title = (
         f"{name}: {deployments} waiting for a node for over {settings.window}"
         if no_node
+        else f"{name}: {deployments} paused and unhealthy for over {settings.window}"
+        if paused
         else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
     )
     declared = await incidents.declare(

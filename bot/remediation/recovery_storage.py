@@ -47,10 +47,11 @@ async def claim(
         return None
     return {
         name: Memory(
-            _dt(item.get("unhealthy_since")),
-            _dt(item.get("gave_up_at")),
-            _dt(item.get("waiting_since")),
-            _dt(item.get("failing_since")),
+            unhealthy_since=_dt(item.get("unhealthy_since")),
+            gave_up_at=_dt(item.get("gave_up_at")),
+            waiting_since=_dt(item.get("waiting_since")),
+            failing_since=_dt(item.get("failing_since")),
+            paused_since=_dt(item.get("paused_since")),
         )
         for name, item in json.loads(row["memory"] or "{}").items()
     }
@@ -64,6 +65,7 @@ def _stored(memory: dict[str, Memory]) -> str:
                 "gave_up_at": _ts(m.gave_up_at),
                 "waiting_since": _ts(m.waiting_since),
                 "failing_since": _ts(m.failing_since),
+                "paused_since": _ts(m.paused_since),
             }
             for name, m in memory.items()
             if m != Memory()

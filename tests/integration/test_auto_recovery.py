@@ -370,3 +370,30 @@ async def test_pods_flapping_between_waiting_for_a_node_and_failing_page_after_t
     assert "unhealthy for 1 h 5 min; not restarted" in incident.impact
     assert env.dms("").get("U0ONCALL", 0) >= 1
     assert _restarts(fake, "checkout") == 0
+
+
+async def test_a_paused_deployment_is_never_restarted_and_a_human_paged_after_the_window(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A rollout paused part way (kubectl rollout pause: 1 of 3 updated, 1 ready) read as a
+    # rollout in progress for ever: Kubernetes never marks a paused one stalled, so the bot
+    # waited, said nothing and paged nobody.
+    fake = fake_kubernetes
+    checkout = fake.state.deployments[("shop", "checkout")]
+    checkout["spec"]["paused"] = True
+    checkout["status"].update(readyReplicas=1, updatedReplicas=1)
+    checkout["status"]["conditions"] = [
+        {"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused"}
+    ]
+    for minutes in (0, 1, 30, 29):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.PAUSED, minutes
+    said = [e async for e in env.services.audit.entries() if e.action == "auto_recovery.paused"]
+    assert len(said) == 1  # once, not at every check
+    assert await env.services.incidents.list() == []
+    assert (await _check(env, minutes=2))["checkout"] is Verdict.GIVE_UP  # 62 min > 1 h
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout paused and unhealthy for over 1 h"
+    assert "paused (kubectl rollout resume to go on), unhealthy for 1 h 2 min" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1  # a human, told why
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
+    assert _restarts(fake, "checkout") == 0

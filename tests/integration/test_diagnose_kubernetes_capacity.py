@@ -121,3 +121,43 @@ async def test_a_scale_out_from_zero_is_never_below_the_catalogs_minimum(
     report = await diagnose(tmp_path, catalog, "search")
     assert finding(report, "kubernetes.cpu").grade is Grade.CRIT
     assert "kubernetes.scale" not in [s.action for s in report.suggestions]
+
+
+async def test_a_paused_deployment_is_said_paused_and_gets_no_restart_nor_rollback(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # Paused part way through a rollout (kubectl rollout pause), one pod crash-looping: the
+    # finding read "rollout in progress" and Restart and Roll back were offered, though a
+    # restart rolls nothing out and a rollback is refused until someone resumes it.
+    state = fake_kubernetes.state
+    state.add(deployment("search", namespace="shop", replicas=3, ready=2))
+    state.new_revision("shop", "search", "registry.example/search:2")
+    search = state.deployments[("shop", "search")]
+    search["spec"]["paused"] = True
+    search["status"].update(readyReplicas=2, updatedReplicas=1)
+    owner = state.replica_set_of("shop", "search")
+    state.add(pod("search-7d9-a", namespace="shop", owner=owner))
+    state.add(
+        pod(
+            "search-7d9-b",
+            namespace="shop",
+            owner=owner,
+            ready=False,
+            restarts=7,
+            waiting_reason="CrashLoopBackOff",
+        )
+    )
+    report = await diagnose(tmp_path, CATALOG, "search")
+    rollout = finding(report, "kubernetes.rollout")
+    assert "(paused: kubectl rollout resume to go on)" in rollout.summary
+    assert rollout.facts["paused"] is True
+    actions = [s.action for s in report.suggestions]
+    assert "kubernetes.restart" not in actions and "kubernetes.rollback" not in actions
+
+    # Resumed: the crash loop during a rollout is advised on as ever.
+    search["spec"]["paused"] = False
+    report = await diagnose(tmp_path, CATALOG, "search")
+    assert [s.action for s in report.suggestions][:2] == [
+        "kubernetes.rollback",
+        "kubernetes.restart",
+    ]

@@ -128,3 +128,19 @@ def test_flapping_between_waiting_for_a_node_and_failing_keeps_one_clock() -> No
     # Failing twice in a row is a failure as ever: restarted, and the clock starts again.
     failing = decide(SHORT, memory, 0, 3, T0 + timedelta(minutes=61))  # after 60's, failing
     assert failing.verdict is Verdict.RESTART and failing.memory == Memory()
+
+
+def test_a_paused_deployment_is_never_restarted_and_given_up_after_the_window() -> None:
+    paused = Health(
+        "checkout", desired=3, ready=1, crashlooping=("c-1",), rolling_out=False, paused=True
+    )
+    first = decide(paused, Memory(), 0, 3, T0)
+    assert first.verdict is Verdict.PAUSED and first.paused
+    assert first.memory == Memory(unhealthy_since=T0, paused_since=T0)
+    later = decide(paused, first.memory, 0, 3, T0 + timedelta(minutes=60))
+    assert later.verdict is Verdict.PAUSED
+    given_up = decide(paused, later.memory, 0, 3, T0 + timedelta(minutes=61))
+    assert given_up.verdict is Verdict.GIVE_UP and given_up.paused and not given_up.no_node
+    assert "not restarted (it rolls nothing out while paused)" in given_up.reason
+    # Paused and healthy (a canary held on purpose): left alone.
+    assert decide(HEALTHY, Memory(), 0, 3, T0).verdict is Verdict.HEALTHY
