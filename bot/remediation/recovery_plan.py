@@ -21,6 +21,10 @@ Rules (`auto_recovery:` of a catalog entry):
   it has been unhealthy longer than `window`, the bot gives up on it as below (a human is
   paged, told why), still without a restart. That clock runs from the first unhealthy
   sighting of any kind: pods flapping between waiting for a node and failing keep it.
+- A crash loop beside pods waiting for a node is not a deployment to restart: a rollout
+  restart would replace the ready pods too, each new one needing a node. Only the
+  crash-looping pods are replaced (deleted, recreated by their ReplicaSet), at once, each
+  time counted as a restart below; the wait for a node goes on, on the same clock.
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
@@ -46,6 +50,7 @@ class Verdict(StrEnum):
     NO_NODE = "no_node"  # short only of pods waiting for a node: never restarted for it
     PAUSED = "paused"  # paused (spec.paused): a restart would roll nothing out; never made
     RESTART = "restart"  # restart it now
+    REPLACE_PODS = "replace_pods"  # replace only its crash-looping pods (others wait for a node)
     GIVE_UP = "give_up"  # restarts used up: stop, declare or update an incident, page
     GIVEN_UP = "given_up"  # already given up: nothing more until it is healthy
 
@@ -182,6 +187,28 @@ def decide(
             waiting,
             f"{health.describe()}; not restarted (a restart cannot make room)",
             no_node=True,
+        )
+    if health.crashlooping and health.waiting_for_node:
+        # A crash loop beside pods waiting for a node: a rollout restart would replace the
+        # ready pods too, each new one needing a node, and put the waiting ones behind more
+        # pods to place, under load. Only the crash-looping pods are replaced (deleted, for
+        # their ReplicaSet to recreate in the room they held): a restart's only help for
+        # a crash loop, counted as one. The wait for a node goes on, on the same clock.
+        if restarts_in_window < max_restarts:
+            return Decision(
+                Verdict.REPLACE_PODS,
+                Memory(unhealthy_since=since, waiting_since=memory.waiting_since or now),
+                f"{health.describe()}; replacing only the crash-looping"
+                f" pod{'' if len(health.crashlooping) == 1 else 's'}"
+                f" {', '.join(health.crashlooping)}, not restarting the deployment (that would"
+                " replace the ready pods too and add pods to place);"
+                f" replacement {restarts_in_window + 1} of {max_restarts}",
+            )
+        return Decision(
+            Verdict.GIVE_UP,
+            replace(memory, unhealthy_since=since, gave_up_at=now),
+            f"{health.describe()} after {restarts_in_window} replacements of its crash-looping"
+            " pods",
         )
     # Failing now: seen failing at the check before too? (A pod that just got its node and
     # is starting gets one check, as any pod being rescheduled.)

@@ -8,14 +8,14 @@ from typing import Any
 
 from bot import audit
 from bot.audit import AuditRecord
-from bot.catalog import Service
+from bot.catalog import AutoRecovery, Service
 from bot.errors import Conflict
 from bot.escalation.service import EscalationService
 from bot.incidents import journal
 from bot.incidents.schemas import DeclareIncident
 from bot.incidents.service import IncidentService
 from bot.models import SYSTEM, Incident
-from bot.remediation.recovery_plan import Decision
+from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict
 from bot.store import Store, Tx
 
 
@@ -119,3 +119,42 @@ async def record(
             args=args,
         ),
     )
+
+
+async def say_held(
+    tx: Tx,
+    now: datetime,
+    incident: Incident | None,
+    name: str,
+    health: Health,
+    decision: Decision,
+    before: Memory,
+    settings: AutoRecovery,
+) -> None:
+    """Say, once per stretch, why a deployment the bot will not restart is left alone:
+    waiting for a node (no restart places a pod) or paused (a restart rolls nothing out)."""
+    deployment = health.deployment
+    paged = f"(a human is paged if it lasts over {settings.window})"
+    if decision.verdict is Verdict.NO_NODE and before.waiting_since is None:
+        await record(
+            tx,
+            now,
+            incident,
+            name,
+            "auto_recovery.no_node",
+            f"Automatic recovery: not restarting deployment {deployment} of {name}:"
+            f" {health.no_node_words()}; a restart cannot make room {paged}",
+            {"deployment": deployment, "pods": list(health.waiting_for_node)},
+        )
+    if decision.verdict is Verdict.PAUSED and before.paused_since is None:
+        await record(
+            tx,
+            now,
+            incident,
+            name,
+            "auto_recovery.paused",
+            f"Automatic recovery: not restarting deployment {deployment} of {name}: it is"
+            f" paused ({health.ready}/{health.desired} ready); a restart would roll nothing out"
+            f" until someone runs kubectl rollout resume {paged}",
+            {"deployment": deployment},
+        )

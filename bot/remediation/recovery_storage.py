@@ -123,13 +123,29 @@ async def restarts_since(tx: Tx, service: str, deployment: str, since: datetime)
 
 
 async def add_restart(
-    tx: Tx, service: str, deployment: str, now: datetime, reason: str, incident_id: str | None
+    tx: Tx,
+    service: str,
+    deployment: str,
+    now: datetime,
+    reason: str,
+    incident_id: str | None,
+    pods: tuple[str, ...] = (),
 ) -> int:
-    """Record a restart before it is made: a crash after this under-counts, never over-runs."""
+    """Record a restart before it is made: a crash after this under-counts, never over-runs.
+    With `pods`, only those pods are replaced (kubernetes.delete_pod), not the deployment."""
     row = await tx.fetchone(
-        "INSERT INTO auto_recovery_restarts (service, deployment, at, reason, incident_id)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (service, deployment, now.timestamp(), reason, incident_id),
+        "INSERT INTO auto_recovery_restarts"
+        " (service, deployment, at, reason, incident_id, action, pods)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            service,
+            deployment,
+            now.timestamp(),
+            reason,
+            incident_id,
+            "kubernetes.delete_pod" if pods else "kubernetes.restart",
+            ",".join(pods),
+        ),
     )
     assert row is not None
     return int(row["id"])

@@ -397,3 +397,66 @@ async def test_a_paused_deployment_is_never_restarted_and_a_human_paged_after_th
     assert env.dms("").get("U0ONCALL", 0) >= 1  # a human, told why
     assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
     assert _restarts(fake, "checkout") == 0
+
+
+def _deleted(fake: FakeKubernetes) -> list[str]:
+    return [
+        r.path.rsplit("/", 1)[1]
+        for r in fake.requests
+        if r.method == "DELETE" and "/pods/" in r.path
+    ]
+
+
+async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_pod(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # checkout scaled out to 3 with no room (one pod ready, one waiting for a node) and its
+    # other pod crash-looping: the bot restarted the whole deployment at once, replacing the
+    # ready pod too with one needing a node, under load; and again, and again.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+
+    def crash_loop() -> None:  # the replica set's new pod crash-loops as the old one did
+        fake.state.add(
+            pod(
+                "checkout-7d9-xyz",
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+
+    crash_loop()
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS  # at once, as a crash loop
+    assert _deleted(fake) == ["checkout-7d9-xyz"] and _restarts(fake, "checkout") == 0
+    assert ("shop", "checkout-7d9-abc") in fake.state.pods  # the ready pod left alone
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    assert any(
+        t.startswith("Automatic recovery: replacing pod checkout-7d9-xyz of deployment checkout")
+        and "not restarting the deployment" in t
+        for t in timeline
+    ), timeline
+    assert any(
+        t.startswith("Automatic recovery replaced pod checkout-7d9-xyz of deployment checkout")
+        for t in timeline
+    ), timeline
+
+    crash_loop()
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.REPLACE_PODS
+    crash_loop()
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVE_UP  # 2 of 2 used
+    assert _deleted(fake) == ["checkout-7d9-xyz"] * 2 and _restarts(fake, "checkout") == 0
+    assert (await env.timeline_kinds(incident)).count("paged") == 2  # level 1, then level 2
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    assert any("after 2 replacements of its crash-looping pods" in t for t in timeline)
+    _, text = await env.services.reports.report_markdown(incident.id)
+    runs = text.split("## Remediation runs", 1)[1]
+    assert runs.count("kubernetes.delete_pod (automatic recovery)") == 2, runs

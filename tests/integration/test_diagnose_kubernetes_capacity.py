@@ -161,3 +161,29 @@ async def test_a_paused_deployment_is_said_paused_and_gets_no_restart_nor_rollba
         "kubernetes.rollback",
         "kubernetes.restart",
     ]
+
+
+async def test_a_crash_loop_beside_pods_waiting_for_a_node_offers_to_replace_only_that_pod(
+    fake_kubernetes: FakeKubernetes, tmp_path: Path
+) -> None:
+    # search scaled out to 5 with no room, one of its running pods crash-looping: Restart was
+    # offered first, which replaces the 3 ready pods too, each needing a node, under load.
+    _scaled_out(fake_kubernetes)
+    state = fake_kubernetes.state
+    state.pods[("shop", "search-7d9-r2")] = pod(
+        "search-7d9-r2",
+        namespace="shop",
+        owner=state.replica_set_of("shop", "search"),
+        ready=False,
+        restarts=9,
+        waiting_reason="CrashLoopBackOff",
+    )
+    state.deployments[("shop", "search")]["status"]["readyReplicas"] = 2
+    report = await diagnose(tmp_path, CATALOG, "search")
+    assert "1 in CrashLoopBackOff" in finding(report, "kubernetes.pods").summary
+    [replace] = [s for s in report.suggestions if s.action == "kubernetes.delete_pod"]
+    assert replace is report.suggestions[0]
+    assert replace.params["pod"] == "search-7d9-r2"
+    assert replace.label == "Replace crash-looping pod search-7d9-r2"
+    assert "not a restart of search" in replace.would and "2 pods wait for a node" in replace.would
+    assert "kubernetes.restart" not in [s.action for s in report.suggestions]

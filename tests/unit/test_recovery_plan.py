@@ -144,3 +144,20 @@ def test_a_paused_deployment_is_never_restarted_and_given_up_after_the_window() 
     assert "not restarted (it rolls nothing out while paused)" in given_up.reason
     # Paused and healthy (a canary held on purpose): left alone.
     assert decide(HEALTHY, Memory(), 0, 3, T0).verdict is Verdict.HEALTHY
+
+
+def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_the_looping_pods() -> None:
+    mixed = Health(
+        "checkout", desired=3, ready=1, crashlooping=("c-x",), waiting_for_node=("c-1",), failing=1
+    )
+    first = decide(mixed, Memory(), 0, 2, T0)
+    assert first.verdict is Verdict.REPLACE_PODS  # at once, as a crash loop
+    assert "replacing only the crash-looping pod c-x" in first.reason
+    # The wait for a node goes on, on its clock: a replacement is no fresh start for it.
+    assert first.memory == Memory(unhealthy_since=T0, waiting_since=T0)
+    later = decide(mixed, first.memory, 1, 2, T0 + timedelta(minutes=1))
+    assert later.verdict is Verdict.REPLACE_PODS and later.memory.unhealthy_since == T0
+    given_up = decide(mixed, later.memory, 2, 2, T0 + timedelta(minutes=2))
+    assert given_up.verdict is Verdict.GIVE_UP and not given_up.no_node
+    # Alone, a crash loop is still a restart of the deployment.
+    assert decide(LOOPING, Memory(), 0, 2, T0).verdict is Verdict.RESTART
