@@ -146,11 +146,14 @@ class AutoRecoveryService:
         finally:
             await client.close()
         looping: dict[str, list[str]] = {}
+        oom: dict[str, list[str]] = {}
         no_node: dict[str, list[dict[str, Any]]] = {}
         failing: dict[str, int] = {}
         for finding in pods:
             for pod in finding.facts.get("crashloops", ()):
                 looping.setdefault(str(pod.get("deployment")), []).append(str(pod["pod"]))
+                if pod.get("oom_killed"):
+                    oom.setdefault(str(pod.get("deployment")), []).append(str(pod["pod"]))
             for pod in finding.facts.get("failing", ()):
                 owner = str(pod.get("deployment"))
                 if pod.get("unschedulable"):
@@ -170,6 +173,7 @@ class AutoRecoveryService:
                     rolling_out=int(finding.facts.get("updated", 0)) < int(finding.facts["desired"])
                     and not finding.facts.get("stalled"),
                     paused=bool(finding.facts.get("paused")),
+                    oom_killed=tuple(oom.get(str(name), ())),
                     crashlooping=tuple(looping.get(str(name), ())),
                     waiting_for_node=tuple(str(p["pod"]) for p in no_node.get(str(name), ())),
                     scheduler_message=next(

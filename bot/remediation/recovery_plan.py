@@ -28,6 +28,9 @@ Rules (`auto_recovery:` of a catalog entry):
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
+- Nor is a crash loop killed at its memory limit (OOMKilled): a restart only repeats the
+  kill (the runbook's memory path, as /diagnose advises). The bot gives up on it at once,
+  as below, without a restart.
 - Nor is a paused deployment (`spec.paused`, mid-rollout or not): a restart only edits its
   pod template, rolled out when a person resumes it. Once it has been unhealthy longer than
   `window`, the bot gives up on it as below, without a restart.
@@ -68,6 +71,7 @@ class Health:
     scheduler_message: str = ""  # why, as the scheduler said it ("0/3 nodes are available")
     failing: int = 0  # pods not ready for another reason (unready, crash-looping, starting)
     paused: bool = False  # spec.paused: rollouts (a restart's too) wait for `rollout resume`
+    oom_killed: tuple[str, ...] = ()  # crash-looping pods last killed at their memory limit
 
     @property
     def healthy(self) -> bool:
@@ -124,6 +128,7 @@ class Decision:
     reason: str
     no_node: bool = False  # about pods waiting for a node (a give-up made no restart)
     paused: bool = False  # about a paused deployment (a give-up made no restart)
+    oom: bool = False  # about a crash loop killed at its memory limit (no restart made)
 
 
 def decide(
@@ -140,6 +145,17 @@ def decide(
         return Decision(Verdict.HEALTHY, Memory(), health.describe())
     if memory.gave_up_at is not None:
         return Decision(Verdict.GIVEN_UP, memory, health.describe())
+    if health.oom_killed:
+        # Killed at its memory limit: a restart (or a fresh pod) only repeats the kill, as
+        # /diagnose says (it offers no Restart). The memory path is a person's: paged now.
+        return Decision(
+            Verdict.GIVE_UP,
+            Memory(unhealthy_since=memory.unhealthy_since or now, gave_up_at=now),
+            f"{health.describe()}; {', '.join(health.oom_killed)} OOMKilled at its memory"
+            " limit: not restarted (a restart only repeats the kill; raise the limit or"
+            " scale out)",
+            oom=True,
+        )
     if health.paused:
         # Paused by a person, mid-rollout or not: a restart only edits the template, rolled
         # out when resumed, and the pause is theirs to end. Never restarted; a person is

@@ -37,8 +37,12 @@ async def page(
     no_node = all(dec.no_node for dec in given_up.values())
     # Likewise a paused deployment: a person paused it, a person must resume it.
     paused = all(dec.paused for dec in given_up.values())
+    oom = all(dec.oom for dec in given_up.values())
     reason = (
-        f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
+        "automatic recovery stopped: killed at the memory limit (OOMKilled), which a restart"
+        f" only repeats: {what}"
+        if oom
+        else f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
         f" which no restart can place: {what}"
         if no_node
         else f"automatic recovery stopped: unhealthy and paused for over {settings.window}"
@@ -64,7 +68,9 @@ async def page(
         return incident.id
     deployments = ", ".join(sorted(given_up))
     title = (
-        f"{name}: {deployments} waiting for a node for over {settings.window}"
+        f"{name}: {deployments} killed at its memory limit (OOMKilled)"
+        if oom
+        else f"{name}: {deployments} waiting for a node for over {settings.window}"
         if no_node
         else f"{name}: {deployments} paused and unhealthy for over {settings.window}"
         if paused

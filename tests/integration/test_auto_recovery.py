@@ -460,3 +460,34 @@ async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_po
     _, text = await env.services.reports.report_markdown(incident.id)
     runs = text.split("## Remediation runs", 1)[1]
     assert runs.count("kubernetes.delete_pod (automatic recovery)") == 2, runs
+
+
+async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_restart(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # /diagnose offers no Restart for an OOMKilled crash loop (a restart only repeats the
+    # kill), yet automatic recovery restarted it max_restarts times before calling anyone.
+    fake = fake_kubernetes
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    fake.state.add(
+        pod(
+            "checkout-7d9-xyz",
+            namespace="shop",
+            owner=owner,
+            ready=False,
+            restarts=7,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=137,
+            last_reason="OOMKilled",
+            limits={"memory": "256Mi"},
+        )
+    )
+    assert (await _check(env))["checkout"] is Verdict.GIVE_UP
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout killed at its memory limit (OOMKilled)"
+    assert "checkout-7d9-xyz OOMKilled at its memory limit: not restarted" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
+    assert _restarts(fake, "checkout") == 0 and _deleted(fake) == []

@@ -161,3 +161,20 @@ def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_the_looping_p
     assert given_up.verdict is Verdict.GIVE_UP and not given_up.no_node
     # Alone, a crash loop is still a restart of the deployment.
     assert decide(LOOPING, Memory(), 0, 2, T0).verdict is Verdict.RESTART
+
+
+def test_a_crash_loop_killed_at_its_memory_limit_is_given_up_at_once() -> None:
+    oom = Health("checkout", desired=3, ready=2, crashlooping=("c-x",), oom_killed=("c-x",))
+    given_up = decide(oom, Memory(), 0, 3, T0)
+    assert given_up.verdict is Verdict.GIVE_UP and given_up.oom
+    assert "not restarted (a restart only repeats the kill" in given_up.reason
+    # Beside pods waiting for a node too: no replacement either, the same kill.
+    mixed = Health(
+        "checkout",
+        desired=3,
+        ready=1,
+        crashlooping=("c-x",),
+        oom_killed=("c-x",),
+        waiting_for_node=("c-1",),
+    )
+    assert decide(mixed, Memory(), 0, 3, T0).verdict is Verdict.GIVE_UP
