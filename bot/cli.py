@@ -21,6 +21,7 @@ from bot.errors import (
 )
 from bot.logs import setup_logging
 from bot.redact import redact_text
+from bot.text import decimal
 
 EXIT_CONFIG = 2
 # The database could not be reached (or had no free connection): nothing was checked. Not 1,
@@ -35,10 +36,9 @@ if TYPE_CHECKING:
 
 def _port(text: str) -> int:
     """A TCP port, 0 (any free one) to 65535: one out of range ended in a traceback."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
+    port = decimal(text, digits=6)  # digits 0-9 only: int() also took '８０８０' and '80_80'
+    if port is None:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r} (digits 0-9 only)")
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
     return port
@@ -49,10 +49,9 @@ def _days(text: str) -> int:
     opened), not the statistics' refusal, which exited 1 as if the database had failed."""
     from bot.reports.service import MAX_STATS_DAYS
 
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r}") from None
+    days = decimal(text, digits=6)
+    if days is None:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:20]!r} (digits 0-9 only)")
     if not 1 <= days <= MAX_STATS_DAYS:
         raise argparse.ArgumentTypeError(f"give a number of days from 1 to {MAX_STATS_DAYS}")
     return days

@@ -19,12 +19,15 @@ from pydantic_core import core_schema
 # any response time, review or reminder, and a date that far ahead still fits a datetime.
 MAX_CONFIGURED = timedelta(days=366)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w|bd)?\s*$", re.IGNORECASE)
+# ASCII only: `\d` and int()/float() also read any script's digits ('１２' as 12, '١٢' too),
+# and IGNORECASE alone matches 'ſ' (long s) as s and the Kelvin sign as k.
+_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d|w|bd)?\s*$", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
 class Duration:
-    """A span of time: plain seconds, or a whole number of business days."""
+    """A span of time: plain seconds, or a whole number of business days (written with
+    ASCII digits: `１２` is refused, not read as 12 s)."""
 
     seconds: float = 0.0
     business_days: int = 0
@@ -42,6 +45,8 @@ class Duration:
         if not isinstance(value, str):
             raise ValueError(f"invalid duration {value!r}")
         match = _PATTERN.match(value)
+        if not match and any(c.isdigit() and not c.isascii() for c in value):
+            raise ValueError(f"invalid duration '{value}': write its digits as 0-9")
         if not match:
             raise ValueError(
                 f"invalid duration '{value}' (use seconds like 90, or 15m, 2h, 1d, 1w, 1bd)"

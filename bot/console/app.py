@@ -310,7 +310,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
                 await self._meta(text)
             elif text.startswith("/"):
                 await self._slash(text)
-            elif text.isdigit():
+            elif text.isascii() and text.isdigit():  # '²' passes isdigit, int() refuses it
                 await self.press(int(text))
             else:
                 await self._say(text)

@@ -225,7 +225,7 @@ class ConsoleCommands(ConsoleParts):
 
     async def _react(self, rest: str) -> None:
         parts = rest.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()):
             self.screen.error(
                 "Usage: :react <message number> <emoji>, for example :react 3 pushpin"
             )

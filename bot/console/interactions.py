@@ -166,7 +166,7 @@ class Interactions(ConsoleParts):
             answer = (await self._answer(f"Choose 1-{len(options)} (empty to cancel)> ")).strip()
             if not answer:
                 return None
-            if answer.isdigit() and 1 <= int(answer) <= len(options):
+            if answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(options):
                 return options[int(answer) - 1]
             self.screen.error(f"Type a number from 1 to {len(options)}.")
 

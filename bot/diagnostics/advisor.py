@@ -8,7 +8,9 @@ Rules, best first (a lower rank is shown first; each suggestion names the findin
     scale out (15); roll back only during a rollout (17); never a restart, which only
     repeats the kill. Otherwise roll its deployment back when a rollout is in progress (15,
     restart 16), else restart it (15, roll back 16). No rollback without an older revision
-    to return to (the executor would refuse it).
+    to return to (the executor would refuse it). Beside pods of its deployment waiting for a
+    node, not a restart (it would replace the ready pods too, each needing a node): replace
+    the crash-looping pods only (delete_pod, at the restart's rank), as automatic recovery.
  3. ECS running below desired -> force a new deployment (18).
  4. Blocking or long queries without a slow front door -> still suggested (20, 22).
  5. CPU over its limit (Kubernetes usage, CloudWatch) -> scale out: the deployment (25), the
@@ -19,7 +21,9 @@ Rules, best first (a lower rank is shown first; each suggestion names the findin
     under way (a restart starts it over), unless Kubernetes marked it stalled
     (ProgressDeadlineExceeded): then roll it back (32, with an older revision) or restart it;
     never when it is short only of pods waiting for a node (Unschedulable: a scale-out waiting
-    on the cluster autoscaler), which a restart cannot place.
+    on the cluster autoscaler), which a restart cannot place; never when it is paused
+    (`kubectl rollout pause`): a restart rolls nothing out, a rollback is refused, until a
+    person resumes it (the finding says so). The same for a crash loop in a paused one.
  8. Sessions idle in transaction (35), idle connections or connections near the limit (36).
  9. Cache hit ratio under its limit -> warm the cache (40, by hand).
 10. Response time over its limit and nothing above explains it -> check network and I/O (90).
@@ -32,11 +36,11 @@ When none is left, nothing is offered: the finding's summary already says why.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from bot.catalog import Service
+from bot.diagnostics import advice_kubernetes
 from bot.diagnostics.describe import describe, listed
 from bot.diagnostics.finding_reads import bad, because, count, endable, over_s
 from bot.diagnostics.findings import Finding, Grade, Suggestion
@@ -114,46 +118,14 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
     rollouts = {f.facts.get("deployment"): f for f in findings if f.check == "kubernetes.rollout"}
 
     def scale_out(rank: int, f: Finding, deployment: str, why: str) -> None:
-        """Scale `deployment` out by half (at least one), within the catalog's maximum; never
-        when its replica count was not read (the catalog's minimum, guessed instead, made
-        "scale out to 3" a scale in of 8)."""
         assert k8s is not None
-        current = rollouts.get(deployment)
-        if current is None or current.facts.get("desired") is None:
-            return
-        now = int(current.facts["desired"])
-        target = min(k8s.max_replicas, max(now + 1, math.ceil(now * 1.5)))
-        if target > now:
-            add(
-                rank,
-                f,
-                "kubernetes.scale",
-                f"Scale {deployment} to {target}",
-                f"scale deployment {k8s.namespace}/{deployment} from {now} to {target}"
-                f" replicas (catalog maximum {k8s.max_replicas}){why}",
-                deployment=deployment,
-                replicas=target,
-            )
+        advice_kubernetes.scale_out(add, k8s, rollouts, rank, f, deployment, why)
 
     def raise_memory(rank: int, f: Finding, deployment: str, container: dict[str, Any]) -> None:
         assert k8s is not None
-        limit = container.get("memory_limit") or "none"
-        name = str(container.get("name") or "")
-        add(
-            rank,
-            f,
-            "advice.raise_memory_limit",
-            f"Raise {deployment}'s memory limit ({limit})",
-            "by hand: raise the memory limit of"
-            + (f" container {name} in" if name else "")
-            + f" deployment {k8s.namespace}/{deployment} above {limit} (request"
-            f" {container.get('memory_request') or 'none'}) in its manifest and roll it out;"
-            " a restart only repeats the kill",
-            deployment=deployment,
-            container=name,
-            limit=limit,
-        )
+        advice_kubernetes.raise_memory(add, k8s, rank, f, deployment, container)
 
+    no_node, failing = advice_kubernetes.not_ready_by_deployment(findings)
     crashed: set[str] = set()
     for f in bad(findings, "kubernetes.pods"):
         for loop in f.facts.get("crashloops", []):
@@ -168,6 +140,8 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
             # Without an older replica set the executor would refuse the rollback.
             has_previous = not rollout or bool(rollout.facts.get("previous_revision", 1))
+            # Paused: a restart rolls nothing out and a rollback is refused until resumed.
+            paused = bool(rollout and rollout.facts.get("paused"))
             where = f"{k8s.namespace}/{deployment}"
             oom = [
                 c for c in loop.get("containers", []) if c.get("name") in loop.get("oom_killed", [])
@@ -181,7 +155,7 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                     ": the load spread over more pods, each within"
                     f" its {oom[0].get('memory_limit') or 'memory'} limit",
                 )
-                if in_rollout and has_previous:
+                if in_rollout and has_previous and not paused:
                     add(
                         17,
                         f,
@@ -192,6 +166,8 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                         deployment=deployment,
                     )
                 continue
+            if paused:
+                continue
             if has_previous:
                 add(
                     15 if in_rollout else 16,
@@ -201,6 +177,12 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
                     f"roll deployment {where} back to its previous revision (rollout undo)",
                     deployment=deployment,
                 )
+            if no_node.get(deployment):
+                # Beside pods waiting for a node: not a restart (it would replace the ready
+                # pods too, each needing a node), only the crash-looping pods, as recovery.
+                rank = 16 if in_rollout else 15
+                advice_kubernetes.replace_looping(add, k8s, rank, f, deployment, no_node)
+                continue
             add(
                 16 if in_rollout else 15,
                 f,
@@ -285,19 +267,15 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             )
             break
 
-    # Pods not ready, by deployment: waiting for a node (placed by no restart) or failing.
-    no_node: dict[str, int] = {}
-    failing: dict[str, int] = {}
-    for f in bad(findings, "kubernetes.pods"):
-        for pod in f.facts.get("failing", []):
-            counts = no_node if pod.get("unschedulable") else failing
-            counts[str(pod.get("deployment"))] = counts.get(str(pod.get("deployment")), 0) + 1
     for f in rollouts.values() if k8s else []:
         deployment = f.facts.get("deployment")
         # No deployment named: the check could not read it, which says nothing of its state.
         if f.grade > Grade.OK and deployment and deployment not in crashed and k8s is not None:
             explained = True
             desired, ready = int(f.facts.get("desired", 0)), int(f.facts.get("ready", 0))
+            if f.facts.get("paused"):
+                # Paused by a person: a restart rolls nothing out until it is resumed.
+                continue
             if int(f.facts.get("updated", desired)) < desired:
                 # A rollout under way is left to finish: a restart would start it over.
                 # Stalled past its progressDeadlineSeconds, as Kubernetes says: roll it back

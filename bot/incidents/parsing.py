@@ -347,7 +347,7 @@ def parse_escalate(rest: str) -> EscalateIncident:
     return _build(EscalateIncident, incident_id=incident_id, reason=reason)
 
 
-_PAGE_NUMBER = re.compile(r"^\d{1,6}$")
+_PAGE_NUMBER = re.compile(r"^[0-9]{1,6}$")  # ASCII: \d (and int) read '２' as 2
 
 
 def parse_list(rest: str) -> ListIncidents:

@@ -88,7 +88,7 @@ class DeclareIncident(BaseModel):
         return value.strip().upper() if isinstance(value, str) else value
 
 
-INCIDENT_ID = re.compile(r"^INC-\d{8}-\d{3,}$")
+INCIDENT_ID = re.compile(r"^INC-[0-9]{8}-[0-9]{3,}$")  # ASCII digits (\d takes any script's)
 
 
 class IncidentTarget(BaseModel):

@@ -263,12 +263,16 @@ def _value(field: str, raw: str) -> Any:
         pids = [part.strip() for part in raw.split(",")]
         numbers = [decimal(part) for part in pids]
         if None in numbers:
-            raise UsageError("pids: give them as numbers separated by commas (pids=4242,4243).")
+            raise UsageError(
+                "pids: give them as numbers in digits 0-9 separated by commas (pids=4242,4243)."
+            )
         return numbers
     if field in _WHOLE:
         if not (raw.isascii() and raw.isdigit()):
             shown = re.sub(r"[^\w.+-]", "", raw)[:20] or "?"
-            raise UsageError(f"{field}: '{shown}' is not digits only: give it like {field}=6.")
+            raise UsageError(
+                f"{field}: '{shown}' is not a whole number in digits 0-9: give it like {field}=6."
+            )
         return int(raw)
     if field == "terminate":
         if raw.lower() in _TRUE:

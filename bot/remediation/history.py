@@ -63,8 +63,9 @@ class RemediationRecords:
                 (
                     utc_from_timestamp(float(row["at"])),
                     RemediationRun(
-                        action="kubernetes.restart (automatic recovery)",
-                        target=f"{row['service']}/{row['deployment']}",
+                        action=f"{row.get('action') or 'kubernetes.restart'} (automatic recovery)",
+                        target=f"{row['service']}/{row['deployment']}"
+                        + (f" pods {row['pods']}" if row.get("pods") else ""),
                         requested_by=SYSTEM.user_id,
                         approvers=(),
                         outcome=f"{row['status']}: {row['outcome'] or row['reason']}",

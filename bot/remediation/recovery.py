@@ -11,7 +11,8 @@ For each catalog entry with `auto_recovery: {restart_unhealthy: true}`, every `c
    same executor as an approved `kubernetes.restart`; its outcome is recorded after.
    A deployment short only of pods waiting for a node (Unschedulable) is never restarted:
    it is said once (audit, the open incident's timeline), and paged about as in 4 once
-   it has waited longer than `window`.
+   it has been unhealthy longer than `window`. So is a paused deployment (spec.paused),
+   which a restart would not roll out.
 4. When the restarts allowed in the window are used up, the bot stops restarting that
    deployment and pages a human through the escalation engine: it escalates the service's
    open incident (a line on its timeline when every level was already paged), or declares
@@ -40,7 +41,7 @@ from bot.remediation import actions
 from bot.remediation import recovery_storage as storage
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
 from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict, decide
-from bot.remediation.recovery_record import page, record
+from bot.remediation.recovery_record import page, record, say_held
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError, TargetTimeout
 from bot.targets.kubernetes import KubernetesClient
@@ -48,6 +49,7 @@ from bot.targets.kubernetes import KubernetesClient
 log = logging.getLogger(__name__)
 
 RESTART_ACTION = "kubernetes.restart"
+REPLACE_ACTION = "kubernetes.delete_pod"
 
 
 class _ClaimLost(Exception):
@@ -144,11 +146,14 @@ class AutoRecoveryService:
         finally:
             await client.close()
         looping: dict[str, list[str]] = {}
+        oom: dict[str, list[str]] = {}
         no_node: dict[str, list[dict[str, Any]]] = {}
         failing: dict[str, int] = {}
         for finding in pods:
             for pod in finding.facts.get("crashloops", ()):
                 looping.setdefault(str(pod.get("deployment")), []).append(str(pod["pod"]))
+                if pod.get("oom_killed"):
+                    oom.setdefault(str(pod.get("deployment")), []).append(str(pod["pod"]))
             for pod in finding.facts.get("failing", ()):
                 owner = str(pod.get("deployment"))
                 if pod.get("unschedulable"):
@@ -167,6 +172,8 @@ class AutoRecoveryService:
                     ready=int(finding.facts["ready"]),
                     rolling_out=int(finding.facts.get("updated", 0)) < int(finding.facts["desired"])
                     and not finding.facts.get("stalled"),
+                    paused=bool(finding.facts.get("paused")),
+                    oom_killed=tuple(oom.get(str(name), ())),
                     crashlooping=tuple(looping.get(str(name), ())),
                     waiting_for_node=tuple(str(p["pod"]) for p in no_node.get(str(name), ())),
                     scheduler_message=next(
@@ -196,7 +203,7 @@ class AutoRecoveryService:
         now = self.clock.now()
         incident = await self._open_incident(name)
         decisions: dict[str, Decision] = {}
-        to_restart: list[tuple[int, str]] = []
+        to_restart: list[tuple[int, str, tuple[str, ...]]] = []
         async with self.store.transaction() as tx:
             window_start = now - settings.window.as_timedelta()
             for health in healths:
@@ -206,52 +213,49 @@ class AutoRecoveryService:
                     health, before, made, settings.max_restarts, now, settings.window.as_timedelta()
                 )
                 decisions[health.deployment] = decision
-                if decision.verdict is Verdict.NO_NODE:
+                if decision.verdict in (Verdict.NO_NODE, Verdict.PAUSED):
                     log.info(
                         "automatic recovery of %s: deployment %s: %s",
                         name,
                         health.deployment,
                         decision.reason,
                     )
-                    if before.waiting_since is None:  # said once per wait, not every check
-                        await record(
-                            tx,
-                            self.clock.now(),
-                            incident,
-                            name,
-                            "auto_recovery.no_node",
-                            f"Automatic recovery: not restarting deployment {health.deployment}"
-                            f" of {name}: {health.no_node_words()}; a restart cannot make room"
-                            f" (a human is paged if it lasts over {settings.window})",
-                            {
-                                "deployment": health.deployment,
-                                "pods": list(health.waiting_for_node),
-                            },
-                        )
+                    await say_held(
+                        tx, self.clock.now(), incident, name, health, decision, before, settings
+                    )
                 if decision.verdict is Verdict.GIVE_UP:
                     continue  # remembered once the human is paged (at least once, never lost)
                 memory[health.deployment] = decision.memory
-                if decision.verdict is Verdict.RESTART:
+                if decision.verdict in (Verdict.RESTART, Verdict.REPLACE_PODS):
+                    pods = health.crashlooping if decision.verdict is Verdict.REPLACE_PODS else ()
                     restart_id = await storage.add_restart(
-                        tx, name, health.deployment, now, decision.reason, _id(incident)
+                        tx, name, health.deployment, now, decision.reason, _id(incident), pods
                     )
-                    to_restart.append((restart_id, health.deployment))
+                    to_restart.append((restart_id, health.deployment, pods))
+                    doing = (
+                        f"replacing pod{'' if len(pods) == 1 else 's'} {', '.join(pods)} of"
+                        if pods
+                        else "restarting"
+                    )
                     await record(
                         tx,
                         self.clock.now(),
                         incident,
                         name,
                         "auto_recovery.restart",
-                        f"Automatic recovery: restarting deployment {health.deployment} of"
+                        f"Automatic recovery: {doing} deployment {health.deployment} of"
                         f" {name} ({decision.reason})",
-                        {"deployment": health.deployment, "restart": restart_id},
+                        {"deployment": health.deployment, "restart": restart_id}
+                        | ({"pods": list(pods)} if pods else {}),
                     )
             if not await storage.save_memory(tx, name, self.owner, now, memory):
                 raise _ClaimLost
         restarted = []
-        for restart_id, deployment in to_restart:
-            outcome = await self._restart(name, entry, deployment)
-            await self._restart_done(name, incident, restart_id, deployment, outcome)
+        for restart_id, deployment, pods in to_restart:
+            outcome = await (
+                self._replace(name, entry, pods) if pods else self._restart(name, entry, deployment)
+            )
+            await self._restart_done(name, incident, restart_id, deployment, outcome, pods)
             if outcome.ok:
                 restarted.append(deployment)
         given_up = {d: dec for d, dec in decisions.items() if dec.verdict is Verdict.GIVE_UP}
@@ -291,10 +295,24 @@ class AutoRecoveryService:
 
     # -- acting -----------------------------------------------------------------------------
 
+    async def _replace(self, name: str, entry: Service, pods: tuple[str, ...]) -> Outcome:
+        """Each crash-looping pod deleted, for its ReplicaSet to recreate, as an approved
+        `kubernetes.delete_pod` would (its UID as precondition); one outcome for them all."""
+        outcomes = [await self._act(name, entry, REPLACE_ACTION, {"pod": pod}) for pod in pods]
+        return Outcome(
+            all(o.ok for o in outcomes),
+            "; ".join(o.changed for o in outcomes),
+            "; ".join(o.after for o in outcomes),
+            known=all(o.known for o in outcomes),
+        )
+
     async def _restart(self, name: str, entry: Service, deployment: str) -> Outcome:
         """A rollout restart through the approved action's executor (dry run, then change)."""
-        target = Target(actions.spec_for(RESTART_ACTION), name, entry)
-        params = actions.validate(target.spec, {"deployment": deployment})
+        return await self._act(name, entry, RESTART_ACTION, {"deployment": deployment})
+
+    async def _act(self, name: str, entry: Service, action: str, given: dict[str, str]) -> Outcome:
+        target = Target(actions.spec_for(action), name, entry)
+        params = actions.validate(target.spec, given)
         previewed = False
         try:
             async with asyncio.timeout(self.restart_timeout):
@@ -318,6 +336,7 @@ class AutoRecoveryService:
         restart_id: int,
         deployment: str,
         outcome: Outcome,
+        pods: tuple[str, ...] = (),
     ) -> None:
         now = self.clock.now()
         async with self.store.transaction() as tx:
@@ -328,6 +347,12 @@ class AutoRecoveryService:
                 "failed": "could not restart",
                 "unknown": "may or may not have restarted",
             }[status]
+            if pods:
+                state = {
+                    "succeeded": "replaced",
+                    "failed": "could not replace",
+                    "unknown": "may or may not have replaced",
+                }[status] + f" pod{'' if len(pods) == 1 else 's'} {', '.join(pods)} of"
             await record(
                 tx,
                 self.clock.now(),

@@ -8,14 +8,14 @@ from typing import Any
 
 from bot import audit
 from bot.audit import AuditRecord
-from bot.catalog import Service
+from bot.catalog import AutoRecovery, Service
 from bot.errors import Conflict
 from bot.escalation.service import EscalationService
 from bot.incidents import journal
 from bot.incidents.schemas import DeclareIncident
 from bot.incidents.service import IncidentService
 from bot.models import SYSTEM, Incident
-from bot.remediation.recovery_plan import Decision
+from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict
 from bot.store import Store, Tx
 
 
@@ -35,10 +35,19 @@ async def page(
     # Pods waiting for a node past `window` were never restarted: say so, not "after N
     # restarts", so nobody looks for a crash.
     no_node = all(dec.no_node for dec in given_up.values())
+    # Likewise a paused deployment: a person paused it, a person must resume it.
+    paused = all(dec.paused for dec in given_up.values())
+    oom = all(dec.oom for dec in given_up.values())
     reason = (
-        f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
+        "automatic recovery stopped: killed at the memory limit (OOMKilled), which a restart"
+        f" only repeats: {what}"
+        if oom
+        else f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
         f" which no restart can place: {what}"
         if no_node
+        else f"automatic recovery stopped: unhealthy and paused for over {settings.window}"
+        f" (a restart rolls nothing out until kubectl rollout resume): {what}"
+        if paused
         else f"automatic recovery stopped after {settings.max_restarts} restarts in"
         f" {settings.window}: {what}"
     )
@@ -59,8 +68,12 @@ async def page(
         return incident.id
     deployments = ", ".join(sorted(given_up))
     title = (
-        f"{name}: {deployments} waiting for a node for over {settings.window}"
+        f"{name}: {deployments} killed at its memory limit (OOMKilled)"
+        if oom
+        else f"{name}: {deployments} waiting for a node for over {settings.window}"
         if no_node
+        else f"{name}: {deployments} paused and unhealthy for over {settings.window}"
+        if paused
         else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
     )
     declared = await incidents.declare(
@@ -112,3 +125,42 @@ async def record(
             args=args,
         ),
     )
+
+
+async def say_held(
+    tx: Tx,
+    now: datetime,
+    incident: Incident | None,
+    name: str,
+    health: Health,
+    decision: Decision,
+    before: Memory,
+    settings: AutoRecovery,
+) -> None:
+    """Say, once per stretch, why a deployment the bot will not restart is left alone:
+    waiting for a node (no restart places a pod) or paused (a restart rolls nothing out)."""
+    deployment = health.deployment
+    paged = f"(a human is paged if it lasts over {settings.window})"
+    if decision.verdict is Verdict.NO_NODE and before.waiting_since is None:
+        await record(
+            tx,
+            now,
+            incident,
+            name,
+            "auto_recovery.no_node",
+            f"Automatic recovery: not restarting deployment {deployment} of {name}:"
+            f" {health.no_node_words()}; a restart cannot make room {paged}",
+            {"deployment": deployment, "pods": list(health.waiting_for_node)},
+        )
+    if decision.verdict is Verdict.PAUSED and before.paused_since is None:
+        await record(
+            tx,
+            now,
+            incident,
+            name,
+            "auto_recovery.paused",
+            f"Automatic recovery: not restarting deployment {deployment} of {name}: it is"
+            f" paused ({health.ready}/{health.desired} ready); a restart would roll nothing out"
+            f" until someone runs kubectl rollout resume {paged}",
+            {"deployment": deployment},
+        )

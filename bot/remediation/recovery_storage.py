@@ -47,9 +47,11 @@ async def claim(
         return None
     return {
         name: Memory(
-            _dt(item.get("unhealthy_since")),
-            _dt(item.get("gave_up_at")),
-            _dt(item.get("waiting_since")),
+            unhealthy_since=_dt(item.get("unhealthy_since")),
+            gave_up_at=_dt(item.get("gave_up_at")),
+            waiting_since=_dt(item.get("waiting_since")),
+            failing_since=_dt(item.get("failing_since")),
+            paused_since=_dt(item.get("paused_since")),
         )
         for name, item in json.loads(row["memory"] or "{}").items()
     }
@@ -62,6 +64,8 @@ def _stored(memory: dict[str, Memory]) -> str:
                 "unhealthy_since": _ts(m.unhealthy_since),
                 "gave_up_at": _ts(m.gave_up_at),
                 "waiting_since": _ts(m.waiting_since),
+                "failing_since": _ts(m.failing_since),
+                "paused_since": _ts(m.paused_since),
             }
             for name, m in memory.items()
             if m != Memory()
@@ -119,13 +123,29 @@ async def restarts_since(tx: Tx, service: str, deployment: str, since: datetime)
 
 
 async def add_restart(
-    tx: Tx, service: str, deployment: str, now: datetime, reason: str, incident_id: str | None
+    tx: Tx,
+    service: str,
+    deployment: str,
+    now: datetime,
+    reason: str,
+    incident_id: str | None,
+    pods: tuple[str, ...] = (),
 ) -> int:
-    """Record a restart before it is made: a crash after this under-counts, never over-runs."""
+    """Record a restart before it is made: a crash after this under-counts, never over-runs.
+    With `pods`, only those pods are replaced (kubernetes.delete_pod), not the deployment."""
     row = await tx.fetchone(
-        "INSERT INTO auto_recovery_restarts (service, deployment, at, reason, incident_id)"
-        " VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (service, deployment, now.timestamp(), reason, incident_id),
+        "INSERT INTO auto_recovery_restarts"
+        " (service, deployment, at, reason, incident_id, action, pods)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            service,
+            deployment,
+            now.timestamp(),
+            reason,
+            incident_id,
+            "kubernetes.delete_pod" if pods else "kubernetes.restart",
+            ",".join(pods),
+        ),
     )
     assert row is not None
     return int(row["id"])

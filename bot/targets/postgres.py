@@ -30,8 +30,23 @@ if TYPE_CHECKING:
     import psycopg
 
 SYSTEM = "postgres"
-# Every session the bot opens starts with this; diagnostics leave such sessions out.
+# Every session the bot opens is named this (its store's) or this, a space and its purpose
+# ("chatops-bot diagnose"); diagnostics leave such sessions out, remediations never end
+# them. Only those names: "chatops-bot-exporter" or "chatops-botany" is another app's, was
+# hidden from every diagnosis and could never be ended.
 BOT_APPLICATION_PREFIX = "chatops-bot"
+# The same rule in SQL (`%%`: psycopg's escaped %), for the lists of other sessions.
+NOT_THE_BOTS_SQL = (
+    f"coalesce(application_name, '') <> '{BOT_APPLICATION_PREFIX}'"
+    f" AND coalesce(application_name, '') NOT LIKE '{BOT_APPLICATION_PREFIX} %%'"
+)
+
+
+def is_bots_application(app: str) -> bool:
+    """Whether an application_name is one the bot gives its own sessions."""
+    return app == BOT_APPLICATION_PREFIX or app.startswith(f"{BOT_APPLICATION_PREFIX} ")
+
+
 Row = dict[str, Any]
 _T = TypeVar("_T")
 # After the socket is shut down, how long the abandoned query may take to notice (at once).
@@ -44,7 +59,7 @@ def left_alone(row: Row, target: PostgresTarget) -> str | None:
     """Why remediation must not end this backend, or None: one rule for the diagnosis that
     names a backend and the executor that would end it. `row` carries `is_self`, `app`,
     `backend_type` and `superuser` (rolsuper of its role)."""
-    if row.get("is_self") or str(row.get("app") or "").startswith(BOT_APPLICATION_PREFIX):
+    if row.get("is_self") or is_bots_application(str(row.get("app") or "")):
         return "the bot's own"
     if row.get("backend_type") == "walsender" and not target.terminate_replication:
         return "replication"

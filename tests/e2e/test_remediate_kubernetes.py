@@ -365,7 +365,7 @@ async def test_a_request_too_few_others_may_approve_is_refused_at_once(
     assert action == "remediation.request" and "needs 1 approval" in outcome, outcome
 
 
-@pytest.mark.parametrize("replicas", ["1_0", "+4", "-1", "٤"])
+@pytest.mark.parametrize("replicas", ["1_0", "+4", "-1", "٤", "６"])
 async def test_a_count_is_digits_only_and_anything_else_changes_nothing(
     make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, replicas: str
 ) -> None:
@@ -374,7 +374,10 @@ async def test_a_count_is_digits_only_and_anything_else_changes_nothing(
     harness = await _harness(make_harness, fake_kubernetes)
     answer, posted = await request(harness, f"kubernetes.scale checkout replicas={replicas}")
     assert posted is None
-    assert f"replicas: '{replicas}' is not digits only: give it like replicas=6." in answer
+    assert (
+        f"replicas: '{replicas}' is not a whole number in digits 0-9: give it like replicas=6."
+        in answer
+    )
     assert _writes(fake_kubernetes) == []
 
 

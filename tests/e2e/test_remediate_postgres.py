@@ -310,6 +310,38 @@ async def test_cancelling_a_backend_that_runs_no_query_is_refused_with_the_way_o
         assert message is not None
 
 
+async def test_numbers_in_other_scripts_are_refused_not_read_as_numbers(
+    shop: BotHarness, postgres_url: str
+) -> None:
+    # `older_than=１２` (full-width digits, as a Japanese keyboard types them) was read as
+    # 12 s: `\d` and float() take any script's digits. A typed number is ASCII 0-9 only.
+    with psycopg.connect(postgres_url, application_name="billing-worker", user="orders") as idle:
+        idle.execute("UPDATE orders SET state = 'paid' WHERE id = 1")  # idle in transaction
+        pid = idle.info.backend_pid
+        for text, said in (
+            (
+                "postgres.terminate_idle_in_transaction shop older_than=１２",
+                "older_than: invalid duration '１２': write its digits as 0-9 (an age:",
+            ),
+            (
+                "postgres.terminate_long_queries shop older_than=١m",
+                "older_than: invalid duration '١m': write its digits as 0-9",
+            ),
+            (
+                "postgres.terminate_idle_in_transaction shop older_than=1 pids=１２３",
+                "pids: give them as numbers in digits 0-9 separated by commas",
+            ),
+            (
+                "postgres.terminate_backend shop pid=４１２１",
+                "pid: '４１２１' is not a whole number in digits 0-9",
+            ),
+        ):
+            answer, posted = await request(shop, text)
+            assert posted is None, text
+            assert said in answer, answer
+        assert pid in _pids(postgres_url, "state = 'idle in transaction'")
+
+
 async def test_a_cancelled_query_is_read_back_as_ended_not_as_a_session_still_there(
     shop: BotHarness, postgres_url: str
 ) -> None:

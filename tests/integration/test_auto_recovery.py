@@ -43,10 +43,18 @@ def _cluster(fake: FakeKubernetes) -> None:
     fake.state.add(deployment("cart", namespace="shop", replicas=2, ready=2))
 
 
-@pytest.fixture
-async def env(tmp_path: Path, fake_kubernetes: FakeKubernetes) -> AsyncIterator[Env]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def env(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_kubernetes: FakeKubernetes
+) -> AsyncIterator[Env]:
+    """The bot on either store: what recovery remembers is stored, so both must keep it."""
     _cluster(fake_kubernetes)
-    started = await start_env(f"sqlite:///{tmp_path}/recovery.db", policy=recovery_policy())
+    url = (
+        f"sqlite:///{tmp_path}/recovery.db"
+        if request.param == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
+    started = await start_env(url, policy=recovery_policy())
     yield started
     await stop_env(started)
 
@@ -328,9 +336,158 @@ async def test_pods_waiting_for_a_node_past_the_window_page_a_human_without_a_re
     [incident] = await env.services.incidents.list()
     assert incident.title == "checkout: checkout waiting for a node for over 1 h"
     assert f"2 pods waiting for a node: Unschedulable: {NO_ROOM}" in incident.impact
-    assert "for 1 h 1 min; not restarted" in incident.impact
+    assert "unhealthy for 1 h 1 min; not restarted" in incident.impact
     assert env.dms("").get("U0ONCALL", 0) >= 1  # a human, told why
     for _ in range(2):
         assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
     assert _restarts(fake, "checkout") == 0
     assert len(await env.services.incidents.list()) == 1
+
+
+async def test_pods_flapping_between_waiting_for_a_node_and_failing_page_after_the_window(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A pod that got a node, failed to start, was evicted and waited for a node again: each
+    # change of kind restarted the wait, so recovery neither restarted (never failing at two
+    # checks in a row) nor paged (never waiting a whole window in a row).
+    fake = fake_kubernetes
+    _scaling_out(fake)
+    owner = fake.state.replica_set_of("shop", "checkout")
+    waiting = fake.state.pods[("shop", "checkout-7d9-new1")]
+    starting = pod("checkout-7d9-new1", namespace="shop", owner=owner, ready=False)
+    for minutes, now, verdict in (
+        (0, waiting, Verdict.NO_NODE),
+        (20, starting, Verdict.WATCH),
+        (20, waiting, Verdict.NO_NODE),
+        (20, starting, Verdict.WATCH),
+    ):
+        fake.state.pods[("shop", "checkout-7d9-new1")] = now
+        assert (await _check(env, minutes=minutes))["checkout"] is verdict, minutes
+    assert await env.services.incidents.list() == []
+    fake.state.pods[("shop", "checkout-7d9-new1")] = waiting
+    assert (await _check(env, minutes=5))["checkout"] is Verdict.GIVE_UP  # unhealthy 65 min
+    [incident] = await env.services.incidents.list()
+    assert "unhealthy for 1 h 5 min; not restarted" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+    assert _restarts(fake, "checkout") == 0
+
+
+async def test_a_paused_deployment_is_never_restarted_and_a_human_paged_after_the_window(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # A rollout paused part way (kubectl rollout pause: 1 of 3 updated, 1 ready) read as a
+    # rollout in progress for ever: Kubernetes never marks a paused one stalled, so the bot
+    # waited, said nothing and paged nobody.
+    fake = fake_kubernetes
+    checkout = fake.state.deployments[("shop", "checkout")]
+    checkout["spec"]["paused"] = True
+    checkout["status"].update(readyReplicas=1, updatedReplicas=1)
+    checkout["status"]["conditions"] = [
+        {"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused"}
+    ]
+    for minutes in (0, 1, 30, 29):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.PAUSED, minutes
+    said = [e async for e in env.services.audit.entries() if e.action == "auto_recovery.paused"]
+    assert len(said) == 1  # once, not at every check
+    assert await env.services.incidents.list() == []
+    assert (await _check(env, minutes=2))["checkout"] is Verdict.GIVE_UP  # 62 min > 1 h
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout paused and unhealthy for over 1 h"
+    assert "paused (kubectl rollout resume to go on), unhealthy for 1 h 2 min" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1  # a human, told why
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
+    assert _restarts(fake, "checkout") == 0
+
+
+def _deleted(fake: FakeKubernetes) -> list[str]:
+    return [
+        r.path.rsplit("/", 1)[1]
+        for r in fake.requests
+        if r.method == "DELETE" and "/pods/" in r.path
+    ]
+
+
+async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_pod(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # checkout scaled out to 3 with no room (one pod ready, one waiting for a node) and its
+    # other pod crash-looping: the bot restarted the whole deployment at once, replacing the
+    # ready pod too with one needing a node, under load; and again, and again.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+
+    def crash_loop() -> None:  # the replica set's new pod crash-loops as the old one did
+        fake.state.add(
+            pod(
+                "checkout-7d9-xyz",
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+
+    crash_loop()
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS  # at once, as a crash loop
+    assert _deleted(fake) == ["checkout-7d9-xyz"] and _restarts(fake, "checkout") == 0
+    assert ("shop", "checkout-7d9-abc") in fake.state.pods  # the ready pod left alone
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    assert any(
+        t.startswith("Automatic recovery: replacing pod checkout-7d9-xyz of deployment checkout")
+        and "not restarting the deployment" in t
+        for t in timeline
+    ), timeline
+    assert any(
+        t.startswith("Automatic recovery replaced pod checkout-7d9-xyz of deployment checkout")
+        for t in timeline
+    ), timeline
+
+    crash_loop()
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.REPLACE_PODS
+    crash_loop()
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVE_UP  # 2 of 2 used
+    assert _deleted(fake) == ["checkout-7d9-xyz"] * 2 and _restarts(fake, "checkout") == 0
+    assert (await env.timeline_kinds(incident)).count("paged") == 2  # level 1, then level 2
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    assert any("after 2 replacements of its crash-looping pods" in t for t in timeline)
+    _, text = await env.services.reports.report_markdown(incident.id)
+    runs = text.split("## Remediation runs", 1)[1]
+    assert runs.count("kubernetes.delete_pod (automatic recovery)") == 2, runs
+
+
+async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_restart(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # /diagnose offers no Restart for an OOMKilled crash loop (a restart only repeats the
+    # kill), yet automatic recovery restarted it max_restarts times before calling anyone.
+    fake = fake_kubernetes
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    fake.state.add(
+        pod(
+            "checkout-7d9-xyz",
+            namespace="shop",
+            owner=owner,
+            ready=False,
+            restarts=7,
+            waiting_reason="CrashLoopBackOff",
+            last_exit_code=137,
+            last_reason="OOMKilled",
+            limits={"memory": "256Mi"},
+        )
+    )
+    assert (await _check(env))["checkout"] is Verdict.GIVE_UP
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout killed at its memory limit (OOMKilled)"
+    assert "checkout-7d9-xyz OOMKilled at its memory limit: not restarted" in incident.impact
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
+    assert _restarts(fake, "checkout") == 0 and _deleted(fake) == []

@@ -281,7 +281,11 @@ def test_diagnose_without_a_service_names_only_what_is_missing(
 
 @pytest.mark.parametrize(
     ("days", "said"),
-    [("0", "give a number of days from 1 to 366"), ("seven", "not a number: 'seven'")],
+    [
+        ("0", "give a number of days from 1 to 366"),
+        ("seven", "not a number: 'seven' (digits 0-9 only)"),
+        ("７", "not a number: '７' (digits 0-9 only)"),  # int() read it as 7
+    ],
 )
 def test_stats_days_out_of_range_is_a_usage_error_exiting_2(
     days: str, said: str, capsys: pytest.CaptureFixture[str]

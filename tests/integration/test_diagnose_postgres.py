@@ -13,6 +13,8 @@ import psycopg.conninfo
 import pytest
 
 from bot.diagnostics.findings import Grade
+from bot.store.postgres import APP_NAME
+from bot.targets.postgres import is_bots_application
 from tests.diagnostics_helpers import diagnose, finding
 from tests.servers import PostgresServer
 from tests.waiting import poll_sql
@@ -282,3 +284,38 @@ async def test_sessions_the_bots_role_cannot_read_are_said_not_none(
     assert finding(report, "postgres.connections").facts["by_state"]["not readable"] >= 1
     idle_tx = finding(report, "postgres.idle_in_transaction")
     assert idle_tx.summary.startswith("none (") and "of other roles not readable" in idle_tx.summary
+
+
+async def test_only_the_bots_own_session_names_are_left_out(
+    catalog: dict, postgres_url: str, tmp_path: Path
+) -> None:
+    # Every session whose application_name merely started with "chatops-bot" was taken for
+    # the bot's own: another app's "chatops-bot-exporter" idle in its transaction was left
+    # out of the diagnosis, and no remediation would ever end it.
+    named = {
+        name: psycopg.connect(postgres_url, application_name=name, user="orders")
+        for name in ("chatops-bot-exporter", "chatops-botany", "chatops-bot remediate")
+    }
+    pids = {name: conn.info.backend_pid for name, conn in named.items()}
+    try:
+        for conn in named.values():
+            conn.execute("SELECT id FROM orders")  # opens a transaction, then sits idle
+        await _wait_for(
+            postgres_url,
+            "SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            " AND now() - state_change > interval '1.2 s' HAVING count(*) >= 3",
+        )
+        report = await diagnose(tmp_path, catalog, "shop")
+    finally:
+        for conn in named.values():
+            conn.close()
+    idle_tx = finding(report, "postgres.idle_in_transaction")
+    others = [pids["chatops-bot-exporter"], pids["chatops-botany"]]
+    assert sorted(idle_tx.facts["pids"]) == sorted(others)  # the bot's name left out
+    fixes = {s.action: s for s in report.suggestions}
+    assert sorted(fixes["postgres.terminate_idle_in_transaction"].params["pids"]) == sorted(others)
+
+
+def test_the_stores_session_name_is_one_the_bot_leaves_alone() -> None:
+    assert is_bots_application(APP_NAME) and is_bots_application("chatops-bot diagnose")
+    assert not is_bots_application("chatops-bot-exporter")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
+from bot.durations import Duration
 from bot.errors import UsageError
 from bot.incidents.forms import FormErrors, parse_declare_form, parse_update_form
 from bot.incidents.parsing import (
@@ -19,7 +21,7 @@ from bot.incidents.parsing import (
     parse_target,
     take_incident_id,
 )
-from bot.incidents.update_parsing import parse_update
+from bot.incidents.update_parsing import parse_duration, parse_update
 from bot.models import IncidentRole, Severity, Status
 
 ID = "INC-20261127-001"
@@ -216,3 +218,20 @@ def test_update_form() -> None:
     with pytest.raises(FormErrors) as refused:
         parse_update_form(ID, {"status": "monitoring", "message": " ", "eta": "soon"})
     assert set(refused.value.errors) == {"message", "eta"}
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (lambda: parse_list("all page ２"), "is not a page number"),
+        (lambda: take_incident_id("INC-２０２６１１２７-００１ typo"), "is not an incident ID"),
+        (lambda: parse_duration("３０m"), "is not a duration"),
+        (lambda: Duration.parse("１２"), "write its digits as 0-9"),
+        (lambda: Duration.parse("12ſ"), "invalid duration"),  # long s: IGNORECASE read it as s
+    ],
+)
+def test_numbers_are_ascii_digits_only(command: Callable[[], object], said: str) -> None:
+    # `\d` and int() read any script's digits: page '２' was page 2, an ETA of '３０m' 30
+    # minutes, and Duration '１２' 12 s (remediation's older_than=１２).
+    with pytest.raises((UsageError, ValueError), match=said):
+        command()

@@ -193,7 +193,7 @@ def _pick(field_: InputField, answer: str) -> tuple[list[Option], str | None]:
         if not part:
             continue
         match = None
-        if part.isdigit() and 1 <= int(part) <= len(field_.options):
+        if part.isascii() and part.isdigit() and 1 <= int(part) <= len(field_.options):
             match = field_.options[int(part) - 1]
         else:
             lowered = part.lower()

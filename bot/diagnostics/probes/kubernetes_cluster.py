@@ -107,6 +107,8 @@ async def rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[F
             c.type == "Progressing" and c.reason == "ProgressDeadlineExceeded"
             for c in d.status.conditions or []
         )
+        # Paused by a person (`kubectl rollout pause`): Kubernetes never marks it stalled.
+        paused = bool(d.spec.paused)
         if desired and ready == 0:
             grade = Grade.CRIT
         elif ready < desired or updated < desired:
@@ -120,7 +122,9 @@ async def rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[F
                 grade,
                 f"{ready}/{desired} ready, {updated} updated"
                 + (
-                    " (rollout stalled: ProgressDeadlineExceeded)"
+                    " (paused: kubectl rollout resume to go on)"
+                    if paused
+                    else " (rollout stalled: ProgressDeadlineExceeded)"
                     if updated < desired and stalled
                     else " (rollout in progress)"
                     if updated < desired
@@ -136,6 +140,7 @@ async def rollouts(target: KubernetesTarget, client: KubernetesClient) -> list[F
                     "revision": revision,
                     "previous_revision": previous,
                     "stalled": stalled,
+                    "paused": paused,
                 },
             )
         )

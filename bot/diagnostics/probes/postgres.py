@@ -1,9 +1,10 @@
 """PostgreSQL: the runbook's read-only queries over one labelled, read-only session (the
 sessions' findings are in postgres_sessions; the server's statistics are here).
 
-Every query leaves out the bot's own sessions (`application_name` chatops-bot...) and the
-session asking. Thresholds: `db_connections_pct`, `long_query_s`, `idle_in_transaction_s`,
-`idle_connection_s`, `replication_lag_s`, `dead_tuple_pct`, `response_ms` (mean statement).
+Every query leaves out the bot's own sessions (`application_name` chatops-bot, or
+chatops-bot and a space) and the session asking. Thresholds: `db_connections_pct`,
+`long_query_s`, `idle_in_transaction_s`, `idle_connection_s`, `replication_lag_s`,
+`dead_tuple_pct`, `response_ms` (mean statement).
 """
 
 from __future__ import annotations

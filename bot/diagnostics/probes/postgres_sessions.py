@@ -1,7 +1,8 @@
 """PostgreSQL sessions (pg_stat_activity): connections, long queries, idle sessions and
 blocking chains, each naming the pids a remediation would end and those it would leave alone.
 
-Every query leaves out the bot's own sessions (`application_name` chatops-bot...) and the
+Every query leaves out the bot's own sessions (`application_name` chatops-bot, or
+chatops-bot and a space: not chatops-bot-exporter, another app's) and the
 session asking; statements are shown as the catalog entry says (placeholders by default).
 """
 
@@ -13,13 +14,10 @@ from bot.catalog import Band, PostgresTarget, Thresholds
 from bot.diagnostics.findings import Finding, Grade
 from bot.diagnostics.grading import describe_above, grade_above, seconds_words
 from bot.sqltext import QueryTextMode, shown_query
-from bot.targets.postgres import BOT_APPLICATION_PREFIX, PostgresSession, left_alone
+from bot.targets.postgres import NOT_THE_BOTS_SQL, PostgresSession, left_alone
 
 # Sessions worth reporting: client backends that are neither the bot nor this session.
-_OTHERS = (
-    "backend_type = 'client backend' AND pid <> pg_backend_pid()"
-    f" AND coalesce(application_name, '') NOT LIKE '{BOT_APPLICATION_PREFIX}%%'"
-)
+_OTHERS = f"backend_type = 'client backend' AND pid <> pg_backend_pid() AND {NOT_THE_BOTS_SQL}"
 # What remediation needs to know of a named session: whose it is, which database it is on.
 _WHOSE = (
     "backend_type, datname = current_database() AS here, coalesce(datname, '') AS db,"

@@ -1,9 +1,9 @@
 """PostgreSQL actions: end sessions by filter, or cancel (then terminate) one backend by pid.
 
 Never touched, whatever the filter says: the bot's own backends (`application_name`
-starting "chatops-bot", and the session running the statement), other databases than the
-catalogued one, background workers; superuser and replication backends unless the catalog
-entry allows them (`terminate_superuser`, `terminate_replication`).
+"chatops-bot" or "chatops-bot <purpose>", and the session running the statement), other
+databases than the catalogued one, background workers; superuser and replication backends
+unless the catalog entry allows them (`terminate_superuser`, `terminate_replication`).
 
 A request made from a diagnosis names its pids (`pids`): the dry run then lists only those
 of them that still match the filter, never a newcomer, so what the finding named is what the

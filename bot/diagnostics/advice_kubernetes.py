@@ -1,0 +1,119 @@
+"""The advisor's Kubernetes suggestions that take some working out (bot.diagnostics.advisor
+ranks them): a scale-out's target, the memory path's advice, and a crash loop beside pods
+waiting for a node."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from bot.catalog import KubernetesTarget
+from bot.diagnostics.finding_reads import bad, count
+from bot.diagnostics.findings import Finding
+
+
+class Add(Protocol):
+    """The advisor's `add`: one suggestion at a rank, for a finding."""
+
+    def __call__(
+        self, rank: int, finding: Finding, action: str, label: str, would: str, **params: Any
+    ) -> None: ...
+
+
+def not_ready_by_deployment(findings: Sequence[Finding]) -> tuple[dict[str, int], dict[str, int]]:
+    """Pods not ready, by deployment: (waiting for a node, placed by no restart; failing)."""
+    no_node: dict[str, int] = {}
+    failing: dict[str, int] = {}
+    for f in bad(findings, "kubernetes.pods"):
+        for pod in f.facts.get("failing", []):
+            counts = no_node if pod.get("unschedulable") else failing
+            counts[str(pod.get("deployment"))] = counts.get(str(pod.get("deployment")), 0) + 1
+    return no_node, failing
+
+
+def scale_out(
+    add: Add,
+    k8s: KubernetesTarget,
+    rollouts: Mapping[Any, Finding],
+    rank: int,
+    f: Finding,
+    deployment: str,
+    why: str,
+) -> None:
+    """Scale `deployment` out by half (at least one), to no fewer than the catalog's minimum
+    and no more than its maximum; never when its replica count was not read (the catalog's
+    minimum, guessed instead, made "scale out to 3" a scale in of 8), nor when that is not
+    more than it runs (from 0, "scale out to 1" was below a minimum of 2, which the
+    remediation refuses)."""
+    current = rollouts.get(deployment)
+    if current is None or current.facts.get("desired") is None:
+        return
+    now = int(current.facts["desired"])
+    # min_replicas <= max_replicas (the catalog checks it), so this is within both.
+    target = min(k8s.max_replicas, max(k8s.min_replicas, now + 1, math.ceil(now * 1.5)))
+    if target > now:
+        add(
+            rank,
+            f,
+            "kubernetes.scale",
+            f"Scale {deployment} to {target}",
+            f"scale deployment {k8s.namespace}/{deployment} from {now} to {target}"
+            f" replicas (catalog maximum {k8s.max_replicas}){why}",
+            deployment=deployment,
+            replicas=target,
+        )
+
+
+def raise_memory(
+    add: Add,
+    k8s: KubernetesTarget,
+    rank: int,
+    f: Finding,
+    deployment: str,
+    container: dict[str, Any],
+) -> None:
+    limit = container.get("memory_limit") or "none"
+    name = str(container.get("name") or "")
+    add(
+        rank,
+        f,
+        "advice.raise_memory_limit",
+        f"Raise {deployment}'s memory limit ({limit})",
+        "by hand: raise the memory limit of"
+        + (f" container {name} in" if name else "")
+        + f" deployment {k8s.namespace}/{deployment} above {limit} (request"
+        f" {container.get('memory_request') or 'none'}) in its manifest and roll it out;"
+        " a restart only repeats the kill",
+        deployment=deployment,
+        container=name,
+        limit=limit,
+    )
+
+
+def replace_looping(
+    add: Add,
+    k8s: KubernetesTarget,
+    rank: int,
+    f: Finding,
+    deployment: str,
+    no_node: Mapping[str, int],
+) -> None:
+    """Replace (delete, for its replica set to recreate) each crash-looping pod of
+    `deployment`, at most two, instead of restarting it: beside pods waiting for a node, a
+    restart would replace the ready pods too, each needing a node. Automatic recovery does
+    the same (bot.remediation.recovery_plan)."""
+    waiting = no_node.get(deployment, 0)
+    looping = [str(p["pod"]) for p in f.facts["crashloops"] if p.get("deployment") == deployment]
+    for pod in looping[:2]:
+        add(
+            rank,
+            f,
+            "kubernetes.delete_pod",
+            f"Replace crash-looping pod {pod}",
+            f"delete pod {k8s.namespace}/{pod} for its replica set to recreate it: only that"
+            f" pod, not a restart of {deployment}, which would replace its ready pods too while"
+            f" {count(waiting, 'pod waits', 'pods wait')} for a node",
+            deployment=deployment,
+            pod=pod,
+        )
