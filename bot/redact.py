@@ -45,18 +45,31 @@ _PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = 
     (re.compile(r"(?i)\bToken token=[^\s,;\"']+"), "Token token=***"),
     (re.compile(r"(?i)\bGenieKey\s+[^\s,;\"']+"), "GenieKey ***"),
 ]
-# Secret values read from the environment (routing keys, API keys, webhook secrets): masked
-# wherever they appear, whatever surrounds them.
-_KNOWN_SECRETS: set[str] = set()
-_SHORTEST_SECRET = 8  # shorter values would mask ordinary words
+# Secret values read from the environment (routing keys, API keys, webhook secrets), each
+# masked whatever its length. One of `_WHOLE_FROM` characters or more is masked wherever it
+# appears, whatever surrounds it; a shorter one wherever it stands on its own (not inside a
+# longer word or number, which it would otherwise cut up: "abc" in "abcdef" is no secret).
+# Shorter ones used to be left out, and were printed whole.
+_KNOWN_SECRETS: list[str] = []  # the longest first: a secret that holds another is masked whole
+_SHORT_SECRETS: dict[str, re.Pattern[str]] = {}
+_WHOLE_FROM = 8
 
 REDACTED = "***"
 
 
 def register_secret(value: str) -> None:
-    """Mask `value` (a secret read from the environment) in everything redacted from now on."""
-    if len(value) >= _SHORTEST_SECRET:
-        _KNOWN_SECRETS.add(value)
+    """Mask `value` (a secret read from the environment) in everything redacted from now on,
+    whatever its length (blank: nothing to mask)."""
+    if not value.strip():
+        return
+    if len(value) >= _WHOLE_FROM:
+        if value not in _KNOWN_SECRETS:
+            _KNOWN_SECRETS.append(value)
+            _KNOWN_SECRETS.sort(key=len, reverse=True)
+    elif value not in _SHORT_SECRETS:
+        _SHORT_SECRETS[value] = re.compile(
+            r"(?:^|(?<=[^A-Za-z0-9]))" + re.escape(value) + r"(?![A-Za-z0-9])"
+        )
 
 
 def redact_text(text: str) -> str:
@@ -65,6 +78,9 @@ def redact_text(text: str) -> str:
     for secret in _KNOWN_SECRETS:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    for secret, standing_alone in _SHORT_SECRETS.items():
+        if secret in text:
+            text = standing_alone.sub(REDACTED, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -88,7 +88,9 @@ def register(app: AsyncApp, services: Services) -> None:
             log.warning("no catch-up for %s in %s: %s", user_id, channel_id, exc)
             return
         if joined is None:
-            return  # not a war room, the declarer, or given already
+            # Not a war room, the declarer, joining with the room, or given already.
+            log.debug("no catch-up owed to %s in %s", user_id, channel_id)
+            return
         for attempt in range(1, _CATCHUP_TRIES + 1):
             try:
                 await client.chat_postEphemeral(

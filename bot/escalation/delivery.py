@@ -174,23 +174,31 @@ class EscalationDelivery:
         if oncall and self.oncall is not None:
             # The first level also reaches whoever the paging service says is on call now;
             # when it cannot say, the level's Slack targets above are the fallback.
-            found = await self.oncall.for_page(providers)
-            # Slack failed to look someone up (a rate limit, an outage): the outbox runs the
-            # fan-out again (those found are DMed now, nobody twice), not their DM dropped.
-            retry = next((error for _, _, error in found.failed if error.retryable), None)
-            await self._queue_dms(
-                incident, effect, found.users, ended=ended and retry is None, anyone=bool(users)
-            )
-            for provider, email in found.unfound:
-                await self.unreached.oncall_unreached(
-                    effect.payload, incident.id, provider, email, UNFOUND
+            # Each service is asked at once, and whoever it has on call is DMed as soon as it
+            # answers: asked in turn, one that hung held up the others' people (and two took
+            # the handler's whole 20 s).
+            retry: NotifierError | None = None
+            async for found in self.oncall.as_answered(providers):
+                # Slack failed to look someone up (a rate limit, an outage): the outbox runs
+                # the fan-out again (those found are DMed now, nobody twice), not their DM
+                # dropped.
+                retry = retry or next((e for _, _, e in found.failed if e.retryable), None)
+                await self._queue_dms(
+                    incident, effect, found.users, ended=False, anyone=bool(users)
                 )
-            for provider, email, error in found.failed:
-                if not error.retryable:  # the bot's own (a missing scope): no retry mends it
-                    code = error.error_code or "error"
+                for provider, email in found.unfound:
                     await self.unreached.oncall_unreached(
-                        effect.payload, incident.id, provider, email, code
+                        effect.payload, incident.id, provider, email, UNFOUND
                     )
+                for provider, email, error in found.failed:
+                    if not error.retryable:  # the bot's own (a missing scope): no retry mends
+                        code = error.error_code or "error"
+                        await self.unreached.oncall_unreached(
+                            effect.payload, incident.id, provider, email, code
+                        )
+            if ended and retry is None:
+                # Every service answered (or gave up): the fan-out's end, recorded once.
+                await self._queue_dms(incident, effect, (), ended=True, anyone=bool(users))
             unanswered = unanswered or retry
         if unanswered is not None:
             raise unanswered

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from bot.errors import NotifierError
@@ -57,7 +57,8 @@ class OnCallSource(Protocol):
         """Slack user IDs on call now at `providers`; [] when none can be found. Never raises."""
         ...
 
-    async def for_page(self, providers: Sequence[str]) -> OnCallPage:
-        """Who a page reaches on call at `providers`, with who Slack has no user for and who
-        it failed to look up. Never raises."""
+    def as_answered(self, providers: Sequence[str]) -> AsyncIterator[OnCallPage]:
+        """Who a page reaches on call at each of `providers` as it answers, with who Slack
+        has no user for and who it failed to look up; all are asked at once, so one that
+        hangs holds up nobody another has on call. Never raises."""
         ...

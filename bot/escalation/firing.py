@@ -172,8 +172,7 @@ class EscalationFiring:
         if reminder.kind == ReminderKind.PAGE:
             targets = self._level_targets(incident.severity, reminder, state)
             waited = (now - state.anchor_at).total_seconds()
-            since = "declared" if state.anchor_at == incident.declared_at else "reopened"
-            page = Page(reminder.level, targets, waited=waited, since=since)
+            page = Page(reminder.level, targets, waited=waited, since=state.started_by)
             await self.page(change, incident, reminder.id, page, anchor=state.anchor_at)
             new_state = replace(state, level=max(state.level, reminder.level))
             firing = Firing(ReminderStatus.FIRED, f"paged level {reminder.level}")

@@ -197,8 +197,7 @@ class ManualEscalation:
         reminder_id = await self.engine.insert_firing(
             tx, incident.id, state.plan, planned, now, reason=why, actor=SYSTEM.user_id
         )
-        since = "declared" if state.anchor_at == incident.declared_at else "reopened"
-        page = Page(following, tuple(spec.notify), reason=why, since=since)
+        page = Page(following, tuple(spec.notify), reason=why, since=state.started_by)
         await self.firing.page(change, incident, reminder_id, page, anchor=state.anchor_at)
         await reminders.finish(tx, reminder_id, self.engine.owner, ReminderStatus.FIRED, now, why)
         await escalations.save_state(tx, replace(state, level=following), now)

@@ -57,6 +57,10 @@ REVIEWS = frozenset({ReminderKind.PRELIMINARY_REVIEW, ReminderKind.FORMAL_REVIEW
 # this: someone posted an update after it was planned.
 _UPDATE_SLACK = timedelta(seconds=1)
 
+# What started an escalation (EscalationState.started_by, Page.since).
+DECLARED = "declared"
+REOPENED = "reopened"
+
 
 @dataclass(frozen=True, slots=True)
 class EscalationState:
@@ -65,6 +69,7 @@ class EscalationState:
     `plan` grows with every re-plan, so a reminder of an older plan knows it is stale.
     `anchor_at` is what `after` and the targets count from (declaration or reopening).
     `level` is the highest level paged in this escalation (0: nobody yet).
+    `started_by` says what started it, "declared" or "reopened" (the page line says it).
     """
 
     incident_id: str
@@ -74,6 +79,7 @@ class EscalationState:
     level: int = 0
     ack_breached_at: datetime | None = None
     resolve_breached_at: datetime | None = None
+    started_by: str = DECLARED
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +194,11 @@ def plan_change(
         return Replan(OPEN_BOUND, tuple(review_reminders(policy, after)), state)
     if kind == "reopened":
         fresh = EscalationState(
-            after.id, plan=state.plan + 1, severity=after.severity, anchor_at=now
+            after.id,
+            plan=state.plan + 1,
+            severity=after.severity,
+            anchor_at=now,
+            started_by=REOPENED,
         )
         reminders = [
             *page_reminders(policy, after.severity, now),

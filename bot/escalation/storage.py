@@ -41,6 +41,7 @@ def _state(row: Row) -> EscalationState:
         level=int(row["level"]),
         ack_breached_at=utc_from_timestamp(breached[0]) if breached[0] is not None else None,
         resolve_breached_at=utc_from_timestamp(breached[1]) if breached[1] is not None else None,
+        started_by=row["started_by"],
     )
 
 
@@ -63,6 +64,7 @@ async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) 
             state.ack_breached_at.timestamp() if state.ack_breached_at else None,
             state.resolve_breached_at.timestamp() if state.resolve_breached_at else None,
             now.timestamp(),
+            state.started_by,
         )
         for state in states
     ]
@@ -70,20 +72,21 @@ async def save_states(tx: Tx, states: Sequence[EscalationState], now: datetime) 
         # Arrays, one per column: one statement text whatever the number, prepared once.
         source = (
             " SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::float8[], ?::int[],"
-            " ?::float8[], ?::float8[], ?::float8[])"
+            " ?::float8[], ?::float8[], ?::float8[], ?::text[])"
         )
         params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
     else:
-        source = " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
+        source = " VALUES " + ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
         params = [value for row in rows for value in row]
     await tx.execute_nowait(
         "INSERT INTO escalations (incident_id, plan, severity, anchor_at, level,"
-        " ack_breached_at, resolve_breached_at, updated_at)"
+        " ack_breached_at, resolve_breached_at, updated_at, started_by)"
         + source
         + " ON CONFLICT (incident_id) DO UPDATE SET plan = excluded.plan,"
         " severity = excluded.severity, anchor_at = excluded.anchor_at, level = excluded.level,"
         " ack_breached_at = excluded.ack_breached_at,"
-        " resolve_breached_at = excluded.resolve_breached_at, updated_at = excluded.updated_at",
+        " resolve_breached_at = excluded.resolve_breached_at, updated_at = excluded.updated_at,"
+        " started_by = excluded.started_by",
         params,
     )
 

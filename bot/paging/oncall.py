@@ -5,13 +5,19 @@ answer is cached for a short while (a page at 3 a.m. must not wait on two round 
 DM), and when the provider cannot be reached the last answer is served while it lasts, or
 none: the level's Slack targets are the fallback. A refusal for good (a revoked key, a
 deleted schedule) is no outage: nothing earlier is served then. Never raises.
+
+Several providers are asked at once, each within its own timeout: asked in turn, two that
+hang (10 s each) took the page's whole fan-out time (20 s), and one that hung held up the
+people the next one has on call. A page takes each provider's answer as it comes
+(`as_answered`); `/oncall` reads them all, in the order given, each once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import NotifierError
@@ -32,7 +38,7 @@ class OnCallNow:
     stale: bool = False  # an earlier answer, served because the provider failed
     refused: bool = False  # it answered, refusing for good (a revoked key, a deleted schedule)
     lookup_error: str = ""  # Slack failed to say who has some of the addresses (in unmatched)
-    # Slack's failure for each of those addresses, for a page to retry or tell (for_page).
+    # Slack's failure for each of those addresses, for a page to retry or tell (as_answered).
     lookup_failures: Mapping[str, NotifierError] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -44,7 +50,7 @@ class OnCallNow:
 
 @dataclass(frozen=True, slots=True)
 class OnCallPage:
-    """Who a page reaches on call at the paging services (OnCallResolver.for_page)."""
+    """Who a page reaches on call at a paging service (OnCallResolver.as_answered)."""
 
     users: tuple[str, ...] = ()  # Slack user IDs
     unfound: tuple[tuple[str, str], ...] = ()  # (provider, e-mail) with no Slack user
@@ -136,39 +142,53 @@ class OnCallResolver:
             return None
         return await self.people.user_by_email(email)
 
+    async def _ask(self, providers: Sequence[str]) -> list[OnCallNow]:
+        """Each provider's answer (those with a schedule), asked at once, in the order given;
+        a provider named twice is asked once."""
+        asked = list(dict.fromkeys(providers))
+        answers = await asyncio.gather(*(self.now(provider) for provider in asked))
+        return [answer for answer in answers if answer is not None]
+
     async def slack_users(self, providers: Sequence[str]) -> list[str]:
         """Slack users on call now at `providers`, in order, without repeats; [] on failure."""
         users: list[str] = []
-        for provider in providers:
-            answer = await self.now(provider)
-            if answer is not None:
-                users.extend(user for user in answer.users if user not in users)
+        for answer in await self._ask(providers):
+            users.extend(user for user in answer.users if user not in users)
         return users
 
-    async def for_page(self, providers: Sequence[str]) -> OnCallPage:
-        """Who a page reaches on call at `providers`: the Slack users, the addresses Slack
-        has no user for, and Slack's failure to look some up (to be tried again: a rate
-        limit or an outage of Slack must not drop someone's page DM). A provider that cannot
-        be asked reaches nobody here: the level's Slack targets are the fallback."""
-        users: list[str] = []
-        unfound: list[tuple[str, str]] = []
-        failures: list[tuple[str, str, NotifierError]] = []
-        for provider in providers:
-            answer = await self.now(provider)
-            if answer is None:
-                continue
-            users.extend(user for user in answer.users if user not in users)
-            for email in answer.unmatched:
-                failure = answer.lookup_failures.get(email)
-                if failure is None:
-                    unfound.append((provider, email))
-                else:
-                    failures.append((provider, email, failure))
-        return OnCallPage(tuple(users), tuple(unfound), tuple(failures))
+    async def as_answered(self, providers: Sequence[str]) -> AsyncIterator[OnCallPage]:
+        """Who a page reaches on call at each of `providers`, as each answers, all asked at
+        once (each within its own timeout): one that hangs holds up nobody another has on
+        call. Each gives the Slack users, the addresses Slack has no user for, and Slack's
+        failure to look some up (to be tried again: a rate limit or an outage of Slack must
+        not drop someone's page DM). A provider that cannot be asked reaches nobody here
+        (the level's Slack targets are the fallback); one with no schedule gives nothing."""
+        asked = [asyncio.ensure_future(self.now(p)) for p in dict.fromkeys(providers)]
+        try:
+            for answered in asyncio.as_completed(asked):
+                answer = await answered
+                if answer is not None:
+                    yield _page_of([answer])
+        finally:
+            for task in asked:  # the page's fan-out ended early (it failed): ask no more
+                task.cancel()
 
     async def everyone(self, among: Collection[str] | None = None) -> list[OnCallNow]:
         """Each configured provider's answer (those with a schedule; only those `among`,
         when given), for `/oncall`."""
-        asked = [p for p in self.pagers if among is None or p in among]
-        found = [await self.now(provider) for provider in asked]
-        return [answer for answer in found if answer is not None]
+        return await self._ask([p for p in self.pagers if among is None or p in among])
+
+
+def _page_of(answers: Iterable[OnCallNow]) -> OnCallPage:
+    users: list[str] = []
+    unfound: list[tuple[str, str]] = []
+    failures: list[tuple[str, str, NotifierError]] = []
+    for answer in answers:
+        users.extend(user for user in answer.users if user not in users)
+        for email in answer.unmatched:
+            failure = answer.lookup_failures.get(email)
+            if failure is None:
+                unfound.append((answer.provider, email))
+            else:
+                failures.append((answer.provider, email, failure))
+    return OnCallPage(tuple(users), tuple(unfound), tuple(failures))

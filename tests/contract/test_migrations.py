@@ -182,3 +182,46 @@ async def test_an_up_to_date_database_is_checked_in_one_transaction(
     assert await migrate(store, _with(extra)) == ["9004_one_more"]
     assert opened == 3  # the check, then the one missing file in its own transaction
     assert (await _versions(store))[9004] == extra.checksum
+
+
+async def test_escalations_anchored_after_the_declaration_are_read_as_reopenings(
+    store_url: str,
+) -> None:
+    """0028 records what started an escalation; a row written before it says so by its
+    anchor: at the declaration, declared; later, a reopening's."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.escalation import storage as escalations
+    from bot.incidents import storage as incidents
+    from bot.models import Incident, Severity, Status
+    from bot.store import create_store
+
+    declared = datetime(2026, 11, 27, 14, 0, tzinfo=UTC)
+    store = create_store(store_url)
+    await store.open()
+    try:
+        await migrate(store, [m for m in available_migrations() if m.version < 28])
+        async with store.transaction() as tx:
+            for seq, anchor in ((1, declared), (2, declared + timedelta(hours=3))):
+                incident = Incident(
+                    id=f"INC-20261127-00{seq}",
+                    title="Checkout API returns 502",
+                    severity=Severity.P1,
+                    status=Status.INVESTIGATING,
+                    declared_by="U0ALICE",
+                    declared_at=declared,
+                    updated_at=declared,
+                )
+                await incidents.insert(tx, incident, day="20261127", seq=seq)
+                await tx.execute(
+                    "INSERT INTO escalations (incident_id, plan, severity, anchor_at, level,"
+                    " updated_at) VALUES (?, 1, 'P1', ?, 1, ?)",
+                    (incident.id, anchor.timestamp(), anchor.timestamp()),
+                )
+        assert "0028_escalation_start" in await migrate(store)
+        async with store.transaction() as tx:
+            states = await escalations.get_states(tx, ["INC-20261127-001", "INC-20261127-002"])
+        assert states["INC-20261127-001"].started_by == "declared"
+        assert states["INC-20261127-002"].started_by == "reopened"
+    finally:
+        await store.close()

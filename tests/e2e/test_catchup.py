@@ -4,10 +4,11 @@ stores: signed requests in, the ephemeral answers and postEphemeral calls on the
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.clock import FakeClock
 from bot.models import Actor
 from bot.remediation import storage as requests
 from bot.remediation.plans import Preview
@@ -157,6 +158,7 @@ async def test_a_catchup_on_joining_that_gets_no_answer_is_reported_cleanly(
     incident = await declare(harness, "declare P1 Search is slow")
     room = incident.channel_id
     assert room
+    await reply(harness, f"update {incident.id} investigating Index nodes slow")  # U0NEW is late
     channel = harness.double.channel(room)
     assert channel is not None
     channel.members.append("U0NEW")
@@ -180,6 +182,7 @@ async def test_a_catchup_on_joining_that_slack_rate_limits_is_given_once_slack_a
     incident = await declare(harness, "declare P1 Search is slow")
     room = incident.channel_id
     assert room
+    await reply(harness, f"update {incident.id} investigating Index nodes slow")  # U0NEW is late
     channel = harness.double.channel(room)
     assert channel is not None
     channel.members.append("U0NEW")
@@ -190,3 +193,66 @@ async def test_a_catchup_on_joining_that_slack_rate_limits_is_given_once_slack_a
     assert [c.http_status for c in calls] == [429, 429, 200]
     assert calls[2].params["user"] == "U0NEW"
     assert f"Catch-up on {incident.id}" in calls[2].params["text"]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_people_invited_as_the_war_room_opens_get_no_catchup_a_latecomer_does(
+    make_harness: HarnessFactory, store: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Everyone invited into a new war room was given a catch-up of a seconds-old incident
+    whose declaration they had just seen; it is for those who come later."""
+    clock = FakeClock(datetime.now(UTC))  # the bot's clock: moved by hand below
+    harness = await make_harness(store, clock=clock)
+    incident = await declare(harness, "declare P1 Search is down")
+    room = incident.channel_id
+    assert room
+    await harness.settle()  # the war room set up: its people invited
+    channel = harness.double.channel(room)
+    assert channel is not None
+    bot_user = harness.double.state.bot_user_id
+    invited = [m for m in channel.members if m not in (bot_user, "U0ALICE")]
+    assert invited, channel.members
+
+    def joined(user: str) -> dict:
+        if user not in channel.members:
+            channel.members.append(user)
+        return {"type": "member_joined_channel", "user": user, "channel": room, "team": "T0"}
+
+    def owed_nothing(user: str) -> bool:
+        return any(
+            r.getMessage() == f"no catch-up owed to {user} in {room}" for r in caplog.records
+        )
+
+    with caplog.at_level(logging.DEBUG, logger="commands.events"):
+        clock.advance(seconds=30)  # within the room's first minutes, before any update
+        for number, user in enumerate(invited):
+            await harness.event(joined(user), event_id=f"EvINVITED{number}")
+        for user in invited:
+            await until(lambda user=user: owed_nothing(user), f"{user} joined with the room")
+        # Minutes later, still without an update: a latecomer gets it.
+        clock.advance(minutes=3)
+        await harness.event(joined("U0LATE"), event_id="EvLATE")
+        [given] = await harness.double.wait_for("chat.postEphemeral", 1)
+    assert given.params["user"] == "U0LATE"
+    assert f"Catch-up on {incident.id}" in given.params["text"]
+    assert [c.params["user"] for c in harness.double.calls_to("chat.postEphemeral")] == ["U0LATE"]
+    # Nothing was claimed for those invited: leaving and coming back late, they get one.
+    again = await harness.services.catchup.for_joiner(room, invited[0])
+    assert again is not None and again.user_id == invited[0]
+
+
+async def test_a_joiner_soon_after_the_first_update_gets_the_catchup(
+    make_harness: HarnessFactory,
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    harness = await make_harness("sqlite", clock=clock)
+    incident = await declare(harness, "declare P1 Search is down")
+    room = incident.channel_id
+    assert room
+    clock.advance(seconds=20)  # within the room's first minutes, but after an update
+    await reply(harness, f"update {incident.id} identified Index nodes unreachable")
+    event = {"type": "member_joined_channel", "user": "U0NEW", "channel": room, "team": "T0"}
+    await harness.event(event, event_id="EvJOINED")
+    [given] = await harness.double.wait_for("chat.postEphemeral", 1)
+    assert given.params["user"] == "U0NEW"
+    assert "Index nodes unreachable" in given.params["text"]

@@ -831,3 +831,94 @@ async def test_an_on_call_person_slack_refuses_to_look_up_is_told_not_retried(
     assert len([t for t in await timeline_texts(harness, incident) if line in t]) == 1
     assert len(harness.double.calls_to("users.lookupByEmail")) == 1
     assert not dm_texts(harness, "U0JANE")
+
+
+_TWO_SERVICES = {
+    "escalation": {
+        "P1": [
+            {"after": 0, "notify": ["U0ONCALL", "pagerduty", "opsgenie"]},
+            {"after": 3600, "notify": ["U0LEAD"]},
+        ]
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "paging", [_TWO_SERVICES, {**_TWO_SERVICES, "_store": "postgres"}], indirect=True
+)
+async def test_two_paging_services_of_a_level_are_asked_who_is_on_call_at_once(
+    paging: Paging, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A level names PagerDuty and Opsgenie, and both hang. The page's fan-out asked them who
+    is on call in turn: Opsgenie only once PagerDuty's call had timed out (10 s), and two
+    silent ones took the whole 20 s a handler has. Now each is asked at once, within its own
+    timeout: Opsgenie gets its question while PagerDuty's is still unanswered."""
+    harness, pd, og = paging.harness, paging.pd, paging.og
+    assert harness.services.paging is not None
+    for pager in harness.services.paging.pagers.values():
+        pager.timeout = 19.0  # type: ignore[attr-defined]  # longer than the test's waits
+    pd.hang()
+    og.hang()
+    with caplog.at_level(logging.WARNING, logger="bot.paging.oncall"):
+        # Not `declare`, which waits for every delivery: these hang until answered.
+        assert "Declared" in await reply(harness, "declare P1 Login fails")
+        await pd.wait_until(
+            lambda: any(p.startswith("GET /oncalls") for p in pd.paths),
+            what="PagerDuty asked who is on call",
+        )
+        await og.wait_until(
+            lambda: any("/on-calls" in p for p in og.paths),
+            what="Opsgenie asked who is on call while PagerDuty's question is unanswered",
+        )
+        # Neither look-up has ended (answered, timed out or failed): both are under way.
+        assert not [r for r in caplog.records if r.getMessage().startswith("on call at")]
+    pd.answer_again()
+    og.answer_again()
+    [incident] = await harness.services.incidents.list(open_only=False)
+    await until(
+        lambda: bool(dm_texts(harness, "U0JANE") and dm_texts(harness, "U0OMAR")),
+        "whoever each service has on call, paged by DM",
+    )
+    await harness.settle()
+    for user in ("U0JANE", "U0OMAR", "U0ONCALL"):
+        assert len([t for t in dm_texts(harness, user) if incident.id in t]) == 1, user
+    assert pd.actions(incident.id) == ["trigger"]
+    assert not [t for t in await timeline_texts(harness, incident) if "could not" in t]
+    assert await _fanouts_finished(harness) == 1
+
+
+async def _fanouts_finished(harness: BotHarness) -> int:
+    async with harness.store.transaction() as tx:
+        row = await tx.fetchone("SELECT COUNT(*) AS n FROM page_fanouts")
+    return int(row["n"]) if row is not None else 0
+
+
+@pytest.mark.parametrize(
+    "paging", [_TWO_SERVICES, {**_TWO_SERVICES, "_store": "postgres"}], indirect=True
+)
+async def test_a_paging_service_that_hangs_holds_up_nobody_the_other_has_on_call(
+    paging: Paging, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PagerDuty hangs, Opsgenie answers. Omar, on call at Opsgenie, was DMed only once
+    PagerDuty's question had timed out: he is DMed while it is still unanswered."""
+    harness, pd = paging.harness, paging.pd
+    assert harness.services.paging is not None
+    for pager in harness.services.paging.pagers.values():
+        pager.timeout = 19.0  # type: ignore[attr-defined]  # longer than the test's waits
+    pd.hang()
+    with caplog.at_level(logging.WARNING, logger="bot.paging.oncall"):
+        assert "Declared" in await reply(harness, "declare P1 Login fails")
+        [incident] = await harness.services.incidents.list(open_only=False)
+        await until(
+            lambda: any(incident.id in t for t in dm_texts(harness, "U0OMAR")),
+            "Omar's page DM while PagerDuty's question is unanswered",
+        )
+        assert any(p.startswith("GET /oncalls") for p in pd.paths)  # asked, held
+        assert not [r for r in caplog.records if r.getMessage().startswith("on call at")]
+        assert await _fanouts_finished(harness) == 0  # not ended while PagerDuty is asked
+    pd.answer_again()
+    await until(lambda: bool(dm_texts(harness, "U0JANE")), "Jane's DM once PagerDuty answers")
+    await harness.settle()
+    for user in ("U0JANE", "U0OMAR", "U0ONCALL"):
+        assert len([t for t in dm_texts(harness, user) if incident.id in t]) == 1, user
+    assert await _fanouts_finished(harness) == 1

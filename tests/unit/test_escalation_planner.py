@@ -116,7 +116,7 @@ def test_reopening_starts_a_new_plan_from_the_reopening() -> None:
     after = incident(next_update_due=reopened_at + 60 * MIN)
     replan = planner.plan_change("reopened", before, after, POLICY, state(level=2), reopened_at)
     assert replan.cancel == OPEN_BOUND | REVIEWS
-    assert replan.state == state(plan=2, anchor_at=reopened_at, level=0)
+    assert replan.state == state(plan=2, anchor_at=reopened_at, level=0, started_by="reopened")
     assert planned(replan) == {
         (K.PAGE, 1): reopened_at,
         (K.PAGE, 2): reopened_at + 30 * MIN,

@@ -172,8 +172,13 @@ def test_paging_secrets_are_redacted_wherever_they_appear() -> None:
     assert redact({"routing_key": "abc", "note": "x"}) == {"routing_key": "***", "note": "x"}
     assert redact_text("Authorization: GenieKey 1234-abcd") == "Authorization: GenieKey ***"
     assert redact_text("Authorization: Token token=y_BxZ1") == "Authorization: Token token=***"
-    register_secret("short")  # too short to mask safely: ordinary words stay
-    assert redact_text("a short note") == "a short note"
+    # A short one is masked too (it was printed whole), where it stands on its own; inside a
+    # longer word it is not that secret, and the word stays whole.
+    register_secret("q7Zx")
+    assert redact_text("key=q7Zx; sent 'q7Zx'") == "key=***; sent '***'"
+    assert redact_text("q7Zxy and xq7Zx stay") == "q7Zxy and xq7Zx stay"
+    register_secret("   ")  # blank: nothing to mask
+    assert redact_text("a   note") == "a   note"
 
 
 def test_every_paging_secret_is_masked_even_when_start_up_stops_on_a_missing_one(
