@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.coordination import create_coordinator
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
+from bot.redact import register_secret
 from bot.server import build_web_app
 from bot.services import Services, build_services
 from bot.serving import GuardedServer, RequestLimits, raise_open_files_limit
@@ -177,6 +178,14 @@ def create_bot(
     settings: Settings, *, policy: Policy | None = None, clock: Clock | None = None
 ) -> Bot:
     policy = policy or load_policy(settings.CHATOPS_POLICY)
+    # Slack's secrets are masked in whatever is redacted (errors, logs, the timeline), as
+    # paging's and the alerts token are: a signing secret has no shape a pattern could know.
+    for secret in (
+        settings.SLACK_SIGNING_SECRET,
+        settings.SLACK_BOT_TOKEN,
+        settings.SLACK_APP_TOKEN,
+    ):
+        register_secret(secret or "")
     # One pacer for the workspace, in Redis when replicas share one.
     pacer: Pacer = RedisPacer(settings.REDIS_URL) if settings.REDIS_URL else LocalPacer()
     client = build_client(
