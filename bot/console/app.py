@@ -263,6 +263,15 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         ]
         if self.log_file is not None:
             lines.insert(2, self.style.dim(f"The bot's log: {self.log_file}"))
+        if self.bot is not None:
+            # `/incident publish` says "on the public status page": say where it is served.
+            lines.insert(
+                -1,
+                self.style.dim(
+                    f"Status page (what /incident publish shows): "
+                    f"http://127.0.0.1:{self.bot.port}/status, while the console runs."
+                ),
+            )
         self.screen.print(lines)
 
     def _prompt(self) -> str:

@@ -1,0 +1,73 @@
+"""What a new user meets in their first hour with `scripts/demo`, typed as they typed it.
+
+Each test here reproduces a defect found by following README.md in the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+
+import aiohttp
+
+from bot.console.app import Console, QueueLines
+from bot.console.render import Style
+from tests.waiting import wait_for_output
+
+
+class Session:
+    """One `scripts/demo` run: a console on a database file that outlives it."""
+
+    def __init__(self, tmp_path: Path, *, policy_path: Path | None = None) -> None:
+        self.out = io.StringIO()
+        self.lines = QueueLines()
+        self.console = Console(
+            lines=self.lines,
+            out=self.out,
+            database_url=f"sqlite:///{tmp_path}/console.db",
+            policy_path=policy_path,
+            style=Style(color=False, unicode=True),
+            quiet=0.15,
+        )
+        self.task: asyncio.Task[int] | None = None
+
+    async def __aenter__(self) -> Session:
+        await self.console.start()
+        self.task = asyncio.create_task(self.console.run())
+        await self.wait_for("Type a slash command")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        if not self.task.done():
+            self.lines.close()
+        await asyncio.wait_for(self.task, timeout=30)
+
+    def type(self, *lines: str) -> int:
+        mark = len(self.out.getvalue())
+        self.lines.feed(*lines)
+        return mark
+
+    async def wait_for(self, text: str, *, since: int = 0, timeout: float = 15.0) -> str:
+        return await wait_for_output(self.out, text, since=since, task=self.task, timeout=timeout)
+
+
+async def test_the_banner_says_where_the_status_page_is_and_it_serves_what_was_published(
+    tmp_path: Path,
+) -> None:
+    async with Session(tmp_path) as session:
+        banner = session.out.getvalue()
+        found = re.search(r"http://127\.0\.0\.1:\d+/status\b", banner)
+        assert found, banner  # `/incident publish` says "on the public status page": where?
+        mark = session.type("/incident declare P2 Search is slow")
+        await session.wait_for("Declared INC-", since=mark)
+        bot = session.console.bot
+        assert bot is not None
+        [incident] = await bot.services.incidents.list()
+        mark = session.type(f"/incident publish {incident.id}")
+        await session.wait_for("on the public status page now", since=mark)
+        async with aiohttp.ClientSession() as http, http.get(found.group(0)) as response:
+            assert response.status == 200
+            assert "Search is slow" in await response.text()
