@@ -71,3 +71,31 @@ async def test_the_banner_says_where_the_status_page_is_and_it_serves_what_was_p
         async with aiohttp.ClientSession() as http, http.get(found.group(0)) as response:
             assert response.status == 200
             assert "Search is slow" in await response.text()
+
+
+async def test_a_second_session_finds_the_war_rooms_and_cards_of_the_first(
+    tmp_path: Path,
+) -> None:
+    """README: the database outlives a session (each piped `scripts/demo` is one); the
+    pretend workspace did not: the war room was gone (`:in` refused it), the card's edits
+    failed with message_not_found and the notices landed in a channel shown by its ID."""
+    async with Session(tmp_path) as first:
+        mark = first.type("/incident declare P1 Checkout API returns 502")
+        out = await first.wait_for("pinned msg", since=mark)
+        [room] = re.findall(r"(#inc-\d{8}-001-checkout-api-returns-502) created", out)
+    async with Session(tmp_path) as second:
+        mark = second.type(f":in {room}")
+        out = await second.wait_for(">", since=mark)
+        assert "you are now in " + room in out, out
+        banner = second.out.getvalue()[:mark]
+        assert "earlier session" in banner and room in banner, banner
+        mark = second.type("/incident ack")
+        out = await second.wait_for("Acknowledged by", since=mark)
+        out = await second.wait_for("edited", since=mark)
+        assert f"{room} · chatops-bot" in out, out
+        assert "message_not_found" not in out and "#c0" not in out.lower(), out
+        assert "Acknowledged: @U0YOU" in out, out  # the restored card was edited in place
+        mark = second.type(":channels")
+        out = await second.wait_for("<- you are here", since=mark)
+        [listed] = [line for line in out.splitlines() if line.startswith(room + " (")]
+        assert "1 pinned" in listed, out
