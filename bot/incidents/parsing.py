@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from bot.catalog import NO_SERVICES
 from bot.errors import UsageError
 from bot.incidents.schemas import (
     COMMAND_TEXT_MAX,
@@ -106,7 +107,7 @@ def parse_drill(rest: str, catalog: Sequence[str]) -> DeclareIncident:
             continue
         name = option.group(1).lower()
         if name not in known:
-            names = ", ".join(sorted(known)) or "none (add them under `services:`)"
+            names = ", ".join(sorted(known)) or NO_SERVICES
             raise UsageError(
                 f"'{_quote(option.group(1))}' is not a service of the catalog. Services: {names}."
             )

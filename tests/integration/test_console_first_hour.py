@@ -99,3 +99,21 @@ async def test_a_second_session_finds_the_war_rooms_and_cards_of_the_first(
         out = await second.wait_for("<- you are here", since=mark)
         [listed] = [line for line in out.splitlines() if line.startswith(room + " (")]
         assert "1 pinned" in listed, out
+
+
+async def test_diagnose_and_remediate_without_a_catalog_say_where_one_is_written(
+    tmp_path: Path,
+) -> None:
+    """The demo's built-in policy has no services: `/diagnose checkout` (the help's own
+    example) answered "Services: none (add them under `services:`)" and `/remediate` "Services:
+    none.", never saying in which file, nor that examples/shop.yml is one."""
+    async with Session(tmp_path) as session:
+        for line in (
+            "/diagnose",
+            "/diagnose checkout",
+            "/remediate kubernetes.scale checkout replicas=6",
+        ):
+            mark = session.type(line)
+            out = await session.wait_for("only you", since=mark)
+            out = await session.wait_for(")", since=mark)
+            assert "CHATOPS_POLICY" in out and "examples/shop.yml" in out, (line, out)
