@@ -73,8 +73,17 @@ def cell(text: str) -> str:
 
 
 def timeline_cell(event: TimelineEvent) -> str:
-    """A timeline entry as a table cell: people, channels and groups as handles."""
-    return cell(refs.plain(refs.of_event(event)))
+    """A timeline entry as a table cell: people, channels and groups as handles; a channel
+    whose name the row keeps (the war room it opened) by that name, as a file's reader has
+    no Slack to turn `#C0...` into one."""
+    channel, name = event.data.get("channel"), event.data.get("name")
+
+    def named(ref: refs.Ref) -> str:
+        if isinstance(ref, refs.Channel) and ref.channel_id == channel and isinstance(name, str):
+            return f"#{name}"
+        return refs.handle(ref)
+
+    return cell(refs.plain(refs.of_event(event), named))
 
 
 def when(value: datetime | None) -> str:

@@ -117,3 +117,18 @@ async def test_diagnose_and_remediate_without_a_catalog_say_where_one_is_written
             out = await session.wait_for("only you", since=mark)
             out = await session.wait_for(")", since=mark)
             assert "CHATOPS_POLICY" in out and "examples/shop.yml" in out, (line, out)
+
+
+async def test_the_report_names_the_war_room_it_opened(tmp_path: Path) -> None:
+    """The report is a Markdown file, read outside Slack: its timeline said "War room
+    #C0SBX965274241 opened", an ID nobody knows, though the row keeps the channel's name."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare P1 Checkout API returns 502")
+        out = await session.wait_for("pinned msg", since=mark)
+        [room] = re.findall(r"#(inc-\d{8}-001-checkout-api-returns-502) created", out)
+        mark = session.type(f":in #{room}", "/incident report")
+        await session.wait_for("uploaded Post-incident report", since=mark)
+        mark = session.type(":file")
+        out = await session.wait_for("saved to", since=mark)
+        assert f"| War room #{room} opened |" in out, out
+        assert not re.search(r"#C0[A-Z0-9]+", out), out
