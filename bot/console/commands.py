@@ -125,6 +125,7 @@ class ConsoleCommands(ConsoleParts):
         self.screen.notice(f"{last.filename} ({last.title}, {len(content)} bytes) saved to {path}")
 
     def _act_as(self, user_id: str) -> None:
+        user_id = user_id.removeprefix("@")  # typed as README shows people: @U0BOB
         if not is_user_id(user_id):
             self.screen.error("Give a Slack user ID, for example :as U0BOB")
             return

@@ -14,6 +14,7 @@ import aiohttp
 
 from bot.console.app import Console, QueueLines
 from bot.console.render import Style
+from bot.reports.forms import ACTION_ROWS
 from tests.waiting import wait_for_output
 
 
@@ -132,3 +133,29 @@ async def test_the_report_names_the_war_room_it_opened(tmp_path: Path) -> None:
         out = await session.wait_for("saved to", since=mark)
         assert f"| War room #{room} opened |" in out, out
         assert not re.search(r"#C0[A-Z0-9]+", out), out
+
+
+async def test_a_person_typed_as_a_mention_is_taken_by_as_and_by_a_user_picker(
+    tmp_path: Path,
+) -> None:
+    """README teaches people as `@U0BOB`; `:as @U0BOB` and an Owner field answered `@U0BOB`
+    were refused ("not a user ID such as U0BOB") and the field asked again."""
+    async with Session(tmp_path) as session:
+        mark = session.type(":as @U0BOB")
+        out = await session.wait_for(">", since=mark)
+        assert "you are now U0BOB" in out, out
+        mark = session.type(":as U0YOU", "/incident declare P2 Search is slow")
+        await session.wait_for("Declared INC-", since=mark)
+        bot = session.console.bot
+        assert bot is not None
+        [incident] = await bot.services.incidents.list()
+        mark = session.type(f"/incident resolve {incident.id} Restarted")
+        await session.wait_for("is resolved", since=mark)
+        # Six text fields left empty, the impact's start and detection too, then one item.
+        answers = [""] * 8 + ["Add a canary stage", "@U0BOB", "2026-12-20"]
+        rest = [""] * 3 * (ACTION_ROWS - 1)  # the other rows left empty
+        mark = session.type(f"/incident postmortem {incident.id}", *answers, *rest)
+        out = await session.wait_for("saved and 1 action item", since=mark)
+        assert "is not a user ID" not in out, out
+        [item] = (await bot.services.postmortems.action_items(incident.id))[1]
+        assert item.owner == "U0BOB", item

@@ -43,6 +43,7 @@ _ID_CHECKS: dict[str, Callable[[object], bool]] = {
 }
 _CHOICE_INPUTS = {"static_select": False, "radio_buttons": False}
 _MULTI_CHOICE_INPUTS = {"multi_static_select", "checkboxes"}
+_USER_PICKERS = frozenset({"users_select", "multi_users_select"})
 _HINTS = {
     "number_input": "a number",
     "email_text_input": "an email address",
@@ -224,6 +225,9 @@ def state_value(field_: InputField, answer: str) -> tuple[dict[str, Any] | None,
         if field_.is_multi:
             return {"type": kind, "selected_options": raw}, None
         return {"type": kind, "selected_option": raw[0] if raw else None}, None
+    if kind in _USER_PICKERS:
+        # Slack's picker offers people as @name: a person typed as a mention is that person.
+        answer = ",".join(p.strip().removeprefix("@") for p in answer.split(","))
     if kind in _ID_CHECKS:
         wrong = [p for p in answer.split(",") if p.strip() and not _ID_CHECKS[kind](p.strip())]
         if wrong:  # Slack's menus offer only real IDs
