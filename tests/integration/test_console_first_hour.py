@@ -159,3 +159,28 @@ async def test_a_person_typed_as_a_mention_is_taken_by_as_and_by_a_user_picker(
         assert "is not a user ID" not in out, out
         [item] = (await bot.services.postmortems.action_items(incident.id))[1]
         assert item.owner == "U0BOB", item
+
+
+async def test_a_refusal_quotes_a_channel_or_here_as_typed_not_as_slack_markup(
+    tmp_path: Path,
+) -> None:
+    """`/incident assign commander #general` was answered "'<#C0GENERAL|general>' is not a
+    mention of a person", `@here` as "'<!here>'", and `/oncall @here` as "'<!HERE>' is not a
+    severity": Slack's markup, not what the person typed."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare P2 Search is slow")
+        await session.wait_for("Declared INC-", since=mark)
+        bot = session.console.bot
+        assert bot is not None
+        [incident] = await bot.services.incidents.list()
+        for line, quoted in (
+            (f"/incident assign commander #general {incident.id}", "'#general'"),
+            (f"/incident assign commander @here {incident.id}", "'@here'"),
+            ("/oncall @here", "'@here'"),
+        ):
+            mark = session.type(line)
+            out = await session.wait_for("Usage:", since=mark)
+            assert quoted in out, (line, out)
+            assert "<#" not in out and "<!" not in out and "not as a mention" not in out, out
+        mark = session.type(f"/incident assign commander @U0BOB {incident.id}")
+        await session.wait_for("is now Commander", since=mark)
