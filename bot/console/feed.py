@@ -33,8 +33,14 @@ from bot.console.workspace import Channel, RecordedCall, RecordedResponse, Slack
 log = logging.getLogger(__name__)
 
 BOT_NAME = "chatops-bot"
-# Failures the bot expects and handles itself ("already_in_channel" and friends).
+# Failures the bot expects and handles itself: a method whose every failure is its own
+# business, and answers that mean the work was already done (a war room's set-up run again).
 _QUIET_FAILURES = {"conversations.join"}
+_ALREADY_DONE = {
+    ("conversations.invite", "already_in_channel"),
+    ("conversations.invite", "cant_invite_self"),
+    ("pins.add", "already_pinned"),
+}
 
 
 class WorkspaceNames:
@@ -144,8 +150,8 @@ class Feed:
                 )
             return
         if not item.ok:
-            if item.method not in _QUIET_FAILURES:
-                error = item.response.get("error") or f"HTTP {item.http_status}"
+            error = item.response.get("error") or f"HTTP {item.http_status}"
+            if item.method not in _QUIET_FAILURES and (item.method, error) not in _ALREADY_DONE:
                 self.screen.error(f"! Slack answered {item.method}: {error}")
             return
         if item.method in ("views.open", "views.push"):

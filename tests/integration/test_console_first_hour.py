@@ -184,3 +184,19 @@ async def test_a_refusal_quotes_a_channel_or_here_as_typed_not_as_slack_markup(
             assert "<#" not in out and "<!" not in out and "not as a mention" not in out, out
         mark = session.type(f"/incident assign commander @U0BOB {incident.id}")
         await session.wait_for("is now Commander", since=mark)
+
+
+async def test_running_the_war_room_set_up_again_shows_no_slack_errors(tmp_path: Path) -> None:
+    """`/incident warroom` on a war room that is fine printed "! Slack answered
+    conversations.invite: already_in_channel" (twice) and "pins.add: already_pinned": answers
+    the bot takes as done, shown to the person as failures."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare P1 Checkout API returns 502")
+        await session.wait_for("pinned msg", since=mark)
+        bot = session.console.bot
+        assert bot is not None
+        [incident] = await bot.services.incidents.list()
+        mark = session.type(f"/incident warroom {incident.id}", ":channels")
+        out = await session.wait_for("<- you are here", since=mark)
+        assert "Running the set-up" in out, out
+        assert "Slack answered" not in out, out
