@@ -100,7 +100,9 @@ def _target(due: datetime | None, done: datetime | None, now: datetime) -> str:
     if due is None:
         return ""
     missed = (done or now) > due
-    return f" (target {when(due)}: {'missed' if missed else 'met'})"
+    # Not done and not yet due: a draft's target still lies ahead, neither met nor missed.
+    verdict = "missed" if missed else "met" if done is not None else "not yet due"
+    return f" (target {when(due)}: {verdict})"
 
 
 def render(facts: ReportFacts) -> str:

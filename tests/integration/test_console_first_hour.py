@@ -200,3 +200,22 @@ async def test_running_the_war_room_set_up_again_shows_no_slack_errors(tmp_path:
         out = await session.wait_for("<- you are here", since=mark)
         assert "Running the set-up" in out, out
         assert "Slack answered" not in out, out
+
+
+async def test_a_draft_report_does_not_call_a_target_still_ahead_met(tmp_path: Path) -> None:
+    """The report of an open, unacknowledged incident said "Acknowledged | — (target ...: met)"
+    and "End (resolved) | — (target ...: met)": nothing was met yet, the targets lay ahead."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare P2 Search is slow")
+        await session.wait_for("Declared INC-", since=mark)
+        bot = session.console.bot
+        assert bot is not None
+        [incident] = await bot.services.incidents.list()
+        mark = session.type(f"/incident report {incident.id}")
+        await session.wait_for("uploaded Post-incident report", since=mark)
+        mark = session.type(":file")
+        out = await session.wait_for("saved to", since=mark)
+        [acknowledged] = [line for line in out.splitlines() if line.startswith("| Acknowledged |")]
+        [ended] = [line for line in out.splitlines() if line.startswith("| End (resolved) |")]
+        for line in (acknowledged, ended):
+            assert "met)" not in line and ": not yet due)" in line, line
