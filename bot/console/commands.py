@@ -241,15 +241,28 @@ class ConsoleCommands(ConsoleParts):
         if found is None or channel is None or message is None:
             self.screen.error(f"There is no message {parts[0]}.")
             return
+        where = self.feed.where(channel)
+        outside = (
+            self.user_id != channel.user
+            if channel.is_im
+            else channel.members_known and self.user_id not in channel.members
+        )
+        if (channel.is_im or channel.is_mpim or channel.is_private) and outside:
+            # Slack shows a DM or a private channel only to those in it.
+            self.screen.error(f"msg {parts[0]} is in {where}, which {self.user_id} cannot see.")
+            return
         name = parts[1].strip(":")
         reactions: list[dict[str, Any]] = message.setdefault("reactions", [])
         reaction = next((r for r in reactions if r["name"] == name), None)
         if reaction is None:
             reaction = {"name": name, "users": [], "count": 0}
             reactions.append(reaction)
-        if self.user_id not in reaction["users"]:
-            reaction["users"].append(self.user_id)
-            reaction["count"] += 1
+        if self.user_id in reaction["users"]:
+            # Slack sends reaction_added once: the same reaction again is one you already have.
+            self.screen.notice(f"you already reacted :{name}: to msg {parts[0]}; nothing sent")
+            return
+        reaction["users"].append(self.user_id)
+        reaction["count"] += 1
         state = self.double.state
         event = {
             "type": "reaction_added",
@@ -259,7 +272,7 @@ class ConsoleCommands(ConsoleParts):
             "item_user": message.get("user"),
             "event_ts": state.new_ts(),
         }
-        self.screen.notice(f"you reacted :{name}: to msg {parts[0]} in {self.feed.where(channel)}")
+        self.screen.notice(f"you reacted :{name}: to msg {parts[0]} in {where}")
         response = await self._send(
             event_callback_body(
                 event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id

@@ -219,3 +219,26 @@ async def test_a_draft_report_does_not_call_a_target_still_ahead_met(tmp_path: P
         [ended] = [line for line in out.splitlines() if line.startswith("| End (resolved) |")]
         for line in (acknowledged, ended):
             assert "met)" not in line and ": not yet due)" in line, line
+
+
+async def test_react_twice_sends_one_reaction_and_another_persons_dm_is_out_of_reach(
+    tmp_path: Path,
+) -> None:
+    """`:react 5 pushpin` typed twice sent reaction_added twice (Slack sends it once: the same
+    reaction is yours already); and anyone could react to the page in the on-call's DM."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare P1 Checkout API returns 502")
+        out = await session.wait_for("DM to @U0ONCALL · chatops-bot · msg", since=mark)
+        [room] = re.findall(r"(#inc-\d{8}-001-checkout-api-returns-502) created", out)
+        [dm] = re.findall(r"DM to @U0ONCALL · chatops-bot · msg (\d+)", out)
+        mark = session.type(f":in {room}", "The error rate doubled at 03:00")
+        out = await session.wait_for("you said msg", since=mark)
+        [said] = re.findall(r"you said msg (\d+)", out)
+        mark = session.type(f":react {said} pushpin")
+        await session.wait_for("you reacted", since=mark)
+        sent = session.console.requests_sent
+        mark = session.type(f":react {said} pushpin", f":react {dm} eyes")
+        out = await session.wait_for("U0ONCALL", since=mark)
+        assert "already reacted" in out and out.count("you reacted") == 0, out
+        assert "DM to @U0ONCALL" in out, out
+        assert session.console.requests_sent == sent, out
