@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.console.completion import SlashCommand
+from bot.console.feed import can_see
 from bot.console.parts import ConsoleParts
 from bot.console.render import clean_mrkdwn, indent, render_blocks
 from bot.console.shared_files import save_shared, shared_files_dir
@@ -242,12 +243,7 @@ class ConsoleCommands(ConsoleParts):
             self.screen.error(f"There is no message {parts[0]}.")
             return
         where = self.feed.where(channel)
-        outside = (
-            self.user_id != channel.user
-            if channel.is_im
-            else channel.members_known and self.user_id not in channel.members
-        )
-        if (channel.is_im or channel.is_mpim or channel.is_private) and outside:
+        if not can_see(channel, self.user_id):
             # Slack shows a DM or a private channel only to those in it.
             self.screen.error(f"msg {parts[0]} is in {where}, which {self.user_id} cannot see.")
             return

@@ -74,6 +74,16 @@ class ControlRef:
     action_id: str
 
 
+def can_see(channel: Channel, user_id: str) -> bool:
+    """Whether Slack shows `channel` to `user_id`: a DM only to its two parties, a private
+    channel or group DM only to its members (when the double knows them)."""
+    if channel.is_im:
+        return channel.user == user_id
+    if channel.is_mpim or channel.is_private:
+        return not channel.members_known or user_id in channel.members
+    return True
+
+
 def fingerprint(message: Mapping[str, Any]) -> str:
     # Reactions, pins and reply counts change a message without editing it.
     visible = [message.get(k) for k in ("text", "blocks", "attachments", "files")]

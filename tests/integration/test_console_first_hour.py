@@ -242,3 +242,20 @@ async def test_react_twice_sends_one_reaction_and_another_persons_dm_is_out_of_r
         assert "already reacted" in out and out.count("you reacted") == 0, out
         assert "DM to @U0ONCALL" in out, out
         assert session.console.requests_sent == sent, out
+
+
+async def test_a_button_in_someone_elses_dm_cannot_be_pressed(tmp_path: Path) -> None:
+    """The page's Acknowledge in the on-call's DM was pressed by anyone (`5` as U0YOU
+    acknowledged "DM to @U0ONCALL"): Slack shows a DM only to its two parties."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare P2 Search is slow")
+        out = await session.wait_for("DM to @U0ONCALL · chatops-bot · msg", since=mark)
+        dm = out[out.index("DM to @U0ONCALL · chatops-bot") :]
+        [number] = re.findall(r"\[(\d+)\] Acknowledge", dm)
+        sent = session.console.requests_sent
+        mark = session.type(number, ":channels")
+        out = await session.wait_for("<- you are here", since=mark)
+        assert "only @U0ONCALL sees (:as U0ONCALL to press it)" in out, out
+        assert session.console.requests_sent == sent
+        mark = session.type(":as U0ONCALL", number)
+        await session.wait_for("You acknowledged", since=mark)
