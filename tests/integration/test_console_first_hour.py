@@ -259,3 +259,17 @@ async def test_a_button_in_someone_elses_dm_cannot_be_pressed(tmp_path: Path) ->
         assert session.console.requests_sent == sent
         mark = session.type(":as U0ONCALL", number)
         await session.wait_for("You acknowledged", since=mark)
+
+
+async def test_a_huge_answer_to_a_form_field_is_quoted_short_in_its_refusal(
+    tmp_path: Path,
+) -> None:
+    """100,000 characters pasted at a choice printed all 100,000 again in "'zzz...' is not one
+    of the choices (1-4)"."""
+    async with Session(tmp_path) as session:
+        mark = session.type("/incident declare", "API down", "z" * 100_000)
+        out = await session.wait_for("is not one of the choices", since=mark)
+        [refusal] = [line for line in out.splitlines() if "is not one of the choices" in line]
+        assert len(refusal) < 120 and "…" in refusal, refusal[:200]
+        session.type(":cancel")
+        await session.wait_for("nothing was submitted", since=mark)
