@@ -20,6 +20,12 @@ from bot.redact import redact_text
 from bot.schema import Strict
 from bot.sqltext import PLACEHOLDERS, QueryTextMode
 
+# What a message listing the catalogued services says when there are none: where to add them.
+NO_SERVICES = (
+    "none: the policy has no service catalog yet (`services:` in the policy file that "
+    "CHATOPS_POLICY names; `examples/shop.yml` is one to start from)"
+)
+
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

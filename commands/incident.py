@@ -387,4 +387,4 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         # Slack's markup becomes the plain text the person saw (`<!channel>` -> `@channel`),
         # except where a mention is the argument itself.
-        await handler(ctx, rest if name in MENTION_ARGUMENTS else from_slack(rest))
+        await handler(ctx, from_slack(rest, keep_people=name in MENTION_ARGUMENTS))

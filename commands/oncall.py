@@ -23,6 +23,7 @@ from bot.models import Severity
 from bot.permissions import is_group
 from bot.services import Services
 from bot.slack import escalation_text, help_text
+from bot.slack.escape import from_slack
 from bot.slack_ids import is_user_id
 from commands.context import record_invocation
 
@@ -98,7 +99,8 @@ def register(app: AsyncApp, services: Services) -> None:
         context: dict[str, Any],
     ) -> None:
         raw = str(command.get("text") or "")
-        word = raw.strip().upper()
+        typed = from_slack(raw).strip()  # quoted as the person typed it: `@here`, not markup
+        word = typed.upper()
         args = {"text": raw}
         outcome = "rejected: usage"
         try:
@@ -110,7 +112,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 # The usage answer quotes at most 20 characters, written out and escaped.
                 await ack(
                     response_type="ephemeral",
-                    text=help_text.usage("oncall", f"'{word[:20]}' is not a severity."),
+                    text=help_text.usage("oncall", f"'{typed[:20]}' is not a severity."),
                 )
             else:
                 await answer(Severity(word) if word else None, ack, respond, client)

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from bot.console.commands import ConsoleCommands
 from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.config import console_config
+from bot.console.earlier import restore_channels
 from bot.console.feed import ControlRef, Feed, Screen
 from bot.console.interactions import Cancel, Interactions, Quit
 from bot.console.render import Style
@@ -111,6 +112,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self.exit_code = 0
         self._last_interrupt = -10.0
         self.last_status: int | None = None  # of the last request sent to the app
+        self.earlier: list[str] = []  # war rooms of an earlier session, put back at start
 
     @property
     def user_id(self) -> str:
@@ -159,6 +161,23 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self.sender = SlackRequestSender(
             f"http://127.0.0.1:{self.bot.port}/slack/events", self.signing_secret
         )
+        await self._restore_earlier_sessions(policy.announce_channel)
+
+    async def _restore_earlier_sessions(self, announce_channel: str) -> None:
+        """Put the war rooms and cards of the database's incidents back (bot.console.earlier)."""
+        assert self.bot is not None
+        try:
+            incidents = await self.bot.services.incidents.list(open_only=False)
+        except Exception:  # the store is out of reach: the session says so at its first command
+            log.exception("could not read the incidents of earlier sessions")
+            return
+        for channel, card in restore_channels(self.double, incidents, announce_channel):
+            self.feed.own_message(channel, card)  # already there, not news: `:history` shows it
+        self.earlier = [
+            f"#{channel.name}"
+            for channel in self.double.state.channels.values()
+            if channel.id in {i.channel_id for i in incidents} and channel.id != announce_channel
+        ]
 
     def quitting(self) -> bool:
         return self._quit
@@ -263,6 +282,25 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         ]
         if self.log_file is not None:
             lines.insert(2, self.style.dim(f"The bot's log: {self.log_file}"))
+        if self.earlier:
+            rooms = ", ".join(self.earlier[-3:]) + (" ..." if len(self.earlier) > 3 else "")
+            lines.insert(
+                -1,
+                self.style.dim(
+                    f"{len(self.earlier)} war room(s) of an earlier session are back ({rooms}) "
+                    "with their cards; their other messages were not kept (scripts/demo "
+                    "--fresh starts over)."
+                ),
+            )
+        if self.bot is not None:
+            # `/incident publish` says "on the public status page": say where it is served.
+            lines.insert(
+                -1,
+                self.style.dim(
+                    f"Status page (what /incident publish shows): "
+                    f"http://127.0.0.1:{self.bot.port}/status, while the console runs."
+                ),
+            )
         self.screen.print(lines)
 
     def _prompt(self) -> str:

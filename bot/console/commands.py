@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.console.completion import SlashCommand
+from bot.console.feed import can_see
 from bot.console.parts import ConsoleParts
 from bot.console.render import clean_mrkdwn, indent, render_blocks
 from bot.console.shared_files import save_shared, shared_files_dir
@@ -125,6 +126,7 @@ class ConsoleCommands(ConsoleParts):
         self.screen.notice(f"{last.filename} ({last.title}, {len(content)} bytes) saved to {path}")
 
     def _act_as(self, user_id: str) -> None:
+        user_id = user_id.removeprefix("@")  # typed as README shows people: @U0BOB
         if not is_user_id(user_id):
             self.screen.error("Give a Slack user ID, for example :as U0BOB")
             return
@@ -240,15 +242,23 @@ class ConsoleCommands(ConsoleParts):
         if found is None or channel is None or message is None:
             self.screen.error(f"There is no message {parts[0]}.")
             return
+        where = self.feed.where(channel)
+        if not can_see(channel, self.user_id):
+            # Slack shows a DM or a private channel only to those in it.
+            self.screen.error(f"msg {parts[0]} is in {where}, which {self.user_id} cannot see.")
+            return
         name = parts[1].strip(":")
         reactions: list[dict[str, Any]] = message.setdefault("reactions", [])
         reaction = next((r for r in reactions if r["name"] == name), None)
         if reaction is None:
             reaction = {"name": name, "users": [], "count": 0}
             reactions.append(reaction)
-        if self.user_id not in reaction["users"]:
-            reaction["users"].append(self.user_id)
-            reaction["count"] += 1
+        if self.user_id in reaction["users"]:
+            # Slack sends reaction_added once: the same reaction again is one you already have.
+            self.screen.notice(f"you already reacted :{name}: to msg {parts[0]}; nothing sent")
+            return
+        reaction["users"].append(self.user_id)
+        reaction["count"] += 1
         state = self.double.state
         event = {
             "type": "reaction_added",
@@ -258,7 +268,7 @@ class ConsoleCommands(ConsoleParts):
             "item_user": message.get("user"),
             "event_ts": state.new_ts(),
         }
-        self.screen.notice(f"you reacted :{name}: to msg {parts[0]} in {self.feed.where(channel)}")
+        self.screen.notice(f"you reacted :{name}: to msg {parts[0]} in {where}")
         response = await self._send(
             event_callback_body(
                 event, team_id=state.team_id, api_app_id=state.app_id, bot_user_id=state.bot_user_id

@@ -33,8 +33,14 @@ from bot.console.workspace import Channel, RecordedCall, RecordedResponse, Slack
 log = logging.getLogger(__name__)
 
 BOT_NAME = "chatops-bot"
-# Failures the bot expects and handles itself ("already_in_channel" and friends).
+# Failures the bot expects and handles itself: a method whose every failure is its own
+# business, and answers that mean the work was already done (a war room's set-up run again).
 _QUIET_FAILURES = {"conversations.join"}
+_ALREADY_DONE = {
+    ("conversations.invite", "already_in_channel"),
+    ("conversations.invite", "cant_invite_self"),
+    ("pins.add", "already_pinned"),
+}
 
 
 class WorkspaceNames:
@@ -66,6 +72,16 @@ class ControlRef:
     ephemeral: bool
     block_id: str | None
     action_id: str
+
+
+def can_see(channel: Channel, user_id: str) -> bool:
+    """Whether Slack shows `channel` to `user_id`: a DM only to its two parties, a private
+    channel or group DM only to its members (when the double knows them)."""
+    if channel.is_im:
+        return channel.user == user_id
+    if channel.is_mpim or channel.is_private:
+        return not channel.members_known or user_id in channel.members
+    return True
 
 
 def fingerprint(message: Mapping[str, Any]) -> str:
@@ -144,8 +160,8 @@ class Feed:
                 )
             return
         if not item.ok:
-            if item.method not in _QUIET_FAILURES:
-                error = item.response.get("error") or f"HTTP {item.http_status}"
+            error = item.response.get("error") or f"HTTP {item.http_status}"
+            if item.method not in _QUIET_FAILURES and (item.method, error) not in _ALREADY_DONE:
                 self.screen.error(f"! Slack answered {item.method}: {error}")
             return
         if item.method in ("views.open", "views.push"):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.console.feed import ControlRef
+from bot.console.feed import ControlRef, can_see
 from bot.console.parts import ConsoleParts
 from bot.console.render import (
     InputField,
@@ -97,12 +97,18 @@ class Interactions(ConsoleParts):
             self.screen.error(f"The message with [{number}] is gone.")
             return
         seer = self._ephemeral_seer(ref)
+        channel = self.double.state.channels.get(ref.channel_id or "")
+        if seer is None and channel is not None and channel.is_im:
+            seer = channel.user  # a DM is its person's alone (the bot is the other party)
         if seer is not None and seer != self.user_id:
             # Slack shows it to them alone: nobody else can press it (an approval, a Close).
             who = self.feed.names.user(seer) or seer
             self.screen.error(
                 f"[{number}] is on a message only @{who} sees (:as {seer} to press it)."
             )
+            return
+        if channel is not None and not can_see(channel, self.user_id):
+            self.screen.error(f"[{number}] is in {self.feed.where(channel)}, which you are not in.")
             return
         element = self.control_element(number)
         if element is None:
@@ -121,7 +127,6 @@ class Interactions(ConsoleParts):
             overrides = {"type": element["type"], "selected_option": dict(option.raw)}
         if element.get("url"):
             self.screen.notice(f"a browser would open {element['url']}")
-        channel = self.double.state.channels.get(ref.channel_id or "")
         state = self.double.state
         body = block_actions_body(
             ref.action_id,

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot import audit, dedup, metrics, outbox, refs
 from bot.audit import AuditRecord
-from bot.catalog import Service
+from bot.catalog import NO_SERVICES, Service
 from bot.clock import Clock
 from bot.coordination.base import Coordinator
 from bot.diagnostics import delivery
@@ -105,7 +105,7 @@ class DiagnosticsService:
         """The catalog entry; NotFound naming the services there are."""
         found = self.policy.services.get(service.lower())
         if found is None:
-            names = ", ".join(self.service_names()) or "none (add them under `services:`)"
+            names = ", ".join(self.service_names()) or NO_SERVICES
             raise NotFound(
                 f"No service called '{_echo(service)}' in the catalog. Services: {names}."
             )

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from bot.catalog import NO_SERVICES
 from bot.errors import UsageError
 from bot.incidents.schemas import (
     COMMAND_TEXT_MAX,
@@ -106,7 +107,7 @@ def parse_drill(rest: str, catalog: Sequence[str]) -> DeclareIncident:
             continue
         name = option.group(1).lower()
         if name not in known:
-            names = ", ".join(sorted(known)) or "none (add them under `services:`)"
+            names = ", ".join(sorted(known)) or NO_SERVICES
             raise UsageError(
                 f"'{_quote(option.group(1))}' is not a service of the catalog. Services: {names}."
             )
@@ -278,6 +279,10 @@ def parse_severity(rest: str) -> ChangeSeverity:
     return _build(ChangeSeverity, incident_id=incident_id, severity=tail)
 
 
+_BROADCASTS = {"@here", "@channel", "@everyone"}
+_GROUP = re.compile(r"<!subteam\^(S[A-Z0-9]+)(?:\|([^<>]*))?>")
+
+
 def parse_mention(token: str) -> str:
     """The user ID in `<@U123>`, `<@U123|name>` (or a bare `U123`)."""
     match = _MENTION.match(token)
@@ -285,6 +290,12 @@ def parse_mention(token: str) -> str:
         return match.group(1)
     if is_user_id(token):
         return token
+    group = _GROUP.fullmatch(token)
+    if group:
+        name = (group.group(2) or group.group(1)).removeprefix("@")
+        raise UsageError(f"'@{_quote(name)}' is a user group; mention one person like @alice.")
+    if token.lower() in _BROADCASTS:
+        raise UsageError(f"'{token}' is everyone, not a person; mention one person like @alice.")
     if token.startswith("@"):
         # Slack sends @name as plain text when the command does not escape mentions.
         raise UsageError(

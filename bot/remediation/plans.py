@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.catalog import Service
+from bot.catalog import NO_SERVICES, Service
 from bot.errors import ChatOpsError, NotFound
 from bot.policy import Policy
 from bot.remediation import actions
@@ -87,7 +87,7 @@ def target_for(policy: Policy, action: str, service: str) -> Target:
     spec = actions.spec_for(action)
     entry = policy.services.get(service.lower())
     if entry is None:
-        names = ", ".join(sorted(policy.services)) or "none"
+        names = ", ".join(sorted(policy.services)) or NO_SERVICES
         raise NotFound(f"No service called '{actions._echo(service)}'. Services: {names}.")
     return Target(spec, service.lower(), entry)
 

@@ -73,8 +73,17 @@ def cell(text: str) -> str:
 
 
 def timeline_cell(event: TimelineEvent) -> str:
-    """A timeline entry as a table cell: people, channels and groups as handles."""
-    return cell(refs.plain(refs.of_event(event)))
+    """A timeline entry as a table cell: people, channels and groups as handles; a channel
+    whose name the row keeps (the war room it opened) by that name, as a file's reader has
+    no Slack to turn `#C0...` into one."""
+    channel, name = event.data.get("channel"), event.data.get("name")
+
+    def named(ref: refs.Ref) -> str:
+        if isinstance(ref, refs.Channel) and ref.channel_id == channel and isinstance(name, str):
+            return f"#{name}"
+        return refs.handle(ref)
+
+    return cell(refs.plain(refs.of_event(event), named))
 
 
 def when(value: datetime | None) -> str:
@@ -91,7 +100,9 @@ def _target(due: datetime | None, done: datetime | None, now: datetime) -> str:
     if due is None:
         return ""
     missed = (done or now) > due
-    return f" (target {when(due)}: {'missed' if missed else 'met'})"
+    # Not done and not yet due: a draft's target still lies ahead, neither met nor missed.
+    verdict = "missed" if missed else "met" if done is not None else "not yet due"
+    return f" (target {when(due)}: {verdict})"
 
 
 def render(facts: ReportFacts) -> str:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.catalog import NO_SERVICES
 from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
 from bot.diagnostics.runs import CLI_ACTOR_PREFIX, RunningDiagnosis
 from bot.diagnostics.text import checks_run
@@ -61,7 +62,7 @@ def _context(text: str) -> Block:
 
 
 def usage(services: Sequence[str], problem: str = "") -> str:
-    names = ", ".join(f"`{escape_mrkdwn(s)}`" for s in services) or "none yet (see `services:`)"
+    names = ", ".join(f"`{escape_mrkdwn(s)}`" for s in services) or NO_SERVICES
     lead = f"{problem} " if problem else ""
     return f"{lead}Usage: {USAGE}. Services in the catalog: {names}."
 

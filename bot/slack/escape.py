@@ -30,6 +30,7 @@ _TOPIC_LOOKALIKES = str.maketrans({"<": "\u2039", ">": "\u203a"})  # ‹ ›
 # scan is linear in the length of the text.
 _MARKUP = re.compile(r"<([^<>]*)>")
 _ENTITY = re.compile(r"&(amp|lt|gt);")
+_PERSON = re.compile(r"(?:@[UW]|!subteam\^S)[A-Z0-9]+(?:\|[^<>]*)?")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 _BROADCASTS = {"channel", "here", "everyone", "group"}
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
@@ -73,15 +74,25 @@ def topic_text(text: str) -> str:
     return text.translate(_TOPIC_LOOKALIKES)
 
 
-def from_slack(text: str) -> str:
+def from_slack(text: str, *, keep_people: bool = False) -> str:
     """Slack-formatted text (a slash command's, a message's) as the plain text a reader saw.
 
     Every control sequence becomes the words it showed, so nothing in it can ping anyone
     once stored: `<!channel>` -> `@channel`, `<@U1|alice>` -> `@alice`, `<@U1>` -> `@U1`,
     `<!subteam^S1|@sre>` -> `@sre`, `<#C1|general>` -> `#general`, `<!date^...|fallback>` ->
     fallback, `<https://x|label>` -> `label (https://x)`; then `&lt;` `&gt;` `&amp;` decoded.
+    `keep_people`: a person's or a user group's mention (`<@U1|alice>`) is left as it came,
+    for a command whose argument is that person (the rest still reads as typed, in a refusal
+    that quotes it).
     """
-    words = _MARKUP.sub(lambda match: _shown(match.group(1)), text)
+
+    def shown(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        if keep_people and _PERSON.fullmatch(inner):
+            return match.group(0)
+        return _shown(inner)
+
+    words = _MARKUP.sub(shown, text)
     return _ENTITY.sub(lambda match: _ENTITIES[match.group(1)], words)
 
 

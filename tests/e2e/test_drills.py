@@ -175,8 +175,10 @@ async def test_a_drill_scenario_naming_no_service_runs_no_checks(
     [card] = [c.params for c in posts(harness, ANNOUNCE) if drill.id in c.params["text"]]
     assert ":rotating_light: [DRILL] *Escalation level 1:*" in str(card["blocks"]), card
     assert await reply(harness, "drill P1 service=nosuch x", user_id="U0ALICE") == (
-        "'nosuch' is not a service of the catalog. Services: none (add them under "
-        "`services:`). Usage: `/incident drill &lt;P0|P1|P2|P3&gt; [&lt;service&gt;:] "
+        "'nosuch' is not a service of the catalog. Services: none: the policy has no "
+        "service catalog yet (`services:` in the policy file that CHATOPS_POLICY names; "
+        "`examples/shop.yml` is one to start from). "
+        "Usage: `/incident drill &lt;P0|P1|P2|P3&gt; [&lt;service&gt;:] "
         "&lt;scenario&gt;` (for example `/incident drill P1 checkout: database failover`)"
     )
     await reply(harness, f"resolve {drill.id} done", user_id="U0ALICE")

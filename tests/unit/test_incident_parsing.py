@@ -132,6 +132,13 @@ def test_plain_text_at_name_explains_itself() -> None:
         parse_mention("bob")
 
 
+def test_a_group_or_everyone_is_not_taken_for_a_person_typed_as_plain_text() -> None:
+    with pytest.raises(UsageError, match=r"^'@sre' is a user group; mention one person"):
+        parse_mention("<!subteam^S0SRE|@sre>")
+    with pytest.raises(UsageError, match=r"^'@here' is everyone, not a person"):
+        parse_mention("@here")
+
+
 @pytest.mark.parametrize(
     ("text", "role", "user_id", "incident_id"),
     [

@@ -43,6 +43,7 @@ _ID_CHECKS: dict[str, Callable[[object], bool]] = {
 }
 _CHOICE_INPUTS = {"static_select": False, "radio_buttons": False}
 _MULTI_CHOICE_INPUTS = {"multi_static_select", "checkboxes"}
+_USER_PICKERS = frozenset({"users_select", "multi_users_select"})
 _HINTS = {
     "number_input": "a number",
     "email_text_input": "an email address",
@@ -201,9 +202,14 @@ def _pick(field_: InputField, answer: str) -> tuple[list[Option], str | None]:
                 (o for o in field_.options if lowered in (o.label.lower(), o.value.lower())), None
             )
         if match is None:
-            return [], f"'{part}' is not one of the choices (1-{len(field_.options)})"
+            return [], f"'{_quoted(part)}' is not one of the choices (1-{len(field_.options)})"
         picked.append(match)
     return picked, None
+
+
+def _quoted(answer: str, limit: int = 40) -> str:
+    """An answer quoted back in a refusal: a huge paste is named by its start, not repeated."""
+    return answer if len(answer) <= limit else answer[: limit - 1] + "…"
 
 
 def state_value(field_: InputField, answer: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -224,10 +230,13 @@ def state_value(field_: InputField, answer: str) -> tuple[dict[str, Any] | None,
         if field_.is_multi:
             return {"type": kind, "selected_options": raw}, None
         return {"type": kind, "selected_option": raw[0] if raw else None}, None
+    if kind in _USER_PICKERS:
+        # Slack's picker offers people as @name: a person typed as a mention is that person.
+        answer = ",".join(p.strip().removeprefix("@") for p in answer.split(","))
     if kind in _ID_CHECKS:
         wrong = [p for p in answer.split(",") if p.strip() and not _ID_CHECKS[kind](p.strip())]
         if wrong:  # Slack's menus offer only real IDs
-            return None, f"'{wrong[0].strip()}' is not {_HINTS[kind]}"
+            return None, f"'{_quoted(wrong[0].strip())}' is not {_HINTS[kind]}"
     if kind in _MULTI_TEXT_INPUTS:
         values = [p.strip() for p in answer.split(",") if p.strip()]
         return {"type": kind, _MULTI_TEXT_INPUTS[kind]: values}, None
@@ -238,14 +247,14 @@ def state_value(field_: InputField, answer: str) -> tuple[dict[str, Any] | None,
         try:
             moment = datetime.strptime(value, _FORMATS[kind])
         except ValueError:
-            return None, f"'{value}' is not {_HINTS[kind]}"
+            return None, f"'{_quoted(value)}' is not {_HINTS[kind]}"
         if kind == "datetimepicker":
             return {"type": kind, key: int(moment.replace(tzinfo=UTC).timestamp())}, None
     if kind == "number_input" and value is not None:
         try:
             float(value)
         except ValueError:
-            return None, f"'{value}' is not a number"
+            return None, f"'{_quoted(value)}' is not a number"
     return {"type": kind, key: value}, None
 
 
