@@ -121,9 +121,11 @@ _ROWS_PER_INSERT = 150  # 900 parameters: inside SQLite's oldest limit of 999
 
 
 async def _write(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
-    if tx.dialect == "postgres" and rows:
+    if tx.dialect == "postgres" and len(rows) * 6 >= 50:  # 6 parameters a row
         # Arrays, one per column: one statement text whatever the number, prepared once.
-        # Ids are handed out in the arrays' order (ORDER BY n), the order queued.
+        # Ids are handed out in the arrays' order (ORDER BY n), the order queued. A few
+        # rows (a declaration's) go as VALUES below: cheaper for psycopg to send than
+        # arrays, and under the 50 parameters past which it parses the text every time.
         # Not waited for: sent with the transaction's next statement (its COMMIT, or the
         # audit head's read), no round trip of its own.
         await tx.execute_nowait(
