@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.durations import humanize_seconds
 from bot.errors import Conflict, DuplicateRequest, NotifierError, PermissionDenied, StoreError
-from bot.incidents import storage, timeline_text
+from bot.incidents import journal, storage, timeline_text
 from bot.incidents.apply import AlreadyOnTimeline, apply_change
 from bot.incidents.changes import Change, IncidentChange, Queued
 from bot.incidents.effects import ANNOUNCE, WAR_ROOM
@@ -26,6 +26,7 @@ from bot.incidents.schemas import DeclareIncident
 from bot.incidents.service_base import Outcome
 from bot.incidents.timeline_changes import TimelineChanges
 from bot.models import Actor, Incident, Severity, Status
+from bot.outbox import queue as outbox
 from bot.permissions import NOT_A_PUBLISHER
 from bot.store import uncounted
 
@@ -64,6 +65,10 @@ class IncidentService(TimelineChanges):
         number = await self._take_number()
         try:
             async with self.changes.begin(request_id=request_id) as change:
+                # Its timeline lines (declared, paged) and outbox rows (announcement, page
+                # DM) written with one statement each at the commit, not one each.
+                journal.buffer(change.tx)
+                outbox.buffer(change.tx)
                 return await self.declare_within(change, command, actor, number=number)
         except DuplicateRequest:
             # Refused before anything was written: the number goes back if it is still the

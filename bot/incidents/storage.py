@@ -217,6 +217,8 @@ async def count_incidents(tx: Tx, *, open_only: bool = True, drills: bool | None
 _TIMELINE = "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source) VALUES "
 _TIMELINE_ROW = "(?, ?, ?, ?, ?, ?, ?)"
 _TIMELINE_ROWS_PER_INSERT = 140  # 980 parameters: inside SQLite's oldest limit of 999
+# psycopg caches how it converts a statement only with fewer parameters than this.
+_CACHED_PARAMETERS = 50
 
 
 def _timeline_values(event: TimelineEvent) -> tuple[Any, ...]:
@@ -240,8 +242,10 @@ async def add_timeline(tx: Tx, event: TimelineEvent) -> None:
 async def add_timelines(tx: Tx, events: Sequence[TimelineEvent]) -> None:
     """Add several timeline events with one statement (per 140), in order; not waited for
     (PostgreSQL sends it with the transaction's next statement)."""
-    if tx.dialect == "postgres" and events:
+    if tx.dialect == "postgres" and len(events) * 7 >= _CACHED_PARAMETERS:
         # Arrays, one per column: one statement text whatever the number, prepared once.
+        # A few rows (a declaration's two) go as VALUES below: cheaper for psycopg to send
+        # than arrays, and under its cache's 50 parameters.
         columns = list(zip(*(_timeline_values(event) for event in events), strict=True))
         await tx.execute_nowait(
             "INSERT INTO timeline (incident_id, at, actor, kind, text, data, source)"

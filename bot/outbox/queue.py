@@ -121,10 +121,14 @@ _ROWS_PER_INSERT = 150  # 900 parameters: inside SQLite's oldest limit of 999
 
 
 async def _write(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
-    if tx.dialect == "postgres" and rows:
+    if tx.dialect == "postgres" and len(rows) * 6 >= 50:  # 6 parameters a row
         # Arrays, one per column: one statement text whatever the number, prepared once.
-        # Ids are handed out in the arrays' order (ORDER BY n), the order queued.
-        await tx.execute(
+        # Ids are handed out in the arrays' order (ORDER BY n), the order queued. A few
+        # rows (a declaration's) go as VALUES below: cheaper for psycopg to send than
+        # arrays, and under the 50 parameters past which it parses the text every time.
+        # Not waited for: sent with the transaction's next statement (its COMMIT, or the
+        # audit head's read), no round trip of its own.
+        await tx.execute_nowait(
             "INSERT INTO outbox (kind, lane, payload, created_at, available_at, order_seq)"
             " SELECT kind, lane, payload, created_at, available_at, order_seq"
             " FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[],"
@@ -135,7 +139,7 @@ async def _write(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
         return
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[start : start + _ROWS_PER_INSERT]
-        await tx.execute(
+        await tx.execute_nowait(
             _INSERT + ", ".join([_ROW] * len(chunk)), [value for row in chunk for value in row]
         )
 
@@ -148,8 +152,14 @@ _rows: TxBuffer[list[tuple[Any, ...]]] = TxBuffer(list, _write)
 def buffer(tx: Tx) -> None:
     """Make `tx` write the effects queued in it with one multi-row INSERT before it commits
     (instead of one INSERT each). Ids follow the order queued, so lanes keep their order; a
-    read of the outbox in `tx` does not see them until then."""
+    read of the outbox in `tx` does not see them until then (`waiting` and
+    `waiting_payloads` do: they look at them too)."""
     _rows.open(tx)
+
+
+def _buffered_payloads(tx: Tx, kind: str) -> list[str]:
+    """The payloads (JSON) of the effects of `kind` queued in `tx` and not yet written."""
+    return [row[2] for row in _rows.get(tx) or () if row[0] == kind]
 
 
 # -- what other packages ask of the queue, inside their own transactions ----------------------
@@ -169,6 +179,8 @@ async def waiting(tx: Tx, kind: str, payload: dict[str, Any]) -> bool:
     """Whether an effect of `kind` with this very payload is queued and no dispatcher has
     taken it yet. Its row stays locked until the caller's transaction ends, so none takes it
     meanwhile: a debounce can rely on it to be delivered after the caller's change."""
+    if json.dumps(payload) in _buffered_payloads(tx, kind):
+        return True  # queued in this very transaction, to be written at its commit
     row = await tx.fetchone(
         f"SELECT id FROM outbox WHERE kind = ? AND payload = ? AND {UNDONE}"
         " AND claimed_until IS NULL" + for_update(tx),
@@ -185,7 +197,8 @@ async def waiting_payloads(tx: Tx, kind: str) -> list[dict[str, Any]]:
         " ORDER BY id" + for_update(tx),  # the rows locked in one order by every caller
         (kind,),
     )
-    return [json.loads(row["payload"]) for row in rows]
+    written = [json.loads(row["payload"]) for row in rows]
+    return written + [json.loads(payload) for payload in _buffered_payloads(tx, kind)]
 
 
 async def undone_count(tx: Tx) -> int:

@@ -11,6 +11,7 @@ an outage is reported within one slice.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -50,6 +51,7 @@ _PREPARED_NAME = '"_pg3_'
 _POOLER_HINT = "Behind a transaction-pooling PgBouncer, set DATABASE_PREPARE=off"
 
 
+@functools.lru_cache(maxsize=1024)  # the same few hundred texts, about 20 a declaration
 def to_pyformat(sql: str) -> str:
     """Our portable SQL uses `?`; psycopg wants `%s` (and a literal % doubled)."""
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))

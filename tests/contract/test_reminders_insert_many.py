@@ -3,11 +3,13 @@ given, those due at once claimed by the owner (issue 19: a declaration's plan in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.reminders import storage as reminders
 from bot.reminders.model import PlannedReminder, ReminderStatus
-from bot.store import Store
+from bot.store import Row, Store, Tx
 
 NOW = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
 
@@ -39,8 +41,52 @@ async def test_insert_many_returns_the_rows_in_the_order_given(store: Store) -> 
     async with store.transaction() as tx:
         stored = [await reminders.get(tx, r.id) for r in written]
     assert stored == written
+    async with store.transaction() as tx:
+        raw = await tx.fetchall(
+            "SELECT reason, actor, created_at, claimed_until FROM reminders WHERE plan = 7"
+            " ORDER BY id"
+        )
+    until = NOW.timestamp() + 30
+    assert [r["claimed_until"] for r in raw] == [None, until, None, until]
+    shared = {(r["reason"], r["actor"], r["created_at"]) for r in raw}
+    assert shared == {("", None, NOW.timestamp())}
 
     # Without an owner nothing is claimed, due or not.
     async with store.transaction() as tx:
         unclaimed = await reminders.insert_many(tx, None, 1, planned[1:2], NOW)
     assert unclaimed[0].status is ReminderStatus.PENDING and unclaimed[0].claimed_by is None
+
+
+class _Recording:
+    """A real transaction that keeps the parameters of each statement it is sent."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.sent: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tx, name)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.sent.append(len(params))
+        return await self.tx.fetchall(sql, params)
+
+
+async def test_a_plan_of_seven_is_sent_with_fewer_than_50_parameters(store: Store) -> None:
+    # psycopg caches a statement's conversion only under 50 parameters: a declaration's plan
+    # (five or so) would otherwise be parsed again on every declaration.
+    planned = [PlannedReminder(f"k{n}", NOW + timedelta(minutes=n), level=n) for n in range(7)]
+    async with store.transaction() as tx:
+        recording = _Recording(tx)
+        written = await reminders.insert_many(
+            recording,  # type: ignore[arg-type]
+            None,
+            3,
+            planned,
+            NOW,
+            owner="me",
+            claimed_until=NOW.timestamp() + 30,
+        )
+    assert recording.sent and max(recording.sent) < 50
+    assert [(r.kind, r.level) for r in written] == [(p.kind, p.level) for p in planned]
+    assert [r.status for r in written] == [ReminderStatus.FIRING] + [ReminderStatus.PENDING] * 6
