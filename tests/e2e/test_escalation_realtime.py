@@ -13,10 +13,11 @@ import pytest
 
 from bot.console.workspace import RecordedCall, SlackDouble
 from bot.escalation import ReminderKind
+from bot.policy import parse_policy
 from bot.reminders import ReminderStatus
 from bot.slack.blocks import ACK_ACTION
 from tests.e2e.conftest import HarnessFactory
-from tests.escalation_env import BOB, seconds_policy
+from tests.escalation_env import BOB, SECONDS_POLICY, seconds_policy
 from tests.harness import BotHarness
 
 pytestmark = pytest.mark.slow  # waits on the wall clock: durations of seconds
@@ -113,7 +114,10 @@ async def test_an_ack_before_the_deadline_stops_the_page(make_harness: HarnessFa
 
 
 async def test_escalate_and_oncall_commands(make_harness: HarnessFactory) -> None:
-    harness = await make_harness("sqlite", policy=seconds_policy())
+    # Level 2 an hour in, not 2 s: on a busy machine the acknowledgement below could come
+    # after it, and the clock, not /escalate, paged level 2.
+    policy = SECONDS_POLICY.replace("{after: 2,", "{after: 3600,")
+    harness = await make_harness("sqlite", policy=parse_policy(policy, source="<policy>"))
     incident_id = await _declare(harness)
     await harness.services.incidents.acknowledge(incident_id, BOB)  # no paging by the clock
 
@@ -125,7 +129,7 @@ async def test_escalate_and_oncall_commands(make_harness: HarnessFactory) -> Non
     [reply] = await harness.replies()
     assert reply["response_type"] == "ephemeral"
     assert f"Escalated *{incident_id}* to level 2 of 2" in reply["text"]
-    page = await wait_for_post(harness.double, "Escalation level 2", timeout=3)
+    page = await wait_for_post(harness.double, "Escalation level 2", timeout=10)
     assert "escalated it by hand: the database team is needed" in page.params["text"]
     entries = [e async for e in harness.services.audit.entries(incident_id=incident_id)]
     assert ("escalation.page", "U0ALICE", "ok") in [(e.action, e.actor, e.outcome) for e in entries]
@@ -136,6 +140,6 @@ async def test_escalate_and_oncall_commands(make_harness: HarnessFactory) -> Non
 
     status, body = await harness.command("", command="/oncall")
     assert status == 200 and body["response_type"] == "ephemeral"
-    assert "Level 2, after 2 s: <@U0LEAD> <!subteam^S0SRE>" in body["text"]
+    assert "Level 2, after 1 h: <@U0LEAD> <!subteam^S0SRE>" in body["text"]
     status, body = await harness.command("P7", command="/oncall")
     assert "'P7' is not a severity" in body["text"] and "Usage: `/oncall" in body["text"]
