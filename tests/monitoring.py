@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import yaml
 
-from tests.servers import LOOPBACK, ServerUnavailable, free_port
+from tests.servers import LOOPBACK, PORT_ATTEMPTS, ServerUnavailable, free_port
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
@@ -53,28 +53,41 @@ class _Server:
         if shutil.which(self.binary) is None:
             raise ServerUnavailable(f"{self.binary} is missing (apt-get install {self.name})")
         self.folder = Path(tempfile.mkdtemp(prefix=f"chatops-{self.name}-"))
-        self.port = self.port or free_port()
-        log = (self.folder / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [self.binary, *self._arguments(self.folder)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.folder,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
+        # Another process may take a free port picked here before the server binds it: the
+        # server then exits, and another port is tried. A port given (another server was told
+        # it) is the only one.
+        given = self.port
+        for _ in range(1 if given else PORT_ATTEMPTS):
+            self.port = given or free_port()
+            if self._run(self.folder):
+                return self
+            if self.process is not None and self.process.poll() is None:
+                break  # a hang, not a port clash: do not try again
         output = (self.folder / "server.log").read_text(errors="replace")[-2000:]
         self.stop()
         raise ServerUnavailable(f"{self.name} did not start:\n{output}")
+
+    def _run(self, folder: Path) -> bool:
+        """Run the server on `self.port`; whether it got ready (False: it exited, or hangs)."""
+        with (folder / "server.log").open("ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [self.binary, *self._arguments(folder)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=folder,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,7 @@ import pytest
 
 from bot.errors import StoreBusy, StoreError, StoreUnavailable, UniqueViolation
 from bot.store import Store, create_store, migrate
+from bot.store import sqlite as sqlite_store
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore, sqlite_path
 
@@ -237,8 +239,26 @@ async def test_transaction_control_is_never_a_prepared_statement(postgres_url: s
         await store.close()
 
 
+def _signal_begins(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a transaction's BEGIN starts in the SQLite store's thread (it runs unchanged)."""
+    began = threading.Event()
+    begin = sqlite_store._begin
+
+    def signalling(statement: str) -> Callable[[sqlite3.Connection], sqlite3.Cursor]:
+        work = begin(statement)
+
+        def run(conn: sqlite3.Connection) -> sqlite3.Cursor:
+            began.set()
+            return work(conn)
+
+        return run
+
+    monkeypatch.setattr(sqlite_store, "_begin", signalling)
+    return began
+
+
 async def test_a_caller_cancelled_while_its_begin_waits_leaves_sqlite_usable(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A transaction cancelled while its BEGIN waits in the store's thread (here: for another
     process's write lock) goes without rolling back what that BEGIN then opens. Every later
@@ -248,6 +268,7 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_sqlite_usable(
     store = SqliteStore(url, queue_timeout=30)
     await store.open()
     await migrate(store)
+    began = _signal_begins(monkeypatch)
     holding, release = asyncio.Event(), asyncio.Event()
     other = asyncio.create_task(_hold_sqlite(url, holding, release))
     try:
@@ -261,7 +282,10 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_sqlite_usable(
                 )
 
         waiting = asyncio.create_task(cancelled_write())
-        await asyncio.sleep(0.2)  # its BEGIN IMMEDIATE now waits for the other's lock
+        # Its BEGIN IMMEDIATE now waits for the other's lock, in the store's thread (a fixed
+        # 0.2 s could pass before the thread took it up on a busy machine: the cancel then
+        # came first, and the test passed without a BEGIN to leave open).
+        assert await asyncio.to_thread(began.wait, 10)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting

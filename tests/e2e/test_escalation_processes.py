@@ -110,7 +110,7 @@ async def a_later_incident_escalates(
         ids.update(await incident_ids(database_url))
         return title in ids
 
-    await until(declared, f"{title} to be declared", timeout=5)
+    await until(declared, f"{title} to be declared", timeout=15)
     incident_id = ids[title]
 
     async def escalated() -> bool:
@@ -119,7 +119,7 @@ async def a_later_incident_escalates(
             and count(double, "missed its acknowledgement", incident_id) == 1
         )
 
-    await until(escalated, f"{title} to escalate", timeout=10)
+    await until(escalated, f"{title} to escalate", timeout=30)
 
 
 async def test_kill_9_and_restart_delivers_every_page_exactly_once(
@@ -134,8 +134,8 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
             done = count(double, "Escalation level 1") == 1
             return done and count(double, "You are paged (escalation level 1)") == 1
 
-        await until(level_one_delivered, "the level-1 page", timeout=5)
-        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
+        await until(level_one_delivered, "the level-1 page", timeout=15)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
         # Level 2 must still be ahead when we kill: had the first bot fired it, `both_overdue`
         # below would never see two overdue reminders.
         first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
@@ -143,7 +143,7 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
         async def both_overdue() -> bool:  # level 2 (2 s) and the ack target (3 s)
             return await overdue_reminders(postgres_url) == 2
 
-        await until(both_overdue, "level 2 and the ack target to be overdue", timeout=5)
+        await until(both_overdue, "level 2 and the ack target to be overdue", timeout=15)
         assert count(double, "Escalation level 2") == 0
 
         second = start("second")
@@ -156,14 +156,14 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
                 and count(double, "You are paged (escalation level 2)") == 2
             )
 
-        await until(overdue_delivered, "the overdue page and breach warning", timeout=5)
-        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
+        await until(overdue_delivered, "the overdue page and breach warning", timeout=15)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
         second.kill9()
 
         third = start("third")  # and once more: nothing is repeated
         await third.ready()
         await a_later_incident_escalates(double, third, "Search down", postgres_url)
-        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
         await third.stop()
 
     checkout = (await incident_ids(postgres_url))["Checkout down"]
@@ -204,7 +204,7 @@ async def test_two_processes_fire_each_reminder_exactly_once(
                 and count(double, "You are paged (escalation level 2)") >= 2 * incidents
             )
 
-        await until(all_fired, "every level-2 page and breach warning", timeout=10)
+        await until(all_fired, "every level-2 page and breach warning", timeout=30)
         # Both go on sweeping (every 0.5 s) while a later incident escalates on each:
         # nothing may fire again.
         await asyncio.gather(
@@ -213,7 +213,7 @@ async def test_two_processes_fire_each_reminder_exactly_once(
                 for bot in pair
             )
         )
-        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
         for bot in pair:
             await bot.stop()
 

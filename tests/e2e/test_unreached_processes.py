@@ -69,8 +69,8 @@ async def test_two_processes_page_the_next_level_once_when_one_reaches_nobody(
         async def breached() -> bool:
             return count(double, "missed its acknowledgement") == 1
 
-        await until(breached, "the acknowledgement target to pass", timeout=10)
-        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=5)
+        await until(breached, "the acknowledgement target to pass", timeout=30)
+        await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
         for bot in pair:
             await bot.stop()
     finally:

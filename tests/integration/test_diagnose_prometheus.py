@@ -20,6 +20,7 @@ from bot.diagnostics.probes.prometheus import MAX_LINES
 from bot.slack.diagnosis_blocks import evidence_messages
 from tests.diagnostics_helpers import diagnose, finding
 from tests.monitoring import PrometheusServer, serving_text
+from tests.processes import bound_port
 from tests.servers import free_port
 from tests.waiting import until
 
@@ -60,11 +61,10 @@ async def serving(
     app.router.add_route("*", path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.TCPSite(runner, "127.0.0.1", 0)  # port 0: none picked first and taken meanwhile
     await site.start()
     try:
-        yield port
+        yield bound_port(site)
     finally:
         await runner.cleanup()
 

@@ -8,7 +8,8 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
-from tests import servers
+from tests import monitoring, servers
+from tests.monitoring import AlertmanagerServer
 from tests.pgbouncer_server import PgBouncerServer
 from tests.servers import LOOPBACK, PostgresServer, RedisServer, free_port
 
@@ -166,3 +167,17 @@ def test_a_pgbouncer_whose_port_was_taken_starts_on_another(
             assert server.port not in (None, taken)
             with psycopg.connect(server.dsn_for("postgres")) as conn:
                 assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_an_alertmanager_whose_port_was_taken_starts_on_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as holder:
+        holder.bind((LOOPBACK, 0))  # not listening: a probe would wait on it, not fail
+        taken = holder.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(monitoring, "free_port", lambda: next(ports, None) or free_port())
+        with AlertmanagerServer() as server:
+            assert server.port != taken
+            assert server.alerts() == []
+            assert "address already in use" in server.log()
