@@ -6,6 +6,7 @@ restart once; the counts survive a restart of the bot."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -491,3 +492,42 @@ async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_r
     assert env.dms("").get("U0ONCALL", 0) >= 1
     assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
     assert _restarts(fake, "checkout") == 0 and _deleted(fake) == []
+
+
+async def _remember_as_the_previous_version(env: Env, **stored: float | None) -> None:
+    """Overwrite checkout's memory as the version before this one stored it: its three keys
+    only (no failing_since, no paused_since)."""
+    item = {key: stored.get(key) for key in ("unhealthy_since", "gave_up_at", "waiting_since")}
+    async with env.services.store.transaction() as tx:
+        await tx.execute(
+            "UPDATE auto_recovery_checks SET memory = ? WHERE service = ?",
+            (json.dumps({"checkout": item}), "checkout"),
+        )
+
+
+async def test_a_wait_for_a_node_remembered_by_the_previous_version_keeps_its_clock(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The version before counted a wait for a node from `waiting_since` alone (its
+    # `unhealthy_since` was empty then). Upgraded 50 minutes into the wait, the bot read that
+    # memory as a first sighting and started the window again: the human due at 60 minutes
+    # was paged at 110.
+    _scaling_out(fake_kubernetes)
+    assert (await _check(env))["checkout"] is Verdict.NO_NODE
+    await _remember_as_the_previous_version(env, waiting_since=env.clock.now().timestamp())
+    assert (await _check(env, minutes=50))["checkout"] is Verdict.NO_NODE
+    assert (await _check(env, minutes=11))["checkout"] is Verdict.GIVE_UP  # 61 min > 1 h
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout waiting for a node for over 1 h"
+    assert _restarts(fake_kubernetes, "checkout") == 0
+
+
+async def test_a_failing_sighting_remembered_by_the_previous_version_counts_as_one(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The version before remembered a first failing sighting as `unhealthy_since`; read by
+    # this one as no failing sighting at all, the restart due at the next check waited one more.
+    assert (await _check(env))["checkout"] is Verdict.WATCH
+    await _remember_as_the_previous_version(env, unhealthy_since=env.clock.now().timestamp())
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert _restarts(fake_kubernetes, "checkout") == 1
