@@ -531,3 +531,40 @@ async def test_a_failing_sighting_remembered_by_the_previous_version_counts_as_o
     await _remember_as_the_previous_version(env, unhealthy_since=env.clock.now().timestamp())
     assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
     assert _restarts(fake_kubernetes, "checkout") == 1
+
+
+async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Two crash-looping pods beside one waiting for a node; Kubernetes refuses to delete the
+    # second. The timeline said "could not replace pods a, b", the first one deleted all the
+    # same: whoever read it looked for a crash loop in a pod that was gone.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    for name in ("checkout-7d9-xa", "checkout-7d9-xb"):
+        fake.state.add(
+            pod(
+                name,
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = 403
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
+    assert ("shop", "checkout-7d9-xa") not in fake.state.pods  # replaced
+    assert ("shop", "checkout-7d9-xb") in fake.state.pods  # refused
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    outcomes = [t for t in timeline if t.startswith("Automatic recovery ") and " pod" in t]
+    said = outcomes[-1]
+    assert said.startswith(
+        "Automatic recovery replaced pod checkout-7d9-xa (could not replace pod"
+        " checkout-7d9-xb) of deployment checkout of checkout:"
+    ), said
