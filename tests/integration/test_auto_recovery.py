@@ -568,3 +568,33 @@ async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced
         "Automatic recovery replaced pod checkout-7d9-xa (could not replace pod"
         " checkout-7d9-xb) of deployment checkout of checkout:"
     ), said
+
+
+async def test_giving_up_after_pod_replacements_does_not_say_restarts(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Beside a pod waiting for a node only the crash-looping pod is replaced, never the
+    # deployment restarted; given up, the incident declared read "unhealthy after 2
+    # automatic restarts" and the page "stopped after 2 restarts": whoever was paged looked
+    # for two rollout restarts that were never made.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    for minutes, verdict in ((0, Verdict.REPLACE_PODS), (1, Verdict.REPLACE_PODS), (1, None)):
+        fake.state.add(
+            pod(
+                "checkout-7d9-xyz",
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+        decided = (await _check(env, minutes=minutes))["checkout"]
+        assert decided is (verdict or Verdict.GIVE_UP), minutes
+    assert _restarts(fake, "checkout") == 0
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout crash-looping after 2 automatic pod replacements"
+    assert "restart" not in incident.title
