@@ -252,10 +252,14 @@ class AutoRecoveryService:
                 raise _ClaimLost
         restarted = []
         for restart_id, deployment, pods in to_restart:
-            outcome = await (
-                self._replace(name, entry, pods) if pods else self._restart(name, entry, deployment)
+            replaced: tuple[str, ...] = ()
+            if pods:
+                outcome, replaced = await self._replace(name, entry, pods)
+            else:
+                outcome = await self._restart(name, entry, deployment)
+            await self._restart_done(
+                name, incident, restart_id, deployment, outcome, pods, replaced
             )
-            await self._restart_done(name, incident, restart_id, deployment, outcome, pods)
             if outcome.ok:
                 restarted.append(deployment)
         given_up = {d: dec for d, dec in decisions.items() if dec.verdict is Verdict.GIVE_UP}
@@ -295,16 +299,20 @@ class AutoRecoveryService:
 
     # -- acting -----------------------------------------------------------------------------
 
-    async def _replace(self, name: str, entry: Service, pods: tuple[str, ...]) -> Outcome:
+    async def _replace(
+        self, name: str, entry: Service, pods: tuple[str, ...]
+    ) -> tuple[Outcome, tuple[str, ...]]:
         """Each crash-looping pod deleted, for its ReplicaSet to recreate, as an approved
-        `kubernetes.delete_pod` would (its UID as precondition); one outcome for them all."""
+        `kubernetes.delete_pod` would (its UID as precondition); one outcome for them all,
+        and the pods that were replaced (some may be when another was refused)."""
         outcomes = [await self._act(name, entry, REPLACE_ACTION, {"pod": pod}) for pod in pods]
+        replaced = tuple(pod for pod, o in zip(pods, outcomes, strict=True) if o.ok)
         return Outcome(
             all(o.ok for o in outcomes),
             "; ".join(o.changed for o in outcomes),
             "; ".join(o.after for o in outcomes),
             known=all(o.known for o in outcomes),
-        )
+        ), replaced
 
     async def _restart(self, name: str, entry: Service, deployment: str) -> Outcome:
         """A rollout restart through the approved action's executor (dry run, then change)."""
@@ -337,6 +345,7 @@ class AutoRecoveryService:
         deployment: str,
         outcome: Outcome,
         pods: tuple[str, ...] = (),
+        replaced: tuple[str, ...] = (),
     ) -> None:
         now = self.clock.now()
         async with self.store.transaction() as tx:
@@ -348,11 +357,18 @@ class AutoRecoveryService:
                 "unknown": "may or may not have restarted",
             }[status]
             if pods:
-                state = {
+                undone = {
                     "succeeded": "replaced",
                     "failed": "could not replace",
                     "unknown": "may or may not have replaced",
-                }[status] + f" pod{'' if len(pods) == 1 else 's'} {', '.join(pods)} of"
+                }[status]
+                rest = tuple(pod for pod in pods if pod not in replaced)
+                if replaced and rest:
+                    # Some were replaced, another refused: each said as it went, not all
+                    # as failed (a reader looked for a crash loop in a pod that was gone).
+                    state = f"replaced {_pods(replaced)} ({undone} {_pods(rest)}) of"
+                else:
+                    state = f"{undone} {_pods(pods)} of"
             await record(
                 tx,
                 self.clock.now(),
@@ -376,6 +392,10 @@ class AutoRecoveryService:
             if name in i.services and not i.drill
         ]
         return max(found, key=lambda i: i.declared_at) if found else None
+
+
+def _pods(names: tuple[str, ...]) -> str:
+    return f"pod{'' if len(names) == 1 else 's'} {', '.join(names)}"
 
 
 def _id(incident: Incident | None) -> str | None:

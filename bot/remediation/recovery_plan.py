@@ -129,6 +129,7 @@ class Decision:
     no_node: bool = False  # about pods waiting for a node (a give-up made no restart)
     paused: bool = False  # about a paused deployment (a give-up made no restart)
     oom: bool = False  # about a crash loop killed at its memory limit (no restart made)
+    replaced: bool = False  # its crash-looping pods were replaced, the deployment not restarted
 
 
 def decide(
@@ -225,6 +226,7 @@ def decide(
             replace(memory, unhealthy_since=since, gave_up_at=now),
             f"{health.describe()} after {restarts_in_window} replacements of its crash-looping"
             " pods",
+            replaced=True,
         )
     # Failing now: seen failing at the check before too? (A pod that just got its node and
     # is starting gets one check, as any pod being rescheduled.)

@@ -38,6 +38,8 @@ async def page(
     # Likewise a paused deployment: a person paused it, a person must resume it.
     paused = all(dec.paused for dec in given_up.values())
     oom = all(dec.oom for dec in given_up.values())
+    # Beside pods waiting for a node only pods were replaced: no restart to look for.
+    replaced = all(dec.replaced for dec in given_up.values())
     reason = (
         "automatic recovery stopped: killed at the memory limit (OOMKilled), which a restart"
         f" only repeats: {what}"
@@ -48,6 +50,9 @@ async def page(
         else f"automatic recovery stopped: unhealthy and paused for over {settings.window}"
         f" (a restart rolls nothing out until kubectl rollout resume): {what}"
         if paused
+        else f"automatic recovery stopped after {settings.max_restarts} replacements of"
+        f" crash-looping pods in {settings.window}: {what}"
+        if replaced
         else f"automatic recovery stopped after {settings.max_restarts} restarts in"
         f" {settings.window}: {what}"
     )
@@ -74,6 +79,9 @@ async def page(
         if no_node
         else f"{name}: {deployments} paused and unhealthy for over {settings.window}"
         if paused
+        else f"{name}: {deployments} crash-looping after {settings.max_restarts} automatic pod"
+        " replacements"
+        if replaced
         else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
     )
     declared = await incidents.declare(

@@ -45,16 +45,28 @@ async def claim(
     )
     if row is None:
         return None
-    return {
-        name: Memory(
-            unhealthy_since=_dt(item.get("unhealthy_since")),
+    return {name: _memory(item) for name, item in json.loads(row["memory"] or "{}").items()}
+
+
+def _memory(item: dict[str, Any]) -> Memory:
+    unhealthy, waiting = _dt(item.get("unhealthy_since")), _dt(item.get("waiting_since"))
+    if "failing_since" not in item:
+        # Stored by the version before (no failing_since key): its unhealthy_since was the
+        # first failing sighting, and a wait for a node counted from waiting_since alone.
+        # Read as such, or an upgrade mid-wait starts the window again (the page comes late).
+        return Memory(
+            unhealthy_since=unhealthy or waiting,
             gave_up_at=_dt(item.get("gave_up_at")),
-            waiting_since=_dt(item.get("waiting_since")),
-            failing_since=_dt(item.get("failing_since")),
-            paused_since=_dt(item.get("paused_since")),
+            waiting_since=waiting,
+            failing_since=unhealthy,
         )
-        for name, item in json.loads(row["memory"] or "{}").items()
-    }
+    return Memory(
+        unhealthy_since=unhealthy,
+        gave_up_at=_dt(item.get("gave_up_at")),
+        waiting_since=waiting,
+        failing_since=_dt(item.get("failing_since")),
+        paused_since=_dt(item.get("paused_since")),
+    )
 
 
 def _stored(memory: dict[str, Memory]) -> str:

@@ -6,6 +6,7 @@ restart once; the counts survive a restart of the bot."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -491,3 +492,109 @@ async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_r
     assert env.dms("").get("U0ONCALL", 0) >= 1
     assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
     assert _restarts(fake, "checkout") == 0 and _deleted(fake) == []
+
+
+async def _remember_as_the_previous_version(env: Env, **stored: float | None) -> None:
+    """Overwrite checkout's memory as the version before this one stored it: its three keys
+    only (no failing_since, no paused_since)."""
+    item = {key: stored.get(key) for key in ("unhealthy_since", "gave_up_at", "waiting_since")}
+    async with env.services.store.transaction() as tx:
+        await tx.execute(
+            "UPDATE auto_recovery_checks SET memory = ? WHERE service = ?",
+            (json.dumps({"checkout": item}), "checkout"),
+        )
+
+
+async def test_a_wait_for_a_node_remembered_by_the_previous_version_keeps_its_clock(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The version before counted a wait for a node from `waiting_since` alone (its
+    # `unhealthy_since` was empty then). Upgraded 50 minutes into the wait, the bot read that
+    # memory as a first sighting and started the window again: the human due at 60 minutes
+    # was paged at 110.
+    _scaling_out(fake_kubernetes)
+    assert (await _check(env))["checkout"] is Verdict.NO_NODE
+    await _remember_as_the_previous_version(env, waiting_since=env.clock.now().timestamp())
+    assert (await _check(env, minutes=50))["checkout"] is Verdict.NO_NODE
+    assert (await _check(env, minutes=11))["checkout"] is Verdict.GIVE_UP  # 61 min > 1 h
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout waiting for a node for over 1 h"
+    assert _restarts(fake_kubernetes, "checkout") == 0
+
+
+async def test_a_failing_sighting_remembered_by_the_previous_version_counts_as_one(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The version before remembered a first failing sighting as `unhealthy_since`; read by
+    # this one as no failing sighting at all, the restart due at the next check waited one more.
+    assert (await _check(env))["checkout"] is Verdict.WATCH
+    await _remember_as_the_previous_version(env, unhealthy_since=env.clock.now().timestamp())
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    assert _restarts(fake_kubernetes, "checkout") == 1
+
+
+async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Two crash-looping pods beside one waiting for a node; Kubernetes refuses to delete the
+    # second. The timeline said "could not replace pods a, b", the first one deleted all the
+    # same: whoever read it looked for a crash loop in a pod that was gone.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    for name in ("checkout-7d9-xa", "checkout-7d9-xb"):
+        fake.state.add(
+            pod(
+                name,
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = 403
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
+    assert ("shop", "checkout-7d9-xa") not in fake.state.pods  # replaced
+    assert ("shop", "checkout-7d9-xb") in fake.state.pods  # refused
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    outcomes = [t for t in timeline if t.startswith("Automatic recovery ") and " pod" in t]
+    said = outcomes[-1]
+    assert said.startswith(
+        "Automatic recovery replaced pod checkout-7d9-xa (could not replace pod"
+        " checkout-7d9-xb) of deployment checkout of checkout:"
+    ), said
+
+
+async def test_giving_up_after_pod_replacements_does_not_say_restarts(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Beside a pod waiting for a node only the crash-looping pod is replaced, never the
+    # deployment restarted; given up, the incident declared read "unhealthy after 2
+    # automatic restarts" and the page "stopped after 2 restarts": whoever was paged looked
+    # for two rollout restarts that were never made.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    for minutes, verdict in ((0, Verdict.REPLACE_PODS), (1, Verdict.REPLACE_PODS), (1, None)):
+        fake.state.add(
+            pod(
+                "checkout-7d9-xyz",
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+        decided = (await _check(env, minutes=minutes))["checkout"]
+        assert decided is (verdict or Verdict.GIVE_UP), minutes
+    assert _restarts(fake, "checkout") == 0
+    [incident] = await env.services.incidents.list()
+    assert incident.title == "checkout: checkout crash-looping after 2 automatic pod replacements"
+    assert "restart" not in incident.title
