@@ -41,7 +41,7 @@ from bot.remediation import actions
 from bot.remediation import recovery_storage as storage
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
 from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict, decide
-from bot.remediation.recovery_record import page, record, say_held
+from bot.remediation.recovery_record import outcome_words, page, record, say_held
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError, TargetTimeout
 from bot.targets.kubernetes import KubernetesClient
@@ -351,24 +351,7 @@ class AutoRecoveryService:
         async with self.store.transaction() as tx:
             status = "succeeded" if outcome.ok else "failed" if outcome.known else "unknown"
             await storage.finish_restart(tx, restart_id, status, outcome.changed, now)
-            state = {
-                "succeeded": "restarted",
-                "failed": "could not restart",
-                "unknown": "may or may not have restarted",
-            }[status]
-            if pods:
-                undone = {
-                    "succeeded": "replaced",
-                    "failed": "could not replace",
-                    "unknown": "may or may not have replaced",
-                }[status]
-                rest = tuple(pod for pod in pods if pod not in replaced)
-                if replaced and rest:
-                    # Some were replaced, another refused: each said as it went, not all
-                    # as failed (a reader looked for a crash loop in a pod that was gone).
-                    state = f"replaced {_pods(replaced)} ({undone} {_pods(rest)}) of"
-                else:
-                    state = f"{undone} {_pods(pods)} of"
+            state = outcome_words(status, pods, replaced)
             await record(
                 tx,
                 self.clock.now(),
@@ -392,10 +375,6 @@ class AutoRecoveryService:
             if name in i.services and not i.drill
         ]
         return max(found, key=lambda i: i.declared_at) if found else None
-
-
-def _pods(names: tuple[str, ...]) -> str:
-    return f"pod{'' if len(names) == 1 else 's'} {', '.join(names)}"
 
 
 def _id(incident: Incident | None) -> str | None:

@@ -172,3 +172,29 @@ async def say_held(
             f" until someone runs kubectl rollout resume {paged}",
             {"deployment": deployment},
         )
+
+
+def outcome_words(status: str, pods: tuple[str, ...], replaced: tuple[str, ...]) -> str:
+    """What a restart or a pod replacement did, for its timeline line ("restarted", "replaced
+    pod a (could not replace pod b) of"...), `status` being its restart row's."""
+    if not pods:
+        return {
+            "succeeded": "restarted",
+            "failed": "could not restart",
+            "unknown": "may or may not have restarted",
+        }[status]
+    undone = {
+        "succeeded": "replaced",
+        "failed": "could not replace",
+        "unknown": "may or may not have replaced",
+    }[status]
+    rest = tuple(pod for pod in pods if pod not in replaced)
+    if replaced and rest:
+        # Some were replaced, another refused: each said as it went, not all as failed (a
+        # reader looked for a crash loop in a pod that was gone).
+        return f"replaced {_pods(replaced)} ({undone} {_pods(rest)}) of"
+    return f"{undone} {_pods(pods)} of"
+
+
+def _pods(names: tuple[str, ...]) -> str:
+    return f"pod{'' if len(names) == 1 else 's'} {', '.join(names)}"
