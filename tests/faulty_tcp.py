@@ -20,64 +20,30 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from typing import Self
 
 from tests.servers import LOOPBACK
+from tests.tcp_proxy import TcpProxy, close
 
 Fault = str | Callable[[], None]
 
 
-class FaultyTcp:
+class FaultyTcp(TcpProxy):
     def __init__(self, upstream_port: int, *, after: bytes, fault: Fault) -> None:
         if isinstance(fault, str) and fault not in ("close", "hold", "mute"):
             raise ValueError(f"unknown fault {fault!r}")
-        self.upstream_port, self.after, self.fault = upstream_port, after, fault
+        super().__init__(upstream_port)
+        self.after, self.fault = after, fault
         self.tripped = 0
         self.accepted = 0  # connections the client opened (a cancel request opens its own)
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
-    @property
-    def port(self) -> int:
-        assert self._listener is not None, "not started"
-        port: int = self._listener.getsockname()[1]
-        return port
-
-    def start(self) -> Self:
-        self._listener = socket.create_server((LOOPBACK, 0))
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        for sock in self._sockets:
-            _close(sock)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:  # stopped
-                return
-            self.accepted += 1
-            upstream = socket.create_connection((LOOPBACK, self.upstream_port))
-            self._sockets += [client, upstream]
-            muted = threading.Event()  # this connection's answers are swallowed ("mute")
-            threading.Thread(
-                target=self._answers, args=(upstream, client, muted), daemon=True
-            ).start()
-            threading.Thread(
-                target=self._requests, args=(client, upstream, muted), daemon=True
-            ).start()
+    def _relay(self, client: socket.socket) -> None:
+        self.accepted += 1
+        upstream = socket.create_connection((LOOPBACK, self.upstream_port))
+        self._sockets += [client, upstream]
+        muted = threading.Event()  # this connection's answers are swallowed ("mute")
+        threading.Thread(target=self._answers, args=(upstream, client, muted), daemon=True).start()
+        threading.Thread(target=self._requests, args=(client, upstream, muted), daemon=True).start()
 
     def _answers(
         self, upstream: socket.socket, client: socket.socket, muted: threading.Event
@@ -86,7 +52,7 @@ class FaultyTcp:
             while chunk := upstream.recv(65536):
                 if not muted.is_set():
                     client.sendall(chunk)
-        _close(client)
+        close(client)
 
     def _requests(
         self, client: socket.socket, upstream: socket.socket, muted: threading.Event
@@ -109,8 +75,8 @@ class FaultyTcp:
                     assert callable(self.fault)
                     self.fault()
                 upstream.sendall(chunk)
-        _close(upstream)
-        _close(client)
+        close(upstream)
+        close(client)
 
     def _trip(self) -> bool:
         with self._lock:
@@ -118,9 +84,3 @@ class FaultyTcp:
                 return False
             self.tripped = 1
             return True
-
-
-def _close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()

@@ -12,56 +12,25 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Self
 
 from tests.servers import LOOPBACK
+from tests.tcp_proxy import TcpProxy, close
 
 
-class SilentTcp:
+class SilentTcp(TcpProxy):
     def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
+        super().__init__(upstream_port)
         self.silenced = 0  # client connections left open after their server side closed
-        self._listener: socket.socket | None = None
-        self._sockets: list[socket.socket] = []
 
-    @property
-    def port(self) -> int:
-        assert self._listener is not None, "not started"
-        port: int = self._listener.getsockname()[1]
-        return port
-
-    def start(self) -> Self:
-        self._listener = socket.create_server((LOOPBACK, 0))
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        for sock in self._sockets:
-            _close(sock)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:  # stopped
-                return
-            try:
-                upstream = socket.create_connection((LOOPBACK, self.upstream_port))
-            except OSError:  # the server is down: refused, as it would be
-                _close(client)
-                continue
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection((LOOPBACK, self.upstream_port))
+        except OSError:  # the server is down: refused, as it would be
+            close(client)
+            return
+        self._sockets += [client, upstream]
+        threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+        threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
 
     def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -75,11 +44,5 @@ class SilentTcp:
             while chunk := client.recv(65536):
                 with contextlib.suppress(OSError):  # gone upstream: swallowed
                     upstream.sendall(chunk)
-        _close(upstream)
-        _close(client)
-
-
-def _close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
+        close(upstream)
+        close(client)
