@@ -12,6 +12,7 @@ import aiohttp
 
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import declare
+from tests.harness import BotHarness
 from tests.servers import LOOPBACK
 from tests.waiting import until
 
@@ -97,10 +98,17 @@ async def test_readyz_is_ready_when_everything_answers(
     make_harness: HarnessFactory, redis_url: str
 ) -> None:
     harness = await make_harness("sqlite", redis_url=redis_url)
+    await _listening(harness)
     status, body = await _get(_base(harness.app_url) + "/readyz")
     assert status == 200, body
     assert '"slack": "ok"' in body and '"coordinator": "ok"' in body
     assert '"replicas": "ok"' in body
+
+
+async def _listening(harness: BotHarness) -> None:
+    """Until the replicas' listener has subscribed: /readyz says `replicas` is down until then
+    (this process does not hear the others yet), and a first request can come before it."""
+    await until(harness.services.status_push.listening.is_set, "the replicas listener")
 
 
 class _HeldPings:
@@ -153,6 +161,7 @@ async def test_readyz_asks_its_dependencies_at_once(
         harness = await make_harness(
             "sqlite", redis_url=redis._replace(netloc=f"{LOOPBACK}:{proxy.port}").geturl()
         )
+        await _listening(harness)
         asked = len(harness.double.calls_to("auth.test"))
         proxy.holding.set()
 
