@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -408,18 +408,14 @@ def _deleted(fake: FakeKubernetes) -> list[str]:
     ]
 
 
-async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_pod(
-    env: Env, fake_kubernetes: FakeKubernetes
-) -> None:
-    # checkout scaled out to 3 with no room (one pod ready, one waiting for a node) and its
-    # other pod crash-looping: the bot restarted the whole deployment at once, replacing the
-    # ready pod too with one needing a node, under load; and again, and again.
-    fake = fake_kubernetes
+def _crash_loop_beside_a_pod_waiting_for_a_node(fake: FakeKubernetes) -> Callable[[], None]:
+    """checkout scaled out to 3 with no room: one pod ready, one waiting for a node; the
+    function returned adds its third pod, crash-looping (again, as the replica set's new one)."""
     owner = fake.state.replica_set_of("shop", "checkout")
     fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
     fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
 
-    def crash_loop() -> None:  # the replica set's new pod crash-loops as the old one did
+    def crash_loop() -> None:
         fake.state.add(
             pod(
                 "checkout-7d9-xyz",
@@ -431,6 +427,17 @@ async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_po
             )
         )
 
+    return crash_loop
+
+
+async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_pod(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # checkout scaled out to 3 with no room (one pod ready, one waiting for a node) and its
+    # other pod crash-looping: the bot restarted the whole deployment at once, replacing the
+    # ready pod too with one needing a node, under load; and again, and again.
+    fake = fake_kubernetes
+    crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
     crash_loop()
     incident = await env.services.incidents.declare(
         DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
@@ -578,20 +585,9 @@ async def test_giving_up_after_pod_replacements_does_not_say_restarts(
     # automatic restarts" and the page "stopped after 2 restarts": whoever was paged looked
     # for two rollout restarts that were never made.
     fake = fake_kubernetes
-    owner = fake.state.replica_set_of("shop", "checkout")
-    fake.state.add(pod("checkout-7d9-abc", namespace="shop", owner=owner))
-    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
     for minutes, verdict in ((0, Verdict.REPLACE_PODS), (1, Verdict.REPLACE_PODS), (1, None)):
-        fake.state.add(
-            pod(
-                "checkout-7d9-xyz",
-                namespace="shop",
-                owner=owner,
-                ready=False,
-                restarts=7,
-                waiting_reason="CrashLoopBackOff",
-            )
-        )
+        crash_loop()
         decided = (await _check(env, minutes=minutes))["checkout"]
         assert decided is (verdict or Verdict.GIVE_UP), minutes
     assert _restarts(fake, "checkout") == 0
