@@ -7,7 +7,6 @@ these tests feed it lines and read what it prints.
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import shutil
@@ -24,61 +23,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.console.app import Console, QueueLines, console_config
-from bot.console.render import Style
+from bot.console.app import console_config
 from bot.console.shared_files import SHARED_DIR
 from bot.models import Actor
 from bot.reports.forms import PostmortemInput
 from bot.reports.models import NewActionItem
 from bot.slack import blocks
-from tests.waiting import until, wait_for_output
+from tests.console_driver import Driver
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Driver:
-    """Types into a running console and waits for what it prints."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.out = io.StringIO()
-        self.lines = QueueLines()
-        self.console = Console(
-            lines=self.lines,
-            out=self.out,
-            database_url=f"sqlite:///{tmp_path}/console.db",
-            style=Style(color=False, unicode=True),
-            quiet=0.15,
-        )
-        self.task: asyncio.Task[int] | None = None
-
-    @property
-    def app(self) -> AsyncApp:
-        assert self.console.bot is not None
-        return self.console.bot.app
-
-    async def start(self) -> None:
-        await self.console.start()
-
-    def run(self) -> None:
-        self.task = asyncio.create_task(self.console.run())
-
-    def type(self, *lines: str) -> int:
-        """Queue lines; returns where the output stood, for `wait_for(..., since=)`."""
-        mark = len(self.out.getvalue())
-        self.lines.feed(*lines)
-        return mark
-
-    async def wait_for(self, text: str, *, since: int = 0, timeout: float = 10.0) -> str:
-        """The output after `since`, once it contains `text`."""
-        return await wait_for_output(self.out, text, since=since, task=self.task, timeout=timeout)
-
-    async def wait_requests(self, count: int, timeout: float = 10.0) -> None:
-        await until(lambda: self.console.requests_sent >= count, f"{count} requests sent", timeout)
-
-    async def quit(self) -> int:
-        self.lines.feed(":quit")
-        assert self.task is not None
-        return await asyncio.wait_for(self.task, timeout=20)
 
 
 @pytest.fixture

@@ -6,37 +6,23 @@ Each test here reproduces a defect found by following README.md in the console.
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 from pathlib import Path
 
 import aiohttp
 
-from bot.console.app import Console, QueueLines
-from bot.console.render import Style
 from bot.reports.forms import ACTION_ROWS
-from tests.waiting import wait_for_output
+from tests.console_driver import Driver
 
 
-class Session:
+class Session(Driver):
     """One `scripts/demo` run: a console on a database file that outlives it."""
 
-    def __init__(self, tmp_path: Path, *, policy_path: Path | None = None) -> None:
-        self.out = io.StringIO()
-        self.lines = QueueLines()
-        self.console = Console(
-            lines=self.lines,
-            out=self.out,
-            database_url=f"sqlite:///{tmp_path}/console.db",
-            policy_path=policy_path,
-            style=Style(color=False, unicode=True),
-            quiet=0.15,
-        )
-        self.task: asyncio.Task[int] | None = None
+    wait_seconds = 15.0
 
     async def __aenter__(self) -> Session:
-        await self.console.start()
-        self.task = asyncio.create_task(self.console.run())
+        await self.start()
+        self.run()
         await self.wait_for("Type a slash command")
         return self
 
@@ -45,14 +31,6 @@ class Session:
         if not self.task.done():
             self.lines.close()
         await asyncio.wait_for(self.task, timeout=30)
-
-    def type(self, *lines: str) -> int:
-        mark = len(self.out.getvalue())
-        self.lines.feed(*lines)
-        return mark
-
-    async def wait_for(self, text: str, *, since: int = 0, timeout: float = 15.0) -> str:
-        return await wait_for_output(self.out, text, since=since, task=self.task, timeout=timeout)
 
 
 async def test_the_banner_says_where_the_status_page_is_and_it_serves_what_was_published(
