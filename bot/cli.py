@@ -60,7 +60,13 @@ def _days(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatops-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="serve Slack over HTTP (and Socket Mode with an app token)")
+    run = sub.add_parser(
+        "run",
+        help="serve Slack over HTTP (and Socket Mode with an app token)",
+        description="Serve Slack over HTTP (and Socket Mode with an app token). SIGTERM, SIGINT"
+        " and SIGHUP stop it cleanly, exit status 0. SIGHUP reloads nothing: the policy"
+        " (CHATOPS_POLICY) is read at start-up only; restart the bot to apply a change.",
+    )
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=_port, default=3000)
     console = sub.add_parser("console", help="the bot in your terminal: no Slack workspace needed")

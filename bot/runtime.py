@@ -226,17 +226,47 @@ def create_bot(
     return Bot(settings=settings, services=services, app=app, client=client, pacer=pacer, auth=auth)
 
 
+# The signals that stop the bot cleanly. SIGHUP, which Prometheus and Alertmanager take as
+# "reload the configuration", is a stop like SIGTERM: the policy cannot be swapped in a
+# running bot (its services each keep it, and what they built from it, from start-up), and
+# unhandled, SIGHUP killed the process mid-request (Windows has none).
+_STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    signal.Signals[name] for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _stop_reason(received: list[signal.Signals]) -> str:
+    """The signal that stopped the bot, for its log line: SIGHUP says it reloads nothing."""
+    if not received:
+        return ""
+    if received[0].name == "SIGHUP":
+        return (
+            " (SIGHUP: a stop, as SIGTERM; the policy is read only at start-up, so nothing"
+            " is reloaded: start the bot again to apply a changed policy)"
+        )
+    return f" ({received[0].name})"
+
+
 async def serve_forever(bot: Bot, host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT, then stop cleanly (exit status 0, outbox kept)."""
+    """Serve until SIGTERM, SIGINT or SIGHUP, then stop cleanly (exit status 0, outbox
+    kept). SIGHUP reloads nothing: it stops the bot exactly as SIGTERM does."""
     stop = asyncio.Event()
+    received: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
+
+    def stop_on(signum: signal.Signals) -> None:
+        received.append(signum)
+        stop.set()
+
     # Containers stop with SIGTERM: without a handler the process dies mid-request and
     # skips closing the store. Installed before start-up, which may wait on Slack for long
     # (Socket Mode while Slack is away): a stop then came as a kill, deliveries cut short.
     handled: list[signal.Signals] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # started ignoring it (`nohup`: a closed terminal must not stop the bot)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop_on, signum)
             handled.append(signum)
     try:
         starting = asyncio.ensure_future(bot.start(host, port))
@@ -244,7 +274,7 @@ async def serve_forever(bot: Bot, host: str, port: int) -> None:
         try:
             await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
             if not starting.done():
-                log.info("stopping: signal received during start-up")
+                log.info("stopping: signal received during start-up%s", _stop_reason(received))
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await starting
@@ -272,7 +302,7 @@ async def serve_forever(bot: Bot, host: str, port: int) -> None:
         gc.set_threshold(_GC_GEN0, *gc.get_threshold()[1:])
         try:
             await stopping
-            log.info("stopping: signal received")
+            log.info("stopping: signal received%s", _stop_reason(received))
         finally:
             await bot.stop()
     finally:

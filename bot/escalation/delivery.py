@@ -156,7 +156,14 @@ class EscalationDelivery:
             users.extend(member for member in members if member not in users)
         providers = [target for target in targets if target in PROVIDERS]
         level = int(effect.payload["level"])
-        oncall = bool(providers) and self.oncall is not None and level == 1
+        # A drill asks the paging services nothing, not even who is on call, unless the
+        # policy lets drills page them: its people are the level's own Slack targets.
+        oncall = (
+            bool(providers)
+            and self.oncall is not None
+            and level == 1
+            and (not incident.drill or self.policy.drills.page_providers)
+        )
         # Ended when every group was read, or is gone (nobody is in it): whether the level
         # reached nobody can then be told from its DMs. A group the bot failed to read for a
         # reason of its own (a missing scope) leaves it unknown: the level keeps its timer.

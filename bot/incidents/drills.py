@@ -10,7 +10,8 @@ for an incident it does for a drill, marked DRILL where it shows. What is a dril
   the incident channel (`DRILL_REPORT`, after the resolution's own update).
 
 Elsewhere: remediations are refused in a drill's channel (bot.remediation.service), provider
-pages are skipped unless `drills: {page_providers: true}` (bot.paging.service), statistics,
+pages are skipped unless `drills: {page_providers: true}` (bot.paging.service), and so is
+asking them who is on call (bot.escalation.delivery), statistics,
 similar incidents and the App Home leave drills out (bot.reports), `/incident list drills`
 lists them apart.
 """

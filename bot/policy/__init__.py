@@ -182,7 +182,8 @@ class RemediationSettings(Strict):
 
 class Drills(Strict):
     """`drills:`: practice incidents (`/incident drill`). They page the real escalation
-    chain in Slack; PagerDuty and Opsgenie only when `page_providers` says so."""
+    chain in Slack; PagerDuty and Opsgenie only when `page_providers` says so (without
+    it a drill sends them no request at all, not even who is on call)."""
 
     page_providers: bool = False
 

@@ -658,6 +658,8 @@ async def test_a_drill_pages_pagerduty_marked_drill_when_the_policy_says_so(
     assert trigger["dedup_key"] == drill.id
     assert trigger["payload"]["summary"] == f"[DRILL] {drill.id} (P1): Checkout failover"
     assert trigger["payload"]["custom_details"]["drill"].startswith("a practice incident")
+    # Allowed to page them, a drill asks them who is on call too, as an incident does.
+    assert any(drill.id in t for t in dm_texts(harness, "U0JANE"))
     await reply(harness, f"resolve {drill.id} drill over")
     await harness.settle()
     assert pd.actions(drill.id) == ["trigger", "resolve"]
@@ -922,3 +924,30 @@ async def test_a_paging_service_that_hangs_holds_up_nobody_the_other_has_on_call
     for user in ("U0JANE", "U0OMAR", "U0ONCALL"):
         assert len([t for t in dm_texts(harness, user) if incident.id in t]) == 1, user
     assert await _fanouts_finished(harness) == 1
+
+
+@pytest.mark.parametrize("paging", [_TWO_SERVICES], indirect=True)
+async def test_a_drill_asks_no_paging_service_who_is_on_call_and_an_incident_still_does(
+    paging: Paging,
+) -> None:
+    """A drill triggered neither PagerDuty nor Opsgenie, but its first level's fan-out still
+    asked both who is on call (`GET /oncalls`, `GET /v2/schedules/.../on-calls`) and DMed
+    whoever they named: practice reached the real paging services. A drill's people are its
+    levels' Slack targets; a real incident still asks both services."""
+    harness, pd, og = paging.harness, paging.pd, paging.og
+    asked_before = (list(pd.paths), list(og.paths))
+    # First: a real incident's answer, cached for a minute, would hide the drill's question.
+    assert (await reply(harness, "drill P1 Checkout failover")).startswith("[DRILL] Declared")
+    await harness.settle()
+    [drill] = (await harness.services.incidents.list_page(drills=True)).incidents
+    assert any(drill.id in t for t in dm_texts(harness, "U0ONCALL"))
+    assert (pd.paths, og.paths) == asked_before  # no request at all, not even a read
+    assert not dm_texts(harness, "U0JANE") and not dm_texts(harness, "U0OMAR")
+
+    incident = await declare(harness, "declare P1 Checkout API returns 502")
+    await harness.settle()
+    assert any(p.startswith("GET /oncalls") for p in pd.paths)
+    assert any(p.startswith("GET /v2/schedules/sre_schedule/on-calls") for p in og.paths)
+    for user in ("U0JANE", "U0OMAR", "U0ONCALL"):
+        assert any(incident.id in t for t in dm_texts(harness, user)), user
+    assert not any(drill.id in t for t in dm_texts(harness, "U0JANE") + dm_texts(harness, "U0OMAR"))

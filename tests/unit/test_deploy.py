@@ -21,6 +21,7 @@ from bot.outbox.dispatcher import OutboxDispatcher
 from bot.policy import parse_policy
 from bot.runtime import ACKED_WORK_SECONDS
 from bot.services import REMEDIATION_STOP_SECONDS
+from bot.settings import StoreSettings
 from bot.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,44 @@ def test_the_readme_builds_the_image_the_manifests_run() -> None:
     [container] = _one("Deployment")["spec"]["template"]["spec"]["containers"]
     [job] = _one("Job")["spec"]["template"]["spec"]["containers"]
     assert container["image"] == job["image"] == built
+
+
+def _environment(container: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each variable a container starts with and where its value comes from: ("value", v)
+    or ("secret", name, key), the Secrets' keys read from config.yaml for `envFrom`."""
+    env: dict[str, tuple[str, ...]] = {}
+    for source in container.get("envFrom", []):
+        assert set(source) == {"secretRef"}, source  # a ConfigMap's keys: read them here too
+        name = source["secretRef"]["name"]
+        secret = _one("Secret", name)
+        for key in {**secret.get("data", {}), **secret.get("stringData", {})}:
+            env[key] = ("secret", name, key)
+    for variable in container.get("env", []):  # after envFrom: these win, as in Kubernetes
+        if "value" in variable:
+            env[variable["name"]] = ("value", str(variable["value"]))
+        else:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            env[variable["name"]] = ("secret", ref["name"], ref["key"])
+    return env
+
+
+def test_the_migrate_job_reaches_the_database_as_the_deployment_does() -> None:
+    """The Deployment and the migrate Job each list their environment. DATABASE_PREPARE=off
+    was set on the pods behind a transaction-pooling PgBouncer, and the Job, which goes
+    through the same PgBouncer, ran with prepared statements. Every variable both set has
+    one value, every database setting of either is the other's, and DATABASE_PREPARE is
+    spelled out in both, where an operator behind PgBouncer looks for it."""
+    [bot] = _one("Deployment")["spec"]["template"]["spec"]["containers"]
+    [migrate] = _one("Job")["spec"]["template"]["spec"]["containers"]
+    bot_env, job_env = _environment(bot), _environment(migrate)
+    assert "DATABASE_PREPARE" in bot_env and "DATABASE_PREPARE" in job_env
+    shared = bot_env.keys() & job_env.keys()
+    assert {name: bot_env[name] for name in shared} == {name: job_env[name] for name in shared}
+    # What `chatops-bot migrate` reads to reach the database (bot.cli._open_store).
+    database = {name for name in StoreSettings.model_fields if name.startswith("DATABASE_")}
+    assert database >= {"DATABASE_URL", "DATABASE_PREPARE"}
+    for name in sorted(database):
+        assert bot_env.get(name) == job_env.get(name), name
 
 
 def _rights(role: dict[str, Any]) -> set[tuple[str, str, str]]:
