@@ -470,6 +470,39 @@ async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_po
     assert runs.count("kubernetes.delete_pod (automatic recovery)") == 2, runs
 
 
+async def test_after_a_pod_replacement_the_wait_for_a_node_is_said_with_its_page(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The crash-looping pod replaced, the deployment was left waiting for a node, to be paged
+    # about after the window; but the line that says so ("a human is paged if it lasts")
+    # was never written after a replacement (it was after a restart), so the timeline ended
+    # on "replaced pod ..." as if nothing more would happen.
+    fake = fake_kubernetes
+    crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
+    crash_loop()
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
+    # Its replica set's new pod took the room the crash-looping one held, and runs.
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-fresh", namespace="shop", owner=owner))
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    for minutes in (1, 1, 10):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.NO_NODE
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    said = [t for t in timeline if t.startswith("Automatic recovery")]
+    assert said[-1] == (
+        "Automatic recovery: not restarting deployment checkout of checkout: 1 pod waiting"
+        f" for a node: Unschedulable: {NO_ROOM}; a restart cannot make room (a human is paged"
+        " if it lasts over 1 h)"
+    ), said
+    assert len([t for t in said if "a human is paged" in t]) == 1  # once per wait
+    assert (await _check(env, minutes=50))["checkout"] is Verdict.GIVE_UP  # and it is
+    assert (await env.timeline_kinds(incident)).count("paged") == 2  # level 1, then level 2
+
+
 async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_restart(
     env: Env, fake_kubernetes: FakeKubernetes
 ) -> None:
