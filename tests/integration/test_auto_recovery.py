@@ -534,6 +534,72 @@ async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_r
     assert _restarts(fake, "checkout") == 0 and _deleted(fake) == []
 
 
+async def _give_up_on_an_oom_kill_and_on_restarts_at_one_check(
+    env: Env, fake: FakeKubernetes
+) -> None:
+    """cart crash-looping, restarted twice (all it may), and checkout killed at its memory
+    limit: both given up at the same check, one page."""
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 3
+    fake.state.deployments[("shop", "cart")]["status"]["readyReplicas"] = 1
+    looping = {"ready": False, "restarts": 7, "waiting_reason": "CrashLoopBackOff"}
+    fake.state.add(pod("cart-5f4-xyz", namespace="shop", owner=_set(fake, "cart"), **looping))
+    assert (await _check(env))["cart"] is Verdict.RESTART
+    assert (await _check(env, minutes=1))["cart"] is Verdict.RESTART
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    fake.state.add(
+        pod(
+            "checkout-7d9-oom",
+            namespace="shop",
+            owner=_set(fake, "checkout"),
+            last_exit_code=137,
+            last_reason="OOMKilled",
+            **looping,
+        )
+    )
+    assert await _check(env, minutes=1) == {"checkout": Verdict.GIVE_UP, "cart": Verdict.GIVE_UP}
+
+
+def _set(fake: FakeKubernetes, name: str) -> dict[str, object]:
+    return fake.state.replica_set_of("shop", name)
+
+
+async def test_one_page_for_an_oom_kill_and_spent_restarts_says_why_of_each(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Given up at one check on checkout, killed at its memory limit (never restarted), and on
+    # cart, out of restarts: the page said "stopped after 2 restarts" of both, and the
+    # incident "checkout, cart unhealthy after 2 automatic restarts": whoever was paged
+    # looked for two restarts of checkout that were never made, not at its memory limit.
+    await _give_up_on_an_oom_kill_and_on_restarts_at_one_check(env, fake_kubernetes)
+    [incident] = await env.services.incidents.list()
+    assert incident.title == (
+        "checkout: checkout killed at its memory limit (OOMKilled); cart unhealthy after 2"
+        " automatic restarts"
+    )
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+
+
+async def test_escalating_for_an_oom_kill_and_spent_restarts_says_why_of_each(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    await _give_up_on_an_oom_kill_and_on_restarts_at_one_check(env, fake_kubernetes)
+    [paged] = [
+        e.text
+        for e in await env.services.incidents.timeline(incident.id)
+        if "automatic recovery stopped" in e.text
+    ]
+    assert (
+        "automatic recovery stopped: killed at the memory limit (OOMKilled), which a restart"
+        " only repeats: deployment checkout: " in paged
+    ), paged
+    assert "; after 2 restarts in 1 h: deployment cart: " in paged, paged
+    assert "stopped after 2 restarts" not in paged
+
+
 async def _remember_as_the_previous_version(env: Env, **stored: float | None) -> None:
     """Overwrite checkout's memory as the version before this one stored it: its three keys
     only (no failing_since, no paused_since)."""
