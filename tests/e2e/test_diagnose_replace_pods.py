@@ -15,8 +15,10 @@ from tests.remediation_helpers import (
     APPROVER,
     REQUESTER,
     click,
+    final_update,
     finish,
     remediation_policy,
+    request,
     request_id,
     request_messages,
     thread_replies,
@@ -138,3 +140,45 @@ async def test_one_button_replaces_every_crash_looping_pod_the_finding_names_and
     assert ("shop", "checkout-7d9-new") in fake.state.pods
     [outcome] = thread_replies(harness, message)
     assert "deleted pods checkout-7d9-xa, checkout-7d9-xb, checkout-7d9-xc" in outcome, outcome
+
+
+async def test_typed_pods_are_checked_each_and_a_pod_gone_is_left_out_and_said(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    fake = fake_kubernetes
+    _scaled_out_with_three_crash_loops(fake)
+    fake.state.add(pod("debug", namespace="shop", labels={"app": "checkout"}))  # nobody's
+    harness = await make_harness("sqlite", policy=remediation_policy(SERVICES))
+
+    # One pod no catalogued deployment owns: nothing requested, the others included.
+    answer, posted = await request(
+        harness, "kubernetes.delete_pod checkout pods=checkout-7d9-xa,debug"
+    )
+    assert posted is None and "pod debug belongs to no catalogued deployment" in answer, answer
+    answer, posted = await request(harness, f"kubernetes.delete_pod checkout pods={'a,' * 25}b")
+    assert posted is None and "at most 25" in answer, answer
+
+    # Gone before the dry run: left out, said so; gone before the approval: said so too.
+    answer, message = await request(
+        harness,
+        "kubernetes.delete_pod checkout pods=checkout-7d9-xb,checkout-7d9-gone,checkout-7d9-xa",
+    )
+    assert message is not None, answer
+    shown = str(message["blocks"])
+    assert "delete 2 pods, checkout-7d9-xa (Running), checkout-7d9-xb (Running)" in shown
+    assert "pod checkout-7d9-gone gone already (left alone)" in shown
+    # The same pods asked again, in another order or as `pod=`: the same change.
+    answer, again = await request(
+        harness, "kubernetes.delete_pod checkout checkout-7d9-xa,checkout-7d9-gone,checkout-7d9-xb"
+    )
+    assert again is None and f"request #{request_id(message)} asks for the same" in answer
+    del fake.state.pods[("shop", "checkout-7d9-xb")]
+    await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+    assert _deleted(fake) == ["checkout-7d9-xa", "checkout-7d9-xb"]  # xb answered 404
+    assert ("shop", "checkout-7d9-xc") in fake.state.pods  # never named, never touched
+    [outcome] = thread_replies(harness, message)
+    assert "deleted pod checkout-7d9-xa" in outcome and "pod checkout-7d9-xb is gone" in outcome
+    assert "*Succeeded*: deleted pod checkout-7d9-xa (pod checkout-7d9-xb is gone)" in str(
+        final_update(harness, message)["blocks"]
+    )

@@ -131,8 +131,10 @@ async def delete(
     changed = "; ".join(
         ([f"deleted {_pods(deleted)}"] if deleted else ["nothing changed"]) + failed + unknown
     )
+    # As for sessions (executors.postgres): done when what still matched was deleted, the
+    # pods gone since the preview said as drift; not done when any was refused or unanswered.
     return Outcome(
-        len(deleted) == len(items),
+        bool(deleted) and not failed and not unknown,
         changed,
         f"{_pods(deleted)} removed" if deleted else "no pod removed",
         drift="; ".join(drift),
