@@ -171,3 +171,16 @@ def test_an_oom_kill_of_any_crash_looping_pod_follows_the_memory_path() -> None:
     )
     fixes = advise("search", K8S, [pods, rollout])
     assert [s.action for s in fixes] == ["advice.raise_memory_limit", "kubernetes.scale"]
+
+
+def test_pods_can_be_typed_one_or_several_and_an_older_buttons_pod_is_the_same_change() -> None:
+    spec = actions.spec_for("kubernetes.delete_pod")
+    older_button = actions.from_button(spec, {"deployment": "search", "pod": "search-abc-1"})
+    assert older_button == actions.parse_words(spec, ["pods=search-abc-1"])
+    assert older_button == actions.parse_words(spec, ["pod=search-abc-1"])
+    several = actions.parse_words(spec, ["search-abc-2,search-abc-1"])
+    assert several.model_dump() == {"pods": ("search-abc-1", "search-abc-2")}  # one order
+    with pytest.raises(UsageError, match="at most 25"):
+        actions.parse_words(spec, ["pods=" + ",".join(f"p{n}" for n in range(26))])
+    with pytest.raises(UsageError, match="'Bad_Pod' is not a pod name"):
+        actions.parse_words(spec, ["pods=search-abc-1,Bad_Pod"])
