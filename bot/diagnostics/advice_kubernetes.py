@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from bot.catalog import KubernetesTarget
 from bot.diagnostics.finding_reads import bad, count
 from bot.diagnostics.findings import Finding
+from bot.policy.actions import MAX_PODS
 
 
 class Add(Protocol):
@@ -99,21 +100,38 @@ def replace_looping(
     deployment: str,
     no_node: Mapping[str, int],
 ) -> None:
-    """Replace (delete, for its replica set to recreate) each crash-looping pod of
-    `deployment`, at most two, instead of restarting it: beside pods waiting for a node, a
-    restart would replace the ready pods too, each needing a node. Automatic recovery does
-    the same (bot.remediation.recovery_plan)."""
+    """Replace (delete, for its replica set to recreate) the crash-looping pods of
+    `deployment`, all of them in one request, instead of restarting it: beside pods waiting
+    for a node, a restart would replace the ready pods too, each needing a node. Automatic
+    recovery replaces the same pods (bot.remediation.recovery_plan). One button, not one a
+    pod: each request waits for another person's approval, and at 3 a.m. one approval that
+    names every pod the finding named beats five that each fix a fifth."""
     waiting = no_node.get(deployment, 0)
     looping = [str(p["pod"]) for p in f.facts["crashloops"] if p.get("deployment") == deployment]
-    for pod in looping[:2]:
-        add(
-            rank,
-            f,
-            "kubernetes.delete_pod",
-            f"Replace crash-looping pod {pod}",
-            f"delete pod {k8s.namespace}/{pod} for its replica set to recreate it: only that"
-            f" pod, not a restart of {deployment}, which would replace its ready pods too while"
-            f" {count(waiting, 'pod waits', 'pods wait')} for a node",
-            deployment=deployment,
-            pod=pod,
-        )
+    if not looping:
+        return
+    pods = looping[:MAX_PODS]
+    if len(looping) == 1:
+        label = f"Replace crash-looping pod {pods[0]}"
+    elif len(pods) < len(looping):
+        label = f"Replace {len(pods)} of {len(looping)} crash-looping pods of {deployment}"
+    else:
+        label = f"Replace {len(pods)} crash-looping pods of {deployment}"
+    first = (
+        f" (the first {len(pods)} of {len(looping)}: at most {MAX_PODS} a request)"
+        if len(pods) < len(looping)
+        else ""
+    )
+    add(
+        rank,
+        f,
+        "kubernetes.delete_pod",
+        label,
+        f"delete {count(len(pods), 'pod', 'pods')} {k8s.namespace}/{', '.join(pods)}{first} for"
+        f" its replica set to recreate {'it' if len(pods) == 1 else 'them'}: only"
+        f" {'that pod' if len(pods) == 1 else 'those pods'}, not a restart of {deployment},"
+        f" which would replace its ready pods too while"
+        f" {count(waiting, 'pod waits', 'pods wait')} for a node",
+        deployment=deployment,
+        pods=pods,
+    )

@@ -3,7 +3,7 @@
 Rules, best first (a lower rank is shown first; each suggestion names the finding behind it):
  1. Response time or error rate over its limit, and the database shows blocking or long
     queries -> the database first: end the blocking backend (rank 10), the long queries (12).
- 2. A crash-looping pod -> its log is in the thread. Killed at its memory limit (OOMKilled):
+ 2. A crash-looping pod -> its log is in the thread. Any killed at its memory limit (OOMKilled):
     the runbook's memory path, raise the limit (14, by hand: it lives in the manifest) and
     scale out (15); roll back only during a rollout (17); never a restart, which only
     repeats the kill. Otherwise roll its deployment back when a rollout is in progress (15,
@@ -143,8 +143,14 @@ def advise(service: str, entry: Service, findings: Sequence[Finding]) -> list[Su
             # Paused: a restart rolls nothing out and a rollback is refused until resumed.
             paused = bool(rollout and rollout.facts.get("paused"))
             where = f"{k8s.namespace}/{deployment}"
+            # Any of its crash-looping pods killed at its memory limit, not only the first:
+            # automatic recovery, seeing one, restarts nothing (bot.remediation.recovery_plan).
             oom = [
-                c for c in loop.get("containers", []) if c.get("name") in loop.get("oom_killed", [])
+                c
+                for other in f.facts.get("crashloops", [])
+                if other.get("deployment") == deployment
+                for c in other.get("containers", [])
+                if c.get("name") in other.get("oom_killed", [])
             ]
             if oom:
                 raise_memory(14, f, deployment, oom[0])

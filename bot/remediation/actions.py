@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.durations import Duration
 from bot.errors import UsageError
-from bot.policy.actions import ACTION_NAMES, RISK_LEVELS
+from bot.policy.actions import ACTION_NAMES, MAX_PODS, RISK_LEVELS
 from bot.text import decimal
 
 
@@ -59,14 +66,28 @@ class ScaleParams(DeploymentParams):
 
 
 class PodParams(Params):
-    pod: str
+    # One or more pods, each once: `pod=a` (buttons and requests made before pods were
+    # named together) is `pods=a`, the same change.
+    pods: tuple[str, ...] = Field(min_length=1, max_length=MAX_PODS)
 
-    @field_validator("pod")
+    @model_validator(mode="before")
     @classmethod
-    def _name(cls, value: str) -> str:
-        if not _K8S_NAME.match(value):
-            raise ValueError(f"'{value[:63]}' is not a pod name")
-        return value
+    def _one_pod(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "pod" in data and "pods" not in data:
+            data = {**data, "pods": data["pod"]}
+            del data["pod"]
+        if isinstance(data, dict) and isinstance(data.get("pods"), str):
+            data = {**data, "pods": [part.strip() for part in data["pods"].split(",")]}
+        return data
+
+    @field_validator("pods")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _K8S_NAME.match(name):
+                raise ValueError(f"'{name[:63]}' is not a pod name")
+        # One order, each once: a second request for the same pods is the same change.
+        return tuple(sorted(set(value)))
 
 
 class AgeParams(Params):
@@ -153,8 +174,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "kubernetes",
             Risk.LOW,
             PodParams,
-            "delete one pod of a catalogued deployment so it is rescheduled",
-            "pod",
+            "delete pods of a catalogued deployment (pods=a,b) for its replica set to replace",
+            "pods",
         ),
         ActionSpec(
             "postgres.terminate_idle_in_transaction",
@@ -223,7 +244,12 @@ ACTIONS: dict[str, ActionSpec] = {
 }
 assert set(ACTIONS) == set(ACTION_NAMES), "bot/remediation/names.py lists every action"
 
-_ALIASES = {"older_than": "older_than_s", "replicas": "replicas", "count": "desired"}
+_ALIASES = {
+    "older_than": "older_than_s",
+    "replicas": "replicas",
+    "count": "desired",
+    "pod": "pods",
+}
 # A field as the user types it, in answers: `older_than`, never the model's `older_than_s`.
 _TYPED = {"older_than_s": "older_than"}
 # Typed as ASCII digits only: pydantic would also read `1_0` as 10 and `+6` as 6, a guess
@@ -306,7 +332,9 @@ def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
 
 def from_button(spec: ActionSpec, params: Mapping[str, Any]) -> Params:
     """Parameters from a suggestion button: keys the action does not take are dropped."""
-    return validate(spec, {k: v for k, v in params.items() if k in spec.params.model_fields})
+    # A button of an older diagnosis may name a field by its older name (`pod`).
+    named = {_ALIASES.get(k, k): v for k, v in params.items()}
+    return validate(spec, {k: v for k, v in named.items() if k in spec.params.model_fields})
 
 
 def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:

@@ -37,6 +37,7 @@ from bot.escalation.service import EscalationService
 from bot.incidents.service import IncidentService
 from bot.models import Incident
 from bot.policy import Policy
+from bot.policy.actions import MAX_PODS
 from bot.remediation import actions
 from bot.remediation import recovery_storage as storage
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
@@ -302,15 +303,23 @@ class AutoRecoveryService:
     async def _replace(
         self, name: str, entry: Service, pods: tuple[str, ...]
     ) -> tuple[Outcome, tuple[str, ...]]:
-        """Each crash-looping pod deleted, for its ReplicaSet to recreate, as an approved
-        `kubernetes.delete_pod` would (its UID as precondition); one outcome for them all,
-        and the pods that were replaced (some may be when another was refused)."""
-        outcomes = [await self._act(name, entry, REPLACE_ACTION, {"pod": pod}) for pod in pods]
-        replaced = tuple(pod for pod, o in zip(pods, outcomes, strict=True) if o.ok)
+        """The crash-looping pods deleted, for their ReplicaSet to recreate, by the action an
+        approved "Replace 3 crash-looping pods" of /diagnose runs (`kubernetes.delete_pod`,
+        each pod's UID as precondition, MAX_PODS a request); one outcome for them all, and
+        the pods that were replaced (some may be when another was refused)."""
+        batches = [pods[i : i + MAX_PODS] for i in range(0, len(pods), MAX_PODS)]
+        outcomes = [
+            await self._act(name, entry, REPLACE_ACTION, {"pods": ",".join(batch)})
+            for batch in batches
+        ]
+        replaced = tuple(str(pod) for o in outcomes for pod in o.facts.get("deleted", ()))
+        if len(outcomes) == 1:
+            return outcomes[0], replaced
         return Outcome(
             all(o.ok for o in outcomes),
             "; ".join(o.changed for o in outcomes),
             "; ".join(o.after for o in outcomes),
+            drift="; ".join(o.drift for o in outcomes if o.drift),
             known=all(o.known for o in outcomes),
         ), replaced
 

@@ -24,7 +24,8 @@ Rules (`auto_recovery:` of a catalog entry):
 - A crash loop beside pods waiting for a node is not a deployment to restart: a rollout
   restart would replace the ready pods too, each new one needing a node. Only the
   crash-looping pods are replaced (deleted, recreated by their ReplicaSet), at once, each
-  time counted as a restart below; the wait for a node goes on, on the same clock.
+  time counted as a restart below; the wait for a node goes on, on the same clock, and is
+  said again (with the page that follows it) once the crash loop is gone.
 - An unhealthy deployment is restarted while fewer than `max_restarts` restarts of it were
   made within `window`; after a restart the sightings start again, so the new pods get one
   check to come up.
@@ -212,9 +213,12 @@ def decide(
         # their ReplicaSet to recreate in the room they held): a restart's only help for
         # a crash loop, counted as one. The wait for a node goes on, on the same clock.
         if restarts_in_window < max_restarts:
+            # The wait for a node is said again once the crash loop is gone, as after a
+            # restart: "a human is paged if it lasts" (else the timeline ended on the
+            # replacement, as if nothing more would come of the wait).
             return Decision(
                 Verdict.REPLACE_PODS,
-                Memory(unhealthy_since=since, waiting_since=memory.waiting_since or now),
+                Memory(unhealthy_since=since),
                 f"{health.describe()}; replacing only the crash-looping"
                 f" pod{'' if len(health.crashlooping) == 1 else 's'}"
                 f" {', '.join(health.crashlooping)}, not restarting the deployment (that would"

@@ -31,31 +31,22 @@ async def page(
 ) -> str:
     """Escalate the service's open incident, or declare one: either way a human is paged."""
     settings = entry.auto_recovery
+    # Each deployment is paged about for its own reason: an OOMKilled crash loop given up at
+    # the same check as one out of restarts was paged as "after 2 restarts", both of them.
+    kinds: dict[str, dict[str, Decision]] = {}
+    for deployment, decision in given_up.items():
+        kinds.setdefault(_kind(decision), {})[deployment] = decision
     what = "; ".join(f"deployment {d}: {dec.reason}" for d, dec in given_up.items())
-    # Pods waiting for a node past `window` were never restarted: say so, not "after N
-    # restarts", so nobody looks for a crash.
-    no_node = all(dec.no_node for dec in given_up.values())
-    # Likewise a paused deployment: a person paused it, a person must resume it.
-    paused = all(dec.paused for dec in given_up.values())
-    oom = all(dec.oom for dec in given_up.values())
-    # Beside pods waiting for a node only pods were replaced: no restart to look for.
-    replaced = all(dec.replaced for dec in given_up.values())
-    reason = (
-        "automatic recovery stopped: killed at the memory limit (OOMKilled), which a restart"
-        f" only repeats: {what}"
-        if oom
-        else f"automatic recovery stopped: pods waiting for a node for over {settings.window},"
-        f" which no restart can place: {what}"
-        if no_node
-        else f"automatic recovery stopped: unhealthy and paused for over {settings.window}"
-        f" (a restart rolls nothing out until kubectl rollout resume): {what}"
-        if paused
-        else f"automatic recovery stopped after {settings.max_restarts} replacements of"
-        f" crash-looping pods in {settings.window}: {what}"
-        if replaced
-        else f"automatic recovery stopped after {settings.max_restarts} restarts in"
-        f" {settings.window}: {what}"
-    )
+    if len(kinds) == 1:
+        [kind] = kinds
+        reason = f"automatic recovery stopped{_stopped(kind, settings)}: {what}"
+    else:
+        reason = "automatic recovery stopped: " + "; ".join(
+            _stopped(kind, settings).removeprefix(": ").lstrip()
+            + ": "
+            + "; ".join(f"deployment {d}: {dec.reason}" for d, dec in decisions.items())
+            for kind, decisions in kinds.items()
+        )
     if incident is not None:
         try:
             await escalation.escalate(incident.id, SYSTEM, reason=reason)
@@ -67,22 +58,12 @@ async def page(
                     incident,
                     name,
                     "auto_recovery.give_up",
-                    f"Automatic recovery stopped: {what} ({exc})",
+                    f"Automatic{reason.removeprefix('automatic')} ({exc})",
                     {"deployments": sorted(given_up)},
                 )
         return incident.id
-    deployments = ", ".join(sorted(given_up))
-    title = (
-        f"{name}: {deployments} killed at its memory limit (OOMKilled)"
-        if oom
-        else f"{name}: {deployments} waiting for a node for over {settings.window}"
-        if no_node
-        else f"{name}: {deployments} paused and unhealthy for over {settings.window}"
-        if paused
-        else f"{name}: {deployments} crash-looping after {settings.max_restarts} automatic pod"
-        " replacements"
-        if replaced
-        else f"{name}: {deployments} unhealthy after {settings.max_restarts} automatic restarts"
+    title = f"{name}: " + "; ".join(
+        _title(kind, ", ".join(sorted(decisions)), settings) for kind, decisions in kinds.items()
     )
     declared = await incidents.declare(
         DeclareIncident(
@@ -94,6 +75,45 @@ async def page(
         SYSTEM,
     )
     return declared.id
+
+
+def _kind(decision: Decision) -> str:
+    """Why recovery gave up on a deployment, as a key of _stopped and _title."""
+    if decision.oom:
+        return "oom"
+    if decision.no_node:
+        return "no_node"
+    if decision.paused:
+        return "paused"
+    return "replaced" if decision.replaced else "restarts"
+
+
+def _stopped(kind: str, settings: AutoRecovery) -> str:
+    """What follows "automatic recovery stopped" in the page, for deployments of `kind`."""
+    window, most = settings.window, settings.max_restarts
+    return {
+        # Never restarted: say so, not "after N restarts", so nobody looks for a restart.
+        "oom": ": killed at the memory limit (OOMKilled), which a restart only repeats",
+        "no_node": f": pods waiting for a node for over {window}, which no restart can place",
+        # A person paused it, a person must resume it.
+        "paused": f": unhealthy and paused for over {window} (a restart rolls nothing out"
+        " until kubectl rollout resume)",
+        # Beside pods waiting for a node only pods were replaced: no restart to look for.
+        "replaced": f" after {most} replacements of crash-looping pods in {window}",
+        "restarts": f" after {most} restarts in {window}",
+    }[kind]
+
+
+def _title(kind: str, deployments: str, settings: AutoRecovery) -> str:
+    """The declared incident's title, for deployments of `kind`."""
+    window, most = settings.window, settings.max_restarts
+    return {
+        "oom": f"{deployments} killed at its memory limit (OOMKilled)",
+        "no_node": f"{deployments} waiting for a node for over {window}",
+        "paused": f"{deployments} paused and unhealthy for over {window}",
+        "replaced": f"{deployments} crash-looping after {most} automatic pod replacements",
+        "restarts": f"{deployments} unhealthy after {most} automatic restarts",
+    }[kind]
 
 
 async def record(

@@ -470,6 +470,39 @@ async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_po
     assert runs.count("kubernetes.delete_pod (automatic recovery)") == 2, runs
 
 
+async def test_after_a_pod_replacement_the_wait_for_a_node_is_said_with_its_page(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # The crash-looping pod replaced, the deployment was left waiting for a node, to be paged
+    # about after the window; but the line that says so ("a human is paged if it lasts")
+    # was never written after a replacement (it was after a restart), so the timeline ended
+    # on "replaced pod ..." as if nothing more would happen.
+    fake = fake_kubernetes
+    crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
+    crash_loop()
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
+    # Its replica set's new pod took the room the crash-looping one held, and runs.
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-fresh", namespace="shop", owner=owner))
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    for minutes in (1, 1, 10):
+        assert (await _check(env, minutes=minutes))["checkout"] is Verdict.NO_NODE
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    said = [t for t in timeline if t.startswith("Automatic recovery")]
+    assert said[-1] == (
+        "Automatic recovery: not restarting deployment checkout of checkout: 1 pod waiting"
+        f" for a node: Unschedulable: {NO_ROOM}; a restart cannot make room (a human is paged"
+        " if it lasts over 1 h)"
+    ), said
+    assert len([t for t in said if "a human is paged" in t]) == 1  # once per wait
+    assert (await _check(env, minutes=50))["checkout"] is Verdict.GIVE_UP  # and it is
+    assert (await env.timeline_kinds(incident)).count("paged") == 2  # level 1, then level 2
+
+
 async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_restart(
     env: Env, fake_kubernetes: FakeKubernetes
 ) -> None:
@@ -499,6 +532,72 @@ async def test_a_crash_loop_killed_at_its_memory_limit_pages_at_once_without_a_r
     assert env.dms("").get("U0ONCALL", 0) >= 1
     assert (await _check(env, minutes=1))["checkout"] is Verdict.GIVEN_UP
     assert _restarts(fake, "checkout") == 0 and _deleted(fake) == []
+
+
+async def _give_up_on_an_oom_kill_and_on_restarts_at_one_check(
+    env: Env, fake: FakeKubernetes
+) -> None:
+    """cart crash-looping, restarted twice (all it may), and checkout killed at its memory
+    limit: both given up at the same check, one page."""
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 3
+    fake.state.deployments[("shop", "cart")]["status"]["readyReplicas"] = 1
+    looping = {"ready": False, "restarts": 7, "waiting_reason": "CrashLoopBackOff"}
+    fake.state.add(pod("cart-5f4-xyz", namespace="shop", owner=_set(fake, "cart"), **looping))
+    assert (await _check(env))["cart"] is Verdict.RESTART
+    assert (await _check(env, minutes=1))["cart"] is Verdict.RESTART
+    fake.state.deployments[("shop", "checkout")]["status"]["readyReplicas"] = 2
+    fake.state.add(
+        pod(
+            "checkout-7d9-oom",
+            namespace="shop",
+            owner=_set(fake, "checkout"),
+            last_exit_code=137,
+            last_reason="OOMKilled",
+            **looping,
+        )
+    )
+    assert await _check(env, minutes=1) == {"checkout": Verdict.GIVE_UP, "cart": Verdict.GIVE_UP}
+
+
+def _set(fake: FakeKubernetes, name: str) -> dict[str, object]:
+    return fake.state.replica_set_of("shop", name)
+
+
+async def test_one_page_for_an_oom_kill_and_spent_restarts_says_why_of_each(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Given up at one check on checkout, killed at its memory limit (never restarted), and on
+    # cart, out of restarts: the page said "stopped after 2 restarts" of both, and the
+    # incident "checkout, cart unhealthy after 2 automatic restarts": whoever was paged
+    # looked for two restarts of checkout that were never made, not at its memory limit.
+    await _give_up_on_an_oom_kill_and_on_restarts_at_one_check(env, fake_kubernetes)
+    [incident] = await env.services.incidents.list()
+    assert incident.title == (
+        "checkout: checkout killed at its memory limit (OOMKilled); cart unhealthy after 2"
+        " automatic restarts"
+    )
+    assert env.dms("").get("U0ONCALL", 0) >= 1
+
+
+async def test_escalating_for_an_oom_kill_and_spent_restarts_says_why_of_each(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    await _give_up_on_an_oom_kill_and_on_restarts_at_one_check(env, fake_kubernetes)
+    [paged] = [
+        e.text
+        for e in await env.services.incidents.timeline(incident.id)
+        if "automatic recovery stopped" in e.text
+    ]
+    assert (
+        "automatic recovery stopped: killed at the memory limit (OOMKilled), which a restart"
+        " only repeats: deployment checkout: " in paged
+    ), paged
+    assert "; after 2 restarts in 1 h: deployment cart: " in paged, paged
+    assert "stopped after 2 restarts" not in paged
 
 
 async def _remember_as_the_previous_version(env: Env, **stored: float | None) -> None:

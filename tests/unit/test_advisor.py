@@ -151,3 +151,36 @@ def test_no_scale_out_is_offered_from_a_replica_count_never_read() -> None:
     unread = _finding("kubernetes.rollout", Grade.CRIT)
     suggested = advise("search", K8S, [memory, unread])
     assert [s.action for s in suggested] == ["advice.raise_memory_limit"]
+
+
+def test_an_oom_kill_of_any_crash_looping_pod_follows_the_memory_path() -> None:
+    # Two pods of search crash-looping, only the second killed at its memory limit: the
+    # advisor read the first alone and offered Restart, while automatic recovery, seeing the
+    # OOMKilled pod, restarts nothing and pages at once.
+    [oom] = _oom_loop().facts["crashloops"]
+    plain = {
+        "pod": "search-abc-0",
+        "reason": "CrashLoopBackOff",
+        "deployment": "search",
+        "containers": [{"name": "app", "restarts": 9, "last_reason": "Error", "exit_code": 1}],
+        "oom_killed": [],
+    }
+    pods = _finding("kubernetes.pods", Grade.CRIT, crashloops=[plain, oom], failing=[plain, oom])
+    rollout = _finding(
+        "kubernetes.rollout", Grade.CRIT, deployment="search", desired=2, ready=0, updated=2
+    )
+    fixes = advise("search", K8S, [pods, rollout])
+    assert [s.action for s in fixes] == ["advice.raise_memory_limit", "kubernetes.scale"]
+
+
+def test_pods_can_be_typed_one_or_several_and_an_older_buttons_pod_is_the_same_change() -> None:
+    spec = actions.spec_for("kubernetes.delete_pod")
+    older_button = actions.from_button(spec, {"deployment": "search", "pod": "search-abc-1"})
+    assert older_button == actions.parse_words(spec, ["pods=search-abc-1"])
+    assert older_button == actions.parse_words(spec, ["pod=search-abc-1"])
+    several = actions.parse_words(spec, ["search-abc-2,search-abc-1"])
+    assert several.model_dump() == {"pods": ("search-abc-1", "search-abc-2")}  # one order
+    with pytest.raises(UsageError, match="at most 25"):
+        actions.parse_words(spec, ["pods=" + ",".join(f"p{n}" for n in range(26))])
+    with pytest.raises(UsageError, match="'Bad_Pod' is not a pod name"):
+        actions.parse_words(spec, ["pods=search-abc-1,Bad_Pod"])

@@ -153,8 +153,9 @@ def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_the_looping_p
     first = decide(mixed, Memory(), 0, 2, T0)
     assert first.verdict is Verdict.REPLACE_PODS  # at once, as a crash loop
     assert "replacing only the crash-looping pod c-x" in first.reason
-    # The wait for a node goes on, on its clock: a replacement is no fresh start for it.
-    assert first.memory == Memory(unhealthy_since=T0, waiting_since=T0)
+    # The wait for a node goes on, on its clock: a replacement is no fresh start for it; but
+    # it is said again (with its page) once the crash loop is gone, as after a restart.
+    assert first.memory == Memory(unhealthy_since=T0)
     later = decide(mixed, first.memory, 1, 2, T0 + timedelta(minutes=1))
     assert later.verdict is Verdict.REPLACE_PODS and later.memory.unhealthy_since == T0
     given_up = decide(mixed, later.memory, 2, 2, T0 + timedelta(minutes=2))

@@ -5,9 +5,8 @@
 - scale: a patch of the `scale` subresource, within the catalog's min/max replicas.
 - rollback: the previous ReplicaSet's pod template (without its pod-template-hash label) put
   back with a JSON patch of `/spec/template` (what `kubectl rollout undo` sends).
-- delete_pod: a pod a catalogued deployment owns (through its replica set's ownerReferences,
-  never by labels alone), deleted with its UID as precondition, so a pod recreated under the
-  same name since the preview is never deleted in its place.
+- delete_pod: the pods named, each one a catalogued deployment owns, deleted with its UID as
+  precondition (bot.remediation.executors.kubernetes_pods).
 
 Each re-reads the target before it changes it and stops if it moved since the preview.
 """
@@ -18,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.catalog import KubernetesTarget
-from bot.diagnostics.probes.kubernetes_owners import owned
 from bot.remediation.actions import Params, PodParams, ScaleParams
+from bot.remediation.executors import kubernetes_pods
 from bot.remediation.plans import NotApplicable, Outcome, Preview, Target, unreached
 from bot.targets.errors import TargetError, TargetNotFound
 from bot.targets.kubernetes import KubernetesClient, revision_of
@@ -95,7 +94,7 @@ class KubernetesExecutor:
         client = KubernetesClient(k8s_target)
         try:
             if isinstance(params, PodParams):
-                return await self._preview_pod(client, k8s_target, params)
+                return await kubernetes_pods.preview(client, k8s_target, params)
             name = _deployment_name(k8s_target, params)
             apps = await client.apps()
             try:
@@ -128,7 +127,7 @@ class KubernetesExecutor:
         try:
             action = target.spec.name
             if action == "kubernetes.delete_pod":
-                return await self._delete_pod(client, k8s_target, preview)
+                return await kubernetes_pods.delete(client, k8s_target, preview)
             if action == "kubernetes.scale":
                 return await self._scale(client, k8s_target, preview)
             if action == "kubernetes.rollback":
@@ -299,50 +298,3 @@ class KubernetesExecutor:
             f" generation {after.metadata.generation}",
             facts={"revision": revision_of(after), "images": _images(after.spec.template)},
         )
-
-    # -- delete pod -------------------------------------------------------------------------
-
-    async def _preview_pod(
-        self, client: KubernetesClient, k8s_target: KubernetesTarget, params: PodParams
-    ) -> Preview:
-        core = await client.core()
-        try:
-            pod = await client.call(core.read_namespaced_pod, params.pod, k8s_target.namespace)
-        except TargetNotFound:
-            raise NotApplicable(
-                f"pod {params.pod} does not exist in namespace {k8s_target.namespace}."
-            ) from None
-        # The deployment that owns it, by the controllers' ownerReferences as the diagnosis
-        # reads them: labels alone also match a canary's pods, or a bare debug pod.
-        mine = await owned(k8s_target, client)
-        owner = mine.deployment_of(params.pod)
-        if owner is None:
-            raise NotApplicable(f"pod {params.pod} belongs to no catalogued deployment.")
-        return Preview(
-            f"delete pod {params.pod} of deployment {owner} in namespace"
-            f" {k8s_target.namespace} (phase {pod.status.phase}); its replica set replaces it",
-            {"pod": params.pod, "uid": pod.metadata.uid, "deployment": owner},
-        )
-
-    async def _delete_pod(
-        self, client: KubernetesClient, k8s_target: KubernetesTarget, preview: Preview
-    ) -> Outcome:
-        core = await client.core()
-        name, uid = preview.facts["pod"], preview.facts["uid"]
-        from kubernetes import client as k8s  # imported on first use: about 60 MB
-
-        body = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
-        try:
-            await client.call(core.delete_namespaced_pod, name, k8s_target.namespace, body=body)
-        except TargetNotFound:
-            return Outcome(False, "nothing changed", f"pod {name} is gone", drift="pod gone")
-        except TargetError as exc:
-            if "409" in exc.detail:
-                return Outcome(
-                    False,
-                    "nothing changed",
-                    f"pod {name} is another pod now",
-                    drift=f"pod {name} was recreated since the preview (UID changed)",
-                )
-            raise
-        return Outcome(True, f"deleted pod {name}", f"pod {name} ({uid}) removed")
