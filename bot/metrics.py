@@ -86,7 +86,8 @@ REPLICAS_OUTAGES = Counter(
 ALERTS_RECEIVED = Counter(
     "chatops_alerts_received_total",
     "Alerts received from monitors, by source (alertmanager, grafana, generic) and outcome"
-    " (new, resolved, recorded, ignored, duplicate; refused and unauthorized count posts)",
+    " (new, resolved, recorded, ignored, duplicate; refused and unauthorized count posts;"
+    " left_out counts alerts of a group a post did not carry: max_alerts, or past 2,000)",
     ["source", "outcome"],
 )
 ALERTS_DECIDED = Counter(

@@ -86,8 +86,9 @@ def build_web_app(
             )
             if not isinstance(bolt_request.body, dict):
                 raise TypeError(f"a JSON {type(bolt_request.body).__name__}, not an object")
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            # Signed, so from Slack (or someone holding the secret), but not a payload.
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            # Signed, so from Slack (or someone holding the secret), but not a payload
+            # (RecursionError: JSON nested thousands deep).
             log.warning("refused a signed request that is not a Slack payload: %s", exc)
             return _error(400, "the body is not a Slack payload")
         # Checked here too, not only in the middleware: Bolt reads `actions[0]` for every

@@ -144,7 +144,9 @@ class AlertmanagerWebhook(_Read):
     groupLabels: Labels = Field(default_factory=dict)
     commonLabels: Labels = Field(default_factory=dict)
     externalURL: Url = ""
-    alerts: list[WebhookAlert] = Field(max_length=MAX_ALERTS)
+    # Not capped here: Alertmanager cannot split a group, so past MAX_ALERTS the rest are left
+    # out (as its own `max_alerts` does) rather than the whole group refused on every resend.
+    alerts: list[WebhookAlert]
 
     @field_validator("version")
     @classmethod
@@ -225,14 +227,25 @@ def _fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> list[Alert]:
-    """The alerts of an Alertmanager (or Grafana) webhook body; AlertsRefused when unreadable."""
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What one webhook post carried: its alerts (at most MAX_ALERTS), and how many alerts of
+    the group it did not: the sender's own cut (Alertmanager's `truncatedAlerts`, under its
+    `max_alerts`) and any past MAX_ALERTS."""
+
+    alerts: list[Alert]
+    left_out: int = 0
+
+
+def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> Posted:
+    """The alerts of an Alertmanager (or Grafana) webhook body, the first MAX_ALERTS of them;
+    AlertsRefused when unreadable."""
     try:
         webhook = AlertmanagerWebhook.model_validate_json(raw, context={"source": source})
     except ValidationError as exc:
         raise AlertsRefused(f"not an Alertmanager webhook: {first_error(exc)}") from None
     alerts = []
-    for index, item in enumerate(webhook.alerts):
+    for index, item in enumerate(webhook.alerts[:MAX_ALERTS]):
         starts_at = parse_time(item.startsAt) if item.startsAt.strip() else None
         if starts_at is None:
             raise AlertsRefused(f"alerts.{index}.startsAt is missing (empty or zero time)")
@@ -253,7 +266,8 @@ def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> list[Alert
                 links=tuple((text, url) for text, url in links if url),
             )
         )
-    return alerts
+    left_out = webhook.truncatedAlerts + max(0, len(webhook.alerts) - MAX_ALERTS)
+    return Posted(alerts, left_out)
 
 
 def read_generic(

@@ -4,7 +4,9 @@ Each is authenticated by `Authorization: Bearer <token>` (what Alertmanager's
 `http_config.authorization` sends), the token read from the environment variable the policy
 names, compared in constant time before the body is read: wrong or missing, 401 and nothing
 recorded. Bodies are bounded (1 MiB: 413 past it) and validated: unreadable, 400 saying what
-is wrong. The store down: 503, so the monitor delivers again (a resend changes nothing twice).
+is wrong. An Alertmanager or Grafana group past MAX_ALERTS is taken in part, the rest said
+left out (they cannot split a group; a generic sender can, and gets a 400). The store
+down: 503, so the monitor delivers again (a resend changes nothing twice).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from aiohttp import web
 
 from bot import metrics
 from bot.alerts.models import (
+    MAX_ALERTS,
     MAX_BODY_BYTES,
-    Alert,
     AlertsRefused,
+    Posted,
     read_alertmanager,
     read_generic,
 )
@@ -63,12 +66,15 @@ def alert_routes(alerts: AlertService, token: str | None) -> list[web.RouteDef]:
     """The webhook routes, to add to the bot's web application, checking the bearer `token`."""
     config = alerts.config
 
-    def readers() -> dict[str, Callable[[bytes], list[Alert]]]:
+    def readers() -> dict[str, Callable[[bytes], Posted]]:
         return {
             "alertmanager": read_alertmanager,
             "grafana": lambda raw: read_alertmanager(raw, source="grafana"),
-            "generic": lambda raw: read_generic(
-                raw, service_label=config.service_label, severity_label=config.severity_label
+            # A generic sender can split its own posts: past MAX_ALERTS it is told so (400).
+            "generic": lambda raw: Posted(
+                read_generic(
+                    raw, service_label=config.service_label, severity_label=config.severity_label
+                )
             ),
         }
 
@@ -87,17 +93,28 @@ def alert_routes(alerts: AlertService, token: str | None) -> list[web.RouteDef]:
         if raw is None:
             return _answer(413, error=f"the body is over {MAX_BODY_BYTES} bytes")
         try:
-            parsed = readers()[source](raw)
+            posted = readers()[source](raw)
         except AlertsRefused as exc:
             metrics.ALERTS_RECEIVED.labels(source, "refused").inc()
             log.warning("refused an alert post to %s: %s", source, exc)
             return _answer(400, error=str(exc))
         try:
-            receipt = await alerts.receive(source, parsed)
+            receipt = await alerts.receive(source, posted.alerts)
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("alerts from %s not recorded: %s", source, exc)
             return _answer(503, error="store unavailable, deliver again later")
         log.info("alerts from %s: %s", source, dict(receipt.outcomes))
+        if posted.left_out:
+            metrics.ALERTS_RECEIVED.labels(source, "left_out").inc(posted.left_out)
+            log.warning(
+                "alerts from %s: %d more of the group not taken (the sender's max_alerts, or"
+                " past %d a post): incidents count only the %d taken",
+                source,
+                posted.left_out,
+                MAX_ALERTS,
+                len(posted.alerts),
+            )
+            return _answer(200, ok=True, **receipt.as_json(), left_out=posted.left_out)
         return _answer(200, ok=True, **receipt.as_json())
 
     def handler(source: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

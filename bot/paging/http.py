@@ -153,7 +153,7 @@ async def call(
         breaker.answered(host)
     try:
         body = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         body = None
     if 200 <= status < 300:
         if body is None:

@@ -62,7 +62,7 @@ def _payload(body: Any) -> dict[str, Any]:
     if isinstance(inner, str):  # not unwrapped yet (Bolt unwraps HTTP form payloads)
         try:
             parsed = json.loads(inner)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return parsed if isinstance(parsed, dict) else {}
     return body

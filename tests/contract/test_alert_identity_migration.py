@@ -35,7 +35,7 @@ async def _post(store: Store, source: str, status: str = "firing") -> dict[str, 
     body = webhook([alert("Down", "checkout", fingerprint="f00dfeed", status=status)])
     if source == "grafana":
         body["version"] = "1"
-    alerts = read_alertmanager(json.dumps(body).encode(), source=source)
+    alerts = read_alertmanager(json.dumps(body).encode(), source=source).alerts
     policy = policy_with(alerts={"token_env": "T"})
     return dict((await intake.record(store, SystemClock(), policy.alerts, source, alerts)).outcomes)
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bot import metrics
 from bot.models import SYSTEM, Actor, Severity, Status
 from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
@@ -468,6 +469,28 @@ async def test_large_and_oversized_bodies(alerts: Alerts) -> None:
         assert answer.status == 413
     async with alerts.session.post(alerts.url(), data=huge, headers=headers) as answer:
         assert answer.status == 413
+
+
+async def test_a_group_past_two_thousand_alerts_is_taken_not_refused_on_every_resend(
+    alerts: Alerts,
+) -> None:
+    """Alertmanager cannot split a group: a storm's group of 2,100 alerts (and 40 more that its
+    max_alerts already left out) was a 400 on every resend, and no incident ever opened. The
+    first 2,000 are taken, the rest said left out, in the answer and the metric."""
+    left_out = metrics.ALERTS_RECEIVED.labels("alertmanager", "left_out")
+    before = left_out._value.get()
+    body = webhook([alert(f"A{n}", "checkout", pod=f"p{n}") for n in range(2100)])
+    body["truncatedAlerts"] = 40
+    status, answer = await post(alerts.session, alerts.url(), body)
+    assert status == 200, answer
+    assert answer["outcomes"] == {"new": 2000} and answer["left_out"] == 140
+    assert left_out._value.get() == before + 140
+    await _settled(alerts)
+    [incident] = await alerts.incidents()
+    assert incident.services == ("checkout",) and incident.status is not Status.RESOLVED
+    # A group within the limit says nothing of what was left out.
+    status, answer = await alerts.send(alert("B", "checkout"))
+    assert status == 200 and "left_out" not in answer
 
 
 async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: Alerts) -> None:

@@ -86,6 +86,13 @@ _NO_USER = {k: v for k, v in slash_command_payload(text="help").items() if k != 
         (b"payload=not-json", FORM, "the body is not a Slack payload"),
         (b"text=\xff\xfe&user_id=U0ALICE", FORM, "the body is not UTF-8"),
         (b"[1, 2, 3]", JSON, "the body is not a Slack payload"),
+        # Nested past Python's recursion limit: a 500 with a traceback once.
+        (b"[" * 100_000 + b"]" * 100_000, JSON, "the body is not a Slack payload"),
+        (
+            urlencode({"payload": "[" * 100_000 + "]" * 100_000}).encode(),
+            FORM,
+            "the body is not a Slack payload",
+        ),
         # A form body whose content type says JSON.
         (urlencode(slash_command_payload(text="help")).encode(), JSON, "not a Slack payload"),
         (

@@ -69,7 +69,7 @@ async def test_two_replicas_deciding_different_services_open_five_and_one_storm(
         raw = json.dumps(webhook([alert("Down", s, severity="warning") for s in names])).encode()
         first = replicas[0]
         receipt = await intake.record(
-            first.store, first.clock, policy.alerts, "alertmanager", read_alertmanager(raw)
+            first.store, first.clock, policy.alerts, "alertmanager", read_alertmanager(raw).alerts
         )
         assert receipt.outcomes == {"new": 16}
         # Each replica decides other services at the same moment: one from the first, the
@@ -130,7 +130,7 @@ async def test_two_replicas_deciding_a_flap_reopen_five_and_fold_the_rest(
             alerts = [alert("Down", s, severity="warning", starts_at=starts_at) for s in names]
             raw = json.dumps(webhook(alerts)).encode()
             receipt = await intake.record(
-                replica.store, clock, policy.alerts, "alertmanager", read_alertmanager(raw)
+                replica.store, clock, policy.alerts, "alertmanager", read_alertmanager(raw).alerts
             )
             assert receipt.outcomes == {"new": 16}
 

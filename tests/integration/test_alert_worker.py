@@ -52,8 +52,9 @@ async def test_recorded_alerts_are_decided_by_any_process_once(
         await other.start(run_dispatcher=False, run_scheduler=False)
         raw = json.dumps(webhook([alert("A", "checkout"), alert("B", "checkout")])).encode()
         # The first replica records, then stops before its worker runs.
+        posted = read_alertmanager(raw).alerts
         receipt = await intake.record(
-            stopped.store, stopped.clock, policy.alerts, "alertmanager", read_alertmanager(raw)
+            stopped.store, stopped.clock, policy.alerts, "alertmanager", posted
         )
         assert receipt.outcomes == {"new": 2}
         await stopped.close()
@@ -87,7 +88,7 @@ async def test_control_and_bidi_characters_in_alert_text_never_stick_an_alert(
         assert services.alerts is not None
         hostile = alert("Odd", "checkout", summary="disk \u202efull\x07 now\nreally")
         raw = json.dumps(webhook([hostile, alert("Fine", "search")])).encode()
-        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        await services.alerts.receive("alertmanager", read_alertmanager(raw).alerts)
         assert await services.alerts.process_pending() == {"declared": 2}
         titles = sorted(i.title for i in await services.incidents.list())
         assert titles == ["checkout: disk full now really", "search: Fine on search"]
@@ -121,10 +122,10 @@ async def test_an_alert_joining_while_its_batch_is_claimed_is_told_in_that_batch
         await outbox.open()
         assert services.alerts is not None
         raw = json.dumps(webhook([alert("A", "checkout")])).encode()
-        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        await services.alerts.receive("alertmanager", read_alertmanager(raw).alerts)
         assert await services.alerts.process_pending() == {"declared": 1}
         raw = json.dumps(webhook([alert("B", "checkout")])).encode()
-        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        await services.alerts.receive("alertmanager", read_alertmanager(raw).alerts)
         [incident] = await services.incidents.list()
 
         async def claim() -> list[str]:
@@ -178,11 +179,11 @@ async def test_a_resolution_decided_while_its_batch_is_claimed_deadlocks_neither
         assert services.alerts is not None
         firing = alert("A", "checkout")
         raw = json.dumps(webhook([firing])).encode()
-        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        await services.alerts.receive("alertmanager", read_alertmanager(raw).alerts)
         assert await services.alerts.process_pending() == {"declared": 1}  # batch 1 queued
         [incident] = await services.incidents.list()
         raw = json.dumps(webhook([firing | {"status": "resolved"}])).encode()
-        await services.alerts.receive("alertmanager", read_alertmanager(raw))
+        await services.alerts.receive("alertmanager", read_alertmanager(raw).alerts)
 
         async with outbox.transaction() as tx:  # the claim of batch 1, under way
             await tx.execute(
@@ -237,7 +238,7 @@ async def test_a_first_page_of_services_that_fail_does_not_hide_the_services_aft
         monkeypatch.setattr(worker, "_decide_service", failing)
         broken = [alert("Down", f"broken{n:03d}") for n in range(100)]
         raw = json.dumps(webhook([*broken, alert("Down", "search")])).encode()
-        await worker.receive("alertmanager", read_alertmanager(raw))
+        await worker.receive("alertmanager", read_alertmanager(raw).alerts)
         assert await worker.process_pending() == {"declared": 1}
         [incident] = await services.incidents.list()
         assert incident.services == ("search",)

@@ -45,7 +45,7 @@ async def _post(store: Store, source: str, **kwargs: Any) -> dict[str, int]:
     body = webhook([alert("Down", "checkout", fingerprint="f00dfeed", **kwargs)])
     if source == "grafana":
         body["version"] = "1"  # Grafana's contact point
-    alerts = read_alertmanager(json.dumps(body).encode(), source=source)
+    alerts = read_alertmanager(json.dumps(body).encode(), source=source).alerts
     receipt = await intake.record(store, SystemClock(), POLICY.alerts, source, alerts)
     return dict(receipt.outcomes)
 

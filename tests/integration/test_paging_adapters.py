@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.errors import NotifierError
 from bot.models import Severity
@@ -260,3 +261,34 @@ async def test_calls_that_hang_side_by_side_open_the_breaker_once_not_for_longer
     pd.answer_again()
     now[0] += 31  # the cooldown of one silence has passed: the next call goes through
     await pager.trigger(_alert())  # raised "unreachable", given up on for 29 s more
+
+
+async def test_a_provider_answering_json_nested_thousands_deep_is_an_error_not_a_crash(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A provider (or whatever answers at its address) whose 200 is JSON nested past Python's
+    recursion limit: a NotifierError saying the body is not JSON, as for any unreadable body
+    (it was a RecursionError escaping the adapter)."""
+
+    async def nested(request: web.Request) -> web.Response:
+        return web.Response(text="[" * 100_000 + "]" * 100_000, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v2/enqueue", nested)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+
+        async def opened() -> aiohttp.ClientSession:
+            return session
+
+        config = PagerDutyConfig(routing_key_env="K", events_url=f"http://127.0.0.1:{port}")
+        pager = PagerDutyPager(config, routing_key=KEY, api_key=None, session=opened)
+        with pytest.raises(NotifierError) as caught:
+            await pager.trigger(_alert())
+        assert "not JSON" in str(caught.value)
+    finally:
+        await runner.cleanup()

@@ -39,7 +39,8 @@ def test_times_keep_microseconds_and_go_zero_time_is_none() -> None:
 
 
 def test_alertmanager_webhook_is_read_into_alerts() -> None:
-    [read] = read_alertmanager(_raw(webhook([alert("HighErrorRate", "checkout", summary="5xx")])))
+    body = webhook([alert("HighErrorRate", "checkout", summary="5xx")])
+    [read] = read_alertmanager(_raw(body)).alerts
     assert read.source == "alertmanager" and read.status == "firing"
     assert read.name == "HighErrorRate" and read.summary == "5xx"
     assert read.labels["service"] == "checkout" and read.ends_at is None
@@ -50,7 +51,7 @@ def test_alertmanager_webhook_is_read_into_alerts() -> None:
 def test_grafana_extras_are_kept_as_links_and_value() -> None:
     body = webhook([alert("CPU", "billing")]) | {"orgId": 1, "state": "alerting"}
     body["alerts"][0] |= {"dashboardURL": "https://g/d/1", "valueString": "[ A=97 ]"}
-    [read] = read_alertmanager(_raw(body), source="grafana")
+    [read] = read_alertmanager(_raw(body), source="grafana").alerts
     assert read.source == "grafana" and ("dashboard", "https://g/d/1") in read.links
     assert read.annotations["value"] == "[ A=97 ]"
 
@@ -128,7 +129,7 @@ def test_grouping_by_service_is_in_a_fixed_order() -> None:
     config = AlertsConfig(token_env="T")
     alerts = read_alertmanager(
         _raw(webhook([alert("A", "zeta"), alert("B", "alpha"), alert("C", "zeta")]))
-    )
+    ).alerts
     groups = by_service([route(a, config) for a in alerts])
     assert list(groups) == ["alpha", "zeta"] and len(groups["zeta"]) == 2
     assert highest(["P3", "P1", "P2"]) == "P1" and highest([]) is None
