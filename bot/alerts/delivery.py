@@ -15,8 +15,9 @@ from typing import Protocol
 
 from bot import refs
 from bot.alerts import storage
+from bot.alerts.matchers import unsilenced_of
 from bot.alerts.service import DIAGNOSE, POST
-from bot.alerts.silences import REFRESH_BATCH, unsilenced_of
+from bot.alerts.silences import REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService

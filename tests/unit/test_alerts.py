@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.alerts.matchers import matcher_sets
 from bot.alerts.models import Alert, AlertsRefused, parse_time, read_alertmanager, read_generic
 from bot.alerts.routes import bearer_valid
 from bot.alerts.routing import NO_SERVICE, by_service, route
-from bot.alerts.silences import matcher_sets
 from bot.alerts.storage import StoredAlert
 from bot.alerts.wording import declaration
 from bot.errors import ConfigError
