@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from bot import outbox, refs
-from bot.alerts import alertmanager, storage
+from bot.alerts import alertmanager, silence_records, storage
 from bot.alerts.alertmanager import AlertmanagerUnavailable
 from bot.alerts.matchers import MAX_SILENCES, matcher_sets, matchers_of, outside, silence_key
 from bot.alerts.storage import StoredAlert
@@ -139,7 +139,7 @@ class SilenceService:
         now = self.changes.clock.now()
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
-            recorded = await storage.silenced_batch(tx, incident_id, batch, now)
+            recorded = await silence_records.silenced_batch(tx, incident_id, batch, now)
         from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
         # At most MAX_SILENCES a click: the alerts of the others are not silenced.
         keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
@@ -254,7 +254,7 @@ class SilenceService:
         self, change: Change, incident_id: str, batch: int, ended: list[EndedEarly]
     ) -> None:
         for silence in ended:
-            await storage.set_silence_end(change.tx, silence.silence_id, silence.ended_at)
+            await silence_records.set_silence_end(change.tx, silence.silence_id, silence.ended_at)
         first = ended[0]
         line = (
             f"Alertmanager says the silence{'s' if len(ended) != 1 else ''} made from Slack"
@@ -297,7 +297,7 @@ class SilenceService:
             refs.Person(actor.user_id),
         )
         for silence_id, matchers in created:
-            await storage.add_silence(
+            await silence_records.add_silence(
                 change.tx, silence_id, incident_id, batch, matchers, actor.user_id, now, ends_at
             )
         await change.record(
