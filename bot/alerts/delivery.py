@@ -16,9 +16,9 @@ from typing import Protocol
 from bot import refs
 from bot.alerts import silence_records, storage
 from bot.alerts.matchers import unsilenced_of
-from bot.alerts.service import DIAGNOSE, POST
 from bot.alerts.silences import REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
+from bot.alerts.telling import DIAGNOSE, POST
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
 from bot.errors import ChatOpsError, NotifierError, StoreBusy, StoreUnavailable
