@@ -277,7 +277,10 @@ def read_generic(
     for item in items:
         labels = {"alertname": item.title[:200], **item.labels}
         # The top-level fields are the format's explicit ones: they win over labels of the
-        # same name (a sender's generic `severity: info` label beside `severity: critical`).
+        # same name (a sender's generic `severity: info` label beside `severity: critical`),
+        # the title over `alertname`.
+        if item.title:
+            labels["alertname"] = item.title[:200]
         if item.service:
             labels[service_label] = item.service
         if item.severity:
