@@ -98,7 +98,7 @@ def test_generic_alert_one_or_many_with_configured_labels() -> None:
 def test_a_generic_alerts_title_wins_over_its_alertname_label() -> None:
     """The title is the format's own name for the alert, as `service` and `severity` are:
     a sender's `alertname` label (copied from another monitor) named the alert, its timeline
-    line and its silence instead of the title."""
+    line and what routes matched instead of the title."""
     sent = {"title": "Disk full", "dedup_key": "d1", "labels": {"alertname": "Generic", "a": "b"}}
     [read] = read_generic(_raw(sent))
     assert read.name == "Disk full" and read.labels == {"alertname": "Disk full", "a": "b"}
