@@ -22,18 +22,10 @@ from bot.http_errors import UNREACHABLE
 from bot.incidents.queries import well_formed_id
 from bot.services import Services
 from bot.slack import blocks, error_text, modals, templates
-from commands.context import (
-    CommandContext,
-    action_value,
-    channel_of,
-    form_target,
-    listener_context,
-    on_click,
-    open_form,
-    run_command,
-)
+from commands.context import CommandContext, listener_context, run_command
 from commands.escalate import escalate_incident
 from commands.incident import acknowledge, resolve_incident, retry_war_room
+from commands.interactions import action_value, channel_of, form_target, on_click, open_form
 
 log = logging.getLogger(__name__)
 

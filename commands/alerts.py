@@ -10,7 +10,8 @@ from slack_bolt.async_app import AsyncApp
 from bot.errors import NotFound, UsageError
 from bot.services import Services
 from bot.slack import alert_blocks as views
-from commands.context import CommandContext, action_value, on_click, run_command
+from commands.context import CommandContext, run_command
+from commands.interactions import action_value, on_click
 
 
 def register(app: AsyncApp, services: Services) -> None:

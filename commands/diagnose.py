@@ -21,13 +21,12 @@ from bot.services import Services
 from bot.slack import diagnosis_blocks as views
 from commands.context import (
     CommandContext,
-    action_value,
     command_words,
     listener_context,
-    on_click,
     record_invocation,
     run_command,
 )
+from commands.interactions import action_value, on_click
 from commands.remediate import request_remediation
 
 

@@ -10,8 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
 from bot.slack import home
-from commands.context import action_value, listener_context, run_command
+from commands.context import listener_context, run_command
 from commands.incident import acknowledge
+from commands.interactions import action_value
 from commands.remediate import decide, request_id_of
 
 

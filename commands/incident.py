@@ -46,11 +46,11 @@ from commands.context import (
     CommandContext,
     listener_context,
     on_incident,
-    open_form,
     run_command,
     target_parser,
 )
 from commands.escalate import escalate
+from commands.interactions import open_form
 from commands.report import SUBCOMMANDS as REPORT_SUBCOMMANDS
 from commands.report import reply_similar
 

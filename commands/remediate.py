@@ -16,13 +16,12 @@ from bot.slack import remediation_blocks as views
 from bot.text import decimal
 from commands.context import (
     CommandContext,
-    action_value,
     command_words,
     listener_context,
-    on_click,
     record_invocation,
     run_command,
 )
+from commands.interactions import action_value, on_click
 
 
 async def request_remediation(

@@ -26,15 +26,12 @@ from bot.text import decimal
 from commands.context import (
     CommandContext,
     ModalResponder,
-    action_value,
-    form_metadata,
-    form_target,
     listener_context,
     on_incident,
-    open_form,
     run_command,
     target_parser,
 )
+from commands.interactions import action_value, form_metadata, form_target, open_form
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import NotFound
 from bot.services import Services
 from bot.slack import error_text, modals
-from commands.context import channel_of, listener_context, record_invocation, run_command
+from commands.context import listener_context, record_invocation, run_command
+from commands.interactions import channel_of
 
 # The answers still being sent after the acknowledgement (a reference keeps each alive).
 _answering: set[asyncio.Task[None]] = set()

@@ -15,8 +15,9 @@ from bot.errors import Conflict, PermissionDenied
 from bot.incidents.forms import FormErrors, FormValue, parse_declare_form, parse_update_form
 from bot.services import Services
 from bot.slack import modals, templates
-from commands.context import CommandContext, form_metadata, listener_context, run_command
+from commands.context import CommandContext, listener_context, run_command
 from commands.incident import declared, post_update
+from commands.interactions import form_metadata
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Protocol
 
 from bot import refs
-from bot.alerts import storage
-from bot.alerts.service import DIAGNOSE, POST
-from bot.alerts.silences import REFRESH_BATCH, unsilenced_of
+from bot.alerts import silence_records, storage
+from bot.alerts.matchers import unsilenced_of
+from bot.alerts.silences import REFRESH_BATCH
 from bot.alerts.storage import StoredAlert
+from bot.alerts.telling import DIAGNOSE, POST
 from bot.clock import Clock
 from bot.diagnostics.service import DiagnosticsService
 from bot.errors import ChatOpsError, NotifierError, StoreBusy, StoreUnavailable
@@ -161,7 +162,7 @@ class AlertDelivery:
         resolved: list[StoredAlert],
     ) -> AlertBatch:
         firing_now, resolved_total = await storage.counts(tx, incident.id)
-        running = await storage.silenced_batch(tx, incident.id, number, self.clock.now())
+        running = await silence_records.silenced_batch(tx, incident.id, number, self.clock.now())
         # Only Alertmanager's alerts can be silenced there (bot.alerts.silences).
         silenceable = self.policy.alerts.alertmanager_url is not None and any(
             a.status == "firing" and a.source == "alertmanager" for a in fired

@@ -15,7 +15,7 @@ microseconds (Alertmanager sends nanoseconds; the rest is cut, the same way ever
 Every text is read without its control characters and bidirectional overrides: a NUL byte
 cannot be stored in PostgreSQL, and refusing the post would lose every other alert of the
 group for one label value. In a label value each is replaced by U+FFFD, one for one, so a
-silence made from the value (bot.alerts.silences) can still match Alertmanager's.
+silence made from the value (bot.alerts.matchers) can still match Alertmanager's.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MAX_ALERTS = 2000
 # them was retried by Alertmanager for ever, every alert of it lost. The body's own limit
 # (MAX_BODY_BYTES) bounds what this lets in.
 _MAX_LABELS = 1000
-MAX_VALUE = 4000  # a longer label value is cut (bot.alerts.silences matches its start)
+MAX_VALUE = 4000  # a longer label value is cut (bot.alerts.matchers matches its start)
 
 _MAX_URL = 2000
 
@@ -291,7 +291,10 @@ def read_generic(
     for item in items:
         labels = {"alertname": item.title[:200], **item.labels}
         # The top-level fields are the format's explicit ones: they win over labels of the
-        # same name (a sender's generic `severity: info` label beside `severity: critical`).
+        # same name (a sender's generic `severity: info` label beside `severity: critical`),
+        # the title over `alertname`.
+        if item.title:
+            labels["alertname"] = item.title[:200]
         if item.service:
             labels[service_label] = item.service
         if item.severity:

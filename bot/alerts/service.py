@@ -16,7 +16,7 @@ once):
    storm incident while another is open; alerts with no severity join an open
    incident if there is one and are only recorded otherwise;
 3. timeline lines; one thread message per batch is queued (`alerts.post`, after
-   `batch_window`); the first time, a diagnosis (`alerts.diagnose`);
+   `batch_window`); the first time, a diagnosis (`alerts.diagnose`) (bot.alerts.telling);
 4. resolved alerts: a timeline line; when the last one of an incident clears, a line that says
    so, and with `resolve_when_clear` the incident is resolved.
 
@@ -31,30 +31,25 @@ import contextlib
 import logging
 from collections import Counter
 
-from bot import audit, metrics, outbox
+from bot import audit, metrics
 from bot.alerts import intake, storage, storm, unsilenced
 from bot.alerts.intake import Receipt
 from bot.alerts.models import Alert
 from bot.alerts.routing import NO_SERVICE
 from bot.alerts.storage import StoredAlert
+from bot.alerts.telling import AlertTelling
 from bot.alerts.wording import declaration, names, plural
 from bot.audit import AuditRecord
 from bot.durations import humanize_seconds
 from bot.errors import StoreBusy, StoreUnavailable
 from bot.incidents import storage as incident_storage
-from bot.incidents.changes import Change, IncidentChanges, Queued
-from bot.incidents.effects import REFRESH
+from bot.incidents.changes import Change, IncidentChanges
 from bot.incidents.service import IncidentService
 from bot.models import SYSTEM, Incident, Severity
 from bot.policy import Policy
 from bot.policy.alerts import AlertsConfig, highest
 
 log = logging.getLogger(__name__)
-
-# The card's Current Status shows the alerts' count while no person has written one.
-CARD_PREFIX = "Alerts: "
-POST = "alerts.post"  # one thread message telling a batch of alerts
-DIAGNOSE = "alerts.diagnose"  # run /diagnose for the service, post it in the war room
 
 
 class AlertService:
@@ -72,6 +67,7 @@ class AlertService:
         self.config: AlertsConfig = policy.alerts
         self.changes = changes
         self.incidents = incidents
+        self.telling = AlertTelling(policy=policy, changes=changes)
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -167,7 +163,7 @@ class AlertService:
             if incident is not None:
                 touched.add(incident.id)
             for incident_id in sorted(touched):
-                await self._card(change, incident_id)
+                await self.telling.card(change, incident_id)
         for outcome, count in outcomes.items():
             metrics.ALERTS_DECIDED.labels(outcome).inc(count)
         return outcomes
@@ -276,7 +272,7 @@ class AlertService:
                 line = f"Opened by {plural(len(items), 'alert')}: {names(items)}"
         await storage.attach(tx, ids, incident.id, outcome)
         await storage.set_service_incident(tx, service, incident.id, now)
-        await self._told(change, incident, service, line, outcome, items, said=said)
+        await self.telling.told(change, incident, service, line, outcome, items, said=said)
         if raise_to is not None:
             incident = await self.incidents.change_severity(
                 incident.id, SYSTEM, severity=raise_to, within=change
@@ -311,7 +307,7 @@ class AlertService:
         what = f"{plural(len(items), 'alert')} with no severity mapped: {names(items)}"
         if incident is not None:
             await storage.attach(change.tx, [a.id for a in items], incident.id, "attached")
-            await self._told(change, incident, service, what, "attached", items)
+            await self.telling.told(change, incident, service, what, "attached", items)
             return
         await storage.set_outcome(change.tx, [a.id for a in items], "recorded")
         await audit.append(
@@ -326,80 +322,6 @@ class AlertService:
             ),
         )
 
-    async def _told(
-        self,
-        change: Change,
-        incident: Incident,
-        service: str,
-        line: str,
-        outcome: str,
-        items: list[StoredAlert],
-        *,
-        said: str | None = None,
-    ) -> None:
-        """The timeline line, the batch's thread message, the diagnosis the first time.
-
-        `line` ends with the alerts' names (names(items), or `said`): a monitor's words,
-        kept as `said` so every surface shows them as text, never as mentions or links."""
-        tx = change.tx
-        await storage.ensure_incident(tx, incident.id, service)
-        effects: list[Queued] = []
-        if (
-            self.config.auto_diagnose
-            and service in self.policy.services
-            and await storage.mark_diagnosed(tx, incident.id, change.now)
-        ):
-            effects.append(Queued(DIAGNOSE, {"service": service}))
-        await change.record(
-            incident.id,
-            actor=SYSTEM.user_id,
-            kind=f"alerts_{outcome}",
-            text=line,
-            said=names(items) if said is None else said,
-            action=f"alerts.{outcome}",
-            args={
-                "service": service,
-                "count": len(items),
-                "alerts": [{"name": i.name, "fingerprint": i.fingerprint} for i in items[:20]],
-            },
-            effects=effects,
-        )
-        # After the diagnosis: its summary is the first thing in the war room, then the list.
-        await self._queue_post(change, incident.id)
-
-    async def _queue_post(self, change: Change, incident_id: str) -> None:
-        batch = await storage.queue_post(change.tx, incident_id)
-        if batch is None:
-            return  # a message is queued already: it will tell these too
-        # The batch waits `batch_window`, so one message tells every alert that came meanwhile.
-        await outbox.enqueue(
-            change.tx,
-            change.now,
-            POST,
-            {"batch": batch},
-            lane=incident_id,
-            delay=self.config.batch_window.seconds,
-        )
-        change.tx.after_commit(self.changes.dispatcher.kick)
-
-    async def _card(self, change: Change, incident_id: str) -> None:
-        """The alerts' count on the card (its Current Status, unless a person wrote one)."""
-        incident = await change.lock(incident_id)
-        if incident.current_status and not incident.current_status.startswith(CARD_PREFIX):
-            return
-        firing, resolved = await storage.counts(change.tx, incident_id)
-        if firing == 0 and resolved and incident.is_open:
-            status = f"{CARD_PREFIX}every alert has cleared ({resolved} resolved); resolve it"
-            status += " when you are satisfied." if not self.config.resolve_when_clear else "."
-        else:
-            status = f"{CARD_PREFIX}{firing} firing, {resolved} resolved."
-        if status == incident.current_status:
-            return
-        await incident_storage.update(
-            change.tx, incident.evolve(current_status=status, updated_at=change.now)
-        )
-        await change.enqueue(incident_id, [Queued(REFRESH, {"kind": "alerts"})])
-
     # -- resolved --------------------------------------------------------------------------
 
     async def _resolved(
@@ -407,7 +329,7 @@ class AlertService:
     ) -> None:
         incident = await change.lock(incident_id)
         await storage.ensure_incident(change.tx, incident_id, service)
-        await self._queue_post(change, incident_id)
+        await self.telling.queue_post(change, incident_id)
         await change.record(
             incident_id,
             actor=SYSTEM.user_id,

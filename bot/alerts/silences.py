@@ -12,19 +12,18 @@ left to the next click.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
 from bot import outbox, refs
-from bot.alerts import storage
-from bot.alerts.models import MAX_VALUE, parse_time
+from bot.alerts import alertmanager, silence_records, storage
+from bot.alerts.alertmanager import AlertmanagerUnavailable
+from bot.alerts.matchers import MAX_SILENCES, matcher_sets, matchers_of, outside, silence_key
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
@@ -42,18 +41,10 @@ from bot.incidents.queries import well_formed_id
 from bot.models import SYSTEM, Actor
 from bot.permissions import Permissions
 from bot.policy.alerts import AlertsConfig
-from bot.redact import redact_text
-from bot.text import REPLACED
 
 log = logging.getLogger(__name__)
 
-SILENCES_PATH = "/api/v2/silences"
-MAX_SILENCES = 20
 REFRESH_BATCH = "alerts.refresh"  # a batch's message shown as it stands (silenced or not)
-
-
-class AlertmanagerUnavailable(Conflict):
-    """Alertmanager refused or did not answer: nothing was silenced (the message says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,87 +71,6 @@ class Silenced:
     # Alertmanager failed part way (why): `alerts` were silenced, not `unsilenced`' names.
     failed: str = ""
     unsilenced: tuple[StoredAlert, ...] = ()
-
-
-def silence_key(alert: StoredAlert) -> tuple[str, str]:
-    """What one silence covers: an alert name of one service. Per name alone, a storm
-    incident's batch (one name, many services) shares no service label, and its silence
-    held that name for every service, those with incidents of their own included."""
-    return alert.name, alert.service
-
-
-def matcher_sets(alerts: list[StoredAlert], service_label: str = "") -> list[dict[str, str]]:
-    """Per alert name and service, the labels all its alerts share (at most 20 sets). When
-    none of them has `service_label`, it is matched as absent (an empty value, to
-    Alertmanager): alerts naming no service are silenced, not that name of every service."""
-    by_name: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for alert in alerts:
-        by_name.setdefault(silence_key(alert), []).append(alert.labels)
-    sets = []
-    for labels in by_name.values():
-        common = dict(labels[0])
-        for other in labels[1:]:
-            common = {k: v for k, v in common.items() if other.get(k) == v}
-        if common and service_label and not any(one.get(service_label) for one in labels):
-            common[service_label] = ""
-        if common:
-            sets.append(common)
-    return sets[:MAX_SILENCES]
-
-
-def _outside(
-    alerts: list[StoredAlert],
-    common: list[dict[str, str]],
-    sets: list[list[dict[str, Any]]],
-    running: list[list[dict[str, Any]]],
-    created: list[tuple[str, list[dict[str, Any]]]],
-) -> list[StoredAlert]:
-    """The alerts no silence running or just made covers (`common[i]` gave `sets[i]`)."""
-    made = running + [matchers for _, matchers in created]
-    covering = [labels for labels, matchers in zip(common, sets, strict=True) if matchers in made]
-    return [
-        alert
-        for alert in alerts
-        if not any(all(alert.labels.get(k, "") == v for k, v in c.items()) for c in covering)
-    ]
-
-
-def unsilenced_of(
-    alerts: list[StoredAlert], service_label: str, running: list[list[dict[str, Any]]]
-) -> list[StoredAlert]:
-    """The alerts of a batch a click would silence (Alertmanager's, of its first
-    MAX_SILENCES names and services) that none of the silences `running` (their matchers)
-    covers: while any is left, the message keeps its Silence button."""
-    from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
-    keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
-    silenceable = [a for a in from_alertmanager if silence_key(a) in keys]
-    common = matcher_sets(silenceable, service_label)
-    sets = [matchers_of(labels) for labels in common]
-    return _outside(silenceable, common, sets, running, [])
-
-
-def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:
-    """Alertmanager's matchers for one set of labels, in a stable order.
-
-    A value as long as the cut (bot.alerts.models.MAX_VALUE) may be the start of a longer
-    one: an equality matcher would miss the real alert, and leaving the label out would
-    silence its neighbours that differ only there. It matches as a prefix instead (a regex,
-    which Alertmanager anchors): the value as recorded followed by anything. A control
-    character read as U+FFFD (bot.alerts.models) matches any one character there."""
-    return [
-        {"name": name, "value": _pattern(value), "isRegex": True, "isEqual": True}
-        if len(value) >= MAX_VALUE or REPLACED in value
-        else {"name": name, "value": value, "isRegex": False, "isEqual": True}
-        for name, value in sorted(labels.items())
-    ]
-
-
-def _pattern(value: str) -> str:
-    # Go's RE2 takes every escaped ASCII punctuation (and space) as itself.
-    escaped = "".join(
-        "." if c == REPLACED else f"\\{c}" if c.isascii() and not c.isalnum() else c for c in value
-    )
-    return escaped + (".*" if len(value) >= MAX_VALUE else "")
 
 
 def _utc(value: datetime) -> str:
@@ -229,7 +139,7 @@ class SilenceService:
         now = self.changes.clock.now()
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
-            recorded = await storage.silenced_batch(tx, incident_id, batch, now)
+            recorded = await silence_records.silenced_batch(tx, incident_id, batch, now)
         from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
         # At most MAX_SILENCES a click: the alerts of the others are not silenced.
         keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
@@ -246,7 +156,9 @@ class SilenceService:
         if recorded:
             async with self._session() as session:
                 try:
-                    states = [await self._state(session, url, r.silence_id) for r in recorded]
+                    states = [
+                        await alertmanager.state(session, url, r.silence_id) for r in recorded
+                    ]
                 except AlertmanagerUnavailable:
                     # Said as the record has it, and that Alertmanager could not confirm it.
                     last = max(r.ends_at for r in recorded)
@@ -274,7 +186,7 @@ class SilenceService:
             for matchers in missing:
                 try:
                     created.append(
-                        await self._create(session, url, matchers, now, ends_at, comment)
+                        await alertmanager.create(session, url, matchers, now, ends_at, comment)
                     )
                 except AlertmanagerUnavailable as exc:
                     failed = exc
@@ -283,10 +195,10 @@ class SilenceService:
             raise AlertmanagerUnavailable(f"{failed} Nothing was silenced.")
         # Failing part way, the silences made are recorded all the same (else the next
         # click makes them twice) and the message keeps its button for the rest.
-        unsilenced = [] if failed is None else _outside(silenceable, common, sets, covered, created)
+        unsilenced = [] if failed is None else outside(silenceable, common, sets, covered, created)
         count = len(silenceable) - len(unsilenced)
         # The timeline counts what this click silenced, not what silences running covered.
-        before = len(silenceable) - len(_outside(silenceable, common, sets, covered, []))
+        before = len(silenceable) - len(outside(silenceable, common, sets, covered, []))
         try:
             await self._record(
                 incident_id, batch, actor, request_id, ended, created, count - before, now, failed
@@ -294,7 +206,8 @@ class SilenceService:
         except (StoreUnavailable, StoreBusy):
             # Unrecorded, they would run unseen (no line, no end on the message) while the
             # clicker is told nothing changed, and the next click would make them again.
-            left = await self._expire(url, [silence_id for silence_id, _ in created])
+            async with self._session() as session:
+                left = await alertmanager.expire(session, url, [s for s, _ in created])
             if left:  # "nothing was changed" would be untrue
                 raise AlertmanagerUnavailable(
                     f"The database could not record the silences made ({', '.join(left)}),"
@@ -337,29 +250,11 @@ class SilenceService:
                     change, incident_id, batch, actor, created, count, now, whole=failed is None
                 )
 
-    async def _expire(self, url: str, silence_ids: list[str]) -> list[str]:
-        """Expire silences just made (the record of them failed); those Alertmanager would
-        not expire (they end by themselves after `silence_for`)."""
-        left: list[str] = []
-        async with self._session() as session:
-            for silence_id in silence_ids:
-                try:
-                    path = f"{url}/api/v2/silence/{quote(silence_id, safe='')}"
-                    async with session.delete(path) as answer:
-                        if answer.status == 200:
-                            continue
-                        problem = f"HTTP {answer.status}"
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    problem = redact_text(str(exc))[:200]
-                log.warning("silence %s, unrecorded, could not be expired: %s", silence_id, problem)
-                left.append(silence_id)
-        return left
-
     async def _record_ended(
         self, change: Change, incident_id: str, batch: int, ended: list[EndedEarly]
     ) -> None:
         for silence in ended:
-            await storage.set_silence_end(change.tx, silence.silence_id, silence.ended_at)
+            await silence_records.set_silence_end(change.tx, silence.silence_id, silence.ended_at)
         first = ended[0]
         line = (
             f"Alertmanager says the silence{'s' if len(ended) != 1 else ''} made from Slack"
@@ -402,7 +297,7 @@ class SilenceService:
             refs.Person(actor.user_id),
         )
         for silence_id, matchers in created:
-            await storage.add_silence(
+            await silence_records.add_silence(
                 change.tx, silence_id, incident_id, batch, matchers, actor.user_id, now, ends_at
             )
         await change.record(
@@ -433,64 +328,3 @@ class SilenceService:
             lane=f"{incident_id}/alerts-silence-end",
             delay=self.config.silence_for.seconds + 1,
         )
-
-    async def _state(
-        self, session: aiohttp.ClientSession, url: str, silence_id: str
-    ) -> tuple[bool, datetime]:
-        """(running, its end) as Alertmanager has it; a silence it no longer knows (garbage
-        collected, or another Alertmanager) has ended."""
-        try:
-            async with session.get(f"{url}/api/v2/silence/{quote(silence_id, safe='')}") as answer:
-                if answer.status == 404:
-                    return False, datetime.max.replace(tzinfo=UTC)
-                body = await answer.json(content_type=None)
-                if answer.status != 200 or not isinstance(body, dict):
-                    raise AlertmanagerUnavailable(
-                        f"Alertmanager did not say how silence {silence_id} stands"
-                        f" (HTTP {answer.status})."
-                    )
-                state = str((body.get("status") or {}).get("state", ""))
-                ends_at = parse_time(str(body.get("endsAt", "")))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise AlertmanagerUnavailable(
-                f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
-            ) from None
-        if ends_at is None:
-            raise AlertmanagerUnavailable(f"Alertmanager gave silence {silence_id} no end.")
-        return state in ("active", "pending"), ends_at
-
-    async def _create(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        matchers: list[dict[str, Any]],
-        now: datetime,
-        ends_at: datetime,
-        comment: str,
-    ) -> tuple[str, list[dict[str, Any]]]:
-        body = {
-            "matchers": matchers,
-            "startsAt": now.isoformat(),
-            "endsAt": ends_at.isoformat(),
-            "createdBy": "chatops-bot",
-            "comment": comment[:300],
-        }
-        try:
-            async with session.post(url + SILENCES_PATH, json=body) as response:
-                # Read as text first: a proxy's 503 page is no JSON, and is a refusal.
-                text = await response.text(errors="replace")
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AlertmanagerUnavailable(
-                f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
-            ) from None
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            answer = text
-        if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
-            detail = redact_text(" ".join(str(answer).split()))[:200].rstrip(".")
-            raise AlertmanagerUnavailable(
-                f"Alertmanager refused the silence (HTTP {status}): {detail}."
-            )
-        return str(answer["silenceID"]), matchers

@@ -14,7 +14,6 @@ from typing import Any
 
 from bot.alerts.models import RESOLVED, Alert
 from bot.alerts.routing import Routed
-from bot.clock import utc_from_timestamp
 from bot.store import Row, Tx, for_update
 
 
@@ -38,7 +37,7 @@ class StoredAlert:
         return self.annotations.get("summary", "") or self.annotations.get("title", "")
 
 
-def _stored(row: Row) -> StoredAlert:
+def stored_alert(row: Row) -> StoredAlert:
     return StoredAlert(
         id=int(row["id"]),
         service=row["service"],
@@ -212,7 +211,7 @@ async def pending_firing(tx: Tx, service: str, *, limit: int = 5000) -> list[Sto
         f"SELECT * FROM alerts WHERE service = ? AND outcome = 'pending' ORDER BY id LIMIT {limit}",
         (service,),
     )
-    return [_stored(row) for row in rows]
+    return [stored_alert(row) for row in rows]
 
 
 async def pending_resolutions(tx: Tx, service: str, *, limit: int = 5000) -> list[StoredAlert]:
@@ -227,7 +226,7 @@ async def pending_resolutions(tx: Tx, service: str, *, limit: int = 5000) -> lis
         f" ORDER BY id LIMIT {limit}",
         (service,),
     )
-    found = [_stored(row) for row in rows]
+    found = [stored_alert(row) for row in rows]
     for incident_id in sorted({a.incident_id for a in found if a.incident_id}):
         await tx.fetchone(
             "SELECT post_queued FROM alert_incidents WHERE incident_id = ?" + for_update(tx),
@@ -339,7 +338,7 @@ async def claim_batch(
         "SELECT * FROM alerts WHERE incident_id = ? AND told_resolved = ? ORDER BY id",
         (incident_id, batch),
     )
-    return [_stored(r) for r in fired], [_stored(r) for r in resolved]
+    return [stored_alert(r) for r in fired], [stored_alert(r) for r in resolved]
 
 
 async def batch_alerts(tx: Tx, incident_id: str, batch: int) -> list[StoredAlert]:
@@ -348,69 +347,7 @@ async def batch_alerts(tx: Tx, incident_id: str, batch: int) -> list[StoredAlert
         "SELECT * FROM alerts WHERE incident_id = ? AND told_firing = ? ORDER BY id",
         (incident_id, batch),
     )
-    return [_stored(r) for r in rows]
-
-
-async def add_silence(
-    tx: Tx,
-    silence_id: str,
-    incident_id: str,
-    batch: int,
-    matchers: list[dict[str, Any]],
-    actor: str,
-    now: datetime,
-    ends_at: datetime,
-) -> None:
-    await tx.execute(
-        "INSERT INTO alert_silences (silence_id, incident_id, batch, matchers, created_by,"
-        " created_at, ends_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (silence_id) DO NOTHING",
-        (
-            silence_id,
-            incident_id,
-            batch,
-            json.dumps(matchers),
-            actor,
-            now.timestamp(),
-            ends_at.timestamp(),
-        ),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedSilence:
-    silence_id: str
-    matchers: list[dict[str, Any]]
-    created_at: datetime
-    ends_at: datetime
-
-
-async def silenced_batch(
-    tx: Tx, incident_id: str, batch: int, now: datetime
-) -> list[RecordedSilence]:
-    """The silences made for a batch that by the record have not ended by `now` (a second
-    click makes none of these again); once they ended, a click silences again."""
-    rows = await tx.fetchall(
-        "SELECT silence_id, matchers, created_at, ends_at FROM alert_silences"
-        " WHERE incident_id = ? AND batch = ? AND ends_at > ? ORDER BY silence_id",
-        (incident_id, batch, now.timestamp()),
-    )
-    return [
-        RecordedSilence(
-            str(row["silence_id"]),
-            json.loads(row["matchers"]),
-            utc_from_timestamp(float(row["created_at"])),
-            utc_from_timestamp(float(row["ends_at"])),
-        )
-        for row in rows
-    ]
-
-
-async def set_silence_end(tx: Tx, silence_id: str, ends_at: datetime) -> None:
-    """Alertmanager's own end of a silence (ended by hand, or made longer there)."""
-    await tx.execute(
-        "UPDATE alert_silences SET ends_at = ? WHERE silence_id = ?",
-        (ends_at.timestamp(), silence_id),
-    )
+    return [stored_alert(r) for r in rows]
 
 
 async def batch_resolved(tx: Tx, incident_id: str, batch: int) -> list[StoredAlert]:
@@ -419,7 +356,7 @@ async def batch_resolved(tx: Tx, incident_id: str, batch: int) -> list[StoredAle
         "SELECT * FROM alerts WHERE incident_id = ? AND told_resolved = ? ORDER BY id",
         (incident_id, batch),
     )
-    return [_stored(r) for r in rows]
+    return [stored_alert(r) for r in rows]
 
 
 async def set_message(tx: Tx, incident_id: str, batch: int, channel_id: str, ts: str) -> None:
@@ -439,47 +376,3 @@ async def message_of(tx: Tx, incident_id: str, batch: int) -> tuple[str, str] | 
         (incident_id, batch),
     )
     return None if row is None else (str(row["channel_id"]), str(row["ts"]))
-
-
-@dataclass(frozen=True, slots=True)
-class SilencedAlert:
-    """An alert told in a batch, and a silence made from that batch's message."""
-
-    alert: StoredAlert
-    starts_at: Any  # as recorded: with the fingerprint, the occurrence
-    batch: int
-    silence_id: str
-    matchers: list[dict[str, Any]]
-    ends_at: datetime
-
-
-async def silenced_by_record(
-    tx: Tx, source: str, fingerprints: list[str], now: datetime, made_before: datetime
-) -> list[SilencedAlert]:
-    """Firing alerts of these fingerprints (`source`'s) with a silence of their batch that
-    runs by the record at `now` and was made before `made_before`."""
-    found: list[SilencedAlert] = []
-    unique = sorted(set(fingerprints))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        rows = await tx.fetchall(
-            "SELECT a.*, s.silence_id AS s_id, s.matchers AS s_matchers, s.ends_at AS s_ends,"
-            " s.batch AS s_batch FROM alerts a JOIN alert_silences s"
-            " ON s.incident_id = a.incident_id AND s.batch = a.told_firing"
-            f" WHERE a.source = ? AND a.fingerprint IN ({marks}) AND a.status = 'firing'"
-            " AND s.ends_at > ? AND s.created_at < ? ORDER BY a.id, s.silence_id",
-            (source, *chunk, now.timestamp(), made_before.timestamp()),
-        )
-        found += [
-            SilencedAlert(
-                _stored(row),
-                row["starts_at"],
-                int(row["s_batch"]),
-                str(row["s_id"]),
-                json.loads(row["s_matchers"]),
-                utc_from_timestamp(float(row["s_ends"])),
-            )
-            for row in rows
-        ]
-    return found

@@ -14,9 +14,9 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from bot import refs
-from bot.alerts import storage
+from bot.alerts import silence_records
+from bot.alerts.silence_records import SilencedAlert
 from bot.alerts.silences import REFRESH_BATCH
-from bot.alerts.storage import SilencedAlert
 from bot.incidents.changes import Change, IncidentChanges, Queued
 from bot.incidents.effects import NOTICE
 from bot.models import SYSTEM
@@ -52,7 +52,7 @@ async def notified_while_silenced(changes: IncidentChanges, resent: set[tuple[st
     now = changes.clock.now()
     async with changes.store.snapshot() as tx:
         # Alertmanager's own alerts only: the same labels from Grafana are another alert.
-        candidates = await storage.silenced_by_record(
+        candidates = await silence_records.silenced_by_record(
             tx, "alertmanager", [fingerprint for fingerprint, _ in resent], now, now - SETTLE
         )
     found = [
@@ -74,13 +74,13 @@ async def _record_unsilenced(
 ) -> None:
     running = {
         s.silence_id
-        for s in await storage.silenced_batch(change.tx, incident_id, batch, change.now)
+        for s in await silence_records.silenced_batch(change.tx, incident_id, batch, change.now)
     }
     ended = sorted({i.silence_id for i in items if i.silence_id in running})
     if not ended:
         return  # another replica (or a click) recorded it first
     for silence_id in ended:
-        await storage.set_silence_end(change.tx, silence_id, change.now)
+        await silence_records.set_silence_end(change.tx, silence_id, change.now)
     alert_names = list(dict.fromkeys(i.alert.name for i in items))
     shown = ", ".join(n[:80] for n in alert_names[:5])
     shown += f" and {len(alert_names) - 5} more" if len(alert_names) > 5 else ""

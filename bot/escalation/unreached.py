@@ -53,7 +53,7 @@ UNFOUND = "users_not_found"
 GROUP_GONE = frozenset({"no_such_subteam"})
 _NOTICE = {"kind": "page_unreached", "actor": SYSTEM.user_id}
 _FANOUT = "escalation.page_fanout"  # bot.escalation.delivery.PAGE_FANOUT
-# The audit action of a paging service's refusal (bot.paging.service.TRIGGER).
+# The audit action of a paging service's refusal (bot.paging.delivery.TRIGGER).
 PROVIDER_ACTION = "paging.trigger"
 
 # Pages the level after one that reached nobody (ManualEscalation.page_after_unreached):

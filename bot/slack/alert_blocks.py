@@ -9,8 +9,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.delivery import AlertBatch
+from bot.alerts.matchers import MAX_SILENCES
 from bot.alerts.routing import NO_SERVICE
-from bot.alerts.silences import MAX_SILENCES, Silenced
+from bot.alerts.silences import Silenced
 from bot.alerts.storage import StoredAlert
 from bot.durations import humanize_seconds
 from bot.notify import MessageRef

@@ -21,7 +21,7 @@ from bot.incidents.changes import Change, Queued
 from bot.models import Incident
 from bot.reminders import FireResult, Firing, PlannedReminder, Reminder, ReminderStatus
 from bot.reminders import storage as reminders
-from bot.store.postgres import PostgresTx
+from bot.store.postgres_tx import PostgresTx
 from bot.store.sqlite import SqliteTx
 from tests.escalation_env import BOB, Env, policy_without_paging, start_env, stop_env
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.alerts.matchers import matcher_sets
 from bot.alerts.models import Alert, AlertsRefused, parse_time, read_alertmanager, read_generic
 from bot.alerts.routes import bearer_valid
 from bot.alerts.routing import NO_SERVICE, by_service, route
-from bot.alerts.silences import matcher_sets
 from bot.alerts.storage import StoredAlert
 from bot.alerts.wording import declaration
 from bot.errors import ConfigError
@@ -94,6 +94,18 @@ def test_generic_alert_one_or_many_with_configured_labels() -> None:
         read_generic(_raw({**one, "surprise": 1}))
     with pytest.raises(AlertsRefused, match="the body is not JSON"):
         read_generic(b"\xff\xfe")
+
+
+def test_a_generic_alerts_title_wins_over_its_alertname_label() -> None:
+    """The title is the format's own name for the alert, as `service` and `severity` are:
+    a sender's `alertname` label (copied from another monitor) named the alert, its timeline
+    line and what routes matched instead of the title."""
+    sent = {"title": "Disk full", "dedup_key": "d1", "labels": {"alertname": "Generic", "a": "b"}}
+    [read] = read_generic(_raw(sent))
+    assert read.name == "Disk full" and read.labels == {"alertname": "Disk full", "a": "b"}
+    # A title made only of control characters (left out) leaves the label standing.
+    [read] = read_generic(_raw({**sent, "title": "\u0007"}))
+    assert read.name == "Generic"
 
 
 def _routed(config: AlertsConfig, **labels: str) -> tuple[str, str | None, bool]:

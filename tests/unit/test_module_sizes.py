@@ -1,6 +1,7 @@
-"""No module of /diagnose, /remediate (bot/remediation) or the outbox grows past about 400
-lines (the project's rule): a module that size is two things, split on its seam.
-bot/diagnostics/probes/postgres.py had grown to 414 lines."""
+"""No module of bot/ or commands/ grows past about 400 lines (the project's rule): a module
+that size is two things, split on its seam. bot/diagnostics/probes/postgres.py had grown to
+414 lines; eleven more (bot/alerts/silences.py at 496) had grown past it while the check
+looked only at /diagnose, /remediate and the outbox."""
 
 from __future__ import annotations
 
@@ -10,13 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 400
-CHECKED = [
-    "bot/diagnostics",
-    "bot/outbox",
-    "bot/remediation",
-    "commands/diagnose.py",
-    "commands/remediate.py",
-]
+CHECKED = ["bot", "commands"]
 
 
 def _modules() -> list[Path]:
@@ -27,8 +22,11 @@ def _modules() -> list[Path]:
     return found
 
 
-def test_the_walk_finds_the_probes() -> None:
-    assert REPO / "bot/diagnostics/probes/postgres.py" in _modules()
+def test_the_walk_finds_every_module() -> None:
+    found = _modules()
+    assert REPO / "bot/diagnostics/probes/postgres.py" in found  # nested packages
+    assert REPO / "commands/context.py" in found and REPO / "bot/cli/__init__.py" in found
+    assert len(found) > 250
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(REPO)))

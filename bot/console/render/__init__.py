@@ -12,10 +12,21 @@ rule here is unit-tested (tests/unit/test_console_render.py) and the console onl
 - Interactive elements get a number (`[1] Acknowledge`) handed out by the caller, so the
   console can keep numbers stable when a message is edited.
 
-`text` holds styles, names and mrkdwn; `messages` blocks and messages; `notices` workspace
-changes; `forms` modals.
+`text` holds styles, names and mrkdwn; `messages` blocks and messages; `controls` their
+numbered interactive elements; `notices` workspace changes; `forms` modals.
 """
 
+from bot.console.render.controls import (
+    CLICKABLE,
+    Control,
+    Numbering,
+    Option,
+    confirm_question,
+    counter,
+    find_element,
+    options_of,
+    with_block_ids,
+)
 from bot.console.render.forms import (
     InputField,
     field_names,
@@ -26,22 +37,13 @@ from bot.console.render.forms import (
     view_errors,
 )
 from bot.console.render.messages import (
-    CLICKABLE,
-    Control,
-    Numbering,
-    Option,
     Rendered,
     changed_lines,
-    confirm_question,
-    counter,
-    find_element,
     headline,
     indent,
-    options_of,
     render_blocks,
     render_field,
     render_message,
-    with_block_ids,
 )
 from bot.console.render.notices import MessageLabel, render_notice
 from bot.console.render.text import (

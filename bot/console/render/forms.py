@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.console.render.messages import Option, indent, options_of, render_blocks
+from bot.console.render.controls import Option, options_of
+from bot.console.render.messages import indent, render_blocks
 from bot.console.render.text import NO_NAMES, PLAIN, Names, Style, text_of
 from bot.slack_ids import is_channel_id, is_user_id
 

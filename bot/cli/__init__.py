@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.cli import reading
+from bot.cli.database import ever_migrated, open_store, refuse_another_version
 from bot.errors import (
     ChatOpsError,
     ConfigError,
-    SchemaMismatch,
     StoreBusy,
     StoreUnavailable,
 )
 from bot.logs import setup_logging
-from bot.redact import redact_text
 from bot.text import decimal
 
 EXIT_CONFIG = 2
@@ -28,10 +26,6 @@ EXIT_CONFIG = 2
 # which `audit verify` exits for a broken chain and `diagnose` for a warning: a script read a
 # database outage as tampering, or as a service's warning.
 EXIT_UNAVAILABLE = 5
-
-
-if TYPE_CHECKING:
-    from bot.store import Store
 
 
 def _port(text: str) -> int:
@@ -156,9 +150,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return await _migrate()
     if args.command == "audit":
-        return await _audit(args)
+        return await reading.audit(args)
     if args.command in ("report", "stats"):
-        return await _reports(args)
+        return await reading.reports(args)
     raise AssertionError(args.command)
 
 
@@ -201,84 +195,6 @@ def _check_config(path: str | None) -> int:
     return 0
 
 
-async def _open_store() -> Store:
-    from bot.settings import StoreSettings, load_settings
-    from bot.store import create_store
-
-    settings = load_settings(StoreSettings)
-    store = create_store(
-        settings.DATABASE_URL,
-        pool_size=settings.DATABASE_POOL_SIZE,
-        queue_timeout=settings.DATABASE_QUEUE_SECONDS,
-        prepare=settings.DATABASE_PREPARE,
-    )
-    await store.open()
-    return store
-
-
-async def _open_existing_store() -> Store:
-    """The bot's database, for the commands that only read it (audit, report, stats). One
-    the bot has never used (a mistyped path, the wrong DATABASE_URL) is refused: created on
-    the spot, it was reported as an intact audit log of 0 entries."""
-    from bot.settings import StoreSettings, load_settings
-    from bot.store.sqlite import sqlite_path
-
-    url = load_settings(StoreSettings).DATABASE_URL
-    never_used = (
-        f"DATABASE_URL names a database chatops-bot has never used ({redact_text(url)});"
-        " set it to the bot's own (`chatops-bot migrate` creates a new one)"
-    )
-    if url.startswith("sqlite://"):
-        path = sqlite_path(url)
-        if path != ":memory:" and not await asyncio.to_thread(os.path.isfile, path):
-            raise ConfigError(never_used)
-    store = await _open_store()
-    if not await _ever_migrated(store):
-        await store.close()
-        raise ConfigError(never_used)
-    return store
-
-
-async def _ever_migrated(store: Store) -> bool:
-    """Whether chatops-bot has ever migrated this database (read only: nothing is created)."""
-    async with store.transaction() as tx:
-        if tx.dialect == "sqlite":
-            sql = "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = ?"
-        else:
-            sql = "SELECT 1 AS one FROM information_schema.tables WHERE table_name = ?"
-        return await tx.fetchone(sql, ("schema_migrations",)) is not None
-
-
-async def _require_current_schema(store: Store) -> None:
-    """The reading commands read; they never migrate. A database this version would migrate
-    (a newer CLI than the bot running on it) is refused, naming `migrate`, and left as it
-    is: migrated from an operator's laptop, the bot still running the older version would
-    refuse to start at its next restart."""
-    try:
-        await _refuse_another_version(store, "this command only reads, so it changed nothing")
-    except BaseException:
-        await store.close()
-        raise
-
-
-async def _refuse_another_version(store: Store, why: str) -> None:
-    """ConfigError (exit 2) unless the database's schema is this version's exactly."""
-    from bot.store.migrate import unapplied
-
-    try:
-        missing = await unapplied(store)
-    except SchemaMismatch as exc:
-        # Migrated by a newer bot: the wrong version for this database, exit 2 as the other
-        # refused databases; 1 is `audit verify`'s broken chain.
-        raise ConfigError(str(exc)) from None
-    if missing:
-        raise ConfigError(
-            f"the database lacks {len(missing)} migration(s) of this version of chatops-bot"
-            f" ({', '.join(missing)}); {why}."
-            " Upgrade the bot (it migrates at start-up) or run `chatops-bot migrate`"
-        )
-
-
 # Exit status of `diagnose`: 0 all OK, 1 a warning, 3 something critical (2 is a config error,
 # or a service or check the catalog does not have).
 DIAGNOSE_EXIT = {"OK": 0, "WARN": 1, "CRIT": 3}
@@ -306,13 +222,13 @@ async def _diagnose(args: argparse.Namespace) -> int:
     # With the bot's REDIS_URL, a run shares the bot's one-run-per-service hold: never beside
     # a run of the same checks started in Slack (the system checked may be overloaded).
     coordinator = create_coordinator(settings.REDIS_URL) if settings.REDIS_URL else None
-    store = await _open_store()
+    store = await open_store()
     try:
         # The run is recorded, so a new database gets the schema; one a bot already uses is
         # never migrated from a terminal (the bot on it is older: it broke, then refused to
         # start), and one a newer bot migrated exited 1, which is WARN.
-        if await _ever_migrated(store):
-            await _refuse_another_version(store, "diagnose would record its run there")
+        if await ever_migrated(store):
+            await refuse_another_version(store, "diagnose would record its run there")
         else:
             await migrate(store)
         service = DiagnosticsService(
@@ -348,119 +264,10 @@ async def _diagnose(args: argparse.Namespace) -> int:
 async def _migrate() -> int:
     from bot.store import migrate
 
-    store = await _open_store()
+    store = await open_store()
     try:
         applied = await migrate(store)
     finally:
         await store.close()
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
-
-
-async def _audit(args: argparse.Namespace) -> int:
-    from bot.audit import AuditLog
-    from bot.clock import SystemClock
-    from bot.incidents import storage as incident_storage
-    from bot.incidents.queries import well_formed_id
-
-    # An ID as people type it (inc-...) names the same incident; a malformed one is refused
-    # rather than answered with an empty export, which reads as "no entries".
-    typed = getattr(args, "incident", None)  # export only
-    incident = well_formed_id(typed) if typed else None
-    store = await _open_existing_store()
-    await _require_current_schema(store)
-    try:
-        log = AuditLog(store, SystemClock())
-        if args.audit_command == "verify":
-            result = await log.verify()
-            if result.ok:
-                print(f"audit log OK: {result.checked} entries verified")
-                return 0
-            print(
-                f"audit log BROKEN at entry {result.first_broken_seq}: {result.reason} "
-                f"({result.checked} entries verified before it)"
-            )
-            return 1
-        # Closed before the store is, even when the reader stops early (`| head`).
-        written = 0
-        async with contextlib.aclosing(log.entries(incident_id=incident)) as entries:
-            try:
-                async for entry in entries:
-                    sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
-                    written += 1
-                sys.stdout.flush()
-            except BrokenPipeError:
-                # The reader has what it wanted: no traceback, and nothing more to flush at
-                # exit (which would raise again). 141 is a shell's status for SIGPIPE.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                return 141
-        if incident is not None and not written:
-            # An incident the database does not have exported nothing with status 0: a
-            # script kept the empty file as that incident's evidence.
-            async with store.transaction() as tx:
-                await incident_storage.require(tx, incident)
-        return 0
-    finally:
-        await store.close()
-
-
-async def _reports(args: argparse.Namespace) -> int:
-    """`report ID` and `stats`: read-only, straight from the database."""
-    from pathlib import Path
-
-    from bot.clock import SystemClock
-    from bot.incidents.queries import well_formed_id
-    from bot.outbox import OutboxDispatcher
-    from bot.permissions import Permissions, StaticDirectory
-    from bot.policy import load_policy
-    from bot.remediation.history import RemediationRecords
-    from bot.reports import markdown
-    from bot.reports.service import ReportService
-    from bot.settings import StoreSettings, load_settings
-    from bot.slack.report_blocks import stats_lines, stats_text
-
-    # A malformed ID is refused before the database is opened, as `audit export` does: it was
-    # echoed back whole, 50 KB of it or a terminal's escape sequences.
-    incident_id = well_formed_id(args.incident_id) if args.command == "report" else ""
-    settings = load_settings(StoreSettings)
-    policy = load_policy(settings.CHATOPS_POLICY)
-    store = await _open_existing_store()
-    await _require_current_schema(store)
-    try:
-        clock = SystemClock()
-        reports = ReportService(
-            store=store,
-            clock=clock,
-            policy=policy,
-            dispatcher=OutboxDispatcher(store, clock),
-            # The same report as `/incident report` shares, remediation runs included.
-            remediations=RemediationRecords(
-                store=store,
-                clock=clock,
-                policy=policy,
-                permissions=Permissions(policy, StaticDirectory()),
-            ),
-        )
-        if args.command == "report":
-            print(markdown.render(await reports.report(incident_id)), end="")
-            return 0
-        figures = await reports.stats(args.days)
-        print(stats_text(figures))
-        for line in stats_lines(figures):
-            print(line)
-        if args.chart:
-            from bot.reports import chart  # matplotlib (~0.4 s) loads only for a chart
-
-            png = chart.render_png(figures)
-            try:
-                await asyncio.to_thread(Path(args.chart).write_bytes, png)
-            except OSError as exc:  # a typo in the path: said in one line, not a traceback
-                print(
-                    f"chatops-bot: cannot write the chart to {args.chart}: {exc.strerror or exc}",
-                    file=sys.stderr,
-                )
-                return 1
-            print(f"chart written to {args.chart}")
-        return 0
-    finally:
-        await store.close()

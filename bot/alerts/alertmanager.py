@@ -1,0 +1,103 @@
+"""Alertmanager's silences API (v2), as the Silence button uses it: make one, ask how one
+stands, expire one. Its failures are translated here, once, into AlertmanagerUnavailable."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.alerts.models import parse_time
+from bot.errors import Conflict
+from bot.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+SILENCES_PATH = "/api/v2/silences"
+
+
+class AlertmanagerUnavailable(Conflict):
+    """Alertmanager refused or did not answer: nothing was silenced (the message says why)."""
+
+
+async def expire(session: aiohttp.ClientSession, url: str, silence_ids: list[str]) -> list[str]:
+    """Expire silences just made (the record of them failed); those Alertmanager would
+    not expire (they end by themselves after `silence_for`)."""
+    left: list[str] = []
+    for silence_id in silence_ids:
+        try:
+            path = f"{url}/api/v2/silence/{quote(silence_id, safe='')}"
+            async with session.delete(path) as answer:
+                if answer.status == 200:
+                    continue
+                problem = f"HTTP {answer.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            problem = redact_text(str(exc))[:200]
+        log.warning("silence %s, unrecorded, could not be expired: %s", silence_id, problem)
+        left.append(silence_id)
+    return left
+
+
+async def state(session: aiohttp.ClientSession, url: str, silence_id: str) -> tuple[bool, datetime]:
+    """(running, its end) as Alertmanager has it; a silence it no longer knows (garbage
+    collected, or another Alertmanager) has ended."""
+    try:
+        async with session.get(f"{url}/api/v2/silence/{quote(silence_id, safe='')}") as answer:
+            if answer.status == 404:
+                return False, datetime.max.replace(tzinfo=UTC)
+            body = await answer.json(content_type=None)
+            if answer.status != 200 or not isinstance(body, dict):
+                raise AlertmanagerUnavailable(
+                    f"Alertmanager did not say how silence {silence_id} stands"
+                    f" (HTTP {answer.status})."
+                )
+            standing = str((body.get("status") or {}).get("state", ""))
+            ends_at = parse_time(str(body.get("endsAt", "")))
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise AlertmanagerUnavailable(
+            f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
+        ) from None
+    if ends_at is None:
+        raise AlertmanagerUnavailable(f"Alertmanager gave silence {silence_id} no end.")
+    return standing in ("active", "pending"), ends_at
+
+
+async def create(
+    session: aiohttp.ClientSession,
+    url: str,
+    matchers: list[dict[str, Any]],
+    now: datetime,
+    ends_at: datetime,
+    comment: str,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Make a silence of `matchers` from `now` to `ends_at`; (its ID, the matchers)."""
+    body = {
+        "matchers": matchers,
+        "startsAt": now.isoformat(),
+        "endsAt": ends_at.isoformat(),
+        "createdBy": "chatops-bot",
+        "comment": comment[:300],
+    }
+    try:
+        async with session.post(url + SILENCES_PATH, json=body) as response:
+            # Read as text first: a proxy's 503 page is no JSON, and is a refusal.
+            text = await response.text(errors="replace")
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise AlertmanagerUnavailable(
+            f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
+        ) from None
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = text
+    if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
+        detail = redact_text(" ".join(str(answer).split()))[:200].rstrip(".")
+        raise AlertmanagerUnavailable(
+            f"Alertmanager refused the silence (HTTP {status}): {detail}."
+        )
+    return str(answer["silenceID"]), matchers
