@@ -817,13 +817,16 @@ async def test_run_serves_healthz_and_a_signed_declare_then_stops_cleanly(
         assert "event loop: uvloop.Loop" in stderr.decode()
 
 
-async def test_a_sighup_stops_the_bot_as_sigterm_does_finishing_what_it_acknowledged(
+async def _declare_and_signal(
     tmp_path: Path,
-) -> None:
-    """Operators of Prometheus and Alertmanager send SIGHUP to reload a configuration. The
-    bot had no handler for it: the process died at once (status -1), a declaration Slack
-    was answered 200 for possibly never made, the store never closed. The policy cannot be
-    swapped in a running bot, so SIGHUP stops it exactly as SIGTERM does, and says so."""
+    program: list[str],
+    *,
+    then: signal.Signals,
+    before: signal.Signals | None = None,
+) -> tuple[int | None, str, list[str]]:
+    """`program run` on SQLite: `before` sent once it is healthy (and healthy again after),
+    one signed declaration answered 200, then `then` sent at once (the declaration may be
+    under way). Its exit status, its log and the titles of the incidents it stored."""
     database = tmp_path / "run.db"
     async with SlackDouble(bot_token=BOT_TOKEN) as slack:
         env = _env(
@@ -833,9 +836,12 @@ async def test_a_sighup_stops_the_bot_as_sigterm_does_finishing_what_it_acknowle
             SLACK_API_URL=slack.api_url,
             DATABASE_URL=f"sqlite:///{database}",
         )
-        process, port, early = await _serve([_entry_point()], tmp_path, env)
+        process, port, early = await _serve(program, tmp_path, env)
+        health = f"http://127.0.0.1:{port}/healthz"
         try:
-            await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
+            await _wait_healthy(health, process)
+            if before is not None:
+                process.send_signal(before)
             body = slash_command_body(
                 text="declare P2 Search is slow",
                 user_id="U0ALICE",
@@ -846,17 +852,29 @@ async def test_a_sighup_stops_the_bot_as_sigterm_does_finishing_what_it_acknowle
                 f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET
             ) as sender:
                 assert (await sender.send(body)).status == 200
-            process.send_signal(signal.SIGHUP)  # at once: the declaration may be under way
+            if before is not None:
+                await _wait_healthy(health, process)
+            process.send_signal(then)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
         finally:
             await _stop(process)
-    log = (early + stderr).decode()
-    assert process.returncode == 0, log
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        titles = [row[0] for row in db.execute("SELECT title FROM incidents")]
+    return process.returncode, (early + stderr).decode(), titles
+
+
+async def test_a_sighup_stops_the_bot_as_sigterm_does_finishing_what_it_acknowledged(
+    tmp_path: Path,
+) -> None:
+    """Operators of Prometheus and Alertmanager send SIGHUP to reload a configuration. The
+    bot had no handler for it: the process died at once (status -1), a declaration Slack
+    was answered 200 for possibly never made, the store never closed. The policy cannot be
+    swapped in a running bot, so SIGHUP stops it exactly as SIGTERM does, and says so."""
+    status, log, titles = await _declare_and_signal(tmp_path, [_entry_point()], then=signal.SIGHUP)
+    assert status == 0, log
     assert "Traceback" not in log
     assert "stopping: signal received (SIGHUP: a stop, as SIGTERM;" in log
     assert "start the bot again to apply a changed policy" in log
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        titles = [row[0] for row in db.execute("SELECT title FROM incidents")]
     assert titles == ["Search is slow"]  # acknowledged before the signal: made before the exit
 
 
@@ -865,41 +883,13 @@ async def test_a_bot_started_under_nohup_keeps_running_through_a_sighup(
 ) -> None:
     """Started with SIGHUP ignored (`nohup chatops-bot run &`), a closed terminal's SIGHUP must
     not stop the bot: it keeps serving, and only SIGTERM stops it."""
-    database = tmp_path / "run.db"
     nohup = shutil.which("nohup")
     assert nohup, "coreutils' nohup is missing"
-    async with SlackDouble(bot_token=BOT_TOKEN) as slack:
-        env = _env(
-            tmp_path,
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=slack.api_url,
-            DATABASE_URL=f"sqlite:///{database}",
-        )
-        process, port, early = await _serve([nohup, _entry_point()], tmp_path, env)
-        try:
-            await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
-            process.send_signal(signal.SIGHUP)
-            body = slash_command_body(
-                text="declare P2 Search is slow",
-                user_id="U0ALICE",
-                channel_id="C0GENERAL",
-                response_url=slack.new_response_url(channel="C0GENERAL", user_id="U0ALICE"),
-            )
-            async with SlackRequestSender(
-                f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET
-            ) as sender:
-                assert (await sender.send(body)).status == 200
-            await _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)
-            process.send_signal(signal.SIGTERM)
-            _, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
-        finally:
-            await _stop(process)
-    log = (early + stderr).decode()
-    assert process.returncode == 0, log
+    status, log, titles = await _declare_and_signal(
+        tmp_path, [nohup, _entry_point()], before=signal.SIGHUP, then=signal.SIGTERM
+    )
+    assert status == 0, log
     assert "SIGHUP" not in log and "stopping: signal received (SIGTERM)" in log
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        titles = [row[0] for row in db.execute("SELECT title FROM incidents")]
     assert titles == ["Search is slow"]
 
 
