@@ -15,6 +15,7 @@ from bot.models import Incident
 from tests.alert_helpers import ALERTMANAGER_PATH, alert, post, webhook
 from tests.e2e.incident_helpers import policy_with, posts
 from tests.harness import BotHarness
+from tests.local_http import serving
 
 __all__ = ["Alerts", "alert", "alerts_policy", "health_url"]
 
@@ -61,13 +62,8 @@ async def health_url() -> AsyncIterator[str]:
     """A health endpoint the catalog's HTTP check reads (the diagnosis)."""
     app = web.Application()
     app.router.add_get("/health", _health)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/health"
-    await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/health"
 
 
 def alerts_policy(health_url: str, **alerts: Any) -> Any:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from tests.local_http import serving
+
 
 @dataclass
 class SlowEndpoint:
@@ -32,14 +34,9 @@ async def slow_endpoint() -> AsyncIterator[SlowEndpoint]:
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/ready", health)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    endpoint.url = f"http://127.0.0.1:{port}/health"
-    try:
-        yield endpoint
-    finally:
-        endpoint.gate.set()
-        await runner.cleanup()
+    async with serving(app) as url:
+        endpoint.url = f"{url}/health"
+        try:
+            yield endpoint
+        finally:
+            endpoint.gate.set()

@@ -18,6 +18,7 @@ from tests import aws as moto
 from tests.aws import MotoServer
 from tests.diagnostics_helpers import diagnose, finding
 from tests.fake_kubernetes import FakeKubernetes, deployment, event, node, pod, pod_metrics
+from tests.local_http import serving
 from tests.servers import RedisServer, free_port
 
 
@@ -247,15 +248,8 @@ async def healthy_endpoint() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/broken", broken)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_an_endpoint_that_never_answers_is_crit_and_the_others_unaffected(

@@ -18,6 +18,7 @@ from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import PagerDutyPager
 from bot.paging.ports import Alert
 from bot.policy.paging import OpsgenieConfig, PagerDutyConfig
+from tests.local_http import serving
 from tests.paging_doubles import Answer, OpsgenieDouble, PagerDutyDouble, PdOnCall
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -275,20 +276,13 @@ async def test_a_provider_answering_json_nested_thousands_deep_is_an_error_not_a
 
     app = web.Application()
     app.router.add_post("/v2/enqueue", nested)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
 
-        async def opened() -> aiohttp.ClientSession:
-            return session
+    async def opened() -> aiohttp.ClientSession:
+        return session
 
-        config = PagerDutyConfig(routing_key_env="K", events_url=f"http://127.0.0.1:{port}")
+    async with serving(app) as url:
+        config = PagerDutyConfig(routing_key_env="K", events_url=url)
         pager = PagerDutyPager(config, routing_key=KEY, api_key=None, session=opened)
         with pytest.raises(NotifierError) as caught:
             await pager.trigger(_alert())
-        assert "not JSON" in str(caught.value)
-    finally:
-        await runner.cleanup()
+    assert "not JSON" in str(caught.value)
