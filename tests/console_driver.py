@@ -62,3 +62,22 @@ class Driver:
         self.lines.feed(":quit")
         assert self.task is not None
         return await asyncio.wait_for(self.task, timeout=20)
+
+
+class Session(Driver):
+    """One `scripts/demo` run: a console on a database file that outlives it; two in a row
+    on one `tmp_path` are two sessions on the same store."""
+
+    wait_seconds = 15.0
+
+    async def __aenter__(self) -> Session:
+        await self.start()
+        self.run()
+        await self.wait_for("Type a slash command")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        if not self.task.done():
+            self.lines.close()
+        await asyncio.wait_for(self.task, timeout=30)
