@@ -38,6 +38,7 @@ from bot.incidents.drills import DrillNotifier, Drills
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.pending_pins import PendingPins
 from bot.incidents.service import IncidentService
+from bot.incidents.standing import StandingIncidents
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.paging.ports import PersonDirectory
@@ -93,6 +94,7 @@ class Services:
     pruner: HandledRequestsPruner
     recovery: AutoRecoveryService
     catchup: CatchupService  # `/incident catchup`, and on joining a war room
+    standing: StandingIncidents  # where every incident stands (the console's next session)
     status: StatusService  # publishing to the public status page
     status_page: StatusPage  # its documents, cached in this process
     status_push: StalePush  # withdrawals pushed to (and from) the other replicas
@@ -339,6 +341,7 @@ def build_services(
         catchup=CatchupService(
             store=store, clock=clock, alerts=firing_alerts or RecordedFiringAlerts()
         ),
+        standing=StandingIncidents(store=store, policy=policy),
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents, audit=audit),
         alerts=alerts,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.clock import Clock
 from bot.console.app import Console, QueueLines
 from bot.console.render import Style
 from tests.waiting import until, wait_for_output
@@ -19,7 +20,9 @@ class Driver:
 
     wait_seconds = 10.0  # wait_for's bound, unless given
 
-    def __init__(self, tmp_path: Path, *, policy_path: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *, policy_path: Path | None = None, clock: Clock | None = None
+    ) -> None:
         self.out = io.StringIO()
         self.lines = QueueLines()
         self.console = Console(
@@ -29,6 +32,7 @@ class Driver:
             policy_path=policy_path,
             style=Style(color=False, unicode=True),
             quiet=0.15,
+            clock=clock,
         )
         self.task: asyncio.Task[int] | None = None
 
