@@ -26,7 +26,7 @@ from bot.clock import Clock
 from bot.console.commands import ConsoleCommands
 from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.config import console_config
-from bot.console.earlier import restore
+from bot.console.earlier import Posted, restore
 from bot.console.feed import ControlRef, Feed, Screen
 from bot.console.interactions import Cancel, Interactions, Quit
 from bot.console.render import Style
@@ -119,6 +119,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self.last_status: int | None = None  # of the last request sent to the app
         self.earlier: list[str] = []  # war rooms of an earlier session, put back at start
         self.earlier_notes: list[str] = []  # what else the banner says of earlier sessions
+        self.waiting: list[Posted] = []  # their requests waiting for approval, shown at start
 
     @property
     def user_id(self) -> str:
@@ -160,8 +161,8 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         )
         self.bot = create_bot(settings, policy=policy, clock=self.clock)
         try:
-            # Before the bot's outbox and reminders start: what they do at once (edit a card
-            # an escalation due meanwhile changed) must find its message back.
+            # Before the bot's outbox and reminders start: what they do at once (edit a card,
+            # expire a request whose time ran out meanwhile) must find its message back.
             await self._restore_earlier_sessions(policy.announce_channel)
             await self.bot.start("127.0.0.1", 0)  # starts the outbox dispatcher too
         except BaseException:
@@ -172,20 +173,22 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         )
 
     async def _restore_earlier_sessions(self, announce_channel: str) -> None:
-        """Put back the war rooms and cards of the database's incidents (bot.console.earlier),
-        from the store opened (and migrated) ahead of the bot."""
+        """Put back the war rooms, cards and waiting requests of the database's incidents
+        (bot.console.earlier), from the store opened (and migrated) ahead of the bot."""
         assert self.bot is not None
         services = self.bot.services
         try:
             await services.store.open()  # the bot's start opens it again: a no-op
             await migrate(services.store)  # a new database has no tables to read yet
             standing = await services.standing.read()
+            requests = await services.remediation_records.requests_to_show()
         except Exception:  # the store is out of reach: the bot's start says so
             log.exception("could not read the incidents of earlier sessions")
             return
-        restored = restore(self.double, standing, announce_channel)
+        restored = restore(self.double, standing, requests, announce_channel)
         for channel, card in restored.cards:
             self.feed.own_message(channel, card)  # already there, not news: `:history` shows it
+        self.waiting = restored.waiting
         self.earlier_notes = restored.notes
         rooms = {s.incident.channel_id for s in standing.incidents}
         self.earlier = [
@@ -211,6 +214,8 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
             await self.start()
         try:
             self._banner()
+            for channel, message in self.waiting:  # their Approve and Deny, numbered
+                self.feed.show_message(channel, message, edited=False, whole=True)
             await self.refresh_vocabulary()
             while not self._quit:
                 await self._open_pending_modals()
@@ -307,8 +312,16 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
                     "--fresh starts over)."
                 ),
             )
-        for note in self.earlier_notes:  # not dimmed: what was left out needs reading
+        for note in self.earlier_notes:  # left out, expired: not dimmed, they need reading
             lines.insert(-1, note)
+        if self.waiting:
+            count = len(self.waiting)
+            lines.insert(
+                -1,
+                f"{count} remediation request{'s' if count != 1 else ''} of an earlier session "
+                f"still wait{'' if count != 1 else 's'} for approval (below): press Approve or "
+                "Deny by its number.",
+            )
         if self.bot is not None:
             # `/incident publish` says "on the public status page": say where it is served.
             lines.insert(

@@ -13,6 +13,8 @@ from bot.incidents.service import incident_id
 from bot.models import Incident, Severity, Status
 from bot.store import Store
 from tests.console_driver import Session
+from tests.fake_kubernetes import FakeKubernetes, deployment
+from tests.integration.test_console_remediate import _policy_file
 
 DECLARE = "/incident declare P1 Checkout API returns 502"
 ROOM = re.compile(r"(#inc-\d{8}-\d{3}-checkout-api-returns-502) created")
@@ -118,3 +120,59 @@ async def test_a_restored_card_shows_how_far_the_pages_have_gone(tmp_path: Path)
         out = await second.wait_for("#incidents · chatops-bot", since=mark)
         out = await second.wait_for("[4] Resolve", since=mark)
         assert out.count("Escalation: Level 1 of 2 paged") == 2, out
+
+
+async def _request_scale(session: Session) -> None:
+    """Alice asks to scale checkout from 3 to 6 replicas (in #general): posted, waiting."""
+    mark = session.type(":as U0ALICE", "/remediate kubernetes.scale checkout replicas=6")
+    await session.wait_for("from 3 to 6 replicas", since=mark)
+    await session.wait_for("Approve", since=mark)
+
+
+async def test_a_request_of_an_earlier_session_can_be_approved_in_the_next(
+    tmp_path: Path, fake_kubernetes: FakeKubernetes
+) -> None:
+    """Its message was gone with the first session's workspace: no Approve to press, and
+    asking again was refused ("request #1 ... is still waiting; approve or deny that one")."""
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    policy = _policy_file(tmp_path)
+    async with Session(tmp_path, policy_path=policy) as first:
+        await _request_scale(first)
+    async with Session(tmp_path, policy_path=policy) as second:
+        banner = second.out.getvalue()
+        assert "1 remediation request of an earlier session still waits for approval" in banner
+        [approve] = re.findall(r"\[(\d+)\] Approve", banner)
+        assert "REMEDIATION #1: ⏳ WAITING FOR APPROVAL" in banner, banner
+        mark = second.type(":as U0BOB", approve)
+        await second.wait_for("Approve this change?", since=mark)
+        second.type("y")
+        out = await second.wait_for("Succeeded", since=mark)
+        assert "#general · chatops-bot · msg" in out and "edited" in out, out
+        assert "message_not_found" not in out, out
+    assert fake_kubernetes.state.deployments[("shop", "checkout")]["spec"]["replicas"] == 6
+
+
+async def test_a_request_that_expired_between_sessions_is_said_to_have_expired(
+    tmp_path: Path, fake_kubernetes: FakeKubernetes
+) -> None:
+    """Its 15 minutes ran out while no console ran: the next session said nothing of it."""
+    fake_kubernetes.state.add(deployment("checkout", namespace="shop", replicas=3))
+    policy = _policy_file(tmp_path)
+    async with Session(tmp_path, policy_path=policy) as first:
+        await _request_scale(first)
+        assert first.console.bot is not None
+        [request] = await first.console.bot.services.remediation_records.requests_to_show()
+    later = FakeClock(request.request.expires_at + timedelta(minutes=5))
+    async with Session(tmp_path, policy_path=policy, clock=later) as second:
+        banner = second.out.getvalue()
+        expected = (
+            "Remediation #1 (kubernetes.scale on checkout, requested by @U0ALICE) expired "
+            f"unapproved at {request.request.expires_at:%Y-%m-%d %H:%M} UTC: its 15 min for "
+            "approval ran out while no console was running. Request it again"
+        )
+        assert expected in banner, banner
+        assert "still wait" not in banner, banner
+        # Its message is back, and the expiry, fired as the bot starts, edits it.
+        out = await second.wait_for("REMEDIATION #1: ⌛ EXPIRED")
+        assert "message_not_found" not in out, out
+        assert "Approve" not in out.split("REMEDIATION #1: ⌛ EXPIRED")[-1], out
