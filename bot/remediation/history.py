@@ -133,7 +133,6 @@ class RemediationRecords:
             found = await requests.posted_and_waiting(tx)
         shown = []
         for request in found:
-            spec = actions.ACTIONS.get(request.action)
-            approvers = approval.approvers(self.policy.roles, spec) if spec is not None else []
+            approvers = approval.approvers_named(self.policy.roles, request.action)
             shown.append(RequestShown(request, tuple(approvers), request.expires_at <= now))
         return shown
