@@ -38,6 +38,7 @@ from bot.incidents.drills import DrillNotifier, Drills
 from bot.incidents.flows import IncidentFlows
 from bot.incidents.pending_pins import PendingPins
 from bot.incidents.service import IncidentService
+from bot.incidents.standing import StandingIncidents
 from bot.notify import Notifier
 from bot.outbox import OutboxDispatcher
 from bot.paging.ports import PersonDirectory
@@ -93,6 +94,8 @@ class Services:
     pruner: HandledRequestsPruner
     recovery: AutoRecoveryService
     catchup: CatchupService  # `/incident catchup`, and on joining a war room
+    standing: StandingIncidents  # where every incident stands (the console's next session)
+    remediation_records: RemediationRecords  # runs, approvals waiting, messages to show
     status: StatusService  # publishing to the public status page
     status_page: StatusPage  # its documents, cached in this process
     status_push: StalePush  # withdrawals pushed to (and from) the other replicas
@@ -182,7 +185,8 @@ def build_services(
     )
     escalation.register(dispatcher)
     changes.listeners.append(escalation.planning)
-    # The report's remediation section and the App Home's approvals waiting read these.
+    # The report's remediation section, the App Home's approvals waiting and the console's
+    # next session read these.
     records = RemediationRecords(store=store, clock=clock, policy=policy, permissions=permissions)
     home = HomeService(
         store=store,
@@ -339,6 +343,8 @@ def build_services(
         catchup=CatchupService(
             store=store, clock=clock, alerts=firing_alerts or RecordedFiringAlerts()
         ),
+        standing=StandingIncidents(store=store, policy=policy),
+        remediation_records=records,
         paging=paging,
         pending_pins=PendingPins(coordinator=coordinator, incidents=incidents, audit=audit),
         alerts=alerts,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.clock import Clock
 from bot.console.app import Console, QueueLines
 from bot.console.render import Style
 from tests.waiting import until, wait_for_output
@@ -19,7 +20,9 @@ class Driver:
 
     wait_seconds = 10.0  # wait_for's bound, unless given
 
-    def __init__(self, tmp_path: Path, *, policy_path: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *, policy_path: Path | None = None, clock: Clock | None = None
+    ) -> None:
         self.out = io.StringIO()
         self.lines = QueueLines()
         self.console = Console(
@@ -29,6 +32,7 @@ class Driver:
             policy_path=policy_path,
             style=Style(color=False, unicode=True),
             quiet=0.15,
+            clock=clock,
         )
         self.task: asyncio.Task[int] | None = None
 
@@ -62,3 +66,22 @@ class Driver:
         self.lines.feed(":quit")
         assert self.task is not None
         return await asyncio.wait_for(self.task, timeout=20)
+
+
+class Session(Driver):
+    """One `scripts/demo` run: a console on a database file that outlives it; two in a row
+    on one `tmp_path` are two sessions on the same store."""
+
+    wait_seconds = 15.0
+
+    async def __aenter__(self) -> Session:
+        await self.start()
+        self.run()
+        await self.wait_for("Type a slash command")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        if not self.task.done():
+            self.lines.close()
+        await asyncio.wait_for(self.task, timeout=30)

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.clock import Clock
 from bot.console.commands import ConsoleCommands
 from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.config import console_config
-from bot.console.earlier import restore_channels
+from bot.console.earlier import Posted, restore
 from bot.console.feed import ControlRef, Feed, Screen
 from bot.console.interactions import Cancel, Interactions, Quit
 from bot.console.render import Style
@@ -44,6 +45,7 @@ from bot.slack.requests import (
     AppResponse,
     SlackRequestSender,
 )
+from bot.store import migrate
 
 __all__ = ["Console", "QueueLines", "console_config"]
 
@@ -78,8 +80,11 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         quiet: float = 0.3,
         max_wait: float = 3.0,
         files_dir: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        """`interactive`: a person at a TTY (prompts shown); otherwise input is echoed."""
+        """`interactive`: a person at a TTY (prompts shown); otherwise input is echoed.
+        `clock`: the bot's (the wall clock unless given: tests move it between sessions)."""
+        self.clock = clock
         self.lines = lines
         self.database_url = database_url
         self.policy_path = policy_path
@@ -113,6 +118,8 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self._last_interrupt = -10.0
         self.last_status: int | None = None  # of the last request sent to the app
         self.earlier: list[str] = []  # war rooms of an earlier session, put back at start
+        self.earlier_notes: list[str] = []  # what else the banner says of earlier sessions
+        self.waiting: list[Posted] = []  # their requests waiting for approval, shown at start
 
     @property
     def user_id(self) -> str:
@@ -152,8 +159,11 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
             REDIS_URL=None,
             CHATOPS_POLICY=self.policy_path,
         )
-        self.bot = create_bot(settings, policy=policy)
+        self.bot = create_bot(settings, policy=policy, clock=self.clock)
         try:
+            # Before the bot's outbox and reminders start: what they do at once (edit a card,
+            # expire a request whose time ran out meanwhile) must find its message back.
+            await self._restore_earlier_sessions(policy.announce_channel)
             await self.bot.start("127.0.0.1", 0)  # starts the outbox dispatcher too
         except BaseException:
             await self.double.stop()
@@ -161,22 +171,30 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         self.sender = SlackRequestSender(
             f"http://127.0.0.1:{self.bot.port}/slack/events", self.signing_secret
         )
-        await self._restore_earlier_sessions(policy.announce_channel)
 
     async def _restore_earlier_sessions(self, announce_channel: str) -> None:
-        """Put the war rooms and cards of the database's incidents back (bot.console.earlier)."""
+        """Put back the war rooms, cards and waiting requests of the database's incidents
+        (bot.console.earlier), from the store opened (and migrated) ahead of the bot."""
         assert self.bot is not None
+        services = self.bot.services
         try:
-            incidents = await self.bot.services.incidents.list(open_only=False)
-        except Exception:  # the store is out of reach: the session says so at its first command
+            await services.store.open()  # the bot's start opens it again: a no-op
+            await migrate(services.store)  # a new database has no tables to read yet
+            standing = await services.standing.read()
+            requests = await services.remediation_records.requests_to_show()
+        except Exception:  # the store is out of reach: the bot's start says so
             log.exception("could not read the incidents of earlier sessions")
             return
-        for channel, card in restore_channels(self.double, incidents, announce_channel):
+        restored = restore(self.double, standing, requests, announce_channel)
+        for channel, card in restored.cards:
             self.feed.own_message(channel, card)  # already there, not news: `:history` shows it
+        self.waiting = restored.waiting
+        self.earlier_notes = restored.notes
+        rooms = {s.incident.channel_id for s in standing.incidents}
         self.earlier = [
             f"#{channel.name}"
             for channel in self.double.state.channels.values()
-            if channel.id in {i.channel_id for i in incidents} and channel.id != announce_channel
+            if channel.id in rooms and channel.id != announce_channel
         ]
 
     def quitting(self) -> bool:
@@ -196,6 +214,8 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
             await self.start()
         try:
             self._banner()
+            for channel, message in self.waiting:  # their Approve and Deny, numbered
+                self.feed.show_message(channel, message, edited=False, whole=True)
             await self.refresh_vocabulary()
             while not self._quit:
                 await self._open_pending_modals()
@@ -291,6 +311,16 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
                     "with their cards; their other messages were not kept (scripts/demo "
                     "--fresh starts over)."
                 ),
+            )
+        for note in self.earlier_notes:  # left out, expired: not dimmed, they need reading
+            lines.insert(-1, note)
+        if self.waiting:
+            count = len(self.waiting)
+            lines.insert(
+                -1,
+                f"{count} remediation request{'s' if count != 1 else ''} of an earlier session "
+                f"still wait{'' if count != 1 else 's'} for approval (below): press Approve or "
+                "Deny by its number.",
             )
         if self.bot is not None:
             # `/incident publish` says "on the public status page": say where it is served.

@@ -137,6 +137,21 @@ async def get_with_escalation_level(
     return (_from_row(row), int(row["escalation_level"])) if row else None
 
 
+async def list_with_escalation_level(
+    tx: Statements, *, resolved: bool, limit: int | None = None
+) -> list[tuple[Incident, int]]:
+    """The open (or resolved) incidents, newest first, at most `limit` (None: all), each with
+    the highest escalation level paged for it (0: none)."""
+    rows = await tx.fetchall(
+        "SELECT i.*, COALESCE(e.level, 0) AS escalation_level FROM incidents i"
+        " LEFT JOIN escalations e ON e.incident_id = i.id"
+        f" WHERE i.status {'=' if resolved else '<>'} 'resolved'"
+        " ORDER BY i.declared_at DESC, i.id DESC"
+        + (f" LIMIT {int(limit)}" if limit is not None else "")
+    )
+    return [(_from_row(row), int(row["escalation_level"])) for row in rows]
+
+
 async def get_many(
     tx: Tx, incident_ids: Sequence[str], *, lock: bool = False
 ) -> dict[str, Incident]:

@@ -15,7 +15,7 @@ from bot.errors import NotifierError
 from bot.models import Actor
 from bot.permissions import Permissions
 from bot.policy import Roles
-from bot.remediation.actions import ActionSpec, Risk
+from bot.remediation.actions import ACTIONS, ActionSpec, Risk
 
 
 def requesters(roles: Roles, spec: ActionSpec) -> list[str]:
@@ -32,6 +32,13 @@ def approvers(roles: Roles, spec: ActionSpec) -> list[str]:
         if entry is not None and entry.approvers is not None:
             return list(entry.approvers)
     return list(roles.approvers)
+
+
+def approvers_named(roles: Roles, action: str) -> list[str]:
+    """Whom a request message of `action` names to ask, as the policy lists them now (none
+    for an action this version no longer knows)."""
+    spec = ACTIONS.get(action)
+    return [] if spec is None else approvers(roles, spec)
 
 
 def approvals_needed(roles: Roles, spec: ActionSpec) -> int:

@@ -13,7 +13,6 @@ from bot.outbox import Effect, OutboxDispatcher
 from bot.remediation import approval
 from bot.remediation import recording as kinds
 from bot.remediation import storage as requests
-from bot.remediation.actions import ACTIONS
 from bot.remediation.ports import RemediationNotifier
 from bot.remediation.service import RemediationService
 from bot.remediation.storage import NOT_POSTED, Request, Status
@@ -37,8 +36,7 @@ class RemediationDelivery:
 
     def _approvers(self, request: Request) -> list[str]:
         """Whom the request message names to ask, as the policy lists them now."""
-        spec = ACTIONS.get(request.action)
-        return [] if spec is None else approval.approvers(self.service.policy.roles, spec)
+        return approval.approvers_named(self.service.policy.roles, request.action)
 
     @staticmethod
     def _message(request: Request) -> MessageRef | None:

@@ -1,10 +1,13 @@
 """What the reports read of remediation: an incident's runs (the post-incident report) and
 the requests waiting for one person's approval (the App Home). Implements the
-seams bot.reports.models.RemediationHistory and bot.home.models.ApprovalsWaiting."""
+seams bot.reports.models.RemediationHistory and bot.home.models.ApprovalsWaiting. And the
+request messages a front end that lost its workspace shows again (the console's next
+session: bot.console.earlier)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.clock import Clock, utc_from_timestamp
 from bot.models import SYSTEM, Actor
@@ -13,7 +16,7 @@ from bot.policy import Policy
 from bot.remediation import actions, approval, recovery_storage
 from bot.remediation import storage as requests
 from bot.remediation.read_models import ApprovalWaiting, RemediationRun
-from bot.remediation.storage import Status
+from bot.remediation.storage import Request, Status
 from bot.store import Store
 
 WAITING_SCAN = 200  # requests looked at per Home view; the oldest waiting first
@@ -25,6 +28,17 @@ _OUTCOME = {
     Status.DENIED: "denied",
     Status.EXPIRED: "expired without approval",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RequestShown:
+    """A request message to show again as the request stands, naming whom to ask as the
+    delivery does; `expired` once its time for approval has run out (its expiry reminder
+    has not fired yet: the message is edited when it does)."""
+
+    request: Request
+    approvers: tuple[str, ...]
+    expired: bool
 
 
 class RemediationRecords:
@@ -108,4 +122,17 @@ class RemediationRecords:
                     incident_id=request.incident_id,
                 )
             )
+        return shown
+
+    async def requests_to_show(self) -> Sequence[RequestShown]:
+        """The requests still waiting for approval whose message was posted, oldest first;
+        `expired` those whose time has run out (their expiry reminder not yet fired: a
+        front end reads them before its bot starts)."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            found = await requests.posted_and_waiting(tx)
+        shown = []
+        for request in found:
+            approvers = approval.approvers_named(self.policy.roles, request.action)
+            shown.append(RequestShown(request, tuple(approvers), request.expires_at <= now))
         return shown

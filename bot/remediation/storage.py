@@ -241,6 +241,15 @@ async def waiting_for(tx: Tx, limit: int = 20) -> list[Request]:
     return [_request(row) for row in rows]
 
 
+async def posted_and_waiting(tx: Tx) -> list[Request]:
+    """Requests still waiting for approval whose message was posted, oldest first."""
+    rows = await tx.fetchall(
+        "SELECT * FROM remediation_requests WHERE status = 'requested'"
+        " AND message_ts IS NOT NULL ORDER BY requested_at, id"
+    )
+    return [_request(row) for row in rows]
+
+
 async def for_incident(tx: Tx, incident_id: str) -> list[Request]:
     """Every request made in an incident, oldest first (the post-incident report)."""
     rows = await tx.fetchall(

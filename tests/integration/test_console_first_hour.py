@@ -5,32 +5,13 @@ Each test here reproduces a defect found by following README.md in the console.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
 import aiohttp
 
 from bot.reports.forms import ACTION_ROWS
-from tests.console_driver import Driver
-
-
-class Session(Driver):
-    """One `scripts/demo` run: a console on a database file that outlives it."""
-
-    wait_seconds = 15.0
-
-    async def __aenter__(self) -> Session:
-        await self.start()
-        self.run()
-        await self.wait_for("Type a slash command")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.task is not None
-        if not self.task.done():
-            self.lines.close()
-        await asyncio.wait_for(self.task, timeout=30)
+from tests.console_driver import Session
 
 
 async def test_the_banner_says_where_the_status_page_is_and_it_serves_what_was_published(
