@@ -188,12 +188,9 @@ class AlertService:
             return folded_into
         named = [
             incident
-            for incident in await incident_storage.list_incidents(
-                change.tx, limit=200, drills=False
-            )
             # A person may have typed the service as "Checkout"; alerts' are lowercased.
-            if service in {name.lower() for name in incident.services}
-            and (folded_into is None or incident.declared_at > folded_into.declared_at)
+            for incident in await incident_storage.open_naming(change.tx, service)
+            if folded_into is None or incident.declared_at > folded_into.declared_at
         ]
         if not named:
             return folded_into

@@ -65,6 +65,12 @@ class IncidentQueries:
         async with self.store.transaction() as tx:
             return await storage.list_incidents(tx, open_only=open_only)
 
+    async def open_naming(self, service: str) -> builtins.list[Incident]:
+        """The open incidents (drills left out) naming `service`, letter case aside, however
+        many are open: newest first."""
+        async with self.store.transaction() as tx:
+            return await storage.open_naming(tx, service)
+
     async def list_page(
         self,
         *,

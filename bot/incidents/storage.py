@@ -223,6 +223,25 @@ async def list_incidents(
     return [_from_row(row) for row in rows]
 
 
+async def open_naming(tx: Tx, service: str) -> list[Incident]:
+    """The open incidents, drills left out, whose services name `service` (letter case
+    aside), however many incidents are open: newest first."""
+    key = service.lower()
+    where = _where(open_only=True, drills=False)
+    params: list[str] = []
+    if key.isascii():
+        # A sieve in SQL (the name stands quoted in the JSON array; lower() agrees on both
+        # stores for ASCII only); the exact test is below.
+        quoted = json.dumps(key).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.append(f"%{quoted}%")
+        where += " AND lower(services) LIKE ? ESCAPE '\\'"
+    rows = await tx.fetchall(
+        f"SELECT * FROM incidents {where} ORDER BY declared_at DESC, id DESC", params
+    )
+    found = [_from_row(row) for row in rows]
+    return [i for i in found if key in {name.lower() for name in i.services}]
+
+
 async def count_incidents(tx: Tx, *, open_only: bool = True, drills: bool | None = None) -> int:
     where = _where(open_only=open_only, drills=drills)
     row = await tx.fetchone(f"SELECT COUNT(*) AS n FROM incidents {where}")

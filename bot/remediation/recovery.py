@@ -378,12 +378,8 @@ class AutoRecoveryService:
     async def _open_incident(self, name: str) -> Incident | None:
         """The service's most recent open incident, if any; never a drill (practice must not
         carry a real restart, nor be what a human is paged by when recovery gives up)."""
-        found = [
-            i
-            for i in await self.incidents.list(open_only=True)
-            if name in i.services and not i.drill
-        ]
-        return max(found, key=lambda i: i.declared_at) if found else None
+        found = await self.incidents.open_naming(name)
+        return found[0] if found else None
 
 
 def _id(incident: Incident | None) -> str | None:

@@ -693,3 +693,33 @@ async def test_giving_up_after_pod_replacements_does_not_say_restarts(
     [incident] = await env.services.incidents.list()
     assert incident.title == "checkout: checkout crash-looping after 2 automatic pod replacements"
     assert "restart" not in incident.title
+
+
+async def test_a_restart_is_recorded_on_the_service_incident_behind_sixty_newer_open_ones(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    """Recovery looked for the service's incident among the newest 50 open ones: with more
+    declared since (a busy week of P3s left open), it restarted on no incident's timeline."""
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(
+        pod(
+            "checkout-7d9-xyz",
+            namespace="shop",
+            owner=owner,
+            ready=False,
+            restarts=7,
+            waiting_reason="CrashLoopBackOff",
+        )
+    )
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P3", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    for n in range(60):
+        await env.services.incidents.declare(
+            DeclareIncident(severity="P3", title=f"Other {n}", services=(f"svc{n}",)),
+            Actor("U0BOB", "bob"),
+        )
+    assert (await _check(env))["checkout"] is Verdict.RESTART
+    assert "auto_recovery_restart" in await env.timeline_kinds(incident)
