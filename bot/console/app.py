@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.clock import Clock
+from bot.console.banner import banner_lines
 from bot.console.commands import ConsoleCommands
 from bot.console.completion import ConsoleCompleter, Vocabulary, manifest_commands
 from bot.console.config import console_config
@@ -290,48 +291,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         await self.feed.on_event(item)
 
     def _banner(self) -> None:
-        policy = str(self.policy_path) if self.policy_path else "built-in"
-        announce = self.policy.announce_channel if self.policy else "?"
-        lines = [
-            self.style.bold("chatops-bot console") + ": the real bot, and a pretend Slack "
-            "workspace in this process.",
-            self.style.dim(f"Database {self.database_url}; policy {policy}."),
-            f"Announcements go to {self.feed.where_id(announce)}. You are {self.user_id} in "
-            f"{self.feed.where_id(self.channel_id)}.",
-            "Type a slash command (/incident help), a button's number, or :help.",
-        ]
-        if self.log_file is not None:
-            lines.insert(2, self.style.dim(f"The bot's log: {self.log_file}"))
-        if self.earlier:
-            rooms = ", ".join(self.earlier[-3:]) + (" ..." if len(self.earlier) > 3 else "")
-            lines.insert(
-                -1,
-                self.style.dim(
-                    f"{len(self.earlier)} war room(s) of an earlier session are back ({rooms}) "
-                    "with their cards; their other messages were not kept (scripts/demo "
-                    "--fresh starts over)."
-                ),
-            )
-        for note in self.earlier_notes:  # left out, expired: not dimmed, they need reading
-            lines.insert(-1, note)
-        if self.waiting:
-            count = len(self.waiting)
-            lines.insert(
-                -1,
-                f"{count} remediation request{'s' if count != 1 else ''} of an earlier session "
-                f"still wait{'' if count != 1 else 's'} for approval (below): press Approve or "
-                "Deny by its number.",
-            )
-        if self.bot is not None:
-            # `/incident publish` says "on the public status page": say where it is served.
-            lines.insert(
-                -1,
-                self.style.dim(
-                    f"Status page (what /incident publish shows): "
-                    f"http://127.0.0.1:{self.bot.port}/status, while the console runs."
-                ),
-            )
-        self.screen.print(lines)
+        self.screen.print(banner_lines(self))
 
     def _prompt(self) -> str:
         where = self.feed.where_id(self.channel_id)
