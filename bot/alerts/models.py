@@ -21,7 +21,6 @@ silence made from the value (bot.alerts.matchers) can still match Alertmanager's
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from pydantic import (
     field_validator,
 )
 
+from bot import outside_json
 from bot.text import marked_forbidden, without_forbidden
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -275,10 +275,8 @@ def read_generic(
 ) -> list[Alert]:
     """The alerts of a generic body: one alert object, or `{"alerts": [...]}`."""
     try:
-        data: Any = json.loads(raw)
-    except RecursionError:  # arrays nested thousands deep: no alert is shaped so
-        raise AlertsRefused("the body is not JSON: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        data: Any = outside_json.loads(raw)
+    except ValueError as exc:  # a lone surrogate and deep nesting too (bot.outside_json)
         raise AlertsRefused(f"the body is not JSON: {str(exc)[:120]}") from None
     try:
         if isinstance(data, dict) and "alerts" in data:

@@ -217,7 +217,30 @@ async def test_odd_times_and_deeply_nested_json_are_a_400_never_a_500(alerts: Al
     assert (status, body["outcomes"]) == (200, {"new": 1}), body
     deep = b"[" * 100_000 + b"]" * 100_000
     status, body = await post(alerts.session, alerts.url("/alerts/generic"), deep)
-    assert status == 400 and "nested too deeply" in body["error"], body
+    assert status == 400 and "recursion limit exceeded" in body["error"], body
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # `links` was read leniently: the surrogate was recorded, to reach Slack and the
+        # audit's hash later (every other field refused it).
+        b'{"title": "Disk", "dedup_key": "d", "links": [{"url": "https://g/\\udfff"}]}',
+        b'{"title": "Disk", "dedup_key": "d", "description": "\\ud800"}',
+        b'{"title": "Disk", "dedup_key": "d", "labels": {"\\ud800": "x"}}',
+        b'{"title": "Disk", "dedup_key": "d", "started_at": NaN}',
+    ],
+    ids=["link", "description", "label", "nan"],
+)
+async def test_a_generic_body_holding_what_no_store_can_keep_is_a_400(
+    alerts: Alerts, raw: bytes
+) -> None:
+    """JSON may escape a lone surrogate (`"\\ud800"`), which UTF-8 cannot encode: no store,
+    hash or Slack payload can take it. Refused as not JSON, wherever it is, as the
+    Alertmanager and Grafana endpoints refuse it."""
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), raw)
+    assert status == 400 and body["error"].startswith("the body is not JSON"), body
+    assert await alerts.alert_rows() == []
 
 
 async def test_a_long_annotation_or_link_is_cut_never_refusing_the_group(alerts: Alerts) -> None:
