@@ -42,6 +42,7 @@ from bot.text import marked_forbidden, without_forbidden
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ALERTS = 2000
+MAX_TRUNCATED = 1_000_000_000  # the `truncatedAlerts` a sender may say it left out
 # Kubernetes alerts that join a pod's labels carry well over 64; a group refused for one of
 # them was retried by Alertmanager for ever, every alert of it lost. The body's own limit
 # (MAX_BODY_BYTES) bounds what this lets in.
@@ -140,7 +141,9 @@ class AlertmanagerWebhook(_Read):
     status: Literal["firing", "resolved"]
     receiver: str = Field(default="", max_length=200)
     groupKey: str = Field(default="", max_length=2000)
-    truncatedAlerts: int = Field(default=0, ge=0)
+    # No Alertmanager holds a billion alerts; a number past float's range raised out of the
+    # left_out metric (a 500), and one within it stuck that counter for good.
+    truncatedAlerts: int = Field(default=0, ge=0, le=MAX_TRUNCATED)
     groupLabels: Labels = Field(default_factory=dict)
     commonLabels: Labels = Field(default_factory=dict)
     externalURL: Url = ""

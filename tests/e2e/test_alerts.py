@@ -516,6 +516,24 @@ async def test_a_group_past_two_thousand_alerts_is_taken_not_refused_on_every_re
     assert status == 200 and "left_out" not in answer
 
 
+@pytest.mark.parametrize("truncated", [10**400, 10**300, 2**64, 1_000_000_001, -1])
+async def test_a_truncated_count_no_alertmanager_could_send_is_a_400(
+    alerts: Alerts, truncated: int
+) -> None:
+    """`truncatedAlerts` past float's range raised out of the left_out metric (a 500, and
+    the sender retrying for ever); one within it (10**300) was added to the metric, which
+    then counted nothing else for good. Past a billion (no Alertmanager holds as many) it
+    is refused, saying why, and nothing is recorded or counted."""
+    left_out = metrics.ALERTS_RECEIVED.labels("alertmanager", "left_out")
+    before = left_out._value.get()
+    body = webhook([alert("A", "checkout")])
+    body["truncatedAlerts"] = truncated
+    status, answer = await post(alerts.session, alerts.url(), body)
+    assert status == 400 and "truncatedAlerts" in answer["error"], answer
+    assert len(answer["error"]) < 300
+    assert left_out._value.get() == before and await alerts.alert_rows() == []
+
+
 async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: Alerts) -> None:
     """A generic alert sent without `started_at` is recorded as starting in 1971 (its
     dedup key alone names it): the catch-up said "Queue stuck since 1 Jan 1971"."""
