@@ -511,6 +511,7 @@ async def test_a_group_past_two_thousand_alerts_is_taken_not_refused_on_every_re
     await _settled(alerts)
     [incident] = await alerts.incidents()
     assert incident.services == ("checkout",) and incident.status is not Status.RESOLVED
+    assert "left part of the group out" in incident.current_status, incident
     # A group within the limit says nothing of what was left out.
     status, answer = await alerts.send(alert("B", "checkout"))
     assert status == 200 and "left_out" not in answer
