@@ -53,13 +53,13 @@ async def state(session: aiohttp.ClientSession, url: str, silence_id: str) -> tu
             if answer.status == 404:
                 return False, datetime.max.replace(tzinfo=UTC)
             body = outside_json.loads(await answer.read())
-            if answer.status != 200 or not isinstance(body, dict):
+            status = body.get("status") if isinstance(body, dict) else None
+            standing = status.get("state") if isinstance(status, dict) else None
+            if answer.status != 200 or not isinstance(standing, str):
                 raise AlertmanagerUnavailable(
                     f"Alertmanager did not say how silence {silence_id} stands"
                     f" (HTTP {answer.status})."
                 )
-            status = body.get("status")
-            standing = str(status.get("state", "")) if isinstance(status, dict) else ""
             ends_at = parse_time(str(body.get("endsAt", "")))
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise AlertmanagerUnavailable(
