@@ -3,14 +3,15 @@ stands, expire one. Its failures are translated here, once, into AlertmanagerUna
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from bot import outside_json
 from bot.alerts.models import parse_time
 from bot.errors import Conflict
 from bot.redact import redact_text
@@ -18,6 +19,8 @@ from bot.redact import redact_text
 log = logging.getLogger(__name__)
 
 SILENCES_PATH = "/api/v2/silences"
+# Alertmanager's silence IDs are UUIDs: anything else is no ID to record, show or expire.
+_SILENCE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
 class AlertmanagerUnavailable(Conflict):
@@ -49,13 +52,14 @@ async def state(session: aiohttp.ClientSession, url: str, silence_id: str) -> tu
         async with session.get(f"{url}/api/v2/silence/{quote(silence_id, safe='')}") as answer:
             if answer.status == 404:
                 return False, datetime.max.replace(tzinfo=UTC)
-            body = await answer.json(content_type=None)
-            if answer.status != 200 or not isinstance(body, dict):
+            body = outside_json.loads(await answer.read())
+            status = body.get("status") if isinstance(body, dict) else None
+            standing = status.get("state") if isinstance(status, dict) else None
+            if answer.status != 200 or not isinstance(standing, str):
                 raise AlertmanagerUnavailable(
                     f"Alertmanager did not say how silence {silence_id} stands"
                     f" (HTTP {answer.status})."
                 )
-            standing = str((body.get("status") or {}).get("state", ""))
             ends_at = parse_time(str(body.get("endsAt", "")))
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise AlertmanagerUnavailable(
@@ -92,12 +96,14 @@ async def create(
             f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
         ) from None
     try:
-        answer = json.loads(text)
+        answer = outside_json.loads(text)
     except ValueError:
         answer = text
-    if status != 200 or not isinstance(answer, dict) or "silenceID" not in answer:
-        detail = redact_text(" ".join(str(answer).split()))[:200].rstrip(".")
+    silence_id = answer.get("silenceID") if isinstance(answer, dict) else None
+    if status != 200 or not isinstance(silence_id, str) or not _SILENCE_ID.fullmatch(silence_id):
+        # The text as received ("replace"d): the parsed answer may hold a lone surrogate.
+        detail = redact_text(" ".join(text[:400].split()))[:200].rstrip(".")
         raise AlertmanagerUnavailable(
             f"Alertmanager refused the silence (HTTP {status}): {detail}."
         )
-    return str(answer["silenceID"]), matchers
+    return silence_id, matchers

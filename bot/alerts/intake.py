@@ -44,11 +44,17 @@ class Receipt:
 
 
 async def record(
-    store: Store, clock: Clock, config: AlertsConfig, source: str, alerts: list[Alert]
+    store: Store,
+    clock: Clock,
+    config: AlertsConfig,
+    source: str,
+    alerts: list[Alert],
+    *,
+    cut_short: bool = False,
 ) -> Receipt:
     """Record `alerts`, read from `source`'s endpoint, in one transaction;
     StoreUnavailable/StoreBusy when the store cannot (nothing recorded: the monitor delivers
-    again)."""
+    again). `cut_short`: the post left part of its group out (its new alerts say so)."""
     if any(alert.source != source for alert in alerts):  # a caller's mistake, never input
         raise ValueError(f"alerts of another source than {source!r}")
     receipt = Receipt()
@@ -84,7 +90,7 @@ async def record(
                 later.append(item.alert.fingerprint)
             else:
                 outcomes["duplicate"] += 1
-        inserted = await storage.insert_many(tx, firing, now)
+        inserted = await storage.insert_many(tx, firing, now, cut_short=cut_short)
         for item, outcome in firing:
             if (item.alert.fingerprint, item.alert.starts_key) not in inserted:
                 outcomes["duplicate"] += 1  # another replica recorded it meanwhile

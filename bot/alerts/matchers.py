@@ -55,18 +55,26 @@ def outside(
     ]
 
 
+def silenceable(alerts: list[StoredAlert]) -> tuple[list[StoredAlert], int]:
+    """The alerts of a batch a click can silence: Alertmanager's, of its first MAX_SILENCES
+    names and services (in the batch's order); and how many of Alertmanager's that leaves
+    out (those of the names and services after them)."""
+    from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
+    keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
+    taken = [a for a in from_alertmanager if silence_key(a) in keys]
+    return taken, len(from_alertmanager) - len(taken)
+
+
 def unsilenced_of(
     alerts: list[StoredAlert], service_label: str, running: list[list[dict[str, Any]]]
 ) -> list[StoredAlert]:
-    """The alerts of a batch a click would silence (Alertmanager's, of its first
-    MAX_SILENCES names and services) that none of the silences `running` (their matchers)
-    covers: while any is left, the message keeps its Silence button."""
-    from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
-    keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
-    silenceable = [a for a in from_alertmanager if silence_key(a) in keys]
-    common = matcher_sets(silenceable, service_label)
+    """The alerts of a batch a click would silence (`silenceable`) that none of the
+    silences `running` (their matchers) covers: while any is left, the message keeps its
+    Silence button."""
+    taken, _ = silenceable(alerts)
+    common = matcher_sets(taken, service_label)
     sets = [matchers_of(labels) for labels in common]
-    return outside(silenceable, common, sets, running, [])
+    return outside(taken, common, sets, running, [])
 
 
 def matchers_of(labels: dict[str, str]) -> list[dict[str, Any]]:

@@ -99,7 +99,7 @@ def alert_routes(alerts: AlertService, token: str | None) -> list[web.RouteDef]:
             log.warning("refused an alert post to %s: %s", source, exc)
             return _answer(400, error=str(exc))
         try:
-            receipt = await alerts.receive(source, posted.alerts)
+            receipt = await alerts.receive(source, posted.alerts, left_out=posted.left_out)
         except (StoreUnavailable, StoreBusy) as exc:
             log.warning("alerts from %s not recorded: %s", source, exc)
             return _answer(503, error="store unavailable, deliver again later")

@@ -72,12 +72,18 @@ class AlertService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def receive(self, source: str, alerts: list[Alert]) -> Receipt:
-        """Record `alerts` from `source` (one short transaction) and wake the worker.
+    async def receive(self, source: str, alerts: list[Alert], *, left_out: int = 0) -> Receipt:
+        """Record `alerts` from `source` (one short transaction) and wake the worker;
+        `left_out`: how many more of their group the post did not carry.
 
         StoreUnavailable/StoreBusy when the store cannot take them: nothing is recorded."""
         receipt = await intake.record(
-            self.changes.store, self.changes.clock, self.config, source, alerts
+            self.changes.store,
+            self.changes.clock,
+            self.config,
+            source,
+            alerts,
+            cut_short=left_out > 0,
         )
         if receipt.resent:  # Alertmanager notifies of no alert its silences hold
             try:

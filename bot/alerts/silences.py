@@ -23,7 +23,7 @@ import aiohttp
 from bot import outbox, refs
 from bot.alerts import alertmanager, silence_records, storage
 from bot.alerts.alertmanager import AlertmanagerUnavailable
-from bot.alerts.matchers import MAX_SILENCES, matcher_sets, matchers_of, outside, silence_key
+from bot.alerts.matchers import matcher_sets, matchers_of, outside, silenceable
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
 from bot.durations import humanize_seconds
@@ -140,14 +140,11 @@ class SilenceService:
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
             recorded = await silence_records.silenced_batch(tx, incident_id, batch, now)
-        from_alertmanager = [a for a in alerts if a.source == "alertmanager"]
         # At most MAX_SILENCES a click: the alerts of the others are not silenced.
-        keys = list(dict.fromkeys(silence_key(a) for a in from_alertmanager))[:MAX_SILENCES]
-        silenceable = [a for a in from_alertmanager if silence_key(a) in keys]
-        left_out = len(from_alertmanager) - len(silenceable)
+        taken, left_out = silenceable(alerts)
         if not alerts:
             raise NotFound(f"{incident_id} has no such batch of alerts.")
-        common = matcher_sets(silenceable, self.config.service_label)
+        common = matcher_sets(taken, self.config.service_label)
         sets = [matchers_of(labels) for labels in common]
         if not sets and not recorded:
             raise Conflict("None of these alerts came from Alertmanager: nothing to silence.")
@@ -175,9 +172,7 @@ class SilenceService:
         missing = [matchers for matchers in sets if matchers not in covered]
         if not missing and running and not ended:
             last = max(end for _, end in running.values())
-            return Silenced(
-                incident_id, tuple(running), len(silenceable), last, False, left_out=left_out
-            )
+            return Silenced(incident_id, tuple(running), len(taken), last, False, left_out=left_out)
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
         comment = f"Silenced from Slack for {incident_id} by {actor.user_name or actor.user_id}"
         created: list[tuple[str, list[dict[str, Any]]]] = []
@@ -195,10 +190,10 @@ class SilenceService:
             raise AlertmanagerUnavailable(f"{failed} Nothing was silenced.")
         # Failing part way, the silences made are recorded all the same (else the next
         # click makes them twice) and the message keeps its button for the rest.
-        unsilenced = [] if failed is None else outside(silenceable, common, sets, covered, created)
-        count = len(silenceable) - len(unsilenced)
+        unsilenced = [] if failed is None else outside(taken, common, sets, covered, created)
+        count = len(taken) - len(unsilenced)
         # The timeline counts what this click silenced, not what silences running covered.
-        before = len(silenceable) - len(outside(silenceable, common, sets, covered, []))
+        before = len(taken) - len(outside(taken, common, sets, covered, []))
         try:
             await self._record(
                 incident_id, batch, actor, request_id, ended, created, count - before, now, failed

@@ -79,12 +79,14 @@ async def set_service_incident(tx: Tx, service: str, incident_id: str, now: date
 
 _COLUMNS = (
     "fingerprint, starts_at, source, service, name, severity, status, outcome, labels,"
-    " annotations, links, received_at, resolved_at"
+    " annotations, links, received_at, resolved_at, cut_short"
 )
-_ROWS_PER_INSERT = 200  # 13 parameters a row: well under either database's limit
+_ROWS_PER_INSERT = 200  # 14 parameters a row: well under either database's limit
 
 
-def _values(item: Routed, now: datetime, outcome: str, status: str) -> tuple[Any, ...]:
+def _values(
+    item: Routed, now: datetime, outcome: str, status: str, cut_short: bool
+) -> tuple[Any, ...]:
     alert: Alert = item.alert
     return (
         alert.fingerprint,
@@ -100,22 +102,28 @@ def _values(item: Routed, now: datetime, outcome: str, status: str) -> tuple[Any
         json.dumps([list(link) for link in alert.links]),
         now.timestamp(),
         now.timestamp() if status == RESOLVED else None,
+        int(cut_short),
     )
 
 
 async def insert_many(
-    tx: Tx, items: list[tuple[Routed, str]], now: datetime, *, status: str | None = None
+    tx: Tx,
+    items: list[tuple[Routed, str]],
+    now: datetime,
+    *,
+    status: str | None = None,
+    cut_short: bool = False,
 ) -> dict[tuple[str, str], int]:
     """Record occurrences (each with its outcome) in a few statements; the IDs of those that
     were new, by (fingerprint, starts_at) (one post's alerts share their source). One already
-    recorded is skipped, not an error."""
+    recorded is skipped, not an error. `cut_short`: their post left part of its group out."""
     inserted: dict[tuple[str, str], int] = {}
     for start in range(0, len(items), _ROWS_PER_INSERT):
         chunk = items[start : start + _ROWS_PER_INSERT]
         params: list[Any] = []
         for item, outcome in chunk:
-            params += _values(item, now, outcome, status or item.alert.status)
-        marks = ", ".join(["(" + ", ".join("?" * 13) + ")"] * len(chunk))
+            params += _values(item, now, outcome, status or item.alert.status, cut_short)
+        marks = ", ".join(["(" + ", ".join("?" * 14) + ")"] * len(chunk))
         rows = await tx.fetchall(
             f"INSERT INTO alerts ({_COLUMNS}) VALUES {marks}"
             " ON CONFLICT (source, fingerprint, starts_at) DO NOTHING"
@@ -267,6 +275,16 @@ async def counts(tx: Tx, incident_id: str) -> tuple[int, int]:
     )
     found = {row["status"]: int(row["n"]) for row in rows}
     return found.get("firing", 0), found.get(RESOLVED, 0)
+
+
+async def cut_short(tx: Tx, incident_id: str) -> bool:
+    """Whether an alert of the incident came in a post that left part of its group out:
+    a resolution among those left out never reaches the bot (README "Alerts in")."""
+    row = await tx.fetchone(
+        "SELECT 1 AS one FROM alerts WHERE incident_id = ? AND cut_short = 1 LIMIT 1",
+        (incident_id,),
+    )
+    return row is not None
 
 
 async def ensure_incident(tx: Tx, incident_id: str, service: str) -> None:

@@ -97,6 +97,14 @@ class AlertTelling:
             status += " when you are satisfied." if not self.config.resolve_when_clear else "."
         else:
             status = f"{CARD_PREFIX}{firing} firing, {resolved} resolved."
+            if firing and await storage.cut_short(change.tx, incident_id):
+                # Said, not guessed away: the monitor also leaves out alerts its silences
+                # hold, so an alert missing from a post may well be firing still.
+                status += (
+                    " The monitor's posts left part of the group out (max_alerts): an alert"
+                    " it left out is never told resolved here, so some of these may have"
+                    " cleared. Check the monitor."
+                )
         if status == incident.current_status:
             return
         await incident_storage.update(

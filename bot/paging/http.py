@@ -9,7 +9,6 @@ URL's query and the headers stay out of them.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from bot import outside_json
 from bot.errors import NotifierError
 from bot.http_errors import UNREACHABLE, retry_of
 from bot.policy.paging import PROVIDER_NAMES
@@ -152,8 +152,8 @@ async def call(
     if breaker is not None:
         breaker.answered(host)
     try:
-        body = json.loads(text) if text else {}
-    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        body = outside_json.loads(text) if text else {}
+    except ValueError:  # not JSON, or JSON no store could keep (bot.outside_json)
         body = None
     if 200 <= status < 300:
         if body is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -838,3 +839,105 @@ async def test_silences_the_database_could_not_record_are_expired_not_left_runni
             assert answer["text"].startswith(f"Silenced 1 alert of {incident.id}"), answer
             states = sorted(s["status"]["state"] for s in alertmanager.silences())
             assert states == ["active", "expired"]
+
+
+@asynccontextmanager
+async def _answering(text: str, state: str = "") -> AsyncIterator[str]:
+    """Whatever answers at Alertmanager's address: every silence made is a 200 with `text`,
+    every question of how one stands a 200 with `state`."""
+
+    async def made(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type="application/json")
+
+    async def stands(request: web.Request) -> web.Response:
+        return web.Response(text=state, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/api/v2/silences", made)
+    app.router.add_get("/api/v2/silence/{id}", stands)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # nested past the recursion limit: a RecursionError
+        '{"silenceID": "\\ud800"}',  # a lone surrogate: no store can encode it
+        '{"silenceID": NaN}',
+        '{"silenceID": ' + "9" * 4000 + "}",
+        '{"silenceID": "' + "a" * 100_000 + '"}',
+    ],
+    ids=["nested", "surrogate", "nan", "number", "long"],
+)
+async def test_a_silence_answered_with_no_silence_id_is_said_as_a_refusal(
+    make_harness: HarnessFactory,
+    health_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    text: str,
+) -> None:
+    """What answers at Alertmanager's address is outside input: JSON nested thousands deep
+    raised a RecursionError out of the click, and an ID that is no silence ID (a lone
+    surrogate, a number, 100,000 characters) was recorded as one. Each is a refusal, said,
+    and nothing is recorded."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _answering(text) as url, _alerts(make_harness, health_url, url) as alerts:
+        await alerts.send(alert("Errors", "checkout"))
+        await alerts.settled()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        with caplog.at_level(logging.WARNING):
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+        assert answer["text"].startswith("Alertmanager refused the silence (HTTP 200)"), answer
+        assert answer["text"].endswith("Nothing was silenced."), answer
+        assert len(answer["text"]) < 400
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+        async with alerts.harness.store.transaction() as tx:
+            assert await tx.fetchall("SELECT * FROM alert_silences") == []
+
+
+@pytest.mark.parametrize(
+    "state",
+    ["[" * 100_000 + "]" * 100_000, '{"status": "active", "endsAt": "2030-01-01T00:00:00Z"}'],
+    ids=["nested", "status-not-an-object"],
+)
+async def test_a_silence_whose_standing_is_answered_with_no_standing_is_said_unconfirmed(
+    make_harness: HarnessFactory,
+    health_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    state: str,
+) -> None:
+    """Asked how a silence stands, whatever answers at Alertmanager's address gave JSON nested
+    thousands deep (a RecursionError out of the click) or a `status` that is no object (an
+    AttributeError): the click is told the silence runs as recorded, unconfirmed."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    made = '{"silenceID": "5b0c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e"}'
+    async with _answering(made, state) as url, _alerts(make_harness, health_url, url) as alerts:
+        await alerts.send(alert("Errors", "checkout"))
+        await alerts.settled()
+        [incident] = await alerts.incidents()
+        room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+        value = _silence_button(alerts, room)
+        await alerts.harness.click(SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE")
+        [answer] = await alerts.harness.replies()
+        assert "Silenced 1 alert" in answer["text"], answer
+        with caplog.at_level(logging.WARNING):
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies()
+        assert "could not be reached to confirm" in answer["text"], answer
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -217,7 +217,30 @@ async def test_odd_times_and_deeply_nested_json_are_a_400_never_a_500(alerts: Al
     assert (status, body["outcomes"]) == (200, {"new": 1}), body
     deep = b"[" * 100_000 + b"]" * 100_000
     status, body = await post(alerts.session, alerts.url("/alerts/generic"), deep)
-    assert status == 400 and "nested too deeply" in body["error"], body
+    assert status == 400 and "recursion limit exceeded" in body["error"], body
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # `links` was read leniently: the surrogate was recorded, to reach Slack and the
+        # audit's hash later (every other field refused it).
+        b'{"title": "Disk", "dedup_key": "d", "links": [{"url": "https://g/\\udfff"}]}',
+        b'{"title": "Disk", "dedup_key": "d", "description": "\\ud800"}',
+        b'{"title": "Disk", "dedup_key": "d", "labels": {"\\ud800": "x"}}',
+        b'{"title": "Disk", "dedup_key": "d", "started_at": NaN}',
+    ],
+    ids=["link", "description", "label", "nan"],
+)
+async def test_a_generic_body_holding_what_no_store_can_keep_is_a_400(
+    alerts: Alerts, raw: bytes
+) -> None:
+    """JSON may escape a lone surrogate (`"\\ud800"`), which UTF-8 cannot encode: no store,
+    hash or Slack payload can take it. Refused as not JSON, wherever it is, as the
+    Alertmanager and Grafana endpoints refuse it."""
+    status, body = await post(alerts.session, alerts.url("/alerts/generic"), raw)
+    assert status == 400 and body["error"].startswith("the body is not JSON"), body
+    assert await alerts.alert_rows() == []
 
 
 async def test_a_long_annotation_or_link_is_cut_never_refusing_the_group(alerts: Alerts) -> None:
@@ -488,9 +511,28 @@ async def test_a_group_past_two_thousand_alerts_is_taken_not_refused_on_every_re
     await _settled(alerts)
     [incident] = await alerts.incidents()
     assert incident.services == ("checkout",) and incident.status is not Status.RESOLVED
+    assert "left part of the group out" in incident.current_status, incident
     # A group within the limit says nothing of what was left out.
     status, answer = await alerts.send(alert("B", "checkout"))
     assert status == 200 and "left_out" not in answer
+
+
+@pytest.mark.parametrize("truncated", [10**400, 10**300, 2**64, 1_000_000_001, -1])
+async def test_a_truncated_count_no_alertmanager_could_send_is_a_400(
+    alerts: Alerts, truncated: int
+) -> None:
+    """`truncatedAlerts` past float's range raised out of the left_out metric (a 500, and
+    the sender retrying for ever); one within it (10**300) was added to the metric, which
+    then counted nothing else for good. Past a billion (no Alertmanager holds as many) it
+    is refused, saying why, and nothing is recorded or counted."""
+    left_out = metrics.ALERTS_RECEIVED.labels("alertmanager", "left_out")
+    before = left_out._value.get()
+    body = webhook([alert("A", "checkout")])
+    body["truncatedAlerts"] = truncated
+    status, answer = await post(alerts.session, alerts.url(), body)
+    assert status == 400 and "truncatedAlerts" in answer["error"], answer
+    assert len(answer["error"]) < 300
+    assert left_out._value.get() == before and await alerts.alert_rows() == []
 
 
 async def test_a_generic_alert_without_a_start_is_firing_since_it_came(alerts: Alerts) -> None:

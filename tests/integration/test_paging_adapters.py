@@ -264,18 +264,30 @@ async def test_calls_that_hang_side_by_side_open_the_breaker_once_not_for_longer
     await pager.trigger(_alert())  # raised "unreachable", given up on for 29 s more
 
 
-async def test_a_provider_answering_json_nested_thousands_deep_is_an_error_not_a_crash(
-    session: aiohttp.ClientSession,
+@pytest.mark.parametrize(
+    ("status", "text", "said"),
+    [
+        (202, "[" * 100_000 + "]" * 100_000, "not JSON"),
+        (202, '{"status": "success", "dedup_key": NaN}', "not JSON"),
+        # The provider's words go into the error, then the timeline and the audit's hash:
+        # a lone surrogate (which UTF-8 cannot encode) was kept in them.
+        (400, '{"status": "invalid event", "message": "bad \\ud800"}', "HTTP 400"),
+    ],
+    ids=["nested", "nan", "surrogate"],
+)
+async def test_a_provider_answering_json_no_store_can_keep_is_an_error_not_a_crash(
+    session: aiohttp.ClientSession, status: int, text: str, said: str
 ) -> None:
-    """A provider (or whatever answers at its address) whose 200 is JSON nested past Python's
-    recursion limit: a NotifierError saying the body is not JSON, as for any unreadable body
-    (it was a RecursionError escaping the adapter)."""
+    """A provider (or whatever answers at its address) whose answer is JSON nested past
+    Python's recursion limit, holds NaN or a lone surrogate: a NotifierError saying so, as
+    for any unreadable body (the first was a RecursionError escaping the adapter), whose
+    text UTF-8 can encode."""
 
-    async def nested(request: web.Request) -> web.Response:
-        return web.Response(text="[" * 100_000 + "]" * 100_000, content_type="application/json")
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=text, content_type="application/json")
 
     app = web.Application()
-    app.router.add_post("/v2/enqueue", nested)
+    app.router.add_post("/v2/enqueue", answer)
 
     async def opened() -> aiohttp.ClientSession:
         return session
@@ -285,4 +297,5 @@ async def test_a_provider_answering_json_nested_thousands_deep_is_an_error_not_a
         pager = PagerDutyPager(config, routing_key=KEY, api_key=None, session=opened)
         with pytest.raises(NotifierError) as caught:
             await pager.trigger(_alert())
-    assert "not JSON" in str(caught.value)
+    assert said in str(caught.value)
+    str(caught.value).encode()  # no lone surrogate
