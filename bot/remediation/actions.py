@@ -76,9 +76,28 @@ class PodParams(Params):
         if isinstance(data, dict) and "pod" in data and "pods" not in data:
             data = {**data, "pods": data["pod"]}
             del data["pod"]
-        if isinstance(data, dict) and isinstance(data.get("pods"), str):
-            data = {**data, "pods": [part.strip() for part in data["pods"].split(",")]}
         return data
+
+    @field_validator("pods", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            return value  # pydantic says what is wrong with it
+        if "" in value:
+            raise ValueError("an empty pod name (a comma too many?)")
+        # One order, each once, before they are counted: a second request for the same pods
+        # is the same change, and `a,a` is one pod to delete, not two.
+        names = sorted(set(value))
+        if not names:
+            raise ValueError("name one pod at least")
+        if len(names) > MAX_PODS:
+            raise ValueError(
+                f"at most {MAX_PODS} pods a request ({len(names)} given): ask for the others"
+                " in another"
+            )
+        return names
 
     @field_validator("pods")
     @classmethod
@@ -86,8 +105,7 @@ class PodParams(Params):
         for name in value:
             if not _K8S_NAME.match(name):
                 raise ValueError(f"'{name[:63]}' is not a pod name")
-        # One order, each once: a second request for the same pods is the same change.
-        return tuple(sorted(set(value)))
+        return value
 
 
 class AgeParams(Params):
@@ -333,7 +351,13 @@ def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
 def from_button(spec: ActionSpec, params: Mapping[str, Any]) -> Params:
     """Parameters from a suggestion button: keys the action does not take are dropped."""
     # A button of an older diagnosis may name a field by its older name (`pod`).
-    named = {_ALIASES.get(k, k): v for k, v in params.items()}
+    named: dict[str, Any] = {}
+    for key, value in params.items():
+        field = _ALIASES.get(key, key)
+        if field in named and field in spec.params.model_fields:
+            # `pod` and `pods` both (a forged value): which was meant is a guess, as typed.
+            raise UsageError(f"'{_TYPED.get(field, field)}' is given more than once: give it once.")
+        named[field] = value
     return validate(spec, {k: v for k, v in named.items() if k in spec.params.model_fields})
 
 
