@@ -149,3 +149,26 @@ async def test_a_forged_button_naming_pods_twice_over_is_refused(
     [answer] = await harness.replies()
     assert "'pods' is given more than once" in str(answer["text"]), answer
     assert _deletes(fake_kubernetes) == []
+
+
+async def test_pods_whose_list_a_request_could_not_show_whole_are_not_requested(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Pods checkout's replica set owns under names of 150 characters (made by hand: the
+    # controller's are 63 at most): 25 of them fit the 4,000 characters of a command, but
+    # not the request message, which cut the list the approver read at 2,800 characters,
+    # while the approval deleted every one.
+    fake = fake_kubernetes
+    harness = await _harness(make_harness, fake)
+    owner = fake.state.replica_set_of("shop", "checkout")
+    names = [f"checkout-{n:02d}-" + "x" * 138 for n in range(25)]
+    for name in names:
+        fake.state.add(pod(name, namespace="shop", owner=owner))
+    answer, posted = await request(harness, f"kubernetes.delete_pod checkout {','.join(names)}")
+    assert posted is None, answer
+    assert "too long to show whole" in answer and "ask for fewer pods at a time" in answer, answer
+    _, message = await request(harness, f"kubernetes.delete_pod checkout {','.join(names[:10])}")
+    assert message is not None
+    shown = str(message["blocks"])
+    assert all(name in shown for name in names[:10])
+    assert _deletes(fake) == []
