@@ -361,6 +361,16 @@ def from_button(spec: ActionSpec, params: Mapping[str, Any]) -> Params:
     return validate(spec, {k: v for k, v in named.items() if k in spec.params.model_fields})
 
 
+def stored_forms(action: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`params` as this version stores them, then as older versions stored the same change:
+    a request an older bot made still waits as such (`pod=a`, before pods were named
+    together, is `pods=a`), and asking for that change again must find it."""
+    pods = params.get("pods")
+    if action == "kubernetes.delete_pod" and isinstance(pods, list) and len(pods) == 1:
+        return [params, {"pod": pods[0]}]
+    return [params]
+
+
 def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:
     try:
         return spec.params.model_validate(dict(data))

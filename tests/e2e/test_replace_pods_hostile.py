@@ -6,8 +6,14 @@ server."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from bot.models import Actor
+from bot.remediation import storage as requests
+from bot.remediation.plans import Preview
 from tests.e2e.conftest import HarnessFactory
 from tests.fake_kubernetes import FakeKubernetes, deployment, pod
 from tests.harness import BotHarness
@@ -52,9 +58,11 @@ def _deletes(fake: FakeKubernetes) -> list[tuple[str, Any]]:
     return [(r.path, r.body) for r in fake.requests if r.method == "DELETE"]
 
 
-async def _harness(make_harness: HarnessFactory, fake: FakeKubernetes) -> BotHarness:
+async def _harness(
+    make_harness: HarnessFactory, fake: FakeKubernetes, store: str = "sqlite"
+) -> BotHarness:
     _cluster(fake)
-    return await make_harness("sqlite", policy=remediation_policy(SERVICES))
+    return await make_harness(store, policy=remediation_policy(SERVICES))
 
 
 async def test_a_pod_recreated_under_its_name_since_the_preview_is_left_alone(
@@ -172,3 +180,57 @@ async def test_pods_whose_list_a_request_could_not_show_whole_are_not_requested(
     shown = str(message["blocks"])
     assert all(name in shown for name in names[:10])
     assert _deletes(fake) == []
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_request_waiting_as_pod_before_the_upgrade_is_the_same_change_as_pods(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes, store: str
+) -> None:
+    # A request made by the bot before pods were named together waits as `pod=`; the same
+    # pod asked as `pods=` after the upgrade was another change: two requests to approve.
+    fake = fake_kubernetes
+    harness = await _harness(make_harness, fake, store)
+    now = harness.services.clock.now()
+    older = Preview(
+        "delete pod checkout-7d9-a of deployment checkout in namespace shop (phase Running);"
+        " its replica set replaces it",
+        {"pod": "checkout-7d9-a", "uid": "uid-shop-checkout-7d9-a", "deployment": "checkout"},
+    )
+    async with harness.services.store.transaction() as tx:
+        waiting = await requests.insert(
+            tx,
+            action="kubernetes.delete_pod",
+            service="checkout",
+            params={"pod": "checkout-7d9-a"},
+            risk="low",
+            preview=older,
+            requested_by=REQUESTER,
+            now=now,
+            expires_at=now + timedelta(minutes=15),
+            approvals_needed=1,
+            incident_id=None,
+            channel_id=None,
+            origin="command",
+            request_key=None,
+        )
+    for typed in ("pods=checkout-7d9-a", "pod=checkout-7d9-a", "checkout-7d9-a"):
+        answer, posted = await request(harness, f"kubernetes.delete_pod checkout {typed}")
+        assert posted is None, (typed, answer)
+        assert f"request #{waiting.id} asks for the same change" in answer, answer
+    # Another pod, or that pod with another, is another change.
+    _, other = await request(
+        harness, "kubernetes.delete_pod checkout pods=checkout-7d9-a,checkout-7d9-b"
+    )
+    assert other is not None
+    # Approved after the upgrade, it deletes that pod, with the UID its preview read.
+    decision = await harness.services.remediation.approve(waiting.id, Actor(APPROVER, "bob"))
+    assert decision.started
+    await finish(harness, waiting.id)
+    assert _deletes(fake) == [
+        (
+            "/api/v1/namespaces/shop/pods/checkout-7d9-a",
+            {"preconditions": {"uid": "uid-shop-checkout-7d9-a"}},
+        )
+    ]
+    done = await harness.services.remediation.get(waiting.id)
+    assert done.status.value == "succeeded" and done.outcome == "deleted pod checkout-7d9-a"
