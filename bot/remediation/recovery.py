@@ -368,7 +368,8 @@ class AutoRecoveryService:
                 name,
                 "auto_recovery.outcome",
                 f"Automatic recovery {state} deployment {deployment} of {name}:"
-                f" {outcome.changed}; now {outcome.after}",
+                f" {outcome.changed}{f' ({outcome.drift})' if outcome.drift else ''};"
+                f" now {outcome.after}",
                 {"deployment": deployment, "restart": restart_id, "outcome": outcome.to_json()},
                 outcome="ok" if outcome.ok else status,
             )

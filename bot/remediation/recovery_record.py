@@ -223,6 +223,10 @@ def outcome_words(status: str, pods: tuple[str, ...], replaced: tuple[str, ...])
         "unknown": "may or may not have replaced",
     }[status]
     rest = tuple(pod for pod in pods if pod not in replaced)
+    if status == "succeeded" and replaced and rest:
+        # Done with a pod gone (or recreated) since it was seen: left alone, not "replaced"
+        # (the outcome's drift says why).
+        return f"replaced {_pods(replaced)} (left {_pods(rest)} alone) of"
     if replaced and rest:
         # Some were replaced, another refused: each said as it went, not all as failed (a
         # reader looked for a crash loop in a pod that was gone).

@@ -724,3 +724,38 @@ async def test_each_restart_and_replacement_says_the_page_that_follows_if_they_f
         " to place); replacement 2 of 2; a human is paged if 2 replacements in 1 h do not fix"
         " it)",
     ], said
+
+
+async def test_replacing_two_pods_of_which_one_is_gone_says_it_was_left_alone(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # One of two crash-looping pods is deleted by someone else just before the bot's delete
+    # (404): the action is done, as an approved one would be, and the timeline read
+    # "replaced pod checkout-7d9-xa (replaced pod checkout-7d9-xb)", the gone pod as replaced.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    for name in ("checkout-7d9-xa", "checkout-7d9-xb"):
+        fake.state.add(
+            pod(
+                name,
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = 404
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    [said] = [t for t in timeline if t.startswith("Automatic recovery replaced")]
+    assert said.startswith(
+        "Automatic recovery replaced pod checkout-7d9-xa (left pod checkout-7d9-xb alone) of"
+        " deployment checkout of checkout: deleted pod checkout-7d9-xa (pod checkout-7d9-xb is"
+        " gone); now"
+    ), said
