@@ -192,7 +192,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "kubernetes",
             Risk.LOW,
             PodParams,
-            "delete pods of a catalogued deployment (pods=a,b) for its replica set to replace",
+            "delete pods a catalogued deployment owns (pods=a,b, at most 25) for its replica"
+            " set to replace; each only if still the pod the dry run read",
             "pods",
         ),
         ActionSpec(
