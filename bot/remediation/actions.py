@@ -330,12 +330,16 @@ def _value(field: str, raw: str) -> Any:
 def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
     """Typed parameters from `key=value` words (one bare value stands for `spec.main`)."""
     data: dict[str, Any] = {}
+    before = ""
     for word in words:
         key, sep, raw = word.partition("=")
         if not sep:
+            if before.endswith(","):  # `pods=a, b`: a space ends a word, not a list
+                raise UsageError(f"Unexpected '{_echo(word)}': a list takes no spaces (a,b).")
             if spec.main is None or spec.main in data:
                 raise UsageError(f"Unexpected '{_echo(word)}': give parameters as key=value.")
             key, raw = spec.main, word
+        before = raw
         field = _ALIASES.get(key.lower(), key.lower())
         if field not in spec.params.model_fields:
             known = ", ".join(_TYPED.get(f, f) for f in spec.params.model_fields) or "none"

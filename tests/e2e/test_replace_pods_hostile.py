@@ -129,6 +129,7 @@ async def test_bad_pod_lists_get_a_clear_answer_and_change_nothing(
         ("pods=" + ",".join(f"p{n}" for n in range(26)), "at most 25 pods a request (26 given)"),
         ("pods=<!channel>", "'&lt;!channel&gt;' is not a pod name"),
         ("pods=checkout-7d9-a pod=checkout-7d9-b", "'pods' is given more than once"),
+        ("pods=checkout-7d9-a, checkout-7d9-b", "a list takes no spaces (a,b)"),
     ):
         answer, posted = await request(harness, f"kubernetes.delete_pod checkout {typed}")
         assert posted is None and said in answer, (typed, answer)
