@@ -4,13 +4,14 @@ waiting for a node."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from bot.catalog import KubernetesTarget
 from bot.diagnostics.finding_reads import bad, count
-from bot.diagnostics.findings import Finding
+from bot.diagnostics.findings import PARAMS_MAX, Finding
 from bot.policy.actions import MAX_PODS
 
 
@@ -110,18 +111,21 @@ def replace_looping(
     looping = [str(p["pod"]) for p in f.facts["crashloops"] if p.get("deployment") == deployment]
     if not looping:
         return
-    pods = looping[:MAX_PODS]
+    pods = _fitting(deployment, looping[:MAX_PODS])
     if len(looping) == 1:
         label = f"Replace crash-looping pod {pods[0]}"
     elif len(pods) < len(looping):
         label = f"Replace {len(pods)} of {len(looping)} crash-looping pods of {deployment}"
     else:
         label = f"Replace {len(pods)} crash-looping pods of {deployment}"
-    first = (
-        f" (the first {len(pods)} of {len(looping)}: at most {MAX_PODS} a request)"
-        if len(pods) < len(looping)
-        else ""
-    )
+    first = ""
+    if len(pods) < len(looping):
+        why = (
+            f"at most {MAX_PODS} a request"
+            if len(pods) == MAX_PODS
+            else "as many as one button can carry"
+        )
+        first = f" (the first {len(pods)} of {len(looping)}: {why})"
     add(
         rank,
         f,
@@ -135,3 +139,15 @@ def replace_looping(
         deployment=deployment,
         pods=pods,
     )
+
+
+def _fitting(deployment: str, pods: Sequence[str]) -> list[str]:
+    """The first of `pods` whose parameters fit a button's value (PARAMS_MAX): 25 pods of 63
+    characters beside a deployment of 253 did not, and a value cut short requests nothing."""
+    fit: list[str] = []
+    for pod in pods:
+        params = {"deployment": deployment, "pods": [*fit, pod]}
+        if fit and len(json.dumps(params, separators=(",", ":"))) > PARAMS_MAX:
+            break
+        fit.append(pod)
+    return fit

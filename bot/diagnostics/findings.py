@@ -59,6 +59,12 @@ class CheckRun:
     findings: tuple[Finding, ...]
 
 
+# A suggestion's parameters as JSON, at most: its button's value holds them beside the
+# service (63 characters at most), the action and the incident's id, and Slack keeps 2,000
+# characters of a value (bot.slack.diagnosis_blocks.suggestion_value).
+PARAMS_MAX = 1750
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     """A remediation the runbook suggests: `action` and `params` say what exactly; `because`

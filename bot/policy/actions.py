@@ -18,6 +18,6 @@ ACTION_NAMES = (
     "autoscaling.set_desired_capacity",
 )
 RISK_LEVELS = ("low", "medium", "high")
-# Pods one kubernetes.delete_pod may name: every name fits a suggestion button's value (2,000
-# characters, a pod name at most 63); a crash loop wider than this is one to roll back.
+# Pods one kubernetes.delete_pod may name (a crash loop wider than this is one to roll back).
+# A /diagnose button may name fewer: as many as its value carries (findings.PARAMS_MAX).
 MAX_PODS = 25

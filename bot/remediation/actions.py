@@ -76,9 +76,28 @@ class PodParams(Params):
         if isinstance(data, dict) and "pod" in data and "pods" not in data:
             data = {**data, "pods": data["pod"]}
             del data["pod"]
-        if isinstance(data, dict) and isinstance(data.get("pods"), str):
-            data = {**data, "pods": [part.strip() for part in data["pods"].split(",")]}
         return data
+
+    @field_validator("pods", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            return value  # pydantic says what is wrong with it
+        if "" in value:
+            raise ValueError("an empty pod name (a comma too many?)")
+        # One order, each once, before they are counted: a second request for the same pods
+        # is the same change, and `a,a` is one pod to delete, not two.
+        names = sorted(set(value))
+        if not names:
+            raise ValueError("name one pod at least")
+        if len(names) > MAX_PODS:
+            raise ValueError(
+                f"at most {MAX_PODS} pods a request ({len(names)} given): ask for the others"
+                " in another"
+            )
+        return names
 
     @field_validator("pods")
     @classmethod
@@ -86,8 +105,7 @@ class PodParams(Params):
         for name in value:
             if not _K8S_NAME.match(name):
                 raise ValueError(f"'{name[:63]}' is not a pod name")
-        # One order, each once: a second request for the same pods is the same change.
-        return tuple(sorted(set(value)))
+        return value
 
 
 class AgeParams(Params):
@@ -174,7 +192,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "kubernetes",
             Risk.LOW,
             PodParams,
-            "delete pods of a catalogued deployment (pods=a,b) for its replica set to replace",
+            "delete pods a catalogued deployment owns (pods=a,b, at most 25) for its replica"
+            " set to replace; each only if still the pod the dry run read",
             "pods",
         ),
         ActionSpec(
@@ -311,12 +330,16 @@ def _value(field: str, raw: str) -> Any:
 def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
     """Typed parameters from `key=value` words (one bare value stands for `spec.main`)."""
     data: dict[str, Any] = {}
+    before = ""
     for word in words:
         key, sep, raw = word.partition("=")
         if not sep:
+            if before.endswith(","):  # `pods=a, b`: a space ends a word, not a list
+                raise UsageError(f"Unexpected '{_echo(word)}': a list takes no spaces (a,b).")
             if spec.main is None or spec.main in data:
                 raise UsageError(f"Unexpected '{_echo(word)}': give parameters as key=value.")
             key, raw = spec.main, word
+        before = raw
         field = _ALIASES.get(key.lower(), key.lower())
         if field not in spec.params.model_fields:
             known = ", ".join(_TYPED.get(f, f) for f in spec.params.model_fields) or "none"
@@ -333,8 +356,24 @@ def parse_words(spec: ActionSpec, words: Sequence[str]) -> Params:
 def from_button(spec: ActionSpec, params: Mapping[str, Any]) -> Params:
     """Parameters from a suggestion button: keys the action does not take are dropped."""
     # A button of an older diagnosis may name a field by its older name (`pod`).
-    named = {_ALIASES.get(k, k): v for k, v in params.items()}
+    named: dict[str, Any] = {}
+    for key, value in params.items():
+        field = _ALIASES.get(key, key)
+        if field in named and field in spec.params.model_fields:
+            # `pod` and `pods` both (a forged value): which was meant is a guess, as typed.
+            raise UsageError(f"'{_TYPED.get(field, field)}' is given more than once: give it once.")
+        named[field] = value
     return validate(spec, {k: v for k, v in named.items() if k in spec.params.model_fields})
+
+
+def stored_forms(action: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`params` as this version stores them, then as older versions stored the same change:
+    a request an older bot made still waits as such (`pod=a`, before pods were named
+    together, is `pods=a`), and asking for that change again must find it."""
+    pods = params.get("pods")
+    if action == "kubernetes.delete_pod" and isinstance(pods, list) and len(pods) == 1:
+        return [params, {"pod": pods[0]}]
+    return [params]
 
 
 def validate(spec: ActionSpec, data: Mapping[str, Any]) -> Params:

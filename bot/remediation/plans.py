@@ -17,6 +17,11 @@ class NotApplicable(ChatOpsError):
     """The action cannot apply to this service or target as it is now (refused at dry run)."""
 
 
+# The most of a preview's summary every front end shows whole (the App Home keeps 2,500
+# characters of it, a request message 2,800): an approver approves what they can read.
+SHOWN_WHOLE = 2400
+
+
 @dataclass(frozen=True, slots=True)
 class Preview:
     """The exact change, computed against the live target when the request is made.

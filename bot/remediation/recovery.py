@@ -42,7 +42,13 @@ from bot.remediation import actions
 from bot.remediation import recovery_storage as storage
 from bot.remediation.plans import Executor, NotApplicable, Outcome, Target
 from bot.remediation.recovery_plan import Decision, Health, Memory, Verdict, decide
-from bot.remediation.recovery_record import outcome_words, page, record, say_held
+from bot.remediation.recovery_record import (
+    acting_line,
+    outcome_words,
+    page,
+    record,
+    say_held,
+)
 from bot.store import Store, Tx
 from bot.targets.errors import TargetError, TargetTimeout
 from bot.targets.kubernetes import KubernetesClient
@@ -233,19 +239,13 @@ class AutoRecoveryService:
                         tx, name, health.deployment, now, decision.reason, _id(incident), pods
                     )
                     to_restart.append((restart_id, health.deployment, pods))
-                    doing = (
-                        f"replacing pod{'' if len(pods) == 1 else 's'} {', '.join(pods)} of"
-                        if pods
-                        else "restarting"
-                    )
                     await record(
                         tx,
                         self.clock.now(),
                         incident,
                         name,
                         "auto_recovery.restart",
-                        f"Automatic recovery: {doing} deployment {health.deployment} of"
-                        f" {name} ({decision.reason})",
+                        acting_line(name, health.deployment, pods, decision.reason, settings),
                         {"deployment": health.deployment, "restart": restart_id}
                         | ({"pods": list(pods)} if pods else {}),
                     )
@@ -368,7 +368,8 @@ class AutoRecoveryService:
                 name,
                 "auto_recovery.outcome",
                 f"Automatic recovery {state} deployment {deployment} of {name}:"
-                f" {outcome.changed}; now {outcome.after}",
+                f" {outcome.changed}{f' ({outcome.drift})' if outcome.drift else ''};"
+                f" now {outcome.after}",
                 {"deployment": deployment, "restart": restart_id, "outcome": outcome.to_json()},
                 outcome="ok" if outcome.ok else status,
             )

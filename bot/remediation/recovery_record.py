@@ -194,6 +194,20 @@ async def say_held(
         )
 
 
+def acting_line(
+    name: str, deployment: str, pods: tuple[str, ...], reason: str, settings: AutoRecovery
+) -> str:
+    """The line said before a restart (or a replacement of crash-looping `pods`), with the
+    page that follows when those allowed in the window do not fix it, as the wait for a node
+    says its own (say_held): the timeline must not read as if the bot would go on alone."""
+    doing = f"replacing {_pods(pods)} of" if pods else "restarting"
+    made = "replacements" if pods else "restarts"
+    return (
+        f"Automatic recovery: {doing} deployment {deployment} of {name} ({reason}; a human"
+        f" is paged if {settings.max_restarts} {made} in {settings.window} do not fix it)"
+    )
+
+
 def outcome_words(status: str, pods: tuple[str, ...], replaced: tuple[str, ...]) -> str:
     """What a restart or a pod replacement did, for its timeline line ("restarted", "replaced
     pod a (could not replace pod b) of"...), `status` being its restart row's."""
@@ -209,6 +223,10 @@ def outcome_words(status: str, pods: tuple[str, ...], replaced: tuple[str, ...])
         "unknown": "may or may not have replaced",
     }[status]
     rest = tuple(pod for pod in pods if pod not in replaced)
+    if status == "succeeded" and replaced and rest:
+        # Done with a pod gone (or recreated) since it was seen: left alone, not "replaced"
+        # (the outcome's drift says why).
+        return f"replaced {_pods(replaced)} (left {_pods(rest)} alone) of"
     if replaced and rest:
         # Some were replaced, another refused: each said as it went, not all as failed (a
         # reader looked for a crash loop in a pod that was gone).

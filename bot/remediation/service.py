@@ -146,13 +146,13 @@ class RemediationService:
             # The request's claim commits with the change: read back after a failure.
             await dedup.mark_handled(tx, request_id, now)
             # A double click, or two people pressing one suggestion: one request to approve.
-            params_json = typed.model_dump(mode="json")
-            await requests.lock_change(
-                tx, action=spec.name, service=target.service, params=params_json
-            )
+            # As this version stores the change, then as older ones did (theirs still wait).
+            forms = actions.stored_forms(spec.name, typed.model_dump(mode="json"))
+            await requests.lock_change(tx, action=spec.name, service=target.service, forms=forms)
             same = await requests.same_waiting(
-                tx, action=spec.name, service=target.service, params=params_json, now=now
+                tx, action=spec.name, service=target.service, forms=forms, now=now
             )
+            params_json = forms[0]
             if same is not None:
                 raise Conflict(
                     f"Nothing requested: request #{same.id} asks for the same change and is"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -206,28 +207,36 @@ async def never_posted(tx: Tx, request_id: int) -> bool:
 _CHANGE_LOCK_CLASS = 0x52454D
 
 
-async def lock_change(tx: Tx, *, action: str, service: str, params: dict[str, Any]) -> None:
+async def lock_change(
+    tx: Tx, *, action: str, service: str, forms: Sequence[dict[str, Any]]
+) -> None:
     """Hold, until `tx` ends, the lock of requests for this very change: two transactions
     asking for it at once take turns, so the second finds the first's request (same_waiting)
-    instead of making another. SQLite serialises its writers already."""
+    instead of making another. `forms`: the change's parameters as this version stores them,
+    then as older versions did (actions.stored_forms), each locked, in that order, as a
+    replica of an older version locks its own. SQLite serialises its writers already."""
     if tx.dialect != "postgres":
         return
-    change = "\x00".join((action, service, json.dumps(params, sort_keys=True)))
-    key = zlib.crc32(change.encode()) - (1 << 31)  # a signed 32-bit int, as PostgreSQL wants
-    await tx.execute(
-        "SELECT pg_advisory_xact_lock(CAST(? AS integer), CAST(? AS integer))",
-        (_CHANGE_LOCK_CLASS, key),
-    )
+    for params in forms:
+        change = "\x00".join((action, service, json.dumps(params, sort_keys=True)))
+        key = zlib.crc32(change.encode()) - (1 << 31)  # a signed 32-bit int, as PostgreSQL wants
+        await tx.execute(
+            "SELECT pg_advisory_xact_lock(CAST(? AS integer), CAST(? AS integer))",
+            (_CHANGE_LOCK_CLASS, key),
+        )
 
 
 async def same_waiting(
-    tx: Tx, *, action: str, service: str, params: dict[str, Any], now: datetime
+    tx: Tx, *, action: str, service: str, forms: Sequence[dict[str, Any]], now: datetime
 ) -> Request | None:
-    """The request for this very change still waiting for approval, if there is one."""
+    """The request for this very change still waiting for approval, if there is one, stored
+    in any of its `forms` (lock_change)."""
+    stored = [json.dumps(params, sort_keys=True) for params in forms]
     row = await tx.fetchone(
         "SELECT * FROM remediation_requests WHERE status = 'requested' AND expires_at > ?"
-        " AND action = ? AND service = ? AND params = ? ORDER BY id LIMIT 1",
-        (now.timestamp(), action, service, json.dumps(params, sort_keys=True)),
+        f" AND action = ? AND service = ? AND params IN ({', '.join('?' for _ in stored)})"
+        " ORDER BY id LIMIT 1",
+        (now.timestamp(), action, service, *stored),
     )
     return _request(row) if row else None
 

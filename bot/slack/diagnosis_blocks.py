@@ -29,6 +29,7 @@ SUGGESTION_PATTERN = r"^diagnose_suggestion_\d+$"
 SECTION_MAX = 3000
 BLOCKS_MAX = 50
 BUTTON_MAX = 75
+VALUE_MAX = 2000  # of a button's value
 THREAD_SECTIONS = 40  # sections per thread reply, well under the 50-block limit
 
 GRADE_LABEL = {
@@ -137,7 +138,7 @@ def suggestion_value(service: str, suggestion: Suggestion, incident_id: str | No
     value: dict[str, Any] = {"s": service, "a": suggestion.action, "p": dict(suggestion.params)}
     if incident_id:
         value["i"] = incident_id
-    return json.dumps(value, separators=(",", ":"))[:2000]
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _runner(actor: str) -> str:
@@ -176,22 +177,23 @@ def summary_blocks(report: Report, *, actor: str, incident_id: str | None = None
         ]
         blocks.append({"type": "divider"})
         blocks.append(_section("*Suggested, best first*\n" + "\n".join(lines)))
-        blocks.append(
+        buttons = [
             {
-                "type": "actions",
-                "block_id": "diagnose_suggestions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": _clip(s.label, BUTTON_MAX)},
-                        "action_id": SUGGESTION_ACTION.format(index),
-                        "value": suggestion_value(report.service, s, incident_id),
-                        **({"style": "primary"} if index == 0 else {}),
-                    }
-                    for index, s in enumerate(report.suggestions)
-                ],
+                "type": "button",
+                "text": {"type": "plain_text", "text": _clip(s.label, BUTTON_MAX)},
+                "action_id": SUGGESTION_ACTION.format(index),
+                "value": value,
+                **({"style": "primary"} if index == 0 else {}),
             }
-        )
+            for index, s in enumerate(report.suggestions)
+            # Never a value cut short (broken JSON: the click requests nothing); the advisor
+            # keeps parameters within findings.PARAMS_MAX so that none is left out.
+            if len(value := suggestion_value(report.service, s, incident_id)) <= VALUE_MAX
+        ]
+        if buttons:
+            blocks.append(
+                {"type": "actions", "block_id": "diagnose_suggestions", "elements": buttons}
+            )
     return blocks[:BLOCKS_MAX]
 
 

@@ -498,7 +498,8 @@ async def test_after_a_pod_replacement_the_wait_for_a_node_is_said_with_its_page
         f" for a node: Unschedulable: {NO_ROOM}; a restart cannot make room (a human is paged"
         " if it lasts over 1 h)"
     ), said
-    assert len([t for t in said if "a human is paged" in t]) == 1  # once per wait
+    waits = [t for t in said if "cannot make room (a human is paged" in t]
+    assert len(waits) == 1  # once per wait
     assert (await _check(env, minutes=50))["checkout"] is Verdict.GIVE_UP  # and it is
     assert (await env.timeline_kinds(incident)).count("paged") == 2  # level 1, then level 2
 
@@ -723,3 +724,68 @@ async def test_a_restart_is_recorded_on_the_service_incident_behind_sixty_newer_
         )
     assert (await _check(env))["checkout"] is Verdict.RESTART
     assert "auto_recovery_restart" in await env.timeline_kinds(incident)
+
+
+async def test_each_restart_and_replacement_says_the_page_that_follows_if_they_fail(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # "not restarting ... (a human is paged if it lasts over 1 h)" said what the wait for a
+    # node would bring; "restarting ..." and "replacing pods ..." said nothing of the page
+    # after the last of them, so the timeline read as if the bot would go on alone.
+    fake = fake_kubernetes
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.WATCH
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
+    crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
+    crash_loop()
+    assert (await _check(env, minutes=1))["checkout"] is Verdict.REPLACE_PODS
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    said = [t for t in timeline if t.startswith("Automatic recovery: ")]
+    assert said == [
+        "Automatic recovery: restarting deployment checkout of checkout (1/3 ready; restart 1"
+        " of 2; a human is paged if 2 restarts in 1 h do not fix it)",
+        "Automatic recovery: replacing pod checkout-7d9-xyz of deployment checkout of checkout"
+        " (1/3 ready, 1 in CrashLoopBackOff (checkout-7d9-xyz), 1 pod waiting for a node:"
+        f" Unschedulable: {NO_ROOM}; replacing only the crash-looping pod checkout-7d9-xyz,"
+        " not restarting the deployment (that would replace the ready pods too and add pods"
+        " to place); replacement 2 of 2; a human is paged if 2 replacements in 1 h do not fix"
+        " it)",
+    ], said
+
+
+async def test_replacing_two_pods_of_which_one_is_gone_says_it_was_left_alone(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # One of two crash-looping pods is deleted by someone else just before the bot's delete
+    # (404): the action is done, as an approved one would be, and the timeline read
+    # "replaced pod checkout-7d9-xa (replaced pod checkout-7d9-xb)", the gone pod as replaced.
+    fake = fake_kubernetes
+    owner = fake.state.replica_set_of("shop", "checkout")
+    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
+    for name in ("checkout-7d9-xa", "checkout-7d9-xb"):
+        fake.state.add(
+            pod(
+                name,
+                namespace="shop",
+                owner=owner,
+                ready=False,
+                restarts=7,
+                waiting_reason="CrashLoopBackOff",
+            )
+        )
+    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = 404
+    incident = await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+    assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
+    timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
+    [said] = [t for t in timeline if t.startswith("Automatic recovery replaced")]
+    assert said.startswith(
+        "Automatic recovery replaced pod checkout-7d9-xa (left pod checkout-7d9-xb alone) of"
+        " deployment checkout of checkout: deleted pod checkout-7d9-xa (pod checkout-7d9-xb is"
+        " gone); now"
+    ), said

@@ -3,13 +3,16 @@ named pids less those remediation would refuse, nothing offered that would chang
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.catalog import Service
 from bot.diagnostics.advisor import advise, describe
-from bot.diagnostics.findings import Finding, Grade
+from bot.diagnostics.findings import CheckRun, Finding, Grade, Report, Suggestion
 from bot.errors import UsageError
 from bot.remediation import actions
+from bot.slack.diagnosis_blocks import summary_blocks
 
 PG = Service.model_validate({"postgres": {"dsn_env": "X"}})
 
@@ -184,3 +187,18 @@ def test_pods_can_be_typed_one_or_several_and_an_older_buttons_pod_is_the_same_c
         actions.parse_words(spec, ["pods=" + ",".join(f"p{n}" for n in range(26))])
     with pytest.raises(UsageError, match="'Bad_Pod' is not a pod name"):
         actions.parse_words(spec, ["pods=search-abc-1,Bad_Pod"])
+
+
+def test_a_suggestion_button_is_never_posted_with_its_value_cut() -> None:
+    # Slack keeps 2,000 characters of a button's value: a longer one was cut to broken JSON,
+    # and its click requested nothing. Such a button is left out; its line still says it.
+    fits = Suggestion("kubernetes.scale", "Scale search to 6", "scale", "slow", "k", {"n": 6})
+    huge = Suggestion("kubernetes.delete_pod", "Replace", "delete", "loop", "k", {"x": "p" * 2000})
+    run = CheckRun(name="kubernetes", system="kubernetes", seconds=1.0, findings=())
+    report = Report("search", datetime(2026, 12, 6, tzinfo=UTC), 1.0, (run,), (fits, huge))
+    blocks = summary_blocks(report, actor="U0ALICE")
+    [buttons] = [b["elements"] for b in blocks if b["type"] == "actions"]
+    assert [b["text"]["text"] for b in buttons] == ["Scale search to 6"]
+    assert "Replace" in str(blocks)
+    report = Report("search", datetime(2026, 12, 6, tzinfo=UTC), 1.0, (run,), (huge,))
+    assert not [b for b in summary_blocks(report, actor="U0ALICE") if b["type"] == "actions"]

@@ -3,6 +3,8 @@ approvers list means nobody; typed parameters."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -10,6 +12,7 @@ from bot.errors import ConfigError, UsageError
 from bot.models import Actor
 from bot.permissions import Permissions, StaticDirectory
 from bot.policy import default_policy_text, parse_policy
+from bot.policy.actions import MAX_PODS
 from bot.remediation import actions, approval
 
 
@@ -90,3 +93,15 @@ def test_typed_parameters() -> None:
     assert actions.from_button(scale, {"replicas": 6, "cluster": "x"}).replicas == 6  # type: ignore[attr-defined]
     with pytest.raises(UsageError, match="No action called 'kubectl'"):
         actions.spec_for("kubectl")
+
+
+def test_the_readme_and_the_help_say_what_delete_pod_does() -> None:
+    # The README's row and /remediate help said neither that each pod is deleted only while
+    # it is the pod the dry run read (its UID), nor, in the help, how many one request takes.
+    spec = actions.spec_for("kubernetes.delete_pod")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith(f"| `{spec.name}` |")]
+    assert f"| {spec.risk.value} |" in row
+    for said in (f"at most {MAX_PODS}", "UID", "left alone", "too long for the request"):
+        assert said in row, said
+    assert f"at most {MAX_PODS}" in spec.does and "the pod the dry run read" in spec.does

@@ -6,6 +6,7 @@ ownerReferences, never by labels alone), else nothing is requested. The preview 
 pod with its UID; each is deleted with its UID as precondition, so a pod recreated under the
 same name since the preview is never deleted in its place. A pod gone by the preview is left
 out and said so; one gone (or refused) at the approval is said so, the others still deleted.
+A list too long for a request to show whole (plans.SHOWN_WHOLE) is not requested.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from bot.catalog import KubernetesTarget
 from bot.diagnostics.probes.kubernetes_owners import owned
 from bot.remediation.actions import PodParams
-from bot.remediation.plans import NotApplicable, Outcome, Preview
+from bot.remediation.plans import SHOWN_WHOLE, NotApplicable, Outcome, Preview
 from bot.targets.errors import TargetError, TargetNotFound, TargetTimeout
 from bot.targets.kubernetes import KubernetesClient
 
@@ -69,6 +70,12 @@ async def preview(
         summary = f"delete {len(items)} pods, {each}, in namespace {namespace}; {sets} each"
     if gone:
         summary += f"; {_pods(gone)} gone already (left alone)"
+    if len(summary) > SHOWN_WHOLE:
+        # The request would show the list cut short while its approval deleted every pod.
+        raise NotApplicable(
+            f"the {len(params.pods)} pods' names are too long to show whole in one request"
+            f" ({len(summary)} characters, at most {SHOWN_WHOLE}): ask for fewer pods at a time."
+        )
     return Preview(
         summary,
         {"pods": items, "gone": gone} | ({"deployment": owners[0]} if len(owners) == 1 else {}),
