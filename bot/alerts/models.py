@@ -240,6 +240,18 @@ class Posted:
     left_out: int = 0
 
 
+def _taken(alerts: list[WebhookAlert]) -> list[tuple[int, WebhookAlert]]:
+    """The alerts a post's first MAX_ALERTS take, with their places in it: resolutions
+    before firing alerts past the cut (a resolution left out is never sent again, so its
+    alert would stay firing in our records), in the post's order."""
+    if len(alerts) <= MAX_ALERTS:
+        return list(enumerate(alerts))
+    resolved = [i for i, item in enumerate(alerts) if item.status == "resolved"][:MAX_ALERTS]
+    firing = [i for i, item in enumerate(alerts) if item.status != "resolved"]
+    kept = sorted(resolved + firing[: MAX_ALERTS - len(resolved)])
+    return [(i, alerts[i]) for i in kept]
+
+
 def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> Posted:
     """The alerts of an Alertmanager (or Grafana) webhook body, the first MAX_ALERTS of them;
     AlertsRefused when unreadable."""
@@ -248,7 +260,7 @@ def read_alertmanager(raw: bytes, *, source: str = "alertmanager") -> Posted:
     except ValidationError as exc:
         raise AlertsRefused(f"not an Alertmanager webhook: {first_error(exc)}") from None
     alerts = []
-    for index, item in enumerate(webhook.alerts[:MAX_ALERTS]):
+    for index, item in _taken(webhook.alerts):
         starts_at = parse_time(item.startsAt) if item.startsAt.strip() else None
         if starts_at is None:
             raise AlertsRefused(f"alerts.{index}.startsAt is missing (empty or zero time)")

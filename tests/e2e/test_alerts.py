@@ -499,7 +499,8 @@ async def test_a_group_past_two_thousand_alerts_is_taken_not_refused_on_every_re
 ) -> None:
     """Alertmanager cannot split a group: a storm's group of 2,100 alerts (and 40 more that its
     max_alerts already left out) was a 400 on every resend, and no incident ever opened. The
-    first 2,000 are taken, the rest said left out, in the answer and the metric."""
+    first 2,000 are taken (resolutions first), the rest said left out, in the answer and the
+    metric."""
     left_out = metrics.ALERTS_RECEIVED.labels("alertmanager", "left_out")
     before = left_out._value.get()
     body = webhook([alert(f"A{n}", "checkout", pod=f"p{n}") for n in range(2100)])

@@ -260,3 +260,16 @@ def test_policy_storm_guard_is_on_by_default_and_validated() -> None:
         parse_policy(MINIMAL + "alerts: {token_env: T, storm: {window: 1bd}}\n")
     with pytest.raises(ConfigError, match=r"alerts\.storm\.windw"):
         parse_policy(MINIMAL + "alerts: {token_env: T, storm: {windw: 10m}}\n")
+
+
+def test_past_two_thousand_resolutions_are_taken_before_firing_alerts() -> None:
+    """Our own cut must not lose a resolution (it is not sent again: its alert would stay
+    firing); firing alerts past the cut are sent again at the next group interval."""
+    firing = [alert(f"A{n}", "checkout", pod=f"p{n}") for n in range(100, 2100)]
+    resolved = [alert(f"A{n}", "checkout", pod=f"p{n}", status="resolved") for n in range(100)]
+    posted = read_alertmanager(_raw(webhook(firing + resolved)))
+    assert posted.left_out == 100
+    statuses = [a.status for a in posted.alerts]
+    assert statuses.count("resolved") == 100 and statuses.count("firing") == 1900
+    assert [a.name for a in posted.alerts][:2] == ["A100", "A101"]  # the post's order kept
+    assert posted.alerts[1899].name == "A1999" and posted.alerts[-1].name == "A99"
