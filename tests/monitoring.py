@@ -37,8 +37,8 @@ class _Server:
     binary = ""
     name = ""
 
-    def __init__(self, port: int = 0) -> None:
-        self.port = port  # 0: a free one, picked at start()
+    def __init__(self) -> None:
+        self.port = 0  # a free one, picked at start()
         self.folder: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -54,11 +54,10 @@ class _Server:
             raise ServerUnavailable(f"{self.binary} is missing (apt-get install {self.name})")
         self.folder = Path(tempfile.mkdtemp(prefix=f"chatops-{self.name}-"))
         # Another process may take a free port picked here before the server binds it: the
-        # server then exits, and another port is tried. A port given (another server was told
-        # it) is the only one.
-        given = self.port
-        for _ in range(1 if given else PORT_ATTEMPTS):
-            self.port = given or free_port()
+        # server then exits, and another port is tried. (No port is ever given beforehand: a
+        # Prometheus started first learns its Alertmanager's afterwards, `send_alerts_to`.)
+        for _ in range(PORT_ATTEMPTS):
+            self.port = free_port()
             if self._run(self.folder):
                 return self
             if self.process is not None and self.process.poll() is None:
@@ -124,14 +123,13 @@ class _Server:
 
 
 class AlertmanagerServer(_Server):
-    """Alertmanager with `config` (YAML text), no cluster, its data in a temporary folder;
-    on `port` if given (a Prometheus started first can be told it)."""
+    """Alertmanager with `config` (YAML text), no cluster, its data in a temporary folder."""
 
     binary = ALERTMANAGER_BIN
     name = "prometheus-alertmanager"
 
-    def __init__(self, config: str = "", port: int = 0) -> None:
-        super().__init__(port)
+    def __init__(self, config: str = "") -> None:
+        super().__init__()
         self.config = config or ("route: {receiver: none}\nreceivers: [{name: none}]\n")
 
     def _arguments(self, folder: Path) -> list[str]:
@@ -153,6 +151,17 @@ class AlertmanagerServer(_Server):
         return result
 
 
+# Where a Prometheus finds its Alertmanagers: a config with this `alerting` section (a line of
+# YAML) reads them from ALERTMANAGERS_FILE in its folder, written by `send_alerts_to` once the
+# Alertmanager has started (on whichever port it got), and read again by Prometheus as it
+# changes. A port picked for it before Prometheus started could not be tried again once another
+# process had taken it.
+ALERTMANAGERS_FILE = "alertmanagers.json"
+ALERTING_FROM_FILE = (
+    f"alerting: {{alertmanagers: [{{file_sd_configs: [{{files: [{ALERTMANAGERS_FILE}]}}]}}]}}"
+)
+
+
 class PrometheusServer(_Server):
     """Prometheus with `config` (YAML text) and rule files, its TSDB in a temporary folder."""
 
@@ -164,9 +173,19 @@ class PrometheusServer(_Server):
         self.config = config
         self.rules = rules or {}
 
+    def send_alerts_to(self, alertmanager: AlertmanagerServer) -> None:
+        """Point a config with ALERTING_FROM_FILE at `alertmanager` (started): Prometheus
+        sees the file change at once, then sends at its next discovery update (every 5 s)."""
+        assert self.folder is not None, "start() first"
+        targets = [{"targets": [f"{LOOPBACK}:{alertmanager.port}"]}]
+        written = self.folder / f".{ALERTMANAGERS_FILE}.new"
+        written.write_text(json.dumps(targets))
+        written.replace(self.folder / ALERTMANAGERS_FILE)  # whole, never half-written
+
     def _arguments(self, folder: Path) -> list[str]:
         for name, text in self.rules.items():
             (folder / name).write_text(text)
+        (folder / ALERTMANAGERS_FILE).write_text("[]")  # none until send_alerts_to
         (folder / "prometheus.yml").write_text(self.config)
         return [
             f"--config.file={folder / 'prometheus.yml'}",

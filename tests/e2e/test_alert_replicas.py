@@ -20,7 +20,6 @@ from tests.e2e.test_alerts_prometheus import RULE_FILES, Shop, _start, prometheu
 from tests.harness import BOT_TOKEN, PACE_SCALE, openapi_spec
 from tests.monitoring import AlertmanagerServer, PrometheusServer
 from tests.processes import BotProcess, bot_env, count, outbox_empty
-from tests.servers import free_port
 from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -84,14 +83,12 @@ async def test_two_replicas_one_incident_per_service_each_alert_once(
     bots = [BotProcess(name, env, tmp_path) for name in ("a", "b")]
     # Prometheus starts while the bots do: it sends no alert in its first 5 s (its discovery
     # of Alertmanager is throttled to every 5 s).
-    alertmanager_port = free_port()
-    prometheus = PrometheusServer(prometheus_config(shop.port, alertmanager_port), RULE_FILES)
+    prometheus = PrometheusServer(prometheus_config(shop.port), RULE_FILES)
     alertmanager = None
     try:
         await asyncio.gather(_start(prometheus), *(bot.ready() for bot in bots))
-        alertmanager = await _start(
-            AlertmanagerServer(alertmanager_config([b.port for b in bots]), alertmanager_port)
-        )
+        alertmanager = await _start(AlertmanagerServer(alertmanager_config([b.port for b in bots])))
+        prometheus.send_alerts_to(alertmanager)
         shop.error_ratio = 0.2  # Prometheus fires; Alertmanager tells both replicas at once
 
         # Meanwhile a burst for three other services, every post sent to both replicas.

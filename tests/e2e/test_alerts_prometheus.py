@@ -26,8 +26,13 @@ from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with, posts
-from tests.monitoring import AlertmanagerServer, PrometheusServer, serving_text
-from tests.servers import ServerUnavailable, free_port
+from tests.monitoring import (
+    ALERTING_FROM_FILE,
+    AlertmanagerServer,
+    PrometheusServer,
+    serving_text,
+)
+from tests.servers import ServerUnavailable
 from tests.waiting import until
 
 pytestmark = [pytest.mark.slow]
@@ -93,13 +98,12 @@ receivers:
 """
 
 
-def prometheus_config(shop_port: int, alertmanager_port: int) -> str:
+def prometheus_config(shop_port: int) -> str:
+    """Alerts go to the Alertmanager given to PrometheusServer.send_alerts_to."""
     return f"""
 global: {{scrape_interval: 200ms, evaluation_interval: 200ms}}
 rule_files: [rules.yml]
-alerting:
-  alertmanagers:
-    - static_configs: [{{targets: ["127.0.0.1:{alertmanager_port}"]}}]
+{ALERTING_FROM_FILE}
 scrape_configs:
   - job_name: shop
     # A scrape times out after its interval: 1 s, not the global 200 ms, which a busy machine
@@ -133,16 +137,16 @@ async def _monitored(
         alerts={"token_env": "ALERTS_TOKEN", "batch_window": 0.5},
     )
     # Prometheus first, while the bot starts: it sends no alert in its first 5 s (see above).
-    alertmanager_port = free_port()
-    prometheus = PrometheusServer(prometheus_config(shop.port, alertmanager_port), RULE_FILES)
+    prometheus = PrometheusServer(prometheus_config(shop.port), RULE_FILES)
     # In a thread from now on: the harness's set-up may not yield to the loop for a while.
     starting = asyncio.get_running_loop().run_in_executor(None, prometheus.start)
     try:
         harness = await make_harness(store, policy=policy)
         await _start(prometheus, starting)
         alertmanager = await _start(
-            AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN), alertmanager_port)
+            AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN))
         )
+        prometheus.send_alerts_to(alertmanager)
     except BaseException:
         await asyncio.gather(starting, return_exceptions=True)
         await asyncio.to_thread(prometheus.stop)

@@ -33,6 +33,28 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
+# The kill -9 test's policy: Checkout's P1 pages level 2 after 5 s and misses its target at
+# 5.5 s, so the first bot is killed with ~4.9 s to spare on this machine (at 2 s it was ~1.9 s:
+# a machine that took 2 s to deliver level 1 had the first bot fire level 2 itself, and the test
+# timed out). P2, for the incident declared after the restarts (nothing is killed then), keeps
+# SECONDS_POLICY's 2 s and 3 s: it waits them out.
+KILL_POLICY = """\
+announce_channel: C0INCIDENTS
+war_room_severities: []
+severities:
+  P0: {ack_within: 3, resolve_within: 3600, update_every: 3600}
+  P1: {ack_within: 5.5, resolve_within: 3600, update_every: 3600}
+  P2: {ack_within: 3, resolve_within: 3600, update_every: 3600}
+  P3: {ack_within: 3, resolve_within: 3600}
+escalation:
+  P1:
+    - {after: 0, notify: [U0ONCALL]}
+    - {after: 5, notify: [U0LEAD, S0SRE]}
+  P2:
+    - {after: 0, notify: [U0ONCALL]}
+    - {after: 2, notify: [U0LEAD, S0SRE]}
+"""
+
 
 @pytest.fixture
 async def double() -> AsyncIterator[SlackDouble]:
@@ -50,10 +72,15 @@ async def double() -> AsyncIterator[SlackDouble]:
 
 @contextmanager
 def launcher(
-    double: SlackDouble, database_url: str, tmp_path: Path, *, sweep: float
+    double: SlackDouble,
+    database_url: str,
+    tmp_path: Path,
+    *,
+    sweep: float,
+    policy_text: str = SECONDS_POLICY,
 ) -> Iterator[Callable[[str], BotProcess]]:
     policy = tmp_path / "policy.yml"
-    policy.write_text(SECONDS_POLICY)
+    policy.write_text(policy_text)
     env = bot_env(double, database_url, policy, sweep=sweep)
     started: list[BotProcess] = []
 
@@ -70,10 +97,10 @@ def launcher(
                 bot.kill9()
 
 
-async def declare(double: SlackDouble, bot: BotProcess, title: str) -> None:
+async def declare(double: SlackDouble, bot: BotProcess, title: str, severity: str = "P1") -> None:
     body = slash_command_body(
         command="/incident",
-        text=f"declare P1 {title}",
+        text=f"declare {severity} {title}",
         user_id="U0ALICE",
         channel_id="C0GENERAL",
         response_url=double.new_response_url(channel="C0GENERAL", user_id="U0ALICE"),
@@ -98,12 +125,12 @@ async def overdue_reminders(database_url: str) -> int:
 
 
 async def a_later_incident_escalates(
-    double: SlackDouble, bot: BotProcess, title: str, database_url: str
+    double: SlackDouble, bot: BotProcess, title: str, database_url: str, severity: str = "P1"
 ) -> None:
     """Declare an incident through `bot` and wait for its level-2 page and ack breach (2 s
     and 3 s later, fired by the process's scheduler): the signal that the process has been
     sweeping all the while, so anything it could (wrongly) fire again had its chance."""
-    await declare(double, bot, title)
+    await declare(double, bot, title, severity)
     ids: dict[str, str] = {}
 
     async def declared() -> bool:
@@ -125,7 +152,7 @@ async def a_later_incident_escalates(
 async def test_kill_9_and_restart_delivers_every_page_exactly_once(
     double: SlackDouble, postgres_url: str, tmp_path: Path
 ) -> None:
-    with launcher(double, postgres_url, tmp_path, sweep=5.0) as start:
+    with launcher(double, postgres_url, tmp_path, sweep=5.0, policy_text=KILL_POLICY) as start:
         first = start("first")
         await first.ready()
         await declare(double, first, "Checkout down")
@@ -136,11 +163,11 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
 
         await until(level_one_delivered, "the level-1 page", timeout=15)
         await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
-        # Level 2 must still be ahead when we kill: had the first bot fired it, `both_overdue`
-        # below would never see two overdue reminders.
+        # Level 2 must still be ahead when we kill (KILL_POLICY: 5 s after the declaration): had
+        # the first bot fired it, `both_overdue` below would never see two overdue reminders.
         first.kill9()  # no clean shutdown: the reminders live only in PostgreSQL now
 
-        async def both_overdue() -> bool:  # level 2 (2 s) and the ack target (3 s)
+        async def both_overdue() -> bool:  # level 2 (5 s) and the ack target (5.5 s)
             return await overdue_reminders(postgres_url) == 2
 
         await until(both_overdue, "level 2 and the ack target to be overdue", timeout=15)
@@ -162,7 +189,7 @@ async def test_kill_9_and_restart_delivers_every_page_exactly_once(
 
         third = start("third")  # and once more: nothing is repeated
         await third.ready()
-        await a_later_incident_escalates(double, third, "Search down", postgres_url)
+        await a_later_incident_escalates(double, third, "Search down", postgres_url, "P2")
         await until(lambda: outbox_empty(postgres_url), "the outbox to drain", timeout=15)
         await third.stop()
 

@@ -37,12 +37,15 @@ services:
                  min_replicas: 1, max_replicas: 12}
 """
 SCALE_PATH = "/apis/apps/v1/namespaces/shop/deployments/checkout/scale"
-# A run left open is closed as "outcome unknown" `watch_grace` after its timeout: 2 s, not 3,
-# where the run is killed mid-call (the call's own timeout is 2 s: the kill must come before it
-# either way), and a 1 s grace rather than the default 10 s, which the test would only wait out.
+# The run is killed mid-call, which must come before the run's timeout and the call's own: 5 s
+# each, ~4.9 s to spare on this machine (at 2 s it was ~1.9 s: a slow machine's first bot timed
+# the call out itself and recorded it). A run left open is closed as "outcome unknown"
+# `watch_grace` after its timeout: 0.5 s rather than the default 10 s, which the test would only
+# wait out (the grace is for a live runner to record its own outcome; this one is dead).
 KILLED_MID_RUN_POLICY = POLICY.replace(
-    "remediation: {timeout: 3}", "remediation: {timeout: 2, watch_grace: 1}"
-)
+    "remediation: {timeout: 3}", "remediation: {timeout: 5, watch_grace: 0.5}"
+).replace("deployments: [checkout], timeout: 2,", "deployments: [checkout], timeout: 5,")
+assert KILLED_MID_RUN_POLICY.count(": 5") == 2
 
 
 @pytest.fixture
