@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import pytest
 
 from bot import metrics
-from bot.models import SYSTEM, Actor, Severity, Status
+from bot.incidents import storage
+from bot.incidents.schemas import DeclareIncident
+from bot.models import SYSTEM, Actor, Incident, Severity, Status
 from tests.alert_helpers import TOKEN, alert, post, webhook
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
@@ -431,9 +434,6 @@ async def test_refire_within_an_hour_reopens(alerts: Alerts) -> None:
 async def test_alert_joins_the_incident_a_person_declared_for_the_service(
     alerts: Alerts,
 ) -> None:
-    from bot.incidents.schemas import DeclareIncident
-    from bot.models import Actor, Severity
-
     # Typed "Checkout" in the form: an alert's "checkout" is the same service (it opened a
     # second incident for it).
     declared = await alerts.harness.services.incidents.declare(
@@ -696,3 +696,37 @@ async def test_alerts_slack_refuses_to_post_are_on_the_timeline_not_dropped_unse
     assert failed.text == f"Alerts message in #{room} failed: is_archived"
     entries = [e async for e in alerts.harness.services.audit.entries(incident_id=incident.id)]
     assert [e.outcome for e in entries if e.action == "alerts.post"] == ["failed: is_archived"]
+
+
+async def test_an_alert_joins_its_service_incident_behind_two_hundred_newer_open_ones(
+    alerts: Alerts,
+) -> None:
+    services = alerts.harness.services
+    declared = await services.incidents.declare(
+        DeclareIncident(severity=Severity.P3, title="Checkout is slow", services=("checkout",)),
+        Actor("U0ALICE"),
+    )
+    later = declared.declared_at + timedelta(minutes=1)
+    async with alerts.harness.store.transaction() as tx:
+        for seq in range(500, 710):
+            await storage.insert(
+                tx,
+                Incident(
+                    id=f"INC-20261127-{seq}",
+                    title=f"Other outage {seq}",
+                    severity=Severity.P3,
+                    status=Status.INVESTIGATING,
+                    declared_by="U0BOB",
+                    declared_at=later + timedelta(seconds=seq),
+                    updated_at=later + timedelta(seconds=seq),
+                    services=(f"svc{seq}",),
+                ),
+                day="20261127",
+                seq=seq,
+            )
+    await _settled(alerts)
+    status, body = await alerts.send(alert("HighLatency", "checkout", severity="warning"))
+    assert (status, body["outcomes"]) == (200, {"new": 1})
+    await _settled(alerts)
+    [row] = await alerts.alert_rows()
+    assert (row["outcome"], row["incident_id"]) == ("attached", declared.id)
