@@ -14,7 +14,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.incidents.schemas import DeclareIncident
-from bot.models import Actor
+from bot.models import Actor, Incident
 from bot.policy import Policy, parse_policy
 from bot.remediation import recovery_storage
 from bot.remediation.recovery_plan import Verdict
@@ -640,13 +640,11 @@ async def test_a_failing_sighting_remembered_by_the_previous_version_counts_as_o
     assert _restarts(fake_kubernetes, "checkout") == 1
 
 
-async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced(
-    env: Env, fake_kubernetes: FakeKubernetes
-) -> None:
-    # Two crash-looping pods beside one waiting for a node; Kubernetes refuses to delete the
-    # second. The timeline said "could not replace pods a, b", the first one deleted all the
-    # same: whoever read it looked for a crash loop in a pod that was gone.
-    fake = fake_kubernetes
+async def _two_crash_loops_the_second_deleted_with(
+    env: Env, fake: FakeKubernetes, answer: int
+) -> Incident:
+    """Two crash-looping pods of checkout beside one waiting for a node, Kubernetes answering
+    `answer` to the second's delete; the incident declared for checkout."""
     owner = fake.state.replica_set_of("shop", "checkout")
     fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
     for name in ("checkout-7d9-xa", "checkout-7d9-xb"):
@@ -660,11 +658,21 @@ async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced
                 waiting_reason="CrashLoopBackOff",
             )
         )
-    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = 403
-    incident = await env.services.incidents.declare(
+    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = answer
+    return await env.services.incidents.declare(
         DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
         Actor("U0ALICE", "alice"),
     )
+
+
+async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced(
+    env: Env, fake_kubernetes: FakeKubernetes
+) -> None:
+    # Two crash-looping pods beside one waiting for a node; Kubernetes refuses to delete the
+    # second. The timeline said "could not replace pods a, b", the first one deleted all the
+    # same: whoever read it looked for a crash loop in a pod that was gone.
+    fake = fake_kubernetes
+    incident = await _two_crash_loops_the_second_deleted_with(env, fake, 403)
     assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
     assert ("shop", "checkout-7d9-xa") not in fake.state.pods  # replaced
     assert ("shop", "checkout-7d9-xb") in fake.state.pods  # refused
@@ -763,24 +771,7 @@ async def test_replacing_two_pods_of_which_one_is_gone_says_it_was_left_alone(
     # (404): the action is done, as an approved one would be, and the timeline read
     # "replaced pod checkout-7d9-xa (replaced pod checkout-7d9-xb)", the gone pod as replaced.
     fake = fake_kubernetes
-    owner = fake.state.replica_set_of("shop", "checkout")
-    fake.state.add(pod("checkout-7d9-new1", namespace="shop", owner=owner, unschedulable=NO_ROOM))
-    for name in ("checkout-7d9-xa", "checkout-7d9-xb"):
-        fake.state.add(
-            pod(
-                name,
-                namespace="shop",
-                owner=owner,
-                ready=False,
-                restarts=7,
-                waiting_reason="CrashLoopBackOff",
-            )
-        )
-    fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = 404
-    incident = await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    incident = await _two_crash_loops_the_second_deleted_with(env, fake, 404)
     assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
     timeline = [e.text for e in await env.services.incidents.timeline(incident.id)]
     [said] = [t for t in timeline if t.startswith("Automatic recovery replaced")]
