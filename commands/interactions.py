@@ -21,7 +21,8 @@ from bot.services import Services
 from bot.slack import error_text
 from commands.context import CommandContext, Responder, listener_context
 
-log = logging.getLogger(__name__)
+# Logged as before this moved out of commands.context: log-based alerts match the name.
+log = logging.getLogger("commands.context")
 
 
 async def open_form(

@@ -16,7 +16,8 @@ from bot.alerts.models import parse_time
 from bot.errors import Conflict
 from bot.redact import redact_text
 
-log = logging.getLogger(__name__)
+# Logged as before this API left bot.alerts.silences: log-based alerts match the name.
+log = logging.getLogger("bot.alerts.silences")
 
 SILENCES_PATH = "/api/v2/silences"
 # Alertmanager's silence IDs are UUIDs: anything else is no ID to record, show or expire.
