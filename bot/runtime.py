@@ -263,8 +263,10 @@ async def serve_forever(bot: Bot, host: str, port: int) -> None:
     # (Socket Mode while Slack is away): a stop then came as a kill, deliveries cut short.
     handled: list[signal.Signals] = []
     for signum in _STOP_SIGNALS:
-        if signal.getsignal(signum) is signal.SIG_IGN:
-            continue  # started ignoring it (`nohup`: a closed terminal must not stop the bot)
+        if signum.name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN:
+            # Started ignoring it (`nohup`: a closed terminal must not stop the bot). Only
+            # SIGHUP: SIGTERM and SIGINT stop the bot cleanly however it was started.
+            continue
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop_on, signum)
             handled.append(signum)

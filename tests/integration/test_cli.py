@@ -893,6 +893,23 @@ async def test_a_bot_started_under_nohup_keeps_running_through_a_sighup(
     assert titles == ["Search is slow"]
 
 
+async def test_a_bot_started_with_sigterm_ignored_still_stops_cleanly_on_it(
+    tmp_path: Path,
+) -> None:
+    """Only SIGHUP is left ignored when the bot starts with it ignored (nohup). A SIGTERM
+    ignored by whatever started the bot (a supervisor's or a shell's leftover) was honoured
+    too: the container's stop signal did nothing and the kill came at the end of the grace
+    period, the work Slack was answered for cut short. README: SIGTERM stops the bot."""
+    env = shutil.which("env")
+    assert env, "coreutils' env is missing"
+    status, log, titles = await _declare_and_signal(
+        tmp_path, [env, "--ignore-signal=TERM", _entry_point()], then=signal.SIGTERM
+    )
+    assert status == 0, log
+    assert "stopping: signal received (SIGTERM)" in log
+    assert titles == ["Search is slow"]
+
+
 async def test_a_sigterm_while_socket_mode_waits_for_slack_stops_cleanly(
     tmp_path: Path,
 ) -> None:
