@@ -154,6 +154,27 @@ def test_the_migrate_job_reaches_the_database_as_the_deployment_does() -> None:
         assert bot_env.get(name) == job_env.get(name), name
 
 
+def test_a_database_prepare_the_secret_holds_reaches_the_bot_and_the_migrate_job() -> None:
+    """Operators behind a transaction-pooling PgBouncer set DATABASE_PREPARE=off where the
+    bot's settings live, the Secret the Deployment reads whole (envFrom). A literal
+    `DATABASE_PREPARE: "on"` in a manifest's `env` wins over the Secret's in Kubernetes: applied
+    on upgrade, it turned prepared statements back on behind PgBouncer (work failing with
+    `prepared statement "_pg3_0" does not exist`). Both read the Secret's key, optional, as
+    a Secret made before the key was named lacks it (unset: on)."""
+    for container in (
+        *_one("Deployment")["spec"]["template"]["spec"]["containers"],
+        *_one("Job")["spec"]["template"]["spec"]["containers"],
+    ):
+        assert _environment(container)["DATABASE_PREPARE"] == (
+            "secret",
+            "chatops-bot",
+            "DATABASE_PREPARE",
+        ), container["name"]
+        for variable in container.get("env", []):
+            if variable["name"] == "DATABASE_PREPARE":
+                assert variable["valueFrom"]["secretKeyRef"].get("optional") is True
+
+
 def _rights(role: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {
         (group, resource, verb)
