@@ -101,9 +101,10 @@ class AlertTelling:
                 # Said, not guessed away: the monitor also leaves out alerts its silences
                 # hold, so an alert missing from a post may well be firing still.
                 status += (
-                    " The monitor's posts left part of the group out (max_alerts): an alert"
-                    " it left out is never told resolved here, so some of these may have"
-                    " cleared. Check the monitor."
+                    " The monitor's posts left part of the group out (its max_alerts, or"
+                    " past the 2,000 alerts a post the bot takes): an alert left out is never"
+                    " told resolved here, so some of these may have cleared. Check the"
+                    " monitor."
                 )
         if status == incident.current_status:
             return
