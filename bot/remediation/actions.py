@@ -367,12 +367,14 @@ def from_button(spec: ActionSpec, params: Mapping[str, Any]) -> Params:
 
 
 def stored_forms(action: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """`params` as this version stores them, then as older versions stored the same change:
+    """`params` as this version stores them first, then the other forms of the same change:
     a request an older bot made still waits as such (`pod=a`, before pods were named
     together, is `pods=a`), and asking for that change again must find it."""
     pods = params.get("pods")
     if action == "kubernetes.delete_pod" and isinstance(pods, list) and len(pods) == 1:
-        return [params, {"pod": pods[0]}]
+        # One pod is stored as older versions store it: a replica of the release before,
+        # during a rolling upgrade, may run the request (it refuses `pods` as unexpected).
+        return [{"pod": pods[0]}, params]
     return [params]
 
 

@@ -212,9 +212,9 @@ async def lock_change(
 ) -> None:
     """Hold, until `tx` ends, the lock of requests for this very change: two transactions
     asking for it at once take turns, so the second finds the first's request (same_waiting)
-    instead of making another. `forms`: the change's parameters as this version stores them,
-    then as older versions did (actions.stored_forms), each locked, in that order, as a
-    replica of an older version locks its own. SQLite serialises its writers already."""
+    instead of making another. `forms`: every form the change's parameters are stored in
+    (actions.stored_forms), each locked, in that order; a replica of an older version locks
+    the one it stores. SQLite serialises its writers already."""
     if tx.dialect != "postgres":
         return
     for params in forms:

@@ -235,3 +235,31 @@ async def test_a_request_waiting_as_pod_before_the_upgrade_is_the_same_change_as
     ]
     done = await harness.services.remediation.get(waiting.id)
     assert done.status.value == "succeeded" and done.outcome == "deleted pod checkout-7d9-a"
+
+
+async def test_a_request_for_one_pod_is_stored_as_the_release_before_runs_it(
+    make_harness: HarnessFactory, fake_kubernetes: FakeKubernetes
+) -> None:
+    # During a rolling upgrade a replica of the release before may take the approval and
+    # run the request. It reads `pod=` and its preview's `pod` and `uid`: stored as `pods=`
+    # with a list of pods in its preview, the approved request was closed there as "nothing
+    # changed" (pods: an unexpected field). One pod is stored as it was; several cannot be.
+    fake = fake_kubernetes
+    harness = await _harness(make_harness, fake)
+    _, message = await request(harness, "kubernetes.delete_pod checkout pods=checkout-7d9-a")
+    assert message is not None
+    made = await harness.services.remediation.get(request_id(message))
+    assert made.params == {"pod": "checkout-7d9-a"}
+    assert made.preview.facts["pod"] == "checkout-7d9-a"
+    assert made.preview.facts["uid"] == "uid-shop-checkout-7d9-a"
+    # This release runs it as before.
+    await click(harness, message, user=APPROVER)
+    await finish(harness, request_id(message))
+    assert _deletes(fake) == [
+        (
+            "/api/v1/namespaces/shop/pods/checkout-7d9-a",
+            {"preconditions": {"uid": "uid-shop-checkout-7d9-a"}},
+        )
+    ]
+    done = await harness.services.remediation.get(request_id(message))
+    assert done.status.value == "succeeded" and done.outcome == "deleted pod checkout-7d9-a"

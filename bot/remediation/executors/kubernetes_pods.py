@@ -76,10 +76,13 @@ async def preview(
             f"the {len(params.pods)} pods' names are too long to show whole in one request"
             f" ({len(summary)} characters, at most {SHOWN_WHOLE}): ask for fewer pods at a time."
         )
-    return Preview(
-        summary,
-        {"pods": items, "gone": gone} | ({"deployment": owners[0]} if len(owners) == 1 else {}),
-    )
+    facts: dict[str, Any] = {"pods": items, "gone": gone}
+    if len(owners) == 1:
+        facts["deployment"] = owners[0]
+    if len(items) == 1:
+        # As the release before reads a preview: it may run the request in a rolling upgrade.
+        facts |= {"pod": items[0]["pod"], "uid": items[0]["uid"]}
+    return Preview(summary, facts)
 
 
 async def delete(
