@@ -137,7 +137,9 @@ def replace_looping(
         f" which would replace its ready pods too while"
         f" {count(waiting, 'pod waits', 'pods wait')} for a node",
         deployment=deployment,
-        pods=pods,
+        # One pod as the release before names it: its button still works on a replica of
+        # that release (a rolling upgrade, a rollback), which refuses `pods`.
+        **({"pod": pods[0]} if len(pods) == 1 else {"pods": pods}),
     )
 
 
