@@ -5,6 +5,7 @@ silently take its lines out of such an alert."""
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import aiohttp
@@ -43,17 +44,18 @@ async def test_a_form_slack_did_not_answer_is_logged_as_commands_context(
     interactivity moved to commands.interactions."""
     from slack_sdk.web.async_client import AsyncWebClient
 
-    app = web.Application()
-    async with serving(app) as url:
-        pass  # its port is closed again: nothing answers there
     told: list[str] = []
 
     async def respond(**kwargs: Any) -> None:
         told.append(str(kwargs.get("text")))
 
-    client = AsyncWebClient(token="xoxb-test", base_url=f"{url}/api/", retry_handlers=[])
     caplog.set_level(logging.INFO)
-    assert await open_form(client, "1.2.trigger", {"type": "modal"}, "declare", respond) is None
+    with socket.socket() as held:  # bound, never listening: nothing answers there
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        client = AsyncWebClient(token="xoxb-test", base_url=f"{url}/api/", retry_handlers=[])
+        opened = await open_form(client, "1.2.trigger", {"type": "modal"}, "declare", respond)
+    assert opened is None
     assert len(told) == 1
     [record] = [r for r in caplog.records if "views.open for the declare form" in r.getMessage()]
     assert record.name == "commands.context"
