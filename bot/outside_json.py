@@ -17,5 +17,6 @@ from pydantic_core import from_json
 
 def loads(text: str | bytes) -> Any:
     """`text` as JSON (objects, arrays, strings, numbers, booleans, null); ValueError for
-    anything else: not JSON, not UTF-8, a lone surrogate, NaN or Infinity, nested past 200."""
+    anything else: not JSON, not UTF-8, a lone surrogate, NaN or Infinity, nested past 200.
+    A number past a float's range (1e999) reads as inf: no caller takes a float from outside."""
     return from_json(text, allow_inf_nan=False)
