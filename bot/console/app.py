@@ -282,7 +282,7 @@ class Console(ConsoleCommands, SlashAndChat, Interactions):
         vocabulary.users = list(dict.fromkeys(u for u in users if u != state.bot_user_id))
         if self.bot is not None:
             with contextlib.suppress(Exception):  # a store outage costs completion, no more
-                incidents = await self.bot.services.incidents.list(open_only=False)
+                incidents = await self.bot.services.incidents.open_and_newest()
                 vocabulary.incident_ids = sorted((i.id for i in incidents), reverse=True)
 
     # ----- input and output -----------------------------------------------------------------

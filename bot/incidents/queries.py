@@ -65,6 +65,14 @@ class IncidentQueries:
         async with self.store.transaction() as tx:
             return await storage.list_incidents(tx, open_only=open_only)
 
+    async def open_and_newest(self) -> builtins.list[Incident]:
+        """Every open incident, however many, and the newest 50 of all (open or resolved):
+        what an incident ID may be completed from."""
+        async with self.store.transaction() as tx:
+            opened = [i for i, _ in await storage.list_with_escalation_level(tx, resolved=False)]
+            newest = await storage.list_incidents(tx, open_only=False)
+        return list({i.id: i for i in [*opened, *newest]}.values())
+
     async def open_naming(self, service: str) -> builtins.list[Incident]:
         """The open incidents (drills left out) naming `service`, letter case aside, however
         many are open: newest first."""

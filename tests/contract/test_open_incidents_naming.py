@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.incidents import storage
+from bot.incidents.queries import IncidentQueries
 from bot.models import Incident, Severity, Status
 from bot.store import Store
 
@@ -63,3 +64,16 @@ async def test_only_open_real_incidents_that_name_it_exactly_newest_first(store:
         assert [i.id for i in await storage.open_naming(tx, 'pa"y\\api')] == ["INC-20261127-008"]
         assert [i.id for i in await storage.open_naming(tx, "CAFÉ")] == ["INC-20261127-009"]
         assert await storage.open_naming(tx, "pay") == []
+
+
+async def test_completion_reads_every_open_incident_and_the_newest_fifty(store: Store) -> None:
+    """The console completed incident IDs from the newest 50 only: an open incident behind
+    60 newer resolved ones could not be completed."""
+    old_open = _incident(1, "checkout")
+    resolved = [_incident(seq, f"svc{seq}", resolved=True) for seq in range(2, 62)]
+    async with store.transaction() as tx:
+        for incident in [old_open, *resolved]:
+            await storage.insert(tx, incident, day="20261127", seq=int(incident.id[-3:]))
+    ids = [i.id for i in await IncidentQueries(store=store).open_and_newest()]
+    assert old_open.id in ids and len(ids) == 51
+    assert {i.id for i in resolved[-50:]} <= set(ids)
