@@ -77,11 +77,15 @@ async def find(
         async with session.get(url + SILENCES_PATH) as answer:
             text = await answer.text(errors="replace")
             status = answer.status
-        listed = outside_json.loads(text) if status == 200 else None
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         raise AlertmanagerUnavailable(
-            f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
+            f"Alertmanager could not be reached at {url}:"
+            f" {redact_text(str(exc) or type(exc).__name__)[:200]}"
         ) from None
+    try:
+        listed = outside_json.loads(text) if status == 200 else None
+    except ValueError:  # outside input: not JSON, or nested past reason
+        listed = None
     if not isinstance(listed, list):
         raise AlertmanagerUnavailable(f"Alertmanager did not list its silences (HTTP {status}).")
     found: list[Found] = []

@@ -843,9 +843,9 @@ async def test_silences_the_database_could_not_record_are_expired_not_left_runni
 
 
 @asynccontextmanager
-async def _answering(text: str, state: str = "") -> AsyncIterator[str]:
+async def _answering(text: str, state: str = "", listing: str = "[]") -> AsyncIterator[str]:
     """Whatever answers at Alertmanager's address: every silence made is a 200 with `text`,
-    every question of how one stands a 200 with `state`."""
+    every question of how one stands a 200 with `state`, every list of silences `listing`."""
 
     async def made(request: web.Request) -> web.Response:
         return web.Response(text=text, content_type="application/json")
@@ -854,7 +854,7 @@ async def _answering(text: str, state: str = "") -> AsyncIterator[str]:
         return web.Response(text=state, content_type="application/json")
 
     async def listed(request: web.Request) -> web.Response:
-        return web.Response(text="[]", content_type="application/json")
+        return web.Response(text=listing, content_type="application/json")
 
     app = web.Application()
     app.router.add_post("/api/v2/silences", made)
@@ -1112,3 +1112,40 @@ async def test_a_silence_alertmanager_cannot_be_asked_about_is_said_maybe_and_no
             assert answer["text"].startswith(f"Silenced 1 alert of {incident_id}"), answer
             [silence] = alertmanager.silences()
             assert await _recorded(alerts) == [silence["id"]]
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"silences": []}',
+        "<html>503</html>",
+    ],
+    ids=["nested", "not-a-list", "not-json"],
+)
+async def test_silences_listed_as_no_list_are_said_and_nothing_made(
+    make_harness: HarnessFactory,
+    health_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    listing: str,
+) -> None:
+    """Each click first asks Alertmanager for a silence an unanswered request made: a list
+    that is none (outside input) is said, and no silence is made or recorded."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    made = '{"silenceID": "5b0c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e"}'
+    async with (
+        _answering(made, listing=listing) as url,
+        _alerts(make_harness, health_url, url) as alerts,
+    ):
+        _, room, value = await _first_batch(alerts, "Errors")
+        with caplog.at_level(logging.WARNING):
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+        assert answer["text"] == (
+            "Alertmanager did not list its silences (HTTP 200). Nothing was silenced."
+        ), answer
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+        assert await _recorded(alerts) == []
