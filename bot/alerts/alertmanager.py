@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +27,90 @@ _SILENCE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 class AlertmanagerUnavailable(Conflict):
     """Alertmanager refused or did not answer: nothing was silenced (the message says why)."""
+
+
+class AlertmanagerUnanswered(AlertmanagerUnavailable):
+    """A silence was sent but no answer came back (a timeout, a connection dropped mid-request):
+    Alertmanager may have made it. Ask it (`find`) before saying either way."""
+
+
+CREATED_BY = "chatops-bot"
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A silence Alertmanager holds, made by the bot."""
+
+    silence_id: str
+    matchers: list[dict[str, Any]]
+    ends_at: datetime
+
+
+def _same(one: list[dict[str, Any]], other: Any) -> bool:
+    """Matchers equal as Alertmanager gives them back (in any order, `isEqual` defaulting)."""
+    if not isinstance(other, list) or not all(isinstance(m, dict) for m in other):
+        return False
+
+    def key(m: dict[str, Any]) -> tuple[str, str, bool, bool]:
+        return (
+            str(m.get("name")),
+            str(m.get("value")),
+            bool(m.get("isRegex")),
+            bool(m.get("isEqual", True)),
+        )
+
+    return sorted(map(key, one)) == sorted(map(key, other))
+
+
+async def find(
+    session: aiohttp.ClientSession,
+    url: str,
+    wanted: list[list[dict[str, Any]]],
+    marker: str,
+    skip: frozenset[str] = frozenset(),
+) -> list[Found]:
+    """The active (or pending) silences Alertmanager holds of exactly one of `wanted`'s matcher
+    sets, made by the bot with a comment starting with `marker` (not those of `skip`), at most
+    one per set: a silence a request made though no answer came back. AlertmanagerUnavailable
+    when Alertmanager cannot be asked."""
+    try:
+        async with session.get(url + SILENCES_PATH) as answer:
+            text = await answer.text(errors="replace")
+            status = answer.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise AlertmanagerUnavailable(
+            f"Alertmanager could not be reached at {url}:"
+            f" {redact_text(str(exc) or type(exc).__name__)[:200]}"
+        ) from None
+    try:
+        listed = outside_json.loads(text) if status == 200 else None
+    except ValueError:  # outside input: not JSON, or nested past reason
+        listed = None
+    if not isinstance(listed, list):
+        raise AlertmanagerUnavailable(f"Alertmanager did not list its silences (HTTP {status}).")
+    found: list[Found] = []
+    for matchers in wanted:
+        for one in listed:
+            if not isinstance(one, dict):
+                continue
+            status_of = one.get("status")
+            silence_id, comment = one.get("id"), one.get("comment")
+            ends_at = parse_time(str(one.get("endsAt", "")))
+            if (
+                isinstance(silence_id, str)
+                and _SILENCE_ID.fullmatch(silence_id)
+                and silence_id not in skip
+                and one.get("createdBy") == CREATED_BY
+                and isinstance(comment, str)
+                and comment.startswith(marker)
+                and isinstance(status_of, dict)
+                and status_of.get("state") in ("active", "pending")
+                and ends_at is not None
+                and _same(matchers, one.get("matchers"))
+            ):
+                found.append(Found(silence_id, matchers, ends_at))
+                break
+    return found
 
 
 async def expire(session: aiohttp.ClientSession, url: str, silence_ids: list[str]) -> list[str]:
@@ -79,12 +164,13 @@ async def create(
     ends_at: datetime,
     comment: str,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Make a silence of `matchers` from `now` to `ends_at`; (its ID, the matchers)."""
+    """Make a silence of `matchers` from `now` to `ends_at`; (its ID, the matchers).
+    AlertmanagerUnanswered when the request went out but no answer came back."""
     body = {
         "matchers": matchers,
         "startsAt": now.isoformat(),
         "endsAt": ends_at.isoformat(),
-        "createdBy": "chatops-bot",
+        "createdBy": CREATED_BY,
         "comment": comment[:300],
     }
     try:
@@ -92,9 +178,14 @@ async def create(
             # Read as text first: a proxy's 503 page is no JSON, and is a refusal.
             text = await response.text(errors="replace")
             status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
         raise AlertmanagerUnavailable(
             f"Alertmanager could not be reached at {url}: {redact_text(str(exc))[:200]}"
+        ) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise AlertmanagerUnanswered(
+            f"Alertmanager did not answer the silence request at {url}:"
+            f" {redact_text(str(exc) or type(exc).__name__)[:200]}."
         ) from None
     try:
         answer = outside_json.loads(text)

@@ -67,6 +67,15 @@ async def silenced_batch(
     ]
 
 
+async def batch_silence_ids(tx: Tx, incident_id: str, batch: int) -> frozenset[str]:
+    """Every silence ever recorded for a batch, ended or not."""
+    rows = await tx.fetchall(
+        "SELECT silence_id FROM alert_silences WHERE incident_id = ? AND batch = ?",
+        (incident_id, batch),
+    )
+    return frozenset(str(row["silence_id"]) for row in rows)
+
+
 async def set_silence_end(tx: Tx, silence_id: str, ends_at: datetime) -> None:
     """Alertmanager's own end of a silence (ended by hand, or made longer there)."""
     await tx.execute(

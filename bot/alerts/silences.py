@@ -22,7 +22,7 @@ import aiohttp
 
 from bot import outbox, refs
 from bot.alerts import alertmanager, silence_records, storage
-from bot.alerts.alertmanager import AlertmanagerUnavailable
+from bot.alerts.alertmanager import AlertmanagerUnanswered, AlertmanagerUnavailable
 from bot.alerts.matchers import matcher_sets, matchers_of, outside, silenceable
 from bot.alerts.storage import StoredAlert
 from bot.coordination import Coordinator, LocalCoordinator
@@ -140,6 +140,8 @@ class SilenceService:
         async with store.transaction() as tx:
             alerts = await storage.batch_alerts(tx, incident_id, batch)
             recorded = await silence_records.silenced_batch(tx, incident_id, batch, now)
+            # Found in Alertmanager, these are no silence made unanswered: it is known.
+            known = await silence_records.batch_silence_ids(tx, incident_id, batch)
         # At most MAX_SILENCES a click: the alerts of the others are not silenced.
         taken, left_out = silenceable(alerts)
         if not alerts:
@@ -174,18 +176,57 @@ class SilenceService:
             last = max(end for _, end in running.values())
             return Silenced(incident_id, tuple(running), len(taken), last, False, left_out=left_out)
         ends_at = now + timedelta(seconds=self.config.silence_for.seconds)
-        comment = f"Silenced from Slack for {incident_id} by {actor.user_name or actor.user_id}"
+        # The marker a silence of this batch carries, before the name (the comment is cut).
+        marker = f"Silenced from Slack for {incident_id} (batch {batch}) by "
+        comment = marker + (actor.user_name or actor.user_id)
         created: list[tuple[str, list[dict[str, Any]]]] = []
+        # A silence found made already (an earlier request timed out after Alertmanager
+        # made it) is recorded with its own end, not made twice.
+        ends: dict[str, datetime] = {}
         failed: AlertmanagerUnavailable | None = None
+        unsure = False  # a request went unanswered and Alertmanager could not then be asked
         async with self._session() as session:
+            try:  # one made by a click whose answer never came
+                standing = (
+                    []
+                    if not missing
+                    else await alertmanager.find(session, url, missing, marker, known)
+                )
+            except AlertmanagerUnavailable as exc:
+                raise AlertmanagerUnavailable(f"{exc} Nothing was silenced.") from None
             for matchers in missing:
-                try:
-                    created.append(
-                        await alertmanager.create(session, url, matchers, now, ends_at, comment)
-                    )
-                except AlertmanagerUnavailable as exc:
-                    failed = exc
-                    break
+                made = [f for f in standing if f.matchers == matchers]
+                if not made:
+                    try:
+                        created.append(
+                            await alertmanager.create(session, url, matchers, now, ends_at, comment)
+                        )
+                        continue
+                    except AlertmanagerUnanswered as exc:
+                        # It may have been made all the same: ask before saying either way.
+                        failed = exc
+                        try:
+                            made = await alertmanager.find(session, url, [matchers], marker, known)
+                        except AlertmanagerUnavailable:
+                            unsure = True
+                            break
+                        if not made:
+                            break
+                        failed = None
+                    except AlertmanagerUnavailable as exc:
+                        failed = exc
+                        break
+                created.append((made[0].silence_id, matchers))
+                ends[made[0].silence_id] = made[0].ends_at
+        if unsure and failed is not None:
+            failed = AlertmanagerUnavailable(
+                f"{failed} It may or may not have made the silence, and could not be asked"
+                f" afterwards: check its silences at {url}/#/silences (made by"
+                f' {alertmanager.CREATED_BY}, comment "{marker.strip()}"). A second click'
+                " looks for it first and makes none twice."
+            )
+            if not created:
+                raise failed
         if failed is not None and not created:
             raise AlertmanagerUnavailable(f"{failed} Nothing was silenced.")
         # Failing part way, the silences made are recorded all the same (else the next
@@ -196,7 +237,16 @@ class SilenceService:
         before = len(taken) - len(outside(taken, common, sets, covered, []))
         try:
             await self._record(
-                incident_id, batch, actor, request_id, ended, created, count - before, now, failed
+                incident_id,
+                batch,
+                actor,
+                request_id,
+                ended,
+                created,
+                count - before,
+                now,
+                failed,
+                ends,
             )
         except (StoreUnavailable, StoreBusy):
             # Unrecorded, they would run unseen (no line, no end on the message) while the
@@ -211,7 +261,8 @@ class SilenceService:
                 ) from None
             raise
         ids = tuple(running) + tuple(s for s, _ in created)
-        last = max([end for _, end in running.values()] + ([ends_at] if created else [now]))
+        made_ends = [ends.get(s, ends_at) for s, _ in created]
+        last = max([end for _, end in running.values()] + (made_ends or [now]))
         return Silenced(
             incident_id,
             ids,
@@ -235,6 +286,7 @@ class SilenceService:
         count: int,
         now: datetime,
         failed: AlertmanagerUnavailable | None,
+        ends: dict[str, datetime],
     ) -> None:
         async with self.changes.begin(request_id=request_id) as change:
             await change.lock(incident_id)
@@ -242,7 +294,15 @@ class SilenceService:
                 await self._record_ended(change, incident_id, batch, ended)
             if created:
                 await self._record_created(
-                    change, incident_id, batch, actor, created, count, now, whole=failed is None
+                    change,
+                    incident_id,
+                    batch,
+                    actor,
+                    created,
+                    count,
+                    now,
+                    ends,
+                    whole=failed is None,
                 )
 
     async def _record_ended(
@@ -282,6 +342,7 @@ class SilenceService:
         created: list[tuple[str, list[dict[str, Any]]]],
         count: int,
         now: datetime,
+        ends: dict[str, datetime],
         *,
         whole: bool = True,
     ) -> None:
@@ -292,8 +353,10 @@ class SilenceService:
             refs.Person(actor.user_id),
         )
         for silence_id, matchers in created:
+            # One found made by an earlier, unanswered request runs to its own end.
+            end = ends.get(silence_id, ends_at)
             await silence_records.add_silence(
-                change.tx, silence_id, incident_id, batch, matchers, actor.user_id, now, ends_at
+                change.tx, silence_id, incident_id, batch, matchers, actor.user_id, now, end
             )
         await change.record(
             incident_id,

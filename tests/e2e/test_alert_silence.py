@@ -22,6 +22,7 @@ from tests.alert_helpers import TOKEN, alert
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import posts
+from tests.faulty_tcp import FaultyTcp
 from tests.monitoring import AlertmanagerServer
 from tests.servers import ServerUnavailable, free_port
 from tests.waiting import until
@@ -842,9 +843,9 @@ async def test_silences_the_database_could_not_record_are_expired_not_left_runni
 
 
 @asynccontextmanager
-async def _answering(text: str, state: str = "") -> AsyncIterator[str]:
+async def _answering(text: str, state: str = "", listing: str = "[]") -> AsyncIterator[str]:
     """Whatever answers at Alertmanager's address: every silence made is a 200 with `text`,
-    every question of how one stands a 200 with `state`."""
+    every question of how one stands a 200 with `state`, every list of silences `listing`."""
 
     async def made(request: web.Request) -> web.Response:
         return web.Response(text=text, content_type="application/json")
@@ -852,8 +853,12 @@ async def _answering(text: str, state: str = "") -> AsyncIterator[str]:
     async def stands(request: web.Request) -> web.Response:
         return web.Response(text=state, content_type="application/json")
 
+    async def listed(request: web.Request) -> web.Response:
+        return web.Response(text=listing, content_type="application/json")
+
     app = web.Application()
     app.router.add_post("/api/v2/silences", made)
+    app.router.add_get("/api/v2/silences", listed)  # holding none yet
     app.router.add_get("/api/v2/silence/{id}", stands)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -941,3 +946,206 @@ async def test_a_silence_whose_standing_is_answered_with_no_standing_is_said_unc
             [answer] = await alerts.harness.replies()
         assert "could not be reached to confirm" in answer["text"], answer
         assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+# A silence request left unanswered gives up after this long (the bot's is 10 s).
+_PATIENCE = 2.0
+
+
+async def _first_batch(alerts: Alerts, *names: str) -> tuple[str, str, str]:
+    """(incident ID, its channel, its Silence button's value) once `names` fired."""
+    await alerts.send(*(alert(name, "checkout") for name in names))
+    await alerts.settled()
+    [incident] = await alerts.incidents()
+    room = (await alerts.harness.services.incidents.get(incident.id)).channel_id or ""
+    alerts.harness.services.silences.timeout = _PATIENCE  # type: ignore[union-attr]
+    return incident.id, room, _silence_button(alerts, room)
+
+
+async def _recorded(alerts: Alerts) -> list[str]:
+    async with alerts.harness.store.transaction() as tx:
+        rows = await tx.fetchall("SELECT silence_id FROM alert_silences ORDER BY silence_id")
+    return [str(row["silence_id"]) for row in rows]
+
+
+async def test_a_silence_made_though_its_answer_timed_out_is_recorded_not_made_twice(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alertmanager made the silence but its answer never came back (slow, behind a proxy):
+    the clicker was told it could not be reached and nothing was silenced, the record said
+    none ran, and the next click made a second silence of the same alerts."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    mute = FaultyTcp(alertmanager.port, after=b"POST /api/v2/silences", fault="mute")
+    with mute:
+        proxy = f"http://127.0.0.1:{mute.port}"
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            incident_id, room, value = await _first_batch(alerts, "Errors")
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies(timeout=_PATIENCE * 4)
+            assert mute.tripped == 1  # the request reached Alertmanager, its answer did not
+            assert answer["text"].startswith(f"Silenced 1 alert of {incident_id}"), answer
+            [silence] = alertmanager.silences()
+            assert await _recorded(alerts) == [silence["id"]]
+            await alerts.settled()
+            events = await alerts.harness.services.incidents.timeline(incident_id)
+            assert [e.kind for e in events].count("alerts_silenced") == 1
+
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies(timeout=_PATIENCE * 4)
+            assert "already silenced" in answer["text"], answer
+            assert len(alertmanager.silences()) == 1
+
+
+@asynccontextmanager
+async def _unanswering(
+    upstream: str, post: str, lists_after_post: bool = True
+) -> AsyncIterator[tuple[str, dict[str, bool]]]:
+    """Alertmanager behind a proxy that passes each silence made on to it, then ("hold")
+    keeps the answer past the bot's patience or ("drop") closes the connection instead of
+    answering, while `faults["on"]`. After such a POST, the list of silences is refused (503)
+    unless `lists_after_post`. Yields (its URL, faults: set "on" False to heal it)."""
+    faults = {"on": True, "posted": False}
+    done = asyncio.Event()
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and faults["on"] and faults["posted"] and not lists_after_post:
+            return web.Response(status=503, text="upstream connect error")
+        async with aiohttp.ClientSession() as session:
+            async with session.request(
+                request.method,
+                upstream + request.path_qs,
+                data=await request.read(),
+                headers={"Content-Type": "application/json"},
+            ) as answer:
+                body = await answer.read()
+        if request.method == "POST" and faults["on"]:
+            faults["posted"] = True
+            if post == "drop":
+                assert request.transport is not None
+                request.transport.close()
+            else:
+                await done.wait()  # answered never: the bot gives up first
+        return web.Response(status=answer.status, body=body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", faults
+    finally:
+        done.set()
+        await runner.cleanup()
+
+
+async def test_a_silence_whose_connection_dropped_mid_request_is_recorded_once(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection dropped after Alertmanager took the silence, before its answer: two
+    alert names, the first's silence made so; each is made once and both are recorded."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _unanswering(alertmanager.url, "drop") as (proxy, faults):
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            incident_id, room, value = await _first_batch(alerts, "Errors", "Latency")
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies(timeout=_PATIENCE * 4)
+            assert faults["posted"]
+            assert answer["text"].startswith(f"Silenced 2 alerts of {incident_id}"), answer
+            names = sorted(
+                m["value"]
+                for s in alertmanager.silences()
+                for m in s["matchers"]
+                if m["name"] == "alertname"
+            )
+            assert names == ["Errors", "Latency"]  # each once
+            assert await _recorded(alerts) == sorted(s["id"] for s in alertmanager.silences())
+
+
+async def test_a_silence_alertmanager_cannot_be_asked_about_is_said_maybe_and_not_recorded(
+    make_harness: HarnessFactory,
+    health_url: str,
+    alertmanager: AlertmanagerServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The silence request went unanswered and Alertmanager could not then be asked whether
+    it made it: the clicker was told "Nothing was silenced" though it had been. They are told
+    it may or may not have been, and where to look; nothing is recorded; the next click, with
+    Alertmanager back, finds it and makes no second one."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    async with _unanswering(alertmanager.url, "hold", lists_after_post=False) as (proxy, faults):
+        async with _alerts(make_harness, health_url, proxy) as alerts:
+            incident_id, room, value = await _first_batch(alerts, "Errors")
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies(timeout=_PATIENCE * 4)
+            assert "may or may not have made the silence" in answer["text"], answer
+            assert f"{proxy}/#/silences" in answer["text"], answer
+            assert "Nothing was silenced" not in answer["text"], answer
+            assert len(alertmanager.silences()) == 1  # it was made
+            assert await _recorded(alerts) == []
+            await alerts.settled()
+            events = await alerts.harness.services.incidents.timeline(incident_id)
+            assert "alerts_silenced" not in [e.kind for e in events]
+            assert SILENCE_ACTION in json.dumps(_batch_message(alerts, room)["blocks"])
+
+            faults["on"] = False
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0BOB"
+            )
+            [answer] = await alerts.harness.replies(timeout=_PATIENCE * 4)
+            assert answer["text"].startswith(f"Silenced 1 alert of {incident_id}"), answer
+            [silence] = alertmanager.silences()
+            assert await _recorded(alerts) == [silence["id"]]
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"silences": []}',
+        "<html>503</html>",
+    ],
+    ids=["nested", "not-a-list", "not-json"],
+)
+async def test_silences_listed_as_no_list_are_said_and_nothing_made(
+    make_harness: HarnessFactory,
+    health_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    listing: str,
+) -> None:
+    """Each click first asks Alertmanager for a silence an unanswered request made: a list
+    that is none (outside input) is said, and no silence is made or recorded."""
+    monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
+    made = '{"silenceID": "5b0c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e"}'
+    async with (
+        _answering(made, listing=listing) as url,
+        _alerts(make_harness, health_url, url) as alerts,
+    ):
+        _, room, value = await _first_batch(alerts, "Errors")
+        with caplog.at_level(logging.WARNING):
+            await alerts.harness.click(
+                SILENCE_ACTION, value=value, channel_id=room, user_id="U0ALICE"
+            )
+            [answer] = await alerts.harness.replies()
+        assert answer["text"] == (
+            "Alertmanager did not list its silences (HTTP 200). Nothing was silenced."
+        ), answer
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+        assert await _recorded(alerts) == []
