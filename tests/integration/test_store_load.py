@@ -65,8 +65,10 @@ async def test_a_loop_that_stalls_while_connections_change_hands_is_not_a_databa
     Read as idle, a stall past a wait slice there was "PostgreSQL is unavailable" for the other
     waiters: the burst above failed so about once in six runs under load, and this one, with
     30 stalls, in 4 runs of 8 before the fix, none of 8 after. Probabilistic: it can pass on
-    the old code."""
-    store = PostgresStore(postgres_url, max_size=2, timeout=0.1)
+    the old code. Scaled from production's 3 s slice (a handed connection counts as held for
+    3 slices) to 0.2 s, each stall 1.5 slices: at 0.1 s the 0.15 s margin left was taken by a
+    second test process sharing the two cores (206 waiters read as "unavailable", 1 run in 4)."""
+    store = PostgresStore(postgres_url, max_size=2, timeout=0.2)
     await store.open()
 
     async def one() -> str:
@@ -78,9 +80,9 @@ async def test_a_loop_that_stalls_while_connections_change_hands_is_not_a_databa
         return "ok"
 
     async def stalls() -> str:
-        for _ in range(20):
+        for _ in range(15):
             await asyncio.sleep(0.03)
-            time.sleep(0.15)  # noqa: ASYNC251  (the loop held, as a starved CPU holds it)
+            time.sleep(0.3)  # noqa: ASYNC251  (the loop held, as a starved CPU holds it)
         return "ok"
 
     try:
