@@ -23,6 +23,7 @@ from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import posts
 from tests.faulty_tcp import FaultyTcp
+from tests.local_http import serving
 from tests.monitoring import AlertmanagerServer
 from tests.servers import ServerUnavailable, free_port
 from tests.waiting import until
@@ -535,6 +536,18 @@ async def test_a_batch_of_more_alert_names_than_one_click_silences_says_so(
         assert line.text.startswith("Silenced 20 alerts in Alertmanager")
 
 
+async def _passed_on(request: web.Request, upstream: str) -> tuple[int, bytes]:
+    """`request` sent on to `upstream` as it came: Alertmanager's status and body."""
+    async with aiohttp.ClientSession() as session:
+        async with session.request(
+            request.method,
+            upstream + request.path_qs,
+            data=await request.read(),
+            headers={"Content-Type": "application/json"},
+        ) as answer:
+            return answer.status, await answer.read()
+
+
 @asynccontextmanager
 async def _failing_from(
     upstream: str,
@@ -554,29 +567,15 @@ async def _failing_from(
             posted += 1
             if posted in failing:
                 return web.Response(status=503, text="upstream connect error")
-        async with aiohttp.ClientSession() as session:
-            async with session.request(
-                request.method,
-                upstream + request.path_qs,
-                data=await request.read(),
-                headers={"Content-Type": "application/json"},
-            ) as answer:
-                body = await answer.read()
+        status, body = await _passed_on(request, upstream)
         if request.method == "POST" and after_post is not None:
             after_post()
-        return web.Response(status=answer.status, body=body)
+        return web.Response(status=status, body=body)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def test_silences_made_before_alertmanager_failed_mid_click_are_kept_not_made_twice(
@@ -1017,14 +1016,7 @@ async def _unanswering(
     async def forward(request: web.Request) -> web.StreamResponse:
         if request.method == "GET" and faults["on"] and faults["posted"] and not lists_after_post:
             return web.Response(status=503, text="upstream connect error")
-        async with aiohttp.ClientSession() as session:
-            async with session.request(
-                request.method,
-                upstream + request.path_qs,
-                data=await request.read(),
-                headers={"Content-Type": "application/json"},
-            ) as answer:
-                body = await answer.read()
+        status, body = await _passed_on(request, upstream)
         if request.method == "POST" and faults["on"]:
             faults["posted"] = True
             if post == "drop":
@@ -1032,20 +1024,15 @@ async def _unanswering(
                 request.transport.close()
             else:
                 await done.wait()  # answered never: the bot gives up first
-        return web.Response(status=answer.status, body=body)
+        return web.Response(status=status, body=body)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", faults
-    finally:
-        done.set()
-        await runner.cleanup()
+    async with serving(app) as url:
+        try:
+            yield url, faults
+        finally:
+            done.set()
 
 
 async def test_a_silence_whose_connection_dropped_mid_request_is_recorded_once(
