@@ -60,6 +60,14 @@ async def env(
     await stop_env(started)
 
 
+async def _checkout_errors(env: Env) -> Incident:
+    """A P1 "Checkout errors" declared by Alice for the service checkout."""
+    return await env.services.incidents.declare(
+        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
+        Actor("U0ALICE", "alice"),
+    )
+
+
 async def _check(env: Env, **delta: float) -> dict[str, Verdict]:
     env.clock.advance(**delta)
     results = await env.services.recovery.check_due()
@@ -156,10 +164,7 @@ async def test_a_crash_loop_is_restarted_at_once_and_on_the_open_incidents_timel
             waiting_reason="CrashLoopBackOff",
         )
     )
-    incident = await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    incident = await _checkout_errors(env)
     assert (await _check(env))["checkout"] is Verdict.RESTART
     assert _restarts(fake, "checkout") == 1
     kinds = await env.timeline_kinds(incident)
@@ -439,10 +444,7 @@ async def test_a_crash_loop_beside_pods_waiting_for_a_node_replaces_only_that_po
     fake = fake_kubernetes
     crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
     crash_loop()
-    incident = await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    incident = await _checkout_errors(env)
     assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS  # at once, as a crash loop
     assert _deleted(fake) == ["checkout-7d9-xyz"] and _restarts(fake, "checkout") == 0
     assert ("shop", "checkout-7d9-abc") in fake.state.pods  # the ready pod left alone
@@ -480,10 +482,7 @@ async def test_after_a_pod_replacement_the_wait_for_a_node_is_said_with_its_page
     fake = fake_kubernetes
     crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
     crash_loop()
-    incident = await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    incident = await _checkout_errors(env)
     assert (await _check(env))["checkout"] is Verdict.REPLACE_PODS
     # Its replica set's new pod took the room the crash-looping one held, and runs.
     owner = fake.state.replica_set_of("shop", "checkout")
@@ -583,10 +582,7 @@ async def test_one_page_for_an_oom_kill_and_spent_restarts_says_why_of_each(
 async def test_escalating_for_an_oom_kill_and_spent_restarts_says_why_of_each(
     env: Env, fake_kubernetes: FakeKubernetes
 ) -> None:
-    incident = await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    incident = await _checkout_errors(env)
     await _give_up_on_an_oom_kill_and_on_restarts_at_one_check(env, fake_kubernetes)
     [paged] = [
         e.text
@@ -659,10 +655,7 @@ async def _two_crash_loops_the_second_deleted_with(
             )
         )
     fake.fail["DELETE /api/v1/namespaces/shop/pods/checkout-7d9-xb"] = answer
-    return await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    return await _checkout_errors(env)
 
 
 async def test_replacing_two_pods_of_which_one_fails_says_which_one_was_replaced(
@@ -741,10 +734,7 @@ async def test_each_restart_and_replacement_says_the_page_that_follows_if_they_f
     # node would bring; "restarting ..." and "replacing pods ..." said nothing of the page
     # after the last of them, so the timeline read as if the bot would go on alone.
     fake = fake_kubernetes
-    incident = await env.services.incidents.declare(
-        DeclareIncident(severity="P1", title="Checkout errors", services=("checkout",)),
-        Actor("U0ALICE", "alice"),
-    )
+    incident = await _checkout_errors(env)
     assert (await _check(env))["checkout"] is Verdict.WATCH
     assert (await _check(env, minutes=1))["checkout"] is Verdict.RESTART
     crash_loop = _crash_loop_beside_a_pod_waiting_for_a_node(fake)
