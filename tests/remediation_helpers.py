@@ -33,6 +33,28 @@ def request_messages(harness: BotHarness) -> list[dict[str, Any]]:
     ]
 
 
+async def press_fix(
+    harness: BotHarness, summary: dict[str, Any], button: dict[str, Any]
+) -> dict[str, Any]:
+    """The requester presses a diagnosis summary's fix `button`: the one request message it
+    posted."""
+    before = len(request_messages(harness))
+    response = await harness.click(
+        button["action_id"],
+        value=button["value"],
+        message=summary,
+        channel_id=summary["channel"],
+        message_ts=summary["ts"],
+        user_id=REQUESTER,
+    )
+    assert response.status == 200
+    [answer] = await harness.replies()
+    await harness.settle()
+    posted = request_messages(harness)
+    assert len(posted) == before + 1, answer
+    return posted[-1]
+
+
 async def request(
     harness: BotHarness, text: str, *, user: str = REQUESTER, channel: str = "C0GENERAL"
 ) -> tuple[str, dict[str, Any] | None]:

@@ -24,6 +24,7 @@ from tests.remediation_helpers import (
     SECOND,
     click,
     finish,
+    press_fix,
     remediation_policy,
     request_id,
     request_messages,
@@ -72,24 +73,6 @@ def _preview_pids(message: dict[str, Any]) -> set[int]:
     found = re.search(r"for more than [^:]+: pids ([\d, ]+)", text)
     assert found, text
     return {int(pid) for pid in found.group(1).split(", ")}
-
-
-async def _press(harness: BotHarness, summary: dict[str, Any], button: dict[str, Any]) -> Any:
-    before = len(request_messages(harness))
-    response = await harness.click(
-        button["action_id"],
-        value=button["value"],
-        message=summary,
-        channel_id=summary["channel"],
-        message_ts=summary["ts"],
-        user_id=REQUESTER,
-    )
-    assert response.status == 200
-    [answer] = await harness.replies()
-    await harness.settle()
-    posted = request_messages(harness)
-    assert len(posted) == before + 1, answer
-    return posted[-1]
 
 
 @pytest.fixture
@@ -175,7 +158,7 @@ async def test_the_fix_ends_the_sessions_the_finding_named_and_no_others(
             "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND now() - state_change > '1.2 s'",
             (late.info.backend_pid,),
         )
-        message = await _press(shop, summary, idle_button)
+        message = await press_fix(shop, summary, idle_button)
         assert _preview_pids(message) == leaky_pids  # the dry run names the same pids
         assert "terminate 3 sessions idle in transaction for more than 1 s" in str(
             message["blocks"]
@@ -213,7 +196,7 @@ async def test_the_fix_ends_the_sessions_the_finding_named_and_no_others(
         await shop.settle()
         assert len(request_messages(shop)) == before and admin_pid in _alive(postgres_url)
 
-        long_request = await _press(shop, summary, long_button)
+        long_request = await press_fix(shop, summary, long_button)
         assert _preview_pids(long_request) == {sleeper_pid}
         await click(shop, long_request, user=APPROVER)  # high risk: two approvers
         await click(shop, long_request, user=SECOND)
@@ -259,7 +242,7 @@ async def test_terminate_blocking_backend_ends_the_session_holding_the_lock(
         summary = _summary(shop)
         button = _buttons(summary)["postgres.terminate_backend"]
         assert button["text"]["text"] == f"Terminate blocking backend {holder_pid}"
-        message = await _press(shop, summary, button)
+        message = await press_fix(shop, summary, button)
         assert f"then terminate, backend {holder_pid}" in str(message["blocks"])
         await click(shop, message, user=APPROVER)
         await finish(shop, request_id(message))

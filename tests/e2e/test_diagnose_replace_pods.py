@@ -17,10 +17,10 @@ from tests.remediation_helpers import (
     click,
     final_update,
     finish,
+    press_fix,
     remediation_policy,
     request,
     request_id,
-    request_messages,
     thread_replies,
 )
 from tests.waiting import until
@@ -114,20 +114,8 @@ async def test_one_button_replaces_every_crash_looping_pod_the_finding_names_and
     assert json.loads(button["value"])["p"]["pods"] == list(LOOPING)
     assert "kubernetes.restart" not in [json.loads(b["value"])["a"] for b in buttons]
 
-    before = len(request_messages(harness))
     summary = button["message"]
-    clicked = await harness.click(
-        button["action_id"],
-        value=button["value"],
-        message=summary,
-        channel_id=summary["channel"],
-        message_ts=summary["ts"],
-        user_id=REQUESTER,
-    )
-    assert clicked.status == 200
-    await harness.replies()
-    await harness.settle()
-    [message] = request_messages(harness)[before:]
+    message = await press_fix(harness, summary, button)
     shown = str(message["blocks"])
     assert "delete 3 pods, checkout-7d9-xa (Running), checkout-7d9-xb (Running)," in shown
     assert "checkout-7d9-xc (Running) of deployment checkout, in namespace shop" in shown
@@ -238,19 +226,7 @@ async def test_a_button_naming_many_long_pods_carries_what_it_says_within_slacks
     said = str(summary["blocks"])
     assert f"(the first {len(named)} of 25: as many as one button can carry)" in said, said
 
-    before = len(request_messages(harness))
-    clicked = await harness.click(
-        button["action_id"],
-        value=button["value"],
-        message=summary,
-        channel_id=summary["channel"],
-        message_ts=summary["ts"],
-        user_id=REQUESTER,
-    )
-    assert clicked.status == 200
-    await harness.replies()
-    await harness.settle()
-    [message] = request_messages(harness)[before:]
+    message = await press_fix(harness, summary, button)
     shown = str(message["blocks"])
     assert f"delete {len(named)} pods" in shown
     assert all(p in shown for p in named) and not any(p in shown for p in looping[len(named) :])
