@@ -70,3 +70,25 @@ async def post(
         headers["Authorization"] = f"Bearer {token}"
     async with session.post(url, data=raw, headers=headers) as response:
         return response.status, await response.json(content_type=None)
+
+
+def alertmanager_config(bot_port: int, *, max_alerts: int = 0) -> str:
+    """A real Alertmanager's configuration: every alert to the bot's webhook on `bot_port`,
+    grouped by service, within a fraction of a second (`max_alerts` 0: Alertmanager's
+    default, no cut)."""
+    return f"""
+route:
+  receiver: chatops
+  group_by: [service]
+  group_wait: 200ms
+  group_interval: 200ms
+  repeat_interval: 1s
+receivers:
+  - name: chatops
+    webhook_configs:
+      - url: http://127.0.0.1:{bot_port}/alerts/alertmanager
+        send_resolved: true
+        max_alerts: {max_alerts}
+        http_config:
+          authorization: {{type: Bearer, credentials: "{TOKEN}"}}
+"""

@@ -22,7 +22,7 @@ import pytest
 
 from bot import metrics
 from bot.models import Incident
-from tests.alert_helpers import TOKEN, alert, post, webhook
+from tests.alert_helpers import TOKEN, alert, alertmanager_config, post, webhook
 from tests.e2e.alert_env import Alerts
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.incident_helpers import policy_with, posts
@@ -80,24 +80,6 @@ class Shop:
             yield self
 
 
-def alertmanager_config(bot_port: int, token: str) -> str:
-    return f"""
-route:
-  receiver: chatops
-  group_by: [service]
-  group_wait: 200ms
-  group_interval: 200ms
-  repeat_interval: 1s
-receivers:
-  - name: chatops
-    webhook_configs:
-      - url: http://127.0.0.1:{bot_port}/alerts/alertmanager
-        send_resolved: true
-        http_config:
-          authorization: {{type: Bearer, credentials: "{token}"}}
-"""
-
-
 def prometheus_config(shop_port: int) -> str:
     """Alerts go to the Alertmanager given to PrometheusServer.send_alerts_to."""
     return f"""
@@ -143,9 +125,7 @@ async def _monitored(
     try:
         harness = await make_harness(store, policy=policy)
         await _start(prometheus, starting)
-        alertmanager = await _start(
-            AlertmanagerServer(alertmanager_config(harness.bot.port, TOKEN))
-        )
+        alertmanager = await _start(AlertmanagerServer(alertmanager_config(harness.bot.port)))
         prometheus.send_alerts_to(alertmanager)
     except BaseException:
         await asyncio.gather(starting, return_exceptions=True)

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from bot import metrics
-from tests.alert_helpers import TOKEN
+from tests.alert_helpers import TOKEN, alertmanager_config
 from tests.e2e.alert_env import Alerts, alerts_policy, health_url
 from tests.e2e.conftest import HarnessFactory
 from tests.monitoring import AlertmanagerServer
@@ -32,25 +32,6 @@ pytestmark = [pytest.mark.slow]
 MAX_ALERTS = 3  # the receiver's max_alerts
 
 
-def _config(bot_port: int) -> str:
-    return f"""
-route:
-  receiver: chatops
-  group_by: [service]
-  group_wait: 200ms
-  group_interval: 200ms
-  repeat_interval: 1s
-receivers:
-  - name: chatops
-    webhook_configs:
-      - url: http://127.0.0.1:{bot_port}/alerts/alertmanager
-        send_resolved: true
-        max_alerts: {MAX_ALERTS}
-        http_config:
-          authorization: {{type: Bearer, credentials: "{TOKEN}"}}
-"""
-
-
 @asynccontextmanager
 async def _monitored(
     make_harness: HarnessFactory, health_url: str, monkeypatch: pytest.MonkeyPatch
@@ -58,7 +39,9 @@ async def _monitored(
     monkeypatch.setenv("ALERTS_TOKEN", TOKEN)
     harness = await make_harness("sqlite", policy=alerts_policy(health_url, batch_window=0.2))
     try:
-        alertmanager = AlertmanagerServer(_config(harness.bot.port)).start()
+        alertmanager = AlertmanagerServer(
+            alertmanager_config(harness.bot.port, max_alerts=MAX_ALERTS)
+        ).start()
     except ServerUnavailable as exc:
         pytest.fail(f"cannot start Alertmanager: {exc}", pytrace=False)
     try:
