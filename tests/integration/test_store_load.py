@@ -66,9 +66,10 @@ async def test_a_loop_that_stalls_while_connections_change_hands_is_not_a_databa
     waiters: the burst above failed so about once in six runs under load, and this one, with
     30 stalls, in 4 runs of 8 before the fix, none of 8 after. Probabilistic: it can pass on
     the old code. Scaled from production's 3 s slice (a handed connection counts as held for
-    3 slices) to 0.2 s, each stall 1.5 slices: at 0.1 s the 0.15 s margin left was taken by a
-    second test process sharing the two cores (206 waiters read as "unavailable", 1 run in 4)."""
-    store = PostgresStore(postgres_url, max_size=2, timeout=0.2)
+    3 slices) to 1 s, each stall 1.5 slices: at 0.1 s and 0.2 s the margin left was taken by a
+    second test process sharing the two cores (a whole-suite run on two workers read 206
+    waiters as "unavailable", 1 run in 4; at 0.2 s, 1 in 5 more)."""
+    store = PostgresStore(postgres_url, max_size=2, timeout=1.0)
     await store.open()
 
     async def one() -> str:
@@ -80,9 +81,9 @@ async def test_a_loop_that_stalls_while_connections_change_hands_is_not_a_databa
         return "ok"
 
     async def stalls() -> str:
-        for _ in range(15):
+        for _ in range(6):
             await asyncio.sleep(0.03)
-            time.sleep(0.3)  # noqa: ASYNC251  (the loop held, as a starved CPU holds it)
+            time.sleep(1.5)  # noqa: ASYNC251  (the loop held, as a starved CPU holds it)
         return "ok"
 
     try:
